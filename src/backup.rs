@@ -1,0 +1,253 @@
+//! Making one backup: snapshot, check, compress, publish, then retention.
+//! Shared by every command that creates backups; the caller holds the lock.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+
+use crate::archive::{self, compress};
+use crate::config::Settings;
+use crate::error::{Context, Error, Result, show};
+use crate::jobenv::JobContext;
+use crate::lock::DirLock;
+use crate::retention;
+use crate::snapshot::{self, Check, Source};
+use crate::store::metadata::{self, CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
+use crate::store::{BackupDir, Entry, copy_mode};
+
+/// What a backup run did.
+#[derive(Debug)]
+pub enum Outcome {
+    Created(Box<Created>),
+    /// The database is unchanged since this backup; nothing was written.
+    Unchanged(String),
+}
+
+#[derive(Debug)]
+pub struct Created {
+    pub entry: Entry,
+    pub meta: Metadata,
+    pub duration: Duration,
+    pub pruned: Vec<String>,
+}
+
+impl Created {
+    pub fn is_good(&self) -> bool {
+        self.meta.check == CheckResult::Ok
+    }
+}
+
+/// How the source is read.
+enum Reader {
+    /// A live SQLite database, through one read transaction.
+    Sqlite(Source),
+    /// Raw bytes of a file SQLite cannot open (only for pre-restore copies of a
+    /// damaged target, so that restoring never destroys the only copy of anything).
+    RawFile(File, String),
+}
+
+/// Back up `db` into `dir`. Without `force`, skip when the database is unchanged
+/// since the newest good backup.
+pub fn run(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    _lock: &DirLock,
+    db: &Path,
+    kind: Kind,
+    force: bool,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let db = snapshot::validate_database(db)?;
+    dir.remove_stale_temps();
+    let fingerprint = snapshot::fingerprint(&db)?;
+    if !force && let Some(newest) = unchanged_since(dir, &db, &fingerprint)? {
+        return Ok(Outcome::Unchanged(newest.file_name));
+    }
+    let reader = Reader::Sqlite(Source::open(&db, settings.busy_timeout)?);
+    create(
+        settings,
+        job,
+        dir,
+        &db,
+        reader,
+        kind,
+        Some(fingerprint),
+        started,
+    )
+}
+
+/// Save whatever is at `target` before a restore replaces it: through SQLite when
+/// it is a database, else its raw bytes, marked failed.
+pub fn save_before_restore(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    _lock: &DirLock,
+    target: &Path,
+) -> Result<Created> {
+    let started = Instant::now();
+    dir.remove_stale_temps();
+    let absolute =
+        std::path::absolute(target).context(|| format!("cannot resolve {}", show(target)))?;
+    let reader = match snapshot::validate_database(target)
+        .and_then(|db| Source::open(&db, settings.busy_timeout))
+    {
+        Ok(source) => Reader::Sqlite(source),
+        Err(Error::Failed(why)) => {
+            let file = File::open(target).context(|| format!("cannot read {}", show(target)))?;
+            Reader::RawFile(file, why)
+        }
+        Err(other) => return Err(other),
+    };
+    let fingerprint = snapshot::fingerprint(&absolute).ok();
+    match create(
+        settings,
+        job,
+        dir,
+        &absolute,
+        reader,
+        Kind::PreRestore,
+        fingerprint,
+        started,
+    )? {
+        Outcome::Created(created) => Ok(*created),
+        Outcome::Unchanged(_) => unreachable!("create always writes"),
+    }
+}
+
+/// The newest good backup, if it was taken of this database in this same state.
+pub fn unchanged_since(
+    dir: &BackupDir,
+    db: &Path,
+    fingerprint: &Fingerprint,
+) -> Result<Option<Entry>> {
+    let Some(newest) = dir.newest_good()? else {
+        return Ok(None);
+    };
+    let same = matches!(&newest.meta, Ok(meta)
+        if meta.fingerprint.as_ref() == Some(fingerprint) && Path::new(&meta.source) == db);
+    Ok(same.then_some(newest))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn create(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    db: &Path,
+    reader: Reader,
+    kind: Kind,
+    fingerprint: Option<Fingerprint>,
+    started: Instant,
+) -> Result<Outcome> {
+    let created = Timestamp::now();
+    let mut temp = dir.create_temp(copy_mode(db))?;
+    let write_error = |e| Error::Io {
+        context: format!("cannot write backup in {}", show(dir.path())),
+        source: e,
+    };
+    let (check, compressed) = {
+        let file = temp.file();
+        // Placeholder for the metadata member, rewritten once sizes are known.
+        file.write_all(&[0u8; metadata::HEADER_LEN])
+            .map_err(write_error)?;
+        let mut out = BufWriter::with_capacity(1 << 20, &*file);
+        let threads = archive::worker_threads(settings.threads);
+        let (check, compressed) =
+            compress::compress_parallel(&mut out, settings.compression_level, threads, |sink| {
+                match &reader {
+                    Reader::Sqlite(source) => {
+                        source.stream(|page| sink(page)).map(|info| info.check)
+                    }
+                    Reader::RawFile(file, why) => {
+                        copy_raw(file, sink)?;
+                        Ok(Check::Failed(why.clone()))
+                    }
+                }
+            })?;
+        out.flush().map_err(write_error)?;
+        (check, compressed)
+    };
+    drop(reader);
+    let (check_result, check_detail) = match check {
+        Check::Ok => (CheckResult::Ok, None),
+        Check::Failed(detail) => (CheckResult::Failed, Some(detail)),
+    };
+    let meta = Metadata {
+        format: FORMAT_VERSION,
+        created,
+        source: db.to_string_lossy().into_owned(),
+        db_size: compressed.raw_bytes,
+        checksum: compressed.checksum,
+        host: job.host.clone(),
+        job: job.tag.clone(),
+        kind,
+        check: check_result,
+        check_detail,
+        fingerprint,
+        tool: format!("dbbackup {}", env!("CARGO_PKG_VERSION")),
+    };
+    let header =
+        metadata::encode(&meta).context(|| format!("cannot record metadata of {}", show(db)))?;
+    temp.file().write_all_at(&header, 0).map_err(write_error)?;
+    temp.sync()?;
+    crate::signals::check()?;
+    let mut entry = dir.publish(temp, created, meta.check != CheckResult::Ok)?;
+    tracing::info!(
+        "published {} ({} -> {}, {} of {})",
+        entry.file_name,
+        meta.db_size,
+        entry.size,
+        meta.kind.as_str(),
+        show(db)
+    );
+    entry.meta = Ok(meta.clone());
+    let mut pruned = Vec::new();
+    if meta.check == CheckResult::Ok {
+        let plan = retention::plan(&dir.entries()?, policy(settings));
+        retention::apply(dir, &plan)?;
+        pruned = plan.delete;
+    } else {
+        tracing::error!(
+            "snapshot of {} failed its integrity check: {}; kept as {}",
+            show(db),
+            meta.check_detail.as_deref().unwrap_or(""),
+            entry.file_name
+        );
+    }
+    Ok(Outcome::Created(Box::new(Created {
+        entry,
+        meta,
+        duration: started.elapsed(),
+        pruned,
+    })))
+}
+
+pub fn policy(settings: &Settings) -> retention::Policy {
+    retention::Policy {
+        keep_last: settings.max_backups,
+        keep_daily: settings.keep_daily,
+        keep_weekly: settings.keep_weekly,
+    }
+}
+
+fn copy_raw(file: &File, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    let mut reader = BufReader::new(file);
+    reader
+        .seek(SeekFrom::Start(0))
+        .context(|| "cannot read file")?;
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buffer).context(|| "cannot read file")?;
+        if n == 0 {
+            return Ok(());
+        }
+        sink(&buffer[..n])?;
+        crate::signals::check()?;
+    }
+}

@@ -1,0 +1,179 @@
+//! The command line as clap sees it. Only raw values live here; `config` turns
+//! them, the environment and the YAML file into validated `Settings`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dbbackup",
+    version,
+    about = "Compressed, verified, online backups of SQLite results databases on SLURM clusters",
+    after_help = "Examples:\n  dbbackup --db-path results.db backup\n  dbbackup list\n  dbbackup restore latest --target restored.db"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every setting is a global flag, an environment variable and a config key.
+#[derive(Debug, Default, Args)]
+pub struct GlobalArgs {
+    /// The SQLite database to back up
+    #[arg(long, global = true, env = "DBBACKUP_DB_PATH", value_name = "PATH")]
+    pub db_path: Option<PathBuf>,
+    /// Where backups go [default: outputs/db_backups]
+    #[arg(long, global = true, env = "DBBACKUP_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// YAML configuration file [default: ./dbbackup.yaml if present]
+    #[arg(long, global = true, env = "DBBACKUP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// gzip level 1-9 [default: 6]
+    #[arg(long, global = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub compression_level: Option<u32>,
+    /// Keep this many newest good backups [default: 10]
+    #[arg(long, global = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_backups: Option<u32>,
+    /// Also keep the newest backup of each of the last N days [default: 0]
+    #[arg(long, global = true, env = "DBBACKUP_KEEP_DAILY", value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Also keep the newest backup of each of the last N weeks [default: 0]
+    #[arg(long, global = true, env = "DBBACKUP_KEEP_WEEKLY", value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// `auto` makes at most one backup per this many hours [default: 1]
+    #[arg(long, global = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
+          value_parser = non_negative_hours)]
+    pub min_interval_hours: Option<f64>,
+    /// Where summary lines are appended [default: slrm_logs/backup_summary.log]
+    #[arg(long, global = true, env = "DBBACKUP_SUMMARY_LOG", value_name = "PATH")]
+    pub summary_log: Option<PathBuf>,
+    /// Extra directory that receives a copy of each backup (repeatable)
+    #[arg(
+        long = "mirror-dir",
+        global = true,
+        env = "DBBACKUP_MIRROR_DIRS",
+        value_delimiter = ':',
+        value_name = "DIR"
+    )]
+    pub mirror_dirs: Vec<PathBuf>,
+    /// How long to wait for a database locked by a writer [default: 30]
+    #[arg(
+        long,
+        global = true,
+        env = "DBBACKUP_BUSY_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub busy_timeout_seconds: Option<u64>,
+    /// How long to wait for another dbbackup holding the backup-dir lock [default: 600]
+    #[arg(
+        long,
+        global = true,
+        env = "DBBACKUP_LOCK_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub lock_timeout_seconds: Option<u64>,
+    /// Compression threads; 0 = the cores this process may use [default: 0]
+    #[arg(long, global = true, env = "DBBACKUP_THREADS", value_name = "N")]
+    pub threads: Option<u32>,
+    /// Nothing on stdout; errors still go to stderr
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More detail on stderr (-vv for even more)
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a backup now (skips when the database is unchanged, unless --force)
+    #[command(after_help = "Examples:\n  dbbackup backup\n  dbbackup backup --force --format json")]
+    Backup(BackupArgs),
+    /// Show the backups, newest first
+    #[command(
+        after_help = "Examples:\n  dbbackup list\n  dbbackup list --format json | jq '.[0].name'"
+    )]
+    List(FormatArgs),
+    /// Restore a backup into the database path (or --target)
+    #[command(
+        after_help = "Examples:\n  dbbackup restore latest\n  dbbackup restore backup_20250909_093708.db.gz --target test.db\n  dbbackup restore latest --if-db-missing"
+    )]
+    Restore(RestoreArgs),
+    /// Back up only if the newest backup is older than the interval and the database changed
+    #[command(after_help = "Example (in a job script or cron):\n  dbbackup auto --quiet")]
+    Auto(FormatArgs),
+    /// Fully decompress and check backups (default: the newest)
+    #[command(after_help = "Examples:\n  dbbackup verify\n  dbbackup verify --all")]
+    Verify(VerifyArgs),
+    /// Apply retention now
+    #[command(after_help = "Example:\n  dbbackup prune --dry-run")]
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Back up even when the database is unchanged since the newest backup
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A backup file name from `dbbackup list`, or `latest`
+    pub name: String,
+    /// Restore here instead of the database path
+    #[arg(long, value_name = "PATH")]
+    pub target: Option<PathBuf>,
+    /// Do nothing (exit 0) when the target already exists
+    #[arg(long)]
+    pub if_db_missing: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Backup file names (default: the newest backup)
+    pub names: Vec<String>,
+    /// Verify every backup
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Say what would be deleted, delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+fn non_negative_hours(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(hours) if hours.is_finite() && hours >= 0.0 => Ok(hours),
+        _ => Err(format!("'{text}' is not a non-negative number of hours")),
+    }
+}

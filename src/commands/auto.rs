@@ -1,0 +1,63 @@
+//! `dbbackup auto`: cheap enough to call from every job script. It reads only the
+//! directory listing, one backup header and the database's stat before deciding;
+//! when another process is making a backup it returns at once.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Ctx, Status};
+use crate::backup::{self, unchanged_since};
+use crate::cli::FormatArgs;
+use crate::error::Result;
+use crate::lock::{DirLock, Wait};
+use crate::snapshot;
+use crate::store::{BackupDir, Kind};
+use crate::units::human_duration;
+
+pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
+    let out = ctx.output(args.format);
+    let db = snapshot::validate_database(ctx.settings.db_path()?)?;
+    let dir = ctx.backup_dir();
+    if let Some(reason) = not_due(&dir, &db, ctx.settings.min_interval)? {
+        return Ok(skip(&out, &reason));
+    }
+    dir.ensure_exists()?;
+    let Some(lock) = DirLock::acquire(dir.path(), &ctx.job, Wait::No)? else {
+        return Ok(skip(&out, "another process is making a backup right now"));
+    };
+    // Decide again under the lock: the holder we raced may have just published.
+    if let Some(reason) = not_due(&dir, &db, ctx.settings.min_interval)? {
+        return Ok(skip(&out, &reason));
+    }
+    let outcome = backup::run(&ctx.settings, &ctx.job, &dir, &lock, &db, Kind::Auto, false)?;
+    Ok(super::backup::report(&out, &outcome))
+}
+
+/// Why no backup is due, or `None` when one is.
+pub fn not_due(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Option<String>> {
+    let Some(newest) = dir.newest_good()? else {
+        return Ok(None);
+    };
+    let age = jiff::Timestamp::now().duration_since(newest.created());
+    let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
+    if age < interval {
+        return Ok(Some(format!(
+            "newest backup {} is {} old, less than the {} interval",
+            newest.file_name,
+            human_duration(age),
+            human_duration(interval)
+        )));
+    }
+    let fingerprint = snapshot::fingerprint(db)?;
+    Ok(unchanged_since(dir, db, &fingerprint)?
+        .map(|newest| format!("database unchanged since {}", newest.file_name)))
+}
+
+fn skip(out: &crate::output::Output, reason: &str) -> Status {
+    tracing::debug!("auto: {reason}");
+    out.line(format!("skipped: {reason}"));
+    out.document(&json!({"status": "skipped", "reason": reason}));
+    Status::Success
+}

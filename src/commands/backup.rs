@@ -1,0 +1,92 @@
+//! `dbbackup backup [--force]`
+
+use serde_json::json;
+
+use super::{Ctx, Status};
+use crate::backup::{self, Created, Outcome};
+use crate::cli::BackupArgs;
+use crate::error::Result;
+use crate::lock::{DirLock, Wait};
+use crate::output::Output;
+use crate::store::Kind;
+use crate::units::human_bytes;
+
+pub fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Status> {
+    let db = ctx.settings.db_path()?;
+    let dir = ctx.backup_dir();
+    dir.ensure_exists()?;
+    let lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?
+        .expect("waiting acquire returns a lock or an error");
+    let outcome = backup::run(
+        &ctx.settings,
+        &ctx.job,
+        &dir,
+        &lock,
+        db,
+        Kind::Manual,
+        args.force,
+    )?;
+    Ok(report(&ctx.output(args.output.format), &outcome))
+}
+
+/// Print a backup outcome the same way for every command that makes one.
+pub fn report(out: &Output, outcome: &Outcome) -> Status {
+    match outcome {
+        Outcome::Unchanged(newest) => {
+            out.line(format!("skipped: database unchanged since {}", newest));
+            out.document(&json!({"status": "skipped", "reason": "unchanged", "newest": newest}));
+            Status::Success
+        }
+        Outcome::Created(created) => {
+            out.line(describe(created));
+            out.document(&json!({
+                "status": if created.is_good() { "ok" } else { "failed" },
+                "name": created.entry.file_name,
+                "path": created.entry.path,
+                "size": created.entry.size,
+                "db_size": created.meta.db_size,
+                "checksum": created.meta.checksum,
+                "kind": created.meta.kind,
+                "check": created.meta.check,
+                "check_detail": created.meta.check_detail,
+                "seconds": created.duration.as_secs_f64(),
+                "pruned": created.pruned,
+            }));
+            if created.is_good() {
+                Status::Success
+            } else {
+                Status::Failure
+            }
+        }
+    }
+}
+
+fn describe(created: &Created) -> String {
+    let saved = saved_percent(created.meta.db_size, created.entry.size);
+    let check = match &created.meta.check_detail {
+        None => "quick_check ok".to_string(),
+        Some(detail) => format!("INTEGRITY CHECK FAILED: {detail}"),
+    };
+    let mut text = format!(
+        "created {} ({} -> {}, {saved:.0}% saved, {check}, {:.2} s)",
+        created.entry.file_name,
+        human_bytes(created.meta.db_size),
+        human_bytes(created.entry.size),
+        created.duration.as_secs_f64()
+    );
+    if !created.pruned.is_empty() {
+        text.push_str(&format!(
+            "; retention removed {}",
+            created.pruned.join(", ")
+        ));
+    }
+    text
+}
+
+pub fn saved_percent(db_size: u64, compressed: u64) -> f64 {
+    if db_size == 0 {
+        0.0
+    } else {
+        100.0 * (1.0 - compressed as f64 / db_size as f64)
+    }
+}

@@ -1,0 +1,41 @@
+//! `dbbackup prune [--dry-run]`
+
+use serde_json::json;
+
+use super::{Ctx, Status};
+use crate::backup::policy;
+use crate::cli::PruneArgs;
+use crate::error::Result;
+use crate::lock::{DirLock, Wait};
+use crate::retention;
+
+pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<Status> {
+    let out = ctx.output(args.output.format);
+    let dir = ctx.backup_dir();
+    if !dir.path().exists() {
+        out.line("nothing to prune: no backup directory yet");
+        out.document(&json!({"dry_run": args.dry_run, "keep": [], "delete": []}));
+        return Ok(Status::Success);
+    }
+    let _lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?;
+    dir.remove_stale_temps();
+    let plan = retention::plan(&dir.entries()?, policy(&ctx.settings));
+    if !args.dry_run {
+        retention::apply(&dir, &plan)?;
+    }
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    for name in &plan.delete {
+        out.line(format!("{verb} {name}"));
+    }
+    out.line(format!(
+        "{} kept, {} {verb}",
+        plan.keep.len(),
+        plan.delete.len()
+    ));
+    out.document(&json!({"dry_run": args.dry_run, "keep": plan.keep, "delete": plan.delete}));
+    Ok(Status::Success)
+}

@@ -1,0 +1,96 @@
+//! One error type for the library; printed once, in `run`, as one line.
+
+use std::fmt::Display;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad arguments or settings given on the command line or in the environment.
+    #[error("{0}")]
+    Usage(String),
+    /// A bad configuration file: names the file.
+    #[error("config file {}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+    /// An I/O failure, with what we were doing and on which path.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    /// An SQLite failure, with what we were doing.
+    #[error("{context}: {source}")]
+    Sqlite {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Anything else that makes the command fail: bad backup, missing database, ...
+    #[error("{0}")]
+    Failed(String),
+    /// A termination signal arrived; temp files were removed and the lock released.
+    #[error("interrupted by signal {0}; nothing was published")]
+    Interrupted(i32),
+}
+
+impl Error {
+    pub fn failed(message: impl Into<String>) -> Self {
+        Error::Failed(message.into())
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage(message.into())
+    }
+
+    /// The documented exit code: 1 failure, 2 usage/config, 128+N for signal N.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) | Error::Config { .. } => ExitCode::from(2),
+            Error::Interrupted(signal) => ExitCode::from((128 + signal) as u8),
+            _ => ExitCode::from(1),
+        }
+    }
+
+    /// True when the underlying cause is a full disk or exhausted quota.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Error::Io { source, .. }
+            if matches!(source.raw_os_error(), Some(libc_enospc) if libc_enospc == nix::libc::ENOSPC || libc_enospc == nix::libc::EDQUOT))
+    }
+}
+
+/// Attach "what we were doing" to I/O and SQLite results.
+pub trait Context<T> {
+    fn context<C: Display>(self, context: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, io::Error> {
+    fn context<C: Display>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: context().to_string(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, rusqlite::Error> {
+    fn context<C: Display>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|source| Error::Sqlite {
+            context: context().to_string(),
+            source,
+        })
+    }
+}
+
+/// `path.display()` for messages, quoted when it has spaces or is empty.
+pub fn show(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.is_empty() || text.contains(char::is_whitespace) {
+        format!("'{text}'")
+    } else {
+        text
+    }
+}

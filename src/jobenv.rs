@@ -1,0 +1,116 @@
+//! Who is running: the SLURM job tag and host name that every log and summary
+//! line carries, and the array-task facts that pre-job / post-job need.
+
+use std::env;
+
+/// Longest tag or host name we keep; SLURM ids are far shorter, hostile input is not.
+const MAX_LABEL: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrayTask {
+    pub array_job_id: String,
+    pub task_id: u64,
+    pub task_count: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobContext {
+    /// `<array job>_<task>` in an array task, `<job id>` in a job, else `local`.
+    pub tag: String,
+    pub host: String,
+    pub pid: u32,
+    pub array: Option<ArrayTask>,
+}
+
+impl JobContext {
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| env::var(name).ok(), local_host_name())
+    }
+
+    /// Built from a variable lookup so tests need not touch the process environment.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>, host: String) -> Self {
+        let clean = |name: &str| var(name).map(|v| sanitize(&v)).filter(|v| !v.is_empty());
+        let array = match (clean("SLURM_ARRAY_JOB_ID"), clean("SLURM_ARRAY_TASK_ID")) {
+            (Some(array_job_id), Some(task)) => task.parse().ok().map(|task_id| ArrayTask {
+                array_job_id,
+                task_id,
+                task_count: clean("SLURM_ARRAY_TASK_COUNT").and_then(|c| c.parse().ok()),
+            }),
+            _ => None,
+        };
+        let tag = match (&array, clean("SLURM_JOB_ID")) {
+            (Some(task), _) => format!("{}_{}", task.array_job_id, task.task_id),
+            (None, Some(job)) => job,
+            (None, None) => "local".to_string(),
+        };
+        JobContext {
+            tag,
+            host: sanitize(&host),
+            pid: std::process::id(),
+            array,
+        }
+    }
+}
+
+fn local_host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Keep labels to characters that cannot break a log line, a logfmt field or a
+/// file name, and bound their length.
+pub fn sanitize(value: &str) -> String {
+    value
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_LABEL)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(vars: &[(&str, &str)]) -> JobContext {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        JobContext::from_lookup(
+            |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            "node 1\n".into(),
+        )
+    }
+
+    #[test]
+    fn tag_prefers_array_then_job_then_local() {
+        assert_eq!(ctx(&[]).tag, "local");
+        assert_eq!(ctx(&[("SLURM_JOB_ID", "77")]).tag, "77");
+        let array = ctx(&[
+            ("SLURM_JOB_ID", "78"),
+            ("SLURM_ARRAY_JOB_ID", "70"),
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_COUNT", "16"),
+        ]);
+        assert_eq!(array.tag, "70_3");
+        assert_eq!(array.array.unwrap().task_count, Some(16));
+    }
+
+    #[test]
+    fn hostile_values_are_neutralised_and_bounded() {
+        let hostile = ctx(&[("SLURM_JOB_ID", "1 event=forged\nstatus=ok")]);
+        assert_eq!(hostile.tag, "1_event_forged_status_ok");
+        assert_eq!(hostile.host, "node_1");
+        let huge = "9".repeat(10_000);
+        assert_eq!(ctx(&[("SLURM_JOB_ID", &huge)]).tag.len(), MAX_LABEL);
+    }
+}

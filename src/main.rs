@@ -1,0 +1,5 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    dbbackup::run(dbbackup::cli::Cli::parse())
+}

@@ -1,0 +1,400 @@
+//! Consistent snapshots of a live database through SQLite itself.
+//!
+//! One read transaction on the source: `sqlite_dbpage` yields every page of the
+//! snapshot in order (through the pager, so WAL frames are included and rollback
+//! writers wait), and `PRAGMA quick_check` then runs inside the *same* transaction,
+//! so it checks exactly the pages that were streamed. No temporary copy of the
+//! database is written. Nothing is written to the source either: the connection
+//! never writes, and does not checkpoint on close.
+
+use std::cell::Cell;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::error::{Context, Error, Result, show};
+use crate::signals;
+use crate::store::metadata::Fingerprint;
+
+pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Lines of integrity-check output kept in metadata and messages.
+const MAX_CHECK_LINES: usize = 5;
+
+/// The result of `quick_check` / `integrity_check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Ok,
+    Failed(String),
+}
+
+impl Check {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Check::Ok)
+    }
+}
+
+/// What a finished snapshot saw.
+#[derive(Debug, Clone)]
+pub struct SnapshotInfo {
+    pub page_size: u32,
+    pub pages: u64,
+    pub check: Check,
+}
+
+/// Refuse what is not an SQLite database, with the message a user needs.
+pub fn validate_database(path: &Path) -> Result<PathBuf> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::failed(format!(
+                "database {} does not exist",
+                show(path)
+            )));
+        }
+        Err(e) => return Err(e).context(|| format!("cannot access database {}", show(path))),
+    };
+    if meta.is_dir() {
+        return Err(Error::failed(format!(
+            "database path {} is a directory",
+            show(path)
+        )));
+    }
+    let mut header = [0u8; 16];
+    let read = File::open(path)
+        .and_then(|mut f| read_prefix(&mut f, &mut header))
+        .context(|| format!("cannot read database {}", show(path)))?;
+    if read == 0 {
+        return Err(Error::failed(format!(
+            "database {} is empty (0 bytes): nothing to back up",
+            show(path)
+        )));
+    }
+    if read < header.len() || &header != SQLITE_MAGIC {
+        return Err(Error::failed(format!(
+            "{} is not an SQLite database",
+            show(path)
+        )));
+    }
+    std::path::absolute(path).context(|| format!("cannot resolve {}", show(path)))
+}
+
+fn read_prefix(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// A cheap summary of the database's on-disk state: identity, size, times and
+/// the header fields SQLite bumps on commit, for the file and its `-wal`.
+/// Taken *before* a snapshot starts, so a commit racing the snapshot can only
+/// cause one extra backup later, never a missed one.
+pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
+    let mut text = String::new();
+    let wal_has_frames = fs::metadata(sibling(path, "-wal")).is_ok_and(|m| m.len() > 0);
+    // An absent or empty -wal adds nothing to the database file's content, and our
+    // own open creates one: both must read as "no WAL", or every first open after a
+    // writer's last close would look like a change.
+    let parts: &[(&str, usize)] = if wal_has_frames {
+        &[("", 100), ("-wal", 32), ("-shm", 48)]
+    } else {
+        &[("", 100)]
+    };
+    for &(suffix, header_len) in parts {
+        let file_path = sibling(path, suffix);
+        let mut file = match File::open(&file_path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !suffix.is_empty() => {
+                text.push_str(&format!("{suffix}:none;"));
+                continue;
+            }
+            Err(e) => return Err(e).context(|| format!("cannot read {}", show(&file_path))),
+        };
+        let meta = file
+            .metadata()
+            .context(|| format!("cannot stat {}", show(&file_path)))?;
+        let mut header = vec![0u8; header_len];
+        let read = read_prefix(&mut file, &mut header)
+            .context(|| format!("cannot read {}", show(&file_path)))?;
+        header.truncate(read);
+        // In -shm only the wal-index header (mxFrame, change counter) counts:
+        // readers touch the rest, and its times.
+        let stat = if suffix == "-shm" {
+            String::new()
+        } else {
+            // Not ctime: SQLite fchowns -wal on every open when run as root.
+            format!(
+                "{}.{}.{}.{}.{}",
+                meta.dev(),
+                meta.ino(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec()
+            )
+        };
+        text.push_str(&format!("{suffix}:{stat}.{};", hex(&header)));
+    }
+    Ok(Fingerprint(text))
+}
+
+/// `db-wal`, `db-shm`, `db-journal` beside `db`.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An open source database, ready to snapshot.
+pub struct Source {
+    path: PathBuf,
+    conn: Connection,
+    busy_timeout: Duration,
+}
+
+impl Source {
+    /// Open for reading through SQLite. Read-write mode (without ever writing) lets
+    /// SQLite recover a hot journal left by a crashed writer; a read-only file falls
+    /// back to a read-only connection.
+    pub fn open(path: &Path, busy_timeout: Duration) -> Result<Source> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = match Connection::open_with_flags(path, flags) {
+            Ok(conn) => conn,
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::ReadOnly)
+                    || e.sqlite_error_code() == Some(ErrorCode::CannotOpen) =>
+            {
+                Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .context(|| format!("cannot open database {}", show(path)))?
+            }
+            Err(e) => return Err(e).context(|| format!("cannot open database {}", show(path))),
+        };
+        // Closing the last connection of a WAL database would otherwise checkpoint it.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .context(|| format!("cannot configure connection to {}", show(path)))?;
+        let mut source = Source {
+            path: path.to_path_buf(),
+            conn,
+            busy_timeout,
+        };
+        source.install_busy_handler()?;
+        Ok(source)
+    }
+
+    /// Wait for writers up to the busy timeout, but give up at once on a signal.
+    fn install_busy_handler(&mut self) -> Result<()> {
+        let timeout = self.busy_timeout;
+        let started = Cell::new(Instant::now());
+        self.conn
+            .busy_handler(Some(move |attempt: i32| {
+                if attempt == 0 {
+                    started.set(Instant::now());
+                }
+                if signals::pending().is_some() || started.get().elapsed() >= timeout {
+                    return false;
+                }
+                thread::sleep(Duration::from_millis(if attempt < 10 { 2 } else { 20 }));
+                true
+            }))
+            .context(|| "cannot install busy handler")
+    }
+
+    /// Stream every page of one consistent snapshot to `sink`, then check it.
+    pub fn stream(&self, mut sink: impl FnMut(&[u8]) -> Result<()>) -> Result<SnapshotInfo> {
+        let _watch = InterruptOnSignal::new(&self.conn);
+        let result = self.stream_in_transaction(&mut sink);
+        // Ends the read transaction; harmless if BEGIN never happened.
+        let _ = self.conn.execute_batch("ROLLBACK");
+        signals::check()?;
+        result
+    }
+
+    fn stream_in_transaction(
+        &self,
+        sink: &mut impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<SnapshotInfo> {
+        let what = || format!("cannot read database {}", show(&self.path));
+        self.conn
+            .execute_batch("BEGIN")
+            .map_err(|e| self.sqlite_error(e, &what()))?;
+        // The first read takes the shared lock and fixes the snapshot.
+        let page_size: u32 = self
+            .conn
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(|e| self.sqlite_error(e, &what()))?;
+        let mut statement = self
+            .conn
+            .prepare("SELECT data FROM sqlite_dbpage ORDER BY pgno")
+            .map_err(|e| self.sqlite_error(e, &what()))?;
+        let mut rows = statement
+            .query([])
+            .map_err(|e| self.sqlite_error(e, &what()))?;
+        let mut pages = 0u64;
+        while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e, &what()))? {
+            let page = row
+                .get_ref(0)
+                .and_then(|v| Ok(v.as_blob()?))
+                .map_err(|e| self.sqlite_error(e, &what()))?;
+            sink(page)?;
+            pages += 1;
+            if pages.is_multiple_of(256) {
+                signals::check()?;
+            }
+        }
+        drop(rows);
+        drop(statement);
+        let check = run_check(&self.conn, "quick_check")?;
+        Ok(SnapshotInfo {
+            page_size,
+            pages,
+            check,
+        })
+    }
+
+    /// Busy and locked become the message a user can act on.
+    fn sqlite_error(&self, error: rusqlite::Error, context: &str) -> Error {
+        if let Some(signal) = signals::pending() {
+            return Error::Interrupted(signal);
+        }
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::failed(format!(
+                "database {} is locked by another process (waited {} s, busy_timeout_seconds)",
+                show(&self.path),
+                self.busy_timeout.as_secs()
+            )),
+            Some(ErrorCode::NotADatabase) => {
+                Error::failed(format!("{} is not an SQLite database", show(&self.path)))
+            }
+            _ => Error::Sqlite {
+                context: context.to_string(),
+                source: error,
+            },
+        }
+    }
+}
+
+/// Run `PRAGMA quick_check` or `integrity_check`; corruption is a result, not an error.
+pub fn run_check(conn: &Connection, pragma: &str) -> Result<Check> {
+    let lines: rusqlite::Result<Vec<String>> = conn
+        .prepare(&format!("PRAGMA {pragma}"))
+        .and_then(|mut stmt| stmt.query_map([], |row| row.get::<_, String>(0))?.collect());
+    match lines {
+        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Check::Ok),
+        Ok(lines) => Ok(Check::Failed(summarize(&lines))),
+        Err(e) => {
+            signals::check()?;
+            match e.sqlite_error_code() {
+                Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) | None => {
+                    Ok(Check::Failed(e.to_string()))
+                }
+                _ => Err(Error::Sqlite {
+                    context: format!("{pragma} failed"),
+                    source: e,
+                }),
+            }
+        }
+    }
+}
+
+fn summarize(lines: &[String]) -> String {
+    let mut text = lines
+        .iter()
+        .take(MAX_CHECK_LINES)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if lines.len() > MAX_CHECK_LINES {
+        text.push_str(&format!("; ... ({} problems)", lines.len()));
+    }
+    if text.is_empty() {
+        text = "no output".into();
+    }
+    text
+}
+
+/// `PRAGMA integrity_check` on a finished database file (a restored or verified
+/// copy), opened immutable so no `-wal`/`-shm` is created beside it.
+pub fn integrity_check_file(path: &Path) -> Result<Check> {
+    let uri = format!("file:{}?immutable=1", uri_escape(path));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&uri, flags)
+        .context(|| format!("cannot open {}", show(path)))?;
+    let _watch = InterruptOnSignal::new(&conn);
+    let check = run_check(&conn, "integrity_check");
+    signals::check()?;
+    check
+}
+
+fn uri_escape(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    absolute
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .map(|&b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Interrupts a long SQLite statement (integrity check of a large database) when
+/// a termination signal arrives, so shutdown takes seconds, not minutes.
+struct InterruptOnSignal {
+    done: Arc<AtomicBool>,
+    watcher: Option<thread::JoinHandle<()>>,
+}
+
+impl InterruptOnSignal {
+    fn new(conn: &Connection) -> Self {
+        let handle = conn.get_interrupt_handle();
+        let done = Arc::new(AtomicBool::new(false));
+        let finished = Arc::clone(&done);
+        let watcher = thread::spawn(move || {
+            while !finished.load(Ordering::Relaxed) {
+                if signals::pending().is_some() {
+                    handle.interrupt();
+                    return;
+                }
+                thread::park_timeout(Duration::from_millis(50));
+            }
+        });
+        InterruptOnSignal {
+            done,
+            watcher: Some(watcher),
+        }
+    }
+}
+
+impl Drop for InterruptOnSignal {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(watcher) = self.watcher.take() {
+            watcher.thread().unpark();
+            let _ = watcher.join();
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Human units: durations like `90s`, `30m`, `24h`, `7d`; sizes like `512M`, `1G`.
+
+use std::time::Duration;
+
+/// Parse `<number><unit>` with unit s, m, h, d or w (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (examples: 90s, 30m, 24h, 7d)"))?;
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "w" => 604_800.0,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}' (use s, m, h, d or w)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("'{text}' is out of range"))
+}
+
+/// Parse `<number>[K|M|G|T]` (binary multiples; a bare number is bytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (examples: 500M, 1G)"))?;
+    let scale: f64 = match unit
+        .trim()
+        .trim_end_matches(['B', 'b'])
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "" => 1.0,
+        "K" | "KI" => 1024.0,
+        "M" | "MI" => 1024.0 * 1024.0,
+        "G" | "GI" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TI" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}' (use K, M, G or T)"
+            ));
+        }
+    };
+    let bytes = value * scale;
+    if bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64 {
+        Ok(bytes as u64)
+    } else {
+        Err(format!("'{text}' is out of range"))
+    }
+}
+
+/// `12.3 MiB`-style size for people.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `3h 12m`-style age for people.
+pub fn human_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {}s", secs / 60, secs % 60),
+        3600..86_400 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("42").unwrap(), Duration::from_secs(42));
+        assert!(parse_duration("-1h").is_err());
+        assert!(parse_duration("1y").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("10KiB").unwrap(), 10 << 10);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("G").is_err());
+    }
+
+    #[test]
+    fn human() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_duration(Duration::from_secs(3700)), "1h 1m");
+    }
+}

@@ -1,0 +1,212 @@
+//! `backup`: content, standard gzip, metadata, names, skip/force, retention.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use crate::common::*;
+
+#[test]
+fn backup_holds_the_same_rows_as_the_source() {
+    let env = Env::new();
+    let run = env.run(&["backup"]);
+    run.ok();
+    assert!(run.stdout.starts_with("created backup_"), "{}", run.stdout);
+    let files = env.backup_files();
+    assert_eq!(files.len(), 1);
+    let copy = gunzip_to(&env.newest_backup(), &env.path("copy.db"));
+    assert_eq!(content_digest(&copy), content_digest(&env.db));
+    assert_ledger_invariant(&copy);
+    assert!(env.stray_files().is_empty(), "temp files left: {:?}", env.stray_files());
+}
+
+#[test]
+fn system_gzip_zcat_and_python_read_a_backup_and_checksum_matches() {
+    let env = Env::empty();
+    make_results_db(&env.db, 3.0, false);
+    env.run(&["backup"]).ok();
+    let backup = env.newest_backup();
+    let tested = Command::new("gzip").arg("-t").arg(&backup).status().unwrap();
+    assert!(tested.success(), "gzip -t");
+    let out = env.path("by-gzip.db");
+    let decompressed = Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -dc '{}' > '{}'", backup.display(), out.display()))
+        .status()
+        .unwrap();
+    assert!(decompressed.success());
+    assert_eq!(fs::read(&out).unwrap(), fs::read(&env.db).unwrap(), "byte-for-byte copy");
+    assert_eq!(content_digest(&out), content_digest(&env.db));
+    // zcat | sha256sum equals the recorded checksum.
+    let sum = Command::new("sh")
+        .arg("-c")
+        .arg(format!("zcat '{}' | sha256sum", backup.display()))
+        .output()
+        .unwrap();
+    let sum = String::from_utf8_lossy(&sum.stdout);
+    let listed = listed(&env);
+    let row = listed.values().next().unwrap();
+    assert_eq!(row["checksum"], format!("sha256:{}", sum.split_whitespace().next().unwrap()));
+    let python = Command::new("python3")
+        .arg("-c")
+        .arg("import gzip,sys; print(len(gzip.open(sys.argv[1]).read()))")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&python.stdout).trim(),
+        fs::metadata(&env.db).unwrap().len().to_string()
+    );
+}
+
+#[test]
+fn metadata_is_recorded_and_survives_a_copy() {
+    let env = Env::new();
+    env.command().env("SLURM_JOB_ID", "4242").arg("backup").output().unwrap();
+    let listed = listed(&env);
+    let row = listed.values().next().unwrap();
+    assert_eq!(row["job"], "4242");
+    assert_eq!(row["kind"], "manual");
+    assert_eq!(row["check"], "ok");
+    assert_eq!(row["db_size"], fs::metadata(&env.db).unwrap().len());
+    assert_eq!(row["size"], fs::metadata(env.newest_backup()).unwrap().len());
+    assert!(row["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert!(row["created"].as_str().unwrap().ends_with('Z'), "RFC 3339 UTC");
+    assert_eq!(row["source"], env.db.to_str().unwrap());
+    // Copied elsewhere, the file still tells what it is.
+    let elsewhere = env.path("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::copy(env.newest_backup(), elsewhere.join(env.backup_files()[0].clone())).unwrap();
+    let run = env.run(&["list", "--format", "json", "--backup-dir", elsewhere.to_str().unwrap()]);
+    assert_eq!(run.json()[0]["job"], "4242");
+}
+
+#[test]
+fn unchanged_database_is_skipped_unless_forced() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let again = env.run(&["backup"]);
+    again.ok();
+    assert!(again.stdout.contains("skipped: database unchanged"), "{}", again.stdout);
+    assert_eq!(env.backup_files().len(), 1);
+    env.run(&["backup", "--force"]).ok();
+    assert_eq!(env.backup_files().len(), 2);
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("INSERT INTO ledger (amount, note) VALUES (0, 'new'); UPDATE counter SET n = n + 1")
+        .unwrap();
+    env.run(&["backup"]).ok();
+    assert_eq!(env.backup_files().len(), 3, "a commit counts as a change");
+}
+
+#[test]
+fn backups_in_the_same_second_get_distinct_names_in_creation_order() {
+    let env = Env::new();
+    for _ in 0..6 {
+        env.run(&["backup", "--force", "-q"]).ok();
+    }
+    let files = env.backup_files();
+    assert_eq!(files.len(), 6);
+    // Sorted by name == sorted by recorded creation time.
+    let listed = listed(&env);
+    let mut created: Vec<(String, String)> = files
+        .iter()
+        .map(|f| (listed[f]["created"].as_str().unwrap().to_string(), f.clone()))
+        .collect();
+    created.sort();
+    let by_time: Vec<String> = created.into_iter().map(|(_, f)| f).collect();
+    assert_eq!(by_time, files);
+    assert!(files.iter().any(|f| f.contains("_00")), "at least two in one second: {files:?}");
+}
+
+#[test]
+fn retention_keeps_the_newest_max_backups() {
+    let env = Env::new();
+    for _ in 0..5 {
+        env.run(&["backup", "--force", "--max-backups", "3"]).ok();
+    }
+    let files = env.backup_files();
+    assert_eq!(files.len(), 3);
+    let all = env.run(&["list", "--format", "json"]).json();
+    assert_eq!(all.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn quiet_leaves_stdout_empty_and_logs_carry_job_and_host() {
+    let env = Env::new();
+    let quiet = env.run(&["backup", "--quiet"]);
+    quiet.ok();
+    assert_eq!(quiet.stdout, "");
+    let run: Run = env
+        .command()
+        .env("SLURM_ARRAY_JOB_ID", "900")
+        .env("SLURM_ARRAY_TASK_ID", "7")
+        .env("SLURM_JOB_ID", "907")
+        .args(["backup", "--force"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    for line in run.stderr.lines() {
+        assert!(line.contains(" job=900_7 host="), "untagged log line: {line}");
+    }
+    assert!(!run.stderr.is_empty());
+}
+
+#[test]
+fn flags_work_before_and_after_the_subcommand() {
+    let env = Env::new();
+    let other = env.path("other");
+    env.run(&["--backup-dir", other.to_str().unwrap(), "backup"]).ok();
+    env.run(&["backup", "--backup-dir", other.to_str().unwrap(), "--force"]).ok();
+    assert_eq!(fs::read_dir(&other).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("backup_")).count(), 2);
+}
+
+#[test]
+fn backups_are_never_more_readable_than_the_database() {
+    let env = Env::new();
+    fs::set_permissions(&env.db, fs::Permissions::from_mode(0o600)).unwrap();
+    env.run(&["backup"]).ok();
+    let mode = fs::metadata(env.newest_backup()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & !0o600, 0, "backup mode {mode:o} wider than the database's 600");
+}
+
+#[test]
+fn a_snapshot_that_fails_its_check_is_kept_as_failed_and_never_displaces_good_ones() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    corrupt_index(&env.db);
+    let run = env.run(&["backup", "--max-backups", "1"]);
+    assert_eq!(run.code, 1, "stdout: {} stderr: {}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("INTEGRITY CHECK FAILED"), "{}", run.stdout);
+    let files = env.backup_files();
+    assert_eq!(files.len(), 2, "the good backup is kept: {files:?}");
+    assert!(files.iter().any(|f| f.ends_with(".failed.db.gz")));
+    let listed = listed(&env);
+    let failed: Vec<_> = listed.values().filter(|r| r["check"] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    // `latest` means the newest good backup.
+    let restored = env.path("restored.db");
+    env.run(&["restore", "latest", "--target", restored.to_str().unwrap()]).ok();
+    assert_ledger_invariant(&restored);
+}
+
+/// Overwrite the middle of the index's root page so `quick_check` reports it while
+/// the database still opens.
+pub fn corrupt_index(db: &std::path::Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let (root, page_size): (i64, i64) = conn
+        .query_row(
+            "SELECT rootpage, (SELECT page_size FROM pragma_page_size) FROM sqlite_master WHERE name='ledger_amount'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    drop(conn);
+    let mut bytes = fs::read(db).unwrap();
+    let start = ((root - 1) * page_size) as usize;
+    for b in &mut bytes[start + 8..start + page_size as usize] {
+        *b = 0x5a;
+    }
+    fs::write(db, bytes).unwrap();
+}

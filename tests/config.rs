@@ -1,0 +1,103 @@
+//! Configuration: precedence, relative paths, and refusal of bad keys and values.
+
+use std::fs;
+
+use crate::common::*;
+
+fn write_config(env: &Env, text: &str) -> std::path::PathBuf {
+    let path = env.path("conf/dbbackup.yaml");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn unknown_key_is_refused_naming_key_and_file() {
+    let env = Env::new();
+    let config = write_config(&env, "max_backup: 3\n");
+    let run = env.run(&["--config", config.to_str().unwrap(), "backup"]);
+    run.failed_with(2, "max_backup");
+    assert!(run.stderr.contains("dbbackup.yaml"), "{}", run.stderr);
+    assert!(env.backup_files().is_empty());
+}
+
+#[test]
+fn out_of_range_and_mistyped_values_are_refused() {
+    let env = Env::new();
+    for (text, needle) in [
+        ("compression_level: 12\n", "compression_level"),
+        ("compression_level: 0\n", "compression_level"),
+        ("min_interval_hours: -1\n", "min_interval_hours"),
+        ("max_backups: many\n", "max_backups"),
+        ("max_backups: 0\n", "max_backups"),
+        ("check:\n  max_age: soon\n", "check.max_age"),
+        ("- just\n- a list\n", "dbbackup.yaml"),
+    ] {
+        let config = write_config(&env, text);
+        env.run(&["--config", config.to_str().unwrap(), "list"]).failed_with(2, needle);
+    }
+    env.run(&["--compression-level", "0", "backup"]).failed_with(2, "compression-level");
+    env.run(&["--min-interval-hours=-0.5", "auto"]).failed_with(2, "min-interval-hours");
+    let run: Run = env.command().env("DBBACKUP_MAX_BACKUPS", "lots").arg("list").output().unwrap().into();
+    run.failed_with(2, "max-backups");
+    env.run(&["--config", env.path("nope.yaml").to_str().unwrap(), "list"]).failed_with(2, "nope.yaml");
+}
+
+#[test]
+fn flags_beat_environment_beat_file_and_file_paths_are_relative_to_it() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("conf")).unwrap();
+    fs::copy(&env.db, env.path("conf/file.db")).unwrap();
+    let config = write_config(&env, "db_path: file.db\nbackup_dir: file-backups\nmax_backups: 4\n");
+    let base = || {
+        let mut command = env.command();
+        command.env_remove("DBBACKUP_DB_PATH").env_remove("DBBACKUP_BACKUP_DIR");
+        command.arg("--config").arg(&config);
+        command
+    };
+    // File only: paths relative to the file's directory, max_backups 4.
+    for _ in 0..6 {
+        let run: Run = base().args(["backup", "--force", "-q"]).output().unwrap().into();
+        run.ok();
+    }
+    let count = |dir: &str| fs::read_dir(env.path(dir)).map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("backup_")).count()).unwrap_or(0);
+    assert_eq!(count("conf/file-backups"), 4);
+    // The environment beats the file.
+    let run: Run = base().env("DBBACKUP_MAX_BACKUPS", "3").args(["prune"]).output().unwrap().into();
+    run.ok();
+    assert_eq!(count("conf/file-backups"), 3);
+    // A flag beats the environment.
+    let run: Run = base().env("DBBACKUP_MAX_BACKUPS", "3").args(["prune", "--max-backups", "2"]).output().unwrap().into();
+    run.ok();
+    assert_eq!(count("conf/file-backups"), 2);
+}
+
+#[test]
+fn dbbackup_yaml_in_the_working_directory_is_read() {
+    let env = Env::new();
+    fs::write(env.path("dbbackup.yaml"), "backup_dir: from-cwd-config\n").unwrap();
+    let run: Run = env.command().env_remove("DBBACKUP_BACKUP_DIR").arg("backup").output().unwrap().into();
+    run.ok();
+    assert!(env.path("from-cwd-config").is_dir());
+}
+
+#[test]
+fn the_shipped_example_config_parses_and_backs_up_the_example_database() {
+    let env = Env::empty();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    fs::copy(examples.join("dbbackup.yaml"), env.path("dbbackup.yaml")).unwrap();
+    fs::copy(examples.join("results.db"), env.path("results.db")).unwrap();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .args(["--config", "dbbackup.yaml", "backup"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let dir = env.path("outputs/db_backups");
+    let backup = fs::read_dir(&dir).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("backup_")).unwrap();
+    let copy = gunzip_to(&backup.path(), &env.path("copy.db"));
+    assert_eq!(content_digest(&copy), content_digest(&env.path("results.db")));
+}

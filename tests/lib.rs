@@ -1,0 +1,10 @@
+//! Integration tests: the built binary on real databases in temp dirs.
+
+mod common;
+
+mod backup;
+mod bad_input;
+mod config;
+mod live_writers;
+mod restore;
+mod verify_list_prune;

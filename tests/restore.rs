@@ -1,0 +1,127 @@
+//! `restore`: checked before touching anything, pre-restore backup, atomic
+//! replacement, no stale WAL.
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+
+#[test]
+fn restore_latest_into_a_new_target() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let target = env.path("restored/results.db");
+    let run = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    run.ok();
+    assert_eq!(content_digest(&target), content_digest(&env.db));
+}
+
+#[test]
+fn restore_over_a_wal_database_drops_rows_that_live_only_in_its_wal() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 300, true);
+    env.run(&["backup"]).ok();
+    let backup_digest = content_digest(&env.db);
+    let backup_name = env.backup_files()[0].clone();
+    // Commit more rows and leave them in the -wal: the process dies without a checkpoint.
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys,os\n\
+             c=sqlite3.connect(sys.argv[1],isolation_level=None)\n\
+             c.execute('PRAGMA wal_autocheckpoint=0')\n\
+             for i in range(50):\n    c.execute(\"INSERT INTO ledger(amount,note) VALUES (0,'late')\"); c.execute('UPDATE counter SET n=n+1')\n\
+             os._exit(0)",
+        )
+        .arg(&env.db)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let wal = env.path("results.db-wal");
+    assert!(fs::metadata(&wal).unwrap().len() > 0, "rows are in the -wal");
+    assert_eq!(row_count(&env.db, "ledger"), 650);
+    let run = env.run(&["restore", &backup_name]);
+    run.ok();
+    assert!(run.stdout.contains("previous content saved as"), "{}", run.stdout);
+    assert!(!wal.exists() || fs::metadata(&wal).unwrap().len() == 0, "no stale -wal");
+    assert_eq!(content_digest(&env.db), backup_digest);
+    assert_eq!(row_count(&env.db, "ledger"), 600);
+    assert_ledger_invariant(&env.db);
+    // The pre-restore backup kept the late rows.
+    let listed = listed(&env);
+    let pre: Vec<_> = listed.iter().filter(|(_, r)| r["kind"] == "pre-restore").collect();
+    assert_eq!(pre.len(), 1);
+    let saved = gunzip_to(&env.backups.join(pre[0].0), &env.path("saved.db"));
+    assert_eq!(row_count(&saved, "ledger"), 650);
+}
+
+#[test]
+fn restore_refuses_names_that_are_paths() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let before = content_digest(&env.db);
+    for bad in ["../results.db", "/etc/passwd", "sub/backup_20250101_000000.db.gz", ".."] {
+        env.run(&["restore", bad]).failed_with(2, "not a path");
+    }
+    env.run(&["restore", "backup_19990101_000000.db.gz"]).failed_with(1, "no backup named");
+    assert_eq!(content_digest(&env.db), before);
+    assert_eq!(env.backup_files().len(), 1);
+}
+
+#[test]
+fn a_damaged_backup_is_refused_before_the_target_is_touched() {
+    let env = Env::empty();
+    make_results_db(&env.db, 2.0, false);
+    env.run(&["backup"]).ok();
+    let backup = env.newest_backup();
+    let bytes = fs::read(&backup).unwrap();
+    fs::write(&backup, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let before = fs::read(&env.db).unwrap();
+    env.run(&["restore", "latest"]).failed_with(1, "damaged");
+    assert_eq!(fs::read(&env.db).unwrap(), before, "database untouched");
+    let leftovers: Vec<_> = fs::read_dir(env.root.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".dbbackup-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp file removed");
+}
+
+#[test]
+fn if_db_missing_restores_only_a_missing_database() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let digest = content_digest(&env.db);
+    let run = env.run(&["restore", "latest", "--if-db-missing"]);
+    run.ok();
+    assert!(run.stdout.contains("nothing to restore"));
+    assert_eq!(env.backup_files().len(), 1, "no pre-restore backup made");
+    fs::remove_file(&env.db).unwrap();
+    env.run(&["restore", "latest", "--if-db-missing"]).ok();
+    assert_eq!(content_digest(&env.db), digest);
+}
+
+#[test]
+fn a_target_open_by_a_writer_is_refused() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 50, true);
+    env.run(&["backup"]).ok();
+    let mut holder = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys,time\n\
+             c=sqlite3.connect(sys.argv[1]); c.execute('SELECT count(*) FROM ledger').fetchone()\n\
+             print('open',flush=True); time.sleep(30)",
+        )
+        .arg(&env.db)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let run = env.run(&["restore", "latest"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    run.failed_with(1, "is in use");
+    assert_eq!(env.backup_files().len(), 1, "nothing saved or replaced");
+}
