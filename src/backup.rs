@@ -13,7 +13,8 @@ use crate::archive::{self, compress};
 use crate::config::Settings;
 use crate::error::{Context, Error, Result, show};
 use crate::jobenv::JobContext;
-use crate::lock::DirLock;
+use crate::lock::{DirLock, Wait};
+use crate::mirror::{self, MirrorResult};
 use crate::retention;
 use crate::snapshot::{self, Check, Source};
 use crate::store::metadata::{self, CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
@@ -33,11 +34,17 @@ pub struct Created {
     pub meta: Metadata,
     pub duration: Duration,
     pub pruned: Vec<String>,
+    pub mirrors: Vec<MirrorResult>,
 }
 
 impl Created {
     pub fn is_good(&self) -> bool {
         self.meta.check == CheckResult::Ok
+    }
+
+    /// Good, and copied to every mirror.
+    pub fn is_complete(&self) -> bool {
+        self.is_good() && self.mirrors.iter().all(|m| m.result.is_ok())
     }
 }
 
@@ -208,10 +215,18 @@ fn create(
     );
     entry.meta = Ok(meta.clone());
     let mut pruned = Vec::new();
+    let mut mirrors = Vec::new();
     if meta.check == CheckResult::Ok {
         let plan = retention::plan(&dir.entries()?, policy(settings));
         retention::apply(dir, &plan)?;
         pruned = plan.delete;
+        mirrors = mirror::copy_to_all(
+            &settings.mirror_dirs,
+            &entry,
+            job,
+            Wait::Upto(settings.lock_timeout),
+            policy(settings),
+        );
     } else {
         tracing::error!(
             "snapshot of {} failed its integrity check: {}; kept as {}",
@@ -225,6 +240,7 @@ fn create(
         meta,
         duration: started.elapsed(),
         pruned,
+        mirrors,
     })))
 }
 

@@ -112,6 +112,82 @@ pub enum Command {
     /// Apply retention now
     #[command(after_help = "Example:\n  dbbackup prune --dry-run")]
     Prune(PruneArgs),
+    /// Guarantee a restore point from before this job's work (once per array job)
+    #[command(after_help = "Example (first lines of a job script):\n  dbbackup pre-job || exit 1")]
+    PreJob(FormatArgs),
+    /// After the work: back up (last array task, or interval passed) and log the job's exit status
+    #[command(
+        after_help = "Example (last lines of a job script):\n  status=$?\n  dbbackup post-job --status \"$status\""
+    )]
+    PostJob(PostJobArgs),
+    /// For scrontab or cron: auto, retention and check in one quiet run
+    #[command(after_help = "Example (crontab):\n  17 */6 * * * cd /project && dbbackup periodic")]
+    Periodic,
+    /// Health of the backup set, for monitoring (exit 0 healthy, 1 not)
+    #[command(
+        after_help = "Examples:\n  dbbackup check --max-age 12h --min-count 3\n  dbbackup check --format nagios"
+    )]
+    Check(CheckArgs),
+    /// Append one line describing the backup set to the summary log
+    #[command(after_help = "Example:\n  dbbackup summary --log slrm_logs/backup_summary.log")]
+    Summary(SummaryArgs),
+    /// Write the SLURM job templates and shell hooks, with your paths filled in
+    #[command(after_help = "Example:\n  dbbackup templates --out slurm")]
+    Templates(TemplatesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PostJobArgs {
+    /// The job's own exit status, recorded in the summary line
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub status: Option<i32>,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    #[default]
+    Text,
+    Json,
+    /// monitoring-plugins: one status line with perfdata; exit 0/1/2/3
+    Nagios,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Newest good backup at most this old (90s, 30m, 24h, 7d) [default: 24h]
+    #[arg(long, value_parser = crate::units::parse_duration, value_name = "DURATION")]
+    pub max_age: Option<std::time::Duration>,
+    /// At least this many good backups [default: 1]
+    #[arg(long, value_name = "N")]
+    pub min_count: Option<u32>,
+    /// Newest may be at most this many percent smaller than the median of earlier ones [default: 50]
+    #[arg(long, value_name = "PERCENT", value_parser = percent)]
+    pub max_shrink: Option<f64>,
+    /// At least this much free space where backups go (500M, 1G)
+    #[arg(long, value_parser = crate::units::parse_size, value_name = "SIZE")]
+    pub min_free: Option<u64>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: CheckFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Append here instead of summary_log
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TemplatesArgs {
+    /// Directory to write the templates into (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "slurm")]
+    pub out: PathBuf,
+    /// Replace files that already exist
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -169,6 +245,13 @@ pub struct PruneArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub output: FormatArgs,
+}
+
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("'{text}' is not a percentage from 0 to 100")),
+    }
 }
 
 fn non_negative_hours(text: &str) -> Result<f64, String> {

@@ -34,7 +34,9 @@ impl JobContext {
             (Some(array_job_id), Some(task)) => task.parse().ok().map(|task_id| ArrayTask {
                 array_job_id,
                 task_id,
-                task_count: clean("SLURM_ARRAY_TASK_COUNT").and_then(|c| c.parse().ok()),
+                task_count: clean("SLURM_ARRAY_TASK_COUNT")
+                    .and_then(|c| c.parse().ok())
+                    .or_else(|| count_from_range(&clean)),
             }),
             _ => None,
         };
@@ -48,6 +50,24 @@ impl JobContext {
             host: sanitize(&host),
             pid: std::process::id(),
             array,
+        }
+    }
+}
+
+/// Older SLURM sets only MIN, MAX and STEP; `1-10:3` has 4 tasks.
+fn count_from_range(clean: &impl Fn(&str) -> Option<String>) -> Option<u64> {
+    let get = |name: &str| clean(name).and_then(|v| v.parse::<u64>().ok());
+    let (min, max) = (get("SLURM_ARRAY_TASK_MIN")?, get("SLURM_ARRAY_TASK_MAX")?);
+    let step = get("SLURM_ARRAY_TASK_STEP").unwrap_or(1).max(1);
+    (max >= min).then(|| (max - min) / step + 1)
+}
+
+impl JobContext {
+    /// The id that names the whole job: the array's id in an array task.
+    pub fn job_id(&self) -> &str {
+        match &self.array {
+            Some(task) => &task.array_job_id,
+            None => &self.tag,
         }
     }
 }
@@ -102,7 +122,16 @@ mod tests {
             ("SLURM_ARRAY_TASK_COUNT", "16"),
         ]);
         assert_eq!(array.tag, "70_3");
+        assert_eq!(array.job_id(), "70");
         assert_eq!(array.array.unwrap().task_count, Some(16));
+        let ranged = ctx(&[
+            ("SLURM_ARRAY_JOB_ID", "70"),
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_MAX", "10"),
+            ("SLURM_ARRAY_TASK_STEP", "3"),
+        ]);
+        assert_eq!(ranged.array.unwrap().task_count, Some(4));
     }
 
     #[test]

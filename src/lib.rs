@@ -7,14 +7,18 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod jobenv;
+pub mod jobstate;
 pub mod lock;
 pub mod logging;
+pub mod mirror;
 pub mod output;
 pub mod retention;
 pub mod signals;
 pub mod snapshot;
 pub mod store;
+pub mod summary;
 pub mod units;
 
 use std::process::ExitCode;
@@ -34,12 +38,47 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         };
         commands::dispatch(&cli.command, &ctx)
     });
+    let nagios = matches!(&cli.command, cli::Command::Check(args) if args.format == cli::CheckFormat::Nagios);
     match result {
         Ok(Status::Success) => ExitCode::SUCCESS,
         Ok(Status::Failure) => ExitCode::from(1),
+        Ok(Status::Code(code)) => ExitCode::from(code),
         Err(error) => {
             tracing::error!("{error}");
-            error.exit_code()
+            if nagios {
+                ExitCode::from(commands::check::nagios_unknown(&error.to_string()))
+            } else {
+                error.exit_code()
+            }
         }
     }
+}
+
+/// Print a command-line parsing error (or help/version) the way clap does, except
+/// that `check --format nagios` reports bad arguments as UNKNOWN (exit 3).
+pub fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let is_help = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let args: Vec<String> = std::env::args().collect();
+    let nagios = args.iter().any(|a| a == "check")
+        && args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "nagios" || w[1] == "--format=nagios");
+    if nagios && !is_help {
+        let first = error
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("bad arguments")
+            .trim_start_matches("error: ")
+            .to_string();
+        return ExitCode::from(commands::check::nagios_unknown(&first));
+    }
+    let _ = error.print();
+    ExitCode::from(if is_help { 0 } else { 2 })
 }

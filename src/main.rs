@@ -1,5 +1,8 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    dbbackup::run(dbbackup::cli::Cli::parse())
+    match dbbackup::cli::Cli::try_parse() {
+        Ok(cli) => dbbackup::run(cli),
+        Err(error) => dbbackup::usage_error(error),
+    }
 }

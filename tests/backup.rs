@@ -17,7 +17,11 @@ fn backup_holds_the_same_rows_as_the_source() {
     let copy = gunzip_to(&env.newest_backup(), &env.path("copy.db"));
     assert_eq!(content_digest(&copy), content_digest(&env.db));
     assert_ledger_invariant(&copy);
-    assert!(env.stray_files().is_empty(), "temp files left: {:?}", env.stray_files());
+    assert!(
+        env.stray_files().is_empty(),
+        "temp files left: {:?}",
+        env.stray_files()
+    );
 }
 
 #[test]
@@ -26,16 +30,28 @@ fn system_gzip_zcat_and_python_read_a_backup_and_checksum_matches() {
     make_results_db(&env.db, 3.0, false);
     env.run(&["backup"]).ok();
     let backup = env.newest_backup();
-    let tested = Command::new("gzip").arg("-t").arg(&backup).status().unwrap();
+    let tested = Command::new("gzip")
+        .arg("-t")
+        .arg(&backup)
+        .status()
+        .unwrap();
     assert!(tested.success(), "gzip -t");
     let out = env.path("by-gzip.db");
     let decompressed = Command::new("sh")
         .arg("-c")
-        .arg(format!("gzip -dc '{}' > '{}'", backup.display(), out.display()))
+        .arg(format!(
+            "gzip -dc '{}' > '{}'",
+            backup.display(),
+            out.display()
+        ))
         .status()
         .unwrap();
     assert!(decompressed.success());
-    assert_eq!(fs::read(&out).unwrap(), fs::read(&env.db).unwrap(), "byte-for-byte copy");
+    assert_eq!(
+        fs::read(&out).unwrap(),
+        fs::read(&env.db).unwrap(),
+        "byte-for-byte copy"
+    );
     assert_eq!(content_digest(&out), content_digest(&env.db));
     // zcat | sha256sum equals the recorded checksum.
     let sum = Command::new("sh")
@@ -46,7 +62,10 @@ fn system_gzip_zcat_and_python_read_a_backup_and_checksum_matches() {
     let sum = String::from_utf8_lossy(&sum.stdout);
     let listed = listed(&env);
     let row = listed.values().next().unwrap();
-    assert_eq!(row["checksum"], format!("sha256:{}", sum.split_whitespace().next().unwrap()));
+    assert_eq!(
+        row["checksum"],
+        format!("sha256:{}", sum.split_whitespace().next().unwrap())
+    );
     let python = Command::new("python3")
         .arg("-c")
         .arg("import gzip,sys; print(len(gzip.open(sys.argv[1]).read()))")
@@ -62,22 +81,42 @@ fn system_gzip_zcat_and_python_read_a_backup_and_checksum_matches() {
 #[test]
 fn metadata_is_recorded_and_survives_a_copy() {
     let env = Env::new();
-    env.command().env("SLURM_JOB_ID", "4242").arg("backup").output().unwrap();
+    env.command()
+        .env("SLURM_JOB_ID", "4242")
+        .arg("backup")
+        .output()
+        .unwrap();
     let listed = listed(&env);
     let row = listed.values().next().unwrap();
     assert_eq!(row["job"], "4242");
     assert_eq!(row["kind"], "manual");
     assert_eq!(row["check"], "ok");
     assert_eq!(row["db_size"], fs::metadata(&env.db).unwrap().len());
-    assert_eq!(row["size"], fs::metadata(env.newest_backup()).unwrap().len());
+    assert_eq!(
+        row["size"],
+        fs::metadata(env.newest_backup()).unwrap().len()
+    );
     assert!(row["host"].as_str().is_some_and(|h| !h.is_empty()));
-    assert!(row["created"].as_str().unwrap().ends_with('Z'), "RFC 3339 UTC");
+    assert!(
+        row["created"].as_str().unwrap().ends_with('Z'),
+        "RFC 3339 UTC"
+    );
     assert_eq!(row["source"], env.db.to_str().unwrap());
     // Copied elsewhere, the file still tells what it is.
     let elsewhere = env.path("elsewhere");
     fs::create_dir(&elsewhere).unwrap();
-    fs::copy(env.newest_backup(), elsewhere.join(env.backup_files()[0].clone())).unwrap();
-    let run = env.run(&["list", "--format", "json", "--backup-dir", elsewhere.to_str().unwrap()]);
+    fs::copy(
+        env.newest_backup(),
+        elsewhere.join(env.backup_files()[0].clone()),
+    )
+    .unwrap();
+    let run = env.run(&[
+        "list",
+        "--format",
+        "json",
+        "--backup-dir",
+        elsewhere.to_str().unwrap(),
+    ]);
     assert_eq!(run.json()[0]["job"], "4242");
 }
 
@@ -87,13 +126,19 @@ fn unchanged_database_is_skipped_unless_forced() {
     env.run(&["backup"]).ok();
     let again = env.run(&["backup"]);
     again.ok();
-    assert!(again.stdout.contains("skipped: database unchanged"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("skipped: database unchanged"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(env.backup_files().len(), 1);
     env.run(&["backup", "--force"]).ok();
     assert_eq!(env.backup_files().len(), 2);
     rusqlite::Connection::open(&env.db)
         .unwrap()
-        .execute_batch("INSERT INTO ledger (amount, note) VALUES (0, 'new'); UPDATE counter SET n = n + 1")
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'new'); UPDATE counter SET n = n + 1",
+        )
         .unwrap();
     env.run(&["backup"]).ok();
     assert_eq!(env.backup_files().len(), 3, "a commit counts as a change");
@@ -111,12 +156,20 @@ fn backups_in_the_same_second_get_distinct_names_in_creation_order() {
     let listed = listed(&env);
     let mut created: Vec<(String, String)> = files
         .iter()
-        .map(|f| (listed[f]["created"].as_str().unwrap().to_string(), f.clone()))
+        .map(|f| {
+            (
+                listed[f]["created"].as_str().unwrap().to_string(),
+                f.clone(),
+            )
+        })
         .collect();
     created.sort();
     let by_time: Vec<String> = created.into_iter().map(|(_, f)| f).collect();
     assert_eq!(by_time, files);
-    assert!(files.iter().any(|f| f.contains("_00")), "at least two in one second: {files:?}");
+    assert!(
+        files.iter().any(|f| f.contains("_00")),
+        "at least two in one second: {files:?}"
+    );
 }
 
 #[test]
@@ -148,7 +201,10 @@ fn quiet_leaves_stdout_empty_and_logs_carry_job_and_host() {
         .into();
     run.ok();
     for line in run.stderr.lines() {
-        assert!(line.contains(" job=900_7 host="), "untagged log line: {line}");
+        assert!(
+            line.contains(" job=900_7 host="),
+            "untagged log line: {line}"
+        );
     }
     assert!(!run.stderr.is_empty());
 }
@@ -157,9 +213,22 @@ fn quiet_leaves_stdout_empty_and_logs_carry_job_and_host() {
 fn flags_work_before_and_after_the_subcommand() {
     let env = Env::new();
     let other = env.path("other");
-    env.run(&["--backup-dir", other.to_str().unwrap(), "backup"]).ok();
-    env.run(&["backup", "--backup-dir", other.to_str().unwrap(), "--force"]).ok();
-    assert_eq!(fs::read_dir(&other).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("backup_")).count(), 2);
+    env.run(&["--backup-dir", other.to_str().unwrap(), "backup"])
+        .ok();
+    env.run(&["backup", "--backup-dir", other.to_str().unwrap(), "--force"])
+        .ok();
+    assert_eq!(
+        fs::read_dir(&other)
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("backup_"))
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -167,8 +236,16 @@ fn backups_are_never_more_readable_than_the_database() {
     let env = Env::new();
     fs::set_permissions(&env.db, fs::Permissions::from_mode(0o600)).unwrap();
     env.run(&["backup"]).ok();
-    let mode = fs::metadata(env.newest_backup()).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode & !0o600, 0, "backup mode {mode:o} wider than the database's 600");
+    let mode = fs::metadata(env.newest_backup())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(
+        mode & !0o600,
+        0,
+        "backup mode {mode:o} wider than the database's 600"
+    );
 }
 
 #[test]
@@ -178,7 +255,11 @@ fn a_snapshot_that_fails_its_check_is_kept_as_failed_and_never_displaces_good_on
     corrupt_index(&env.db);
     let run = env.run(&["backup", "--max-backups", "1"]);
     assert_eq!(run.code, 1, "stdout: {} stderr: {}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("INTEGRITY CHECK FAILED"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("INTEGRITY CHECK FAILED"),
+        "{}",
+        run.stdout
+    );
     let files = env.backup_files();
     assert_eq!(files.len(), 2, "the good backup is kept: {files:?}");
     assert!(files.iter().any(|f| f.ends_with(".failed.db.gz")));
@@ -187,7 +268,8 @@ fn a_snapshot_that_fails_its_check_is_kept_as_failed_and_never_displaces_good_on
     assert_eq!(failed.len(), 1);
     // `latest` means the newest good backup.
     let restored = env.path("restored.db");
-    env.run(&["restore", "latest", "--target", restored.to_str().unwrap()]).ok();
+    env.run(&["restore", "latest", "--target", restored.to_str().unwrap()])
+        .ok();
     assert_ledger_invariant(&restored);
 }
 

@@ -25,7 +25,13 @@ fn missing_database() {
 #[test]
 fn no_database_configured_is_a_usage_error() {
     let env = Env::empty();
-    let run: Run = env.command().env_remove("DBBACKUP_DB_PATH").arg("backup").output().unwrap().into();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .arg("backup")
+        .output()
+        .unwrap()
+        .into();
     run.failed_with(2, "no database given");
 }
 
@@ -39,7 +45,11 @@ fn database_path_is_a_directory() {
 #[test]
 fn database_is_not_sqlite() {
     let env = Env::empty();
-    fs::write(&env.db, "these are not the rows you are looking for\n".repeat(100)).unwrap();
+    fs::write(
+        &env.db,
+        "these are not the rows you are looking for\n".repeat(100),
+    )
+    .unwrap();
     let run = env.run(&["backup"]);
     run.failed_with(1, "is not an SQLite database");
     one_error_line(&run);
@@ -62,7 +72,8 @@ fn backup_dir_that_is_a_file_or_cannot_be_created() {
 fn missing_backup_dir_is_created_with_parents() {
     let env = Env::new();
     let deep = env.path("a/b/c");
-    env.run(&["backup", "--backup-dir", deep.to_str().unwrap()]).ok();
+    env.run(&["backup", "--backup-dir", deep.to_str().unwrap()])
+        .ok();
     assert!(deep.is_dir());
 }
 
@@ -76,17 +87,28 @@ fn truncated_and_foreign_backups_fail_verify_and_restore_cleanly() {
     let truncated = env.backups.join("backup_29990101_000000.db.gz");
     fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
     // Not gzip at all.
-    fs::write(env.backups.join("backup_29990101_000001.db.gz"), "plain text").unwrap();
+    fs::write(
+        env.backups.join("backup_29990101_000001.db.gz"),
+        "plain text",
+    )
+    .unwrap();
     // gzip holding something that is not SQLite.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&b"hello world\n".repeat(1000)).unwrap();
-    fs::write(env.backups.join("backup_29990101_000002.db.gz"), gz.finish().unwrap()).unwrap();
+    fs::write(
+        env.backups.join("backup_29990101_000002.db.gz"),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
 
     let before = content_digest(&env.db);
     for (name, needle) in [
         ("backup_29990101_000000.db.gz", "damaged"),
         ("backup_29990101_000001.db.gz", "not a gzip file"),
-        ("backup_29990101_000002.db.gz", "does not hold an SQLite database"),
+        (
+            "backup_29990101_000002.db.gz",
+            "does not hold an SQLite database",
+        ),
     ] {
         let run = env.run(&["verify", name]);
         assert_eq!(run.code, 1, "{name}: {}", run.stderr);

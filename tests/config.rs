@@ -34,13 +34,23 @@ fn out_of_range_and_mistyped_values_are_refused() {
         ("- just\n- a list\n", "dbbackup.yaml"),
     ] {
         let config = write_config(&env, text);
-        env.run(&["--config", config.to_str().unwrap(), "list"]).failed_with(2, needle);
+        env.run(&["--config", config.to_str().unwrap(), "list"])
+            .failed_with(2, needle);
     }
-    env.run(&["--compression-level", "0", "backup"]).failed_with(2, "compression-level");
-    env.run(&["--min-interval-hours=-0.5", "auto"]).failed_with(2, "min-interval-hours");
-    let run: Run = env.command().env("DBBACKUP_MAX_BACKUPS", "lots").arg("list").output().unwrap().into();
+    env.run(&["--compression-level", "0", "backup"])
+        .failed_with(2, "compression-level");
+    env.run(&["--min-interval-hours=-0.5", "auto"])
+        .failed_with(2, "min-interval-hours");
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_MAX_BACKUPS", "lots")
+        .arg("list")
+        .output()
+        .unwrap()
+        .into();
     run.failed_with(2, "max-backups");
-    env.run(&["--config", env.path("nope.yaml").to_str().unwrap(), "list"]).failed_with(2, "nope.yaml");
+    env.run(&["--config", env.path("nope.yaml").to_str().unwrap(), "list"])
+        .failed_with(2, "nope.yaml");
 }
 
 #[test]
@@ -48,26 +58,53 @@ fn flags_beat_environment_beat_file_and_file_paths_are_relative_to_it() {
     let env = Env::new();
     fs::create_dir_all(env.path("conf")).unwrap();
     fs::copy(&env.db, env.path("conf/file.db")).unwrap();
-    let config = write_config(&env, "db_path: file.db\nbackup_dir: file-backups\nmax_backups: 4\n");
+    let config = write_config(
+        &env,
+        "db_path: file.db\nbackup_dir: file-backups\nmax_backups: 4\n",
+    );
     let base = || {
         let mut command = env.command();
-        command.env_remove("DBBACKUP_DB_PATH").env_remove("DBBACKUP_BACKUP_DIR");
+        command
+            .env_remove("DBBACKUP_DB_PATH")
+            .env_remove("DBBACKUP_BACKUP_DIR");
         command.arg("--config").arg(&config);
         command
     };
     // File only: paths relative to the file's directory, max_backups 4.
     for _ in 0..6 {
-        let run: Run = base().args(["backup", "--force", "-q"]).output().unwrap().into();
+        let run: Run = base()
+            .args(["backup", "--force", "-q"])
+            .output()
+            .unwrap()
+            .into();
         run.ok();
     }
-    let count = |dir: &str| fs::read_dir(env.path(dir)).map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("backup_")).count()).unwrap_or(0);
+    let count = |dir: &str| {
+        fs::read_dir(env.path(dir))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("backup_"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
     assert_eq!(count("conf/file-backups"), 4);
     // The environment beats the file.
-    let run: Run = base().env("DBBACKUP_MAX_BACKUPS", "3").args(["prune"]).output().unwrap().into();
+    let run: Run = base()
+        .env("DBBACKUP_MAX_BACKUPS", "3")
+        .args(["prune"])
+        .output()
+        .unwrap()
+        .into();
     run.ok();
     assert_eq!(count("conf/file-backups"), 3);
     // A flag beats the environment.
-    let run: Run = base().env("DBBACKUP_MAX_BACKUPS", "3").args(["prune", "--max-backups", "2"]).output().unwrap().into();
+    let run: Run = base()
+        .env("DBBACKUP_MAX_BACKUPS", "3")
+        .args(["prune", "--max-backups", "2"])
+        .output()
+        .unwrap()
+        .into();
     run.ok();
     assert_eq!(count("conf/file-backups"), 2);
 }
@@ -76,7 +113,13 @@ fn flags_beat_environment_beat_file_and_file_paths_are_relative_to_it() {
 fn dbbackup_yaml_in_the_working_directory_is_read() {
     let env = Env::new();
     fs::write(env.path("dbbackup.yaml"), "backup_dir: from-cwd-config\n").unwrap();
-    let run: Run = env.command().env_remove("DBBACKUP_BACKUP_DIR").arg("backup").output().unwrap().into();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .arg("backup")
+        .output()
+        .unwrap()
+        .into();
     run.ok();
     assert!(env.path("from-cwd-config").is_dir());
 }
@@ -97,7 +140,14 @@ fn the_shipped_example_config_parses_and_backs_up_the_example_database() {
         .into();
     run.ok();
     let dir = env.path("outputs/db_backups");
-    let backup = fs::read_dir(&dir).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("backup_")).unwrap();
+    let backup = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("backup_"))
+        .unwrap();
     let copy = gunzip_to(&backup.path(), &env.path("copy.db"));
-    assert_eq!(content_digest(&copy), content_digest(&env.path("results.db")));
+    assert_eq!(
+        content_digest(&copy),
+        content_digest(&env.path("results.db"))
+    );
 }

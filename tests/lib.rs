@@ -7,4 +7,8 @@ mod bad_input;
 mod config;
 mod live_writers;
 mod restore;
+mod signals;
+mod slurm_e2e;
+mod slurm_modes;
+mod templates;
 mod verify_list_prune;

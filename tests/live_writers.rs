@@ -18,7 +18,9 @@ impl Writer {
             .spawn()
             .expect("python3");
         let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         assert_eq!(line.trim(), "started");
         Writer(child)
     }
@@ -37,8 +39,12 @@ fn backups_during_writes_are_consistent(wal: bool) {
     let writer = Writer::start(&env.db);
     let mut sizes = Vec::new();
     for _ in 0..8 {
-        env.run(&["backup", "--force", "--max-backups", "100", "-q"]).ok();
-        sizes.push(row_count(&gunzip_to(&env.newest_backup(), &env.path("probe.db")), "ledger"));
+        env.run(&["backup", "--force", "--max-backups", "100", "-q"])
+            .ok();
+        sizes.push(row_count(
+            &gunzip_to(&env.newest_backup(), &env.path("probe.db")),
+            "ledger",
+        ));
     }
     drop(writer);
     let files = env.backup_files();
@@ -47,7 +53,10 @@ fn backups_during_writes_are_consistent(wal: bool) {
         let copy = gunzip_to(&env.backups.join(file), &env.path(&format!("copy{i}.db")));
         assert_ledger_invariant(&copy);
     }
-    assert!(sizes.windows(2).any(|w| w[1] > w[0]), "the writer made progress between backups: {sizes:?}");
+    assert!(
+        sizes.windows(2).any(|w| w[1] > w[0]),
+        "the writer made progress between backups: {sizes:?}"
+    );
     assert!(env.stray_files().is_empty());
     // The source is intact too.
     assert_ledger_invariant(&env.db);
@@ -80,13 +89,18 @@ fn a_database_locked_longer_than_the_busy_timeout_is_reported() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(holder.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(holder.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let started = std::time::Instant::now();
     let run = env.run(&["backup", "--busy-timeout-seconds", "1"]);
     let _ = holder.kill();
     let _ = holder.wait();
     run.failed_with(1, "is locked by another process");
-    assert!(started.elapsed().as_secs() < 20, "gave up after the busy timeout");
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "gave up after the busy timeout"
+    );
     assert!(env.backup_files().is_empty());
     assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
 }

@@ -38,18 +38,31 @@ fn restore_over_a_wal_database_drops_rows_that_live_only_in_its_wal() {
         .unwrap();
     assert!(status.success());
     let wal = env.path("results.db-wal");
-    assert!(fs::metadata(&wal).unwrap().len() > 0, "rows are in the -wal");
+    assert!(
+        fs::metadata(&wal).unwrap().len() > 0,
+        "rows are in the -wal"
+    );
     assert_eq!(row_count(&env.db, "ledger"), 650);
     let run = env.run(&["restore", &backup_name]);
     run.ok();
-    assert!(run.stdout.contains("previous content saved as"), "{}", run.stdout);
-    assert!(!wal.exists() || fs::metadata(&wal).unwrap().len() == 0, "no stale -wal");
+    assert!(
+        run.stdout.contains("previous content saved as"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !wal.exists() || fs::metadata(&wal).unwrap().len() == 0,
+        "no stale -wal"
+    );
     assert_eq!(content_digest(&env.db), backup_digest);
     assert_eq!(row_count(&env.db, "ledger"), 600);
     assert_ledger_invariant(&env.db);
     // The pre-restore backup kept the late rows.
     let listed = listed(&env);
-    let pre: Vec<_> = listed.iter().filter(|(_, r)| r["kind"] == "pre-restore").collect();
+    let pre: Vec<_> = listed
+        .iter()
+        .filter(|(_, r)| r["kind"] == "pre-restore")
+        .collect();
     assert_eq!(pre.len(), 1);
     let saved = gunzip_to(&env.backups.join(pre[0].0), &env.path("saved.db"));
     assert_eq!(row_count(&saved, "ledger"), 650);
@@ -60,10 +73,16 @@ fn restore_refuses_names_that_are_paths() {
     let env = Env::new();
     env.run(&["backup"]).ok();
     let before = content_digest(&env.db);
-    for bad in ["../results.db", "/etc/passwd", "sub/backup_20250101_000000.db.gz", ".."] {
+    for bad in [
+        "../results.db",
+        "/etc/passwd",
+        "sub/backup_20250101_000000.db.gz",
+        "..",
+    ] {
         env.run(&["restore", bad]).failed_with(2, "not a path");
     }
-    env.run(&["restore", "backup_19990101_000000.db.gz"]).failed_with(1, "no backup named");
+    env.run(&["restore", "backup_19990101_000000.db.gz"])
+        .failed_with(1, "no backup named");
     assert_eq!(content_digest(&env.db), before);
     assert_eq!(env.backup_files().len(), 1);
 }
@@ -118,7 +137,11 @@ fn a_target_open_by_a_writer_is_refused() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     let run = env.run(&["restore", "latest"]);
     let _ = holder.kill();
     let _ = holder.wait();

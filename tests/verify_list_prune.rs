@@ -21,7 +21,12 @@ fn verify_checks_every_backup_and_catches_a_flipped_bit() {
     let run = env.run(&["verify", "--all", "--format", "json"]);
     assert_eq!(run.code, 1);
     let verdicts = run.json();
-    let failed: Vec<_> = verdicts.as_array().unwrap().iter().filter(|v| v["ok"] == false).collect();
+    let failed: Vec<_> = verdicts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["ok"] == false)
+        .collect();
     assert_eq!(failed.len(), 1);
     assert!(failed[0]["detail"].as_str().unwrap().contains("damaged"));
 }
@@ -35,7 +40,9 @@ fn list_json_has_the_documented_fields_newest_first() {
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     for row in rows {
-        for field in ["name", "created", "size", "db_size", "checksum", "host", "job", "kind", "check"] {
+        for field in [
+            "name", "created", "size", "db_size", "checksum", "host", "job", "kind", "check",
+        ] {
             assert!(!row[field].is_null(), "{field} missing in {row}");
         }
     }
@@ -54,7 +61,12 @@ fn prune_dry_run_deletes_nothing() {
     }
     let run = env.run(&["prune", "--dry-run", "--max-backups", "1"]);
     run.ok();
-    assert_eq!(run.stdout.matches("would delete").count(), 4, "{}", run.stdout);
+    assert_eq!(
+        run.stdout.matches("would delete").count(),
+        4,
+        "{}",
+        run.stdout
+    );
     assert_eq!(env.backup_files().len(), 4);
     env.run(&["prune", "--max-backups", "1"]).ok();
     let files = env.backup_files();
@@ -72,10 +84,21 @@ fn auto_respects_the_interval_and_changes() {
     let run = env.run(&["auto", "--min-interval-hours", "0"]);
     run.ok();
     assert!(run.stdout.contains("unchanged"), "{}", run.stdout);
-    rusqlite::Connection::open(&env.db).unwrap().execute_batch("INSERT INTO ledger (amount, note) VALUES (0, 'new'); UPDATE counter SET n = n + 1").unwrap();
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'new'); UPDATE counter SET n = n + 1",
+        )
+        .unwrap();
     env.run(&["auto", "--min-interval-hours", "0"]).ok();
     assert_eq!(env.backup_files().len(), 2);
-    assert_eq!(listed(&env).values().filter(|r| r["kind"] == "auto").count(), 2);
+    assert_eq!(
+        listed(&env)
+            .values()
+            .filter(|r| r["kind"] == "auto")
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -98,7 +121,11 @@ fn auto_does_not_wait_for_a_backup_in_progress() {
         .unwrap();
     let _ = holder.stdout.as_ref().unwrap().as_raw_fd();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     let started = std::time::Instant::now();
     let run = env.run(&["auto"]);
     let elapsed = started.elapsed();
@@ -106,7 +133,11 @@ fn auto_does_not_wait_for_a_backup_in_progress() {
     let _ = holder.kill();
     let _ = holder.wait();
     run.ok();
-    assert!(run.stdout.contains("another process is making a backup"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("another process is making a backup"),
+        "{}",
+        run.stdout
+    );
     assert!(elapsed.as_secs() < 5, "auto returned at once");
     waited.failed_with(1, "job=77_1");
     assert!(env.backup_files().is_empty());

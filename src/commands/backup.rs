@@ -6,7 +6,6 @@ use super::{Ctx, Status};
 use crate::backup::{self, Created, Outcome};
 use crate::cli::BackupArgs;
 use crate::error::Result;
-use crate::lock::{DirLock, Wait};
 use crate::output::Output;
 use crate::store::Kind;
 use crate::units::human_bytes;
@@ -14,9 +13,7 @@ use crate::units::human_bytes;
 pub fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Status> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
-    dir.ensure_exists()?;
-    let lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?
-        .expect("waiting acquire returns a lock or an error");
+    let lock = ctx.lock(&dir)?;
     let outcome = backup::run(
         &ctx.settings,
         &ctx.job,
@@ -51,8 +48,17 @@ pub fn report(out: &Output, outcome: &Outcome) -> Status {
                 "check_detail": created.meta.check_detail,
                 "seconds": created.duration.as_secs_f64(),
                 "pruned": created.pruned,
+                "mirrors": created.mirrors.iter().map(|m| json!({
+                    "dir": m.dir,
+                    "ok": m.result.is_ok(),
+                    "error": m.result.as_ref().err(),
+                })).collect::<Vec<_>>(),
             }));
-            if created.is_good() {
+            for failed in created.mirrors.iter().filter(|m| m.result.is_err()) {
+                let why = failed.result.as_ref().err().map_or("", String::as_str);
+                out.line(format!("MIRROR FAILED: {}: {why}", failed.dir.display()));
+            }
+            if created.is_complete() {
                 Status::Success
             } else {
                 Status::Failure

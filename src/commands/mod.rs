@@ -2,9 +2,15 @@
 
 pub mod auto;
 pub mod backup;
+pub mod check;
 pub mod list;
+pub mod periodic;
+pub mod post_job;
+pub mod pre_job;
 pub mod prune;
 pub mod restore;
+pub mod summary;
+pub mod templates;
 pub mod verify;
 
 use crate::cli::Command;
@@ -25,6 +31,17 @@ impl Ctx {
         BackupDir::new(&self.settings.backup_dir)
     }
 
+    /// Wait for the lock up to `lock_timeout_seconds`, or fail naming the holder.
+    pub fn lock(&self, dir: &BackupDir) -> Result<crate::lock::DirLock> {
+        dir.ensure_exists()?;
+        crate::lock::DirLock::acquire(
+            dir.path(),
+            &self.job,
+            crate::lock::Wait::Upto(self.settings.lock_timeout),
+        )?
+        .ok_or_else(|| crate::error::Error::failed("lock not acquired"))
+    }
+
     pub fn output(&self, format: crate::cli::Format) -> crate::output::Output {
         crate::output::Output {
             quiet: self.quiet,
@@ -38,6 +55,8 @@ impl Ctx {
 pub enum Status {
     Success,
     Failure,
+    /// A documented special code (monitoring-plugins exit codes for `check`).
+    Code(u8),
 }
 
 pub fn dispatch(command: &Command, ctx: &Ctx) -> Result<Status> {
@@ -48,5 +67,11 @@ pub fn dispatch(command: &Command, ctx: &Ctx) -> Result<Status> {
         Command::Auto(args) => auto::run(ctx, args),
         Command::Verify(args) => verify::run(ctx, args),
         Command::Prune(args) => prune::run(ctx, args),
+        Command::PreJob(args) => pre_job::run(ctx, args),
+        Command::PostJob(args) => post_job::run(ctx, args),
+        Command::Periodic => periodic::run(ctx),
+        Command::Check(args) => check::run(ctx, args),
+        Command::Summary(args) => summary::run(ctx, args),
+        Command::Templates(args) => templates::run(ctx, args),
     }
 }

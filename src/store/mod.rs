@@ -248,7 +248,7 @@ pub fn remove_temps_in(dir: &Path) -> usize {
 /// Hard-link `from` to `to`, failing with `AlreadyExists` instead of replacing:
 /// rename(2) would silently overwrite. Filesystems without hard links fall back to
 /// a rename after an existence check (we hold the directory lock).
-fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+pub fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     match fs::hard_link(from, to) {
         Err(e) if matches!(e.raw_os_error(), Some(code) if code == nix::libc::EPERM || code == nix::libc::EOPNOTSUPP || code == nix::libc::EXDEV) =>
         {

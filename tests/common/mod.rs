@@ -101,7 +101,11 @@ impl Env {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        self.command().args(args).output().expect("run dbbackup").into()
+        self.command()
+            .args(args)
+            .output()
+            .expect("run dbbackup")
+            .into()
     }
 
     /// Backup file names, oldest first (the order `ls` shows).
@@ -269,8 +273,7 @@ pub fn listed(env: &Env) -> BTreeMap<String, serde_json::Value> {
 
 /// `../shared/bench/make_results_db.py`, for realistic larger data.
 pub fn make_results_db(path: &Path, size_mb: f64, wal: bool) {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make_results_db.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make_results_db.py");
     let mut command = Command::new("python3");
     command
         .arg(&script)
@@ -294,4 +297,98 @@ pub fn have(tool: &str) -> bool {
         .arg(format!("command -v {tool}"))
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Parse one logfmt line; `None` unless every field is `key=value` (quoted
+/// values with escapes allowed).
+pub fn parse_logfmt(line: &str) -> Option<BTreeMap<String, String>> {
+    let mut fields = BTreeMap::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Some(fields);
+        }
+        let key: String = std::iter::from_fn(|| chars.next_if(|&c| c != '=' && c != ' ')).collect();
+        if key.is_empty() || chars.next() != Some('=') {
+            return None;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => match chars.next()? {
+                        'n' => value.push('\n'),
+                        other => value.push(other),
+                    },
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|&c| c != ' ')).collect();
+            if value.contains('"') || value.contains('=') {
+                return None;
+            }
+        }
+        fields.insert(key, value);
+    }
+}
+
+/// The summary log's lines, each checked to be whole and well-formed.
+pub fn summary_lines(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "last line is whole"
+    );
+    text.lines()
+        .map(|line| {
+            let fields =
+                parse_logfmt(line).unwrap_or_else(|| panic!("malformed summary line: {line}"));
+            assert!(line.starts_with("time="), "{line}");
+            for key in ["time", "job", "host", "event", "status"] {
+                assert!(fields.contains_key(key), "{key} missing: {line}");
+            }
+            assert!(
+                ["ok", "skipped", "failed"].contains(&fields["status"].as_str()),
+                "{line}"
+            );
+            fields
+        })
+        .collect()
+}
+
+/// Start `count` copies of the binary at once with array-task variables.
+pub fn run_array_tasks(
+    env: &Env,
+    array_id: &str,
+    count: u32,
+    args: impl Fn(u32) -> Vec<String>,
+) -> Vec<Run> {
+    let children: Vec<_> = (0..count)
+        .map(|task| {
+            env.command()
+                .env("SLURM_ARRAY_JOB_ID", array_id)
+                .env("SLURM_ARRAY_TASK_ID", task.to_string())
+                .env("SLURM_ARRAY_TASK_COUNT", count.to_string())
+                .env("SLURM_JOB_ID", format!("{array_id}{task:03}"))
+                .env(
+                    "DBBACKUP_SUMMARY_LOG",
+                    env.path("slrm_logs/backup_summary.log"),
+                )
+                .args(args(task))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn dbbackup")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().into())
+        .collect()
 }

@@ -1,0 +1,120 @@
+#!/bin/bash
+# A one-node SLURM cluster on localhost for the project's end-to-end tests, from
+# Debian's slurm-wlm and munge. Run as root.
+#
+#   slurm/dev/local-cluster.sh start    # munged, slurmctld, slurmd; waits until idle
+#   slurm/dev/local-cluster.sh stop
+#   slurm/dev/local-cluster.sh status
+#
+# proctrack/linuxproc and task/none need no cgroups; config_overrides lets the
+# node declare more CPUs than the machine has, so a 16-task array runs at once.
+set -euo pipefail
+
+CONF_DIR=/etc/slurm
+STATE=/var/spool/slurm-dbbackup
+LOGS=/var/log/slurm-dbbackup
+CPUS=${DBBACKUP_TEST_CPUS:-32}
+
+need() {
+    for tool in "$@"; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+            echo "local-cluster: $tool not found; install: apt-get install slurm-wlm munge" >&2
+            exit 1
+        fi
+    done
+}
+
+write_config() {
+    mkdir -p "$CONF_DIR" "$STATE/ctld" "$STATE/d" "$LOGS"
+    cat > "$CONF_DIR/slurm.conf" <<CONF
+ClusterName=dbbackup-test
+SlurmctldHost=localhost
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SlurmdParameters=config_overrides
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+StateSaveLocation=$STATE/ctld
+SlurmdSpoolDir=$STATE/d
+SlurmctldPidFile=/run/slurmctld-dbbackup.pid
+SlurmdPidFile=/run/slurmd-dbbackup.pid
+SlurmctldLogFile=$LOGS/slurmctld.log
+SlurmdLogFile=$LOGS/slurmd.log
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+JobAcctGatherType=jobacct_gather/none
+MpiDefault=none
+ReturnToService=2
+ScronParameters=enable
+# Quick turnaround for tests: time limits enforced promptly, short kill grace.
+KillWait=5
+MinJobAge=300
+InactiveLimit=0
+SchedulerParameters=defer_batch=0
+NodeName=localhost CPUs=$CPUS RealMemory=4000 State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
+CONF
+    # Debian's plugstack.conf includes a directory that may be missing.
+    mkdir -p "$CONF_DIR/plugstack.conf.d"
+}
+
+start_munge() {
+    if pgrep -x munged >/dev/null; then
+        return
+    fi
+    mkdir -p /etc/munge /run/munge /var/lib/munge /var/log/munge
+    if [ ! -s /etc/munge/munge.key ]; then
+        mungekey --create --keyfile=/etc/munge/munge.key
+    fi
+    chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge
+    chmod 0700 /etc/munge
+    chmod 0400 /etc/munge/munge.key
+    runuser -u munge -- /usr/sbin/munged
+    for _ in $(seq 50); do
+        if munge -n >/dev/null 2>&1; then return; fi
+        sleep 0.1
+    done
+    echo "local-cluster: munged did not start" >&2
+    exit 1
+}
+
+start() {
+    need slurmctld slurmd munged sinfo
+    write_config
+    start_munge
+    pgrep -x slurmctld >/dev/null || slurmctld -c
+    pgrep -x slurmd >/dev/null || slurmd -N localhost
+    for _ in $(seq 120); do
+        state=$(sinfo -h -n localhost -o %T 2>/dev/null || true)
+        case "$state" in
+            idle*|mixed*|allocated*)
+                echo "local-cluster: up ($state, $CPUS CPUs)"
+                return 0 ;;
+            down*|drain*|fail*)
+                scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true ;;
+        esac
+        sleep 0.5
+    done
+    echo "local-cluster: node did not become idle; logs in $LOGS" >&2
+    tail -n 20 "$LOGS"/*.log >&2 || true
+    exit 1
+}
+
+stop() {
+    pkill -x slurmd 2>/dev/null || true
+    pkill -x slurmctld 2>/dev/null || true
+    pkill -x munged 2>/dev/null || true
+    echo "local-cluster: stopped"
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    status) sinfo ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,92 @@
+//! `dbbackup periodic`: for scrontab or cron. `auto` (never waiting for another
+//! backup), retention, and `check`, in one run that prints nothing when all is
+//! well; a summary line when it made a backup or found a problem.
+
+use super::{Ctx, Status};
+use crate::backup::{self, Outcome};
+use crate::error::Result;
+use crate::lock::{DirLock, Wait};
+use crate::snapshot;
+use crate::store::Kind;
+use crate::summary::{self, Line};
+
+pub fn run(ctx: &Ctx) -> Result<Status> {
+    let made = back_up_if_due(ctx);
+    let thresholds = ctx.settings.check.clone();
+    let criteria = super::check::evaluate_all(ctx, &thresholds)?;
+    let problems: Vec<String> = criteria
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    for problem in &problems {
+        tracing::warn!("unhealthy: {problem}");
+    }
+    let (status, backup) = match &made {
+        Ok(Some(Outcome::Created(created))) if created.is_complete() => {
+            (summary::Status::Ok, Some(created.entry.file_name.clone()))
+        }
+        Ok(Some(Outcome::Created(created))) => (
+            summary::Status::Failed,
+            Some(created.entry.file_name.clone()),
+        ),
+        Ok(_) => (summary::Status::Skipped, None),
+        Err(_) => (summary::Status::Failed, None),
+    };
+    if backup.is_some() || !problems.is_empty() || made.is_err() {
+        let status = if problems.is_empty() {
+            status
+        } else {
+            summary::Status::Failed
+        };
+        let mut line = Line::new(&ctx.job, "periodic", status);
+        if let Some(name) = &backup {
+            line.field("backup", name);
+        }
+        line.field(
+            "healthy",
+            if problems.is_empty() { "true" } else { "false" },
+        );
+        if !problems.is_empty() {
+            line.field("problems", &problems.join("; "));
+        }
+        if let Err(error) = &made {
+            line.field("error", &error.to_string());
+        }
+        summary::append_or_warn(&ctx.settings.summary_log, &line);
+    }
+    let made = made?;
+    let backup_ok = !matches!(&made, Some(Outcome::Created(created)) if !created.is_complete());
+    Ok(if backup_ok && problems.is_empty() {
+        Status::Success
+    } else {
+        Status::Failure
+    })
+}
+
+/// `auto`'s decision, without waiting for a lock someone else holds.
+fn back_up_if_due(ctx: &Ctx) -> Result<Option<Outcome>> {
+    let db = snapshot::validate_database(ctx.settings.db_path()?)?;
+    let dir = ctx.backup_dir();
+    if let Some(reason) = super::auto::not_due(&dir, &db, ctx.settings.min_interval)? {
+        tracing::debug!("periodic: {reason}");
+        return Ok(None);
+    }
+    dir.ensure_exists()?;
+    let Some(lock) = DirLock::acquire(dir.path(), &ctx.job, Wait::No)? else {
+        return Ok(None);
+    };
+    if super::auto::not_due(&dir, &db, ctx.settings.min_interval)?.is_some() {
+        return Ok(None);
+    }
+    backup::run(
+        &ctx.settings,
+        &ctx.job,
+        &dir,
+        &lock,
+        &db,
+        Kind::Periodic,
+        false,
+    )
+    .map(Some)
+}

@@ -1,0 +1,108 @@
+//! `dbbackup post-job [--status N]`: after the work. A plain job backs up; in an
+//! array only the last task to finish (counted under the lock, requeues counted
+//! once) or a task that finds the newest backup older than the interval does.
+//! Every task appends its summary line with the job's exit status; the command's
+//! own exit code reports the backup, not the job.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Ctx, Status};
+use crate::backup::{self, Outcome};
+use crate::cli::PostJobArgs;
+use crate::error::Result;
+use crate::jobstate::JobState;
+use crate::store::{BackupDir, Kind};
+use crate::summary::{self, Line};
+
+pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
+    let out = ctx.output(args.output.format);
+    let result = decide_and_back_up(ctx);
+    let (status, mut line) = match &result {
+        Ok((reason, None)) => {
+            out.line(format!("skipped: {reason}"));
+            out.document(&json!({"status": "skipped", "reason": reason}));
+            let mut line = Line::new(&ctx.job, "post-job", summary::Status::Skipped);
+            line.field("reason", reason);
+            (Status::Success, line)
+        }
+        Ok((reason, Some(outcome))) => {
+            let status = super::backup::report(&out, outcome);
+            let mut line = match (outcome, status) {
+                (Outcome::Unchanged(name), _) => {
+                    let mut line = Line::new(&ctx.job, "post-job", summary::Status::Skipped);
+                    line.field("backup", name)
+                        .field("reason", "database unchanged");
+                    line
+                }
+                (Outcome::Created(created), status) => {
+                    let result = if status == Status::Success {
+                        summary::Status::Ok
+                    } else {
+                        summary::Status::Failed
+                    };
+                    let mut line = Line::new(&ctx.job, "post-job", result);
+                    line.field("backup", &created.entry.file_name)
+                        .field("db_size", &created.meta.db_size.to_string())
+                        .field("size", &created.entry.size.to_string())
+                        .field("seconds", &format!("{:.2}", created.duration.as_secs_f64()))
+                        .field("check", if created.is_good() { "ok" } else { "failed" });
+                    line
+                }
+            };
+            line.field("trigger", reason);
+            (status, line)
+        }
+        Err(error) => {
+            let mut line = Line::new(&ctx.job, "post-job", summary::Status::Failed);
+            line.field("error", &error.to_string());
+            (Status::Failure, line)
+        }
+    };
+    if let Some(job_status) = args.status {
+        line.field("exit_status", &job_status.to_string());
+    }
+    summary::append_or_warn(&ctx.settings.summary_log, &line);
+    result.map(|_| status)
+}
+
+/// Why a backup is (or is not) made, and its outcome when it was attempted.
+fn decide_and_back_up(ctx: &Ctx) -> Result<(String, Option<Outcome>)> {
+    let db = ctx.settings.db_path()?;
+    let dir = ctx.backup_dir();
+    let lock = ctx.lock(&dir)?;
+    let reason = match &ctx.job.array {
+        None => "job finished".to_string(),
+        Some(task) => {
+            let finished = JobState::open(&dir)?.finish_task(&task.array_job_id, task.task_id)?;
+            let last = task.task_count.is_some_and(|count| finished >= count);
+            let of = task.task_count.map_or("?".to_string(), |c| c.to_string());
+            if last {
+                format!("last task ({finished} of {of} finished)")
+            } else if older_than(&dir, ctx.settings.min_interval)? {
+                format!("newest backup older than the interval ({finished} of {of} finished)")
+            } else {
+                return Ok((
+                    format!("{finished} of {of} array tasks finished; the last one backs up"),
+                    None,
+                ));
+            }
+        }
+    };
+    let mut job = ctx.job.clone();
+    job.tag = ctx.job.job_id().to_string();
+    let outcome = backup::run(&ctx.settings, &job, &dir, &lock, db, Kind::PostJob, false)?;
+    Ok((reason, Some(outcome)))
+}
+
+/// No good backup, or the newest is older than `interval`.
+fn older_than(dir: &BackupDir, interval: Duration) -> Result<bool> {
+    Ok(match dir.newest_good()? {
+        None => true,
+        Some(newest) => {
+            let age = jiff::Timestamp::now().duration_since(newest.created());
+            Duration::try_from(age).unwrap_or_default() >= interval
+        }
+    })
+}

@@ -1,0 +1,48 @@
+//! `dbbackup summary [--log PATH]`: one line describing the backup set.
+
+use super::{Ctx, Status};
+use crate::cli::SummaryArgs;
+use crate::error::Result;
+use crate::store::Entry;
+use crate::summary::{self, Line};
+
+pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
+    let entries = ctx.backup_dir().entries()?;
+    let good: Vec<&Entry> = entries.iter().filter(|e| e.is_good()).collect();
+    let criteria = super::check::evaluate_all(ctx, &ctx.settings.check)?;
+    let healthy = criteria.iter().all(|c| c.ok);
+    let status = if healthy {
+        summary::Status::Ok
+    } else {
+        summary::Status::Failed
+    };
+    let mut line = Line::new(&ctx.job, "summary", status);
+    line.field("count", &good.len().to_string())
+        .field("failed", &(entries.len() - good.len()).to_string())
+        .field(
+            "newest",
+            good.first().map_or("none", |e| e.file_name.as_str()),
+        )
+        .field(
+            "total_size",
+            &entries.iter().map(|e| e.size).sum::<u64>().to_string(),
+        )
+        .field("healthy", if healthy { "true" } else { "false" });
+    if !healthy {
+        let problems: Vec<String> = criteria
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        line.field("problems", &problems.join("; "));
+    }
+    let log = args
+        .log
+        .clone()
+        .unwrap_or_else(|| ctx.settings.summary_log.clone());
+    summary::append(&log, &line)?;
+    if !ctx.quiet {
+        println!("{}", line.text());
+    }
+    Ok(Status::Success)
+}

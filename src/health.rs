@@ -1,0 +1,182 @@
+//! `check`: is the backup set healthy? Each criterion is judged from what the
+//! backups record (creation time in the metadata, not file mtimes).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::CheckThresholds;
+use crate::error::Result;
+use crate::store::{BackupDir, Entry};
+use crate::units::{human_bytes, human_duration};
+
+/// How bad a failed criterion is, in monitoring terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Criterion {
+    /// `age`, `count`, `shrink`, `free`, with `mirror:<dir>:` in front for mirrors.
+    pub name: String,
+    pub ok: bool,
+    pub severity: Severity,
+    pub detail: String,
+    /// Nagios perfdata label, value with unit, and thresholds.
+    #[serde(skip)]
+    pub perf: Option<String>,
+}
+
+/// Judge one backup directory.
+pub fn evaluate(
+    dir: &Path,
+    label: &str,
+    thresholds: &CheckThresholds,
+    check_free: bool,
+) -> Result<Vec<Criterion>> {
+    let entries: Vec<Entry> = BackupDir::new(dir)
+        .entries()?
+        .into_iter()
+        .filter(Entry::is_good)
+        .collect();
+    let mut criteria = vec![
+        age(&entries, label, thresholds),
+        count(&entries, label, thresholds),
+        shrink(&entries, label, thresholds),
+    ];
+    if check_free && let Some(min_free) = thresholds.min_free_bytes {
+        criteria.push(free_space(dir, label, min_free));
+    }
+    Ok(criteria)
+}
+
+fn age(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
+    let max = thresholds.max_age;
+    match good.first() {
+        None => Criterion {
+            name: format!("{label}age"),
+            ok: false,
+            severity: Severity::Critical,
+            detail: "no good backup".into(),
+            perf: None,
+        },
+        Some(newest) => {
+            let age = Duration::try_from(jiff::Timestamp::now().duration_since(newest.created()))
+                .unwrap_or_default();
+            Criterion {
+                name: format!("{label}age"),
+                ok: age <= max,
+                severity: Severity::Critical,
+                detail: format!(
+                    "newest good backup {} is {} old (max {})",
+                    newest.file_name,
+                    human_duration(age),
+                    human_duration(max)
+                ),
+                perf: Some(format!(
+                    "'{label}age'={}s;;{};0",
+                    age.as_secs(),
+                    max.as_secs()
+                )),
+            }
+        }
+    }
+}
+
+fn count(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
+    Criterion {
+        name: format!("{label}count"),
+        ok: good.len() >= thresholds.min_count as usize,
+        severity: Severity::Critical,
+        detail: format!("{} good backups (min {})", good.len(), thresholds.min_count),
+        perf: Some(format!(
+            "'{label}count'={};;{}:;0",
+            good.len(),
+            thresholds.min_count
+        )),
+    }
+}
+
+/// The newest backup's database size against the median of the earlier ones: a
+/// sudden shrink usually means rows were lost or the wrong file is backed up.
+fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
+    let name = format!("{label}shrink");
+    let sizes: Vec<u64> = good
+        .iter()
+        .filter_map(|e| e.meta.as_ref().ok().map(|m| m.db_size))
+        .collect();
+    let Some((&newest, earlier)) = sizes.split_first().filter(|(_, rest)| !rest.is_empty()) else {
+        return Criterion {
+            name,
+            ok: true,
+            severity: Severity::Warning,
+            detail: "no earlier backups to compare with".into(),
+            perf: None,
+        };
+    };
+    let median = median(earlier);
+    let floor = median as f64 * (100.0 - thresholds.max_shrink_percent) / 100.0;
+    Criterion {
+        name,
+        ok: newest as f64 >= floor,
+        severity: Severity::Warning,
+        detail: format!(
+            "newest database size {} vs median {} of {} earlier (may shrink {}%)",
+            human_bytes(newest),
+            human_bytes(median),
+            earlier.len(),
+            thresholds.max_shrink_percent
+        ),
+        perf: Some(format!("'{label}db_size'={newest}B;{};;0", floor as u64)),
+    }
+}
+
+fn median(values: &[u64]) -> u64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2
+    } else {
+        sorted[mid]
+    }
+}
+
+fn free_space(dir: &Path, label: &str, min_free: u64) -> Criterion {
+    let name = format!("{label}free");
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(stat) => {
+            let free = stat.blocks_available() * stat.fragment_size();
+            Criterion {
+                name,
+                ok: free >= min_free,
+                severity: Severity::Critical,
+                detail: format!("{} free (min {})", human_bytes(free), human_bytes(min_free)),
+                perf: Some(format!("'{label}free'={free}B;;{min_free}:;0")),
+            }
+        }
+        Err(errno) => Criterion {
+            name,
+            ok: false,
+            severity: Severity::Critical,
+            detail: format!("cannot measure free space: {errno}"),
+            perf: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&[5, 1, 3]), 3);
+        assert_eq!(median(&[4, 1, 3, 2]), 2);
+        assert_eq!(median(&[7]), 7);
+    }
+}

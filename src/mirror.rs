@@ -1,0 +1,119 @@
+//! Mirrors: each new backup is copied to every `mirror_dirs` entry the same way it
+//! was published (temp name, flush, no-replace link, directory flush), read back
+//! and compared byte for byte by SHA-256, then retention runs there too. A failed
+//! mirror is reported; the primary backup stays.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Context, Error, Result, show};
+use crate::jobenv::JobContext;
+use crate::lock::{DirLock, Wait};
+use crate::retention::{self, Policy};
+use crate::store::{BackupDir, Entry, copy_mode, link_no_replace, open_no_follow, sync_dir};
+
+#[derive(Debug)]
+pub struct MirrorResult {
+    pub dir: PathBuf,
+    pub result: std::result::Result<(), String>,
+}
+
+/// Copy `entry` into every mirror; never fails as a whole.
+pub fn copy_to_all(
+    mirrors: &[PathBuf],
+    entry: &Entry,
+    job: &JobContext,
+    lock_wait: Wait,
+    policy: Policy,
+) -> Vec<MirrorResult> {
+    mirrors
+        .iter()
+        .map(|dir| {
+            let result = copy_to(dir, entry, job, lock_wait, policy).map_err(|e| e.to_string());
+            match &result {
+                Ok(()) => tracing::info!("mirrored {} to {}", entry.file_name, show(dir)),
+                Err(error) => tracing::error!("mirror {} failed: {error}", show(dir)),
+            }
+            MirrorResult {
+                dir: dir.clone(),
+                result,
+            }
+        })
+        .collect()
+}
+
+fn copy_to(
+    dir: &Path,
+    entry: &Entry,
+    job: &JobContext,
+    lock_wait: Wait,
+    policy: Policy,
+) -> Result<()> {
+    let mirror = BackupDir::new(dir);
+    mirror.ensure_exists()?;
+    let _lock = DirLock::acquire(dir, job, lock_wait)?.ok_or_else(|| {
+        Error::failed(format!("mirror {} is locked by another process", show(dir)))
+    })?;
+    mirror.remove_stale_temps();
+    let mut temp = mirror.create_temp(copy_mode(&entry.path))?;
+    let expected = {
+        let mut source =
+            open_no_follow(&entry.path).context(|| format!("cannot read {}", show(&entry.path)))?;
+        let mut hashing = HashingWriter {
+            inner: temp.file(),
+            hasher: Sha256::new(),
+        };
+        io::copy(&mut source, &mut hashing)
+            .context(|| format!("cannot copy to mirror {}", show(dir)))?;
+        hashing.hasher.finalize()
+    };
+    temp.sync()?;
+    let copied = sha256_of(temp.path())
+        .context(|| format!("cannot read back mirror copy in {}", show(dir)))?;
+    if copied[..] != expected[..] {
+        return Err(Error::failed(format!(
+            "mirror copy in {} differs from the backup",
+            show(dir)
+        )));
+    }
+    let target = dir.join(&entry.file_name);
+    link_no_replace(temp.path(), &target)
+        .context(|| format!("cannot publish mirror copy {}", show(&target)))?;
+    drop(temp);
+    sync_dir(dir)?;
+    let plan = retention::plan(&mirror.entries()?, policy);
+    retention::apply(&mirror, &plan)
+}
+
+fn sha256_of(path: &Path) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(hasher.finalize().to_vec());
+        }
+        hasher.update(&buffer[..n]);
+    }
+}
+
+struct HashingWriter<'a> {
+    inner: &'a mut File,
+    hasher: Sha256,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(bytes)?;
+        self.hasher.update(&bytes[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,195 @@
+//! The summary log: one logfmt line per event,
+//! `time=<RFC 3339> job=<tag> host=<name> event=<what> status=<ok|skipped|failed> ...`.
+//!
+//! Each line is written whole by one `write(2)` on an `O_APPEND` descriptor while
+//! holding a POSIX lock on the log file: `O_APPEND` alone keeps lines whole on a
+//! local filesystem, and the lock keeps them whole on NFS, where appends from
+//! different clients are not atomic.
+
+use std::fmt::Write as _;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, fcntl};
+use nix::libc;
+
+use crate::error::{Context, Error, Result, show};
+use crate::jobenv::JobContext;
+
+/// Longest value kept in a line: values come from the environment and errors.
+const MAX_VALUE: usize = 512;
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Skipped,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// A line being built; `fields` follow the fixed prefix in the order given.
+pub struct Line {
+    text: String,
+}
+
+impl Line {
+    pub fn new(job: &JobContext, event: &str, status: Status) -> Line {
+        let now = jiff::Timestamp::now()
+            .round(jiff::Unit::Millisecond)
+            .unwrap_or(jiff::Timestamp::now());
+        let mut line = Line {
+            text: String::new(),
+        };
+        line.field("time", &now.to_string());
+        line.field("job", &job.tag);
+        line.field("host", &job.host);
+        line.field("event", event);
+        line.field("status", status.as_str());
+        line
+    }
+
+    /// Add `key=value`, quoting and escaping the value as logfmt requires.
+    pub fn field(&mut self, key: &str, value: &str) -> &mut Self {
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+        self.text.push_str(key);
+        self.text.push('=');
+        self.text.push_str(&escape(value));
+        self
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// logfmt value: bare when safe, else double-quoted with `\"`, `\\`, `\n`, `\r`,
+/// `\t` and `\u{..}` escapes, so no value can end a line or forge a key.
+pub fn escape(value: &str) -> String {
+    let value: String = value.chars().take(MAX_VALUE).collect();
+    let bare = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '=' | '\\'));
+    if bare {
+        return value;
+    }
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(quoted, "\\u{{{:x}}}", c as u32);
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Append `line` to the log at `path` (creating it and its directory).
+pub fn append(path: &Path, line: &Line) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)
+            .context(|| format!("cannot create directory for summary log {}", show(path)))?;
+    }
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o664)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .context(|| format!("cannot open summary log {}", show(path)))?;
+    lock_for_append(&file, path)?;
+    let mut bytes = line.text.clone().into_bytes();
+    bytes.push(b'\n');
+    file.write_all(&bytes)
+        .and_then(|()| file.sync_data())
+        .context(|| format!("cannot append to summary log {}", show(path)))
+    // Closing the file releases the lock.
+}
+
+fn lock_for_append(file: &fs::File, path: &Path) -> Result<()> {
+    let request = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    let started = Instant::now();
+    loop {
+        match fcntl(file, FcntlArg::F_SETLK(&request)) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EAGAIN | Errno::EACCES | Errno::EINTR) if started.elapsed() < LOCK_WAIT => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            // Without working locks, O_APPEND still keeps local lines whole.
+            Err(Errno::ENOLCK | Errno::ENOSYS | Errno::EOPNOTSUPP) => return Ok(()),
+            Err(errno) => {
+                return Err(Error::Io {
+                    context: format!("cannot lock summary log {}", show(path)),
+                    source: errno.into(),
+                });
+            }
+        }
+    }
+}
+
+/// Append, but only warn on failure: a summary line is never worth failing a job.
+pub fn append_or_warn(path: &Path, line: &Line) {
+    if let Err(error) = append(path, line) {
+        tracing::warn!("summary line not written: {error}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_cannot_break_or_forge_a_line() {
+        assert_eq!(escape("plain-1.2"), "plain-1.2");
+        assert_eq!(escape(""), "\"\"");
+        assert_eq!(escape("a b"), "\"a b\"");
+        assert_eq!(escape("x\nstatus=ok"), "\"x\\nstatus=ok\"");
+        assert_eq!(escape("say \"hi\" \\"), "\"say \\\"hi\\\" \\\\\"");
+        assert_eq!(escape("bell\u{7}"), "\"bell\\u{7}\"");
+        assert_eq!(escape(&"x".repeat(10_000)).len(), MAX_VALUE);
+    }
+
+    #[test]
+    fn a_line_starts_with_the_fixed_fields() {
+        let job = JobContext::from_lookup(|_| None, "n1".into());
+        let mut line = Line::new(&job, "post-job", Status::Ok);
+        line.field("exit_status", "3");
+        let text = line.text();
+        assert!(text.starts_with("time="));
+        assert!(
+            text.contains(" job=local host=n1 event=post-job status=ok exit_status=3"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! SIGTERM / SIGINT during a backup of a large database: stops within seconds,
+//! leaves no temp file and no new backup, frees the lock; the next backup works.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::common::*;
+
+/// About `mb` MiB of random (incompressible, so slow to compress) blobs.
+fn make_large_db(path: &std::path::Path, mb: usize) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
+        .unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut chunk = vec![0u8; 1 << 20];
+    for i in 0..mb {
+        for b in chunk.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state as u8;
+        }
+        tx.execute("INSERT INTO blobs VALUES (?1, ?2)", (i as i64, &chunk))
+            .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+fn interrupt_backup(signal: Signal, expected_code: i32) {
+    let env = Env::empty();
+    make_large_db(&env.db, 300);
+    env.run(&["backup", "--threads", "1"]).ok();
+    let before = env.backup_files();
+    let mut child = env
+        .command()
+        .args([
+            "backup",
+            "--force",
+            "--threads",
+            "1",
+            "--compression-level",
+            "9",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "backup still running when signalled"
+    );
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    let sent = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    let run: Run = output.into();
+    assert_eq!(run.code, expected_code, "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("interrupted by signal"),
+        "{}",
+        run.stderr
+    );
+    assert!(took < Duration::from_secs(5), "stopped in {took:?}");
+    assert_eq!(env.backup_files(), before, "no new backup");
+    assert!(
+        env.stray_files().is_empty(),
+        "temp files left: {:?}",
+        env.stray_files()
+    );
+    let lock = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();
+    assert_eq!(lock, "", "lock released cleanly");
+    // The lock is free and the next backup succeeds at once.
+    let next = env.run(&["backup", "--force", "--lock-timeout-seconds", "0"]);
+    next.ok();
+    assert_eq!(env.backup_files().len(), before.len() + 1);
+    env.run(&["verify", "--all"]).ok();
+}
+
+#[test]
+fn sigterm_during_a_large_backup_cleans_up() {
+    interrupt_backup(Signal::SIGTERM, 143);
+}
+
+#[test]
+fn sigint_during_a_large_backup_cleans_up() {
+    interrupt_backup(Signal::SIGINT, 130);
+}
