@@ -173,81 +173,92 @@ impl Source {
     /// SQLite recover a hot journal left by a crashed writer; a read-only file falls
     /// back to a read-only connection.
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Source> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = match Connection::open_with_flags(path, flags) {
-            Ok(conn) => conn,
-            Err(e)
-                if e.sqlite_error_code() == Some(ErrorCode::ReadOnly)
-                    || e.sqlite_error_code() == Some(ErrorCode::CannotOpen) =>
-            {
-                Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .context(|| format!("cannot open database {}", show(path)))?
-            }
-            Err(e) => return Err(e).context(|| format!("cannot open database {}", show(path))),
-        };
-        // Closing the last connection of a WAL database would otherwise checkpoint it.
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-            .context(|| format!("cannot configure connection to {}", show(path)))?;
-        let mut source = Source {
+        let conn = connect(path, busy_timeout)?;
+        Ok(Source {
             path: path.to_path_buf(),
             conn,
             busy_timeout,
-        };
-        source.install_busy_handler()?;
-        Ok(source)
+        })
     }
 
-    /// Wait for writers up to the busy timeout, but give up at once on a signal.
-    fn install_busy_handler(&mut self) -> Result<()> {
-        let timeout = self.busy_timeout;
-        let started = Cell::new(Instant::now());
-        self.conn
-            .busy_handler(Some(move |attempt: i32| {
-                if attempt == 0 {
-                    started.set(Instant::now());
-                }
-                if signals::pending().is_some() || started.get().elapsed() >= timeout {
-                    return false;
-                }
-                thread::sleep(Duration::from_millis(if attempt < 10 { 2 } else { 20 }));
-                true
-            }))
-            .context(|| "cannot install busy handler")
-    }
-
-    /// Stream every page of one consistent snapshot to `sink`, then check it.
+    /// Stream every page of one consistent snapshot to `sink` and check that same
+    /// snapshot with `PRAGMA quick_check`, concurrently when possible.
     pub fn stream(&self, mut sink: impl FnMut(&[u8]) -> Result<()>) -> Result<SnapshotInfo> {
         let _watch = InterruptOnSignal::new(&self.conn);
-        let result = self.stream_in_transaction(&mut sink);
+        let result = self.stream_and_check(&mut sink);
         // Ends the read transaction; harmless if BEGIN never happened.
         let _ = self.conn.execute_batch("ROLLBACK");
         signals::check()?;
         result
     }
 
-    fn stream_in_transaction(
-        &self,
-        sink: &mut impl FnMut(&[u8]) -> Result<()>,
-    ) -> Result<SnapshotInfo> {
+    fn stream_and_check(&self, sink: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<SnapshotInfo> {
+        // While the gate holds the write lock no commit can happen, so the two
+        // read transactions started under it see the same snapshot (WAL and
+        // rollback mode alike). Writers wait only for these two BEGINs.
+        let gate = self.gate();
+        let page_size = self.begin(&self.conn)?;
+        let checker = gate.and_then(|gate| {
+            let checker = connect(&self.path, self.busy_timeout)
+                .ok()
+                .filter(|checker| self.begin(checker).is_ok());
+            let _ = gate.execute_batch("ROLLBACK");
+            checker
+        });
+        let Some(checker) = checker else {
+            tracing::debug!("checking after the copy (no concurrent snapshot)");
+            let pages = self.stream_pages(sink)?;
+            let check = run_check(&self.conn, "quick_check")?;
+            return Ok(SnapshotInfo { page_size, pages, check });
+        };
+        let stop_checker = checker.get_interrupt_handle();
+        thread::scope(|scope| {
+            let checking = scope.spawn(move || {
+                let _watch = InterruptOnSignal::new(&checker);
+                let check = run_check(&checker, "quick_check");
+                let _ = checker.execute_batch("ROLLBACK");
+                check
+            });
+            let streamed = self.stream_pages(sink);
+            if streamed.is_err() {
+                stop_checker.interrupt();
+            }
+            let check = checking
+                .join()
+                .unwrap_or_else(|_| Err(Error::failed("integrity check thread panicked")));
+            let pages = streamed?;
+            Ok(SnapshotInfo { page_size, pages, check: check? })
+        })
+    }
+
+    /// Take the database's write lock briefly, if it can be had within 2 s; `None`
+    /// (check after the copy instead) on a read-only file or a long write.
+    fn gate(&self) -> Option<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let gate = Connection::open_with_flags(&self.path, flags).ok()?;
+        gate.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).ok()?;
+        gate.busy_timeout(self.busy_timeout.min(Duration::from_secs(2))).ok()?;
+        gate.execute_batch("BEGIN IMMEDIATE").ok()?;
+        Some(gate)
+    }
+
+    /// Start a read transaction on `conn` and fix its snapshot by reading.
+    fn begin(&self, conn: &Connection) -> Result<u32> {
         let what = || format!("cannot read database {}", show(&self.path));
-        self.conn
-            .execute_batch("BEGIN")
+        conn.execute_batch("BEGIN").map_err(|e| self.sqlite_error(e, &what()))?;
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
             .map_err(|e| self.sqlite_error(e, &what()))?;
-        // The first read takes the shared lock and fixes the snapshot.
-        let page_size: u32 = self
-            .conn
-            .query_row("PRAGMA page_size", [], |row| row.get(0))
-            .map_err(|e| self.sqlite_error(e, &what()))?;
+        conn.query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(|e| self.sqlite_error(e, &what()))
+    }
+
+    fn stream_pages(&self, sink: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<u64> {
+        let what = || format!("cannot read database {}", show(&self.path));
         let mut statement = self
             .conn
             .prepare("SELECT data FROM sqlite_dbpage ORDER BY pgno")
             .map_err(|e| self.sqlite_error(e, &what()))?;
-        let mut rows = statement
-            .query([])
-            .map_err(|e| self.sqlite_error(e, &what()))?;
+        let mut rows = statement.query([]).map_err(|e| self.sqlite_error(e, &what()))?;
         let mut pages = 0u64;
         while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e, &what()))? {
             let page = row
@@ -260,14 +271,7 @@ impl Source {
                 signals::check()?;
             }
         }
-        drop(rows);
-        drop(statement);
-        let check = run_check(&self.conn, "quick_check")?;
-        Ok(SnapshotInfo {
-            page_size,
-            pages,
-            check,
-        })
+        Ok(pages)
     }
 
     /// Busy and locked become the message a user can act on.
@@ -290,6 +294,39 @@ impl Source {
             },
         }
     }
+}
+
+/// A connection that never writes and never checkpoints on close, waiting for
+/// writers up to `busy_timeout` but giving up at once on a signal.
+fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = match Connection::open_with_flags(path, flags) {
+        Ok(conn) => conn,
+        Err(e)
+            if e.sqlite_error_code() == Some(ErrorCode::ReadOnly)
+                || e.sqlite_error_code() == Some(ErrorCode::CannotOpen) =>
+        {
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .context(|| format!("cannot open database {}", show(path)))?
+        }
+        Err(e) => return Err(e).context(|| format!("cannot open database {}", show(path))),
+    };
+    // Closing the last connection of a WAL database would otherwise checkpoint it.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .context(|| format!("cannot configure connection to {}", show(path)))?;
+    let started = Cell::new(Instant::now());
+    conn.busy_handler(Some(move |attempt: i32| {
+        if attempt == 0 {
+            started.set(Instant::now());
+        }
+        if signals::pending().is_some() || started.get().elapsed() >= busy_timeout {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(if attempt < 10 { 2 } else { 20 }));
+        true
+    }))
+    .context(|| "cannot install busy handler")?;
+    Ok(conn)
 }
 
 /// Run `PRAGMA quick_check` or `integrity_check`; corruption is a result, not an error.

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: dbbackup against what a user would otherwise run.
+
+    benches/compare.sh                 # builds release, then runs this
+    python3 benches/compare.py [--sizes 35,1024] [--runs 5] [--work DIR]
+
+For each database size (MB) it makes a results database with
+../shared/bench/make_results_db.py (cached in the work dir, deterministic), then
+runs, alternating, each measured `--runs` times:
+
+  dbbackup   dbbackup backup --force (snapshot, quick_check, compression, publication)
+  gzip       sqlite3 DB ".backup x" && gzip -6 x
+  pigz       sqlite3 DB ".backup x" && pigz -6 -p <cores> x
+  restore    dbbackup restore (decompress, checksum, integrity_check, replace)
+  gunzip     gunzip -c x.gz > y && sqlite3 y "PRAGMA integrity_check"
+  noop-auto  dbbackup auto when nothing changed
+
+and prints medians, ratios, compressed sizes and peak RSS (from wait4, per run).
+It installs nothing: a missing tool is named and the run stops.
+"""
+import argparse, os, shutil, statistics, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAKE_DB = ROOT.parent / "shared" / "bench" / "make_results_db.py"
+
+
+def run(cmd, env=None, cwd=None):
+    """Run a command; return (seconds, peak RSS in KiB) of it and its children."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{err}")
+    return elapsed, usage.ru_maxrss
+
+
+def need(*tools):
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        sys.exit(f"missing tools: {', '.join(missing)} (apt-get install sqlite3 gzip pigz)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="35,1024", help="database sizes in MB, comma-separated")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--work", default=str(ROOT / "bench-work"))
+    ap.add_argument("--bin", default=str(ROOT / "target" / "release" / "dbbackup"))
+    args = ap.parse_args()
+    need("sqlite3", "gzip", "pigz", "gunzip")
+    binary = Path(args.bin)
+    if not binary.exists():
+        sys.exit(f"{binary} not found: run `cargo build --release` first")
+    cores = len(os.sched_getaffinity(0))
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"# {version}, {cores} cores, {args.runs} runs each, medians; {time.strftime('%Y-%m-%d')}")
+    print(f"# command: python3 benches/compare.py --sizes {args.sizes} --runs {args.runs}\n")
+    rows = []
+    for size in [float(s) for s in args.sizes.split(",")]:
+        rows.append(bench_size(size, args.runs, work, binary, cores))
+    print()
+    print("| database | dbbackup | sqlite3+gzip -6 | sqlite3+pigz | ratio vs pigz | size vs gzip -6 | peak RSS | no-op auto | restore | gunzip+integrity_check | restore ratio |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['db_mb']:.1f} MB | {r['ours']:.3f} s | {r['gzip']:.3f} s | {r['pigz']:.3f} s | "
+              f"**{r['ours'] / r['pigz']:.2f}** | {100 * (r['ours_size'] / r['gzip_size'] - 1):+.1f} % | "
+              f"{r['rss'] / 1024:.1f} MiB | {r['noop'] * 1000:.2f} ms | {r['restore']:.3f} s | "
+              f"{r['gunzip']:.3f} s | **{r['restore'] / r['gunzip']:.2f}** |")
+    print("\ntargets: ratio vs pigz <= 0.5, size vs gzip -6 <= +3 %, peak RSS < 40 MiB (1 GB), "
+          "no-op auto < 5 ms, restore ratio <= 1.2")
+
+
+def bench_size(size_mb, runs, work, binary, cores):
+    db = work / f"results_{size_mb:g}mb.db"
+    if not db.exists():
+        print(f"making {db} ...", flush=True)
+        subprocess.run([sys.executable, MAKE_DB, db, "--size-mb", str(size_mb)], check=True, stdout=subprocess.DEVNULL)
+    db_bytes = db.stat().st_size
+    tmp = work / f"tmp_{size_mb:g}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    backups = tmp / "backups"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBBACKUP_", "SLURM_"))}
+    env.update(DBBACKUP_DB_PATH=str(db), DBBACKUP_BACKUP_DIR=str(backups), DBBACKUP_MAX_BACKUPS="2")
+    plain = tmp / "plain.db"
+
+    def ours():
+        return run([binary, "backup", "--force", "-q"], env=env)
+
+    def with_gzip(tool):
+        def go():
+            for f in (plain, Path(str(plain) + ".gz")):
+                f.unlink(missing_ok=True)
+            return run(["sh", "-c", f'sqlite3 "{db}" ".backup {plain}" && {tool} "{plain}"'])
+        return go
+
+    times = {"ours": [], "gzip": [], "pigz": []}
+    rss = []
+    sizes = {}
+    cases = [("ours", ours), ("gzip", with_gzip("gzip -6")), ("pigz", with_gzip(f"pigz -6 -p {cores}"))]
+    run(["cat", str(db)])  # warm the page cache the same way for everyone
+    for i in range(runs):
+        for name, case in (cases if i % 2 == 0 else cases[::-1]):
+            seconds, peak = case()
+            times[name].append(seconds)
+            if name == "ours":
+                rss.append(peak)
+                newest = sorted(backups.glob("backup_*.db.gz"))[-1]
+                sizes["ours"] = newest.stat().st_size
+            else:
+                sizes[name] = Path(str(plain) + ".gz").stat().st_size
+    # Restore: ours (into a fresh target each time) against gunzip + integrity_check.
+    newest = sorted(backups.glob("backup_*.db.gz"))[-1]
+    gz = Path(str(plain) + ".gz")
+    restore_times, gunzip_times = [], []
+    target = tmp / "restored.db"
+    for i in range(runs):
+        pair = [("ours", lambda: restore(binary, env, newest.name, target)),
+                ("gunzip", lambda: run(["sh", "-c", f'gunzip -c "{gz}" > "{tmp}/g.db" && sqlite3 "{tmp}/g.db" "PRAGMA integrity_check" >/dev/null']))]
+        for name, case in (pair if i % 2 == 0 else pair[::-1]):
+            seconds, _ = case()
+            (restore_times if name == "ours" else gunzip_times).append(seconds)
+    # No-op auto: nothing changed since the newest backup.
+    noop = [run([binary, "auto", "-q"], env=env)[0] for _ in range(max(20, runs))]
+    med = statistics.median
+    result = dict(db_mb=db_bytes / 1e6, ours=med(times["ours"]), gzip=med(times["gzip"]), pigz=med(times["pigz"]),
+                  ours_size=sizes["ours"], gzip_size=sizes["gzip"], rss=max(rss), noop=med(noop),
+                  restore=med(restore_times), gunzip=med(gunzip_times))
+    print(f"{db_bytes / 1e6:8.1f} MB: dbbackup {result['ours']:.3f} s  gzip {result['gzip']:.3f} s  "
+          f"pigz {result['pigz']:.3f} s  sizes ours {sizes['ours']} gzip {sizes['gzip']} pigz {sizes['pigz']}  "
+          f"rss {max(rss) / 1024:.1f} MiB  restore {result['restore']:.3f} s vs {result['gunzip']:.3f} s  "
+          f"no-op auto {result['noop'] * 1000:.2f} ms", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def restore(binary, env, name, target):
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    return run([binary, "restore", name, "--target", str(target), "-q"], env=env)
+
+
+if __name__ == "__main__":
+    main()
