@@ -15,6 +15,7 @@ use crate::error::{Context, Error, Result, show};
 use crate::jobenv::JobContext;
 use crate::lock::{DirLock, Wait};
 use crate::mirror::{self, MirrorResult};
+use crate::progress::Progress;
 use crate::retention;
 use crate::snapshot::{self, Check, Source};
 use crate::store::metadata::{self, CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
@@ -165,11 +166,17 @@ fn create(
             .map_err(write_error)?;
         let mut out = BufWriter::with_capacity(1 << 20, &*file);
         let threads = archive::worker_threads(settings.threads);
+        let total = std::fs::metadata(db).map_or(0, |m| m.len());
+        let progress = Progress::bytes(total, "backup", settings.progress);
         let (check, compressed) =
             compress::compress_parallel(&mut out, settings.compression_level, threads, |sink| {
                 match &reader {
                     Reader::Sqlite(source) => {
-                        source.stream(|page| sink(page)).map(|info| info.check)
+                        let counted = |page: &[u8]| {
+                            progress.advance(page.len() as u64);
+                            sink(page)
+                        };
+                        source.stream(counted).map(|info| info.check)
                     }
                     Reader::RawFile(file, why) => {
                         copy_raw(file, sink)?;
@@ -178,6 +185,7 @@ fn create(
                 }
             })?;
         out.flush().map_err(write_error)?;
+        progress.finish();
         (check, compressed)
     };
     drop(reader);

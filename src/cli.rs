@@ -23,39 +23,76 @@ pub struct Cli {
 #[derive(Debug, Default, Args)]
 pub struct GlobalArgs {
     /// The SQLite database to back up
-    #[arg(long, global = true, env = "DBBACKUP_DB_PATH", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_DB_PATH",
+        value_name = "PATH"
+    )]
     pub db_path: Option<PathBuf>,
     /// Where backups go [default: outputs/db_backups]
-    #[arg(long, global = true, env = "DBBACKUP_BACKUP_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_BACKUP_DIR",
+        value_name = "DIR"
+    )]
     pub backup_dir: Option<PathBuf>,
     /// YAML configuration file [default: ./dbbackup.yaml if present]
-    #[arg(long, global = true, env = "DBBACKUP_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// gzip level 1-9 [default: 6]
-    #[arg(long, global = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=9))]
     pub compression_level: Option<u32>,
     /// Keep this many newest good backups [default: 10]
-    #[arg(long, global = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_backups: Option<u32>,
     /// Also keep the newest backup of each of the last N days [default: 0]
-    #[arg(long, global = true, env = "DBBACKUP_KEEP_DAILY", value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_KEEP_DAILY",
+        value_name = "N"
+    )]
     pub keep_daily: Option<u32>,
     /// Also keep the newest backup of each of the last N weeks [default: 0]
-    #[arg(long, global = true, env = "DBBACKUP_KEEP_WEEKLY", value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_KEEP_WEEKLY",
+        value_name = "N"
+    )]
     pub keep_weekly: Option<u32>,
     /// `auto` makes at most one backup per this many hours [default: 1]
-    #[arg(long, global = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
           value_parser = non_negative_hours)]
     pub min_interval_hours: Option<f64>,
     /// Where summary lines are appended [default: slrm_logs/backup_summary.log]
-    #[arg(long, global = true, env = "DBBACKUP_SUMMARY_LOG", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_SUMMARY_LOG",
+        value_name = "PATH"
+    )]
     pub summary_log: Option<PathBuf>,
     /// Extra directory that receives a copy of each backup (repeatable)
     #[arg(
         long = "mirror-dir",
         global = true,
+        hide_env_values = true,
         env = "DBBACKUP_MIRROR_DIRS",
         value_delimiter = ':',
         value_name = "DIR"
@@ -65,6 +102,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
+        hide_env_values = true,
         env = "DBBACKUP_BUSY_TIMEOUT_SECONDS",
         value_name = "SECONDS"
     )]
@@ -73,12 +111,19 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
+        hide_env_values = true,
         env = "DBBACKUP_LOCK_TIMEOUT_SECONDS",
         value_name = "SECONDS"
     )]
     pub lock_timeout_seconds: Option<u64>,
     /// Compression threads; 0 = the cores this process may use [default: 0]
-    #[arg(long, global = true, env = "DBBACKUP_THREADS", value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_THREADS",
+        value_name = "N"
+    )]
     pub threads: Option<u32>,
     /// Nothing on stdout; errors still go to stderr
     #[arg(long, short, global = true)]
@@ -134,6 +179,51 @@ pub enum Command {
     /// Write the SLURM job templates and shell hooks, with your paths filled in
     #[command(after_help = "Example:\n  dbbackup templates --out slurm")]
     Templates(TemplatesArgs),
+    /// Write a commented dbbackup.yaml to start from (and the SLURM templates with --slurm)
+    #[command(
+        after_help = "Examples:\n  dbbackup --db-path results.db init\n  dbbackup --db-path results.db init --slurm"
+    )]
+    Init(InitArgs),
+    /// Print shell completions
+    #[command(
+        after_help = "Examples:\n  dbbackup completions bash > ~/.local/share/bash-completion/completions/dbbackup\n  dbbackup completions zsh > ~/.zfunc/_dbbackup\n  dbbackup completions fish > ~/.config/fish/completions/dbbackup.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one per command into a directory
+    #[command(
+        after_help = "Examples:\n  dbbackup man | man -l -\n  dbbackup man --out ~/.local/share/man/man1"
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the configuration
+    #[arg(long, value_name = "FILE", default_value = "dbbackup.yaml")]
+    pub path: PathBuf,
+    /// Also write the SLURM templates and hooks
+    #[arg(long)]
+    pub slurm: bool,
+    /// Directory for the SLURM templates
+    #[arg(long, value_name = "DIR", default_value = "slurm")]
+    pub slurm_dir: PathBuf,
+    /// Replace files that already exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write dbbackup.1 and dbbackup-COMMAND.1 here instead of printing dbbackup.1
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,8 @@ pub struct Settings {
     pub check: CheckThresholds,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Show progress bars (a person at a terminal; not under --quiet).
+    pub progress: bool,
 }
 
 impl Settings {
@@ -168,6 +170,7 @@ pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
         threads: args.threads.or(file.threads).unwrap_or(0),
         check,
         config_file,
+        progress: !args.quiet,
     })
 }
 
@@ -180,9 +183,31 @@ fn load(path: &Path) -> Result<FileConfig> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    let file: FileConfig = serde_norway::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    validate(&file).map_err(bad)?;
+    parse(&text).map_err(bad)
+}
+
+/// Parse and range-check a configuration file's text; the error names the key.
+fn parse(text: &str) -> std::result::Result<FileConfig, String> {
+    let file: FileConfig = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    validate(&file)?;
+    if let Some(check) = &file.check {
+        if let Some(age) = &check.max_age {
+            units::parse_duration(age).map_err(|e| format!("check.max_age: {e}"))?;
+        }
+        if let Some(free) = &check.min_free {
+            units::parse_size(free).map_err(|e| format!("check.min_free: {e}"))?;
+        }
+    }
     Ok(file)
+}
+
+/// Whether `text` is a valid configuration file (for tests and fuzzing): `Err`
+/// carries the one-line message a user would see.
+pub fn check_text(text: &str) -> std::result::Result<(), String> {
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    parse(text).map(|_| ())
 }
 
 /// Range checks, each naming the key (the caller names the file).

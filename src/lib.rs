@@ -14,6 +14,7 @@ pub mod lock;
 pub mod logging;
 pub mod mirror;
 pub mod output;
+pub mod progress;
 pub mod retention;
 pub mod signals;
 pub mod snapshot;

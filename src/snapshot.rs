@@ -209,7 +209,11 @@ impl Source {
             tracing::debug!("checking after the copy (no concurrent snapshot)");
             let pages = self.stream_pages(sink)?;
             let check = run_check(&self.conn, "quick_check")?;
-            return Ok(SnapshotInfo { page_size, pages, check });
+            return Ok(SnapshotInfo {
+                page_size,
+                pages,
+                check,
+            });
         };
         let stop_checker = checker.get_interrupt_handle();
         thread::scope(|scope| {
@@ -227,7 +231,11 @@ impl Source {
                 .join()
                 .unwrap_or_else(|_| Err(Error::failed("integrity check thread panicked")));
             let pages = streamed?;
-            Ok(SnapshotInfo { page_size, pages, check: check? })
+            Ok(SnapshotInfo {
+                page_size,
+                pages,
+                check: check?,
+            })
         })
     }
 
@@ -236,8 +244,10 @@ impl Source {
     fn gate(&self) -> Option<Connection> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let gate = Connection::open_with_flags(&self.path, flags).ok()?;
-        gate.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).ok()?;
-        gate.busy_timeout(self.busy_timeout.min(Duration::from_secs(2))).ok()?;
+        gate.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .ok()?;
+        gate.busy_timeout(self.busy_timeout.min(Duration::from_secs(2)))
+            .ok()?;
         gate.execute_batch("BEGIN IMMEDIATE").ok()?;
         Some(gate)
     }
@@ -245,7 +255,8 @@ impl Source {
     /// Start a read transaction on `conn` and fix its snapshot by reading.
     fn begin(&self, conn: &Connection) -> Result<u32> {
         let what = || format!("cannot read database {}", show(&self.path));
-        conn.execute_batch("BEGIN").map_err(|e| self.sqlite_error(e, &what()))?;
+        conn.execute_batch("BEGIN")
+            .map_err(|e| self.sqlite_error(e, &what()))?;
         conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
             .map_err(|e| self.sqlite_error(e, &what()))?;
         conn.query_row("PRAGMA page_size", [], |row| row.get(0))
@@ -257,8 +268,16 @@ impl Source {
         let mut statement = self
             .conn
             .prepare("SELECT data FROM sqlite_dbpage ORDER BY pgno")
+            .map_err(|e| match e.to_string().contains("no such table: sqlite_dbpage") {
+                true => Error::failed(
+                    "this dbbackup was built without SQLITE_ENABLE_DBPAGE_VTAB; build it from its repository \
+                     (cargo install --path .) so .cargo/config.toml applies",
+                ),
+                false => self.sqlite_error(e, &what()),
+            })?;
+        let mut rows = statement
+            .query([])
             .map_err(|e| self.sqlite_error(e, &what()))?;
-        let mut rows = statement.query([]).map_err(|e| self.sqlite_error(e, &what()))?;
         let mut pages = 0u64;
         while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e, &what()))? {
             let page = row
@@ -306,8 +325,11 @@ fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection> {
             if e.sqlite_error_code() == Some(ErrorCode::ReadOnly)
                 || e.sqlite_error_code() == Some(ErrorCode::CannotOpen) =>
         {
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .context(|| format!("cannot open database {}", show(path)))?
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .context(|| format!("cannot open database {}", show(path)))?
         }
         Err(e) => return Err(e).context(|| format!("cannot open database {}", show(path))),
     };
@@ -433,5 +455,22 @@ impl Drop for InterruptOnSignal {
             watcher.thread().unpark();
             let _ = watcher.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The build must include the page-stream virtual table (.cargo/config.toml).
+    #[test]
+    fn the_bundled_sqlite_has_sqlite_dbpage() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let pages: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_dbpage", [], |r| r.get(0))
+            .unwrap();
+        assert!(pages >= 2);
     }
 }

@@ -4,11 +4,17 @@ mod common;
 
 mod backup;
 mod bad_input;
+mod cli_ux;
 mod config;
+mod crash;
+mod full_disk;
+mod fuzz;
+mod hostile;
 mod live_writers;
 mod restore;
 mod signals;
 mod slurm_e2e;
 mod slurm_modes;
+mod stress;
 mod templates;
 mod verify_list_prune;

@@ -11,6 +11,7 @@ use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, show};
+use crate::progress::Progress;
 use crate::signals;
 use crate::snapshot::{SQLITE_MAGIC, hex};
 use crate::store::{Entry, open_no_follow};
@@ -29,7 +30,7 @@ pub struct Extracted {
 
 /// Decompress `entry` into `out`, checking CRCs, the size bound, the SQLite header,
 /// and (when recorded) size and checksum. Errors name the backup.
-pub fn extract(entry: &Entry, out: &mut impl Write) -> Result<Extracted> {
+pub fn extract(entry: &Entry, out: &mut impl Write, progress: &Progress) -> Result<Extracted> {
     let damaged =
         |what: String| Error::failed(format!("backup {} is damaged: {what}", entry.file_name));
     let file = open_no_follow(&entry.path).map_err(|e| Error::Io {
@@ -65,6 +66,7 @@ pub fn extract(entry: &Entry, out: &mut impl Write) -> Result<Extracted> {
             )));
         }
         hasher.update(&buffer[..n]);
+        progress.advance(n as u64);
         out.write_all(&buffer[..n]).map_err(|e| Error::Io {
             context: "cannot write decompressed data".into(),
             source: e,
@@ -95,11 +97,16 @@ pub fn extract(entry: &Entry, out: &mut impl Write) -> Result<Extracted> {
 }
 
 /// `extract` into a new file at `path` with `mode`, flushed to disk.
-pub fn extract_to_file(entry: &Entry, temp: &mut crate::store::TempFile) -> Result<Extracted> {
+pub fn extract_to_file(
+    entry: &Entry,
+    temp: &mut crate::store::TempFile,
+    progress: &Progress,
+) -> Result<Extracted> {
     let path = temp.path().to_path_buf();
     let extracted = {
         let mut writer = io::BufWriter::with_capacity(CHUNK, temp.file());
-        let extracted = extract(entry, &mut writer)?;
+        let extracted = extract(entry, &mut writer, progress)?;
+        progress.finish();
         writer.flush().map_err(|e| Error::Io {
             context: format!("cannot write {}", show(&path)),
             source: e,

@@ -4,17 +4,41 @@
 pub mod compress;
 pub mod decompress;
 
-/// The cores this process may really use: affinity and cgroup quota (both honoured
-/// by `available_parallelism`) and `SLURM_CPUS_PER_TASK`, capped by `requested`
-/// when it is not 0.
+/// Compression threads: `requested` when not 0, else the cores this process may
+/// really use — affinity and cgroup quota (both honoured by
+/// `available_parallelism`), capped by `SLURM_CPUS_PER_TASK` when SLURM set it, so
+/// a backup never takes more cores than the job was given on a shared node.
 pub fn worker_threads(requested: u32) -> usize {
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slurm = std::env::var("SLURM_CPUS_PER_TASK").ok();
+    threads_for(requested, available, slurm.as_deref())
+}
+
+fn threads_for(requested: u32, available: usize, slurm_cpus: Option<&str>) -> usize {
     if requested > 0 {
         return requested as usize;
     }
-    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let slurm = std::env::var("SLURM_CPUS_PER_TASK")
-        .ok()
+    let slurm = slurm_cpus
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0);
-    slurm.map_or(available, |n| n.min(available))
+    slurm.map_or(available, |n| n.min(available)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threads_for;
+
+    #[test]
+    fn threads_follow_flag_then_slurm_then_cores() {
+        assert_eq!(threads_for(3, 8, Some("2")), 3, "the flag wins");
+        assert_eq!(threads_for(0, 8, Some("2")), 2, "SLURM's allocation caps");
+        assert_eq!(
+            threads_for(0, 2, Some("16")),
+            2,
+            "never more than usable cores"
+        );
+        assert_eq!(threads_for(0, 4, None), 4);
+        assert_eq!(threads_for(0, 4, Some("garbage")), 4);
+        assert_eq!(threads_for(0, 0, None), 1);
+    }
 }

@@ -3,6 +3,8 @@
 pub mod auto;
 pub mod backup;
 pub mod check;
+pub mod docs;
+pub mod init;
 pub mod list;
 pub mod periodic;
 pub mod post_job;
@@ -73,5 +75,8 @@ pub fn dispatch(command: &Command, ctx: &Ctx) -> Result<Status> {
         Command::Check(args) => check::run(ctx, args),
         Command::Summary(args) => summary::run(ctx, args),
         Command::Templates(args) => templates::run(ctx, args),
+        Command::Init(args) => init::run(ctx, args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(ctx, args),
     }
 }

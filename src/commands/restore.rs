@@ -59,6 +59,8 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
     fs::create_dir_all(&parent).context(|| format!("cannot create directory {}", show(&parent)))?;
     let _lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?;
 
+    crate::store::remove_dead_temps_in(&parent);
+
     // 1. A checked copy beside the target; nothing touched yet.
     let mode = if exists {
         copy_mode(&target)
@@ -66,7 +68,9 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
         copy_mode(&entry.path)
     };
     let mut temp = TempFile::create_in(&parent, mode)?;
-    decompress::extract_to_file(&entry, &mut temp)?;
+    let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
+    let progress = crate::progress::Progress::bytes(total, "restore", ctx.settings.progress);
+    decompress::extract_to_file(&entry, &mut temp, &progress)?;
     if let Check::Failed(detail) = snapshot::integrity_check_file(temp.path())? {
         return Err(Error::failed(format!(
             "backup {} fails integrity_check ({detail}); {} left untouched",

@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     }
     let mut verdicts = Vec::new();
     for entry in &entries {
-        let verdict = match verify_one(entry) {
+        let verdict = match verify_one(entry, ctx.settings.progress) {
             Ok(detail) => Verdict {
                 name: entry.file_name.clone(),
                 ok: true,
@@ -69,14 +69,16 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     })
 }
 
-fn verify_one(entry: &Entry) -> Result<String> {
+fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
     if let Err(why) = &entry.meta
         && !decompress::looks_like_gzip(&entry.path)
     {
         return Err(Error::failed(format!("not a gzip file ({why})")));
     }
     let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600)?;
-    let extracted = decompress::extract_to_file(entry, &mut temp)?;
+    let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
+    let progress = crate::progress::Progress::bytes(total, "verify", show_progress);
+    let extracted = decompress::extract_to_file(entry, &mut temp, &progress)?;
     match snapshot::integrity_check_file(temp.path())? {
         Check::Ok => {}
         Check::Failed(detail) => return Err(Error::failed(format!("integrity_check: {detail}"))),

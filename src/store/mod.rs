@@ -151,6 +151,16 @@ impl BackupDir {
         let file = match open_no_follow(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // Something planted under a backup's name: show it, never follow it.
+            Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+                return Ok(Some(Entry {
+                    name,
+                    file_name,
+                    path,
+                    size: 0,
+                    meta: Err("a symbolic link, not a backup; not followed".into()),
+                }));
+            }
             Err(e) => return Err(e).context(|| format!("cannot open backup {}", show(&path))),
         };
         let stat = file
@@ -221,6 +231,50 @@ impl BackupDir {
     pub fn remove_stale_temps(&self) -> usize {
         remove_temps_in(&self.path)
     }
+}
+
+/// This host's name as used in temp-file names (no `-`, which separates fields).
+fn this_host() -> String {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
+        let host = crate::jobenv::sanitize(&host).replace('-', "_");
+        if host.is_empty() { "host".into() } else { host }
+    })
+    .clone()
+}
+
+/// Remove temp files in `dir` left by dead dbbackup processes of this host: for
+/// directories outside the backup directory (a restore target's), where other
+/// processes' temp files may be live and only ours are known to be dead.
+pub fn remove_dead_temps_in(dir: &Path) -> usize {
+    let Ok(items) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let prefix = format!("{TEMP_PREFIX}{}-", this_host());
+    let mut removed = 0;
+    for item in items.flatten() {
+        let name = item.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let dead = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH);
+        if dead && fs::remove_file(item.path()).is_ok() {
+            tracing::info!(
+                "removed temp file {} left by an interrupted run",
+                show(&item.path())
+            );
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Remove every dbbackup temp file in `dir` (a lock holder's job).
@@ -300,7 +354,8 @@ impl TempFile {
     /// Create a new temp file in `dir` with at most `mode` permissions.
     pub fn create_in(dir: &Path, mode: u32) -> Result<Self> {
         let name = format!(
-            "{TEMP_PREFIX}{}-{}.part",
+            "{TEMP_PREFIX}{}-{}-{}.part",
+            this_host(),
             std::process::id(),
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         );

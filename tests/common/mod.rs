@@ -323,7 +323,19 @@ pub fn parse_logfmt(line: &str) -> Option<BTreeMap<String, String>> {
                     '"' => break,
                     '\\' => match chars.next()? {
                         'n' => value.push('\n'),
-                        other => value.push(other),
+                        'r' => value.push('\r'),
+                        't' => value.push('\t'),
+                        'u' => {
+                            if chars.next()? != '{' {
+                                return None;
+                            }
+                            let hex: String =
+                                std::iter::from_fn(|| chars.next_if(|&c| c != '}')).collect();
+                            chars.next()?;
+                            value.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                        }
+                        c @ ('"' | '\\') => value.push(c),
+                        _ => return None,
                     },
                     c => value.push(c),
                 }

@@ -1,0 +1,56 @@
+//! `dbbackup completions SHELL` and `dbbackup man [--out DIR]`: generated from the
+//! clap definitions, so they never drift from the real flags.
+
+use std::fs;
+use std::io::{self, Write};
+
+use clap::CommandFactory;
+
+use super::{Ctx, Status};
+use crate::cli::{Cli, CompletionsArgs, ManArgs};
+use crate::error::{Context, Result, show};
+
+pub fn completions(args: &CompletionsArgs) -> Result<Status> {
+    let mut command = Cli::command();
+    let mut text = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "dbbackup", &mut text);
+    write_stdout(&text)
+}
+
+pub fn man(ctx: &Ctx, args: &ManArgs) -> Result<Status> {
+    let command = Cli::command();
+    let Some(dir) = &args.out else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command)
+            .render(&mut page)
+            .context(|| "cannot render man page")?;
+        return write_stdout(&page);
+    };
+    fs::create_dir_all(dir).context(|| format!("cannot create {}", show(dir)))?;
+    let out = ctx.output(crate::cli::Format::Text);
+    let mut pages = vec![("dbbackup".to_string(), command.clone())];
+    for sub in command.get_subcommands() {
+        let name = format!("dbbackup-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, page_command) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(page_command)
+            .render(&mut page)
+            .context(|| "cannot render man page")?;
+        fs::write(&path, page).context(|| format!("cannot write {}", show(&path)))?;
+        out.line(format!("wrote {}", path.display()));
+    }
+    Ok(Status::Success)
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<Status> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(e).context(|| "cannot write to stdout")
+        }
+        _ => Ok(Status::Success),
+    }
+}

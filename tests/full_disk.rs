@@ -1,0 +1,188 @@
+//! A real full disk (a small tmpfs) and a read-only filesystem, as root. Without
+//! root (or without permission to mount) these tests say so and pass.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::*;
+
+/// A tmpfs mounted for the life of the value.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root and must mount a tmpfs"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "full-disk tests SKIPPED: cannot mount a tmpfs (not root?)"
+            );
+            return None;
+        }
+        Some(Tmpfs(path.to_path_buf()))
+    }
+
+    fn remount_read_only(&self) {
+        assert!(
+            Command::new("mount")
+                .args(["-o", "remount,ro"])
+                .arg(&self.0)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A 3 MB results database compresses to about 1 MB: one backup fits in 1500k, two do not.
+fn env_with_db() -> Env {
+    let env = Env::empty();
+    make_results_db(&env.db, 3.0, false);
+    env
+}
+
+#[test]
+fn a_full_backup_dir_fails_cleanly_and_keeps_older_backups() {
+    let env = env_with_db();
+    let Some(_disk) = Tmpfs::mount(&env.backups, "1500k") else {
+        return;
+    };
+    env.run(&["backup", "--max-backups", "1"]).ok();
+    let first = env.backup_files();
+    let first_bytes = fs::read(env.newest_backup()).unwrap();
+    let run = env.run(&["backup", "--force", "--max-backups", "1"]);
+    run.failed_with(1, "No space left on device");
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.contains("ERROR")).count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        env.backup_files(),
+        first,
+        "nothing published, retention deleted nothing"
+    );
+    assert_eq!(fs::read(env.newest_backup()).unwrap(), first_bytes);
+    assert!(
+        env.stray_files().is_empty(),
+        "temp file removed: {:?}",
+        env.stray_files()
+    );
+    env.run(&["verify", "--all"]).ok();
+}
+
+#[test]
+fn a_full_mirror_keeps_the_primary_backup() {
+    let env = env_with_db();
+    let mirror = env.path("mirror");
+    let Some(_disk) = Tmpfs::mount(&mirror, "200k") else {
+        return;
+    };
+    let run = env.run(&["backup", "--mirror-dir", mirror.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("MIRROR FAILED") && run.stdout.contains("No space left"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.backup_files().len(), 1);
+    env.run(&["verify"]).ok();
+    let leftovers: Vec<_> = fs::read_dir(&mirror)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        leftovers.iter().all(|n| n == ".dbbackup.lock"),
+        "{leftovers:?}"
+    );
+}
+
+#[test]
+fn a_full_restore_target_directory_leaves_the_target_untouched() {
+    let env = env_with_db();
+    env.run(&["backup"]).ok();
+    let dir = env.path("restore-here");
+    let Some(_disk) = Tmpfs::mount(&dir, "1M") else {
+        return;
+    };
+    let target = dir.join("results.db");
+    make_ledger_db(&target, 20, false);
+    let before = fs::read(&target).unwrap();
+    env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .failed_with(1, "No space left on device");
+    assert_eq!(fs::read(&target).unwrap(), before);
+    let names: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["results.db".to_string()], "no temp file left");
+}
+
+#[test]
+fn a_full_summary_log_disk_does_not_fail_the_backup_but_fails_summary() {
+    let env = Env::new();
+    let logs = env.path("logs");
+    let Some(_disk) = Tmpfs::mount(&logs, "8k") else {
+        return;
+    };
+    fs::write(logs.join("filler"), vec![b'x'; 8192]).ok();
+    let log = logs.join("summary.log");
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_SUMMARY_LOG", &log)
+        .args(["post-job", "--status", "0"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(
+        run.stderr.contains("summary line not written"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.backup_files().len(), 1);
+    env.run(&["summary", "--log", log.to_str().unwrap()])
+        .failed_with(1, "summary log");
+}
+
+#[test]
+fn a_read_only_backup_dir_is_reported() {
+    let env = env_with_db();
+    let Some(disk) = Tmpfs::mount(&env.backups, "4M") else {
+        return;
+    };
+    env.run(&["backup"]).ok();
+    disk.remount_read_only();
+    let before = env.backup_files();
+    env.run(&["backup", "--force"])
+        .failed_with(1, "Read-only file system");
+    assert_eq!(env.backup_files(), before);
+    env.run(&["list"]).ok();
+    env.run(&["verify", "--all"]).ok();
+}
