@@ -4,15 +4,16 @@
 //! the next run recovers the lock and removes the temp files.
 
 use std::fs;
+use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::common::*;
 
-/// xorshift: reproducible "random" delays, seed printed on failure.
+/// xorshift: reproducible "random" delays.
 struct Rng(u64);
 
 impl Rng {
@@ -24,9 +25,17 @@ impl Rng {
     }
 }
 
-fn file_sha(path: &std::path::Path) -> Vec<u8> {
+fn file_sha(path: &Path) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(fs::read(path).unwrap()).to_vec()
+}
+
+/// A small database with content different from the source: the "old" target.
+fn make_old_target(target: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", target.display()));
+    }
+    make_ledger_db(target, 50, true);
 }
 
 #[test]
@@ -36,46 +45,59 @@ fn sigkill_at_random_moments_never_damages_anything() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
     let env = Env::empty();
-    make_results_db(&env.db, 6.0, true);
+    make_results_db(&env.db, 12.0, true);
     let source_sha = file_sha(&env.db);
     let source_digest = content_digest(&env.db);
     env.run(&["backup", "--max-backups", "4"]).ok();
-    // The restore target starts with different ("old") content.
     let target = env.path("target/restored.db");
     fs::create_dir_all(target.parent().unwrap()).unwrap();
-    make_ledger_db(&target, 50, true);
+    let target_arg = target.to_str().unwrap();
+    let operations: [Vec<&str>; 4] = [
+        vec!["backup", "--force", "--max-backups", "4"],
+        vec![
+            "restore",
+            "latest",
+            "--target",
+            target_arg,
+            "--max-backups",
+            "4",
+        ],
+        vec!["prune", "--max-backups", "2"],
+        vec![
+            "post-job",
+            "--status",
+            "0",
+            "--max-backups",
+            "4",
+            "--min-interval-hours",
+            "0",
+        ],
+    ];
+    // Kill within each operation's own duration, measured here on this machine,
+    // so most kills land mid-operation however fast the machine is.
+    make_old_target(&target);
+    let durations: Vec<Duration> = operations
+        .iter()
+        .map(|args| {
+            let started = Instant::now();
+            let _ = env.command().args(args).output().unwrap();
+            started.elapsed().max(Duration::from_millis(2))
+        })
+        .collect();
+    make_old_target(&target);
     let old_digest = content_digest(&target);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut killed = 0;
     for run in 0..runs {
-        let op = rng.next() % 4;
-        let delay = Duration::from_millis(rng.next() % 250);
-        let args: Vec<&str> = match op {
-            0 => vec!["backup", "--force", "--max-backups", "4"],
-            1 => vec![
-                "restore",
-                "latest",
-                "--target",
-                target.to_str().unwrap(),
-                "--max-backups",
-                "4",
-            ],
-            2 => vec!["prune", "--max-backups", "2"],
-            _ => vec![
-                "post-job",
-                "--status",
-                "0",
-                "--max-backups",
-                "4",
-                "--min-interval-hours",
-                "0",
-            ],
-        };
+        let op = (rng.next() % 4) as usize;
+        let window = durations[op].as_micros() as u64 * 11 / 10;
+        let delay = Duration::from_micros(rng.next() % window);
+        let args = &operations[op];
         let mut child = env
             .command()
             .env("SLURM_JOB_ID", format!("9{run}"))
             .env("DBBACKUP_SUMMARY_LOG", env.path("summary.log"))
-            .args(&args)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -104,12 +126,11 @@ fn sigkill_at_random_moments_never_damages_anything() {
                 "{context}: mixed content"
             );
         }
-        let summary = env.path("summary.log");
-        summary_lines(&summary);
+        summary_lines(&env.path("summary.log"));
     }
     assert!(
         killed >= runs / 3,
-        "only {killed} of {runs} runs were killed mid-way; delays too long"
+        "only {killed} of {runs} runs were killed mid-way ({durations:?})"
     );
     // The next run takes the lock and cleans up after the dead.
     env.run(&["backup", "--force", "--lock-timeout-seconds", "0"])
@@ -123,7 +144,7 @@ fn sigkill_at_random_moments_never_damages_anything() {
         "restore",
         "latest",
         "--target",
-        target.to_str().unwrap(),
+        target_arg,
         "--lock-timeout-seconds",
         "0",
     ])
@@ -136,5 +157,5 @@ fn sigkill_at_random_moments_never_damages_anything() {
         .collect();
     assert!(beside_target.is_empty(), "{beside_target:?}");
     assert_eq!(content_digest(&target), source_digest);
-    eprintln!("crash test: {runs} runs, {killed} killed mid-way, no damage");
+    eprintln!("crash test: {runs} runs, {killed} killed mid-operation, no damage");
 }
