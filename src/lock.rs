@@ -159,7 +159,7 @@ fn try_lock(file: &File) -> std::result::Result<(), Errno> {
     fcntl(file, FcntlArg::F_SETLK(&request)).map(|_| ())
 }
 
-fn whole_file_lock(kind: libc::c_int) -> libc::flock {
+pub(crate) fn whole_file_lock(kind: libc::c_int) -> libc::flock {
     // start 0, len 0: the whole file, however long it grows.
     let mut request = libc::flock {
         l_type: 0,

@@ -132,13 +132,7 @@ pub fn append(path: &Path, line: &Line) -> Result<()> {
 }
 
 fn lock_for_append(file: &fs::File, path: &Path) -> Result<()> {
-    let request = libc::flock {
-        l_type: libc::F_WRLCK as libc::c_short,
-        l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: 0,
-        l_len: 0,
-        l_pid: 0,
-    };
+    let request = crate::lock::whole_file_lock(libc::F_WRLCK);
     let started = Instant::now();
     loop {
         match fcntl(file, FcntlArg::F_SETLK(&request)) {

@@ -140,17 +140,21 @@ fn progress_is_absent_without_a_terminal_and_present_under_one() {
         return;
     }
     // `script` gives the command a pseudo-terminal.
-    let under_tty = |extra: &str| -> String {
+    let under_tty = |extra: &str, slurm_job: Option<&str>| -> String {
         let command = format!("{BIN} backup --force --threads 1 --compression-level 9 {extra}");
-        let output = Command::new("script")
+        let mut script = Command::new("script");
+        script
             .args(["-qec", &command, "/dev/null"])
             .current_dir(env.root.path())
             .env("DBBACKUP_DB_PATH", &env.db)
             .env("DBBACKUP_BACKUP_DIR", &env.backups)
             .env("TERM", "xterm")
             .env_remove("SLURM_JOB_ID")
-            .output()
-            .unwrap();
+            .env_remove("SLURM_PTY_PORT");
+        if let Some(job) = slurm_job {
+            script.env("SLURM_JOB_ID", job);
+        }
+        let output = script.output().unwrap();
         assert!(
             output.status.success(),
             "{}",
@@ -158,16 +162,21 @@ fn progress_is_absent_without_a_terminal_and_present_under_one() {
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
-    let drawn = under_tty("");
+    let drawn = under_tty("", None);
     assert!(
         drawn.contains("backup [") && drawn.contains("MiB"),
         "a bar was drawn:\n{drawn:?}"
     );
     assert!(
-        !under_tty("--quiet").contains("backup ["),
+        !under_tty("--quiet", None).contains("backup ["),
         "silent under --quiet"
     );
+    assert!(
+        !under_tty("", Some("123")).contains("backup ["),
+        "silent in a SLURM batch job"
+    );
 }
+
 #[test]
 fn init_writes_a_working_commented_config_and_templates() {
     let env = Env::new();

@@ -90,3 +90,48 @@ fn sigterm_during_a_large_backup_cleans_up() {
 fn sigint_during_a_large_backup_cleans_up() {
     interrupt_backup(Signal::SIGINT, 130);
 }
+
+#[test]
+fn a_lock_left_by_a_killed_process_is_detected_and_its_temp_file_removed() {
+    let env = Env::empty();
+    make_large_db(&env.db, 100);
+    let mut child = env
+        .command()
+        .env("SLURM_JOB_ID", "31337")
+        .args(["backup", "--threads", "1", "--compression-level", "9"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it has started writing its temp file, then kill it outright.
+    let started = Instant::now();
+    while env
+        .stray_files()
+        .iter()
+        .all(|f| !f.starts_with(".dbbackup-tmp"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no temp file appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let holder = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();
+    assert!(
+        holder.contains("job=31337"),
+        "the dead holder is still recorded: {holder}"
+    );
+    let next = env.run(&["backup", "--lock-timeout-seconds", "0"]);
+    next.ok();
+    assert!(
+        next.stderr.contains("ended without releasing cleanly")
+            && next.stderr.contains("job=31337"),
+        "{}",
+        next.stderr
+    );
+    assert!(next.stderr.contains("removed temp file"), "{}", next.stderr);
+    assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
+    assert_eq!(env.backup_files().len(), 1);
+}

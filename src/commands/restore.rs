@@ -17,7 +17,7 @@ use crate::archive::decompress;
 use crate::backup;
 use crate::cli::RestoreArgs;
 use crate::error::{Context, Error, Result, show};
-use crate::lock::{self, DirLock, Wait};
+use crate::lock;
 use crate::snapshot::{self, Check, sibling};
 use crate::store::{BackupDir, Entry, TempFile, copy_mode, sync_dir};
 
@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
     }
     let parent = parent_dir(&target);
     fs::create_dir_all(&parent).context(|| format!("cannot create directory {}", show(&parent)))?;
-    let _lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?;
+    let lock = ctx.lock(&dir)?;
 
     crate::store::remove_dead_temps_in(&parent);
 
@@ -88,13 +88,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
                 show(&target)
             )));
         }
-        let created = backup::save_before_restore(
-            &ctx.settings,
-            &ctx.job,
-            &dir,
-            _lock.as_ref().expect("lock"),
-            &target,
-        )?;
+        let created = backup::save_before_restore(&ctx.settings, &ctx.job, &dir, &lock, &target)?;
         saved = Some(created.entry.file_name.clone());
         checkpoint(&target);
         for suffix in ["-wal", "-shm", "-journal"] {

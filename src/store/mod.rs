@@ -251,44 +251,32 @@ fn this_host() -> String {
 /// directories outside the backup directory (a restore target's), where other
 /// processes' temp files may be live and only ours are known to be dead.
 pub fn remove_dead_temps_in(dir: &Path) -> usize {
-    let Ok(items) = fs::read_dir(dir) else {
-        return 0;
-    };
     let prefix = format!("{TEMP_PREFIX}{}-", this_host());
-    let mut removed = 0;
-    for item in items.flatten() {
-        let name = item.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        let dead = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-            == Err(nix::errno::Errno::ESRCH);
-        if dead && fs::remove_file(item.path()).is_ok() {
-            tracing::info!(
-                "removed temp file {} left by an interrupted run",
-                show(&item.path())
-            );
-            removed += 1;
-        }
-    }
-    removed
+    remove_temps_where(dir, |name| {
+        let pid = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok());
+        pid.is_some_and(|pid| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH)
+        })
+    })
 }
 
 /// Remove every dbbackup temp file in `dir` (a lock holder's job).
 pub fn remove_temps_in(dir: &Path) -> usize {
+    remove_temps_where(dir, |name| name.starts_with(TEMP_PREFIX))
+}
+
+fn remove_temps_where(dir: &Path, removable: impl Fn(&str) -> bool) -> usize {
     let Ok(items) = fs::read_dir(dir) else {
         return 0;
     };
     let mut removed = 0;
     for item in items.flatten() {
-        let is_temp = item
-            .file_name()
-            .to_str()
-            .is_some_and(|name| name.starts_with(TEMP_PREFIX));
-        if is_temp && fs::remove_file(item.path()).is_ok() {
+        if item.file_name().to_str().is_some_and(&removable) && fs::remove_file(item.path()).is_ok()
+        {
             tracing::info!(
                 "removed temp file {} left by an interrupted run",
                 show(&item.path())
