@@ -176,7 +176,14 @@ fn create(
                             progress.advance(page.len() as u64);
                             sink(page)
                         };
-                        source.stream(counted).map(|info| info.check)
+                        source.stream(counted).map(|info| {
+                            tracing::debug!(
+                                "snapshot: {} pages of {} bytes",
+                                info.pages,
+                                info.page_size
+                            );
+                            info.check
+                        })
                     }
                     Reader::RawFile(file, why) => {
                         copy_raw(file, sink)?;

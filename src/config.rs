@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
-use crate::error::{Error, Result, show};
+use crate::error::{Error, Result};
 use crate::units;
 
 pub const DEFAULT_CONFIG_FILE: &str = "dbbackup.yaml";
@@ -267,12 +267,4 @@ fn file_check(check: FileCheck, path: &Path) -> Result<CheckThresholds> {
             None => None,
         },
     })
-}
-
-/// For messages: where the settings came from.
-pub fn describe_source(settings: &Settings) -> String {
-    match &settings.config_file {
-        Some(path) => format!("config {}", show(path)),
-        None => "no config file".to_string(),
-    }
 }

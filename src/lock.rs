@@ -141,10 +141,6 @@ impl DirLock {
             .and_then(|()| self.file.write_all(line.as_bytes()))
             .context(|| format!("cannot write lock file {}", show(&path)))
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for DirLock {

@@ -63,10 +63,21 @@ CONF
     mkdir -p "$CONF_DIR/plugstack.conf.d"
 }
 
+# Alive, not a zombie: daemons killed uncleanly stay zombies for a while, and
+# `pgrep -x` alone would match them.
+alive() {
+    pgrep -r R,S,D,I -x "$1" >/dev/null
+}
+
+munge_works() {
+    munge -n 2>/dev/null | unmunge >/dev/null 2>&1
+}
+
 start_munge() {
-    if pgrep -x munged >/dev/null; then
+    if munge_works; then
         return
     fi
+    pkill -x munged 2>/dev/null || true
     mkdir -p /etc/munge /run/munge /var/lib/munge /var/log/munge
     if [ ! -s /etc/munge/munge.key ]; then
         mungekey --create --keyfile=/etc/munge/munge.key
@@ -74,9 +85,10 @@ start_munge() {
     chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge
     chmod 0700 /etc/munge
     chmod 0400 /etc/munge/munge.key
-    runuser -u munge -- /usr/sbin/munged
-    for _ in $(seq 50); do
-        if munge -n >/dev/null 2>&1; then return; fi
+    # --force: take over a socket left by a munged that was killed.
+    runuser -u munge -- /usr/sbin/munged --force
+    for _ in $(seq 100); do
+        if munge_works; then return; fi
         sleep 0.1
     done
     echo "local-cluster: munged did not start" >&2
@@ -84,13 +96,19 @@ start_munge() {
 }
 
 start() {
-    need slurmctld slurmd munged sinfo
+    need slurmctld slurmd munged sinfo scontrol
     write_config
     start_munge
-    pgrep -x slurmctld >/dev/null || slurmctld -c
-    pgrep -x slurmd >/dev/null || slurmd -N localhost
-    for _ in $(seq 120); do
-        state=$(sinfo -h -n localhost -o %T 2>/dev/null || true)
+    if ! timeout 5 scontrol ping 2>/dev/null | grep -q "is UP"; then
+        pkill -x slurmctld 2>/dev/null || true
+        slurmctld -c
+    fi
+    if ! alive slurmd; then
+        slurmd -N localhost
+    fi
+    local deadline=$((SECONDS + 90))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        state=$(timeout 5 sinfo -h -n localhost -o %T 2>/dev/null || true)
         case "$state" in
             idle*|mixed*|allocated*)
                 echo "local-cluster: up ($state, $CPUS CPUs)"
