@@ -73,7 +73,10 @@ pub fn run(
     let db = snapshot::validate_database(db)?;
     dir.remove_stale_temps();
     let fingerprint = snapshot::fingerprint(&db)?;
-    if !force && let Some(newest) = unchanged_since(dir, &db, &fingerprint)? {
+    if !force
+        && let Some(newest) = dir.newest_good()?
+        && is_snapshot_of(&newest, &db, &fingerprint)
+    {
         return Ok(Outcome::Unchanged(newest.file_name));
     }
     let reader = Reader::Sqlite(Source::open(&db, settings.busy_timeout)?);
@@ -128,18 +131,10 @@ pub fn save_before_restore(
     }
 }
 
-/// The newest good backup, if it was taken of this database in this same state.
-pub fn unchanged_since(
-    dir: &BackupDir,
-    db: &Path,
-    fingerprint: &Fingerprint,
-) -> Result<Option<Entry>> {
-    let Some(newest) = dir.newest_good()? else {
-        return Ok(None);
-    };
-    let same = matches!(&newest.meta, Ok(meta)
-        if meta.fingerprint.as_ref() == Some(fingerprint) && Path::new(&meta.source) == db);
-    Ok(same.then_some(newest))
+/// Whether `backup` was taken of this database in this same state.
+pub fn is_snapshot_of(backup: &Entry, db: &Path, fingerprint: &Fingerprint) -> bool {
+    matches!(&backup.meta, Ok(meta)
+        if meta.fingerprint.as_ref() == Some(fingerprint) && Path::new(&meta.source) == db)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Ctx, Status};
-use crate::backup::{self, unchanged_since};
+use crate::backup::{self, is_snapshot_of};
 use crate::cli::FormatArgs;
 use crate::error::Result;
 use crate::lock::{DirLock, Wait};
@@ -51,8 +51,8 @@ pub fn not_due(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Option<
         )));
     }
     let fingerprint = snapshot::fingerprint(db)?;
-    Ok(unchanged_since(dir, db, &fingerprint)?
-        .map(|newest| format!("database unchanged since {}", newest.file_name)))
+    Ok(is_snapshot_of(&newest, db, &fingerprint)
+        .then(|| format!("database unchanged since {}", newest.file_name)))
 }
 
 fn skip(out: &crate::output::Output, reason: &str) -> Status {
