@@ -26,6 +26,11 @@ use crate::store::metadata::Fingerprint;
 
 pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
+/// How long to try for the write lock that lets the check overlap the copy. The
+/// overlap saves about the check's time; under writers that hold the lock almost
+/// continuously, waiting longer would cost more than it saves.
+const GATE_WAIT: Duration = Duration::from_millis(250);
+
 /// Lines of integrity-check output kept in metadata and messages.
 const MAX_CHECK_LINES: usize = 5;
 
@@ -239,15 +244,14 @@ impl Source {
         })
     }
 
-    /// Take the database's write lock briefly, if it can be had within 2 s; `None`
-    /// (check after the copy instead) on a read-only file or a long write.
+    /// Take the database's write lock briefly, if it can be had within `GATE_WAIT`;
+    /// `None` (check after the copy instead) on a read-only file or a busy writer.
     fn gate(&self) -> Option<Connection> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let gate = Connection::open_with_flags(&self.path, flags).ok()?;
         gate.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .ok()?;
-        gate.busy_timeout(self.busy_timeout.min(Duration::from_secs(2)))
-            .ok()?;
+        gate.busy_timeout(self.busy_timeout.min(GATE_WAIT)).ok()?;
         gate.execute_batch("BEGIN IMMEDIATE").ok()?;
         Some(gate)
     }

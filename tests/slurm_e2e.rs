@@ -213,6 +213,9 @@ while True:
     time.sleep(0.2)
 "#;
 
+/// `--time=2` with the warning 45 s before the limit: SLURM may send it up to 60 s
+/// early, so it lands 15-75 s into the job, after the work has written and well
+/// before the time-limit TERM (which would also stop the trap's backup).
 #[test]
 fn a_job_that_hits_its_time_limit_still_leaves_a_backup() {
     if !cluster_ready() {
@@ -225,8 +228,8 @@ fn a_job_that_hits_its_time_limit_still_leaves_a_backup() {
     let job = sbatch(
         &env,
         &[
-            "--time=1",
-            "--signal=B:USR1@30",
+            "--time=2",
+            "--signal=B:USR1@45",
             template.to_str().unwrap(),
             "python3",
             "endless.py",
@@ -242,10 +245,12 @@ fn a_job_that_hits_its_time_limit_still_leaves_a_backup() {
         .collect();
     assert!(of_job.iter().any(|r| r["kind"] == "pre-job"), "{listed:#?}");
     let warned: Vec<_> = of_job.iter().filter(|r| r["kind"] == "auto").collect();
+    let job_output =
+        fs::read_to_string(env.path(&format!("slrm_logs/analysis_{job}.out"))).unwrap_or_default();
     assert_eq!(
         warned.len(),
         1,
-        "one backup from the USR1 trap: {listed:#?}"
+        "one backup from the USR1 trap: {listed:#?}\njob output:\n{job_output}"
     );
     let copy = gunzip_to(
         &env.backups.join(warned[0]["name"].as_str().unwrap()),

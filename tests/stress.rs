@@ -43,11 +43,16 @@ fn sixty_four_processes_and_two_writers() {
     );
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let logged = Arc::new(AtomicUsize::new(0));
+    let commands = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
     let threads: Vec<_> = (0..64)
         .map(|worker| {
-            let (env, logged, failures) =
-                (Arc::clone(&env), Arc::clone(&logged), Arc::clone(&failures));
+            let (env, logged, failures, commands) = (
+                Arc::clone(&env),
+                Arc::clone(&logged),
+                Arc::clone(&failures),
+                Arc::clone(&commands),
+            );
             std::thread::spawn(move || {
                 let mut round = 0u32;
                 while Instant::now() < deadline {
@@ -79,6 +84,7 @@ fn sixty_four_processes_and_two_writers() {
                         .output()
                         .unwrap()
                         .into();
+                    commands.fetch_add(1, Ordering::Relaxed);
                     if args[0] == "pre-job" || args[0] == "post-job" {
                         logged.fetch_add(1, Ordering::Relaxed);
                     }
@@ -127,7 +133,8 @@ fn sixty_four_processes_and_two_writers() {
     );
     assert_ledger_invariant(&env.db);
     eprintln!(
-        "stress: {seconds} s, {} summary lines, {good} backups kept",
+        "stress: {seconds} s, {} commands, {} summary lines, {good} backups kept",
+        commands.load(Ordering::Relaxed),
         lines.len()
     );
 }
