@@ -2,7 +2,6 @@
 //! backups record (creation time in the metadata, not file mtimes).
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -29,6 +28,15 @@ pub struct Criterion {
     /// Nagios perfdata label, value with unit, and thresholds.
     #[serde(skip)]
     pub perf: Option<String>,
+}
+
+/// "name: detail" for each failed criterion.
+pub fn problems(criteria: &[Criterion]) -> Vec<String> {
+    criteria
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect()
 }
 
 /// Judge one backup directory.
@@ -65,8 +73,7 @@ fn age(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
             perf: None,
         },
         Some(newest) => {
-            let age = Duration::try_from(jiff::Timestamp::now().duration_since(newest.created()))
-                .unwrap_or_default();
+            let age = newest.age();
             Criterion {
                 name: format!("{label}age"),
                 ok: age <= max,

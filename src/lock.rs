@@ -150,12 +150,13 @@ impl Drop for DirLock {
     }
 }
 
-fn try_lock(file: &File) -> std::result::Result<(), Errno> {
+/// One non-blocking attempt at a whole-file write lock.
+pub(crate) fn try_lock(file: &File) -> std::result::Result<(), Errno> {
     let request = whole_file_lock(libc::F_WRLCK);
     fcntl(file, FcntlArg::F_SETLK(&request)).map(|_| ())
 }
 
-pub(crate) fn whole_file_lock(kind: libc::c_int) -> libc::flock {
+fn whole_file_lock(kind: libc::c_int) -> libc::flock {
     // start 0, len 0: the whole file, however long it grows.
     let mut request = libc::flock {
         l_type: 0,

@@ -21,7 +21,7 @@ impl Output {
     /// One line of text (text format only).
     pub fn line(&self, text: impl AsRef<str>) {
         if !self.quiet && !self.json() {
-            write_stdout(format!("{}\n", text.as_ref()).as_bytes());
+            print(format!("{}\n", text.as_ref()).as_bytes());
         }
     }
 
@@ -29,19 +29,25 @@ impl Output {
     pub fn document(&self, value: &impl Serialize) {
         if !self.quiet && self.json() {
             match serde_json::to_string_pretty(value) {
-                Ok(text) => write_stdout(format!("{text}\n").as_bytes()),
+                Ok(text) => print(format!("{text}\n").as_bytes()),
                 Err(e) => tracing::error!("cannot encode JSON output: {e}"),
             }
         }
     }
 }
 
-fn write_stdout(bytes: &[u8]) {
+fn print(bytes: &[u8]) {
+    if let Err(e) = write_stdout(bytes) {
+        tracing::warn!("cannot write to stdout: {e}");
+    }
+}
+
+/// Write and flush stdout. A closed pipe ends the process quietly: the reader
+/// (`dbbackup list | head`) has what it wanted.
+pub fn write_stdout(bytes: &[u8]) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Ok(()) => {}
-        // The reader went away: what it wanted is printed; stop quietly.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => tracing::warn!("cannot write to stdout: {e}"),
+        other => other,
     }
 }

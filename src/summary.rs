@@ -15,7 +15,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, fcntl};
 use nix::libc;
 
 use crate::error::{Context, Error, Result, show};
@@ -132,11 +131,10 @@ pub fn append(path: &Path, line: &Line) -> Result<()> {
 }
 
 fn lock_for_append(file: &fs::File, path: &Path) -> Result<()> {
-    let request = crate::lock::whole_file_lock(libc::F_WRLCK);
     let started = Instant::now();
     loop {
-        match fcntl(file, FcntlArg::F_SETLK(&request)) {
-            Ok(_) => return Ok(()),
+        match crate::lock::try_lock(file) {
+            Ok(()) => return Ok(()),
             Err(Errno::EAGAIN | Errno::EACCES | Errno::EINTR) if started.elapsed() < LOCK_WAIT => {
                 thread::sleep(Duration::from_millis(5));
             }

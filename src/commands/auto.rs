@@ -40,8 +40,7 @@ pub fn not_due(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Option<
     let Some(newest) = dir.newest_good()? else {
         return Ok(None);
     };
-    let age = jiff::Timestamp::now().duration_since(newest.created());
-    let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
+    let age = newest.age();
     if age < interval {
         return Ok(Some(format!(
             "newest backup {} is {} old, less than the {} interval",

@@ -75,11 +75,7 @@ fn nagios(criteria: &[Criterion]) -> (u8, String) {
     };
     let summary: Vec<String> = match worst {
         None => criteria.iter().take(2).map(|c| c.detail.clone()).collect(),
-        Some(_) => criteria
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .collect(),
+        Some(_) => health::problems(criteria),
     };
     let perf: Vec<&str> = criteria.iter().filter_map(|c| c.perf.as_deref()).collect();
     (

@@ -2,7 +2,6 @@
 //! clap definitions, so they never drift from the real flags.
 
 use std::fs;
-use std::io::{self, Write};
 
 use clap::CommandFactory;
 
@@ -46,11 +45,6 @@ pub fn man(ctx: &Ctx, args: &ManArgs) -> Result<Status> {
 }
 
 fn write_stdout(bytes: &[u8]) -> Result<Status> {
-    let mut stdout = io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            Err(e).context(|| "cannot write to stdout")
-        }
-        _ => Ok(Status::Success),
-    }
+    crate::output::write_stdout(bytes).context(|| "cannot write to stdout")?;
+    Ok(Status::Success)
 }

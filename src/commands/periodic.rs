@@ -14,11 +14,7 @@ pub fn run(ctx: &Ctx) -> Result<Status> {
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
     let criteria = super::check::evaluate_all(ctx, &thresholds)?;
-    let problems: Vec<String> = criteria
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect();
+    let problems = crate::health::problems(&criteria);
     for problem in &problems {
         tracing::warn!("unhealthy: {problem}");
     }

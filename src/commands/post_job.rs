@@ -98,11 +98,7 @@ fn decide_and_back_up(ctx: &Ctx) -> Result<(String, Option<Outcome>)> {
 
 /// No good backup, or the newest is older than `interval`.
 fn older_than(dir: &BackupDir, interval: Duration) -> Result<bool> {
-    Ok(match dir.newest_good()? {
-        None => true,
-        Some(newest) => {
-            let age = jiff::Timestamp::now().duration_since(newest.created());
-            Duration::try_from(age).unwrap_or_default() >= interval
-        }
-    })
+    Ok(dir
+        .newest_good()?
+        .is_none_or(|newest| newest.age() >= interval))
 }

@@ -29,12 +29,7 @@ pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
         )
         .field("healthy", if healthy { "true" } else { "false" });
     if !healthy {
-        let problems: Vec<String> = criteria
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .collect();
-        line.field("problems", &problems.join("; "));
+        line.field("problems", &crate::health::problems(&criteria).join("; "));
     }
     let log = args
         .log

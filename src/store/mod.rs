@@ -44,6 +44,12 @@ impl Entry {
         !self.name.failed && matches!(&self.meta, Ok(m) if m.check == CheckResult::Ok)
     }
 
+    /// How long ago it was created (zero if the clock says the future).
+    pub fn age(&self) -> std::time::Duration {
+        std::time::Duration::try_from(Timestamp::now().duration_since(self.created()))
+            .unwrap_or_default()
+    }
+
     /// Creation time: recorded in the metadata, else the name's second.
     pub fn created(&self) -> Timestamp {
         match &self.meta {
