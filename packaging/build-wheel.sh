@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build the wheel (dbbackup binary + Python package) and a standalone binary that
+# run on glibc 2.17 and newer (manylinux2014), into dist/. Needs only cargo and
+# python3 (with venv): maturin and zig come from PyPI into a local venv.
+#
+#   packaging/build-wheel.sh            # release profile (LTO), what is shipped
+#
+# The standalone binary is the wheel's own binary, copied out: one build, the same bits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+venv=${DBBACKUP_BUILD_VENV:-$root/target/packaging/venv}
+target=x86_64-unknown-linux-gnu
+
+command -v cargo >/dev/null || { echo "build-wheel.sh: cargo not found (install Rust with rustup)" >&2; exit 1; }
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" || {
+        echo "build-wheel.sh: python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv)" >&2
+        exit 1
+    }
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r packaging/requirements-build.txt
+# maturin finds zig as `python -m ziglang` of the python first on PATH.
+export PATH="$venv/bin:$PATH"
+
+rm -rf dist
+start=$SECONDS
+# LIBSQLITE3_FLAGS (the page-stream SQLite option) comes from .cargo/config.toml,
+# which cargo reads because maturin runs it in this directory.
+maturin build --release --zig --target "$target" --compatibility manylinux2014 \
+    --out dist --quiet
+wheel=$(ls dist/*.whl)
+
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+name=dbbackup-$version-x86_64-linux-gnu
+stage=target/packaging/$name
+rm -rf "$stage" && mkdir -p "$stage"
+"$venv/bin/python" - "$wheel" "$stage/dbbackup" <<'PY'
+import sys, zipfile, shutil, os
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    [member] = [n for n in z.namelist() if n.endswith(".data/scripts/dbbackup")]
+    with z.open(member) as src, open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+os.chmod(out, 0o755)
+PY
+cp README.md "$stage/"
+tar -C target/packaging -czf "dist/$name.tar.gz" "$name"
+(cd dist && sha256sum -- *.whl "$name.tar.gz" > SHA256SUMS)
+
+echo "built in $((SECONDS - start)) s:"
+echo "  wheel:             $root/$wheel"
+echo "  standalone binary: $root/dist/$name.tar.gz (dbbackup inside)"
+echo "  checksums:         $root/dist/SHA256SUMS"
