@@ -29,7 +29,8 @@ start=$SECONDS
 # which cargo reads because maturin runs it in this directory.
 maturin build --release --zig --target "$target" --compatibility manylinux2014 \
     --out dist --quiet
-wheel=$(ls dist/*.whl)
+wheels=(dist/*.whl)
+wheel=${wheels[0]}
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 name=dbbackup-$version-x86_64-linux-gnu

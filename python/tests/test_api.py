@@ -1,0 +1,319 @@
+"""The Python API against the real dbbackup binary and real SQLite databases.
+
+Run against an installed wheel (packaging/ci-wheel.sh does):
+    venv/bin/python -m unittest discover -s python/tests -v
+or against a development build:
+    PATH=$PWD/target/debug:$PATH PYTHONPATH=python python3 -m unittest discover -s python/tests -v
+DBBACKUP_EXPECT_WHEEL=1 makes the checks that need the installed wheel fail
+instead of skip.
+"""
+
+import gzip
+import hashlib
+import logging
+import os
+import pathlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import unittest
+from unittest import mock
+
+import dbbackup
+
+EXPECT_WHEEL = os.environ.get("DBBACKUP_EXPECT_WHEEL") == "1"
+DISTRIBUTION = "dbbackup-sqlite"
+
+
+def make_database(path: pathlib.Path, rows: int = 500, wal: bool = False) -> None:
+    connection = sqlite3.connect(str(path))
+    with connection:
+        if wal:
+            connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE results (id INTEGER PRIMARY KEY, run TEXT, value REAL)")
+        connection.executemany(
+            "INSERT INTO results (run, value) VALUES (?, ?)",
+            [(f"run-{i % 17}", i * 0.5) for i in range(rows)],
+        )
+    connection.close()
+
+
+def rows_of(path: pathlib.Path) -> list:
+    connection = sqlite3.connect(str(path))
+    try:
+        return connection.execute("SELECT id, run, value FROM results ORDER BY id").fetchall()
+    finally:
+        connection.close()
+
+
+def integrity(path: pathlib.Path) -> str:
+    connection = sqlite3.connect(str(path))
+    try:
+        return connection.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        connection.close()
+
+
+class ApiTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="dbbackup-py-")
+        self.addCleanup(self._tmp.cleanup)
+        self.dir = pathlib.Path(self._tmp.name)
+        # No DBBACKUP_* settings from the caller's environment, no ./dbbackup.yaml.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DBBACKUP_")}
+        patcher = mock.patch.dict(os.environ, env, clear=True)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        cwd = os.getcwd()
+        os.chdir(str(self.dir))
+        self.addCleanup(os.chdir, cwd)
+        self.db = self.dir / "results.db"
+        self.backups = self.dir / "backups"
+        self.opts = {"backup_dir": self.backups, "summary_log": self.dir / "summary.log"}
+
+    def test_a_backup_made_by_the_api_restores_to_equal_content(self) -> None:
+        make_database(self.db, wal=True)
+        made = dbbackup.backup(force=True, db_path=self.db, **self.opts)
+        self.assertEqual(made["status"], "ok")
+        self.assertEqual(made["check"], "ok")
+        archive = self.backups / made["name"]
+        self.assertTrue(archive.is_file())
+        with gzip.open(str(archive), "rb") as f:
+            self.assertEqual("sha256:" + hashlib.sha256(f.read()).hexdigest(), made["checksum"])
+
+        listed = dbbackup.list_backups(db_path=self.db, **self.opts)
+        self.assertEqual([b["name"] for b in listed], [made["name"]])
+        self.assertEqual(listed[0]["checksum"], made["checksum"])
+        self.assertEqual(listed[0]["kind"], "manual")
+
+        target = self.dir / "restored.db"
+        restored = dbbackup.restore(made["name"], target=target, db_path=self.db, **self.opts)
+        self.assertEqual(restored["status"], "ok")
+        self.assertEqual(restored["name"], made["name"])
+        self.assertEqual(rows_of(target), rows_of(self.db))
+        self.assertEqual(len(rows_of(target)), 500)
+        self.assertEqual(integrity(target), "ok")
+
+    def test_restore_latest_over_the_database_brings_back_the_rows_and_keeps_the_damaged_one(self) -> None:
+        make_database(self.db)
+        good = rows_of(self.db)
+        dbbackup.backup(force=True, db_path=self.db, **self.opts)
+        connection = sqlite3.connect(str(self.db))
+        with connection:
+            connection.execute("DELETE FROM results WHERE id > 10")
+        connection.close()
+        self.assertEqual(len(rows_of(self.db)), 10)
+
+        restored = dbbackup.restore(db_path=self.db, **self.opts)
+        self.assertEqual(rows_of(self.db), good)
+        saved = restored["pre_restore_backup"]
+        self.assertIsNotNone(saved)
+        kinds = {b["name"]: b["kind"] for b in dbbackup.list_backups(db_path=self.db, **self.opts)}
+        self.assertEqual(kinds[saved], "pre-restore")
+
+    def test_backup_without_force_skips_an_unchanged_database(self) -> None:
+        make_database(self.db)
+        self.assertEqual(dbbackup.backup(db_path=self.db, **self.opts)["status"], "ok")
+        again = dbbackup.backup(db_path=self.db, **self.opts)
+        self.assertEqual(again["status"], "skipped")
+        self.assertEqual(len(dbbackup.list_backups(db_path=self.db, **self.opts)), 1)
+
+    def test_auto_backs_up_when_due_and_skips_inside_the_interval(self) -> None:
+        make_database(self.db)
+        first = dbbackup.auto(self.db, **self.opts)
+        self.assertEqual(first["status"], "ok")
+        self.assertEqual(first["kind"], "auto")
+        make_database(self.dir / "other.db")  # unrelated; results.db itself is unchanged
+        self.assertEqual(dbbackup.auto(self.db, **self.opts)["status"], "skipped")
+        connection = sqlite3.connect(str(self.db))
+        with connection:
+            connection.execute("INSERT INTO results (run, value) VALUES ('new', 1.0)")
+        connection.close()
+        # Changed, but inside the default 1-hour interval: still skipped ...
+        self.assertEqual(dbbackup.auto(self.db, **self.opts)["status"], "skipped")
+        # ... and made once the interval (a flag from a keyword) allows it.
+        due = dbbackup.auto(self.db, min_interval_hours=0, **self.opts)
+        self.assertEqual(due["status"], "ok")
+        self.assertEqual(len(dbbackup.list_backups(db_path=self.db, **self.opts)), 2)
+
+    def test_keyword_options_become_the_documented_flags(self) -> None:
+        make_database(self.db)
+        mirrors = [self.dir / "mirror-a", str(self.dir / "mirror-b")]
+        for _ in range(3):
+            made = dbbackup.backup(
+                force=True, db_path=self.db, max_backups=2, mirror_dirs=mirrors, compression_level=9, **self.opts
+            )
+            self.assertEqual([m["ok"] for m in made["mirrors"]], [True, True])
+        names = [b["name"] for b in dbbackup.list_backups(db_path=self.db, **self.opts)]
+        self.assertEqual(len(names), 2, "max_backups=2 applied by retention")
+        for mirror in mirrors:
+            self.assertIn(made["name"], os.listdir(str(mirror)))
+
+    def test_db_path_none_takes_the_database_from_the_environment_as_the_cli_does(self) -> None:
+        make_database(self.db)
+        with mock.patch.dict(os.environ, {"DBBACKUP_DB_PATH": str(self.db)}):
+            made = dbbackup.backup(force=True, **self.opts)
+        self.assertEqual(made["status"], "ok")
+        self.assertEqual(dbbackup.list_backups(**self.opts)[0]["source"], str(self.db.resolve()))
+
+    def test_a_missing_database_raises_a_clear_one_line_error_with_exit_code_1(self) -> None:
+        missing = self.dir / "gone.db"
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.backup(force=True, db_path=missing, **self.opts)
+        error = caught.exception
+        self.assertEqual(error.exit_code, 1)
+        self.assertEqual(error.command, "backup")
+        self.assertIn("gone.db", error.message)
+        self.assertIn("does not exist", error.message)
+        self.assertEqual(str(error), f"dbbackup backup failed (exit 1): {error.message}")
+        self.assertNotIn("\n", str(error))
+        self.assertFalse(any(self.backups.glob("backup_*")), "nothing published")
+
+    def test_a_directory_or_a_non_sqlite_file_as_database_raises_naming_it(self) -> None:
+        (self.dir / "adir").mkdir()
+        (self.dir / "notes.db").write_text("not a database\n")
+        for path, words in ((self.dir / "adir", "is a directory"), (self.dir / "notes.db", "not an SQLite database")):
+            with self.subTest(path=path.name):
+                with self.assertRaises(dbbackup.DbBackupError) as caught:
+                    dbbackup.auto(path, **self.opts)
+                self.assertEqual(caught.exception.exit_code, 1)
+                self.assertIn(path.name, caught.exception.message)
+                self.assertIn(words, caught.exception.message)
+
+    def test_usage_and_configuration_errors_raise_with_exit_code_2(self) -> None:
+        make_database(self.db)
+        cases = (
+            ({"compression_level": 12}, "'12'"),
+            ({"no_such_option": 1}, "--no-such-option"),
+        )
+        for options, words in cases:
+            with self.subTest(options=options):
+                with self.assertRaises(dbbackup.DbBackupError) as caught:
+                    dbbackup.backup(force=True, db_path=self.db, **options, **self.opts)
+                self.assertEqual(caught.exception.exit_code, 2)
+                self.assertIn(words, caught.exception.message)
+                self.assertNotIn("\n", str(caught.exception))
+        config = self.dir / "dbbackup.yaml"
+        config.write_text("max_backupz: 3\n")
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.backup(db_path=self.db, config=config, **self.opts)
+        self.assertEqual(caught.exception.exit_code, 2)
+        self.assertIn("max_backupz", caught.exception.message)
+
+    def test_restore_of_an_unknown_or_path_like_name_raises(self) -> None:
+        make_database(self.db)
+        dbbackup.backup(force=True, db_path=self.db, **self.opts)
+        before = rows_of(self.db)
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.restore("backup_19990101_000000.db.gz", db_path=self.db, **self.opts)
+        self.assertEqual(caught.exception.exit_code, 1)
+        self.assertIn("backup_19990101_000000.db.gz", caught.exception.message)
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.restore("../results.db", db_path=self.db, **self.opts)
+        self.assertEqual(caught.exception.exit_code, 2)
+        self.assertIn("not a path", caught.exception.message)
+        # A name that looks like a flag is a name, not an option.
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.restore("--help", db_path=self.db, **self.opts)
+        self.assertIn("'--help'", caught.exception.message)
+        self.assertEqual(rows_of(self.db), before, "database untouched")
+
+    def test_check_reports_an_unhealthy_set_instead_of_raising(self) -> None:
+        make_database(self.db)
+        empty = dbbackup.check(db_path=self.db, **self.opts)
+        self.assertFalse(empty["healthy"])
+        failing = {c["name"] for c in empty["criteria"] if not c["ok"]}
+        self.assertEqual(failing, {"age", "count"})
+        dbbackup.backup(force=True, db_path=self.db, **self.opts)
+        self.assertTrue(dbbackup.check(db_path=self.db, max_age="1h", **self.opts)["healthy"])
+        self.assertFalse(dbbackup.check(db_path=self.db, min_count=2, **self.opts)["healthy"])
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.check(db_path=self.db, max_age="soon", **self.opts)
+        self.assertEqual(caught.exception.exit_code, 2)
+
+    def test_options_that_would_hide_the_json_are_refused(self) -> None:
+        for option in ("quiet", "format"):
+            with self.subTest(option=option), self.assertRaises(TypeError):
+                dbbackup.list_backups(db_path=self.db, **{option: True})
+
+    def test_the_binary_log_lines_go_to_the_dbbackup_logger(self) -> None:
+        make_database(self.db)
+        with self.assertLogs("dbbackup", logging.INFO) as logs:
+            made = dbbackup.backup(force=True, db_path=self.db, **self.opts)
+        published = [r for r in logs.records if made["name"] in r.getMessage()]
+        self.assertTrue(published, logs.output)
+        self.assertEqual(published[0].levelno, logging.INFO)
+        self.assertIn("job=local", published[0].getMessage())
+
+    def test_ctrl_c_lets_the_binary_clean_up_before_keyboardinterrupt(self) -> None:
+        # Big enough (incompressible) that the backup is still running when interrupted.
+        connection = sqlite3.connect(str(self.db))
+        with connection:
+            connection.execute("CREATE TABLE results (id INTEGER PRIMARY KEY, run TEXT, value REAL)")
+            connection.execute("CREATE TABLE blobs (b BLOB)")
+            connection.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
+                "INSERT INTO blobs SELECT randomblob(100000) FROM n"
+            )
+        connection.close()
+        script = (
+            "import sys, dbbackup\n"
+            "try:\n"
+            "    dbbackup.backup(force=True, db_path=sys.argv[1], backup_dir=sys.argv[2], threads=1)\n"
+            "except KeyboardInterrupt:\n"
+            "    sys.exit(42)\n"
+            "sys.exit(0)\n"
+        )
+        child = subprocess.Popen([sys.executable, "-c", script, str(self.db), str(self.backups)])
+        deadline = time.monotonic() + 30
+        while not list(self.backups.glob(".dbbackup-tmp-*")) and child.poll() is None:
+            self.assertLess(time.monotonic(), deadline, "the backup never started")
+            time.sleep(0.005)
+        self.assertIsNone(child.poll(), "the backup ended before it could be interrupted")
+        child.send_signal(signal.SIGINT)  # to Python only, as a terminal's Ctrl-C reaches it
+        self.assertEqual(child.wait(timeout=60), 42)
+        self.assertEqual(list(self.backups.glob(".dbbackup-tmp-*")), [], "temp files removed")
+        self.assertEqual(list(self.backups.glob("backup_*")), [], "nothing half-done published")
+        # The lock was released: the next backup does not wait for it.
+        started = time.monotonic()
+        dbbackup.backup(force=True, db_path=self.db, backup_dir=self.backups, lock_timeout_seconds=1)
+        self.assertLess(time.monotonic() - started, 30)
+
+
+class InstallTest(unittest.TestCase):
+    """What the wheel installs: the binary beside the package, `python -m dbbackup`."""
+
+    def setUp(self) -> None:
+        try:
+            from importlib.metadata import PackageNotFoundError, version
+        except ImportError:  # pragma: no cover - Python < 3.8 is not supported
+            self.skipTest("importlib.metadata missing")
+        try:
+            self.version = version(DISTRIBUTION)
+        except PackageNotFoundError:
+            if EXPECT_WHEEL:
+                self.fail(f"DBBACKUP_EXPECT_WHEEL=1 but {DISTRIBUTION} is not installed")
+            self.skipTest(f"{DISTRIBUTION} not installed (development run)")
+
+    def test_the_bundled_binary_is_the_one_installed_with_the_package(self) -> None:
+        path = dbbackup.binary()
+        self.assertEqual(os.path.dirname(path), sysconfig.get_path("scripts"))
+        self.assertTrue(os.path.dirname(dbbackup.__file__).startswith(sysconfig.get_path("purelib")))
+        out = subprocess.run([path, "--version"], stdout=subprocess.PIPE, check=True).stdout.decode()
+        self.assertEqual(out.strip(), f"dbbackup {self.version}")
+
+    def test_python_dash_m_dbbackup_runs_the_binary(self) -> None:
+        out = subprocess.run(
+            [sys.executable, "-m", "dbbackup", "--version"], stdout=subprocess.PIPE, check=True
+        ).stdout.decode()
+        self.assertEqual(out.strip(), f"dbbackup {self.version}")
+        failed = subprocess.run([sys.executable, "-m", "dbbackup", "--compression-level", "0", "list"])
+        self.assertEqual(failed.returncode, 2, "exit code passed through")
+
+
+if __name__ == "__main__":
+    unittest.main()
