@@ -8,11 +8,14 @@ DBBACKUP_EXPECT_WHEEL=1 makes the checks that need the installed wheel fail
 instead of skip.
 """
 
+import contextlib
 import gzip
 import hashlib
+import io
 import logging
 import os
 import pathlib
+import re
 import signal
 import sqlite3
 import subprocess
@@ -27,6 +30,7 @@ import dbbackup
 
 EXPECT_WHEEL = os.environ.get("DBBACKUP_EXPECT_WHEEL") == "1"
 DISTRIBUTION = "dbbackup-sqlite"
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
 
 def make_database(path: pathlib.Path, rows: int = 500, wal: bool = False) -> None:
@@ -248,6 +252,31 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(published, logs.output)
         self.assertEqual(published[0].levelno, logging.INFO)
         self.assertIn("job=local", published[0].getMessage())
+
+    def test_the_readme_snippet_backs_up_before_plotting_and_after_the_analysis(self) -> None:
+        blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+        [snippet] = [block for block in blocks if "import dbbackup" in block]
+        make_database(self.db)  # results.db in the working directory, as in the snippet
+
+        def run_analysis() -> None:
+            connection = sqlite3.connect(str(self.db))
+            with connection:
+                connection.execute("INSERT INTO results (run, value) VALUES ('analysis', 2.0)")
+            connection.close()
+
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        self.addCleanup(setattr, root, "handlers", handlers)
+        self.addCleanup(root.setLevel, level)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(snippet, {"make_plots": lambda: None, "run_analysis": run_analysis})
+        self.assertRegex(printed.getvalue(), r"backup: ok backup_\d{8}_\d{6}(_\d{3})?\.db\.gz")
+        made = dbbackup.list_backups(backup_dir="outputs/db_backups")
+        self.assertEqual([b["kind"] for b in made], ["manual", "auto"])
+        restored = self.dir / "check.db"
+        dbbackup.restore(made[0]["name"], target=restored, backup_dir="outputs/db_backups")
+        self.assertEqual(rows_of(restored), rows_of(self.db))
 
     def test_ctrl_c_lets_the_binary_clean_up_before_keyboardinterrupt(self) -> None:
         # Big enough (incompressible) that the backup is still running when interrupted.
