@@ -85,6 +85,11 @@ print("ci-wheel: CLI backup + restore: restored database equals the source")
 PY
 )
 
+# The Python package's type hints hold (mypy --strict), in a venv of its own.
+python3 -m venv "$work/venv-mypy"
+"$work/venv-mypy/bin/pip" install --quiet --disable-pip-version-check -r packaging/requirements-check.txt
+"$work/venv-mypy/bin/mypy" --strict python/dbbackup python/tests
+
 # The Python API tests in a fresh venv per interpreter, run from outside the
 # repository so that `import dbbackup` is the installed package, not python/dbbackup.
 # Also on the oldest Python the wheel supports (3.8) when this machine has it

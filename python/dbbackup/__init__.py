@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 __all__ = [
     "DbBackupError",
@@ -140,7 +140,7 @@ def auto(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
     Raises:
         DbBackupError: the backup failed (exit code 1) or the settings are wrong (2).
     """
-    return _run("auto", [], dict(options, db_path=db_path))
+    return cast(Dict[str, Any], _run("auto", [], dict(options, db_path=db_path)))
 
 
 def backup(force: bool = False, db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
@@ -156,7 +156,7 @@ def backup(force: bool = False, db_path: Optional[PathLike] = None, **options: A
             integrity check is kept as ``*.failed.db.gz`` and its report is in
             ``error.result``) or the settings are wrong (2).
     """
-    return _run("backup", [], dict(options, force=force, db_path=db_path))
+    return cast(Dict[str, Any], _run("backup", [], dict(options, force=force, db_path=db_path)))
 
 
 def restore(
@@ -184,7 +184,7 @@ def restore(
         DbBackupError: no such backup, a backup that fails its checks, a target
             in use (exit code 1), or wrong settings (2).
     """
-    return _run("restore", [name], dict(options, target=target, db_path=db_path))
+    return cast(Dict[str, Any], _run("restore", [name], dict(options, target=target, db_path=db_path)))
 
 
 def check(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
@@ -202,7 +202,7 @@ def check(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
     Raises:
         DbBackupError: the check could not run (wrong settings: exit code 2).
     """
-    return _run("check", [], dict(options, db_path=db_path), report_on_exit_1=True)
+    return cast(Dict[str, Any], _run("check", [], dict(options, db_path=db_path), report_on_exit_1=True))
 
 
 def list_backups(db_path: Optional[PathLike] = None, **options: Any) -> List[Dict[str, Any]]:
@@ -213,7 +213,7 @@ def list_backups(db_path: Optional[PathLike] = None, **options: Any) -> List[Dic
     Raises:
         DbBackupError: the backups could not be listed.
     """
-    return _run("list", [], dict(options, db_path=db_path))
+    return cast(List[Dict[str, Any]], _run("list", [], dict(options, db_path=db_path)))
 
 
 def _run(
@@ -236,7 +236,9 @@ def _run(
         result = json.loads(stdout) if stdout.strip() else None
     except ValueError:
         if exit_code == 0:
-            raise DbBackupError(command, argv, exit_code, f"printed something that is not JSON: {stdout[:200]!r}", stderr)
+            raise DbBackupError(
+                command, argv, exit_code, f"printed something that is not JSON: {stdout[:200]!r}", stderr
+            )
         result = None
     if exit_code == 0 or (report_on_exit_1 and exit_code == 1 and isinstance(result, dict) and "healthy" in result):
         return result

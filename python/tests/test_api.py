@@ -24,6 +24,7 @@ import sysconfig
 import tempfile
 import time
 import unittest
+from typing import Any, Dict, List, Tuple
 from unittest import mock
 
 import dbbackup
@@ -46,7 +47,7 @@ def make_database(path: pathlib.Path, rows: int = 500, wal: bool = False) -> Non
     connection.close()
 
 
-def rows_of(path: pathlib.Path) -> list:
+def rows_of(path: pathlib.Path) -> List[Tuple[Any, ...]]:
     connection = sqlite3.connect(str(path))
     try:
         return connection.execute("SELECT id, run, value FROM results ORDER BY id").fetchall()
@@ -57,7 +58,7 @@ def rows_of(path: pathlib.Path) -> list:
 def integrity(path: pathlib.Path) -> str:
     connection = sqlite3.connect(str(path))
     try:
-        return connection.execute("PRAGMA integrity_check").fetchone()[0]
+        return str(connection.execute("PRAGMA integrity_check").fetchone()[0])
     finally:
         connection.close()
 
@@ -77,7 +78,7 @@ class ApiTest(unittest.TestCase):
         self.addCleanup(os.chdir, cwd)
         self.db = self.dir / "results.db"
         self.backups = self.dir / "backups"
-        self.opts = {"backup_dir": self.backups, "summary_log": self.dir / "summary.log"}
+        self.opts: Dict[str, Any] = {"backup_dir": self.backups, "summary_log": self.dir / "summary.log"}
 
     def test_a_backup_made_by_the_api_restores_to_equal_content(self) -> None:
         make_database(self.db, wal=True)
@@ -254,7 +255,7 @@ class ApiTest(unittest.TestCase):
         self.assertIn("job=local", published[0].getMessage())
 
     def test_the_readme_snippet_backs_up_before_plotting_and_after_the_analysis(self) -> None:
-        blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+        blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
         [snippet] = [block for block in blocks if "import dbbackup" in block]
         make_database(self.db)  # results.db in the working directory, as in the snippet
 
@@ -340,7 +341,7 @@ class InstallTest(unittest.TestCase):
             [sys.executable, "-m", "dbbackup", "--version"], stdout=subprocess.PIPE, check=True
         ).stdout.decode()
         self.assertEqual(out.strip(), f"dbbackup {self.version}")
-        failed = subprocess.run([sys.executable, "-m", "dbbackup", "--compression-level", "0", "list"])
+        failed = subprocess.run([sys.executable, "-m", "dbbackup", "--compression-level", "0", "list"], check=False)
         self.assertEqual(failed.returncode, 2, "exit code passed through")
 
 
