@@ -31,6 +31,8 @@ maturin build --release --zig --target "$target" --compatibility manylinux2014 \
     --out dist --quiet
 wheels=(dist/*.whl)
 wheel=${wheels[0]}
+# The source distribution, for PyPI and platforms without a wheel (keeps .cargo/config.toml).
+maturin sdist --out dist
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 name=dbbackup-$version-x86_64-linux-gnu
@@ -47,9 +49,10 @@ os.chmod(out, 0o755)
 PY
 cp README.md "$stage/"
 tar -C target/packaging -czf "dist/$name.tar.gz" "$name"
-(cd dist && sha256sum -- *.whl "$name.tar.gz" > SHA256SUMS)
+(cd dist && sha256sum -- *.whl dbbackup_sqlite-*.tar.gz "$name.tar.gz" > SHA256SUMS)
 
 echo "built in $((SECONDS - start)) s:"
 echo "  wheel:             $root/$wheel"
 echo "  standalone binary: $root/dist/$name.tar.gz (dbbackup inside)"
+echo "  source dist:       $(ls "$root"/dist/dbbackup_sqlite-*.tar.gz)"
 echo "  checksums:         $root/dist/SHA256SUMS"
