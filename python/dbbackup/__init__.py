@@ -47,8 +47,9 @@ _log = logging.getLogger("dbbackup")
 _FLAG_NAMES = {"mirror_dirs": "mirror-dir"}
 # The API reads one JSON document from stdout; these would change or silence it.
 _RESERVED = ("format", "quiet")
-# A log line of the binary: "<time> <LEVEL> job=<tag> host=<name>: <message>".
-_LOG_LINE = re.compile(r"^\S+\s+(TRACE|DEBUG|INFO|WARN|ERROR)\s+job=\S*\s+host=\S*:\s?(.*)$")
+# A log line of the binary: "<time> <LEVEL> job=<tag> host=<name>: <message>". It is
+# logged without time and level (logging adds its own), with job and host.
+_LOG_LINE = re.compile(r"^\S+\s+(TRACE|DEBUG|INFO|WARN|ERROR)\s+(job=\S*\s+host=\S*:\s?(.*))$")
 _LEVELS = {
     "TRACE": logging.DEBUG,
     "DEBUG": logging.DEBUG,
@@ -229,7 +230,7 @@ def _run(
     for line in stderr.splitlines():
         match = _LOG_LINE.match(line)
         if match:
-            _log.log(_LEVELS[match.group(1)], "%s", line)
+            _log.log(_LEVELS[match.group(1)], "%s", match.group(2))
         elif line.strip():
             _log.debug("%s", line)
     try:
@@ -293,7 +294,7 @@ def _error_line(stderr: str, exit_code: int) -> str:
     for line in reversed(lines):
         match = _LOG_LINE.match(line)
         if match and match.group(1) == "ERROR":
-            return match.group(2)
+            return match.group(3)
     for line in lines:
         # clap's usage errors: "error: unexpected argument '--x' found".
         if line.startswith("error: "):

@@ -76,6 +76,10 @@ class ApiTest(unittest.TestCase):
         cwd = os.getcwd()
         os.chdir(str(self.dir))
         self.addCleanup(os.chdir, cwd)
+        # The expected errors reach the tests as exceptions; keep them off the test log.
+        quiet = logging.NullHandler()
+        logging.getLogger("dbbackup").addHandler(quiet)
+        self.addCleanup(logging.getLogger("dbbackup").removeHandler, quiet)
         self.db = self.dir / "results.db"
         self.backups = self.dir / "backups"
         self.opts: Dict[str, Any] = {"backup_dir": self.backups, "summary_log": self.dir / "summary.log"}
@@ -252,7 +256,7 @@ class ApiTest(unittest.TestCase):
         published = [r for r in logs.records if made["name"] in r.getMessage()]
         self.assertTrue(published, logs.output)
         self.assertEqual(published[0].levelno, logging.INFO)
-        self.assertIn("job=local", published[0].getMessage())
+        self.assertRegex(published[0].getMessage(), r"^job=local host=\S+: published backup_")
 
     def test_the_readme_snippet_backs_up_before_plotting_and_after_the_analysis(self) -> None:
         blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
@@ -341,8 +345,11 @@ class InstallTest(unittest.TestCase):
             [sys.executable, "-m", "dbbackup", "--version"], stdout=subprocess.PIPE, check=True
         ).stdout.decode()
         self.assertEqual(out.strip(), f"dbbackup {self.version}")
-        failed = subprocess.run([sys.executable, "-m", "dbbackup", "--compression-level", "0", "list"], check=False)
+        failed = subprocess.run(
+            [sys.executable, "-m", "dbbackup", "--compression-level", "0", "list"], stderr=subprocess.PIPE, check=False
+        )
         self.assertEqual(failed.returncode, 2, "exit code passed through")
+        self.assertIn(b"invalid value '0' for '--compression-level", failed.stderr)
 
 
 if __name__ == "__main__":
