@@ -85,6 +85,25 @@ print("ci-wheel: CLI backup + restore: restored database equals the source")
 PY
 )
 
+# The other ways clusters install it: `pip install --user` (a module system's Python,
+# no venv) and `pip install --target`; the module must find the binary each installs,
+# without it being on PATH. PYTHONUSERBASE keeps the user install inside $work.
+install_check() {
+    local expected=$1
+    shift
+    env "$@" python3 - "$expected" <<'PY'
+import sys, dbbackup
+assert dbbackup.binary() == sys.argv[1], (dbbackup.binary(), sys.argv[1])
+assert dbbackup.list_backups(backup_dir="nothing-here") == []
+print("ci-wheel: found", dbbackup.binary())
+PY
+}
+PIP_BREAK_SYSTEM_PACKAGES=1 PYTHONUSERBASE=$work/user python3 -m pip install \
+    --quiet --disable-pip-version-check --no-index --user "$wheel"
+(cd "$work" && install_check "$work/user/bin/dbbackup" PYTHONUSERBASE="$work/user")
+python3 -m pip install --quiet --disable-pip-version-check --no-index --target "$work/target" "$wheel"
+(cd "$work" && install_check "$work/target/bin/dbbackup" PYTHONUSERBASE="$work/empty" PYTHONPATH="$work/target")
+
 # The Python package's type hints hold (mypy --strict), in a venv of its own.
 python3 -m venv "$work/venv-mypy"
 "$work/venv-mypy/bin/pip" install --quiet --disable-pip-version-check -r packaging/requirements-check.txt
