@@ -3,7 +3,7 @@
 Run against an installed wheel (packaging/ci-wheel.sh does):
     venv/bin/python -m unittest discover -s python/tests -v
 or against a development build:
-    PATH=$PWD/target/debug:$PATH PYTHONPATH=python python3 -m unittest discover -s python/tests -v
+    PATH=$PWD/target/debug:$PATH PYTHONPATH=$PWD/python python3 -m unittest discover -s python/tests -v
 DBBACKUP_EXPECT_WHEEL=1 makes the checks that need the installed wheel fail
 instead of skip.
 """
@@ -295,14 +295,17 @@ class ApiTest(unittest.TestCase):
             )
         connection.close()
         script = (
-            "import sys, dbbackup\n"
+            "import sys\n"
+            "sys.path.insert(0, sys.argv[3])  # the dbbackup under test, installed or not\n"
+            "import dbbackup\n"
             "try:\n"
             "    dbbackup.backup(force=True, db_path=sys.argv[1], backup_dir=sys.argv[2], threads=1)\n"
             "except KeyboardInterrupt:\n"
             "    sys.exit(42)\n"
             "sys.exit(0)\n"
         )
-        child = subprocess.Popen([sys.executable, "-c", script, str(self.db), str(self.backups)])
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(dbbackup.__file__)))
+        child = subprocess.Popen([sys.executable, "-c", script, str(self.db), str(self.backups), package_parent])
         deadline = time.monotonic() + 30
         while not list(self.backups.glob(".dbbackup-tmp-*")) and child.poll() is None:
             self.assertLess(time.monotonic(), deadline, "the backup never started")
