@@ -59,8 +59,8 @@ fn make_once(ctx: &Ctx, job_id: &str) -> Result<(String, bool)> {
             Ok((created.entry.file_name, true))
         }
         Outcome::Created(created) => Err(crate::error::Error::failed(format!(
-            "pre-job snapshot failed its integrity check ({}); kept as {}",
-            created.meta.check_detail.unwrap_or_default(),
+            "pre-job snapshot failed its integrity check (quick_check: {}); kept as {}",
+            crate::snapshot::one_line(created.meta.check_detail.as_deref().unwrap_or_default()),
             created.entry.file_name
         ))),
         Outcome::Unchanged(name) => Ok((name, false)),
