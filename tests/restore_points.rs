@@ -613,6 +613,16 @@ fn three_databases_share_a_directory_through_backups_restores_and_retention() {
         .filter(|r| r["kind"] == "manual")
         .count();
     assert_eq!(manual, 6, "two per database");
+    let scratch_copies = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["source"].as_str().unwrap().ends_with("/scratch.db"))
+        .count();
+    assert_eq!(
+        scratch_copies, 3,
+        "11 scratch restores, newest 3 undo copies kept"
+    );
 }
 
 #[test]
