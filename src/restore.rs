@@ -237,12 +237,15 @@ fn no_restore_point(dir: &BackupDir, db: &DbId, set: &crate::store::BackupSet) -
             set.pre_restore.len()
         ));
     }
-    let mut sources: Vec<&str> = set
-        .others
-        .iter()
-        .filter_map(|e| e.meta.as_ref().ok().map(|m| m.source.as_str()))
-        .collect();
-    sources.dedup();
+    // Newest first, each source once.
+    let mut sources: Vec<&str> = Vec::new();
+    for entry in &set.others {
+        if let Ok(meta) = &entry.meta
+            && !sources.contains(&meta.source.as_str())
+        {
+            sources.push(&meta.source);
+        }
+    }
     if let Some(first) = sources.first() {
         text.push_str(&format!(
             "; it holds backups of other databases ({first}{}): if this database moved from there, claim them with `dbbackup adopt {first}`",
