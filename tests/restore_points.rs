@@ -890,3 +890,68 @@ fn nagios_perfdata_uses_range_syntax_and_counts_read_well() {
         "a lower bound is `N:`: {db_size}"
     );
 }
+
+#[test]
+fn pre_job_makes_a_restore_point_for_each_database_sharing_a_directory() {
+    let env = Env::empty();
+    let a = db_with(&env.path("a.db"), &["a"]);
+    let b = db_with(&env.path("b.db"), &["b"]);
+    let pre_job = |db: &Path| -> Run {
+        env.command()
+            .env("SLURM_JOB_ID", "777")
+            .env("DBBACKUP_SUMMARY_LOG", env.path("s.log"))
+            .args(["--db-path", s(db), "pre-job"])
+            .output()
+            .unwrap()
+            .into()
+    };
+    assert!(pre_job(&a).ok().stdout.contains("created"));
+    assert!(
+        pre_job(&b).ok().stdout.contains("created"),
+        "b needs its own"
+    );
+    assert!(pre_job(&a).ok().stdout.contains("exists"));
+    for (db, row) in [(&a, "a"), (&b, "b")] {
+        let listed = list_for(&env, db);
+        let points = names_where(&listed, "role", "restore-point");
+        assert_eq!(points.len(), 1);
+        let out = env.path(&format!("{row}-check.db"));
+        env.run(&[
+            "--db-path",
+            s(db),
+            "restore",
+            &points[0],
+            "--target",
+            s(&out),
+        ])
+        .ok();
+        assert_eq!(rows(&out), [row]);
+    }
+}
+
+#[test]
+fn without_a_configured_database_latest_needs_a_single_one() {
+    let env = Env::empty();
+    let a = db_with(&env.path("a.db"), &["a"]);
+    env.run(&["--db-path", s(&a), "backup"]).ok();
+    let no_db = |args: &[&str]| -> Run {
+        env.command()
+            .env_remove("DBBACKUP_DB_PATH")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    no_db(&["restore", "latest", "--target", "x.db"]).ok();
+    assert_eq!(rows(&env.path("x.db")), ["a"]);
+    let b = db_with(&env.path("b.db"), &["b"]);
+    env.run(&["--db-path", s(&b), "backup"]).ok();
+    no_db(&["restore", "latest", "--target", "y.db"]).failed_with(2, "say which with --db-path");
+    assert!(!env.path("y.db").exists());
+    no_db(&["prune"]).failed_with(2, "no database given");
+    // verify's default is the configured database's newest restore point.
+    let verify = env.run(&["--db-path", s(&a), "verify", "--format", "json"]);
+    verify.ok();
+    let a_point = names_where(&list_for(&env, &a), "role", "restore-point");
+    assert_eq!(verify.json()[0]["name"], a_point[0].as_str());
+}

@@ -35,6 +35,14 @@ impl DbId {
         &self.canonical
     }
 
+    /// A short stable name for per-database state files (hex of a hash of the
+    /// canonical path).
+    pub fn key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.canonical.as_os_str().as_encoded_bytes());
+        crate::snapshot::hex(&digest[..6])
+    }
+
     /// Whether a backup recorded with `source` is a backup of this database.
     pub fn owns(&self, source: &str) -> bool {
         let source = Path::new(source);
