@@ -159,14 +159,17 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
     let name = format!("{label}last");
     match set.newest_attempt() {
         Some(newest) if newest.is_failed() => {
-            let detail = newest
+            let full = newest
                 .meta
                 .as_ref()
                 .ok()
-                .and_then(|m| m.check_detail.as_deref())
-                .map_or_else(String::new, |d| {
-                    format!(" (quick_check: {})", snapshot::one_line(d))
-                });
+                .and_then(|m| m.check_detail.as_deref());
+            if let Some(full) = full {
+                tracing::debug!("quick_check output of {}:\n{full}", newest.file_name);
+            }
+            let detail = full.map_or_else(String::new, |d| {
+                format!(" (quick_check: {})", snapshot::one_line(d))
+            });
             Criterion {
                 name,
                 ok: false,

@@ -128,10 +128,19 @@ fn lock_for_saving(
 ) -> Result<DirLock> {
     let cannot_save = |error: Error| match error {
         Error::Interrupted(_) => error,
-        other => Error::failed(format!(
-            "cannot save {} before replacing it ({other}); nothing was changed (restore into a new file with --target to read from a read-only backup directory)",
-            show(target)
-        )),
+        other => {
+            let read_only = matches!(&other, Error::Io { source, .. }
+                if matches!(source.raw_os_error(), Some(nix::libc::EROFS | nix::libc::EACCES | nix::libc::EPERM)));
+            let hint = if read_only {
+                " (to read from a read-only backup directory, restore into a new file with --target)"
+            } else {
+                ""
+            };
+            Error::failed(format!(
+                "cannot save {} before replacing it: {other}; nothing was changed{hint}",
+                show(target)
+            ))
+        }
     };
     dir.ensure_exists().map_err(cannot_save)?;
     DirLock::acquire(dir.path(), job, Wait::Upto(settings.lock_timeout))
@@ -452,9 +461,10 @@ fn parent_dir(path: &Path) -> PathBuf {
 /// Who uses the database: a POSIX lock on its lock bytes or on `-shm` (any host,
 /// through the filesystem's lock manager), or an open descriptor (this host).
 fn in_use(target: &Path) -> Option<String> {
-    for (path, (start, len)) in [
-        (target.to_path_buf(), SQLITE_LOCK_BYTES),
-        (sibling(target, "-shm"), SHM_DMS_BYTE),
+    for (path, (start, len), reading) in [
+        (target.to_path_buf(), SQLITE_LOCK_BYTES, "is reading it"),
+        // Every connection to a WAL database holds this byte, reading or not.
+        (sibling(target, "-shm"), SHM_DMS_BYTE, "has it open"),
     ] {
         if let Ok(file) = File::open(&path)
             && let Some((pid, writing)) = lock::locked_by_other(&file, start, len)
@@ -467,7 +477,7 @@ fn in_use(target: &Path) -> Option<String> {
             return Some(if writing {
                 format!("{who}, which is writing to it; stop the writer before restoring")
             } else {
-                format!("{who}, which has it open; stop it before restoring")
+                format!("{who}, which {reading}; stop it before restoring")
             });
         }
     }

@@ -724,7 +724,7 @@ fn in_use_messages_say_who_and_how() {
     env.run(&["backup"]).ok();
     let before = content_digest(&env.db);
     for (mode, expected) in [
-        ("read", "which has it open"),
+        ("read", "which is reading it"),
         ("write", "which is writing to it"),
     ] {
         let script = if mode == "read" {
