@@ -955,3 +955,49 @@ fn without_a_configured_database_latest_needs_a_single_one() {
     let a_point = names_where(&list_for(&env, &a), "role", "restore-point");
     assert_eq!(verify.json()[0]["name"], a_point[0].as_str());
 }
+
+#[test]
+fn legacy_local_time_names_are_ordered_by_their_real_time() {
+    // In Tokyo (UTC+9) a seed backup made an hour ago has a name that sorts after
+    // a backup made now (UTC name): order must follow the real time.
+    let env = Env::empty();
+    let old = db_with(&env.path("old.db"), &["an hour ago"]);
+    let an_hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let tokyo = an_hour_ago
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap())
+        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
+        .to_string();
+    db_with(&env.db, &["now"]);
+    let tokyo_run = |args: &[&str]| -> Run {
+        env.command()
+            .env("TZ", "Asia/Tokyo")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    tokyo_run(&["backup"]).ok();
+    // Copied in from the old tool's directory afterwards.
+    seed_backup(&old, &env.backups, &tokyo);
+    assert!(
+        env.backup_files().last().unwrap() == &tokyo,
+        "the legacy name sorts last"
+    );
+    let listed = tokyo_run(&["list", "--format", "json"]).json();
+    assert_ne!(
+        listed[0]["name"],
+        tokyo.as_str(),
+        "newest first by real time"
+    );
+    let auto = tokyo_run(&["auto", "--min-interval-hours", "0.5"]);
+    auto.ok();
+    assert!(auto.stdout.contains("less than the"), "{}", auto.stdout);
+    // New names stay UTC: the legacy name "ahead" is not a clock that stepped back.
+    db_with(&env.db, &["later"]);
+    tokyo_run(&["backup"]).ok();
+    let newest = env.backup_files()[1].clone();
+    assert!(newest < tokyo, "{newest} vs {tokyo}");
+    let out = env.path("x.db");
+    tokyo_run(&["restore", "latest", "--target", s(&out)]).ok();
+    assert_eq!(rows(&out), ["later"], "not the hour-old seed backup");
+}

@@ -72,7 +72,9 @@ impl Row {
 pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
     let out = ctx.output(args.format);
     let db = ctx.db_id();
-    let entries = ctx.backup_dir().entries()?;
+    let mut entries = ctx.backup_dir().entries()?;
+    // Newest first by creation time: legacy names are local time, ours UTC.
+    entries.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
     let rows: Vec<Row> = entries
         .iter()
         .map(|e| Row::from_entry(e, db.as_ref()))

@@ -237,8 +237,16 @@ impl BackupDir {
     pub fn publish(&self, mut temp: TempFile, created: Timestamp, failed: bool) -> Result<Entry> {
         let utc = created.to_zoned_datetime(TimeZone::UTC).datetime();
         let existing = self.names()?;
-        // Names must sort in creation order even if the clock stepped back.
-        let newest = existing.first().map(|(name, _)| name.stamp);
+        // Names must sort in creation order even if the clock stepped back; the
+        // seed's legacy names are local time, so one "ahead" of UTC says nothing
+        // about our clock (only names ahead of now are read to find out).
+        let newest = existing
+            .iter()
+            .find(|(name, file_name)| {
+                name.stamp <= utc
+                    || !matches!(self.read_entry(*name, file_name.clone()), Ok(Some(e)) if e.legacy)
+            })
+            .map(|(name, _)| name.stamp);
         let stamp = match newest {
             Some(newest) if newest > utc => newest,
             _ => utc,
