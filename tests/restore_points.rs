@@ -102,6 +102,10 @@ fn repro1_scratch_restores_never_become_latest_or_displace_real_backups() {
         1,
         "only the restore over main.db saved a copy of main.db"
     );
+    // Undo: the pre-restore copy is restorable by name.
+    let undo = names_where(&listed, "role", "pre-restore");
+    env.run(&["restore", &undo[0]]).ok();
+    assert_eq!(rows(&env.db), ["main", "after the backup"]);
     let scratch_copies = names_where(&listed, "role", "other-database");
     assert_eq!(scratch_copies.len(), 3);
     for row in listed.iter().filter(|r| r["role"] == "other-database") {
