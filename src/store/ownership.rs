@@ -46,7 +46,14 @@ impl DbId {
     /// Whether a backup recorded with `source` is a backup of this database.
     pub fn owns(&self, source: &str) -> bool {
         let source = Path::new(source);
-        source == self.canonical || source == self.absolute
+        if source == self.canonical || source == self.absolute {
+            return true;
+        }
+        // Recorded through another path to the same place: a symlinked project
+        // directory, in a backup made before sources were recorded canonically.
+        source.is_absolute()
+            && source.file_name() == self.canonical.file_name()
+            && canonical(source) == self.canonical
     }
 }
 
@@ -274,6 +281,20 @@ pub(crate) mod tests {
         let mut damaged = entry("20250101_000000", "/proj/a.db", Kind::Manual, false);
         damaged.meta = Err("damaged metadata: x".into());
         assert_eq!(role(&damaged, &db), Role::Damaged);
+    }
+
+    #[test]
+    fn a_source_recorded_through_a_symlinked_directory_is_the_same_database() {
+        let root = tempfile::tempdir().unwrap();
+        let real = root.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("a.db"), b"").unwrap();
+        std::os::unix::fs::symlink(&real, root.path().join("link")).unwrap();
+        let db = DbId::of(&real.join("a.db"));
+        let via_link = root.path().join("link/a.db");
+        assert!(db.owns(via_link.to_str().unwrap()));
+        assert!(!db.owns(root.path().join("link/b.db").to_str().unwrap()));
+        assert!(!db.owns("a.db"), "relative sources are never guessed");
     }
 
     #[test]
