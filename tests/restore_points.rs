@@ -1005,3 +1005,71 @@ fn legacy_local_time_names_are_ordered_by_their_real_time() {
     tokyo_run(&["restore", "latest", "--target", s(&out)]).ok();
     assert_eq!(rows(&out), ["later"], "not the hour-old seed backup");
 }
+
+#[test]
+fn latest_passes_over_a_damaged_newest_backup_and_says_so() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let older = content_digest(&env.db);
+    add_row_ledger(&env.db);
+    env.run(&["backup"]).ok();
+    let newest = env.newest_backup();
+    let bytes = fs::read(&newest).unwrap();
+    fs::write(&newest, &bytes[..bytes.len() - 100]).unwrap();
+    add_row_ledger(&env.db);
+    let run = env.run(&["restore", "latest", "--format", "json"]);
+    run.ok();
+    let report = run.json();
+    assert_eq!(
+        report["passed_over"][0]["name"],
+        newest.file_name().unwrap().to_str().unwrap()
+    );
+    assert!(
+        report["passed_over"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("damaged")
+    );
+    assert_eq!(content_digest(&env.db), older);
+}
+
+#[test]
+fn adopt_also_claims_the_copies_in_mirrors() {
+    let env = Env::empty();
+    let mirror = env.path("mirror");
+    let old_dir = env.path("old");
+    fs::create_dir(&old_dir).unwrap();
+    let old = db_with(&old_dir.join("results.db"), &["moved"]);
+    let recorded = fs::canonicalize(&old).unwrap();
+    env.run(&["--db-path", s(&old), "--mirror-dir", s(&mirror), "backup"])
+        .ok();
+    fs::rename(&old_dir, env.path("new")).unwrap();
+    let new = env.path("new/results.db");
+    let adopted = env.run(&[
+        "--db-path",
+        s(&new),
+        "--mirror-dir",
+        s(&mirror),
+        "adopt",
+        s(&recorded),
+    ]);
+    adopted.ok();
+    assert!(
+        adopted.stdout.contains("2 backups of"),
+        "{}",
+        adopted.stdout
+    );
+    let in_mirror: Run = env
+        .command()
+        .env("DBBACKUP_BACKUP_DIR", &mirror)
+        .args(["--db-path", s(&new), "list", "--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    let rows = in_mirror.json();
+    assert_eq!(rows[0]["role"], "restore-point", "{rows}");
+    assert_eq!(
+        rows[0]["source"],
+        fs::canonicalize(&new).unwrap().to_str().unwrap()
+    );
+}

@@ -32,6 +32,9 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_detail: Option<String>,
     pub source: Option<String>,
+    /// The source it was first recorded under, if `dbbackup adopt` moved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopted_from: Option<String>,
     /// What it is to the configured database: `restore-point`, `pre-restore`,
     /// `failed`, `damaged` or `other-database` (`null` without a database).
     pub role: Option<&'static str>,
@@ -63,6 +66,7 @@ impl Row {
             check,
             check_detail: meta.and_then(|m| m.check_detail.clone()),
             source: meta.map(|m| m.source.clone()),
+            adopted_from: meta.and_then(|m| m.adopted_from.clone()),
             role: db.map(|db| ownership::role(entry, db).as_str()),
             error: entry.meta.as_ref().err().filter(|_| !entry.legacy).cloned(),
         }
