@@ -1,6 +1,7 @@
 //! Making one backup: snapshot, check, compress, publish, then retention.
 //! Shared by every command that creates backups; the caller holds the lock.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -19,7 +20,7 @@ use crate::progress::Progress;
 use crate::retention;
 use crate::snapshot::{self, Check, Source};
 use crate::store::metadata::{self, CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
-use crate::store::{BackupDir, Entry, copy_mode};
+use crate::store::{BackupDir, DbId, Entry, copy_mode};
 
 /// What a backup run did.
 #[derive(Debug)]
@@ -59,7 +60,7 @@ enum Reader {
 }
 
 /// Back up `db` into `dir`. Without `force`, skip when the database is unchanged
-/// since the newest good backup.
+/// since its own newest restore point.
 pub fn run(
     settings: &Settings,
     job: &JobContext,
@@ -71,11 +72,12 @@ pub fn run(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let db = snapshot::validate_database(db)?;
+    let id = DbId::of(&db);
     dir.remove_stale_temps();
     let fingerprint = snapshot::fingerprint(&db)?;
     if !force
-        && let Some(newest) = dir.newest_good()?
-        && is_snapshot_of(&newest, &db, &fingerprint)
+        && let Some(newest) = dir.newest_restore_point(&id)?
+        && is_snapshot_of(&newest, &id, &fingerprint)
     {
         return Ok(Outcome::Unchanged(newest.file_name));
     }
@@ -84,7 +86,7 @@ pub fn run(
         settings,
         job,
         dir,
-        &db,
+        (&db, &id),
         reader,
         kind,
         Some(fingerprint),
@@ -92,19 +94,47 @@ pub fn run(
     )
 }
 
-/// Save whatever is at `target` before a restore replaces it: through SQLite when
-/// it is a database, else its raw bytes, marked failed.
+/// What `save_before_restore` did.
+#[derive(Debug)]
+pub enum Saved {
+    /// A new pre-restore copy.
+    Created(Box<Created>),
+    /// The target is unchanged since this pre-restore copy: reused, not copied
+    /// again (repeated restores must not pile up identical copies).
+    Existing(String),
+}
+
+impl Saved {
+    pub fn name(&self) -> &str {
+        match self {
+            Saved::Created(created) => &created.entry.file_name,
+            Saved::Existing(name) => name,
+        }
+    }
+}
+
+/// Save whatever is at `target` before a restore replaces it, as a pre-restore
+/// copy recorded under the target's own path: through SQLite when it is a
+/// database, else its raw bytes, marked failed.
 pub fn save_before_restore(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
     _lock: &DirLock,
     target: &Path,
-) -> Result<Created> {
+) -> Result<Saved> {
     let started = Instant::now();
     dir.remove_stale_temps();
     let absolute =
         std::path::absolute(target).context(|| format!("cannot resolve {}", show(target)))?;
+    let id = DbId::of(&absolute);
+    let fingerprint = snapshot::fingerprint(&absolute).ok();
+    if let Some(fingerprint) = &fingerprint
+        && let Some(newest) = dir.set(&id)?.pre_restore.first()
+        && is_snapshot_of(newest, &id, fingerprint)
+    {
+        return Ok(Saved::Existing(newest.file_name.clone()));
+    }
     let reader = match snapshot::validate_database(target)
         .and_then(|db| Source::open(&db, settings.busy_timeout))
     {
@@ -115,26 +145,25 @@ pub fn save_before_restore(
         }
         Err(other) => return Err(other),
     };
-    let fingerprint = snapshot::fingerprint(&absolute).ok();
     match create(
         settings,
         job,
         dir,
-        &absolute,
+        (&absolute, &id),
         reader,
         Kind::PreRestore,
         fingerprint,
         started,
     )? {
-        Outcome::Created(created) => Ok(*created),
-        Outcome::Unchanged(_) => unreachable!("create always writes"),
+        Outcome::Created(created) => Ok(Saved::Created(created)),
+        Outcome::Unchanged(name) => Ok(Saved::Existing(name)),
     }
 }
 
 /// Whether `backup` was taken of this database in this same state.
-pub fn is_snapshot_of(backup: &Entry, db: &Path, fingerprint: &Fingerprint) -> bool {
+pub fn is_snapshot_of(backup: &Entry, db: &DbId, fingerprint: &Fingerprint) -> bool {
     matches!(&backup.meta, Ok(meta)
-        if meta.fingerprint.as_ref() == Some(fingerprint) && Path::new(&meta.source) == db)
+        if meta.fingerprint.as_ref() == Some(fingerprint) && db.owns(&meta.source))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -142,7 +171,7 @@ fn create(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
-    db: &Path,
+    (db, id): (&Path, &DbId),
     reader: Reader,
     kind: Kind,
     fingerprint: Option<Fingerprint>,
@@ -198,7 +227,7 @@ fn create(
     let meta = Metadata {
         format: FORMAT_VERSION,
         created,
-        source: db.to_string_lossy().into_owned(),
+        source: id.canonical().to_string_lossy().into_owned(),
         db_size: compressed.raw_bytes,
         checksum: compressed.checksum,
         host: job.host.clone(),
@@ -208,6 +237,7 @@ fn create(
         check_detail,
         fingerprint,
         tool: format!("dbbackup {}", env!("CARGO_PKG_VERSION")),
+        adopted_from: None,
     };
     let header =
         metadata::encode(&meta).context(|| format!("cannot record metadata of {}", show(db)))?;
@@ -224,26 +254,28 @@ fn create(
         show(db)
     );
     entry.meta = Ok(meta.clone());
-    let mut pruned = Vec::new();
+    // Published first, then retention: also after a failed snapshot, which is
+    // what bounds the evidence a corrupt database leaves behind.
+    let pruned = prune(dir, id, settings, &HashSet::new())?;
     let mut mirrors = Vec::new();
     if meta.check == CheckResult::Ok {
-        let plan = retention::plan(&dir.entries()?, policy(settings));
-        retention::apply(dir, &plan)?;
-        pruned = plan.delete;
         mirrors = mirror::copy_to_all(
             &settings.mirror_dirs,
             &entry,
+            id,
             job,
             Wait::Upto(settings.lock_timeout),
             policy(settings),
         );
     } else {
+        let detail = meta.check_detail.as_deref().unwrap_or("");
         tracing::error!(
-            "snapshot of {} failed its integrity check: {}; kept as {}",
+            "snapshot of {} failed its integrity check (quick_check: {}); kept as {}",
             show(db),
-            meta.check_detail.as_deref().unwrap_or(""),
+            snapshot::one_line(detail),
             entry.file_name
         );
+        tracing::debug!("quick_check output:\n{detail}");
     }
     Ok(Outcome::Created(Box::new(Created {
         entry,
@@ -259,7 +291,21 @@ pub fn policy(settings: &Settings) -> retention::Policy {
         keep_last: settings.max_backups,
         keep_daily: settings.keep_daily,
         keep_weekly: settings.keep_weekly,
+        keep_pre_restore: settings.keep_pre_restore,
     }
+}
+
+/// Apply retention to `db`'s backups in `dir` (never another database's), keeping
+/// `protected` names; returns what was deleted. The caller holds the lock.
+pub fn prune(
+    dir: &BackupDir,
+    db: &DbId,
+    settings: &Settings,
+    protected: &HashSet<String>,
+) -> Result<Vec<String>> {
+    let plan = retention::plan(&dir.set(db)?, policy(settings), protected);
+    retention::apply(dir, &plan)?;
+    Ok(plan.delete)
 }
 
 fn copy_raw(file: &File, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {

@@ -75,6 +75,15 @@ pub struct GlobalArgs {
         value_name = "N"
     )]
     pub keep_weekly: Option<u32>,
+    /// Keep this many newest pre-restore copies (undo of a restore) [default: 3]
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_KEEP_PRE_RESTORE",
+        value_name = "N"
+    )]
+    pub keep_pre_restore: Option<u32>,
     /// `auto` makes at most one backup per this many hours [default: 1]
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
           value_parser = non_negative_hours)]
@@ -148,6 +157,11 @@ pub enum Command {
         after_help = "Examples:\n  dbbackup restore latest\n  dbbackup restore backup_20250909_093708.db.gz --target test.db\n  dbbackup restore latest --if-db-missing"
     )]
     Restore(RestoreArgs),
+    /// Claim the backups recorded under the database's old path, after the project moved
+    #[command(
+        after_help = "Example (the project moved from /scratch/old/proj to here):\n  dbbackup adopt /scratch/old/proj/results.db --dry-run\n  dbbackup adopt /scratch/old/proj/results.db"
+    )]
+    Adopt(AdoptArgs),
     /// Back up only if the newest backup is older than the interval and the database changed
     #[command(after_help = "Example (in a job script or cron):\n  dbbackup auto --quiet")]
     Auto(FormatArgs),
@@ -313,6 +327,25 @@ pub struct RestoreArgs {
     /// Do nothing (exit 0) when the target already exists
     #[arg(long)]
     pub if_db_missing: bool,
+    /// Replace a target that is not an SQLite database, or restore another
+    /// database's backup over this one (what is replaced is saved first)
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// Where the database was before it moved (as recorded in `dbbackup list`)
+    #[arg(value_name = "OLD_PATH")]
+    pub old_path: PathBuf,
+    /// Say what would be adopted, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Adopt even though a file still exists at OLD_PATH
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub output: FormatArgs,
 }

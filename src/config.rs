@@ -42,6 +42,8 @@ pub struct Settings {
     pub max_backups: u32,
     pub keep_daily: u32,
     pub keep_weekly: u32,
+    /// Pre-restore copies kept per database (apart from `max_backups`).
+    pub keep_pre_restore: u32,
     pub min_interval: Duration,
     pub summary_log: PathBuf,
     pub mirror_dirs: Vec<PathBuf>,
@@ -77,6 +79,7 @@ struct FileConfig {
     max_backups: Option<u32>,
     keep_daily: Option<u32>,
     keep_weekly: Option<u32>,
+    keep_pre_restore: Option<u32>,
     min_interval_hours: Option<f64>,
     summary_log: Option<PathBuf>,
     mirror_dirs: Option<Vec<PathBuf>>,
@@ -145,6 +148,7 @@ pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
         max_backups: args.max_backups.or(file.max_backups).unwrap_or(10),
         keep_daily: args.keep_daily.or(file.keep_daily).unwrap_or(0),
         keep_weekly: args.keep_weekly.or(file.keep_weekly).unwrap_or(0),
+        keep_pre_restore: args.keep_pre_restore.or(file.keep_pre_restore).unwrap_or(3),
         min_interval: Duration::from_secs_f64(
             args.min_interval_hours
                 .or(file.min_interval_hours)

@@ -35,6 +35,10 @@ pub enum Error {
     /// A termination signal arrived; temp files were removed and the lock released.
     #[error("interrupted by signal {0}; nothing was published")]
     Interrupted(i32),
+    /// A termination signal stopped a command that says itself what was left
+    /// behind (a restore names its target).
+    #[error("{message}")]
+    Stopped { signal: i32, message: String },
 }
 
 impl Error {
@@ -50,7 +54,9 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) | Error::Config { .. } => ExitCode::from(2),
-            Error::Interrupted(signal) => ExitCode::from((128 + signal) as u8),
+            Error::Interrupted(signal) | Error::Stopped { signal, .. } => {
+                ExitCode::from((128 + signal) as u8)
+            }
             _ => ExitCode::from(1),
         }
     }

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::config::CheckThresholds;
 use crate::error::Result;
-use crate::store::{BackupDir, Entry};
+use crate::snapshot;
+use crate::store::{BackupDir, BackupSet, DbId, Entry};
 use crate::units::{human_bytes, human_duration};
 
 /// How bad a failed criterion is, in monitoring terms.
@@ -39,22 +40,26 @@ pub fn problems(criteria: &[Criterion]) -> Vec<String> {
         .collect()
 }
 
-/// Judge one backup directory.
+/// Judge one backup directory: `db`'s restore points there (the whole
+/// directory's when no database is configured).
 pub fn evaluate(
     dir: &Path,
+    db: Option<&DbId>,
     label: &str,
     thresholds: &CheckThresholds,
     check_free: bool,
 ) -> Result<Vec<Criterion>> {
-    let entries: Vec<Entry> = BackupDir::new(dir)
-        .entries()?
-        .into_iter()
-        .filter(Entry::is_good)
-        .collect();
+    let backups = BackupDir::new(dir);
+    let set = match db {
+        Some(db) => backups.set(db)?,
+        None => BackupSet::whole_dir(backups.entries()?),
+    };
+    let entries = &set.restore_points;
     let mut criteria = vec![
-        age(&entries, label, thresholds),
-        count(&entries, label, thresholds),
-        shrink(&entries, label, thresholds),
+        age(entries, label, thresholds),
+        count(entries, label, thresholds),
+        shrink(entries, label, thresholds),
+        last_attempt(&set, label),
     ];
     if check_free && let Some(min_free) = thresholds.min_free_bytes {
         criteria.push(free_space(dir, label, min_free));
@@ -99,7 +104,12 @@ fn count(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion
         name: format!("{label}count"),
         ok: good.len() >= thresholds.min_count as usize,
         severity: Severity::Critical,
-        detail: format!("{} good backups (min {})", good.len(), thresholds.min_count),
+        detail: format!(
+            "{} good backup{} (min {})",
+            good.len(),
+            if good.len() == 1 { "" } else { "s" },
+            thresholds.min_count
+        ),
         perf: Some(format!(
             "'{label}count'={};;{}:;0",
             good.len(),
@@ -138,7 +148,53 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
             earlier.len(),
             thresholds.max_shrink_percent
         ),
-        perf: Some(format!("'{label}db_size'={newest}B;{};;0", floor as u64)),
+        // `N:` is a lower bound in monitoring-plugins range syntax: warn below it.
+        perf: Some(format!("'{label}db_size'={newest}B;{}:;;0", floor as u64)),
+    }
+}
+
+/// The newest snapshot attempt must have passed its check: a database that went
+/// corrupt keeps failing while older good backups still look fresh.
+fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
+    let name = format!("{label}last");
+    match set.newest_attempt() {
+        Some(newest) if newest.is_failed() => {
+            let full = newest
+                .meta
+                .as_ref()
+                .ok()
+                .and_then(|m| m.check_detail.as_deref());
+            if let Some(full) = full {
+                tracing::debug!("quick_check output of {}:\n{full}", newest.file_name);
+            }
+            let detail = full.map_or_else(String::new, |d| {
+                format!(" (quick_check: {})", snapshot::one_line(d))
+            });
+            Criterion {
+                name,
+                ok: false,
+                severity: Severity::Critical,
+                detail: format!(
+                    "newest snapshot {} failed its integrity check{detail}: the database may be corrupt",
+                    newest.file_name
+                ),
+                perf: None,
+            }
+        }
+        Some(newest) => Criterion {
+            name,
+            ok: true,
+            severity: Severity::Critical,
+            detail: format!("newest snapshot {} passed its check", newest.file_name),
+            perf: None,
+        },
+        None => Criterion {
+            name,
+            ok: true,
+            severity: Severity::Critical,
+            detail: "no snapshot attempts yet".into(),
+            perf: None,
+        },
     }
 }
 

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod mirror;
 pub mod output;
 pub mod progress;
+pub mod restore;
 pub mod retention;
 pub mod signals;
 pub mod snapshot;

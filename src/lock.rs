@@ -199,13 +199,16 @@ fn describe_holder(file: &File) -> String {
 }
 
 /// Check whether any process holds a POSIX lock on part of `path` (restore uses this
-/// to refuse a database that is being written). Returns the holder's pid if known.
-pub fn locked_by_other(file: &File, start: i64, len: i64) -> Option<i32> {
+/// to refuse a database in use). Returns the holder's pid (0 if unknown, e.g. on
+/// another node) and whether its lock is a write lock (a writer, not a reader).
+pub fn locked_by_other(file: &File, start: i64, len: i64) -> Option<(i32, bool)> {
     let mut probe = whole_file_lock(libc::F_WRLCK);
     probe.l_start = start;
     probe.l_len = len;
     match fcntl(file, FcntlArg::F_GETLK(&mut probe)) {
-        Ok(_) if probe.l_type != libc::F_UNLCK as libc::c_short => Some(probe.l_pid),
+        Ok(_) if probe.l_type != libc::F_UNLCK as libc::c_short => {
+            Some((probe.l_pid, probe.l_type == libc::F_WRLCK as libc::c_short))
+        }
         _ => None,
     }
 }

@@ -13,7 +13,7 @@ use crate::error::{Context, Error, Result, show};
 use crate::jobenv::JobContext;
 use crate::lock::{DirLock, Wait};
 use crate::retention::{self, Policy};
-use crate::store::{BackupDir, Entry, copy_mode, link_no_replace, open_no_follow, sync_dir};
+use crate::store::{BackupDir, DbId, Entry, copy_mode, link_no_replace, open_no_follow, sync_dir};
 
 #[derive(Debug)]
 pub struct MirrorResult {
@@ -25,6 +25,7 @@ pub struct MirrorResult {
 pub fn copy_to_all(
     mirrors: &[PathBuf],
     entry: &Entry,
+    db: &DbId,
     job: &JobContext,
     lock_wait: Wait,
     policy: Policy,
@@ -32,7 +33,7 @@ pub fn copy_to_all(
     mirrors
         .iter()
         .map(|dir| {
-            let result = copy_to(dir, entry, job, lock_wait, policy).map_err(|e| e.to_string());
+            let result = copy_to(dir, entry, db, job, lock_wait, policy).map_err(|e| e.to_string());
             match &result {
                 Ok(()) => tracing::info!("mirrored {} to {}", entry.file_name, show(dir)),
                 Err(error) => tracing::error!("mirror {} failed: {error}", show(dir)),
@@ -48,6 +49,7 @@ pub fn copy_to_all(
 fn copy_to(
     dir: &Path,
     entry: &Entry,
+    db: &DbId,
     job: &JobContext,
     lock_wait: Wait,
     policy: Policy,
@@ -84,7 +86,8 @@ fn copy_to(
         .context(|| format!("cannot publish mirror copy {}", show(&target)))?;
     drop(temp);
     sync_dir(dir)?;
-    let plan = retention::plan(&mirror.entries()?, policy);
+    // Only this database's copies: a mirror may be shared as well.
+    let plan = retention::plan(&mirror.set(db)?, policy, &Default::default());
     retention::apply(&mirror, &plan)
 }
 

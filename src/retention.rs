@@ -1,9 +1,14 @@
-//! Which backups to keep: the `max_backups` newest good ones, plus (optionally) the
-//! newest of each of the last `keep_daily` days and `keep_weekly` ISO weeks, as
-//! restic's `forget` does. Failed snapshots never displace a good backup: they are
-//! kept only while newer than the oldest kept good backup (or, with no good backup
-//! at all, as evidence), at most `max_backups` of them. Backups whose metadata cannot be read (legacy or damaged files) are never
-//! deleted automatically; `verify` reports them.
+//! Which of one database's backups to keep (SPEC sections 3 and 7), planned from
+//! its [`BackupSet`] so another database's backups are never touched:
+//! - restore points (legacy ones included): the `keep_last` newest, plus the
+//!   newest of each of the last `keep_daily` days and `keep_weekly` ISO weeks (as
+//!   restic's `forget` does), plus any `protected` names a caller must keep (the
+//!   pre-job restore points of arrays still running);
+//! - pre-restore copies: the `keep_pre_restore` newest, counted apart;
+//! - failed snapshots: the newest [`KEEP_FAILED`], as evidence, counted apart, so
+//!   they never displace a good backup;
+//! - files whose metadata is damaged: never deleted automatically (`verify` and
+//!   `list` report them).
 
 use std::collections::HashSet;
 use std::fs;
@@ -11,13 +16,18 @@ use std::fs;
 use jiff::tz::TimeZone;
 
 use crate::error::{Context, Result, show};
-use crate::store::{BackupDir, Entry, sync_dir};
+use crate::store::{BackupDir, BackupSet, Entry, sync_dir};
+
+/// Failed snapshots kept per database: enough to compare two, bounded so that a
+/// corrupt database backed up by every array task cannot fill the disk.
+pub const KEEP_FAILED: usize = 2;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
     pub keep_last: u32,
     pub keep_daily: u32,
     pub keep_weekly: u32,
+    pub keep_pre_restore: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,19 +36,19 @@ pub struct Plan {
     pub delete: Vec<String>,
 }
 
-/// Decide from entries sorted newest first.
-pub fn plan(entries: &[Entry], policy: Policy) -> Plan {
-    let good: Vec<&Entry> = entries.iter().filter(|e| e.is_good()).collect();
-    let mut keep: HashSet<&str> = good
+/// Decide for one database's set; `protected` names are kept whatever their age.
+pub fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>) -> Plan {
+    let points: Vec<&Entry> = set.restore_points.iter().collect();
+    let mut keep: HashSet<&str> = points
         .iter()
         .take(policy.keep_last.max(1) as usize)
         .map(|e| e.file_name.as_str())
         .collect();
-    keep_newest_per(&good, policy.keep_daily, &mut keep, |e| {
+    keep_newest_per(&points, policy.keep_daily, &mut keep, |e| {
         let date = e.created().to_zoned_datetime(TimeZone::UTC).date();
         (date.year() as i32, date.day_of_year() as i32)
     });
-    keep_newest_per(&good, policy.keep_weekly, &mut keep, |e| {
+    keep_newest_per(&points, policy.keep_weekly, &mut keep, |e| {
         let week = e
             .created()
             .to_zoned_datetime(TimeZone::UTC)
@@ -46,30 +56,33 @@ pub fn plan(entries: &[Entry], policy: Policy) -> Plan {
             .iso_week_date();
         (week.year() as i32, week.week() as i32)
     });
-    let oldest_kept = good
-        .iter()
-        .filter(|e| keep.contains(e.file_name.as_str()))
-        .map(|e| e.name.order_key())
-        .min();
-    let mut failed_kept = 0;
-    for entry in entries {
-        let failed = entry.name.failed
-            || matches!(&entry.meta, Ok(m) if m.check != crate::store::CheckResult::Ok);
-        if failed
-            && oldest_kept.is_none_or(|oldest| entry.name.order_key() > oldest)
-            && failed_kept < policy.keep_last
-        {
-            keep.insert(&entry.file_name);
-            failed_kept += 1;
-        }
-    }
+    keep.extend(
+        set.pre_restore
+            .iter()
+            .take(policy.keep_pre_restore as usize)
+            .map(|e| e.file_name.as_str()),
+    );
+    keep.extend(
+        set.failed
+            .iter()
+            .take(KEEP_FAILED)
+            .map(|e| e.file_name.as_str()),
+    );
+    keep.extend(set.damaged.iter().map(|e| e.file_name.as_str()));
     let mut plan = Plan {
         keep: Vec::new(),
         delete: Vec::new(),
     };
-    for entry in entries {
-        let unreadable_and_not_failed = entry.meta.is_err() && !entry.name.failed;
-        if keep.contains(entry.file_name.as_str()) || unreadable_and_not_failed {
+    let mut own: Vec<&Entry> = set
+        .restore_points
+        .iter()
+        .chain(&set.pre_restore)
+        .chain(&set.failed)
+        .chain(&set.damaged)
+        .collect();
+    own.sort_by_key(|e| std::cmp::Reverse(e.name.order_key()));
+    for entry in own {
+        if keep.contains(entry.file_name.as_str()) || protected.contains(&entry.file_name) {
             plan.keep.push(entry.file_name.clone());
         } else {
             plan.delete.push(entry.file_name.clone());
@@ -116,42 +129,23 @@ pub fn apply(dir: &BackupDir, plan: &Plan) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::metadata::{CheckResult, Kind, Metadata};
-    use crate::store::naming::BackupName;
-    use jiff::civil::DateTime;
+    use crate::store::metadata::Kind;
+    use crate::store::ownership::tests::{entry as owned, legacy};
+    use crate::store::{BackupSet, DbId};
+    use std::path::Path;
 
-    fn entry(stamp: &str, failed: bool, legacy: bool) -> Entry {
-        let stamp = DateTime::strptime("%Y%m%d_%H%M%S", stamp).unwrap();
-        let name = BackupName::new(stamp, 0, failed);
-        let meta = Metadata {
-            format: 1,
-            created: stamp.to_zoned_datetime(TimeZone::UTC).unwrap().timestamp(),
-            source: "/db".into(),
-            db_size: 1,
-            checksum: String::new(),
-            host: "h".into(),
-            job: "local".into(),
-            kind: Kind::Manual,
-            check: if failed {
-                CheckResult::Failed
-            } else {
-                CheckResult::Ok
-            },
-            check_detail: None,
-            fingerprint: None,
-            tool: String::new(),
-        };
-        Entry {
-            name,
-            file_name: name.file_name(),
-            path: name.file_name().into(),
-            size: 1,
-            meta: if legacy {
-                Err("legacy".into())
-            } else {
-                Ok(meta)
-            },
+    const DB: &str = "/proj/a.db";
+
+    fn entry(stamp: &str, failed: bool, damaged: bool) -> Entry {
+        let mut e = owned(stamp, DB, Kind::Manual, failed);
+        if damaged {
+            e.meta = Err("damaged metadata: x".into());
         }
+        e
+    }
+
+    fn set(entries: Vec<Entry>) -> BackupSet {
+        BackupSet::of(entries, &DbId::of(Path::new(DB)))
     }
 
     fn policy(keep_last: u32, keep_daily: u32, keep_weekly: u32) -> Policy {
@@ -159,11 +153,12 @@ mod tests {
             keep_last,
             keep_daily,
             keep_weekly,
+            keep_pre_restore: 3,
         }
     }
 
     fn deleted(entries: &[Entry], policy: Policy) -> Vec<String> {
-        plan(entries, policy).delete
+        plan(&set(entries.to_vec()), policy, &HashSet::new()).delete
     }
 
     #[test]
@@ -181,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn failed_snapshots_never_displace_good_backups() {
+    fn failed_snapshots_are_bounded_and_never_displace_good_backups() {
         let entries = vec![
             entry("20250106_000000", true, false),
             entry("20250105_000000", true, false),
@@ -189,19 +184,18 @@ mod tests {
             entry("20250103_000000", true, false),
             entry("20250102_000000", false, false),
         ];
-        let plan = plan(&entries, policy(1, 0, 0));
-        assert!(
-            plan.keep
-                .contains(&"backup_20250104_000000.db.gz".to_string())
-        );
-        assert!(
-            plan.keep
-                .contains(&"backup_20250106_000000.failed.db.gz".to_string())
+        let plan = plan(&set(entries), policy(1, 0, 0), &HashSet::new());
+        assert_eq!(
+            plan.keep,
+            vec![
+                "backup_20250106_000000.failed.db.gz",
+                "backup_20250105_000000.failed.db.gz",
+                "backup_20250104_000000.db.gz",
+            ]
         );
         assert_eq!(
             plan.delete,
             vec![
-                "backup_20250105_000000.failed.db.gz",
                 "backup_20250103_000000.failed.db.gz",
                 "backup_20250102_000000.db.gz"
             ]
@@ -209,16 +203,59 @@ mod tests {
     }
 
     #[test]
-    fn without_good_backups_the_newest_failed_ones_are_kept_as_evidence() {
+    fn pre_restore_copies_have_their_own_count() {
+        let mut entries: Vec<Entry> = (1..=5)
+            .map(|day| owned(&format!("2025010{day}_120000"), DB, Kind::PreRestore, false))
+            .collect();
+        entries.push(entry("20250101_000000", false, false));
+        let plan = plan(&set(entries), policy(1, 0, 0), &HashSet::new());
+        assert_eq!(
+            plan.delete,
+            vec![
+                "backup_20250102_120000.db.gz",
+                "backup_20250101_120000.db.gz"
+            ]
+        );
+        assert!(
+            plan.keep
+                .contains(&"backup_20250101_000000.db.gz".to_string())
+        );
+    }
+
+    #[test]
+    fn other_databases_and_damaged_files_are_never_planned_for_deletion() {
         let entries = vec![
-            entry("20250106_000000", true, false),
-            entry("20250105_000000", true, false),
-            entry("20250104_000000", true, false),
+            entry("20250105_000000", false, false),
+            owned("20250104_000000", "/proj/b.db", Kind::Manual, false),
+            owned("20250103_000000", "/proj/b.db", Kind::Manual, false),
+            entry("20250102_000000", false, true),
+        ];
+        let plan = plan(&set(entries), policy(1, 0, 0), &HashSet::new());
+        assert!(plan.delete.is_empty(), "{plan:?}");
+        assert!(
+            !plan
+                .keep
+                .iter()
+                .any(|n| n.contains("20250104") || n.contains("20250103")),
+            "b.db's backups are not a.db's to keep or delete"
+        );
+        assert_eq!(plan.keep.len(), 2);
+    }
+
+    #[test]
+    fn legacy_backups_age_out_and_protected_names_stay() {
+        let entries = vec![
+            entry("20250105_000000", false, false),
+            entry("20250104_000000", false, false),
+            legacy("20250101_000000"),
         ];
         assert_eq!(
             deleted(&entries, policy(2, 0, 0)),
-            vec!["backup_20250104_000000.failed.db.gz"]
+            vec!["backup_20250101_000000.db.gz"]
         );
+        let protected = HashSet::from(["backup_20250104_000000.db.gz".to_string()]);
+        let plan = plan(&set(entries), policy(1, 0, 0), &protected);
+        assert_eq!(plan.delete, vec!["backup_20250101_000000.db.gz"]);
     }
 
     #[test]
@@ -245,14 +282,5 @@ mod tests {
         assert!(weekly.contains(&"backup_20250114_230000.db.gz".to_string()));
         assert!(!weekly.contains(&"backup_20250108_100000.db.gz".to_string()));
         assert!(!weekly.contains(&"backup_20250101_100000.db.gz".to_string()));
-    }
-
-    #[test]
-    fn unreadable_backups_are_left_alone() {
-        let entries = vec![
-            entry("20250105_000000", false, false),
-            entry("20250101_000000", false, true),
-        ];
-        assert!(deleted(&entries, policy(1, 0, 0)).is_empty());
     }
 }

@@ -31,8 +31,10 @@ pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// continuously, waiting longer would cost more than it saves.
 const GATE_WAIT: Duration = Duration::from_millis(250);
 
-/// Lines of integrity-check output kept in metadata and messages.
-const MAX_CHECK_LINES: usize = 5;
+/// Integrity-check output kept in metadata (which has about 8 KiB in all); the
+/// problem count is kept even when the text is cut.
+const MAX_CHECK_TEXT: usize = 4000;
+const CUT_MARKER: &str = "... problems in all: ";
 
 /// The result of `quick_check` / `integrity_check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -378,20 +380,53 @@ pub fn run_check(conn: &Connection, pragma: &str) -> Result<Check> {
     }
 }
 
-fn summarize(lines: &[String]) -> String {
-    let mut text = lines
+/// The check's whole output, one problem per line (SQLite puts several lines in
+/// one row), cut to fit the metadata.
+fn summarize(rows: &[String]) -> String {
+    let problems: Vec<&str> = rows
         .iter()
-        .take(MAX_CHECK_LINES)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("; ");
-    if lines.len() > MAX_CHECK_LINES {
-        text.push_str(&format!("; ... ({} problems)", lines.len()));
+        .flat_map(|row| row.lines())
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("*** in database"))
+        .collect();
+    if problems.is_empty() {
+        return "no output".into();
     }
-    if text.is_empty() {
-        text = "no output".into();
+    let mut text = String::new();
+    for (i, line) in problems.iter().enumerate() {
+        if text.len() + line.len() + 1 > MAX_CHECK_TEXT {
+            text.push_str(&format!("{CUT_MARKER}{}", problems.len()));
+            break;
+        }
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(line);
     }
     text
+}
+
+/// One line for messages and logs: "66 problems, first: ..." (the whole text
+/// goes into JSON output and `-v` logs).
+pub fn one_line(detail: &str) -> String {
+    let first = |line: &str| -> String {
+        let mut cut: String = line.chars().take(200).collect();
+        if cut.len() < line.len() {
+            cut.push('…');
+        }
+        cut
+    };
+    let lines: Vec<&str> = detail.lines().collect();
+    let count = lines
+        .last()
+        .and_then(|l| l.rsplit_once(CUT_MARKER))
+        .and_then(|(_, n)| n.parse::<usize>().ok())
+        .unwrap_or(lines.len());
+    match lines.first() {
+        None => "no output".into(),
+        Some(line) if count <= 1 => first(line),
+        Some(line) => format!("{count} problems, first: {}", first(line)),
+    }
 }
 
 /// `PRAGMA integrity_check` on a finished database file (a restored or verified
@@ -465,6 +500,31 @@ impl Drop for InterruptOnSignal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_output_is_one_line_in_messages_and_whole_in_the_detail() {
+        let rows = vec![
+            "*** in database main ***\nPage 5: btreeInitPage() returns error code 11\nPage 6: bad"
+                .to_string(),
+            "row 3 missing from index i".to_string(),
+        ];
+        let detail = summarize(&rows);
+        assert_eq!(detail.lines().count(), 3);
+        assert_eq!(
+            one_line(&detail),
+            "3 problems, first: Page 5: btreeInitPage() returns error code 11"
+        );
+        let many: Vec<String> = (0..500)
+            .map(|i| format!("problem {i} {}", "x".repeat(40)))
+            .collect();
+        let detail = summarize(&many);
+        assert!(detail.len() <= MAX_CHECK_TEXT + 40);
+        assert!(one_line(&detail).starts_with("500 problems, first: problem 0"));
+        assert_eq!(
+            one_line("database disk image is malformed"),
+            "database disk image is malformed"
+        );
+    }
 
     /// The build must include the page-stream virtual table (.cargo/config.toml).
     #[test]

@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "backup",
     "list",
     "restore",
+    "adopt",
     "auto",
     "verify",
     "prune",

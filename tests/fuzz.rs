@@ -108,5 +108,6 @@ fn sample(source: String, job: String) -> Metadata {
         check_detail: None,
         fingerprint: Some(Fingerprint("f".into())),
         tool: "t".into(),
+        adopted_from: None,
     }
 }

@@ -12,6 +12,7 @@ mod fuzz;
 mod hostile;
 mod live_writers;
 mod restore;
+mod restore_points;
 mod signals;
 mod slurm_e2e;
 mod slurm_modes;

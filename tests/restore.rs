@@ -11,6 +11,17 @@ fn restore_latest_into_a_new_target() {
     let env = Env::new();
     env.run(&["backup"]).ok();
     let target = env.path("restored/results.db");
+    // A typo in --target must not create directories.
+    env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .failed_with(
+            1,
+            &format!(
+                "directory {} does not exist",
+                env.path("restored").display()
+            ),
+        );
+    assert!(!env.path("restored").exists());
+    fs::create_dir(env.path("restored")).unwrap();
     let run = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
     run.ok();
     assert_eq!(content_digest(&target), content_digest(&env.db));

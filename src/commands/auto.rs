@@ -13,7 +13,7 @@ use crate::cli::FormatArgs;
 use crate::error::Result;
 use crate::lock::{DirLock, Wait};
 use crate::snapshot;
-use crate::store::{BackupDir, Kind};
+use crate::store::{BackupDir, DbId, Kind};
 use crate::units::human_duration;
 
 pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
@@ -35,9 +35,11 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
     Ok(super::backup::report(&out, &outcome))
 }
 
-/// Why no backup is due, or `None` when one is.
+/// Why no backup is due, or `None` when one is: judged by this database's own
+/// newest restore point only.
 pub fn not_due(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Option<String>> {
-    let Some(newest) = dir.newest_good()? else {
+    let id = DbId::of(db);
+    let Some(newest) = dir.newest_restore_point(&id)? else {
         return Ok(None);
     };
     let age = newest.age();
@@ -50,7 +52,7 @@ pub fn not_due(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Option<
         )));
     }
     let fingerprint = snapshot::fingerprint(db)?;
-    Ok(is_snapshot_of(&newest, db, &fingerprint)
+    Ok(is_snapshot_of(&newest, &id, &fingerprint)
         .then(|| format!("database unchanged since {}", newest.file_name)))
 }
 

@@ -71,7 +71,10 @@ fn describe(created: &Created) -> String {
     let saved = saved_percent(created.meta.db_size, created.entry.size);
     let check = match &created.meta.check_detail {
         None => "quick_check ok".to_string(),
-        Some(detail) => format!("INTEGRITY CHECK FAILED: {detail}"),
+        Some(detail) => format!(
+            "INTEGRITY CHECK FAILED: quick_check: {}",
+            crate::snapshot::one_line(detail)
+        ),
     };
     let mut text = format!(
         "created {} ({} -> {}, {saved:.0}% saved, {check}, {:.2} s)",

@@ -57,10 +57,18 @@ pub fn thresholds(ctx: &Ctx, args: &CheckArgs) -> CheckThresholds {
 
 /// The backup directory's criteria, then each mirror's.
 pub fn evaluate_all(ctx: &Ctx, thresholds: &CheckThresholds) -> Result<Vec<Criterion>> {
-    let mut criteria = health::evaluate(&ctx.settings.backup_dir, "", thresholds, true)?;
+    let db = ctx.db_id();
+    let mut criteria =
+        health::evaluate(&ctx.settings.backup_dir, db.as_ref(), "", thresholds, true)?;
     for mirror in &ctx.settings.mirror_dirs {
         let label = format!("mirror:{}:", mirror.display());
-        criteria.extend(health::evaluate(mirror, &label, thresholds, true)?);
+        criteria.extend(health::evaluate(
+            mirror,
+            db.as_ref(),
+            &label,
+            thresholds,
+            true,
+        )?);
     }
     Ok(criteria)
 }

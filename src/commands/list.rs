@@ -1,4 +1,8 @@
-//! `dbbackup list [--format json]`
+//! `dbbackup list [--format json]`: every backup in the directory, newest first,
+//! each marked with what it is to the configured database (its restore point,
+//! pre-restore copy, failed snapshot, or another database's backup).
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -6,7 +10,7 @@ use super::backup::saved_percent;
 use super::{Ctx, Status};
 use crate::cli::FormatArgs;
 use crate::error::Result;
-use crate::store::Entry;
+use crate::store::{DbId, Entry, Role, ownership};
 use crate::units::human_bytes;
 
 /// One backup as `list --format json` prints it (documented in docs/json.md).
@@ -20,24 +24,33 @@ pub struct Row {
     pub checksum: Option<String>,
     pub host: Option<String>,
     pub job: Option<String>,
+    /// `manual`, ..., `pre-restore`, `legacy`; `null` when the metadata is damaged.
     pub kind: Option<String>,
-    /// `ok`, `failed`, or `unknown` when the metadata cannot be read.
+    /// `ok`, `failed`, or `unknown` when no check result was recorded.
     pub check: String,
+    /// The failed check's whole output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_detail: Option<String>,
     pub source: Option<String>,
+    /// The source it was first recorded under, if `dbbackup adopt` moved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopted_from: Option<String>,
+    /// What it is to the configured database: `restore-point`, `pre-restore`,
+    /// `failed`, `damaged` or `other-database` (`null` without a database).
+    pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl Row {
-    pub fn from_entry(entry: &Entry) -> Row {
+    pub fn from_entry(entry: &Entry, db: Option<&DbId>) -> Row {
         let meta = entry.meta.as_ref().ok();
-        let check = match (meta, entry.name.failed) {
-            (Some(meta), false) => serde_json::to_value(meta.check)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            (_, true) => "failed".into(),
-            (None, false) => "unknown".into(),
+        let check = if entry.is_failed() {
+            "failed".to_string()
+        } else if meta.is_some() {
+            "ok".to_string()
+        } else {
+            "unknown".to_string()
         };
         Row {
             name: entry.file_name.clone(),
@@ -49,18 +62,27 @@ impl Row {
             checksum: meta.map(|m| m.checksum.clone()),
             host: meta.map(|m| m.host.clone()),
             job: meta.map(|m| m.job.clone()),
-            kind: meta.map(|m| m.kind.as_str().to_string()),
+            kind: entry.kind_name().map(str::to_string),
             check,
+            check_detail: meta.and_then(|m| m.check_detail.clone()),
             source: meta.map(|m| m.source.clone()),
-            error: entry.meta.as_ref().err().cloned(),
+            adopted_from: meta.and_then(|m| m.adopted_from.clone()),
+            role: db.map(|db| ownership::role(entry, db).as_str()),
+            error: entry.meta.as_ref().err().filter(|_| !entry.legacy).cloned(),
         }
     }
 }
 
 pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
     let out = ctx.output(args.format);
-    let entries = ctx.backup_dir().entries()?;
-    let rows: Vec<Row> = entries.iter().map(Row::from_entry).collect();
+    let db = ctx.db_id();
+    let mut entries = ctx.backup_dir().entries()?;
+    // Newest first by creation time: legacy names are local time, ours UTC.
+    entries.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
+    let rows: Vec<Row> = entries
+        .iter()
+        .map(|e| Row::from_entry(e, db.as_ref()))
+        .collect();
     out.document(&rows);
     if rows.is_empty() {
         out.line(format!(
@@ -69,32 +91,86 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
         ));
         return Ok(Status::Success);
     }
-    out.line(format!(
-        "{:<36} {:<20} {:>10} {:>10} {:>6} {:<14} {:<11} {}",
-        "NAME", "CREATED", "SIZE", "DB SIZE", "SAVED", "JOB", "KIND", "CHECK"
-    ));
+    let zone = jiff::tz::TimeZone::system();
+    let created_header = format!(
+        "CREATED ({})",
+        jiff::Timestamp::now()
+            .to_zoned_datetime(zone.clone())
+            .strftime("%Z")
+    );
+    let name_width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4);
+    let created_width = created_header.len().max(19);
+    out.line(
+        format!(
+            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<7} {}",
+            "NAME", created_header, "SIZE", "DB SIZE", "SAVED", "JOB", "KIND", "CHECK", "DATABASE"
+        )
+        .trim_end(),
+    );
     for (row, entry) in rows.iter().zip(&entries) {
         let local = entry
             .created()
-            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .to_zoned_datetime(zone.clone())
             .strftime("%Y-%m-%d %H:%M:%S")
             .to_string();
+        let database = match (row.role, &row.source) {
+            (Some("other-database"), Some(source)) => format!("other: {source}"),
+            (Some("damaged"), _) => format!("? ({})", row.error.as_deref().unwrap_or("")),
+            (Some(_), _) => "this".to_string(),
+            (None, Some(source)) => source.clone(),
+            (None, None) if entry.legacy => "this (legacy, no metadata)".to_string(),
+            (None, None) => format!("? ({})", row.error.as_deref().unwrap_or("")),
+        };
         out.line(format!(
-            "{:<36} {:<20} {:>10} {:>10} {:>6} {:<14} {:<11} {}",
+            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<7} {}",
             row.name,
             local,
             human_bytes(row.size),
             row.db_size.map(human_bytes).unwrap_or_else(|| "-".into()),
-            row.saved_percent
-                .map(|p| format!("{p:.0}%"))
-                .unwrap_or_else(|| "-".into()),
+            saved_column(row.saved_percent),
             row.job.as_deref().unwrap_or("-"),
             row.kind.as_deref().unwrap_or("-"),
-            match &row.error {
-                Some(error) if row.check == "unknown" => format!("unknown ({error})"),
-                _ => row.check.clone(),
-            }
+            row.check,
+            database
         ));
     }
+    for line in moved_hints(&entries, db.as_ref()) {
+        out.line(line);
+    }
     Ok(Status::Success)
+}
+
+/// A tiny database grows when compressed (the metadata header alone is 8 KiB):
+/// a large negative percentage says nothing useful.
+fn saved_column(percent: Option<f64>) -> String {
+    match percent {
+        Some(p) if p >= 0.0 => format!("{p:.0}%"),
+        Some(_) => "—".into(),
+        None => "-".into(),
+    }
+}
+
+/// Other databases' backups whose database no longer exists: perhaps this one,
+/// moved. Say how to claim them.
+fn moved_hints(entries: &[Entry], db: Option<&DbId>) -> Vec<String> {
+    let Some(db) = db else {
+        return Vec::new();
+    };
+    let mut gone: BTreeMap<&str, usize> = BTreeMap::new();
+    for entry in entries {
+        if ownership::role(entry, db) == Role::Other
+            && let Ok(meta) = &entry.meta
+            && !std::path::Path::new(&meta.source).exists()
+        {
+            *gone.entry(meta.source.as_str()).or_default() += 1;
+        }
+    }
+    gone.into_iter()
+        .map(|(source, n)| {
+            format!(
+                "note: {n} backup{} of {source}, which no longer exists; if this database moved from there: dbbackup adopt {source}",
+                if n == 1 { "" } else { "s" }
+            )
+        })
+        .collect()
 }

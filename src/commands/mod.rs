@@ -1,5 +1,6 @@
 //! One module per subcommand: thin glue over the core modules.
 
+pub mod adopt;
 pub mod auto;
 pub mod backup;
 pub mod check;
@@ -19,7 +20,7 @@ use crate::cli::Command;
 use crate::config::Settings;
 use crate::error::Result;
 use crate::jobenv::JobContext;
-use crate::store::BackupDir;
+use crate::store::{BackupDir, BackupSet, DbId};
 
 /// Everything a command needs.
 pub struct Ctx {
@@ -31,6 +32,19 @@ pub struct Ctx {
 impl Ctx {
     pub fn backup_dir(&self) -> BackupDir {
         BackupDir::new(&self.settings.backup_dir)
+    }
+
+    /// The configured database as backups record it, if one is configured.
+    pub fn db_id(&self) -> Option<DbId> {
+        self.settings.db_path.as_deref().map(DbId::of)
+    }
+
+    /// The configured database's view of `dir`; without one, the whole directory.
+    pub fn backup_set(&self, dir: &BackupDir) -> Result<BackupSet> {
+        match self.db_id() {
+            Some(db) => dir.set(&db),
+            None => Ok(BackupSet::whole_dir(dir.entries()?)),
+        }
     }
 
     /// Wait for the lock up to `lock_timeout_seconds`, or fail naming the holder.
@@ -66,6 +80,7 @@ pub fn dispatch(command: &Command, ctx: &Ctx) -> Result<Status> {
         Command::Backup(args) => backup::run(ctx, args),
         Command::List(args) => list::run(ctx, args),
         Command::Restore(args) => restore::run(ctx, args),
+        Command::Adopt(args) => adopt::run(ctx, args),
         Command::Auto(args) => auto::run(ctx, args),
         Command::Verify(args) => verify::run(ctx, args),
         Command::Prune(args) => prune::run(ctx, args),

@@ -13,7 +13,7 @@ use crate::backup::{self, Outcome};
 use crate::cli::PostJobArgs;
 use crate::error::Result;
 use crate::jobstate::JobState;
-use crate::store::{BackupDir, Kind};
+use crate::store::{BackupDir, DbId, Kind};
 use crate::summary::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
@@ -80,7 +80,7 @@ fn decide_and_back_up(ctx: &Ctx) -> Result<(String, Option<Outcome>)> {
             let of = task.task_count.map_or("?".to_string(), |c| c.to_string());
             if last {
                 format!("last task ({finished} of {of} finished)")
-            } else if older_than(&dir, ctx.settings.min_interval)? {
+            } else if older_than(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 format!("newest backup older than the interval ({finished} of {of} finished)")
             } else {
                 return Ok((
@@ -96,9 +96,9 @@ fn decide_and_back_up(ctx: &Ctx) -> Result<(String, Option<Outcome>)> {
     Ok((reason, Some(outcome)))
 }
 
-/// No good backup, or the newest is older than `interval`.
-fn older_than(dir: &BackupDir, interval: Duration) -> Result<bool> {
+/// No restore point of `db`, or its newest is older than `interval`.
+fn older_than(dir: &BackupDir, db: &DbId, interval: Duration) -> Result<bool> {
     Ok(dir
-        .newest_good()?
+        .newest_restore_point(db)?
         .is_none_or(|newest| newest.age() >= interval))
 }

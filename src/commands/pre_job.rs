@@ -9,7 +9,7 @@ use crate::backup::{self, Outcome};
 use crate::cli::FormatArgs;
 use crate::error::Result;
 use crate::jobstate::JobState;
-use crate::store::Kind;
+use crate::store::{DbId, Kind};
 use crate::summary::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
@@ -48,19 +48,22 @@ fn make_once(ctx: &Ctx, job_id: &str) -> Result<(String, bool)> {
     let dir = ctx.backup_dir();
     let lock = ctx.lock(&dir)?;
     let state = JobState::open(&dir)?;
-    if let Some(name) = state.pre_job_backup(job_id) {
+    // Per job *and* database: databases sharing a backup directory each need
+    // their own restore point.
+    let key = format!("{job_id}-{}", DbId::of(db).key());
+    if let Some(name) = state.pre_job_backup(&key) {
         return Ok((name, false));
     }
     let mut job = ctx.job.clone();
     job.tag = job_id.to_string();
     match backup::run(&ctx.settings, &job, &dir, &lock, db, Kind::PreJob, true)? {
         Outcome::Created(created) if created.is_good() => {
-            state.record_pre_job(job_id, &created.entry.file_name)?;
+            state.record_pre_job(&key, &created.entry.file_name)?;
             Ok((created.entry.file_name, true))
         }
         Outcome::Created(created) => Err(crate::error::Error::failed(format!(
-            "pre-job snapshot failed its integrity check ({}); kept as {}",
-            created.meta.check_detail.unwrap_or_default(),
+            "pre-job snapshot failed its integrity check (quick_check: {}); kept as {}",
+            crate::snapshot::one_line(created.meta.check_detail.as_deref().unwrap_or_default()),
             created.entry.file_name
         ))),
         Outcome::Unchanged(name) => Ok((name, false)),

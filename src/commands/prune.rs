@@ -8,6 +8,7 @@ use crate::cli::PruneArgs;
 use crate::error::Result;
 use crate::lock::{DirLock, Wait};
 use crate::retention;
+use crate::store::DbId;
 
 pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<Status> {
     let out = ctx.output(args.output.format);
@@ -17,9 +18,11 @@ pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<Status> {
         out.document(&json!({"dry_run": args.dry_run, "keep": [], "delete": []}));
         return Ok(Status::Success);
     }
+    // Retention is per database: without knowing which, nothing may be deleted.
+    let db = DbId::of(ctx.settings.db_path()?);
     let _lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?;
     dir.remove_stale_temps();
-    let plan = retention::plan(&dir.entries()?, policy(&ctx.settings));
+    let plan = retention::plan(&dir.set(&db)?, policy(&ctx.settings), &Default::default());
     if !args.dry_run {
         retention::apply(&dir, &plan)?;
     }

@@ -7,8 +7,8 @@ use crate::store::Entry;
 use crate::summary::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
-    let entries = ctx.backup_dir().entries()?;
-    let good: Vec<&Entry> = entries.iter().filter(|e| e.is_good()).collect();
+    let set = ctx.backup_set(&ctx.backup_dir())?;
+    let good: Vec<&Entry> = set.restore_points.iter().collect();
     let criteria = super::check::evaluate_all(ctx, &ctx.settings.check)?;
     let healthy = criteria.iter().all(|c| c.ok);
     let status = if healthy {
@@ -18,14 +18,20 @@ pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
     };
     let mut line = Line::new(&ctx.job, "summary", status);
     line.field("count", &good.len().to_string())
-        .field("failed", &(entries.len() - good.len()).to_string())
+        .field("failed", &set.failed.len().to_string())
         .field(
             "newest",
             good.first().map_or("none", |e| e.file_name.as_str()),
         )
         .field(
             "total_size",
-            &entries.iter().map(|e| e.size).sum::<u64>().to_string(),
+            &set.restore_points
+                .iter()
+                .chain(&set.pre_restore)
+                .chain(&set.failed)
+                .map(|e| e.size)
+                .sum::<u64>()
+                .to_string(),
         )
         .field("healthy", if healthy { "true" } else { "false" });
     if !healthy {

@@ -4,11 +4,11 @@
 
 use serde::Serialize;
 
-use super::restore::find_backup;
 use super::{Ctx, Status};
 use crate::archive::decompress;
 use crate::cli::VerifyArgs;
 use crate::error::{Error, Result};
+use crate::restore::find_backup;
 use crate::snapshot::{self, Check};
 use crate::store::{Entry, TempFile};
 
@@ -25,7 +25,12 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     let entries: Vec<Entry> = if args.all {
         dir.entries()?
     } else if args.names.is_empty() {
-        dir.entries()?.into_iter().take(1).collect()
+        // The newest restore point: what `restore latest` would pick first.
+        ctx.backup_set(&dir)?
+            .restore_points
+            .into_iter()
+            .take(1)
+            .collect()
     } else {
         args.names
             .iter()
@@ -81,12 +86,24 @@ fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
     let extracted = decompress::extract_to_file(entry, &mut temp, &progress)?;
     match snapshot::integrity_check_file(temp.path())? {
         Check::Ok => {}
-        Check::Failed(detail) => return Err(Error::failed(format!("integrity_check: {detail}"))),
+        Check::Failed(detail) => {
+            tracing::debug!("integrity_check output:\n{detail}");
+            return Err(Error::failed(format!(
+                "integrity_check: {}",
+                snapshot::one_line(&detail)
+            )));
+        }
+    }
+    if entry.legacy {
+        return Ok(format!(
+            "{} bytes, integrity_check ok; a legacy backup without metadata: no recorded size or checksum, so decompression and integrity_check are all that could be checked",
+            extracted.bytes
+        ));
     }
     let recorded = if entry.meta.is_ok() {
         "size and checksum match"
     } else {
-        "no metadata to compare"
+        "metadata unreadable, nothing to compare"
     };
     Ok(format!(
         "{} bytes, {recorded}, integrity_check ok",

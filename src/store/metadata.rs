@@ -74,6 +74,10 @@ pub struct Metadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
     pub tool: String,
+    /// The source this backup was first recorded under, when `dbbackup adopt`
+    /// gave it to a database that moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted_from: Option<String>,
 }
 
 /// The metadata member, padded to `HEADER_LEN` bytes.
@@ -166,6 +170,7 @@ mod tests {
             check_detail: None,
             fingerprint: Some(Fingerprint("x".into())),
             tool: "dbbackup test".into(),
+            adopted_from: None,
         }
     }
 

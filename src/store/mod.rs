@@ -1,8 +1,10 @@
 //! The backup directory: which files are backups, their metadata, temp files and
 //! atomic, never-overwriting publication.
 
+pub mod adopt;
 pub mod metadata;
 pub mod naming;
+pub mod ownership;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader};
@@ -16,6 +18,7 @@ use jiff::tz::TimeZone;
 use crate::error::{Context, Error, Result, show};
 pub use metadata::{CheckResult, Kind, Metadata};
 pub use naming::BackupName;
+pub use ownership::{BackupSet, DbId, Role};
 
 /// Temp files in a backup or mirror directory start with this; only a lock holder
 /// writes them, so a lock holder may remove any it finds (left by a killed run).
@@ -36,31 +39,49 @@ pub struct Entry {
     pub size: u64,
     /// The metadata, or why it could not be read (legacy gzip, damaged file).
     pub meta: std::result::Result<Metadata, String>,
+    /// A plain gzip file without metadata under a non-failed backup name: what the
+    /// seed's `backup_database.py` wrote (named in local time).
+    pub legacy: bool,
 }
 
 impl Entry {
-    /// Counts as a restore point: published, checked ok, metadata readable.
-    pub fn is_good(&self) -> bool {
-        !self.name.failed && matches!(&self.meta, Ok(m) if m.check == CheckResult::Ok)
-    }
-
     /// How long ago it was created (zero if the clock says the future).
     pub fn age(&self) -> std::time::Duration {
         std::time::Duration::try_from(Timestamp::now().duration_since(self.created()))
             .unwrap_or_default()
     }
 
-    /// Creation time: recorded in the metadata, else the name's second.
+    /// Creation time: recorded in the metadata, else the name's second (local
+    /// time for the seed's legacy backups, UTC for ours).
     pub fn created(&self) -> Timestamp {
+        let zone = if self.legacy {
+            TimeZone::system()
+        } else {
+            TimeZone::UTC
+        };
         match &self.meta {
             Ok(meta) => meta.created,
             Err(_) => self
                 .name
                 .stamp
-                .to_zoned_datetime(TimeZone::UTC)
+                .to_zoned_datetime(zone)
                 .map(|z| z.timestamp())
                 .unwrap_or(Timestamp::UNIX_EPOCH),
         }
+    }
+
+    /// `manual`, ..., `pre-restore`, or `legacy`; `None` for a damaged file.
+    pub fn kind_name(&self) -> Option<&'static str> {
+        match &self.meta {
+            Ok(meta) => Some(meta.kind.as_str()),
+            Err(_) if self.legacy => Some("legacy"),
+            Err(_) => None,
+        }
+    }
+
+    /// The snapshot was recorded as failing its integrity check.
+    pub fn is_failed(&self) -> bool {
+        self.name.failed || matches!(&self.meta, Ok(m) if m.check != CheckResult::Ok)
     }
 }
 
@@ -128,19 +149,37 @@ impl BackupDir {
             .collect()
     }
 
-    /// The newest backup that counts as a restore point.
-    pub fn newest_good(&self) -> Result<Option<Entry>> {
+    /// This database's backups, sorted into restore points, pre-restore copies,
+    /// failed snapshots, damaged files and other databases' backups.
+    pub fn set(&self, db: &DbId) -> Result<BackupSet> {
+        Ok(BackupSet::of(self.entries()?, db))
+    }
+
+    /// The newest restore point of `db`, reading only as many headers as needed
+    /// (`auto` must stay cheap).
+    pub fn newest_restore_point(&self, db: &DbId) -> Result<Option<Entry>> {
+        let mut found: Option<Entry> = None;
         for (name, file_name) in self.names()? {
             if name.failed {
                 continue;
             }
-            if let Some(entry) = self.read_entry(name, file_name)?
-                && entry.is_good()
-            {
-                return Ok(Some(entry));
+            let Some(entry) = self.read_entry(name, file_name)? else {
+                continue;
+            };
+            if ownership::role(&entry, db) != Role::RestorePoint {
+                continue;
+            }
+            let legacy = entry.legacy;
+            if found.as_ref().is_none_or(|f| entry.created() > f.created()) {
+                found = Some(entry);
+            }
+            // Legacy names are local time, ours UTC: near a legacy one, the name
+            // order may not be creation order, so look one further.
+            if !legacy {
+                break;
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
     /// Look up a backup given by file name (already validated as a plain name).
@@ -165,6 +204,7 @@ impl BackupDir {
                     path,
                     size: 0,
                     meta: Err("a symbolic link, not a backup; not followed".into()),
+                    legacy: false,
                 }));
             }
             Err(e) => return Err(e).context(|| format!("cannot open backup {}", show(&path))),
@@ -175,14 +215,15 @@ impl BackupDir {
         if !stat.is_file() {
             return Ok(None);
         }
-        let meta = metadata::decode(&mut BufReader::with_capacity(metadata::HEADER_LEN, file))
-            .map_err(|e| e.to_string());
+        let meta = metadata::decode(&mut BufReader::with_capacity(metadata::HEADER_LEN, file));
+        let legacy = matches!(meta, Err(metadata::MetaError::Missing)) && !name.failed;
         Ok(Some(Entry {
             name,
             file_name,
             path,
             size: stat.len(),
-            meta,
+            meta: meta.map_err(|e| e.to_string()),
+            legacy,
         }))
     }
 
@@ -196,8 +237,16 @@ impl BackupDir {
     pub fn publish(&self, mut temp: TempFile, created: Timestamp, failed: bool) -> Result<Entry> {
         let utc = created.to_zoned_datetime(TimeZone::UTC).datetime();
         let existing = self.names()?;
-        // Names must sort in creation order even if the clock stepped back.
-        let newest = existing.first().map(|(name, _)| name.stamp);
+        // Names must sort in creation order even if the clock stepped back; the
+        // seed's legacy names are local time, so one "ahead" of UTC says nothing
+        // about our clock (only names ahead of now are read to find out).
+        let newest = existing
+            .iter()
+            .find(|(name, file_name)| {
+                name.stamp <= utc
+                    || !matches!(self.read_entry(*name, file_name.clone()), Ok(Some(e)) if e.legacy)
+            })
+            .map(|(name, _)| name.stamp);
         let stamp = match newest {
             Some(newest) if newest > utc => newest,
             _ => utc,
@@ -223,6 +272,7 @@ impl BackupDir {
                         path,
                         size,
                         meta: Err("not read".into()),
+                        legacy: false,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && seq < 999 => seq += 1,
@@ -270,9 +320,14 @@ pub fn remove_dead_temps_in(dir: &Path) -> usize {
     })
 }
 
-/// Remove every dbbackup temp file in `dir` (a lock holder's job).
+/// Remove every dbbackup temp file in `dir` (a lock holder's job), except this
+/// process's own: a restore beside its backups (`--backup-dir .`) has its checked
+/// copy there while it saves the old database.
 pub fn remove_temps_in(dir: &Path) -> usize {
-    remove_temps_where(dir, |name| name.starts_with(TEMP_PREFIX))
+    let ours = format!("{TEMP_PREFIX}{}-{}-", this_host(), std::process::id());
+    remove_temps_where(dir, |name| {
+        name.starts_with(TEMP_PREFIX) && !name.starts_with(&ours)
+    })
 }
 
 fn remove_temps_where(dir: &Path, removable: impl Fn(&str) -> bool) -> usize {

@@ -1,0 +1,323 @@
+//! Whose backup a file is, and what it is to that database (SPEC section 7).
+//!
+//! A backup belongs to the database recorded as its `source`: the canonical
+//! absolute path at backup time. Every command that chooses or deletes backups
+//! (restore, unchanged detection, auto, pre-job/post-job, retention, check,
+//! mirrors) sorts the directory through [`role`] / [`BackupSet::of`], so a
+//! scratch restore, a second database sharing the directory or an undo copy can
+//! never become "the newest backup" of this one.
+
+use std::path::{Path, PathBuf};
+
+use super::{Entry, metadata::Kind};
+
+/// A database as backups record it: its canonical path, plus the plain absolute
+/// form (what older dbbackup versions recorded, and the only form available when
+/// a path's directory is gone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbId {
+    canonical: PathBuf,
+    absolute: PathBuf,
+}
+
+impl DbId {
+    /// Identify `path`, which need not exist (a lost database is restored too).
+    pub fn of(path: &Path) -> DbId {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        DbId {
+            canonical: canonical(&absolute),
+            absolute,
+        }
+    }
+
+    /// The path new backups record as their source.
+    pub fn canonical(&self) -> &Path {
+        &self.canonical
+    }
+
+    /// A short stable name for per-database state files (hex of a hash of the
+    /// canonical path).
+    pub fn key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.canonical.as_os_str().as_encoded_bytes());
+        crate::snapshot::hex(&digest[..6])
+    }
+
+    /// Whether a backup recorded with `source` is a backup of this database.
+    pub fn owns(&self, source: &str) -> bool {
+        let source = Path::new(source);
+        if source == self.canonical || source == self.absolute {
+            return true;
+        }
+        // Recorded through another path to the same place: a symlinked project
+        // directory, in a backup made before sources were recorded canonically.
+        source.is_absolute()
+            && source.file_name() == self.canonical.file_name()
+            && canonical(source) == self.canonical
+    }
+}
+
+/// `realpath`, else the real path of its directory plus the file name (the file
+/// may be missing), else the path as given.
+fn canonical(absolute: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(absolute) {
+        return real;
+    }
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => std::fs::canonicalize(parent)
+            .map(|p| p.join(name))
+            .unwrap_or_else(|_| absolute.to_path_buf()),
+        _ => absolute.to_path_buf(),
+    }
+}
+
+/// What a backup file is to one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A good backup of this database that `restore latest`, retention and
+    /// `check` count: kinds manual, auto, pre-job, post-job, periodic, final, and
+    /// the seed's legacy plain-gzip backups.
+    RestorePoint,
+    /// The database as it was before a restore replaced it: for undo, by name.
+    PreRestore,
+    /// A snapshot of this database that failed its integrity check: evidence.
+    Failed,
+    /// Metadata present but unreadable: nobody can tell whose it is, so it is
+    /// never chosen and never deleted automatically.
+    Damaged,
+    /// Another database's backup sharing the directory.
+    Other,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::RestorePoint => "restore-point",
+            Role::PreRestore => "pre-restore",
+            Role::Failed => "failed",
+            Role::Damaged => "damaged",
+            Role::Other => "other-database",
+        }
+    }
+}
+
+/// The one answer to "what is this file to database `db`".
+pub fn role(entry: &Entry, db: &DbId) -> Role {
+    // The seed recorded no source: its backups belong to the database whose
+    // backup directory holds them (SPEC section 7).
+    if entry.legacy {
+        return Role::RestorePoint;
+    }
+    let Ok(meta) = &entry.meta else {
+        return Role::Damaged;
+    };
+    if !db.owns(&meta.source) {
+        Role::Other
+    } else if meta.kind == Kind::PreRestore {
+        // Even when marked failed (a damaged database saved raw before a restore).
+        Role::PreRestore
+    } else if entry.is_failed() {
+        Role::Failed
+    } else {
+        Role::RestorePoint
+    }
+}
+
+/// One database's view of a backup directory; each list newest first.
+#[derive(Debug, Clone, Default)]
+pub struct BackupSet {
+    pub restore_points: Vec<Entry>,
+    pub pre_restore: Vec<Entry>,
+    pub failed: Vec<Entry>,
+    pub damaged: Vec<Entry>,
+    pub others: Vec<Entry>,
+}
+
+impl BackupSet {
+    pub fn of(entries: Vec<Entry>, db: &DbId) -> BackupSet {
+        let mut set = BackupSet::default();
+        for entry in entries {
+            let list = match role(&entry, db) {
+                Role::RestorePoint => &mut set.restore_points,
+                Role::PreRestore => &mut set.pre_restore,
+                Role::Failed => &mut set.failed,
+                Role::Damaged => &mut set.damaged,
+                Role::Other => &mut set.others,
+            };
+            list.push(entry);
+        }
+        set.sort();
+        set
+    }
+
+    /// The whole directory as one database's (no database configured): every
+    /// source counts, nothing is "other".
+    pub fn whole_dir(entries: Vec<Entry>) -> BackupSet {
+        let mut set = BackupSet::default();
+        for entry in entries {
+            let source = entry.meta.as_ref().map(|m| m.source.clone()).ok();
+            let db = DbId::of(Path::new(source.as_deref().unwrap_or("/")));
+            let list = match role(&entry, &db) {
+                Role::RestorePoint => &mut set.restore_points,
+                Role::PreRestore => &mut set.pre_restore,
+                Role::Failed => &mut set.failed,
+                Role::Damaged | Role::Other => &mut set.damaged,
+            };
+            list.push(entry);
+        }
+        set.sort();
+        set
+    }
+
+    fn sort(&mut self) {
+        for list in [
+            &mut self.restore_points,
+            &mut self.pre_restore,
+            &mut self.failed,
+            &mut self.damaged,
+            &mut self.others,
+        ] {
+            // By recorded creation time: legacy names (local time) and ours (UTC)
+            // do not sort together by name.
+            list.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
+        }
+    }
+
+    /// The newest backup attempt of this database: a restore point or a failed
+    /// snapshot, whichever is newer (pre-restore copies are not attempts).
+    pub fn newest_attempt(&self) -> Option<&Entry> {
+        self.restore_points
+            .iter()
+            .chain(&self.failed)
+            .max_by_key(|e| (e.created(), e.name.order_key()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::metadata::{CheckResult, Metadata};
+    use crate::store::naming::BackupName;
+    use jiff::civil::DateTime;
+    use jiff::tz::TimeZone;
+
+    /// An entry of `source`, created at `stamp` (UTC), for core-logic tests.
+    pub fn entry(stamp: &str, source: &str, kind: Kind, failed: bool) -> Entry {
+        let stamp = DateTime::strptime("%Y%m%d_%H%M%S", stamp).unwrap();
+        let name = BackupName::new(stamp, 0, failed);
+        let meta = Metadata {
+            format: 1,
+            created: stamp.to_zoned_datetime(TimeZone::UTC).unwrap().timestamp(),
+            source: source.into(),
+            db_size: 1,
+            checksum: String::new(),
+            host: "h".into(),
+            job: "local".into(),
+            kind,
+            check: if failed {
+                CheckResult::Failed
+            } else {
+                CheckResult::Ok
+            },
+            check_detail: None,
+            fingerprint: None,
+            tool: String::new(),
+            adopted_from: None,
+        };
+        Entry {
+            name,
+            file_name: name.file_name(),
+            path: name.file_name().into(),
+            size: 1,
+            meta: Ok(meta),
+            legacy: false,
+        }
+    }
+
+    pub fn legacy(stamp: &str) -> Entry {
+        let mut e = entry(stamp, "/", Kind::Manual, false);
+        e.meta = Err("gzip file without dbbackup metadata".into());
+        e.legacy = true;
+        e
+    }
+
+    #[test]
+    fn each_file_has_one_role() {
+        let db = DbId::of(Path::new("/proj/a.db"));
+        let cases = [
+            (
+                entry("20250101_000000", "/proj/a.db", Kind::Manual, false),
+                Role::RestorePoint,
+            ),
+            (
+                entry("20250101_000000", "/proj/a.db", Kind::PreJob, false),
+                Role::RestorePoint,
+            ),
+            (
+                entry("20250101_000000", "/proj/a.db", Kind::PreRestore, false),
+                Role::PreRestore,
+            ),
+            (
+                entry("20250101_000000", "/proj/a.db", Kind::PreRestore, true),
+                Role::PreRestore,
+            ),
+            (
+                entry("20250101_000000", "/proj/a.db", Kind::Auto, true),
+                Role::Failed,
+            ),
+            (
+                entry("20250101_000000", "/proj/b.db", Kind::Manual, false),
+                Role::Other,
+            ),
+            (
+                entry("20250101_000000", "/proj/b.db", Kind::PreRestore, false),
+                Role::Other,
+            ),
+            (legacy("20250101_000000"), Role::RestorePoint),
+        ];
+        for (entry, expected) in cases {
+            assert_eq!(role(&entry, &db), expected, "{entry:?}");
+        }
+        let mut damaged = entry("20250101_000000", "/proj/a.db", Kind::Manual, false);
+        damaged.meta = Err("damaged metadata: x".into());
+        assert_eq!(role(&damaged, &db), Role::Damaged);
+    }
+
+    #[test]
+    fn a_source_recorded_through_a_symlinked_directory_is_the_same_database() {
+        let root = tempfile::tempdir().unwrap();
+        let real = root.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("a.db"), b"").unwrap();
+        std::os::unix::fs::symlink(&real, root.path().join("link")).unwrap();
+        let db = DbId::of(&real.join("a.db"));
+        let via_link = root.path().join("link/a.db");
+        assert!(db.owns(via_link.to_str().unwrap()));
+        assert!(!db.owns(root.path().join("link/b.db").to_str().unwrap()));
+        assert!(!db.owns("a.db"), "relative sources are never guessed");
+    }
+
+    #[test]
+    fn sets_are_newest_first_and_the_newest_attempt_may_be_a_failure() {
+        let db = DbId::of(Path::new("/proj/a.db"));
+        let set = BackupSet::of(
+            vec![
+                entry("20250101_000000", "/proj/a.db", Kind::Manual, false),
+                entry("20250103_000000", "/proj/a.db", Kind::Auto, true),
+                entry("20250102_000000", "/proj/a.db", Kind::Manual, false),
+                entry("20250104_000000", "/proj/b.db", Kind::Manual, false),
+            ],
+            &db,
+        );
+        let names: Vec<_> = set.restore_points.iter().map(|e| &e.file_name).collect();
+        assert_eq!(
+            names,
+            [
+                "backup_20250102_000000.db.gz",
+                "backup_20250101_000000.db.gz"
+            ]
+        );
+        assert!(set.newest_attempt().unwrap().name.failed);
+        assert_eq!(set.others.len(), 1);
+    }
+}

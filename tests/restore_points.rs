@@ -1,0 +1,1075 @@
+//! Issue 9 / SPEC section 7: `restore latest` puts back this database's own newest
+//! good backup. Each repro of the issue replayed on real databases, checked by
+//! content (the restored rows are the intended backup's), not only exit codes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rusqlite::Connection;
+
+use crate::backup::corrupt_index;
+use crate::common::*;
+
+/// A small database whose rows say whose it is.
+fn db_with(path: &Path, rows: &[&str]) -> PathBuf {
+    let _ = fs::remove_file(path);
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TABLE t (x TEXT)").unwrap();
+    for row in rows {
+        conn.execute("INSERT INTO t VALUES (?1)", [row]).unwrap();
+    }
+    path.to_path_buf()
+}
+
+fn rows(path: &Path) -> Vec<String> {
+    Connection::open(path)
+        .unwrap()
+        .prepare("SELECT x FROM t ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn add_row(path: &Path, row: &str) {
+    Connection::open(path)
+        .unwrap()
+        .execute("INSERT INTO t VALUES (?1)", [row])
+        .unwrap();
+}
+
+/// `list --format json` rows as seen by `db`.
+fn list_for(env: &Env, db: &Path) -> Vec<serde_json::Value> {
+    let run = env.run(&[
+        "--db-path",
+        db.to_str().unwrap(),
+        "list",
+        "--format",
+        "json",
+    ]);
+    run.ok();
+    run.json().as_array().unwrap().clone()
+}
+
+fn names_where(rows: &[serde_json::Value], key: &str, value: &str) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r[key] == value)
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn repro1_scratch_restores_never_become_latest_or_displace_real_backups() {
+    let env = Env::empty();
+    db_with(&env.db, &["main"]);
+    env.run(&["backup"]).ok();
+    let real = env.backup_files();
+    let scratch = db_with(&env.path("scratch.db"), &["scratch"]);
+    // The seed's "restore for testing" recipe, three times, with a tight retention.
+    for _ in 0..3 {
+        env.run(&[
+            "--max-backups",
+            "2",
+            "restore",
+            "latest",
+            "--target",
+            s(&scratch),
+        ])
+        .ok();
+        assert_eq!(rows(&scratch), ["main"]);
+        add_row(&scratch, "scratch work");
+    }
+    add_row(&env.db, "after the backup");
+    env.run(&["--max-backups", "2", "restore", "latest"]).ok();
+    assert_eq!(rows(&env.db), ["main"], "main.db's own backup came back");
+    for name in &real {
+        assert!(env.backups.join(name).exists(), "{name} survived retention");
+    }
+    let listed = list_for(&env, &env.db);
+    assert_eq!(
+        names_where(&listed, "role", "restore-point"),
+        real,
+        "the scratch copies are not main.db's restore points"
+    );
+    assert_eq!(
+        names_where(&listed, "role", "pre-restore").len(),
+        1,
+        "only the restore over main.db saved a copy of main.db"
+    );
+    // Undo: the pre-restore copy is restorable by name.
+    let undo = names_where(&listed, "role", "pre-restore");
+    env.run(&["restore", &undo[0]]).ok();
+    assert_eq!(rows(&env.db), ["main", "after the backup"]);
+    let scratch_copies = names_where(&listed, "role", "other-database");
+    assert_eq!(scratch_copies.len(), 3);
+    for row in listed.iter().filter(|r| r["role"] == "other-database") {
+        assert_eq!(row["kind"], "pre-restore");
+        assert!(row["source"].as_str().unwrap().ends_with("/scratch.db"));
+    }
+}
+
+#[test]
+fn repro2_two_databases_sharing_the_default_backup_directory() {
+    let env = Env::empty();
+    let a = db_with(&env.path("a.db"), &["a"]);
+    let b = db_with(&env.path("b.db"), &["b"]);
+    // Both on the default directory, as a new user would run them.
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .env_remove("DBBACKUP_BACKUP_DIR")
+            .env_remove("DBBACKUP_DB_PATH")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run(&["--db-path", "a.db", "backup"]).ok();
+    run(&["--db-path", "b.db", "backup"]).ok();
+    add_row(&a, "a later");
+    run(&["--db-path", "a.db", "restore", "latest"]).ok();
+    assert_eq!(rows(&a), ["a"]);
+    // a's retention never deletes b's only backup.
+    run(&["--db-path", "a.db", "--max-backups", "1", "prune"]).ok();
+    let dir = env.path("outputs/db_backups");
+    let listed: Vec<serde_json::Value> = run(&["--db-path", "b.db", "list", "--format", "json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .clone();
+    let b_points = names_where(&listed, "role", "restore-point");
+    assert_eq!(b_points.len(), 1, "b.db keeps its backup: {listed:?}");
+    // b's backup by name over a: refused, naming both; --target or --force allowed.
+    let refused = run(&["--db-path", "a.db", "restore", &b_points[0]]);
+    refused.failed_with(1, "is a backup of");
+    assert!(
+        refused
+            .stderr
+            .contains(&fs::canonicalize(&b).unwrap().display().to_string())
+    );
+    assert!(refused.stderr.contains("a.db"));
+    assert_eq!(rows(&a), ["a"], "a.db untouched");
+    run(&[
+        "--db-path",
+        "a.db",
+        "restore",
+        &b_points[0],
+        "--target",
+        "copy.db",
+    ])
+    .ok();
+    assert_eq!(rows(&env.path("copy.db")), ["b"]);
+    run(&["--db-path", "a.db", "restore", &b_points[0], "--force"]).ok();
+    assert_eq!(rows(&a), ["b"]);
+    assert!(dir.join(&b_points[0]).exists());
+}
+
+#[test]
+fn repro3_restore_latest_twice_keeps_the_repair() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let good = content_digest(&env.db);
+    corrupt_index(&env.db);
+    env.run(&["restore", "latest"]).ok();
+    assert_eq!(content_digest(&env.db), good);
+    assert_ledger_invariant(&env.db);
+    let second = env.run(&["restore", "latest"]);
+    second.ok();
+    assert_eq!(
+        content_digest(&env.db),
+        good,
+        "not the damaged pre-restore copy"
+    );
+    assert_ledger_invariant(&env.db);
+    // The damaged state is still there for undo, by name.
+    let listed = list_for(&env, &env.db);
+    let copies = names_where(&listed, "role", "pre-restore");
+    assert_eq!(copies.len(), 2);
+    let damaged = copies.last().unwrap();
+    let undo = env.path("undo.db");
+    env.run(&["restore", damaged, "--target", s(&undo)])
+        .failed_with(1, "integrity_check");
+    assert!(!undo.exists());
+}
+
+/// The seed's format: plain `gzip -6` of the database file, local-time name.
+fn seed_backup(db: &Path, dir: &Path, name: &str) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let out = dir.join(name);
+    let gz = Command::new("gzip")
+        .args(["-6", "-c"])
+        .arg(db)
+        .output()
+        .expect("gzip");
+    assert!(gz.status.success());
+    fs::write(&out, gz.stdout).unwrap();
+    out
+}
+
+#[test]
+fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 400, false);
+    let first = content_digest(&env.db);
+    seed_backup(&env.db, &env.backups, "backup_20250909_093708.db.gz");
+    add_row_ledger(&env.db);
+    let second = content_digest(&env.db);
+    seed_backup(&env.db, &env.backups, "backup_20250909_110245.db.gz");
+    add_row_ledger(&env.db);
+    let truncated = seed_backup(&env.db, &env.backups, "backup_20250909_143022.db.gz");
+    let bytes = fs::read(&truncated).unwrap();
+    fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+
+    // list: kind legacy, created from the name in local time.
+    let list = env
+        .command()
+        .env("TZ", "Europe/Berlin")
+        .args(["list", "--format", "json"])
+        .output()
+        .unwrap();
+    let list: Run = list.into();
+    let rows = list.json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        assert_eq!(row["kind"], "legacy", "{row}");
+        assert_eq!(row["role"], "restore-point", "{row}");
+        assert!(row.get("error").is_none(), "legacy is not an error: {row}");
+    }
+    assert_eq!(rows[2]["created"], "2025-09-09T07:37:08Z", "09:37:08 CEST");
+    let text = env
+        .command()
+        .env("TZ", "Europe/Berlin")
+        .arg("list")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("CREATED (CEST)") || text.contains("CREATED (CET)"),
+        "{text}"
+    );
+    assert!(text.contains("2025-09-09 09:37:08"), "{text}");
+
+    // verify: says what it could check, and catches the truncated one.
+    let verify = env.run(&["verify", "backup_20250909_093708.db.gz"]);
+    verify.ok();
+    assert!(
+        verify.stdout.contains("all that could be checked"),
+        "{}",
+        verify.stdout
+    );
+    let all = env.run(&["verify", "--all"]);
+    assert_eq!(all.code, 1, "{}", all.stdout);
+    assert!(
+        all.stdout.contains("backup_20250909_143022.db.gz: FAILED"),
+        "{}",
+        all.stdout
+    );
+
+    // restore NAME --target: the seed's documented command.
+    let test_db = env.path("test_db.db");
+    env.run(&[
+        "restore",
+        "backup_20250909_093708.db.gz",
+        "--target",
+        s(&test_db),
+    ])
+    .ok();
+    assert_eq!(content_digest(&test_db), first);
+    let damaged = env.path("damaged.db");
+    env.run(&[
+        "restore",
+        "backup_20250909_143022.db.gz",
+        "--target",
+        s(&damaged),
+    ])
+    .failed_with(1, "truncated");
+    assert!(!damaged.exists());
+
+    // latest: the newest intact one (the truncated newest is passed over).
+    let latest = env.run(&["restore", "latest"]);
+    latest.ok();
+    assert!(
+        latest
+            .stdout
+            .contains("passed over backup_20250909_143022.db.gz")
+    );
+    assert_eq!(content_digest(&env.db), second);
+
+    // check counts them (stale, so age fails, but count holds).
+    let check = env.run(&["check", "--format", "json"]).json();
+    let count = check["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "count")
+        .unwrap()
+        .clone();
+    assert_eq!(count["ok"], true, "{check}");
+    assert!(
+        count["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 good backups")
+    );
+
+    // Retention ages them out as new backups arrive; the undo copy stays.
+    env.run(&["--max-backups", "2", "backup"]).ok();
+    add_row_ledger(&env.db);
+    env.run(&["--max-backups", "2", "backup"]).ok();
+    let left = list_for(&env, &env.db);
+    assert!(names_where(&left, "kind", "legacy").is_empty(), "{left:?}");
+    assert_eq!(names_where(&left, "role", "restore-point").len(), 2);
+    assert_eq!(names_where(&left, "role", "pre-restore").len(), 1);
+}
+
+fn add_row_ledger(db: &Path) {
+    Connection::open(db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'more'); UPDATE counter SET n = n + 1;",
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_backup_with_damaged_metadata_is_never_deleted_by_retention() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let damaged = env.newest_backup();
+    let mut bytes = fs::read(&damaged).unwrap();
+    bytes[16] = b'!';
+    fs::write(&damaged, bytes).unwrap();
+    for _ in 0..3 {
+        add_row_ledger(&env.db);
+        env.run(&["--max-backups", "1", "backup"]).ok();
+    }
+    assert!(
+        damaged.exists(),
+        "damaged is not legacy: kept for a person to judge"
+    );
+    let listed = list_for(&env, &env.db);
+    assert_eq!(names_where(&listed, "role", "damaged").len(), 1);
+    assert_eq!(names_where(&listed, "role", "restore-point").len(), 1);
+}
+
+#[test]
+fn repro5_backups_kept_beside_the_database() {
+    let env = Env::empty();
+    db_with(&env.db, &["kept"]);
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_BACKUP_DIR", ".")
+            .env("DBBACKUP_DB_PATH", "results.db")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run(&["backup"]).ok();
+    add_row(&env.db, "later");
+    run(&["restore", "latest"]).ok();
+    assert_eq!(rows(&env.db), ["kept"]);
+    let files: Vec<String> = fs::read_dir(env.root.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !files.iter().any(|f| f.starts_with(".dbbackup-tmp")),
+        "{files:?}"
+    );
+    assert_eq!(
+        files.iter().filter(|f| f.starts_with("backup_")).count(),
+        2,
+        "one backup and one pre-restore copy: {files:?}"
+    );
+}
+
+#[test]
+fn repro6_a_corrupt_database_leaves_bounded_evidence_and_check_fails() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 3000, false);
+    env.run(&["backup"]).ok();
+    corrupt_index(&env.db);
+    for _ in 0..6 {
+        let run = env.run(&["backup", "--force"]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_eq!(run.stdout.lines().count(), 1, "one line: {}", run.stdout);
+        assert!(
+            run.stdout.contains("quick_check: ") && run.stdout.contains(" problems, first: "),
+            "{}",
+            run.stdout
+        );
+        for line in run.stderr.lines() {
+            assert!(line.len() < 600, "log line of {} bytes: {line}", line.len());
+        }
+    }
+    let tasks = run_array_tasks(&env, "91", 8, |_| vec!["backup".into(), "--force".into()]);
+    assert!(tasks.iter().all(|t| t.code == 1));
+    let files = env.backup_files();
+    let failed = files
+        .iter()
+        .filter(|f| f.ends_with(".failed.db.gz"))
+        .count();
+    assert_eq!(failed, 2, "newest two failed snapshots only: {files:?}");
+    assert_eq!(files.len(), 3, "and the good backup: {files:?}");
+    // The whole check output is there for whoever asks.
+    let listed = list_for(&env, &env.db);
+    let detail = listed[0]["check_detail"].as_str().unwrap();
+    assert!(detail.lines().count() > 3, "{detail}");
+
+    env.run(&["check"]).failed_with(1, "");
+    let text = env.run(&["check"]);
+    assert!(
+        text.stdout.contains("FAIL last: newest snapshot"),
+        "{}",
+        text.stdout
+    );
+    let nagios = env.run(&["check", "--format", "nagios"]);
+    assert_eq!(nagios.code, 2, "{}", nagios.stdout);
+    assert!(nagios.stdout.starts_with("DBBACKUP CRITICAL - "));
+    assert_eq!(nagios.stdout.lines().count(), 1);
+    let log = env.path("periodic.log");
+    let periodic = env
+        .command()
+        .env("DBBACKUP_SUMMARY_LOG", &log)
+        .args(["periodic", "--min-interval-hours", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(periodic.status.code(), Some(1));
+    let lines = summary_lines(&log);
+    assert_eq!(lines.last().unwrap()["healthy"], "false");
+    assert!(lines.last().unwrap()["problems"].contains("last:"));
+    assert!(fs::read_to_string(&log).unwrap().len() < 1500);
+    // The good backup is still the one `latest` restores.
+    env.run(&["restore", "latest"]).ok();
+    assert_ledger_invariant(&env.db);
+}
+
+#[test]
+fn repro7_restore_over_a_file_that_is_not_a_database() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let notes = env.path("notes.txt");
+    fs::write(&notes, "my notes\n").unwrap();
+    env.run(&["restore", "latest", "--target", s(&notes)])
+        .failed_with(1, "is not an SQLite database");
+    assert_eq!(fs::read_to_string(&notes).unwrap(), "my notes\n");
+    assert_eq!(env.backup_files().len(), 1, "nothing saved or written");
+    // With --force it is replaced, and its bytes are kept.
+    let forced = env.run(&["restore", "latest", "--target", s(&notes), "--force"]);
+    forced.ok();
+    assert_eq!(content_digest(&notes), content_digest(&env.db));
+    let listed = list_for(&env, &env.db);
+    let saved = listed
+        .iter()
+        .find(|r| r["kind"] == "pre-restore")
+        .expect("pre-restore copy");
+    assert_eq!(
+        gunzip(&env.backups.join(saved["name"].as_str().unwrap())),
+        b"my notes\n"
+    );
+}
+
+/// A small tmpfs at `path`, unmounted on drop.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(path: &Path) -> Option<Mount> {
+        fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Mount(path.to_path_buf()))
+    }
+
+    fn read_only(&self) {
+        let status = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn repro8_a_read_only_backup_directory_can_be_read_and_restored_from() {
+    let env = Env::new();
+    let archive = env.path("archive");
+    let Some(mount) = Mount::tmpfs(&archive) else {
+        eprintln!("read-only backup directory test SKIPPED: cannot mount a tmpfs (not root?)");
+        return;
+    };
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_BACKUP_DIR", &archive)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run(&["backup"]).ok();
+    let digest = content_digest(&env.db);
+    add_row_ledger(&env.db);
+    mount.read_only();
+    assert!(
+        fs::write(archive.join("probe"), "x").is_err(),
+        "really read-only"
+    );
+    let list = run(&["list", "--format", "json"]);
+    list.ok();
+    assert_eq!(list.json().as_array().unwrap().len(), 1);
+    run(&["verify", "--all"]).ok();
+    let new = env.path("new.db");
+    run(&["restore", "latest", "--target", s(&new)]).ok();
+    assert_eq!(content_digest(&new), digest);
+    // Over the existing database a pre-restore copy is needed: refused, untouched.
+    let before = content_digest(&env.db);
+    let refused = run(&["restore", "latest"]);
+    refused.failed_with(1, "nothing was changed");
+    assert_eq!(
+        refused
+            .stderr
+            .lines()
+            .filter(|l| l.contains("ERROR"))
+            .count(),
+        1
+    );
+    assert_eq!(content_digest(&env.db), before);
+}
+
+#[test]
+fn three_databases_share_a_directory_through_backups_restores_and_retention() {
+    let env = Env::empty();
+    let names = ["a", "b", "c"];
+    let dbs: Vec<PathBuf> = names
+        .iter()
+        .map(|n| db_with(&env.path(&format!("{n}.db")), &[n]))
+        .collect();
+    let mirror = env.path("mirror");
+    let with = |db: &Path, args: &[&str]| -> Run {
+        let mut all = vec!["--db-path", s(db), "--max-backups", "2"];
+        all.push("--mirror-dir");
+        all.push(s(&mirror));
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    // Interleaved: every round each database changes and is backed up, and a
+    // scratch restore of another's backup happens in between.
+    for round in 0..4 {
+        for (i, db) in dbs.iter().enumerate() {
+            add_row(db, &format!("{} round {round}", names[i]));
+            with(db, &["backup"]).ok();
+            // The database backed up just before this one.
+            if round > 0 || i > 0 {
+                let other = &dbs[(i + 2) % 3];
+                with(other, &["restore", "latest", "--target", "scratch.db"]).ok();
+            }
+        }
+    }
+    for (i, db) in dbs.iter().enumerate() {
+        let expected = rows(db);
+        assert_eq!(expected.last().unwrap(), &format!("{} round 3", names[i]));
+        add_row(db, "unsaved");
+        with(db, &["restore", "latest"]).ok();
+        assert_eq!(rows(db), expected, "{} got its own newest backup", names[i]);
+        let listed = list_for(&env, db);
+        assert_eq!(names_where(&listed, "role", "restore-point").len(), 2);
+        assert_eq!(names_where(&listed, "role", "pre-restore").len(), 1);
+        // Each database's retention left the others' two restore points alone,
+        // in the backup directory and in the shared mirror.
+        let own_points = |rows: &[serde_json::Value]| {
+            rows.iter()
+                .filter(|r| r["kind"] == "manual" && r["role"] == "restore-point")
+                .count()
+        };
+        assert_eq!(own_points(&listed), 2);
+        let mirrored: Run = env
+            .command()
+            .env("DBBACKUP_BACKUP_DIR", &mirror)
+            .args(["--db-path", s(db), "list", "--format", "json"])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(own_points(mirrored.json().as_array().unwrap()), 2);
+    }
+    let all = env.run(&["list", "--format", "json"]).json();
+    let manual = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "manual")
+        .count();
+    assert_eq!(manual, 6, "two per database");
+    let scratch_copies = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["source"].as_str().unwrap().ends_with("/scratch.db"))
+        .count();
+    assert_eq!(
+        scratch_copies, 3,
+        "11 scratch restores, newest 3 undo copies kept"
+    );
+}
+
+#[test]
+fn auto_and_post_job_judge_only_this_databases_backups() {
+    let env = Env::empty();
+    let a = db_with(&env.path("a.db"), &["a"]);
+    let b = db_with(&env.path("b.db"), &["b"]);
+    env.run(&["--db-path", s(&a), "auto"]).ok();
+    let run = env.run(&["--db-path", s(&b), "auto"]);
+    run.ok();
+    assert!(
+        run.stdout.starts_with("created"),
+        "a's fresh backup is not b's: {}",
+        run.stdout
+    );
+    // post-job of a non-last array task backs up when *its* database's newest
+    // restore point is older than the interval, whatever the others have.
+    let c = db_with(&env.path("c.db"), &["c"]);
+    let task = env
+        .command()
+        .env("SLURM_ARRAY_JOB_ID", "5")
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "4")
+        .env("DBBACKUP_SUMMARY_LOG", env.path("s.log"))
+        .args(["--db-path", s(&c), "post-job"])
+        .output()
+        .unwrap();
+    let task: Run = task.into();
+    task.ok();
+    assert!(task.stdout.starts_with("created"), "{}", task.stdout);
+}
+
+#[test]
+fn a_moved_project_claims_its_backups_with_adopt() {
+    let env = Env::empty();
+    let old_dir = env.path("old");
+    fs::create_dir(&old_dir).unwrap();
+    let old = db_with(&old_dir.join("results.db"), &["before the move"]);
+    env.run(&["--db-path", s(&old), "backup"]).ok();
+    let new_dir = env.path("new");
+    fs::rename(&old_dir, &new_dir).unwrap();
+    let new = new_dir.join("results.db");
+    let refused = env.run(&["--db-path", s(&new), "restore", "latest"]);
+    refused.failed_with(1, "no restore point");
+    assert!(
+        refused.stderr.contains("dbbackup adopt"),
+        "{}",
+        refused.stderr
+    );
+    let list = env.run(&["--db-path", s(&new), "list"]);
+    list.ok();
+    assert!(list.stdout.contains("other: "), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("which no longer exists"),
+        "{}",
+        list.stdout
+    );
+    let recorded = list_for(&env, &new)[0]["source"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A database still at the old path keeps its backups.
+    let other = env.path("other.db");
+    db_with(&other, &["other"]);
+    env.run(&["--db-path", s(&other), "backup"]).ok();
+    env.run(&["--db-path", s(&new), "adopt", s(&other)])
+        .failed_with(1, "still exists");
+
+    let dry = env.run(&["--db-path", s(&new), "adopt", &recorded, "--dry-run"]);
+    dry.ok();
+    assert!(dry.stdout.contains("1 backup of"), "{}", dry.stdout);
+    assert_eq!(
+        names_where(&list_for(&env, &new), "role", "restore-point").len(),
+        0
+    );
+    let before = fs::read(env.backups.join(&env.backup_files()[0])).unwrap();
+    env.run(&["--db-path", s(&new), "adopt", &recorded]).ok();
+    let listed = list_for(&env, &new);
+    let points = names_where(&listed, "role", "restore-point");
+    assert_eq!(points.len(), 1);
+    let after = fs::read(env.backups.join(&points[0])).unwrap();
+    assert_eq!(&before[8192..], &after[8192..], "data members unchanged");
+    env.run(&["verify", &points[0]]).ok();
+    add_row(&new, "after the move");
+    env.run(&["--db-path", s(&new), "restore", "latest"]).ok();
+    assert_eq!(rows(&new), ["before the move"]);
+    // other.db's backup was not adopted.
+    assert_eq!(
+        names_where(&list_for(&env, &other), "role", "restore-point").len(),
+        1
+    );
+}
+
+#[test]
+fn in_use_messages_say_who_and_how() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 50, false);
+    env.run(&["backup"]).ok();
+    let before = content_digest(&env.db);
+    for (mode, expected) in [
+        ("read", "which is reading it"),
+        ("write", "which is writing to it"),
+    ] {
+        let script = if mode == "read" {
+            "import sqlite3,sys,time\n\
+             c=sqlite3.connect(sys.argv[1],isolation_level=None); c.execute('BEGIN')\n\
+             c.execute('SELECT count(*) FROM ledger').fetchone()\n\
+             print('ready',flush=True); time.sleep(30)"
+        } else {
+            "import sqlite3,sys,time\n\
+             c=sqlite3.connect(sys.argv[1],isolation_level=None); c.execute('BEGIN IMMEDIATE')\n\
+             print('ready',flush=True); time.sleep(30)"
+        };
+        let mut holder = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&env.db)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let run = env.run(&["restore", "latest"]);
+        let pid = holder.id();
+        let _ = holder.kill();
+        let _ = holder.wait();
+        run.failed_with(1, &format!("is in use by pid {pid}, {expected}"));
+        if mode == "read" {
+            assert!(!run.stderr.contains("writer"), "{}", run.stderr);
+        }
+        assert_eq!(content_digest(&env.db), before);
+    }
+}
+
+#[test]
+fn a_restore_stopped_by_a_signal_says_the_target_is_untouched() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    add_row_ledger(&env.db);
+    let before = content_digest(&env.db);
+    // Hold the backup-directory lock so the restore is waiting when the signal comes.
+    let mut holder = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import fcntl,sys,time\n\
+             f=open(sys.argv[1],'a+'); fcntl.lockf(f, fcntl.LOCK_EX)\n\
+             print('locked',flush=True); time.sleep(30)",
+        )
+        .arg(env.backups.join(".dbbackup.lock"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let restore = env
+        .command()
+        .args(["restore", "latest"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(restore.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let run: Run = restore.wait_with_output().unwrap().into();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    run.failed_with(143, "restore stopped by signal 15");
+    assert!(
+        run.stderr.contains("results.db left untouched"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(content_digest(&env.db), before);
+}
+
+#[test]
+fn list_reads_well_for_tiny_databases_failed_names_and_time_zones() {
+    let env = Env::empty();
+    db_with(&env.db, &["tiny"]);
+    env.run(&["backup"]).ok();
+    env.run(&["backup", "--force"]).ok();
+    // A failed snapshot's longer name must not shift the columns.
+    let good = env.newest_backup();
+    let failed = env.backups.join(
+        good.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace(".db.gz", ".failed.db.gz"),
+    );
+    fs::copy(&good, &failed).unwrap();
+    let run = env
+        .command()
+        .env("TZ", "Europe/Berlin")
+        .arg("list")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(run.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("CREATED (CET)") || lines[0].contains("CREATED (CEST)"));
+    // Columns by character (the "—" is one character, three bytes).
+    let chars = |line: &str| line.chars().collect::<Vec<char>>();
+    let header = chars(lines[0]);
+    let column = |name: &str| {
+        let name = chars(name);
+        header
+            .windows(name.len())
+            .position(|w| w == name.as_slice())
+            .unwrap()
+    };
+    let (created_at, database_at) = (column("CREATED"), column("DATABASE"));
+    assert_eq!(lines.len(), 4, "{text}");
+    for line in &lines[1..] {
+        let line = chars(line);
+        assert!(
+            line[created_at - 1] == ' ' && line[created_at].is_ascii_digit(),
+            "CREATED column aligned:\n{text}"
+        );
+        let database: String = line[database_at..].iter().collect();
+        assert_eq!(database, "this", "{text}");
+        assert!(
+            line.contains(&'—'),
+            "tiny database: no negative percentage\n{text}"
+        );
+    }
+    assert!(!text.contains('%'), "{text}");
+}
+
+#[test]
+fn nagios_perfdata_uses_range_syntax_and_counts_read_well() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let one = env.run(&["check"]);
+    one.ok();
+    assert!(
+        one.stdout.contains("count: 1 good backup (min 1)"),
+        "{}",
+        one.stdout
+    );
+    add_row_ledger(&env.db);
+    env.run(&["backup"]).ok();
+    let nagios = env.run(&["check", "--format", "nagios"]);
+    nagios.ok();
+    let perf = nagios.stdout.split(" | ").nth(1).unwrap();
+    let db_size = perf
+        .split_whitespace()
+        .find(|p| p.starts_with("'db_size'="))
+        .unwrap();
+    let warn = db_size.split(';').nth(1).unwrap();
+    assert!(
+        warn.ends_with(':') && warn[..warn.len() - 1].parse::<u64>().is_ok(),
+        "a lower bound is `N:`: {db_size}"
+    );
+}
+
+#[test]
+fn pre_job_makes_a_restore_point_for_each_database_sharing_a_directory() {
+    let env = Env::empty();
+    let a = db_with(&env.path("a.db"), &["a"]);
+    let b = db_with(&env.path("b.db"), &["b"]);
+    let pre_job = |db: &Path| -> Run {
+        env.command()
+            .env("SLURM_JOB_ID", "777")
+            .env("DBBACKUP_SUMMARY_LOG", env.path("s.log"))
+            .args(["--db-path", s(db), "pre-job"])
+            .output()
+            .unwrap()
+            .into()
+    };
+    assert!(pre_job(&a).ok().stdout.contains("created"));
+    assert!(
+        pre_job(&b).ok().stdout.contains("created"),
+        "b needs its own"
+    );
+    assert!(pre_job(&a).ok().stdout.contains("exists"));
+    for (db, row) in [(&a, "a"), (&b, "b")] {
+        let listed = list_for(&env, db);
+        let points = names_where(&listed, "role", "restore-point");
+        assert_eq!(points.len(), 1);
+        let out = env.path(&format!("{row}-check.db"));
+        env.run(&[
+            "--db-path",
+            s(db),
+            "restore",
+            &points[0],
+            "--target",
+            s(&out),
+        ])
+        .ok();
+        assert_eq!(rows(&out), [row]);
+    }
+}
+
+#[test]
+fn without_a_configured_database_latest_needs_a_single_one() {
+    let env = Env::empty();
+    let a = db_with(&env.path("a.db"), &["a"]);
+    env.run(&["--db-path", s(&a), "backup"]).ok();
+    let no_db = |args: &[&str]| -> Run {
+        env.command()
+            .env_remove("DBBACKUP_DB_PATH")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    no_db(&["restore", "latest", "--target", "x.db"]).ok();
+    assert_eq!(rows(&env.path("x.db")), ["a"]);
+    let b = db_with(&env.path("b.db"), &["b"]);
+    env.run(&["--db-path", s(&b), "backup"]).ok();
+    no_db(&["restore", "latest", "--target", "y.db"]).failed_with(2, "say which with --db-path");
+    assert!(!env.path("y.db").exists());
+    no_db(&["prune"]).failed_with(2, "no database given");
+    // verify's default is the configured database's newest restore point.
+    let verify = env.run(&["--db-path", s(&a), "verify", "--format", "json"]);
+    verify.ok();
+    let a_point = names_where(&list_for(&env, &a), "role", "restore-point");
+    assert_eq!(verify.json()[0]["name"], a_point[0].as_str());
+}
+
+#[test]
+fn legacy_local_time_names_are_ordered_by_their_real_time() {
+    // In Tokyo (UTC+9) a seed backup made an hour ago has a name that sorts after
+    // a backup made now (UTC name): order must follow the real time.
+    let env = Env::empty();
+    let old = db_with(&env.path("old.db"), &["an hour ago"]);
+    let an_hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let tokyo = an_hour_ago
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap())
+        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
+        .to_string();
+    db_with(&env.db, &["now"]);
+    let tokyo_run = |args: &[&str]| -> Run {
+        env.command()
+            .env("TZ", "Asia/Tokyo")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    tokyo_run(&["backup"]).ok();
+    // Copied in from the old tool's directory afterwards.
+    seed_backup(&old, &env.backups, &tokyo);
+    assert!(
+        env.backup_files().last().unwrap() == &tokyo,
+        "the legacy name sorts last"
+    );
+    let listed = tokyo_run(&["list", "--format", "json"]).json();
+    assert_ne!(
+        listed[0]["name"],
+        tokyo.as_str(),
+        "newest first by real time"
+    );
+    let auto = tokyo_run(&["auto", "--min-interval-hours", "0.5"]);
+    auto.ok();
+    assert!(auto.stdout.contains("less than the"), "{}", auto.stdout);
+    // New names stay UTC: the legacy name "ahead" is not a clock that stepped back.
+    db_with(&env.db, &["later"]);
+    tokyo_run(&["backup"]).ok();
+    let newest = env.backup_files()[1].clone();
+    assert!(newest < tokyo, "{newest} vs {tokyo}");
+    let out = env.path("x.db");
+    tokyo_run(&["restore", "latest", "--target", s(&out)]).ok();
+    assert_eq!(rows(&out), ["later"], "not the hour-old seed backup");
+}
+
+#[test]
+fn latest_passes_over_a_damaged_newest_backup_and_says_so() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let older = content_digest(&env.db);
+    add_row_ledger(&env.db);
+    env.run(&["backup"]).ok();
+    let newest = env.newest_backup();
+    let bytes = fs::read(&newest).unwrap();
+    fs::write(&newest, &bytes[..bytes.len() - 100]).unwrap();
+    add_row_ledger(&env.db);
+    let run = env.run(&["restore", "latest", "--format", "json"]);
+    run.ok();
+    let report = run.json();
+    assert_eq!(
+        report["passed_over"][0]["name"],
+        newest.file_name().unwrap().to_str().unwrap()
+    );
+    assert!(
+        report["passed_over"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("damaged")
+    );
+    assert_eq!(content_digest(&env.db), older);
+}
+
+#[test]
+fn adopt_also_claims_the_copies_in_mirrors() {
+    let env = Env::empty();
+    let mirror = env.path("mirror");
+    let old_dir = env.path("old");
+    fs::create_dir(&old_dir).unwrap();
+    let old = db_with(&old_dir.join("results.db"), &["moved"]);
+    let recorded = fs::canonicalize(&old).unwrap();
+    env.run(&["--db-path", s(&old), "--mirror-dir", s(&mirror), "backup"])
+        .ok();
+    fs::rename(&old_dir, env.path("new")).unwrap();
+    let new = env.path("new/results.db");
+    let adopted = env.run(&[
+        "--db-path",
+        s(&new),
+        "--mirror-dir",
+        s(&mirror),
+        "adopt",
+        s(&recorded),
+    ]);
+    adopted.ok();
+    assert!(
+        adopted.stdout.contains("2 backups of"),
+        "{}",
+        adopted.stdout
+    );
+    let in_mirror: Run = env
+        .command()
+        .env("DBBACKUP_BACKUP_DIR", &mirror)
+        .args(["--db-path", s(&new), "list", "--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    let rows = in_mirror.json();
+    assert_eq!(rows[0]["role"], "restore-point", "{rows}");
+    assert_eq!(
+        rows[0]["source"],
+        fs::canonicalize(&new).unwrap().to_str().unwrap()
+    );
+}
