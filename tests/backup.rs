@@ -66,6 +66,10 @@ fn system_gzip_zcat_and_python_read_a_backup_and_checksum_matches() {
         row["checksum"],
         format!("sha256:{}", sum.split_whitespace().next().unwrap())
     );
+    // Python's gzip module, where Python is installed (optional for the tests).
+    if !have("python3") {
+        return;
+    }
     let python = Command::new("python3")
         .arg("-c")
         .arg("import gzip,sys; print(len(gzip.open(sys.argv[1]).read()))")
