@@ -18,6 +18,7 @@ pub mod progress;
 pub mod retention;
 pub mod signals;
 pub mod snapshot;
+pub mod snapshot_copy;
 pub mod store;
 pub mod summary;
 pub mod units;

@@ -22,6 +22,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
+use crate::snapshot_copy::{self, SnapshotCopy};
 use crate::store::metadata::Fingerprint;
 
 pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -187,10 +188,20 @@ impl Source {
     }
 
     /// Stream every page of one consistent snapshot to `sink` and check that same
-    /// snapshot with `PRAGMA quick_check`, concurrently when possible.
-    pub fn stream(&self, mut sink: impl FnMut(&[u8]) -> Result<()>) -> Result<SnapshotInfo> {
+    /// snapshot with `PRAGMA quick_check`, concurrently when possible. Builds
+    /// without `sqlite_dbpage` copy the snapshot into a temp file in `spill_dir`
+    /// first (see `snapshot_copy`).
+    pub fn stream(
+        &self,
+        spill_dir: &Path,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<SnapshotInfo> {
         let _watch = InterruptOnSignal::new(&self.conn);
-        let result = self.stream_and_check(&mut sink);
+        let result = if snapshot_copy::page_stream_available() {
+            self.stream_and_check(&mut sink)
+        } else {
+            self.copy_and_check(spill_dir, &mut sink)
+        };
         // Ends the read transaction; harmless if BEGIN never happened.
         let _ = self.conn.execute_batch("ROLLBACK");
         signals::check()?;
@@ -244,6 +255,35 @@ impl Source {
         })
     }
 
+    /// The path without `sqlite_dbpage`: copy the snapshot through the backup API,
+    /// end the read transaction (writers need not wait for the rest), check the
+    /// copy, stream it.
+    fn copy_and_check(
+        &self,
+        spill_dir: &Path,
+        sink: &mut impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<SnapshotInfo> {
+        snapshot_copy::warn_once(spill_dir);
+        let page_size = self.begin(&self.conn)?;
+        let copy = SnapshotCopy::make(&self.conn, &self.path, spill_dir).map_err(|e| match e {
+            Error::Sqlite { context, source } => self.sqlite_error(source, &context),
+            other => other,
+        })?;
+        let _ = self.conn.execute_batch("ROLLBACK");
+        let checker = copy.open()?;
+        let check = {
+            let _watch = InterruptOnSignal::new(&checker);
+            run_check(&checker, "quick_check")?
+        };
+        drop(checker);
+        let pages = copy.stream(page_size, sink)?;
+        Ok(SnapshotInfo {
+            page_size,
+            pages,
+            check,
+        })
+    }
+
     /// Take the database's write lock briefly, if it can be had within `GATE_WAIT`;
     /// `None` (check after the copy instead) on a read-only file or a busy writer.
     fn gate(&self) -> Option<Connection> {
@@ -272,13 +312,7 @@ impl Source {
         let mut statement = self
             .conn
             .prepare("SELECT data FROM sqlite_dbpage ORDER BY pgno")
-            .map_err(|e| match e.to_string().contains("no such table: sqlite_dbpage") {
-                true => Error::failed(
-                    "this dbbackup was built without SQLITE_ENABLE_DBPAGE_VTAB; build it from its repository \
-                     (cargo install --path .) so .cargo/config.toml applies",
-                ),
-                false => self.sqlite_error(e, &what()),
-            })?;
+            .map_err(|e| self.sqlite_error(e, &what()))?;
         let mut rows = statement
             .query([])
             .map_err(|e| self.sqlite_error(e, &what()))?;
@@ -409,7 +443,7 @@ pub fn integrity_check_file(path: &Path) -> Result<Check> {
     check
 }
 
-fn uri_escape(path: &Path) -> String {
+pub(crate) fn uri_escape(path: &Path) -> String {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     absolute
         .as_os_str()

@@ -296,3 +296,57 @@ pub fn corrupt_index(db: &std::path::Path) {
     }
     fs::write(db, bytes).unwrap();
 }
+
+/// Builds whose SQLite lacks `sqlite_dbpage` (no .cargo/config.toml) copy through
+/// the online backup API; DBBACKUP_FORCE_BACKUP_API takes that path here.
+#[test]
+fn without_sqlite_dbpage_the_backup_api_path_makes_the_same_backup() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 3000, true);
+    let writer = LedgerWriter::start(&env.db);
+    let fallback = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_FORCE_BACKUP_API", "1")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    for _ in 0..3 {
+        let run = fallback(&["backup", "--force", "--max-backups", "10"]);
+        run.ok();
+        let warnings: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("sqlite_dbpage"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "one warning line: {}", run.stderr);
+        assert!(
+            warnings[0].contains("cargo install --path ."),
+            "says how to build the faster path: {}",
+            warnings[0]
+        );
+        assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
+    }
+    drop(writer);
+    // Each backup holds a consistent state, and is checked, listed and verified.
+    for (i, file) in env.backup_files().iter().enumerate() {
+        assert_ledger_invariant(&gunzip_to(
+            &env.backups.join(file),
+            &env.path(&format!("copy{i}.db")),
+        ));
+    }
+    assert!(listed(&env).values().all(|row| row["check"] == "ok"));
+    env.run(&["verify", "--all"]).ok();
+    // The writer has stopped: both paths see the same state, pages and rows.
+    fallback(&["backup", "--force"]).ok();
+    let via_copy = gunzip_to(&env.newest_backup(), &env.path("via-copy.db"));
+    env.run(&["backup", "--force"]).ok();
+    let via_pages = gunzip_to(&env.newest_backup(), &env.path("via-pages.db"));
+    assert_eq!(content_digest(&via_copy), content_digest(&env.db));
+    assert_eq!(content_digest(&via_copy), content_digest(&via_pages));
+    assert_eq!(
+        fs::metadata(&via_copy).unwrap().len(),
+        fs::metadata(&via_pages).unwrap().len()
+    );
+}
