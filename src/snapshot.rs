@@ -56,8 +56,39 @@ pub struct SnapshotInfo {
     pub check: Check,
 }
 
+/// Refuse a path that exists but is not a regular file once symlinks are followed:
+/// opening a FIFO blocks until a writer appears, and a device or socket is not a
+/// database. Only `stat`s, so it never blocks; a missing path passes (the caller
+/// decides what that means). `what` names the role: "database", "config file".
+pub fn refuse_special_file(path: &Path, what: &str) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_file() || meta.is_dir() => Ok(()),
+        Ok(meta) => Err(Error::failed(format!(
+            "{what} {} is not a regular file but {}; give the path of a file",
+            show(path),
+            file_kind(&meta)
+        ))),
+        Err(_) => Ok(()),
+    }
+}
+
+fn file_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
 /// Refuse what is not an SQLite database, with the message a user needs.
 pub fn validate_database(path: &Path) -> Result<PathBuf> {
+    refuse_special_file(path, "database")?;
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -337,6 +368,11 @@ impl Source {
             return Error::Interrupted(signal);
         }
         match error.sqlite_error_code() {
+            Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+                if let Some(why) = needs_directory_write(&self.path) =>
+            {
+                Error::failed(why)
+            }
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::failed(format!(
                 "database {} is locked by another process (waited {} s, busy_timeout_seconds)",
                 show(&self.path),
@@ -351,6 +387,36 @@ impl Source {
             },
         }
     }
+}
+
+/// SQLite writes beside a database even to read it in two cases: to roll back the
+/// hot journal a crashed writer left (`-journal`), and to create a WAL database's
+/// `-shm`. When the directory is not writable, its "attempt to write a readonly
+/// database" or "unable to open database file" hides that; say what is needed.
+fn needs_directory_write(path: &Path) -> Option<String> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok() {
+        return None;
+    }
+    let journal = fs::metadata(sibling(path, "-journal")).is_ok_and(|m| m.len() > 0);
+    let mut header = [0u8; 20];
+    let wal = File::open(path)
+        .and_then(|mut f| read_prefix(&mut f, &mut header))
+        .is_ok_and(|n| n == header.len() && header[18] == 2 && header[19] == 2);
+    let why = match (journal, wal) {
+        (true, _) => "to roll back the hot journal (-journal) a crashed writer left",
+        (false, true) => "for the -shm file of a WAL database",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "cannot read database {}: SQLite needs write access to the database's directory {} {why}; \
+         run where that directory is writable, or copy the database with its -journal/-wal files somewhere writable",
+        show(path),
+        show(dir)
+    ))
 }
 
 /// A connection that never writes and never checkpoints on close, waiting for

@@ -158,6 +158,10 @@ fn check_target(target: &Path) -> Result<bool> {
             "restore target {} is a directory",
             show(target)
         ))),
+        Ok(meta) if !meta.is_file() => Err(Error::failed(format!(
+            "restore target {} is not a regular file (a FIFO, socket or device)",
+            show(target)
+        ))),
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e).context(|| format!("cannot access restore target {}", show(target))),
