@@ -223,25 +223,30 @@ fn init_writes_a_working_commented_config_and_templates() {
 #[test]
 fn every_reporting_command_speaks_json() {
     let env = Env::new();
-    let json = |args: &[&str]| {
+    // Each with the exit status it must have: JSON is no excuse to fail.
+    let json = |args: &[&str], code: i32| {
         let mut all = args.to_vec();
         all.extend(["--format", "json"]);
         let run = env.run(&all);
-        assert!(run.code == 0 || run.code == 1, "{args:?}: {}", run.stderr);
+        assert_eq!(run.code, code, "{args:?}: {}", run.stderr);
         run.json()
     };
-    assert_eq!(json(&["backup"])["status"], "ok");
-    assert_eq!(json(&["backup"])["status"], "skipped");
-    assert_eq!(json(&["auto"])["status"], "skipped");
-    assert!(json(&["list"]).is_array());
-    assert!(json(&["verify", "--all"]).is_array());
-    assert!(json(&["prune", "--dry-run"])["keep"].is_array());
-    assert!(json(&["check"])["criteria"].is_array());
-    assert_eq!(json(&["pre-job"])["status"], "ok");
-    assert!(json(&["post-job", "--status", "0"])["status"].is_string());
+    assert_eq!(json(&["backup"], 0)["status"], "ok");
+    assert_eq!(json(&["backup"], 0)["status"], "skipped");
+    assert_eq!(json(&["auto"], 0)["status"], "skipped");
+    assert!(json(&["list"], 0).is_array());
+    assert!(json(&["verify", "--all"], 0).is_array());
+    assert!(json(&["prune", "--dry-run"], 0)["keep"].is_array());
+    assert_eq!(json(&["check"], 0)["healthy"], true);
+    assert_eq!(json(&["check", "--min-count", "5"], 1)["healthy"], false);
+    assert_eq!(json(&["pre-job"], 0)["status"], "ok");
+    assert!(json(&["post-job", "--status", "0"], 0)["status"].is_string());
     let target = env.path("r.db");
     assert_eq!(
-        json(&["restore", "latest", "--target", target.to_str().unwrap()])["status"],
+        json(
+            &["restore", "latest", "--target", target.to_str().unwrap()],
+            0
+        )["status"],
         "ok"
     );
 }

@@ -22,6 +22,7 @@ pub struct Env {
     pub backups: PathBuf,
 }
 
+#[must_use = "a run's exit code and output are what a test checks"]
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -38,7 +39,9 @@ impl Run {
         self
     }
 
+    /// Exit `code`, and stderr says `needle` (which must say something).
     pub fn failed_with(&self, code: i32, needle: &str) -> &Self {
+        assert!(!needle.is_empty(), "failed_with needs a non-empty needle");
         assert_eq!(
             self.code, code,
             "exit code\nstdout: {}\nstderr: {}",
@@ -48,6 +51,23 @@ impl Run {
             self.stderr.contains(needle),
             "stderr should mention {needle:?}\nstderr: {}",
             self.stderr
+        );
+        self
+    }
+
+    /// Exit `code`, and the report on stdout says `needle` (reporting commands
+    /// such as `check` and `verify` explain a failure there).
+    pub fn reported(&self, code: i32, needle: &str) -> &Self {
+        assert!(!needle.is_empty(), "reported needs a non-empty needle");
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stdout.contains(needle),
+            "stdout should mention {needle:?}\nstdout: {}",
+            self.stdout
         );
         self
     }
@@ -374,6 +394,24 @@ pub fn listed(env: &Env) -> BTreeMap<String, serde_json::Value> {
         .iter()
         .map(|row| (row["name"].as_str().unwrap().to_string(), row.clone()))
         .collect()
+}
+
+/// Make a backup look `by` older: its recorded creation time (what every age
+/// check reads) is moved back, so no test has to sleep for time to pass.
+pub fn backdate(backup: &Path, by: std::time::Duration) {
+    use dbbackup::store::metadata;
+    use std::os::unix::fs::FileExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(backup)
+        .unwrap();
+    let mut header = vec![0u8; metadata::HEADER_LEN];
+    file.read_exact_at(&mut header, 0).unwrap();
+    let mut meta = metadata::decode(&mut &header[..]).unwrap();
+    meta.created -= jiff::SignedDuration::try_from(by).unwrap();
+    file.write_all_at(&metadata::encode(&meta).unwrap(), 0)
+        .unwrap();
 }
 
 /// The project's generator of realistic results databases (the one the benchmark
