@@ -84,7 +84,17 @@ impl Limit {
         if in_range {
             Ok(value)
         } else {
-            Err(format!("must be {}, not {value}", self.range()))
+            Err(format!("must be {}, not {value}", self.range_for(value)))
+        }
+    }
+
+    /// The bound `value` breaks: "at least 1", or "at most 4294967295" past the
+    /// type's limit of an open-ended range.
+    fn range_for(&self, value: f64) -> String {
+        if self.open_ended && value > self.max {
+            format!("at most {}", self.max)
+        } else {
+            self.range()
         }
     }
 
@@ -94,7 +104,7 @@ impl Limit {
         match number.parse::<f64>() {
             Ok(value) => self
                 .check(value)
-                .map_err(|_| format!("must be {}, not '{text}'", self.range())),
+                .map_err(|_| format!("must be {}, not '{text}'", self.range_for(value))),
             Err(_) => Err(format!(
                 "'{text}' is not a number; must be {}",
                 self.range()
@@ -163,6 +173,10 @@ mod tests {
         assert_eq!(
             parse::threads("100000").unwrap_err(),
             "must be a whole number from 0 to 64, not '100000'"
+        );
+        assert_eq!(
+            parse::max_backups("4294967296").unwrap_err(),
+            "must be at most 4294967295, not '4294967296'"
         );
         assert!(parse::compression_level("1.5").is_err());
         assert!(parse::min_interval_hours("NaN").is_err());
