@@ -322,3 +322,47 @@ fn no_subcommand_is_a_usage_error_with_help_on_stderr() {
     help.ok();
     assert!(help.stdout.contains("Usage: dbbackup"));
 }
+
+/// Opening a FIFO for reading waits for a writer: one planted under a backup's
+/// name must be passed over, not waited on.
+#[test]
+fn a_fifo_planted_under_a_backup_name_is_passed_over() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let good = env.backup_files();
+    nix::unistd::mkfifo(
+        &env.backups.join("backup_29990101_000000.db.gz"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let target = env.path("restored.db");
+    for args in [
+        vec!["list"],
+        vec!["check"],
+        vec!["verify", "--all"],
+        vec!["prune"],
+        vec!["summary"],
+        vec!["auto"],
+        vec!["restore", "latest", "--target", target.to_str().unwrap()],
+    ] {
+        let mut child = env
+            .command()
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = wait_up_to(&mut child, Duration::from_secs(60));
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert_eq!(
+            status.expect("did not wait on the FIFO").code(),
+            Some(0),
+            "{args:?}"
+        );
+    }
+    assert_eq!(content_digest(&target), content_digest(&env.db));
+    assert!(env.backup_files().starts_with(&good));
+}
