@@ -185,3 +185,46 @@ impl Rng {
         mean + sd * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn made(dir: &Path, name: &str, options: Options) -> Vec<u8> {
+        let path = dir.join(name);
+        make(&path, options).unwrap();
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn deterministic_for_a_seed_sized_and_shaped_like_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options {
+            size_mb: 1.0,
+            seed: 7,
+            wal: false,
+        };
+        let first = made(dir.path(), "a.db", options);
+        assert_eq!(first, made(dir.path(), "b.db", options), "same seed");
+        let other = Options { seed: 8, ..options };
+        assert_ne!(first, made(dir.path(), "c.db", other), "another seed");
+        assert!((1 << 20..3 << 19).contains(&first.len()), "{}", first.len());
+        let conn = Connection::open(dir.path().join("a.db")).unwrap();
+        for table in ["runs", "metrics", "degree_hist", "snapshots"] {
+            let rows: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert!(rows > 0, "{table}");
+        }
+        let wal = Options {
+            wal: true,
+            ..options
+        };
+        let wal = made(dir.path(), "w.db", wal);
+        assert_eq!((wal[18], wal[19]), (2, 2), "left in WAL mode");
+        assert!(
+            make(&dir.path().join("a.db"), options).is_err(),
+            "never overwrites"
+        );
+    }
+}
