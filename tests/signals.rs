@@ -31,12 +31,21 @@ fn make_large_db(path: &std::path::Path, mb: usize) {
 }
 
 fn interrupt_backup(signal: Signal, expected_code: i32) {
+    interrupt(signal, expected_code, false);
+}
+
+/// `through_backup_api`: the path of builds without `sqlite_dbpage`, which also
+/// has a temporary copy of the database to remove.
+fn interrupt(signal: Signal, expected_code: i32, through_backup_api: bool) {
     let env = Env::empty();
     make_large_db(&env.db, 300);
     env.run(&["backup", "--threads", "1"]).ok();
     let before = env.backup_files();
-    let child = env
-        .command()
+    let mut command = env.command();
+    if through_backup_api {
+        command.env("DBBACKUP_FORCE_BACKUP_API", "1");
+    }
+    let child = command
         .args([
             "backup",
             "--force",
@@ -106,6 +115,11 @@ fn sigterm_during_a_large_backup_cleans_up() {
 #[test]
 fn sigint_during_a_large_backup_cleans_up() {
     interrupt_backup(Signal::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_during_a_backup_through_the_backup_api_cleans_up_its_copy_too() {
+    interrupt(Signal::SIGTERM, 143, true);
 }
 
 #[test]
