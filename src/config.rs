@@ -78,16 +78,16 @@ impl Settings {
 struct FileConfig {
     db_path: Option<PathBuf>,
     backup_dir: Option<PathBuf>,
-    compression_level: Option<f64>,
-    max_backups: Option<f64>,
-    keep_daily: Option<f64>,
-    keep_weekly: Option<f64>,
-    min_interval_hours: Option<f64>,
+    compression_level: Option<Number>,
+    max_backups: Option<Number>,
+    keep_daily: Option<Number>,
+    keep_weekly: Option<Number>,
+    min_interval_hours: Option<Number>,
     summary_log: Option<PathBuf>,
     mirror_dirs: Option<Vec<PathBuf>>,
-    busy_timeout_seconds: Option<f64>,
-    lock_timeout_seconds: Option<f64>,
-    threads: Option<f64>,
+    busy_timeout_seconds: Option<Number>,
+    lock_timeout_seconds: Option<Number>,
+    threads: Option<Number>,
     check: Option<FileCheck>,
 }
 
@@ -95,9 +95,38 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileCheck {
     max_age: Option<String>,
-    min_count: Option<f64>,
-    max_shrink: Option<f64>,
+    min_count: Option<Number>,
+    max_shrink: Option<Number>,
     min_free: Option<String>,
+}
+
+/// A number as the YAML file writes it (integer or not); `limits` judges it, so
+/// the type error for text says "a number", not a Rust type.
+#[derive(Debug, Clone, Copy)]
+struct Number(f64);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Number;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Number, E> {
+                Ok(Number(v))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// A configuration file after every check: what `resolve` merges.
@@ -222,17 +251,19 @@ fn parse(text: &str) -> std::result::Result<FileSettings, String> {
             return Err(format!("{key} must not be empty"));
         }
     }
-    let whole = |limit: limits::Limit, value: Option<f64>| {
-        limit.file_value(value).map(|v| v.map(|v| v as u64))
+    let real = |limit: limits::Limit, value: Option<Number>| limit.file_value(value.map(|n| n.0));
+    let whole = |limit: limits::Limit, value: Option<Number>| {
+        real(limit, value).map(|v| v.map(|v| v as u64))
     };
-    let small =
-        |limit: limits::Limit, value: Option<f64>| whole(limit, value).map(|v| v.map(|v| v as u32));
+    let small = |limit: limits::Limit, value: Option<Number>| {
+        whole(limit, value).map(|v| v.map(|v| v as u32))
+    };
     Ok(FileSettings {
         compression_level: small(limits::COMPRESSION_LEVEL, file.compression_level)?,
         max_backups: small(limits::MAX_BACKUPS, file.max_backups)?,
         keep_daily: small(limits::KEEP_DAILY, file.keep_daily)?,
         keep_weekly: small(limits::KEEP_WEEKLY, file.keep_weekly)?,
-        min_interval_hours: limits::MIN_INTERVAL_HOURS.file_value(file.min_interval_hours)?,
+        min_interval_hours: real(limits::MIN_INTERVAL_HOURS, file.min_interval_hours)?,
         busy_timeout_seconds: whole(limits::BUSY_TIMEOUT_SECONDS, file.busy_timeout_seconds)?,
         lock_timeout_seconds: whole(limits::LOCK_TIMEOUT_SECONDS, file.lock_timeout_seconds)?,
         threads: small(limits::THREADS, file.threads)?,
@@ -260,10 +291,10 @@ fn file_check(check: FileCheck) -> std::result::Result<CheckThresholds, String> 
             None => defaults.max_age,
         },
         min_count: limits::MIN_COUNT
-            .file_value(check.min_count)?
+            .file_value(check.min_count.map(|n| n.0))?
             .map_or(defaults.min_count, |v| v as u32),
         max_shrink_percent: limits::MAX_SHRINK
-            .file_value(check.max_shrink)?
+            .file_value(check.max_shrink.map(|n| n.0))?
             .unwrap_or(defaults.max_shrink_percent),
         min_free_bytes: match check.min_free {
             Some(text) => {
