@@ -44,12 +44,16 @@ pub fn install() {
 /// the next lock holder; the lock goes with the process).
 fn watchdog() {
     let signal = loop {
-        if let Some(signal) = pending() {
-            break signal;
+        if pending().is_some() {
+            thread::sleep(GRACE);
+            // Re-read after the grace: `pending` decides whether the signal still
+            // counts (a run may stop counting signals and keep its own deadline).
+            if let Some(signal) = pending() {
+                break signal;
+            }
         }
         thread::sleep(Duration::from_millis(100));
     };
-    thread::sleep(GRACE);
     // Say so from another thread: stderr itself may be what blocks.
     let _ = thread::Builder::new().spawn(move || {
         tracing::error!(
