@@ -259,6 +259,21 @@ impl Drop for LedgerWriter {
     }
 }
 
+/// The Python form of `LedgerWriter`, kept only so tests written against it still
+/// build; new tests use `LedgerWriter` (the test suite does not need Python).
+pub const LEDGER_WRITER: &str = r#"
+import sqlite3, sys, itertools
+con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+for i in itertools.count():
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO ledger (amount, note) VALUES (?, ?)", (i % 50 + 1, "w" * 200))
+    con.execute("INSERT INTO ledger (amount, note) VALUES (?, 'balance')", (-(i % 50 + 1),))
+    con.execute("UPDATE counter SET n = n + 2")
+    con.execute("COMMIT")
+    if i == 0:
+        print("started", flush=True)
+"#;
+
 /// A connection holding an exclusive transaction on `db` (rollback mode: keeps
 /// every reader out) until dropped.
 pub fn hold_exclusive(db: &Path) -> Connection {
