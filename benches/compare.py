@@ -4,8 +4,8 @@
     benches/compare.sh                 # builds release, then runs this
     python3 benches/compare.py [--sizes 35,1024] [--runs 5] [--work DIR]
 
-For each database size (MB) it makes a results database with
-../shared/bench/make_results_db.py (cached in the work dir, deterministic), then
+For each database size (MB) it makes a results database with the project's own
+generator, `examples/make_results_db` (cached in the work dir, deterministic), then
 runs, alternating, each measured `--runs` times:
 
   dbbackup   dbbackup backup --force (snapshot, quick_check, compression, publication)
@@ -22,7 +22,7 @@ import argparse, os, shutil, statistics, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MAKE_DB = ROOT.parent / "shared" / "bench" / "make_results_db.py"
+MAKE_DB = ROOT / "target" / "release" / "examples" / "make_results_db"
 
 
 def run(cmd, env=None, cwd=None):
@@ -55,6 +55,8 @@ def main():
     binary = Path(args.bin)
     if not binary.exists():
         sys.exit(f"{binary} not found: run `cargo build --release` first")
+    if not MAKE_DB.exists():
+        sys.exit(f"{MAKE_DB} not found: run `cargo build --release --example make_results_db` first")
     cores = len(os.sched_getaffinity(0))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,7 @@ def bench_size(size_mb, runs, work, binary, cores):
     db = work / f"results_{size_mb:g}mb.db"
     if not db.exists():
         print(f"making {db} ...", flush=True)
-        subprocess.run([sys.executable, MAKE_DB, db, "--size-mb", str(size_mb)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([MAKE_DB, db, "--size-mb", str(size_mb)], check=True, stdout=subprocess.DEVNULL)
     db_bytes = db.stat().st_size
     tmp = work / f"tmp_{size_mb:g}"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -200,7 +200,7 @@ fn create(
                             progress.advance(page.len() as u64);
                             sink(page)
                         };
-                        source.stream(counted).map(|info| {
+                        source.stream(dir.path(), counted).map(|info| {
                             tracing::debug!(
                                 "snapshot: {} pages of {} bytes",
                                 info.pages,

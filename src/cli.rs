@@ -51,11 +51,11 @@ pub struct GlobalArgs {
     pub config: Option<PathBuf>,
     /// gzip level 1-9 [default: 6]
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=9))]
+          allow_negative_numbers = true, value_parser = crate::limits::parse::compression_level)]
     pub compression_level: Option<u32>,
     /// Keep this many newest good backups [default: 10]
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..))]
+          allow_negative_numbers = true, value_parser = crate::limits::parse::max_backups)]
     pub max_backups: Option<u32>,
     /// Also keep the newest backup of each of the last N days [default: 0]
     #[arg(
@@ -63,7 +63,9 @@ pub struct GlobalArgs {
         global = true,
         hide_env_values = true,
         env = "DBBACKUP_KEEP_DAILY",
-        value_name = "N"
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = crate::limits::parse::keep_daily
     )]
     pub keep_daily: Option<u32>,
     /// Also keep the newest backup of each of the last N weeks [default: 0]
@@ -72,7 +74,9 @@ pub struct GlobalArgs {
         global = true,
         hide_env_values = true,
         env = "DBBACKUP_KEEP_WEEKLY",
-        value_name = "N"
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = crate::limits::parse::keep_weekly
     )]
     pub keep_weekly: Option<u32>,
     /// Keep this many newest pre-restore copies (undo of a restore) [default: 3]
@@ -81,12 +85,14 @@ pub struct GlobalArgs {
         global = true,
         hide_env_values = true,
         env = "DBBACKUP_KEEP_PRE_RESTORE",
-        value_name = "N"
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = crate::limits::parse::keep_pre_restore
     )]
     pub keep_pre_restore: Option<u32>,
     /// `auto` makes at most one backup per this many hours [default: 1]
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
-          value_parser = non_negative_hours)]
+          allow_negative_numbers = true, value_parser = crate::limits::parse::min_interval_hours)]
     pub min_interval_hours: Option<f64>,
     /// Where summary lines are appended [default: slrm_logs/backup_summary.log]
     #[arg(
@@ -113,7 +119,9 @@ pub struct GlobalArgs {
         global = true,
         hide_env_values = true,
         env = "DBBACKUP_BUSY_TIMEOUT_SECONDS",
-        value_name = "SECONDS"
+        value_name = "SECONDS",
+        allow_negative_numbers = true,
+        value_parser = crate::limits::parse::busy_timeout_seconds
     )]
     pub busy_timeout_seconds: Option<u64>,
     /// How long to wait for another dbbackup holding the backup-dir lock [default: 600]
@@ -122,7 +130,9 @@ pub struct GlobalArgs {
         global = true,
         hide_env_values = true,
         env = "DBBACKUP_LOCK_TIMEOUT_SECONDS",
-        value_name = "SECONDS"
+        value_name = "SECONDS",
+        allow_negative_numbers = true,
+        value_parser = crate::limits::parse::lock_timeout_seconds
     )]
     pub lock_timeout_seconds: Option<u64>,
     /// Compression threads; 0 = the cores this process may use [default: 0]
@@ -131,7 +141,9 @@ pub struct GlobalArgs {
         global = true,
         hide_env_values = true,
         env = "DBBACKUP_THREADS",
-        value_name = "N"
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = crate::limits::parse::threads
     )]
     pub threads: Option<u32>,
     /// Nothing on stdout; errors still go to stderr
@@ -264,10 +276,12 @@ pub struct CheckArgs {
     #[arg(long, value_parser = crate::units::parse_duration, value_name = "DURATION")]
     pub max_age: Option<std::time::Duration>,
     /// At least this many good backups [default: 1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = crate::limits::parse::min_count)]
     pub min_count: Option<u32>,
     /// Newest may be at most this many percent smaller than the median of earlier ones [default: 50]
-    #[arg(long, value_name = "PERCENT", value_parser = percent)]
+    #[arg(long, value_name = "PERCENT", allow_negative_numbers = true,
+          value_parser = crate::limits::parse::max_shrink)]
     pub max_shrink: Option<f64>,
     /// At least this much free space where backups go (500M, 1G)
     #[arg(long, value_parser = crate::units::parse_size, value_name = "SIZE")]
@@ -368,18 +382,4 @@ pub struct PruneArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub output: FormatArgs,
-}
-
-fn percent(text: &str) -> Result<f64, String> {
-    match text.trim_end_matches('%').parse::<f64>() {
-        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
-        _ => Err(format!("'{text}' is not a percentage from 0 to 100")),
-    }
-}
-
-fn non_negative_hours(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(hours) if hours.is_finite() && hours >= 0.0 => Ok(hours),
-        _ => Err(format!("'{text}' is not a non-negative number of hours")),
-    }
 }

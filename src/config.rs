@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
-use crate::units;
+use crate::{limits, units};
 
 pub const DEFAULT_CONFIG_FILE: &str = "dbbackup.yaml";
 
@@ -61,18 +61,80 @@ pub struct Settings {
 impl Settings {
     /// The database path, or the error every command that needs one gives.
     pub fn db_path(&self) -> Result<&Path> {
-        self.db_path.as_deref().ok_or_else(|| {
+        let path = self.db_path.as_deref().ok_or_else(|| {
             Error::usage(
                 "no database given: use --db-path PATH, DBBACKUP_DB_PATH or db_path in dbbackup.yaml",
             )
-        })
+        })?;
+        // Before any command takes a lock or opens it (a FIFO would block for ever).
+        crate::snapshot::refuse_special_file(path, "database")?;
+        Ok(path)
     }
 }
 
-/// The YAML file as written; every key optional, unknown keys refused.
+/// The YAML file as written; every key optional, unknown keys refused. Numbers are
+/// read as numbers and range checked by `limits`, so every bad value gets the same
+/// message as on the command line.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    db_path: Option<PathBuf>,
+    backup_dir: Option<PathBuf>,
+    compression_level: Option<Number>,
+    max_backups: Option<Number>,
+    keep_daily: Option<Number>,
+    keep_weekly: Option<Number>,
+    keep_pre_restore: Option<Number>,
+    min_interval_hours: Option<Number>,
+    summary_log: Option<PathBuf>,
+    mirror_dirs: Option<Vec<PathBuf>>,
+    busy_timeout_seconds: Option<Number>,
+    lock_timeout_seconds: Option<Number>,
+    threads: Option<Number>,
+    check: Option<FileCheck>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCheck {
+    max_age: Option<String>,
+    min_count: Option<Number>,
+    max_shrink: Option<Number>,
+    min_free: Option<String>,
+}
+
+/// A number as the YAML file writes it (integer or not); `limits` judges it, so
+/// the type error for text says "a number", not a Rust type.
+#[derive(Debug, Clone, Copy)]
+struct Number(f64);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Number;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Number, E> {
+                Ok(Number(v))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A configuration file after every check: what `resolve` merges.
+#[derive(Debug, Default)]
+struct FileSettings {
     db_path: Option<PathBuf>,
     backup_dir: Option<PathBuf>,
     compression_level: Option<u32>,
@@ -86,16 +148,7 @@ struct FileConfig {
     busy_timeout_seconds: Option<u64>,
     lock_timeout_seconds: Option<u64>,
     threads: Option<u32>,
-    check: Option<FileCheck>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileCheck {
-    max_age: Option<String>,
-    min_count: Option<u32>,
-    max_shrink: Option<f64>,
-    min_free: Option<String>,
+    check: CheckThresholds,
 }
 
 /// Merge the command line (which already includes the environment) with the file.
@@ -106,7 +159,7 @@ pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
     };
     let file = match &config_file {
         Some(path) => load(path)?,
-        None => FileConfig::default(),
+        None => FileSettings::default(),
     };
     let base = config_file
         .as_deref()
@@ -121,10 +174,6 @@ pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
         }
     };
 
-    let check = match file.check {
-        None => CheckThresholds::default(),
-        Some(check) => file_check(check, config_file.as_deref().unwrap_or(Path::new("")))?,
-    };
     let mirror_dirs = if args.mirror_dirs.is_empty() {
         file.mirror_dirs
             .unwrap_or_default()
@@ -172,65 +221,32 @@ pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
                 .unwrap_or(600),
         ),
         threads: args.threads.or(file.threads).unwrap_or(0),
-        check,
+        check: file.check,
         config_file,
         progress: !args.quiet,
     })
 }
 
-fn load(path: &Path) -> Result<FileConfig> {
+fn load(path: &Path) -> Result<FileSettings> {
     let bad = |message: String| Error::Config {
         path: path.to_path_buf(),
         message,
     };
-    let text = fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    if text.trim().is_empty() {
-        return Ok(FileConfig::default());
+    // A FIFO would block the read for ever; a directory cannot be read.
+    if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(bad("not a regular file".into()));
     }
+    let text = fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
     parse(&text).map_err(bad)
 }
 
-/// Parse and range-check a configuration file's text; the error names the key.
-fn parse(text: &str) -> std::result::Result<FileConfig, String> {
-    let file: FileConfig = serde_norway::from_str(text).map_err(|e| e.to_string())?;
-    validate(&file)?;
-    if let Some(check) = &file.check {
-        if let Some(age) = &check.max_age {
-            units::parse_duration(age).map_err(|e| format!("check.max_age: {e}"))?;
-        }
-        if let Some(free) = &check.min_free {
-            units::parse_size(free).map_err(|e| format!("check.min_free: {e}"))?;
-        }
-    }
-    Ok(file)
-}
-
-/// Whether `text` is a valid configuration file (for tests and fuzzing): `Err`
-/// carries the one-line message a user would see.
-pub fn check_text(text: &str) -> std::result::Result<(), String> {
+/// Parse and check a configuration file's text: the one path every file takes,
+/// in a real run and in `check_text`. The error names the key.
+fn parse(text: &str) -> std::result::Result<FileSettings, String> {
     if text.trim().is_empty() {
-        return Ok(());
+        return Ok(FileSettings::default());
     }
-    parse(text).map(|_| ())
-}
-
-/// Range checks, each naming the key (the caller names the file).
-fn validate(file: &FileConfig) -> std::result::Result<(), String> {
-    if let Some(level) = file.compression_level
-        && !(1..=9).contains(&level)
-    {
-        return Err(format!("compression_level must be 1-9, not {level}"));
-    }
-    if file.max_backups == Some(0) {
-        return Err("max_backups must be at least 1".into());
-    }
-    if let Some(hours) = file.min_interval_hours
-        && !(hours.is_finite() && hours >= 0.0)
-    {
-        return Err(format!(
-            "min_interval_hours must be a non-negative number, not {hours}"
-        ));
-    }
+    let file: FileConfig = serde_norway::from_str(text).map_err(|e| e.to_string())?;
     for (key, path) in [
         ("db_path", &file.db_path),
         ("backup_dir", &file.backup_dir),
@@ -240,33 +256,55 @@ fn validate(file: &FileConfig) -> std::result::Result<(), String> {
             return Err(format!("{key} must not be empty"));
         }
     }
-    Ok(())
+    let real = |limit: limits::Limit, value: Option<Number>| limit.file_value(value.map(|n| n.0));
+    let whole = |limit: limits::Limit, value: Option<Number>| {
+        real(limit, value).map(|v| v.map(|v| v as u64))
+    };
+    let small = |limit: limits::Limit, value: Option<Number>| {
+        whole(limit, value).map(|v| v.map(|v| v as u32))
+    };
+    Ok(FileSettings {
+        compression_level: small(limits::COMPRESSION_LEVEL, file.compression_level)?,
+        max_backups: small(limits::MAX_BACKUPS, file.max_backups)?,
+        keep_daily: small(limits::KEEP_DAILY, file.keep_daily)?,
+        keep_weekly: small(limits::KEEP_WEEKLY, file.keep_weekly)?,
+        keep_pre_restore: small(limits::KEEP_PRE_RESTORE, file.keep_pre_restore)?,
+        min_interval_hours: real(limits::MIN_INTERVAL_HOURS, file.min_interval_hours)?,
+        busy_timeout_seconds: whole(limits::BUSY_TIMEOUT_SECONDS, file.busy_timeout_seconds)?,
+        lock_timeout_seconds: whole(limits::LOCK_TIMEOUT_SECONDS, file.lock_timeout_seconds)?,
+        threads: small(limits::THREADS, file.threads)?,
+        check: file_check(file.check.unwrap_or_default())?,
+        db_path: file.db_path,
+        backup_dir: file.backup_dir,
+        summary_log: file.summary_log,
+        mirror_dirs: file.mirror_dirs,
+    })
 }
 
-fn file_check(check: FileCheck, path: &Path) -> Result<CheckThresholds> {
-    let bad = |message: String| Error::Config {
-        path: path.to_path_buf(),
-        message,
-    };
+/// Whether `text` is a valid configuration file (for tests and fuzzing): `Err`
+/// carries the one-line message a user would see. The same `parse` a run uses.
+pub fn check_text(text: &str) -> std::result::Result<(), String> {
+    parse(text).map(|_| ())
+}
+
+fn file_check(check: FileCheck) -> std::result::Result<CheckThresholds, String> {
     let defaults = CheckThresholds::default();
-    let max_shrink_percent = check.max_shrink.unwrap_or(defaults.max_shrink_percent);
-    if !(0.0..=100.0).contains(&max_shrink_percent) {
-        return Err(bad(format!(
-            "check.max_shrink must be 0-100, not {max_shrink_percent}"
-        )));
-    }
     Ok(CheckThresholds {
         max_age: match check.max_age {
             Some(text) => {
-                units::parse_duration(&text).map_err(|e| bad(format!("check.max_age: {e}")))?
+                units::parse_duration(&text).map_err(|e| format!("check.max_age: {e}"))?
             }
             None => defaults.max_age,
         },
-        min_count: check.min_count.unwrap_or(defaults.min_count),
-        max_shrink_percent,
+        min_count: limits::MIN_COUNT
+            .file_value(check.min_count.map(|n| n.0))?
+            .map_or(defaults.min_count, |v| v as u32),
+        max_shrink_percent: limits::MAX_SHRINK
+            .file_value(check.max_shrink.map(|n| n.0))?
+            .unwrap_or(defaults.max_shrink_percent),
         min_free_bytes: match check.min_free {
             Some(text) => {
-                Some(units::parse_size(&text).map_err(|e| bad(format!("check.min_free: {e}")))?)
+                Some(units::parse_size(&text).map_err(|e| format!("check.min_free: {e}"))?)
             }
             None => None,
         },

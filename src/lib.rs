@@ -10,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod jobenv;
 pub mod jobstate;
+pub mod limits;
 pub mod lock;
 pub mod logging;
 pub mod mirror;
@@ -19,6 +20,7 @@ pub mod restore;
 pub mod retention;
 pub mod signals;
 pub mod snapshot;
+pub mod snapshot_copy;
 pub mod store;
 pub mod summary;
 pub mod units;
@@ -60,11 +62,11 @@ pub fn run(cli: cli::Cli) -> ExitCode {
 /// that `check --format nagios` reports bad arguments as UNKNOWN (exit 3).
 pub fn usage_error(error: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
+    // Help asked for goes to stdout; help because the subcommand is missing is a
+    // usage error: stderr, exit 2.
     let is_help = matches!(
         error.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
     );
     let args: Vec<String> = std::env::args().collect();
     let nagios = args.iter().any(|a| a == "check")
@@ -80,6 +82,10 @@ pub fn usage_error(error: clap::Error) -> ExitCode {
             .trim_start_matches("error: ")
             .to_string();
         return ExitCode::from(commands::check::nagios_unknown(&first));
+    }
+    if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        eprint!("{}", error.render());
+        return ExitCode::from(2);
     }
     let _ = error.print();
     ExitCode::from(if is_help { 0 } else { 2 })

@@ -1,7 +1,9 @@
-//! Results go to stdout (empty under `--quiet`); diagnostics go to stderr via
-//! tracing. A closed pipe (`dbbackup list | head`) is not an error.
+//! Results go to stdout (empty under `--quiet`), only through this module;
+//! diagnostics go to stderr via tracing. A closed pipe (`dbbackup list | head`) is
+//! not an error.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -42,12 +44,24 @@ fn print(bytes: &[u8]) {
     }
 }
 
-/// Write and flush stdout. A closed pipe ends the process quietly: the reader
-/// (`dbbackup list | head`) has what it wanted.
+/// Set once a reader has gone away; later output is dropped.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Write and flush stdout: every byte a command prints goes through here. A closed
+/// pipe (`dbbackup list | head`) is not an error: the reader has what it wanted, so
+/// the rest of the output is dropped while the command finishes its work, cleans
+/// up and exits with its own status.
 pub fn write_stdout(bytes: &[u8]) -> io::Result<()> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let mut stdout = io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            tracing::debug!("stdout closed by its reader; output dropped");
+            Ok(())
+        }
         other => other,
     }
 }

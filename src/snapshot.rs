@@ -22,6 +22,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
+use crate::snapshot_copy::{self, SnapshotCopy};
 use crate::store::metadata::Fingerprint;
 
 pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -57,8 +58,39 @@ pub struct SnapshotInfo {
     pub check: Check,
 }
 
+/// Refuse a path that exists but is not a regular file once symlinks are followed:
+/// opening a FIFO blocks until a writer appears, and a device or socket is not a
+/// database. Only `stat`s, so it never blocks; a missing path passes (the caller
+/// decides what that means). `what` names the role: "database", "config file".
+pub fn refuse_special_file(path: &Path, what: &str) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_file() || meta.is_dir() => Ok(()),
+        Ok(meta) => Err(Error::failed(format!(
+            "{what} {} is not a regular file but {}; give the path of a file",
+            show(path),
+            file_kind(&meta)
+        ))),
+        Err(_) => Ok(()),
+    }
+}
+
+fn file_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
 /// Refuse what is not an SQLite database, with the message a user needs.
 pub fn validate_database(path: &Path) -> Result<PathBuf> {
+    refuse_special_file(path, "database")?;
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -189,10 +221,20 @@ impl Source {
     }
 
     /// Stream every page of one consistent snapshot to `sink` and check that same
-    /// snapshot with `PRAGMA quick_check`, concurrently when possible.
-    pub fn stream(&self, mut sink: impl FnMut(&[u8]) -> Result<()>) -> Result<SnapshotInfo> {
+    /// snapshot with `PRAGMA quick_check`, concurrently when possible. Builds
+    /// without `sqlite_dbpage` copy the snapshot into a temp file in `spill_dir`
+    /// first (see `snapshot_copy`).
+    pub fn stream(
+        &self,
+        spill_dir: &Path,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<SnapshotInfo> {
         let _watch = InterruptOnSignal::new(&self.conn);
-        let result = self.stream_and_check(&mut sink);
+        let result = if snapshot_copy::page_stream_available() {
+            self.stream_and_check(&mut sink)
+        } else {
+            self.copy_and_check(spill_dir, &mut sink)
+        };
         // Ends the read transaction; harmless if BEGIN never happened.
         let _ = self.conn.execute_batch("ROLLBACK");
         signals::check()?;
@@ -246,6 +288,35 @@ impl Source {
         })
     }
 
+    /// The path without `sqlite_dbpage`: copy the snapshot through the backup API,
+    /// end the read transaction (writers need not wait for the rest), check the
+    /// copy, stream it.
+    fn copy_and_check(
+        &self,
+        spill_dir: &Path,
+        sink: &mut impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<SnapshotInfo> {
+        snapshot_copy::warn_once(spill_dir);
+        let page_size = self.begin(&self.conn)?;
+        let copy = SnapshotCopy::make(&self.conn, &self.path, spill_dir).map_err(|e| match e {
+            Error::Sqlite { context, source } => self.sqlite_error(source, &context),
+            other => other,
+        })?;
+        let _ = self.conn.execute_batch("ROLLBACK");
+        let checker = copy.open()?;
+        let check = {
+            let _watch = InterruptOnSignal::new(&checker);
+            run_check(&checker, "quick_check")?
+        };
+        drop(checker);
+        let pages = copy.stream(page_size, sink)?;
+        Ok(SnapshotInfo {
+            page_size,
+            pages,
+            check,
+        })
+    }
+
     /// Take the database's write lock briefly, if it can be had within `GATE_WAIT`;
     /// `None` (check after the copy instead) on a read-only file or a busy writer.
     fn gate(&self) -> Option<Connection> {
@@ -274,13 +345,7 @@ impl Source {
         let mut statement = self
             .conn
             .prepare("SELECT data FROM sqlite_dbpage ORDER BY pgno")
-            .map_err(|e| match e.to_string().contains("no such table: sqlite_dbpage") {
-                true => Error::failed(
-                    "this dbbackup was built without SQLITE_ENABLE_DBPAGE_VTAB; build it from its repository \
-                     (cargo install --path .) so .cargo/config.toml applies",
-                ),
-                false => self.sqlite_error(e, &what()),
-            })?;
+            .map_err(|e| self.sqlite_error(e, &what()))?;
         let mut rows = statement
             .query([])
             .map_err(|e| self.sqlite_error(e, &what()))?;
@@ -305,6 +370,11 @@ impl Source {
             return Error::Interrupted(signal);
         }
         match error.sqlite_error_code() {
+            Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+                if let Some(why) = needs_directory_write(&self.path) =>
+            {
+                Error::failed(why)
+            }
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::failed(format!(
                 "database {} is locked by another process (waited {} s, busy_timeout_seconds)",
                 show(&self.path),
@@ -319,6 +389,36 @@ impl Source {
             },
         }
     }
+}
+
+/// SQLite writes beside a database even to read it in two cases: to roll back the
+/// hot journal a crashed writer left (`-journal`), and to create a WAL database's
+/// `-shm`. When the directory is not writable, its "attempt to write a readonly
+/// database" or "unable to open database file" hides that; say what is needed.
+fn needs_directory_write(path: &Path) -> Option<String> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok() {
+        return None;
+    }
+    let journal = fs::metadata(sibling(path, "-journal")).is_ok_and(|m| m.len() > 0);
+    let mut header = [0u8; 20];
+    let wal = File::open(path)
+        .and_then(|mut f| read_prefix(&mut f, &mut header))
+        .is_ok_and(|n| n == header.len() && header[18] == 2 && header[19] == 2);
+    let why = match (journal, wal) {
+        (true, _) => "to roll back the hot journal (-journal) a crashed writer left",
+        (false, true) => "for the -shm file of a WAL database",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "cannot read database {}: SQLite needs write access to the database's directory {} {why}; \
+         run where that directory is writable, or copy the database with its -journal/-wal files somewhere writable",
+        show(path),
+        show(dir)
+    ))
 }
 
 /// A connection that never writes and never checkpoints on close, waiting for
@@ -444,7 +544,7 @@ pub fn integrity_check_file(path: &Path) -> Result<Check> {
     check
 }
 
-fn uri_escape(path: &Path) -> String {
+pub(crate) fn uri_escape(path: &Path) -> String {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     absolute
         .as_os_str()

@@ -110,6 +110,7 @@ pub fn escape(value: &str) -> String {
 
 /// Append `line` to the log at `path` (creating it and its directory).
 pub fn append(path: &Path, line: &Line) -> Result<()> {
+    crate::snapshot::refuse_special_file(path, "summary log")?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)
             .context(|| format!("cannot create directory for summary log {}", show(path)))?;
@@ -118,9 +119,16 @@ pub fn append(path: &Path, line: &Line) -> Result<()> {
         .append(true)
         .create(true)
         .mode(0o664)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        // O_NONBLOCK: a FIFO planted as the log fails or opens at once, never hangs.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .context(|| format!("cannot open summary log {}", show(path)))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(Error::failed(format!(
+            "summary log {} is not a regular file",
+            show(path)
+        )));
+    }
     lock_for_append(&file, path)?;
     let mut bytes = line.text.clone().into_bytes();
     bytes.push(b'\n');

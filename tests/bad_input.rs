@@ -122,7 +122,16 @@ fn truncated_and_foreign_backups_fail_verify_and_restore_cleanly() {
     let list = env.run(&["list"]);
     list.ok();
     assert!(list.stdout.contains("unknown"), "{}", list.stdout);
-    env.run(&["verify", "--all"]);
+    // verify --all reports every damaged file and fails; the good one still passes.
+    let all = env.run(&["verify", "--all"]);
+    assert_eq!(all.code, 1, "{}", all.stderr);
+    for name in [
+        "backup_29990101_000000.db.gz",
+        "backup_29990101_000001.db.gz",
+        "backup_29990101_000002.db.gz",
+    ] {
+        assert!(all.stdout.contains(name), "{name}: {}", all.stdout);
+    }
     let run = env.run(&["verify", env.backup_files()[0].as_str()]);
     run.ok();
 }

@@ -137,9 +137,10 @@ fn progress_is_absent_without_a_terminal_and_present_under_one() {
         !piped.stderr.contains('\r') && !piped.stderr.contains('\u{1b}'),
         "no escape codes in logs"
     );
-    if !have("script") {
-        return;
-    }
+    assert!(
+        have("script"),
+        "`script` (util-linux/bsdutils) is needed to give the command a terminal"
+    );
     // `script` gives the command a pseudo-terminal.
     let under_tty = |extra: &str, slurm_job: Option<&str>| -> String {
         let command = format!("{BIN} backup --force --threads 1 --compression-level 9 {extra}");
@@ -223,25 +224,30 @@ fn init_writes_a_working_commented_config_and_templates() {
 #[test]
 fn every_reporting_command_speaks_json() {
     let env = Env::new();
-    let json = |args: &[&str]| {
+    // Each with the exit status it must have: JSON is no excuse to fail.
+    let json = |args: &[&str], code: i32| {
         let mut all = args.to_vec();
         all.extend(["--format", "json"]);
         let run = env.run(&all);
-        assert!(run.code == 0 || run.code == 1, "{args:?}: {}", run.stderr);
+        assert_eq!(run.code, code, "{args:?}: {}", run.stderr);
         run.json()
     };
-    assert_eq!(json(&["backup"])["status"], "ok");
-    assert_eq!(json(&["backup"])["status"], "skipped");
-    assert_eq!(json(&["auto"])["status"], "skipped");
-    assert!(json(&["list"]).is_array());
-    assert!(json(&["verify", "--all"]).is_array());
-    assert!(json(&["prune", "--dry-run"])["keep"].is_array());
-    assert!(json(&["check"])["criteria"].is_array());
-    assert_eq!(json(&["pre-job"])["status"], "ok");
-    assert!(json(&["post-job", "--status", "0"])["status"].is_string());
+    assert_eq!(json(&["backup"], 0)["status"], "ok");
+    assert_eq!(json(&["backup"], 0)["status"], "skipped");
+    assert_eq!(json(&["auto"], 0)["status"], "skipped");
+    assert!(json(&["list"], 0).is_array());
+    assert!(json(&["verify", "--all"], 0).is_array());
+    assert!(json(&["prune", "--dry-run"], 0)["keep"].is_array());
+    assert_eq!(json(&["check"], 0)["healthy"], true);
+    assert_eq!(json(&["check", "--min-count", "5"], 1)["healthy"], false);
+    assert_eq!(json(&["pre-job"], 0)["status"], "ok");
+    assert!(json(&["post-job", "--status", "0"], 0)["status"].is_string());
     let target = env.path("r.db");
     assert_eq!(
-        json(&["restore", "latest", "--target", target.to_str().unwrap()])["status"],
+        json(
+            &["restore", "latest", "--target", target.to_str().unwrap()],
+            0
+        )["status"],
         "ok"
     );
 }

@@ -31,6 +31,20 @@ fn out_of_range_and_mistyped_values_are_refused() {
         ("max_backups: many\n", "max_backups"),
         ("max_backups: 0\n", "max_backups"),
         ("check:\n  max_age: soon\n", "check.max_age"),
+        // Passed the old fuzzed parser, failed only in a real run.
+        (
+            "check:\n  max_shrink: 200\n",
+            "check.max_shrink must be a number from 0 to 100, not 200",
+        ),
+        (
+            "threads: 100000\n",
+            "threads must be a whole number from 0 to 64",
+        ),
+        ("min_interval_hours: 1e20\n", "min_interval_hours must be"),
+        (
+            "busy_timeout_seconds: 1.5\n",
+            "busy_timeout_seconds must be a whole number",
+        ),
         ("- just\n- a list\n", "dbbackup.yaml"),
     ] {
         let config = write_config(&env, text);

@@ -186,3 +186,44 @@ fn a_read_only_backup_dir_is_reported() {
     env.run(&["list"]).ok();
     env.run(&["verify", "--all"]).ok();
 }
+
+/// SQLite writes beside a database even to read it when a crashed writer left a
+/// hot journal, or to create a WAL database's -shm: in a directory that cannot be
+/// written, say so instead of "attempt to write a readonly database".
+#[test]
+fn a_hot_journal_or_wal_database_in_a_read_only_directory_says_what_sqlite_needs() {
+    let env = Env::empty();
+    let dir = env.path("ro");
+    let Some(disk) = Tmpfs::mount(&dir, "16M") else {
+        return;
+    };
+    // WAL: the header says WAL; the -wal and -shm went with the last connection.
+    let wal = dir.join("wal.db");
+    make_ledger_db(&wal, 100, true);
+    // Hot journal: the files as a writer that died mid-transaction leaves them, copied
+    // while a spilling transaction is open.
+    let source = env.path("source.db");
+    make_ledger_db(&source, 3000, false);
+    let writer = rusqlite::Connection::open(&source).unwrap();
+    writer
+        .execute_batch("PRAGMA cache_size = 5; BEGIN; UPDATE ledger SET note = note || 'x';")
+        .unwrap();
+    let hot = dir.join("hot.db");
+    fs::copy(&source, &hot).unwrap();
+    fs::copy(env.path("source.db-journal"), dir.join("hot.db-journal")).unwrap();
+    drop(writer);
+    disk.remount_read_only();
+    for (db, why) in [(&wal, "-shm"), (&hot, "hot journal")] {
+        let run: Run = env
+            .command()
+            .env("DBBACKUP_DB_PATH", db)
+            .arg("backup")
+            .output()
+            .unwrap()
+            .into();
+        run.failed_with(1, "SQLite needs write access to the database's directory");
+        assert!(run.stderr.contains(why), "{}", run.stderr);
+        assert!(env.backup_files().is_empty());
+        assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
+    }
+}

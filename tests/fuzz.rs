@@ -29,13 +29,40 @@ proptest! {
         let _ = dbbackup::config::check_text(&text);
     }
 
+    /// The ranges, written out here (not read from the code under test), judged
+    /// by the same parse a real run uses.
     #[test]
-    fn config_values_are_judged_by_range(level in any::<i64>(), hours in any::<f64>(), keep in any::<i64>(), age in "[0-9]{0,4}[smhdwy]?") {
-        let text = format!("compression_level: {level}\nmin_interval_hours: {hours}\nmax_backups: {keep}\ncheck:\n  max_age: '{age}'\n");
+    fn config_values_are_judged_by_range(level in any::<i64>(), hours in any::<f64>(), keep in any::<i64>(), threads in -2i64..100, shrink in -10f64..300.0, age in "[0-9]{0,4}[smhdwy]?") {
+        let text = format!("compression_level: {level}\nmin_interval_hours: {hours}\nmax_backups: {keep}\nthreads: {threads}\ncheck:\n  max_age: '{age}'\n  max_shrink: {shrink}\n");
         let verdict = dbbackup::config::check_text(&text);
         let age_ok = dbbackup::units::parse_duration(&age).is_ok();
-        let expected = (1..=9).contains(&level) && hours.is_finite() && hours >= 0.0 && keep >= 1 && keep <= u32::MAX as i64 && age_ok;
+        let expected = (1..=9).contains(&level)
+            && hours.is_finite() && (0.0..=876_000.0).contains(&hours)
+            && keep >= 1 && keep <= u32::MAX as i64
+            && (0..=64).contains(&threads)
+            && (0.0..=100.0).contains(&shrink)
+            && age_ok;
         prop_assert_eq!(verdict.is_ok(), expected, "{:?} for {}", verdict, text);
+    }
+
+    /// `resolve`, as `main` calls it, on a real file: a verdict, never a panic, and
+    /// a file `check_text` accepts is accepted by the run too.
+    #[test]
+    fn a_run_reads_the_config_file_check_text_judges(text in config_like_text()) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dbbackup.yaml");
+        std::fs::write(&path, &text).unwrap();
+        let args = dbbackup::cli::GlobalArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let run = dbbackup::config::resolve(&args);
+        let judged = dbbackup::config::check_text(&text);
+        prop_assert_eq!(run.is_ok(), judged.is_ok(), "{:?} / {:?} for {}", run.as_ref().err().map(ToString::to_string), judged, text);
+        if let Err(message) = judged {
+            let shown = run.unwrap_err().to_string();
+            prop_assert!(shown.ends_with(&message), "{} vs {}", shown, message);
+        }
     }
 
     #[test]
@@ -65,8 +92,10 @@ proptest! {
             header[at] = value;
         }
         if let Ok(decoded) = metadata::decode(&mut &header[..]) {
-            // Whatever decodes is well-formed metadata.
-            prop_assert!(decoded.format >= 1 || decoded.format == 0);
+            // Whatever decodes is well-formed metadata: it is written back and read
+            // back unchanged.
+            let again = metadata::encode(&decoded).expect("decoded metadata encodes");
+            prop_assert_eq!(metadata::decode(&mut &again[..]).unwrap(), decoded);
         }
     }
 
@@ -92,6 +121,54 @@ proptest! {
         prop_assert_eq!(fields.get("error"), Some(&bounded));
         prop_assert_eq!(fields.get("note"), Some(&key_value));
     }
+}
+
+/// YAML with this project's keys and values of every kind, in or out of range.
+fn config_like_text() -> impl Strategy<Value = String> {
+    let key = prop::sample::select(vec![
+        "compression_level",
+        "max_backups",
+        "keep_daily",
+        "keep_weekly",
+        "min_interval_hours",
+        "busy_timeout_seconds",
+        "lock_timeout_seconds",
+        "threads",
+        "db_path",
+        "bogus",
+    ]);
+    let value = prop::sample::select(vec![
+        "0",
+        "1",
+        "9",
+        "10",
+        "-1",
+        "64",
+        "65",
+        "1.5",
+        "1e20",
+        ".nan",
+        "''",
+        "x",
+        "200",
+        "604800",
+        "604801",
+        "4294967296",
+    ]);
+    let check_key = prop::sample::select(vec!["max_age", "min_count", "max_shrink", "min_free"]);
+    let check_value = prop::sample::select(vec!["200", "50", "-1", "'24h'", "'1G'", "'x'", "0"]);
+    (
+        prop::collection::vec((key, value), 0..4),
+        prop::collection::vec((check_key, check_value), 0..3),
+    )
+        .prop_map(|(top, check)| {
+            let mut text: String = top.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+            if !check.is_empty() {
+                text.push_str("check:\n");
+                text.extend(check.iter().map(|(k, v)| format!("  {k}: {v}\n")));
+            }
+            text
+        })
 }
 
 fn sample(source: String, job: String) -> Metadata {

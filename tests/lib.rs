@@ -11,6 +11,7 @@ mod full_disk;
 mod fuzz;
 mod hostile;
 mod live_writers;
+mod process_edges;
 mod restore;
 mod restore_points;
 mod signals;

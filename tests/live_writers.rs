@@ -1,42 +1,12 @@
 //! Backups of a database that another process is writing, in rollback-journal and
 //! WAL mode: every backup must hold a consistent state (the writer's invariant).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use crate::common::*;
-
-struct Writer(Child);
-
-impl Writer {
-    fn start(db: &std::path::Path) -> Writer {
-        let mut child = Command::new("python3")
-            .arg("-c")
-            .arg(LEDGER_WRITER)
-            .arg(db)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "started");
-        Writer(child)
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn backups_during_writes_are_consistent(wal: bool) {
     let env = Env::empty();
     make_ledger_db(&env.db, 2000, wal);
-    let writer = Writer::start(&env.db);
+    let writer = LedgerWriter::start(&env.db);
     let mut sizes = Vec::new();
     for _ in 0..8 {
         env.run(&["backup", "--force", "--max-backups", "100", "-q"])
@@ -76,26 +46,10 @@ fn backups_during_writes_are_consistent_in_wal_mode() {
 fn a_database_locked_longer_than_the_busy_timeout_is_reported() {
     let env = Env::new();
     // Rollback mode: an exclusive transaction keeps every reader out.
-    let mut holder = Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3,sys,time\n\
-             c=sqlite3.connect(sys.argv[1],isolation_level=None)\n\
-             c.execute('BEGIN EXCLUSIVE'); c.execute('UPDATE counter SET n=n')\n\
-             print('locked',flush=True); time.sleep(30)",
-        )
-        .arg(&env.db)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(holder.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let holder = hold_exclusive(&env.db);
     let started = std::time::Instant::now();
     let run = env.run(&["backup", "--busy-timeout-seconds", "1"]);
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     run.failed_with(1, "is locked by another process");
     assert!(
         started.elapsed().as_secs() < 20,

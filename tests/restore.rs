@@ -2,7 +2,6 @@
 //! replacement, no stale WAL.
 
 use std::fs;
-use std::process::{Command, Stdio};
 
 use crate::common::*;
 
@@ -35,19 +34,7 @@ fn restore_over_a_wal_database_drops_rows_that_live_only_in_its_wal() {
     let backup_digest = content_digest(&env.db);
     let backup_name = env.backup_files()[0].clone();
     // Commit more rows and leave them in the -wal: the process dies without a checkpoint.
-    let status = Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3,sys,os\n\
-             c=sqlite3.connect(sys.argv[1],isolation_level=None)\n\
-             c.execute('PRAGMA wal_autocheckpoint=0')\n\
-             for i in range(50):\n    c.execute(\"INSERT INTO ledger(amount,note) VALUES (0,'late')\"); c.execute('UPDATE counter SET n=n+1')\n\
-             os._exit(0)",
-        )
-        .arg(&env.db)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    commit_into_wal_without_checkpoint(&env.db, 50);
     let wal = env.path("results.db-wal");
     assert!(
         fs::metadata(&wal).unwrap().len() > 0,
@@ -136,26 +123,13 @@ fn a_target_open_by_a_writer_is_refused() {
     let env = Env::empty();
     make_ledger_db(&env.db, 50, true);
     env.run(&["backup"]).ok();
-    let mut holder = Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3,sys,time\n\
-             c=sqlite3.connect(sys.argv[1]); c.execute('SELECT count(*) FROM ledger').fetchone()\n\
-             print('open',flush=True); time.sleep(30)",
-        )
-        .arg(&env.db)
-        .stdout(Stdio::piped())
-        .spawn()
+    // An open connection that has read: it keeps the -shm mapped and locked.
+    let holder = rusqlite::Connection::open(&env.db).unwrap();
+    holder
+        .query_row("SELECT count(*) FROM ledger", [], |_| Ok(()))
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
     let run = env.run(&["restore", "latest"]);
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     run.failed_with(1, "is in use");
     assert_eq!(env.backup_files().len(), 1, "nothing saved or replaced");
 }

@@ -424,7 +424,7 @@ fn repro6_a_corrupt_database_leaves_bounded_evidence_and_check_fails() {
     let detail = listed[0]["check_detail"].as_str().unwrap();
     assert!(detail.lines().count() > 3, "{detail}");
 
-    env.run(&["check"]).failed_with(1, "");
+    env.run(&["check"]).reported(1, "FAIL last");
     let text = env.run(&["check"]);
     assert!(
         text.stdout.contains("FAIL last: newest snapshot"),
@@ -731,33 +731,19 @@ fn in_use_messages_say_who_and_how() {
         ("read", "which is reading it"),
         ("write", "which is writing to it"),
     ] {
-        let script = if mode == "read" {
-            "import sqlite3,sys,time\n\
-             c=sqlite3.connect(sys.argv[1],isolation_level=None); c.execute('BEGIN')\n\
-             c.execute('SELECT count(*) FROM ledger').fetchone()\n\
-             print('ready',flush=True); time.sleep(30)"
+        // Another process's SQLite connection, as the restore sees it (this test
+        // process is not the restore's).
+        let holder = rusqlite::Connection::open(&env.db).unwrap();
+        if mode == "read" {
+            holder
+                .execute_batch("BEGIN; SELECT count(*) FROM ledger;")
+                .unwrap();
         } else {
-            "import sqlite3,sys,time\n\
-             c=sqlite3.connect(sys.argv[1],isolation_level=None); c.execute('BEGIN IMMEDIATE')\n\
-             print('ready',flush=True); time.sleep(30)"
-        };
-        let mut holder = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .arg(&env.db)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
+            holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        }
         let run = env.run(&["restore", "latest"]);
-        let pid = holder.id();
-        let _ = holder.kill();
-        let _ = holder.wait();
+        drop(holder);
+        let pid = std::process::id();
         run.failed_with(1, &format!("is in use by pid {pid}, {expected}"));
         if mode == "read" {
             assert!(!run.stderr.contains("writer"), "{}", run.stderr);
@@ -773,39 +759,35 @@ fn a_restore_stopped_by_a_signal_says_the_target_is_untouched() {
     add_row_ledger(&env.db);
     let before = content_digest(&env.db);
     // Hold the backup-directory lock so the restore is waiting when the signal comes.
-    let mut holder = Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import fcntl,sys,time\n\
-             f=open(sys.argv[1],'a+'); fcntl.lockf(f, fcntl.LOCK_EX)\n\
-             print('locked',flush=True); time.sleep(30)",
-        )
-        .arg(env.backups.join(".dbbackup.lock"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let restore = env
+    fs::create_dir_all(&env.backups).unwrap();
+    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "test holder");
+    let mut restore = env
         .command()
         .args(["restore", "latest"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Signal once it says it waits for the lock (an observable state, not a sleep).
+    let mut stderr = std::io::BufReader::new(restore.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        seen.push_str(&line);
+        if n == 0 || line.contains("waiting for the backup-directory lock") {
+            break;
+        }
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(restore.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let run: Run = restore.wait_with_output().unwrap().into();
-    let _ = holder.kill();
-    let _ = holder.wait();
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    let mut run: Run = restore.wait_with_output().unwrap().into();
+    run.stderr = seen;
+    drop(holder);
     run.failed_with(143, "restore stopped by signal 15");
     assert!(
         run.stderr.contains("results.db left untouched"),

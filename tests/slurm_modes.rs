@@ -229,7 +229,7 @@ fn check_reports_in_text_json_and_nagios() {
     let empty = env.run(&["check", "--format", "nagios"]);
     assert_eq!(empty.code, 2, "CRITICAL without backups: {}", empty.stdout);
     assert!(empty.stdout.starts_with("DBBACKUP CRITICAL - "));
-    env.run(&["check"]).failed_with(1, "");
+    env.run(&["check"]).reported(1, "FAIL age: no good backup");
     env.run(&["backup"]).ok();
     let ok = env.run(&["check", "--format", "nagios"]);
     assert_eq!(ok.code, 0, "{}", ok.stdout);
@@ -255,8 +255,10 @@ fn check_reports_in_text_json_and_nagios() {
     let old = fs::File::options().write(true).open(&backup).unwrap();
     old.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
     env.run(&["check", "--max-age", "1h"]).ok();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    env.run(&["check", "--max-age", "1s"]).failed_with(1, "");
+    backdate(&backup, std::time::Duration::from_secs(7200));
+    env.run(&["check", "--max-age", "1h"])
+        .reported(1, "FAIL age");
+    env.run(&["check", "--max-age", "3h"]).ok();
     // A sudden shrink is a warning.
     rusqlite::Connection::open(&env.db)
         .unwrap()

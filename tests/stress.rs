@@ -2,23 +2,11 @@
 //! prune while 2 writers commit. DBBACKUP_STRESS_SECONDS sets the length
 //! (20 s by default; 60 s or more for the long mode).
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-
-struct Writers(Vec<Child>);
-
-impl Drop for Writers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 #[test]
 fn sixty_four_processes_and_two_writers() {
@@ -28,19 +16,7 @@ fn sixty_four_processes_and_two_writers() {
         .unwrap_or(20);
     let env = Arc::new(Env::empty());
     make_ledger_db(&env.db, 3000, true);
-    let writers = Writers(
-        (0..2)
-            .map(|_| {
-                Command::new("python3")
-                    .arg("-c")
-                    .arg(LEDGER_WRITER)
-                    .arg(&env.db)
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect(),
-    );
+    let writers = [LedgerWriter::start(&env.db), LedgerWriter::start(&env.db)];
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let logged = Arc::new(AtomicUsize::new(0));
     let commands = Arc::new(AtomicUsize::new(0));

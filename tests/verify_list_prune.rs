@@ -103,42 +103,25 @@ fn auto_respects_the_interval_and_changes() {
 
 #[test]
 fn auto_does_not_wait_for_a_backup_in_progress() {
-    use std::os::fd::AsRawFd;
     let env = Env::new();
     fs::create_dir_all(&env.backups).unwrap();
-    // Hold the directory lock the way another dbbackup would (POSIX record lock).
-    let mut holder = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import fcntl,sys,time\n\
-             f=open(sys.argv[1],'a+'); fcntl.lockf(f, fcntl.LOCK_EX)\n\
-             f.write('host=elsewhere pid=1 job=77_1 since=now'); f.flush()\n\
-             print('locked',flush=True); time.sleep(30)",
-        )
-        .arg(env.backups.join(".dbbackup.lock"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = holder.stdout.as_ref().unwrap().as_raw_fd();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let holder = hold_dir_lock(
+        &env.backups.join(".dbbackup.lock"),
+        "host=elsewhere pid=1 job=77_1 since=now",
+    );
+    // Waiting would mean blocking until this timeout (the holder never lets go).
     let started = std::time::Instant::now();
-    let run = env.run(&["auto"]);
+    let run = env.run(&["auto", "--lock-timeout-seconds", "600"]);
     let elapsed = started.elapsed();
     let waited = env.run(&["backup", "--lock-timeout-seconds", "1"]);
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     run.ok();
     assert!(
         run.stdout.contains("another process is making a backup"),
         "{}",
         run.stdout
     );
-    assert!(elapsed.as_secs() < 5, "auto returned at once");
+    assert!(elapsed.as_secs() < 300, "auto did not wait for the lock");
     waited.failed_with(1, "job=77_1");
     assert!(env.backup_files().is_empty());
 }

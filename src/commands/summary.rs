@@ -42,8 +42,6 @@ pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
         .clone()
         .unwrap_or_else(|| ctx.settings.summary_log.clone());
     summary::append(&log, &line)?;
-    if !ctx.quiet {
-        println!("{}", line.text());
-    }
+    ctx.output(crate::cli::Format::Text).line(line.text());
     Ok(Status::Success)
 }

@@ -376,11 +376,13 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .context(|| format!("cannot flush directory {}", show(dir)))
 }
 
-/// Open for reading without following a symlink planted under a backup's name.
+/// Open for reading without following a symlink planted under a backup's name,
+/// and without blocking on a FIFO planted there (callers `fstat` and skip what is
+/// not a regular file; O_NONBLOCK changes nothing for reads of regular files).
 pub fn open_no_follow(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
 }
 

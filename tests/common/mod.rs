@@ -8,6 +8,8 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
@@ -20,6 +22,7 @@ pub struct Env {
     pub backups: PathBuf,
 }
 
+#[must_use = "a run's exit code and output are what a test checks"]
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -36,7 +39,9 @@ impl Run {
         self
     }
 
+    /// Exit `code`, and stderr says `needle` (which must say something).
     pub fn failed_with(&self, code: i32, needle: &str) -> &Self {
+        assert!(!needle.is_empty(), "failed_with needs a non-empty needle");
         assert_eq!(
             self.code, code,
             "exit code\nstdout: {}\nstderr: {}",
@@ -46,6 +51,23 @@ impl Run {
             self.stderr.contains(needle),
             "stderr should mention {needle:?}\nstderr: {}",
             self.stderr
+        );
+        self
+    }
+
+    /// Exit `code`, and the report on stdout says `needle` (reporting commands
+    /// such as `check` and `verify` explain a failure there).
+    pub fn reported(&self, code: i32, needle: &str) -> &Self {
+        assert!(!needle.is_empty(), "reported needs a non-empty needle");
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stdout.contains(needle),
+            "stdout should mention {needle:?}\nstdout: {}",
+            self.stdout
         );
         self
     }
@@ -172,8 +194,73 @@ pub fn make_ledger_db(path: &Path, pairs: u32, wal: bool) {
     tx.commit().unwrap();
 }
 
-/// Python that appends balanced pairs to the ledger, one transaction each, until
-/// killed. Argument: the database path.
+/// Appends balanced pairs to the ledger, one transaction each, on its own
+/// connection in a thread of the test process (a different process from the
+/// dbbackup under test, so SQLite's file locks arbitrate as between any two
+/// programs), until dropped.
+pub struct LedgerWriter {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<rusqlite::Result<()>>>,
+}
+
+impl LedgerWriter {
+    /// Start writing; returns once the first transaction has committed.
+    pub fn start(db: &Path) -> LedgerWriter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (started, first_commit) = std::sync::mpsc::channel();
+        let (db, stopped) = (db.to_path_buf(), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let conn = Connection::open(&db)?;
+            conn.busy_timeout(std::time::Duration::from_secs(60))?;
+            let mut i: i64 = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                let amount = i % 50 + 1;
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                conn.execute(
+                    "INSERT INTO ledger (amount, note) VALUES (?1, ?2)",
+                    (amount, "w".repeat(200)),
+                )?;
+                conn.execute(
+                    "INSERT INTO ledger (amount, note) VALUES (?1, 'balance')",
+                    (-amount,),
+                )?;
+                conn.execute("UPDATE counter SET n = n + 2", [])?;
+                conn.execute_batch("COMMIT")?;
+                if i == 0 {
+                    let _ = started.send(());
+                }
+                i += 1;
+            }
+            Ok(())
+        });
+        let mut writer = LedgerWriter {
+            stop,
+            thread: Some(thread),
+        };
+        if first_commit.recv().is_err() {
+            let result = writer.thread.take().unwrap().join().unwrap();
+            panic!("ledger writer did not start: {result:?}");
+        }
+        writer
+    }
+}
+
+impl Drop for LedgerWriter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let result = thread.join();
+            if !std::thread::panicking() {
+                result
+                    .expect("ledger writer panicked")
+                    .expect("ledger writer failed");
+            }
+        }
+    }
+}
+
+/// The Python form of `LedgerWriter`, kept only so tests written against it still
+/// build; new tests use `LedgerWriter` (the test suite does not need Python).
 pub const LEDGER_WRITER: &str = r#"
 import sqlite3, sys, itertools
 con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
@@ -186,6 +273,59 @@ for i in itertools.count():
     if i == 0:
         print("started", flush=True)
 "#;
+
+/// A connection holding an exclusive transaction on `db` (rollback mode: keeps
+/// every reader out) until dropped.
+pub fn hold_exclusive(db: &Path) -> Connection {
+    let conn = Connection::open(db).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE; UPDATE counter SET n = n")
+        .unwrap();
+    conn
+}
+
+/// Commit `rows` ledger rows into the -wal of a WAL database and close without
+/// checkpointing, as a writer that died after its commits would leave them.
+pub fn commit_into_wal_without_checkpoint(db: &Path, rows: u32) {
+    let conn = Connection::open(db).unwrap();
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .unwrap();
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    for _ in 0..rows {
+        conn.execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'late'); UPDATE counter SET n = n + 1;",
+        )
+        .unwrap();
+    }
+}
+
+/// Hold the backup directory's lock the way another dbbackup would (a POSIX
+/// record lock on the whole file, holder recorded inside) until dropped.
+pub fn hold_dir_lock(lock_file: &Path, holder: &str) -> fs::File {
+    use nix::fcntl::{FcntlArg, fcntl};
+    use nix::libc;
+    use std::io::Write;
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(lock_file)
+        .unwrap();
+    // start 0, len 0: the whole file.
+    let request = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    fcntl(&file, FcntlArg::F_SETLK(&request)).expect("lock");
+    file.write_all(holder.as_bytes()).unwrap();
+    file
+}
 
 /// Panics unless the ledger invariant holds in the database at `path`.
 pub fn assert_ledger_invariant(path: &Path) {
@@ -271,24 +411,37 @@ pub fn listed(env: &Env) -> BTreeMap<String, serde_json::Value> {
         .collect()
 }
 
-/// `../shared/bench/make_results_db.py`, for realistic larger data.
+/// Make a backup look `by` older: its recorded creation time (what every age
+/// check reads) is moved back, so no test has to sleep for time to pass.
+pub fn backdate(backup: &Path, by: std::time::Duration) {
+    use dbbackup::store::metadata;
+    use std::os::unix::fs::FileExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(backup)
+        .unwrap();
+    let mut header = vec![0u8; metadata::HEADER_LEN];
+    file.read_exact_at(&mut header, 0).unwrap();
+    let mut meta = metadata::decode(&mut &header[..]).unwrap();
+    meta.created -= jiff::SignedDuration::try_from(by).unwrap();
+    file.write_all_at(&metadata::encode(&meta).unwrap(), 0)
+        .unwrap();
+}
+
+/// The project's generator of realistic results databases (the one the benchmark
+/// and docs use), run in-process.
+#[path = "../../examples/make_results_db/generator.rs"]
+mod generator;
+
+/// A realistic results database of about `size_mb` MiB (seed 1).
 pub fn make_results_db(path: &Path, size_mb: f64, wal: bool) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make_results_db.py");
-    let mut command = Command::new("python3");
-    command
-        .arg(&script)
-        .arg(path)
-        .arg("--size-mb")
-        .arg(size_mb.to_string());
-    if wal {
-        command.arg("--wal");
-    }
-    let output = command.output().expect("python3");
-    assert!(
-        output.status.success(),
-        "make_results_db: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let options = generator::Options {
+        size_mb,
+        seed: 1,
+        wal,
+    };
+    generator::make(path, options).unwrap_or_else(|e| panic!("make_results_db: {e}"));
 }
 
 pub fn have(tool: &str) -> bool {

@@ -1,0 +1,194 @@
+//! The range of every numeric setting, in one place. Flags and environment
+//! variables (through clap's value parsers) and the config file are all checked
+//! against this table, so no value can reach code that would overflow or panic,
+//! and every refusal names the setting and its range.
+
+/// One numeric setting's accepted values.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    /// The config-file key (flags are the same words with dashes).
+    pub key: &'static str,
+    pub min: f64,
+    pub max: f64,
+    pub whole: bool,
+    /// `max` is only the type's limit: say "at least MIN".
+    open_ended: bool,
+}
+
+pub const COMPRESSION_LEVEL: Limit = Limit::whole("compression_level", 1, 9);
+pub const MAX_BACKUPS: Limit = Limit::at_least("max_backups", 1);
+pub const KEEP_DAILY: Limit = Limit::at_least("keep_daily", 0);
+pub const KEEP_WEEKLY: Limit = Limit::at_least("keep_weekly", 0);
+pub const KEEP_PRE_RESTORE: Limit = Limit::at_least("keep_pre_restore", 0);
+/// A century: beyond it the interval means "never", and durations overflow.
+pub const MIN_INTERVAL_HOURS: Limit = Limit::real("min_interval_hours", 0.0, 876_000.0);
+/// A week: SQLite's busy timeout is kept in milliseconds in a C int.
+pub const BUSY_TIMEOUT_SECONDS: Limit = Limit::whole("busy_timeout_seconds", 0, 604_800);
+pub const LOCK_TIMEOUT_SECONDS: Limit = Limit::whole("lock_timeout_seconds", 0, 604_800);
+/// Each thread keeps two 1 MiB blocks in flight; beyond this, memory grows with
+/// no gain (compression is already faster than the disk).
+pub const THREADS: Limit = Limit::whole("threads", 0, 64);
+pub const MIN_COUNT: Limit = Limit::at_least("check.min_count", 0);
+pub const MAX_SHRINK: Limit = Limit::real("check.max_shrink", 0.0, 100.0);
+
+impl Limit {
+    const fn whole(key: &'static str, min: u32, max: u32) -> Limit {
+        Limit {
+            key,
+            min: min as f64,
+            max: max as f64,
+            whole: true,
+            open_ended: false,
+        }
+    }
+
+    const fn at_least(key: &'static str, min: u32) -> Limit {
+        Limit {
+            key,
+            min: min as f64,
+            max: u32::MAX as f64,
+            whole: true,
+            open_ended: true,
+        }
+    }
+
+    const fn real(key: &'static str, min: f64, max: f64) -> Limit {
+        Limit {
+            key,
+            min,
+            max,
+            whole: false,
+            open_ended: false,
+        }
+    }
+
+    /// "at least 1", "a whole number from 1 to 9", "a number from 0 to 100".
+    pub fn range(&self) -> String {
+        let kind = if self.whole {
+            "a whole number"
+        } else {
+            "a number"
+        };
+        if self.open_ended {
+            format!("at least {}", self.min)
+        } else {
+            format!("{kind} from {} to {}", self.min, self.max)
+        }
+    }
+
+    /// `Err("must be ..., not X")` unless `value` is in range.
+    pub fn check(&self, value: f64) -> Result<f64, String> {
+        let in_range = value.is_finite()
+            && value >= self.min
+            && value <= self.max
+            && (!self.whole || value.fract() == 0.0);
+        if in_range {
+            Ok(value)
+        } else {
+            Err(format!("must be {}, not {value}", self.range_for(value)))
+        }
+    }
+
+    /// The bound `value` breaks: "at least 1", or "at most 4294967295" past the
+    /// type's limit of an open-ended range.
+    fn range_for(&self, value: f64) -> String {
+        if self.open_ended && value > self.max {
+            format!("at most {}", self.max)
+        } else {
+            self.range()
+        }
+    }
+
+    /// Parse a flag's or environment variable's text (`%` allowed after a percentage).
+    pub fn parse(&self, text: &str) -> Result<f64, String> {
+        let number = text.trim().trim_end_matches('%');
+        match number.parse::<f64>() {
+            Ok(value) => self
+                .check(value)
+                .map_err(|_| format!("must be {}, not '{text}'", self.range_for(value))),
+            Err(_) => Err(format!(
+                "'{text}' is not a number; must be {}",
+                self.range()
+            )),
+        }
+    }
+
+    /// The config-file key, range checked: `Err` names the key.
+    pub fn file_value(&self, value: Option<f64>) -> Result<Option<f64>, String> {
+        value
+            .map(|value| self.check(value).map_err(|e| format!("{} {e}", self.key)))
+            .transpose()
+    }
+}
+
+/// clap value parsers, one per numeric flag.
+pub mod parse {
+    use super::*;
+
+    pub fn compression_level(text: &str) -> Result<u32, String> {
+        COMPRESSION_LEVEL.parse(text).map(|v| v as u32)
+    }
+    pub fn max_backups(text: &str) -> Result<u32, String> {
+        MAX_BACKUPS.parse(text).map(|v| v as u32)
+    }
+    pub fn keep_daily(text: &str) -> Result<u32, String> {
+        KEEP_DAILY.parse(text).map(|v| v as u32)
+    }
+    pub fn keep_weekly(text: &str) -> Result<u32, String> {
+        KEEP_WEEKLY.parse(text).map(|v| v as u32)
+    }
+    pub fn keep_pre_restore(text: &str) -> Result<u32, String> {
+        KEEP_PRE_RESTORE.parse(text).map(|v| v as u32)
+    }
+    pub fn min_interval_hours(text: &str) -> Result<f64, String> {
+        MIN_INTERVAL_HOURS.parse(text)
+    }
+    pub fn busy_timeout_seconds(text: &str) -> Result<u64, String> {
+        BUSY_TIMEOUT_SECONDS.parse(text).map(|v| v as u64)
+    }
+    pub fn lock_timeout_seconds(text: &str) -> Result<u64, String> {
+        LOCK_TIMEOUT_SECONDS.parse(text).map(|v| v as u64)
+    }
+    pub fn threads(text: &str) -> Result<u32, String> {
+        THREADS.parse(text).map(|v| v as u32)
+    }
+    pub fn min_count(text: &str) -> Result<u32, String> {
+        MIN_COUNT.parse(text).map(|v| v as u32)
+    }
+    pub fn max_shrink(text: &str) -> Result<f64, String> {
+        MAX_SHRINK.parse(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_range() {
+        assert_eq!(
+            parse::max_backups("-1").unwrap_err(),
+            "must be at least 1, not '-1'"
+        );
+        assert_eq!(
+            parse::min_interval_hours("1e20").unwrap_err(),
+            "must be a number from 0 to 876000, not '1e20'"
+        );
+        assert_eq!(
+            parse::threads("100000").unwrap_err(),
+            "must be a whole number from 0 to 64, not '100000'"
+        );
+        assert_eq!(
+            parse::max_backups("4294967296").unwrap_err(),
+            "must be at most 4294967295, not '4294967296'"
+        );
+        assert!(parse::compression_level("1.5").is_err());
+        assert!(parse::min_interval_hours("NaN").is_err());
+        assert_eq!(parse::max_shrink("25%"), Ok(25.0));
+        assert_eq!(parse::busy_timeout_seconds("30"), Ok(30));
+        assert_eq!(
+            MAX_SHRINK.file_value(Some(200.0)).unwrap_err(),
+            "check.max_shrink must be a number from 0 to 100, not 200"
+        );
+    }
+}

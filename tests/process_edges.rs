@@ -1,0 +1,372 @@
+//! The edges of the process: a closed stdout, values that would overflow, files
+//! that are not regular files, signals while blocked, and usage mistakes.
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+
+use crate::common::*;
+
+/// A pipe whose ends are not inherited by other children (close-on-exec).
+fn pipe() -> (OwnedFd, OwnedFd) {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe")
+}
+
+/// Run with stdout a pipe whose reader has already gone (`dbbackup list | true`).
+fn run_into_closed_pipe(env: &Env, args: &[&str]) -> Run {
+    let (reader, writer) = pipe();
+    drop(reader);
+    env.command()
+        .args(args)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dbbackup")
+        .wait_with_output()
+        .unwrap()
+        .into()
+}
+
+/// The lock file is empty once its holder released it cleanly (a holder that
+/// exits without cleaning up leaves its record for the next one to warn about).
+fn lock_released_cleanly(env: &Env) -> bool {
+    fs::read(env.backups.join(".dbbackup.lock")).map_or(true, |bytes| bytes.is_empty())
+}
+
+#[test]
+fn every_reporting_command_into_a_closed_pipe_finishes_cleans_up_and_keeps_its_status() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let target = env.path("restored.db");
+    let templates = env.path("tpl");
+    let config = env.path("new.yaml");
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["backup", "--force"], 0),
+        (vec!["backup", "--force", "--format", "json"], 0),
+        (vec!["list"], 0),
+        (vec!["list", "--format", "json"], 0),
+        (
+            vec!["restore", "latest", "--target", target.to_str().unwrap()],
+            0,
+        ),
+        (vec!["auto"], 0),
+        (vec!["verify", "--all"], 0),
+        (vec!["prune", "--dry-run"], 0),
+        (vec!["prune"], 0),
+        (vec!["pre-job"], 0),
+        (vec!["post-job", "--status", "0"], 0),
+        (vec!["periodic"], 0),
+        (vec!["check"], 0),
+        (vec!["check", "--min-count", "99"], 1),
+        (vec!["check", "--format", "nagios", "--min-count", "99"], 2),
+        (vec!["summary"], 0),
+        (vec!["templates", "--out", templates.to_str().unwrap()], 0),
+        (vec!["init", "--path", config.to_str().unwrap()], 0),
+        (vec!["completions", "bash"], 0),
+        (vec!["man"], 0),
+    ];
+    for (args, code) in cases {
+        let run = run_into_closed_pipe(&env, &args);
+        assert_eq!(
+            run.code, code,
+            "{args:?} exit status\nstderr: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+        assert!(lock_released_cleanly(&env), "{args:?} left its lock record");
+        assert!(
+            env.stray_files().iter().all(|f| f == ".dbbackup-state"),
+            "{args:?} left {:?}",
+            env.stray_files()
+        );
+        assert!(
+            !run.stderr.contains("ended without releasing cleanly"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // The work was done although nobody read the report.
+    assert!(target.exists());
+    assert!(templates.join("job_array.sbatch").exists());
+    assert!(config.exists());
+    assert!(env.path("slrm_logs/backup_summary.log").exists());
+}
+
+#[test]
+fn a_backup_whose_mirror_failed_exits_1_even_into_a_closed_pipe() {
+    let env = Env::new();
+    let blocker = env.path("not-a-dir");
+    fs::write(&blocker, "a file where the mirror directory should be").unwrap();
+    let mirror = blocker.join("mirror");
+    let args = ["backup", "--mirror-dir", mirror.to_str().unwrap()];
+    run_into_closed_pipe(&env, &args).failed_with(1, "mirror");
+    assert_eq!(env.backup_files().len(), 1, "the primary backup was made");
+    assert!(lock_released_cleanly(&env));
+}
+
+#[test]
+fn every_numeric_option_is_range_checked_naming_option_and_range() {
+    let env = Env::new();
+    for (args, needle) in [
+        (
+            vec!["--min-interval-hours", "1e20", "auto"],
+            "must be a number from 0 to 876000",
+        ),
+        (
+            vec!["--threads", "100000", "backup"],
+            "must be a whole number from 0 to 64",
+        ),
+        (vec!["--max-backups", "-1", "backup"], "must be at least 1"),
+        (vec!["--max-backups", "0", "prune"], "must be at least 1"),
+        (vec!["--keep-daily", "-3", "prune"], "must be at least 0"),
+        (
+            vec!["--keep-pre-restore", "-1", "prune"],
+            "must be at least 0",
+        ),
+        (vec!["--compression-level", "10", "backup"], "from 1 to 9"),
+        (
+            vec!["--busy-timeout-seconds", "99999999999", "backup"],
+            "from 0 to 604800",
+        ),
+        (
+            vec!["--lock-timeout-seconds", "-5", "backup"],
+            "from 0 to 604800",
+        ),
+        (vec!["check", "--max-shrink", "200"], "from 0 to 100"),
+        (vec!["check", "--min-count", "-1"], "must be at least 0"),
+        (
+            vec!["--min-interval-hours", "NaN", "auto"],
+            "from 0 to 876000",
+        ),
+    ] {
+        let run = env.run(&args);
+        run.failed_with(2, needle);
+        let option = args.iter().find(|a| a.starts_with("--")).unwrap();
+        assert!(
+            run.stderr.contains(option),
+            "names {option}: {}",
+            run.stderr
+        );
+    }
+    // The environment takes the same path.
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_THREADS", "100000")
+        .arg("backup")
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "--threads");
+    assert!(env.backup_files().is_empty());
+    assert!(!env.backups.exists(), "nothing started");
+}
+
+#[test]
+fn the_largest_accepted_values_work() {
+    let env = Env::new();
+    env.run(&[
+        "--threads",
+        "64",
+        "--busy-timeout-seconds",
+        "604800",
+        "--lock-timeout-seconds",
+        "604800",
+        "--max-backups",
+        "4294967295",
+        "backup",
+    ])
+    .ok();
+    env.run(&["--min-interval-hours", "876000", "auto"]).ok();
+    env.run(&["check", "--max-shrink", "100", "--max-age", "99999w"])
+        .ok();
+}
+
+#[test]
+fn files_that_are_not_regular_files_are_refused_before_any_lock() {
+    let env = Env::empty();
+    nix::unistd::mkfifo(&env.db, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let link = env.path("link.db");
+    std::os::unix::fs::symlink(&env.db, &link).unwrap();
+    for db in [
+        env.db.as_path(),
+        link.as_path(),
+        std::path::Path::new("/dev/null"),
+    ] {
+        for args in [
+            vec!["backup"],
+            vec!["auto"],
+            vec!["pre-job"],
+            vec!["post-job", "--status", "0"],
+            vec!["periodic"],
+            vec!["restore", "latest"],
+        ] {
+            let run: Run = env
+                .command()
+                .env("DBBACKUP_DB_PATH", db)
+                .args(&args)
+                .output()
+                .unwrap()
+                .into();
+            assert_ne!(run.code, 0, "{db:?} {args:?}");
+            assert!(
+                run.stderr.contains("is not a regular file"),
+                "{db:?} {args:?}: {}",
+                run.stderr
+            );
+            assert!(!env.backups.exists(), "{args:?} took the lock");
+        }
+    }
+    // Other files a run opens: the config file, the summary log, a restore target.
+    let fifo = env.db.to_str().unwrap();
+    env.run(&["--config", fifo, "list"])
+        .failed_with(2, "not a regular file");
+    let real = env.path("real.db");
+    make_ledger_db(&real, 10, false);
+    let with_real = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_DB_PATH", &real)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    with_real(&["backup"]).ok();
+    with_real(&["--summary-log", fifo, "summary"]).failed_with(1, "not a regular file");
+    with_real(&["restore", "latest", "--target", fifo]).failed_with(1, "not a regular file");
+}
+
+/// Wait for `child` up to `limit`; `None` if it is still running.
+fn wait_up_to(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// A write that never completes (a full pipe nobody reads) cannot be
+/// interrupted; SIGTERM still ends the process after the grace period.
+#[test]
+fn sigterm_ends_a_process_blocked_in_a_write_nobody_reads() {
+    use nix::fcntl::{FcntlArg, fcntl};
+    use nix::sys::signal::{Signal, kill};
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::empty();
+    let (reader, writer) = pipe();
+    // The smallest pipe: the 50 KB of completions cannot fit.
+    fcntl(&writer, FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+    let mut child = env
+        .command()
+        .args(["completions", "bash"])
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // One byte read: the process is running and writing; the rest never will be.
+    // Kept open to the end: a closed reader would end the writer with EPIPE instead.
+    let mut reader = fs::File::from(reader);
+    let mut first = [0u8; 1];
+    reader.read_exact(&mut first).unwrap();
+    kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    // Grace is 5 s; a blocked process without the watchdog never ends at all.
+    let status = wait_up_to(&mut child, Duration::from_secs(60));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    drop(reader);
+    let status = status.expect("ended after SIGTERM");
+    assert!(
+        status.signal() == Some(15) || status.code() == Some(143),
+        "{status:?}"
+    );
+}
+
+/// A FIFO as the database used to block in open() for ever, deaf to SIGTERM.
+#[test]
+fn a_fifo_database_never_blocks_and_sigterm_is_never_needed() {
+    let env = Env::empty();
+    nix::unistd::mkfifo(&env.db, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut child = env
+        .command()
+        .arg("backup")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_up_to(&mut child, Duration::from_secs(60));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(status.expect("ended on its own").code(), Some(1));
+}
+
+#[test]
+fn no_subcommand_is_a_usage_error_with_help_on_stderr() {
+    let env = Env::empty();
+    let run = env.run(&[]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.contains("Usage: dbbackup"), "{}", run.stderr);
+    assert!(run.stderr.contains("pre-job"), "lists the commands");
+    // Asking for help is not an error.
+    let help = env.run(&["--help"]);
+    help.ok();
+    assert!(help.stdout.contains("Usage: dbbackup"));
+}
+
+/// Opening a FIFO for reading waits for a writer: one planted under a backup's
+/// name must be passed over, not waited on.
+#[test]
+fn a_fifo_planted_under_a_backup_name_is_passed_over() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let good = env.backup_files();
+    nix::unistd::mkfifo(
+        &env.backups.join("backup_29990101_000000.db.gz"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let target = env.path("restored.db");
+    for args in [
+        vec!["list"],
+        vec!["check"],
+        vec!["verify", "--all"],
+        vec!["prune"],
+        vec!["summary"],
+        vec!["auto"],
+        vec!["restore", "latest", "--target", target.to_str().unwrap()],
+    ] {
+        let mut child = env
+            .command()
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = wait_up_to(&mut child, Duration::from_secs(60));
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert_eq!(
+            status.expect("did not wait on the FIFO").code(),
+            Some(0),
+            "{args:?}"
+        );
+    }
+    assert_eq!(content_digest(&target), content_digest(&env.db));
+    assert!(env.backup_files().starts_with(&good));
+}
