@@ -227,7 +227,8 @@ fn create(
     let mut pruned = Vec::new();
     let mut mirrors = Vec::new();
     if meta.check == CheckResult::Ok {
-        let plan = retention::plan(&dir.entries()?, policy(settings));
+        let protected = crate::jobstate::JobState::protected(dir);
+        let plan = retention::plan_keeping(&dir.entries()?, policy(settings), &protected);
         retention::apply(dir, &plan)?;
         pruned = plan.delete;
         mirrors = mirror::copy_to_all(

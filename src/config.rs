@@ -47,6 +47,8 @@ pub struct Settings {
     pub mirror_dirs: Vec<PathBuf>,
     pub busy_timeout: Duration,
     pub lock_timeout: Duration,
+    /// How long post-job may take after SLURM's TERM (inside KillWait, 30 s by default).
+    pub term_grace: Duration,
     /// 0 = the cores this process may use.
     pub threads: u32,
     pub check: CheckThresholds,
@@ -82,6 +84,7 @@ struct FileConfig {
     mirror_dirs: Option<Vec<PathBuf>>,
     busy_timeout_seconds: Option<u64>,
     lock_timeout_seconds: Option<u64>,
+    term_grace_seconds: Option<u64>,
     threads: Option<u32>,
     check: Option<FileCheck>,
 }
@@ -166,6 +169,11 @@ pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
             args.lock_timeout_seconds
                 .or(file.lock_timeout_seconds)
                 .unwrap_or(600),
+        ),
+        term_grace: Duration::from_secs(
+            args.term_grace_seconds
+                .or(file.term_grace_seconds)
+                .unwrap_or(20),
         ),
         threads: args.threads.or(file.threads).unwrap_or(0),
         check,

@@ -35,6 +35,11 @@ pub enum Error {
     /// A termination signal arrived; temp files were removed and the lock released.
     #[error("interrupted by signal {0}; nothing was published")]
     Interrupted(i32),
+    /// The time allowed after SLURM's TERM (`term_grace_seconds`) ran out.
+    #[error(
+        "gave up after {0} s (term_grace_seconds): SLURM sent TERM and kills the job soon; nothing was published"
+    )]
+    OutOfTime(u64),
 }
 
 impl Error {

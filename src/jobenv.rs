@@ -20,6 +20,10 @@ pub struct JobContext {
     pub host: String,
     pub pid: u32,
     pub array: Option<ArrayTask>,
+    /// `SLURM_CLUSTER_NAME`: job ids repeat across clusters sharing a filesystem.
+    pub cluster: Option<String>,
+    /// `SLURM_RESTART_COUNT`: how many times this job (task) was requeued.
+    pub restarts: u64,
 }
 
 impl JobContext {
@@ -50,6 +54,10 @@ impl JobContext {
             host: sanitize(&host),
             pid: std::process::id(),
             array,
+            cluster: clean("SLURM_CLUSTER_NAME"),
+            restarts: clean("SLURM_RESTART_COUNT")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
         }
     }
 }
@@ -70,6 +78,17 @@ impl JobContext {
             None => &self.tag,
         }
     }
+
+    /// `<cluster>-<job id>`: what names this job's shared state, unique across
+    /// clusters that share the filesystem.
+    pub fn state_key(&self) -> String {
+        state_key(self.cluster.as_deref(), self.job_id())
+    }
+}
+
+/// `<cluster>-<job id>` for a job of `cluster` (`-` when SLURM names none).
+pub fn state_key(cluster: Option<&str>, job_id: &str) -> String {
+    format!("{}-{}", cluster.unwrap_or("-"), sanitize(job_id))
 }
 
 fn local_host_name() -> String {
@@ -132,6 +151,17 @@ mod tests {
             ("SLURM_ARRAY_TASK_STEP", "3"),
         ]);
         assert_eq!(ranged.array.unwrap().task_count, Some(4));
+    }
+
+    #[test]
+    fn state_is_keyed_by_cluster_and_job() {
+        let a = ctx(&[("SLURM_JOB_ID", "9"), ("SLURM_CLUSTER_NAME", "alpha")]);
+        let b = ctx(&[("SLURM_JOB_ID", "9"), ("SLURM_CLUSTER_NAME", "beta")]);
+        assert_eq!(a.state_key(), "alpha-9");
+        assert_ne!(a.state_key(), b.state_key());
+        assert_eq!(ctx(&[("SLURM_JOB_ID", "9")]).state_key(), "--9");
+        let requeued = ctx(&[("SLURM_JOB_ID", "9"), ("SLURM_RESTART_COUNT", "2")]);
+        assert_eq!(requeued.restarts, 2);
     }
 
     #[test]

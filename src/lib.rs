@@ -12,6 +12,7 @@ pub mod jobenv;
 pub mod jobstate;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod mirror;
 pub mod output;
 pub mod progress;

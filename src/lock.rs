@@ -27,7 +27,46 @@ use crate::jobenv::JobContext;
 use crate::signals;
 use crate::store::LOCK_FILE;
 
-const POLL: Duration = Duration::from_millis(50);
+/// Waits between attempts grow from FIRST_WAIT to MAX_WAIT: on NFS, Lustre and GPFS
+/// every attempt is a round trip to the lock manager, so a thousand waiting tasks
+/// must not poll in step.
+const FIRST_WAIT: Duration = Duration::from_millis(10);
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Exponential backoff with jitter: each pause is random in [d/2, d], d doubling
+/// up to a cap, so waiters spread out instead of retrying together.
+pub(crate) struct Backoff {
+    next: Duration,
+    cap: Duration,
+    state: u64,
+}
+
+impl Backoff {
+    pub(crate) fn new(first: Duration, cap: Duration) -> Backoff {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        // Any per-process seed will do: this spreads retries, it is not security.
+        let state = (nanos ^ (u64::from(std::process::id()) << 32)) | 1;
+        Backoff {
+            next: first,
+            cap,
+            state,
+        }
+    }
+
+    /// The next pause (advancing the schedule).
+    pub(crate) fn next_pause(&mut self) -> Duration {
+        // xorshift64
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let fraction = (self.state >> 11) as f64 / (1u64 << 53) as f64;
+        let pause = self.next.mul_f64(0.5 + fraction / 2.0);
+        self.next = (self.next * 2).min(self.cap);
+        pause
+    }
+}
 
 /// Holding this means holding the directory's lock; dropping it releases it.
 #[derive(Debug)]
@@ -70,6 +109,7 @@ impl DirLock {
             })?;
         let started = Instant::now();
         let mut announced = false;
+        let mut backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);
         loop {
             match try_lock(&file) {
                 Ok(()) => break,
@@ -101,13 +141,18 @@ impl DirLock {
                         limit.as_secs()
                     )));
                 }
-                Wait::Upto(_) => {
+                Wait::Upto(limit) => {
                     if !announced {
                         tracing::info!("waiting for the backup-directory lock held by {holder}");
                         announced = true;
                     }
                     signals::check()?;
-                    thread::sleep(POLL);
+                    let pause = backoff.next_pause();
+                    // Never sleep past the wait limit or a post-job deadline.
+                    let left = limit
+                        .saturating_sub(started.elapsed())
+                        .min(signals::remaining().unwrap_or(Duration::MAX));
+                    thread::sleep(pause.min(left));
                 }
             }
         }
@@ -196,6 +241,76 @@ fn describe_holder(file: &File) -> String {
         }
         _ => "another process".into(),
     }
+}
+
+/// Who holds the lock of `dir`, for `dbbackup lock status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Holder {
+    /// Whether any process holds the lock now (`F_GETLK`).
+    pub held: bool,
+    /// The line the holder wrote (`host=… pid=… job=… since=…`), if any.
+    pub recorded: Option<String>,
+    pub host: Option<String>,
+    pub pid: Option<u32>,
+    pub job: Option<String>,
+    pub since: Option<String>,
+    /// On this host: whether that pid is alive. `None` on another host.
+    pub alive: Option<bool>,
+}
+
+/// Inspect the lock without taking it. A directory without a lock file is unlocked.
+pub fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+    {
+        Ok(file) => Some(file),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).context(|| format!("cannot open lock file {}", show(&path))),
+    };
+    let Some(file) = file.as_mut() else {
+        return Ok(Holder {
+            held: false,
+            recorded: None,
+            host: None,
+            pid: None,
+            job: None,
+            since: None,
+            alive: None,
+        });
+    };
+    // F_GETLK with a read-lock probe works on a read-only descriptor.
+    let mut probe = whole_file_lock(libc::F_RDLCK);
+    let held = fcntl(&*file, FcntlArg::F_GETLK(&mut probe))
+        .is_ok_and(|_| probe.l_type != libc::F_UNLCK as libc::c_short);
+    let recorded = Some(read_holder(file)).filter(|r| !r.is_empty());
+    let field = |key: &str| {
+        recorded.as_deref().and_then(|line| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_string)
+        })
+    };
+    let (host, pid) = (field("host"), field("pid").and_then(|p| p.parse().ok()));
+    let alive = match (&host, pid) {
+        // kill(pid, 0): EPERM means it exists but belongs to someone else.
+        (Some(host), Some(pid)) if host == this_host => Some(matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None),
+            Ok(()) | Err(Errno::EPERM)
+        )),
+        _ => None,
+    };
+    Ok(Holder {
+        held,
+        host,
+        pid,
+        job: field("job"),
+        since: field("since"),
+        alive,
+        recorded,
+    })
 }
 
 /// Check whether any process holds a POSIX lock on part of `path` (restore uses this

@@ -78,6 +78,18 @@ pub fn plan(entries: &[Entry], policy: Policy) -> Plan {
     plan
 }
 
+/// `plan`, but never deleting `protected` (restore points of jobs still running).
+pub fn plan_keeping(entries: &[Entry], policy: Policy, protected: &HashSet<String>) -> Plan {
+    let mut plan = plan(entries, policy);
+    let (kept, delete) = plan
+        .delete
+        .into_iter()
+        .partition(|name| protected.contains(name));
+    plan.delete = delete;
+    plan.keep.extend::<Vec<String>>(kept);
+    plan
+}
+
 fn keep_newest_per<'a>(
     good: &[&'a Entry],
     periods: u32,
@@ -164,6 +176,22 @@ mod tests {
 
     fn deleted(entries: &[Entry], policy: Policy) -> Vec<String> {
         plan(entries, policy).delete
+    }
+
+    #[test]
+    fn protected_restore_points_are_kept() {
+        let entries = vec![
+            entry("20250105_000000", false, false),
+            entry("20250104_000000", false, false),
+            entry("20250103_000000", false, false),
+        ];
+        let protected: HashSet<String> = ["backup_20250103_000000.db.gz".to_string()].into();
+        let plan = plan_keeping(&entries, policy(1, 0, 0), &protected);
+        assert_eq!(plan.delete, vec!["backup_20250104_000000.db.gz"]);
+        assert!(
+            plan.keep
+                .contains(&"backup_20250103_000000.db.gz".to_string())
+        );
     }
 
     #[test]

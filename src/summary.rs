@@ -132,11 +132,14 @@ pub fn append(path: &Path, line: &Line) -> Result<()> {
 
 fn lock_for_append(file: &fs::File, path: &Path) -> Result<()> {
     let started = Instant::now();
+    // A line is held for one write and one fsync: start short, back off with jitter.
+    let mut backoff =
+        crate::lock::Backoff::new(Duration::from_millis(2), Duration::from_millis(200));
     loop {
         match crate::lock::try_lock(file) {
             Ok(()) => return Ok(()),
             Err(Errno::EAGAIN | Errno::EACCES | Errno::EINTR) if started.elapsed() < LOCK_WAIT => {
-                thread::sleep(Duration::from_millis(5));
+                thread::sleep(backoff.next_pause());
             }
             // Without working locks, O_APPEND still keeps local lines whole.
             Err(Errno::ENOLCK | Errno::ENOSYS | Errno::EOPNOTSUPP) => return Ok(()),

@@ -9,6 +9,7 @@ mod config;
 mod crash;
 mod full_disk;
 mod fuzz;
+mod hooks;
 mod hostile;
 mod live_writers;
 mod restore;

@@ -34,8 +34,18 @@ fn concurrent_pre_jobs_make_exactly_one_restore_point_per_array() {
     let late = run_array_tasks(&env, "5100", 1, |_| vec!["pre-job".into()]);
     late[0].ok();
     assert_eq!(env.backup_files().len(), 1);
-    // Another array gets its own.
-    run_array_tasks(&env, "5200", 4, |_| vec!["pre-job".into()]);
+    // Another array, the database unchanged: the restore point is reused.
+    let reused = run_array_tasks(&env, "5200", 4, |_| vec!["pre-job".into()]);
+    assert!(reused[0].stdout.contains(&files[0]), "{}", reused[0].stdout);
+    assert_eq!(env.backup_files().len(), 1);
+    // Changed since: it gets its own.
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'x'); UPDATE counter SET n = n + 1",
+        )
+        .unwrap();
+    run_array_tasks(&env, "5300", 4, |_| vec!["pre-job".into()]);
     assert_eq!(env.backup_files().len(), 2);
 }
 

@@ -19,7 +19,8 @@ pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<Status> {
     }
     let _lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?;
     dir.remove_stale_temps();
-    let plan = retention::plan(&dir.entries()?, policy(&ctx.settings));
+    let protected = crate::jobstate::JobState::protected(&dir);
+    let plan = retention::plan_keeping(&dir.entries()?, policy(&ctx.settings), &protected);
     if !args.dry_run {
         retention::apply(&dir, &plan)?;
     }
