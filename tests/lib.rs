@@ -2,6 +2,7 @@
 
 mod common;
 
+mod arrays;
 mod backup;
 mod bad_input;
 mod cli_ux;
@@ -12,6 +13,7 @@ mod fuzz;
 mod hooks;
 mod hostile;
 mod live_writers;
+mod metrics;
 mod restore;
 mod signals;
 mod slurm_e2e;
