@@ -11,6 +11,9 @@ pub struct ArrayTask {
     pub array_job_id: String,
     pub task_id: u64,
     pub task_count: Option<u64>,
+    /// `SLURM_ARRAY_TASK_MIN`, `_MAX`, `_STEP`: with the count, which ids exist
+    /// (a sparse list like `1,3,5-7` has fewer than the range).
+    pub range: Option<(u64, u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +44,7 @@ impl JobContext {
                 task_count: clean("SLURM_ARRAY_TASK_COUNT")
                     .and_then(|c| c.parse().ok())
                     .or_else(|| count_from_range(&clean)),
+                range: range(&clean),
             }),
             _ => None,
         };
@@ -64,10 +68,15 @@ impl JobContext {
 
 /// Older SLURM sets only MIN, MAX and STEP; `1-10:3` has 4 tasks.
 fn count_from_range(clean: &impl Fn(&str) -> Option<String>) -> Option<u64> {
+    let (min, max, step) = range(clean)?;
+    Some((max - min) / step + 1)
+}
+
+fn range(clean: &impl Fn(&str) -> Option<String>) -> Option<(u64, u64, u64)> {
     let get = |name: &str| clean(name).and_then(|v| v.parse::<u64>().ok());
     let (min, max) = (get("SLURM_ARRAY_TASK_MIN")?, get("SLURM_ARRAY_TASK_MAX")?);
     let step = get("SLURM_ARRAY_TASK_STEP").unwrap_or(1).max(1);
-    (max >= min).then(|| (max - min) / step + 1)
+    (max >= min).then_some((min, max, step))
 }
 
 impl JobContext {

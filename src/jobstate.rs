@@ -33,9 +33,25 @@ pub struct PreJob {
     pub failed: Option<String>,
     /// The final job submitted for this array (its id), or why submitting failed.
     pub final_job: Option<String>,
+    /// The array's task ids, when SLURM's variables tell them all: a range whose
+    /// size equals the task count (`0-3`, `1-10:3`; not a sparse list).
+    pub task_ids: Option<String>,
 }
 
 impl PreJob {
+    /// Every task id of the array, from `task_ids` (`MIN-MAX:STEP`).
+    pub fn all_tasks(&self) -> Option<Vec<u64>> {
+        let (range, step) = self.task_ids.as_deref()?.split_once(':')?;
+        let (min, max) = range.split_once('-')?;
+        let (min, max, step): (u64, u64, u64) =
+            (min.parse().ok()?, max.parse().ok()?, step.parse().ok()?);
+        // Bounded: SLURM's MaxArraySize is at most 4,000,001.
+        if step == 0 || max < min || (max - min) / step > 4_000_000 {
+            return None;
+        }
+        Some((min..=max).step_by(step as usize).collect())
+    }
+
     fn parse(text: &str) -> PreJob {
         let mut record = PreJob::default();
         for line in text.lines() {
@@ -44,6 +60,7 @@ impl PreJob {
                 Some(("backup", v)) => record.backup = value(v),
                 Some(("failed", v)) => record.failed = value(v),
                 Some(("final", v)) => record.final_job = value(v),
+                Some(("tasks", v)) => record.task_ids = value(v),
                 // Before keys existed the file held just the backup's name.
                 None if record.backup.is_none() => record.backup = value(line),
                 _ => {}
@@ -58,6 +75,7 @@ impl PreJob {
             ("backup", &self.backup),
             ("failed", &self.failed),
             ("final", &self.final_job),
+            ("tasks", &self.task_ids),
         ] {
             if let Some(value) = value {
                 text.push_str(&format!("{key}={}\n", value.replace('\n', " ")));
@@ -199,6 +217,7 @@ mod tests {
             backup: Some("backup_20250101_000000.db.gz".into()),
             failed: None,
             final_job: Some("77".into()),
+            task_ids: Some("0-3:1".into()),
         };
         assert_eq!(PreJob::parse(&record.render()), record);
         assert_eq!(

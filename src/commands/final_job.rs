@@ -37,8 +37,21 @@ pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
         )));
     }
     let key = state_key(ctx.job.cluster.as_deref(), &array);
-    let (source, ends) = task_ends(&array);
+    let (source, mut ends) = task_ends(&array);
     let dir = ctx.backup_dir();
+    // Tasks the scheduler no longer reports (a task cancelled while pending may
+    // be purged at once) are still named, when pre-job recorded every task id.
+    if let Some(all) = JobState::reader(&dir)
+        .pre_job(&key)
+        .and_then(|r| r.all_tasks())
+    {
+        for task in all {
+            ends.entry(task).or_insert_with(|| TaskEnd {
+                state: "UNREPORTED".into(),
+                exit_code: "?".into(),
+            });
+        }
+    }
     let result = (|| -> Result<(BTreeSet<u64>, Outcome)> {
         let db = ctx.settings.db_path()?;
         let lock = ctx.lock(&dir)?;

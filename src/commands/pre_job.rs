@@ -143,6 +143,12 @@ fn find_or_make(ctx: &Ctx, final_job: Option<&Path>) -> Result<Found> {
     if want_final && record.final_job.is_none() {
         record.final_job = Some(submit_final(ctx, final_job.unwrap_or(Path::new(""))));
     }
+    if let Some(task) = &ctx.job.array
+        && let (Some(count), Some((min, max, step))) = (task.task_count, task.range)
+        && (max - min) / step + 1 == count
+    {
+        record.task_ids = Some(format!("{min}-{max}:{step}"));
+    }
     state.record_pre_job(&key, &record)?;
     found
 }
