@@ -73,6 +73,8 @@ impl Backoff {
 pub struct DirLock {
     file: File,
     path: PathBuf,
+    /// The descriptor a blocking wait took the lock through, kept open with it.
+    _waited: Option<File>,
 }
 
 /// How to behave when another process holds the lock.
@@ -87,6 +89,18 @@ pub enum Wait {
 impl DirLock {
     /// Take the lock of `dir` (which must exist). `Ok(None)`: busy and `Wait::No`.
     pub fn acquire(dir: &Path, job: &JobContext, wait: Wait) -> Result<Option<DirLock>> {
+        Self::acquire_unless(dir, job, wait, || false)
+    }
+
+    /// `acquire`, but while waiting give up (`Ok(None)`) as soon as `done()` says
+    /// the lock is no longer needed (pre-job: another task recorded the restore
+    /// point meanwhile).
+    pub fn acquire_unless(
+        dir: &Path,
+        job: &JobContext,
+        wait: Wait,
+        done: impl Fn() -> bool,
+    ) -> Result<Option<DirLock>> {
         let path = dir.join(LOCK_FILE);
         let file = OpenOptions::new()
             .read(true)
@@ -110,6 +124,7 @@ impl DirLock {
         let started = Instant::now();
         let mut announced = false;
         let mut backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);
+        let mut waited = None;
         loop {
             match try_lock(&file) {
                 Ok(()) => break,
@@ -147,16 +162,36 @@ impl DirLock {
                         announced = true;
                     }
                     signals::check()?;
-                    let pause = backoff.next_pause();
-                    // Never sleep past the wait limit or a post-job deadline.
+                    // Never past the wait limit or a post-job deadline.
                     let left = limit
                         .saturating_sub(started.elapsed())
                         .min(signals::remaining().unwrap_or(Duration::MAX));
-                    thread::sleep(pause.min(left));
+                    let stopped = std::cell::Cell::new(false);
+                    let stop = || {
+                        let now_done = done();
+                        stopped.set(now_done);
+                        now_done || signals::check().is_err()
+                    };
+                    match wait_lock(&file, left, stop) {
+                        Ok(handle) => {
+                            waited = Some(handle);
+                            break;
+                        }
+                        Err(_) if stopped.get() => return Ok(None),
+                        // Deadlock detected (two processes each waiting for the
+                        // other's directory): back off with jitter, then retry.
+                        Err(Errno::EDEADLK) => thread::sleep(backoff.next_pause().min(left)),
+                        // Timed out, stopped, or an error try_lock will name.
+                        Err(_) => {}
+                    }
                 }
             }
         }
-        let mut lock = DirLock { file, path };
+        let mut lock = DirLock {
+            file,
+            path,
+            _waited: waited,
+        };
         lock.record_holder(job)?;
         Ok(Some(lock))
     }
@@ -199,6 +234,64 @@ impl Drop for DirLock {
 pub(crate) fn try_lock(file: &File) -> std::result::Result<(), Errno> {
     let request = whole_file_lock(libc::F_WRLCK);
     fcntl(file, FcntlArg::F_SETLK(&request)).map(|_| ())
+}
+
+/// Wait for a whole-file write lock with one blocking `F_SETLKW`, in a helper
+/// thread so the wait is bounded by `limit` and ends early when `stop()` says so
+/// (checked with exponential backoff and jitter, 10 ms growing to 1 s): the
+/// kernel or the NFS lock manager
+/// queues the waiters, and nothing polls the lock. Returns the duplicate
+/// descriptor the lock was taken through: keep it open as long as the lock is
+/// held (closing any descriptor of a file drops the process's locks on it).
+/// `EAGAIN`: timed out; `EINTR`: stopped. A lock granted after we gave up is
+/// released when the thread drops its descriptor.
+pub(crate) fn wait_lock(
+    file: &File,
+    limit: Duration,
+    stop: impl Fn() -> bool,
+) -> std::result::Result<File, Errno> {
+    let handle = file
+        .try_clone()
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let request = whole_file_lock(libc::F_WRLCK);
+        let result = loop {
+            match fcntl(&handle, FcntlArg::F_SETLKW(&request)) {
+                Err(Errno::EINTR) => continue,
+                other => break other.map(|_| ()),
+            }
+        };
+        let _ = sender.send((result, handle));
+    });
+    let started = Instant::now();
+    let mut backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);
+    loop {
+        let left = limit.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(Errno::EAGAIN);
+        }
+        if stop() {
+            return Err(Errno::EINTR);
+        }
+        match receiver.recv_timeout(left.min(backoff.next_pause())) {
+            Ok((result, handle)) => return result.map(|()| handle),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(Errno::EIO),
+        }
+    }
+}
+
+/// One attempt, then `wait_lock` (the summary log's append lock).
+pub(crate) fn lock_waiting(
+    file: &File,
+    limit: Duration,
+) -> std::result::Result<Option<File>, Errno> {
+    match try_lock(file) {
+        Ok(()) => Ok(None),
+        Err(Errno::EAGAIN | Errno::EACCES) => wait_lock(file, limit, || false).map(Some),
+        Err(errno) => Err(errno),
+    }
 }
 
 fn whole_file_lock(kind: libc::c_int) -> libc::flock {

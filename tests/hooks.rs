@@ -48,6 +48,23 @@ fn batch_shell(env: &Env, job_id: &str, script: &Path, work: &[&str]) -> Command
     command
 }
 
+/// Until the batch shell has started a child (pre-job): its traps are set.
+fn wait_for_first_child(child: &Child) {
+    let children = format!("/proc/{0}/task/{0}/children", child.id());
+    let started = Instant::now();
+    while fs::read_to_string(&children)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the script never started a command"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn term_group(child: &Child) {
     // ESRCH: the job already ended, as it may have between two of SLURM's TERMs.
     let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
@@ -105,7 +122,10 @@ fn repeated_term_at_any_moment_never_loses_the_post_job_line() {
         let child = batch_shell(&env, &job, &template, &["sleep", "30"])
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(60 + run * 45));
+        // A TERM before bash has even read the hooks kills it, as it would
+        // kill any script: start once the shell runs its first command.
+        wait_for_first_child(&child);
+        std::thread::sleep(Duration::from_millis(run * 45));
         term_group(&child);
         std::thread::sleep(Duration::from_millis(30 + run * 20));
         term_group(&child);

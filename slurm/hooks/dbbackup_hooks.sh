@@ -24,18 +24,49 @@
 # that cannot run at all (exit 2, 126, 127: misconfigured, not executable, not
 # found) stops the job at pre-job, strict or not: the job must not run for days
 # believing it is protected.
-#
+
+dbbackup__term=0      # SLURM sent TERM
+dbbackup__signalled=0 # a trap ran while we were waiting for the work
+dbbackup__work=""     # the work's pid while it runs
+
+dbbackup__on_usr1() {
+    dbbackup__signalled=1
+    dbbackup_on_time_limit || true
+}
+
+dbbackup__on_term() {
+    dbbackup__signalled=1
+    dbbackup__term=1
+    if [ -n "$dbbackup__work" ]; then
+        # Pass TERM on to the work (the child of the status-keeping subshell);
+        # it may have ended already, so failing is expected.
+        pkill -TERM -P "$dbbackup__work" 2>/dev/null || true
+    fi
+}
+
+# SLURM may send the warning up to 60 s early, even before the work starts, and
+# bash's default for USR1 and TERM is to exit: trap both first thing, before this
+# file runs any other command, and never reset them. `|| true`: errexit fires
+# inside traps too.
+trap 'dbbackup__on_usr1 || true' USR1
+trap 'dbbackup__on_term || true' TERM
 
 : "${DBBACKUP:=dbbackup}"
 : "${DBBACKUP_STRICT:=0}"
 : "${DBBACKUP_FINAL:=1}"
 if [ -z "${DBBACKUP_FINAL_SCRIPT+set}" ]; then
-    DBBACKUP_FINAL_SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/final_backup.sbatch"
+    # No command substitution: a TERM killing its subshell would fail the
+    # assignment, and `set -e` would end the script.
+    dbbackup__hooks_dir=${BASH_SOURCE[0]%/*}
+    case "$dbbackup__hooks_dir" in
+        "${BASH_SOURCE[0]}") dbbackup__hooks_dir=. ;;
+    esac
+    case "$dbbackup__hooks_dir" in
+        /*) ;;
+        *) dbbackup__hooks_dir=$PWD/$dbbackup__hooks_dir ;;
+    esac
+    DBBACKUP_FINAL_SCRIPT=$dbbackup__hooks_dir/../final_backup.sbatch
 fi
-
-dbbackup__term=0      # SLURM sent TERM
-dbbackup__signalled=0 # a trap ran while we were waiting for the work
-dbbackup__work=""     # the work's pid while it runs
 
 # Report a failed dbbackup; return the failure only in strict mode.
 dbbackup__report() {
@@ -109,33 +140,14 @@ dbbackup_on_time_limit() {
     DBBACKUP_MIN_INTERVAL_HOURS=0 dbbackup__run auto
 }
 
-dbbackup__on_usr1() {
-    dbbackup__signalled=1
-    dbbackup_on_time_limit || true
-}
-
-dbbackup__on_term() {
-    dbbackup__signalled=1
-    dbbackup__term=1
-    if [ -n "$dbbackup__work" ]; then
-        # Pass TERM on to the work (the child of the status-keeping subshell);
-        # it may have ended already, so failing is expected.
-        pkill -TERM -P "$dbbackup__work" 2>/dev/null || true
-    fi
-}
-
-# SLURM may send the warning up to 60 s early, even before the work starts, and
-# bash's default for USR1 and TERM is to exit: trap both from the moment this
-# file is sourced, and never reset them. `|| true`: errexit fires inside traps too.
-trap 'dbbackup__on_usr1 || true' USR1
-trap 'dbbackup__on_term || true' TERM
-
 # dbbackup_run_work CMD [ARGS...]: run the work in the background, wait for it
 # (through any number of signals), and return its exit status.
 #
 # Bash can lose a child's status when it exits while a trap interrupts `wait`
 # (`wait` then returns 255 for good), so a small subshell runs the work in its
 # foreground and writes the status to a file; `wait` only tells us when to look.
+# A signal that arrives just as bash forks can kill that subshell before it has
+# set its own traps, before the work started: then the work is started again.
 dbbackup_run_work() {
     if [ "$dbbackup__term" = "1" ]; then
         echo "dbbackup: SLURM sent TERM before the work started; not starting it" >&2 || true
@@ -143,9 +155,55 @@ dbbackup_run_work() {
     fi
     local status_file=""
     status_file=$(mktemp "${TMPDIR:-/tmp}/dbbackup-status.XXXXXX" 2>/dev/null) || status_file=""
+    local rc=0 recorded="" attempt
+    for attempt in 1 2 3; do
+        dbbackup__start_work "$status_file" "$@"
+        while true; do
+            dbbackup__signalled=0
+            rc=0
+            wait "$dbbackup__work" || rc=$?
+            # A trap ran (the flag says so): the work may still run.
+            if [ "$dbbackup__signalled" = "1" ]; then
+                continue
+            fi
+            # Bash may run the trap only after this point; the file says whether
+            # the work has ended ("started" and the subshell alive: not yet).
+            recorded=""
+            if [ -n "$status_file" ]; then
+                recorded=$(cat "$status_file" 2>/dev/null) || recorded=""
+            fi
+            if [ "$recorded" = "started" ] && kill -0 "$dbbackup__work" 2>/dev/null; then
+                continue
+            fi
+            break
+        done
+        dbbackup__work=""
+        if [ -z "$status_file" ] || [ -n "$recorded" ] || [ "$dbbackup__term" = "1" ]; then
+            break
+        fi
+        echo "dbbackup: the work's shell died before starting it (signal at fork, attempt $attempt); starting it again" >&2 || true
+    done
+    if [ -n "$status_file" ]; then
+        rm -f "$status_file" || true
+    fi
+    case "$recorded" in
+        "" | *[!0-9]*) ;;
+        *) rc=$recorded ;;
+    esac
+    return "$rc"
+}
+
+# dbbackup__start_work STATUS_FILE CMD [ARGS...]: the subshell that runs the work
+# and records "started", then its exit status, in STATUS_FILE.
+dbbackup__start_work() {
+    local status_file=$1
+    shift
     (
         # Caught, so the work starts with default handlers; deferred until it ends.
         trap 'true' TERM USR1
+        if [ -n "$status_file" ]; then
+            echo started >"$status_file" || true
+        fi
         rc=0
         "$@" || rc=$?
         if [ -n "$status_file" ]; then
@@ -154,25 +212,4 @@ dbbackup_run_work() {
         exit "$rc"
     ) &
     dbbackup__work=$!
-    local rc=0
-    while true; do
-        dbbackup__signalled=0
-        rc=0
-        wait "$dbbackup__work" || rc=$?
-        # A trap ran (the flag says so, not `kill -0`): the work may still run.
-        if [ "$dbbackup__signalled" = "0" ]; then
-            break
-        fi
-    done
-    dbbackup__work=""
-    if [ -n "$status_file" ]; then
-        local recorded=""
-        recorded=$(cat "$status_file" 2>/dev/null) || recorded=""
-        rm -f "$status_file" || true
-        case "$recorded" in
-            "" | *[!0-9]*) ;;
-            *) rc=$recorded ;;
-        esac
-    fi
-    return "$rc"
 }

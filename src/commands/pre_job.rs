@@ -107,7 +107,29 @@ fn find_or_make(ctx: &Ctx, final_job: Option<&Path>) -> Result<Found> {
     {
         return found;
     }
-    let lock = ctx.lock(&dir)?;
+    // Waiting for the lock ends early when another task records the restore
+    // point meanwhile: reading that needs no lock.
+    dir.ensure_exists()?;
+    let recorded = || {
+        JobState::reader(&dir)
+            .pre_job(&key)
+            .and_then(|record| answered(&dir, &record, want_final))
+            .is_some()
+    };
+    let Some(lock) = crate::lock::DirLock::acquire_unless(
+        dir.path(),
+        &ctx.job,
+        crate::lock::Wait::Upto(ctx.settings.lock_timeout),
+        recorded,
+    )?
+    else {
+        let record = JobState::reader(&dir).pre_job(&key).unwrap_or_default();
+        return answered(&dir, &record, want_final).unwrap_or_else(|| {
+            Err(Error::failed(
+                "restore point record vanished; run pre-job again",
+            ))
+        });
+    };
     let state = JobState::open(&dir)?;
     let mut record = state.pre_job(&key).unwrap_or_default();
     if let Some(found) = answered(&dir, &record, false) {
