@@ -509,3 +509,49 @@ fn a_requeued_task_counts_once() {
     assert_eq!(last_word[0]["post_job"], "0-1");
     assert_ledger_invariant(&env.db);
 }
+
+/// The scrontab `dbbackup templates` writes, launched the way scrontab launches
+/// it: from the home directory (here `/`), with the `#SCRON` options as they
+/// stand and no environment from the user. It runs, logs where it says, backs up.
+#[test]
+fn the_written_scrontab_entry_launches_from_the_home_directory() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::write(
+        env.path("dbbackup.yaml"),
+        "db_path: results.db\nbackup_dir: backups\nsummary_log: slrm_logs/backup_summary.log\n",
+    )
+    .unwrap();
+    let out = env.path("slurm");
+    env.run(&["templates", "--out", out.to_str().unwrap()]).ok();
+    let text = fs::read_to_string(out.join("periodic.scrontab")).unwrap();
+    let (options, command) = crate::templates::parse_scrontab(&text);
+    let submitted = Command::new("sbatch")
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .arg("--parsable")
+        .arg("--export=NONE")
+        .args(&options)
+        .arg("--wrap")
+        .arg(&command)
+        .output()
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let job = String::from_utf8_lossy(&submitted.stdout)
+        .trim()
+        .to_string();
+    wait_for(&[&job], Duration::from_secs(120));
+    assert_eq!(job_state(&job), "COMPLETED");
+    assert!(env.path("slrm_logs/dbbackup-periodic.out").exists());
+    assert_eq!(env.backup_files().len(), 1, "periodic backed up");
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    assert_eq!(lines[0]["event"], "periodic");
+    assert_eq!(lines[0]["job"], job.as_str());
+}
