@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod output;
 pub mod progress;
+pub mod quota;
 pub mod retention;
 pub mod signals;
 pub mod snapshot;

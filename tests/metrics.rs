@@ -222,3 +222,72 @@ fn periodic_writes_the_metrics_file_atomically() {
         bad.stderr
     );
 }
+
+/// `check --min-free` counts the user's remaining quota when a site tool answers
+/// for the backup directory (here `lfs` and `quota`, faked on PATH).
+#[test]
+fn min_free_counts_the_users_quota() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let bin = env.path("fake-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let tool = |name: &str, script: &str| {
+        let path = bin.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let check = |min_free: &str| -> Run {
+        env.command()
+            .env("PATH", &path)
+            .args(["check", "--min-free", min_free])
+            .output()
+            .unwrap()
+            .into()
+    };
+    // Lustre: 1,000 KiB left of a 1,000,000 KiB soft limit.
+    tool(
+        "lfs",
+        &format!(
+            "echo \"$@\" > '{}'\necho '  /lustre/project 999000 1000000 1200000 - 10 0 0 -'",
+            env.path("lfs-args").display()
+        ),
+    );
+    let tight = check("10M");
+    assert_eq!(tight.code, 1, "{}", tight.stdout);
+    assert!(
+        tight
+            .stdout
+            .contains("FAIL free: 1000.0 KiB free (quota left, from lfs quota"),
+        "{}",
+        tight.stdout
+    );
+    check("500K").ok();
+    let args = fs::read_to_string(env.path("lfs-args")).unwrap();
+    assert!(
+        args.starts_with("quota -q -u ")
+            && args.trim_end().ends_with(env.backups.to_str().unwrap()),
+        "{args}"
+    );
+    // Not Lustre (lfs fails): the Linux quota tools answer.
+    tool("lfs", "exit 1");
+    tool(
+        "quota",
+        "echo 'Disk quotas for user u (uid 1):'\n\
+         echo '     Filesystem  blocks   quota   limit   grace   files   quota   limit   grace'\n\
+         echo '      /dev/sda1    2048*  2000  4000   6days      10       0       0'",
+    );
+    let over = check("1K");
+    assert_eq!(over.code, 1, "{}", over.stdout);
+    assert!(over.stdout.contains("from quota"), "{}", over.stdout);
+    // No tool answers: the disk's free space alone.
+    tool("quota", "echo 'Disk quotas for user u (uid 1): none'");
+    let disk = check("1K");
+    disk.ok();
+    assert!(!disk.stdout.contains("quota"), "{}", disk.stdout);
+}
