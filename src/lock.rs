@@ -282,15 +282,28 @@ pub(crate) fn wait_lock(
     }
 }
 
-/// One attempt, then `wait_lock` (the summary log's append lock).
+/// One attempt, then `wait_lock` (the summary log's append lock). `EDEADLK`
+/// (the kernel sees a cycle through another lock this process waits for, e.g. a
+/// directory-lock wait pre-job stopped caring about) is retried after a backoff.
 pub(crate) fn lock_waiting(
     file: &File,
     limit: Duration,
 ) -> std::result::Result<Option<File>, Errno> {
-    match try_lock(file) {
-        Ok(()) => Ok(None),
-        Err(Errno::EAGAIN | Errno::EACCES) => wait_lock(file, limit, || false).map(Some),
-        Err(errno) => Err(errno),
+    let started = Instant::now();
+    let mut backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);
+    loop {
+        match try_lock(file) {
+            Ok(()) => return Ok(None),
+            Err(Errno::EAGAIN | Errno::EACCES) => {}
+            Err(errno) => return Err(errno),
+        }
+        let left = limit.saturating_sub(started.elapsed());
+        match wait_lock(file, left, || false) {
+            Err(Errno::EDEADLK) if !left.is_zero() => {
+                thread::sleep(backoff.next_pause().min(left));
+            }
+            other => return other.map(Some),
+        }
     }
 }
 

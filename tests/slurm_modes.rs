@@ -24,7 +24,7 @@ fn concurrent_pre_jobs_make_exactly_one_restore_point_per_array() {
     assert_eq!(row["job"], "5100", "tagged with the array id");
     env.run(&["verify", "--all"]).ok();
     let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
-    assert_eq!(lines.len(), 32);
+    assert_eq!(lines.len(), 32, "{lines:#?}");
     assert_eq!(lines.iter().filter(|l| l["status"] == "ok").count(), 1);
     let mut tasks: Vec<&str> = lines.iter().map(|l| l["job"].as_str()).collect();
     tasks.sort();
