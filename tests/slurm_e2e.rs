@@ -555,3 +555,72 @@ fn the_written_scrontab_entry_launches_from_the_home_directory() {
     assert_eq!(lines[0]["event"], "periodic");
     assert_eq!(lines[0]["job"], job.as_str());
 }
+
+/// `scancel` twice while another dbbackup holds the backup-directory lock: the
+/// second TERM arrives during post-job, which is undisturbed, gives up within
+/// term_grace_seconds (inside the cluster's KillWait) and says so.
+#[test]
+fn a_second_term_during_post_job_waiting_for_the_lock() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    let template = slurm_dir().join("job_single.sbatch");
+    let mut command = slurm_command(&env, "sbatch");
+    command.env("DBBACKUP_TERM_GRACE_SECONDS", "3").args([
+        "--parsable",
+        template.to_str().unwrap(),
+        "sleep",
+        "300",
+    ]);
+    let out = command.output().unwrap();
+    assert!(out.status.success());
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    await_lines(&env, 1, Duration::from_secs(120), |l| {
+        l["event"] == "pre-job" && l["job"] == job.as_str()
+    });
+    // Another dbbackup (here: a process holding the same fcntl lock).
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import fcntl, time\nf = open('{}', 'r+')\nfcntl.lockf(f, fcntl.LOCK_EX)\n\
+                 f.truncate(0); f.write('host=other pid=1 job=holder since=2026-01-01T00:00:00Z\\n'); f.flush()\n\
+                 print('locked', flush=True)\ntime.sleep(60)\n",
+                env.backups.join(".dbbackup.lock").display()
+            ),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    scancel(&[&job]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = Command::new("scancel").arg(&job).output();
+    wait_for(&[&job], Duration::from_secs(60));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let output =
+        fs::read_to_string(env.path(&format!("slrm_logs/analysis_{job}.out"))).unwrap_or_default();
+    let post = await_lines(&env, 1, Duration::from_secs(5), |l| {
+        l["event"] == "post-job" && l["job"] == job.as_str()
+    });
+    assert_eq!(post.len(), 1, "{output}");
+    assert_eq!(post[0]["status"], "failed", "{:?}", post[0]);
+    assert!(
+        post[0]["error"].contains("gave up after 3 s"),
+        "{:?}\n{output}",
+        post[0]
+    );
+    assert!(
+        output.contains("job=holder"),
+        "it named the holder:\n{output}"
+    );
+    assert_eq!(job_state(&job), "CANCELLED");
+}
