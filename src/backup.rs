@@ -237,6 +237,7 @@ fn create(
             job,
             Wait::Upto(settings.lock_timeout),
             policy(settings),
+            &protected,
         );
     } else {
         tracing::error!(

@@ -3,6 +3,7 @@
 //! and compared byte for byte by SHA-256, then retention runs there too. A failed
 //! mirror is reported; the primary backup stays.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -28,11 +29,13 @@ pub fn copy_to_all(
     job: &JobContext,
     lock_wait: Wait,
     policy: Policy,
+    protected: &HashSet<String>,
 ) -> Vec<MirrorResult> {
     mirrors
         .iter()
         .map(|dir| {
-            let result = copy_to(dir, entry, job, lock_wait, policy).map_err(|e| e.to_string());
+            let result =
+                copy_to(dir, entry, job, lock_wait, policy, protected).map_err(|e| e.to_string());
             match &result {
                 Ok(()) => tracing::info!("mirrored {} to {}", entry.file_name, show(dir)),
                 Err(error) => tracing::error!("mirror {} failed: {error}", show(dir)),
@@ -51,6 +54,7 @@ fn copy_to(
     job: &JobContext,
     lock_wait: Wait,
     policy: Policy,
+    protected: &HashSet<String>,
 ) -> Result<()> {
     let mirror = BackupDir::new(dir);
     mirror.ensure_exists()?;
@@ -84,7 +88,8 @@ fn copy_to(
         .context(|| format!("cannot publish mirror copy {}", show(&target)))?;
     drop(temp);
     sync_dir(dir)?;
-    let plan = retention::plan(&mirror.entries()?, policy);
+    // The primary's restore points of running jobs are kept in mirrors too.
+    let plan = retention::plan_keeping(&mirror.entries()?, policy, protected);
     retention::apply(&mirror, &plan)
 }
 

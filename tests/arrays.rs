@@ -240,18 +240,29 @@ fn requeued_tasks_count_once_and_are_not_given_up_on() {
 fn restore_points_of_running_arrays_are_kept_and_exist_when_reported() {
     let env = Env::new();
     let bin = fake_slurm(&env, "");
-    let pre = tasks(&env, &bin, "9300", &[0], 8, &["pre-job"]);
+    let mirror = env.path("mirror");
+    let mirror_arg = mirror.to_str().unwrap();
+    let pre = tasks(
+        &env,
+        &bin,
+        "9300",
+        &[0],
+        8,
+        &["pre-job", "--mirror-dir", mirror_arg],
+    );
     pre[0].ok();
     let restore_point = env.backup_files()[0].clone();
     // A busy directory: many backups, max_backups 2. The running array's restore
-    // point survives them all.
+    // point survives them all, in the mirror too.
     for _ in 0..4 {
         work(&env);
-        env.run(&["backup", "--max-backups", "2"]).ok();
+        env.run(&["backup", "--max-backups", "2", "--mirror-dir", mirror_arg])
+            .ok();
     }
     let files = env.backup_files();
     assert!(files.contains(&restore_point), "{files:?}");
     assert_eq!(files.len(), 3, "{files:?}");
+    assert!(mirror.join(&restore_point).exists(), "kept in the mirror");
     // Gone by hand: the next task does not report it, it makes another.
     fs::remove_file(env.backups.join(&restore_point)).unwrap();
     let next = tasks(&env, &bin, "9300", &[1], 8, &["pre-job"]);
