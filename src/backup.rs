@@ -256,7 +256,9 @@ fn create(
     entry.meta = Ok(meta.clone());
     // Published first, then retention: also after a failed snapshot, which is
     // what bounds the evidence a corrupt database leaves behind.
-    let pruned = prune(dir, id, settings, &HashSet::new())?;
+    // Restore points of jobs still running are kept (pre-job's promise).
+    let protected = crate::jobstate::JobState::protected(dir);
+    let pruned = prune(dir, id, settings, &protected)?;
     let mut mirrors = Vec::new();
     if meta.check == CheckResult::Ok {
         mirrors = mirror::copy_to_all(
@@ -266,6 +268,7 @@ fn create(
             job,
             Wait::Upto(settings.lock_timeout),
             policy(settings),
+            &protected,
         );
     } else {
         let detail = meta.check_detail.as_deref().unwrap_or("");

@@ -135,6 +135,17 @@ pub struct GlobalArgs {
         value_parser = crate::limits::parse::lock_timeout_seconds
     )]
     pub lock_timeout_seconds: Option<u64>,
+    /// After SLURM's TERM, post-job gives up after this many seconds [default: 20]
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_TERM_GRACE_SECONDS",
+        value_name = "SECONDS",
+        allow_negative_numbers = true,
+        value_parser = crate::limits::parse::term_grace_seconds
+    )]
+    pub term_grace_seconds: Option<u64>,
     /// Compression threads; 0 = the cores this process may use [default: 0]
     #[arg(
         long,
@@ -185,15 +196,25 @@ pub enum Command {
     Prune(PruneArgs),
     /// Guarantee a restore point from before this job's work (once per array job)
     #[command(after_help = "Example (first lines of a job script):\n  dbbackup pre-job || exit 1")]
-    PreJob(FormatArgs),
+    PreJob(PreJobArgs),
     /// After the work: back up (last array task, or interval passed) and log the job's exit status
     #[command(
         after_help = "Example (last lines of a job script):\n  status=$?\n  dbbackup post-job --status \"$status\""
     )]
     PostJob(PostJobArgs),
+    /// After an array's tasks all ended: log their states, make the `final` backup
+    #[command(
+        after_help = "Example (slurm/final_backup.sbatch, submitted with --dependency=afterany:<array>):\n  dbbackup final \"$ARRAY_JOB_ID\""
+    )]
+    Final(FinalArgs),
     /// For scrontab or cron: auto, retention and check in one quiet run
-    #[command(after_help = "Example (crontab):\n  17 */6 * * * cd /project && dbbackup periodic")]
-    Periodic,
+    #[command(
+        after_help = "Examples (crontab):\n  17 */6 * * * cd /project && dbbackup periodic\n  */5 * * * * cd /project && dbbackup periodic --metrics-file /var/lib/node_exporter/dbbackup.prom"
+    )]
+    Periodic(PeriodicArgs),
+    /// Inspect the backup-directory lock
+    #[command(after_help = "Example:\n  dbbackup lock status")]
+    Lock(LockArgs),
     /// Health of the backup set, for monitoring (exit 0 healthy, 1 not)
     #[command(
         after_help = "Examples:\n  dbbackup check --max-age 12h --min-count 3\n  dbbackup check --format nagios"
@@ -253,12 +274,56 @@ pub struct ManArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PreJobArgs {
+    /// In an array task: once per array, submit this script with
+    /// `sbatch --dependency=afterany:<array>`, passing the array id (the final backup)
+    #[arg(long, value_name = "SCRIPT")]
+    pub final_job: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FinalArgs {
+    /// The array job whose tasks have all ended
+    #[arg(value_name = "ARRAY_JOB_ID")]
+    pub array_job_id: String,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(subcommand)]
+    pub command: LockCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Who holds the backup-directory lock (host, pid, job, since) and, on this host, whether it is alive
+    Status(FormatArgs),
+}
+
+#[derive(Debug, Args)]
 pub struct PostJobArgs {
     /// The job's own exit status, recorded in the summary line
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub status: Option<i32>,
+    /// SLURM has sent TERM (the hooks pass this): finish within term_grace_seconds,
+    /// undisturbed by further TERMs, and do not count an array task as finished
+    /// (it may be requeued)
+    #[arg(long)]
+    pub after_term: bool,
     #[command(flatten)]
     pub output: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PeriodicArgs {
+    /// Also write check's metrics here in the Prometheus text format, atomically
+    /// (for node_exporter's textfile collector: a *.prom file in its directory)
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -268,6 +333,8 @@ pub enum CheckFormat {
     Json,
     /// monitoring-plugins: one status line with perfdata; exit 0/1/2/3
     Nagios,
+    /// Prometheus text exposition format; exit 0 healthy, 1 not
+    Prometheus,
 }
 
 #[derive(Debug, Args)]

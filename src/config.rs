@@ -49,6 +49,8 @@ pub struct Settings {
     pub mirror_dirs: Vec<PathBuf>,
     pub busy_timeout: Duration,
     pub lock_timeout: Duration,
+    /// How long post-job may take after SLURM's TERM (inside KillWait, 30 s by default).
+    pub term_grace: Duration,
     /// 0 = the cores this process may use.
     pub threads: u32,
     pub check: CheckThresholds,
@@ -90,6 +92,7 @@ struct FileConfig {
     mirror_dirs: Option<Vec<PathBuf>>,
     busy_timeout_seconds: Option<Number>,
     lock_timeout_seconds: Option<Number>,
+    term_grace_seconds: Option<Number>,
     threads: Option<Number>,
     check: Option<FileCheck>,
 }
@@ -147,6 +150,7 @@ struct FileSettings {
     mirror_dirs: Option<Vec<PathBuf>>,
     busy_timeout_seconds: Option<u64>,
     lock_timeout_seconds: Option<u64>,
+    term_grace_seconds: Option<u64>,
     threads: Option<u32>,
     check: CheckThresholds,
 }
@@ -220,6 +224,11 @@ pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
                 .or(file.lock_timeout_seconds)
                 .unwrap_or(600),
         ),
+        term_grace: Duration::from_secs(
+            args.term_grace_seconds
+                .or(file.term_grace_seconds)
+                .unwrap_or(20),
+        ),
         threads: args.threads.or(file.threads).unwrap_or(0),
         check: file.check,
         config_file,
@@ -272,6 +281,7 @@ fn parse(text: &str) -> std::result::Result<FileSettings, String> {
         min_interval_hours: real(limits::MIN_INTERVAL_HOURS, file.min_interval_hours)?,
         busy_timeout_seconds: whole(limits::BUSY_TIMEOUT_SECONDS, file.busy_timeout_seconds)?,
         lock_timeout_seconds: whole(limits::LOCK_TIMEOUT_SECONDS, file.lock_timeout_seconds)?,
+        term_grace_seconds: whole(limits::TERM_GRACE_SECONDS, file.term_grace_seconds)?,
         threads: small(limits::THREADS, file.threads)?,
         check: file_check(file.check.unwrap_or_default())?,
         db_path: file.db_path,

@@ -39,6 +39,11 @@ pub enum Error {
     /// behind (a restore names its target).
     #[error("{message}")]
     Stopped { signal: i32, message: String },
+    /// The time allowed after SLURM's TERM (`term_grace_seconds`) ran out.
+    #[error(
+        "gave up after {0} s (term_grace_seconds): SLURM sent TERM and kills the job soon; nothing was published"
+    )]
+    OutOfTime(u64),
 }
 
 impl Error {

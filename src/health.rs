@@ -209,16 +209,42 @@ fn median(values: &[u64]) -> u64 {
     }
 }
 
+/// Free space where backups go: the disk's free space, or the user's remaining
+/// quota when a quota tool answers for the directory and that is smaller.
 fn free_space(dir: &Path, label: &str, min_free: u64) -> Criterion {
     let name = format!("{label}free");
     match nix::sys::statvfs::statvfs(dir) {
         Ok(stat) => {
-            let free = stat.blocks_available() * stat.fragment_size();
+            let disk = stat.blocks_available() * stat.fragment_size();
+            let quota = crate::quota::remaining(dir);
+            let (free, source) = match &quota {
+                Some(quota) if quota.remaining < disk => (
+                    quota.remaining,
+                    format!(
+                        " (quota left, from {}; disk has {})",
+                        quota.tool,
+                        human_bytes(disk)
+                    ),
+                ),
+                Some(quota) => (
+                    disk,
+                    format!(
+                        " (quota left: {}, from {})",
+                        human_bytes(quota.remaining),
+                        quota.tool
+                    ),
+                ),
+                None => (disk, String::new()),
+            };
             Criterion {
                 name,
                 ok: free >= min_free,
                 severity: Severity::Critical,
-                detail: format!("{} free (min {})", human_bytes(free), human_bytes(min_free)),
+                detail: format!(
+                    "{} free{source} (min {})",
+                    human_bytes(free),
+                    human_bytes(min_free)
+                ),
                 perf: Some(format!("'{label}free'={free}B;;{min_free}:;0")),
             }
         }

@@ -11,6 +11,9 @@ pub struct ArrayTask {
     pub array_job_id: String,
     pub task_id: u64,
     pub task_count: Option<u64>,
+    /// `SLURM_ARRAY_TASK_MIN`, `_MAX`, `_STEP`: with the count, which ids exist
+    /// (a sparse list like `1,3,5-7` has fewer than the range).
+    pub range: Option<(u64, u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +23,10 @@ pub struct JobContext {
     pub host: String,
     pub pid: u32,
     pub array: Option<ArrayTask>,
+    /// `SLURM_CLUSTER_NAME`: job ids repeat across clusters sharing a filesystem.
+    pub cluster: Option<String>,
+    /// `SLURM_RESTART_COUNT`: how many times this job (task) was requeued.
+    pub restarts: u64,
 }
 
 impl JobContext {
@@ -37,6 +44,7 @@ impl JobContext {
                 task_count: clean("SLURM_ARRAY_TASK_COUNT")
                     .and_then(|c| c.parse().ok())
                     .or_else(|| count_from_range(&clean)),
+                range: range(&clean),
             }),
             _ => None,
         };
@@ -50,16 +58,25 @@ impl JobContext {
             host: sanitize(&host),
             pid: std::process::id(),
             array,
+            cluster: clean("SLURM_CLUSTER_NAME"),
+            restarts: clean("SLURM_RESTART_COUNT")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
         }
     }
 }
 
 /// Older SLURM sets only MIN, MAX and STEP; `1-10:3` has 4 tasks.
 fn count_from_range(clean: &impl Fn(&str) -> Option<String>) -> Option<u64> {
+    let (min, max, step) = range(clean)?;
+    Some((max - min) / step + 1)
+}
+
+fn range(clean: &impl Fn(&str) -> Option<String>) -> Option<(u64, u64, u64)> {
     let get = |name: &str| clean(name).and_then(|v| v.parse::<u64>().ok());
     let (min, max) = (get("SLURM_ARRAY_TASK_MIN")?, get("SLURM_ARRAY_TASK_MAX")?);
     let step = get("SLURM_ARRAY_TASK_STEP").unwrap_or(1).max(1);
-    (max >= min).then(|| (max - min) / step + 1)
+    (max >= min).then_some((min, max, step))
 }
 
 impl JobContext {
@@ -70,6 +87,17 @@ impl JobContext {
             None => &self.tag,
         }
     }
+
+    /// `<cluster>-<job id>`: what names this job's shared state, unique across
+    /// clusters that share the filesystem.
+    pub fn state_key(&self) -> String {
+        state_key(self.cluster.as_deref(), self.job_id())
+    }
+}
+
+/// `<cluster>-<job id>` for a job of `cluster` (`-` when SLURM names none).
+pub fn state_key(cluster: Option<&str>, job_id: &str) -> String {
+    format!("{}-{}", cluster.unwrap_or("-"), sanitize(job_id))
 }
 
 fn local_host_name() -> String {
@@ -132,6 +160,17 @@ mod tests {
             ("SLURM_ARRAY_TASK_STEP", "3"),
         ]);
         assert_eq!(ranged.array.unwrap().task_count, Some(4));
+    }
+
+    #[test]
+    fn state_is_keyed_by_cluster_and_job() {
+        let a = ctx(&[("SLURM_JOB_ID", "9"), ("SLURM_CLUSTER_NAME", "alpha")]);
+        let b = ctx(&[("SLURM_JOB_ID", "9"), ("SLURM_CLUSTER_NAME", "beta")]);
+        assert_eq!(a.state_key(), "alpha-9");
+        assert_ne!(a.state_key(), b.state_key());
+        assert_eq!(ctx(&[("SLURM_JOB_ID", "9")]).state_key(), "--9");
+        let requeued = ctx(&[("SLURM_JOB_ID", "9"), ("SLURM_RESTART_COUNT", "2")]);
+        assert_eq!(requeued.restarts, 2);
     }
 
     #[test]

@@ -1,26 +1,103 @@
-//! What array tasks share through the backup directory, read and written only
-//! under the directory lock: which job already has its pre-job backup, and which
-//! tasks of an array have finished (a set, so a requeued task counts once).
-//! Files live in `.dbbackup-state/` and expire after 30 days.
+//! What the tasks of a job share through the backup directory: its pre-job
+//! restore point (or the failed attempt, so that not every task retries it), the
+//! final job submitted for it, which array tasks finished (a set, so a requeued
+//! task counts once), and whether the job has ended.
+//!
+//! Files live in `.dbbackup-state/`, named by `<cluster>-<job id>` (job ids repeat
+//! across clusters sharing a filesystem), are replaced atomically (temp file +
+//! rename) and written only under the directory lock. Reading needs no lock:
+//! a reader sees the old file or the new one, never half of one. They expire
+//! after 30 days.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Context, Result, show};
-use crate::store::{BackupDir, TempFile, sync_dir};
+use crate::store::{BackupDir, DbId, TempFile, sync_dir};
 
 pub const STATE_DIR: &str = ".dbbackup-state";
 const EXPIRY: Duration = Duration::from_secs(30 * 86_400);
+/// A job that never said it ended (killed, opted out of the final job) stops
+/// protecting its restore point from retention after this long.
+const PROTECT_FOR: Duration = Duration::from_secs(14 * 86_400);
+
+/// A job's pre-job record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreJob {
+    /// The restore point that serves this job.
+    pub backup: Option<String>,
+    /// The failed snapshot attempt, kept as evidence; other tasks do not retry.
+    pub failed: Option<String>,
+    /// The final job submitted for this array (its id), or why submitting failed.
+    pub final_job: Option<String>,
+    /// The array's task ids, when SLURM's variables tell them all: a range whose
+    /// size equals the task count (`0-3`, `1-10:3`; not a sparse list).
+    pub task_ids: Option<String>,
+}
+
+impl PreJob {
+    /// Every task id of the array, from `task_ids` (`MIN-MAX:STEP`).
+    pub fn all_tasks(&self) -> Option<Vec<u64>> {
+        let (range, step) = self.task_ids.as_deref()?.split_once(':')?;
+        let (min, max) = range.split_once('-')?;
+        let (min, max, step): (u64, u64, u64) =
+            (min.parse().ok()?, max.parse().ok()?, step.parse().ok()?);
+        // Bounded: SLURM's MaxArraySize is at most 4,000,001.
+        if step == 0 || max < min || (max - min) / step > 4_000_000 {
+            return None;
+        }
+        Some((min..=max).step_by(step as usize).collect())
+    }
+
+    fn parse(text: &str) -> PreJob {
+        let mut record = PreJob::default();
+        for line in text.lines() {
+            let value = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+            match line.split_once('=') {
+                Some(("backup", v)) => record.backup = value(v),
+                Some(("failed", v)) => record.failed = value(v),
+                Some(("final", v)) => record.final_job = value(v),
+                Some(("tasks", v)) => record.task_ids = value(v),
+                // Before keys existed the file held just the backup's name.
+                None if record.backup.is_none() => record.backup = value(line),
+                _ => {}
+            }
+        }
+        record
+    }
+
+    fn render(&self) -> String {
+        let mut text = String::new();
+        for (key, value) in [
+            ("backup", &self.backup),
+            ("failed", &self.failed),
+            ("final", &self.final_job),
+            ("tasks", &self.task_ids),
+        ] {
+            if let Some(value) = value {
+                text.push_str(&format!("{key}={}\n", value.replace('\n', " ")));
+            }
+        }
+        text
+    }
+}
+
+/// The key of one job's state for one database: `<cluster>-<job id>-<db key>`.
+/// Databases sharing a backup directory each need their own restore point and
+/// their own count of finished tasks.
+pub fn key(job_key: &str, db: &DbId) -> String {
+    format!("{job_key}-{}", db.key())
+}
 
 pub struct JobState {
     dir: PathBuf,
 }
 
 impl JobState {
-    /// The state of `backups`; the caller holds its lock.
+    /// The state of `backups`, created if missing; the caller holds its lock.
     pub fn open(backups: &BackupDir) -> Result<JobState> {
         let dir = backups.path().join(STATE_DIR);
         fs::create_dir_all(&dir).context(|| format!("cannot create {}", show(&dir)))?;
@@ -29,34 +106,75 @@ impl JobState {
         Ok(state)
     }
 
-    /// The backup that serves as `job_id`'s pre-job restore point, if made.
-    pub fn pre_job_backup(&self, job_id: &str) -> Option<String> {
-        let text = fs::read_to_string(self.dir.join(format!("prejob-{job_id}"))).ok()?;
-        Some(text.trim().to_string()).filter(|name| !name.is_empty())
+    /// Read-only view, without the lock and without creating anything.
+    pub fn reader(backups: &BackupDir) -> JobState {
+        JobState {
+            dir: backups.path().join(STATE_DIR),
+        }
     }
 
-    pub fn record_pre_job(&self, job_id: &str, backup: &str) -> Result<()> {
-        self.write(&format!("prejob-{job_id}"), &format!("{backup}\n"))
+    pub fn pre_job(&self, key: &str) -> Option<PreJob> {
+        let text = fs::read_to_string(self.dir.join(format!("prejob-{key}"))).ok()?;
+        Some(PreJob::parse(&text))
     }
 
-    /// Record that `task` of `array_job_id` finished; returns how many distinct
+    pub fn record_pre_job(&self, key: &str, record: &PreJob) -> Result<()> {
+        self.write(&format!("prejob-{key}"), &record.render())
+    }
+
+    /// Record that `task` of the array `key` finished; returns how many distinct
     /// tasks have finished so far.
-    pub fn finish_task(&self, array_job_id: &str, task: u64) -> Result<u64> {
-        let name = format!("finished-{array_job_id}");
-        let mut tasks: BTreeSet<u64> = match fs::read_to_string(self.dir.join(&name)) {
-            Ok(text) => text
-                .split_whitespace()
-                .filter_map(|t| t.parse().ok())
-                .collect(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeSet::new(),
-            Err(e) => {
-                return Err(e).context(|| format!("cannot read {}", show(&self.dir.join(&name))));
-            }
-        };
+    pub fn finish_task(&self, key: &str, task: u64) -> Result<u64> {
+        let mut tasks = self.finished_tasks(key)?;
         tasks.insert(task);
         let text: String = tasks.iter().map(|t| format!("{t}\n")).collect();
-        self.write(&name, &text)?;
+        self.write(&format!("finished-{key}"), &text)?;
         Ok(tasks.len() as u64)
+    }
+
+    /// The array tasks that ran post-job to the end of their work.
+    pub fn finished_tasks(&self, key: &str) -> Result<BTreeSet<u64>> {
+        let path = self.dir.join(format!("finished-{key}"));
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(text
+                .split_whitespace()
+                .filter_map(|t| t.parse().ok())
+                .collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+            Err(e) => Err(e).context(|| format!("cannot read {}", show(&path))),
+        }
+    }
+
+    /// The job has ended: its restore point no longer needs protecting.
+    pub fn mark_ended(&self, key: &str) -> Result<()> {
+        self.write(&format!("ended-{key}"), "")
+    }
+
+    /// Restore points of jobs that have not ended: retention keeps them.
+    pub fn protected(backups: &BackupDir) -> HashSet<String> {
+        let reader = JobState::reader(backups);
+        let Ok(items) = fs::read_dir(&reader.dir) else {
+            return HashSet::new();
+        };
+        let now = SystemTime::now();
+        let mut names = HashSet::new();
+        for item in items.flatten() {
+            let file_name = item.file_name();
+            let Some(key) = file_name.to_str().and_then(|n| n.strip_prefix("prejob-")) else {
+                continue;
+            };
+            let recent = item
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() < PROTECT_FOR);
+            if !recent || reader.dir.join(format!("ended-{key}")).exists() {
+                continue;
+            }
+            if let Some(backup) = reader.pre_job(key).and_then(|r| r.backup) {
+                names.insert(backup);
+            }
+        }
+        names
     }
 
     /// Replace a state file atomically: temp file, flush, rename.
@@ -69,6 +187,10 @@ impl JobState {
         fs::rename(temp.path(), &target).context(|| format!("cannot write {}", show(&target)))?;
         temp.keep();
         sync_dir(&self.dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
     }
 
     fn expire(&self) {
@@ -89,5 +211,27 @@ impl JobState {
                 let _ = fs::remove_file(item.path());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_old_files_still_read() {
+        let record = PreJob {
+            backup: Some("backup_20250101_000000.db.gz".into()),
+            failed: None,
+            final_job: Some("77".into()),
+            task_ids: Some("0-3:1".into()),
+        };
+        assert_eq!(PreJob::parse(&record.render()), record);
+        assert_eq!(
+            PreJob::parse("backup_20250101_000000.db.gz\n")
+                .backup
+                .as_deref(),
+            Some("backup_20250101_000000.db.gz")
+        );
     }
 }

@@ -25,6 +25,9 @@ pub const MIN_INTERVAL_HOURS: Limit = Limit::real("min_interval_hours", 0.0, 876
 /// A week: SQLite's busy timeout is kept in milliseconds in a C int.
 pub const BUSY_TIMEOUT_SECONDS: Limit = Limit::whole("busy_timeout_seconds", 0, 604_800);
 pub const LOCK_TIMEOUT_SECONDS: Limit = Limit::whole("lock_timeout_seconds", 0, 604_800);
+/// An hour: it bounds the time after SLURM's TERM, which KillWait (30 s by
+/// default) keeps short; more than that is surely a typo.
+pub const TERM_GRACE_SECONDS: Limit = Limit::whole("term_grace_seconds", 1, 3_600);
 /// Each thread keeps two 1 MiB blocks in flight; beyond this, memory grows with
 /// no gain (compression is already faster than the disk).
 pub const THREADS: Limit = Limit::whole("threads", 0, 64);
@@ -148,6 +151,9 @@ pub mod parse {
     }
     pub fn lock_timeout_seconds(text: &str) -> Result<u64, String> {
         LOCK_TIMEOUT_SECONDS.parse(text).map(|v| v as u64)
+    }
+    pub fn term_grace_seconds(text: &str) -> Result<u64, String> {
+        TERM_GRACE_SECONDS.parse(text).map(|v| v as u64)
     }
     pub fn threads(text: &str) -> Result<u32, String> {
         THREADS.parse(text).map(|v| v as u32)

@@ -27,13 +27,54 @@ use crate::jobenv::JobContext;
 use crate::signals;
 use crate::store::LOCK_FILE;
 
-const POLL: Duration = Duration::from_millis(50);
+/// Waits between attempts grow from FIRST_WAIT to MAX_WAIT: on NFS, Lustre and GPFS
+/// every attempt is a round trip to the lock manager, so a thousand waiting tasks
+/// must not poll in step.
+const FIRST_WAIT: Duration = Duration::from_millis(10);
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Exponential backoff with jitter: each pause is random in [d/2, d], d doubling
+/// up to a cap, so waiters spread out instead of retrying together.
+pub(crate) struct Backoff {
+    next: Duration,
+    cap: Duration,
+    state: u64,
+}
+
+impl Backoff {
+    pub(crate) fn new(first: Duration, cap: Duration) -> Backoff {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        // Any per-process seed will do: this spreads retries, it is not security.
+        let state = (nanos ^ (u64::from(std::process::id()) << 32)) | 1;
+        Backoff {
+            next: first,
+            cap,
+            state,
+        }
+    }
+
+    /// The next pause (advancing the schedule).
+    pub(crate) fn next_pause(&mut self) -> Duration {
+        // xorshift64
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let fraction = (self.state >> 11) as f64 / (1u64 << 53) as f64;
+        let pause = self.next.mul_f64(0.5 + fraction / 2.0);
+        self.next = (self.next * 2).min(self.cap);
+        pause
+    }
+}
 
 /// Holding this means holding the directory's lock; dropping it releases it.
 #[derive(Debug)]
 pub struct DirLock {
     file: File,
     path: PathBuf,
+    /// The descriptor a blocking wait took the lock through, kept open with it.
+    _waited: Option<File>,
 }
 
 /// How to behave when another process holds the lock.
@@ -48,6 +89,18 @@ pub enum Wait {
 impl DirLock {
     /// Take the lock of `dir` (which must exist). `Ok(None)`: busy and `Wait::No`.
     pub fn acquire(dir: &Path, job: &JobContext, wait: Wait) -> Result<Option<DirLock>> {
+        Self::acquire_unless(dir, job, wait, || false)
+    }
+
+    /// `acquire`, but while waiting give up (`Ok(None)`) as soon as `done()` says
+    /// the lock is no longer needed (pre-job: another task recorded the restore
+    /// point meanwhile).
+    pub fn acquire_unless(
+        dir: &Path,
+        job: &JobContext,
+        wait: Wait,
+        done: impl Fn() -> bool,
+    ) -> Result<Option<DirLock>> {
         let path = dir.join(LOCK_FILE);
         let file = OpenOptions::new()
             .read(true)
@@ -70,6 +123,8 @@ impl DirLock {
             })?;
         let started = Instant::now();
         let mut announced = false;
+        let mut backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);
+        let mut waited = None;
         loop {
             match try_lock(&file) {
                 Ok(()) => break,
@@ -101,17 +156,42 @@ impl DirLock {
                         limit.as_secs()
                     )));
                 }
-                Wait::Upto(_) => {
+                Wait::Upto(limit) => {
                     if !announced {
                         tracing::info!("waiting for the backup-directory lock held by {holder}");
                         announced = true;
                     }
                     signals::check()?;
-                    thread::sleep(POLL);
+                    // Never past the wait limit or a post-job deadline.
+                    let left = limit
+                        .saturating_sub(started.elapsed())
+                        .min(signals::remaining().unwrap_or(Duration::MAX));
+                    let stopped = std::cell::Cell::new(false);
+                    let stop = || {
+                        let now_done = done();
+                        stopped.set(now_done);
+                        now_done || signals::check().is_err()
+                    };
+                    match wait_lock(&file, left, stop) {
+                        Ok(handle) => {
+                            waited = Some(handle);
+                            break;
+                        }
+                        Err(_) if stopped.get() => return Ok(None),
+                        // Deadlock detected (two processes each waiting for the
+                        // other's directory): back off with jitter, then retry.
+                        Err(Errno::EDEADLK) => thread::sleep(backoff.next_pause().min(left)),
+                        // Timed out, stopped, or an error try_lock will name.
+                        Err(_) => {}
+                    }
                 }
             }
         }
-        let mut lock = DirLock { file, path };
+        let mut lock = DirLock {
+            file,
+            path,
+            _waited: waited,
+        };
         lock.record_holder(job)?;
         Ok(Some(lock))
     }
@@ -156,6 +236,77 @@ pub(crate) fn try_lock(file: &File) -> std::result::Result<(), Errno> {
     fcntl(file, FcntlArg::F_SETLK(&request)).map(|_| ())
 }
 
+/// Wait for a whole-file write lock with one blocking `F_SETLKW`, in a helper
+/// thread so the wait is bounded by `limit` and ends early when `stop()` says so
+/// (checked with exponential backoff and jitter, 10 ms growing to 1 s): the
+/// kernel or the NFS lock manager
+/// queues the waiters, and nothing polls the lock. Returns the duplicate
+/// descriptor the lock was taken through: keep it open as long as the lock is
+/// held (closing any descriptor of a file drops the process's locks on it).
+/// `EAGAIN`: timed out; `EINTR`: stopped. A lock granted after we gave up is
+/// released when the thread drops its descriptor.
+pub(crate) fn wait_lock(
+    file: &File,
+    limit: Duration,
+    stop: impl Fn() -> bool,
+) -> std::result::Result<File, Errno> {
+    let handle = file
+        .try_clone()
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let request = whole_file_lock(libc::F_WRLCK);
+        let result = loop {
+            match fcntl(&handle, FcntlArg::F_SETLKW(&request)) {
+                Err(Errno::EINTR) => continue,
+                other => break other.map(|_| ()),
+            }
+        };
+        let _ = sender.send((result, handle));
+    });
+    let started = Instant::now();
+    let mut backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);
+    loop {
+        let left = limit.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(Errno::EAGAIN);
+        }
+        if stop() {
+            return Err(Errno::EINTR);
+        }
+        match receiver.recv_timeout(left.min(backoff.next_pause())) {
+            Ok((result, handle)) => return result.map(|()| handle),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(Errno::EIO),
+        }
+    }
+}
+
+/// One attempt, then `wait_lock` (the summary log's append lock). `EDEADLK`
+/// (the kernel sees a cycle through another lock this process waits for, e.g. a
+/// directory-lock wait pre-job stopped caring about) is retried after a backoff.
+pub(crate) fn lock_waiting(
+    file: &File,
+    limit: Duration,
+) -> std::result::Result<Option<File>, Errno> {
+    let started = Instant::now();
+    let mut backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);
+    loop {
+        match try_lock(file) {
+            Ok(()) => return Ok(None),
+            Err(Errno::EAGAIN | Errno::EACCES) => {}
+            Err(errno) => return Err(errno),
+        }
+        let left = limit.saturating_sub(started.elapsed());
+        match wait_lock(file, left, || false) {
+            Err(Errno::EDEADLK) if !left.is_zero() => {
+                thread::sleep(backoff.next_pause().min(left));
+            }
+            other => return other.map(Some),
+        }
+    }
+}
+
 fn whole_file_lock(kind: libc::c_int) -> libc::flock {
     // start 0, len 0: the whole file, however long it grows.
     let mut request = libc::flock {
@@ -196,6 +347,76 @@ fn describe_holder(file: &File) -> String {
         }
         _ => "another process".into(),
     }
+}
+
+/// Who holds the lock of `dir`, for `dbbackup lock status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Holder {
+    /// Whether any process holds the lock now (`F_GETLK`).
+    pub held: bool,
+    /// The line the holder wrote (`host=… pid=… job=… since=…`), if any.
+    pub recorded: Option<String>,
+    pub host: Option<String>,
+    pub pid: Option<u32>,
+    pub job: Option<String>,
+    pub since: Option<String>,
+    /// On this host: whether that pid is alive. `None` on another host.
+    pub alive: Option<bool>,
+}
+
+/// Inspect the lock without taking it. A directory without a lock file is unlocked.
+pub fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+    {
+        Ok(file) => Some(file),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).context(|| format!("cannot open lock file {}", show(&path))),
+    };
+    let Some(file) = file.as_mut() else {
+        return Ok(Holder {
+            held: false,
+            recorded: None,
+            host: None,
+            pid: None,
+            job: None,
+            since: None,
+            alive: None,
+        });
+    };
+    // F_GETLK with a read-lock probe works on a read-only descriptor.
+    let mut probe = whole_file_lock(libc::F_RDLCK);
+    let held = fcntl(&*file, FcntlArg::F_GETLK(&mut probe))
+        .is_ok_and(|_| probe.l_type != libc::F_UNLCK as libc::c_short);
+    let recorded = Some(read_holder(file)).filter(|r| !r.is_empty());
+    let field = |key: &str| {
+        recorded.as_deref().and_then(|line| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_string)
+        })
+    };
+    let (host, pid) = (field("host"), field("pid").and_then(|p| p.parse().ok()));
+    let alive = match (&host, pid) {
+        // kill(pid, 0): EPERM means it exists but belongs to someone else.
+        (Some(host), Some(pid)) if host == this_host => Some(matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None),
+            Ok(()) | Err(Errno::EPERM)
+        )),
+        _ => None,
+    };
+    Ok(Holder {
+        held,
+        host,
+        pid,
+        job: field("job"),
+        since: field("since"),
+        alive,
+        recorded,
+    })
 }
 
 /// Check whether any process holds a POSIX lock on part of `path` (restore uses this

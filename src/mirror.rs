@@ -3,6 +3,7 @@
 //! and compared byte for byte by SHA-256, then retention runs there too. A failed
 //! mirror is reported; the primary backup stays.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -29,11 +30,13 @@ pub fn copy_to_all(
     job: &JobContext,
     lock_wait: Wait,
     policy: Policy,
+    protected: &HashSet<String>,
 ) -> Vec<MirrorResult> {
     mirrors
         .iter()
         .map(|dir| {
-            let result = copy_to(dir, entry, db, job, lock_wait, policy).map_err(|e| e.to_string());
+            let result = copy_to(dir, entry, db, job, lock_wait, policy, protected)
+                .map_err(|e| e.to_string());
             match &result {
                 Ok(()) => tracing::info!("mirrored {} to {}", entry.file_name, show(dir)),
                 Err(error) => tracing::error!("mirror {} failed: {error}", show(dir)),
@@ -53,6 +56,7 @@ fn copy_to(
     job: &JobContext,
     lock_wait: Wait,
     policy: Policy,
+    protected: &HashSet<String>,
 ) -> Result<()> {
     let mirror = BackupDir::new(dir);
     mirror.ensure_exists()?;
@@ -86,8 +90,9 @@ fn copy_to(
         .context(|| format!("cannot publish mirror copy {}", show(&target)))?;
     drop(temp);
     sync_dir(dir)?;
-    // Only this database's copies: a mirror may be shared as well.
-    let plan = retention::plan(&mirror.set(db)?, policy, &Default::default());
+    // Only this database's copies (a mirror may be shared as well); the primary's
+    // restore points of running jobs are kept in mirrors too.
+    let plan = retention::plan(&mirror.set(db)?, policy, protected);
     retention::apply(&mirror, &plan)
 }
 

@@ -162,6 +162,22 @@ mod tests {
     }
 
     #[test]
+    fn protected_restore_points_are_kept() {
+        let entries = vec![
+            entry("20250105_000000", false, false),
+            entry("20250104_000000", false, false),
+            entry("20250103_000000", false, false),
+        ];
+        let protected: HashSet<String> = ["backup_20250103_000000.db.gz".to_string()].into();
+        let plan = plan(&set(entries), policy(1, 0, 0), &protected);
+        assert_eq!(plan.delete, vec!["backup_20250104_000000.db.gz"]);
+        assert!(
+            plan.keep
+                .contains(&"backup_20250103_000000.db.gz".to_string())
+        );
+    }
+
+    #[test]
     fn keeps_the_newest_good_ones() {
         let entries = vec![
             entry("20250105_000000", false, false),

@@ -1,16 +1,22 @@
 //! SIGTERM / SIGINT / SIGHUP become a flag that long operations poll, so a
 //! running backup can remove its temp files and release its lock before exiting.
+//!
+//! After SLURM's TERM (post-job `--after-term`) the run is bounded by a deadline
+//! instead: further TERMs are expected (time limit, then preemption; a second
+//! `scancel`) and change nothing, the deadline ends the run well inside KillWait.
 
 use std::sync::Arc;
 use std::sync::Once;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
 static RECEIVED: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
+/// Set once, by `bound`: (deadline, the budget it was set from).
+static DEADLINE: OnceLock<(Instant, Duration)> = OnceLock::new();
 
 const HANDLED: [i32; 3] = [
     signal_hook::consts::SIGTERM,
@@ -67,16 +73,39 @@ fn watchdog() {
     std::process::exit(128 + signal);
 }
 
-/// The signal received so far, if any.
+/// The signal received so far, if any (none counts under `bound`).
 pub fn pending() -> Option<i32> {
+    if DEADLINE.get().is_some() {
+        return check().err().map(|_| signal_hook::consts::SIGTERM);
+    }
     match RECEIVED.get()?.load(Ordering::Relaxed) {
         0 => None,
         signal => Some(signal as i32),
     }
 }
 
-/// `Err(Interrupted)` once a termination signal has arrived.
+/// From now on, signals no longer interrupt; the run ends `budget` from now.
+pub fn bound(budget: Duration) {
+    let _ = DEADLINE.set((Instant::now() + budget, budget));
+}
+
+/// Time left before the deadline set by `bound`, if any.
+pub fn remaining() -> Option<Duration> {
+    DEADLINE
+        .get()
+        .map(|(deadline, _)| deadline.saturating_duration_since(Instant::now()))
+}
+
+/// `Err(Interrupted)` once a termination signal has arrived; under `bound`,
+/// `Err(OutOfTime)` once the deadline has passed.
 pub fn check() -> Result<()> {
+    if let Some(&(deadline, budget)) = DEADLINE.get() {
+        return if Instant::now() >= deadline {
+            Err(Error::OutOfTime(budget.as_secs()))
+        } else {
+            Ok(())
+        };
+    }
     match pending() {
         Some(signal) => Err(Error::Interrupted(signal)),
         None => Ok(()),

@@ -366,8 +366,8 @@ impl Source {
 
     /// Busy and locked become the message a user can act on.
     fn sqlite_error(&self, error: rusqlite::Error, context: &str) -> Error {
-        if let Some(signal) = signals::pending() {
-            return Error::Interrupted(signal);
+        if let Err(stopped) = signals::check() {
+            return stopped;
         }
         match error.sqlite_error_code() {
             Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)

@@ -11,8 +11,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::libc;
@@ -129,32 +128,27 @@ pub fn append(path: &Path, line: &Line) -> Result<()> {
             show(path)
         )));
     }
-    lock_for_append(&file, path)?;
     let mut bytes = line.text.clone().into_bytes();
     bytes.push(b'\n');
+    let _waited = lock_for_append(&file, path)?;
     file.write_all(&bytes)
         .and_then(|()| file.sync_data())
         .context(|| format!("cannot append to summary log {}", show(path)))
     // Closing the file releases the lock.
 }
 
-fn lock_for_append(file: &fs::File, path: &Path) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        match crate::lock::try_lock(file) {
-            Ok(()) => return Ok(()),
-            Err(Errno::EAGAIN | Errno::EACCES | Errno::EINTR) if started.elapsed() < LOCK_WAIT => {
-                thread::sleep(Duration::from_millis(5));
-            }
-            // Without working locks, O_APPEND still keeps local lines whole.
-            Err(Errno::ENOLCK | Errno::ENOSYS | Errno::EOPNOTSUPP) => return Ok(()),
-            Err(errno) => {
-                return Err(Error::Io {
-                    context: format!("cannot lock summary log {}", show(path)),
-                    source: errno.into(),
-                });
-            }
-        }
+/// Take the append lock: one attempt, then one blocking wait in the kernel (or
+/// the NFS lock manager) rather than polling, so a thousand tasks appending at
+/// once cost one or two lock calls each.
+fn lock_for_append(file: &fs::File, path: &Path) -> Result<Option<fs::File>> {
+    match crate::lock::lock_waiting(file, LOCK_WAIT) {
+        Ok(waited) => Ok(waited),
+        // Without working locks, O_APPEND still keeps local lines whole.
+        Err(Errno::ENOLCK | Errno::ENOSYS | Errno::EOPNOTSUPP) => Ok(None),
+        Err(errno) => Err(Error::Io {
+            context: format!("cannot lock summary log {}", show(path)),
+            source: errno.into(),
+        }),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod arrays;
 mod backup;
 mod bad_input;
 mod cli_ux;
@@ -9,8 +10,10 @@ mod config;
 mod crash;
 mod full_disk;
 mod fuzz;
+mod hooks;
 mod hostile;
 mod live_writers;
+mod metrics;
 mod process_edges;
 mod restore;
 mod restore_points;

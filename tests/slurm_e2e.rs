@@ -33,9 +33,9 @@ fn slurm_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm")
 }
 
-/// `sbatch --parsable` in the test's directory, with the test's settings exported.
-fn sbatch(env: &Env, args: &[&str]) -> String {
-    let mut command = Command::new("sbatch");
+/// `program` in the test's directory, with the test's settings exported.
+fn slurm_command(env: &Env, program: &str) -> Command {
+    let mut command = Command::new(program);
     command.current_dir(env.root.path());
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
@@ -54,9 +54,14 @@ fn sbatch(env: &Env, args: &[&str]) -> String {
         .env(
             "DBBACKUP_SUMMARY_LOG",
             env.path("slrm_logs/backup_summary.log"),
-        )
-        .arg("--parsable")
-        .args(args);
+        );
+    command
+}
+
+/// `sbatch --parsable` in the test's directory, with the test's settings exported.
+fn sbatch(env: &Env, args: &[&str]) -> String {
+    let mut command = slurm_command(env, "sbatch");
+    command.arg("--parsable").args(args);
     let output = command.output().expect("sbatch");
     assert!(
         output.status.success(),
@@ -124,25 +129,35 @@ fn array_job_with_final_dependent_backup() {
     fs::create_dir_all(env.path("slrm_logs")).unwrap();
     fs::write(env.path("work.py"), TASK_WORK).unwrap();
     let rows_before = row_count(&env.db, "ledger");
-    let template = slurm_dir().join("job_array.sbatch");
-    let array = sbatch(
+    let submit = slurm_command(
         &env,
-        &[
-            "--array=0-11",
-            template.to_str().unwrap(),
-            "python3",
-            "work.py",
-            env.db.to_str().unwrap(),
-        ],
+        slurm_dir()
+            .join("submit_array_with_final.sh")
+            .to_str()
+            .unwrap(),
+    )
+    .args([
+        "--array=0-11",
+        "--",
+        "python3",
+        "work.py",
+        env.db.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&submit.stdout).into_owned();
+    assert!(
+        submit.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&submit.stderr)
     );
-    let dependency = format!("--dependency=afterany:{array}");
-    let final_job = sbatch(
-        &env,
-        &[
-            &dependency,
-            slurm_dir().join("final_backup.sbatch").to_str().unwrap(),
-        ],
-    );
+    // "array job N, final backup job M"
+    let ids: Vec<String> = said
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let (array, final_job) = (ids[0].clone(), ids[1].clone());
     wait_for(&[&array, &final_job], Duration::from_secs(300));
 
     // The work happened and the database is consistent.
@@ -190,8 +205,12 @@ fn array_job_with_final_dependent_backup() {
     };
     assert_eq!(count("pre-job", &format!("{array}_")), 12, "{lines:#?}");
     assert_eq!(count("post-job", &format!("{array}_")), 12, "{lines:#?}");
-    assert_eq!(count("post-job", &final_job), 1, "{lines:#?}");
+    assert_eq!(count("final", &final_job), 1, "{lines:#?}");
     assert_eq!(count("summary", &final_job), 1, "{lines:#?}");
+    let last_word = lines.iter().find(|l| l["event"] == "final").unwrap();
+    assert_eq!(last_word["array"], array.as_str());
+    assert_eq!(last_word["state_completed"], "0-11", "{last_word:?}");
+    assert_eq!(last_word["post_job"], "0-11", "{last_word:?}");
     assert!(
         lines
             .iter()
@@ -231,6 +250,7 @@ fn a_job_that_hits_its_time_limit_still_leaves_a_backup() {
             "--time=2",
             "--signal=B:USR1@45",
             template.to_str().unwrap(),
+            "srun",
             "python3",
             "endless.py",
             env.db.to_str().unwrap(),
@@ -261,5 +281,346 @@ fn a_job_that_hits_its_time_limit_still_leaves_a_backup() {
         "it holds work done before the warning"
     );
     assert_ledger_invariant(&copy);
+    // TERM at the limit: the shell survived it and logged post-job before the KILL.
+    let post: Vec<_> = summary_lines(&env.path("slrm_logs/backup_summary.log"))
+        .into_iter()
+        .filter(|l| l["event"] == "post-job" && l["job"] == job.as_str())
+        .collect();
+    assert_eq!(post.len(), 1, "job output:\n{job_output}");
+    assert_eq!(post[0]["after_term"], "true");
     env.run(&["verify", "--all"]).ok();
+}
+
+/// Writes 5 balanced pairs, then sleeps argv[2] seconds (argv[3] after a requeue).
+const SLOW_WORK: &str = r#"
+import os, sqlite3, sys, time
+task = os.environ.get("SLURM_ARRAY_TASK_ID", "-")
+restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+con = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)
+for i in range(5):
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO ledger (amount, note) VALUES (?, ?)", (i + 1, f"task {task}"))
+    con.execute("INSERT INTO ledger (amount, note) VALUES (?, 'balance')", (-(i + 1),))
+    con.execute("UPDATE counter SET n = n + 2")
+    con.execute("COMMIT")
+con.close()
+time.sleep(float(sys.argv[3] if restarts and len(sys.argv) > 3 else sys.argv[2]))
+"#;
+
+fn scancel(args: &[&str]) {
+    let out = Command::new("scancel").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "scancel {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Summary lines matching `filter`, waiting up to `limit` for at least `count`.
+fn await_lines(
+    env: &Env,
+    count: usize,
+    limit: Duration,
+    filter: impl Fn(&std::collections::BTreeMap<String, String>) -> bool,
+) -> Vec<std::collections::BTreeMap<String, String>> {
+    let log = env.path("slrm_logs/backup_summary.log");
+    let started = Instant::now();
+    loop {
+        let found: Vec<_> = if log.exists() {
+            summary_lines(&log).into_iter().filter(&filter).collect()
+        } else {
+            Vec::new()
+        };
+        if found.len() >= count {
+            return found;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{count} summary lines not there after {limit:?}: {found:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The issue's scenario: `sbatch --array=0-3%2 job_array.sbatch ...`, then task 3
+/// cancelled while pending. No task is "last", yet the work ends in a backup: the
+/// final job the array submitted for itself makes it, and logs each task's end.
+#[test]
+fn an_array_task_cancelled_while_pending_still_ends_in_a_backup() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    fs::write(env.path("work.py"), SLOW_WORK).unwrap();
+    let rows_before = row_count(&env.db, "ledger");
+    let template = slurm_dir().join("job_array.sbatch");
+    let array = sbatch(
+        &env,
+        &[
+            "--array=0-3%2",
+            template.to_str().unwrap(),
+            "python3",
+            "work.py",
+            env.db.to_str().unwrap(),
+            "4",
+        ],
+    );
+    scancel(&[&format!("{array}_3")]);
+    let last_word = await_lines(&env, 1, Duration::from_secs(300), |l| {
+        l["event"] == "final" && l["array"] == array.as_str()
+    });
+    let final_job = last_word[0]["job"].clone();
+    wait_for(&[&array, &final_job], Duration::from_secs(120));
+    assert_eq!(row_count(&env.db, "ledger"), rows_before + 3 * 10);
+    let line = &last_word[0];
+    assert_eq!(line["status"], "ok", "{line:?}");
+    // sacct says CANCELLED; without accounting, scontrol has already purged it.
+    let cancelled = line.get("state_cancelled").or(line.get("state_unreported"));
+    assert_eq!(cancelled.map(String::as_str), Some("3"), "{line:?}");
+    assert_eq!(line["post_job"], "0-2", "{line:?}");
+    assert_eq!(line["no_post_job"], "3", "{line:?}");
+    let listed = listed(&env);
+    let finals: Vec<_> = listed.values().filter(|r| r["kind"] == "final").collect();
+    assert_eq!(finals.len(), 1, "{listed:#?}");
+    assert_eq!(finals[0]["job"], array.as_str());
+    let copy = gunzip_to(
+        &env.backups.join(finals[0]["name"].as_str().unwrap()),
+        &env.path("final.db"),
+    );
+    assert_eq!(content_digest(&copy), content_digest(&env.db));
+    assert_eq!(
+        listed.values().filter(|r| r["kind"] == "post-job").count(),
+        0,
+        "no task was last"
+    );
+    assert_eq!(job_state(&final_job), "COMPLETED");
+}
+
+/// `scancel`, then `scancel` again, of jobs running the shipped template under
+/// `set -euo pipefail`: every job logs its post-job line with the work's status.
+#[test]
+fn jobs_cancelled_twice_always_log_their_post_job_line() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    let template = slurm_dir().join("job_single.sbatch");
+    let jobs: Vec<String> = (0..10)
+        .map(|_| {
+            let mut command = slurm_command(&env, "sbatch");
+            // Inside the test cluster's KillWait of 5 s.
+            command.env("DBBACKUP_TERM_GRACE_SECONDS", "3").args([
+                "--parsable",
+                template.to_str().unwrap(),
+                "sleep",
+                "300",
+            ]);
+            let out = command.output().unwrap();
+            assert!(out.status.success());
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .collect();
+    await_lines(&env, jobs.len(), Duration::from_secs(120), |l| {
+        l["event"] == "pre-job"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    for (i, job) in jobs.iter().enumerate() {
+        scancel(&[job]);
+        std::thread::sleep(Duration::from_millis(50 * i as u64));
+        // The job may be gone already: a second scancel may fail.
+        let _ = Command::new("scancel").arg(job).output();
+    }
+    let refs: Vec<&str> = jobs.iter().map(String::as_str).collect();
+    wait_for(&refs, Duration::from_secs(120));
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    for job in &jobs {
+        let post: Vec<_> = lines
+            .iter()
+            .filter(|l| l["event"] == "post-job" && &l["job"] == job)
+            .collect();
+        let output = fs::read_to_string(env.path(&format!("slrm_logs/analysis_{job}.out")))
+            .unwrap_or_default();
+        assert_eq!(post.len(), 1, "job {job}: {post:?}\n{output}");
+        assert_eq!(post[0]["exit_status"], "143", "job {job}: {:?}", post[0]);
+        assert_eq!(post[0]["after_term"], "true");
+        assert_eq!(job_state(job), "CANCELLED");
+    }
+    env.run(&["verify", "--all"]).ok();
+}
+
+/// A task requeued while running is not counted as finished; when it runs again
+/// (SLURM_RESTART_COUNT=1) and finishes, it is counted once and, being last,
+/// backs up.
+#[test]
+fn a_requeued_task_counts_once() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    fs::write(env.path("work.py"), SLOW_WORK).unwrap();
+    let template = slurm_dir().join("job_array.sbatch");
+    let array = sbatch(
+        &env,
+        &[
+            "--array=0-1",
+            "--requeue",
+            template.to_str().unwrap(),
+            "python3",
+            "work.py",
+            env.db.to_str().unwrap(),
+            "25",
+            "1",
+        ],
+    );
+    await_lines(&env, 2, Duration::from_secs(120), |l| {
+        l["event"] == "pre-job"
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let out = Command::new("scontrol")
+        .args(["requeue", &format!("{array}_1")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last_word = await_lines(&env, 1, Duration::from_secs(400), |l| {
+        l["event"] == "final" && l["array"] == array.as_str()
+    });
+    wait_for(&[&array, &last_word[0]["job"]], Duration::from_secs(120));
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let task1: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "post-job" && l["job"] == format!("{array}_1"))
+        .collect();
+    assert_eq!(task1.len(), 2, "{lines:#?}");
+    assert_eq!(task1[0]["after_term"], "true", "{:?}", task1[0]);
+    assert!(task1[0]["reason"].contains("not counted"), "{:?}", task1[0]);
+    assert_eq!(task1[1]["restarts"], "1", "{:?}", task1[1]);
+    assert!(
+        task1[1]["trigger"].starts_with("last task (2 of 2"),
+        "{:?}",
+        task1[1]
+    );
+    assert_eq!(last_word[0]["post_job"], "0-1");
+    assert_ledger_invariant(&env.db);
+}
+
+/// The scrontab `dbbackup templates` writes, launched the way scrontab launches
+/// it: from the home directory (here `/`), with the `#SCRON` options as they
+/// stand and no environment from the user. It runs, logs where it says, backs up.
+#[test]
+fn the_written_scrontab_entry_launches_from_the_home_directory() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::write(
+        env.path("dbbackup.yaml"),
+        "db_path: results.db\nbackup_dir: backups\nsummary_log: slrm_logs/backup_summary.log\n",
+    )
+    .unwrap();
+    let out = env.path("slurm");
+    env.run(&["templates", "--out", out.to_str().unwrap()]).ok();
+    let text = fs::read_to_string(out.join("periodic.scrontab")).unwrap();
+    let (options, command) = crate::templates::parse_scrontab(&text);
+    let submitted = Command::new("sbatch")
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .arg("--parsable")
+        .arg("--export=NONE")
+        .args(&options)
+        .arg("--wrap")
+        .arg(&command)
+        .output()
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let job = String::from_utf8_lossy(&submitted.stdout)
+        .trim()
+        .to_string();
+    wait_for(&[&job], Duration::from_secs(120));
+    assert_eq!(job_state(&job), "COMPLETED");
+    assert!(env.path("slrm_logs/dbbackup-periodic.out").exists());
+    assert_eq!(env.backup_files().len(), 1, "periodic backed up");
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    assert_eq!(lines[0]["event"], "periodic");
+    assert_eq!(lines[0]["job"], job.as_str());
+}
+
+/// `scancel` twice while another dbbackup holds the backup-directory lock: the
+/// second TERM arrives during post-job, which is undisturbed, gives up within
+/// term_grace_seconds (inside the cluster's KillWait) and says so.
+#[test]
+fn a_second_term_during_post_job_waiting_for_the_lock() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    let template = slurm_dir().join("job_single.sbatch");
+    let mut command = slurm_command(&env, "sbatch");
+    command.env("DBBACKUP_TERM_GRACE_SECONDS", "3").args([
+        "--parsable",
+        template.to_str().unwrap(),
+        "sleep",
+        "300",
+    ]);
+    let out = command.output().unwrap();
+    assert!(out.status.success());
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    await_lines(&env, 1, Duration::from_secs(120), |l| {
+        l["event"] == "pre-job" && l["job"] == job.as_str()
+    });
+    // Another dbbackup (here: a process holding the same fcntl lock).
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import fcntl, time\nf = open('{}', 'r+')\nfcntl.lockf(f, fcntl.LOCK_EX)\n\
+                 f.truncate(0); f.write('host=other pid=1 job=holder since=2026-01-01T00:00:00Z\\n'); f.flush()\n\
+                 print('locked', flush=True)\ntime.sleep(60)\n",
+                env.backups.join(".dbbackup.lock").display()
+            ),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    scancel(&[&job]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = Command::new("scancel").arg(&job).output();
+    wait_for(&[&job], Duration::from_secs(60));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let output =
+        fs::read_to_string(env.path(&format!("slrm_logs/analysis_{job}.out"))).unwrap_or_default();
+    let post = await_lines(&env, 1, Duration::from_secs(5), |l| {
+        l["event"] == "post-job" && l["job"] == job.as_str()
+    });
+    assert_eq!(post.len(), 1, "{output}");
+    assert_eq!(post[0]["status"], "failed", "{:?}", post[0]);
+    assert!(
+        post[0]["error"].contains("gave up after 3 s"),
+        "{:?}\n{output}",
+        post[0]
+    );
+    assert!(
+        output.contains("job=holder"),
+        "it named the holder:\n{output}"
+    );
+    assert_eq!(job_state(&job), "CANCELLED");
 }

@@ -24,7 +24,7 @@ fn concurrent_pre_jobs_make_exactly_one_restore_point_per_array() {
     assert_eq!(row["job"], "5100", "tagged with the array id");
     env.run(&["verify", "--all"]).ok();
     let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
-    assert_eq!(lines.len(), 32);
+    assert_eq!(lines.len(), 32, "{lines:#?}");
     assert_eq!(lines.iter().filter(|l| l["status"] == "ok").count(), 1);
     let mut tasks: Vec<&str> = lines.iter().map(|l| l["job"].as_str()).collect();
     tasks.sort();
@@ -34,8 +34,18 @@ fn concurrent_pre_jobs_make_exactly_one_restore_point_per_array() {
     let late = run_array_tasks(&env, "5100", 1, |_| vec!["pre-job".into()]);
     late[0].ok();
     assert_eq!(env.backup_files().len(), 1);
-    // Another array gets its own.
-    run_array_tasks(&env, "5200", 4, |_| vec!["pre-job".into()]);
+    // Another array, the database unchanged: the restore point is reused.
+    let reused = run_array_tasks(&env, "5200", 4, |_| vec!["pre-job".into()]);
+    assert!(reused[0].stdout.contains(&files[0]), "{}", reused[0].stdout);
+    assert_eq!(env.backup_files().len(), 1);
+    // Changed since: it gets its own.
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'x'); UPDATE counter SET n = n + 1",
+        )
+        .unwrap();
+    run_array_tasks(&env, "5300", 4, |_| vec!["pre-job".into()]);
     assert_eq!(env.backup_files().len(), 2);
 }
 

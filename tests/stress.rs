@@ -90,8 +90,10 @@ fn sixty_four_processes_and_two_writers() {
     );
     let listed = listed(&env);
     let good = listed.values().filter(|r| r["check"] == "ok").count();
+    // max_backups 5, plus the restore point of each of the 5 arrays still
+    // running (retention keeps those).
     assert!(
-        (1..=5).contains(&good),
+        (1..=10).contains(&good),
         "retention bound: {good} good backups"
     );
     assert_eq!(listed.len(), good, "no failed snapshots");

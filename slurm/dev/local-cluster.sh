@@ -8,12 +8,20 @@
 #
 # proctrack/linuxproc and task/none need no cgroups; config_overrides lets the
 # node declare more CPUs than the machine has, so a 16-task array runs at once.
+#
+# It stops only the daemons it started, by their pid files (never by name: the
+# host may run a slurmd or munged of its own).
 set -euo pipefail
 
 CONF_DIR=/etc/slurm
 STATE=/var/spool/slurm-dbbackup
 LOGS=/var/log/slurm-dbbackup
 CPUS=${DBBACKUP_TEST_CPUS:-32}
+CTLD_PID=/run/slurmctld-dbbackup.pid
+SLURMD_PID=/run/slurmd-dbbackup.pid
+MUNGE_PID=/run/munge/munged.pid
+# Present only when this script started munged.
+MUNGE_OURS=/run/munged-dbbackup.started
 
 need() {
     for tool in "$@"; do
@@ -41,8 +49,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 StateSaveLocation=$STATE/ctld
 SlurmdSpoolDir=$STATE/d
-SlurmctldPidFile=/run/slurmctld-dbbackup.pid
-SlurmdPidFile=/run/slurmd-dbbackup.pid
+SlurmctldPidFile=$CTLD_PID
+SlurmdPidFile=$SLURMD_PID
 SlurmctldLogFile=$LOGS/slurmctld.log
 SlurmdLogFile=$LOGS/slurmd.log
 AccountingStorageType=accounting_storage/none
@@ -63,10 +71,31 @@ CONF
     mkdir -p "$CONF_DIR/plugstack.conf.d"
 }
 
-# Alive, not a zombie: daemons killed uncleanly stay zombies for a while, and
-# `pgrep -x` alone would match them.
+# The pid in pid file $1 is alive and not a zombie (daemons killed uncleanly stay
+# zombies for a while).
 alive() {
-    pgrep -r R,S,D,I -x "$1" >/dev/null
+    local pid state
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    case "$pid" in "" | *[!0-9]*) return 1 ;; esac
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# Stop the daemon whose pid file is $1, if it runs; wait until it is gone.
+stop_pidfile() {
+    local pid
+    if alive "$1"; then
+        pid=$(cat "$1")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do
+            alive "$1" || break
+            sleep 0.1
+        done
+        if alive "$1"; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$1"
 }
 
 munge_works() {
@@ -77,7 +106,9 @@ start_munge() {
     if munge_works; then
         return
     fi
-    pkill -x munged 2>/dev/null || true
+    if [ -e "$MUNGE_OURS" ]; then
+        stop_pidfile "$MUNGE_PID"
+    fi
     mkdir -p /etc/munge /run/munge /var/lib/munge /var/log/munge
     if [ ! -s /etc/munge/munge.key ]; then
         mungekey --create --keyfile=/etc/munge/munge.key
@@ -87,6 +118,7 @@ start_munge() {
     chmod 0400 /etc/munge/munge.key
     # --force: take over a socket left by a munged that was killed.
     runuser -u munge -- /usr/sbin/munged --force
+    touch "$MUNGE_OURS"
     for _ in $(seq 100); do
         if munge_works; then return; fi
         sleep 0.1
@@ -100,10 +132,10 @@ start() {
     write_config
     start_munge
     if ! timeout 5 scontrol ping 2>/dev/null | grep -q "is UP"; then
-        pkill -x slurmctld 2>/dev/null || true
+        stop_pidfile "$CTLD_PID"
         slurmctld -c
     fi
-    if ! alive slurmd; then
+    if ! alive "$SLURMD_PID"; then
         slurmd -N localhost
     fi
     local deadline=$((SECONDS + 90))
@@ -124,9 +156,12 @@ start() {
 }
 
 stop() {
-    pkill -x slurmd 2>/dev/null || true
-    pkill -x slurmctld 2>/dev/null || true
-    pkill -x munged 2>/dev/null || true
+    stop_pidfile "$SLURMD_PID"
+    stop_pidfile "$CTLD_PID"
+    if [ -e "$MUNGE_OURS" ]; then
+        stop_pidfile "$MUNGE_PID"
+        rm -f "$MUNGE_OURS"
+    fi
     echo "local-cluster: stopped"
 }
 

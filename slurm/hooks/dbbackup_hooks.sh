@@ -5,68 +5,211 @@
 #   dbbackup_run_work CMD [ARGS...]  # run the work; back up on the time-limit warning
 #   dbbackup_post_job "$status"      # back up after the work, log the exit status
 #
+# Safe under `set -euo pipefail`. What SLURM really sends, and what the hooks do:
+# - TERM at the time limit, on `scancel`, on preemption, possibly more than once:
+#   TERM stays trapped until the script ends; the trap passes it on to the work
+#   and the script goes on to post-job, which then finishes within
+#   term_grace_seconds (20 s by default, inside SLURM's 30 s KillWait) and says
+#   in its summary line when it gave up.
+# - USR1 from `#SBATCH --signal=B:USR1@SECONDS` (up to 60 s early): a backup.
 # Bash runs a trap only after the foreground command returns, so the work runs in
 # the background and we `wait` for it: `wait` returns at once when a signal
-# arrives, the trap runs, and we go back to waiting.
+# arrives, the trap runs, and we go back to waiting. Nothing in a trap can fail.
 #
-# With `#SBATCH --signal=B:USR1@SECONDS`, SLURM sends USR1 to this shell that long
-# before the time limit (up to 60 s earlier); the trap makes a backup then.
+# In an array task, pre-job also submits the array's final job once (after every
+# task, however it ended, it makes the `final` backup): set DBBACKUP_FINAL=0 to
+# opt out, DBBACKUP_FINAL_SCRIPT to use another script.
 #
-# A failed backup never fails the job unless DBBACKUP_STRICT=1.
+# A failed backup never fails the job unless DBBACKUP_STRICT=1. But a dbbackup
+# that cannot run at all (exit 2, 126, 127: misconfigured, not executable, not
+# found) stops the job at pre-job, strict or not: the job must not run for days
+# believing it is protected.
+
+dbbackup__term=0      # SLURM sent TERM
+dbbackup__signalled=0 # a trap ran while we were waiting for the work
+dbbackup__work=""     # the work's pid while it runs
+
+dbbackup__on_usr1() {
+    dbbackup__signalled=1
+    dbbackup_on_time_limit || true
+}
+
+dbbackup__on_term() {
+    dbbackup__signalled=1
+    dbbackup__term=1
+    if [ -n "$dbbackup__work" ]; then
+        # Pass TERM on to the work (the child of the status-keeping subshell);
+        # it may have ended already, so failing is expected.
+        pkill -TERM -P "$dbbackup__work" 2>/dev/null || true
+    fi
+}
+
+# SLURM may send the warning up to 60 s early, even before the work starts, and
+# bash's default for USR1 and TERM is to exit: trap both first thing, before this
+# file runs any other command, and never reset them. `|| true`: errexit fires
+# inside traps too.
+trap 'dbbackup__on_usr1 || true' USR1
+trap 'dbbackup__on_term || true' TERM
 
 : "${DBBACKUP:=dbbackup}"
 : "${DBBACKUP_STRICT:=0}"
+: "${DBBACKUP_FINAL:=1}"
+if [ -z "${DBBACKUP_FINAL_SCRIPT+set}" ]; then
+    # No command substitution: a TERM killing its subshell would fail the
+    # assignment, and `set -e` would end the script.
+    dbbackup__hooks_dir=${BASH_SOURCE[0]%/*}
+    case "$dbbackup__hooks_dir" in
+        "${BASH_SOURCE[0]}") dbbackup__hooks_dir=. ;;
+    esac
+    case "$dbbackup__hooks_dir" in
+        /*) ;;
+        *) dbbackup__hooks_dir=$PWD/$dbbackup__hooks_dir ;;
+    esac
+    DBBACKUP_FINAL_SCRIPT=$dbbackup__hooks_dir/../final_backup.sbatch
+fi
 
-# Run dbbackup; report a failure, and return it only in strict mode.
-dbbackup__run() {
-    local rc=0
-    "$DBBACKUP" "$@" || rc=$?
-    if [ "$rc" -ne 0 ]; then
-        echo "dbbackup $1 failed with exit code $rc" >&2
+# Report a failed dbbackup; return the failure only in strict mode.
+dbbackup__report() {
+    if [ "$2" -ne 0 ]; then
+        echo "dbbackup $1 failed with exit code $2" >&2 || true
         if [ "$DBBACKUP_STRICT" = "1" ]; then
-            return "$rc"
+            return "$2"
         fi
     fi
     return 0
 }
 
+# Run dbbackup; report a failure, and return it only in strict mode.
+dbbackup__run() {
+    local rc=0
+    "$DBBACKUP" "$@" || rc=$?
+    dbbackup__report "$1" "$rc"
+}
+
 dbbackup_pre_job() {
-    dbbackup__run pre-job
+    local rc=0
+    local args=(pre-job)
+    if [ -n "${SLURM_ARRAY_JOB_ID:-}" ] && [ "$DBBACKUP_FINAL" != "0" ] && [ -n "$DBBACKUP_FINAL_SCRIPT" ]; then
+        args+=(--final-job "$DBBACKUP_FINAL_SCRIPT")
+    fi
+    "$DBBACKUP" "${args[@]}" || rc=$?
+    case "$rc" in
+        0) return 0 ;;
+        2 | 126 | 127)
+            {
+                echo "dbbackup: FATAL: pre-job could not run '$DBBACKUP' (exit $rc: 2 = bad configuration, 126 = not executable, 127 = not found)."
+                echo "dbbackup: the job stops here, before its work: it would have run without a restore point."
+                echo "dbbackup: set DBBACKUP to the binary's absolute path (sbatch --export=NONE drops PATH) and check DBBACKUP_CONFIG."
+            } >&2 || true
+            exit "$rc"
+            ;;
+    esac
+    echo "dbbackup pre-job failed with exit code $rc" >&2 || true
+    if [ "$DBBACKUP_STRICT" = "1" ]; then
+        return "$rc"
+    fi
+    return 0
 }
 
 # dbbackup_post_job STATUS: STATUS is the work's exit status, recorded in the log.
+# After a TERM, post-job is bounded by term_grace_seconds and runs with TERM
+# ignored from its first instruction: SLURM may send more, and one arriving
+# before dbbackup installs its handlers would kill it without a summary line.
 dbbackup_post_job() {
-    dbbackup__run post-job --status "${1:-0}"
+    local rc=0
+    if [ "$dbbackup__term" = "0" ]; then
+        "$DBBACKUP" post-job --status "${1:-0}" || rc=$?
+        if [ "$rc" -le 128 ] || [ "$dbbackup__term" = "0" ]; then
+            dbbackup__report post-job "$rc"
+            return
+        fi
+        # TERM arrived during it and stopped it: once more, bounded.
+        rc=0
+    fi
+    (
+        trap '' TERM
+        exec "$DBBACKUP" post-job --status "${1:-0}" --after-term
+    ) || rc=$?
+    dbbackup__report post-job "$rc"
 }
 
 # Called on USR1: the time limit is near. `auto` with no interval backs up if the
 # database changed, and returns at once if another backup is already running.
 dbbackup_on_time_limit() {
-    echo "dbbackup: time limit near, backing up" >&2
+    echo "dbbackup: time limit near, backing up" >&2 || true
     DBBACKUP_MIN_INTERVAL_HOURS=0 dbbackup__run auto
 }
 
-# SLURM may send the warning up to 60 s early, even before the work starts, and
-# bash's default for USR1 is to exit: trap it from the moment this file is sourced.
-trap dbbackup_on_time_limit USR1
-
 # dbbackup_run_work CMD [ARGS...]: run the work in the background, wait for it
 # (through any number of signals), and return its exit status.
+#
+# Bash can lose a child's status when it exits while a trap interrupts `wait`
+# (`wait` then returns 255 for good), so a small subshell runs the work in its
+# foreground and writes the status to a file; `wait` only tells us when to look.
+# A signal that arrives just as bash forks can kill that subshell before it has
+# set its own traps, before the work started: then the work is started again.
 dbbackup_run_work() {
-    "$@" &
-    local work=$!
-    # At the time limit SLURM sends TERM: pass it on to the work and keep waiting.
-    trap 'kill -TERM "$work" 2>/dev/null' TERM
-    local rc=0
-    while true; do
-        rc=0
-        wait "$work" || rc=$?
-        # wait returns >128 when a trapped signal interrupted it; the work may still run.
-        if [ "$rc" -gt 128 ] && kill -0 "$work" 2>/dev/null; then
-            continue
+    if [ "$dbbackup__term" = "1" ]; then
+        echo "dbbackup: SLURM sent TERM before the work started; not starting it" >&2 || true
+        return 143
+    fi
+    local status_file=""
+    status_file=$(mktemp "${TMPDIR:-/tmp}/dbbackup-status.XXXXXX" 2>/dev/null) || status_file=""
+    local rc=0 recorded="" attempt
+    for attempt in 1 2 3; do
+        dbbackup__start_work "$status_file" "$@"
+        while true; do
+            dbbackup__signalled=0
+            rc=0
+            wait "$dbbackup__work" || rc=$?
+            # A trap ran (the flag says so): the work may still run.
+            if [ "$dbbackup__signalled" = "1" ]; then
+                continue
+            fi
+            # Bash may run the trap only after this point; the file says whether
+            # the work has ended ("started" and the subshell alive: not yet).
+            recorded=""
+            if [ -n "$status_file" ]; then
+                recorded=$(cat "$status_file" 2>/dev/null) || recorded=""
+            fi
+            if [ "$recorded" = "started" ] && kill -0 "$dbbackup__work" 2>/dev/null; then
+                continue
+            fi
+            break
+        done
+        dbbackup__work=""
+        if [ -z "$status_file" ] || [ -n "$recorded" ] || [ "$dbbackup__term" = "1" ]; then
+            break
         fi
-        break
+        echo "dbbackup: the work's shell died before starting it (signal at fork, attempt $attempt); starting it again" >&2 || true
     done
-    trap - TERM
+    if [ -n "$status_file" ]; then
+        rm -f "$status_file" || true
+    fi
+    case "$recorded" in
+        "" | *[!0-9]*) ;;
+        *) rc=$recorded ;;
+    esac
     return "$rc"
+}
+
+# dbbackup__start_work STATUS_FILE CMD [ARGS...]: the subshell that runs the work
+# and records "started", then its exit status, in STATUS_FILE.
+dbbackup__start_work() {
+    local status_file=$1
+    shift
+    (
+        # Caught, so the work starts with default handlers; deferred until it ends.
+        trap 'true' TERM USR1
+        if [ -n "$status_file" ]; then
+            echo started >"$status_file" || true
+        fi
+        rc=0
+        "$@" || rc=$?
+        if [ -n "$status_file" ]; then
+            echo "$rc" >"$status_file" || true
+        fi
+        exit "$rc"
+    ) &
+    dbbackup__work=$!
 }

@@ -20,6 +20,13 @@ pub fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Status> {
             ctx.output(Format::Text).line(text);
             return Ok(Status::Code(code));
         }
+        CheckFormat::Prometheus => {
+            let text = prometheus(ctx, &criteria)?;
+            if !ctx.quiet {
+                crate::output::write_stdout(text.as_bytes())
+                    .map_err(|e| crate::error::Error::failed(format!("cannot write: {e}")))?;
+            }
+        }
         CheckFormat::Json | CheckFormat::Text => {
             let format = if args.format == CheckFormat::Json {
                 Format::Json
@@ -71,6 +78,23 @@ pub fn evaluate_all(ctx: &Ctx, thresholds: &CheckThresholds) -> Result<Vec<Crite
         )?);
     }
     Ok(criteria)
+}
+
+/// The metrics of the backup directory, labelled by database path.
+pub fn prometheus(ctx: &Ctx, criteria: &[Criterion]) -> Result<String> {
+    let db = match &ctx.settings.db_path {
+        Some(db) => std::path::absolute(db).unwrap_or_else(|_| db.clone()),
+        None => std::path::PathBuf::new(),
+    };
+    let dir = std::path::absolute(&ctx.settings.backup_dir)
+        .unwrap_or_else(|_| ctx.settings.backup_dir.clone());
+    let db_id = ctx.db_id();
+    crate::metrics::render(&crate::metrics::Facts {
+        db: &db.to_string_lossy(),
+        db_id: db_id.as_ref(),
+        backup_dir: &dir,
+        criteria,
+    })
 }
 
 /// One status line with perfdata, and the plugin exit code.

@@ -5,8 +5,10 @@ pub mod auto;
 pub mod backup;
 pub mod check;
 pub mod docs;
+pub mod final_job;
 pub mod init;
 pub mod list;
+pub mod lock;
 pub mod periodic;
 pub mod post_job;
 pub mod pre_job;
@@ -86,7 +88,9 @@ pub fn dispatch(command: &Command, ctx: &Ctx) -> Result<Status> {
         Command::Prune(args) => prune::run(ctx, args),
         Command::PreJob(args) => pre_job::run(ctx, args),
         Command::PostJob(args) => post_job::run(ctx, args),
-        Command::Periodic => periodic::run(ctx),
+        Command::Periodic(args) => periodic::run(ctx, args),
+        Command::Final(args) => final_job::run(ctx, args),
+        Command::Lock(args) => lock::run(ctx, args),
         Command::Check(args) => check::run(ctx, args),
         Command::Summary(args) => summary::run(ctx, args),
         Command::Templates(args) => templates::run(ctx, args),

@@ -4,17 +4,25 @@
 
 use super::{Ctx, Status};
 use crate::backup::{self, Outcome};
+use crate::cli::PeriodicArgs;
 use crate::error::Result;
 use crate::lock::{DirLock, Wait};
 use crate::snapshot;
 use crate::store::Kind;
 use crate::summary::{self, Line};
 
-pub fn run(ctx: &Ctx) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
     let criteria = super::check::evaluate_all(ctx, &thresholds)?;
-    let problems = crate::health::problems(&criteria);
+    let mut problems = crate::health::problems(&criteria);
+    if let Some(path) = &args.metrics_file {
+        let written = super::check::prometheus(ctx, &criteria)
+            .and_then(|text| crate::metrics::write_file(path, &text));
+        if let Err(error) = written {
+            problems.push(format!("metrics file not written: {error}"));
+        }
+    }
     for problem in &problems {
         tracing::warn!("unhealthy: {problem}");
     }

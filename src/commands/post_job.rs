@@ -3,6 +3,11 @@
 //! once) or a task that finds the newest backup older than the interval does.
 //! Every task appends its summary line with the job's exit status; the command's
 //! own exit code reports the backup, not the job.
+//!
+//! After SLURM's TERM (`--after-term`, passed by the hooks) the run is bounded by
+//! `term_grace_seconds` so that it ends before SLURM's KILL, further TERMs do not
+//! stop it, and an array task is not counted as finished: it may be requeued,
+//! and the array's final job makes the backup that covers it.
 
 use std::time::Duration;
 
@@ -18,7 +23,10 @@ use crate::summary::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
     let out = ctx.output(args.output.format);
-    let result = decide_and_back_up(ctx);
+    if args.after_term {
+        crate::signals::bound(ctx.settings.term_grace);
+    }
+    let result = decide_and_back_up(ctx, args.after_term);
     let (status, mut line) = match &result {
         Ok((reason, None)) => {
             out.line(format!("skipped: {reason}"));
@@ -63,22 +71,46 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
     if let Some(job_status) = args.status {
         line.field("exit_status", &job_status.to_string());
     }
+    if args.after_term {
+        line.field("after_term", "true");
+    }
+    if ctx.job.restarts > 0 {
+        line.field("restarts", &ctx.job.restarts.to_string());
+    }
     summary::append_or_warn(&ctx.settings.summary_log, &line);
     result.map(|_| status)
 }
 
 /// Why a backup is (or is not) made, and its outcome when it was attempted.
-fn decide_and_back_up(ctx: &Ctx) -> Result<(String, Option<Outcome>)> {
+fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Outcome>)> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
     let lock = ctx.lock(&dir)?;
+    let key = crate::jobstate::key(&ctx.job.state_key(), &DbId::of(db));
     let reason = match &ctx.job.array {
-        None => "job finished".to_string(),
+        None => {
+            if !after_term {
+                JobState::open(&dir)?.mark_ended(&key)?;
+            }
+            "job finished".to_string()
+        }
+        Some(_) if after_term => {
+            if older_than(&dir, &DbId::of(db), ctx.settings.min_interval)? {
+                "ended by SLURM's TERM; newest backup older than the interval".to_string()
+            } else {
+                return Ok((
+                    "ended by SLURM's TERM: not counted as finished (it may be requeued); the array's final job backs up".to_string(),
+                    None,
+                ));
+            }
+        }
         Some(task) => {
-            let finished = JobState::open(&dir)?.finish_task(&task.array_job_id, task.task_id)?;
+            let state = JobState::open(&dir)?;
+            let finished = state.finish_task(&key, task.task_id)?;
             let last = task.task_count.is_some_and(|count| finished >= count);
             let of = task.task_count.map_or("?".to_string(), |c| c.to_string());
             if last {
+                state.mark_ended(&key)?;
                 format!("last task ({finished} of {of} finished)")
             } else if older_than(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 format!("newest backup older than the interval ({finished} of {of} finished)")

@@ -1,71 +1,224 @@
 //! `dbbackup pre-job`: a restore point from before this job's work. In an array job
-//! the first task to get the lock makes it (tagged with the array id); the others
-//! wait for the lock, find it recorded, and return. Returns only once it exists.
+//! the first task to get the lock makes it (tagged with the array id), or reuses
+//! the newest restore point when the database is unchanged since; the others find
+//! it recorded and return. Returns only once it exists.
+//!
+//! The common path (the restore point is recorded and exists) takes no lock: it
+//! reads one state file and stats one backup, so a thousand tasks starting at once
+//! cost the lock manager nothing. A failed attempt is recorded too, so the other
+//! tasks report it instead of each retrying the snapshot.
+
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::json;
 
 use super::{Ctx, Status};
 use crate::backup::{self, Outcome};
-use crate::cli::FormatArgs;
-use crate::error::Result;
-use crate::jobstate::JobState;
-use crate::store::{DbId, Kind};
+use crate::cli::PreJobArgs;
+use crate::error::{Error, Result, show};
+use crate::jobstate::{JobState, PreJob};
+use crate::store::{BackupDir, DbId, Kind};
 use crate::summary::{self, Line};
 
-pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
-    let out = ctx.output(args.format);
-    let job_id = ctx.job.job_id().to_string();
-    let result = make_once(ctx, &job_id);
-    let mut line = Line::new(&ctx.job, "pre-job", summary::Status::Failed);
-    let status = match &result {
-        Ok((name, false)) => {
-            line = Line::new(&ctx.job, "pre-job", summary::Status::Skipped);
-            line.field("backup", name)
-                .field("reason", "made by another task of this job");
-            out.line(format!("restore point for job {job_id} exists: {name}"));
-            out.document(&json!({"status": "skipped", "job": job_id, "backup": name}));
-            Status::Success
-        }
-        Ok((name, true)) => {
-            line = Line::new(&ctx.job, "pre-job", summary::Status::Ok);
-            line.field("backup", name);
-            out.line(format!("restore point for job {job_id}: created {name}"));
-            out.document(&json!({"status": "ok", "job": job_id, "backup": name}));
-            Status::Success
-        }
-        Err(error) => {
-            line.field("error", &error.to_string());
-            Status::Failure
-        }
-    };
-    summary::append_or_warn(&ctx.settings.summary_log, &line);
-    result.map(|_| status)
+/// What pre-job found or did.
+enum Found {
+    /// Recorded by another task (or an earlier run of this one) and present.
+    Exists(String),
+    /// Made now.
+    Created(String),
+    /// The newest restore point already holds this database's state.
+    Reused(String),
 }
 
-/// The job's pre-job backup name, and whether this call made it.
-fn make_once(ctx: &Ctx, job_id: &str) -> Result<(String, bool)> {
+pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
+    let out = ctx.output(args.output.format);
+    let job_id = ctx.job.job_id().to_string();
+    let result = find_or_make(ctx, args.final_job.as_deref());
+    let (status, reason, name) = match &result {
+        Ok(Found::Exists(name)) => (
+            summary::Status::Skipped,
+            "made by another task of this job",
+            name,
+        ),
+        Ok(Found::Reused(name)) => (
+            summary::Status::Ok,
+            "database unchanged since this restore point",
+            name,
+        ),
+        Ok(Found::Created(name)) => (summary::Status::Ok, "", name),
+        Err(error) => {
+            let mut line = Line::new(&ctx.job, "pre-job", summary::Status::Failed);
+            line.field("error", &error.to_string());
+            add_restarts(ctx, &mut line);
+            summary::append_or_warn(&ctx.settings.summary_log, &line);
+            return result.map(|_| Status::Failure);
+        }
+    };
+    let mut line = Line::new(&ctx.job, "pre-job", status);
+    line.field("backup", name);
+    if !reason.is_empty() {
+        line.field("reason", reason);
+    }
+    add_restarts(ctx, &mut line);
+    let verb = match &result {
+        Ok(Found::Created(_)) => "created",
+        Ok(Found::Reused(_)) => "reused",
+        _ => "exists:",
+    };
+    out.line(format!("restore point for job {job_id} {verb} {name}"));
+    out.document(&json!({"status": status.as_str(), "job": job_id, "backup": name}));
+    summary::append_or_warn(&ctx.settings.summary_log, &line);
+    Ok(Status::Success)
+}
+
+fn add_restarts(ctx: &Ctx, line: &mut Line) {
+    if ctx.job.restarts > 0 {
+        line.field("restarts", &ctx.job.restarts.to_string());
+    }
+}
+
+/// Whether the recorded state already answers this task, needing no lock.
+fn answered(dir: &BackupDir, record: &PreJob, want_final: bool) -> Option<Result<Found>> {
+    if let Some(failed) = &record.failed {
+        return Some(Err(Error::failed(format!(
+            "this job's pre-job snapshot failed its integrity check (kept as {failed}); \
+             other tasks do not retry it: check the database (`dbbackup verify {failed}`)"
+        ))));
+    }
+    let name = record.backup.as_ref()?;
+    // Only reported when it exists: a file removed by hand (or by an older
+    // version's retention) is made again under the lock.
+    let exists = dir
+        .path()
+        .join(name)
+        .symlink_metadata()
+        .is_ok_and(|m| m.is_file());
+    (exists && (!want_final || record.final_job.is_some())).then(|| Ok(Found::Exists(name.clone())))
+}
+
+fn find_or_make(ctx: &Ctx, final_job: Option<&Path>) -> Result<Found> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
-    let lock = ctx.lock(&dir)?;
+    let key = crate::jobstate::key(&ctx.job.state_key(), &DbId::of(db));
+    let want_final = final_job.is_some() && ctx.job.array.is_some();
+    if let Some(record) = JobState::reader(&dir).pre_job(&key)
+        && let Some(found) = answered(&dir, &record, want_final)
+    {
+        return found;
+    }
+    // Waiting for the lock ends early when another task records the restore
+    // point meanwhile: reading that needs no lock.
+    dir.ensure_exists()?;
+    let recorded = || {
+        JobState::reader(&dir)
+            .pre_job(&key)
+            .and_then(|record| answered(&dir, &record, want_final))
+            .is_some()
+    };
+    let Some(lock) = crate::lock::DirLock::acquire_unless(
+        dir.path(),
+        &ctx.job,
+        crate::lock::Wait::Upto(ctx.settings.lock_timeout),
+        recorded,
+    )?
+    else {
+        let record = JobState::reader(&dir).pre_job(&key).unwrap_or_default();
+        return answered(&dir, &record, want_final).unwrap_or_else(|| {
+            Err(Error::failed(
+                "restore point record vanished; run pre-job again",
+            ))
+        });
+    };
     let state = JobState::open(&dir)?;
-    // Per job *and* database: databases sharing a backup directory each need
-    // their own restore point.
-    let key = format!("{job_id}-{}", DbId::of(db).key());
-    if let Some(name) = state.pre_job_backup(&key) {
-        return Ok((name, false));
+    let mut record = state.pre_job(&key).unwrap_or_default();
+    if let Some(found) = answered(&dir, &record, false) {
+        if want_final && record.final_job.is_none() {
+            record.final_job = Some(submit_final(ctx, final_job.unwrap_or(Path::new(""))));
+            state.record_pre_job(&key, &record)?;
+        }
+        return found;
     }
     let mut job = ctx.job.clone();
-    job.tag = job_id.to_string();
-    match backup::run(&ctx.settings, &job, &dir, &lock, db, Kind::PreJob, true)? {
-        Outcome::Created(created) if created.is_good() => {
-            state.record_pre_job(&key, &created.entry.file_name)?;
-            Ok((created.entry.file_name, true))
+    job.tag = ctx.job.job_id().to_string();
+    let outcome = backup::run(&ctx.settings, &job, &dir, &lock, db, Kind::PreJob, false);
+    let found = match outcome {
+        Ok(Outcome::Created(created)) if created.is_good() => {
+            record.backup = Some(created.entry.file_name.clone());
+            Ok(Found::Created(created.entry.file_name))
         }
-        Outcome::Created(created) => Err(crate::error::Error::failed(format!(
-            "pre-job snapshot failed its integrity check (quick_check: {}); kept as {}",
-            crate::snapshot::one_line(created.meta.check_detail.as_deref().unwrap_or_default()),
-            created.entry.file_name
-        ))),
-        Outcome::Unchanged(name) => Ok((name, false)),
+        Ok(Outcome::Created(created)) => {
+            record.failed = Some(created.entry.file_name.clone());
+            Err(Error::failed(format!(
+                "pre-job snapshot failed its integrity check (quick_check: {}); kept as {}",
+                crate::snapshot::one_line(created.meta.check_detail.as_deref().unwrap_or_default()),
+                created.entry.file_name
+            )))
+        }
+        Ok(Outcome::Unchanged(name)) => {
+            record.backup = Some(name.clone());
+            Ok(Found::Reused(name))
+        }
+        // Nothing recorded: the next task tries again (a full disk may clear).
+        Err(error) => return Err(error),
+    };
+    if want_final && record.final_job.is_none() {
+        record.final_job = Some(submit_final(ctx, final_job.unwrap_or(Path::new(""))));
+    }
+    if let Some(task) = &ctx.job.array
+        && let (Some(count), Some((min, max, step))) = (task.task_count, task.range)
+        && (max - min) / step + 1 == count
+    {
+        record.task_ids = Some(format!("{min}-{max}:{step}"));
+    }
+    state.record_pre_job(&key, &record)?;
+    found
+}
+
+/// Submit the array's final job once: `sbatch --dependency=afterany:<array>
+/// SCRIPT <array>`. Returns its id, or what went wrong (recorded either way, so
+/// that a broken submission is not retried by every task).
+fn submit_final(ctx: &Ctx, script: &Path) -> String {
+    let array = ctx.job.job_id();
+    let mut command = Command::new("sbatch");
+    // The task's own SLURM variables would make the final job look like a task
+    // of the array; sbatch itself needs none of them (SLURM_CONF aside).
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("SLURM_") && key != "SLURM_CONF" {
+            command.env_remove(&key);
+        }
+    }
+    command
+        .arg("--parsable")
+        .arg(format!("--dependency=afterany:{array}"))
+        .arg(script)
+        .arg(array);
+    match command.output() {
+        Ok(output) if output.status.success() => {
+            let id = String::from_utf8_lossy(&output.stdout)
+                .trim()
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            tracing::info!(
+                "submitted final job {id} ({}) to run after array {array}",
+                show(script)
+            );
+            id
+        }
+        Ok(output) => {
+            let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            tracing::error!(
+                "could not submit the final job {} for array {array}: {why}",
+                show(script)
+            );
+            format!("not submitted: {why}")
+        }
+        Err(error) => {
+            tracing::error!("could not run sbatch for the final job of array {array}: {error}");
+            format!("not submitted: {error}")
+        }
     }
 }

@@ -22,7 +22,8 @@ pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<Status> {
     let db = DbId::of(ctx.settings.db_path()?);
     let _lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?;
     dir.remove_stale_temps();
-    let plan = retention::plan(&dir.set(&db)?, policy(&ctx.settings), &Default::default());
+    let protected = crate::jobstate::JobState::protected(&dir);
+    let plan = retention::plan(&dir.set(&db)?, policy(&ctx.settings), &protected);
     if !args.dry_run {
         retention::apply(&dir, &plan)?;
     }

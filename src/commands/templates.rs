@@ -1,6 +1,8 @@
 //! `dbbackup templates --out DIR`: the SLURM templates and hooks shipped in `slurm/`,
-//! written out for users who installed only the binary, with the binary, config and
-//! hooks paths filled in.
+//! written out for users who installed only the binary, with absolute paths for
+//! the project they are run in: the binary, the config, the hooks, `--chdir` and
+//! `--output` (scrontab and cron start jobs in the home directory, and a missing
+//! output directory fails a launch silently, so `slrm_logs/` is created too).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -60,6 +62,9 @@ pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<Status> {
         None => None,
     };
     let hooks = out_dir.join("hooks/dbbackup_hooks.sh");
+    let project = std::env::current_dir().context(|| "cannot find the current directory")?;
+    let logs = project.join("slrm_logs");
+    fs::create_dir_all(&logs).context(|| format!("cannot create {}", show(&logs)))?;
     let output = ctx.output(crate::cli::Format::Text);
     for (name, content, executable) in TEMPLATES {
         let path = out_dir.join(name);
@@ -69,7 +74,7 @@ pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<Status> {
                 show(&path)
             )));
         }
-        let text = fill(content, &exe, config.as_deref(), &hooks, &out_dir);
+        let text = fill(content, &exe, config.as_deref(), &hooks, &out_dir, &project);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
         }
@@ -82,16 +87,36 @@ pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<Status> {
     Ok(Status::Success)
 }
 
-/// Replace the templates' defaults with absolute paths.
+/// Replace the templates' defaults and placeholders with absolute paths.
 pub fn fill(
     content: &str,
     exe: &Path,
     config: Option<&Path>,
     hooks: &Path,
     out_dir: &Path,
+    project: &Path,
 ) -> String {
     // The config line first: "/path/to/dbbackup" is a prefix of its placeholder.
     let mut text = content.to_string();
+    let project_text = project.display().to_string();
+    // sbatch jobs: run in the project, log under it, wherever they are submitted from.
+    text = text.replace(
+        "#SBATCH --output=slrm_logs/",
+        &format!("#SBATCH --chdir={project_text}\n#SBATCH --output={project_text}/slrm_logs/"),
+    );
+    text = text.replace("/ABSOLUTE/PATH/TO/PROJECT", &project_text);
+    if let Some(config) = config {
+        text = text.replace(
+            "/path/to/dbbackup periodic",
+            &format!("/path/to/dbbackup --config {} periodic", config.display()),
+        );
+    }
+    // The note on what to fill in no longer applies.
+    text = text
+        .lines()
+        .filter(|line| !line.contains("FILL IN"))
+        .map(|line| format!("{line}\n"))
+        .collect();
     if let Some(config) = config {
         text = text.replace(
             "# export DBBACKUP_CONFIG=/path/to/dbbackup.yaml",

@@ -28,6 +28,8 @@ pub enum Kind {
     PreJob,
     PostJob,
     Periodic,
+    /// Made after every task of an array ended (`dbbackup final`).
+    Final,
     PreRestore,
 }
 
@@ -39,6 +41,7 @@ impl Kind {
             Kind::PreJob => "pre-job",
             Kind::PostJob => "post-job",
             Kind::Periodic => "periodic",
+            Kind::Final => "final",
             Kind::PreRestore => "pre-restore",
         }
     }

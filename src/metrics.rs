@@ -1,0 +1,128 @@
+//! `check --format prometheus` and `periodic --metrics-file`: the Prometheus text
+//! exposition format (version 0.0.4), labelled by database path, for
+//! node_exporter's textfile collector. Written atomically: a collector reading
+//! the directory never sees half a file.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+
+use crate::error::{Context, Result, show};
+use crate::health::Criterion;
+use crate::store::{BackupDir, BackupSet, DbId, TempFile};
+
+/// What the metrics describe, gathered by `check`.
+pub struct Facts<'a> {
+    pub db: &'a str,
+    /// Whose restore points count; without a database, the whole directory's.
+    pub db_id: Option<&'a DbId>,
+    pub backup_dir: &'a Path,
+    pub criteria: &'a [Criterion],
+}
+
+/// Escape a label value: backslash, double quote and newline, as the format says.
+pub fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub fn render(facts: &Facts) -> Result<String> {
+    let db = label(facts.db);
+    let dir = label(&facts.backup_dir.display().to_string());
+    let entries = BackupDir::new(facts.backup_dir).entries()?;
+    let good = match facts.db_id {
+        Some(id) => BackupSet::of(entries, id),
+        None => BackupSet::whole_dir(entries),
+    }
+    .restore_points;
+    let mut text = String::new();
+    let mut family = |name: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(text, "# HELP {name} {help}");
+        let _ = writeln!(text, "# TYPE {name} gauge");
+        for (labels, value) in samples {
+            let _ = writeln!(text, "{name}{{{labels}}} {value}");
+        }
+    };
+    let base = format!("db=\"{db}\",backup_dir=\"{dir}\"");
+    let healthy = facts.criteria.iter().all(|c| c.ok);
+    family(
+        "dbbackup_healthy",
+        "1 when every check criterion passes, else 0.",
+        &[(base.clone(), f64::from(u8::from(healthy)))],
+    );
+    let criteria: Vec<(String, f64)> = facts
+        .criteria
+        .iter()
+        .map(|c| {
+            (
+                format!("{base},criterion=\"{}\"", label(&c.name)),
+                f64::from(u8::from(c.ok)),
+            )
+        })
+        .collect();
+    family(
+        "dbbackup_check_ok",
+        "1 when this check criterion passes, else 0.",
+        &criteria,
+    );
+    family(
+        "dbbackup_restore_points",
+        "Number of good restore points in the backup directory.",
+        &[(base.clone(), good.len() as f64)],
+    );
+    if let Some(newest) = good.first() {
+        family(
+            "dbbackup_newest_age_seconds",
+            "Age of the newest good restore point, from its recorded creation time.",
+            &[(base.clone(), newest.age().as_secs_f64().floor())],
+        );
+        family(
+            "dbbackup_newest_timestamp_seconds",
+            "Creation time of the newest good restore point (Unix time).",
+            &[(base.clone(), newest.created().as_second() as f64)],
+        );
+        family(
+            "dbbackup_newest_size_bytes",
+            "Compressed size of the newest good restore point.",
+            &[(base.clone(), newest.size as f64)],
+        );
+    }
+    if let Ok(meta) = fs::metadata(facts.db) {
+        family(
+            "dbbackup_database_size_bytes",
+            "Size of the database file now.",
+            &[(base, meta.len() as f64)],
+        );
+    }
+    Ok(text)
+}
+
+/// Replace `path` atomically: temp file in the same directory, fsync, rename.
+pub fn write_file(path: &Path, text: &str) -> Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
+    let mut temp = TempFile::create_in(parent, 0o644)?;
+    temp.file()
+        .write_all(text.as_bytes())
+        .context(|| format!("cannot write {}", show(temp.path())))?;
+    temp.sync()?;
+    fs::rename(temp.path(), path).context(|| format!("cannot write {}", show(path)))?;
+    temp.keep();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

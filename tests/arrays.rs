@@ -1,0 +1,396 @@
+//! Arrays without a cluster: many real processes with array-task variables, and
+//! `sbatch` / `scontrol` / `sacct` replaced on PATH by scripts that record what
+//! they were asked and answer as SLURM does.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+
+/// A directory of fake SLURM tools; `sbatch` records its arguments and answers 777.
+fn fake_slurm(env: &Env, scontrol_output: &str) -> PathBuf {
+    let bin = env.path("fake-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let tools = [
+        (
+            "sbatch",
+            format!(
+                "#!/bin/sh\necho \"$@\" >> '{}'\necho 777\n",
+                env.path("sbatch.log").display()
+            ),
+        ),
+        (
+            "scontrol",
+            format!("#!/bin/sh\ncat <<'EOF'\n{scontrol_output}EOF\n"),
+        ),
+        // Accounting disabled, as on the local test cluster.
+        (
+            "sacct",
+            "#!/bin/sh\necho 'Slurm accounting storage is disabled' >&2\nexit 1\n".into(),
+        ),
+    ];
+    for (name, text) in tools {
+        let path = bin.join(name);
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bin
+}
+
+fn with_path(command: &mut Command, bin: &Path) {
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    command.env("PATH", path);
+}
+
+/// `count` tasks of `array` at once, running `args`, with the fake tools on PATH.
+fn tasks(env: &Env, bin: &Path, array: &str, ids: &[u32], count: u32, args: &[&str]) -> Vec<Run> {
+    let children: Vec<_> = ids
+        .iter()
+        .map(|task| {
+            let mut command = env.command();
+            with_path(&mut command, bin);
+            command
+                .env("SLURM_ARRAY_JOB_ID", array)
+                .env("SLURM_ARRAY_TASK_ID", task.to_string())
+                .env("SLURM_ARRAY_TASK_COUNT", count.to_string())
+                .env("SLURM_JOB_ID", format!("{array}{task:03}"))
+                .env("SLURM_CLUSTER_NAME", "alpha")
+                .env(
+                    "DBBACKUP_SUMMARY_LOG",
+                    env.path("slrm_logs/backup_summary.log"),
+                )
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().into())
+        .collect()
+}
+
+fn work(env: &Env) {
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (5, 'work'); \
+             INSERT INTO ledger (amount, note) VALUES (-5, 'balance'); UPDATE counter SET n = n + 2",
+        )
+        .unwrap();
+}
+
+/// The issue's scenario: `--array=0-3`, task 3 cancelled while pending. Tasks
+/// 0-2 finish, nobody is "last", yet the work ends in a backup: the final job
+/// (submitted once, by pre-job) makes it and logs every task's end.
+#[test]
+fn a_task_cancelled_while_pending_still_ends_in_a_final_backup() {
+    let env = Env::new();
+    let scontrol = "JobId=9101 ArrayJobId=9100 ArrayTaskId=0 JobState=COMPLETED Reason=None ExitCode=0:0\n\
+                    JobId=9102 ArrayJobId=9100 ArrayTaskId=1 JobState=COMPLETED Reason=None ExitCode=0:0\n\
+                    JobId=9103 ArrayJobId=9100 ArrayTaskId=2 JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0\n\
+                    JobId=9100 ArrayJobId=9100 ArrayTaskId=3 JobState=CANCELLED Reason=None ExitCode=0:0\n";
+    let bin = fake_slurm(&env, scontrol);
+    let final_script = env.path("final_backup.sbatch");
+    let pre = tasks(
+        &env,
+        &bin,
+        "9100",
+        &[0, 1, 2],
+        4,
+        &["pre-job", "--final-job", final_script.to_str().unwrap()],
+    );
+    for run in &pre {
+        run.ok();
+    }
+    let submitted = fs::read_to_string(env.path("sbatch.log")).unwrap();
+    assert_eq!(
+        submitted,
+        format!(
+            "--parsable --dependency=afterany:9100 {} 9100\n",
+            final_script.display()
+        ),
+        "submitted once per array"
+    );
+    work(&env);
+    for (task, status) in [(0, "0"), (1, "0"), (2, "3")] {
+        tasks(
+            &env,
+            &bin,
+            "9100",
+            &[task],
+            4,
+            &["post-job", "--status", status],
+        )[0]
+        .ok();
+    }
+    let before_final = env.backup_files();
+    assert_eq!(before_final.len(), 1, "no task was last: {before_final:?}");
+
+    let mut command = env.command();
+    with_path(&mut command, &bin);
+    let done: Run = command
+        .env("SLURM_JOB_ID", "777")
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(["final", "9100"])
+        .output()
+        .unwrap()
+        .into();
+    done.ok();
+    let listed = listed(&env);
+    let finals: Vec<_> = listed.values().filter(|r| r["kind"] == "final").collect();
+    assert_eq!(finals.len(), 1, "{listed:#?}");
+    assert_eq!(finals[0]["job"], "9100", "tagged with the array");
+    let copy = gunzip_to(
+        &env.backups.join(finals[0]["name"].as_str().unwrap()),
+        &env.path("final.db"),
+    );
+    assert_eq!(
+        content_digest(&copy),
+        content_digest(&env.db),
+        "it holds the work"
+    );
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let line = lines.iter().find(|l| l["event"] == "final").unwrap();
+    assert_eq!(line["job"], "777");
+    assert_eq!(line["array"], "9100");
+    assert_eq!(line["status"], "ok");
+    assert_eq!(line["states_from"], "scontrol");
+    assert_eq!(line["state_completed"], "0-1");
+    assert_eq!(line["state_failed"], "2");
+    assert_eq!(line["state_cancelled"], "3");
+    assert_eq!(line["post_job"], "0-2");
+    assert_eq!(line["no_post_job"], "3");
+    assert_eq!(line["nonzero_exit"], "2");
+    // Unchanged since: a second run reuses it rather than copying it again.
+    let again: Run = {
+        let mut command = env.command();
+        with_path(&mut command, &bin);
+        command.args(["final", "9100"]).output().unwrap().into()
+    };
+    again.ok();
+    assert_eq!(env.backup_files().len(), 2);
+    env.run(&["final", "9100; rm -rf /"])
+        .failed_with(2, "not an array job id");
+}
+
+/// A task ended by SLURM's TERM (time limit, preemption) may be requeued: it is
+/// not counted as finished, so no other task declares itself last while it is
+/// pending again; when it runs again and finishes, it counts once.
+#[test]
+fn requeued_tasks_count_once_and_are_not_given_up_on() {
+    let env = Env::new();
+    let bin = fake_slurm(&env, "");
+    tasks(&env, &bin, "9200", &[0], 2, &["pre-job"])[0].ok();
+    work(&env);
+    let preempted = tasks(
+        &env,
+        &bin,
+        "9200",
+        &[0],
+        2,
+        &["post-job", "--status", "143", "--after-term"],
+    );
+    preempted[0].ok();
+    tasks(&env, &bin, "9200", &[1], 2, &["post-job", "--status", "0"])[0].ok();
+    assert_eq!(
+        env.backup_files().len(),
+        1,
+        "task 1 is not last: task 0 was requeued"
+    );
+    // Task 0 runs again (SLURM_RESTART_COUNT=1) and finishes: now it is last.
+    let mut command = env.command();
+    let rerun: Run = command
+        .env("SLURM_ARRAY_JOB_ID", "9200")
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .env("SLURM_RESTART_COUNT", "1")
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(["post-job", "--status", "0"])
+        .output()
+        .unwrap()
+        .into();
+    rerun.ok();
+    assert_eq!(env.backup_files().len(), 2);
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let last = lines.last().unwrap();
+    assert!(last["trigger"].starts_with("last task (2 of 2"), "{last:?}");
+    assert_eq!(last["restarts"], "1");
+}
+
+/// Restore points exist when reported, stay while their array runs, and the
+/// same job id from another cluster gets its own state.
+#[test]
+fn restore_points_of_running_arrays_are_kept_and_exist_when_reported() {
+    let env = Env::new();
+    let bin = fake_slurm(&env, "");
+    let mirror = env.path("mirror");
+    let mirror_arg = mirror.to_str().unwrap();
+    let pre = tasks(
+        &env,
+        &bin,
+        "9300",
+        &[0],
+        8,
+        &["pre-job", "--mirror-dir", mirror_arg],
+    );
+    pre[0].ok();
+    let restore_point = env.backup_files()[0].clone();
+    // A busy directory: many backups, max_backups 2. The running array's restore
+    // point survives them all, in the mirror too.
+    for _ in 0..4 {
+        work(&env);
+        env.run(&["backup", "--max-backups", "2", "--mirror-dir", mirror_arg])
+            .ok();
+    }
+    let files = env.backup_files();
+    assert!(files.contains(&restore_point), "{files:?}");
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(mirror.join(&restore_point).exists(), "kept in the mirror");
+    // Gone by hand: the next task does not report it, it makes another.
+    fs::remove_file(env.backups.join(&restore_point)).unwrap();
+    let next = tasks(&env, &bin, "9300", &[1], 8, &["pre-job"]);
+    next[0].ok();
+    assert!(
+        !next[0].stdout.contains(&restore_point),
+        "{}",
+        next[0].stdout
+    );
+    let remade = env.newest_backup();
+    assert!(remade.exists());
+    // The same id on another cluster sharing the filesystem: its own state.
+    work(&env);
+    let mut command = env.command();
+    let other: Run = command
+        .env("SLURM_ARRAY_JOB_ID", "9300")
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("SLURM_CLUSTER_NAME", "beta")
+        .args(["pre-job"])
+        .output()
+        .unwrap()
+        .into();
+    other.ok();
+    assert!(other.stdout.contains("created"), "{}", other.stdout);
+    // The array ends (its final job): the restore point is no longer protected.
+    let mut command = env.command();
+    with_path(&mut command, &bin);
+    let done: Run = command
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .args(["final", "9300"])
+        .output()
+        .unwrap()
+        .into();
+    done.ok();
+    let beta_point = env.backup_files().last().unwrap().clone();
+    env.run(&["prune", "--max-backups", "1"]).ok();
+    assert_eq!(
+        env.backup_files(),
+        vec![beta_point],
+        "alpha's ended, beta's array still runs"
+    );
+}
+
+/// A snapshot that fails its check is attempted once per array: the other tasks
+/// report it (exit 1) instead of each making another `.failed` file.
+#[test]
+fn a_failed_pre_job_snapshot_is_attempted_once_per_array() {
+    let env = Env::new();
+    let bin = fake_slurm(&env, "");
+    crate::backup::corrupt_index(&env.db);
+    let first = tasks(&env, &bin, "9400", &[0], 20, &["pre-job"]);
+    assert_eq!(first[0].code, 1, "{}", first[0].stderr);
+    let rest = tasks(
+        &env,
+        &bin,
+        "9400",
+        &(1..20).collect::<Vec<_>>(),
+        20,
+        &["pre-job"],
+    );
+    for run in &rest {
+        assert_eq!(run.code, 1);
+        assert!(run.stderr.contains("do not retry"), "{}", run.stderr);
+    }
+    let failed: Vec<_> = env
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.contains(".failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+}
+
+/// `lock status` names the holder and, on this host, whether it is alive.
+#[test]
+fn lock_status_names_the_holder_and_whether_it_lives() {
+    let env = Env::new();
+    let free = env.run(&["lock", "status"]);
+    free.ok();
+    assert!(free.stdout.contains(": free"), "{}", free.stdout);
+    env.run(&["backup"]).ok();
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    // A holder that died on this host without releasing (SIGKILL leaves its line).
+    fs::write(
+        env.backups.join(".dbbackup.lock"),
+        format!("host={host} pid=999999 job=31337 since=2026-01-01T00:00:00Z\n"),
+    )
+    .unwrap();
+    let dead = env.run(&["lock", "status", "--format", "json"]);
+    dead.ok();
+    let json = dead.json();
+    assert_eq!(json["lock"]["held"], false);
+    assert_eq!(json["lock"]["job"], "31337");
+    assert_eq!(json["lock"]["alive"], false);
+    // Held now by a live process on this host.
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import fcntl, os, sys, time\n\
+                 f = open('{}', 'r+')\n\
+                 fcntl.lockf(f, fcntl.LOCK_EX)\n\
+                 f.truncate(0); f.write('host={host} pid=%d job=4242 since=2026-01-01T00:00:00Z\\n' % os.getpid()); f.flush()\n\
+                 print('locked', flush=True)\n\
+                 time.sleep(30)\n",
+                env.backups.join(".dbbackup.lock").display()
+            ),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let held = env.run(&["lock", "status"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    held.ok();
+    assert!(
+        held.stdout.contains("held by host=") && held.stdout.contains("job=4242"),
+        "{}",
+        held.stdout
+    );
+    assert!(
+        held.stdout.contains("alive on this host"),
+        "{}",
+        held.stdout
+    );
+}

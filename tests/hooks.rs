@@ -1,0 +1,284 @@
+//! The shipped hooks and job templates as SLURM really drives them, without a
+//! cluster: `bash slurm/job_single.sbatch` with SLURM's variables, in its own
+//! process group, and signals sent the way SLURM sends them (TERM to every
+//! process of the job at once, more than once; USR1 to the batch shell).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::common::*;
+
+fn slurm_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm")
+}
+
+/// `bash TEMPLATE WORK...` as a batch shell: its own process group, SLURM's
+/// variables, the test's settings, nothing inherited.
+fn batch_shell(env: &Env, job_id: &str, script: &Path, work: &[&str]) -> Command {
+    let mut command = Command::new("bash");
+    command.current_dir(env.root.path());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("DBBACKUP_") || key.starts_with("SLURM_") {
+            command.env_remove(&key);
+        }
+    }
+    command
+        .env("DBBACKUP", BIN)
+        .env("DBBACKUP_DB_PATH", &env.db)
+        .env("DBBACKUP_BACKUP_DIR", &env.backups)
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .env("SLURM_JOB_ID", job_id)
+        .env("SLURM_SUBMIT_DIR", env!("CARGO_MANIFEST_DIR"))
+        .arg(script)
+        .args(work)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    command
+}
+
+/// Until the batch shell has started a child (pre-job): its traps are set.
+fn wait_for_first_child(child: &Child) {
+    let children = format!("/proc/{0}/task/{0}/children", child.id());
+    let started = Instant::now();
+    while fs::read_to_string(&children)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the script never started a command"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn term_group(child: &Child) {
+    // ESRCH: the job already ended, as it may have between two of SLURM's TERMs.
+    let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+}
+
+/// Wait for the batch shell, failing (and killing its group) past `limit`.
+fn finish(mut child: Child, limit: Duration) -> Run {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "job script still running after {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap().into()
+}
+
+fn lines_of(env: &Env, job: &str, event: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let log = env.path("slrm_logs/backup_summary.log");
+    if !log.exists() {
+        return Vec::new();
+    }
+    summary_lines(&log)
+        .into_iter()
+        .filter(|l| l["job"] == job && l["event"] == event)
+        .collect()
+}
+
+fn wait_for_line(env: &Env, job: &str, event: &str) {
+    let started = Instant::now();
+    while lines_of(env, job, event).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no {event} line"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// SLURM's time limit or `scancel`, then a second TERM (preemption, a second
+/// `scancel`), at varied moments: during pre-job, during the work, during
+/// post-job. Under `set -euo pipefail` the batch shell must survive every one,
+/// log its post-job line with the work's status, and exit with that status.
+#[test]
+fn repeated_term_at_any_moment_never_loses_the_post_job_line() {
+    let env = Env::new();
+    let template = slurm_dir().join("job_single.sbatch");
+    for run in 0..10u64 {
+        let job = format!("4{run:03}");
+        let child = batch_shell(&env, &job, &template, &["sleep", "30"])
+            .spawn()
+            .unwrap();
+        // A TERM before bash has even read the hooks kills it, as it would
+        // kill any script: start once the shell runs its first command.
+        wait_for_first_child(&child);
+        std::thread::sleep(Duration::from_millis(run * 45));
+        term_group(&child);
+        std::thread::sleep(Duration::from_millis(30 + run * 20));
+        term_group(&child);
+        let out = finish(child, Duration::from_secs(60));
+        let post = lines_of(&env, &job, "post-job");
+        assert_eq!(
+            post.len(),
+            1,
+            "run {run}: one post-job line; exit {} stderr:\n{}",
+            out.code,
+            out.stderr
+        );
+        assert_eq!(post[0]["exit_status"], "143", "run {run}: {:?}", post[0]);
+        assert_eq!(post[0]["after_term"], "true", "run {run}: {:?}", post[0]);
+        assert_eq!(
+            out.code, 143,
+            "run {run}: the work's status; {}",
+            out.stderr
+        );
+    }
+    env.run(&["verify", "--all"]).ok();
+}
+
+/// A second TERM arrives while post-job waits for a lock another process holds:
+/// post-job is undisturbed, gives up after term_grace_seconds (inside SLURM's
+/// KillWait) and says so in its summary line; the shell exits with the work's status.
+#[test]
+fn post_job_after_term_is_bounded_and_says_when_it_gave_up() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let template = slurm_dir().join("job_single.sbatch");
+    let child = batch_shell(&env, "5001", &template, &["sleep", "30"])
+        .env("DBBACKUP_TERM_GRACE_SECONDS", "3")
+        .spawn()
+        .unwrap();
+    wait_for_line(&env, "5001", "pre-job");
+    // Another dbbackup (here: this test) holds the backup-directory lock.
+    let mut lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(env.backups.join(".dbbackup.lock"))
+        .unwrap();
+    let request = nix::libc::flock {
+        l_type: nix::libc::F_WRLCK as i16,
+        l_whence: nix::libc::SEEK_SET as i16,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    nix::fcntl::fcntl(&lock, nix::fcntl::FcntlArg::F_SETLK(&request)).unwrap();
+    lock.write_all(b"host=elsewhere pid=1 job=9999 since=2026-01-01T00:00:00Z\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    term_group(&child);
+    let first_term = Instant::now();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(400));
+        term_group(&child);
+    }
+    let out = finish(child, Duration::from_secs(30));
+    let took = first_term.elapsed();
+    drop(lock);
+    assert_eq!(out.code, 143, "{}", out.stderr);
+    let post = lines_of(&env, "5001", "post-job");
+    assert_eq!(post.len(), 1, "{}", out.stderr);
+    assert_eq!(post[0]["status"], "failed");
+    assert!(
+        post[0]["error"].contains("gave up after 3 s"),
+        "{:?}",
+        post[0]
+    );
+    assert_eq!(post[0]["exit_status"], "143");
+    // Bounded: a correctness bound (SLURM kills at KillWait), not a speed target.
+    assert!(took < Duration::from_secs(15), "post-job took {took:?}");
+    assert!(
+        out.stderr.contains("job=9999"),
+        "it said whom it waited for: {}",
+        out.stderr
+    );
+}
+
+/// USR1 arriving as the work exits must not turn its status 7 into 138: the
+/// hooks decide from a flag set by the trap, not from `kill -0`.
+#[test]
+fn the_work_exit_status_survives_signals_arriving_as_it_exits() {
+    let env = Env::new();
+    let hooks = slurm_dir().join("hooks/dbbackup_hooks.sh");
+    let script = env.path("race.sh");
+    fs::write(
+        &script,
+        format!(
+            r#"set -euo pipefail
+source '{}'
+dbbackup_on_time_limit() {{ :; }}
+bad=0
+for i in $(seq 200); do
+    ( sleep "0.00$((i % 10))"; kill -USR1 $$ 2>/dev/null || true ) &
+    rc=0
+    dbbackup_run_work sh -c "sleep 0.00$(( (i * 7) % 10 )); exit 7" || rc=$?
+    if [ "$rc" != 7 ]; then echo "run $i: $rc"; bad=$((bad + 1)); fi
+done
+wait || true
+echo "bad=$bad"
+"#,
+            hooks.display()
+        ),
+    )
+    .unwrap();
+    let out = finish(
+        batch_shell(&env, "5002", &script, &[]).spawn().unwrap(),
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.ends_with("bad=0\n"), "{}", out.stdout);
+}
+
+/// exit 127 (not found), 126 (not executable), 2 (bad configuration) from
+/// dbbackup at pre-job stop the job before its work, strict or not, loudly.
+#[test]
+fn pre_job_stops_the_job_when_dbbackup_cannot_run() {
+    let env = Env::new();
+    let template = slurm_dir().join("job_single.sbatch");
+    let not_executable = env.path("dbbackup-copy");
+    fs::write(&not_executable, "#!/bin/sh\n").unwrap();
+    // (expected exit, DBBACKUP, DBBACKUP_CONFIG)
+    let cases: [(&str, PathBuf, Option<&str>); 3] = [
+        ("127", env.path("missing/dbbackup"), None),
+        ("126", not_executable, None),
+        ("2", PathBuf::from(BIN), Some("/nonexistent/dbbackup.yaml")),
+    ];
+    for (code, dbbackup, config) in cases {
+        for strict in ["0", "1"] {
+            let marker = env.path("work-ran");
+            let mut command = batch_shell(
+                &env,
+                "5003",
+                &template,
+                &["touch", marker.to_str().unwrap()],
+            );
+            command
+                .env("DBBACKUP", &dbbackup)
+                .env("DBBACKUP_STRICT", strict);
+            if let Some(config) = config {
+                command.env("DBBACKUP_CONFIG", config);
+            }
+            let out = finish(command.spawn().unwrap(), Duration::from_secs(30));
+            assert_eq!(out.code.to_string(), code, "{}", out.stderr);
+            assert!(!marker.exists(), "exit {code}: the work must not start");
+            assert!(
+                out.stderr.contains("FATAL") && out.stderr.contains("before its work"),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+}

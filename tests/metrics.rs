@@ -1,0 +1,293 @@
+//! `check --format prometheus` and `periodic --metrics-file`: checked by
+//! `promtool check metrics` where it is installed (Debian package `prometheus`),
+//! and always by a strict parser of the text exposition format.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+
+/// One sample: metric name, labels, value.
+type Sample = (String, BTreeMap<String, String>, f64);
+
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// Parse the text format strictly: every sample belongs to a family announced by
+/// `# HELP` and `# TYPE` before it, names and labels are well formed, label values
+/// escaped, values numbers, no series twice. Panics naming the offending line.
+fn parse_exposition(text: &str) -> Vec<Sample> {
+    assert!(text.ends_with('\n'), "ends with a newline");
+    let mut helped = BTreeSet::new();
+    let mut typed = BTreeSet::new();
+    let mut series = BTreeSet::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').expect(line);
+            assert!(is_name(name) && !help.is_empty(), "{line}");
+            assert!(helped.insert(name.to_string()), "HELP twice: {line}");
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect(line);
+            assert!(is_name(name), "{line}");
+            assert!(["gauge", "counter", "untyped"].contains(&kind), "{line}");
+            assert!(typed.insert(name.to_string()), "TYPE twice: {line}");
+            continue;
+        }
+        assert!(!line.starts_with('#') && !line.is_empty(), "{line:?}");
+        let (name, rest) = match line.find('{') {
+            Some(brace) => (&line[..brace], &line[brace..]),
+            None => line.split_once(' ').expect(line),
+        };
+        assert!(is_name(name), "{line}");
+        assert!(
+            helped.contains(name) && typed.contains(name),
+            "no HELP/TYPE: {line}"
+        );
+        let mut labels = BTreeMap::new();
+        let value_text = if let Some(body) = rest.strip_prefix('{') {
+            let mut chars = body.chars().peekable();
+            loop {
+                let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
+                assert!(is_name(&key), "label name {key:?}: {line}");
+                assert_eq!(chars.next(), Some('='), "{line}");
+                assert_eq!(chars.next(), Some('"'), "{line}");
+                let mut value = String::new();
+                loop {
+                    match chars.next().expect(line) {
+                        '\\' => match chars.next().expect(line) {
+                            '\\' => value.push('\\'),
+                            '"' => value.push('"'),
+                            'n' => value.push('\n'),
+                            other => panic!("bad escape \\{other}: {line}"),
+                        },
+                        '"' => break,
+                        '\n' => panic!("raw newline: {line}"),
+                        c => value.push(c),
+                    }
+                }
+                assert!(labels.insert(key, value).is_none(), "label twice: {line}");
+                match chars.next() {
+                    Some(',') => continue,
+                    Some('}') => break,
+                    other => panic!("{other:?} after a label: {line}"),
+                }
+            }
+            let rest: String = chars.collect();
+            rest.strip_prefix(' ').expect(line).to_string()
+        } else {
+            rest.to_string()
+        };
+        let value: f64 = value_text.trim().parse().expect(line);
+        assert!(
+            series.insert(format!("{name}{labels:?}")),
+            "series twice: {line}"
+        );
+        samples.push((name.to_string(), labels, value));
+    }
+    assert!(!samples.is_empty());
+    samples
+}
+
+/// `promtool check metrics` where installed; in CI it must be, unless the
+/// package was unavailable (then .ci/run says so and the strict parser stands).
+fn promtool_accepts(text: &str) {
+    if !have("promtool") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "promtool not installed: metrics checked by the strict parser only"
+        );
+        return;
+    }
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn value(samples: &[Sample], name: &str, criterion: Option<&str>) -> f64 {
+    samples
+        .iter()
+        .find(|(n, labels, _)| {
+            n == name
+                && criterion.is_none_or(|c| labels.get("criterion").map(String::as_str) == Some(c))
+        })
+        .unwrap_or_else(|| panic!("no {name} {criterion:?}"))
+        .2
+}
+
+#[test]
+fn check_prints_valid_prometheus_metrics_labelled_by_database() {
+    // A path that needs escaping in a label value.
+    let env = Env::empty();
+    let db = env.path("odd \"name\\x.db");
+    make_ledger_db(&db, 200, false);
+    let db_arg = ["--db-path", db.to_str().unwrap()];
+    env.run(&[&db_arg[..], &["backup"]].concat()).ok();
+    let healthy = env.run(&[&db_arg[..], &["check", "--format", "prometheus"]].concat());
+    healthy.ok();
+    promtool_accepts(&healthy.stdout);
+    let samples = parse_exposition(&healthy.stdout);
+    assert!(
+        samples
+            .iter()
+            .all(|(_, labels, _)| labels["db"] == db.to_str().unwrap()),
+        "labelled by the database path: {samples:?}"
+    );
+    assert_eq!(value(&samples, "dbbackup_healthy", None), 1.0);
+    assert_eq!(value(&samples, "dbbackup_restore_points", None), 1.0);
+    assert_eq!(value(&samples, "dbbackup_check_ok", Some("age")), 1.0);
+    assert!(value(&samples, "dbbackup_newest_age_seconds", None) < 3600.0);
+    let newest = env.newest_backup();
+    assert_eq!(
+        value(&samples, "dbbackup_newest_size_bytes", None),
+        fs::metadata(&newest).unwrap().len() as f64
+    );
+    assert_eq!(
+        value(&samples, "dbbackup_database_size_bytes", None),
+        fs::metadata(&db).unwrap().len() as f64
+    );
+    let unhealthy = env.run(
+        &[
+            &db_arg[..],
+            &["check", "--format", "prometheus", "--min-count", "3"],
+        ]
+        .concat(),
+    );
+    assert_eq!(unhealthy.code, 1);
+    let samples = parse_exposition(&unhealthy.stdout);
+    assert_eq!(value(&samples, "dbbackup_healthy", None), 0.0);
+    assert_eq!(value(&samples, "dbbackup_check_ok", Some("count")), 0.0);
+}
+
+#[test]
+fn periodic_writes_the_metrics_file_atomically() {
+    let env = Env::new();
+    let dir = env.path("textfile");
+    let file = dir.join("dbbackup.prom");
+    let run = env.run(&["periodic", "--metrics-file", file.to_str().unwrap()]);
+    run.ok();
+    assert_eq!(run.stdout, "", "periodic stays quiet");
+    let text = fs::read_to_string(&file).unwrap();
+    promtool_accepts(&text);
+    let samples = parse_exposition(&text);
+    assert_eq!(value(&samples, "dbbackup_restore_points", None), 1.0);
+    // Nothing but the file: the temp file was renamed over it.
+    let names: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("dbbackup.prom")]);
+    // Rewritten on the next run, not appended to.
+    env.run(&["periodic", "--metrics-file", file.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        parse_exposition(&fs::read_to_string(&file).unwrap()).len(),
+        samples.len()
+    );
+    // A metrics file that cannot be written is a problem periodic reports.
+    let blocked = env.path("blocked");
+    fs::write(&blocked, "a file").unwrap();
+    let bad = env.run(&["periodic", "--metrics-file", "blocked/x.prom"]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("metrics file not written"),
+        "{}",
+        bad.stderr
+    );
+}
+
+/// `check --min-free` counts the user's remaining quota when a site tool answers
+/// for the backup directory (here `lfs` and `quota`, faked on PATH).
+#[test]
+fn min_free_counts_the_users_quota() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let bin = env.path("fake-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let tool = |name: &str, script: &str| {
+        let path = bin.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let check = |min_free: &str| -> Run {
+        env.command()
+            .env("PATH", &path)
+            .args(["check", "--min-free", min_free])
+            .output()
+            .unwrap()
+            .into()
+    };
+    // Lustre: 1,000 KiB left of a 1,000,000 KiB soft limit.
+    tool(
+        "lfs",
+        &format!(
+            "echo \"$@\" > '{}'\necho '  /lustre/project 999000 1000000 1200000 - 10 0 0 -'",
+            env.path("lfs-args").display()
+        ),
+    );
+    let tight = check("10M");
+    assert_eq!(tight.code, 1, "{}", tight.stdout);
+    assert!(
+        tight
+            .stdout
+            .contains("FAIL free: 1000.0 KiB free (quota left, from lfs quota"),
+        "{}",
+        tight.stdout
+    );
+    check("500K").ok();
+    let args = fs::read_to_string(env.path("lfs-args")).unwrap();
+    assert!(
+        args.starts_with("quota -q -u ")
+            && args.trim_end().ends_with(env.backups.to_str().unwrap()),
+        "{args}"
+    );
+    // Not Lustre (lfs fails): the Linux quota tools answer.
+    tool("lfs", "exit 1");
+    tool(
+        "quota",
+        "echo 'Disk quotas for user u (uid 1):'\n\
+         echo '     Filesystem  blocks   quota   limit   grace   files   quota   limit   grace'\n\
+         echo '      /dev/sda1    2048*  2000  4000   6days      10       0       0'",
+    );
+    let over = check("1K");
+    assert_eq!(over.code, 1, "{}", over.stdout);
+    assert!(over.stdout.contains("from quota"), "{}", over.stdout);
+    // No tool answers: the disk's free space alone.
+    tool("quota", "echo 'Disk quotas for user u (uid 1): none'");
+    let disk = check("1K");
+    disk.ok();
+    assert!(!disk.stdout.contains("quota"), "{}", disk.stdout);
+}
