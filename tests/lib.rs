@@ -14,6 +14,7 @@ mod live_writers;
 mod process_edges;
 mod restore;
 mod restore_points;
+mod restore_safety;
 mod signals;
 mod slurm_e2e;
 mod slurm_modes;
