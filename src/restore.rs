@@ -133,6 +133,17 @@ pub fn restore(
     })?;
     temp.keep();
     let synced = sync_dir(&parent);
+    if let Some(guard) = &guard
+        && let Some(pid) = guard.replaced_file_user()
+    {
+        // Opened in the instant between the last check and the rename: its
+        // commits, if SQLite lets it make any, go to the replaced file.
+        tracing::warn!(
+            "pid {pid} opened {} while it was being replaced and still has the replaced file open; stop it and check its last writes (the replaced content is saved as {})",
+            show(target),
+            saved.as_ref().map_or("?", |s| s.name())
+        );
+    }
     // Only now may writers go on: they open the restored file by name. The guard
     // never checkpoints on close, so the restored file's new -wal is never touched.
     drop(guard);
@@ -544,6 +555,38 @@ impl Guard {
             db_file,
             shm_file,
         }))
+    }
+
+    /// A process on this host, other than us, with the file the guard locks
+    /// (replaced by now) still open.
+    fn replaced_file_user(&self) -> Option<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let replaced = self.db_file.metadata().ok()?;
+        let me = std::process::id();
+        for process in fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = process
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(fds) = fs::read_dir(process.path().join("fd")) else {
+                continue;
+            };
+            for fd in fds.flatten() {
+                // Follows the descriptor to its inode, even an unlinked one.
+                if fs::metadata(fd.path())
+                    .is_ok_and(|m| m.dev() == replaced.dev() && m.ino() == replaced.ino())
+                {
+                    return Some(pid);
+                }
+            }
+        }
+        None
     }
 
     /// `in_use` through the guard's own descriptors.
