@@ -115,29 +115,29 @@ impl Saved {
 
 /// Save whatever is at `target` before a restore replaces it, as a pre-restore
 /// copy recorded under the target's own path: through SQLite when it is a
-/// database, else its raw bytes, marked failed.
+/// database (`database`, from `snapshot::validate_database`), else its raw bytes,
+/// marked failed.
+///
+/// The restore engine calls this while it holds a write transaction on the
+/// target, so nothing here may open and close the target with a plain file
+/// descriptor: closing any descriptor of a file drops all of this process's
+/// POSIX locks on it, the guard's included. That is why validation happens in the
+/// caller, and why no fingerprint is taken: duplicates are found by content
+/// instead (see `create`).
 pub fn save_before_restore(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
     _lock: &DirLock,
     target: &Path,
+    database: Result<std::path::PathBuf>,
 ) -> Result<Saved> {
     let started = Instant::now();
     dir.remove_stale_temps();
     let absolute =
         std::path::absolute(target).context(|| format!("cannot resolve {}", show(target)))?;
     let id = DbId::of(&absolute);
-    let fingerprint = snapshot::fingerprint(&absolute).ok();
-    if let Some(fingerprint) = &fingerprint
-        && let Some(newest) = dir.set(&id)?.pre_restore.first()
-        && is_snapshot_of(newest, &id, fingerprint)
-    {
-        return Ok(Saved::Existing(newest.file_name.clone()));
-    }
-    let reader = match snapshot::validate_database(target)
-        .and_then(|db| Source::open(&db, settings.busy_timeout))
-    {
+    let reader = match database.and_then(|db| Source::open(&db, settings.busy_timeout)) {
         Ok(source) => Reader::Sqlite(source),
         Err(Error::Failed(why)) => {
             let file = File::open(target).context(|| format!("cannot read {}", show(target)))?;
@@ -152,12 +152,28 @@ pub fn save_before_restore(
         (&absolute, &id),
         reader,
         Kind::PreRestore,
-        fingerprint,
+        None,
         started,
     )? {
         Outcome::Created(created) => Ok(Saved::Created(created)),
         Outcome::Unchanged(name) => Ok(Saved::Existing(name)),
     }
+}
+
+/// A backup of `id` kept in `dir` (restore point or pre-restore copy) whose
+/// content has this checksum: a pre-restore copy of the same content would be a
+/// duplicate that pushes a unique older copy out of pre-restore retention.
+fn same_content(dir: &BackupDir, id: &DbId, checksum: &str, size: u64) -> Result<Option<String>> {
+    let set = dir.set(id)?;
+    Ok(set
+        .restore_points
+        .iter()
+        .chain(&set.pre_restore)
+        .find(|entry| {
+            matches!(&entry.meta, Ok(meta)
+                if meta.checksum == checksum && meta.db_size == size && meta.check == CheckResult::Ok)
+        })
+        .map(|entry| entry.file_name.clone()))
 }
 
 /// Whether `backup` was taken of this database in this same state.
@@ -220,6 +236,13 @@ fn create(
         (check, compressed)
     };
     drop(reader);
+    if kind == Kind::PreRestore
+        && check == Check::Ok
+        && let Some(name) = same_content(dir, id, &compressed.checksum, compressed.raw_bytes)?
+    {
+        tracing::info!("content of {} is already held by {name}", show(db));
+        return Ok(Outcome::Unchanged(name));
+    }
     let (check_result, check_detail) = match check {
         Check::Ok => (CheckResult::Ok, None),
         Check::Failed(detail) => (CheckResult::Failed, Some(detail)),

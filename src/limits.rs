@@ -19,7 +19,9 @@ pub const COMPRESSION_LEVEL: Limit = Limit::whole("compression_level", 1, 9);
 pub const MAX_BACKUPS: Limit = Limit::at_least("max_backups", 1);
 pub const KEEP_DAILY: Limit = Limit::at_least("keep_daily", 0);
 pub const KEEP_WEEKLY: Limit = Limit::at_least("keep_weekly", 0);
-pub const KEEP_PRE_RESTORE: Limit = Limit::at_least("keep_pre_restore", 0);
+/// At least 1: a restore reports where the replaced content went, and that copy
+/// must still exist after the command.
+pub const KEEP_PRE_RESTORE: Limit = Limit::at_least("keep_pre_restore", 1);
 /// A century: beyond it the interval means "never", and durations overflow.
 pub const MIN_INTERVAL_HOURS: Limit = Limit::real("min_interval_hours", 0.0, 876_000.0);
 /// A week: SQLite's busy timeout is kept in milliseconds in a C int.

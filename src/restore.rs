@@ -2,11 +2,14 @@
 //! replacing atomically, refusing a database in use.
 //!
 //! Order matters: the backup is decompressed beside the target and checked
-//! (CRCs, size, SHA-256, `integrity_check`) before anything is touched; an
-//! existing target is saved as a pre-restore copy recorded under its own path,
-//! its WAL checkpointed and its `-wal`, `-shm` and `-journal` removed (an old WAL
-//! replayed onto restored pages corrupts them), and only then is the checked copy
-//! renamed over it. A signal before that rename leaves the target as it was.
+//! (CRCs, size, SHA-256, `integrity_check`) before anything is touched. An
+//! existing target not in use is then locked against writers (a "guard" write
+//! transaction, see [`Guard`]), saved as a pre-restore copy recorded under its
+//! own path, checked again for users, its `-wal`, `-shm` and `-journal` removed
+//! (an old WAL replayed onto restored pages corrupts them), and only then is the
+//! checked copy renamed over it, still under the guard: a commit either made it
+//! into the pre-restore copy or was never allowed. A signal before that rename
+//! leaves the target as it was.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -19,7 +22,9 @@ use crate::error::{Context, Error, Result, show};
 use crate::jobenv::JobContext;
 use crate::lock::{self, DirLock, Wait};
 use crate::snapshot::{self, Check, SQLITE_MAGIC, sibling};
-use crate::store::{BackupDir, DbId, Entry, Role, TempFile, copy_mode, ownership, sync_dir};
+use crate::store::{
+    BackupDir, DbId, Entry, LOCK_FILE, Role, TEMP_PREFIX, TempFile, copy_mode, ownership, sync_dir,
+};
 
 /// SQLite's lock bytes in the database file (PENDING, RESERVED, SHARED range).
 const SQLITE_LOCK_BYTES: (i64, i64) = (0x4000_0000, 512);
@@ -52,8 +57,11 @@ pub enum Outcome {
 pub struct Restored {
     pub name: String,
     pub target: PathBuf,
-    /// The pre-restore copy holding what was replaced (`None`: nothing was there).
+    /// The backup holding what was replaced (`None`: nothing was there).
     pub saved: Option<String>,
+    /// `saved` was already there with that same content (a restore point or an
+    /// earlier pre-restore copy), so no new copy was made.
+    pub saved_before: bool,
     /// Newer restore points passed over by `latest`, and why.
     pub passed_over: Vec<(String, String)>,
 }
@@ -67,6 +75,7 @@ pub fn restore(
     request: &Request,
 ) -> Result<Outcome> {
     let target = &request.target;
+    refuse_backup_file(settings, dir, target)?;
     let exists = check_target(target, request.force)?;
     if request.if_db_missing && exists {
         return Ok(Outcome::Skipped);
@@ -101,32 +110,58 @@ pub fn restore(
         passed_over,
     } = extract_first_intact(settings, &candidates, target, exists, &parent).map_err(untouched)?;
 
-    let saved = match &lock {
-        Some(lock) => Some(save_existing(settings, job, dir, lock, target).map_err(untouched)?),
-        None => None,
+    let (saved, guard) = match &lock {
+        Some(lock) => {
+            let (saved, guard) =
+                save_existing(settings, job, dir, lock, target).map_err(untouched)?;
+            (Some(saved), guard)
+        }
+        None => (None, None),
     };
 
     // Atomic replacement; no signal check from here on, so a stop leaves either
     // the old database or the new one, never a mixture.
-    fs::rename(temp.path(), target).context(|| format!("cannot replace {}", show(target)))?;
+    fs::rename(temp.path(), target).context(|| {
+        format!(
+            "cannot replace {}{}",
+            show(target),
+            saved.as_ref().map_or(String::new(), |s| format!(
+                " (its content is saved as {})",
+                s.name()
+            ))
+        )
+    })?;
     temp.keep();
-    sync_dir(&parent)?;
+    let synced = sync_dir(&parent);
+    if let Some(guard) = &guard
+        && let Some(pid) = guard.replaced_file_user()
+    {
+        // Opened in the instant between the last check and the rename: its
+        // commits, if SQLite lets it make any, go to the replaced file.
+        tracing::warn!(
+            "pid {pid} opened {} while it was being replaced and still has the replaced file open; stop it and check its last writes (the replaced content is saved as {})",
+            show(target),
+            saved.as_ref().map_or("?", |s| s.name())
+        );
+    }
+    // Only now may writers go on: they open the restored file by name. The guard
+    // never checkpoints on close, so the restored file's new -wal is never touched.
+    drop(guard);
+    synced?;
     tracing::info!("restored {} into {}", entry.file_name, show(target));
     Ok(Outcome::Restored(Restored {
         name: entry.file_name.clone(),
         target: target.clone(),
-        saved,
+        saved_before: matches!(saved, Some(Saved::Existing(_))),
+        saved: saved.map(|s| s.name().to_string()),
         passed_over,
     }))
 }
 
-fn lock_for_saving(
-    settings: &Settings,
-    job: &JobContext,
-    dir: &BackupDir,
-    target: &Path,
-) -> Result<DirLock> {
-    let cannot_save = |error: Error| match error {
+/// Why the target could not be saved, naming the backup directory and saying
+/// that the target was not touched.
+fn cannot_save(dir: &BackupDir, target: &Path, error: Error) -> Error {
+    match error {
         Error::Interrupted(_) => error,
         other => {
             let read_only = matches!(&other, Error::Io { source, .. }
@@ -137,11 +172,21 @@ fn lock_for_saving(
                 ""
             };
             Error::failed(format!(
-                "cannot save {} before replacing it: {other}; nothing was changed{hint}",
-                show(target)
+                "cannot save {} in {} before replacing it: {other}; nothing was changed{hint}",
+                show(target),
+                show(dir.path())
             ))
         }
-    };
+    }
+}
+
+fn lock_for_saving(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    target: &Path,
+) -> Result<DirLock> {
+    let cannot_save = |error: Error| cannot_save(dir, target, error);
     dir.ensure_exists().map_err(cannot_save)?;
     DirLock::acquire(dir.path(), job, Wait::Upto(settings.lock_timeout))
         .map_err(cannot_save)?
@@ -290,9 +335,18 @@ fn extract_first_intact(
                     passed_over,
                 });
             }
-            Err(error @ (Error::Interrupted(_) | Error::Io { .. })) => return Err(error),
+            Err(error @ Error::Interrupted(_)) => return Err(error),
+            Err(error @ Error::Io { .. }) => {
+                return Err(Error::failed(format!(
+                    "{error}; {} left untouched",
+                    show(target)
+                )));
+            }
             Err(error) => {
-                tracing::warn!("passing over {}: {error}", entry.file_name);
+                // Restoring by name has one candidate: the error below refuses it.
+                if candidates.len() > 1 {
+                    tracing::warn!("passing over {}: {error}", entry.file_name);
+                }
                 passed_over.push((entry.file_name.clone(), error.to_string()));
                 first_error.get_or_insert(error);
             }
@@ -300,7 +354,10 @@ fn extract_first_intact(
     }
     let error = first_error.unwrap_or_else(|| Error::failed("no backup to restore"));
     Err(match candidates.len() {
-        1 => Error::failed(format!("{error}; {} left untouched", show(target))),
+        1 => Error::failed(format!(
+            "{error}; refusing to restore it; {} left untouched",
+            show(target)
+        )),
         n => Error::failed(format!(
             "none of the {n} restore points is intact (newest: {error}); {} left untouched",
             show(target)
@@ -324,7 +381,16 @@ fn extract_checked(
     let mut temp = TempFile::create_in(parent, mode)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
     let progress = crate::progress::Progress::bytes(total, "restore", settings.progress);
-    decompress::extract_to_file(entry, &mut temp, &progress)?;
+    // Name where the write failed (a full filesystem is the usual cause).
+    let writing = |error: Error| match error {
+        Error::Io { context, source } if context.starts_with("cannot write") => Error::Io {
+            context: format!("cannot write the restored copy in {}", show(parent)),
+            source,
+        },
+        other => other,
+    };
+    decompress::extract_to_file(entry, &mut temp, &progress).map_err(writing)?;
+    temp.sync().map_err(writing)?;
     if let Check::Failed(detail) = snapshot::integrity_check_file(temp.path())? {
         return Err(Error::failed(format!(
             "backup {} fails integrity_check ({})",
@@ -332,41 +398,201 @@ fn extract_checked(
             snapshot::one_line(&detail)
         )));
     }
+    if exists {
+        keep_owner_and_mode(&mut temp, target)?;
+    }
     Ok(temp)
 }
 
-/// Refuse a target in use, save it as a pre-restore copy, and make sure no stale
-/// WAL or journal can be replayed onto the restored file.
+/// Give the restored copy the replaced file's exact mode and group (and owner,
+/// as root): a shared results database must stay writable by its group, and
+/// `create_in` applied the umask and our own group.
+fn keep_owner_and_mode(temp: &mut TempFile, target: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let old = fs::metadata(target).context(|| format!("cannot access {}", show(target)))?;
+    let ours = temp
+        .file()
+        .metadata()
+        .context(|| format!("cannot access {}", show(temp.path())))?;
+    let root = nix::unistd::geteuid().is_root();
+    let owner = (root && ours.uid() != old.uid()).then(|| nix::unistd::Uid::from_raw(old.uid()));
+    let group = (ours.gid() != old.gid()).then(|| nix::unistd::Gid::from_raw(old.gid()));
+    if (owner.is_some() || group.is_some())
+        && let Err(e) = nix::unistd::fchown(&*temp.file(), owner, group)
+    {
+        // Not a member of that group: the restore still puts the data back.
+        tracing::warn!(
+            "cannot give the restored {} the group {} of the file it replaces: {e}",
+            show(target),
+            old.gid()
+        );
+    }
+    // After chown, which clears set-id bits.
+    let mode = old.mode() & 0o7777;
+    temp.file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .context(|| format!("cannot set the mode of {}", show(temp.path())))
+}
+
+/// Refuse a target in use, save it as a pre-restore copy under a guard that
+/// keeps other writers out until the caller has renamed the restored copy over
+/// it, and make sure no stale WAL or journal can be replayed onto the restored
+/// file. The caller drops the guard after the rename.
 fn save_existing(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
     lock: &DirLock,
     target: &Path,
-) -> Result<String> {
+) -> Result<(Saved, Option<Guard>)> {
     if let Some(user) = in_use(target) {
         return Err(Error::failed(format!(
             "database {} is in use by {user}; nothing was changed",
             show(target)
         )));
     }
-    let saved = backup::save_before_restore(settings, job, dir, lock, target)?;
-    crate::signals::check()?;
-    checkpoint(target);
+    // Before the guard: validating opens and closes the file (see `Guard`).
+    let database = snapshot::validate_database(target);
+    let guard = match &database {
+        Ok(db) => Guard::take(db, settings.busy_timeout)?,
+        // Not a database SQLite can open: no SQLite writer can use it either.
+        Err(_) => None,
+    };
+    let saved = backup::save_before_restore(settings, job, dir, lock, target, database)
+        .map_err(|error| cannot_save(dir, target, error))?;
+    let kept = |saved: &Saved| match saved {
+        Saved::Created(created) => format!("a copy of it was saved as {}", created.entry.file_name),
+        Saved::Existing(name) => format!("its content is also held by backup {name}"),
+    };
+    if let Err(error) = crate::signals::check() {
+        tracing::info!("{} left untouched; {}", show(target), kept(&saved));
+        return Err(error);
+    }
+    // A process that opened the database meanwhile (a writer waiting for the
+    // guard's lock has it open) would write to the replaced file, or replay its
+    // WAL onto the restored one, once the guard is gone.
+    let user = match &guard {
+        Some(guard) => guard.in_use(target),
+        None => in_use(target),
+    };
+    if let Some(user) = user {
+        return Err(Error::failed(format!(
+            "database {} came into use by {user}; nothing was replaced ({})",
+            show(target),
+            kept(&saved)
+        )));
+    }
     for suffix in ["-wal", "-shm", "-journal"] {
         let stale = sibling(target, suffix);
         match fs::remove_file(&stale) {
             Ok(()) => tracing::info!("removed stale {}", show(&stale)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(e).context(|| format!("cannot remove stale {}", show(&stale)));
+                return Err(e).context(|| {
+                    format!(
+                        "cannot remove stale {}; {} left untouched, {}",
+                        show(&stale),
+                        show(target),
+                        kept(&saved)
+                    )
+                });
             }
         }
     }
-    Ok(match saved {
-        Saved::Created(created) => created.entry.file_name,
-        Saved::Existing(name) => name,
-    })
+    Ok((saved, guard))
+}
+
+/// A write transaction held on the target from before its pre-restore copy is
+/// taken until after the restored copy is renamed over it, so that no commit
+/// can land between the two and be lost.
+///
+/// `BEGIN IMMEDIATE` takes the RESERVED lock (rollback journal) or the WAL write
+/// lock: other writers wait or fail with SQLITE_BUSY, while readers, the
+/// pre-restore snapshot's own connection among them, still read in both modes.
+/// The connection never checkpoints on close (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`):
+/// closed after the rename, a checkpoint would write into, and delete by name the
+/// `-wal` and `-shm` of, the restored database. A rollback-mode writer that opened
+/// the old file just before the rename is refused by SQLite itself when it tries
+/// to commit (SQLITE_READONLY_DBMOVED).
+///
+/// POSIX locks belong to the process, and closing *any* descriptor of a file
+/// drops them all: while a guard is held nothing may open and close the target or
+/// its `-shm` with a plain descriptor. The guard keeps its own descriptors for the
+/// lock probes, closed only after the connection (field order).
+struct Guard {
+    _conn: rusqlite::Connection,
+    db_file: File,
+    shm_file: Option<File>,
+}
+
+impl Guard {
+    /// `Ok(None)` when SQLite cannot write the file at all (read-only, damaged):
+    /// no writer can commit to it either.
+    fn take(target: &Path, busy_timeout: std::time::Duration) -> Result<Option<Guard>> {
+        let db_file = File::open(target).context(|| format!("cannot read {}", show(target)))?;
+        let conn = snapshot::connect(target, busy_timeout)?;
+        // Best effort: folds the WAL into the file left behind if we are killed
+        // after removing the -wal; the pre-restore copy holds it anyway.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ) {
+                crate::signals::check()?;
+                return Err(Error::failed(format!(
+                    "database {} is in use by a writer (still locked after the busy timeout of {} s); stop the writer before restoring; nothing was changed",
+                    show(target),
+                    busy_timeout.as_secs()
+                )));
+            }
+            tracing::warn!("cannot lock {} against writers: {e}", show(target));
+            return Ok(None);
+        }
+        let shm_file = File::open(sibling(target, "-shm")).ok();
+        Ok(Some(Guard {
+            _conn: conn,
+            db_file,
+            shm_file,
+        }))
+    }
+
+    /// A process on this host, other than us, with the file the guard locks
+    /// (replaced by now) still open.
+    fn replaced_file_user(&self) -> Option<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let replaced = self.db_file.metadata().ok()?;
+        let me = std::process::id();
+        for process in fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = process
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(fds) = fs::read_dir(process.path().join("fd")) else {
+                continue;
+            };
+            for fd in fds.flatten() {
+                // Follows the descriptor to its inode, even an unlinked one.
+                if fs::metadata(fd.path())
+                    .is_ok_and(|m| m.dev() == replaced.dev() && m.ino() == replaced.ino())
+                {
+                    return Some(pid);
+                }
+            }
+        }
+        None
+    }
+
+    /// `in_use` through the guard's own descriptors.
+    fn in_use(&self, target: &Path) -> Option<String> {
+        lock_user(Some(&self.db_file), self.shm_file.as_ref()).or_else(|| open_user(target))
+    }
 }
 
 /// A backup named by its file name. Paths are refused: only names in the
@@ -451,6 +677,35 @@ fn is_sqlite(path: &Path) -> Result<bool> {
     Ok(&header == SQLITE_MAGIC)
 }
 
+/// A target in the backup directory or a mirror named like a backup, a temp file
+/// or the lock file would replace (or pose as) a backup: refused even with
+/// `--force`.
+fn refuse_backup_file(settings: &Settings, dir: &BackupDir, target: &Path) -> Result<()> {
+    let Some(name) = target.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    let backup_like = (name.starts_with("backup_") && name.ends_with(".gz"))
+        || name.starts_with(TEMP_PREFIX)
+        || name == LOCK_FILE;
+    if !backup_like {
+        return Ok(());
+    }
+    let Ok(parent) = fs::canonicalize(parent_dir(target)) else {
+        return Ok(());
+    };
+    let dirs = std::iter::once(dir.path()).chain(settings.mirror_dirs.iter().map(PathBuf::as_path));
+    for backups in dirs {
+        if fs::canonicalize(backups).is_ok_and(|b| b == parent) {
+            return Err(Error::failed(format!(
+                "restore target {} is in backup directory {} and named like a backup file; refusing to write a database there, even with --force (restore into another path)",
+                show(target),
+                show(backups)
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -461,13 +716,20 @@ fn parent_dir(path: &Path) -> PathBuf {
 /// Who uses the database: a POSIX lock on its lock bytes or on `-shm` (any host,
 /// through the filesystem's lock manager), or an open descriptor (this host).
 fn in_use(target: &Path) -> Option<String> {
-    for (path, (start, len), reading) in [
-        (target.to_path_buf(), SQLITE_LOCK_BYTES, "is reading it"),
+    let db = File::open(target).ok();
+    let shm = File::open(sibling(target, "-shm")).ok();
+    lock_user(db.as_ref(), shm.as_ref()).or_else(|| open_user(target))
+}
+
+/// A POSIX lock of another process on the database's lock bytes or on `-shm`.
+fn lock_user(db: Option<&File>, shm: Option<&File>) -> Option<String> {
+    for (file, (start, len), reading) in [
+        (db, SQLITE_LOCK_BYTES, "is reading it"),
         // Every connection to a WAL database holds this byte, reading or not.
-        (sibling(target, "-shm"), SHM_DMS_BYTE, "has it open"),
+        (shm, SHM_DMS_BYTE, "has it open"),
     ] {
-        if let Ok(file) = File::open(&path)
-            && let Some((pid, writing)) = lock::locked_by_other(&file, start, len)
+        if let Some(file) = file
+            && let Some((pid, writing)) = lock::locked_by_other(file, start, len)
         {
             let who = if pid > 0 {
                 format!("pid {pid}")
@@ -481,6 +743,10 @@ fn in_use(target: &Path) -> Option<String> {
             });
         }
     }
+    None
+}
+
+fn open_user(target: &Path) -> Option<String> {
     open_elsewhere(target)
         .map(|pid| format!("pid {pid}, which has it open; stop it before restoring"))
 }
@@ -513,22 +779,4 @@ fn open_elsewhere(target: &Path) -> Option<u32> {
         }
     }
     None
-}
-
-/// Fold a WAL into the database file before it is removed, so an interrupted
-/// restore leaves the complete old content. Best effort: the pre-restore backup
-/// already holds everything.
-fn checkpoint(target: &Path) {
-    if !sibling(target, "-wal").exists() {
-        return;
-    }
-    let result =
-        rusqlite::Connection::open_with_flags(target, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .and_then(|conn| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())));
-    if let Err(e) = result {
-        tracing::warn!(
-            "could not checkpoint {} before restoring: {e}",
-            show(target)
-        );
-    }
 }

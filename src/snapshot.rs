@@ -423,7 +423,7 @@ fn needs_directory_write(path: &Path) -> Option<String> {
 
 /// A connection that never writes and never checkpoints on close, waiting for
 /// writers up to `busy_timeout` but giving up at once on a signal.
-fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+pub(crate) fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = match Connection::open_with_flags(path, flags) {
         Ok(conn) => conn,

@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rusqlite::Connection;
+
 use crate::common::*;
 
 /// A tmpfs mounted for the life of the value.
@@ -133,8 +135,17 @@ fn a_full_restore_target_directory_leaves_the_target_untouched() {
     let target = dir.join("results.db");
     make_ledger_db(&target, 20, false);
     let before = fs::read(&target).unwrap();
-    env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
-        .failed_with(1, "No space left on device");
+    let run = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    // Where, why, and that the target is safe.
+    run.failed_with(
+        1,
+        &format!(
+            "cannot write the restored copy in {}: No space left on device (os error 28); {} left untouched",
+            dir.display(),
+            target.display()
+        ),
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert_eq!(fs::read(&target).unwrap(), before);
     let names: Vec<_> = fs::read_dir(&dir)
         .unwrap()
@@ -226,4 +237,37 @@ fn a_hot_journal_or_wal_database_in_a_read_only_directory_says_what_sqlite_needs
         assert!(env.backup_files().is_empty());
         assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
     }
+}
+
+#[test]
+fn a_full_backup_dir_during_restore_leaves_the_database_untouched_and_says_where() {
+    let env = env_with_db();
+    let Some(_disk) = Tmpfs::mount(&env.backups, "1500k") else {
+        return;
+    };
+    env.run(&["backup"]).ok();
+    let backups = env.backup_files();
+    // New content, so the pre-restore copy (another 1 MB) does not fit.
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE later (x); INSERT INTO later VALUES ('unsaved');")
+        .unwrap();
+    let before = fs::read(&env.db).unwrap();
+    let run = env.run(&["restore", "latest"]);
+    run.failed_with(
+        1,
+        &format!(
+            "cannot save {} in {} before replacing it: ",
+            env.db.display(),
+            env.backups.display()
+        ),
+    );
+    run.failed_with(
+        1,
+        "No space left on device (os error 28); nothing was changed",
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert_eq!(fs::read(&env.db).unwrap(), before, "database untouched");
+    assert_eq!(env.backup_files(), backups, "nothing published or deleted");
+    assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
 }

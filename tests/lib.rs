@@ -17,6 +17,7 @@ mod metrics;
 mod process_edges;
 mod restore;
 mod restore_points;
+mod restore_safety;
 mod signals;
 mod slurm_e2e;
 mod slurm_modes;

@@ -124,8 +124,8 @@ fn every_numeric_option_is_range_checked_naming_option_and_range() {
         (vec!["--max-backups", "0", "prune"], "must be at least 1"),
         (vec!["--keep-daily", "-3", "prune"], "must be at least 0"),
         (
-            vec!["--keep-pre-restore", "-1", "prune"],
-            "must be at least 0",
+            vec!["--keep-pre-restore", "0", "prune"],
+            "must be at least 1",
         ),
         (vec!["--compression-level", "10", "backup"], "from 1 to 9"),
         (

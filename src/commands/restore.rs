@@ -36,6 +36,11 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
                 out.line(format!("passed over {name}: {why}"));
             }
             match &done.saved {
+                Some(saved) if done.saved_before => out.line(format!(
+                    "restored {} into {} (previous content already held by backup {saved})",
+                    done.name,
+                    show(&done.target)
+                )),
                 Some(saved) => out.line(format!(
                     "restored {} into {} (previous content saved as {saved})",
                     done.name,
