@@ -238,9 +238,18 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     assert_eq!(rows.len(), 3);
     for row in rows {
         assert_eq!(row["kind"], "legacy", "{row}");
+    }
+    for row in &rows[1..] {
         assert_eq!(row["role"], "restore-point", "{row}");
         assert!(row.get("error").is_none(), "legacy is not an error: {row}");
     }
+    // The truncated one: its gzip trailer disagrees with its SQLite header.
+    assert_eq!(rows[0]["role"], "damaged", "{}", rows[0]);
+    assert!(
+        rows[0]["error"].as_str().unwrap().contains("truncated"),
+        "{}",
+        rows[0]
+    );
     assert_eq!(rows[2]["created"], "2025-09-09T07:37:08Z", "09:37:08 CEST");
     let text = env
         .command()
@@ -291,17 +300,19 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     .failed_with(1, "truncated");
     assert!(!damaged.exists());
 
-    // latest: the newest intact one (the truncated newest is passed over).
+    // latest: the newest plausible one (the truncated newest is never a candidate).
     let latest = env.run(&["restore", "latest"]);
     latest.ok();
     assert!(
         latest
             .stdout
-            .contains("passed over backup_20250909_143022.db.gz")
+            .contains("restored backup_20250909_110245.db.gz"),
+        "{}",
+        latest.stdout
     );
     assert_eq!(content_digest(&env.db), second);
 
-    // check counts them (stale, so age fails, but count holds).
+    // check counts the two whole ones (stale, so age fails, but count holds).
     let check = env.run(&["check", "--format", "json"]).json();
     let count = check["criteria"]
         .as_array()
@@ -315,7 +326,7 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
         count["detail"]
             .as_str()
             .unwrap()
-            .starts_with("3 good backups")
+            .starts_with("2 good backups")
     );
 
     // Retention ages them out as new backups arrive; the undo copy stays.
@@ -323,7 +334,11 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     add_row_ledger(&env.db);
     env.run(&["--max-backups", "2", "backup"]).ok();
     let left = list_for(&env, &env.db);
-    assert!(names_where(&left, "kind", "legacy").is_empty(), "{left:?}");
+    assert_eq!(
+        names_where(&left, "kind", "legacy"),
+        ["backup_20250909_143022.db.gz"],
+        "the whole ones aged out; the damaged one is left for a person: {left:?}"
+    );
     assert_eq!(names_where(&left, "role", "restore-point").len(), 2);
     assert_eq!(names_where(&left, "role", "pre-restore").len(), 1);
 }
@@ -1054,4 +1069,125 @@ fn adopt_also_claims_the_copies_in_mirrors() {
         rows[0]["source"],
         fs::canonicalize(&new).unwrap().to_str().unwrap()
     );
+}
+
+/// A seed-style (local time) backup name `offset` from now.
+fn legacy_name_at(offset: jiff::SignedDuration) -> String {
+    (jiff::Timestamp::now() + offset)
+        .to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
+        .to_string()
+}
+
+/// `dbbackup --db-path DB ARGS...` in the test's directory.
+fn as_db(env: &Env, db: &Path, args: &[&str]) -> Run {
+    env.command()
+        .arg("--db-path")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn legacy_backups_beside_another_databases_are_not_restored_counted_or_pruned_as_its_own() {
+    let env = Env::empty();
+    let a = db_with(&env.path("a.db"), &["a"]);
+    let b = db_with(&env.path("b.db"), &["b"]);
+    as_db(&env, &a, &["backup"]).ok();
+    as_db(&env, &b, &["backup"]).ok();
+    // `gzip -6 -c a.db > bk/backup_<now>.db.gz`, the newest file of all (an hour
+    // ahead, so its name cannot clash with the ones just made).
+    let seed = legacy_name_at(jiff::SignedDuration::from_hours(1));
+    seed_backup(&a, &env.backups, &seed);
+    add_row(&b, "b later");
+
+    let latest = as_db(&env, &b, &["restore", "latest"]);
+    latest.ok();
+    assert_eq!(rows(&b), ["b"], "b.db's own backup, not a.db's seed copy");
+    assert!(!latest.stdout.contains(&seed), "{}", latest.stdout);
+
+    // Listed as owner unknown, with what to do about it.
+    let listed = list_for(&env, &b);
+    let row = listed.iter().find(|r| r["name"] == seed.as_str()).unwrap();
+    assert_eq!(row["role"], "unknown-owner", "{row}");
+    assert_eq!(row["kind"], "legacy", "{row}");
+    let text = as_db(&env, &b, &["list"]);
+    text.ok();
+    let line = text.stdout.lines().find(|l| l.starts_with(&seed)).unwrap();
+    assert!(line.ends_with("unknown (legacy, see note)"), "{line}");
+    assert!(
+        text.stdout.contains("note: 1 legacy backup") && text.stdout.contains("--target"),
+        "{}",
+        text.stdout
+    );
+
+    // check counts b.db's own backup only.
+    as_db(&env, &b, &["check", "--min-count", "2"]).reported(1, "count: 1 good backup (min 2)");
+
+    // By name: over b.db only with --force; into another file freely.
+    as_db(&env, &b, &["restore", &seed]).failed_with(1, "records no database");
+    assert_eq!(rows(&b), ["b"], "b.db untouched");
+    let copy = env.path("copy.db");
+    as_db(&env, &b, &["restore", &seed, "--target", s(&copy)]).ok();
+    assert_eq!(rows(&copy), ["a"]);
+
+    // Neither database's retention deletes it.
+    for db in [&b, &a] {
+        for _ in 0..2 {
+            add_row(db, "more");
+            as_db(&env, db, &["--max-backups", "1", "backup"]).ok();
+        }
+        assert!(
+            env.backups.join(&seed).exists(),
+            "{} pruned it",
+            db.display()
+        );
+    }
+    as_db(&env, &b, &["restore", &seed, "--force"]).ok();
+    assert_eq!(rows(&b), ["a"], "--force restores it on purpose");
+}
+
+#[test]
+fn truncated_or_future_dated_legacy_files_count_for_nothing() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 2000, false);
+    // What an interrupted seed run leaves: `gzip -6 -c r.db | head -c N`.
+    let cut_name = legacy_name_at(jiff::SignedDuration::ZERO);
+    let cut = seed_backup(&env.db, &env.backups, &cut_name);
+    let bytes = fs::read(&cut).unwrap();
+    fs::write(&cut, &bytes[..(bytes.len() / 2).min(100_000)]).unwrap();
+    let future = env.backups.join("backup_20991231_000000.db.gz");
+    let mut hello = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    std::io::Write::write_all(&mut hello, b"hello").unwrap();
+    fs::write(&future, hello.finish().unwrap()).unwrap();
+
+    env.run(&["check"]).reported(1, "age: no good backup");
+    let listed = list_for(&env, &env.db);
+    for (name, why) in [
+        (cut_name.as_str(), "truncated"),
+        ("backup_20991231_000000.db.gz", "in the future"),
+    ] {
+        let row = listed.iter().find(|r| r["name"] == name).unwrap();
+        assert_eq!(row["role"], "damaged", "{row}");
+        assert!(row["error"].as_str().unwrap().contains(why), "{row}");
+    }
+    let text = env.run(&["list"]);
+    assert!(text.stdout.contains("? (truncated"), "{}", text.stdout);
+    env.run(&["restore", "latest"])
+        .failed_with(1, "no restore point");
+
+    // auto is not blocked by them, and retention leaves them for a person.
+    let auto = env.run(&["auto"]);
+    auto.ok();
+    assert!(auto.stdout.starts_with("created "), "{}", auto.stdout);
+    for _ in 0..2 {
+        add_row_ledger(&env.db);
+        env.run(&["--max-backups", "1", "backup"]).ok();
+    }
+    assert!(cut.exists() && future.exists());
+    env.run(&["check"]).ok();
+    let verify = env.run(&["verify", &cut_name]);
+    verify.reported(1, "FAILED");
 }

@@ -10,7 +10,7 @@ use super::backup::saved_percent;
 use super::{Ctx, Status};
 use crate::cli::FormatArgs;
 use crate::error::Result;
-use crate::store::{DbId, Entry, Role, ownership};
+use crate::store::{DbId, Entry, Legacy, Role, ownership};
 use crate::units::human_bytes;
 
 /// One backup as `list --format json` prints it (documented in docs/json.md).
@@ -36,14 +36,16 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopted_from: Option<String>,
     /// What it is to the configured database: `restore-point`, `pre-restore`,
-    /// `failed`, `damaged` or `other-database` (`null` without a database).
+    /// `failed`, `damaged`, `other-database` or `unknown-owner` (`null` without a
+    /// database).
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl Row {
-    pub fn from_entry(entry: &Entry, db: Option<&DbId>) -> Row {
+    /// `legacy`: whose the directory's legacy files are to `db`.
+    pub fn from_entry(entry: &Entry, db: Option<&DbId>, legacy: Legacy) -> Row {
         let meta = entry.meta.as_ref().ok();
         let check = if entry.is_failed() {
             "failed".to_string()
@@ -67,8 +69,8 @@ impl Row {
             check_detail: meta.and_then(|m| m.check_detail.clone()),
             source: meta.map(|m| m.source.clone()),
             adopted_from: meta.and_then(|m| m.adopted_from.clone()),
-            role: db.map(|db| ownership::role(entry, db).as_str()),
-            error: entry.meta.as_ref().err().filter(|_| !entry.legacy).cloned(),
+            role: db.map(|db| ownership::role(entry, db, legacy).as_str()),
+            error: entry.problem().map(str::to_string),
         }
     }
 }
@@ -79,9 +81,13 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
     let mut entries = ctx.backup_dir().entries()?;
     // Newest first by creation time: legacy names are local time, ours UTC.
     entries.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
+    let legacy = match &db {
+        Some(db) => Legacy::judge(&entries, db),
+        None => Legacy::judge_whole_dir(&entries),
+    };
     let rows: Vec<Row> = entries
         .iter()
-        .map(|e| Row::from_entry(e, db.as_ref()))
+        .map(|e| Row::from_entry(e, db.as_ref(), legacy))
         .collect();
     out.document(&rows);
     if rows.is_empty() {
@@ -115,11 +121,14 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
             .to_string();
         let database = match (row.role, &row.source) {
             (Some("other-database"), Some(source)) => format!("other: {source}"),
-            (Some("damaged"), _) => format!("? ({})", row.error.as_deref().unwrap_or("")),
+            (_, _) if row.error.is_some() => {
+                format!("? ({})", row.error.as_deref().unwrap_or(""))
+            }
+            (Some("unknown-owner"), _) => "unknown (legacy, see note)".to_string(),
             (Some(_), _) => "this".to_string(),
             (None, Some(source)) => source.clone(),
-            (None, None) if entry.legacy => "this (legacy, no metadata)".to_string(),
-            (None, None) => format!("? ({})", row.error.as_deref().unwrap_or("")),
+            (None, None) if legacy == Legacy::Ours => "this (legacy, no metadata)".to_string(),
+            (None, None) => "unknown (legacy, see note)".to_string(),
         };
         out.line(format!(
             "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<7} {}",
@@ -134,7 +143,26 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
             database
         ));
     }
-    for line in moved_hints(&entries, db.as_ref()) {
+    let moved = moved_hints(&entries, db.as_ref(), legacy);
+    let unknown = entries
+        .iter()
+        .filter(|e| e.legacy && e.implausible.is_none())
+        .count();
+    if legacy == Legacy::OwnerUnknown && unknown > 0 {
+        out.line(format!(
+            "note: {unknown} legacy backup{s} (plain gzip, no recorded database) {are} not counted as {whose}: this directory also holds backups of other databases, so whose {they} {are} cannot be told; restore one by name with --target to look at it (dbbackup restore NAME --target copy.db){adopt}",
+            s = if unknown == 1 { "" } else { "s" },
+            are = if unknown == 1 { "is" } else { "are" },
+            they = if unknown == 1 { "it" } else { "they" },
+            whose = if db.is_some() { "this database's" } else { "any database's" },
+            adopt = if moved.is_empty() {
+                ""
+            } else {
+                "; if this database moved here, `dbbackup adopt` (below) makes them its own again"
+            },
+        ));
+    }
+    for line in moved {
         out.line(line);
     }
     Ok(Status::Success)
@@ -152,13 +180,13 @@ fn saved_column(percent: Option<f64>) -> String {
 
 /// Other databases' backups whose database no longer exists: perhaps this one,
 /// moved. Say how to claim them.
-fn moved_hints(entries: &[Entry], db: Option<&DbId>) -> Vec<String> {
+fn moved_hints(entries: &[Entry], db: Option<&DbId>, legacy: Legacy) -> Vec<String> {
     let Some(db) = db else {
         return Vec::new();
     };
     let mut gone: BTreeMap<&str, usize> = BTreeMap::new();
     for entry in entries {
-        if ownership::role(entry, db) == Role::Other
+        if ownership::role(entry, db, legacy) == Role::Other
             && let Ok(meta) = &entry.meta
             && !std::path::Path::new(&meta.source).exists()
         {

@@ -95,8 +95,12 @@ fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
         }
     }
     if entry.legacy {
+        let caveat = entry
+            .implausible
+            .as_deref()
+            .map_or_else(String::new, |why| format!("; but it is {why}"));
         return Ok(format!(
-            "{} bytes, integrity_check ok; a legacy backup without metadata: no recorded size or checksum, so decompression and integrity_check are all that could be checked",
+            "{} bytes, integrity_check ok; a legacy backup without metadata: no recorded size or checksum, so decompression and integrity_check are all that could be checked{caveat}",
             extracted.bytes
         ));
     }
