@@ -1150,6 +1150,59 @@ fn legacy_backups_beside_another_databases_are_not_restored_counted_or_pruned_as
 }
 
 #[test]
+fn a_moved_project_with_seed_backups_is_unhealthy_until_adopt_then_restores_its_newest() {
+    let env = Env::empty();
+    let old_proj = env.path("old/proj");
+    fs::create_dir_all(&old_proj).unwrap();
+    let db = db_with(&old_proj.join("results.db"), &["seed"]);
+    seed_backup(
+        &db,
+        &old_proj.join("outputs/db_backups"),
+        "backup_20250909_093708.db.gz",
+    );
+    add_row(&db, "later");
+    // The default backup directory, a relative database path: as a user runs it.
+    let run_in = |dir: &Path, args: &[&str]| -> Run {
+        env.command()
+            .current_dir(dir)
+            .env_remove("DBBACKUP_DB_PATH")
+            .env_remove("DBBACKUP_BACKUP_DIR")
+            .args(["--db-path", "results.db"])
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run_in(&old_proj, &["backup"]).ok();
+    run_in(&old_proj, &["check", "--min-count", "2"]).ok();
+
+    let proj2 = env.path("proj2");
+    fs::rename(&old_proj, &proj2).unwrap();
+    let moved = proj2.join("results.db");
+    add_row(&moved, "unsaved");
+    run_in(&proj2, &["check"]).reported(1, "no good backup");
+    run_in(&proj2, &["restore", "latest"]).failed_with(1, "dbbackup adopt");
+    assert_eq!(rows(&moved), ["seed", "later", "unsaved"], "untouched");
+
+    // The old path, relative and gone, resolved by name against the current directory.
+    let adopt = run_in(&proj2, &["adopt", "../old/proj/results.db"]);
+    adopt.ok();
+    assert!(
+        adopt.stdout.contains("1 backup of ") && adopt.stdout.contains(" is now a backup of "),
+        "{}",
+        adopt.stdout
+    );
+    // No other database's backups left: the seed's file is this database's again.
+    run_in(&proj2, &["check", "--min-count", "2"]).ok();
+    run_in(&proj2, &["restore", "latest"]).ok();
+    assert_eq!(
+        rows(&moved),
+        ["seed", "later"],
+        "the newest, not the seed's"
+    );
+}
+
+#[test]
 fn truncated_or_future_dated_legacy_files_count_for_nothing() {
     let env = Env::empty();
     make_ledger_db(&env.db, 2000, false);
@@ -1190,4 +1243,56 @@ fn truncated_or_future_dated_legacy_files_count_for_nothing() {
     env.run(&["check"]).ok();
     let verify = env.run(&["verify", &cut_name]);
     verify.reported(1, "FAILED");
+}
+
+#[test]
+fn adopt_resolves_a_relative_old_path_and_fails_when_nothing_is_recorded_under_it() {
+    let env = Env::empty();
+    fs::create_dir_all(env.path("old/proj")).unwrap();
+    let old = db_with(&env.path("old/proj/results.db"), &["moved"]);
+    as_db(&env, &old, &["backup"]).ok();
+    fs::create_dir(env.path("new")).unwrap();
+    fs::rename(env.path("old/proj"), env.path("new/proj")).unwrap();
+    let here = env.path("new/proj");
+    let run_here = |args: &[&str]| -> Run {
+        env.command()
+            .current_dir(&here)
+            .args(["--db-path", "results.db"])
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let recorded = fs::canonicalize(env.path("old"))
+        .unwrap()
+        .join("proj/results.db");
+    let nothing = run_here(&["adopt", "../../old/proj/other.db"]);
+    nothing.failed_with(1, "no backups are recorded under");
+    assert!(
+        nothing
+            .stderr
+            .contains(&recorded.with_file_name("other.db").display().to_string()),
+        "names the resolved path: {}",
+        nothing.stderr
+    );
+    assert_eq!(
+        nothing.stderr.trim().lines().count(),
+        1,
+        "{}",
+        nothing.stderr
+    );
+    let dry = run_here(&["adopt", "../../old/proj/results.db", "--dry-run"]);
+    dry.ok();
+    assert!(
+        dry.stdout.contains(&format!(
+            "1 backup of {} would become a backup of ",
+            recorded.display()
+        )),
+        "{}",
+        dry.stdout
+    );
+    run_here(&["adopt", "../../old/proj/results.db"]).ok();
+    add_row(&here.join("results.db"), "later");
+    run_here(&["restore", "latest"]).ok();
+    assert_eq!(rows(&here.join("results.db")), ["moved"]);
 }
