@@ -1296,3 +1296,25 @@ fn adopt_resolves_a_relative_old_path_and_fails_when_nothing_is_recorded_under_i
     run_here(&["restore", "latest"]).ok();
     assert_eq!(rows(&here.join("results.db")), ["moved"]);
 }
+
+#[test]
+fn check_fails_while_the_configured_database_is_missing() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
+    let away = env.path("away.db");
+    fs::rename(&env.db, &away).unwrap();
+    let check = env.run(&["check"]);
+    check.reported(1, "FAIL database: ");
+    assert!(
+        check
+            .stdout
+            .contains(&format!("{} does not exist", env.db.display())),
+        "{}",
+        check.stdout
+    );
+    let nagios = env.run(&["check", "--format", "nagios"]);
+    nagios.reported(2, "DBBACKUP CRITICAL - database: ");
+    fs::rename(&away, &env.db).unwrap();
+    env.run(&["check"]).ok();
+}
