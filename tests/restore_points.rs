@@ -1318,3 +1318,22 @@ fn check_fails_while_the_configured_database_is_missing() {
     fs::rename(&away, &env.db).unwrap();
     env.run(&["check"]).ok();
 }
+
+#[test]
+fn verify_fails_a_backup_whose_metadata_is_damaged() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let damaged = env.newest_backup();
+    let mut bytes = fs::read(&damaged).unwrap();
+    bytes[16] = b'!';
+    fs::write(&damaged, bytes).unwrap();
+    let name = damaged.file_name().unwrap().to_str().unwrap();
+    let verify = env.run(&["verify", name]);
+    verify.reported(1, &format!("{name}: FAILED: its metadata is damaged"));
+    assert!(
+        verify.stdout.contains("cannot be trusted"),
+        "{}",
+        verify.stdout
+    );
+    env.run(&["verify", "--all"]).reported(1, "FAILED");
+}

@@ -104,13 +104,17 @@ fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
             extracted.bytes
         ));
     }
-    let recorded = if entry.meta.is_ok() {
-        "size and checksum match"
-    } else {
-        "metadata unreadable, nothing to compare"
-    };
+    if let Err(why) = &entry.meta {
+        // Without its metadata nothing says whose it is or that it is whole:
+        // decompressing to a sound database proves neither.
+        return Err(Error::failed(format!(
+            "its metadata is damaged ({why}): no recorded size, checksum or database to check it against, so it cannot be trusted as a backup ({} bytes decompressed, integrity_check ok; to keep the data: zcat {} > copy.db)",
+            extracted.bytes,
+            crate::error::show(&entry.path)
+        )));
+    }
     Ok(format!(
-        "{} bytes, {recorded}, integrity_check ok",
+        "{} bytes, size and checksum match, integrity_check ok",
         extracted.bytes
     ))
 }
