@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::backup::saved_percent;
+use super::backup::{saved_percent, saved_text};
 use super::{Ctx, Status};
 use crate::cli::FormatArgs;
 use crate::error::Result;
@@ -97,15 +97,17 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
         ));
         return Ok(Status::Success);
     }
+    // One abbreviation in the header would be wrong for half the year's rows
+    // (CET over CEST rows): name the zone, or else give each row its offset.
     let zone = jiff::tz::TimeZone::system();
-    let created_header = format!(
-        "CREATED ({})",
-        jiff::Timestamp::now()
-            .to_zoned_datetime(zone.clone())
-            .strftime("%Z")
-    );
+    let (created_header, row_format) = match zone.iana_name() {
+        Some(name) => (format!("CREATED ({name})"), "%Y-%m-%d %H:%M:%S"),
+        None => ("CREATED".to_string(), "%Y-%m-%d %H:%M:%S %:z"),
+    };
     let name_width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4);
-    let created_width = created_header.len().max(19);
+    let created_width = created_header
+        .len()
+        .max(if row_format.ends_with('z') { 26 } else { 19 });
     out.line(
         format!(
             "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<7} {}",
@@ -117,7 +119,7 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
         let local = entry
             .created()
             .to_zoned_datetime(zone.clone())
-            .strftime("%Y-%m-%d %H:%M:%S")
+            .strftime(row_format)
             .to_string();
         let database = match (row.role, &row.source) {
             (Some("other-database"), Some(source)) => format!("other: {source}"),
@@ -136,7 +138,7 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
             local,
             human_bytes(row.size),
             row.db_size.map(human_bytes).unwrap_or_else(|| "-".into()),
-            saved_column(row.saved_percent),
+            saved_column(row.db_size, row.size),
             row.job.as_deref().unwrap_or("-"),
             row.kind.as_deref().unwrap_or("-"),
             row.check,
@@ -168,12 +170,11 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
     Ok(Status::Success)
 }
 
-/// A tiny database grows when compressed (the metadata header alone is 8 KiB):
-/// a large negative percentage says nothing useful.
-fn saved_column(percent: Option<f64>) -> String {
-    match percent {
-        Some(p) if p >= 0.0 => format!("{p:.0}%"),
-        Some(_) => "—".into(),
+/// `—` when compression saved nothing (a large negative percentage says nothing
+/// useful), `-` when nothing was recorded.
+fn saved_column(db_size: Option<u64>, size: u64) -> String {
+    match db_size {
+        Some(db_size) => saved_text(db_size, size).unwrap_or_else(|| "—".into()),
         None => "-".into(),
     }
 }
@@ -201,4 +202,21 @@ fn moved_hints(entries: &[Entry], db: Option<&DbId>, legacy: Legacy) -> Vec<Stri
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_reads_the_same_in_list_and_backup_and_nothing_saved_is_one_mark() {
+        // 41.46% saved: rounded once it is 41%; rounded twice (to 41.5 for JSON,
+        // then to 42) it was 42% in `list` while `backup` said 41%.
+        assert_eq!(saved_column(Some(10_000), 5_854), "41%");
+        assert_eq!(saved_text(10_000, 5_854).as_deref(), Some("41%"));
+        assert_eq!(saved_column(Some(8_192), 8_343), "—", "a tiny database");
+        assert_eq!(saved_column(Some(0), 8_200), "—", "an empty database");
+        assert_eq!(saved_column(Some(10_000), 10_000), "—");
+        assert_eq!(saved_column(None, 100), "-");
+    }
 }

@@ -23,7 +23,11 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     let out = ctx.output(args.output.format);
     let dir = ctx.backup_dir();
     let entries: Vec<Entry> = if args.all {
-        dir.entries()?
+        // Newest first by creation time, as `list` shows them (legacy names are
+        // local time, ours UTC, so name order is not creation order).
+        let mut all = dir.entries()?;
+        all.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
+        all
     } else if args.names.is_empty() {
         // The newest restore point: what `restore latest` would pick first.
         ctx.backup_set(&dir)?
