@@ -289,10 +289,15 @@ fn no_restore_point(dir: &BackupDir, db: &DbId, set: &crate::store::BackupSet) -
     }
     if let Some(newest) = set.owner_unknown.first() {
         text.push_str(&format!(
-            "; {} legacy backup{} (plain gzip, no recorded database) cannot be told apart from the other databases' (restore one by name with --target to look at it, e.g. `dbbackup restore {} --target copy.db`)",
-            set.owner_unknown.len(),
-            if set.owner_unknown.len() == 1 { "" } else { "s" },
-            newest.file_name
+            "; {n} legacy backup{s} (plain gzip, no recorded database) may be another database's, so {not_points} (look at one with `dbbackup restore {} --target copy.db`)",
+            newest.file_name,
+            n = set.owner_unknown.len(),
+            s = if set.owner_unknown.len() == 1 { "" } else { "s" },
+            not_points = if set.owner_unknown.len() == 1 {
+                "it is not a restore point"
+            } else {
+                "they are not restore points"
+            },
         ));
     }
     text

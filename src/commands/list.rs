@@ -160,7 +160,7 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
             adopt = if moved.is_empty() {
                 ""
             } else {
-                "; if this database moved here, `dbbackup adopt` (below) makes them its own again"
+                "; if this database moved here, `dbbackup adopt` (below) gives it the legacy files too once no other database's backups are left"
             },
         ));
     }
