@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::CheckThresholds;
-use crate::error::Result;
+use crate::error::{Result, show};
 use crate::snapshot;
 use crate::store::{BackupDir, BackupSet, DbId, Entry};
 use crate::units::{human_bytes, human_duration};
@@ -21,7 +21,8 @@ pub enum Severity {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Criterion {
-    /// `age`, `count`, `shrink`, `free`, with `mirror:<dir>:` in front for mirrors.
+    /// `age`, `count`, `shrink`, `last`, `free`, with `mirror:<dir>:` in front
+    /// for mirrors; `database` once, when a database is configured.
     pub name: String,
     pub ok: bool,
     pub severity: Severity,
@@ -195,6 +196,33 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
             detail: "no snapshot attempts yet".into(),
             perf: None,
         },
+    }
+}
+
+/// The configured database must be there: backups of a database that was
+/// deleted or moved away keep looking fresh until they age out.
+pub fn database(db: &Path) -> Criterion {
+    let (ok, detail) = match std::fs::metadata(db) {
+        Ok(meta) if meta.is_file() => (
+            true,
+            format!("{} exists ({})", show(db), human_bytes(meta.len())),
+        ),
+        Ok(_) => (false, format!("{} is not a regular file", show(db))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+            false,
+            format!(
+                "{} does not exist (deleted? `dbbackup restore latest` puts its newest backup back; moved? point --db-path at its new place)",
+                show(db)
+            ),
+        ),
+        Err(e) => (false, format!("cannot access {}: {e}", show(db))),
+    };
+    Criterion {
+        name: "database".into(),
+        ok,
+        severity: Severity::Critical,
+        detail,
+        perf: None,
     }
 }
 

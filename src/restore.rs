@@ -23,7 +23,8 @@ use crate::jobenv::JobContext;
 use crate::lock::{self, DirLock, Wait};
 use crate::snapshot::{self, Check, SQLITE_MAGIC, sibling};
 use crate::store::{
-    BackupDir, DbId, Entry, LOCK_FILE, Role, TEMP_PREFIX, TempFile, copy_mode, ownership, sync_dir,
+    BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
+    sync_dir,
 };
 
 /// SQLite's lock bytes in the database file (PENDING, RESERVED, SHARED range).
@@ -214,7 +215,12 @@ fn choose(
     }
     let entry = find_backup(dir, &request.name)?;
     let owner = db.unwrap_or(target);
-    match ownership::role(&entry, owner) {
+    let legacy = if entry.legacy {
+        Legacy::judge(&dir.entries()?, owner)
+    } else {
+        Legacy::Ours
+    };
+    match ownership::role(&entry, owner, legacy) {
         Role::Failed => {
             return Err(Error::failed(format!(
                 "backup {} is a failed snapshot: it did not pass its integrity check when it was made; refusing to restore it (to inspect it: zcat {} > copy.db)",
@@ -222,11 +228,30 @@ fn choose(
                 show(&entry.path)
             )));
         }
+        // An implausible legacy file into a new file: extraction checks it fully.
+        Role::Damaged if entry.legacy && !into_db => {}
+        Role::Damaged if entry.legacy && !request.force => {
+            return Err(Error::failed(format!(
+                "backup {} looks damaged ({}); refusing to restore it over {} without --force (restore it elsewhere with --target to look at it)",
+                entry.file_name,
+                entry.problem().unwrap_or(""),
+                show(&request.target)
+            )));
+        }
         Role::Damaged if !request.force => {
             return Err(Error::failed(format!(
                 "backup {} has unreadable metadata ({}); refusing to restore it without --force",
                 entry.file_name,
                 entry.meta.as_ref().err().map_or("", String::as_str)
+            )));
+        }
+        Role::OwnerUnknown if into_db && !request.force => {
+            return Err(Error::failed(format!(
+                "backup {} is a legacy backup (plain gzip) that records no database, and {} also holds backups of other databases, so it may not be a backup of {}; refusing to restore it over {} (use --target to restore it elsewhere, or --force if you mean it)",
+                entry.file_name,
+                show(dir.path()),
+                show(owner.canonical()),
+                show(&request.target)
             )));
         }
         Role::Other if into_db && !request.force => {
@@ -304,6 +329,19 @@ fn no_restore_point(dir: &BackupDir, db: &DbId, set: &crate::store::BackupSet) -
         text.push_str(&format!(
             "; it holds backups of other databases ({first}{}): if this database moved from there, claim them with `dbbackup adopt {first}`",
             if sources.len() > 1 { ", ..." } else { "" }
+        ));
+    }
+    if let Some(newest) = set.owner_unknown.first() {
+        text.push_str(&format!(
+            "; {n} legacy backup{s} (plain gzip, no recorded database) may be another database's, so {not_points} (look at one with `dbbackup restore {} --target copy.db`)",
+            newest.file_name,
+            n = set.owner_unknown.len(),
+            s = if set.owner_unknown.len() == 1 { "" } else { "s" },
+            not_points = if set.owner_unknown.len() == 1 {
+                "it is not a restore point"
+            } else {
+                "they are not restore points"
+            },
         ));
     }
     text

@@ -7,7 +7,8 @@
 //! - pre-restore copies: the `keep_pre_restore` newest, counted apart;
 //! - failed snapshots: the newest [`KEEP_FAILED`], as evidence, counted apart, so
 //!   they never displace a good backup;
-//! - files whose metadata is damaged: never deleted automatically (`verify` and
+//! - files whose metadata is damaged, implausible legacy files and legacy files
+//!   whose database cannot be told: never deleted automatically (`verify` and
 //!   `list` report them).
 
 use std::collections::HashSet;
@@ -272,6 +273,20 @@ mod tests {
         let protected = HashSet::from(["backup_20250104_000000.db.gz".to_string()]);
         let plan = plan(&set(entries), policy(1, 0, 0), &protected);
         assert_eq!(plan.delete, vec!["backup_20250101_000000.db.gz"]);
+    }
+
+    #[test]
+    fn legacy_backups_of_unknown_owner_or_implausible_are_never_planned_for_deletion() {
+        let mut cut = legacy("20250102_000000");
+        cut.implausible = Some("truncated".into());
+        let entries = vec![
+            entry("20250105_000000", false, false),
+            owned("20250104_000000", "/proj/b.db", Kind::Manual, false),
+            legacy("20250101_000000"),
+            cut,
+        ];
+        let plan = plan(&set(entries), policy(1, 0, 0), &HashSet::new());
+        assert!(plan.delete.is_empty(), "{plan:?}");
     }
 
     #[test]

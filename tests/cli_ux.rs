@@ -58,7 +58,14 @@ fn list_and_summary_line_snapshots() {
         .output()
         .unwrap();
     env.run(&["backup", "--force"]).ok();
-    let list = env.run(&["list"]);
+    // A fixed zone: the header names the machine's zone (`Etc/UTC`, `UTC`, ...).
+    let list: Run = env
+        .command()
+        .env("TZ", "UTC")
+        .arg("list")
+        .output()
+        .unwrap()
+        .into();
     list.ok();
     let log = env.path("summary.log");
     env.command()

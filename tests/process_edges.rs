@@ -96,6 +96,56 @@ fn every_reporting_command_into_a_closed_pipe_finishes_cleans_up_and_keeps_its_s
     assert!(env.path("slrm_logs/backup_summary.log").exists());
 }
 
+/// Run with stdout a pipe whose reader takes the first line and goes away
+/// (`dbbackup verify --all | head -1`), stderr discarded.
+fn run_into_pipe_closed_after_first_line(env: &Env, args: &[&str]) -> (String, i32) {
+    let mut child = env
+        .command()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn dbbackup");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+        first.push(byte[0]);
+    }
+    drop(stdout);
+    let status = child.wait().unwrap();
+    (
+        String::from_utf8_lossy(&first).into_owned(),
+        status.code().unwrap_or(-1),
+    )
+}
+
+/// The earlier cases are healthy runs, where "exit 0 into a closed pipe" cannot
+/// tell a kept status from a lost one: failing ones must keep their 1 or 2.
+#[test]
+fn a_failing_status_survives_a_reader_that_went_away() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let damaged = env.backups.join("backup_20000101_000000.db.gz");
+    let bytes = fs::read(env.newest_backup()).unwrap();
+    fs::write(&damaged, &bytes[..bytes.len() - 100]).unwrap();
+    for (args, code) in [
+        (vec!["check", "--min-count", "50"], 1),
+        (vec!["check", "--format", "nagios", "--min-count", "50"], 2),
+        (vec!["check", "--format", "json", "--min-count", "50"], 1),
+        (vec!["verify", "--all"], 1),
+        (vec!["verify", "--all", "--format", "json"], 1),
+    ] {
+        let unpiped = env.run(&args);
+        assert_eq!(unpiped.code, code, "{args:?} unpiped: {}", unpiped.stdout);
+        let closed = run_into_closed_pipe(&env, &args);
+        assert_eq!(closed.code, code, "{args:?} | head -0: {}", closed.stderr);
+        let (first, after_first) = run_into_pipe_closed_after_first_line(&env, &args);
+        assert_eq!(after_first, code, "{args:?} | head -1 (read {first:?})");
+    }
+    assert!(lock_released_cleanly(&env));
+}
+
 #[test]
 fn a_backup_whose_mirror_failed_exits_1_even_into_a_closed_pipe() {
     let env = Env::new();

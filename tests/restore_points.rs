@@ -248,9 +248,18 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     assert_eq!(rows.len(), 3);
     for row in rows {
         assert_eq!(row["kind"], "legacy", "{row}");
+    }
+    for row in &rows[1..] {
         assert_eq!(row["role"], "restore-point", "{row}");
         assert!(row.get("error").is_none(), "legacy is not an error: {row}");
     }
+    // The truncated one: its gzip trailer disagrees with its SQLite header.
+    assert_eq!(rows[0]["role"], "damaged", "{}", rows[0]);
+    assert!(
+        rows[0]["error"].as_str().unwrap().contains("truncated"),
+        "{}",
+        rows[0]
+    );
     assert_eq!(rows[2]["created"], "2025-09-09T07:37:08Z", "09:37:08 CEST");
     let text = env
         .command()
@@ -259,10 +268,7 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
         .output()
         .unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
-    assert!(
-        text.contains("CREATED (CEST)") || text.contains("CREATED (CET)"),
-        "{text}"
-    );
+    assert!(text.contains("CREATED (Europe/Berlin)"), "{text}");
     assert!(text.contains("2025-09-09 09:37:08"), "{text}");
 
     // verify: says what it could check, and catches the truncated one.
@@ -301,17 +307,19 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     .failed_with(1, "truncated");
     assert!(!damaged.exists());
 
-    // latest: the newest intact one (the truncated newest is passed over).
+    // latest: the newest plausible one (the truncated newest is never a candidate).
     let latest = env.run(&["restore", "latest"]);
     latest.ok();
     assert!(
         latest
             .stdout
-            .contains("passed over backup_20250909_143022.db.gz")
+            .contains("restored backup_20250909_110245.db.gz"),
+        "{}",
+        latest.stdout
     );
     assert_eq!(content_digest(&env.db), second);
 
-    // check counts them (stale, so age fails, but count holds).
+    // check counts the two whole ones (stale, so age fails, but count holds).
     let check = env.run(&["check", "--format", "json"]).json();
     let count = check["criteria"]
         .as_array()
@@ -325,7 +333,7 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
         count["detail"]
             .as_str()
             .unwrap()
-            .starts_with("3 good backups")
+            .starts_with("2 good backups")
     );
 
     // Retention ages them out as new backups arrive; the undo copy stays.
@@ -333,7 +341,11 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     add_row_ledger(&env.db);
     env.run(&["--max-backups", "2", "backup"]).ok();
     let left = list_for(&env, &env.db);
-    assert!(names_where(&left, "kind", "legacy").is_empty(), "{left:?}");
+    assert_eq!(
+        names_where(&left, "kind", "legacy"),
+        ["backup_20250909_143022.db.gz"],
+        "the whole ones aged out; the damaged one is left for a person: {left:?}"
+    );
     assert_eq!(names_where(&left, "role", "restore-point").len(), 2);
     assert_eq!(names_where(&left, "role", "pre-restore").len(), 1);
 }
@@ -831,7 +843,8 @@ fn list_reads_well_for_tiny_databases_failed_names_and_time_zones() {
         .unwrap();
     let text = String::from_utf8(run.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].contains("CREATED (CET)") || lines[0].contains("CREATED (CEST)"));
+    // Rows from winter and summer alike: the zone's name, not one abbreviation.
+    assert!(lines[0].contains("CREATED (Europe/Berlin)"), "{text}");
     // Columns by character (the "—" is one character, three bytes).
     let chars = |line: &str| line.chars().collect::<Vec<char>>();
     let header = chars(lines[0]);
@@ -1064,4 +1077,305 @@ fn adopt_also_claims_the_copies_in_mirrors() {
         rows[0]["source"],
         fs::canonicalize(&new).unwrap().to_str().unwrap()
     );
+}
+
+/// A seed-style (local time) backup name `offset` from now.
+fn legacy_name_at(offset: jiff::SignedDuration) -> String {
+    (jiff::Timestamp::now() + offset)
+        .to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
+        .to_string()
+}
+
+/// `dbbackup --db-path DB ARGS...` in the test's directory.
+fn as_db(env: &Env, db: &Path, args: &[&str]) -> Run {
+    env.command()
+        .arg("--db-path")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn legacy_backups_beside_another_databases_are_not_restored_counted_or_pruned_as_its_own() {
+    let env = Env::empty();
+    let a = db_with(&env.path("a.db"), &["a"]);
+    let b = db_with(&env.path("b.db"), &["b"]);
+    as_db(&env, &a, &["backup"]).ok();
+    as_db(&env, &b, &["backup"]).ok();
+    // `gzip -6 -c a.db > bk/backup_<now>.db.gz`, the newest file of all (an hour
+    // ahead, so its name cannot clash with the ones just made).
+    let seed = legacy_name_at(jiff::SignedDuration::from_hours(1));
+    seed_backup(&a, &env.backups, &seed);
+    add_row(&b, "b later");
+
+    let latest = as_db(&env, &b, &["restore", "latest"]);
+    latest.ok();
+    assert_eq!(rows(&b), ["b"], "b.db's own backup, not a.db's seed copy");
+    assert!(!latest.stdout.contains(&seed), "{}", latest.stdout);
+
+    // Listed as owner unknown, with what to do about it.
+    let listed = list_for(&env, &b);
+    let row = listed.iter().find(|r| r["name"] == seed.as_str()).unwrap();
+    assert_eq!(row["role"], "unknown-owner", "{row}");
+    assert_eq!(row["kind"], "legacy", "{row}");
+    let text = as_db(&env, &b, &["list"]);
+    text.ok();
+    let line = text.stdout.lines().find(|l| l.starts_with(&seed)).unwrap();
+    assert!(line.ends_with("unknown (legacy, see note)"), "{line}");
+    assert!(
+        text.stdout.contains("note: 1 legacy backup") && text.stdout.contains("--target"),
+        "{}",
+        text.stdout
+    );
+
+    // check counts b.db's own backup only.
+    as_db(&env, &b, &["check", "--min-count", "2"]).reported(1, "count: 1 good backup (min 2)");
+
+    // By name: over b.db only with --force; into another file freely.
+    as_db(&env, &b, &["restore", &seed]).failed_with(1, "records no database");
+    assert_eq!(rows(&b), ["b"], "b.db untouched");
+    let copy = env.path("copy.db");
+    as_db(&env, &b, &["restore", &seed, "--target", s(&copy)]).ok();
+    assert_eq!(rows(&copy), ["a"]);
+
+    // Neither database's retention deletes it.
+    for db in [&b, &a] {
+        for _ in 0..2 {
+            add_row(db, "more");
+            as_db(&env, db, &["--max-backups", "1", "backup"]).ok();
+        }
+        assert!(
+            env.backups.join(&seed).exists(),
+            "{} pruned it",
+            db.display()
+        );
+    }
+    as_db(&env, &b, &["restore", &seed, "--force"]).ok();
+    assert_eq!(rows(&b), ["a"], "--force restores it on purpose");
+}
+
+#[test]
+fn a_moved_project_with_seed_backups_is_unhealthy_until_adopt_then_restores_its_newest() {
+    let env = Env::empty();
+    let old_proj = env.path("old/proj");
+    fs::create_dir_all(&old_proj).unwrap();
+    let db = db_with(&old_proj.join("results.db"), &["seed"]);
+    seed_backup(
+        &db,
+        &old_proj.join("outputs/db_backups"),
+        "backup_20250909_093708.db.gz",
+    );
+    add_row(&db, "later");
+    // The default backup directory, a relative database path: as a user runs it.
+    let run_in = |dir: &Path, args: &[&str]| -> Run {
+        env.command()
+            .current_dir(dir)
+            .env_remove("DBBACKUP_DB_PATH")
+            .env_remove("DBBACKUP_BACKUP_DIR")
+            .args(["--db-path", "results.db"])
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run_in(&old_proj, &["backup"]).ok();
+    run_in(&old_proj, &["check", "--min-count", "2"]).ok();
+
+    let proj2 = env.path("proj2");
+    fs::rename(&old_proj, &proj2).unwrap();
+    let moved = proj2.join("results.db");
+    add_row(&moved, "unsaved");
+    run_in(&proj2, &["check"]).reported(1, "no good backup");
+    run_in(&proj2, &["restore", "latest"]).failed_with(1, "dbbackup adopt");
+    assert_eq!(rows(&moved), ["seed", "later", "unsaved"], "untouched");
+
+    // The old path, relative and gone, resolved by name against the current directory.
+    let adopt = run_in(&proj2, &["adopt", "../old/proj/results.db"]);
+    adopt.ok();
+    assert!(
+        adopt.stdout.contains("1 backup of ") && adopt.stdout.contains(" is now a backup of "),
+        "{}",
+        adopt.stdout
+    );
+    // No other database's backups left: the seed's file is this database's again.
+    run_in(&proj2, &["check", "--min-count", "2"]).ok();
+    run_in(&proj2, &["restore", "latest"]).ok();
+    assert_eq!(
+        rows(&moved),
+        ["seed", "later"],
+        "the newest, not the seed's"
+    );
+}
+
+#[test]
+fn truncated_or_future_dated_legacy_files_count_for_nothing() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 2000, false);
+    // What an interrupted seed run leaves: `gzip -6 -c r.db | head -c N`.
+    let cut_name = legacy_name_at(jiff::SignedDuration::ZERO);
+    let cut = seed_backup(&env.db, &env.backups, &cut_name);
+    let bytes = fs::read(&cut).unwrap();
+    fs::write(&cut, &bytes[..(bytes.len() / 2).min(100_000)]).unwrap();
+    let future = env.backups.join("backup_20991231_000000.db.gz");
+    let mut hello = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    std::io::Write::write_all(&mut hello, b"hello").unwrap();
+    fs::write(&future, hello.finish().unwrap()).unwrap();
+
+    env.run(&["check"]).reported(1, "age: no good backup");
+    let listed = list_for(&env, &env.db);
+    for (name, why) in [
+        (cut_name.as_str(), "truncated"),
+        ("backup_20991231_000000.db.gz", "in the future"),
+    ] {
+        let row = listed.iter().find(|r| r["name"] == name).unwrap();
+        assert_eq!(row["role"], "damaged", "{row}");
+        assert!(row["error"].as_str().unwrap().contains(why), "{row}");
+    }
+    let text = env.run(&["list"]);
+    assert!(text.stdout.contains("? (truncated"), "{}", text.stdout);
+    env.run(&["restore", "latest"])
+        .failed_with(1, "no restore point");
+
+    // auto is not blocked by them, and retention leaves them for a person.
+    let auto = env.run(&["auto"]);
+    auto.ok();
+    assert!(auto.stdout.starts_with("created "), "{}", auto.stdout);
+    for _ in 0..2 {
+        add_row_ledger(&env.db);
+        env.run(&["--max-backups", "1", "backup"]).ok();
+    }
+    assert!(cut.exists() && future.exists());
+    env.run(&["check"]).ok();
+    let verify = env.run(&["verify", &cut_name]);
+    verify.reported(1, "FAILED");
+}
+
+#[test]
+fn adopt_resolves_a_relative_old_path_and_fails_when_nothing_is_recorded_under_it() {
+    let env = Env::empty();
+    fs::create_dir_all(env.path("old/proj")).unwrap();
+    let old = db_with(&env.path("old/proj/results.db"), &["moved"]);
+    as_db(&env, &old, &["backup"]).ok();
+    fs::create_dir(env.path("new")).unwrap();
+    fs::rename(env.path("old/proj"), env.path("new/proj")).unwrap();
+    let here = env.path("new/proj");
+    let run_here = |args: &[&str]| -> Run {
+        env.command()
+            .current_dir(&here)
+            .args(["--db-path", "results.db"])
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let recorded = fs::canonicalize(env.path("old"))
+        .unwrap()
+        .join("proj/results.db");
+    let nothing = run_here(&["adopt", "../../old/proj/other.db"]);
+    nothing.failed_with(1, "no backups are recorded under");
+    assert!(
+        nothing
+            .stderr
+            .contains(&recorded.with_file_name("other.db").display().to_string()),
+        "names the resolved path: {}",
+        nothing.stderr
+    );
+    assert_eq!(
+        nothing.stderr.trim().lines().count(),
+        1,
+        "{}",
+        nothing.stderr
+    );
+    let dry = run_here(&["adopt", "../../old/proj/results.db", "--dry-run"]);
+    dry.ok();
+    assert!(
+        dry.stdout.contains(&format!(
+            "1 backup of {} would become a backup of ",
+            recorded.display()
+        )),
+        "{}",
+        dry.stdout
+    );
+    run_here(&["adopt", "../../old/proj/results.db"]).ok();
+    add_row(&here.join("results.db"), "later");
+    run_here(&["restore", "latest"]).ok();
+    assert_eq!(rows(&here.join("results.db")), ["moved"]);
+}
+
+#[test]
+fn check_fails_while_the_configured_database_is_missing() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
+    let away = env.path("away.db");
+    fs::rename(&env.db, &away).unwrap();
+    let check = env.run(&["check"]);
+    check.reported(1, "FAIL database: ");
+    assert!(
+        check
+            .stdout
+            .contains(&format!("{} does not exist", env.db.display())),
+        "{}",
+        check.stdout
+    );
+    let nagios = env.run(&["check", "--format", "nagios"]);
+    nagios.reported(2, "DBBACKUP CRITICAL - database: ");
+    fs::rename(&away, &env.db).unwrap();
+    env.run(&["check"]).ok();
+}
+
+#[test]
+fn verify_fails_a_backup_whose_metadata_is_damaged() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let damaged = env.newest_backup();
+    let mut bytes = fs::read(&damaged).unwrap();
+    bytes[16] = b'!';
+    fs::write(&damaged, bytes).unwrap();
+    let name = damaged.file_name().unwrap().to_str().unwrap();
+    let verify = env.run(&["verify", name]);
+    verify.reported(1, &format!("{name}: FAILED: its metadata is damaged"));
+    assert!(
+        verify.stdout.contains("cannot be trusted"),
+        "{}",
+        verify.stdout
+    );
+    env.run(&["verify", "--all"]).reported(1, "FAILED");
+}
+
+#[test]
+fn verify_all_lists_newest_first_by_creation_time_like_list() {
+    // In Tokyo a seed backup from an hour ago has a name that sorts after ours.
+    let env = Env::empty();
+    let old = db_with(&env.path("old.db"), &["an hour ago"]);
+    db_with(&env.db, &["now"]);
+    let tokyo = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1))
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap())
+        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
+        .to_string();
+    let in_tokyo = |args: &[&str]| -> Run {
+        env.command()
+            .env("TZ", "Asia/Tokyo")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    in_tokyo(&["backup"]).ok();
+    seed_backup(&old, &env.backups, &tokyo);
+    let verify = in_tokyo(&["verify", "--all", "--format", "json"]);
+    verify.ok();
+    let list = in_tokyo(&["list", "--format", "json"]).json();
+    let order = |rows: &serde_json::Value| -> Vec<String> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(order(&verify.json()), order(&list));
+    assert_eq!(order(&list)[1], tokyo);
 }

@@ -253,8 +253,8 @@ fn check_reports_in_text_json_and_nagios() {
     text.ok();
     assert_eq!(
         text.stdout.lines().count(),
-        4,
-        "one line per criterion (age, count, shrink, last): {}",
+        5,
+        "one line per criterion (age, count, shrink, last, database): {}",
         text.stdout
     );
     let json = env.run(&["check", "--format", "json", "--min-count", "2"]);

@@ -68,7 +68,8 @@ pub fn report(out: &Output, outcome: &Outcome) -> Status {
 }
 
 fn describe(created: &Created) -> String {
-    let saved = saved_percent(created.meta.db_size, created.entry.size);
+    let saved = saved_text(created.meta.db_size, created.entry.size)
+        .map_or_else(|| "nothing saved".to_string(), |p| format!("{p} saved"));
     let check = match &created.meta.check_detail {
         None => "quick_check ok".to_string(),
         Some(detail) => format!(
@@ -77,7 +78,7 @@ fn describe(created: &Created) -> String {
         ),
     };
     let mut text = format!(
-        "created {} ({} -> {}, {saved:.0}% saved, {check}, {:.2} s)",
+        "created {} ({} -> {}, {saved}, {check}, {:.2} s)",
         created.entry.file_name,
         human_bytes(created.meta.db_size),
         human_bytes(created.entry.size),
@@ -98,4 +99,11 @@ pub fn saved_percent(db_size: u64, compressed: u64) -> f64 {
     } else {
         100.0 * (1.0 - compressed as f64 / db_size as f64)
     }
+}
+
+/// The space saved as people read it, rounded once, here, for every command;
+/// `None` when compression saved nothing (a tiny database: the metadata header
+/// alone is 8 KiB; an empty one: nothing to save).
+pub fn saved_text(db_size: u64, compressed: u64) -> Option<String> {
+    (compressed < db_size).then(|| format!("{}%", saved_percent(db_size, compressed).round()))
 }

@@ -67,6 +67,9 @@ pub fn evaluate_all(ctx: &Ctx, thresholds: &CheckThresholds) -> Result<Vec<Crite
     let db = ctx.db_id();
     let mut criteria =
         health::evaluate(&ctx.settings.backup_dir, db.as_ref(), "", thresholds, true)?;
+    if let Some(path) = &ctx.settings.db_path {
+        criteria.push(health::database(path));
+    }
     for mirror in &ctx.settings.mirror_dirs {
         let label = format!("mirror:{}:", mirror.display());
         criteria.extend(health::evaluate(

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::backup::saved_percent;
+use super::backup::{saved_percent, saved_text};
 use super::{Ctx, Status};
 use crate::cli::FormatArgs;
 use crate::error::Result;
-use crate::store::{DbId, Entry, Role, ownership};
+use crate::store::{DbId, Entry, Legacy, Role, ownership};
 use crate::units::human_bytes;
 
 /// One backup as `list --format json` prints it (documented in docs/json.md).
@@ -36,14 +36,16 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopted_from: Option<String>,
     /// What it is to the configured database: `restore-point`, `pre-restore`,
-    /// `failed`, `damaged` or `other-database` (`null` without a database).
+    /// `failed`, `damaged`, `other-database` or `unknown-owner` (`null` without a
+    /// database).
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl Row {
-    pub fn from_entry(entry: &Entry, db: Option<&DbId>) -> Row {
+    /// `legacy`: whose the directory's legacy files are to `db`.
+    pub fn from_entry(entry: &Entry, db: Option<&DbId>, legacy: Legacy) -> Row {
         let meta = entry.meta.as_ref().ok();
         let check = if entry.is_failed() {
             "failed".to_string()
@@ -67,8 +69,8 @@ impl Row {
             check_detail: meta.and_then(|m| m.check_detail.clone()),
             source: meta.map(|m| m.source.clone()),
             adopted_from: meta.and_then(|m| m.adopted_from.clone()),
-            role: db.map(|db| ownership::role(entry, db).as_str()),
-            error: entry.meta.as_ref().err().filter(|_| !entry.legacy).cloned(),
+            role: db.map(|db| ownership::role(entry, db, legacy).as_str()),
+            error: entry.problem().map(str::to_string),
         }
     }
 }
@@ -79,9 +81,13 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
     let mut entries = ctx.backup_dir().entries()?;
     // Newest first by creation time: legacy names are local time, ours UTC.
     entries.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
+    let legacy = match &db {
+        Some(db) => Legacy::judge(&entries, db),
+        None => Legacy::judge_whole_dir(&entries),
+    };
     let rows: Vec<Row> = entries
         .iter()
-        .map(|e| Row::from_entry(e, db.as_ref()))
+        .map(|e| Row::from_entry(e, db.as_ref(), legacy))
         .collect();
     out.document(&rows);
     if rows.is_empty() {
@@ -91,15 +97,17 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
         ));
         return Ok(Status::Success);
     }
+    // One abbreviation in the header would be wrong for half the year's rows
+    // (CET over CEST rows): name the zone, or else give each row its offset.
     let zone = jiff::tz::TimeZone::system();
-    let created_header = format!(
-        "CREATED ({})",
-        jiff::Timestamp::now()
-            .to_zoned_datetime(zone.clone())
-            .strftime("%Z")
-    );
+    let (created_header, row_format) = match zone.iana_name() {
+        Some(name) => (format!("CREATED ({name})"), "%Y-%m-%d %H:%M:%S"),
+        None => ("CREATED".to_string(), "%Y-%m-%d %H:%M:%S %:z"),
+    };
     let name_width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4);
-    let created_width = created_header.len().max(19);
+    let created_width = created_header
+        .len()
+        .max(if row_format.ends_with('z') { 26 } else { 19 });
     out.line(
         format!(
             "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<7} {}",
@@ -111,15 +119,18 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
         let local = entry
             .created()
             .to_zoned_datetime(zone.clone())
-            .strftime("%Y-%m-%d %H:%M:%S")
+            .strftime(row_format)
             .to_string();
         let database = match (row.role, &row.source) {
             (Some("other-database"), Some(source)) => format!("other: {source}"),
-            (Some("damaged"), _) => format!("? ({})", row.error.as_deref().unwrap_or("")),
+            (_, _) if row.error.is_some() => {
+                format!("? ({})", row.error.as_deref().unwrap_or(""))
+            }
+            (Some("unknown-owner"), _) => "unknown (legacy, see note)".to_string(),
             (Some(_), _) => "this".to_string(),
             (None, Some(source)) => source.clone(),
-            (None, None) if entry.legacy => "this (legacy, no metadata)".to_string(),
-            (None, None) => format!("? ({})", row.error.as_deref().unwrap_or("")),
+            (None, None) if legacy == Legacy::Ours => "this (legacy, no metadata)".to_string(),
+            (None, None) => "unknown (legacy, see note)".to_string(),
         };
         out.line(format!(
             "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<7} {}",
@@ -127,38 +138,56 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
             local,
             human_bytes(row.size),
             row.db_size.map(human_bytes).unwrap_or_else(|| "-".into()),
-            saved_column(row.saved_percent),
+            saved_column(row.db_size, row.size),
             row.job.as_deref().unwrap_or("-"),
             row.kind.as_deref().unwrap_or("-"),
             row.check,
             database
         ));
     }
-    for line in moved_hints(&entries, db.as_ref()) {
+    let moved = moved_hints(&entries, db.as_ref(), legacy);
+    let unknown = entries
+        .iter()
+        .filter(|e| e.legacy && e.implausible.is_none())
+        .count();
+    if legacy == Legacy::OwnerUnknown && unknown > 0 {
+        out.line(format!(
+            "note: {unknown} legacy backup{s} (plain gzip, no recorded database) {are} not counted as {whose}: this directory also holds backups of other databases, so whose {they} {are} cannot be told; restore one by name with --target to look at it (dbbackup restore NAME --target copy.db){adopt}",
+            s = if unknown == 1 { "" } else { "s" },
+            are = if unknown == 1 { "is" } else { "are" },
+            they = if unknown == 1 { "it" } else { "they" },
+            whose = if db.is_some() { "this database's" } else { "any database's" },
+            adopt = if moved.is_empty() {
+                ""
+            } else {
+                "; if this database moved here, `dbbackup adopt` (below) gives it the legacy files too once no other database's backups are left"
+            },
+        ));
+    }
+    for line in moved {
         out.line(line);
     }
     Ok(Status::Success)
 }
 
-/// A tiny database grows when compressed (the metadata header alone is 8 KiB):
-/// a large negative percentage says nothing useful.
-fn saved_column(percent: Option<f64>) -> String {
-    match percent {
-        Some(p) if p >= 0.0 => format!("{p:.0}%"),
-        Some(_) => "—".into(),
+/// `—` when compression saved nothing (a large negative percentage says nothing
+/// useful), `-` when nothing was recorded.
+fn saved_column(db_size: Option<u64>, size: u64) -> String {
+    match db_size {
+        Some(db_size) => saved_text(db_size, size).unwrap_or_else(|| "—".into()),
         None => "-".into(),
     }
 }
 
 /// Other databases' backups whose database no longer exists: perhaps this one,
 /// moved. Say how to claim them.
-fn moved_hints(entries: &[Entry], db: Option<&DbId>) -> Vec<String> {
+fn moved_hints(entries: &[Entry], db: Option<&DbId>, legacy: Legacy) -> Vec<String> {
     let Some(db) = db else {
         return Vec::new();
     };
     let mut gone: BTreeMap<&str, usize> = BTreeMap::new();
     for entry in entries {
-        if ownership::role(entry, db) == Role::Other
+        if ownership::role(entry, db, legacy) == Role::Other
             && let Ok(meta) = &entry.meta
             && !std::path::Path::new(&meta.source).exists()
         {
@@ -173,4 +202,21 @@ fn moved_hints(entries: &[Entry], db: Option<&DbId>) -> Vec<String> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_reads_the_same_in_list_and_backup_and_nothing_saved_is_one_mark() {
+        // 41.46% saved: rounded once it is 41%; rounded twice (to 41.5 for JSON,
+        // then to 42) it was 42% in `list` while `backup` said 41%.
+        assert_eq!(saved_column(Some(10_000), 5_854), "41%");
+        assert_eq!(saved_text(10_000, 5_854).as_deref(), Some("41%"));
+        assert_eq!(saved_column(Some(8_192), 8_343), "—", "a tiny database");
+        assert_eq!(saved_column(Some(0), 8_200), "—", "an empty database");
+        assert_eq!(saved_column(Some(10_000), 10_000), "—");
+        assert_eq!(saved_column(None, 100), "-");
+    }
 }

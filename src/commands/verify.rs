@@ -23,7 +23,11 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     let out = ctx.output(args.output.format);
     let dir = ctx.backup_dir();
     let entries: Vec<Entry> = if args.all {
-        dir.entries()?
+        // Newest first by creation time, as `list` shows them (legacy names are
+        // local time, ours UTC, so name order is not creation order).
+        let mut all = dir.entries()?;
+        all.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
+        all
     } else if args.names.is_empty() {
         // The newest restore point: what `restore latest` would pick first.
         ctx.backup_set(&dir)?
@@ -95,18 +99,26 @@ fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
         }
     }
     if entry.legacy {
+        let caveat = entry
+            .implausible
+            .as_deref()
+            .map_or_else(String::new, |why| format!("; but it is {why}"));
         return Ok(format!(
-            "{} bytes, integrity_check ok; a legacy backup without metadata: no recorded size or checksum, so decompression and integrity_check are all that could be checked",
+            "{} bytes, integrity_check ok; a legacy backup without metadata: no recorded size or checksum, so decompression and integrity_check are all that could be checked{caveat}",
             extracted.bytes
         ));
     }
-    let recorded = if entry.meta.is_ok() {
-        "size and checksum match"
-    } else {
-        "metadata unreadable, nothing to compare"
-    };
+    if let Err(why) = &entry.meta {
+        // Without its metadata nothing says whose it is or that it is whole:
+        // decompressing to a sound database proves neither.
+        return Err(Error::failed(format!(
+            "its metadata is damaged ({why}): no recorded size, checksum or database to check it against, so it cannot be trusted as a backup ({} bytes decompressed, integrity_check ok; to keep the data: zcat {} > copy.db)",
+            extracted.bytes,
+            crate::error::show(&entry.path)
+        )));
+    }
     Ok(format!(
-        "{} bytes, {recorded}, integrity_check ok",
+        "{} bytes, size and checksum match, integrity_check ok",
         extracted.bytes
     ))
 }

@@ -2,6 +2,7 @@
 //! atomic, never-overwriting publication.
 
 pub mod adopt;
+pub mod legacy;
 pub mod metadata;
 pub mod naming;
 pub mod ownership;
@@ -18,7 +19,7 @@ use jiff::tz::TimeZone;
 use crate::error::{Context, Error, Result, show};
 pub use metadata::{CheckResult, Kind, Metadata};
 pub use naming::BackupName;
-pub use ownership::{BackupSet, DbId, Role};
+pub use ownership::{BackupSet, DbId, Legacy, Role};
 
 /// Temp files in a backup or mirror directory start with this; only a lock holder
 /// writes them, so a lock holder may remove any it finds (left by a killed run).
@@ -42,6 +43,10 @@ pub struct Entry {
     /// A plain gzip file without metadata under a non-failed backup name: what the
     /// seed's `backup_database.py` wrote (named in local time).
     pub legacy: bool,
+    /// Why a legacy file cannot be the whole backup its name claims (truncated,
+    /// not a database, named in the future): such a file is damaged, never
+    /// chosen, counted or deleted automatically.
+    pub implausible: Option<String>,
 }
 
 impl Entry {
@@ -76,6 +81,17 @@ impl Entry {
             Ok(meta) => Some(meta.kind.as_str()),
             Err(_) if self.legacy => Some("legacy"),
             Err(_) => None,
+        }
+    }
+
+    /// What is wrong with a file that has no usable metadata (`None` for a good
+    /// legacy file or a file with metadata): shown by `list`, `restore`, `verify`.
+    pub fn problem(&self) -> Option<&str> {
+        match (&self.meta, &self.implausible) {
+            (_, Some(why)) => Some(why),
+            (Err(_), None) if self.legacy => None,
+            (Err(why), None) => Some(why),
+            (Ok(_), None) => None,
         }
     }
 
@@ -156,9 +172,11 @@ impl BackupDir {
     }
 
     /// The newest restore point of `db`, reading only as many headers as needed
-    /// (`auto` must stay cheap).
+    /// (`auto` must stay cheap): the whole directory is read only when a legacy
+    /// file comes first, to learn whether it is `db`'s.
     pub fn newest_restore_point(&self, db: &DbId) -> Result<Option<Entry>> {
         let mut found: Option<Entry> = None;
+        let mut legacy_owner: Option<Legacy> = None;
         for (name, file_name) in self.names()? {
             if name.failed {
                 continue;
@@ -166,7 +184,13 @@ impl BackupDir {
             let Some(entry) = self.read_entry(name, file_name)? else {
                 continue;
             };
-            if ownership::role(&entry, db) != Role::RestorePoint {
+            let owner = match legacy_owner {
+                Some(known) => known,
+                None if entry.legacy => *legacy_owner.insert(Legacy::judge(&self.entries()?, db)),
+                // Not consulted for a file with metadata.
+                None => Legacy::Ours,
+            };
+            if ownership::role(&entry, db, owner) != Role::RestorePoint {
                 continue;
             }
             let legacy = entry.legacy;
@@ -205,6 +229,7 @@ impl BackupDir {
                     size: 0,
                     meta: Err("a symbolic link, not a backup; not followed".into()),
                     legacy: false,
+                    implausible: None,
                 }));
             }
             Err(e) => return Err(e).context(|| format!("cannot open backup {}", show(&path))),
@@ -215,16 +240,22 @@ impl BackupDir {
         if !stat.is_file() {
             return Ok(None);
         }
-        let meta = metadata::decode(&mut BufReader::with_capacity(metadata::HEADER_LEN, file));
+        let mut reader = BufReader::with_capacity(metadata::HEADER_LEN, file);
+        let meta = metadata::decode(&mut reader);
         let legacy = matches!(meta, Err(metadata::MetaError::Missing)) && !name.failed;
-        Ok(Some(Entry {
+        let mut entry = Entry {
             name,
             file_name,
             path,
             size: stat.len(),
             meta: meta.map_err(|e| e.to_string()),
             legacy,
-        }))
+            implausible: None,
+        };
+        if legacy {
+            entry.implausible = legacy::implausible(&mut reader.into_inner(), &entry);
+        }
+        Ok(Some(entry))
     }
 
     /// A new temp file for a backup, readable by no one the database does not allow.
@@ -273,6 +304,7 @@ impl BackupDir {
                         size,
                         meta: Err("not read".into()),
                         legacy: false,
+                        implausible: None,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && seq < 999 => seq += 1,

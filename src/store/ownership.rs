@@ -71,22 +71,75 @@ fn canonical(absolute: &Path) -> PathBuf {
     }
 }
 
+/// Whose the seed's legacy files (no recorded source) are, for one database.
+///
+/// They are its restore points only when nothing in the directory says another
+/// database is backed up there: no backup of a restore-point kind (anything but
+/// `pre-restore`, passed its check or not) recorded from another path. Otherwise
+/// nobody can tell whose they are, and guessing wrong would restore one
+/// database's content over another's, or let its retention delete them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legacy {
+    Ours,
+    OwnerUnknown,
+}
+
+impl Legacy {
+    /// Judge from every entry of the directory, as seen by `db`.
+    pub fn judge(entries: &[Entry], db: &DbId) -> Legacy {
+        if entries
+            .iter()
+            .any(|e| matches!(backed_up_database(e), Some(source) if !db.owns(source)))
+        {
+            Legacy::OwnerUnknown
+        } else {
+            Legacy::Ours
+        }
+    }
+
+    /// Without a configured database: the legacy files belong to the directory's
+    /// one database, if it holds backups of at most one.
+    pub fn judge_whole_dir(entries: &[Entry]) -> Legacy {
+        let mut sources = entries.iter().filter_map(backed_up_database);
+        match sources.next() {
+            Some(first) if sources.any(|other| !DbId::of(Path::new(first)).owns(other)) => {
+                Legacy::OwnerUnknown
+            }
+            _ => Legacy::Ours,
+        }
+    }
+}
+
+/// The database a restore-point-kind backup records (pre-restore copies of a
+/// scratch `--target` restore say nothing about whose the directory is).
+fn backed_up_database(entry: &Entry) -> Option<&str> {
+    match &entry.meta {
+        Ok(meta) if meta.kind != Kind::PreRestore => Some(&meta.source),
+        _ => None,
+    }
+}
+
 /// What a backup file is to one database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// A good backup of this database that `restore latest`, retention and
     /// `check` count: kinds manual, auto, pre-job, post-job, periodic, final, and
-    /// the seed's legacy plain-gzip backups.
+    /// the seed's legacy plain-gzip backups when they are this database's
+    /// ([`Legacy`]).
     RestorePoint,
     /// The database as it was before a restore replaced it: for undo, by name.
     PreRestore,
     /// A snapshot of this database that failed its integrity check: evidence.
     Failed,
-    /// Metadata present but unreadable: nobody can tell whose it is, so it is
-    /// never chosen and never deleted automatically.
+    /// Metadata present but unreadable, or a legacy file that is implausible
+    /// (truncated, named in the future): never chosen, counted or deleted
+    /// automatically.
     Damaged,
     /// Another database's backup sharing the directory.
     Other,
+    /// A legacy file in a directory that also holds other databases' backups:
+    /// listed, restorable by name, never chosen, counted or deleted automatically.
+    OwnerUnknown,
 }
 
 impl Role {
@@ -97,16 +150,20 @@ impl Role {
             Role::Failed => "failed",
             Role::Damaged => "damaged",
             Role::Other => "other-database",
+            Role::OwnerUnknown => "unknown-owner",
         }
     }
 }
 
-/// The one answer to "what is this file to database `db`".
-pub fn role(entry: &Entry, db: &DbId) -> Role {
-    // The seed recorded no source: its backups belong to the database whose
-    // backup directory holds them (SPEC section 7).
+/// The one answer to "what is this file to database `db`"; `legacy` says whose
+/// the directory's legacy files are ([`Legacy::judge`]).
+pub fn role(entry: &Entry, db: &DbId, legacy: Legacy) -> Role {
     if entry.legacy {
-        return Role::RestorePoint;
+        return match (&entry.implausible, legacy) {
+            (Some(_), _) => Role::Damaged,
+            (None, Legacy::Ours) => Role::RestorePoint,
+            (None, Legacy::OwnerUnknown) => Role::OwnerUnknown,
+        };
     }
     let Ok(meta) = &entry.meta else {
         return Role::Damaged;
@@ -131,18 +188,22 @@ pub struct BackupSet {
     pub failed: Vec<Entry>,
     pub damaged: Vec<Entry>,
     pub others: Vec<Entry>,
+    /// Legacy files whose database cannot be told ([`Legacy::OwnerUnknown`]).
+    pub owner_unknown: Vec<Entry>,
 }
 
 impl BackupSet {
     pub fn of(entries: Vec<Entry>, db: &DbId) -> BackupSet {
+        let legacy = Legacy::judge(&entries, db);
         let mut set = BackupSet::default();
         for entry in entries {
-            let list = match role(&entry, db) {
+            let list = match role(&entry, db, legacy) {
                 Role::RestorePoint => &mut set.restore_points,
                 Role::PreRestore => &mut set.pre_restore,
                 Role::Failed => &mut set.failed,
                 Role::Damaged => &mut set.damaged,
                 Role::Other => &mut set.others,
+                Role::OwnerUnknown => &mut set.owner_unknown,
             };
             list.push(entry);
         }
@@ -153,15 +214,17 @@ impl BackupSet {
     /// The whole directory as one database's (no database configured): every
     /// source counts, nothing is "other".
     pub fn whole_dir(entries: Vec<Entry>) -> BackupSet {
+        let legacy = Legacy::judge_whole_dir(&entries);
         let mut set = BackupSet::default();
         for entry in entries {
             let source = entry.meta.as_ref().map(|m| m.source.clone()).ok();
             let db = DbId::of(Path::new(source.as_deref().unwrap_or("/")));
-            let list = match role(&entry, &db) {
+            let list = match role(&entry, &db, legacy) {
                 Role::RestorePoint => &mut set.restore_points,
                 Role::PreRestore => &mut set.pre_restore,
                 Role::Failed => &mut set.failed,
                 Role::Damaged | Role::Other => &mut set.damaged,
+                Role::OwnerUnknown => &mut set.owner_unknown,
             };
             list.push(entry);
         }
@@ -176,6 +239,7 @@ impl BackupSet {
             &mut self.failed,
             &mut self.damaged,
             &mut self.others,
+            &mut self.owner_unknown,
         ] {
             // By recorded creation time: legacy names (local time) and ours (UTC)
             // do not sort together by name.
@@ -231,6 +295,7 @@ pub(crate) mod tests {
             size: 1,
             meta: Ok(meta),
             legacy: false,
+            implausible: None,
         }
     }
 
@@ -276,11 +341,91 @@ pub(crate) mod tests {
             (legacy("20250101_000000"), Role::RestorePoint),
         ];
         for (entry, expected) in cases {
-            assert_eq!(role(&entry, &db), expected, "{entry:?}");
+            assert_eq!(role(&entry, &db, Legacy::Ours), expected, "{entry:?}");
         }
         let mut damaged = entry("20250101_000000", "/proj/a.db", Kind::Manual, false);
         damaged.meta = Err("damaged metadata: x".into());
-        assert_eq!(role(&damaged, &db), Role::Damaged);
+        assert_eq!(role(&damaged, &db, Legacy::Ours), Role::Damaged);
+        let old = legacy("20250101_000000");
+        assert_eq!(role(&old, &db, Legacy::OwnerUnknown), Role::OwnerUnknown);
+        let mut cut = legacy("20250101_000000");
+        cut.implausible = Some("truncated".into());
+        assert_eq!(role(&cut, &db, Legacy::Ours), Role::Damaged);
+    }
+
+    #[test]
+    fn legacy_files_are_ours_only_while_no_other_database_is_backed_up_beside_them() {
+        let db = DbId::of(Path::new("/proj/a.db"));
+        let old = legacy("20250101_000000");
+        let judge = |others: Vec<Entry>| {
+            let mut entries = vec![old.clone()];
+            entries.extend(others);
+            Legacy::judge(&entries, &db)
+        };
+        assert_eq!(judge(vec![]), Legacy::Ours);
+        assert_eq!(
+            judge(vec![entry(
+                "20250102_000000",
+                "/proj/a.db",
+                Kind::Manual,
+                false
+            )]),
+            Legacy::Ours
+        );
+        // A scratch restore's undo copy says nothing about the directory.
+        assert_eq!(
+            judge(vec![entry(
+                "20250102_000000",
+                "/proj/s.db",
+                Kind::PreRestore,
+                false
+            )]),
+            Legacy::Ours
+        );
+        for kind in [
+            Kind::Manual,
+            Kind::Auto,
+            Kind::PreJob,
+            Kind::PostJob,
+            Kind::Periodic,
+        ] {
+            assert_eq!(
+                judge(vec![entry("20250102_000000", "/proj/b.db", kind, false)]),
+                Legacy::OwnerUnknown,
+                "{kind:?}"
+            );
+        }
+        assert_eq!(
+            judge(vec![entry(
+                "20250102_000000",
+                "/proj/b.db",
+                Kind::Auto,
+                true
+            )]),
+            Legacy::OwnerUnknown,
+            "a failed snapshot of b.db still says b.db is backed up here"
+        );
+        let set = BackupSet::of(
+            vec![
+                old.clone(),
+                entry("20250102_000000", "/proj/b.db", Kind::Manual, false),
+            ],
+            &db,
+        );
+        assert!(set.restore_points.is_empty());
+        assert_eq!(set.owner_unknown.len(), 1);
+        let alone = BackupSet::whole_dir(vec![
+            old.clone(),
+            entry("20250102_000000", "/proj/b.db", Kind::Manual, false),
+        ]);
+        assert_eq!(alone.restore_points.len(), 2);
+        let shared = BackupSet::whole_dir(vec![
+            old,
+            entry("20250102_000000", "/proj/b.db", Kind::Manual, false),
+            entry("20250103_000000", "/proj/c.db", Kind::Manual, false),
+        ]);
+        assert_eq!(shared.restore_points.len(), 2);
+        assert_eq!(shared.owner_unknown.len(), 1);
     }
 
     #[test]
