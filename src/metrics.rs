@@ -8,7 +8,7 @@ use std::fs;
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::error::{Context, Result, show};
+use crate::error::{Context, Error, Result, show};
 use crate::health::Criterion;
 use crate::store::{BackupDir, BackupSet, DbId, TempFile};
 
@@ -100,13 +100,51 @@ pub fn render(facts: &Facts) -> Result<String> {
     Ok(text)
 }
 
+/// A metrics file may only replace a regular file (or be new) in a directory that
+/// exists: the rename below would replace a device, a FIFO or a symbolic link
+/// itself, and a mistyped directory is better reported than created.
+pub fn check_target(path: &Path) -> Result<()> {
+    let parent = parent_of(path);
+    match fs::metadata(parent) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::usage(format!(
+                "metrics file {}: {} is not a directory",
+                show(path),
+                show(parent)
+            )));
+        }
+        Err(_) => {
+            return Err(Error::usage(format!(
+                "metrics file {}: directory {} does not exist; create it first",
+                show(path),
+                show(parent)
+            )));
+        }
+    }
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(Error::usage(format!(
+            "metrics file {} is a symbolic link; give the real path",
+            show(path)
+        ))),
+        Ok(meta) if !meta.is_file() => Err(Error::usage(format!(
+            "metrics file {} exists and is not a regular file; refusing to replace it",
+            show(path)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Replace `path` atomically: temp file in the same directory, fsync, rename.
 pub fn write_file(path: &Path, text: &str) -> Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
+    check_target(path)?;
+    let parent = parent_of(path);
     let mut temp = TempFile::create_in(parent, 0o644)?;
     temp.file()
         .write_all(text.as_bytes())

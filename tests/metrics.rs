@@ -189,6 +189,7 @@ fn check_prints_valid_prometheus_metrics_labelled_by_database() {
 fn periodic_writes_the_metrics_file_atomically() {
     let env = Env::new();
     let dir = env.path("textfile");
+    fs::create_dir(&dir).unwrap();
     let file = dir.join("dbbackup.prom");
     let run = env.run(&["periodic", "--metrics-file", file.to_str().unwrap()]);
     run.ok();
@@ -211,16 +212,45 @@ fn periodic_writes_the_metrics_file_atomically() {
         parse_exposition(&fs::read_to_string(&file).unwrap()).len(),
         samples.len()
     );
-    // A metrics file that cannot be written is a problem periodic reports.
-    let blocked = env.path("blocked");
-    fs::write(&blocked, "a file").unwrap();
-    let bad = env.run(&["periodic", "--metrics-file", "blocked/x.prom"]);
-    assert_eq!(bad.code, 1, "{}", bad.stderr);
+}
+
+/// The rename that publishes the metrics file would replace whatever is at the
+/// path: a device (run as root: /dev/null), a FIFO, a symbolic link. Refused at
+/// once, like a directory that does not exist, and nothing is touched.
+#[test]
+fn a_metrics_path_that_is_not_a_regular_file_is_refused_and_left_alone() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = Env::new();
+    let fifo = env.path("metrics.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let real = env.path("real.prom");
+    fs::write(&real, "# old\n").unwrap();
+    let link = env.path("link.prom");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let sub = env.path("sub");
+    fs::create_dir(&sub).unwrap();
+    for (path, needle) in [
+        (fifo.clone(), "exists and is not a regular file"),
+        (sub.clone(), "exists and is not a regular file"),
+        (link.clone(), "is a symbolic link"),
+        (
+            env.path("missing/x.prom"),
+            "does not exist; create it first",
+        ),
+    ] {
+        let run = env.run(&["periodic", "--metrics-file", path.to_str().unwrap()]);
+        run.failed_with(2, needle);
+        assert!(env.backup_files().is_empty(), "refused before any work");
+    }
+    assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
     assert!(
-        bad.stderr.contains("metrics file not written"),
-        "{}",
-        bad.stderr
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
     );
+    assert_eq!(fs::read_to_string(&real).unwrap(), "# old\n");
+    assert!(!env.path("missing").exists(), "no directory created");
 }
 
 /// `check --min-free` counts the user's remaining quota when a site tool answers

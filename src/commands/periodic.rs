@@ -12,6 +12,11 @@ use crate::store::Kind;
 use crate::summary::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
+    // A bad path is a usage error, found before any work (run as root, a rename
+    // over /dev/null would replace the device).
+    if let Some(path) = &args.metrics_file {
+        crate::metrics::check_target(path)?;
+    }
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
     let criteria = super::check::evaluate_all(ctx, &thresholds)?;
