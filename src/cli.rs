@@ -340,7 +340,8 @@ pub enum CheckFormat {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Newest good backup at most this old (90s, 30m, 24h, 7d) [default: 24h]
-    #[arg(long, value_parser = crate::units::parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = crate::units::parse_duration, value_name = "DURATION",
+          allow_hyphen_values = true)]
     pub max_age: Option<std::time::Duration>,
     /// At least this many good backups [default: 1]
     #[arg(long, value_name = "N", allow_negative_numbers = true,
@@ -351,7 +352,8 @@ pub struct CheckArgs {
           value_parser = crate::limits::parse::max_shrink)]
     pub max_shrink: Option<f64>,
     /// At least this much free space where backups go (500M, 1G)
-    #[arg(long, value_parser = crate::units::parse_size, value_name = "SIZE")]
+    #[arg(long, value_parser = crate::units::parse_size, value_name = "SIZE",
+          allow_hyphen_values = true)]
     pub min_free: Option<u64>,
     /// Output format
     #[arg(long, value_enum, default_value_t)]

@@ -159,7 +159,9 @@ struct FileSettings {
 pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
     let config_file = match &args.config {
         Some(path) => Some(path.clone()),
-        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
+        // Anything under the default name counts, so that a directory, a FIFO or
+        // a dangling symlink there is refused, not silently replaced by defaults.
+        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.symlink_metadata().is_ok()),
     };
     let file = match &config_file {
         Some(path) => load(path)?,

@@ -21,8 +21,8 @@ use crate::signals;
 use crate::snapshot::{sibling, uri_escape};
 use crate::store::{TempFile, copy_mode};
 
-/// Set to any non-empty value to use this path even when `sqlite_dbpage` exists
-/// (tests and comparisons).
+/// Set to `1` to use this path even when `sqlite_dbpage` exists (tests and
+/// comparisons); `0` or anything else leaves the choice to the build.
 pub const FORCE_ENV: &str = "DBBACKUP_FORCE_BACKUP_API";
 
 /// Pages per backup step: between steps a signal is noticed.
@@ -33,7 +33,7 @@ const STEP_PAGES: i32 = 1024;
 pub fn page_stream_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
-        if std::env::var_os(FORCE_ENV).is_some_and(|v| !v.is_empty()) {
+        if forced() {
             return false;
         }
         Connection::open_in_memory()
@@ -42,15 +42,25 @@ pub fn page_stream_available() -> bool {
     })
 }
 
+fn forced() -> bool {
+    std::env::var_os(FORCE_ENV).is_some_and(|v| v == "1")
+}
+
 /// Say once per process which path is used and how to get the faster one.
 pub fn warn_once(dir: &Path) {
     static WARNED: AtomicBool = AtomicBool::new(false);
-    if !WARNED.swap(true, Ordering::Relaxed) {
-        tracing::warn!(
-            "this build's SQLite lacks sqlite_dbpage: copying through SQLite's backup API via a temporary file in {} (slower, needs the database's size in free space); for the direct path build from the repository (cargo install --path .) or set LIBSQLITE3_FLAGS=SQLITE_ENABLE_DBPAGE_VTAB when building",
-            show(dir)
-        );
+    if WARNED.swap(true, Ordering::Relaxed) {
+        return;
     }
+    let why = if forced() {
+        format!("{FORCE_ENV}=1 (as if this build's SQLite lacked sqlite_dbpage)")
+    } else {
+        "this build's SQLite lacks sqlite_dbpage".to_string()
+    };
+    tracing::warn!(
+        "{why}: copying through SQLite's backup API via a temporary file in {} (slower, needs the database's size in free space); for the direct path build from the repository (cargo install --path .) or set LIBSQLITE3_FLAGS=SQLITE_ENABLE_DBPAGE_VTAB when building",
+        show(dir)
+    );
 }
 
 /// A finished copy of one snapshot, removed when dropped.

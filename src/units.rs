@@ -48,9 +48,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "M" | "MI" => 1024.0 * 1024.0,
         "G" | "GI" => 1024.0 * 1024.0 * 1024.0,
         "T" | "TI" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        other => {
+        _ => {
             return Err(format!(
-                "unknown unit '{other}' in '{text}' (use K, M, G or T)"
+                "unknown unit '{}' in '{text}' (use K, M, G or T)",
+                unit.trim()
             ));
         }
     };

@@ -343,6 +343,20 @@ fn without_sqlite_dbpage_the_backup_api_path_makes_the_same_backup() {
         ));
     }
     assert!(listed(&env).values().all(|row| row["check"] == "ok"));
+    // Only "1" forces the copy: "0" leaves the direct path, without a warning.
+    let direct: Run = env
+        .command()
+        .env("DBBACKUP_FORCE_BACKUP_API", "0")
+        .args(["backup", "--force"])
+        .output()
+        .unwrap()
+        .into();
+    direct.ok();
+    assert!(
+        !direct.stderr.contains("sqlite_dbpage"),
+        "{}",
+        direct.stderr
+    );
     env.run(&["verify", "--all"]).ok();
     // The writer has stopped: both paths see the same state, pages and rows.
     fallback(&["backup", "--force"]).ok();

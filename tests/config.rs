@@ -138,6 +138,45 @@ fn dbbackup_yaml_in_the_working_directory_is_read() {
     assert!(env.path("from-cwd-config").is_dir());
 }
 
+/// `./dbbackup.yaml` that is a directory, a FIFO or a dangling symlink is refused
+/// as `--config` would refuse it, never skipped in favour of the defaults.
+#[test]
+fn a_dbbackup_yaml_in_the_working_directory_that_cannot_be_read_is_refused() {
+    let env = Env::new();
+    let path = env.path("dbbackup.yaml");
+    let makers: [(&str, &dyn Fn()); 3] = [
+        ("directory", &|| fs::create_dir(&path).unwrap()),
+        ("fifo", &|| {
+            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
+        }),
+        ("dangling symlink", &|| {
+            std::os::unix::fs::symlink(env.path("nothere.yaml"), &path).unwrap()
+        }),
+    ];
+    for (what, make) in makers {
+        make();
+        let run = env.run(&["backup"]);
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("dbbackup.yaml"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            run.stderr.trim().lines().count(),
+            1,
+            "{what}: {}",
+            run.stderr
+        );
+        assert!(
+            env.backup_files().is_empty(),
+            "{what}: no backup with defaults"
+        );
+        let _ = fs::remove_dir(&path);
+        let _ = fs::remove_file(&path);
+    }
+}
+
 #[test]
 fn the_shipped_example_config_parses_and_backs_up_the_example_database() {
     let env = Env::empty();

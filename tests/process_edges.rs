@@ -188,6 +188,8 @@ fn every_numeric_option_is_range_checked_naming_option_and_range() {
         ),
         (vec!["check", "--max-shrink", "200"], "from 0 to 100"),
         (vec!["check", "--min-count", "-1"], "must be at least 0"),
+        (vec!["check", "--max-age", "-1h"], "'-1h' is not a duration"),
+        (vec!["check", "--min-free", "-1G"], "'-1G' is not a size"),
         (
             vec!["--min-interval-hours", "NaN", "auto"],
             "from 0 to 876000",

@@ -15,8 +15,9 @@ pub fn worker_threads(requested: u32) -> usize {
 }
 
 fn threads_for(requested: u32, available: usize, slurm_cpus: Option<&str>) -> usize {
+    // More threads than cores only add buffers in flight (memory), never speed.
     if requested > 0 {
-        return requested as usize;
+        return (requested as usize).min(available).max(1);
     }
     let slurm = slurm_cpus
         .and_then(|v| v.trim().parse::<usize>().ok())
@@ -40,5 +41,10 @@ mod tests {
         assert_eq!(threads_for(0, 4, None), 4);
         assert_eq!(threads_for(0, 4, Some("garbage")), 4);
         assert_eq!(threads_for(0, 0, None), 1);
+        assert_eq!(
+            threads_for(64, 2, None),
+            2,
+            "the flag is capped at the cores"
+        );
     }
 }
