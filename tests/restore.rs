@@ -190,4 +190,22 @@ fn restore_of_a_symlinked_database_goes_into_the_real_file() {
             .collect();
         assert!(temps.is_empty(), "{}: {temps:?}", dir.display());
     }
+
+    // Scratch purged, the link dangling: `latest` is still this database's
+    // newest backup, restored where the link leads.
+    fs::remove_file(&real).unwrap();
+    let run = env.run(&["restore", "latest", "--if-db-missing"]);
+    run.ok();
+    assert_eq!(
+        run.stdout.lines().next().unwrap_or(""),
+        format!(
+            "restored {name} into {} (through the symbolic link {})",
+            real.display(),
+            env.db.display()
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(fs::symlink_metadata(&env.db).unwrap().is_symlink());
+    assert_eq!(content_digest(&real), backed_up);
 }

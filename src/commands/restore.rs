@@ -33,7 +33,12 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
     let request = Request {
         name: args.name.clone(),
         target: target.clone(),
-        db: ctx.settings.db_path.clone(),
+        // The real path: backups record it as their source, and a link into a
+        // purged scratch directory no longer leads there.
+        db: match link {
+            Some(_) => Some(target.clone()),
+            None => ctx.settings.db_path.clone(),
+        },
         force: args.force,
         if_db_missing: args.if_db_missing,
     };
