@@ -96,6 +96,37 @@ impl<T> Context<T> for std::result::Result<T, rusqlite::Error> {
     }
 }
 
+/// For a write refused with `source` (EACCES, EPERM, EROFS) while creating a
+/// file in `dir`: the context "`what` DIR is not writable (owner, mode)" when the
+/// directory itself is the cause, which is what the user must fix, rather than
+/// the file we tried.
+pub fn not_writable(what: &str, dir: &Path, source: &io::Error) -> Option<String> {
+    use nix::libc::{EACCES, EPERM, EROFS};
+    use nix::unistd::{AccessFlags, User, access};
+    use std::os::unix::fs::MetadataExt;
+    if !matches!(source.raw_os_error(), Some(EACCES | EPERM | EROFS)) {
+        return None;
+    }
+    // The kernel's own answer for this process, not a guess from the mode bits.
+    if access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_ok() {
+        return None;
+    }
+    let what = format!("{what} {} is not writable", show(dir));
+    match std::fs::metadata(dir) {
+        Ok(meta) if source.raw_os_error() != Some(EROFS) => {
+            let owner = User::from_uid(meta.uid().into())
+                .ok()
+                .flatten()
+                .map_or_else(|| meta.uid().to_string(), |user| user.name);
+            Some(format!(
+                "{what} (owner {owner}, mode {:o})",
+                meta.mode() & 0o7777
+            ))
+        }
+        _ => Some(what),
+    }
+}
+
 /// `path.display()` for messages, quoted when it has spaces or is empty.
 pub fn show(path: &Path) -> String {
     let text = path.display().to_string();

@@ -117,7 +117,8 @@ impl DirLock {
                     show(&path)
                 )),
                 _ => Error::Io {
-                    context: format!("cannot open lock file {}", show(&path)),
+                    context: crate::error::not_writable("backup directory", dir, &e)
+                        .unwrap_or_else(|| format!("cannot open lock file {}", show(&path))),
                     source: e,
                 },
             })?;

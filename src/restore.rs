@@ -374,6 +374,20 @@ fn extract_first_intact(
                 });
             }
             Err(error @ Error::Interrupted(_)) => return Err(error),
+            Err(Error::Io { source, .. })
+                if let Some(context) = crate::error::not_writable("directory", parent, &source) =>
+            {
+                // The temp file beside the target could not be created.
+                let outcome = if exists {
+                    "it was left untouched"
+                } else {
+                    "nothing was written"
+                };
+                return Err(Error::failed(format!(
+                    "cannot restore into {}: {context}: {source}; {outcome}",
+                    show(target)
+                )));
+            }
             Err(error @ Error::Io { .. }) => {
                 return Err(Error::failed(format!(
                     "{error}; {} left untouched",

@@ -1,4 +1,6 @@
-//! SIGTERM / SIGINT / SIGHUP become a flag that long operations poll, so a
+//! SIGTERM / SIGINT / SIGHUP, and the other signals that end a process by default
+//! and reach jobs on a cluster (USR1/USR2 from `--signal` without `B:`, ALRM,
+//! XCPU at a CPU-time limit), become a flag that long operations poll, so a
 //! running backup can remove its temp files and release its lock before exiting.
 //!
 //! After SLURM's TERM (post-job `--after-term`) the run is bounded by a deadline
@@ -18,10 +20,14 @@ static RECEIVED: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 /// Set once, by `bound`: (deadline, the budget it was set from).
 static DEADLINE: OnceLock<(Instant, Duration)> = OnceLock::new();
 
-const HANDLED: [i32; 3] = [
+const HANDLED: [i32; 7] = [
     signal_hook::consts::SIGTERM,
     signal_hook::consts::SIGINT,
     signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGUSR1,
+    signal_hook::consts::SIGUSR2,
+    signal_hook::consts::SIGALRM,
+    signal_hook::consts::SIGXCPU,
 ];
 
 /// How long cleanup may take after a termination signal before the process ends

@@ -271,3 +271,151 @@ fn a_full_backup_dir_during_restore_leaves_the_database_untouched_and_says_where
     assert_eq!(env.backup_files(), backups, "nothing published or deleted");
     assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
 }
+
+/// `dbbackup ARGS` as the unprivileged user `nobody` (the permission bits that
+/// root ignores), in the test's directory; `None` (test skipped) when not root.
+fn as_nobody(env: &Env, args: &[&str]) -> Option<Run> {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root and must run as nobody"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "permission tests SKIPPED: not root, cannot run as nobody"
+        );
+        return None;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // tempfile's 0700 root directory would hide everything from nobody.
+    fs::set_permissions(env.root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = Command::new("runuser");
+    command.current_dir(env.root.path());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("DBBACKUP_") || key.starts_with("SLURM_") {
+            command.env_remove(key.as_ref());
+        }
+    }
+    let output = command
+        .args(["-u", "nobody", "--", BIN, "--db-path"])
+        .arg(&env.db)
+        .arg("--backup-dir")
+        .arg(&env.backups)
+        .args(args)
+        .output()
+        .unwrap();
+    Some(output.into())
+}
+
+/// The one line on stderr, past its log prefix (`... ERROR job=... host=...: `).
+fn error_line(run: &Run) -> String {
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {}", run.stderr);
+    let (_, message) = lines[0].split_once(": ").unwrap();
+    message.to_string()
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A backup directory the user cannot write: named as the cause, not the lock
+/// file inside it; nothing created there.
+#[test]
+fn backup_into_a_directory_the_user_cannot_write_names_the_directory() {
+    let env = Env::new();
+    fs::create_dir(&env.backups).unwrap();
+    chmod(&env.backups, 0o555);
+    let Some(run) = as_nobody(&env, &["backup"]) else {
+        return;
+    };
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        error_line(&run),
+        format!(
+            "backup directory {} is not writable (owner root, mode 555): Permission denied (os error 13)",
+            env.backups.display()
+        )
+    );
+    assert_eq!(fs::read_dir(&env.backups).unwrap().count(), 0);
+}
+
+/// Restoring into a directory the user cannot write: the directory is named;
+/// into a new file "nothing was written", over an existing one "left untouched"
+/// (and no pre-restore copy made).
+#[test]
+fn restore_into_a_directory_the_user_cannot_write_names_the_directory() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    chmod(&env.backups, 0o755);
+    for name in env.backup_files() {
+        chmod(&env.backups.join(name), 0o644);
+    }
+    let rodir = env.path("rodir");
+    fs::create_dir(&rodir).unwrap();
+    chmod(&rodir, 0o555);
+    let target = rodir.join("new.db");
+    let Some(run) = as_nobody(
+        &env,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    ) else {
+        return;
+    };
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        error_line(&run),
+        format!(
+            "cannot restore into {}: directory {} is not writable (owner root, mode 555): Permission denied (os error 13); nothing was written",
+            target.display(),
+            rodir.display()
+        )
+    );
+    assert_eq!(fs::read_dir(&rodir).unwrap().count(), 0);
+
+    // Over an existing database there (the backup directory now nobody's, so the
+    // pre-restore copy could be written): refused before anything is saved.
+    chmod(&rodir, 0o755);
+    let existing = rodir.join("existing.db");
+    fs::copy(&env.db, &existing).unwrap();
+    chmod(&existing, 0o666);
+    chmod(&rodir, 0o555);
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    for entry in walk(&env.backups) {
+        nix::unistd::chown(&entry, Some(nobody.uid), None).unwrap();
+    }
+    let before = content_digest(&existing);
+    let backups_before = env.backup_files();
+    let run = as_nobody(
+        &env,
+        &["restore", "latest", "--target", existing.to_str().unwrap()],
+    )
+    .unwrap();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        error_line(&run),
+        format!(
+            "cannot restore into {}: directory {} is not writable (owner root, mode 555): Permission denied (os error 13); it was left untouched",
+            existing.display(),
+            rodir.display()
+        )
+    );
+    assert_eq!(content_digest(&existing), before);
+    assert_eq!(env.backup_files(), backups_before, "no pre-restore copy");
+    let names: Vec<_> = fs::read_dir(&rodir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, ["existing.db"]);
+}
+
+/// `dir` and everything in it.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut all = vec![dir.to_path_buf()];
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        all.push(entry.path());
+    }
+    all
+}

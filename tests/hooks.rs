@@ -20,8 +20,11 @@ fn slurm_dir() -> PathBuf {
 }
 
 /// `bash TEMPLATE WORK...` as a batch shell: its own process group, SLURM's
-/// variables, the test's settings, nothing inherited.
+/// variables, the test's settings, nothing inherited; a private TMPDIR, so that
+/// `assert_no_status_file` sees only this test's files.
 fn batch_shell(env: &Env, job_id: &str, script: &Path, work: &[&str]) -> Command {
+    let tmp = env.path("tmp");
+    fs::create_dir_all(&tmp).unwrap();
     let mut command = Command::new("bash");
     command.current_dir(env.root.path());
     for (key, _) in std::env::vars_os() {
@@ -40,6 +43,7 @@ fn batch_shell(env: &Env, job_id: &str, script: &Path, work: &[&str]) -> Command
         )
         .env("SLURM_JOB_ID", job_id)
         .env("SLURM_SUBMIT_DIR", env!("CARGO_MANIFEST_DIR"))
+        .env("TMPDIR", &tmp)
         .arg(script)
         .args(work)
         .stdout(Stdio::piped())
@@ -63,6 +67,17 @@ fn wait_for_first_child(child: &Child) {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// The hooks' status files (`$TMPDIR/dbbackup-status.*`) are gone once the
+/// batch shell has ended, however the work ended.
+fn assert_no_status_file(env: &Env) {
+    let left: Vec<String> = fs::read_dir(env.path("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
 }
 
 fn term_group(child: &Child) {
@@ -145,6 +160,7 @@ fn repeated_term_at_any_moment_never_loses_the_post_job_line() {
             "run {run}: the work's status; {}",
             out.stderr
         );
+        assert_no_status_file(&env);
     }
     env.run(&["verify", "--all"]).ok();
 }
@@ -189,6 +205,7 @@ fn post_job_after_term_is_bounded_and_says_when_it_gave_up() {
     let took = first_term.elapsed();
     drop(lock);
     assert_eq!(out.code, 143, "{}", out.stderr);
+    assert_no_status_file(&env);
     let post = lines_of(&env, "5001", "post-job");
     assert_eq!(post.len(), 1, "{}", out.stderr);
     assert_eq!(post[0]["status"], "failed");
@@ -240,6 +257,7 @@ echo "bad=$bad"
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.ends_with("bad=0\n"), "{}", out.stdout);
+    assert_no_status_file(&env);
 }
 
 /// exit 127 (not found), 126 (not executable), 2 (bad configuration) from
@@ -281,4 +299,72 @@ fn pre_job_stops_the_job_when_dbbackup_cannot_run() {
             );
         }
     }
+}
+
+/// A signal the batch shell does not trap (HUP here) ends it while the work
+/// runs: the status file goes with it, the script's own EXIT trap still runs,
+/// and the work, ending later, does not create the file again.
+#[test]
+fn a_signal_ending_the_batch_shell_leaves_no_status_file() {
+    let env = Env::new();
+    let hooks = slurm_dir().join("hooks/dbbackup_hooks.sh");
+    let script = env.path("hup.sh");
+    let started = env.path("work-started");
+    let user_trap = env.path("user-trap.log");
+    fs::write(
+        &script,
+        format!(
+            r#"set -euo pipefail
+trap 'echo user-exit-trap >> "{user_trap}"' EXIT
+source '{hooks}'
+rc=0
+dbbackup_run_work sh -c 'exit 3' || rc=$?
+echo "first: $rc"
+trap -p EXIT
+dbbackup_run_work sh -c 'touch "{started}"; exec sleep 30'
+"#,
+            user_trap = user_trap.display(),
+            hooks = hooks.display(),
+            started = started.display(),
+        ),
+    )
+    .unwrap();
+    let mut child = batch_shell(&env, "5004", &script, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let group = Pid::from_raw(child.id() as i32);
+    let since = Instant::now();
+    while !started.exists() {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "the work never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(Signal::SIGHUP as i32)
+    );
+    assert_eq!(fs::read_to_string(&user_trap).unwrap(), "user-exit-trap\n");
+    assert_no_status_file(&env);
+    // The orphaned work ends (its subshell then records its status): no file.
+    let _ = killpg(group, Signal::SIGTERM);
+    let since = Instant::now();
+    while killpg(group, None).is_ok() {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "the work did not end"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_no_status_file(&env);
+    // Read once the work, which shares the pipe, has ended. The first run
+    // returned its status and gave the script its EXIT trap back.
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(stdout.starts_with("first: 3\ntrap -- '"), "{stdout}");
 }

@@ -133,3 +133,79 @@ fn a_target_open_by_a_writer_is_refused() {
     run.failed_with(1, "is in use");
     assert_eq!(env.backup_files().len(), 1, "nothing saved or replaced");
 }
+
+/// The cluster layout `results.db -> scratch/results.db`: backup accepts the link,
+/// and so does restore of the configured database, into the real file (temp file
+/// and rename beside it, in-use detection on it); the link stays a link.
+#[test]
+fn restore_of_a_symlinked_database_goes_into_the_real_file() {
+    let env = Env::new();
+    fs::create_dir(env.path("scratch")).unwrap();
+    fs::rename(&env.db, env.path("scratch/results.db")).unwrap();
+    std::os::unix::fs::symlink("scratch/results.db", &env.db).unwrap();
+    let real = fs::canonicalize(env.path("scratch"))
+        .unwrap()
+        .join("results.db");
+    env.run(&["backup"]).ok();
+    let backed_up = content_digest(&real);
+    let name = env.backup_files()[0].clone();
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (5, 'later'); UPDATE counter SET n = n + 1",
+        )
+        .unwrap();
+    assert_ne!(content_digest(&real), backed_up);
+
+    // In use through the link: detected on the real file, nothing changed.
+    let changed = content_digest(&real);
+    let holder = hold_exclusive(&env.db);
+    env.run(&["restore", "latest"]).failed_with(1, "is in use");
+    drop(holder);
+    assert_eq!(content_digest(&real), changed);
+
+    let run = env.run(&["restore", "latest"]);
+    run.ok();
+    let line = run.stdout.lines().next().unwrap_or("");
+    let expected = format!(
+        "restored {name} into {} (through the symbolic link {}) (previous content saved as ",
+        real.display(),
+        env.db.display()
+    );
+    assert!(line.starts_with(&expected), "{}", run.stdout);
+    assert_eq!(
+        fs::read_link(&env.db).unwrap(),
+        std::path::Path::new("scratch/results.db"),
+        "the link stays"
+    );
+    assert!(fs::symlink_metadata(&real).unwrap().is_file());
+    assert_eq!(content_digest(&real), backed_up);
+    assert_ledger_invariant(&real);
+    for dir in [env.root.path().to_path_buf(), env.path("scratch")] {
+        let temps: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".dbbackup-tmp"))
+            .collect();
+        assert!(temps.is_empty(), "{}: {temps:?}", dir.display());
+    }
+
+    // Scratch purged, the link dangling: `latest` is still this database's
+    // newest backup, restored where the link leads.
+    fs::remove_file(&real).unwrap();
+    let run = env.run(&["restore", "latest", "--if-db-missing"]);
+    run.ok();
+    assert_eq!(
+        run.stdout.lines().next().unwrap_or(""),
+        format!(
+            "restored {name} into {} (through the symbolic link {})",
+            real.display(),
+            env.db.display()
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(fs::symlink_metadata(&env.db).unwrap().is_symlink());
+    assert_eq!(content_digest(&real), backed_up);
+}

@@ -166,3 +166,55 @@ fn a_lock_left_by_a_killed_process_is_detected_and_its_temp_file_removed() {
     assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
     assert_eq!(env.backup_files().len(), 1);
 }
+
+/// USR1/USR2 (`--signal` without `B:` reaches every process of the step), ALRM
+/// and XCPU (a CPU-time limit) end a backup as TERM does: temp file removed, lock
+/// released, exit 128+N with the one line. One database for all four: each run is
+/// stopped early, so the next starts from the same state.
+#[test]
+fn other_terminating_signals_during_a_large_backup_clean_up() {
+    let env = Env::empty();
+    make_large_db(&env.db, 300);
+    let cases = [
+        (Signal::SIGUSR1, 138),
+        (Signal::SIGUSR2, 140),
+        (Signal::SIGALRM, 142),
+        (Signal::SIGXCPU, 152),
+    ];
+    for (signal, expected_code) in cases {
+        let child = env
+            .command()
+            .args([
+                "backup",
+                "--force",
+                "--threads",
+                "1",
+                "--compression-level",
+                "9",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_temp_file_with_data(&env);
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let run: Run = child.wait_with_output().unwrap().into();
+        assert_eq!(run.code, expected_code, "{signal}: stderr: {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("interrupted by signal {}", signal as i32))),
+            "{signal}: {}",
+            run.stderr
+        );
+        assert!(env.backup_files().is_empty(), "{signal}: no backup");
+        assert!(
+            env.stray_files().is_empty(),
+            "{signal}: temp files left: {:?}",
+            env.stray_files()
+        );
+        let lock = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();
+        assert_eq!(lock, "", "{signal}: lock-holder record removed");
+    }
+}

@@ -28,6 +28,8 @@
 dbbackup__term=0      # SLURM sent TERM
 dbbackup__signalled=0 # a trap ran while we were waiting for the work
 dbbackup__work=""     # the work's pid while it runs
+dbbackup__status_dir="" # the work's status file's private directory, while it runs
+dbbackup__exit_trap=""  # the script's own EXIT trap (`trap -p` form) meanwhile
 
 dbbackup__on_usr1() {
     dbbackup__signalled=1
@@ -148,13 +150,27 @@ dbbackup_on_time_limit() {
 # foreground and writes the status to a file; `wait` only tells us when to look.
 # A signal that arrives just as bash forks can kill that subshell before it has
 # set its own traps, before the work started: then the work is started again.
+#
+# The status file sits in a private directory, removed on every way out: on
+# return, and by an EXIT trap (chained to the script's own) if a signal bash does
+# not trap ends the shell meanwhile. A work subshell still running then cannot
+# recreate the file: its directory is gone.
 dbbackup_run_work() {
     if [ "$dbbackup__term" = "1" ]; then
         echo "dbbackup: SLURM sent TERM before the work started; not starting it" >&2 || true
         return 143
     fi
-    local status_file=""
-    status_file=$(mktemp "${TMPDIR:-/tmp}/dbbackup-status.XXXXXX" 2>/dev/null) || status_file=""
+    local status_file="" exit_trap_known=0
+    # A TERM can kill these substitutions' subshells: then no status file (the
+    # work still runs), or the script's EXIT trap unknown and left alone.
+    dbbackup__exit_trap=$(trap -p EXIT) && exit_trap_known=1 || dbbackup__exit_trap=""
+    if [ "$exit_trap_known" = "1" ]; then
+        dbbackup__status_dir=$(mktemp -d "${TMPDIR:-/tmp}/dbbackup-status.XXXXXX" 2>/dev/null) || dbbackup__status_dir=""
+    fi
+    if [ -n "$dbbackup__status_dir" ]; then
+        status_file=$dbbackup__status_dir/status
+        trap 'dbbackup__on_exit || true' EXIT
+    fi
     local rc=0 recorded="" attempt
     for attempt in 1 2 3; do
         dbbackup__start_work "$status_file" "$@"
@@ -172,9 +188,15 @@ dbbackup_run_work() {
             if [ -n "$status_file" ]; then
                 recorded=$(cat "$status_file" 2>/dev/null) || recorded=""
             fi
-            if [ "$recorded" = "started" ] && kill -0 "$dbbackup__work" 2>/dev/null; then
-                continue
-            fi
+            # Nothing recorded yet and alive: about to record "started" (leaving
+            # now would start the work twice). Dead: it died at fork.
+            case "$recorded" in
+                "" | started)
+                    if kill -0 "$dbbackup__work" 2>/dev/null; then
+                        continue
+                    fi
+                    ;;
+            esac
             break
         done
         dbbackup__work=""
@@ -183,14 +205,50 @@ dbbackup_run_work() {
         fi
         echo "dbbackup: the work's shell died before starting it (signal at fork, attempt $attempt); starting it again" >&2 || true
     done
-    if [ -n "$status_file" ]; then
-        rm -f "$status_file" || true
+    dbbackup__remove_status_dir
+    if [ "$exit_trap_known" = "1" ]; then
+        # The script's own EXIT trap back as it was (none: none).
+        if [ -n "$dbbackup__exit_trap" ]; then
+            eval "$dbbackup__exit_trap" || true
+        else
+            trap - EXIT
+        fi
     fi
     case "$recorded" in
         "" | *[!0-9]*) ;;
         *) rc=$recorded ;;
     esac
     return "$rc"
+}
+
+dbbackup__remove_status_dir() {
+    if [ -n "$dbbackup__status_dir" ]; then
+        rm -rf "$dbbackup__status_dir" 2>/dev/null || true
+        dbbackup__status_dir=""
+    fi
+}
+
+# EXIT while the work runs: remove the status file, then run the script's own
+# EXIT trap with the exit status it would have seen.
+dbbackup__on_exit() {
+    local rc=$?
+    dbbackup__remove_status_dir
+    if [ -n "$dbbackup__exit_trap" ]; then
+        local command
+        # `trap -- 'COMMAND' EXIT`, quoted by bash for reuse: take COMMAND.
+        eval "set -- ${dbbackup__exit_trap#trap -- }" || return 0
+        command=$1
+        # `$?` in the branch is the condition's: the status the trap would see.
+        if dbbackup__return "$rc"; then
+            eval "$command"
+        else
+            eval "$command"
+        fi
+    fi
+}
+
+dbbackup__return() {
+    return "$1"
 }
 
 # dbbackup__start_work STATUS_FILE CMD [ARGS...]: the subshell that runs the work
@@ -202,12 +260,13 @@ dbbackup__start_work() {
         # Caught, so the work starts with default handlers; deferred until it ends.
         trap 'true' TERM USR1
         if [ -n "$status_file" ]; then
-            echo started >"$status_file" || true
+            echo started 2>/dev/null >"$status_file" || true
         fi
         rc=0
         "$@" || rc=$?
         if [ -n "$status_file" ]; then
-            echo "$rc" >"$status_file" || true
+            # Quietly: the status directory is gone if the batch shell died.
+            echo "$rc" 2>/dev/null >"$status_file" || true
         fi
         exit "$rc"
     ) &

@@ -1,23 +1,44 @@
 //! `dbbackup restore NAME|latest [--target PATH] [--if-db-missing] [--force]`:
 //! glue over the restore engine in [`crate::restore`].
 
+use std::fs;
+use std::path::{Path, PathBuf};
+
 use serde_json::json;
 
 use super::{Ctx, Status};
 use crate::cli::RestoreArgs;
-use crate::error::{Result, show};
+use crate::error::{Context, Error, Result, show};
 use crate::restore::{self, Outcome, Request};
 
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
     let out = ctx.output(args.output.format);
-    let target = match &args.target {
-        Some(target) => target.clone(),
-        None => ctx.settings.db_path()?.to_path_buf(),
+    // The configured database may be a link into scratch (`results.db ->
+    // /scratch/...`), as backup accepts: restore into the file it names, so the
+    // temp file, the rename, the guard and the in-use checks all act on the real
+    // file and the link stays. An explicit --target that is a link stays refused.
+    let (target, link) = match &args.target {
+        Some(target) => (target.clone(), None),
+        None => {
+            let db = ctx.settings.db_path()?;
+            match fs::symlink_metadata(db) {
+                Ok(meta) if meta.file_type().is_symlink() => (resolve_link(db)?, Some(db)),
+                _ => (db.to_path_buf(), None),
+            }
+        }
     };
+    let through = link.map_or(String::new(), |link| {
+        format!(" (through the symbolic link {})", show(link))
+    });
     let request = Request {
         name: args.name.clone(),
         target: target.clone(),
-        db: ctx.settings.db_path.clone(),
+        // The real path: backups record it as their source, and a link into a
+        // purged scratch directory no longer leads there.
+        db: match link {
+            Some(_) => Some(target.clone()),
+            None => ctx.settings.db_path.clone(),
+        },
         force: args.force,
         if_db_missing: args.if_db_missing,
     };
@@ -37,17 +58,17 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
             }
             match &done.saved {
                 Some(saved) if done.saved_before => out.line(format!(
-                    "restored {} into {} (previous content already held by backup {saved})",
+                    "restored {} into {}{through} (previous content already held by backup {saved})",
                     done.name,
                     show(&done.target)
                 )),
                 Some(saved) => out.line(format!(
-                    "restored {} into {} (previous content saved as {saved})",
+                    "restored {} into {}{through} (previous content saved as {saved})",
                     done.name,
                     show(&done.target)
                 )),
                 None => out.line(format!(
-                    "restored {} into {}",
+                    "restored {} into {}{through}",
                     done.name,
                     show(&done.target)
                 )),
@@ -56,6 +77,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
                 "status": "ok",
                 "name": done.name,
                 "target": done.target,
+                "through_link": link,
                 "pre_restore_backup": done.saved,
                 "passed_over": done.passed_over.iter()
                     .map(|(name, why)| json!({"name": name, "reason": why}))
@@ -64,4 +86,43 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
         }
     }
     Ok(Status::Success)
+}
+
+/// The file a chain of symbolic links ends at, which need not exist yet (a link
+/// into a purged scratch directory): its directory must, as for any target.
+fn resolve_link(link: &Path) -> Result<PathBuf> {
+    let mut path = link.to_path_buf();
+    // As the kernel does: a loop of links is an error, not a hang.
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let next = fs::read_link(&path)
+                    .context(|| format!("cannot read symbolic link {}", show(&path)))?;
+                path = match path.parent() {
+                    Some(parent) => parent.join(next),
+                    None => next,
+                };
+            }
+            _ => {
+                // A canonical directory: the file beside which the temp file goes.
+                let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                    return Ok(path);
+                };
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                return Ok(match fs::canonicalize(parent) {
+                    Ok(parent) => parent.join(name),
+                    // Missing: the restore engine says so, naming it.
+                    Err(_) => path,
+                });
+            }
+        }
+    }
+    Err(Error::failed(format!(
+        "{} is a loop of symbolic links; give the real path of the database",
+        show(link)
+    )))
 }
