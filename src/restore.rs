@@ -4,7 +4,7 @@
 //! Order matters: the backup is decompressed beside the target and checked
 //! (CRCs, size, SHA-256, `integrity_check`) before anything is touched. An
 //! existing target not in use is then locked against writers (a "guard" write
-//! transaction, see [`Guard`]), saved as a pre-restore copy recorded under its
+//! transaction, see `Guard`), saved as a pre-restore copy recorded under its
 //! own path, checked again for users, its `-wal`, `-shm` and `-journal` removed
 //! (an old WAL replayed onto restored pages corrupts them), and only then is the
 //! checked copy renamed over it, still under the guard: a commit either made it
@@ -614,31 +614,10 @@ impl Guard {
     fn replaced_file_user(&self) -> Option<u32> {
         use std::os::unix::fs::MetadataExt;
         let replaced = self.db_file.metadata().ok()?;
-        let me = std::process::id();
-        for process in fs::read_dir("/proc").ok()?.flatten() {
-            let Some(pid) = process
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if pid == me {
-                continue;
-            }
-            let Ok(fds) = fs::read_dir(process.path().join("fd")) else {
-                continue;
-            };
-            for fd in fds.flatten() {
-                // Follows the descriptor to its inode, even an unlinked one.
-                if fs::metadata(fd.path())
-                    .is_ok_and(|m| m.dev() == replaced.dev() && m.ino() == replaced.ino())
-                {
-                    return Some(pid);
-                }
-            }
-        }
-        None
+        // Follows each descriptor to its inode, even an unlinked one.
+        process_with_open(|fd| {
+            fs::metadata(fd).is_ok_and(|m| m.dev() == replaced.dev() && m.ino() == replaced.ino())
+        })
     }
 
     /// `in_use` through the guard's own descriptors.
@@ -809,6 +788,12 @@ fn open_elsewhere(target: &Path) -> Option<u32> {
         .iter()
         .filter_map(|p| fs::canonicalize(p).ok())
         .collect();
+    process_with_open(|fd| fs::read_link(fd).is_ok_and(|link| wanted.contains(&link)))
+}
+
+/// The first process on this host, other than us, with a descriptor (a
+/// `/proc/PID/fd/N` path) that `matches`.
+fn process_with_open(matches: impl Fn(&Path) -> bool) -> Option<u32> {
     let me = std::process::id();
     for process in fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = process
@@ -824,10 +809,8 @@ fn open_elsewhere(target: &Path) -> Option<u32> {
         let Ok(fds) = fs::read_dir(process.path().join("fd")) else {
             continue;
         };
-        for fd in fds.flatten() {
-            if fs::read_link(fd.path()).is_ok_and(|link| wanted.contains(&link)) {
-                return Some(pid);
-            }
+        if fds.flatten().any(|fd| matches(&fd.path())) {
+            return Some(pid);
         }
     }
     None
