@@ -289,6 +289,11 @@ fn as_nobody(env: &Env, args: &[&str]) -> Option<Run> {
     use std::os::unix::fs::PermissionsExt;
     // tempfile's 0700 root directory would hide everything from nobody.
     fs::set_permissions(env.root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    // The binary too: a checkout in a 0700 directory (CI clones into `mktemp -d`)
+    // is out of nobody's reach, so run a copy from the test's directory.
+    let bin = env.root.path().join("dbbackup-bin");
+    fs::copy(BIN, &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
     let mut command = Command::new("runuser");
     command.current_dir(env.root.path());
     for (key, _) in std::env::vars_os() {
@@ -298,7 +303,9 @@ fn as_nobody(env: &Env, args: &[&str]) -> Option<Run> {
         }
     }
     let output = command
-        .args(["-u", "nobody", "--", BIN, "--db-path"])
+        .args(["-u", "nobody", "--"])
+        .arg(&bin)
+        .arg("--db-path")
         .arg(&env.db)
         .arg("--backup-dir")
         .arg(&env.backups)
