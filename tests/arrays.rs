@@ -353,9 +353,22 @@ fn a_failed_pre_job_snapshot_is_attempted_once_per_array() {
 #[test]
 fn lock_status_names_the_holder_and_whether_it_lives() {
     let env = Env::new();
+    // Not "free": a wrong path or a missing mount must not look like a free lock.
+    env.run(&["lock", "status"])
+        .failed_with(1, "no backup directory");
+    fs::create_dir_all(&env.backups).unwrap();
     let free = env.run(&["lock", "status"]);
     free.ok();
-    assert!(free.stdout.contains(": free"), "{}", free.stdout);
+    assert!(
+        free.stdout.contains(": free (no lock file yet"),
+        "{}",
+        free.stdout
+    );
+    // A lock file that cannot be opened is an error, not "free".
+    std::os::unix::fs::symlink("/etc/hostname", env.backups.join(".dbbackup.lock")).unwrap();
+    env.run(&["lock", "status"])
+        .failed_with(1, "cannot open lock file");
+    fs::remove_file(env.backups.join(".dbbackup.lock")).unwrap();
     env.run(&["backup"]).ok();
     let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
     // A holder that died on this host without releasing (SIGKILL leaves its line).
