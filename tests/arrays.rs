@@ -188,6 +188,7 @@ fn a_task_cancelled_while_pending_still_ends_in_a_final_backup() {
     assert_eq!(line["post_job"], "0-2");
     assert_eq!(line["no_post_job"], "3");
     assert_eq!(line["nonzero_exit"], "2");
+    assert!(!line.contains_key("warning"), "{line:?}");
     // Unchanged since: a second run reuses it rather than copying it again.
     let again: Run = {
         let mut command = env.command();
@@ -534,5 +535,37 @@ fn a_refused_final_job_fails_the_submitting_pre_job_visibly() {
     assert!(
         line.contains_key("backup"),
         "the restore point exists: {line:?}"
+    );
+}
+
+/// `final` for an array nobody knows (a mistyped id): still backs up, but says
+/// in its output and summary line that neither the scheduler nor pre-job knew it.
+#[test]
+fn final_for_an_unknown_array_says_so() {
+    let env = Env::new();
+    let bin = fake_slurm(&env, "");
+    let mut command = env.command();
+    with_path(&mut command, &bin);
+    let run: Run = command
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(["final", "99999"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(
+        run.stdout.contains("knows nothing of array 99999"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.backup_files().len(), 1, "the backup is still made");
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let line = lines.iter().find(|l| l["event"] == "final").unwrap();
+    assert!(
+        line["warning"].contains("no pre-job state exists"),
+        "{line:?}"
     );
 }
