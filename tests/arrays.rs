@@ -569,3 +569,33 @@ fn final_for_an_unknown_array_says_so() {
         "{line:?}"
     );
 }
+
+/// A requeued single job's second pre-job finds its first run's restore point:
+/// it says so, rather than naming "another task" of a job that has none.
+#[test]
+fn a_requeued_single_jobs_pre_job_names_its_earlier_run() {
+    let env = Env::new();
+    let log = env.path("slrm_logs/backup_summary.log");
+    for restarts in ["0", "1"] {
+        let run: Run = env
+            .command()
+            .env("SLURM_JOB_ID", "9800")
+            .env("SLURM_RESTART_COUNT", restarts)
+            .env("DBBACKUP_SUMMARY_LOG", &log)
+            .arg("pre-job")
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
+    }
+    let lines = summary_lines(&log);
+    let pre: Vec<_> = lines.iter().filter(|l| l["event"] == "pre-job").collect();
+    assert_eq!(pre.len(), 2, "{lines:#?}");
+    assert_eq!(pre[1]["status"], "skipped");
+    assert_eq!(
+        pre[1]["reason"], "made by an earlier run of this job (requeued)",
+        "{:?}",
+        pre[1]
+    );
+    assert_eq!(pre[1]["restarts"], "1");
+}

@@ -42,7 +42,12 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
     let (status, reason, name) = match &result {
         Ok(Found::Exists(name)) => (
             summary::Status::Skipped,
-            "made by another task of this job",
+            // A requeued single job finds its own first run's restore point.
+            if ctx.job.array.is_none() && ctx.job.restarts > 0 {
+                "made by an earlier run of this job (requeued)"
+            } else {
+                "made by another task of this job"
+            },
             name,
         ),
         Ok(Found::Reused(name)) => (
