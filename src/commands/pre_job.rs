@@ -146,20 +146,32 @@ fn find_or_make(
     }
     // Waiting for the lock ends early when another task records the restore
     // point meanwhile: reading that needs no lock.
-    dir.ensure_exists()?;
     let recorded = || {
         JobState::reader(&dir)
             .pre_job(&key)
             .and_then(|record| answered(&dir, &record, want_final))
             .is_some()
     };
-    let Some(lock) = crate::lock::DirLock::acquire_unless(
-        dir.path(),
-        &ctx.job,
-        crate::lock::Wait::Upto(ctx.settings.lock_timeout),
-        recorded,
-    )?
-    else {
+    let acquired = dir.ensure_exists().and_then(|()| {
+        crate::lock::DirLock::acquire_unless(
+            dir.path(),
+            &ctx.job,
+            crate::lock::Wait::Upto(ctx.settings.lock_timeout),
+            recorded,
+        )
+    });
+    let acquired = match acquired {
+        Ok(acquired) => acquired,
+        // No lock (a full disk cannot take the holder line, a holder that never
+        // lets go): the array's work must still end in a backup.
+        Err(error) => {
+            if want_final {
+                submit_once(ctx, &dir, &key, final_job, submitted);
+            }
+            return Err(error);
+        }
+    };
+    let Some(lock) = acquired else {
         let record = JobState::reader(&dir).pre_job(&key).unwrap_or_default();
         return answered(&dir, &record, want_final).unwrap_or_else(|| {
             Err(Error::failed(
@@ -173,10 +185,11 @@ fn find_or_make(
     // the array's work must end in a backup even when no restore point can be
     // made (database locked, disk full). It depends on the whole array, so it
     // cannot run before this snapshot anyway.
-    if want_final && record.final_job.is_none() {
-        let answer = submit_final(ctx, final_job.unwrap_or(Path::new("")));
-        record.final_job = Some(answer.clone());
-        *submitted = Some(answer);
+    if want_final
+        && record.final_job.is_none()
+        && let Some(answer) = submit_once(ctx, &dir, &key, final_job, submitted)
+    {
+        record.final_job = Some(answer);
         state.record_pre_job(&key, &record)?;
     }
     if let Some(found) = answered(&dir, &record, false) {
@@ -213,6 +226,27 @@ fn find_or_make(
     }
     state.record_pre_job(&key, &record)?;
     found
+}
+
+/// Submit the final job if this task is the one to (the create-once marker);
+/// returns the answer to record, also left in `submitted` for the summary line.
+fn submit_once(
+    ctx: &Ctx,
+    dir: &BackupDir,
+    key: &str,
+    script: Option<&Path>,
+    submitted: &mut Option<String>,
+) -> Option<String> {
+    let answer = match JobState::claim_final(dir, key) {
+        Ok(true) => submit_final(ctx, script.unwrap_or(Path::new(""))),
+        Ok(false) => return None,
+        Err(error) => {
+            tracing::error!("final job not submitted: {error}");
+            format!("not submitted: {error}")
+        }
+    };
+    *submitted = Some(answer.clone());
+    Some(answer)
 }
 
 /// Submit the array's final job once: `sbatch --dependency=afterany:<array>
