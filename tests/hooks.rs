@@ -284,8 +284,9 @@ fn pre_job_stops_the_job_when_dbbackup_cannot_run() {
 }
 
 /// After TERM, post-job's grace stays inside the cluster's KillWait (read from
-/// `scontrol show config`, here a fake on PATH): with KillWait 4 s, the default
-/// 20 s becomes 2 s, and the summary line says which bound applied.
+/// `scontrol show config`, here a fake on PATH that gets a TERM as it starts):
+/// with KillWait 4 s, the default 20 s becomes 2 s, and the summary line says
+/// which bound applied.
 #[test]
 fn post_job_after_term_stays_inside_the_clusters_kill_wait() {
     let env = Env::new();
@@ -294,7 +295,8 @@ fn post_job_after_term_stays_inside_the_clusters_kill_wait() {
     let scontrol = bin.join("scontrol");
     fs::write(
         &scontrol,
-        "#!/bin/sh\nprintf 'KillOnBadExit           = 0\\nKillWait                = 4 sec\\n'\n",
+        // SLURM's repeated TERM reaches scontrol too: it must be immune.
+        "#!/bin/sh\nkill -TERM $$\nprintf 'KillOnBadExit           = 0\\nKillWait                = 4 sec\\n'\n",
     )
     .unwrap();
     fs::set_permissions(

@@ -179,8 +179,22 @@ fn grace_after_term(
 /// The cluster's KillWait in seconds, from `scontrol show config` (bounded in
 /// time: the controller may be slow or down right when jobs are being killed).
 fn kill_wait() -> std::result::Result<u64, String> {
-    let mut child = Command::new("scontrol")
-        .args(["show", "config"])
+    // SLURM's repeated TERMs reach every process of the job, scontrol included:
+    // it runs with TERM ignored (inherited across exec), and once more if a
+    // TERM still got it before the trap.
+    let started = Instant::now();
+    let first = kill_wait_once(started);
+    match first {
+        Err(why) if why.contains("signal") && started.elapsed() < SCONTROL_TIMEOUT => {
+            kill_wait_once(started)
+        }
+        other => other,
+    }
+}
+
+fn kill_wait_once(started: Instant) -> std::result::Result<u64, String> {
+    let mut child = Command::new("sh")
+        .args(["-c", "trap '' TERM; exec scontrol show config"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -192,10 +206,12 @@ fn kill_wait() -> std::result::Result<u64, String> {
         let mut text = String::new();
         stdout.read_to_string(&mut text).map(|_| text)
     });
-    let started = Instant::now();
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => break,
+            Ok(Some(status)) if status.code() == Some(127) => {
+                return Err("scontrol not found".to_string());
+            }
             Ok(Some(status)) => return Err(format!("scontrol show config failed ({status})")),
             Err(e) => return Err(format!("scontrol show config: {e}")),
             Ok(None) if started.elapsed() > SCONTROL_TIMEOUT => {
