@@ -193,13 +193,13 @@ fn kill_wait() -> std::result::Result<u64, String> {
 }
 
 fn kill_wait_once(started: Instant) -> std::result::Result<u64, String> {
-    let mut child = Command::new("sh")
+    let mut child = Command::new("/bin/sh")
         .args(["-c", "trap '' TERM; exec scontrol show config"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot run scontrol: {e}"))?;
+        .map_err(|e| format!("cannot run /bin/sh for scontrol: {e}"))?;
     // Read in a thread: a full pipe must not stall the child past the timeout.
     let mut stdout = child.stdout.take().ok_or("scontrol has no stdout")?;
     let reader = std::thread::spawn(move || {
