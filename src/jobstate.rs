@@ -145,6 +145,25 @@ impl JobState {
         }
     }
 
+    /// Claim the submission of `key`'s final job: `Ok(true)` for exactly one
+    /// caller. A create-once marker, so it holds without the directory lock and
+    /// on a full disk (an empty file needs no data blocks), where neither the
+    /// lock's holder line nor a state file can be written.
+    pub fn claim_final(backups: &BackupDir, key: &str) -> Result<bool> {
+        let dir = backups.path().join(STATE_DIR);
+        fs::create_dir_all(&dir).context(|| format!("cannot create {}", show(&dir)))?;
+        let marker = dir.join(format!("final-{key}"));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&marker)
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e).context(|| format!("cannot create {}", show(&marker))),
+        }
+    }
+
     /// The job has ended: its restore point no longer needs protecting.
     pub fn mark_ended(&self, key: &str) -> Result<()> {
         self.write(&format!("ended-{key}"), "")

@@ -47,13 +47,10 @@ pub struct Line {
 
 impl Line {
     pub fn new(job: &JobContext, event: &str, status: Status) -> Line {
-        let now = jiff::Timestamp::now()
-            .round(jiff::Unit::Millisecond)
-            .unwrap_or(jiff::Timestamp::now());
         let mut line = Line {
             text: String::new(),
         };
-        line.field("time", &now.to_string());
+        line.field("time", &stamp(jiff::Timestamp::now()));
         line.field("job", &job.tag);
         line.field("host", &job.host);
         line.field("event", event);
@@ -75,6 +72,13 @@ impl Line {
     pub fn text(&self) -> &str {
         &self.text
     }
+}
+
+/// RFC 3339 UTC with exactly three fractional digits: fixed width, so sorting
+/// lines as text keeps them in time order (`…32.910Z`, never `…32.91Z`).
+fn stamp(now: jiff::Timestamp) -> String {
+    let now = now.round(jiff::Unit::Millisecond).unwrap_or(now);
+    format!("{now:.3}")
 }
 
 /// logfmt value: bare when safe, else double-quoted with `\"`, `\\`, `\n`, `\r`,
@@ -172,6 +176,15 @@ mod tests {
         assert_eq!(escape("say \"hi\" \\"), "\"say \\\"hi\\\" \\\\\"");
         assert_eq!(escape("bell\u{7}"), "\"bell\\u{7}\"");
         assert_eq!(escape(&"x".repeat(10_000)).len(), MAX_VALUE);
+    }
+
+    #[test]
+    fn timestamps_have_fixed_width_milliseconds() {
+        let at = |s: &str| stamp(s.parse::<jiff::Timestamp>().unwrap());
+        assert_eq!(at("2026-11-26T13:46:32.91Z"), "2026-11-26T13:46:32.910Z");
+        assert_eq!(at("2026-11-26T13:46:32Z"), "2026-11-26T13:46:32.000Z");
+        assert_eq!(at("2026-11-26T13:46:32.2364Z"), "2026-11-26T13:46:32.236Z");
+        assert!(at("2026-11-26T13:46:32.91Z") > at("2026-11-26T13:46:32.236Z"));
     }
 
     #[test]

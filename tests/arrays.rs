@@ -50,11 +50,25 @@ fn with_path(command: &mut Command, bin: &Path) {
 
 /// `count` tasks of `array` at once, running `args`, with the fake tools on PATH.
 fn tasks(env: &Env, bin: &Path, array: &str, ids: &[u32], count: u32, args: &[&str]) -> Vec<Run> {
+    tasks_with(env, bin, array, ids, count, args, &[])
+}
+
+/// `tasks` with extra environment variables.
+fn tasks_with(
+    env: &Env,
+    bin: &Path,
+    array: &str,
+    ids: &[u32],
+    count: u32,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> Vec<Run> {
     let children: Vec<_> = ids
         .iter()
         .map(|task| {
             let mut command = env.command();
             with_path(&mut command, bin);
+            command.envs(vars.iter().copied());
             command
                 .env("SLURM_ARRAY_JOB_ID", array)
                 .env("SLURM_ARRAY_TASK_ID", task.to_string())
@@ -174,6 +188,7 @@ fn a_task_cancelled_while_pending_still_ends_in_a_final_backup() {
     assert_eq!(line["post_job"], "0-2");
     assert_eq!(line["no_post_job"], "3");
     assert_eq!(line["nonzero_exit"], "2");
+    assert!(!line.contains_key("warning"), "{line:?}");
     // Unchanged since: a second run reuses it rather than copying it again.
     let again: Run = {
         let mut command = env.command();
@@ -339,9 +354,22 @@ fn a_failed_pre_job_snapshot_is_attempted_once_per_array() {
 #[test]
 fn lock_status_names_the_holder_and_whether_it_lives() {
     let env = Env::new();
+    // Not "free": a wrong path or a missing mount must not look like a free lock.
+    env.run(&["lock", "status"])
+        .failed_with(1, "no backup directory");
+    fs::create_dir_all(&env.backups).unwrap();
     let free = env.run(&["lock", "status"]);
     free.ok();
-    assert!(free.stdout.contains(": free"), "{}", free.stdout);
+    assert!(
+        free.stdout.contains(": free (no lock file yet"),
+        "{}",
+        free.stdout
+    );
+    // A lock file that cannot be opened is an error, not "free".
+    std::os::unix::fs::symlink("/etc/hostname", env.backups.join(".dbbackup.lock")).unwrap();
+    env.run(&["lock", "status"])
+        .failed_with(1, "cannot open lock file");
+    fs::remove_file(env.backups.join(".dbbackup.lock")).unwrap();
     env.run(&["backup"]).ok();
     let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
     // A holder that died on this host without releasing (SIGKILL leaves its line).
@@ -393,4 +421,181 @@ fn lock_status_names_the_holder_and_whether_it_lives() {
         "{}",
         held.stdout
     );
+}
+
+/// Every task's pre-job fails (the database is locked past busy_timeout): the
+/// final job is still submitted, exactly once, so the work ends in a backup; the
+/// submitting task's summary line names it.
+#[test]
+fn the_final_job_is_submitted_even_when_no_restore_point_can_be_made() {
+    let env = Env::new();
+    let bin = fake_slurm(&env, "");
+    let final_script = env.path("final_backup.sbatch");
+    let holder = hold_exclusive(&env.db);
+    let pre = tasks_with(
+        &env,
+        &bin,
+        "9500",
+        &[0, 1, 2],
+        3,
+        &["pre-job", "--final-job", final_script.to_str().unwrap()],
+        &[("DBBACKUP_BUSY_TIMEOUT_SECONDS", "1")],
+    );
+    drop(holder);
+    for run in &pre {
+        assert_ne!(run.code, 0, "the database was locked: {}", run.stdout);
+    }
+    let submitted = fs::read_to_string(env.path("sbatch.log")).unwrap_or_default();
+    assert_eq!(
+        submitted,
+        format!(
+            "--parsable --dependency=afterany:9500 {} 9500\n",
+            final_script.display()
+        ),
+        "submitted once per array"
+    );
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let pre_lines: Vec<_> = lines.iter().filter(|l| l["event"] == "pre-job").collect();
+    assert_eq!(pre_lines.len(), 3, "{lines:#?}");
+    assert!(pre_lines.iter().all(|l| l["status"] == "failed"));
+    let named: Vec<_> = pre_lines.iter().filter_map(|l| l.get("final")).collect();
+    assert_eq!(named, vec!["777"], "{pre_lines:#?}");
+}
+
+/// The final job is submitted with the array's account, partition and QOS:
+/// sites that enforce accounts reject it otherwise.
+#[test]
+fn the_final_job_gets_the_arrays_account_partition_and_qos() {
+    let env = Env::new();
+    let bin = fake_slurm(&env, "");
+    let final_script = env.path("final_backup.sbatch");
+    tasks_with(
+        &env,
+        &bin,
+        "9600",
+        &[0],
+        2,
+        &["pre-job", "--final-job", final_script.to_str().unwrap()],
+        &[
+            ("SLURM_JOB_ACCOUNT", "proj42"),
+            ("SLURM_JOB_PARTITION", "short"),
+            ("SLURM_JOB_QOS", "normal"),
+        ],
+    )[0]
+    .ok();
+    let submitted = fs::read_to_string(env.path("sbatch.log")).unwrap();
+    assert_eq!(
+        submitted,
+        format!(
+            "--parsable --account=proj42 --partition=short --qos=normal \
+             --dependency=afterany:9600 {} 9600\n",
+            final_script.display()
+        )
+    );
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let line = lines.iter().find(|l| l["event"] == "pre-job").unwrap();
+    assert_eq!(line["status"], "ok");
+    assert_eq!(line["final"], "777");
+}
+
+/// sbatch refuses the final job: the submitting task's pre-job line says why
+/// and is `failed` (the array is not protected), and it exits non-zero.
+#[test]
+fn a_refused_final_job_fails_the_submitting_pre_job_visibly() {
+    let env = Env::new();
+    let bin = fake_slurm(&env, "");
+    let sbatch = bin.join("sbatch");
+    fs::write(
+        &sbatch,
+        "#!/bin/sh\necho 'sbatch: error: Invalid account or account/partition combination specified' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let final_script = env.path("final_backup.sbatch");
+    let first = tasks(
+        &env,
+        &bin,
+        "9700",
+        &[0],
+        2,
+        &["pre-job", "--final-job", final_script.to_str().unwrap()],
+    );
+    assert_eq!(first[0].code, 1, "{}", first[0].stderr);
+    assert!(
+        first[0].stderr.contains("Invalid account"),
+        "{}",
+        first[0].stderr
+    );
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let line = lines.iter().find(|l| l["event"] == "pre-job").unwrap();
+    assert_eq!(line["status"], "failed", "{line:?}");
+    assert!(
+        line["final"].starts_with("not submitted: sbatch: error: Invalid account"),
+        "{line:?}"
+    );
+    assert!(
+        line.contains_key("backup"),
+        "the restore point exists: {line:?}"
+    );
+}
+
+/// `final` for an array nobody knows (a mistyped id): still backs up, but says
+/// in its output and summary line that neither the scheduler nor pre-job knew it.
+#[test]
+fn final_for_an_unknown_array_says_so() {
+    let env = Env::new();
+    let bin = fake_slurm(&env, "");
+    let mut command = env.command();
+    with_path(&mut command, &bin);
+    let run: Run = command
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(["final", "99999"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(
+        run.stdout.contains("knows nothing of array 99999"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.backup_files().len(), 1, "the backup is still made");
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let line = lines.iter().find(|l| l["event"] == "final").unwrap();
+    assert!(
+        line["warning"].contains("no pre-job state exists"),
+        "{line:?}"
+    );
+}
+
+/// A requeued single job's second pre-job finds its first run's restore point:
+/// it says so, rather than naming "another task" of a job that has none.
+#[test]
+fn a_requeued_single_jobs_pre_job_names_its_earlier_run() {
+    let env = Env::new();
+    let log = env.path("slrm_logs/backup_summary.log");
+    for restarts in ["0", "1"] {
+        let run: Run = env
+            .command()
+            .env("SLURM_JOB_ID", "9800")
+            .env("SLURM_RESTART_COUNT", restarts)
+            .env("DBBACKUP_SUMMARY_LOG", &log)
+            .arg("pre-job")
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
+    }
+    let lines = summary_lines(&log);
+    let pre: Vec<_> = lines.iter().filter(|l| l["event"] == "pre-job").collect();
+    assert_eq!(pre.len(), 2, "{lines:#?}");
+    assert_eq!(pre[1]["status"], "skipped");
+    assert_eq!(
+        pre[1]["reason"], "made by an earlier run of this job (requeued)",
+        "{:?}",
+        pre[1]
+    );
+    assert_eq!(pre[1]["restarts"], "1");
 }

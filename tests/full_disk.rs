@@ -426,3 +426,48 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     all
 }
+
+/// A full backup disk: no restore point can be made and the state file cannot
+/// be written, yet the array's final job is submitted once, not once per task
+/// (a create-once marker needs no data blocks).
+#[test]
+fn a_full_disk_still_submits_the_final_job_once() {
+    let env = env_with_db();
+    let Some(_disk) = Tmpfs::mount(&env.backups, "1500k") else {
+        return;
+    };
+    let bin = env.path("fake-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let sbatch = bin.join("sbatch");
+    fs::write(
+        &sbatch,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\necho 777\n",
+            env.path("sbatch.log").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&sbatch, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    // Fill the disk.
+    let mut filler = fs::File::create(env.backups.join("filler")).unwrap();
+    while filler.write_all(&[0u8; 65536]).is_ok() {}
+    let _ = filler.write_all(&[0u8; 1]);
+    drop(filler);
+    for task in 0..3 {
+        let run: Run = env
+            .command()
+            .env("PATH", &path)
+            .env("SLURM_ARRAY_JOB_ID", "9900")
+            .env("SLURM_ARRAY_TASK_ID", task.to_string())
+            .env("SLURM_ARRAY_TASK_COUNT", "3")
+            .env("SLURM_JOB_ID", format!("990{task}"))
+            .args(["pre-job", "--final-job", "final_backup.sbatch"])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, 1, "the disk is full: {}", run.stderr);
+    }
+    let submitted = fs::read_to_string(env.path("sbatch.log")).unwrap_or_default();
+    assert_eq!(submitted.lines().count(), 1, "{submitted}");
+}

@@ -368,3 +368,47 @@ dbbackup_run_work sh -c 'touch "{started}"; exec sleep 30'
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
     assert!(stdout.starts_with("first: 3\ntrap -- '"), "{stdout}");
 }
+
+/// After TERM, post-job's grace stays inside the cluster's KillWait (read from
+/// `scontrol show config`, here a fake on PATH that gets a TERM as it starts):
+/// with KillWait 4 s, the default 20 s becomes 2 s, and the summary line says
+/// which bound applied.
+#[test]
+fn post_job_after_term_stays_inside_the_clusters_kill_wait() {
+    let env = Env::new();
+    let bin = env.path("fake-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let scontrol = bin.join("scontrol");
+    fs::write(
+        &scontrol,
+        // SLURM's repeated TERM reaches scontrol too: it must be immune.
+        "#!/bin/sh\nkill -TERM $$\nprintf 'KillOnBadExit           = 0\\nKillWait                = 4 sec\\n'\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        &scontrol,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let run: Run = env
+        .command()
+        .env("PATH", path)
+        .env("SLURM_JOB_ID", "5101")
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(["post-job", "--after-term", "--status", "143"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let post = lines_of(&env, "5101", "post-job");
+    assert_eq!(post.len(), 1, "{}", run.stderr);
+    assert_eq!(
+        post[0]["term_grace"], "2 s: KillWait 4 s minus 2 s",
+        "{:?}",
+        post[0]
+    );
+}

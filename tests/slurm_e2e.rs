@@ -624,3 +624,41 @@ fn a_second_term_during_post_job_waiting_for_the_lock() {
     );
     assert_eq!(job_state(&job), "CANCELLED");
 }
+
+/// Every task's pre-job fails (the database is locked past busy_timeout): the
+/// array still submits its final job, once, and that job backs up the work.
+#[test]
+fn an_array_whose_pre_jobs_all_fail_still_gets_its_final_job() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    let holder = hold_exclusive(&env.db);
+    let template = slurm_dir().join("job_array.sbatch");
+    let array = {
+        let mut command = slurm_command(&env, "sbatch");
+        command.env("DBBACKUP_BUSY_TIMEOUT_SECONDS", "1").args([
+            "--parsable",
+            "--array=0-1",
+            template.to_str().unwrap(),
+            "true",
+        ]);
+        let output = command.output().expect("sbatch");
+        assert!(output.status.success(), "sbatch: {output:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let pre = await_lines(&env, 2, Duration::from_secs(120), |l| {
+        l["event"] == "pre-job" && l["job"].starts_with(&format!("{array}_"))
+    });
+    drop(holder);
+    assert!(pre.iter().all(|l| l["status"] == "failed"), "{pre:#?}");
+    let submitted: Vec<_> = pre.iter().filter_map(|l| l.get("final")).collect();
+    assert_eq!(submitted.len(), 1, "submitted once: {pre:#?}");
+    let last_word = await_lines(&env, 1, Duration::from_secs(180), |l| {
+        l["event"] == "final" && l["array"] == array.as_str()
+    });
+    assert_eq!(&last_word[0]["job"], submitted[0], "{last_word:?}");
+    assert_ne!(last_word[0]["status"], "failed", "{last_word:?}");
+    wait_for(&[&array, submitted[0]], Duration::from_secs(60));
+}

@@ -40,6 +40,23 @@ pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
     let key = crate::jobstate::key(&state_key(ctx.job.cluster.as_deref(), &array), &db);
     let (source, mut ends) = task_ends(&array);
     let dir = ctx.backup_dir();
+    // A mistyped id would otherwise pass for "nothing to do": say so (the backup
+    // is still made or kept; it costs little and may be what was wanted).
+    let unknown = (ends.is_empty()
+        && JobState::reader(&dir).pre_job(&key).is_none()
+        && JobState::reader(&dir)
+            .finished_tasks(&key)
+            .is_ok_and(|t| t.is_empty()))
+    .then(|| {
+        format!(
+            "the scheduler knows nothing of array {array} and no pre-job state exists for it: \
+             is the id right?"
+        )
+    });
+    if let Some(warning) = &unknown {
+        tracing::warn!("{warning}");
+        out.line(format!("warning: {warning}"));
+    }
     // Tasks the scheduler no longer reports (a task cancelled while pending may
     // be purged at once) are still named, when pre-job recorded every task id.
     if let Some(all) = JobState::reader(&dir)
@@ -89,6 +106,9 @@ pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
         }
     };
     line.field("array", &array).field("states_from", source);
+    if let Some(warning) = &unknown {
+        line.field("warning", warning);
+    }
     if !ends.is_empty() {
         line.field("tasks", &ends.len().to_string());
         let mut by_state: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
@@ -124,6 +144,7 @@ pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
     out.document(&json!({
         "array": array,
         "states_from": source,
+        "warning": unknown,
         "tasks": ends.iter().map(|(t, e)| json!({"task": t, "state": e.state, "exit_code": e.exit_code})).collect::<Vec<_>>(),
     }));
     Ok(status)

@@ -6,14 +6,39 @@ use serde_json::json;
 
 use super::{Ctx, Status};
 use crate::cli::{LockArgs, LockCommand};
-use crate::error::Result;
+use crate::error::{Error, Result, show};
 
 pub fn run(ctx: &Ctx, args: &LockArgs) -> Result<Status> {
     let LockCommand::Status(format) = &args.command;
     let out = ctx.output(format.format);
     let dir = ctx.backup_dir();
+    // "free" for a directory that is not there would hide a wrong path or mount.
+    match dir.path().metadata() {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::failed(format!(
+                "backup directory {} is not a directory",
+                show(dir.path())
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::failed(format!(
+                "no backup directory {}",
+                show(dir.path())
+            )));
+        }
+        Err(e) => {
+            return Err(Error::failed(format!(
+                "cannot read backup directory {}: {e}",
+                show(dir.path())
+            )));
+        }
+    }
     let holder = crate::lock::holder(dir.path(), &ctx.job.host)?;
     let text = match (&holder.recorded, holder.held) {
+        (None, false) if !dir.path().join(crate::store::LOCK_FILE).exists() => {
+            "free (no lock file yet: never locked)".to_string()
+        }
         (None, false) => "free".to_string(),
         (None, true) => "held by a process that recorded nothing (another tool?)".to_string(),
         (Some(line), held) => {

@@ -9,7 +9,9 @@
 //! stop it, and an array task is not counted as finished: it may be requeued,
 //! and the array's final job makes the backup that covers it.
 
-use std::time::Duration;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -23,9 +25,12 @@ use crate::summary::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
     let out = ctx.output(args.output.format);
-    if args.after_term {
-        crate::signals::bound(ctx.settings.term_grace);
-    }
+    let grace = args.after_term.then(|| {
+        let (grace, why) = grace_after_term(ctx.settings.term_grace, kill_wait());
+        tracing::info!("after SLURM's TERM: finishing within {why}");
+        crate::signals::bound(grace);
+        why
+    });
     let result = decide_and_back_up(ctx, args.after_term);
     let (status, mut line) = match &result {
         Ok((reason, None)) => {
@@ -71,8 +76,9 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
     if let Some(job_status) = args.status {
         line.field("exit_status", &job_status.to_string());
     }
-    if args.after_term {
+    if let Some(why) = &grace {
         line.field("after_term", "true");
+        line.field("term_grace", why);
     }
     if ctx.job.restarts > 0 {
         line.field("restarts", &ctx.job.restarts.to_string());
@@ -133,4 +139,143 @@ fn older_than(dir: &BackupDir, db: &DbId, interval: Duration) -> Result<bool> {
     Ok(dir
         .newest_restore_point(db)?
         .is_none_or(|newest| newest.age() >= interval))
+}
+
+/// Seconds kept between giving up and SLURM's KILL: the hooks still have to log
+/// and exit, and SLURM's TERM reached us a moment before post-job started.
+const KILL_WAIT_MARGIN: u64 = 2;
+const SCONTROL_TIMEOUT: Duration = Duration::from_millis(2_500);
+
+/// The time post-job may take after SLURM's TERM: `term_grace_seconds`, but
+/// never past the cluster's KillWait (SLURM KILLs the job that long after
+/// TERM, leaving a temp file and no summary line). Also says which bound applied.
+fn grace_after_term(
+    configured: Duration,
+    kill_wait: std::result::Result<u64, String>,
+) -> (Duration, String) {
+    let configured_s = configured.as_secs();
+    match kill_wait {
+        Ok(kill_wait) => {
+            let cap = kill_wait.saturating_sub(KILL_WAIT_MARGIN).max(1);
+            if cap < configured_s {
+                (
+                    Duration::from_secs(cap),
+                    format!("{cap} s: KillWait {kill_wait} s minus {KILL_WAIT_MARGIN} s"),
+                )
+            } else {
+                (
+                    configured,
+                    format!("{configured_s} s: term_grace_seconds (KillWait {kill_wait} s)"),
+                )
+            }
+        }
+        Err(why) => (
+            configured,
+            format!("{configured_s} s: term_grace_seconds (KillWait unknown: {why})"),
+        ),
+    }
+}
+
+/// The cluster's KillWait in seconds, from `scontrol show config` (bounded in
+/// time: the controller may be slow or down right when jobs are being killed).
+fn kill_wait() -> std::result::Result<u64, String> {
+    // SLURM's repeated TERMs reach every process of the job, scontrol included:
+    // it runs with TERM ignored (inherited across exec), and once more if a
+    // TERM still got it before the trap.
+    let started = Instant::now();
+    let first = kill_wait_once(started);
+    match first {
+        Err(why) if why.contains("signal") && started.elapsed() < SCONTROL_TIMEOUT => {
+            kill_wait_once(started)
+        }
+        other => other,
+    }
+}
+
+fn kill_wait_once(started: Instant) -> std::result::Result<u64, String> {
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "trap '' TERM; exec scontrol show config"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run /bin/sh for scontrol: {e}"))?;
+    // Read in a thread: a full pipe must not stall the child past the timeout.
+    let mut stdout = child.stdout.take().ok_or("scontrol has no stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).map(|_| text)
+    });
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => break,
+            Ok(Some(status)) if status.code() == Some(127) => {
+                return Err("scontrol not found".to_string());
+            }
+            Ok(Some(status)) => return Err(format!("scontrol show config failed ({status})")),
+            Err(e) => return Err(format!("scontrol show config: {e}")),
+            Ok(None) if started.elapsed() > SCONTROL_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "scontrol did not answer within {:.1} s",
+                    SCONTROL_TIMEOUT.as_secs_f64()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let text = reader
+        .join()
+        .map_err(|_| "cannot read scontrol's output".to_string())?
+        .map_err(|e| format!("cannot read scontrol's output: {e}"))?;
+    parse_kill_wait(&text).ok_or_else(|| "no KillWait in scontrol show config".to_string())
+}
+
+/// `KillWait                = 5 sec` in `scontrol show config`.
+fn parse_kill_wait(text: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        if key.trim() != "KillWait" {
+            return None;
+        }
+        let mut words = value.split_whitespace();
+        let number = words.next()?.parse().ok()?;
+        matches!(words.next(), None | Some("sec" | "secs" | "seconds")).then_some(number)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_wait_is_read_from_scontrol_show_config() {
+        let config = "Configuration data as of 2026-11-26T13:00:00\n\
+                      JobAcctGatherType       = (null)\n\
+                      KillOnBadExit           = 0\n\
+                      KillWait                = 5 sec\n\
+                      LaunchParameters        = (null)\n";
+        assert_eq!(parse_kill_wait(config), Some(5));
+        assert_eq!(parse_kill_wait("KillWait = 30\n"), Some(30));
+        assert_eq!(parse_kill_wait("KillOnBadExit = 0\n"), None);
+        assert_eq!(parse_kill_wait("KillWait = 2 min\n"), None);
+        assert_eq!(parse_kill_wait("KillWait = (null)\n"), None);
+    }
+
+    #[test]
+    fn grace_stays_inside_kill_wait() {
+        let twenty = Duration::from_secs(20);
+        let (grace, why) = grace_after_term(twenty, Ok(5));
+        assert_eq!(grace, Duration::from_secs(3));
+        assert_eq!(why, "3 s: KillWait 5 s minus 2 s");
+        assert_eq!(grace_after_term(twenty, Ok(30)).0, twenty);
+        assert_eq!(grace_after_term(twenty, Ok(2)).0, Duration::from_secs(1));
+        let (grace, why) = grace_after_term(twenty, Err("cannot run scontrol".into()));
+        assert_eq!(grace, twenty);
+        assert!(
+            why.contains("KillWait unknown: cannot run scontrol"),
+            "{why}"
+        );
+    }
 }

@@ -34,11 +34,20 @@ enum Found {
 pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
     let out = ctx.output(args.output.format);
     let job_id = ctx.job.job_id().to_string();
-    let result = find_or_make(ctx, args.final_job.as_deref());
+    let mut submitted = None;
+    let result = find_or_make(ctx, args.final_job.as_deref(), &mut submitted);
+    // A final job that could not be submitted leaves the array unprotected: say
+    // so in the line of the task that tried, and count that pre-job as failed.
+    let final_failed = submitted.as_deref().is_some_and(not_submitted);
     let (status, reason, name) = match &result {
         Ok(Found::Exists(name)) => (
             summary::Status::Skipped,
-            "made by another task of this job",
+            // A requeued single job finds its own first run's restore point.
+            if ctx.job.array.is_none() && ctx.job.restarts > 0 {
+                "made by an earlier run of this job (requeued)"
+            } else {
+                "made by another task of this job"
+            },
             name,
         ),
         Ok(Found::Reused(name)) => (
@@ -50,16 +59,23 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
         Err(error) => {
             let mut line = Line::new(&ctx.job, "pre-job", summary::Status::Failed);
             line.field("error", &error.to_string());
+            add_final(&mut line, submitted.as_deref());
             add_restarts(ctx, &mut line);
             summary::append_or_warn(&ctx.settings.summary_log, &line);
             return result.map(|_| Status::Failure);
         }
+    };
+    let status = if final_failed {
+        summary::Status::Failed
+    } else {
+        status
     };
     let mut line = Line::new(&ctx.job, "pre-job", status);
     line.field("backup", name);
     if !reason.is_empty() {
         line.field("reason", reason);
     }
+    add_final(&mut line, submitted.as_deref());
     add_restarts(ctx, &mut line);
     let verb = match &result {
         Ok(Found::Created(_)) => "created",
@@ -69,7 +85,22 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
     out.line(format!("restore point for job {job_id} {verb} {name}"));
     out.document(&json!({"status": status.as_str(), "job": job_id, "backup": name}));
     summary::append_or_warn(&ctx.settings.summary_log, &line);
-    Ok(Status::Success)
+    Ok(if final_failed {
+        Status::Failure
+    } else {
+        Status::Success
+    })
+}
+
+/// `submit_final`'s answer when sbatch refused or could not run.
+fn not_submitted(answer: &str) -> bool {
+    answer.starts_with("not submitted")
+}
+
+fn add_final(line: &mut Line, submitted: Option<&str>) {
+    if let Some(answer) = submitted {
+        line.field("final", answer);
+    }
 }
 
 fn add_restarts(ctx: &Ctx, line: &mut Line) {
@@ -97,7 +128,13 @@ fn answered(dir: &BackupDir, record: &PreJob, want_final: bool) -> Option<Result
     (exists && (!want_final || record.final_job.is_some())).then(|| Ok(Found::Exists(name.clone())))
 }
 
-fn find_or_make(ctx: &Ctx, final_job: Option<&Path>) -> Result<Found> {
+/// `submitted` receives the final job's id (or why it was not submitted) when
+/// this task submitted it.
+fn find_or_make(
+    ctx: &Ctx,
+    final_job: Option<&Path>,
+    submitted: &mut Option<String>,
+) -> Result<Found> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
     let key = crate::jobstate::key(&ctx.job.state_key(), &DbId::of(db));
@@ -109,20 +146,32 @@ fn find_or_make(ctx: &Ctx, final_job: Option<&Path>) -> Result<Found> {
     }
     // Waiting for the lock ends early when another task records the restore
     // point meanwhile: reading that needs no lock.
-    dir.ensure_exists()?;
     let recorded = || {
         JobState::reader(&dir)
             .pre_job(&key)
             .and_then(|record| answered(&dir, &record, want_final))
             .is_some()
     };
-    let Some(lock) = crate::lock::DirLock::acquire_unless(
-        dir.path(),
-        &ctx.job,
-        crate::lock::Wait::Upto(ctx.settings.lock_timeout),
-        recorded,
-    )?
-    else {
+    let acquired = dir.ensure_exists().and_then(|()| {
+        crate::lock::DirLock::acquire_unless(
+            dir.path(),
+            &ctx.job,
+            crate::lock::Wait::Upto(ctx.settings.lock_timeout),
+            recorded,
+        )
+    });
+    let acquired = match acquired {
+        Ok(acquired) => acquired,
+        // No lock (a full disk cannot take the holder line, a holder that never
+        // lets go): the array's work must still end in a backup.
+        Err(error) => {
+            if want_final {
+                submit_once(ctx, &dir, &key, final_job, submitted);
+            }
+            return Err(error);
+        }
+    };
+    let Some(lock) = acquired else {
         let record = JobState::reader(&dir).pre_job(&key).unwrap_or_default();
         return answered(&dir, &record, want_final).unwrap_or_else(|| {
             Err(Error::failed(
@@ -132,11 +181,18 @@ fn find_or_make(ctx: &Ctx, final_job: Option<&Path>) -> Result<Found> {
     };
     let state = JobState::open(&dir)?;
     let mut record = state.pre_job(&key).unwrap_or_default();
+    // The final job first, recorded under the lock (so exactly one task submits):
+    // the array's work must end in a backup even when no restore point can be
+    // made (database locked, disk full). It depends on the whole array, so it
+    // cannot run before this snapshot anyway.
+    if want_final
+        && record.final_job.is_none()
+        && let Some(answer) = submit_once(ctx, &dir, &key, final_job, submitted)
+    {
+        record.final_job = Some(answer);
+        state.record_pre_job(&key, &record)?;
+    }
     if let Some(found) = answered(&dir, &record, false) {
-        if want_final && record.final_job.is_none() {
-            record.final_job = Some(submit_final(ctx, final_job.unwrap_or(Path::new(""))));
-            state.record_pre_job(&key, &record)?;
-        }
         return found;
     }
     let mut job = ctx.job.clone();
@@ -162,9 +218,6 @@ fn find_or_make(ctx: &Ctx, final_job: Option<&Path>) -> Result<Found> {
         // Nothing recorded: the next task tries again (a full disk may clear).
         Err(error) => return Err(error),
     };
-    if want_final && record.final_job.is_none() {
-        record.final_job = Some(submit_final(ctx, final_job.unwrap_or(Path::new(""))));
-    }
     if let Some(task) = &ctx.job.array
         && let (Some(count), Some((min, max, step))) = (task.task_count, task.range)
         && (max - min) / step + 1 == count
@@ -173,6 +226,27 @@ fn find_or_make(ctx: &Ctx, final_job: Option<&Path>) -> Result<Found> {
     }
     state.record_pre_job(&key, &record)?;
     found
+}
+
+/// Submit the final job if this task is the one to (the create-once marker);
+/// returns the answer to record, also left in `submitted` for the summary line.
+fn submit_once(
+    ctx: &Ctx,
+    dir: &BackupDir,
+    key: &str,
+    script: Option<&Path>,
+    submitted: &mut Option<String>,
+) -> Option<String> {
+    let answer = match JobState::claim_final(dir, key) {
+        Ok(true) => submit_final(ctx, script.unwrap_or(Path::new(""))),
+        Ok(false) => return None,
+        Err(error) => {
+            tracing::error!("final job not submitted: {error}");
+            format!("not submitted: {error}")
+        }
+    };
+    *submitted = Some(answer.clone());
+    Some(answer)
 }
 
 /// Submit the array's final job once: `sbatch --dependency=afterany:<array>
@@ -189,8 +263,19 @@ fn submit_final(ctx: &Ctx, script: &Path) -> String {
             command.env_remove(&key);
         }
     }
+    command.arg("--parsable");
+    // The array's own account, partition and QOS: sites that enforce accounts
+    // reject a job without one, and the cluster is the submitting one anyway.
+    for (option, var) in [
+        ("--account", "SLURM_JOB_ACCOUNT"),
+        ("--partition", "SLURM_JOB_PARTITION"),
+        ("--qos", "SLURM_JOB_QOS"),
+    ] {
+        if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+            command.arg(format!("{option}={}", value.trim()));
+        }
+    }
     command
-        .arg("--parsable")
         .arg(format!("--dependency=afterany:{array}"))
         .arg(script)
         .arg(array);
