@@ -109,7 +109,9 @@ impl DirLock {
             .truncate(false)
             // Group-shared project directories: the lock must be usable by the group.
             .mode(0o664)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            // O_NONBLOCK: a FIFO planted as the lock file opens at once (and is
+            // refused below); it changes nothing for a regular file.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(&path)
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ELOOP) => Error::failed(format!(
@@ -122,6 +124,7 @@ impl DirLock {
                     source: e,
                 },
             })?;
+        refuse_non_regular(&file, &path)?;
         let started = Instant::now();
         let mut announced = false;
         let mut backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);
@@ -365,15 +368,30 @@ pub struct Holder {
     pub alive: Option<bool>,
 }
 
+/// A lock file must be a regular file: anything else was planted or is broken.
+fn refuse_non_regular(file: &File, path: &Path) -> Result<()> {
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        Ok(())
+    } else {
+        Err(Error::failed(format!(
+            "lock file {} is not a regular file; remove it",
+            show(path)
+        )))
+    }
+}
+
 /// Inspect the lock without taking it. A directory without a lock file is unlocked.
 pub fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
     let path = dir.join(LOCK_FILE);
     let mut file = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(&path)
     {
-        Ok(file) => Some(file),
+        Ok(file) => {
+            refuse_non_regular(&file, &path)?;
+            Some(file)
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).context(|| format!("cannot open lock file {}", show(&path))),
     };

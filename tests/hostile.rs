@@ -304,3 +304,18 @@ fn planted_symlinks_are_never_followed() {
     assert_eq!(content_digest(&real), content_digest(&env.db));
     let _ = Path::new("");
 }
+
+/// A FIFO planted as the lock file: every command that takes or reads the lock
+/// says so at once instead of hanging, and nothing is published.
+#[test]
+fn a_fifo_planted_as_the_lock_file_is_refused_at_once() {
+    let env = Env::new();
+    fs::create_dir_all(&env.backups).unwrap();
+    let lock = env.backups.join(".dbbackup.lock");
+    nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    for args in [&["backup"][..], &["lock", "status"], &["prune"]] {
+        let run = run_within(&env, args, Duration::from_secs(60));
+        run.failed_with(1, "is not a regular file; remove it");
+    }
+    assert!(env.backup_files().is_empty());
+}
