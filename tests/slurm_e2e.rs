@@ -380,6 +380,10 @@ fn an_array_task_cancelled_while_pending_still_ends_in_a_backup() {
     assert_eq!(cancelled.map(String::as_str), Some("3"), "{line:?}");
     assert_eq!(line["post_job"], "0-2", "{line:?}");
     assert_eq!(line["no_post_job"], "3", "{line:?}");
+    assert!(
+        !line.contains_key("nonzero_exit"),
+        "no task failed: {line:?}"
+    );
     let listed = listed(&env);
     let finals: Vec<_> = listed.values().filter(|r| r["kind"] == "final").collect();
     assert_eq!(finals.len(), 1, "{listed:#?}");
