@@ -22,7 +22,18 @@ fn db_with(path: &Path, rows: &[&str]) -> PathBuf {
     path.to_path_buf()
 }
 
-fn rows(path: &Path) -> Vec<String> {
+/// `dbbackup ARGS` with the local time zone `zone` (seed names are local time).
+fn run_in_zone(env: &Env, zone: &str, args: &[&str]) -> Run {
+    env.command()
+        .env("TZ", zone)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// The rows of a `db_with` database, in order (also used by `restore_safety`).
+pub fn rows(path: &Path) -> Vec<String> {
     Connection::open(path)
         .unwrap()
         .prepare("SELECT x FROM t ORDER BY rowid")
@@ -33,7 +44,7 @@ fn rows(path: &Path) -> Vec<String> {
         .unwrap()
 }
 
-fn add_row(path: &Path, row: &str) {
+pub fn add_row(path: &Path, row: &str) {
     Connection::open(path)
         .unwrap()
         .execute("INSERT INTO t VALUES (?1)", [row])
@@ -236,13 +247,7 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
 
     // list: kind legacy, created from the name in local time.
-    let list = env
-        .command()
-        .env("TZ", "Europe/Berlin")
-        .args(["list", "--format", "json"])
-        .output()
-        .unwrap();
-    let list: Run = list.into();
+    let list = run_in_zone(&env, "Europe/Berlin", &["list", "--format", "json"]);
     let rows = list.json();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 3);
@@ -261,13 +266,7 @@ fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
         rows[0]
     );
     assert_eq!(rows[2]["created"], "2025-09-09T07:37:08Z", "09:37:08 CEST");
-    let text = env
-        .command()
-        .env("TZ", "Europe/Berlin")
-        .arg("list")
-        .output()
-        .unwrap();
-    let text = String::from_utf8(text.stdout).unwrap();
+    let text = run_in_zone(&env, "Europe/Berlin", &["list"]).stdout;
     assert!(text.contains("CREATED (Europe/Berlin)"), "{text}");
     assert!(text.contains("2025-09-09 09:37:08"), "{text}");
 
@@ -835,13 +834,7 @@ fn list_reads_well_for_tiny_databases_failed_names_and_time_zones() {
             .replace(".db.gz", ".failed.db.gz"),
     );
     fs::copy(&good, &failed).unwrap();
-    let run = env
-        .command()
-        .env("TZ", "Europe/Berlin")
-        .arg("list")
-        .output()
-        .unwrap();
-    let text = String::from_utf8(run.stdout).unwrap();
+    let text = run_in_zone(&env, "Europe/Berlin", &["list"]).stdout;
     let lines: Vec<&str> = text.lines().collect();
     // Rows from winter and summer alike: the zone's name, not one abbreviation.
     assert!(lines[0].contains("CREATED (Europe/Berlin)"), "{text}");
@@ -977,14 +970,7 @@ fn legacy_local_time_names_are_ordered_by_their_real_time() {
         .strftime("backup_%Y%m%d_%H%M%S.db.gz")
         .to_string();
     db_with(&env.db, &["now"]);
-    let tokyo_run = |args: &[&str]| -> Run {
-        env.command()
-            .env("TZ", "Asia/Tokyo")
-            .args(args)
-            .output()
-            .unwrap()
-            .into()
-    };
+    let tokyo_run = |args: &[&str]| run_in_zone(&env, "Asia/Tokyo", args);
     tokyo_run(&["backup"]).ok();
     // Copied in from the old tool's directory afterwards.
     seed_backup(&old, &env.backups, &tokyo);
@@ -1356,14 +1342,7 @@ fn verify_all_lists_newest_first_by_creation_time_like_list() {
         .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap())
         .strftime("backup_%Y%m%d_%H%M%S.db.gz")
         .to_string();
-    let in_tokyo = |args: &[&str]| -> Run {
-        env.command()
-            .env("TZ", "Asia/Tokyo")
-            .args(args)
-            .output()
-            .unwrap()
-            .into()
-    };
+    let in_tokyo = |args: &[&str]| run_in_zone(&env, "Asia/Tokyo", args);
     in_tokyo(&["backup"]).ok();
     seed_backup(&old, &env.backups, &tokyo);
     let verify = in_tokyo(&["verify", "--all", "--format", "json"]);

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::common::*;
+use crate::restore_points::{add_row, rows};
 
 fn ids(path: &Path) -> BTreeSet<i64> {
     let conn = Connection::open(path).unwrap();
@@ -168,24 +169,6 @@ fn restores_never_lose_a_commit_of_a_short_lived_wal_writer() {
 #[test]
 fn restores_never_lose_a_commit_of_a_short_lived_rollback_writer() {
     restores_never_lose_a_commit(false);
-}
-
-fn rows(path: &Path) -> Vec<String> {
-    Connection::open(path)
-        .unwrap()
-        .prepare("SELECT x FROM t ORDER BY rowid")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-fn add_row(path: &Path, row: &str) {
-    Connection::open(path)
-        .unwrap()
-        .execute("INSERT INTO t VALUES (?1)", [row])
-        .unwrap();
 }
 
 /// `env.db` with table `t`, and a backup after each of `rows`; returns the names.

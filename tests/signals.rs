@@ -1,7 +1,7 @@
 //! SIGTERM / SIGINT during a backup of a large database: stops within seconds,
 //! leaves no temp file and no new backup, frees the lock; the next backup works.
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -34,17 +34,10 @@ fn interrupt_backup(signal: Signal, expected_code: i32) {
     interrupt(signal, expected_code, false);
 }
 
-/// `through_backup_api`: the path of builds without `sqlite_dbpage`, which also
-/// has a temporary copy of the database to remove.
-fn interrupt(signal: Signal, expected_code: i32, through_backup_api: bool) {
-    let env = Env::empty();
-    make_large_db(&env.db, 300);
-    env.run(&["backup", "--threads", "1"]).ok();
-    let before = env.backup_files();
-    let mut command = env.command();
-    if through_backup_api {
-        command.env("DBBACKUP_FORCE_BACKUP_API", "1");
-    }
+/// Start a slow backup with `command` (level 9, one thread) and send `signal`
+/// once compressed data is being written: the backup is under way, with most of
+/// 300 MB of incompressible level-9 work still ahead.
+fn signal_a_running_backup(env: &Env, mut command: Command, signal: Signal) -> Run {
     let child = command
         .args([
             "backup",
@@ -58,11 +51,23 @@ fn interrupt(signal: Signal, expected_code: i32, through_backup_api: bool) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Signal once compressed data is being written: the backup is under way, with
-    // most of 300 MB of incompressible level-9 work still ahead.
-    wait_for_temp_file_with_data(&env);
+    wait_for_temp_file_with_data(env);
     kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-    let run: Run = child.wait_with_output().unwrap().into();
+    child.wait_with_output().unwrap().into()
+}
+
+/// `through_backup_api`: the path of builds without `sqlite_dbpage`, which also
+/// has a temporary copy of the database to remove.
+fn interrupt(signal: Signal, expected_code: i32, through_backup_api: bool) {
+    let env = Env::empty();
+    make_large_db(&env.db, 300);
+    env.run(&["backup", "--threads", "1"]).ok();
+    let before = env.backup_files();
+    let mut command = env.command();
+    if through_backup_api {
+        command.env("DBBACKUP_FORCE_BACKUP_API", "1");
+    }
+    let run = signal_a_running_backup(&env, command, signal);
     // Its own exit status (not death by the signal, which the watchdog deals
     // after dbbackup::signals::GRACE) shows the cleanup finished in time.
     assert_eq!(run.code, expected_code, "stderr: {}", run.stderr);
@@ -182,23 +187,7 @@ fn other_terminating_signals_during_a_large_backup_clean_up() {
         (Signal::SIGXCPU, 152),
     ];
     for (signal, expected_code) in cases {
-        let child = env
-            .command()
-            .args([
-                "backup",
-                "--force",
-                "--threads",
-                "1",
-                "--compression-level",
-                "9",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_for_temp_file_with_data(&env);
-        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-        let run: Run = child.wait_with_output().unwrap().into();
+        let run = signal_a_running_backup(&env, env.command(), signal);
         assert_eq!(run.code, expected_code, "{signal}: stderr: {}", run.stderr);
         let lines: Vec<&str> = run.stderr.lines().collect();
         assert!(
