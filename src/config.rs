@@ -69,7 +69,7 @@ impl Settings {
             )
         })?;
         // Before any command takes a lock or opens it (a FIFO would block for ever).
-        crate::snapshot::refuse_special_file(path, "database")?;
+        crate::sqlite_file::refuse_special_file(path, "database")?;
         Ok(path)
     }
 }

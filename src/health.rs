@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::CheckThresholds;
 use crate::error::{Result, show};
-use crate::snapshot;
+use crate::sqlite_file;
 use crate::store::{BackupDir, BackupSet, DbId, Entry};
 use crate::units::{human_bytes, human_duration};
 
@@ -169,7 +169,7 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
                 tracing::debug!("quick_check output of {}:\n{full}", newest.file_name);
             }
             let detail = full.map_or_else(String::new, |d| {
-                format!(" (quick_check: {})", snapshot::one_line(d))
+                format!(" (quick_check: {})", sqlite_file::one_line(d))
             });
             Criterion {
                 name,

@@ -2,14 +2,12 @@
 //! SLURM batch work. `main.rs` parses arguments and calls [`run`].
 
 pub mod archive;
-pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod create;
 pub mod error;
 pub mod health;
-pub mod jobenv;
-pub mod jobstate;
 pub mod limits;
 pub mod lock;
 pub mod logging;
@@ -21,10 +19,12 @@ pub mod quota;
 pub mod restore;
 pub mod retention;
 pub mod signals;
+pub mod slurm;
 pub mod snapshot;
 pub mod snapshot_copy;
+pub mod sqlite_file;
 pub mod store;
-pub mod summary;
+pub mod summary_log;
 pub mod units;
 
 use std::process::ExitCode;
@@ -33,7 +33,7 @@ use commands::{Ctx, Status};
 
 /// Run a parsed command line; the one place errors are printed.
 pub fn run(cli: cli::Cli) -> ExitCode {
-    let job = jobenv::JobContext::from_env();
+    let job = slurm::job::JobContext::from_env();
     logging::init(&job, cli.global.quiet, cli.global.verbose);
     signals::install();
     let result = config::resolve(&cli.global).and_then(|settings| {

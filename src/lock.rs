@@ -23,8 +23,8 @@ use nix::fcntl::{FcntlArg, fcntl};
 use nix::libc;
 
 use crate::error::{Context, Error, Result, show};
-use crate::jobenv::JobContext;
 use crate::signals;
+use crate::slurm::job::JobContext;
 use crate::store::LOCK_FILE;
 
 /// Waits between attempts grow from FIRST_WAIT to MAX_WAIT: on NFS, Lustre and GPFS

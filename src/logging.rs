@@ -9,7 +9,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::jobenv::JobContext;
+use crate::slurm::job::JobContext;
 
 struct LineFormat {
     job: String,

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Context, Error, Result, show};
-use crate::jobenv::JobContext;
 use crate::lock::{DirLock, Wait};
 use crate::retention::{self, Policy};
+use crate::slurm::job::JobContext;
 use crate::store::{BackupDir, DbId, Entry, copy_mode, link_no_replace, open_no_follow, sync_dir};
 
 #[derive(Debug)]

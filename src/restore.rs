@@ -16,12 +16,13 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::archive::decompress;
-use crate::backup::{self, Saved};
 use crate::config::Settings;
+use crate::create::{self, Saved};
 use crate::error::{Context, Error, Result, show};
-use crate::jobenv::JobContext;
 use crate::lock::{self, DirLock, Wait};
-use crate::snapshot::{self, Check, SQLITE_MAGIC, sibling};
+use crate::slurm::job::JobContext;
+use crate::snapshot;
+use crate::sqlite_file::{self, Check, SQLITE_MAGIC, sibling};
 use crate::store::{
     BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
     sync_dir,
@@ -443,11 +444,11 @@ fn extract_checked(
     };
     decompress::extract_to_file(entry, &mut temp, &progress).map_err(writing)?;
     temp.sync().map_err(writing)?;
-    if let Check::Failed(detail) = snapshot::integrity_check_file(temp.path())? {
+    if let Check::Failed(detail) = sqlite_file::integrity_check_file(temp.path())? {
         return Err(Error::failed(format!(
             "backup {} fails integrity_check ({})",
             entry.file_name,
-            snapshot::one_line(&detail)
+            sqlite_file::one_line(&detail)
         )));
     }
     if exists {
@@ -504,13 +505,13 @@ fn save_existing(
         )));
     }
     // Before the guard: validating opens and closes the file (see `Guard`).
-    let database = snapshot::validate_database(target);
+    let database = sqlite_file::validate_database(target);
     let guard = match &database {
         Ok(db) => Guard::take(db, settings.busy_timeout)?,
         // Not a database SQLite can open: no SQLite writer can use it either.
         Err(_) => None,
     };
-    let saved = backup::save_before_restore(settings, job, dir, lock, target, database)
+    let saved = create::save_before_restore(settings, job, dir, lock, target, database)
         .map_err(|error| cannot_save(dir, target, error))?;
     let kept = |saved: &Saved| match saved {
         Saved::Created(created) => format!("a copy of it was saved as {}", created.entry.file_name),

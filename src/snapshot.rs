@@ -9,11 +9,7 @@
 
 use std::cell::Cell;
 use std::fs::{self, File};
-use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,32 +19,12 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
 use crate::snapshot_copy::{self, SnapshotCopy};
-use crate::store::metadata::Fingerprint;
-
-pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+use crate::sqlite_file::{Check, InterruptOnSignal, read_prefix, run_check, sibling};
 
 /// How long to try for the write lock that lets the check overlap the copy. The
 /// overlap saves about the check's time; under writers that hold the lock almost
 /// continuously, waiting longer would cost more than it saves.
 const GATE_WAIT: Duration = Duration::from_millis(250);
-
-/// Integrity-check output kept in metadata (which has about 8 KiB in all); the
-/// problem count is kept even when the text is cut.
-const MAX_CHECK_TEXT: usize = 4000;
-const CUT_MARKER: &str = "... problems in all: ";
-
-/// The result of `quick_check` / `integrity_check`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Check {
-    Ok,
-    Failed(String),
-}
-
-impl Check {
-    pub fn is_ok(&self) -> bool {
-        matches!(self, Check::Ok)
-    }
-}
 
 /// What a finished snapshot saw.
 #[derive(Debug, Clone)]
@@ -56,148 +32,6 @@ pub struct SnapshotInfo {
     pub page_size: u32,
     pub pages: u64,
     pub check: Check,
-}
-
-/// Refuse a path that exists but is not a regular file once symlinks are followed:
-/// opening a FIFO blocks until a writer appears, and a device or socket is not a
-/// database. Only `stat`s, so it never blocks; a missing path passes (the caller
-/// decides what that means). `what` names the role: "database", "config file".
-pub fn refuse_special_file(path: &Path, what: &str) -> Result<()> {
-    match fs::metadata(path) {
-        Ok(meta) if meta.is_file() || meta.is_dir() => Ok(()),
-        Ok(meta) => Err(Error::failed(format!(
-            "{what} {} is not a regular file but {}; give the path of a file",
-            show(path),
-            file_kind(&meta)
-        ))),
-        Err(_) => Ok(()),
-    }
-}
-
-fn file_kind(meta: &fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let kind = meta.file_type();
-    if kind.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_char_device() || kind.is_block_device() {
-        "a device"
-    } else {
-        "a special file"
-    }
-}
-
-/// Refuse what is not an SQLite database, with the message a user needs.
-pub fn validate_database(path: &Path) -> Result<PathBuf> {
-    refuse_special_file(path, "database")?;
-    let meta = match fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Error::failed(format!(
-                "database {} does not exist",
-                show(path)
-            )));
-        }
-        Err(e) => return Err(e).context(|| format!("cannot access database {}", show(path))),
-    };
-    if meta.is_dir() {
-        return Err(Error::failed(format!(
-            "database path {} is a directory",
-            show(path)
-        )));
-    }
-    let mut header = [0u8; 16];
-    let read = File::open(path)
-        .and_then(|mut f| read_prefix(&mut f, &mut header))
-        .context(|| format!("cannot read database {}", show(path)))?;
-    if read == 0 {
-        return Err(Error::failed(format!(
-            "database {} is empty (0 bytes): nothing to back up",
-            show(path)
-        )));
-    }
-    if read < header.len() || &header != SQLITE_MAGIC {
-        return Err(Error::failed(format!(
-            "{} is not an SQLite database",
-            show(path)
-        )));
-    }
-    std::path::absolute(path).context(|| format!("cannot resolve {}", show(path)))
-}
-
-fn read_prefix(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
-}
-
-/// A cheap summary of the database's on-disk state: identity, size, times and
-/// the header fields SQLite bumps on commit, for the file and its `-wal`.
-/// Taken *before* a snapshot starts, so a commit racing the snapshot can only
-/// cause one extra backup later, never a missed one.
-pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
-    let mut text = String::new();
-    let wal_has_frames = fs::metadata(sibling(path, "-wal")).is_ok_and(|m| m.len() > 0);
-    // An absent or empty -wal adds nothing to the database file's content, and our
-    // own open creates one: both must read as "no WAL", or every first open after a
-    // writer's last close would look like a change.
-    let parts: &[(&str, usize)] = if wal_has_frames {
-        &[("", 100), ("-wal", 32), ("-shm", 48)]
-    } else {
-        &[("", 100)]
-    };
-    for &(suffix, header_len) in parts {
-        let file_path = sibling(path, suffix);
-        let mut file = match File::open(&file_path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && !suffix.is_empty() => {
-                text.push_str(&format!("{suffix}:none;"));
-                continue;
-            }
-            Err(e) => return Err(e).context(|| format!("cannot read {}", show(&file_path))),
-        };
-        let meta = file
-            .metadata()
-            .context(|| format!("cannot stat {}", show(&file_path)))?;
-        let mut header = vec![0u8; header_len];
-        let read = read_prefix(&mut file, &mut header)
-            .context(|| format!("cannot read {}", show(&file_path)))?;
-        header.truncate(read);
-        // In -shm only the wal-index header (mxFrame, change counter) counts:
-        // readers touch the rest, and its times.
-        let stat = if suffix == "-shm" {
-            String::new()
-        } else {
-            // Not ctime: SQLite fchowns -wal on every open when run as root.
-            format!(
-                "{}.{}.{}.{}.{}",
-                meta.dev(),
-                meta.ino(),
-                meta.len(),
-                meta.mtime(),
-                meta.mtime_nsec()
-            )
-        };
-        text.push_str(&format!("{suffix}:{stat}.{};", hex(&header)));
-    }
-    Ok(Fingerprint(text))
-}
-
-/// `db-wal`, `db-shm`, `db-journal` beside `db`.
-pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An open source database, ready to snapshot.
@@ -457,175 +291,9 @@ pub(crate) fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection>
     Ok(conn)
 }
 
-/// Run `PRAGMA quick_check` or `integrity_check`; corruption is a result, not an error.
-pub fn run_check(conn: &Connection, pragma: &str) -> Result<Check> {
-    let lines: rusqlite::Result<Vec<String>> = conn
-        .prepare(&format!("PRAGMA {pragma}"))
-        .and_then(|mut stmt| stmt.query_map([], |row| row.get::<_, String>(0))?.collect());
-    match lines {
-        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Check::Ok),
-        Ok(lines) => Ok(Check::Failed(summarize(&lines))),
-        Err(e) => {
-            signals::check()?;
-            match e.sqlite_error_code() {
-                Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) | None => {
-                    Ok(Check::Failed(e.to_string()))
-                }
-                _ => Err(Error::Sqlite {
-                    context: format!("{pragma} failed"),
-                    source: e,
-                }),
-            }
-        }
-    }
-}
-
-/// The check's whole output, one problem per line (SQLite puts several lines in
-/// one row), cut to fit the metadata.
-fn summarize(rows: &[String]) -> String {
-    let problems: Vec<&str> = rows
-        .iter()
-        .flat_map(|row| row.lines())
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with("*** in database"))
-        .collect();
-    if problems.is_empty() {
-        return "no output".into();
-    }
-    let mut text = String::new();
-    for (i, line) in problems.iter().enumerate() {
-        if text.len() + line.len() + 1 > MAX_CHECK_TEXT {
-            text.push_str(&format!("{CUT_MARKER}{}", problems.len()));
-            break;
-        }
-        if i > 0 {
-            text.push('\n');
-        }
-        text.push_str(line);
-    }
-    text
-}
-
-/// One line for messages and logs: "66 problems, first: ..." (the whole text
-/// goes into JSON output and `-v` logs).
-pub fn one_line(detail: &str) -> String {
-    let first = |line: &str| -> String {
-        let mut cut: String = line.chars().take(200).collect();
-        if cut.len() < line.len() {
-            cut.push('…');
-        }
-        cut
-    };
-    let lines: Vec<&str> = detail.lines().collect();
-    let count = lines
-        .last()
-        .and_then(|l| l.rsplit_once(CUT_MARKER))
-        .and_then(|(_, n)| n.parse::<usize>().ok())
-        .unwrap_or(lines.len());
-    match lines.first() {
-        None => "no output".into(),
-        Some(line) if count <= 1 => first(line),
-        Some(line) => format!("{count} problems, first: {}", first(line)),
-    }
-}
-
-/// `PRAGMA integrity_check` on a finished database file (a restored or verified
-/// copy), opened immutable so no `-wal`/`-shm` is created beside it.
-pub fn integrity_check_file(path: &Path) -> Result<Check> {
-    let uri = format!("file:{}?immutable=1", uri_escape(path));
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_URI
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(&uri, flags)
-        .context(|| format!("cannot open {}", show(path)))?;
-    let _watch = InterruptOnSignal::new(&conn);
-    let check = run_check(&conn, "integrity_check");
-    signals::check()?;
-    check
-}
-
-pub(crate) fn uri_escape(path: &Path) -> String {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    absolute
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .map(|&b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Interrupts a long SQLite statement (integrity check of a large database) when
-/// a termination signal arrives, so shutdown takes seconds, not minutes.
-struct InterruptOnSignal {
-    done: Arc<AtomicBool>,
-    watcher: Option<thread::JoinHandle<()>>,
-}
-
-impl InterruptOnSignal {
-    fn new(conn: &Connection) -> Self {
-        let handle = conn.get_interrupt_handle();
-        let done = Arc::new(AtomicBool::new(false));
-        let finished = Arc::clone(&done);
-        let watcher = thread::spawn(move || {
-            while !finished.load(Ordering::Relaxed) {
-                if signals::pending().is_some() {
-                    handle.interrupt();
-                    return;
-                }
-                thread::park_timeout(Duration::from_millis(50));
-            }
-        });
-        InterruptOnSignal {
-            done,
-            watcher: Some(watcher),
-        }
-    }
-}
-
-impl Drop for InterruptOnSignal {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
-        if let Some(watcher) = self.watcher.take() {
-            watcher.thread().unpark();
-            let _ = watcher.join();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn check_output_is_one_line_in_messages_and_whole_in_the_detail() {
-        let rows = vec![
-            "*** in database main ***\nPage 5: btreeInitPage() returns error code 11\nPage 6: bad"
-                .to_string(),
-            "row 3 missing from index i".to_string(),
-        ];
-        let detail = summarize(&rows);
-        assert_eq!(detail.lines().count(), 3);
-        assert_eq!(
-            one_line(&detail),
-            "3 problems, first: Page 5: btreeInitPage() returns error code 11"
-        );
-        let many: Vec<String> = (0..500)
-            .map(|i| format!("problem {i} {}", "x".repeat(40)))
-            .collect();
-        let detail = summarize(&many);
-        assert!(detail.len() <= MAX_CHECK_TEXT + 40);
-        assert!(one_line(&detail).starts_with("500 problems, first: problem 0"));
-        assert_eq!(
-            one_line("database disk image is malformed"),
-            "database disk image is malformed"
-        );
-    }
-
     /// The build must include the page-stream virtual table (.cargo/config.toml).
     #[test]
     fn the_bundled_sqlite_has_sqlite_dbpage() {

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
-use crate::snapshot::{sibling, uri_escape};
+use crate::sqlite_file::{sibling, uri_escape};
 use crate::store::{TempFile, copy_mode};
 
 /// Set to `1` to use this path even when `sqlite_dbpage` exists (tests and

@@ -109,8 +109,8 @@ proptest! {
     /// No value can break a summary line or forge a field, and values read back.
     #[test]
     fn summary_values_stay_inside_their_field(value in "(?s).{0,300}", key_value in "[a-z]{1,5}=[a-z]{0,5}") {
-        let job = dbbackup::jobenv::JobContext::from_lookup(|_| Some(value.clone()), value.clone());
-        let mut line = dbbackup::summary::Line::new(&job, "post-job", dbbackup::summary::Status::Ok);
+        let job = dbbackup::slurm::job::JobContext::from_lookup(|_| Some(value.clone()), value.clone());
+        let mut line = dbbackup::summary_log::Line::new(&job, "post-job", dbbackup::summary_log::Status::Ok);
         line.field("error", &value).field("note", &key_value);
         let text = line.text();
         prop_assert!(!text.contains('\n') && !text.contains('\r'));

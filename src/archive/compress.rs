@@ -89,7 +89,7 @@ where
             result,
             Compressed {
                 raw_bytes,
-                checksum: format!("sha256:{}", crate::snapshot::hex(&hasher.finalize())),
+                checksum: format!("sha256:{}", crate::sqlite_file::hex(&hasher.finalize())),
                 compressed_bytes,
             },
         ))
@@ -229,7 +229,7 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
-        let expected = format!("sha256:{}", crate::snapshot::hex(&Sha256::digest(data)));
+        let expected = format!("sha256:{}", crate::sqlite_file::hex(&Sha256::digest(data)));
         assert_eq!(summary.checksum, expected);
     }
 

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result, show};
 use crate::progress::Progress;
 use crate::signals;
-use crate::snapshot::{SQLITE_MAGIC, hex};
+use crate::sqlite_file::{SQLITE_MAGIC, hex};
 use crate::store::{Entry, open_no_follow};
 
 const CHUNK: usize = 256 * 1024;

@@ -8,17 +8,17 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Ctx, Status};
-use crate::backup::{self, is_snapshot_of};
 use crate::cli::FormatArgs;
+use crate::create::{self, is_snapshot_of};
 use crate::error::Result;
 use crate::lock::{DirLock, Wait};
-use crate::snapshot;
+use crate::sqlite_file;
 use crate::store::{BackupDir, DbId, Kind};
 use crate::units::human_duration;
 
 pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
     let out = ctx.output(args.format);
-    let db = snapshot::validate_database(ctx.settings.db_path()?)?;
+    let db = sqlite_file::validate_database(ctx.settings.db_path()?)?;
     let dir = ctx.backup_dir();
     if let Some(reason) = not_due(&dir, &db, ctx.settings.min_interval)? {
         return Ok(skip(&out, &reason));
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
     if let Some(reason) = not_due(&dir, &db, ctx.settings.min_interval)? {
         return Ok(skip(&out, &reason));
     }
-    let outcome = backup::run(&ctx.settings, &ctx.job, &dir, &lock, &db, Kind::Auto, false)?;
+    let outcome = create::run(&ctx.settings, &ctx.job, &dir, &lock, &db, Kind::Auto, false)?;
     Ok(super::backup::report(&out, &outcome))
 }
 
@@ -51,7 +51,7 @@ pub fn not_due(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Option<
             human_duration(interval)
         )));
     }
-    let fingerprint = snapshot::fingerprint(db)?;
+    let fingerprint = sqlite_file::fingerprint(db)?;
     Ok(is_snapshot_of(&newest, &id, &fingerprint)
         .then(|| format!("database unchanged since {}", newest.file_name)))
 }

@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{Ctx, Status};
-use crate::backup::{self, Created, Outcome};
 use crate::cli::BackupArgs;
+use crate::create::{self, Created, Outcome};
 use crate::error::Result;
 use crate::output::Output;
 use crate::store::Kind;
@@ -14,7 +14,7 @@ pub fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Status> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
     let lock = ctx.lock(&dir)?;
-    let outcome = backup::run(
+    let outcome = create::run(
         &ctx.settings,
         &ctx.job,
         &dir,
@@ -74,7 +74,7 @@ fn describe(created: &Created) -> String {
         None => "quick_check ok".to_string(),
         Some(detail) => format!(
             "INTEGRITY CHECK FAILED: quick_check: {}",
-            crate::snapshot::one_line(detail)
+            crate::sqlite_file::one_line(detail)
         ),
     };
     let mut text = format!(

@@ -12,13 +12,13 @@ use std::process::Command;
 use serde_json::json;
 
 use super::{Ctx, Status};
-use crate::backup::{self, Outcome};
 use crate::cli::FinalArgs;
+use crate::create::{self, Outcome};
 use crate::error::{Error, Result};
-use crate::jobenv::{sanitize, state_key};
-use crate::jobstate::JobState;
+use crate::slurm::array::JobState;
+use crate::slurm::job::{sanitize, state_key};
 use crate::store::{DbId, Kind};
-use crate::summary::{self, Line};
+use crate::summary_log::{self, Line};
 
 /// A task's end as the scheduler reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
         )));
     }
     let db = DbId::of(ctx.settings.db_path()?);
-    let key = crate::jobstate::key(&state_key(ctx.job.cluster.as_deref(), &array), &db);
+    let key = crate::slurm::array::key(&state_key(ctx.job.cluster.as_deref(), &array), &db);
     let (source, mut ends) = task_ends(&array);
     let dir = ctx.backup_dir();
     // A mistyped id would otherwise pass for "nothing to do": say so (the backup
@@ -77,30 +77,30 @@ pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
         let reached = state.finished_tasks(&key)?;
         let mut job = ctx.job.clone();
         job.tag = array.clone();
-        let outcome = backup::run(&ctx.settings, &job, &dir, &lock, db, Kind::Final, false)?;
+        let outcome = create::run(&ctx.settings, &job, &dir, &lock, db, Kind::Final, false)?;
         state.mark_ended(&key)?;
         Ok((reached, outcome))
     })();
     let mut line = match &result {
         Ok((_, Outcome::Created(created))) if created.is_good() => {
-            let mut line = Line::new(&ctx.job, "final", summary::Status::Ok);
+            let mut line = Line::new(&ctx.job, "final", summary_log::Status::Ok);
             line.field("backup", &created.entry.file_name);
             line
         }
         Ok((_, Outcome::Created(created))) => {
-            let mut line = Line::new(&ctx.job, "final", summary::Status::Failed);
+            let mut line = Line::new(&ctx.job, "final", summary_log::Status::Failed);
             line.field("backup", &created.entry.file_name)
                 .field("check", "failed");
             line
         }
         Ok((_, Outcome::Unchanged(name))) => {
-            let mut line = Line::new(&ctx.job, "final", summary::Status::Skipped);
+            let mut line = Line::new(&ctx.job, "final", summary_log::Status::Skipped);
             line.field("backup", name)
                 .field("reason", "database unchanged since this backup");
             line
         }
         Err(error) => {
-            let mut line = Line::new(&ctx.job, "final", summary::Status::Failed);
+            let mut line = Line::new(&ctx.job, "final", summary_log::Status::Failed);
             line.field("error", &error.to_string());
             line
         }
@@ -140,7 +140,7 @@ pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
             line.field("no_post_job", &ranges(&missed));
         }
     }
-    summary::append_or_warn(&ctx.settings.summary_log, &line);
+    summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     let (_, outcome) = result?;
     let status = super::backup::report(&out, &outcome);
     out.document(&json!({

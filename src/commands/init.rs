@@ -51,7 +51,7 @@ fn fill(example: &str, db_path: Option<&Path>) -> String {
             "db_path: results.db",
             &format!(
                 "db_path: {}",
-                crate::summary::escape(&db.display().to_string())
+                crate::summary_log::escape(&db.display().to_string())
             ),
         ),
         None => example.to_string(),

@@ -21,7 +21,7 @@ pub mod verify;
 use crate::cli::Command;
 use crate::config::Settings;
 use crate::error::Result;
-use crate::jobenv::JobContext;
+use crate::slurm::job::JobContext;
 use crate::store::{BackupDir, BackupSet, DbId};
 
 /// Everything a command needs.

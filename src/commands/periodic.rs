@@ -3,13 +3,13 @@
 //! well; a summary line when it made a backup or found a problem.
 
 use super::{Ctx, Status};
-use crate::backup::{self, Outcome};
 use crate::cli::PeriodicArgs;
+use crate::create::{self, Outcome};
 use crate::error::Result;
 use crate::lock::{DirLock, Wait};
-use crate::snapshot;
+use crate::sqlite_file;
 use crate::store::Kind;
-use crate::summary::{self, Line};
+use crate::summary_log::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
     // A bad path is a usage error, found before any work (run as root, a rename
@@ -32,21 +32,22 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
         tracing::warn!("unhealthy: {problem}");
     }
     let (status, backup) = match &made {
-        Ok(Some(Outcome::Created(created))) if created.is_complete() => {
-            (summary::Status::Ok, Some(created.entry.file_name.clone()))
-        }
-        Ok(Some(Outcome::Created(created))) => (
-            summary::Status::Failed,
+        Ok(Some(Outcome::Created(created))) if created.is_complete() => (
+            summary_log::Status::Ok,
             Some(created.entry.file_name.clone()),
         ),
-        Ok(_) => (summary::Status::Skipped, None),
-        Err(_) => (summary::Status::Failed, None),
+        Ok(Some(Outcome::Created(created))) => (
+            summary_log::Status::Failed,
+            Some(created.entry.file_name.clone()),
+        ),
+        Ok(_) => (summary_log::Status::Skipped, None),
+        Err(_) => (summary_log::Status::Failed, None),
     };
     if backup.is_some() || !problems.is_empty() || made.is_err() {
         let status = if problems.is_empty() {
             status
         } else {
-            summary::Status::Failed
+            summary_log::Status::Failed
         };
         let mut line = Line::new(&ctx.job, "periodic", status);
         if let Some(name) = &backup {
@@ -62,7 +63,7 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
         if let Err(error) = &made {
             line.field("error", &error.to_string());
         }
-        summary::append_or_warn(&ctx.settings.summary_log, &line);
+        summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     }
     let made = made?;
     let backup_ok = !matches!(&made, Some(Outcome::Created(created)) if !created.is_complete());
@@ -75,7 +76,7 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
 
 /// `auto`'s decision, without waiting for a lock someone else holds.
 fn back_up_if_due(ctx: &Ctx) -> Result<Option<Outcome>> {
-    let db = snapshot::validate_database(ctx.settings.db_path()?)?;
+    let db = sqlite_file::validate_database(ctx.settings.db_path()?)?;
     let dir = ctx.backup_dir();
     if let Some(reason) = super::auto::not_due(&dir, &db, ctx.settings.min_interval)? {
         tracing::debug!("periodic: {reason}");
@@ -88,7 +89,7 @@ fn back_up_if_due(ctx: &Ctx) -> Result<Option<Outcome>> {
     if super::auto::not_due(&dir, &db, ctx.settings.min_interval)?.is_some() {
         return Ok(None);
     }
-    backup::run(
+    create::run(
         &ctx.settings,
         &ctx.job,
         &dir,

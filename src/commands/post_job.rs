@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{Ctx, Status};
-use crate::backup::{self, Outcome};
 use crate::cli::PostJobArgs;
+use crate::create::{self, Outcome};
 use crate::error::Result;
-use crate::jobstate::JobState;
+use crate::slurm::array::JobState;
 use crate::store::{BackupDir, DbId, Kind};
-use crate::summary::{self, Line};
+use crate::summary_log::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
     let out = ctx.output(args.output.format);
@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
         Ok((reason, None)) => {
             out.line(format!("skipped: {reason}"));
             out.document(&json!({"status": "skipped", "reason": reason}));
-            let mut line = Line::new(&ctx.job, "post-job", summary::Status::Skipped);
+            let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Skipped);
             line.field("reason", reason);
             (Status::Success, line)
         }
@@ -44,16 +44,16 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
             let status = super::backup::report(&out, outcome);
             let mut line = match (outcome, status) {
                 (Outcome::Unchanged(name), _) => {
-                    let mut line = Line::new(&ctx.job, "post-job", summary::Status::Skipped);
+                    let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Skipped);
                     line.field("backup", name)
                         .field("reason", "database unchanged");
                     line
                 }
                 (Outcome::Created(created), status) => {
                     let result = if status == Status::Success {
-                        summary::Status::Ok
+                        summary_log::Status::Ok
                     } else {
-                        summary::Status::Failed
+                        summary_log::Status::Failed
                     };
                     let mut line = Line::new(&ctx.job, "post-job", result);
                     line.field("backup", &created.entry.file_name)
@@ -68,7 +68,7 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
             (status, line)
         }
         Err(error) => {
-            let mut line = Line::new(&ctx.job, "post-job", summary::Status::Failed);
+            let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Failed);
             line.field("error", &error.to_string());
             (Status::Failure, line)
         }
@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
     if ctx.job.restarts > 0 {
         line.field("restarts", &ctx.job.restarts.to_string());
     }
-    summary::append_or_warn(&ctx.settings.summary_log, &line);
+    summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     result.map(|_| status)
 }
 
@@ -92,7 +92,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
     let lock = ctx.lock(&dir)?;
-    let key = crate::jobstate::key(&ctx.job.state_key(), &DbId::of(db));
+    let key = crate::slurm::array::key(&ctx.job.state_key(), &DbId::of(db));
     let reason = match &ctx.job.array {
         None => {
             if !after_term {
@@ -130,7 +130,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
     };
     let mut job = ctx.job.clone();
     job.tag = ctx.job.job_id().to_string();
-    let outcome = backup::run(&ctx.settings, &job, &dir, &lock, db, Kind::PostJob, false)?;
+    let outcome = create::run(&ctx.settings, &job, &dir, &lock, db, Kind::PostJob, false)?;
     Ok((reason, Some(outcome)))
 }
 

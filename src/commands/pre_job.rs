@@ -14,12 +14,12 @@ use std::process::Command;
 use serde_json::json;
 
 use super::{Ctx, Status};
-use crate::backup::{self, Outcome};
 use crate::cli::PreJobArgs;
+use crate::create::{self, Outcome};
 use crate::error::{Error, Result, show};
-use crate::jobstate::{JobState, PreJob};
+use crate::slurm::array::{JobState, PreJob};
 use crate::store::{BackupDir, DbId, Kind};
-use crate::summary::{self, Line};
+use crate::summary_log::{self, Line};
 
 /// What pre-job found or did.
 enum Found {
@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
     let final_failed = submitted.as_deref().is_some_and(not_submitted);
     let (status, reason, name) = match &result {
         Ok(Found::Exists(name)) => (
-            summary::Status::Skipped,
+            summary_log::Status::Skipped,
             // A requeued single job finds its own first run's restore point.
             if ctx.job.array.is_none() && ctx.job.restarts > 0 {
                 "made by an earlier run of this job (requeued)"
@@ -51,22 +51,22 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
             name,
         ),
         Ok(Found::Reused(name)) => (
-            summary::Status::Ok,
+            summary_log::Status::Ok,
             "database unchanged since this restore point",
             name,
         ),
-        Ok(Found::Created(name)) => (summary::Status::Ok, "", name),
+        Ok(Found::Created(name)) => (summary_log::Status::Ok, "", name),
         Err(error) => {
-            let mut line = Line::new(&ctx.job, "pre-job", summary::Status::Failed);
+            let mut line = Line::new(&ctx.job, "pre-job", summary_log::Status::Failed);
             line.field("error", &error.to_string());
             add_final(&mut line, submitted.as_deref());
             add_restarts(ctx, &mut line);
-            summary::append_or_warn(&ctx.settings.summary_log, &line);
+            summary_log::append_or_warn(&ctx.settings.summary_log, &line);
             return result.map(|_| Status::Failure);
         }
     };
     let status = if final_failed {
-        summary::Status::Failed
+        summary_log::Status::Failed
     } else {
         status
     };
@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
     };
     out.line(format!("restore point for job {job_id} {verb} {name}"));
     out.document(&json!({"status": status.as_str(), "job": job_id, "backup": name}));
-    summary::append_or_warn(&ctx.settings.summary_log, &line);
+    summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     Ok(if final_failed {
         Status::Failure
     } else {
@@ -137,7 +137,7 @@ fn find_or_make(
 ) -> Result<Found> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
-    let key = crate::jobstate::key(&ctx.job.state_key(), &DbId::of(db));
+    let key = crate::slurm::array::key(&ctx.job.state_key(), &DbId::of(db));
     let want_final = final_job.is_some() && ctx.job.array.is_some();
     if let Some(record) = JobState::reader(&dir).pre_job(&key)
         && let Some(found) = answered(&dir, &record, want_final)
@@ -197,7 +197,7 @@ fn find_or_make(
     }
     let mut job = ctx.job.clone();
     job.tag = ctx.job.job_id().to_string();
-    let outcome = backup::run(&ctx.settings, &job, &dir, &lock, db, Kind::PreJob, false);
+    let outcome = create::run(&ctx.settings, &job, &dir, &lock, db, Kind::PreJob, false);
     let found = match outcome {
         Ok(Outcome::Created(created)) if created.is_good() => {
             record.backup = Some(created.entry.file_name.clone());
@@ -207,7 +207,9 @@ fn find_or_make(
             record.failed = Some(created.entry.file_name.clone());
             Err(Error::failed(format!(
                 "pre-job snapshot failed its integrity check (quick_check: {}); kept as {}",
-                crate::snapshot::one_line(created.meta.check_detail.as_deref().unwrap_or_default()),
+                crate::sqlite_file::one_line(
+                    created.meta.check_detail.as_deref().unwrap_or_default()
+                ),
                 created.entry.file_name
             )))
         }

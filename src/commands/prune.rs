@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{Ctx, Status};
-use crate::backup::policy;
 use crate::cli::PruneArgs;
+use crate::create::policy;
 use crate::error::Result;
 use crate::lock::{DirLock, Wait};
 use crate::retention;
@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<Status> {
     let db = DbId::of(ctx.settings.db_path()?);
     let _lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?;
     dir.remove_stale_temps();
-    let protected = crate::jobstate::JobState::protected(&dir);
+    let protected = crate::slurm::array::JobState::protected(&dir);
     let plan = retention::plan(&dir.set(&db)?, policy(&ctx.settings), &protected);
     if !args.dry_run {
         retention::apply(&dir, &plan)?;

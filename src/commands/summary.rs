@@ -4,7 +4,7 @@ use super::{Ctx, Status};
 use crate::cli::SummaryArgs;
 use crate::error::Result;
 use crate::store::Entry;
-use crate::summary::{self, Line};
+use crate::summary_log::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
     let set = ctx.backup_set(&ctx.backup_dir())?;
@@ -12,9 +12,9 @@ pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
     let criteria = super::check::evaluate_all(ctx, &ctx.settings.check)?;
     let healthy = criteria.iter().all(|c| c.ok);
     let status = if healthy {
-        summary::Status::Ok
+        summary_log::Status::Ok
     } else {
-        summary::Status::Failed
+        summary_log::Status::Failed
     };
     let mut line = Line::new(&ctx.job, "summary", status);
     line.field("count", &good.len().to_string())
@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
         .log
         .clone()
         .unwrap_or_else(|| ctx.settings.summary_log.clone());
-    summary::append(&log, &line)?;
+    summary_log::append(&log, &line)?;
     ctx.output(crate::cli::Format::Text).line(line.text());
     Ok(Status::Success)
 }

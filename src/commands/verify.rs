@@ -9,7 +9,7 @@ use crate::archive::decompress;
 use crate::cli::VerifyArgs;
 use crate::error::{Error, Result};
 use crate::restore::find_backup;
-use crate::snapshot::{self, Check};
+use crate::sqlite_file::{self, Check};
 use crate::store::{Entry, TempFile};
 
 #[derive(Debug, Serialize)]
@@ -88,13 +88,13 @@ fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
     let progress = crate::progress::Progress::bytes(total, "verify", show_progress);
     let extracted = decompress::extract_to_file(entry, &mut temp, &progress)?;
-    match snapshot::integrity_check_file(temp.path())? {
+    match sqlite_file::integrity_check_file(temp.path())? {
         Check::Ok => {}
         Check::Failed(detail) => {
             tracing::debug!("integrity_check output:\n{detail}");
             return Err(Error::failed(format!(
                 "integrity_check: {}",
-                snapshot::one_line(&detail)
+                sqlite_file::one_line(&detail)
             )));
         }
     }

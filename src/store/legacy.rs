@@ -10,7 +10,7 @@ use flate2::read::GzDecoder;
 use jiff::{SignedDuration, Timestamp};
 
 use super::Entry;
-use crate::snapshot::SQLITE_MAGIC;
+use crate::sqlite_file::SQLITE_MAGIC;
 
 /// The SQLite file header's length.
 const HEADER: usize = 100;

@@ -40,7 +40,7 @@ impl DbId {
     pub fn key(&self) -> String {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(self.canonical.as_os_str().as_encoded_bytes());
-        crate::snapshot::hex(&digest[..6])
+        crate::sqlite_file::hex(&digest[..6])
     }
 
     /// Whether a backup recorded with `source` is a backup of this database.

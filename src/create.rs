@@ -13,12 +13,13 @@ use jiff::Timestamp;
 use crate::archive::{self, compress};
 use crate::config::Settings;
 use crate::error::{Context, Error, Result, show};
-use crate::jobenv::JobContext;
 use crate::lock::{DirLock, Wait};
 use crate::mirror::{self, MirrorResult};
 use crate::progress::Progress;
 use crate::retention;
-use crate::snapshot::{self, Check, Source};
+use crate::slurm::job::JobContext;
+use crate::snapshot::Source;
+use crate::sqlite_file::{self, Check};
 use crate::store::metadata::{self, CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
 use crate::store::{BackupDir, DbId, Entry, copy_mode};
 
@@ -71,10 +72,10 @@ pub fn run(
     force: bool,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let db = snapshot::validate_database(db)?;
+    let db = sqlite_file::validate_database(db)?;
     let id = DbId::of(&db);
     dir.remove_stale_temps();
-    let fingerprint = snapshot::fingerprint(&db)?;
+    let fingerprint = sqlite_file::fingerprint(&db)?;
     if !force
         && let Some(newest) = dir.newest_restore_point(&id)?
         && is_snapshot_of(&newest, &id, &fingerprint)
@@ -115,7 +116,7 @@ impl Saved {
 
 /// Save whatever is at `target` before a restore replaces it, as a pre-restore
 /// copy recorded under the target's own path: through SQLite when it is a
-/// database (`database`, from `snapshot::validate_database`), else its raw bytes,
+/// database (`database`, from `sqlite_file::validate_database`), else its raw bytes,
 /// marked failed.
 ///
 /// The restore engine calls this while it holds a write transaction on the
@@ -280,7 +281,7 @@ fn create(
     // Published first, then retention: also after a failed snapshot, which is
     // what bounds the evidence a corrupt database leaves behind.
     // Restore points of jobs still running are kept (pre-job's promise).
-    let protected = crate::jobstate::JobState::protected(dir);
+    let protected = crate::slurm::array::JobState::protected(dir);
     let pruned = prune(dir, id, settings, &protected)?;
     let mut mirrors = Vec::new();
     if meta.check == CheckResult::Ok {
@@ -298,7 +299,7 @@ fn create(
         tracing::error!(
             "snapshot of {} failed its integrity check (quick_check: {}); kept as {}",
             show(db),
-            snapshot::one_line(detail),
+            sqlite_file::one_line(detail),
             entry.file_name
         );
         tracing::debug!("quick_check output:\n{detail}");

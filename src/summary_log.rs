@@ -17,7 +17,7 @@ use nix::errno::Errno;
 use nix::libc;
 
 use crate::error::{Context, Error, Result, show};
-use crate::jobenv::JobContext;
+use crate::slurm::job::JobContext;
 
 /// Longest value kept in a line: values come from the environment and errors.
 const MAX_VALUE: usize = 512;
@@ -113,7 +113,7 @@ pub fn escape(value: &str) -> String {
 
 /// Append `line` to the log at `path` (creating it and its directory).
 pub fn append(path: &Path, line: &Line) -> Result<()> {
-    crate::snapshot::refuse_special_file(path, "summary log")?;
+    crate::sqlite_file::refuse_special_file(path, "summary log")?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)
             .context(|| format!("cannot create directory for summary log {}", show(path)))?;

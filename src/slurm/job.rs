@@ -100,7 +100,8 @@ pub fn state_key(cluster: Option<&str>, job_id: &str) -> String {
     format!("{}-{}", cluster.unwrap_or("-"), sanitize(job_id))
 }
 
-fn local_host_name() -> String {
+/// This machine's host name, read in this one place ("unknown" when it cannot be).
+pub fn local_host_name() -> String {
     nix::unistd::gethostname()
         .ok()
         .and_then(|name| name.into_string().ok())

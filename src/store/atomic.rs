@@ -1,0 +1,189 @@
+//! Files that appear whole or not at all: temp files beside their destination,
+//! publication by hard link that never replaces, directory sync, and removal of
+//! temp files a killed run left.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::error::{Context, Result, show};
+
+/// Temp files in a backup or mirror directory start with this; only a lock holder
+/// writes them, so a lock holder may remove any it finds (left by a killed run).
+pub const TEMP_PREFIX: &str = ".dbbackup-tmp-";
+
+/// This host's name as used in temp-file names (no `-`, which separates fields).
+fn this_host() -> String {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let host = crate::slurm::job::local_host_name();
+        let host = crate::slurm::job::sanitize(&host).replace('-', "_");
+        if host.is_empty() { "host".into() } else { host }
+    })
+    .clone()
+}
+
+/// Remove temp files in `dir` left by dead dbbackup processes of this host: for
+/// directories outside the backup directory (a restore target's), where other
+/// processes' temp files may be live and only ours are known to be dead.
+pub fn remove_dead_temps_in(dir: &Path) -> usize {
+    let prefix = format!("{TEMP_PREFIX}{}-", this_host());
+    remove_temps_where(dir, |name| {
+        let pid = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok());
+        pid.is_some_and(|pid| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH)
+        })
+    })
+}
+
+/// Remove every dbbackup temp file in `dir` (a lock holder's job), except this
+/// process's own: a restore beside its backups (`--backup-dir .`) has its checked
+/// copy there while it saves the old database.
+pub fn remove_temps_in(dir: &Path) -> usize {
+    let ours = format!("{TEMP_PREFIX}{}-{}-", this_host(), std::process::id());
+    remove_temps_where(dir, |name| {
+        name.starts_with(TEMP_PREFIX) && !name.starts_with(&ours)
+    })
+}
+
+fn remove_temps_where(dir: &Path, removable: impl Fn(&str) -> bool) -> usize {
+    let Ok(items) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for item in items.flatten() {
+        if item.file_name().to_str().is_some_and(&removable) && fs::remove_file(item.path()).is_ok()
+        {
+            tracing::info!(
+                "removed temp file {} left by an interrupted run",
+                show(&item.path())
+            );
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Hard-link `from` to `to`, failing with `AlreadyExists` instead of replacing:
+/// rename(2) would silently overwrite. Filesystems without hard links fall back to
+/// a rename after an existence check (we hold the directory lock).
+pub fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::hard_link(from, to) {
+        Err(e) if matches!(e.raw_os_error(), Some(code) if code == nix::libc::EPERM || code == nix::libc::EOPNOTSUPP || code == nix::libc::EXDEV) =>
+        {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            fs::rename(from, to)
+        }
+        other => other,
+    }
+}
+
+/// Flush a directory's entries (a new or renamed name) to disk.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .context(|| format!("cannot flush directory {}", show(dir)))
+}
+
+/// Open for reading without following a symlink planted under a backup's name,
+/// and without blocking on a FIFO planted there (callers `fstat` and skip what is
+/// not a regular file; O_NONBLOCK changes nothing for reads of regular files).
+pub fn open_no_follow(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// The permission bits a copy of `path` may have: never more readable than it.
+pub fn copy_mode(path: &Path) -> u32 {
+    fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o666)
+        .unwrap_or(0o600)
+}
+
+/// A file that is removed when dropped unless it was published.
+pub struct TempFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+static TEMP_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TempFile {
+    /// Create a new temp file in `dir` with at most `mode` permissions.
+    pub fn create_in(dir: &Path, mode: u32) -> Result<Self> {
+        let name = format!(
+            "{TEMP_PREFIX}{}-{}-{}.part",
+            this_host(),
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        Self::create_named(dir.join(name), mode)
+    }
+
+    /// Create `path` exclusively (never through a planted symlink).
+    pub fn create_named(path: PathBuf, mode: u32) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&path)
+            .context(|| format!("cannot create {}", show(&path)))?;
+        Ok(TempFile {
+            path,
+            file: Some(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("temp file is open until removed")
+    }
+
+    /// Flush content and size to disk.
+    pub fn sync(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        self.file()
+            .sync_all()
+            .context(|| format!("cannot flush {}", show(&path)))
+    }
+
+    /// Close without removing: the caller has renamed it into place.
+    pub fn keep(mut self) {
+        self.file = None;
+        self.path = PathBuf::new();
+    }
+
+    pub(crate) fn remove(&mut self) {
+        self.file = None;
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+            self.path = PathBuf::new();
+        }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
