@@ -19,7 +19,7 @@ use crate::progress::Progress;
 use crate::retention;
 use crate::slurm::job::JobContext;
 use crate::snapshot::Source;
-use crate::sqlite_file::{self, Check};
+use crate::sqlite_file::{self, Integrity};
 use crate::store::metadata::{self, CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
 use crate::store::{BackupDir, DbId, Entry, copy_mode};
 
@@ -228,7 +228,7 @@ fn create(
                     }
                     Reader::RawFile(file, why) => {
                         copy_raw(file, sink)?;
-                        Ok(Check::Failed(why.clone()))
+                        Ok(Integrity::Failed(why.clone()))
                     }
                 }
             })?;
@@ -238,15 +238,15 @@ fn create(
     };
     drop(reader);
     if kind == Kind::PreRestore
-        && check == Check::Ok
+        && check == Integrity::Ok
         && let Some(name) = same_content(dir, id, &compressed.checksum, compressed.raw_bytes)?
     {
         tracing::info!("content of {} is already held by {name}", show(db));
         return Ok(Outcome::Unchanged(name));
     }
     let (check_result, check_detail) = match check {
-        Check::Ok => (CheckResult::Ok, None),
-        Check::Failed(detail) => (CheckResult::Failed, Some(detail)),
+        Integrity::Ok => (CheckResult::Ok, None),
+        Integrity::Failed(detail) => (CheckResult::Failed, Some(detail)),
     };
     let meta = Metadata {
         format: FORMAT_VERSION,

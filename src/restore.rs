@@ -22,7 +22,7 @@ use crate::error::{Context, Error, Result, show};
 use crate::lock::{self, DirLock, Wait};
 use crate::slurm::job::JobContext;
 use crate::snapshot;
-use crate::sqlite_file::{self, Check, SQLITE_MAGIC, sibling};
+use crate::sqlite_file::{self, Integrity, SQLITE_MAGIC, sibling};
 use crate::store::{
     BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
     sync_dir,
@@ -106,7 +106,7 @@ pub fn restore(
 
     let parent = parent_dir(target);
     crate::store::remove_dead_temps_in(&parent);
-    let Checked {
+    let IntactCopy {
         entry,
         temp,
         passed_over,
@@ -214,7 +214,7 @@ fn choose(
         }
         return Ok(set.restore_points);
     }
-    let entry = find_backup(dir, &request.name)?;
+    let entry = dir.by_name(&request.name)?;
     let owner = db.unwrap_or(target);
     let legacy = if entry.legacy {
         Legacy::judge(&dir.entries()?, owner)
@@ -349,7 +349,7 @@ fn no_restore_point(dir: &BackupDir, db: &DbId, set: &crate::store::BackupSet) -
 }
 
 /// A checked copy beside the target, ready to be renamed over it.
-struct Checked {
+struct IntactCopy {
     entry: Entry,
     temp: TempFile,
     passed_over: Vec<(String, String)>,
@@ -362,13 +362,13 @@ fn extract_first_intact(
     target: &Path,
     exists: bool,
     parent: &Path,
-) -> Result<Checked> {
+) -> Result<IntactCopy> {
     let mut passed_over = Vec::new();
     let mut first_error = None;
     for entry in candidates {
         match extract_checked(settings, entry, target, exists, parent) {
             Ok(temp) => {
-                return Ok(Checked {
+                return Ok(IntactCopy {
                     entry: entry.clone(),
                     temp,
                     passed_over,
@@ -444,7 +444,7 @@ fn extract_checked(
     };
     decompress::extract_to_file(entry, &mut temp, &progress).map_err(writing)?;
     temp.sync().map_err(writing)?;
-    if let Check::Failed(detail) = sqlite_file::integrity_check_file(temp.path())? {
+    if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(temp.path())? {
         return Err(Error::failed(format!(
             "backup {} fails integrity_check ({})",
             entry.file_name,
@@ -625,22 +625,6 @@ impl Guard {
     fn in_use(&self, target: &Path) -> Option<String> {
         lock_user(Some(&self.db_file), self.shm_file.as_ref()).or_else(|| open_user(target))
     }
-}
-
-/// A backup named by its file name. Paths are refused: only names in the
-/// backup directory can be restored or verified.
-pub fn find_backup(dir: &BackupDir, name: &str) -> Result<Entry> {
-    if name.contains('/') || name.contains('\\') || name.contains("..") || name.is_empty() {
-        return Err(Error::usage(format!(
-            "invalid backup name '{name}': give a file name from `dbbackup list`, not a path"
-        )));
-    }
-    dir.entry(name)?.ok_or_else(|| {
-        Error::failed(format!(
-            "no backup named '{name}' in {} (see `dbbackup list`)",
-            show(dir.path())
-        ))
-    })
 }
 
 /// `Ok(true)` when a file is there to replace. Refuses symlinks, directories, a

@@ -25,14 +25,14 @@ const CUT_MARKER: &str = "... problems in all: ";
 
 /// The result of `quick_check` / `integrity_check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Check {
+pub enum Integrity {
     Ok,
     Failed(String),
 }
 
-impl Check {
+impl Integrity {
     pub fn is_ok(&self) -> bool {
-        matches!(self, Check::Ok)
+        matches!(self, Integrity::Ok)
     }
 }
 
@@ -179,18 +179,18 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Run `PRAGMA quick_check` or `integrity_check`; corruption is a result, not an error.
-pub fn run_check(conn: &Connection, pragma: &str) -> Result<Check> {
+pub fn run_check(conn: &Connection, pragma: &str) -> Result<Integrity> {
     let lines: rusqlite::Result<Vec<String>> = conn
         .prepare(&format!("PRAGMA {pragma}"))
         .and_then(|mut stmt| stmt.query_map([], |row| row.get::<_, String>(0))?.collect());
     match lines {
-        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Check::Ok),
-        Ok(lines) => Ok(Check::Failed(summarize(&lines))),
+        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Integrity::Ok),
+        Ok(lines) => Ok(Integrity::Failed(summarize(&lines))),
         Err(e) => {
             signals::check()?;
             match e.sqlite_error_code() {
                 Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) | None => {
-                    Ok(Check::Failed(e.to_string()))
+                    Ok(Integrity::Failed(e.to_string()))
                 }
                 _ => Err(Error::Sqlite {
                     context: format!("{pragma} failed"),
@@ -252,7 +252,7 @@ pub fn one_line(detail: &str) -> String {
 
 /// `PRAGMA integrity_check` on a finished database file (a restored or verified
 /// copy), opened immutable so no `-wal`/`-shm` is created beside it.
-pub fn integrity_check_file(path: &Path) -> Result<Check> {
+pub fn integrity_check_file(path: &Path) -> Result<Integrity> {
     let uri = format!("file:{}?immutable=1", uri_escape(path));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI

@@ -23,19 +23,20 @@ use crate::slurm::job::JobContext;
 const MAX_VALUE: usize = 512;
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
+/// A line's `status`: how the event went (not an exit code: see `commands::Status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub enum EventStatus {
     Ok,
     Skipped,
     Failed,
 }
 
-impl Status {
+impl EventStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Ok => "ok",
-            Status::Skipped => "skipped",
-            Status::Failed => "failed",
+            EventStatus::Ok => "ok",
+            EventStatus::Skipped => "skipped",
+            EventStatus::Failed => "failed",
         }
     }
 }
@@ -46,7 +47,7 @@ pub struct Line {
 }
 
 impl Line {
-    pub fn new(job: &JobContext, event: &str, status: Status) -> Line {
+    pub fn new(job: &JobContext, event: &str, status: EventStatus) -> Line {
         let mut line = Line {
             text: String::new(),
         };
@@ -190,7 +191,7 @@ mod tests {
     #[test]
     fn a_line_starts_with_the_fixed_fields() {
         let job = JobContext::from_lookup(|_| None, "n1".into());
-        let mut line = Line::new(&job, "post-job", Status::Ok);
+        let mut line = Line::new(&job, "post-job", EventStatus::Ok);
         line.field("exit_status", "3");
         let text = line.text();
         assert!(text.starts_with("time="));

@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
         return Ok(skip(&out, &reason));
     }
     let outcome = create::run(&ctx.settings, &ctx.job, &dir, &lock, &db, Kind::Auto, false)?;
-    Ok(super::backup::report(&out, &outcome))
+    Ok(super::report::report(&out, &outcome))
 }
 
 /// Why no backup is due, or `None` when one is: judged by this database's own

@@ -19,10 +19,10 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
     }
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
-    let criteria = super::check::evaluate_all(ctx, &thresholds)?;
+    let criteria = crate::health::evaluate_all(&ctx.settings, &thresholds)?;
     let mut problems = crate::health::problems(&criteria);
     if let Some(path) = &args.metrics_file {
-        let written = super::check::prometheus(ctx, &criteria)
+        let written = super::report::prometheus(ctx, &criteria)
             .and_then(|text| crate::metrics::write_file(path, &text));
         if let Err(error) = written {
             problems.push(format!("metrics file not written: {error}"));
@@ -33,21 +33,21 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
     }
     let (status, backup) = match &made {
         Ok(Some(Outcome::Created(created))) if created.is_complete() => (
-            summary_log::Status::Ok,
+            summary_log::EventStatus::Ok,
             Some(created.entry.file_name.clone()),
         ),
         Ok(Some(Outcome::Created(created))) => (
-            summary_log::Status::Failed,
+            summary_log::EventStatus::Failed,
             Some(created.entry.file_name.clone()),
         ),
-        Ok(_) => (summary_log::Status::Skipped, None),
-        Err(_) => (summary_log::Status::Failed, None),
+        Ok(_) => (summary_log::EventStatus::Skipped, None),
+        Err(_) => (summary_log::EventStatus::Failed, None),
     };
     if backup.is_some() || !problems.is_empty() || made.is_err() {
         let status = if problems.is_empty() {
             status
         } else {
-            summary_log::Status::Failed
+            summary_log::EventStatus::Failed
         };
         let mut line = Line::new(&ctx.job, "periodic", status);
         if let Some(name) = &backup {

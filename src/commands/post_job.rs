@@ -36,24 +36,25 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
         Ok((reason, None)) => {
             out.line(format!("skipped: {reason}"));
             out.document(&json!({"status": "skipped", "reason": reason}));
-            let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Skipped);
+            let mut line = Line::new(&ctx.job, "post-job", summary_log::EventStatus::Skipped);
             line.field("reason", reason);
             (Status::Success, line)
         }
         Ok((reason, Some(outcome))) => {
-            let status = super::backup::report(&out, outcome);
+            let status = super::report::report(&out, outcome);
             let mut line = match (outcome, status) {
                 (Outcome::Unchanged(name), _) => {
-                    let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Skipped);
+                    let mut line =
+                        Line::new(&ctx.job, "post-job", summary_log::EventStatus::Skipped);
                     line.field("backup", name)
                         .field("reason", "database unchanged");
                     line
                 }
                 (Outcome::Created(created), status) => {
                     let result = if status == Status::Success {
-                        summary_log::Status::Ok
+                        summary_log::EventStatus::Ok
                     } else {
-                        summary_log::Status::Failed
+                        summary_log::EventStatus::Failed
                     };
                     let mut line = Line::new(&ctx.job, "post-job", result);
                     line.field("backup", &created.entry.file_name)
@@ -68,7 +69,7 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
             (status, line)
         }
         Err(error) => {
-            let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Failed);
+            let mut line = Line::new(&ctx.job, "post-job", summary_log::EventStatus::Failed);
             line.field("error", &error.to_string());
             (Status::Failure, line)
         }

@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
     let final_failed = submitted.as_deref().is_some_and(not_submitted);
     let (status, reason, name) = match &result {
         Ok(Found::Exists(name)) => (
-            summary_log::Status::Skipped,
+            summary_log::EventStatus::Skipped,
             // A requeued single job finds its own first run's restore point.
             if ctx.job.array.is_none() && ctx.job.restarts > 0 {
                 "made by an earlier run of this job (requeued)"
@@ -51,13 +51,13 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
             name,
         ),
         Ok(Found::Reused(name)) => (
-            summary_log::Status::Ok,
+            summary_log::EventStatus::Ok,
             "database unchanged since this restore point",
             name,
         ),
-        Ok(Found::Created(name)) => (summary_log::Status::Ok, "", name),
+        Ok(Found::Created(name)) => (summary_log::EventStatus::Ok, "", name),
         Err(error) => {
-            let mut line = Line::new(&ctx.job, "pre-job", summary_log::Status::Failed);
+            let mut line = Line::new(&ctx.job, "pre-job", summary_log::EventStatus::Failed);
             line.field("error", &error.to_string());
             add_final(&mut line, submitted.as_deref());
             add_restarts(ctx, &mut line);
@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
         }
     };
     let status = if final_failed {
-        summary_log::Status::Failed
+        summary_log::EventStatus::Failed
     } else {
         status
     };

@@ -8,8 +8,7 @@ use super::{Ctx, Status};
 use crate::archive::decompress;
 use crate::cli::VerifyArgs;
 use crate::error::{Error, Result};
-use crate::restore::find_backup;
-use crate::sqlite_file::{self, Check};
+use crate::sqlite_file::{self, Integrity};
 use crate::store::{Entry, TempFile};
 
 #[derive(Debug, Serialize)]
@@ -38,7 +37,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     } else {
         args.names
             .iter()
-            .map(|name| find_backup(&dir, name))
+            .map(|name| dir.by_name(name))
             .collect::<Result<_>>()?
     };
     if entries.is_empty() {
@@ -89,8 +88,8 @@ fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
     let progress = crate::progress::Progress::bytes(total, "verify", show_progress);
     let extracted = decompress::extract_to_file(entry, &mut temp, &progress)?;
     match sqlite_file::integrity_check_file(temp.path())? {
-        Check::Ok => {}
-        Check::Failed(detail) => {
+        Integrity::Ok => {}
+        Integrity::Failed(detail) => {
             tracing::debug!("integrity_check output:\n{detail}");
             return Err(Error::failed(format!(
                 "integrity_check: {}",
