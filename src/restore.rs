@@ -110,7 +110,8 @@ pub fn restore(
         entry,
         temp,
         passed_over,
-    } = extract_first_intact(settings, &candidates, target, exists, &parent).map_err(untouched)?;
+    } = extract_first_intact(settings, job, &candidates, target, exists, &parent)
+        .map_err(untouched)?;
 
     let (saved, guard) = match &lock {
         Some(lock) => {
@@ -358,6 +359,7 @@ struct IntactCopy {
 /// Decompress and check candidates until one is intact; errors if none is.
 fn extract_first_intact(
     settings: &Settings,
+    job: &JobContext,
     candidates: &[Entry],
     target: &Path,
     exists: bool,
@@ -366,7 +368,7 @@ fn extract_first_intact(
     let mut passed_over = Vec::new();
     let mut first_error = None;
     for entry in candidates {
-        match extract_checked(settings, entry, target, exists, parent) {
+        match extract_checked(settings, job, entry, target, exists, parent) {
             Ok(temp) => {
                 return Ok(IntactCopy {
                     entry: entry.clone(),
@@ -421,6 +423,7 @@ fn extract_first_intact(
 /// A checked copy of `entry` beside the target; nothing else touched.
 fn extract_checked(
     settings: &Settings,
+    job: &JobContext,
     entry: &Entry,
     target: &Path,
     exists: bool,
@@ -433,7 +436,7 @@ fn extract_checked(
     };
     let mut temp = TempFile::create_in(parent, mode)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
-    let progress = crate::progress::Progress::bytes(total, "restore", settings.progress);
+    let progress = crate::progress::Progress::bytes(total, "restore", settings.progress, job);
     // Name where the write failed (a full filesystem is the usual cause).
     let writing = |error: Error| match error {
         Error::Io { context, source } if context.starts_with("cannot write") => Error::Io {

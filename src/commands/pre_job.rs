@@ -268,13 +268,13 @@ fn submit_final(ctx: &Ctx, script: &Path) -> String {
     command.arg("--parsable");
     // The array's own account, partition and QOS: sites that enforce accounts
     // reject a job without one, and the cluster is the submitting one anyway.
-    for (option, var) in [
-        ("--account", "SLURM_JOB_ACCOUNT"),
-        ("--partition", "SLURM_JOB_PARTITION"),
-        ("--qos", "SLURM_JOB_QOS"),
+    for (option, value) in [
+        ("--account", &ctx.job.account),
+        ("--partition", &ctx.job.partition),
+        ("--qos", &ctx.job.qos),
     ] {
-        if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
-            command.arg(format!("{option}={}", value.trim()));
+        if let Some(value) = value {
+            command.arg(format!("{option}={value}"));
         }
     }
     command

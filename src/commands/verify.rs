@@ -8,6 +8,7 @@ use super::{Ctx, Status};
 use crate::archive::decompress;
 use crate::cli::VerifyArgs;
 use crate::error::{Error, Result};
+use crate::slurm::job::JobContext;
 use crate::sqlite_file::{self, Integrity};
 use crate::store::{Entry, TempFile};
 
@@ -48,7 +49,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     }
     let mut verdicts = Vec::new();
     for entry in &entries {
-        let verdict = match verify_one(entry, ctx.settings.progress) {
+        let verdict = match verify_one(entry, ctx.settings.progress, &ctx.job) {
             Ok(detail) => Verdict {
                 name: entry.file_name.clone(),
                 ok: true,
@@ -77,7 +78,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     })
 }
 
-fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
+fn verify_one(entry: &Entry, show_progress: bool, job: &JobContext) -> Result<String> {
     if let Err(why) = &entry.meta
         && !decompress::looks_like_gzip(&entry.path)
     {
@@ -85,7 +86,7 @@ fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
     }
     let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
-    let progress = crate::progress::Progress::bytes(total, "verify", show_progress);
+    let progress = crate::progress::Progress::bytes(total, "verify", show_progress, job);
     let extracted = decompress::extract_to_file(entry, &mut temp, &progress)?;
     match sqlite_file::integrity_check_file(temp.path())? {
         Integrity::Ok => {}
