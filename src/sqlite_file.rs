@@ -68,6 +68,8 @@ fn file_kind(meta: &fs::Metadata) -> &'static str {
 
 /// Refuse what is not an SQLite database, with the message a user needs.
 pub fn validate_database(path: &Path) -> Result<PathBuf> {
+    #[cfg(test)]
+    calls::VALIDATIONS.with(|n| n.set(n.get() + 1));
     refuse_special_file(path, "database")?;
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
@@ -120,6 +122,8 @@ pub(crate) fn read_prefix(file: &mut impl Read, buf: &mut [u8]) -> io::Result<us
 /// Taken *before* a snapshot starts, so a commit racing the snapshot can only
 /// cause one extra backup later, never a missed one.
 pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
+    #[cfg(test)]
+    calls::FINGERPRINTS.with(|n| n.set(n.get() + 1));
     let mut text = String::new();
     let wal_has_frames = fs::metadata(sibling(path, "-wal")).is_ok_and(|m| m.len() > 0);
     // An absent or empty -wal adds nothing to the database file's content, and our
@@ -315,6 +319,18 @@ impl Drop for InterruptOnSignal {
             watcher.thread().unpark();
             let _ = watcher.join();
         }
+    }
+}
+
+/// How often this thread validated and fingerprinted: lets tests prove a
+/// decision is not recomputed.
+#[cfg(test)]
+pub(crate) mod calls {
+    use std::cell::Cell;
+
+    thread_local! {
+        pub(crate) static VALIDATIONS: Cell<usize> = const { Cell::new(0) };
+        pub(crate) static FINGERPRINTS: Cell<usize> = const { Cell::new(0) };
     }
 }
 

@@ -11,7 +11,7 @@ pub fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Status> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
     let lock = ctx.lock(&dir)?;
-    let outcome = create::run(
+    let outcome = create::if_changed(
         &ctx.settings,
         &ctx.job,
         &dir,

@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
         let reached = state.finished_tasks(&key)?;
         let mut job = ctx.job.clone();
         job.tag = array.clone();
-        let outcome = create::run(&ctx.settings, &job, &dir, &lock, db, Kind::Final, false)?;
+        let outcome = create::if_changed(&ctx.settings, &job, &dir, &lock, db, Kind::Final, false)?;
         state.mark_ended(&key)?;
         Ok((reached, outcome))
     })();

@@ -4,10 +4,8 @@
 
 use super::{Ctx, Status};
 use crate::cli::PeriodicArgs;
-use crate::create::{self, Outcome};
+use crate::create::{self, Attempt, Outcome};
 use crate::error::Result;
-use crate::lock::{DirLock, Wait};
-use crate::sqlite_file;
 use crate::store::Kind;
 use crate::summary_log::{self, Line};
 
@@ -74,29 +72,20 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
     })
 }
 
-/// `auto`'s decision, without waiting for a lock someone else holds.
+/// `auto`'s rule: never waiting for a lock someone else holds.
 fn back_up_if_due(ctx: &Ctx) -> Result<Option<Outcome>> {
-    let db = sqlite_file::validate_database(ctx.settings.db_path()?)?;
-    let dir = ctx.backup_dir();
-    if let Some(reason) = super::auto::not_due(&dir, &db, ctx.settings.min_interval)? {
-        tracing::debug!("periodic: {reason}");
-        return Ok(None);
-    }
-    dir.ensure_exists()?;
-    let Some(lock) = DirLock::acquire(dir.path(), &ctx.job, Wait::No)? else {
-        return Ok(None);
-    };
-    if super::auto::not_due(&dir, &db, ctx.settings.min_interval)?.is_some() {
-        return Ok(None);
-    }
-    create::run(
+    let db = ctx.settings.db_path()?;
+    match create::if_due(
         &ctx.settings,
         &ctx.job,
-        &dir,
-        &lock,
-        &db,
+        &ctx.backup_dir(),
+        db,
         Kind::Periodic,
-        false,
-    )
-    .map(Some)
+    )? {
+        Attempt::Skipped(reason) => {
+            tracing::debug!("periodic: {reason}");
+            Ok(None)
+        }
+        Attempt::Made(outcome) => Ok(Some(outcome)),
+    }
 }

@@ -18,9 +18,10 @@ use serde_json::json;
 use super::{Ctx, Status};
 use crate::cli::PostJobArgs;
 use crate::create::{self, Outcome};
+use crate::due;
 use crate::error::Result;
 use crate::slurm::array::JobState;
-use crate::store::{BackupDir, DbId, Kind};
+use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
@@ -102,7 +103,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             "job finished".to_string()
         }
         Some(_) if after_term => {
-            if older_than(&dir, &DbId::of(db), ctx.settings.min_interval)? {
+            if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 "ended by SLURM's TERM; newest backup older than the interval".to_string()
             } else {
                 return Ok((
@@ -119,7 +120,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             if last {
                 state.mark_ended(&key)?;
                 format!("last task ({finished} of {of} finished)")
-            } else if older_than(&dir, &DbId::of(db), ctx.settings.min_interval)? {
+            } else if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 format!("newest backup older than the interval ({finished} of {of} finished)")
             } else {
                 return Ok((
@@ -131,15 +132,8 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
     };
     let mut job = ctx.job.clone();
     job.tag = ctx.job.job_id().to_string();
-    let outcome = create::run(&ctx.settings, &job, &dir, &lock, db, Kind::PostJob, false)?;
+    let outcome = create::if_changed(&ctx.settings, &job, &dir, &lock, db, Kind::PostJob, false)?;
     Ok((reason, Some(outcome)))
-}
-
-/// No restore point of `db`, or its newest is older than `interval`.
-fn older_than(dir: &BackupDir, db: &DbId, interval: Duration) -> Result<bool> {
-    Ok(dir
-        .newest_restore_point(db)?
-        .is_none_or(|newest| newest.age() >= interval))
 }
 
 /// Seconds kept between giving up and SLURM's KILL: the hooks still have to log

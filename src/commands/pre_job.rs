@@ -197,7 +197,7 @@ fn find_or_make(
     }
     let mut job = ctx.job.clone();
     job.tag = ctx.job.job_id().to_string();
-    let outcome = create::run(&ctx.settings, &job, &dir, &lock, db, Kind::PreJob, false);
+    let outcome = create::if_changed(&ctx.settings, &job, &dir, &lock, db, Kind::PreJob, false);
     let found = match outcome {
         Ok(Outcome::Created(created)) if created.is_good() => {
             record.backup = Some(created.entry.file_name.clone());
