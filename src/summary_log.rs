@@ -16,6 +16,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::libc;
 
+use crate::create::Outcome;
 use crate::error::{Context, Error, Result, show};
 use crate::slurm::job::JobContext;
 
@@ -41,6 +42,16 @@ impl EventStatus {
     }
 }
 
+/// A backup attempt's `status`: ok when made, passed its check and copied to
+/// every mirror; failed when made but not; skipped when unchanged.
+pub fn status_of(outcome: &Outcome) -> EventStatus {
+    match outcome {
+        Outcome::Created(created) if created.is_complete() => EventStatus::Ok,
+        Outcome::Created(_) => EventStatus::Failed,
+        Outcome::Unchanged(_) => EventStatus::Skipped,
+    }
+}
+
 /// A line being built; `fields` follow the fixed prefix in the order given.
 pub struct Line {
     text: String,
@@ -56,6 +67,18 @@ impl Line {
         line.field("host", &job.host);
         line.field("event", event);
         line.field("status", status.as_str());
+        line
+    }
+
+    /// A backup attempt's line: [`status_of`] the outcome, then the backup made
+    /// or found (`backup=`); the event's own fields follow.
+    pub fn of_outcome(job: &JobContext, event: &str, outcome: &Outcome) -> Line {
+        let mut line = Line::new(job, event, status_of(outcome));
+        let backup = match outcome {
+            Outcome::Created(created) => &created.entry.file_name,
+            Outcome::Unchanged(name) => name,
+        };
+        line.field("backup", backup);
         line
     }
 

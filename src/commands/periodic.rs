@@ -29,13 +29,10 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
     for problem in &problems {
         tracing::warn!("unhealthy: {problem}");
     }
+    // Only a backup made is news here: "unchanged" is periodic's quiet case.
     let (status, backup) = match &made {
-        Ok(Some(Outcome::Created(created))) if created.is_complete() => (
-            summary_log::EventStatus::Ok,
-            Some(created.entry.file_name.clone()),
-        ),
-        Ok(Some(Outcome::Created(created))) => (
-            summary_log::EventStatus::Failed,
+        Ok(Some(outcome @ Outcome::Created(created))) => (
+            summary_log::status_of(outcome),
             Some(created.entry.file_name.clone()),
         ),
         Ok(_) => (summary_log::EventStatus::Skipped, None),

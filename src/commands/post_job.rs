@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::report::report;
 use super::{Ctx, Status};
 use crate::cli::PostJobArgs;
 use crate::create::{self, Outcome};
@@ -42,30 +43,19 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
             (Status::Success, line)
         }
         Ok((reason, Some(outcome))) => {
-            let status = super::report::report(&out, outcome);
-            let mut line = match (outcome, status) {
-                (Outcome::Unchanged(name), _) => {
-                    let mut line =
-                        Line::new(&ctx.job, "post-job", summary_log::EventStatus::Skipped);
-                    line.field("backup", name)
-                        .field("reason", "database unchanged");
-                    line
+            let status = report(&out, outcome);
+            let mut line = Line::of_outcome(&ctx.job, "post-job", outcome);
+            match outcome {
+                Outcome::Unchanged(_) => {
+                    line.field("reason", "database unchanged");
                 }
-                (Outcome::Created(created), status) => {
-                    let result = if status == Status::Success {
-                        summary_log::EventStatus::Ok
-                    } else {
-                        summary_log::EventStatus::Failed
-                    };
-                    let mut line = Line::new(&ctx.job, "post-job", result);
-                    line.field("backup", &created.entry.file_name)
-                        .field("db_size", &created.meta.db_size.to_string())
+                Outcome::Created(created) => {
+                    line.field("db_size", &created.meta.db_size.to_string())
                         .field("size", &created.entry.size.to_string())
                         .field("seconds", &format!("{:.2}", created.duration.as_secs_f64()))
                         .field("check", if created.is_good() { "ok" } else { "failed" });
-                    line
                 }
-            };
+            }
             line.field("trigger", reason);
             (status, line)
         }
