@@ -1,5 +1,6 @@
 //! Making one backup: snapshot, check, compress, publish, then retention.
-//! Shared by every command that creates backups; the caller holds the lock.
+//! Shared by every command that creates backups; the caller holds the lock
+//! (except for `if_due`, which takes it without waiting).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -12,6 +13,7 @@ use jiff::Timestamp;
 
 use crate::archive::{self, compress};
 use crate::config::Settings;
+use crate::due::{self, Changed, Decision, Due};
 use crate::error::{Context, Error, Result, show};
 use crate::lock::{DirLock, Wait};
 use crate::mirror::{self, MirrorResult};
@@ -19,7 +21,7 @@ use crate::progress::Progress;
 use crate::retention;
 use crate::slurm::job::JobContext;
 use crate::snapshot::Source;
-use crate::sqlite_file::{self, Check};
+use crate::sqlite_file::{self, Integrity};
 use crate::store::metadata::{self, CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
 use crate::store::{BackupDir, DbId, Entry, copy_mode};
 
@@ -60,37 +62,82 @@ enum Reader {
     RawFile(File, String),
 }
 
-/// Back up `db` into `dir`. Without `force`, skip when the database is unchanged
-/// since its own newest restore point.
+/// Back up `db` into `dir` unless its newest restore point already holds the
+/// database's current state (with `force`, regardless).
+pub fn if_changed(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    lock: &DirLock,
+    db: &Path,
+    kind: Kind,
+    force: bool,
+) -> Result<Outcome> {
+    match due::unless_unchanged(dir, db, force)? {
+        Changed::Due(due) => run(settings, job, dir, lock, &due, kind),
+        Changed::Unchanged(newest) => {
+            dir.remove_stale_temps();
+            Ok(Outcome::Unchanged(newest))
+        }
+    }
+}
+
+/// What `if_due` did.
+#[derive(Debug)]
+pub enum Attempt {
+    /// No backup: why.
+    Skipped(String),
+    Made(Outcome),
+}
+
+/// `auto`'s rule: back up `db` when the interval has passed since its newest
+/// restore point and it changed since, never waiting for another process's
+/// backup. Decided before taking the lock, so that "not due" costs no lock, and
+/// again under it.
+pub fn if_due(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    db: &Path,
+    kind: Kind,
+) -> Result<Attempt> {
+    let interval = settings.min_interval;
+    let due = match due::by_interval(dir, db, interval)? {
+        Decision::Due(due) => due,
+        Decision::NotDue(why) => return Ok(Attempt::Skipped(why)),
+    };
+    dir.ensure_exists()?;
+    let Some(lock) = DirLock::acquire(dir.path(), job, Wait::No)? else {
+        return Ok(Attempt::Skipped(
+            "another process is making a backup right now".to_string(),
+        ));
+    };
+    match due::recheck(dir, due, interval)? {
+        Decision::Due(due) => run(settings, job, dir, &lock, &due, kind).map(Attempt::Made),
+        Decision::NotDue(why) => Ok(Attempt::Skipped(why)),
+    }
+}
+
+/// Make the backup `due` describes; the caller holds the lock.
 pub fn run(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
     _lock: &DirLock,
-    db: &Path,
+    due: &Due,
     kind: Kind,
-    force: bool,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let db = sqlite_file::validate_database(db)?;
-    let id = DbId::of(&db);
     dir.remove_stale_temps();
-    let fingerprint = sqlite_file::fingerprint(&db)?;
-    if !force
-        && let Some(newest) = dir.newest_restore_point(&id)?
-        && is_snapshot_of(&newest, &id, &fingerprint)
-    {
-        return Ok(Outcome::Unchanged(newest.file_name));
-    }
-    let reader = Reader::Sqlite(Source::open(&db, settings.busy_timeout)?);
+    let reader = Reader::Sqlite(Source::open(due.db(), settings.busy_timeout)?);
     create(
         settings,
         job,
         dir,
-        (&db, &id),
+        (due.db(), due.id()),
         reader,
         kind,
-        Some(fingerprint),
+        Some(due.fingerprint().clone()),
         started,
     )
 }
@@ -177,12 +224,6 @@ fn same_content(dir: &BackupDir, id: &DbId, checksum: &str, size: u64) -> Result
         .map(|entry| entry.file_name.clone()))
 }
 
-/// Whether `backup` was taken of this database in this same state.
-pub fn is_snapshot_of(backup: &Entry, db: &DbId, fingerprint: &Fingerprint) -> bool {
-    matches!(&backup.meta, Ok(meta)
-        if meta.fingerprint.as_ref() == Some(fingerprint) && db.owns(&meta.source))
-}
-
 #[allow(clippy::too_many_arguments)]
 fn create(
     settings: &Settings,
@@ -206,9 +247,9 @@ fn create(
         file.write_all(&[0u8; metadata::HEADER_LEN])
             .map_err(write_error)?;
         let mut out = BufWriter::with_capacity(1 << 20, &*file);
-        let threads = archive::worker_threads(settings.threads);
+        let threads = archive::worker_threads(settings.threads, job.cpus_per_task);
         let total = std::fs::metadata(db).map_or(0, |m| m.len());
-        let progress = Progress::bytes(total, "backup", settings.progress);
+        let progress = Progress::bytes(total, "backup", settings.progress, job);
         let (check, compressed) =
             compress::compress_parallel(&mut out, settings.compression_level, threads, |sink| {
                 match &reader {
@@ -228,7 +269,7 @@ fn create(
                     }
                     Reader::RawFile(file, why) => {
                         copy_raw(file, sink)?;
-                        Ok(Check::Failed(why.clone()))
+                        Ok(Integrity::Failed(why.clone()))
                     }
                 }
             })?;
@@ -238,15 +279,15 @@ fn create(
     };
     drop(reader);
     if kind == Kind::PreRestore
-        && check == Check::Ok
+        && check == Integrity::Ok
         && let Some(name) = same_content(dir, id, &compressed.checksum, compressed.raw_bytes)?
     {
         tracing::info!("content of {} is already held by {name}", show(db));
         return Ok(Outcome::Unchanged(name));
     }
     let (check_result, check_detail) = match check {
-        Check::Ok => (CheckResult::Ok, None),
-        Check::Failed(detail) => (CheckResult::Failed, Some(detail)),
+        Integrity::Ok => (CheckResult::Ok, None),
+        Integrity::Failed(detail) => (CheckResult::Failed, Some(detail)),
     };
     let meta = Metadata {
         format: FORMAT_VERSION,

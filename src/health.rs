@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::CheckThresholds;
+use crate::config::{CheckThresholds, Settings};
 use crate::error::{Result, show};
 use crate::sqlite_file;
 use crate::store::{BackupDir, BackupSet, DbId, Entry};
@@ -39,6 +39,21 @@ pub fn problems(criteria: &[Criterion]) -> Vec<String> {
         .filter(|c| !c.ok)
         .map(|c| format!("{}: {}", c.name, c.detail))
         .collect()
+}
+
+/// The backup directory's criteria, then the database's, then each mirror's:
+/// what `check`, `summary` and `periodic` all judge.
+pub fn evaluate_all(settings: &Settings, thresholds: &CheckThresholds) -> Result<Vec<Criterion>> {
+    let db = settings.db_path.as_deref().map(DbId::of);
+    let mut criteria = evaluate(&settings.backup_dir, db.as_ref(), "", thresholds, true)?;
+    if let Some(path) = &settings.db_path {
+        criteria.push(database(path));
+    }
+    for mirror in &settings.mirror_dirs {
+        let label = format!("mirror:{}:", mirror.display());
+        criteria.extend(evaluate(mirror, db.as_ref(), &label, thresholds, true)?);
+    }
+    Ok(criteria)
 }
 
 /// Judge one backup directory: `db`'s restore points there (the whole

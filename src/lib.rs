@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod create;
+pub mod due;
 pub mod error;
 pub mod health;
 pub mod limits;
@@ -52,7 +53,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         Err(error) => {
             tracing::error!("{error}");
             if nagios {
-                ExitCode::from(commands::check::nagios_unknown(&error.to_string()))
+                ExitCode::from(commands::report::nagios_unknown(&error.to_string()))
             } else {
                 error.exit_code()
             }
@@ -83,7 +84,7 @@ pub fn usage_error(error: clap::Error) -> ExitCode {
             .unwrap_or("bad arguments")
             .trim_start_matches("error: ")
             .to_string();
-        return ExitCode::from(commands::check::nagios_unknown(&first));
+        return ExitCode::from(commands::report::nagios_unknown(&first));
     }
     if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
         eprint!("{}", error.render());

@@ -6,6 +6,8 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::slurm::job::JobContext;
+
 /// A byte-counting bar, or nothing.
 #[derive(Clone)]
 pub struct Progress(Option<ProgressBar>);
@@ -15,9 +17,10 @@ impl Progress {
         Progress(None)
     }
 
-    /// `total` bytes of `what`, shown only when `wanted` and a person can see it.
-    pub fn bytes(total: u64, what: &str, wanted: bool) -> Progress {
-        if !wanted || !visible() {
+    /// `total` bytes of `what`, shown only when `wanted` and a person can see it
+    /// (not in `job` when it is a batch job).
+    pub fn bytes(total: u64, what: &str, wanted: bool, job: &JobContext) -> Progress {
+        if !wanted || job.batch || !visible() {
             return Progress::hidden();
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -54,10 +57,7 @@ impl Drop for Progress {
     }
 }
 
+/// A terminal that can draw a bar.
 fn visible() -> bool {
-    let batch_job =
-        std::env::var_os("SLURM_JOB_ID").is_some() && std::env::var_os("SLURM_PTY_PORT").is_none();
-    std::io::stderr().is_terminal()
-        && !batch_job
-        && std::env::var("TERM").map_or(true, |term| term != "dumb")
+    std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |term| term != "dumb")
 }

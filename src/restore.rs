@@ -22,7 +22,7 @@ use crate::error::{Context, Error, Result, show};
 use crate::lock::{self, DirLock, Wait};
 use crate::slurm::job::JobContext;
 use crate::snapshot;
-use crate::sqlite_file::{self, Check, SQLITE_MAGIC, sibling};
+use crate::sqlite_file::{self, Integrity, SQLITE_MAGIC, sibling};
 use crate::store::{
     BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
     sync_dir,
@@ -106,11 +106,12 @@ pub fn restore(
 
     let parent = parent_dir(target);
     crate::store::remove_dead_temps_in(&parent);
-    let Checked {
+    let IntactCopy {
         entry,
         temp,
         passed_over,
-    } = extract_first_intact(settings, &candidates, target, exists, &parent).map_err(untouched)?;
+    } = extract_first_intact(settings, job, &candidates, target, exists, &parent)
+        .map_err(untouched)?;
 
     let (saved, guard) = match &lock {
         Some(lock) => {
@@ -214,7 +215,7 @@ fn choose(
         }
         return Ok(set.restore_points);
     }
-    let entry = find_backup(dir, &request.name)?;
+    let entry = dir.by_name(&request.name)?;
     let owner = db.unwrap_or(target);
     let legacy = if entry.legacy {
         Legacy::judge(&dir.entries()?, owner)
@@ -349,7 +350,7 @@ fn no_restore_point(dir: &BackupDir, db: &DbId, set: &crate::store::BackupSet) -
 }
 
 /// A checked copy beside the target, ready to be renamed over it.
-struct Checked {
+struct IntactCopy {
     entry: Entry,
     temp: TempFile,
     passed_over: Vec<(String, String)>,
@@ -358,17 +359,18 @@ struct Checked {
 /// Decompress and check candidates until one is intact; errors if none is.
 fn extract_first_intact(
     settings: &Settings,
+    job: &JobContext,
     candidates: &[Entry],
     target: &Path,
     exists: bool,
     parent: &Path,
-) -> Result<Checked> {
+) -> Result<IntactCopy> {
     let mut passed_over = Vec::new();
     let mut first_error = None;
     for entry in candidates {
-        match extract_checked(settings, entry, target, exists, parent) {
+        match extract_checked(settings, job, entry, target, exists, parent) {
             Ok(temp) => {
-                return Ok(Checked {
+                return Ok(IntactCopy {
                     entry: entry.clone(),
                     temp,
                     passed_over,
@@ -421,6 +423,7 @@ fn extract_first_intact(
 /// A checked copy of `entry` beside the target; nothing else touched.
 fn extract_checked(
     settings: &Settings,
+    job: &JobContext,
     entry: &Entry,
     target: &Path,
     exists: bool,
@@ -433,7 +436,7 @@ fn extract_checked(
     };
     let mut temp = TempFile::create_in(parent, mode)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
-    let progress = crate::progress::Progress::bytes(total, "restore", settings.progress);
+    let progress = crate::progress::Progress::bytes(total, "restore", settings.progress, job);
     // Name where the write failed (a full filesystem is the usual cause).
     let writing = |error: Error| match error {
         Error::Io { context, source } if context.starts_with("cannot write") => Error::Io {
@@ -444,7 +447,7 @@ fn extract_checked(
     };
     decompress::extract_to_file(entry, &mut temp, &progress).map_err(writing)?;
     temp.sync().map_err(writing)?;
-    if let Check::Failed(detail) = sqlite_file::integrity_check_file(temp.path())? {
+    if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(temp.path())? {
         return Err(Error::failed(format!(
             "backup {} fails integrity_check ({})",
             entry.file_name,
@@ -625,22 +628,6 @@ impl Guard {
     fn in_use(&self, target: &Path) -> Option<String> {
         lock_user(Some(&self.db_file), self.shm_file.as_ref()).or_else(|| open_user(target))
     }
-}
-
-/// A backup named by its file name. Paths are refused: only names in the
-/// backup directory can be restored or verified.
-pub fn find_backup(dir: &BackupDir, name: &str) -> Result<Entry> {
-    if name.contains('/') || name.contains('\\') || name.contains("..") || name.is_empty() {
-        return Err(Error::usage(format!(
-            "invalid backup name '{name}': give a file name from `dbbackup list`, not a path"
-        )));
-    }
-    dir.entry(name)?.ok_or_else(|| {
-        Error::failed(format!(
-            "no backup named '{name}' in {} (see `dbbackup list`)",
-            show(dir.path())
-        ))
-    })
 }
 
 /// `Ok(true)` when a file is there to replace. Refuses symlinks, directories, a

@@ -19,7 +19,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
 use crate::snapshot_copy::{self, SnapshotCopy};
-use crate::sqlite_file::{Check, InterruptOnSignal, read_prefix, run_check, sibling};
+use crate::sqlite_file::{Integrity, InterruptOnSignal, read_prefix, run_check, sibling};
 
 /// How long to try for the write lock that lets the check overlap the copy. The
 /// overlap saves about the check's time; under writers that hold the lock almost
@@ -31,7 +31,7 @@ const GATE_WAIT: Duration = Duration::from_millis(250);
 pub struct SnapshotInfo {
     pub page_size: u32,
     pub pages: u64,
-    pub check: Check,
+    pub check: Integrity,
 }
 
 /// An open source database, ready to snapshot.

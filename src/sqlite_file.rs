@@ -25,14 +25,14 @@ const CUT_MARKER: &str = "... problems in all: ";
 
 /// The result of `quick_check` / `integrity_check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Check {
+pub enum Integrity {
     Ok,
     Failed(String),
 }
 
-impl Check {
+impl Integrity {
     pub fn is_ok(&self) -> bool {
-        matches!(self, Check::Ok)
+        matches!(self, Integrity::Ok)
     }
 }
 
@@ -68,6 +68,8 @@ fn file_kind(meta: &fs::Metadata) -> &'static str {
 
 /// Refuse what is not an SQLite database, with the message a user needs.
 pub fn validate_database(path: &Path) -> Result<PathBuf> {
+    #[cfg(test)]
+    calls::VALIDATIONS.with(|n| n.set(n.get() + 1));
     refuse_special_file(path, "database")?;
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
@@ -120,6 +122,8 @@ pub(crate) fn read_prefix(file: &mut impl Read, buf: &mut [u8]) -> io::Result<us
 /// Taken *before* a snapshot starts, so a commit racing the snapshot can only
 /// cause one extra backup later, never a missed one.
 pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
+    #[cfg(test)]
+    calls::FINGERPRINTS.with(|n| n.set(n.get() + 1));
     let mut text = String::new();
     let wal_has_frames = fs::metadata(sibling(path, "-wal")).is_ok_and(|m| m.len() > 0);
     // An absent or empty -wal adds nothing to the database file's content, and our
@@ -179,18 +183,18 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Run `PRAGMA quick_check` or `integrity_check`; corruption is a result, not an error.
-pub fn run_check(conn: &Connection, pragma: &str) -> Result<Check> {
+pub fn run_check(conn: &Connection, pragma: &str) -> Result<Integrity> {
     let lines: rusqlite::Result<Vec<String>> = conn
         .prepare(&format!("PRAGMA {pragma}"))
         .and_then(|mut stmt| stmt.query_map([], |row| row.get::<_, String>(0))?.collect());
     match lines {
-        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Check::Ok),
-        Ok(lines) => Ok(Check::Failed(summarize(&lines))),
+        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Integrity::Ok),
+        Ok(lines) => Ok(Integrity::Failed(summarize(&lines))),
         Err(e) => {
             signals::check()?;
             match e.sqlite_error_code() {
                 Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) | None => {
-                    Ok(Check::Failed(e.to_string()))
+                    Ok(Integrity::Failed(e.to_string()))
                 }
                 _ => Err(Error::Sqlite {
                     context: format!("{pragma} failed"),
@@ -252,7 +256,7 @@ pub fn one_line(detail: &str) -> String {
 
 /// `PRAGMA integrity_check` on a finished database file (a restored or verified
 /// copy), opened immutable so no `-wal`/`-shm` is created beside it.
-pub fn integrity_check_file(path: &Path) -> Result<Check> {
+pub fn integrity_check_file(path: &Path) -> Result<Integrity> {
     let uri = format!("file:{}?immutable=1", uri_escape(path));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI
@@ -315,6 +319,18 @@ impl Drop for InterruptOnSignal {
             watcher.thread().unpark();
             let _ = watcher.join();
         }
+    }
+}
+
+/// How often this thread validated and fingerprinted: lets tests prove a
+/// decision is not recomputed.
+#[cfg(test)]
+pub(crate) mod calls {
+    use std::cell::Cell;
+
+    thread_local! {
+        pub(crate) static VALIDATIONS: Cell<usize> = const { Cell::new(0) };
+        pub(crate) static FINGERPRINTS: Cell<usize> = const { Cell::new(0) };
     }
 }
 

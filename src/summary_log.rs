@@ -16,6 +16,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::libc;
 
+use crate::create::Outcome;
 use crate::error::{Context, Error, Result, show};
 use crate::slurm::job::JobContext;
 
@@ -23,20 +24,31 @@ use crate::slurm::job::JobContext;
 const MAX_VALUE: usize = 512;
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
+/// A line's `status`: how the event went (not an exit code: see `commands::Status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub enum EventStatus {
     Ok,
     Skipped,
     Failed,
 }
 
-impl Status {
+impl EventStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Ok => "ok",
-            Status::Skipped => "skipped",
-            Status::Failed => "failed",
+            EventStatus::Ok => "ok",
+            EventStatus::Skipped => "skipped",
+            EventStatus::Failed => "failed",
         }
+    }
+}
+
+/// A backup attempt's `status`: ok when made, passed its check and copied to
+/// every mirror; failed when made but not; skipped when unchanged.
+pub fn status_of(outcome: &Outcome) -> EventStatus {
+    match outcome {
+        Outcome::Created(created) if created.is_complete() => EventStatus::Ok,
+        Outcome::Created(_) => EventStatus::Failed,
+        Outcome::Unchanged(_) => EventStatus::Skipped,
     }
 }
 
@@ -46,7 +58,7 @@ pub struct Line {
 }
 
 impl Line {
-    pub fn new(job: &JobContext, event: &str, status: Status) -> Line {
+    pub fn new(job: &JobContext, event: &str, status: EventStatus) -> Line {
         let mut line = Line {
             text: String::new(),
         };
@@ -55,6 +67,18 @@ impl Line {
         line.field("host", &job.host);
         line.field("event", event);
         line.field("status", status.as_str());
+        line
+    }
+
+    /// A backup attempt's line: [`status_of`] the outcome, then the backup made
+    /// or found (`backup=`); the event's own fields follow.
+    pub fn of_outcome(job: &JobContext, event: &str, outcome: &Outcome) -> Line {
+        let mut line = Line::new(job, event, status_of(outcome));
+        let backup = match outcome {
+            Outcome::Created(created) => &created.entry.file_name,
+            Outcome::Unchanged(name) => name,
+        };
+        line.field("backup", backup);
         line
     }
 
@@ -190,7 +214,7 @@ mod tests {
     #[test]
     fn a_line_starts_with_the_fixed_fields() {
         let job = JobContext::from_lookup(|_| None, "n1".into());
-        let mut line = Line::new(&job, "post-job", Status::Ok);
+        let mut line = Line::new(&job, "post-job", EventStatus::Ok);
         line.field("exit_status", "3");
         let text = line.text();
         assert!(text.starts_with("time="));

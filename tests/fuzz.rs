@@ -110,7 +110,7 @@ proptest! {
     #[test]
     fn summary_values_stay_inside_their_field(value in "(?s).{0,300}", key_value in "[a-z]{1,5}=[a-z]{0,5}") {
         let job = dbbackup::slurm::job::JobContext::from_lookup(|_| Some(value.clone()), value.clone());
-        let mut line = dbbackup::summary_log::Line::new(&job, "post-job", dbbackup::summary_log::Status::Ok);
+        let mut line = dbbackup::summary_log::Line::new(&job, "post-job", dbbackup::summary_log::EventStatus::Ok);
         line.field("error", &value).field("note", &key_value);
         let text = line.text();
         prop_assert!(!text.contains('\n') && !text.contains('\r'));

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::{Ctx, Status, report};
 use crate::cli::{CheckArgs, CheckFormat, Format};
 use crate::config::CheckThresholds;
 use crate::error::Result;
@@ -12,7 +12,7 @@ use crate::health::{self, Criterion, Severity};
 
 pub fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Status> {
     let thresholds = thresholds(ctx, args);
-    let criteria = evaluate_all(ctx, &thresholds)?;
+    let criteria = health::evaluate_all(&ctx.settings, &thresholds)?;
     let healthy = criteria.iter().all(|c| c.ok);
     match args.format {
         CheckFormat::Nagios => {
@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Status> {
             return Ok(Status::Code(code));
         }
         CheckFormat::Prometheus => {
-            let text = prometheus(ctx, &criteria)?;
+            let text = report::prometheus(ctx, &criteria)?;
             if !ctx.quiet {
                 crate::output::write_stdout(text.as_bytes())
                     .map_err(|e| crate::error::Error::failed(format!("cannot write: {e}")))?;
@@ -62,44 +62,6 @@ pub fn thresholds(ctx: &Ctx, args: &CheckArgs) -> CheckThresholds {
     }
 }
 
-/// The backup directory's criteria, then each mirror's.
-pub fn evaluate_all(ctx: &Ctx, thresholds: &CheckThresholds) -> Result<Vec<Criterion>> {
-    let db = ctx.db_id();
-    let mut criteria =
-        health::evaluate(&ctx.settings.backup_dir, db.as_ref(), "", thresholds, true)?;
-    if let Some(path) = &ctx.settings.db_path {
-        criteria.push(health::database(path));
-    }
-    for mirror in &ctx.settings.mirror_dirs {
-        let label = format!("mirror:{}:", mirror.display());
-        criteria.extend(health::evaluate(
-            mirror,
-            db.as_ref(),
-            &label,
-            thresholds,
-            true,
-        )?);
-    }
-    Ok(criteria)
-}
-
-/// The metrics of the backup directory, labelled by database path.
-pub fn prometheus(ctx: &Ctx, criteria: &[Criterion]) -> Result<String> {
-    let db = match &ctx.settings.db_path {
-        Some(db) => std::path::absolute(db).unwrap_or_else(|_| db.clone()),
-        None => std::path::PathBuf::new(),
-    };
-    let dir = std::path::absolute(&ctx.settings.backup_dir)
-        .unwrap_or_else(|_| ctx.settings.backup_dir.clone());
-    let db_id = ctx.db_id();
-    crate::metrics::render(&crate::metrics::Facts {
-        db: &db.to_string_lossy(),
-        db_id: db_id.as_ref(),
-        backup_dir: &dir,
-        criteria,
-    })
-}
-
 /// One status line with perfdata, and the plugin exit code.
 fn nagios(criteria: &[Criterion]) -> (u8, String) {
     let worst = criteria.iter().filter(|c| !c.ok).map(|c| c.severity).max();
@@ -121,14 +83,4 @@ fn nagios(criteria: &[Criterion]) -> (u8, String) {
             perf.join(" ")
         ),
     )
-}
-
-/// For `--format nagios`, anything that stops the check is UNKNOWN (exit 3).
-pub fn nagios_unknown(message: &str) -> u8 {
-    let out = crate::output::Output {
-        quiet: false,
-        format: Format::Text,
-    };
-    out.line(format!("DBBACKUP UNKNOWN - {}", message.replace('\n', " ")));
-    3
 }

@@ -77,30 +77,30 @@ pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
         let reached = state.finished_tasks(&key)?;
         let mut job = ctx.job.clone();
         job.tag = array.clone();
-        let outcome = create::run(&ctx.settings, &job, &dir, &lock, db, Kind::Final, false)?;
+        let outcome = create::if_changed(&ctx.settings, &job, &dir, &lock, db, Kind::Final, false)?;
         state.mark_ended(&key)?;
         Ok((reached, outcome))
     })();
     let mut line = match &result {
         Ok((_, Outcome::Created(created))) if created.is_good() => {
-            let mut line = Line::new(&ctx.job, "final", summary_log::Status::Ok);
+            let mut line = Line::new(&ctx.job, "final", summary_log::EventStatus::Ok);
             line.field("backup", &created.entry.file_name);
             line
         }
         Ok((_, Outcome::Created(created))) => {
-            let mut line = Line::new(&ctx.job, "final", summary_log::Status::Failed);
+            let mut line = Line::new(&ctx.job, "final", summary_log::EventStatus::Failed);
             line.field("backup", &created.entry.file_name)
                 .field("check", "failed");
             line
         }
         Ok((_, Outcome::Unchanged(name))) => {
-            let mut line = Line::new(&ctx.job, "final", summary_log::Status::Skipped);
+            let mut line = Line::new(&ctx.job, "final", summary_log::EventStatus::Skipped);
             line.field("backup", name)
                 .field("reason", "database unchanged since this backup");
             line
         }
         Err(error) => {
-            let mut line = Line::new(&ctx.job, "final", summary_log::Status::Failed);
+            let mut line = Line::new(&ctx.job, "final", summary_log::EventStatus::Failed);
             line.field("error", &error.to_string());
             line
         }
@@ -142,7 +142,7 @@ pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
     }
     summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     let (_, outcome) = result?;
-    let status = super::backup::report(&out, &outcome);
+    let status = super::report::report(&out, &outcome);
     out.document(&json!({
         "array": array,
         "states_from": source,

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use super::{Ctx, Status};
-use crate::cli::{InitArgs, TemplatesArgs};
+use crate::cli::InitArgs;
 use crate::error::{Context, Error, Result, show};
 
 const EXAMPLE: &str = include_str!("../../examples/dbbackup.yaml");
@@ -25,19 +25,12 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<Status> {
     fs::write(&args.path, text).context(|| format!("cannot write {}", show(&args.path)))?;
     out.line(format!("wrote {}", args.path.display()));
     if args.slurm {
-        let mut settings = ctx.settings.clone();
-        settings.config_file = Some(args.path.clone());
-        let ctx = Ctx {
-            settings,
-            job: ctx.job.clone(),
-            quiet: ctx.quiet,
-        };
-        super::templates::run(
-            &ctx,
-            &TemplatesArgs {
-                out: args.slurm_dir.clone(),
-                overwrite: args.force,
-            },
+        // The jobs read the config just written.
+        crate::slurm::templates::write_all(
+            &args.slurm_dir,
+            Some(&args.path),
+            args.force,
+            |path| out.line(format!("wrote {}", path.display())),
         )?;
     }
     out.line("next: edit it, then `dbbackup backup` and `dbbackup list`");

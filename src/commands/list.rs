@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::backup::{saved_percent, saved_text};
+use super::report::{saved_percent, saved_text};
 use super::{Ctx, Status};
 use crate::cli::FormatArgs;
 use crate::error::Result;

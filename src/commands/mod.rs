@@ -13,6 +13,7 @@ pub mod periodic;
 pub mod post_job;
 pub mod pre_job;
 pub mod prune;
+pub mod report;
 pub mod restore;
 pub mod summary;
 pub mod templates;

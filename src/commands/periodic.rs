@@ -4,10 +4,8 @@
 
 use super::{Ctx, Status};
 use crate::cli::PeriodicArgs;
-use crate::create::{self, Outcome};
+use crate::create::{self, Attempt, Outcome};
 use crate::error::Result;
-use crate::lock::{DirLock, Wait};
-use crate::sqlite_file;
 use crate::store::Kind;
 use crate::summary_log::{self, Line};
 
@@ -19,10 +17,10 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
     }
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
-    let criteria = super::check::evaluate_all(ctx, &thresholds)?;
+    let criteria = crate::health::evaluate_all(&ctx.settings, &thresholds)?;
     let mut problems = crate::health::problems(&criteria);
     if let Some(path) = &args.metrics_file {
-        let written = super::check::prometheus(ctx, &criteria)
+        let written = super::report::prometheus(ctx, &criteria)
             .and_then(|text| crate::metrics::write_file(path, &text));
         if let Err(error) = written {
             problems.push(format!("metrics file not written: {error}"));
@@ -31,23 +29,20 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
     for problem in &problems {
         tracing::warn!("unhealthy: {problem}");
     }
+    // Only a backup made is news here: "unchanged" is periodic's quiet case.
     let (status, backup) = match &made {
-        Ok(Some(Outcome::Created(created))) if created.is_complete() => (
-            summary_log::Status::Ok,
+        Ok(Some(outcome @ Outcome::Created(created))) => (
+            summary_log::status_of(outcome),
             Some(created.entry.file_name.clone()),
         ),
-        Ok(Some(Outcome::Created(created))) => (
-            summary_log::Status::Failed,
-            Some(created.entry.file_name.clone()),
-        ),
-        Ok(_) => (summary_log::Status::Skipped, None),
-        Err(_) => (summary_log::Status::Failed, None),
+        Ok(_) => (summary_log::EventStatus::Skipped, None),
+        Err(_) => (summary_log::EventStatus::Failed, None),
     };
     if backup.is_some() || !problems.is_empty() || made.is_err() {
         let status = if problems.is_empty() {
             status
         } else {
-            summary_log::Status::Failed
+            summary_log::EventStatus::Failed
         };
         let mut line = Line::new(&ctx.job, "periodic", status);
         if let Some(name) = &backup {
@@ -74,29 +69,20 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
     })
 }
 
-/// `auto`'s decision, without waiting for a lock someone else holds.
+/// `auto`'s rule: never waiting for a lock someone else holds.
 fn back_up_if_due(ctx: &Ctx) -> Result<Option<Outcome>> {
-    let db = sqlite_file::validate_database(ctx.settings.db_path()?)?;
-    let dir = ctx.backup_dir();
-    if let Some(reason) = super::auto::not_due(&dir, &db, ctx.settings.min_interval)? {
-        tracing::debug!("periodic: {reason}");
-        return Ok(None);
-    }
-    dir.ensure_exists()?;
-    let Some(lock) = DirLock::acquire(dir.path(), &ctx.job, Wait::No)? else {
-        return Ok(None);
-    };
-    if super::auto::not_due(&dir, &db, ctx.settings.min_interval)?.is_some() {
-        return Ok(None);
-    }
-    create::run(
+    let db = ctx.settings.db_path()?;
+    match create::if_due(
         &ctx.settings,
         &ctx.job,
-        &dir,
-        &lock,
-        &db,
+        &ctx.backup_dir(),
+        db,
         Kind::Periodic,
-        false,
-    )
-    .map(Some)
+    )? {
+        Attempt::Skipped(reason) => {
+            tracing::debug!("periodic: {reason}");
+            Ok(None)
+        }
+        Attempt::Made(outcome) => Ok(Some(outcome)),
+    }
 }

@@ -15,12 +15,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::report::report;
 use super::{Ctx, Status};
 use crate::cli::PostJobArgs;
 use crate::create::{self, Outcome};
+use crate::due;
 use crate::error::Result;
 use crate::slurm::array::JobState;
-use crate::store::{BackupDir, DbId, Kind};
+use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
 
 pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
@@ -36,39 +38,29 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
         Ok((reason, None)) => {
             out.line(format!("skipped: {reason}"));
             out.document(&json!({"status": "skipped", "reason": reason}));
-            let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Skipped);
+            let mut line = Line::new(&ctx.job, "post-job", summary_log::EventStatus::Skipped);
             line.field("reason", reason);
             (Status::Success, line)
         }
         Ok((reason, Some(outcome))) => {
-            let status = super::backup::report(&out, outcome);
-            let mut line = match (outcome, status) {
-                (Outcome::Unchanged(name), _) => {
-                    let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Skipped);
-                    line.field("backup", name)
-                        .field("reason", "database unchanged");
-                    line
+            let status = report(&out, outcome);
+            let mut line = Line::of_outcome(&ctx.job, "post-job", outcome);
+            match outcome {
+                Outcome::Unchanged(_) => {
+                    line.field("reason", "database unchanged");
                 }
-                (Outcome::Created(created), status) => {
-                    let result = if status == Status::Success {
-                        summary_log::Status::Ok
-                    } else {
-                        summary_log::Status::Failed
-                    };
-                    let mut line = Line::new(&ctx.job, "post-job", result);
-                    line.field("backup", &created.entry.file_name)
-                        .field("db_size", &created.meta.db_size.to_string())
+                Outcome::Created(created) => {
+                    line.field("db_size", &created.meta.db_size.to_string())
                         .field("size", &created.entry.size.to_string())
                         .field("seconds", &format!("{:.2}", created.duration.as_secs_f64()))
                         .field("check", if created.is_good() { "ok" } else { "failed" });
-                    line
                 }
-            };
+            }
             line.field("trigger", reason);
             (status, line)
         }
         Err(error) => {
-            let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Failed);
+            let mut line = Line::new(&ctx.job, "post-job", summary_log::EventStatus::Failed);
             line.field("error", &error.to_string());
             (Status::Failure, line)
         }
@@ -101,7 +93,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             "job finished".to_string()
         }
         Some(_) if after_term => {
-            if older_than(&dir, &DbId::of(db), ctx.settings.min_interval)? {
+            if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 "ended by SLURM's TERM; newest backup older than the interval".to_string()
             } else {
                 return Ok((
@@ -118,7 +110,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             if last {
                 state.mark_ended(&key)?;
                 format!("last task ({finished} of {of} finished)")
-            } else if older_than(&dir, &DbId::of(db), ctx.settings.min_interval)? {
+            } else if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 format!("newest backup older than the interval ({finished} of {of} finished)")
             } else {
                 return Ok((
@@ -130,15 +122,8 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
     };
     let mut job = ctx.job.clone();
     job.tag = ctx.job.job_id().to_string();
-    let outcome = create::run(&ctx.settings, &job, &dir, &lock, db, Kind::PostJob, false)?;
+    let outcome = create::if_changed(&ctx.settings, &job, &dir, &lock, db, Kind::PostJob, false)?;
     Ok((reason, Some(outcome)))
-}
-
-/// No restore point of `db`, or its newest is older than `interval`.
-fn older_than(dir: &BackupDir, db: &DbId, interval: Duration) -> Result<bool> {
-    Ok(dir
-        .newest_restore_point(db)?
-        .is_none_or(|newest| newest.age() >= interval))
 }
 
 /// Seconds kept between giving up and SLURM's KILL: the hooks still have to log

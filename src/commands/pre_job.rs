@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
     let final_failed = submitted.as_deref().is_some_and(not_submitted);
     let (status, reason, name) = match &result {
         Ok(Found::Exists(name)) => (
-            summary_log::Status::Skipped,
+            summary_log::EventStatus::Skipped,
             // A requeued single job finds its own first run's restore point.
             if ctx.job.array.is_none() && ctx.job.restarts > 0 {
                 "made by an earlier run of this job (requeued)"
@@ -51,13 +51,13 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
             name,
         ),
         Ok(Found::Reused(name)) => (
-            summary_log::Status::Ok,
+            summary_log::EventStatus::Ok,
             "database unchanged since this restore point",
             name,
         ),
-        Ok(Found::Created(name)) => (summary_log::Status::Ok, "", name),
+        Ok(Found::Created(name)) => (summary_log::EventStatus::Ok, "", name),
         Err(error) => {
-            let mut line = Line::new(&ctx.job, "pre-job", summary_log::Status::Failed);
+            let mut line = Line::new(&ctx.job, "pre-job", summary_log::EventStatus::Failed);
             line.field("error", &error.to_string());
             add_final(&mut line, submitted.as_deref());
             add_restarts(ctx, &mut line);
@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
         }
     };
     let status = if final_failed {
-        summary_log::Status::Failed
+        summary_log::EventStatus::Failed
     } else {
         status
     };
@@ -197,7 +197,7 @@ fn find_or_make(
     }
     let mut job = ctx.job.clone();
     job.tag = ctx.job.job_id().to_string();
-    let outcome = create::run(&ctx.settings, &job, &dir, &lock, db, Kind::PreJob, false);
+    let outcome = create::if_changed(&ctx.settings, &job, &dir, &lock, db, Kind::PreJob, false);
     let found = match outcome {
         Ok(Outcome::Created(created)) if created.is_good() => {
             record.backup = Some(created.entry.file_name.clone());
@@ -268,13 +268,13 @@ fn submit_final(ctx: &Ctx, script: &Path) -> String {
     command.arg("--parsable");
     // The array's own account, partition and QOS: sites that enforce accounts
     // reject a job without one, and the cluster is the submitting one anyway.
-    for (option, var) in [
-        ("--account", "SLURM_JOB_ACCOUNT"),
-        ("--partition", "SLURM_JOB_PARTITION"),
-        ("--qos", "SLURM_JOB_QOS"),
+    for (option, value) in [
+        ("--account", &ctx.job.account),
+        ("--partition", &ctx.job.partition),
+        ("--qos", &ctx.job.qos),
     ] {
-        if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
-            command.arg(format!("{option}={}", value.trim()));
+        if let Some(value) = value {
+            command.arg(format!("{option}={value}"));
         }
     }
     command

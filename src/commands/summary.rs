@@ -9,12 +9,12 @@ use crate::summary_log::{self, Line};
 pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
     let set = ctx.backup_set(&ctx.backup_dir())?;
     let good: Vec<&Entry> = set.restore_points.iter().collect();
-    let criteria = super::check::evaluate_all(ctx, &ctx.settings.check)?;
+    let criteria = crate::health::evaluate_all(&ctx.settings, &ctx.settings.check)?;
     let healthy = criteria.iter().all(|c| c.ok);
     let status = if healthy {
-        summary_log::Status::Ok
+        summary_log::EventStatus::Ok
     } else {
-        summary_log::Status::Failed
+        summary_log::EventStatus::Failed
     };
     let mut line = Line::new(&ctx.job, "summary", status);
     line.field("count", &good.len().to_string())

@@ -1,139 +1,19 @@
 //! `dbbackup templates --out DIR`: the SLURM templates and hooks shipped in `slurm/`,
-//! written out for users who installed only the binary, with absolute paths for
-//! the project they are run in: the binary, the config, the hooks, `--chdir` and
-//! `--output` (scrontab and cron start jobs in the home directory, and a missing
-//! output directory fails a launch silently, so `slrm_logs/` is created too).
-
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+//! written out for users who installed only the binary (see
+//! [`crate::slurm::templates`]).
 
 use super::{Ctx, Status};
 use crate::cli::TemplatesArgs;
-use crate::error::{Context, Error, Result, show};
-
-/// (path under the output directory, content, executable)
-pub const TEMPLATES: &[(&str, &str, bool)] = &[
-    (
-        "hooks/dbbackup_hooks.sh",
-        include_str!("../../slurm/hooks/dbbackup_hooks.sh"),
-        false,
-    ),
-    (
-        "job_single.sbatch",
-        include_str!("../../slurm/job_single.sbatch"),
-        true,
-    ),
-    (
-        "job_array.sbatch",
-        include_str!("../../slurm/job_array.sbatch"),
-        true,
-    ),
-    (
-        "final_backup.sbatch",
-        include_str!("../../slurm/final_backup.sbatch"),
-        true,
-    ),
-    (
-        "submit_array_with_final.sh",
-        include_str!("../../slurm/submit_array_with_final.sh"),
-        true,
-    ),
-    (
-        "periodic.scrontab",
-        include_str!("../../slurm/periodic.scrontab"),
-        false,
-    ),
-    (
-        "periodic.crontab",
-        include_str!("../../slurm/periodic.crontab"),
-        false,
-    ),
-];
+use crate::error::Result;
+use crate::slurm::templates;
 
 pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<Status> {
-    let out_dir =
-        std::path::absolute(&args.out).context(|| format!("cannot resolve {}", show(&args.out)))?;
-    let exe = std::env::current_exe().context(|| "cannot find the dbbackup binary")?;
-    let config = match &ctx.settings.config_file {
-        Some(config) => Some(
-            std::path::absolute(config).context(|| format!("cannot resolve {}", show(config)))?,
-        ),
-        None => None,
-    };
-    let hooks = out_dir.join("hooks/dbbackup_hooks.sh");
-    let project = std::env::current_dir().context(|| "cannot find the current directory")?;
-    let logs = project.join("slrm_logs");
-    fs::create_dir_all(&logs).context(|| format!("cannot create {}", show(&logs)))?;
-    let output = ctx.output(crate::cli::Format::Text);
-    for (name, content, executable) in TEMPLATES {
-        let path = out_dir.join(name);
-        if path.exists() && !args.overwrite {
-            return Err(Error::failed(format!(
-                "{} exists; use --overwrite to replace it",
-                show(&path)
-            )));
-        }
-        let text = fill(content, &exe, config.as_deref(), &hooks, &out_dir, &project);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
-        }
-        fs::write(&path, text).context(|| format!("cannot write {}", show(&path)))?;
-        let mode = if *executable { 0o755 } else { 0o644 };
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .context(|| format!("cannot set mode of {}", show(&path)))?;
-        output.line(format!("wrote {}", path.display()));
-    }
+    let out = ctx.output(crate::cli::Format::Text);
+    templates::write_all(
+        &args.out,
+        ctx.settings.config_file.as_deref(),
+        args.overwrite,
+        |path| out.line(format!("wrote {}", path.display())),
+    )?;
     Ok(Status::Success)
-}
-
-/// Replace the templates' defaults and placeholders with absolute paths.
-pub fn fill(
-    content: &str,
-    exe: &Path,
-    config: Option<&Path>,
-    hooks: &Path,
-    out_dir: &Path,
-    project: &Path,
-) -> String {
-    // The config line first: "/path/to/dbbackup" is a prefix of its placeholder.
-    let mut text = content.to_string();
-    let project_text = project.display().to_string();
-    // sbatch jobs: run in the project, log under it, wherever they are submitted from.
-    text = text.replace(
-        "#SBATCH --output=slrm_logs/",
-        &format!("#SBATCH --chdir={project_text}\n#SBATCH --output={project_text}/slrm_logs/"),
-    );
-    text = text.replace("/ABSOLUTE/PATH/TO/PROJECT", &project_text);
-    if let Some(config) = config {
-        text = text.replace(
-            "/path/to/dbbackup periodic",
-            &format!("/path/to/dbbackup --config {} periodic", config.display()),
-        );
-    }
-    // The note on what to fill in no longer applies.
-    text = text
-        .lines()
-        .filter(|line| !line.contains("FILL IN"))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    if let Some(config) = config {
-        text = text.replace(
-            "# export DBBACKUP_CONFIG=/path/to/dbbackup.yaml",
-            &format!("export DBBACKUP_CONFIG={}", config.display()),
-        );
-    }
-    text.replace(
-        ": \"${DBBACKUP:=dbbackup}\"",
-        &format!(": \"${{DBBACKUP:={}}}\"", exe.display()),
-    )
-    .replace(
-        ": \"${DBBACKUP_HOOKS:=$SLURM_SUBMIT_DIR/slurm/hooks/dbbackup_hooks.sh}\"",
-        &format!(": \"${{DBBACKUP_HOOKS:={}}}\"", hooks.display()),
-    )
-    .replace(
-        "$SLURM_SUBMIT_DIR/slurm/",
-        &format!("{}/", out_dir.display()),
-    )
-    .replace("/path/to/dbbackup", &exe.display().to_string())
 }

@@ -8,8 +8,8 @@ use super::{Ctx, Status};
 use crate::archive::decompress;
 use crate::cli::VerifyArgs;
 use crate::error::{Error, Result};
-use crate::restore::find_backup;
-use crate::sqlite_file::{self, Check};
+use crate::slurm::job::JobContext;
+use crate::sqlite_file::{self, Integrity};
 use crate::store::{Entry, TempFile};
 
 #[derive(Debug, Serialize)]
@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     } else {
         args.names
             .iter()
-            .map(|name| find_backup(&dir, name))
+            .map(|name| dir.by_name(name))
             .collect::<Result<_>>()?
     };
     if entries.is_empty() {
@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     }
     let mut verdicts = Vec::new();
     for entry in &entries {
-        let verdict = match verify_one(entry, ctx.settings.progress) {
+        let verdict = match verify_one(entry, ctx.settings.progress, &ctx.job) {
             Ok(detail) => Verdict {
                 name: entry.file_name.clone(),
                 ok: true,
@@ -78,7 +78,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     })
 }
 
-fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
+fn verify_one(entry: &Entry, show_progress: bool, job: &JobContext) -> Result<String> {
     if let Err(why) = &entry.meta
         && !decompress::looks_like_gzip(&entry.path)
     {
@@ -86,11 +86,11 @@ fn verify_one(entry: &Entry, show_progress: bool) -> Result<String> {
     }
     let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
-    let progress = crate::progress::Progress::bytes(total, "verify", show_progress);
+    let progress = crate::progress::Progress::bytes(total, "verify", show_progress, job);
     let extracted = decompress::extract_to_file(entry, &mut temp, &progress)?;
     match sqlite_file::integrity_check_file(temp.path())? {
-        Check::Ok => {}
-        Check::Failed(detail) => {
+        Integrity::Ok => {}
+        Integrity::Failed(detail) => {
             tracing::debug!("integrity_check output:\n{detail}");
             return Err(Error::failed(format!(
                 "integrity_check: {}",

@@ -27,6 +27,16 @@ pub struct JobContext {
     pub cluster: Option<String>,
     /// `SLURM_RESTART_COUNT`: how many times this job (task) was requeued.
     pub restarts: u64,
+    /// `SLURM_CPUS_PER_TASK`: the cores the job was given (a positive count).
+    pub cpus_per_task: Option<usize>,
+    /// In a batch job (`SLURM_JOB_ID` without `SLURM_PTY_PORT`, which `srun --pty`
+    /// sets): nobody watches stderr as a terminal.
+    pub batch: bool,
+    /// `SLURM_JOB_ACCOUNT`, `SLURM_JOB_PARTITION`, `SLURM_JOB_QOS` as given
+    /// (trimmed): what a job submitted on this job's behalf must carry.
+    pub account: Option<String>,
+    pub partition: Option<String>,
+    pub qos: Option<String>,
 }
 
 impl JobContext {
@@ -37,6 +47,12 @@ impl JobContext {
     /// Built from a variable lookup so tests need not touch the process environment.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>, host: String) -> Self {
         let clean = |name: &str| var(name).map(|v| sanitize(&v)).filter(|v| !v.is_empty());
+        // Passed to sbatch as arguments, never into a line or a file name: kept as is.
+        let given = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let array = match (clean("SLURM_ARRAY_JOB_ID"), clean("SLURM_ARRAY_TASK_ID")) {
             (Some(array_job_id), Some(task)) => task.parse().ok().map(|task_id| ArrayTask {
                 array_job_id,
@@ -62,6 +78,13 @@ impl JobContext {
             restarts: clean("SLURM_RESTART_COUNT")
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0),
+            cpus_per_task: var("SLURM_CPUS_PER_TASK")
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|&n| n > 0),
+            batch: var("SLURM_JOB_ID").is_some() && var("SLURM_PTY_PORT").is_none(),
+            account: given("SLURM_JOB_ACCOUNT"),
+            partition: given("SLURM_JOB_PARTITION"),
+            qos: given("SLURM_JOB_QOS"),
         }
     }
 }
@@ -172,6 +195,19 @@ mod tests {
         assert_eq!(ctx(&[("SLURM_JOB_ID", "9")]).state_key(), "--9");
         let requeued = ctx(&[("SLURM_JOB_ID", "9"), ("SLURM_RESTART_COUNT", "2")]);
         assert_eq!(requeued.restarts, 2);
+    }
+
+    #[test]
+    fn cores_and_batch_mode_are_read_here() {
+        assert_eq!(
+            ctx(&[("SLURM_CPUS_PER_TASK", " 4 ")]).cpus_per_task,
+            Some(4)
+        );
+        assert_eq!(ctx(&[("SLURM_CPUS_PER_TASK", "0")]).cpus_per_task, None);
+        assert_eq!(ctx(&[("SLURM_CPUS_PER_TASK", "x")]).cpus_per_task, None);
+        assert!(!ctx(&[]).batch);
+        assert!(ctx(&[("SLURM_JOB_ID", "9")]).batch);
+        assert!(!ctx(&[("SLURM_JOB_ID", "9"), ("SLURM_PTY_PORT", "4000")]).batch);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What SLURM tells a process (`job`: the environment of this job or array task)
 //! and what dbbackup remembers across the tasks of one job (`array`: restore-point
-//! records, once-per-array claims, the final job's marker).
+//! records, once-per-array claims, the final job's marker), and the job scripts
+//! that run dbbackup (`templates`).
 
 pub mod array;
 pub mod job;
+pub mod templates;

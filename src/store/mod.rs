@@ -214,6 +214,22 @@ impl BackupDir {
         }
     }
 
+    /// A backup named by its file name, as `restore` and `verify` take one. Paths
+    /// are refused: only names in the backup directory can be restored or verified.
+    pub fn by_name(&self, name: &str) -> Result<Entry> {
+        if name.contains('/') || name.contains('\\') || name.contains("..") || name.is_empty() {
+            return Err(Error::usage(format!(
+                "invalid backup name '{name}': give a file name from `dbbackup list`, not a path"
+            )));
+        }
+        self.entry(name)?.ok_or_else(|| {
+            Error::failed(format!(
+                "no backup named '{name}' in {} (see `dbbackup list`)",
+                show(self.path())
+            ))
+        })
+    }
+
     /// `None` when the file vanished (pruned by another process meanwhile).
     fn read_entry(&self, name: BackupName, file_name: String) -> Result<Option<Entry>> {
         let path = self.path.join(&file_name);

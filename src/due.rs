@@ -1,0 +1,186 @@
+//! Is a backup of this database due? Two rules, both judged against the
+//! database's own newest restore point: the interval has passed since it was made
+//! (`auto`, `periodic`, an array task's `post-job`), and it does not already hold
+//! the database's current state (every backup but a forced one).
+//!
+//! A backup that is due carries what was computed to decide it (the validated
+//! path, the fingerprint), so that `create` takes them instead of computing them
+//! again.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::sqlite_file;
+use crate::store::metadata::Fingerprint;
+use crate::store::{BackupDir, DbId, Entry};
+use crate::units::human_duration;
+
+/// A backup that is due, and what deciding it found out.
+#[derive(Debug)]
+pub struct Due {
+    db: PathBuf,
+    id: DbId,
+    fingerprint: Fingerprint,
+    /// The newest restore point it was judged against: a second look under the
+    /// lock that finds the same one need not judge (or fingerprint) again.
+    judged_against: Option<String>,
+}
+
+impl Due {
+    /// The database, validated, as an absolute path.
+    pub fn db(&self) -> &Path {
+        &self.db
+    }
+
+    pub fn id(&self) -> &DbId {
+        &self.id
+    }
+
+    /// The database's state, taken before any snapshot of it starts.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+}
+
+/// The interval rule and the change rule together (`auto`, `periodic`).
+#[derive(Debug)]
+pub enum Decision {
+    Due(Due),
+    /// Why not, as `auto` says it.
+    NotDue(String),
+}
+
+/// The change rule alone (`backup`, `pre-job`, `post-job`, `final`).
+#[derive(Debug)]
+pub enum Changed {
+    Due(Due),
+    /// The newest restore point, named, already holds this state.
+    Unchanged(String),
+}
+
+/// Due when `db` has no restore point, or the newest is at least `interval` old
+/// and does not hold the database's current state. Cheap when not due: the
+/// directory listing, one backup header and the database's first bytes; the
+/// fingerprint is taken only once the interval has passed.
+pub fn by_interval(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Decision> {
+    let db = sqlite_file::validate_database(db)?;
+    let id = DbId::of(&db);
+    let newest = dir.newest_restore_point(&id)?;
+    judge(db, id, newest, interval)
+}
+
+/// `by_interval` again, under the lock: the holder this process raced may have
+/// just published. While the newest restore point is still the one `due` was
+/// judged against, the decision stands, fingerprint included (taken a moment
+/// earlier, it can only cause one more backup later, never a missed one).
+pub fn recheck(dir: &BackupDir, due: Due, interval: Duration) -> Result<Decision> {
+    let newest = dir.newest_restore_point(&due.id)?;
+    if newest.as_ref().map(|n| &n.file_name) == due.judged_against.as_ref() {
+        return Ok(Decision::Due(due));
+    }
+    judge(due.db, due.id, newest, interval)
+}
+
+/// Due unless the newest restore point already holds the database's current
+/// state; with `force`, due regardless.
+pub fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Result<Changed> {
+    let db = sqlite_file::validate_database(db)?;
+    let id = DbId::of(&db);
+    let fingerprint = sqlite_file::fingerprint(&db)?;
+    if !force
+        && let Some(newest) = dir.newest_restore_point(&id)?
+        && holds(&newest, &id, &fingerprint)
+    {
+        return Ok(Changed::Unchanged(newest.file_name));
+    }
+    Ok(Changed::Due(Due {
+        db,
+        id,
+        fingerprint,
+        judged_against: None,
+    }))
+}
+
+/// The interval rule alone: `db` has no restore point, or its newest is at least
+/// `interval` old.
+pub fn interval_passed(dir: &BackupDir, db: &DbId, interval: Duration) -> Result<bool> {
+    Ok(dir
+        .newest_restore_point(db)?
+        .is_none_or(|newest| too_recent(&newest, interval).is_none()))
+}
+
+fn judge(db: PathBuf, id: DbId, newest: Option<Entry>, interval: Duration) -> Result<Decision> {
+    if let Some(why) = newest.as_ref().and_then(|n| too_recent(n, interval)) {
+        return Ok(Decision::NotDue(why));
+    }
+    let fingerprint = sqlite_file::fingerprint(&db)?;
+    if let Some(newest) = &newest
+        && holds(newest, &id, &fingerprint)
+    {
+        return Ok(Decision::NotDue(format!(
+            "database unchanged since {}",
+            newest.file_name
+        )));
+    }
+    Ok(Decision::Due(Due {
+        db,
+        id,
+        fingerprint,
+        judged_against: newest.map(|n| n.file_name),
+    }))
+}
+
+/// Why `newest` is too recent for another backup, or `None`.
+fn too_recent(newest: &Entry, interval: Duration) -> Option<String> {
+    let age = newest.age();
+    (age < interval).then(|| {
+        format!(
+            "newest backup {} is {} old, less than the {} interval",
+            newest.file_name,
+            human_duration(age),
+            human_duration(interval)
+        )
+    })
+}
+
+/// Whether `backup` was taken of this database in this same state.
+fn holds(backup: &Entry, db: &DbId, fingerprint: &Fingerprint) -> bool {
+    matches!(&backup.meta, Ok(meta)
+        if meta.fingerprint.as_ref() == Some(fingerprint) && db.owns(&meta.source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite_file::calls::{FINGERPRINTS, VALIDATIONS};
+
+    fn counts() -> (usize, usize) {
+        (
+            VALIDATIONS.with(|n| n.get()),
+            FINGERPRINTS.with(|n| n.get()),
+        )
+    }
+
+    #[test]
+    fn auto_validates_and_fingerprints_once_per_run() {
+        let root = tempfile::tempdir().unwrap();
+        let db = root.path().join("results.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let dir = BackupDir::new(root.path().join("backups"));
+        let before = counts();
+        // Before the lock, then under it, as `create::if_due` does; `create::run`
+        // takes the `Due` and computes neither again.
+        let Decision::Due(due) = by_interval(&dir, &db, Duration::ZERO).unwrap() else {
+            panic!("no backup yet: due");
+        };
+        let Decision::Due(due) = recheck(&dir, due, Duration::ZERO).unwrap() else {
+            panic!("nothing published meanwhile: still due");
+        };
+        assert_eq!(counts(), (before.0 + 1, before.1 + 1));
+        assert_eq!(due.db(), std::path::absolute(&db).unwrap());
+    }
+}
