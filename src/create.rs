@@ -208,7 +208,7 @@ fn create(
         let mut out = BufWriter::with_capacity(1 << 20, &*file);
         let threads = archive::worker_threads(settings.threads);
         let total = std::fs::metadata(db).map_or(0, |m| m.len());
-        let progress = Progress::bytes(total, "backup", settings.progress);
+        let progress = Progress::bytes(total, "backup", settings.progress());
         let (check, compressed) =
             compress::compress_parallel(&mut out, settings.compression_level, threads, |sink| {
                 match &reader {

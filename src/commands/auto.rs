@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::FormatArgs;
 use crate::create::{self, is_snapshot_of};
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::lock::{DirLock, Wait};
 use crate::sqlite_file;
 use crate::store::{BackupDir, DbId, Kind};
 use crate::units::human_duration;
 
-pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let out = ctx.output(args.format);
     let db = sqlite_file::validate_database(ctx.settings.db_path()?)?;
     let dir = ctx.backup_dir();
@@ -56,9 +57,9 @@ pub fn not_due(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Option<
         .then(|| format!("database unchanged since {}", newest.file_name)))
 }
 
-fn skip(out: &crate::output::Output, reason: &str) -> Status {
+fn skip(out: &crate::output::Output, reason: &str) -> ExitCode {
     tracing::debug!("auto: {reason}");
     out.line(format!("skipped: {reason}"));
     out.document(&json!({"status": "skipped", "reason": reason}));
-    Status::Success
+    ExitCode::Success
 }

@@ -2,15 +2,16 @@
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::BackupArgs;
 use crate::create::{self, Created, Outcome};
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::output::Output;
 use crate::store::Kind;
 use crate::units::human_bytes;
 
-pub fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &BackupArgs) -> Result<ExitCode> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
     let lock = ctx.lock(&dir)?;
@@ -27,12 +28,12 @@ pub fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Status> {
 }
 
 /// Print a backup outcome the same way for every command that makes one.
-pub fn report(out: &Output, outcome: &Outcome) -> Status {
+pub fn report(out: &Output, outcome: &Outcome) -> ExitCode {
     match outcome {
         Outcome::Unchanged(newest) => {
             out.line(format!("skipped: database unchanged since {}", newest));
             out.document(&json!({"status": "skipped", "reason": "unchanged", "newest": newest}));
-            Status::Success
+            ExitCode::Success
         }
         Outcome::Created(created) => {
             out.line(describe(created));
@@ -59,9 +60,9 @@ pub fn report(out: &Output, outcome: &Outcome) -> Status {
                 out.line(format!("MIRROR FAILED: {}: {why}", failed.dir.display()));
             }
             if created.is_complete() {
-                Status::Success
+                ExitCode::Success
             } else {
-                Status::Failure
+                ExitCode::Failure
             }
         }
     }

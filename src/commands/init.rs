@@ -4,13 +4,14 @@
 use std::fs;
 use std::path::Path;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::{InitArgs, TemplatesArgs};
 use crate::error::{Context, Error, Result, show};
+use crate::exit_code::ExitCode;
 
 const EXAMPLE: &str = include_str!("../../examples/dbbackup.yaml");
 
-pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     let out = ctx.output(crate::cli::Format::Text);
     if args.path.exists() && !args.force {
         return Err(Error::failed(format!(
@@ -25,15 +26,9 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<Status> {
     fs::write(&args.path, text).context(|| format!("cannot write {}", show(&args.path)))?;
     out.line(format!("wrote {}", args.path.display()));
     if args.slurm {
-        let mut settings = ctx.settings.clone();
-        settings.config_file = Some(args.path.clone());
-        let ctx = Ctx {
-            settings,
-            job: ctx.job.clone(),
-            quiet: ctx.quiet,
-        };
+        // The templates name `args.path`: `config::resolve` made it config_file.
         super::templates::run(
-            &ctx,
+            ctx,
             &TemplatesArgs {
                 out: args.slurm_dir.clone(),
                 overwrite: args.force,
@@ -41,7 +36,7 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<Status> {
         )?;
     }
     out.line("next: edit it, then `dbbackup backup` and `dbbackup list`");
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }
 
 /// The example with `db_path` set to the given database, if any.

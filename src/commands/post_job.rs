@@ -15,15 +15,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::PostJobArgs;
 use crate::create::{self, Outcome};
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::slurm::array::JobState;
 use crate::store::{BackupDir, DbId, Kind};
 use crate::summary_log::{self, Line};
 
-pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let grace = args.after_term.then(|| {
         let (grace, why) = grace_after_term(ctx.settings.term_grace, kill_wait());
@@ -38,7 +39,7 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
             out.document(&json!({"status": "skipped", "reason": reason}));
             let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Skipped);
             line.field("reason", reason);
-            (Status::Success, line)
+            (ExitCode::Success, line)
         }
         Ok((reason, Some(outcome))) => {
             let status = super::backup::report(&out, outcome);
@@ -50,7 +51,7 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
                     line
                 }
                 (Outcome::Created(created), status) => {
-                    let result = if status == Status::Success {
+                    let result = if status == ExitCode::Success {
                         summary_log::Status::Ok
                     } else {
                         summary_log::Status::Failed
@@ -70,7 +71,7 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
         Err(error) => {
             let mut line = Line::new(&ctx.job, "post-job", summary_log::Status::Failed);
             line.field("error", &error.to_string());
-            (Status::Failure, line)
+            (ExitCode::Failure, line)
         }
     };
     if let Some(job_status) = args.status {

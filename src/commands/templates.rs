@@ -8,9 +8,10 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::TemplatesArgs;
 use crate::error::{Context, Error, Result, show};
+use crate::exit_code::ExitCode;
 
 /// (path under the output directory, content, executable)
 pub const TEMPLATES: &[(&str, &str, bool)] = &[
@@ -51,7 +52,7 @@ pub const TEMPLATES: &[(&str, &str, bool)] = &[
     ),
 ];
 
-pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<ExitCode> {
     let out_dir =
         std::path::absolute(&args.out).context(|| format!("cannot resolve {}", show(&args.out)))?;
     let exe = std::env::current_exe().context(|| "cannot find the dbbackup binary")?;
@@ -84,7 +85,7 @@ pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<Status> {
             .context(|| format!("cannot set mode of {}", show(&path)))?;
         output.line(format!("wrote {}", path.display()));
     }
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }
 
 /// Replace the templates' defaults and placeholders with absolute paths.
