@@ -38,7 +38,8 @@ pub const DEFAULT_MAX_SHRINK: f64 = 50.0;
 /// The global settings: a flag on every command, an environment variable, and a
 /// top-level key of the config file (`check:` holds the `check` thresholds).
 #[derive(Debug, Default, Clone, Args, Deserialize)]
-#[serde(deny_unknown_fields)]
+// What a type error says it expected, as before the options were shared.
+#[serde(deny_unknown_fields, expecting = "struct FileConfig")]
 pub struct Options {
     /// The SQLite database to back up
     #[arg(
@@ -128,7 +129,7 @@ pub struct Options {
 
 /// The health thresholds: `check`'s flags and the file's `check:` map.
 #[derive(Debug, Default, Clone, Args, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "struct FileCheck")]
 pub struct CheckOptions {
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration_text,
           help = format!("Newest good backup at most this old (90s, 30m, 24h, 7d) [default: {DEFAULT_MAX_AGE}]"))]
