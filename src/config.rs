@@ -74,7 +74,8 @@ impl Settings {
 }
 
 /// What the command line asks for, the command's own settings folded in (`cli`
-/// builds it): everything `resolve` needs besides the environment and the file.
+/// builds it): everything `resolve` needs besides the file. Clap has already
+/// put the environment variables into `flags`.
 #[derive(Debug, Default)]
 pub struct Request {
     /// Flags and environment variables, as clap read them.
@@ -266,4 +267,42 @@ fn parse(text: &str) -> std::result::Result<Options, String> {
 /// carries the one-line message a user would see. The same `parse` a run uses.
 pub fn check_text(text: &str) -> std::result::Result<(), String> {
     parse(text).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_per_key_over_the_file_check_map_included() {
+        let file =
+            parse("max_backups: 4\nthreads: 2\ncheck:\n  max_age: 2h\n  min_count: 3\n").unwrap();
+        let flags = Options {
+            max_backups: Some(7.0),
+            check: Some(CheckOptions {
+                min_count: Some(5.0),
+                ..CheckOptions::default()
+            }),
+            ..Options::default()
+        };
+        let settings = validate(flags.merge(file)).unwrap();
+        assert_eq!((settings.max_backups, settings.threads), (7, 2));
+        assert_eq!(settings.check.min_count, 5);
+        assert_eq!(settings.check.max_age, Duration::from_secs(7200));
+        assert_eq!(settings.check.max_shrink_percent, 50.0);
+        assert_eq!(settings.compression_level, 6);
+    }
+
+    #[test]
+    fn bad_file_values_keep_their_messages_and_null_is_not_given() {
+        assert_eq!(
+            check_text("check:\n  max_shrink: 200\n").unwrap_err(),
+            "check.max_shrink must be a number from 0 to 100, not 200"
+        );
+        assert_eq!(
+            check_text("max_backups: 0\n").unwrap_err(),
+            "max_backups must be at least 1, not 0"
+        );
+        assert!(check_text("compression_level: ~\ncheck:\n").is_ok());
+    }
 }
