@@ -1,9 +1,14 @@
-//! The command line as clap sees it. Only raw values live here; `config` turns
-//! them, the environment and the YAML file into validated `Settings`.
+//! The command line as clap sees it: the option groups of `options`, flattened,
+//! and each command's own arguments. `config` turns the options, the environment
+//! and the YAML file into validated `Settings`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Request;
+pub use crate::options::{CheckOptions, Options};
+pub use crate::output::Format;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,150 +24,41 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Every setting is a global flag, an environment variable and a config key.
+/// Every setting is a global flag, an environment variable and a config key
+/// (`options`); `--quiet` and `-v` are for this run only.
 #[derive(Debug, Default, Args)]
 pub struct GlobalArgs {
-    /// The SQLite database to back up
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_DB_PATH",
-        value_name = "PATH"
-    )]
-    pub db_path: Option<PathBuf>,
-    /// Where backups go [default: outputs/db_backups]
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_BACKUP_DIR",
-        value_name = "DIR"
-    )]
-    pub backup_dir: Option<PathBuf>,
-    /// YAML configuration file [default: ./dbbackup.yaml if present]
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_CONFIG",
-        value_name = "FILE"
-    )]
-    pub config: Option<PathBuf>,
-    /// gzip level 1-9 [default: 6]
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
-          allow_negative_numbers = true, value_parser = crate::limits::parse::compression_level)]
-    pub compression_level: Option<u32>,
-    /// Keep this many newest good backups [default: 10]
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
-          allow_negative_numbers = true, value_parser = crate::limits::parse::max_backups)]
-    pub max_backups: Option<u32>,
-    /// Also keep the newest backup of each of the last N days [default: 0]
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_KEEP_DAILY",
-        value_name = "N",
-        allow_negative_numbers = true,
-        value_parser = crate::limits::parse::keep_daily
-    )]
-    pub keep_daily: Option<u32>,
-    /// Also keep the newest backup of each of the last N weeks [default: 0]
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_KEEP_WEEKLY",
-        value_name = "N",
-        allow_negative_numbers = true,
-        value_parser = crate::limits::parse::keep_weekly
-    )]
-    pub keep_weekly: Option<u32>,
-    /// Keep this many newest pre-restore copies (undo of a restore) [default: 3]
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_KEEP_PRE_RESTORE",
-        value_name = "N",
-        allow_negative_numbers = true,
-        value_parser = crate::limits::parse::keep_pre_restore
-    )]
-    pub keep_pre_restore: Option<u32>,
-    /// `auto` makes at most one backup per this many hours [default: 1]
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
-          allow_negative_numbers = true, value_parser = crate::limits::parse::min_interval_hours)]
-    pub min_interval_hours: Option<f64>,
-    /// Where summary lines are appended [default: slrm_logs/backup_summary.log]
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_SUMMARY_LOG",
-        value_name = "PATH"
-    )]
-    pub summary_log: Option<PathBuf>,
-    /// Extra directory that receives a copy of each backup (repeatable)
-    #[arg(
-        long = "mirror-dir",
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_MIRROR_DIRS",
-        value_delimiter = ':',
-        value_name = "DIR"
-    )]
-    pub mirror_dirs: Vec<PathBuf>,
-    /// How long to wait for a database locked by a writer [default: 30]
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_BUSY_TIMEOUT_SECONDS",
-        value_name = "SECONDS",
-        allow_negative_numbers = true,
-        value_parser = crate::limits::parse::busy_timeout_seconds
-    )]
-    pub busy_timeout_seconds: Option<u64>,
-    /// How long to wait for another dbbackup holding the backup-dir lock [default: 600]
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_LOCK_TIMEOUT_SECONDS",
-        value_name = "SECONDS",
-        allow_negative_numbers = true,
-        value_parser = crate::limits::parse::lock_timeout_seconds
-    )]
-    pub lock_timeout_seconds: Option<u64>,
-    /// After SLURM's TERM, post-job gives up after this many seconds [default: 20]
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_TERM_GRACE_SECONDS",
-        value_name = "SECONDS",
-        allow_negative_numbers = true,
-        value_parser = crate::limits::parse::term_grace_seconds
-    )]
-    pub term_grace_seconds: Option<u64>,
-    /// Compression threads; 0 = the cores this process may use [default: 0]
-    #[arg(
-        long,
-        global = true,
-        hide_env_values = true,
-        env = "DBBACKUP_THREADS",
-        value_name = "N",
-        allow_negative_numbers = true,
-        value_parser = crate::limits::parse::threads
-    )]
-    pub threads: Option<u32>,
+    #[command(flatten)]
+    pub options: Options,
     /// Nothing on stdout; errors still go to stderr
     #[arg(long, short, global = true)]
     pub quiet: bool,
     /// More detail on stderr (-vv for even more)
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+impl Cli {
+    /// The settings this command line gives, the command's own folded in, so
+    /// that `config::resolve` merges them all once, before dispatch.
+    pub fn request(&self) -> Request {
+        let mut flags = self.global.options.clone();
+        let mut written_config = None;
+        match &self.command {
+            Command::Check(args) => flags.check = Some(args.thresholds.clone()),
+            // `summary --log` is summary_log for this run.
+            Command::Summary(SummaryArgs { log: Some(log) }) => {
+                flags.summary_log = Some(log.clone());
+            }
+            Command::Init(args) if args.slurm => written_config = Some(args.path.clone()),
+            _ => {}
+        }
+        Request {
+            flags,
+            quiet: self.global.quiet,
+            written_config,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -339,22 +235,9 @@ pub enum CheckFormat {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Newest good backup at most this old (90s, 30m, 24h, 7d) [default: 24h]
-    #[arg(long, value_parser = crate::units::parse_duration, value_name = "DURATION",
-          allow_hyphen_values = true)]
-    pub max_age: Option<std::time::Duration>,
-    /// At least this many good backups [default: 1]
-    #[arg(long, value_name = "N", allow_negative_numbers = true,
-          value_parser = crate::limits::parse::min_count)]
-    pub min_count: Option<u32>,
-    /// Newest may be at most this many percent smaller than the median of earlier ones [default: 50]
-    #[arg(long, value_name = "PERCENT", allow_negative_numbers = true,
-          value_parser = crate::limits::parse::max_shrink)]
-    pub max_shrink: Option<f64>,
-    /// At least this much free space where backups go (500M, 1G)
-    #[arg(long, value_parser = crate::units::parse_size, value_name = "SIZE",
-          allow_hyphen_values = true)]
-    pub min_free: Option<u64>,
+    /// Merged over the file's `check:` by `config`.
+    #[command(flatten)]
+    pub thresholds: CheckOptions,
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     pub format: CheckFormat,
@@ -375,13 +258,6 @@ pub struct TemplatesArgs {
     /// Replace files that already exist
     #[arg(long)]
     pub overwrite: bool,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    #[default]
-    Text,
-    Json,
 }
 
 #[derive(Debug, Args)]

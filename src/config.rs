@@ -1,17 +1,15 @@
 //! Settings from, highest first: command-line flags, environment variables (both
-//! through clap), the YAML file, then defaults. Core code only sees `Settings`.
+//! through clap), the YAML file, then defaults: [`resolve`] merges the
+//! [`Options`] once, validates them once against `limits`, and the commands and
+//! core modules see only the [`Settings`] it returns.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
+use crate::options::{self as defaults, CheckOptions, Options};
 use crate::{limits, units};
-
-pub const DEFAULT_CONFIG_FILE: &str = "dbbackup.yaml";
 
 /// Health thresholds for `check` (the `check:` map in the YAML file).
 #[derive(Debug, Clone, PartialEq)]
@@ -24,12 +22,7 @@ pub struct CheckThresholds {
 
 impl Default for CheckThresholds {
     fn default() -> Self {
-        CheckThresholds {
-            max_age: Duration::from_secs(24 * 3600),
-            min_count: 1,
-            max_shrink_percent: 50.0,
-            min_free_bytes: None,
-        }
+        thresholds(CheckOptions::default()).expect("the defaults are in range")
     }
 }
 
@@ -54,13 +47,19 @@ pub struct Settings {
     /// 0 = the cores this process may use.
     pub threads: u32,
     pub check: CheckThresholds,
-    /// The config file that was read, if any.
+    /// The config file that was read, if any (`init --slurm`: the one it writes),
+    /// for the SLURM templates to name.
     pub config_file: Option<PathBuf>,
-    /// Show progress bars (a person at a terminal; not under --quiet).
-    pub progress: bool,
+    /// `--quiet`: nothing on stdout, no progress bars.
+    pub quiet: bool,
 }
 
 impl Settings {
+    /// Show progress bars (a person at a terminal; not under --quiet).
+    pub fn progress(&self) -> bool {
+        !self.quiet
+    }
+
     /// The database path, or the error every command that needs one gives.
     pub fn db_path(&self) -> Result<&Path> {
         let path = self.db_path.as_deref().ok_or_else(|| {
@@ -74,171 +73,163 @@ impl Settings {
     }
 }
 
-/// The YAML file as written; every key optional, unknown keys refused. Numbers are
-/// read as numbers and range checked by `limits`, so every bad value gets the same
-/// message as on the command line.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    db_path: Option<PathBuf>,
-    backup_dir: Option<PathBuf>,
-    compression_level: Option<Number>,
-    max_backups: Option<Number>,
-    keep_daily: Option<Number>,
-    keep_weekly: Option<Number>,
-    keep_pre_restore: Option<Number>,
-    min_interval_hours: Option<Number>,
-    summary_log: Option<PathBuf>,
-    mirror_dirs: Option<Vec<PathBuf>>,
-    busy_timeout_seconds: Option<Number>,
-    lock_timeout_seconds: Option<Number>,
-    term_grace_seconds: Option<Number>,
-    threads: Option<Number>,
-    check: Option<FileCheck>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileCheck {
-    max_age: Option<String>,
-    min_count: Option<Number>,
-    max_shrink: Option<Number>,
-    min_free: Option<String>,
-}
-
-/// A number as the YAML file writes it (integer or not); `limits` judges it, so
-/// the type error for text says "a number", not a Rust type.
-#[derive(Debug, Clone, Copy)]
-struct Number(f64);
-
-impl<'de> Deserialize<'de> for Number {
-    fn deserialize<D: serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Number;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a number")
-            }
-            fn visit_i64<E>(self, v: i64) -> std::result::Result<Number, E> {
-                Ok(Number(v as f64))
-            }
-            fn visit_u64<E>(self, v: u64) -> std::result::Result<Number, E> {
-                Ok(Number(v as f64))
-            }
-            fn visit_f64<E>(self, v: f64) -> std::result::Result<Number, E> {
-                Ok(Number(v))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
-/// A configuration file after every check: what `resolve` merges.
+/// What the command line asks for, the command's own settings folded in (`cli`
+/// builds it): everything `resolve` needs besides the file. Clap has already
+/// put the environment variables into `flags`.
 #[derive(Debug, Default)]
-struct FileSettings {
-    db_path: Option<PathBuf>,
-    backup_dir: Option<PathBuf>,
-    compression_level: Option<u32>,
-    max_backups: Option<u32>,
-    keep_daily: Option<u32>,
-    keep_weekly: Option<u32>,
-    keep_pre_restore: Option<u32>,
-    min_interval_hours: Option<f64>,
-    summary_log: Option<PathBuf>,
-    mirror_dirs: Option<Vec<PathBuf>>,
-    busy_timeout_seconds: Option<u64>,
-    lock_timeout_seconds: Option<u64>,
-    term_grace_seconds: Option<u64>,
-    threads: Option<u32>,
-    check: CheckThresholds,
+pub struct Request {
+    /// Flags and environment variables, as clap read them.
+    pub flags: Options,
+    pub quiet: bool,
+    /// `init --slurm`: the config file the templates name is the one init writes.
+    pub written_config: Option<PathBuf>,
 }
 
-/// Merge the command line (which already includes the environment) with the file.
-pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
-    let config_file = match &args.config {
+/// Merge the command line (which already includes the environment) over the file
+/// and the defaults, and validate: the one place settings are made.
+pub fn resolve(request: Request) -> Result<Settings> {
+    let Request {
+        flags,
+        quiet,
+        written_config,
+    } = request;
+    let config_file = match &flags.config {
         Some(path) => Some(path.clone()),
         // Anything under the default name counts, so that a directory, a FIFO or
         // a dangling symlink there is refused, not silently replaced by defaults.
-        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.symlink_metadata().is_ok()),
+        None => Some(PathBuf::from(defaults::DEFAULT_CONFIG_FILE))
+            .filter(|p| p.symlink_metadata().is_ok()),
     };
     let file = match &config_file {
-        Some(path) => load(path)?,
-        None => FileSettings::default(),
+        Some(path) => relative_to(load(path)?, path),
+        None => Options::default(),
     };
-    let base = config_file
-        .as_deref()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let relative_to_file = |path: PathBuf| {
+    // Flags were range checked by clap and the file by `load`: this cannot fail,
+    // but it is the same validation either way.
+    let mut settings = validate(flags.merge(file)).map_err(Error::usage)?;
+    settings.config_file = written_config.or(config_file);
+    settings.quiet = quiet;
+    Ok(settings)
+}
+
+/// The file's paths are relative to the file's directory.
+fn relative_to(mut file: Options, config_file: &Path) -> Options {
+    let base = config_file.parent().unwrap_or(Path::new(""));
+    let join = |path: PathBuf| {
         if path.is_absolute() {
             path
         } else {
             base.join(path)
         }
     };
+    file.db_path = file.db_path.map(join);
+    file.backup_dir = file.backup_dir.map(join);
+    file.summary_log = file.summary_log.map(join);
+    file.mirror_dirs = file
+        .mirror_dirs
+        .map(|dirs| dirs.into_iter().map(join).collect());
+    file
+}
 
-    let mirror_dirs = if args.mirror_dirs.is_empty() {
-        file.mirror_dirs
-            .unwrap_or_default()
-            .into_iter()
-            .map(relative_to_file)
-            .collect()
-    } else {
-        args.mirror_dirs.clone()
+/// Every option against its range (`limits`) or unit parser, defaults filled in.
+/// `Err` names the key, as the file writes it.
+fn validate(options: Options) -> std::result::Result<Settings, String> {
+    let real = |limit: limits::Limit, value: Option<f64>, default: f64| {
+        limit.file_value(value).map(|v| v.unwrap_or(default))
+    };
+    // In range means whole and within u32 (or u64) for these limits.
+    let small = |limit: limits::Limit, value: Option<f64>, default: u32| {
+        real(limit, value, default.into()).map(|v| v as u32)
+    };
+    let seconds = |limit: limits::Limit, value: Option<f64>, default: u64| {
+        real(limit, value, default as f64).map(|v| Duration::from_secs(v as u64))
     };
     Ok(Settings {
-        db_path: args.db_path.clone().or(file.db_path.map(relative_to_file)),
-        backup_dir: args
-            .backup_dir
-            .clone()
-            .or(file.backup_dir.map(relative_to_file))
-            .unwrap_or_else(|| PathBuf::from("outputs/db_backups")),
-        compression_level: args
-            .compression_level
-            .or(file.compression_level)
-            .unwrap_or(6),
-        max_backups: args.max_backups.or(file.max_backups).unwrap_or(10),
-        keep_daily: args.keep_daily.or(file.keep_daily).unwrap_or(0),
-        keep_weekly: args.keep_weekly.or(file.keep_weekly).unwrap_or(0),
-        keep_pre_restore: args.keep_pre_restore.or(file.keep_pre_restore).unwrap_or(3),
+        compression_level: small(
+            limits::COMPRESSION_LEVEL,
+            options.compression_level,
+            defaults::DEFAULT_COMPRESSION_LEVEL,
+        )?,
+        max_backups: small(
+            limits::MAX_BACKUPS,
+            options.max_backups,
+            defaults::DEFAULT_MAX_BACKUPS,
+        )?,
+        keep_daily: small(
+            limits::KEEP_DAILY,
+            options.keep_daily,
+            defaults::DEFAULT_KEEP_DAILY,
+        )?,
+        keep_weekly: small(
+            limits::KEEP_WEEKLY,
+            options.keep_weekly,
+            defaults::DEFAULT_KEEP_WEEKLY,
+        )?,
+        keep_pre_restore: small(
+            limits::KEEP_PRE_RESTORE,
+            options.keep_pre_restore,
+            defaults::DEFAULT_KEEP_PRE_RESTORE,
+        )?,
         min_interval: Duration::from_secs_f64(
-            args.min_interval_hours
-                .or(file.min_interval_hours)
-                .unwrap_or(1.0)
-                * 3600.0,
+            real(
+                limits::MIN_INTERVAL_HOURS,
+                options.min_interval_hours,
+                defaults::DEFAULT_MIN_INTERVAL_HOURS,
+            )? * 3600.0,
         ),
-        summary_log: args
+        busy_timeout: seconds(
+            limits::BUSY_TIMEOUT_SECONDS,
+            options.busy_timeout_seconds,
+            defaults::DEFAULT_BUSY_TIMEOUT_SECONDS,
+        )?,
+        lock_timeout: seconds(
+            limits::LOCK_TIMEOUT_SECONDS,
+            options.lock_timeout_seconds,
+            defaults::DEFAULT_LOCK_TIMEOUT_SECONDS,
+        )?,
+        term_grace: seconds(
+            limits::TERM_GRACE_SECONDS,
+            options.term_grace_seconds,
+            defaults::DEFAULT_TERM_GRACE_SECONDS,
+        )?,
+        threads: small(limits::THREADS, options.threads, defaults::DEFAULT_THREADS)?,
+        check: thresholds(options.check.unwrap_or_default())?,
+        db_path: options.db_path,
+        backup_dir: options
+            .backup_dir
+            .unwrap_or_else(|| defaults::DEFAULT_BACKUP_DIR.into()),
+        summary_log: options
             .summary_log
-            .clone()
-            .or(file.summary_log.map(relative_to_file))
-            .unwrap_or_else(|| PathBuf::from("slrm_logs/backup_summary.log")),
-        mirror_dirs,
-        busy_timeout: Duration::from_secs(
-            args.busy_timeout_seconds
-                .or(file.busy_timeout_seconds)
-                .unwrap_or(30),
-        ),
-        lock_timeout: Duration::from_secs(
-            args.lock_timeout_seconds
-                .or(file.lock_timeout_seconds)
-                .unwrap_or(600),
-        ),
-        term_grace: Duration::from_secs(
-            args.term_grace_seconds
-                .or(file.term_grace_seconds)
-                .unwrap_or(20),
-        ),
-        threads: args.threads.or(file.threads).unwrap_or(0),
-        check: file.check,
-        config_file,
-        progress: !args.quiet,
+            .unwrap_or_else(|| defaults::DEFAULT_SUMMARY_LOG.into()),
+        mirror_dirs: options.mirror_dirs.unwrap_or_default(),
+        config_file: None,
+        quiet: false,
     })
 }
 
-fn load(path: &Path) -> Result<FileSettings> {
+fn thresholds(check: CheckOptions) -> std::result::Result<CheckThresholds, String> {
+    Ok(CheckThresholds {
+        max_age: units::parse_duration(
+            check
+                .max_age
+                .as_deref()
+                .unwrap_or(defaults::DEFAULT_MAX_AGE),
+        )
+        .map_err(|e| format!("check.max_age: {e}"))?,
+        min_count: limits::MIN_COUNT
+            .file_value(check.min_count)?
+            .map_or(defaults::DEFAULT_MIN_COUNT, |v| v as u32),
+        max_shrink_percent: limits::MAX_SHRINK
+            .file_value(check.max_shrink)?
+            .unwrap_or(defaults::DEFAULT_MAX_SHRINK),
+        min_free_bytes: check
+            .min_free
+            .map(|text| units::parse_size(&text).map_err(|e| format!("check.min_free: {e}")))
+            .transpose()?,
+    })
+}
+
+fn load(path: &Path) -> Result<Options> {
     let bad = |message: String| Error::Config {
         path: path.to_path_buf(),
         message,
@@ -252,12 +243,13 @@ fn load(path: &Path) -> Result<FileSettings> {
 }
 
 /// Parse and check a configuration file's text: the one path every file takes,
-/// in a real run and in `check_text`. The error names the key.
-fn parse(text: &str) -> std::result::Result<FileSettings, String> {
+/// in a real run and in `check_text`. The error names the key. The whole file is
+/// checked, even keys a flag overrides: a mistake in it is found at once.
+fn parse(text: &str) -> std::result::Result<Options, String> {
     if text.trim().is_empty() {
-        return Ok(FileSettings::default());
+        return Ok(Options::default());
     }
-    let file: FileConfig = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    let file: Options = serde_norway::from_str(text).map_err(|e| e.to_string())?;
     for (key, path) in [
         ("db_path", &file.db_path),
         ("backup_dir", &file.backup_dir),
@@ -267,30 +259,8 @@ fn parse(text: &str) -> std::result::Result<FileSettings, String> {
             return Err(format!("{key} must not be empty"));
         }
     }
-    let real = |limit: limits::Limit, value: Option<Number>| limit.file_value(value.map(|n| n.0));
-    let whole = |limit: limits::Limit, value: Option<Number>| {
-        real(limit, value).map(|v| v.map(|v| v as u64))
-    };
-    let small = |limit: limits::Limit, value: Option<Number>| {
-        whole(limit, value).map(|v| v.map(|v| v as u32))
-    };
-    Ok(FileSettings {
-        compression_level: small(limits::COMPRESSION_LEVEL, file.compression_level)?,
-        max_backups: small(limits::MAX_BACKUPS, file.max_backups)?,
-        keep_daily: small(limits::KEEP_DAILY, file.keep_daily)?,
-        keep_weekly: small(limits::KEEP_WEEKLY, file.keep_weekly)?,
-        keep_pre_restore: small(limits::KEEP_PRE_RESTORE, file.keep_pre_restore)?,
-        min_interval_hours: real(limits::MIN_INTERVAL_HOURS, file.min_interval_hours)?,
-        busy_timeout_seconds: whole(limits::BUSY_TIMEOUT_SECONDS, file.busy_timeout_seconds)?,
-        lock_timeout_seconds: whole(limits::LOCK_TIMEOUT_SECONDS, file.lock_timeout_seconds)?,
-        term_grace_seconds: whole(limits::TERM_GRACE_SECONDS, file.term_grace_seconds)?,
-        threads: small(limits::THREADS, file.threads)?,
-        check: file_check(file.check.unwrap_or_default())?,
-        db_path: file.db_path,
-        backup_dir: file.backup_dir,
-        summary_log: file.summary_log,
-        mirror_dirs: file.mirror_dirs,
-    })
+    validate(file.clone())?;
+    Ok(file)
 }
 
 /// Whether `text` is a valid configuration file (for tests and fuzzing): `Err`
@@ -299,26 +269,40 @@ pub fn check_text(text: &str) -> std::result::Result<(), String> {
     parse(text).map(|_| ())
 }
 
-fn file_check(check: FileCheck) -> std::result::Result<CheckThresholds, String> {
-    let defaults = CheckThresholds::default();
-    Ok(CheckThresholds {
-        max_age: match check.max_age {
-            Some(text) => {
-                units::parse_duration(&text).map_err(|e| format!("check.max_age: {e}"))?
-            }
-            None => defaults.max_age,
-        },
-        min_count: limits::MIN_COUNT
-            .file_value(check.min_count.map(|n| n.0))?
-            .map_or(defaults.min_count, |v| v as u32),
-        max_shrink_percent: limits::MAX_SHRINK
-            .file_value(check.max_shrink.map(|n| n.0))?
-            .unwrap_or(defaults.max_shrink_percent),
-        min_free_bytes: match check.min_free {
-            Some(text) => {
-                Some(units::parse_size(&text).map_err(|e| format!("check.min_free: {e}"))?)
-            }
-            None => None,
-        },
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_per_key_over_the_file_check_map_included() {
+        let file =
+            parse("max_backups: 4\nthreads: 2\ncheck:\n  max_age: 2h\n  min_count: 3\n").unwrap();
+        let flags = Options {
+            max_backups: Some(7.0),
+            check: Some(CheckOptions {
+                min_count: Some(5.0),
+                ..CheckOptions::default()
+            }),
+            ..Options::default()
+        };
+        let settings = validate(flags.merge(file)).unwrap();
+        assert_eq!((settings.max_backups, settings.threads), (7, 2));
+        assert_eq!(settings.check.min_count, 5);
+        assert_eq!(settings.check.max_age, Duration::from_secs(7200));
+        assert_eq!(settings.check.max_shrink_percent, 50.0);
+        assert_eq!(settings.compression_level, 6);
+    }
+
+    #[test]
+    fn bad_file_values_keep_their_messages_and_null_is_not_given() {
+        assert_eq!(
+            check_text("check:\n  max_shrink: 200\n").unwrap_err(),
+            "check.max_shrink must be a number from 0 to 100, not 200"
+        );
+        assert_eq!(
+            check_text("max_backups: 0\n").unwrap_err(),
+            "max_backups must be at least 1, not 0"
+        );
+        assert!(check_text("compression_level: ~\ncheck:\n").is_ok());
+    }
 }

@@ -249,7 +249,7 @@ fn create(
         let mut out = BufWriter::with_capacity(1 << 20, &*file);
         let threads = archive::worker_threads(settings.threads, job.cpus_per_task);
         let total = std::fs::metadata(db).map_or(0, |m| m.len());
-        let progress = Progress::bytes(total, "backup", settings.progress, job);
+        let progress = Progress::bytes(total, "backup", settings.progress(), job);
         let (check, compressed) =
             compress::compress_parallel(&mut out, settings.compression_level, threads, |sink| {
                 match &reader {

@@ -3,7 +3,8 @@
 use std::fmt::Display;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+
+use crate::exit_code::ExitCode;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -55,14 +56,12 @@ impl Error {
         Error::Usage(message.into())
     }
 
-    /// The documented exit code: 1 failure, 2 usage/config, 128+N for signal N.
+    /// The documented exit code: 1 failure, 2 usage/config, death by signal N.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Config { .. } => ExitCode::from(2),
-            Error::Interrupted(signal) | Error::Stopped { signal, .. } => {
-                ExitCode::from((128 + signal) as u8)
-            }
-            _ => ExitCode::from(1),
+            Error::Usage(_) | Error::Config { .. } => ExitCode::Usage,
+            Error::Interrupted(signal) | Error::Stopped { signal, .. } => ExitCode::Signal(*signal),
+            _ => ExitCode::Failure,
         }
     }
 

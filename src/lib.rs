@@ -8,12 +8,14 @@ pub mod config;
 pub mod create;
 pub mod due;
 pub mod error;
+pub mod exit_code;
 pub mod health;
 pub mod limits;
 pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod mirror;
+pub mod options;
 pub mod output;
 pub mod progress;
 pub mod quota;
@@ -28,42 +30,40 @@ pub mod store;
 pub mod summary_log;
 pub mod units;
 
-use std::process::ExitCode;
+use commands::Ctx;
+use exit_code::ExitCode;
 
-use commands::{Ctx, Status};
-
-/// Run a parsed command line; the one place errors are printed.
-pub fn run(cli: cli::Cli) -> ExitCode {
+/// Run a parsed command line: settings first, then the command; the one place
+/// errors are printed.
+pub fn run(cli: cli::Cli) -> std::process::ExitCode {
     let job = slurm::job::JobContext::from_env();
+    // From the flags themselves: a bad config file must be logged too.
     logging::init(&job, cli.global.quiet, cli.global.verbose);
     signals::install();
-    let result = config::resolve(&cli.global).and_then(|settings| {
-        let ctx = Ctx {
-            settings,
-            job,
-            quiet: cli.global.quiet,
-        };
-        commands::dispatch(&cli.command, &ctx)
-    });
+    let result = config::resolve(cli.request())
+        .and_then(|settings| commands::dispatch(&cli.command, &Ctx { settings, job }));
     let nagios = matches!(&cli.command, cli::Command::Check(args) if args.format == cli::CheckFormat::Nagios);
-    match result {
-        Ok(Status::Success) => ExitCode::SUCCESS,
-        Ok(Status::Failure) => ExitCode::from(1),
-        Ok(Status::Code(code)) => ExitCode::from(code),
+    let code = match result {
+        Ok(code) => code,
         Err(error) => {
             tracing::error!("{error}");
             if nagios {
-                ExitCode::from(commands::report::nagios_unknown(&error.to_string()))
+                commands::report::nagios_unknown(&error.to_string())
             } else {
                 error.exit_code()
             }
         }
+    };
+    // Cleanup is done and the message printed: die of the signal, as asked.
+    if let ExitCode::Signal(signal) = code {
+        signals::die_of(signal);
     }
+    code.into()
 }
 
 /// Print a command-line parsing error (or help/version) the way clap does, except
 /// that `check --format nagios` reports bad arguments as UNKNOWN (exit 3).
-pub fn usage_error(error: clap::Error) -> ExitCode {
+pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
     use clap::error::ErrorKind;
     // Help asked for goes to stdout; help because the subcommand is missing is a
     // usage error: stderr, exit 2.
@@ -84,12 +84,17 @@ pub fn usage_error(error: clap::Error) -> ExitCode {
             .unwrap_or("bad arguments")
             .trim_start_matches("error: ")
             .to_string();
-        return ExitCode::from(commands::report::nagios_unknown(&first));
+        return commands::report::nagios_unknown(&first).into();
     }
     if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
         eprint!("{}", error.render());
-        return ExitCode::from(2);
+        return ExitCode::Usage.into();
     }
     let _ = error.print();
-    ExitCode::from(if is_help { 0 } else { 2 })
+    if is_help {
+        ExitCode::Success
+    } else {
+        ExitCode::Usage
+    }
+    .into()
 }

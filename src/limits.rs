@@ -1,6 +1,6 @@
 //! The range of every numeric setting, in one place. Flags and environment
-//! variables (through clap's value parsers) and the config file are all checked
-//! against this table, so no value can reach code that would overflow or panic,
+//! variables (through clap's value parsers, [`Limit::parser`]) and the config
+//! file (in `config`) are all checked against this table, so no value can reach code that would overflow or panic,
 //! and every refusal names the setting and its range.
 
 /// One numeric setting's accepted values.
@@ -118,53 +118,16 @@ impl Limit {
         }
     }
 
+    /// A clap value parser for the flag (and its environment variable).
+    pub fn parser(self) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+        move |text| self.parse(text)
+    }
+
     /// The config-file key, range checked: `Err` names the key.
     pub fn file_value(&self, value: Option<f64>) -> Result<Option<f64>, String> {
         value
             .map(|value| self.check(value).map_err(|e| format!("{} {e}", self.key)))
             .transpose()
-    }
-}
-
-/// clap value parsers, one per numeric flag.
-pub mod parse {
-    use super::*;
-
-    pub fn compression_level(text: &str) -> Result<u32, String> {
-        COMPRESSION_LEVEL.parse(text).map(|v| v as u32)
-    }
-    pub fn max_backups(text: &str) -> Result<u32, String> {
-        MAX_BACKUPS.parse(text).map(|v| v as u32)
-    }
-    pub fn keep_daily(text: &str) -> Result<u32, String> {
-        KEEP_DAILY.parse(text).map(|v| v as u32)
-    }
-    pub fn keep_weekly(text: &str) -> Result<u32, String> {
-        KEEP_WEEKLY.parse(text).map(|v| v as u32)
-    }
-    pub fn keep_pre_restore(text: &str) -> Result<u32, String> {
-        KEEP_PRE_RESTORE.parse(text).map(|v| v as u32)
-    }
-    pub fn min_interval_hours(text: &str) -> Result<f64, String> {
-        MIN_INTERVAL_HOURS.parse(text)
-    }
-    pub fn busy_timeout_seconds(text: &str) -> Result<u64, String> {
-        BUSY_TIMEOUT_SECONDS.parse(text).map(|v| v as u64)
-    }
-    pub fn lock_timeout_seconds(text: &str) -> Result<u64, String> {
-        LOCK_TIMEOUT_SECONDS.parse(text).map(|v| v as u64)
-    }
-    pub fn term_grace_seconds(text: &str) -> Result<u64, String> {
-        TERM_GRACE_SECONDS.parse(text).map(|v| v as u64)
-    }
-    pub fn threads(text: &str) -> Result<u32, String> {
-        THREADS.parse(text).map(|v| v as u32)
-    }
-    pub fn min_count(text: &str) -> Result<u32, String> {
-        MIN_COUNT.parse(text).map(|v| v as u32)
-    }
-    pub fn max_shrink(text: &str) -> Result<f64, String> {
-        MAX_SHRINK.parse(text)
     }
 }
 
@@ -175,25 +138,25 @@ mod tests {
     #[test]
     fn messages_name_the_range() {
         assert_eq!(
-            parse::max_backups("-1").unwrap_err(),
+            MAX_BACKUPS.parse("-1").unwrap_err(),
             "must be at least 1, not '-1'"
         );
         assert_eq!(
-            parse::min_interval_hours("1e20").unwrap_err(),
+            MIN_INTERVAL_HOURS.parse("1e20").unwrap_err(),
             "must be a number from 0 to 876000, not '1e20'"
         );
         assert_eq!(
-            parse::threads("100000").unwrap_err(),
+            THREADS.parse("100000").unwrap_err(),
             "must be a whole number from 0 to 64, not '100000'"
         );
         assert_eq!(
-            parse::max_backups("4294967296").unwrap_err(),
+            MAX_BACKUPS.parse("4294967296").unwrap_err(),
             "must be at most 4294967295, not '4294967296'"
         );
-        assert!(parse::compression_level("1.5").is_err());
-        assert!(parse::min_interval_hours("NaN").is_err());
-        assert_eq!(parse::max_shrink("25%"), Ok(25.0));
-        assert_eq!(parse::busy_timeout_seconds("30"), Ok(30));
+        assert!(COMPRESSION_LEVEL.parse("1.5").is_err());
+        assert!(MIN_INTERVAL_HOURS.parse("NaN").is_err());
+        assert_eq!(MAX_SHRINK.parse("25%"), Ok(25.0));
+        assert_eq!(BUSY_TIMEOUT_SECONDS.parse("30"), Ok(30.0));
         assert_eq!(
             MAX_SHRINK.file_value(Some(200.0)).unwrap_err(),
             "check.max_shrink must be a number from 0 to 100, not 200"

@@ -436,7 +436,7 @@ fn extract_checked(
     };
     let mut temp = TempFile::create_in(parent, mode)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
-    let progress = crate::progress::Progress::bytes(total, "restore", settings.progress, job);
+    let progress = crate::progress::Progress::bytes(total, "restore", settings.progress(), job);
     // Name where the write failed (a full filesystem is the usual cause).
     let writing = |error: Error| match error {
         Error::Io { context, source } if context.starts_with("cannot write") => Error::Io {

@@ -74,6 +74,18 @@ fn watchdog() {
         );
     });
     thread::sleep(Duration::from_millis(200));
+    die_of(signal);
+}
+
+/// End the process by `signal`'s default action, so that the parent sees a death
+/// by signal (`WIFSIGNALED`; a shell shows 128+N, as an `exit` would), as it
+/// would of a program with no handler. Called once cleanup is done.
+pub fn die_of(signal: i32) -> ! {
+    // XCPU's default also dumps core: a deliberate exit is no crash to debug.
+    if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE)
+    {
+        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, hard);
+    }
     let _ = signal_hook::low_level::emulate_default_handler(signal);
     // emulate_default_handler only returns for signals whose default is to ignore.
     std::process::exit(128 + signal);

@@ -24,7 +24,7 @@ use crate::slurm::job::JobContext;
 const MAX_VALUE: usize = 512;
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
-/// A line's `status`: how the event went (not an exit code: see `commands::Status`).
+/// A line's `status`: how the event went (not an exit code: see `exit_code::ExitCode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventStatus {
     Ok,

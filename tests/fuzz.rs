@@ -52,11 +52,14 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dbbackup.yaml");
         std::fs::write(&path, &text).unwrap();
-        let args = dbbackup::cli::GlobalArgs {
-            config: Some(path),
+        let request = dbbackup::config::Request {
+            flags: dbbackup::options::Options {
+                config: Some(path),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let run = dbbackup::config::resolve(&args);
+        let run = dbbackup::config::resolve(request);
         let judged = dbbackup::config::check_text(&text);
         prop_assert_eq!(run.is_ok(), judged.is_ok(), "{:?} / {:?} for {}", run.as_ref().err().map(ToString::to_string), judged, text);
         if let Err(message) = judged {

@@ -339,10 +339,8 @@ fn sigterm_ends_a_process_blocked_in_a_write_nobody_reads() {
     }
     drop(reader);
     let status = status.expect("ended after SIGTERM");
-    assert!(
-        status.signal() == Some(15) || status.code() == Some(143),
-        "{status:?}"
-    );
+    // The watchdog, too, ends the run by the signal's default action.
+    assert_eq!(status.signal(), Some(15), "{status:?}");
 }
 
 /// A FIFO as the database used to block in open() for ever, deaf to SIGTERM.

@@ -7,13 +7,14 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::AdoptArgs;
 use crate::error::{Error, Result, show};
+use crate::exit_code::ExitCode;
 use crate::lock::{DirLock, Wait};
 use crate::store::{BackupDir, DbId, adopt};
 
-pub fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let db = DbId::of(ctx.settings.db_path()?);
     // The old path usually no longer exists, so it cannot be canonicalized: a
@@ -83,7 +84,7 @@ pub fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<Status> {
         "to": new_source,
         "adopted": adopted,
     }));
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }
 
 /// Adopt in one directory, under its lock; returns the names.

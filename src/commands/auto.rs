@@ -4,15 +4,16 @@
 
 use serde_json::json;
 
+use super::Ctx;
 use super::report::report;
-use super::{Ctx, Status};
 use crate::cli::FormatArgs;
 use crate::create::{self, Attempt};
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::output::Output;
 use crate::store::Kind;
 
-pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let out = ctx.output(args.format);
     let db = ctx.settings.db_path()?;
     let attempt = create::if_due(&ctx.settings, &ctx.job, &ctx.backup_dir(), db, Kind::Auto)?;
@@ -22,9 +23,9 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
     })
 }
 
-fn skip(out: &Output, reason: &str) -> Status {
+fn skip(out: &Output, reason: &str) -> ExitCode {
     tracing::debug!("auto: {reason}");
     out.line(format!("skipped: {reason}"));
     out.document(&json!({"status": "skipped", "reason": reason}));
-    Status::Success
+    ExitCode::Success
 }

@@ -1,13 +1,14 @@
 //! `dbbackup backup [--force]`
 
+use super::Ctx;
 use super::report::report;
-use super::{Ctx, Status};
 use crate::cli::BackupArgs;
 use crate::create;
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::store::Kind;
 
-pub fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &BackupArgs) -> Result<ExitCode> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
     let lock = ctx.lock(&dir)?;

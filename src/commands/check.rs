@@ -4,25 +4,26 @@
 
 use serde_json::json;
 
-use super::{Ctx, Status, report};
+use super::{Ctx, report};
 use crate::cli::{CheckArgs, CheckFormat, Format};
-use crate::config::CheckThresholds;
 use crate::error::Result;
+use crate::exit_code::ExitCode;
+use crate::exit_code::Nagios;
 use crate::health::{self, Criterion, Severity};
 
-pub fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Status> {
-    let thresholds = thresholds(ctx, args);
-    let criteria = health::evaluate_all(&ctx.settings, &thresholds)?;
+pub fn run(ctx: &Ctx, args: &CheckArgs) -> Result<ExitCode> {
+    // This call's threshold flags are already in `ctx.settings.check` (`config::resolve`).
+    let criteria = health::evaluate_all(&ctx.settings, &ctx.settings.check)?;
     let healthy = criteria.iter().all(|c| c.ok);
     match args.format {
         CheckFormat::Nagios => {
-            let (code, text) = nagios(&criteria);
+            let (state, text) = nagios(&criteria);
             ctx.output(Format::Text).line(text);
-            return Ok(Status::Code(code));
+            return Ok(ExitCode::Nagios(state));
         }
         CheckFormat::Prometheus => {
             let text = report::prometheus(ctx, &criteria)?;
-            if !ctx.quiet {
+            if !ctx.settings.quiet {
                 crate::output::write_stdout(text.as_bytes())
                     .map_err(|e| crate::error::Error::failed(format!("cannot write: {e}")))?;
             }
@@ -45,30 +46,19 @@ pub fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Status> {
         }
     }
     Ok(if healthy {
-        Status::Success
+        ExitCode::Success
     } else {
-        Status::Failure
+        ExitCode::Failure
     })
 }
 
-/// The configured thresholds with this call's flags on top.
-pub fn thresholds(ctx: &Ctx, args: &CheckArgs) -> CheckThresholds {
-    let configured = &ctx.settings.check;
-    CheckThresholds {
-        max_age: args.max_age.unwrap_or(configured.max_age),
-        min_count: args.min_count.unwrap_or(configured.min_count),
-        max_shrink_percent: args.max_shrink.unwrap_or(configured.max_shrink_percent),
-        min_free_bytes: args.min_free.or(configured.min_free_bytes),
-    }
-}
-
 /// One status line with perfdata, and the plugin exit code.
-fn nagios(criteria: &[Criterion]) -> (u8, String) {
+fn nagios(criteria: &[Criterion]) -> (Nagios, String) {
     let worst = criteria.iter().filter(|c| !c.ok).map(|c| c.severity).max();
     let (code, word) = match worst {
-        None => (0, "OK"),
-        Some(Severity::Warning) => (1, "WARNING"),
-        Some(Severity::Critical) => (2, "CRITICAL"),
+        None => (Nagios::Ok, "OK"),
+        Some(Severity::Warning) => (Nagios::Warning, "WARNING"),
+        Some(Severity::Critical) => (Nagios::Critical, "CRITICAL"),
     };
     let summary: Vec<String> = match worst {
         None => criteria.iter().take(2).map(|c| c.detail.clone()).collect(),

@@ -5,18 +5,19 @@ use std::fs;
 
 use clap::CommandFactory;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
 use crate::error::{Context, Result, show};
+use crate::exit_code::ExitCode;
 
-pub fn completions(args: &CompletionsArgs) -> Result<Status> {
+pub fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
     let mut command = Cli::command();
     let mut text = Vec::new();
     clap_complete::generate(args.shell, &mut command, "dbbackup", &mut text);
     write_stdout(&text)
 }
 
-pub fn man(ctx: &Ctx, args: &ManArgs) -> Result<Status> {
+pub fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
     let command = Cli::command();
     let Some(dir) = &args.out else {
         let mut page = Vec::new();
@@ -41,10 +42,10 @@ pub fn man(ctx: &Ctx, args: &ManArgs) -> Result<Status> {
         fs::write(&path, page).context(|| format!("cannot write {}", show(&path)))?;
         out.line(format!("wrote {}", path.display()));
     }
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }
 
-fn write_stdout(bytes: &[u8]) -> Result<Status> {
+fn write_stdout(bytes: &[u8]) -> Result<ExitCode> {
     crate::output::write_stdout(bytes).context(|| "cannot write to stdout")?;
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }

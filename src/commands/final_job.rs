@@ -11,10 +11,11 @@ use std::process::Command;
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::FinalArgs;
 use crate::create::{self, Outcome};
 use crate::error::{Error, Result};
+use crate::exit_code::ExitCode;
 use crate::slurm::array::JobState;
 use crate::slurm::job::{sanitize, state_key};
 use crate::store::{DbId, Kind};
@@ -27,7 +28,7 @@ pub struct TaskEnd {
     pub exit_code: String,
 }
 
-pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let array = sanitize(&args.array_job_id);
     if array.is_empty() || !array.chars().all(|c| c.is_ascii_digit()) {

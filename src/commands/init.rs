@@ -4,13 +4,14 @@
 use std::fs;
 use std::path::Path;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::InitArgs;
 use crate::error::{Context, Error, Result, show};
+use crate::exit_code::ExitCode;
 
 const EXAMPLE: &str = include_str!("../../examples/dbbackup.yaml");
 
-pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     let out = ctx.output(crate::cli::Format::Text);
     if args.path.exists() && !args.force {
         return Err(Error::failed(format!(
@@ -34,7 +35,7 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<Status> {
         )?;
     }
     out.line("next: edit it, then `dbbackup backup` and `dbbackup list`");
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }
 
 /// The example with `db_path` set to the given database, if any.

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::Ctx;
 use super::report::{saved_percent, saved_text};
-use super::{Ctx, Status};
 use crate::cli::FormatArgs;
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::store::{DbId, Entry, Legacy, Role, ownership};
 use crate::units::human_bytes;
 
@@ -75,7 +76,7 @@ impl Row {
     }
 }
 
-pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let out = ctx.output(args.format);
     let db = ctx.db_id();
     let mut entries = ctx.backup_dir().entries()?;
@@ -95,7 +96,7 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
             "no backups in {}",
             ctx.settings.backup_dir.display()
         ));
-        return Ok(Status::Success);
+        return Ok(ExitCode::Success);
     }
     // One abbreviation in the header would be wrong for half the year's rows
     // (CET over CEST rows): name the zone, or else give each row its offset.
@@ -167,7 +168,7 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<Status> {
     for line in moved {
         out.line(line);
     }
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }
 
 /// `—` when compression saved nothing (a large negative percentage says nothing

@@ -4,11 +4,12 @@
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::{LockArgs, LockCommand};
 use crate::error::{Error, Result, show};
+use crate::exit_code::ExitCode;
 
-pub fn run(ctx: &Ctx, args: &LockArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &LockArgs) -> Result<ExitCode> {
     let LockCommand::Status(format) = &args.command;
     let out = ctx.output(format.format);
     let dir = ctx.backup_dir();
@@ -56,5 +57,5 @@ pub fn run(ctx: &Ctx, args: &LockArgs) -> Result<Status> {
     };
     out.line(format!("lock of {}: {text}", dir.path().display()));
     out.document(&json!({"dir": dir.path(), "lock": holder}));
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }

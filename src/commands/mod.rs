@@ -22,14 +22,15 @@ pub mod verify;
 use crate::cli::Command;
 use crate::config::Settings;
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::slurm::job::JobContext;
 use crate::store::{BackupDir, BackupSet, DbId};
 
-/// Everything a command needs.
+/// Everything a command needs: the settings are final (`config::resolve` has
+/// merged the command's own flags in).
 pub struct Ctx {
     pub settings: Settings,
     pub job: JobContext,
-    pub quiet: bool,
 }
 
 impl Ctx {
@@ -63,22 +64,14 @@ impl Ctx {
 
     pub fn output(&self, format: crate::cli::Format) -> crate::output::Output {
         crate::output::Output {
-            quiet: self.quiet,
+            quiet: self.settings.quiet,
             format,
         }
     }
 }
 
-/// How a command that ran to the end came out: exit 0 or 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Success,
-    Failure,
-    /// A documented special code (monitoring-plugins exit codes for `check`).
-    Code(u8),
-}
-
-pub fn dispatch(command: &Command, ctx: &Ctx) -> Result<Status> {
+/// Run the command; `Ok` is how a command that ran to the end came out.
+pub fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
     match command {
         Command::Backup(args) => backup::run(ctx, args),
         Command::List(args) => list::run(ctx, args),

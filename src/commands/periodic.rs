@@ -2,14 +2,15 @@
 //! backup), retention, and `check`, in one run that prints nothing when all is
 //! well; a summary line when it made a backup or found a problem.
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::PeriodicArgs;
 use crate::create::{self, Attempt, Outcome};
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::store::Kind;
 use crate::summary_log::{self, Line};
 
-pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     // A bad path is a usage error, found before any work (run as root, a rename
     // over /dev/null would replace the device).
     if let Some(path) = &args.metrics_file {
@@ -63,9 +64,9 @@ pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<Status> {
     let made = made?;
     let backup_ok = !matches!(&made, Some(Outcome::Created(created)) if !created.is_complete());
     Ok(if backup_ok && problems.is_empty() {
-        Status::Success
+        ExitCode::Success
     } else {
-        Status::Failure
+        ExitCode::Failure
     })
 }
 

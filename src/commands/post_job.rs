@@ -15,17 +15,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::Ctx;
 use super::report::report;
-use super::{Ctx, Status};
 use crate::cli::PostJobArgs;
 use crate::create::{self, Outcome};
 use crate::due;
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::slurm::array::JobState;
 use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
 
-pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let grace = args.after_term.then(|| {
         let (grace, why) = grace_after_term(ctx.settings.term_grace, kill_wait());
@@ -40,7 +41,7 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
             out.document(&json!({"status": "skipped", "reason": reason}));
             let mut line = Line::new(&ctx.job, "post-job", summary_log::EventStatus::Skipped);
             line.field("reason", reason);
-            (Status::Success, line)
+            (ExitCode::Success, line)
         }
         Ok((reason, Some(outcome))) => {
             let status = report(&out, outcome);
@@ -62,7 +63,7 @@ pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<Status> {
         Err(error) => {
             let mut line = Line::new(&ctx.job, "post-job", summary_log::EventStatus::Failed);
             line.field("error", &error.to_string());
-            (Status::Failure, line)
+            (ExitCode::Failure, line)
         }
     };
     if let Some(job_status) = args.status {

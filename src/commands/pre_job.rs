@@ -13,10 +13,11 @@ use std::process::Command;
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::PreJobArgs;
 use crate::create::{self, Outcome};
 use crate::error::{Error, Result, show};
+use crate::exit_code::ExitCode;
 use crate::slurm::array::{JobState, PreJob};
 use crate::store::{BackupDir, DbId, Kind};
 use crate::summary_log::{self, Line};
@@ -31,7 +32,7 @@ enum Found {
     Reused(String),
 }
 
-pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let job_id = ctx.job.job_id().to_string();
     let mut submitted = None;
@@ -62,7 +63,7 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
             add_final(&mut line, submitted.as_deref());
             add_restarts(ctx, &mut line);
             summary_log::append_or_warn(&ctx.settings.summary_log, &line);
-            return result.map(|_| Status::Failure);
+            return result.map(|_| ExitCode::Failure);
         }
     };
     let status = if final_failed {
@@ -86,9 +87,9 @@ pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<Status> {
     out.document(&json!({"status": status.as_str(), "job": job_id, "backup": name}));
     summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     Ok(if final_failed {
-        Status::Failure
+        ExitCode::Failure
     } else {
-        Status::Success
+        ExitCode::Success
     })
 }
 

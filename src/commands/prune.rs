@@ -2,21 +2,22 @@
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::PruneArgs;
 use crate::create::policy;
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::lock::{DirLock, Wait};
 use crate::retention;
 use crate::store::DbId;
 
-pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let dir = ctx.backup_dir();
     if !dir.path().exists() {
         out.line("nothing to prune: no backup directory yet");
         out.document(&json!({"dry_run": args.dry_run, "keep": [], "delete": []}));
-        return Ok(Status::Success);
+        return Ok(ExitCode::Success);
     }
     // Retention is per database: without knowing which, nothing may be deleted.
     let db = DbId::of(ctx.settings.db_path()?);
@@ -41,5 +42,5 @@ pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<Status> {
         plan.delete.len()
     ));
     out.document(&json!({"dry_run": args.dry_run, "keep": plan.keep, "delete": plan.delete}));
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }

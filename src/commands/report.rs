@@ -3,21 +3,22 @@
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::Format;
 use crate::create::{Created, Outcome};
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::health::Criterion;
 use crate::output::Output;
 use crate::units::human_bytes;
 
 /// Print a backup outcome the same way for every command that makes one.
-pub fn report(out: &Output, outcome: &Outcome) -> Status {
+pub fn report(out: &Output, outcome: &Outcome) -> ExitCode {
     match outcome {
         Outcome::Unchanged(newest) => {
             out.line(format!("skipped: database unchanged since {}", newest));
             out.document(&json!({"status": "skipped", "reason": "unchanged", "newest": newest}));
-            Status::Success
+            ExitCode::Success
         }
         Outcome::Created(created) => {
             out.line(describe(created));
@@ -44,9 +45,9 @@ pub fn report(out: &Output, outcome: &Outcome) -> Status {
                 out.line(format!("MIRROR FAILED: {}: {why}", failed.dir.display()));
             }
             if created.is_complete() {
-                Status::Success
+                ExitCode::Success
             } else {
-                Status::Failure
+                ExitCode::Failure
             }
         }
     }
@@ -111,11 +112,11 @@ pub fn prometheus(ctx: &Ctx, criteria: &[Criterion]) -> Result<String> {
 }
 
 /// For `--format nagios`, anything that stops the check is UNKNOWN (exit 3).
-pub fn nagios_unknown(message: &str) -> u8 {
+pub fn nagios_unknown(message: &str) -> ExitCode {
     let out = crate::output::Output {
         quiet: false,
         format: Format::Text,
     };
     out.line(format!("DBBACKUP UNKNOWN - {}", message.replace('\n', " ")));
-    3
+    ExitCode::Nagios(crate::exit_code::Nagios::Unknown)
 }

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::RestoreArgs;
 use crate::error::{Context, Error, Result, show};
+use crate::exit_code::ExitCode;
 use crate::restore::{self, Outcome, Request};
 
-pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     // The configured database may be a link into scratch (`results.db ->
     // /scratch/...`), as backup accepts: restore into the file it names, so the
@@ -85,7 +86,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Status> {
             }));
         }
     }
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }
 
 /// The file a chain of symbolic links ends at, which need not exist yet (a link

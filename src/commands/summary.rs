@@ -1,12 +1,14 @@
 //! `dbbackup summary [--log PATH]`: one line describing the backup set.
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::SummaryArgs;
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::store::Entry;
 use crate::summary_log::{self, Line};
 
-pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
+/// `--log` is already `ctx.settings.summary_log` (`config::resolve`).
+pub fn run(ctx: &Ctx, _args: &SummaryArgs) -> Result<ExitCode> {
     let set = ctx.backup_set(&ctx.backup_dir())?;
     let good: Vec<&Entry> = set.restore_points.iter().collect();
     let criteria = crate::health::evaluate_all(&ctx.settings, &ctx.settings.check)?;
@@ -37,11 +39,7 @@ pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<Status> {
     if !healthy {
         line.field("problems", &crate::health::problems(&criteria).join("; "));
     }
-    let log = args
-        .log
-        .clone()
-        .unwrap_or_else(|| ctx.settings.summary_log.clone());
-    summary_log::append(&log, &line)?;
+    summary_log::append(&ctx.settings.summary_log, &line)?;
     ctx.output(crate::cli::Format::Text).line(line.text());
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }

@@ -2,12 +2,13 @@
 //! written out for users who installed only the binary (see
 //! [`crate::slurm::templates`]).
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::cli::TemplatesArgs;
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::slurm::templates;
 
-pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<ExitCode> {
     let out = ctx.output(crate::cli::Format::Text);
     templates::write_all(
         &args.out,
@@ -15,5 +16,5 @@ pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<Status> {
         args.overwrite,
         |path| out.line(format!("wrote {}", path.display())),
     )?;
-    Ok(Status::Success)
+    Ok(ExitCode::Success)
 }

@@ -4,10 +4,11 @@
 
 use serde::Serialize;
 
-use super::{Ctx, Status};
+use super::Ctx;
 use crate::archive::decompress;
 use crate::cli::VerifyArgs;
 use crate::error::{Error, Result};
+use crate::exit_code::ExitCode;
 use crate::slurm::job::JobContext;
 use crate::sqlite_file::{self, Integrity};
 use crate::store::{Entry, TempFile};
@@ -19,7 +20,7 @@ struct Verdict {
     detail: String,
 }
 
-pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
+pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let dir = ctx.backup_dir();
     let entries: Vec<Entry> = if args.all {
@@ -49,7 +50,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     }
     let mut verdicts = Vec::new();
     for entry in &entries {
-        let verdict = match verify_one(entry, ctx.settings.progress, &ctx.job) {
+        let verdict = match verify_one(entry, ctx.settings.progress(), &ctx.job) {
             Ok(detail) => Verdict {
                 name: entry.file_name.clone(),
                 ok: true,
@@ -72,9 +73,9 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<Status> {
     }
     out.document(&verdicts);
     Ok(if verdicts.iter().all(|v| v.ok) {
-        Status::Success
+        ExitCode::Success
     } else {
-        Status::Failure
+        ExitCode::Failure
     })
 }
 

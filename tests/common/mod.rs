@@ -24,7 +24,10 @@ pub struct Env {
 
 #[must_use = "a run's exit code and output are what a test checks"]
 pub struct Run {
+    /// The exit code; -1 after a death by signal.
     pub code: i32,
+    /// The signal the process died of, if it did.
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -46,6 +49,24 @@ impl Run {
             self.code, code,
             "exit code\nstdout: {}\nstderr: {}",
             self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr should mention {needle:?}\nstderr: {}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Died of `signal` (re-raised after cleanup), and stderr says `needle`.
+    pub fn stopped_by(&self, signal: i32, needle: &str) -> &Self {
+        assert!(!needle.is_empty(), "stopped_by needs a non-empty needle");
+        assert_eq!(
+            (self.signal, self.code),
+            (Some(signal), -1),
+            "death by signal\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
         );
         assert!(
             self.stderr.contains(needle),
@@ -82,6 +103,7 @@ impl From<Output> for Run {
     fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
+            signal: std::os::unix::process::ExitStatusExt::signal(&output.status),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }

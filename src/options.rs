@@ -1,0 +1,230 @@
+//! Every setting written once: each options group below is at the same time
+//! clap's flags (with their `DBBACKUP_*` environment variables) and the YAML
+//! file's keys. Every field is optional, so "not given" can be told apart from a
+//! default, and [`Options::merge`] layers them: flags (and environment) over the
+//! file. `config` validates the result against `limits` and the defaults below
+//! into `Settings`; nothing past `config` sees these types.
+//!
+//! Values stay as written (numbers as `f64`, durations and sizes as text) until
+//! then: clap's value parsers refuse a bad flag at once, with clap's message, and
+//! `config` refuses a bad file value naming its key, both through the same
+//! `limits` table and `units` parsers.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::limits;
+
+pub const DEFAULT_CONFIG_FILE: &str = "dbbackup.yaml";
+pub const DEFAULT_BACKUP_DIR: &str = "outputs/db_backups";
+pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
+pub const DEFAULT_MAX_BACKUPS: u32 = 10;
+pub const DEFAULT_KEEP_DAILY: u32 = 0;
+pub const DEFAULT_KEEP_WEEKLY: u32 = 0;
+pub const DEFAULT_KEEP_PRE_RESTORE: u32 = 3;
+pub const DEFAULT_MIN_INTERVAL_HOURS: f64 = 1.0;
+pub const DEFAULT_SUMMARY_LOG: &str = "slrm_logs/backup_summary.log";
+pub const DEFAULT_BUSY_TIMEOUT_SECONDS: u64 = 30;
+pub const DEFAULT_LOCK_TIMEOUT_SECONDS: u64 = 600;
+pub const DEFAULT_TERM_GRACE_SECONDS: u64 = 20;
+/// 0 = the cores this process may use.
+pub const DEFAULT_THREADS: u32 = 0;
+pub const DEFAULT_MAX_AGE: &str = "24h";
+pub const DEFAULT_MIN_COUNT: u32 = 1;
+pub const DEFAULT_MAX_SHRINK: f64 = 50.0;
+
+/// The global settings: a flag on every command, an environment variable, and a
+/// top-level key of the config file (`check:` holds the `check` thresholds).
+#[derive(Debug, Default, Clone, Args, Deserialize)]
+// What a type error says it expected, as before the options were shared.
+#[serde(deny_unknown_fields, expecting = "struct FileConfig")]
+pub struct Options {
+    /// The SQLite database to back up
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_DB_PATH",
+        value_name = "PATH"
+    )]
+    pub db_path: Option<PathBuf>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_BACKUP_DIR", value_name = "DIR",
+          help = format!("Where backups go [default: {DEFAULT_BACKUP_DIR}]"))]
+    pub backup_dir: Option<PathBuf>,
+    // Where the settings come from: a flag and a variable, not a key of the file.
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_CONFIG", value_name = "FILE",
+          help = format!("YAML configuration file [default: ./{DEFAULT_CONFIG_FILE} if present]"))]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::COMPRESSION_LEVEL.parser(),
+          help = format!("gzip level 1-9 [default: {DEFAULT_COMPRESSION_LEVEL}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub compression_level: Option<f64>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::MAX_BACKUPS.parser(),
+          help = format!("Keep this many newest good backups [default: {DEFAULT_MAX_BACKUPS}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub max_backups: Option<f64>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_DAILY", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::KEEP_DAILY.parser(),
+          help = format!("Also keep the newest backup of each of the last N days [default: {DEFAULT_KEEP_DAILY}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub keep_daily: Option<f64>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_WEEKLY", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::KEEP_WEEKLY.parser(),
+          help = format!("Also keep the newest backup of each of the last N weeks [default: {DEFAULT_KEEP_WEEKLY}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub keep_weekly: Option<f64>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_PRE_RESTORE", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::KEEP_PRE_RESTORE.parser(),
+          help = format!("Keep this many newest pre-restore copies (undo of a restore) [default: {DEFAULT_KEEP_PRE_RESTORE}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub keep_pre_restore: Option<f64>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
+          allow_negative_numbers = true, value_parser = limits::MIN_INTERVAL_HOURS.parser(),
+          help = format!("`auto` makes at most one backup per this many hours [default: {DEFAULT_MIN_INTERVAL_HOURS}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub min_interval_hours: Option<f64>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_SUMMARY_LOG", value_name = "PATH",
+          help = format!("Where summary lines are appended [default: {DEFAULT_SUMMARY_LOG}]"))]
+    pub summary_log: Option<PathBuf>,
+    /// Extra directory that receives a copy of each backup (repeatable)
+    #[arg(
+        long = "mirror-dir",
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_MIRROR_DIRS",
+        value_delimiter = ':',
+        value_name = "DIR"
+    )]
+    pub mirror_dirs: Option<Vec<PathBuf>>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_BUSY_TIMEOUT_SECONDS", value_name = "SECONDS",
+          allow_negative_numbers = true, value_parser = limits::BUSY_TIMEOUT_SECONDS.parser(),
+          help = format!("How long to wait for a database locked by a writer [default: {DEFAULT_BUSY_TIMEOUT_SECONDS}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub busy_timeout_seconds: Option<f64>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_LOCK_TIMEOUT_SECONDS", value_name = "SECONDS",
+          allow_negative_numbers = true, value_parser = limits::LOCK_TIMEOUT_SECONDS.parser(),
+          help = format!("How long to wait for another dbbackup holding the backup-dir lock [default: {DEFAULT_LOCK_TIMEOUT_SECONDS}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub lock_timeout_seconds: Option<f64>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_TERM_GRACE_SECONDS", value_name = "SECONDS",
+          allow_negative_numbers = true, value_parser = limits::TERM_GRACE_SECONDS.parser(),
+          help = format!("After SLURM's TERM, post-job gives up after this many seconds [default: {DEFAULT_TERM_GRACE_SECONDS}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub term_grace_seconds: Option<f64>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_THREADS", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::THREADS.parser(),
+          help = format!("Compression threads; 0 = the cores this process may use [default: {DEFAULT_THREADS}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub threads: Option<f64>,
+    /// `check:` in the file; on the command line these are `check`'s own flags,
+    /// which `cli` puts here before the merge.
+    #[arg(skip)]
+    pub check: Option<CheckOptions>,
+}
+
+/// The health thresholds: `check`'s flags and the file's `check:` map.
+#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "struct FileCheck")]
+pub struct CheckOptions {
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration_text,
+          help = format!("Newest good backup at most this old (90s, 30m, 24h, 7d) [default: {DEFAULT_MAX_AGE}]"))]
+    pub max_age: Option<String>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = limits::MIN_COUNT.parser(),
+          help = format!("At least this many good backups [default: {DEFAULT_MIN_COUNT}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub min_count: Option<f64>,
+    #[arg(long, value_name = "PERCENT", allow_negative_numbers = true, value_parser = limits::MAX_SHRINK.parser(),
+          help = format!("Newest may be at most this many percent smaller than the median of earlier ones [default: {DEFAULT_MAX_SHRINK}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub max_shrink: Option<f64>,
+    /// At least this much free space where backups go (500M, 1G)
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = size_text)]
+    pub min_free: Option<String>,
+}
+
+impl Options {
+    /// Each setting from `self` if given there, else from `lower`.
+    pub fn merge(self, lower: Options) -> Options {
+        Options {
+            db_path: self.db_path.or(lower.db_path),
+            backup_dir: self.backup_dir.or(lower.backup_dir),
+            config: self.config.or(lower.config),
+            compression_level: self.compression_level.or(lower.compression_level),
+            max_backups: self.max_backups.or(lower.max_backups),
+            keep_daily: self.keep_daily.or(lower.keep_daily),
+            keep_weekly: self.keep_weekly.or(lower.keep_weekly),
+            keep_pre_restore: self.keep_pre_restore.or(lower.keep_pre_restore),
+            min_interval_hours: self.min_interval_hours.or(lower.min_interval_hours),
+            summary_log: self.summary_log.or(lower.summary_log),
+            // An empty list (an empty DBBACKUP_MIRROR_DIRS) is not given.
+            mirror_dirs: self
+                .mirror_dirs
+                .filter(|dirs| !dirs.is_empty())
+                .or(lower.mirror_dirs),
+            busy_timeout_seconds: self.busy_timeout_seconds.or(lower.busy_timeout_seconds),
+            lock_timeout_seconds: self.lock_timeout_seconds.or(lower.lock_timeout_seconds),
+            term_grace_seconds: self.term_grace_seconds.or(lower.term_grace_seconds),
+            threads: self.threads.or(lower.threads),
+            check: match (self.check, lower.check) {
+                (Some(upper), Some(lower)) => Some(upper.merge(lower)),
+                (upper, lower) => upper.or(lower),
+            },
+        }
+    }
+}
+
+impl CheckOptions {
+    /// Each threshold from `self` if given there, else from `lower`.
+    pub fn merge(self, lower: CheckOptions) -> CheckOptions {
+        CheckOptions {
+            max_age: self.max_age.or(lower.max_age),
+            min_count: self.min_count.or(lower.min_count),
+            max_shrink: self.max_shrink.or(lower.max_shrink),
+            min_free: self.min_free.or(lower.min_free),
+        }
+    }
+}
+
+/// A flag's duration, checked now, kept as written (the file's is checked in `config`).
+fn duration_text(text: &str) -> Result<String, String> {
+    crate::units::parse_duration(text).map(|_| text.to_owned())
+}
+
+/// A flag's size, checked now, kept as written.
+fn size_text(text: &str) -> Result<String, String> {
+    crate::units::parse_size(text).map(|_| text.to_owned())
+}
+
+/// A number as the YAML file writes it (integer or not); `limits` judges it, so
+/// the type error for text says "a number", not a Rust type.
+fn number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        // `key:` or `key: ~` is not given, as for every other key.
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(Visitor)
+}
