@@ -90,6 +90,17 @@ pub struct GlobalArgs {
         value_parser = crate::limits::parse::keep_pre_restore
     )]
     pub keep_pre_restore: Option<u32>,
+    /// After each full backup, make up to N differential backups (changed pages only) [default: 0]
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_DIFF_BACKUPS",
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = crate::limits::parse::diff_backups
+    )]
+    pub diff_backups: Option<u32>,
     /// `auto` makes at most one backup per this many hours [default: 1]
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
           allow_negative_numbers = true, value_parser = crate::limits::parse::min_interval_hours)]

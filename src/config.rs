@@ -44,6 +44,8 @@ pub struct Settings {
     pub keep_weekly: u32,
     /// Pre-restore copies kept per database (apart from `max_backups`).
     pub keep_pre_restore: u32,
+    /// Differential backups after each full one (0: every backup is full).
+    pub diff_backups: u32,
     pub min_interval: Duration,
     pub summary_log: PathBuf,
     pub mirror_dirs: Vec<PathBuf>,
@@ -87,6 +89,7 @@ struct FileConfig {
     keep_daily: Option<Number>,
     keep_weekly: Option<Number>,
     keep_pre_restore: Option<Number>,
+    diff_backups: Option<Number>,
     min_interval_hours: Option<Number>,
     summary_log: Option<PathBuf>,
     mirror_dirs: Option<Vec<PathBuf>>,
@@ -145,6 +148,7 @@ struct FileSettings {
     keep_daily: Option<u32>,
     keep_weekly: Option<u32>,
     keep_pre_restore: Option<u32>,
+    diff_backups: Option<u32>,
     min_interval_hours: Option<f64>,
     summary_log: Option<PathBuf>,
     mirror_dirs: Option<Vec<PathBuf>>,
@@ -204,6 +208,7 @@ pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
         keep_daily: args.keep_daily.or(file.keep_daily).unwrap_or(0),
         keep_weekly: args.keep_weekly.or(file.keep_weekly).unwrap_or(0),
         keep_pre_restore: args.keep_pre_restore.or(file.keep_pre_restore).unwrap_or(3),
+        diff_backups: args.diff_backups.or(file.diff_backups).unwrap_or(0),
         min_interval: Duration::from_secs_f64(
             args.min_interval_hours
                 .or(file.min_interval_hours)
@@ -280,6 +285,7 @@ fn parse(text: &str) -> std::result::Result<FileSettings, String> {
         keep_daily: small(limits::KEEP_DAILY, file.keep_daily)?,
         keep_weekly: small(limits::KEEP_WEEKLY, file.keep_weekly)?,
         keep_pre_restore: small(limits::KEEP_PRE_RESTORE, file.keep_pre_restore)?,
+        diff_backups: small(limits::DIFF_BACKUPS, file.diff_backups)?,
         min_interval_hours: real(limits::MIN_INTERVAL_HOURS, file.min_interval_hours)?,
         busy_timeout_seconds: whole(limits::BUSY_TIMEOUT_SECONDS, file.busy_timeout_seconds)?,
         lock_timeout_seconds: whole(limits::LOCK_TIMEOUT_SECONDS, file.lock_timeout_seconds)?,

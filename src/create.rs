@@ -262,6 +262,7 @@ fn create(
         fingerprint,
         tool: format!("dbbackup {}", env!("CARGO_PKG_VERSION")),
         adopted_from: None,
+        diff: None,
     };
     let header =
         metadata::encode(&meta).context(|| format!("cannot record metadata of {}", show(db)))?;

@@ -186,5 +186,6 @@ fn sample(source: String, job: String) -> Metadata {
         fingerprint: Some(Fingerprint("f".into())),
         tool: "t".into(),
         adopted_from: None,
+        diff: None,
     }
 }
