@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod create;
+pub mod diff;
 pub mod error;
 pub mod health;
 pub mod limits;

@@ -244,7 +244,8 @@ impl BackupDir {
         }
         let mut reader = BufReader::with_capacity(metadata::HEADER_LEN, file);
         let meta = metadata::decode(&mut reader);
-        let legacy = matches!(meta, Err(metadata::MetaError::Missing)) && !name.failed && !name.diff;
+        let legacy =
+            matches!(meta, Err(metadata::MetaError::Missing)) && !name.failed && !name.diff;
         // A `.diff.gz` name must hold a diff's metadata and a `.db.gz` a full
         // backup's: either mismatch is a damaged file, never guessed at.
         let meta = match meta {
