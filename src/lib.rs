@@ -8,6 +8,7 @@ pub mod config;
 pub mod create;
 pub mod diff;
 pub mod error;
+pub mod export;
 pub mod health;
 pub mod limits;
 pub mod lock;

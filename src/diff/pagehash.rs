@@ -137,6 +137,22 @@ pub fn remove(dir: &Path, name: &str) {
     let _ = fs::remove_file(sidecar_path(dir, name));
 }
 
+/// Remove sidecars whose full backup is gone (deleted by hand, say).
+pub fn remove_orphans(dir: &Path) {
+    let Ok(items) = fs::read_dir(dir.join(PAGES_DIR)) else {
+        return;
+    };
+    for item in items.flatten() {
+        let name = item.file_name();
+        let Some(backup) = name.to_str().and_then(|n| n.strip_suffix(".xxh3")) else {
+            continue;
+        };
+        if fs::symlink_metadata(dir.join(backup)).is_err() {
+            let _ = fs::remove_file(item.path());
+        }
+    }
+}
+
 /// The page hashes of full backup `base` in `dir`: from its sidecar, else rebuilt
 /// from the backup itself (which checks it whole) and saved again.
 pub fn load_or_rebuild(dir: &BackupDir, base: &Entry) -> Result<PageHashes> {

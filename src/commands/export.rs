@@ -1,0 +1,34 @@
+//! `dbbackup export NAME|latest --out FILE.db.gz`: glue over [`crate::export`].
+
+use serde_json::json;
+
+use super::{Ctx, Status};
+use crate::cli::ExportArgs;
+use crate::error::{Result, show};
+use crate::units::human_bytes;
+
+pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<Status> {
+    let out = ctx.output(args.output.format);
+    let dir = ctx.backup_dir();
+    let set = match args.name.as_str() {
+        "latest" => Some(ctx.backup_set(&dir)?),
+        _ => None,
+    };
+    let done = crate::export::export(&ctx.settings, &dir, &args.name, set, &args.out)?;
+    out.line(format!(
+        "exported {} to {} ({} -> {}, a plain gzip of the database)",
+        done.name,
+        show(&done.out),
+        human_bytes(done.db_size),
+        human_bytes(done.size)
+    ));
+    out.document(&json!({
+        "status": "ok",
+        "name": done.name,
+        "out": done.out,
+        "size": done.size,
+        "db_size": done.db_size,
+        "checksum": done.checksum,
+    }));
+    Ok(Status::Success)
+}
