@@ -130,6 +130,7 @@ fn config_like_text() -> impl Strategy<Value = String> {
         "max_backups",
         "keep_daily",
         "keep_weekly",
+        "diff_backups",
         "min_interval_hours",
         "busy_timeout_seconds",
         "lock_timeout_seconds",
