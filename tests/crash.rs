@@ -167,7 +167,14 @@ fn sigkill_at_random_moments_never_damages_anything() {
 fn sigkill_during_diff_backups_leaves_nothing_visible() {
     let env = Env::empty();
     make_results_db(&env.db, 8.0, false);
-    let diff_args = ["backup", "--force", "--diff-backups", "1000", "--max-backups", "4"];
+    let diff_args = [
+        "backup",
+        "--force",
+        "--diff-backups",
+        "1000",
+        "--max-backups",
+        "4",
+    ];
     env.run(&diff_args).ok();
     // Every diff then carries about a tenth of the pages.
     grow_results_db(&env.db, 1.1, 77);
@@ -211,7 +218,10 @@ fn sigkill_during_diff_backups_leaves_nothing_visible() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(pages.iter().all(|p| p.ends_with(".db.gz.xxh3")), "{pages:?}");
+    assert!(
+        pages.iter().all(|p| p.ends_with(".db.gz.xxh3")),
+        "{pages:?}"
+    );
     let target = env.path("restored.db");
     env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
         .ok();

@@ -3,7 +3,7 @@
 //! from it, in `backup_*.diff.gz`.
 //!
 //! - [`pagehash`]: the per-page hashes of each full backup (a sidecar cache);
-//! - [`write`]: the diff payload, built while the snapshot streams;
+//! - [`write`](mod@write): the diff payload, built while the snapshot streams;
 //! - [`rebuild`]: base + diff back into the database, checked.
 //!
 //! Payload (decompressed): `DBBKDIFF`, u32 BE page size, u32 BE page count, then
