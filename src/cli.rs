@@ -76,6 +76,11 @@ pub enum Command {
         after_help = "Examples:\n  dbbackup restore latest\n  dbbackup restore backup_20250909_093708.db.gz --target test.db\n  dbbackup restore latest --if-db-missing"
     )]
     Restore(RestoreArgs),
+    /// Write any restore point (a diff rebuilt on its base) as a plain full .db.gz
+    #[command(
+        after_help = "Examples:\n  dbbackup export latest --out results-copy.db.gz\n  dbbackup export backup_20250909_093708.diff.gz --out /archive/results.db.gz\n  gzip -dc results-copy.db.gz > results-copy.db"
+    )]
+    Export(ExportArgs),
     /// Claim the backups recorded under the database's old path, after the project moved
     #[command(
         after_help = "Example (the project moved from /scratch/old/proj to here):\n  dbbackup adopt /scratch/old/proj/results.db --dry-run\n  dbbackup adopt /scratch/old/proj/results.db"
@@ -290,6 +295,17 @@ pub struct RestoreArgs {
     /// database's backup over this one (what is replaced is saved first)
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A backup file name from `dbbackup list`, or `latest`
+    pub name: String,
+    /// The .db.gz file to write (must not exist)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
     #[command(flatten)]
     pub output: FormatArgs,
 }

@@ -37,6 +37,8 @@ pub struct Settings {
     pub keep_weekly: u32,
     /// Pre-restore copies kept per database (apart from `max_backups`).
     pub keep_pre_restore: u32,
+    /// Differential backups after each full one (0: every backup is full).
+    pub diff_backups: u32,
     pub min_interval: Duration,
     pub summary_log: PathBuf,
     pub mirror_dirs: Vec<PathBuf>,
@@ -169,6 +171,11 @@ fn validate(options: Options) -> std::result::Result<Settings, String> {
             limits::KEEP_PRE_RESTORE,
             options.keep_pre_restore,
             defaults::DEFAULT_KEEP_PRE_RESTORE,
+        )?,
+        diff_backups: small(
+            limits::DIFF_BACKUPS,
+            options.diff_backups,
+            defaults::DEFAULT_DIFF_BACKUPS,
         )?,
         min_interval: Duration::from_secs_f64(
             real(

@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::archive::{self, compress};
 use crate::config::Settings;
+use crate::diff::{self, pagehash, pagehash::PageHashes, write::Limited};
 use crate::due::{self, Changed, Decision, Due};
 use crate::error::{Context, Error, Result, show};
 use crate::lock::{DirLock, Wait};
@@ -22,7 +26,9 @@ use crate::retention;
 use crate::slurm::job::JobContext;
 use crate::snapshot::Source;
 use crate::sqlite_file::{self, Integrity};
-use crate::store::metadata::{self, CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
+use crate::store::metadata::{
+    self, CheckResult, DiffInfo, DiffType, FORMAT_VERSION, Fingerprint, Kind, Metadata,
+};
 use crate::store::{BackupDir, DbId, Entry, copy_mode};
 
 /// What a backup run did.
@@ -130,16 +136,47 @@ pub fn run(
     let started = Instant::now();
     dir.remove_stale_temps();
     let reader = Reader::Sqlite(Source::open(due.db(), settings.busy_timeout)?);
-    create(
+    let plan = diff::plan(settings.diff_backups, dir, due.id(), kind);
+    let attempt = create(
         settings,
         job,
         dir,
         (due.db(), due.id()),
-        reader,
+        &reader,
         kind,
         Some(due.fingerprint().clone()),
         started,
-    )
+        &plan,
+    )?;
+    match attempt {
+        Try::Done(outcome) => Ok(outcome),
+        Try::Fallback(why) => {
+            tracing::info!("making a full backup instead of a diff: {why}");
+            let full = diff::Plan::Full { hashes: true };
+            match create(
+                settings,
+                job,
+                dir,
+                (due.db(), due.id()),
+                &reader,
+                kind,
+                Some(due.fingerprint().clone()),
+                started,
+                &full,
+            )? {
+                Try::Done(outcome) => Ok(outcome),
+                Try::Fallback(why) => Err(Error::failed(why)),
+            }
+        }
+    }
+}
+
+/// What one try at a backup came to.
+enum Try {
+    Done(Outcome),
+    /// A diff was given up (too large, failed check, not describable): make a
+    /// full backup instead. Nothing was published.
+    Fallback(String),
 }
 
 /// What `save_before_restore` did.
@@ -193,18 +230,23 @@ pub fn save_before_restore(
         }
         Err(other) => return Err(other),
     };
-    match create(
+    let full = diff::Plan::Full { hashes: false };
+    let attempt = create(
         settings,
         job,
         dir,
         (&absolute, &id),
-        reader,
+        &reader,
         Kind::PreRestore,
         None,
         started,
-    )? {
-        Outcome::Created(created) => Ok(Saved::Created(created)),
-        Outcome::Unchanged(name) => Ok(Saved::Existing(name)),
+        &full,
+    );
+    drop(reader);
+    match attempt? {
+        Try::Done(Outcome::Created(created)) => Ok(Saved::Created(created)),
+        Try::Done(Outcome::Unchanged(name)) => Ok(Saved::Existing(name)),
+        Try::Fallback(why) => Err(Error::failed(why)),
     }
 }
 
@@ -230,12 +272,20 @@ fn create(
     job: &JobContext,
     dir: &BackupDir,
     (db, id): (&Path, &DbId),
-    reader: Reader,
+    reader: &Reader,
     kind: Kind,
     fingerprint: Option<Fingerprint>,
     started: Instant,
-) -> Result<Outcome> {
+    plan: &diff::Plan,
+) -> Result<Try> {
     let created = Timestamp::now();
+    let base = match plan {
+        diff::Plan::Diff(base) => Some(&**base),
+        diff::Plan::Full { .. } => None,
+    };
+    let mut hashes = None;
+    let mut stream = base.map(|base| diff::write::DiffStream::new(&base.hashes));
+    let too_large = Arc::new(AtomicBool::new(false));
     let mut temp = dir.create_temp(copy_mode(db))?;
     let write_error = |e| Error::Io {
         context: format!("cannot write backup in {}", show(dir.path())),
@@ -246,16 +296,34 @@ fn create(
         // Placeholder for the metadata member, rewritten once sizes are known.
         file.write_all(&[0u8; metadata::HEADER_LEN])
             .map_err(write_error)?;
-        let mut out = BufWriter::with_capacity(1 << 20, &*file);
+        // A diff larger than half its base is given up for a full backup.
+        let limit = base.map_or(u64::MAX, |b| {
+            (b.entry.size / 2).saturating_sub(metadata::HEADER_LEN as u64)
+        });
+        let mut out = Limited {
+            inner: BufWriter::with_capacity(1 << 20, &*file),
+            written: 0,
+            limit,
+            exceeded: Arc::clone(&too_large),
+        };
         let threads = archive::worker_threads(settings.threads, job.cpus_per_task);
         let total = std::fs::metadata(db).map_or(0, |m| m.len());
         let progress = Progress::bytes(total, "backup", settings.progress(), job);
-        let (check, compressed) =
+        let keep_hashes = matches!(plan, diff::Plan::Full { hashes: true });
+        let produced =
             compress::compress_parallel(&mut out, settings.compression_level, threads, |sink| {
-                match &reader {
+                match reader {
                     Reader::Sqlite(source) => {
                         let counted = |page: &[u8]| {
                             progress.advance(page.len() as u64);
+                            if let Some(stream) = stream.as_mut() {
+                                return stream.page(page, sink);
+                            }
+                            if keep_hashes {
+                                hashes
+                                    .get_or_insert_with(|| PageHashes::new(page.len() as u32))
+                                    .push(page);
+                            }
                             sink(page)
                         };
                         source.stream(dir.path(), counted).map(|info| {
@@ -272,18 +340,56 @@ fn create(
                         Ok(Integrity::Failed(why.clone()))
                     }
                 }
-            })?;
+            });
+        let (check, compressed) = match produced {
+            Err(_) if too_large.load(Ordering::SeqCst) => {
+                return Ok(Try::Fallback(diff::write::TOO_LARGE.into()));
+            }
+            Err(_) if let Some(why) = stream.as_ref().and_then(|s| s.abandoned.clone()) => {
+                return Ok(Try::Fallback(why));
+            }
+            other => other?,
+        };
         out.flush().map_err(write_error)?;
         progress.finish();
         (check, compressed)
     };
-    drop(reader);
+    let mut diff_info = None;
+    let (db_size, checksum) = match (stream.as_mut(), base) {
+        (Some(stream), Some(base)) => {
+            if check != Integrity::Ok {
+                // Failed snapshots are kept as full backups: evidence anyone can read.
+                return Ok(Try::Fallback("the snapshot failed its check".into()));
+            }
+            let summary = match stream.finish() {
+                Ok(summary) => summary,
+                Err(e) => return Ok(Try::Fallback(e.to_string())),
+            };
+            let base_meta = base
+                .entry
+                .meta
+                .as_ref()
+                .map_err(|e| Error::failed(e.clone()))?;
+            diff_info = Some(DiffInfo {
+                kind: DiffType::Diff,
+                base: base.entry.file_name.clone(),
+                base_checksum: base_meta.checksum.clone(),
+                base_size: base.entry.size,
+                page_size: summary.page_size,
+                page_count: summary.page_count,
+                changed_pages: summary.changed_pages,
+                diff_checksum: compressed.checksum.clone(),
+            });
+            (summary.db_size, summary.checksum)
+        }
+        _ => (compressed.raw_bytes, compressed.checksum.clone()),
+    };
     if kind == Kind::PreRestore
         && check == Integrity::Ok
         && let Some(name) = same_content(dir, id, &compressed.checksum, compressed.raw_bytes)?
     {
         tracing::info!("content of {} is already held by {name}", show(db));
-        return Ok(Outcome::Unchanged(name));
+        return Ok(Try::Done(Outcome::Unchanged(name)));
     }
     let (check_result, check_detail) = match check {
         Integrity::Ok => (CheckResult::Ok, None),
@@ -293,8 +399,8 @@ fn create(
         format: FORMAT_VERSION,
         created,
         source: id.canonical().to_string_lossy().into_owned(),
-        db_size: compressed.raw_bytes,
-        checksum: compressed.checksum,
+        db_size,
+        checksum,
         host: job.host.clone(),
         job: job.tag.clone(),
         kind,
@@ -303,20 +409,32 @@ fn create(
         fingerprint,
         tool: format!("dbbackup {}", env!("CARGO_PKG_VERSION")),
         adopted_from: None,
+        diff: diff_info,
     };
     let header =
         metadata::encode(&meta).context(|| format!("cannot record metadata of {}", show(db)))?;
     temp.file().write_all_at(&header, 0).map_err(write_error)?;
     temp.sync()?;
     crate::signals::check()?;
-    let mut entry = dir.publish(temp, created, meta.check != CheckResult::Ok)?;
+    let failed = meta.check != CheckResult::Ok;
+    let mut entry = dir.publish_as(temp, created, failed, meta.diff.is_some())?;
+    if let Some(table) = hashes.filter(|_| !failed) {
+        // A cache: a missing table is rebuilt from the backup when needed.
+        if let Err(e) = pagehash::save(dir, &entry.file_name, &meta.checksum, &table) {
+            tracing::warn!("cannot save the page hashes of {}: {e}", entry.file_name);
+        }
+    }
     tracing::info!(
-        "published {} ({} -> {}, {} of {})",
+        "published {} ({} -> {}, {} of {}{})",
         entry.file_name,
         meta.db_size,
         entry.size,
         meta.kind.as_str(),
-        show(db)
+        show(db),
+        meta.diff.as_ref().map_or(String::new(), |d| format!(
+            ", diff of {}: {} of {} pages",
+            d.base, d.changed_pages, d.page_count
+        ))
     );
     entry.meta = Ok(meta.clone());
     // Published first, then retention: also after a failed snapshot, which is
@@ -345,13 +463,13 @@ fn create(
         );
         tracing::debug!("quick_check output:\n{detail}");
     }
-    Ok(Outcome::Created(Box::new(Created {
+    Ok(Try::Done(Outcome::Created(Box::new(Created {
         entry,
         meta,
         duration: started.elapsed(),
         pruned,
         mirrors,
-    })))
+    }))))
 }
 
 pub fn policy(settings: &Settings) -> retention::Policy {

@@ -77,6 +77,9 @@ pub fn evaluate(
         shrink(entries, label, thresholds),
         last_attempt(&set, label),
     ];
+    if let Some(criterion) = rebuild(entries, label) {
+        criteria.push(criterion);
+    }
     if check_free && let Some(min_free) = thresholds.min_free_bytes {
         criteria.push(free_space(dir, label, min_free));
     }
@@ -167,6 +170,26 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
         // `N:` is a lower bound in monitoring-plugins range syntax: warn below it.
         perf: Some(format!("'{label}db_size'={newest}B;{}:;;0", floor as u64)),
     }
+}
+
+/// A newest restore point that is a diff is good only if its base is there,
+/// whole in size and with the checksum the diff was made against (cheap checks;
+/// `verify` reads the content). `None` when the newest is a full backup.
+fn rebuild(good: &[Entry], label: &str) -> Option<Criterion> {
+    let newest = good.first().filter(|e| e.name.diff)?;
+    let problem = crate::diff::base_problem(newest);
+    Some(Criterion {
+        name: format!("{label}base"),
+        ok: problem.is_none(),
+        severity: Severity::Critical,
+        detail: problem.unwrap_or_else(|| {
+            format!(
+                "newest restore point {} is a diff whose base is present",
+                newest.file_name
+            )
+        }),
+        perf: None,
+    })
 }
 
 /// The newest snapshot attempt must have passed its check: a database that went

@@ -22,6 +22,9 @@ pub const KEEP_WEEKLY: Limit = Limit::at_least("keep_weekly", 0);
 /// At least 1: a restore reports where the replaced content went, and that copy
 /// must still exist after the command.
 pub const KEEP_PRE_RESTORE: Limit = Limit::at_least("keep_pre_restore", 1);
+/// Diffs after each full backup; a thousand is far past any use (each diff grows,
+/// and one larger than half its full backup becomes a full backup anyway).
+pub const DIFF_BACKUPS: Limit = Limit::whole("diff_backups", 0, 1_000);
 /// A century: beyond it the interval means "never", and durations overflow.
 pub const MIN_INTERVAL_HOURS: Limit = Limit::real("min_interval_hours", 0.0, 876_000.0);
 /// A week: SQLite's busy timeout is kept in milliseconds in a C int.

@@ -1,7 +1,8 @@
 //! Mirrors: each new backup is copied to every `mirror_dirs` entry the same way it
 //! was published (temp name, flush, no-replace link, directory flush), read back
 //! and compared byte for byte by SHA-256, then retention runs there too. A failed
-//! mirror is reported; the primary backup stays.
+//! mirror is reported; the primary backup stays. A differential backup's base goes
+//! first when the mirror lacks it, so a mirror never holds a diff without its base.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -64,6 +65,24 @@ fn copy_to(
         Error::failed(format!("mirror {} is locked by another process", show(dir)))
     })?;
     mirror.remove_stale_temps();
+    if let Some(diff) = entry.meta.as_ref().ok().and_then(|m| m.diff.as_ref())
+        && std::fs::symlink_metadata(dir.join(&diff.base)).is_err()
+    {
+        let (base, _) = crate::diff::rebuild::base_of(entry)?;
+        copy_file(dir, &base)?;
+        tracing::info!("mirrored base {} to {}", base.file_name, show(dir));
+    }
+    copy_file(dir, entry)?;
+    // Only this database's copies (a mirror may be shared as well); the primary's
+    // restore points of running jobs are kept in mirrors too.
+    let plan = retention::plan(&mirror.set(db)?, policy, protected);
+    retention::apply(&mirror, &plan)
+}
+
+/// Copy one backup file into mirror `dir`: temp name, flush, read back and
+/// compare, no-replace link, directory flush.
+fn copy_file(dir: &Path, entry: &Entry) -> Result<()> {
+    let mirror = BackupDir::new(dir);
     let mut temp = mirror.create_temp(copy_mode(&entry.path))?;
     let expected = {
         let mut source =
@@ -89,11 +108,7 @@ fn copy_to(
     link_no_replace(temp.path(), &target)
         .context(|| format!("cannot publish mirror copy {}", show(&target)))?;
     drop(temp);
-    sync_dir(dir)?;
-    // Only this database's copies (a mirror may be shared as well); the primary's
-    // restore points of running jobs are kept in mirrors too.
-    let plan = retention::plan(&mirror.set(db)?, policy, protected);
-    retention::apply(&mirror, &plan)
+    sync_dir(dir)
 }
 
 fn sha256_of(path: &Path) -> io::Result<Vec<u8>> {

@@ -24,6 +24,8 @@ pub const DEFAULT_MAX_BACKUPS: u32 = 10;
 pub const DEFAULT_KEEP_DAILY: u32 = 0;
 pub const DEFAULT_KEEP_WEEKLY: u32 = 0;
 pub const DEFAULT_KEEP_PRE_RESTORE: u32 = 3;
+/// 0: every backup is full, as the seed made them.
+pub const DEFAULT_DIFF_BACKUPS: u32 = 0;
 pub const DEFAULT_MIN_INTERVAL_HOURS: f64 = 1.0;
 pub const DEFAULT_SUMMARY_LOG: &str = "slrm_logs/backup_summary.log";
 pub const DEFAULT_BUSY_TIMEOUT_SECONDS: u64 = 30;
@@ -83,6 +85,11 @@ pub struct Options {
           help = format!("Keep this many newest pre-restore copies (undo of a restore) [default: {DEFAULT_KEEP_PRE_RESTORE}]"))]
     #[serde(default, deserialize_with = "number")]
     pub keep_pre_restore: Option<f64>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_DIFF_BACKUPS", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::DIFF_BACKUPS.parser(),
+          help = format!("After each full backup, make up to N differential backups (changed pages only) [default: {DEFAULT_DIFF_BACKUPS}]"))]
+    #[serde(default, deserialize_with = "number")]
+    pub diff_backups: Option<f64>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
           allow_negative_numbers = true, value_parser = limits::MIN_INTERVAL_HOURS.parser(),
           help = format!("`auto` makes at most one backup per this many hours [default: {DEFAULT_MIN_INTERVAL_HOURS}]"))]
@@ -159,6 +166,7 @@ impl Options {
             keep_daily: self.keep_daily.or(lower.keep_daily),
             keep_weekly: self.keep_weekly.or(lower.keep_weekly),
             keep_pre_restore: self.keep_pre_restore.or(lower.keep_pre_restore),
+            diff_backups: self.diff_backups.or(lower.diff_backups),
             min_interval_hours: self.min_interval_hours.or(lower.min_interval_hours),
             summary_log: self.summary_log.or(lower.summary_log),
             // An empty list (an empty DBBACKUP_MIRROR_DIRS) is not given.

@@ -15,7 +15,6 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::archive::decompress;
 use crate::config::Settings;
 use crate::create::{self, Saved};
 use crate::error::{Context, Error, Result, show};
@@ -445,7 +444,7 @@ fn extract_checked(
         },
         other => other,
     };
-    decompress::extract_to_file(entry, &mut temp, &progress).map_err(writing)?;
+    crate::diff::extract_to_file(entry, &mut temp, &progress).map_err(writing)?;
     temp.sync().map_err(writing)?;
     if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(temp.path())? {
         return Err(Error::failed(format!(

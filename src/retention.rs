@@ -7,6 +7,8 @@
 //! - pre-restore copies: the `keep_pre_restore` newest, counted apart;
 //! - failed snapshots: the newest [`KEEP_FAILED`], as evidence, counted apart, so
 //!   they never displace a good backup;
+//! - differential backups count as restore points like full ones, and a full
+//!   backup that a kept diff (or a protected one) is built on is always kept;
 //! - files whose metadata is damaged, implausible legacy files and legacy files
 //!   whose database cannot be told: never deleted automatically (`verify` and
 //!   `list` report them).
@@ -70,6 +72,15 @@ pub fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>) -> Pla
             .map(|e| e.file_name.as_str()),
     );
     keep.extend(set.damaged.iter().map(|e| e.file_name.as_str()));
+    // Never a diff without its base: the bases of every diff that stays.
+    let bases: Vec<&str> = set
+        .restore_points
+        .iter()
+        .filter(|e| keep.contains(e.file_name.as_str()) || protected.contains(&e.file_name))
+        .filter_map(|e| e.meta.as_ref().ok()?.diff.as_ref())
+        .map(|d| d.base.as_str())
+        .collect();
+    keep.extend(bases);
     let mut plan = Plan {
         keep: Vec::new(),
         delete: Vec::new(),
@@ -114,7 +125,10 @@ pub fn apply(dir: &BackupDir, plan: &Plan) -> Result<()> {
     for name in &plan.delete {
         let path = dir.path().join(name);
         match fs::remove_file(&path) {
-            Ok(()) => tracing::info!("retention removed {name}"),
+            Ok(()) => {
+                tracing::info!("retention removed {name}");
+                crate::diff::pagehash::remove(dir.path(), name);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(e).context(|| format!("cannot remove old backup {}", show(&path)));
@@ -124,6 +138,7 @@ pub fn apply(dir: &BackupDir, plan: &Plan) -> Result<()> {
     if !plan.delete.is_empty() {
         sync_dir(dir.path())?;
     }
+    crate::diff::pagehash::remove_orphans(dir.path());
     Ok(())
 }
 
@@ -160,6 +175,55 @@ mod tests {
 
     fn deleted(entries: &[Entry], policy: Policy) -> Vec<String> {
         plan(&set(entries.to_vec()), policy, &HashSet::new()).delete
+    }
+
+    fn diff(stamp: &str, base: &str) -> Entry {
+        let mut e = entry(stamp, false, false);
+        e.name = e.name.as_diff(true);
+        e.file_name = e.name.file_name();
+        if let Ok(meta) = &mut e.meta {
+            meta.diff = Some(crate::store::metadata::DiffInfo {
+                kind: crate::store::metadata::DiffType::Diff,
+                base: base.into(),
+                base_checksum: String::new(),
+                base_size: 1,
+                page_size: 4096,
+                page_count: 1,
+                changed_pages: 1,
+                diff_checksum: String::new(),
+            });
+        }
+        e
+    }
+
+    #[test]
+    fn a_kept_or_protected_diff_keeps_its_base() {
+        let base1 = "backup_20250101_000000.db.gz";
+        let base2 = "backup_20250104_000000.db.gz";
+        let entries = vec![
+            diff("20250105_000000", base2),
+            entry("20250104_000000", false, false),
+            diff("20250103_000000", base1),
+            diff("20250102_000000", base1),
+            entry("20250101_000000", false, false),
+        ];
+        let plan1 = plan(&set(entries.clone()), policy(3, 0, 0), &HashSet::new());
+        assert_eq!(plan1.delete, vec!["backup_20250102_000000.diff.gz"]);
+        assert!(plan1.keep.contains(&base1.to_string()), "{plan1:?}");
+        let plan2 = plan(&set(entries.clone()), policy(2, 0, 0), &HashSet::new());
+        assert_eq!(
+            plan2.delete,
+            vec![
+                "backup_20250103_000000.diff.gz",
+                "backup_20250102_000000.diff.gz",
+                base1
+            ]
+        );
+        let protected = HashSet::from(["backup_20250102_000000.diff.gz".to_string()]);
+        let plan3 = plan(&set(entries), policy(1, 0, 0), &protected);
+        assert_eq!(plan3.delete, vec!["backup_20250103_000000.diff.gz"]);
+        assert!(plan3.keep.contains(&base1.to_string()));
+        assert!(plan3.keep.contains(&base2.to_string()));
     }
 
     #[test]

@@ -90,6 +90,11 @@ impl Line {
         self.text.push_str(key);
         self.text.push('=');
         self.text.push_str(&escape(value));
+        // Every line that names a differential backup says so (full: no field,
+        // as before differential backups existed).
+        if key == "backup" && crate::store::BackupName::parse(value).is_some_and(|name| name.diff) {
+            self.field("type", "diff");
+        }
         self
     }
 

@@ -159,3 +159,71 @@ fn sigkill_at_random_moments_never_damages_anything() {
     assert_eq!(content_digest(&target), source_digest);
     eprintln!("crash test: {runs} runs, {killed} killed mid-operation, no damage");
 }
+
+/// SIGKILL at random moments of differential backups: every visible backup (full
+/// or diff) still verifies, and the next run removes every temp file, the page-hash
+/// directory's included.
+#[test]
+fn sigkill_during_diff_backups_leaves_nothing_visible() {
+    let env = Env::empty();
+    make_results_db(&env.db, 8.0, false);
+    let diff_args = [
+        "backup",
+        "--force",
+        "--diff-backups",
+        "1000",
+        "--max-backups",
+        "4",
+    ];
+    env.run(&diff_args).ok();
+    // Every diff then carries about a tenth of the pages.
+    grow_results_db(&env.db, 1.1, 77);
+    let started = Instant::now();
+    env.run(&diff_args).ok();
+    assert!(env.newest_backup().to_string_lossy().ends_with(".diff.gz"));
+    let window = started.elapsed().as_micros().max(2000) as u64 * 11 / 10;
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut killed = 0;
+    for run in 0..16 {
+        let delay = Duration::from_micros(rng.next() % window);
+        let mut child = env
+            .command()
+            .args(diff_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        let verify = env.run(&["verify", "--all"]);
+        assert_eq!(
+            verify.code, 0,
+            "run {run} killed after {delay:?}\n{}{}",
+            verify.stdout, verify.stderr
+        );
+    }
+    assert!(killed >= 4, "only {killed} runs were killed mid-way");
+    env.run(&diff_args).ok();
+    assert!(
+        env.stray_files().iter().all(|f| f == ".dbbackup-pages"),
+        "{:?}",
+        env.stray_files()
+    );
+    let pages: Vec<String> = fs::read_dir(env.backups.join(".dbbackup-pages"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        pages.iter().all(|p| p.ends_with(".db.gz.xxh3")),
+        "{pages:?}"
+    );
+    let target = env.path("restored.db");
+    env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .ok();
+    assert_eq!(content_digest(&target), content_digest(&env.db));
+}

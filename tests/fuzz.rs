@@ -133,6 +133,7 @@ fn config_like_text() -> impl Strategy<Value = String> {
         "max_backups",
         "keep_daily",
         "keep_weekly",
+        "diff_backups",
         "min_interval_hours",
         "busy_timeout_seconds",
         "lock_timeout_seconds",
@@ -189,5 +190,6 @@ fn sample(source: String, job: String) -> Metadata {
         fingerprint: Some(Fingerprint("f".into())),
         tool: "t".into(),
         adopted_from: None,
+        diff: None,
     }
 }

@@ -8,6 +8,7 @@ mod bad_input;
 mod cli_ux;
 mod config;
 mod crash;
+mod diff;
 mod full_disk;
 mod fuzz;
 mod hooks;

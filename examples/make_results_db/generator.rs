@@ -68,6 +68,39 @@ pub fn make(path: &Path, options: Options) -> Result<Made, String> {
     fill(path, options).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Grow an existing results database by appending runs (as a sweep does) until
+/// it holds at least `options.size_mb` MiB; `options.seed` should differ from the
+/// one it was made with, so the new runs differ too.
+pub fn append(path: &Path, options: Options) -> Result<Made, String> {
+    grow(path, options).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn grow(path: &Path, options: Options) -> rusqlite::Result<Made> {
+    let conn = Connection::open(path)?;
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let target = (options.size_mb.max(0.0) * 1024.0 * 1024.0) as u64;
+    let mut rng = Rng::new(options.seed);
+    let last: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM runs", [], |r| r.get(0))?;
+    let mut run = last as u64;
+    let mut made = 0u64;
+    loop {
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        if (pages * page_size) as u64 >= target {
+            break;
+        }
+        let tx = conn.unchecked_transaction()?;
+        for _ in 0..5 {
+            run += 1;
+            made += 1;
+            insert_run(&tx, &mut rng, run)?;
+        }
+        tx.commit()?;
+    }
+    drop(conn);
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    Ok(Made { runs: made, bytes })
+}
+
 fn fill(path: &Path, options: Options) -> rusqlite::Result<Made> {
     let conn = Connection::open(path)?;
     conn.execute_batch(SCHEMA)?;

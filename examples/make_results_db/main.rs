@@ -1,6 +1,6 @@
 //! Make a realistic results database for benchmarks, docs and trying dbbackup out:
 //!
-//!     cargo run --release --example make_results_db -- PATH [--size-mb 35] [--seed 1] [--wal]
+//!     cargo run --release --example make_results_db -- PATH [--size-mb 35] [--seed 1] [--wal] [--append]
 //!
 //! Deterministic for a seed; see generator.rs for the shape of the data.
 
@@ -25,6 +25,9 @@ struct Args {
     /// Leave the database in WAL mode
     #[arg(long)]
     wal: bool,
+    /// Grow an existing database to --size-mb by appending runs (use another --seed)
+    #[arg(long)]
+    append: bool,
 }
 
 fn main() -> ExitCode {
@@ -34,7 +37,12 @@ fn main() -> ExitCode {
         seed: args.seed,
         wal: args.wal,
     };
-    match generator::make(&args.path, options) {
+    let made = if args.append {
+        generator::append(&args.path, options)
+    } else {
+        generator::make(&args.path, options)
+    };
+    match made {
         Ok(made) => {
             println!(
                 "{}: {} bytes, {} runs",

@@ -27,6 +27,13 @@ pub struct Row {
     pub job: Option<String>,
     /// `manual`, ..., `pre-restore`, `legacy`; `null` when the metadata is damaged.
     pub kind: Option<String>,
+    /// `full`, or `diff` for a differential backup; `null` when the metadata is
+    /// damaged (a legacy backup is `full`).
+    #[serde(rename = "type")]
+    pub backup_type: Option<&'static str>,
+    /// For a diff: the full backup it is rebuilt on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
     /// `ok`, `failed`, or `unknown` when no check result was recorded.
     pub check: String,
     /// The failed check's whole output.
@@ -66,6 +73,12 @@ impl Row {
             host: meta.map(|m| m.host.clone()),
             job: meta.map(|m| m.job.clone()),
             kind: entry.kind_name().map(str::to_string),
+            backup_type: match meta {
+                Some(meta) => Some(meta.type_name()),
+                None if entry.legacy => Some("full"),
+                None => None,
+            },
+            base: meta.and_then(|m| m.diff.as_ref()).map(|d| d.base.clone()),
             check,
             check_detail: meta.and_then(|m| m.check_detail.clone()),
             source: meta.map(|m| m.source.clone()),
@@ -106,13 +119,36 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
         None => ("CREATED".to_string(), "%Y-%m-%d %H:%M:%S %:z"),
     };
     let name_width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4);
+    // The BASE column only when some row is a diff.
+    let base_width = rows
+        .iter()
+        .filter_map(|r| r.base.as_ref().map(|b| b.len() + 1))
+        .max()
+        .unwrap_or(0);
+    let base_column = |base: &str| {
+        if base_width == 0 {
+            String::new()
+        } else {
+            format!("{base:<base_width$}")
+        }
+    };
     let created_width = created_header
         .len()
         .max(if row_format.ends_with('z') { 26 } else { 19 });
     out.line(
         format!(
-            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<7} {}",
-            "NAME", created_header, "SIZE", "DB SIZE", "SAVED", "JOB", "KIND", "CHECK", "DATABASE"
+            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<4} {:<7} {}{}",
+            "NAME",
+            created_header,
+            "SIZE",
+            "DB SIZE",
+            "SAVED",
+            "JOB",
+            "KIND",
+            "TYPE",
+            "CHECK",
+            base_column("BASE"),
+            "DATABASE"
         )
         .trim_end(),
     );
@@ -134,7 +170,7 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             (None, None) => "unknown (legacy, see note)".to_string(),
         };
         out.line(format!(
-            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<7} {}",
+            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<4} {:<7} {}{}",
             row.name,
             local,
             human_bytes(row.size),
@@ -142,7 +178,9 @@ pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             saved_column(row.db_size, row.size),
             row.job.as_deref().unwrap_or("-"),
             row.kind.as_deref().unwrap_or("-"),
+            row.backup_type.unwrap_or("-"),
             row.check,
+            base_column(row.base.as_deref().unwrap_or("-")),
             database
         ));
     }

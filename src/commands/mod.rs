@@ -5,6 +5,7 @@ pub mod auto;
 pub mod backup;
 pub mod check;
 pub mod docs;
+pub mod export;
 pub mod final_job;
 pub mod init;
 pub mod list;
@@ -76,6 +77,7 @@ pub fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
         Command::Backup(args) => backup::run(ctx, args),
         Command::List(args) => list::run(ctx, args),
         Command::Restore(args) => restore::run(ctx, args),
+        Command::Export(args) => export::run(ctx, args),
         Command::Adopt(args) => adopt::run(ctx, args),
         Command::Auto(args) => auto::run(ctx, args),
         Command::Verify(args) => verify::run(ctx, args),

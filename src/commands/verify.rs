@@ -88,7 +88,7 @@ fn verify_one(entry: &Entry, show_progress: bool, job: &JobContext) -> Result<St
     let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
     let progress = crate::progress::Progress::bytes(total, "verify", show_progress, job);
-    let extracted = decompress::extract_to_file(entry, &mut temp, &progress)?;
+    let extracted = crate::diff::extract_to_file(entry, &mut temp, &progress)?;
     match sqlite_file::integrity_check_file(temp.path())? {
         Integrity::Ok => {}
         Integrity::Failed(detail) => {
@@ -118,8 +118,12 @@ fn verify_one(entry: &Entry, show_progress: bool, job: &JobContext) -> Result<St
             crate::error::show(&entry.path)
         )));
     }
+    let rebuilt = match entry.meta.as_ref().ok().and_then(|m| m.diff.as_ref()) {
+        Some(diff) => format!(" (rebuilt from base {} + diff)", diff.base),
+        None => String::new(),
+    };
     Ok(format!(
-        "{} bytes, size and checksum match, integrity_check ok",
+        "{} bytes{rebuilt}, size and checksum match, integrity_check ok",
         extracted.bytes
     ))
 }

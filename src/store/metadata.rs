@@ -81,6 +81,45 @@ pub struct Metadata {
     /// gave it to a database that moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted_from: Option<String>,
+    /// Present only for a differential backup (`"type": "diff"`); a full backup
+    /// records no type (older files) or `"type": "full"`. `checksum` and `db_size`
+    /// then describe the database rebuilt from base + diff (docs/differential.md).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<DiffInfo>,
+}
+
+impl Metadata {
+    /// `full` or `diff`.
+    pub fn type_name(&self) -> &'static str {
+        if self.diff.is_some() { "diff" } else { "full" }
+    }
+}
+
+/// The `type` of a differential backup's metadata: always `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiffType {
+    Diff,
+}
+
+/// What a differential backup records about its base and its pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffInfo {
+    #[serde(rename = "type")]
+    pub kind: DiffType,
+    /// File name of the full backup the pages are taken against.
+    pub base: String,
+    /// The base's own `checksum` (of its database content).
+    pub base_checksum: String,
+    /// The base file's size on disk, so `check` can tell a truncated base cheaply.
+    pub base_size: u64,
+    pub page_size: u32,
+    /// Pages of the complete database this restore point represents.
+    pub page_count: u64,
+    /// Page records in the payload.
+    pub changed_pages: u64,
+    /// `sha256:<hex>` of the decompressed diff payload (header and records).
+    pub diff_checksum: String,
 }
 
 /// The metadata member, padded to `HEADER_LEN` bytes.
@@ -174,6 +213,7 @@ mod tests {
             fingerprint: Some(Fingerprint("x".into())),
             tool: "dbbackup test".into(),
             adopted_from: None,
+            diff: None,
         }
     }
 
@@ -201,6 +241,34 @@ mod tests {
             .read_to_end(&mut decoded)
             .unwrap();
         assert_eq!(decoded, b"payload");
+    }
+
+    #[test]
+    fn diff_fields_round_trip_and_full_backups_keep_their_old_shape() {
+        let full = sample();
+        let json = serde_json::to_string(&full).unwrap();
+        assert!(!json.contains("\"type\""), "{json}");
+        let mut with_type: serde_json::Value = serde_json::from_str(&json).unwrap();
+        with_type["type"] = "full".into();
+        let read: Metadata = serde_json::from_value(with_type).unwrap();
+        assert_eq!(read.diff, None, "type full is a full backup");
+        let mut diff = sample();
+        diff.diff = Some(DiffInfo {
+            kind: DiffType::Diff,
+            base: "backup_20260101_000000.db.gz".into(),
+            base_checksum: "sha256:11".into(),
+            base_size: 1234,
+            page_size: 4096,
+            page_count: 3,
+            changed_pages: 1,
+            diff_checksum: "sha256:22".into(),
+        });
+        let header = encode(&diff).unwrap();
+        let back = decode(&mut &header[..]).unwrap();
+        assert_eq!(back, diff);
+        assert_eq!(back.type_name(), "diff");
+        let json = serde_json::to_string(&diff).unwrap();
+        assert!(json.contains("\"type\":\"diff\""), "{json}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub use naming::BackupName;
 pub use ownership::{BackupSet, DbId, Legacy, Role};
 
 pub const LOCK_FILE: &str = ".dbbackup.lock";
+/// Hidden directory of per-page hash tables of full backups (`crate::diff::pagehash`).
+pub const PAGES_DIR: &str = ".dbbackup-pages";
 
 pub struct BackupDir {
     path: PathBuf,
@@ -258,13 +260,24 @@ impl BackupDir {
         }
         let mut reader = BufReader::with_capacity(metadata::HEADER_LEN, file);
         let meta = metadata::decode(&mut reader);
-        let legacy = matches!(meta, Err(metadata::MetaError::Missing)) && !name.failed;
+        let legacy =
+            matches!(meta, Err(metadata::MetaError::Missing)) && !name.failed && !name.diff;
+        // A `.diff.gz` name must hold a diff's metadata and a `.db.gz` a full
+        // backup's: either mismatch is a damaged file, never guessed at.
+        let meta = match meta {
+            Ok(meta) if meta.diff.is_some() != name.diff => Err(format!(
+                "damaged metadata: a {} backup's metadata under a {} backup's name",
+                meta.type_name(),
+                if name.diff { "diff" } else { "full" }
+            )),
+            other => other.map_err(|e| e.to_string()),
+        };
         let mut entry = Entry {
             name,
             file_name,
             path,
             size: stat.len(),
-            meta: meta.map_err(|e| e.to_string()),
+            meta,
             legacy,
             implausible: None,
         };
@@ -281,7 +294,18 @@ impl BackupDir {
 
     /// Give a finished, flushed temp file its backup name without ever replacing
     /// an existing file, and make the name durable.
-    pub fn publish(&self, mut temp: TempFile, created: Timestamp, failed: bool) -> Result<Entry> {
+    pub fn publish(&self, temp: TempFile, created: Timestamp, failed: bool) -> Result<Entry> {
+        self.publish_as(temp, created, failed, false)
+    }
+
+    /// `publish`, as a differential backup (`.diff.gz`) when `diff`.
+    pub fn publish_as(
+        &self,
+        mut temp: TempFile,
+        created: Timestamp,
+        failed: bool,
+        diff: bool,
+    ) -> Result<Entry> {
         let utc = created.to_zoned_datetime(TimeZone::UTC).datetime();
         let existing = self.names()?;
         // Names must sort in creation order even if the clock stepped back; the
@@ -305,7 +329,7 @@ impl BackupDir {
             .max()
             .unwrap_or(0);
         loop {
-            let name = BackupName::new(stamp, seq, failed);
+            let name = BackupName::new(stamp, seq, failed).as_diff(diff);
             let file_name = name.file_name();
             let path = self.path.join(&file_name);
             match link_no_replace(temp.path(), &path) {
@@ -333,6 +357,6 @@ impl BackupDir {
 
     /// Remove temp files left by killed runs. Call only while holding the lock.
     pub fn remove_stale_temps(&self) -> usize {
-        remove_temps_in(&self.path)
+        remove_temps_in(&self.path) + remove_temps_in(&self.path.join(PAGES_DIR))
     }
 }

@@ -1,4 +1,6 @@
-//! Backup file names: `backup_YYYYMMDD_HHMMSS[_NNN][.failed].db.gz`, UTC.
+//! Backup file names: `backup_YYYYMMDD_HHMMSS[_NNN][.failed].db.gz`, UTC, and
+//! `backup_YYYYMMDD_HHMMSS[_NNN][.failed].diff.gz` for differential backups (not a
+//! database on their own, so they stay out of `backup_*.db.gz` globs).
 //!
 //! UTC so names sort in creation order across daylight-saving changes. A second
 //! backup in the same second gets `_001`, `_002`, ...: `.` sorts before `_`, so
@@ -8,6 +10,7 @@ use jiff::civil::DateTime;
 
 const PREFIX: &str = "backup_";
 const SUFFIX: &str = ".db.gz";
+const DIFF_SUFFIX: &str = ".diff.gz";
 const FAILED: &str = ".failed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,6 +21,8 @@ pub struct BackupName {
     pub seq: u32,
     /// The snapshot failed its integrity check.
     pub failed: bool,
+    /// A differential backup (`.diff.gz`): only the pages that differ from a base.
+    pub diff: bool,
 }
 
 impl BackupName {
@@ -26,12 +31,23 @@ impl BackupName {
             stamp: stamp.with().subsec_nanosecond(0).build().unwrap_or(stamp),
             seq,
             failed,
+            diff: false,
         }
+    }
+
+    /// The same name for a differential backup.
+    pub fn as_diff(mut self, diff: bool) -> Self {
+        self.diff = diff;
+        self
     }
 
     /// Parse a file name; `None` for anything that is not a backup name.
     pub fn parse(file_name: &str) -> Option<Self> {
-        let core = file_name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+        let rest = file_name.strip_prefix(PREFIX)?;
+        let (core, diff) = match rest.strip_suffix(SUFFIX) {
+            Some(core) => (core, false),
+            None => (rest.strip_suffix(DIFF_SUFFIX)?, true),
+        };
         let (core, failed) = match core.strip_suffix(FAILED) {
             Some(core) => (core, true),
             None => (core, false),
@@ -57,7 +73,12 @@ impl BackupName {
             return None;
         }
         let stamp = DateTime::strptime("%Y%m%d_%H%M%S", stamp_text).ok()?;
-        Some(BackupName { stamp, seq, failed })
+        Some(BackupName {
+            stamp,
+            seq,
+            failed,
+            diff,
+        })
     }
 
     pub fn file_name(&self) -> String {
@@ -68,7 +89,8 @@ impl BackupName {
             format!("_{:03}", self.seq)
         };
         let failed = if self.failed { FAILED } else { "" };
-        format!("{PREFIX}{stamp}{seq}{failed}{SUFFIX}")
+        let suffix = if self.diff { DIFF_SUFFIX } else { SUFFIX };
+        format!("{PREFIX}{stamp}{seq}{failed}{suffix}")
     }
 
     /// Order of creation (failed or not).
@@ -92,9 +114,11 @@ mod tests {
             ("backup_20250909_093708_001.db.gz", 1, false),
             ("backup_20250909_093708_012.failed.db.gz", 12, true),
             ("backup_20250909_093708.failed.db.gz", 0, true),
+            ("backup_20250909_093708_002.diff.gz", 2, false),
         ] {
             let parsed = BackupName::parse(name).unwrap();
             assert_eq!((parsed.seq, parsed.failed), (seq, failed), "{name}");
+            assert_eq!(parsed.diff, name.ends_with(".diff.gz"));
             assert_eq!(parsed.stamp, stamp("20250909_093708"));
             assert_eq!(parsed.file_name(), name);
         }
@@ -112,6 +136,8 @@ mod tests {
             ".dbbackup-tmp-x.db.gz",
             "../backup_20250909_093708.db.gz",
             "backup_20250909_093708.db.gz.tmp",
+            "backup_20250909_093708.diff",
+            "backup_20250909_093708.db.diff.gz",
         ] {
             assert!(BackupName::parse(name).is_none(), "{name}");
         }

@@ -287,6 +287,7 @@ pub(crate) mod tests {
             fingerprint: None,
             tool: String::new(),
             adopted_from: None,
+            diff: None,
         };
         Entry {
             name,

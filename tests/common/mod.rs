@@ -579,3 +579,15 @@ pub fn run_array_tasks(
         .map(|c| c.wait_with_output().unwrap().into())
         .collect()
 }
+
+/// Grow a results database made by `make_results_db` by `factor` (1.01: 1 %) by
+/// appending runs made from `seed` (as a running sweep does).
+pub fn grow_results_db(path: &Path, factor: f64, seed: u64) {
+    let now = fs::metadata(path).unwrap().len() as f64 / (1024.0 * 1024.0);
+    let options = generator::Options {
+        size_mb: now * factor,
+        seed,
+        wal: false,
+    };
+    generator::append(path, options).unwrap_or_else(|e| panic!("grow_results_db: {e}"));
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Differential backups against full ones, side by side in one run.
+
+    benches/diff.sh                    # builds release, then runs this
+    python3 benches/diff.py [--sizes 35,1024] [--runs 5] [--work DIR]
+
+For each size (MB) it makes a results database with the project's generator,
+then, each timing the median of `--runs` alternating runs:
+
+  full       dbbackup backup --force, diff_backups 0 (today's full backup)
+  diff       dbbackup backup --force against a full backup, the database grown ~1 %
+  restore-f  dbbackup restore of a full backup into a new file
+  restore-d  dbbackup restore of a diff (base + diff rebuilt, checked) into a new file
+
+and the space of ten restore points (1 full + 9 diffs, the database growing ~1 %
+before each) against one full backup, peak RSS (wait4) and the page-hash table.
+"""
+import argparse, os, shutil, statistics, subprocess, sys, time, json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAKE_DB = ROOT / "target" / "release" / "examples" / "make_results_db"
+BINARY = ROOT / "target" / "release" / "dbbackup"
+
+
+def run(cmd, env=None, capture=False):
+    """(seconds, peak RSS KiB, stdout) of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{err}")
+    return elapsed, usage.ru_maxrss, out.decode()
+
+
+def grow(db, seed, factor=1.01):
+    size = db.stat().st_size / (1 << 20) * factor
+    run([MAKE_DB, db, "--append", "--size-mb", f"{size:.4f}", "--seed", str(seed)])
+
+
+def env_for(db, backups, diffs):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBBACKUP_", "SLURM_"))}
+    env.update(DBBACKUP_DB_PATH=str(db), DBBACKUP_BACKUP_DIR=str(backups),
+               DBBACKUP_DIFF_BACKUPS=str(diffs), DBBACKUP_MAX_BACKUPS="1000",
+               DBBACKUP_SUMMARY_LOG=str(backups.parent / "summary.log"))
+    return env
+
+
+def backup(env):
+    t, rss, out = run([BINARY, "backup", "--force", "--format", "json"], env)
+    return t, rss, json.loads(out)
+
+
+def bench(size_mb, runs, work):
+    here = work / f"{size_mb}mb"
+    shutil.rmtree(here, ignore_errors=True)
+    here.mkdir(parents=True)
+    db = here / "results.db"
+    run([MAKE_DB, db, "--size-mb", str(size_mb), "--seed", "1"])
+    # Ten restore points of a growing database: 1 full + 9 diffs.
+    points = here / "points"
+    env_p = env_for(db, points, 9)
+    sizes, rows = [], []
+    for i in range(10):
+        if i:
+            grow(db, 100 + i)
+        _, _, made = backup(env_p)
+        sizes.append(made["size"])
+        rows.append(made["name"])
+    page_size = 4096
+    pages = db.stat().st_size // page_size
+    # The last state again as one full backup, for the ratio against today's cost.
+    full_dir = here / "full"
+    _, _, last_full = backup(env_for(db, full_dir, 0))
+    # Timing: the newest full restore point is the base; each diff carries the
+    # ~1 % the database grew since (plus the 9 earlier growths: a late diff).
+    base_dir = here / "timing"
+    env_d = env_for(db, base_dir, 1000)
+    backup(env_d)
+    grow(db, 999)
+    env_f = env_for(db, here / "fulls", 0)
+    times = {"full": [], "diff": [], "restore-f": [], "restore-d": []}
+    rss = {k: 0 for k in times}
+    made_full = made_diff = None
+    for _ in range(runs):
+        t, r, made_full = backup(env_f)
+        times["full"].append(t); rss["full"] = max(rss["full"], r)
+        t, r, made_diff = backup(env_d)
+        assert made_diff["name"].endswith(".diff.gz"), made_diff
+        times["diff"].append(t); rss["diff"] = max(rss["diff"], r)
+        for key, env, name in (("restore-f", env_f, made_full["name"]), ("restore-d", env_d, made_diff["name"])):
+            target = here / "restored.db"
+            for p in here.glob("restored.db*"):
+                p.unlink()
+            t, r, _ = run([BINARY, "restore", name, "--target", str(target)], env)
+            times[key].append(t); rss[key] = max(rss[key], r)
+        # Keep one full and one diff: the next runs measure the same work.
+        (here / "fulls" / made_full["name"]).unlink()
+        (base_dir / made_diff["name"]).unlink()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    changed = made_diff["size"]
+    print(f"\n== {size_mb} MB results database (grown to {db.stat().st_size / 1e6:.1f} MB, {pages} pages), {runs} runs, {os.cpu_count()} cores")
+    for k in times:
+        print(f"  {k:10} {med[k]:7.3f} s   peak RSS {rss[k] / 1024:6.1f} MiB")
+    print(f"  diff / full backup time      {med['diff'] / med['full']:.2f}   (target <= 0.75)")
+    print(f"  restore diff / restore full  {med['restore-d'] / med['restore-f']:.2f}   (target <= 1.5)")
+    total = sum(sizes)
+    print(f"  10 restore points (1 full + 9 diffs): {total / 1e6:.2f} MB; diffs {', '.join(f'{s / 1e3:.0f}k' for s in sizes[1:])}")
+    print(f"  space / first full ({sizes[0] / 1e6:.2f} MB)   {total / sizes[0]:.2f}   (target <= 1.6; today 10)")
+    print(f"  space / full of the last state ({last_full['size'] / 1e6:.2f} MB)   {total / last_full['size']:.2f}")
+    print(f"  timed diff: {changed / 1e3:.0f} kB; page-hash table {pages * 16 / 1024:.0f} KiB in memory")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="35")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--work", default=str(ROOT / "target" / "bench-diff"))
+    args = parser.parse_args()
+    for size in args.sizes.split(","):
+        bench(float(size) if "." in size else int(size), args.runs, Path(args.work))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+//! `dbbackup export NAME|latest --out FILE.db.gz`: glue over [`crate::export`].
+
+use serde_json::json;
+
+use super::Ctx;
+use crate::cli::ExportArgs;
+use crate::error::{Result, show};
+use crate::exit_code::ExitCode;
+use crate::units::human_bytes;
+
+pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
+    let out = ctx.output(args.output.format);
+    let dir = ctx.backup_dir();
+    let set = match args.name.as_str() {
+        "latest" => Some(ctx.backup_set(&dir)?),
+        _ => None,
+    };
+    let done = crate::export::export(&ctx.settings, &ctx.job, &dir, &args.name, set, &args.out)?;
+    out.line(format!(
+        "exported {} to {} ({} -> {}, a plain gzip of the database)",
+        done.name,
+        show(&done.out),
+        human_bytes(done.db_size),
+        human_bytes(done.size)
+    ));
+    out.document(&json!({
+        "status": "ok",
+        "name": done.name,
+        "out": done.out,
+        "size": done.size,
+        "db_size": done.db_size,
+        "checksum": done.checksum,
+    }));
+    Ok(ExitCode::Success)
+}

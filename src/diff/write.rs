@@ -1,0 +1,192 @@
+//! Writing a differential backup's payload while the snapshot streams: each page
+//! is hashed and compared with the base's page hashes; changed and new pages go to
+//! the compressor as records, and the SHA-256 of the whole database content is
+//! computed on the way (it is what the diff represents and what restore checks).
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::pagehash::PageHashes;
+use super::{HEADER_LEN, MAGIC};
+use crate::error::{Error, Result};
+use crate::sqlite_file::hex;
+
+/// Why a diff was given up for a full backup.
+pub const TOO_LARGE: &str = "the diff grew past half the size of its base";
+
+/// The payload of one diff, fed page by page.
+pub struct DiffStream<'a> {
+    base: &'a PageHashes,
+    pgno: u64,
+    page_count: u64,
+    changed: u64,
+    content: Sha256,
+    content_bytes: u64,
+    /// Set when the stream stopped because a diff cannot describe this snapshot
+    /// (a full backup is made instead).
+    pub abandoned: Option<String>,
+}
+
+/// What a finished diff holds.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub page_size: u32,
+    pub page_count: u64,
+    pub changed_pages: u64,
+    /// `sha256:` of the complete database content.
+    pub checksum: String,
+    pub db_size: u64,
+}
+
+impl<'a> DiffStream<'a> {
+    pub fn new(base: &'a PageHashes) -> Self {
+        DiffStream {
+            base,
+            pgno: 0,
+            page_count: 0,
+            changed: 0,
+            content: Sha256::new(),
+            content_bytes: 0,
+            abandoned: None,
+        }
+    }
+
+    fn abandon(&mut self, why: String) -> Error {
+        let error = Error::failed(format!("diff abandoned: {why}"));
+        self.abandoned = Some(why);
+        error
+    }
+
+    /// The next page of the snapshot (page 1 first).
+    pub fn page(&mut self, page: &[u8], sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        self.pgno += 1;
+        self.content.update(page);
+        self.content_bytes += page.len() as u64;
+        if page.len() != self.base.page_size as usize {
+            return Err(self.abandon(format!(
+                "the page size is {} bytes, the base's {}",
+                page.len(),
+                self.base.page_size
+            )));
+        }
+        if self.pgno == 1 {
+            // The page count in the header of this same snapshot, valid when the
+            // "version-valid-for" number equals the change counter.
+            let count = u32::from_be_bytes([page[28], page[29], page[30], page[31]]);
+            if page.len() < 100 || page[92..96] != page[24..28] || count == 0 {
+                return Err(self.abandon("the database header holds no valid page count".into()));
+            }
+            self.page_count = u64::from(count);
+            let mut header = [0u8; HEADER_LEN];
+            header[..8].copy_from_slice(MAGIC);
+            header[8..12].copy_from_slice(&self.base.page_size.to_be_bytes());
+            header[12..16].copy_from_slice(&count.to_be_bytes());
+            sink(&header)?;
+        }
+        if self.pgno > self.page_count {
+            return Err(self.abandon(format!(
+                "the snapshot has more pages than its header's {}",
+                self.page_count
+            )));
+        }
+        if self.base.differs(self.pgno, page) {
+            sink(&(self.pgno as u32).to_be_bytes())?;
+            sink(page)?;
+            self.changed += 1;
+        }
+        Ok(())
+    }
+
+    pub fn finish(&mut self) -> Result<Summary> {
+        if self.pgno == 0 || self.pgno != self.page_count {
+            return Err(self.abandon(format!(
+                "the snapshot has {} pages, its header says {}",
+                self.pgno, self.page_count
+            )));
+        }
+        Ok(Summary {
+            page_size: self.base.page_size,
+            page_count: self.page_count,
+            changed_pages: self.changed,
+            checksum: format!("sha256:{}", hex(&self.content.clone().finalize())),
+            db_size: self.content_bytes,
+        })
+    }
+}
+
+/// A writer that refuses to grow past `limit` bytes, raising `exceeded`: a diff
+/// larger than half its base is not worth keeping (a full backup is made).
+pub struct Limited<W> {
+    pub inner: W,
+    pub written: u64,
+    pub limit: u64,
+    pub exceeded: Arc<AtomicBool>,
+}
+
+impl<W: Write> Write for Limited<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.written + bytes.len() as u64 > self.limit {
+            self.exceeded.store(true, Ordering::SeqCst);
+            return Err(io::Error::other(TOO_LARGE));
+        }
+        let n = self.inner.write(bytes)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(size: usize, fill: u8, count: u32) -> Vec<u8> {
+        let mut page = vec![fill; size];
+        page[24..28].copy_from_slice(&[0, 0, 0, 9]);
+        page[92..96].copy_from_slice(&[0, 0, 0, 9]);
+        page[28..32].copy_from_slice(&count.to_be_bytes());
+        page
+    }
+
+    #[test]
+    fn only_changed_and_new_pages_become_records() {
+        let mut base = PageHashes::new(512);
+        let first = page(512, 1, 2);
+        base.push(&first);
+        base.push(&[2; 512]);
+        let mut out = Vec::new();
+        let mut sink = |b: &[u8]| {
+            out.extend_from_slice(b);
+            Ok(())
+        };
+        let mut stream = DiffStream::new(&base);
+        stream.page(&page(512, 1, 3), &mut sink).unwrap();
+        stream.page(&[2; 512], &mut sink).unwrap();
+        stream.page(&[3; 512], &mut sink).unwrap();
+        let summary = stream.finish().unwrap();
+        assert_eq!((summary.page_count, summary.changed_pages), (3, 2));
+        assert_eq!(summary.db_size, 3 * 512);
+        assert_eq!(&out[..8], MAGIC);
+        assert_eq!(out.len(), HEADER_LEN + 2 * (4 + 512));
+        assert_eq!(
+            &out[16..20],
+            &1u32.to_be_bytes(),
+            "page 1 changed (its count)"
+        );
+        assert_eq!(&out[20 + 512..24 + 512], &3u32.to_be_bytes());
+    }
+
+    #[test]
+    fn another_page_size_abandons_the_diff() {
+        let base = PageHashes::new(1024);
+        let mut stream = DiffStream::new(&base);
+        assert!(stream.page(&page(512, 1, 1), &mut |_| Ok(())).is_err());
+        assert!(stream.abandoned.is_some());
+    }
+}

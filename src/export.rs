@@ -1,0 +1,160 @@
+//! Export: any restore point as a plain full `.db.gz` (a diff rebuilt on its base),
+//! for archiving, sharing, or reading with nothing but `gzip -d` and `sqlite3`.
+//!
+//! The database is rebuilt in a temp file beside the output and checked (sizes,
+//! SHA-256, `integrity_check`) before it is compressed into a second temp file,
+//! which is published under the output name by a link that never replaces: an
+//! existing file is refused, and an interrupted export leaves nothing.
+
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::archive::{self, compress};
+use crate::config::Settings;
+use crate::error::{Context, Error, Result, show};
+use crate::progress::Progress;
+use crate::slurm::job::JobContext;
+use crate::sqlite_file::{self, Integrity};
+use crate::store::{
+    BackupDir, BackupSet, TempFile, copy_mode, link_no_replace, metadata, sync_dir,
+};
+
+/// What was written.
+#[derive(Debug)]
+pub struct Exported {
+    pub name: String,
+    pub out: PathBuf,
+    pub size: u64,
+    pub db_size: u64,
+    pub checksum: String,
+}
+
+/// Export backup `name` (or the newest restore point of `latest`, from
+/// `latest_of`) to `out`.
+pub fn export(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    name: &str,
+    latest_of: Option<BackupSet>,
+    out: &Path,
+) -> Result<Exported> {
+    let entry = match latest_of {
+        Some(set) => set.restore_points.into_iter().next().ok_or_else(|| {
+            Error::failed(format!(
+                "no restore point to export in {}",
+                show(dir.path())
+            ))
+        })?,
+        None => dir.by_name(name)?,
+    };
+    if entry.is_failed() {
+        return Err(Error::failed(format!(
+            "backup {} is a failed snapshot; refusing to export it (to inspect it: zcat {} > copy.db)",
+            entry.file_name,
+            show(&entry.path)
+        )));
+    }
+    if let Some(problem) = entry.problem() {
+        return Err(Error::failed(format!(
+            "backup {} cannot be exported: {problem}",
+            entry.file_name
+        )));
+    }
+    if fs::symlink_metadata(out).is_ok() {
+        return Err(Error::failed(format!(
+            "{} exists; refusing to overwrite it",
+            show(out)
+        )));
+    }
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::failed(format!(
+            "directory {} does not exist; create it first to export into {}",
+            show(&parent),
+            show(out)
+        )));
+    }
+    let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
+    let mut database = TempFile::create_in(&parent, 0o600)?;
+    let progress = Progress::bytes(total, "export", settings.progress(), job);
+    let extracted = crate::diff::extract_to_file(&entry, &mut database, &progress)?;
+    if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(database.path())? {
+        return Err(Error::failed(format!(
+            "backup {} fails integrity_check ({}); nothing was written",
+            entry.file_name,
+            sqlite_file::one_line(&detail)
+        )));
+    }
+    let mut gz = TempFile::create_in(&parent, copy_mode(&entry.path))?;
+    let write_error = |source| Error::Io {
+        context: format!("cannot write in {}", show(&parent)),
+        source,
+    };
+    // A full backup's metadata member (`gzip -d` skips it), so the export can
+    // also be put back into a backup directory.
+    if let Ok(meta) = &entry.meta {
+        let mut meta = meta.clone();
+        meta.diff = None;
+        let header = metadata::encode(&meta).map_err(write_error)?;
+        gz.file().write_all(&header).map_err(write_error)?;
+    }
+    let source =
+        File::open(database.path()).context(|| format!("cannot read {}", show(database.path())))?;
+    let (_, compressed) = {
+        let mut writer = BufWriter::with_capacity(1 << 20, gz.file());
+        let threads = archive::worker_threads(settings.threads, job.cpus_per_task);
+        let result = compress::compress_parallel(
+            &mut writer,
+            settings.compression_level,
+            threads,
+            |sink| {
+                let mut reader = BufReader::with_capacity(1 << 20, source);
+                let mut buffer = vec![0u8; 1 << 20];
+                loop {
+                    let n = reader
+                        .read(&mut buffer)
+                        .context(|| "cannot read the rebuilt database")?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    sink(&buffer[..n])?;
+                }
+            },
+        )?;
+        writer.flush().map_err(write_error)?;
+        result
+    };
+    if compressed.checksum != extracted.checksum || compressed.raw_bytes != extracted.bytes {
+        return Err(Error::failed(format!(
+            "the rebuilt database of {} changed while being compressed; nothing was written",
+            entry.file_name
+        )));
+    }
+    gz.sync()?;
+    crate::signals::check()?;
+    link_no_replace(gz.path(), out).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            Error::failed(format!("{} exists; refusing to overwrite it", show(out)))
+        }
+        _ => Error::Io {
+            context: format!("cannot write {}", show(out)),
+            source: e,
+        },
+    })?;
+    drop(gz);
+    sync_dir(&parent)?;
+    let size = fs::metadata(out).map_or(0, |m| m.len());
+    tracing::info!("exported {} to {}", entry.file_name, show(out));
+    Ok(Exported {
+        name: entry.file_name,
+        out: out.to_path_buf(),
+        size,
+        db_size: extracted.bytes,
+        checksum: extracted.checksum,
+    })
+}
