@@ -70,7 +70,7 @@ enum Reader {
 
 /// Back up `db` into `dir` unless its newest restore point already holds the
 /// database's current state (with `force`, regardless).
-pub fn if_changed(
+pub(crate) fn if_changed(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
@@ -90,7 +90,7 @@ pub fn if_changed(
 
 /// What `if_due` did.
 #[derive(Debug)]
-pub enum Attempt {
+pub(crate) enum Attempt {
     /// No backup: why.
     Skipped(String),
     Made(Outcome),
@@ -100,7 +100,7 @@ pub enum Attempt {
 /// restore point and it changed since, never waiting for another process's
 /// backup. Decided before taking the lock, so that "not due" costs no lock, and
 /// again under it.
-pub fn if_due(
+pub(crate) fn if_due(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
@@ -125,7 +125,7 @@ pub fn if_due(
 }
 
 /// Make the backup `due` describes; the caller holds the lock.
-pub fn run(
+pub(crate) fn run(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
@@ -181,7 +181,7 @@ enum Try {
 
 /// What `save_before_restore` did.
 #[derive(Debug)]
-pub enum Saved {
+pub(crate) enum Saved {
     /// A new pre-restore copy.
     Created(Box<Created>),
     /// The target is unchanged since this pre-restore copy: reused, not copied
@@ -190,7 +190,7 @@ pub enum Saved {
 }
 
 impl Saved {
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Saved::Created(created) => &created.entry.file_name,
             Saved::Existing(name) => name,
@@ -209,7 +209,7 @@ impl Saved {
 /// POSIX locks on it, the guard's included. That is why validation happens in the
 /// caller, and why no fingerprint is taken: duplicates are found by content
 /// instead (see `create`).
-pub fn save_before_restore(
+pub(crate) fn save_before_restore(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
@@ -472,7 +472,7 @@ fn create(
     }))))
 }
 
-pub fn policy(settings: &Settings) -> retention::Policy {
+pub(crate) fn policy(settings: &Settings) -> retention::Policy {
     retention::Policy {
         keep_last: settings.max_backups,
         keep_daily: settings.keep_daily,
@@ -483,7 +483,7 @@ pub fn policy(settings: &Settings) -> retention::Policy {
 
 /// Apply retention to `db`'s backups in `dir` (never another database's), keeping
 /// `protected` names; returns what was deleted. The caller holds the lock.
-pub fn prune(
+pub(crate) fn prune(
     dir: &BackupDir,
     db: &DbId,
     settings: &Settings,

@@ -18,7 +18,7 @@ use crate::units::human_duration;
 
 /// A backup that is due, and what deciding it found out.
 #[derive(Debug)]
-pub struct Due {
+pub(crate) struct Due {
     db: PathBuf,
     id: DbId,
     fingerprint: Fingerprint,
@@ -29,23 +29,23 @@ pub struct Due {
 
 impl Due {
     /// The database, validated, as an absolute path.
-    pub fn db(&self) -> &Path {
+    pub(crate) fn db(&self) -> &Path {
         &self.db
     }
 
-    pub fn id(&self) -> &DbId {
+    pub(crate) fn id(&self) -> &DbId {
         &self.id
     }
 
     /// The database's state, taken before any snapshot of it starts.
-    pub fn fingerprint(&self) -> &Fingerprint {
+    pub(crate) fn fingerprint(&self) -> &Fingerprint {
         &self.fingerprint
     }
 }
 
 /// The interval rule and the change rule together (`auto`, `periodic`).
 #[derive(Debug)]
-pub enum Decision {
+pub(crate) enum Decision {
     Due(Due),
     /// Why not, as `auto` says it.
     NotDue(String),
@@ -53,7 +53,7 @@ pub enum Decision {
 
 /// The change rule alone (`backup`, `pre-job`, `post-job`, `final`).
 #[derive(Debug)]
-pub enum Changed {
+pub(crate) enum Changed {
     Due(Due),
     /// The newest restore point, named, already holds this state.
     Unchanged(String),
@@ -63,7 +63,7 @@ pub enum Changed {
 /// and does not hold the database's current state. Cheap when not due: the
 /// directory listing, one backup header and the database's first bytes; the
 /// fingerprint is taken only once the interval has passed.
-pub fn by_interval(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Decision> {
+pub(crate) fn by_interval(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Decision> {
     let db = sqlite_file::validate_database(db)?;
     let id = DbId::of(&db);
     let newest = dir.newest_restore_point(&id)?;
@@ -74,7 +74,7 @@ pub fn by_interval(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Dec
 /// just published. While the newest restore point is still the one `due` was
 /// judged against, the decision stands, fingerprint included (taken a moment
 /// earlier, it can only cause one more backup later, never a missed one).
-pub fn recheck(dir: &BackupDir, due: Due, interval: Duration) -> Result<Decision> {
+pub(crate) fn recheck(dir: &BackupDir, due: Due, interval: Duration) -> Result<Decision> {
     let newest = dir.newest_restore_point(&due.id)?;
     if newest.as_ref().map(|n| &n.file_name) == due.judged_against.as_ref() {
         return Ok(Decision::Due(due));
@@ -84,7 +84,7 @@ pub fn recheck(dir: &BackupDir, due: Due, interval: Duration) -> Result<Decision
 
 /// Due unless the newest restore point already holds the database's current
 /// state; with `force`, due regardless.
-pub fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Result<Changed> {
+pub(crate) fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Result<Changed> {
     let db = sqlite_file::validate_database(db)?;
     let id = DbId::of(&db);
     let fingerprint = sqlite_file::fingerprint(&db)?;
@@ -104,7 +104,7 @@ pub fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Result<Chang
 
 /// The interval rule alone: `db` has no restore point, or its newest is at least
 /// `interval` old.
-pub fn interval_passed(dir: &BackupDir, db: &DbId, interval: Duration) -> Result<bool> {
+pub(crate) fn interval_passed(dir: &BackupDir, db: &DbId, interval: Duration) -> Result<bool> {
     Ok(dir
         .newest_restore_point(db)?
         .is_none_or(|newest| too_recent(&newest, interval).is_none()))

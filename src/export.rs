@@ -22,7 +22,7 @@ use crate::store::{
 
 /// What was written.
 #[derive(Debug)]
-pub struct Exported {
+pub(crate) struct Exported {
     pub name: String,
     pub out: PathBuf,
     pub size: u64,
@@ -32,7 +32,7 @@ pub struct Exported {
 
 /// Export backup `name` (or the newest restore point of `latest`, from
 /// `latest_of`) to `out`.
-pub fn export(
+pub(crate) fn export(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,

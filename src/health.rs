@@ -14,13 +14,13 @@ use crate::units::{human_bytes, human_duration};
 /// How bad a failed criterion is, in monitoring terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Warning,
     Critical,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Criterion {
+pub(crate) struct Criterion {
     /// `age`, `count`, `shrink`, `last`, `free`, with `mirror:<dir>:` in front
     /// for mirrors; `database` once, when a database is configured.
     pub name: String,
@@ -33,7 +33,7 @@ pub struct Criterion {
 }
 
 /// "name: detail" for each failed criterion.
-pub fn problems(criteria: &[Criterion]) -> Vec<String> {
+pub(crate) fn problems(criteria: &[Criterion]) -> Vec<String> {
     criteria
         .iter()
         .filter(|c| !c.ok)
@@ -43,7 +43,10 @@ pub fn problems(criteria: &[Criterion]) -> Vec<String> {
 
 /// The backup directory's criteria, then the database's, then each mirror's:
 /// what `check`, `summary` and `periodic` all judge.
-pub fn evaluate_all(settings: &Settings, thresholds: &CheckThresholds) -> Result<Vec<Criterion>> {
+pub(crate) fn evaluate_all(
+    settings: &Settings,
+    thresholds: &CheckThresholds,
+) -> Result<Vec<Criterion>> {
     let db = settings.db_path.as_deref().map(DbId::of);
     let mut criteria = evaluate(&settings.backup_dir, db.as_ref(), "", thresholds, true)?;
     if let Some(path) = &settings.db_path {
@@ -58,7 +61,7 @@ pub fn evaluate_all(settings: &Settings, thresholds: &CheckThresholds) -> Result
 
 /// Judge one backup directory: `db`'s restore points there (the whole
 /// directory's when no database is configured).
-pub fn evaluate(
+pub(crate) fn evaluate(
     dir: &Path,
     db: Option<&DbId>,
     label: &str,
@@ -239,7 +242,7 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
 
 /// The configured database must be there: backups of a database that was
 /// deleted or moved away keep looking fresh until they age out.
-pub fn database(db: &Path) -> Criterion {
+pub(crate) fn database(db: &Path) -> Criterion {
     let (ok, detail) = match std::fs::metadata(db) {
         Ok(meta) if meta.is_file() => (
             true,

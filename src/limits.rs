@@ -5,7 +5,7 @@
 
 /// One numeric setting's accepted values.
 #[derive(Debug, Clone, Copy)]
-pub struct Limit {
+pub(crate) struct Limit {
     /// The config-file key (flags are the same words with dashes).
     pub key: &'static str,
     pub min: f64,
@@ -15,29 +15,29 @@ pub struct Limit {
     open_ended: bool,
 }
 
-pub const COMPRESSION_LEVEL: Limit = Limit::whole("compression_level", 1, 9);
-pub const MAX_BACKUPS: Limit = Limit::at_least("max_backups", 1);
-pub const KEEP_DAILY: Limit = Limit::at_least("keep_daily", 0);
-pub const KEEP_WEEKLY: Limit = Limit::at_least("keep_weekly", 0);
+pub(crate) const COMPRESSION_LEVEL: Limit = Limit::whole("compression_level", 1, 9);
+pub(crate) const MAX_BACKUPS: Limit = Limit::at_least("max_backups", 1);
+pub(crate) const KEEP_DAILY: Limit = Limit::at_least("keep_daily", 0);
+pub(crate) const KEEP_WEEKLY: Limit = Limit::at_least("keep_weekly", 0);
 /// At least 1: a restore reports where the replaced content went, and that copy
 /// must still exist after the command.
-pub const KEEP_PRE_RESTORE: Limit = Limit::at_least("keep_pre_restore", 1);
+pub(crate) const KEEP_PRE_RESTORE: Limit = Limit::at_least("keep_pre_restore", 1);
 /// Diffs after each full backup; a thousand is far past any use (each diff grows,
 /// and one larger than half its full backup becomes a full backup anyway).
-pub const DIFF_BACKUPS: Limit = Limit::whole("diff_backups", 0, 1_000);
+pub(crate) const DIFF_BACKUPS: Limit = Limit::whole("diff_backups", 0, 1_000);
 /// A century: beyond it the interval means "never", and durations overflow.
-pub const MIN_INTERVAL_HOURS: Limit = Limit::real("min_interval_hours", 0.0, 876_000.0);
+pub(crate) const MIN_INTERVAL_HOURS: Limit = Limit::real("min_interval_hours", 0.0, 876_000.0);
 /// A week: SQLite's busy timeout is kept in milliseconds in a C int.
-pub const BUSY_TIMEOUT_SECONDS: Limit = Limit::whole("busy_timeout_seconds", 0, 604_800);
-pub const LOCK_TIMEOUT_SECONDS: Limit = Limit::whole("lock_timeout_seconds", 0, 604_800);
+pub(crate) const BUSY_TIMEOUT_SECONDS: Limit = Limit::whole("busy_timeout_seconds", 0, 604_800);
+pub(crate) const LOCK_TIMEOUT_SECONDS: Limit = Limit::whole("lock_timeout_seconds", 0, 604_800);
 /// An hour: it bounds the time after SLURM's TERM, which KillWait (30 s by
 /// default) keeps short; more than that is surely a typo.
-pub const TERM_GRACE_SECONDS: Limit = Limit::whole("term_grace_seconds", 1, 3_600);
+pub(crate) const TERM_GRACE_SECONDS: Limit = Limit::whole("term_grace_seconds", 1, 3_600);
 /// Each thread keeps two 1 MiB blocks in flight; beyond this, memory grows with
 /// no gain (compression is already faster than the disk).
-pub const THREADS: Limit = Limit::whole("threads", 0, 64);
-pub const MIN_COUNT: Limit = Limit::at_least("check.min_count", 0);
-pub const MAX_SHRINK: Limit = Limit::real("check.max_shrink", 0.0, 100.0);
+pub(crate) const THREADS: Limit = Limit::whole("threads", 0, 64);
+pub(crate) const MIN_COUNT: Limit = Limit::at_least("check.min_count", 0);
+pub(crate) const MAX_SHRINK: Limit = Limit::real("check.max_shrink", 0.0, 100.0);
 
 impl Limit {
     const fn whole(key: &'static str, min: u32, max: u32) -> Limit {
@@ -71,7 +71,7 @@ impl Limit {
     }
 
     /// "at least 1", "a whole number from 1 to 9", "a number from 0 to 100".
-    pub fn range(&self) -> String {
+    pub(crate) fn range(&self) -> String {
         let kind = if self.whole {
             "a whole number"
         } else {
@@ -85,7 +85,7 @@ impl Limit {
     }
 
     /// `Err("must be ..., not X")` unless `value` is in range.
-    pub fn check(&self, value: f64) -> Result<f64, String> {
+    pub(crate) fn check(&self, value: f64) -> Result<f64, String> {
         let in_range = value.is_finite()
             && value >= self.min
             && value <= self.max
@@ -108,7 +108,7 @@ impl Limit {
     }
 
     /// Parse a flag's or environment variable's text (`%` allowed after a percentage).
-    pub fn parse(&self, text: &str) -> Result<f64, String> {
+    pub(crate) fn parse(&self, text: &str) -> Result<f64, String> {
         let number = text.trim().trim_end_matches('%');
         match number.parse::<f64>() {
             Ok(value) => self
@@ -122,12 +122,14 @@ impl Limit {
     }
 
     /// A clap value parser for the flag (and its environment variable).
-    pub fn parser(self) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    pub(crate) fn parser(
+        self,
+    ) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
         move |text| self.parse(text)
     }
 
     /// The config-file key, range checked: `Err` names the key.
-    pub fn file_value(&self, value: Option<f64>) -> Result<Option<f64>, String> {
+    pub(crate) fn file_value(&self, value: Option<f64>) -> Result<Option<f64>, String> {
         value
             .map(|value| self.check(value).map_err(|e| format!("{} {e}", self.key)))
             .transpose()

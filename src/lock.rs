@@ -70,7 +70,7 @@ impl Backoff {
 
 /// Holding this means holding the directory's lock; dropping it releases it.
 #[derive(Debug)]
-pub struct DirLock {
+pub(crate) struct DirLock {
     file: File,
     path: PathBuf,
     /// The descriptor a blocking wait took the lock through, kept open with it.
@@ -79,7 +79,7 @@ pub struct DirLock {
 
 /// How to behave when another process holds the lock.
 #[derive(Debug, Clone, Copy)]
-pub enum Wait {
+pub(crate) enum Wait {
     /// Return `None` at once.
     No,
     /// Wait up to this long, then fail naming the holder.
@@ -88,14 +88,14 @@ pub enum Wait {
 
 impl DirLock {
     /// Take the lock of `dir` (which must exist). `Ok(None)`: busy and `Wait::No`.
-    pub fn acquire(dir: &Path, job: &JobContext, wait: Wait) -> Result<Option<DirLock>> {
+    pub(crate) fn acquire(dir: &Path, job: &JobContext, wait: Wait) -> Result<Option<DirLock>> {
         Self::acquire_unless(dir, job, wait, || false)
     }
 
     /// `acquire`, but while waiting give up (`Ok(None)`) as soon as `done()` says
     /// the lock is no longer needed (pre-job: another task recorded the restore
     /// point meanwhile).
-    pub fn acquire_unless(
+    pub(crate) fn acquire_unless(
         dir: &Path,
         job: &JobContext,
         wait: Wait,
@@ -355,7 +355,7 @@ fn describe_holder(file: &File) -> String {
 
 /// Who holds the lock of `dir`, for `dbbackup lock status`.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Holder {
+pub(crate) struct Holder {
     /// Whether any process holds the lock now (`F_GETLK`).
     pub held: bool,
     /// The line the holder wrote (`host=… pid=… job=… since=…`), if any.
@@ -381,7 +381,7 @@ fn refuse_non_regular(file: &File, path: &Path) -> Result<()> {
 }
 
 /// Inspect the lock without taking it. A directory without a lock file is unlocked.
-pub fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
+pub(crate) fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
     let path = dir.join(LOCK_FILE);
     let mut file = match OpenOptions::new()
         .read(true)
@@ -441,7 +441,7 @@ pub fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
 /// Check whether any process holds a POSIX lock on part of `path` (restore uses this
 /// to refuse a database in use). Returns the holder's pid (0 if unknown, e.g. on
 /// another node) and whether its lock is a write lock (a writer, not a reader).
-pub fn locked_by_other(file: &File, start: i64, len: i64) -> Option<(i32, bool)> {
+pub(crate) fn locked_by_other(file: &File, start: i64, len: i64) -> Option<(i32, bool)> {
     let mut probe = whole_file_lock(libc::F_WRLCK);
     probe.l_start = start;
     probe.l_len = len;

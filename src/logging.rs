@@ -46,7 +46,7 @@ where
 }
 
 /// `quiet`: warnings and errors only; `verbose` 1: debug; 2+: trace.
-pub fn init(job: &JobContext, quiet: bool, verbose: u8) {
+pub(crate) fn init(job: &JobContext, quiet: bool, verbose: u8) {
     let level = match (quiet, verbose) {
         (true, _) => Level::WARN,
         (false, 0) => Level::INFO,

@@ -13,7 +13,7 @@ use crate::health::Criterion;
 use crate::store::{BackupDir, BackupSet, DbId, TempFile};
 
 /// What the metrics describe, gathered by `check`.
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     pub db: &'a str,
     /// Whose restore points count; without a database, the whole directory's.
     pub db_id: Option<&'a DbId>,
@@ -22,14 +22,14 @@ pub struct Facts<'a> {
 }
 
 /// Escape a label value: backslash, double quote and newline, as the format says.
-pub fn label(value: &str) -> String {
+pub(crate) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
 
-pub fn render(facts: &Facts) -> Result<String> {
+pub(crate) fn render(facts: &Facts) -> Result<String> {
     let db = label(facts.db);
     let dir = label(&facts.backup_dir.display().to_string());
     let entries = BackupDir::new(facts.backup_dir).entries()?;
@@ -103,7 +103,7 @@ pub fn render(facts: &Facts) -> Result<String> {
 /// A metrics file may only replace a regular file (or be new) in a directory that
 /// exists: the rename below would replace a device, a FIFO or a symbolic link
 /// itself, and a mistyped directory is better reported than created.
-pub fn check_target(path: &Path) -> Result<()> {
+pub(crate) fn check_target(path: &Path) -> Result<()> {
     let parent = parent_of(path);
     match fs::metadata(parent) {
         Ok(meta) if meta.is_dir() => {}
@@ -142,7 +142,7 @@ fn parent_of(path: &Path) -> &Path {
 }
 
 /// Replace `path` atomically: temp file in the same directory, fsync, rename.
-pub fn write_file(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
     check_target(path)?;
     let parent = parent_of(path);
     let mut temp = TempFile::create_in(parent, 0o644)?;

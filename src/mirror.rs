@@ -24,7 +24,7 @@ pub struct MirrorResult {
 }
 
 /// Copy `entry` into every mirror; never fails as a whole.
-pub fn copy_to_all(
+pub(crate) fn copy_to_all(
     mirrors: &[PathBuf],
     entry: &Entry,
     db: &DbId,

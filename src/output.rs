@@ -16,25 +16,25 @@ pub enum Format {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct Output {
+pub(crate) struct Output {
     pub quiet: bool,
     pub format: Format,
 }
 
 impl Output {
-    pub fn json(&self) -> bool {
+    pub(crate) fn json(&self) -> bool {
         self.format == Format::Json
     }
 
     /// One line of text (text format only).
-    pub fn line(&self, text: impl AsRef<str>) {
+    pub(crate) fn line(&self, text: impl AsRef<str>) {
         if !self.quiet && !self.json() {
             print(format!("{}\n", text.as_ref()).as_bytes());
         }
     }
 
     /// A JSON document (JSON format only).
-    pub fn document(&self, value: &impl Serialize) {
+    pub(crate) fn document(&self, value: &impl Serialize) {
         if !self.quiet && self.json() {
             match serde_json::to_string_pretty(value) {
                 Ok(text) => print(format!("{text}\n").as_bytes()),
@@ -57,7 +57,7 @@ static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 /// pipe (`dbbackup list | head`) is not an error: the reader has what it wanted, so
 /// the rest of the output is dropped while the command finishes its work, cleans
 /// up and exits with its own status.
-pub fn write_stdout(bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_stdout(bytes: &[u8]) -> io::Result<()> {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return Ok(());
     }

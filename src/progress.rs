@@ -10,16 +10,16 @@ use crate::slurm::job::JobContext;
 
 /// A byte-counting bar, or nothing.
 #[derive(Clone)]
-pub struct Progress(Option<ProgressBar>);
+pub(crate) struct Progress(Option<ProgressBar>);
 
 impl Progress {
-    pub fn hidden() -> Progress {
+    pub(crate) fn hidden() -> Progress {
         Progress(None)
     }
 
     /// `total` bytes of `what`, shown only when `wanted` and a person can see it
     /// (not in `job` when it is a batch job).
-    pub fn bytes(total: u64, what: &str, wanted: bool, job: &JobContext) -> Progress {
+    pub(crate) fn bytes(total: u64, what: &str, wanted: bool, job: &JobContext) -> Progress {
         if !wanted || job.batch || !visible() {
             return Progress::hidden();
         }
@@ -33,14 +33,14 @@ impl Progress {
         Progress(Some(bar))
     }
 
-    pub fn advance(&self, bytes: u64) {
+    pub(crate) fn advance(&self, bytes: u64) {
         if let Some(bar) = &self.0 {
             bar.inc(bytes);
         }
     }
 
     /// Remove the bar, leaving the terminal as it was.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// Bytes left before the user's quota, and which tool said so.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Quota {
+pub(crate) struct Quota {
     pub tool: &'static str,
     pub remaining: u64,
 }
@@ -20,7 +20,7 @@ pub struct Quota {
 /// A quota tool on a hung filesystem can block; it gets this long.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn remaining(dir: &Path) -> Option<Quota> {
+pub(crate) fn remaining(dir: &Path) -> Option<Quota> {
     let user = nix::unistd::User::from_uid(nix::unistd::getuid())
         .ok()
         .flatten()?
@@ -101,7 +101,7 @@ fn left_kib(used: &str, soft: &str, hard: &str) -> Option<u64> {
 
 /// `lfs quota -q -u USER DIR`: `FS KBYTES QUOTA LIMIT GRACE FILES ...`; the
 /// filesystem name may stand on a line of its own when it is long.
-pub fn parse_lfs(text: &str) -> Option<u64> {
+pub(crate) fn parse_lfs(text: &str) -> Option<u64> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let start = words.iter().position(|w| w.starts_with('/'))?;
     let fields = words.get(start + 1..start + 4)?;
@@ -110,7 +110,7 @@ pub fn parse_lfs(text: &str) -> Option<u64> {
 
 /// `mmlsquota -u USER -Y --block-size 1K`: colon-separated, a HEADER line naming
 /// the columns, then one row per filesystem; the row of `device` counts.
-pub fn parse_mmlsquota(text: &str, device: &str) -> Option<u64> {
+pub(crate) fn parse_mmlsquota(text: &str, device: &str) -> Option<u64> {
     let device = device.trim_start_matches("/dev/");
     let mut columns: Vec<&str> = Vec::new();
     for line in text.lines() {
@@ -137,7 +137,7 @@ pub fn parse_mmlsquota(text: &str, device: &str) -> Option<u64> {
 }
 
 /// `quota -w -u USER -f MOUNT`: a header, then `FS BLOCKS QUOTA LIMIT ...` (KiB).
-pub fn parse_quota(text: &str) -> Option<u64> {
+pub(crate) fn parse_quota(text: &str) -> Option<u64> {
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() >= 4 && fields[1].trim_end_matches('*').parse::<u64>().is_ok() {

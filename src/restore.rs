@@ -34,7 +34,7 @@ const SHM_DMS_BYTE: (i64, i64) = (128, 1);
 
 /// What to restore, and where.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub(crate) struct Request {
     /// A backup file name, or `latest`.
     pub name: String,
     pub target: PathBuf,
@@ -48,14 +48,14 @@ pub struct Request {
 }
 
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// `--if-db-missing` and the target exists.
     Skipped,
     Restored(Restored),
 }
 
 #[derive(Debug)]
-pub struct Restored {
+pub(crate) struct Restored {
     pub name: String,
     pub target: PathBuf,
     /// The backup holding what was replaced (`None`: nothing was there).
@@ -69,7 +69,7 @@ pub struct Restored {
 
 /// Restore per `request`. Reading needs no write access to the backup directory:
 /// the lock is taken only when a pre-restore copy must be written.
-pub fn restore(
+pub(crate) fn restore(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,

@@ -23,10 +23,10 @@ use crate::store::{BackupDir, BackupSet, Entry, sync_dir};
 
 /// Failed snapshots kept per database: enough to compare two, bounded so that a
 /// corrupt database backed up by every array task cannot fill the disk.
-pub const KEEP_FAILED: usize = 2;
+pub(crate) const KEEP_FAILED: usize = 2;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub keep_last: u32,
     pub keep_daily: u32,
     pub keep_weekly: u32,
@@ -34,13 +34,13 @@ pub struct Policy {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub keep: Vec<String>,
     pub delete: Vec<String>,
 }
 
 /// Decide for one database's set; `protected` names are kept whatever their age.
-pub fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>) -> Plan {
+pub(crate) fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>) -> Plan {
     let points: Vec<&Entry> = set.restore_points.iter().collect();
     let mut keep: HashSet<&str> = points
         .iter()
@@ -121,7 +121,7 @@ fn keep_newest_per<'a>(
 }
 
 /// Delete what the plan says. Call only while holding the directory's lock.
-pub fn apply(dir: &BackupDir, plan: &Plan) -> Result<()> {
+pub(crate) fn apply(dir: &BackupDir, plan: &Plan) -> Result<()> {
     for name in &plan.delete {
         let path = dir.path().join(name);
         match fs::remove_file(&path) {

@@ -33,11 +33,11 @@ const HANDLED: [i32; 7] = [
 /// How long cleanup may take after a termination signal before the process ends
 /// anyway: a system call that cannot be interrupted (a write to a pipe nobody
 /// reads, a hung filesystem) must not keep a job, its lock and its node forever.
-pub const GRACE: Duration = Duration::from_secs(5);
+pub(crate) const GRACE: Duration = Duration::from_secs(5);
 
 /// Install the handlers and the watchdog that enforces `GRACE`. Safe to call more
 /// than once.
-pub fn install() {
+pub(crate) fn install() {
     let flag = RECEIVED.get_or_init(|| Arc::new(AtomicUsize::new(0)));
     for signal in HANDLED {
         // Registration only fails for forbidden signals, which these are not.
@@ -80,7 +80,7 @@ fn watchdog() {
 /// End the process by `signal`'s default action, so that the parent sees a death
 /// by signal (`WIFSIGNALED`; a shell shows 128+N, as an `exit` would), as it
 /// would of a program with no handler. Called once cleanup is done.
-pub fn die_of(signal: i32) -> ! {
+pub(crate) fn die_of(signal: i32) -> ! {
     // XCPU's default also dumps core: a deliberate exit is no crash to debug.
     if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE)
     {
@@ -92,7 +92,7 @@ pub fn die_of(signal: i32) -> ! {
 }
 
 /// The signal received so far, if any (none counts under `bound`).
-pub fn pending() -> Option<i32> {
+pub(crate) fn pending() -> Option<i32> {
     if DEADLINE.get().is_some() {
         return check().err().map(|_| signal_hook::consts::SIGTERM);
     }
@@ -103,12 +103,12 @@ pub fn pending() -> Option<i32> {
 }
 
 /// From now on, signals no longer interrupt; the run ends `budget` from now.
-pub fn bound(budget: Duration) {
+pub(crate) fn bound(budget: Duration) {
     let _ = DEADLINE.set((Instant::now() + budget, budget));
 }
 
 /// Time left before the deadline set by `bound`, if any.
-pub fn remaining() -> Option<Duration> {
+pub(crate) fn remaining() -> Option<Duration> {
     DEADLINE
         .get()
         .map(|(deadline, _)| deadline.saturating_duration_since(Instant::now()))
@@ -116,7 +116,7 @@ pub fn remaining() -> Option<Duration> {
 
 /// `Err(Interrupted)` once a termination signal has arrived; under `bound`,
 /// `Err(OutOfTime)` once the deadline has passed.
-pub fn check() -> Result<()> {
+pub(crate) fn check() -> Result<()> {
     if let Some(&(deadline, budget)) = DEADLINE.get() {
         return if Instant::now() >= deadline {
             Err(Error::OutOfTime(budget.as_secs()))

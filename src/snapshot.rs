@@ -28,14 +28,14 @@ const GATE_WAIT: Duration = Duration::from_millis(250);
 
 /// What a finished snapshot saw.
 #[derive(Debug, Clone)]
-pub struct SnapshotInfo {
+pub(crate) struct SnapshotInfo {
     pub page_size: u32,
     pub pages: u64,
     pub check: Integrity,
 }
 
 /// An open source database, ready to snapshot.
-pub struct Source {
+pub(crate) struct Source {
     path: PathBuf,
     conn: Connection,
     busy_timeout: Duration,
@@ -45,7 +45,7 @@ impl Source {
     /// Open for reading through SQLite. Read-write mode (without ever writing) lets
     /// SQLite recover a hot journal left by a crashed writer; a read-only file falls
     /// back to a read-only connection.
-    pub fn open(path: &Path, busy_timeout: Duration) -> Result<Source> {
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Source> {
         let conn = connect(path, busy_timeout)?;
         Ok(Source {
             path: path.to_path_buf(),
@@ -58,7 +58,7 @@ impl Source {
     /// snapshot with `PRAGMA quick_check`, concurrently when possible. Builds
     /// without `sqlite_dbpage` copy the snapshot into a temp file in `spill_dir`
     /// first (see `snapshot_copy`).
-    pub fn stream(
+    pub(crate) fn stream(
         &self,
         spill_dir: &Path,
         mut sink: impl FnMut(&[u8]) -> Result<()>,

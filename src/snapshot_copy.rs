@@ -23,14 +23,14 @@ use crate::store::{TempFile, copy_mode};
 
 /// Set to `1` to use this path even when `sqlite_dbpage` exists (tests and
 /// comparisons); `0` or anything else leaves the choice to the build.
-pub const FORCE_ENV: &str = "DBBACKUP_FORCE_BACKUP_API";
+pub(crate) const FORCE_ENV: &str = "DBBACKUP_FORCE_BACKUP_API";
 
 /// Pages per backup step: between steps a signal is noticed.
 const STEP_PAGES: i32 = 1024;
 
 /// Whether this build's SQLite has the page-stream virtual table (and it is not
 /// switched off by `FORCE_ENV`). Asked once, of an in-memory database.
-pub fn page_stream_available() -> bool {
+pub(crate) fn page_stream_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         if forced() {
@@ -47,7 +47,7 @@ fn forced() -> bool {
 }
 
 /// Say once per process which path is used and how to get the faster one.
-pub fn warn_once(dir: &Path) {
+pub(crate) fn warn_once(dir: &Path) {
     static WARNED: AtomicBool = AtomicBool::new(false);
     if WARNED.swap(true, Ordering::Relaxed) {
         return;
@@ -64,7 +64,7 @@ pub fn warn_once(dir: &Path) {
 }
 
 /// A finished copy of one snapshot, removed when dropped.
-pub struct SnapshotCopy {
+pub(crate) struct SnapshotCopy {
     temp: TempFile,
 }
 
@@ -72,7 +72,7 @@ impl SnapshotCopy {
     /// Copy the snapshot of `source`'s open read transaction into a new temp file in
     /// `dir`. The transaction stays open throughout, so every step reads the same
     /// snapshot (SQLite restarts a backup only when its source transaction ends).
-    pub fn make(source: &Connection, db: &Path, dir: &Path) -> Result<SnapshotCopy> {
+    pub(crate) fn make(source: &Connection, db: &Path, dir: &Path) -> Result<SnapshotCopy> {
         let temp = TempFile::create_in(dir, copy_mode(db))?;
         let mut dest = Connection::open_with_flags(
             temp.path(),
@@ -106,7 +106,7 @@ impl SnapshotCopy {
 
     /// A read-only connection to the copy, for its check. Immutable: the copy's
     /// header may say WAL (copied from the source), and no -wal or -shm may appear.
-    pub fn open(&self) -> Result<Connection> {
+    pub(crate) fn open(&self) -> Result<Connection> {
         let uri = format!("file:{}?immutable=1", uri_escape(self.temp.path()));
         Connection::open_with_flags(
             &uri,
@@ -118,7 +118,7 @@ impl SnapshotCopy {
     }
 
     /// Feed the copy to `sink` page by page; returns the number of pages.
-    pub fn stream(
+    pub(crate) fn stream(
         &self,
         page_size: u32,
         sink: &mut impl FnMut(&[u8]) -> Result<()>,

@@ -16,7 +16,7 @@ use crate::error::{Context, Error, Result, show};
 use crate::signals;
 use crate::store::metadata::Fingerprint;
 
-pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+pub(crate) const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// Integrity-check output kept in metadata (which has about 8 KiB in all); the
 /// problem count is kept even when the text is cut.
@@ -25,22 +25,16 @@ const CUT_MARKER: &str = "... problems in all: ";
 
 /// The result of `quick_check` / `integrity_check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Integrity {
+pub(crate) enum Integrity {
     Ok,
     Failed(String),
-}
-
-impl Integrity {
-    pub fn is_ok(&self) -> bool {
-        matches!(self, Integrity::Ok)
-    }
 }
 
 /// Refuse a path that exists but is not a regular file once symlinks are followed:
 /// opening a FIFO blocks until a writer appears, and a device or socket is not a
 /// database. Only `stat`s, so it never blocks; a missing path passes (the caller
 /// decides what that means). `what` names the role: "database", "config file".
-pub fn refuse_special_file(path: &Path, what: &str) -> Result<()> {
+pub(crate) fn refuse_special_file(path: &Path, what: &str) -> Result<()> {
     match fs::metadata(path) {
         Ok(meta) if meta.is_file() || meta.is_dir() => Ok(()),
         Ok(meta) => Err(Error::failed(format!(
@@ -67,7 +61,7 @@ fn file_kind(meta: &fs::Metadata) -> &'static str {
 }
 
 /// Refuse what is not an SQLite database, with the message a user needs.
-pub fn validate_database(path: &Path) -> Result<PathBuf> {
+pub(crate) fn validate_database(path: &Path) -> Result<PathBuf> {
     #[cfg(test)]
     calls::VALIDATIONS.with(|n| n.set(n.get() + 1));
     refuse_special_file(path, "database")?;
@@ -121,7 +115,7 @@ pub(crate) fn read_prefix(file: &mut impl Read, buf: &mut [u8]) -> io::Result<us
 /// the header fields SQLite bumps on commit, for the file and its `-wal`.
 /// Taken *before* a snapshot starts, so a commit racing the snapshot can only
 /// cause one extra backup later, never a missed one.
-pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
+pub(crate) fn fingerprint(path: &Path) -> Result<Fingerprint> {
     #[cfg(test)]
     calls::FINGERPRINTS.with(|n| n.set(n.get() + 1));
     let mut text = String::new();
@@ -172,18 +166,18 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
 }
 
 /// `db-wal`, `db-shm`, `db-journal` beside `db`.
-pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Run `PRAGMA quick_check` or `integrity_check`; corruption is a result, not an error.
-pub fn run_check(conn: &Connection, pragma: &str) -> Result<Integrity> {
+pub(crate) fn run_check(conn: &Connection, pragma: &str) -> Result<Integrity> {
     let lines: rusqlite::Result<Vec<String>> = conn
         .prepare(&format!("PRAGMA {pragma}"))
         .and_then(|mut stmt| stmt.query_map([], |row| row.get::<_, String>(0))?.collect());
@@ -233,7 +227,7 @@ fn summarize(rows: &[String]) -> String {
 
 /// One line for messages and logs: "66 problems, first: ..." (the whole text
 /// goes into JSON output and `-v` logs).
-pub fn one_line(detail: &str) -> String {
+pub(crate) fn one_line(detail: &str) -> String {
     let first = |line: &str| -> String {
         let mut cut: String = line.chars().take(200).collect();
         if cut.len() < line.len() {
@@ -256,7 +250,7 @@ pub fn one_line(detail: &str) -> String {
 
 /// `PRAGMA integrity_check` on a finished database file (a restored or verified
 /// copy), opened immutable so no `-wal`/`-shm` is created beside it.
-pub fn integrity_check_file(path: &Path) -> Result<Integrity> {
+pub(crate) fn integrity_check_file(path: &Path) -> Result<Integrity> {
     let uri = format!("file:{}?immutable=1", uri_escape(path));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI

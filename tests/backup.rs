@@ -285,7 +285,7 @@ fn a_snapshot_that_fails_its_check_is_kept_as_failed_and_never_displaces_good_on
 
 /// Overwrite the middle of the index's root page so `quick_check` reports it while
 /// the database still opens.
-pub fn corrupt_index(db: &std::path::Path) {
+pub(crate) fn corrupt_index(db: &std::path::Path) {
     let conn = rusqlite::Connection::open(db).unwrap();
     let (root, page_size): (i64, i64) = conn
         .query_row(

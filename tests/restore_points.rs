@@ -33,7 +33,7 @@ fn run_in_zone(env: &Env, zone: &str, args: &[&str]) -> Run {
 }
 
 /// The rows of a `db_with` database, in order (also used by `restore_safety`).
-pub fn rows(path: &Path) -> Vec<String> {
+pub(crate) fn rows(path: &Path) -> Vec<String> {
     Connection::open(path)
         .unwrap()
         .prepare("SELECT x FROM t ORDER BY rowid")
@@ -44,7 +44,7 @@ pub fn rows(path: &Path) -> Vec<String> {
         .unwrap()
 }
 
-pub fn add_row(path: &Path, row: &str) {
+pub(crate) fn add_row(path: &Path, row: &str) {
     Connection::open(path)
         .unwrap()
         .execute("INSERT INTO t VALUES (?1)", [row])

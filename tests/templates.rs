@@ -93,7 +93,7 @@ fn templates_are_written_with_paths_filled_in() {
 /// The `#SCRON` options and the command of a scrontab file, checked as scrontab
 /// needs them: absolute paths (jobs start in the home directory, and `#SCRON`
 /// lines are not expanded), an output directory that exists, a cron schedule.
-pub fn parse_scrontab(text: &str) -> (Vec<String>, String) {
+pub(crate) fn parse_scrontab(text: &str) -> (Vec<String>, String) {
     let mut options = Vec::new();
     let mut command = None;
     for line in text.lines() {
@@ -108,7 +108,7 @@ pub fn parse_scrontab(text: &str) -> (Vec<String>, String) {
 }
 
 /// Five schedule fields, then a command; returns the command.
-pub fn check_cron_line(line: &str) -> String {
+pub(crate) fn check_cron_line(line: &str) -> String {
     let fields: Vec<&str> = line.splitn(6, ' ').collect();
     assert_eq!(fields.len(), 6, "{line}");
     for field in &fields[..5] {

@@ -35,7 +35,7 @@ const NAMES: [&str; 8] = [
 
 /// What to make.
 #[derive(Debug, Clone, Copy)]
-pub struct Options {
+pub(crate) struct Options {
     /// Stop once the file holds at least this many MiB (checked every 20 runs).
     pub size_mb: f64,
     pub seed: u64,
@@ -55,13 +55,13 @@ impl Default for Options {
 
 /// What was made.
 #[derive(Debug, Clone, Copy)]
-pub struct Made {
+pub(crate) struct Made {
     pub runs: u64,
     pub bytes: u64,
 }
 
 /// Make a new database at `path`; refuses to overwrite an existing file.
-pub fn make(path: &Path, options: Options) -> Result<Made, String> {
+pub(crate) fn make(path: &Path, options: Options) -> Result<Made, String> {
     if path.exists() {
         return Err(format!("{} exists; refusing to overwrite", path.display()));
     }
@@ -71,7 +71,7 @@ pub fn make(path: &Path, options: Options) -> Result<Made, String> {
 /// Grow an existing results database by appending runs (as a sweep does) until
 /// it holds at least `options.size_mb` MiB; `options.seed` should differ from the
 /// one it was made with, so the new runs differ too.
-pub fn append(path: &Path, options: Options) -> Result<Made, String> {
+pub(crate) fn append(path: &Path, options: Options) -> Result<Made, String> {
     grow(path, options).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -18,15 +18,14 @@ use crate::error::{Error, Result};
 use crate::signals;
 
 /// Uncompressed bytes per gzip member.
-pub const BLOCK_SIZE: usize = 1 << 20;
+pub(crate) const BLOCK_SIZE: usize = 1 << 20;
 
 /// What was written.
 #[derive(Debug, Clone)]
-pub struct Compressed {
+pub(crate) struct Compressed {
     pub raw_bytes: u64,
     /// `sha256:<hex>` of the uncompressed stream.
     pub checksum: String,
-    pub compressed_bytes: u64,
 }
 
 type Block = (usize, Vec<u8>);
@@ -34,7 +33,7 @@ type Done = (usize, Vec<u8>, Vec<u8>);
 
 /// Compress what `produce` feeds to its sink into `out`, using `threads` workers.
 /// Returns `produce`'s own result with the totals.
-pub fn compress_parallel<W, R>(
+pub(crate) fn compress_parallel<W, R>(
     out: &mut W,
     level: u32,
     threads: usize,
@@ -83,14 +82,13 @@ where
             .join()
             .unwrap_or_else(|_| Err(Error::failed("compression writer panicked")));
         // The writer's error (a full disk, say) is the real cause of a stalled producer.
-        let compressed_bytes = written?;
+        written?;
         let result = produced?;
         Ok((
             result,
             Compressed {
                 raw_bytes,
                 checksum: format!("sha256:{}", crate::sqlite_file::hex(&hasher.finalize())),
-                compressed_bytes,
             },
         ))
     })
@@ -223,7 +221,6 @@ mod tests {
         })
         .unwrap();
         assert_eq!(summary.raw_bytes, data.len() as u64);
-        assert_eq!(summary.compressed_bytes, out.len() as u64);
         let mut back = Vec::new();
         flate2::read::MultiGzDecoder::new(&out[..])
             .read_to_end(&mut back)

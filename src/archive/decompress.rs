@@ -23,14 +23,18 @@ const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// What came out.
 #[derive(Debug, Clone)]
-pub struct Extracted {
+pub(crate) struct Extracted {
     pub bytes: u64,
     pub checksum: String,
 }
 
 /// Decompress `entry` into `out`, checking CRCs, the size bound, the SQLite header,
 /// and (when recorded) size and checksum. Errors name the backup.
-pub fn extract(entry: &Entry, out: &mut impl Write, progress: &Progress) -> Result<Extracted> {
+pub(crate) fn extract(
+    entry: &Entry,
+    out: &mut impl Write,
+    progress: &Progress,
+) -> Result<Extracted> {
     let damaged =
         |what: String| Error::failed(format!("backup {} is damaged: {what}", entry.file_name));
     let file = open_no_follow(&entry.path).map_err(|e| Error::Io {
@@ -97,7 +101,7 @@ pub fn extract(entry: &Entry, out: &mut impl Write, progress: &Progress) -> Resu
 }
 
 /// `extract` into a new file at `path` with `mode`, flushed to disk.
-pub fn extract_to_file(
+pub(crate) fn extract_to_file(
     entry: &Entry,
     temp: &mut crate::store::TempFile,
     progress: &Progress,
@@ -118,7 +122,7 @@ pub fn extract_to_file(
 }
 
 /// Read the first bytes of a path (for messages about what a file is).
-pub fn looks_like_gzip(path: &Path) -> bool {
+pub(crate) fn looks_like_gzip(path: &Path) -> bool {
     let mut magic = [0u8; 2];
     open_no_follow(path)
         .and_then(|mut f| f.read_exact(&mut magic))

@@ -1,15 +1,15 @@
 //! gzip in and out: parallel block compression into several gzip members, and a
 //! bounded, checked decompression.
 
-pub mod compress;
-pub mod decompress;
+pub(crate) mod compress;
+pub(crate) mod decompress;
 
 /// Compression threads: `requested` when not 0, else the cores this process may
 /// really use — affinity and cgroup quota (both honoured by
 /// `available_parallelism`), capped by `slurm_cpus` (`SLURM_CPUS_PER_TASK`) when
 /// SLURM set it, so a backup never takes more cores than the job was given on a
 /// shared node.
-pub fn worker_threads(requested: u32, slurm_cpus: Option<usize>) -> usize {
+pub(crate) fn worker_threads(requested: u32, slurm_cpus: Option<usize>) -> usize {
     let available = std::thread::available_parallelism().map_or(1, |n| n.get());
     threads_for(requested, available, slurm_cpus)
 }

@@ -14,7 +14,7 @@ use crate::exit_code::ExitCode;
 use crate::lock::{DirLock, Wait};
 use crate::store::{BackupDir, DbId, adopt};
 
-pub fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let db = DbId::of(ctx.settings.db_path()?);
     // The old path usually no longer exists, so it cannot be canonicalized: a

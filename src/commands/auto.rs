@@ -13,7 +13,7 @@ use crate::exit_code::ExitCode;
 use crate::output::Output;
 use crate::store::Kind;
 
-pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let out = ctx.output(args.format);
     let db = ctx.settings.db_path()?;
     let attempt = create::if_due(&ctx.settings, &ctx.job, &ctx.backup_dir(), db, Kind::Auto)?;

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::store::Kind;
 
-pub fn run(ctx: &Ctx, args: &BackupArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<ExitCode> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
     let lock = ctx.lock(&dir)?;

@@ -11,7 +11,7 @@ use crate::exit_code::ExitCode;
 use crate::exit_code::Nagios;
 use crate::health::{self, Criterion, Severity};
 
-pub fn run(ctx: &Ctx, args: &CheckArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<ExitCode> {
     // This call's threshold flags are already in `ctx.settings.check` (`config::resolve`).
     let criteria = health::evaluate_all(&ctx.settings, &ctx.settings.check)?;
     let healthy = criteria.iter().all(|c| c.ok);

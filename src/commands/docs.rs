@@ -10,14 +10,14 @@ use crate::cli::{Cli, CompletionsArgs, ManArgs};
 use crate::error::{Context, Result, show};
 use crate::exit_code::ExitCode;
 
-pub fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
+pub(crate) fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
     let mut command = Cli::command();
     let mut text = Vec::new();
     clap_complete::generate(args.shell, &mut command, "dbbackup", &mut text);
     write_stdout(&text)
 }
 
-pub fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
+pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
     let command = Cli::command();
     let Some(dir) = &args.out else {
         let mut page = Vec::new();

@@ -8,7 +8,7 @@ use crate::error::{Result, show};
 use crate::exit_code::ExitCode;
 use crate::units::human_bytes;
 
-pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let dir = ctx.backup_dir();
     let set = match args.name.as_str() {

@@ -23,12 +23,12 @@ use crate::summary_log::{self, Line};
 
 /// A task's end as the scheduler reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskEnd {
+pub(crate) struct TaskEnd {
     pub state: String,
     pub exit_code: String,
 }
 
-pub fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let array = sanitize(&args.array_job_id);
     if array.is_empty() || !array.chars().all(|c| c.is_ascii_digit()) {
@@ -189,7 +189,7 @@ fn run_tool(tool: &str, args: &[&str]) -> Option<String> {
 }
 
 /// `123_4|CANCELLED by 0|0:0` lines (`sacct -n -P -X -o JobID,State,ExitCode`).
-pub fn parse_sacct(text: &str, array: &str) -> BTreeMap<u64, TaskEnd> {
+pub(crate) fn parse_sacct(text: &str, array: &str) -> BTreeMap<u64, TaskEnd> {
     let mut ends = BTreeMap::new();
     for line in text.lines() {
         let mut fields = line.split('|');
@@ -217,7 +217,7 @@ pub fn parse_sacct(text: &str, array: &str) -> BTreeMap<u64, TaskEnd> {
 
 /// `scontrol show job <array> -o`: one line per task, `ArrayJobId=… ArrayTaskId=…
 /// JobState=… ExitCode=…`.
-pub fn parse_scontrol(text: &str, array: &str) -> BTreeMap<u64, TaskEnd> {
+pub(crate) fn parse_scontrol(text: &str, array: &str) -> BTreeMap<u64, TaskEnd> {
     let mut ends = BTreeMap::new();
     for line in text.lines() {
         let field = |key: &str| {
@@ -243,7 +243,7 @@ pub fn parse_scontrol(text: &str, array: &str) -> BTreeMap<u64, TaskEnd> {
 }
 
 /// `0-2,4,7-9`; `-` for none.
-pub fn ranges(tasks: &BTreeSet<u64>) -> String {
+pub(crate) fn ranges(tasks: &BTreeSet<u64>) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut iter = tasks.iter().copied().peekable();
     while let Some(start) = iter.next() {

@@ -11,7 +11,7 @@ use crate::exit_code::ExitCode;
 
 const EXAMPLE: &str = include_str!("../../examples/dbbackup.yaml");
 
-pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     let out = ctx.output(crate::cli::Format::Text);
     if args.path.exists() && !args.force {
         return Err(Error::failed(format!(

@@ -16,7 +16,7 @@ use crate::units::human_bytes;
 
 /// One backup as `list --format json` prints it (documented in docs/json.md).
 #[derive(Debug, Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     pub name: String,
     pub created: String,
     pub size: u64,
@@ -53,7 +53,7 @@ pub struct Row {
 
 impl Row {
     /// `legacy`: whose the directory's legacy files are to `db`.
-    pub fn from_entry(entry: &Entry, db: Option<&DbId>, legacy: Legacy) -> Row {
+    pub(crate) fn from_entry(entry: &Entry, db: Option<&DbId>, legacy: Legacy) -> Row {
         let meta = entry.meta.as_ref().ok();
         let check = if entry.is_failed() {
             "failed".to_string()
@@ -89,7 +89,7 @@ impl Row {
     }
 }
 
-pub fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let out = ctx.output(args.format);
     let db = ctx.db_id();
     let mut entries = ctx.backup_dir().entries()?;

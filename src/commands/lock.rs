@@ -9,7 +9,7 @@ use crate::cli::{LockArgs, LockCommand};
 use crate::error::{Error, Result, show};
 use crate::exit_code::ExitCode;
 
-pub fn run(ctx: &Ctx, args: &LockArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &LockArgs) -> Result<ExitCode> {
     let LockCommand::Status(format) = &args.command;
     let out = ctx.output(format.format);
     let dir = ctx.backup_dir();

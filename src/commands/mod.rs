@@ -1,24 +1,24 @@
 //! One module per subcommand: thin glue over the core modules.
 
-pub mod adopt;
-pub mod auto;
-pub mod backup;
-pub mod check;
-pub mod docs;
-pub mod export;
-pub mod final_job;
-pub mod init;
-pub mod list;
-pub mod lock;
-pub mod periodic;
-pub mod post_job;
-pub mod pre_job;
-pub mod prune;
-pub mod report;
-pub mod restore;
-pub mod summary;
-pub mod templates;
-pub mod verify;
+pub(crate) mod adopt;
+pub(crate) mod auto;
+pub(crate) mod backup;
+pub(crate) mod check;
+pub(crate) mod docs;
+pub(crate) mod export;
+pub(crate) mod final_job;
+pub(crate) mod init;
+pub(crate) mod list;
+pub(crate) mod lock;
+pub(crate) mod periodic;
+pub(crate) mod post_job;
+pub(crate) mod pre_job;
+pub(crate) mod prune;
+pub(crate) mod report;
+pub(crate) mod restore;
+pub(crate) mod summary;
+pub(crate) mod templates;
+pub(crate) mod verify;
 
 use crate::cli::Command;
 use crate::config::Settings;
@@ -29,23 +29,23 @@ use crate::store::{BackupDir, BackupSet, DbId};
 
 /// Everything a command needs: the settings are final (`config::resolve` has
 /// merged the command's own flags in).
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub settings: Settings,
     pub job: JobContext,
 }
 
 impl Ctx {
-    pub fn backup_dir(&self) -> BackupDir {
+    pub(crate) fn backup_dir(&self) -> BackupDir {
         BackupDir::new(&self.settings.backup_dir)
     }
 
     /// The configured database as backups record it, if one is configured.
-    pub fn db_id(&self) -> Option<DbId> {
+    pub(crate) fn db_id(&self) -> Option<DbId> {
         self.settings.db_path.as_deref().map(DbId::of)
     }
 
     /// The configured database's view of `dir`; without one, the whole directory.
-    pub fn backup_set(&self, dir: &BackupDir) -> Result<BackupSet> {
+    pub(crate) fn backup_set(&self, dir: &BackupDir) -> Result<BackupSet> {
         match self.db_id() {
             Some(db) => dir.set(&db),
             None => Ok(BackupSet::whole_dir(dir.entries()?)),
@@ -53,7 +53,7 @@ impl Ctx {
     }
 
     /// Wait for the lock up to `lock_timeout_seconds`, or fail naming the holder.
-    pub fn lock(&self, dir: &BackupDir) -> Result<crate::lock::DirLock> {
+    pub(crate) fn lock(&self, dir: &BackupDir) -> Result<crate::lock::DirLock> {
         dir.ensure_exists()?;
         crate::lock::DirLock::acquire(
             dir.path(),
@@ -63,7 +63,7 @@ impl Ctx {
         .ok_or_else(|| crate::error::Error::failed("lock not acquired"))
     }
 
-    pub fn output(&self, format: crate::cli::Format) -> crate::output::Output {
+    pub(crate) fn output(&self, format: crate::cli::Format) -> crate::output::Output {
         crate::output::Output {
             quiet: self.settings.quiet,
             format,
@@ -72,7 +72,7 @@ impl Ctx {
 }
 
 /// Run the command; `Ok` is how a command that ran to the end came out.
-pub fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
+pub(crate) fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
     match command {
         Command::Backup(args) => backup::run(ctx, args),
         Command::List(args) => list::run(ctx, args),

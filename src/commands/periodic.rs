@@ -10,7 +10,7 @@ use crate::exit_code::ExitCode;
 use crate::store::Kind;
 use crate::summary_log::{self, Line};
 
-pub fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     // A bad path is a usage error, found before any work (run as root, a rename
     // over /dev/null would replace the device).
     if let Some(path) = &args.metrics_file {

@@ -26,7 +26,7 @@ use crate::slurm::array::JobState;
 use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
 
-pub fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let grace = args.after_term.then(|| {
         let (grace, why) = grace_after_term(ctx.settings.term_grace, kill_wait());

@@ -32,7 +32,7 @@ enum Found {
     Reused(String),
 }
 
-pub fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let job_id = ctx.job.job_id().to_string();
     let mut submitted = None;

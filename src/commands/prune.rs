@@ -11,7 +11,7 @@ use crate::lock::{DirLock, Wait};
 use crate::retention;
 use crate::store::DbId;
 
-pub fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let dir = ctx.backup_dir();
     if !dir.path().exists() {

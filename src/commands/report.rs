@@ -13,7 +13,7 @@ use crate::output::Output;
 use crate::units::human_bytes;
 
 /// Print a backup outcome the same way for every command that makes one.
-pub fn report(out: &Output, outcome: &Outcome) -> ExitCode {
+pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
     match outcome {
         Outcome::Unchanged(newest) => {
             out.line(format!("skipped: database unchanged since {}", newest));
@@ -79,7 +79,7 @@ fn describe(created: &Created) -> String {
     text
 }
 
-pub fn saved_percent(db_size: u64, compressed: u64) -> f64 {
+pub(crate) fn saved_percent(db_size: u64, compressed: u64) -> f64 {
     if db_size == 0 {
         0.0
     } else {
@@ -90,12 +90,12 @@ pub fn saved_percent(db_size: u64, compressed: u64) -> f64 {
 /// The space saved as people read it, rounded once, here, for every command;
 /// `None` when compression saved nothing (a tiny database: the metadata header
 /// alone is 8 KiB; an empty one: nothing to save).
-pub fn saved_text(db_size: u64, compressed: u64) -> Option<String> {
+pub(crate) fn saved_text(db_size: u64, compressed: u64) -> Option<String> {
     (compressed < db_size).then(|| format!("{}%", saved_percent(db_size, compressed).round()))
 }
 
 /// The metrics of the backup directory, labelled by database path.
-pub fn prometheus(ctx: &Ctx, criteria: &[Criterion]) -> Result<String> {
+pub(crate) fn prometheus(ctx: &Ctx, criteria: &[Criterion]) -> Result<String> {
     let db = match &ctx.settings.db_path {
         Some(db) => std::path::absolute(db).unwrap_or_else(|_| db.clone()),
         None => std::path::PathBuf::new(),
@@ -112,7 +112,7 @@ pub fn prometheus(ctx: &Ctx, criteria: &[Criterion]) -> Result<String> {
 }
 
 /// For `--format nagios`, anything that stops the check is UNKNOWN (exit 3).
-pub fn nagios_unknown(message: &str) -> ExitCode {
+pub(crate) fn nagios_unknown(message: &str) -> ExitCode {
     let out = crate::output::Output {
         quiet: false,
         format: Format::Text,

@@ -12,7 +12,7 @@ use crate::error::{Context, Error, Result, show};
 use crate::exit_code::ExitCode;
 use crate::restore::{self, Outcome, Request};
 
-pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     // The configured database may be a link into scratch (`results.db ->
     // /scratch/...`), as backup accepts: restore into the file it names, so the

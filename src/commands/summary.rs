@@ -8,7 +8,7 @@ use crate::store::Entry;
 use crate::summary_log::{self, Line};
 
 /// `--log` is already `ctx.settings.summary_log` (`config::resolve`).
-pub fn run(ctx: &Ctx, _args: &SummaryArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, _args: &SummaryArgs) -> Result<ExitCode> {
     let set = ctx.backup_set(&ctx.backup_dir())?;
     let good: Vec<&Entry> = set.restore_points.iter().collect();
     let criteria = crate::health::evaluate_all(&ctx.settings, &ctx.settings.check)?;

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::slurm::templates;
 
-pub fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<ExitCode> {
     let out = ctx.output(crate::cli::Format::Text);
     templates::write_all(
         &args.out,

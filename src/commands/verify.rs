@@ -20,7 +20,7 @@ struct Verdict {
     detail: String,
 }
 
-pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let dir = ctx.backup_dir();
     let entries: Vec<Entry> = if args.all {

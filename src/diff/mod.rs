@@ -10,9 +10,9 @@
 //! for each changed or new page in ascending order a u32 BE page number (1-based)
 //! and the page's bytes.
 
-pub mod pagehash;
-pub mod rebuild;
-pub mod write;
+pub(crate) mod pagehash;
+pub(crate) mod rebuild;
+pub(crate) mod write;
 
 use std::io::{BufWriter, Write};
 
@@ -23,26 +23,26 @@ use crate::store::metadata::Kind;
 use crate::store::{BackupDir, DbId, Entry, TempFile};
 use pagehash::PageHashes;
 
-pub const MAGIC: &[u8; 8] = b"DBBKDIFF";
+pub(crate) const MAGIC: &[u8; 8] = b"DBBKDIFF";
 /// Magic, page size, page count.
-pub const HEADER_LEN: usize = 16;
+pub(crate) const HEADER_LEN: usize = 16;
 
 /// What the next backup of a database will be.
-pub enum Plan {
+pub(crate) enum Plan {
     /// A full backup; `hashes`: also keep its page hashes (it may become a base).
     Full { hashes: bool },
     /// A diff against this full backup.
     Diff(Box<Base>),
 }
 
-pub struct Base {
+pub(crate) struct Base {
     pub entry: Entry,
     pub hashes: PageHashes,
 }
 
 /// Decide for the next backup of `db`: a diff when `diff_backups` allows one
 /// more since the newest full restore point and that base is usable.
-pub fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) -> Plan {
+pub(crate) fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) -> Plan {
     if diff_backups == 0 || kind == Kind::PreRestore {
         // Pre-restore copies are always full, and never bases.
         return Plan::Full { hashes: false };
@@ -82,7 +82,7 @@ pub fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) -> Plan {
 /// Decompress any backup into `temp` and flush it: a full backup as it is, a diff
 /// rebuilt on its base. Sizes and checksums are checked; `integrity_check` is the
 /// caller's.
-pub fn extract_to_file(
+pub(crate) fn extract_to_file(
     entry: &Entry,
     temp: &mut TempFile,
     progress: &Progress,
@@ -108,7 +108,7 @@ pub fn extract_to_file(
 /// Why diff `entry` cannot be rebuilt, from cheap checks only (its base is there,
 /// whole in size, with the checksum the diff was made against); `None` for a full
 /// backup or a diff whose base looks right. `verify` checks the content.
-pub fn base_problem(entry: &Entry) -> Option<String> {
+pub(crate) fn base_problem(entry: &Entry) -> Option<String> {
     if !entry.name.diff {
         return None;
     }

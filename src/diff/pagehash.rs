@@ -27,13 +27,13 @@ const MAGIC: &[u8; 8] = b"DBBKPH01";
 
 /// The page hashes of one full backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageHashes {
+pub(crate) struct PageHashes {
     pub page_size: u32,
     pub hashes: Vec<u128>,
 }
 
 impl PageHashes {
-    pub fn new(page_size: u32) -> PageHashes {
+    pub(crate) fn new(page_size: u32) -> PageHashes {
         PageHashes {
             page_size,
             hashes: Vec::new(),
@@ -41,12 +41,12 @@ impl PageHashes {
     }
 
     /// Hash one page (pages come in order, page 1 first).
-    pub fn push(&mut self, page: &[u8]) {
+    pub(crate) fn push(&mut self, page: &[u8]) {
         self.hashes.push(hash(page));
     }
 
     /// Whether page `pgno` (1-based) differs from the base, or is new.
-    pub fn differs(&self, pgno: u64, page: &[u8]) -> bool {
+    pub(crate) fn differs(&self, pgno: u64, page: &[u8]) -> bool {
         match self.hashes.get((pgno as usize).wrapping_sub(1)) {
             Some(&known) => known != hash(page),
             None => true,
@@ -54,7 +54,7 @@ impl PageHashes {
     }
 
     /// Bytes the table takes in memory.
-    pub fn memory_bytes(&self) -> usize {
+    pub(crate) fn memory_bytes(&self) -> usize {
         self.hashes.len() * std::mem::size_of::<u128>()
     }
 
@@ -104,17 +104,22 @@ impl PageHashes {
 }
 
 /// The 128-bit page hash.
-pub fn hash(page: &[u8]) -> u128 {
+pub(crate) fn hash(page: &[u8]) -> u128 {
     xxh3_128(page)
 }
 
 /// Where the sidecar of full backup `name` in `dir` lives.
-pub fn sidecar_path(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn sidecar_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(PAGES_DIR).join(format!("{name}.xxh3"))
 }
 
 /// Write the sidecar of `name` atomically (temp file, flush, rename).
-pub fn save(dir: &BackupDir, name: &str, base_checksum: &str, table: &PageHashes) -> Result<()> {
+pub(crate) fn save(
+    dir: &BackupDir,
+    name: &str,
+    base_checksum: &str,
+    table: &PageHashes,
+) -> Result<()> {
     let pages = dir.path().join(PAGES_DIR);
     match fs::create_dir(&pages) {
         Ok(()) => {}
@@ -133,12 +138,12 @@ pub fn save(dir: &BackupDir, name: &str, base_checksum: &str, table: &PageHashes
 }
 
 /// Remove the sidecar of `name`, if any (its full backup was deleted).
-pub fn remove(dir: &Path, name: &str) {
+pub(crate) fn remove(dir: &Path, name: &str) {
     let _ = fs::remove_file(sidecar_path(dir, name));
 }
 
 /// Remove sidecars whose full backup is gone (deleted by hand, say).
-pub fn remove_orphans(dir: &Path) {
+pub(crate) fn remove_orphans(dir: &Path) {
     let Ok(items) = fs::read_dir(dir.join(PAGES_DIR)) else {
         return;
     };
@@ -155,7 +160,7 @@ pub fn remove_orphans(dir: &Path) {
 
 /// The page hashes of full backup `base` in `dir`: from its sidecar, else rebuilt
 /// from the backup itself (which checks it whole) and saved again.
-pub fn load_or_rebuild(dir: &BackupDir, base: &Entry) -> Result<PageHashes> {
+pub(crate) fn load_or_rebuild(dir: &BackupDir, base: &Entry) -> Result<PageHashes> {
     let checksum = match &base.meta {
         Ok(meta) if meta.diff.is_none() => meta.checksum.clone(),
         _ => {
@@ -185,7 +190,7 @@ pub fn load_or_rebuild(dir: &BackupDir, base: &Entry) -> Result<PageHashes> {
 
 /// Hash the pages of a full backup by decompressing it (CRCs, size and SHA-256
 /// checked by the decompressor).
-pub fn rebuild(base: &Entry) -> Result<PageHashes> {
+pub(crate) fn rebuild(base: &Entry) -> Result<PageHashes> {
     let mut hasher = Hasher::default();
     decompress::extract(base, &mut hasher, &Progress::hidden())?;
     hasher.finish(&base.file_name)

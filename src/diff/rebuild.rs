@@ -19,7 +19,7 @@ use crate::store::{BackupDir, BackupName, Entry, open_no_follow};
 
 /// The full backup `diff` was made against, looked up beside it and checked
 /// against what the diff recorded (cheap: metadata and size, no decompression).
-pub fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
+pub(crate) fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
     let info = match &diff.meta {
         Ok(meta) => meta.diff.clone(),
         Err(why) => {
@@ -78,7 +78,7 @@ pub fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
 }
 
 /// Write the database `diff` represents to `out`.
-pub fn rebuild(diff: &Entry, out: &mut dyn Write, progress: &Progress) -> Result<Extracted> {
+pub(crate) fn rebuild(diff: &Entry, out: &mut dyn Write, progress: &Progress) -> Result<Extracted> {
     let (base, info) = base_of(diff)?;
     let meta = diff.meta.as_ref().map_err(|e| Error::failed(e.clone()))?;
     let damaged =

@@ -15,10 +15,10 @@ use crate::error::{Error, Result};
 use crate::sqlite_file::hex;
 
 /// Why a diff was given up for a full backup.
-pub const TOO_LARGE: &str = "the diff grew past half the size of its base";
+pub(crate) const TOO_LARGE: &str = "the diff grew past half the size of its base";
 
 /// The payload of one diff, fed page by page.
-pub struct DiffStream<'a> {
+pub(crate) struct DiffStream<'a> {
     base: &'a PageHashes,
     pgno: u64,
     page_count: u64,
@@ -32,7 +32,7 @@ pub struct DiffStream<'a> {
 
 /// What a finished diff holds.
 #[derive(Debug, Clone)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub page_size: u32,
     pub page_count: u64,
     pub changed_pages: u64,
@@ -42,7 +42,7 @@ pub struct Summary {
 }
 
 impl<'a> DiffStream<'a> {
-    pub fn new(base: &'a PageHashes) -> Self {
+    pub(crate) fn new(base: &'a PageHashes) -> Self {
         DiffStream {
             base,
             pgno: 0,
@@ -61,7 +61,11 @@ impl<'a> DiffStream<'a> {
     }
 
     /// The next page of the snapshot (page 1 first).
-    pub fn page(&mut self, page: &[u8], sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    pub(crate) fn page(
+        &mut self,
+        page: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
         self.pgno += 1;
         self.content.update(page);
         self.content_bytes += page.len() as u64;
@@ -100,7 +104,7 @@ impl<'a> DiffStream<'a> {
         Ok(())
     }
 
-    pub fn finish(&mut self) -> Result<Summary> {
+    pub(crate) fn finish(&mut self) -> Result<Summary> {
         if self.pgno == 0 || self.pgno != self.page_count {
             return Err(self.abandon(format!(
                 "the snapshot has {} pages, its header says {}",
@@ -119,7 +123,7 @@ impl<'a> DiffStream<'a> {
 
 /// A writer that refuses to grow past `limit` bytes, raising `exceeded`: a diff
 /// larger than half its base is not worth keeping (a full backup is made).
-pub struct Limited<W> {
+pub(crate) struct Limited<W> {
     pub inner: W,
     pub written: u64,
     pub limit: u64,

@@ -198,7 +198,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    pub fn sample() -> Metadata {
+    pub(super) fn sample() -> Metadata {
         Metadata {
             format: FORMAT_VERSION,
             created: "2026-11-26T09:10:43.5Z".parse().unwrap(),

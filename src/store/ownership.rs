@@ -266,7 +266,7 @@ pub(crate) mod tests {
     use jiff::tz::TimeZone;
 
     /// An entry of `source`, created at `stamp` (UTC), for core-logic tests.
-    pub fn entry(stamp: &str, source: &str, kind: Kind, failed: bool) -> Entry {
+    pub(crate) fn entry(stamp: &str, source: &str, kind: Kind, failed: bool) -> Entry {
         let stamp = DateTime::strptime("%Y%m%d_%H%M%S", stamp).unwrap();
         let name = BackupName::new(stamp, 0, failed);
         let meta = Metadata {
@@ -300,7 +300,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn legacy(stamp: &str) -> Entry {
+    pub(crate) fn legacy(stamp: &str) -> Entry {
         let mut e = entry(stamp, "/", Kind::Manual, false);
         e.meta = Err("gzip file without dbbackup metadata".into());
         e.legacy = true;

@@ -14,16 +14,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_dbbackup");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_dbbackup");
 
-pub struct Env {
+pub(crate) struct Env {
     pub root: tempfile::TempDir,
     pub db: PathBuf,
     pub backups: PathBuf,
 }
 
 #[must_use = "a run's exit code and output are what a test checks"]
-pub struct Run {
+pub(crate) struct Run {
     /// The exit code; -1 after a death by signal.
     pub code: i32,
     /// The signal the process died of, if it did.
@@ -33,7 +33,7 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn ok(&self) -> &Self {
+    pub(crate) fn ok(&self) -> &Self {
         assert_eq!(
             self.code, 0,
             "expected success\nstdout: {}\nstderr: {}",
@@ -43,7 +43,7 @@ impl Run {
     }
 
     /// Exit `code`, and stderr says `needle` (which must say something).
-    pub fn failed_with(&self, code: i32, needle: &str) -> &Self {
+    pub(crate) fn failed_with(&self, code: i32, needle: &str) -> &Self {
         assert!(!needle.is_empty(), "failed_with needs a non-empty needle");
         assert_eq!(
             self.code, code,
@@ -59,7 +59,7 @@ impl Run {
     }
 
     /// Died of `signal` (re-raised after cleanup), and stderr says `needle`.
-    pub fn stopped_by(&self, signal: i32, needle: &str) -> &Self {
+    pub(crate) fn stopped_by(&self, signal: i32, needle: &str) -> &Self {
         assert!(!needle.is_empty(), "stopped_by needs a non-empty needle");
         assert_eq!(
             (self.signal, self.code),
@@ -78,7 +78,7 @@ impl Run {
 
     /// Exit `code`, and the report on stdout says `needle` (reporting commands
     /// such as `check` and `verify` explain a failure there).
-    pub fn reported(&self, code: i32, needle: &str) -> &Self {
+    pub(crate) fn reported(&self, code: i32, needle: &str) -> &Self {
         assert!(!needle.is_empty(), "reported needs a non-empty needle");
         assert_eq!(
             self.code, code,
@@ -93,7 +93,7 @@ impl Run {
         self
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
@@ -112,25 +112,25 @@ impl From<Output> for Run {
 
 impl Env {
     /// A temp dir with `results.db` (a small database) and `backups/` (not created).
-    pub fn new() -> Env {
+    pub(crate) fn new() -> Env {
         let env = Env::empty();
         make_ledger_db(&env.db, 200, false);
         env
     }
 
-    pub fn empty() -> Env {
+    pub(crate) fn empty() -> Env {
         let root = tempfile::tempdir().expect("temp dir");
         let db = root.path().join("results.db");
         let backups = root.path().join("backups");
         Env { root, db, backups }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.root.path().join(name)
     }
 
     /// The binary, run in the temp dir, with no DBBACKUP_* or SLURM_* inherited.
-    pub fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut command = Command::new(BIN);
         command.current_dir(self.root.path());
         for (key, _) in std::env::vars_os() {
@@ -144,7 +144,7 @@ impl Env {
         command
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.command()
             .args(args)
             .output()
@@ -153,7 +153,7 @@ impl Env {
     }
 
     /// Backup file names, oldest first (the order `ls` shows).
-    pub fn backup_files(&self) -> Vec<String> {
+    pub(crate) fn backup_files(&self) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(&self.backups)
             .map(|dir| {
                 dir.flatten()
@@ -166,13 +166,13 @@ impl Env {
         names
     }
 
-    pub fn newest_backup(&self) -> PathBuf {
+    pub(crate) fn newest_backup(&self) -> PathBuf {
         self.backups
             .join(self.backup_files().last().expect("a backup"))
     }
 
     /// Files in the backup dir that are neither backups nor the lock.
-    pub fn stray_files(&self) -> Vec<String> {
+    pub(crate) fn stray_files(&self) -> Vec<String> {
         fs::read_dir(&self.backups)
             .map(|dir| {
                 dir.flatten()
@@ -186,7 +186,7 @@ impl Env {
 
 /// A database with an invariant writers keep: `counter.n` equals the number of
 /// `ledger` rows and `sum(ledger.amount)` is 0.
-pub fn make_ledger_db(path: &Path, pairs: u32, wal: bool) {
+pub(crate) fn make_ledger_db(path: &Path, pairs: u32, wal: bool) {
     let conn = Connection::open(path).unwrap();
     if wal {
         conn.pragma_update(None, "journal_mode", "wal").unwrap();
@@ -220,14 +220,14 @@ pub fn make_ledger_db(path: &Path, pairs: u32, wal: bool) {
 /// connection in a thread of the test process (a different process from the
 /// dbbackup under test, so SQLite's file locks arbitrate as between any two
 /// programs), until dropped.
-pub struct LedgerWriter {
+pub(crate) struct LedgerWriter {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<rusqlite::Result<()>>>,
 }
 
 impl LedgerWriter {
     /// Start writing; returns once the first transaction has committed.
-    pub fn start(db: &Path) -> LedgerWriter {
+    pub(crate) fn start(db: &Path) -> LedgerWriter {
         let stop = Arc::new(AtomicBool::new(false));
         let (started, first_commit) = std::sync::mpsc::channel();
         let (db, stopped) = (db.to_path_buf(), Arc::clone(&stop));
@@ -283,7 +283,7 @@ impl Drop for LedgerWriter {
 
 /// The Python form of `LedgerWriter`, kept only so tests written against it still
 /// build; new tests use `LedgerWriter` (the test suite does not need Python).
-pub const LEDGER_WRITER: &str = r#"
+pub(crate) const LEDGER_WRITER: &str = r#"
 import sqlite3, sys, itertools
 con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
 for i in itertools.count():
@@ -298,7 +298,7 @@ for i in itertools.count():
 
 /// A connection holding an exclusive transaction on `db` (rollback mode: keeps
 /// every reader out) until dropped.
-pub fn hold_exclusive(db: &Path) -> Connection {
+pub(crate) fn hold_exclusive(db: &Path) -> Connection {
     let conn = Connection::open(db).unwrap();
     conn.execute_batch("BEGIN EXCLUSIVE; UPDATE counter SET n = n")
         .unwrap();
@@ -307,7 +307,7 @@ pub fn hold_exclusive(db: &Path) -> Connection {
 
 /// Commit `rows` ledger rows into the -wal of a WAL database and close without
 /// checkpointing, as a writer that died after its commits would leave them.
-pub fn commit_into_wal_without_checkpoint(db: &Path, rows: u32) {
+pub(crate) fn commit_into_wal_without_checkpoint(db: &Path, rows: u32) {
     let conn = Connection::open(db).unwrap();
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
@@ -325,7 +325,7 @@ pub fn commit_into_wal_without_checkpoint(db: &Path, rows: u32) {
 
 /// Hold the backup directory's lock the way another dbbackup would (a POSIX
 /// record lock on the whole file, holder recorded inside) until dropped.
-pub fn hold_dir_lock(lock_file: &Path, holder: &str) -> fs::File {
+pub(crate) fn hold_dir_lock(lock_file: &Path, holder: &str) -> fs::File {
     use nix::fcntl::{FcntlArg, fcntl};
     use nix::libc;
     use std::io::Write;
@@ -350,7 +350,7 @@ pub fn hold_dir_lock(lock_file: &Path, holder: &str) -> fs::File {
 }
 
 /// Panics unless the ledger invariant holds in the database at `path`.
-pub fn assert_ledger_invariant(path: &Path) {
+pub(crate) fn assert_ledger_invariant(path: &Path) {
     let conn = Connection::open(path).unwrap();
     let (n, rows, sum): (i64, i64, i64) = conn
         .query_row(
@@ -368,7 +368,7 @@ pub fn assert_ledger_invariant(path: &Path) {
 }
 
 /// A digest of every row of every table, to compare databases by content.
-pub fn content_digest(path: &Path) -> String {
+pub(crate) fn content_digest(path: &Path) -> String {
     let conn =
         Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     let tables: Vec<String> = conn
@@ -399,7 +399,7 @@ pub fn content_digest(path: &Path) -> String {
         .collect()
 }
 
-pub fn row_count(path: &Path, table: &str) -> i64 {
+pub(crate) fn row_count(path: &Path, table: &str) -> i64 {
     Connection::open(path)
         .unwrap()
         .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
@@ -407,7 +407,7 @@ pub fn row_count(path: &Path, table: &str) -> i64 {
 }
 
 /// Decompress with the flate2 reader (all members).
-pub fn gunzip(path: &Path) -> Vec<u8> {
+pub(crate) fn gunzip(path: &Path) -> Vec<u8> {
     let mut data = Vec::new();
     flate2::read::MultiGzDecoder::new(fs::File::open(path).unwrap())
         .read_to_end(&mut data)
@@ -416,13 +416,13 @@ pub fn gunzip(path: &Path) -> Vec<u8> {
 }
 
 /// Decompress a backup into `out` and return its path.
-pub fn gunzip_to(backup: &Path, out: &Path) -> PathBuf {
+pub(crate) fn gunzip_to(backup: &Path, out: &Path) -> PathBuf {
     fs::write(out, gunzip(backup)).unwrap();
     out.to_path_buf()
 }
 
 /// `list --format json`, by name.
-pub fn listed(env: &Env) -> BTreeMap<String, serde_json::Value> {
+pub(crate) fn listed(env: &Env) -> BTreeMap<String, serde_json::Value> {
     let list = env.run(&["list", "--format", "json"]);
     list.ok();
     list.json()
@@ -435,7 +435,7 @@ pub fn listed(env: &Env) -> BTreeMap<String, serde_json::Value> {
 
 /// Make a backup look `by` older: its recorded creation time (what every age
 /// check reads) is moved back, so no test has to sleep for time to pass.
-pub fn backdate(backup: &Path, by: std::time::Duration) {
+pub(crate) fn backdate(backup: &Path, by: std::time::Duration) {
     use dbbackup::store::metadata;
     use std::os::unix::fs::FileExt;
     let file = fs::OpenOptions::new()
@@ -457,7 +457,7 @@ pub fn backdate(backup: &Path, by: std::time::Duration) {
 mod generator;
 
 /// A realistic results database of about `size_mb` MiB (seed 1).
-pub fn make_results_db(path: &Path, size_mb: f64, wal: bool) {
+pub(crate) fn make_results_db(path: &Path, size_mb: f64, wal: bool) {
     let options = generator::Options {
         size_mb,
         seed: 1,
@@ -466,7 +466,7 @@ pub fn make_results_db(path: &Path, size_mb: f64, wal: bool) {
     generator::make(path, options).unwrap_or_else(|e| panic!("make_results_db: {e}"));
 }
 
-pub fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {tool}"))
@@ -476,7 +476,7 @@ pub fn have(tool: &str) -> bool {
 
 /// Parse one logfmt line; `None` unless every field is `key=value` (quoted
 /// values with escapes allowed).
-pub fn parse_logfmt(line: &str) -> Option<BTreeMap<String, String>> {
+pub(crate) fn parse_logfmt(line: &str) -> Option<BTreeMap<String, String>> {
     let mut fields = BTreeMap::new();
     let mut chars = line.chars().peekable();
     loop {
@@ -526,7 +526,7 @@ pub fn parse_logfmt(line: &str) -> Option<BTreeMap<String, String>> {
 }
 
 /// The summary log's lines, each checked to be whole and well-formed.
-pub fn summary_lines(path: &Path) -> Vec<BTreeMap<String, String>> {
+pub(crate) fn summary_lines(path: &Path) -> Vec<BTreeMap<String, String>> {
     let text = fs::read_to_string(path).unwrap_or_default();
     assert!(
         text.is_empty() || text.ends_with('\n'),
@@ -550,7 +550,7 @@ pub fn summary_lines(path: &Path) -> Vec<BTreeMap<String, String>> {
 }
 
 /// Start `count` copies of the binary at once with array-task variables.
-pub fn run_array_tasks(
+pub(crate) fn run_array_tasks(
     env: &Env,
     array_id: &str,
     count: u32,
@@ -582,7 +582,7 @@ pub fn run_array_tasks(
 
 /// Grow a results database made by `make_results_db` by `factor` (1.01: 1 %) by
 /// appending runs made from `seed` (as a running sweep does).
-pub fn grow_results_db(path: &Path, factor: f64, seed: u64) {
+pub(crate) fn grow_results_db(path: &Path, factor: f64, seed: u64) {
     let now = fs::metadata(path).unwrap().len() as f64 / (1024.0 * 1024.0);
     let options = generator::Options {
         size_mb: now * factor,
