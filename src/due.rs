@@ -157,8 +157,8 @@ mod tests {
 
     fn counts() -> (usize, usize) {
         (
-            VALIDATIONS.with(|n| n.get()),
-            FINGERPRINTS.with(|n| n.get()),
+            VALIDATIONS.with(std::cell::Cell::get),
+            FINGERPRINTS.with(std::cell::Cell::get),
         )
     }
 

@@ -335,9 +335,8 @@ fn read_holder(file: &mut File) -> String {
 
 /// "pid 123 on host n1 (job 55_2) since ..." from the file, else from F_GETLK.
 fn describe_holder(file: &File) -> String {
-    let mut handle = match file.try_clone() {
-        Ok(handle) => handle,
-        Err(_) => return "another process".into(),
+    let Ok(mut handle) = file.try_clone() else {
+        return "another process".into();
     };
     let recorded = read_holder(&mut handle);
     drop(handle);

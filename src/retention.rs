@@ -49,7 +49,7 @@ pub(crate) fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>)
         .collect();
     keep_newest_per(&points, policy.keep_daily, &mut keep, |e| {
         let date = e.created().to_zoned_datetime(TimeZone::UTC).date();
-        (date.year() as i32, date.day_of_year() as i32)
+        (i32::from(date.year()), i32::from(date.day_of_year()))
     });
     keep_newest_per(&points, policy.keep_weekly, &mut keep, |e| {
         let week = e
@@ -57,7 +57,7 @@ pub(crate) fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>)
             .to_zoned_datetime(TimeZone::UTC)
             .date()
             .iso_week_date();
-        (week.year() as i32, week.week() as i32)
+        (i32::from(week.year()), i32::from(week.week()))
     });
     keep.extend(
         set.pre_restore

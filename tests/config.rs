@@ -147,10 +147,10 @@ fn a_dbbackup_yaml_in_the_working_directory_that_cannot_be_read_is_refused() {
     let makers: [(&str, &dyn Fn()); 3] = [
         ("directory", &|| fs::create_dir(&path).unwrap()),
         ("fifo", &|| {
-            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
+            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         }),
         ("dangling symlink", &|| {
-            std::os::unix::fs::symlink(env.path("nothere.yaml"), &path).unwrap()
+            std::os::unix::fs::symlink(env.path("nothere.yaml"), &path).unwrap();
         }),
     ];
     for (what, make) in makers {

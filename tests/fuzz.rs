@@ -38,7 +38,7 @@ proptest! {
         let age_ok = dbbackup::units::parse_duration(&age).is_ok();
         let expected = (1..=9).contains(&level)
             && hours.is_finite() && (0.0..=876_000.0).contains(&hours)
-            && keep >= 1 && keep <= u32::MAX as i64
+            && keep >= 1 && keep <= i64::from(u32::MAX)
             && (0..=64).contains(&threads)
             && (0.0..=100.0).contains(&shrink)
             && age_ok;

@@ -18,7 +18,7 @@ fn make_large_db(path: &std::path::Path, mb: usize) {
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut chunk = vec![0u8; 1 << 20];
     for i in 0..mb {
-        for b in chunk.iter_mut() {
+        for b in &mut chunk {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;

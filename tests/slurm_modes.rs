@@ -116,7 +116,7 @@ fn a_post_job_task_backs_up_when_the_newest_backup_is_older_than_the_interval() 
         rusqlite::Connection::open(&env.db)
             .unwrap()
             .execute_batch("INSERT INTO ledger (amount, note) VALUES (0, 'work'); UPDATE counter SET n = n + 1")
-            .unwrap()
+            .unwrap();
     };
     task(0, "1");
     assert_eq!(

@@ -10,7 +10,7 @@ pub(crate) mod decompress;
 /// SLURM set it, so a backup never takes more cores than the job was given on a
 /// shared node.
 pub(crate) fn worker_threads(requested: u32, slurm_cpus: Option<usize>) -> usize {
-    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let available = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     threads_for(requested, available, slurm_cpus)
 }
 

@@ -16,7 +16,7 @@ use crate::units::human_bytes;
 pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
     match outcome {
         Outcome::Unchanged(newest) => {
-            out.line(format!("skipped: database unchanged since {}", newest));
+            out.line(format!("skipped: database unchanged since {newest}"));
             out.document(&json!({"status": "skipped", "reason": "unchanged", "newest": newest}));
             ExitCode::Success
         }

@@ -177,7 +177,7 @@ pub(crate) fn load_or_rebuild(dir: &BackupDir, base: &Entry) -> Result<PageHashe
             Err(why) => tracing::warn!("page hashes {} unusable ({why}); rebuilding", show(&path)),
         },
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            tracing::info!("no page hashes for {}; rebuilding them", base.file_name)
+            tracing::info!("no page hashes for {}; rebuilding them", base.file_name);
         }
         Err(e) => tracing::warn!("cannot read {} ({e}); rebuilding", show(&path)),
     }
@@ -222,7 +222,7 @@ impl Write for Hasher {
                 return Ok(bytes.len());
             }
             let size = u16::from_be_bytes([self.pending[16], self.pending[17]]);
-            let size = if size == 1 { 65536 } else { size as u32 };
+            let size = if size == 1 { 65536 } else { u32::from(size) };
             if size < 512 || !size.is_power_of_two() {
                 return Err(io::Error::other("invalid page size in the database header"));
             }

@@ -12,13 +12,13 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Context, Result, show};
 use crate::store::{BackupDir, DbId, TempFile, sync_dir};
 
-pub const STATE_DIR: &str = ".dbbackup-state";
+pub(crate) const STATE_DIR: &str = ".dbbackup-state";
 const EXPIRY: Duration = Duration::from_secs(30 * 86_400);
 /// A job that never said it ended (killed, opted out of the final job) stops
 /// protecting its restore point from retention after this long.
@@ -26,7 +26,7 @@ const PROTECT_FOR: Duration = Duration::from_secs(14 * 86_400);
 
 /// A job's pre-job record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PreJob {
+pub(crate) struct PreJob {
     /// The restore point that serves this job.
     pub backup: Option<String>,
     /// The failed snapshot attempt, kept as evidence; other tasks do not retry.
@@ -40,7 +40,7 @@ pub struct PreJob {
 
 impl PreJob {
     /// Every task id of the array, from `task_ids` (`MIN-MAX:STEP`).
-    pub fn all_tasks(&self) -> Option<Vec<u64>> {
+    pub(crate) fn all_tasks(&self) -> Option<Vec<u64>> {
         let (range, step) = self.task_ids.as_deref()?.split_once(':')?;
         let (min, max) = range.split_once('-')?;
         let (min, max, step): (u64, u64, u64) =
@@ -88,17 +88,17 @@ impl PreJob {
 /// The key of one job's state for one database: `<cluster>-<job id>-<db key>`.
 /// Databases sharing a backup directory each need their own restore point and
 /// their own count of finished tasks.
-pub fn key(job_key: &str, db: &DbId) -> String {
+pub(crate) fn key(job_key: &str, db: &DbId) -> String {
     format!("{job_key}-{}", db.key())
 }
 
-pub struct JobState {
+pub(crate) struct JobState {
     dir: PathBuf,
 }
 
 impl JobState {
     /// The state of `backups`, created if missing; the caller holds its lock.
-    pub fn open(backups: &BackupDir) -> Result<JobState> {
+    pub(crate) fn open(backups: &BackupDir) -> Result<JobState> {
         let dir = backups.path().join(STATE_DIR);
         fs::create_dir_all(&dir).context(|| format!("cannot create {}", show(&dir)))?;
         let state = JobState { dir };
@@ -107,24 +107,24 @@ impl JobState {
     }
 
     /// Read-only view, without the lock and without creating anything.
-    pub fn reader(backups: &BackupDir) -> JobState {
+    pub(crate) fn reader(backups: &BackupDir) -> JobState {
         JobState {
             dir: backups.path().join(STATE_DIR),
         }
     }
 
-    pub fn pre_job(&self, key: &str) -> Option<PreJob> {
+    pub(crate) fn pre_job(&self, key: &str) -> Option<PreJob> {
         let text = fs::read_to_string(self.dir.join(format!("prejob-{key}"))).ok()?;
         Some(PreJob::parse(&text))
     }
 
-    pub fn record_pre_job(&self, key: &str, record: &PreJob) -> Result<()> {
+    pub(crate) fn record_pre_job(&self, key: &str, record: &PreJob) -> Result<()> {
         self.write(&format!("prejob-{key}"), &record.render())
     }
 
     /// Record that `task` of the array `key` finished; returns how many distinct
     /// tasks have finished so far.
-    pub fn finish_task(&self, key: &str, task: u64) -> Result<u64> {
+    pub(crate) fn finish_task(&self, key: &str, task: u64) -> Result<u64> {
         let mut tasks = self.finished_tasks(key)?;
         tasks.insert(task);
         let text: String = tasks.iter().map(|t| format!("{t}\n")).collect();
@@ -133,7 +133,7 @@ impl JobState {
     }
 
     /// The array tasks that ran post-job to the end of their work.
-    pub fn finished_tasks(&self, key: &str) -> Result<BTreeSet<u64>> {
+    pub(crate) fn finished_tasks(&self, key: &str) -> Result<BTreeSet<u64>> {
         let path = self.dir.join(format!("finished-{key}"));
         match fs::read_to_string(&path) {
             Ok(text) => Ok(text
@@ -149,7 +149,7 @@ impl JobState {
     /// caller. A create-once marker, so it holds without the directory lock and
     /// on a full disk (an empty file needs no data blocks), where neither the
     /// lock's holder line nor a state file can be written.
-    pub fn claim_final(backups: &BackupDir, key: &str) -> Result<bool> {
+    pub(crate) fn claim_final(backups: &BackupDir, key: &str) -> Result<bool> {
         let dir = backups.path().join(STATE_DIR);
         fs::create_dir_all(&dir).context(|| format!("cannot create {}", show(&dir)))?;
         let marker = dir.join(format!("final-{key}"));
@@ -165,12 +165,12 @@ impl JobState {
     }
 
     /// The job has ended: its restore point no longer needs protecting.
-    pub fn mark_ended(&self, key: &str) -> Result<()> {
+    pub(crate) fn mark_ended(&self, key: &str) -> Result<()> {
         self.write(&format!("ended-{key}"), "")
     }
 
     /// Restore points of jobs that have not ended: retention keeps them.
-    pub fn protected(backups: &BackupDir) -> HashSet<String> {
+    pub(crate) fn protected(backups: &BackupDir) -> HashSet<String> {
         let reader = JobState::reader(backups);
         let Ok(items) = fs::read_dir(&reader.dir) else {
             return HashSet::new();
@@ -206,10 +206,6 @@ impl JobState {
         fs::rename(temp.path(), &target).context(|| format!("cannot write {}", show(&target)))?;
         temp.keep();
         sync_dir(&self.dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.dir
     }
 
     fn expire(&self) {

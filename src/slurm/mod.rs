@@ -3,6 +3,6 @@
 //! records, once-per-array claims, the final job's marker), and the job scripts
 //! that run dbbackup (`templates`).
 
-pub mod array;
+pub(crate) mod array;
 pub mod job;
-pub mod templates;
+pub(crate) mod templates;

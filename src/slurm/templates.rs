@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::error::{Context, Error, Result, show};
 
 /// (path under the output directory, content, executable)
-pub const TEMPLATES: &[(&str, &str, bool)] = &[
+pub(crate) const TEMPLATES: &[(&str, &str, bool)] = &[
     (
         "hooks/dbbackup_hooks.sh",
         include_str!("../../slurm/hooks/dbbackup_hooks.sh"),
@@ -52,7 +52,7 @@ pub const TEMPLATES: &[(&str, &str, bool)] = &[
 /// Write every template under `out` for the project in the current directory,
 /// naming each file to `written` as it is written. `config`: the config file the
 /// jobs should read, if any.
-pub fn write_all(
+pub(crate) fn write_all(
     out: &Path,
     config: Option<&Path>,
     overwrite: bool,
@@ -92,7 +92,7 @@ pub fn write_all(
 }
 
 /// Replace the templates' defaults and placeholders with absolute paths.
-pub fn fill(
+pub(crate) fn fill(
     content: &str,
     exe: &Path,
     config: Option<&Path>,

@@ -12,7 +12,7 @@ use super::{BackupDir, Entry, copy_mode, open_no_follow, sync_dir};
 use crate::error::{Context, Error, Result, show};
 
 /// Record `new_source` as `entry`'s source. Call only while holding the lock.
-pub fn rewrite_source(dir: &BackupDir, entry: &Entry, new_source: &str) -> Result<()> {
+pub(crate) fn rewrite_source(dir: &BackupDir, entry: &Entry, new_source: &str) -> Result<()> {
     let Ok(old) = &entry.meta else {
         return Err(Error::failed(format!(
             "backup {} has no readable metadata to rewrite",

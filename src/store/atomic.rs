@@ -12,7 +12,7 @@ use crate::error::{Context, Result, show};
 
 /// Temp files in a backup or mirror directory start with this; only a lock holder
 /// writes them, so a lock holder may remove any it finds (left by a killed run).
-pub const TEMP_PREFIX: &str = ".dbbackup-tmp-";
+pub(crate) const TEMP_PREFIX: &str = ".dbbackup-tmp-";
 
 /// This host's name as used in temp-file names (no `-`, which separates fields).
 fn this_host() -> String {
@@ -28,7 +28,7 @@ fn this_host() -> String {
 /// Remove temp files in `dir` left by dead dbbackup processes of this host: for
 /// directories outside the backup directory (a restore target's), where other
 /// processes' temp files may be live and only ours are known to be dead.
-pub fn remove_dead_temps_in(dir: &Path) -> usize {
+pub(crate) fn remove_dead_temps_in(dir: &Path) -> usize {
     let prefix = format!("{TEMP_PREFIX}{}-", this_host());
     remove_temps_where(dir, |name| {
         let pid = name
@@ -45,7 +45,7 @@ pub fn remove_dead_temps_in(dir: &Path) -> usize {
 /// Remove every dbbackup temp file in `dir` (a lock holder's job), except this
 /// process's own: a restore beside its backups (`--backup-dir .`) has its checked
 /// copy there while it saves the old database.
-pub fn remove_temps_in(dir: &Path) -> usize {
+pub(crate) fn remove_temps_in(dir: &Path) -> usize {
     let ours = format!("{TEMP_PREFIX}{}-{}-", this_host(), std::process::id());
     remove_temps_where(dir, |name| {
         name.starts_with(TEMP_PREFIX) && !name.starts_with(&ours)
@@ -73,7 +73,7 @@ fn remove_temps_where(dir: &Path, removable: impl Fn(&str) -> bool) -> usize {
 /// Hard-link `from` to `to`, failing with `AlreadyExists` instead of replacing:
 /// rename(2) would silently overwrite. Filesystems without hard links fall back to
 /// a rename after an existence check (we hold the directory lock).
-pub fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     match fs::hard_link(from, to) {
         Err(e) if matches!(e.raw_os_error(), Some(code) if code == nix::libc::EPERM || code == nix::libc::EOPNOTSUPP || code == nix::libc::EXDEV) =>
         {
@@ -87,7 +87,7 @@ pub fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 /// Flush a directory's entries (a new or renamed name) to disk.
-pub fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -101,7 +101,7 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// Open for reading without following a symlink planted under a backup's name,
 /// and without blocking on a FIFO planted there (callers `fstat` and skip what is
 /// not a regular file; O_NONBLOCK changes nothing for reads of regular files).
-pub fn open_no_follow(path: &Path) -> io::Result<File> {
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
@@ -109,7 +109,7 @@ pub fn open_no_follow(path: &Path) -> io::Result<File> {
 }
 
 /// The permission bits a copy of `path` may have: never more readable than it.
-pub fn copy_mode(path: &Path) -> u32 {
+pub(crate) fn copy_mode(path: &Path) -> u32 {
     fs::metadata(path)
         .map(|m| m.permissions().mode() & 0o666)
         .unwrap_or(0o600)

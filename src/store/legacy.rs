@@ -19,7 +19,7 @@ const FUTURE_SLACK: SignedDuration = SignedDuration::from_hours(24);
 
 /// Why `entry` (a legacy file, read through `file`) cannot be what its name
 /// claims; `None` when it looks like a whole `gzip -6` of an SQLite database.
-pub fn implausible(file: &mut (impl Read + Seek), entry: &Entry) -> Option<String> {
+pub(crate) fn implausible(file: &mut (impl Read + Seek), entry: &Entry) -> Option<String> {
     let created = entry.created();
     if created > Timestamp::now() + FUTURE_SLACK {
         return Some(format!(

@@ -1,12 +1,12 @@
 //! The backup directory: which files are backups, their metadata, temp files and
 //! atomic, never-overwriting publication.
 
-pub mod adopt;
-pub mod atomic;
-pub mod legacy;
+pub(crate) mod adopt;
+pub(crate) mod atomic;
+pub(crate) mod legacy;
 pub mod metadata;
 pub mod naming;
-pub mod ownership;
+pub(crate) mod ownership;
 
 use std::fs;
 use std::io::{self, BufReader};
@@ -16,13 +16,13 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::error::{Context, Error, Result, show};
-pub use atomic::{
+pub(crate) use atomic::{
     TEMP_PREFIX, TempFile, copy_mode, link_no_replace, open_no_follow, remove_dead_temps_in,
     remove_temps_in, sync_dir,
 };
 pub use metadata::{CheckResult, Kind, Metadata};
 pub use naming::BackupName;
-pub use ownership::{BackupSet, DbId, Legacy, Role};
+pub(crate) use ownership::{BackupSet, DbId, Legacy, Role};
 
 pub const LOCK_FILE: &str = ".dbbackup.lock";
 /// Hidden directory of per-page hash tables of full backups (`crate::diff::pagehash`).

@@ -79,14 +79,14 @@ fn canonical(absolute: &Path) -> PathBuf {
 /// nobody can tell whose they are, and guessing wrong would restore one
 /// database's content over another's, or let its retention delete them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Legacy {
+pub(crate) enum Legacy {
     Ours,
     OwnerUnknown,
 }
 
 impl Legacy {
     /// Judge from every entry of the directory, as seen by `db`.
-    pub fn judge(entries: &[Entry], db: &DbId) -> Legacy {
+    pub(crate) fn judge(entries: &[Entry], db: &DbId) -> Legacy {
         if entries
             .iter()
             .any(|e| matches!(backed_up_database(e), Some(source) if !db.owns(source)))
@@ -99,7 +99,7 @@ impl Legacy {
 
     /// Without a configured database: the legacy files belong to the directory's
     /// one database, if it holds backups of at most one.
-    pub fn judge_whole_dir(entries: &[Entry]) -> Legacy {
+    pub(crate) fn judge_whole_dir(entries: &[Entry]) -> Legacy {
         let mut sources = entries.iter().filter_map(backed_up_database);
         match sources.next() {
             Some(first) if sources.any(|other| !DbId::of(Path::new(first)).owns(other)) => {
@@ -121,7 +121,7 @@ fn backed_up_database(entry: &Entry) -> Option<&str> {
 
 /// What a backup file is to one database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// A good backup of this database that `restore latest`, retention and
     /// `check` count: kinds manual, auto, pre-job, post-job, periodic, final, and
     /// the seed's legacy plain-gzip backups when they are this database's
@@ -143,7 +143,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::RestorePoint => "restore-point",
             Role::PreRestore => "pre-restore",
@@ -157,7 +157,7 @@ impl Role {
 
 /// The one answer to "what is this file to database `db`"; `legacy` says whose
 /// the directory's legacy files are ([`Legacy::judge`]).
-pub fn role(entry: &Entry, db: &DbId, legacy: Legacy) -> Role {
+pub(crate) fn role(entry: &Entry, db: &DbId, legacy: Legacy) -> Role {
     if entry.legacy {
         return match (&entry.implausible, legacy) {
             (Some(_), _) => Role::Damaged,

@@ -200,7 +200,7 @@ pub(crate) fn make_ledger_db(path: &Path, pairs: u32, wal: bool) {
     .unwrap();
     let tx = conn.unchecked_transaction().unwrap();
     for i in 0..pairs {
-        let amount = (i as i64 % 97) - 48;
+        let amount = (i64::from(i) % 97) - 48;
         tx.execute(
             "INSERT INTO ledger (amount, note) VALUES (?1, ?2)",
             (amount, format!("row {i} {}", "x".repeat(40))),
