@@ -136,37 +136,27 @@ pub(crate) fn run(
     let started = Instant::now();
     dir.remove_stale_temps();
     let reader = Reader::Sqlite(Source::open(due.db(), settings.busy_timeout)?);
-    let plan = diff::plan(settings.diff_backups, dir, due.id(), kind);
-    let attempt = create(
-        settings,
-        job,
-        dir,
-        (due.db(), due.id()),
-        &reader,
-        kind,
-        Some(due.fingerprint().clone()),
-        started,
-        &plan,
-    )?;
-    match attempt {
-        Try::Done(outcome) => Ok(outcome),
-        Try::Fallback(why) => {
-            tracing::info!("making a full backup instead of a diff: {why}");
-            let full = diff::Plan::Full { hashes: true };
-            match create(
-                settings,
-                job,
-                dir,
-                (due.db(), due.id()),
-                &reader,
-                kind,
-                Some(due.fingerprint().clone()),
-                started,
-                &full,
-            )? {
-                Try::Done(outcome) => Ok(outcome),
-                Try::Fallback(why) => Err(Error::failed(why)),
+    let mut plan = diff::plan(settings.diff_backups, dir, due.id(), kind);
+    loop {
+        let fingerprint = Some(due.fingerprint().clone());
+        let target = (due.db(), due.id());
+        match create(
+            settings,
+            job,
+            dir,
+            target,
+            &reader,
+            kind,
+            fingerprint,
+            started,
+            &plan,
+        )? {
+            Try::Done(outcome) => return Ok(outcome),
+            Try::Fallback(why) if matches!(plan, diff::Plan::Diff(_)) => {
+                tracing::info!("making a full backup instead of a diff: {why}");
+                plan = diff::Plan::Full { hashes: true };
             }
+            Try::Fallback(why) => return Err(Error::failed(why)),
         }
     }
 }

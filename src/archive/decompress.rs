@@ -32,7 +32,7 @@ pub(crate) struct Extracted {
 /// and (when recorded) size and checksum. Errors name the backup.
 pub(crate) fn extract(
     entry: &Entry,
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     progress: &Progress,
 ) -> Result<Extracted> {
     let damaged =
@@ -106,10 +106,20 @@ pub(crate) fn extract_to_file(
     temp: &mut crate::store::TempFile,
     progress: &Progress,
 ) -> Result<Extracted> {
+    fill_temp(temp, progress, |writer| extract(entry, writer, progress))
+}
+
+/// Write what `fill` produces into `temp` through a buffer, then flush and sync it:
+/// a decompressed backup or a rebuilt diff, whole on disk before anyone reads it.
+pub(crate) fn fill_temp(
+    temp: &mut crate::store::TempFile,
+    progress: &Progress,
+    fill: impl FnOnce(&mut dyn Write) -> Result<Extracted>,
+) -> Result<Extracted> {
     let path = temp.path().to_path_buf();
     let extracted = {
         let mut writer = io::BufWriter::with_capacity(CHUNK, temp.file());
-        let extracted = extract(entry, &mut writer, progress)?;
+        let extracted = fill(&mut writer)?;
         progress.finish();
         writer.flush().map_err(|e| Error::Io {
             context: format!("cannot write {}", show(&path)),

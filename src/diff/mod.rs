@@ -14,10 +14,8 @@ pub(crate) mod pagehash;
 pub(crate) mod rebuild;
 pub(crate) mod write;
 
-use std::io::{BufWriter, Write};
-
 use crate::archive::decompress::{self, Extracted};
-use crate::error::{Error, Result, show};
+use crate::error::Result;
 use crate::progress::Progress;
 use crate::store::metadata::Kind;
 use crate::store::{BackupDir, DbId, Entry, TempFile};
@@ -90,19 +88,9 @@ pub(crate) fn extract_to_file(
     if !entry.name.diff {
         return decompress::extract_to_file(entry, temp, progress);
     }
-    let path = temp.path().to_path_buf();
-    let extracted = {
-        let mut writer = BufWriter::with_capacity(1 << 20, temp.file());
-        let extracted = rebuild::rebuild(entry, &mut writer, progress)?;
-        progress.finish();
-        writer.flush().map_err(|e| Error::Io {
-            context: format!("cannot write {}", show(&path)),
-            source: e,
-        })?;
-        extracted
-    };
-    temp.sync()?;
-    Ok(extracted)
+    decompress::fill_temp(temp, progress, |writer| {
+        rebuild::rebuild(entry, writer, progress)
+    })
 }
 
 /// Why diff `entry` cannot be rebuilt, from cheap checks only (its base is there,
