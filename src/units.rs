@@ -5,13 +5,8 @@ use std::time::Duration;
 /// Parse `<number><unit>` with unit s, m, h, d or w (a bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (examples: 90s, 30m, 24h, 7d)"))?;
+    let (value, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("'{text}' is not a duration (examples: 90s, 30m, 24h, 7d)"))?;
     let scale = match unit.trim() {
         "" | "s" => 1.0,
         "m" => 60.0,
@@ -27,16 +22,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value * scale).map_err(|_| format!("'{text}' is out of range"))
 }
 
-/// Parse `<number>[K|M|G|T]` (binary multiples; a bare number is bytes).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
+/// `90s` → (90.0, "s"); `None` when the text does not start with a number.
+fn number_and_unit(text: &str) -> Option<(f64, &str)> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size (examples: 500M, 1G)"))?;
+    Some((number.parse().ok()?, unit))
+}
+
+/// Parse `<number>[K|M|G|T]` (binary multiples; a bare number is bytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (value, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("'{text}' is not a size (examples: 500M, 1G)"))?;
     let scale: f64 = match unit
         .trim()
         .trim_end_matches(['B', 'b'])
