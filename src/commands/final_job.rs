@@ -83,21 +83,22 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
         Ok((reached, outcome))
     })();
     let mut line = match &result {
-        Ok((_, Outcome::Created(created))) if created.is_good() => {
-            let mut line = Line::new(&ctx.job, "final", summary_log::EventStatus::Ok);
-            line.field("backup", &created.entry.file_name);
-            line
-        }
-        Ok((_, Outcome::Created(created))) => {
-            let mut line = Line::new(&ctx.job, "final", summary_log::EventStatus::Failed);
-            line.field("backup", &created.entry.file_name)
-                .field("check", "failed");
-            line
-        }
-        Ok((_, Outcome::Unchanged(name))) => {
-            let mut line = Line::new(&ctx.job, "final", summary_log::EventStatus::Skipped);
-            line.field("backup", name)
-                .field("reason", "database unchanged since this backup");
+        Ok((_, outcome)) => {
+            // The same status as post-job's and periodic's lines: a failed check or
+            // a failed mirror copy is `failed` (and final exits 1).
+            let mut line = Line::of_outcome(&ctx.job, "final", outcome);
+            match outcome {
+                Outcome::Created(created) if !created.is_good() => {
+                    line.field("check", "failed");
+                }
+                Outcome::Created(created) if !created.is_complete() => {
+                    line.field("mirror", "failed");
+                }
+                Outcome::Created(_) => {}
+                Outcome::Unchanged(_) => {
+                    line.field("reason", "database unchanged since this backup");
+                }
+            }
             line
         }
         Err(error) => {
