@@ -191,6 +191,7 @@ mod tests {
                 page_count: 1,
                 changed_pages: 1,
                 diff_checksum: String::new(),
+                diff_index: 1,
             });
         }
         e

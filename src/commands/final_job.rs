@@ -85,7 +85,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
     let mut line = match &result {
         Ok((_, Outcome::Created(created))) if created.is_good() => {
             let mut line = Line::new(&ctx.job, "final", summary_log::EventStatus::Ok);
-            line.field("backup", &created.entry.file_name);
+            line.created(created);
             line
         }
         Ok((_, Outcome::Created(created))) => {
