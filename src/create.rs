@@ -46,6 +46,9 @@ pub struct Created {
     pub duration: Duration,
     pub pruned: Vec<String>,
     pub mirrors: Vec<MirrorResult>,
+    /// Why this is a full backup although a diff was due (its base failed a
+    /// check, the diff grew too large, ...).
+    pub full_because: Option<String>,
 }
 
 impl Created {
@@ -154,7 +157,10 @@ pub(crate) fn run(
             Try::Done(outcome) => return Ok(outcome),
             Try::Fallback(why) if matches!(plan, diff::Plan::Diff(_)) => {
                 tracing::info!("making a full backup instead of a diff: {why}");
-                plan = diff::Plan::Full { hashes: true };
+                plan = diff::Plan::Full {
+                    hashes: true,
+                    why: Some(why),
+                };
             }
             Try::Fallback(why) => return Err(Error::failed(why)),
         }
@@ -220,7 +226,10 @@ pub(crate) fn save_before_restore(
         }
         Err(other) => return Err(other),
     };
-    let full = diff::Plan::Full { hashes: false };
+    let full = diff::Plan::Full {
+        hashes: false,
+        why: None,
+    };
     let attempt = create(
         settings,
         job,
@@ -299,7 +308,7 @@ fn create(
         let threads = archive::worker_threads(settings.threads, job.cpus_per_task);
         let total = std::fs::metadata(db).map_or(0, |m| m.len());
         let progress = Progress::bytes(total, "backup", settings.progress(), job);
-        let keep_hashes = matches!(plan, diff::Plan::Full { hashes: true });
+        let keep_hashes = matches!(plan, diff::Plan::Full { hashes: true, .. });
         let produced =
             compress::compress_parallel(&mut out, settings.compression_level, threads, |sink| {
                 match reader {
@@ -333,7 +342,13 @@ fn create(
             });
         let (check, compressed) = match produced {
             Err(_) if too_large.load(Ordering::SeqCst) => {
-                return Ok(Try::Fallback(diff::write::TOO_LARGE.into()));
+                let (name, size) = base.map_or((String::new(), 0), |b| {
+                    (b.entry.file_name.clone(), b.entry.size)
+                });
+                return Ok(Try::Fallback(format!(
+                    "{} {name} ({size} bytes)",
+                    diff::write::TOO_LARGE
+                )));
             }
             Err(_) if let Some(why) = stream.as_ref().and_then(|s| s.abandoned.clone()) => {
                 return Ok(Try::Fallback(why));
@@ -369,6 +384,7 @@ fn create(
                 page_count: summary.page_count,
                 changed_pages: summary.changed_pages,
                 diff_checksum: compressed.checksum.clone(),
+                diff_index: base.index,
             });
             (summary.db_size, summary.checksum)
         }
@@ -459,6 +475,10 @@ fn create(
         duration: started.elapsed(),
         pruned,
         mirrors,
+        full_because: match plan {
+            diff::Plan::Full { why, .. } => why.clone(),
+            diff::Plan::Diff(_) => None,
+        },
     }))))
 }
 

@@ -40,6 +40,7 @@ pub(crate) fn export(
     latest_of: Option<BackupSet>,
     out: &Path,
 ) -> Result<Exported> {
+    refuse_backup_dirs(settings, dir, out)?;
     let entry = match latest_of {
         Some(set) => set.restore_points.into_iter().next().ok_or_else(|| {
             Error::failed(format!(
@@ -96,7 +97,7 @@ pub(crate) fn export(
         source,
     };
     // A full backup's metadata member (`gzip -d` skips it), so the export can
-    // also be put back into a backup directory.
+    // also be put back into a backup directory by hand (docs/differential.md).
     if let Ok(meta) = &entry.meta {
         let mut meta = meta.clone();
         meta.diff = None;
@@ -157,4 +158,33 @@ pub(crate) fn export(
         db_size: extracted.bytes,
         checksum: extracted.checksum,
     })
+}
+
+/// `--out` must name a file outside the backup directory and the mirrors: there
+/// a plain `.db.gz` with a full backup's metadata member could be taken for a
+/// restore point (and be counted or deleted by retention). `-` is not standard
+/// output here: the export is published atomically under a name, never streamed.
+fn refuse_backup_dirs(settings: &Settings, dir: &BackupDir, out: &Path) -> Result<()> {
+    if out.as_os_str() == "-" {
+        return Err(Error::usage(
+            "--out -: export writes a file, not standard output; give a file name (--out copy.db.gz, then `zcat copy.db.gz`)",
+        ));
+    }
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Ok(parent) = fs::canonicalize(parent) else {
+        return Ok(()); // a missing directory is reported by the caller
+    };
+    let dirs = std::iter::once(dir.path()).chain(settings.mirror_dirs.iter().map(PathBuf::as_path));
+    for backups in dirs {
+        if fs::canonicalize(backups).is_ok_and(|b| b == parent) {
+            return Err(Error::usage(format!(
+                "refusing to export into {}: it is a backup directory, where the export would look like a backup; choose another directory for --out",
+                show(backups)
+            )));
+        }
+    }
+    Ok(())
 }

@@ -73,14 +73,16 @@ pub(crate) fn evaluate(
         Some(db) => backups.set(db)?,
         None => BackupSet::whole_dir(backups.entries()?),
     };
-    let entries = &set.restore_points;
+    // A diff whose base is missing or damaged (cheap tests) cannot be restored:
+    // not a good backup for age, count or shrink; the `base` criterion names it.
+    let (good, no_base) = crate::diff::split_restorable(&set.restore_points);
     let mut criteria = vec![
-        age(entries, label, thresholds),
-        count(entries, label, thresholds),
-        shrink(entries, label, thresholds),
+        age(&good, label, thresholds),
+        count(&good, label, thresholds),
+        shrink(&good, label, thresholds),
         last_attempt(&set, label),
     ];
-    if let Some(criterion) = rebuild(entries, label) {
+    if let Some(criterion) = base(&set.restore_points, &no_base, label) {
         criteria.push(criterion);
     }
     if check_free && let Some(min_free) = thresholds.min_free_bytes {
@@ -175,22 +177,38 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
     }
 }
 
-/// A newest restore point that is a diff is good only if its base is there,
-/// whole in size and with the checksum the diff was made against (cheap checks;
-/// `verify` reads the content). `None` when the newest is a full backup.
-fn rebuild(good: &[Entry], label: &str) -> Option<Criterion> {
-    let newest = good.first().filter(|e| e.name.diff)?;
-    let problem = crate::diff::base_problem(newest);
-    Some(Criterion {
-        name: format!("{label}base"),
-        ok: problem.is_none(),
+/// Every diff among the restore points needs its base there, whole in size and
+/// with the checksum the diff was made against, and a full backup with page
+/// hashes the size it was written at (cheap checks; `verify` reads the
+/// content). `None` when no restore point is a diff and none has a problem.
+fn base(points: &[Entry], no_base: &[(Entry, String)], label: &str) -> Option<Criterion> {
+    let name = format!("{label}base");
+    if let Some((newest, problem)) = no_base.first() {
+        let more = match no_base.len() {
+            1 => String::new(),
+            n => format!(
+                " (and {} more diff{} without a usable base)",
+                n - 1,
+                if n == 2 { "" } else { "s" }
+            ),
+        };
+        return Some(Criterion {
+            name,
+            ok: false,
+            severity: Severity::Critical,
+            detail: format!("{}: {problem}{more}", newest.file_name),
+            perf: None,
+        });
+    }
+    let diffs = points.iter().filter(|e| e.name.diff).count();
+    (diffs > 0).then(|| Criterion {
+        name,
+        ok: true,
         severity: Severity::Critical,
-        detail: problem.unwrap_or_else(|| {
-            format!(
-                "newest restore point {} is a diff whose base is present",
-                newest.file_name
-            )
-        }),
+        detail: format!(
+            "the base of each of {diffs} diff{} is present and whole in size",
+            if diffs == 1 { "" } else { "s" }
+        ),
         perf: None,
     })
 }

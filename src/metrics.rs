@@ -33,11 +33,11 @@ pub(crate) fn render(facts: &Facts) -> Result<String> {
     let db = label(facts.db);
     let dir = label(&facts.backup_dir.display().to_string());
     let entries = BackupDir::new(facts.backup_dir).entries()?;
-    let good = match facts.db_id {
+    let set = match facts.db_id {
         Some(id) => BackupSet::of(entries, id),
         None => BackupSet::whole_dir(entries),
-    }
-    .restore_points;
+    };
+    let (good, _) = crate::diff::split_restorable(&set.restore_points);
     let mut text = String::new();
     let mut family = |name: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(text, "# HELP {name} {help}");

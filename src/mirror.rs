@@ -2,7 +2,8 @@
 //! was published (temp name, flush, no-replace link, directory flush), read back
 //! and compared byte for byte by SHA-256, then retention runs there too. A failed
 //! mirror is reported; the primary backup stays. A differential backup's base goes
-//! first when the mirror lacks it, so a mirror never holds a diff without its base.
+//! first when the mirror lacks it or holds a damaged copy (by size and metadata,
+//! replaced atomically), so a mirror never holds a diff without its base.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -65,23 +66,61 @@ fn copy_to(
         Error::failed(format!("mirror {} is locked by another process", show(dir)))
     })?;
     mirror.remove_stale_temps();
-    if let Some(diff) = entry.meta.as_ref().ok().and_then(|m| m.diff.as_ref())
-        && std::fs::symlink_metadata(dir.join(&diff.base)).is_err()
-    {
+    if entry.name.diff {
+        // The primary's base, trusted once it passes the cheap tests against
+        // what the diff recorded; the mirror's copy must match it.
         let (base, _) = crate::diff::rebuild::base_of(entry)?;
-        copy_file(dir, &base)?;
-        tracing::info!("mirrored base {} to {}", base.file_name, show(dir));
+        match copy_problem(&mirror, &base)? {
+            None => {}
+            Some(None) => {
+                copy_file(dir, &base, false)?;
+                tracing::info!("mirrored base {} to {}", base.file_name, show(dir));
+            }
+            Some(Some(why)) => {
+                tracing::warn!(
+                    "mirror copy of base {} in {} is damaged ({why}); replacing it from {}",
+                    base.file_name,
+                    show(dir),
+                    show(&base.path)
+                );
+                copy_file(dir, &base, true)?;
+            }
+        }
     }
-    copy_file(dir, entry)?;
+    copy_file(dir, entry, false)?;
     // Only this database's copies (a mirror may be shared as well); the primary's
     // restore points of running jobs are kept in mirrors too.
     let plan = retention::plan(&mirror.set(db)?, policy, protected);
     retention::apply(&mirror, &plan)
 }
 
+/// What is wrong with `mirror`'s copy of `primary` by cheap tests (same size, and
+/// metadata readable with the same checksum): `None` when it looks whole,
+/// `Some(None)` when it is missing, else why it is damaged.
+fn copy_problem(mirror: &BackupDir, primary: &Entry) -> Result<Option<Option<String>>> {
+    let Some(copy) = mirror.entry(&primary.file_name)? else {
+        return Ok(Some(None));
+    };
+    let checksum = |e: &Entry| e.meta.as_ref().ok().map(|m| m.checksum.clone());
+    let why = if copy.size != primary.size {
+        Some(format!(
+            "{} bytes, the primary's {}",
+            copy.size, primary.size
+        ))
+    } else if let Err(why) = &copy.meta {
+        Some(format!("its metadata is unreadable: {why}"))
+    } else if checksum(&copy) != checksum(primary) {
+        Some("it records other content than the primary's".to_string())
+    } else {
+        None
+    };
+    Ok(why.map(Some))
+}
+
 /// Copy one backup file into mirror `dir`: temp name, flush, read back and
-/// compare, no-replace link, directory flush.
-fn copy_file(dir: &Path, entry: &Entry) -> Result<()> {
+/// compare, then a no-replace link (or, to replace a damaged copy, a rename: one
+/// atomic step, so the name never goes missing), directory flush.
+fn copy_file(dir: &Path, entry: &Entry, replace: bool) -> Result<()> {
     let mirror = BackupDir::new(dir);
     let mut temp = mirror.create_temp(copy_mode(&entry.path))?;
     let expected = {
@@ -105,9 +144,15 @@ fn copy_file(dir: &Path, entry: &Entry) -> Result<()> {
         )));
     }
     let target = dir.join(&entry.file_name);
-    link_no_replace(temp.path(), &target)
-        .context(|| format!("cannot publish mirror copy {}", show(&target)))?;
-    drop(temp);
+    if replace {
+        std::fs::rename(temp.path(), &target)
+            .context(|| format!("cannot replace mirror copy {}", show(&target)))?;
+        temp.keep();
+    } else {
+        link_no_replace(temp.path(), &target)
+            .context(|| format!("cannot publish mirror copy {}", show(&target)))?;
+        drop(temp);
+    }
     sync_dir(dir)
 }
 

@@ -9,9 +9,10 @@
 //!   they never displace a good backup;
 //! - differential backups count as restore points like full ones, and a full
 //!   backup that a kept diff (or a protected one) is built on is always kept;
-//! - files whose metadata is damaged, implausible legacy files and legacy files
-//!   whose database cannot be told: never deleted automatically (`verify` and
-//!   `list` report them).
+//! - files whose metadata is damaged, implausible legacy files, legacy files
+//!   whose database cannot be told, and diffs whose base is missing or truncated:
+//!   never deleted automatically and never counted (`verify` and `list` report
+//!   them; a base copied back from a mirror makes such a diff whole again).
 
 use std::collections::HashSet;
 use std::fs;
@@ -41,7 +42,23 @@ pub(crate) struct Plan {
 
 /// Decide for one database's set; `protected` names are kept whatever their age.
 pub(crate) fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>) -> Plan {
-    let points: Vec<&Entry> = set.restore_points.iter().collect();
+    plan_with(set, policy, protected, |e| {
+        crate::diff::restore_problem(e).is_none()
+    })
+}
+
+/// [`plan`], with the cheap "can this restore point be restored" test given.
+fn plan_with(
+    set: &BackupSet,
+    policy: Policy,
+    protected: &HashSet<String>,
+    restorable: impl Fn(&Entry) -> bool,
+) -> Plan {
+    // A restore point that cheap checks show cannot be restored (a diff whose base
+    // is missing or truncated) is kept, like a damaged file, and never counted: it
+    // must not push out an older restore point that can be.
+    let (points, unrestorable): (Vec<&Entry>, Vec<&Entry>) =
+        set.restore_points.iter().partition(|e| restorable(e));
     let mut keep: HashSet<&str> = points
         .iter()
         .take(policy.keep_last.max(1) as usize)
@@ -72,6 +89,7 @@ pub(crate) fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>)
             .map(|e| e.file_name.as_str()),
     );
     keep.extend(set.damaged.iter().map(|e| e.file_name.as_str()));
+    keep.extend(unrestorable.iter().map(|e| e.file_name.as_str()));
     // Never a diff without its base: the bases of every diff that stays.
     let bases: Vec<&str> = set
         .restore_points
@@ -174,7 +192,7 @@ mod tests {
     }
 
     fn deleted(entries: &[Entry], policy: Policy) -> Vec<String> {
-        plan(&set(entries.to_vec()), policy, &HashSet::new()).delete
+        plan_with(&set(entries.to_vec()), policy, &HashSet::new(), |_| true).delete
     }
 
     fn diff(stamp: &str, base: &str) -> Entry {
@@ -191,9 +209,25 @@ mod tests {
                 page_count: 1,
                 changed_pages: 1,
                 diff_checksum: String::new(),
+                diff_index: 1,
             });
         }
         e
+    }
+
+    #[test]
+    fn an_unrestorable_diff_is_kept_and_never_pushes_out_a_restorable_point() {
+        let entries = vec![
+            diff("20250104_000000", "backup_20250103_000000.db.gz"),
+            diff("20250103_120000", "backup_20250103_000000.db.gz"),
+            entry("20250102_000000", false, false),
+            entry("20250101_000000", false, false),
+        ];
+        // The base of both diffs is gone: they cannot count as the 2 kept.
+        let no_base = |e: &Entry| !e.name.diff;
+        let plan = plan_with(&set(entries), policy(2, 0, 0), &HashSet::new(), no_base);
+        assert!(plan.delete.is_empty(), "{plan:?}");
+        assert_eq!(plan.keep.len(), 4);
     }
 
     #[test]
@@ -207,10 +241,20 @@ mod tests {
             diff("20250102_000000", base1),
             entry("20250101_000000", false, false),
         ];
-        let plan1 = plan(&set(entries.clone()), policy(3, 0, 0), &HashSet::new());
+        let plan1 = plan_with(
+            &set(entries.clone()),
+            policy(3, 0, 0),
+            &HashSet::new(),
+            |_| true,
+        );
         assert_eq!(plan1.delete, vec!["backup_20250102_000000.diff.gz"]);
         assert!(plan1.keep.contains(&base1.to_string()), "{plan1:?}");
-        let plan2 = plan(&set(entries.clone()), policy(2, 0, 0), &HashSet::new());
+        let plan2 = plan_with(
+            &set(entries.clone()),
+            policy(2, 0, 0),
+            &HashSet::new(),
+            |_| true,
+        );
         assert_eq!(
             plan2.delete,
             vec![
@@ -220,7 +264,7 @@ mod tests {
             ]
         );
         let protected = HashSet::from(["backup_20250102_000000.diff.gz".to_string()]);
-        let plan3 = plan(&set(entries), policy(1, 0, 0), &protected);
+        let plan3 = plan_with(&set(entries), policy(1, 0, 0), &protected, |_| true);
         assert_eq!(plan3.delete, vec!["backup_20250103_000000.diff.gz"]);
         assert!(plan3.keep.contains(&base1.to_string()));
         assert!(plan3.keep.contains(&base2.to_string()));
@@ -234,7 +278,7 @@ mod tests {
             entry("20250103_000000", false, false),
         ];
         let protected: HashSet<String> = ["backup_20250103_000000.db.gz".to_string()].into();
-        let plan = plan(&set(entries), policy(1, 0, 0), &protected);
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &protected, |_| true);
         assert_eq!(plan.delete, vec!["backup_20250104_000000.db.gz"]);
         assert!(
             plan.keep
@@ -265,7 +309,7 @@ mod tests {
             entry("20250103_000000", true, false),
             entry("20250102_000000", false, false),
         ];
-        let plan = plan(&set(entries), policy(1, 0, 0), &HashSet::new());
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
         assert_eq!(
             plan.keep,
             vec![
@@ -289,7 +333,7 @@ mod tests {
             .map(|day| owned(&format!("2025010{day}_120000"), DB, Kind::PreRestore, false))
             .collect();
         entries.push(entry("20250101_000000", false, false));
-        let plan = plan(&set(entries), policy(1, 0, 0), &HashSet::new());
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
         assert_eq!(
             plan.delete,
             vec![
@@ -311,7 +355,7 @@ mod tests {
             owned("20250103_000000", "/proj/b.db", Kind::Manual, false),
             entry("20250102_000000", false, true),
         ];
-        let plan = plan(&set(entries), policy(1, 0, 0), &HashSet::new());
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
         assert!(plan.delete.is_empty(), "{plan:?}");
         assert!(
             !plan
@@ -335,7 +379,7 @@ mod tests {
             vec!["backup_20250101_000000.db.gz"]
         );
         let protected = HashSet::from(["backup_20250104_000000.db.gz".to_string()]);
-        let plan = plan(&set(entries), policy(1, 0, 0), &protected);
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &protected, |_| true);
         assert_eq!(plan.delete, vec!["backup_20250101_000000.db.gz"]);
     }
 
@@ -349,7 +393,7 @@ mod tests {
             legacy("20250101_000000"),
             cut,
         ];
-        let plan = plan(&set(entries), policy(1, 0, 0), &HashSet::new());
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
         assert!(plan.delete.is_empty(), "{plan:?}");
     }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::libc;
 
-use crate::create::Outcome;
+use crate::create::{Created, Outcome};
 use crate::error::{Context, Error, Result, show};
 use crate::slurm::job::JobContext;
 
@@ -74,12 +74,21 @@ impl Line {
     /// or found (`backup=`); the event's own fields follow.
     pub fn of_outcome(job: &JobContext, event: &str, outcome: &Outcome) -> Line {
         let mut line = Line::new(job, event, status_of(outcome));
-        let backup = match outcome {
-            Outcome::Created(created) => &created.entry.file_name,
-            Outcome::Unchanged(name) => name,
+        match outcome {
+            Outcome::Created(created) => line.created(created),
+            Outcome::Unchanged(name) => line.field("backup", name),
         };
-        line.field("backup", backup);
         line
+    }
+
+    /// The backup made (`backup=`, with `type=diff` for a diff), and why it is
+    /// full when a diff was due (`full_because=`).
+    pub fn created(&mut self, created: &Created) -> &mut Self {
+        self.field("backup", &created.entry.file_name);
+        if let Some(why) = &created.full_because {
+            self.field("full_because", why);
+        }
+        self
     }
 
     /// Add `key=value`, quoting and escaping the value as logfmt requires.

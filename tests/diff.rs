@@ -360,3 +360,278 @@ fn the_stdlib_python_script_rebuilds_a_diff() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// `full` or `diff`, from the backup's name (what any build says).
+fn type_of(made: &serde_json::Value) -> &'static str {
+    if made["name"].as_str().unwrap().ends_with(".diff.gz") {
+        "diff"
+    } else {
+        "full"
+    }
+}
+
+fn backup_json(env: &Env, args: &[&str]) -> (Run, serde_json::Value) {
+    let run = env.run(&[args, &["backup", "--force", "--format", "json"][..]].concat());
+    let json = run.json();
+    (run, json)
+}
+
+/// A base damaged after it was written (its page-hash sidecar intact) is never
+/// built on: the next backup is full, says why in its output, its JSON and the
+/// summary line, and `check` and `list` name the older diff that lost its base.
+#[test]
+fn a_damaged_base_is_never_built_on_and_the_next_backup_says_why() {
+    for how in [Damage::Truncate, Damage::FlipBit] {
+        let env = diff_env("5");
+        let points = full_then_diffs(&env, 1.0, 1);
+        let (base, diff) = (&points[0].0, &points[1].0);
+        damage(&env.backups.join(base), how);
+        grow_results_db(&env.db, 1.01, 400);
+        let log = env.path("summary.log");
+        let run = env
+            .command()
+            .env("DBBACKUP_SUMMARY_LOG", &log)
+            .args(["post-job", "--status", "0", "--format", "json"])
+            .output()
+            .unwrap();
+        let run = Run::from(run);
+        run.ok();
+        let made = run.json();
+        let name = made["name"].as_str().unwrap();
+        assert!(name.ends_with(".db.gz"), "{how:?}: {made}");
+        assert_eq!(made["type"], "full", "{how:?}");
+        assert!(made["base"].is_null(), "{how:?}");
+        let why = made["full_because"].as_str().unwrap();
+        assert!(why.contains(base.as_str()), "{how:?}: {why}");
+        let expected = match how {
+            Damage::Truncate => "truncated or replaced",
+            _ => "failed its check",
+        };
+        assert!(why.contains(expected), "{how:?}: {why}");
+        assert!(
+            run.stderr.contains(base.as_str()) && run.stderr.contains(expected),
+            "{how:?}: the warning names the base and why: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("grew past half"), "{}", run.stderr);
+        let line = summary_lines(&log).pop().unwrap();
+        assert_eq!(line["backup"], name, "{line:?}");
+        assert!(!line.contains_key("type"), "a full backup: no type field");
+        assert!(line["full_because"].contains(base.as_str()), "{line:?}");
+        // The new full backup restores; the next backup is a diff of it.
+        grow_results_db(&env.db, 1.01, 401);
+        let (_, next) = backup_json(&env, &[]);
+        assert_eq!(next["type"], "diff", "{next}");
+        assert_eq!(next["base"], name);
+        env.run(&["verify", next["name"].as_str().unwrap()]).ok();
+        if matches!(how, Damage::Truncate) {
+            // The older diff lost its base: not counted, named by `check`, `no-base` in `list`.
+            let check = env.run(&["check", "--min-count", "3", "--format", "json"]);
+            assert_eq!(check.code, 1, "{}", check.stdout);
+            let criteria = check.json()["criteria"].as_array().unwrap().clone();
+            let by_name = |n: &str| criteria.iter().find(|c| c["name"] == n).unwrap().clone();
+            assert_eq!(by_name("base")["ok"], false);
+            let detail = by_name("base")["detail"].as_str().unwrap().to_string();
+            assert!(
+                detail.contains(diff.as_str()) && detail.contains(base.as_str()),
+                "{detail}"
+            );
+            assert!(
+                by_name("count")["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("2 good"),
+                "neither the truncated base nor its diff is counted: {criteria:?}"
+            );
+            let rows = listed(&env);
+            assert_eq!(rows[diff]["check"], "no-base");
+            assert_eq!(rows[base]["check"], "damaged");
+            assert!(
+                rows[diff]["restore_problem"]
+                    .as_str()
+                    .unwrap()
+                    .contains(base.as_str())
+            );
+            let text = env.run(&["list"]);
+            let row = text
+                .stdout
+                .lines()
+                .find(|l| l.starts_with(diff.as_str()))
+                .unwrap();
+            assert!(row.contains(" no-base "), "{row}");
+        }
+    }
+}
+
+/// Rewrite a backup's metadata in place (what an older build, or a diff made on
+/// an already truncated base, left behind).
+fn rewrite_meta(path: &Path, edit: impl FnOnce(&mut dbbackup::store::metadata::Metadata)) {
+    use dbbackup::store::metadata;
+    use std::os::unix::fs::FileExt;
+    let bytes = fs::read(path).unwrap();
+    let mut meta = metadata::decode(&mut &bytes[..]).unwrap();
+    edit(&mut meta);
+    let header = metadata::encode(&meta).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all_at(&header, 0)
+        .unwrap();
+}
+
+/// `check`'s cheap base test also compares the base's size with what its
+/// page-hash sidecar recorded when it was written: a diff that recorded an
+/// already truncated size no longer hides the damage.
+#[test]
+fn check_compares_the_base_size_with_the_sidecar_record() {
+    let env = diff_env("5");
+    let points = full_then_diffs(&env, 1.0, 1);
+    let (base, diff) = (&points[0].0, &points[1].0);
+    damage(&env.backups.join(base), Damage::Truncate);
+    let truncated = fs::metadata(env.backups.join(base)).unwrap().len();
+    rewrite_meta(&env.backups.join(diff), |meta| {
+        meta.diff.as_mut().unwrap().base_size = truncated;
+    });
+    let check = env.run(&["check"]);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    assert!(
+        check.stdout.contains(base.as_str()) && check.stdout.contains("when it was written"),
+        "{}",
+        check.stdout
+    );
+}
+
+/// With `max_backups` <= `diff_backups`, retention deletes diffs faster than
+/// they accumulate; the diffs' recorded numbers still bring the next full.
+#[test]
+fn max_backups_below_diff_backups_still_makes_a_full_every_n_plus_one() {
+    let env = diff_env("3");
+    make_results_db(&env.db, 1.0, false);
+    let mut made = Vec::new();
+    for round in 0..9u64 {
+        grow_results_db(&env.db, 1.01, 500 + round);
+        let (run, json) = backup_json(&env, &["--max-backups", "2"]);
+        run.ok();
+        made.push(json);
+    }
+    let types: Vec<_> = made.iter().map(type_of).collect();
+    let expected = [
+        "full", "diff", "diff", "diff", "full", "diff", "diff", "diff", "full",
+    ];
+    assert_eq!(types, expected);
+    for json in &made {
+        assert_eq!(json["type"], type_of(json), "backup's JSON says the type");
+    }
+    env.run(&["verify", "--all"]).ok();
+}
+
+/// A mirror's copy of a base that is truncated or has damaged metadata is
+/// replaced from the primary when the next diff of it is mirrored.
+#[test]
+fn a_damaged_base_in_a_mirror_is_replaced_from_the_primary() {
+    for how in ["truncate", "metadata"] {
+        let env = diff_env("5");
+        let mirror = env.path("mirror");
+        let with_mirror = ["--mirror-dir", mirror.to_str().unwrap()];
+        make_results_db(&env.db, 1.0, false);
+        let (_, base) = backup_json(&env, &with_mirror);
+        let base = base["name"].as_str().unwrap().to_string();
+        grow_results_db(&env.db, 1.01, 600);
+        backup_json(&env, &with_mirror).0.ok();
+        let copy = mirror.join(&base);
+        match how {
+            "truncate" => damage(&copy, Damage::Truncate),
+            _ => {
+                let file = fs::OpenOptions::new().write(true).open(&copy).unwrap();
+                std::os::unix::fs::FileExt::write_all_at(&file, b"XXXXXXXX", 40).unwrap();
+            }
+        }
+        grow_results_db(&env.db, 1.01, 601);
+        let (run, made) = backup_json(&env, &with_mirror);
+        run.ok();
+        assert_eq!(made["type"], "diff", "{how}");
+        assert!(
+            run.stderr.contains(&format!("mirror copy of base {base}")),
+            "{how}: {}",
+            run.stderr
+        );
+        assert_eq!(sha(&copy), sha(&env.backups.join(&base)), "{how}");
+        let verify = env
+            .command()
+            .env("DBBACKUP_BACKUP_DIR", &mirror)
+            .args(["verify", "--all"])
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "{how}: {}",
+            String::from_utf8_lossy(&verify.stdout)
+        );
+    }
+}
+
+/// `export --out -` and an output in the backup directory or a mirror are
+/// refused (exit 2) with a line saying why; nothing is written.
+#[test]
+fn export_refuses_stdout_and_backup_directories() {
+    let env = diff_env("3");
+    let points = full_then_diffs(&env, 1.0, 1);
+    let diff = &points[1].0;
+    env.run(&["export", diff, "--out", "-"])
+        .failed_with(2, "not standard output");
+    assert!(!env.path("-").exists());
+    let mirror = env.path("mirror");
+    fs::create_dir_all(&mirror).unwrap();
+    let before = env.backup_files();
+    for dir in [&env.backups, &mirror] {
+        let out = dir.join("backup_20990101_000000.db.gz");
+        env.run(&[
+            "--mirror-dir",
+            mirror.to_str().unwrap(),
+            "export",
+            diff,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .failed_with(2, "is a backup directory");
+        assert!(!out.exists());
+    }
+    // Through a relative path too.
+    env.run(&["export", diff, "--out", "backups/../backups/copy.db.gz"])
+        .failed_with(2, "is a backup directory");
+    assert_eq!(env.backup_files(), before);
+}
+
+/// A bit flip that keeps the base's size and mtime (bit rot) is invisible to the
+/// cheap tests; the base is read whole before the first and every 4th diff, so
+/// the 5th diff of it at the latest becomes a full backup naming it.
+#[test]
+fn a_silent_bit_flip_in_a_base_is_caught_by_the_periodic_full_read() {
+    let env = diff_env("9");
+    let points = full_then_diffs(&env, 1.0, 1);
+    let base = env.backups.join(&points[0].0);
+    let mtime = fs::metadata(&base).unwrap().modified().unwrap();
+    damage(&base, Damage::FlipBit);
+    fs::File::options()
+        .write(true)
+        .open(&base)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let mut types = Vec::new();
+    for round in 0..4u64 {
+        grow_results_db(&env.db, 1.01, 700 + round);
+        let (run, made) = backup_json(&env, &[]);
+        run.ok();
+        types.push(type_of(&made));
+        if type_of(&made) == "full" {
+            let why = made["full_because"].as_str().unwrap();
+            assert!(
+                why.contains(&points[0].0) && why.contains("failed its check"),
+                "{why}"
+            );
+        }
+    }
+    assert_eq!(types, ["diff", "diff", "diff", "full"]);
+}

@@ -34,8 +34,13 @@ pub(crate) struct Row {
     /// For a diff: the full backup it is rebuilt on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
-    /// `ok`, `failed`, or `unknown` when no check result was recorded.
+    /// `ok`, `failed`, `no-base` (a diff whose base is missing or damaged),
+    /// `damaged` (a full backup of another size than when it was written), or
+    /// `unknown` when no check result was recorded.
     pub check: String,
+    /// With check `no-base` or `damaged`: what is wrong (cheap tests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_problem: Option<String>,
     /// The failed check's whole output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_detail: Option<String>,
@@ -55,8 +60,13 @@ impl Row {
     /// `legacy`: whose the directory's legacy files are to `db`.
     pub(crate) fn from_entry(entry: &Entry, db: Option<&DbId>, legacy: Legacy) -> Row {
         let meta = entry.meta.as_ref().ok();
+        let restore_problem = meta.and_then(|_| crate::diff::restore_problem(entry));
         let check = if entry.is_failed() {
             "failed".to_string()
+        } else if restore_problem.is_some() && entry.name.diff {
+            "no-base".to_string()
+        } else if restore_problem.is_some() {
+            "damaged".to_string()
         } else if meta.is_some() {
             "ok".to_string()
         } else {
@@ -80,6 +90,7 @@ impl Row {
             },
             base: meta.and_then(|m| m.diff.as_ref()).map(|d| d.base.clone()),
             check,
+            restore_problem,
             check_detail: meta.and_then(|m| m.check_detail.clone()),
             source: meta.map(|m| m.source.clone()),
             adopted_from: meta.and_then(|m| m.adopted_from.clone()),
@@ -183,6 +194,11 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             base_column(row.base.as_deref().unwrap_or("-")),
             database
         ));
+    }
+    for row in &rows {
+        if let Some(problem) = &row.restore_problem {
+            out.line(format!("note: {} cannot be restored: {problem}", row.name));
+        }
     }
     let moved = moved_hints(&entries, db.as_ref(), legacy);
     let unknown = entries

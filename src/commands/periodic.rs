@@ -32,10 +32,9 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     }
     // Only a backup made is news here: "unchanged" is periodic's quiet case.
     let (status, backup) = match &made {
-        Ok(Some(outcome @ Outcome::Created(created))) => (
-            summary_log::status_of(outcome),
-            Some(created.entry.file_name.clone()),
-        ),
+        Ok(Some(outcome @ Outcome::Created(created))) => {
+            (summary_log::status_of(outcome), Some(created))
+        }
         Ok(_) => (summary_log::EventStatus::Skipped, None),
         Err(_) => (summary_log::EventStatus::Failed, None),
     };
@@ -46,8 +45,8 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
             summary_log::EventStatus::Failed
         };
         let mut line = Line::new(&ctx.job, "periodic", status);
-        if let Some(name) = &backup {
-            line.field("backup", name);
+        if let Some(created) = backup {
+            line.created(created);
         }
         line.field(
             "healthy",

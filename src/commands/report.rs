@@ -30,6 +30,9 @@ pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
                 "db_size": created.meta.db_size,
                 "checksum": created.meta.checksum,
                 "kind": created.meta.kind,
+                "type": created.meta.type_name(),
+                "base": created.meta.diff.as_ref().map(|d| &d.base),
+                "full_because": created.full_because,
                 "check": created.meta.check,
                 "check_detail": created.meta.check_detail,
                 "seconds": created.duration.as_secs_f64(),
@@ -70,6 +73,12 @@ fn describe(created: &Created) -> String {
         human_bytes(created.entry.size),
         created.duration.as_secs_f64()
     );
+    if let Some(diff) = &created.meta.diff {
+        text.push_str(&format!("; a diff of {}", diff.base));
+    }
+    if let Some(why) = &created.full_because {
+        text.push_str(&format!("; a full backup, not a diff: {why}"));
+    }
     if !created.pruned.is_empty() {
         text.push_str(&format!(
             "; retention removed {}",

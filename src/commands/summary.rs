@@ -4,13 +4,12 @@ use super::Ctx;
 use crate::cli::SummaryArgs;
 use crate::error::Result;
 use crate::exit_code::ExitCode;
-use crate::store::Entry;
 use crate::summary_log::{self, Line};
 
 /// `--log` is already `ctx.settings.summary_log` (`config::resolve`).
 pub(crate) fn run(ctx: &Ctx, _args: &SummaryArgs) -> Result<ExitCode> {
     let set = ctx.backup_set(&ctx.backup_dir())?;
-    let good: Vec<&Entry> = set.restore_points.iter().collect();
+    let (good, _) = crate::diff::split_restorable(&set.restore_points);
     let criteria = crate::health::evaluate_all(&ctx.settings, &ctx.settings.check)?;
     let healthy = criteria.iter().all(|c| c.ok);
     let status = if healthy {

@@ -17,9 +17,9 @@ pub(crate) mod write;
 use crate::archive::decompress::{self, Extracted};
 use crate::error::Result;
 use crate::progress::Progress;
-use crate::store::metadata::Kind;
+use crate::store::metadata::{DiffInfo, Kind};
 use crate::store::{BackupDir, DbId, Entry, TempFile};
-use pagehash::PageHashes;
+use pagehash::{FileStamp, PageHashes};
 
 pub(crate) const MAGIC: &[u8; 8] = b"DBBKDIFF";
 /// Magic, page size, page count.
@@ -27,8 +27,9 @@ pub(crate) const HEADER_LEN: usize = 16;
 
 /// What the next backup of a database will be.
 pub(crate) enum Plan {
-    /// A full backup; `hashes`: also keep its page hashes (it may become a base).
-    Full { hashes: bool },
+    /// A full backup; `hashes`: also keep its page hashes (it may become a base);
+    /// `why`: why not a diff, when one was due (said in the outcome and summary).
+    Full { hashes: bool, why: Option<String> },
     /// A diff against this full backup.
     Diff(Box<Base>),
 }
@@ -36,21 +37,26 @@ pub(crate) enum Plan {
 pub(crate) struct Base {
     pub entry: Entry,
     pub hashes: PageHashes,
+    /// This diff's number among the diffs of `entry`, 1 for the first.
+    pub index: u32,
 }
 
-/// Decide for the next backup of `db`: a diff when `diff_backups` allows one
-/// more since the newest full restore point and that base is usable.
+/// Decide for the next backup of `db`: a diff when fewer than `diff_backups`
+/// diffs were made against the newest full restore point and that base is whole.
 pub(crate) fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) -> Plan {
     if diff_backups == 0 || kind == Kind::PreRestore {
         // Pre-restore copies are always full, and never bases.
-        return Plan::Full { hashes: false };
+        return Plan::Full {
+            hashes: false,
+            why: None,
+        };
     }
-    let full = Plan::Full { hashes: true };
+    let full = |why| Plan::Full { hashes: true, why };
     let set = match dir.set(db) {
         Ok(set) => set,
         Err(e) => {
             tracing::warn!("cannot read the backups to plan a diff ({e}); making a full backup");
-            return full;
+            return full(None);
         }
     };
     // Restore points only: pre-restore copies and failed snapshots are never bases.
@@ -59,22 +65,115 @@ pub(crate) fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) ->
         .iter()
         .position(|e| matches!(&e.meta, Ok(m) if m.diff.is_none()))
     else {
-        return full;
+        return full(None);
     };
-    if index >= diff_backups as usize {
-        return full;
-    }
     let entry = set.restore_points[index].clone();
-    match pagehash::load_or_rebuild(dir, &entry) {
-        Ok(hashes) => Plan::Diff(Box::new(Base { entry, hashes })),
-        Err(e) => {
-            tracing::warn!(
-                "cannot use {} as the base of a diff ({e}); making a full backup",
-                entry.file_name
-            );
-            full
+    let earlier: Vec<&DiffInfo> = set.restore_points[..index]
+        .iter()
+        .filter_map(|e| e.meta.as_ref().ok()?.diff.as_ref())
+        .filter(|d| d.base == entry.file_name)
+        .collect();
+    // Counted by the numbers the diffs record, not by the diffs retention left
+    // (with max_backups <= diff_backups the count on disk never reaches N).
+    let made = earlier
+        .iter()
+        .map(|d| d.diff_index)
+        .max()
+        .unwrap_or(0)
+        .max(u32::try_from(index).unwrap_or(u32::MAX));
+    if made >= diff_backups {
+        return full(None);
+    }
+    match usable_base(dir, &entry, &earlier, made + 1) {
+        Ok(hashes) => Plan::Diff(Box::new(Base {
+            entry,
+            hashes,
+            index: made + 1,
+        })),
+        Err(why) => {
+            let why = format!("base {} {why}", entry.file_name);
+            tracing::warn!("making a full backup instead of a diff: {why}");
+            full(Some(why))
         }
     }
+}
+
+/// A base is read whole before its first diff and then before every
+/// `READ_BASE_EVERY`-th: reading a 35 MB database's base costs about as much as
+/// the rest of a diff (docs/differential.md), and between reads the cheap tests
+/// below see any change to the base file but an in-place bit flip.
+pub(crate) const READ_BASE_EVERY: u32 = 4;
+
+/// The page hashes to diff against full backup `base` (the `index`-th diff of
+/// it), once the base file is known to be the one they describe; `Err`
+/// completes "base NAME ...".
+///
+/// Cheap tests, every time: the file's size must be the one its sidecar and
+/// every earlier diff of it recorded (else it was truncated or replaced: a diff
+/// on it could never be restored), and its mtime, inode and device the ones the
+/// sidecar recorded. The base is read whole (CRCs, size and SHA-256, as `verify`
+/// does, and its page hashes recomputed) when those differ, when the sidecar is
+/// missing or damaged, and for the first and every `READ_BASE_EVERY`-th diff:
+/// the sidecar was made from the stream, so it proves nothing about the bytes
+/// on disk until they have been read once.
+fn usable_base(
+    dir: &BackupDir,
+    base: &Entry,
+    earlier: &[&DiffInfo],
+    index: u32,
+) -> std::result::Result<PageHashes, String> {
+    let checksum = match &base.meta {
+        Ok(meta) => meta.checksum.clone(),
+        Err(why) => return Err(format!("has unreadable metadata ({why})")),
+    };
+    let now = FileStamp::of(&base.path).map_err(|e| format!("cannot be read ({e})"))?;
+    if let Some(diff) = earlier
+        .iter()
+        .find(|d| d.base_size != now.size || d.base_checksum != checksum)
+    {
+        return Err(format!(
+            "is {} bytes long, {} when its earlier diffs were made: it was truncated or replaced",
+            now.size, diff.base_size
+        ));
+    }
+    let sidecar = pagehash::load(dir.path(), base);
+    let read_because = match &sidecar {
+        Ok(recorded) if recorded.stamp.size != now.size => {
+            return Err(format!(
+                "is {} bytes long, {} when it was written: it was truncated or replaced",
+                now.size, recorded.stamp.size
+            ));
+        }
+        Ok(recorded) if recorded.stamp != now => {
+            "its file was modified, copied or restored since its page hashes were recorded"
+                .to_string()
+        }
+        Ok(_) if (index - 1).is_multiple_of(READ_BASE_EVERY) => {
+            format!("diff {index} of it (read before the first and every {READ_BASE_EVERY}th)")
+        }
+        Ok(recorded) => return Ok(recorded.table.clone()),
+        Err(why) => why.clone(),
+    };
+    let started = std::time::Instant::now();
+    let table = pagehash::rebuild(base).map_err(|e| format!("failed its check: {e}"))?;
+    tracing::info!(
+        "base {} read whole and checked in {:.2} s ({read_because})",
+        base.file_name,
+        started.elapsed().as_secs_f64()
+    );
+    if let Ok(recorded) = &sidecar
+        && recorded.table != table
+    {
+        tracing::warn!(
+            "page hashes of {} did not match it; replaced",
+            base.file_name
+        );
+    }
+    // Recorded with the file as it is now: what the next cheap tests compare.
+    if let Err(e) = pagehash::save(dir, &base.file_name, &checksum, &table) {
+        tracing::warn!("cannot save the page hashes of {}: {e}", base.file_name);
+    }
+    Ok(table)
 }
 
 /// Decompress any backup into `temp` and flush it: a full backup as it is, a diff
@@ -93,12 +192,29 @@ pub(crate) fn extract_to_file(
     })
 }
 
-/// Why diff `entry` cannot be rebuilt, from cheap checks only (its base is there,
-/// whole in size, with the checksum the diff was made against); `None` for a full
-/// backup or a diff whose base looks right. `verify` checks the content.
-pub(crate) fn base_problem(entry: &Entry) -> Option<String> {
+/// Why `entry` cannot be restored, from cheap checks only: a diff whose base is
+/// missing, of another size than recorded (by the diff and by the base's
+/// sidecar) or with another checksum; a full backup whose size is not the one
+/// its sidecar recorded when it was written. `None` when it looks whole;
+/// `verify` checks the content.
+pub(crate) fn restore_problem(entry: &Entry) -> Option<String> {
     if !entry.name.diff {
-        return None;
+        return pagehash::size_problem(entry);
     }
     rebuild::base_of(entry).err().map(|e| e.to_string())
+}
+
+/// Restore points split into the good ones and those [`restore_problem`] finds
+/// cannot be restored (with why): `check`, `summary` and the metrics do not
+/// count them.
+pub(crate) fn split_restorable(points: &[Entry]) -> (Vec<Entry>, Vec<(Entry, String)>) {
+    let mut good = Vec::new();
+    let mut no_base = Vec::new();
+    for entry in points {
+        match restore_problem(entry) {
+            None => good.push(entry.clone()),
+            Some(problem) => no_base.push((entry.clone(), problem)),
+        }
+    }
+    (good, no_base)
 }

@@ -9,11 +9,18 @@
 //! full backup (checked against its recorded SHA-256 on the way) when missing or
 //! damaged.
 //!
-//! File layout (big-endian): `DBBKPH01`, u32 page size, u64 page count, u16 length
-//! and the base's `checksum` text, the hashes, then the XXH3-128 of all that.
+//! It also records the base file as it was on disk when the hashes were last known
+//! to describe it (size, modification time, inode, device): a base whose file
+//! changed since is not trusted as a base without being read again.
+//!
+//! File layout (big-endian): `DBBKPH02`, u32 page size, u64 page count, the base
+//! file's u64 size, i64 mtime seconds, u32 mtime nanoseconds, u64 inode, u64
+//! device, u16 length and the base's `checksum` text, the hashes, then the
+//! XXH3-128 of all that.
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::xxh3_128;
@@ -23,7 +30,60 @@ use crate::error::{Context, Error, Result, show};
 use crate::progress::Progress;
 use crate::store::{BackupDir, Entry, PAGES_DIR, TempFile, copy_mode, sync_dir};
 
-const MAGIC: &[u8; 8] = b"DBBKPH01";
+const MAGIC: &[u8; 8] = b"DBBKPH02";
+/// Magic, page size, page count, the base file's stamp, checksum length.
+const FIXED: usize = 8 + 4 + 8 + FileStamp::LEN + 2;
+
+/// A file as it is on disk: what tells, without reading it, that a base changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    pub size: u64,
+    pub mtime: (i64, u32),
+    pub inode: u64,
+    pub device: u64,
+}
+
+impl FileStamp {
+    const LEN: usize = 8 + 8 + 4 + 8 + 8;
+
+    pub(crate) fn of(path: &Path) -> io::Result<FileStamp> {
+        let meta = fs::symlink_metadata(path)?;
+        Ok(FileStamp {
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec().clamp(0, 999_999_999) as u32),
+            inode: meta.ino(),
+            device: meta.dev(),
+        })
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.size.to_be_bytes());
+        out.extend_from_slice(&self.mtime.0.to_be_bytes());
+        out.extend_from_slice(&self.mtime.1.to_be_bytes());
+        out.extend_from_slice(&self.inode.to_be_bytes());
+        out.extend_from_slice(&self.device.to_be_bytes());
+    }
+
+    fn decode(b: &[u8]) -> FileStamp {
+        let u64_at = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        FileStamp {
+            size: u64_at(0),
+            mtime: (
+                i64::from_be_bytes(b[8..16].try_into().unwrap_or_default()),
+                u32::from_be_bytes(b[16..20].try_into().unwrap_or_default()),
+            ),
+            inode: u64_at(20),
+            device: u64_at(28),
+        }
+    }
+}
+
+/// A sidecar as read: the hashes and the base file they were last known to match.
+#[derive(Debug, Clone)]
+pub(crate) struct Sidecar {
+    pub table: PageHashes,
+    pub stamp: FileStamp,
+}
 
 /// The page hashes of one full backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,11 +118,12 @@ impl PageHashes {
         self.hashes.len() * std::mem::size_of::<u128>()
     }
 
-    fn encode(&self, base_checksum: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(40 + base_checksum.len() + self.memory_bytes());
+    fn encode(&self, base_checksum: &str, stamp: &FileStamp) -> Vec<u8> {
+        let mut out = Vec::with_capacity(FIXED + 16 + base_checksum.len() + self.memory_bytes());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.page_size.to_be_bytes());
         out.extend_from_slice(&(self.hashes.len() as u64).to_be_bytes());
+        stamp.encode(&mut out);
         out.extend_from_slice(&(base_checksum.len() as u16).to_be_bytes());
         out.extend_from_slice(base_checksum.as_bytes());
         for h in &self.hashes {
@@ -74,19 +135,22 @@ impl PageHashes {
     }
 
     /// Parse a sidecar; `Err` says what is wrong with it.
-    fn decode(bytes: &[u8], base_checksum: &str) -> std::result::Result<PageHashes, String> {
+    fn decode(bytes: &[u8], base_checksum: &str) -> std::result::Result<Sidecar, String> {
         let body_len = bytes.len().checked_sub(16).ok_or("too short")?;
         let (body, seal) = bytes.split_at(body_len);
         if xxh3_128(body).to_be_bytes() != seal {
             return Err("its seal does not match (damaged)".into());
         }
-        let fixed = 8 + 4 + 8 + 2;
+        let fixed = FIXED;
         if body.len() < fixed || &body[..8] != MAGIC {
-            return Err("not a page-hash file".into());
+            // Also a sidecar of the first format, which recorded no file stamp.
+            return Err("not a page-hash file of this version".into());
         }
         let page_size = u32::from_be_bytes(body[8..12].try_into().unwrap_or_default());
         let count = u64::from_be_bytes(body[12..20].try_into().unwrap_or_default());
-        let text_len = u16::from_be_bytes(body[20..22].try_into().unwrap_or_default()) as usize;
+        let stamp = FileStamp::decode(&body[20..20 + FileStamp::LEN]);
+        let text_len =
+            u16::from_be_bytes(body[fixed - 2..fixed].try_into().unwrap_or_default()) as usize;
         let text = body.get(fixed..fixed + text_len).ok_or("truncated")?;
         if text != base_checksum.as_bytes() {
             return Err("made for other content than the base holds".into());
@@ -99,7 +163,10 @@ impl PageHashes {
             .chunks_exact(16)
             .map(|c| u128::from_be_bytes(c.try_into().unwrap_or_default()))
             .collect();
-        Ok(PageHashes { page_size, hashes })
+        Ok(Sidecar {
+            table: PageHashes { page_size, hashes },
+            stamp,
+        })
     }
 }
 
@@ -113,13 +180,17 @@ pub(crate) fn sidecar_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(PAGES_DIR).join(format!("{name}.xxh3"))
 }
 
-/// Write the sidecar of `name` atomically (temp file, flush, rename).
+/// Write the sidecar of `name` atomically (temp file, flush, rename), recording
+/// the backup file as it is now: call it only when `table` is known to describe
+/// that file (just written from the same stream, or just read back from it).
 pub(crate) fn save(
     dir: &BackupDir,
     name: &str,
     base_checksum: &str,
     table: &PageHashes,
 ) -> Result<()> {
+    let file = dir.path().join(name);
+    let stamp = FileStamp::of(&file).context(|| format!("cannot stat {}", show(&file)))?;
     let pages = dir.path().join(PAGES_DIR);
     match fs::create_dir(&pages) {
         Ok(()) => {}
@@ -128,7 +199,7 @@ pub(crate) fn save(
     }
     let mut temp = TempFile::create_in(&pages, copy_mode(dir.path()) & 0o666)?;
     temp.file()
-        .write_all(&table.encode(base_checksum))
+        .write_all(&table.encode(base_checksum, &stamp))
         .context(|| format!("cannot write in {}", show(&pages)))?;
     temp.sync()?;
     let path = sidecar_path(dir.path(), name);
@@ -158,34 +229,41 @@ pub(crate) fn remove_orphans(dir: &Path) {
     }
 }
 
-/// The page hashes of full backup `base` in `dir`: from its sidecar, else rebuilt
-/// from the backup itself (which checks it whole) and saved again.
-pub(crate) fn load_or_rebuild(dir: &BackupDir, base: &Entry) -> Result<PageHashes> {
+/// The sidecar of full backup `base` in `dir` (its seal and base checksum
+/// checked), or why there is no usable one.
+pub(crate) fn load(dir: &Path, base: &Entry) -> std::result::Result<Sidecar, String> {
     let checksum = match &base.meta {
-        Ok(meta) if meta.diff.is_none() => meta.checksum.clone(),
+        Ok(meta) if meta.diff.is_none() => &meta.checksum,
         _ => {
-            return Err(Error::failed(format!(
+            return Err(format!(
                 "{} is not a full backup with metadata",
                 base.file_name
-            )));
+            ));
         }
     };
-    let path = sidecar_path(dir.path(), &base.file_name);
+    let path = sidecar_path(dir, &base.file_name);
     match fs::read(&path) {
-        Ok(bytes) => match PageHashes::decode(&bytes, &checksum) {
-            Ok(table) => return Ok(table),
-            Err(why) => tracing::warn!("page hashes {} unusable ({why}); rebuilding", show(&path)),
-        },
+        Ok(bytes) => PageHashes::decode(&bytes, checksum)
+            .map_err(|why| format!("page hashes {} unusable: {why}", show(&path))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            tracing::info!("no page hashes for {}; rebuilding them", base.file_name);
+            Err(format!("no page hashes for {}", base.file_name))
         }
-        Err(e) => tracing::warn!("cannot read {} ({e}); rebuilding", show(&path)),
+        Err(e) => Err(format!("cannot read {}: {e}", show(&path))),
     }
-    let table = rebuild(base)?;
-    if let Err(e) = save(dir, &base.file_name, &checksum, &table) {
-        tracing::warn!("cannot save page hashes of {}: {e}", base.file_name);
-    }
-    Ok(table)
+}
+
+/// Why full backup `entry` is not the file it was when written, by its size
+/// against what its sidecar recorded then (cheap: no decompression); `None`
+/// without a usable sidecar (a mirror, `diff_backups: 0`).
+pub(crate) fn size_problem(entry: &Entry) -> Option<String> {
+    let dir = entry.path.parent()?;
+    let recorded = load(dir, entry).ok()?.stamp.size;
+    (recorded != entry.size).then(|| {
+        format!(
+            "it is {} bytes long, {recorded} when it was written (truncated?)",
+            entry.size
+        )
+    })
 }
 
 /// Hash the pages of a full backup by decompressing it (CRCs, size and SHA-256
@@ -253,11 +331,18 @@ mod tests {
         for i in 0..5u8 {
             table.push(&[i; 4096]);
         }
-        let bytes = table.encode("sha256:ab");
-        assert_eq!(PageHashes::decode(&bytes, "sha256:ab").unwrap(), table);
+        let stamp = FileStamp {
+            size: 12345,
+            mtime: (-3, 999_999_999),
+            inode: 7,
+            device: u64::MAX,
+        };
+        let bytes = table.encode("sha256:ab", &stamp);
+        let back = PageHashes::decode(&bytes, "sha256:ab").unwrap();
+        assert_eq!((back.table, back.stamp), (table.clone(), stamp));
         assert!(PageHashes::decode(&bytes, "sha256:cd").is_err());
         let mut flipped = bytes.clone();
-        flipped[30] ^= 1;
+        flipped[60] ^= 1;
         assert!(PageHashes::decode(&flipped, "sha256:ab").is_err());
         assert!(PageHashes::decode(&bytes[..bytes.len() - 3], "sha256:ab").is_err());
         assert!(PageHashes::decode(b"", "sha256:ab").is_err());

@@ -66,7 +66,9 @@ pub(crate) fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
             base.size, info.base_size
         )),
         Ok(_) if base.is_failed() => Some("it failed its integrity check".into()),
-        Ok(_) => None,
+        // Also what the base's page-hash sidecar recorded when the base was
+        // written: a diff made on an already truncated base recorded that size.
+        Ok(_) => super::pagehash::size_problem(&base),
     };
     match problem {
         Some(why) => Err(Error::failed(format!(

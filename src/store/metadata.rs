@@ -120,6 +120,11 @@ pub struct DiffInfo {
     pub changed_pages: u64,
     /// `sha256:<hex>` of the decompressed diff payload (header and records).
     pub diff_checksum: String,
+    /// 1 for the first diff made against this base, 2 for the next, ...: what
+    /// decides when the next full backup is due, whatever retention deleted
+    /// since (0 in diffs made before it was recorded).
+    #[serde(default)]
+    pub diff_index: u32,
 }
 
 /// The metadata member, padded to `HEADER_LEN` bytes.
@@ -262,6 +267,7 @@ mod tests {
             page_count: 3,
             changed_pages: 1,
             diff_checksum: "sha256:22".into(),
+            diff_index: 1,
         });
         let header = encode(&diff).unwrap();
         let back = decode(&mut &header[..]).unwrap();
