@@ -260,6 +260,187 @@ echo "bad=$bad"
     assert_no_status_file(&env);
 }
 
+/// Runs `command` (a batch shell) and, once it has created `ready` (its traps
+/// set), signals it every millisecond until it ends: USR1 to the shell
+/// (`--signal=B:USR1`) and, with `term`, TERM to its whole process group
+/// (SLURM's TERM reaches every process of the job). Far more signals than SLURM
+/// sends, so that one lands in every step of the hooks, in every command they
+/// start, and inside their traps. Returns the shell's exit status, stdout and
+/// stderr.
+fn under_signal_storm(
+    env: &Env,
+    mut command: Command,
+    ready: &Path,
+    term: bool,
+) -> (std::process::ExitStatus, String, String) {
+    // Files, not pipes: nobody reads a pipe while the storm goes on.
+    let (stdout, stderr) = (env.path("storm.out"), env.path("storm.err"));
+    let mut child = command
+        .stdout(fs::File::create(&stdout).unwrap())
+        .stderr(fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let shell = Pid::from_raw(child.id() as i32);
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the script ended before it was ready: {}",
+            fs::read_to_string(&stderr).unwrap()
+        );
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let storm = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if storm.elapsed() > Duration::from_secs(120) {
+            let _ = killpg(shell, Signal::SIGKILL);
+            let _ = child.wait();
+            panic!(
+                "still running after 120 s of signals; stdout:\n{}\nstderr:\n{}",
+                fs::read_to_string(&stdout).unwrap(),
+                fs::read_to_string(&stderr).unwrap()
+            );
+        }
+        if term {
+            let _ = killpg(shell, Signal::SIGTERM);
+        }
+        let _ = nix::sys::signal::kill(shell, Signal::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    // Anything of the job still alive (a work the shell left behind) goes too.
+    let _ = killpg(shell, Signal::SIGKILL);
+    (
+        status,
+        fs::read_to_string(&stdout).unwrap(),
+        fs::read_to_string(&stderr).unwrap(),
+    )
+}
+
+/// Bash parse errors a trap can cause (bash 5.2 parses a trap that runs while
+/// it expands `$(...)` inside the substitution: "trap: line 2: unexpected EOF
+/// while looking for matching `)'", and the script ends with status 2).
+fn assert_no_parse_error(stderr: &str) {
+    assert!(
+        !stderr.contains("unexpected EOF") && !stderr.contains("syntax error"),
+        "{stderr}"
+    );
+}
+
+/// USR1 alone, then TERM and USR1, at every step of `dbbackup_run_work`, again
+/// and again: the script is never ended by a trap (a parse error, traps nesting
+/// without bound), each run returns the work's status (7, or 143 when TERM
+/// stopped the work or came as it started), and no status directory is ever
+/// left, however a TERM met the commands that make and remove it.
+#[test]
+fn a_storm_of_signals_never_ends_the_script_nor_leaves_a_status_directory() {
+    let env = Env::new();
+    let hooks = slurm_dir().join("hooks/dbbackup_hooks.sh");
+    let script = env.path("storm.sh");
+    let ready = env.path("storm-ready");
+    // No command substitution here either: the script must survive the storm.
+    // Each run starts as a new job would (`dbbackup__term=0`): after a TERM
+    // `dbbackup_run_work` rightly starts nothing.
+    fs::write(
+        &script,
+        format!(
+            r#"set -euo pipefail
+source '{hooks}'
+dbbackup_on_time_limit() {{ :; }}
+: >'{ready}'
+bad=0 i=0
+while [ "$i" -lt 200 ]; do
+    i=$((i + 1))
+    dbbackup__term=0
+    rc=0
+    dbbackup_run_work sh -c 'exit 7' || rc=$?
+    case "$rc" in 7 | 143) ;; *) echo "run $i: status $rc"; bad=$((bad + 1)) ;; esac
+    set -- "$TMPDIR"/dbbackup-status.*
+    if [ -e "$1" ]; then echo "run $i: left $1"; bad=$((bad + 1)); break; fi
+done
+echo "bad=$bad"
+"#,
+            hooks = hooks.display(),
+            ready = ready.display(),
+        ),
+    )
+    .unwrap();
+    for term in [false, true] {
+        let _ = fs::remove_file(&ready);
+        let command = batch_shell(&env, "5005", &script, &[]);
+        let (status, stdout, stderr) = under_signal_storm(&env, command, &ready, term);
+        assert_no_parse_error(&stderr);
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "term {term}: {status:?} stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        assert!(stdout.ends_with("bad=0\n"), "term {term}: {stdout}");
+        assert_no_status_file(&env);
+    }
+}
+
+/// Post-job after TERM runs with TERM ignored from the fork on: however many
+/// TERMs come, and whenever, every call runs dbbackup (here a stub that logs
+/// its arguments) exactly once, with `--after-term`.
+#[test]
+fn post_job_after_term_is_never_killed_before_it_starts() {
+    let env = Env::new();
+    let hooks = slurm_dir().join("hooks/dbbackup_hooks.sh");
+    let script = env.path("post.sh");
+    let ready = env.path("post-ready");
+    let log = env.path("stub.log");
+    let stub = env.path("dbbackup-stub");
+    fs::write(
+        &stub,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fs::write(
+        &script,
+        format!(
+            r#"set -euo pipefail
+source '{hooks}'
+dbbackup_on_time_limit() {{ :; }}
+: >'{ready}'
+while [ "$dbbackup__term" = "0" ]; do sleep 0.01 || true; done
+i=0
+while [ "$i" -lt 200 ]; do
+    i=$((i + 1))
+    dbbackup_post_job 143
+done
+echo done
+"#,
+            hooks = hooks.display(),
+            ready = ready.display(),
+        ),
+    )
+    .unwrap();
+    let mut command = batch_shell(&env, "5006", &script, &[]);
+    command.env("DBBACKUP", &stub);
+    let (status, stdout, stderr) = under_signal_storm(&env, command, &ready, true);
+    assert_no_parse_error(&stderr);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{status:?} stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(stdout, "done\n");
+    let calls = fs::read_to_string(&log).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 200, "{stderr}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| *c == "post-job --status 143 --after-term"),
+        "{calls:?}"
+    );
+}
+
 /// exit 127 (not found), 126 (not executable), 2 (bad configuration) from
 /// dbbackup at pre-job stop the job before its work, strict or not, loudly.
 #[test]

@@ -16,6 +16,22 @@
 # the background and we `wait` for it: `wait` returns at once when a signal
 # arrives, the trap runs, and we go back to waiting. Nothing in a trap can fail.
 #
+# Two hazards shape the code below; keep them in mind when changing it:
+# - No command substitution or process substitution, `$(...)`, `<(...)`,
+#   anywhere the traps may run: bash 5.2 parses a trap that runs while it
+#   expands one inside the substitution's parser state, fails with "trap: line
+#   N: unexpected EOF while looking for matching `)'" and ends the script
+#   (exit 2: no post-job, and the job's exit status lost). Builtins only
+#   (`read`, redirections, `trap -p` into a file).
+# - SLURM sends TERM to every process of the job, so any command the hooks
+#   start can die of it, even one that would ignore TERM: a child has bash's
+#   default TERM handling from the fork until its first instruction. A command
+#   whose effect matters runs again, once TERM has come, while the batch shell
+#   ignores TERM (a child inherits an ignored signal from the fork on):
+#   dbbackup__term_proof, and post-job after TERM.
+# - A signal arriving while a trap waits for a command runs its trap inside
+#   that one: traps must not nest without bound.
+#
 # In an array task, pre-job also submits the array's final job once (after every
 # task, however it ended, it makes the `final` backup): set DBBACKUP_FINAL=0 to
 # opt out, DBBACKUP_FINAL_SCRIPT to use another script.
@@ -30,19 +46,35 @@ dbbackup__signalled=0 # a trap ran while we were waiting for the work
 dbbackup__work=""     # the work's pid while it runs
 dbbackup__status_dir="" # the work's status file's private directory, while it runs
 dbbackup__exit_trap=""  # the script's own EXIT trap (`trap -p` form) meanwhile
+dbbackup__in_usr1=0     # the USR1 trap's backup is running
+dbbackup__in_term=0     # the TERM trap's pkill is running
 
+# A signal arriving while a trap waits for a command (the backup, pkill) runs its
+# trap inside that one, the same trap included: one already running only notes
+# the signal (a flood of them would otherwise nest until bash overflows its stack).
 dbbackup__on_usr1() {
     dbbackup__signalled=1
-    dbbackup_on_time_limit || true
+    if [ "$dbbackup__in_usr1" = "0" ]; then
+        dbbackup__in_usr1=1
+        dbbackup_on_time_limit || true
+        dbbackup__in_usr1=0
+    fi
 }
 
 dbbackup__on_term() {
     dbbackup__signalled=1
     dbbackup__term=1
-    if [ -n "$dbbackup__work" ]; then
+    if [ -n "$dbbackup__status_dir" ]; then
+        # For a work subshell too young to have the TERM or a work to pass it
+        # on to: it looks for this file before it starts the work.
+        : 2>/dev/null >"$dbbackup__status_dir/term" || true
+    fi
+    if [ -n "$dbbackup__work" ] && [ "$dbbackup__in_term" = "0" ]; then
+        dbbackup__in_term=1
         # Pass TERM on to the work (the child of the status-keeping subshell);
         # it may have ended already, so failing is expected.
         pkill -TERM -P "$dbbackup__work" 2>/dev/null || true
+        dbbackup__in_term=0
     fi
 }
 
@@ -115,8 +147,11 @@ dbbackup_pre_job() {
 
 # dbbackup_post_job STATUS: STATUS is the work's exit status, recorded in the log.
 # After a TERM, post-job is bounded by term_grace_seconds and runs with TERM
-# ignored from its first instruction: SLURM may send more, and one arriving
-# before dbbackup installs its handlers would kill it without a summary line.
+# ignored from the fork on: SLURM may send more, and one arriving before
+# dbbackup installs its handlers would kill it without a summary line. A
+# subshell that ignores TERM is not enough (it has bash's default until its
+# `trap '' TERM` runs): the batch shell ignores TERM meanwhile, which loses
+# nothing (TERM is known already, the work has ended), and then traps it again.
 dbbackup_post_job() {
     local rc=0
     if [ "$dbbackup__term" = "0" ]; then
@@ -128,10 +163,9 @@ dbbackup_post_job() {
         # TERM arrived during it and stopped it: once more, bounded.
         rc=0
     fi
-    (
-        trap '' TERM
-        exec "$DBBACKUP" post-job --status "${1:-0}" --after-term
-    ) || rc=$?
+    trap '' TERM
+    "$DBBACKUP" post-job --status "${1:-0}" --after-term || rc=$?
+    trap 'dbbackup__on_term || true' TERM
     dbbackup__report post-job "$rc"
 }
 
@@ -154,25 +188,41 @@ dbbackup_on_time_limit() {
 # The status file sits in a private directory, removed on every way out: on
 # return, and by an EXIT trap (chained to the script's own) if a signal bash does
 # not trap ends the shell meanwhile. A work subshell still running then cannot
-# recreate the file: its directory is gone.
+# recreate the file: its directory is gone. No status directory (it could not
+# be made, or the script's EXIT trap could not be read): the work still runs,
+# and its status is `wait`'s.
 dbbackup_run_work() {
     if [ "$dbbackup__term" = "1" ]; then
         echo "dbbackup: SLURM sent TERM before the work started; not starting it" >&2 || true
         return 143
     fi
     local status_file="" exit_trap_known=0
-    # A TERM can kill these substitutions' subshells: then no status file (the
-    # work still runs), or the script's EXIT trap unknown and left alone.
-    dbbackup__exit_trap=$(trap -p EXIT) && exit_trap_known=1 || dbbackup__exit_trap=""
-    if [ "$exit_trap_known" = "1" ]; then
-        dbbackup__status_dir=$(mktemp -d "${TMPDIR:-/tmp}/dbbackup-status.XXXXXX" 2>/dev/null) || dbbackup__status_dir=""
-    fi
+    dbbackup__make_status_dir
     if [ -n "$dbbackup__status_dir" ]; then
-        status_file=$dbbackup__status_dir/status
-        trap 'dbbackup__on_exit || true' EXIT
+        # The script's own EXIT trap, read back with builtins only: known if
+        # read, or if there is none.
+        dbbackup__exit_trap=""
+        if { trap -p EXIT >"$dbbackup__status_dir/exit_trap"; } 2>/dev/null; then
+            { IFS= read -r -d '' dbbackup__exit_trap <"$dbbackup__status_dir/exit_trap"; } 2>/dev/null || true
+            if [ -n "$dbbackup__exit_trap" ] || [ ! -s "$dbbackup__status_dir/exit_trap" ]; then
+                exit_trap_known=1
+            fi
+        fi
+        if [ "$exit_trap_known" = "1" ]; then
+            status_file=$dbbackup__status_dir/status
+            trap 'dbbackup__on_exit || true' EXIT
+        else
+            dbbackup__remove_status_dir
+        fi
     fi
     local rc=0 recorded="" attempt
     for attempt in 1 2 3; do
+        # TERM may have come while the status directory was made.
+        if [ "$dbbackup__term" = "1" ]; then
+            echo "dbbackup: SLURM sent TERM before the work started; not starting it" >&2 || true
+            rc=143
+            break
+        fi
         dbbackup__start_work "$status_file" "$@"
         while true; do
             dbbackup__signalled=0
@@ -186,7 +236,7 @@ dbbackup_run_work() {
             # the work has ended ("started" and the subshell alive: not yet).
             recorded=""
             if [ -n "$status_file" ]; then
-                recorded=$(cat "$status_file" 2>/dev/null) || recorded=""
+                { IFS= read -r recorded <"$status_file"; } 2>/dev/null || true
             fi
             # Nothing recorded yet and alive: about to record "started" (leaving
             # now would start the work twice). Dead: it died at fork.
@@ -200,7 +250,14 @@ dbbackup_run_work() {
             break
         done
         dbbackup__work=""
-        if [ -z "$status_file" ] || [ -n "$recorded" ] || [ "$dbbackup__term" = "1" ]; then
+        if [ -z "$status_file" ] || [ -n "$recorded" ]; then
+            break
+        fi
+        if [ "$dbbackup__term" = "1" ]; then
+            # Its shell died of SLURM's TERM before it started the work (and
+            # `wait` may have lost that status): as if TERM came before.
+            echo "dbbackup: SLURM sent TERM as the work was starting; not starting it" >&2 || true
+            rc=143
             break
         fi
         echo "dbbackup: the work's shell died before starting it (signal at fork, attempt $attempt); starting it again" >&2 || true
@@ -221,9 +278,50 @@ dbbackup_run_work() {
     return "$rc"
 }
 
+# dbbackup__term_proof CMD [ARGS...]: run CMD so that SLURM's TERM cannot leave
+# it undone. Until a TERM has come, as any command (a TERM killing it is trapped
+# here too); once one has, with TERM ignored by the batch shell meanwhile, which
+# loses nothing: TERM is known already, and no work runs when this is used.
+dbbackup__term_proof() {
+    local rc=0
+    if [ "$dbbackup__term" = "0" ]; then
+        "$@" || rc=$?
+        if [ "$rc" -le 128 ] || [ "$dbbackup__term" = "0" ]; then
+            return "$rc"
+        fi
+        rc=0
+    fi
+    trap '' TERM
+    "$@" || rc=$?
+    trap 'dbbackup__on_term || true' TERM
+    return "$rc"
+}
+
+# dbbackup__make_status_dir: a private directory, named by us before it exists
+# (mktemp's name would be lost with its output if TERM killed it after making
+# the directory). Ours if it is there, a directory (not a link) we own, however
+# mkdir ended; anything else (taken by someone else, no space): none.
+dbbackup__make_status_dir() {
+    local dir
+    dbbackup__status_dir=""
+    dir=${TMPDIR:-/tmp}/dbbackup-status.${HOSTNAME:-host}.$$.${SRANDOM:-$RANDOM}$RANDOM
+    dbbackup__term_proof mkdir -m 700 -- "$dir" 2>/dev/null || true
+    if [ -d "$dir" ] && [ ! -L "$dir" ] && [ -O "$dir" ]; then
+        dbbackup__status_dir=$dir
+    fi
+}
+
+# Removed until it is gone (a work subshell still running, on EXIT, may write its
+# file between rm's unlink and rmdir).
 dbbackup__remove_status_dir() {
+    local attempt
     if [ -n "$dbbackup__status_dir" ]; then
-        rm -rf "$dbbackup__status_dir" 2>/dev/null || true
+        for attempt in 1 2 3; do
+            dbbackup__term_proof rm -rf -- "$dbbackup__status_dir" 2>/dev/null || true
+            if [ ! -e "$dbbackup__status_dir" ]; then
+                break
+            fi
+        done
         dbbackup__status_dir=""
     fi
 }
@@ -252,18 +350,31 @@ dbbackup__return() {
 }
 
 # dbbackup__start_work STATUS_FILE CMD [ARGS...]: the subshell that runs the work
-# and records "started", then its exit status, in STATUS_FILE.
+# and records "started", then its exit status, in STATUS_FILE. A TERM that came
+# before the work existed never reaches it (SLURM sent it to the processes of
+# that moment; the batch shell's pkill found no work): the subshell does not
+# start the work once it got TERM itself, or the batch shell left `term` beside
+# the status file.
 dbbackup__start_work() {
     local status_file=$1
     shift
     (
         # Caught, so the work starts with default handlers; deferred until it ends.
-        trap 'true' TERM USR1
+        dbbackup__term=0
+        trap 'dbbackup__term=1' TERM
+        trap 'true' USR1
         if [ -n "$status_file" ]; then
             echo started 2>/dev/null >"$status_file" || true
+            if [ -e "${status_file%/*}/term" ]; then
+                dbbackup__term=1
+            fi
         fi
         rc=0
-        "$@" || rc=$?
+        if [ "$dbbackup__term" = "1" ]; then
+            rc=143
+        else
+            "$@" || rc=$?
+        fi
         if [ -n "$status_file" ]; then
             # Quietly: the status directory is gone if the batch shell died.
             echo "$rc" 2>/dev/null >"$status_file" || true
