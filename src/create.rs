@@ -156,7 +156,12 @@ pub(crate) fn run(
         )? {
             Try::Done(outcome) => return Ok(outcome),
             Try::Fallback(why) if matches!(plan, diff::Plan::Diff(_)) => {
-                tracing::info!("making a full backup instead of a diff: {why}");
+                // A damaged base is news; a diff grown too large is routine.
+                if why.starts_with("base ") {
+                    tracing::warn!("making a full backup instead of a diff: {why}");
+                } else {
+                    tracing::info!("making a full backup instead of a diff: {why}");
+                }
                 plan = diff::Plan::Full {
                     hashes: true,
                     why: Some(why),
@@ -284,6 +289,7 @@ fn create(
     };
     let mut hashes = None;
     let mut stream = base.map(|base| diff::write::DiffStream::new(&base.hashes));
+    let confirmation = base.and_then(diff::Confirmation::start);
     let too_large = Arc::new(AtomicBool::new(false));
     let mut temp = dir.create_temp(copy_mode(db))?;
     let write_error = |e| Error::Io {
@@ -360,6 +366,11 @@ fn create(
         (check, compressed)
     };
     let mut diff_info = None;
+    if let (Some(confirmation), Some(base)) = (confirmation, base)
+        && let Err(why) = confirmation.finish(dir, base)
+    {
+        return Ok(Try::Fallback(why));
+    }
     let (db_size, checksum) = match (stream.as_mut(), base) {
         (Some(stream), Some(base)) => {
             if check != Integrity::Ok {
