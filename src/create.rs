@@ -140,6 +140,8 @@ pub(crate) fn run(
     dir.remove_stale_temps();
     let reader = Reader::Sqlite(Source::open(due.db(), settings.busy_timeout)?);
     let mut plan = diff::plan(settings.diff_backups, dir, due.id(), kind);
+    // Planning may read a base whole: a signal meanwhile ends the run here.
+    crate::signals::check()?;
     loop {
         let fingerprint = Some(due.fingerprint().clone());
         let target = (due.db(), due.id());
@@ -156,6 +158,8 @@ pub(crate) fn run(
         )? {
             Try::Done(outcome) => return Ok(outcome),
             Try::Fallback(why) if matches!(plan, diff::Plan::Diff(_)) => {
+                // A signal can interrupt the base's read: stop, not start again.
+                crate::signals::check()?;
                 // A damaged base is news; a diff grown too large is routine.
                 if why.starts_with("base ") {
                     tracing::warn!("making a full backup instead of a diff: {why}");

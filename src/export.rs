@@ -17,7 +17,7 @@ use crate::progress::Progress;
 use crate::slurm::job::JobContext;
 use crate::sqlite_file::{self, Integrity};
 use crate::store::{
-    BackupDir, BackupSet, TempFile, copy_mode, link_no_replace, metadata, sync_dir,
+    BackupDir, BackupSet, Entry, TempFile, copy_mode, link_no_replace, metadata, sync_dir,
 };
 
 /// What was written.
@@ -41,28 +41,18 @@ pub(crate) fn export(
     out: &Path,
 ) -> Result<Exported> {
     refuse_backup_dirs(settings, dir, out)?;
-    let entry = match latest_of {
-        Some(set) => set.restore_points.into_iter().next().ok_or_else(|| {
-            Error::failed(format!(
+    // `latest`: the newest restore point that rebuilds and checks, as `restore
+    // latest` does; by name: that one.
+    let (candidates, by_name) = match latest_of {
+        Some(set) if set.restore_points.is_empty() => {
+            return Err(Error::failed(format!(
                 "no restore point to export in {}",
                 show(dir.path())
-            ))
-        })?,
-        None => dir.by_name(name)?,
+            )));
+        }
+        Some(set) => (set.restore_points, false),
+        None => (vec![dir.by_name(name)?], true),
     };
-    if entry.is_failed() {
-        return Err(Error::failed(format!(
-            "backup {} is a failed snapshot; refusing to export it (to inspect it: zcat {} > copy.db)",
-            entry.file_name,
-            show(&entry.path)
-        )));
-    }
-    if let Some(problem) = entry.problem() {
-        return Err(Error::failed(format!(
-            "backup {} cannot be exported: {problem}",
-            entry.file_name
-        )));
-    }
     if fs::symlink_metadata(out).is_ok() {
         return Err(Error::failed(format!(
             "{} exists; refusing to overwrite it",
@@ -80,17 +70,28 @@ pub(crate) fn export(
             show(out)
         )));
     }
-    let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
-    let mut database = TempFile::create_in(&parent, 0o600)?;
-    let progress = Progress::bytes(total, "export", settings.progress(), job);
-    let extracted = crate::diff::extract_to_file(&entry, &mut database, &progress)?;
-    if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(database.path())? {
-        return Err(Error::failed(format!(
-            "backup {} fails integrity_check ({}); nothing was written",
-            entry.file_name,
-            sqlite_file::one_line(&detail)
-        )));
+    let mut first_error = None;
+    let mut found = None;
+    for entry in candidates {
+        match rebuilt_and_checked(settings, job, &entry, &parent) {
+            Ok((database, extracted)) => {
+                found = Some((entry, database, extracted));
+                break;
+            }
+            Err(error @ (Error::Interrupted(_) | Error::Io { .. })) => return Err(error),
+            Err(error) if by_name => return Err(error),
+            Err(error) => {
+                tracing::warn!("passing over {}: {error}", entry.file_name);
+                first_error.get_or_insert(error);
+            }
+        }
     }
+    let Some((entry, database, extracted)) = found else {
+        let error = first_error.map_or_else(String::new, |e| e.to_string());
+        return Err(Error::failed(format!(
+            "no restore point can be exported (newest: {error}); nothing was written"
+        )));
+    };
     let mut gz = TempFile::create_in(&parent, copy_mode(&entry.path))?;
     let write_error = |source| Error::Io {
         context: format!("cannot write in {}", show(&parent)),
@@ -187,4 +188,39 @@ fn refuse_backup_dirs(settings: &Settings, dir: &BackupDir, out: &Path) -> Resul
         }
     }
     Ok(())
+}
+
+/// `entry` as the database it holds, in a temp file in `parent`, checked (a diff
+/// rebuilt on its base; checksums and `integrity_check`).
+fn rebuilt_and_checked(
+    settings: &Settings,
+    job: &JobContext,
+    entry: &Entry,
+    parent: &Path,
+) -> Result<(TempFile, crate::archive::decompress::Extracted)> {
+    if entry.is_failed() {
+        return Err(Error::failed(format!(
+            "backup {} is a failed snapshot; refusing to export it (to inspect it: zcat {} > copy.db)",
+            entry.file_name,
+            show(&entry.path)
+        )));
+    }
+    if let Some(problem) = entry.problem() {
+        return Err(Error::failed(format!(
+            "backup {} cannot be exported: {problem}",
+            entry.file_name
+        )));
+    }
+    let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
+    let mut database = TempFile::create_in(parent, 0o600)?;
+    let progress = Progress::bytes(total, "export", settings.progress(), job);
+    let extracted = crate::diff::extract_to_file(entry, &mut database, &progress)?;
+    if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(database.path())? {
+        return Err(Error::failed(format!(
+            "backup {} fails integrity_check ({}); nothing was written",
+            entry.file_name,
+            sqlite_file::one_line(&detail)
+        )));
+    }
+    Ok((database, extracted))
 }

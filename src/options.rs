@@ -138,19 +138,19 @@ pub struct Options {
 #[derive(Debug, Default, Clone, Args, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "struct FileCheck")]
 pub struct CheckOptions {
-    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration_text,
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = duration_text,
           help = format!("Newest good backup at most this old (90s, 30m, 24h, 7d) [default: {DEFAULT_MAX_AGE}]"))]
     pub max_age: Option<String>,
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = limits::MIN_COUNT.parser(),
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_COUNT", value_name = "N", allow_negative_numbers = true, value_parser = limits::MIN_COUNT.parser(),
           help = format!("At least this many good backups [default: {DEFAULT_MIN_COUNT}]"))]
     #[serde(default, deserialize_with = "number")]
     pub min_count: Option<f64>,
-    #[arg(long, value_name = "PERCENT", allow_negative_numbers = true, value_parser = limits::MAX_SHRINK.parser(),
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_SHRINK", value_name = "PERCENT", allow_negative_numbers = true, value_parser = limits::MAX_SHRINK.parser(),
           help = format!("Newest may be at most this many percent smaller than the median of earlier ones [default: {DEFAULT_MAX_SHRINK}]"))]
     #[serde(default, deserialize_with = "number")]
     pub max_shrink: Option<f64>,
     /// At least this much free space where backups go (500M, 1G)
-    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = size_text)]
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = size_text)]
     pub min_free: Option<String>,
 }
 

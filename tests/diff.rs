@@ -604,10 +604,10 @@ fn export_refuses_stdout_and_backup_directories() {
 }
 
 /// A bit flip that keeps the base's size and mtime (bit rot) is invisible to the
-/// cheap tests; the base is read whole before the first and every 4th diff, so
-/// the 5th diff of it at the latest becomes a full backup naming it.
+/// cheap tests; the base is read whole for every diff, so the next backup is a
+/// full one naming it, and no diff is ever published on it.
 #[test]
-fn a_silent_bit_flip_in_a_base_is_caught_by_the_periodic_full_read() {
+fn a_silent_bit_flip_in_a_base_is_caught_by_the_next_backup() {
     let env = diff_env("9");
     let points = full_then_diffs(&env, 1.0, 1);
     let base = env.backups.join(&points[0].0);
@@ -633,5 +633,126 @@ fn a_silent_bit_flip_in_a_base_is_caught_by_the_periodic_full_read() {
             );
         }
     }
-    assert_eq!(types, ["diff", "diff", "diff", "full"]);
+    // Then diffs again, of the new full backup.
+    assert_eq!(types, ["full", "diff", "diff", "diff"]);
+    // The failed read is remembered: the base is no good restore point any more
+    // for list (and so check and retention), without reading it again.
+    let list = env.run(&["list", "--format", "json"]);
+    list.ok();
+    let entries = list.json();
+    let base_row = entries
+        .as_array()
+        .or_else(|| entries["backups"].as_array())
+        .unwrap()
+        .iter()
+        .find(|row| row["name"] == points[0].0.as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        base_row["restore_problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("failed its check when read whole")),
+        "{base_row}"
+    );
+}
+
+/// `export latest`, like `restore latest`, passes over restore points that cannot
+/// be rebuilt (a diff whose base rotted in place) to the newest that can.
+#[test]
+fn export_latest_passes_over_a_diff_whose_base_is_damaged() {
+    let env = diff_env("1");
+    // full, diff, full, diff: two chains.
+    let points = full_then_diffs(&env, 1.0, 3);
+    let kinds: Vec<bool> = points
+        .iter()
+        .map(|(n, _)| n.ends_with(".diff.gz"))
+        .collect();
+    assert_eq!(kinds, [false, true, false, true], "{points:?}");
+    let newest_base = env.backups.join(&points[2].0);
+    let mtime = fs::metadata(&newest_base).unwrap().modified().unwrap();
+    damage(&newest_base, Damage::FlipBit);
+    fs::File::options()
+        .write(true)
+        .open(&newest_base)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let out = env.path("latest.db.gz");
+    let run = env.run(&["export", "latest", "--out", out.to_str().unwrap()]);
+    run.ok();
+    assert!(run.stderr.contains(&points[3].0), "{}", run.stderr);
+    assert!(run.stdout.contains(&points[1].0), "{}", run.stdout);
+    let plain = env.path("latest.db");
+    let unzipped = Command::new("gzip").arg("-dc").arg(&out).output().unwrap();
+    assert!(unzipped.status.success());
+    fs::write(&plain, unzipped.stdout).unwrap();
+    assert_eq!(sha(&plain), sha(&points[1].1));
+    // By name, the damaged chain is refused, naming the base.
+    env.run(&[
+        "export",
+        &points[3].0,
+        "--out",
+        env.path("named.db.gz").to_str().unwrap(),
+    ])
+    .failed_with(1, &points[2].0);
+}
+
+/// SIGTERM while a base is being read whole (before a diff): the run ends there,
+/// dying of the signal, without calling the base damaged and without starting a
+/// full backup instead.
+#[test]
+fn a_signal_while_reading_the_base_stops_the_run_without_a_verdict_on_the_base() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let env = diff_env("4");
+    make_results_db(&env.db, 60.0, false);
+    env.run(&["backup", "--threads", "1"]).ok();
+    grow_results_db(&env.db, 1.01, 5);
+    // Without its page hashes the base is read whole before the diff starts.
+    fs::remove_dir_all(env.backups.join(".dbbackup-pages")).unwrap();
+    let before = env.backup_files();
+    let mut child = env
+        .command()
+        .args(["-v", "backup", "--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no base read:\n{seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("reading base") {
+            break;
+        }
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    seen.push_str(&rest);
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "{seen}");
+    assert!(!seen.contains("making a full backup"), "{seen}");
+    assert!(!seen.contains("failed its check"), "{seen}");
+    assert_eq!(env.backup_files(), before, "{seen}");
+    let pages = env.backups.join(".dbbackup-pages");
+    let markers: Vec<_> = fs::read_dir(&pages)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !markers
+            .iter()
+            .any(|n| n.to_string_lossy().ends_with(".damaged")),
+        "{markers:?}"
+    );
 }

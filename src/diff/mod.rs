@@ -15,7 +15,7 @@ pub(crate) mod rebuild;
 pub(crate) mod write;
 
 use crate::archive::decompress::{self, Extracted};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::store::metadata::{DiffInfo, Kind};
 use crate::store::{BackupDir, DbId, Entry, TempFile};
@@ -70,7 +70,11 @@ impl Confirmation {
         let name = &base.entry.file_name;
         let table = match self.read.join() {
             Ok(Ok(table)) => table,
-            Ok(Err(e)) => return Err(format!("base {name} failed its check: {e}")),
+            Ok(Err(e @ Error::Interrupted(_))) => return Err(e.to_string()),
+            Ok(Err(e)) => {
+                pagehash::mark_damaged(&base.entry, &e.to_string());
+                return Err(format!("base {name} failed its check: {e}"));
+            }
             Err(_) => return Err(format!("base {name}: its check panicked")),
         };
         if table != base.hashes {
@@ -143,6 +147,9 @@ pub(crate) fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) ->
             index: made + 1,
             confirm,
         })),
+        // Stopped by a signal while reading the base: no verdict on it (the
+        // caller stops before making anything).
+        Err(_) if crate::signals::pending().is_some() => full(None),
         Err(why) => {
             let why = format!("base {} {why}", entry.file_name);
             tracing::warn!("making a full backup instead of a diff: {why}");
@@ -150,12 +157,6 @@ pub(crate) fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) ->
         }
     }
 }
-
-/// A base is read whole before its first diff and then before every
-/// `READ_BASE_EVERY`-th: reading a 35 MB database's base costs about as much as
-/// the rest of a diff (docs/differential.md), and between reads the cheap tests
-/// below see any change to the base file but an in-place bit flip.
-pub(crate) const READ_BASE_EVERY: u32 = 4;
 
 /// The page hashes to diff against full backup `base` (the `index`-th diff of
 /// it), once the base file is known to be the one they describe; `Err`
@@ -165,10 +166,10 @@ pub(crate) const READ_BASE_EVERY: u32 = 4;
 /// every earlier diff of it recorded (else it was truncated or replaced: a diff
 /// on it could never be restored), and its mtime, inode and device the ones the
 /// sidecar recorded. The base is read whole (CRCs, size and SHA-256, as `verify`
-/// does, and its page hashes recomputed) when those differ, when the sidecar is
-/// missing or damaged, and for the first and every `READ_BASE_EVERY`-th diff:
-/// the sidecar was made from the stream, so it proves nothing about the bytes
-/// on disk until they have been read once.
+/// does, and its page hashes recomputed) for every diff: first when those differ
+/// or the sidecar is missing or damaged, else beside the snapshot
+/// ([`Confirmation`]). The sidecar was made from the stream and the cheap tests
+/// cannot see an in-place bit flip; a diff is only worth its base.
 fn usable_base(
     dir: &BackupDir,
     base: &Entry,
@@ -203,16 +204,20 @@ fn usable_base(
         }
         // The sidecar's table is what the file held when written: diff against it
         // and confirm while the snapshot streams.
-        Ok(recorded) if (index - 1).is_multiple_of(READ_BASE_EVERY) => {
-            let why =
-                format!("diff {index} of it (read for the first and every {READ_BASE_EVERY}th)");
+        Ok(recorded) => {
+            let why = format!("diff {index} of it");
             return Ok((recorded.table.clone(), Some(why)));
         }
-        Ok(recorded) => return Ok((recorded.table.clone(), None)),
         Err(why) => why.clone(),
     };
+    tracing::debug!("reading base {} whole ({read_because})", base.file_name);
     let started = std::time::Instant::now();
-    let table = pagehash::rebuild(base).map_err(|e| format!("failed its check: {e}"))?;
+    let table = pagehash::rebuild(base).map_err(|e| {
+        if !matches!(e, Error::Interrupted(_)) {
+            pagehash::mark_damaged(base, &e.to_string());
+        }
+        format!("failed its check: {e}")
+    })?;
     tracing::info!(
         "base {} read whole and checked in {:.2} s ({read_because})",
         base.file_name,
