@@ -85,6 +85,13 @@ pub(crate) fn evaluate(
     if let Some(criterion) = base(&set.restore_points, &no_base, label) {
         criteria.push(criterion);
     }
+    // A mistyped path must not read like "backups stopped".
+    if !dir.is_dir() {
+        criteria[0].detail = format!(
+            "no good backup: backup directory {} does not exist",
+            crate::error::show(dir)
+        );
+    }
     if check_free && let Some(min_free) = thresholds.min_free_bytes {
         criteria.push(free_space(dir, label, min_free));
     }

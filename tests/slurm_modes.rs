@@ -239,6 +239,13 @@ fn check_reports_in_text_json_and_nagios() {
     let empty = env.run(&["check", "--format", "nagios"]);
     assert_eq!(empty.code, 2, "CRITICAL without backups: {}", empty.stdout);
     assert!(empty.stdout.starts_with("DBBACKUP CRITICAL - "));
+    // Before the first backup the directory does not exist: said, so that a
+    // mistyped --backup-dir does not read like "backups stopped".
+    assert!(
+        empty.stdout.contains("backup directory") && empty.stdout.contains("does not exist"),
+        "{}",
+        empty.stdout
+    );
     env.run(&["check"]).reported(1, "FAIL age: no good backup");
     env.run(&["backup"]).ok();
     let ok = env.run(&["check", "--format", "nagios"]);
