@@ -289,17 +289,7 @@ fn mirrors_receive_the_base_before_any_diff_that_needs_it() {
     };
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names[0].ends_with(".db.gz") && names[1].ends_with(".diff.gz"));
-    let verify = env
-        .command()
-        .env("DBBACKUP_BACKUP_DIR", &mirror)
-        .args(["verify", "--all"])
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    verify_all_in(&env, &mirror, "");
     assert!(
         !mirror.join(".dbbackup-pages").exists(),
         "page hashes are not mirrored"
@@ -557,17 +547,7 @@ fn a_damaged_base_in_a_mirror_is_replaced_from_the_primary() {
             run.stderr
         );
         assert_eq!(sha(&copy), sha(&env.backups.join(&base)), "{how}");
-        let verify = env
-            .command()
-            .env("DBBACKUP_BACKUP_DIR", &mirror)
-            .args(["verify", "--all"])
-            .output()
-            .unwrap();
-        assert!(
-            verify.status.success(),
-            "{how}: {}",
-            String::from_utf8_lossy(&verify.stdout)
-        );
+        verify_all_in(&env, &mirror, how);
     }
 }
 
@@ -611,14 +591,7 @@ fn a_silent_bit_flip_in_a_base_is_caught_by_the_next_backup() {
     let env = diff_env("9");
     let points = full_then_diffs(&env, 1.0, 1);
     let base = env.backups.join(&points[0].0);
-    let mtime = fs::metadata(&base).unwrap().modified().unwrap();
-    damage(&base, Damage::FlipBit);
-    fs::File::options()
-        .write(true)
-        .open(&base)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    rot(&base);
     let mut types = Vec::new();
     for round in 0..4u64 {
         grow_results_db(&env.db, 1.01, 700 + round);
@@ -669,14 +642,7 @@ fn export_latest_passes_over_a_diff_whose_base_is_damaged() {
         .collect();
     assert_eq!(kinds, [false, true, false, true], "{points:?}");
     let newest_base = env.backups.join(&points[2].0);
-    let mtime = fs::metadata(&newest_base).unwrap().modified().unwrap();
-    damage(&newest_base, Damage::FlipBit);
-    fs::File::options()
-        .write(true)
-        .open(&newest_base)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    rot(&newest_base);
     let out = env.path("latest.db.gz");
     let run = env.run(&["export", "latest", "--out", out.to_str().unwrap()]);
     run.ok();
@@ -754,5 +720,33 @@ fn a_signal_while_reading_the_base_stops_the_run_without_a_verdict_on_the_base()
             .iter()
             .any(|n| n.to_string_lossy().ends_with(".damaged")),
         "{markers:?}"
+    );
+}
+
+/// Bit rot: one bit flipped in place, the file's mtime kept, so only a whole read
+/// can tell.
+fn rot(path: &Path) {
+    let mtime = fs::metadata(path).unwrap().modified().unwrap();
+    damage(path, Damage::FlipBit);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+/// `verify --all` of another backup directory (a mirror) passes.
+fn verify_all_in(env: &Env, dir: &Path, context: &str) {
+    let verify = env
+        .command()
+        .env("DBBACKUP_BACKUP_DIR", dir)
+        .args(["verify", "--all"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{context}: {}",
+        String::from_utf8_lossy(&verify.stdout)
     );
 }
