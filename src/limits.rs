@@ -102,6 +102,9 @@ impl Limit {
     fn range_for(&self, value: f64) -> String {
         if self.open_ended && value > self.max {
             format!("at most {}", self.max)
+        } else if self.open_ended && self.whole && value.fract() != 0.0 {
+            // "at least 1, not 2.5" would hide what is wrong.
+            format!("a whole number, at least {}", self.min)
         } else {
             self.range()
         }
@@ -159,6 +162,10 @@ mod tests {
             "must be at most 4294967295, not '4294967296'"
         );
         assert!(COMPRESSION_LEVEL.parse("1.5").is_err());
+        assert_eq!(
+            MAX_BACKUPS.parse("2.5").unwrap_err(),
+            "must be a whole number, at least 1, not '2.5'"
+        );
         assert!(MIN_INTERVAL_HOURS.parse("NaN").is_err());
         assert_eq!(MAX_SHRINK.parse("25%"), Ok(25.0));
         assert_eq!(BUSY_TIMEOUT_SECONDS.parse("30"), Ok(30.0));

@@ -183,6 +183,25 @@ fn check_prints_valid_prometheus_metrics_labelled_by_database() {
     let samples = parse_exposition(&unhealthy.stdout);
     assert_eq!(value(&samples, "dbbackup_healthy", None), 0.0);
     assert_eq!(value(&samples, "dbbackup_check_ok", Some("count")), 0.0);
+    // Another spelling of the same database is the same series.
+    fs::create_dir(env.path("sub")).unwrap();
+    let roundabout = env.path("sub").join("..").join(db.file_name().unwrap());
+    let again = env.run(&[
+        "--db-path",
+        roundabout.to_str().unwrap(),
+        "check",
+        "--format",
+        "prometheus",
+    ]);
+    again.ok();
+    let canonical = fs::canonicalize(&db).unwrap();
+    assert!(
+        parse_exposition(&again.stdout)
+            .iter()
+            .all(|(_, labels, _)| labels["db"] == canonical.to_str().unwrap()),
+        "{}",
+        again.stdout
+    );
 }
 
 #[test]

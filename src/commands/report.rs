@@ -105,13 +105,16 @@ pub(crate) fn saved_text(db_size: u64, compressed: u64) -> Option<String> {
 
 /// The metrics of the backup directory, labelled by database path.
 pub(crate) fn prometheus(ctx: &Ctx, criteria: &[Criterion]) -> Result<String> {
-    let db = match &ctx.settings.db_path {
-        Some(db) => std::path::absolute(db).unwrap_or_else(|_| db.clone()),
-        None => std::path::PathBuf::new(),
-    };
-    let dir = std::path::absolute(&ctx.settings.backup_dir)
-        .unwrap_or_else(|_| ctx.settings.backup_dir.clone());
+    // Labels name the database and directory as backups record them (canonical:
+    // `dir/../results.db` and `results.db` are one series, not two).
     let db_id = ctx.db_id();
+    let db = db_id
+        .as_ref()
+        .map(|id| id.canonical().to_path_buf())
+        .unwrap_or_default();
+    let dir = std::fs::canonicalize(&ctx.settings.backup_dir)
+        .or_else(|_| std::path::absolute(&ctx.settings.backup_dir))
+        .unwrap_or_else(|_| ctx.settings.backup_dir.clone());
     crate::metrics::render(&crate::metrics::Facts {
         db: &db.to_string_lossy(),
         db_id: db_id.as_ref(),
