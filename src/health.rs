@@ -76,21 +76,22 @@ pub(crate) fn evaluate(
     // A diff whose base is missing or damaged (cheap tests) cannot be restored:
     // not a good backup for age, count or shrink; the `base` criterion names it.
     let (good, no_base) = crate::diff::split_restorable(&set.restore_points);
+    let mut age = age(&good, label, thresholds);
+    // A mistyped path must not read like "backups stopped".
+    if !dir.is_dir() {
+        age.detail = format!(
+            "no good backup: backup directory {} does not exist",
+            crate::error::show(dir)
+        );
+    }
     let mut criteria = vec![
-        age(&good, label, thresholds),
+        age,
         count(&good, label, thresholds),
         shrink(&good, label, thresholds),
         last_attempt(&set, label),
     ];
     if let Some(criterion) = base(&set.restore_points, &no_base, label) {
         criteria.push(criterion);
-    }
-    // A mistyped path must not read like "backups stopped".
-    if !dir.is_dir() {
-        criteria[0].detail = format!(
-            "no good backup: backup directory {} does not exist",
-            crate::error::show(dir)
-        );
     }
     if check_free && let Some(min_free) = thresholds.min_free_bytes {
         criteria.push(free_space(dir, label, min_free));

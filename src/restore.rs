@@ -444,8 +444,8 @@ fn extract_checked(
         },
         other => other,
     };
+    // Flushed to disk by `extract_to_file`.
     crate::diff::extract_to_file(entry, &mut temp, &progress).map_err(writing)?;
-    temp.sync().map_err(writing)?;
     if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(temp.path())? {
         return Err(Error::failed(format!(
             "backup {} fails integrity_check ({})",

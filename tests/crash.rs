@@ -102,12 +102,9 @@ fn sigkill_at_random_moments_never_damages_anything() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_none() {
-            kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        if sigkill_after(&mut child, delay) {
             killed += 1;
         }
-        child.wait().unwrap();
         let context = format!("run {run}: {args:?} killed after {delay:?}");
         // Every visible backup verifies (temp names are never visible as backups).
         let verify = env.run(&["verify", "--all"]);
@@ -198,12 +195,9 @@ fn sigkill_during_diff_backups_leaves_nothing_visible() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_none() {
-            kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        if sigkill_after(&mut child, delay) {
             killed += 1;
         }
-        child.wait().unwrap();
         let verify = env.run(&["verify", "--all"]);
         assert_eq!(
             verify.code, 0,
@@ -231,4 +225,16 @@ fn sigkill_during_diff_backups_leaves_nothing_visible() {
     env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
         .ok();
     assert_eq!(content_digest(&target), content_digest(&env.db));
+}
+
+/// SIGKILL `child` after `delay` unless it has ended by then; wait for it.
+/// Whether it was killed mid-way.
+fn sigkill_after(child: &mut std::process::Child, delay: Duration) -> bool {
+    std::thread::sleep(delay);
+    let running = child.try_wait().unwrap().is_none();
+    if running {
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    }
+    child.wait().unwrap();
+    running
 }

@@ -49,7 +49,7 @@ pub(crate) struct Base {
 /// published only when they are the base's. On two cores the read then costs
 /// almost nothing (the diff's own work is one reader thread).
 pub(crate) struct Confirmation {
-    read: std::thread::JoinHandle<Result<PageHashes>>,
+    read: std::thread::JoinHandle<std::result::Result<PageHashes, String>>,
     started: std::time::Instant,
     because: String,
 }
@@ -59,7 +59,7 @@ impl Confirmation {
         let because = base.confirm.clone()?;
         let entry = base.entry.clone();
         Some(Confirmation {
-            read: std::thread::spawn(move || pagehash::rebuild(&entry)),
+            read: std::thread::spawn(move || read_whole(&entry)),
             started: std::time::Instant::now(),
             because,
         })
@@ -70,11 +70,7 @@ impl Confirmation {
         let name = &base.entry.file_name;
         let table = match self.read.join() {
             Ok(Ok(table)) => table,
-            Ok(Err(e @ Error::Interrupted(_))) => return Err(e.to_string()),
-            Ok(Err(e)) => {
-                pagehash::mark_damaged(&base.entry, &e.to_string());
-                return Err(format!("base {name} failed its check: {e}"));
-            }
+            Ok(Err(why)) => return Err(format!("base {name} {why}")),
             Err(_) => return Err(format!("base {name}: its check panicked")),
         };
         if table != base.hashes {
@@ -87,13 +83,31 @@ impl Confirmation {
             self.started.elapsed().as_secs_f64(),
             self.because
         );
-        let checksum = base.entry.meta.as_ref().map(|m| m.checksum.clone());
-        if let Ok(checksum) = checksum
-            && let Err(e) = pagehash::save(dir, name, &checksum, &table)
-        {
-            tracing::warn!("cannot save the page hashes of {name}: {e}");
-        }
+        record(dir, &base.entry, &table);
         Ok(())
+    }
+}
+
+/// Read full backup `base` whole and hash its pages (CRCs, size and SHA-256
+/// checked); `Err` completes "base NAME ...". A failure other than a signal is
+/// recorded beside the sidecar, so nobody counts on the base meanwhile.
+fn read_whole(base: &Entry) -> std::result::Result<PageHashes, String> {
+    pagehash::rebuild(base).map_err(|e| {
+        if !matches!(e, Error::Interrupted(_)) {
+            pagehash::mark_damaged(base, &e.to_string());
+        }
+        format!("failed its check: {e}")
+    })
+}
+
+/// Keep the page hashes of `base` just read whole, with its file as it is now:
+/// what the next cheap tests compare.
+fn record(dir: &BackupDir, base: &Entry, table: &PageHashes) {
+    let Ok(meta) = &base.meta else {
+        return;
+    };
+    if let Err(e) = pagehash::save(dir, &base.file_name, &meta.checksum, table) {
+        tracing::warn!("cannot save the page hashes of {}: {e}", base.file_name);
     }
 }
 
@@ -212,12 +226,7 @@ fn usable_base(
     };
     tracing::debug!("reading base {} whole ({read_because})", base.file_name);
     let started = std::time::Instant::now();
-    let table = pagehash::rebuild(base).map_err(|e| {
-        if !matches!(e, Error::Interrupted(_)) {
-            pagehash::mark_damaged(base, &e.to_string());
-        }
-        format!("failed its check: {e}")
-    })?;
+    let table = read_whole(base)?;
     tracing::info!(
         "base {} read whole and checked in {:.2} s ({read_because})",
         base.file_name,
@@ -231,10 +240,7 @@ fn usable_base(
             base.file_name
         );
     }
-    // Recorded with the file as it is now: what the next cheap tests compare.
-    if let Err(e) = pagehash::save(dir, &base.file_name, &checksum, &table) {
-        tracing::warn!("cannot save the page hashes of {}: {e}", base.file_name);
-    }
+    record(dir, base, &table);
     Ok((table, None))
 }
 
