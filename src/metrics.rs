@@ -5,12 +5,11 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 
-use crate::error::{Context, Error, Result, show};
+use crate::error::{Error, Result, show};
 use crate::health::Criterion;
-use crate::store::{BackupDir, BackupSet, DbId, TempFile};
+use crate::store::{BackupDir, BackupSet, DbId};
 
 /// What the metrics describe, gathered by `check`.
 pub(crate) struct Facts<'a> {
@@ -144,15 +143,7 @@ fn parent_of(path: &Path) -> &Path {
 /// Replace `path` atomically: temp file in the same directory, fsync, rename.
 pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
     check_target(path)?;
-    let parent = parent_of(path);
-    let mut temp = TempFile::create_in(parent, 0o644)?;
-    temp.file()
-        .write_all(text.as_bytes())
-        .context(|| format!("cannot write {}", show(temp.path())))?;
-    temp.sync()?;
-    fs::rename(temp.path(), path).context(|| format!("cannot write {}", show(path)))?;
-    temp.keep();
-    Ok(())
+    crate::store::replace_file(path, 0o644, text.as_bytes())
 }
 
 #[cfg(test)]

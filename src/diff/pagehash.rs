@@ -28,7 +28,7 @@ use xxhash_rust::xxh3::xxh3_128;
 use crate::archive::decompress;
 use crate::error::{Context, Error, Result, show};
 use crate::progress::Progress;
-use crate::store::{BackupDir, Entry, PAGES_DIR, TempFile, copy_mode, sync_dir};
+use crate::store::{BackupDir, Entry, PAGES_DIR, copy_mode, replace_file, sync_dir};
 
 const MAGIC: &[u8; 8] = b"DBBKPH02";
 /// Magic, page size, page count, the base file's stamp, checksum length.
@@ -197,14 +197,11 @@ pub(crate) fn save(
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e).context(|| format!("cannot create {}", show(&pages))),
     }
-    let mut temp = TempFile::create_in(&pages, copy_mode(dir.path()) & 0o666)?;
-    temp.file()
-        .write_all(&table.encode(base_checksum, &stamp))
-        .context(|| format!("cannot write in {}", show(&pages)))?;
-    temp.sync()?;
-    let path = sidecar_path(dir.path(), name);
-    fs::rename(temp.path(), &path).context(|| format!("cannot write {}", show(&path)))?;
-    temp.keep();
+    replace_file(
+        &sidecar_path(dir.path(), name),
+        copy_mode(dir.path()) & 0o666,
+        &table.encode(base_checksum, &stamp),
+    )?;
     sync_dir(&pages)
 }
 

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Context, Result, show};
-use crate::store::{BackupDir, DbId, TempFile, sync_dir};
+use crate::store::{BackupDir, DbId, replace_file, sync_dir};
 
 pub(crate) const STATE_DIR: &str = ".dbbackup-state";
 const EXPIRY: Duration = Duration::from_secs(30 * 86_400);
@@ -198,13 +198,7 @@ impl JobState {
 
     /// Replace a state file atomically: temp file, flush, rename.
     fn write(&self, name: &str, text: &str) -> Result<()> {
-        let mut temp = TempFile::create_in(&self.dir, 0o664)?;
-        io::Write::write_all(temp.file(), text.as_bytes())
-            .context(|| format!("cannot write {}", show(temp.path())))?;
-        temp.sync()?;
-        let target = self.dir.join(name);
-        fs::rename(temp.path(), &target).context(|| format!("cannot write {}", show(&target)))?;
-        temp.keep();
+        replace_file(&self.dir.join(name), 0o664, text.as_bytes())?;
         sync_dir(&self.dir)
     }
 

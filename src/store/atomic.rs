@@ -87,6 +87,23 @@ pub(crate) fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 /// Flush a directory's entries (a new or renamed name) to disk.
+/// Replace (or create) `target` with `bytes` atomically: a temp file with
+/// `mode` beside it, flushed, renamed over it. Readers see the old file or the
+/// new one, never part of either; the caller syncs the directory if it must.
+pub(crate) fn replace_file(target: &Path, mode: u32, bytes: &[u8]) -> Result<()> {
+    let dir = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temp = TempFile::create_in(dir, mode)?;
+    io::Write::write_all(temp.file(), bytes)
+        .context(|| format!("cannot write {}", show(temp.path())))?;
+    temp.sync()?;
+    fs::rename(temp.path(), target).context(|| format!("cannot write {}", show(target)))?;
+    temp.keep();
+    Ok(())
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")

@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use crate::error::{Context, Error, Result, show};
 pub(crate) use atomic::{
     TEMP_PREFIX, TempFile, copy_mode, link_no_replace, open_no_follow, remove_dead_temps_in,
-    remove_temps_in, sync_dir,
+    remove_temps_in, replace_file, sync_dir,
 };
 pub use metadata::{CheckResult, Kind, Metadata};
 pub use naming::BackupName;
