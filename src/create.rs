@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::archive::{self, compress};
+use crate::attempts::{self, Verdict};
 use crate::config::Settings;
 use crate::diff::{self, pagehash, pagehash::PageHashes, write::Limited};
 use crate::due::{self, Changed, Decision, Due};
@@ -115,7 +116,7 @@ pub(crate) fn if_due(
         Decision::Due(due) => due,
         Decision::NotDue(why) => return Ok(Attempt::Skipped(why)),
     };
-    dir.ensure_exists()?;
+    prepare_dir(settings, dir, db)?;
     let Some(lock) = DirLock::acquire(dir.path(), job, Wait::No)? else {
         return Ok(Attempt::Skipped(
             "another process is making a backup right now".to_string(),
@@ -125,6 +126,89 @@ pub(crate) fn if_due(
         Decision::Due(due) => run(settings, job, dir, &lock, &due, kind).map(Attempt::Made),
         Decision::NotDue(why) => Ok(Attempt::Skipped(why)),
     }
+}
+
+/// Create the backup directory for an attempt at backing up `db`, but only
+/// once the database has been read: a failed attempt (not a database, busy past
+/// the busy timeout) must not leave an empty backup directory behind. An
+/// existing directory costs one `stat`.
+pub(crate) fn prepare_dir(settings: &Settings, dir: &BackupDir, db: &Path) -> Result<()> {
+    if !dir.path().exists() {
+        sqlite_file::validate_database(db)?;
+        Source::open(db, settings.busy_timeout)?.probe()?;
+    }
+    dir.ensure_exists()
+}
+
+/// What a command's backup attempt came to, for its attempt record; `None`
+/// when it attempted nothing (not due, another task made the backup).
+pub(crate) trait Attempted {
+    fn verdict(&self) -> Option<Verdict>;
+}
+
+impl Attempted for Outcome {
+    fn verdict(&self) -> Option<Verdict> {
+        Some(match self {
+            Outcome::Created(created) if created.is_complete() => {
+                Verdict::Succeeded(created.entry.file_name.clone())
+            }
+            Outcome::Created(created) if !created.is_good() => Verdict::Failed(format!(
+                "snapshot failed its integrity check; kept as {}",
+                created.entry.file_name
+            )),
+            Outcome::Created(created) => Verdict::Failed(format!(
+                "{} made, but not copied to {}",
+                created.entry.file_name,
+                created
+                    .mirrors
+                    .iter()
+                    .filter_map(|m| m
+                        .result
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("{}: {e}", show(&m.dir))))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            Outcome::Unchanged(name) => Verdict::Succeeded(format!("unchanged since {name}")),
+        })
+    }
+}
+
+impl Attempted for Attempt {
+    fn verdict(&self) -> Option<Verdict> {
+        match self {
+            Attempt::Skipped(_) => None,
+            Attempt::Made(outcome) => outcome.verdict(),
+        }
+    }
+}
+
+impl<T: Attempted> Attempted for Option<T> {
+    fn verdict(&self) -> Option<Verdict> {
+        self.as_ref().and_then(Attempted::verdict)
+    }
+}
+
+/// The one place every command's backup attempt (backup, auto, periodic,
+/// pre-job, post-job, final) passes through with its result, from taking the
+/// lock to the last mirror: its outcome is recorded for `check` (`attempts`).
+/// A usage or configuration error attempted nothing and is not recorded.
+pub(crate) fn recorded<T: Attempted>(
+    settings: &Settings,
+    job: &JobContext,
+    kind: Kind,
+    result: Result<T>,
+) -> Result<T> {
+    let verdict = match &result {
+        Ok(done) => done.verdict(),
+        Err(Error::Usage(_) | Error::Config { .. }) => None,
+        Err(error) => Some(Verdict::Failed(error.to_string())),
+    };
+    if let (Some(verdict), Some(db)) = (verdict, settings.db_path.as_deref()) {
+        attempts::record(&settings.backup_dir, &DbId::of(db), job, kind, verdict);
+    }
+    result
 }
 
 /// Make the backup `due` describes; the caller holds the lock.

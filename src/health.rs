@@ -51,6 +51,7 @@ pub(crate) fn evaluate_all(
     let mut criteria = evaluate(&settings.backup_dir, db.as_ref(), "", thresholds, true)?;
     if let Some(path) = &settings.db_path {
         criteria.push(database(path));
+        criteria.push(attempt(&settings.backup_dir, &DbId::of(path)));
     }
     for mirror in &settings.mirror_dirs {
         let label = format!("mirror:{}:", mirror.display());
@@ -263,6 +264,46 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
             detail: "no snapshot attempts yet".into(),
             perf: None,
         },
+    }
+}
+
+/// The newest backup attempt of the configured database must not have failed:
+/// an attempt that left no file (full disk, unwritable or missing directory,
+/// lock or busy timeout) is otherwise silent while older backups look fresh.
+/// Healthy again after the next success (`attempts`).
+pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
+    let (ok, detail) = match crate::attempts::last(backup_dir, db) {
+        None => (true, "no attempt recorded yet".to_string()),
+        Some(last) => {
+            let age =
+                std::time::Duration::try_from(jiff::Timestamp::now().duration_since(last.time))
+                    .unwrap_or_default();
+            let which = format!(
+                "newest attempt ({}, host {}, job {}, {} ago)",
+                last.kind,
+                last.host,
+                last.job,
+                human_duration(age)
+            );
+            if last.ok {
+                (true, format!("{which} succeeded: {}", last.detail))
+            } else {
+                (
+                    false,
+                    format!(
+                        "{which} failed: {}; healthy again after the next successful backup",
+                        last.detail
+                    ),
+                )
+            }
+        }
+    };
+    Criterion {
+        name: "attempt".into(),
+        ok,
+        severity: Severity::Critical,
+        detail,
+        perf: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! SLURM batch work. `main.rs` parses arguments and calls [`run`].
 
 mod archive;
+mod attempts;
 pub mod cli;
 mod commands;
 pub mod config;

@@ -89,6 +89,21 @@ pub(crate) fn render(facts: &Facts) -> Result<String> {
             &[(base.clone(), newest.size as f64)],
         );
     }
+    if let Some(last) = facts
+        .db_id
+        .and_then(|id| crate::attempts::last(facts.backup_dir, id))
+    {
+        family(
+            "dbbackup_last_attempt_success",
+            "1 when the newest backup attempt of the database succeeded, else 0.",
+            &[(base.clone(), f64::from(u8::from(last.ok)))],
+        );
+        family(
+            "dbbackup_last_attempt_timestamp_seconds",
+            "When the newest backup attempt ended (Unix time).",
+            &[(base.clone(), last.time.as_second() as f64)],
+        );
+    }
     if let Ok(meta) = fs::metadata(facts.db) {
         family(
             "dbbackup_database_size_bytes",

@@ -54,6 +54,15 @@ impl Source {
         })
     }
 
+    /// Start a read transaction and end it: the errors a snapshot meets first
+    /// (busy past the busy timeout, not a database, a directory SQLite cannot
+    /// write) before anything is created for it.
+    pub(crate) fn probe(&self) -> Result<()> {
+        let result = self.begin(&self.conn).map(|_| ());
+        let _ = self.conn.execute_batch("ROLLBACK");
+        result
+    }
+
     /// Stream every page of one consistent snapshot to `sink` and check that same
     /// snapshot with `PRAGMA quick_check`, concurrently when possible. Builds
     /// without `sqlite_dbpage` copy the snapshot into a temp file in `spill_dir`

@@ -3,6 +3,7 @@
 mod common;
 
 mod arrays;
+mod attempts;
 mod backup;
 mod bad_input;
 mod cli_ux;

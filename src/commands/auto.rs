@@ -16,7 +16,8 @@ use crate::store::Kind;
 pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let out = ctx.output(args.format);
     let db = ctx.settings.db_path()?;
-    let attempt = create::if_due(&ctx.settings, &ctx.job, &ctx.backup_dir(), db, Kind::Auto)?;
+    let attempt = create::if_due(&ctx.settings, &ctx.job, &ctx.backup_dir(), db, Kind::Auto);
+    let attempt = create::recorded(&ctx.settings, &ctx.job, Kind::Auto, attempt)?;
     Ok(match attempt {
         Attempt::Skipped(reason) => skip(&out, &reason),
         Attempt::Made(outcome) => report(&out, &outcome),

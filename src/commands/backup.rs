@@ -11,15 +11,17 @@ use crate::store::Kind;
 pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<ExitCode> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
-    let lock = ctx.lock(&dir)?;
-    let outcome = create::if_changed(
-        &ctx.settings,
-        &ctx.job,
-        &dir,
-        &lock,
-        db,
-        Kind::Manual,
-        args.force,
-    )?;
+    let attempt = ctx.lock(&dir).and_then(|lock| {
+        create::if_changed(
+            &ctx.settings,
+            &ctx.job,
+            &dir,
+            &lock,
+            db,
+            Kind::Manual,
+            args.force,
+        )
+    });
+    let outcome = create::recorded(&ctx.settings, &ctx.job, Kind::Manual, attempt)?;
     Ok(report(&ctx.output(args.output.format), &outcome))
 }

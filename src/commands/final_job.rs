@@ -21,6 +21,15 @@ use crate::slurm::job::{sanitize, state_key};
 use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
 
+/// The tasks that reached post-job, and the final backup's outcome.
+struct Reached((BTreeSet<u64>, Outcome));
+
+impl create::Attempted for Reached {
+    fn verdict(&self) -> Option<crate::attempts::Verdict> {
+        self.0.1.verdict()
+    }
+}
+
 /// A task's end as the scheduler reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TaskEnd {
@@ -82,6 +91,8 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
         state.mark_ended(&key)?;
         Ok((reached, outcome))
     })();
+    let result = create::recorded(&ctx.settings, &ctx.job, Kind::Final, result.map(Reached))
+        .map(|Reached(done)| done);
     let mut line = match &result {
         Ok((_, outcome)) => {
             // The same status as post-job's and periodic's lines: a failed check or

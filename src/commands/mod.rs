@@ -53,8 +53,12 @@ impl Ctx {
     }
 
     /// Wait for the lock up to `lock_timeout_seconds`, or fail naming the holder.
+    /// A missing directory is created only once the database has been read.
     pub(crate) fn lock(&self, dir: &BackupDir) -> Result<crate::lock::DirLock> {
-        dir.ensure_exists()?;
+        match self.settings.db_path.as_deref() {
+            Some(db) => crate::create::prepare_dir(&self.settings, dir, db)?,
+            None => dir.ensure_exists()?,
+        }
         crate::lock::DirLock::acquire(
             dir.path(),
             &self.job,

@@ -72,13 +72,14 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
 /// `auto`'s rule: never waiting for a lock someone else holds.
 fn back_up_if_due(ctx: &Ctx) -> Result<Option<Outcome>> {
     let db = ctx.settings.db_path()?;
-    match create::if_due(
+    let attempt = create::if_due(
         &ctx.settings,
         &ctx.job,
         &ctx.backup_dir(),
         db,
         Kind::Periodic,
-    )? {
+    );
+    match create::recorded(&ctx.settings, &ctx.job, Kind::Periodic, attempt)? {
         Attempt::Skipped(reason) => {
             tracing::debug!("periodic: {reason}");
             Ok(None)

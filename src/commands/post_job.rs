@@ -34,7 +34,10 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
         crate::signals::bound(grace);
         why
     });
-    let result = decide_and_back_up(ctx, args.after_term);
+    let result = decide_and_back_up(ctx, args.after_term)
+        .map(|(reason, outcome)| Decided { reason, outcome });
+    let result = create::recorded(&ctx.settings, &ctx.job, Kind::PostJob, result)
+        .map(|decided| (decided.reason, decided.outcome));
     let (status, mut line) = match &result {
         Ok((reason, None)) => {
             out.line(format!("skipped: {reason}"));
@@ -78,6 +81,18 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
     }
     summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     result.map(|_| status)
+}
+
+/// Why a backup is (or is not) made, and its outcome when it was attempted.
+struct Decided {
+    reason: String,
+    outcome: Option<Outcome>,
+}
+
+impl create::Attempted for Decided {
+    fn verdict(&self) -> Option<crate::attempts::Verdict> {
+        self.outcome.verdict()
+    }
 }
 
 /// Why a backup is (or is not) made, and its outcome when it was attempted.

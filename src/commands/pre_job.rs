@@ -37,6 +37,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
     let job_id = ctx.job.job_id().to_string();
     let mut submitted = None;
     let result = find_or_make(ctx, args.final_job.as_deref(), &mut submitted);
+    let result = create::recorded(&ctx.settings, &ctx.job, Kind::PreJob, result);
     // A final job that could not be submitted leaves the array unprotected: say
     // so in the line of the task that tried, and count that pre-job as failed.
     let final_failed = submitted.as_deref().is_some_and(not_submitted);
@@ -91,6 +92,18 @@ pub(crate) fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Success
     })
+}
+
+impl create::Attempted for Found {
+    fn verdict(&self) -> Option<crate::attempts::Verdict> {
+        match self {
+            // Another task's attempt, recorded by that task.
+            Found::Exists(_) => None,
+            Found::Created(name) | Found::Reused(name) => {
+                Some(crate::attempts::Verdict::Succeeded(name.clone()))
+            }
+        }
+    }
 }
 
 /// `submit_final`'s answer when sbatch refused or could not run.
@@ -153,7 +166,7 @@ fn find_or_make(
             .and_then(|record| answered(&dir, &record, want_final))
             .is_some()
     };
-    let acquired = dir.ensure_exists().and_then(|()| {
+    let acquired = create::prepare_dir(&ctx.settings, &dir, db).and_then(|()| {
         crate::lock::DirLock::acquire_unless(
             dir.path(),
             &ctx.job,

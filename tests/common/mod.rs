@@ -171,13 +171,16 @@ impl Env {
             .join(self.backup_files().last().expect("a backup"))
     }
 
-    /// Files in the backup dir that are neither backups nor the lock.
+    /// Files in the backup dir that are neither backups, the lock, nor the state
+    /// directory (attempt records, array state).
     pub(crate) fn stray_files(&self) -> Vec<String> {
         fs::read_dir(&self.backups)
             .map(|dir| {
                 dir.flatten()
                     .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| !n.starts_with("backup_") && n != ".dbbackup.lock")
+                    .filter(|n| {
+                        !n.starts_with("backup_") && n != ".dbbackup.lock" && n != ".dbbackup-state"
+                    })
                     .collect()
             })
             .unwrap_or_default()

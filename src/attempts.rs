@@ -1,0 +1,336 @@
+//! The outcome of every backup attempt, kept so that `check` is unhealthy while
+//! a database's newest attempt failed, also when that attempt left no file (a
+//! full disk, a read-only or missing backup directory, a lock or busy timeout):
+//! SPEC section 10.
+//!
+//! One small JSON record per database, replaced atomically, in the first place
+//! that takes it:
+//! 1. `<backup dir>/.dbbackup-state/attempt-<db key>`, when the backup directory
+//!    exists (a failed attempt never creates it);
+//! 2. beside the database, `.<name>.dbbackup-attempt` (the backup directory is
+//!    missing, read-only or on a full disk);
+//! 3. for a failure neither can take (no data block left for the record), an
+//!    empty marker `<either>.failed` whose mtime is the failure time: an empty
+//!    file needs an inode, not a data block.
+//!
+//! Readers take the newest of all of them. Many processes (array tasks) record
+//! at once: each replaces a record only with a newer attempt (last by time
+//! wins); a success removes the older records and markers it supersedes.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, show};
+use crate::slurm::array::STATE_DIR;
+use crate::slurm::job::JobContext;
+use crate::store::{DbId, Kind, open_no_follow, replace_file};
+
+/// Largest record read back: a record is a few hundred bytes.
+const MAX_RECORD: u64 = 64 * 1024;
+
+/// How one attempt came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// A good backup was made or found (unchanged): what it is.
+    Succeeded(String),
+    /// Nothing usable came of it: why.
+    Failed(String),
+}
+
+/// One attempt as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    /// When the attempt ended.
+    pub time: Timestamp,
+    pub ok: bool,
+    /// The backup's kind (`manual` for `backup`, `auto`, `pre-job`, ...).
+    pub kind: String,
+    pub host: String,
+    pub job: String,
+    /// The database, canonical (as backups record their source).
+    pub db: String,
+    /// The backup made or found, or the error.
+    pub detail: String,
+}
+
+/// Record `verdict` for `db`; never fails the command (its own exit code and
+/// error line already say what happened).
+pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind, verdict: Verdict) {
+    let (ok, detail) = match verdict {
+        Verdict::Succeeded(detail) => (true, detail),
+        Verdict::Failed(detail) => (false, detail),
+    };
+    let record = Record {
+        time: Timestamp::now(),
+        ok,
+        kind: kind.as_str().to_string(),
+        host: job.host.clone(),
+        job: job.tag.clone(),
+        db: db.canonical().to_string_lossy().into_owned(),
+        detail,
+    };
+    let places = places(backup_dir, db);
+    let mut written = None;
+    for place in &places {
+        match write(place, &record) {
+            Ok(()) => {
+                written = Some(place);
+                break;
+            }
+            Err(error) => tracing::debug!("attempt not recorded in {}: {error}", show(place)),
+        }
+    }
+    match written {
+        Some(at) if ok => supersede(&places, at, record.time),
+        Some(_) => {}
+        None if !ok && places.iter().any(|place| mark_failed(place)) => {}
+        // The command's own error line is the one line a failure prints.
+        None => tracing::debug!(
+            "the outcome of this attempt could not be recorded in {} or beside {}",
+            show(backup_dir),
+            show(db.canonical())
+        ),
+    }
+}
+
+/// The newest recorded attempt of `db`, from every place a record may be.
+pub(crate) fn newest(backup_dir: &Path, db: &DbId) -> Option<Record> {
+    places(backup_dir, db)
+        .iter()
+        .flat_map(|place| [read(place), read_marker(place, db)])
+        .flatten()
+        .filter(|record| db.owns(&record.db))
+        .max_by_key(|record| (record.time, !record.ok))
+}
+
+/// `db`'s newest attempt as `check` and the metrics judge it: the newest record,
+/// unless a restore point was made after it (a success whose record could not
+/// be written, or made by a version that kept no records).
+pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
+    let record = newest(backup_dir, db);
+    let backup = crate::store::BackupDir::new(backup_dir)
+        .newest_restore_point(db)
+        .ok()
+        .flatten();
+    match (record, backup) {
+        (Some(record), Some(backup)) if !record.ok && backup.created() > record.time => {
+            Some(Record {
+                time: backup.created(),
+                ok: true,
+                kind: backup.kind_name().unwrap_or("unknown").to_string(),
+                host: backup
+                    .meta
+                    .as_ref()
+                    .map_or_else(|_| "unknown".into(), |m| m.host.clone()),
+                job: backup
+                    .meta
+                    .as_ref()
+                    .map_or_else(|_| "unknown".into(), |m| m.job.clone()),
+                db: record.db,
+                detail: backup.file_name,
+            })
+        }
+        (record, _) => record,
+    }
+}
+
+/// Where `db`'s record may be, in the order records are written.
+fn places(backup_dir: &Path, db: &DbId) -> Vec<PathBuf> {
+    let mut places = vec![
+        backup_dir
+            .join(STATE_DIR)
+            .join(format!("attempt-{}", db.key())),
+    ];
+    let canonical = db.canonical();
+    if let (Some(dir), Some(name)) = (canonical.parent(), canonical.file_name()) {
+        let mut file = std::ffi::OsString::from(".");
+        file.push(name);
+        file.push(".dbbackup-attempt");
+        places.push(dir.join(file));
+    }
+    places
+}
+
+fn marker_of(place: &Path) -> PathBuf {
+    let mut name = place.as_os_str().to_os_string();
+    name.push(".failed");
+    PathBuf::from(name)
+}
+
+/// Replace the record at `place` unless it already holds a newer attempt.
+fn write(place: &Path, record: &Record) -> Result<()> {
+    let dir = place.parent().unwrap_or(Path::new("."));
+    if dir.file_name() == Some(STATE_DIR.as_ref()) {
+        // Inside the backup directory: only when that exists.
+        let backup_dir = dir.parent().unwrap_or(Path::new("."));
+        if !backup_dir.is_dir() {
+            return Err(crate::error::Error::failed(format!(
+                "backup directory {} does not exist",
+                show(backup_dir)
+            )));
+        }
+        fs::create_dir_all(dir).map_err(|source| crate::error::Error::Io {
+            context: format!("cannot create {}", show(dir)),
+            source,
+        })?;
+    }
+    if read(place).is_some_and(|there| there.time > record.time) {
+        return Ok(());
+    }
+    let text = serde_json::to_vec(record)
+        .map_err(|e| crate::error::Error::failed(format!("cannot encode attempt record: {e}")))?;
+    replace_file(place, 0o664, &text)
+}
+
+/// An empty marker of a failure that had no room for its record.
+fn mark_failed(place: &Path) -> bool {
+    let marker = marker_of(place);
+    let touched = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        // A planted link is refused, never written through; a FIFO opens at once.
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(&marker)
+        .and_then(|file| file.set_modified(std::time::SystemTime::now()));
+    match touched {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::debug!("failure marker {} not written: {error}", show(&marker));
+            false
+        }
+    }
+}
+
+/// After a success recorded at `at`: the other places' older records and every
+/// older failure marker say nothing a reader still needs.
+fn supersede(places: &[PathBuf], at: &Path, time: Timestamp) {
+    for place in places {
+        if place != at && read(place).is_some_and(|old| old.time <= time) {
+            let _ = fs::remove_file(place);
+        }
+        let marker = marker_of(place);
+        if marker_time(&marker).is_some_and(|old| old <= time) {
+            let _ = fs::remove_file(&marker);
+        }
+    }
+}
+
+fn read(place: &Path) -> Option<Record> {
+    let file = open_no_follow(place).ok()?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let mut text = Vec::new();
+    file.take(MAX_RECORD).read_to_end(&mut text).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+fn marker_time(marker: &Path) -> Option<Timestamp> {
+    let meta = fs::symlink_metadata(marker).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    Timestamp::try_from(meta.modified().ok()?).ok()
+}
+
+fn read_marker(place: &Path, db: &DbId) -> Option<Record> {
+    let marker = marker_of(place);
+    Some(Record {
+        time: marker_time(&marker)?,
+        ok: false,
+        kind: "unknown".into(),
+        host: "unknown".into(),
+        job: "unknown".into(),
+        db: db.canonical().to_string_lossy().into_owned(),
+        detail: format!(
+            "no room to record why (see the command's error output; marker {})",
+            show(&marker)
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> JobContext {
+        JobContext::from_lookup(|_| None, "n1".into())
+    }
+
+    #[test]
+    fn the_newest_record_wins_wherever_it_is() {
+        let root = tempfile::tempdir().unwrap();
+        let backups = root.path().join("backups");
+        let db = DbId::of(&root.path().join("results.db"));
+        // No backup directory: the record goes beside the database.
+        record(
+            &backups,
+            &db,
+            &job(),
+            Kind::Manual,
+            Verdict::Failed("disk full".into()),
+        );
+        assert!(
+            !backups.exists(),
+            "a failed attempt creates no backup directory"
+        );
+        let failed = newest(&backups, &db).unwrap();
+        assert!(!failed.ok);
+        assert_eq!(failed.detail, "disk full");
+        // A success in the backup directory supersedes it and removes it.
+        fs::create_dir(&backups).unwrap();
+        record(
+            &backups,
+            &db,
+            &job(),
+            Kind::Auto,
+            Verdict::Succeeded("b".into()),
+        );
+        let ok = newest(&backups, &db).unwrap();
+        assert!(ok.ok && ok.time > failed.time);
+        assert_eq!(ok.kind, "auto");
+        assert!(!places(&backups, &db)[1].exists());
+        // An older attempt never replaces a newer one.
+        let mut older = ok.clone();
+        older.ok = false;
+        older.time = ok.time - jiff::SignedDuration::from_secs(5);
+        write(&places(&backups, &db)[0], &older).unwrap();
+        assert_eq!(newest(&backups, &db).unwrap(), ok);
+        // Another database's record under this key does not count.
+        let other = DbId::of(&root.path().join("other.db"));
+        assert!(newest(&backups, &other).is_none());
+    }
+
+    #[test]
+    fn a_marker_stands_for_a_failure_without_room_for_its_record() {
+        let root = tempfile::tempdir().unwrap();
+        let backups = root.path().join("backups");
+        fs::create_dir(&backups).unwrap();
+        let db = DbId::of(&root.path().join("results.db"));
+        record(
+            &backups,
+            &db,
+            &job(),
+            Kind::Manual,
+            Verdict::Succeeded("b".into()),
+        );
+        assert!(mark_failed(&places(&backups, &db)[0]));
+        let newest = newest(&backups, &db).unwrap();
+        assert!(!newest.ok, "{newest:?}");
+        record(
+            &backups,
+            &db,
+            &job(),
+            Kind::Manual,
+            Verdict::Succeeded("c".into()),
+        );
+        assert!(!marker_of(&places(&backups, &db)[0]).exists());
+        assert!(super::newest(&backups, &db).unwrap().ok);
+    }
+}

@@ -1,0 +1,228 @@
+//! Issue 18 item 4: a failed attempt that leaves no file (lock timeout, busy
+//! database, not a database) makes `check` unhealthy (nagios CRITICAL, metrics
+//! `dbbackup_last_attempt_success 0`) until the next success; `periodic` never
+//! calls such a run healthy; a failure creates no backup directory.
+
+use std::fs;
+
+use crate::common::*;
+
+fn check_json(env: &Env) -> (i32, serde_json::Value) {
+    let run = env.run(&["check", "--format", "json"]);
+    (run.code, run.json())
+}
+
+/// The `attempt` criterion of `check --format json`.
+fn attempt_criterion(env: &Env) -> serde_json::Value {
+    let (_, json) = check_json(env);
+    json["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "attempt")
+        .unwrap_or_else(|| panic!("no attempt criterion: {json}"))
+        .clone()
+}
+
+fn prometheus_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(&format!("{name}{{")))
+        .and_then(|line| line.rsplit(' ').next())
+        .map(|value| value.parse().unwrap())
+}
+
+#[test]
+fn a_lock_timeout_makes_check_critical_until_the_next_success() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
+    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    env.run(&["backup", "--force", "--lock-timeout-seconds", "1"])
+        .failed_with(1, "still locked by");
+    // Older backups are fresh, yet the newest attempt failed: said at once.
+    let check = env.run(&["check"]);
+    check.reported(1, "FAIL attempt: newest attempt (manual");
+    assert!(check.stdout.contains("still locked by"), "{}", check.stdout);
+    assert!(check.stdout.contains("OK   age:"), "{}", check.stdout);
+    let nagios = env.run(&["check", "--format", "nagios"]);
+    assert_eq!(nagios.code, 2, "{}", nagios.stdout);
+    assert!(
+        nagios.stdout.starts_with("DBBACKUP CRITICAL - attempt: "),
+        "{}",
+        nagios.stdout
+    );
+    let metrics = env.run(&["check", "--format", "prometheus"]);
+    assert_eq!(metrics.code, 1);
+    assert_eq!(
+        prometheus_value(&metrics.stdout, "dbbackup_last_attempt_success"),
+        Some(0.0)
+    );
+    let failed_at =
+        prometheus_value(&metrics.stdout, "dbbackup_last_attempt_timestamp_seconds").unwrap();
+    let now = jiff::Timestamp::now().as_second() as f64;
+    assert!((now - failed_at).abs() < 60.0, "{failed_at} vs {now}");
+    assert_eq!(attempt_criterion(&env)["severity"], "critical");
+    // `auto` finds nothing due (the interval has not passed): not an attempt.
+    drop(holder);
+    env.run(&["auto"]).ok();
+    env.run(&["check"]).reported(1, "FAIL attempt");
+    // The next success, even "unchanged", makes it healthy again.
+    env.run(&["backup"]).ok();
+    let check = env.run(&["check"]);
+    check.ok();
+    assert!(
+        check
+            .stdout
+            .contains("OK   attempt: newest attempt (manual"),
+        "{}",
+        check.stdout
+    );
+    let metrics = env.run(&["check", "--format", "prometheus"]);
+    metrics.ok();
+    assert_eq!(
+        prometheus_value(&metrics.stdout, "dbbackup_last_attempt_success"),
+        Some(1.0)
+    );
+    assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
+}
+
+/// A database locked past the busy timeout: the first backup fails without
+/// creating the backup directory; `check` names the failure, beside the
+/// database, where it could be recorded.
+#[test]
+fn a_busy_database_is_a_failed_attempt_and_creates_no_backup_dir() {
+    let env = Env::new();
+    let holder = hold_exclusive(&env.db);
+    env.run(&["backup", "--busy-timeout-seconds", "1"])
+        .failed_with(1, "is locked by another process");
+    assert!(!env.backups.exists(), "no empty backup directory");
+    let criterion = attempt_criterion(&env);
+    assert_eq!(criterion["ok"], false);
+    assert!(
+        criterion["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is locked by another process"),
+        "{criterion}"
+    );
+    drop(holder);
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
+    // The record beside the database is gone once superseded.
+    let beside: Vec<_> = fs::read_dir(env.root.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("dbbackup-attempt"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_creates_no_backup_dir() {
+    let env = Env::empty();
+    fs::write(&env.db, "not a database\n").unwrap();
+    for command in [&["backup"][..], &["auto"], &["periodic"], &["post-job"]] {
+        let run = env.run(command);
+        assert_eq!(run.code, 1, "{command:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("is not an SQLite database"),
+            "{command:?}: {}",
+            run.stderr
+        );
+        assert!(!env.backups.exists(), "{command:?} created the backup dir");
+    }
+    env.run(&["check"])
+        .reported(1, "is not an SQLite database; healthy again after");
+}
+
+/// `periodic` on a busy database: its line says `status=failed healthy=false`
+/// (never `healthy=true` for a failed attempt), and the next run that backs up
+/// says healthy again.
+#[test]
+fn periodic_never_calls_a_failed_attempt_healthy() {
+    let env = Env::new();
+    let log = env.path("slrm_logs/backup_summary.log");
+    env.run(&["backup"]).ok();
+    // Due: older than the interval, and changed since.
+    backdate(&env.newest_backup(), std::time::Duration::from_secs(7200));
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'x'); UPDATE counter SET n = n + 1;",
+        )
+        .unwrap();
+    let holder = hold_exclusive(&env.db);
+    let run = env.run(&["periodic", "--busy-timeout-seconds", "1"]);
+    drop(holder);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let lines = summary_lines(&log);
+    let last = lines.last().unwrap();
+    assert_eq!(last["event"], "periodic");
+    assert_eq!(last["status"], "failed", "{last:?}");
+    assert_eq!(last["healthy"], "false", "{last:?}");
+    assert!(last["problems"].contains("attempt: "), "{last:?}");
+    env.run(&["check"]).reported(1, "FAIL attempt");
+    env.run(&["periodic"]).ok();
+    let last = summary_lines(&log).pop().unwrap();
+    assert_eq!(
+        (last["status"].as_str(), last["healthy"].as_str()),
+        ("ok", "true"),
+        "{last:?}"
+    );
+    env.run(&["check"]).ok();
+}
+
+/// post-job that cannot get the lock logs `status=failed`; `check` agrees.
+#[test]
+fn a_post_job_that_failed_makes_check_fail() {
+    let env = Env::new();
+    let log = env.path("slrm_logs/backup_summary.log");
+    env.run(&["backup"]).ok();
+    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let run = env.run(&["post-job", "--status", "0", "--lock-timeout-seconds", "1"]);
+    drop(holder);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(summary_lines(&log).last().unwrap()["status"], "failed");
+    env.run(&["check"])
+        .reported(1, "FAIL attempt: newest attempt (post-job");
+    env.run(&["post-job", "--status", "0"]).ok();
+    env.run(&["check"]).ok();
+}
+
+/// Twelve processes fail at once (the lock is held): every record is whole,
+/// the newest failure is what `check` reports, and no temp file is left; one
+/// success then clears it.
+#[test]
+fn concurrent_failures_leave_one_whole_record() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let runs = run_array_tasks(&env, "4242", 12, |_| {
+        vec![
+            "backup".into(),
+            "--force".into(),
+            "--lock-timeout-seconds".into(),
+            "1".into(),
+        ]
+    });
+    drop(holder);
+    assert!(runs.iter().all(|r| r.code == 1));
+    let state = env.backups.join(".dbbackup-state");
+    let names: Vec<String> = fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "one record, no temp file: {names:?}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(state.join(&names[0])).unwrap()).unwrap();
+    assert_eq!(record["ok"], false, "{record}");
+    assert!(
+        record["job"].as_str().unwrap().starts_with("4242_"),
+        "{record}"
+    );
+    env.run(&["check"]).reported(1, "FAIL attempt");
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
+}
