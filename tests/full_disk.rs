@@ -196,6 +196,78 @@ fn a_read_only_backup_dir_is_reported() {
     assert_eq!(env.backup_files(), before);
     env.run(&["list"]).ok();
     env.run(&["verify", "--all"]).ok();
+    // The failure is recorded beside the database, so `check` says it although
+    // the backups themselves still look fresh.
+    env.run(&["check"])
+        .reported(1, "FAIL attempt: newest attempt (manual");
+    let nagios = env.run(&["check", "--format", "nagios"]);
+    assert_eq!(nagios.code, 2, "{}", nagios.stdout);
+    assert!(
+        nagios.stdout.contains("Read-only file system"),
+        "{}",
+        nagios.stdout
+    );
+}
+
+/// Fill a mounted tmpfs to the last byte.
+fn fill(dir: &Path) {
+    let mut filler = fs::File::create(dir.join("filler")).unwrap();
+    let block = vec![b'x'; 4096];
+    while filler.write_all(&block).is_ok() {}
+}
+
+/// The disk fills up before the lock file's holder line can be written: the
+/// attempt leaves no file in the backup directory, yet `check` is CRITICAL at
+/// once (the record went beside the database) and healthy after the next success.
+#[test]
+fn a_full_disk_before_the_lock_is_written_makes_check_critical() {
+    let env = env_with_db();
+    let Some(_disk) = Tmpfs::mount(&env.backups, "1500k") else {
+        return;
+    };
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
+    fill(&env.backups);
+    env.run(&["backup", "--force"])
+        .failed_with(1, "No space left on device");
+    let check = env.run(&["check"]);
+    check.reported(1, "FAIL attempt: newest attempt (manual");
+    assert!(
+        check.stdout.contains("No space left on device"),
+        "{}",
+        check.stdout
+    );
+    assert!(check.stdout.contains("OK   age:"), "{}", check.stdout);
+    fs::remove_file(env.backups.join("filler")).unwrap();
+    // The next success: here "unchanged" (a second backup would not fit).
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
+}
+
+/// The database and its backups on one full disk: no record fits anywhere, but
+/// an empty marker does (an inode, no data block), and `check` is CRITICAL.
+#[test]
+fn a_disk_too_full_for_any_record_still_makes_check_critical() {
+    let mut env = Env::empty();
+    let project = env.path("project");
+    let Some(_disk) = Tmpfs::mount(&project, "1M") else {
+        return;
+    };
+    env.db = project.join("results.db");
+    env.backups = project.join("backups");
+    make_ledger_db(&env.db, 200, false);
+    env.run(&["backup"]).ok();
+    fill(&project);
+    env.run(&["backup", "--force"])
+        .failed_with(1, "No space left on device");
+    env.run(&["check"])
+        .reported(1, "failed: no room to record why");
+    let nagios = env.run(&["check", "--format", "nagios"]);
+    assert_eq!(nagios.code, 2, "{}", nagios.stdout);
+    fs::remove_file(project.join("filler")).unwrap();
+    env.run(&["backup", "--force"]).ok();
+    env.run(&["check"]).ok();
+    assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
 }
 
 /// SQLite writes beside a database even to read it when a crashed writer left a

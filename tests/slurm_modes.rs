@@ -232,6 +232,63 @@ fn summary_appends_a_line_about_the_backup_set() {
     assert_eq!(lines[0]["newest"], env.backup_files()[0]);
 }
 
+/// `count`, `failed`, `pre_restore` and `unusable` count this database's backup
+/// files, each once, and `total_size` is exactly their bytes (it used to add
+/// pre-restore copies and diffs without a base that no count included).
+#[test]
+fn summary_counts_and_total_size_cover_the_same_files() {
+    let env = Env::empty();
+    // Large enough that one changed row makes a diff, not a full backup.
+    make_ledger_db(&env.db, 5000, false);
+    let change = |n: i64| {
+        rusqlite::Connection::open(&env.db)
+            .unwrap()
+            .execute("INSERT INTO ledger (amount, note) VALUES (?1, 'x')", [n])
+            .unwrap();
+    };
+    let diffs = ["--diff-backups", "1"];
+    env.run(&[&["backup"][..], &diffs].concat()).ok();
+    let base = env.backup_files()[0].clone();
+    change(1);
+    env.run(&[&["backup"][..], &diffs].concat()).ok();
+    change(2);
+    env.run(&[&["backup"][..], &diffs].concat()).ok();
+    change(3);
+    env.run(&["restore", "latest"]).ok();
+    // The first diff's base is gone: a restore point that cannot be restored.
+    fs::remove_file(env.backups.join(&base)).unwrap();
+    let files = env.backup_files();
+    assert_eq!(files.len(), 3, "diff, full, pre-restore copy: {files:?}");
+    let log = env.path("summary.log");
+    env.run(&["summary", "--log", log.to_str().unwrap()]).ok();
+    let line = summary_lines(&log).pop().unwrap();
+    let number = |key: &str| -> u64 {
+        line.get(key).map_or(0, |v| {
+            v.parse().unwrap_or_else(|_| panic!("{key}: {line:?}"))
+        })
+    };
+    assert_eq!(
+        (
+            number("count"),
+            number("unusable"),
+            number("pre_restore"),
+            number("failed")
+        ),
+        (1, 1, 1, 0),
+        "{line:?}"
+    );
+    assert_eq!(
+        number("count") + number("unusable") + number("pre_restore") + number("failed"),
+        files.len() as u64,
+        "{line:?}"
+    );
+    let bytes: u64 = files
+        .iter()
+        .map(|f| fs::metadata(env.backups.join(f)).unwrap().len())
+        .sum();
+    assert_eq!(number("total_size"), bytes, "{line:?}");
+}
+
 #[test]
 fn check_reports_in_text_json_and_nagios() {
     let env = Env::empty();
@@ -260,8 +317,8 @@ fn check_reports_in_text_json_and_nagios() {
     text.ok();
     assert_eq!(
         text.stdout.lines().count(),
-        5,
-        "one line per criterion (age, count, shrink, last, database): {}",
+        6,
+        "one line per criterion (age, count, shrink, last, database, attempt): {}",
         text.stdout
     );
     let json = env.run(&["check", "--format", "json", "--min-count", "2"]);

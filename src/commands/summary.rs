@@ -9,7 +9,7 @@ use crate::summary_log::{self, Line};
 /// `--log` is already `ctx.settings.summary_log` (`config::resolve`).
 pub(crate) fn run(ctx: &Ctx, _args: &SummaryArgs) -> Result<ExitCode> {
     let set = ctx.backup_set(&ctx.backup_dir())?;
-    let (good, _) = crate::diff::split_restorable(&set.restore_points);
+    let (good, unusable) = crate::diff::split_restorable(&set.restore_points);
     let criteria = crate::health::evaluate_all(&ctx.settings, &ctx.settings.check)?;
     let healthy = criteria.iter().all(|c| c.ok);
     let status = if healthy {
@@ -18,22 +18,25 @@ pub(crate) fn run(ctx: &Ctx, _args: &SummaryArgs) -> Result<ExitCode> {
         summary_log::EventStatus::Failed
     };
     let mut line = Line::new(&ctx.job, "summary", status);
+    // `total_size` is the bytes of exactly the files the counts count: good
+    // restore points, failed snapshots, pre-restore copies and restore points
+    // that cannot be restored (a diff without its base), all this database's.
+    let total_size: u64 = set
+        .restore_points
+        .iter()
+        .chain(&set.pre_restore)
+        .chain(&set.failed)
+        .map(|e| e.size)
+        .sum();
     line.field("count", &good.len().to_string())
         .field("failed", &set.failed.len().to_string())
+        .field("pre_restore", &set.pre_restore.len().to_string())
+        .field("unusable", &unusable.len().to_string())
         .field(
             "newest",
             good.first().map_or("none", |e| e.file_name.as_str()),
         )
-        .field(
-            "total_size",
-            &set.restore_points
-                .iter()
-                .chain(&set.pre_restore)
-                .chain(&set.failed)
-                .map(|e| e.size)
-                .sum::<u64>()
-                .to_string(),
-        )
+        .field("total_size", &total_size.to_string())
         .field("healthy", if healthy { "true" } else { "false" });
     if !healthy {
         line.field("problems", &crate::health::problems(&criteria).join("; "));
