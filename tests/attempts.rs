@@ -190,6 +190,44 @@ fn a_post_job_that_failed_makes_check_fail() {
     env.run(&["check"]).ok();
 }
 
+/// pre-job on a database locked past the busy timeout logs `status=failed`;
+/// `check` agrees until a pre-job succeeds.
+#[test]
+fn a_pre_job_that_failed_makes_check_fail() {
+    let env = Env::new();
+    let log = env.path("slrm_logs/backup_summary.log");
+    env.run(&["backup"]).ok();
+    // Changed since, so pre-job must read it.
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'x'); UPDATE counter SET n = n + 1;",
+        )
+        .unwrap();
+    let holder = hold_exclusive(&env.db);
+    let run: Run = env
+        .command()
+        .env("SLURM_JOB_ID", "5150")
+        .args(["pre-job", "--busy-timeout-seconds", "1"])
+        .output()
+        .unwrap()
+        .into();
+    drop(holder);
+    run.failed_with(1, "is locked by another process");
+    assert_eq!(summary_lines(&log).last().unwrap()["status"], "failed");
+    env.run(&["check"])
+        .reported(1, "FAIL attempt: newest attempt (pre-job, host");
+    let again: Run = env
+        .command()
+        .env("SLURM_JOB_ID", "5151")
+        .arg("pre-job")
+        .output()
+        .unwrap()
+        .into();
+    again.ok();
+    env.run(&["check"]).ok();
+}
+
 /// Twelve processes fail at once (the lock is held): every record is whole,
 /// the newest failure is what `check` reports, and no temp file is left; one
 /// success then clears it.

@@ -340,3 +340,35 @@ fn min_free_counts_the_users_quota() {
     disk.ok();
     assert!(!disk.stdout.contains("quota"), "{}", disk.stdout);
 }
+
+/// A failed attempt that left no file (the lock held past the timeout):
+/// `dbbackup_last_attempt_success` 0 with the time it ended, and 1 again after
+/// the next success; the text stays valid.
+#[test]
+fn the_newest_attempt_is_a_metric() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let before = jiff::Timestamp::now().as_second() as f64;
+    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    env.run(&["backup", "--force", "--lock-timeout-seconds", "1"])
+        .failed_with(1, "still locked by");
+    drop(holder);
+    let failed = env.run(&["check", "--format", "prometheus"]);
+    assert_eq!(failed.code, 1, "{}", failed.stdout);
+    promtool_accepts(&failed.stdout);
+    let samples = parse_exposition(&failed.stdout);
+    assert_eq!(value(&samples, "dbbackup_last_attempt_success", None), 0.0);
+    assert_eq!(value(&samples, "dbbackup_check_ok", Some("attempt")), 0.0);
+    assert_eq!(value(&samples, "dbbackup_healthy", None), 0.0);
+    // Fresh backups meanwhile: only the attempt says something is wrong.
+    assert_eq!(value(&samples, "dbbackup_check_ok", Some("age")), 1.0);
+    let at = value(&samples, "dbbackup_last_attempt_timestamp_seconds", None);
+    let after = jiff::Timestamp::now().as_second() as f64;
+    assert!(before <= at && at <= after, "{before} <= {at} <= {after}");
+    env.run(&["backup"]).ok();
+    let ok = env.run(&["check", "--format", "prometheus"]);
+    ok.ok();
+    let samples = parse_exposition(&ok.stdout);
+    assert_eq!(value(&samples, "dbbackup_last_attempt_success", None), 1.0);
+    assert!(value(&samples, "dbbackup_last_attempt_timestamp_seconds", None) >= at);
+}
