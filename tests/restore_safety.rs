@@ -366,6 +366,8 @@ fn a_target_named_like_a_backup_in_a_backup_directory_is_refused_even_with_force
         let mut files: Vec<_> = fs::read_dir(dir)
             .unwrap()
             .flatten()
+            // Files: the state directory (attempt records) is not a restore target.
+            .filter(|e| e.path().is_file())
             .map(|e| {
                 (
                     e.file_name().to_string_lossy().into_owned(),
