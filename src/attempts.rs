@@ -165,19 +165,16 @@ fn marker_of(place: &Path) -> PathBuf {
 /// Replace the record at `place` unless it already holds a newer attempt.
 fn write(place: &Path, record: &Record) -> Result<()> {
     let dir = place.parent().unwrap_or(Path::new("."));
-    if dir.file_name() == Some(STATE_DIR.as_ref()) {
-        // Inside the backup directory: only when that exists.
-        let backup_dir = dir.parent().unwrap_or(Path::new("."));
-        if !backup_dir.is_dir() {
-            return Err(crate::error::Error::failed(format!(
-                "backup directory {} does not exist",
-                show(backup_dir)
-            )));
+    // Not `create_dir_all`: the state directory is made only inside a backup
+    // directory that exists (a failed attempt never creates that).
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(crate::error::Error::Io {
+                context: format!("cannot create {}", show(dir)),
+                source: e,
+            });
         }
-        fs::create_dir_all(dir).map_err(|source| crate::error::Error::Io {
-            context: format!("cannot create {}", show(dir)),
-            source,
-        })?;
+        _ => {}
     }
     if read(place).is_some_and(|there| there.time > record.time) {
         return Ok(());
