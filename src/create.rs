@@ -200,15 +200,19 @@ pub(crate) fn recorded<T: Attempted>(
     kind: Kind,
     result: Result<T>,
 ) -> Result<T> {
-    let verdict = match &result {
-        Ok(done) => done.verdict(),
-        Err(Error::Usage(_) | Error::Config { .. }) => None,
-        Err(error) => Some(Verdict::Failed(error.to_string())),
-    };
-    if let (Some(verdict), Some(db)) = (verdict, settings.db_path.as_deref()) {
+    if let (Some(verdict), Some(db)) = (verdict_of(&result), settings.db_path.as_deref()) {
         attempts::record(&settings.backup_dir, &DbId::of(db), job, kind, verdict);
     }
     result
+}
+
+/// How an attempt's result is recorded; `None` for no attempt.
+pub(crate) fn verdict_of<T: Attempted>(result: &Result<T>) -> Option<Verdict> {
+    match result {
+        Ok(done) => done.verdict(),
+        Err(Error::Usage(_) | Error::Config { .. }) => None,
+        Err(error) => Some(Verdict::Failed(error.to_string())),
+    }
 }
 
 /// Make the backup `due` describes; the caller holds the lock.

@@ -267,6 +267,9 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
     }
 }
 
+/// The name of the newest-attempt criterion.
+pub(crate) const ATTEMPT: &str = "attempt";
+
 /// The newest backup attempt of the configured database must not have failed:
 /// an attempt that left no file (full disk, unwritable or missing directory,
 /// lock or busy timeout) is otherwise silent while older backups look fresh.
@@ -299,7 +302,7 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
         }
     };
     Criterion {
-        name: "attempt".into(),
+        name: ATTEMPT.into(),
         ok,
         severity: Severity::Critical,
         detail,

@@ -543,3 +543,39 @@ fn a_full_disk_still_submits_the_final_job_once() {
     let submitted = fs::read_to_string(env.path("sbatch.log")).unwrap_or_default();
     assert_eq!(submitted.lines().count(), 1, "{submitted}");
 }
+
+/// `periodic` run by a user who can write neither the backup directory nor
+/// the database's directory: no record of its failure fits anywhere, yet its
+/// own line says `status=failed healthy=false` (not `healthy=true`).
+#[test]
+fn periodic_that_can_record_nothing_still_calls_its_failure_unhealthy() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    // Due for nobody's periodic: older than the interval, and changed since.
+    backdate(&env.newest_backup(), std::time::Duration::from_secs(7200));
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'x'); UPDATE counter SET n = n + 1;",
+        )
+        .unwrap();
+    let logs = env.path("logs");
+    fs::create_dir(&logs).unwrap();
+    chmod(&logs, 0o777);
+    let log = logs.join("summary.log");
+    let Some(run) = as_nobody(&env, &["--summary-log", log.to_str().unwrap(), "periodic"]) else {
+        return;
+    };
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("is not writable"), "{}", run.stderr);
+    let line = summary_lines(&log).pop().unwrap();
+    assert_eq!(
+        (line["status"].as_str(), line["healthy"].as_str()),
+        ("failed", "false"),
+        "{line:?}"
+    );
+    assert!(
+        line["problems"].contains("attempt: this run failed: "),
+        "{line:?}"
+    );
+}

@@ -3,10 +3,12 @@
 //! well; a summary line when it made a backup or found a problem.
 
 use super::Ctx;
+use crate::attempts::Verdict;
 use crate::cli::PeriodicArgs;
 use crate::create::{self, Attempt, Outcome};
 use crate::error::Result;
 use crate::exit_code::ExitCode;
+use crate::health::ATTEMPT;
 use crate::store::Kind;
 use crate::summary_log::{self, Line};
 
@@ -20,6 +22,13 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     let thresholds = ctx.settings.check.clone();
     let criteria = crate::health::evaluate_all(&ctx.settings, &thresholds)?;
     let mut problems = crate::health::problems(&criteria);
+    // This run's own failed attempt is a problem also when no place could take
+    // its record (then the `attempt` criterion cannot see it).
+    if let Some(Verdict::Failed(why)) = create::verdict_of(&made)
+        && !criteria.iter().any(|c| c.name == ATTEMPT && !c.ok)
+    {
+        problems.push(format!("{ATTEMPT}: this run failed: {why}"));
+    }
     if let Some(path) = &args.metrics_file {
         let written = super::report::prometheus(ctx, &criteria)
             .and_then(|text| crate::metrics::write_file(path, &text));
