@@ -563,7 +563,17 @@ fn periodic_that_can_record_nothing_still_calls_its_failure_unhealthy() {
     fs::create_dir(&logs).unwrap();
     chmod(&logs, 0o777);
     let log = logs.join("summary.log");
-    let Some(run) = as_nobody(&env, &["--summary-log", log.to_str().unwrap(), "periodic"]) else {
+    let metrics = logs.join("dbbackup.prom");
+    let Some(run) = as_nobody(
+        &env,
+        &[
+            "--summary-log",
+            log.to_str().unwrap(),
+            "periodic",
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
+    ) else {
         return;
     };
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -578,4 +588,12 @@ fn periodic_that_can_record_nothing_still_calls_its_failure_unhealthy() {
         line["problems"].contains("attempt: this run failed: "),
         "{line:?}"
     );
+    let text = fs::read_to_string(&metrics).unwrap();
+    for sample in ["dbbackup_healthy{", "criterion=\"attempt\"}"] {
+        let found = text
+            .lines()
+            .find(|l| l.contains(sample))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(found.ends_with(" 0"), "{found}");
+    }
 }

@@ -20,15 +20,16 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     }
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
-    let criteria = crate::health::evaluate_all(&ctx.settings, &thresholds)?;
-    let mut problems = crate::health::problems(&criteria);
-    // This run's own failed attempt is a problem also when no place could take
-    // its record (then the `attempt` criterion cannot see it).
+    let mut criteria = crate::health::evaluate_all(&ctx.settings, &thresholds)?;
+    // This run's own failed attempt fails the `attempt` criterion also when no
+    // place could take its record (the criterion then sees an older one).
     if let Some(Verdict::Failed(why)) = create::verdict_of(&made)
-        && !criteria.iter().any(|c| c.name == ATTEMPT && !c.ok)
+        && let Some(attempt) = criteria.iter_mut().find(|c| c.name == ATTEMPT && c.ok)
     {
-        problems.push(format!("{ATTEMPT}: this run failed: {why}"));
+        attempt.ok = false;
+        attempt.detail = format!("this run failed: {why}");
     }
+    let mut problems = crate::health::problems(&criteria);
     if let Some(path) = &args.metrics_file {
         let written = super::report::prometheus(ctx, &criteria)
             .and_then(|text| crate::metrics::write_file(path, &text));
