@@ -99,7 +99,7 @@ pub(crate) fn mark(path: &Path, why: &str) {
     let written = fs::create_dir_all(dir.join(PAGES_DIR))
         .and_then(|()| fs::write(marker_path(dir, name), text));
     match written {
-        Ok(()) => tracing::warn!("{name} recorded as damaged: {why}"),
+        Ok(()) => tracing::debug!("{name} recorded as damaged: {why}"),
         Err(e) => tracing::warn!("cannot record that {name} is damaged: {e}"),
     }
 }
