@@ -409,3 +409,41 @@ impl BackupDir {
         remove_temps_in(&self.path) + remove_temps_in(&self.path.join(PAGES_DIR))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish_at(dir: &BackupDir, when: &str) -> String {
+        let created: Timestamp = when.parse().unwrap();
+        let temp = dir.create_temp(0o600).unwrap();
+        dir.publish(temp, created, false).unwrap().file_name
+    }
+
+    #[test]
+    fn names_never_leave_the_format_nor_follow_a_future_dated_name() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = BackupDir::new(root.path());
+        // A name 200 days ahead (a fast clock) does not pin later names.
+        fs::write(root.path().join("backup_20270623_120000.db.gz"), b"x").unwrap();
+        assert_eq!(
+            publish_at(&dir, "2026-12-05T12:00:00Z"),
+            "backup_20261205_120000.db.gz"
+        );
+        // One a few seconds ahead (clocks of two nodes) still keeps names in order.
+        fs::write(root.path().join("backup_20261205_120105.db.gz"), b"x").unwrap();
+        assert_eq!(
+            publish_at(&dir, "2026-12-05T12:01:00Z"),
+            "backup_20261205_120105_001.db.gz"
+        );
+        // After a second's last name, `_999`, comes the next second's first.
+        fs::write(root.path().join("backup_20261205_130000_999.db.gz"), b"x").unwrap();
+        assert_eq!(
+            publish_at(&dir, "2026-12-05T13:00:00Z"),
+            "backup_20261205_130001.db.gz"
+        );
+        for name in dir.names().unwrap() {
+            assert!(BackupName::parse(&name.1).is_some(), "{name:?}");
+        }
+    }
+}
