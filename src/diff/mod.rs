@@ -205,13 +205,19 @@ fn usable_base(
         ));
     }
     let sidecar = pagehash::load(dir.path(), base);
+    if let Ok(recorded) = &sidecar
+        && recorded.stamp.size != now.size
+    {
+        return Err(format!(
+            "is {} bytes long, {} when it was written: it was truncated or replaced",
+            now.size, recorded.stamp.size
+        ));
+    }
+    // Known not to restore (its recorded file size, a failed read remembered).
+    if let Some(damage) = &base.damage {
+        return Err(format!("cannot be used: {damage}"));
+    }
     let read_because = match &sidecar {
-        Ok(recorded) if recorded.stamp.size != now.size => {
-            return Err(format!(
-                "is {} bytes long, {} when it was written: it was truncated or replaced",
-                now.size, recorded.stamp.size
-            ));
-        }
         Ok(recorded) if recorded.stamp != now => {
             "its file was modified, copied or restored since its page hashes were recorded"
                 .to_string()

@@ -259,12 +259,13 @@ impl BackupSet {
     }
 
     /// The newest backup attempt of this database: a restore point or a failed
-    /// snapshot, whichever is newer (pre-restore copies are not attempts).
+    /// snapshot, whichever is newer (pre-restore copies are not attempts; one
+    /// dated in the future is newest only when nothing else is).
     pub fn newest_attempt(&self) -> Option<&Entry> {
         self.restore_points
             .iter()
             .chain(&self.failed)
-            .max_by_key(|e| (e.created(), e.name.order_key()))
+            .max_by_key(|e| rank(e))
     }
 }
 
