@@ -404,3 +404,32 @@ fn prune_dry_run_works_on_a_read_only_backup_directory() {
     assert!(run.stdout.contains("would delete"), "{}", run.stdout);
     assert_eq!(fs::read_dir(&ro).unwrap().count(), 3);
 }
+
+fn flip_middle(path: &Path) {
+    let mut bytes = fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 4] {
+        *b ^= 0xff;
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn damage_found_by_restore_or_export_by_name_is_remembered() {
+    let env = Env::empty();
+    make_results_db(&env.db, 3.0, false);
+    let (older, newest) = two_backups(&env);
+    flip_middle(&env.backups.join(&older));
+    flip_middle(&env.backups.join(&newest));
+    let target = env.path("copy.db");
+    env.run(&["restore", &older, "--target", target.to_str().unwrap()])
+        .failed_with(1, "damaged");
+    let out = env.path("export.db.gz");
+    env.run(&["export", &newest, "--out", out.to_str().unwrap()])
+        .failed_with(1, "damaged");
+    let rows = listed(&env);
+    for name in [&older, &newest] {
+        assert_eq!(rows[name]["check"], "damaged", "{}", rows[name]);
+    }
+    env.run(&["check"]).reported(1, "0 good backups");
+}
