@@ -259,6 +259,57 @@ mod tests {
     }
 
     #[test]
+    fn unrestorable_points_are_kept_as_evidence_bounded_and_never_counted() {
+        let entries = vec![
+            entry("20250106_000000", false, false),
+            entry("20250105_000000", false, false),
+            entry("20250104_000000", false, false),
+            entry("20250103_000000", false, false),
+            entry("20250102_000000", false, false),
+            entry("20250101_000000", false, false),
+        ];
+        // The four newest cannot be restored (truncated, say).
+        let cut = |e: &Entry| e.created() < "2025-01-03T00:00:00Z".parse().unwrap();
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), cut);
+        assert_eq!(
+            plan.keep,
+            vec![
+                "backup_20250106_000000.db.gz",
+                "backup_20250105_000000.db.gz",
+                "backup_20250102_000000.db.gz",
+            ],
+            "the newest intact one and the newest {KEEP_DAMAGED} as evidence"
+        );
+        assert_eq!(
+            plan.delete,
+            vec![
+                "backup_20250104_000000.db.gz",
+                "backup_20250103_000000.db.gz",
+                "backup_20250101_000000.db.gz",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_future_dated_point_is_kept_and_never_pushes_out_a_correctly_dated_one() {
+        let entries = vec![
+            entry("20991231_000000", false, false),
+            entry("20250102_000000", false, false),
+            entry("20250101_000000", false, false),
+        ];
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
+        assert_eq!(plan.delete, vec!["backup_20250101_000000.db.gz"]);
+        assert!(
+            plan.keep
+                .contains(&"backup_20991231_000000.db.gz".to_string())
+        );
+        assert!(
+            plan.keep
+                .contains(&"backup_20250102_000000.db.gz".to_string())
+        );
+    }
+
+    #[test]
     fn a_kept_or_protected_diff_keeps_its_base() {
         let base1 = "backup_20250101_000000.db.gz";
         let base2 = "backup_20250104_000000.db.gz";
