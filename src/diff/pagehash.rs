@@ -258,6 +258,11 @@ pub(crate) fn load(dir: &Path, base: &Entry) -> std::result::Result<Sidecar, Str
 /// without a usable sidecar (a mirror, `diff_backups: 0`). What the file's own
 /// metadata and a failed whole read say is `Entry::damage`.
 pub(crate) fn size_problem(entry: &Entry) -> Option<String> {
+    // A recorded `file_size` already told (`Entry::damage`), without reading a
+    // sidecar of 16 bytes a page: `auto` stays cheap for a large database.
+    if matches!(&entry.meta, Ok(meta) if meta.file_size.is_some()) {
+        return None;
+    }
     let dir = entry.path.parent()?;
     let recorded = load(dir, entry).ok()?.stamp.size;
     (recorded != entry.size).then(|| {
