@@ -1,8 +1,8 @@
 //! Is a backup of this database due? Two rules, both judged against the
 //! database's own newest intact, restorable restore point dated no later than
-//! this host's clock allows (`store::CLOCK_SLACK`): the interval has passed since it was made
-//! (`auto`, `periodic`, an array task's `post-job`), and it does not already hold
-//! the database's current state (every backup but a forced one).
+//! this host's clock allows (`store::CLOCK_SLACK`): the interval has passed since
+//! it was made (`auto`, `periodic`, an array task's `post-job`), and it does not
+//! already hold the database's current state (every backup but a forced one).
 //!
 //! A backup that is due carries what was computed to decide it (the validated
 //! path, the fingerprint), so that `create` takes them instead of computing them

@@ -212,7 +212,8 @@ fn base(
     label: &str,
 ) -> Option<Criterion> {
     let name = format!("{label}base");
-    let newest_key = |e: &Entry| (e.created(), e.name.order_key());
+    // One dated in the future cannot be placed by its date: it ranks oldest.
+    let newest_key = |e: &Entry| (!e.future_dated(), e.created(), e.name.order_key());
     if let Some((newest, problem)) = no_base.iter().max_by_key(|(e, _)| newest_key(e)) {
         let more = match no_base.len() {
             1 => String::new(),
