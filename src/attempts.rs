@@ -114,7 +114,7 @@ pub(crate) fn newest(backup_dir: &Path, db: &DbId) -> Option<Record> {
 pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
     let record = newest(backup_dir, db);
     let backup = crate::store::BackupDir::new(backup_dir)
-        .newest_restore_point(db)
+        .newest_restore_point(db, |entry| crate::diff::restore_problem(entry).is_none())
         .ok()
         .flatten();
     match (record, backup) {

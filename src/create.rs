@@ -518,6 +518,8 @@ fn create(
         fingerprint,
         tool: format!("dbbackup {}", env!("CARGO_PKG_VERSION")),
         adopted_from: None,
+        // The header keeps its length when rewritten: this is the final size.
+        file_size: Some(temp.file().metadata().map_err(write_error)?.len()),
         diff: diff_info,
     };
     let header =

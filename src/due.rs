@@ -1,7 +1,8 @@
 //! Is a backup of this database due? Two rules, both judged against the
-//! database's own newest restore point: the interval has passed since it was made
-//! (`auto`, `periodic`, an array task's `post-job`), and it does not already hold
-//! the database's current state (every backup but a forced one).
+//! database's own newest intact, restorable restore point dated no later than
+//! this host's clock allows (`store::CLOCK_SLACK`): the interval has passed since
+//! it was made (`auto`, `periodic`, an array task's `post-job`), and it does not
+//! already hold the database's current state (every backup but a forced one).
 //!
 //! A backup that is due carries what was computed to decide it (the validated
 //! path, the fingerprint), so that `create` takes them instead of computing them
@@ -66,7 +67,7 @@ pub(crate) enum Changed {
 pub(crate) fn by_interval(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Decision> {
     let db = sqlite_file::validate_database(db)?;
     let id = DbId::of(&db);
-    let newest = dir.newest_restore_point(&id)?;
+    let newest = dir.newest_restore_point(&id, restorable)?;
     judge(db, id, newest, interval)
 }
 
@@ -75,7 +76,7 @@ pub(crate) fn by_interval(dir: &BackupDir, db: &Path, interval: Duration) -> Res
 /// judged against, the decision stands, fingerprint included (taken a moment
 /// earlier, it can only cause one more backup later, never a missed one).
 pub(crate) fn recheck(dir: &BackupDir, due: Due, interval: Duration) -> Result<Decision> {
-    let newest = dir.newest_restore_point(&due.id)?;
+    let newest = dir.newest_restore_point(&due.id, restorable)?;
     if newest.as_ref().map(|n| &n.file_name) == due.judged_against.as_ref() {
         return Ok(Decision::Due(due));
     }
@@ -89,7 +90,7 @@ pub(crate) fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Resul
     let id = DbId::of(&db);
     let fingerprint = sqlite_file::fingerprint(&db)?;
     if !force
-        && let Some(newest) = dir.newest_restore_point(&id)?
+        && let Some(newest) = dir.newest_restore_point(&id, restorable)?
         && holds(&newest, &id, &fingerprint)
     {
         return Ok(Changed::Unchanged(newest.file_name));
@@ -106,7 +107,7 @@ pub(crate) fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Resul
 /// `interval` old.
 pub(crate) fn interval_passed(dir: &BackupDir, db: &DbId, interval: Duration) -> Result<bool> {
     Ok(dir
-        .newest_restore_point(db)?
+        .newest_restore_point(db, restorable)?
         .is_none_or(|newest| too_recent(&newest, interval).is_none()))
 }
 
@@ -129,6 +130,14 @@ fn judge(db: PathBuf, id: DbId, newest: Option<Entry>, interval: Duration) -> Re
         fingerprint,
         judged_against: newest.map(|n| n.file_name),
     }))
+}
+
+/// Only a point that can be restored (by cheap tests: not truncated, extended,
+/// found damaged, nor a diff without its base) holds the database's state or
+/// makes the next backup wait; one dated in the future never does
+/// (`BackupDir::newest_restore_point` passes over it).
+fn restorable(entry: &Entry) -> bool {
+    crate::diff::restore_problem(entry).is_none()
 }
 
 /// Why `newest` is too recent for another backup, or `None`.

@@ -30,6 +30,11 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// A whole read found backup file `backup` damaged (a CRC, size, checksum or
+    /// payload that does not match): it names the file so that the finding can be
+    /// remembered (`store::damage`), which an I/O error while reading must not be.
+    #[error("{message}")]
+    Damaged { backup: PathBuf, message: String },
     /// Anything else that makes the command fail: bad backup, missing database, ...
     #[error("{0}")]
     Failed(String),

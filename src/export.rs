@@ -73,6 +73,13 @@ pub(crate) fn export(
     let mut first_error = None;
     let mut found = None;
     for entry in candidates {
+        // `latest`: one known not to restore is passed over without reading it.
+        if !by_name && let Some(why) = crate::diff::restore_problem(&entry) {
+            let error = Error::failed(format!("backup {} is damaged: {why}", entry.file_name));
+            tracing::warn!("passing over {}: {error}", entry.file_name);
+            first_error.get_or_insert(error);
+            continue;
+        }
         match rebuilt_and_checked(settings, job, &entry, &parent) {
             Ok((database, extracted)) => {
                 found = Some((entry, database, extracted));
@@ -99,10 +106,14 @@ pub(crate) fn export(
     };
     // A full backup's metadata member (`gzip -d` skips it), so the export can
     // also be put back into a backup directory by hand (docs/differential.md).
-    if let Ok(meta) = &entry.meta {
-        let mut meta = meta.clone();
+    // Rewritten with this file's own size once it is known (`file_size`).
+    let mut header_meta = entry.meta.as_ref().ok().cloned().map(|mut meta| {
         meta.diff = None;
-        let header = metadata::encode(&meta).map_err(write_error)?;
+        meta.file_size = None;
+        meta
+    });
+    if let Some(meta) = &header_meta {
+        let header = metadata::encode(meta).map_err(write_error)?;
         gz.file().write_all(&header).map_err(write_error)?;
     }
     let source =
@@ -136,6 +147,12 @@ pub(crate) fn export(
             "the rebuilt database of {} changed while being compressed; nothing was written",
             entry.file_name
         )));
+    }
+    if let Some(meta) = &mut header_meta {
+        use std::os::unix::fs::FileExt;
+        meta.file_size = Some(gz.file().metadata().map_err(write_error)?.len());
+        let header = metadata::encode(meta).map_err(write_error)?;
+        gz.file().write_all_at(&header, 0).map_err(write_error)?;
     }
     gz.sync()?;
     crate::signals::check()?;
@@ -216,6 +233,10 @@ fn rebuilt_and_checked(
     let progress = Progress::bytes(total, "export", settings.progress(), job);
     let extracted = crate::diff::extract_to_file(entry, &mut database, &progress)?;
     if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(database.path())? {
+        crate::store::damage::mark(
+            &entry.path,
+            &format!("integrity_check: {}", sqlite_file::one_line(&detail)),
+        );
         return Err(Error::failed(format!(
             "backup {} fails integrity_check ({}); nothing was written",
             entry.file_name,

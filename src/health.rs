@@ -91,7 +91,10 @@ pub(crate) fn evaluate(
         shrink(&good, label, thresholds),
         last_attempt(&set, label),
     ];
-    if let Some(criterion) = base(&set.restore_points, &no_base, label) {
+    if let Some(criterion) = base(&set.restore_points, &good, &no_base, label) {
+        criteria.push(criterion);
+    }
+    if let Some(criterion) = clock(&set, label) {
         criteria.push(criterion);
     }
     if check_free && let Some(min_free) = thresholds.min_free_bytes {
@@ -100,14 +103,22 @@ pub(crate) fn evaluate(
     Ok(criteria)
 }
 
+/// The age of the newest good backup this host's clock can place: one dated in
+/// the future is not "0 s old" (the `clock` criterion names it).
 fn age(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
     let max = thresholds.max_age;
-    match good.first() {
+    match good.iter().find(|e| !e.future_dated()) {
         None => Criterion {
             name: format!("{label}age"),
             ok: false,
             severity: Severity::Critical,
-            detail: "no good backup".into(),
+            detail: match good.first() {
+                Some(future) => format!(
+                    "no good backup dated by this host's clock: {} is dated in the future, its age cannot be told",
+                    future.file_name
+                ),
+                None => "no good backup".into(),
+            },
             perf: None,
         },
         Some(newest) => {
@@ -190,23 +201,51 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
 /// with the checksum the diff was made against, and a full backup with page
 /// hashes the size it was written at (cheap checks; `verify` reads the
 /// content). `None` when no restore point is a diff and none has a problem.
-fn base(points: &[Entry], no_base: &[(Entry, String)], label: &str) -> Option<Criterion> {
+///
+/// Unhealthy while such a point is newer than the newest good one (or there is
+/// no good one); once a good backup is the newest again, the older ones are
+/// evidence that retention keeps, bounded, and the criterion is healthy again
+/// but still names them.
+fn base(
+    points: &[Entry],
+    good: &[Entry],
+    no_base: &[(Entry, String)],
+    label: &str,
+) -> Option<Criterion> {
     let name = format!("{label}base");
-    if let Some((newest, problem)) = no_base.first() {
+    // One dated in the future cannot be placed by its date: it ranks oldest.
+    let newest_key = |e: &Entry| (!e.future_dated(), e.created(), e.name.order_key());
+    if let Some((newest, problem)) = no_base.iter().max_by_key(|(e, _)| newest_key(e)) {
         let more = match no_base.len() {
             1 => String::new(),
             n => format!(
-                " (and {} more diff{} without a usable base)",
+                " (and {} more restore point{} that cannot be restored)",
                 n - 1,
                 if n == 2 { "" } else { "s" }
             ),
         };
-        return Some(Criterion {
-            name,
-            ok: false,
-            severity: Severity::Critical,
-            detail: format!("{}: {problem}{more}", newest.file_name),
-            perf: None,
+        let newest_good = good
+            .iter()
+            .filter(|e| !e.future_dated())
+            .max_by_key(|e| newest_key(e));
+        return Some(match newest_good {
+            Some(fine) if newest_key(fine) > newest_key(newest) => Criterion {
+                name,
+                ok: true,
+                severity: Severity::Critical,
+                detail: format!(
+                    "newest good backup {} is newer than {} (kept as evidence: {problem}){more}",
+                    fine.file_name, newest.file_name
+                ),
+                perf: None,
+            },
+            _ => Criterion {
+                name,
+                ok: false,
+                severity: Severity::Critical,
+                detail: format!("{}: {problem}{more}", newest.file_name),
+                perf: None,
+            },
         });
     }
     let diffs = points.iter().filter(|e| e.name.diff).count();
@@ -250,6 +289,17 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
                 perf: None,
             }
         }
+        // A legacy backup (the seed's plain gzip) records no check.
+        Some(newest) if newest.meta.is_err() => Criterion {
+            name,
+            ok: true,
+            severity: Severity::Critical,
+            detail: format!(
+                "newest snapshot {} is a legacy backup: whether it passed a check is unknown",
+                newest.file_name
+            ),
+            perf: None,
+        },
         Some(newest) => Criterion {
             name,
             ok: true,
@@ -308,6 +358,41 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
         detail,
         perf: None,
     }
+}
+
+/// A backup of this database dated more than `CLOCK_SLACK` ahead of this host's
+/// clock: some node's clock is wrong (or this one's). Only present when there is
+/// one. A warning: nothing is lost, but its age cannot be told, and it ranks
+/// after correctly dated backups for `latest`, the interval and "unchanged".
+fn clock(set: &BackupSet, label: &str) -> Option<Criterion> {
+    let ahead: Vec<&Entry> = set
+        .restore_points
+        .iter()
+        .chain(&set.failed)
+        .filter(|e| e.future_dated())
+        .collect();
+    let newest = ahead.iter().max_by_key(|e| e.created())?;
+    let by = std::time::Duration::try_from(newest.created().duration_since(jiff::Timestamp::now()))
+        .unwrap_or_default();
+    let host = newest
+        .meta
+        .as_ref()
+        .map_or_else(|_| String::new(), |m| format!(" on host {}", m.host));
+    Some(Criterion {
+        name: format!("{label}clock"),
+        ok: false,
+        severity: Severity::Warning,
+        detail: format!(
+            "{} is dated {} in the future (made{host}, whose clock is fast, or this host's is slow){}; backups dated in the future are ranked after correctly dated ones",
+            newest.file_name,
+            human_duration(by),
+            match ahead.len() {
+                1 => String::new(),
+                n => format!(", and {} more", n - 1),
+            }
+        ),
+        perf: None,
+    })
 }
 
 /// The configured database must be there: backups of a database that was

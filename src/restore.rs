@@ -367,6 +367,17 @@ fn extract_first_intact(
     let mut passed_over = Vec::new();
     let mut first_error = None;
     for entry in candidates {
+        // `latest`: one known not to restore (cheap tests, or a failed whole read
+        // remembered) is passed over without reading it.
+        if candidates.len() > 1
+            && let Some(why) = crate::diff::restore_problem(entry)
+        {
+            let error = Error::failed(format!("backup {} is damaged: {why}", entry.file_name));
+            tracing::warn!("passing over {}: {error}", entry.file_name);
+            passed_over.push((entry.file_name.clone(), error.to_string()));
+            first_error.get_or_insert(error);
+            continue;
+        }
         match extract_checked(settings, job, entry, target, exists, parent) {
             Ok(temp) => {
                 return Ok(IntactCopy {

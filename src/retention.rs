@@ -9,10 +9,15 @@
 //!   they never displace a good backup;
 //! - differential backups count as restore points like full ones, and a full
 //!   backup that a kept diff (or a protected one) is built on is always kept;
-//! - files whose metadata is damaged, implausible legacy files, legacy files
-//!   whose database cannot be told, and diffs whose base is missing or truncated:
-//!   never deleted automatically and never counted (`verify` and `list` report
-//!   them; a base copied back from a mirror makes such a diff whole again).
+//! - restore points that cannot be restored by cheap tests (truncated or
+//!   extended, found damaged by a whole read, diffs whose base is missing or
+//!   truncated): never counted, the newest [`KEEP_DAMAGED`] kept as evidence (a
+//!   base copied back from a mirror makes such a diff whole again);
+//! - restore points dated in the future (a fast clock): never counted, the
+//!   newest `keep_last` kept;
+//! - files whose metadata is damaged, implausible legacy files and legacy files
+//!   whose database cannot be told: never deleted automatically and never
+//!   counted (whose they are cannot be told; `verify` and `list` report them).
 
 use std::collections::HashSet;
 use std::fs;
@@ -25,6 +30,12 @@ use crate::store::{BackupDir, BackupSet, Entry, sync_dir};
 /// Failed snapshots kept per database: enough to compare two, bounded so that a
 /// corrupt database backed up by every array task cannot fill the disk.
 pub(crate) const KEEP_FAILED: usize = 2;
+
+/// Restore points of a database that cannot be restored (truncated, found
+/// damaged, a diff without its base) kept as evidence, newest first; bounded like
+/// failed snapshots, so that they never fill the disk and `check` recovers once a
+/// good backup is the newest again.
+pub(crate) const KEEP_DAMAGED: usize = 2;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Policy {
@@ -54,11 +65,17 @@ fn plan_with(
     protected: &HashSet<String>,
     restorable: impl Fn(&Entry) -> bool,
 ) -> Plan {
-    // A restore point that cheap checks show cannot be restored (a diff whose base
-    // is missing or truncated) is kept, like a damaged file, and never counted: it
-    // must not push out an older restore point that can be.
-    let (points, unrestorable): (Vec<&Entry>, Vec<&Entry>) =
+    // A restore point that cheap checks show cannot be restored (truncated,
+    // found damaged, a diff whose base is missing or truncated) is never counted:
+    // it must not push out an older restore point that can be. The newest
+    // `KEEP_DAMAGED` are kept as evidence.
+    let (restorable_points, unrestorable): (Vec<&Entry>, Vec<&Entry>) =
         set.restore_points.iter().partition(|e| restorable(e));
+    // One dated in the future cannot be placed among the others by its date: kept
+    // (the newest `keep_last` of them), never counted.
+    let (future, points): (Vec<&Entry>, Vec<&Entry>) = restorable_points
+        .into_iter()
+        .partition(|e| e.future_dated());
     let mut keep: HashSet<&str> = points
         .iter()
         .take(policy.keep_last.max(1) as usize)
@@ -89,7 +106,18 @@ fn plan_with(
             .map(|e| e.file_name.as_str()),
     );
     keep.extend(set.damaged.iter().map(|e| e.file_name.as_str()));
-    keep.extend(unrestorable.iter().map(|e| e.file_name.as_str()));
+    keep.extend(
+        unrestorable
+            .iter()
+            .take(KEEP_DAMAGED)
+            .map(|e| e.file_name.as_str()),
+    );
+    keep.extend(
+        future
+            .iter()
+            .take(policy.keep_last.max(1) as usize)
+            .map(|e| e.file_name.as_str()),
+    );
     // Never a diff without its base: the bases of every diff that stays.
     let bases: Vec<&str> = set
         .restore_points
@@ -228,6 +256,57 @@ mod tests {
         let plan = plan_with(&set(entries), policy(2, 0, 0), &HashSet::new(), no_base);
         assert!(plan.delete.is_empty(), "{plan:?}");
         assert_eq!(plan.keep.len(), 4);
+    }
+
+    #[test]
+    fn unrestorable_points_are_kept_as_evidence_bounded_and_never_counted() {
+        let entries = vec![
+            entry("20250106_000000", false, false),
+            entry("20250105_000000", false, false),
+            entry("20250104_000000", false, false),
+            entry("20250103_000000", false, false),
+            entry("20250102_000000", false, false),
+            entry("20250101_000000", false, false),
+        ];
+        // The four newest cannot be restored (truncated, say).
+        let cut = |e: &Entry| e.created() < "2025-01-03T00:00:00Z".parse().unwrap();
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), cut);
+        assert_eq!(
+            plan.keep,
+            vec![
+                "backup_20250106_000000.db.gz",
+                "backup_20250105_000000.db.gz",
+                "backup_20250102_000000.db.gz",
+            ],
+            "the newest intact one and the newest {KEEP_DAMAGED} as evidence"
+        );
+        assert_eq!(
+            plan.delete,
+            vec![
+                "backup_20250104_000000.db.gz",
+                "backup_20250103_000000.db.gz",
+                "backup_20250101_000000.db.gz",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_future_dated_point_is_kept_and_never_pushes_out_a_correctly_dated_one() {
+        let entries = vec![
+            entry("20991231_000000", false, false),
+            entry("20250102_000000", false, false),
+            entry("20250101_000000", false, false),
+        ];
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
+        assert_eq!(plan.delete, vec!["backup_20250101_000000.db.gz"]);
+        assert!(
+            plan.keep
+                .contains(&"backup_20991231_000000.db.gz".to_string())
+        );
+        assert!(
+            plan.keep
+                .contains(&"backup_20250102_000000.db.gz".to_string())
+        );
     }
 
     #[test]

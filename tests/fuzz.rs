@@ -190,6 +190,7 @@ fn sample(source: String, job: String) -> Metadata {
         fingerprint: Some(Fingerprint("f".into())),
         tool: "t".into(),
         adopted_from: None,
+        file_size: Some(1),
         diff: None,
     }
 }

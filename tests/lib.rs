@@ -25,4 +25,5 @@ mod slurm_e2e;
 mod slurm_modes;
 mod stress;
 mod templates;
+mod truth_store;
 mod verify_list_prune;

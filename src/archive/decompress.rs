@@ -35,8 +35,10 @@ pub(crate) fn extract(
     out: &mut (impl Write + ?Sized),
     progress: &Progress,
 ) -> Result<Extracted> {
-    let damaged =
-        |what: String| Error::failed(format!("backup {} is damaged: {what}", entry.file_name));
+    let damaged = |what: String| Error::Damaged {
+        backup: entry.path.clone(),
+        message: format!("backup {} is damaged: {what}", entry.file_name),
+    };
     let file = open_no_follow(&entry.path).map_err(|e| Error::Io {
         context: format!("cannot open backup {}", show(&entry.path)),
         source: e,
@@ -57,6 +59,13 @@ pub(crate) fn extract(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 return Err(damaged(format!("truncated after {total} bytes of data")));
+            }
+            // The disk or the network failed, not the file's content.
+            Err(e) if e.raw_os_error().is_some() => {
+                return Err(Error::Io {
+                    context: format!("cannot read backup {}", show(&entry.path)),
+                    source: e,
+                });
             }
             Err(e) => return Err(damaged(e.to_string())),
         };

@@ -35,8 +35,9 @@ pub(crate) struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
     /// `ok`, `failed`, `no-base` (a diff whose base is missing or damaged),
-    /// `damaged` (a full backup of another size than when it was written), or
-    /// `unknown` when no check result was recorded.
+    /// `damaged` (a file of another size than when it was written, or found
+    /// damaged by `verify`, `restore` or `export`), or `unknown` when no check
+    /// result was recorded.
     pub check: String,
     /// With check `no-base` or `damaged`: what is wrong (cheap tests).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,10 +61,12 @@ impl Row {
     /// `legacy`: whose the directory's legacy files are to `db`.
     pub(crate) fn from_entry(entry: &Entry, db: Option<&DbId>, legacy: Legacy) -> Row {
         let meta = entry.meta.as_ref().ok();
-        let restore_problem = meta.and_then(|_| crate::diff::restore_problem(entry));
+        let restore_problem = (meta.is_some() || entry.legacy)
+            .then(|| crate::diff::restore_problem(entry))
+            .flatten();
         let check = if entry.is_failed() {
             "failed".to_string()
-        } else if restore_problem.is_some() && entry.name.diff {
+        } else if restore_problem.is_some() && entry.name.diff && entry.damage.is_none() {
             "no-base".to_string()
         } else if restore_problem.is_some() {
             "damaged".to_string()

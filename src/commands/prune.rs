@@ -21,8 +21,16 @@ pub(crate) fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
     }
     // Retention is per database: without knowing which, nothing may be deleted.
     let db = DbId::of(ctx.settings.db_path()?);
-    let _lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?;
-    dir.remove_stale_temps();
+    // A dry run writes nothing, so it takes no lock (the lock file could not be
+    // created in a read-only directory): its plan is a prediction that the real
+    // run makes again under the lock, so a backup published meanwhile is safe.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        let lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?;
+        dir.remove_stale_temps();
+        lock
+    };
     let protected = crate::slurm::array::JobState::protected(&dir);
     let plan = retention::plan(&dir.set(&db)?, policy(&ctx.settings), &protected);
     if !args.dry_run {

@@ -93,10 +93,12 @@ fn verify_one(entry: &Entry, show_progress: bool, job: &JobContext) -> Result<St
         Integrity::Ok => {}
         Integrity::Failed(detail) => {
             tracing::debug!("integrity_check output:\n{detail}");
-            return Err(Error::failed(format!(
-                "integrity_check: {}",
-                sqlite_file::one_line(&detail)
-            )));
+            let why = format!("integrity_check: {}", sqlite_file::one_line(&detail));
+            // Sound gzip of an unsound database: it cannot be restored either.
+            if !entry.is_failed() {
+                crate::store::damage::mark(&entry.path, &why);
+            }
+            return Err(Error::failed(why));
         }
     }
     if entry.legacy {

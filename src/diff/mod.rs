@@ -93,8 +93,8 @@ impl Confirmation {
 /// recorded beside the sidecar, so nobody counts on the base meanwhile.
 fn read_whole(base: &Entry) -> std::result::Result<PageHashes, String> {
     pagehash::rebuild(base).map_err(|e| {
-        if !matches!(e, Error::Interrupted(_)) {
-            pagehash::mark_damaged(base, &e.to_string());
+        if let Error::Damaged { backup, message } = &e {
+            crate::store::damage::mark(backup, message);
         }
         format!("failed its check: {e}")
     })
@@ -205,13 +205,19 @@ fn usable_base(
         ));
     }
     let sidecar = pagehash::load(dir.path(), base);
+    if let Ok(recorded) = &sidecar
+        && recorded.stamp.size != now.size
+    {
+        return Err(format!(
+            "is {} bytes long, {} when it was written: it was truncated or replaced",
+            now.size, recorded.stamp.size
+        ));
+    }
+    // Known not to restore (its recorded file size, a failed read remembered).
+    if let Some(damage) = &base.damage {
+        return Err(format!("cannot be used: {damage}"));
+    }
     let read_because = match &sidecar {
-        Ok(recorded) if recorded.stamp.size != now.size => {
-            return Err(format!(
-                "is {} bytes long, {} when it was written: it was truncated or replaced",
-                now.size, recorded.stamp.size
-            ));
-        }
         Ok(recorded) if recorded.stamp != now => {
             "its file was modified, copied or restored since its page hashes were recorded"
                 .to_string()
@@ -252,20 +258,34 @@ pub(crate) fn extract_to_file(
     temp: &mut TempFile,
     progress: &Progress,
 ) -> Result<Extracted> {
-    if !entry.name.diff {
-        return decompress::extract_to_file(entry, temp, progress);
+    let extracted = if entry.name.diff {
+        decompress::fill_temp(temp, progress, |writer| {
+            rebuild::rebuild(entry, writer, progress)
+        })
+    } else {
+        decompress::extract_to_file(entry, temp, progress)
+    };
+    // What a whole read finds is remembered at once, for `list`, `check`,
+    // "unchanged", `latest` and retention (`store::damage`).
+    match &extracted {
+        Err(Error::Damaged { backup, message }) => crate::store::damage::mark(backup, message),
+        Ok(_) if entry.damage.is_some() => crate::store::damage::clear(&entry.path),
+        _ => {}
     }
-    decompress::fill_temp(temp, progress, |writer| {
-        rebuild::rebuild(entry, writer, progress)
-    })
+    extracted
 }
 
-/// Why `entry` cannot be restored, from cheap checks only: a diff whose base is
+/// Why `entry` cannot be restored, from cheap checks only: its file is not the
+/// one its metadata describes, or a whole read found it damaged
+/// (`Entry::damage`); a diff whose base is
 /// missing, of another size than recorded (by the diff and by the base's
 /// sidecar) or with another checksum; a full backup whose size is not the one
 /// its sidecar recorded when it was written. `None` when it looks whole;
 /// `verify` checks the content.
 pub(crate) fn restore_problem(entry: &Entry) -> Option<String> {
+    if let Some(damage) = &entry.damage {
+        return Some(damage.clone());
+    }
     if !entry.name.diff {
         return pagehash::size_problem(entry);
     }

@@ -208,7 +208,7 @@ pub(crate) fn save(
 /// Remove the sidecar of `name`, if any (its full backup was deleted).
 pub(crate) fn remove(dir: &Path, name: &str) {
     let _ = fs::remove_file(sidecar_path(dir, name));
-    let _ = fs::remove_file(damaged_marker_path(dir, name));
+    crate::store::damage::forget(dir, name);
 }
 
 /// Remove sidecars whose full backup is gone (deleted by hand, say).
@@ -253,59 +253,17 @@ pub(crate) fn load(dir: &Path, base: &Entry) -> std::result::Result<Sidecar, Str
     }
 }
 
-fn damaged_marker_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(PAGES_DIR).join(format!("{name}.damaged"))
-}
-
-/// Record that full backup `base` failed its whole read (when a diff was to be
-/// made of it), with the file's stamp: `list`, `check`, retention and `restore
-/// latest` then know it without reading it again, until the file changes (a good
-/// copy put back from a mirror, say).
-pub(crate) fn mark_damaged(base: &Entry, why: &str) {
-    let Some(dir) = base.path.parent() else {
-        return;
-    };
-    let Ok(stamp) = FileStamp::of(&base.path) else {
-        return;
-    };
-    let text = format!(
-        "{} {} {} {} {}\n{}\n",
-        stamp.size,
-        stamp.mtime.0,
-        stamp.mtime.1,
-        stamp.inode,
-        stamp.device,
-        why.replace('\n', " ")
-    );
-    let path = damaged_marker_path(dir, &base.file_name);
-    let written = fs::create_dir_all(dir.join(PAGES_DIR)).and_then(|()| fs::write(&path, text));
-    if let Err(e) = written {
-        tracing::warn!("cannot record that {} is damaged: {e}", base.file_name);
-    }
-}
-
-/// Why `entry` was found damaged by a whole read, if it was and is still the
-/// same file.
-fn marked_damaged(dir: &Path, entry: &Entry) -> Option<String> {
-    let text = fs::read_to_string(damaged_marker_path(dir, &entry.file_name)).ok()?;
-    let (stamp, why) = text.split_once('\n')?;
-    let now = FileStamp::of(&entry.path).ok()?;
-    let current = format!(
-        "{} {} {} {} {}",
-        now.size, now.mtime.0, now.mtime.1, now.inode, now.device
-    );
-    (stamp == current).then(|| format!("it failed its check when read whole: {}", why.trim()))
-}
-
 /// Why full backup `entry` is not the file it was when written, by its size
-/// against what its sidecar recorded then, or by a failed whole read recorded
-/// since (cheap: no decompression); `None` without a usable sidecar or record
-/// (a mirror, `diff_backups: 0`).
+/// against what its sidecar recorded then (cheap: no decompression); `None`
+/// without a usable sidecar (a mirror, `diff_backups: 0`). What the file's own
+/// metadata and a failed whole read say is `Entry::damage`.
 pub(crate) fn size_problem(entry: &Entry) -> Option<String> {
-    let dir = entry.path.parent()?;
-    if let Some(why) = marked_damaged(dir, entry) {
-        return Some(why);
+    // A recorded `file_size` already told (`Entry::damage`), without reading a
+    // sidecar of 16 bytes a page: `auto` stays cheap for a large database.
+    if matches!(&entry.meta, Ok(meta) if meta.file_size.is_some()) {
+        return None;
     }
+    let dir = entry.path.parent()?;
     let recorded = load(dir, entry).ok()?.stamp.size;
     (recorded != entry.size).then(|| {
         format!(

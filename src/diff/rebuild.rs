@@ -66,6 +66,7 @@ pub(crate) fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
             base.size, info.base_size
         )),
         Ok(_) if base.is_failed() => Some("it failed its integrity check".into()),
+        Ok(_) if let Some(damage) = &base.damage => Some(damage.clone()),
         // Also what the base's page-hash sidecar recorded when the base was
         // written: a diff made on an already truncated base recorded that size.
         Ok(_) => super::pagehash::size_problem(&base),
@@ -83,8 +84,10 @@ pub(crate) fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
 pub(crate) fn rebuild(diff: &Entry, out: &mut dyn Write, progress: &Progress) -> Result<Extracted> {
     let (base, info) = base_of(diff)?;
     let meta = diff.meta.as_ref().map_err(|e| Error::failed(e.clone()))?;
-    let damaged =
-        |what: String| Error::failed(format!("backup {} is damaged: {what}", diff.file_name));
+    let damaged = |what: String| Error::Damaged {
+        backup: diff.path.clone(),
+        message: format!("backup {} is damaged: {what}", diff.file_name),
+    };
     if u64::from(info.page_size) * info.page_count != meta.db_size
         || info.changed_pages > info.page_count
     {
@@ -133,6 +136,14 @@ pub(crate) fn rebuild(diff: &Entry, out: &mut dyn Write, progress: &Progress) ->
         return Err(match merge.error.take() {
             Some(own) => damaged(own.to_string()),
             None if matches!(error, Error::Interrupted(_) | Error::Io { .. }) => error,
+            // The base is the damaged file: that is what to remember.
+            None if let Error::Damaged { backup, message } = error => Error::Damaged {
+                backup,
+                message: format!(
+                    "base backup {} of diff {} cannot be used: {message}",
+                    base.file_name, diff.file_name
+                ),
+            },
             None => Error::failed(format!(
                 "base backup {} of diff {} cannot be used: {error}",
                 base.file_name, diff.file_name

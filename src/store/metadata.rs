@@ -81,6 +81,11 @@ pub struct Metadata {
     /// gave it to a database that moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted_from: Option<String>,
+    /// The whole backup file's length in bytes, this header included, known once
+    /// the data is written: a stat then tells a truncated or extended file without
+    /// decompressing it. Absent in backups made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
     /// Present only for a differential backup (`"type": "diff"`); a full backup
     /// records no type (older files) or `"type": "full"`. `checksum` and `db_size`
     /// then describe the database rebuilt from base + diff (docs/differential.md).
@@ -199,11 +204,11 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> Result<(), MetaError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
-    pub(super) fn sample() -> Metadata {
+    pub(crate) fn sample() -> Metadata {
         Metadata {
             format: FORMAT_VERSION,
             created: "2026-11-26T09:10:43.5Z".parse().unwrap(),
@@ -218,6 +223,7 @@ mod tests {
             fingerprint: Some(Fingerprint("x".into())),
             tool: "dbbackup test".into(),
             adopted_from: None,
+            file_size: Some(123_456),
             diff: None,
         }
     }

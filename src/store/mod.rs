@@ -3,6 +3,7 @@
 
 pub(crate) mod adopt;
 pub(crate) mod atomic;
+pub(crate) mod damage;
 pub(crate) mod legacy;
 pub mod metadata;
 pub mod naming;
@@ -22,11 +23,15 @@ pub(crate) use atomic::{
 };
 pub use metadata::{CheckResult, Kind, Metadata};
 pub use naming::BackupName;
+use naming::MAX_SEQ;
 pub(crate) use ownership::{BackupSet, DbId, Legacy, Role};
 
 pub const LOCK_FILE: &str = ".dbbackup.lock";
 /// Hidden directory of per-page hash tables of full backups (`crate::diff::pagehash`).
 pub const PAGES_DIR: &str = ".dbbackup-pages";
+/// How far ahead of this host's clock a backup may be dated and still be placed
+/// by its date: clocks of a cluster's nodes agree to well within this.
+pub const CLOCK_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
 pub struct BackupDir {
     path: PathBuf,
@@ -49,6 +54,10 @@ pub struct Entry {
     /// not a database, named in the future): such a file is damaged, never
     /// chosen, counted or deleted automatically.
     pub implausible: Option<String>,
+    /// Why the file is not the one its metadata describes (truncated, extended)
+    /// or a whole read found it damaged (`damage`), from cheap tests: it cannot be
+    /// restored, so it is never chosen or counted.
+    pub damage: Option<String>,
 }
 
 impl Entry {
@@ -95,6 +104,12 @@ impl Entry {
             (Err(why), None) => Some(why),
             (Ok(_), None) => None,
         }
+    }
+
+    /// Dated more than [`CLOCK_SLACK`] ahead of this host's clock (made on a node
+    /// whose clock was fast): its date cannot be compared with the others'.
+    pub fn future_dated(&self) -> bool {
+        self.created() > Timestamp::now() + CLOCK_SLACK
     }
 
     /// The snapshot was recorded as failing its integrity check.
@@ -173,10 +188,15 @@ impl BackupDir {
         Ok(BackupSet::of(self.entries()?, db))
     }
 
-    /// The newest restore point of `db`, reading only as many headers as needed
+    /// The newest restore point of `db` that is `usable` (restorable, by cheap
+    /// tests) and not dated in the future, reading only as many headers as needed
     /// (`auto` must stay cheap): the whole directory is read only when a legacy
     /// file comes first, to learn whether it is `db`'s.
-    pub fn newest_restore_point(&self, db: &DbId) -> Result<Option<Entry>> {
+    pub(crate) fn newest_restore_point(
+        &self,
+        db: &DbId,
+        usable: impl Fn(&Entry) -> bool,
+    ) -> Result<Option<Entry>> {
         let mut found: Option<Entry> = None;
         let mut legacy_owner: Option<Legacy> = None;
         for (name, file_name) in self.names()? {
@@ -192,7 +212,10 @@ impl BackupDir {
                 // Not consulted for a file with metadata.
                 None => Legacy::Ours,
             };
-            if ownership::role(&entry, db, owner) != Role::RestorePoint {
+            if ownership::role(&entry, db, owner) != Role::RestorePoint
+                || entry.future_dated()
+                || !usable(&entry)
+            {
                 continue;
             }
             let legacy = entry.legacy;
@@ -248,6 +271,7 @@ impl BackupDir {
                     meta: Err("a symbolic link, not a backup; not followed".into()),
                     legacy: false,
                     implausible: None,
+                    damage: None,
                 }));
             }
             Err(e) => return Err(e).context(|| format!("cannot open backup {}", show(&path))),
@@ -272,6 +296,11 @@ impl BackupDir {
             )),
             other => other.map_err(|e| e.to_string()),
         };
+        let file = reader.into_inner();
+        let damage = damage::recorded(&self.path, &file_name, &stat).or_else(|| match &meta {
+            Ok(meta) => damage::size_problem(meta, &file, &stat),
+            Err(_) => None,
+        });
         let mut entry = Entry {
             name,
             file_name,
@@ -280,9 +309,10 @@ impl BackupDir {
             meta,
             legacy,
             implausible: None,
+            damage,
         };
         if legacy {
-            entry.implausible = legacy::implausible(&mut reader.into_inner(), &entry);
+            entry.implausible = legacy::implausible(&mut &file, &entry);
         }
         Ok(Some(entry))
     }
@@ -308,27 +338,45 @@ impl BackupDir {
     ) -> Result<Entry> {
         let utc = created.to_zoned_datetime(TimeZone::UTC).datetime();
         let existing = self.names()?;
-        // Names must sort in creation order even if the clock stepped back; the
-        // seed's legacy names are local time, so one "ahead" of UTC says nothing
-        // about our clock (only names ahead of now are read to find out).
+        // Names must sort in creation order even if the clock stepped back a
+        // little (or another node's runs a little ahead); a name further ahead
+        // than `CLOCK_SLACK` came from a fast clock and must not pin every later
+        // name to its second. The seed's legacy names are local time, so one
+        // "ahead" of UTC says nothing about our clock (only names ahead of now
+        // are read to find out).
+        let horizon = (created + CLOCK_SLACK)
+            .to_zoned_datetime(TimeZone::UTC)
+            .datetime();
         let newest = existing
             .iter()
+            .filter(|(name, _)| name.stamp <= horizon)
             .find(|(name, file_name)| {
                 name.stamp <= utc
                     || !matches!(self.read_entry(*name, file_name.clone()), Ok(Some(e)) if e.legacy)
             })
             .map(|(name, _)| name.stamp);
-        let stamp = match newest {
+        let mut stamp = match newest {
             Some(newest) if newest > utc => newest,
-            _ => utc,
+            _ => BackupName::new(utc, 0, false).stamp,
         };
-        let mut seq = existing
-            .iter()
-            .filter(|(name, _)| name.stamp == BackupName::new(stamp, 0, false).stamp)
-            .map(|(name, _)| name.seq + 1)
-            .max()
-            .unwrap_or(0);
+        let next_seq = |stamp| {
+            existing
+                .iter()
+                .filter(|(name, _)| name.stamp == stamp)
+                .map(|(name, _)| name.seq + 1)
+                .max()
+                .unwrap_or(0)
+        };
+        let mut seq = next_seq(stamp);
         loop {
+            // `_999` is the last name of a second: the next second's, never `_1000`.
+            if seq > MAX_SEQ {
+                stamp = stamp
+                    .checked_add(jiff::SignedDuration::from_secs(1))
+                    .map_err(|e| Error::failed(format!("cannot name a backup: {e}")))?;
+                seq = next_seq(stamp);
+                continue;
+            }
             let name = BackupName::new(stamp, seq, failed).as_diff(diff);
             let file_name = name.file_name();
             let path = self.path.join(&file_name);
@@ -345,9 +393,10 @@ impl BackupDir {
                         meta: Err("not read".into()),
                         legacy: false,
                         implausible: None,
+                        damage: None,
                     });
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && seq < 999 => seq += 1,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => seq += 1,
                 Err(e) => {
                     return Err(e).context(|| format!("cannot publish backup {}", show(&path)));
                 }
@@ -358,5 +407,43 @@ impl BackupDir {
     /// Remove temp files left by killed runs. Call only while holding the lock.
     pub fn remove_stale_temps(&self) -> usize {
         remove_temps_in(&self.path) + remove_temps_in(&self.path.join(PAGES_DIR))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish_at(dir: &BackupDir, when: &str) -> String {
+        let created: Timestamp = when.parse().unwrap();
+        let temp = dir.create_temp(0o600).unwrap();
+        dir.publish(temp, created, false).unwrap().file_name
+    }
+
+    #[test]
+    fn names_never_leave_the_format_nor_follow_a_future_dated_name() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = BackupDir::new(root.path());
+        // A name 200 days ahead (a fast clock) does not pin later names.
+        fs::write(root.path().join("backup_20270623_120000.db.gz"), b"x").unwrap();
+        assert_eq!(
+            publish_at(&dir, "2026-12-05T12:00:00Z"),
+            "backup_20261205_120000.db.gz"
+        );
+        // One a few seconds ahead (clocks of two nodes) still keeps names in order.
+        fs::write(root.path().join("backup_20261205_120105.db.gz"), b"x").unwrap();
+        assert_eq!(
+            publish_at(&dir, "2026-12-05T12:01:00Z"),
+            "backup_20261205_120105_001.db.gz"
+        );
+        // After a second's last name, `_999`, comes the next second's first.
+        fs::write(root.path().join("backup_20261205_130000_999.db.gz"), b"x").unwrap();
+        assert_eq!(
+            publish_at(&dir, "2026-12-05T13:00:00Z"),
+            "backup_20261205_130001.db.gz"
+        );
+        for name in dir.names().unwrap() {
+            assert!(BackupName::parse(&name.1).is_some(), "{name:?}");
+        }
     }
 }

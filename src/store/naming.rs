@@ -12,6 +12,8 @@ const PREFIX: &str = "backup_";
 const SUFFIX: &str = ".db.gz";
 const DIFF_SUFFIX: &str = ".diff.gz";
 const FAILED: &str = ".failed";
+/// The last sequence number of a second (three digits).
+pub(crate) const MAX_SEQ: u32 = 999;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BackupName {

@@ -119,6 +119,19 @@ fn backed_up_database(entry: &Entry) -> Option<&str> {
     }
 }
 
+/// The order of "newest first" (`latest`, `check`, retention): those dated in
+/// the future last (made on a node whose clock was fast: their date cannot be
+/// compared with ours, and a backup made since on a correct clock holds the
+/// database at least as new), then by recorded creation time (legacy names are
+/// local time and ours UTC, so names do not sort together) and name.
+fn rank(entry: &Entry) -> (bool, jiff::Timestamp, (jiff::civil::DateTime, u32)) {
+    (
+        !entry.future_dated(),
+        entry.created(),
+        entry.name.order_key(),
+    )
+}
+
 /// What a backup file is to one database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -241,19 +254,18 @@ impl BackupSet {
             &mut self.others,
             &mut self.owner_unknown,
         ] {
-            // By recorded creation time: legacy names (local time) and ours (UTC)
-            // do not sort together by name.
-            list.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
+            list.sort_by_key(|e| std::cmp::Reverse(rank(e)));
         }
     }
 
     /// The newest backup attempt of this database: a restore point or a failed
-    /// snapshot, whichever is newer (pre-restore copies are not attempts).
+    /// snapshot, whichever is newer (pre-restore copies are not attempts; one
+    /// dated in the future is newest only when nothing else is).
     pub fn newest_attempt(&self) -> Option<&Entry> {
         self.restore_points
             .iter()
             .chain(&self.failed)
-            .max_by_key(|e| (e.created(), e.name.order_key()))
+            .max_by_key(|e| rank(e))
     }
 }
 
@@ -287,6 +299,7 @@ pub(crate) mod tests {
             fingerprint: None,
             tool: String::new(),
             adopted_from: None,
+            file_size: None,
             diff: None,
         };
         Entry {
@@ -297,6 +310,7 @@ pub(crate) mod tests {
             meta: Ok(meta),
             legacy: false,
             implausible: None,
+            damage: None,
         }
     }
 

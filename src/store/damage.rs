@@ -1,0 +1,221 @@
+//! What is known to be wrong with a backup file without decompressing it, so
+//! that `list`, `check`, "unchanged", `latest` and retention never count it:
+//!
+//! - its length against the `file_size` its metadata recorded (a truncated or
+//!   extended file), or, in backups made before that was recorded, the ISIZE of
+//!   its last gzip member against the length its recorded size gives that member
+//!   (members hold [`BLOCK_SIZE`] bytes each);
+//! - a failed whole read (`verify`, `restore`, `export`, a diff's base check),
+//!   remembered in `.dbbackup-pages/<name>.damaged` with the file's size, mtime,
+//!   inode and device: it holds until the file changes (a good copy put back from
+//!   a mirror), and is removed with the file.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use super::PAGES_DIR;
+use super::metadata::{HEADER_LEN, Metadata};
+use crate::archive::compress::BLOCK_SIZE;
+
+/// Why the file, as `stat` shows it, is not the one its metadata describes.
+pub(crate) fn size_problem(
+    meta: &Metadata,
+    file: &fs::File,
+    stat: &fs::Metadata,
+) -> Option<String> {
+    let size = stat.len();
+    match meta.file_size {
+        Some(recorded) if size < recorded => Some(format!(
+            "truncated: it is {size} bytes long, {recorded} when it was written"
+        )),
+        Some(recorded) if size > recorded => Some(format!(
+            "extended: it is {size} bytes long, {recorded} when it was written (bytes appended?)"
+        )),
+        Some(_) => None,
+        None => trailer_problem(meta, file, size),
+    }
+}
+
+/// An older backup: the last member's ISIZE (the last 4 bytes) must be the size
+/// of the last block of the data its metadata records.
+fn trailer_problem(meta: &Metadata, file: &fs::File, size: u64) -> Option<String> {
+    let raw = match &meta.diff {
+        // The diff payload: its header, then a page number and a page per record.
+        Some(diff) => 16 + diff.changed_pages * (4 + u64::from(diff.page_size)),
+        None => meta.db_size,
+    };
+    let block = BLOCK_SIZE as u64;
+    let expected = match raw % block {
+        0 if raw == 0 => 0,
+        0 => block,
+        rest => rest,
+    };
+    // The metadata member, then at least one member of 18 bytes or more.
+    let least = HEADER_LEN as u64 + if raw == 0 { 0 } else { 18 };
+    if size < least {
+        return Some(format!(
+            "truncated: it is {size} bytes long, too short for its data"
+        ));
+    }
+    let mut isize = [0u8; 4];
+    if let Err(e) = file.read_exact_at(&mut isize, size - 4) {
+        return Some(format!("cannot read its gzip trailer: {e}"));
+    }
+    let isize = u64::from(u32::from_le_bytes(isize));
+    (isize != expected).then(|| {
+        format!(
+            "truncated or extended: its last gzip member says {isize} bytes, {expected} expected for its recorded size"
+        )
+    })
+}
+
+fn marker_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(PAGES_DIR).join(format!("{name}.damaged"))
+}
+
+fn stamp(stat: &fs::Metadata) -> String {
+    format!(
+        "{} {} {} {} {}",
+        stat.len(),
+        stat.mtime(),
+        stat.mtime_nsec(),
+        stat.ino(),
+        stat.dev()
+    )
+}
+
+/// Remember that a whole read found backup `path` damaged. Best effort: a
+/// read-only backup directory cannot remember (the command still fails).
+pub(crate) fn mark(path: &Path, why: &str) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let Ok(stat) = fs::symlink_metadata(path) else {
+        return;
+    };
+    let text = format!("{}\n{}\n", stamp(&stat), why.replace('\n', " "));
+    let written = fs::create_dir_all(dir.join(PAGES_DIR))
+        .and_then(|()| fs::write(marker_path(dir, name), text));
+    match written {
+        Ok(()) => tracing::debug!("{name} recorded as damaged: {why}"),
+        Err(e) => tracing::warn!("cannot record that {name} is damaged: {e}"),
+    }
+}
+
+/// A whole read of `path` succeeded: forget an earlier finding.
+pub(crate) fn clear(path: &Path) {
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        match fs::remove_file(marker_path(dir, name)) {
+            Ok(()) => tracing::info!("{name} read whole and found sound: no longer marked damaged"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot clear the damage record of {name}: {e}"),
+        }
+    }
+}
+
+/// Remove the record of `name` (its file was deleted).
+pub(crate) fn forget(dir: &Path, name: &str) {
+    let _ = fs::remove_file(marker_path(dir, name));
+}
+
+/// Why backup `name` in `dir`, whose file `stat` describes, was found damaged by
+/// a whole read, if it was and is still the same file.
+pub(crate) fn recorded(dir: &Path, name: &str, stat: &fs::Metadata) -> Option<String> {
+    let text = fs::read_to_string(marker_path(dir, name)).ok()?;
+    let (when, why) = text.split_once('\n')?;
+    (when == stamp(stat)).then(|| format!("it failed its check when read whole: {}", why.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::metadata::tests::sample;
+    use std::io::Write;
+
+    fn file_of(bytes: &[u8]) -> (tempfile::NamedTempFile, fs::Metadata) {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(bytes).unwrap();
+        let stat = file.as_file().metadata().unwrap();
+        (file, stat)
+    }
+
+    /// A metadata member and `members` gzip members of the blocks of `raw` bytes.
+    fn backup(raw: usize) -> Vec<u8> {
+        let mut out = vec![0u8; HEADER_LEN];
+        let data: Vec<u8> = (0..raw).map(|i| (i * 31 % 251) as u8).collect();
+        for block in data.chunks(BLOCK_SIZE) {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(block).unwrap();
+            out.extend(gz.finish().unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn the_recorded_size_tells_truncated_from_extended() {
+        let mut meta = sample();
+        let (file, stat) = file_of(&[0u8; 100]);
+        meta.file_size = Some(100);
+        assert_eq!(size_problem(&meta, file.as_file(), &stat), None);
+        meta.file_size = Some(200);
+        assert!(
+            size_problem(&meta, file.as_file(), &stat)
+                .unwrap()
+                .starts_with("truncated")
+        );
+        meta.file_size = Some(50);
+        assert!(
+            size_problem(&meta, file.as_file(), &stat)
+                .unwrap()
+                .starts_with("extended")
+        );
+    }
+
+    #[test]
+    fn without_a_recorded_size_the_last_trailer_is_checked() {
+        for raw in [4096, BLOCK_SIZE, BLOCK_SIZE + 4096, 2 * BLOCK_SIZE] {
+            let mut meta = sample();
+            meta.file_size = None;
+            meta.db_size = raw as u64;
+            let whole = backup(raw);
+            let (file, stat) = file_of(&whole);
+            assert_eq!(size_problem(&meta, file.as_file(), &stat), None, "{raw}");
+            let (file, stat) = file_of(&whole[..whole.len() - 7]);
+            assert!(
+                size_problem(&meta, file.as_file(), &stat).is_some(),
+                "{raw} cut"
+            );
+            let mut longer = whole.clone();
+            longer.extend_from_slice(b"junk");
+            let (file, stat) = file_of(&longer);
+            assert!(
+                size_problem(&meta, file.as_file(), &stat).is_some(),
+                "{raw} longer"
+            );
+        }
+    }
+
+    #[test]
+    fn a_marker_holds_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup_20250101_000000.db.gz");
+        fs::write(&path, b"data").unwrap();
+        let name = "backup_20250101_000000.db.gz";
+        mark(&path, "crc mismatch");
+        let stat = fs::metadata(&path).unwrap();
+        assert!(
+            recorded(dir.path(), name, &stat)
+                .unwrap()
+                .contains("crc mismatch")
+        );
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, b"other data").unwrap();
+        let stat = fs::metadata(&path).unwrap();
+        assert_eq!(recorded(dir.path(), name, &stat), None);
+        mark(&path, "again");
+        clear(&path);
+        assert_eq!(recorded(dir.path(), name, &stat), None);
+    }
+}
