@@ -24,4 +24,5 @@ mod slurm_e2e;
 mod slurm_modes;
 mod stress;
 mod templates;
+mod truth_restore;
 mod verify_list_prune;

@@ -1,0 +1,175 @@
+//! Issue 18 ("every ok is true"), the restore and input side: two restores into a
+//! missing database at once, stale `-wal`/`-shm` beside a missing one, an empty
+//! target, a database that is empty or not SQLite, a path that is not UTF-8, the
+//! backup directory as its own mirror, empty environment variables, `~` in YAML
+//! paths. Real databases and real `dbbackup` processes, checked by content.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use crate::common::*;
+
+/// Our temp files beside a restore target (a restore extracting into it).
+fn temps_in(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".dbbackup-tmp-")
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+fn integrity(path: &Path) -> String {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+}
+
+fn restore_process(env: &Env, args: &[&str]) -> std::process::Child {
+    env.command()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The README's recipe at the start of two array tasks at once: the second
+/// restore must never replace the database the first one put back and a job
+/// then wrote to. The second is frozen (SIGSTOP) while the first finishes and a
+/// row is committed, so the interleaving that lost the row is forced, not hoped
+/// for.
+#[test]
+fn two_restores_if_db_missing_at_once_never_replace_the_first_ones_database() {
+    let env = Env::empty();
+    // Large enough that a restore takes well over the 0.3 s between the two.
+    make_results_db(&env.db, 24.0, false);
+    env.run(&["backup"]).ok();
+    fs::remove_file(&env.db).unwrap();
+
+    let first = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
+    let started = Instant::now();
+    while temps_in(env.root.path()).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "first restore never began"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&second, nix::sys::signal::Signal::SIGSTOP);
+    let first = Run::from(first.wait_with_output().unwrap());
+    first.ok();
+    assert!(first.stdout.contains("restored"), "{}", first.stdout);
+
+    // The job starts working on the restored database.
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE job_work (x TEXT); INSERT INTO job_work VALUES ('precious');")
+        .unwrap();
+    signal(&second, nix::sys::signal::Signal::SIGCONT);
+    let second = Run::from(second.wait_with_output().unwrap());
+    second.ok();
+    let kept: rusqlite::Result<String> =
+        Connection::open(&env.db)
+            .unwrap()
+            .query_row("SELECT x FROM job_work", [], |r| r.get(0));
+    assert_eq!(
+        kept.as_deref(),
+        Ok("precious"),
+        "the job's work was replaced"
+    );
+    assert!(
+        second.stdout.contains("exists; nothing to restore"),
+        "{}",
+        second.stdout
+    );
+    assert!(temps_in(env.root.path()).is_empty());
+}
+
+/// A writer committed into the -wal and died; then the database was deleted.
+/// The restored file must be exactly the backup, not the backup with that stale
+/// WAL replayed onto it.
+fn stale_wal_beside_a_missing_database(args: &[&str]) {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 400, true);
+    env.run(&["backup"]).ok();
+    let expected = content_digest(&gunzip_to(&env.newest_backup(), &env.path("expected.db")));
+    commit_into_wal_without_checkpoint(&env.db, 50);
+    // Many more pages than the backup has: replayed, they point past its end.
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "PRAGMA wal_autocheckpoint = 0; CREATE TABLE big (b BLOB);
+             INSERT INTO big SELECT randomblob(3000) FROM generate_series(1, 200);",
+        )
+        .ok();
+    commit_into_wal_without_checkpoint(&env.db, 5);
+    let wal = env.path("results.db-wal");
+    assert!(
+        fs::metadata(&wal).unwrap().len() > 0,
+        "the writer left its WAL"
+    );
+    fs::remove_file(&env.db).unwrap();
+
+    env.run(args).ok();
+    // Before anything opens it (the restored database is in WAL mode too).
+    for suffix in ["-wal", "-shm", "-journal"] {
+        assert!(
+            !env.path(&format!("results.db{suffix}")).exists(),
+            "stale {suffix} left beside the restored database"
+        );
+    }
+    assert_eq!(content_digest(&env.db), expected);
+    assert_eq!(integrity(&env.db), "ok");
+}
+
+#[test]
+fn restore_into_a_missing_database_removes_its_stale_wal() {
+    stale_wal_beside_a_missing_database(&["restore", "latest"]);
+}
+
+#[test]
+fn restore_if_db_missing_removes_the_stale_wal_of_the_missing_database() {
+    stale_wal_beside_a_missing_database(&["restore", "latest", "--if-db-missing"]);
+}
+
+/// An empty file where the database was (a job that opened it before the
+/// restore, a `touch`): nothing to save, so no "pre-restore" copy of nothing,
+/// which would later fail `verify --all`.
+#[test]
+fn restore_over_an_empty_file_saves_no_copy_of_nothing() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let expected = content_digest(&env.db);
+    let before = env.backup_files();
+    fs::write(&env.db, b"").unwrap();
+
+    env.run(&["restore", "latest", "--if-db-missing"]).ok();
+    assert_eq!(content_digest(&env.db), expected);
+    assert_eq!(
+        env.backup_files(),
+        before,
+        "no pre-restore copy of an empty file"
+    );
+    fs::write(&env.db, b"").unwrap();
+    let run = env.run(&["restore", "latest"]);
+    run.ok();
+    assert!(!run.stdout.contains("previous content"), "{}", run.stdout);
+    assert_eq!(env.backup_files(), before);
+    env.run(&["verify", "--all"]).ok();
+}
