@@ -17,7 +17,7 @@
 //! published by `link(2)`, which never replaces a file that appeared meanwhile.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::config::Settings;
@@ -26,7 +26,7 @@ use crate::error::{Context, Error, Result, show};
 use crate::lock::{self, DirLock, Wait};
 use crate::slurm::job::JobContext;
 use crate::snapshot;
-use crate::sqlite_file::{self, Integrity, SQLITE_MAGIC, sibling};
+use crate::sqlite_file::{self, Header, Integrity, sibling};
 use crate::store::{
     BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
     sync_dir,
@@ -817,7 +817,9 @@ fn check_target(target: &Path, force: bool) -> Result<Present> {
             if meta.len() == 0 {
                 return Ok(Present::Empty);
             }
-            if !force && !is_sqlite(target)? {
+            let header =
+                sqlite_file::header(target).context(|| format!("cannot read {}", show(target)))?;
+            if !force && header != Header::Sqlite {
                 return Err(Error::failed(format!(
                     "restore target {} exists and is not an SQLite database; refusing to replace it without --force",
                     show(target)
@@ -828,22 +830,6 @@ fn check_target(target: &Path, force: bool) -> Result<Present> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Present::Missing),
         Err(e) => Err(e).context(|| format!("cannot access restore target {}", show(target))),
     }
-}
-
-/// The file starts with SQLite's header (a damaged database still does).
-fn is_sqlite(path: &Path) -> Result<bool> {
-    let mut header = [0u8; 16];
-    let mut file = File::open(path).context(|| format!("cannot read {}", show(path)))?;
-    let mut filled = 0;
-    while filled < header.len() {
-        match file.read(&mut header[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).context(|| format!("cannot read {}", show(path))),
-        }
-    }
-    Ok(&header == SQLITE_MAGIC)
 }
 
 /// A target in the backup directory or a mirror named like a backup, a temp file

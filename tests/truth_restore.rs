@@ -173,3 +173,23 @@ fn restore_over_an_empty_file_saves_no_copy_of_nothing() {
     assert_eq!(env.backup_files(), before);
     env.run(&["verify", "--all"]).ok();
 }
+
+/// `check` healthy means `backup` would work: an empty or foreign file where the
+/// database should be is unhealthy, named, while `backup` refuses it.
+#[test]
+fn check_is_unhealthy_for_an_empty_or_non_sqlite_database() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
+    fs::write(&env.db, b"").unwrap();
+    env.run(&["backup", "--force"])
+        .failed_with(1, "is empty (0 bytes)");
+    env.run(&["check"])
+        .reported(1, "is empty (0 B): not an SQLite database");
+    let nagios = env.run(&["check", "--format", "nagios"]);
+    nagios.reported(2, "DBBACKUP CRITICAL");
+    fs::write(&env.db, vec![b'x'; 5000]).unwrap();
+    env.run(&["backup", "--force"])
+        .failed_with(1, "is not an SQLite database");
+    env.run(&["check"]).reported(1, "is not an SQLite database");
+}
