@@ -109,9 +109,34 @@ pub fn resolve(request: Request) -> Result<Settings> {
     // Flags were range checked by clap and the file by `load`: this cannot fail,
     // but it is the same validation either way.
     let mut settings = validate(flags.merge(file)).map_err(Error::usage)?;
+    if let Some(db) = &settings.db_path {
+        refuse_non_utf8_database(db)?;
+    }
     settings.config_file = written_config.or(config_file);
     settings.quiet = quiet;
     Ok(settings)
+}
+
+/// Backups record their database's path as text: a path that is not UTF-8
+/// would be recorded altered, its backups would never count as its own, and
+/// every `auto` would make another full backup. Refused, the real path too (a
+/// link with a UTF-8 name may lead to one that is not).
+fn refuse_non_utf8_database(db: &Path) -> Result<()> {
+    let real = crate::store::DbId::of(db);
+    for path in [db, real.canonical()] {
+        if path.to_str().is_none() {
+            let leads = if path == db {
+                String::new()
+            } else {
+                format!(" leads to {}, which", crate::error::show(path))
+            };
+            return Err(Error::usage(format!(
+                "database path {}{leads} is not valid UTF-8: backups record the path as text, so rename the file (or the directory with the odd name) to a UTF-8 name",
+                crate::error::show(db)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The file's paths are relative to the file's directory.

@@ -193,3 +193,48 @@ fn check_is_unhealthy_for_an_empty_or_non_sqlite_database() {
         .failed_with(1, "is not an SQLite database");
     env.run(&["check"]).reported(1, "is not an SQLite database");
 }
+
+/// A database whose file name is not UTF-8 (Latin-1 "résults.db"): refused with
+/// one line, exit 2, before anything is written; never a full backup per call
+/// that retention cannot count as this database's.
+#[test]
+fn a_database_path_that_is_not_utf8_is_refused_not_backed_up_over_and_over() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::empty();
+    let name = std::ffi::OsStr::from_bytes(b"r\xe9sults.db");
+    let db = env.root.path().join(name);
+    make_ledger_db(&db, 200, false);
+    let by_flag = |args: &[&str]| -> Run {
+        env.command()
+            .arg("--db-path")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    for args in [
+        &["backup"][..],
+        &["auto"],
+        &["check"],
+        &["restore", "latest"],
+    ] {
+        let run = by_flag(args);
+        run.failed_with(2, "is not valid UTF-8");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+    let by_env: Run = env
+        .command()
+        .env("DBBACKUP_DB_PATH", &db)
+        .arg("auto")
+        .output()
+        .unwrap()
+        .into();
+    by_env.failed_with(2, "is not valid UTF-8");
+    // A link with a UTF-8 name leads to it: the path backups record is the real one.
+    let link = env.path("link.db");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    env.run(&["--db-path", link.to_str().unwrap(), "backup"])
+        .failed_with(2, "which is not valid UTF-8");
+    assert!(env.backup_files().is_empty(), "nothing written");
+}
