@@ -112,6 +112,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
     if let Some(db) = &settings.db_path {
         refuse_non_utf8_database(db)?;
     }
+    refuse_backup_dir_as_mirror(&settings)?;
     settings.config_file = written_config.or(config_file);
     settings.quiet = quiet;
     Ok(settings)
@@ -137,6 +138,42 @@ fn refuse_non_utf8_database(db: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A mirror that is the backup directory itself (under any spelling) would
+/// "copy" each backup onto itself: a configuration mistake, said as one.
+fn refuse_backup_dir_as_mirror(settings: &Settings) -> Result<()> {
+    let backups = same_dir_key(&settings.backup_dir);
+    for mirror in &settings.mirror_dirs {
+        if same_dir_key(mirror) == backups {
+            return Err(Error::usage(format!(
+                "mirror directory {} is the backup directory {} itself; a mirror must be another directory, ideally on another disk",
+                crate::error::show(mirror),
+                crate::error::show(&settings.backup_dir)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What identifies a directory: its real path when it exists, else its
+/// absolute path with `.` and `..` resolved by name.
+fn same_dir_key(dir: &Path) -> PathBuf {
+    if let Ok(real) = fs::canonicalize(dir) {
+        return real;
+    }
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut key = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                key.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => key.push(other),
+        }
+    }
+    key
 }
 
 /// The file's paths are relative to the file's directory.

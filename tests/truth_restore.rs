@@ -238,3 +238,28 @@ fn a_database_path_that_is_not_utf8_is_refused_not_backed_up_over_and_over() {
         .failed_with(2, "which is not valid UTF-8");
     assert!(env.backup_files().is_empty(), "nothing written");
 }
+
+/// The backup directory given as its own mirror, however spelled: a
+/// configuration error (exit 2, one line), not a "MIRROR FAILED" and a false
+/// stale-lock warning.
+#[test]
+fn the_backup_directory_as_its_own_mirror_is_a_configuration_error() {
+    let env = Env::new();
+    let spellings = [
+        env.backups.to_str().unwrap().to_string(),
+        format!("{}/../backups", env.backups.to_str().unwrap()),
+        "backups/".to_string(),
+    ];
+    for spelling in &spellings {
+        // Before the directory exists (names alone), and after.
+        let run = env.run(&["--mirror-dir", spelling, "backup"]);
+        run.failed_with(2, "is the backup directory");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        env.run(&["backup"]).ok();
+        env.run(&["--mirror-dir", spelling, "backup", "--force"])
+            .failed_with(2, "is the backup directory");
+    }
+    fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [./backups/.]\n").unwrap();
+    env.run(&["backup", "--force"])
+        .failed_with(2, "is the backup directory");
+}
