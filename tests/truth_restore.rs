@@ -263,3 +263,33 @@ fn the_backup_directory_as_its_own_mirror_is_a_configuration_error() {
     env.run(&["backup", "--force"])
         .failed_with(2, "is the backup directory");
 }
+
+/// `VAR=` is how a job script clears a setting: every empty `DBBACKUP_*`
+/// variable counts as unset, for global settings and a command's own alike.
+#[test]
+fn empty_dbbackup_variables_count_as_unset() {
+    let env = Env::new();
+    let empty = [
+        "DBBACKUP_MIRROR_DIRS",
+        "DBBACKUP_MAX_BACKUPS",
+        "DBBACKUP_CONFIG",
+        "DBBACKUP_SUMMARY_LOG",
+        "DBBACKUP_LOCK_TIMEOUT_SECONDS",
+        "DBBACKUP_CHECK_MAX_AGE",
+        "DBBACKUP_CHECK_MIN_COUNT",
+    ];
+    let with_empty = |args: &[&str]| -> Run {
+        let mut command = env.command();
+        for name in empty {
+            command.env(name, "");
+        }
+        command.args(args).output().unwrap().into()
+    };
+    with_empty(&["backup"]).ok();
+    with_empty(&["list"]).ok();
+    with_empty(&["check"]).ok();
+    // An empty database path is no path: the usual "no database given".
+    let mut command = env.command();
+    command.env("DBBACKUP_DB_PATH", "").arg("backup");
+    Run::from(command.output().unwrap()).failed_with(2, "no database given");
+}
