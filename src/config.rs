@@ -103,7 +103,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
             .filter(|p| p.symlink_metadata().is_ok()),
     };
     let file = match &config_file {
-        Some(path) => relative_to(load(path)?, path),
+        Some(path) => relative_to(load(path)?, path)?,
         None => Options::default(),
     };
     // Flags were range checked by clap and the file by `load`: this cannot fail,
@@ -176,23 +176,60 @@ fn same_dir_key(dir: &Path) -> PathBuf {
     key
 }
 
-/// The file's paths are relative to the file's directory.
-fn relative_to(mut file: Options, config_file: &Path) -> Options {
+/// The file's paths: `~`, `~/...`, `$HOME` and `${HOME}` at the start mean the
+/// home directory (a YAML file has no shell to expand them); any other relative
+/// path is relative to the file's directory.
+fn relative_to(mut file: Options, config_file: &Path) -> Result<Options> {
     let base = config_file.parent().unwrap_or(Path::new(""));
-    let join = |path: PathBuf| {
-        if path.is_absolute() {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    let join = |key: &str, path: PathBuf| -> Result<PathBuf> {
+        let path = expand_home(&path, home.as_deref().map(Path::new)).map_err(|message| {
+            Error::Config {
+                path: config_file.to_path_buf(),
+                message: format!("{key}: {message}"),
+            }
+        })?;
+        Ok(if path.is_absolute() {
             path
         } else {
             base.join(path)
-        }
+        })
     };
-    file.db_path = file.db_path.map(join);
-    file.backup_dir = file.backup_dir.map(join);
-    file.summary_log = file.summary_log.map(join);
+    file.db_path = file.db_path.map(|p| join("db_path", p)).transpose()?;
+    file.backup_dir = file.backup_dir.map(|p| join("backup_dir", p)).transpose()?;
+    file.summary_log = file
+        .summary_log
+        .map(|p| join("summary_log", p))
+        .transpose()?;
     file.mirror_dirs = file
         .mirror_dirs
-        .map(|dirs| dirs.into_iter().map(join).collect());
-    file
+        .map(|dirs| dirs.into_iter().map(|p| join("mirror_dirs", p)).collect())
+        .transpose()?;
+    Ok(file)
+}
+
+/// `path` with a leading `~` or `$HOME` replaced by `home`. Another `~user` or
+/// `$VARIABLE` at the start is refused: kept as written it would make a
+/// directory named `~user` or `$SCRATCH` in the project.
+fn expand_home(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
+    let Some(text) = path.to_str() else {
+        return Ok(path.to_path_buf());
+    };
+    let (first, rest) = text.split_once('/').unwrap_or((text, ""));
+    if !(first.starts_with('~') || first.starts_with('$')) {
+        return Ok(path.to_path_buf());
+    }
+    if !matches!(first, "~" | "$HOME" | "${HOME}") {
+        return Err(format!(
+            "{text}: only ~ and $HOME are expanded at the start of a path; write {first} out in full"
+        ));
+    }
+    let home = home.ok_or_else(|| format!("{text}: cannot expand {first}: HOME is not set"))?;
+    Ok(if rest.is_empty() {
+        home.to_path_buf()
+    } else {
+        home.join(rest)
+    })
 }
 
 /// Every option against its range (`limits`) or unit parser, defaults filled in.
@@ -360,6 +397,33 @@ mod tests {
         assert_eq!(settings.check.max_age, Duration::from_secs(7200));
         assert_eq!(settings.check.max_shrink_percent, 50.0);
         assert_eq!(settings.compression_level, 6);
+    }
+
+    #[test]
+    fn home_is_expanded_at_the_start_of_a_path_and_other_variables_are_refused() {
+        let home = Some(Path::new("/home/ann"));
+        let expand = |p: &str| expand_home(Path::new(p), home);
+        assert_eq!(expand("~").unwrap(), Path::new("/home/ann"));
+        assert_eq!(expand("~/b").unwrap(), Path::new("/home/ann/b"));
+        assert_eq!(expand("$HOME/b/c").unwrap(), Path::new("/home/ann/b/c"));
+        assert_eq!(expand("${HOME}/b").unwrap(), Path::new("/home/ann/b"));
+        assert_eq!(expand("a/~/b").unwrap(), Path::new("a/~/b"));
+        assert_eq!(expand("/x/$HOME").unwrap(), Path::new("/x/$HOME"));
+        assert!(
+            expand("~bob/b")
+                .unwrap_err()
+                .contains("write ~bob out in full")
+        );
+        assert!(
+            expand("$SCRATCH/b")
+                .unwrap_err()
+                .contains("only ~ and $HOME")
+        );
+        assert!(
+            expand_home(Path::new("~/b"), None)
+                .unwrap_err()
+                .contains("HOME is not set")
+        );
     }
 
     #[test]

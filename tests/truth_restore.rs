@@ -293,3 +293,55 @@ fn empty_dbbackup_variables_count_as_unset() {
     command.env("DBBACKUP_DB_PATH", "").arg("backup");
     Run::from(command.output().unwrap()).failed_with(2, "no database given");
 }
+
+/// `backup_dir: ~/dbb_backups` in the YAML file means the home directory's, as
+/// in a shell, not a directory named `~` in the project.
+#[test]
+fn home_in_yaml_paths_is_the_home_directory() {
+    let env = Env::new();
+    let home = env.path("home");
+    fs::create_dir(&home).unwrap();
+    let project = env.path("project");
+    fs::create_dir(&project).unwrap();
+    fs::write(
+        project.join("dbbackup.yaml"),
+        format!(
+            "db_path: {}\nbackup_dir: ~/dbb_backups\nsummary_log: $HOME/logs/summary.log\nmirror_dirs: ['${{HOME}}/mirror']\n",
+            env.db.display()
+        ),
+    )
+    .unwrap();
+    fs::create_dir(home.join("mirror")).unwrap();
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .current_dir(&project)
+            .env_remove("DBBACKUP_BACKUP_DIR")
+            .env_remove("DBBACKUP_DB_PATH")
+            .env("HOME", &home)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run(&["backup"]).ok();
+    let names = |dir: &Path| {
+        fs::read_dir(dir).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("backup_"))
+                .count()
+        })
+    };
+    assert_eq!(names(&home.join("dbb_backups")), 1);
+    assert_eq!(names(&home.join("mirror")), 1);
+    run(&["post-job", "--status", "0"]).ok();
+    assert!(home.join("logs/summary.log").is_file());
+    let in_project: Vec<_> = fs::read_dir(&project)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(in_project, vec![std::ffi::OsString::from("dbbackup.yaml")]);
+
+    fs::write(project.join("dbbackup.yaml"), "backup_dir: $SCRATCH/b\n").unwrap();
+    run(&["list"]).failed_with(2, "backup_dir: $SCRATCH/b: only ~ and $HOME are expanded");
+}
