@@ -600,9 +600,11 @@ fn extract_checked(
     let mut temp = TempFile::create_in(parent, mode)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
     let progress = crate::progress::Progress::bytes(total, "restore", settings.progress(), job);
-    // Name where the write failed (a full filesystem is the usual cause).
+    // Name the directory that is full.
+    // Reading a backup never fails with ENOSPC or EDQUOT: writing the copy did.
     let writing = |error: Error| match error {
-        Error::Io { context, source } if context.starts_with("cannot write") => Error::Io {
+        error @ Error::Io { .. } if !error.is_disk_full() => error,
+        Error::Io { source, .. } => Error::Io {
             context: format!("cannot write the restored copy in {}", show(parent)),
             source,
         },
