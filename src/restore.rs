@@ -105,7 +105,10 @@ pub(crate) fn restore(
     let mut lock = match seen {
         Present::Database => Some(lock_for_saving(settings, job, dir, target).map_err(untouched)?),
         Present::Missing | Present::Empty => {
-            lock_if_possible(settings, job, dir).map_err(untouched)?
+            // `--if-db-missing` stops waiting once another restore has put it back.
+            let restored_meanwhile =
+                || request.if_db_missing && fs::metadata(target).is_ok_and(|m| m.len() > 0);
+            lock_if_possible(settings, job, dir, restored_meanwhile).map_err(untouched)?
         }
     };
     let present = check_target(target, request.force)?;
@@ -290,15 +293,17 @@ fn remove_stale_sidecars(target: &Path, outcome: &str) -> Result<()> {
 
 /// The lock for a restore into a new file, or `None` when the backup directory
 /// cannot hold one (missing, read-only, full): reading needs no write access.
+/// `None` also when `done()` says, while waiting, that it is no longer needed.
 fn lock_if_possible(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
+    done: impl Fn() -> bool,
 ) -> Result<Option<DirLock>> {
     if !dir.path().is_dir() {
         return Ok(None);
     }
-    match DirLock::acquire(dir.path(), job, Wait::Upto(settings.lock_timeout)) {
+    match DirLock::acquire_unless(dir.path(), job, Wait::Upto(settings.lock_timeout), done) {
         Ok(lock) => Ok(lock),
         Err(Error::Io { context, source })
             if matches!(

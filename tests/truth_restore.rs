@@ -345,3 +345,37 @@ fn home_in_yaml_paths_is_the_home_directory() {
     fs::write(project.join("dbbackup.yaml"), "backup_dir: $SCRATCH/b\n").unwrap();
     run(&["list"]).failed_with(2, "backup_dir: $SCRATCH/b: only ~ and $HOME are expanded");
 }
+
+/// A restore into a missing database decides under the lock: while another
+/// dbbackup holds it, it waits; `--if-db-missing` stops waiting as soon as the
+/// database is back (put there by the holder) and leaves it as it is.
+#[test]
+fn restore_if_db_missing_waits_for_the_lock_and_stops_once_the_database_is_back() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let moved = env.path("elsewhere.db");
+    fs::rename(&env.db, &moved).unwrap();
+    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "another restore");
+    let mut waiting = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "decided without the lock"
+    );
+    Connection::open(&moved)
+        .unwrap()
+        .execute_batch("CREATE TABLE job_work (x); INSERT INTO job_work VALUES ('precious');")
+        .unwrap();
+    fs::rename(&moved, &env.db).unwrap();
+    let started = Instant::now();
+    let run = Run::from(waiting.wait_with_output().unwrap());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    run.ok();
+    assert!(
+        run.stdout.contains("exists; nothing to restore"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(row_count(&env.db, "job_work"), 1);
+    drop(holder);
+}
