@@ -122,7 +122,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
 /// would be recorded altered, its backups would never count as its own, and
 /// every `auto` would make another full backup. Refused, the real path too (a
 /// link with a UTF-8 name may lead to one that is not).
-fn refuse_non_utf8_database(db: &Path) -> Result<()> {
+pub(crate) fn refuse_non_utf8_database(db: &Path) -> Result<()> {
     let real = crate::store::DbId::of(db);
     for path in [db, real.canonical()] {
         if path.to_str().is_none() {
