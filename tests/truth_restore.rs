@@ -392,3 +392,22 @@ fn restore_if_db_missing_waits_for_the_lock_and_stops_once_the_database_is_back(
     assert_eq!(row_count(&env.db, "job_work"), 1);
     drop(holder);
 }
+
+/// The database was deleted while a job still has it open (WAL): its `-wal` and
+/// `-shm` are live, not stale. Restoring beside them would pair that job's WAL
+/// with the restored file: refused, naming the process, nothing published.
+#[test]
+fn restore_into_a_deleted_database_still_open_by_a_job_is_refused() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 50, true);
+    env.run(&["backup"]).ok();
+    let job = Connection::open(&env.db).unwrap();
+    job.execute_batch("INSERT INTO ledger (amount, note) VALUES (0, 'open')")
+        .unwrap();
+    fs::remove_file(&env.db).unwrap();
+    env.run(&["restore", "latest", "--if-db-missing"])
+        .failed_with(1, &format!("is in use by pid {}", std::process::id()));
+    assert!(!env.db.exists(), "nothing published");
+    assert!(env.path("results.db-wal").exists(), "the job's WAL kept");
+    drop(job);
+}
