@@ -164,13 +164,13 @@ pub(crate) fn restore(
         Present::Missing | Present::Empty => {
             if !publish_new(target, temp, present, &parent)? {
                 // Another process created the database while we extracted.
-                return match request.if_db_missing {
-                    true => Ok(Outcome::Skipped),
-                    false => Err(Error::failed(format!(
-                        "{} appeared while the backup was being restored; it was left as it is (run the restore again to replace it)",
-                        show(target)
-                    ))),
-                };
+                if request.if_db_missing {
+                    return Ok(Outcome::Skipped);
+                }
+                return Err(Error::failed(format!(
+                    "{} appeared while the backup was being restored; it was left as it is (run the restore again to replace it)",
+                    show(target)
+                )));
             }
         }
     }
