@@ -52,6 +52,13 @@ impl Cli {
     /// that `config::resolve` merges them all once, before dispatch.
     pub fn request(&self) -> Request {
         let mut flags = self.global.options.clone();
+        // `DBBACKUP_MIRROR_DIRS=m:` or `=:`: empty elements name no directory.
+        if let Some(dirs) = &mut flags.mirror_dirs {
+            dirs.retain(|dir| !dir.as_os_str().is_empty());
+            if dirs.is_empty() {
+                flags.mirror_dirs = None;
+            }
+        }
         let mut written_config = None;
         match &self.command {
             Command::Check(args) => flags.check = Some(args.thresholds.clone()),

@@ -140,18 +140,30 @@ pub(crate) fn refuse_non_utf8_database(db: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A mirror that is the backup directory itself (under any spelling) would
-/// "copy" each backup onto itself: a configuration mistake, said as one.
+/// A mirror that is the backup directory itself, or another mirror (under any
+/// spelling), would "copy" each backup onto itself: a configuration mistake,
+/// said as one.
 fn refuse_backup_dir_as_mirror(settings: &Settings) -> Result<()> {
     let backups = same_dir_key(&settings.backup_dir);
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
     for mirror in &settings.mirror_dirs {
-        if same_dir_key(mirror) == backups {
+        let key = same_dir_key(mirror);
+        if key == backups {
             return Err(Error::usage(format!(
                 "mirror directory {} is the backup directory {} itself; a mirror must be another directory, ideally on another disk",
                 crate::error::show(mirror),
                 crate::error::show(&settings.backup_dir)
             )));
         }
+        // Twice the same mirror: the second copy would fail with "File exists".
+        if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == key) {
+            return Err(Error::usage(format!(
+                "mirror directory {} is given twice (also as {})",
+                crate::error::show(mirror),
+                crate::error::show(first)
+            )));
+        }
+        seen.push((key, mirror));
     }
     Ok(())
 }
@@ -364,6 +376,15 @@ fn parse(text: &str) -> std::result::Result<Options, String> {
         if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             return Err(format!("{key} must not be empty"));
         }
+    }
+    // Joined to the file's directory, "" would mirror into the project itself.
+    if file
+        .mirror_dirs
+        .iter()
+        .flatten()
+        .any(|p| p.as_os_str().is_empty())
+    {
+        return Err("mirror_dirs must not hold an empty path".into());
     }
     validate(file.clone())?;
     Ok(file)

@@ -275,6 +275,14 @@ fn the_backup_directory_as_its_own_mirror_is_a_configuration_error() {
     fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [./backups/.]\n").unwrap();
     env.run(&["backup", "--force"])
         .failed_with(2, "is the backup directory");
+    // One mirror twice: its second copy failed with "File exists".
+    fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [m, ./m/]\n").unwrap();
+    env.run(&["backup", "--force"])
+        .failed_with(2, "mirror directory ./m/ is given twice (also as ");
+    // An empty entry would mirror into the project directory itself.
+    fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [\"\"]\n").unwrap();
+    env.run(&["backup", "--force"])
+        .failed_with(2, "mirror_dirs must not hold an empty path");
 }
 
 /// `VAR=` is how a job script clears a setting: every empty `DBBACKUP_*`
@@ -301,6 +309,24 @@ fn empty_dbbackup_variables_count_as_unset() {
     with_empty(&["backup"]).ok();
     with_empty(&["list"]).ok();
     with_empty(&["check"]).ok();
+    // Empty elements of a `:` list (built as `DIRS=$DIRS:m`) name no directory.
+    let mirror = env.path("m");
+    fs::create_dir(&mirror).unwrap();
+    for (value, copies) in [(format!("{}:", mirror.display()), 1), (":".into(), 1)] {
+        let mut command = env.command();
+        command
+            .env("DBBACKUP_MIRROR_DIRS", value)
+            .args(["backup", "--force"]);
+        Run::from(command.output().unwrap()).ok();
+        assert_eq!(
+            fs::read_dir(&mirror)
+                .unwrap()
+                .flatten()
+                .filter(|e| { e.file_name().to_string_lossy().starts_with("backup_") })
+                .count(),
+            copies
+        );
+    }
     // An empty database path is no path: the usual "no database given".
     let mut command = env.command();
     command.env("DBBACKUP_DB_PATH", "").arg("backup");
