@@ -437,3 +437,56 @@ fn restore_into_a_deleted_database_still_open_by_a_job_is_refused() {
     assert!(env.path("results.db-wal").exists(), "the job's WAL kept");
     drop(job);
 }
+
+/// A file that appears at a missing target while the restore extracts (another
+/// program, not a dbbackup, so no lock stops it) is never replaced: a plain
+/// restore fails saying so, `--if-db-missing` finds the database there.
+#[test]
+fn a_target_that_appears_during_the_restore_is_never_replaced() {
+    let env = Env::empty();
+    make_results_db(&env.db, 12.0, false);
+    env.run(&["backup"]).ok();
+    let appeared = env.path("appeared.db");
+    make_ledger_db(&appeared, 10, false);
+    let content = fs::read(&appeared).unwrap();
+    for if_db_missing in [false, true] {
+        let target = env.path("target.db");
+        let _ = fs::remove_file(&target);
+        let mut args = vec!["restore", "latest", "--target", target.to_str().unwrap()];
+        if if_db_missing {
+            args.push("--if-db-missing");
+        }
+        let mut restore = restore_process(&env, &args);
+        let started = Instant::now();
+        while temps_in(env.root.path()).is_empty() {
+            assert!(
+                restore.try_wait().unwrap().is_none(),
+                "finished before it was stopped"
+            );
+            assert!(started.elapsed() < Duration::from_secs(60));
+        }
+        signal(&restore, nix::sys::signal::Signal::SIGSTOP);
+        fs::write(&target, &content).unwrap();
+        signal(&restore, nix::sys::signal::Signal::SIGCONT);
+        let run = Run::from(restore.wait_with_output().unwrap());
+        // Not assert_eq: a replaced file would print megabytes.
+        assert!(
+            fs::read(&target).unwrap() == content,
+            "the file that appeared was replaced"
+        );
+        if if_db_missing {
+            run.ok();
+            assert!(
+                run.stdout.contains("exists; nothing to restore"),
+                "{}",
+                run.stdout
+            );
+        } else {
+            run.failed_with(
+                1,
+                "appeared while the backup was being restored; it was left as it is",
+            );
+        }
+        assert!(temps_in(env.root.path()).is_empty());
+    }
+}
