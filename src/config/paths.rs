@@ -1,0 +1,168 @@
+//! The rules for the paths in the settings: `~` and `$HOME` in the file, paths
+//! relative to the file, a database path backups can record, mirrors that are
+//! other directories.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::Settings;
+use crate::error::{Error, Result};
+use crate::options::Options;
+
+/// Backups record their database's path as text: a path that is not UTF-8
+/// would be recorded altered, its backups would never count as its own, and
+/// every `auto` would make another full backup. Refused, the real path too (a
+/// link with a UTF-8 name may lead to one that is not).
+pub(crate) fn refuse_non_utf8_database(db: &Path) -> Result<()> {
+    let real = crate::store::DbId::of(db);
+    for path in [db, real.canonical()] {
+        if path.to_str().is_none() {
+            let leads = if path == db {
+                String::new()
+            } else {
+                format!(" leads to {}, which", crate::error::show(path))
+            };
+            return Err(Error::usage(format!(
+                "database path {}{leads} is not valid UTF-8: backups record the path as text, so rename the file (or the directory with the odd name) to a UTF-8 name",
+                crate::error::show(db)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A mirror that is the backup directory itself, or another mirror (under any
+/// spelling), would "copy" each backup onto itself: a configuration mistake,
+/// said as one.
+pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> Result<()> {
+    let backups = same_dir_key(&settings.backup_dir);
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    for mirror in &settings.mirror_dirs {
+        let key = same_dir_key(mirror);
+        if key == backups {
+            return Err(Error::usage(format!(
+                "mirror directory {} is the backup directory {} itself; a mirror must be another directory, ideally on another disk",
+                crate::error::show(mirror),
+                crate::error::show(&settings.backup_dir)
+            )));
+        }
+        // Twice the same mirror: the second copy would fail with "File exists".
+        if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == key) {
+            return Err(Error::usage(format!(
+                "mirror directory {} is given twice (also as {})",
+                crate::error::show(mirror),
+                crate::error::show(first)
+            )));
+        }
+        seen.push((key, mirror));
+    }
+    Ok(())
+}
+
+/// What identifies a directory: its real path when it exists, else its
+/// absolute path with `.` and `..` resolved by name.
+fn same_dir_key(dir: &Path) -> PathBuf {
+    if let Ok(real) = fs::canonicalize(dir) {
+        return real;
+    }
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut key = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                key.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => key.push(other),
+        }
+    }
+    key
+}
+
+/// The file's paths: `~`, `~/...`, `$HOME` and `${HOME}` at the start mean the
+/// home directory (a YAML file has no shell to expand them); any other relative
+/// path is relative to the file's directory.
+pub(super) fn relative_to(mut file: Options, config_file: &Path) -> Result<Options> {
+    let base = config_file.parent().unwrap_or(Path::new(""));
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    let join = |key: &str, path: PathBuf| -> Result<PathBuf> {
+        let path = expand_home(&path, home.as_deref().map(Path::new)).map_err(|message| {
+            Error::Config {
+                path: config_file.to_path_buf(),
+                message: format!("{key}: {message}"),
+            }
+        })?;
+        Ok(if path.is_absolute() {
+            path
+        } else {
+            base.join(path)
+        })
+    };
+    file.db_path = file.db_path.map(|p| join("db_path", p)).transpose()?;
+    file.backup_dir = file.backup_dir.map(|p| join("backup_dir", p)).transpose()?;
+    file.summary_log = file
+        .summary_log
+        .map(|p| join("summary_log", p))
+        .transpose()?;
+    file.mirror_dirs = file
+        .mirror_dirs
+        .map(|dirs| dirs.into_iter().map(|p| join("mirror_dirs", p)).collect())
+        .transpose()?;
+    Ok(file)
+}
+
+/// `path` with a leading `~` or `$HOME` replaced by `home`. Another `~user` or
+/// `$VARIABLE` at the start is refused: kept as written it would make a
+/// directory named `~user` or `$SCRATCH` in the project.
+fn expand_home(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
+    let Some(text) = path.to_str() else {
+        return Ok(path.to_path_buf());
+    };
+    let (first, rest) = text.split_once('/').unwrap_or((text, ""));
+    if !(first.starts_with('~') || first.starts_with('$')) {
+        return Ok(path.to_path_buf());
+    }
+    if !matches!(first, "~" | "$HOME" | "${HOME}") {
+        return Err(format!(
+            "{text}: only ~ and $HOME are expanded at the start of a path; write {first} out in full"
+        ));
+    }
+    let home = home.ok_or_else(|| format!("{text}: cannot expand {first}: HOME is not set"))?;
+    Ok(if rest.is_empty() {
+        home.to_path_buf()
+    } else {
+        home.join(rest)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_is_expanded_at_the_start_of_a_path_and_other_variables_are_refused() {
+        let home = Some(Path::new("/home/ann"));
+        let expand = |p: &str| expand_home(Path::new(p), home);
+        assert_eq!(expand("~").unwrap(), Path::new("/home/ann"));
+        assert_eq!(expand("~/b").unwrap(), Path::new("/home/ann/b"));
+        assert_eq!(expand("$HOME/b/c").unwrap(), Path::new("/home/ann/b/c"));
+        assert_eq!(expand("${HOME}/b").unwrap(), Path::new("/home/ann/b"));
+        assert_eq!(expand("a/~/b").unwrap(), Path::new("a/~/b"));
+        assert_eq!(expand("/x/$HOME").unwrap(), Path::new("/x/$HOME"));
+        assert!(
+            expand("~bob/b")
+                .unwrap_err()
+                .contains("write ~bob out in full")
+        );
+        assert!(
+            expand("$SCRATCH/b")
+                .unwrap_err()
+                .contains("only ~ and $HOME")
+        );
+        assert!(
+            expand_home(Path::new("~/b"), None)
+                .unwrap_err()
+                .contains("HOME is not set")
+        );
+    }
+}
