@@ -14,7 +14,7 @@ use crate::{limits, units};
 mod paths;
 
 pub(crate) use paths::refuse_non_utf8_database;
-use paths::{refuse_backup_dir_as_mirror, relative_to};
+use paths::{expand_flags, refuse_backup_dir_as_mirror, relative_to};
 
 /// Health thresholds for `check` (the `check:` map in the YAML file).
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
         quiet,
         written_config,
     } = request;
+    let flags = expand_flags(flags)?;
     let config_file = match &flags.config {
         Some(path) => Some(path.clone()),
         // Anything under the default name counts, so that a directory, a FIFO or

@@ -383,6 +383,24 @@ fn home_in_yaml_paths_is_the_home_directory() {
 
     fs::write(project.join("dbbackup.yaml"), "backup_dir: $SCRATCH/b\n").unwrap();
     run(&["list"]).failed_with(2, "backup_dir: $SCRATCH/b: only ~ and $HOME are expanded");
+
+    // A shell leaves `--backup-dir=~/b` and a quoted variable as they are.
+    fs::remove_file(project.join("dbbackup.yaml")).unwrap();
+    let db = format!("--db-path={}", env.db.display());
+    let mut command = env.command();
+    command
+        .current_dir(&project)
+        .env("HOME", &home)
+        .env("DBBACKUP_MIRROR_DIRS", "$HOME/mirror2")
+        .args([db.as_str(), "--backup-dir=~/flagged", "backup", "--force"]);
+    Run::from(command.output().unwrap()).ok();
+    assert_eq!(names(&home.join("flagged")), 1);
+    assert_eq!(names(&home.join("mirror2")), 1);
+    assert!(!project.join("~").exists() && !project.join("$HOME").exists());
+    run(&["--backup-dir=~bob/b", "list"]).failed_with(
+        2,
+        "--backup-dir / DBBACKUP_BACKUP_DIR ~bob/b: only ~ and $HOME",
+    );
 }
 
 /// A restore into a missing database decides under the lock: while another

@@ -82,33 +82,72 @@ fn same_dir_key(dir: &Path) -> PathBuf {
 /// The file's paths: `~`, `~/...`, `$HOME` and `${HOME}` at the start mean the
 /// home directory (a YAML file has no shell to expand them); any other relative
 /// path is relative to the file's directory.
-pub(super) fn relative_to(mut file: Options, config_file: &Path) -> Result<Options> {
+pub(super) fn relative_to(file: Options, config_file: &Path) -> Result<Options> {
     let base = config_file.parent().unwrap_or(Path::new(""));
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
-    let join = |key: &str, path: PathBuf| -> Result<PathBuf> {
-        let path = expand_home(&path, home.as_deref().map(Path::new)).map_err(|message| {
-            Error::Config {
-                path: config_file.to_path_buf(),
-                message: format!("{key}: {message}"),
-            }
+    let home = home();
+    map_paths(file, |key, _, path| {
+        let path = expand_home(&path, home.as_deref()).map_err(|message| Error::Config {
+            path: config_file.to_path_buf(),
+            message: format!("{key}: {message}"),
         })?;
         Ok(if path.is_absolute() {
             path
         } else {
             base.join(path)
         })
-    };
-    file.db_path = file.db_path.map(|p| join("db_path", p)).transpose()?;
-    file.backup_dir = file.backup_dir.map(|p| join("backup_dir", p)).transpose()?;
-    file.summary_log = file
-        .summary_log
-        .map(|p| join("summary_log", p))
-        .transpose()?;
-    file.mirror_dirs = file
+    })
+}
+
+/// The same home expansion for flags and environment variables: a shell leaves
+/// `--backup-dir=~/b` and a quoted `DBBACKUP_BACKUP_DIR='~/b'` as they are.
+pub(super) fn expand_flags(flags: Options) -> Result<Options> {
+    let home = home();
+    let config = flags
+        .config
+        .clone()
+        .map(|path| expand_home(&path, home.as_deref()))
+        .transpose()
+        .map_err(|message| Error::usage(format!("--config / DBBACKUP_CONFIG {message}")))?;
+    let mut flags = map_paths(flags, |_, flag, path| {
+        expand_home(&path, home.as_deref())
+            .map_err(|message| Error::usage(format!("{flag} {message}")))
+    })?;
+    flags.config = config;
+    Ok(flags)
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Every path setting through `map(key, flag, path)`.
+fn map_paths(
+    mut options: Options,
+    map: impl Fn(&str, &str, PathBuf) -> Result<PathBuf>,
+) -> Result<Options> {
+    let one = |key, flag, path: Option<PathBuf>| path.map(|p| map(key, flag, p)).transpose();
+    options.db_path = one("db_path", "--db-path / DBBACKUP_DB_PATH", options.db_path)?;
+    options.backup_dir = one(
+        "backup_dir",
+        "--backup-dir / DBBACKUP_BACKUP_DIR",
+        options.backup_dir,
+    )?;
+    options.summary_log = one(
+        "summary_log",
+        "--summary-log / DBBACKUP_SUMMARY_LOG",
+        options.summary_log,
+    )?;
+    options.mirror_dirs = options
         .mirror_dirs
-        .map(|dirs| dirs.into_iter().map(|p| join("mirror_dirs", p)).collect())
+        .map(|dirs| {
+            dirs.into_iter()
+                .map(|p| map("mirror_dirs", "--mirror-dir / DBBACKUP_MIRROR_DIRS", p))
+                .collect()
+        })
         .transpose()?;
-    Ok(file)
+    Ok(options)
 }
 
 /// `path` with a leading `~` or `$HOME` replaced by `home`. Another `~user` or
@@ -124,7 +163,7 @@ fn expand_home(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf,
     }
     if !matches!(first, "~" | "$HOME" | "${HOME}") {
         return Err(format!(
-            "{text}: only ~ and $HOME are expanded at the start of a path; write {first} out in full"
+            "{text}: only ~ and $HOME are expanded at the start of a path; write {first} out in full (./{first} for a name that starts so)"
         ));
     }
     let home = home.ok_or_else(|| format!("{text}: cannot expand {first}: HOME is not set"))?;
