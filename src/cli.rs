@@ -39,10 +39,26 @@ pub struct GlobalArgs {
 }
 
 impl Cli {
+    /// This process's command line, as `Parser::try_parse` reads it, except that
+    /// an empty `DBBACKUP_*` variable counts as unset: `VAR=` is how shells and
+    /// job scripts clear a setting, and it should not break every command.
+    pub fn try_parse_ignoring_empty_env() -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut matches = without_empty_env(Cli::command()).try_get_matches()?;
+        Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))
+    }
+
     /// The settings this command line gives, the command's own folded in, so
     /// that `config::resolve` merges them all once, before dispatch.
     pub fn request(&self) -> Request {
         let mut flags = self.global.options.clone();
+        // `DBBACKUP_MIRROR_DIRS=m:` or `=:`: empty elements name no directory.
+        if let Some(dirs) = &mut flags.mirror_dirs {
+            dirs.retain(|dir| !dir.as_os_str().is_empty());
+            if dirs.is_empty() {
+                flags.mirror_dirs = None;
+            }
+        }
         let mut written_config = None;
         match &self.command {
             Command::Check(args) => flags.check = Some(args.thresholds.clone()),
@@ -59,6 +75,23 @@ impl Cli {
             written_config,
         }
     }
+}
+
+/// Every argument of `command` and its subcommands, minus the environment
+/// variable of those whose variable is set but empty.
+fn without_empty_env(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
+            if empty {
+                arg.env(None::<&'static str>)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(without_empty_env)
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,11 @@ use crate::error::{Error, Result};
 use crate::options::{self as defaults, CheckOptions, Options};
 use crate::{limits, units};
 
+mod paths;
+
+pub(crate) use paths::refuse_non_utf8_database;
+use paths::{expand_flags, refuse_backup_dir_as_mirror, relative_to};
+
 /// Health thresholds for `check` (the `check:` map in the YAML file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckThresholds {
@@ -95,6 +100,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
         quiet,
         written_config,
     } = request;
+    let flags = expand_flags(flags)?;
     let config_file = match &flags.config {
         Some(path) => Some(path.clone()),
         // Anything under the default name counts, so that a directory, a FIFO or
@@ -103,34 +109,19 @@ pub fn resolve(request: Request) -> Result<Settings> {
             .filter(|p| p.symlink_metadata().is_ok()),
     };
     let file = match &config_file {
-        Some(path) => relative_to(load(path)?, path),
+        Some(path) => relative_to(load(path)?, path)?,
         None => Options::default(),
     };
     // Flags were range checked by clap and the file by `load`: this cannot fail,
     // but it is the same validation either way.
     let mut settings = validate(flags.merge(file)).map_err(Error::usage)?;
+    if let Some(db) = &settings.db_path {
+        refuse_non_utf8_database(db)?;
+    }
+    refuse_backup_dir_as_mirror(&settings)?;
     settings.config_file = written_config.or(config_file);
     settings.quiet = quiet;
     Ok(settings)
-}
-
-/// The file's paths are relative to the file's directory.
-fn relative_to(mut file: Options, config_file: &Path) -> Options {
-    let base = config_file.parent().unwrap_or(Path::new(""));
-    let join = |path: PathBuf| {
-        if path.is_absolute() {
-            path
-        } else {
-            base.join(path)
-        }
-    };
-    file.db_path = file.db_path.map(join);
-    file.backup_dir = file.backup_dir.map(join);
-    file.summary_log = file.summary_log.map(join);
-    file.mirror_dirs = file
-        .mirror_dirs
-        .map(|dirs| dirs.into_iter().map(join).collect());
-    file
 }
 
 /// Every option against its range (`limits`) or unit parser, defaults filled in.
@@ -265,6 +256,15 @@ fn parse(text: &str) -> std::result::Result<Options, String> {
         if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             return Err(format!("{key} must not be empty"));
         }
+    }
+    // Joined to the file's directory, "" would mirror into the project itself.
+    if file
+        .mirror_dirs
+        .iter()
+        .flatten()
+        .any(|p| p.as_os_str().is_empty())
+    {
+        return Err("mirror_dirs must not hold an empty path".into());
     }
     validate(file.clone())?;
     Ok(file)

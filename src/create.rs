@@ -383,6 +383,7 @@ fn create(
     let mut stream = base.map(|base| diff::write::DiffStream::new(&base.hashes));
     let confirmation = base.and_then(diff::Confirmation::start);
     let too_large = Arc::new(AtomicBool::new(false));
+    let output_failed = Arc::new(AtomicBool::new(false));
     let mut temp = dir.create_temp(copy_mode(db))?;
     let write_error = |e| Error::Io {
         context: format!("cannot write backup in {}", show(dir.path())),
@@ -402,6 +403,7 @@ fn create(
             written: 0,
             limit,
             exceeded: Arc::clone(&too_large),
+            failed: Arc::clone(&output_failed),
         };
         let threads = archive::worker_threads(settings.threads, job.cpus_per_task);
         let total = std::fs::metadata(db).map_or(0, |m| m.len());
@@ -450,6 +452,10 @@ fn create(
             }
             Err(_) if let Some(why) = stream.as_ref().and_then(|s| s.abandoned.clone()) => {
                 return Ok(Try::Fallback(why));
+            }
+            // Say where the write failed (a full disk names its directory).
+            Err(Error::Io { source, .. }) if output_failed.load(Ordering::SeqCst) => {
+                return Err(write_error(source));
             }
             other => other?,
         };

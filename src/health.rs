@@ -399,10 +399,29 @@ fn clock(set: &BackupSet, label: &str) -> Option<Criterion> {
 /// deleted or moved away keep looking fresh until they age out.
 pub(crate) fn database(db: &Path) -> Criterion {
     let (ok, detail) = match std::fs::metadata(db) {
-        Ok(meta) if meta.is_file() => (
-            true,
-            format!("{} exists ({})", show(db), human_bytes(meta.len())),
-        ),
+        // Only a file SQLite would open can be backed up: judged by its header, cheaply.
+        Ok(meta) if meta.is_file() => match crate::sqlite_file::header(db) {
+            Ok(crate::sqlite_file::Header::Sqlite) => (
+                true,
+                format!("{} exists ({})", show(db), human_bytes(meta.len())),
+            ),
+            Ok(crate::sqlite_file::Header::Empty) => (
+                false,
+                format!(
+                    "{} is empty (0 B): not an SQLite database, so it cannot be backed up (`dbbackup restore latest` puts its newest backup back)",
+                    show(db)
+                ),
+            ),
+            Ok(crate::sqlite_file::Header::Other) => (
+                false,
+                format!(
+                    "{} is not an SQLite database ({}), so it cannot be backed up",
+                    show(db),
+                    human_bytes(meta.len())
+                ),
+            ),
+            Err(e) => (false, format!("cannot read {}: {e}", show(db))),
+        },
         Ok(_) => (false, format!("{} is not a regular file", show(db))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
             false,

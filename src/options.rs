@@ -105,7 +105,10 @@ pub struct Options {
         hide_env_values = true,
         env = "DBBACKUP_MIRROR_DIRS",
         value_delimiter = ':',
-        value_name = "DIR"
+        value_name = "DIR",
+        // Empty elements (`DIRS=$DIRS:m` from an empty start) are dropped by
+        // `Cli::request`, as an empty variable is ignored: accepted here.
+        value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
     )]
     pub mirror_dirs: Option<Vec<PathBuf>>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_BUSY_TIMEOUT_SECONDS", value_name = "SECONDS",

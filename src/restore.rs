@@ -10,9 +10,14 @@
 //! checked copy renamed over it, still under the guard: a commit either made it
 //! into the pre-restore copy or was never allowed. A signal before that rename
 //! leaves the target as it was.
+//!
+//! Whether the target is there is decided under the backup-directory lock, so
+//! two restores into a missing database restore it once. A missing (or empty)
+//! target gets its stale `-wal`, `-shm` and `-journal` removed too, and is
+//! published by `link(2)`, which never replaces a file that appeared meanwhile.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::config::Settings;
@@ -21,7 +26,7 @@ use crate::error::{Context, Error, Result, show};
 use crate::lock::{self, DirLock, Wait};
 use crate::slurm::job::JobContext;
 use crate::snapshot;
-use crate::sqlite_file::{self, Integrity, SQLITE_MAGIC, sibling};
+use crate::sqlite_file::{self, Header, Integrity, sibling};
 use crate::store::{
     BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
     sync_dir,
@@ -68,7 +73,8 @@ pub(crate) struct Restored {
 }
 
 /// Restore per `request`. Reading needs no write access to the backup directory:
-/// the lock is taken only when a pre-restore copy must be written.
+/// a restore into a new file proceeds without the lock when the directory cannot
+/// hold one (read-only), still never replacing a file that appears meanwhile.
 pub(crate) fn restore(
     settings: &Settings,
     job: &JobContext,
@@ -77,8 +83,9 @@ pub(crate) fn restore(
 ) -> Result<Outcome> {
     let target = &request.target;
     refuse_backup_file(settings, dir, target)?;
-    let exists = check_target(target, request.force)?;
-    if request.if_db_missing && exists {
+    // A first look, unlocked: a database already there needs no wait for the lock.
+    let seen = check_target(target, request.force)?;
+    if request.if_db_missing && seen == Present::Database {
         return Ok(Outcome::Skipped);
     }
     let untouched = |error: Error| match error {
@@ -91,13 +98,26 @@ pub(crate) fn restore(
         },
         other => other,
     };
-    // The lock keeps retention from deleting the chosen backup meanwhile, and
-    // serialises the pre-restore copy; a new target needs neither.
-    let lock = if exists {
-        Some(lock_for_saving(settings, job, dir, target).map_err(untouched)?)
-    } else {
-        None
+    // The lock keeps retention from deleting the chosen backup meanwhile,
+    // serialises the pre-restore copy, and makes "is the target there?" one
+    // answer for concurrent restores: two `--if-db-missing` at the start of two
+    // array tasks restore once, and the second finds the database there.
+    let mut lock = match seen {
+        Present::Database => Some(lock_for_saving(settings, job, dir, target).map_err(untouched)?),
+        Present::Missing | Present::Empty => {
+            // `--if-db-missing` stops waiting once another restore has put it back.
+            let restored_meanwhile =
+                || request.if_db_missing && fs::metadata(target).is_ok_and(|m| m.len() > 0);
+            lock_if_possible(settings, job, dir, restored_meanwhile).map_err(untouched)?
+        }
     };
+    let present = check_target(target, request.force)?;
+    if request.if_db_missing && present == Present::Database {
+        return Ok(Outcome::Skipped);
+    }
+    if present == Present::Database && lock.is_none() {
+        lock = Some(lock_for_saving(settings, job, dir, target).map_err(untouched)?);
+    }
     let target_id = DbId::of(target);
     let db_id = request.db.as_deref().map(DbId::of);
     let into_db = db_id.as_ref().is_some_and(|db| db == &target_id);
@@ -109,31 +129,51 @@ pub(crate) fn restore(
         entry,
         temp,
         passed_over,
-    } = extract_first_intact(settings, job, &candidates, target, exists, &parent)
+    } = extract_first_intact(settings, job, &candidates, target, present, &parent)
         .map_err(untouched)?;
 
-    let (saved, guard) = match &lock {
-        Some(lock) => {
+    let (saved, guard) = match (&lock, present) {
+        (Some(lock), Present::Database) => {
             let (saved, guard) =
                 save_existing(settings, job, dir, lock, target).map_err(untouched)?;
             (Some(saved), guard)
         }
-        None => (None, None),
+        _ => {
+            // Nothing to save: no signal check after this one.
+            crate::signals::check().map_err(untouched)?;
+            (None, None)
+        }
     };
 
-    // Atomic replacement; no signal check from here on, so a stop leaves either
+    // Atomic publication; no signal check from here on, so a stop leaves either
     // the old database or the new one, never a mixture.
-    fs::rename(temp.path(), target).context(|| {
-        format!(
-            "cannot replace {}{}",
-            show(target),
-            saved.as_ref().map_or(String::new(), |s| format!(
-                " (its content is saved as {})",
-                s.name()
-            ))
-        )
-    })?;
-    temp.keep();
+    match present {
+        Present::Database => {
+            fs::rename(temp.path(), target).context(|| {
+                format!(
+                    "cannot replace {}{}",
+                    show(target),
+                    saved.as_ref().map_or(String::new(), |s| format!(
+                        " (its content is saved as {})",
+                        s.name()
+                    ))
+                )
+            })?;
+            temp.keep();
+        }
+        Present::Missing | Present::Empty => {
+            if !publish_new(target, temp, present, &parent)? {
+                // Another process created the database while we extracted.
+                if request.if_db_missing {
+                    return Ok(Outcome::Skipped);
+                }
+                return Err(Error::failed(format!(
+                    "{} appeared while the backup was being restored; it was left as it is (run the restore again to replace it)",
+                    show(target)
+                )));
+            }
+        }
+    }
     let synced = sync_dir(&parent);
     if let Some(guard) = &guard
         && let Some(pid) = guard.replaced_file_user()
@@ -149,6 +189,7 @@ pub(crate) fn restore(
     // Only now may writers go on: they open the restored file by name. The guard
     // never checkpoints on close, so the restored file's new -wal is never touched.
     drop(guard);
+    drop(lock);
     synced?;
     tracing::info!("restored {} into {}", entry.file_name, show(target));
     Ok(Outcome::Restored(Restored {
@@ -158,6 +199,132 @@ pub(crate) fn restore(
         saved: saved.map(|s| s.name().to_string()),
         passed_over,
     }))
+}
+
+/// What is at the restore target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Present {
+    Missing,
+    /// A 0-byte file (a `touch`, a job that opened the path before the restore):
+    /// nothing to save, and replaced only while still empty.
+    Empty,
+    /// A file with content (an SQLite database, or anything under `--force`).
+    Database,
+}
+
+/// Publish the checked copy where there was no database (or an empty file),
+/// never replacing one that appeared meanwhile: `Ok(false)` if one did. The
+/// stale `-wal`, `-shm` and `-journal` of a deleted database go first: SQLite
+/// would replay that WAL onto the restored pages.
+fn publish_new(target: &Path, temp: TempFile, present: Present, parent: &Path) -> Result<bool> {
+    if let Some(user) = in_use(target) {
+        return Err(Error::failed(format!(
+            "database {} is in use by {user}; nothing was changed",
+            show(target)
+        )));
+    }
+    remove_stale_sidecars(target, "nothing was changed")?;
+    let aside = match present {
+        Present::Empty => match move_empty_aside(target, parent)? {
+            Some(aside) => Some(aside),
+            None => return Ok(false),
+        },
+        _ => None,
+    };
+    match crate::store::link_no_replace(temp.path(), target) {
+        // `temp` (dropped) removes its own name; `aside` the empty file.
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if let Some(aside) = aside {
+                // Back where it was, unless something took its place too.
+                if crate::store::link_no_replace(aside.path(), target).is_err() {
+                    tracing::warn!(
+                        "the empty file that was at {} is kept as {}",
+                        show(target),
+                        show(aside.path())
+                    );
+                    aside.keep();
+                }
+            }
+            Ok(false)
+        }
+        Err(e) => Err(e).context(|| format!("cannot create {}", show(target))),
+    }
+}
+
+/// Move an empty target out of the way atomically, and make sure it was still
+/// empty when it went (a writer may have filled it since it was looked at);
+/// `Ok(None)`, put back, if it was not.
+fn move_empty_aside(target: &Path, parent: &Path) -> Result<Option<TempFile>> {
+    // A fresh name of ours, then the empty file renamed onto it.
+    let mut aside = TempFile::create_in(parent, 0o600)?;
+    fs::rename(target, aside.path())
+        .context(|| format!("cannot move empty {} aside", show(target)))?;
+    if fs::metadata(aside.path()).is_ok_and(|m| m.len() == 0) {
+        return Ok(Some(aside));
+    }
+    crate::store::link_no_replace(aside.path(), target)
+        .context(|| format!("cannot put {} back", show(target)))?;
+    aside.remove();
+    Ok(None)
+}
+
+/// Remove `-wal`, `-shm` and `-journal` beside `target`: replayed onto restored
+/// pages, a stale WAL or journal corrupts them.
+fn remove_stale_sidecars(target: &Path, outcome: &str) -> Result<()> {
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let stale = sibling(target, suffix);
+        match fs::remove_file(&stale) {
+            Ok(()) => tracing::info!("removed stale {}", show(&stale)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).context(|| {
+                    format!(
+                        "cannot remove stale {}; {} left untouched, {outcome}",
+                        show(&stale),
+                        show(target)
+                    )
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The lock for a restore into a new file, or `None` when the backup directory
+/// cannot hold one (missing, read-only, full): reading needs no write access.
+/// `None` also when `done()` says, while waiting, that it is no longer needed.
+fn lock_if_possible(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    done: impl Fn() -> bool,
+) -> Result<Option<DirLock>> {
+    if !dir.path().is_dir() {
+        return Ok(None);
+    }
+    match DirLock::acquire_unless(dir.path(), job, Wait::Upto(settings.lock_timeout), done) {
+        Ok(lock) => Ok(lock),
+        Err(Error::Io { context, source })
+            if matches!(
+                source.raw_os_error(),
+                Some(
+                    nix::libc::EROFS
+                        | nix::libc::EACCES
+                        | nix::libc::EPERM
+                        | nix::libc::ENOSPC
+                        | nix::libc::EDQUOT
+                )
+            ) =>
+        {
+            // Normal for a read-only archive: not worth a line at the default level.
+            tracing::debug!(
+                "restoring without the backup-directory lock ({context}: {source}); a file that appears at the target meanwhile is still never replaced"
+            );
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// Why the target could not be saved, naming the backup directory and saying
@@ -361,7 +528,7 @@ fn extract_first_intact(
     job: &JobContext,
     candidates: &[Entry],
     target: &Path,
-    exists: bool,
+    present: Present,
     parent: &Path,
 ) -> Result<IntactCopy> {
     let mut passed_over = Vec::new();
@@ -378,7 +545,7 @@ fn extract_first_intact(
             first_error.get_or_insert(error);
             continue;
         }
-        match extract_checked(settings, job, entry, target, exists, parent) {
+        match extract_checked(settings, job, entry, target, present, parent) {
             Ok(temp) => {
                 return Ok(IntactCopy {
                     entry: entry.clone(),
@@ -391,7 +558,7 @@ fn extract_first_intact(
                 if let Some(context) = crate::error::not_writable("directory", parent, &source) =>
             {
                 // The temp file beside the target could not be created.
-                let outcome = if exists {
+                let outcome = if present != Present::Missing {
                     "it was left untouched"
                 } else {
                     "nothing was written"
@@ -436,9 +603,11 @@ fn extract_checked(
     job: &JobContext,
     entry: &Entry,
     target: &Path,
-    exists: bool,
+    present: Present,
     parent: &Path,
 ) -> Result<TempFile> {
+    // An empty file's mode too: whoever made it chose it.
+    let exists = present != Present::Missing;
     let mode = if exists {
         copy_mode(target)
     } else {
@@ -447,9 +616,11 @@ fn extract_checked(
     let mut temp = TempFile::create_in(parent, mode)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
     let progress = crate::progress::Progress::bytes(total, "restore", settings.progress(), job);
-    // Name where the write failed (a full filesystem is the usual cause).
+    // Name the directory that is full.
+    // Reading a backup never fails with ENOSPC or EDQUOT: writing the copy did.
     let writing = |error: Error| match error {
-        Error::Io { context, source } if context.starts_with("cannot write") => Error::Io {
+        error @ Error::Io { .. } if !error.is_disk_full() => error,
+        Error::Io { source, .. } => Error::Io {
             context: format!("cannot write the restored copy in {}", show(parent)),
             source,
         },
@@ -548,23 +719,7 @@ fn save_existing(
             kept(&saved)
         )));
     }
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let stale = sibling(target, suffix);
-        match fs::remove_file(&stale) {
-            Ok(()) => tracing::info!("removed stale {}", show(&stale)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e).context(|| {
-                    format!(
-                        "cannot remove stale {}; {} left untouched, {}",
-                        show(&stale),
-                        show(target),
-                        kept(&saved)
-                    )
-                });
-            }
-        }
-    }
+    remove_stale_sidecars(target, &kept(&saved))?;
     Ok((saved, guard))
 }
 
@@ -640,10 +795,10 @@ impl Guard {
     }
 }
 
-/// `Ok(true)` when a file is there to replace. Refuses symlinks, directories, a
-/// missing parent directory (a typo should not create directories), and a file
-/// that is not an SQLite database unless `force`.
-fn check_target(target: &Path, force: bool) -> Result<bool> {
+/// What is there to replace. Refuses symlinks, directories, a missing parent
+/// directory (a typo should not create directories), and a file that is not an
+/// SQLite database unless `force`.
+fn check_target(target: &Path, force: bool) -> Result<Present> {
     let parent = parent_dir(target);
     match fs::metadata(&parent) {
         Ok(meta) if meta.is_dir() => {}
@@ -677,33 +832,22 @@ fn check_target(target: &Path, force: bool) -> Result<bool> {
             show(target)
         ))),
         Ok(meta) => {
-            if !force && meta.len() > 0 && !is_sqlite(target)? {
+            if meta.len() == 0 {
+                return Ok(Present::Empty);
+            }
+            let header =
+                sqlite_file::header(target).context(|| format!("cannot read {}", show(target)))?;
+            if !force && header != Header::Sqlite {
                 return Err(Error::failed(format!(
                     "restore target {} exists and is not an SQLite database; refusing to replace it without --force",
                     show(target)
                 )));
             }
-            Ok(true)
+            Ok(Present::Database)
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Present::Missing),
         Err(e) => Err(e).context(|| format!("cannot access restore target {}", show(target))),
     }
-}
-
-/// The file starts with SQLite's header (a damaged database still does).
-fn is_sqlite(path: &Path) -> Result<bool> {
-    let mut header = [0u8; 16];
-    let mut file = File::open(path).context(|| format!("cannot read {}", show(path)))?;
-    let mut filled = 0;
-    while filled < header.len() {
-        match file.read(&mut header[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).context(|| format!("cannot read {}", show(path))),
-        }
-    }
-    Ok(&header == SQLITE_MAGIC)
 }
 
 /// A target in the backup directory or a mirror named like a backup, a temp file

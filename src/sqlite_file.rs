@@ -81,23 +81,43 @@ pub(crate) fn validate_database(path: &Path) -> Result<PathBuf> {
             show(path)
         )));
     }
-    let mut header = [0u8; 16];
-    let read = File::open(path)
-        .and_then(|mut f| read_prefix(&mut f, &mut header))
-        .context(|| format!("cannot read database {}", show(path)))?;
-    if read == 0 {
-        return Err(Error::failed(format!(
-            "database {} is empty (0 bytes): nothing to back up",
-            show(path)
-        )));
-    }
-    if read < header.len() || &header != SQLITE_MAGIC {
-        return Err(Error::failed(format!(
-            "{} is not an SQLite database",
-            show(path)
-        )));
+    match header(path).context(|| format!("cannot read database {}", show(path)))? {
+        Header::Empty => {
+            return Err(Error::failed(format!(
+                "database {} is empty (0 bytes): nothing to back up",
+                show(path)
+            )));
+        }
+        Header::Other => {
+            return Err(Error::failed(format!(
+                "{} is not an SQLite database",
+                show(path)
+            )));
+        }
+        Header::Sqlite => {}
     }
     std::path::absolute(path).context(|| format!("cannot resolve {}", show(path)))
+}
+
+/// What a file starts with, from its first 16 bytes (a damaged database still
+/// starts with SQLite's header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Header {
+    Empty,
+    Sqlite,
+    Other,
+}
+
+/// The file's [`Header`]; a cheap read. Opens and closes a descriptor, so never
+/// while this process holds SQLite locks on the file (POSIX drops them).
+pub(crate) fn header(path: &Path) -> io::Result<Header> {
+    let mut header = [0u8; 16];
+    let read = read_prefix(&mut File::open(path)?, &mut header)?;
+    Ok(match read {
+        0 => Header::Empty,
+        _ if &header == SQLITE_MAGIC => Header::Sqlite,
+        _ => Header::Other,
+    })
 }
 
 pub(crate) fn read_prefix(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

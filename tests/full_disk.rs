@@ -76,7 +76,14 @@ fn a_full_backup_dir_fails_cleanly_and_keeps_older_backups() {
     let first = env.backup_files();
     let first_bytes = fs::read(env.newest_backup()).unwrap();
     let run = env.run(&["backup", "--force", "--max-backups", "1"]);
-    run.failed_with(1, "No space left on device");
+    // Names the directory that is full.
+    run.failed_with(
+        1,
+        &format!(
+            "cannot write backup in {}: No space left on device",
+            env.backups.display()
+        ),
+    );
     assert_eq!(
         run.stderr.lines().filter(|l| l.contains("ERROR")).count(),
         1,
@@ -107,7 +114,9 @@ fn a_full_mirror_keeps_the_primary_backup() {
     let run = env.run(&["backup", "--mirror-dir", mirror.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stdout.contains("MIRROR FAILED") && run.stdout.contains("No space left"),
+        run.stdout
+            .contains(&format!("MIRROR FAILED: {}:", mirror.display()))
+            && run.stdout.contains("No space left"),
         "{}",
         run.stdout
     );

@@ -25,5 +25,6 @@ mod slurm_e2e;
 mod slurm_modes;
 mod stress;
 mod templates;
+mod truth_restore;
 mod truth_store;
 mod verify_list_prune;

@@ -28,6 +28,8 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             }
         }
     };
+    // A pre-restore copy records the target's path as its source, as a backup does.
+    crate::config::refuse_non_utf8_database(&target)?;
     let through = link.map_or(String::new(), |link| {
         format!(" (through the symbolic link {})", show(link))
     });

@@ -128,6 +128,9 @@ pub(crate) struct Limited<W> {
     pub written: u64,
     pub limit: u64,
     pub exceeded: Arc<AtomicBool>,
+    /// Raised when `inner` fails a write: the error is the output's (a full
+    /// disk where the backup goes), not the input's.
+    pub failed: Arc<AtomicBool>,
 }
 
 impl<W: Write> Write for Limited<W> {
@@ -136,7 +139,9 @@ impl<W: Write> Write for Limited<W> {
             self.exceeded.store(true, Ordering::SeqCst);
             return Err(io::Error::other(TOO_LARGE));
         }
-        let n = self.inner.write(bytes)?;
+        let n = self.inner.write(bytes).inspect_err(|_| {
+            self.failed.store(true, Ordering::SeqCst);
+        })?;
         self.written += n as u64;
         Ok(n)
     }

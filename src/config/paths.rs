@@ -1,0 +1,207 @@
+//! The rules for the paths in the settings: `~` and `$HOME` in the file, paths
+//! relative to the file, a database path backups can record, mirrors that are
+//! other directories.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::Settings;
+use crate::error::{Error, Result};
+use crate::options::Options;
+
+/// Backups record their database's path as text: a path that is not UTF-8
+/// would be recorded altered, its backups would never count as its own, and
+/// every `auto` would make another full backup. Refused, the real path too (a
+/// link with a UTF-8 name may lead to one that is not).
+pub(crate) fn refuse_non_utf8_database(db: &Path) -> Result<()> {
+    let real = crate::store::DbId::of(db);
+    for path in [db, real.canonical()] {
+        if path.to_str().is_none() {
+            let leads = if path == db {
+                String::new()
+            } else {
+                format!(" leads to {}, which", crate::error::show(path))
+            };
+            return Err(Error::usage(format!(
+                "database path {}{leads} is not valid UTF-8: backups record the path as text, so rename the file (or the directory with the odd name) to a UTF-8 name",
+                crate::error::show(db)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A mirror that is the backup directory itself, or another mirror (under any
+/// spelling), would "copy" each backup onto itself: a configuration mistake,
+/// said as one.
+pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> Result<()> {
+    let backups = same_dir_key(&settings.backup_dir);
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    for mirror in &settings.mirror_dirs {
+        let key = same_dir_key(mirror);
+        if key == backups {
+            return Err(Error::usage(format!(
+                "mirror directory {} is the backup directory {} itself; a mirror must be another directory, ideally on another disk",
+                crate::error::show(mirror),
+                crate::error::show(&settings.backup_dir)
+            )));
+        }
+        // Twice the same mirror: the second copy would fail with "File exists".
+        if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == key) {
+            return Err(Error::usage(format!(
+                "mirror directory {} is given twice (also as {})",
+                crate::error::show(mirror),
+                crate::error::show(first)
+            )));
+        }
+        seen.push((key, mirror));
+    }
+    Ok(())
+}
+
+/// What identifies a directory: its real path when it exists, else its
+/// absolute path with `.` and `..` resolved by name.
+fn same_dir_key(dir: &Path) -> PathBuf {
+    if let Ok(real) = fs::canonicalize(dir) {
+        return real;
+    }
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut key = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                key.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => key.push(other),
+        }
+    }
+    key
+}
+
+/// The file's paths: `~`, `~/...`, `$HOME` and `${HOME}` at the start mean the
+/// home directory (a YAML file has no shell to expand them); any other relative
+/// path is relative to the file's directory.
+pub(super) fn relative_to(file: Options, config_file: &Path) -> Result<Options> {
+    let base = config_file.parent().unwrap_or(Path::new(""));
+    let home = home();
+    map_paths(file, |key, _, path| {
+        let path = expand_home(&path, home.as_deref()).map_err(|message| Error::Config {
+            path: config_file.to_path_buf(),
+            message: format!("{key}: {message}"),
+        })?;
+        Ok(if path.is_absolute() {
+            path
+        } else {
+            base.join(path)
+        })
+    })
+}
+
+/// The same home expansion for flags and environment variables: a shell leaves
+/// `--backup-dir=~/b` and a quoted `DBBACKUP_BACKUP_DIR='~/b'` as they are.
+pub(super) fn expand_flags(flags: Options) -> Result<Options> {
+    let home = home();
+    let config = flags
+        .config
+        .clone()
+        .map(|path| expand_home(&path, home.as_deref()))
+        .transpose()
+        .map_err(|message| Error::usage(format!("--config / DBBACKUP_CONFIG {message}")))?;
+    let mut flags = map_paths(flags, |_, flag, path| {
+        expand_home(&path, home.as_deref())
+            .map_err(|message| Error::usage(format!("{flag} {message}")))
+    })?;
+    flags.config = config;
+    Ok(flags)
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Every path setting through `map(key, flag, path)`.
+fn map_paths(
+    mut options: Options,
+    map: impl Fn(&str, &str, PathBuf) -> Result<PathBuf>,
+) -> Result<Options> {
+    let one = |key, flag, path: Option<PathBuf>| path.map(|p| map(key, flag, p)).transpose();
+    options.db_path = one("db_path", "--db-path / DBBACKUP_DB_PATH", options.db_path)?;
+    options.backup_dir = one(
+        "backup_dir",
+        "--backup-dir / DBBACKUP_BACKUP_DIR",
+        options.backup_dir,
+    )?;
+    options.summary_log = one(
+        "summary_log",
+        "--summary-log / DBBACKUP_SUMMARY_LOG",
+        options.summary_log,
+    )?;
+    options.mirror_dirs = options
+        .mirror_dirs
+        .map(|dirs| {
+            dirs.into_iter()
+                .map(|p| map("mirror_dirs", "--mirror-dir / DBBACKUP_MIRROR_DIRS", p))
+                .collect()
+        })
+        .transpose()?;
+    Ok(options)
+}
+
+/// `path` with a leading `~` or `$HOME` replaced by `home`. Another `~user` or
+/// `$VARIABLE` at the start is refused: kept as written it would make a
+/// directory named `~user` or `$SCRATCH` in the project.
+fn expand_home(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
+    let Some(text) = path.to_str() else {
+        return Ok(path.to_path_buf());
+    };
+    let (first, rest) = text.split_once('/').unwrap_or((text, ""));
+    if !(first.starts_with('~') || first.starts_with('$')) {
+        return Ok(path.to_path_buf());
+    }
+    if !matches!(first, "~" | "$HOME" | "${HOME}") {
+        return Err(format!(
+            "{text}: only ~ and $HOME are expanded at the start of a path; write {first} out in full (./{first} for a name that starts so)"
+        ));
+    }
+    let home = home.ok_or_else(|| format!("{text}: cannot expand {first}: HOME is not set"))?;
+    Ok(if rest.is_empty() {
+        home.to_path_buf()
+    } else {
+        home.join(rest)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_is_expanded_at_the_start_of_a_path_and_other_variables_are_refused() {
+        let home = Some(Path::new("/home/ann"));
+        let expand = |p: &str| expand_home(Path::new(p), home);
+        assert_eq!(expand("~").unwrap(), Path::new("/home/ann"));
+        assert_eq!(expand("~/b").unwrap(), Path::new("/home/ann/b"));
+        assert_eq!(expand("$HOME/b/c").unwrap(), Path::new("/home/ann/b/c"));
+        assert_eq!(expand("${HOME}/b").unwrap(), Path::new("/home/ann/b"));
+        assert_eq!(expand("a/~/b").unwrap(), Path::new("a/~/b"));
+        assert_eq!(expand("/x/$HOME").unwrap(), Path::new("/x/$HOME"));
+        assert!(
+            expand("~bob/b")
+                .unwrap_err()
+                .contains("write ~bob out in full")
+        );
+        assert!(
+            expand("$SCRATCH/b")
+                .unwrap_err()
+                .contains("only ~ and $HOME")
+        );
+        assert!(
+            expand_home(Path::new("~/b"), None)
+                .unwrap_err()
+                .contains("HOME is not set")
+        );
+    }
+}

@@ -1,0 +1,510 @@
+//! Issue 18 ("every ok is true"), the restore and input side: two restores into a
+//! missing database at once, stale `-wal`/`-shm` beside a missing one, an empty
+//! target, a database that is empty or not SQLite, a path that is not UTF-8, the
+//! backup directory as its own mirror, empty environment variables, `~` in YAML
+//! paths. Real databases and real `dbbackup` processes, checked by content.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use crate::common::*;
+
+/// Our temp files beside a restore target (a restore extracting into it).
+fn temps_in(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".dbbackup-tmp-")
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+fn integrity(path: &Path) -> String {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+}
+
+fn restore_process(env: &Env, args: &[&str]) -> std::process::Child {
+    env.command()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The README's recipe at the start of two array tasks at once: the second
+/// restore must never replace the database the first one put back and a job
+/// then wrote to. The second is frozen (SIGSTOP) while the first finishes and a
+/// row is committed, so the interleaving that lost the row is forced, not hoped
+/// for.
+#[test]
+fn two_restores_if_db_missing_at_once_never_replace_the_first_ones_database() {
+    let env = Env::empty();
+    // Large enough that a restore takes well over the 0.3 s between the two.
+    make_results_db(&env.db, 24.0, false);
+    env.run(&["backup"]).ok();
+    fs::remove_file(&env.db).unwrap();
+
+    let mut first = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
+    let started = Instant::now();
+    // Until it is extracting (or, on a fast machine, already done).
+    while temps_in(env.root.path()).is_empty() && first.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "first restore never began"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&second, nix::sys::signal::Signal::SIGSTOP);
+    let first = Run::from(first.wait_with_output().unwrap());
+    first.ok();
+    assert!(first.stdout.contains("restored"), "{}", first.stdout);
+
+    // The job starts working on the restored database.
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE job_work (x TEXT); INSERT INTO job_work VALUES ('precious');")
+        .unwrap();
+    signal(&second, nix::sys::signal::Signal::SIGCONT);
+    let second = Run::from(second.wait_with_output().unwrap());
+    second.ok();
+    let kept: rusqlite::Result<String> =
+        Connection::open(&env.db)
+            .unwrap()
+            .query_row("SELECT x FROM job_work", [], |r| r.get(0));
+    assert_eq!(
+        kept.as_deref(),
+        Ok("precious"),
+        "the job's work was replaced"
+    );
+    assert!(
+        second.stdout.contains("exists; nothing to restore"),
+        "{}",
+        second.stdout
+    );
+    assert!(temps_in(env.root.path()).is_empty());
+}
+
+/// A writer committed into the -wal and died; then the database was deleted.
+/// The restored file must be exactly the backup, not the backup with that stale
+/// WAL replayed onto it.
+fn stale_wal_beside_a_missing_database(args: &[&str]) {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 400, true);
+    env.run(&["backup"]).ok();
+    let expected = content_digest(&gunzip_to(&env.newest_backup(), &env.path("expected.db")));
+    commit_into_wal_without_checkpoint(&env.db, 50);
+    // Many more pages than the backup has: replayed, they point past its end.
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "PRAGMA wal_autocheckpoint = 0; CREATE TABLE big (b BLOB);
+             INSERT INTO big SELECT randomblob(3000) FROM generate_series(1, 200);",
+        )
+        .ok();
+    commit_into_wal_without_checkpoint(&env.db, 5);
+    let wal = env.path("results.db-wal");
+    assert!(
+        fs::metadata(&wal).unwrap().len() > 0,
+        "the writer left its WAL"
+    );
+    fs::remove_file(&env.db).unwrap();
+
+    env.run(args).ok();
+    // Before anything opens it (the restored database is in WAL mode too).
+    for suffix in ["-wal", "-shm", "-journal"] {
+        assert!(
+            !env.path(&format!("results.db{suffix}")).exists(),
+            "stale {suffix} left beside the restored database"
+        );
+    }
+    assert_eq!(content_digest(&env.db), expected);
+    assert_eq!(integrity(&env.db), "ok");
+}
+
+#[test]
+fn restore_into_a_missing_database_removes_its_stale_wal() {
+    stale_wal_beside_a_missing_database(&["restore", "latest"]);
+}
+
+#[test]
+fn restore_if_db_missing_removes_the_stale_wal_of_the_missing_database() {
+    stale_wal_beside_a_missing_database(&["restore", "latest", "--if-db-missing"]);
+}
+
+/// An empty file where the database was (a job that opened it before the
+/// restore, a `touch`): nothing to save, so no "pre-restore" copy of nothing,
+/// which would later fail `verify --all`.
+#[test]
+fn restore_over_an_empty_file_saves_no_copy_of_nothing() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let expected = content_digest(&env.db);
+    let before = env.backup_files();
+    fs::write(&env.db, b"").unwrap();
+
+    env.run(&["restore", "latest", "--if-db-missing"]).ok();
+    assert_eq!(content_digest(&env.db), expected);
+    assert_eq!(
+        env.backup_files(),
+        before,
+        "no pre-restore copy of an empty file"
+    );
+    fs::write(&env.db, b"").unwrap();
+    let run = env.run(&["restore", "latest"]);
+    run.ok();
+    assert!(!run.stdout.contains("previous content"), "{}", run.stdout);
+    assert_eq!(env.backup_files(), before);
+    env.run(&["verify", "--all"]).ok();
+}
+
+/// `check` healthy means `backup` would work: an empty or foreign file where the
+/// database should be is unhealthy, named, while `backup` refuses it.
+#[test]
+fn check_is_unhealthy_for_an_empty_or_non_sqlite_database() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
+    fs::write(&env.db, b"").unwrap();
+    env.run(&["backup", "--force"])
+        .failed_with(1, "is empty (0 bytes)");
+    env.run(&["check"])
+        .reported(1, "is empty (0 B): not an SQLite database");
+    let nagios = env.run(&["check", "--format", "nagios"]);
+    nagios.reported(2, "DBBACKUP CRITICAL");
+    fs::write(&env.db, vec![b'x'; 5000]).unwrap();
+    env.run(&["backup", "--force"])
+        .failed_with(1, "is not an SQLite database");
+    env.run(&["check"]).reported(1, "is not an SQLite database");
+}
+
+/// A database whose file name is not UTF-8 (Latin-1 "résults.db"): refused with
+/// one line, exit 2, before anything is written; never a full backup per call
+/// that retention cannot count as this database's.
+#[test]
+fn a_database_path_that_is_not_utf8_is_refused_not_backed_up_over_and_over() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::empty();
+    let name = std::ffi::OsStr::from_bytes(b"r\xe9sults.db");
+    let db = env.root.path().join(name);
+    make_ledger_db(&db, 200, false);
+    let by_flag = |args: &[&str]| -> Run {
+        env.command()
+            .arg("--db-path")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    for args in [
+        &["backup"][..],
+        &["auto"],
+        &["check"],
+        &["restore", "latest"],
+    ] {
+        let run = by_flag(args);
+        run.failed_with(2, "is not valid UTF-8");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+    let by_env: Run = env
+        .command()
+        .env("DBBACKUP_DB_PATH", &db)
+        .arg("auto")
+        .output()
+        .unwrap()
+        .into();
+    by_env.failed_with(2, "is not valid UTF-8");
+    // A link with a UTF-8 name leads to it: the path backups record is the real one.
+    let link = env.path("link.db");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    env.run(&["--db-path", link.to_str().unwrap(), "backup"])
+        .failed_with(2, "which is not valid UTF-8");
+    assert!(env.backup_files().is_empty(), "nothing written");
+    // Nor as a restore target: its pre-restore copy would record it altered.
+    make_ledger_db(&env.db, 10, false);
+    env.run(&["backup"]).ok();
+    let run: Run = env
+        .command()
+        .args(["restore", "latest", "--target"])
+        .arg(&db)
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "is not valid UTF-8");
+    assert_eq!(env.backup_files().len(), 1, "no pre-restore copy");
+}
+
+/// The backup directory given as its own mirror, however spelled: a
+/// configuration error (exit 2, one line), not a "MIRROR FAILED" and a false
+/// stale-lock warning.
+#[test]
+fn the_backup_directory_as_its_own_mirror_is_a_configuration_error() {
+    let env = Env::new();
+    let spellings = [
+        env.backups.to_str().unwrap().to_string(),
+        format!("{}/../backups", env.backups.to_str().unwrap()),
+        "backups/".to_string(),
+    ];
+    for spelling in &spellings {
+        // Before the directory exists (names alone), and after.
+        let run = env.run(&["--mirror-dir", spelling, "backup"]);
+        run.failed_with(2, "is the backup directory");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        env.run(&["backup"]).ok();
+        env.run(&["--mirror-dir", spelling, "backup", "--force"])
+            .failed_with(2, "is the backup directory");
+    }
+    fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [./backups/.]\n").unwrap();
+    env.run(&["backup", "--force"])
+        .failed_with(2, "is the backup directory");
+    // One mirror twice: its second copy failed with "File exists".
+    fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [m, ./m/]\n").unwrap();
+    env.run(&["backup", "--force"])
+        .failed_with(2, "mirror directory ./m/ is given twice (also as ");
+    // An empty entry would mirror into the project directory itself.
+    fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [\"\"]\n").unwrap();
+    env.run(&["backup", "--force"])
+        .failed_with(2, "mirror_dirs must not hold an empty path");
+}
+
+/// `VAR=` is how a job script clears a setting: every empty `DBBACKUP_*`
+/// variable counts as unset, for global settings and a command's own alike.
+#[test]
+fn empty_dbbackup_variables_count_as_unset() {
+    let env = Env::new();
+    let empty = [
+        "DBBACKUP_MIRROR_DIRS",
+        "DBBACKUP_MAX_BACKUPS",
+        "DBBACKUP_CONFIG",
+        "DBBACKUP_SUMMARY_LOG",
+        "DBBACKUP_LOCK_TIMEOUT_SECONDS",
+        "DBBACKUP_CHECK_MAX_AGE",
+        "DBBACKUP_CHECK_MIN_COUNT",
+    ];
+    let with_empty = |args: &[&str]| -> Run {
+        let mut command = env.command();
+        for name in empty {
+            command.env(name, "");
+        }
+        command.args(args).output().unwrap().into()
+    };
+    with_empty(&["backup"]).ok();
+    with_empty(&["list"]).ok();
+    with_empty(&["check"]).ok();
+    // Empty elements of a `:` list (built as `DIRS=$DIRS:m`) name no directory.
+    let mirror = env.path("m");
+    fs::create_dir(&mirror).unwrap();
+    for (value, copies) in [(format!("{}:", mirror.display()), 1), (":".into(), 1)] {
+        let mut command = env.command();
+        command
+            .env("DBBACKUP_MIRROR_DIRS", value)
+            .args(["backup", "--force"]);
+        Run::from(command.output().unwrap()).ok();
+        assert_eq!(
+            fs::read_dir(&mirror)
+                .unwrap()
+                .flatten()
+                .filter(|e| { e.file_name().to_string_lossy().starts_with("backup_") })
+                .count(),
+            copies
+        );
+    }
+    // An empty database path is no path: the usual "no database given".
+    let mut command = env.command();
+    command.env("DBBACKUP_DB_PATH", "").arg("backup");
+    Run::from(command.output().unwrap()).failed_with(2, "no database given");
+}
+
+/// `backup_dir: ~/dbb_backups` in the YAML file means the home directory's, as
+/// in a shell, not a directory named `~` in the project.
+#[test]
+fn home_in_yaml_paths_is_the_home_directory() {
+    let env = Env::new();
+    let home = env.path("home");
+    fs::create_dir(&home).unwrap();
+    let project = env.path("project");
+    fs::create_dir(&project).unwrap();
+    fs::write(
+        project.join("dbbackup.yaml"),
+        format!(
+            "db_path: {}\nbackup_dir: ~/dbb_backups\nsummary_log: $HOME/logs/summary.log\nmirror_dirs: ['${{HOME}}/mirror']\n",
+            env.db.display()
+        ),
+    )
+    .unwrap();
+    fs::create_dir(home.join("mirror")).unwrap();
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .current_dir(&project)
+            .env_remove("DBBACKUP_BACKUP_DIR")
+            .env_remove("DBBACKUP_DB_PATH")
+            .env("HOME", &home)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run(&["backup"]).ok();
+    let names = |dir: &Path| {
+        fs::read_dir(dir).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("backup_"))
+                .count()
+        })
+    };
+    assert_eq!(names(&home.join("dbb_backups")), 1);
+    assert_eq!(names(&home.join("mirror")), 1);
+    run(&["post-job", "--status", "0"]).ok();
+    assert!(home.join("logs/summary.log").is_file());
+    let in_project: Vec<_> = fs::read_dir(&project)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(in_project, vec![std::ffi::OsString::from("dbbackup.yaml")]);
+
+    fs::write(project.join("dbbackup.yaml"), "backup_dir: $SCRATCH/b\n").unwrap();
+    run(&["list"]).failed_with(2, "backup_dir: $SCRATCH/b: only ~ and $HOME are expanded");
+
+    // A shell leaves `--backup-dir=~/b` and a quoted variable as they are.
+    fs::remove_file(project.join("dbbackup.yaml")).unwrap();
+    let db = format!("--db-path={}", env.db.display());
+    let mut command = env.command();
+    command
+        .current_dir(&project)
+        .env("HOME", &home)
+        .env("DBBACKUP_MIRROR_DIRS", "$HOME/mirror2")
+        .args([db.as_str(), "--backup-dir=~/flagged", "backup", "--force"]);
+    Run::from(command.output().unwrap()).ok();
+    assert_eq!(names(&home.join("flagged")), 1);
+    assert_eq!(names(&home.join("mirror2")), 1);
+    assert!(!project.join("~").exists() && !project.join("$HOME").exists());
+    run(&["--backup-dir=~bob/b", "list"]).failed_with(
+        2,
+        "--backup-dir / DBBACKUP_BACKUP_DIR ~bob/b: only ~ and $HOME",
+    );
+}
+
+/// A restore into a missing database decides under the lock: while another
+/// dbbackup holds it, it waits; `--if-db-missing` stops waiting as soon as the
+/// database is back (put there by the holder) and leaves it as it is.
+#[test]
+fn restore_if_db_missing_waits_for_the_lock_and_stops_once_the_database_is_back() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let moved = env.path("elsewhere.db");
+    fs::rename(&env.db, &moved).unwrap();
+    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "another restore");
+    let mut waiting = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "decided without the lock"
+    );
+    Connection::open(&moved)
+        .unwrap()
+        .execute_batch("CREATE TABLE job_work (x); INSERT INTO job_work VALUES ('precious');")
+        .unwrap();
+    fs::rename(&moved, &env.db).unwrap();
+    let started = Instant::now();
+    let run = Run::from(waiting.wait_with_output().unwrap());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    run.ok();
+    assert!(
+        run.stdout.contains("exists; nothing to restore"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(row_count(&env.db, "job_work"), 1);
+    drop(holder);
+}
+
+/// The database was deleted while a job still has it open (WAL): its `-wal` and
+/// `-shm` are live, not stale. Restoring beside them would pair that job's WAL
+/// with the restored file: refused, naming the process, nothing published.
+#[test]
+fn restore_into_a_deleted_database_still_open_by_a_job_is_refused() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 50, true);
+    env.run(&["backup"]).ok();
+    let job = Connection::open(&env.db).unwrap();
+    job.execute_batch("INSERT INTO ledger (amount, note) VALUES (0, 'open')")
+        .unwrap();
+    fs::remove_file(&env.db).unwrap();
+    env.run(&["restore", "latest", "--if-db-missing"])
+        .failed_with(1, &format!("is in use by pid {}", std::process::id()));
+    assert!(!env.db.exists(), "nothing published");
+    assert!(env.path("results.db-wal").exists(), "the job's WAL kept");
+    drop(job);
+}
+
+/// A file that appears at a missing target while the restore extracts (another
+/// program, not a dbbackup, so no lock stops it) is never replaced: a plain
+/// restore fails saying so, `--if-db-missing` finds the database there.
+#[test]
+fn a_target_that_appears_during_the_restore_is_never_replaced() {
+    let env = Env::empty();
+    make_results_db(&env.db, 12.0, false);
+    env.run(&["backup"]).ok();
+    let appeared = env.path("appeared.db");
+    make_ledger_db(&appeared, 10, false);
+    let content = fs::read(&appeared).unwrap();
+    for if_db_missing in [false, true] {
+        let target = env.path("target.db");
+        let _ = fs::remove_file(&target);
+        let mut args = vec!["restore", "latest", "--target", target.to_str().unwrap()];
+        if if_db_missing {
+            args.push("--if-db-missing");
+        }
+        let mut restore = restore_process(&env, &args);
+        let started = Instant::now();
+        while temps_in(env.root.path()).is_empty() {
+            assert!(
+                restore.try_wait().unwrap().is_none(),
+                "finished before it was stopped"
+            );
+            assert!(started.elapsed() < Duration::from_secs(60));
+        }
+        signal(&restore, nix::sys::signal::Signal::SIGSTOP);
+        fs::write(&target, &content).unwrap();
+        signal(&restore, nix::sys::signal::Signal::SIGCONT);
+        let run = Run::from(restore.wait_with_output().unwrap());
+        // Not assert_eq: a replaced file would print megabytes.
+        assert!(
+            fs::read(&target).unwrap() == content,
+            "the file that appeared was replaced"
+        );
+        if if_db_missing {
+            run.ok();
+            assert!(
+                run.stdout.contains("exists; nothing to restore"),
+                "{}",
+                run.stdout
+            );
+        } else {
+            run.failed_with(
+                1,
+                "appeared while the backup was being restored; it was left as it is",
+            );
+        }
+        assert!(temps_in(env.root.path()).is_empty());
+    }
+}
