@@ -450,3 +450,94 @@ fn a_job_submitted_from_an_array_task_is_its_own_job() {
     assert_eq!(rows, 1);
     assert_ledger_invariant(&restored);
 }
+
+fn job_step(env: &Env, job: &str, args: &[&str]) -> Run {
+    env.command()
+        .env("SLURM_JOB_ID", job)
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+fn work(env: &Env, note: &str) {
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(&format!(
+            "INSERT INTO ledger (amount, note) VALUES (7, '{note}'); \
+             INSERT INTO ledger (amount, note) VALUES (-7, 'balance'); UPDATE counter SET n = n + 2"
+        ))
+        .unwrap();
+}
+
+/// Three jobs one after another; each can be undone: `restore --before-job`
+/// brings back the database as it was before that job's work (its pre-job
+/// point, also when pre-job reused an unchanged one), and `list --job` shows
+/// what the job made.
+#[test]
+fn restore_before_job_undoes_a_job_and_list_job_shows_what_it_made() {
+    let env = Env::new();
+    let mut before = Vec::new();
+    for (job, changes) in [("88000010", true), ("88000011", true), ("88000012", false)] {
+        job_step(&env, job, &["pre-job"]).ok();
+        before.push(content_digest(&env.db));
+        if changes {
+            work(&env, job);
+        }
+        job_step(&env, job, &["post-job", "--status", "0"]).ok();
+    }
+    let after = content_digest(&env.db);
+    for (job, digest) in ["88000010", "88000011", "88000012"].iter().zip(&before) {
+        let run = env.run(&["restore", "--before-job", job]);
+        run.ok();
+        assert!(run.stdout.contains("before the job:"), "{}", run.stdout);
+        assert_eq!(&content_digest(&env.db), digest, "before job {job}");
+    }
+    assert_ne!(before[0], after);
+
+    let made = env.run(&["list", "--job", "88000010", "--format", "json"]);
+    made.ok();
+    let rows = made.json();
+    let kinds: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["job"], "88000010");
+            r["kind"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(kinds, ["post-job", "pre-job"]);
+    // The third job changed nothing: its pre-job reused a point, its post-job
+    // found the database unchanged.
+    let nothing = env.run(&["list", "--job", "88000012"]);
+    nothing.ok();
+    assert!(
+        nothing.stdout.contains("no backups made by job 88000012"),
+        "{}",
+        nothing.stdout
+    );
+}
+
+/// Bad job ids are usage errors; a job nobody knows is a clear failure, and
+/// nothing is restored.
+#[test]
+fn restore_before_job_refuses_bad_or_unknown_jobs() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let digest = content_digest(&env.db);
+    env.run(&["restore", "--before-job", "12;rm"])
+        .failed_with(2, "not a SLURM job id");
+    env.run(&["list", "--job", "abc"])
+        .failed_with(2, "not a SLURM job id");
+    env.run(&["restore", "latest", "--before-job", "5"])
+        .failed_with(2, "cannot be used with");
+    env.run(&["restore", "--before-job", "88000099"])
+        .failed_with(1, "no pre-job restore point of job 88000099");
+    assert_eq!(content_digest(&env.db), digest);
+}

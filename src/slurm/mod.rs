@@ -2,7 +2,7 @@
 //! `identity`: whether it really is an array task, as SLURM says), the one
 //! runner of the scheduler's commands (`scheduler`), what dbbackup remembers
 //! across the tasks of one job (`array`), the pre-job and final-job protocols
-//! (`prejob`, `final_job`), and the job scripts that run dbbackup (`templates`).
+//! (`prejob`, `final_job`), undoing a job (`undo`), and the job scripts that run dbbackup (`templates`).
 
 pub(crate) mod array;
 pub(crate) mod final_job;
@@ -11,3 +11,4 @@ pub mod job;
 pub(crate) mod prejob;
 pub(crate) mod scheduler;
 pub(crate) mod templates;
+pub(crate) mod undo;

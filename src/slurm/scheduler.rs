@@ -146,6 +146,32 @@ pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>) {
     ("post-job-records", BTreeMap::new())
 }
 
+/// When job `id` (a job, an array: its first task, or `264_3`) started, as
+/// `sacct` reports it, else `scontrol` while the controller remembers the job.
+pub(crate) fn start_time(id: &str) -> Result<jiff::Timestamp, Failure> {
+    let sacct = run("sacct", &["-j", id, "-X", "-n", "-P", "-o", "Start"], false)
+        .map(|text| earliest(text.lines()));
+    if let Ok(Some(time)) = sacct {
+        return Ok(time);
+    }
+    let text = run("scontrol", &["show", "job", id, "-o"], false)?;
+    earliest(text.lines().flat_map(|line| {
+        line.split_whitespace()
+            .filter_map(|kv| kv.strip_prefix("StartTime="))
+    }))
+    .ok_or_else(|| Failure::Unreadable("scontrol", format!("no start time for job {id}")))
+}
+
+/// The earliest of SLURM's local times (`2026-12-05T18:22:06`; `Unknown`,
+/// `None` skipped).
+fn earliest<'a>(times: impl Iterator<Item = &'a str>) -> Option<jiff::Timestamp> {
+    let zone = jiff::tz::TimeZone::system();
+    times
+        .filter_map(|t| t.trim().parse::<jiff::civil::DateTime>().ok())
+        .filter_map(|t| zone.to_ambiguous_timestamp(t).compatible().ok())
+        .min()
+}
+
 /// Run `tool ARGS` for at most [`TIMEOUT`]; its stdout when it exits 0.
 fn run(tool: &'static str, args: &[&str], strip_slurm_env: bool) -> Result<String, Failure> {
     let mut command = Command::new(tool);
