@@ -541,3 +541,61 @@ fn restore_before_job_refuses_bad_or_unknown_jobs() {
         .failed_with(1, "no pre-job restore point of job 88000099");
     assert_eq!(content_digest(&env.db), digest);
 }
+
+/// KillWait is read once, at pre-job, and kept with the job's state: after
+/// SLURM's TERM no task asks the controller (`scontrol show config` in every
+/// task at the controller's busiest moment), and the bound still comes from it.
+#[test]
+fn kill_wait_is_read_once_at_pre_job_not_by_every_task_at_term() {
+    let env = Env::new();
+    let bin = env.path("counting-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let calls = env.path("scontrol.calls");
+    fs::write(
+        bin.join("scontrol"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\n\
+             if [ \"$1 $2\" = 'show config' ]; then printf 'ClusterName = alpha\\nKillWait = 7 sec\\n'; exit 0; fi\n\
+             echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("scontrol"), fs::Permissions::from_mode(0o755)).unwrap();
+    let array = "88000004";
+    let step = |task: u32, args: &[&str]| -> Run {
+        let mut command = array_task(&env, array, task, 4);
+        command
+            .env("PATH", path_with(&bin))
+            .env("SLURM_CLUSTER_NAME", "alpha")
+            .args(args);
+        command.output().unwrap().into()
+    };
+    for task in 0..4 {
+        step(task, &["pre-job"]).ok();
+    }
+    let at_pre_job = fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        at_pre_job.lines().filter(|l| *l == "show config").count(),
+        1,
+        "{at_pre_job}"
+    );
+    fs::remove_file(&calls).unwrap();
+    for task in 0..4 {
+        step(task, &["post-job", "--status", "143", "--after-term"]).ok();
+    }
+    assert!(
+        !calls.exists(),
+        "scontrol asked after TERM: {}",
+        fs::read_to_string(&calls).unwrap_or_default()
+    );
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let post: Vec<_> = lines.iter().filter(|l| l["event"] == "post-job").collect();
+    assert_eq!(post.len(), 4);
+    for line in post {
+        assert_eq!(
+            line["term_grace"], "5 s: KillWait 7 s minus 2 s",
+            "{line:?}"
+        );
+    }
+}
