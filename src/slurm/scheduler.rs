@@ -174,8 +174,12 @@ fn earliest<'a>(times: impl Iterator<Item = &'a str>) -> Option<jiff::Timestamp>
 
 /// Run `tool ARGS` for at most [`TIMEOUT`]; its stdout when it exits 0.
 fn run(tool: &'static str, args: &[&str], strip_slurm_env: bool) -> Result<String, Failure> {
-    let mut command = Command::new(tool);
+    // SLURM's TERM reaches every process of a job, a scheduler command run
+    // after it included (post-job's fallback KillWait question): the tool runs
+    // with TERM ignored (inherited across exec); the timeout still bounds it.
+    let mut command = Command::new("/bin/sh");
     command
+        .args(["-c", "trap '' TERM; exec \"$0\" \"$@\"", tool])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -193,8 +197,12 @@ fn run(tool: &'static str, args: &[&str], strip_slurm_env: bool) -> Result<Strin
     }
     let mut child = match command.spawn() {
         Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Failure::Missing(tool)),
-        Err(e) => return Err(Failure::Refused(tool, format!("cannot run {tool}: {e}"))),
+        Err(e) => {
+            return Err(Failure::Refused(
+                tool,
+                format!("cannot run /bin/sh for {tool}: {e}"),
+            ));
+        }
     };
     let (sender, receiver) = mpsc::channel();
     for (which, pipe) in [
@@ -263,6 +271,10 @@ fn run(tool: &'static str, args: &[&str], strip_slurm_env: bool) -> Result<Strin
     }
     if status.success() {
         return Ok(String::from_utf8_lossy(&stdout).into_owned());
+    }
+    // The shell's answer for a command it cannot find.
+    if status.code() == Some(127) {
+        return Err(Failure::Missing(tool));
     }
     let why = String::from_utf8_lossy(&stderr)
         .lines()
