@@ -53,7 +53,7 @@ pub(crate) fn decide(job: &JobContext, dir: &BackupDir) -> JobContext {
             }
         },
         Err(failure) => {
-            if matches!(failure, Failure::TimedOut(_) | Failure::Interrupted(_)) {
+            if matches!(failure, Failure::TimedOut(..) | Failure::Interrupted(_)) {
                 tracing::warn!(
                     "cannot ask SLURM whether job {own} is an array task ({failure}); trusting SLURM_ARRAY_JOB_ID"
                 );

@@ -61,8 +61,8 @@ pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path
 }
 
 /// What bounds the work after SLURM's TERM for this job: KillWait in seconds as
-/// pre-job recorded it, else asked now (once; a job that ran no pre-job), else
-/// why it is unknown. For post-job and the `run` supervisor.
+/// pre-job recorded it, else asked now (a job that ran no pre-job; in 2.5 s),
+/// else why it is unknown. For post-job and the `run` supervisor, after TERM.
 pub(crate) fn kill_wait_for_job(
     dir: &BackupDir,
     job: &JobContext,
@@ -75,7 +75,7 @@ pub(crate) fn kill_wait_for_job(
     {
         return Ok(kill_wait);
     }
-    match scheduler::show_config() {
+    match scheduler::show_config_after_term() {
         Ok(config) => config
             .kill_wait
             .ok_or_else(|| "no KillWait in scontrol show config".to_string()),

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 /// How long any scheduler command may take. `scontrol` itself retries for
 /// about `MessageTimeout` (10 s by default) before giving up on a controller.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(8);
+/// After SLURM's TERM every second counts toward KillWait: a question asked
+/// then (only by a job whose pre-job did not record KillWait) gets this long.
+pub(crate) const AFTER_TERM_TIMEOUT: Duration = Duration::from_millis(2_500);
 
 /// Why the scheduler gave no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +24,7 @@ pub(crate) enum Failure {
     /// The tool is not installed (not on a cluster, or PATH without it).
     Missing(&'static str),
     /// The tool did not answer in time (a stuck or unreachable controller).
-    TimedOut(&'static str),
+    TimedOut(&'static str, Duration),
     /// This process was asked to stop while waiting.
     Interrupted(&'static str),
     /// The tool ran and refused: its exit status and first line of stderr.
@@ -34,10 +37,10 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Missing(tool) => write!(f, "{tool} not found"),
-            Failure::TimedOut(tool) => write!(
+            Failure::TimedOut(tool, limit) => write!(
                 f,
-                "{tool} did not answer within {} s (controller stuck or unreachable)",
-                TIMEOUT.as_secs()
+                "{tool} did not answer within {:.1} s (controller stuck or unreachable)",
+                limit.as_secs_f64()
             ),
             Failure::Interrupted(tool) => write!(f, "{tool} interrupted by a signal"),
             Failure::Refused(_, why) => write!(f, "{why}"),
@@ -79,6 +82,7 @@ pub(crate) fn submit(args: &[String]) -> Result<JobId, Failure> {
         "sbatch",
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
         true,
+        TIMEOUT,
     )?;
     let id = text
         .trim()
@@ -98,7 +102,16 @@ pub(crate) fn submit(args: &[String]) -> Result<JobId, Failure> {
 
 /// `scontrol show config`: the cluster's name and KillWait.
 pub(crate) fn show_config() -> Result<Config, Failure> {
-    let text = run("scontrol", &["show", "config"], false)?;
+    show_config_within(TIMEOUT)
+}
+
+/// `show_config` after SLURM's TERM, in [`AFTER_TERM_TIMEOUT`].
+pub(crate) fn show_config_after_term() -> Result<Config, Failure> {
+    show_config_within(AFTER_TERM_TIMEOUT)
+}
+
+fn show_config_within(timeout: Duration) -> Result<Config, Failure> {
+    let text = run("scontrol", &["show", "config"], false, timeout)?;
     let config = parse_config(&text);
     if config == Config::default() {
         return Err(Failure::Unreadable(
@@ -112,7 +125,7 @@ pub(crate) fn show_config() -> Result<Config, Failure> {
 /// `scontrol show job ID -o`: the record whose `JobId` is `id` (array records
 /// list every task; only this job's line counts).
 pub(crate) fn show_job(id: &str) -> Result<JobRecord, Failure> {
-    let text = run("scontrol", &["show", "job", id, "-o"], false)?;
+    let text = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT)?;
     parse_job(&text, id)
         .ok_or_else(|| Failure::Unreadable("scontrol", format!("no record of job {id}")))
 }
@@ -125,6 +138,7 @@ pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>) {
         "sacct",
         &["-j", array, "-n", "-P", "-X", "-o", "JobID,State,ExitCode"],
         false,
+        TIMEOUT,
     ) {
         Ok(text) => {
             let ends = parse_sacct(&text, array);
@@ -134,7 +148,7 @@ pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>) {
         }
         Err(why) => tracing::debug!("sacct: {why}"),
     }
-    match run("scontrol", &["show", "job", array, "-o"], false) {
+    match run("scontrol", &["show", "job", array, "-o"], false, TIMEOUT) {
         Ok(text) => {
             let ends = parse_scontrol(&text, array);
             if !ends.is_empty() {
@@ -149,12 +163,17 @@ pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>) {
 /// When job `id` (a job, an array: its first task, or `264_3`) started, as
 /// `sacct` reports it, else `scontrol` while the controller remembers the job.
 pub(crate) fn start_time(id: &str) -> Result<jiff::Timestamp, Failure> {
-    let sacct = run("sacct", &["-j", id, "-X", "-n", "-P", "-o", "Start"], false)
-        .map(|text| earliest(text.lines()));
+    let sacct = run(
+        "sacct",
+        &["-j", id, "-X", "-n", "-P", "-o", "Start"],
+        false,
+        TIMEOUT,
+    )
+    .map(|text| earliest(text.lines()));
     if let Ok(Some(time)) = sacct {
         return Ok(time);
     }
-    let text = run("scontrol", &["show", "job", id, "-o"], false)?;
+    let text = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT)?;
     earliest(text.lines().flat_map(|line| {
         line.split_whitespace()
             .filter_map(|kv| kv.strip_prefix("StartTime="))
@@ -173,7 +192,12 @@ fn earliest<'a>(times: impl Iterator<Item = &'a str>) -> Option<jiff::Timestamp>
 }
 
 /// Run `tool ARGS` for at most [`TIMEOUT`]; its stdout when it exits 0.
-fn run(tool: &'static str, args: &[&str], strip_slurm_env: bool) -> Result<String, Failure> {
+fn run(
+    tool: &'static str,
+    args: &[&str],
+    strip_slurm_env: bool,
+    timeout: Duration,
+) -> Result<String, Failure> {
     // SLURM's TERM reaches every process of a job, a scheduler command run
     // after it included (post-job's fallback KillWait question): the tool runs
     // with TERM ignored (inherited across exec); the timeout still bounds it.
@@ -246,13 +270,13 @@ fn run(tool: &'static str, args: &[&str], strip_slurm_env: bool) -> Result<Strin
                 kill(&mut child);
                 return Err(Failure::Interrupted(tool));
             }
-            Ok(None) if started.elapsed() > TIMEOUT => {
+            Ok(None) if started.elapsed() > timeout => {
                 kill(&mut child);
                 tracing::warn!(
-                    "{tool} did not answer within {} s; going on without it",
-                    TIMEOUT.as_secs()
+                    "{tool} did not answer within {:.1} s; going on without it",
+                    timeout.as_secs_f64()
                 );
-                return Err(Failure::TimedOut(tool));
+                return Err(Failure::TimedOut(tool, timeout));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
         }
@@ -260,7 +284,7 @@ fn run(tool: &'static str, args: &[&str], strip_slurm_env: bool) -> Result<Strin
     // Whatever the tool left running may still hold a pipe: bounded too.
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        let left = TIMEOUT
+        let left = timeout
             .saturating_sub(started.elapsed())
             .max(Duration::from_millis(200));
         match receiver.recv_timeout(left) {
