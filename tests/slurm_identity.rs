@@ -604,3 +604,50 @@ fn kill_wait_is_read_once_at_pre_job_not_by_every_task_at_term() {
         );
     }
 }
+
+/// A job that ran no pre-job: `restore --before-job` takes the newest restore
+/// point made before SLURM says the job started.
+#[test]
+fn restore_before_job_without_a_pre_job_uses_the_jobs_start_time() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let before = content_digest(&env.db);
+    // SLURM's start times have whole seconds.
+    std::thread::sleep(Duration::from_millis(1100));
+    let script = env.path("job.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/bash\nsleep 1\npython3 -c \"import sqlite3; c = sqlite3.connect('{db}', timeout=60); \
+             c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (4, 'job')\\\"); \
+             c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (-4, 'balance')\\\"); \
+             c.execute('UPDATE counter SET n = n + 2'); c.commit()\"\n\"$DBBACKUP\" backup\n",
+            db = env.db.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let output = slurm_command(&env, "sbatch")
+        .args(["--parsable", "-o"])
+        .arg(env.path("job.out"))
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let job = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    wait_for_jobs(&[&job], Duration::from_secs(120));
+    assert_eq!(env.backup_files().len(), 2, "the job backed up its work");
+    assert_ne!(content_digest(&env.db), before);
+    let run = env.run(&["restore", "--before-job", &job]);
+    run.ok();
+    assert!(run.stdout.contains("before job"), "{}", run.stdout);
+    assert!(run.stdout.contains("started"), "{}", run.stdout);
+    assert_eq!(content_digest(&env.db), before);
+}
