@@ -651,3 +651,66 @@ fn restore_before_job_without_a_pre_job_uses_the_jobs_start_time() {
     assert!(run.stdout.contains("started"), "{}", run.stdout);
     assert_eq!(content_digest(&env.db), before);
 }
+
+/// The same without a cluster: `scontrol` (a script answering as SLURM does for
+/// a plain job) says the job is not an array task; pre-job asks once, post-job
+/// asks nobody and still treats it as its own job.
+#[test]
+fn inherited_array_variables_lose_to_slurms_record() {
+    let env = Env::new();
+    let bin = env.path("record-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let calls = env.path("scontrol.calls");
+    fs::write(
+        bin.join("scontrol"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\n\
+             if [ \"$1 $2\" = 'show job' ]; then echo \"JobId=$3 JobName=follow-up JobState=RUNNING\"; exit 0; fi\n\
+             printf 'ClusterName = alpha\\nKillWait = 5 sec\\n'\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("scontrol"), fs::Permissions::from_mode(0o755)).unwrap();
+    let step = |args: &[&str]| -> Run {
+        // Task 0 of array 88000005 submitted job 88000007: it inherited these.
+        let mut command = array_task(&env, "88000005", 0, 2);
+        command
+            .env("SLURM_JOB_ID", "88000007")
+            .env("PATH", path_with(&bin))
+            .env("SLURM_CLUSTER_NAME", "alpha")
+            .args(args);
+        command.output().unwrap().into()
+    };
+    let pre = step(&["pre-job"]);
+    pre.ok();
+    assert!(pre.stderr.contains("job=88000007 "), "{}", pre.stderr);
+    assert!(!pre.stderr.contains("job=88000005_0"), "{}", pre.stderr);
+    let asked = fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        asked.lines().filter(|l| l.starts_with("show job")).count(),
+        1,
+        "{asked}"
+    );
+    fs::remove_file(&calls).unwrap();
+    work(&env, "follow-up");
+    step(&["post-job", "--status", "0"]).ok();
+    assert!(!calls.exists(), "post-job asked scontrol");
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert_eq!(line["job"], "88000007", "{line:?}");
+        assert_eq!(line["status"], "ok", "{line:?}");
+    }
+    assert_eq!(lines[1]["trigger"], "job finished");
+    let restored = gunzip_to(&env.newest_backup(), &env.path("follow-up.db"));
+    let rows: i64 = rusqlite::Connection::open(&restored)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM ledger WHERE note = 'follow-up'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 1);
+}

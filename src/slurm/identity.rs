@@ -33,6 +33,7 @@ pub(crate) fn decide(job: &JobContext, dir: &BackupDir) -> JobContext {
                 job.clone()
             }
             Some((array, task)) => {
+                crate::logging::retag(&format!("{}_{task}", sanitize(&array)));
                 tracing::warn!(
                     "SLURM says job {own} is task {array}_{task}, not {}: going by SLURM",
                     job.tag
@@ -45,6 +46,7 @@ pub(crate) fn decide(job: &JobContext, dir: &BackupDir) -> JobContext {
                 }))
             }
             None => {
+                crate::logging::retag(own);
                 tracing::info!(
                     "job {own} is not a task of array {} (SLURM says so; the array variables were inherited from the submitting task)",
                     claimed.array_job_id
