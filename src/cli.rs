@@ -101,12 +101,12 @@ pub enum Command {
     Backup(BackupArgs),
     /// Show the backups, newest first
     #[command(
-        after_help = "Examples:\n  dbbackup list\n  dbbackup list --format json | jq '.[0].name'"
+        after_help = "Examples:\n  dbbackup list\n  dbbackup list --format json | jq '.[0].name'\n  dbbackup list --job 264"
     )]
-    List(FormatArgs),
+    List(ListArgs),
     /// Restore a backup into the database path (or --target)
     #[command(
-        after_help = "Examples:\n  dbbackup restore latest\n  dbbackup restore backup_20250909_093708.db.gz --target test.db\n  dbbackup restore latest --if-db-missing"
+        after_help = "Examples:\n  dbbackup restore latest\n  dbbackup restore backup_20250909_093708.db.gz --target test.db\n  dbbackup restore latest --if-db-missing\n  dbbackup restore --before-job 264"
     )]
     Restore(RestoreArgs),
     /// Write any restore point (a diff rebuilt on its base) as a plain full .db.gz
@@ -315,9 +315,24 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only what SLURM job JOBID made (`264`: the job or array and its tasks;
+    /// `264_3`: one task, and its array's backups)
+    #[arg(long, value_name = "JOBID")]
+    pub job: Option<String>,
+    #[command(flatten)]
+    pub output: FormatArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// A backup file name from `dbbackup list`, or `latest`
-    pub name: String,
+    #[arg(required_unless_present = "before_job")]
+    pub name: Option<String>,
+    /// Undo SLURM job JOBID: restore the state from before its work (its
+    /// pre-job restore point, else the newest one made before it started)
+    #[arg(long, value_name = "JOBID", conflicts_with = "name")]
+    pub before_job: Option<String>,
     /// Restore here instead of the database path
     #[arg(long, value_name = "PATH")]
     pub target: Option<PathBuf>,

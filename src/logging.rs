@@ -11,6 +11,15 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::slurm::job::JobContext;
 
+/// The job tag once SLURM has said what this job is (`slurm::identity`): an
+/// inherited array variable must not tag a plain job's lines.
+static DECIDED_TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// From now on, log lines carry `tag`.
+pub(crate) fn retag(tag: &str) {
+    let _ = DECIDED_TAG.set(tag.to_string());
+}
+
 struct LineFormat {
     job: String,
     host: String,
@@ -39,7 +48,7 @@ where
             writer,
             "{now} {level:>5} job={job} host={host}: {fields}",
             level = event.metadata().level(),
-            job = self.job,
+            job = DECIDED_TAG.get().unwrap_or(&self.job),
             host = self.host,
         )
     }

@@ -94,7 +94,7 @@ fn a_busy_database_is_a_failed_attempt_and_creates_no_backup_dir() {
     let env = Env::new();
     let holder = hold_exclusive(&env.db);
     env.run(&["backup", "--busy-timeout-seconds", "1"])
-        .failed_with(1, "is locked by another process");
+        .failed_with(1, "locked by another process");
     assert!(!env.backups.exists(), "no empty backup directory");
     let criterion = attempt_criterion(&env);
     assert_eq!(criterion["ok"], false);
@@ -102,7 +102,7 @@ fn a_busy_database_is_a_failed_attempt_and_creates_no_backup_dir() {
         criterion["detail"]
             .as_str()
             .unwrap()
-            .contains("is locked by another process"),
+            .contains("locked by another process"),
         "{criterion}"
     );
     drop(holder);
@@ -213,7 +213,7 @@ fn a_pre_job_that_failed_makes_check_fail() {
         .unwrap()
         .into();
     drop(holder);
-    run.failed_with(1, "is locked by another process");
+    run.failed_with(1, "locked by another process");
     assert_eq!(summary_lines(&log).last().unwrap()["status"], "failed");
     env.run(&["check"])
         .reported(1, "FAIL attempt: newest attempt (pre-job, host");

@@ -22,6 +22,7 @@ mod restore_points;
 mod restore_safety;
 mod signals;
 mod slurm_e2e;
+mod slurm_identity;
 mod slurm_modes;
 mod stress;
 mod templates;

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use super::report::{saved_percent, saved_text};
-use crate::cli::FormatArgs;
+use crate::cli::ListArgs;
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::store::{DbId, Entry, Legacy, Role, ownership};
@@ -103,26 +103,41 @@ impl Row {
     }
 }
 
-pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
-    let out = ctx.output(args.format);
+pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
+    let out = ctx.output(args.output.format);
     let db = ctx.db_id();
     let mut entries = ctx.backup_dir().entries()?;
+    let job = args
+        .job
+        .as_deref()
+        .map(crate::slurm::undo::JobRef::parse)
+        .transpose()?;
     // Newest first by creation time: legacy names are local time, ours UTC.
     entries.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
     let legacy = match &db {
         Some(db) => Legacy::judge(&entries, db),
         None => Legacy::judge_whole_dir(&entries),
     };
+    // Judged on the whole directory above; only then narrowed to one job.
+    if let Some(job) = &job {
+        entries.retain(|e| e.meta.as_ref().is_ok_and(|m| job.made(&m.job)));
+    }
     let rows: Vec<Row> = entries
         .iter()
         .map(|e| Row::from_entry(e, db.as_ref(), legacy))
         .collect();
     out.document(&rows);
     if rows.is_empty() {
-        out.line(format!(
-            "no backups in {}",
-            ctx.settings.backup_dir.display()
-        ));
+        match args.job.as_deref() {
+            Some(id) => out.line(format!(
+                "no backups made by job {id} in {}",
+                ctx.settings.backup_dir.display()
+            )),
+            None => out.line(format!(
+                "no backups in {}",
+                ctx.settings.backup_dir.display()
+            )),
+        }
         return Ok(ExitCode::Success);
     }
     // One abbreviation in the header would be wrong for half the year's rows

@@ -9,9 +9,7 @@
 //! stop it, and an array task is not counted as finished: it may be requeued,
 //! and the array's final job makes the backup that covers it.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -27,9 +25,20 @@ use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
 
 pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
+    // Whether this is an array task, as pre-job asked SLURM (never asked here).
+    let ctx = &Ctx {
+        settings: ctx.settings.clone(),
+        job: crate::slurm::identity::recalled(&ctx.job, &ctx.backup_dir()),
+    };
     let out = ctx.output(args.output.format);
     let grace = args.after_term.then(|| {
-        let (grace, why) = grace_after_term(ctx.settings.term_grace, kill_wait());
+        let kill_wait = match ctx.settings.db_path() {
+            Ok(db) => {
+                crate::slurm::prejob::kill_wait_for_job(&ctx.backup_dir(), &ctx.job, &DbId::of(db))
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        let (grace, why) = grace_after_term(ctx.settings.term_grace, kill_wait);
         tracing::info!("after SLURM's TERM: finishing within {why}");
         crate::signals::bound(grace);
         why
@@ -108,7 +117,10 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             }
             "job finished".to_string()
         }
-        Some(_) if after_term => {
+        Some(task) if after_term => {
+            // Not finished (it may be requeued), but it reached post-job: the
+            // final job's line says so.
+            JobState::open(&dir)?.term_task(&key, task.task_id)?;
             if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 "ended by SLURM's TERM; newest backup older than the interval".to_string()
             } else {
@@ -145,7 +157,6 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
 /// Seconds kept between giving up and SLURM's KILL: the hooks still have to log
 /// and exit, and SLURM's TERM reached us a moment before post-job started.
 const KILL_WAIT_MARGIN: u64 = 2;
-const SCONTROL_TIMEOUT: Duration = Duration::from_millis(2_500);
 
 /// The time post-job may take after SLURM's TERM: `term_grace_seconds`, but
 /// never past the cluster's KillWait (SLURM KILLs the job that long after
@@ -177,92 +188,9 @@ fn grace_after_term(
     }
 }
 
-/// The cluster's KillWait in seconds, from `scontrol show config` (bounded in
-/// time: the controller may be slow or down right when jobs are being killed).
-fn kill_wait() -> std::result::Result<u64, String> {
-    // SLURM's repeated TERMs reach every process of the job, scontrol included:
-    // it runs with TERM ignored (inherited across exec), and once more if a
-    // TERM still got it before the trap.
-    let started = Instant::now();
-    let first = kill_wait_once(started);
-    match first {
-        Err(why) if why.contains("signal") && started.elapsed() < SCONTROL_TIMEOUT => {
-            kill_wait_once(started)
-        }
-        other => other,
-    }
-}
-
-fn kill_wait_once(started: Instant) -> std::result::Result<u64, String> {
-    let mut child = Command::new("/bin/sh")
-        .args(["-c", "trap '' TERM; exec scontrol show config"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run /bin/sh for scontrol: {e}"))?;
-    // Read in a thread: a full pipe must not stall the child past the timeout.
-    let mut stdout = child.stdout.take().ok_or("scontrol has no stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).map(|_| text)
-    });
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => break,
-            Ok(Some(status)) if status.code() == Some(127) => {
-                return Err("scontrol not found".to_string());
-            }
-            Ok(Some(status)) => return Err(format!("scontrol show config failed ({status})")),
-            Err(e) => return Err(format!("scontrol show config: {e}")),
-            Ok(None) if started.elapsed() > SCONTROL_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "scontrol did not answer within {:.1} s",
-                    SCONTROL_TIMEOUT.as_secs_f64()
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    let text = reader
-        .join()
-        .map_err(|_| "cannot read scontrol's output".to_string())?
-        .map_err(|e| format!("cannot read scontrol's output: {e}"))?;
-    parse_kill_wait(&text).ok_or_else(|| "no KillWait in scontrol show config".to_string())
-}
-
-/// `KillWait                = 5 sec` in `scontrol show config`.
-fn parse_kill_wait(text: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let (key, value) = line.split_once('=')?;
-        if key.trim() != "KillWait" {
-            return None;
-        }
-        let mut words = value.split_whitespace();
-        let number = words.next()?.parse().ok()?;
-        matches!(words.next(), None | Some("sec" | "secs" | "seconds")).then_some(number)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kill_wait_is_read_from_scontrol_show_config() {
-        let config = "Configuration data as of 2026-11-26T13:00:00\n\
-                      JobAcctGatherType       = (null)\n\
-                      KillOnBadExit           = 0\n\
-                      KillWait                = 5 sec\n\
-                      LaunchParameters        = (null)\n";
-        assert_eq!(parse_kill_wait(config), Some(5));
-        assert_eq!(parse_kill_wait("KillWait = 30\n"), Some(30));
-        assert_eq!(parse_kill_wait("KillOnBadExit = 0\n"), None);
-        assert_eq!(parse_kill_wait("KillWait = 2 min\n"), None);
-        assert_eq!(parse_kill_wait("KillWait = (null)\n"), None);
-    }
 
     #[test]
     fn grace_stays_inside_kill_wait() {

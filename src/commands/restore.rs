@@ -33,8 +33,28 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     let through = link.map_or(String::new(), |link| {
         format!(" (through the symbolic link {})", show(link))
     });
+    // `--before-job`: the restore point is chosen here; the engine restores it.
+    let (name, chosen) = match (&args.before_job, &args.name) {
+        (Some(job), _) => {
+            let job = crate::slurm::undo::JobRef::parse(job)?;
+            let db = ctx
+                .db_id()
+                .ok_or_else(|| Error::usage("--before-job needs the database (--db-path)"))?;
+            let (name, why) = crate::slurm::undo::point_before(&ctx.backup_dir(), &db, &job)?;
+            (name, Some(why))
+        }
+        (None, Some(name)) => (name.clone(), None),
+        (None, None) => {
+            return Err(Error::usage(
+                "give a backup name, `latest`, or --before-job JOBID",
+            ));
+        }
+    };
+    if let Some(why) = &chosen {
+        out.line(format!("before the job: {name} ({why})"));
+    }
     let request = Request {
-        name: args.name.clone(),
+        name,
         target: target.clone(),
         // The real path: backups record it as their source, and a link into a
         // purged scratch directory no longer leads there.

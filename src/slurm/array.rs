@@ -10,11 +10,13 @@
 //! after 30 days.
 
 use std::collections::{BTreeSet, HashSet};
+use std::fmt;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use super::scheduler::JobId;
 use crate::error::{Context, Result, show};
 use crate::store::{BackupDir, DbId, replace_file, sync_dir};
 
@@ -31,11 +33,34 @@ pub(crate) struct PreJob {
     pub backup: Option<String>,
     /// The failed snapshot attempt, kept as evidence; other tasks do not retry.
     pub failed: Option<String>,
-    /// The final job submitted for this array (its id), or why submitting failed.
-    pub final_job: Option<String>,
+    /// The final job submitted for this array, or why submitting failed.
+    pub final_job: Option<FinalJob>,
     /// The array's task ids, when SLURM's variables tell them all: a range whose
     /// size equals the task count (`0-3`, `1-10:3`; not a sparse list).
     pub task_ids: Option<String>,
+    /// The cluster's KillWait (s), read once at pre-job: what bounds the work
+    /// after SLURM's TERM, without asking the controller at its busiest moment.
+    pub kill_wait: Option<u64>,
+    /// The database was locked past the busy timeout when pre-job tried (when,
+    /// and what was said): the other tasks do not wait for it again.
+    pub busy: Option<String>,
+}
+
+/// The array's final job, as pre-job's sbatch answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FinalJob {
+    Submitted(JobId),
+    NotSubmitted(String),
+}
+
+impl fmt::Display for FinalJob {
+    /// What the summary line's `final` field says.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FinalJob::Submitted(JobId(id)) => write!(f, "{id}"),
+            FinalJob::NotSubmitted(why) => write!(f, "not submitted: {why}"),
+        }
+    }
 }
 
 impl PreJob {
@@ -59,8 +84,23 @@ impl PreJob {
             match line.split_once('=') {
                 Some(("backup", v)) => record.backup = value(v),
                 Some(("failed", v)) => record.failed = value(v),
-                Some(("final", v)) => record.final_job = value(v),
+                // Older versions wrote `final=not submitted: why`.
+                Some(("final", v)) => {
+                    record.final_job = value(v).map(|v| {
+                        if v.chars().all(|c| c.is_ascii_digit()) {
+                            FinalJob::Submitted(JobId(v))
+                        } else {
+                            let why = v.strip_prefix("not submitted: ").unwrap_or(&v);
+                            FinalJob::NotSubmitted(why.to_string())
+                        }
+                    });
+                }
+                Some(("final_error", v)) => {
+                    record.final_job = value(v).map(FinalJob::NotSubmitted);
+                }
                 Some(("tasks", v)) => record.task_ids = value(v),
+                Some(("kill_wait", v)) => record.kill_wait = v.trim().parse().ok(),
+                Some(("busy", v)) => record.busy = value(v),
                 // Before keys existed the file held just the backup's name.
                 None if record.backup.is_none() => record.backup = value(line),
                 _ => {}
@@ -71,11 +111,19 @@ impl PreJob {
 
     fn render(&self) -> String {
         let mut text = String::new();
+        let (submitted, refused) = match &self.final_job {
+            Some(FinalJob::Submitted(JobId(id))) => (Some(id.clone()), None),
+            Some(FinalJob::NotSubmitted(why)) => (None, Some(why.clone())),
+            None => (None, None),
+        };
         for (key, value) in [
             ("backup", &self.backup),
             ("failed", &self.failed),
-            ("final", &self.final_job),
+            ("final", &submitted),
+            ("final_error", &refused),
             ("tasks", &self.task_ids),
+            ("kill_wait", &self.kill_wait.map(|k| k.to_string())),
+            ("busy", &self.busy),
         ] {
             if let Some(value) = value {
                 text.push_str(&format!("{key}={}\n", value.replace('\n', " ")));
@@ -132,9 +180,29 @@ impl JobState {
         Ok(tasks.len() as u64)
     }
 
+    /// Record that `task` of the array `key` ran post-job after SLURM's TERM
+    /// (not counted as finished: it may be requeued).
+    pub(crate) fn term_task(&self, key: &str, task: u64) -> Result<()> {
+        let mut tasks = self.read_set(&format!("termed-{key}"))?;
+        tasks.insert(task);
+        let text: String = tasks.iter().map(|t| format!("{t}\n")).collect();
+        self.write(&format!("termed-{key}"), &text)
+    }
+
     /// The array tasks that ran post-job to the end of their work.
     pub(crate) fn finished_tasks(&self, key: &str) -> Result<BTreeSet<u64>> {
-        let path = self.dir.join(format!("finished-{key}"));
+        self.read_set(&format!("finished-{key}"))
+    }
+
+    /// Every array task that reached post-job: finished, or after SLURM's TERM.
+    pub(crate) fn reached_post_job(&self, key: &str) -> Result<BTreeSet<u64>> {
+        let mut tasks = self.finished_tasks(key)?;
+        tasks.extend(self.read_set(&format!("termed-{key}"))?);
+        Ok(tasks)
+    }
+
+    fn read_set(&self, name: &str) -> Result<BTreeSet<u64>> {
+        let path = self.dir.join(name);
         match fs::read_to_string(&path) {
             Ok(text) => Ok(text
                 .split_whitespace()
@@ -232,10 +300,22 @@ mod tests {
         let record = PreJob {
             backup: Some("backup_20250101_000000.db.gz".into()),
             failed: None,
-            final_job: Some("77".into()),
+            final_job: Some(FinalJob::Submitted(JobId("77".into()))),
             task_ids: Some("0-3:1".into()),
+            kill_wait: Some(5),
+            busy: None,
         };
         assert_eq!(PreJob::parse(&record.render()), record);
+        let refused = PreJob {
+            final_job: Some(FinalJob::NotSubmitted("Invalid account".into())),
+            busy: Some("locked".into()),
+            ..PreJob::default()
+        };
+        assert_eq!(PreJob::parse(&refused.render()), refused);
+        assert_eq!(
+            PreJob::parse("final=not submitted: x\n").final_job,
+            Some(FinalJob::NotSubmitted("x".into()))
+        );
         assert_eq!(
             PreJob::parse("backup_20250101_000000.db.gz\n")
                 .backup

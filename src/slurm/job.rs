@@ -22,6 +22,11 @@ pub struct JobContext {
     pub tag: String,
     pub host: String,
     pub pid: u32,
+    /// `SLURM_JOB_ID`: always this job's own id, even in an array task.
+    pub own_id: Option<String>,
+    /// What the environment claims; trusted only once `slurm::identity` has
+    /// asked SLURM about `own_id` (inherited variables lie in a job submitted
+    /// from inside an array task).
     pub array: Option<ArrayTask>,
     /// `SLURM_CLUSTER_NAME`: job ids repeat across clusters sharing a filesystem.
     pub cluster: Option<String>,
@@ -73,6 +78,7 @@ impl JobContext {
             tag,
             host: sanitize(&host),
             pid: std::process::id(),
+            own_id: clean("SLURM_JOB_ID"),
             array,
             cluster: clean("SLURM_CLUSTER_NAME"),
             restarts: clean("SLURM_RESTART_COUNT")
@@ -109,6 +115,19 @@ impl JobContext {
             Some(task) => &task.array_job_id,
             None => &self.tag,
         }
+    }
+
+    /// This job as SLURM's word makes it: `array` the task it is (`None`: not
+    /// an array task, its own job whatever it inherited).
+    pub fn with_array(&self, array: Option<ArrayTask>) -> JobContext {
+        let mut job = self.clone();
+        job.tag = match (&array, &self.own_id) {
+            (Some(task), _) => format!("{}_{}", task.array_job_id, task.task_id),
+            (None, Some(own)) => own.clone(),
+            (None, None) => "local".to_string(),
+        };
+        job.array = array;
+        job
     }
 
     /// `<cluster>-<job id>`: what names this job's shared state, unique across

@@ -1,8 +1,14 @@
-//! What SLURM tells a process (`job`: the environment of this job or array task)
-//! and what dbbackup remembers across the tasks of one job (`array`: restore-point
-//! records, once-per-array claims, the final job's marker), and the job scripts
-//! that run dbbackup (`templates`).
+//! What SLURM tells a process (`job`: the environment of this job or array task;
+//! `identity`: whether it really is an array task, as SLURM says), the one
+//! runner of the scheduler's commands (`scheduler`), what dbbackup remembers
+//! across the tasks of one job (`array`), the pre-job and final-job protocols
+//! (`prejob`, `final_job`), undoing a job (`undo`), and the job scripts that run dbbackup (`templates`).
 
 pub(crate) mod array;
+pub(crate) mod final_job;
+pub(crate) mod identity;
 pub mod job;
+pub(crate) mod prejob;
+pub(crate) mod scheduler;
 pub(crate) mod templates;
+pub(crate) mod undo;

@@ -1,0 +1,162 @@
+//! The final job: the array's last word, run after every task has ended
+//! (`sbatch --dependency=afterany:<array>`), however the tasks ended. It
+//! gathers each task's final state (from `sacct`, else `scontrol`, else only
+//! which tasks reached post-job), makes the `final` backup (tagged with the
+//! array id) or reuses the newest restore point, and marks the array ended.
+//!
+//! Run by hand from a login node there is no `SLURM_CLUSTER_NAME`: the cluster
+//! name that keys the array's state is asked of `scontrol show config`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::array::JobState;
+use super::job::{JobContext, sanitize, state_key};
+use super::scheduler::{self, TaskEnd};
+use crate::config::Settings;
+use crate::create::{self, Outcome};
+use crate::error::{Error, Result};
+use crate::store::{BackupDir, DbId, Kind};
+
+/// What the final job found and did.
+pub(crate) struct FinalRun {
+    pub array: String,
+    /// Where the tasks' states came from: `sacct`, `scontrol`, `post-job-records`.
+    pub source: &'static str,
+    pub ends: BTreeMap<u64, TaskEnd>,
+    /// Set when nobody knows this array: probably a mistyped id.
+    pub unknown: Option<String>,
+    /// The tasks that reached post-job (finished, or after SLURM's TERM), and
+    /// the backup's outcome.
+    pub result: Result<(BTreeSet<u64>, Outcome)>,
+}
+
+/// Check the id, gather the tasks' ends, back up. `Err` only for a bad id.
+/// The tasks that reached post-job, and the final backup's outcome: what the
+/// attempt record judges.
+struct Reached((BTreeSet<u64>, Outcome));
+
+impl create::Attempted for Reached {
+    fn verdict(&self) -> Option<crate::attempts::Verdict> {
+        self.0.1.verdict()
+    }
+}
+
+pub(crate) fn run(settings: &Settings, job: &JobContext, array_arg: &str) -> Result<FinalRun> {
+    let array = sanitize(array_arg);
+    if array.is_empty() || !array.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Error::usage(format!(
+            "'{array_arg}' is not an array job id (digits, as sbatch --parsable prints)"
+        )));
+    }
+    let db = DbId::of(settings.db_path()?);
+    let cluster = cluster_name(job);
+    let key = super::array::key(&state_key(cluster.as_deref(), &array), &db);
+    let (source, mut ends) = scheduler::task_ends(&array);
+    let dir = BackupDir::new(&settings.backup_dir);
+    let reader = JobState::reader(&dir);
+    // A mistyped id would otherwise pass for "nothing to do": say so (the backup
+    // is still made or kept; it costs little and may be what was wanted).
+    let unknown = (ends.is_empty()
+        && reader.pre_job(&key).is_none()
+        && reader.reached_post_job(&key).is_ok_and(|t| t.is_empty()))
+    .then(|| {
+        format!(
+            "the scheduler knows nothing of array {array} and no pre-job state exists for it: \
+             is the id right?"
+        )
+    });
+    // Tasks the scheduler no longer reports (a task cancelled while pending may
+    // be purged at once) are still named, when pre-job recorded every task id.
+    if let Some(all) = reader.pre_job(&key).and_then(|r| r.all_tasks()) {
+        for task in all {
+            ends.entry(task).or_insert_with(|| TaskEnd {
+                state: "UNREPORTED".into(),
+                exit_code: "?".into(),
+            });
+        }
+    }
+    let result = (|| -> Result<(BTreeSet<u64>, Outcome)> {
+        let db = settings.db_path()?;
+        create::prepare_dir(settings, &dir, db)?;
+        let lock = crate::lock::DirLock::acquire(
+            dir.path(),
+            job,
+            crate::lock::Wait::Upto(settings.lock_timeout),
+        )?
+        .ok_or_else(|| Error::failed("lock not acquired"))?;
+        let state = JobState::open(&dir)?;
+        let reached = state.reached_post_job(&key)?;
+        let mut tagged = job.clone();
+        tagged.tag = array.clone();
+        let outcome = create::if_changed(settings, &tagged, &dir, &lock, db, Kind::Final, false)?;
+        state.mark_ended(&key)?;
+        Ok((reached, outcome))
+    })();
+    let result =
+        create::recorded(settings, job, Kind::Final, result.map(Reached)).map(|Reached(done)| done);
+    Ok(FinalRun {
+        array,
+        source,
+        ends,
+        unknown,
+        result,
+    })
+}
+
+/// The cluster whose array this is: `SLURM_CLUSTER_NAME` in a job, else what
+/// the controller calls itself (a login node has no such variable).
+fn cluster_name(job: &JobContext) -> Option<String> {
+    if job.cluster.is_some() {
+        return job.cluster.clone();
+    }
+    match scheduler::show_config() {
+        Ok(config) => config.cluster_name.map(|name| sanitize(&name)),
+        Err(failure) => {
+            tracing::warn!(
+                "no SLURM_CLUSTER_NAME and the cluster's name is unknown ({failure}): \
+                 reading the array's state as recorded without one"
+            );
+            None
+        }
+    }
+}
+
+/// `0-2,4,7-9`; `-` for none.
+pub(crate) fn ranges(tasks: &BTreeSet<u64>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut iter = tasks.iter().copied().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end + 1)) {
+            end = iter.next().unwrap_or(end);
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+/// `CANCELLED by 0` → `state_cancelled`: a logfmt key.
+pub(crate) fn state_field(state: &str) -> String {
+    let word = state.split_whitespace().next().unwrap_or("unknown");
+    format!("state_{}", sanitize(word).to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_lists_are_compressed_to_ranges() {
+        assert_eq!(ranges(&[0, 1, 2, 4, 7, 8, 9].into()), "0-2,4,7-9");
+        assert_eq!(ranges(&BTreeSet::new()), "-");
+        assert_eq!(state_field("CANCELLED by 0"), "state_cancelled");
+    }
+}

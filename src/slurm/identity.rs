@@ -1,0 +1,133 @@
+//! Is this job an array task? `sbatch` exports the submitter's environment, so
+//! a job submitted from inside an array task inherits `SLURM_ARRAY_JOB_ID` and
+//! `SLURM_ARRAY_TASK_ID`, and SLURM does not clear them for a plain job; only
+//! `SLURM_JOB_ID` is always the job's own. So the variables are a claim, and
+//! SLURM's record of `SLURM_JOB_ID` decides: asked once, at pre-job (one
+//! `scontrol show job`), and kept in the backup directory's state under the
+//! job's own id, so post-job (and the `run` supervisor at TERM) asks nobody.
+//!
+//! When SLURM cannot answer (no `scontrol`, a stuck controller, a job it does
+//! not know) the variables are trusted, as before, with a warning on a timeout.
+
+use std::fs;
+
+use super::array::STATE_DIR;
+use super::job::{ArrayTask, JobContext, sanitize};
+use super::scheduler::{self, Failure};
+use crate::error::{Context, show};
+use crate::store::{BackupDir, replace_file};
+
+/// The job as SLURM says it is, asked now (pre-job), and remembered for the
+/// later steps of the same job. Plain jobs (no array claimed) ask nothing.
+pub(crate) fn decide(job: &JobContext, dir: &BackupDir) -> JobContext {
+    let (Some(claimed), Some(own)) = (&job.array, &job.own_id) else {
+        return job.clone();
+    };
+    if let Some(known) = recorded(job, dir) {
+        crate::logging::retag(&known.tag);
+        return known;
+    }
+    let decided = match scheduler::show_job(own) {
+        Ok(record) => match record.array {
+            Some((array, task)) if array == claimed.array_job_id && task == claimed.task_id => {
+                job.clone()
+            }
+            Some((array, task)) => {
+                crate::logging::retag(&format!("{}_{task}", sanitize(&array)));
+                tracing::warn!(
+                    "SLURM says job {own} is task {array}_{task}, not {}: going by SLURM",
+                    job.tag
+                );
+                job.with_array(Some(ArrayTask {
+                    array_job_id: sanitize(&array),
+                    task_id: task,
+                    task_count: None,
+                    range: None,
+                }))
+            }
+            None => {
+                crate::logging::retag(own);
+                tracing::info!(
+                    "job {own} is not a task of array {} (SLURM says so; the array variables were inherited from the submitting task)",
+                    claimed.array_job_id
+                );
+                job.with_array(None)
+            }
+        },
+        Err(failure) => {
+            if matches!(failure, Failure::TimedOut(..) | Failure::Interrupted(_)) {
+                tracing::warn!(
+                    "cannot ask SLURM whether job {own} is an array task ({failure}); trusting SLURM_ARRAY_JOB_ID"
+                );
+            } else {
+                tracing::debug!(
+                    "job {own} not checked with SLURM ({failure}); trusting the variables"
+                );
+            }
+            return job.clone();
+        }
+    };
+    remember(job, dir, &decided);
+    crate::logging::retag(&decided.tag);
+    decided
+}
+
+/// The decision pre-job recorded for this job, else the variables as given.
+/// Never asks the scheduler.
+pub(crate) fn recalled(job: &JobContext, dir: &BackupDir) -> JobContext {
+    if job.array.is_none() {
+        return job.clone();
+    }
+    let known = recorded(job, dir).unwrap_or_else(|| job.clone());
+    crate::logging::retag(&known.tag);
+    known
+}
+
+fn file_name(job: &JobContext) -> Option<String> {
+    let own = job.own_id.as_deref()?;
+    Some(format!(
+        "identity-{}",
+        super::job::state_key(job.cluster.as_deref(), own)
+    ))
+}
+
+/// `array=<id>_<task>` or `array=` (its own job).
+fn recorded(job: &JobContext, dir: &BackupDir) -> Option<JobContext> {
+    let path = dir.path().join(STATE_DIR).join(file_name(job)?);
+    let text = fs::read_to_string(path).ok()?;
+    let value = text.lines().find_map(|l| l.strip_prefix("array="))?.trim();
+    if value.is_empty() {
+        return Some(job.with_array(None));
+    }
+    let (array, task) = value.split_once('_')?;
+    let task: u64 = task.parse().ok()?;
+    match &job.array {
+        Some(claimed) if claimed.array_job_id == array && claimed.task_id == task => {
+            Some(job.clone())
+        }
+        _ => Some(job.with_array(Some(ArrayTask {
+            array_job_id: array.to_string(),
+            task_id: task,
+            task_count: None,
+            range: None,
+        }))),
+    }
+}
+
+/// One small file per job, written by that job only (atomically): needs no lock.
+fn remember(job: &JobContext, dir: &BackupDir, decided: &JobContext) {
+    let Some(name) = file_name(job) else {
+        return;
+    };
+    let state = dir.path().join(STATE_DIR);
+    let text = match &decided.array {
+        Some(task) => format!("array={}_{}\n", task.array_job_id, task.task_id),
+        None => "array=\n".to_string(),
+    };
+    let written = fs::create_dir_all(&state)
+        .context(|| format!("cannot create {}", show(&state)))
+        .and_then(|()| replace_file(&state.join(name), 0o664, text.as_bytes()));
+    if let Err(error) = written {
+        tracing::warn!("cannot record whether this job is an array task: {error}");
+    }
+}

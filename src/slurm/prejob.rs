@@ -1,0 +1,347 @@
+//! The pre-job protocol: a restore point from before this job's work. In an
+//! array job the first task to get the lock makes it (tagged with the array id),
+//! or reuses the newest restore point when the database is unchanged since; the
+//! others find it recorded and return. It also decides, once, whether this job
+//! is an array task (`identity`), reads the cluster's KillWait for the later
+//! steps, and submits the array's final job.
+//!
+//! The common path (the restore point is recorded and exists) takes no lock: it
+//! reads one state file and stats one backup, so a thousand tasks starting at
+//! once cost the lock manager nothing. A failed attempt is recorded too, so the
+//! other tasks report it instead of each retrying the snapshot; so is a database
+//! locked past the busy timeout, which is waited for without holding the
+//! directory lock (tasks wait side by side, not one after another).
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::ErrorCode;
+
+use super::array::{FinalJob, JobState, PreJob};
+use super::job::JobContext;
+use super::scheduler;
+use crate::config::Settings;
+use crate::create::{self, Outcome};
+use crate::error::{Error, Result, show};
+use crate::store::{BackupDir, DbId, Kind};
+
+/// What pre-job found or did.
+pub(crate) enum Found {
+    /// Recorded by another task (or an earlier run of this one) and present.
+    Exists(String),
+    /// Made now.
+    Created(String),
+    /// The newest restore point already holds this database's state.
+    Reused(String),
+}
+
+impl create::Attempted for Found {
+    fn verdict(&self) -> Option<crate::attempts::Verdict> {
+        match self {
+            // Another task's attempt, recorded by that task.
+            Found::Exists(_) => None,
+            Found::Created(name) | Found::Reused(name) => {
+                Some(crate::attempts::Verdict::Succeeded(name.clone()))
+            }
+        }
+    }
+}
+
+/// Pre-job's whole answer: the restore point (or why there is none), and the
+/// final job when this task is the one that submitted it.
+pub(crate) struct PreJobRun {
+    pub job: JobContext,
+    pub result: Result<Found>,
+    pub submitted: Option<FinalJob>,
+}
+
+/// Run pre-job for `job` (as the environment says; SLURM's word is asked here).
+pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path>) -> PreJobRun {
+    let dir = BackupDir::new(&settings.backup_dir);
+    // The decision (and a busy database's failure, for the other tasks) is kept
+    // in the backup directory, made for a database file but without waiting on
+    // SQLite: a busy database must be recorded at once for the whole array.
+    let ready = settings
+        .db_path()
+        .and_then(|db| prepare_state_dir(&dir, db));
+    let job = if ready.is_ok() {
+        super::identity::decide(job, &dir)
+    } else {
+        job.clone()
+    };
+    let mut submitted = None;
+    let result = find_or_make(settings, &job, &dir, final_job, &mut submitted);
+    let result = create::recorded(settings, &job, Kind::PreJob, result);
+    PreJobRun {
+        job,
+        result,
+        submitted,
+    }
+}
+
+/// The backup directory, made only for a file that is an SQLite database (a
+/// first attempt on a missing or foreign file leaves no directory); unlike
+/// `create::prepare_dir`, it does not wait for a busy database.
+fn prepare_state_dir(dir: &BackupDir, db: &Path) -> Result<()> {
+    crate::sqlite_file::validate_database(db)?;
+    dir.ensure_exists()
+}
+
+/// What bounds the work after SLURM's TERM for this job: KillWait in seconds as
+/// pre-job recorded it, else asked now (a job that ran no pre-job; in 2.5 s),
+/// else why it is unknown. For post-job and the `run` supervisor, after TERM.
+pub(crate) fn kill_wait_for_job(
+    dir: &BackupDir,
+    job: &JobContext,
+    db: &DbId,
+) -> std::result::Result<u64, String> {
+    let key = super::array::key(&job.state_key(), db);
+    if let Some(kill_wait) = JobState::reader(dir)
+        .pre_job(&key)
+        .and_then(|r| r.kill_wait)
+    {
+        return Ok(kill_wait);
+    }
+    match scheduler::show_config_after_term() {
+        Ok(config) => config
+            .kill_wait
+            .ok_or_else(|| "no KillWait in scontrol show config".to_string()),
+        Err(failure) => Err(failure.to_string()),
+    }
+}
+
+/// Whether the recorded state already answers this task, needing no lock.
+fn answered(dir: &BackupDir, record: &PreJob, want_final: bool) -> Option<Result<Found>> {
+    if let Some(failed) = &record.failed {
+        return Some(Err(Error::failed(format!(
+            "this job's pre-job snapshot failed its integrity check (kept as {failed}); \
+             other tasks do not retry it: check the database (`dbbackup verify {failed}`)"
+        ))));
+    }
+    if let Some(busy) = &record.busy {
+        return Some(Err(Error::failed(format!(
+            "no restore point from before this job: {busy}; the other tasks do not wait for it again"
+        ))));
+    }
+    let name = record.backup.as_ref()?;
+    // Only reported when it exists: a file removed by hand (or by an older
+    // version's retention) is made again under the lock.
+    let exists = dir
+        .path()
+        .join(name)
+        .symlink_metadata()
+        .is_ok_and(|m| m.is_file());
+    (exists && (!want_final || record.final_job.is_some())).then(|| Ok(Found::Exists(name.clone())))
+}
+
+/// Wait (up to the busy timeout, holding no lock of ours) until SQLite lets a
+/// reader in. `Some(why)` when it did not: a writer holds the database.
+fn locked_by_writer(db: &Path, busy_timeout: Duration) -> Option<String> {
+    let conn = crate::snapshot::connect(db, busy_timeout).ok()?;
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ) =>
+        {
+            Some(format!(
+                "database {} was locked by another process at {} (waited {} s, busy_timeout_seconds)",
+                show(db),
+                jiff::Timestamp::now()
+                    .round(jiff::Unit::Second)
+                    .unwrap_or_else(|_| jiff::Timestamp::now()),
+                busy_timeout.as_secs()
+            ))
+        }
+        // Anything else is the snapshot's to report, under the lock.
+        _ => None,
+    }
+}
+
+/// `submitted` receives the final job (or why it was not submitted) when this
+/// task submitted it.
+fn find_or_make(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    final_job: Option<&Path>,
+    submitted: &mut Option<FinalJob>,
+) -> Result<Found> {
+    let db = settings.db_path()?;
+    let key = super::array::key(&job.state_key(), &DbId::of(db));
+    let want_final = final_job.is_some() && job.array.is_some();
+    if let Some(record) = JobState::reader(dir).pre_job(&key)
+        && let Some(found) = answered(dir, &record, want_final)
+    {
+        return found;
+    }
+    let busy = locked_by_writer(db, settings.busy_timeout);
+    // Waiting for the lock ends early when another task records the restore
+    // point (or its failure) meanwhile: reading that needs no lock.
+    let recorded = || {
+        JobState::reader(dir)
+            .pre_job(&key)
+            .and_then(|record| answered(dir, &record, want_final))
+            .is_some()
+    };
+    let acquired = prepare_state_dir(dir, db).and_then(|()| {
+        crate::lock::DirLock::acquire_unless(
+            dir.path(),
+            job,
+            crate::lock::Wait::Upto(settings.lock_timeout),
+            recorded,
+        )
+    });
+    let acquired = match acquired {
+        Ok(acquired) => acquired,
+        // No lock (a full disk cannot take the holder line, a holder that never
+        // lets go): the array's work must still end in a backup.
+        Err(error) => {
+            if want_final {
+                submit_once(job, dir, &key, final_job, submitted);
+            }
+            return Err(error);
+        }
+    };
+    let Some(lock) = acquired else {
+        let record = JobState::reader(dir).pre_job(&key).unwrap_or_default();
+        return answered(dir, &record, want_final).unwrap_or_else(|| {
+            Err(Error::failed(
+                "restore point record vanished; run pre-job again",
+            ))
+        });
+    };
+    let state = JobState::open(dir)?;
+    let mut record = state.pre_job(&key).unwrap_or_default();
+    // The final job first, recorded under the lock (so exactly one task submits):
+    // the array's work must end in a backup even when no restore point can be
+    // made (database locked, disk full). It depends on the whole array, so it
+    // cannot run before this snapshot anyway.
+    if want_final
+        && record.final_job.is_none()
+        && let Some(answer) = submit_once(job, dir, &key, final_job, submitted)
+    {
+        record.final_job = Some(answer);
+        state.record_pre_job(&key, &record)?;
+    }
+    if let Some(found) = answered(dir, &record, false) {
+        return found;
+    }
+    if let Some(why) = busy {
+        record.busy = Some(why.clone());
+        state.record_pre_job(&key, &record)?;
+        return Err(Error::failed(format!(
+            "no restore point from before this job: {why}; recorded, so the other tasks do not wait for it"
+        )));
+    }
+    let mut tagged = job.clone();
+    tagged.tag = job.job_id().to_string();
+    let outcome = create::if_changed(settings, &tagged, dir, &lock, db, Kind::PreJob, false);
+    let found = match outcome {
+        Ok(Outcome::Created(created)) if created.is_good() => {
+            record.backup = Some(created.entry.file_name.clone());
+            Ok(Found::Created(created.entry.file_name))
+        }
+        Ok(Outcome::Created(created)) => {
+            record.failed = Some(created.entry.file_name.clone());
+            Err(Error::failed(format!(
+                "pre-job snapshot failed its integrity check (quick_check: {}); kept as {}",
+                crate::sqlite_file::one_line(
+                    created.meta.check_detail.as_deref().unwrap_or_default()
+                ),
+                created.entry.file_name
+            )))
+        }
+        Ok(Outcome::Unchanged(name)) => {
+            record.backup = Some(name.clone());
+            Ok(Found::Reused(name))
+        }
+        // Nothing recorded: the next task tries again (a full disk may clear).
+        Err(error) => return Err(error),
+    };
+    if let Some(task) = &job.array
+        && let (Some(count), Some((min, max, step))) = (task.task_count, task.range)
+        && (max - min) / step + 1 == count
+    {
+        record.task_ids = Some(format!("{min}-{max}:{step}"));
+    }
+    state.record_pre_job(&key, &record)?;
+    // KillWait once per job, by the task that made the record, after the
+    // others were released: a stuck controller delays only this task.
+    if job.own_id.is_some() && record.kill_wait.is_none() {
+        match scheduler::show_config() {
+            Ok(config) if config.kill_wait.is_some() => {
+                record.kill_wait = config.kill_wait;
+                state.record_pre_job(&key, &record)?;
+            }
+            Ok(_) => tracing::debug!("no KillWait in scontrol show config"),
+            Err(failure) => tracing::warn!(
+                "KillWait not read ({failure}); term_grace_seconds will bound post-job"
+            ),
+        }
+    }
+    found
+}
+
+/// Submit the final job if this task is the one to (the create-once marker);
+/// returns the answer to record, also left in `submitted` for the summary line.
+fn submit_once(
+    job: &JobContext,
+    dir: &BackupDir,
+    key: &str,
+    script: Option<&Path>,
+    submitted: &mut Option<FinalJob>,
+) -> Option<FinalJob> {
+    let answer = match JobState::claim_final(dir, key) {
+        Ok(true) => submit_final(job, script.unwrap_or(Path::new(""))),
+        Ok(false) => return None,
+        Err(error) => {
+            tracing::error!("final job not submitted: {error}");
+            FinalJob::NotSubmitted(error.to_string())
+        }
+    };
+    *submitted = Some(answer.clone());
+    Some(answer)
+}
+
+/// Submit the array's final job once: `sbatch --dependency=afterany:<array>
+/// SCRIPT <array>`. Returns its id, or what went wrong (recorded either way, so
+/// that a broken submission is not retried by every task).
+fn submit_final(job: &JobContext, script: &Path) -> FinalJob {
+    let array = job.job_id();
+    let mut args = vec!["--parsable".to_string()];
+    // The array's own account, partition and QOS: sites that enforce accounts
+    // reject a job without one, and the cluster is the submitting one anyway.
+    for (option, value) in [
+        ("--account", &job.account),
+        ("--partition", &job.partition),
+        ("--qos", &job.qos),
+    ] {
+        if let Some(value) = value {
+            args.push(format!("{option}={value}"));
+        }
+    }
+    args.push(format!("--dependency=afterany:{array}"));
+    args.push(script.to_string_lossy().into_owned());
+    args.push(array.to_string());
+    match scheduler::submit(&args) {
+        Ok(id) => {
+            tracing::info!(
+                "submitted final job {} ({}) to run after array {array}",
+                id.0,
+                show(script)
+            );
+            FinalJob::Submitted(id)
+        }
+        Err(failure) => {
+            tracing::error!(
+                "could not submit the final job {} for array {array}: {failure}",
+                show(script)
+            );
+            FinalJob::NotSubmitted(failure.to_string())
+        }
+    }
+}

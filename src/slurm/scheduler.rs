@@ -1,0 +1,450 @@
+//! The one place dbbackup runs the scheduler's commands (`sbatch`, `scontrol`,
+//! `sacct`): one timeout for all of them, typed answers, never a hang. A stuck
+//! controller costs a job at most [`TIMEOUT`] per question, and the caller
+//! decides what to do without the answer (the job goes on).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long any scheduler command may take. `scontrol` itself retries for
+/// about `MessageTimeout` (10 s by default) before giving up on a controller.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(8);
+/// After SLURM's TERM every second counts toward KillWait: a question asked
+/// then (only by a job whose pre-job did not record KillWait) gets this long.
+pub(crate) const AFTER_TERM_TIMEOUT: Duration = Duration::from_millis(2_500);
+
+/// Why the scheduler gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The tool is not installed (not on a cluster, or PATH without it).
+    Missing(&'static str),
+    /// The tool did not answer in time (a stuck or unreachable controller).
+    TimedOut(&'static str, Duration),
+    /// This process was asked to stop while waiting.
+    Interrupted(&'static str),
+    /// The tool ran and refused: its exit status and first line of stderr.
+    Refused(&'static str, String),
+    /// It answered, but not what we asked (no such field).
+    Unreadable(&'static str, String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Missing(tool) => write!(f, "{tool} not found"),
+            Failure::TimedOut(tool, limit) => write!(
+                f,
+                "{tool} did not answer within {:.1} s (controller stuck or unreachable)",
+                limit.as_secs_f64()
+            ),
+            Failure::Interrupted(tool) => write!(f, "{tool} interrupted by a signal"),
+            Failure::Refused(_, why) => write!(f, "{why}"),
+            Failure::Unreadable(tool, what) => write!(f, "{tool}: {what}"),
+        }
+    }
+}
+
+/// A job id as sbatch printed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JobId(pub String);
+
+/// What `scontrol show config` says that dbbackup needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub cluster_name: Option<String>,
+    /// Seconds between SLURM's TERM and KILL.
+    pub kill_wait: Option<u64>,
+}
+
+/// What `scontrol show job ID` says of one job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct JobRecord {
+    /// `(ArrayJobId, ArrayTaskId)` when SLURM says this job is an array task.
+    pub array: Option<(String, u64)>,
+}
+
+/// A task's end as the scheduler reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TaskEnd {
+    pub state: String,
+    pub exit_code: String,
+}
+
+/// `sbatch --parsable ARGS`, with the caller's SLURM variables removed (they
+/// would make the new job look like part of this one; `SLURM_CONF` is kept).
+pub(crate) fn submit(args: &[String]) -> Result<JobId, Failure> {
+    let text = run(
+        "sbatch",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        true,
+        TIMEOUT,
+    )?;
+    let id = text
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Failure::Unreadable(
+            "sbatch",
+            format!("no job id in {:?}", text.trim()),
+        ));
+    }
+    Ok(JobId(id))
+}
+
+/// `scontrol show config`: the cluster's name and KillWait.
+pub(crate) fn show_config() -> Result<Config, Failure> {
+    show_config_within(TIMEOUT)
+}
+
+/// `show_config` after SLURM's TERM, in [`AFTER_TERM_TIMEOUT`].
+pub(crate) fn show_config_after_term() -> Result<Config, Failure> {
+    show_config_within(AFTER_TERM_TIMEOUT)
+}
+
+fn show_config_within(timeout: Duration) -> Result<Config, Failure> {
+    let text = run("scontrol", &["show", "config"], false, timeout)?;
+    let config = parse_config(&text);
+    if config == Config::default() {
+        return Err(Failure::Unreadable(
+            "scontrol",
+            "no ClusterName or KillWait in `scontrol show config`".into(),
+        ));
+    }
+    Ok(config)
+}
+
+/// `scontrol show job ID -o`: the record whose `JobId` is `id` (array records
+/// list every task; only this job's line counts).
+pub(crate) fn show_job(id: &str) -> Result<JobRecord, Failure> {
+    let text = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT)?;
+    parse_job(&text, id)
+        .ok_or_else(|| Failure::Unreadable("scontrol", format!("no record of job {id}")))
+}
+
+/// The final states of `array`'s tasks and where they came from: `sacct` where
+/// accounting is configured, else `scontrol` while the controller remembers
+/// the array, else none (`post-job-records`).
+pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>) {
+    match run(
+        "sacct",
+        &["-j", array, "-n", "-P", "-X", "-o", "JobID,State,ExitCode"],
+        false,
+        TIMEOUT,
+    ) {
+        Ok(text) => {
+            let ends = parse_sacct(&text, array);
+            if !ends.is_empty() {
+                return ("sacct", ends);
+            }
+        }
+        Err(why) => tracing::debug!("sacct: {why}"),
+    }
+    match run("scontrol", &["show", "job", array, "-o"], false, TIMEOUT) {
+        Ok(text) => {
+            let ends = parse_scontrol(&text, array);
+            if !ends.is_empty() {
+                return ("scontrol", ends);
+            }
+        }
+        Err(why) => tracing::debug!("scontrol: {why}"),
+    }
+    ("post-job-records", BTreeMap::new())
+}
+
+/// When job `id` (a job, an array: its first task, or `264_3`) started, as
+/// `sacct` reports it, else `scontrol` while the controller remembers the job.
+pub(crate) fn start_time(id: &str) -> Result<jiff::Timestamp, Failure> {
+    let sacct = run(
+        "sacct",
+        &["-j", id, "-X", "-n", "-P", "-o", "Start"],
+        false,
+        TIMEOUT,
+    )
+    .map(|text| earliest(text.lines()));
+    if let Ok(Some(time)) = sacct {
+        return Ok(time);
+    }
+    let text = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT)?;
+    earliest(text.lines().flat_map(|line| {
+        line.split_whitespace()
+            .filter_map(|kv| kv.strip_prefix("StartTime="))
+    }))
+    .ok_or_else(|| Failure::Unreadable("scontrol", format!("no start time for job {id}")))
+}
+
+/// The earliest of SLURM's local times (`2026-12-05T18:22:06`; `Unknown`,
+/// `None` skipped).
+fn earliest<'a>(times: impl Iterator<Item = &'a str>) -> Option<jiff::Timestamp> {
+    let zone = jiff::tz::TimeZone::system();
+    times
+        .filter_map(|t| t.trim().parse::<jiff::civil::DateTime>().ok())
+        .filter_map(|t| zone.to_ambiguous_timestamp(t).compatible().ok())
+        .min()
+}
+
+/// Run `tool ARGS` for at most [`TIMEOUT`]; its stdout when it exits 0.
+fn run(
+    tool: &'static str,
+    args: &[&str],
+    strip_slurm_env: bool,
+    timeout: Duration,
+) -> Result<String, Failure> {
+    // SLURM's TERM reaches every process of a job, a scheduler command run
+    // after it included (post-job's fallback KillWait question): the tool runs
+    // with TERM ignored (inherited across exec); the timeout still bounds it.
+    let mut command = Command::new("/bin/sh");
+    command
+        .args(["-c", "trap '' TERM; exec \"$0\" \"$@\"", tool])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, so a timeout kills whatever it started too (a wrapper
+        // script's children would otherwise hold the pipes open).
+        .process_group(0);
+    if strip_slurm_env {
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key.starts_with("SLURM_") && key != "SLURM_CONF" {
+                command.env_remove(&key);
+            }
+        }
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return Err(Failure::Refused(
+                tool,
+                format!("cannot run /bin/sh for {tool}: {e}"),
+            ));
+        }
+    };
+    let (sender, receiver) = mpsc::channel();
+    for (which, pipe) in [
+        (
+            0,
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+        (
+            1,
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+    ] {
+        let sender = sender.clone();
+        // Read in threads: a full pipe must not stall the tool past the timeout.
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            let _ = sender.send((which, bytes));
+        });
+    }
+    drop(sender);
+    let started = Instant::now();
+    let kill = |child: &mut std::process::Child| {
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+    };
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Err(e) => return Err(Failure::Refused(tool, format!("{tool}: {e}"))),
+            Ok(None) if crate::signals::pending().is_some() => {
+                kill(&mut child);
+                return Err(Failure::Interrupted(tool));
+            }
+            Ok(None) if started.elapsed() > timeout => {
+                kill(&mut child);
+                tracing::warn!(
+                    "{tool} did not answer within {:.1} s; going on without it",
+                    timeout.as_secs_f64()
+                );
+                return Err(Failure::TimedOut(tool, timeout));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    // Whatever the tool left running may still hold a pipe: bounded too.
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        let left = timeout
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(200));
+        match receiver.recv_timeout(left) {
+            Ok((0, bytes)) => stdout = bytes,
+            Ok((_, bytes)) => stderr = bytes,
+            Err(_) => break,
+        }
+    }
+    if status.success() {
+        return Ok(String::from_utf8_lossy(&stdout).into_owned());
+    }
+    // The shell's answer for a command it cannot find.
+    if status.code() == Some(127) {
+        return Err(Failure::Missing(tool));
+    }
+    let why = String::from_utf8_lossy(&stderr)
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map_or_else(|| format!("{tool} failed ({status})"), str::to_string);
+    Err(Failure::Refused(tool, crate::sqlite_file::one_line(&why)))
+}
+
+/// `ClusterName = x` and `KillWait = 5 sec` in `scontrol show config`.
+pub(crate) fn parse_config(text: &str) -> Config {
+    let mut config = Config::default();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        match key.trim() {
+            "ClusterName" => {
+                config.cluster_name =
+                    Some(value.trim().to_string()).filter(|v| !v.is_empty() && v != "(null)");
+            }
+            "KillWait" => {
+                let mut words = value.split_whitespace();
+                config.kill_wait = words
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|_| matches!(words.next(), None | Some("sec" | "secs" | "seconds")));
+            }
+            _ => {}
+        }
+    }
+    config
+}
+
+/// The line of `scontrol show job ID -o` whose `JobId` is `id`.
+pub(crate) fn parse_job(text: &str, id: &str) -> Option<JobRecord> {
+    text.lines().find_map(|line| {
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        };
+        (field("JobId")? == id).then(|| JobRecord {
+            array: field("ArrayJobId")
+                .zip(field("ArrayTaskId").and_then(|t| t.parse().ok()))
+                .map(|(array, task)| (array.to_string(), task)),
+        })
+    })
+}
+
+/// `123_4|CANCELLED by 0|0:0` lines (`sacct -n -P -X -o JobID,State,ExitCode`).
+pub(crate) fn parse_sacct(text: &str, array: &str) -> BTreeMap<u64, TaskEnd> {
+    let mut ends = BTreeMap::new();
+    for line in text.lines() {
+        let mut fields = line.split('|');
+        let (Some(id), Some(state), Some(exit)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let Some(task) = id
+            .strip_prefix(array)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .and_then(|t| t.parse().ok())
+        else {
+            continue;
+        };
+        ends.insert(
+            task,
+            TaskEnd {
+                state: state.trim().to_string(),
+                exit_code: exit.trim().to_string(),
+            },
+        );
+    }
+    ends
+}
+
+/// `scontrol show job <array> -o`: one line per task, `ArrayJobId=… ArrayTaskId=…
+/// JobState=… ExitCode=…`.
+pub(crate) fn parse_scontrol(text: &str, array: &str) -> BTreeMap<u64, TaskEnd> {
+    let mut ends = BTreeMap::new();
+    for line in text.lines() {
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        };
+        if field("ArrayJobId") != Some(array) {
+            continue;
+        }
+        // A still-pending remainder reads `ArrayTaskId=4-7%2`: not one task.
+        let Some(task) = field("ArrayTaskId").and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        ends.insert(
+            task,
+            TaskEnd {
+                state: field("JobState").unwrap_or("UNKNOWN").to_string(),
+                exit_code: field("ExitCode").unwrap_or("?").to_string(),
+            },
+        );
+    }
+    ends
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_gives_cluster_name_and_kill_wait() {
+        let config = "Configuration data as of 2026-11-26T13:00:00\n\
+                      ClusterName             = dbbackup-test\n\
+                      KillOnBadExit           = 0\n\
+                      KillWait                = 5 sec\n";
+        assert_eq!(
+            parse_config(config),
+            Config {
+                cluster_name: Some("dbbackup-test".into()),
+                kill_wait: Some(5)
+            }
+        );
+        assert_eq!(parse_config("KillWait = 30\n").kill_wait, Some(30));
+        assert_eq!(parse_config("KillOnBadExit = 0\n").kill_wait, None);
+        assert_eq!(parse_config("KillWait = 2 min\n").kill_wait, None);
+        assert_eq!(parse_config("KillWait = (null)\n").kill_wait, None);
+    }
+
+    #[test]
+    fn a_job_record_says_whether_it_is_an_array_task() {
+        let task = "JobId=2 ArrayJobId=1 ArrayTaskId=0 JobName=x JobState=RUNNING\n";
+        assert_eq!(parse_job(task, "2").unwrap().array, Some(("1".into(), 0)));
+        let own = "JobId=4 JobName=child.sh JobState=RUNNING\n";
+        assert_eq!(parse_job(own, "4").unwrap().array, None);
+        assert_eq!(parse_job(task, "3"), None);
+    }
+
+    #[test]
+    fn scheduler_reports_are_parsed() {
+        let sacct = "55_0|COMPLETED|0:0\n55_3|CANCELLED by 0|0:0\n55_4|OUT_OF_MEMORY|0:125\n56_1|COMPLETED|0:0\n";
+        let ends = parse_sacct(sacct, "55");
+        assert_eq!(ends.len(), 3);
+        assert_eq!(ends[&3].state, "CANCELLED by 0");
+        let scontrol = "JobId=57 ArrayJobId=55 ArrayTaskId=2 JobName=x JobState=TIMEOUT Reason=TimeLimit ExitCode=0:15\n\
+                        JobId=55 ArrayJobId=55 ArrayTaskId=4-7%2 JobState=PENDING ExitCode=0:0\n";
+        let ends = parse_scontrol(scontrol, "55");
+        assert_eq!(ends.len(), 1);
+        assert_eq!(ends[&2].state, "TIMEOUT");
+        assert_eq!(ends[&2].exit_code, "0:15");
+    }
+}

@@ -1,0 +1,138 @@
+//! Undoing a job: what it made (`list --job`) and the restore point from before
+//! its work (`restore --before-job`) — the reason pre-job backups exist.
+//!
+//! The point before a job is, in order: the restore point its pre-job recorded
+//! (made by it, or reused when the database was unchanged); else its own
+//! `pre-job` backup (state files expire after 30 days, backups do not); else
+//! the newest restore point created before the job started, as SLURM reports
+//! the start (`sacct`, else `scontrol` while it remembers the job).
+
+use std::fs;
+
+use super::array::{JobState, STATE_DIR};
+use super::scheduler;
+use crate::error::{Error, Result};
+use crate::store::{BackupDir, DbId, Entry, Kind};
+
+/// A job id as a user gives it: `264` (a job, or a whole array) or `264_3`
+/// (one array task).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JobRef {
+    /// The job, or the array a task belongs to: what pre-job tags and keys.
+    pub job: String,
+    pub task: Option<String>,
+}
+
+impl JobRef {
+    pub(crate) fn parse(text: &str) -> Result<JobRef> {
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+        let (job, task) = match text.trim().split_once('_') {
+            Some((job, task)) => (job, Some(task)),
+            None => (text.trim(), None),
+        };
+        if !digits(job) || task.is_some_and(|t| !digits(t)) {
+            return Err(Error::usage(format!(
+                "'{text}' is not a SLURM job id (digits, or ARRAY_TASK such as 264_3)"
+            )));
+        }
+        Ok(JobRef {
+            job: job.to_string(),
+            task: task.map(str::to_string),
+        })
+    }
+
+    /// Whether a backup tagged `recorded` was made by this job: its own tag,
+    /// its tasks' tags (`264_*` for `264`), and the array's backups for a task.
+    pub(crate) fn made(&self, recorded: &str) -> bool {
+        match &self.task {
+            Some(task) => recorded == self.job || recorded == format!("{}_{task}", self.job),
+            None => {
+                recorded == self.job
+                    || recorded
+                        .strip_prefix(&self.job)
+                        .and_then(|rest| rest.strip_prefix('_'))
+                        .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            }
+        }
+    }
+}
+
+/// The restore point of `db` from before `job`'s work, and how it was chosen.
+pub(crate) fn point_before(dir: &BackupDir, db: &DbId, job: &JobRef) -> Result<(String, String)> {
+    let points = dir.set(db)?.restore_points;
+    let present = |name: &str| points.iter().any(|e| e.file_name == name);
+    if let Some(name) = recorded_pre_job(dir, db, &job.job)
+        && present(&name)
+    {
+        return Ok((name, format!("job {}'s pre-job restore point", job.job)));
+    }
+    let own = |e: &&Entry| {
+        e.meta
+            .as_ref()
+            .is_ok_and(|m| m.kind == Kind::PreJob && job.made(&m.job))
+    };
+    // Newest first: the oldest pre-job backup tagged with the job is its own.
+    if let Some(entry) = points.iter().rev().find(own) {
+        return Ok((
+            entry.file_name.clone(),
+            format!("job {}'s pre-job backup", job.job),
+        ));
+    }
+    let id = match &job.task {
+        Some(task) => format!("{}_{task}", job.job),
+        None => job.job.clone(),
+    };
+    let started = scheduler::start_time(&id).map_err(|failure| {
+        Error::failed(format!(
+            "no pre-job restore point of job {id} in {}, and its start time is unknown ({failure}); \
+             choose a restore point with `dbbackup list`",
+            dir.path().display()
+        ))
+    })?;
+    let before = points
+        .iter()
+        .find(|e| e.created() < started)
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "no restore point of this database was made before job {id} started ({started})"
+            ))
+        })?;
+    Ok((
+        before.file_name.clone(),
+        format!("the newest restore point before job {id} started ({started})"),
+    ))
+}
+
+/// The restore point pre-job recorded for `job` (any cluster): state files are
+/// named `prejob-<cluster>-<job>-<db key>`.
+fn recorded_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
+    let suffix = format!("-{job}-{}", db.key());
+    let reader = JobState::reader(dir);
+    let items = fs::read_dir(dir.path().join(STATE_DIR)).ok()?;
+    items.flatten().find_map(|item| {
+        let name = item.file_name().to_string_lossy().into_owned();
+        let key = name.strip_prefix("prejob-")?;
+        if !key.ends_with(&suffix) {
+            return None;
+        }
+        reader.pre_job(key)?.backup
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_and_what_a_job_made() {
+        let array = JobRef::parse("264").unwrap();
+        assert!(array.made("264") && array.made("264_3"));
+        assert!(!array.made("2645") && !array.made("264_") && !array.made("26"));
+        let task = JobRef::parse("264_3").unwrap();
+        assert!(task.made("264") && task.made("264_3") && !task.made("264_4"));
+        for bad in ["", "abc", "264_", "_3", "1;rm", "264_3_1"] {
+            assert!(JobRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

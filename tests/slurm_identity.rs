@@ -1,0 +1,716 @@
+//! The SLURM protocol's edges: a stuck controller, a job submitted from inside
+//! an array task, a database locked past the busy timeout at pre-job, `final`
+//! run by hand from a login node, and undoing a job (`restore --before-job`,
+//! `list --job`). Tests that need SLURM use the local cluster and say when they
+//! are skipped.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// Ids no real job has (above SLURM's MaxJobId), so the local cluster's
+/// `scontrol` answers "invalid job id" and the variables are trusted.
+const FAKE_ARRAY: &str = "88000001";
+
+fn cluster_ready() -> bool {
+    let up = Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).trim().is_empty());
+    if !up {
+        assert!(
+            std::env::var("DBBACKUP_REQUIRE_SLURM").as_deref() != Ok("1"),
+            "DBBACKUP_REQUIRE_SLURM=1 but no SLURM cluster answers"
+        );
+        let _ = writeln!(std::io::stderr(), "SLURM tests SKIPPED: no cluster");
+    }
+    up
+}
+
+fn cluster_name() -> String {
+    let out = Command::new("scontrol")
+        .args(["show", "config"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == "ClusterName").then(|| v.trim().to_string())
+        })
+        .expect("ClusterName")
+}
+
+/// `sbatch`, `scontrol` and `sacct` that never answer (a stuck controller).
+fn stuck_tools(env: &Env) -> PathBuf {
+    let bin = env.path("stuck-bin");
+    fs::create_dir_all(&bin).unwrap();
+    for tool in ["sbatch", "scontrol", "sacct"] {
+        let path = bin.join(tool);
+        fs::write(&path, "#!/bin/sh\nsleep 120\necho 1\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bin
+}
+
+fn path_with(bin: &Path) -> String {
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Run `command`, killing it after `limit`: `None` when it had to be killed.
+fn run_within(mut command: Command, limit: Duration) -> Option<(Run, Duration)> {
+    let started = Instant::now();
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = started.elapsed();
+    Some((child.wait_with_output().unwrap().into(), took))
+}
+
+fn array_task(env: &Env, array: &str, task: u32, count: u32) -> Command {
+    let mut command = env.command();
+    command
+        .env("SLURM_ARRAY_JOB_ID", array)
+        .env("SLURM_ARRAY_TASK_ID", task.to_string())
+        .env("SLURM_ARRAY_TASK_COUNT", count.to_string())
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env("SLURM_ARRAY_TASK_MAX", (count - 1).to_string())
+        .env("SLURM_ARRAY_TASK_STEP", "1")
+        .env("SLURM_JOB_ID", format!("{array}{task:03}"))
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        );
+    command
+}
+
+/// A stuck controller: every scheduler command is bounded, says so, and the
+/// job goes on (pre-job still makes its restore point; final still backs up).
+#[test]
+fn a_stuck_controller_delays_pre_job_and_final_but_never_hangs_them() {
+    let env = Env::new();
+    let bin = stuck_tools(&env);
+    let script = env.path("final_backup.sbatch");
+    fs::write(&script, "#!/bin/sh\n").unwrap();
+    let mut pre = array_task(&env, FAKE_ARRAY, 0, 2);
+    pre.env("PATH", path_with(&bin))
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .args(["pre-job", "--final-job"])
+        .arg(&script);
+    let (run, took) =
+        run_within(pre, Duration::from_secs(60)).expect("pre-job hung on a stuck controller");
+    run.failed_with(1, "did not answer within");
+    assert!(took < Duration::from_secs(40), "took {took:?}");
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let line = &lines[0];
+    assert_eq!(line["event"], "pre-job");
+    assert!(
+        line["final"].starts_with("not submitted: sbatch did not answer within"),
+        "{line:?}"
+    );
+    assert_eq!(
+        env.backup_files().len(),
+        1,
+        "the restore point is still made"
+    );
+    assert!(line["backup"].starts_with("backup_"), "{line:?}");
+
+    // By hand, no cluster name in the environment: scontrol is asked, bounded.
+    let mut fin = env.command();
+    fin.env("PATH", path_with(&bin)).args(["final", FAKE_ARRAY]);
+    let (run, took) =
+        run_within(fin, Duration::from_secs(60)).expect("final hung on a stuck controller");
+    run.ok();
+    assert!(took < Duration::from_secs(40), "took {took:?}");
+    assert!(
+        run.stderr.contains("did not answer within"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Eight tasks against a database a writer holds past the busy timeout: they
+/// wait side by side (no directory lock held while SQLite is busy), all give
+/// up within one busy timeout of each other, and the failure is recorded so a
+/// later task does not wait again.
+#[test]
+fn a_locked_database_does_not_serialize_an_array_at_pre_job() {
+    let env = Env::new();
+    let writer = hold_exclusive(&env.db);
+    let started = Instant::now();
+    let children: Vec<_> = (0..8)
+        .map(|task| {
+            let mut command = array_task(&env, FAKE_ARRAY, task, 9);
+            command
+                .env("DBBACKUP_BUSY_TIMEOUT_SECONDS", "2")
+                .env("DBBACKUP_LOCK_TIMEOUT_SECONDS", "60")
+                .arg("pre-job")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            std::thread::spawn(move || {
+                let output = command.output().unwrap();
+                (Instant::now(), Run::from(output))
+            })
+        })
+        .collect();
+    let ends: Vec<(Instant, Run)> = children.into_iter().map(|c| c.join().unwrap()).collect();
+    let first = ends.iter().map(|(t, _)| *t).min().unwrap();
+    let last = ends.iter().map(|(t, _)| *t).max().unwrap();
+    for (_, run) in &ends {
+        run.failed_with(1, "locked by another process");
+    }
+    eprintln!(
+        "8 tasks against a locked database gave up {:?} apart, {:?} after the start",
+        last - first,
+        last - started
+    );
+    assert!(
+        last - first < Duration::from_secs(2),
+        "tasks gave up {:?} apart (serialized?); all done after {:?}",
+        last - first,
+        last - started
+    );
+    // A task starting now finds the recorded failure and does not wait.
+    let mut late = array_task(&env, FAKE_ARRAY, 8, 9);
+    late.env("DBBACKUP_BUSY_TIMEOUT_SECONDS", "2")
+        .arg("pre-job");
+    let (run, took) = run_within(late, Duration::from_secs(30)).unwrap();
+    run.failed_with(1, "the other tasks do not wait for it again");
+    assert!(
+        took < Duration::from_millis(1500),
+        "late task waited {took:?}"
+    );
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    assert_eq!(lines.len(), 9);
+    assert!(lines.iter().all(|l| l["status"] == "failed"));
+    drop(writer);
+    assert_ledger_invariant(&env.db);
+    assert!(env.backup_files().is_empty());
+}
+
+/// A task whose post-job ran after SLURM's TERM reached post-job: the final
+/// line lists it under `post_job`, not `no_post_job`.
+#[test]
+fn final_counts_tasks_whose_post_job_ran_after_term() {
+    let env = Env::new();
+    let array = "88000002";
+    for task in 0..3 {
+        let mut pre = array_task(&env, array, task, 3);
+        pre.env("SLURM_CLUSTER_NAME", "alpha").arg("pre-job");
+        Run::from(pre.output().unwrap()).ok();
+    }
+    for task in 0..2 {
+        let mut post = array_task(&env, array, task, 3);
+        post.env("SLURM_CLUSTER_NAME", "alpha")
+            .args(["post-job", "--status", "0"]);
+        Run::from(post.output().unwrap()).ok();
+    }
+    let mut termed = array_task(&env, array, 2, 3);
+    termed
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .args(["post-job", "--status", "143", "--after-term"]);
+    Run::from(termed.output().unwrap()).ok();
+    let run: Run = env
+        .command()
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(["final", array])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let line = lines.iter().find(|l| l["event"] == "final").unwrap();
+    assert_eq!(line["post_job"], "0-2", "{line:?}");
+    assert_eq!(line["no_post_job"], "-", "{line:?}");
+}
+
+/// `final ARRAY` by hand from a login node (no SLURM_CLUSTER_NAME): the state
+/// the tasks wrote under the cluster's name is found, and the array is marked
+/// ended under that key (no stray marker under a key without a cluster).
+#[test]
+fn final_by_hand_from_a_login_node_reads_the_arrays_state() {
+    if !cluster_ready() {
+        return;
+    }
+    let cluster = cluster_name();
+    let env = Env::new();
+    let array = "88000003";
+    for task in 0..2 {
+        let mut pre = array_task(&env, array, task, 2);
+        pre.env("SLURM_CLUSTER_NAME", &cluster).arg("pre-job");
+        Run::from(pre.output().unwrap()).ok();
+        let mut post = array_task(&env, array, task, 2);
+        post.env("SLURM_CLUSTER_NAME", &cluster)
+            .args(["post-job", "--status", "0"]);
+        Run::from(post.output().unwrap()).ok();
+    }
+    let run: Run = env
+        .command()
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(["final", array])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(!run.stdout.contains("knows nothing"), "{}", run.stdout);
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let line = lines.iter().find(|l| l["event"] == "final").unwrap();
+    assert_eq!(line["post_job"], "0-1", "{line:?}");
+    let state: Vec<String> = fs::read_dir(env.backups.join(".dbbackup-state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        state
+            .iter()
+            .any(|n| n.starts_with(&format!("ended-{cluster}-{array}-"))),
+        "{state:?}"
+    );
+    assert!(
+        !state.iter().any(|n| n.starts_with("ended---")),
+        "{state:?}"
+    );
+}
+
+fn slurm_command(env: &Env, program: &str) -> Command {
+    let mut command = Command::new(program);
+    command.current_dir(env.root.path());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("DBBACKUP_") || key.starts_with("SLURM_") {
+            command.env_remove(&key);
+        }
+    }
+    command
+        .env("DBBACKUP", BIN)
+        .env("DBBACKUP_DB_PATH", &env.db)
+        .env("DBBACKUP_BACKUP_DIR", &env.backups)
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        );
+    command
+}
+
+fn wait_for_file(path: &Path, limit: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text.trim().to_string();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{} never written",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn wait_for_jobs(jobs: &[&str], limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let out = Command::new("squeue")
+            .args(["-h", "-o", "%i", "-j", &jobs.join(",")])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            return;
+        }
+        assert!(started.elapsed() < limit, "jobs {jobs:?} still running");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The issue's scenario on the real cluster: an array task submits a follow-up
+/// job (sbatch exports the task's SLURM_ARRAY_* variables to it). The follow-up
+/// is its own job: its lines carry its own id, its pre-job makes its own
+/// restore point, and its post-job backup holds its work.
+#[test]
+fn a_job_submitted_from_an_array_task_is_its_own_job() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    let work = |note: &str| {
+        format!(
+            "python3 -c \"import sqlite3; c = sqlite3.connect('{db}', timeout=60); \
+             c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (3, '{note}')\\\"); \
+             c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (-3, 'balance')\\\"); \
+             c.execute('UPDATE counter SET n = n + 2'); c.commit()\"",
+            db = env.db.display()
+        )
+    };
+    let child = env.path("child.sh");
+    fs::write(
+        &child,
+        format!(
+            "#!/bin/bash\n\"$DBBACKUP\" pre-job\n{}\n\"$DBBACKUP\" post-job --status 0\n",
+            work("child")
+        ),
+    )
+    .unwrap();
+    let parent = env.path("parent.sh");
+    fs::write(
+        &parent,
+        format!(
+            "#!/bin/bash\n\"$DBBACKUP\" pre-job\n{}\n\
+             if [ \"$SLURM_ARRAY_TASK_ID\" = 0 ]; then sbatch --parsable -o '{out}/child.out' '{child}' > '{out}/child.id.tmp' && mv '{out}/child.id.tmp' '{out}/child.id'; fi\n\
+             \"$DBBACKUP\" post-job --status 0\n",
+            work("parent"),
+            out = env.root.path().display(),
+            child = child.display()
+        ),
+    )
+    .unwrap();
+    for script in [&child, &parent] {
+        fs::set_permissions(script, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let output = slurm_command(&env, "sbatch")
+        .args(["--parsable", "--array=0-1", "-o"])
+        .arg(env.path("parent-%a.out"))
+        .arg(&parent)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let array = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let child_id = wait_for_file(&env.path("child.id"), Duration::from_secs(120));
+    wait_for_jobs(&[&array, &child_id], Duration::from_secs(180));
+
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let child_lines: Vec<_> = lines.iter().filter(|l| l["job"] == child_id).collect();
+    assert_eq!(
+        child_lines.len(),
+        2,
+        "the follow-up's lines carry its own id {child_id}: {lines:#?}"
+    );
+    let pre = child_lines
+        .iter()
+        .find(|l| l["event"] == "pre-job")
+        .unwrap();
+    assert_eq!(pre["status"], "ok", "{pre:?}");
+    assert!(
+        !pre.get("reason")
+            .is_some_and(|r| r.contains("another task")),
+        "{pre:?}"
+    );
+    let post = child_lines
+        .iter()
+        .find(|l| l["event"] == "post-job")
+        .unwrap();
+    assert_eq!(post["status"], "ok", "{post:?}");
+    assert_eq!(post["trigger"], "job finished", "{post:?}");
+    // Its backup holds its work.
+    let listed = listed(&env);
+    let (name, _) = listed
+        .iter()
+        .rfind(|(_, row)| row["job"] == child_id.as_str() && row["kind"] == "post-job")
+        .expect("a post-job backup of the follow-up");
+    let restored = gunzip_to(&env.backups.join(name), &env.path("child-backup.db"));
+    let conn = rusqlite::Connection::open(&restored).unwrap();
+    let rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM ledger WHERE note = 'child'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 1);
+    assert_ledger_invariant(&restored);
+}
+
+fn job_step(env: &Env, job: &str, args: &[&str]) -> Run {
+    env.command()
+        .env("SLURM_JOB_ID", job)
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+fn work(env: &Env, note: &str) {
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(&format!(
+            "INSERT INTO ledger (amount, note) VALUES (7, '{note}'); \
+             INSERT INTO ledger (amount, note) VALUES (-7, 'balance'); UPDATE counter SET n = n + 2"
+        ))
+        .unwrap();
+}
+
+/// Three jobs one after another; each can be undone: `restore --before-job`
+/// brings back the database as it was before that job's work (its pre-job
+/// point, also when pre-job reused an unchanged one), and `list --job` shows
+/// what the job made.
+#[test]
+fn restore_before_job_undoes_a_job_and_list_job_shows_what_it_made() {
+    let env = Env::new();
+    let mut before = Vec::new();
+    for (job, changes) in [("88000010", true), ("88000011", true), ("88000012", false)] {
+        job_step(&env, job, &["pre-job"]).ok();
+        before.push(content_digest(&env.db));
+        if changes {
+            work(&env, job);
+        }
+        job_step(&env, job, &["post-job", "--status", "0"]).ok();
+    }
+    let after = content_digest(&env.db);
+    for (job, digest) in ["88000010", "88000011", "88000012"].iter().zip(&before) {
+        let run = env.run(&["restore", "--before-job", job]);
+        run.ok();
+        assert!(run.stdout.contains("before the job:"), "{}", run.stdout);
+        assert_eq!(&content_digest(&env.db), digest, "before job {job}");
+    }
+    assert_ne!(before[0], after);
+
+    let made = env.run(&["list", "--job", "88000010", "--format", "json"]);
+    made.ok();
+    let rows = made.json();
+    let kinds: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["job"], "88000010");
+            r["kind"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(kinds, ["post-job", "pre-job"]);
+    // The third job changed nothing: its pre-job reused a point, its post-job
+    // found the database unchanged.
+    let nothing = env.run(&["list", "--job", "88000012"]);
+    nothing.ok();
+    assert!(
+        nothing.stdout.contains("no backups made by job 88000012"),
+        "{}",
+        nothing.stdout
+    );
+}
+
+/// Bad job ids are usage errors; a job nobody knows is a clear failure, and
+/// nothing is restored.
+#[test]
+fn restore_before_job_refuses_bad_or_unknown_jobs() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let digest = content_digest(&env.db);
+    env.run(&["restore", "--before-job", "12;rm"])
+        .failed_with(2, "not a SLURM job id");
+    env.run(&["list", "--job", "abc"])
+        .failed_with(2, "not a SLURM job id");
+    env.run(&["restore", "latest", "--before-job", "5"])
+        .failed_with(2, "cannot be used with");
+    env.run(&["restore", "--before-job", "88000099"])
+        .failed_with(1, "no pre-job restore point of job 88000099");
+    assert_eq!(content_digest(&env.db), digest);
+}
+
+/// KillWait is read once, at pre-job, and kept with the job's state: after
+/// SLURM's TERM no task asks the controller (`scontrol show config` in every
+/// task at the controller's busiest moment), and the bound still comes from it.
+#[test]
+fn kill_wait_is_read_once_at_pre_job_not_by_every_task_at_term() {
+    let env = Env::new();
+    let bin = env.path("counting-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let calls = env.path("scontrol.calls");
+    fs::write(
+        bin.join("scontrol"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\n\
+             if [ \"$1 $2\" = 'show config' ]; then printf 'ClusterName = alpha\\nKillWait = 7 sec\\n'; exit 0; fi\n\
+             echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("scontrol"), fs::Permissions::from_mode(0o755)).unwrap();
+    let array = "88000004";
+    let step = |task: u32, args: &[&str]| -> Run {
+        let mut command = array_task(&env, array, task, 4);
+        command
+            .env("PATH", path_with(&bin))
+            .env("SLURM_CLUSTER_NAME", "alpha")
+            .args(args);
+        command.output().unwrap().into()
+    };
+    for task in 0..4 {
+        step(task, &["pre-job"]).ok();
+    }
+    let at_pre_job = fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        at_pre_job.lines().filter(|l| *l == "show config").count(),
+        1,
+        "{at_pre_job}"
+    );
+    fs::remove_file(&calls).unwrap();
+    for task in 0..4 {
+        step(task, &["post-job", "--status", "143", "--after-term"]).ok();
+    }
+    assert!(
+        !calls.exists(),
+        "scontrol asked after TERM: {}",
+        fs::read_to_string(&calls).unwrap_or_default()
+    );
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let post: Vec<_> = lines.iter().filter(|l| l["event"] == "post-job").collect();
+    assert_eq!(post.len(), 4);
+    for line in post {
+        assert_eq!(
+            line["term_grace"], "5 s: KillWait 7 s minus 2 s",
+            "{line:?}"
+        );
+    }
+}
+
+/// A job that ran no pre-job: `restore --before-job` takes the newest restore
+/// point made before SLURM says the job started.
+#[test]
+fn restore_before_job_without_a_pre_job_uses_the_jobs_start_time() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let before = content_digest(&env.db);
+    // SLURM's start times have whole seconds.
+    std::thread::sleep(Duration::from_millis(1100));
+    let script = env.path("job.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/bash\nsleep 1\npython3 -c \"import sqlite3; c = sqlite3.connect('{db}', timeout=60); \
+             c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (4, 'job')\\\"); \
+             c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (-4, 'balance')\\\"); \
+             c.execute('UPDATE counter SET n = n + 2'); c.commit()\"\n\"$DBBACKUP\" backup\n",
+            db = env.db.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let output = slurm_command(&env, "sbatch")
+        .args(["--parsable", "-o"])
+        .arg(env.path("job.out"))
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let job = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    wait_for_jobs(&[&job], Duration::from_secs(120));
+    assert_eq!(env.backup_files().len(), 2, "the job backed up its work");
+    assert_ne!(content_digest(&env.db), before);
+    let run = env.run(&["restore", "--before-job", &job]);
+    run.ok();
+    assert!(run.stdout.contains("before job"), "{}", run.stdout);
+    assert!(run.stdout.contains("started"), "{}", run.stdout);
+    assert_eq!(content_digest(&env.db), before);
+}
+
+/// The same without a cluster: `scontrol` (a script answering as SLURM does for
+/// a plain job) says the job is not an array task; pre-job asks once, post-job
+/// asks nobody and still treats it as its own job.
+#[test]
+fn inherited_array_variables_lose_to_slurms_record() {
+    let env = Env::new();
+    let bin = env.path("record-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let calls = env.path("scontrol.calls");
+    fs::write(
+        bin.join("scontrol"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\n\
+             if [ \"$1 $2\" = 'show job' ]; then echo \"JobId=$3 JobName=follow-up JobState=RUNNING\"; exit 0; fi\n\
+             printf 'ClusterName = alpha\\nKillWait = 5 sec\\n'\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("scontrol"), fs::Permissions::from_mode(0o755)).unwrap();
+    let step = |args: &[&str]| -> Run {
+        // Task 0 of array 88000005 submitted job 88000007: it inherited these.
+        let mut command = array_task(&env, "88000005", 0, 2);
+        command
+            .env("SLURM_JOB_ID", "88000007")
+            .env("PATH", path_with(&bin))
+            .env("SLURM_CLUSTER_NAME", "alpha")
+            .args(args);
+        command.output().unwrap().into()
+    };
+    let pre = step(&["pre-job"]);
+    pre.ok();
+    assert!(pre.stderr.contains("job=88000007 "), "{}", pre.stderr);
+    assert!(!pre.stderr.contains("job=88000005_0"), "{}", pre.stderr);
+    let asked = fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        asked.lines().filter(|l| l.starts_with("show job")).count(),
+        1,
+        "{asked}"
+    );
+    fs::remove_file(&calls).unwrap();
+    work(&env, "follow-up");
+    step(&["post-job", "--status", "0"]).ok();
+    assert!(!calls.exists(), "post-job asked scontrol");
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert_eq!(line["job"], "88000007", "{line:?}");
+        assert_eq!(line["status"], "ok", "{line:?}");
+    }
+    assert_eq!(lines[1]["trigger"], "job finished");
+    let restored = gunzip_to(&env.newest_backup(), &env.path("follow-up.db"));
+    let rows: i64 = rusqlite::Connection::open(&restored)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM ledger WHERE note = 'follow-up'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 1);
+}
