@@ -98,6 +98,12 @@ pub enum Command {
     /// Guarantee a restore point from before this job's work (once per array job)
     #[command(after_help = "Example (first lines of a job script):\n  dbbackup pre-job || exit 1")]
     PreJob(PreJobArgs),
+    /// A job's work between pre-job and post-job, with SLURM's signals handled
+    #[command(
+        long_about = "Run a job's work under supervision: pre-job (a restore point from before the work), the work in its own process group with SLURM's TERM, INT, HUP, USR2 and CONT passed on to all of it, a backup on USR1 (#SBATCH --signal=B:USR1@N: the time limit is near), then post-job. Exits with the work's own status (128+N when signal N ended it). A failed backup only warns, unless --strict.",
+        after_help = "Examples (the last line of a job script):\n  exec dbbackup run -- \"$@\"\n  exec dbbackup run --final-job slurm/final_backup.sbatch -- python3 sweep.py"
+    )]
+    Run(RunArgs),
     /// After the work: back up (last array task, or interval passed) and log the job's exit status
     #[command(
         after_help = "Example (last lines of a job script):\n  status=$?\n  dbbackup post-job --status \"$status\""
@@ -182,6 +188,26 @@ pub struct PreJobArgs {
     pub final_job: Option<PathBuf>,
     #[command(flatten)]
     pub output: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// In an array task: once per array, submit this script with
+    /// `sbatch --dependency=afterany:<array>`, passing the array id (the final backup)
+    #[arg(long, value_name = "SCRIPT")]
+    pub final_job: Option<std::path::PathBuf>,
+    /// A failed backup fails the job (exit 1 when the work succeeded; no work
+    /// after a failed pre-job)
+    #[arg(long, env = "DBBACKUP_STRICT")]
+    pub strict: bool,
+    /// The work and its arguments (after `--` when they start with `-`)
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 0..
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

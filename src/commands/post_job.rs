@@ -27,14 +27,37 @@ use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
 
 pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
-    let out = ctx.output(args.output.format);
-    let grace = args.after_term.then(|| {
-        let (grace, why) = grace_after_term(ctx.settings.term_grace, kill_wait());
-        tracing::info!("after SLURM's TERM: finishing within {why}");
-        crate::signals::bound(grace);
-        why
+    let term = args.after_term.then(|| {
+        let at = Instant::now();
+        let (budget, why) = budget_after_term(&ctx.settings);
+        AfterTerm { at, budget, why }
     });
-    let result = decide_and_back_up(ctx, args.after_term);
+    after_work(ctx, args.status, term, args.output.format)
+}
+
+/// SLURM's TERM has come: when, the time allowed from then on, and which bound
+/// that is (for the summary line).
+pub(crate) struct AfterTerm {
+    pub at: Instant,
+    pub budget: Duration,
+    pub why: String,
+}
+
+/// Post-job proper, for the command and for `dbbackup run`: `job_status` is the
+/// work's; after TERM the run is bounded from the TERM on.
+pub(crate) fn after_work(
+    ctx: &Ctx,
+    job_status: Option<i32>,
+    term: Option<AfterTerm>,
+    format: crate::cli::Format,
+) -> Result<ExitCode> {
+    let out = ctx.output(format);
+    let grace = term.as_ref().map(|term| {
+        tracing::info!("after SLURM's TERM: finishing within {}", term.why);
+        crate::signals::bound_since(term.at, term.budget);
+        term.why.clone()
+    });
+    let result = decide_and_back_up(ctx, term.is_some());
     let (status, mut line) = match &result {
         Ok((reason, None)) => {
             out.line(format!("skipped: {reason}"));
@@ -66,7 +89,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
             (ExitCode::Failure, line)
         }
     };
-    if let Some(job_status) = args.status {
+    if let Some(job_status) = job_status {
         line.field("exit_status", &job_status.to_string());
     }
     if let Some(why) = &grace {
@@ -131,6 +154,12 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
 /// and exit, and SLURM's TERM reached us a moment before post-job started.
 const KILL_WAIT_MARGIN: u64 = 2;
 const SCONTROL_TIMEOUT: Duration = Duration::from_millis(2_500);
+
+/// The time allowed after SLURM's TERM, and which bound applied. The one place
+/// that asks the cluster for KillWait.
+pub(crate) fn budget_after_term(settings: &crate::config::Settings) -> (Duration, String) {
+    grace_after_term(settings.term_grace, kill_wait())
+}
 
 /// The time post-job may take after SLURM's TERM: `term_grace_seconds`, but
 /// never past the cluster's KillWait (SLURM KILLs the job that long after
