@@ -115,6 +115,15 @@ pub(crate) fn supervise() {
     SUPERVISING.store(true, Ordering::Relaxed);
 }
 
+/// The last signal the flag handlers saw, if any: a supervisor starting up
+/// takes over what came before its own handlers were in place.
+pub(crate) fn received() -> Option<i32> {
+    match RECEIVED.get()?.load(Ordering::Relaxed) {
+        0 => None,
+        signal => Some(signal as i32),
+    }
+}
+
 /// Ask a backup running in this (supervising) process to stop, as `signal` would.
 pub(crate) fn interrupt(signal: i32) {
     STOP.store(signal as usize, Ordering::Relaxed);

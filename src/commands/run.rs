@@ -28,6 +28,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
     let settings = ctx.settings.clone();
     let supervisor = Supervisor::start(move || post_job::budget_after_term(&settings))
         .map_err(|e| Error::failed(format!("cannot receive signals: {e}")))?;
+    if let Some(signal) = crate::signals::received() {
+        supervisor.catch_up(signal);
+    }
     // The job's stdout is the work's: pre-job and post-job speak in the log.
     let ctx = Ctx {
         settings: crate::config::Settings {

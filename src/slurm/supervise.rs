@@ -174,6 +174,14 @@ impl Supervisor {
         Ok(Supervisor { shared })
     }
 
+    /// Handle a signal that came before `start` (seen by the process's flag
+    /// handlers), as if it came now.
+    pub(crate) fn catch_up(&self, signal: i32) {
+        if matches!(signal, SIGTERM | SIGINT | SIGHUP) {
+            self.shared.on_signal(signal);
+        }
+    }
+
     /// The first termination signal so far, if any.
     pub(crate) fn termination(&self) -> Option<Termination> {
         self.shared.termination()
