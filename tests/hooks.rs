@@ -658,3 +658,43 @@ fn post_job_after_term_stays_inside_the_clusters_kill_wait() {
         post[0]
     );
 }
+
+/// A failed backup (here post-job cannot get the lock) never fails the job:
+/// the exit code is the work's. With `--strict` (`DBBACKUP_STRICT=1`) a
+/// successful work's job fails (exit 1); a failed work keeps its own status.
+#[test]
+fn a_failed_backup_fails_the_job_only_with_strict() {
+    let env = Env::new();
+    for (i, (strict, work_status, want)) in [("0", 0, 0), ("1", 0, 1), ("1", 5, 5)]
+        .into_iter()
+        .enumerate()
+    {
+        let job = format!("560{i}");
+        let child = env
+            .command()
+            .env("SLURM_JOB_ID", &job)
+            .env("DBBACKUP_STRICT", strict)
+            .env("DBBACKUP_LOCK_TIMEOUT_SECONDS", "1")
+            .env(
+                "DBBACKUP_SUMMARY_LOG",
+                env.path("slrm_logs/backup_summary.log"),
+            )
+            .args(["run", "--", "sh", "-c"])
+            .arg(format!("sleep 1; exit {work_status}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_line(&env, &job, "pre-job");
+        let lock = hold_dir_lock(
+            &env.backups.join(".dbbackup.lock"),
+            "host=elsewhere pid=1 job=9999 since=2026-01-01T00:00:00Z",
+        );
+        let out: Run = child.wait_with_output().unwrap().into();
+        drop(lock);
+        assert_eq!(out.code, want, "strict {strict}: {}", out.stderr);
+        let post = lines_of(&env, &job, "post-job");
+        assert_eq!(post[0]["status"], "failed", "{:?}", post[0]);
+        assert_eq!(post[0]["exit_status"], work_status.to_string());
+    }
+}

@@ -2,6 +2,9 @@
 //! pre-job and post-job, supervised ([`crate::slurm::supervise`]); USR1 makes
 //! the time-limit backup ([`crate::slurm::time_limit`]). Exits with the work's
 //! status; a backup failure only warns unless `--strict`.
+//!
+//! It calls `pre_job::run` and `post_job::after_work` as they are today: once
+//! the pre-job state and post-job decision are core modules, it calls those.
 
 use std::path::Path;
 
