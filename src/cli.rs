@@ -130,7 +130,7 @@ pub enum Command {
     /// Append one line describing the backup set to the summary log
     #[command(after_help = "Example:\n  dbbackup summary --log slrm_logs/backup_summary.log")]
     Summary(SummaryArgs),
-    /// Write the SLURM job templates and shell hooks, with your paths filled in
+    /// Write the SLURM job templates (and the hooks shim), with your paths filled in
     #[command(after_help = "Example:\n  dbbackup templates --out slurm")]
     Templates(TemplatesArgs),
     /// Write a commented dbbackup.yaml to start from (and the SLURM templates with --slurm)
@@ -155,7 +155,7 @@ pub struct InitArgs {
     /// Where to write the configuration
     #[arg(long, value_name = "FILE", default_value = "dbbackup.yaml")]
     pub path: PathBuf,
-    /// Also write the SLURM templates and hooks
+    /// Also write the SLURM templates
     #[arg(long)]
     pub slurm: bool,
     /// Directory for the SLURM templates
@@ -236,7 +236,7 @@ pub struct PostJobArgs {
     /// The job's own exit status, recorded in the summary line
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub status: Option<i32>,
-    /// SLURM has sent TERM (the hooks pass this): finish within term_grace_seconds,
+    /// SLURM has sent TERM (for hand-written scripts; `run` handles it itself): finish within term_grace_seconds,
     /// undisturbed by further TERMs, and do not count an array task as finished
     /// (it may be requeued)
     #[arg(long)]
