@@ -613,6 +613,27 @@ fn the_hooks_shim_keeps_old_scripts_working() {
     assert_eq!(post.len(), 1, "{}", out.stderr);
     assert_eq!(post[0]["exit_status"], "3");
     assert_eq!(lines_of(&env, "5040", "pre-job")[0]["status"], "ok");
+    // A dbbackup that cannot run still stops such a script at pre-job.
+    let marker = env.path("work-ran");
+    fs::write(
+        &script,
+        format!(
+            "set -euo pipefail\nsource '{}'\ndbbackup_pre_job || exit 1\ntouch '{}'\n",
+            slurm_dir().join("hooks/dbbackup_hooks.sh").display(),
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let out = finish(
+        batch_shell(&env, "5041", &script, &[])
+            .env("DBBACKUP", env.path("missing/dbbackup"))
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 127, "{}", out.stderr);
+    assert!(out.stderr.contains("FATAL"), "{}", out.stderr);
+    assert!(!marker.exists(), "the work must not start");
 }
 
 /// After TERM, post-job's grace stays inside the cluster's KillWait (read from
