@@ -131,6 +131,12 @@ pub enum Command {
     /// Guarantee a restore point from before this job's work (once per array job)
     #[command(after_help = "Example (first lines of a job script):\n  dbbackup pre-job || exit 1")]
     PreJob(PreJobArgs),
+    /// A job's work between pre-job and post-job, with SLURM's signals handled
+    #[command(
+        long_about = "Run a job's work under supervision: pre-job (a restore point from before the work), the work in its own process group with SLURM's TERM, INT, HUP, USR2 and CONT passed on to all of it, a backup on USR1 (#SBATCH --signal=B:USR1@N: the time limit is near), then post-job. Exits with the work's own status (128+N when signal N ended it). A failed backup only warns, unless --strict.",
+        after_help = "Examples (the last line of a job script):\n  exec dbbackup run -- \"$@\"\n  exec dbbackup run --final-job slurm/final_backup.sbatch -- python3 sweep.py"
+    )]
+    Run(RunArgs),
     /// After the work: back up (last array task, or interval passed) and log the job's exit status
     #[command(
         after_help = "Example (last lines of a job script):\n  status=$?\n  dbbackup post-job --status \"$status\""
@@ -157,7 +163,7 @@ pub enum Command {
     /// Append one line describing the backup set to the summary log
     #[command(after_help = "Example:\n  dbbackup summary --log slrm_logs/backup_summary.log")]
     Summary(SummaryArgs),
-    /// Write the SLURM job templates and shell hooks, with your paths filled in
+    /// Write the SLURM job templates (and the hooks shim), with your paths filled in
     #[command(after_help = "Example:\n  dbbackup templates --out slurm")]
     Templates(TemplatesArgs),
     /// Write a commented dbbackup.yaml to start from (and the SLURM templates with --slurm)
@@ -182,7 +188,7 @@ pub struct InitArgs {
     /// Where to write the configuration
     #[arg(long, value_name = "FILE", default_value = "dbbackup.yaml")]
     pub path: PathBuf,
-    /// Also write the SLURM templates and hooks
+    /// Also write the SLURM templates
     #[arg(long)]
     pub slurm: bool,
     /// Directory for the SLURM templates
@@ -218,6 +224,26 @@ pub struct PreJobArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RunArgs {
+    /// In an array task: once per array, submit this script with
+    /// `sbatch --dependency=afterany:<array>`, passing the array id (the final backup)
+    #[arg(long, value_name = "SCRIPT")]
+    pub final_job: Option<std::path::PathBuf>,
+    /// A failed backup fails the job (exit 1 when the work succeeded; no work
+    /// after a failed pre-job)
+    #[arg(long, env = "DBBACKUP_STRICT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub strict: bool,
+    /// The work and its arguments (after `--` when they start with `-`)
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 0..
+    )]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
 pub struct FinalArgs {
     /// The array job whose tasks have all ended
     #[arg(value_name = "ARRAY_JOB_ID")]
@@ -243,7 +269,7 @@ pub struct PostJobArgs {
     /// The job's own exit status, recorded in the summary line
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub status: Option<i32>,
-    /// SLURM has sent TERM (the hooks pass this): finish within term_grace_seconds,
+    /// SLURM has sent TERM (for hand-written scripts; `run` handles it itself): finish within term_grace_seconds,
     /// undisturbed by further TERMs, and do not count an array task as finished
     /// (it may be requeued)
     #[arg(long)]

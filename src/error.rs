@@ -45,9 +45,10 @@ pub enum Error {
     /// behind (a restore names its target).
     #[error("{message}")]
     Stopped { signal: i32, message: String },
-    /// The time allowed after SLURM's TERM (`term_grace_seconds`) ran out.
+    /// The time allowed after SLURM's TERM (`term_grace_seconds`, at most
+    /// KillWait less a margin) ran out.
     #[error(
-        "gave up after {0} s (term_grace_seconds): SLURM sent TERM and kills the job soon; nothing was published"
+        "gave up after {0} s, the time allowed after SLURM's TERM (term_grace_seconds or KillWait): SLURM kills the job soon; nothing was published"
     )]
     OutOfTime(u64),
 }

@@ -16,6 +16,9 @@ pub enum ExitCode {
     /// Stopped by signal N after cleaning up: the process then dies of N, which
     /// a shell shows as 128+N (SIGTERM: 143, SIGINT: 130).
     Signal(i32),
+    /// `dbbackup run`: the work's own status (its exit code, or 128+N when
+    /// signal N ended it), passed on as the job's.
+    Work(u8),
 }
 
 /// The monitoring-plugins exit codes.
@@ -37,6 +40,7 @@ impl ExitCode {
             ExitCode::Usage => 2,
             ExitCode::Nagios(state) => state as u8,
             ExitCode::Signal(signal) => (128 + signal) as u8,
+            ExitCode::Work(status) => status,
         }
     }
 }

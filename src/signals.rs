@@ -6,11 +6,16 @@
 //! After SLURM's TERM (post-job `--after-term`) the run is bounded by a deadline
 //! instead: further TERMs are expected (time limit, then preemption; a second
 //! `scancel`) and change nothing, the deadline ends the run well inside KillWait.
+//!
+//! Under `dbbackup run` the process is a supervisor: signals are the work's
+//! (forwarded by [`crate::slurm::supervise`]), not ours. A received signal then
+//! interrupts a backup only when the supervisor says so ([`interrupt`]), and the
+//! watchdog leaves the supervisor alone until a deadline is set.
 
 use std::sync::Arc;
 use std::sync::Once;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,6 +24,10 @@ use crate::error::{Error, Result};
 static RECEIVED: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 /// Set once, by `bound`: (deadline, the budget it was set from).
 static DEADLINE: OnceLock<(Instant, Duration)> = OnceLock::new();
+/// Set by `supervise`: signals are forwarded, and only `interrupt` stops a backup.
+static SUPERVISING: AtomicBool = AtomicBool::new(false);
+/// The signal the supervisor asked running backups to stop for (0: none).
+static STOP: AtomicUsize = AtomicUsize::new(0);
 
 const HANDLED: [i32; 7] = [
     signal_hook::consts::SIGTERM,
@@ -56,11 +65,11 @@ pub(crate) fn install() {
 /// the next lock holder; the lock goes with the process).
 fn watchdog() {
     let signal = loop {
-        if pending().is_some() {
+        if watched().is_some() {
             thread::sleep(GRACE);
             // Re-read after the grace: `pending` decides whether the signal still
             // counts (a run may stop counting signals and keep its own deadline).
-            if let Some(signal) = pending() {
+            if let Some(signal) = watched() {
                 break signal;
             }
         }
@@ -91,10 +100,45 @@ pub(crate) fn die_of(signal: i32) -> ! {
     std::process::exit(128 + signal);
 }
 
+/// What the watchdog acts on: a supervisor waiting for its work is never ended
+/// by it (the work may take its time to stop); its deadline is.
+fn watched() -> Option<i32> {
+    if SUPERVISING.load(Ordering::Relaxed) && DEADLINE.get().is_none() {
+        return None;
+    }
+    pending()
+}
+
+/// This process supervises a work (`dbbackup run`): from now on, signals stop a
+/// running backup only through `interrupt`.
+pub(crate) fn supervise() {
+    SUPERVISING.store(true, Ordering::Relaxed);
+}
+
+/// The last signal the flag handlers saw, if any: a supervisor starting up
+/// takes over what came before its own handlers were in place.
+pub(crate) fn received() -> Option<i32> {
+    match RECEIVED.get()?.load(Ordering::Relaxed) {
+        0 => None,
+        signal => Some(signal as i32),
+    }
+}
+
+/// Ask a backup running in this (supervising) process to stop, as `signal` would.
+pub(crate) fn interrupt(signal: i32) {
+    STOP.store(signal as usize, Ordering::Relaxed);
+}
+
 /// The signal received so far, if any (none counts under `bound`).
 pub(crate) fn pending() -> Option<i32> {
     if DEADLINE.get().is_some() {
         return check().err().map(|_| signal_hook::consts::SIGTERM);
+    }
+    if SUPERVISING.load(Ordering::Relaxed) {
+        return match STOP.load(Ordering::Relaxed) {
+            0 => None,
+            signal => Some(signal as i32),
+        };
     }
     match RECEIVED.get()?.load(Ordering::Relaxed) {
         0 => None,
@@ -102,9 +146,11 @@ pub(crate) fn pending() -> Option<i32> {
     }
 }
 
-/// From now on, signals no longer interrupt; the run ends `budget` from now.
-pub(crate) fn bound(budget: Duration) {
-    let _ = DEADLINE.set((Instant::now() + budget, budget));
+/// From now on, signals no longer interrupt; the run ends `budget` after `start`
+/// (when SLURM's TERM came: KillWait runs from then, not from when the backup
+/// began). Only the first call counts.
+pub(crate) fn bound_since(start: Instant, budget: Duration) {
+    let _ = DEADLINE.set((start + budget, budget));
 }
 
 /// Time left before the deadline set by `bound`, if any.

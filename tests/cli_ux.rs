@@ -15,6 +15,7 @@ const COMMANDS: &[&str] = &[
     "verify",
     "prune",
     "pre-job",
+    "run",
     "post-job",
     "periodic",
     "check",

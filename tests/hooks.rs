@@ -1,16 +1,18 @@
-//! The shipped hooks and job templates as SLURM really drives them, without a
-//! cluster: `bash slurm/job_single.sbatch` with SLURM's variables, in its own
-//! process group, and signals sent the way SLURM sends them (TERM to every
-//! process of the job at once, more than once; USR1 to the batch shell).
+//! `dbbackup run` and the shipped job templates as SLURM really drives them,
+//! without a cluster: `bash slurm/job_single.sbatch` (which execs `dbbackup
+//! run`) with SLURM's variables, in its own process group, and signals sent the
+//! way SLURM sends them: TERM to every process of the job at once, more than
+//! once; TERM or USR1 to the batch shell alone (`scancel -b`, `--signal=B:`).
+//! These replace the tests of the old bash supervisor (the hooks file is now a
+//! shim) and cover the same dangers.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 use crate::common::*;
@@ -19,12 +21,9 @@ fn slurm_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm")
 }
 
-/// `bash TEMPLATE WORK...` as a batch shell: its own process group, SLURM's
-/// variables, the test's settings, nothing inherited; a private TMPDIR, so that
-/// `assert_no_status_file` sees only this test's files.
+/// `bash SCRIPT WORK...` as a batch shell: its own process group, SLURM's
+/// variables, the test's settings, nothing inherited.
 fn batch_shell(env: &Env, job_id: &str, script: &Path, work: &[&str]) -> Command {
-    let tmp = env.path("tmp");
-    fs::create_dir_all(&tmp).unwrap();
     let mut command = Command::new("bash");
     command.current_dir(env.root.path());
     for (key, _) in std::env::vars_os() {
@@ -43,7 +42,6 @@ fn batch_shell(env: &Env, job_id: &str, script: &Path, work: &[&str]) -> Command
         )
         .env("SLURM_JOB_ID", job_id)
         .env("SLURM_SUBMIT_DIR", env!("CARGO_MANIFEST_DIR"))
-        .env("TMPDIR", &tmp)
         .arg(script)
         .args(work)
         .stdout(Stdio::piped())
@@ -52,32 +50,28 @@ fn batch_shell(env: &Env, job_id: &str, script: &Path, work: &[&str]) -> Command
     command
 }
 
-/// Until the batch shell has started a child (pre-job): its traps are set.
-fn wait_for_first_child(child: &Child) {
-    let children = format!("/proc/{0}/task/{0}/children", child.id());
+/// Whether `pid` catches `signal` (`SigCgt` in /proc/PID/status).
+fn catches(pid: u32, signal: Signal) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (signal as u64 - 1)) != 0)
+}
+
+/// Until the batch shell has exec'd `dbbackup run` and it catches TERM and
+/// USR1: before that, any program dies of them.
+fn wait_for_supervisor(child: &Child) {
     let started = Instant::now();
-    while fs::read_to_string(&children)
-        .unwrap_or_default()
-        .trim()
-        .is_empty()
-    {
+    while !(catches(child.id(), Signal::SIGTERM) && catches(child.id(), Signal::SIGUSR1)) {
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "the script never started a command"
+            "dbbackup run never started"
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-}
-
-/// The hooks' status files (`$TMPDIR/dbbackup-status.*`) are gone once the
-/// batch shell has ended, however the work ended.
-fn assert_no_status_file(env: &Env) {
-    let left: Vec<String> = fs::read_dir(env.path("tmp"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
 }
 
 fn term_group(child: &Child) {
@@ -126,8 +120,8 @@ fn wait_for_line(env: &Env, job: &str, event: &str) {
 
 /// SLURM's time limit or `scancel`, then a second TERM (preemption, a second
 /// `scancel`), at varied moments: during pre-job, during the work, during
-/// post-job. Under `set -euo pipefail` the batch shell must survive every one,
-/// log its post-job line with the work's status, and exit with that status.
+/// post-job. `run` logs its post-job line with the work's status and exits
+/// with that status every time.
 #[test]
 fn repeated_term_at_any_moment_never_loses_the_post_job_line() {
     let env = Env::new();
@@ -137,10 +131,8 @@ fn repeated_term_at_any_moment_never_loses_the_post_job_line() {
         let child = batch_shell(&env, &job, &template, &["sleep", "30"])
             .spawn()
             .unwrap();
-        // A TERM before bash has even read the hooks kills it, as it would
-        // kill any script: start once the shell runs its first command.
-        wait_for_first_child(&child);
-        std::thread::sleep(Duration::from_millis(run * 45));
+        wait_for_supervisor(&child);
+        std::thread::sleep(Duration::from_millis(run * 30));
         term_group(&child);
         std::thread::sleep(Duration::from_millis(30 + run * 20));
         term_group(&child);
@@ -160,14 +152,13 @@ fn repeated_term_at_any_moment_never_loses_the_post_job_line() {
             "run {run}: the work's status; {}",
             out.stderr
         );
-        assert_no_status_file(&env);
     }
     env.run(&["verify", "--all"]).ok();
 }
 
 /// A second TERM arrives while post-job waits for a lock another process holds:
-/// post-job is undisturbed, gives up after term_grace_seconds (inside SLURM's
-/// KillWait) and says so in its summary line; the shell exits with the work's status.
+/// post-job is undisturbed, gives up within the time allowed after TERM and
+/// says so in its summary line; the job exits with the work's status.
 #[test]
 fn post_job_after_term_is_bounded_and_says_when_it_gave_up() {
     let env = Env::new();
@@ -178,22 +169,10 @@ fn post_job_after_term_is_bounded_and_says_when_it_gave_up() {
         .spawn()
         .unwrap();
     wait_for_line(&env, "5001", "pre-job");
-    // Another dbbackup (here: this test) holds the backup-directory lock.
-    let mut lock = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(env.backups.join(".dbbackup.lock"))
-        .unwrap();
-    let request = nix::libc::flock {
-        l_type: nix::libc::F_WRLCK as i16,
-        l_whence: nix::libc::SEEK_SET as i16,
-        l_start: 0,
-        l_len: 0,
-        l_pid: 0,
-    };
-    nix::fcntl::fcntl(&lock, nix::fcntl::FcntlArg::F_SETLK(&request)).unwrap();
-    lock.write_all(b"host=elsewhere pid=1 job=9999 since=2026-01-01T00:00:00Z\n")
-        .unwrap();
+    let lock = hold_dir_lock(
+        &env.backups.join(".dbbackup.lock"),
+        "host=elsewhere pid=1 job=9999 since=2026-01-01T00:00:00Z",
+    );
     std::thread::sleep(Duration::from_millis(300));
     term_group(&child);
     let first_term = Instant::now();
@@ -205,7 +184,6 @@ fn post_job_after_term_is_bounded_and_says_when_it_gave_up() {
     let took = first_term.elapsed();
     drop(lock);
     assert_eq!(out.code, 143, "{}", out.stderr);
-    assert_no_status_file(&env);
     let post = lines_of(&env, "5001", "post-job");
     assert_eq!(post.len(), 1, "{}", out.stderr);
     assert_eq!(post[0]["status"], "failed");
@@ -215,8 +193,9 @@ fn post_job_after_term_is_bounded_and_says_when_it_gave_up() {
         post[0]
     );
     assert_eq!(post[0]["exit_status"], "143");
-    // Bounded: a correctness bound (SLURM kills at KillWait), not a speed target.
-    assert!(took < Duration::from_secs(15), "post-job took {took:?}");
+    // Bounded from the first TERM: a correctness bound (SLURM kills at
+    // KillWait), not a speed target.
+    assert!(took < Duration::from_secs(8), "post-job took {took:?}");
     assert!(
         out.stderr.contains("job=9999"),
         "it said whom it waited for: {}",
@@ -224,55 +203,122 @@ fn post_job_after_term_is_bounded_and_says_when_it_gave_up() {
     );
 }
 
-/// USR1 arriving as the work exits must not turn its status 7 into 138: the
-/// hooks decide from a flag set by the trap, not from `kill -0`.
+/// The bug `run` fixes: a job script runs a program without `exec` (here
+/// `bash task.sh`, which runs python). TERM to the batch shell alone (`scancel
+/// -b -s TERM`) must stop python too, before post-job: the post-job backup then
+/// holds every row python committed, and nothing is written after the job.
 #[test]
-fn the_work_exit_status_survives_signals_arriving_as_it_exits() {
+fn term_to_the_batch_shell_stops_a_program_the_script_did_not_exec() {
     let env = Env::new();
-    let hooks = slurm_dir().join("hooks/dbbackup_hooks.sh");
-    let script = env.path("race.sh");
+    let pid_file = env.path("writer.pid");
     fs::write(
-        &script,
+        env.path("writer.py"),
         format!(
-            r#"set -euo pipefail
-source '{}'
-dbbackup_on_time_limit() {{ :; }}
-bad=0
-for i in $(seq 200); do
-    ( sleep "0.00$((i % 10))"; kill -USR1 $$ 2>/dev/null || true ) &
-    rc=0
-    dbbackup_run_work sh -c "sleep 0.00$(( (i * 7) % 10 )); exit 7" || rc=$?
-    if [ "$rc" != 7 ]; then echo "run $i: $rc"; bad=$((bad + 1)); fi
-done
-wait || true
-echo "bad=$bad"
+            r#"import os, sqlite3, sys, time
+open({pid:?}, "w").write(str(os.getpid()))
+con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+while True:
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
+    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
+    con.execute("UPDATE counter SET n = n + 2")
+    con.execute("COMMIT")
+    time.sleep(0.02)
 "#,
-            hooks.display()
+            pid = pid_file.display().to_string()
         ),
     )
     .unwrap();
-    let out = finish(
-        batch_shell(&env, "5002", &script, &[]).spawn().unwrap(),
-        Duration::from_secs(120),
+    // Not `exec`: bash stays python's parent.
+    fs::write(
+        env.path("task.sh"),
+        format!("python3 writer.py '{}'\necho after\n", env.db.display()),
+    )
+    .unwrap();
+    let template = slurm_dir().join("job_single.sbatch");
+    let rows_before = row_count(&env.db, "ledger");
+    let child = batch_shell(&env, "5010", &template, &["bash", "task.sh"])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while row_count(&env.db, "ledger") < rows_before + 20 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no work done");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let python: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // `scancel -b -s TERM`: the batch shell (now `dbbackup run`) only.
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = finish(child, Duration::from_secs(30));
+    assert_eq!(out.code, 143, "{}", out.stderr);
+    let alive = fs::read_to_string(format!("/proc/{python}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .trim_start()
+            .starts_with('Z')
+    });
+    if alive {
+        let _ = kill(Pid::from_raw(python), Signal::SIGKILL);
+    }
+    assert!(!alive, "python still running after the job ended");
+    let rows = row_count(&env.db, "ledger");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(row_count(&env.db, "ledger"), rows, "nothing written after");
+    let post = lines_of(&env, "5010", "post-job");
+    assert_eq!(post.len(), 1, "{}", out.stderr);
+    assert_eq!(post[0]["exit_status"], "143");
+    let copy = gunzip_to(&env.backups.join(&post[0]["backup"]), &env.path("post.db"));
+    assert_eq!(
+        content_digest(&copy),
+        content_digest(&env.db),
+        "the post-job backup holds all the work"
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.ends_with("bad=0\n"), "{}", out.stdout);
-    assert_no_status_file(&env);
+    assert_ledger_invariant(&copy);
 }
 
-/// Runs `command` (a batch shell) and, once it has created `ready` (its traps
-/// set), signals it every millisecond until it ends: USR1 to the shell
-/// (`--signal=B:USR1`) and, with `term`, TERM to its whole process group
-/// (SLURM's TERM reaches every process of the job). Far more signals than SLURM
-/// sends, so that one lands in every step of the hooks, in every command they
-/// start, and inside their traps. Returns the shell's exit status, stdout and
-/// stderr.
-fn under_signal_storm(
-    env: &Env,
-    mut command: Command,
-    ready: &Path,
-    term: bool,
-) -> (std::process::ExitStatus, String, String) {
+/// USR1 arriving as the work exits must not change its status 7: `run` reports
+/// what waitpid said, whatever the signals did meanwhile.
+#[test]
+fn the_work_exit_status_survives_usr1_arriving_as_it_exits() {
+    let env = Env::new();
+    for i in 0..30u64 {
+        let job = format!("52{i:02}");
+        let mut child = env
+            .command()
+            .env("SLURM_JOB_ID", &job)
+            .env(
+                "DBBACKUP_SUMMARY_LOG",
+                env.path("slrm_logs/backup_summary.log"),
+            )
+            .args(["run", "--", "sh", "-c"])
+            .arg(format!("sleep 0.{:02}; exit 7", 10 + (i * 7) % 20))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_line(&env, &job, "pre-job");
+        std::thread::sleep(Duration::from_millis(5 + (i * 13) % 40));
+        for _ in 0..5 {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGUSR1);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(7), "run {i}");
+        let post = lines_of(&env, &job, "post-job");
+        assert_eq!(post.len(), 1, "run {i}");
+        assert_eq!(post[0]["exit_status"], "7", "run {i}: {:?}", post[0]);
+    }
+}
+
+/// Runs the batch shell and, once `dbbackup run` catches signals, signals it
+/// every millisecond until it ends: USR1 to it (`--signal=B:USR1`) and, with
+/// `term`, TERM to the whole group (SLURM's TERM reaches every process).
+fn under_signal_storm(env: &Env, mut command: Command, term: bool) -> (Run, Duration) {
     // Files, not pipes: nobody reads a pipe while the storm goes on.
     let (stdout, stderr) = (env.path("storm.out"), env.path("storm.err"));
     let mut child = command
@@ -281,181 +327,82 @@ fn under_signal_storm(
         .spawn()
         .unwrap();
     let shell = Pid::from_raw(child.id() as i32);
-    let started = Instant::now();
-    while !ready.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the script ended before it was ready: {}",
-            fs::read_to_string(&stderr).unwrap()
-        );
-        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_supervisor(&child);
     let storm = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if storm.elapsed() > Duration::from_secs(120) {
+        if storm.elapsed() > Duration::from_secs(60) {
             let _ = killpg(shell, Signal::SIGKILL);
             let _ = child.wait();
             panic!(
-                "still running after 120 s of signals; stdout:\n{}\nstderr:\n{}",
-                fs::read_to_string(&stdout).unwrap(),
+                "still running after 60 s of signals; stderr:\n{}",
                 fs::read_to_string(&stderr).unwrap()
             );
         }
         if term {
             let _ = killpg(shell, Signal::SIGTERM);
         }
-        let _ = nix::sys::signal::kill(shell, Signal::SIGUSR1);
+        let _ = kill(shell, Signal::SIGUSR1);
         std::thread::sleep(Duration::from_millis(1));
     };
-    // Anything of the job still alive (a work the shell left behind) goes too.
+    let took = storm.elapsed();
     let _ = killpg(shell, Signal::SIGKILL);
-    (
-        status,
-        fs::read_to_string(&stdout).unwrap(),
-        fs::read_to_string(&stderr).unwrap(),
-    )
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        signal: std::os::unix::process::ExitStatusExt::signal(&status),
+        stdout: fs::read_to_string(&stdout).unwrap(),
+        stderr: fs::read_to_string(&stderr).unwrap(),
+    };
+    (run, took)
 }
 
-/// Bash parse errors a trap can cause (bash 5.2 parses a trap that runs while
-/// it expands `$(...)` inside the substitution: "trap: line 2: unexpected EOF
-/// while looking for matching `)'", and the script ends with status 2).
-fn assert_no_parse_error(stderr: &str) {
-    assert!(
-        !stderr.contains("unexpected EOF") && !stderr.contains("syntax error"),
-        "{stderr}"
-    );
-}
-
-/// USR1 alone, then TERM and USR1, at every step of `dbbackup_run_work`, again
-/// and again: the script is never ended by a trap (a parse error, traps nesting
-/// without bound), each run returns the work's status (7, or 143 when TERM
-/// stopped the work or came as it started), and no status directory is ever
-/// left, however a TERM met the commands that make and remove it.
+/// USR1 alone, then TERM and USR1, every millisecond from the moment `run`
+/// catches them: it never dies of one, exits with the work's status (7, or
+/// 143 when TERM stopped it), writes one post-job line saying so, and every
+/// USR1 backup wrote a whole summary line.
 #[test]
-fn a_storm_of_signals_never_ends_the_script_nor_leaves_a_status_directory() {
+fn a_storm_of_signals_never_loses_the_status_nor_the_post_job_line() {
     let env = Env::new();
-    let hooks = slurm_dir().join("hooks/dbbackup_hooks.sh");
-    let script = env.path("storm.sh");
-    let ready = env.path("storm-ready");
-    // No command substitution here either: the script must survive the storm.
-    // Each run starts as a new job would (`dbbackup__term=0`): after a TERM
-    // `dbbackup_run_work` rightly starts nothing.
-    fs::write(
-        &script,
-        format!(
-            r#"set -euo pipefail
-source '{hooks}'
-dbbackup_on_time_limit() {{ :; }}
-: >'{ready}'
-bad=0 i=0
-while [ "$i" -lt 200 ]; do
-    i=$((i + 1))
-    dbbackup__term=0
-    rc=0
-    dbbackup_run_work sh -c 'exit 7' || rc=$?
-    case "$rc" in 7 | 143) ;; *) echo "run $i: status $rc"; bad=$((bad + 1)) ;; esac
-    set -- "$TMPDIR"/dbbackup-status.*
-    if [ -e "$1" ]; then echo "run $i: left $1"; bad=$((bad + 1)); break; fi
-done
-echo "bad=$bad"
-"#,
-            hooks = hooks.display(),
-            ready = ready.display(),
-        ),
-    )
-    .unwrap();
-    for term in [false, true] {
-        let _ = fs::remove_file(&ready);
-        let command = batch_shell(&env, "5005", &script, &[]);
-        let (status, stdout, stderr) = under_signal_storm(&env, command, &ready, term);
-        assert_no_parse_error(&stderr);
-        assert_eq!(
-            status.code(),
-            Some(0),
-            "term {term}: {status:?} stdout:\n{stdout}\nstderr:\n{stderr}"
-        );
-        assert!(stdout.ends_with("bad=0\n"), "term {term}: {stdout}");
-        assert_no_status_file(&env);
+    let template = slurm_dir().join("job_single.sbatch");
+    for (job, term) in [("5301", false), ("5302", true)] {
+        let command = batch_shell(&env, job, &template, &["sh", "-c", "sleep 1; exit 7"]);
+        let (out, took) = under_signal_storm(&env, command, term);
+        let want = if term { 143 } else { 7 };
+        assert_eq!(out.signal, None, "{}", out.stderr);
+        assert_eq!(out.code, want, "term {term}: {}", out.stderr);
+        let post = lines_of(&env, job, "post-job");
+        assert_eq!(post.len(), 1, "term {term}: {}", out.stderr);
+        assert_eq!(post[0]["exit_status"], want.to_string());
+        if !term {
+            assert!(!lines_of(&env, job, "time-limit").is_empty());
+        }
+        assert!(took < Duration::from_secs(30), "{took:?}");
     }
-}
-
-/// Post-job after TERM runs with TERM ignored from the fork on: however many
-/// TERMs come, and whenever, every call runs dbbackup (here a stub that logs
-/// its arguments) exactly once, with `--after-term`.
-#[test]
-fn post_job_after_term_is_never_killed_before_it_starts() {
-    let env = Env::new();
-    let hooks = slurm_dir().join("hooks/dbbackup_hooks.sh");
-    let script = env.path("post.sh");
-    let ready = env.path("post-ready");
-    let log = env.path("stub.log");
-    let stub = env.path("dbbackup-stub");
-    fs::write(
-        &stub,
-        format!("#!/bin/sh\necho \"$*\" >> '{}'\n", log.display()),
-    )
-    .unwrap();
-    fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    fs::write(
-        &script,
-        format!(
-            r#"set -euo pipefail
-source '{hooks}'
-dbbackup_on_time_limit() {{ :; }}
-: >'{ready}'
-while [ "$dbbackup__term" = "0" ]; do sleep 0.01 || true; done
-i=0
-while [ "$i" -lt 200 ]; do
-    i=$((i + 1))
-    dbbackup_post_job 143
-done
-echo done
-"#,
-            hooks = hooks.display(),
-            ready = ready.display(),
-        ),
-    )
-    .unwrap();
-    let mut command = batch_shell(&env, "5006", &script, &[]);
-    command.env("DBBACKUP", &stub);
-    let (status, stdout, stderr) = under_signal_storm(&env, command, &ready, true);
-    assert_no_parse_error(&stderr);
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{status:?} stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert_eq!(stdout, "done\n");
-    let calls = fs::read_to_string(&log).unwrap();
-    let calls: Vec<&str> = calls.lines().collect();
-    assert_eq!(calls.len(), 200, "{stderr}");
-    assert!(
-        calls
-            .iter()
-            .all(|c| *c == "post-job --status 143 --after-term"),
-        "{calls:?}"
-    );
+    env.run(&["verify", "--all"]).ok();
 }
 
 /// exit 127 (not found), 126 (not executable), 2 (bad configuration) from
-/// dbbackup at pre-job stop the job before its work, strict or not, loudly.
+/// dbbackup stop the job before its work, strict or not, loudly.
 #[test]
-fn pre_job_stops_the_job_when_dbbackup_cannot_run() {
+fn a_dbbackup_that_cannot_run_stops_the_job_before_its_work() {
     let env = Env::new();
     let template = slurm_dir().join("job_single.sbatch");
     let not_executable = env.path("dbbackup-copy");
     fs::write(&not_executable, "#!/bin/sh\n").unwrap();
-    // (expected exit, DBBACKUP, DBBACKUP_CONFIG)
-    let cases: [(&str, PathBuf, Option<&str>); 3] = [
-        ("127", env.path("missing/dbbackup"), None),
-        ("126", not_executable, None),
-        ("2", PathBuf::from(BIN), Some("/nonexistent/dbbackup.yaml")),
+    // (expected exit, DBBACKUP, DBBACKUP_CONFIG, what stderr says)
+    let cases: [(i32, PathBuf, Option<&str>, &str); 3] = [
+        (127, env.path("missing/dbbackup"), None, "FATAL"),
+        (126, not_executable, None, "FATAL"),
+        (
+            2,
+            PathBuf::from(BIN),
+            Some("/nonexistent/dbbackup.yaml"),
+            "/nonexistent/dbbackup.yaml",
+        ),
     ];
-    for (code, dbbackup, config) in cases {
+    for (code, dbbackup, config, says) in cases {
         for strict in ["0", "1"] {
             let marker = env.path("work-ran");
             let mut command = batch_shell(
@@ -471,89 +418,222 @@ fn pre_job_stops_the_job_when_dbbackup_cannot_run() {
                 command.env("DBBACKUP_CONFIG", config);
             }
             let out = finish(command.spawn().unwrap(), Duration::from_secs(30));
-            assert_eq!(out.code.to_string(), code, "{}", out.stderr);
+            assert_eq!(out.code, code, "{}", out.stderr);
             assert!(!marker.exists(), "exit {code}: the work must not start");
-            assert!(
-                out.stderr.contains("FATAL") && out.stderr.contains("before its work"),
-                "{}",
-                out.stderr
-            );
+            assert!(out.stderr.contains(says), "{}", out.stderr);
         }
     }
 }
 
-/// A signal the batch shell does not trap (HUP here) ends it while the work
-/// runs: the status file goes with it, the script's own EXIT trap still runs,
-/// and the work, ending later, does not create the file again.
+/// `sbatch slurm/job_single.sbatch` with no command used to run nothing and
+/// succeed; now it is a usage error, said in one line, before any backup. A
+/// command that cannot be executed fails as a shell's would.
 #[test]
-fn a_signal_ending_the_batch_shell_leaves_no_status_file() {
-    // Under `nohup` HUP is ignored from the start and inherited: bash cannot
-    // be ended by it, so there is nothing to test (said, not passed silently).
-    if hup_ignored() {
-        eprintln!("SKIPPED: SIGHUP is ignored in this process (nohup?); run without it");
-        return;
-    }
+fn a_job_without_a_runnable_command_fails_like_a_shell() {
     let env = Env::new();
-    let hooks = slurm_dir().join("hooks/dbbackup_hooks.sh");
-    let script = env.path("hup.sh");
-    let started = env.path("work-started");
-    let user_trap = env.path("user-trap.log");
+    let template = slurm_dir().join("job_single.sbatch");
+    let out = finish(
+        batch_shell(&env, "5020", &template, &[]).spawn().unwrap(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("no COMMAND"), "{}", out.stderr);
+    assert!(lines_of(&env, "5020", "pre-job").is_empty());
+    let not_executable = env.path("work.sh");
+    fs::write(&not_executable, "#!/bin/sh\n").unwrap();
+    for (code, work, says) in [
+        (127, "no-such-program-here", "command not found"),
+        (126, not_executable.to_str().unwrap(), "permission denied"),
+    ] {
+        let out = finish(
+            batch_shell(&env, "5021", &template, &[work])
+                .spawn()
+                .unwrap(),
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.code, code, "{}", out.stderr);
+        assert!(out.stderr.contains(says), "{}", out.stderr);
+    }
+    assert!(env.backup_files().is_empty(), "no backup for a typo");
+}
+
+/// A work that ignores TERM is killed (SIGKILL to its group) within its share
+/// of the time after TERM, so that post-job still runs inside KillWait; the
+/// summary line says 137.
+#[test]
+fn a_work_that_ignores_term_is_killed_within_the_bound() {
+    let env = Env::new();
+    let template = slurm_dir().join("job_single.sbatch");
+    let child = batch_shell(
+        &env,
+        "5030",
+        &template,
+        &["sh", "-c", "trap '' TERM; sleep 60; sleep 60"],
+    )
+    .env("DBBACKUP_TERM_GRACE_SECONDS", "3")
+    .spawn()
+    .unwrap();
+    wait_for_line(&env, "5030", "pre-job");
+    std::thread::sleep(Duration::from_millis(200));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let term = Instant::now();
+    let out = finish(child, Duration::from_secs(30));
+    assert_eq!(out.code, 137, "{}", out.stderr);
+    assert!(
+        term.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        term.elapsed()
+    );
+    assert!(out.stderr.contains("SIGKILL"), "{}", out.stderr);
+    let post = lines_of(&env, "5030", "post-job");
+    assert_eq!(post.len(), 1, "{}", out.stderr);
+    assert_eq!(post[0]["exit_status"], "137");
+    assert_ne!(post[0]["status"], "failed", "{:?}", post[0]);
+}
+
+/// Twenty tasks of one array get USR1 at once while they write (SLURM's
+/// warning reaches every task at the same moment): one time-limit backup for
+/// the array, not one per task pushing older restore points out; every task
+/// writes its time-limit line.
+#[test]
+fn usr1_to_every_task_of_an_array_makes_one_time_limit_backup() {
+    let env = Env::new();
+    // Ten older restore points, the most retention keeps.
+    for i in 0..10 {
+        commit_into_wal_without_checkpoint(&env.db, 1);
+        env.run(&["backup"]).ok();
+        backdate(&env.newest_backup(), Duration::from_secs(3600 * (20 - i)));
+    }
+    let before = env.backup_files();
+    let tasks = 20;
+    let work = r#"
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+end = time.time() + 8
+while time.time() < end:
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
+    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
+    con.execute("UPDATE counter SET n = n + 2")
+    con.execute("COMMIT")
+    time.sleep(0.05)
+"#;
+    fs::write(env.path("work.py"), work).unwrap();
+    let children: Vec<Child> = (0..tasks)
+        .map(|task| {
+            env.command()
+                .env("SLURM_JOB_ID", (7000 + task).to_string())
+                .env("SLURM_ARRAY_JOB_ID", "6999")
+                .env("SLURM_ARRAY_TASK_ID", task.to_string())
+                .env("SLURM_ARRAY_TASK_COUNT", tasks.to_string())
+                .env("SLURM_ARRAY_TASK_MIN", "0")
+                .env("SLURM_ARRAY_TASK_MAX", (tasks - 1).to_string())
+                .env("SLURM_ARRAY_TASK_STEP", "1")
+                .env("DBBACKUP_MAX_BACKUPS", "10")
+                .env(
+                    "DBBACKUP_SUMMARY_LOG",
+                    env.path("slrm_logs/backup_summary.log"),
+                )
+                .args(["run", "python3", "work.py", env.db.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let log = env.path("slrm_logs/backup_summary.log");
+    let started = Instant::now();
+    while !log.exists()
+        || summary_lines(&log)
+            .iter()
+            .filter(|l| l["event"] == "pre-job")
+            .count()
+            < tasks
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "pre-jobs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every task's work is writing.
+    let rows = row_count(&env.db, "ledger");
+    while row_count(&env.db, "ledger") < rows + 2 * 2 * tasks as i64 {
+        assert!(started.elapsed() < Duration::from_secs(60), "work");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for child in &children {
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGUSR1);
+    }
+    for mut child in children {
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+    }
+    let lines = summary_lines(&log);
+    let warned: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "time-limit")
+        .collect();
+    assert_eq!(warned.len(), tasks, "{warned:#?}");
+    let made: Vec<_> = warned.iter().filter(|l| l["status"] == "ok").collect();
+    assert_eq!(made.len(), 1, "one backup for the array: {warned:#?}");
+    let listed = listed(&env);
+    assert_eq!(
+        listed.values().filter(|r| r["kind"] == "auto").count(),
+        1,
+        "{listed:#?}"
+    );
+    // Pre-job, the time-limit backup and the last task's post-job: the older
+    // restore points that went are those three, no more.
+    let kept = before
+        .iter()
+        .filter(|name| env.backup_files().contains(name))
+        .count();
+    assert!(kept >= 7, "{kept} of 10 older restore points kept");
+}
+
+/// The shim for hand-written scripts: `dbbackup_pre_job`, then
+/// `dbbackup_run_work` (which becomes `dbbackup run`), keep their meaning.
+#[test]
+fn the_hooks_shim_keeps_old_scripts_working() {
+    let env = Env::new();
+    let script = env.path("old.sh");
     fs::write(
         &script,
         format!(
-            r#"set -euo pipefail
-trap 'echo user-exit-trap >> "{user_trap}"' EXIT
-source '{hooks}'
-rc=0
-dbbackup_run_work sh -c 'exit 3' || rc=$?
-echo "first: $rc"
-trap -p EXIT
-dbbackup_run_work sh -c 'touch "{started}"; exec sleep 30'
-"#,
-            user_trap = user_trap.display(),
-            hooks = hooks.display(),
-            started = started.display(),
+            "set -euo pipefail\nsource '{}'\ndbbackup_pre_job || exit 1\nstatus=0\n\
+             dbbackup_run_work sh -c 'exit 3' || status=$?\ndbbackup_post_job \"$status\"\nexit \"$status\"\n",
+            slurm_dir().join("hooks/dbbackup_hooks.sh").display()
         ),
     )
     .unwrap();
-    let mut child = batch_shell(&env, "5004", &script, &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let group = Pid::from_raw(child.id() as i32);
-    let since = Instant::now();
-    while !started.exists() {
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "the work never started"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(Signal::SIGHUP as i32)
+    let out = finish(
+        batch_shell(&env, "5040", &script, &[]).spawn().unwrap(),
+        Duration::from_secs(30),
     );
-    assert_eq!(fs::read_to_string(&user_trap).unwrap(), "user-exit-trap\n");
-    assert_no_status_file(&env);
-    // The orphaned work ends (its subshell then records its status): no file.
-    let _ = killpg(group, Signal::SIGTERM);
-    let since = Instant::now();
-    while killpg(group, None).is_ok() {
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "the work did not end"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_no_status_file(&env);
-    // Read once the work, which shares the pipe, has ended. The first run
-    // returned its status and gave the script its EXIT trap back.
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
-    assert!(stdout.starts_with("first: 3\ntrap -- '"), "{stdout}");
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let post = lines_of(&env, "5040", "post-job");
+    assert_eq!(post.len(), 1, "{}", out.stderr);
+    assert_eq!(post[0]["exit_status"], "3");
+    assert_eq!(lines_of(&env, "5040", "pre-job")[0]["status"], "ok");
+    // A dbbackup that cannot run still stops such a script at pre-job.
+    let marker = env.path("work-ran");
+    fs::write(
+        &script,
+        format!(
+            "set -euo pipefail\nsource '{}'\ndbbackup_pre_job || exit 1\ntouch '{}'\n",
+            slurm_dir().join("hooks/dbbackup_hooks.sh").display(),
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let out = finish(
+        batch_shell(&env, "5041", &script, &[])
+            .env("DBBACKUP", env.path("missing/dbbackup"))
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 127, "{}", out.stderr);
+    assert!(out.stderr.contains("FATAL"), "{}", out.stderr);
+    assert!(!marker.exists(), "the work must not start");
 }
 
 /// After TERM, post-job's grace stays inside the cluster's KillWait (read from
@@ -600,13 +680,42 @@ fn post_job_after_term_stays_inside_the_clusters_kill_wait() {
     );
 }
 
-/// Whether this process ignores SIGHUP (`SigIgn` in /proc/self/status).
-fn hup_ignored() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
-            u64::from_str_radix(mask.trim(), 16).ok()
-        })
-        .is_some_and(|mask| mask & (1 << (Signal::SIGHUP as u64 - 1)) != 0)
+/// A failed backup (here post-job cannot get the lock) never fails the job:
+/// the exit code is the work's. With `--strict` (`DBBACKUP_STRICT=1`) a
+/// successful work's job fails (exit 1); a failed work keeps its own status.
+#[test]
+fn a_failed_backup_fails_the_job_only_with_strict() {
+    let env = Env::new();
+    for (i, (strict, work_status, want)) in [("0", 0, 0), ("1", 0, 1), ("1", 5, 5)]
+        .into_iter()
+        .enumerate()
+    {
+        let job = format!("560{i}");
+        let child = env
+            .command()
+            .env("SLURM_JOB_ID", &job)
+            .env("DBBACKUP_STRICT", strict)
+            .env("DBBACKUP_LOCK_TIMEOUT_SECONDS", "1")
+            .env(
+                "DBBACKUP_SUMMARY_LOG",
+                env.path("slrm_logs/backup_summary.log"),
+            )
+            .args(["run", "--", "sh", "-c"])
+            .arg(format!("sleep 1; exit {work_status}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_line(&env, &job, "pre-job");
+        let lock = hold_dir_lock(
+            &env.backups.join(".dbbackup.lock"),
+            "host=elsewhere pid=1 job=9999 since=2026-01-01T00:00:00Z",
+        );
+        let out: Run = child.wait_with_output().unwrap().into();
+        drop(lock);
+        assert_eq!(out.code, want, "strict {strict}: {}", out.stderr);
+        let post = lines_of(&env, &job, "post-job");
+        assert_eq!(post[0]["status"], "failed", "{:?}", post[0]);
+        assert_eq!(post[0]["exit_status"], work_status.to_string());
+    }
 }

@@ -45,9 +45,11 @@ fn slurm_command(env: &Env, program: &str) -> Command {
     }
     command
         .env("DBBACKUP", BIN)
+        // The templates' default is $SLURM_SUBMIT_DIR/slurm/final_backup.sbatch;
+        // tests submit from their own directory.
         .env(
-            "DBBACKUP_HOOKS",
-            slurm_dir().join("hooks/dbbackup_hooks.sh"),
+            "DBBACKUP_FINAL_SCRIPT",
+            slurm_dir().join("final_backup.sbatch"),
         )
         .env("DBBACKUP_DB_PATH", &env.db)
         .env("DBBACKUP_BACKUP_DIR", &env.backups)
@@ -281,8 +283,17 @@ fn a_job_that_hits_its_time_limit_still_leaves_a_backup() {
         "it holds work done before the warning"
     );
     assert_ledger_invariant(&copy);
-    // TERM at the limit: the shell survived it and logged post-job before the KILL.
-    let post: Vec<_> = summary_lines(&env.path("slrm_logs/backup_summary.log"))
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    // The USR1 backup says so in the summary log (it used to write no line).
+    let time_limit: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "time-limit" && l["job"] == job.as_str())
+        .collect();
+    assert_eq!(time_limit.len(), 1, "job output:\n{job_output}");
+    assert_eq!(time_limit[0]["status"], "ok", "{:?}", time_limit[0]);
+    assert_eq!(time_limit[0]["backup"], warned[0]["name"].as_str().unwrap());
+    // TERM at the limit: run survived it and logged post-job before the KILL.
+    let post: Vec<_> = lines
         .into_iter()
         .filter(|l| l["event"] == "post-job" && l["job"] == job.as_str())
         .collect();
@@ -665,4 +676,193 @@ fn an_array_whose_pre_jobs_all_fail_still_gets_its_final_job() {
     assert_eq!(&last_word[0]["job"], submitted[0], "{last_word:?}");
     assert_ne!(last_word[0]["status"], "failed", "{last_word:?}");
     wait_for(&[&array, submitted[0]], Duration::from_secs(60));
+}
+
+/// Writes balanced pairs until stopped, after recording its pid in argv[2].
+const WRITER_WITH_PID: &str = r#"
+import os, sqlite3, sys, time
+open(sys.argv[2], "w").write(str(os.getpid()))
+con = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)
+while True:
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
+    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
+    con.execute("UPDATE counter SET n = n + 2")
+    con.execute("COMMIT")
+    time.sleep(0.05)
+"#;
+
+/// Whether `pid` is a live process (not a zombie).
+fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// The issue's first trial: the job script runs `bash task.sh`, and task.sh runs
+/// python without `exec`. `scancel -b -s TERM` (the batch shell only) and plain
+/// `scancel` (every process of the job): python stops with the job (with
+/// proctrack/linuxproc SLURM itself leaves a re-parented grandchild running),
+/// and the post-job backup holds every row it committed.
+#[test]
+fn a_program_the_script_did_not_exec_stops_with_the_job_and_is_backed_up() {
+    if !cluster_ready() {
+        return;
+    }
+    let template = slurm_dir().join("job_single.sbatch");
+    let cases: Vec<(Env, &[&str], String)> = [&["-b", "-s", "TERM"][..], &[][..]]
+        .into_iter()
+        .map(|how| {
+            let env = Env::new();
+            fs::create_dir_all(env.path("slrm_logs")).unwrap();
+            fs::write(env.path("writer.py"), WRITER_WITH_PID).unwrap();
+            fs::write(
+                env.path("task.sh"),
+                format!(
+                    "python3 writer.py '{}' '{}'\necho after\n",
+                    env.db.display(),
+                    env.path("writer.pid").display()
+                ),
+            )
+            .unwrap();
+            let job = sbatch(&env, &[template.to_str().unwrap(), "bash", "task.sh"]);
+            (env, how, job)
+        })
+        .collect();
+    for (env, how, job) in &cases {
+        let rows = row_count(&env.db, "ledger");
+        let started = Instant::now();
+        while row_count(&env.db, "ledger") < rows + 40 {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "job {job} never wrote"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut args = how.to_vec();
+        args.push(job);
+        scancel(&args);
+    }
+    for (env, how, job) in &cases {
+        wait_for(&[job], Duration::from_secs(60));
+        let output = fs::read_to_string(env.path(&format!("slrm_logs/analysis_{job}.out")))
+            .unwrap_or_default();
+        let python: i32 = fs::read_to_string(env.path("writer.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let still = alive(python);
+        if still {
+            let _ = Command::new("kill")
+                .args(["-9", &python.to_string()])
+                .status();
+        }
+        assert!(
+            !still,
+            "scancel {how:?}: python outlived job {job}:\n{output}"
+        );
+        let rows = row_count(&env.db, "ledger");
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(row_count(&env.db, "ledger"), rows, "written after the job");
+        let post = await_lines(env, 1, Duration::from_secs(5), |l| {
+            l["event"] == "post-job" && l["job"] == job.as_str()
+        });
+        assert_eq!(post[0]["exit_status"], "143", "{:?}\n{output}", post[0]);
+        let copy = gunzip_to(&env.backups.join(&post[0]["backup"]), &env.path("post.db"));
+        assert_eq!(
+            content_digest(&copy),
+            content_digest(&env.db),
+            "scancel {how:?}: the post-job backup holds all the work\n{output}"
+        );
+        assert_ledger_invariant(&copy);
+    }
+}
+
+/// `scancel -b -s USR1` to a running array reaches every task's batch shell at
+/// once (as `--signal=B:USR1@N` does at the time limit): one time-limit backup
+/// for the whole array, and every task says so in a summary line.
+#[test]
+fn usr1_to_a_running_array_makes_exactly_one_time_limit_backup() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    fs::write(env.path("endless.py"), ENDLESS_WORK).unwrap();
+    let template = slurm_dir().join("job_array.sbatch");
+    let array = sbatch(
+        &env,
+        &[
+            "--array=0-3",
+            template.to_str().unwrap(),
+            "python3",
+            "endless.py",
+            env.db.to_str().unwrap(),
+        ],
+    );
+    await_lines(&env, 4, Duration::from_secs(120), |l| {
+        l["event"] == "pre-job" && l["job"].starts_with(&format!("{array}_"))
+    });
+    let rows = row_count(&env.db, "ledger");
+    let started = Instant::now();
+    while row_count(&env.db, "ledger") < rows + 40 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no work");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    scancel(&["-b", "-s", "USR1", &array]);
+    let warned = await_lines(&env, 4, Duration::from_secs(60), |l| {
+        l["event"] == "time-limit"
+    });
+    scancel(&[&array]);
+    assert_eq!(
+        warned.iter().filter(|l| l["status"] == "ok").count(),
+        1,
+        "{warned:#?}"
+    );
+    assert!(
+        warned.iter().all(|l| l["status"] != "failed"),
+        "{warned:#?}"
+    );
+    let listed = listed(&env);
+    let made: Vec<_> = listed.values().filter(|r| r["kind"] == "auto").collect();
+    assert_eq!(made.len(), 1, "{listed:#?}");
+    assert_eq!(made[0]["job"], array.as_str());
+    let copy = gunzip_to(
+        &env.backups.join(made[0]["name"].as_str().unwrap()),
+        &env.path("warned.db"),
+    );
+    assert!(row_count(&copy, "ledger") >= rows + 40);
+    assert_ledger_invariant(&copy);
+    let last_word = await_lines(&env, 1, Duration::from_secs(120), |l| {
+        l["event"] == "final" && l["array"] == array.as_str()
+    });
+    wait_for(&[&array, &last_word[0]["job"]], Duration::from_secs(120));
+}
+
+/// `sbatch slurm/job_single.sbatch` with no command used to end COMPLETED 0:0
+/// having run nothing; now the job fails with exit 2 and says why in one line.
+#[test]
+fn a_job_submitted_without_a_command_fails() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    let template = slurm_dir().join("job_single.sbatch");
+    let job = sbatch(&env, &[template.to_str().unwrap()]);
+    wait_for(&[&job], Duration::from_secs(60));
+    let out = Command::new("scontrol")
+        .args(["show", "job", &job])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("JobState=FAILED"), "{text}");
+    assert!(text.contains("ExitCode=2:0"), "{text}");
+    let output = fs::read_to_string(env.path(&format!("slrm_logs/analysis_{job}.out"))).unwrap();
+    assert_eq!(output.lines().count(), 1, "{output}");
+    assert!(output.contains("no COMMAND"), "{output}");
+    assert!(env.backup_files().is_empty());
 }

@@ -70,14 +70,26 @@ fn templates_are_written_with_paths_filled_in() {
     env.run(&["templates", "--out", out.to_str().unwrap()]).ok();
     let single = std::fs::read_to_string(out.join("job_single.sbatch")).unwrap();
     assert!(
-        single.contains(&format!(": \"${{DBBACKUP:={BIN}}}\"")),
+        single.contains(&format!("DBBACKUP=${{DBBACKUP:-{BIN}}}\n")),
         "{single}"
     );
-    assert!(single.contains(&format!("{}/hooks/dbbackup_hooks.sh", out.display())));
+    assert!(
+        single.contains("exec \"$DBBACKUP\" run -- \"$@\"\n"),
+        "{single}"
+    );
+    assert!(!single.contains("dbbackup_hooks.sh"), "{single}");
     assert!(single.contains(&format!(
         "export DBBACKUP_CONFIG={}",
         env.path("dbbackup.yaml").display()
     )));
+    let array = std::fs::read_to_string(out.join("job_array.sbatch")).unwrap();
+    assert!(
+        array.contains(&format!(
+            "${{DBBACKUP_FINAL_SCRIPT:-{}/final_backup.sbatch}}",
+            out.display()
+        )),
+        "{array}"
+    );
     let cron = std::fs::read_to_string(out.join("periodic.crontab")).unwrap();
     assert!(cron.contains(BIN));
     for script in scripts(&out) {
@@ -88,6 +100,116 @@ fn templates_are_written_with_paths_filled_in() {
         .failed_with(1, "--overwrite");
     env.run(&["templates", "--out", out.to_str().unwrap(), "--overwrite"])
         .ok();
+}
+
+/// The issue's trial: a project path with a space broke sbatch ("Invalid
+/// directive ... ace/proj"). The written `#SBATCH --output` is quoted (sbatch
+/// takes double quotes in directives), the shell lines are quoted, and a path
+/// no directive can hold ('"', '%') is refused with one clear line, writing
+/// nothing.
+#[test]
+fn a_project_path_with_a_space_is_quoted_and_one_no_directive_holds_is_refused() {
+    let env = Env::new();
+    let project = env.path("sp ace/proj");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("dbbackup.yaml"), "max_backups: 5\n").unwrap();
+    let run: Run = env
+        .command()
+        .current_dir(&project)
+        .args(["templates", "--out", "slurm"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let single = std::fs::read_to_string(project.join("slurm/job_single.sbatch")).unwrap();
+    assert!(
+        single.contains(&format!(
+            "#SBATCH --output=\"{}/slrm_logs/%x_%j.out\"\n",
+            project.display()
+        )),
+        "{single}"
+    );
+    assert!(
+        single.contains(&format!(
+            "export DBBACKUP_CONFIG='{}/dbbackup.yaml'",
+            project.display()
+        )),
+        "{single}"
+    );
+    for script in scripts(&project.join("slurm")) {
+        lint(&script);
+    }
+    // The filled-in script runs: `bash -c` reads the same assignments.
+    let array = std::fs::read_to_string(project.join("slurm/job_array.sbatch")).unwrap();
+    let line = array
+        .lines()
+        .find(|l| l.starts_with("final_script="))
+        .unwrap();
+    let said = Command::new("bash")
+        .arg("-c")
+        .arg(format!("{line}; printf %s \"$final_script\""))
+        .env_remove("DBBACKUP_FINAL_SCRIPT")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&said.stdout),
+        format!("{}/slurm/final_backup.sbatch", project.display())
+    );
+    for bad in ["quo\"te", "100%"] {
+        let project = env.path(bad);
+        std::fs::create_dir_all(&project).unwrap();
+        let run: Run = env
+            .command()
+            .current_dir(&project)
+            .args(["templates", "--out", "slurm"])
+            .output()
+            .unwrap()
+            .into();
+        run.failed_with(1, "an #SBATCH line cannot hold");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(!project.join("slurm").exists(), "nothing written");
+    }
+}
+
+/// The USR1 lead time comes from this database's last measured full backup
+/// (a post-job line's `seconds=`), with a floor of 300 s.
+#[test]
+fn the_usr1_lead_time_follows_the_last_full_backup() {
+    let env = Env::new();
+    let log = env.path("slrm_logs/backup_summary.log");
+    let write = |env: &Env| {
+        let out = env.path("slurm");
+        let _ = std::fs::remove_dir_all(&out);
+        env.command()
+            .env("DBBACKUP_SUMMARY_LOG", &log)
+            .args(["templates", "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        std::fs::read_to_string(out.join("job_single.sbatch")).unwrap()
+    };
+    let text = write(&env);
+    assert!(text.contains("#SBATCH --signal=B:USR1@300\n"), "{text}");
+    assert!(text.contains("no measured full backup"), "{text}");
+    // A post-job backup of this database that took 130 s: 3 x 130 + 60 -> 480.
+    env.command()
+        .env("DBBACKUP_SUMMARY_LOG", &log)
+        .env("SLURM_JOB_ID", "42")
+        .args(["post-job", "--status", "0"])
+        .output()
+        .unwrap();
+    let name = env.backup_files().pop().unwrap();
+    let mut lines = std::fs::read_to_string(&log).unwrap();
+    lines.push_str(&format!(
+        "time=2026-01-01T00:00:00.000Z job=43 host=h event=post-job status=ok backup={name} seconds=130.00\n"
+    ));
+    // Another database's backup, and a diff, do not count.
+    lines.push_str(
+        "time=2026-01-01T00:00:01.000Z job=44 host=h event=post-job status=ok backup=backup_20200101_000000.db.gz seconds=999.00\n",
+    );
+    std::fs::write(&log, lines).unwrap();
+    let text = write(&env);
+    assert!(text.contains("#SBATCH --signal=B:USR1@480\n"), "{text}");
+    assert!(text.contains("(130.0 s)"), "{text}");
 }
 
 /// The `#SCRON` options and the command of a scrontab file, checked as scrontab
@@ -151,7 +273,7 @@ fn scrontab_and_crontab_are_written_with_absolute_paths_and_checked() {
         }
         assert!(
             text.contains(&format!(
-                "cd \"{project}\" && {BIN} --config {project}/dbbackup.yaml periodic"
+                "cd {project} && {BIN} --config {project}/dbbackup.yaml periodic"
             )),
             "{text}"
         );
@@ -176,20 +298,24 @@ fn scrontab_and_crontab_are_written_with_absolute_paths_and_checked() {
     let lines: Vec<&str> = cron.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(lines.len(), 1);
     check_cron_line(lines[0]);
-    // sbatch templates: absolute --chdir and --output too.
+    // sbatch templates: an absolute --output, appended; no --chdir (a job runs
+    // where it was submitted).
     for name in [
         "job_single.sbatch",
         "job_array.sbatch",
         "final_backup.sbatch",
     ] {
         let text = std::fs::read_to_string(out.join(name)).unwrap();
-        assert!(
-            text.contains(&format!("#SBATCH --chdir={project}\n")),
-            "{name}"
-        );
+        assert!(!text.contains("--chdir"), "{name}:\n{text}");
         assert!(
             text.contains(&format!("#SBATCH --output={project}/slrm_logs/")),
             "{name}"
         );
+        assert!(text.contains("#SBATCH --open-mode=append\n"), "{name}");
     }
+    let scrontab = std::fs::read_to_string(out.join("periodic.scrontab")).unwrap();
+    assert!(
+        scrontab.contains("#SCRON --open-mode=append\n"),
+        "{scrontab}"
+    );
 }

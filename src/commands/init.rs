@@ -27,12 +27,13 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     out.line(format!("wrote {}", args.path.display()));
     if args.slurm {
         // The jobs read the config just written.
-        crate::slurm::templates::write_all(
-            &args.slurm_dir,
-            Some(&args.path),
-            args.force,
-            |path| out.line(format!("wrote {}", path.display())),
-        )?;
+        let settings = crate::config::Settings {
+            config_file: Some(args.path.clone()),
+            ..ctx.settings.clone()
+        };
+        crate::slurm::templates::write_all(&args.slurm_dir, &settings, args.force, |path| {
+            out.line(format!("wrote {}", path.display()));
+        })?;
     }
     out.line("next: edit it, then `dbbackup backup` and `dbbackup list`");
     Ok(ExitCode::Success)

@@ -16,6 +16,7 @@ pub(crate) mod pre_job;
 pub(crate) mod prune;
 pub(crate) mod report;
 pub(crate) mod restore;
+pub(crate) mod run;
 pub(crate) mod summary;
 pub(crate) mod templates;
 pub(crate) mod verify;
@@ -87,6 +88,7 @@ pub(crate) fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
         Command::Verify(args) => verify::run(ctx, args),
         Command::Prune(args) => prune::run(ctx, args),
         Command::PreJob(args) => pre_job::run(ctx, args),
+        Command::Run(args) => run::run(ctx, args),
         Command::PostJob(args) => post_job::run(ctx, args),
         Command::Periodic(args) => periodic::run(ctx, args),
         Command::Final(args) => final_job::run(ctx, args),

@@ -9,7 +9,7 @@
 //! stop it, and an array task is not counted as finished: it may be requeued,
 //! and the array's final job makes the backup that covers it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -30,20 +30,38 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
         settings: ctx.settings.clone(),
         job: crate::slurm::identity::recalled(&ctx.job, &ctx.backup_dir()),
     };
-    let out = ctx.output(args.output.format);
-    let grace = args.after_term.then(|| {
-        let kill_wait = match ctx.settings.db_path() {
-            Ok(db) => {
-                crate::slurm::prejob::kill_wait_for_job(&ctx.backup_dir(), &ctx.job, &DbId::of(db))
-            }
-            Err(error) => Err(error.to_string()),
-        };
-        let (grace, why) = grace_after_term(ctx.settings.term_grace, kill_wait);
-        tracing::info!("after SLURM's TERM: finishing within {why}");
-        crate::signals::bound(grace);
-        why
+    let term = args.after_term.then(|| {
+        let at = Instant::now();
+        let (budget, why) = budget_after_term(&ctx.settings, &ctx.job);
+        AfterTerm { at, budget, why }
     });
-    let result = decide_and_back_up(ctx, args.after_term)
+    after_work(ctx, args.status, term, args.output.format)
+}
+
+/// SLURM's TERM has come: when, the time allowed from then on, and which bound
+/// that is (for the summary line).
+pub(crate) struct AfterTerm {
+    pub at: Instant,
+    pub budget: Duration,
+    pub why: String,
+}
+
+/// Post-job proper, for the command and for `dbbackup run`: `job_status` is the
+/// work's; after TERM the run is bounded from the TERM on. `ctx.job` is the
+/// job as pre-job decided it (`identity::recalled`).
+pub(crate) fn after_work(
+    ctx: &Ctx,
+    job_status: Option<i32>,
+    term: Option<AfterTerm>,
+    format: crate::cli::Format,
+) -> Result<ExitCode> {
+    let out = ctx.output(format);
+    let grace = term.as_ref().map(|term| {
+        tracing::info!("after SLURM's TERM: finishing within {}", term.why);
+        crate::signals::bound_since(term.at, term.budget);
+        term.why.clone()
+    });
+    let result = decide_and_back_up(ctx, term.is_some())
         .map(|(reason, outcome)| Decided { reason, outcome });
     let result = create::recorded(&ctx.settings, &ctx.job, Kind::PostJob, result)
         .map(|decided| (decided.reason, decided.outcome));
@@ -78,7 +96,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
             (ExitCode::Failure, line)
         }
     };
-    if let Some(job_status) = args.status {
+    if let Some(job_status) = job_status {
         line.field("exit_status", &job_status.to_string());
     }
     if let Some(why) = &grace {
@@ -157,6 +175,23 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
 /// Seconds kept between giving up and SLURM's KILL: the hooks still have to log
 /// and exit, and SLURM's TERM reached us a moment before post-job started.
 const KILL_WAIT_MARGIN: u64 = 2;
+
+/// The time allowed after SLURM's TERM, and which bound applied: KillWait as
+/// pre-job recorded it for this job (`prejob::kill_wait_for_job`).
+pub(crate) fn budget_after_term(
+    settings: &crate::config::Settings,
+    job: &crate::slurm::job::JobContext,
+) -> (Duration, String) {
+    let kill_wait = match settings.db_path() {
+        Ok(db) => crate::slurm::prejob::kill_wait_for_job(
+            &crate::store::BackupDir::new(&settings.backup_dir),
+            job,
+            &DbId::of(db),
+        ),
+        Err(error) => Err(error.to_string()),
+    };
+    grace_after_term(settings.term_grace, kill_wait)
+}
 
 /// The time post-job may take after SLURM's TERM: `term_grace_seconds`, but
 /// never past the cluster's KillWait (SLURM KILLs the job that long after

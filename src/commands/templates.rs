@@ -10,11 +10,8 @@ use crate::slurm::templates;
 
 pub(crate) fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<ExitCode> {
     let out = ctx.output(crate::cli::Format::Text);
-    templates::write_all(
-        &args.out,
-        ctx.settings.config_file.as_deref(),
-        args.overwrite,
-        |path| out.line(format!("wrote {}", path.display())),
-    )?;
+    templates::write_all(&args.out, &ctx.settings, args.overwrite, |path| {
+        out.line(format!("wrote {}", path.display()));
+    })?;
     Ok(ExitCode::Success)
 }

@@ -2,7 +2,9 @@
 //! `identity`: whether it really is an array task, as SLURM says), the one
 //! runner of the scheduler's commands (`scheduler`), what dbbackup remembers
 //! across the tasks of one job (`array`), the pre-job and final-job protocols
-//! (`prejob`, `final_job`), undoing a job (`undo`), and the job scripts that run dbbackup (`templates`).
+//! (`prejob`, `final_job`), undoing a job (`undo`), the job scripts that run
+//! dbbackup (`templates`); `supervise` runs a job's work for `dbbackup run`,
+//! `time_limit` makes the backup its USR1 warning asks for.
 
 pub(crate) mod array;
 pub(crate) mod final_job;
@@ -10,5 +12,7 @@ pub(crate) mod identity;
 pub mod job;
 pub(crate) mod prejob;
 pub(crate) mod scheduler;
+pub(crate) mod supervise;
 pub(crate) mod templates;
+pub(crate) mod time_limit;
 pub(crate) mod undo;

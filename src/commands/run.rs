@@ -1,0 +1,163 @@
+//! `dbbackup run [OPTIONS] [--] COMMAND [ARGS...]`: a job's work between its
+//! pre-job and post-job, supervised ([`crate::slurm::supervise`]); USR1 makes
+//! the time-limit backup ([`crate::slurm::time_limit`]). Exits with the work's
+//! status; a backup failure only warns unless `--strict`.
+//!
+//! It calls the pre-job command and `post_job::after_work` (so the lines are the
+//! commands' own); after pre-job the job is the one SLURM says it is
+//! (`identity::recalled`), for post-job, USR1 and the TERM budget.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use super::{Ctx, post_job, pre_job};
+use crate::cli::{Format, FormatArgs, PreJobArgs, RunArgs};
+use crate::error::{Error, Result};
+use crate::exit_code::ExitCode;
+use crate::slurm::supervise::{self, Supervisor};
+use crate::slurm::time_limit::{self, TimeLimit};
+use crate::summary_log::{self, EventStatus, Line};
+
+pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
+    let Some((program, program_args)) = args.command.split_first() else {
+        return Err(Error::usage(
+            "run: no COMMAND given (usage: dbbackup run [OPTIONS] [--] COMMAND [ARGS...])",
+        ));
+    };
+    // A typo costs no backup, and fails as a shell would.
+    if let Err(cannot) = supervise::check_executable(Path::new(program)) {
+        tracing::error!("{}; the job's work cannot start", cannot.message);
+        return Ok(ExitCode::Work(cannot.status as u8));
+    }
+    crate::signals::supervise();
+    let settings = ctx.settings.clone();
+    // Read at TERM: by then pre-job has decided who this job is.
+    let decided = Arc::new(Mutex::new(ctx.job.clone()));
+    let job_at_term = Arc::clone(&decided);
+    let supervisor = Supervisor::start(move || {
+        let job = job_at_term
+            .lock()
+            .map_or_else(|e| e.into_inner().clone(), |j| j.clone());
+        post_job::budget_after_term(&settings, &job)
+    })
+    .map_err(|e| Error::failed(format!("cannot receive signals: {e}")))?;
+    if let Some(signal) = crate::signals::received() {
+        supervisor.catch_up(signal);
+    }
+    // The job's stdout is the work's: pre-job and post-job speak in the log.
+    let ctx = Ctx {
+        settings: crate::config::Settings {
+            quiet: true,
+            ..ctx.settings.clone()
+        },
+        job: ctx.job.clone(),
+    };
+    let pre_ok = match pre_job::run(
+        &ctx,
+        &PreJobArgs {
+            final_job: args.final_job.clone(),
+            output: FormatArgs {
+                format: Format::Text,
+            },
+        },
+    ) {
+        Ok(ExitCode::Success) => true,
+        Ok(_) => {
+            tracing::error!("pre-job failed (see its summary line)");
+            false
+        }
+        Err(error) if error.exit_code() == ExitCode::Usage => {
+            tracing::error!(
+                "pre-job: {error}; the job stops here, before its work: it would run without a restore point"
+            );
+            return Ok(ExitCode::Usage);
+        }
+        Err(error) => {
+            tracing::error!("pre-job failed: {error}");
+            false
+        }
+    };
+    // Whether this is an array task, as pre-job asked SLURM.
+    let ctx = Ctx {
+        job: crate::slurm::identity::recalled(&ctx.job, &ctx.backup_dir()),
+        ..ctx
+    };
+    if let Ok(mut job) = decided.lock() {
+        job.clone_from(&ctx.job);
+    }
+    if !pre_ok && args.strict && supervisor.termination().is_none() {
+        tracing::error!("--strict: the work does not start without its restore point");
+        return Ok(ExitCode::Failure);
+    }
+    if !pre_ok {
+        tracing::warn!("the work starts without a new restore point");
+    }
+    let status = match supervisor.termination() {
+        Some(term) => {
+            tracing::warn!(
+                "signal {} came before the work started: not starting it",
+                term.signal
+            );
+            // Bounded from the TERM, as after the work.
+            128 + term.signal
+        }
+        None => {
+            let end = supervisor.run(program, program_args, || time_limit_backup(&ctx));
+            tracing::info!("the work {}", end.how);
+            end.status
+        }
+    };
+    let term = supervisor.termination().map(|term| {
+        let (budget, why) = supervisor.budget();
+        post_job::AfterTerm {
+            at: term.at,
+            budget,
+            why,
+        }
+    });
+    let post = post_job::after_work(&ctx, Some(status), term, Format::Text);
+    let post_ok = match post {
+        Ok(ExitCode::Success) => true,
+        Ok(_) => false,
+        Err(error) => {
+            tracing::error!("post-job failed: {error}");
+            false
+        }
+    };
+    let work = ExitCode::Work(status.clamp(0, 255) as u8);
+    Ok(if args.strict && status == 0 && !(post_ok && pre_ok) {
+        tracing::error!("--strict: a backup failed, so the job fails");
+        ExitCode::Failure
+    } else {
+        work
+    })
+}
+
+/// USR1: the time-limit backup, with its summary line whatever came of it.
+fn time_limit_backup(ctx: &Ctx) {
+    tracing::info!("USR1: the time limit is near; backing up");
+    let mut line = match time_limit::back_up(&ctx.settings, &ctx.job) {
+        Ok(TimeLimit::Skipped(reason)) => {
+            tracing::info!("time-limit backup skipped: {reason}");
+            let mut line = Line::new(&ctx.job, "time-limit", EventStatus::Skipped);
+            line.field("reason", &reason);
+            line
+        }
+        Ok(TimeLimit::Made(outcome)) => {
+            let mut line = Line::of_outcome(&ctx.job, "time-limit", &outcome);
+            if let crate::create::Outcome::Created(created) = &outcome {
+                line.field("size", &created.entry.size.to_string())
+                    .field("seconds", &format!("{:.2}", created.duration.as_secs_f64()));
+            }
+            line
+        }
+        Err(error) => {
+            tracing::error!("time-limit backup failed: {error}");
+            let mut line = Line::new(&ctx.job, "time-limit", EventStatus::Failed);
+            line.field("error", &error.to_string());
+            line
+        }
+    };
+    line.field("trigger", "USR1");
+    summary_log::append_or_warn(&ctx.settings.summary_log, &line);
+}

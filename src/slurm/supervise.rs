@@ -1,0 +1,456 @@
+//! `dbbackup run`'s supervisor, as `tini` and `dumb-init` are: the work runs in
+//! its own process group; TERM, INT, HUP, USR2 and CONT are forwarded to the
+//! whole group (a script that runs `python3 work.py` without `exec` must not
+//! leave python writing after the job ended); USR1 (`--signal=B:USR1@N`) becomes
+//! a request for the time-limit backup, run on its own thread while the work
+//! goes on; after a termination signal the group is waited for, bounded, then
+//! killed. The work's exact status (128+N for a signal death) is returned.
+//!
+//! It knows nothing of backups: `run` says what USR1 does and how long the time
+//! after TERM is (KillWait). Signals are received from `start` on, so a TERM
+//! during pre-job keeps the work from starting.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use signal_hook::consts::{SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::Signals;
+
+const RECEIVED: [i32; 6] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT];
+
+/// How often the work's status is looked at; signals are forwarded at once by
+/// their own thread, whatever this is.
+const POLL: Duration = Duration::from_millis(10);
+/// After SIGKILL: how long the group may take to disappear (the kernel's work).
+const AFTER_KILL: Duration = Duration::from_secs(2);
+
+const BEFORE: u8 = 0;
+const WORK: u8 = 1;
+const AFTER: u8 = 2;
+
+/// The first termination signal (TERM, INT or HUP) and when it came.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Termination {
+    pub signal: i32,
+    pub at: Instant,
+}
+
+/// How the work ended.
+#[derive(Debug)]
+pub(crate) struct WorkEnd {
+    /// Its exit code, or 128+N for a death by signal N, as a shell reports it.
+    pub status: i32,
+    /// What happened, for the log.
+    pub how: String,
+}
+
+/// Why a command cannot be executed, with the shell's status for it.
+#[derive(Debug)]
+pub(crate) struct CannotExecute {
+    /// 127 not found, 126 found but not executable.
+    pub status: i32,
+    pub message: String,
+}
+
+struct Shared {
+    /// The work's process group while it runs (0: none).
+    group: AtomicI32,
+    phase: AtomicU8,
+    /// The first termination signal (0: none yet). An atomic, read and written
+    /// in sequence with `group`, so that a TERM arriving as the work starts is
+    /// forwarded by one side or the other.
+    term_signal: AtomicI32,
+    term_at: OnceLock<Instant>,
+    /// The time allowed after a termination signal, and why (asked once).
+    budget: OnceLock<(Duration, String)>,
+    budget_of: Box<dyn Fn() -> (Duration, String) + Send + Sync>,
+    /// USR1 requests to the time-limit thread, while the work runs.
+    usr1: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+impl Shared {
+    fn termination(&self) -> Option<Termination> {
+        match self.term_signal.load(Ordering::SeqCst) {
+            0 => None,
+            signal => Some(Termination {
+                signal,
+                at: *self.term_at.get()?,
+            }),
+        }
+    }
+
+    fn budget(&self) -> &(Duration, String) {
+        self.budget.get_or_init(|| (self.budget_of)())
+    }
+
+    fn forward(&self, signal: i32) {
+        let group = self.group.load(Ordering::SeqCst);
+        if group > 0 {
+            send_group(group, signal);
+        }
+    }
+
+    fn on_signal(&self, signal: i32) {
+        match signal {
+            SIGTERM | SIGINT | SIGHUP => {
+                let at = Instant::now();
+                let first = self
+                    .term_signal
+                    .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+                if first {
+                    let _ = self.term_at.set(at);
+                }
+                // The work first: every moment counts inside KillWait.
+                self.forward(signal);
+                if !first {
+                    tracing::info!("signal {signal} again: passed on to the work");
+                    return;
+                }
+                match self.phase.load(Ordering::SeqCst) {
+                    // Pre-job or a time-limit backup stops (post-job follows).
+                    BEFORE | WORK => crate::signals::interrupt(signal),
+                    // Post-job goes on, bounded by the time SLURM allows.
+                    _ => {}
+                }
+                let (budget, why) = self.budget();
+                tracing::warn!("signal {signal}: passed on to the work; finishing within {why}",);
+                if self.phase.load(Ordering::SeqCst) == AFTER {
+                    crate::signals::bound_since(at, *budget);
+                }
+            }
+            SIGUSR1 => match self.usr1.lock().ok().as_deref().and_then(Option::as_ref) {
+                Some(requests) => {
+                    let _ = requests.send(());
+                }
+                None => tracing::info!("USR1 (time limit near) while no work runs: ignored"),
+            },
+            _ => self.forward(signal),
+        }
+    }
+}
+
+/// Receives the job's signals from `start` on, and runs the work.
+pub(crate) struct Supervisor {
+    shared: Arc<Shared>,
+}
+
+impl Supervisor {
+    /// Start receiving signals. `budget` says how long everything may take after
+    /// a termination signal (the cluster's KillWait, less a margin); it is asked
+    /// once, at the first such signal.
+    pub(crate) fn start(
+        budget: impl Fn() -> (Duration, String) + Send + Sync + 'static,
+    ) -> io::Result<Supervisor> {
+        let shared = Arc::new(Shared {
+            group: AtomicI32::new(0),
+            phase: AtomicU8::new(BEFORE),
+            term_signal: AtomicI32::new(0),
+            term_at: OnceLock::new(),
+            budget: OnceLock::new(),
+            budget_of: Box::new(budget),
+            usr1: Mutex::new(None),
+        });
+        let mut signals = Signals::new(RECEIVED)?;
+        let receiver = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("supervisor-signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    receiver.on_signal(signal);
+                }
+            })?;
+        Ok(Supervisor { shared })
+    }
+
+    /// Handle a signal that came before `start` (seen by the process's flag
+    /// handlers), as if it came now.
+    pub(crate) fn catch_up(&self, signal: i32) {
+        if matches!(signal, SIGTERM | SIGINT | SIGHUP) {
+            self.shared.on_signal(signal);
+        }
+    }
+
+    /// The first termination signal so far, if any.
+    pub(crate) fn termination(&self) -> Option<Termination> {
+        self.shared.termination()
+    }
+
+    /// The time allowed after a termination signal, and which bound applied.
+    pub(crate) fn budget(&self) -> (Duration, String) {
+        self.shared.budget().clone()
+    }
+
+    /// Run `program ARGS` in its own process group (stdin, stdout and stderr
+    /// passed through) until it ends; `on_usr1` runs on its own thread for
+    /// each USR1 meanwhile (several arriving during one run count once). After
+    /// a termination signal the group gets a third of the budget (1 to 10 s)
+    /// to end, then SIGKILL.
+    pub(crate) fn run(
+        &self,
+        program: &OsString,
+        args: &[OsString],
+        on_usr1: impl FnMut() + Send,
+    ) -> WorkEnd {
+        let (requests, received) = mpsc::channel();
+        if let Ok(mut usr1) = self.shared.usr1.lock() {
+            *usr1 = Some(requests);
+        }
+        self.shared.phase.store(WORK, Ordering::SeqCst);
+        let end = thread::scope(|scope| {
+            let mut on_usr1 = on_usr1;
+            scope.spawn(move || {
+                while received.recv().is_ok() {
+                    while received.try_recv().is_ok() {}
+                    on_usr1();
+                }
+            });
+            let end = self.run_work(program, args);
+            // Closing the channel ends the time-limit thread once its backup is done.
+            if let Ok(mut usr1) = self.shared.usr1.lock() {
+                *usr1 = None;
+            }
+            end
+        });
+        self.shared.phase.store(AFTER, Ordering::SeqCst);
+        // A TERM that came while the time-limit backup ran stopped it; post-job
+        // is bounded from that TERM on.
+        if let Some(term) = self.termination() {
+            crate::signals::bound_since(term.at, self.budget().0);
+        }
+        end
+    }
+
+    fn run_work(&self, program: &OsString, args: &[OsString]) -> WorkEnd {
+        let mut child = match Command::new(program).args(args).process_group(0).spawn() {
+            Ok(child) => child,
+            Err(error) => {
+                let cannot = cannot_execute(Path::new(program), &error);
+                tracing::error!("{}", cannot.message);
+                return WorkEnd {
+                    status: cannot.status,
+                    how: cannot.message,
+                };
+            }
+        };
+        let group = child.id() as i32;
+        self.shared.group.store(group, Ordering::SeqCst);
+        // A TERM that came between the spawn and now was not forwarded.
+        if let Some(term) = self.termination() {
+            send_group(group, term.signal);
+        }
+        let mut killed = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) => {}
+                Err(error) => break Err(error),
+            }
+            if !killed && self.past_work_bound() {
+                tracing::error!(
+                    "the work did not end after the termination signal: SIGKILL to its process group"
+                );
+                send_group(group, SIGKILL);
+                killed = true;
+            }
+            thread::sleep(POLL);
+        };
+        let (status, mut how) = match status {
+            Ok(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => (code, format!("exited with status {code}")),
+                (None, Some(signal)) => (128 + signal, format!("ended by signal {signal}")),
+                _ => (1, "ended without a status".to_string()),
+            },
+            Err(error) => (1, format!("its status could not be read: {error}")),
+        };
+        if self.termination().is_some() {
+            // What it started (a script's python) may still be writing: the
+            // post-job backup must come after the last of them.
+            while group_alive(group) && !killed {
+                if self.past_work_bound() {
+                    tracing::error!(
+                        "processes the work started are still running after the termination signal: SIGKILL to its process group"
+                    );
+                    send_group(group, SIGKILL);
+                    killed = true;
+                }
+                thread::sleep(POLL);
+            }
+            let started = Instant::now();
+            while group_alive(group) && started.elapsed() < AFTER_KILL {
+                thread::sleep(POLL);
+            }
+            if killed {
+                how.push_str(
+                    "; its process group was killed (SIGKILL) after the termination signal",
+                );
+            }
+        } else if group_alive(group) {
+            tracing::warn!(
+                "the work left processes running in its process group {group}; they are not waited for"
+            );
+        }
+        self.shared.group.store(0, Ordering::SeqCst);
+        WorkEnd { status, how }
+    }
+
+    /// Whether the work has had its share of the time after a termination signal.
+    fn past_work_bound(&self) -> bool {
+        let Some(term) = self.termination() else {
+            return false;
+        };
+        term.at.elapsed() >= work_bound(self.shared.budget().0)
+    }
+}
+
+/// The work's share of the time after TERM: a third (the rest is post-job's),
+/// at least 1 s, at most 10 s.
+pub(crate) fn work_bound(budget: Duration) -> Duration {
+    (budget / 3)
+        .clamp(Duration::from_secs(1), Duration::from_secs(10))
+        .min(budget)
+}
+
+fn send_group(group: i32, signal: i32) {
+    if let Ok(signal) = Signal::try_from(signal) {
+        // ESRCH: the group has ended already.
+        let _ = killpg(Pid::from_raw(group), signal);
+    }
+}
+
+/// Whether any process of `group` is still alive (zombies do not count: their
+/// work is done). From /proc, where there is one; else by signal 0.
+fn group_alive(group: i32) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return killpg(Pid::from_raw(group), None).is_ok();
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        let Ok(stat) = fs::read_to_string(format!("/proc/{name}/stat")) else {
+            return false;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+        pgrp == Some(group) && !matches!(state, "Z" | "X")
+    })
+}
+
+/// Whether `program` can be executed, as a shell finds it (a name without '/'
+/// is looked up in PATH): checked before pre-job, so that a typo costs no backup.
+pub(crate) fn check_executable(program: &Path) -> Result<(), CannotExecute> {
+    let shown = program.display();
+    let candidates: Vec<PathBuf> = if program.as_os_str().as_encoded_bytes().contains(&b'/') {
+        vec![program.to_path_buf()]
+    } else {
+        std::env::var_os("PATH")
+            .map(|path| {
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join(program))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut not_executable = None;
+    for candidate in &candidates {
+        let Ok(meta) = fs::metadata(candidate) else {
+            continue;
+        };
+        if meta.is_file() && nix::unistd::access(candidate, nix::unistd::AccessFlags::X_OK).is_ok()
+        {
+            return Ok(());
+        }
+        not_executable.get_or_insert((candidate.clone(), meta));
+    }
+    Err(match not_executable {
+        Some((path, meta)) => CannotExecute {
+            status: 126,
+            message: format!(
+                "cannot execute {}: {}",
+                path.display(),
+                if meta.is_dir() {
+                    "it is a directory".to_string()
+                } else {
+                    format!(
+                        "permission denied (mode {:o})",
+                        meta.permissions().mode() & 0o7777
+                    )
+                }
+            ),
+        },
+        None => CannotExecute {
+            status: 127,
+            message: format!("{shown}: command not found"),
+        },
+    })
+}
+
+fn cannot_execute(program: &Path, error: &io::Error) -> CannotExecute {
+    let status = match error.kind() {
+        io::ErrorKind::NotFound => 127,
+        _ => 126,
+    };
+    CannotExecute {
+        status,
+        message: format!("cannot execute {}: {error}", program.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_work_gets_a_third_of_the_time_after_term_within_1_to_10_s() {
+        assert_eq!(work_bound(Duration::from_secs(3)), Duration::from_secs(1));
+        assert_eq!(work_bound(Duration::from_secs(18)), Duration::from_secs(6));
+        assert_eq!(
+            work_bound(Duration::from_secs(118)),
+            Duration::from_secs(10)
+        );
+        // Never more than the whole budget.
+        assert_eq!(
+            work_bound(Duration::from_millis(500)),
+            Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn commands_that_cannot_run_get_the_shells_status() {
+        assert_eq!(
+            check_executable(Path::new("no-such-command-dbbackup"))
+                .unwrap_err()
+                .status,
+            127
+        );
+        assert_eq!(check_executable(Path::new("/")).unwrap_err().status, 126);
+        assert!(check_executable(Path::new("sh")).is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("x.sh");
+        fs::write(&script, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
+        // root may read anything, but not execute a file without an x bit.
+        assert_eq!(check_executable(&script).unwrap_err().status, 126);
+    }
+}

@@ -1,0 +1,76 @@
+//! The time-limit backup (`--signal=B:USR1@N` under `dbbackup run`): back up the
+//! work so far before SLURM's TERM. A single job backs up whenever the database
+//! changed. An array's tasks all receive the warning at about the same moment:
+//! one backup per array per window serves them all, so twenty tasks at their
+//! limit do not make twenty backups that push older restore points out. The
+//! window is the interval (`min_interval_hours`), at least `MIN_WINDOW`.
+
+use std::fs;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::Settings;
+use crate::create::{self, Outcome};
+use crate::error::{Context, Result, show};
+use crate::lock::{DirLock, Wait};
+use crate::slurm::array::{self, STATE_DIR};
+use crate::slurm::job::JobContext;
+use crate::store::{BackupDir, DbId, Kind};
+use crate::units::human_duration;
+
+/// An array's time-limit warnings within this long of its last time-limit
+/// backup are served by it, whatever the interval says.
+pub(crate) const MIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// What the warning led to.
+pub(crate) enum TimeLimit {
+    /// No backup: why.
+    Skipped(String),
+    Made(Outcome),
+}
+
+pub(crate) fn back_up(settings: &Settings, job: &JobContext) -> Result<TimeLimit> {
+    let db = settings.db_path()?;
+    let dir = BackupDir::new(&settings.backup_dir);
+    dir.ensure_exists()?;
+    // Never waits: another task's backup (or any other) is as good as ours.
+    let Some(lock) = DirLock::acquire(dir.path(), job, Wait::No)? else {
+        return Ok(TimeLimit::Skipped(
+            "another process is making a backup right now".to_string(),
+        ));
+    };
+    if job.array.is_some() {
+        let window = settings.min_interval.max(MIN_WINDOW);
+        let marker = dir.path().join(STATE_DIR).join(format!(
+            "timelimit-{}",
+            array::key(&job.state_key(), &DbId::of(db))
+        ));
+        if let Some(age) = age_of(&marker)
+            && age < window
+        {
+            return Ok(TimeLimit::Skipped(format!(
+                "this array's time-limit backup was made {} ago (one per {})",
+                human_duration(age),
+                human_duration(window)
+            )));
+        }
+        // Claimed before the backup, under the lock: a failing one is not
+        // retried by every task either.
+        let parent = dir.path().join(STATE_DIR);
+        fs::create_dir_all(&parent).context(|| format!("cannot create {}", show(&parent)))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        crate::store::replace_file(&marker, 0o644, format!("{}\n", now.as_secs()).as_bytes())?;
+    }
+    let mut job = job.clone();
+    job.tag = job.job_id().to_string();
+    let outcome = create::if_changed(settings, &job, &dir, &lock, db, Kind::Auto, false)?;
+    Ok(TimeLimit::Made(outcome))
+}
+
+/// How long ago the marker says the last time-limit backup was claimed.
+fn age_of(marker: &std::path::Path) -> Option<Duration> {
+    let text = fs::read_to_string(marker).ok()?;
+    let at = UNIX_EPOCH + Duration::from_secs(text.trim().parse().ok()?);
+    Some(SystemTime::now().duration_since(at).unwrap_or_default())
+}
