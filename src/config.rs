@@ -53,6 +53,8 @@ pub struct Settings {
     pub term_grace: Duration,
     /// 0 = the cores this process may use.
     pub threads: u32,
+    /// Who may use what dbbackup creates; `None`: the database decides (`store::perms`).
+    pub shared: Option<crate::options::Shared>,
     pub check: CheckThresholds,
     /// The config file that was read, if any (`init --slurm`: the one it writes),
     /// for the SLURM templates to name.
@@ -191,6 +193,7 @@ fn validate(options: Options) -> std::result::Result<Settings, String> {
             defaults::DEFAULT_TERM_GRACE_SECONDS,
         )?,
         threads: small(limits::THREADS, options.threads, defaults::DEFAULT_THREADS)?,
+        shared: options.shared,
         check: thresholds(options.check.unwrap_or_default())?,
         db_path: options.db_path,
         backup_dir: options

@@ -69,7 +69,8 @@ pub(crate) fn write_all(
     let hooks = out_dir.join("hooks/dbbackup_hooks.sh");
     let project = std::env::current_dir().context(|| "cannot find the current directory")?;
     let logs = project.join("slrm_logs");
-    fs::create_dir_all(&logs).context(|| format!("cannot create {}", show(&logs)))?;
+    crate::store::perms::create_dir_all(&logs)
+        .context(|| format!("cannot create {}", show(&logs)))?;
     for (name, content, executable) in TEMPLATES {
         let path = out_dir.join(name);
         if path.exists() && !overwrite {

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use super::PAGES_DIR;
 use super::metadata::{HEADER_LEN, Metadata};
 use crate::archive::compress::BLOCK_SIZE;
+use crate::error::Context;
 
 /// Why the file, as `stat` shows it, is not the one its metadata describes.
 pub(crate) fn size_problem(
@@ -96,8 +97,12 @@ pub(crate) fn mark(path: &Path, why: &str) {
         return;
     };
     let text = format!("{}\n{}\n", stamp(&stat), why.replace('\n', " "));
-    let written = fs::create_dir_all(dir.join(PAGES_DIR))
-        .and_then(|()| fs::write(marker_path(dir, name), text));
+    // Replaced, not truncated: another member's marker needs only the
+    // directory's write bit.
+    let pages = dir.join(PAGES_DIR);
+    let written = super::perms::create_dir_all(&pages)
+        .context(|| format!("cannot create {}", crate::error::show(&pages)))
+        .and_then(|()| super::replace_file(&marker_path(dir, name), 0o664, text.as_bytes()));
     match written {
         Ok(()) => tracing::debug!("{name} recorded as damaged: {why}"),
         Err(e) => tracing::warn!("cannot record that {name} is damaged: {e}"),
