@@ -315,4 +315,26 @@ mod tests {
         );
         assert!(check_text("compression_level: ~\ncheck:\n").is_ok());
     }
+
+    #[test]
+    fn shared_is_a_file_key_a_flag_wins_and_not_given_is_none() {
+        use crate::options::Shared;
+        let file = parse("shared: group\n").unwrap();
+        assert_eq!(
+            validate(Options::default().merge(file.clone()))
+                .unwrap()
+                .shared,
+            Some(Shared::Group)
+        );
+        let flags = Options {
+            shared: Some(Shared::Umask),
+            ..Options::default()
+        };
+        assert_eq!(
+            validate(flags.merge(file)).unwrap().shared,
+            Some(Shared::Umask)
+        );
+        assert_eq!(validate(Options::default()).unwrap().shared, None);
+        assert!(parse("shared: world\n").is_err());
+    }
 }

@@ -96,11 +96,18 @@ pub(crate) fn settle_file(file: &File, requested: u32) -> io::Result<()> {
 }
 
 /// Give a directory we just made its mode.
+/// Through a descriptor opened without following a symlink: in a directory
+/// the group may write, the name could have been replaced meanwhile.
 fn settle_dir(path: &Path) -> io::Result<()> {
-    let made = fs::symlink_metadata(path)?.mode();
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path)?;
+    let made = dir.metadata()?.mode();
     let mode = dir_mode(sharing(), made);
     if mode != made & 0o7777 {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+        dir.set_permissions(fs::Permissions::from_mode(mode))?;
     }
     Ok(())
 }
@@ -226,6 +233,19 @@ fn member_of(gid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_dir_all_makes_every_missing_parent() {
+        let root = tempfile::tempdir().unwrap();
+        let deep = root.path().join("a/b/c");
+        create_dir_all(&deep).unwrap();
+        assert!(deep.is_dir());
+        // Existing: nothing to do, no error.
+        create_dir_all(&deep).unwrap();
+        assert!(create_dir(&deep).unwrap_err().kind() == io::ErrorKind::AlreadyExists);
+        fs::write(root.path().join("file"), b"").unwrap();
+        assert!(create_dir_all(&root.path().join("file/x")).is_err());
+    }
 
     #[test]
     fn group_sharing_grants_the_requested_group_bits_whatever_the_umask() {
