@@ -393,6 +393,8 @@ fn a_lock_file_another_member_made_private_is_named_with_its_owner_mode_and_fix(
         &["restore", "latest"],
         &["pre-job"],
         &["post-job"],
+        &["--min-interval-hours", "0", "periodic"],
+        &["adopt", "/old/results.db"],
     ] {
         let run = project.run_as(BOB, args, &job);
         assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
