@@ -129,8 +129,12 @@ impl Project {
     }
 
     /// A command run as `user` (group dbb_proj and its supplementary groups)
-    /// with umask 022, in the project directory, without inherited settings.
+    /// with umask 022 (or `umask`), in the project directory, without inherited settings.
     fn as_user(&self, user: &str) -> Command {
+        self.as_user_with_umask(user, "022")
+    }
+
+    fn as_user_with_umask(&self, user: &str, umask: &str) -> Command {
         let mut command = Command::new("setpriv");
         command.current_dir(&self.dir);
         for (key, _) in std::env::vars_os() {
@@ -145,7 +149,7 @@ impl Project {
             "--init-groups",
             "sh",
             "-c",
-            "umask 022; exec \"$@\"",
+            &format!("umask {umask}; exec \"$@\""),
             "sh",
         ]);
         command
@@ -427,4 +431,46 @@ fn a_lock_file_another_member_made_private_is_named_with_its_owner_mode_and_fix(
         .unwrap();
     assert!(fixed.success());
     project.run_as(BOB, &["backup", "--force"], &[]).ok();
+}
+
+#[test]
+fn a_private_umask_still_leaves_the_group_its_read_and_write() {
+    if !users() {
+        return;
+    }
+    let project = Project::new(None, 0o664);
+    let made = project
+        .as_user_with_umask(ALICE, "077")
+        .arg(&project.bin)
+        .args(["--db-path", "results.db", "backup"])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let backups = project.backups();
+    assert_eq!(mode(&project.dir.join("outputs")), 0o2770);
+    assert_eq!(mode(&backups), 0o2770);
+    assert_eq!(mode(&backups.join(".dbbackup.lock")), 0o660);
+    let files = walk(&backups);
+    for path in &files {
+        let expected = if path.is_dir() { 0o2770 } else { 0o660 };
+        assert_eq!(mode(path), expected, "{}", path.display());
+    }
+    // bob works in it.
+    project.change_database();
+    project.run_as(BOB, &["backup"], &[]).ok();
+    project
+        .run_as(BOB, &["prune", "--max-backups", "1"], &[])
+        .ok();
+    assert_eq!(
+        fs::read_dir(&backups)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("backup_"))
+            .count(),
+        1
+    );
 }

@@ -1,7 +1,7 @@
 //! Who may use what dbbackup creates. In a group-shared project directory every
 //! member's jobs back up the same database, so the backup directory, the lock, the
 //! state files and the backups must be usable by the group whatever each member's
-//! umask (as git's `core.sharedRepository=group`). Decided once per process from
+//! umask (as git's `core.sharedRepository=group`). Decided once per command from
 //! the `shared` setting and the database's own permissions; every place that
 //! creates a file or a directory applies it explicitly after creating (the umask
 //! masks the mode given to `open`/`mkdir`).
@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::error::show;
 use crate::options::Shared;
@@ -22,11 +22,13 @@ pub(crate) enum Sharing {
     Group,
 }
 
-static SHARING: OnceLock<Sharing> = OnceLock::new();
+/// Set by `decide` at the start of each command (a library caller may run
+/// several in one process); 0 until then: umask modes.
+static SHARING: AtomicU8 = AtomicU8::new(0);
 
-/// Decide once, before anything is created: `setting` if given, else group
-/// sharing when `db` is group-writable and its directory belongs to the
-/// database's group and lets the group write.
+/// Decide, before anything is created: `setting` if given, else group sharing
+/// when `db` is group-writable and its directory belongs to the database's
+/// group and lets the group write.
 pub(crate) fn decide(setting: Option<Shared>, db: Option<&Path>) -> Sharing {
     let sharing = match setting {
         Some(Shared::Group) => Sharing::Group,
@@ -34,12 +36,17 @@ pub(crate) fn decide(setting: Option<Shared>, db: Option<&Path>) -> Sharing {
         None if db.is_some_and(group_shared_database) => Sharing::Group,
         None => Sharing::Umask,
     };
-    *SHARING.get_or_init(|| sharing)
+    SHARING.store(u8::from(sharing == Sharing::Group), Ordering::Relaxed);
+    sharing
 }
 
-/// The decision (umask modes before `decide`: library callers, unit tests).
+/// The decision of the command being run.
 pub(crate) fn sharing() -> Sharing {
-    SHARING.get().copied().unwrap_or(Sharing::Umask)
+    if SHARING.load(Ordering::Relaxed) == 1 {
+        Sharing::Group
+    } else {
+        Sharing::Umask
+    }
 }
 
 fn group_shared_database(db: &Path) -> bool {
@@ -233,6 +240,31 @@ fn member_of(gid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_writable_database_in_a_group_writable_directory_of_its_group_is_shared() {
+        let root = tempfile::tempdir().unwrap();
+        let db = root.path().join("results.db");
+        fs::write(&db, b"").unwrap();
+        let set = |path: &Path, mode| {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+        };
+        set(root.path(), 0o2775);
+        set(&db, 0o664);
+        assert!(group_shared_database(&db));
+        set(&db, 0o644);
+        assert!(
+            !group_shared_database(&db),
+            "the database not group-writable"
+        );
+        set(&db, 0o664);
+        set(root.path(), 0o755);
+        assert!(
+            !group_shared_database(&db),
+            "the directory not group-writable"
+        );
+        assert!(!group_shared_database(&root.path().join("missing.db")));
+    }
 
     #[test]
     fn create_dir_all_makes_every_missing_parent() {
