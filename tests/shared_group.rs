@@ -312,6 +312,16 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
     project.change_database();
     project.run_as(ALICE, &["backup"], &[]).ok();
     project.run_as(ALICE, &["verify", "--all"], &[]).ok();
+    // A backup found damaged by bob's verify: the marker is the group's too.
+    let damaged = backups.join(&left[0]);
+    let mut bytes = fs::read(&damaged).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&damaged, bytes).unwrap();
+    let verify = project.run_as(BOB, &["verify", "--all"], &[]);
+    assert_eq!(verify.code, 1, "{}", verify.stderr);
+    let marker = backups.join(format!(".dbbackup-pages/{}.damaged", left[0]));
+    assert_eq!(owner(&marker), BOB);
     assert_shared(&project);
     // The summary log has every member's lines.
     let lines = summary_lines(&project.dir.join("slrm_logs/backup_summary.log"));

@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use super::PAGES_DIR;
 use super::metadata::{HEADER_LEN, Metadata};
 use crate::archive::compress::BLOCK_SIZE;
-use crate::error::Context;
 
 /// Why the file, as `stat` shows it, is not the one its metadata describes.
 pub(crate) fn size_problem(
@@ -97,12 +96,22 @@ pub(crate) fn mark(path: &Path, why: &str) {
         return;
     };
     let text = format!("{}\n{}\n", stamp(&stat), why.replace('\n', " "));
-    // Replaced, not truncated: another member's marker needs only the
-    // directory's write bit.
-    let pages = dir.join(PAGES_DIR);
-    let written = super::perms::create_dir_all(&pages)
-        .context(|| format!("cannot create {}", crate::error::show(&pages)))
-        .and_then(|()| super::replace_file(&marker_path(dir, name), 0o664, text.as_bytes()));
+    // Written in place (`verify` holds no lock, and a lock holder removes temp
+    // files here); group-writable in a shared project (`perms`); never through
+    // a planted symlink.
+    let written = super::perms::create_dir_all(&dir.join(PAGES_DIR)).and_then(|()| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o664)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+            .open(marker_path(dir, name))?;
+        super::perms::settle_file(&file, 0o664)?;
+        file.write_all(text.as_bytes())
+    });
     match written {
         Ok(()) => tracing::debug!("{name} recorded as damaged: {why}"),
         Err(e) => tracing::warn!("cannot record that {name} is damaged: {e}"),
