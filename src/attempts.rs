@@ -196,7 +196,7 @@ fn mark_failed(place: &Path) -> bool {
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(&marker)
         .and_then(|file| {
-            crate::store::perms::settle_file(&file, 0o664)?;
+            crate::store::perms::settle_file(&file, 0o664, &marker);
             file.set_modified(std::time::SystemTime::now())
         });
     match touched {

@@ -138,8 +138,7 @@ impl DirLock {
                 },
             })?;
         refuse_non_regular(&file, &path)?;
-        perms::settle_file(&file, LOCK_MODE)
-            .context(|| format!("cannot set the mode of lock file {}", show(&path)))?;
+        perms::settle_file(&file, LOCK_MODE, &path);
         let started = Instant::now();
         let mut announced = false;
         let mut backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);

@@ -170,8 +170,7 @@ pub fn append(path: &Path, line: &Line) -> Result<()> {
             show(path)
         )));
     }
-    crate::store::perms::settle_file(&file, 0o664)
-        .context(|| format!("cannot set the mode of summary log {}", show(path)))?;
+    crate::store::perms::settle_file(&file, 0o664, path);
     let mut bytes = line.text.clone().into_bytes();
     bytes.push(b'\n');
     let _waited = lock_for_append(&file, path)?;

@@ -172,13 +172,11 @@ impl TempFile {
                     source,
                 }
             })?;
-        let temp = TempFile {
+        perms::settle_file(&file, mode, &path);
+        Ok(TempFile {
             path,
             file: Some(file),
-        };
-        perms::settle_file(temp.file.as_ref().expect("just opened"), mode)
-            .context(|| format!("cannot set the mode of {}", show(&temp.path)))?;
-        Ok(temp)
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -99,6 +99,7 @@ pub(crate) fn mark(path: &Path, why: &str) {
     // Written in place (`verify` holds no lock, and a lock holder removes temp
     // files here); group-writable in a shared project (`perms`); never through
     // a planted symlink.
+    let marker = marker_path(dir, name);
     let written = super::perms::create_dir_all(&dir.join(PAGES_DIR)).and_then(|()| {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
@@ -108,8 +109,8 @@ pub(crate) fn mark(path: &Path, why: &str) {
             .truncate(true)
             .mode(0o664)
             .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-            .open(marker_path(dir, name))?;
-        super::perms::settle_file(&file, 0o664)?;
+            .open(&marker)?;
+        super::perms::settle_file(&file, 0o664, &marker);
         file.write_all(text.as_bytes())
     });
     match written {

@@ -86,43 +86,52 @@ pub(crate) fn dir_mode(sharing: Sharing, made: u32) -> u32 {
     mode & !0o002
 }
 
-/// Give a file just created with `requested` its mode (fchmod: the umask masked
-/// `requested` at open). A file whose mode already is right, or another user's
-/// (an existing lock file), is left alone.
-pub(crate) fn settle_file(file: &File, requested: u32) -> io::Result<()> {
-    let meta = file.metadata()?;
+/// Give a file just created at `path` with `requested` its mode (fchmod: the
+/// umask masked `requested` at open). A file whose mode already is right, or
+/// another user's (an existing lock file), is left alone. Best effort: a
+/// filesystem without modes (vfat) never fails a backup over them.
+pub(crate) fn settle_file(file: &File, requested: u32, path: &Path) {
+    let Ok(meta) = file.metadata() else {
+        return;
+    };
     if meta.uid() != nix::unistd::geteuid().as_raw() {
-        return Ok(());
+        return;
     }
-    let made = meta.mode();
-    let mode = file_mode(sharing(), requested, made);
-    if mode != made & 0o7777 {
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
+    let mode = file_mode(sharing(), requested, meta.mode());
+    if mode != meta.mode() & 0o7777
+        && let Err(e) = file.set_permissions(fs::Permissions::from_mode(mode))
+    {
+        tracing::warn!("cannot give {} mode {mode:o}: {e}", show(path));
     }
-    Ok(())
 }
 
-/// Give a directory we just made its mode.
-/// Through a descriptor opened without following a symlink: in a directory
-/// the group may write, the name could have been replaced meanwhile.
-fn settle_dir(path: &Path) -> io::Result<()> {
+/// Give a directory we just made its mode, through a descriptor opened
+/// without following a symlink (in a directory the group may write, the name
+/// could have been replaced meanwhile). Best effort, as `settle_file`.
+fn settle_dir(path: &Path) {
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = fs::OpenOptions::new()
+    let settled = fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(path)?;
-    let made = dir.metadata()?.mode();
-    let mode = dir_mode(sharing(), made);
-    if mode != made & 0o7777 {
-        dir.set_permissions(fs::Permissions::from_mode(mode))?;
+        .open(path)
+        .and_then(|dir| {
+            let made = dir.metadata()?.mode();
+            let mode = dir_mode(sharing(), made);
+            if mode != made & 0o7777 {
+                dir.set_permissions(fs::Permissions::from_mode(mode))?;
+            }
+            Ok(())
+        });
+    if let Err(e) = settled {
+        tracing::warn!("cannot give directory {} its shared mode: {e}", show(path));
     }
-    Ok(())
 }
 
 /// `mkdir` one directory with the shared mode; `AlreadyExists` as `fs::create_dir`.
 pub(crate) fn create_dir(path: &Path) -> io::Result<()> {
     fs::create_dir(path)?;
-    settle_dir(path)
+    settle_dir(path);
+    Ok(())
 }
 
 /// `mkdir -p`: every directory made here gets the shared mode, those that
