@@ -167,7 +167,7 @@ fn write(place: &Path, record: &Record) -> Result<()> {
     let dir = place.parent().unwrap_or(Path::new("."));
     // Not `create_dir_all`: the state directory is made only inside a backup
     // directory that exists (a failed attempt never creates that).
-    match fs::create_dir(dir) {
+    match crate::store::perms::create_dir(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
             return Err(crate::error::Error::Io {
                 context: format!("cannot create {}", show(dir)),
@@ -191,10 +191,14 @@ fn mark_failed(place: &Path) -> bool {
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(0o664)
         // A planted link is refused, never written through; a FIFO opens at once.
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(&marker)
-        .and_then(|file| file.set_modified(std::time::SystemTime::now()));
+        .and_then(|file| {
+            crate::store::perms::settle_file(&file, 0o664, &marker);
+            file.set_modified(std::time::SystemTime::now())
+        });
     match touched {
         Ok(()) => true,
         Err(error) => {

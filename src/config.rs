@@ -53,6 +53,8 @@ pub struct Settings {
     pub term_grace: Duration,
     /// 0 = the cores this process may use.
     pub threads: u32,
+    /// Who may use what dbbackup creates; `None`: the database decides (`store::perms`).
+    pub shared: Option<crate::options::Shared>,
     pub check: CheckThresholds,
     /// The config file that was read, if any (`init --slurm`: the one it writes),
     /// for the SLURM templates to name.
@@ -191,6 +193,7 @@ fn validate(options: Options) -> std::result::Result<Settings, String> {
             defaults::DEFAULT_TERM_GRACE_SECONDS,
         )?,
         threads: small(limits::THREADS, options.threads, defaults::DEFAULT_THREADS)?,
+        shared: options.shared,
         check: thresholds(options.check.unwrap_or_default())?,
         db_path: options.db_path,
         backup_dir: options
@@ -311,5 +314,27 @@ mod tests {
             "max_backups must be at least 1, not 0"
         );
         assert!(check_text("compression_level: ~\ncheck:\n").is_ok());
+    }
+
+    #[test]
+    fn shared_is_a_file_key_a_flag_wins_and_not_given_is_none() {
+        use crate::options::Shared;
+        let file = parse("shared: group\n").unwrap();
+        assert_eq!(
+            validate(Options::default().merge(file.clone()))
+                .unwrap()
+                .shared,
+            Some(Shared::Group)
+        );
+        let flags = Options {
+            shared: Some(Shared::Umask),
+            ..Options::default()
+        };
+        assert_eq!(
+            validate(flags.merge(file)).unwrap().shared,
+            Some(Shared::Umask)
+        );
+        assert_eq!(validate(Options::default()).unwrap().shared, None);
+        assert!(parse("shared: world\n").is_err());
     }
 }

@@ -25,7 +25,10 @@ use nix::libc;
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
 use crate::slurm::job::JobContext;
-use crate::store::LOCK_FILE;
+use crate::store::{LOCK_FILE, perms};
+
+/// Read and written by every member of a shared project's group.
+const LOCK_MODE: u32 = 0o664;
 
 /// Waits between attempts grow from FIRST_WAIT to MAX_WAIT: on NFS, Lustre and GPFS
 /// every attempt is a round trip to the lock manager, so a thousand waiting tasks
@@ -107,8 +110,9 @@ impl DirLock {
             .write(true)
             .create(true)
             .truncate(false)
-            // Group-shared project directories: the lock must be usable by the group.
-            .mode(0o664)
+            // Group-shared project directories: the lock must be usable by the
+            // group (granted whatever the umask under `shared: group`).
+            .mode(LOCK_MODE)
             // O_NONBLOCK: a FIFO planted as the lock file opens at once (and is
             // refused below); it changes nothing for a regular file.
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
@@ -118,13 +122,23 @@ impl DirLock {
                     "lock file {} is a symbolic link; refusing to use it",
                     show(&path)
                 )),
+                // Made by another member with a mode that excludes us: say whose
+                // it is and the fix, at once (never a wait, never a skip).
+                // (An I/O error still: a restore into a new file goes on without
+                // the lock of a backup directory it may not write.)
                 _ => Error::Io {
-                    context: crate::error::not_writable("backup directory", dir, &e)
-                        .unwrap_or_else(|| format!("cannot open lock file {}", show(&path))),
+                    context: perms::excluded(
+                        &[("backup directory", dir), ("lock file", &path)],
+                        dir,
+                        &e,
+                    )
+                    .or_else(|| crate::error::not_writable("backup directory", dir, &e))
+                    .unwrap_or_else(|| format!("cannot open lock file {}", show(&path))),
                     source: e,
                 },
             })?;
         refuse_non_regular(&file, &path)?;
+        perms::settle_file(&file, LOCK_MODE, &path);
         let started = Instant::now();
         let mut announced = false;
         let mut backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);

@@ -37,6 +37,19 @@ pub const DEFAULT_MAX_AGE: &str = "24h";
 pub const DEFAULT_MIN_COUNT: u32 = 1;
 pub const DEFAULT_MAX_SHRINK: f64 = 50.0;
 
+/// The `shared` setting: who may use the files and directories dbbackup
+/// creates (`store::perms`). Not given: the database decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shared {
+    // Plain comments: doc comments here would turn every command's `--help`
+    // into the long layout.
+    // Group read/write, directories setgid, whatever the umask.
+    Group,
+    // As the umask makes them.
+    Umask,
+}
+
 /// The global settings: a flag on every command, an environment variable, and a
 /// top-level key of the config file (`check:` holds the `check` thresholds).
 #[derive(Debug, Default, Clone, Args, Deserialize)]
@@ -131,6 +144,16 @@ pub struct Options {
           help = format!("Compression threads; 0 = the cores this process may use [default: {DEFAULT_THREADS}]"))]
     #[serde(default, deserialize_with = "number")]
     pub threads: Option<f64>,
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_SHARED",
+        value_name = "MODE",
+        value_enum,
+        help = "Modes of what dbbackup creates [default: group if the database is group-writable in a directory of its group, else umask]"
+    )]
+    pub shared: Option<Shared>,
     /// `check:` in the file; on the command line these are `check`'s own flags,
     /// which `cli` puts here before the merge.
     #[arg(skip)]
@@ -181,6 +204,7 @@ impl Options {
             lock_timeout_seconds: self.lock_timeout_seconds.or(lower.lock_timeout_seconds),
             term_grace_seconds: self.term_grace_seconds.or(lower.term_grace_seconds),
             threads: self.threads.or(lower.threads),
+            shared: self.shared.or(lower.shared),
             check: match (self.check, lower.check) {
                 (Some(upper), Some(lower)) => Some(upper.merge(lower)),
                 (upper, lower) => upper.or(lower),

@@ -153,7 +153,7 @@ pub fn escape(value: &str) -> String {
 pub fn append(path: &Path, line: &Line) -> Result<()> {
     crate::sqlite_file::refuse_special_file(path, "summary log")?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)
+        crate::store::perms::create_dir_all(parent)
             .context(|| format!("cannot create directory for summary log {}", show(path)))?;
     }
     let mut file = OpenOptions::new()
@@ -170,6 +170,7 @@ pub fn append(path: &Path, line: &Line) -> Result<()> {
             show(path)
         )));
     }
+    crate::store::perms::settle_file(&file, 0o664, path);
     let mut bytes = line.text.clone().into_bytes();
     bytes.push(b'\n');
     let _waited = lock_for_append(&file, path)?;

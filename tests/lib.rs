@@ -20,6 +20,7 @@ mod process_edges;
 mod restore;
 mod restore_points;
 mod restore_safety;
+mod shared_group;
 mod signals;
 mod slurm_e2e;
 mod slurm_identity;

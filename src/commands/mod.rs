@@ -78,6 +78,8 @@ impl Ctx {
 
 /// Run the command; `Ok` is how a command that ran to the end came out.
 pub(crate) fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
+    // Before anything is created: the modes of what every command makes.
+    crate::store::perms::decide(ctx.settings.shared, ctx.settings.db_path.as_deref());
     match command {
         Command::Backup(args) => backup::run(ctx, args),
         Command::List(args) => list::run(ctx, args),

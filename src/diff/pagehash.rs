@@ -192,14 +192,15 @@ pub(crate) fn save(
     let file = dir.path().join(name);
     let stamp = FileStamp::of(&file).context(|| format!("cannot stat {}", show(&file)))?;
     let pages = dir.path().join(PAGES_DIR);
-    match fs::create_dir(&pages) {
+    match crate::store::perms::create_dir(&pages) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e).context(|| format!("cannot create {}", show(&pages))),
     }
     replace_file(
         &sidecar_path(dir.path(), name),
-        copy_mode(dir.path()) & 0o666,
+        // Page hashes tell about the content: no more readable than the backup.
+        copy_mode(&file),
         &table.encode(base_checksum, &stamp),
     )?;
     sync_dir(&pages)

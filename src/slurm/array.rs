@@ -13,6 +13,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::fs;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -148,7 +149,8 @@ impl JobState {
     /// The state of `backups`, created if missing; the caller holds its lock.
     pub(crate) fn open(backups: &BackupDir) -> Result<JobState> {
         let dir = backups.path().join(STATE_DIR);
-        fs::create_dir_all(&dir).context(|| format!("cannot create {}", show(&dir)))?;
+        crate::store::perms::create_dir_all(&dir)
+            .context(|| format!("cannot create {}", show(&dir)))?;
         let state = JobState { dir };
         state.expire();
         Ok(state)
@@ -219,11 +221,13 @@ impl JobState {
     /// lock's holder line nor a state file can be written.
     pub(crate) fn claim_final(backups: &BackupDir, key: &str) -> Result<bool> {
         let dir = backups.path().join(STATE_DIR);
-        fs::create_dir_all(&dir).context(|| format!("cannot create {}", show(&dir)))?;
+        crate::store::perms::create_dir_all(&dir)
+            .context(|| format!("cannot create {}", show(&dir)))?;
         let marker = dir.join(format!("final-{key}"));
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o664)
             .open(&marker)
         {
             Ok(_) => Ok(true),

@@ -124,7 +124,7 @@ fn remember(job: &JobContext, dir: &BackupDir, decided: &JobContext) {
         Some(task) => format!("array={}_{}\n", task.array_job_id, task.task_id),
         None => "array=\n".to_string(),
     };
-    let written = fs::create_dir_all(&state)
+    let written = crate::store::perms::create_dir_all(&state)
         .context(|| format!("cannot create {}", show(&state)))
         .and_then(|()| replace_file(&state.join(name), 0o664, text.as_bytes()));
     if let Err(error) = written {

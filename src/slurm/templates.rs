@@ -98,7 +98,8 @@ pub(crate) fn write_all(
         .map(|(name, content, executable)| Ok((*name, fill_in(content, &fill)?, *executable)))
         .collect::<Result<_>>()?;
     let logs = project.join("slrm_logs");
-    fs::create_dir_all(&logs).context(|| format!("cannot create {}", show(&logs)))?;
+    crate::store::perms::create_dir_all(&logs)
+        .context(|| format!("cannot create {}", show(&logs)))?;
     for (name, text, executable) in texts {
         let path = out_dir.join(name);
         if path.exists() && !overwrite {

@@ -56,11 +56,12 @@ pub(crate) fn back_up(settings: &Settings, job: &JobContext) -> Result<TimeLimit
         // Claimed before the backup, under the lock: a failing one is not
         // retried by every task either.
         let parent = dir.path().join(STATE_DIR);
-        fs::create_dir_all(&parent).context(|| format!("cannot create {}", show(&parent)))?;
+        crate::store::perms::create_dir_all(&parent)
+            .context(|| format!("cannot create {}", show(&parent)))?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        crate::store::replace_file(&marker, 0o644, format!("{}\n", now.as_secs()).as_bytes())?;
+        crate::store::replace_file(&marker, 0o664, format!("{}\n", now.as_secs()).as_bytes())?;
     }
     let mut job = job.clone();
     job.tag = job.job_id().to_string();

@@ -8,7 +8,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::error::{Context, Result, show};
+use super::perms;
+use crate::error::{Context, Error, Result, show};
 
 /// Temp files in a backup or mirror directory start with this; only a lock holder
 /// writes them, so a lock holder may remove any it finds (left by a killed run).
@@ -125,10 +126,11 @@ pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// The permission bits a copy of `path` may have: never more readable than it.
+/// The permission bits a copy of `path` may have: never more readable than it,
+/// never writable by others.
 pub(crate) fn copy_mode(path: &Path) -> u32 {
     fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o666)
+        .map(|m| m.permissions().mode() & 0o664)
         .unwrap_or(0o600)
 }
 
@@ -152,7 +154,8 @@ impl TempFile {
         Self::create_named(dir.join(name), mode)
     }
 
-    /// Create `path` exclusively (never through a planted symlink).
+    /// Create `path` exclusively (never through a planted symlink), with the
+    /// group bits of `mode` granted under group sharing (`perms`).
     pub fn create_named(path: PathBuf, mode: u32) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
@@ -161,7 +164,15 @@ impl TempFile {
             .mode(mode)
             .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
             .open(&path)
-            .context(|| format!("cannot create {}", show(&path)))?;
+            .map_err(|source| {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                Error::Io {
+                    context: perms::excluded(&[("directory", dir)], dir, &source)
+                        .unwrap_or_else(|| format!("cannot create {}", show(&path))),
+                    source,
+                }
+            })?;
+        perms::settle_file(&file, mode, &path);
         Ok(TempFile {
             path,
             file: Some(file),

@@ -8,6 +8,7 @@ pub(crate) mod legacy;
 pub mod metadata;
 pub mod naming;
 pub(crate) mod ownership;
+pub(crate) mod perms;
 
 use std::fs;
 use std::io::{self, BufReader};
@@ -135,7 +136,7 @@ impl BackupDir {
                 "backup directory {} exists but is not a directory",
                 show(&self.path)
             ))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(&self.path)
+            Err(e) if e.kind() == io::ErrorKind::NotFound => perms::create_dir_all(&self.path)
                 .context(|| format!("cannot create backup directory {}", show(&self.path))),
             Err(e) => {
                 Err(e).context(|| format!("cannot access backup directory {}", show(&self.path)))
