@@ -285,6 +285,17 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
     project.run_as(BOB, &["pre-job"], &job).ok();
     project.change_database();
     project.run_as(BOB, &["post-job"], &job).ok();
+    // bob's job under `dbbackup run`: its pre-job, work and post-job in what
+    // alice's and bob's jobs made; the work's status is run's.
+    let run_job = [("SLURM_JOB_ID", "7002"), ("SLURM_JOB_NAME", "sweep")];
+    project.change_database();
+    let run = project.run_as(BOB, &["run", "--", "sh", "-c", "exit 3"], &run_job);
+    assert_eq!(
+        run.code, 3,
+        "run exits with the work's status\n{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Permission denied"), "{}", run.stderr);
     // alice's job ends in what bob's wrote.
     project.change_database();
     project
@@ -325,6 +336,12 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
     assert_shared(&project);
     // The summary log has every member's lines.
     let lines = summary_lines(&project.dir.join("slrm_logs/backup_summary.log"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["job"] == "7002" && l["event"] == "post-job" && l["exit_status"] == "3"),
+        "bob's run wrote its post-job line: {lines:#?}"
+    );
     let jobs: Vec<(&str, &str)> = lines
         .iter()
         .map(|l| (l["job"].as_str(), l["status"].as_str()))
@@ -335,6 +352,8 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
             ("7000", "ok"),
             ("7001", "ok"),
             ("7001", "ok"),
+            ("7002", "ok"),
+            ("7002", "skipped"),
             ("7000", "ok")
         ],
         "{lines:#?}"
