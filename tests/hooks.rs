@@ -719,3 +719,135 @@ fn a_failed_backup_fails_the_job_only_with_strict() {
         assert_eq!(post[0]["exit_status"], work_status.to_string());
     }
 }
+
+/// A fake `scontrol` on PATH that answers `show config` with `KillWait` and
+/// notes each call in `scontrol-calls`; the PATH to use.
+fn fake_scontrol(env: &Env, kill_wait: u64) -> String {
+    let bin = env.path("fake-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let scontrol = bin.join("scontrol");
+    fs::write(
+        &scontrol,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nprintf 'ClusterName = c\\nKillWait = {kill_wait} sec\\n'\n",
+            env.path("scontrol-calls").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(
+        &scontrol,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+/// Until a snapshot's temp file is in the backup directory.
+fn wait_for_snapshot(env: &Env) {
+    let started = Instant::now();
+    loop {
+        let making = fs::read_dir(&env.backups).is_ok_and(|items| {
+            items.flatten().any(|i| {
+                i.file_name()
+                    .to_string_lossy()
+                    .starts_with(".dbbackup-tmp-")
+            })
+        });
+        if making {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no snapshot started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// SLURM's TERM (to every process of the job) while pre-job copies a large
+/// database: KillWait was read before the snapshot, so post-job is bounded by
+/// KillWait 5 s minus 2 s, not by the 20 s default that SLURM's KILL cuts
+/// short (no post-job line, a temp file left). The work never starts.
+#[test]
+fn term_during_pre_job_is_bounded_by_kill_wait_read_before_the_snapshot() {
+    let env = Env::empty();
+    make_results_db(&env.db, 120.0, false);
+    let path = fake_scontrol(&env, 5);
+    let marker = env.path("work-ran");
+    let child = env
+        .command()
+        .env("PATH", path)
+        .env("SLURM_JOB_ID", "5200")
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(["run", "--", "touch"])
+        .arg(&marker)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_for_snapshot(&env);
+    term_group(&child);
+    let term = Instant::now();
+    let out = finish(child, Duration::from_secs(60));
+    assert_eq!(out.code, 143, "{}", out.stderr);
+    assert!(!marker.exists(), "the work must not start");
+    let post = lines_of(&env, "5200", "post-job");
+    assert_eq!(post.len(), 1, "{}", out.stderr);
+    assert_eq!(
+        post[0]["term_grace"], "3 s: KillWait 5 s minus 2 s",
+        "{:?}",
+        post[0]
+    );
+    // Inside KillWait, with a margin for this busy machine.
+    assert!(
+        term.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        term.elapsed()
+    );
+    assert!(
+        !out.stderr.contains("the work starts without"),
+        "{}",
+        out.stderr
+    );
+    assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
+}
+
+/// Outside SLURM (no SLURM_JOB_ID) a Ctrl-C is bounded by term_grace_seconds,
+/// scontrol is never asked, and nothing speaks of SLURM's TERM or KillWait.
+#[test]
+fn int_outside_slurm_asks_no_scheduler_and_says_which_bound_applies() {
+    let env = Env::new();
+    let path = fake_scontrol(&env, 5);
+    let child = env
+        .command()
+        .env("PATH", path)
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(["run", "--", "sleep", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_for_line(&env, "local", "pre-job");
+    std::thread::sleep(Duration::from_millis(300));
+    killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let out = finish(child, Duration::from_secs(30));
+    assert_eq!(out.code, 130, "{}", out.stderr);
+    let post = lines_of(&env, "local", "post-job");
+    assert_eq!(post.len(), 1, "{}", out.stderr);
+    assert_eq!(
+        post[0]["term_grace"], "20 s: term_grace_seconds (not a SLURM job)",
+        "{:?}",
+        post[0]
+    );
+    assert!(!env.path("scontrol-calls").exists(), "scontrol was asked");
+    assert!(!out.stderr.contains("SLURM's TERM"), "{}", out.stderr);
+    assert!(!out.stderr.contains("KillWait"), "{}", out.stderr);
+}

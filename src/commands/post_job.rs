@@ -21,6 +21,7 @@ use crate::due;
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::slurm::array::JobState;
+use crate::slurm::prejob::KillWait;
 use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
 
@@ -32,8 +33,14 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
     };
     let term = args.after_term.then(|| {
         let at = Instant::now();
-        let (budget, why) = budget_after_term(&ctx.settings, &ctx.job);
-        AfterTerm { at, budget, why }
+        let (budget, why) = budget_after_term(&ctx.settings, &ctx.job, true);
+        let cause = "SLURM's TERM".to_string();
+        AfterTerm {
+            at,
+            budget,
+            why,
+            cause,
+        }
     });
     after_work(ctx, args.status, term, args.output.format)
 }
@@ -44,6 +51,8 @@ pub(crate) struct AfterTerm {
     pub at: Instant,
     pub budget: Duration,
     pub why: String,
+    /// What came: "SLURM's TERM", "signal INT"...
+    pub cause: String,
 }
 
 /// Post-job proper, for the command and for `dbbackup run`: `job_status` is the
@@ -57,7 +66,7 @@ pub(crate) fn after_work(
 ) -> Result<ExitCode> {
     let out = ctx.output(format);
     let grace = term.as_ref().map(|term| {
-        tracing::info!("after SLURM's TERM: finishing within {}", term.why);
+        tracing::info!("after {}: finishing within {}", term.cause, term.why);
         crate::signals::bound_since(term.at, term.budget);
         term.why.clone()
     });
@@ -176,33 +185,40 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
 /// and exit, and SLURM's TERM reached us a moment before post-job started.
 const KILL_WAIT_MARGIN: u64 = 2;
 
-/// The time allowed after SLURM's TERM, and which bound applied: KillWait as
-/// pre-job recorded it for this job (`prejob::kill_wait_for_job`).
+/// The bound inside SLURM when KillWait is unknown (a TERM during pre-job,
+/// before it was read; no `scontrol`): what KillWait 5 s allows. A backup cut
+/// short is retried later; a job KILLed mid-backup loses its summary line.
+pub(crate) const UNKNOWN_KILL_WAIT_BOUND: Duration = Duration::from_secs(3);
+
+/// The time allowed after a termination signal, and which bound applied:
+/// KillWait as pre-job recorded it for this job (`prejob::kill_wait_for_job`;
+/// asked now only when `ask`).
 pub(crate) fn budget_after_term(
     settings: &crate::config::Settings,
     job: &crate::slurm::job::JobContext,
+    ask: bool,
 ) -> (Duration, String) {
     let kill_wait = match settings.db_path() {
         Ok(db) => crate::slurm::prejob::kill_wait_for_job(
             &crate::store::BackupDir::new(&settings.backup_dir),
             job,
             &DbId::of(db),
+            ask,
         ),
-        Err(error) => Err(error.to_string()),
+        Err(_) if job.own_id.is_none() => KillWait::NotSlurm,
+        Err(error) => KillWait::Unknown(error.to_string()),
     };
     grace_after_term(settings.term_grace, kill_wait)
 }
 
-/// The time post-job may take after SLURM's TERM: `term_grace_seconds`, but
-/// never past the cluster's KillWait (SLURM KILLs the job that long after
-/// TERM, leaving a temp file and no summary line). Also says which bound applied.
-fn grace_after_term(
-    configured: Duration,
-    kill_wait: std::result::Result<u64, String>,
-) -> (Duration, String) {
+/// The time post-job may take after a termination signal: `term_grace_seconds`,
+/// but never past the cluster's KillWait (SLURM KILLs the job that long after
+/// TERM, leaving a temp file and no summary line), nor past a conservative
+/// bound in a SLURM job whose KillWait is unknown. Also says which bound applied.
+fn grace_after_term(configured: Duration, kill_wait: KillWait) -> (Duration, String) {
     let configured_s = configured.as_secs();
     match kill_wait {
-        Ok(kill_wait) => {
+        KillWait::Known(kill_wait) => {
             let cap = kill_wait.saturating_sub(KILL_WAIT_MARGIN).max(1);
             if cap < configured_s {
                 (
@@ -216,9 +232,20 @@ fn grace_after_term(
                 )
             }
         }
-        Err(why) => (
+        KillWait::Unknown(why) if configured > UNKNOWN_KILL_WAIT_BOUND => {
+            let bound = UNKNOWN_KILL_WAIT_BOUND.as_secs();
+            (
+                UNKNOWN_KILL_WAIT_BOUND,
+                format!("{bound} s: KillWait unknown ({why}), so the conservative bound"),
+            )
+        }
+        KillWait::Unknown(why) => (
             configured,
             format!("{configured_s} s: term_grace_seconds (KillWait unknown: {why})"),
+        ),
+        KillWait::NotSlurm => (
+            configured,
+            format!("{configured_s} s: term_grace_seconds (not a SLURM job)"),
         ),
     }
 }
@@ -230,16 +257,26 @@ mod tests {
     #[test]
     fn grace_stays_inside_kill_wait() {
         let twenty = Duration::from_secs(20);
-        let (grace, why) = grace_after_term(twenty, Ok(5));
+        let (grace, why) = grace_after_term(twenty, KillWait::Known(5));
         assert_eq!(grace, Duration::from_secs(3));
         assert_eq!(why, "3 s: KillWait 5 s minus 2 s");
-        assert_eq!(grace_after_term(twenty, Ok(30)).0, twenty);
-        assert_eq!(grace_after_term(twenty, Ok(2)).0, Duration::from_secs(1));
-        let (grace, why) = grace_after_term(twenty, Err("cannot run scontrol".into()));
-        assert_eq!(grace, twenty);
+        assert_eq!(grace_after_term(twenty, KillWait::Known(30)).0, twenty);
+        assert_eq!(
+            grace_after_term(twenty, KillWait::Known(2)).0,
+            Duration::from_secs(1)
+        );
+        // Inside SLURM, unknown: the conservative bound, never the 20 s default.
+        let (grace, why) =
+            grace_after_term(twenty, KillWait::Unknown("cannot run scontrol".into()));
+        assert_eq!(grace, UNKNOWN_KILL_WAIT_BOUND);
         assert!(
-            why.contains("KillWait unknown: cannot run scontrol"),
+            why.contains("KillWait unknown (cannot run scontrol)"),
             "{why}"
         );
+        let two = Duration::from_secs(2);
+        assert_eq!(grace_after_term(two, KillWait::Unknown("x".into())).0, two);
+        let (grace, why) = grace_after_term(twenty, KillWait::NotSlurm);
+        assert_eq!(grace, twenty);
+        assert_eq!(why, "20 s: term_grace_seconds (not a SLURM job)");
     }
 }

@@ -38,7 +38,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
         let job = job_at_term
             .lock()
             .map_or_else(|e| e.into_inner().clone(), |j| j.clone());
-        post_job::budget_after_term(&settings, &job)
+        post_job::budget_after_term(&settings, &job, false)
     })
     .map_err(|e| Error::failed(format!("cannot receive signals: {e}")))?;
     if let Some(signal) = crate::signals::received() {
@@ -89,19 +89,19 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
         tracing::error!("--strict: the work does not start without its restore point");
         return Ok(ExitCode::Failure);
     }
-    if !pre_ok {
-        tracing::warn!("the work starts without a new restore point");
-    }
     let status = match supervisor.termination() {
         Some(term) => {
             tracing::warn!(
-                "signal {} came before the work started: not starting it",
-                term.signal
+                "{} came before the work started: not starting it",
+                supervise::signal_name(term.signal)
             );
             // Bounded from the TERM, as after the work.
             128 + term.signal
         }
         None => {
+            if !pre_ok {
+                tracing::warn!("the work starts without a new restore point");
+            }
             let end = supervisor.run(program, program_args, || time_limit_backup(&ctx));
             tracing::info!("the work {}", end.how);
             end.status
@@ -113,6 +113,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
             at: term.at,
             budget,
             why,
+            cause: supervise::signal_name(term.signal),
         }
     });
     let post = post_job::after_work(&ctx, Some(status), term, Format::Text);

@@ -87,26 +87,80 @@ fn prepare_state_dir(dir: &BackupDir, db: &Path) -> Result<()> {
     dir.ensure_exists()
 }
 
-/// What bounds the work after SLURM's TERM for this job: KillWait in seconds as
-/// pre-job recorded it, else asked now (a job that ran no pre-job; in 2.5 s),
-/// else why it is unknown. For post-job and the `run` supervisor, after TERM.
+/// KillWait as this process read it (pre-job, before its snapshot): known at
+/// TERM even when the state file could not be written.
+static KILL_WAIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// What bounds the work after a termination signal, as far as SLURM goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KillWait {
+    /// Not a SLURM job (no `SLURM_JOB_ID`): nobody KILLs it; nothing asked.
+    NotSlurm,
+    /// The cluster's KillWait in seconds.
+    Known(u64),
+    /// A SLURM job whose KillWait is unknown, and why.
+    Unknown(String),
+}
+
+/// KillWait for this job: as this process or pre-job recorded it, else (only
+/// when `ask`: the `post-job --after-term` command, whose pre-job may not have
+/// run) asked now in 2.5 s. `run` does not ask: SLURM's TERM reaches every
+/// process of the job, so a question asked then is interrupted.
 pub(crate) fn kill_wait_for_job(
     dir: &BackupDir,
     job: &JobContext,
     db: &DbId,
-) -> std::result::Result<u64, String> {
+    ask: bool,
+) -> KillWait {
+    if job.own_id.is_none() {
+        return KillWait::NotSlurm;
+    }
+    if let Some(&kill_wait) = KILL_WAIT.get() {
+        return KillWait::Known(kill_wait);
+    }
     let key = super::array::key(&job.state_key(), db);
     if let Some(kill_wait) = JobState::reader(dir)
         .pre_job(&key)
         .and_then(|r| r.kill_wait)
     {
-        return Ok(kill_wait);
+        return KillWait::Known(kill_wait);
+    }
+    if !ask {
+        return KillWait::Unknown("not yet read by pre-job".to_string());
     }
     match scheduler::show_config_after_term() {
-        Ok(config) => config
-            .kill_wait
-            .ok_or_else(|| "no KillWait in scontrol show config".to_string()),
-        Err(failure) => Err(failure.to_string()),
+        Ok(config) => config.kill_wait.map_or_else(
+            || KillWait::Unknown("no KillWait in scontrol show config".to_string()),
+            KillWait::Known,
+        ),
+        Err(failure) => KillWait::Unknown(failure.to_string()),
+    }
+}
+
+/// Read KillWait once per job, before the snapshot (a TERM may come during
+/// it), by the task that holds the lock: the others find it in the record.
+fn read_kill_wait(job: &JobContext, state: &JobState, key: &str, record: &mut PreJob) {
+    if let Some(kill_wait) = record.kill_wait {
+        let _ = KILL_WAIT.set(kill_wait);
+        return;
+    }
+    if job.own_id.is_none() {
+        return;
+    }
+    match scheduler::show_config() {
+        Ok(config) => match config.kill_wait {
+            Some(kill_wait) => {
+                let _ = KILL_WAIT.set(kill_wait);
+                record.kill_wait = Some(kill_wait);
+                if let Err(error) = state.record_pre_job(key, record) {
+                    tracing::warn!("KillWait not recorded for the other tasks: {error}");
+                }
+            }
+            None => tracing::debug!("no KillWait in scontrol show config"),
+        },
+        Err(failure) => tracing::warn!(
+            "KillWait not read ({failure}); after TERM the conservative bound applies"
+        ),
     }
 }
 
@@ -230,6 +284,7 @@ fn find_or_make(
     if let Some(found) = answered(dir, &record, false) {
         return found;
     }
+    read_kill_wait(job, &state, &key, &mut record);
     if let Some(why) = busy {
         record.busy = Some(why.clone());
         state.record_pre_job(&key, &record)?;
@@ -269,20 +324,6 @@ fn find_or_make(
         record.task_ids = Some(format!("{min}-{max}:{step}"));
     }
     state.record_pre_job(&key, &record)?;
-    // KillWait once per job, by the task that made the record, after the
-    // others were released: a stuck controller delays only this task.
-    if job.own_id.is_some() && record.kill_wait.is_none() {
-        match scheduler::show_config() {
-            Ok(config) if config.kill_wait.is_some() => {
-                record.kill_wait = config.kill_wait;
-                state.record_pre_job(&key, &record)?;
-            }
-            Ok(_) => tracing::debug!("no KillWait in scontrol show config"),
-            Err(failure) => tracing::warn!(
-                "KillWait not read ({failure}); term_grace_seconds will bound post-job"
-            ),
-        }
-    }
     found
 }
 

@@ -115,7 +115,7 @@ impl Shared {
                 // The work first: every moment counts inside KillWait.
                 self.forward(signal);
                 if !first {
-                    tracing::info!("signal {signal} again: passed on to the work");
+                    tracing::info!("{} again: passed on to the work", signal_name(signal));
                     return;
                 }
                 match self.phase.load(Ordering::SeqCst) {
@@ -125,7 +125,10 @@ impl Shared {
                     _ => {}
                 }
                 let (budget, why) = self.budget();
-                tracing::warn!("signal {signal}: passed on to the work; finishing within {why}",);
+                tracing::warn!(
+                    "{}: passed on to the work; finishing within {why}",
+                    signal_name(signal)
+                );
                 if self.phase.load(Ordering::SeqCst) == AFTER {
                     crate::signals::bound_since(at, *budget);
                 }
@@ -312,6 +315,11 @@ impl Supervisor {
         };
         term.at.elapsed() >= work_bound(self.shared.budget().0)
     }
+}
+
+/// `SIGTERM` for 15: what the log says.
+pub(crate) fn signal_name(signal: i32) -> String {
+    Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string())
 }
 
 /// The work's share of the time after TERM: a third (the rest is post-job's),
