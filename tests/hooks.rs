@@ -851,3 +851,66 @@ fn int_outside_slurm_asks_no_scheduler_and_says_which_bound_applies() {
     assert!(!out.stderr.contains("SLURM's TERM"), "{}", out.stderr);
     assert!(!out.stderr.contains("KillWait"), "{}", out.stderr);
 }
+
+/// Outside SLURM every `run` is its own job: the second run's pre-job does not
+/// reuse the first run's record (a restore point without the first run's
+/// rows) but holds the database as the first run left it; and a busy failure
+/// under `--strict` is not remembered for later runs.
+#[test]
+fn local_runs_are_each_their_own_job() {
+    let env = Env::new();
+    let log = env.path("slrm_logs/backup_summary.log");
+    let insert = |rows: u32| -> Run {
+        env.command()
+            .env("DBBACKUP_SUMMARY_LOG", &log)
+            .args(["run", "--", "python3", "-c"])
+            .arg(format!(
+                "import sqlite3, sys\ncon = sqlite3.connect(sys.argv[1])\n\
+                 con.executemany(\"INSERT INTO ledger (amount, note) VALUES (?, 'w')\", [(0,)] * {rows})\n\
+                 con.commit()\n"
+            ))
+            .arg(&env.db)
+            .output()
+            .unwrap()
+            .into()
+    };
+    insert(5).ok();
+    let after_first = row_count(&env.db, "ledger");
+    insert(7).ok();
+    let pre: Vec<_> = lines_of(&env, "local", "pre-job");
+    assert_eq!(pre.len(), 2);
+    assert_ne!(
+        pre[1].get("reason").map(String::as_str),
+        Some("made by another task of this job"),
+        "{:?}",
+        pre[1]
+    );
+    let second = gunzip_to(
+        &env.backups.join(&pre[1]["backup"]),
+        &env.path("second-pre.db"),
+    );
+    assert_eq!(row_count(&second, "ledger"), after_first, "{:?}", pre[1]);
+
+    // A database locked past the busy timeout fails one --strict run only.
+    let strict = || -> Run {
+        env.command()
+            .env("DBBACKUP_SUMMARY_LOG", &log)
+            .env("DBBACKUP_BUSY_TIMEOUT_SECONDS", "1")
+            .args(["run", "--strict", "--", "true"])
+            .output()
+            .unwrap()
+            .into()
+    };
+    let writer = hold_exclusive(&env.db);
+    let out = strict();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("locked"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("other tasks"),
+        "a local run has no other tasks: {}",
+        out.stderr
+    );
+    drop(writer);
+    let out = strict();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}

@@ -714,3 +714,182 @@ fn inherited_array_variables_lose_to_slurms_record() {
         .unwrap();
     assert_eq!(rows, 1);
 }
+
+/// A requeued job (SLURM's TERM, then a second run with
+/// `SLURM_RESTART_COUNT=1`): the second run's post-job backup does not let
+/// retention delete the job's recorded pre-job restore point (the job is still
+/// running while it backs up), so `restore --before-job` brings back the state
+/// from before the first run. Once a later backup has pushed the point out,
+/// the answer says it was deleted instead of inventing another reason.
+#[test]
+fn a_requeued_jobs_restore_point_outlives_its_second_run() {
+    let env = Env::new();
+    let job = "88000020";
+    let step = |restarts: &str, args: &[&str]| -> Run {
+        env.command()
+            .env("SLURM_JOB_ID", job)
+            .env("SLURM_CLUSTER_NAME", "alpha")
+            .env("SLURM_RESTART_COUNT", restarts)
+            .env("DBBACKUP_MAX_BACKUPS", "2")
+            .env(
+                "DBBACKUP_SUMMARY_LOG",
+                env.path("slrm_logs/backup_summary.log"),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    step("0", &["pre-job"]).ok();
+    let before = content_digest(&env.db);
+    let point = env.newest_backup();
+    work(&env, "first run");
+    step("0", &["post-job", "--after-term", "--status", "143"]).ok();
+    step("1", &["pre-job"]).ok();
+    work(&env, "second run");
+    step("1", &["post-job", "--status", "0"]).ok();
+    assert!(
+        point.exists(),
+        "retention deleted the running job's restore point"
+    );
+    let run = env.run(&["restore", "--before-job", job]);
+    run.ok();
+    assert!(
+        run.stdout.contains("pre-job restore point"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(content_digest(&env.db), before);
+
+    // The job has ended: its point may go like any other.
+    work(&env, "later");
+    env.command()
+        .env("DBBACKUP_MAX_BACKUPS", "2")
+        .arg("backup")
+        .output()
+        .unwrap();
+    assert!(!point.exists());
+    let run = env.run(&["restore", "--before-job", job]);
+    let name = point.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        run.stderr.contains(&format!(
+            "job {job}'s pre-job restore point {name} was deleted"
+        )) || run.stdout.contains(&format!(
+            "job {job}'s pre-job restore point {name} was deleted"
+        )),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        !run.stderr
+            .contains("no restore point of this database was made before"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Without a recorded point, `restore --before-job` of a requeued job goes by
+/// its FIRST start (`sacct --duplicates`: every run), never its last: a backup
+/// made between the runs (here by the job itself) holds part of its work.
+#[test]
+fn restore_before_a_requeued_job_goes_by_its_first_start() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let before = content_digest(&env.db);
+    // SLURM's local time, whole seconds.
+    let local = |t: std::time::SystemTime| {
+        let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let out = Command::new("date")
+            .arg(format!("--date=@{secs}"))
+            .arg("+%Y-%m-%dT%H:%M:%S")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    std::thread::sleep(Duration::from_millis(1100));
+    let first = std::time::SystemTime::now();
+    let job = "88000021";
+    work(&env, "first run");
+    job_step(&env, job, &["backup"]).ok();
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = std::time::SystemTime::now();
+    let bin = env.path("sacct-bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::write(
+        bin.join("sacct"),
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *' -D '*|*' --duplicates '*) echo '{}';; esac\necho '{}'\n",
+            local(first),
+            local(second)
+        ),
+    )
+    .unwrap();
+    fs::write(
+        bin.join("scontrol"),
+        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
+    )
+    .unwrap();
+    for tool in ["sacct", "scontrol"] {
+        fs::set_permissions(bin.join(tool), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run: Run = env
+        .command()
+        .env("PATH", path_with(&bin))
+        .args(["restore", "--before-job", job])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(run.stdout.contains("first started"), "{}", run.stdout);
+    assert_eq!(content_digest(&env.db), before);
+}
+
+/// State files written without the lock (identity, attempt records, time-limit
+/// markers) are written through temp files in `.dbbackup-state`: expiring the
+/// state removes only temp files of dead processes on this host, or old ones,
+/// never a live writer's (which then failed: "cannot write …identity-…").
+#[test]
+fn expiring_state_spares_live_writers_temp_files() {
+    let env = Env::new();
+    job_step(&env, "88000030", &["pre-job"]).ok();
+    let state = env.backups.join(".dbbackup-state");
+    let host: String = String::from_utf8_lossy(&Command::new("hostname").output().unwrap().stdout)
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let live = state.join(format!(
+        ".dbbackup-tmp-{host}-{}-0.part",
+        std::process::id()
+    ));
+    let of_dead = state.join(format!(".dbbackup-tmp-{host}-{dead_pid}-0.part"));
+    let elsewhere = state.join(".dbbackup-tmp-otherhost-12345-0.part");
+    let elsewhere_old = state.join(".dbbackup-tmp-otherhost-12346-0.part");
+    for file in [&live, &of_dead, &elsewhere, &elsewhere_old] {
+        fs::write(file, "array=\n").unwrap();
+    }
+    let touched = Command::new("touch")
+        .args(["-d", "2 hours ago"])
+        .arg(&elsewhere_old)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    job_step(&env, "88000031", &["pre-job"]).ok();
+    assert!(live.exists(), "a live writer's temp file was removed");
+    assert!(
+        elsewhere.exists(),
+        "another host's fresh temp file was removed"
+    );
+    assert!(!of_dead.exists(), "a dead writer's temp file was kept");
+    assert!(!elsewhere_old.exists(), "an old temp file was kept");
+}

@@ -137,11 +137,13 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
     let dir = ctx.backup_dir();
     let lock = ctx.lock(&dir)?;
     let key = crate::slurm::array::key(&ctx.job.state_key(), &DbId::of(db));
+    // Marked only after the backup: its retention must still keep this job's
+    // restore point (a requeued job's second run ends here too).
+    let mut ends = false;
     let reason = match &ctx.job.array {
         None => {
-            if !after_term {
-                JobState::open(&dir)?.mark_ended(&key)?;
-            }
+            // Outside SLURM no state was kept for the run.
+            ends = !after_term && ctx.job.own_id.is_some();
             "job finished".to_string()
         }
         Some(task) if after_term => {
@@ -163,7 +165,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             let last = task.task_count.is_some_and(|count| finished >= count);
             let of = task.task_count.map_or("?".to_string(), |c| c.to_string());
             if last {
-                state.mark_ended(&key)?;
+                ends = true;
                 format!("last task ({finished} of {of} finished)")
             } else if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 format!("newest backup older than the interval ({finished} of {of} finished)")
@@ -177,8 +179,11 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
     };
     let mut job = ctx.job.clone();
     job.tag = ctx.job.job_id().to_string();
-    let outcome = create::if_changed(&ctx.settings, &job, &dir, &lock, db, Kind::PostJob, false)?;
-    Ok((reason, Some(outcome)))
+    let outcome = create::if_changed(&ctx.settings, &job, &dir, &lock, db, Kind::PostJob, false);
+    if ends {
+        JobState::open(&dir)?.mark_ended(&key)?;
+    }
+    Ok((reason, Some(outcome?)))
 }
 
 /// Seconds kept between giving up and SLURM's KILL: the hooks still have to log

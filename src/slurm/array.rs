@@ -23,6 +23,8 @@ use crate::store::{BackupDir, DbId, replace_file, sync_dir};
 
 pub(crate) const STATE_DIR: &str = ".dbbackup-state";
 const EXPIRY: Duration = Duration::from_secs(30 * 86_400);
+/// A temp file this old is no live writer's (they write a few lines at once).
+const STALE_TEMP: Duration = Duration::from_secs(3600);
 /// A job that never said it ended (killed, opted out of the final job) stops
 /// protecting its restore point from retention after this long.
 const PROTECT_FOR: Duration = Duration::from_secs(14 * 86_400);
@@ -274,21 +276,28 @@ impl JobState {
         sync_dir(&self.dir)
     }
 
+    /// Old state files go; so do temp files left by a dead writer. Files here
+    /// are also written without the lock (identity, attempt records, time-limit
+    /// markers: temp + rename), so a live process's temp file is never touched:
+    /// only those of dead processes on this host, or older than `STALE_TEMP`
+    /// (another host's, whose process cannot be checked).
     fn expire(&self) {
+        crate::store::remove_dead_temps_in(&self.dir);
         let Ok(items) = fs::read_dir(&self.dir) else {
             return;
         };
         let now = SystemTime::now();
         for item in items.flatten() {
-            let old = item
+            let age = item
                 .metadata()
                 .and_then(|m| m.modified())
-                .is_ok_and(|modified| now.duration_since(modified).unwrap_or_default() > EXPIRY);
-            let stale_temp = item
+                .map(|modified| now.duration_since(modified).unwrap_or_default())
+                .unwrap_or_default();
+            let temp = item
                 .file_name()
                 .to_string_lossy()
                 .starts_with(crate::store::TEMP_PREFIX);
-            if old || stale_temp {
+            if age > EXPIRY || (temp && age > STALE_TEMP) {
                 let _ = fs::remove_file(item.path());
             }
         }

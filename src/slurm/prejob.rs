@@ -227,7 +227,17 @@ fn find_or_make(
     let db = settings.db_path()?;
     let key = super::array::key(&job.state_key(), &DbId::of(db));
     let want_final = final_job.is_some() && job.array.is_some();
-    if let Some(record) = JobState::reader(dir).pre_job(&key)
+    // Outside SLURM (no SLURM_JOB_ID) every run is its own job: nothing to
+    // share with another, so no state is read or kept (all would be `local`).
+    let shared = job.own_id.is_some();
+    let recorded_now = || {
+        if shared {
+            JobState::reader(dir).pre_job(&key)
+        } else {
+            None
+        }
+    };
+    if let Some(record) = recorded_now()
         && let Some(found) = answered(dir, &record, want_final)
     {
         return found;
@@ -236,8 +246,7 @@ fn find_or_make(
     // Waiting for the lock ends early when another task records the restore
     // point (or its failure) meanwhile: reading that needs no lock.
     let recorded = || {
-        JobState::reader(dir)
-            .pre_job(&key)
+        recorded_now()
             .and_then(|record| answered(dir, &record, want_final))
             .is_some()
     };
@@ -261,7 +270,7 @@ fn find_or_make(
         }
     };
     let Some(lock) = acquired else {
-        let record = JobState::reader(dir).pre_job(&key).unwrap_or_default();
+        let record = recorded_now().unwrap_or_default();
         return answered(dir, &record, want_final).unwrap_or_else(|| {
             Err(Error::failed(
                 "restore point record vanished; run pre-job again",
@@ -269,7 +278,14 @@ fn find_or_make(
         });
     };
     let state = JobState::open(dir)?;
-    let mut record = state.pre_job(&key).unwrap_or_default();
+    let mut record = recorded_now().unwrap_or_default();
+    let save = |record: &PreJob| {
+        if shared {
+            state.record_pre_job(&key, record)
+        } else {
+            Ok(())
+        }
+    };
     // The final job first, recorded under the lock (so exactly one task submits):
     // the array's work must end in a backup even when no restore point can be
     // made (database locked, disk full). It depends on the whole array, so it
@@ -279,15 +295,21 @@ fn find_or_make(
         && let Some(answer) = submit_once(job, dir, &key, final_job, submitted)
     {
         record.final_job = Some(answer);
-        state.record_pre_job(&key, &record)?;
+        save(&record)?;
     }
     if let Some(found) = answered(dir, &record, false) {
         return found;
     }
     read_kill_wait(job, &state, &key, &mut record);
     if let Some(why) = busy {
+        // Only an array has other tasks to spare the wait.
+        if job.array.is_none() {
+            return Err(Error::failed(format!(
+                "no restore point from before this job: {why}"
+            )));
+        }
         record.busy = Some(why.clone());
-        state.record_pre_job(&key, &record)?;
+        save(&record)?;
         return Err(Error::failed(format!(
             "no restore point from before this job: {why}; recorded, so the other tasks do not wait for it"
         )));
@@ -323,7 +345,7 @@ fn find_or_make(
     {
         record.task_ids = Some(format!("{min}-{max}:{step}"));
     }
-    state.record_pre_job(&key, &record)?;
+    save(&record)?;
     found
 }
 

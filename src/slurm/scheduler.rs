@@ -160,25 +160,49 @@ pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>) {
     ("post-job-records", BTreeMap::new())
 }
 
-/// When job `id` (a job, an array: its first task, or `264_3`) started, as
-/// `sacct` reports it, else `scontrol` while the controller remembers the job.
-pub(crate) fn start_time(id: &str) -> Result<jiff::Timestamp, Failure> {
+/// When a job started, as SLURM reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Start {
+    pub at: jiff::Timestamp,
+    /// Its first start (`false`: a requeued job whose first start SLURM no
+    /// longer tells; `at` is then its last requeue, `SubmitTime`).
+    pub first: bool,
+}
+
+/// When job `id` (a job, an array: its first task, or `264_3`) FIRST started:
+/// `sacct --duplicates` (every run of a requeued job) earliest `Start`, else
+/// `scontrol` while the controller remembers the job: its `StartTime` when it
+/// was never requeued, else its `SubmitTime` (reset by a requeue: not the first
+/// start, and said so).
+pub(crate) fn start_time(id: &str) -> Result<Start, Failure> {
     let sacct = run(
         "sacct",
-        &["-j", id, "-X", "-n", "-P", "-o", "Start"],
+        &["-j", id, "-X", "-D", "-n", "-P", "-o", "Start"],
         false,
         TIMEOUT,
     )
     .map(|text| earliest(text.lines()));
-    if let Ok(Some(time)) = sacct {
-        return Ok(time);
+    if let Ok(Some(at)) = sacct {
+        return Ok(Start { at, first: true });
     }
     let text = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT)?;
-    earliest(text.lines().flat_map(|line| {
+    let field = |key: &'static str| {
+        earliest(text.lines().flat_map(move |line| {
+            line.split_whitespace()
+                .filter_map(move |kv| kv.strip_prefix(key))
+        }))
+    };
+    let requeued = text.lines().any(|line| {
         line.split_whitespace()
-            .filter_map(|kv| kv.strip_prefix("StartTime="))
-    }))
-    .ok_or_else(|| Failure::Unreadable("scontrol", format!("no start time for job {id}")))
+            .filter_map(|kv| kv.strip_prefix("Restarts="))
+            .any(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
+    });
+    let start = if requeued {
+        field("SubmitTime=").map(|at| Start { at, first: false })
+    } else {
+        field("StartTime=").map(|at| Start { at, first: true })
+    };
+    start.ok_or_else(|| Failure::Unreadable("scontrol", format!("no start time for job {id}")))
 }
 
 /// The earliest of SLURM's local times (`2026-12-05T18:22:06`; `Unknown`,

@@ -62,11 +62,23 @@ impl JobRef {
 pub(crate) fn point_before(dir: &BackupDir, db: &DbId, job: &JobRef) -> Result<(String, String)> {
     let points = dir.set(db)?.restore_points;
     let present = |name: &str| points.iter().any(|e| e.file_name == name);
-    if let Some(name) = recorded_pre_job(dir, db, &job.job)
-        && present(&name)
+    let recorded = recorded_pre_job(dir, db, &job.job);
+    if let Some(name) = &recorded
+        && present(name)
     {
-        return Ok((name, format!("job {}'s pre-job restore point", job.job)));
+        return Ok((
+            name.clone(),
+            format!("job {}'s pre-job restore point", job.job),
+        ));
     }
+    // Said in every answer below: the fallback is not what pre-job made.
+    let deleted = recorded.map_or_else(String::new, |name| {
+        format!(
+            "job {}'s pre-job restore point {name} was deleted (retention, or by hand); ",
+            job.job
+        )
+    });
+    let made_by_job = |e: &Entry| e.meta.as_ref().is_ok_and(|m| job.made(&m.job));
     let own = |e: &&Entry| {
         e.meta
             .as_ref()
@@ -76,31 +88,50 @@ pub(crate) fn point_before(dir: &BackupDir, db: &DbId, job: &JobRef) -> Result<(
     if let Some(entry) = points.iter().rev().find(own) {
         return Ok((
             entry.file_name.clone(),
-            format!("job {}'s pre-job backup", job.job),
+            format!("{deleted}job {}'s pre-job backup", job.job),
         ));
     }
     let id = match &job.task {
         Some(task) => format!("{}_{task}", job.job),
         None => job.job.clone(),
     };
-    let started = scheduler::start_time(&id).map_err(|failure| {
+    let start = scheduler::start_time(&id).map_err(|failure| {
         Error::failed(format!(
-            "no pre-job restore point of job {id} in {}, and its start time is unknown ({failure}); \
+            "{deleted}no pre-job restore point of job {id} in {}, and its start time is unknown ({failure}); \
              choose a restore point with `dbbackup list`",
             dir.path().display()
         ))
     })?;
+    if !start.first {
+        return Err(Error::failed(format!(
+            "{deleted}job {id} was requeued and SLURM no longer tells its first start \
+             (no accounting: sacct); choose a restore point with `dbbackup list --job {id}` \
+             and `dbbackup list`"
+        )));
+    }
+    let started = start.at;
+    // Nothing the job made, nor anything after the first backup it made (a
+    // backup of its own is made after it started, whatever the clock says).
+    let first_own = points
+        .iter()
+        .filter(|e| made_by_job(e))
+        .map(Entry::created)
+        .min();
     let before = points
         .iter()
-        .find(|e| e.created() < started)
+        .find(|e| {
+            e.created() < started
+                && !made_by_job(e)
+                && first_own.is_none_or(|first| e.created() < first)
+        })
         .ok_or_else(|| {
             Error::failed(format!(
-                "no restore point of this database was made before job {id} started ({started})"
+                "{deleted}no restore point of this database was made before job {id} first started ({started})"
             ))
         })?;
     Ok((
         before.file_name.clone(),
-        format!("the newest restore point before job {id} started ({started})"),
+        format!("{deleted}the newest restore point before job {id} first started ({started})"),
     ))
 }
 
