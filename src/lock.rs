@@ -229,7 +229,12 @@ impl DirLock {
             job.pid,
             job.tag,
             jiff::Timestamp::now()
-                .round(jiff::Unit::Second)
+                // Truncated: never a moment after the line that shows it.
+                .round(
+                    jiff::TimestampRound::new()
+                        .smallest(jiff::Unit::Second)
+                        .mode(jiff::RoundMode::Trunc),
+                )
                 .unwrap_or(jiff::Timestamp::now())
         );
         let path = self.path.clone();

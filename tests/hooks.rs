@@ -914,3 +914,50 @@ fn local_runs_are_each_their_own_job() {
     let out = strict();
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+/// A single job sent USR1 again and again (`scancel -b -s USR1` twelve times)
+/// while it writes: one time-limit backup per window, not one per signal
+/// pushing older restore points out.
+#[test]
+fn a_usr1_storm_on_a_single_job_makes_one_time_limit_backup() {
+    let env = Env::new();
+    let log = env.path("slrm_logs/backup_summary.log");
+    let work = r#"
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+end = time.time() + 6
+while time.time() < end:
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
+    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
+    con.execute("UPDATE counter SET n = n + 2")
+    con.execute("COMMIT")
+    time.sleep(0.02)
+"#;
+    fs::write(env.path("work.py"), work).unwrap();
+    let mut child = env
+        .command()
+        .env("SLURM_JOB_ID", "5300")
+        .env("DBBACKUP_SUMMARY_LOG", &log)
+        .args(["run", "python3", "work.py", env.db.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_line(&env, "5300", "pre-job");
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(400));
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGUSR1);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let warned = lines_of(&env, "5300", "time-limit");
+    assert!(warned.len() >= 2, "{warned:#?}");
+    let made = warned.iter().filter(|l| l["status"] == "ok").count();
+    assert_eq!(made, 1, "one time-limit backup: {warned:#?}");
+    let listed = listed(&env);
+    assert_eq!(
+        listed.values().filter(|r| r["kind"] == "auto").count(),
+        1,
+        "{listed:#?}"
+    );
+}

@@ -893,3 +893,31 @@ fn expiring_state_spares_live_writers_temp_files() {
     assert!(!of_dead.exists(), "a dead writer's temp file was kept");
     assert!(!elsewhere_old.exists(), "an old temp file was kept");
 }
+
+/// `final` given a plain job's id (its post-job ran): a warning that it is not
+/// an array, in the output and the summary line, not a silent `post_job=-`.
+#[test]
+fn final_of_a_plain_job_warns_that_it_is_not_an_array() {
+    let env = Env::new();
+    let job = "88000040";
+    job_step(&env, job, &["pre-job"]).ok();
+    work(&env, job);
+    job_step(&env, job, &["post-job", "--status", "0"]).ok();
+    let run: Run = env
+        .command()
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .env(
+            "DBBACKUP_SUMMARY_LOG",
+            env.path("slrm_logs/backup_summary.log"),
+        )
+        .args(["final", job])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(run.stdout.contains("is not an array"), "{}", run.stdout);
+    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let last = lines.last().unwrap();
+    assert_eq!(last["event"], "final");
+    assert!(last["warning"].contains("is not an array"), "{last:?}");
+}

@@ -65,6 +65,22 @@ pub(crate) fn run(settings: &Settings, job: &JobContext, array_arg: &str) -> Res
              is the id right?"
         )
     });
+    // `final` of a plain job: its own post-job backed it up; say so rather
+    // than report an array of no tasks.
+    let unknown = unknown.or_else(|| {
+        let record = reader.pre_job(&key)?;
+        (ends.is_empty()
+            && record.task_ids.is_none()
+            && record.final_job.is_none()
+            && reader.reached_post_job(&key).is_ok_and(|t| t.is_empty()))
+        .then(|| {
+            format!(
+                "job {array} is not an array, as far as its state and the scheduler tell \
+                 (no task reported, none reached post-job, no final job submitted): \
+                 a plain job's own post-job backs it up; is the id right?"
+            )
+        })
+    });
     // Tasks the scheduler no longer reports (a task cancelled while pending may
     // be purged at once) are still named, when pre-job recorded every task id.
     if let Some(all) = reader.pre_job(&key).and_then(|r| r.all_tasks()) {

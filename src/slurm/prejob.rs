@@ -205,7 +205,12 @@ fn locked_by_writer(db: &Path, busy_timeout: Duration) -> Option<String> {
                 "database {} was locked by another process at {} (waited {} s, busy_timeout_seconds)",
                 show(db),
                 jiff::Timestamp::now()
-                    .round(jiff::Unit::Second)
+                    // Truncated: never a moment after the line that shows it.
+                    .round(
+                        jiff::TimestampRound::new()
+                            .smallest(jiff::Unit::Second)
+                            .mode(jiff::RoundMode::Trunc),
+                    )
                     .unwrap_or_else(|_| jiff::Timestamp::now()),
                 busy_timeout.as_secs()
             ))

@@ -32,6 +32,9 @@ const RECEIVED: [i32; 6] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT];
 /// How often the work's status is looked at; signals are forwarded at once by
 /// their own thread, whatever this is.
 const POLL: Duration = Duration::from_millis(10);
+/// After the work ended without a termination signal: how long its group may
+/// take to end before its processes are said to be left behind.
+const LEFT_BEHIND_AFTER: Duration = Duration::from_millis(300);
 /// After SIGKILL: how long the group may take to disappear (the kernel's work).
 const AFTER_KILL: Duration = Duration::from_secs(2);
 
@@ -277,6 +280,17 @@ impl Supervisor {
             },
             Err(error) => (1, format!("its status could not be read: {error}")),
         };
+        // SLURM's TERM reaches every process of the job at once: the work may
+        // die of it before our own handler has recorded it, and its children
+        // be a moment from dying too. Wait that moment before calling them
+        // left behind.
+        let settle = Instant::now();
+        while self.termination().is_none()
+            && group_alive(group)
+            && settle.elapsed() < LEFT_BEHIND_AFTER
+        {
+            thread::sleep(POLL);
+        }
         if self.termination().is_some() {
             // What it started (a script's python) may still be writing: the
             // post-job backup must come after the last of them.

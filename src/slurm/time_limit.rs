@@ -1,9 +1,10 @@
 //! The time-limit backup (`--signal=B:USR1@N` under `dbbackup run`): back up the
-//! work so far before SLURM's TERM. A single job backs up whenever the database
-//! changed. An array's tasks all receive the warning at about the same moment:
-//! one backup per array per window serves them all, so twenty tasks at their
-//! limit do not make twenty backups that push older restore points out. The
-//! window is the interval (`min_interval_hours`), at least `MIN_WINDOW`.
+//! work so far before SLURM's TERM. One backup per job (an array: per array)
+//! per window: an array's tasks all receive the warning at about the same
+//! moment, and a job may be sent USR1 again and again (`scancel -b -s USR1`),
+//! so twenty warnings do not make twenty backups that push older restore
+//! points out. The window is the interval (`min_interval_hours`), at least
+//! `MIN_WINDOW`.
 
 use std::fs;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,17 +39,25 @@ pub(crate) fn back_up(settings: &Settings, job: &JobContext) -> Result<TimeLimit
             "another process is making a backup right now".to_string(),
         ));
     };
-    if job.array.is_some() {
+    // Outside SLURM a run has no state to share; `run` serves a burst of USR1
+    // that arrives during one backup with that backup.
+    if job.own_id.is_some() {
         let window = settings.min_interval.max(MIN_WINDOW);
+        // A requeued plain job's next run has a time limit of its own.
+        let run = match &job.array {
+            Some(_) => String::new(),
+            None => format!("-run{}", job.restarts),
+        };
         let marker = dir.path().join(STATE_DIR).join(format!(
-            "timelimit-{}",
+            "timelimit-{}{run}",
             array::key(&job.state_key(), &DbId::of(db))
         ));
         if let Some(age) = age_of(&marker)
             && age < window
         {
             return Ok(TimeLimit::Skipped(format!(
-                "this array's time-limit backup was made {} ago (one per {})",
+                "this {}'s time-limit backup was made {} ago (one per {})",
+                if job.array.is_some() { "array" } else { "job" },
                 human_duration(age),
                 human_duration(window)
             )));
