@@ -925,7 +925,7 @@ fn a_usr1_storm_on_a_single_job_makes_one_time_limit_backup() {
     let work = r#"
 import sqlite3, sys, time
 con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
-end = time.time() + 6
+end = time.time() + 9
 while time.time() < end:
     con.execute("BEGIN IMMEDIATE")
     con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
@@ -945,6 +945,13 @@ while time.time() < end:
         .spawn()
         .unwrap();
     wait_for_line(&env, "5300", "pre-job");
+    // The work is writing (a warning before it changed anything makes none).
+    let rows = row_count(&env.db, "ledger");
+    let started = Instant::now();
+    while row_count(&env.db, "ledger") < rows + 4 {
+        assert!(started.elapsed() < Duration::from_secs(30), "work");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     for _ in 0..8 {
         std::thread::sleep(Duration::from_millis(400));
         let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGUSR1);

@@ -866,3 +866,64 @@ fn a_job_submitted_without_a_command_fails() {
     assert!(output.contains("no COMMAND"), "{output}");
     assert!(env.backup_files().is_empty());
 }
+
+/// The trial's scenario: a plain `scancel` while pre-job copies a large
+/// database. SLURM's TERM reaches every process of the job; the bound after it
+/// is the cluster's KillWait (5 s here) minus 2 s, known because pre-job read
+/// it before its snapshot — not the 20 s default, which SLURM's KILL cut
+/// short (no post-job line, a temp file left).
+#[test]
+fn scancel_during_pre_job_ends_inside_kill_wait_with_its_post_job_line() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::empty();
+    make_results_db(&env.db, 150.0, false);
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    let template = slurm_dir().join("job_single.sbatch");
+    let marker = env.path("work-ran");
+    let job = sbatch(
+        &env,
+        &[
+            "-J",
+            "runfix-term-prejob",
+            template.to_str().unwrap(),
+            "touch",
+            marker.to_str().unwrap(),
+        ],
+    );
+    let started = Instant::now();
+    loop {
+        let making = fs::read_dir(&env.backups).is_ok_and(|items| {
+            items.flatten().any(|i| {
+                i.file_name()
+                    .to_string_lossy()
+                    .starts_with(".dbbackup-tmp-")
+            })
+        });
+        if making {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "pre-job never started its snapshot"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    scancel(&[&job]);
+    wait_for(&[&job], Duration::from_secs(60));
+    let output =
+        fs::read_to_string(env.path(&format!("slrm_logs/analysis_{job}.out"))).unwrap_or_default();
+    let post = await_lines(&env, 1, Duration::from_secs(10), |l| {
+        l["event"] == "post-job" && l["job"] == job.as_str()
+    });
+    assert_eq!(post[0]["exit_status"], "143", "{:?}\n{output}", post[0]);
+    assert_eq!(
+        post[0]["term_grace"], "3 s: KillWait 5 s minus 2 s",
+        "{:?}\n{output}",
+        post[0]
+    );
+    assert!(!marker.exists(), "the work must not start");
+    assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
+    assert!(!output.contains("KillWait unknown"), "{output}");
+}

@@ -41,6 +41,7 @@ pub(crate) fn back_up(settings: &Settings, job: &JobContext) -> Result<TimeLimit
     };
     // Outside SLURM a run has no state to share; `run` serves a burst of USR1
     // that arrives during one backup with that backup.
+    let mut claimed = None;
     if job.own_id.is_some() {
         let window = settings.min_interval.max(MIN_WINDOW);
         // A requeued plain job's next run has a time limit of its own.
@@ -71,10 +72,16 @@ pub(crate) fn back_up(settings: &Settings, job: &JobContext) -> Result<TimeLimit
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         crate::store::replace_file(&marker, 0o664, format!("{}\n", now.as_secs()).as_bytes())?;
+        claimed = Some(marker);
     }
     let mut job = job.clone();
     job.tag = job.job_id().to_string();
     let outcome = create::if_changed(settings, &job, &dir, &lock, db, Kind::Auto, false)?;
+    // Nothing was made, so nothing was pushed out: a later warning, after the
+    // work wrote, still gets its backup.
+    if let (Outcome::Unchanged(_), Some(marker)) = (&outcome, claimed) {
+        let _ = fs::remove_file(marker);
+    }
     Ok(TimeLimit::Made(outcome))
 }
 
