@@ -130,12 +130,22 @@ fn age(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
                 name: format!("{label}age"),
                 ok: age <= max,
                 severity: Severity::Critical,
-                detail: format!(
-                    "newest good backup {} is {} old (max {})",
-                    newest.file_name,
-                    human_duration(age),
-                    human_duration(max)
-                ),
+                detail: match ahead_by(newest) {
+                    // Within the slack clocks may differ by: not "0s old".
+                    Some(ahead) => format!(
+                        "newest good backup {} is dated {} in the future (within the {} clocks may differ by; max age {})",
+                        newest.file_name,
+                        human_duration(ahead),
+                        human_duration(crate::store::CLOCK_SLACK.unsigned_abs()),
+                        human_duration(max)
+                    ),
+                    None => format!(
+                        "newest good backup {} is {} old (max {})",
+                        newest.file_name,
+                        human_duration(age),
+                        human_duration(max)
+                    ),
+                },
                 perf: Some(format!(
                     "'{label}age'={}s;;{};0",
                     age.as_secs(),
@@ -144,6 +154,13 @@ fn age(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
             }
         }
     }
+}
+
+/// How far ahead of this host's clock `entry` is dated, from a second on.
+fn ahead_by(entry: &Entry) -> Option<std::time::Duration> {
+    std::time::Duration::try_from(entry.created().duration_since(jiff::Timestamp::now()))
+        .ok()
+        .filter(|ahead| ahead.as_secs() >= 1)
 }
 
 fn count(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {

@@ -246,3 +246,108 @@ fn a_damaged_pre_restore_copy_never_pushes_out_an_intact_one() {
         .ok();
     assert_eq!(max_x(&out), 1);
 }
+
+#[test]
+fn a_base_found_damaged_through_one_diff_is_not_blamed_on_that_diff_in_the_others() {
+    let env = Env::empty();
+    fs::create_dir_all(&env.backups).unwrap();
+    fs::write(
+        env.path("dbbackup.yaml"),
+        "diff_backups: 5\nmax_backups: 10\n",
+    )
+    .unwrap();
+    make_results_db(&env.db, 2.0, false);
+    let mut made = Vec::new();
+    for n in 0..3 {
+        sql(
+            &env,
+            &format!("CREATE TABLE IF NOT EXISTS touched(n); INSERT INTO touched VALUES ({n});"),
+        );
+        env.run(&["backup", "-q"]).ok();
+        made.push(env.backup_files().last().unwrap().clone());
+    }
+    let (base, first, second) = (&made[0], &made[1], &made[2]);
+    assert!(
+        first.ends_with(".diff.gz") && second.ends_with(".diff.gz"),
+        "{made:?}"
+    );
+    // One byte flipped in the middle of the base's data, its mtime kept.
+    let path = env.backups.join(base);
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let verify = env.run(&["verify", second]);
+    assert_ne!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    let rows = listed(&env);
+    let note = rows[first]["restore_problem"].as_str().unwrap_or_default();
+    assert!(note.contains(base.as_str()), "{note}");
+    assert!(
+        !note.contains(second.as_str()),
+        "{first}'s note names {second}: {note}"
+    );
+}
+
+#[test]
+fn a_backup_a_few_minutes_ahead_is_not_said_to_be_0s_old() {
+    if skip_without_faketime() {
+        return;
+    }
+    let env = Env::empty();
+    table_db(&env);
+    faketime(&env, "+4m", &["backup", "-q"]).ok();
+    let check = env.run(&["check"]);
+    check.ok();
+    assert!(
+        check.stdout.contains("OK   age: newest good backup")
+            && check.stdout.contains("in the future"),
+        "{}",
+        check.stdout
+    );
+    assert!(!check.stdout.contains("0s old"), "{}", check.stdout);
+}
+
+#[test]
+fn last_never_praises_a_mirror_copy_the_cheap_tests_find_truncated() {
+    let env = Env::empty();
+    // Incompressible pages, so a cut lands in the data, past the header.
+    sql(
+        &env,
+        "CREATE TABLE t(x); INSERT INTO t VALUES (0); CREATE TABLE pad(b); INSERT INTO pad VALUES (randomblob(100000));",
+    );
+    let mirror = env.path("mirror");
+    let with_mirror = ["--mirror-dir", mirror.to_str().unwrap()];
+    let mut args = with_mirror.to_vec();
+    args.extend(["backup", "-q"]);
+    env.run(&args).ok();
+    let name = env.backup_files()[0].clone();
+    let copy = mirror.join(&name);
+    let len = fs::metadata(&copy).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .set_len(len - 500)
+        .unwrap();
+    let mut args = with_mirror.to_vec();
+    args.push("check");
+    let check = env.run(&args);
+    let last = check
+        .stdout
+        .lines()
+        .find(|line| line.contains(":last:"))
+        .unwrap_or_else(|| panic!("{}", check.stdout));
+    assert!(
+        !last.ends_with(&format!("newest snapshot {name} passed its check")),
+        "{}",
+        check.stdout
+    );
+    assert!(last.contains("cannot be restored now"), "{last}");
+}
