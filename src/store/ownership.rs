@@ -468,4 +468,38 @@ pub(crate) mod tests {
         assert!(set.newest_attempt().unwrap().name.failed);
         assert_eq!(set.others.len(), 1);
     }
+
+    #[test]
+    fn the_publication_number_orders_before_any_date() {
+        let db = DbId::of(Path::new("/proj/a.db"));
+        let numbered = |stamp: &str, seq: u64| {
+            let mut e = entry(stamp, "/proj/a.db", Kind::Manual, false);
+            if let Ok(meta) = &mut e.meta {
+                meta.seq = Some(seq);
+            }
+            e
+        };
+        let set = BackupSet::of(
+            vec![
+                // Published second by a node whose clock was far ahead.
+                numbered("29990101_000000", 2),
+                // Published third, by a correct clock.
+                numbered("20250102_000000", 3),
+                numbered("20250101_000000", 1),
+                // Made before numbers were recorded, dated latest of all.
+                entry("20250105_000000", "/proj/a.db", Kind::Manual, false),
+            ],
+            &db,
+        );
+        let names: Vec<_> = set.restore_points.iter().map(|e| &e.file_name).collect();
+        assert_eq!(
+            names,
+            [
+                "backup_20250102_000000.db.gz",
+                "backup_29990101_000000.db.gz",
+                "backup_20250101_000000.db.gz",
+                "backup_20250105_000000.db.gz"
+            ]
+        );
+    }
 }
