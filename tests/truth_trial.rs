@@ -351,3 +351,27 @@ fn last_never_praises_a_mirror_copy_the_cheap_tests_find_truncated() {
     );
     assert!(last.contains("cannot be restored now"), "{last}");
 }
+
+#[test]
+fn a_success_whose_backup_was_deleted_is_no_success() {
+    let env = Env::empty();
+    table_db(&env);
+    env.run(&["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (2)");
+    env.run(&["backup", "-q"]).ok();
+    let newest = env.newest_backup();
+    let name = newest.file_name().unwrap().to_str().unwrap().to_string();
+    fs::remove_file(&newest).unwrap();
+    let check = env.run(&["check"]);
+    check.reported(1, "FAIL attempt: ");
+    assert!(
+        check
+            .stdout
+            .contains(&format!("its backup {name} is now missing")),
+        "{}",
+        check.stdout
+    );
+    // The next backup (the database is not unchanged: its backup is gone).
+    env.run(&["backup", "-q"]).ok();
+    env.run(&["check"]).ok();
+}
