@@ -402,6 +402,48 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_point_supersedes_a_failure_by_publication_number_not_by_clock() {
+        use crate::store::ownership::tests::entry;
+        let numbered = |stamp: &str, seq: Option<u64>| {
+            let mut e = entry(stamp, "/proj/a.db", Kind::Manual, false);
+            if let Ok(meta) = &mut e.meta {
+                meta.seq = seq;
+            }
+            e
+        };
+        let failed = |time: &str, seq: Option<u64>| Record {
+            time: time.parse().unwrap(),
+            ok: false,
+            kind: "manual".into(),
+            host: "n1".into(),
+            job: "local".into(),
+            db: "/proj/a.db".into(),
+            detail: "locked".into(),
+            backup: None,
+            seq,
+            lost: None,
+        };
+        // A failure recorded by a clock 200 days fast, then a backup published.
+        let ahead = failed("2099-01-01T00:00:00Z", Some(2));
+        assert!(published_after(
+            &numbered("20250101_000000", Some(3)),
+            &ahead
+        ));
+        // A backup dated far ahead but published before the failure.
+        let now = failed("2025-01-01T00:00:00Z", Some(2));
+        assert!(!published_after(
+            &numbered("20250601_000000", Some(2)),
+            &now
+        ));
+        // An unnumbered backup after numbered ones existed is older.
+        assert!(!published_after(&numbered("20250601_000000", None), &now));
+        // Neither numbered: the date this host's clock can place.
+        let old = failed("2025-01-01T00:00:00Z", None);
+        assert!(published_after(&numbered("20250102_000000", None), &old));
+        assert!(!published_after(&numbered("20241231_000000", None), &old));
+    }
+
+    #[test]
     fn a_marker_stands_for_a_failure_without_room_for_its_record() {
         let root = tempfile::tempdir().unwrap();
         let backups = root.path().join("backups");
