@@ -150,7 +150,7 @@ impl Attempted for Outcome {
     fn verdict(&self) -> Option<Verdict> {
         Some(match self {
             Outcome::Created(created) if created.is_complete() => {
-                Verdict::Succeeded(created.entry.file_name.clone())
+                Verdict::made(&created.entry.file_name)
             }
             Outcome::Created(created) if !created.is_good() => Verdict::Failed(format!(
                 "snapshot failed its integrity check; kept as {}",
@@ -170,7 +170,7 @@ impl Attempted for Outcome {
                     .collect::<Vec<_>>()
                     .join("; ")
             )),
-            Outcome::Unchanged(name) => Verdict::Succeeded(format!("unchanged since {name}")),
+            Outcome::Unchanged(name) => Verdict::unchanged(name),
         })
     }
 }
@@ -526,6 +526,9 @@ fn create(
         adopted_from: None,
         // The header keeps its length when rewritten: this is the final size.
         file_size: Some(temp.file().metadata().map_err(write_error)?.len()),
+        // The caller holds the lock from here to `publish_as`: no other backup
+        // can take the same number or be published in between.
+        seq: Some(dir.next_seq()?),
         diff: diff_info,
     };
     let header =

@@ -97,7 +97,7 @@ pub(crate) fn render(facts: &Facts) -> Result<String> {
         family(
             "dbbackup_last_attempt_success",
             "1 when the newest backup attempt of the database succeeded, else 0.",
-            &[(base.clone(), f64::from(u8::from(last.ok)))],
+            &[(base.clone(), f64::from(u8::from(last.succeeded())))],
         );
         family(
             "dbbackup_last_attempt_timestamp_seconds",

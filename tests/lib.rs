@@ -29,4 +29,5 @@ mod stress;
 mod templates;
 mod truth_restore;
 mod truth_store;
+mod truth_trial;
 mod verify_list_prune;

@@ -41,7 +41,7 @@ impl create::Attempted for Found {
             // Another task's attempt, recorded by that task.
             Found::Exists(_) => None,
             Found::Created(name) | Found::Reused(name) => {
-                Some(crate::attempts::Verdict::Succeeded(name.clone()))
+                Some(crate::attempts::Verdict::made(name))
             }
         }
     }
