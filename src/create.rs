@@ -349,17 +349,65 @@ pub(crate) fn save_before_restore(
 /// A backup of `id` kept in `dir` (restore point or pre-restore copy) whose
 /// content has this checksum: a pre-restore copy of the same content would be a
 /// duplicate that pushes a unique older copy out of pre-restore retention.
+///
+/// It stands in for the pre-restore copy, the restore's undo, only when it can
+/// be restored: it passes the cheap tests (size, damage record, a diff's base)
+/// and a whole read of its content (a bit flipped since it was written is
+/// seen by nothing cheaper). The read costs about one decompression, and only
+/// when the content matches; a failed read is recorded as damage.
 fn same_content(dir: &BackupDir, id: &DbId, checksum: &str, size: u64) -> Result<Option<String>> {
     let set = dir.set(id)?;
-    Ok(set
+    let candidates = set
         .restore_points
         .iter()
         .chain(&set.pre_restore)
-        .find(|entry| {
+        .filter(|entry| {
             matches!(&entry.meta, Ok(meta)
-                if meta.checksum == checksum && meta.db_size == size && meta.check == CheckResult::Ok)
-        })
-        .map(|entry| entry.file_name.clone()))
+            if meta.checksum == checksum && meta.db_size == size && meta.check == CheckResult::Ok)
+        });
+    for entry in candidates {
+        if let Some(problem) = diff::restore_problem(entry) {
+            tracing::info!(
+                "{} holds the same content but cannot be restored ({problem})",
+                entry.file_name
+            );
+            continue;
+        }
+        if reads_whole(entry)? {
+            return Ok(Some(entry.file_name.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `entry` decompresses (a diff: rebuilds) to the size and checksum it
+/// records. Damage found is remembered; a signal stops the run.
+fn reads_whole(entry: &Entry) -> Result<bool> {
+    let progress = Progress::hidden();
+    let mut sink = std::io::sink();
+    let read = if entry.name.diff {
+        diff::rebuild::rebuild(entry, &mut sink, &progress)
+    } else {
+        archive::decompress::extract(entry, &mut sink, &progress)
+    };
+    match read {
+        Ok(_) => Ok(true),
+        Err(Error::Damaged { backup, message }) => {
+            tracing::warn!("{message}: not relied on as the pre-restore copy");
+            crate::store::damage::mark(&backup, &message);
+            Ok(false)
+        }
+        Err(stop @ (Error::Interrupted(_) | Error::Stopped { .. } | Error::OutOfTime(_))) => {
+            Err(stop)
+        }
+        Err(other) => {
+            tracing::warn!(
+                "cannot read {} whole ({other}): not relied on as the pre-restore copy",
+                entry.file_name
+            );
+            Ok(false)
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

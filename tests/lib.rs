@@ -26,6 +26,7 @@ mod slurm_identity;
 mod slurm_modes;
 mod stress;
 mod templates;
+mod truth_copies;
 mod truth_restore;
 mod truth_store;
 mod verify_list_prune;
