@@ -10,6 +10,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use crate::common::*;
+use crate::full_disk::Tmpfs;
 
 /// 500 rows of random blobs (about 500 KB, hardly compressible), backed up; then
 /// one precious row, backed up again. Returns (older, newest) backup names.
@@ -142,6 +143,124 @@ fn a_restore_over_content_an_intact_backup_holds_makes_no_copy() {
     assert_eq!(pre_restore_copies(&env), Vec::<String>::new());
     env.run(&["restore", &newest]).ok();
     assert_eq!(precious_rows(&env.db), 1);
+}
+
+/// Backup file names in `dir`, oldest first.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("backup_"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_mirror_left_behind_by_a_failed_copy_is_filled_in_and_reported_until_it_is() {
+    let env = Env::new();
+    let mount = env.path("mnt");
+    let Some(disk) = Tmpfs::mount(&mount, "2m") else {
+        return;
+    };
+    let mirror = mount.join("m");
+    fs::create_dir(&mirror).unwrap();
+    let log = env.path("summary.log");
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_MIRROR_DIRS", &mirror)
+            .env("DBBACKUP_SUMMARY_LOG", &log)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let insert = |n: i64| {
+        Connection::open(&env.db)
+            .unwrap()
+            .execute("INSERT INTO ledger (amount, note) VALUES (?1, 'x')", (n,))
+            .unwrap();
+    };
+    run(&["backup", "-q"]).ok();
+    disk.remount_read_only();
+    insert(1);
+    run(&["backup"]).reported(1, "MIRROR FAILED");
+    let newest = env.backup_files().last().unwrap().clone();
+    assert!(!files_in(&mirror).contains(&newest));
+
+    // The database is unchanged: every run that finds so must still not say ok.
+    let again = run(&["backup"]);
+    assert_eq!(again.code, 1, "{}{}", again.stdout, again.stderr);
+    assert!(again.stdout.contains("unchanged since"), "{}", again.stdout);
+    assert!(again.stdout.contains("MIRROR FAILED"), "{}", again.stdout);
+    let auto = run(&["auto"]);
+    assert_eq!(auto.code, 1, "{}{}", auto.stdout, auto.stderr);
+    assert!(auto.stdout.contains("MIRROR FAILED"), "{}", auto.stdout);
+    let periodic = run(&["periodic"]);
+    assert_eq!(periodic.code, 1, "{}{}", periodic.stdout, periodic.stderr);
+    let last = summary_lines(&log).pop().unwrap();
+    assert_eq!(last["event"], "periodic");
+    assert_eq!(last["status"], "failed", "{last:?}");
+    assert_eq!(last["mirror"], "failed", "{last:?}");
+    let nagios = run(&["check", "--format", "nagios"]);
+    assert_eq!(nagios.code, 2, "CRITICAL: {}", nagios.stdout);
+    assert!(
+        nagios
+            .stdout
+            .contains(&format!("{newest} is not in the mirror")),
+        "{}",
+        nagios.stdout
+    );
+    assert!(!files_in(&mirror).contains(&newest));
+
+    // Writable again: the next run finds the database unchanged and fills the
+    // mirror in; check is healthy.
+    disk.remount_read_write();
+    let filled = run(&["backup"]);
+    filled.ok();
+    assert!(
+        filled.stdout.contains(&format!("mirrored {newest}")),
+        "{}",
+        filled.stdout
+    );
+    assert!(files_in(&mirror).contains(&newest));
+    assert_eq!(
+        fs::read(mirror.join(&newest)).unwrap(),
+        fs::read(env.backups.join(&newest)).unwrap()
+    );
+    let healthy = run(&["check", "--format", "nagios"]);
+    assert_eq!(healthy.code, 0, "OK: {}", healthy.stdout);
+    run(&["periodic"]).ok();
+    run(&["auto"]).ok();
+}
+
+#[test]
+fn auto_within_the_interval_fills_in_a_mirror_that_lacks_the_newest_backup() {
+    let env = Env::new();
+    let mirror = env.path("m");
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_MIRROR_DIRS", &mirror)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run(&["backup", "-q"]).ok();
+    let newest = env.backup_files().pop().unwrap();
+    fs::remove_file(mirror.join(&newest)).unwrap();
+    run(&["check"]).reported(1, "is not in the mirror");
+    // Not due (the interval has not passed): nothing is backed up, the mirror
+    // is filled in anyway.
+    let auto = run(&["auto"]);
+    auto.ok();
+    assert!(auto.stdout.contains("skipped"), "{}", auto.stdout);
+    assert_eq!(env.backup_files(), vec![newest.clone()]);
+    assert_eq!(files_in(&mirror), vec![newest]);
+    run(&["check"]).ok();
 }
 
 fn assert_no_panic(run: &Run) {

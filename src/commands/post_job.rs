@@ -59,7 +59,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
             let status = report(&out, outcome);
             let mut line = Line::of_outcome(&ctx.job, "post-job", outcome);
             match outcome {
-                Outcome::Unchanged(_) => {
+                Outcome::Unchanged { .. } => {
                     line.field("reason", "database unchanged");
                 }
                 Outcome::Created(created) => {
