@@ -292,6 +292,24 @@ fn path_settings_that_are_not_utf8_are_refused_before_anything_is_written() {
             vec!["periodic".into(), "--metrics-file".into(), odd("p").into()],
             "metrics file",
         ),
+        (
+            vec![
+                "export".into(),
+                "latest".into(),
+                "--out".into(),
+                odd("e").into(),
+            ],
+            "export file",
+        ),
+        (
+            vec![
+                "init".into(),
+                "--slurm".into(),
+                "--slurm-dir".into(),
+                odd("t").into(),
+            ],
+            "SLURM template directory",
+        ),
     ];
     for (args, what) in cases {
         let run: Run = env.command().args(&args).output().unwrap().into();

@@ -51,7 +51,7 @@ pub(crate) fn refuse_non_utf8(what: &str, path: &Path) -> Result<()> {
         return Ok(());
     }
     Err(Error::usage(format!(
-        "{what} {} is not valid UTF-8: it is written as text into output, logs and metadata, so use a UTF-8 name",
+        "{what} {} is not valid UTF-8: dbbackup writes its paths as text (output, logs, metadata, templates), so use a UTF-8 name",
         crate::error::show(path)
     )))
 }
