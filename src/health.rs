@@ -56,8 +56,48 @@ pub(crate) fn evaluate_all(
     for mirror in &settings.mirror_dirs {
         let label = format!("mirror:{}:", mirror.display());
         criteria.extend(evaluate(mirror, db.as_ref(), &label, thresholds, true)?);
+        if let Some(db) = &db {
+            criteria.push(mirror_holds_newest(
+                &settings.backup_dir,
+                mirror,
+                db,
+                &label,
+            ));
+        }
     }
     Ok(criteria)
+}
+
+/// The mirror must hold the primary's newest restore point (by name and size):
+/// after a failed copy its older backups still look fresh there. Healthy again
+/// once a later run fills it in (`create::fill_mirrors`).
+fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) -> Criterion {
+    let newest = BackupDir::new(primary)
+        .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none());
+    let (ok, detail) = match newest {
+        Ok(None) => (true, "no restore point to hold yet".to_string()),
+        Ok(Some(newest)) => match crate::mirror::lacks(mirror, &newest) {
+            None => (
+                true,
+                format!("holds the newest restore point {}", newest.file_name),
+            ),
+            Some(why) => (
+                false,
+                format!(
+                    "the newest restore point {} is not in the mirror: {why}; the next backup, auto or periodic copies it",
+                    newest.file_name
+                ),
+            ),
+        },
+        Err(error) => (false, format!("cannot read the backup directory: {error}")),
+    };
+    Criterion {
+        name: format!("{label}newest"),
+        ok,
+        severity: Severity::Critical,
+        detail,
+        perf: None,
+    }
 }
 
 /// Judge one backup directory: `db`'s restore points there (the whole

@@ -255,7 +255,9 @@ fn find_or_make(
                 created.entry.file_name
             )))
         }
-        Ok(Outcome::Unchanged(name)) => {
+        // Reused also when a mirror could not be filled in (as a backup made
+        // whose mirror copy failed is used): the restore point is here.
+        Ok(Outcome::Unchanged { newest: name, .. }) => {
             record.backup = Some(name.clone());
             Ok(Found::Reused(name))
         }

@@ -223,6 +223,15 @@ impl BackupDir {
         Ok(points)
     }
 
+    /// The first of [`BackupDir::restore_points`]: what `latest` means.
+    pub(crate) fn newest_restore_point(
+        &self,
+        db: &DbId,
+        usable: impl Fn(&Entry) -> bool,
+    ) -> Result<Option<Entry>> {
+        Ok(self.restore_points(db, usable)?.into_iter().next())
+    }
+
     /// The number the next published backup records as its `seq`: 1 + the
     /// highest recorded in the directory. Call only while holding the lock.
     pub(crate) fn next_seq(&self) -> Result<u64> {
