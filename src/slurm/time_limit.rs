@@ -79,7 +79,7 @@ pub(crate) fn back_up(settings: &Settings, job: &JobContext) -> Result<TimeLimit
     let outcome = create::if_changed(settings, &job, &dir, &lock, db, Kind::Auto, false)?;
     // Nothing was made, so nothing was pushed out: a later warning, after the
     // work wrote, still gets its backup.
-    if let (Outcome::Unchanged(_), Some(marker)) = (&outcome, claimed) {
+    if let (Outcome::Unchanged { .. }, Some(marker)) = (&outcome, claimed) {
         let _ = fs::remove_file(marker);
     }
     Ok(TimeLimit::Made(outcome))
