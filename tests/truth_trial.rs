@@ -375,3 +375,27 @@ fn a_success_whose_backup_was_deleted_is_no_success() {
     env.run(&["backup", "-q"]).ok();
     env.run(&["check"]).ok();
 }
+
+#[test]
+fn a_failure_on_a_read_only_backup_dir_outranks_a_fast_clocks_older_success() {
+    if skip_without_faketime() {
+        return;
+    }
+    let env = Env::empty();
+    let Some(disk) = crate::full_disk::Tmpfs::mount(&env.backups, "3m") else {
+        return;
+    };
+    table_db(&env);
+    env.run(&["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (4)");
+    faketime(&env, "+30s", &["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (5)");
+    disk.remount_read_only();
+    let failed = env.run(&["backup"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    // The failure went beside the database; the success's record in the
+    // read-only directory could not be removed: the failure is the newer.
+    env.run(&["check"])
+        .reported(1, "FAIL attempt: newest attempt (manual");
+    disk.remount_read_write();
+}
