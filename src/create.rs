@@ -707,8 +707,9 @@ fn create(
         // The header keeps its length when rewritten: this is the final size.
         file_size: Some(temp.file().metadata().map_err(write_error)?.len()),
         // The caller holds the lock from here to `publish_as`: no other backup
-        // can take the same number or be published in between.
-        seq: Some(dir.next_seq()?),
+        // can take the same number or be published in between. (A mirror is
+        // written under its own lock; its numbers only need to be passed.)
+        seq: Some(dir.next_seq(&settings.mirror_dirs)?),
         diff: diff_info,
     };
     let header =

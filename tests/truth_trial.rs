@@ -399,3 +399,53 @@ fn a_failure_on_a_read_only_backup_dir_outranks_a_fast_clocks_older_success() {
         .reported(1, "FAIL attempt: newest attempt (manual");
     disk.remount_read_write();
 }
+
+fn restored_max(env: &Env, backup_dir: &std::path::Path, target: &str) -> i64 {
+    let target = env.path(target);
+    env.command()
+        .env("DBBACKUP_BACKUP_DIR", backup_dir)
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .output()
+        .map(Run::from)
+        .unwrap()
+        .ok();
+    max_x(&target)
+}
+
+#[test]
+fn after_the_primary_is_lost_the_mirror_ranks_the_new_backups_newest() {
+    let env = Env::empty();
+    let mirror = env.path("mirror");
+    let mirrored = |args: &[&str]| {
+        let mut command = env.command();
+        command.arg("--mirror-dir").arg(&mirror).args(args);
+        Run::from(command.output().unwrap())
+    };
+    table_db(&env);
+    sql(&env, "INSERT INTO t VALUES (2)");
+    for row in 3..=4 {
+        mirrored(&["backup", "-q"]).ok();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        sql(&env, &format!("INSERT INTO t VALUES ({row})"));
+    }
+    mirrored(&["backup", "-q"]).ok();
+    // The primary is lost (a purged scratch directory); the mirror keeps 1..4.
+    fs::remove_dir_all(&env.backups).unwrap();
+    for row in 5..=6 {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        sql(&env, &format!("INSERT INTO t VALUES ({row})"));
+        mirrored(&["backup", "-q"]).ok();
+    }
+    assert_eq!(restored_max(&env, &mirror, "from-mirror.db"), 6);
+    assert_eq!(restored_max(&env, &env.backups, "from-primary.db"), 6);
+    // The mirror's retention keeps the newest: 2 of them hold 5 and 6.
+    env.command()
+        .env("DBBACKUP_BACKUP_DIR", &mirror)
+        .args(["prune", "--max-backups", "2"])
+        .output()
+        .map(Run::from)
+        .unwrap()
+        .ok();
+    assert_eq!(restored_max(&env, &mirror, "pruned-mirror.db"), 6);
+}

@@ -233,9 +233,23 @@ impl BackupDir {
     }
 
     /// The number the next published backup records as its `seq`: 1 + the
-    /// highest recorded in the directory. Call only while holding the lock.
-    pub(crate) fn next_seq(&self) -> Result<u64> {
-        Ok(self.highest_seq()? + 1)
+    /// highest recorded in the directory or any of `mirrors` (a primary that was
+    /// lost must not restart below the copies the mirrors keep, or they would
+    /// rank its new backups older). A mirror that cannot be read is passed over
+    /// with a warning (its copy will fail and say so). Call only while holding
+    /// the lock.
+    pub(crate) fn next_seq(&self, mirrors: &[PathBuf]) -> Result<u64> {
+        let mut highest = self.highest_seq()?;
+        for mirror in mirrors {
+            match BackupDir::new(mirror).highest_seq() {
+                Ok(seq) => highest = highest.max(seq),
+                Err(e) => tracing::warn!(
+                    "cannot read the publication numbers in mirror {}: {e}",
+                    show(mirror)
+                ),
+            }
+        }
+        Ok(highest + 1)
     }
 
     /// The highest `seq` recorded in the directory (0 when none records one).
