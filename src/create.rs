@@ -718,7 +718,13 @@ fn create(
     temp.sync()?;
     crate::signals::check()?;
     let failed = meta.check != CheckResult::Ok;
-    let mut entry = dir.publish_as(temp, created, failed, meta.diff.is_some())?;
+    let mut entry = dir.publish_as(
+        temp,
+        created,
+        failed,
+        meta.diff.is_some(),
+        &settings.mirror_dirs,
+    )?;
     if let Some(table) = hashes.filter(|_| !failed) {
         // A cache: a missing table is rebuilt from the backup when needed.
         if let Err(e) = pagehash::save(dir, &entry.file_name, &meta.checksum, &table) {

@@ -449,3 +449,92 @@ fn after_the_primary_is_lost_the_mirror_ranks_the_new_backups_newest() {
         .ok();
     assert_eq!(restored_max(&env, &mirror, "pruned-mirror.db"), 6);
 }
+
+/// Wait for the start of the next second (names are by the second).
+fn at_a_new_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_nanos(
+        1_000_000_000 - u64::from(now.subsec_nanos()) + 5_000_000,
+    ));
+}
+
+#[test]
+fn two_databases_sharing_a_mirror_never_overwrite_each_others_copies() {
+    let a = Env::empty();
+    let b = Env::empty();
+    let mirror = a.path("mirror");
+    let backup = |env: &Env| {
+        let mut command = env.command();
+        command.arg("--mirror-dir").arg(&mirror).arg("backup");
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let from_mirror = |env: &Env, target: &str| {
+        let target = env.path(target);
+        let _ = fs::remove_file(&target);
+        let run: Run = env
+            .command()
+            .env("DBBACKUP_BACKUP_DIR", &mirror)
+            .args(["restore", "latest", "--target"])
+            .arg(&target)
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
+        max_x(&target)
+    };
+    table_db(&a);
+    table_db(&b);
+    let mut collided = 0;
+    for round in 1..=6_i64 {
+        sql(&a, &format!("INSERT INTO t VALUES ({})", 100 + round));
+        sql(
+            &b,
+            &format!(
+                "INSERT INTO t VALUES ({}); INSERT INTO t VALUES (0)",
+                200 + round
+            ),
+        );
+        at_a_new_second();
+        // Sequential in one second, then both at once.
+        let runs: Vec<Run> = if round % 2 == 1 {
+            let first: Run = backup(&a).wait_with_output().unwrap().into();
+            let second: Run = backup(&b).wait_with_output().unwrap().into();
+            vec![first, second]
+        } else {
+            let (x, y) = (backup(&a), backup(&b));
+            vec![
+                x.wait_with_output().unwrap().into(),
+                y.wait_with_output().unwrap().into(),
+            ]
+        };
+        if a.backup_files().last() == b.backup_files().last() {
+            collided += 1;
+        }
+        for (env, run, row) in [(&a, &runs[0], 100 + round), (&b, &runs[1], 200 + round)] {
+            if run.code == 0 {
+                assert_eq!(from_mirror(env, "restored.db"), row, "round {round}");
+            } else {
+                // The clash is reported, never an overwrite.
+                run.reported(1, "MIRROR FAILED");
+                run.reported(1, "is already there and is not a copy of this backup");
+                env.run(&["--mirror-dir", mirror.to_str().unwrap(), "check"])
+                    .reported(1, "FAIL mirror:");
+            }
+        }
+        // Each database's copies in the mirror are its own.
+        for (env, own) in [(&a, 100), (&b, 200)] {
+            let restored = from_mirror(env, "own.db");
+            assert!(
+                (own..own + 100).contains(&restored),
+                "round {round}: {restored}"
+            );
+        }
+    }
+    eprintln!("primaries' newest names collided in {collided} of 6 rounds");
+}

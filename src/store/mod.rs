@@ -356,19 +356,30 @@ impl BackupDir {
     /// Give a finished, flushed temp file its backup name without ever replacing
     /// an existing file, and make the name durable.
     pub fn publish(&self, temp: TempFile, created: Timestamp, failed: bool) -> Result<Entry> {
-        self.publish_as(temp, created, failed, false)
+        self.publish_as(temp, created, failed, false, &[])
     }
 
-    /// `publish`, as a differential backup (`.diff.gz`) when `diff`.
+    /// `publish`, as a differential backup (`.diff.gz`) when `diff`, under a
+    /// name none of `mirrors` holds either (names are unique within one primary
+    /// only; another database sharing a mirror may have taken one there: its
+    /// copy there is never replaced, so this one's copy would fail). A mirror
+    /// that cannot be listed is passed over.
     pub fn publish_as(
         &self,
         mut temp: TempFile,
         created: Timestamp,
         failed: bool,
         diff: bool,
+        mirrors: &[PathBuf],
     ) -> Result<Entry> {
         let utc = created.to_zoned_datetime(TimeZone::UTC).datetime();
         let existing = self.names()?;
+        let mut taken: Vec<BackupName> = existing.iter().map(|(name, _)| *name).collect();
+        for mirror in mirrors {
+            if let Ok(names) = BackupDir::new(mirror).names() {
+                taken.extend(names.into_iter().map(|(name, _)| name));
+            }
+        }
         // Names must sort in creation order even if the clock stepped back a
         // little (or another node's runs a little ahead); a name further ahead
         // than `CLOCK_SLACK` came from a fast clock and must not pin every later
@@ -391,10 +402,10 @@ impl BackupDir {
             _ => BackupName::new(utc, 0, false).stamp,
         };
         let next_seq = |stamp| {
-            existing
+            taken
                 .iter()
-                .filter(|(name, _)| name.stamp == stamp)
-                .map(|(name, _)| name.seq + 1)
+                .filter(|name| name.stamp == stamp)
+                .map(|name| name.seq + 1)
                 .max()
                 .unwrap_or(0)
         };
