@@ -230,8 +230,8 @@ pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
 fn published_after(backup: &crate::store::Entry, record: &Record) -> bool {
     match (backup.seq(), record.seq) {
         (Some(seq), Some(highest)) => seq > highest,
-        // The directory already had numbered backups: an unnumbered one is older.
-        (None, Some(highest)) if highest > 0 => false,
+        // An unnumbered one placed before the numbers this attempt saw is older.
+        (None, Some(highest)) if backup.placed_after < highest => false,
         _ => !backup.future_dated() && backup.created() > record.time,
     }
 }

@@ -538,3 +538,45 @@ fn two_databases_sharing_a_mirror_never_overwrite_each_others_copies() {
     }
     eprintln!("primaries' newest names collided in {collided} of 6 rounds");
 }
+
+/// What the seed's `backup_database.py auto` still writes: `gzip -6` of the
+/// database file under a local-time name, `ago` before now.
+fn seed_backup(env: &Env, ago: jiff::SignedDuration) -> String {
+    let name = (jiff::Timestamp::now() - ago)
+        .to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
+        .to_string();
+    let gz = Command::new("gzip")
+        .args(["-6", "-c"])
+        .arg(&env.db)
+        .output()
+        .unwrap();
+    assert!(gz.status.success());
+    fs::write(env.backups.join(&name), gz.stdout).unwrap();
+    name
+}
+
+#[test]
+fn seed_script_backups_made_today_are_newer_than_dbbackups_of_days_ago() {
+    if skip_without_faketime() {
+        return;
+    }
+    let env = Env::empty();
+    table_db(&env);
+    faketime(&env, "-3d", &["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (2)");
+    faketime(&env, "-2d", &["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (3)");
+    let older = seed_backup(&env, jiff::SignedDuration::from_mins(60));
+    sql(&env, "INSERT INTO t VALUES (4)");
+    let newest = seed_backup(&env, jiff::SignedDuration::from_mins(10));
+    env.run(&["restore", "latest", "--target", "latest.db"])
+        .ok();
+    assert_eq!(max_x(&env.path("latest.db")), 4, "the seed's newest backup");
+    env.run(&["prune", "--max-backups", "2"]).ok();
+    assert_eq!(
+        env.backup_files(),
+        vec![older, newest],
+        "today's two are kept"
+    );
+}
