@@ -453,7 +453,7 @@ mod tests {
             &numbered("20250601_000000", Some(2)),
             &now
         ));
-        // An unnumbered backup after numbered ones existed is older.
+        // An unnumbered backup placed before the numbers the attempt saw is older.
         assert!(!published_after(&numbered("20250601_000000", None), &now));
         // Neither numbered: the date this host's clock can place.
         let old = failed("2025-01-01T00:00:00Z", None);

@@ -580,3 +580,32 @@ fn seed_script_backups_made_today_are_newer_than_dbbackups_of_days_ago() {
         "today's two are kept"
     );
 }
+
+#[test]
+fn templates_refuse_an_output_or_project_directory_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::empty();
+    table_db(&env);
+    let odd = std::ffi::OsStr::from_bytes(b"t\xff");
+    let run: Run = env
+        .command()
+        .args(["templates", "--out"])
+        .arg(odd)
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "templates output directory");
+    assert!(run.stderr.contains("is not valid UTF-8"), "{}", run.stderr);
+    assert!(!env.root.path().join(odd).exists(), "nothing written");
+    let project = env.root.path().join(odd);
+    fs::create_dir(&project).unwrap();
+    let run: Run = env
+        .command()
+        .current_dir(&project)
+        .args(["templates", "--out", "slurm"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "project directory");
+    assert!(!project.join("slurm").exists(), "nothing written");
+}
