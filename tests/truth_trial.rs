@@ -609,3 +609,47 @@ fn templates_refuse_an_output_or_project_directory_that_is_not_utf8() {
     run.failed_with(2, "project directory");
     assert!(!project.join("slurm").exists(), "nothing written");
 }
+
+#[test]
+fn auto_says_a_backup_a_few_minutes_ahead_is_in_the_future_not_0s_old() {
+    if skip_without_faketime() {
+        return;
+    }
+    let env = Env::empty();
+    table_db(&env);
+    faketime(&env, "+4m", &["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (2)");
+    let run = env.run(&["auto"]);
+    run.ok();
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("in the future"), "{said}");
+    assert!(!said.contains("0s old"), "{said}");
+}
+
+#[test]
+fn list_shows_first_the_backup_latest_means() {
+    if skip_without_faketime() {
+        return;
+    }
+    let env = Env::empty();
+    table_db(&env);
+    env.run(&["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (2)");
+    faketime(&env, "+200d", &["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (3)");
+    env.run(&["backup", "-q"]).ok();
+    let list = env.run(&["list", "--format", "json"]);
+    list.ok();
+    let first = list.json()[0]["name"].as_str().unwrap().to_string();
+    env.run(&["restore", "latest", "--target", "latest.db"])
+        .ok();
+    assert_eq!(max_x(&env.path("latest.db")), 3);
+    assert!(!first.starts_with("backup_2027"), "{first}");
+    assert_eq!(
+        first,
+        env.backup_files()
+            .into_iter()
+            .rfind(|n| !n.starts_with("backup_2027"))
+            .unwrap()
+    );
+}
