@@ -389,7 +389,7 @@ fn create(
         context: format!("cannot write backup in {}", show(dir.path())),
         source: e,
     };
-    let (check, compressed) = {
+    let (check, compressed, members) = {
         let file = temp.file();
         // Placeholder for the metadata member, rewritten once sizes are known.
         file.write_all(&[0u8; metadata::HEADER_LEN])
@@ -459,9 +459,13 @@ fn create(
             }
             other => other?,
         };
+        // Past the diff's size limit: the index is a few bytes a member.
+        let members = compressed
+            .write_index(&mut out.inner, metadata::HEADER_LEN as u64)
+            .map_err(write_error)?;
         out.flush().map_err(write_error)?;
         progress.finish();
-        (check, compressed)
+        (check, compressed, members)
     };
     let mut diff_info = None;
     if let (Some(confirmation), Some(base)) = (confirmation, base)
@@ -526,6 +530,7 @@ fn create(
         adopted_from: None,
         // The header keeps its length when rewritten: this is the final size.
         file_size: Some(temp.file().metadata().map_err(write_error)?.len()),
+        members: Some(members),
         diff: diff_info,
     };
     let header =

@@ -48,9 +48,10 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
             dir.path().display()
         )));
     }
+    let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
     let mut verdicts = Vec::new();
     for entry in &entries {
-        let verdict = match verify_one(entry, ctx.settings.progress(), &ctx.job) {
+        let verdict = match verify_one(entry, ctx.settings.progress(), &ctx.job, threads) {
             Ok(detail) => Verdict {
                 name: entry.file_name.clone(),
                 ok: true,
@@ -79,7 +80,12 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     })
 }
 
-fn verify_one(entry: &Entry, show_progress: bool, job: &JobContext) -> Result<String> {
+fn verify_one(
+    entry: &Entry,
+    show_progress: bool,
+    job: &JobContext,
+    threads: usize,
+) -> Result<String> {
     if let Err(why) = &entry.meta
         && !decompress::looks_like_gzip(&entry.path)
     {
@@ -88,7 +94,7 @@ fn verify_one(entry: &Entry, show_progress: bool, job: &JobContext) -> Result<St
     let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
     let progress = crate::progress::Progress::bytes(total, "verify", show_progress, job);
-    let extracted = crate::diff::extract_to_file(entry, &mut temp, &progress)?;
+    let extracted = crate::diff::extract_to_file(entry, &mut temp, &progress, threads)?;
     match sqlite_file::integrity_check_file(temp.path())? {
         Integrity::Ok => {}
         Integrity::Failed(detail) => {

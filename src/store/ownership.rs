@@ -300,6 +300,7 @@ pub(crate) mod tests {
             tool: String::new(),
             adopted_from: None,
             file_size: None,
+            members: None,
             diff: None,
         };
         Entry {
