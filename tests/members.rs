@@ -237,3 +237,34 @@ fn a_base_whose_compressed_bytes_changed_is_read_whole_and_not_built_on() {
         "{made}"
     );
 }
+
+/// `verify --all` checks backups side by side (one per core) and still reports
+/// them in order, newest first, a damaged one named among them.
+#[test]
+fn verify_all_checks_backups_side_by_side_and_reports_them_in_order() {
+    let env = Env::empty();
+    make_results_db(&env.db, 2.0, false);
+    for seed in 0..4 {
+        if seed > 0 {
+            grow_results_db(&env.db, 1.02, 40 + seed);
+        }
+        env.run(&["backup", "--force"]).ok();
+    }
+    let names = env.backup_files();
+    assert_eq!(names.len(), 4, "{names:?}");
+    let damaged = env.backups.join(&names[1]);
+    let mut bytes = fs::read(&damaged).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    fs::write(&damaged, &bytes).unwrap();
+    let run = env.run(&["verify", "--all", "--threads", "2"]);
+    run.reported(1, &format!("{}: FAILED", names[1]));
+    let order: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|line| line.split(':').next())
+        .collect();
+    let newest_first: Vec<&str> = names.iter().rev().map(String::as_str).collect();
+    assert_eq!(order, newest_first, "{}", run.stdout);
+    assert_eq!(run.stdout.matches(": ok (").count(), 3, "{}", run.stdout);
+}
