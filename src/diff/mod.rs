@@ -293,16 +293,12 @@ fn usable_base(
     if let Some(damage) = &base.damage {
         return Err(format!("cannot be used: {damage}"));
     }
-    let read_because = match &sidecar {
-        Ok(recorded) if recorded.stamp != now => {
-            "its file was modified, copied or restored since its page hashes were recorded"
-                .to_string()
-        }
-        // The sidecar's table is what the file held when written: diff against it
-        // and confirm while the snapshot streams, by the compressed bytes' XXH3
-        // when recorded and the base was written or read whole recently, else
-        // by reading it whole.
-        Ok(recorded) => {
+    // The sidecar's table is what the file held when written: diff against it
+    // and confirm while the snapshot streams, by the compressed bytes' XXH3
+    // when recorded and the base was written or read whole recently, else by
+    // reading it whole. Moved, not copied: it is 16 bytes a page.
+    let sidecar = match sidecar {
+        Ok(recorded) if recorded.stamp == now => {
             let has_xxh3 = matches!(&base.meta, Ok(m) if m.members.is_some());
             let age = std::fs::metadata(pagehash::sidecar_path(dir.path(), &base.file_name))
                 .and_then(|m| m.modified())
@@ -314,8 +310,13 @@ fn usable_base(
             } else {
                 format!("diff {index} of it")
             };
-            return Ok((recorded.table.clone(), Some(Confirm { why, whole })));
+            return Ok((recorded.table, Some(Confirm { why, whole })));
         }
+        other => other,
+    };
+    let read_because = match &sidecar {
+        Ok(_) => "its file was modified, copied or restored since its page hashes were recorded"
+            .to_string(),
         Err(why) => why.clone(),
     };
     tracing::debug!("reading base {} whole ({read_because})", base.file_name);
