@@ -631,9 +631,10 @@ fn extract_checked(
         },
         other => other,
     };
-    // Flushed to disk by `extract_to_file`.
     let threads = crate::archive::worker_threads(settings.threads, job.cpus_per_task);
     crate::diff::extract_to_file(entry, &mut temp, &progress, threads).map_err(writing)?;
+    // The one fsync of the restored data, before anyone can see it.
+    temp.sync().map_err(writing)?;
     let pragma = check_for(entry, request.full_check);
     if let Integrity::Failed(detail) = sqlite_file::check_file(temp.path(), pragma)? {
         return Err(Error::failed(format!(

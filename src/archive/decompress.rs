@@ -219,8 +219,10 @@ pub(crate) fn extract_to_file(
     })
 }
 
-/// Write what `fill` produces into `temp` through a buffer, then flush and sync it:
-/// a decompressed backup or a rebuilt diff, whole on disk before anyone reads it.
+/// Write what `fill` produces (a decompressed backup or a rebuilt diff) into
+/// `temp` through a buffer, and flush it. Not synced: only a restore, which
+/// publishes the file, needs it on disk, and syncs it once; `verify` and
+/// `export` only read it back.
 pub(crate) fn fill_temp(
     temp: &mut crate::store::TempFile,
     progress: &Progress,
@@ -237,7 +239,6 @@ pub(crate) fn fill_temp(
         })?;
         extracted
     };
-    temp.sync()?;
     Ok(extracted)
 }
 
