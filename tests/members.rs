@@ -300,3 +300,43 @@ fn a_damaged_member_index_is_read_as_one_stream() {
     assert!(!run.stderr.contains("inflating"), "{}", run.stderr);
     assert_eq!(file_sha(&target), file_sha(&env.db));
 }
+
+/// Once a day per base, a diff reads its base whole beside the snapshot (its
+/// sidecar older than a day), and the read renews the sidecar.
+#[test]
+fn a_base_not_read_whole_for_a_day_is_read_whole_beside_the_next_diff() {
+    let env = Env::empty();
+    fs::write(env.path("dbbackup.yaml"), "diff_backups: 4\n").unwrap();
+    make_results_db(&env.db, 3.0, false);
+    env.run(&["backup"]).ok();
+    let base = env.newest_backup();
+    let name = base.file_name().unwrap().to_str().unwrap().to_string();
+    let sidecar = env
+        .backups
+        .join(".dbbackup-pages")
+        .join(format!("{name}.xxh3"));
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86400);
+    fs::File::options()
+        .write(true)
+        .open(&sidecar)
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    grow_results_db(&env.db, 1.01, 9);
+    let run = env.run(&["-v", "backup", "--format", "json"]);
+    run.ok();
+    assert!(run.json()["name"].as_str().unwrap().ends_with(".diff.gz"));
+    assert!(
+        run.stderr
+            .contains(&format!("base {name} read whole and checked")),
+        "{}",
+        run.stderr
+    );
+    let renewed = fs::metadata(&sidecar).unwrap().modified().unwrap();
+    assert!(renewed > two_days_ago + std::time::Duration::from_secs(86400));
+    // The next diff trusts the compressed bytes again.
+    grow_results_db(&env.db, 1.01, 10);
+    let run = env.run(&["-v", "backup", "--format", "json"]);
+    run.ok();
+    assert!(!run.stderr.contains("read whole"), "{}", run.stderr);
+}

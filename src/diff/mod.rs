@@ -36,7 +36,8 @@ pub(crate) enum Plan {
 
 pub(crate) struct Base {
     pub entry: Entry,
-    pub hashes: PageHashes,
+    /// Shared with the thread that may read the base whole beside the snapshot.
+    pub hashes: std::sync::Arc<PageHashes>,
     /// This diff's number among the diffs of `entry`, 1 for the first.
     pub index: u32,
     /// How the base is confirmed before the diff may be published, when it must
@@ -62,9 +63,10 @@ const WHOLE_READ_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 
 /// published only when they are the base's. On two cores the read then costs
 /// almost nothing (the diff's own work is one reader thread).
 pub(crate) struct Confirmation {
-    /// `Some(table)` when the base was read whole; `None` when its compressed
-    /// bytes matched their recorded XXH3.
-    read: std::thread::JoinHandle<std::result::Result<Option<PageHashes>, String>>,
+    /// `Some(same)` when the base was read whole (`same`: its pages have the
+    /// hashes the diff was made against); `None` when its compressed bytes
+    /// matched their recorded XXH3.
+    read: std::thread::JoinHandle<std::result::Result<Option<bool>, String>>,
     started: std::time::Instant,
     because: String,
 }
@@ -73,6 +75,7 @@ impl Confirmation {
     pub(crate) fn start(base: &Base) -> Option<Confirmation> {
         let confirm = base.confirm.clone()?;
         let entry = base.entry.clone();
+        let expected = std::sync::Arc::clone(&base.hashes);
         Some(Confirmation {
             read: std::thread::spawn(move || {
                 if !confirm.whole {
@@ -84,7 +87,10 @@ impl Confirmation {
                         }
                     }
                 }
-                read_whole(&entry).map(Some)
+                // Compared page by page: no second table in memory.
+                pagehash::matches(&entry, &expected, 1)
+                    .map(Some)
+                    .map_err(|e| whole_read_failed(&e))
             }),
             started: std::time::Instant::now(),
             because: confirm.why,
@@ -94,8 +100,8 @@ impl Confirmation {
     /// `Err` says why the diff cannot be published ("base NAME ...").
     pub(crate) fn finish(self, dir: &BackupDir, base: &Base) -> std::result::Result<(), String> {
         let name = &base.entry.file_name;
-        let table = match self.read.join() {
-            Ok(Ok(Some(table))) => table,
+        let same = match self.read.join() {
+            Ok(Ok(Some(same))) => same,
             Ok(Ok(None)) => {
                 tracing::debug!(
                     "base {name}: compressed bytes as written, checked in {:.3} s beside the snapshot ({})",
@@ -107,7 +113,7 @@ impl Confirmation {
             Ok(Err(why)) => return Err(format!("base {name} {why}")),
             Err(_) => return Err(format!("base {name}: its check panicked")),
         };
-        if table != base.hashes {
+        if !same {
             // The sidecar described other bytes: the next plan reads afresh.
             pagehash::remove(dir.path(), name);
             return Err(format!("base {name} does not match its page hashes"));
@@ -117,7 +123,7 @@ impl Confirmation {
             self.started.elapsed().as_secs_f64(),
             self.because
         );
-        record(dir, &base.entry, &table);
+        record(dir, &base.entry, &base.hashes);
         Ok(())
     }
 }
@@ -126,12 +132,15 @@ impl Confirmation {
 /// checked); `Err` completes "base NAME ...". A failure other than a signal is
 /// recorded beside the sidecar, so nobody counts on the base meanwhile.
 fn read_whole(base: &Entry) -> std::result::Result<PageHashes, String> {
-    pagehash::rebuild(base, 1).map_err(|e| {
-        if let Error::Damaged { backup, message } = &e {
-            crate::store::damage::mark(backup, message);
-        }
-        format!("failed its check: {e}")
-    })
+    pagehash::rebuild(base, 1).map_err(|e| whole_read_failed(&e))
+}
+
+/// Remember a whole read's failure (not a signal's) and say it.
+fn whole_read_failed(e: &Error) -> String {
+    if let Error::Damaged { backup, message } = e {
+        crate::store::damage::mark(backup, message);
+    }
+    format!("failed its check: {e}")
 }
 
 /// Whether `base`'s data members are the bytes written, by their XXH3-128
@@ -233,7 +242,7 @@ pub(crate) fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) ->
     match usable_base(dir, &entry, &earlier, made + 1) {
         Ok((hashes, confirm)) => Plan::Diff(Box::new(Base {
             entry,
-            hashes,
+            hashes: std::sync::Arc::new(hashes),
             index: made + 1,
             confirm,
         })),

@@ -313,6 +313,46 @@ pub(crate) fn rebuild(base: &Entry, threads: usize) -> Result<PageHashes> {
     hasher.finish(&base.file_name)
 }
 
+/// Whether full backup `base`, decompressed (CRCs, size and SHA-256 checked),
+/// holds pages with exactly the hashes of `expected`: compared as they come,
+/// without a second table in memory.
+pub(crate) fn matches(base: &Entry, expected: &PageHashes, threads: usize) -> Result<bool> {
+    let mut matcher = Matcher {
+        expected,
+        page: 0,
+        pending: Vec::new(),
+        same: true,
+    };
+    decompress::extract(base, &mut matcher, &Progress::hidden(), threads)?;
+    Ok(matcher.same && matcher.pending.is_empty() && matcher.page == expected.hashes.len())
+}
+
+struct Matcher<'a> {
+    expected: &'a PageHashes,
+    page: usize,
+    pending: Vec<u8>,
+    same: bool,
+}
+
+impl Write for Matcher<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        // A sealed sidecar never records another page size than SQLite's.
+        let size = (self.expected.page_size as usize).max(512);
+        let whole = self.pending.len() / size * size;
+        for page in self.pending[..whole].chunks_exact(size) {
+            self.same &= self.expected.hashes.get(self.page) == Some(&hash(page));
+            self.page += 1;
+        }
+        self.pending.drain(..whole);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Splits a database byte stream into pages and hashes them.
 #[derive(Default)]
 struct Hasher {
