@@ -192,6 +192,8 @@ mod tests {
         for raw in [4096, BLOCK_SIZE, BLOCK_SIZE + 4096, 2 * BLOCK_SIZE] {
             let mut meta = sample();
             meta.file_size = None;
+            // Older backups: no member index either.
+            meta.members = None;
             meta.db_size = raw as u64;
             let whole = backup(raw);
             let (file, stat) = file_of(&whole);
