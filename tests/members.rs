@@ -340,3 +340,60 @@ fn a_base_not_read_whole_for_a_day_is_read_whole_beside_the_next_diff() {
     run.ok();
     assert!(!run.stderr.contains("read whole"), "{}", run.stderr);
 }
+
+/// SIGTERM while the members are being inflated on several threads: the run
+/// dies of the signal, nothing appears at the target and no temp file is left.
+#[test]
+fn a_signal_during_the_parallel_inflation_leaves_nothing_behind() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let env = Env::empty();
+    make_results_db(&env.db, 40.0, false);
+    env.run(&["backup"]).ok();
+    let target = env.path("restored.db");
+    let mut child = env
+        .command()
+        .args(["-v", "restore", "latest", "--threads", "2", "--target"])
+        .arg(&target)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+        if line.contains("inflating") {
+            break;
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    if status.signal() == Some(15) {
+        assert!(seen.contains("restore stopped by signal 15"), "{seen}");
+        assert!(!target.exists(), "{seen}");
+    } else {
+        // It finished first (a fast machine): then it restored whole.
+        assert!(status.success(), "{seen}");
+        assert_eq!(file_sha(&target), file_sha(&env.db));
+    }
+    let temps: Vec<_> = fs::read_dir(env.root.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".dbbackup-tmp-")
+        })
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+}
