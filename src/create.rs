@@ -484,7 +484,13 @@ pub(crate) fn save_before_restore(
 /// and a whole read of its content (a bit flipped since it was written is
 /// seen by nothing cheaper). The read costs about one decompression, and only
 /// when the content matches; a failed read is recorded as damage.
-fn same_content(dir: &BackupDir, id: &DbId, checksum: &str, size: u64) -> Result<Option<String>> {
+fn same_content(
+    dir: &BackupDir,
+    id: &DbId,
+    checksum: &str,
+    size: u64,
+    threads: usize,
+) -> Result<Option<String>> {
     let set = dir.set(id)?;
     let candidates = set
         .restore_points
@@ -502,7 +508,7 @@ fn same_content(dir: &BackupDir, id: &DbId, checksum: &str, size: u64) -> Result
             );
             continue;
         }
-        if reads_whole(entry)? {
+        if reads_whole(entry, threads)? {
             return Ok(Some(entry.file_name.clone()));
         }
     }
@@ -511,13 +517,13 @@ fn same_content(dir: &BackupDir, id: &DbId, checksum: &str, size: u64) -> Result
 
 /// Whether `entry` decompresses (a diff: rebuilds) to the size and checksum it
 /// records. Damage found is remembered; a signal stops the run.
-fn reads_whole(entry: &Entry) -> Result<bool> {
+fn reads_whole(entry: &Entry, threads: usize) -> Result<bool> {
     let progress = Progress::hidden();
     let mut sink = std::io::sink();
     let read = if entry.name.diff {
-        diff::rebuild::rebuild(entry, &mut sink, &progress)
+        diff::rebuild::rebuild(entry, &mut sink, &progress, threads)
     } else {
-        archive::decompress::extract(entry, &mut sink, &progress)
+        archive::decompress::extract(entry, &mut sink, &progress, threads)
     };
     match read {
         Ok(_) => Ok(true),
@@ -566,7 +572,7 @@ fn create(
         context: format!("cannot write backup in {}", show(dir.path())),
         source: e,
     };
-    let (check, compressed) = {
+    let (check, compressed, members) = {
         let file = temp.file();
         // Placeholder for the metadata member, rewritten once sizes are known.
         file.write_all(&[0u8; metadata::HEADER_LEN])
@@ -636,9 +642,13 @@ fn create(
             }
             other => other?,
         };
+        // Past the diff's size limit: the index is a few bytes a member.
+        let members = compressed
+            .write_index(&mut out.inner, metadata::HEADER_LEN as u64)
+            .map_err(write_error)?;
         out.flush().map_err(write_error)?;
         progress.finish();
-        (check, compressed)
+        (check, compressed, members)
     };
     let mut diff_info = None;
     if let (Some(confirmation), Some(base)) = (confirmation, base)
@@ -678,7 +688,13 @@ fn create(
     };
     if kind == Kind::PreRestore
         && check == Integrity::Ok
-        && let Some(name) = same_content(dir, id, &compressed.checksum, compressed.raw_bytes)?
+        && let Some(name) = same_content(
+            dir,
+            id,
+            &compressed.checksum,
+            compressed.raw_bytes,
+            archive::worker_threads(settings.threads, job.cpus_per_task),
+        )?
     {
         tracing::info!("content of {} is already held by {name}", show(db));
         return Ok(Try::Done(Outcome::Unchanged {
@@ -710,6 +726,7 @@ fn create(
         // can take the same number or be published in between. (A mirror is
         // written under its own lock; its numbers only need to be passed.)
         seq: Some(dir.next_seq(&settings.mirror_dirs)?),
+        members: Some(members),
         diff: diff_info,
     };
     let header =

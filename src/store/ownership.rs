@@ -290,6 +290,7 @@ pub(crate) mod tests {
             adopted_from: None,
             file_size: None,
             seq: None,
+            members: None,
             diff: None,
         };
         Entry {
