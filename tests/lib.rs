@@ -15,6 +15,7 @@ mod fuzz;
 mod hooks;
 mod hostile;
 mod live_writers;
+mod members;
 mod metrics;
 mod process_edges;
 mod restore;
