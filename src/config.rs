@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::options::{self as defaults, CheckOptions, Options};
-use crate::{limits, units};
+use crate::units;
 
 mod paths;
 
@@ -127,72 +127,44 @@ pub fn resolve(request: Request) -> Result<Settings> {
 }
 
 /// Every option against its range (`limits`) or unit parser, defaults filled in.
-/// `Err` names the key, as the file writes it.
+/// `Err` names the key, as the file writes it (durations and sizes: numbers
+/// arrive typed and in range).
 fn validate(options: Options) -> std::result::Result<Settings, String> {
-    let real = |limit: limits::Limit, value: Option<f64>, default: f64| {
-        limit.file_value(value).map(|v| v.unwrap_or(default))
-    };
-    // In range means whole and within u32 (or u64) for these limits.
-    let small = |limit: limits::Limit, value: Option<f64>, default: u32| {
-        real(limit, value, default.into()).map(|v| v as u32)
-    };
-    let seconds = |limit: limits::Limit, value: Option<f64>, default: u64| {
-        real(limit, value, default as f64).map(|v| Duration::from_secs(v as u64))
-    };
+    // Numbers were typed and range checked as they were read (`options`).
+    let seconds =
+        |value: Option<u32>, default: u64| Duration::from_secs(value.map_or(default, u64::from));
     Ok(Settings {
-        compression_level: small(
-            limits::COMPRESSION_LEVEL,
-            options.compression_level,
-            defaults::DEFAULT_COMPRESSION_LEVEL,
-        )?,
-        max_backups: small(
-            limits::MAX_BACKUPS,
-            options.max_backups,
-            defaults::DEFAULT_MAX_BACKUPS,
-        )?,
-        keep_daily: small(
-            limits::KEEP_DAILY,
-            options.keep_daily,
-            defaults::DEFAULT_KEEP_DAILY,
-        )?,
-        keep_weekly: small(
-            limits::KEEP_WEEKLY,
-            options.keep_weekly,
-            defaults::DEFAULT_KEEP_WEEKLY,
-        )?,
-        keep_pre_restore: small(
-            limits::KEEP_PRE_RESTORE,
-            options.keep_pre_restore,
-            defaults::DEFAULT_KEEP_PRE_RESTORE,
-        )?,
-        diff_backups: small(
-            limits::DIFF_BACKUPS,
-            options.diff_backups,
-            defaults::DEFAULT_DIFF_BACKUPS,
-        )?,
+        compression_level: options
+            .compression_level
+            .unwrap_or(defaults::DEFAULT_COMPRESSION_LEVEL),
+        max_backups: options.max_backups.unwrap_or(defaults::DEFAULT_MAX_BACKUPS),
+        keep_daily: options.keep_daily.unwrap_or(defaults::DEFAULT_KEEP_DAILY),
+        keep_weekly: options.keep_weekly.unwrap_or(defaults::DEFAULT_KEEP_WEEKLY),
+        keep_pre_restore: options
+            .keep_pre_restore
+            .unwrap_or(defaults::DEFAULT_KEEP_PRE_RESTORE),
+        diff_backups: options
+            .diff_backups
+            .unwrap_or(defaults::DEFAULT_DIFF_BACKUPS),
         min_interval: Duration::from_secs_f64(
-            real(
-                limits::MIN_INTERVAL_HOURS,
-                options.min_interval_hours,
-                defaults::DEFAULT_MIN_INTERVAL_HOURS,
-            )? * 3600.0,
+            options
+                .min_interval_hours
+                .unwrap_or(defaults::DEFAULT_MIN_INTERVAL_HOURS)
+                * 3600.0,
         ),
         busy_timeout: seconds(
-            limits::BUSY_TIMEOUT_SECONDS,
             options.busy_timeout_seconds,
             defaults::DEFAULT_BUSY_TIMEOUT_SECONDS,
-        )?,
+        ),
         lock_timeout: seconds(
-            limits::LOCK_TIMEOUT_SECONDS,
             options.lock_timeout_seconds,
             defaults::DEFAULT_LOCK_TIMEOUT_SECONDS,
-        )?,
+        ),
         term_grace: seconds(
-            limits::TERM_GRACE_SECONDS,
             options.term_grace_seconds,
             defaults::DEFAULT_TERM_GRACE_SECONDS,
-        )?,
-        threads: small(limits::THREADS, options.threads, defaults::DEFAULT_THREADS)?,
+        ),
+        threads: options.threads.unwrap_or(defaults::DEFAULT_THREADS),
         shared: options.shared,
         check: thresholds(options.check.unwrap_or_default())?,
         db_path: options.db_path,
@@ -217,12 +189,8 @@ fn thresholds(check: CheckOptions) -> std::result::Result<CheckThresholds, Strin
                 .unwrap_or(defaults::DEFAULT_MAX_AGE),
         )
         .map_err(|e| format!("check.max_age: {e}"))?,
-        min_count: limits::MIN_COUNT
-            .file_value(check.min_count)?
-            .map_or(defaults::DEFAULT_MIN_COUNT, |v| v as u32),
-        max_shrink_percent: limits::MAX_SHRINK
-            .file_value(check.max_shrink)?
-            .unwrap_or(defaults::DEFAULT_MAX_SHRINK),
+        min_count: check.min_count.unwrap_or(defaults::DEFAULT_MIN_COUNT),
+        max_shrink_percent: check.max_shrink.unwrap_or(defaults::DEFAULT_MAX_SHRINK),
         min_free_bytes: check
             .min_free
             .map(|text| units::parse_size(&text).map_err(|e| format!("check.min_free: {e}")))
@@ -288,9 +256,9 @@ mod tests {
         let file =
             parse("max_backups: 4\nthreads: 2\ncheck:\n  max_age: 2h\n  min_count: 3\n").unwrap();
         let flags = Options {
-            max_backups: Some(7.0),
+            max_backups: Some(7),
             check: Some(CheckOptions {
-                min_count: Some(5.0),
+                min_count: Some(5),
                 ..CheckOptions::default()
             }),
             ..Options::default()
@@ -307,12 +275,41 @@ mod tests {
     fn bad_file_values_keep_their_messages_and_null_is_not_given() {
         assert_eq!(
             check_text("check:\n  max_shrink: 200\n").unwrap_err(),
-            "check.max_shrink must be a number from 0 to 100, not 200"
+            "check.max_shrink: must be a number from 0 to 100, not 200 at line 2 column 15"
         );
         assert_eq!(
             check_text("max_backups: 0\n").unwrap_err(),
-            "max_backups must be at least 1, not 0"
+            "max_backups: must be at least 1, not 0 at line 1 column 14"
         );
+        for (text, error) in [
+            (
+                "compression_level: 6.0\n",
+                "compression_level: must be a whole number from 1 to 9, not 6.0 at",
+            ),
+            (
+                "compression_level: -1\n",
+                "compression_level: must be a whole number from 1 to 9, not -1",
+            ),
+            (
+                "compression_level: 1e300\n",
+                "compression_level: must be a whole number from 1 to 9, not 1e300",
+            ),
+            (
+                "compression_level: '6%'\n",
+                "compression_level: invalid type: string \"6%\", expected a whole number from 1 to 9",
+            ),
+            (
+                "keep_daily: 1.5\n",
+                "keep_daily: must be a whole number, at least 0, not 1.5",
+            ),
+            (
+                "min_interval_hours: 1e300\n",
+                "min_interval_hours: must be a number from 0 to 876000, not 1e300",
+            ),
+        ] {
+            let message = check_text(text).unwrap_err();
+            assert!(message.starts_with(error), "{text}: {message}");
+        }
         assert!(check_text("compression_level: ~\ncheck:\n").is_ok());
     }
 
