@@ -1,6 +1,6 @@
 //! Settings from, highest first: command-line flags, environment variables (both
 //! through clap), the YAML file, then defaults: [`resolve`] merges the
-//! [`Options`] once, validates them once against `limits`, and the commands and
+//! [`Options`] (each value typed and range checked as it was read), and the commands and
 //! core modules see only the [`Settings`] it returns.
 
 use std::fs;
@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::options::{self as defaults, CheckOptions, Options};
-use crate::units;
 
 mod paths;
 
@@ -27,7 +26,7 @@ pub struct CheckThresholds {
 
 impl Default for CheckThresholds {
     fn default() -> Self {
-        thresholds(CheckOptions::default()).expect("the defaults are in range")
+        thresholds(CheckOptions::default())
     }
 }
 
@@ -114,9 +113,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
         Some(path) => relative_to(load(path)?, path)?,
         None => Options::default(),
     };
-    // Flags were range checked by clap and the file by `load`: this cannot fail,
-    // but it is the same validation either way.
-    let mut settings = validate(flags.merge(file)).map_err(Error::usage)?;
+    let mut settings = settings_from(flags.merge(file));
     if let Some(db) = &settings.db_path {
         refuse_non_utf8_database(db)?;
     }
@@ -126,14 +123,12 @@ pub fn resolve(request: Request) -> Result<Settings> {
     Ok(settings)
 }
 
-/// Every option against its range (`limits`) or unit parser, defaults filled in.
-/// `Err` names the key, as the file writes it (durations and sizes: numbers
-/// arrive typed and in range).
-fn validate(options: Options) -> std::result::Result<Settings, String> {
-    // Numbers were typed and range checked as they were read (`options`).
+/// The settings, defaults filled in. Nothing left to check: every value was
+/// typed and range checked as it was read (`options`, `limits`, `units`).
+fn settings_from(options: Options) -> Settings {
     let seconds =
         |value: Option<u32>, default: u64| Duration::from_secs(value.map_or(default, u64::from));
-    Ok(Settings {
+    Settings {
         compression_level: options
             .compression_level
             .unwrap_or(defaults::DEFAULT_COMPRESSION_LEVEL),
@@ -166,7 +161,7 @@ fn validate(options: Options) -> std::result::Result<Settings, String> {
         ),
         threads: options.threads.unwrap_or(defaults::DEFAULT_THREADS),
         shared: options.shared,
-        check: thresholds(options.check.unwrap_or_default())?,
+        check: thresholds(options.check.unwrap_or_default()),
         db_path: options.db_path,
         backup_dir: options
             .backup_dir
@@ -177,25 +172,16 @@ fn validate(options: Options) -> std::result::Result<Settings, String> {
         mirror_dirs: options.mirror_dirs.unwrap_or_default(),
         config_file: None,
         quiet: false,
-    })
+    }
 }
 
-fn thresholds(check: CheckOptions) -> std::result::Result<CheckThresholds, String> {
-    Ok(CheckThresholds {
-        max_age: units::parse_duration(
-            check
-                .max_age
-                .as_deref()
-                .unwrap_or(defaults::DEFAULT_MAX_AGE),
-        )
-        .map_err(|e| format!("check.max_age: {e}"))?,
+fn thresholds(check: CheckOptions) -> CheckThresholds {
+    CheckThresholds {
+        max_age: check.max_age.unwrap_or(defaults::DEFAULT_MAX_AGE_DURATION),
         min_count: check.min_count.unwrap_or(defaults::DEFAULT_MIN_COUNT),
         max_shrink_percent: check.max_shrink.unwrap_or(defaults::DEFAULT_MAX_SHRINK),
-        min_free_bytes: check
-            .min_free
-            .map(|text| units::parse_size(&text).map_err(|e| format!("check.min_free: {e}")))
-            .transpose()?,
-    })
+        min_free_bytes: check.min_free,
+    }
 }
 
 fn load(path: &Path) -> Result<Options> {
@@ -237,7 +223,6 @@ fn parse(text: &str) -> std::result::Result<Options, String> {
     {
         return Err("mirror_dirs must not hold an empty path".into());
     }
-    validate(file.clone())?;
     Ok(file)
 }
 
@@ -263,12 +248,24 @@ mod tests {
             }),
             ..Options::default()
         };
-        let settings = validate(flags.merge(file)).unwrap();
+        let settings = settings_from(flags.merge(file));
         assert_eq!((settings.max_backups, settings.threads), (7, 2));
         assert_eq!(settings.check.min_count, 5);
         assert_eq!(settings.check.max_age, Duration::from_secs(7200));
         assert_eq!(settings.check.max_shrink_percent, 50.0);
         assert_eq!(settings.compression_level, 6);
+    }
+
+    #[test]
+    fn the_default_max_age_is_the_one_help_shows() {
+        assert_eq!(
+            Ok(defaults::DEFAULT_MAX_AGE_DURATION),
+            crate::units::parse_duration(defaults::DEFAULT_MAX_AGE)
+        );
+        let file = parse("check:\n  max_age: 90\n  min_free: 1K\n").unwrap();
+        let check = settings_from(file).check;
+        assert_eq!(check.max_age, Duration::from_secs(90));
+        assert_eq!(check.min_free_bytes, Some(1024));
     }
 
     #[test]
@@ -318,20 +315,15 @@ mod tests {
         use crate::options::Shared;
         let file = parse("shared: group\n").unwrap();
         assert_eq!(
-            validate(Options::default().merge(file.clone()))
-                .unwrap()
-                .shared,
+            settings_from(Options::default().merge(file.clone())).shared,
             Some(Shared::Group)
         );
         let flags = Options {
             shared: Some(Shared::Umask),
             ..Options::default()
         };
-        assert_eq!(
-            validate(flags.merge(file)).unwrap().shared,
-            Some(Shared::Umask)
-        );
-        assert_eq!(validate(Options::default()).unwrap().shared, None);
+        assert_eq!(settings_from(flags.merge(file)).shared, Some(Shared::Umask));
+        assert_eq!(settings_from(Options::default()).shared, None);
         assert!(parse("shared: world\n").is_err());
     }
 }

@@ -9,9 +9,10 @@
 //! settings as `u32`, the others as `f64`, by clap's value parsers (flags and
 //! environment) and by the `read` deserializers (the file), both from the same
 //! `limits` table, so `6%`, `6.0`, `-1` and `1e300` fail at the edge naming the
-//! setting and its range. Durations and sizes stay text until `config`.
+//! setting and its range; durations and sizes by `units`, the same way.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
@@ -35,6 +36,8 @@ pub const DEFAULT_TERM_GRACE_SECONDS: u64 = 20;
 /// 0 = the cores this process may use.
 pub const DEFAULT_THREADS: u32 = 0;
 pub const DEFAULT_MAX_AGE: &str = "24h";
+/// [`DEFAULT_MAX_AGE`] as the code uses it.
+pub const DEFAULT_MAX_AGE_DURATION: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_MIN_COUNT: u32 = 1;
 pub const DEFAULT_MAX_SHRINK: f64 = 50.0;
 
@@ -165,9 +168,10 @@ pub struct Options {
 #[derive(Debug, Default, Clone, Args, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "struct FileCheck")]
 pub struct CheckOptions {
-    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = duration_text,
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = crate::units::parse_duration,
           help = format!("Newest good backup at most this old (90s, 30m, 24h, 7d) [default: {DEFAULT_MAX_AGE}]"))]
-    pub max_age: Option<String>,
+    #[serde(default, deserialize_with = "read::max_age")]
+    pub max_age: Option<Duration>,
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_COUNT", value_name = "N", allow_negative_numbers = true, value_parser = limits::MIN_COUNT.whole_parser(),
           help = format!("At least this many good backups [default: {DEFAULT_MIN_COUNT}]"))]
     #[serde(default, deserialize_with = "read::min_count")]
@@ -177,8 +181,9 @@ pub struct CheckOptions {
     #[serde(default, deserialize_with = "read::max_shrink")]
     pub max_shrink: Option<f64>,
     /// At least this much free space where backups go (500M, 1G)
-    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = size_text)]
-    pub min_free: Option<String>,
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = crate::units::parse_size)]
+    #[serde(default, deserialize_with = "read::min_free")]
+    pub min_free: Option<u64>,
 }
 
 impl Options {
@@ -226,20 +231,12 @@ impl CheckOptions {
     }
 }
 
-/// A flag's duration, checked now, kept as written (the file's is checked in `config`).
-fn duration_text(text: &str) -> Result<String, String> {
-    crate::units::parse_duration(text).map(|_| text.to_owned())
-}
-
-/// A flag's size, checked now, kept as written.
-fn size_text(text: &str) -> Result<String, String> {
-    crate::units::parse_size(text).map(|_| text.to_owned())
-}
-
 /// The file's numbers, each checked against its range (`limits`) as it is read,
 /// so a bad one fails with serde's path (the key) and the range; `key:` or `key:
 /// ~` is not given, as for every other key.
 mod read {
+    use std::time::Duration;
+
     use serde::Deserializer;
     use serde::de::{Error, Visitor};
 
@@ -270,6 +267,53 @@ mod read {
         min_interval_hours = MIN_INTERVAL_HOURS,
         max_shrink = MAX_SHRINK,
     );
+
+    /// `check.max_age`: a duration (a bare number is seconds).
+    pub(super) fn max_age<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        d.deserialize_any(Unit {
+            what: "a duration (90s, 30m, 24h, 7d)",
+            parse: crate::units::parse_duration,
+        })
+    }
+
+    /// `check.min_free`: a size (a bare number is bytes).
+    pub(super) fn min_free<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        d.deserialize_any(Unit {
+            what: "a size (500M, 1G)",
+            parse: crate::units::parse_size,
+        })
+    }
+
+    /// A value with a unit, parsed by `units` as a flag's is.
+    struct Unit<T> {
+        what: &'static str,
+        parse: fn(&str) -> Result<T, String>,
+    }
+
+    impl<T> Visitor<'_> for Unit<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(self.what)
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            (self.parse)(v).map(Some).map_err(E::custom)
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+            self.visit_str(&number_text(v))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
 
     /// An integer in range: `6.0` is refused as `--compression-level 6.0` is.
     struct Whole(Limit);

@@ -273,6 +273,20 @@ const SETTINGS: &[Setting] = &[
         range: "a number from 0 to 100",
         bad: &["101%", "-1", "1e300"],
     },
+    Setting {
+        flag: "--max-age",
+        var: "DBBACKUP_CHECK_MAX_AGE",
+        key: "check.max_age",
+        range: "90s, 30m, 24h, 7d",
+        bad: &["6%", "-1", "1e300", "1e300h", "soon"],
+    },
+    Setting {
+        flag: "--min-free",
+        var: "DBBACKUP_CHECK_MIN_FREE",
+        key: "check.min_free",
+        range: "500M, 1G",
+        bad: &["6%", "-1", "1e300", "1e300G", "lots"],
+    },
 ];
 
 /// The stderr line that names the setting, which must also name the range.
@@ -320,8 +334,19 @@ fn numbers_are_typed_once_at_the_edge_from_flag_environment_and_file() {
     // In range, each way: accepted (a percentage may say so).
     env.run(&["backup"]).ok();
     env.run(&["--compression-level", " 7", "list"]).ok();
-    env.run(&["check", "--max-shrink", "60%"]).ok();
-    let config = write_config(&env, "compression_level: 7\nmin_interval_hours: 0.5\n");
+    env.run(&[
+        "check",
+        "--max-shrink",
+        "60%",
+        "--max-age",
+        "2h",
+        "--min-free=1K",
+    ])
+    .ok();
+    let config = write_config(
+        &env,
+        "compression_level: 7\nmin_interval_hours: 0.5\ncheck:\n  max_age: 90\n  min_free: 1K\n",
+    );
     env.run(&["--config", config.to_str().unwrap(), "list"])
         .ok();
 }
