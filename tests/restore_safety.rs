@@ -95,7 +95,7 @@ fn restores_never_lose_a_commit(wal: bool) {
     let writer = ShortWriter::start(&env.db);
     let mut copies = Vec::new();
     let (mut restored, mut refused) = (0, 0);
-    for _ in 0..40 {
+    for _ in 0..rounds(40, 15) {
         // Something new to lose in every round.
         writer.wait_for_a_commit();
         let run = env.run(&[
