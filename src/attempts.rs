@@ -13,9 +13,19 @@
 //!    empty marker `<either>.failed` whose mtime is the failure time: an empty
 //!    file needs an inode, not a data block.
 //!
-//! Readers take the newest of all of them. Many processes (array tasks) record
-//! at once: each replaces a record only with a newer attempt (last by time
-//! wins); a success removes the older records and markers it supersedes.
+//! The attempt that ended last wins, by the order of writing, not by any clock
+//! (a node with a fast clock must not pin its record over later attempts): each
+//! attempt replaces the record, then removes the other place's record and every
+//! marker. So a marker that is present was left after the last record was
+//! written, and readers take it over any record; two records (a removal that
+//! failed) are told apart by their recorded time.
+//!
+//! A record also holds the highest publication number (`seq`) in the backup
+//! directory when the attempt ended: a restore point published after a failed
+//! attempt (by a version that kept no records, or whose record could not be
+//! written) has a higher one, which no clock affects. A success names its
+//! backup: when that is gone or cannot be restored any more, the attempt is not
+//! a success (`Record::lost`).
 
 use std::fs;
 use std::io::Read;
@@ -36,10 +46,28 @@ const MAX_RECORD: u64 = 64 * 1024;
 /// How one attempt came out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// A good backup was made or found (unchanged): what it is.
-    Succeeded(String),
+    /// A good backup was made or found (unchanged): which file, and what to say.
+    Succeeded { backup: String, detail: String },
     /// Nothing usable came of it: why.
     Failed(String),
+}
+
+impl Verdict {
+    /// Backup `name` was made (or another task's was taken).
+    pub(crate) fn made(name: &str) -> Verdict {
+        Verdict::Succeeded {
+            backup: name.to_string(),
+            detail: name.to_string(),
+        }
+    }
+
+    /// The database was unchanged since backup `name`.
+    pub(crate) fn unchanged(name: &str) -> Verdict {
+        Verdict::Succeeded {
+            backup: name.to_string(),
+            detail: format!("unchanged since {name}"),
+        }
+    }
 }
 
 /// One attempt as recorded.
@@ -56,14 +84,32 @@ pub(crate) struct Record {
     pub db: String,
     /// The backup made or found, or the error.
     pub detail: String,
+    /// The backup file a success rests on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    /// The highest `seq` in the backup directory when the attempt ended (0: none
+    /// recorded one); absent when it could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// Why a success is no success any more (its backup is gone or cannot be
+    /// restored): set by [`last`], never recorded.
+    #[serde(skip)]
+    pub lost: Option<String>,
+}
+
+impl Record {
+    /// Succeeded, and its backup is still there to restore.
+    pub(crate) fn succeeded(&self) -> bool {
+        self.ok && self.lost.is_none()
+    }
 }
 
 /// Record `verdict` for `db`; never fails the command (its own exit code and
 /// error line already say what happened).
 pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind, verdict: Verdict) {
-    let (ok, detail) = match verdict {
-        Verdict::Succeeded(detail) => (true, detail),
-        Verdict::Failed(detail) => (false, detail),
+    let (ok, detail, backup) = match verdict {
+        Verdict::Succeeded { backup, detail } => (true, detail, Some(backup)),
+        Verdict::Failed(detail) => (false, detail, None),
     };
     let record = Record {
         time: Timestamp::now(),
@@ -73,6 +119,9 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
         job: job.tag.clone(),
         db: db.canonical().to_string_lossy().into_owned(),
         detail,
+        backup,
+        seq: crate::store::BackupDir::new(backup_dir).highest_seq().ok(),
+        lost: None,
     };
     let places = places(backup_dir, db);
     let mut written = None;
@@ -86,8 +135,7 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
         }
     }
     match written {
-        Some(at) if ok => supersede(&places, at, record.time),
-        Some(_) => {}
+        Some(at) => supersede(&places, at),
         None if !ok && places.iter().any(|place| mark_failed(place)) => {}
         // The command's own error line is the one line a failure prints.
         None => tracing::debug!(
@@ -98,44 +146,95 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
     }
 }
 
-/// The newest recorded attempt of `db`, from every place a record may be.
+/// The newest recorded attempt of `db`, from every place a record may be: a
+/// marker over any record (every record written removes the markers), else the
+/// record (two only when a removal failed: the later by time).
 pub(crate) fn newest(backup_dir: &Path, db: &DbId) -> Option<Record> {
-    places(backup_dir, db)
+    let places = places(backup_dir, db);
+    let marker = places
         .iter()
-        .flat_map(|place| [read(place), read_marker(place, db)])
-        .flatten()
-        .filter(|record| db.owns(&record.db))
-        .max_by_key(|record| (record.time, !record.ok))
+        .filter_map(|place| read_marker(place, db))
+        .max_by_key(|record| record.time);
+    marker.or_else(|| {
+        places
+            .iter()
+            .filter_map(|place| read(place))
+            .filter(|record| db.owns(&record.db))
+            .max_by_key(|record| (record.time, !record.ok))
+    })
 }
 
 /// `db`'s newest attempt as `check` and the metrics judge it: the newest record,
-/// unless a restore point was made after it (a success whose record could not
-/// be written, or made by a version that kept no records).
+/// unless a restore point was published after it (a success whose record could
+/// not be written, or made by a version that kept no records); a success whose
+/// backup is gone or cannot be restored any more is `lost`.
 pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
-    let record = newest(backup_dir, db);
-    let backup = crate::store::BackupDir::new(backup_dir)
-        .newest_restore_point(db, |entry| crate::diff::restore_problem(entry).is_none())
-        .ok()
-        .flatten();
-    match (record, backup) {
-        (Some(record), Some(backup)) if !record.ok && backup.created() > record.time => {
-            Some(Record {
-                time: backup.created(),
-                ok: true,
-                kind: backup.kind_name().unwrap_or("unknown").to_string(),
-                host: backup
-                    .meta
-                    .as_ref()
-                    .map_or_else(|_| "unknown".into(), |m| m.host.clone()),
-                job: backup
-                    .meta
-                    .as_ref()
-                    .map_or_else(|_| "unknown".into(), |m| m.job.clone()),
-                db: record.db,
-                detail: backup.file_name,
-            })
-        }
-        (record, _) => record,
+    let mut record = newest(backup_dir, db)?;
+    let dir = crate::store::BackupDir::new(backup_dir);
+    let points = dir
+        .restore_points(db, |entry| crate::diff::restore_problem(entry).is_none())
+        .unwrap_or_default();
+    let rests_on = |record: &Record| {
+        record.ok
+            && record
+                .backup
+                .as_ref()
+                .is_none_or(|name| points.iter().any(|p| &p.file_name == name))
+    };
+    if let Some(backup) = points.first()
+        && !rests_on(&record)
+        && published_after(backup, &record)
+    {
+        return Some(Record {
+            time: backup.created(),
+            ok: true,
+            kind: backup.kind_name().unwrap_or("unknown").to_string(),
+            host: backup
+                .meta
+                .as_ref()
+                .map_or_else(|_| "unknown".into(), |m| m.host.clone()),
+            job: backup
+                .meta
+                .as_ref()
+                .map_or_else(|_| "unknown".into(), |m| m.job.clone()),
+            db: record.db,
+            detail: backup.file_name.clone(),
+            backup: Some(backup.file_name.clone()),
+            seq: backup.seq(),
+            lost: None,
+        });
+    }
+    if record.ok && !rests_on(&record) {
+        record.lost = record.backup.as_deref().map(|name| lost_why(&dir, name));
+    }
+    Some(record)
+}
+
+/// Whether restore point `backup` was published after the attempt `record`
+/// ended: by publication numbers when both tell (no clock), else by the time
+/// this host's clock can place.
+fn published_after(backup: &crate::store::Entry, record: &Record) -> bool {
+    match (backup.seq(), record.seq) {
+        (Some(seq), Some(highest)) => seq > highest,
+        // The directory already had numbered backups: an unnumbered one is older.
+        (None, Some(highest)) if highest > 0 => false,
+        _ => !backup.future_dated() && backup.created() > record.time,
+    }
+}
+
+/// Why backup `name`, which a success recorded, is no restore point now.
+fn lost_why(dir: &crate::store::BackupDir, name: &str) -> String {
+    match dir.entry(name) {
+        Ok(None) => format!("its backup {name} is now missing"),
+        Ok(Some(entry)) => match entry
+            .problem()
+            .map(str::to_string)
+            .or_else(|| crate::diff::restore_problem(&entry))
+        {
+            Some(why) => format!("its backup {name} cannot be restored: {why}"),
+            None => format!("its backup {name} is no longer a restore point of this database"),
+        },
+        Err(e) => format!("its backup {name} cannot be read: {e}"),
     }
 }
 
@@ -162,7 +261,7 @@ fn marker_of(place: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Replace the record at `place` unless it already holds a newer attempt.
+/// Replace the record at `place`: the attempt that ended last wins.
 fn write(place: &Path, record: &Record) -> Result<()> {
     let dir = place.parent().unwrap_or(Path::new("."));
     // Not `create_dir_all`: the state directory is made only inside a backup
@@ -175,9 +274,6 @@ fn write(place: &Path, record: &Record) -> Result<()> {
             });
         }
         _ => {}
-    }
-    if read(place).is_some_and(|there| there.time > record.time) {
-        return Ok(());
     }
     let text = serde_json::to_vec(record)
         .map_err(|e| crate::error::Error::failed(format!("cannot encode attempt record: {e}")))?;
@@ -208,16 +304,19 @@ fn mark_failed(place: &Path) -> bool {
     }
 }
 
-/// After a success recorded at `at`: the other places' older records and every
-/// older failure marker say nothing a reader still needs.
-fn supersede(places: &[PathBuf], at: &Path, time: Timestamp) {
+/// After a record was written at `at`: the other place's record and every
+/// marker are older (removed best effort; see the module's order).
+fn supersede(places: &[PathBuf], at: &Path) {
     for place in places {
-        if place != at && read(place).is_some_and(|old| old.time <= time) {
+        if place != at {
             let _ = fs::remove_file(place);
         }
         let marker = marker_of(place);
-        if marker_time(&marker).is_some_and(|old| old <= time) {
-            let _ = fs::remove_file(&marker);
+        match fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!("cannot remove failure marker {}: {e}", show(&marker));
+            }
+            _ => {}
         }
     }
 }
@@ -253,6 +352,9 @@ fn read_marker(place: &Path, db: &DbId) -> Option<Record> {
             "no room to record why (see the command's error output; marker {})",
             show(&marker)
         ),
+        backup: None,
+        seq: None,
+        lost: None,
     })
 }
 
@@ -286,26 +388,63 @@ mod tests {
         assert_eq!(failed.detail, "disk full");
         // A success in the backup directory supersedes it and removes it.
         fs::create_dir(&backups).unwrap();
-        record(
-            &backups,
-            &db,
-            &job(),
-            Kind::Auto,
-            Verdict::Succeeded("b".into()),
-        );
+        record(&backups, &db, &job(), Kind::Auto, Verdict::made("b"));
         let ok = newest(&backups, &db).unwrap();
         assert!(ok.ok && ok.time > failed.time);
         assert_eq!(ok.kind, "auto");
         assert!(!places(&backups, &db)[1].exists());
-        // An older attempt never replaces a newer one.
-        let mut older = ok.clone();
-        older.ok = false;
-        older.time = ok.time - jiff::SignedDuration::from_secs(5);
-        write(&places(&backups, &db)[0], &older).unwrap();
-        assert_eq!(newest(&backups, &db).unwrap(), ok);
+        // The attempt written last wins, whatever the clocks said: a success
+        // dated ahead (a fast clock) does not hide a later failure.
+        let mut later = ok.clone();
+        later.ok = false;
+        later.time = ok.time - jiff::SignedDuration::from_secs(5);
+        write(&places(&backups, &db)[0], &later).unwrap();
+        assert_eq!(newest(&backups, &db).unwrap(), later);
         // Another database's record under this key does not count.
         let other = DbId::of(&root.path().join("other.db"));
         assert!(newest(&backups, &other).is_none());
+    }
+
+    #[test]
+    fn a_restore_point_supersedes_a_failure_by_publication_number_not_by_clock() {
+        use crate::store::ownership::tests::entry;
+        let numbered = |stamp: &str, seq: Option<u64>| {
+            let mut e = entry(stamp, "/proj/a.db", Kind::Manual, false);
+            if let Ok(meta) = &mut e.meta {
+                meta.seq = seq;
+            }
+            e
+        };
+        let failed = |time: &str, seq: Option<u64>| Record {
+            time: time.parse().unwrap(),
+            ok: false,
+            kind: "manual".into(),
+            host: "n1".into(),
+            job: "local".into(),
+            db: "/proj/a.db".into(),
+            detail: "locked".into(),
+            backup: None,
+            seq,
+            lost: None,
+        };
+        // A failure recorded by a clock 200 days fast, then a backup published.
+        let ahead = failed("2099-01-01T00:00:00Z", Some(2));
+        assert!(published_after(
+            &numbered("20250101_000000", Some(3)),
+            &ahead
+        ));
+        // A backup dated far ahead but published before the failure.
+        let now = failed("2025-01-01T00:00:00Z", Some(2));
+        assert!(!published_after(
+            &numbered("20250601_000000", Some(2)),
+            &now
+        ));
+        // An unnumbered backup after numbered ones existed is older.
+        assert!(!published_after(&numbered("20250601_000000", None), &now));
+        // Neither numbered: the date this host's clock can place.
+        let old = failed("2025-01-01T00:00:00Z", None);
+        assert!(published_after(&numbered("20250102_000000", None), &old));
+        assert!(!published_after(&numbered("20241231_000000", None), &old));
     }
 
     #[test]
@@ -314,23 +453,11 @@ mod tests {
         let backups = root.path().join("backups");
         fs::create_dir(&backups).unwrap();
         let db = DbId::of(&root.path().join("results.db"));
-        record(
-            &backups,
-            &db,
-            &job(),
-            Kind::Manual,
-            Verdict::Succeeded("b".into()),
-        );
+        record(&backups, &db, &job(), Kind::Manual, Verdict::made("b"));
         assert!(mark_failed(&places(&backups, &db)[0]));
         let newest = newest(&backups, &db).unwrap();
         assert!(!newest.ok, "{newest:?}");
-        record(
-            &backups,
-            &db,
-            &job(),
-            Kind::Manual,
-            Verdict::Succeeded("c".into()),
-        );
+        record(&backups, &db, &job(), Kind::Manual, Verdict::made("c"));
         assert!(!marker_of(&places(&backups, &db)[0]).exists());
         assert!(super::newest(&backups, &db).unwrap().ok);
     }

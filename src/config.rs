@@ -12,8 +12,8 @@ use crate::options::{self as defaults, CheckOptions, Options};
 
 mod paths;
 
-pub(crate) use paths::refuse_non_utf8_database;
 use paths::{expand_flags, refuse_backup_dir_as_mirror, relative_to};
+pub(crate) use paths::{refuse_non_utf8, refuse_non_utf8_database};
 
 /// Health thresholds for `check` (the `check:` map in the YAML file).
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +117,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
     if let Some(db) = &settings.db_path {
         refuse_non_utf8_database(db)?;
     }
+    paths::refuse_non_utf8_paths(&settings)?;
     refuse_backup_dir_as_mirror(&settings)?;
     settings.config_file = written_config.or(config_file);
     settings.quiet = quiet;

@@ -36,8 +36,127 @@ use crate::store::{BackupDir, DbId, Entry, copy_mode};
 #[derive(Debug)]
 pub enum Outcome {
     Created(Box<Created>),
-    /// The database is unchanged since this backup; nothing was written.
-    Unchanged(String),
+    /// The database is unchanged since this backup; no backup was written, but
+    /// mirrors that lacked it were filled in.
+    Unchanged {
+        newest: String,
+        filled: Option<Filled>,
+    },
+}
+
+impl Outcome {
+    /// Made, passed its check and copied to every mirror; or unchanged, and
+    /// every mirror holds the newest restore point.
+    pub fn is_complete(&self) -> bool {
+        match self {
+            Outcome::Created(created) => created.is_complete(),
+            Outcome::Unchanged { filled, .. } => filled.as_ref().is_none_or(Filled::is_complete),
+        }
+    }
+}
+
+/// A run that made no backup copied the newest restore point `name` (a diff
+/// with its base) to the mirrors that lacked it: after a failed copy, the next
+/// run fills the mirror in. `mirrors` holds only those it tried.
+#[derive(Debug)]
+pub struct Filled {
+    pub name: String,
+    pub mirrors: Vec<MirrorResult>,
+}
+
+impl Filled {
+    pub fn is_complete(&self) -> bool {
+        self.mirrors.iter().all(|m| m.result.is_ok())
+    }
+
+    /// The attempt's verdict, given what it was without the mirrors.
+    fn verdict(&self, otherwise: String) -> Verdict {
+        if self.is_complete() {
+            return Verdict::Succeeded {
+                backup: self.name.clone(),
+                detail: format!(
+                    "{otherwise}; {} copied to {}",
+                    self.name,
+                    self.mirrors
+                        .iter()
+                        .map(|m| show(&m.dir))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+        }
+        Verdict::Failed(format!(
+            "{} not copied to {}",
+            self.name,
+            failed_mirrors(&self.mirrors)
+        ))
+    }
+}
+
+/// "DIR: why" of each mirror a copy failed in.
+fn failed_mirrors(mirrors: &[MirrorResult]) -> String {
+    mirrors
+        .iter()
+        .filter_map(|m| {
+            m.result
+                .as_ref()
+                .err()
+                .map(|e| format!("{}: {e}", show(&m.dir)))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Copy `db`'s newest restore point (and a diff's base) to every mirror that
+/// lacks it, by the cheapest test (`mirror::lacks`: a name and a size, one
+/// `stat` per mirror, nothing when no mirror is configured). `None` when none
+/// lacks it.
+pub(crate) fn fill_mirrors(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    db: &Path,
+) -> Option<Filled> {
+    if settings.mirror_dirs.is_empty() {
+        return None;
+    }
+    let id = DbId::of(db);
+    let newest = match dir.newest_restore_point(&id, |e| diff::restore_problem(e).is_none()) {
+        Ok(newest) => newest?,
+        Err(error) => {
+            tracing::warn!("cannot tell whether the mirrors hold the newest backup: {error}");
+            return None;
+        }
+    };
+    let lacking: Vec<_> = settings
+        .mirror_dirs
+        .iter()
+        .filter(|m| {
+            mirror::lacks(m, &newest)
+                .inspect(|why| {
+                    tracing::info!("mirror {} lacks the newest backup: {why}", show(m));
+                })
+                .is_some()
+        })
+        .cloned()
+        .collect();
+    if lacking.is_empty() {
+        return None;
+    }
+    let protected = crate::slurm::array::JobState::protected(dir);
+    let mirrors = mirror::copy_to_all(
+        &lacking,
+        &newest,
+        &id,
+        job,
+        Wait::Upto(settings.lock_timeout),
+        policy(settings),
+        &protected,
+    );
+    Some(Filled {
+        name: newest.file_name,
+        mirrors,
+    })
 }
 
 #[derive(Debug)]
@@ -87,7 +206,8 @@ pub(crate) fn if_changed(
         Changed::Due(due) => run(settings, job, dir, lock, &due, kind),
         Changed::Unchanged(newest) => {
             dir.remove_stale_temps();
-            Ok(Outcome::Unchanged(newest))
+            let filled = fill_mirrors(settings, job, dir, db);
+            Ok(Outcome::Unchanged { newest, filled })
         }
     }
 }
@@ -95,8 +215,12 @@ pub(crate) fn if_changed(
 /// What `if_due` did.
 #[derive(Debug)]
 pub(crate) enum Attempt {
-    /// No backup: why.
-    Skipped(String),
+    /// No backup: why; mirrors that lacked the newest restore point were
+    /// filled in (not when another process is making a backup: it copies).
+    Skipped {
+        reason: String,
+        filled: Option<Filled>,
+    },
     Made(Outcome),
 }
 
@@ -112,19 +236,27 @@ pub(crate) fn if_due(
     kind: Kind,
 ) -> Result<Attempt> {
     let interval = settings.min_interval;
+    let not_due = |reason| Attempt::Skipped {
+        reason,
+        filled: fill_mirrors(settings, job, dir, db),
+    };
     let due = match due::by_interval(dir, db, interval)? {
         Decision::Due(due) => due,
-        Decision::NotDue(why) => return Ok(Attempt::Skipped(why)),
+        Decision::NotDue(why) => return Ok(not_due(why)),
     };
     prepare_dir(settings, dir, db)?;
     let Some(lock) = DirLock::acquire(dir.path(), job, Wait::No)? else {
-        return Ok(Attempt::Skipped(
-            "another process is making a backup right now".to_string(),
-        ));
+        return Ok(Attempt::Skipped {
+            reason: "another process is making a backup right now".to_string(),
+            filled: None,
+        });
     };
     match due::recheck(dir, due, interval)? {
         Decision::Due(due) => run(settings, job, dir, &lock, &due, kind).map(Attempt::Made),
-        Decision::NotDue(why) => Ok(Attempt::Skipped(why)),
+        Decision::NotDue(why) => {
+            drop(lock);
+            Ok(not_due(why))
+        }
     }
 }
 
@@ -150,7 +282,7 @@ impl Attempted for Outcome {
     fn verdict(&self) -> Option<Verdict> {
         Some(match self {
             Outcome::Created(created) if created.is_complete() => {
-                Verdict::Succeeded(created.entry.file_name.clone())
+                Verdict::made(&created.entry.file_name)
             }
             Outcome::Created(created) if !created.is_good() => Verdict::Failed(format!(
                 "snapshot failed its integrity check; kept as {}",
@@ -159,18 +291,12 @@ impl Attempted for Outcome {
             Outcome::Created(created) => Verdict::Failed(format!(
                 "{} made, but not copied to {}",
                 created.entry.file_name,
-                created
-                    .mirrors
-                    .iter()
-                    .filter_map(|m| m
-                        .result
-                        .as_ref()
-                        .err()
-                        .map(|e| format!("{}: {e}", show(&m.dir))))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                failed_mirrors(&created.mirrors)
             )),
-            Outcome::Unchanged(name) => Verdict::Succeeded(format!("unchanged since {name}")),
+            Outcome::Unchanged { newest, filled } => match filled {
+                Some(filled) => filled.verdict(format!("unchanged since {newest}")),
+                None => Verdict::unchanged(newest),
+            },
         })
     }
 }
@@ -178,7 +304,10 @@ impl Attempted for Outcome {
 impl Attempted for Attempt {
     fn verdict(&self) -> Option<Verdict> {
         match self {
-            Attempt::Skipped(_) => None,
+            // Nothing attempted, unless a mirror was filled in.
+            Attempt::Skipped { reason, filled } => filled
+                .as_ref()
+                .map(|f| f.verdict(format!("skipped: {reason}"))),
             Attempt::Made(outcome) => outcome.verdict(),
         }
     }
@@ -341,7 +470,7 @@ pub(crate) fn save_before_restore(
     drop(reader);
     match attempt? {
         Try::Done(Outcome::Created(created)) => Ok(Saved::Created(created)),
-        Try::Done(Outcome::Unchanged(name)) => Ok(Saved::Existing(name)),
+        Try::Done(Outcome::Unchanged { newest, .. }) => Ok(Saved::Existing(newest)),
         Try::Fallback(why) => Err(Error::failed(why)),
     }
 }
@@ -349,17 +478,65 @@ pub(crate) fn save_before_restore(
 /// A backup of `id` kept in `dir` (restore point or pre-restore copy) whose
 /// content has this checksum: a pre-restore copy of the same content would be a
 /// duplicate that pushes a unique older copy out of pre-restore retention.
+///
+/// It stands in for the pre-restore copy, the restore's undo, only when it can
+/// be restored: it passes the cheap tests (size, damage record, a diff's base)
+/// and a whole read of its content (a bit flipped since it was written is
+/// seen by nothing cheaper). The read costs about one decompression, and only
+/// when the content matches; a failed read is recorded as damage.
 fn same_content(dir: &BackupDir, id: &DbId, checksum: &str, size: u64) -> Result<Option<String>> {
     let set = dir.set(id)?;
-    Ok(set
+    let candidates = set
         .restore_points
         .iter()
         .chain(&set.pre_restore)
-        .find(|entry| {
+        .filter(|entry| {
             matches!(&entry.meta, Ok(meta)
-                if meta.checksum == checksum && meta.db_size == size && meta.check == CheckResult::Ok)
-        })
-        .map(|entry| entry.file_name.clone()))
+            if meta.checksum == checksum && meta.db_size == size && meta.check == CheckResult::Ok)
+        });
+    for entry in candidates {
+        if let Some(problem) = diff::restore_problem(entry) {
+            tracing::info!(
+                "{} holds the same content but cannot be restored ({problem})",
+                entry.file_name
+            );
+            continue;
+        }
+        if reads_whole(entry)? {
+            return Ok(Some(entry.file_name.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `entry` decompresses (a diff: rebuilds) to the size and checksum it
+/// records. Damage found is remembered; a signal stops the run.
+fn reads_whole(entry: &Entry) -> Result<bool> {
+    let progress = Progress::hidden();
+    let mut sink = std::io::sink();
+    let read = if entry.name.diff {
+        diff::rebuild::rebuild(entry, &mut sink, &progress)
+    } else {
+        archive::decompress::extract(entry, &mut sink, &progress)
+    };
+    match read {
+        Ok(_) => Ok(true),
+        Err(Error::Damaged { backup, message }) => {
+            tracing::warn!("{message}: not relied on as the pre-restore copy");
+            crate::store::damage::mark(&backup, &message);
+            Ok(false)
+        }
+        Err(stop @ (Error::Interrupted(_) | Error::Stopped { .. } | Error::OutOfTime(_))) => {
+            Err(stop)
+        }
+        Err(other) => {
+            tracing::warn!(
+                "cannot read {} whole ({other}): not relied on as the pre-restore copy",
+                entry.file_name
+            );
+            Ok(false)
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -504,7 +681,10 @@ fn create(
         && let Some(name) = same_content(dir, id, &compressed.checksum, compressed.raw_bytes)?
     {
         tracing::info!("content of {} is already held by {name}", show(db));
-        return Ok(Try::Done(Outcome::Unchanged(name)));
+        return Ok(Try::Done(Outcome::Unchanged {
+            newest: name,
+            filled: None,
+        }));
     }
     let (check_result, check_detail) = match check {
         Integrity::Ok => (CheckResult::Ok, None),
@@ -526,6 +706,9 @@ fn create(
         adopted_from: None,
         // The header keeps its length when rewritten: this is the final size.
         file_size: Some(temp.file().metadata().map_err(write_error)?.len()),
+        // The caller holds the lock from here to `publish_as`: no other backup
+        // can take the same number or be published in between.
+        seq: Some(dir.next_seq()?),
         diff: diff_info,
     };
     let header =

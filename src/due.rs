@@ -1,8 +1,10 @@
 //! Is a backup of this database due? Two rules, both judged against the
-//! database's own newest intact, restorable restore point dated no later than
-//! this host's clock allows (`store::CLOCK_SLACK`): the interval has passed since
-//! it was made (`auto`, `periodic`, an array task's `post-job`), and it does not
-//! already hold the database's current state (every backup but a forced one).
+//! database's own intact, restorable restore points: the interval has passed
+//! since the newest dated no later than this host's clock allows
+//! (`store::CLOCK_SLACK`) was made (`auto`, `periodic`, an array task's
+//! `post-job`), and the newest by publication order (`Entry::order`, no clock)
+//! does not already hold the database's current state (every backup but a
+//! forced one).
 //!
 //! A backup that is due carries what was computed to decide it (the validated
 //! path, the fingerprint), so that `create` takes them instead of computing them
@@ -67,8 +69,8 @@ pub(crate) enum Changed {
 pub(crate) fn by_interval(dir: &BackupDir, db: &Path, interval: Duration) -> Result<Decision> {
     let db = sqlite_file::validate_database(db)?;
     let id = DbId::of(&db);
-    let newest = dir.newest_restore_point(&id, restorable)?;
-    judge(db, id, newest, interval)
+    let points = dir.restore_points(&id, restorable)?;
+    judge(db, id, &points, interval)
 }
 
 /// `by_interval` again, under the lock: the holder this process raced may have
@@ -76,11 +78,11 @@ pub(crate) fn by_interval(dir: &BackupDir, db: &Path, interval: Duration) -> Res
 /// judged against, the decision stands, fingerprint included (taken a moment
 /// earlier, it can only cause one more backup later, never a missed one).
 pub(crate) fn recheck(dir: &BackupDir, due: Due, interval: Duration) -> Result<Decision> {
-    let newest = dir.newest_restore_point(&due.id, restorable)?;
-    if newest.as_ref().map(|n| &n.file_name) == due.judged_against.as_ref() {
+    let points = dir.restore_points(&due.id, restorable)?;
+    if points.first().map(|n| &n.file_name) == due.judged_against.as_ref() {
         return Ok(Decision::Due(due));
     }
-    judge(due.db, due.id, newest, interval)
+    judge(due.db, due.id, &points, interval)
 }
 
 /// Due unless the newest restore point already holds the database's current
@@ -90,10 +92,10 @@ pub(crate) fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Resul
     let id = DbId::of(&db);
     let fingerprint = sqlite_file::fingerprint(&db)?;
     if !force
-        && let Some(newest) = dir.newest_restore_point(&id, restorable)?
-        && holds(&newest, &id, &fingerprint)
+        && let Some(newest) = dir.restore_points(&id, restorable)?.first()
+        && holds(newest, &id, &fingerprint)
     {
-        return Ok(Changed::Unchanged(newest.file_name));
+        return Ok(Changed::Unchanged(newest.file_name.clone()));
     }
     Ok(Changed::Due(Due {
         db,
@@ -106,17 +108,23 @@ pub(crate) fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Resul
 /// The interval rule alone: `db` has no restore point, or its newest is at least
 /// `interval` old.
 pub(crate) fn interval_passed(dir: &BackupDir, db: &DbId, interval: Duration) -> Result<bool> {
-    Ok(dir
-        .newest_restore_point(db, restorable)?
-        .is_none_or(|newest| too_recent(&newest, interval).is_none()))
+    Ok(dated(&dir.restore_points(db, restorable)?)
+        .is_none_or(|newest| too_recent(newest, interval).is_none()))
 }
 
-fn judge(db: PathBuf, id: DbId, newest: Option<Entry>, interval: Duration) -> Result<Decision> {
-    if let Some(why) = newest.as_ref().and_then(|n| too_recent(n, interval)) {
+/// The newest point this host's clock can place: the interval is told by the
+/// clock, and one dated in the future would hold every backup off until then.
+fn dated(points: &[Entry]) -> Option<&Entry> {
+    points.iter().find(|e| !e.future_dated())
+}
+
+fn judge(db: PathBuf, id: DbId, points: &[Entry], interval: Duration) -> Result<Decision> {
+    if let Some(why) = dated(points).and_then(|n| too_recent(n, interval)) {
         return Ok(Decision::NotDue(why));
     }
     let fingerprint = sqlite_file::fingerprint(&db)?;
-    if let Some(newest) = &newest
+    let newest = points.first();
+    if let Some(newest) = newest
         && holds(newest, &id, &fingerprint)
     {
         return Ok(Decision::NotDue(format!(
@@ -128,14 +136,15 @@ fn judge(db: PathBuf, id: DbId, newest: Option<Entry>, interval: Duration) -> Re
         db,
         id,
         fingerprint,
-        judged_against: newest.map(|n| n.file_name),
+        judged_against: newest.map(|n| n.file_name.clone()),
     }))
 }
 
 /// Only a point that can be restored (by cheap tests: not truncated, extended,
 /// found damaged, nor a diff without its base) holds the database's state or
-/// makes the next backup wait; one dated in the future never does
-/// (`BackupDir::newest_restore_point` passes over it).
+/// makes the next backup wait; one dated in the future holds the state
+/// ("unchanged" takes the newest by publication order) but never makes the next
+/// backup wait (`dated`).
 fn restorable(entry: &Entry) -> bool {
     crate::diff::restore_problem(entry).is_none()
 }

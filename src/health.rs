@@ -56,8 +56,48 @@ pub(crate) fn evaluate_all(
     for mirror in &settings.mirror_dirs {
         let label = format!("mirror:{}:", mirror.display());
         criteria.extend(evaluate(mirror, db.as_ref(), &label, thresholds, true)?);
+        if let Some(db) = &db {
+            criteria.push(mirror_holds_newest(
+                &settings.backup_dir,
+                mirror,
+                db,
+                &label,
+            ));
+        }
     }
     Ok(criteria)
+}
+
+/// The mirror must hold the primary's newest restore point (by name and size):
+/// after a failed copy its older backups still look fresh there. Healthy again
+/// once a later run fills it in (`create::fill_mirrors`).
+fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) -> Criterion {
+    let newest = BackupDir::new(primary)
+        .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none());
+    let (ok, detail) = match newest {
+        Ok(None) => (true, "no restore point to hold yet".to_string()),
+        Ok(Some(newest)) => match crate::mirror::lacks(mirror, &newest) {
+            None => (
+                true,
+                format!("holds the newest restore point {}", newest.file_name),
+            ),
+            Some(why) => (
+                false,
+                format!(
+                    "the newest restore point {} is not in the mirror: {why}; the next backup, auto or periodic copies it",
+                    newest.file_name
+                ),
+            ),
+        },
+        Err(error) => (false, format!("cannot read the backup directory: {error}")),
+    };
+    Criterion {
+        name: format!("{label}newest"),
+        ok,
+        severity: Severity::Critical,
+        detail,
+        perf: None,
+    }
 }
 
 /// Judge one backup directory: `db`'s restore points there (the whole
@@ -94,6 +134,9 @@ pub(crate) fn evaluate(
     if let Some(criterion) = base(&set.restore_points, &good, &no_base, label) {
         criteria.push(criterion);
     }
+    if let Some(criterion) = unreadable(&set, &good, label) {
+        criteria.push(criterion);
+    }
     if let Some(criterion) = clock(&set, label) {
         criteria.push(criterion);
     }
@@ -127,12 +170,22 @@ fn age(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
                 name: format!("{label}age"),
                 ok: age <= max,
                 severity: Severity::Critical,
-                detail: format!(
-                    "newest good backup {} is {} old (max {})",
-                    newest.file_name,
-                    human_duration(age),
-                    human_duration(max)
-                ),
+                detail: match ahead_by(newest) {
+                    // Within the slack clocks may differ by: not "0s old".
+                    Some(ahead) => format!(
+                        "newest good backup {} is dated {} in the future (within the {} clocks may differ by; max age {})",
+                        newest.file_name,
+                        human_duration(ahead),
+                        human_duration(crate::store::CLOCK_SLACK.unsigned_abs()),
+                        human_duration(max)
+                    ),
+                    None => format!(
+                        "newest good backup {} is {} old (max {})",
+                        newest.file_name,
+                        human_duration(age),
+                        human_duration(max)
+                    ),
+                },
                 perf: Some(format!(
                     "'{label}age'={}s;;{};0",
                     age.as_secs(),
@@ -141,6 +194,13 @@ fn age(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
             }
         }
     }
+}
+
+/// How far ahead of this host's clock `entry` is dated, from a second on.
+fn ahead_by(entry: &Entry) -> Option<std::time::Duration> {
+    std::time::Duration::try_from(entry.created().duration_since(jiff::Timestamp::now()))
+        .ok()
+        .filter(|ahead| ahead.as_secs() >= 1)
 }
 
 fn count(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
@@ -213,8 +273,7 @@ fn base(
     label: &str,
 ) -> Option<Criterion> {
     let name = format!("{label}base");
-    // One dated in the future cannot be placed by its date: it ranks oldest.
-    let newest_key = |e: &Entry| (!e.future_dated(), e.created(), e.name.order_key());
+    let newest_key = |e: &Entry| e.order();
     if let Some((newest, problem)) = no_base.iter().max_by_key(|(e, _)| newest_key(e)) {
         let more = match no_base.len() {
             1 => String::new(),
@@ -224,10 +283,7 @@ fn base(
                 if n == 2 { "" } else { "s" }
             ),
         };
-        let newest_good = good
-            .iter()
-            .filter(|e| !e.future_dated())
-            .max_by_key(|e| newest_key(e));
+        let newest_good = good.iter().max_by_key(|e| newest_key(e));
         return Some(match newest_good {
             Some(fine) if newest_key(fine) > newest_key(newest) => Criterion {
                 name,
@@ -256,6 +312,45 @@ fn base(
         detail: format!(
             "the base of each of {diffs} diff{} is present and whole in size",
             if diffs == 1 { "" } else { "s" }
+        ),
+        perf: None,
+    })
+}
+
+/// Files under our backup names whose metadata cannot be read (truncated inside
+/// the header, emptied, overwritten) and whose name is newer than every good
+/// restore point's: whose backup each was cannot be told, but it may well have
+/// been this database's newest (`summary` counts them as unusable).
+pub(crate) fn unreadable_newer<'a>(set: &'a BackupSet, good: &[Entry]) -> Vec<&'a Entry> {
+    let newest_good = good.iter().map(|e| e.name.order_key()).max();
+    set.damaged
+        .iter()
+        .filter(|e| !e.legacy && e.meta.is_err())
+        .filter(|e| newest_good.is_none_or(|good| e.name.order_key() > good))
+        .collect()
+}
+
+/// Unhealthy while [`unreadable_newer`] finds one; healthy again once a good
+/// backup is newer (the damaged file stays, listed, as evidence).
+fn unreadable(set: &BackupSet, good: &[Entry], label: &str) -> Option<Criterion> {
+    let found = unreadable_newer(set, good);
+    let newest = found.iter().max_by_key(|e| e.name.order_key())?;
+    let why = newest.problem().unwrap_or("unreadable metadata");
+    let than = good.iter().max_by_key(|e| e.name.order_key()).map_or_else(
+        || "there is no good backup".to_string(),
+        |g| format!("newer than the newest good backup {}", g.file_name),
+    );
+    Some(Criterion {
+        name: format!("{label}unreadable"),
+        ok: false,
+        severity: Severity::Critical,
+        detail: format!(
+            "{} cannot be read ({why}; {than}): it may well have been this database's newest backup{}; healthy again once a good backup is newer",
+            newest.file_name,
+            match found.len() {
+                1 => String::new(),
+                n => format!(", and {} more", n - 1),
+            }
         ),
         perf: None,
     })
@@ -304,7 +399,14 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
             name,
             ok: true,
             severity: Severity::Critical,
-            detail: format!("newest snapshot {} passed its check", newest.file_name),
+            // Never praise a copy the cheap tests find damaged (`base` says why).
+            detail: match crate::diff::restore_problem(newest) {
+                None => format!("newest snapshot {} passed its check", newest.file_name),
+                Some(_) => format!(
+                    "newest snapshot {} passed its check when it was made, but cannot be restored now",
+                    newest.file_name
+                ),
+            },
             perf: None,
         },
         None => Criterion {
@@ -328,26 +430,39 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
     let (ok, detail) = match crate::attempts::last(backup_dir, db) {
         None => (true, "no attempt recorded yet".to_string()),
         Some(last) => {
-            let age =
-                std::time::Duration::try_from(jiff::Timestamp::now().duration_since(last.time))
-                    .unwrap_or_default();
+            let now = jiff::Timestamp::now();
+            // A record dated ahead of this host's clock is not "0s ago".
+            let when = match std::time::Duration::try_from(now.duration_since(last.time)) {
+                Err(_) if last.time > now + jiff::SignedDuration::from_secs(1) => format!(
+                    "dated {} in the future: host {}'s clock is fast or this host's slow",
+                    human_duration(
+                        std::time::Duration::try_from(last.time.duration_since(now))
+                            .unwrap_or_default()
+                    ),
+                    last.host
+                ),
+                age => format!("{} ago", human_duration(age.unwrap_or_default())),
+            };
             let which = format!(
-                "newest attempt ({}, host {}, job {}, {} ago)",
-                last.kind,
-                last.host,
-                last.job,
-                human_duration(age)
+                "newest attempt ({}, host {}, job {}, {when})",
+                last.kind, last.host, last.job,
             );
-            if last.ok {
-                (true, format!("{which} succeeded: {}", last.detail))
-            } else {
-                (
+            match &last.lost {
+                _ if !last.ok => (
                     false,
                     format!(
                         "{which} failed: {}; healthy again after the next successful backup",
                         last.detail
                     ),
-                )
+                ),
+                Some(lost) => (
+                    false,
+                    format!(
+                        "{which} succeeded ({}), but that is no success now: {lost}; healthy again after the next successful backup",
+                        last.detail
+                    ),
+                ),
+                None => (true, format!("{which} succeeded: {}", last.detail)),
             }
         }
     };
@@ -362,8 +477,8 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
 
 /// A backup of this database dated more than `CLOCK_SLACK` ahead of this host's
 /// clock: some node's clock is wrong (or this one's). Only present when there is
-/// one. A warning: nothing is lost, but its age cannot be told, and it ranks
-/// after correctly dated backups for `latest`, the interval and "unchanged".
+/// one. A warning: nothing is lost (`latest` and "unchanged" go by publication
+/// order), but its age cannot be told and the interval rule passes over it.
 fn clock(set: &BackupSet, label: &str) -> Option<Criterion> {
     let ahead: Vec<&Entry> = set
         .restore_points
@@ -374,16 +489,16 @@ fn clock(set: &BackupSet, label: &str) -> Option<Criterion> {
     let newest = ahead.iter().max_by_key(|e| e.created())?;
     let by = std::time::Duration::try_from(newest.created().duration_since(jiff::Timestamp::now()))
         .unwrap_or_default();
-    let host = newest
-        .meta
-        .as_ref()
-        .map_or_else(|_| String::new(), |m| format!(" on host {}", m.host));
+    let made = newest.meta.as_ref().map_or_else(
+        |_| "made on a host whose clock is fast".to_string(),
+        |m| format!("made on host {}, whose clock is fast", m.host),
+    );
     Some(Criterion {
         name: format!("{label}clock"),
         ok: false,
         severity: Severity::Warning,
         detail: format!(
-            "{} is dated {} in the future (made{host}, whose clock is fast, or this host's is slow){}; backups dated in the future are ranked after correctly dated ones",
+            "{} is dated {} in the future ({made}, or this host's is slow){}; its age cannot be told, and the backup interval is judged from backups dated by this host's clock",
             newest.file_name,
             human_duration(by),
             match ahead.len() {

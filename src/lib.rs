@@ -74,7 +74,10 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
         error.kind(),
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
     );
-    let args: Vec<String> = std::env::args().collect();
+    // `args()` panics on an argument that is not UTF-8: the error may be about one.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let nagios = args.iter().any(|a| a == "check")
         && args
             .windows(2)

@@ -97,7 +97,7 @@ pub(crate) fn render(facts: &Facts) -> Result<String> {
         family(
             "dbbackup_last_attempt_success",
             "1 when the newest backup attempt of the database succeeded, else 0.",
-            &[(base.clone(), f64::from(u8::from(last.ok)))],
+            &[(base.clone(), f64::from(u8::from(last.succeeded())))],
         );
         family(
             "dbbackup_last_attempt_timestamp_seconds",
@@ -119,6 +119,7 @@ pub(crate) fn render(facts: &Facts) -> Result<String> {
 /// exists: the rename below would replace a device, a FIFO or a symbolic link
 /// itself, and a mistyped directory is better reported than created.
 pub(crate) fn check_target(path: &Path) -> Result<()> {
+    crate::config::refuse_non_utf8("metrics file", path)?;
     let parent = parent_of(path);
     match fs::metadata(parent) {
         Ok(meta) if meta.is_dir() => {}

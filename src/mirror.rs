@@ -70,28 +70,66 @@ fn copy_to(
         // The primary's base, trusted once it passes the cheap tests against
         // what the diff recorded; the mirror's copy must match it.
         let (base, _) = crate::diff::rebuild::base_of(entry)?;
-        match copy_problem(&mirror, &base)? {
-            None => {}
-            Some(None) => {
-                copy_file(dir, &base, false)?;
-                tracing::info!("mirrored base {} to {}", base.file_name, show(dir));
-            }
-            Some(Some(why)) => {
-                tracing::warn!(
-                    "mirror copy of base {} in {} is damaged ({why}); replacing it from {}",
-                    base.file_name,
-                    show(dir),
-                    show(&base.path)
-                );
-                copy_file(dir, &base, true)?;
-            }
-        }
+        put(&mirror, &base, "base ")?;
     }
-    copy_file(dir, entry, false)?;
+    // A copy already there (another run filled the mirror in meanwhile) is kept;
+    // a damaged one is replaced.
+    put(&mirror, entry, "")?;
     // Only this database's copies (a mirror may be shared as well); the primary's
     // restore points of running jobs are kept in mirrors too.
     let plan = retention::plan(&mirror.set(db)?, policy, protected);
     retention::apply(&mirror, &plan)
+}
+
+/// Copy `primary` into `mirror` unless a whole copy (by cheap tests) is there;
+/// a damaged copy is replaced atomically. `what` prefixes its name in messages.
+fn put(mirror: &BackupDir, primary: &Entry, what: &str) -> Result<()> {
+    let dir = mirror.path();
+    match copy_problem(mirror, primary)? {
+        None => Ok(()),
+        Some(None) => {
+            copy_file(dir, primary, false)?;
+            if !what.is_empty() {
+                tracing::info!("mirrored {what}{} to {}", primary.file_name, show(dir));
+            }
+            Ok(())
+        }
+        Some(Some(why)) => {
+            tracing::warn!(
+                "mirror copy of {what}{} in {} is damaged ({why}); replacing it from {}",
+                primary.file_name,
+                show(dir),
+                show(&primary.path)
+            );
+            copy_file(dir, primary, true)
+        }
+    }
+}
+
+/// Why `dir` lacks the primary's `entry` (a diff: or its base), by the cheapest
+/// test: a file of that name and size. `None` when it looks held; for `check`
+/// and for the runs that fill a mirror in (`create::fill_mirrors`).
+pub(crate) fn lacks(dir: &Path, entry: &Entry) -> Option<String> {
+    let held = |e: &Entry| match std::fs::symlink_metadata(dir.join(&e.file_name)) {
+        Ok(stat) if stat.len() == e.size => None,
+        Ok(stat) => Some(format!(
+            "its copy of {} is {} bytes, the primary's {}",
+            e.file_name,
+            stat.len(),
+            e.size
+        )),
+        Err(_) => Some(format!("{} is missing from it", e.file_name)),
+    };
+    held(entry).or_else(|| {
+        entry
+            .name
+            .diff
+            .then(|| crate::diff::rebuild::base_of(entry).ok())
+            .flatten()
+            .and_then(|(base, _)| {
+                held(&base).map(|why| format!("{why} (the base of {})", entry.file_name))
+            })
+    })
 }
 
 /// What is wrong with `mirror`'s copy of `primary` by cheap tests (same size, and

@@ -4,7 +4,8 @@
 //!   newest of each of the last `keep_daily` days and `keep_weekly` ISO weeks (as
 //!   restic's `forget` does), plus any `protected` names a caller must keep (the
 //!   pre-job restore points of arrays still running);
-//! - pre-restore copies: the `keep_pre_restore` newest, counted apart;
+//! - pre-restore copies: the `keep_pre_restore` newest that can be restored,
+//!   counted apart (damaged ones: the newest [`KEEP_DAMAGED`] kept as evidence);
 //! - failed snapshots: the newest [`KEEP_FAILED`], as evidence, counted apart, so
 //!   they never displace a good backup;
 //! - differential backups count as restore points like full ones, and a full
@@ -93,10 +94,20 @@ fn plan_with(
             .iso_week_date();
         (i32::from(week.year()), i32::from(week.week()))
     });
+    // Likewise a pre-restore copy that cannot be restored is not one of the
+    // `keep_pre_restore`: kept, bounded, as evidence.
+    let (pre_restore, damaged_pre): (Vec<&Entry>, Vec<&Entry>) =
+        set.pre_restore.iter().partition(|e| restorable(e));
     keep.extend(
-        set.pre_restore
+        pre_restore
             .iter()
             .take(policy.keep_pre_restore as usize)
+            .map(|e| e.file_name.as_str()),
+    );
+    keep.extend(
+        damaged_pre
+            .iter()
+            .take(KEEP_DAMAGED)
             .map(|e| e.file_name.as_str()),
     );
     keep.extend(

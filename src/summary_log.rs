@@ -16,7 +16,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::libc;
 
-use crate::create::{Created, Outcome};
+use crate::create::{Created, Filled, Outcome};
 use crate::error::{Context, Error, Result, show};
 use crate::slurm::job::JobContext;
 
@@ -48,7 +48,9 @@ pub fn status_of(outcome: &Outcome) -> EventStatus {
     match outcome {
         Outcome::Created(created) if created.is_complete() => EventStatus::Ok,
         Outcome::Created(_) => EventStatus::Failed,
-        Outcome::Unchanged(_) => EventStatus::Skipped,
+        // Unchanged, but the newest restore point could not be put in a mirror.
+        Outcome::Unchanged { .. } if !outcome.is_complete() => EventStatus::Failed,
+        Outcome::Unchanged { .. } => EventStatus::Skipped,
     }
 }
 
@@ -76,7 +78,13 @@ impl Line {
         let mut line = Line::new(job, event, status_of(outcome));
         match outcome {
             Outcome::Created(created) => line.created(created),
-            Outcome::Unchanged(name) => line.field("backup", name),
+            Outcome::Unchanged { newest, filled } => {
+                line.field("backup", newest);
+                if let Some(filled) = filled {
+                    line.filled(filled);
+                }
+                &mut line
+            }
         };
         line
     }
@@ -89,6 +97,28 @@ impl Line {
             self.field("full_because", why);
         }
         self
+    }
+
+    /// A mirror filled in by a run that made no backup: `mirror=filled`, or
+    /// `mirror=failed` with `error=`.
+    pub fn filled(&mut self, filled: &Filled) -> &mut Self {
+        if filled.is_complete() {
+            return self.field("mirror", "filled");
+        }
+        let why: Vec<String> = filled
+            .mirrors
+            .iter()
+            .filter_map(|m| {
+                m.result
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("{}: {e}", m.dir.display()))
+            })
+            .collect();
+        self.field("mirror", "failed").field(
+            "error",
+            &format!("{} not copied to {}", filled.name, why.join("; ")),
+        )
     }
 
     /// Add `key=value`, quoting and escaping the value as logfmt requires.

@@ -11,10 +11,10 @@ use rusqlite::Connection;
 use crate::common::*;
 
 /// A tmpfs mounted for the life of the value.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+    pub(crate) fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
         fs::create_dir_all(path).unwrap();
         let ok = Command::new("mount")
             .args([
@@ -41,10 +41,18 @@ impl Tmpfs {
         Some(Tmpfs(path.to_path_buf()))
     }
 
-    fn remount_read_only(&self) {
+    pub(crate) fn remount_read_only(&self) {
+        self.remount("remount,ro");
+    }
+
+    pub(crate) fn remount_read_write(&self) {
+        self.remount("remount,rw");
+    }
+
+    fn remount(&self, how: &str) {
         assert!(
             Command::new("mount")
-                .args(["-o", "remount,ro"])
+                .args(["-o", how])
                 .arg(&self.0)
                 .status()
                 .unwrap()

@@ -191,6 +191,7 @@ fn sample(source: String, job: String) -> Metadata {
         tool: "t".into(),
         adopted_from: None,
         file_size: Some(1),
+        seq: None,
         diff: None,
     }
 }

@@ -28,6 +28,8 @@ mod slurm_identity;
 mod slurm_modes;
 mod stress;
 mod templates;
+mod truth_copies;
 mod truth_restore;
 mod truth_store;
+mod truth_trial;
 mod verify_list_prune;

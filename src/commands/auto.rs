@@ -7,7 +7,7 @@ use serde_json::json;
 use super::Ctx;
 use super::report::report;
 use crate::cli::FormatArgs;
-use crate::create::{self, Attempt};
+use crate::create::{self, Attempt, Filled};
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::output::Output;
@@ -19,14 +19,14 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let attempt = create::if_due(&ctx.settings, &ctx.job, &ctx.backup_dir(), db, Kind::Auto);
     let attempt = create::recorded(&ctx.settings, &ctx.job, Kind::Auto, attempt)?;
     Ok(match attempt {
-        Attempt::Skipped(reason) => skip(&out, &reason),
+        Attempt::Skipped { reason, filled } => skip(&out, &reason, filled.as_ref()),
         Attempt::Made(outcome) => report(&out, &outcome),
     })
 }
 
-fn skip(out: &Output, reason: &str) -> ExitCode {
+fn skip(out: &Output, reason: &str, filled: Option<&Filled>) -> ExitCode {
     tracing::debug!("auto: {reason}");
     out.line(format!("skipped: {reason}"));
-    out.document(&json!({"status": "skipped", "reason": reason}));
-    ExitCode::Success
+    let mut document = json!({"status": "skipped", "reason": reason});
+    super::report::report_filled(out, filled, &mut document)
 }

@@ -9,6 +9,8 @@ use crate::exit_code::ExitCode;
 use crate::units::human_bytes;
 
 pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
+    // Printed as text (and JSON) once written: refused before anything is.
+    crate::config::refuse_non_utf8("export file", &args.out)?;
     let out = ctx.output(args.output.format);
     let dir = ctx.backup_dir();
     let set = match args.name.as_str() {

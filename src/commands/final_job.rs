@@ -34,7 +34,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
                     line.field("mirror", "failed");
                 }
                 Outcome::Created(_) => {}
-                Outcome::Unchanged(_) => {
+                Outcome::Unchanged { .. } => {
                     line.field("reason", "database unchanged since this backup");
                 }
             }

@@ -13,6 +13,11 @@ const EXAMPLE: &str = include_str!("../../examples/dbbackup.yaml");
 
 pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     let out = ctx.output(crate::cli::Format::Text);
+    // Written into the templates as text: refused before anything is written.
+    crate::config::refuse_non_utf8("configuration file", &args.path)?;
+    if args.slurm {
+        crate::config::refuse_non_utf8("SLURM template directory", &args.slurm_dir)?;
+    }
     if args.path.exists() && !args.force {
         return Err(Error::failed(format!(
             "{} exists; use --force to replace it",

@@ -40,15 +40,24 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     for problem in &problems {
         tracing::warn!("unhealthy: {problem}");
     }
-    // Only a backup made is news here: "unchanged" is periodic's quiet case.
+    // Only a backup made (or a mirror filled in) is news here: "unchanged" is
+    // periodic's quiet case.
     let (status, backup) = match &made {
         Ok(Some(outcome @ Outcome::Created(created))) => {
             (summary_log::status_of(outcome), Some(created))
         }
-        Ok(_) => (summary_log::EventStatus::Skipped, None),
+        Ok(Some(outcome)) => (summary_log::status_of(outcome), None),
+        Ok(None) => (summary_log::EventStatus::Skipped, None),
         Err(_) => (summary_log::EventStatus::Failed, None),
     };
-    if backup.is_some() || !problems.is_empty() || made.is_err() {
+    let filled = match &made {
+        Ok(Some(Outcome::Unchanged {
+            filled: Some(filled),
+            ..
+        })) => Some(filled),
+        _ => None,
+    };
+    if backup.is_some() || filled.is_some() || !problems.is_empty() || made.is_err() {
         let status = if problems.is_empty() {
             status
         } else {
@@ -57,6 +66,10 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
         let mut line = Line::new(&ctx.job, "periodic", status);
         if let Some(created) = backup {
             line.created(created);
+        }
+        if let Some(filled) = filled {
+            line.field("backup", &filled.name);
+            line.filled(filled);
         }
         line.field(
             "healthy",
@@ -71,7 +84,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
         summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     }
     let made = made?;
-    let backup_ok = !matches!(&made, Some(Outcome::Created(created)) if !created.is_complete());
+    let backup_ok = made.as_ref().is_none_or(Outcome::is_complete);
     Ok(if backup_ok && problems.is_empty() {
         ExitCode::Success
     } else {
@@ -90,7 +103,19 @@ fn back_up_if_due(ctx: &Ctx) -> Result<Option<Outcome>> {
         Kind::Periodic,
     );
     match create::recorded(&ctx.settings, &ctx.job, Kind::Periodic, attempt)? {
-        Attempt::Skipped(reason) => {
+        // Not due, but a mirror lacked the newest restore point: reported as
+        // "unchanged since" it, with what the copy came to.
+        Attempt::Skipped {
+            reason,
+            filled: Some(filled),
+        } => {
+            tracing::debug!("periodic: {reason}");
+            Ok(Some(Outcome::Unchanged {
+                newest: filled.name.clone(),
+                filled: Some(filled),
+            }))
+        }
+        Attempt::Skipped { reason, .. } => {
             tracing::debug!("periodic: {reason}");
             Ok(None)
         }

@@ -77,7 +77,7 @@ pub(crate) fn after_work(
             let status = report(&out, outcome);
             let mut line = Line::of_outcome(&ctx.job, "post-job", outcome);
             match outcome {
-                Outcome::Unchanged(_) => {
+                Outcome::Unchanged { .. } => {
                     line.field("reason", "database unchanged");
                 }
                 Outcome::Created(created) => {

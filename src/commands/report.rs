@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::cli::Format;
-use crate::create::{Created, Outcome};
+use crate::create::{Created, Filled, Outcome};
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::health::Criterion;
@@ -15,10 +15,11 @@ use crate::units::human_bytes;
 /// Print a backup outcome the same way for every command that makes one.
 pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
     match outcome {
-        Outcome::Unchanged(newest) => {
+        Outcome::Unchanged { newest, filled } => {
             out.line(format!("skipped: database unchanged since {newest}"));
-            out.document(&json!({"status": "skipped", "reason": "unchanged", "newest": newest}));
-            ExitCode::Success
+            let mut document =
+                json!({"status": "skipped", "reason": "unchanged", "newest": newest});
+            report_filled(out, filled.as_ref(), &mut document)
         }
         Outcome::Created(created) => {
             out.line(describe(created));
@@ -37,11 +38,7 @@ pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
                 "check_detail": created.meta.check_detail,
                 "seconds": created.duration.as_secs_f64(),
                 "pruned": created.pruned,
-                "mirrors": created.mirrors.iter().map(|m| json!({
-                    "dir": m.dir,
-                    "ok": m.result.is_ok(),
-                    "error": m.result.as_ref().err(),
-                })).collect::<Vec<_>>(),
+                "mirrors": mirrors_json(&created.mirrors),
             }));
             for failed in created.mirrors.iter().filter(|m| m.result.is_err()) {
                 let why = failed.result.as_ref().err().map_or("", String::as_str);
@@ -54,6 +51,51 @@ pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
             }
         }
     }
+}
+
+/// Print what a run that made no backup copied to mirrors that lacked the
+/// newest restore point (JSON: `filled` with `mirrors`, added to `document`),
+/// then the document; exit 1 when a copy failed.
+pub(crate) fn report_filled(
+    out: &Output,
+    filled: Option<&Filled>,
+    document: &mut serde_json::Value,
+) -> ExitCode {
+    let Some(filled) = filled else {
+        out.document(document);
+        return ExitCode::Success;
+    };
+    document["filled"] = json!(filled.name);
+    document["mirrors"] = mirrors_json(&filled.mirrors);
+    out.document(document);
+    for mirror in &filled.mirrors {
+        match &mirror.result {
+            Ok(()) => out.line(format!(
+                "mirrored {} to {} (it lacked it)",
+                filled.name,
+                mirror.dir.display()
+            )),
+            Err(why) => out.line(format!("MIRROR FAILED: {}: {why}", mirror.dir.display())),
+        }
+    }
+    if filled.is_complete() {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    }
+}
+
+fn mirrors_json(mirrors: &[crate::mirror::MirrorResult]) -> serde_json::Value {
+    json!(
+        mirrors
+            .iter()
+            .map(|m| json!({
+                "dir": m.dir,
+                "ok": m.result.is_ok(),
+                "error": m.result.as_ref().err(),
+            }))
+            .collect::<Vec<_>>()
+    )
 }
 
 fn describe(created: &Created) -> String {

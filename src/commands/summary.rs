@@ -31,7 +31,10 @@ pub(crate) fn run(ctx: &Ctx, _args: &SummaryArgs) -> Result<ExitCode> {
     line.field("count", &good.len().to_string())
         .field("failed", &set.failed.len().to_string())
         .field("pre_restore", &set.pre_restore.len().to_string())
-        .field("unusable", &unusable.len().to_string())
+        .field(
+            "unusable",
+            &(unusable.len() + crate::health::unreadable_newer(&set, &good).len()).to_string(),
+        )
         .field(
             "newest",
             good.first().map_or("none", |e| e.file_name.as_str()),

@@ -83,7 +83,14 @@ fn verify_one(entry: &Entry, show_progress: bool, job: &JobContext) -> Result<St
     if let Err(why) = &entry.meta
         && !decompress::looks_like_gzip(&entry.path)
     {
-        return Err(Error::failed(format!("not a gzip file ({why})")));
+        // Said once: the metadata's own reason may be this very finding.
+        let reason = crate::store::open_no_follow(&entry.path)
+            .map_err(crate::store::metadata::MetaError::from)
+            .and_then(|mut file| crate::store::metadata::decode(&mut file).map(|_| ()));
+        return Err(Error::failed(match reason {
+            Err(crate::store::metadata::MetaError::NotGzip) => "not a gzip file".to_string(),
+            _ => format!("not a gzip file ({why})"),
+        }));
     }
     let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);

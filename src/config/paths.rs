@@ -31,6 +31,31 @@ pub(crate) fn refuse_non_utf8_database(db: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The other paths the settings name are written into JSON output, summary
+/// lines and metadata as text: one that is not UTF-8 would fail there after the
+/// backup is made. Refused before anything is written, the way the database
+/// path is.
+pub(crate) fn refuse_non_utf8_paths(settings: &Settings) -> Result<()> {
+    let named = std::iter::once(("backup directory", &settings.backup_dir))
+        .chain(settings.mirror_dirs.iter().map(|m| ("mirror directory", m)))
+        .chain(std::iter::once(("summary log", &settings.summary_log)));
+    for (what, path) in named {
+        refuse_non_utf8(what, path)?;
+    }
+    Ok(())
+}
+
+/// One path setting (`what` names it) must be valid UTF-8.
+pub(crate) fn refuse_non_utf8(what: &str, path: &Path) -> Result<()> {
+    if path.to_str().is_some() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "{what} {} is not valid UTF-8: dbbackup writes its paths as text (output, logs, metadata, templates), so use a UTF-8 name",
+        crate::error::show(path)
+    )))
+}
+
 /// A mirror that is the backup directory itself, or another mirror (under any
 /// spelling), would "copy" each backup onto itself: a configuration mistake,
 /// said as one.

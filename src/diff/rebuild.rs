@@ -136,14 +136,10 @@ pub(crate) fn rebuild(diff: &Entry, out: &mut dyn Write, progress: &Progress) ->
         return Err(match merge.error.take() {
             Some(own) => damaged(own.to_string()),
             None if matches!(error, Error::Interrupted(_) | Error::Io { .. }) => error,
-            // The base is the damaged file: that is what to remember.
-            None if let Error::Damaged { backup, message } = error => Error::Damaged {
-                backup,
-                message: format!(
-                    "base backup {} of diff {} cannot be used: {message}",
-                    base.file_name, diff.file_name
-                ),
-            },
+            // The base is the damaged file: that is what to remember, in its
+            // own words ("backup BASE is damaged: ..."), which the base's other
+            // diffs repeat (naming this diff there would blame the wrong one).
+            None if matches!(error, Error::Damaged { .. }) => error,
             None => Error::failed(format!(
                 "base backup {} of diff {} cannot be used: {error}",
                 base.file_name, diff.file_name

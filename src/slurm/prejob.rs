@@ -41,7 +41,7 @@ impl create::Attempted for Found {
             // Another task's attempt, recorded by that task.
             Found::Exists(_) => None,
             Found::Created(name) | Found::Reused(name) => {
-                Some(crate::attempts::Verdict::Succeeded(name.clone()))
+                Some(crate::attempts::Verdict::made(name))
             }
         }
     }
@@ -255,7 +255,9 @@ fn find_or_make(
                 created.entry.file_name
             )))
         }
-        Ok(Outcome::Unchanged(name)) => {
+        // Reused also when a mirror could not be filled in (as a backup made
+        // whose mirror copy failed is used): the restore point is here.
+        Ok(Outcome::Unchanged { newest: name, .. }) => {
             record.backup = Some(name.clone());
             Ok(Found::Reused(name))
         }

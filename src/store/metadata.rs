@@ -86,6 +86,13 @@ pub struct Metadata {
     /// decompressing it. Absent in backups made before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_size: Option<u64>,
+    /// Publication order in its backup directory: 1 + the highest `seq` among the
+    /// directory's backups, assigned under the directory's lock just before the
+    /// file is published (mirrors copy it as is). Unlike `created`, it does not
+    /// depend on the clock of the node that made the backup. Absent in backups
+    /// made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// Present only for a differential backup (`"type": "diff"`); a full backup
     /// records no type (older files) or `"type": "full"`. `checksum` and `db_size`
     /// then describe the database rebuilt from base + diff (docs/differential.md).
@@ -224,6 +231,7 @@ pub(crate) mod tests {
             tool: "dbbackup test".into(),
             adopted_from: None,
             file_size: Some(123_456),
+            seq: Some(7),
             diff: None,
         }
     }

@@ -113,6 +113,25 @@ impl Entry {
         self.created() > Timestamp::now() + CLOCK_SLACK
     }
 
+    /// Its publication number in its directory (`Metadata::seq`), if recorded.
+    pub fn seq(&self) -> Option<u64> {
+        self.meta.as_ref().ok().and_then(|m| m.seq)
+    }
+
+    /// The order of "newest" (`latest`, "unchanged", `check`, retention): by
+    /// publication number, which no node's clock affects; backups made before
+    /// it was recorded rank before every one that records it, among themselves
+    /// those dated in the future last, then by creation time (legacy names are
+    /// local time and ours UTC, so names do not sort together) and name.
+    pub(crate) fn order(&self) -> (Option<u64>, bool, Timestamp, (jiff::civil::DateTime, u32)) {
+        (
+            self.seq(),
+            !self.future_dated(),
+            self.created(),
+            self.name.order_key(),
+        )
+    }
+
     /// The snapshot was recorded as failing its integrity check.
     pub fn is_failed(&self) -> bool {
         self.name.failed || matches!(&self.meta, Ok(m) if m.check != CheckResult::Ok)
@@ -189,47 +208,44 @@ impl BackupDir {
         Ok(BackupSet::of(self.entries()?, db))
     }
 
-    /// The newest restore point of `db` that is `usable` (restorable, by cheap
-    /// tests) and not dated in the future, reading only as many headers as needed
-    /// (`auto` must stay cheap): the whole directory is read only when a legacy
-    /// file comes first, to learn whether it is `db`'s.
+    /// `db`'s restore points that are `usable` (restorable, by cheap tests),
+    /// newest first by [`Entry::order`]: the first is the one `latest` and
+    /// "unchanged" mean; the interval rule takes the first not dated in the
+    /// future. Reads every header (8 KiB each): which was published last cannot
+    /// be told from the names, which follow the clocks of the nodes.
+    pub(crate) fn restore_points(
+        &self,
+        db: &DbId,
+        usable: impl Fn(&Entry) -> bool,
+    ) -> Result<Vec<Entry>> {
+        let mut points = self.set(db)?.restore_points;
+        points.retain(|e| usable(e));
+        Ok(points)
+    }
+
+    /// The first of [`BackupDir::restore_points`]: what `latest` means.
     pub(crate) fn newest_restore_point(
         &self,
         db: &DbId,
         usable: impl Fn(&Entry) -> bool,
     ) -> Result<Option<Entry>> {
-        let mut found: Option<Entry> = None;
-        let mut legacy_owner: Option<Legacy> = None;
-        for (name, file_name) in self.names()? {
-            if name.failed {
-                continue;
-            }
-            let Some(entry) = self.read_entry(name, file_name)? else {
-                continue;
-            };
-            let owner = match legacy_owner {
-                Some(known) => known,
-                None if entry.legacy => *legacy_owner.insert(Legacy::judge(&self.entries()?, db)),
-                // Not consulted for a file with metadata.
-                None => Legacy::Ours,
-            };
-            if ownership::role(&entry, db, owner) != Role::RestorePoint
-                || entry.future_dated()
-                || !usable(&entry)
-            {
-                continue;
-            }
-            let legacy = entry.legacy;
-            if found.as_ref().is_none_or(|f| entry.created() > f.created()) {
-                found = Some(entry);
-            }
-            // Legacy names are local time, ours UTC: near a legacy one, the name
-            // order may not be creation order, so look one further.
-            if !legacy {
-                break;
-            }
-        }
-        Ok(found)
+        Ok(self.restore_points(db, usable)?.into_iter().next())
+    }
+
+    /// The number the next published backup records as its `seq`: 1 + the
+    /// highest recorded in the directory. Call only while holding the lock.
+    pub(crate) fn next_seq(&self) -> Result<u64> {
+        Ok(self.highest_seq()? + 1)
+    }
+
+    /// The highest `seq` recorded in the directory (0 when none records one).
+    pub(crate) fn highest_seq(&self) -> Result<u64> {
+        Ok(self
+            .entries()?
+            .iter()
+            .filter_map(Entry::seq)
+            .max()
+            .unwrap_or(0))
     }
 
     /// Look up a backup given by file name (already validated as a plain name).

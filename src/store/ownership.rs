@@ -119,19 +119,6 @@ fn backed_up_database(entry: &Entry) -> Option<&str> {
     }
 }
 
-/// The order of "newest first" (`latest`, `check`, retention): those dated in
-/// the future last (made on a node whose clock was fast: their date cannot be
-/// compared with ours, and a backup made since on a correct clock holds the
-/// database at least as new), then by recorded creation time (legacy names are
-/// local time and ours UTC, so names do not sort together) and name.
-fn rank(entry: &Entry) -> (bool, jiff::Timestamp, (jiff::civil::DateTime, u32)) {
-    (
-        !entry.future_dated(),
-        entry.created(),
-        entry.name.order_key(),
-    )
-}
-
 /// What a backup file is to one database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -254,18 +241,18 @@ impl BackupSet {
             &mut self.others,
             &mut self.owner_unknown,
         ] {
-            list.sort_by_key(|e| std::cmp::Reverse(rank(e)));
+            list.sort_by_key(|e| std::cmp::Reverse(e.order()));
         }
     }
 
     /// The newest backup attempt of this database: a restore point or a failed
-    /// snapshot, whichever is newer (pre-restore copies are not attempts; one
-    /// dated in the future is newest only when nothing else is).
+    /// snapshot, whichever is newer by [`Entry::order`] (pre-restore copies are
+    /// not attempts).
     pub fn newest_attempt(&self) -> Option<&Entry> {
         self.restore_points
             .iter()
             .chain(&self.failed)
-            .max_by_key(|e| rank(e))
+            .max_by_key(|e| e.order())
     }
 }
 
@@ -300,6 +287,7 @@ pub(crate) mod tests {
             tool: String::new(),
             adopted_from: None,
             file_size: None,
+            seq: None,
             diff: None,
         };
         Entry {
@@ -479,5 +467,39 @@ pub(crate) mod tests {
         );
         assert!(set.newest_attempt().unwrap().name.failed);
         assert_eq!(set.others.len(), 1);
+    }
+
+    #[test]
+    fn the_publication_number_orders_before_any_date() {
+        let db = DbId::of(Path::new("/proj/a.db"));
+        let numbered = |stamp: &str, seq: u64| {
+            let mut e = entry(stamp, "/proj/a.db", Kind::Manual, false);
+            if let Ok(meta) = &mut e.meta {
+                meta.seq = Some(seq);
+            }
+            e
+        };
+        let set = BackupSet::of(
+            vec![
+                // Published second by a node whose clock was far ahead.
+                numbered("29990101_000000", 2),
+                // Published third, by a correct clock.
+                numbered("20250102_000000", 3),
+                numbered("20250101_000000", 1),
+                // Made before numbers were recorded, dated latest of all.
+                entry("20250105_000000", "/proj/a.db", Kind::Manual, false),
+            ],
+            &db,
+        );
+        let names: Vec<_> = set.restore_points.iter().map(|e| &e.file_name).collect();
+        assert_eq!(
+            names,
+            [
+                "backup_20250102_000000.db.gz",
+                "backup_29990101_000000.db.gz",
+                "backup_20250101_000000.db.gz",
+                "backup_20250105_000000.db.gz"
+            ]
+        );
     }
 }

@@ -1,0 +1,374 @@
+//! Issue 18, "every ok is true": the copies a user relies on. A restore's undo
+//! (the pre-restore copy) is never left to a backup that cannot be restored; a
+//! mirror left behind by a failed copy is filled in by the next run, and
+//! reported until it is; odd path names are refused, not a panic.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::common::*;
+use crate::full_disk::Tmpfs;
+
+/// 500 rows of random blobs (about 500 KB, hardly compressible), backed up; then
+/// one precious row, backed up again. Returns (older, newest) backup names.
+fn precious_after_two_backups(env: &Env) -> (String, String) {
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);
+             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 500)
+             INSERT INTO t(v) SELECT randomblob(1000) FROM c;",
+        )
+        .unwrap();
+    env.run(&["backup", "-q"]).ok();
+    Connection::open(&env.db)
+        .unwrap()
+        .execute("INSERT INTO t(v) VALUES ('precious')", [])
+        .unwrap();
+    // Names are per second: the second backup must not share the first's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.run(&["backup", "-q"]).ok();
+    let files = env.backup_files();
+    assert_eq!(files.len(), 2, "{files:?}");
+    (files[0].clone(), files[1].clone())
+}
+
+fn precious_rows(db: &Path) -> i64 {
+    Connection::open(db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM t WHERE v = 'precious'", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+fn flip_middle(path: &Path) {
+    let mut bytes = fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 4] {
+        *b ^= 0xff;
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+fn pre_restore_copies(env: &Env) -> Vec<String> {
+    let listed = env.run(&["list", "--format", "json"]);
+    listed.ok();
+    let rows: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["role"] == "pre-restore")
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// How the newest backup, the only other holder of the database's content, got
+/// damaged before the restore.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// 1000 bytes cut off its end (seen by its recorded size).
+    Truncated,
+    /// 4 bytes flipped, and `verify` recorded it.
+    FlippedAndVerified,
+    /// 4 bytes flipped, nobody looked: only a whole read sees it.
+    FlippedUnseen,
+}
+
+#[test]
+fn a_restore_keeps_an_undo_when_the_backup_holding_the_same_content_is_damaged() {
+    for damage in [
+        Damage::Truncated,
+        Damage::FlippedAndVerified,
+        Damage::FlippedUnseen,
+    ] {
+        for restore in ["older", "latest"] {
+            let env = Env::empty();
+            let (older, newest) = precious_after_two_backups(&env);
+            let path = env.backups.join(&newest);
+            match damage {
+                Damage::Truncated => {
+                    let len = fs::metadata(&path).unwrap().len();
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .unwrap()
+                        .set_len(len - 1000)
+                        .unwrap();
+                }
+                Damage::FlippedAndVerified => {
+                    flip_middle(&path);
+                    env.run(&["verify", &newest]).reported(1, "FAILED");
+                }
+                Damage::FlippedUnseen => flip_middle(&path),
+            }
+            let name = if restore == "older" { &older } else { "latest" };
+            let run = env.run(&["restore", name]);
+            // `latest` passes over the damaged newest (the unseen flip is found
+            // by its read) and restores the older one.
+            let case = format!("{damage:?}, restore {restore}");
+            run.ok();
+            assert!(
+                !run.stdout
+                    .contains(&format!("already held by backup {newest}"))
+                    && !run.stderr.contains(&format!("held by backup {newest}")),
+                "{case}: the damaged backup was taken as the undo\n{}{}",
+                run.stdout,
+                run.stderr
+            );
+            assert_eq!(precious_rows(&env.db), 0, "{case}: restored the older one");
+            // The undo: the pre-restore copy brings the precious row back.
+            let copies = pre_restore_copies(&env);
+            assert_eq!(copies.len(), 1, "{case}: {copies:?}");
+            env.run(&["restore", &copies[0]]).ok();
+            assert_eq!(precious_rows(&env.db), 1, "{case}: the undo");
+        }
+    }
+}
+
+#[test]
+fn a_restore_over_content_an_intact_backup_holds_makes_no_copy() {
+    let env = Env::empty();
+    let (older, newest) = precious_after_two_backups(&env);
+    let run = env.run(&["restore", &older]);
+    run.ok();
+    assert!(
+        run.stdout.contains(&newest),
+        "says which backup holds the content: {}",
+        run.stdout
+    );
+    assert_eq!(pre_restore_copies(&env), Vec::<String>::new());
+    env.run(&["restore", &newest]).ok();
+    assert_eq!(precious_rows(&env.db), 1);
+}
+
+/// Backup file names in `dir`, oldest first.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("backup_"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_mirror_left_behind_by_a_failed_copy_is_filled_in_and_reported_until_it_is() {
+    let env = Env::new();
+    let mount = env.path("mnt");
+    let Some(disk) = Tmpfs::mount(&mount, "2m") else {
+        return;
+    };
+    let mirror = mount.join("m");
+    fs::create_dir(&mirror).unwrap();
+    let log = env.path("summary.log");
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_MIRROR_DIRS", &mirror)
+            .env("DBBACKUP_SUMMARY_LOG", &log)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let insert = |n: i64| {
+        Connection::open(&env.db)
+            .unwrap()
+            .execute("INSERT INTO ledger (amount, note) VALUES (?1, 'x')", (n,))
+            .unwrap();
+    };
+    run(&["backup", "-q"]).ok();
+    disk.remount_read_only();
+    insert(1);
+    run(&["backup"]).reported(1, "MIRROR FAILED");
+    let newest = env.backup_files().last().unwrap().clone();
+    assert!(!files_in(&mirror).contains(&newest));
+
+    // The database is unchanged: every run that finds so must still not say ok.
+    let again = run(&["backup"]);
+    assert_eq!(again.code, 1, "{}{}", again.stdout, again.stderr);
+    assert!(again.stdout.contains("unchanged since"), "{}", again.stdout);
+    assert!(again.stdout.contains("MIRROR FAILED"), "{}", again.stdout);
+    let auto = run(&["auto"]);
+    assert_eq!(auto.code, 1, "{}{}", auto.stdout, auto.stderr);
+    assert!(auto.stdout.contains("MIRROR FAILED"), "{}", auto.stdout);
+    let periodic = run(&["periodic"]);
+    assert_eq!(periodic.code, 1, "{}{}", periodic.stdout, periodic.stderr);
+    let last = summary_lines(&log).pop().unwrap();
+    assert_eq!(last["event"], "periodic");
+    assert_eq!(last["status"], "failed", "{last:?}");
+    assert_eq!(last["mirror"], "failed", "{last:?}");
+    let nagios = run(&["check", "--format", "nagios"]);
+    assert_eq!(nagios.code, 2, "CRITICAL: {}", nagios.stdout);
+    assert!(
+        nagios
+            .stdout
+            .contains(&format!("{newest} is not in the mirror")),
+        "{}",
+        nagios.stdout
+    );
+    assert!(!files_in(&mirror).contains(&newest));
+
+    // Writable again: the next run finds the database unchanged and fills the
+    // mirror in; check is healthy.
+    disk.remount_read_write();
+    let filled = run(&["backup"]);
+    filled.ok();
+    assert!(
+        filled.stdout.contains(&format!("mirrored {newest}")),
+        "{}",
+        filled.stdout
+    );
+    assert!(files_in(&mirror).contains(&newest));
+    assert_eq!(
+        fs::read(mirror.join(&newest)).unwrap(),
+        fs::read(env.backups.join(&newest)).unwrap()
+    );
+    let healthy = run(&["check", "--format", "nagios"]);
+    assert_eq!(healthy.code, 0, "OK: {}", healthy.stdout);
+    run(&["periodic"]).ok();
+    run(&["auto"]).ok();
+}
+
+#[test]
+fn auto_within_the_interval_fills_in_a_mirror_that_lacks_the_newest_backup() {
+    let env = Env::new();
+    let mirror = env.path("m");
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_MIRROR_DIRS", &mirror)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run(&["backup", "-q"]).ok();
+    let newest = env.backup_files().pop().unwrap();
+    fs::remove_file(mirror.join(&newest)).unwrap();
+    run(&["check"]).reported(1, "is not in the mirror");
+    // Not due (the interval has not passed): nothing is backed up, the mirror
+    // is filled in anyway.
+    let auto = run(&["auto"]);
+    auto.ok();
+    assert!(auto.stdout.contains("skipped"), "{}", auto.stdout);
+    assert_eq!(env.backup_files(), vec![newest.clone()]);
+    assert_eq!(files_in(&mirror), vec![newest]);
+    run(&["check"]).ok();
+}
+
+fn assert_no_panic(run: &Run) {
+    assert!(!run.stderr.contains("panicked"), "a panic:\n{}", run.stderr);
+}
+
+#[test]
+fn path_settings_that_are_not_utf8_are_refused_before_anything_is_written() {
+    let env = Env::new();
+    let odd = |prefix: &str| {
+        let mut bytes = prefix.as_bytes().to_vec();
+        bytes.push(0xff);
+        env.root.path().join(std::ffi::OsStr::from_bytes(&bytes))
+    };
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (
+            vec!["--backup-dir".into(), odd("b").into(), "backup".into()],
+            "backup directory",
+        ),
+        (
+            vec!["--mirror-dir".into(), odd("m").into(), "backup".into()],
+            "mirror directory",
+        ),
+        (
+            vec!["--summary-log".into(), odd("s").into(), "backup".into()],
+            "summary log",
+        ),
+        (
+            vec!["periodic".into(), "--metrics-file".into(), odd("p").into()],
+            "metrics file",
+        ),
+        (
+            vec![
+                "export".into(),
+                "latest".into(),
+                "--out".into(),
+                odd("e").into(),
+            ],
+            "export file",
+        ),
+        (
+            vec![
+                "init".into(),
+                "--slurm".into(),
+                "--slurm-dir".into(),
+                odd("t").into(),
+            ],
+            "SLURM template directory",
+        ),
+    ];
+    for (args, what) in cases {
+        let run: Run = env.command().args(&args).output().unwrap().into();
+        assert_no_panic(&run);
+        run.failed_with(2, &format!("{what} "));
+        assert!(run.stderr.contains("not valid UTF-8"), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+        assert!(!env.backups.exists(), "{what}: nothing written");
+        let entries = fs::read_dir(env.root.path()).unwrap().count();
+        assert_eq!(entries, 1, "{what}: only the database is there");
+    }
+}
+
+#[test]
+fn a_usage_error_naming_an_argument_that_is_not_utf8_exits_2() {
+    let env = Env::new();
+    let bad = std::ffi::OsStr::from_bytes(b"\xff").to_os_string();
+    let odd_dir = std::ffi::OsStr::from_bytes(b"b\xff").to_os_string();
+    let cases: Vec<Vec<std::ffi::OsString>> = vec![
+        vec!["--bogus".into(), bad.clone()],
+        vec![
+            "--backup-dir".into(),
+            "x".into(),
+            "--backup-dir".into(),
+            odd_dir,
+            "backup".into(),
+        ],
+        vec![
+            "check".into(),
+            "--format".into(),
+            "nagios".into(),
+            "--bogus".into(),
+            bad,
+        ],
+    ];
+    for args in cases {
+        let run: Run = env.command().args(&args).output().unwrap().into();
+        assert_no_panic(&run);
+        let expected = if args.iter().any(|a| a == "nagios") {
+            3
+        } else {
+            2
+        };
+        assert_eq!(run.code, expected, "{args:?}\n{}{}", run.stdout, run.stderr);
+    }
+}
+
+#[test]
+fn verify_of_an_empty_file_says_not_a_gzip_file_once() {
+    let env = Env::new();
+    env.run(&["backup", "-q"]).ok();
+    fs::write(env.backups.join("backup_20250101_000000.db.gz"), b"").unwrap();
+    let run = env.run(&["verify", "backup_20250101_000000.db.gz"]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 1, "{all}");
+    assert_eq!(
+        all.matches("not a gzip file").count(),
+        2,
+        "stdout and log: {all}"
+    );
+    assert!(!all.contains("not a gzip file (not a gzip file)"), "{all}");
+}
