@@ -18,7 +18,8 @@
 //! attempt replaces the record, then removes the other place's record and every
 //! marker. So a marker that is present was left after the last record was
 //! written, and readers take it over any record; two records (a removal that
-//! failed) are told apart by their recorded time.
+//! failed, e.g. on a read-only backup directory) are told apart by the
+//! publication number each saw (a failure wins a tie), else by time.
 //!
 //! A record also holds the highest publication number (`seq`) in the backup
 //! directory when the attempt ended: a restore point published after a failed
@@ -148,7 +149,7 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
 
 /// The newest recorded attempt of `db`, from every place a record may be: a
 /// marker over any record (every record written removes the markers), else the
-/// record (two only when a removal failed: the later by time).
+/// record (two only when a removal failed: the later by [`later`]).
 pub(crate) fn newest(backup_dir: &Path, db: &DbId) -> Option<Record> {
     let places = places(backup_dir, db);
     let marker = places
@@ -160,8 +161,21 @@ pub(crate) fn newest(backup_dir: &Path, db: &DbId) -> Option<Record> {
             .iter()
             .filter_map(|place| read(place))
             .filter(|record| db.owns(&record.db))
-            .max_by_key(|record| (record.time, !record.ok))
+            .max_by(later)
     })
+}
+
+/// Which of two records (a removal failed) was written last: by the publication
+/// numbers they saw when they tell (no clock), else by time. On equal numbers a
+/// failure is the later: it saw the backup a success made already published.
+/// (A success that made nothing new and could not remove the failure is the
+/// rare case the other way: it errs toward unhealthy.)
+fn later(a: &Record, b: &Record) -> std::cmp::Ordering {
+    match (a.seq, b.seq) {
+        (Some(x), Some(y)) if x != y => x.cmp(&y),
+        (Some(_), Some(_)) => (!a.ok, a.time).cmp(&(!b.ok, b.time)),
+        _ => (a.time, !a.ok).cmp(&(b.time, !b.ok)),
+    }
 }
 
 /// `db`'s newest attempt as `check` and the metrics judge it: the newest record,
@@ -216,8 +230,8 @@ pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
 fn published_after(backup: &crate::store::Entry, record: &Record) -> bool {
     match (backup.seq(), record.seq) {
         (Some(seq), Some(highest)) => seq > highest,
-        // The directory already had numbered backups: an unnumbered one is older.
-        (None, Some(highest)) if highest > 0 => false,
+        // An unnumbered one placed before the numbers this attempt saw is older.
+        (None, Some(highest)) if backup.placed_after < highest => false,
         _ => !backup.future_dated() && backup.created() > record.time,
     }
 }
@@ -439,7 +453,7 @@ mod tests {
             &numbered("20250601_000000", Some(2)),
             &now
         ));
-        // An unnumbered backup after numbered ones existed is older.
+        // An unnumbered backup placed before the numbers the attempt saw is older.
         assert!(!published_after(&numbered("20250601_000000", None), &now));
         // Neither numbered: the date this host's clock can place.
         let old = failed("2025-01-01T00:00:00Z", None);

@@ -369,6 +369,11 @@ pub struct RestoreArgs {
     /// database's backup over this one (what is replaced is saved first)
     #[arg(long)]
     pub force: bool,
+    /// Run `PRAGMA integrity_check` on the restored copy even when its recorded
+    /// checksum proves it is the snapshot that passed its check (then
+    /// `quick_check` is run)
+    #[arg(long)]
+    pub full_check: bool,
     #[command(flatten)]
     pub output: FormatArgs,
 }

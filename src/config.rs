@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(settings.check.min_count, 5);
         assert_eq!(settings.check.max_age, Duration::from_secs(7200));
         assert_eq!(settings.check.max_shrink_percent, 50.0);
-        assert_eq!(settings.compression_level, 6);
+        assert_eq!(settings.compression_level, 5);
     }
 
     #[test]

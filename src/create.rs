@@ -484,7 +484,13 @@ pub(crate) fn save_before_restore(
 /// and a whole read of its content (a bit flipped since it was written is
 /// seen by nothing cheaper). The read costs about one decompression, and only
 /// when the content matches; a failed read is recorded as damage.
-fn same_content(dir: &BackupDir, id: &DbId, checksum: &str, size: u64) -> Result<Option<String>> {
+fn same_content(
+    dir: &BackupDir,
+    id: &DbId,
+    checksum: &str,
+    size: u64,
+    threads: usize,
+) -> Result<Option<String>> {
     let set = dir.set(id)?;
     let candidates = set
         .restore_points
@@ -502,7 +508,7 @@ fn same_content(dir: &BackupDir, id: &DbId, checksum: &str, size: u64) -> Result
             );
             continue;
         }
-        if reads_whole(entry)? {
+        if reads_whole(entry, threads)? {
             return Ok(Some(entry.file_name.clone()));
         }
     }
@@ -511,13 +517,13 @@ fn same_content(dir: &BackupDir, id: &DbId, checksum: &str, size: u64) -> Result
 
 /// Whether `entry` decompresses (a diff: rebuilds) to the size and checksum it
 /// records. Damage found is remembered; a signal stops the run.
-fn reads_whole(entry: &Entry) -> Result<bool> {
+fn reads_whole(entry: &Entry, threads: usize) -> Result<bool> {
     let progress = Progress::hidden();
     let mut sink = std::io::sink();
     let read = if entry.name.diff {
-        diff::rebuild::rebuild(entry, &mut sink, &progress)
+        diff::rebuild::rebuild(entry, &mut sink, &progress, threads)
     } else {
-        archive::decompress::extract(entry, &mut sink, &progress)
+        archive::decompress::extract(entry, &mut sink, &progress, threads)
     };
     match read {
         Ok(_) => Ok(true),
@@ -566,7 +572,7 @@ fn create(
         context: format!("cannot write backup in {}", show(dir.path())),
         source: e,
     };
-    let (check, compressed) = {
+    let (check, compressed, members) = {
         let file = temp.file();
         // Placeholder for the metadata member, rewritten once sizes are known.
         file.write_all(&[0u8; metadata::HEADER_LEN])
@@ -636,9 +642,13 @@ fn create(
             }
             other => other?,
         };
+        // Past the diff's size limit: the index is a few bytes a member.
+        let members = compressed
+            .write_index(&mut out.inner, metadata::HEADER_LEN as u64)
+            .map_err(write_error)?;
         out.flush().map_err(write_error)?;
         progress.finish();
-        (check, compressed)
+        (check, compressed, members)
     };
     let mut diff_info = None;
     if let (Some(confirmation), Some(base)) = (confirmation, base)
@@ -678,7 +688,13 @@ fn create(
     };
     if kind == Kind::PreRestore
         && check == Integrity::Ok
-        && let Some(name) = same_content(dir, id, &compressed.checksum, compressed.raw_bytes)?
+        && let Some(name) = same_content(
+            dir,
+            id,
+            &compressed.checksum,
+            compressed.raw_bytes,
+            archive::worker_threads(settings.threads, job.cpus_per_task),
+        )?
     {
         tracing::info!("content of {} is already held by {name}", show(db));
         return Ok(Try::Done(Outcome::Unchanged {
@@ -707,8 +723,10 @@ fn create(
         // The header keeps its length when rewritten: this is the final size.
         file_size: Some(temp.file().metadata().map_err(write_error)?.len()),
         // The caller holds the lock from here to `publish_as`: no other backup
-        // can take the same number or be published in between.
-        seq: Some(dir.next_seq()?),
+        // can take the same number or be published in between. (A mirror is
+        // written under its own lock; its numbers only need to be passed.)
+        seq: Some(dir.next_seq(&settings.mirror_dirs)?),
+        members: Some(members),
         diff: diff_info,
     };
     let header =
@@ -717,7 +735,13 @@ fn create(
     temp.sync()?;
     crate::signals::check()?;
     let failed = meta.check != CheckResult::Ok;
-    let mut entry = dir.publish_as(temp, created, failed, meta.diff.is_some())?;
+    let mut entry = dir.publish_as(
+        temp,
+        created,
+        failed,
+        meta.diff.is_some(),
+        &settings.mirror_dirs,
+    )?;
     if let Some(table) = hashes.filter(|_| !failed) {
         // A cache: a missing table is rebuilt from the backup when needed.
         if let Err(e) = pagehash::save(dir, &entry.file_name, &meta.checksum, &table) {

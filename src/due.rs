@@ -152,13 +152,21 @@ fn restorable(entry: &Entry) -> bool {
 /// Why `newest` is too recent for another backup, or `None`.
 fn too_recent(newest: &Entry, interval: Duration) -> Option<String> {
     let age = newest.age();
-    (age < interval).then(|| {
-        format!(
+    let ahead = newest.created().duration_since(jiff::Timestamp::now());
+    (age < interval).then(|| match Duration::try_from(ahead) {
+        // Within the slack clocks may differ by (further ahead never counts).
+        Ok(ahead) if !ahead.is_zero() => format!(
+            "newest backup {} is dated {} in the future (its node's clock is fast, or this host's slow): the {} interval has not passed since",
+            newest.file_name,
+            human_duration(ahead),
+            human_duration(interval)
+        ),
+        _ => format!(
             "newest backup {} is {} old, less than the {} interval",
             newest.file_name,
             human_duration(age),
             human_duration(interval)
-        )
+        ),
     })
 }
 

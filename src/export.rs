@@ -110,6 +110,7 @@ pub(crate) fn export(
     let mut header_meta = entry.meta.as_ref().ok().cloned().map(|mut meta| {
         meta.diff = None;
         meta.file_size = None;
+        meta.members = None;
         meta
     });
     if let Some(meta) = &header_meta {
@@ -139,6 +140,11 @@ pub(crate) fn export(
                 }
             },
         )?;
+        // The index only means something to the metadata that points to it.
+        if let Some(meta) = &mut header_meta {
+            let at = metadata::HEADER_LEN as u64;
+            meta.members = Some(result.1.write_index(&mut writer, at).map_err(write_error)?);
+        }
         writer.flush().map_err(write_error)?;
         result
     };
@@ -231,7 +237,12 @@ fn rebuilt_and_checked(
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
     let mut database = TempFile::create_in(parent, 0o600)?;
     let progress = Progress::bytes(total, "export", settings.progress(), job);
-    let extracted = crate::diff::extract_to_file(entry, &mut database, &progress)?;
+    let extracted = crate::diff::extract_to_file(
+        entry,
+        &mut database,
+        &progress,
+        archive::worker_threads(settings.threads, job.cpus_per_task),
+    )?;
     if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(database.path())? {
         crate::store::damage::mark(
             &entry.path,

@@ -107,11 +107,14 @@ fn put(mirror: &BackupDir, primary: &Entry, what: &str) -> Result<()> {
 }
 
 /// Why `dir` lacks the primary's `entry` (a diff: or its base), by the cheapest
-/// test: a file of that name and size. `None` when it looks held; for `check`
-/// and for the runs that fill a mirror in (`create::fill_mirrors`).
+/// tests: a file of that name and size whose metadata records the same source
+/// and checksum (names are unique only within one primary: another database
+/// sharing the mirror may hold a backup of the same name). `None` when it looks
+/// held; for `check` and for the runs that fill a mirror in
+/// (`create::fill_mirrors`).
 pub(crate) fn lacks(dir: &Path, entry: &Entry) -> Option<String> {
     let held = |e: &Entry| match std::fs::symlink_metadata(dir.join(&e.file_name)) {
-        Ok(stat) if stat.len() == e.size => None,
+        Ok(stat) if stat.len() == e.size => other_content(&BackupDir::new(dir), e),
         Ok(stat) => Some(format!(
             "its copy of {} is {} bytes, the primary's {}",
             e.file_name,
@@ -132,13 +135,57 @@ pub(crate) fn lacks(dir: &Path, entry: &Entry) -> Option<String> {
     })
 }
 
+/// Why the file of `primary`'s name in `mirror` (of the same size) is not a copy
+/// of it, by its metadata (one 8 KiB read); `None` when it records the same
+/// source and checksum, or when the primary has no metadata (a legacy file).
+fn other_content(mirror: &BackupDir, primary: &Entry) -> Option<String> {
+    let Ok(theirs) = &primary.meta else {
+        return None;
+    };
+    match mirror.entry(&primary.file_name) {
+        Ok(Some(copy)) => match &copy.meta {
+            Ok(meta) if same_backup(meta, theirs) => None,
+            Ok(meta) => Some(format!(
+                "its {} is another backup (of {}), not the primary's",
+                primary.file_name, meta.source
+            )),
+            Err(why) => Some(format!(
+                "its copy of {} cannot be read: {why}",
+                primary.file_name
+            )),
+        },
+        Ok(None) => Some(format!("{} is missing from it", primary.file_name)),
+        Err(e) => Some(format!(
+            "its copy of {} cannot be read: {e}",
+            primary.file_name
+        )),
+    }
+}
+
+/// The same backup: the same database's same content.
+fn same_backup(a: &crate::store::Metadata, b: &crate::store::Metadata) -> bool {
+    a.source == b.source && a.checksum == b.checksum
+}
+
 /// What is wrong with `mirror`'s copy of `primary` by cheap tests (same size, and
 /// metadata readable with the same checksum): `None` when it looks whole,
-/// `Some(None)` when it is missing, else why it is damaged.
+/// `Some(None)` when it is missing, else why it is damaged. A file of that name
+/// that is not a copy of `primary` (another database's backup of the same name,
+/// or a file whose bytes are not the primary's) is an error: it is never
+/// replaced.
 fn copy_problem(mirror: &BackupDir, primary: &Entry) -> Result<Option<Option<String>>> {
     let Some(copy) = mirror.entry(&primary.file_name)? else {
         return Ok(Some(None));
     };
+    if let Some(why) = not_a_copy(&copy, primary) {
+        return Err(Error::failed(format!(
+            "{} is already there and is not a copy of this backup ({why}); it was left \
+             as it is and this backup was not copied: another database sharing the \
+             mirror made a backup of the same name (this database's next backup gets \
+             a name free there), or move the file away",
+            primary.file_name
+        )));
+    }
     let checksum = |e: &Entry| e.meta.as_ref().ok().map(|m| m.checksum.clone());
     let why = if copy.size != primary.size {
         Some(format!(
@@ -153,6 +200,48 @@ fn copy_problem(mirror: &BackupDir, primary: &Entry) -> Result<Option<Option<Str
         None
     };
     Ok(why.map(Some))
+}
+
+/// Why `copy` (a file of `primary`'s name in a mirror) is not a copy of
+/// `primary`, whole or damaged: its metadata records another source or
+/// checksum, or (metadata unreadable) its bytes after the header differ from
+/// the primary's. `None` for a copy, and for an empty file (it holds nothing).
+fn not_a_copy(copy: &Entry, primary: &Entry) -> Option<String> {
+    match (&copy.meta, &primary.meta) {
+        (Ok(mine), Ok(theirs)) if same_backup(mine, theirs) => None,
+        (Ok(mine), _) => Some(format!("it is a backup of {}", mine.source)),
+        _ if copy.size == 0 => None,
+        _ => match same_bytes_after_header(&copy.path, &primary.path) {
+            Ok(true) => None,
+            Ok(false) => Some("its content differs from the primary's".to_string()),
+            Err(e) => Some(format!("it cannot be compared: {e}")),
+        },
+    }
+}
+
+/// Whether the bytes after the metadata header (up to 64 KiB) are the same in
+/// both files, over the length both have: a copy whose header was damaged or
+/// whose tail was cut still matches; another backup's compressed data does not.
+fn same_bytes_after_header(copy: &Path, primary: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    const WINDOW: usize = 64 * 1024;
+    let start = crate::store::metadata::HEADER_LEN as u64;
+    let read = |path: &Path| -> io::Result<Vec<u8>> {
+        let file = open_no_follow(path)?;
+        let mut buffer = vec![0u8; WINDOW];
+        let mut filled = 0;
+        while filled < WINDOW {
+            match file.read_at(&mut buffer[filled..], start + filled as u64)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        buffer.truncate(filled);
+        Ok(buffer)
+    };
+    let (mine, theirs) = (read(copy)?, read(primary)?);
+    let common = mine.len().min(theirs.len());
+    Ok(common > 0 && mine[..common] == theirs[..common])
 }
 
 /// Copy one backup file into mirror `dir`: temp name, flush, read back and

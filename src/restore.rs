@@ -50,6 +50,9 @@ pub(crate) struct Request {
     /// database's backup over this one.
     pub force: bool,
     pub if_db_missing: bool,
+    /// Run `integrity_check` even on a backup whose recorded checksum proves it
+    /// holds the snapshot that passed its check (`check_for`).
+    pub full_check: bool,
 }
 
 #[derive(Debug)]
@@ -129,7 +132,7 @@ pub(crate) fn restore(
         entry,
         temp,
         passed_over,
-    } = extract_first_intact(settings, job, &candidates, target, present, &parent)
+    } = extract_first_intact(settings, job, &candidates, request, present, &parent)
         .map_err(untouched)?;
 
     let (saved, guard) = match (&lock, present) {
@@ -527,10 +530,11 @@ fn extract_first_intact(
     settings: &Settings,
     job: &JobContext,
     candidates: &[Entry],
-    target: &Path,
+    request: &Request,
     present: Present,
     parent: &Path,
 ) -> Result<IntactCopy> {
+    let target = &request.target;
     let mut passed_over = Vec::new();
     let mut first_error = None;
     for entry in candidates {
@@ -545,7 +549,7 @@ fn extract_first_intact(
             first_error.get_or_insert(error);
             continue;
         }
-        match extract_checked(settings, job, entry, target, present, parent) {
+        match extract_checked(settings, job, entry, request, present, parent) {
             Ok(temp) => {
                 return Ok(IntactCopy {
                     entry: entry.clone(),
@@ -602,10 +606,11 @@ fn extract_checked(
     settings: &Settings,
     job: &JobContext,
     entry: &Entry,
-    target: &Path,
+    request: &Request,
     present: Present,
     parent: &Path,
 ) -> Result<TempFile> {
+    let target = &request.target;
     // An empty file's mode too: whoever made it chose it.
     let exists = present != Present::Missing;
     let mode = if exists {
@@ -626,11 +631,14 @@ fn extract_checked(
         },
         other => other,
     };
-    // Flushed to disk by `extract_to_file`.
-    crate::diff::extract_to_file(entry, &mut temp, &progress).map_err(writing)?;
-    if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(temp.path())? {
+    let threads = crate::archive::worker_threads(settings.threads, job.cpus_per_task);
+    crate::diff::extract_to_file(entry, &mut temp, &progress, threads).map_err(writing)?;
+    // The one fsync of the restored data, before anyone can see it.
+    temp.sync().map_err(writing)?;
+    let pragma = check_for(entry, request.full_check);
+    if let Integrity::Failed(detail) = sqlite_file::check_file(temp.path(), pragma)? {
         return Err(Error::failed(format!(
-            "backup {} fails integrity_check ({})",
+            "backup {} fails {pragma} ({})",
             entry.file_name,
             sqlite_file::one_line(&detail)
         )));
@@ -639,6 +647,23 @@ fn extract_checked(
         keep_owner_and_mode(&mut temp, target)?;
     }
     Ok(temp)
+}
+
+/// The check a restored copy gets before it is visible (docs/reliability.md).
+/// The copy's SHA-256 was just found equal to the one recorded when the snapshot
+/// passed its `quick_check`: the bytes are those that were checked, and
+/// `quick_check` again (page structure, as SQLite will read it) is enough.
+/// `integrity_check` (also index content) for backups that record no checksum
+/// or no passed check (legacy, a failed snapshot or a pre-restore copy of a
+/// damaged file), and with `--full-check`; `verify` always runs it.
+fn check_for(entry: &Entry, full_check: bool) -> &'static str {
+    let proven = !entry.legacy
+        && matches!(&entry.meta, Ok(meta) if meta.check == crate::store::CheckResult::Ok);
+    if proven && !full_check {
+        "quick_check"
+    } else {
+        "integrity_check"
+    }
 }
 
 /// Give the restored copy the replaced file's exact mode and group (and owner,

@@ -271,6 +271,12 @@ pub(crate) fn one_line(detail: &str) -> String {
 /// `PRAGMA integrity_check` on a finished database file (a restored or verified
 /// copy), opened immutable so no `-wal`/`-shm` is created beside it.
 pub(crate) fn integrity_check_file(path: &Path) -> Result<Integrity> {
+    check_file(path, "integrity_check")
+}
+
+/// `PRAGMA quick_check` or `integrity_check` (`pragma`) on a finished database
+/// file, as [`integrity_check_file`].
+pub(crate) fn check_file(path: &Path, pragma: &str) -> Result<Integrity> {
     let uri = format!("file:{}?immutable=1", uri_escape(path));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI
@@ -278,7 +284,7 @@ pub(crate) fn integrity_check_file(path: &Path) -> Result<Integrity> {
     let conn = Connection::open_with_flags(&uri, flags)
         .context(|| format!("cannot open {}", show(path)))?;
     let _watch = InterruptOnSignal::new(&conn);
-    let check = run_check(&conn, "integrity_check");
+    let check = run_check(&conn, pragma);
     signals::check()?;
     check
 }

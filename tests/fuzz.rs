@@ -192,6 +192,7 @@ fn sample(source: String, job: String) -> Metadata {
         adopted_from: None,
         file_size: Some(1),
         seq: None,
+        members: None,
         diff: None,
     }
 }

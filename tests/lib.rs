@@ -16,6 +16,7 @@ mod hooks;
 mod hostile;
 mod layering;
 mod live_writers;
+mod members;
 mod metrics;
 mod process_edges;
 mod restore;

@@ -375,3 +375,281 @@ fn a_success_whose_backup_was_deleted_is_no_success() {
     env.run(&["backup", "-q"]).ok();
     env.run(&["check"]).ok();
 }
+
+#[test]
+fn a_failure_on_a_read_only_backup_dir_outranks_a_fast_clocks_older_success() {
+    if skip_without_faketime() {
+        return;
+    }
+    let env = Env::empty();
+    let Some(disk) = crate::full_disk::Tmpfs::mount(&env.backups, "3m") else {
+        return;
+    };
+    table_db(&env);
+    env.run(&["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (4)");
+    faketime(&env, "+30s", &["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (5)");
+    disk.remount_read_only();
+    let failed = env.run(&["backup"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    // The failure went beside the database; the success's record in the
+    // read-only directory could not be removed: the failure is the newer.
+    env.run(&["check"])
+        .reported(1, "FAIL attempt: newest attempt (manual");
+    disk.remount_read_write();
+}
+
+fn restored_max(env: &Env, backup_dir: &std::path::Path, target: &str) -> i64 {
+    let target = env.path(target);
+    env.command()
+        .env("DBBACKUP_BACKUP_DIR", backup_dir)
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .output()
+        .map(Run::from)
+        .unwrap()
+        .ok();
+    max_x(&target)
+}
+
+#[test]
+fn after_the_primary_is_lost_the_mirror_ranks_the_new_backups_newest() {
+    let env = Env::empty();
+    let mirror = env.path("mirror");
+    let mirrored = |args: &[&str]| {
+        let mut command = env.command();
+        command.arg("--mirror-dir").arg(&mirror).args(args);
+        Run::from(command.output().unwrap())
+    };
+    table_db(&env);
+    sql(&env, "INSERT INTO t VALUES (2)");
+    for row in 3..=4 {
+        mirrored(&["backup", "-q"]).ok();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        sql(&env, &format!("INSERT INTO t VALUES ({row})"));
+    }
+    mirrored(&["backup", "-q"]).ok();
+    // The primary is lost (a purged scratch directory); the mirror keeps 1..4.
+    fs::remove_dir_all(&env.backups).unwrap();
+    for row in 5..=6 {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        sql(&env, &format!("INSERT INTO t VALUES ({row})"));
+        mirrored(&["backup", "-q"]).ok();
+    }
+    assert_eq!(restored_max(&env, &mirror, "from-mirror.db"), 6);
+    assert_eq!(restored_max(&env, &env.backups, "from-primary.db"), 6);
+    // The mirror's retention keeps the newest: 2 of them hold 5 and 6.
+    env.command()
+        .env("DBBACKUP_BACKUP_DIR", &mirror)
+        .args(["prune", "--max-backups", "2"])
+        .output()
+        .map(Run::from)
+        .unwrap()
+        .ok();
+    assert_eq!(restored_max(&env, &mirror, "pruned-mirror.db"), 6);
+}
+
+/// Wait for the start of the next second (names are by the second).
+fn at_a_new_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_nanos(
+        1_000_000_000 - u64::from(now.subsec_nanos()) + 5_000_000,
+    ));
+}
+
+#[test]
+fn two_databases_sharing_a_mirror_never_overwrite_each_others_copies() {
+    let a = Env::empty();
+    let b = Env::empty();
+    let mirror = a.path("mirror");
+    let backup = |env: &Env| {
+        let mut command = env.command();
+        command.arg("--mirror-dir").arg(&mirror).arg("backup");
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let from_mirror = |env: &Env, target: &str| {
+        let target = env.path(target);
+        let _ = fs::remove_file(&target);
+        let run: Run = env
+            .command()
+            .env("DBBACKUP_BACKUP_DIR", &mirror)
+            .args(["restore", "latest", "--target"])
+            .arg(&target)
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
+        max_x(&target)
+    };
+    table_db(&a);
+    table_db(&b);
+    let mut collided = 0;
+    for round in 1..=6_i64 {
+        sql(&a, &format!("INSERT INTO t VALUES ({})", 100 + round));
+        sql(
+            &b,
+            &format!(
+                "INSERT INTO t VALUES ({}); INSERT INTO t VALUES (0)",
+                200 + round
+            ),
+        );
+        at_a_new_second();
+        // Sequential in one second, then both at once.
+        let runs: Vec<Run> = if round % 2 == 1 {
+            let first: Run = backup(&a).wait_with_output().unwrap().into();
+            let second: Run = backup(&b).wait_with_output().unwrap().into();
+            vec![first, second]
+        } else {
+            let (x, y) = (backup(&a), backup(&b));
+            vec![
+                x.wait_with_output().unwrap().into(),
+                y.wait_with_output().unwrap().into(),
+            ]
+        };
+        if a.backup_files().last() == b.backup_files().last() {
+            collided += 1;
+        }
+        for (env, run, row) in [(&a, &runs[0], 100 + round), (&b, &runs[1], 200 + round)] {
+            if run.code == 0 {
+                assert_eq!(from_mirror(env, "restored.db"), row, "round {round}");
+            } else {
+                // The clash is reported, never an overwrite.
+                run.reported(1, "MIRROR FAILED");
+                run.reported(1, "is already there and is not a copy of this backup");
+                env.run(&["--mirror-dir", mirror.to_str().unwrap(), "check"])
+                    .reported(1, "FAIL mirror:");
+            }
+        }
+        // Each database's copies in the mirror are its own.
+        for (env, own) in [(&a, 100), (&b, 200)] {
+            let restored = from_mirror(env, "own.db");
+            assert!(
+                (own..own + 100).contains(&restored),
+                "round {round}: {restored}"
+            );
+        }
+    }
+    eprintln!("primaries' newest names collided in {collided} of 6 rounds");
+}
+
+/// What the seed's `backup_database.py auto` still writes: `gzip -6` of the
+/// database file under a local-time name, `ago` before now.
+fn seed_backup(env: &Env, ago: jiff::SignedDuration) -> String {
+    let name = (jiff::Timestamp::now() - ago)
+        .to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
+        .to_string();
+    let gz = Command::new("gzip")
+        .args(["-6", "-c"])
+        .arg(&env.db)
+        .output()
+        .unwrap();
+    assert!(gz.status.success());
+    fs::write(env.backups.join(&name), gz.stdout).unwrap();
+    name
+}
+
+#[test]
+fn seed_script_backups_made_today_are_newer_than_dbbackups_of_days_ago() {
+    if skip_without_faketime() {
+        return;
+    }
+    let env = Env::empty();
+    table_db(&env);
+    faketime(&env, "-3d", &["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (2)");
+    faketime(&env, "-2d", &["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (3)");
+    let older = seed_backup(&env, jiff::SignedDuration::from_mins(60));
+    sql(&env, "INSERT INTO t VALUES (4)");
+    let newest = seed_backup(&env, jiff::SignedDuration::from_mins(10));
+    env.run(&["restore", "latest", "--target", "latest.db"])
+        .ok();
+    assert_eq!(max_x(&env.path("latest.db")), 4, "the seed's newest backup");
+    env.run(&["prune", "--max-backups", "2"]).ok();
+    assert_eq!(
+        env.backup_files(),
+        vec![older, newest],
+        "today's two are kept"
+    );
+}
+
+#[test]
+fn templates_refuse_an_output_or_project_directory_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::empty();
+    table_db(&env);
+    let odd = std::ffi::OsStr::from_bytes(b"t\xff");
+    let run: Run = env
+        .command()
+        .args(["templates", "--out"])
+        .arg(odd)
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "templates output directory");
+    assert!(run.stderr.contains("is not valid UTF-8"), "{}", run.stderr);
+    assert!(!env.root.path().join(odd).exists(), "nothing written");
+    let project = env.root.path().join(odd);
+    fs::create_dir(&project).unwrap();
+    let run: Run = env
+        .command()
+        .current_dir(&project)
+        .args(["templates", "--out", "slurm"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "project directory");
+    assert!(!project.join("slurm").exists(), "nothing written");
+}
+
+#[test]
+fn auto_says_a_backup_a_few_minutes_ahead_is_in_the_future_not_0s_old() {
+    if skip_without_faketime() {
+        return;
+    }
+    let env = Env::empty();
+    table_db(&env);
+    faketime(&env, "+4m", &["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (2)");
+    let run = env.run(&["auto"]);
+    run.ok();
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("in the future"), "{said}");
+    assert!(!said.contains("0s old"), "{said}");
+}
+
+#[test]
+fn list_shows_first_the_backup_latest_means() {
+    if skip_without_faketime() {
+        return;
+    }
+    let env = Env::empty();
+    table_db(&env);
+    env.run(&["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (2)");
+    faketime(&env, "+200d", &["backup", "-q"]).ok();
+    sql(&env, "INSERT INTO t VALUES (3)");
+    env.run(&["backup", "-q"]).ok();
+    let list = env.run(&["list", "--format", "json"]);
+    list.ok();
+    let first = list.json()[0]["name"].as_str().unwrap().to_string();
+    env.run(&["restore", "latest", "--target", "latest.db"])
+        .ok();
+    assert_eq!(max_x(&env.path("latest.db")), 3);
+    assert!(!first.starts_with("backup_2027"), "{first}");
+    assert_eq!(
+        first,
+        env.backup_files()
+            .into_iter()
+            .rfind(|n| !n.starts_with("backup_2027"))
+            .unwrap()
+    );
+}

@@ -14,8 +14,10 @@ use std::time::Duration;
 use libdeflater::{CompressionLvl, Compressor};
 use sha2::{Digest, Sha256};
 
+use super::members;
 use crate::error::{Error, Result};
 use crate::signals;
+use crate::store::metadata::Members;
 
 /// Uncompressed bytes per gzip member.
 pub(crate) const BLOCK_SIZE: usize = 1 << 20;
@@ -26,6 +28,33 @@ pub(crate) struct Compressed {
     pub raw_bytes: u64,
     /// `sha256:<hex>` of the uncompressed stream.
     pub checksum: String,
+    /// Compressed length of each member, in order.
+    pub member_lengths: Vec<u32>,
+    /// XXH3-128 of all members' compressed bytes.
+    pub members_xxh3: u128,
+}
+
+impl Compressed {
+    /// Append the member index after the members, which start at byte
+    /// `data_start` of the file; what the metadata records about them.
+    pub(crate) fn write_index(
+        &self,
+        out: &mut impl Write,
+        data_start: u64,
+    ) -> std::io::Result<Members> {
+        out.write_all(&members::encode(&self.member_lengths))?;
+        let total: u64 = self.member_lengths.iter().map(|&l| u64::from(l)).sum();
+        Ok(Members {
+            count: self.member_lengths.len() as u64,
+            index_at: data_start + total,
+            xxh3: format_xxh3(self.members_xxh3),
+        })
+    }
+}
+
+/// How `Members::xxh3` is written.
+pub(crate) fn format_xxh3(hash: u128) -> String {
+    format!("xxh3:{hash:032x}")
 }
 
 type Block = (usize, Vec<u8>);
@@ -82,13 +111,15 @@ where
             .join()
             .unwrap_or_else(|_| Err(Error::failed("compression writer panicked")));
         // The writer's error (a full disk, say) is the real cause of a stalled producer.
-        written?;
+        let (member_lengths, members_xxh3) = written?;
         let result = produced?;
         Ok((
             result,
             Compressed {
                 raw_bytes,
                 checksum: format!("sha256:{}", crate::sqlite_file::hex(&hasher.finalize())),
+                member_lengths,
+                members_xxh3,
             },
         ))
     })
@@ -179,15 +210,17 @@ fn compress_worker(work: &Mutex<Receiver<Block>>, done: &SyncSender<Done>, level
 }
 
 /// Write members in block order; hand each block buffer back to the pool only
-/// once its member is written, which bounds the blocks in flight.
+/// once its member is written, which bounds the blocks in flight. Returns each
+/// member's length and the XXH3-128 of them all.
 fn write_in_order<W: Write>(
     out: &mut W,
     done: Receiver<Done>,
     pool: SyncSender<Vec<u8>>,
-) -> Result<u64> {
+) -> Result<(Vec<u32>, u128)> {
     let mut pending: BTreeMap<usize, (Vec<u8>, Vec<u8>)> = BTreeMap::new();
     let mut next = 0usize;
-    let mut written = 0u64;
+    let mut lengths = Vec::new();
+    let mut xxh3 = xxhash_rust::xxh3::Xxh3::new();
     for (index, raw, member) in done {
         pending.insert(index, (raw, member));
         while let Some((raw, member)) = pending.remove(&next) {
@@ -195,7 +228,8 @@ fn write_in_order<W: Write>(
                 context: "cannot write backup".into(),
                 source,
             })?;
-            written += member.len() as u64;
+            lengths.push(u32::try_from(member.len()).map_err(|_| stopped())?);
+            xxh3.update(&member);
             let _ = pool.send(raw);
             next += 1;
         }
@@ -203,7 +237,7 @@ fn write_in_order<W: Write>(
     if !pending.is_empty() {
         return Err(stopped());
     }
-    Ok(written)
+    Ok((lengths, xxh3.digest128()))
 }
 
 #[cfg(test)]

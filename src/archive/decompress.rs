@@ -10,6 +10,7 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
+use super::{inflate, members};
 use crate::error::{Error, Result, show};
 use crate::progress::Progress;
 use crate::signals;
@@ -29,84 +30,181 @@ pub(crate) struct Extracted {
 }
 
 /// Decompress `entry` into `out`, checking CRCs, the size bound, the SQLite header,
-/// and (when recorded) size and checksum. Errors name the backup.
+/// and (when recorded) size and checksum. Errors name the backup. A backup whose
+/// metadata records its members is inflated on `threads` threads; others (plain
+/// gzip, backups made before the member index, diffs) as one stream.
 pub(crate) fn extract(
     entry: &Entry,
     out: &mut (impl Write + ?Sized),
     progress: &Progress,
+    threads: usize,
 ) -> Result<Extracted> {
-    let damaged = |what: String| Error::Damaged {
-        backup: entry.path.clone(),
-        message: format!("backup {} is damaged: {what}", entry.file_name),
-    };
     let file = open_no_follow(&entry.path).map_err(|e| Error::Io {
         context: format!("cannot open backup {}", show(&entry.path)),
         source: e,
     })?;
-    let limit = match &entry.meta {
-        Ok(meta) => meta.db_size,
-        Err(_) => entry.size.saturating_mul(MAX_DEFLATE_RATIO),
-    };
-    let mut decoder = MultiGzDecoder::new(BufReader::with_capacity(CHUNK, file));
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        signals::check()?;
-        let n = match decoder.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(damaged(format!("truncated after {total} bytes of data")));
+    let mut check = Check::new(entry);
+    match layout(entry, &file) {
+        Some(layout) => {
+            tracing::debug!(
+                "{}: inflating {} members on {threads} threads",
+                entry.file_name,
+                layout.len()
+            );
+            let each = |data: &[u8]| {
+                check.data(data)?;
+                progress.advance(data.len() as u64);
+                write_out(out, data)
+            };
+            inflate::inflate(&file, &layout, threads, each).map_err(|stop| match stop {
+                inflate::Stop::Damaged(why) => check.damaged(why),
+                inflate::Stop::Read(source) => read_error(entry, source),
+                inflate::Stop::Caller(error) => error,
+            })?;
+        }
+        None => {
+            let mut decoder = MultiGzDecoder::new(BufReader::with_capacity(CHUNK, file));
+            let mut buffer = vec![0u8; CHUNK];
+            loop {
+                signals::check()?;
+                let n = match decoder.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        let total = check.total;
+                        return Err(check.damaged(format!("truncated after {total} bytes of data")));
+                    }
+                    // The disk or the network failed, not the file's content.
+                    Err(e) if e.raw_os_error().is_some() => return Err(read_error(entry, e)),
+                    Err(e) => return Err(check.damaged(e.to_string())),
+                };
+                check.data(&buffer[..n])?;
+                progress.advance(n as u64);
+                write_out(out, &buffer[..n])?;
             }
-            // The disk or the network failed, not the file's content.
-            Err(e) if e.raw_os_error().is_some() => {
-                return Err(Error::Io {
-                    context: format!("cannot read backup {}", show(&entry.path)),
-                    source: e,
-                });
-            }
-            Err(e) => return Err(damaged(e.to_string())),
-        };
-        if total == 0 && (n < SQLITE_MAGIC.len() || &buffer[..SQLITE_MAGIC.len()] != SQLITE_MAGIC) {
-            return Err(damaged("it does not hold an SQLite database".into()));
-        }
-        total += n as u64;
-        if total > limit {
-            return Err(damaged(format!(
-                "it expands beyond its recorded size of {limit} bytes; stopped (gzip bomb?)"
-            )));
-        }
-        hasher.update(&buffer[..n]);
-        progress.advance(n as u64);
-        out.write_all(&buffer[..n]).map_err(|e| Error::Io {
-            context: "cannot write decompressed data".into(),
-            source: e,
-        })?;
-    }
-    if total == 0 {
-        return Err(damaged("it holds no data".into()));
-    }
-    let checksum = format!("sha256:{}", hex(&hasher.finalize()));
-    if let Ok(meta) = &entry.meta {
-        if total != meta.db_size {
-            return Err(damaged(format!(
-                "{total} bytes of data, {} recorded (truncated?)",
-                meta.db_size
-            )));
-        }
-        if checksum != meta.checksum {
-            return Err(damaged(format!(
-                "checksum {checksum} does not match the recorded {}",
-                meta.checksum
-            )));
         }
     }
-    Ok(Extracted {
-        bytes: total,
-        checksum,
+    check.finish()
+}
+
+/// The members of `entry` as its metadata and index record them, when they can
+/// be inflated in parallel.
+fn layout(entry: &Entry, file: &std::fs::File) -> Option<inflate::Layout> {
+    let meta = entry.meta.as_ref().ok()?;
+    let members = meta.members.as_ref()?;
+    // A diff's payload is not the database: its size is not `db_size`.
+    if meta.diff.is_some() {
+        return None;
+    }
+    let data_start = crate::store::metadata::HEADER_LEN as u64;
+    // Deflate adds a few bytes per 64 KiB to data it cannot shrink.
+    let block = super::compress::BLOCK_SIZE as u64;
+    let max_member = block + block / 64;
+    match members::read(
+        file,
+        members.index_at,
+        entry.size,
+        data_start,
+        members.count,
+        max_member,
+    ) {
+        Ok(lengths) => inflate::Layout::new(&lengths, data_start, meta.db_size),
+        Err(why) => {
+            // The stream read below says what is wrong with the data, if anything.
+            tracing::debug!("{}: {why}; reading it as one stream", entry.file_name);
+            None
+        }
+    }
+}
+
+fn read_error(entry: &Entry, source: io::Error) -> Error {
+    Error::Io {
+        context: format!("cannot read backup {}", show(&entry.path)),
+        source,
+    }
+}
+
+fn write_out(out: &mut (impl Write + ?Sized), data: &[u8]) -> Result<()> {
+    out.write_all(data).map_err(|e| Error::Io {
+        context: "cannot write decompressed data".into(),
+        source: e,
     })
+}
+
+/// What every byte of decompressed data is checked against, in order: the
+/// SQLite header, the size bound (a gzip bomb stops there), and at the end the
+/// recorded size and SHA-256.
+struct Check<'a> {
+    entry: &'a Entry,
+    limit: u64,
+    total: u64,
+    hasher: Sha256,
+}
+
+impl<'a> Check<'a> {
+    fn new(entry: &'a Entry) -> Self {
+        let limit = match &entry.meta {
+            Ok(meta) => meta.db_size,
+            Err(_) => entry.size.saturating_mul(MAX_DEFLATE_RATIO),
+        };
+        Check {
+            entry,
+            limit,
+            total: 0,
+            hasher: Sha256::new(),
+        }
+    }
+
+    fn damaged(&self, what: String) -> Error {
+        Error::Damaged {
+            backup: self.entry.path.clone(),
+            message: format!("backup {} is damaged: {what}", self.entry.file_name),
+        }
+    }
+
+    fn data(&mut self, data: &[u8]) -> Result<()> {
+        if self.total == 0
+            && (data.len() < SQLITE_MAGIC.len() || &data[..SQLITE_MAGIC.len()] != SQLITE_MAGIC)
+        {
+            return Err(self.damaged("it does not hold an SQLite database".into()));
+        }
+        self.total += data.len() as u64;
+        if self.total > self.limit {
+            return Err(self.damaged(format!(
+                "it expands beyond its recorded size of {} bytes; stopped (gzip bomb?)",
+                self.limit
+            )));
+        }
+        self.hasher.update(data);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Extracted> {
+        let total = self.total;
+        if total == 0 {
+            return Err(self.damaged("it holds no data".into()));
+        }
+        let checksum = format!("sha256:{}", hex(&self.hasher.clone().finalize()));
+        if let Ok(meta) = &self.entry.meta {
+            if total != meta.db_size {
+                return Err(self.damaged(format!(
+                    "{total} bytes of data, {} recorded (truncated?)",
+                    meta.db_size
+                )));
+            }
+            if checksum != meta.checksum {
+                return Err(self.damaged(format!(
+                    "checksum {checksum} does not match the recorded {}",
+                    meta.checksum
+                )));
+            }
+        }
+        Ok(Extracted {
+            bytes: total,
+            checksum,
+        })
+    }
 }
 
 /// `extract` into a new file at `path` with `mode`, flushed to disk.
@@ -114,12 +212,17 @@ pub(crate) fn extract_to_file(
     entry: &Entry,
     temp: &mut crate::store::TempFile,
     progress: &Progress,
+    threads: usize,
 ) -> Result<Extracted> {
-    fill_temp(temp, progress, |writer| extract(entry, writer, progress))
+    fill_temp(temp, progress, |writer| {
+        extract(entry, writer, progress, threads)
+    })
 }
 
-/// Write what `fill` produces into `temp` through a buffer, then flush and sync it:
-/// a decompressed backup or a rebuilt diff, whole on disk before anyone reads it.
+/// Write what `fill` produces (a decompressed backup or a rebuilt diff) into
+/// `temp` through a buffer, and flush it. Not synced: only a restore, which
+/// publishes the file, needs it on disk, and syncs it once; `verify` and
+/// `export` only read it back.
 pub(crate) fn fill_temp(
     temp: &mut crate::store::TempFile,
     progress: &Progress,
@@ -136,7 +239,6 @@ pub(crate) fn fill_temp(
         })?;
         extracted
     };
-    temp.sync()?;
     Ok(extracted)
 }
 

@@ -112,8 +112,9 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         .as_deref()
         .map(crate::slurm::undo::JobRef::parse)
         .transpose()?;
-    // Newest first by creation time: legacy names are local time, ours UTC.
-    entries.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
+    // Newest first in the order `latest` goes by (publication, not clocks).
+    crate::store::place_unnumbered(&mut entries);
+    entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
     let legacy = match &db {
         Some(db) => Legacy::judge(&entries, db),
         None => Legacy::judge_whole_dir(&entries),

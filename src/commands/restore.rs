@@ -64,6 +64,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         },
         force: args.force,
         if_db_missing: args.if_db_missing,
+        full_check: args.full_check,
     };
     match restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)? {
         Outcome::Skipped => {

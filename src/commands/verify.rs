@@ -2,6 +2,11 @@
 //! the SQLite header, size and SHA-256 against the metadata, then run
 //! `PRAGMA integrity_check` on the result. The copy goes to `$TMPDIR`.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+
 use serde::Serialize;
 
 use super::Ctx;
@@ -48,28 +53,74 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
             dir.path().display()
         )));
     }
+    let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
+    // Several backups: one per core at a time, each inflated on one thread
+    // (`integrity_check`, most of the work, uses one core); one backup: its
+    // members on every core. Memory stays a few MiB per worker; `$TMPDIR` holds
+    // one decompressed copy per worker.
+    let (workers, inner) = if entries.len() > 1 {
+        (threads.min(entries.len()), 1)
+    } else {
+        (1, threads)
+    };
+    // Progress bars of backups verified side by side would overwrite each other.
+    let show_progress = ctx.settings.progress() && workers == 1;
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<String>)>();
     let mut verdicts = Vec::new();
-    for entry in &entries {
-        let verdict = match verify_one(entry, ctx.settings.progress(), &ctx.job) {
-            Ok(detail) => Verdict {
-                name: entry.file_name.clone(),
-                ok: true,
-                detail,
-            },
-            Err(error @ Error::Interrupted(_)) => return Err(error),
-            Err(error) => Verdict {
-                name: entry.file_name.clone(),
-                ok: false,
-                detail: error.to_string(),
-            },
-        };
-        if verdict.ok {
-            out.line(format!("{}: ok ({})", verdict.name, verdict.detail));
-        } else {
-            tracing::error!("{}: FAILED: {}", verdict.name, verdict.detail);
-            out.line(format!("{}: FAILED: {}", verdict.name, verdict.detail));
+    let mut interrupted = None;
+    thread::scope(|scope| {
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let (entries, next, stop, job) = (&entries, &next, &stop, &ctx.job);
+            scope.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(entry) = entries.get(i) else { return };
+                    let result = verify_one(entry, show_progress, job, inner);
+                    if done_tx.send((i, result)).is_err() {
+                        return;
+                    }
+                }
+            });
         }
-        verdicts.push(verdict);
+        drop(done_tx);
+        // Verdicts in the order of `entries`, each as soon as those before it are in.
+        let mut pending = BTreeMap::new();
+        for (i, result) in done_rx {
+            pending.insert(i, result);
+            while let Some(result) = pending.remove(&verdicts.len()) {
+                let entry = &entries[verdicts.len()];
+                let verdict = match result {
+                    Ok(detail) => Verdict {
+                        name: entry.file_name.clone(),
+                        ok: true,
+                        detail,
+                    },
+                    Err(error @ Error::Interrupted(_)) => {
+                        stop.store(true, Ordering::SeqCst);
+                        interrupted.get_or_insert(error);
+                        return;
+                    }
+                    Err(error) => Verdict {
+                        name: entry.file_name.clone(),
+                        ok: false,
+                        detail: error.to_string(),
+                    },
+                };
+                if verdict.ok {
+                    out.line(format!("{}: ok ({})", verdict.name, verdict.detail));
+                } else {
+                    tracing::error!("{}: FAILED: {}", verdict.name, verdict.detail);
+                    out.line(format!("{}: FAILED: {}", verdict.name, verdict.detail));
+                }
+                verdicts.push(verdict);
+            }
+        }
+    });
+    if let Some(error) = interrupted {
+        return Err(error);
     }
     out.document(&verdicts);
     Ok(if verdicts.iter().all(|v| v.ok) {
@@ -79,7 +130,12 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     })
 }
 
-fn verify_one(entry: &Entry, show_progress: bool, job: &JobContext) -> Result<String> {
+fn verify_one(
+    entry: &Entry,
+    show_progress: bool,
+    job: &JobContext,
+    threads: usize,
+) -> Result<String> {
     if let Err(why) = &entry.meta
         && !decompress::looks_like_gzip(&entry.path)
     {
@@ -95,7 +151,7 @@ fn verify_one(entry: &Entry, show_progress: bool, job: &JobContext) -> Result<St
     let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
     let progress = crate::progress::Progress::bytes(total, "verify", show_progress, job);
-    let extracted = crate::diff::extract_to_file(entry, &mut temp, &progress)?;
+    let extracted = crate::diff::extract_to_file(entry, &mut temp, &progress, threads)?;
     match sqlite_file::integrity_check_file(temp.path())? {
         Integrity::Ok => {}
         Integrity::Failed(detail) => {

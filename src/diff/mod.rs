@@ -36,44 +36,84 @@ pub(crate) enum Plan {
 
 pub(crate) struct Base {
     pub entry: Entry,
-    pub hashes: PageHashes,
+    /// Shared with the thread that may read the base whole beside the snapshot.
+    pub hashes: std::sync::Arc<PageHashes>,
     /// This diff's number among the diffs of `entry`, 1 for the first.
     pub index: u32,
-    /// Why the base must be read whole before the diff may be published, when it
-    /// must: [`Confirmation`] does it while the snapshot streams.
-    pub confirm: Option<String>,
+    /// How the base is confirmed before the diff may be published, when it must
+    /// be: [`Confirmation`] does it while the snapshot streams.
+    pub confirm: Option<Confirm>,
 }
+
+/// What confirms a base beside the snapshot, and why.
+#[derive(Debug, Clone)]
+pub(crate) struct Confirm {
+    pub why: String,
+    /// Read it whole (inflate, CRCs, SHA-256, page hashes); else hash its
+    /// compressed bytes against the XXH3 recorded when they were written.
+    pub whole: bool,
+}
+
+/// How long a base is trusted on its compressed bytes' XXH3 alone: after this
+/// since it was written or last read whole, the next diff reads it whole.
+const WHOLE_READ_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The base read whole (CRCs, size, SHA-256, page hashes) on another thread while
 /// the snapshot streams against the page hashes its sidecar recorded: the diff is
 /// published only when they are the base's. On two cores the read then costs
 /// almost nothing (the diff's own work is one reader thread).
 pub(crate) struct Confirmation {
-    read: std::thread::JoinHandle<std::result::Result<PageHashes, String>>,
+    /// `Some(same)` when the base was read whole (`same`: its pages have the
+    /// hashes the diff was made against); `None` when its compressed bytes
+    /// matched their recorded XXH3.
+    read: std::thread::JoinHandle<std::result::Result<Option<bool>, String>>,
     started: std::time::Instant,
     because: String,
 }
 
 impl Confirmation {
     pub(crate) fn start(base: &Base) -> Option<Confirmation> {
-        let because = base.confirm.clone()?;
+        let confirm = base.confirm.clone()?;
         let entry = base.entry.clone();
+        let expected = std::sync::Arc::clone(&base.hashes);
         Some(Confirmation {
-            read: std::thread::spawn(move || read_whole(&entry)),
+            read: std::thread::spawn(move || {
+                if !confirm.whole {
+                    match compressed_bytes_match(&entry) {
+                        Ok(()) => return Ok(None),
+                        // The whole read gives the verdict (and remembers it).
+                        Err(why) => {
+                            tracing::warn!("base {} {why}; reading it whole", entry.file_name);
+                        }
+                    }
+                }
+                // Compared page by page: no second table in memory.
+                pagehash::matches(&entry, &expected, 1)
+                    .map(Some)
+                    .map_err(|e| whole_read_failed(&e))
+            }),
             started: std::time::Instant::now(),
-            because,
+            because: confirm.why,
         })
     }
 
     /// `Err` says why the diff cannot be published ("base NAME ...").
     pub(crate) fn finish(self, dir: &BackupDir, base: &Base) -> std::result::Result<(), String> {
         let name = &base.entry.file_name;
-        let table = match self.read.join() {
-            Ok(Ok(table)) => table,
+        let same = match self.read.join() {
+            Ok(Ok(Some(same))) => same,
+            Ok(Ok(None)) => {
+                tracing::debug!(
+                    "base {name}: compressed bytes as written, checked in {:.3} s beside the snapshot ({})",
+                    self.started.elapsed().as_secs_f64(),
+                    self.because
+                );
+                return Ok(());
+            }
             Ok(Err(why)) => return Err(format!("base {name} {why}")),
             Err(_) => return Err(format!("base {name}: its check panicked")),
         };
-        if table != base.hashes {
+        if !same {
             // The sidecar described other bytes: the next plan reads afresh.
             pagehash::remove(dir.path(), name);
             return Err(format!("base {name} does not match its page hashes"));
@@ -83,7 +123,7 @@ impl Confirmation {
             self.started.elapsed().as_secs_f64(),
             self.because
         );
-        record(dir, &base.entry, &table);
+        record(dir, &base.entry, &base.hashes);
         Ok(())
     }
 }
@@ -92,12 +132,57 @@ impl Confirmation {
 /// checked); `Err` completes "base NAME ...". A failure other than a signal is
 /// recorded beside the sidecar, so nobody counts on the base meanwhile.
 fn read_whole(base: &Entry) -> std::result::Result<PageHashes, String> {
-    pagehash::rebuild(base).map_err(|e| {
-        if let Error::Damaged { backup, message } = &e {
-            crate::store::damage::mark(backup, message);
+    pagehash::rebuild(base, 1).map_err(|e| whole_read_failed(&e))
+}
+
+/// Remember a whole read's failure (not a signal's) and say it.
+fn whole_read_failed(e: &Error) -> String {
+    if let Error::Damaged { backup, message } = e {
+        crate::store::damage::mark(backup, message);
+    }
+    format!("failed its check: {e}")
+}
+
+/// Whether `base`'s data members are the bytes written, by their XXH3-128
+/// recorded in its metadata: every in-place change, truncation or extension of
+/// them is caught by reading the file, without inflating it. `Err` completes
+/// "base NAME ...".
+fn compressed_bytes_match(base: &Entry) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let Some(members) = base.meta.as_ref().ok().and_then(|m| m.members.as_ref()) else {
+        return Err("records no hash of its compressed bytes".into());
+    };
+    let start = crate::store::metadata::HEADER_LEN as u64;
+    let file =
+        crate::store::open_no_follow(&base.path).map_err(|e| format!("cannot be read ({e})"))?;
+    let mut data = std::io::BufReader::with_capacity(1 << 20, file)
+        .take(members.index_at.saturating_sub(start));
+    let mut skipped = [0u8; crate::store::metadata::HEADER_LEN];
+    data.get_mut()
+        .read_exact(&mut skipped)
+        .map_err(|e| format!("cannot be read ({e})"))?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut read = 0u64;
+    loop {
+        let n = data
+            .read(&mut buffer)
+            .map_err(|e| format!("cannot be read ({e})"))?;
+        if n == 0 {
+            break;
         }
-        format!("failed its check: {e}")
-    })
+        hasher.update(&buffer[..n]);
+        read += n as u64;
+    }
+    let hash = crate::archive::compress::format_xxh3(hasher.digest128());
+    if read + start == members.index_at && hash == members.xxh3 {
+        return Ok(());
+    }
+    Err(format!(
+        "does not hold the compressed bytes written ({hash} over {read} bytes, {} recorded over {})",
+        members.xxh3,
+        members.index_at - start
+    ))
 }
 
 /// Keep the page hashes of `base` just read whole, with its file as it is now:
@@ -157,7 +242,7 @@ pub(crate) fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) ->
     match usable_base(dir, &entry, &earlier, made + 1) {
         Ok((hashes, confirm)) => Plan::Diff(Box::new(Base {
             entry,
-            hashes,
+            hashes: std::sync::Arc::new(hashes),
             index: made + 1,
             confirm,
         })),
@@ -189,7 +274,7 @@ fn usable_base(
     base: &Entry,
     earlier: &[&DiffInfo],
     index: u32,
-) -> std::result::Result<(PageHashes, Option<String>), String> {
+) -> std::result::Result<(PageHashes, Option<Confirm>), String> {
     let checksum = match &base.meta {
         Ok(meta) => meta.checksum.clone(),
         Err(why) => return Err(format!("has unreadable metadata ({why})")),
@@ -217,17 +302,30 @@ fn usable_base(
     if let Some(damage) = &base.damage {
         return Err(format!("cannot be used: {damage}"));
     }
+    // The sidecar's table is what the file held when written: diff against it
+    // and confirm while the snapshot streams, by the compressed bytes' XXH3
+    // when recorded and the base was written or read whole recently, else by
+    // reading it whole. Moved, not copied: it is 16 bytes a page.
+    let sidecar = match sidecar {
+        Ok(recorded) if recorded.stamp == now => {
+            let has_xxh3 = matches!(&base.meta, Ok(m) if m.members.is_some());
+            let age = std::fs::metadata(pagehash::sidecar_path(dir.path(), &base.file_name))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            let whole = !has_xxh3 || age.is_none_or(|age| age > WHOLE_READ_AGE);
+            let why = if whole && has_xxh3 {
+                format!("diff {index} of it; not read whole for a day")
+            } else {
+                format!("diff {index} of it")
+            };
+            return Ok((recorded.table, Some(Confirm { why, whole })));
+        }
+        other => other,
+    };
     let read_because = match &sidecar {
-        Ok(recorded) if recorded.stamp != now => {
-            "its file was modified, copied or restored since its page hashes were recorded"
-                .to_string()
-        }
-        // The sidecar's table is what the file held when written: diff against it
-        // and confirm while the snapshot streams.
-        Ok(recorded) => {
-            let why = format!("diff {index} of it");
-            return Ok((recorded.table.clone(), Some(why)));
-        }
+        Ok(_) => "its file was modified, copied or restored since its page hashes were recorded"
+            .to_string(),
         Err(why) => why.clone(),
     };
     tracing::debug!("reading base {} whole ({read_because})", base.file_name);
@@ -257,13 +355,14 @@ pub(crate) fn extract_to_file(
     entry: &Entry,
     temp: &mut TempFile,
     progress: &Progress,
+    threads: usize,
 ) -> Result<Extracted> {
     let extracted = if entry.name.diff {
         decompress::fill_temp(temp, progress, |writer| {
-            rebuild::rebuild(entry, writer, progress)
+            rebuild::rebuild(entry, writer, progress, threads)
         })
     } else {
-        decompress::extract_to_file(entry, temp, progress)
+        decompress::extract_to_file(entry, temp, progress, threads)
     };
     // What a whole read finds is remembered at once, for `list`, `check`,
     // "unchanged", `latest` and retention (`store::damage`).

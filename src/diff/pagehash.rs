@@ -19,7 +19,7 @@
 //! XXH3-128 of all that.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -135,34 +135,65 @@ impl PageHashes {
     }
 
     /// Parse a sidecar; `Err` says what is wrong with it.
+    #[cfg(test)]
     fn decode(bytes: &[u8], base_checksum: &str) -> std::result::Result<Sidecar, String> {
-        let body_len = bytes.len().checked_sub(16).ok_or("too short")?;
-        let (body, seal) = bytes.split_at(body_len);
-        if xxh3_128(body).to_be_bytes() != seal {
-            return Err("its seal does not match (damaged)".into());
-        }
-        let fixed = FIXED;
-        if body.len() < fixed || &body[..8] != MAGIC {
+        Self::read_from(&mut &bytes[..], bytes.len() as u64, base_checksum)
+    }
+
+    /// Parse a sidecar of `len` bytes from `reader`, holding only its table in
+    /// memory (16 bytes a page: 40 MiB for a 10 GB database, never twice).
+    fn read_from(
+        reader: &mut impl Read,
+        len: u64,
+        base_checksum: &str,
+    ) -> std::result::Result<Sidecar, String> {
+        let truncated = |e: io::Error| match e.kind() {
+            io::ErrorKind::UnexpectedEof => "truncated".to_string(),
+            _ => e.to_string(),
+        };
+        let mut seal = xxhash_rust::xxh3::Xxh3::new();
+        let mut fixed = [0u8; FIXED];
+        reader.read_exact(&mut fixed).map_err(truncated)?;
+        seal.update(&fixed);
+        if &fixed[..8] != MAGIC {
             // Also a sidecar of the first format, which recorded no file stamp.
             return Err("not a page-hash file of this version".into());
         }
-        let page_size = u32::from_be_bytes(body[8..12].try_into().unwrap_or_default());
-        let count = u64::from_be_bytes(body[12..20].try_into().unwrap_or_default());
-        let stamp = FileStamp::decode(&body[20..20 + FileStamp::LEN]);
+        let page_size = u32::from_be_bytes(fixed[8..12].try_into().unwrap_or_default());
+        let count = u64::from_be_bytes(fixed[12..20].try_into().unwrap_or_default());
+        let stamp = FileStamp::decode(&fixed[20..20 + FileStamp::LEN]);
         let text_len =
-            u16::from_be_bytes(body[fixed - 2..fixed].try_into().unwrap_or_default()) as usize;
-        let text = body.get(fixed..fixed + text_len).ok_or("truncated")?;
+            u16::from_be_bytes(fixed[FIXED - 2..FIXED].try_into().unwrap_or_default()) as usize;
+        let expected = count
+            .checked_mul(16)
+            .and_then(|t| t.checked_add((FIXED + text_len + 16) as u64));
+        if expected != Some(len) {
+            return Err("its page count does not match its length".into());
+        }
+        let mut text = vec![0u8; text_len];
+        reader.read_exact(&mut text).map_err(truncated)?;
+        seal.update(&text);
+        let mut hashes = Vec::with_capacity(count as usize);
+        let mut chunk = vec![0u8; 16 * 4096];
+        let mut left = count as usize * 16;
+        while left > 0 {
+            let part = &mut chunk[..left.min(16 * 4096)];
+            reader.read_exact(part).map_err(truncated)?;
+            seal.update(part);
+            hashes.extend(
+                part.chunks_exact(16)
+                    .map(|c| u128::from_be_bytes(c.try_into().unwrap_or_default())),
+            );
+            left -= part.len();
+        }
+        let mut recorded = [0u8; 16];
+        reader.read_exact(&mut recorded).map_err(truncated)?;
+        if seal.digest128().to_be_bytes() != recorded {
+            return Err("its seal does not match (damaged)".into());
+        }
         if text != base_checksum.as_bytes() {
             return Err("made for other content than the base holds".into());
         }
-        let table = &body[fixed + text_len..];
-        if count.checked_mul(16) != Some(table.len() as u64) {
-            return Err("its page count does not match its length".into());
-        }
-        let hashes = table
-            .chunks_exact(16)
-            .map(|c| u128::from_be_bytes(c.try_into().unwrap_or_default()))
-            .collect();
         Ok(Sidecar {
             table: PageHashes { page_size, hashes },
             stamp,
@@ -244,8 +275,9 @@ pub(crate) fn load(dir: &Path, base: &Entry) -> std::result::Result<Sidecar, Str
         }
     };
     let path = sidecar_path(dir, &base.file_name);
-    match fs::read(&path) {
-        Ok(bytes) => PageHashes::decode(&bytes, checksum)
+    let opened = fs::File::open(&path).and_then(|f| Ok((f.metadata()?.len(), f)));
+    match opened {
+        Ok((len, file)) => PageHashes::read_from(&mut io::BufReader::new(file), len, checksum)
             .map_err(|why| format!("page hashes {} unusable: {why}", show(&path))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             Err(format!("no page hashes for {}", base.file_name))
@@ -276,10 +308,50 @@ pub(crate) fn size_problem(entry: &Entry) -> Option<String> {
 
 /// Hash the pages of a full backup by decompressing it (CRCs, size and SHA-256
 /// checked by the decompressor).
-pub(crate) fn rebuild(base: &Entry) -> Result<PageHashes> {
+pub(crate) fn rebuild(base: &Entry, threads: usize) -> Result<PageHashes> {
     let mut hasher = Hasher::default();
-    decompress::extract(base, &mut hasher, &Progress::hidden())?;
+    decompress::extract(base, &mut hasher, &Progress::hidden(), threads)?;
     hasher.finish(&base.file_name)
+}
+
+/// Whether full backup `base`, decompressed (CRCs, size and SHA-256 checked),
+/// holds pages with exactly the hashes of `expected`: compared as they come,
+/// without a second table in memory.
+pub(crate) fn matches(base: &Entry, expected: &PageHashes, threads: usize) -> Result<bool> {
+    let mut matcher = Matcher {
+        expected,
+        page: 0,
+        pending: Vec::new(),
+        same: true,
+    };
+    decompress::extract(base, &mut matcher, &Progress::hidden(), threads)?;
+    Ok(matcher.same && matcher.pending.is_empty() && matcher.page == expected.hashes.len())
+}
+
+struct Matcher<'a> {
+    expected: &'a PageHashes,
+    page: usize,
+    pending: Vec<u8>,
+    same: bool,
+}
+
+impl Write for Matcher<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        // A sealed sidecar never records another page size than SQLite's.
+        let size = (self.expected.page_size as usize).max(512);
+        let whole = self.pending.len() / size * size;
+        for page in self.pending[..whole].chunks_exact(size) {
+            self.same &= self.expected.hashes.get(self.page) == Some(&hash(page));
+            self.page += 1;
+        }
+        self.pending.drain(..whole);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Splits a database byte stream into pages and hashes them.

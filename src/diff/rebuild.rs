@@ -81,7 +81,12 @@ pub(crate) fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
 }
 
 /// Write the database `diff` represents to `out`.
-pub(crate) fn rebuild(diff: &Entry, out: &mut dyn Write, progress: &Progress) -> Result<Extracted> {
+pub(crate) fn rebuild(
+    diff: &Entry,
+    out: &mut dyn Write,
+    progress: &Progress,
+    threads: usize,
+) -> Result<Extracted> {
     let (base, info) = base_of(diff)?;
     let meta = diff.meta.as_ref().map_err(|e| Error::failed(e.clone()))?;
     let damaged = |what: String| Error::Damaged {
@@ -132,7 +137,7 @@ pub(crate) fn rebuild(diff: &Entry, out: &mut dyn Write, progress: &Progress) ->
         error: None,
     };
     merge.next = merge.records.next().map_err(|e| damaged(e.to_string()))?;
-    if let Err(error) = decompress::extract(&base, &mut merge, progress) {
+    if let Err(error) = decompress::extract(&base, &mut merge, progress, threads) {
         return Err(match merge.error.take() {
             Some(own) => damaged(own.to_string()),
             None if matches!(error, Error::Interrupted(_) | Error::Io { .. }) => error,

@@ -38,8 +38,9 @@ pub(crate) fn size_problem(
     }
 }
 
-/// An older backup: the last member's ISIZE (the last 4 bytes) must be the size
-/// of the last block of the data its metadata records.
+/// An older backup: the last data member's ISIZE (the last 4 bytes, or the 4
+/// before the member index) must be the size of the last block of the data its
+/// metadata records, and a member index must end the file.
 fn trailer_problem(meta: &Metadata, file: &fs::File, size: u64) -> Option<String> {
     let raw = match &meta.diff {
         // The diff payload: its header, then a page number and a page per record.
@@ -59,8 +60,21 @@ fn trailer_problem(meta: &Metadata, file: &fs::File, size: u64) -> Option<String
             "truncated: it is {size} bytes long, too short for its data"
         ));
     }
+    let data_end = match &meta.members {
+        Some(members) => {
+            let mut last = [0u8; 4];
+            let ends = file.read_exact_at(&mut last, size - 4).is_ok() && last == [0; 4];
+            if members.index_at.saturating_add(21) > size || members.index_at < least || !ends {
+                return Some(format!(
+                    "truncated or extended: it is {size} bytes long and does not end with its member index"
+                ));
+            }
+            members.index_at
+        }
+        None => size,
+    };
     let mut isize = [0u8; 4];
-    if let Err(e) = file.read_exact_at(&mut isize, size - 4) {
+    if let Err(e) = file.read_exact_at(&mut isize, data_end - 4) {
         return Some(format!("cannot read its gzip trailer: {e}"));
     }
     let isize = u64::from(u32::from_le_bytes(isize));
@@ -193,6 +207,8 @@ mod tests {
         for raw in [4096, BLOCK_SIZE, BLOCK_SIZE + 4096, 2 * BLOCK_SIZE] {
             let mut meta = sample();
             meta.file_size = None;
+            // Older backups: no member index either.
+            meta.members = None;
             meta.db_size = raw as u64;
             let whole = backup(raw);
             let (file, stat) = file_of(&whole);

@@ -93,6 +93,11 @@ pub struct Metadata {
     /// made before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// Where the data members are (`archive::members`): restore and verify
+    /// inflate them on every core. Absent in backups made before it was
+    /// recorded, which are read as one stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Members>,
     /// Present only for a differential backup (`"type": "diff"`); a full backup
     /// records no type (older files) or `"type": "full"`. `checksum` and `db_size`
     /// then describe the database rebuilt from base + diff (docs/differential.md).
@@ -105,6 +110,19 @@ impl Metadata {
     pub fn type_name(&self) -> &'static str {
         if self.diff.is_some() { "diff" } else { "full" }
     }
+}
+
+/// The data members of a backup, recorded once they are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Members {
+    /// Data members (each `BLOCK_SIZE` bytes of data, the last one less).
+    pub count: u64,
+    /// Where the index member listing their lengths starts: the data members
+    /// fill the bytes from the end of this header up to it.
+    pub index_at: u64,
+    /// `xxh3:<hex>` (XXH3-128) of those compressed bytes: a diff's base is
+    /// known to be the bytes written by reading it, without inflating it.
+    pub xxh3: String,
 }
 
 /// The `type` of a differential backup's metadata: always `diff`.
@@ -232,6 +250,11 @@ pub(crate) mod tests {
             adopted_from: None,
             file_size: Some(123_456),
             seq: Some(7),
+            members: Some(Members {
+                count: 1,
+                index_at: 9000,
+                xxh3: "xxh3:00".into(),
+            }),
             diff: None,
         }
     }

@@ -59,6 +59,10 @@ pub struct Entry {
     /// or a whole read found it damaged (`damage`), from cheap tests: it cannot be
     /// restored, so it is never chosen or counted.
     pub damage: Option<String>,
+    /// A backup without `seq` (older versions, the seed's legacy files): the
+    /// highest `seq` among the directory's numbered backups created no later
+    /// than it ([`place_unnumbered`]); 0 for numbered ones.
+    pub(crate) placed_after: u64,
 }
 
 impl Entry {
@@ -119,13 +123,21 @@ impl Entry {
     }
 
     /// The order of "newest" (`latest`, "unchanged", `check`, retention): by
-    /// publication number, which no node's clock affects; backups made before
-    /// it was recorded rank before every one that records it, among themselves
-    /// those dated in the future last, then by creation time (legacy names are
-    /// local time and ours UTC, so names do not sort together) and name.
-    pub(crate) fn order(&self) -> (Option<u64>, bool, Timestamp, (jiff::civil::DateTime, u32)) {
+    /// publication number, which no node's clock affects. A backup without one
+    /// (made before it was recorded, or by the seed script) ranks right after
+    /// the numbered backups created no later than it ([`place_unnumbered`]);
+    /// among equals, those dated in the future first (older), then by creation
+    /// time (legacy names are local time and ours UTC, so names do not sort
+    /// together) and name. A total order: every key is fixed once the entries
+    /// are placed (sort with `sort_by_cached_key`: "the future" moves).
+    pub(crate) fn order(&self) -> (u64, bool, bool, Timestamp, (jiff::civil::DateTime, u32)) {
+        let (seq, unnumbered) = match self.seq() {
+            Some(seq) => (seq, false),
+            None => (self.placed_after, true),
+        };
         (
-            self.seq(),
+            seq,
+            unnumbered,
             !self.future_dated(),
             self.created(),
             self.name.order_key(),
@@ -135,6 +147,33 @@ impl Entry {
     /// The snapshot was recorded as failing its integrity check.
     pub fn is_failed(&self) -> bool {
         self.name.failed || matches!(&self.meta, Ok(m) if m.check != CheckResult::Ok)
+    }
+}
+
+/// Place each backup without a publication number among the numbered ones by
+/// the clock: right after the highest `seq` among those created no later than
+/// it, so a seed-script backup made today is newer than dbbackup's of two days
+/// ago. One dated in the future cannot be placed by its date: before them all.
+pub(crate) fn place_unnumbered(entries: &mut [Entry]) {
+    let mut numbered: Vec<(Timestamp, u64)> = entries
+        .iter()
+        .filter_map(|e| e.seq().map(|seq| (e.created(), seq)))
+        .collect();
+    numbered.sort_unstable();
+    // The highest number created up to each time.
+    let mut highest = 0;
+    for (_, seq) in &mut numbered {
+        highest = highest.max(*seq);
+        *seq = highest;
+    }
+    for entry in entries.iter_mut().filter(|e| e.seq().is_none()) {
+        let created = entry.created();
+        let before = numbered.partition_point(|(time, _)| *time <= created);
+        entry.placed_after = match before {
+            _ if entry.future_dated() => 0,
+            0 => 0,
+            n => numbered[n - 1].1,
+        };
     }
 }
 
@@ -233,9 +272,23 @@ impl BackupDir {
     }
 
     /// The number the next published backup records as its `seq`: 1 + the
-    /// highest recorded in the directory. Call only while holding the lock.
-    pub(crate) fn next_seq(&self) -> Result<u64> {
-        Ok(self.highest_seq()? + 1)
+    /// highest recorded in the directory or any of `mirrors` (a primary that was
+    /// lost must not restart below the copies the mirrors keep, or they would
+    /// rank its new backups older). A mirror that cannot be read is passed over
+    /// with a warning (its copy will fail and say so). Call only while holding
+    /// the lock.
+    pub(crate) fn next_seq(&self, mirrors: &[PathBuf]) -> Result<u64> {
+        let mut highest = self.highest_seq()?;
+        for mirror in mirrors {
+            match BackupDir::new(mirror).highest_seq() {
+                Ok(seq) => highest = highest.max(seq),
+                Err(e) => tracing::warn!(
+                    "cannot read the publication numbers in mirror {}: {e}",
+                    show(mirror)
+                ),
+            }
+        }
+        Ok(highest + 1)
     }
 
     /// The highest `seq` recorded in the directory (0 when none records one).
@@ -289,6 +342,7 @@ impl BackupDir {
                     legacy: false,
                     implausible: None,
                     damage: None,
+                    placed_after: 0,
                 }));
             }
             Err(e) => return Err(e).context(|| format!("cannot open backup {}", show(&path))),
@@ -327,6 +381,7 @@ impl BackupDir {
             legacy,
             implausible: None,
             damage,
+            placed_after: 0,
         };
         if legacy {
             entry.implausible = legacy::implausible(&mut &file, &entry);
@@ -342,19 +397,30 @@ impl BackupDir {
     /// Give a finished, flushed temp file its backup name without ever replacing
     /// an existing file, and make the name durable.
     pub fn publish(&self, temp: TempFile, created: Timestamp, failed: bool) -> Result<Entry> {
-        self.publish_as(temp, created, failed, false)
+        self.publish_as(temp, created, failed, false, &[])
     }
 
-    /// `publish`, as a differential backup (`.diff.gz`) when `diff`.
+    /// `publish`, as a differential backup (`.diff.gz`) when `diff`, under a
+    /// name none of `mirrors` holds either (names are unique within one primary
+    /// only; another database sharing a mirror may have taken one there: its
+    /// copy there is never replaced, so this one's copy would fail). A mirror
+    /// that cannot be listed is passed over.
     pub fn publish_as(
         &self,
         mut temp: TempFile,
         created: Timestamp,
         failed: bool,
         diff: bool,
+        mirrors: &[PathBuf],
     ) -> Result<Entry> {
         let utc = created.to_zoned_datetime(TimeZone::UTC).datetime();
         let existing = self.names()?;
+        let mut taken: Vec<BackupName> = existing.iter().map(|(name, _)| *name).collect();
+        for mirror in mirrors {
+            if let Ok(names) = BackupDir::new(mirror).names() {
+                taken.extend(names.into_iter().map(|(name, _)| name));
+            }
+        }
         // Names must sort in creation order even if the clock stepped back a
         // little (or another node's runs a little ahead); a name further ahead
         // than `CLOCK_SLACK` came from a fast clock and must not pin every later
@@ -377,10 +443,10 @@ impl BackupDir {
             _ => BackupName::new(utc, 0, false).stamp,
         };
         let next_seq = |stamp| {
-            existing
+            taken
                 .iter()
-                .filter(|(name, _)| name.stamp == stamp)
-                .map(|(name, _)| name.seq + 1)
+                .filter(|name| name.stamp == stamp)
+                .map(|name| name.seq + 1)
                 .max()
                 .unwrap_or(0)
         };
@@ -411,6 +477,7 @@ impl BackupDir {
                         legacy: false,
                         implausible: None,
                         damage: None,
+                        placed_after: 0,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => seq += 1,
@@ -435,6 +502,62 @@ mod tests {
         let created: Timestamp = when.parse().unwrap();
         let temp = dir.create_temp(0o600).unwrap();
         dir.publish(temp, created, false).unwrap().file_name
+    }
+
+    #[test]
+    fn unnumbered_backups_are_placed_by_the_clock_in_a_total_order() {
+        use crate::store::ownership::tests::{entry, legacy};
+        let numbered = |stamp: &str, seq| {
+            let mut e = entry(stamp, "/p/a.db", Kind::Manual, false);
+            e.meta.as_mut().unwrap().seq = Some(seq);
+            e
+        };
+        let mut entries = vec![
+            legacy("20250101_000000"),
+            numbered("20250110_000000", 1),
+            numbered("20250111_000000", 2),
+            // The seed script, run after dbbackup's backups: newest by far.
+            legacy("20250112_000000"),
+            legacy("20250112_010000"),
+            // Dated in the future: cannot be placed by its date.
+            legacy("20990101_000000"),
+            // Published after 2 by a node whose clock was slow.
+            numbered("20250105_000000", 3),
+            // After 1 and 3 by the clock (3 was made by a slow clock).
+            legacy("20250110_120000"),
+        ];
+        place_unnumbered(&mut entries);
+        let newest_first = |list: &[Entry]| {
+            let mut list = list.to_vec();
+            list.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+            list.into_iter()
+                .map(|e| e.name.stamp.to_string())
+                .collect::<Vec<_>>()
+        };
+        let expected: Vec<String> = [
+            "2025-01-12T01:00:00",
+            "2025-01-12T00:00:00",
+            "2025-01-10T12:00:00",
+            "2025-01-05T00:00:00",
+            "2025-01-11T00:00:00",
+            "2025-01-10T00:00:00",
+            "2025-01-01T00:00:00",
+            "2099-01-01T00:00:00",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(newest_first(&entries), expected);
+        // Total: every shuffle sorts to the same list.
+        let mut state = 7u64;
+        for _ in 0..20 {
+            for i in (1..entries.len()).rev() {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                entries.swap(i, (state >> 33) as usize % (i + 1));
+            }
+            assert_eq!(newest_first(&entries), expected);
+        }
     }
 
     #[test]

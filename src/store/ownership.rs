@@ -193,7 +193,8 @@ pub struct BackupSet {
 }
 
 impl BackupSet {
-    pub fn of(entries: Vec<Entry>, db: &DbId) -> BackupSet {
+    pub fn of(mut entries: Vec<Entry>, db: &DbId) -> BackupSet {
+        super::place_unnumbered(&mut entries);
         let legacy = Legacy::judge(&entries, db);
         let mut set = BackupSet::default();
         for entry in entries {
@@ -213,7 +214,8 @@ impl BackupSet {
 
     /// The whole directory as one database's (no database configured): every
     /// source counts, nothing is "other".
-    pub fn whole_dir(entries: Vec<Entry>) -> BackupSet {
+    pub fn whole_dir(mut entries: Vec<Entry>) -> BackupSet {
+        super::place_unnumbered(&mut entries);
         let legacy = Legacy::judge_whole_dir(&entries);
         let mut set = BackupSet::default();
         for entry in entries {
@@ -241,7 +243,7 @@ impl BackupSet {
             &mut self.others,
             &mut self.owner_unknown,
         ] {
-            list.sort_by_key(|e| std::cmp::Reverse(e.order()));
+            list.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
         }
     }
 
@@ -288,6 +290,7 @@ pub(crate) mod tests {
             adopted_from: None,
             file_size: None,
             seq: None,
+            members: None,
             diff: None,
         };
         Entry {
@@ -299,6 +302,7 @@ pub(crate) mod tests {
             legacy: false,
             implausible: None,
             damage: None,
+            placed_after: 0,
         }
     }
 
@@ -486,8 +490,11 @@ pub(crate) mod tests {
                 // Published third, by a correct clock.
                 numbered("20250102_000000", 3),
                 numbered("20250101_000000", 1),
-                // Made before numbers were recorded, dated latest of all.
+                // Made without a number (an older version, the seed script)
+                // after all of them by the clock: placed after them.
                 entry("20250105_000000", "/proj/a.db", Kind::Manual, false),
+                // Made without a number before any of them.
+                entry("20241231_000000", "/proj/a.db", Kind::Manual, false),
             ],
             &db,
         );
@@ -495,10 +502,11 @@ pub(crate) mod tests {
         assert_eq!(
             names,
             [
+                "backup_20250105_000000.db.gz",
                 "backup_20250102_000000.db.gz",
                 "backup_29990101_000000.db.gz",
                 "backup_20250101_000000.db.gz",
-                "backup_20250105_000000.db.gz"
+                "backup_20241231_000000.db.gz"
             ]
         );
     }
