@@ -1,6 +1,6 @@
 //! Settings from, highest first: command-line flags, environment variables (both
 //! through clap), the YAML file, then defaults: [`resolve`] merges the
-//! [`Options`] once, validates them once against `limits`, and the commands and
+//! [`Options`] (each value typed and range checked as it was read), and the commands and
 //! core modules see only the [`Settings`] it returns.
 
 use std::fs;
@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::options::{self as defaults, CheckOptions, Options};
-use crate::{limits, units};
 
 mod paths;
 
@@ -27,7 +26,7 @@ pub struct CheckThresholds {
 
 impl Default for CheckThresholds {
     fn default() -> Self {
-        thresholds(CheckOptions::default()).expect("the defaults are in range")
+        thresholds(CheckOptions::default())
     }
 }
 
@@ -114,9 +113,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
         Some(path) => relative_to(load(path)?, path)?,
         None => Options::default(),
     };
-    // Flags were range checked by clap and the file by `load`: this cannot fail,
-    // but it is the same validation either way.
-    let mut settings = validate(flags.merge(file)).map_err(Error::usage)?;
+    let mut settings = settings_from(flags.merge(file));
     if let Some(db) = &settings.db_path {
         refuse_non_utf8_database(db)?;
     }
@@ -127,75 +124,45 @@ pub fn resolve(request: Request) -> Result<Settings> {
     Ok(settings)
 }
 
-/// Every option against its range (`limits`) or unit parser, defaults filled in.
-/// `Err` names the key, as the file writes it.
-fn validate(options: Options) -> std::result::Result<Settings, String> {
-    let real = |limit: limits::Limit, value: Option<f64>, default: f64| {
-        limit.file_value(value).map(|v| v.unwrap_or(default))
-    };
-    // In range means whole and within u32 (or u64) for these limits.
-    let small = |limit: limits::Limit, value: Option<f64>, default: u32| {
-        real(limit, value, default.into()).map(|v| v as u32)
-    };
-    let seconds = |limit: limits::Limit, value: Option<f64>, default: u64| {
-        real(limit, value, default as f64).map(|v| Duration::from_secs(v as u64))
-    };
-    Ok(Settings {
-        compression_level: small(
-            limits::COMPRESSION_LEVEL,
-            options.compression_level,
-            defaults::DEFAULT_COMPRESSION_LEVEL,
-        )?,
-        max_backups: small(
-            limits::MAX_BACKUPS,
-            options.max_backups,
-            defaults::DEFAULT_MAX_BACKUPS,
-        )?,
-        keep_daily: small(
-            limits::KEEP_DAILY,
-            options.keep_daily,
-            defaults::DEFAULT_KEEP_DAILY,
-        )?,
-        keep_weekly: small(
-            limits::KEEP_WEEKLY,
-            options.keep_weekly,
-            defaults::DEFAULT_KEEP_WEEKLY,
-        )?,
-        keep_pre_restore: small(
-            limits::KEEP_PRE_RESTORE,
-            options.keep_pre_restore,
-            defaults::DEFAULT_KEEP_PRE_RESTORE,
-        )?,
-        diff_backups: small(
-            limits::DIFF_BACKUPS,
-            options.diff_backups,
-            defaults::DEFAULT_DIFF_BACKUPS,
-        )?,
+/// The settings, defaults filled in. Nothing left to check: every value was
+/// typed and range checked as it was read (`options`, `limits`, `units`).
+fn settings_from(options: Options) -> Settings {
+    let seconds =
+        |value: Option<u32>, default: u64| Duration::from_secs(value.map_or(default, u64::from));
+    Settings {
+        compression_level: options
+            .compression_level
+            .unwrap_or(defaults::DEFAULT_COMPRESSION_LEVEL),
+        max_backups: options.max_backups.unwrap_or(defaults::DEFAULT_MAX_BACKUPS),
+        keep_daily: options.keep_daily.unwrap_or(defaults::DEFAULT_KEEP_DAILY),
+        keep_weekly: options.keep_weekly.unwrap_or(defaults::DEFAULT_KEEP_WEEKLY),
+        keep_pre_restore: options
+            .keep_pre_restore
+            .unwrap_or(defaults::DEFAULT_KEEP_PRE_RESTORE),
+        diff_backups: options
+            .diff_backups
+            .unwrap_or(defaults::DEFAULT_DIFF_BACKUPS),
         min_interval: Duration::from_secs_f64(
-            real(
-                limits::MIN_INTERVAL_HOURS,
-                options.min_interval_hours,
-                defaults::DEFAULT_MIN_INTERVAL_HOURS,
-            )? * 3600.0,
+            options
+                .min_interval_hours
+                .unwrap_or(defaults::DEFAULT_MIN_INTERVAL_HOURS)
+                * 3600.0,
         ),
         busy_timeout: seconds(
-            limits::BUSY_TIMEOUT_SECONDS,
             options.busy_timeout_seconds,
             defaults::DEFAULT_BUSY_TIMEOUT_SECONDS,
-        )?,
+        ),
         lock_timeout: seconds(
-            limits::LOCK_TIMEOUT_SECONDS,
             options.lock_timeout_seconds,
             defaults::DEFAULT_LOCK_TIMEOUT_SECONDS,
-        )?,
+        ),
         term_grace: seconds(
-            limits::TERM_GRACE_SECONDS,
             options.term_grace_seconds,
             defaults::DEFAULT_TERM_GRACE_SECONDS,
-        )?,
-        threads: small(limits::THREADS, options.threads, defaults::DEFAULT_THREADS)?,
+        ),
+        threads: options.threads.unwrap_or(defaults::DEFAULT_THREADS),
         shared: options.shared,
-        check: thresholds(options.check.unwrap_or_default())?,
+        check: thresholds(options.check.unwrap_or_default()),
         db_path: options.db_path,
         backup_dir: options
             .backup_dir
@@ -206,29 +173,16 @@ fn validate(options: Options) -> std::result::Result<Settings, String> {
         mirror_dirs: options.mirror_dirs.unwrap_or_default(),
         config_file: None,
         quiet: false,
-    })
+    }
 }
 
-fn thresholds(check: CheckOptions) -> std::result::Result<CheckThresholds, String> {
-    Ok(CheckThresholds {
-        max_age: units::parse_duration(
-            check
-                .max_age
-                .as_deref()
-                .unwrap_or(defaults::DEFAULT_MAX_AGE),
-        )
-        .map_err(|e| format!("check.max_age: {e}"))?,
-        min_count: limits::MIN_COUNT
-            .file_value(check.min_count)?
-            .map_or(defaults::DEFAULT_MIN_COUNT, |v| v as u32),
-        max_shrink_percent: limits::MAX_SHRINK
-            .file_value(check.max_shrink)?
-            .unwrap_or(defaults::DEFAULT_MAX_SHRINK),
-        min_free_bytes: check
-            .min_free
-            .map(|text| units::parse_size(&text).map_err(|e| format!("check.min_free: {e}")))
-            .transpose()?,
-    })
+fn thresholds(check: CheckOptions) -> CheckThresholds {
+    CheckThresholds {
+        max_age: check.max_age.unwrap_or(defaults::DEFAULT_MAX_AGE_DURATION),
+        min_count: check.min_count.unwrap_or(defaults::DEFAULT_MIN_COUNT),
+        max_shrink_percent: check.max_shrink.unwrap_or(defaults::DEFAULT_MAX_SHRINK),
+        min_free_bytes: check.min_free,
+    }
 }
 
 fn load(path: &Path) -> Result<Options> {
@@ -270,7 +224,6 @@ fn parse(text: &str) -> std::result::Result<Options, String> {
     {
         return Err("mirror_dirs must not hold an empty path".into());
     }
-    validate(file.clone())?;
     Ok(file)
 }
 
@@ -289,14 +242,14 @@ mod tests {
         let file =
             parse("max_backups: 4\nthreads: 2\ncheck:\n  max_age: 2h\n  min_count: 3\n").unwrap();
         let flags = Options {
-            max_backups: Some(7.0),
+            max_backups: Some(7),
             check: Some(CheckOptions {
-                min_count: Some(5.0),
+                min_count: Some(5),
                 ..CheckOptions::default()
             }),
             ..Options::default()
         };
-        let settings = validate(flags.merge(file)).unwrap();
+        let settings = settings_from(flags.merge(file));
         assert_eq!((settings.max_backups, settings.threads), (7, 2));
         assert_eq!(settings.check.min_count, 5);
         assert_eq!(settings.check.max_age, Duration::from_secs(7200));
@@ -305,15 +258,56 @@ mod tests {
     }
 
     #[test]
+    fn the_default_max_age_is_the_one_help_shows() {
+        assert_eq!(
+            Ok(defaults::DEFAULT_MAX_AGE_DURATION),
+            crate::units::parse_duration(defaults::DEFAULT_MAX_AGE)
+        );
+        let file = parse("check:\n  max_age: 90\n  min_free: 1K\n").unwrap();
+        let check = settings_from(file).check;
+        assert_eq!(check.max_age, Duration::from_secs(90));
+        assert_eq!(check.min_free_bytes, Some(1024));
+    }
+
+    #[test]
     fn bad_file_values_keep_their_messages_and_null_is_not_given() {
         assert_eq!(
             check_text("check:\n  max_shrink: 200\n").unwrap_err(),
-            "check.max_shrink must be a number from 0 to 100, not 200"
+            "check.max_shrink: must be a number from 0 to 100, not 200 at line 2 column 15"
         );
         assert_eq!(
             check_text("max_backups: 0\n").unwrap_err(),
-            "max_backups must be at least 1, not 0"
+            "max_backups: must be at least 1, not 0 at line 1 column 14"
         );
+        for (text, error) in [
+            (
+                "compression_level: 6.0\n",
+                "compression_level: must be a whole number from 1 to 9, not 6.0 at",
+            ),
+            (
+                "compression_level: -1\n",
+                "compression_level: must be a whole number from 1 to 9, not -1",
+            ),
+            (
+                "compression_level: 1e300\n",
+                "compression_level: must be a whole number from 1 to 9, not 1e300",
+            ),
+            (
+                "compression_level: '6%'\n",
+                "compression_level: invalid type: string \"6%\", expected a whole number from 1 to 9",
+            ),
+            (
+                "keep_daily: 1.5\n",
+                "keep_daily: must be a whole number, at least 0, not 1.5",
+            ),
+            (
+                "min_interval_hours: 1e300\n",
+                "min_interval_hours: must be a number from 0 to 876000, not 1e300",
+            ),
+        ] {
+            let message = check_text(text).unwrap_err();
+            assert!(message.starts_with(error), "{text}: {message}");
+        }
         assert!(check_text("compression_level: ~\ncheck:\n").is_ok());
     }
 
@@ -322,20 +316,15 @@ mod tests {
         use crate::options::Shared;
         let file = parse("shared: group\n").unwrap();
         assert_eq!(
-            validate(Options::default().merge(file.clone()))
-                .unwrap()
-                .shared,
+            settings_from(Options::default().merge(file.clone())).shared,
             Some(Shared::Group)
         );
         let flags = Options {
             shared: Some(Shared::Umask),
             ..Options::default()
         };
-        assert_eq!(
-            validate(flags.merge(file)).unwrap().shared,
-            Some(Shared::Umask)
-        );
-        assert_eq!(validate(Options::default()).unwrap().shared, None);
+        assert_eq!(settings_from(flags.merge(file)).shared, Some(Shared::Umask));
+        assert_eq!(settings_from(Options::default()).shared, None);
         assert!(parse("shared: world\n").is_err());
     }
 }

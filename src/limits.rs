@@ -13,6 +13,8 @@ pub(crate) struct Limit {
     pub whole: bool,
     /// `max` is only the type's limit: say "at least MIN".
     open_ended: bool,
+    /// A percentage: a flag may end in `%`.
+    percent: bool,
 }
 
 pub(crate) const COMPRESSION_LEVEL: Limit = Limit::whole("compression_level", 1, 9);
@@ -37,7 +39,7 @@ pub(crate) const TERM_GRACE_SECONDS: Limit = Limit::whole("term_grace_seconds", 
 /// no gain (compression is already faster than the disk).
 pub(crate) const THREADS: Limit = Limit::whole("threads", 0, 64);
 pub(crate) const MIN_COUNT: Limit = Limit::at_least("check.min_count", 0);
-pub(crate) const MAX_SHRINK: Limit = Limit::real("check.max_shrink", 0.0, 100.0);
+pub(crate) const MAX_SHRINK: Limit = Limit::percent("check.max_shrink");
 
 impl Limit {
     const fn whole(key: &'static str, min: u32, max: u32) -> Limit {
@@ -47,6 +49,7 @@ impl Limit {
             max: max as f64,
             whole: true,
             open_ended: false,
+            percent: false,
         }
     }
 
@@ -57,6 +60,7 @@ impl Limit {
             max: u32::MAX as f64,
             whole: true,
             open_ended: true,
+            percent: false,
         }
     }
 
@@ -67,6 +71,14 @@ impl Limit {
             max,
             whole: false,
             open_ended: false,
+            percent: false,
+        }
+    }
+
+    const fn percent(key: &'static str) -> Limit {
+        Limit {
+            percent: true,
+            ..Limit::real(key, 0.0, 100.0)
         }
     }
 
@@ -93,7 +105,22 @@ impl Limit {
         if in_range {
             Ok(value)
         } else {
-            Err(format!("must be {}, not {value}", self.range_for(value)))
+            Err(format!(
+                "must be {}, not {}",
+                self.range_for(value),
+                number_text(value)
+            ))
+        }
+    }
+
+    /// A whole-number setting from the file's integer: the `u32` the code uses.
+    pub(crate) fn check_whole(&self, value: i128) -> Result<u32, String> {
+        debug_assert!(self.whole, "{} is not a whole-number setting", self.key);
+        #[allow(clippy::cast_precision_loss)] // only to pick the message
+        let as_real = value as f64;
+        match u32::try_from(value) {
+            Ok(whole) if f64::from(whole) >= self.min && f64::from(whole) <= self.max => Ok(whole),
+            _ => Err(format!("must be {}, not {value}", self.range_for(as_real))),
         }
     }
 
@@ -110,9 +137,23 @@ impl Limit {
         }
     }
 
-    /// Parse a flag's or environment variable's text (`%` allowed after a percentage).
+    /// What a whole-number setting accepts, said so even when open-ended.
+    fn whole_range(&self) -> String {
+        if self.open_ended {
+            format!("a whole number, at least {}", self.min)
+        } else {
+            self.range()
+        }
+    }
+
+    /// Parse a flag's or environment variable's number (`%` allowed after a percentage).
     pub(crate) fn parse(&self, text: &str) -> Result<f64, String> {
-        let number = text.trim().trim_end_matches('%');
+        let trimmed = text.trim();
+        let number = if self.percent {
+            trimmed.strip_suffix('%').unwrap_or(trimmed)
+        } else {
+            trimmed
+        };
         match number.parse::<f64>() {
             Ok(value) => self
                 .check(value)
@@ -124,18 +165,54 @@ impl Limit {
         }
     }
 
-    /// A clap value parser for the flag (and its environment variable).
+    /// Parse a flag's or environment variable's whole number: digits only, so
+    /// `6%`, `6.0` and `1e3` are refused, as a file's `6.0` is.
+    pub(crate) fn parse_whole(&self, text: &str) -> Result<u32, String> {
+        let number = text.trim();
+        let digits = number.strip_prefix(['-', '+']).unwrap_or(number);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            // Past i128 is past every range: the message names the bound.
+            let value = number.parse::<i128>().unwrap_or(i128::MAX);
+            return self
+                .check_whole(value)
+                .map_err(|_| format!("must be {}, not '{text}'", self.range_for(value as f64)));
+        }
+        if number.parse::<f64>().is_ok() {
+            Err(format!("must be {}, not '{text}'", self.whole_range()))
+        } else {
+            Err(format!(
+                "'{text}' is not a number; must be {}",
+                self.range()
+            ))
+        }
+    }
+
+    /// A clap value parser for a number flag (and its environment variable).
     pub(crate) fn parser(
         self,
     ) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
         move |text| self.parse(text)
     }
 
-    /// The config-file key, range checked: `Err` names the key.
-    pub(crate) fn file_value(&self, value: Option<f64>) -> Result<Option<f64>, String> {
-        value
-            .map(|value| self.check(value).map_err(|e| format!("{} {e}", self.key)))
-            .transpose()
+    /// A clap value parser for a whole-number flag (and its environment variable).
+    pub(crate) fn whole_parser(
+        self,
+    ) -> impl Fn(&str) -> Result<u32, String> + Clone + Send + Sync + 'static {
+        move |text| self.parse_whole(text)
+    }
+
+    /// What a whole-number setting accepts, for a YAML type error.
+    pub(crate) fn expecting_whole(&self) -> String {
+        self.whole_range()
+    }
+}
+
+/// A number as a message shows it: `1e300` stays short, `200` has no `.0`.
+pub(crate) fn number_text(value: f64) -> String {
+    if value.is_finite() && value != 0.0 && !(1e-4..1e16).contains(&value.abs()) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
     }
 }
 
@@ -146,7 +223,7 @@ mod tests {
     #[test]
     fn messages_name_the_range() {
         assert_eq!(
-            MAX_BACKUPS.parse("-1").unwrap_err(),
+            MAX_BACKUPS.parse_whole("-1").unwrap_err(),
             "must be at least 1, not '-1'"
         );
         assert_eq!(
@@ -154,24 +231,60 @@ mod tests {
             "must be a number from 0 to 876000, not '1e20'"
         );
         assert_eq!(
-            THREADS.parse("100000").unwrap_err(),
+            THREADS.parse_whole("100000").unwrap_err(),
             "must be a whole number from 0 to 64, not '100000'"
         );
         assert_eq!(
-            MAX_BACKUPS.parse("4294967296").unwrap_err(),
+            MAX_BACKUPS.parse_whole("4294967296").unwrap_err(),
             "must be at most 4294967295, not '4294967296'"
         );
-        assert!(COMPRESSION_LEVEL.parse("1.5").is_err());
+        assert!(COMPRESSION_LEVEL.parse_whole("1.5").is_err());
         assert_eq!(
-            MAX_BACKUPS.parse("2.5").unwrap_err(),
+            MAX_BACKUPS.parse_whole("2.5").unwrap_err(),
             "must be a whole number, at least 1, not '2.5'"
         );
         assert!(MIN_INTERVAL_HOURS.parse("NaN").is_err());
         assert_eq!(MAX_SHRINK.parse("25%"), Ok(25.0));
-        assert_eq!(BUSY_TIMEOUT_SECONDS.parse("30"), Ok(30.0));
+        assert!(MIN_INTERVAL_HOURS.parse("2%").is_err());
+        assert_eq!(BUSY_TIMEOUT_SECONDS.parse_whole("30"), Ok(30));
         assert_eq!(
-            MAX_SHRINK.file_value(Some(200.0)).unwrap_err(),
-            "check.max_shrink must be a number from 0 to 100, not 200"
+            MAX_SHRINK.check(200.0).unwrap_err(),
+            "must be a number from 0 to 100, not 200"
         );
+        assert_eq!(
+            MIN_INTERVAL_HOURS.check(1e300).unwrap_err(),
+            "must be a number from 0 to 876000, not 1e300"
+        );
+    }
+
+    #[test]
+    fn whole_numbers_are_digits_in_range() {
+        assert_eq!(COMPRESSION_LEVEL.parse_whole(" 6 "), Ok(6));
+        for text in ["6%", "6.0", "1e0", "0x6"] {
+            assert!(COMPRESSION_LEVEL.parse_whole(text).is_err(), "{text}");
+        }
+        assert_eq!(
+            COMPRESSION_LEVEL.parse_whole("6%").unwrap_err(),
+            "'6%' is not a number; must be a whole number from 1 to 9"
+        );
+        assert_eq!(
+            COMPRESSION_LEVEL.parse_whole("6.0").unwrap_err(),
+            "must be a whole number from 1 to 9, not '6.0'"
+        );
+        assert_eq!(
+            MAX_BACKUPS.parse_whole("1e3").unwrap_err(),
+            "must be a whole number, at least 1, not '1e3'"
+        );
+        assert_eq!(
+            MAX_BACKUPS
+                .parse_whole("99999999999999999999999999999999999999999")
+                .unwrap_err(),
+            "must be at most 4294967295, not '99999999999999999999999999999999999999999'"
+        );
+        assert_eq!(
+            COMPRESSION_LEVEL.check_whole(-1).unwrap_err(),
+            "must be a whole number from 1 to 9, not -1"
+        );
+        assert_eq!(KEEP_DAILY.check_whole(0), Ok(0));
     }
 }

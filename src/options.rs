@@ -5,12 +5,14 @@
 //! file. `config` validates the result against `limits` and the defaults below
 //! into `Settings`; nothing past `config` sees these types.
 //!
-//! Values stay as written (numbers as `f64`, durations and sizes as text) until
-//! then: clap's value parsers refuse a bad flag at once, with clap's message, and
-//! `config` refuses a bad file value naming its key, both through the same
-//! `limits` table and `units` parsers.
+//! Numbers are typed and range checked as they are read, once: whole-number
+//! settings as `u32`, the others as `f64`, by clap's value parsers (flags and
+//! environment) and by the `read` deserializers (the file), both from the same
+//! `limits` table, so `6%`, `6.0`, `-1` and `1e300` fail at the edge naming the
+//! setting and its range; durations and sizes by `units`, the same way.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
@@ -36,6 +38,8 @@ pub const DEFAULT_TERM_GRACE_SECONDS: u64 = 20;
 /// 0 = the cores this process may use.
 pub const DEFAULT_THREADS: u32 = 0;
 pub const DEFAULT_MAX_AGE: &str = "24h";
+/// [`DEFAULT_MAX_AGE`] as the code uses it.
+pub const DEFAULT_MAX_AGE_DURATION: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_MIN_COUNT: u32 = 1;
 pub const DEFAULT_MAX_SHRINK: f64 = 50.0;
 
@@ -76,39 +80,39 @@ pub struct Options {
     #[serde(skip)]
     pub config: Option<PathBuf>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
-          allow_negative_numbers = true, value_parser = limits::COMPRESSION_LEVEL.parser(),
+          allow_negative_numbers = true, value_parser = limits::COMPRESSION_LEVEL.whole_parser(),
           help = format!("gzip level 1-9 [default: {DEFAULT_COMPRESSION_LEVEL}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub compression_level: Option<f64>,
+    #[serde(default, deserialize_with = "read::compression_level")]
+    pub compression_level: Option<u32>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
-          allow_negative_numbers = true, value_parser = limits::MAX_BACKUPS.parser(),
+          allow_negative_numbers = true, value_parser = limits::MAX_BACKUPS.whole_parser(),
           help = format!("Keep this many newest good backups [default: {DEFAULT_MAX_BACKUPS}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub max_backups: Option<f64>,
+    #[serde(default, deserialize_with = "read::max_backups")]
+    pub max_backups: Option<u32>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_DAILY", value_name = "N",
-          allow_negative_numbers = true, value_parser = limits::KEEP_DAILY.parser(),
+          allow_negative_numbers = true, value_parser = limits::KEEP_DAILY.whole_parser(),
           help = format!("Also keep the newest backup of each of the last N days [default: {DEFAULT_KEEP_DAILY}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub keep_daily: Option<f64>,
+    #[serde(default, deserialize_with = "read::keep_daily")]
+    pub keep_daily: Option<u32>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_WEEKLY", value_name = "N",
-          allow_negative_numbers = true, value_parser = limits::KEEP_WEEKLY.parser(),
+          allow_negative_numbers = true, value_parser = limits::KEEP_WEEKLY.whole_parser(),
           help = format!("Also keep the newest backup of each of the last N weeks [default: {DEFAULT_KEEP_WEEKLY}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub keep_weekly: Option<f64>,
+    #[serde(default, deserialize_with = "read::keep_weekly")]
+    pub keep_weekly: Option<u32>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_PRE_RESTORE", value_name = "N",
-          allow_negative_numbers = true, value_parser = limits::KEEP_PRE_RESTORE.parser(),
+          allow_negative_numbers = true, value_parser = limits::KEEP_PRE_RESTORE.whole_parser(),
           help = format!("Keep this many newest pre-restore copies (undo of a restore) [default: {DEFAULT_KEEP_PRE_RESTORE}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub keep_pre_restore: Option<f64>,
+    #[serde(default, deserialize_with = "read::keep_pre_restore")]
+    pub keep_pre_restore: Option<u32>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_DIFF_BACKUPS", value_name = "N",
-          allow_negative_numbers = true, value_parser = limits::DIFF_BACKUPS.parser(),
+          allow_negative_numbers = true, value_parser = limits::DIFF_BACKUPS.whole_parser(),
           help = format!("After each full backup, make up to N differential backups (changed pages only) [default: {DEFAULT_DIFF_BACKUPS}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub diff_backups: Option<f64>,
+    #[serde(default, deserialize_with = "read::diff_backups")]
+    pub diff_backups: Option<u32>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
           allow_negative_numbers = true, value_parser = limits::MIN_INTERVAL_HOURS.parser(),
           help = format!("`auto` makes at most one backup per this many hours [default: {DEFAULT_MIN_INTERVAL_HOURS}]"))]
-    #[serde(default, deserialize_with = "number")]
+    #[serde(default, deserialize_with = "read::min_interval_hours")]
     pub min_interval_hours: Option<f64>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_SUMMARY_LOG", value_name = "PATH",
           help = format!("Where summary lines are appended [default: {DEFAULT_SUMMARY_LOG}]"))]
@@ -127,25 +131,25 @@ pub struct Options {
     )]
     pub mirror_dirs: Option<Vec<PathBuf>>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_BUSY_TIMEOUT_SECONDS", value_name = "SECONDS",
-          allow_negative_numbers = true, value_parser = limits::BUSY_TIMEOUT_SECONDS.parser(),
+          allow_negative_numbers = true, value_parser = limits::BUSY_TIMEOUT_SECONDS.whole_parser(),
           help = format!("How long to wait for a database locked by a writer [default: {DEFAULT_BUSY_TIMEOUT_SECONDS}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub busy_timeout_seconds: Option<f64>,
+    #[serde(default, deserialize_with = "read::busy_timeout_seconds")]
+    pub busy_timeout_seconds: Option<u32>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_LOCK_TIMEOUT_SECONDS", value_name = "SECONDS",
-          allow_negative_numbers = true, value_parser = limits::LOCK_TIMEOUT_SECONDS.parser(),
+          allow_negative_numbers = true, value_parser = limits::LOCK_TIMEOUT_SECONDS.whole_parser(),
           help = format!("How long to wait for another dbbackup holding the backup-dir lock [default: {DEFAULT_LOCK_TIMEOUT_SECONDS}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub lock_timeout_seconds: Option<f64>,
+    #[serde(default, deserialize_with = "read::lock_timeout_seconds")]
+    pub lock_timeout_seconds: Option<u32>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_TERM_GRACE_SECONDS", value_name = "SECONDS",
-          allow_negative_numbers = true, value_parser = limits::TERM_GRACE_SECONDS.parser(),
+          allow_negative_numbers = true, value_parser = limits::TERM_GRACE_SECONDS.whole_parser(),
           help = format!("After SLURM's TERM, post-job gives up after this many seconds [default: {DEFAULT_TERM_GRACE_SECONDS}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub term_grace_seconds: Option<f64>,
+    #[serde(default, deserialize_with = "read::term_grace_seconds")]
+    pub term_grace_seconds: Option<u32>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_THREADS", value_name = "N",
-          allow_negative_numbers = true, value_parser = limits::THREADS.parser(),
+          allow_negative_numbers = true, value_parser = limits::THREADS.whole_parser(),
           help = format!("Compression threads; 0 = the cores this process may use [default: {DEFAULT_THREADS}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub threads: Option<f64>,
+    #[serde(default, deserialize_with = "read::threads")]
+    pub threads: Option<u32>,
     #[arg(
         long,
         global = true,
@@ -166,20 +170,22 @@ pub struct Options {
 #[derive(Debug, Default, Clone, Args, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "struct FileCheck")]
 pub struct CheckOptions {
-    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = duration_text,
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = crate::units::parse_duration,
           help = format!("Newest good backup at most this old (90s, 30m, 24h, 7d) [default: {DEFAULT_MAX_AGE}]"))]
-    pub max_age: Option<String>,
-    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_COUNT", value_name = "N", allow_negative_numbers = true, value_parser = limits::MIN_COUNT.parser(),
+    #[serde(default, deserialize_with = "read::max_age")]
+    pub max_age: Option<Duration>,
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_COUNT", value_name = "N", allow_negative_numbers = true, value_parser = limits::MIN_COUNT.whole_parser(),
           help = format!("At least this many good backups [default: {DEFAULT_MIN_COUNT}]"))]
-    #[serde(default, deserialize_with = "number")]
-    pub min_count: Option<f64>,
+    #[serde(default, deserialize_with = "read::min_count")]
+    pub min_count: Option<u32>,
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_SHRINK", value_name = "PERCENT", allow_negative_numbers = true, value_parser = limits::MAX_SHRINK.parser(),
           help = format!("Newest may be at most this many percent smaller than the median of earlier ones [default: {DEFAULT_MAX_SHRINK}]"))]
-    #[serde(default, deserialize_with = "number")]
+    #[serde(default, deserialize_with = "read::max_shrink")]
     pub max_shrink: Option<f64>,
     /// At least this much free space where backups go (500M, 1G)
-    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = size_text)]
-    pub min_free: Option<String>,
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = crate::units::parse_size)]
+    #[serde(default, deserialize_with = "read::min_free")]
+    pub min_free: Option<u64>,
 }
 
 impl Options {
@@ -227,35 +233,82 @@ impl CheckOptions {
     }
 }
 
-/// A flag's duration, checked now, kept as written (the file's is checked in `config`).
-fn duration_text(text: &str) -> Result<String, String> {
-    crate::units::parse_duration(text).map(|_| text.to_owned())
-}
+/// The file's numbers, each checked against its range (`limits`) as it is read,
+/// so a bad one fails with serde's path (the key) and the range; `key:` or `key:
+/// ~` is not given, as for every other key.
+mod read {
+    use std::time::Duration;
 
-/// A flag's size, checked now, kept as written.
-fn size_text(text: &str) -> Result<String, String> {
-    crate::units::parse_size(text).map(|_| text.to_owned())
-}
+    use serde::Deserializer;
+    use serde::de::{Error, Visitor};
 
-/// A number as the YAML file writes it (integer or not); `limits` judges it, so
-/// the type error for text says "a number", not a Rust type.
-fn number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
-    struct Visitor;
-    impl serde::de::Visitor<'_> for Visitor {
-        type Value = Option<f64>;
+    use crate::limits::{self, Limit, number_text};
+
+    macro_rules! read_as {
+        ($read:ident -> $t:ty: $($name:ident = $limit:ident),* $(,)?) => {$(
+            pub(super) fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<$t>, D::Error> {
+                d.deserialize_any($read(limits::$limit))
+            }
+        )*};
+    }
+
+    read_as!(Whole -> u32:
+        compression_level = COMPRESSION_LEVEL,
+        max_backups = MAX_BACKUPS,
+        keep_daily = KEEP_DAILY,
+        keep_weekly = KEEP_WEEKLY,
+        keep_pre_restore = KEEP_PRE_RESTORE,
+        diff_backups = DIFF_BACKUPS,
+        busy_timeout_seconds = BUSY_TIMEOUT_SECONDS,
+        lock_timeout_seconds = LOCK_TIMEOUT_SECONDS,
+        term_grace_seconds = TERM_GRACE_SECONDS,
+        threads = THREADS,
+        min_count = MIN_COUNT,
+    );
+    read_as!(Real -> f64:
+        min_interval_hours = MIN_INTERVAL_HOURS,
+        max_shrink = MAX_SHRINK,
+    );
+
+    /// `check.max_age`: a duration (a bare number is seconds).
+    pub(super) fn max_age<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        d.deserialize_any(Unit {
+            what: "a duration (90s, 30m, 24h, 7d)",
+            parse: crate::units::parse_duration,
+        })
+    }
+
+    /// `check.min_free`: a size (a bare number is bytes).
+    pub(super) fn min_free<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        d.deserialize_any(Unit {
+            what: "a size (500M, 1G)",
+            parse: crate::units::parse_size,
+        })
+    }
+
+    /// A value with a unit, parsed by `units` as a flag's is.
+    struct Unit<T> {
+        what: &'static str,
+        parse: fn(&str) -> Result<T, String>,
+    }
+
+    impl<T> Visitor<'_> for Unit<T> {
+        type Value = Option<T>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a number")
+            f.write_str(self.what)
         }
-        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v as f64))
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            (self.parse)(v).map(Some).map_err(E::custom)
         }
-        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v as f64))
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
         }
-        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-            Ok(Some(v))
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
         }
-        // `key:` or `key: ~` is not given, as for every other key.
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+            self.visit_str(&number_text(v))
+        }
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
@@ -263,5 +316,65 @@ fn number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f6
             Ok(None)
         }
     }
-    deserializer.deserialize_any(Visitor)
+
+    /// An integer in range: `6.0` is refused as `--compression-level 6.0` is.
+    struct Whole(Limit);
+
+    impl Visitor<'_> for Whole {
+        type Value = Option<u32>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(&self.0.expecting_whole())
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.0.check_whole(v.into()).map(Some).map_err(E::custom)
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.0.check_whole(v.into()).map(Some).map_err(E::custom)
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+            // "not 6" would hide what is wrong with `6.0`.
+            let shown = if v.fract() == 0.0 && v.abs() < 1e16 {
+                format!("{v:.1}")
+            } else {
+                number_text(v)
+            };
+            Err(E::custom(format!(
+                "must be {}, not {shown}",
+                self.0.expecting_whole()
+            )))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    /// Any number in range.
+    struct Real(Limit);
+
+    impl Visitor<'_> for Real {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(&self.0.range())
+        }
+        #[allow(clippy::cast_precision_loss)] // the ranges are far inside f64's whole numbers
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.0.check(v as f64).map(Some).map_err(E::custom)
+        }
+        #[allow(clippy::cast_precision_loss)]
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.0.check(v as f64).map(Some).map_err(E::custom)
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+            self.0.check(v).map(Some).map_err(E::custom)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
 }

@@ -15,11 +15,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "w" => 604_800.0,
         other => {
             return Err(format!(
-                "unknown unit '{other}' in '{text}' (use s, m, h, d or w)"
+                "unknown unit '{other}' in '{text}' (use s, m, h, d or w: 90s, 30m, 24h, 7d)"
             ));
         }
     };
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("'{text}' is out of range"))
+    Duration::try_from_secs_f64(value * scale)
+        .map_err(|_| format!("'{text}' is out of range (examples: 90s, 30m, 24h, 7d)"))
 }
 
 /// `90s` → (90.0, "s"); `None` when the text does not start with a number.
@@ -49,7 +50,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "T" | "TI" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => {
             return Err(format!(
-                "unknown unit '{}' in '{text}' (use K, M, G or T)",
+                "unknown unit '{}' in '{text}' (use K, M, G or T: 500M, 1G)",
                 unit.trim()
             ));
         }
@@ -58,7 +59,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     if bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64 {
         Ok(bytes as u64)
     } else {
-        Err(format!("'{text}' is out of range"))
+        Err(format!("'{text}' is out of range (examples: 500M, 1G)"))
     }
 }
 

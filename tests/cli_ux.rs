@@ -259,3 +259,108 @@ fn every_reporting_command_speaks_json() {
         "ok"
     );
 }
+
+/// Names a YAML writer must quote (or prefix) to read back as the same path.
+const HOSTILE_NAMES: &[&str] = &[
+    "[x].db",
+    "{x}.db",
+    "a: b.db",
+    "#x.db",
+    "x #y.db",
+    "'q'.db",
+    "\"d\".db",
+    "résultats ü 数据.db",
+    " lead.db",
+    "trail.db ",
+    "- x.db",
+    "? x.db",
+    "*x",
+    "&x",
+    "!x",
+    "%x",
+    "@x",
+    "`x`",
+    "|x",
+    ">x",
+    "yes",
+    "null",
+    "./~x.db",
+    "./$x.db",
+    "1e3",
+    "0x10",
+    "true",
+    "a\\b.db",
+    "tab\tx.db",
+];
+
+/// `init --db-path NAME [--path FILE]`, then `backup --config FILE` alone: the
+/// backup is of NAME (a decoy of the same name next to FILE must not be taken).
+fn init_then_backup(env: &Env, name: &str, config: &str, pairs: u32) {
+    let db = env.path(name);
+    make_ledger_db(&db, pairs, false);
+    let config_dir = env.path(config).parent().unwrap().to_path_buf();
+    fs::create_dir_all(&config_dir).unwrap();
+    if config_dir != env.root.path() {
+        let decoy = config_dir.join(name);
+        fs::create_dir_all(decoy.parent().unwrap()).unwrap();
+        make_ledger_db(&decoy, pairs + 1, false);
+    }
+    let init: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .arg(format!("--db-path={name}"))
+        .args(["init", "--force", "--path", config])
+        .output()
+        .unwrap()
+        .into();
+    init.ok();
+    let backup: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .args(["--config", config, "backup"])
+        .output()
+        .unwrap()
+        .into();
+    let written = fs::read_to_string(env.path(config)).unwrap();
+    assert_eq!(
+        backup.code,
+        0,
+        "{name:?} in {config}: {}\n{}",
+        backup.stderr,
+        written.lines().find(|l| l.starts_with("db_path")).unwrap()
+    );
+    let backups = config_dir.join("outputs/db_backups");
+    let newest = fs::read_dir(&backups)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("backup_")
+        })
+        .max()
+        .expect("a backup");
+    let restored = gunzip_to(&newest, &env.path("restored.db"));
+    assert_eq!(
+        content_digest(&restored),
+        content_digest(&db),
+        "{name:?} in {config}: the backup is of another database"
+    );
+    fs::remove_dir_all(&backups).unwrap();
+}
+
+#[test]
+fn init_round_trips_any_database_name_relative_to_the_file_it_writes() {
+    for name in HOSTILE_NAMES {
+        init_then_backup(&Env::empty(), name, "dbbackup.yaml", 10);
+        init_then_backup(&Env::empty(), name, "sub/deeper/dbbackup.yaml", 10);
+    }
+    // A database in a directory beside the file's, as the issue found it.
+    let env = Env::empty();
+    fs::create_dir_all(env.path("data")).unwrap();
+    init_then_backup(&env, "data/r.db", "sub/dbbackup.yaml", 5);
+}

@@ -34,16 +34,16 @@ fn out_of_range_and_mistyped_values_are_refused() {
         // Passed the old fuzzed parser, failed only in a real run.
         (
             "check:\n  max_shrink: 200\n",
-            "check.max_shrink must be a number from 0 to 100, not 200",
+            "check.max_shrink: must be a number from 0 to 100, not 200",
         ),
         (
             "threads: 100000\n",
-            "threads must be a whole number from 0 to 64",
+            "threads: must be a whole number from 0 to 64",
         ),
-        ("min_interval_hours: 1e20\n", "min_interval_hours must be"),
+        ("min_interval_hours: 1e20\n", "min_interval_hours: must be"),
         (
             "busy_timeout_seconds: 1.5\n",
-            "busy_timeout_seconds must be a whole number",
+            "busy_timeout_seconds: must be a whole number",
         ),
         ("- just\n- a list\n", "dbbackup.yaml"),
     ] {
@@ -203,4 +203,150 @@ fn the_shipped_example_config_parses_and_backs_up_the_example_database() {
         content_digest(&copy),
         content_digest(&env.path("results.db"))
     );
+}
+
+/// One setting as a flag, an environment variable and a file key.
+struct Setting {
+    flag: &'static str,
+    var: &'static str,
+    /// `check.x` is `x` under `check:` in the file, and `check`'s own flag.
+    key: &'static str,
+    /// What every refusal says is accepted.
+    range: &'static str,
+    bad: &'static [&'static str],
+}
+
+const SETTINGS: &[Setting] = &[
+    Setting {
+        flag: "--compression-level",
+        var: "DBBACKUP_COMPRESSION_LEVEL",
+        key: "compression_level",
+        range: "a whole number from 1 to 9",
+        bad: &["6%", "6.0", "-1", "1e300", "0", "10"],
+    },
+    Setting {
+        flag: "--max-backups",
+        var: "DBBACKUP_MAX_BACKUPS",
+        key: "max_backups",
+        range: "at least 1",
+        bad: &["6%", "6.0", "-1", "1e300", "0"],
+    },
+    Setting {
+        flag: "--keep-daily",
+        var: "DBBACKUP_KEEP_DAILY",
+        key: "keep_daily",
+        range: "at least 0",
+        bad: &["6%", "6.0", "-1", "1e300"],
+    },
+    Setting {
+        flag: "--threads",
+        var: "DBBACKUP_THREADS",
+        key: "threads",
+        range: "a whole number from 0 to 64",
+        bad: &["6%", "6.0", "-1", "1e300", "65"],
+    },
+    Setting {
+        flag: "--lock-timeout-seconds",
+        var: "DBBACKUP_LOCK_TIMEOUT_SECONDS",
+        key: "lock_timeout_seconds",
+        range: "a whole number from 0 to 604800",
+        bad: &["6%", "6.0", "-1", "1e300"],
+    },
+    Setting {
+        flag: "--min-interval-hours",
+        var: "DBBACKUP_MIN_INTERVAL_HOURS",
+        key: "min_interval_hours",
+        range: "a number from 0 to 876000",
+        bad: &["6%", "-1", "1e300"],
+    },
+    Setting {
+        flag: "--min-count",
+        var: "DBBACKUP_CHECK_MIN_COUNT",
+        key: "check.min_count",
+        range: "at least 0",
+        bad: &["6%", "6.0", "-1", "1e300"],
+    },
+    Setting {
+        flag: "--max-shrink",
+        var: "DBBACKUP_CHECK_MAX_SHRINK",
+        key: "check.max_shrink",
+        range: "a number from 0 to 100",
+        bad: &["101%", "-1", "1e300"],
+    },
+    Setting {
+        flag: "--max-age",
+        var: "DBBACKUP_CHECK_MAX_AGE",
+        key: "check.max_age",
+        range: "90s, 30m, 24h, 7d",
+        bad: &["6%", "-1", "1e300", "1e300h", "soon"],
+    },
+    Setting {
+        flag: "--min-free",
+        var: "DBBACKUP_CHECK_MIN_FREE",
+        key: "check.min_free",
+        range: "500M, 1G",
+        bad: &["6%", "-1", "1e300", "1e300G", "lots"],
+    },
+];
+
+/// The stderr line that names the setting, which must also name the range.
+fn refusal(run: &Run, name: &str, range: &str, source: &str) {
+    assert_eq!(run.code, 2, "{source}: {}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains(name))
+        .unwrap_or_else(|| panic!("{source}: no line names {name}: {}", run.stderr));
+    assert!(line.contains(range), "{source}: {line}");
+}
+
+#[test]
+fn numbers_are_typed_once_at_the_edge_from_flag_environment_and_file() {
+    let env = Env::new();
+    for setting in SETTINGS {
+        let (command, file_key) = match setting.key.strip_prefix("check.") {
+            Some(key) => ("check", format!("check:\n  {key}")),
+            None => ("list", setting.key.to_string()),
+        };
+        for bad in setting.bad {
+            let flag = format!("{}={bad}", setting.flag);
+            let args: Vec<&str> = if command == "check" {
+                vec!["check", &flag]
+            } else {
+                vec![&flag, "list"]
+            };
+            refusal(&env.run(&args), setting.flag, setting.range, &flag);
+            let by_env: Run = env
+                .command()
+                .env(setting.var, bad)
+                .arg(command)
+                .output()
+                .unwrap()
+                .into();
+            let source = format!("{}={bad}", setting.var);
+            refusal(&by_env, setting.flag, setting.range, &source);
+            let config = write_config(&env, &format!("{file_key}: {bad}\n"));
+            let by_file = env.run(&["--config", config.to_str().unwrap(), command]);
+            let source = format!("{file_key}: {bad}");
+            refusal(&by_file, setting.key, setting.range, &source);
+        }
+    }
+    // In range, each way: accepted (a percentage may say so).
+    env.run(&["backup"]).ok();
+    env.run(&["--compression-level", " 7", "list"]).ok();
+    env.run(&[
+        "check",
+        "--max-shrink",
+        "60%",
+        "--max-age",
+        "2h",
+        "--min-free=1K",
+    ])
+    .ok();
+    let config = write_config(
+        &env,
+        "compression_level: 7\nmin_interval_hours: 0.5\ncheck:\n  max_age: 90\n  min_free: 1K\n",
+    );
+    env.run(&["--config", config.to_str().unwrap(), "list"])
+        .ok();
 }

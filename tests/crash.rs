@@ -43,7 +43,7 @@ fn sigkill_at_random_moments_never_damages_anything() {
     let runs: u64 = std::env::var("DBBACKUP_CRASH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
+        .unwrap_or_else(|| rounds(60, 12));
     let env = Env::empty();
     make_results_db(&env.db, 12.0, true);
     let source_sha = file_sha(&env.db);
@@ -184,7 +184,7 @@ fn sigkill_during_diff_backups_leaves_nothing_visible() {
     // Until enough runs were killed mid-way: how many finish before their kill
     // depends on the machine's load, not on the code under test.
     for run in 0..64 {
-        if killed >= 8 && run >= 16 {
+        if killed >= rounds(8, 2) && run >= rounds(16, 4) {
             break;
         }
         let delay = Duration::from_micros(rng.next() % window);

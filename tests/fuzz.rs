@@ -12,7 +12,7 @@ fn cases() -> ProptestConfig {
     let cases = std::env::var("DBBACKUP_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+        .unwrap_or(if crate::common::quick() { 200 } else { 2000 });
     ProptestConfig {
         cases,
         failure_persistence: None,

@@ -126,7 +126,7 @@ fn wait_for_line(env: &Env, job: &str, event: &str) {
 fn repeated_term_at_any_moment_never_loses_the_post_job_line() {
     let env = Env::new();
     let template = slurm_dir().join("job_single.sbatch");
-    for run in 0..10u64 {
+    for run in 0..rounds(10, 4) {
         let job = format!("4{run:03}");
         let child = batch_shell(&env, &job, &template, &["sleep", "30"])
             .spawn()
@@ -286,7 +286,7 @@ while True:
 #[test]
 fn the_work_exit_status_survives_usr1_arriving_as_it_exits() {
     let env = Env::new();
-    for i in 0..30u64 {
+    for i in 0..rounds(30, 8) {
         let job = format!("52{i:02}");
         let mut child = env
             .command()

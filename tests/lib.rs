@@ -14,6 +14,7 @@ mod full_disk;
 mod fuzz;
 mod hooks;
 mod hostile;
+mod layering;
 mod live_writers;
 mod members;
 mod metrics;

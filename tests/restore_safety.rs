@@ -95,7 +95,7 @@ fn restores_never_lose_a_commit(wal: bool) {
     let writer = ShortWriter::start(&env.db);
     let mut copies = Vec::new();
     let (mut restored, mut refused) = (0, 0);
-    for _ in 0..40 {
+    for _ in 0..rounds(40, 15) {
         // Something new to lose in every round.
         writer.wait_for_a_commit();
         let run = env.run(&[
@@ -275,7 +275,7 @@ fn keep_pre_restore_0_is_refused_and_the_reported_copy_always_exists() {
         .into();
     run.failed_with(
         2,
-        "config file dbbackup.yaml: keep_pre_restore must be at least 1, not 0",
+        "config file dbbackup.yaml: keep_pre_restore: must be at least 1, not 0 at line 1",
     );
     assert_eq!(fs::read(&env.db).unwrap(), before, "untouched");
     fs::remove_file(env.path("dbbackup.yaml")).unwrap();

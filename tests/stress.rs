@@ -13,7 +13,7 @@ fn sixty_four_processes_and_two_writers() {
     let seconds: u64 = std::env::var("DBBACKUP_STRESS_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or_else(|| rounds(20, 5));
     let env = Arc::new(Env::empty());
     make_ledger_db(&env.db, 3000, true);
     let writers = [LedgerWriter::start(&env.db), LedgerWriter::start(&env.db)];

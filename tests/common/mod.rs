@@ -594,3 +594,15 @@ pub(crate) fn grow_results_db(path: &Path, factor: f64, seed: u64) {
     };
     generator::append(path, options).unwrap_or_else(|e| panic!("grow_results_db: {e}"));
 }
+
+/// `DBBACKUP_QUICK=1`: the everyday run. Loops that hunt rare timings (SIGKILL
+/// moments, signal races, the stress run, fuzz cases) run fewer rounds; unset
+/// (as in CI, `.ci/run`), they run at full length. README "Development".
+pub(crate) fn quick() -> bool {
+    std::env::var_os("DBBACKUP_QUICK").is_some_and(|v| v == "1")
+}
+
+/// `full` rounds, or `quick` ones under `DBBACKUP_QUICK=1`.
+pub(crate) fn rounds(full: u64, quick_rounds: u64) -> u64 {
+    if quick() { quick_rounds } else { full }
+}
