@@ -270,6 +270,22 @@ mod tests {
     }
 
     #[test]
+    fn a_percentage_in_the_file_may_end_in_percent_as_the_flag_may() {
+        for text in [
+            "check:\n  max_shrink: 50%\n",
+            "check:\n  max_shrink: '50%'\n",
+        ] {
+            let options = parse(text).unwrap();
+            assert_eq!(options.check.unwrap().max_shrink, Some(50.0), "{text}");
+        }
+        assert!(
+            check_text("check:\n  max_shrink: 150%\n")
+                .unwrap_err()
+                .contains("from 0 to 100")
+        );
+    }
+
+    #[test]
     fn bad_file_values_keep_their_messages_and_null_is_not_given() {
         assert_eq!(
             check_text("check:\n  max_shrink: 200\n").unwrap_err(),

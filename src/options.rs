@@ -370,6 +370,10 @@ mod read {
         fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
             self.0.check(v).map(Some).map_err(E::custom)
         }
+        /// `max_shrink: 50%` is a string to YAML: read as the flag reads it.
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            self.0.parse(v).map(Some).map_err(E::custom)
+        }
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
