@@ -409,7 +409,7 @@ fn a_lock_file_another_member_made_private_is_named_with_its_owner_mode_and_fix(
     // As the user named them: relative to the project directory.
     let (dir, lock_shown) = ("outputs/db_backups", "outputs/db_backups/.dbbackup.lock");
     let fix = format!(
-        "not writable by you [fix: {ALICE} runs `chmod -R g+w {dir}`; \
+        "not writable by you [fix: {ALICE} runs `chmod -R g+rwX {dir}`; \
          `shared: group` keeps what dbbackup creates group-writable]: Permission denied (os error 13)"
     );
     let line = format!(
@@ -455,10 +455,50 @@ fn a_lock_file_another_member_made_private_is_named_with_its_owner_mode_and_fix(
     // The fix as the line says it: then bob's backups work.
     let fixed = project
         .as_user(ALICE)
-        .args(["chmod", "-R", "g+w", dir])
+        .args(["chmod", "-R", "g+rwX", dir])
         .status()
         .unwrap();
     assert!(fixed.success());
+    project.run_as(BOB, &["backup", "--force"], &[]).ok();
+}
+
+#[test]
+fn a_backup_directory_another_member_made_private_is_named_by_commands_that_only_read() {
+    if !users() {
+        return;
+    }
+    let project = Project::new(None, 0o664);
+    // alice under umask 077 without sharing: a 2700 directory bob cannot enter.
+    let made = project
+        .as_user_with_umask(ALICE, "077")
+        .arg(&project.bin)
+        .args(["--db-path", "results.db", "--shared", "umask", "backup"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let backups = project.backups();
+    assert_eq!(mode(&backups), 0o2700);
+    // `outputs/`, made by alice's backup too, is the first that keeps bob out.
+    assert_eq!(mode(backups.parent().unwrap()), 0o2700);
+    let dir = "outputs";
+    let line = format!(
+        "directory {dir} (owner {ALICE}, group {GROUP}, mode 2700) is not readable by you \
+         [fix: {ALICE} runs `chmod -R g+rwX {dir}`; `shared: group` keeps what dbbackup creates \
+         group-writable]: Permission denied (os error 13)"
+    );
+    for args in [&["list"][..], &["check"], &["verify", "--all"]] {
+        let run = project.run_as(BOB, args, &[]);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(&line), "{args:?}: {}", run.stderr);
+    }
+    // The fix as the line says it (g+w alone would leave 2720: still closed).
+    let fixed = project
+        .as_user(ALICE)
+        .args(["chmod", "-R", "g+rwX", dir])
+        .status()
+        .unwrap();
+    assert!(fixed.success());
+    project.run_as(BOB, &["list"], &[]).ok();
     project.run_as(BOB, &["backup", "--force"], &[]).ok();
 }
 

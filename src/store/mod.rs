@@ -215,8 +215,10 @@ impl BackupDir {
                 )));
             }
             Err(e) => {
-                return Err(e)
-                    .context(|| format!("cannot read backup directory {}", show(&self.path)));
+                let context = perms::unreadable(&self.path, &e).unwrap_or_else(|| {
+                    format!("cannot read backup directory {}", show(&self.path))
+                });
+                return Err(e).context(|| context);
             }
         };
         let mut names = Vec::new();

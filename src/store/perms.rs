@@ -173,7 +173,7 @@ pub(crate) fn excluded(items: &[(&str, &Path)], fix: &Path, source: &io::Error) 
     }
     let found: Vec<Excluding> = items
         .iter()
-        .filter_map(|(what, path)| excluding(what, path))
+        .filter_map(|(what, path)| excluding(what, path, Need::Write))
         .collect();
     if found.is_empty() {
         return None;
@@ -194,7 +194,7 @@ pub(crate) fn excluded(items: &[(&str, &Path)], fix: &Path, source: &io::Error) 
     let mut owners: Vec<&str> = found.iter().map(|f| f.owner.as_str()).collect();
     owners.dedup();
     Some(format!(
-        "{} {} not writable by you [fix: {} runs `chmod -R g+w {}`; `shared: group` keeps what dbbackup creates group-writable]",
+        "{} {} not writable by you [fix: {} runs `chmod -R g+rwX {}`; `shared: group` keeps what dbbackup creates group-writable]",
         named.join(" and "),
         if found.len() == 1 { "is" } else { "are" },
         owners.join(" and "),
@@ -210,14 +210,56 @@ struct Excluding<'a> {
     mode: u32,
 }
 
-/// `path` if its mode keeps us, a member of its group, from writing it.
-fn excluding<'a>(what: &'a str, path: &'a Path) -> Option<Excluding<'a>> {
+/// What a command needs of a path another member made.
+#[derive(Clone, Copy)]
+enum Need {
+    Read,
+    Write,
+}
+
+/// For a read of backup directory `dir` refused with `source`: the context
+/// naming its owner and mode and the fix, when its mode keeps us, a member of
+/// its group, out (`list`, `check`, `verify` take no lock); `None` otherwise.
+pub(crate) fn unreadable(dir: &Path, source: &io::Error) -> Option<String> {
+    use nix::libc::{EACCES, EPERM};
+    if !matches!(source.raw_os_error(), Some(EACCES | EPERM)) {
+        return None;
+    }
+    // The outermost directory on the way that keeps us out: a parent dbbackup
+    // made under a private umask (`outputs/`) hides the backup directory too.
+    let on_the_way: Vec<&Path> = dir
+        .ancestors()
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    let f = on_the_way.iter().rev().find_map(|path| {
+        let what = if *path == dir {
+            "backup directory"
+        } else {
+            "directory"
+        };
+        excluding(what, path, Need::Read)
+    })?;
+    Some(format!(
+        "{} {} (owner {}, group {}, mode {:o}) is not readable by you [fix: {} runs `chmod -R g+rwX {}`; `shared: group` keeps what dbbackup creates group-writable]",
+        f.what,
+        show(f.path),
+        f.owner,
+        f.group,
+        f.mode,
+        f.owner,
+        show(f.path),
+    ))
+}
+
+/// `path` if its mode keeps us, a member of its group, from what we need.
+fn excluding<'a>(what: &'a str, path: &'a Path, need: Need) -> Option<Excluding<'a>> {
     use nix::unistd::{AccessFlags, Group, User, access};
     let meta = fs::metadata(path).ok()?;
-    let wanted = if meta.is_dir() {
-        AccessFlags::W_OK | AccessFlags::X_OK
-    } else {
-        AccessFlags::W_OK
+    let wanted = match (need, meta.is_dir()) {
+        (Need::Write, true) => AccessFlags::W_OK | AccessFlags::X_OK,
+        (Need::Write, false) => AccessFlags::W_OK,
+        (Need::Read, true) => AccessFlags::R_OK | AccessFlags::X_OK,
+        (Need::Read, false) => AccessFlags::R_OK,
     };
     // The kernel's own answer for this process, not a guess from the mode bits;
     // and only a member of its group is helped by the group's write bit.
