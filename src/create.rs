@@ -374,11 +374,12 @@ pub(crate) fn run(
             &plan,
         )? {
             Try::Done(outcome) => return Ok(outcome),
-            Try::Fallback(why) if matches!(plan, diff::Plan::Diff(_)) => {
+            Try::Fallback(Fallback { why, base_damaged })
+                if matches!(plan, diff::Plan::Diff(_)) =>
+            {
                 // A signal can interrupt the base's read: stop, not start again.
                 crate::signals::check()?;
-                // A damaged base is news; a diff grown too large is routine.
-                if why.starts_with("base ") {
+                if base_damaged {
                     tracing::warn!("making a full backup instead of a diff: {why}");
                 } else {
                     tracing::info!("making a full backup instead of a diff: {why}");
@@ -388,7 +389,7 @@ pub(crate) fn run(
                     why: Some(why),
                 };
             }
-            Try::Fallback(why) => return Err(Error::failed(why)),
+            Try::Fallback(Fallback { why, .. }) => return Err(Error::failed(why)),
         }
     }
 }
@@ -398,7 +399,24 @@ enum Try {
     Done(Outcome),
     /// A diff was given up (too large, failed check, not describable): make a
     /// full backup instead. Nothing was published.
-    Fallback(String),
+    Fallback(Fallback),
+}
+
+/// Why a diff was given up for a full backup.
+struct Fallback {
+    why: String,
+    /// Its base failed the check beside the snapshot: news (a warning), where a
+    /// diff grown too large or a snapshot it cannot describe is routine.
+    base_damaged: bool,
+}
+
+impl Fallback {
+    fn routine(why: String) -> Try {
+        Try::Fallback(Fallback {
+            why,
+            base_damaged: false,
+        })
+    }
 }
 
 /// What `save_before_restore` did.
@@ -471,7 +489,7 @@ pub(crate) fn save_before_restore(
     match attempt? {
         Try::Done(Outcome::Created(created)) => Ok(Saved::Created(created)),
         Try::Done(Outcome::Unchanged { newest, .. }) => Ok(Saved::Existing(newest)),
-        Try::Fallback(why) => Err(Error::failed(why)),
+        Try::Fallback(Fallback { why, .. }) => Err(Error::failed(why)),
     }
 }
 
@@ -628,13 +646,13 @@ fn create(
                 let (name, size) = base.map_or((String::new(), 0), |b| {
                     (b.entry.file_name.clone(), b.entry.size)
                 });
-                return Ok(Try::Fallback(format!(
+                return Ok(Fallback::routine(format!(
                     "{} {name} ({size} bytes)",
                     diff::write::TOO_LARGE
                 )));
             }
             Err(_) if let Some(why) = stream.as_ref().and_then(|s| s.abandoned.clone()) => {
-                return Ok(Try::Fallback(why));
+                return Ok(Fallback::routine(why));
             }
             // Say where the write failed (a full disk names its directory).
             Err(Error::Io { source, .. }) if output_failed.load(Ordering::SeqCst) => {
@@ -654,17 +672,20 @@ fn create(
     if let (Some(confirmation), Some(base)) = (confirmation, base)
         && let Err(why) = confirmation.finish(dir, base)
     {
-        return Ok(Try::Fallback(why));
+        return Ok(Try::Fallback(Fallback {
+            why,
+            base_damaged: true,
+        }));
     }
     let (db_size, checksum) = match (stream.as_mut(), base) {
         (Some(stream), Some(base)) => {
             if check != Integrity::Ok {
                 // Failed snapshots are kept as full backups: evidence anyone can read.
-                return Ok(Try::Fallback("the snapshot failed its check".into()));
+                return Ok(Fallback::routine("the snapshot failed its check".into()));
             }
             let summary = match stream.finish() {
                 Ok(summary) => summary,
-                Err(e) => return Ok(Try::Fallback(e.to_string())),
+                Err(e) => return Ok(Fallback::routine(e.to_string())),
             };
             let base_meta = base
                 .entry
