@@ -104,7 +104,6 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
             }
             let end = supervisor.run(program, program_args, || time_limit_backup(&ctx));
             tracing::info!("the work {}", end.how);
-            settle_termination(&supervisor, end.status);
             end.status
         }
     };
@@ -133,28 +132,6 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
     } else {
         work
     })
-}
-
-/// SLURM's TERM at the time limit reaches every process of the job at once: the
-/// work may die of it and be reaped before our signal thread has noted that we
-/// got it too. A work killed by a stopping signal gives that thread a moment,
-/// so post-job is still bounded and says `after_term`.
-fn settle_termination(supervisor: &Supervisor, status: i32) {
-    let stopping = [libc_signal::TERM, libc_signal::INT, libc_signal::HUP];
-    if !stopping.iter().any(|s| status == 128 + s) {
-        return;
-    }
-    let until = std::time::Instant::now() + std::time::Duration::from_millis(250);
-    while supervisor.termination().is_none() && std::time::Instant::now() < until {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
-
-/// Signal numbers as the work's 128+N status carries them.
-mod libc_signal {
-    pub(super) const HUP: i32 = nix::sys::signal::Signal::SIGHUP as i32;
-    pub(super) const INT: i32 = nix::sys::signal::Signal::SIGINT as i32;
-    pub(super) const TERM: i32 = nix::sys::signal::Signal::SIGTERM as i32;
 }
 
 /// USR1: the time-limit backup, with its summary line whatever came of it.

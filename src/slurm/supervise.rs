@@ -32,8 +32,9 @@ const RECEIVED: [i32; 6] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT];
 /// How often the work's status is looked at; signals are forwarded at once by
 /// their own thread, whatever this is.
 const POLL: Duration = Duration::from_millis(10);
-/// After the work ended without a termination signal: how long its group may
-/// take to end before its processes are said to be left behind.
+/// After the work ended without a termination signal noted: how long its group
+/// may take to end before its processes are said to be left behind, and how
+/// long a work killed by TERM/INT/HUP waits for that signal to be noted.
 const LEFT_BEHIND_AFTER: Duration = Duration::from_millis(300);
 /// After SIGKILL: how long the group may take to disappear (the kernel's work).
 const AFTER_KILL: Duration = Duration::from_secs(2);
@@ -281,12 +282,14 @@ impl Supervisor {
             Err(error) => (1, format!("its status could not be read: {error}")),
         };
         // SLURM's TERM reaches every process of the job at once: the work may
-        // die of it before our own handler has recorded it, and its children
-        // be a moment from dying too. Wait that moment before calling them
+        // die of it (and be reaped) before our own handler has recorded it, and
+        // its children be a moment from dying too. Wait that moment, so the
+        // TERM is known (post-job bounded, `after_term`) and nothing is called
         // left behind.
+        let stopped = [SIGTERM, SIGINT, SIGHUP].map(|s| 128 + s).contains(&status);
         let settle = Instant::now();
         while self.termination().is_none()
-            && group_alive(group)
+            && (stopped || group_alive(group))
             && settle.elapsed() < LEFT_BEHIND_AFTER
         {
             thread::sleep(POLL);
