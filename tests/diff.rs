@@ -449,23 +449,6 @@ fn a_damaged_base_is_never_built_on_and_the_next_backup_says_why() {
     }
 }
 
-/// Rewrite a backup's metadata in place (what an older build, or a diff made on
-/// an already truncated base, left behind).
-fn rewrite_meta(path: &Path, edit: impl FnOnce(&mut dbbackup::store::metadata::Metadata)) {
-    use dbbackup::store::metadata;
-    use std::os::unix::fs::FileExt;
-    let bytes = fs::read(path).unwrap();
-    let mut meta = metadata::decode(&mut &bytes[..]).unwrap();
-    edit(&mut meta);
-    let header = metadata::encode(&meta).unwrap();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .write_all_at(&header, 0)
-        .unwrap();
-}
-
 /// `check`'s cheap base test also compares the base's size with what its
 /// page-hash sidecar recorded when it was written: a diff that recorded an
 /// already truncated size no longer hides the damage.

@@ -412,11 +412,6 @@ fn error_line(run: &Run) -> String {
     message.to_string()
 }
 
-fn chmod(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
 /// A backup directory the user cannot write: named as the cause, not the lock
 /// file inside it; nothing created there.
 #[test]

@@ -17,10 +17,6 @@ use nix::unistd::Pid;
 
 use crate::common::*;
 
-fn slurm_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm")
-}
-
 /// `bash SCRIPT WORK...` as a batch shell: its own process group, SLURM's
 /// variables, the test's settings, nothing inherited.
 fn batch_shell(env: &Env, job_id: &str, script: &Path, work: &[&str]) -> Command {

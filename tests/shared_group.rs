@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -73,10 +73,6 @@ fn uid(name: &str) -> u32 {
 
 fn chown(path: &Path, user: Option<&str>, group: &str) {
     std::os::unix::fs::chown(path, user.map(uid), Some(gid(group))).unwrap();
-}
-
-fn chmod(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn mode(path: &Path) -> u32 {

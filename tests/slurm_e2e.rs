@@ -3,35 +3,10 @@
 //! skipped; with DBBACKUP_REQUIRE_SLURM=1 (CI) a missing cluster is a failure.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-
-fn cluster_ready() -> bool {
-    let up = Command::new("sinfo")
-        .args(["-h", "-o", "%T"])
-        .output()
-        .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).trim().is_empty());
-    if !up {
-        assert!(
-            std::env::var("DBBACKUP_REQUIRE_SLURM").as_deref() != Ok("1"),
-            "DBBACKUP_REQUIRE_SLURM=1 but no SLURM cluster answers (slurm/dev/local-cluster.sh start)"
-        );
-        // Straight to stderr, past the test harness's capture, so it is seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SLURM tests SKIPPED: no cluster (start one with `slurm/dev/local-cluster.sh start` as root)"
-        );
-    }
-    up
-}
-
-fn slurm_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm")
-}
 
 /// `program` in the test's directory, with the test's settings exported.
 fn slurm_command(env: &Env, program: &str) -> Command {

@@ -5,7 +5,6 @@
 //! are skipped.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,21 +15,6 @@ use crate::common::*;
 /// Ids no real job has (above SLURM's MaxJobId), so the local cluster's
 /// `scontrol` answers "invalid job id" and the variables are trusted.
 const FAKE_ARRAY: &str = "88000001";
-
-fn cluster_ready() -> bool {
-    let up = Command::new("sinfo")
-        .args(["-h", "-o", "%T"])
-        .output()
-        .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).trim().is_empty());
-    if !up {
-        assert!(
-            std::env::var("DBBACKUP_REQUIRE_SLURM").as_deref() != Ok("1"),
-            "DBBACKUP_REQUIRE_SLURM=1 but no SLURM cluster answers"
-        );
-        let _ = writeln!(std::io::stderr(), "SLURM tests SKIPPED: no cluster");
-    }
-    up
-}
 
 fn cluster_name() -> String {
     let out = Command::new("scontrol")

@@ -45,15 +45,6 @@ fn precious_rows(db: &Path) -> i64 {
         .unwrap()
 }
 
-fn flip_middle(path: &Path) {
-    let mut bytes = fs::read(path).unwrap();
-    let middle = bytes.len() / 2;
-    for b in &mut bytes[middle..middle + 4] {
-        *b ^= 0xff;
-    }
-    fs::write(path, bytes).unwrap();
-}
-
 fn pre_restore_copies(env: &Env) -> Vec<String> {
     let listed = env.run(&["list", "--format", "json"]);
     listed.ok();

@@ -127,22 +127,6 @@ fn an_older_backup_without_a_recorded_file_size_is_judged_by_its_last_gzip_trail
     env.run(&["check"]).reported(1, &newest);
 }
 
-fn rewrite_meta(path: &Path, edit: impl FnOnce(&mut dbbackup::store::metadata::Metadata)) {
-    use dbbackup::store::metadata;
-    use std::os::unix::fs::FileExt;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut header = vec![0u8; metadata::HEADER_LEN];
-    file.read_exact_at(&mut header, 0).unwrap();
-    let mut meta = metadata::decode(&mut &header[..]).unwrap();
-    edit(&mut meta);
-    file.write_all_at(&metadata::encode(&meta).unwrap(), 0)
-        .unwrap();
-}
-
 #[test]
 fn damage_found_by_verify_is_remembered_by_list_check_unchanged_and_latest() {
     let env = Env::empty();
@@ -253,26 +237,6 @@ fn orphaned_diffs_are_kept_as_evidence_but_bounded() {
         .collect();
     assert_eq!(left, [&orphans[1], &orphans[2]], "the newest two kept");
     env.run(&["check"]).ok();
-}
-
-fn faketime(env: &Env, offset: &str, args: &[&str]) -> Run {
-    let command = env.command();
-    let program = command.get_program().to_owned();
-    let mut wrapped = Command::new("faketime");
-    wrapped.current_dir(env.root.path());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => wrapped.env(key, value),
-            None => wrapped.env_remove(key),
-        };
-    }
-    wrapped
-        .args(["-f", offset])
-        .arg(program)
-        .args(args)
-        .output()
-        .unwrap()
-        .into()
 }
 
 #[test]
@@ -413,15 +377,6 @@ fn prune_dry_run_works_on_a_read_only_backup_directory() {
         })
         .count();
     assert_eq!(backups, 3);
-}
-
-fn flip_middle(path: &Path) {
-    let mut bytes = fs::read(path).unwrap();
-    let middle = bytes.len() / 2;
-    for b in &mut bytes[middle..middle + 4] {
-        *b ^= 0xff;
-    }
-    fs::write(path, bytes).unwrap();
 }
 
 #[test]

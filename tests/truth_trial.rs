@@ -24,27 +24,6 @@ fn max_x(path: &std::path::Path) -> i64 {
         .unwrap()
 }
 
-/// `dbbackup args` under a clock `offset` away (`faketime -f +10m`).
-fn faketime(env: &Env, offset: &str, args: &[&str]) -> Run {
-    let command = env.command();
-    let program = command.get_program().to_owned();
-    let mut wrapped = Command::new("faketime");
-    wrapped.current_dir(env.root.path());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => wrapped.env(key, value),
-            None => wrapped.env_remove(key),
-        };
-    }
-    wrapped
-        .args(["-f", offset])
-        .arg(program)
-        .args(args)
-        .output()
-        .unwrap()
-        .into()
-}
-
 fn skip_without_faketime() -> bool {
     let missing = !have("faketime");
     if missing {

@@ -606,3 +606,85 @@ pub(crate) fn quick() -> bool {
 pub(crate) fn rounds(full: u64, quick_rounds: u64) -> u64 {
     if quick() { quick_rounds } else { full }
 }
+
+/// `dbbackup args` under a clock `offset` away (`faketime -f +10m`).
+pub(crate) fn faketime(env: &Env, offset: &str, args: &[&str]) -> Run {
+    let command = env.command();
+    let program = command.get_program().to_owned();
+    let mut wrapped = Command::new("faketime");
+    wrapped.current_dir(env.root.path());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+        .args(["-f", offset])
+        .arg(program)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// Invert 4 bytes in the middle of `path`: damage its size does not show.
+pub(crate) fn flip_middle(path: &Path) {
+    let mut bytes = fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 4] {
+        *b ^= 0xff;
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+/// Rewrite a backup's metadata in place (what an older build, or a diff made on
+/// an already truncated base, left behind).
+pub(crate) fn rewrite_meta(
+    path: &Path,
+    edit: impl FnOnce(&mut dbbackup::store::metadata::Metadata),
+) {
+    use dbbackup::store::metadata;
+    use std::os::unix::fs::FileExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut header = vec![0u8; metadata::HEADER_LEN];
+    file.read_exact_at(&mut header, 0).unwrap();
+    let mut meta = metadata::decode(&mut &header[..]).unwrap();
+    edit(&mut meta);
+    file.write_all_at(&metadata::encode(&meta).unwrap(), 0)
+        .unwrap();
+}
+
+/// Whether a SLURM cluster answers; with `DBBACKUP_REQUIRE_SLURM=1` (CI) it must.
+pub(crate) fn cluster_ready() -> bool {
+    use std::io::Write as _;
+    let up = Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).trim().is_empty());
+    if !up {
+        assert!(
+            std::env::var("DBBACKUP_REQUIRE_SLURM").as_deref() != Ok("1"),
+            "DBBACKUP_REQUIRE_SLURM=1 but no SLURM cluster answers (slurm/dev/local-cluster.sh start)"
+        );
+        // Straight to stderr, past the test harness's capture, so it is seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SLURM tests SKIPPED: no cluster (start one with `slurm/dev/local-cluster.sh start` as root)"
+        );
+    }
+    up
+}
+
+pub(crate) fn slurm_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm")
+}
+
+pub(crate) fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
