@@ -241,8 +241,7 @@ fn orphaned_diffs_are_kept_as_evidence_but_bounded() {
 
 #[test]
 fn a_backup_dated_in_the_future_never_blocks_or_pins_later_backups() {
-    if !have("faketime") {
-        eprintln!("SKIPPED: faketime is not installed");
+    if !have_or_skip("faketime") {
         return;
     }
     let env = Env::new();

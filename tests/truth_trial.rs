@@ -25,11 +25,7 @@ fn max_x(path: &std::path::Path) -> i64 {
 }
 
 fn skip_without_faketime() -> bool {
-    let missing = !have("faketime");
-    if missing {
-        eprintln!("SKIPPED: faketime is not installed");
-    }
-    missing
+    !have_or_skip("faketime")
 }
 
 fn table_db(env: &Env) {

@@ -477,6 +477,21 @@ pub(crate) fn have(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Whether `tool` is installed, for a test that needs it: without it the test is
+/// skipped with a note, unless `DBBACKUP_REQUIRE_TOOLS=1` (CI) makes that a failure,
+/// so a missing install step in `.ci/run` cannot pass as a silent skip.
+pub(crate) fn have_or_skip(tool: &str) -> bool {
+    if have(tool) {
+        return true;
+    }
+    assert!(
+        std::env::var("DBBACKUP_REQUIRE_TOOLS").as_deref() != Ok("1"),
+        "DBBACKUP_REQUIRE_TOOLS=1 but {tool} is not installed (.ci/run installs it)"
+    );
+    eprintln!("SKIPPED: {tool} is not installed");
+    false
+}
+
 /// Parse one logfmt line; `None` unless every field is `key=value` (quoted
 /// values with escapes allowed).
 pub(crate) fn parse_logfmt(line: &str) -> Option<BTreeMap<String, String>> {
