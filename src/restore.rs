@@ -16,12 +16,13 @@
 //! target gets its stale `-wal`, `-shm` and `-journal` removed too, and is
 //! published by `link(2)`, which never replaces a file that appeared meanwhile.
 
+mod pre_restore;
+
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::config::Settings;
-use crate::create::{self, Saved};
 use crate::error::{Context, Error, Result, show};
 use crate::lock::{self, DirLock, Wait};
 use crate::slurm::job::JobContext;
@@ -31,6 +32,7 @@ use crate::store::{
     BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
     sync_dir,
 };
+use pre_restore::Saved;
 
 /// SQLite's lock bytes in the database file (PENDING, RESERVED, SHARED range).
 const SQLITE_LOCK_BYTES: (i64, i64) = (0x4000_0000, 512);
@@ -720,7 +722,7 @@ fn save_existing(
         // Not a database SQLite can open: no SQLite writer can use it either.
         Err(_) => None,
     };
-    let saved = create::save_before_restore(settings, job, dir, lock, target, database)
+    let saved = pre_restore::save_before_restore(settings, job, dir, lock, target, database)
         .map_err(|error| cannot_save(dir, target, error))?;
     let kept = |saved: &Saved| match saved {
         Saved::Created(created) => format!("a copy of it was saved as {}", created.entry.file_name),

@@ -25,8 +25,10 @@ use std::fs;
 
 use jiff::tz::TimeZone;
 
+use crate::config::Settings;
 use crate::error::{Context, Result, show};
-use crate::store::{BackupDir, BackupSet, Entry, sync_dir};
+use crate::lock::DirLock;
+use crate::store::{BackupDir, BackupSet, DbId, Entry, sync_dir};
 
 /// Failed snapshots kept per database: enough to compare two, bounded so that a
 /// corrupt database backed up by every array task cannot fill the disk.
@@ -44,6 +46,16 @@ pub(crate) struct Policy {
     pub keep_daily: u32,
     pub keep_weekly: u32,
     pub keep_pre_restore: u32,
+}
+
+/// The policy the settings give.
+pub(crate) fn policy(settings: &Settings) -> Policy {
+    Policy {
+        keep_last: settings.max_backups,
+        keep_daily: settings.keep_daily,
+        keep_weekly: settings.keep_weekly,
+        keep_pre_restore: settings.keep_pre_restore,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +187,20 @@ fn keep_newest_per<'a>(
             keep.insert(entry.file_name.as_str());
         }
     }
+}
+
+/// Apply retention to `db`'s backups in `dir` (never another database's), keeping
+/// `protected` names; returns what was deleted.
+pub(crate) fn prune(
+    dir: &BackupDir,
+    db: &DbId,
+    policy: Policy,
+    protected: &HashSet<String>,
+    _lock: &DirLock,
+) -> Result<Vec<String>> {
+    let plan = plan(&dir.set(db)?, policy, protected);
+    apply(dir, &plan)?;
+    Ok(plan.delete)
 }
 
 /// Delete what the plan says. Call only while holding the directory's lock.

@@ -307,6 +307,8 @@ pub(crate) fn uri_escape(path: &Path) -> String {
 /// Interrupts a long SQLite statement (integrity check of a large database) when
 /// a termination signal arrives, so shutdown takes seconds, not minutes.
 pub(crate) struct InterruptOnSignal {
+    /// A true cross-thread stop flag, not a result: the watcher thread polls it
+    /// and ends once the statement is over.
     done: Arc<AtomicBool>,
     watcher: Option<thread::JoinHandle<()>>,
 }

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::cli::PruneArgs;
-use crate::create::policy;
+
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::lock::{DirLock, Wait};
@@ -32,7 +32,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
         lock
     };
     let protected = crate::slurm::array::JobState::protected(&dir);
-    let plan = retention::plan(&dir.set(&db)?, policy(&ctx.settings), &protected);
+    let plan = retention::plan(&dir.set(&db)?, retention::policy(&ctx.settings), &protected);
     if !args.dry_run {
         retention::apply(&dir, &plan)?;
     }

@@ -4,8 +4,6 @@
 //! computed on the way (it is what the diff represents and what restore checks).
 
 use std::io::{self, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -121,26 +119,47 @@ impl<'a> DiffStream<'a> {
     }
 }
 
-/// A writer that refuses to grow past `limit` bytes, raising `exceeded`: a diff
-/// larger than half its base is not worth keeping (a full backup is made).
+/// A writer that refuses to grow past `limit` bytes: a diff larger than half
+/// its base is not worth keeping (a full backup is made).
 pub(crate) struct Limited<W> {
     pub inner: W,
     pub written: u64,
     pub limit: u64,
-    pub exceeded: Arc<AtomicBool>,
-    /// Raised when `inner` fails a write: the error is the output's (a full
-    /// disk where the backup goes), not the input's.
-    pub failed: Arc<AtomicBool>,
+    /// Why writing stopped, when it did. The compressor's writer thread borrows
+    /// this value only until `compress_parallel` returns; the caller reads it
+    /// then, to tell a diff grown too large or a failed output (a full disk where
+    /// the backup goes) from a failure of the input.
+    pub stopped: Option<Stopped>,
+}
+
+/// Why a [`Limited`] writer stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stopped {
+    /// Past its limit.
+    TooLarge,
+    /// `inner` failed a write.
+    OutputFailed,
+}
+
+impl<W> Limited<W> {
+    pub(crate) fn new(inner: W, limit: u64) -> Self {
+        Limited {
+            inner,
+            written: 0,
+            limit,
+            stopped: None,
+        }
+    }
 }
 
 impl<W: Write> Write for Limited<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         if self.written + bytes.len() as u64 > self.limit {
-            self.exceeded.store(true, Ordering::SeqCst);
+            self.stopped = Some(Stopped::TooLarge);
             return Err(io::Error::other(TOO_LARGE));
         }
         let n = self.inner.write(bytes).inspect_err(|_| {
-            self.failed.store(true, Ordering::SeqCst);
+            self.stopped = Some(Stopped::OutputFailed);
         })?;
         self.written += n as u64;
         Ok(n)
@@ -197,5 +216,28 @@ mod tests {
         let mut stream = DiffStream::new(&base);
         assert!(stream.page(&page(512, 1, 1), &mut |_| Ok(())).is_err());
         assert!(stream.abandoned.is_some());
+    }
+
+    #[test]
+    fn a_limited_writer_says_why_it_stopped() {
+        let mut out = Limited::new(Vec::new(), 4);
+        out.write_all(b"abcd").unwrap();
+        assert_eq!(out.stopped, None);
+        assert!(out.write_all(b"e").is_err());
+        assert_eq!(out.stopped, Some(Stopped::TooLarge));
+        assert_eq!(out.inner, b"abcd");
+
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::StorageFull.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = Limited::new(Full, 10);
+        assert!(out.write_all(b"abc").is_err());
+        assert_eq!(out.stopped, Some(Stopped::OutputFailed));
     }
 }

@@ -1,0 +1,322 @@
+//! The first stage of a backup: the snapshot streamed, checked and compressed
+//! into a temp file in the backup directory, as a full backup or a diff. Nothing
+//! is published here; a diff that cannot be kept says why ([`Fallback`]).
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+use jiff::Timestamp;
+
+use super::{Target, write_error};
+use crate::archive::{self, compress, compress::Compressed};
+use crate::config::Settings;
+use crate::diff::write::{DiffStream, Limited, Stopped};
+use crate::diff::{self, Base, Confirmation, pagehash::PageHashes};
+use crate::error::{Context, Error, Result};
+use crate::progress::Progress;
+use crate::slurm::job::JobContext;
+use crate::snapshot::Source;
+use crate::sqlite_file::Integrity;
+use crate::store::metadata::{self, DiffInfo, DiffType, Members};
+use crate::store::{TempFile, copy_mode};
+
+/// How the source is read.
+pub(crate) enum Reader {
+    /// A live SQLite database, through one read transaction.
+    Sqlite(Source),
+    /// Raw bytes of a file SQLite cannot open (only for pre-restore copies of a
+    /// damaged target, so that restoring never destroys the only copy of anything).
+    RawFile(File, String),
+}
+
+/// How the payload is compressed, and whether a person sees its progress.
+pub(crate) struct Encoding<'a> {
+    pub level: u32,
+    pub threads: usize,
+    pub progress: bool,
+    /// A batch job shows no progress bar.
+    pub job: &'a JobContext,
+}
+
+impl<'a> Encoding<'a> {
+    pub(crate) fn of(settings: &Settings, job: &'a JobContext) -> Self {
+        Encoding {
+            level: settings.compression_level,
+            threads: archive::worker_threads(settings.threads, job.cpus_per_task),
+            progress: settings.progress(),
+            job,
+        }
+    }
+}
+
+/// A temp file holding a whole backup but its metadata header (a placeholder of
+/// the header's length), with what the header will say.
+pub(crate) struct Checked {
+    pub(super) temp: TempFile,
+    pub(super) created: Timestamp,
+    pub(crate) check: Integrity,
+    /// Size and `sha256:` of the database content (a diff: of what it rebuilds to).
+    pub(crate) db_size: u64,
+    pub(crate) checksum: String,
+    pub(super) members: Members,
+    pub(super) diff: Option<DiffInfo>,
+    /// A full backup's page hashes, kept when it may become a diff's base.
+    pub(super) hashes: Option<PageHashes>,
+}
+
+/// What the first stage came to.
+pub(crate) enum Written {
+    Checked(Box<Checked>),
+    /// A diff was given up (too large, failed check, not describable): make a
+    /// full backup instead. The temp file is gone.
+    Fallback(Fallback),
+}
+
+/// Why a diff was given up for a full backup.
+#[derive(Debug)]
+pub(crate) struct Fallback {
+    pub why: String,
+    /// Its base failed the check beside the snapshot: news (a warning), where a
+    /// diff grown too large or a snapshot it cannot describe is routine.
+    pub base_damaged: bool,
+}
+
+impl Fallback {
+    fn routine(why: String) -> Self {
+        Fallback {
+            why,
+            base_damaged: false,
+        }
+    }
+}
+
+/// What the compressor wrote into the temp file, after the header's placeholder.
+struct Payload {
+    check: Integrity,
+    compressed: Compressed,
+    members: Members,
+    hashes: Option<PageHashes>,
+}
+
+/// What the metadata says about the content, once a diff is confirmed.
+struct Content {
+    db_size: u64,
+    checksum: String,
+    diff: Option<DiffInfo>,
+}
+
+/// Stream `reader`'s snapshot into a new temp file of `target`'s backup
+/// directory as `plan` says (a full backup, or a diff against its base).
+pub(crate) fn write(
+    target: &Target,
+    encoding: &Encoding,
+    reader: &Reader,
+    plan: &diff::Plan,
+) -> Result<Written> {
+    let created = Timestamp::now();
+    let (base, keep_hashes) = match plan {
+        diff::Plan::Diff(base) => (Some(&**base), false),
+        diff::Plan::Full { hashes, .. } => (None, *hashes),
+    };
+    let mut stream = base.map(|base| DiffStream::new(&base.hashes));
+    let confirmation = base.and_then(Confirmation::start);
+    let mut temp = target.dir.create_temp(copy_mode(target.db))?;
+    let pages = Pages {
+        stream: stream.as_mut(),
+        hashes: keep_hashes.then_some(None),
+    };
+    let payload = match write_payload(&mut temp, target, encoding, reader, pages, base)? {
+        Ok(payload) => payload,
+        Err(fallback) => return Ok(Written::Fallback(fallback)),
+    };
+    let content = match (stream, base) {
+        (Some(stream), Some(base)) => {
+            match finish_diff(target, base, confirmation, stream, &payload)? {
+                Ok(content) => content,
+                Err(fallback) => return Ok(Written::Fallback(fallback)),
+            }
+        }
+        _ => Content {
+            db_size: payload.compressed.raw_bytes,
+            checksum: payload.compressed.checksum.clone(),
+            diff: None,
+        },
+    };
+    Ok(Written::Checked(Box::new(Checked {
+        temp,
+        created,
+        check: payload.check,
+        db_size: content.db_size,
+        checksum: content.checksum,
+        members: payload.members,
+        diff: content.diff,
+        hashes: payload.hashes,
+    })))
+}
+
+/// Where each page of the snapshot goes: through a diff's stream when there is
+/// one, else to the compressor whole, its hash kept when `hashes` is `Some`.
+struct Pages<'s, 'b> {
+    stream: Option<&'s mut DiffStream<'b>>,
+    hashes: Option<Option<PageHashes>>,
+}
+
+/// Compress the snapshot into `temp` after a placeholder for the header, and
+/// append the member index. `Ok(Err(..))`: the diff was given up.
+fn write_payload(
+    temp: &mut TempFile,
+    target: &Target,
+    encoding: &Encoding,
+    reader: &Reader,
+    mut pages: Pages,
+    base: Option<&Base>,
+) -> Result<std::result::Result<Payload, Fallback>> {
+    let dir = target.dir;
+    let file = temp.file();
+    // Placeholder for the metadata member, rewritten once sizes are known.
+    file.write_all(&[0u8; metadata::HEADER_LEN])
+        .map_err(write_error(dir))?;
+    // A diff larger than half its base is given up for a full backup.
+    let limit = base.map_or(u64::MAX, |b| {
+        (b.entry.size / 2).saturating_sub(metadata::HEADER_LEN as u64)
+    });
+    let mut out = Limited::new(BufWriter::with_capacity(1 << 20, &*file), limit);
+    let total = std::fs::metadata(target.db).map_or(0, |m| m.len());
+    let progress = Progress::bytes(total, "backup", encoding.progress, encoding.job);
+    let produced =
+        compress::compress_parallel(&mut out, encoding.level, encoding.threads, |sink| {
+            snapshot(reader, target, &progress, &mut pages, sink)
+        });
+    let (check, compressed) = match produced {
+        Err(_) if out.stopped == Some(Stopped::TooLarge) => {
+            let (name, size) = base.map_or((String::new(), 0), |b| {
+                (b.entry.file_name.clone(), b.entry.size)
+            });
+            return Ok(Err(Fallback::routine(format!(
+                "{} {name} ({size} bytes)",
+                diff::write::TOO_LARGE
+            ))));
+        }
+        Err(_) if let Some(why) = pages.stream.as_ref().and_then(|s| s.abandoned.clone()) => {
+            return Ok(Err(Fallback::routine(why)));
+        }
+        // Say where the write failed (a full disk names its directory).
+        Err(Error::Io { source, .. }) if out.stopped == Some(Stopped::OutputFailed) => {
+            return Err(write_error(dir)(source));
+        }
+        other => other?,
+    };
+    // Past the diff's size limit: the index is a few bytes a member.
+    let members = compressed
+        .write_index(&mut out.inner, metadata::HEADER_LEN as u64)
+        .map_err(write_error(dir))?;
+    out.flush().map_err(write_error(dir))?;
+    progress.finish();
+    Ok(Ok(Payload {
+        check,
+        compressed,
+        members,
+        hashes: pages.hashes.flatten(),
+    }))
+}
+
+/// Feed the snapshot to the compressor's `sink`, page by page; its check's
+/// verdict (a raw file's: the reason SQLite could not open it).
+fn snapshot(
+    reader: &Reader,
+    target: &Target,
+    progress: &Progress,
+    pages: &mut Pages,
+    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<Integrity> {
+    match reader {
+        Reader::Sqlite(source) => {
+            let counted = |page: &[u8]| {
+                progress.advance(page.len() as u64);
+                if let Some(stream) = pages.stream.as_mut() {
+                    return stream.page(page, sink);
+                }
+                if let Some(hashes) = pages.hashes.as_mut() {
+                    hashes
+                        .get_or_insert_with(|| PageHashes::new(page.len() as u32))
+                        .push(page);
+                }
+                sink(page)
+            };
+            source.stream(target.dir.path(), counted).map(|info| {
+                tracing::debug!("snapshot: {} pages of {} bytes", info.pages, info.page_size);
+                info.check
+            })
+        }
+        Reader::RawFile(file, why) => {
+            copy_raw(file, sink)?;
+            Ok(Integrity::Failed(why.clone()))
+        }
+    }
+}
+
+/// The diff's own stage, once its payload is written: its base confirmed beside
+/// the snapshot, the snapshot's check passed, the stream complete. `Ok(Err(..))`:
+/// give the diff up for a full backup.
+fn finish_diff(
+    target: &Target,
+    base: &Base,
+    confirmation: Option<Confirmation>,
+    mut stream: DiffStream,
+    payload: &Payload,
+) -> Result<std::result::Result<Content, Fallback>> {
+    if let Some(confirmation) = confirmation
+        && let Err(why) = confirmation.finish(target.dir, base)
+    {
+        return Ok(Err(Fallback {
+            why,
+            base_damaged: true,
+        }));
+    }
+    if payload.check != Integrity::Ok {
+        // Failed snapshots are kept as full backups: evidence anyone can read.
+        return Ok(Err(Fallback::routine(
+            "the snapshot failed its check".into(),
+        )));
+    }
+    let summary = match stream.finish() {
+        Ok(summary) => summary,
+        Err(e) => return Ok(Err(Fallback::routine(e.to_string()))),
+    };
+    let base_meta = base
+        .entry
+        .meta
+        .as_ref()
+        .map_err(|e| Error::failed(e.clone()))?;
+    Ok(Ok(Content {
+        db_size: summary.db_size,
+        checksum: summary.checksum,
+        diff: Some(DiffInfo {
+            kind: DiffType::Diff,
+            base: base.entry.file_name.clone(),
+            base_checksum: base_meta.checksum.clone(),
+            base_size: base.entry.size,
+            page_size: summary.page_size,
+            page_count: summary.page_count,
+            changed_pages: summary.changed_pages,
+            diff_checksum: payload.compressed.checksum.clone(),
+            diff_index: base.index,
+        }),
+    }))
+}
+
+fn copy_raw(file: &File, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    let mut reader = BufReader::new(file);
+    reader
+        .seek(SeekFrom::Start(0))
+        .context(|| "cannot read file")?;
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buffer).context(|| "cannot read file")?;
+        if n == 0 {
+            return Ok(());
+        }
+        sink(&buffer[..n])?;
+        crate::signals::check()?;
+    }
+}

@@ -1,0 +1,123 @@
+//! The second stage of a backup: the checked temp file gets its metadata header
+//! and its backup name, under the backup directory's lock.
+
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use super::checked::Checked;
+use super::{Target, write_error};
+use crate::config::Settings;
+use crate::diff::pagehash;
+use crate::error::{Context, Result, show};
+use crate::lock::DirLock;
+use crate::sqlite_file::Integrity;
+use crate::store::Entry;
+use crate::store::metadata::{self, CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
+
+/// What the metadata records beside the content, and the names to avoid.
+pub(crate) struct Record<'a> {
+    pub kind: Kind,
+    /// The database's fingerprint when the backup was due (none for a
+    /// pre-restore copy, which is found by content instead).
+    pub fingerprint: Option<Fingerprint>,
+    /// Names and sequence numbers are unique across the primary and these.
+    pub mirrors: &'a [PathBuf],
+}
+
+impl<'a> Record<'a> {
+    pub(crate) fn new(
+        settings: &'a Settings,
+        kind: Kind,
+        fingerprint: Option<Fingerprint>,
+    ) -> Self {
+        Record {
+            kind,
+            fingerprint,
+            mirrors: &settings.mirror_dirs,
+        }
+    }
+}
+
+/// A published backup and its metadata.
+#[derive(Debug)]
+pub(crate) struct Published {
+    pub entry: Entry,
+    pub meta: Metadata,
+}
+
+/// Write the header of `checked` and publish it under the next backup name;
+/// the lock keeps the sequence number and the name ours until published.
+pub(crate) fn publish(
+    checked: Checked,
+    target: &Target,
+    _lock: &DirLock,
+    record: &Record,
+) -> Result<Published> {
+    let Checked {
+        mut temp,
+        created,
+        check,
+        db_size,
+        checksum,
+        members,
+        diff,
+        hashes,
+    } = checked;
+    let dir = target.dir;
+    let (check, check_detail) = match check {
+        Integrity::Ok => (CheckResult::Ok, None),
+        Integrity::Failed(detail) => (CheckResult::Failed, Some(detail)),
+    };
+    let meta = Metadata {
+        format: FORMAT_VERSION,
+        created,
+        source: target.id.canonical().to_string_lossy().into_owned(),
+        db_size,
+        checksum,
+        host: target.job.host.clone(),
+        job: target.job.tag.clone(),
+        kind: record.kind,
+        check,
+        check_detail,
+        fingerprint: record.fingerprint.clone(),
+        tool: format!("dbbackup {}", env!("CARGO_PKG_VERSION")),
+        adopted_from: None,
+        // The header keeps its length when rewritten: this is the final size.
+        file_size: Some(temp.file().metadata().map_err(write_error(dir))?.len()),
+        // The lock is held from here to `publish_as`: no other backup can take
+        // the same number or be published in between. (A mirror is written
+        // under its own lock; its numbers only need to be passed.)
+        seq: Some(dir.next_seq(record.mirrors)?),
+        members: Some(members),
+        diff,
+    };
+    let header = metadata::encode(&meta)
+        .context(|| format!("cannot record metadata of {}", show(target.db)))?;
+    temp.file()
+        .write_all_at(&header, 0)
+        .map_err(write_error(dir))?;
+    temp.sync()?;
+    crate::signals::check()?;
+    let failed = meta.check != CheckResult::Ok;
+    let mut entry = dir.publish_as(temp, created, failed, meta.diff.is_some(), record.mirrors)?;
+    if let Some(table) = hashes.filter(|_| !failed) {
+        // A cache: a missing table is rebuilt from the backup when needed.
+        if let Err(e) = pagehash::save(dir, &entry.file_name, &meta.checksum, &table) {
+            tracing::warn!("cannot save the page hashes of {}: {e}", entry.file_name);
+        }
+    }
+    tracing::info!(
+        "published {} ({} -> {}, {} of {}{})",
+        entry.file_name,
+        meta.db_size,
+        entry.size,
+        meta.kind.as_str(),
+        show(target.db),
+        meta.diff.as_ref().map_or(String::new(), |d| format!(
+            ", diff of {}: {} of {} pages",
+            d.base, d.changed_pages, d.page_count
+        ))
+    );
+    entry.meta = Ok(meta.clone());
+    Ok(Published { entry, meta })
+}

@@ -1,0 +1,76 @@
+//! The last stage of a backup, once it is published: retention over the
+//! database's backups, then copies to the mirrors.
+
+use std::path::PathBuf;
+
+use super::Target;
+use super::publish::Published;
+use crate::config::Settings;
+use crate::error::{Result, show};
+use crate::lock::{DirLock, Wait};
+use crate::mirror::{self, MirrorResult};
+use crate::retention::{self, Policy};
+use crate::sqlite_file;
+use crate::store::metadata::CheckResult;
+
+/// What is kept, and where copies go.
+pub(crate) struct Keep<'a> {
+    pub policy: Policy,
+    pub mirrors: &'a [PathBuf],
+    /// How long to wait for a mirror's lock.
+    pub lock_wait: Wait,
+}
+
+impl<'a> Keep<'a> {
+    pub(crate) fn of(settings: &'a Settings) -> Self {
+        Keep {
+            policy: retention::policy(settings),
+            mirrors: &settings.mirror_dirs,
+            lock_wait: Wait::Upto(settings.lock_timeout),
+        }
+    }
+}
+
+/// What retention deleted, and how each mirror's copy went.
+pub(crate) struct Kept {
+    pub pruned: Vec<String>,
+    pub mirrors: Vec<MirrorResult>,
+}
+
+/// Apply retention, then copy a good backup to every mirror; a failed snapshot
+/// is said loudly and copied nowhere.
+pub(crate) fn retain_and_copy(
+    published: &Published,
+    target: &Target,
+    lock: &DirLock,
+    keep: &Keep,
+) -> Result<Kept> {
+    let Published { entry, meta } = published;
+    // Published first, then retention: also after a failed snapshot, which is
+    // what bounds the evidence a corrupt database leaves behind.
+    // Restore points of jobs still running are kept (pre-job's promise).
+    let protected = crate::slurm::array::JobState::protected(target.dir);
+    let pruned = retention::prune(target.dir, target.id, keep.policy, &protected, lock)?;
+    let mut mirrors = Vec::new();
+    if meta.check == CheckResult::Ok {
+        mirrors = mirror::copy_to_all(
+            keep.mirrors,
+            entry,
+            target.id,
+            target.job,
+            keep.lock_wait,
+            keep.policy,
+            &protected,
+        );
+    } else {
+        let detail = meta.check_detail.as_deref().unwrap_or("");
+        tracing::error!(
+            "snapshot of {} failed its integrity check (quick_check: {}); kept as {}",
+            show(target.db),
+            sqlite_file::one_line(detail),
+            entry.file_name
+        );
+        tracing::debug!("quick_check output:\n{detail}");
+    }
+    Ok(Kept { pruned, mirrors })
+}
