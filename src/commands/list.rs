@@ -11,6 +11,7 @@ use super::report::{saved_percent, saved_text};
 use crate::cli::ListArgs;
 use crate::error::Result;
 use crate::exit_code::ExitCode;
+use crate::output::Output;
 use crate::store::{DbId, Entry, Legacy, Role, ownership};
 use crate::units::human_bytes;
 
@@ -106,23 +107,7 @@ impl Row {
 pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let db = ctx.db_id();
-    let mut entries = ctx.backup_dir().entries()?;
-    let job = args
-        .job
-        .as_deref()
-        .map(crate::slurm::undo::JobRef::parse)
-        .transpose()?;
-    // Newest first in the order `latest` goes by (publication, not clocks).
-    crate::store::place_unnumbered(&mut entries);
-    entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
-    let legacy = match &db {
-        Some(db) => Legacy::judge(&entries, db),
-        None => Legacy::judge_whole_dir(&entries),
-    };
-    // Judged on the whole directory above; only then narrowed to one job.
-    if let Some(job) = &job {
-        entries.retain(|e| e.meta.as_ref().is_ok_and(|m| job.made(&m.job)));
-    }
+    let (entries, legacy) = listed(ctx, args, db.as_ref())?;
     let rows: Vec<Row> = entries
         .iter()
         .map(|e| Row::from_entry(e, db.as_ref(), legacy))
@@ -141,6 +126,36 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Success);
     }
+    print_table(&out, &rows, &entries, legacy);
+    print_notes(&out, &rows, &entries, db.as_ref(), legacy);
+    Ok(ExitCode::Success)
+}
+
+/// The directory's backups, newest first, with whose its legacy files are;
+/// only those a job made with `--job`.
+fn listed(ctx: &Ctx, args: &ListArgs, db: Option<&DbId>) -> Result<(Vec<Entry>, Legacy)> {
+    let mut entries = ctx.backup_dir().entries()?;
+    let job = args
+        .job
+        .as_deref()
+        .map(crate::slurm::undo::JobRef::parse)
+        .transpose()?;
+    // Newest first in the order `latest` goes by (publication, not clocks).
+    crate::store::place_unnumbered(&mut entries);
+    entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+    let legacy = match db {
+        Some(db) => Legacy::judge(&entries, db),
+        None => Legacy::judge_whole_dir(&entries),
+    };
+    // Judged on the whole directory above; only then narrowed to one job.
+    if let Some(job) = &job {
+        entries.retain(|e| e.meta.as_ref().is_ok_and(|m| job.made(&m.job)));
+    }
+    Ok((entries, legacy))
+}
+
+/// The table people read: a header, then one line per backup.
+fn print_table(out: &Output, rows: &[Row], entries: &[Entry], legacy: Legacy) {
     // One abbreviation in the header would be wrong for half the year's rows
     // (CET over CEST rows): name the zone, or else give each row its offset.
     let zone = jiff::tz::TimeZone::system();
@@ -182,23 +197,12 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         )
         .trim_end(),
     );
-    for (row, entry) in rows.iter().zip(&entries) {
+    for (row, entry) in rows.iter().zip(entries) {
         let local = entry
             .created()
             .to_zoned_datetime(zone.clone())
             .strftime(row_format)
             .to_string();
-        let database = match (row.role, &row.source) {
-            (Some("other-database"), Some(source)) => format!("other: {source}"),
-            (_, _) if row.error.is_some() => {
-                format!("? ({})", row.error.as_deref().unwrap_or(""))
-            }
-            (Some("unknown-owner"), _) => "unknown (legacy, see note)".to_string(),
-            (Some(_), _) => "this".to_string(),
-            (None, Some(source)) => source.clone(),
-            (None, None) if legacy == Legacy::Ours => "this (legacy, no metadata)".to_string(),
-            (None, None) => "unknown (legacy, see note)".to_string(),
-        };
         out.line(format!(
             "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<4} {:<7} {}{}",
             row.name,
@@ -211,15 +215,35 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
             row.backup_type.unwrap_or("-"),
             row.check,
             base_column(row.base.as_deref().unwrap_or("-")),
-            database
+            database_column(row, legacy)
         ));
     }
-    for row in &rows {
+}
+
+/// Whose database a backup is, as the DATABASE column says it.
+fn database_column(row: &Row, legacy: Legacy) -> String {
+    match (row.role, &row.source) {
+        (Some("other-database"), Some(source)) => format!("other: {source}"),
+        (_, _) if row.error.is_some() => {
+            format!("? ({})", row.error.as_deref().unwrap_or(""))
+        }
+        (Some("unknown-owner"), _) => "unknown (legacy, see note)".to_string(),
+        (Some(_), _) => "this".to_string(),
+        (None, Some(source)) => source.clone(),
+        (None, None) if legacy == Legacy::Ours => "this (legacy, no metadata)".to_string(),
+        (None, None) => "unknown (legacy, see note)".to_string(),
+    }
+}
+
+/// The notes under the table: what cannot be restored, legacy files whose
+/// database cannot be told, backups of a database that moved.
+fn print_notes(out: &Output, rows: &[Row], entries: &[Entry], db: Option<&DbId>, legacy: Legacy) {
+    for row in rows {
         if let Some(problem) = &row.restore_problem {
             out.line(format!("note: {} cannot be restored: {problem}", row.name));
         }
     }
-    let moved = moved_hints(&entries, db.as_ref(), legacy);
+    let moved = moved_hints(entries, db, legacy);
     let unknown = entries
         .iter()
         .filter(|e| e.legacy && e.implausible.is_none())
@@ -241,7 +265,6 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
     for line in moved {
         out.line(line);
     }
-    Ok(ExitCode::Success)
 }
 
 /// `—` when compression saved nothing (a large negative percentage says nothing
