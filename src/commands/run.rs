@@ -7,6 +7,7 @@
 //! commands' own); after pre-job the job is the one SLURM says it is
 //! (`identity::recalled`), for post-job, USR1 and the TERM budget.
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +15,7 @@ use super::{Ctx, post_job, pre_job};
 use crate::cli::{Format, FormatArgs, PreJobArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
+use crate::slurm::job::JobContext;
 use crate::slurm::supervise::{self, Supervisor};
 use crate::slurm::time_limit::{self, TimeLimit};
 use crate::summary_log::{self, EventStatus, Line};
@@ -30,6 +32,45 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::Work(cannot.status as u8));
     }
     crate::signals::supervise();
+    let (supervisor, decided) = start_supervisor(ctx)?;
+    // The job's stdout is the work's: pre-job and post-job speak in the log.
+    let ctx = Ctx {
+        settings: crate::config::Settings {
+            quiet: true,
+            ..ctx.settings.clone()
+        },
+        job: ctx.job.clone(),
+    };
+    let pre_ok = match pre_job(&ctx, args) {
+        Ok(pre_ok) => pre_ok,
+        Err(stop) => return Ok(stop),
+    };
+    // Whether this is an array task, as pre-job asked SLURM.
+    let ctx = Ctx {
+        job: crate::slurm::identity::recalled(&ctx.job, &ctx.backup_dir()),
+        ..ctx
+    };
+    if let Ok(mut job) = decided.lock() {
+        job.clone_from(&ctx.job);
+    }
+    if !pre_ok && args.strict && supervisor.termination().is_none() {
+        tracing::error!("--strict: the work does not start without its restore point");
+        return Ok(ExitCode::Failure);
+    }
+    let status = work(&ctx, &supervisor, (program, program_args), pre_ok);
+    let post_ok = post_job(&ctx, &supervisor, status);
+    let work = ExitCode::Work(status.clamp(0, 255) as u8);
+    Ok(if args.strict && status == 0 && !(post_ok && pre_ok) {
+        tracing::error!("--strict: a backup failed, so the job fails");
+        ExitCode::Failure
+    } else {
+        work
+    })
+}
+
+/// The supervisor, its TERM budget computed for the job pre-job decides on: the
+/// caller puts that job in the returned cell.
+fn start_supervisor(ctx: &Ctx) -> Result<(Supervisor, Arc<Mutex<JobContext>>)> {
     let settings = ctx.settings.clone();
     // Read at TERM: by then pre-job has decided who this job is.
     let decided = Arc::new(Mutex::new(ctx.job.clone()));
@@ -44,52 +85,46 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
     if let Some(signal) = crate::signals::received() {
         supervisor.catch_up(signal);
     }
-    // The job's stdout is the work's: pre-job and post-job speak in the log.
-    let ctx = Ctx {
-        settings: crate::config::Settings {
-            quiet: true,
-            ..ctx.settings.clone()
+    Ok((supervisor, decided))
+}
+
+/// Pre-job: whether it made (or found) the restore point; `Err(code)`: the job
+/// stops here with `code`, before its work (a usage error).
+fn pre_job(ctx: &Ctx, args: &RunArgs) -> std::result::Result<bool, ExitCode> {
+    let pre_args = PreJobArgs {
+        final_job: args.final_job.clone(),
+        output: FormatArgs {
+            format: Format::Text,
         },
-        job: ctx.job.clone(),
     };
-    let pre_ok = match pre_job::run(
-        &ctx,
-        &PreJobArgs {
-            final_job: args.final_job.clone(),
-            output: FormatArgs {
-                format: Format::Text,
-            },
-        },
-    ) {
-        Ok(ExitCode::Success) => true,
+    match pre_job::run(ctx, &pre_args) {
+        Ok(ExitCode::Success) => Ok(true),
         Ok(_) => {
             tracing::error!("pre-job failed (see its summary line)");
-            false
+            Ok(false)
         }
         Err(error) if error.exit_code() == ExitCode::Usage => {
             tracing::error!(
                 "pre-job: {error}; the job stops here, before its work: it would run without a restore point"
             );
-            return Ok(ExitCode::Usage);
+            Err(ExitCode::Usage)
         }
         Err(error) => {
             tracing::error!("pre-job failed: {error}");
-            false
+            Ok(false)
         }
-    };
-    // Whether this is an array task, as pre-job asked SLURM.
-    let ctx = Ctx {
-        job: crate::slurm::identity::recalled(&ctx.job, &ctx.backup_dir()),
-        ..ctx
-    };
-    if let Ok(mut job) = decided.lock() {
-        job.clone_from(&ctx.job);
     }
-    if !pre_ok && args.strict && supervisor.termination().is_none() {
-        tracing::error!("--strict: the work does not start without its restore point");
-        return Ok(ExitCode::Failure);
-    }
-    let status = match supervisor.termination() {
+}
+
+/// Run the work unless a TERM came first; its exit status (128 + the signal
+/// when it never started).
+fn work(
+    ctx: &Ctx,
+    supervisor: &Supervisor,
+    (program, program_args): (&OsString, &[OsString]),
+    pre_ok: bool,
+) -> i32 {
+    match supervisor.termination() {
         Some(term) => {
             tracing::warn!(
                 "{} came before the work started: not starting it",
@@ -102,11 +137,16 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
             if !pre_ok {
                 tracing::warn!("the work starts without a new restore point");
             }
-            let end = supervisor.run(program, program_args, || time_limit_backup(&ctx));
+            let end = supervisor.run(program, program_args, || time_limit_backup(ctx));
             tracing::info!("the work {}", end.how);
             end.status
         }
-    };
+    }
+}
+
+/// Post-job after the work (within the TERM budget when a TERM came): whether
+/// it succeeded.
+fn post_job(ctx: &Ctx, supervisor: &Supervisor, status: i32) -> bool {
     let term = supervisor.termination().map(|term| {
         let (budget, why) = supervisor.budget();
         post_job::AfterTerm {
@@ -116,22 +156,14 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
             cause: supervise::signal_name(term.signal),
         }
     });
-    let post = post_job::after_work(&ctx, Some(status), term, Format::Text);
-    let post_ok = match post {
+    match post_job::after_work(ctx, Some(status), term, Format::Text) {
         Ok(ExitCode::Success) => true,
         Ok(_) => false,
         Err(error) => {
             tracing::error!("post-job failed: {error}");
             false
         }
-    };
-    let work = ExitCode::Work(status.clamp(0, 255) as u8);
-    Ok(if args.strict && status == 0 && !(post_ok && pre_ok) {
-        tracing::error!("--strict: a backup failed, so the job fails");
-        ExitCode::Failure
-    } else {
-        work
-    })
+    }
 }
 
 /// USR1: the time-limit backup, with its summary line whatever came of it.
