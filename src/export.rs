@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::archive::decompress::Extracted;
 use crate::archive::{self, compress};
 use crate::config::Settings;
 use crate::error::{Context, Error, Result, show};
@@ -41,18 +42,52 @@ pub(crate) fn export(
     out: &Path,
 ) -> Result<Exported> {
     refuse_backup_dirs(settings, dir, out)?;
-    // `latest`: the newest restore point that rebuilds and checks, as `restore
-    // latest` does; by name: that one.
-    let (candidates, by_name) = match latest_of {
+    let candidates = candidates(dir, name, latest_of)?;
+    let parent = output_parent(out)?;
+    let (entry, database, extracted) = first_exportable(settings, job, candidates, &parent)?;
+    let gz = compressed_and_checked(settings, job, &entry, &database, &extracted, &parent)?;
+    publish(gz, out, &parent)?;
+    let size = fs::metadata(out).map_or(0, |m| m.len());
+    tracing::info!("exported {} to {}", entry.file_name, show(out));
+    Ok(Exported {
+        name: entry.file_name,
+        out: out.to_path_buf(),
+        size,
+        db_size: extracted.bytes,
+        checksum: extracted.checksum,
+    })
+}
+
+/// The backups to try, in order, and whether one was asked for by name.
+struct Candidates {
+    entries: Vec<Entry>,
+    by_name: bool,
+}
+
+/// `latest`: the newest restore point that rebuilds and checks, as `restore
+/// latest` does; by name: that one.
+fn candidates(dir: &BackupDir, name: &str, latest_of: Option<BackupSet>) -> Result<Candidates> {
+    Ok(match latest_of {
         Some(set) if set.restore_points.is_empty() => {
             return Err(Error::failed(format!(
                 "no restore point to export in {}",
                 show(dir.path())
             )));
         }
-        Some(set) => (set.restore_points, false),
-        None => (vec![dir.by_name(name)?], true),
-    };
+        Some(set) => Candidates {
+            entries: set.restore_points,
+            by_name: false,
+        },
+        None => Candidates {
+            entries: vec![dir.by_name(name)?],
+            by_name: true,
+        },
+    })
+}
+
+/// The directory `out` goes in, where the temp files are written: `out` must
+/// not exist, its directory must.
+fn output_parent(out: &Path) -> Result<PathBuf> {
     if fs::symlink_metadata(out).is_ok() {
         return Err(Error::failed(format!(
             "{} exists; refusing to overwrite it",
@@ -70,9 +105,20 @@ pub(crate) fn export(
             show(out)
         )));
     }
+    Ok(parent)
+}
+
+/// The first candidate that rebuilds and checks, as a database in a temp file
+/// in `parent`; `latest` passes over damaged ones, a backup named fails.
+fn first_exportable(
+    settings: &Settings,
+    job: &JobContext,
+    candidates: Candidates,
+    parent: &Path,
+) -> Result<(Entry, TempFile, Extracted)> {
+    let by_name = candidates.by_name;
     let mut first_error = None;
-    let mut found = None;
-    for entry in candidates {
+    for entry in candidates.entries {
         // `latest`: one known not to restore is passed over without reading it.
         if !by_name && let Some(why) = crate::diff::restore_problem(&entry) {
             let error = Error::failed(format!("backup {} is damaged: {why}", entry.file_name));
@@ -80,11 +126,8 @@ pub(crate) fn export(
             first_error.get_or_insert(error);
             continue;
         }
-        match rebuilt_and_checked(settings, job, &entry, &parent) {
-            Ok((database, extracted)) => {
-                found = Some((entry, database, extracted));
-                break;
-            }
+        match rebuilt_and_checked(settings, job, &entry, parent) {
+            Ok((database, extracted)) => return Ok((entry, database, extracted)),
             Err(error @ (Error::Interrupted(_) | Error::Io { .. })) => return Err(error),
             Err(error) if by_name => return Err(error),
             Err(error) => {
@@ -93,17 +136,32 @@ pub(crate) fn export(
             }
         }
     }
-    let Some((entry, database, extracted)) = found else {
-        let error = first_error.map_or_else(String::new, |e| e.to_string());
-        return Err(Error::failed(format!(
-            "no restore point can be exported (newest: {error}); nothing was written"
-        )));
-    };
-    let mut gz = TempFile::create_in(&parent, copy_mode(&entry.path))?;
-    let write_error = |source| Error::Io {
-        context: format!("cannot write in {}", show(&parent)),
+    let error = first_error.map_or_else(String::new, |e| e.to_string());
+    Err(Error::failed(format!(
+        "no restore point can be exported (newest: {error}); nothing was written"
+    )))
+}
+
+/// How a failed write in the output's directory is said.
+fn write_error(parent: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        context: format!("cannot write in {}", show(parent)),
         source,
-    };
+    }
+}
+
+/// The checked `database` of `entry` compressed into a temp file in `parent`,
+/// with a full backup's metadata member; refused when what was compressed is
+/// not what was checked.
+fn compressed_and_checked(
+    settings: &Settings,
+    job: &JobContext,
+    entry: &Entry,
+    database: &TempFile,
+    extracted: &Extracted,
+    parent: &Path,
+) -> Result<TempFile> {
+    let mut gz = TempFile::create_in(parent, copy_mode(&entry.path))?;
     // A full backup's metadata member (`gzip -d` skips it), so the export can
     // also be put back into a backup directory by hand (docs/differential.md).
     // Rewritten with this file's own size once it is known (`file_size`).
@@ -114,40 +172,14 @@ pub(crate) fn export(
         meta
     });
     if let Some(meta) = &header_meta {
-        let header = metadata::encode(meta).map_err(write_error)?;
-        gz.file().write_all(&header).map_err(write_error)?;
+        let header = metadata::encode(meta).map_err(write_error(parent))?;
+        gz.file().write_all(&header).map_err(write_error(parent))?;
     }
-    let source =
-        File::open(database.path()).context(|| format!("cannot read {}", show(database.path())))?;
-    let (_, compressed) = {
-        let mut writer = BufWriter::with_capacity(1 << 20, gz.file());
-        let threads = archive::worker_threads(settings.threads, job.cpus_per_task);
-        let result = compress::compress_parallel(
-            &mut writer,
-            settings.compression_level,
-            threads,
-            |sink| {
-                let mut reader = BufReader::with_capacity(1 << 20, source);
-                let mut buffer = vec![0u8; 1 << 20];
-                loop {
-                    let n = reader
-                        .read(&mut buffer)
-                        .context(|| "cannot read the rebuilt database")?;
-                    if n == 0 {
-                        return Ok(());
-                    }
-                    sink(&buffer[..n])?;
-                }
-            },
-        )?;
-        // The index only means something to the metadata that points to it.
-        if let Some(meta) = &mut header_meta {
-            let at = metadata::HEADER_LEN as u64;
-            meta.members = Some(result.1.write_index(&mut writer, at).map_err(write_error)?);
-        }
-        writer.flush().map_err(write_error)?;
-        result
-    };
+    let encoding = (
+        settings.compression_level,
+        archive::worker_threads(settings.threads, job.cpus_per_task),
+    );
+    let compressed = compress_into(&mut gz, database, encoding, header_meta.as_mut(), parent)?;
     if compressed.checksum != extracted.checksum || compressed.raw_bytes != extracted.bytes {
         return Err(Error::failed(format!(
             "the rebuilt database of {} changed while being compressed; nothing was written",
@@ -156,11 +188,56 @@ pub(crate) fn export(
     }
     if let Some(meta) = &mut header_meta {
         use std::os::unix::fs::FileExt;
-        meta.file_size = Some(gz.file().metadata().map_err(write_error)?.len());
-        let header = metadata::encode(meta).map_err(write_error)?;
-        gz.file().write_all_at(&header, 0).map_err(write_error)?;
+        meta.file_size = Some(gz.file().metadata().map_err(write_error(parent))?.len());
+        let header = metadata::encode(meta).map_err(write_error(parent))?;
+        gz.file()
+            .write_all_at(&header, 0)
+            .map_err(write_error(parent))?;
     }
     gz.sync()?;
+    Ok(gz)
+}
+
+/// Compress `database` into `gz` at (level, threads) `encoding`, then the
+/// member index, which `meta` (when there is a metadata member) records.
+fn compress_into(
+    gz: &mut TempFile,
+    database: &TempFile,
+    (level, threads): (u32, usize),
+    meta: Option<&mut metadata::Metadata>,
+    parent: &Path,
+) -> Result<compress::Compressed> {
+    let source =
+        File::open(database.path()).context(|| format!("cannot read {}", show(database.path())))?;
+    let mut writer = BufWriter::with_capacity(1 << 20, gz.file());
+    let ((), compressed) = compress::compress_parallel(&mut writer, level, threads, |sink| {
+        let mut reader = BufReader::with_capacity(1 << 20, source);
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = reader
+                .read(&mut buffer)
+                .context(|| "cannot read the rebuilt database")?;
+            if n == 0 {
+                return Ok(());
+            }
+            sink(&buffer[..n])?;
+        }
+    })?;
+    // The index only means something to the metadata that points to it.
+    if let Some(meta) = meta {
+        let at = metadata::HEADER_LEN as u64;
+        meta.members = Some(
+            compressed
+                .write_index(&mut writer, at)
+                .map_err(write_error(parent))?,
+        );
+    }
+    writer.flush().map_err(write_error(parent))?;
+    Ok(compressed)
+}
+
+/// Give the finished temp file the name `out` by a link that never replaces.
+fn publish(gz: TempFile, out: &Path, parent: &Path) -> Result<()> {
     crate::signals::check()?;
     link_no_replace(gz.path(), out).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => {
@@ -172,16 +249,7 @@ pub(crate) fn export(
         },
     })?;
     drop(gz);
-    sync_dir(&parent)?;
-    let size = fs::metadata(out).map_or(0, |m| m.len());
-    tracing::info!("exported {} to {}", entry.file_name, show(out));
-    Ok(Exported {
-        name: entry.file_name,
-        out: out.to_path_buf(),
-        size,
-        db_size: extracted.bytes,
-        checksum: extracted.checksum,
-    })
+    sync_dir(parent)
 }
 
 /// `--out` must name a file outside the backup directory and the mirrors: there
@@ -220,7 +288,7 @@ fn rebuilt_and_checked(
     job: &JobContext,
     entry: &Entry,
     parent: &Path,
-) -> Result<(TempFile, crate::archive::decompress::Extracted)> {
+) -> Result<(TempFile, Extracted)> {
     if entry.is_failed() {
         return Err(Error::failed(format!(
             "backup {} is a failed snapshot; refusing to export it (to inspect it: zcat {} > copy.db)",
