@@ -88,41 +88,10 @@ pub(crate) fn restore(
 ) -> Result<Outcome> {
     let target = &request.target;
     refuse_backup_file(settings, dir, target)?;
-    // A first look, unlocked: a database already there needs no wait for the lock.
-    let seen = check_target(target, request.force)?;
-    if request.if_db_missing && seen == Present::Database {
+    let untouched = untouched(target);
+    let Some((lock, present)) = lock_target(settings, job, dir, request)? else {
         return Ok(Outcome::Skipped);
-    }
-    let untouched = |error: Error| match error {
-        Error::Interrupted(signal) => Error::Stopped {
-            signal,
-            message: format!(
-                "restore stopped by signal {signal}; {} left untouched",
-                show(target)
-            ),
-        },
-        other => other,
     };
-    // The lock keeps retention from deleting the chosen backup meanwhile,
-    // serialises the pre-restore copy, and makes "is the target there?" one
-    // answer for concurrent restores: two `--if-db-missing` at the start of two
-    // array tasks restore once, and the second finds the database there.
-    let mut lock = match seen {
-        Present::Database => Some(lock_for_saving(settings, job, dir, target).map_err(untouched)?),
-        Present::Missing | Present::Empty => {
-            // `--if-db-missing` stops waiting once another restore has put it back.
-            let restored_meanwhile =
-                || request.if_db_missing && fs::metadata(target).is_ok_and(|m| m.len() > 0);
-            lock_if_possible(settings, job, dir, restored_meanwhile).map_err(untouched)?
-        }
-    };
-    let present = check_target(target, request.force)?;
-    if request.if_db_missing && present == Present::Database {
-        return Ok(Outcome::Skipped);
-    }
-    if present == Present::Database && lock.is_none() {
-        lock = Some(lock_for_saving(settings, job, dir, target).map_err(untouched)?);
-    }
     let target_id = DbId::of(target);
     let db_id = request.db.as_deref().map(DbId::of);
     let into_db = db_id.as_ref().is_some_and(|db| db == &target_id);
@@ -135,17 +104,17 @@ pub(crate) fn restore(
         temp,
         passed_over,
     } = extract_first_intact(settings, job, &candidates, request, present, &parent)
-        .map_err(untouched)?;
+        .map_err(&untouched)?;
 
     let (saved, guard) = match (&lock, present) {
         (Some(lock), Present::Database) => {
             let (saved, guard) =
-                save_existing(settings, job, dir, lock, target).map_err(untouched)?;
+                save_existing(settings, job, dir, lock, target).map_err(&untouched)?;
             (Some(saved), guard)
         }
         _ => {
             // Nothing to save: no signal check after this one.
-            crate::signals::check().map_err(untouched)?;
+            crate::signals::check().map_err(&untouched)?;
             (None, None)
         }
     };
@@ -204,6 +173,59 @@ pub(crate) fn restore(
         saved: saved.map(|s| s.name().to_string()),
         passed_over,
     }))
+}
+
+/// A signal's error says the target was left untouched.
+fn untouched(target: &Path) -> impl Fn(Error) -> Error + '_ {
+    move |error| match error {
+        Error::Interrupted(signal) => Error::Stopped {
+            signal,
+            message: format!(
+                "restore stopped by signal {signal}; {} left untouched",
+                show(target)
+            ),
+        },
+        other => other,
+    }
+}
+
+/// The lock, when the directory can hold one (always when there is a database
+/// to save), and what is at the target under it; `None`: `--if-db-missing`,
+/// and the database is there.
+fn lock_target(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    request: &Request,
+) -> Result<Option<(Option<DirLock>, Present)>> {
+    let target = &request.target;
+    let untouched = untouched(target);
+    // A first look, unlocked: a database already there needs no wait for the lock.
+    let seen = check_target(target, request.force)?;
+    if request.if_db_missing && seen == Present::Database {
+        return Ok(None);
+    }
+    // The lock keeps retention from deleting the chosen backup meanwhile,
+    // serialises the pre-restore copy, and makes "is the target there?" one
+    // answer for concurrent restores: two `--if-db-missing` at the start of two
+    // array tasks restore once, and the second finds the database there.
+    let mut lock = match seen {
+        Present::Database => Some(lock_for_saving(settings, job, dir, target).map_err(&untouched)?),
+        Present::Missing | Present::Empty => {
+            // `--if-db-missing` stops waiting once another restore has put it back.
+            let restored_meanwhile =
+                || request.if_db_missing && fs::metadata(target).is_ok_and(|m| m.len() > 0);
+            lock_if_possible(settings, job, dir, restored_meanwhile).map_err(&untouched)?
+        }
+    };
+    let present = check_target(target, request.force)?;
+    if request.if_db_missing && present == Present::Database {
+        return Ok(None);
+    }
+    if present == Present::Database && lock.is_none() {
+        lock = Some(lock_for_saving(settings, job, dir, target).map_err(&untouched)?);
+    }
+    Ok(Some((lock, present)))
 }
 
 /// What is at the restore target.
