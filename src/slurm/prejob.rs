@@ -321,13 +321,28 @@ fn find_or_make(
     }
     let mut tagged = job.clone();
     tagged.tag = job.job_id().to_string();
-    let outcome = create::if_changed(settings, &tagged, dir, &lock, db, Kind::PreJob, false);
-    let found = match outcome {
-        Ok(Outcome::Created(created)) if created.is_good() => {
+    // An error records nothing: the next task tries again (a full disk may clear).
+    let outcome = create::if_changed(settings, &tagged, dir, &lock, db, Kind::PreJob, false)?;
+    let found = found_in(outcome, &mut record);
+    if let Some(task) = &job.array
+        && let (Some(count), Some((min, max, step))) = (task.task_count, task.range)
+        && (max - min) / step + 1 == count
+    {
+        record.task_ids = Some(format!("{min}-{max}:{step}"));
+    }
+    save(&record)?;
+    found
+}
+
+/// What the backup under the lock came to, noted in `record`: the restore
+/// point made or reused, or the failed snapshot.
+fn found_in(outcome: Outcome, record: &mut PreJob) -> Result<Found> {
+    match outcome {
+        Outcome::Created(created) if created.is_good() => {
             record.backup = Some(created.entry.file_name.clone());
             Ok(Found::Created(created.entry.file_name))
         }
-        Ok(Outcome::Created(created)) => {
+        Outcome::Created(created) => {
             record.failed = Some(created.entry.file_name.clone());
             Err(Error::failed(format!(
                 "pre-job snapshot failed its integrity check (quick_check: {}); kept as {}",
@@ -339,21 +354,11 @@ fn find_or_make(
         }
         // Reused also when a mirror could not be filled in (as a backup made
         // whose mirror copy failed is used): the restore point is here.
-        Ok(Outcome::Unchanged { newest: name, .. }) => {
+        Outcome::Unchanged { newest: name, .. } => {
             record.backup = Some(name.clone());
             Ok(Found::Reused(name))
         }
-        // Nothing recorded: the next task tries again (a full disk may clear).
-        Err(error) => return Err(error),
-    };
-    if let Some(task) = &job.array
-        && let (Some(count), Some((min, max, step))) = (task.task_count, task.range)
-        && (max - min) / step + 1 == count
-    {
-        record.task_ids = Some(format!("{min}-{max}:{step}"));
     }
-    save(&record)?;
-    found
 }
 
 /// Submit the final job if this task is the one to (the create-once marker);
