@@ -227,6 +227,16 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
     let project = Project::new(None, 0o664);
     // The project's settings: differential backups after each full one.
     fs::write(project.dir.join("dbbackup.yaml"), "diff_backups: 3\n").unwrap();
+    let alices = alice_starts(&project);
+    bob_diffs_on_alices_base_and_restores(&project, &alices);
+    both_run_jobs(&project);
+    bob_prunes_alices_backups_and_alice_goes_on(&project, &alices);
+    every_member_writes_the_summary_log(&project);
+}
+
+/// alice's full backup and SLURM job make the directories, the lock and the
+/// summary log, group-shared; the name of her backup.
+fn alice_starts(project: &Project) -> String {
     let backups = project.backups();
     // alice's umask 022 would make 2755 directories and a 644 lock.
     project.run_as(ALICE, &["backup", "--force"], &[]).ok();
@@ -249,8 +259,12 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
         mode(&project.dir.join("slrm_logs/backup_summary.log")),
         0o664
     );
+    alices
+}
 
-    // bob: a differential backup on alice's full one (her page hashes).
+/// bob's differential backup on alice's full one (her page hashes), restored.
+fn bob_diffs_on_alices_base_and_restores(project: &Project, alices: &str) {
+    let backups = project.backups();
     project.change_database();
     let made = project.run_as(BOB, &["backup"], &[]);
     made.ok();
@@ -259,7 +273,7 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
     let rows = list.json();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
-    let diff = rows.iter().find(|r| r["name"] != alices.as_str()).unwrap();
+    let diff = rows.iter().find(|r| r["name"] != alices).unwrap();
     assert_eq!(diff["type"], "diff", "{diff}: {}", made.stderr);
     let bobs = diff["name"].as_str().unwrap().to_string();
     assert_eq!(owner(&backups.join(&bobs)), BOB);
@@ -275,7 +289,11 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
         "the database stays group-writable"
     );
     assert_eq!(fs::metadata(&project.db).unwrap().gid(), gid(GROUP));
+}
 
+/// bob's jobs (pre-job and post-job; `dbbackup run`) in what alice's made, and
+/// alice's job's end in what bob's wrote.
+fn both_run_jobs(project: &Project) {
     // bob's SLURM job: pre-job and post-job in the directory alice made.
     let job = [("SLURM_JOB_ID", "7001"), ("SLURM_JOB_NAME", "sweep")];
     project.run_as(BOB, &["pre-job"], &job).ok();
@@ -297,7 +315,12 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
     project
         .run_as(ALICE, &["post-job"], &[("SLURM_JOB_ID", "7000")])
         .ok();
+}
 
+/// bob's retention deletes alice's backups once his own full backup is the
+/// newest; alice can still do everything in what bob made.
+fn bob_prunes_alices_backups_and_alice_goes_on(project: &Project, alices: &str) {
+    let backups = project.backups();
     // bob's retention deletes alice's backups (and her page hashes) once his
     // own full backup is the newest.
     project.change_database();
@@ -307,7 +330,7 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
     project
         .run_as(BOB, &["prune", "--max-backups", "1"], &[])
         .ok();
-    assert!(!backups.join(&alices).exists(), "alice's backup pruned");
+    assert!(!backups.join(alices).exists(), "alice's backup pruned");
     let left: Vec<String> = fs::read_dir(&backups)
         .unwrap()
         .flatten()
@@ -329,8 +352,11 @@ fn two_members_of_a_group_back_up_prune_and_restore_the_same_database() {
     assert_eq!(verify.code, 1, "{}", verify.stderr);
     let marker = backups.join(format!(".dbbackup-pages/{}.damaged", left[0]));
     assert_eq!(owner(&marker), BOB);
-    assert_shared(&project);
-    // The summary log has every member's lines.
+    assert_shared(project);
+}
+
+/// The summary log has every member's lines.
+fn every_member_writes_the_summary_log(project: &Project) {
     let lines = summary_lines(&project.dir.join("slrm_logs/backup_summary.log"));
     assert!(
         lines
