@@ -76,27 +76,38 @@ pub(crate) fn save_before_restore(
         id: &id,
         job,
     };
-    let saved = save(settings, &target, lock, &reader, started);
+    let stages = Stages {
+        encoding: Encoding::of(settings, job),
+        record: Record::new(settings, Kind::PreRestore, None),
+        keep: Keep::of(settings),
+    };
+    let saved = save(&target, lock, &reader, &stages, started);
     // The source is read until the copy is published and copied.
     drop(reader);
     saved
 }
 
+/// What the stages of a backup use, from the settings.
+struct Stages<'a> {
+    encoding: Encoding<'a>,
+    record: Record<'a>,
+    keep: Keep<'a>,
+}
+
 /// The stages of a backup, with a look for a backup of the same content between
 /// the checked temp file and its publication.
 fn save(
-    settings: &Settings,
     target: &Target,
     lock: &DirLock,
     reader: &Reader,
+    stages: &Stages,
     started: Instant,
 ) -> Result<Saved> {
     let full = diff::Plan::Full {
         hashes: false,
         why: None,
     };
-    let encoding = Encoding::of(settings, target.job);
-    let checked = match create::write_checked(target, &encoding, reader, &full)? {
+    let checked = match create::write_checked(target, &stages.encoding, reader, &full)? {
         Written::Checked(checked) => *checked,
         Written::Fallback(fallback) => return Err(Error::failed(fallback.why)),
     };
@@ -106,14 +117,13 @@ fn save(
             target.id,
             &checked.checksum,
             checked.db_size,
-            encoding.threads,
+            stages.encoding.threads,
         )?
     {
         tracing::info!("content of {} is already held by {name}", show(target.db));
         return Ok(Saved::Existing(name));
     }
-    let record = Record::new(settings, Kind::PreRestore, None);
-    let mut created = create::finish(checked, target, lock, &record, &Keep::of(settings))?;
+    let mut created = create::finish(checked, target, lock, &stages.record, &stages.keep)?;
     created.duration = started.elapsed();
     Ok(Saved::Created(Box::new(created)))
 }
@@ -185,5 +195,87 @@ fn reads_whole(entry: &Entry, threads: usize) -> Result<bool> {
             );
             Ok(false)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::lock::Wait;
+    use crate::retention::Policy;
+
+    /// A pre-restore copy of `db` into `dir`, as the restore engine makes it.
+    fn save_copy(dir: &BackupDir, db: &Path, job: &JobContext) -> Saved {
+        let id = DbId::of(db);
+        let target = Target {
+            dir,
+            db,
+            id: &id,
+            job,
+        };
+        let stages = Stages {
+            encoding: Encoding {
+                level: 6,
+                threads: 1,
+                progress: false,
+                job,
+            },
+            record: Record {
+                kind: Kind::PreRestore,
+                fingerprint: None,
+                mirrors: &[],
+            },
+            keep: Keep {
+                policy: Policy {
+                    keep_last: 5,
+                    keep_daily: 0,
+                    keep_weekly: 0,
+                    keep_pre_restore: 5,
+                },
+                mirrors: &[],
+                lock_wait: Wait::No,
+            },
+        };
+        let lock = DirLock::acquire(dir.path(), job, Wait::No)
+            .unwrap()
+            .unwrap();
+        let reader = Reader::Sqlite(Source::open(db, Duration::from_secs(5)).unwrap());
+        save(&target, &lock, &reader, &stages, Instant::now()).unwrap()
+    }
+
+    #[test]
+    fn the_same_content_is_saved_once_unless_its_copy_cannot_be_read() {
+        let root = tempfile::tempdir().unwrap();
+        let db = root.path().join("target.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(50000));")
+            .unwrap();
+        drop(conn);
+        let dir = BackupDir::new(root.path().join("backups"));
+        dir.ensure_exists().unwrap();
+        let job = JobContext::from_lookup(|_| None, "n1".into());
+
+        let Saved::Created(first) = save_copy(&dir, &db, &job) else {
+            panic!("nothing held this content before");
+        };
+        assert_eq!(first.meta.kind, Kind::PreRestore);
+        let again = save_copy(&dir, &db, &job);
+        assert!(
+            matches!(&again, Saved::Existing(name) if *name == first.entry.file_name),
+            "{again:?}"
+        );
+
+        // A bit flipped in the only copy: it no longer stands in for the undo.
+        let mut bytes = std::fs::read(&first.entry.path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&first.entry.path, bytes).unwrap();
+        let Saved::Created(second) = save_copy(&dir, &db, &job) else {
+            panic!("a damaged copy is not relied on");
+        };
+        assert_ne!(second.entry.file_name, first.entry.file_name);
+        assert_eq!(second.meta.checksum, first.meta.checksum);
     }
 }
