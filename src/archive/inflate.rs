@@ -86,6 +86,8 @@ pub(crate) fn inflate(
     let pool_rx = Arc::new(Mutex::new(pool_rx));
     let (done_tx, done_rx) = mpsc::sync_channel::<Inflated>(pool_size);
     let next_claim = AtomicUsize::new(0);
+    // A cross-thread stop flag (set once the reader is done, also early on a
+    // failure: the workers stop claiming members), not a result.
     let stop = AtomicBool::new(false);
     thread::scope(|scope| {
         for _ in 0..threads.min(count) {

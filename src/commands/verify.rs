@@ -66,6 +66,7 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     // Progress bars of backups verified side by side would overwrite each other.
     let show_progress = ctx.settings.progress() && workers == 1;
     let next = AtomicUsize::new(0);
+    // A cross-thread stop flag (a signal stops every worker claiming backups), not a result.
     let stop = AtomicBool::new(false);
     let (done_tx, done_rx) = mpsc::channel::<(usize, Result<String>)>();
     let mut verdicts = Vec::new();
