@@ -74,6 +74,11 @@ cp packaging/modules/dbbackup.lua packaging/modules/dbbackup.tcl "$share/dbbacku
 # The licences and README also at the top, where whoever unpacks it looks.
 cp README.md LICENSE-MIT LICENSE-APACHE "$stage/"
 tar -C target/packaging -czf "dist/$name.tar.gz" "$name"
+# The EasyBuild and Spack recipes of this release, with the tarball's checksum.
+sum=$(sha256sum "dist/$name.tar.gz" | cut -d' ' -f1)
+mkdir -p dist/spack/dbbackup
+sed "s/@SHA256@/$sum/" "packaging/easybuild/dbbackup-$version.eb" >"dist/dbbackup-$version.eb"
+sed "s/@SHA256@/$sum/" packaging/spack/dbbackup/package.py >dist/spack/dbbackup/package.py
 (cd dist && sha256sum -- *.whl dbbackup_sqlite-*.tar.gz "$name.tar.gz" > SHA256SUMS)
 
 echo "built in $((SECONDS - start)) s:"
@@ -81,3 +86,4 @@ echo "  wheel:             $root/$wheel"
 echo "  standalone binary: $root/dist/$name.tar.gz (bin/dbbackup, man pages, completions, modulefiles)"
 echo "  source dist:       $(ls "$root"/dist/dbbackup_sqlite-*.tar.gz)"
 echo "  checksums:         $root/dist/SHA256SUMS"
+echo "  HPC recipes:       $root/dist/dbbackup-$version.eb (EasyBuild), $root/dist/spack/dbbackup/package.py"

@@ -137,7 +137,9 @@ else
     say "no Python 3.8 on this machine: the API tests ran on $(python3 --version) only"
 fi
 
-# HPC installs of the standalone tarball: the modulefiles under Debian's Lmod.
+# HPC installs of the standalone tarball: the modulefiles under Debian's Lmod, the
+# EasyBuild easyconfig installed by EasyBuild, the Spack recipe checked statically.
 bash packaging/ci-modules.sh "$tarball"
+bash packaging/ci-recipes.sh "$tarball"
 
 say "ok in $((SECONDS - start)) s; wheel $root/$wheel, standalone $root/$tarball"
