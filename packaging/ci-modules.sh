@@ -43,6 +43,8 @@ module load dbbackup
 [ "$(command -v dbbackup)" = "$PREFIX/bin/dbbackup" ] || fail "dbbackup on PATH is $(command -v dbbackup)"
 [ "$(dbbackup --version)" = "dbbackup $VERSION" ] || fail "dbbackup --version says $(dbbackup --version)"
 module list 2>&1 | grep -q "dbbackup/$VERSION" || fail "module list does not show dbbackup/$VERSION"
+module help dbbackup 2>&1 | grep -q "man dbbackup" || fail "module help dbbackup: $(module help dbbackup 2>&1)"
+module whatis dbbackup 2>&1 | grep -q "License: MIT OR Apache-2.0" || fail "module whatis: $(module whatis dbbackup 2>&1)"
 # The man page: on MANPATH, and found by man when man-db is installed.
 case ":$MANPATH:" in *":$PREFIX/share/man:"*) ;; *) fail "MANPATH=$MANPATH lacks $PREFIX/share/man" ;; esac
 [ -f "$PREFIX/share/man/man1/dbbackup.1" ] || fail "no $PREFIX/share/man/man1/dbbackup.1"
