@@ -195,8 +195,8 @@ def restore(
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str (a backup file name or 'latest'), not {_kind(name)}")
-    if not name:
-        raise ValueError("name is empty: give a backup file name or 'latest'")
+    if not name or "\0" in name:
+        raise ValueError(f"name must be a backup file name or 'latest', not {name!r}")
     path = os.fspath(db_path) if isinstance(db_path, (str, os.PathLike)) else None
     if isinstance(path, str) and path.endswith(".db.gz"):
         # The first positional is the database, as in every function; a backup's
@@ -339,9 +339,18 @@ def _number(key: str, value: Any) -> List[Optional[str]]:
     return [repr(value) if isinstance(value, float) else str(value)]
 
 
+# What the binary expects of its text options, for the error message.
+_TEXT_EXAMPLES = {
+    "max_age": "a duration such as '24h'",
+    "min_free": "a size such as '1G'",
+    "shared": "'group' or 'umask'",
+}
+
+
 def _text_value(key: str, value: Any) -> List[Optional[str]]:
     if not isinstance(value, str):
-        raise TypeError(f"{key} must be a str, not {_kind(value)}")
+        example = _TEXT_EXAMPLES.get(key)
+        raise TypeError(f"{key} must be a str{f' ({example})' if example else ''}, not {_kind(value)}")
     if not value or "\0" in value:
         raise ValueError(f"{key} must be a non-empty str without NUL characters, not {value!r}")
     return [value]
