@@ -414,7 +414,6 @@ _KINDS: Dict[str, Callable[[str, Any], List[Optional[str]]]] = {
     "force": _flag,
     "if_db_missing": _flag,
     "full_check": _flag,
-    "all": _flag,
     "verbose": _verbosity,
 }
 
