@@ -63,7 +63,7 @@ impl Cli {
         match &self.command {
             Command::Check(args) => flags.check = Some(args.thresholds.clone()),
             // `summary --log` is summary_log for this run.
-            Command::Summary(SummaryArgs { log: Some(log) }) => {
+            Command::Summary(SummaryArgs { log: Some(log), .. }) => {
                 flags.summary_log = Some(log.clone());
             }
             Command::Init(args) if args.slurm => written_config = Some(args.path.clone()),
@@ -161,7 +161,9 @@ pub enum Command {
     )]
     Check(CheckArgs),
     /// Append one line describing the backup set to the summary log
-    #[command(after_help = "Example:\n  dbbackup summary --log slrm_logs/backup_summary.log")]
+    #[command(
+        after_help = "Examples:\n  dbbackup summary --log slrm_logs/backup_summary.log\n  dbbackup summary --format json"
+    )]
     Summary(SummaryArgs),
     /// Write the SLURM job templates (and the hooks shim), with your paths filled in
     #[command(after_help = "Example:\n  dbbackup templates --out slurm")]
@@ -312,6 +314,8 @@ pub struct SummaryArgs {
     /// Append here instead of summary_log
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: FormatArgs,
 }
 
 #[derive(Debug, Args)]
@@ -406,13 +410,35 @@ pub struct AdoptArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Backup file names (default: the newest backup)
-    pub names: Vec<String>,
+    /// Backup file names from `dbbackup list`, or `latest` (default: latest)
+    #[arg(value_name = "NAME", value_parser = BackupRef::parse)]
+    pub names: Vec<BackupRef>,
     /// Verify every backup
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
     #[command(flatten)]
     pub output: FormatArgs,
+}
+
+/// A backup as every command that takes one names it: `latest` (the newest
+/// restore point, as `restore latest` picks it) or a file name from `list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupRef {
+    Latest,
+    Named(String),
+}
+
+impl BackupRef {
+    pub const LATEST: &'static str = "latest";
+
+    #[allow(clippy::unnecessary_wraps)] // clap's value parser signature
+    fn parse(text: &str) -> Result<BackupRef, String> {
+        Ok(if text == Self::LATEST {
+            BackupRef::Latest
+        } else {
+            BackupRef::Named(text.to_string())
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -364,3 +364,61 @@ fn init_round_trips_any_database_name_relative_to_the_file_it_writes() {
     fs::create_dir_all(env.path("data")).unwrap();
     init_then_backup(&env, "data/r.db", "sub/dbbackup.yaml", 5);
 }
+
+/// Every command that takes a backup name takes `latest` too: the newest
+/// restore point, as `restore latest` means it.
+#[test]
+fn every_command_that_takes_a_backup_name_takes_latest() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let newest = env.newest_backup();
+    let name = newest.file_name().unwrap().to_str().unwrap();
+    let verify = env.run(&["verify", "latest", "--format", "json"]);
+    verify.ok();
+    assert_eq!(verify.json()[0]["name"], name);
+    assert_eq!(verify.json()[0]["ok"], true);
+    // Named and `latest` side by side: each verified once, in the order given.
+    let both = env.run(&["verify", name, "latest", "--format", "json"]);
+    both.ok();
+    assert_eq!(both.json().as_array().unwrap().len(), 2);
+    let out = env.path("copy.db.gz");
+    env.run(&["export", "latest", "--out", out.to_str().unwrap()])
+        .ok();
+    let target = env.path("r.db");
+    env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .ok();
+    // No backup at all: the same refusal as `verify` alone, not "no backup named".
+    let empty = Env::new();
+    empty
+        .run(&["verify", "latest"])
+        .failed_with(1, "no backups to verify");
+}
+
+/// `summary --format json`: the line's fields as one JSON document (docs/json.md).
+#[test]
+fn summary_speaks_json() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let log = env.path("summary.log");
+    let run = env.run(&[
+        "summary",
+        "--log",
+        log.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    run.ok();
+    let doc = run.json();
+    assert_eq!(doc["event"], "summary");
+    assert_eq!(doc["status"], "ok");
+    assert_eq!(doc["count"], 1);
+    assert_eq!(doc["healthy"], true);
+    assert_eq!(
+        doc["newest"],
+        env.newest_backup().file_name().unwrap().to_str().unwrap()
+    );
+    assert!(doc["total_size"].as_u64().unwrap() > 0);
+    // The line is still appended, the same as in text.
+    let line = fs::read_to_string(&log).unwrap();
+    assert_eq!(doc["line"].as_str().unwrap(), line.trim_end());
+}
