@@ -31,10 +31,10 @@ pub struct GlobalArgs {
     #[command(flatten)]
     pub options: Options,
     /// Nothing on stdout; errors still go to stderr
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = crate::options::GLOBAL)]
     pub quiet: bool,
     /// More detail on stderr (-vv for even more)
-    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    #[arg(long, short, global = true, help_heading = crate::options::GLOBAL, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 

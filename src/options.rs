@@ -43,6 +43,12 @@ pub const DEFAULT_MAX_AGE_DURATION: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_MIN_COUNT: u32 = 1;
 pub const DEFAULT_MAX_SHRINK: f64 = 50.0;
 
+/// The help headings of the shared settings: `COMMAND --help` shows the
+/// command's own options first, then these (as cargo and restic do).
+pub(crate) const GLOBAL: &str = "Global options";
+pub(crate) const BACKUP: &str = "Backup settings";
+pub(crate) const RETENTION: &str = "Retention";
+
 /// The `shared` setting: who may use the files and directories dbbackup
 /// creates (`store::perms`). Not given: the database decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -65,62 +71,62 @@ pub struct Options {
     /// The SQLite database to back up
     #[arg(
         long,
-        global = true,
+        global = true, help_heading = GLOBAL,
         hide_env_values = true,
         env = "DBBACKUP_DB_PATH",
         value_name = "PATH"
     )]
     pub db_path: Option<PathBuf>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_BACKUP_DIR", value_name = "DIR",
+    #[arg(long, global = true, help_heading = GLOBAL, hide_env_values = true, env = "DBBACKUP_BACKUP_DIR", value_name = "DIR",
           help = format!("Where backups go [default: {DEFAULT_BACKUP_DIR}]"))]
     pub backup_dir: Option<PathBuf>,
     // Where the settings come from: a flag and a variable, not a key of the file.
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_CONFIG", value_name = "FILE",
+    #[arg(long, global = true, help_heading = GLOBAL, hide_env_values = true, env = "DBBACKUP_CONFIG", value_name = "FILE",
           help = format!("YAML configuration file [default: ./{DEFAULT_CONFIG_FILE} if present]"))]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::COMPRESSION_LEVEL.whole_parser(),
           help = format!("gzip level 1-9 [default: {DEFAULT_COMPRESSION_LEVEL}]"))]
     #[serde(default, deserialize_with = "read::compression_level")]
     pub compression_level: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
+    #[arg(long, global = true, help_heading = RETENTION, hide_env_values = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::MAX_BACKUPS.whole_parser(),
           help = format!("Keep this many newest good backups [default: {DEFAULT_MAX_BACKUPS}]"))]
     #[serde(default, deserialize_with = "read::max_backups")]
     pub max_backups: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_DAILY", value_name = "N",
+    #[arg(long, global = true, help_heading = RETENTION, hide_env_values = true, env = "DBBACKUP_KEEP_DAILY", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::KEEP_DAILY.whole_parser(),
           help = format!("Also keep the newest backup of each of the last N days [default: {DEFAULT_KEEP_DAILY}]"))]
     #[serde(default, deserialize_with = "read::keep_daily")]
     pub keep_daily: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_WEEKLY", value_name = "N",
+    #[arg(long, global = true, help_heading = RETENTION, hide_env_values = true, env = "DBBACKUP_KEEP_WEEKLY", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::KEEP_WEEKLY.whole_parser(),
           help = format!("Also keep the newest backup of each of the last N weeks [default: {DEFAULT_KEEP_WEEKLY}]"))]
     #[serde(default, deserialize_with = "read::keep_weekly")]
     pub keep_weekly: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_PRE_RESTORE", value_name = "N",
+    #[arg(long, global = true, help_heading = RETENTION, hide_env_values = true, env = "DBBACKUP_KEEP_PRE_RESTORE", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::KEEP_PRE_RESTORE.whole_parser(),
           help = format!("Keep this many newest pre-restore copies (undo of a restore) [default: {DEFAULT_KEEP_PRE_RESTORE}]"))]
     #[serde(default, deserialize_with = "read::keep_pre_restore")]
     pub keep_pre_restore: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_DIFF_BACKUPS", value_name = "N",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_DIFF_BACKUPS", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::DIFF_BACKUPS.whole_parser(),
           help = format!("After each full backup, make up to N differential backups (changed pages only) [default: {DEFAULT_DIFF_BACKUPS}]"))]
     #[serde(default, deserialize_with = "read::diff_backups")]
     pub diff_backups: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
           allow_negative_numbers = true, value_parser = limits::MIN_INTERVAL_HOURS.parser(),
           help = format!("`auto` makes at most one backup per this many hours [default: {DEFAULT_MIN_INTERVAL_HOURS}]"))]
     #[serde(default, deserialize_with = "read::min_interval_hours")]
     pub min_interval_hours: Option<f64>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_SUMMARY_LOG", value_name = "PATH",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_SUMMARY_LOG", value_name = "PATH",
           help = format!("Where summary lines are appended [default: {DEFAULT_SUMMARY_LOG}]"))]
     pub summary_log: Option<PathBuf>,
     /// Extra directory that receives a copy of each backup (repeatable)
     #[arg(
         long = "mirror-dir",
-        global = true,
+        global = true, help_heading = BACKUP,
         hide_env_values = true,
         env = "DBBACKUP_MIRROR_DIRS",
         value_delimiter = ':',
@@ -130,29 +136,29 @@ pub struct Options {
         value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
     )]
     pub mirror_dirs: Option<Vec<PathBuf>>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_BUSY_TIMEOUT_SECONDS", value_name = "SECONDS",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_BUSY_TIMEOUT_SECONDS", value_name = "SECONDS",
           allow_negative_numbers = true, value_parser = limits::BUSY_TIMEOUT_SECONDS.whole_parser(),
           help = format!("How long to wait for a database locked by a writer [default: {DEFAULT_BUSY_TIMEOUT_SECONDS}]"))]
     #[serde(default, deserialize_with = "read::busy_timeout_seconds")]
     pub busy_timeout_seconds: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_LOCK_TIMEOUT_SECONDS", value_name = "SECONDS",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_LOCK_TIMEOUT_SECONDS", value_name = "SECONDS",
           allow_negative_numbers = true, value_parser = limits::LOCK_TIMEOUT_SECONDS.whole_parser(),
           help = format!("How long to wait for another dbbackup holding the backup-dir lock [default: {DEFAULT_LOCK_TIMEOUT_SECONDS}]"))]
     #[serde(default, deserialize_with = "read::lock_timeout_seconds")]
     pub lock_timeout_seconds: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_TERM_GRACE_SECONDS", value_name = "SECONDS",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_TERM_GRACE_SECONDS", value_name = "SECONDS",
           allow_negative_numbers = true, value_parser = limits::TERM_GRACE_SECONDS.whole_parser(),
           help = format!("After SLURM's TERM, post-job gives up after this many seconds [default: {DEFAULT_TERM_GRACE_SECONDS}]"))]
     #[serde(default, deserialize_with = "read::term_grace_seconds")]
     pub term_grace_seconds: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_THREADS", value_name = "N",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_THREADS", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::THREADS.whole_parser(),
           help = format!("Compression threads; 0 = the cores this process may use [default: {DEFAULT_THREADS}]"))]
     #[serde(default, deserialize_with = "read::threads")]
     pub threads: Option<u32>,
     #[arg(
         long,
-        global = true,
+        global = true, help_heading = BACKUP,
         hide_env_values = true,
         env = "DBBACKUP_SHARED",
         value_name = "MODE",

@@ -422,3 +422,48 @@ fn summary_speaks_json() {
     let line = fs::read_to_string(&log).unwrap();
     assert_eq!(doc["line"].as_str().unwrap(), line.trim_end());
 }
+
+/// `COMMAND --help` shows the command's own options under "Options:" and the
+/// settings every command shares under their own headings after them.
+#[test]
+fn help_shows_a_commands_own_options_first_and_the_shared_settings_under_headings() {
+    use clap::CommandFactory;
+    let cli = dbbackup::cli::Cli::command();
+    let global: Vec<&clap::Arg> = cli.get_arguments().filter(|a| a.is_global_set()).collect();
+    assert!(global.len() > 10);
+    for arg in &global {
+        assert!(
+            arg.get_help_heading().is_some(),
+            "--{} is shared by every command: give it a help heading (options.rs)",
+            arg.get_id()
+        );
+    }
+    let env = Env::empty();
+    for command in COMMANDS {
+        let help = env.run(&[command, "--help"]);
+        help.ok();
+        // "Options:" up to the next heading: the command's own.
+        let own: String = help
+            .stdout
+            .split("\nOptions:\n")
+            .nth(1)
+            .unwrap_or("")
+            .split("\n\n")
+            .next()
+            .unwrap()
+            .to_string();
+        for arg in &global {
+            let flag = format!("--{} ", arg.get_long().unwrap());
+            assert!(
+                !own.contains(&flag),
+                "{command} --help lists {flag} among its own options:\n{own}"
+            );
+        }
+        for heading in ["Global options:", "Backup settings:", "Retention:"] {
+            assert!(
+                help.stdout.contains(heading),
+                "{command} --help: no {heading}"
+            );
+        }
+    }
+}
