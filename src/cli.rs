@@ -2,6 +2,7 @@
 //! and each command's own arguments. `config` turns the options, the environment
 //! and the YAML file into validated `Settings`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -9,6 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::Request;
 pub use crate::options::{CheckOptions, Options};
 pub use crate::output::Format;
+
+mod usage;
+pub use usage::one_line;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,11 +44,16 @@ pub struct GlobalArgs {
 
 impl Cli {
     /// This process's command line, as `Parser::try_parse` reads it, except that
-    /// an empty `DBBACKUP_*` variable counts as unset: `VAR=` is how shells and
-    /// job scripts clear a setting, and it should not break every command.
+    /// an empty `DBBACKUP_*` variable counts as unset (`VAR=` is how shells and
+    /// job scripts clear a setting, and it should not break every command), and
+    /// so does one whose flag is given.
     pub fn try_parse_ignoring_empty_env() -> Result<Cli, clap::Error> {
         use clap::{CommandFactory, FromArgMatches};
-        let mut matches = without_empty_env(Cli::command()).try_get_matches()?;
+        let args: Vec<OsString> = std::env::args_os().collect();
+        let own = usage::own_words(&Cli::command(), &args);
+        usage::refuse_option_as_value(&Cli::command(), &own)?;
+        let command = without_unused_env(Cli::command(), &usage::given_longs(&own));
+        let mut matches = command.try_get_matches_from(args)?;
         Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))
     }
 
@@ -78,20 +87,25 @@ impl Cli {
 }
 
 /// Every argument of `command` and its subcommands, minus the environment
-/// variable of those whose variable is set but empty.
-fn without_empty_env(command: clap::Command) -> clap::Command {
+/// variable of those whose variable is set but empty, or that the command line
+/// gives (`given`: long names): the flag wins, so a bad value in the variable
+/// it overrides is not an error either.
+fn without_unused_env(command: clap::Command, given: &[String]) -> clap::Command {
     command
         .mut_args(|arg| {
             let empty = arg
                 .get_env()
                 .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
-            if empty {
+            let overridden = arg
+                .get_long()
+                .is_some_and(|long| given.iter().any(|g| g == long));
+            if empty || overridden {
                 arg.env(None::<&'static str>)
             } else {
                 arg
             }
         })
-        .mut_subcommands(without_empty_env)
+        .mut_subcommands(|sub| without_unused_env(sub, given))
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,13 +202,23 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to write the configuration
-    #[arg(long, value_name = "FILE", default_value = "dbbackup.yaml")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "FILE",
+        default_value = "dbbackup.yaml"
+    )]
     pub path: PathBuf,
     /// Also write the SLURM templates
     #[arg(long)]
     pub slurm: bool,
     /// Directory for the SLURM templates
-    #[arg(long, value_name = "DIR", default_value = "slurm")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DIR",
+        default_value = "slurm"
+    )]
     pub slurm_dir: PathBuf,
     /// Replace files that already exist
     #[arg(long)]
@@ -211,7 +235,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// Write dbbackup.1 and dbbackup-COMMAND.1 here instead of printing dbbackup.1
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
@@ -219,7 +243,7 @@ pub struct ManArgs {
 pub struct PreJobArgs {
     /// In an array task: once per array, submit this script with
     /// `sbatch --dependency=afterany:<array>`, passing the array id (the final backup)
-    #[arg(long, value_name = "SCRIPT")]
+    #[arg(long, allow_hyphen_values = true, value_name = "SCRIPT")]
     pub final_job: Option<PathBuf>,
     #[command(flatten)]
     pub output: FormatArgs,
@@ -229,7 +253,7 @@ pub struct PreJobArgs {
 pub struct RunArgs {
     /// In an array task: once per array, submit this script with
     /// `sbatch --dependency=afterany:<array>`, passing the array id (the final backup)
-    #[arg(long, value_name = "SCRIPT")]
+    #[arg(long, allow_hyphen_values = true, value_name = "SCRIPT")]
     pub final_job: Option<std::path::PathBuf>,
     /// A failed backup fails the job (exit 1 when the work succeeded; no work
     /// after a failed pre-job)
@@ -284,7 +308,7 @@ pub struct PostJobArgs {
 pub struct PeriodicArgs {
     /// Also write check's metrics here in the Prometheus text format, atomically
     /// (for node_exporter's textfile collector: a *.prom file in its directory)
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, allow_hyphen_values = true, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
 }
 
@@ -312,7 +336,7 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
     /// Append here instead of summary_log
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, allow_hyphen_values = true, value_name = "PATH")]
     pub log: Option<PathBuf>,
     #[command(flatten)]
     pub output: FormatArgs,
@@ -321,7 +345,12 @@ pub struct SummaryArgs {
 #[derive(Debug, Args)]
 pub struct TemplatesArgs {
     /// Directory to write the templates into (created if missing)
-    #[arg(long, value_name = "DIR", default_value = "slurm")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DIR",
+        default_value = "slurm"
+    )]
     pub out: PathBuf,
     /// Replace files that already exist
     #[arg(long)]
@@ -364,7 +393,7 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "JOBID", conflicts_with = "name")]
     pub before_job: Option<String>,
     /// Restore here instead of the database path
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, allow_hyphen_values = true, value_name = "PATH")]
     pub target: Option<PathBuf>,
     /// Do nothing (exit 0) when the target already exists
     #[arg(long)]
@@ -387,7 +416,7 @@ pub struct ExportArgs {
     /// A backup file name from `dbbackup list`, or `latest`
     pub name: String,
     /// The .db.gz file to write (must not exist)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE")]
     pub out: PathBuf,
     #[command(flatten)]
     pub output: FormatArgs,

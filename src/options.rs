@@ -74,14 +74,15 @@ pub struct Options {
         global = true, help_heading = GLOBAL,
         hide_env_values = true,
         env = "DBBACKUP_DB_PATH",
-        value_name = "PATH"
+        value_name = "PATH",
+        allow_hyphen_values = true
     )]
     pub db_path: Option<PathBuf>,
-    #[arg(long, global = true, help_heading = GLOBAL, hide_env_values = true, env = "DBBACKUP_BACKUP_DIR", value_name = "DIR",
+    #[arg(long, global = true, help_heading = GLOBAL, hide_env_values = true, env = "DBBACKUP_BACKUP_DIR", allow_hyphen_values = true, value_name = "DIR",
           help = format!("Where backups go [default: {DEFAULT_BACKUP_DIR}]"))]
     pub backup_dir: Option<PathBuf>,
     // Where the settings come from: a flag and a variable, not a key of the file.
-    #[arg(long, global = true, help_heading = GLOBAL, hide_env_values = true, env = "DBBACKUP_CONFIG", value_name = "FILE",
+    #[arg(long, global = true, help_heading = GLOBAL, hide_env_values = true, env = "DBBACKUP_CONFIG", allow_hyphen_values = true, value_name = "FILE",
           help = format!("YAML configuration file [default: ./{DEFAULT_CONFIG_FILE} if present]"))]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -120,7 +121,7 @@ pub struct Options {
           help = format!("`auto` makes at most one backup per this many hours [default: {DEFAULT_MIN_INTERVAL_HOURS}]"))]
     #[serde(default, deserialize_with = "read::min_interval_hours")]
     pub min_interval_hours: Option<f64>,
-    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_SUMMARY_LOG", value_name = "PATH",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_SUMMARY_LOG", allow_hyphen_values = true, value_name = "PATH",
           help = format!("Where summary lines are appended [default: {DEFAULT_SUMMARY_LOG}]"))]
     pub summary_log: Option<PathBuf>,
     /// Extra directory that receives a copy of each backup (repeatable)
@@ -129,6 +130,7 @@ pub struct Options {
         global = true, help_heading = BACKUP,
         hide_env_values = true,
         env = "DBBACKUP_MIRROR_DIRS",
+        allow_hyphen_values = true,
         value_delimiter = ':',
         value_name = "DIR",
         // Empty elements (`DIRS=$DIRS:m` from an empty start) are dropped by
