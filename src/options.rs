@@ -65,8 +65,11 @@ pub enum Shared {
 /// The global settings: a flag on every command, an environment variable, and a
 /// top-level key of the config file (`check:` holds the `check` thresholds).
 #[derive(Debug, Default, Clone, Args, Deserialize)]
-// What a type error says it expected, as before the options were shared.
-#[serde(deny_unknown_fields, expecting = "struct FileConfig")]
+// What a type error says it expected: the user's words, not a type's name.
+#[serde(
+    deny_unknown_fields,
+    expecting = "a map of settings, one `key: value` per line"
+)]
 pub struct Options {
     /// The SQLite database to back up
     #[arg(
@@ -176,7 +179,10 @@ pub struct Options {
 
 /// The health thresholds: `check`'s flags and the file's `check:` map.
 #[derive(Debug, Default, Clone, Args, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "struct FileCheck")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a map of check thresholds (max_age, min_count, max_shrink, min_free)"
+)]
 pub struct CheckOptions {
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = crate::units::parse_duration,
           help = format!("Newest good backup at most this old (90s, 30m, 24h, 7d) [default: {DEFAULT_MAX_AGE}]"))]
@@ -314,6 +320,12 @@ mod read {
         fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
             self.visit_str(&v.to_string())
         }
+        fn visit_u128<E: Error>(self, v: u128) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_i128<E: Error>(self, v: i128) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
         fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
             self.visit_str(&number_text(v))
         }
@@ -338,6 +350,24 @@ mod read {
         }
         fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
             self.0.check_whole(v.into()).map(Some).map_err(E::custom)
+        }
+        // Past u64 (the YAML reader's own type, else): named by its digits.
+        fn visit_i128<E: Error>(self, v: i128) -> Result<Self::Value, E> {
+            self.0.check_whole(v).map(Some).map_err(E::custom)
+        }
+        fn visit_u128<E: Error>(self, v: u128) -> Result<Self::Value, E> {
+            match i128::try_from(v) {
+                Ok(v) => self.visit_i128(v),
+                Err(_) => Err(E::custom(format!(
+                    "must be {}, not {v}",
+                    self.0.expecting_whole()
+                ))),
+            }
+        }
+        /// `05` is a string to YAML (1.1 read it as octal), and `'5'` is one:
+        /// read as the flag reads its digits, so `05` is 5.
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            self.0.parse_whole(v).map(Some).map_err(E::custom)
         }
         fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
             // "not 6" would hide what is wrong with `6.0`.
@@ -373,6 +403,14 @@ mod read {
         }
         #[allow(clippy::cast_precision_loss)]
         fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.0.check(v as f64).map(Some).map_err(E::custom)
+        }
+        #[allow(clippy::cast_precision_loss)]
+        fn visit_u128<E: Error>(self, v: u128) -> Result<Self::Value, E> {
+            self.0.check(v as f64).map(Some).map_err(E::custom)
+        }
+        #[allow(clippy::cast_precision_loss)]
+        fn visit_i128<E: Error>(self, v: i128) -> Result<Self::Value, E> {
             self.0.check(v as f64).map(Some).map_err(E::custom)
         }
         fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
