@@ -184,7 +184,7 @@ pub enum Command {
     Templates(TemplatesArgs),
     /// Write a commented dbbackup.yaml to start from (and the SLURM templates with --slurm)
     #[command(
-        after_help = "Examples:\n  dbbackup --db-path results.db init\n  dbbackup --db-path results.db init --slurm"
+        after_help = "Every setting given on the command line or in a DBBACKUP_* variable is written into the file.\n\nExamples:\n  dbbackup --db-path results.db init\n  dbbackup --db-path results.db --max-backups 20 init --slurm"
     )]
     Init(InitArgs),
     /// Print shell completions

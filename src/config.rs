@@ -13,7 +13,7 @@ use crate::options::{self as defaults, CheckOptions, Options};
 mod paths;
 
 use paths::{expand_flags, refuse_backup_dir_as_mirror, relative_to};
-pub(crate) use paths::{refuse_non_utf8, refuse_non_utf8_database};
+pub(crate) use paths::{map_paths, refuse_non_utf8, refuse_non_utf8_database};
 
 /// Health thresholds for `check` (the `check:` map in the YAML file).
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +60,9 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     /// `--quiet`: nothing on stdout, no progress bars.
     pub quiet: bool,
+    /// What the command line and the environment gave (paths expanded, not
+    /// yet merged over the file): `init` writes these into the file.
+    pub given: Options,
 }
 
 impl Settings {
@@ -113,7 +116,8 @@ pub fn resolve(request: Request) -> Result<Settings> {
         Some(path) => relative_to(load(path)?, path)?,
         None => Options::default(),
     };
-    let mut settings = settings_from(flags.merge(file));
+    let mut settings = settings_from(flags.clone().merge(file));
+    settings.given = flags;
     if let Some(db) = &settings.db_path {
         refuse_non_utf8_database(db)?;
     }
@@ -173,6 +177,7 @@ fn settings_from(options: Options) -> Settings {
         mirror_dirs: options.mirror_dirs.unwrap_or_default(),
         config_file: None,
         quiet: false,
+        given: Options::default(),
     }
 }
 
@@ -201,7 +206,7 @@ fn load(path: &Path) -> Result<Options> {
 /// Parse and check a configuration file's text: the one path every file takes,
 /// in a real run and in `check_text`. The error names the key. The whole file is
 /// checked, even keys a flag overrides: a mistake in it is found at once.
-fn parse(text: &str) -> std::result::Result<Options, String> {
+pub(crate) fn parse(text: &str) -> std::result::Result<Options, String> {
     if text.trim().is_empty() {
         return Ok(Options::default());
     }

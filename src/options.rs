@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::limits;
 
@@ -51,7 +51,7 @@ pub(crate) const RETENTION: &str = "Retention";
 
 /// The `shared` setting: who may use the files and directories dbbackup
 /// creates (`store::perms`). Not given: the database decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Shared {
     // Plain comments: doc comments here would turn every command's `--help`
@@ -64,7 +64,8 @@ pub enum Shared {
 
 /// The global settings: a flag on every command, an environment variable, and a
 /// top-level key of the config file (`check:` holds the `check` thresholds).
-#[derive(Debug, Default, Clone, Args, Deserialize)]
+/// Serialized (`init` writes the settings given), `None` is `null`.
+#[derive(Debug, Default, Clone, Args, Deserialize, Serialize)]
 // What a type error says it expected: the user's words, not a type's name.
 #[serde(
     deny_unknown_fields,
@@ -178,7 +179,7 @@ pub struct Options {
 }
 
 /// The health thresholds: `check`'s flags and the file's `check:` map.
-#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[derive(Debug, Default, Clone, Args, Deserialize, Serialize)]
 #[serde(
     deny_unknown_fields,
     expecting = "a map of check thresholds (max_age, min_count, max_shrink, min_free)"
@@ -186,7 +187,11 @@ pub struct Options {
 pub struct CheckOptions {
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = crate::units::parse_duration,
           help = format!("Newest good backup at most this old (90s, 30m, 24h, 7d) [default: {DEFAULT_MAX_AGE}]"))]
-    #[serde(default, deserialize_with = "read::max_age")]
+    #[serde(
+        default,
+        deserialize_with = "read::max_age",
+        serialize_with = "write_seconds"
+    )]
     pub max_age: Option<Duration>,
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_COUNT", value_name = "N", allow_negative_numbers = true, value_parser = limits::MIN_COUNT.whole_parser(),
           help = format!("At least this many good backups [default: {DEFAULT_MIN_COUNT}]"))]
@@ -200,6 +205,15 @@ pub struct CheckOptions {
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = crate::units::parse_size)]
     #[serde(default, deserialize_with = "read::min_free")]
     pub min_free: Option<u64>,
+}
+
+/// A duration as the file reads it back: `7200s`.
+#[allow(clippy::ref_option)] // serde's signature
+fn write_seconds<S: serde::Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(duration) => s.serialize_str(&format!("{}s", duration.as_secs())),
+        None => s.serialize_none(),
+    }
 }
 
 impl Options {

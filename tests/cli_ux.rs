@@ -467,3 +467,66 @@ fn help_shows_a_commands_own_options_first_and_the_shared_settings_under_heading
         }
     }
 }
+
+/// `init` writes every setting the command line and the environment give, not
+/// only `db_path`; the file alone then does what they did.
+#[test]
+fn init_writes_every_setting_given_and_the_file_reads_them_back() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .env("DBBACKUP_THREADS", "2")
+        .args([
+            "--max-backups",
+            "3",
+            "--keep-daily",
+            "2",
+            "--mirror-dir",
+            "mirror",
+            "--shared",
+            "umask",
+            "--min-interval-hours",
+            "0.5",
+            "init",
+            "--path",
+            "conf/dbbackup.yaml",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let text = fs::read_to_string(env.path("conf/dbbackup.yaml")).unwrap();
+    let file: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    assert_eq!(file["max_backups"], 3, "{text}");
+    assert_eq!(file["keep_daily"], 2, "{text}");
+    assert_eq!(file["threads"], 2, "from the environment: {text}");
+    assert_eq!(file["shared"], "umask", "{text}");
+    assert_eq!(file["min_interval_hours"], 0.5, "{text}");
+    // Paths relative to the file, as its reader takes them.
+    assert_eq!(file["mirror_dirs"][0], "../mirror", "{text}");
+    // An absolute path (the environment's) stays absolute.
+    assert_eq!(file["db_path"], env.db.to_str().unwrap(), "{text}");
+    // The file alone: the mirror receives the backup, and retention keeps 3.
+    let alone = || -> Run {
+        env.command()
+            .env_remove("DBBACKUP_DB_PATH")
+            .env_remove("DBBACKUP_BACKUP_DIR")
+            .args(["--config", "conf/dbbackup.yaml", "backup", "--force"])
+            .output()
+            .unwrap()
+            .into()
+    };
+    for _ in 0..5 {
+        alone().ok();
+    }
+    let count = |dir: &str| {
+        fs::read_dir(env.path(dir))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("backup_"))
+            .count()
+    };
+    assert_eq!(count("conf/outputs/db_backups"), 3);
+    assert!(count("mirror") >= 1);
+}
