@@ -530,3 +530,51 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
     assert_eq!(count("conf/outputs/db_backups"), 3);
     assert!(count("mirror") >= 1);
 }
+
+/// `templates` without a configuration: the hint names the project's
+/// `dbbackup.yaml` (where the job runs) and says to fill it in, never a path
+/// beside the binary.
+#[test]
+fn templates_without_a_config_point_at_the_project() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_CONFIG")
+        .args(["templates", "--out", "jobs"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let project = env.root.path().canonicalize().unwrap();
+    for name in [
+        "job_single.sbatch",
+        "job_array.sbatch",
+        "final_backup.sbatch",
+    ] {
+        let text = fs::read_to_string(env.path("jobs").join(name)).unwrap();
+        let hint = format!(
+            "# export DBBACKUP_CONFIG={}/dbbackup.yaml",
+            project.display()
+        );
+        assert!(
+            text.contains(&hint)
+                || text.contains(&format!(
+                    "# export DBBACKUP_CONFIG='{}/dbbackup.yaml'",
+                    project.display()
+                )),
+            "{name}: {text}"
+        );
+        assert!(text.contains("FILL IN"), "{name}");
+        assert!(!text.contains("/path/to/dbbackup.yaml"), "{name}");
+        // Still a valid shell script.
+        let path = env.path("jobs").join(name);
+        assert!(
+            Command::new("bash")
+                .arg("-n")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
