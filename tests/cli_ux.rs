@@ -578,3 +578,199 @@ fn templates_without_a_config_point_at_the_project() {
         );
     }
 }
+
+/// What the README shows `list` and a summary line to look like is what they
+/// look like: the README's own scenario (a pre-job and post-job of array job
+/// 77, a manual backup of another database in the same directory, a legacy
+/// plain gzip) is run, and the README's sample is compared with the output:
+/// the header exactly, each row token by token (the same kind of value in
+/// the same column), the note's words, the summary line's keys.
+#[test]
+fn the_readme_list_and_summary_samples_are_what_the_commands_print() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let sample: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != "$ dbbackup list")
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert!(sample.len() >= 3, "README has a `$ dbbackup list` sample");
+
+    let env = Env::new();
+    let scratch = env.path("scratch.db");
+    make_ledger_db(&scratch, 50, false);
+    fs::create_dir_all(&env.backups).unwrap();
+    let legacy = fs::File::create(env.backups.join("backup_20250909_093708.db.gz")).unwrap();
+    assert!(
+        Command::new("gzip")
+            .arg("-c")
+            .arg(&env.db)
+            .stdout(legacy)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let task = |args: &[&str]| {
+        let run: Run = env
+            .command()
+            .env("SLURM_JOB_ID", "77")
+            .env("SLURM_ARRAY_JOB_ID", "77")
+            .env("SLURM_ARRAY_TASK_ID", "0")
+            .env("SLURM_ARRAY_TASK_COUNT", "1")
+            .args(args)
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
+    };
+    task(&["pre-job"]);
+    env.run(&["--db-path", scratch.to_str().unwrap(), "backup"])
+        .ok();
+    fs::remove_file(&env.db).unwrap();
+    make_ledger_db(&env.db, 300, false);
+    task(&["post-job", "--status", "2"]);
+    let list: Run = env
+        .command()
+        .env("TZ", "Europe/Berlin")
+        .arg("list")
+        .output()
+        .unwrap()
+        .into();
+    list.ok();
+    let real: Vec<&str> = list.stdout.lines().collect();
+
+    assert_eq!(sample[0], real[0], "the header");
+    let rows = |lines: &[&str]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("backup_"))
+            .map(ToString::to_string)
+            .collect()
+    };
+    let (sample_rows, real_rows) = (rows(&sample), rows(&real));
+    assert_eq!(sample_rows.len(), real_rows.len(), "rows:\n{}", list.stdout);
+    for (shown, printed) in sample_rows.iter().zip(&real_rows) {
+        let (shown_tokens, printed_tokens) = (tokens(shown), tokens(printed));
+        assert_eq!(
+            shown_tokens.iter().map(|t| kind(&t.2)).collect::<Vec<_>>(),
+            printed_tokens
+                .iter()
+                .map(|t| kind(&t.2))
+                .collect::<Vec<_>>(),
+            "README row:\n{shown}\nreal row:\n{printed}"
+        );
+        // Left-aligned columns start, right-aligned ones end, in the same place.
+        for (a, b) in shown_tokens.iter().zip(&printed_tokens) {
+            assert!(
+                a.0 == b.0 || a.1 == b.1,
+                "README row:\n{shown}\nreal row:\n{printed}\n{:?} is out of its column",
+                a.2
+            );
+        }
+    }
+    let note = sample.iter().find(|l| l.starts_with("note:")).unwrap();
+    let note = note.trim_end_matches(" ...");
+    assert!(
+        real.iter().any(|l| l.starts_with(note)),
+        "README note {note:?}, real:\n{}",
+        list.stdout
+    );
+
+    // The README's tour of the commands, run as written (after `list`: the
+    // restores change the set), each with the exit status it documents.
+    let tour: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("dbbackup backup --force"))
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert!(tour.len() >= 8, "{tour:?}");
+    for line in tour {
+        let command = line.split('#').next().unwrap().trim();
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let run = env.run(&words);
+        assert_eq!(
+            run.code, 0,
+            "README: {command}
+{}",
+            run.stderr
+        );
+    }
+
+    // The summary line: the README's keys, in its order.
+    let shown = readme
+        .lines()
+        .find(|l| l.starts_with("time=") && l.contains("event=post-job"))
+        .expect("a summary line in the README");
+    let log = fs::read_to_string(env.path("slrm_logs/backup_summary.log")).unwrap();
+    let printed = log.lines().find(|l| l.contains("event=post-job")).unwrap();
+    assert_eq!(
+        keys(shown),
+        keys(printed),
+        "README:\n{shown}\nreal:\n{printed}"
+    );
+}
+
+/// Each whitespace-separated token with its start and end column.
+fn tokens(line: &str) -> Vec<(usize, usize, String)> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == ' ' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i] != ' ' {
+            i += 1;
+        }
+        out.push((start, i, chars[start..i].iter().collect()));
+    }
+    out
+}
+
+/// What kind of value a `list` token is: numbers, names, dates and paths by
+/// their form; words (kinds, types, checks, units) as themselves.
+fn kind(token: &str) -> String {
+    let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit());
+    let dated = |t: &str, sep: char| {
+        let parts: Vec<&str> = t.split(sep).collect();
+        parts.len() == 3 && parts.iter().all(|p| digits(p))
+    };
+    if token.starts_with("backup_") && token.ends_with(".gz") {
+        "NAME".into()
+    } else if dated(token, '-') {
+        "DATE".into()
+    } else if dated(token, ':') {
+        "TIME".into()
+    } else if digits(token) {
+        "WHOLE".into()
+    } else if token.parse::<f64>().is_ok() {
+        "NUMBER".into()
+    } else if token.strip_suffix('%').is_some_and(digits) {
+        "PERCENT".into()
+    } else if token.starts_with('/') {
+        "PATH".into()
+    } else {
+        token.to_string()
+    }
+}
+
+/// The keys of a logfmt line, in order (values may be quoted and hold spaces).
+fn keys(line: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut quoted = false;
+    let mut word = String::new();
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '=' if !quoted && !word.is_empty() => {
+                keys.push(std::mem::take(&mut word));
+            }
+            ' ' if !quoted => word.clear(),
+            _ if !quoted => word.push(c),
+            _ => {}
+        }
+    }
+    keys
+}
