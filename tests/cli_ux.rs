@@ -774,3 +774,63 @@ fn keys(line: &str) -> Vec<String> {
     }
     keys
 }
+
+/// One vocabulary: every command docs/json.md documents takes `--format json`
+/// (its `--help` says so), and every command with `--format` is documented.
+#[test]
+fn docs_json_and_the_commands_with_format_agree() {
+    let docs = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json.md")).unwrap();
+    let mut documented: Vec<String> = docs
+        .lines()
+        .filter(|l| l.starts_with("## "))
+        .flat_map(|l| {
+            l.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Mentioned in the text, not under a heading of their own.
+    documented.extend(["pre-job".to_string(), "final".to_string()]);
+    let env = Env::empty();
+    let mut with_format = Vec::new();
+    for command in COMMANDS.iter().chain(&["final", "export", "lock status"]) {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let help = env.run(&args);
+        help.ok();
+        if help.stdout.contains("--format <FORMAT>") {
+            with_format.push((*command).to_string());
+        }
+    }
+    for command in &documented {
+        assert!(
+            with_format.contains(command),
+            "docs/json.md documents {command}, which has no --format"
+        );
+    }
+    for command in &with_format {
+        let said = documented.contains(command)
+            || docs.contains(&format!("`{command}`"))
+            || docs.contains(&format!("`{command}:"));
+        assert!(
+            said,
+            "{command} has --format but docs/json.md says nothing of it"
+        );
+    }
+}
+
+/// `final --format json` prints one JSON document (it printed the backup's
+/// report and then the array's, two documents no reader could parse).
+#[test]
+fn final_speaks_one_json_document() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let run = env.run(&["final", "424242", "--format", "json"]);
+    run.ok();
+    let doc = run.json();
+    assert_eq!(doc["status"], "skipped", "{doc}");
+    assert_eq!(doc["array"], "424242", "{doc}");
+    assert!(doc["tasks"].is_array(), "{doc}");
+}
