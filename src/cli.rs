@@ -386,8 +386,8 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// A backup file name from `dbbackup list`, or `latest`
-    #[arg(required_unless_present = "before_job")]
-    pub name: Option<String>,
+    #[arg(required_unless_present = "before_job", value_parser = BackupRef::parse)]
+    pub name: Option<BackupRef>,
     /// Undo SLURM job JOBID: restore the state from before its work (its
     /// pre-job restore point, else the newest one made before it started)
     #[arg(long, value_name = "JOBID", conflicts_with = "name")]
@@ -414,7 +414,8 @@ pub struct RestoreArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// A backup file name from `dbbackup list`, or `latest`
-    pub name: String,
+    #[arg(value_parser = BackupRef::parse)]
+    pub name: BackupRef,
     /// The .db.gz file to write (must not exist)
     #[arg(long, allow_hyphen_values = true, value_name = "FILE")]
     pub out: PathBuf,
@@ -459,6 +460,14 @@ pub enum BackupRef {
 
 impl BackupRef {
     pub const LATEST: &'static str = "latest";
+
+    /// The name as the restore and export engines take it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            BackupRef::Latest => Self::LATEST,
+            BackupRef::Named(name) => name,
+        }
+    }
 
     #[allow(clippy::unnecessary_wraps)] // clap's value parser signature
     fn parse(text: &str) -> Result<BackupRef, String> {
