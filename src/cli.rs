@@ -54,7 +54,12 @@ impl Cli {
         usage::refuse_option_as_value(&Cli::command(), &own)?;
         let command = without_unused_env(Cli::command(), &usage::given_longs(&own));
         let mut matches = command.try_get_matches_from(args)?;
-        Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))
+        let mut cli =
+            Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))?;
+        if let Command::Init(_) = cli.command {
+            cli.global.options.check = check_from_environment()?;
+        }
+        Ok(cli)
     }
 
     /// The settings this command line gives, the command's own folded in, so
@@ -84,6 +89,22 @@ impl Cli {
             written_config,
         }
     }
+}
+
+/// The `check` thresholds the `DBBACKUP_CHECK_*` variables set, read by
+/// `check`'s own parsers: `init` writes them too, though they are not its flags.
+fn check_from_environment() -> Result<Option<CheckOptions>, clap::Error> {
+    use clap::FromArgMatches;
+    let mut command =
+        without_unused_env(CheckOptions::augment_args(clap::Command::new("check")), &[]);
+    let mut matches = command.try_get_matches_from_mut(["check"])?;
+    let check =
+        CheckOptions::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))?;
+    let given = check.max_age.is_some()
+        || check.min_count.is_some()
+        || check.max_shrink.is_some()
+        || check.min_free.is_some();
+    Ok(given.then_some(check))
 }
 
 /// Every argument of `command` and its subcommands, minus the environment

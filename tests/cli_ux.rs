@@ -480,6 +480,8 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
         .command()
         .env_remove("DBBACKUP_BACKUP_DIR")
         .env("DBBACKUP_THREADS", "2")
+        .env("DBBACKUP_CHECK_MAX_AGE", "2h")
+        .env("DBBACKUP_CHECK_MIN_COUNT", "3")
         .args([
             "--max-backups",
             "3",
@@ -506,6 +508,10 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
     assert_eq!(file["threads"], 2, "from the environment: {text}");
     assert_eq!(file["shared"], "umask", "{text}");
     assert_eq!(file["min_interval_hours"], 0.5, "{text}");
+    // `check`'s thresholds from their variables, in the `check:` map.
+    assert_eq!(file["check"]["max_age"], "7200s", "{text}");
+    assert_eq!(file["check"]["min_count"], 3, "{text}");
+    assert_eq!(file["check"]["max_shrink"], 50, "the example's: {text}");
     // Paths relative to the file, as its reader takes them.
     assert_eq!(file["mirror_dirs"][0], "../mirror", "{text}");
     // An absolute path (the environment's) stays absolute.
@@ -532,6 +538,15 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
     };
     assert_eq!(count("conf/outputs/db_backups"), 3);
     assert!(count("mirror") >= 1);
+    // A bad threshold in the environment is refused, naming the variable.
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_CHECK_MIN_COUNT", "-1")
+        .args(["init", "--force"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "DBBACKUP_CHECK_MIN_COUNT");
 }
 
 /// `templates` without a configuration: the hint names the project's
