@@ -92,14 +92,12 @@ fn from_environment(error: &clap::Error) -> Option<(String, String)> {
     let long = long_of(flag);
     let command = <super::Cli as clap::CommandFactory>::command();
     let variable = env_of(&command, long)?;
-    // A given flag drops its variable (`Cli::try_parse_ignoring_empty_env`):
-    // a variable still set is where the value came from.
+    // A flag given drops its variable (`Cli::try_parse_ignoring_empty_env`):
+    // without the flag, a variable set is where the value came from.
     std::env::var_os(&variable).filter(|value| !value.is_empty())?;
-    let on_line = std::env::args_os().any(|arg| {
-        let arg = arg.to_string_lossy();
-        arg == format!("--{long}") || arg.starts_with(&format!("--{long}="))
-    });
-    (!on_line).then(|| (flag.clone(), variable))
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let given = given_longs(&own_words(&command, &args));
+    (!given.iter().any(|g| g == long)).then(|| (flag.clone(), variable))
 }
 
 /// The environment variable of `--long` in `command` or any subcommand.
