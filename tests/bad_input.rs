@@ -259,3 +259,24 @@ fn a_path_that_starts_with_a_dash() {
         .into();
     run.ok();
 }
+
+/// The work `run` runs has its own arguments: dbbackup's checks of its own
+/// (an option where a path belongs, a flag overriding its variable) leave
+/// them alone.
+#[test]
+fn the_work_of_run_keeps_its_own_arguments() {
+    let env = Env::new();
+    let run = env.run(&["run", "echo", "--db-path", "-q", "--max-backups", "x"]);
+    run.ok();
+    assert_eq!(run.stdout.trim(), "--db-path -q --max-backups x");
+    // A bad variable is still dbbackup's: the work's `--max-backups` is not
+    // the flag that would override it.
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_MAX_BACKUPS", "x")
+        .args(["run", "echo", "--max-backups", "3"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "DBBACKUP_MAX_BACKUPS");
+}
