@@ -75,7 +75,8 @@ pub struct Options {
     /// The SQLite database to back up
     #[arg(
         long,
-        global = true, help_heading = GLOBAL,
+        global = true,
+        help_heading = GLOBAL,
         hide_env_values = true,
         env = "DBBACKUP_DB_PATH",
         value_name = "PATH",
@@ -131,7 +132,8 @@ pub struct Options {
     /// Extra directory that receives a copy of each backup (repeatable)
     #[arg(
         long = "mirror-dir",
-        global = true, help_heading = BACKUP,
+        global = true,
+        help_heading = BACKUP,
         hide_env_values = true,
         env = "DBBACKUP_MIRROR_DIRS",
         allow_hyphen_values = true,
@@ -164,7 +166,8 @@ pub struct Options {
     pub threads: Option<u32>,
     #[arg(
         long,
-        global = true, help_heading = BACKUP,
+        global = true,
+        help_heading = BACKUP,
         hide_env_values = true,
         env = "DBBACKUP_SHARED",
         value_name = "MODE",
