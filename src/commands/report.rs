@@ -14,16 +14,32 @@ use crate::units::human_bytes;
 
 /// Print a backup outcome the same way for every command that makes one.
 pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
+    report_with(out, outcome, serde_json::Map::new())
+}
+
+/// [`report`], with the command's own fields (`extra`) in the same JSON
+/// document: stdout holds one document.
+pub(crate) fn report_with(
+    out: &Output,
+    outcome: &Outcome,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> ExitCode {
+    let with_extra = |mut document: serde_json::Value| {
+        if let Some(fields) = document.as_object_mut() {
+            fields.extend(extra.clone());
+        }
+        document
+    };
     match outcome {
         Outcome::Unchanged { newest, filled } => {
             out.line(format!("skipped: database unchanged since {newest}"));
             let mut document =
-                json!({"status": "skipped", "reason": "unchanged", "newest": newest});
+                with_extra(json!({"status": "skipped", "reason": "unchanged", "newest": newest}));
             report_filled(out, filled.as_ref(), &mut document)
         }
         Outcome::Created(created) => {
             out.line(describe(created));
-            out.document(&json!({
+            out.document(&with_extra(json!({
                 "status": if created.is_good() { "ok" } else { "failed" },
                 "name": created.entry.file_name,
                 "path": created.entry.path,
@@ -39,7 +55,7 @@ pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
                 "seconds": created.duration.as_secs_f64(),
                 "pruned": created.pruned,
                 "mirrors": mirrors_json(&created.mirrors),
-            }));
+            })));
             for failed in created.mirrors.iter().filter(|m| m.result.is_err()) {
                 let why = failed.result.as_ref().err().map_or("", String::as_str);
                 out.line(format!("MIRROR FAILED: {}: {why}", failed.dir.display()));
