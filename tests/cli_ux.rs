@@ -597,24 +597,8 @@ fn templates_without_a_config_point_at_the_project() {
     }
 }
 
-/// What the README shows `list` and a summary line to look like is what they
-/// look like: the README's own scenario (a pre-job and post-job of array job
-/// 77, a manual backup of another database in the same directory, a legacy
-/// plain gzip) is run, and the README's sample is compared with the output:
-/// the header exactly, each row token by token (the same kind of value in
-/// the same column), the note's words, the summary line's keys.
-#[test]
-fn the_readme_list_and_summary_samples_are_what_the_commands_print() {
-    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let sample: Vec<&str> = readme
-        .lines()
-        .skip_while(|l| *l != "$ dbbackup list")
-        .skip(1)
-        .take_while(|l| !l.starts_with("```"))
-        .collect();
-    assert!(sample.len() >= 3, "README has a `$ dbbackup list` sample");
-
-    let env = Env::new();
+/// The README's scenario, up to its `list` (in Berlin time, as the README shows it).
+fn run_the_readme_scenario(env: &Env) -> Run {
     let scratch = env.path("scratch.db");
     make_ledger_db(&scratch, 50, false);
     fs::create_dir_all(&env.backups).unwrap();
@@ -655,7 +639,12 @@ fn the_readme_list_and_summary_samples_are_what_the_commands_print() {
         .unwrap()
         .into();
     list.ok();
-    let real: Vec<&str> = list.stdout.lines().collect();
+    list
+}
+
+/// `list`'s output has the README sample's header, rows (column by column) and note.
+fn assert_list_is_the_sample(sample: &[&str], stdout: &str) {
+    let real: Vec<&str> = stdout.lines().collect();
 
     // The NAME column is as wide as the longest name (`_001` when two
     // backups fall in the same second): the rest is shifted alike.
@@ -675,8 +664,8 @@ fn the_readme_list_and_summary_samples_are_what_the_commands_print() {
             .map(ToString::to_string)
             .collect()
     };
-    let (sample_rows, real_rows) = (rows(&sample), rows(&real));
-    assert_eq!(sample_rows.len(), real_rows.len(), "rows:\n{}", list.stdout);
+    let (sample_rows, real_rows) = (rows(sample), rows(&real));
+    assert_eq!(sample_rows.len(), real_rows.len(), "rows:\n{stdout}");
     for (shown, printed) in sample_rows.iter().zip(&real_rows) {
         let (shown_tokens, printed_tokens) = (tokens(shown), tokens(printed));
         assert_eq!(
@@ -701,9 +690,30 @@ fn the_readme_list_and_summary_samples_are_what_the_commands_print() {
     let note = note.trim_end_matches(" ...");
     assert!(
         real.iter().any(|l| l.starts_with(note)),
-        "README note {note:?}, real:\n{}",
-        list.stdout
+        "README note {note:?}, real:\n{stdout}"
     );
+}
+
+/// What the README shows `list` and a summary line to look like is what they
+/// look like: the README's own scenario (a pre-job and post-job of array job
+/// 77, a manual backup of another database in the same directory, a legacy
+/// plain gzip) is run, and the README's sample is compared with the output:
+/// the header exactly, each row token by token (the same kind of value in
+/// the same column), the note's words, the summary line's keys.
+#[test]
+fn the_readme_list_and_summary_samples_are_what_the_commands_print() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let sample: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != "$ dbbackup list")
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert!(sample.len() >= 3, "README has a `$ dbbackup list` sample");
+
+    let env = Env::new();
+    let list = run_the_readme_scenario(&env);
+    assert_list_is_the_sample(&sample, &list.stdout);
 
     // The README's tour of the commands, run as written (after `list`: the
     // restores change the set), each with the exit status it documents.
