@@ -30,7 +30,7 @@ use crate::sqlite_file::{self, Integrity};
 use crate::store::metadata::{
     self, CheckResult, DiffInfo, DiffType, FORMAT_VERSION, Fingerprint, Kind, Metadata,
 };
-use crate::store::{BackupDir, DbId, Entry, copy_mode};
+use crate::store::{BackupDir, Checksum, DbId, Entry, copy_mode};
 
 /// What a backup run did.
 #[derive(Debug)]
@@ -505,7 +505,7 @@ pub(crate) fn save_before_restore(
 fn same_content(
     dir: &BackupDir,
     id: &DbId,
-    checksum: &str,
+    checksum: &Checksum,
     size: u64,
     threads: usize,
 ) -> Result<Option<String>> {
@@ -516,7 +516,7 @@ fn same_content(
         .chain(&set.pre_restore)
         .filter(|entry| {
             matches!(&entry.meta, Ok(meta)
-            if meta.checksum == checksum && meta.db_size == size && meta.check == CheckResult::Ok)
+            if meta.checksum == *checksum && meta.db_size == size && meta.check == CheckResult::Ok)
         });
     for entry in candidates {
         if let Some(problem) = diff::restore_problem(entry) {
@@ -695,17 +695,17 @@ fn create(
             diff_info = Some(DiffInfo {
                 kind: DiffType::Diff,
                 base: base.entry.file_name.clone(),
-                base_checksum: base_meta.checksum.clone(),
+                base_checksum: base_meta.checksum,
                 base_size: base.entry.size,
                 page_size: summary.page_size,
                 page_count: summary.page_count,
                 changed_pages: summary.changed_pages,
-                diff_checksum: compressed.checksum.clone(),
+                diff_checksum: compressed.checksum,
                 diff_index: base.index,
             });
             (summary.db_size, summary.checksum)
         }
-        _ => (compressed.raw_bytes, compressed.checksum.clone()),
+        _ => (compressed.raw_bytes, compressed.checksum),
     };
     if kind == Kind::PreRestore
         && check == Integrity::Ok

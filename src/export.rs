@@ -17,7 +17,7 @@ use crate::progress::Progress;
 use crate::slurm::job::JobContext;
 use crate::sqlite_file::{self, Integrity};
 use crate::store::{
-    BackupDir, BackupSet, Entry, TempFile, copy_mode, link_no_replace, metadata, sync_dir,
+    BackupDir, BackupSet, Checksum, Entry, TempFile, copy_mode, link_no_replace, metadata, sync_dir,
 };
 
 /// What was written.
@@ -27,7 +27,7 @@ pub(crate) struct Exported {
     pub out: PathBuf,
     pub size: u64,
     pub db_size: u64,
-    pub checksum: String,
+    pub checksum: Checksum,
 }
 
 /// Export backup `name` (or the newest restore point of `latest`, from

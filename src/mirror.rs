@@ -186,7 +186,7 @@ fn copy_problem(mirror: &BackupDir, primary: &Entry) -> Result<Option<Option<Str
             primary.file_name
         )));
     }
-    let checksum = |e: &Entry| e.meta.as_ref().ok().map(|m| m.checksum.clone());
+    let checksum = |e: &Entry| e.meta.as_ref().ok().map(|m| m.checksum);
     let why = if copy.size != primary.size {
         Some(format!(
             "{} bytes, the primary's {}",

@@ -242,12 +242,12 @@ mod tests {
             meta.diff = Some(crate::store::metadata::DiffInfo {
                 kind: crate::store::metadata::DiffType::Diff,
                 base: base.into(),
-                base_checksum: String::new(),
+                base_checksum: crate::store::Checksum::of(b""),
                 base_size: 1,
                 page_size: 4096,
                 page_count: 1,
                 changed_pages: 1,
-                diff_checksum: String::new(),
+                diff_checksum: crate::store::Checksum::of(b""),
                 diff_index: 1,
             });
         }

@@ -14,7 +14,8 @@ use super::{inflate, members};
 use crate::error::{Error, Result, show};
 use crate::progress::Progress;
 use crate::signals;
-use crate::sqlite_file::{SQLITE_MAGIC, hex};
+use crate::sqlite_file::SQLITE_MAGIC;
+use crate::store::Checksum;
 use crate::store::{Entry, open_no_follow};
 
 const CHUNK: usize = 256 * 1024;
@@ -26,7 +27,7 @@ const MAX_DEFLATE_RATIO: u64 = 1032;
 #[derive(Debug, Clone)]
 pub(crate) struct Extracted {
     pub bytes: u64,
-    pub checksum: String,
+    pub checksum: Checksum,
 }
 
 /// Decompress `entry` into `out`, checking CRCs, the size bound, the SQLite header,
@@ -185,7 +186,7 @@ impl<'a> Check<'a> {
         if total == 0 {
             return Err(self.damaged("it holds no data".into()));
         }
-        let checksum = format!("sha256:{}", hex(&self.hasher.clone().finalize()));
+        let checksum = Checksum::finish(self.hasher.clone());
         if let Ok(meta) = &self.entry.meta {
             if total != meta.db_size {
                 return Err(self.damaged(format!(

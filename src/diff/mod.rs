@@ -276,7 +276,7 @@ fn usable_base(
     index: u32,
 ) -> std::result::Result<(PageHashes, Option<Confirm>), String> {
     let checksum = match &base.meta {
-        Ok(meta) => meta.checksum.clone(),
+        Ok(meta) => meta.checksum,
         Err(why) => return Err(format!("has unreadable metadata ({why})")),
     };
     let now = FileStamp::of(&base.path).map_err(|e| format!("cannot be read ({e})"))?;

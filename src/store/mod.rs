@@ -3,6 +3,7 @@
 
 pub(crate) mod adopt;
 pub(crate) mod atomic;
+pub mod checksum;
 pub(crate) mod damage;
 pub(crate) mod legacy;
 pub mod metadata;
@@ -22,6 +23,7 @@ pub(crate) use atomic::{
     TEMP_PREFIX, TempFile, copy_mode, link_no_replace, open_no_follow, remove_dead_temps_in,
     remove_temps_in, replace_file, sync_dir,
 };
+pub use checksum::Checksum;
 pub use metadata::{CheckResult, Kind, Metadata};
 pub use naming::BackupName;
 use naming::MAX_SEQ;

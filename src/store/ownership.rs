@@ -275,7 +275,7 @@ pub(crate) mod tests {
             created: stamp.to_zoned_datetime(TimeZone::UTC).unwrap().timestamp(),
             source: source.into(),
             db_size: 1,
-            checksum: String::new(),
+            checksum: crate::store::Checksum::of(b""),
             host: "h".into(),
             job: "local".into(),
             kind,
