@@ -20,7 +20,7 @@ use crate::config::Settings;
 use crate::diff::{self, pagehash, pagehash::PageHashes, write::Limited};
 use crate::due::{self, Changed, Decision, Due};
 use crate::error::{Context, Error, Result, show};
-use crate::lock::{DirLock, Wait};
+use crate::lock::DirLock;
 use crate::mirror::{self, MirrorResult};
 use crate::progress::Progress;
 use crate::retention;
@@ -149,7 +149,7 @@ pub(crate) fn fill_mirrors(
         &newest,
         &id,
         job,
-        Wait::Upto(settings.lock_timeout),
+        settings.lock_timeout,
         policy(settings),
         &protected,
     );
@@ -205,7 +205,7 @@ pub(crate) fn if_changed(
     match due::unless_unchanged(dir, db, force)? {
         Changed::Due(due) => run(settings, job, dir, lock, &due, kind),
         Changed::Unchanged(newest) => {
-            dir.remove_stale_temps();
+            lock.remove_stale_temps();
             let filled = fill_mirrors(settings, job, dir, db);
             Ok(Outcome::Unchanged { newest, filled })
         }
@@ -245,7 +245,7 @@ pub(crate) fn if_due(
         Decision::NotDue(why) => return Ok(not_due(why)),
     };
     prepare_dir(settings, dir, db)?;
-    let Some(lock) = DirLock::acquire(dir.path(), job, Wait::No)? else {
+    let Some(lock) = DirLock::try_acquire(dir.path(), job)? else {
         return Ok(Attempt::Skipped {
             reason: "another process is making a backup right now".to_string(),
             filled: None,
@@ -349,12 +349,12 @@ pub(crate) fn run(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
-    _lock: &DirLock,
+    lock: &DirLock,
     due: &Due,
     kind: Kind,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    dir.remove_stale_temps();
+    lock.remove_stale_temps();
     let reader = Reader::Sqlite(Source::open(due.db(), settings.busy_timeout)?);
     let mut plan = diff::plan(settings.diff_backups, dir, due.id(), kind);
     // Planning may read a base whole: a signal meanwhile ends the run here.
@@ -453,12 +453,12 @@ pub(crate) fn save_before_restore(
     settings: &Settings,
     job: &JobContext,
     dir: &BackupDir,
-    _lock: &DirLock,
+    lock: &DirLock,
     target: &Path,
     database: Result<std::path::PathBuf>,
 ) -> Result<Saved> {
     let started = Instant::now();
-    dir.remove_stale_temps();
+    lock.remove_stale_temps();
     let absolute =
         std::path::absolute(target).context(|| format!("cannot resolve {}", show(target)))?;
     let id = DbId::of(&absolute);
@@ -794,7 +794,7 @@ fn create(
             &entry,
             id,
             job,
-            Wait::Upto(settings.lock_timeout),
+            settings.lock_timeout,
             policy(settings),
             &protected,
         );

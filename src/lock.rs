@@ -25,7 +25,7 @@ use nix::libc;
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
 use crate::slurm::job::JobContext;
-use crate::store::{LOCK_FILE, perms};
+use crate::store::{LOCK_FILE, PAGES_DIR, perms};
 
 /// Read and written by every member of a shared project's group.
 const LOCK_MODE: u32 = 0o664;
@@ -82,7 +82,7 @@ pub(crate) struct DirLock {
 
 /// How to behave when another process holds the lock.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Wait {
+enum Wait {
     /// Return `None` at once.
     No,
     /// Wait up to this long, then fail naming the holder.
@@ -90,15 +90,33 @@ pub(crate) enum Wait {
 }
 
 impl DirLock {
-    /// Take the lock of `dir` (which must exist). `Ok(None)`: busy and `Wait::No`.
-    pub(crate) fn acquire(dir: &Path, job: &JobContext, wait: Wait) -> Result<Option<DirLock>> {
-        Self::acquire_unless(dir, job, wait, || false)
+    /// Take the lock of `dir` (which must exist), waiting up to `limit` for
+    /// another holder (`lock_timeout_seconds`), then failing naming it.
+    pub(crate) fn acquire(dir: &Path, job: &JobContext, limit: Duration) -> Result<DirLock> {
+        // `take` gives up without an error only for `Wait::No` or `done`.
+        Self::take(dir, job, Wait::Upto(limit), || false)?
+            .ok_or_else(|| Error::failed(format!("lock of {} not acquired", show(dir))))
+    }
+
+    /// One attempt: `Ok(None)` when another process holds the lock (`auto`,
+    /// `periodic`, the time-limit backup do not wait).
+    pub(crate) fn try_acquire(dir: &Path, job: &JobContext) -> Result<Option<DirLock>> {
+        Self::take(dir, job, Wait::No, || false)
     }
 
     /// `acquire`, but while waiting give up (`Ok(None)`) as soon as `done()` says
     /// the lock is no longer needed (pre-job: another task recorded the restore
     /// point meanwhile).
     pub(crate) fn acquire_unless(
+        dir: &Path,
+        job: &JobContext,
+        limit: Duration,
+        done: impl Fn() -> bool,
+    ) -> Result<Option<DirLock>> {
+        Self::take(dir, job, Wait::Upto(limit), done)
+    }
+
+    fn take(
         dir: &Path,
         job: &JobContext,
         wait: Wait,
@@ -251,6 +269,17 @@ impl Drop for DirLock {
     fn drop(&mut self) {
         // An empty file means "released cleanly"; the lock itself goes with the fd.
         let _ = self.file.set_len(0);
+    }
+}
+
+impl DirLock {
+    /// Remove the temp files killed runs left in the directory (and its page
+    /// hashes): only the lock's holder knows that no other run is writing them.
+    pub(crate) fn remove_stale_temps(&self) -> usize {
+        let Some(dir) = self.path.parent() else {
+            return 0;
+        };
+        crate::store::remove_temps_in(dir) + crate::store::remove_temps_in(&dir.join(PAGES_DIR))
     }
 }
 
@@ -545,7 +574,7 @@ mod tests {
     #[test]
     fn the_holder_writes_one_json_line_and_is_read_back_from_it() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = DirLock::acquire(dir.path(), &job("n1"), Wait::No)
+        let lock = DirLock::try_acquire(dir.path(), &job("n1"))
             .unwrap()
             .unwrap();
         let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();

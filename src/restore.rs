@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Settings;
 use crate::create::{self, Saved};
 use crate::error::{Context, Error, Result, show};
-use crate::lock::{self, DirLock, Wait};
+use crate::lock::{self, DirLock};
 use crate::slurm::job::JobContext;
 use crate::snapshot;
 use crate::sqlite_file::{self, Header, Integrity, sibling};
@@ -306,7 +306,7 @@ fn lock_if_possible(
     if !dir.path().is_dir() {
         return Ok(None);
     }
-    match DirLock::acquire_unless(dir.path(), job, Wait::Upto(settings.lock_timeout), done) {
+    match DirLock::acquire_unless(dir.path(), job, settings.lock_timeout, done) {
         Ok(lock) => Ok(lock),
         Err(Error::Io { context, source })
             if matches!(
@@ -360,9 +360,7 @@ fn lock_for_saving(
 ) -> Result<DirLock> {
     let cannot_save = |error: Error| cannot_save(dir, target, error);
     dir.ensure_exists().map_err(cannot_save)?;
-    DirLock::acquire(dir.path(), job, Wait::Upto(settings.lock_timeout))
-        .map_err(cannot_save)?
-        .ok_or_else(|| Error::failed("lock not acquired"))
+    DirLock::acquire(dir.path(), job, settings.lock_timeout).map_err(cannot_save)
 }
 
 /// The backups to try, best first: `latest` may pass over damaged ones.

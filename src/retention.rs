@@ -1,4 +1,5 @@
-//! Which of one database's backups to keep (SPEC sections 3 and 7), planned from
+//! Which of one database's backups to keep (README "Whose backup is it: restore
+//! points", `max_backups`/`keep_*` in README "Configuration"), planned from
 //! its [`BackupSet`] so another database's backups are never touched:
 //! - restore points (legacy ones included): the `keep_last` newest, plus the
 //!   newest of each of the last `keep_daily` days and `keep_weekly` ISO weeks (as

@@ -1,4 +1,5 @@
-//! Bounded, checked decompression of a backup into a file.
+//! Bounded, checked decompression of a backup into any writer (a temp file for
+//! restore, verify and export).
 //!
 //! Every gzip member's CRC is checked by the decoder; the total is bounded by the
 //! size recorded in the metadata (a gzip bomb stops there), and the SHA-256 and
@@ -99,7 +100,7 @@ fn layout(entry: &Entry, file: &std::fs::File) -> Option<inflate::Layout> {
         return None;
     }
     let data_start = crate::store::metadata::HEADER_LEN as u64;
-    // Deflate adds a few bytes per 64 KiB to data it cannot shrink.
+    // Deflate adds a few bytes per 64 KiB to data it cannot shrink: 1/64 is ample.
     let block = super::compress::BLOCK_SIZE as u64;
     let max_member = block + block / 64;
     match members::read(
@@ -208,7 +209,7 @@ impl<'a> Check<'a> {
     }
 }
 
-/// `extract` into a new file at `path` with `mode`, flushed to disk.
+/// `extract` into `temp`, flushed (not synced: see `fill_temp`).
 pub(crate) fn extract_to_file(
     entry: &Entry,
     temp: &mut crate::store::TempFile,
@@ -243,7 +244,7 @@ pub(crate) fn fill_temp(
     Ok(extracted)
 }
 
-/// Read the first bytes of a path (for messages about what a file is).
+/// Whether `path` starts with the gzip magic (for messages about what a file is).
 pub(crate) fn looks_like_gzip(path: &Path) -> bool {
     let mut magic = [0u8; 2];
     open_no_follow(path)

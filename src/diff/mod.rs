@@ -1,4 +1,4 @@
-//! Differential backups (SPEC section 8, docs/differential.md): after a full
+//! Differential backups (docs/differential.md): after a full
 //! backup, up to `diff_backups` restore points hold only the pages that differ
 //! from it, in `backup_*.diff.gz`.
 //!

@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use super::scheduler::JobId;
 use crate::error::{Context, Result, show};
+use crate::lock::DirLock;
 use crate::store::{BackupDir, DbId, replace_file, sync_dir};
 
 pub(crate) const STATE_DIR: &str = ".dbbackup-state";
@@ -192,8 +193,8 @@ pub(crate) struct JobState {
 }
 
 impl JobState {
-    /// The state of `backups`, created if missing; the caller holds its lock.
-    pub(crate) fn open(backups: &BackupDir) -> Result<JobState> {
+    /// The state of `backups`, created if missing; written under its lock.
+    pub(crate) fn open(backups: &BackupDir, _lock: &DirLock) -> Result<JobState> {
         let dir = backups.path().join(STATE_DIR);
         crate::store::perms::create_dir_all(&dir)
             .context(|| format!("cannot create {}", show(&dir)))?;

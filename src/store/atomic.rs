@@ -87,10 +87,10 @@ pub(crate) fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-/// Flush a directory's entries (a new or renamed name) to disk.
 /// Replace (or create) `target` with `bytes` atomically: a temp file with
-/// `mode` beside it, flushed, renamed over it. Readers see the old file or the
-/// new one, never part of either; the caller syncs the directory if it must.
+/// `mode` beside it (in `.` for a bare name), synced, renamed over it. Readers
+/// see the old file or the new one, never part of either; the caller syncs the
+/// directory (`sync_dir`) if the new name must survive a crash.
 pub(crate) fn replace_file(target: &Path, mode: u32, bytes: &[u8]) -> Result<()> {
     let dir = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -105,6 +105,7 @@ pub(crate) fn replace_file(target: &Path, mode: u32, bytes: &[u8]) -> Result<()>
     Ok(())
 }
 
+/// Flush a directory's entries (a new or renamed name) to disk; `""` is `.`.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")

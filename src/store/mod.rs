@@ -399,13 +399,8 @@ impl BackupDir {
     }
 
     /// Give a finished, flushed temp file its backup name without ever replacing
-    /// an existing file, and make the name durable.
-    pub fn publish(&self, temp: TempFile, created: Timestamp, failed: bool) -> Result<Entry> {
-        self.publish_as(temp, created, failed, false, &[])
-    }
-
-    /// `publish`, as a differential backup (`.diff.gz`) when `diff`, under a
-    /// name none of `mirrors` holds either (names are unique within one primary
+    /// an existing file, and make the name durable: a differential backup
+    /// (`.diff.gz`) when `diff`, under a name none of `mirrors` holds either (names are unique within one primary
     /// only; another database sharing a mirror may have taken one there: its
     /// copy there is never replaced, so this one's copy would fail). A mirror
     /// that cannot be listed is passed over.
@@ -491,11 +486,6 @@ impl BackupDir {
             }
         }
     }
-
-    /// Remove temp files left by killed runs. Call only while holding the lock.
-    pub fn remove_stale_temps(&self) -> usize {
-        remove_temps_in(&self.path) + remove_temps_in(&self.path.join(PAGES_DIR))
-    }
 }
 
 #[cfg(test)]
@@ -505,7 +495,9 @@ mod tests {
     fn publish_at(dir: &BackupDir, when: &str) -> String {
         let created: Timestamp = when.parse().unwrap();
         let temp = dir.create_temp(0o600).unwrap();
-        dir.publish(temp, created, false).unwrap().file_name
+        dir.publish_as(temp, created, false, false, &[])
+            .unwrap()
+            .file_name
     }
 
     #[test]

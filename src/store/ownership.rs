@@ -1,4 +1,5 @@
-//! Whose backup a file is, and what it is to that database (SPEC section 7).
+//! Whose backup a file is, and what it is to that database (README "Whose backup
+//! is it: restore points").
 //!
 //! A backup belongs to the database recorded as its `source`: the canonical
 //! absolute path at backup time. Every command that chooses or deletes backups
