@@ -34,7 +34,7 @@ use crate::store::{BackupDir, Checksum, DbId, Entry, copy_mode};
 
 /// What a backup run did.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Created(Box<Created>),
     /// The database is unchanged since this backup; no backup was written, but
     /// mirrors that lacked it were filled in.
@@ -47,7 +47,7 @@ pub enum Outcome {
 impl Outcome {
     /// Made, passed its check and copied to every mirror; or unchanged, and
     /// every mirror holds the newest restore point.
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         match self {
             Outcome::Created(created) => created.is_complete(),
             Outcome::Unchanged { filled, .. } => filled.as_ref().is_none_or(Filled::is_complete),
@@ -59,13 +59,13 @@ impl Outcome {
 /// with its base) to the mirrors that lacked it: after a failed copy, the next
 /// run fills the mirror in. `mirrors` holds only those it tried.
 #[derive(Debug)]
-pub struct Filled {
+pub(crate) struct Filled {
     pub name: String,
     pub mirrors: Vec<MirrorResult>,
 }
 
 impl Filled {
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.mirrors.iter().all(|m| m.result.is_ok())
     }
 
@@ -160,7 +160,7 @@ pub(crate) fn fill_mirrors(
 }
 
 #[derive(Debug)]
-pub struct Created {
+pub(crate) struct Created {
     pub entry: Entry,
     pub meta: Metadata,
     pub duration: Duration,
@@ -172,12 +172,12 @@ pub struct Created {
 }
 
 impl Created {
-    pub fn is_good(&self) -> bool {
+    pub(crate) fn is_good(&self) -> bool {
         self.meta.check == CheckResult::Ok
     }
 
     /// Good, and copied to every mirror.
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.is_good() && self.mirrors.iter().all(|m| m.result.is_ok())
     }
 }

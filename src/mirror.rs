@@ -19,7 +19,7 @@ use crate::slurm::job::JobContext;
 use crate::store::{BackupDir, DbId, Entry, copy_mode, link_no_replace, open_no_follow, sync_dir};
 
 #[derive(Debug)]
-pub struct MirrorResult {
+pub(crate) struct MirrorResult {
     pub dir: PathBuf,
     pub result: std::result::Result<(), String>,
 }

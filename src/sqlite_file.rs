@@ -14,7 +14,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
-use crate::store::metadata::Fingerprint;
+use serde::{Deserialize, Serialize};
 
 pub(crate) const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -130,6 +130,11 @@ pub(crate) fn read_prefix(file: &mut impl Read, buf: &mut [u8]) -> io::Result<us
     }
     Ok(filled)
 }
+
+/// What the source looked like when the snapshot began: if it looks the same
+/// later, the database is unchanged and a new backup would be a duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint(pub String);
 
 /// A cheap summary of the database's on-disk state: identity, size, times and
 /// the header fields SQLite bumps on commit, for the file and its `-wal`.

@@ -20,8 +20,7 @@ use crate::signals;
 use crate::store::Checksum;
 use crate::store::metadata::Members;
 
-/// Uncompressed bytes per gzip member.
-pub(crate) const BLOCK_SIZE: usize = 1 << 20;
+pub(crate) use crate::store::metadata::BLOCK_SIZE;
 
 /// What was written.
 #[derive(Debug, Clone)]

@@ -84,7 +84,7 @@ pub(crate) fn after_work(
         }
         Ok((reason, Some(outcome))) => {
             let status = report(&out, outcome);
-            let mut line = Line::of_outcome(&ctx.job, "post-job", outcome);
+            let mut line = super::report::outcome_line(&ctx.job, "post-job", outcome);
             match outcome {
                 Outcome::Unchanged { .. } => {
                     line.field("reason", "database unchanged");

@@ -20,8 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::PAGES_DIR;
-use super::metadata::{HEADER_LEN, Metadata};
-use crate::archive::compress::BLOCK_SIZE;
+use super::metadata::{BLOCK_SIZE, HEADER_LEN, Metadata};
 
 /// Why the file, as `stat` shows it, is not the one its metadata describes.
 pub(crate) fn size_problem(

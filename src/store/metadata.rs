@@ -21,6 +21,9 @@ const TRAILER: usize = 10;
 const PAYLOAD_LEN: usize = HEADER_LEN - PREAMBLE - TRAILER;
 const SUBFIELD_ID: [u8; 2] = *b"DB";
 pub const FORMAT_VERSION: u32 = 1;
+/// Uncompressed bytes per data member (the last one holds less): what a
+/// backup's members are, also in backups that record no member index.
+pub(crate) const BLOCK_SIZE: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -56,10 +59,8 @@ pub enum CheckResult {
     Failed,
 }
 
-/// What the source looked like when the snapshot began: if it looks the same
-/// later, the database is unchanged and a new backup would be a duplicate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint(pub String);
+/// Computed from the database file (`sqlite_file::fingerprint`), recorded here.
+pub use crate::sqlite_file::Fingerprint;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {

@@ -247,7 +247,7 @@ impl BackupDir {
 
     /// This database's backups, sorted into restore points, pre-restore copies,
     /// failed snapshots, damaged files and other databases' backups.
-    pub fn set(&self, db: &DbId) -> Result<BackupSet> {
+    pub(crate) fn set(&self, db: &DbId) -> Result<BackupSet> {
         Ok(BackupSet::of(self.entries()?, db))
     }
 
@@ -394,7 +394,7 @@ impl BackupDir {
     }
 
     /// A new temp file for a backup, readable by no one the database does not allow.
-    pub fn create_temp(&self, mode: u32) -> Result<TempFile> {
+    pub(crate) fn create_temp(&self, mode: u32) -> Result<TempFile> {
         TempFile::create_in(&self.path, mode)
     }
 
@@ -404,7 +404,7 @@ impl BackupDir {
     /// only; another database sharing a mirror may have taken one there: its
     /// copy there is never replaced, so this one's copy would fail). A mirror
     /// that cannot be listed is passed over.
-    pub fn publish_as(
+    pub(crate) fn publish_as(
         &self,
         mut temp: TempFile,
         created: Timestamp,
