@@ -358,7 +358,7 @@ pub(crate) fn run(
     let reader = Reader::Sqlite(Source::open(due.db(), settings.busy_timeout)?);
     let mut plan = diff::plan(settings.diff_backups, dir, due.id(), kind);
     // Planning may read a base whole: a signal meanwhile ends the run here.
-    crate::signals::check()?;
+    crate::signals::stop_if_requested()?;
     loop {
         let fingerprint = Some(due.fingerprint().clone());
         let target = (due.db(), due.id());
@@ -378,7 +378,7 @@ pub(crate) fn run(
                 if matches!(plan, diff::Plan::Diff(_)) =>
             {
                 // A signal can interrupt the base's read: stop, not start again.
-                crate::signals::check()?;
+                crate::signals::stop_if_requested()?;
                 if base_damaged {
                     tracing::warn!("making a full backup instead of a diff: {why}");
                 } else {
@@ -754,7 +754,7 @@ fn create(
         metadata::encode(&meta).context(|| format!("cannot record metadata of {}", show(db)))?;
     temp.file().write_all_at(&header, 0).map_err(write_error)?;
     temp.sync()?;
-    crate::signals::check()?;
+    crate::signals::stop_if_requested()?;
     let failed = meta.check != CheckResult::Ok;
     let mut entry = dir.publish_as(
         temp,
@@ -855,6 +855,6 @@ fn copy_raw(file: &File, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()
             return Ok(());
         }
         sink(&buffer[..n])?;
-        crate::signals::check()?;
+        crate::signals::stop_if_requested()?;
     }
 }

@@ -161,7 +161,7 @@ pub(crate) fn export(
         gz.file().write_all_at(&header, 0).map_err(write_error)?;
     }
     gz.sync()?;
-    crate::signals::check()?;
+    crate::signals::stop_if_requested()?;
     link_no_replace(gz.path(), out).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => {
             Error::failed(format!("{} exists; refusing to overwrite it", show(out)))

@@ -197,7 +197,7 @@ impl DirLock {
                         tracing::info!("waiting for the backup-directory lock held by {holder}");
                         announced = true;
                     }
-                    signals::check()?;
+                    signals::stop_if_requested()?;
                     // Never past the wait limit or a post-job deadline.
                     let left = limit
                         .saturating_sub(started.elapsed())
@@ -206,7 +206,7 @@ impl DirLock {
                     let stop = || {
                         let now_done = done();
                         stopped.set(now_done);
-                        now_done || signals::check().is_err()
+                        now_done || signals::stop_if_requested().is_err()
                     };
                     match wait_lock(&file, left, stop) {
                         Ok(handle) => {

@@ -143,7 +143,7 @@ pub(crate) fn restore(
         }
         _ => {
             // Nothing to save: no signal check after this one.
-            crate::signals::check().map_err(untouched)?;
+            crate::signals::stop_if_requested().map_err(untouched)?;
             (None, None)
         }
     };
@@ -724,7 +724,7 @@ fn save_existing(
         Saved::Created(created) => format!("a copy of it was saved as {}", created.entry.file_name),
         Saved::Existing(name) => format!("its content is also held by backup {name}"),
     };
-    if let Err(error) = crate::signals::check() {
+    if let Err(error) = crate::signals::stop_if_requested() {
         tracing::info!("{} left untouched; {}", show(target), kept(&saved));
         return Err(error);
     }
@@ -783,7 +783,7 @@ impl Guard {
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ) {
-                crate::signals::check()?;
+                crate::signals::stop_if_requested()?;
                 return Err(Error::failed(format!(
                     "database {} is in use by a writer (still locked after the busy timeout of {} s); stop the writer before restoring; nothing was changed",
                     show(target),

@@ -210,7 +210,7 @@ pub(crate) fn run_check(conn: &Connection, pragma: &str) -> Result<Integrity> {
         Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Integrity::Ok),
         Ok(lines) => Ok(Integrity::Failed(summarize(&lines))),
         Err(e) => {
-            signals::check()?;
+            signals::stop_if_requested()?;
             match e.sqlite_error_code() {
                 Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) | None => {
                     Ok(Integrity::Failed(e.to_string()))
@@ -290,7 +290,7 @@ pub(crate) fn check_file(path: &Path, pragma: &str) -> Result<Integrity> {
         .context(|| format!("cannot open {}", show(path)))?;
     let _watch = InterruptOnSignal::new(&conn);
     let check = run_check(&conn, pragma);
-    signals::check()?;
+    signals::stop_if_requested()?;
     check
 }
 

@@ -164,7 +164,7 @@ impl Producer {
     /// Wait for a free buffer, staying responsive to signals.
     fn take_buffer(&mut self) -> Result<Vec<u8>> {
         loop {
-            signals::check()?;
+            signals::stop_if_requested()?;
             match self.pool.recv_timeout(Duration::from_millis(100)) {
                 Ok(mut buffer) => {
                     buffer.clear();

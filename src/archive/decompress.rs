@@ -68,7 +68,7 @@ pub(crate) fn extract(
             let mut decoder = MultiGzDecoder::new(BufReader::with_capacity(CHUNK, file));
             let mut buffer = vec![0u8; CHUNK];
             loop {
-                signals::check()?;
+                signals::stop_if_requested()?;
                 let n = match decoder.read(&mut buffer) {
                     Ok(0) => break,
                     Ok(n) => n,
