@@ -47,14 +47,15 @@ pub(crate) struct Policy {
     pub keep_pre_restore: u32,
 }
 
+/// Which of a set's backups retention keeps and which it deletes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Plan {
+pub(crate) struct KeepOrDelete {
     pub keep: Vec<String>,
     pub delete: Vec<String>,
 }
 
 /// Decide for one database's set; `protected` names are kept whatever their age.
-pub(crate) fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>) -> Plan {
+pub(crate) fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>) -> KeepOrDelete {
     plan_with(set, policy, protected, |e| {
         crate::diff::restore_problem(e).is_none()
     })
@@ -66,7 +67,7 @@ fn plan_with(
     policy: Policy,
     protected: &HashSet<String>,
     restorable: impl Fn(&Entry) -> bool,
-) -> Plan {
+) -> KeepOrDelete {
     // A restore point that cheap checks show cannot be restored (truncated,
     // found damaged, a diff whose base is missing or truncated) is never counted:
     // it must not push out an older restore point that can be. The newest
@@ -139,7 +140,7 @@ fn plan_with(
         .map(|d| d.base.as_str())
         .collect();
     keep.extend(bases);
-    let mut plan = Plan {
+    let mut plan = KeepOrDelete {
         keep: Vec::new(),
         delete: Vec::new(),
     };
@@ -179,7 +180,7 @@ fn keep_newest_per<'a>(
 }
 
 /// Delete what the plan says. Call only while holding the directory's lock.
-pub(crate) fn apply(dir: &BackupDir, plan: &Plan) -> Result<()> {
+pub(crate) fn apply(dir: &BackupDir, plan: &KeepOrDelete) -> Result<()> {
     for name in &plan.delete {
         let path = dir.path().join(name);
         match fs::remove_file(&path) {
