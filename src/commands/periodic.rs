@@ -16,7 +16,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     // A bad path is a usage error, found before any work (run as root, a rename
     // over /dev/null would replace the device).
     if let Some(path) = &args.metrics_file {
-        crate::metrics::check_target(path)?;
+        crate::metrics::validate_path(path)?;
     }
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
