@@ -132,7 +132,7 @@ impl Confirmation {
 /// checked); `Err` completes "base NAME ...". A failure other than a signal is
 /// recorded beside the sidecar, so nobody counts on the base meanwhile.
 fn read_whole(base: &Entry) -> std::result::Result<PageHashes, String> {
-    pagehash::rebuild(base, 1).map_err(|e| whole_read_failed(&e))
+    pagehash::rehash(base, 1).map_err(|e| whole_read_failed(&e))
 }
 
 /// Remember a whole read's failure (not a signal's) and say it.

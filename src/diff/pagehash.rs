@@ -310,7 +310,7 @@ pub(crate) fn size_problem(entry: &Entry) -> Option<String> {
 
 /// Hash the pages of a full backup by decompressing it (CRCs, size and SHA-256
 /// checked by the decompressor).
-pub(crate) fn rebuild(base: &Entry, threads: usize) -> Result<PageHashes> {
+pub(crate) fn rehash(base: &Entry, threads: usize) -> Result<PageHashes> {
     let mut hasher = Hasher::default();
     decompress::extract(base, &mut hasher, &Progress::hidden(), threads)?;
     hasher.finish(&base.file_name)
