@@ -13,6 +13,7 @@ pub mod error;
 pub mod exit_code;
 mod export;
 mod health;
+mod host;
 mod limits;
 mod lock;
 mod logging;

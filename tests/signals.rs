@@ -156,8 +156,9 @@ fn a_lock_left_by_a_killed_process_is_detected_and_its_temp_file_removed() {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     child.wait().unwrap();
     let holder = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();
-    assert!(
-        holder.contains("job=31337"),
+    let recorded: serde_json::Value = serde_json::from_str(&holder).unwrap();
+    assert_eq!(
+        recorded["job"], "31337",
         "the dead holder is still recorded: {holder}"
     );
     let next = env.run(&["backup", "--lock-timeout-seconds", "0"]);

@@ -1,4 +1,4 @@
-//! Every "ok" is true (SPEC section 10, issue 18): a truncated, extended or
+//! Every "ok" is true (docs/reliability.md, issue 18): a truncated, extended or
 //! damaged backup, a diff without its base and a backup dated in the future are
 //! seen by `list`, `check`, "unchanged", `latest` and retention at once, without
 //! decompressing anything.

@@ -25,7 +25,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
         Ok((_, outcome)) => {
             // The same status as post-job's and periodic's lines: a failed check or
             // a failed mirror copy is `failed` (and final exits 1).
-            let mut line = Line::of_outcome(&ctx.job, "final", outcome);
+            let mut line = super::report::outcome_line(&ctx.job, "final", outcome);
             match outcome {
                 Outcome::Created(created) if !created.is_good() => {
                     line.field("check", "failed");
