@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 __all__ = [
@@ -418,18 +419,60 @@ _KINDS: Dict[str, Callable[[str, Any], List[Optional[str]]]] = {
 }
 
 
+class _HeldCtrlC:
+    """SIGINT's handler held back while the binary starts. A KeyboardInterrupt
+    raised inside ``Popen()`` (the binary already running, its pid not yet
+    returned) or before the ``try`` would leave the binary running unsignalled:
+    its temp file, its lock, then a backup made after Python gave up on it."""
+
+    def __init__(self) -> None:
+        self._previous: Any = None
+        self._arrived = False
+
+    def hold(self) -> None:
+        # Only the main thread gets KeyboardInterrupt or may set handlers; SIG_IGN,
+        # SIG_DFL and handlers set outside Python (not callable here) raise nothing.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if callable(previous):
+            self._previous = previous
+            signal.signal(signal.SIGINT, self._note)
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self._arrived = True
+
+    def release(self) -> None:
+        """Put the handler back and deliver a Ctrl-C that came meanwhile to it."""
+        if self._previous is None:
+            return
+        signal.signal(signal.SIGINT, self._previous)
+        self._previous = None
+        if self._arrived:
+            signal.raise_signal(signal.SIGINT)
+
+
 def _call(argv: Sequence[str]) -> Tuple[int, str, str]:
     """Run the binary; on Ctrl-C, let it remove its temp files and release its
     lock (it stops within seconds on SIGINT) before the KeyboardInterrupt goes on."""
-    with subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        encoding="utf-8",
-        errors="replace",
-    ) as process:
+    ctrl_c = _HeldCtrlC()
+    ctrl_c.hold()
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            encoding="utf-8",
+            errors="replace",
+        )
+    except BaseException:
+        ctrl_c.release()
+        raise
+    with process:
         try:
+            # From here a Ctrl-C, held back or new, reaches the binary.
+            ctrl_c.release()
             stdout, stderr = process.communicate()
         except KeyboardInterrupt:
             process.send_signal(signal.SIGINT)

@@ -48,6 +48,19 @@ def make_database(path: pathlib.Path, rows: int = 500, wal: bool = False) -> Non
     connection.close()
 
 
+def make_large_database(path: pathlib.Path) -> None:
+    """300 MB, incompressible: a backup of it is still running when interrupted."""
+    connection = sqlite3.connect(str(path))
+    with connection:
+        connection.execute("CREATE TABLE results (id INTEGER PRIMARY KEY, run TEXT, value REAL)")
+        connection.execute("CREATE TABLE blobs (b BLOB)")
+        connection.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
+            "INSERT INTO blobs SELECT randomblob(100000) FROM n"
+        )
+    connection.close()
+
+
 def rows_of(path: pathlib.Path) -> List[Tuple[Any, ...]]:
     connection = sqlite3.connect(str(path))
     try:
@@ -372,16 +385,7 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(rows_of(restored), rows_of(self.db))
 
     def test_ctrl_c_lets_the_binary_clean_up_before_keyboardinterrupt(self) -> None:
-        # Big enough (incompressible) that the backup is still running when interrupted.
-        connection = sqlite3.connect(str(self.db))
-        with connection:
-            connection.execute("CREATE TABLE results (id INTEGER PRIMARY KEY, run TEXT, value REAL)")
-            connection.execute("CREATE TABLE blobs (b BLOB)")
-            connection.execute(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
-                "INSERT INTO blobs SELECT randomblob(100000) FROM n"
-            )
-        connection.close()
+        make_large_database(self.db)
         script = (
             "import sys\n"
             "sys.path.insert(0, sys.argv[3])  # the dbbackup under test, installed or not\n"
@@ -404,6 +408,46 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(list(self.backups.glob(".dbbackup-tmp-*")), [], "temp files removed")
         self.assertEqual(list(self.backups.glob("backup_*")), [], "nothing half-done published")
         # The lock was released: the next backup does not wait for it.
+        started = time.monotonic()
+        dbbackup.backup(force=True, db_path=self.db, backup_dir=self.backups, lock_timeout_seconds=1)
+        self.assertLess(time.monotonic() - started, 30)
+
+    def test_ctrl_c_while_the_binary_starts_still_reaches_it(self) -> None:
+        # A Ctrl-C between the binary's start and Popen() returning its pid (a busy
+        # machine deschedules Python there: the old wrapper failed 1 run in 20)
+        # raised KeyboardInterrupt with no process to pass it to: the binary went
+        # on with its temp file and lock, and published a backup afterwards. Here
+        # the SIGINT is sent exactly there: when Popen.__init__ returns, once the
+        # binary has made its temp file.
+        make_large_database(self.db)
+        script = (
+            "import glob, os, signal, subprocess, sys, time\n"
+            "sys.path.insert(0, sys.argv[3])\n"
+            "import dbbackup\n"
+            "def ctrl_c_as_popen_returns(frame, event, arg):\n"
+            "    if event == 'return' and frame.f_code is subprocess.Popen.__init__.__code__:\n"
+            "        sys.setprofile(None)\n"
+            "        deadline = time.monotonic() + 30\n"
+            "        while not glob.glob(os.path.join(sys.argv[2], '.dbbackup-tmp-*')):\n"
+            "            if time.monotonic() > deadline:\n"
+            "                sys.exit(3)\n"
+            "            time.sleep(0.005)\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            "sys.setprofile(ctrl_c_as_popen_returns)\n"
+            "try:\n"
+            "    dbbackup.backup(force=True, db_path=sys.argv[1], backup_dir=sys.argv[2], threads=1)\n"
+            "except KeyboardInterrupt:\n"
+            "    sys.exit(42)\n"
+            "sys.exit(0)\n"
+        )
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(dbbackup.__file__)))
+        child = subprocess.run(
+            [sys.executable, "-c", script, str(self.db), str(self.backups), package_parent], timeout=60
+        )
+        self.assertEqual(child.returncode, 42)
+        self.assertEqual(list(self.backups.glob(".dbbackup-tmp-*")), [], "temp files removed")
+        self.assertEqual(list(self.backups.glob("backup_*")), [], "nothing half-done published")
+        # The binary has ended: its lock does not make the next backup wait.
         started = time.monotonic()
         dbbackup.backup(force=True, db_path=self.db, backup_dir=self.backups, lock_timeout_seconds=1)
         self.assertLess(time.monotonic() - started, 30)
