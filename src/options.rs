@@ -41,6 +41,22 @@ pub const DEFAULT_MAX_AGE: &str = "24h";
 /// [`DEFAULT_MAX_AGE`] as the code uses it.
 pub const DEFAULT_MAX_AGE_DURATION: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_MIN_COUNT: u32 = 1;
+/// One request to the remote and its retries with backoff (docs/remote.md).
+pub const DEFAULT_REMOTE_TIMEOUT_SECONDS: u64 = 60;
+pub const DEFAULT_REMOTE_MAX_AGE: &str = "48h";
+/// [`DEFAULT_REMOTE_MAX_AGE`] as the code uses it.
+pub const DEFAULT_REMOTE_MAX_AGE_DURATION: Duration = Duration::from_secs(48 * 3600);
+
+/// `remote_upload`: when restore points go to the remote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoteUpload {
+    // Only `dbbackup sync` uploads (from a node that reaches the store).
+    #[default]
+    Sync,
+    // Also after each local backup; a failure only warns.
+    Inline,
+}
 pub const DEFAULT_MAX_SHRINK: f64 = 50.0;
 
 /// The `shared` setting: who may use the files and directories dbbackup
@@ -160,6 +176,35 @@ pub struct Options {
         help = "Modes of what dbbackup creates [default: group if the database is group-writable in a directory of its group, else umask]"
     )]
     pub shared: Option<Shared>,
+    /// Object store for off-cluster copies: s3://BUCKET/PREFIX (docs/remote.md)
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_REMOTE",
+        value_name = "URL"
+    )]
+    pub remote: Option<String>,
+    #[arg(
+        long,
+        global = true,
+        hide_env_values = true,
+        env = "DBBACKUP_REMOTE_UPLOAD",
+        value_name = "WHEN",
+        value_enum,
+        help = "When restore points go to the remote: `sync` (only `dbbackup sync`) or `inline` (also after each backup) [default: sync]"
+    )]
+    pub remote_upload: Option<RemoteUpload>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_REMOTE_MAX_BACKUPS", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::REMOTE_MAX_BACKUPS.whole_parser(),
+          help = "Keep this many newest restore points on the remote [default: max_backups]")]
+    #[serde(default, deserialize_with = "read::remote_max_backups")]
+    pub remote_max_backups: Option<u32>,
+    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_REMOTE_TIMEOUT_SECONDS", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::REMOTE_TIMEOUT_SECONDS.whole_parser(),
+          help = format!("Give up on one request to the remote (retries included) after this many seconds [default: {DEFAULT_REMOTE_TIMEOUT_SECONDS}]"))]
+    #[serde(default, deserialize_with = "read::remote_timeout_seconds")]
+    pub remote_timeout_seconds: Option<u32>,
     /// `check:` in the file; on the command line these are `check`'s own flags,
     /// which `cli` puts here before the merge.
     #[arg(skip)]
@@ -186,6 +231,10 @@ pub struct CheckOptions {
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = crate::units::parse_size)]
     #[serde(default, deserialize_with = "read::min_free")]
     pub min_free: Option<u64>,
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_REMOTE_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = crate::units::parse_duration,
+          help = format!("With a remote: the newest restore point is on it and at most this old [default: {DEFAULT_REMOTE_MAX_AGE}]"))]
+    #[serde(default, deserialize_with = "read::max_age")]
+    pub remote_max_age: Option<Duration>,
 }
 
 impl Options {
@@ -213,6 +262,10 @@ impl Options {
             term_grace_seconds: self.term_grace_seconds.or(lower.term_grace_seconds),
             threads: self.threads.or(lower.threads),
             shared: self.shared.or(lower.shared),
+            remote: self.remote.or(lower.remote),
+            remote_upload: self.remote_upload.or(lower.remote_upload),
+            remote_max_backups: self.remote_max_backups.or(lower.remote_max_backups),
+            remote_timeout_seconds: self.remote_timeout_seconds.or(lower.remote_timeout_seconds),
             check: match (self.check, lower.check) {
                 (Some(upper), Some(lower)) => Some(upper.merge(lower)),
                 (upper, lower) => upper.or(lower),
@@ -229,6 +282,7 @@ impl CheckOptions {
             min_count: self.min_count.or(lower.min_count),
             max_shrink: self.max_shrink.or(lower.max_shrink),
             min_free: self.min_free.or(lower.min_free),
+            remote_max_age: self.remote_max_age.or(lower.remote_max_age),
         }
     }
 }
@@ -263,6 +317,8 @@ mod read {
         lock_timeout_seconds = LOCK_TIMEOUT_SECONDS,
         term_grace_seconds = TERM_GRACE_SECONDS,
         threads = THREADS,
+        remote_max_backups = REMOTE_MAX_BACKUPS,
+        remote_timeout_seconds = REMOTE_TIMEOUT_SECONDS,
         min_count = MIN_COUNT,
     );
     read_as!(Real -> f64:

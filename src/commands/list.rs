@@ -106,7 +106,23 @@ impl Row {
 pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let db = ctx.db_id();
-    let mut entries = ctx.backup_dir().entries()?;
+    // `--from-remote`: the complete points on the remote, as entries.
+    let remote = args
+        .from_remote
+        .then(|| crate::remote::configured(&ctx.settings))
+        .transpose()?;
+    let mut entries = match &remote {
+        Some(remote) => remote
+            .points()?
+            .iter()
+            .filter_map(|p| p.entry(remote.url()))
+            .collect(),
+        None => ctx.backup_dir().entries()?,
+    };
+    let place = match &remote {
+        Some(remote) => remote.url().to_string(),
+        None => ctx.settings.backup_dir.display().to_string(),
+    };
     let job = args
         .job
         .as_deref()
@@ -123,10 +139,13 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
     if let Some(job) = &job {
         entries.retain(|e| e.meta.as_ref().is_ok_and(|m| job.made(&m.job)));
     }
-    let rows: Vec<Row> = entries
+    let mut rows: Vec<Row> = entries
         .iter()
         .map(|e| Row::from_entry(e, db.as_ref(), legacy))
         .collect();
+    if remote.is_some() {
+        remote_checks(&mut rows);
+    }
     out.document(&rows);
     if rows.is_empty() {
         match args.job.as_deref() {
@@ -134,10 +153,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
                 "no backups made by job {id} in {}",
                 ctx.settings.backup_dir.display()
             )),
-            None => out.line(format!(
-                "no backups in {}",
-                ctx.settings.backup_dir.display()
-            )),
+            None => out.line(format!("no backups in {place}")),
         }
         return Ok(ExitCode::Success);
     }
@@ -219,7 +235,10 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
             out.line(format!("note: {} cannot be restored: {problem}", row.name));
         }
     }
-    let moved = moved_hints(&entries, db.as_ref(), legacy);
+    let moved = match remote {
+        Some(_) => Vec::new(),
+        None => moved_hints(&entries, db.as_ref(), legacy),
+    };
     let unknown = entries
         .iter()
         .filter(|e| e.legacy && e.implausible.is_none())
@@ -242,6 +261,26 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         out.line(line);
     }
     Ok(ExitCode::Success)
+}
+
+/// On the remote, a point is complete by construction (`remote::Remote::points`):
+/// only a diff whose base is not there cannot be restored. The local tests
+/// (`diff::restore_problem`) would look for files in the backup directory.
+fn remote_checks(rows: &mut [Row]) {
+    let names: std::collections::HashSet<String> = rows.iter().map(|r| r.name.clone()).collect();
+    for row in rows {
+        row.restore_problem = row
+            .base
+            .as_ref()
+            .filter(|base| !names.contains(*base))
+            .map(|base| format!("its base {base} is not on the remote"));
+        row.check = match (&row.restore_problem, row.kind.as_deref()) {
+            (Some(_), _) => "no-base".into(),
+            (None, _) if row.error.is_some() => "unknown".into(),
+            _ if row.check == "failed" => "failed".into(),
+            _ => "ok".into(),
+        };
+    }
 }
 
 /// `—` when compression saved nothing (a large negative percentage says nothing

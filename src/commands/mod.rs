@@ -18,6 +18,7 @@ pub(crate) mod report;
 pub(crate) mod restore;
 pub(crate) mod run;
 pub(crate) mod summary;
+pub(crate) mod sync;
 pub(crate) mod templates;
 pub(crate) mod verify;
 
@@ -94,6 +95,7 @@ pub(crate) fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
         Command::PostJob(args) => post_job::run(ctx, args),
         Command::Periodic(args) => periodic::run(ctx, args),
         Command::Final(args) => final_job::run(ctx, args),
+        Command::Sync(args) => sync::run(ctx, args),
         Command::Lock(args) => lock::run(ctx, args),
         Command::Check(args) => check::run(ctx, args),
         Command::Summary(args) => summary::run(ctx, args),

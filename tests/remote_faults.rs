@@ -1,0 +1,162 @@
+//! The remote when it is wrong: unknown scheme, missing bucket, wrong secret,
+//! unreachable, failing or stalling store. One line naming the remote, exit 1
+//! (2 for a remote that is not an s3:// URL, as every bad setting), nothing
+//! local touched, never the secret.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::s3::{self, SECRET};
+use crate::common::{Env, Run};
+
+/// Every file under `dir` with its bytes.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for item in fs::read_dir(&dir).unwrap().flatten() {
+            let path = item.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(path.display().to_string(), fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// The backup directory's files (not `.dbbackup-state`, where a failed upload
+/// is recorded) by SHA-256: "nothing local touched" compares two.
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    use sha2::Digest;
+    files(dir)
+        .into_iter()
+        .filter(|(path, _)| !path.contains(".dbbackup-state"))
+        .map(|(path, bytes)| {
+            let digest = sha2::Sha256::digest(&bytes);
+            (path, digest.iter().map(|b| format!("{b:02x}")).collect())
+        })
+        .collect()
+}
+
+/// Neither stream nor any file under the test's directory holds the secret.
+fn no_secret(env: &Env, runs: &[&Run]) {
+    for run in runs {
+        assert!(
+            !run.stdout.contains(SECRET),
+            "secret on stdout: {}",
+            run.stdout
+        );
+        assert!(
+            !run.stderr.contains(SECRET),
+            "secret on stderr: {}",
+            run.stderr
+        );
+    }
+    for (path, bytes) in files(env.root.path()) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "secret in {path}"
+        );
+    }
+}
+
+/// One line on stderr (an ERROR line), naming `url`, exit `code`.
+fn one_line(run: &Run, code: i32, url: &str) {
+    run.failed_with(code, url);
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains(url)).collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+}
+
+fn with_backup() -> (Env, BTreeMap<String, String>) {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let before = snapshot(&env.backups);
+    (env, before)
+}
+
+#[test]
+fn a_remote_that_is_not_s3_or_names_no_bucket_is_one_line_and_nothing_is_touched() {
+    let (env, before) = with_backup();
+    for url in ["gs://bucket/x", "s3:///x", "bucket/x"] {
+        let run = s3::run(&env, "http://127.0.0.1:9", url, &["sync"]);
+        one_line(&run, 2, url);
+        assert_eq!(snapshot(&env.backups), before);
+        no_secret(&env, &[&run]);
+    }
+    // Asked for without one: says how to set it.
+    let run = env.run(&["list", "--from-remote"]);
+    run.failed_with(2, "no remote configured");
+}
+
+#[test]
+fn a_missing_bucket_or_a_wrong_secret_fails_naming_the_remote_never_the_secret() {
+    let Some(server) = s3::shared() else { return };
+    let (env, before) = with_backup();
+    let url = "s3://no-such-bucket-here/p";
+    let mut runs = Vec::new();
+    for args in [
+        &["sync"][..],
+        &["list", "--from-remote"],
+        &["verify", "--from-remote"],
+    ] {
+        let run = s3::run(&env, &server.endpoint, url, args);
+        one_line(&run, 1, url);
+        assert!(run.stderr.contains("NoSuchBucket"), "{}", run.stderr);
+        runs.push(run);
+    }
+    assert_eq!(snapshot(&env.backups), before);
+    let refs: Vec<&Run> = runs.iter().collect();
+    no_secret(&env, &refs);
+
+    // A store that checks credentials refuses ours.
+    let Some(auth) = s3::start_with_auth("authbucket") else {
+        return;
+    };
+    let url = "s3://authbucket/p";
+    let mut runs = Vec::new();
+    for args in [
+        &["sync", "--format", "json"][..],
+        &["list", "--from-remote"],
+    ] {
+        let run = s3::run(&env, &auth.endpoint, url, args);
+        one_line(&run, 1, url);
+        assert!(run.stderr.contains("InvalidAccessKeyId"), "{}", run.stderr);
+        runs.push(run);
+    }
+    assert_eq!(snapshot(&env.backups), before);
+    let refs: Vec<&Run> = runs.iter().collect();
+    no_secret(&env, &refs);
+}
+
+#[test]
+fn an_unreachable_failing_or_stalling_store_fails_in_bounded_time() {
+    let (env, before) = with_backup();
+    let closed = format!("http://127.0.0.1:{}", s3::free_port());
+    let failing = s3::fake_store(Some(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+    ));
+    let stalling = s3::fake_store(None);
+    for endpoint in [closed, failing, stalling] {
+        let url = "s3://bucket/p";
+        let started = Instant::now();
+        let run = s3::command(&env, &endpoint, url)
+            .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "3")
+            .arg("sync")
+            .output()
+            .unwrap();
+        let run = Run::from(run);
+        // The retries' budget (3 s) and one request's timeout, with room for a busy machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{endpoint}: {:?}",
+            started.elapsed()
+        );
+        one_line(&run, 1, url);
+        assert_eq!(snapshot(&env.backups), before, "{endpoint}");
+        no_secret(&env, &[&run]);
+    }
+}
