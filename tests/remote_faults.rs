@@ -159,4 +159,66 @@ fn an_unreachable_failing_or_stalling_store_fails_in_bounded_time() {
         assert_eq!(snapshot(&env.backups), before, "{endpoint}");
         no_secret(&env, &[&run]);
     }
+    // The failed upload is a failed attempt: `check` and the summary log say so.
+    env.run(&["--remote", "s3://bucket/p", "check"])
+        .reported(1, "the last upload to s3://bucket/p failed");
+    let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let syncs: Vec<_> = lines.iter().filter(|l| l["event"] == "sync").collect();
+    assert_eq!(syncs.len(), 3);
+    assert!(
+        syncs
+            .iter()
+            .all(|l| l["status"] == "failed" && l["remote"] == "s3://bucket/p")
+    );
+}
+
+#[test]
+fn the_server_stopped_mid_upload_fails_cleanly_and_a_later_sync_completes() {
+    let Some(mut server) = s3::start() else {
+        return;
+    };
+    server.bucket("big");
+    let url = "s3://big/p";
+    let env = Env::empty();
+    {
+        let conn = rusqlite::Connection::open(&env.db).unwrap();
+        conn.execute_batch("CREATE TABLE blobs(x BLOB)").unwrap();
+        for _ in 0..60 {
+            conn.execute("INSERT INTO blobs SELECT randomblob(1048576)", [])
+                .unwrap();
+        }
+    }
+    env.run(&["backup"]).ok();
+    let before = snapshot(&env.backups);
+    let sync = s3::command(&env, &server.endpoint, url)
+        .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "3")
+        .arg("sync")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !s3::get(&server.endpoint, "/big?uploads").contains("<UploadId>") {
+        assert!(Instant::now() < deadline, "no multipart upload seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let port = server.endpoint.rsplit(':').next().unwrap().to_string();
+    server.stop();
+    let stopped = Instant::now();
+    let run = Run::from(sync.wait_with_output().unwrap());
+    assert!(
+        stopped.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        stopped.elapsed()
+    );
+    one_line(&run, 1, url);
+    assert_eq!(snapshot(&env.backups), before);
+    no_secret(&env, &[&run]);
+    // The store is back (empty: moto keeps nothing): the next sync uploads it whole.
+    let Some(again) = s3::start_on(port.parse().unwrap()) else {
+        return;
+    };
+    again.bucket("big");
+    s3::run(&env, &again.endpoint, url, &["sync"]).ok();
+    s3::run(&env, &again.endpoint, url, &["verify", "--from-remote"]).ok();
 }

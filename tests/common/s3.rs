@@ -85,8 +85,12 @@ pub(crate) fn free_port() -> u16 {
 
 /// A server of this test's own.
 pub(crate) fn start() -> Option<Server> {
+    start_on(free_port())
+}
+
+/// A server on `port`.
+pub(crate) fn start_on(port: u16) -> Option<Server> {
     let moto = moto_path()?;
-    let port = free_port();
     // The shell waits while the test process lives, then kills moto: no
     // orphan server when a test binary is killed.
     let script = format!(
