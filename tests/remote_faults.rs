@@ -222,3 +222,71 @@ fn the_server_stopped_mid_upload_fails_cleanly_and_a_later_sync_completes() {
     s3::run(&env, &again.endpoint, url, &["sync"]).ok();
     s3::run(&env, &again.endpoint, url, &["verify", "--from-remote"]).ok();
 }
+
+#[test]
+fn keys_come_from_the_aws_profile_in_the_shared_credentials_file() {
+    let env = Env::new();
+    let (endpoint, heads) = s3::recording_store();
+    // Outside the test's directory, which `no_secret` reads whole.
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("credentials");
+    fs::write(
+        &file,
+        format!("[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = x\n\n[centre]\naws_access_key_id = AKIACENTRE\naws_secret_access_key = {SECRET}\n"),
+    )
+    .unwrap();
+    let url = "s3://bucket/p";
+    let run = Run::from(
+        s3::command(&env, &endpoint, url)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &file)
+            .env("AWS_PROFILE", "centre")
+            .args(["list", "--from-remote"])
+            .output()
+            .unwrap(),
+    );
+    one_line(&run, 1, url);
+    let heads = heads.lock().unwrap().clone();
+    assert!(
+        heads.iter().any(|h| h.contains("Credential=AKIACENTRE/")),
+        "{heads:?}"
+    );
+    // Signed with it, never sent.
+    assert!(heads.iter().all(|h| !h.contains(SECRET)));
+    no_secret(&env, &[&run]);
+    // The environment's keys win over the file.
+    let (endpoint, heads) = s3::recording_store();
+    let run = Run::from(
+        s3::command(&env, &endpoint, url)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &file)
+            .args(["list", "--from-remote"])
+            .output()
+            .unwrap(),
+    );
+    run.failed_with(1, url);
+    let heads = heads.lock().unwrap().clone();
+    assert!(
+        heads
+            .iter()
+            .any(|h| h.contains(&format!("Credential={}/", s3::KEY_ID))),
+        "{heads:?}"
+    );
+    // No keys anywhere: the line says where they go (object_store's own error
+    // is about the cloud instance-metadata service).
+    let (endpoint, _) = s3::recording_store();
+    let run = Run::from(
+        s3::command(&env, &endpoint, url)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .args(["list", "--from-remote"])
+            .output()
+            .unwrap(),
+    );
+    one_line(&run, 1, url);
+    assert!(
+        run.stderr.contains("no credentials found"),
+        "{}",
+        run.stderr
+    );
+}

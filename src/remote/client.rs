@@ -32,6 +32,10 @@ const READ_CHUNK: usize = 1024 * 1024;
 
 pub(crate) struct Remote {
     url: RemoteUrl,
+    /// No keys in the environment or the shared credentials file: object_store
+    /// then asks the cloud instance-metadata service, whose error would
+    /// mislead on a cluster; a failure says where keys go.
+    no_keys: bool,
     store: AmazonS3,
     rt: tokio::runtime::Runtime,
 }
@@ -108,7 +112,12 @@ impl Remote {
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
                 seconds(timeout.min(Duration::from_secs(10))),
             );
+        let mut no_keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
+            && std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none()
+            && std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_none();
         if let Some(keys) = credentials::from_shared_file() {
+            no_keys = false;
             builder = builder
                 .with_access_key_id(keys.access_key_id)
                 .with_secret_access_key(keys.secret_access_key);
@@ -125,6 +134,7 @@ impl Remote {
             .context(|| "cannot start the remote client's runtime")?;
         Ok(Remote {
             url: url.clone(),
+            no_keys,
             store,
             rt,
         })
@@ -144,6 +154,12 @@ impl Remote {
 
     fn fail(&self, doing: &str, e: Fail) -> Error {
         match e {
+            Fail::Store(e) if self.no_keys => {
+                let text = fail_text(&self.url, doing, &e);
+                Error::failed(format!(
+                    "{text} (no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and ~/.aws/credentials; docs/remote.md)"
+                ))
+            }
             Fail::Store(e) => fail_text(&self.url, doing, &e),
             Fail::Local(e) => e,
         }

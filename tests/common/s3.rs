@@ -266,3 +266,26 @@ pub(crate) fn get(endpoint: &str, path: &str) -> String {
     let _ = stream.read_to_string(&mut reply);
     reply
 }
+
+/// A "store" that keeps the head of every request it gets and answers 403:
+/// which credentials a client signed with can be read from its Authorization.
+pub(crate) fn recording_store() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = heads.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 65536];
+            if let Ok(n) = stream.read(&mut buf) {
+                kept.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (endpoint, heads)
+}
