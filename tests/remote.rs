@@ -297,6 +297,22 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
         .unwrap_or_else(|| panic!("{}", check.stdout));
     assert_eq!(remote["ok"], true, "{remote}");
 
+    // `auto` that makes a backup uploads it too.
+    write_rows(&env.db, 5);
+    let auto = s3::command(&env, &server.endpoint, &url)
+        .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+        .args(["--min-interval-hours", "0", "auto"])
+        .output()
+        .unwrap();
+    crate::common::Run::from(auto).ok();
+    let rows = json_rows(&s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["list", "--from-remote", "--format", "json"],
+    ));
+    assert_eq!(rows.len(), 3);
+
     // A newer point not synced: fine while young, unhealthy once older than remote_max_age.
     write_rows(&env.db, 5);
     s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
