@@ -147,3 +147,57 @@ fn retain<'a>(
     deleted.sort();
     Ok(deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Kind;
+    use crate::store::metadata::{DiffInfo, DiffType};
+    use crate::store::ownership::tests::entry;
+
+    fn point(stamp: &str, source: &str, seq: u64, base: Option<&str>) -> Entry {
+        let mut e = entry(stamp, source, Kind::Manual, false);
+        let meta = e.meta.as_mut().unwrap();
+        meta.seq = Some(seq);
+        if let Some(base) = base {
+            e.name = e.name.as_diff(true);
+            e.file_name = e.name.file_name();
+            meta.diff = Some(DiffInfo {
+                kind: DiffType::Diff,
+                base: base.to_string(),
+                base_checksum: String::new(),
+                base_size: 0,
+                page_size: 4096,
+                page_count: 1,
+                changed_pages: 1,
+                diff_checksum: String::new(),
+                diff_index: 1,
+            });
+        }
+        e
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_per_database_and_the_bases_of_kept_diffs() {
+        let f1 = "backup_20250101_000000.db.gz";
+        let points = vec![
+            point("20250101_000000", "/a.db", 1, None),
+            point("20250101_010000", "/a.db", 2, Some(f1)),
+            point("20250101_020000", "/a.db", 3, Some(f1)),
+            point("20250101_030000", "/a.db", 4, None),
+            // Another database's points are counted apart.
+            point("20250101_000500", "/b.db", 1, None),
+        ];
+        let mut kept: Vec<String> = kept(&points, 2).into_iter().collect();
+        kept.sort();
+        assert_eq!(
+            kept,
+            [
+                "backup_20250101_000000.db.gz",
+                "backup_20250101_000500.db.gz",
+                "backup_20250101_020000.diff.gz",
+                "backup_20250101_030000.db.gz",
+            ]
+        );
+    }
+}
