@@ -148,6 +148,20 @@ fn restore_and_export_by_name_from_the_remote_check_the_content() {
     .ok();
     assert_eq!(content_digest(&target), first_digest);
 
+    // Intact local points: `latest` stays local, no download.
+    let local = run(&[
+        "restore",
+        "latest",
+        "--target",
+        env.path("local.db").to_str().unwrap(),
+    ]);
+    local.ok();
+    assert!(
+        !local.stdout.contains("downloaded") && !local.stderr.contains(&url),
+        "{}",
+        local.stderr
+    );
+
     let out = env.path("export.db.gz");
     run(&[
         "export",
