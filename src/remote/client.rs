@@ -5,7 +5,6 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{
@@ -317,15 +316,33 @@ impl Remote {
 
     /// Size and SHA-256 of the object as the store returns it.
     async fn read_back(&self, key: &Key) -> std::result::Result<(u64, String), Fail> {
-        let mut stream = self.store.get(key).await?.into_stream();
+        self.read_each(key, |_| Ok(())).await
+    }
+
+    /// Read the object in ranges of one part each, handing each to `each`: every
+    /// request is bounded by the timeout (one GET of a whole large object would
+    /// not be: the timeout covers the body), and memory by the part size. Its
+    /// size (as HEAD says) and SHA-256.
+    async fn read_each(
+        &self,
+        key: &Key,
+        mut each: impl FnMut(&[u8]) -> std::result::Result<(), Fail>,
+    ) -> std::result::Result<(u64, String), Fail> {
+        let size = self.store.head(key).await?.size;
         let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            size += chunk.len() as u64;
-            hasher.update(&chunk);
+        let mut at = 0u64;
+        while at < size {
+            crate::signals::check()?;
+            let end = (at + PART_SIZE as u64).min(size);
+            let bytes = self.store.get_range(key, at..end).await?;
+            if bytes.is_empty() {
+                break;
+            }
+            hasher.update(&bytes);
+            each(&bytes)?;
+            at += bytes.len() as u64;
         }
-        Ok((size, format!("sha256:{}", hex(&hasher.finalize()))))
+        Ok((at, format!("sha256:{}", hex(&hasher.finalize()))))
     }
 
     /// Download `point` into `dir` under its name, checked against its record
@@ -335,20 +352,11 @@ impl Remote {
         let mut temp = TempFile::create_in(dir, 0o600)?;
         let got = self
             .rt
-            .block_on(async {
-                let mut stream = self.store.get(&self.key(name)).await?.into_stream();
-                let mut hasher = Sha256::new();
-                let mut size = 0u64;
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk?;
-                    crate::signals::check()?;
-                    size += chunk.len() as u64;
-                    hasher.update(&chunk);
-                    std::io::Write::write_all(temp.file(), &chunk)
-                        .context(|| format!("cannot write {}", show(dir)))?;
-                }
-                Ok::<_, Fail>((size, format!("sha256:{}", hex(&hasher.finalize()))))
-            })
+            .block_on(self.read_each(&self.key(name), |chunk| {
+                std::io::Write::write_all(temp.file(), chunk)
+                    .context(|| format!("cannot write {}", show(dir)))?;
+                Ok(())
+            }))
             .map_err(|e| self.fail(&format!("cannot download {name} from"), e))?;
         if (got.0, &got.1) != (point.record.size, &point.record.sha256) {
             return Err(Error::failed(format!(
