@@ -39,7 +39,7 @@ pub(crate) const TERM_GRACE_SECONDS: Limit = Limit::whole("term_grace_seconds", 
 /// no gain (compression is already faster than the disk).
 pub(crate) const THREADS: Limit = Limit::whole("threads", 0, 64);
 pub(crate) const REMOTE_MAX_BACKUPS: Limit = Limit::at_least("remote_max_backups", 1);
-/// A day: one request (one part of an upload) and its retries; more is a typo.
+/// A day: a stalled request and its retries; more is a typo.
 pub(crate) const REMOTE_TIMEOUT_SECONDS: Limit = Limit::whole("remote_timeout_seconds", 1, 86_400);
 pub(crate) const MIN_COUNT: Limit = Limit::at_least("check.min_count", 0);
 pub(crate) const MAX_SHRINK: Limit = Limit::percent("check.max_shrink");

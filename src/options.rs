@@ -41,7 +41,8 @@ pub const DEFAULT_MAX_AGE: &str = "24h";
 /// [`DEFAULT_MAX_AGE`] as the code uses it.
 pub const DEFAULT_MAX_AGE_DURATION: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_MIN_COUNT: u32 = 1;
-/// One request to the remote and its retries with backoff (docs/remote.md).
+/// A request to the remote that receives nothing this long fails; its retries
+/// with backoff stop after as long (docs/remote.md).
 pub const DEFAULT_REMOTE_TIMEOUT_SECONDS: u64 = 60;
 pub const DEFAULT_REMOTE_MAX_AGE: &str = "48h";
 /// [`DEFAULT_REMOTE_MAX_AGE`] as the code uses it.
@@ -202,7 +203,7 @@ pub struct Options {
     pub remote_max_backups: Option<u32>,
     #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_REMOTE_TIMEOUT_SECONDS", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::REMOTE_TIMEOUT_SECONDS.whole_parser(),
-          help = format!("Give up on one request to the remote (retries included) after this many seconds [default: {DEFAULT_REMOTE_TIMEOUT_SECONDS}]"))]
+          help = format!("Give up on a stalled request to the remote, and on retrying it, after this many seconds [default: {DEFAULT_REMOTE_TIMEOUT_SECONDS}]"))]
     #[serde(default, deserialize_with = "read::remote_timeout_seconds")]
     pub remote_timeout_seconds: Option<u32>,
     /// `check:` in the file; on the command line these are `check`'s own flags,

@@ -5,6 +5,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{
@@ -84,7 +85,8 @@ impl From<Error> for Fail {
 
 impl Remote {
     /// A client for `url`, with endpoint, region and credentials the standard AWS
-    /// ways. `timeout` bounds each request and the retries of one request.
+    /// ways. A request that receives nothing for `timeout` fails, and the
+    /// retries of one request stop after `timeout`.
     pub(crate) fn open(url: &RemoteUrl, timeout: Duration) -> Result<Remote> {
         // reqwest is built without a TLS provider of its own (aws-lc-rs would
         // break the manylinux build): ring's. Err only if one is installed already.
@@ -103,9 +105,16 @@ impl Remote {
                 max_retries: 4,
                 retry_timeout: timeout,
             })
+            // A stall (no byte for `timeout`) fails a request, not its length:
+            // reqwest's total timeout covers the response body, and a 1 GB
+            // download on a slow link is not a stall. The total is only a backstop.
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ReadTimeout),
+                seconds(timeout),
+            )
             .with_config(
                 AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
-                seconds(timeout),
+                seconds(Duration::from_secs(24 * 3600)),
             )
             .with_config(
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
@@ -319,30 +328,24 @@ impl Remote {
         self.read_each(key, |_| Ok(())).await
     }
 
-    /// Read the object in ranges of one part each, handing each to `each`: every
-    /// request is bounded by the timeout (one GET of a whole large object would
-    /// not be: the timeout covers the body), and memory by the part size. Its
-    /// size (as HEAD says) and SHA-256.
+    /// Stream the object, handing each chunk to `each` (memory: one chunk);
+    /// its size and SHA-256.
     async fn read_each(
         &self,
         key: &Key,
         mut each: impl FnMut(&[u8]) -> std::result::Result<(), Fail>,
     ) -> std::result::Result<(u64, String), Fail> {
-        let size = self.store.head(key).await?.size;
+        let mut stream = self.store.get(key).await?.into_stream();
         let mut hasher = Sha256::new();
-        let mut at = 0u64;
-        while at < size {
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
             crate::signals::check()?;
-            let end = (at + PART_SIZE as u64).min(size);
-            let bytes = self.store.get_range(key, at..end).await?;
-            if bytes.is_empty() {
-                break;
-            }
-            hasher.update(&bytes);
-            each(&bytes)?;
-            at += bytes.len() as u64;
+            hasher.update(&chunk);
+            each(&chunk)?;
+            size += chunk.len() as u64;
         }
-        Ok((at, format!("sha256:{}", hex(&hasher.finalize()))))
+        Ok((size, format!("sha256:{}", hex(&hasher.finalize()))))
     }
 
     /// Download `point` into `dir` under its name, checked against its record

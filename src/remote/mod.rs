@@ -37,8 +37,8 @@ pub(crate) fn configured(settings: &Settings) -> Result<Remote> {
 /// `remote_upload: inline`: after a local backup, what `sync` would do, for
 /// nodes that reach the store. The local backup is published and its lock
 /// released before this starts; a failure is a WARN line and a failed upload
-/// recorded for `check` and the summary log, never the backup's failure. Each
-/// request is bounded by `remote_timeout_seconds`, retries included.
+/// recorded for `check` and the summary log, never the backup's failure. A
+/// stalled request and its retries end after `remote_timeout_seconds`.
 pub(crate) fn upload_inline(settings: &Settings, job: &crate::slurm::job::JobContext) {
     if settings.remote_upload != crate::options::RemoteUpload::Inline {
         return;
