@@ -140,6 +140,7 @@ fn an_unreachable_failing_or_stalling_store_fails_in_bounded_time() {
         "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
     ));
     let stalling = s3::fake_store(None);
+    let mut causes = Vec::new();
     for endpoint in [closed, failing, stalling] {
         let url = "s3://bucket/p";
         let started = Instant::now();
@@ -156,9 +157,15 @@ fn an_unreachable_failing_or_stalling_store_fails_in_bounded_time() {
             started.elapsed()
         );
         one_line(&run, 1, url);
+        // Only that line: object_store's "backing off, retry 2 of 4" lines are -v detail.
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert_eq!(snapshot(&env.backups), before, "{endpoint}");
         no_secret(&env, &[&run]);
+        causes.push(run.stderr);
     }
+    // The cause is named, not only "error sending request".
+    assert!(causes[0].contains("Connection refused"), "{}", causes[0]);
+    assert!(causes[1].contains("500"), "{}", causes[1]);
     // The failed upload is a failed attempt: `check` and the summary log say so.
     env.run(&["--remote", "s3://bucket/p", "check"])
         .reported(1, "the last upload to s3://bucket/p failed");

@@ -407,10 +407,18 @@ fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 /// error code) on the same line. Never the credentials: object_store's errors
 /// carry the request's URL and status, not its headers.
 fn fail_text(url: &RemoteUrl, doing: &str, e: &object_store::Error) -> Error {
-    let words = e
-        .to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    // The causes too: "error sending request" alone hides a refused
+    // connection or an untrusted certificate.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
     Error::failed(format!("{doing} {url}: {words}"))
 }
