@@ -87,6 +87,15 @@ fn a_remote_that_is_not_s3_or_names_no_bucket_is_one_line_and_nothing_is_touched
         assert_eq!(snapshot(&env.backups), before);
         no_secret(&env, &[&run]);
     }
+    // Refused by every command, before anything is made.
+    let run = s3::run(
+        &env,
+        "http://127.0.0.1:9",
+        "gs://bucket/x",
+        &["backup", "--force"],
+    );
+    one_line(&run, 2, "gs://bucket/x");
+    assert_eq!(snapshot(&env.backups), before);
     // Asked for without one: says how to set it.
     let run = env.run(&["list", "--from-remote"]);
     run.failed_with(2, "no remote configured");

@@ -81,6 +81,11 @@ impl Ctx {
 pub(crate) fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
     // Before anything is created: the modes of what every command makes.
     crate::store::perms::decide(ctx.settings.shared, ctx.settings.db_path.as_deref());
+    // A remote that is not an s3:// URL is a bad setting for every command, as
+    // an out-of-range number is: not a surprise at the first upload.
+    if let Some(url) = &ctx.settings.remote {
+        crate::remote::RemoteUrl::parse(url)?;
+    }
     match command {
         Command::Backup(args) => backup::run(ctx, args),
         Command::List(args) => list::run(ctx, args),
