@@ -407,3 +407,25 @@ fn a_sync_killed_mid_upload_leaves_no_point_and_the_next_sync_completes_it() {
     assert_eq!(rows.len(), 1);
     s3::run(&env, &server.endpoint, &url, &["verify", "--from-remote"]).ok();
 }
+
+#[test]
+fn sync_never_waits_for_the_backup_directory_lock() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/locked");
+    let env = Env::new();
+    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    // A job's backup holds the lock (this process): a sync from a login node
+    // goes ahead, and so a backup never waits for an upload.
+    let _held = crate::common::hold_dir_lock(&env.backups.join(".dbbackup.lock"), "pid 1 on node7");
+    let started = std::time::Instant::now();
+    let sync = s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["--lock-timeout-seconds", "0", "sync", "--format", "json"],
+    );
+    sync.ok();
+    assert_eq!(sync.json()["uploaded"].as_array().unwrap().len(), 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
