@@ -429,3 +429,51 @@ fn sync_never_waits_for_the_backup_directory_lock() {
     assert_eq!(sync.json()["uploaded"].as_array().unwrap().len(), 1);
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+#[test]
+fn a_sync_stopped_by_term_aborts_its_multipart_upload() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/term");
+    let env = Env::empty();
+    {
+        let conn = rusqlite::Connection::open(&env.db).unwrap();
+        conn.execute_batch("CREATE TABLE blobs(x BLOB)").unwrap();
+        for _ in 0..80 {
+            conn.execute("INSERT INTO blobs SELECT randomblob(1048576)", [])
+                .unwrap();
+        }
+    }
+    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    let sync = s3::command(&env, &server.endpoint, &url)
+        .arg("sync")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let uploads = || s3::get(&server.endpoint, &format!("/{bucket}?uploads"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !uploads().contains("<UploadId>") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no multipart upload seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sync.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let run = crate::common::Run::from(sync.wait_with_output().unwrap());
+    assert_eq!(run.signal, Some(15), "{}", run.stderr);
+    // Aborted: no parts left on the store, and no point listed.
+    assert!(!uploads().contains("<UploadId>"), "{}", uploads());
+    let rows = json_rows(&s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["list", "--from-remote", "--format", "json"],
+    ));
+    assert!(rows.is_empty(), "{rows:?}");
+}
