@@ -306,3 +306,32 @@ fn keys_come_from_the_aws_profile_in_the_shared_credentials_file() {
         run.stderr
     );
 }
+
+#[test]
+fn an_inline_upload_to_a_stalling_store_keeps_the_backup_and_ends_in_bounded_time() {
+    let env = Env::new();
+    let stalling = s3::fake_store(None);
+    let url = "s3://bucket/inline";
+    let started = Instant::now();
+    let run = Run::from(
+        s3::command(&env, &stalling, url)
+            .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+            .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "2")
+            .arg("backup")
+            .output()
+            .unwrap(),
+    );
+    run.ok();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr.contains("WARN") && run.stderr.contains(url),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.backup_files().len(), 1);
+    no_secret(&env, &[&run]);
+}
