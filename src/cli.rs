@@ -187,6 +187,11 @@ pub enum Command {
         after_help = "Examples (crontab):\n  17 */6 * * * cd /project && dbbackup periodic\n  */5 * * * * cd /project && dbbackup periodic --metrics-file /var/lib/node_exporter/dbbackup.prom"
     )]
     Periodic(PeriodicArgs),
+    /// Copy restore points not yet on the remote (s3://...) there, then apply remote retention
+    #[command(
+        after_help = "Examples (from a login or transfer node that reaches the store):\n  dbbackup sync --remote s3://project-backups/results\n  17 * * * * cd /project && dbbackup sync --quiet"
+    )]
+    Sync(FormatArgs),
     /// Inspect the backup-directory lock
     #[command(after_help = "Example:\n  dbbackup lock status")]
     Lock(LockArgs),
@@ -396,6 +401,9 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// The restore points on the remote (`remote`), not in the backup directory
+    #[arg(long, conflicts_with = "job")]
+    pub from_remote: bool,
     /// Only what SLURM job JOBID made (`264`: the job or array and its tasks;
     /// `264_3`: one task, and its array's backups)
     #[arg(long, value_name = "JOBID")]
@@ -428,6 +436,9 @@ pub struct RestoreArgs {
     /// `quick_check` is run)
     #[arg(long)]
     pub full_check: bool,
+    /// Take the backup from the remote (`remote`), downloaded and checked first
+    #[arg(long, conflicts_with = "before_job")]
+    pub from_remote: bool,
     #[command(flatten)]
     pub output: FormatArgs,
 }
@@ -440,6 +451,9 @@ pub struct ExportArgs {
     /// The .db.gz file to write (must not exist)
     #[arg(long, allow_hyphen_values = true, value_name = "FILE")]
     pub out: PathBuf,
+    /// Take the backup from the remote (`remote`), downloaded and checked first
+    #[arg(long)]
+    pub from_remote: bool,
     #[command(flatten)]
     pub output: FormatArgs,
 }
@@ -467,6 +481,10 @@ pub struct VerifyArgs {
     /// Verify every backup
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
+    /// Every restore point on the remote (`remote`): downloaded, size and
+    /// SHA-256 against its record, then checked whole as a local one
+    #[arg(long, conflicts_with_all = ["names", "all"])]
+    pub from_remote: bool,
     #[command(flatten)]
     pub output: FormatArgs,
 }

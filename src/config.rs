@@ -22,6 +22,8 @@ pub struct CheckThresholds {
     pub min_count: u32,
     pub max_shrink_percent: f64,
     pub min_free_bytes: Option<u64>,
+    /// With a remote: its newest restore point at most this old.
+    pub remote_max_age: Duration,
 }
 
 impl Default for CheckThresholds {
@@ -55,6 +57,11 @@ pub struct Settings {
     /// Who may use what dbbackup creates; `None`: the database decides (`store::perms`).
     pub shared: Option<crate::options::Shared>,
     pub check: CheckThresholds,
+    /// `s3://BUCKET/PREFIX` (checked when a command uses it: `remote::configured`).
+    pub remote: Option<String>,
+    pub remote_upload: crate::options::RemoteUpload,
+    pub remote_max_backups: u32,
+    pub remote_timeout: Duration,
     /// The config file that was read, if any (`init --slurm`: the one it writes),
     /// for the SLURM templates to name.
     pub config_file: Option<PathBuf>,
@@ -166,6 +173,16 @@ fn settings_from(options: Options) -> Settings {
         ),
         threads: options.threads.unwrap_or(defaults::DEFAULT_THREADS),
         shared: options.shared,
+        remote: options.remote.filter(|url| !url.is_empty()),
+        remote_upload: options.remote_upload.unwrap_or_default(),
+        remote_max_backups: options
+            .remote_max_backups
+            .or(options.max_backups)
+            .unwrap_or(defaults::DEFAULT_MAX_BACKUPS),
+        remote_timeout: seconds(
+            options.remote_timeout_seconds,
+            defaults::DEFAULT_REMOTE_TIMEOUT_SECONDS,
+        ),
         check: thresholds(options.check.unwrap_or_default()),
         db_path: options.db_path,
         backup_dir: options
@@ -187,6 +204,9 @@ fn thresholds(check: CheckOptions) -> CheckThresholds {
         min_count: check.min_count.unwrap_or(defaults::DEFAULT_MIN_COUNT),
         max_shrink_percent: check.max_shrink.unwrap_or(defaults::DEFAULT_MAX_SHRINK),
         min_free_bytes: check.min_free,
+        remote_max_age: check
+            .remote_max_age
+            .unwrap_or(defaults::DEFAULT_REMOTE_MAX_AGE_DURATION),
     }
 }
 

@@ -52,6 +52,9 @@ pub(crate) fn evaluate_all(
     if let Some(path) = &settings.db_path {
         criteria.push(database(path));
         criteria.push(attempt(&settings.backup_dir, &DbId::of(path)));
+        if let Some(url) = &settings.remote {
+            criteria.push(remote(settings, url, &DbId::of(path), thresholds));
+        }
     }
     for mirror in &settings.mirror_dirs {
         let label = format!("mirror:{}:", mirror.display());
@@ -93,6 +96,54 @@ fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) ->
     };
     Criterion {
         name: format!("{label}newest"),
+        ok,
+        severity: Severity::Critical,
+        detail,
+        perf: None,
+    }
+}
+
+/// `remote`: the newest upload did not fail, and the newest restore point is
+/// on the remote, or was made less than `remote_max_age` ago (the next `sync`
+/// takes it). Judged from what the last upload recorded (`remote::state`):
+/// `check` runs where the store may be out of reach.
+fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThresholds) -> Criterion {
+    let record = crate::remote::state::read(&settings.backup_dir, db);
+    let newest = BackupDir::new(&settings.backup_dir)
+        .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none());
+    let max_age = thresholds.remote_max_age;
+    let (ok, detail) = match (&record, newest) {
+        (_, Err(error)) => (false, format!("cannot read the backup directory: {error}")),
+        (Some(record), _) if !record.ok => (
+            false,
+            format!(
+                "the last upload to {} failed at {}: {}",
+                record.remote, record.time, record.detail
+            ),
+        ),
+        (_, Ok(None)) => (true, "no restore point to upload yet".to_string()),
+        (Some(record), Ok(Some(newest))) if record.on_remote.contains(&newest.file_name) => (
+            true,
+            format!("the newest restore point {} is on {url}", newest.file_name),
+        ),
+        (record, Ok(Some(newest))) => {
+            let when = record.as_ref().map_or_else(
+                || "no upload recorded yet".to_string(),
+                |r| format!("last upload {}", r.time),
+            );
+            (
+                newest.age() <= max_age,
+                format!(
+                    "the newest restore point {} ({} old) is not on {url} yet ({when}; remote_max_age {}): run `dbbackup sync` where the store is reachable",
+                    newest.file_name,
+                    human_duration(newest.age()),
+                    human_duration(max_age)
+                ),
+            )
+        }
+    };
+    Criterion {
+        name: "remote".to_string(),
         ok,
         severity: Severity::Critical,
         detail,

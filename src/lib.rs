@@ -23,6 +23,7 @@ pub mod options;
 mod output;
 mod progress;
 mod quota;
+mod remote;
 mod restore;
 mod retention;
 mod signals;

@@ -38,6 +38,9 @@ pub(crate) const TERM_GRACE_SECONDS: Limit = Limit::whole("term_grace_seconds", 
 /// Each thread keeps two 1 MiB blocks in flight; beyond this, memory grows with
 /// no gain (compression is already faster than the disk).
 pub(crate) const THREADS: Limit = Limit::whole("threads", 0, 64);
+pub(crate) const REMOTE_MAX_BACKUPS: Limit = Limit::at_least("remote_max_backups", 1);
+/// A day: a stalled request and its retries; more is a typo.
+pub(crate) const REMOTE_TIMEOUT_SECONDS: Limit = Limit::whole("remote_timeout_seconds", 1, 86_400);
 pub(crate) const MIN_COUNT: Limit = Limit::at_least("check.min_count", 0);
 pub(crate) const MAX_SHRINK: Limit = Limit::percent("check.max_shrink");
 

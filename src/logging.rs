@@ -23,6 +23,9 @@ pub(crate) fn retag(tag: &str) {
 struct LineFormat {
     job: String,
     host: String,
+    /// Other crates' events below WARN are shown only with -v: object_store's
+    /// "backing off, retry 2 of 4" lines are detail, the error line says how it ended.
+    others_from: Level,
 }
 
 impl<S, N> FormatEvent<S, N> for LineFormat
@@ -36,6 +39,10 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        let meta = event.metadata();
+        if *meta.level() > self.others_from && !meta.target().starts_with("dbbackup") {
+            return Ok(());
+        }
         let now = jiff::Timestamp::now()
             .round(jiff::Unit::Millisecond)
             .unwrap_or(jiff::Timestamp::now());
@@ -69,6 +76,7 @@ pub(crate) fn init(job: &JobContext, quiet: bool, verbose: u8) {
         .event_format(LineFormat {
             job: job.tag.clone(),
             host: job.host.clone(),
+            others_from: if verbose == 0 { Level::WARN } else { level },
         })
         .try_init();
 }

@@ -41,6 +41,23 @@ pub const DEFAULT_MAX_AGE: &str = "24h";
 /// [`DEFAULT_MAX_AGE`] as the code uses it.
 pub const DEFAULT_MAX_AGE_DURATION: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_MIN_COUNT: u32 = 1;
+/// A request to the remote that receives nothing this long fails; its retries
+/// with backoff stop after as long (docs/remote.md).
+pub const DEFAULT_REMOTE_TIMEOUT_SECONDS: u64 = 60;
+pub const DEFAULT_REMOTE_MAX_AGE: &str = "48h";
+/// [`DEFAULT_REMOTE_MAX_AGE`] as the code uses it.
+pub const DEFAULT_REMOTE_MAX_AGE_DURATION: Duration = Duration::from_secs(48 * 3600);
+
+/// `remote_upload`: when restore points go to the remote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoteUpload {
+    // Only `dbbackup sync` uploads (from a node that reaches the store).
+    #[default]
+    Sync,
+    // Also after each local backup; a failure only warns.
+    Inline,
+}
 pub const DEFAULT_MAX_SHRINK: f64 = 50.0;
 
 /// The help headings of the shared settings: `COMMAND --help` shows the
@@ -48,6 +65,7 @@ pub const DEFAULT_MAX_SHRINK: f64 = 50.0;
 pub(crate) const GLOBAL: &str = "Global options";
 pub(crate) const BACKUP: &str = "Backup settings";
 pub(crate) const RETENTION: &str = "Retention";
+pub(crate) const REMOTE: &str = "Remote copies";
 
 /// The `shared` setting: who may use the files and directories dbbackup
 /// creates (`store::perms`). Not given: the database decides.
@@ -175,6 +193,35 @@ pub struct Options {
         help = "Modes of what dbbackup creates [default: group if the database is group-writable in a directory of its group, else umask]"
     )]
     pub shared: Option<Shared>,
+    /// Object store for off-cluster copies: s3://BUCKET/PREFIX (docs/remote.md)
+    #[arg(
+        long,
+        global = true, help_heading = REMOTE,
+        hide_env_values = true,
+        env = "DBBACKUP_REMOTE",
+        value_name = "URL"
+    )]
+    pub remote: Option<String>,
+    #[arg(
+        long,
+        global = true, help_heading = REMOTE,
+        hide_env_values = true,
+        env = "DBBACKUP_REMOTE_UPLOAD",
+        value_name = "WHEN",
+        value_enum,
+        help = "When restore points go to the remote: `sync` (only `dbbackup sync`) or `inline` (also after each backup) [default: sync]"
+    )]
+    pub remote_upload: Option<RemoteUpload>,
+    #[arg(long, global = true, help_heading = REMOTE, hide_env_values = true, env = "DBBACKUP_REMOTE_MAX_BACKUPS", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::REMOTE_MAX_BACKUPS.whole_parser(),
+          help = "Keep this many newest restore points on the remote [default: max_backups]")]
+    #[serde(default, deserialize_with = "read::remote_max_backups")]
+    pub remote_max_backups: Option<u32>,
+    #[arg(long, global = true, help_heading = REMOTE, hide_env_values = true, env = "DBBACKUP_REMOTE_TIMEOUT_SECONDS", value_name = "N",
+          allow_negative_numbers = true, value_parser = limits::REMOTE_TIMEOUT_SECONDS.whole_parser(),
+          help = format!("Give up on a stalled request to the remote, and on retrying it, after this many seconds [default: {DEFAULT_REMOTE_TIMEOUT_SECONDS}]"))]
+    #[serde(default, deserialize_with = "read::remote_timeout_seconds")]
+    pub remote_timeout_seconds: Option<u32>,
     /// `check:` in the file; on the command line these are `check`'s own flags,
     /// which `cli` puts here before the merge.
     #[arg(skip)]
@@ -208,6 +255,14 @@ pub struct CheckOptions {
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = crate::units::parse_size)]
     #[serde(default, deserialize_with = "read::min_free")]
     pub min_free: Option<u64>,
+    #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_REMOTE_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = crate::units::parse_duration,
+          help = format!("With a remote: the newest restore point is on it and at most this old [default: {DEFAULT_REMOTE_MAX_AGE}]"))]
+    #[serde(
+        default,
+        deserialize_with = "read::max_age",
+        serialize_with = "write_seconds"
+    )]
+    pub remote_max_age: Option<Duration>,
 }
 
 /// A duration as the file reads it back: `7200s`.
@@ -244,6 +299,10 @@ impl Options {
             term_grace_seconds: self.term_grace_seconds.or(lower.term_grace_seconds),
             threads: self.threads.or(lower.threads),
             shared: self.shared.or(lower.shared),
+            remote: self.remote.or(lower.remote),
+            remote_upload: self.remote_upload.or(lower.remote_upload),
+            remote_max_backups: self.remote_max_backups.or(lower.remote_max_backups),
+            remote_timeout_seconds: self.remote_timeout_seconds.or(lower.remote_timeout_seconds),
             check: match (self.check, lower.check) {
                 (Some(upper), Some(lower)) => Some(upper.merge(lower)),
                 (upper, lower) => upper.or(lower),
@@ -260,6 +319,7 @@ impl CheckOptions {
             min_count: self.min_count.or(lower.min_count),
             max_shrink: self.max_shrink.or(lower.max_shrink),
             min_free: self.min_free.or(lower.min_free),
+            remote_max_age: self.remote_max_age.or(lower.remote_max_age),
         }
     }
 }
@@ -294,6 +354,8 @@ mod read {
         lock_timeout_seconds = LOCK_TIMEOUT_SECONDS,
         term_grace_seconds = TERM_GRACE_SECONDS,
         threads = THREADS,
+        remote_max_backups = REMOTE_MAX_BACKUPS,
+        remote_timeout_seconds = REMOTE_TIMEOUT_SECONDS,
         min_count = MIN_COUNT,
     );
     read_as!(Real -> f64:

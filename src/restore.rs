@@ -55,6 +55,10 @@ pub(crate) struct Request {
     /// Run `integrity_check` even on a backup whose recorded checksum proves it
     /// holds the snapshot that passed its check (`check_for`).
     pub full_check: bool,
+    /// Take the backup from this directory instead (a remote's restore point
+    /// downloaded beside the target, `remote::fetch`); the lock and a
+    /// pre-restore copy stay in the backup directory.
+    pub from: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -95,7 +99,14 @@ pub(crate) fn restore(
     let target_id = DbId::of(target);
     let db_id = request.db.as_deref().map(DbId::of);
     let into_db = db_id.as_ref().is_some_and(|db| db == &target_id);
-    let candidates = choose(dir, request, db_id.as_ref(), &target_id, into_db)?;
+    let from = request.from.as_ref().map(BackupDir::new);
+    let candidates = choose(
+        from.as_ref().unwrap_or(dir),
+        request,
+        db_id.as_ref(),
+        &target_id,
+        into_db,
+    )?;
 
     let parent = parent_dir(target);
     crate::store::remove_dead_temps_in(&parent);

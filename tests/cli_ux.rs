@@ -18,6 +18,7 @@ const COMMANDS: &[&str] = &[
     "run",
     "post-job",
     "periodic",
+    "sync",
     "check",
     "summary",
     "templates",

@@ -25,6 +25,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "quota",
             "retention",
             "mirror",
+            "remote",
+            "remote::*",
             "attempts",
             "snapshot",
             "snapshot_copy",

@@ -19,6 +19,8 @@ mod live_writers;
 mod members;
 mod metrics;
 mod process_edges;
+mod remote;
+mod remote_faults;
 mod restore;
 mod restore_points;
 mod restore_safety;

@@ -20,7 +20,12 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let attempt = create::recorded(&ctx.settings, &ctx.job, Kind::Auto, attempt)?;
     Ok(match attempt {
         Attempt::Skipped { reason, filled } => skip(&out, &reason, filled.as_ref()),
-        Attempt::Made(outcome) => report(&out, &outcome),
+        Attempt::Made(outcome) => {
+            let code = report(&out, &outcome);
+            // Only after a backup was made: a skipping `auto` stays cheap.
+            crate::remote::upload_inline(&ctx.settings, &ctx.job);
+            code
+        }
     })
 }
 

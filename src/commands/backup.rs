@@ -23,5 +23,8 @@ pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<ExitCode> {
         )
     });
     let outcome = create::recorded(&ctx.settings, &ctx.job, Kind::Manual, attempt)?;
-    Ok(report(&ctx.output(args.output.format), &outcome))
+    let code = report(&ctx.output(args.output.format), &outcome);
+    // After the lock is released: the upload never holds up other backups.
+    crate::remote::upload_inline(&ctx.settings, &ctx.job);
+    Ok(code)
 }

@@ -12,13 +12,32 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     // Printed as text (and JSON) once written: refused before anything is.
     crate::config::refuse_non_utf8("export file", &args.out)?;
     let out = ctx.output(args.output.format);
-    let dir = ctx.backup_dir();
-    let set = match args.name {
-        BackupRef::Latest => Some(ctx.backup_set(&dir)?),
-        BackupRef::Named(_) => None,
+    let done = if args.from_remote {
+        // Downloaded beside the export file, checked, then exported from there.
+        let remote = crate::remote::configured(&ctx.settings)?;
+        let beside = match args.out.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        let db = ctx.db_id();
+        let staged = crate::remote::fetch::stage(
+            &remote,
+            &remote.points()?,
+            args.name.as_str(),
+            db.as_ref(),
+            beside,
+        )?;
+        let dir = crate::store::BackupDir::new(staged.dir());
+        crate::export::export(&ctx.settings, &ctx.job, &dir, &staged.name, None, &args.out)?
+    } else {
+        let dir = ctx.backup_dir();
+        let set = match args.name {
+            BackupRef::Latest => Some(ctx.backup_set(&dir)?),
+            BackupRef::Named(_) => None,
+        };
+        let name = args.name.as_str();
+        crate::export::export(&ctx.settings, &ctx.job, &dir, name, set, &args.out)?
     };
-    let name = args.name.as_str();
-    let done = crate::export::export(&ctx.settings, &ctx.job, &dir, name, set, &args.out)?;
     out.line(format!(
         "exported {} to {} ({} -> {}, a plain gzip of the database)",
         done.name,

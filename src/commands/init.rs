@@ -150,7 +150,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::options::{CheckOptions, Shared};
+    use crate::options::{CheckOptions, RemoteUpload, Shared};
 
     /// Every setting written reads back as the same value, whatever it is.
     #[test]
@@ -173,11 +173,16 @@ mod tests {
             term_grace_seconds: Some(9),
             threads: Some(2),
             shared: Some(Shared::Group),
+            remote: Some("s3://bucket/results".into()),
+            remote_upload: Some(RemoteUpload::Inline),
+            remote_max_backups: Some(6),
+            remote_timeout_seconds: Some(30),
             check: Some(CheckOptions {
                 max_age: Some(Duration::from_secs(7200)),
                 min_count: Some(4),
                 max_shrink: Some(12.5),
                 min_free: Some(1 << 30),
+                remote_max_age: Some(Duration::from_secs(86400)),
             }),
         };
         let text = fill(EXAMPLE, &given).unwrap();

@@ -107,11 +107,23 @@ impl Row {
 pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let db = ctx.db_id();
-    let (entries, legacy) = listed(ctx, args, db.as_ref())?;
-    let rows: Vec<Row> = entries
+    // `--from-remote`: the complete points on the remote, as entries.
+    let remote = args
+        .from_remote
+        .then(|| crate::remote::configured(&ctx.settings))
+        .transpose()?;
+    let place = match &remote {
+        Some(remote) => remote.url().to_string(),
+        None => ctx.settings.backup_dir.display().to_string(),
+    };
+    let (entries, legacy) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
+    let mut rows: Vec<Row> = entries
         .iter()
         .map(|e| Row::from_entry(e, db.as_ref(), legacy))
         .collect();
+    if remote.is_some() {
+        remote_checks(&mut rows);
+    }
     out.document(&rows);
     if rows.is_empty() {
         match args.job.as_deref() {
@@ -119,22 +131,37 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
                 "no backups made by job {id} in {}",
                 ctx.settings.backup_dir.display()
             )),
-            None => out.line(format!(
-                "no backups in {}",
-                ctx.settings.backup_dir.display()
-            )),
+            None => out.line(format!("no backups in {place}")),
         }
         return Ok(ExitCode::Success);
     }
     print_table(&out, &rows, &entries, legacy);
-    print_notes(&out, &rows, &entries, db.as_ref(), legacy);
+    print_notes(
+        &out,
+        &rows,
+        &entries,
+        (db.as_ref(), legacy),
+        remote.is_some(),
+    );
     Ok(ExitCode::Success)
 }
 
 /// The directory's backups, newest first, with whose its legacy files are;
 /// only those a job made with `--job`.
-fn listed(ctx: &Ctx, args: &ListArgs, db: Option<&DbId>) -> Result<(Vec<Entry>, Legacy)> {
-    let mut entries = ctx.backup_dir().entries()?;
+fn listed(
+    ctx: &Ctx,
+    args: &ListArgs,
+    db: Option<&DbId>,
+    remote: Option<&crate::remote::Remote>,
+) -> Result<(Vec<Entry>, Legacy)> {
+    let mut entries = match remote {
+        Some(remote) => remote
+            .points()?
+            .iter()
+            .filter_map(|p| p.entry(remote.url()))
+            .collect(),
+        None => ctx.backup_dir().entries()?,
+    };
     let job = args
         .job
         .as_deref()
@@ -237,13 +264,24 @@ fn database_column(row: &Row, legacy: Legacy) -> String {
 
 /// The notes under the table: what cannot be restored, legacy files whose
 /// database cannot be told, backups of a database that moved.
-fn print_notes(out: &Output, rows: &[Row], entries: &[Entry], db: Option<&DbId>, legacy: Legacy) {
+fn print_notes(
+    out: &Output,
+    rows: &[Row],
+    entries: &[Entry],
+    (db, legacy): (Option<&DbId>, Legacy),
+    from_remote: bool,
+) {
     for row in rows {
         if let Some(problem) = &row.restore_problem {
             out.line(format!("note: {} cannot be restored: {problem}", row.name));
         }
     }
-    let moved = moved_hints(entries, db, legacy);
+    // A remote's points say nothing about where databases are now.
+    let moved = if from_remote {
+        Vec::new()
+    } else {
+        moved_hints(entries, db, legacy)
+    };
     let unknown = entries
         .iter()
         .filter(|e| e.legacy && e.implausible.is_none())
@@ -264,6 +302,26 @@ fn print_notes(out: &Output, rows: &[Row], entries: &[Entry], db: Option<&DbId>,
     }
     for line in moved {
         out.line(line);
+    }
+}
+
+/// On the remote, a point is complete by construction (`remote::Remote::points`):
+/// only a diff whose base is not there cannot be restored. The local tests
+/// (`diff::restore_problem`) would look for files in the backup directory.
+fn remote_checks(rows: &mut [Row]) {
+    let names: std::collections::HashSet<String> = rows.iter().map(|r| r.name.clone()).collect();
+    for row in rows {
+        row.restore_problem = row
+            .base
+            .as_ref()
+            .filter(|base| !names.contains(*base))
+            .map(|base| format!("its base {base} is not on the remote"));
+        row.check = match (&row.restore_problem, row.kind.as_deref()) {
+            (Some(_), _) => "no-base".into(),
+            (None, _) if row.error.is_some() => "unknown".into(),
+            _ if row.check == "failed" => "failed".into(),
+            _ => "ok".into(),
+        };
     }
 }
 

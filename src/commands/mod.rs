@@ -18,6 +18,7 @@ pub(crate) mod report;
 pub(crate) mod restore;
 pub(crate) mod run;
 pub(crate) mod summary;
+pub(crate) mod sync;
 pub(crate) mod templates;
 pub(crate) mod verify;
 
@@ -75,6 +76,11 @@ impl Ctx {
 pub(crate) fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
     // Before anything is created: the modes of what every command makes.
     crate::store::perms::decide(ctx.settings.shared, ctx.settings.db_path.as_deref());
+    // A remote that is not an s3:// URL is a bad setting for every command, as
+    // an out-of-range number is: not a surprise at the first upload.
+    if let Some(url) = &ctx.settings.remote {
+        crate::remote::RemoteUrl::parse(url)?;
+    }
     match command {
         Command::Backup(args) => backup::run(ctx, args),
         Command::List(args) => list::run(ctx, args),
@@ -89,6 +95,7 @@ pub(crate) fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
         Command::PostJob(args) => post_job::run(ctx, args),
         Command::Periodic(args) => periodic::run(ctx, args),
         Command::Final(args) => final_job::run(ctx, args),
+        Command::Sync(args) => sync::run(ctx, args),
         Command::Lock(args) => lock::run(ctx, args),
         Command::Check(args) => check::run(ctx, args),
         Command::Summary(args) => summary::run(ctx, args),

@@ -53,8 +53,10 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     if let Some(why) = &chosen {
         out.line(format!("before the job: {name} ({why})"));
     }
+    let staged = staged_from_remote(ctx, args, &name, &target)?;
     let request = Request {
-        name,
+        name: staged.as_ref().map_or(name, |s| s.name.clone()),
+        from: staged.as_ref().map(|s| s.dir().to_path_buf()),
         target: target.clone(),
         // The real path: backups record it as their source, and a link into a
         // purged scratch directory no longer leads there.
@@ -110,6 +112,51 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// A remote is set and the backup directory holds no restore point of the
+/// The restore point downloaded into a staging directory beside `target`: from
+/// the remote when asked, or for `latest` when the backup directory holds no
+/// intact restore point (a purged scratch) and a remote is set. `None`: restore
+/// from the backup directory.
+fn staged_from_remote(
+    ctx: &Ctx,
+    args: &RestoreArgs,
+    name: &str,
+    target: &Path,
+) -> Result<Option<crate::remote::fetch::Staged>> {
+    if !(args.from_remote || (name == "latest" && no_local_point(ctx)?)) {
+        return Ok(None);
+    }
+    let out = ctx.output(args.output.format);
+    let remote = crate::remote::configured(&ctx.settings)?;
+    if !args.from_remote {
+        tracing::warn!(
+            "no intact restore point in {}: restoring the newest from {}",
+            show(&ctx.settings.backup_dir),
+            remote.url()
+        );
+    }
+    let beside = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let db = ctx.db_id();
+    let staged =
+        crate::remote::fetch::stage(&remote, &remote.points()?, name, db.as_ref(), beside)?;
+    out.line(format!("downloaded {} from {}", staged.name, remote.url()));
+    Ok(Some(staged))
+}
+
+/// database that passes the cheap tests.
+fn no_local_point(ctx: &Ctx) -> Result<bool> {
+    let (Some(_), Some(db)) = (&ctx.settings.remote, ctx.db_id()) else {
+        return Ok(false);
+    };
+    let points = ctx
+        .backup_dir()
+        .restore_points(&db, |e| crate::diff::restore_problem(e).is_none())?;
+    Ok(points.is_empty())
 }
 
 /// The file a chain of symbolic links ends at, which need not exist yet (a link

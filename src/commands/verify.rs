@@ -27,6 +27,9 @@ struct Verdict {
 
 pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
+    if args.from_remote {
+        return remote(ctx, &out);
+    }
     let dir = ctx.backup_dir();
     // The newest restore point: what `restore latest` would pick first.
     let latest =
@@ -124,6 +127,65 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     });
     if let Some(error) = interrupted {
         return Err(error);
+    }
+    out.document(&verdicts);
+    Ok(if verdicts.iter().all(|v| v.ok) {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    })
+}
+
+/// `verify --remote`: every restore point on the remote downloaded (size and
+/// SHA-256 against its record), then checked as a local one is.
+fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
+    let remote = crate::remote::configured(&ctx.settings)?;
+    let points = remote.points()?;
+    let mut entries: Vec<Entry> = points
+        .iter()
+        .filter_map(|p| p.entry(remote.url()))
+        .collect();
+    if entries.is_empty() {
+        return Err(Error::failed(format!(
+            "no restore points on {}",
+            remote.url()
+        )));
+    }
+    entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+    let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
+    let mut verdicts = Vec::new();
+    for entry in &entries {
+        let result = crate::remote::fetch::stage(
+            &remote,
+            &points,
+            &entry.file_name,
+            None,
+            &std::env::temp_dir(),
+        )
+        .and_then(|staged| {
+            let local = crate::store::BackupDir::new(staged.dir()).by_name(&staged.name)?;
+            verify_one(&local, false, &ctx.job, threads)
+        });
+        let verdict = match result {
+            Err(error @ Error::Interrupted(_)) => return Err(error),
+            Ok(detail) => Verdict {
+                name: entry.file_name.clone(),
+                ok: true,
+                detail: format!("{detail}, read back from {}", remote.url()),
+            },
+            Err(error) => Verdict {
+                name: entry.file_name.clone(),
+                ok: false,
+                detail: error.to_string(),
+            },
+        };
+        if verdict.ok {
+            out.line(format!("{}: ok ({})", verdict.name, verdict.detail));
+        } else {
+            tracing::error!("{}: FAILED: {}", verdict.name, verdict.detail);
+            out.line(format!("{}: FAILED: {}", verdict.name, verdict.detail));
+        }
+        verdicts.push(verdict);
     }
     out.document(&verdicts);
     Ok(if verdicts.iter().all(|v| v.ok) {

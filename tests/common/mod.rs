@@ -458,6 +458,7 @@ pub(crate) fn backdate(backup: &Path, by: std::time::Duration) {
 /// and docs use), run in-process.
 #[path = "../../examples/make_results_db/generator.rs"]
 mod generator;
+pub(crate) mod s3;
 
 /// A realistic results database of about `size_mb` MiB (seed 1).
 pub(crate) fn make_results_db(path: &Path, size_mb: f64, wal: bool) {

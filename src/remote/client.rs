@@ -1,0 +1,424 @@
+//! The S3 client: one object_store `AmazonS3` and the runtime that drives it.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::path::Path as Key;
+use object_store::{
+    BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    WriteMultipart,
+};
+use sha2::{Digest, Sha256};
+
+use super::credentials;
+use super::record::{self, Record};
+use super::url::RemoteUrl;
+use crate::error::{Context, Error, Result, show};
+use crate::sqlite_file::hex;
+use crate::store::{BackupName, Entry, Metadata, TempFile, link_no_replace};
+
+/// Parts of a multipart upload: what one upload holds in memory is at most
+/// [`IN_FLIGHT`] + 1 parts, whatever the file's size.
+const PART_SIZE: usize = 16 * 1024 * 1024;
+/// Parts being sent at once.
+const IN_FLIGHT: usize = 2;
+/// S3 allows 10 000 parts: larger parts for files over ~150 GiB.
+const MAX_PARTS: u64 = 9_000;
+const READ_CHUNK: usize = 1024 * 1024;
+
+pub(crate) struct Remote {
+    url: RemoteUrl,
+    /// No keys in the environment or the shared credentials file: object_store
+    /// then asks the cloud instance-metadata service, whose error would
+    /// mislead on a cluster; a failure says where keys go.
+    no_keys: bool,
+    store: AmazonS3,
+    rt: tokio::runtime::Runtime,
+}
+
+/// A complete restore point on the remote.
+#[derive(Debug, Clone)]
+pub(crate) struct RemotePoint {
+    pub record: Record,
+}
+
+impl RemotePoint {
+    /// As a local [`Entry`] (path: the object's URL), so that ownership,
+    /// ordering and `list`'s rows work on remote points as on local ones.
+    pub(crate) fn entry(&self, url: &RemoteUrl) -> Option<Entry> {
+        let name = BackupName::parse(&self.record.name)?;
+        Some(Entry {
+            name,
+            file_name: self.record.name.clone(),
+            path: PathBuf::from(format!("{url}/{}", self.record.name)),
+            size: self.record.size,
+            meta: Ok(self.record.metadata.clone()),
+            legacy: false,
+            implausible: None,
+            damage: None,
+            placed_after: 0,
+        })
+    }
+}
+
+/// A failure of the store or of a local read, before it is given its words.
+enum Fail {
+    Store(object_store::Error),
+    Local(Error),
+}
+
+impl From<object_store::Error> for Fail {
+    fn from(e: object_store::Error) -> Self {
+        Fail::Store(e)
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Local(e)
+    }
+}
+
+impl Remote {
+    /// A client for `url`, with endpoint, region and credentials the standard AWS
+    /// ways. A request that receives nothing for `timeout` fails, and the
+    /// retries of one request stop after `timeout`.
+    pub(crate) fn open(url: &RemoteUrl, timeout: Duration) -> Result<Remote> {
+        // reqwest is built without a TLS provider of its own (aws-lc-rs would
+        // break the manylinux build): ring's. Err only if one is installed already.
+        // Deprecated for lacking post-quantum key exchange, which only aws-lc-rs has.
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let seconds = |d: Duration| format!("{}ms", d.as_millis());
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&url.bucket)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(200),
+                    max_backoff: Duration::from_secs(5),
+                    base: 2.0,
+                },
+                max_retries: 4,
+                retry_timeout: timeout,
+            })
+            // A stall (no byte for `timeout`) fails a request, not its length:
+            // reqwest's total timeout covers the response body, and a 1 GB
+            // download on a slow link is not a stall. The total is only a backstop.
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ReadTimeout),
+                seconds(timeout),
+            )
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                seconds(Duration::from_secs(24 * 3600)),
+            )
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                seconds(timeout.min(Duration::from_secs(10))),
+            );
+        let mut no_keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
+            && std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none()
+            && std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_none();
+        if let Some(keys) = credentials::from_shared_file() {
+            no_keys = false;
+            builder = builder
+                .with_access_key_id(keys.access_key_id)
+                .with_secret_access_key(keys.secret_access_key);
+            if let Some(token) = keys.session_token {
+                builder = builder.with_token(token);
+            }
+        }
+        let store = builder
+            .build()
+            .map_err(|e| fail_text(url, "cannot set up", &e))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context(|| "cannot start the remote client's runtime")?;
+        Ok(Remote {
+            url: url.clone(),
+            no_keys,
+            store,
+            rt,
+        })
+    }
+
+    pub(crate) fn url(&self) -> &RemoteUrl {
+        &self.url
+    }
+
+    fn key(&self, name: &str) -> Key {
+        if self.url.prefix.is_empty() {
+            Key::from(name)
+        } else {
+            Key::from(format!("{}/{name}", self.url.prefix))
+        }
+    }
+
+    fn fail(&self, doing: &str, e: Fail) -> Error {
+        match e {
+            Fail::Store(e) if self.no_keys => {
+                let text = fail_text(&self.url, doing, &e);
+                Error::failed(format!(
+                    "{text} (no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and ~/.aws/credentials; docs/remote.md)"
+                ))
+            }
+            Fail::Store(e) => fail_text(&self.url, doing, &e),
+            Fail::Local(e) => e,
+        }
+    }
+
+    /// Every complete restore point under the prefix: a record whose object
+    /// exists with the size it records. Objects without a record (an upload
+    /// that was stopped) do not count.
+    pub(crate) fn points(&self) -> Result<Vec<RemotePoint>> {
+        let prefix = (!self.url.prefix.is_empty()).then(|| Key::from(self.url.prefix.as_str()));
+        let listing = self
+            .rt
+            .block_on(self.store.list_with_delimiter(prefix.as_ref()))
+            .map_err(|e| self.fail("cannot list", e.into()))?;
+        let mut sizes = std::collections::HashMap::new();
+        let mut records = Vec::new();
+        for object in listing.objects {
+            let Some(file_name) = object.location.filename() else {
+                continue;
+            };
+            if let Some(name) = file_name.strip_suffix(record::SUFFIX) {
+                if BackupName::parse(name).is_some() {
+                    records.push(object.location.clone());
+                }
+            } else if BackupName::parse(file_name).is_some() {
+                sizes.insert(file_name.to_string(), object.size);
+            }
+        }
+        let mut points = Vec::new();
+        for key in records {
+            let bytes = self
+                .rt
+                .block_on(async { self.store.get(&key).await?.bytes().await });
+            let bytes = match bytes {
+                Ok(bytes) => bytes,
+                // Deleted meanwhile by another sync's retention.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(self.fail("cannot read", e.into())),
+            };
+            let record: Record = match serde_json::from_slice(&bytes) {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::warn!(
+                        "{}/{key}: not a restore-point record ({e}); ignored",
+                        self.url
+                    );
+                    continue;
+                }
+            };
+            if sizes.get(&record.name) == Some(&record.size)
+                && key.filename() == Some(&format!("{}{}", record.name, record::SUFFIX))
+            {
+                points.push(RemotePoint { record });
+            }
+        }
+        Ok(points)
+    }
+
+    /// Upload `file` (backup `name`, whose header holds `metadata`) and then its
+    /// record, after reading the upload back: size and SHA-256 must be those of
+    /// the bytes sent. Memory is bounded by the part size, not the file's.
+    pub(crate) fn upload(
+        &self,
+        file: &mut File,
+        name: &str,
+        metadata: &Metadata,
+    ) -> Result<Record> {
+        let size = file
+            .metadata()
+            .context(|| format!("cannot stat backup {name}"))?
+            .len();
+        let key = self.key(name);
+        let sent = self
+            .rt
+            .block_on(self.send(file, &key, size))
+            .map_err(|e| self.fail(&format!("cannot upload {name} to"), e))?;
+        let (read_size, read_sha) = self
+            .rt
+            .block_on(self.read_back(&key))
+            .map_err(|e| self.fail(&format!("cannot read back {name} from"), e))?;
+        if (read_size, &read_sha) != (size, &sent) {
+            return Err(Error::failed(format!(
+                "upload of {name} to {} does not read back as sent ({read_size} bytes, {read_sha}; sent {size} bytes, {sent}); it is not counted as a restore point there",
+                self.url
+            )));
+        }
+        let record = Record {
+            format: record::FORMAT,
+            name: name.to_string(),
+            size,
+            sha256: sent,
+            metadata: metadata.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&record).map_err(io::Error::other);
+        let json = json.context(|| "cannot encode the remote record")?;
+        self.rt
+            .block_on(self.store.put(
+                &self.key(&format!("{name}{}", record::SUFFIX)),
+                PutPayload::from(json),
+            ))
+            .map_err(|e| self.fail(&format!("cannot write the record of {name} to"), e.into()))?;
+        Ok(record)
+    }
+
+    /// Send the file's bytes; their SHA-256.
+    async fn send(
+        &self,
+        file: &mut File,
+        key: &Key,
+        size: u64,
+    ) -> std::result::Result<String, Fail> {
+        let part = usize::try_from(size.div_ceil(MAX_PARTS))
+            .unwrap_or(usize::MAX)
+            .max(PART_SIZE);
+        let mut hasher = Sha256::new();
+        if size <= part as u64 {
+            let mut bytes = Vec::new();
+            file.take(part as u64 + 1)
+                .read_to_end(&mut bytes)
+                .context(|| format!("cannot read {key}"))?;
+            hasher.update(&bytes);
+            self.store.put(key, PutPayload::from(bytes)).await?;
+            return Ok(format!("sha256:{}", hex(&hasher.finalize())));
+        }
+        let upload = self.store.put_multipart(key).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
+        let mut buf = vec![0u8; READ_CHUNK];
+        let streamed: std::result::Result<(), Fail> = async {
+            loop {
+                crate::signals::stop_if_requested()?;
+                let n = read_some(file, &mut buf).context(|| format!("cannot read {key}"))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                hasher.update(&buf[..n]);
+                writer.wait_for_capacity(IN_FLIGHT).await?;
+                writer.write(&buf[..n]);
+            }
+        }
+        .await;
+        match streamed {
+            // `finish` aborts the upload itself when a part fails.
+            Ok(()) => {
+                writer.finish().await?;
+            }
+            Err(e) => {
+                // No parts left behind to be billed for; the error that
+                // matters is the first one.
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+        }
+        Ok(format!("sha256:{}", hex(&hasher.finalize())))
+    }
+
+    /// Size and SHA-256 of the object as the store returns it.
+    async fn read_back(&self, key: &Key) -> std::result::Result<(u64, String), Fail> {
+        self.read_each(key, |_| Ok(())).await
+    }
+
+    /// Stream the object, handing each chunk to `each` (memory: one chunk);
+    /// its size and SHA-256.
+    async fn read_each(
+        &self,
+        key: &Key,
+        mut each: impl FnMut(&[u8]) -> std::result::Result<(), Fail>,
+    ) -> std::result::Result<(u64, String), Fail> {
+        let mut stream = self.store.get(key).await?.into_stream();
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            crate::signals::stop_if_requested()?;
+            hasher.update(&chunk);
+            each(&chunk)?;
+            size += chunk.len() as u64;
+        }
+        Ok((size, format!("sha256:{}", hex(&hasher.finalize()))))
+    }
+
+    /// Download `point` into `dir` under its name, checked against its record
+    /// (size, SHA-256) before it gets the name; never replaces a file there.
+    pub(crate) fn download(&self, point: &RemotePoint, dir: &Path) -> Result<PathBuf> {
+        let name = &point.record.name;
+        let mut temp = TempFile::create_in(dir, 0o600)?;
+        let got = self
+            .rt
+            .block_on(self.read_each(&self.key(name), |chunk| {
+                std::io::Write::write_all(temp.file(), chunk)
+                    .context(|| format!("cannot write {}", show(dir)))?;
+                Ok(())
+            }))
+            .map_err(|e| self.fail(&format!("cannot download {name} from"), e))?;
+        if (got.0, &got.1) != (point.record.size, &point.record.sha256) {
+            return Err(Error::failed(format!(
+                "{name} from {} is not the file uploaded ({} bytes, {}; its record says {} bytes, {}); nothing was restored from it",
+                self.url, got.0, got.1, point.record.size, point.record.sha256
+            )));
+        }
+        temp.sync()?;
+        let path = dir.join(name);
+        link_no_replace(temp.path(), &path).context(|| format!("cannot create {}", show(&path)))?;
+        Ok(path)
+    }
+
+    /// Delete a point: its record first, so it stops counting before its
+    /// file goes.
+    pub(crate) fn delete(&self, name: &str) -> Result<()> {
+        for key in [
+            self.key(&format!("{name}{}", record::SUFFIX)),
+            self.key(name),
+        ] {
+            match self.rt.block_on(self.store.delete(&key)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.fail(&format!("cannot delete {name} from"), e.into())),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A read that fills as much of `buf` as the file gives.
+fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// One line naming the remote and what failed; the store's words (status, its
+/// error code) on the same line. Never the credentials: object_store's errors
+/// carry the request's URL and status, not its headers.
+fn fail_text(url: &RemoteUrl, doing: &str, e: &object_store::Error) -> Error {
+    // The causes too: "error sending request" alone hides a refused
+    // connection or an untrusted certificate.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    Error::failed(format!("{doing} {url}: {words}"))
+}

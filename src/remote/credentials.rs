@@ -1,0 +1,83 @@
+//! `AWS_PROFILE` and the shared credentials file. object_store reads the AWS
+//! environment variables (and instance/container credentials) but not
+//! `~/.aws/credentials`, which is where most users keep a centre's keys: the
+//! profile's keys are read here, a few lines of INI, when the environment has none.
+
+use std::path::PathBuf;
+
+/// Keys of one profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Keys {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+/// The keys of `AWS_PROFILE` (else `default`) in `AWS_SHARED_CREDENTIALS_FILE`
+/// (else `~/.aws/credentials`); `None` when the environment already gives keys
+/// or the file has none for the profile.
+pub(crate) fn from_shared_file() -> Option<Keys> {
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        return None;
+    }
+    let path = match std::env::var_os("AWS_SHARED_CREDENTIALS_FILE") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".aws/credentials"),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+    profile_keys(&text, &profile)
+}
+
+/// `[profile]` then `key = value` lines; `#`/`;` comments.
+fn profile_keys(text: &str, profile: &str) -> Option<Keys> {
+    let mut inside = false;
+    let (mut id, mut secret, mut token) = (None, None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = section.trim() == profile;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            let value = value.trim().to_string();
+            match key.trim().to_ascii_lowercase().as_str() {
+                "aws_access_key_id" => id = Some(value),
+                "aws_secret_access_key" => secret = Some(value),
+                "aws_session_token" => token = Some(value),
+                _ => {}
+            }
+        }
+    }
+    Some(Keys {
+        access_key_id: id?,
+        secret_access_key: secret?,
+        session_token: token,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_named_profile_keys_are_read_and_others_ignored() {
+        let text = "[default]\naws_access_key_id = A\naws_secret_access_key = B\n\n# c\n[centre]\naws_access_key_id=C\naws_secret_access_key= D\naws_session_token = T\n";
+        assert_eq!(profile_keys(text, "default").unwrap().access_key_id, "A");
+        let centre = profile_keys(text, "centre").unwrap();
+        assert_eq!(
+            (
+                centre.secret_access_key.as_str(),
+                centre.session_token.as_deref()
+            ),
+            ("D", Some("T"))
+        );
+        assert_eq!(profile_keys(text, "missing"), None);
+    }
+}

@@ -1,0 +1,73 @@
+//! Off-cluster copies in an S3-compatible object store (docs/remote.md).
+//!
+//! Each restore point is two objects under the remote's prefix: the backup file
+//! itself, under its local name, and then `NAME.meta.json` ([`record::Record`]:
+//! the metadata the file's header holds, plus the file's size and SHA-256). The
+//! record is written only after the file was uploaded and read back, and deleted
+//! before the file: a point counts on the remote only when its record exists and
+//! the object's size matches it, so no partial upload is ever taken for a backup.
+//!
+//! object_store is async; a current-thread runtime lives here and nowhere else,
+//! so the rest of the crate stays synchronous.
+
+mod client;
+mod credentials;
+pub(crate) mod fetch;
+pub(crate) mod record;
+pub(crate) mod state;
+pub(crate) mod sync;
+mod url;
+
+pub(crate) use client::{Remote, RemotePoint};
+pub(crate) use url::RemoteUrl;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+
+/// The configured remote, or the error every `--from-remote` command gives.
+pub(crate) fn configured(settings: &Settings) -> Result<Remote> {
+    let url = settings.remote.as_deref().ok_or_else(|| {
+        Error::usage(
+            "no remote configured: use --remote s3://BUCKET/PREFIX, DBBACKUP_REMOTE or remote in dbbackup.yaml",
+        )
+    })?;
+    Remote::open(&RemoteUrl::parse(url)?, settings.remote_timeout)
+}
+
+/// `remote_upload: inline`: after a local backup, what `sync` would do, for
+/// nodes that reach the store. The local backup is published and its lock
+/// released before this starts; a failure is a WARN line and a failed upload
+/// recorded for `check` and the summary log, never the backup's failure. A
+/// stalled request and its retries end after `remote_timeout_seconds`.
+pub(crate) fn upload_inline(settings: &Settings, job: &crate::slurm::job::JobContext) {
+    if settings.remote_upload != crate::options::RemoteUpload::Inline {
+        return;
+    }
+    let (Some(url), Some(db)) = (&settings.remote, settings.db_path.as_deref()) else {
+        return;
+    };
+    let db = crate::store::DbId::of(db);
+    let result = configured(settings).and_then(|remote| {
+        let set = crate::store::BackupDir::new(&settings.backup_dir).set(&db)?;
+        sync::sync(&remote, &set, settings.remote_max_backups)
+    });
+    let detail = match &result {
+        Ok(done) => format!("{} uploaded", done.uploaded.len()),
+        Err(error) => {
+            tracing::warn!(
+                "the backup is kept locally, but the upload to the remote failed: {error}"
+            );
+            String::new()
+        }
+    };
+    state::record(
+        &settings.backup_dir,
+        &settings.summary_log,
+        &db,
+        job,
+        "upload",
+        url,
+        result.map(|d| d.on_remote).map_err(|e| e.to_string()),
+        &detail,
+    );
+}

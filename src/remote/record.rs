@@ -1,0 +1,22 @@
+//! `NAME.meta.json`: what makes an uploaded file a restore point on the remote.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::Metadata;
+
+pub(crate) const SUFFIX: &str = ".meta.json";
+pub(crate) const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub format: u32,
+    /// The backup's file name (the object's name under the prefix).
+    pub name: String,
+    /// The backup file's length in bytes.
+    pub size: u64,
+    /// `sha256:<hex>` of the backup file as uploaded (not of the database:
+    /// that is `metadata.checksum`).
+    pub sha256: String,
+    /// The metadata the file's own header holds.
+    pub metadata: Metadata,
+}

@@ -1,0 +1,204 @@
+//! `dbbackup sync`: every restore point not yet on the remote is uploaded (a
+//! base before the diffs rebuilt on it), then remote retention.
+//!
+//! No lock is held while uploading: a sync from a login node must never make a
+//! job's backup wait. It works from one listing of the backup directory and
+//! reads each file through a descriptor opened once: a file pruned meanwhile is
+//! passed over (not found) or read whole (unlinked, still open). Backups are
+//! never rewritten once published, so what is read is what was listed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+
+use super::{Remote, RemotePoint};
+use crate::error::{Context, Result, show};
+use crate::store::{BackupSet, Entry, open_no_follow};
+
+/// What one sync did.
+#[derive(Debug, Default)]
+pub(crate) struct Synced {
+    /// Uploaded and read back: name and size.
+    pub uploaded: Vec<(String, u64)>,
+    /// Already on the remote (same name, size and content checksum).
+    pub present: usize,
+    /// Passed over, and why (vanished meanwhile, its base is not on the remote).
+    pub passed_over: Vec<(String, String)>,
+    /// Deleted from the remote by retention.
+    pub deleted: Vec<String>,
+    /// Every restore point on the remote afterwards.
+    pub on_remote: Vec<String>,
+}
+
+/// Upload `set`'s restore points that retention keeps (the newest `keep` of
+/// each database, and the bases of kept diffs), oldest first; then delete
+/// from the remote the points of those databases that retention does not keep.
+pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced> {
+    let mut done = Synced::default();
+    let mut on_remote: HashMap<String, RemotePoint> = remote
+        .points()?
+        .into_iter()
+        .map(|p| (p.record.name.clone(), p))
+        .collect();
+    let restorable: Vec<Entry> = set
+        .restore_points
+        .iter()
+        .filter(|e| e.meta.is_ok() && crate::diff::restore_problem(e).is_none())
+        .cloned()
+        .collect();
+    let wanted = kept(&restorable, keep);
+    let mut uploads: Vec<&Entry> = restorable
+        .iter()
+        .filter(|e| wanted.contains(&e.file_name))
+        .collect();
+    // Oldest first: a base was published before every diff rebuilt on it.
+    uploads.sort_by_cached_key(|e| e.order());
+    for entry in uploads {
+        let Ok(meta) = &entry.meta else { continue };
+        if let Some(point) = on_remote.get(&entry.file_name)
+            && point.record.size == entry.size
+            && point.record.metadata.checksum == meta.checksum
+        {
+            done.present += 1;
+            continue;
+        }
+        if let Some(diff) = &meta.diff
+            && !on_remote.contains_key(&diff.base)
+        {
+            done.passed_over.push((
+                entry.file_name.clone(),
+                format!("its base {} is not on the remote", diff.base),
+            ));
+            continue;
+        }
+        let mut file = match open_no_follow(&entry.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                done.passed_over.push((
+                    entry.file_name.clone(),
+                    "deleted from the backup directory meanwhile".into(),
+                ));
+                continue;
+            }
+            Err(e) => return Err(e).context(|| format!("cannot open {}", show(&entry.path))),
+        };
+        let record = remote.upload(&mut file, &entry.file_name, meta)?;
+        tracing::info!("uploaded {} to {}", entry.file_name, remote.url());
+        done.uploaded.push((entry.file_name.clone(), record.size));
+        on_remote.insert(entry.file_name.clone(), RemotePoint { record });
+    }
+    done.deleted = retain(remote, on_remote.values(), set, keep)?;
+    done.on_remote = on_remote
+        .into_keys()
+        .filter(|name| !done.deleted.contains(name))
+        .collect();
+    done.on_remote.sort();
+    Ok(done)
+}
+
+/// Names to keep among `points`: per database (`source`), the newest `keep`
+/// and the base of each kept diff.
+pub(crate) fn kept(points: &[Entry], keep: u32) -> HashSet<String> {
+    let mut by_source: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
+    for entry in points {
+        if let Ok(meta) = &entry.meta {
+            by_source.entry(&meta.source).or_default().push(entry);
+        }
+    }
+    let mut names = HashSet::new();
+    for mut list in by_source.into_values() {
+        list.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+        for entry in list.into_iter().take(keep as usize) {
+            names.insert(entry.file_name.clone());
+            if let Ok(meta) = &entry.meta
+                && let Some(diff) = &meta.diff
+            {
+                names.insert(diff.base.clone());
+            }
+        }
+    }
+    names
+}
+
+/// Remote retention: of the databases whose restore points `set` holds, delete
+/// the remote points `kept` does not keep (never a base a kept diff needs).
+fn retain<'a>(
+    remote: &Remote,
+    points: impl Iterator<Item = &'a RemotePoint>,
+    set: &BackupSet,
+    keep: u32,
+) -> Result<Vec<String>> {
+    let sources: HashSet<&str> = set
+        .restore_points
+        .iter()
+        .filter_map(|e| e.meta.as_ref().ok().map(|m| m.source.as_str()))
+        .collect();
+    let entries: Vec<Entry> = points
+        .filter(|p| sources.contains(p.record.metadata.source.as_str()))
+        .filter(|p| p.record.metadata.kind != crate::store::Kind::PreRestore)
+        .filter_map(|p| p.entry(remote.url()))
+        .collect();
+    let keep = kept(&entries, keep);
+    let mut deleted = Vec::new();
+    for entry in entries.iter().filter(|e| !keep.contains(&e.file_name)) {
+        remote.delete(&entry.file_name)?;
+        tracing::info!("deleted {} from {}", entry.file_name, remote.url());
+        deleted.push(entry.file_name.clone());
+    }
+    deleted.sort();
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Checksum;
+    use crate::store::Kind;
+    use crate::store::metadata::{DiffInfo, DiffType};
+    use crate::store::ownership::tests::entry;
+
+    fn point(stamp: &str, source: &str, seq: u64, base: Option<&str>) -> Entry {
+        let mut e = entry(stamp, source, Kind::Manual, false);
+        let meta = e.meta.as_mut().unwrap();
+        meta.seq = Some(seq);
+        if let Some(base) = base {
+            e.name = e.name.as_diff(true);
+            e.file_name = e.name.file_name();
+            meta.diff = Some(DiffInfo {
+                kind: DiffType::Diff,
+                base: base.to_string(),
+                base_checksum: Checksum::of(b"base"),
+                base_size: 0,
+                page_size: 4096,
+                page_count: 1,
+                changed_pages: 1,
+                diff_checksum: Checksum::of(b"diff"),
+                diff_index: 1,
+            });
+        }
+        e
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_per_database_and_the_bases_of_kept_diffs() {
+        let f1 = "backup_20250101_000000.db.gz";
+        let points = vec![
+            point("20250101_000000", "/a.db", 1, None),
+            point("20250101_010000", "/a.db", 2, Some(f1)),
+            point("20250101_020000", "/a.db", 3, Some(f1)),
+            point("20250101_030000", "/a.db", 4, None),
+            // Another database's points are counted apart.
+            point("20250101_000500", "/b.db", 1, None),
+        ];
+        let mut kept: Vec<String> = kept(&points, 2).into_iter().collect();
+        kept.sort();
+        assert_eq!(
+            kept,
+            [
+                "backup_20250101_000000.db.gz",
+                "backup_20250101_000500.db.gz",
+                "backup_20250101_020000.diff.gz",
+                "backup_20250101_030000.db.gz",
+            ]
+        );
+    }
+}

@@ -1,0 +1,291 @@
+//! A real S3-compatible server for the remote tests: moto's standalone server
+//! (`moto[server]` from PyPI, installed by `.ci/run`; `DBBACKUP_MOTO_SERVER`
+//! names its `moto_server`, else it is looked up on PATH), on a free port of
+//! 127.0.0.1. One server is shared by the tests of a process (a bucket each);
+//! a test that stops its server starts its own. A watchdog shell kills a
+//! server when the test process is gone, so none is left behind.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Env, Run};
+
+/// The secret every remote test uses: no output may contain it.
+pub(crate) const SECRET: &str = "s3cr3t-Tk9wQ2xZ-never-printed";
+pub(crate) const KEY_ID: &str = "AKIATESTDBBACKUP";
+
+pub(crate) struct Server {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Server {
+    /// Kill the server (its watchdog goes with it).
+    pub(crate) fn stop(&mut self) {
+        // The watchdog's process group: the shell and moto.
+        let pid = self.child.id() as i32;
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.child.wait();
+    }
+
+    /// A new empty bucket (moto takes unsigned requests to create one).
+    pub(crate) fn bucket(&self, name: &str) {
+        let status = http(&self.endpoint, "PUT", &format!("/{name}"));
+        assert!(
+            status.starts_with("HTTP/1.1 200"),
+            "create bucket {name}: {status}"
+        );
+    }
+}
+
+/// `moto_server`, if installed; else the test is skipped (failed under
+/// `DBBACKUP_REQUIRE_TOOLS=1`).
+pub(crate) fn moto_path() -> Option<PathBuf> {
+    let path = match std::env::var_os("DBBACKUP_MOTO_SERVER") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from("moto_server"),
+    };
+    let found = Command::new(&path)
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("DBBACKUP_REQUIRE_TOOLS").as_deref() != Ok("1"),
+        "DBBACKUP_REQUIRE_TOOLS=1 but moto_server is not installed (.ci/run installs it; set DBBACKUP_MOTO_SERVER)"
+    );
+    eprintln!("SKIPPED: moto_server is not installed (set DBBACKUP_MOTO_SERVER)");
+    None
+}
+
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A server of this test's own.
+pub(crate) fn start() -> Option<Server> {
+    start_on(free_port())
+}
+
+/// A server on `port`.
+pub(crate) fn start_on(port: u16) -> Option<Server> {
+    let moto = moto_path()?;
+    // The shell waits while the test process lives, then kills moto: no
+    // orphan server when a test binary is killed.
+    let script = format!(
+        "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill -9 $m 2>/dev/null",
+        parent = std::process::id()
+    );
+    let child = std::os::unix::process::CommandExt::process_group(
+        Command::new("sh").arg("-c").arg(script).arg(&moto),
+        0,
+    )
+    .stdin(Stdio::null())
+    .spawn()
+    .expect("start moto_server");
+    let server = Server {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        child,
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Some(server)
+}
+
+/// The server the tests of this process share.
+pub(crate) fn shared() -> Option<&'static Server> {
+    static SERVER: OnceLock<Option<Server>> = OnceLock::new();
+    SERVER.get_or_init(start).as_ref()
+}
+
+/// A bucket no other test uses.
+pub(crate) fn unique_bucket(server: &Server) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "t{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    server.bucket(&name);
+    name
+}
+
+/// One plain HTTP/1.1 request; the status line.
+pub(crate) fn http(endpoint: &str, method: &str, path: &str) -> String {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.lines().next().unwrap_or_default().to_string()
+}
+
+/// `env`'s command with the remote `url` at `endpoint` and the test keys; no
+/// AWS setting of the machine's leaks in.
+pub(crate) fn command(env: &Env, endpoint: &str, url: &str) -> Command {
+    let mut command = env.command();
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("AWS_") {
+            command.env_remove(key.as_ref());
+        }
+    }
+    command
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            env.path("no-aws-credentials"),
+        )
+        .env("DBBACKUP_REMOTE", url)
+        .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "20");
+    command
+}
+
+pub(crate) fn run(env: &Env, endpoint: &str, url: &str, args: &[&str]) -> Run {
+    command(env, endpoint, url)
+        .args(args)
+        .output()
+        .expect("run dbbackup")
+        .into()
+}
+
+/// A server that checks credentials (moto's IAM auth after its first
+/// `INITIAL_NO_AUTH_ACTION_COUNT` requests), with `bucket` on it. It knows no
+/// key: every signed request is refused (`InvalidAccessKeyId`). (moto 5's S3
+/// signature check also refuses boto3's correct signatures, so a "right key"
+/// cannot be shown against it.)
+pub(crate) fn start_with_auth(bucket: &str) -> Option<Server> {
+    let moto = moto_path()?;
+    let port = free_port();
+    let script = format!(
+        "INITIAL_NO_AUTH_ACTION_COUNT=1 \"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill -9 $m 2>/dev/null",
+        parent = std::process::id()
+    );
+    let child = std::os::unix::process::CommandExt::process_group(
+        Command::new("sh").arg("-c").arg(script).arg(&moto),
+        0,
+    )
+    .stdin(Stdio::null())
+    .spawn()
+    .expect("start moto_server");
+    let server = Server {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        child,
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.bucket(bucket);
+    Some(server)
+}
+
+/// A "store" on 127.0.0.1 that accepts connections and then answers every
+/// request with `reply` (`None`: never answers). Runs until the test ends.
+pub(crate) fn fake_store(reply: Option<&'static str>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            match reply {
+                Some(reply) => {
+                    std::thread::spawn(move || {
+                        let mut stream = stream;
+                        let mut buf = [0u8; 65536];
+                        // One reply per request head read; the body is ignored.
+                        while let Ok(n) = stream.read(&mut buf) {
+                            if n == 0 || stream.write_all(reply.as_bytes()).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                None => held.push(stream),
+            }
+        }
+    });
+    endpoint
+}
+
+/// One unsigned GET; the whole reply.
+pub(crate) fn get(endpoint: &str, path: &str) -> String {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply
+}
+
+/// A "store" that keeps the head of every request it gets and answers 403:
+/// which credentials a client signed with can be read from its Authorization.
+pub(crate) fn recording_store() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = heads.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 65536];
+            if let Ok(n) = stream.read(&mut buf) {
+                kept.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (endpoint, heads)
+}

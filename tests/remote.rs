@@ -1,0 +1,479 @@
+//! Off-cluster copies (docs/remote.md) against a real S3 server on 127.0.0.1
+//! (moto, `common::s3`): sync, list, restore and export from the remote.
+
+use std::fs;
+use std::path::Path;
+
+use crate::common::s3;
+use crate::common::{Env, content_digest};
+
+/// Some changed pages, so the next backup is a diff with content of its own.
+fn write_rows(db: &Path, n: u32) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS extra(x BLOB)")
+        .unwrap();
+    for _ in 0..n {
+        conn.execute("INSERT INTO extra VALUES (randomblob(2000))", [])
+            .unwrap();
+    }
+}
+
+/// A database large enough that a few changed pages make a diff, not a full.
+fn sizeable() -> Env {
+    let env = Env::empty();
+    crate::common::make_results_db(&env.db, 4.0, false);
+    env
+}
+
+/// Three backups (a full and two diffs on it).
+fn three_points(env: &Env, endpoint: &str, url: &str) {
+    for i in 0..3 {
+        if i > 0 {
+            write_rows(&env.db, 3);
+        }
+        s3::run(env, endpoint, url, &["--diff-backups", "2", "backup"]).ok();
+    }
+}
+
+fn json_rows(run: &crate::common::Run) -> Vec<serde_json::Value> {
+    run.ok();
+    run.json().as_array().unwrap().clone()
+}
+
+#[test]
+fn backup_dir_lost_restore_latest_comes_from_the_remote_with_the_same_content() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/proj/results");
+    let env = sizeable();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    three_points(&env, &server.endpoint, &url);
+    let local = env.backup_files();
+    assert_eq!(local.len(), 3, "{local:?}");
+
+    let sync = run(&["sync", "--format", "json"]);
+    sync.ok();
+    let uploaded: Vec<String> = sync.json()["uploaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap().to_string())
+        .collect();
+    // Base first, then the diffs in order.
+    let full = local
+        .iter()
+        .find(|n| n.ends_with(".db.gz"))
+        .unwrap()
+        .clone();
+    assert_eq!(uploaded[0], full, "{uploaded:?}");
+    assert_eq!(uploaded.len(), 3);
+
+    // Idempotent: a second sync uploads nothing.
+    let again = run(&["sync", "--format", "json"]);
+    again.ok();
+    assert_eq!(again.json()["uploaded"].as_array().unwrap().len(), 0);
+    assert_eq!(again.json()["already_there"], 3);
+
+    let rows = json_rows(&run(&["list", "--from-remote", "--format", "json"]));
+    let mut types: Vec<(String, String, Option<String>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["type"].as_str().unwrap().to_string(),
+                r["base"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    types.sort();
+    assert_eq!(types.len(), 3, "{rows:?}");
+    assert_eq!(types.iter().filter(|t| t.1 == "full").count(), 1);
+    for (name, kind, base) in &types {
+        if kind == "diff" {
+            assert_eq!(base.as_deref(), Some(full.as_str()), "{name}");
+        }
+    }
+    assert!(rows.iter().all(|r| r["check"] == "ok"), "{rows:?}");
+    let text = run(&["list", "--from-remote"]);
+    text.ok();
+    assert!(
+        text.stdout.contains("TYPE") && text.stdout.contains("BASE"),
+        "{}",
+        text.stdout
+    );
+
+    // The scratch purge: backups and database gone.
+    let want = content_digest(&env.db);
+    fs::remove_dir_all(&env.backups).unwrap();
+    fs::remove_file(&env.db).unwrap();
+    let restored = run(&["restore", "latest"]);
+    restored.ok();
+    assert!(
+        restored.stderr.contains("no intact restore point") && restored.stderr.contains(&url),
+        "{}",
+        restored.stderr
+    );
+    assert_eq!(content_digest(&env.db), want);
+    // Nothing downloaded is left beside the database.
+    let left: Vec<String> = fs::read_dir(env.root.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".dbbackup"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn restore_and_export_by_name_from_the_remote_check_the_content() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}");
+    let env = sizeable();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["backup"]).ok();
+    let first = env.backup_files()[0].clone();
+    let first_digest = content_digest(&env.db);
+    write_rows(&env.db, 10);
+    run(&["--diff-backups", "1", "backup"]).ok();
+    run(&["sync"]).ok();
+    let target = env.path("copy.db");
+    run(&[
+        "restore",
+        &first,
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&target), first_digest);
+
+    // Intact local points: `latest` stays local, no download.
+    let local = run(&[
+        "restore",
+        "latest",
+        "--target",
+        env.path("local.db").to_str().unwrap(),
+    ]);
+    local.ok();
+    assert!(
+        !local.stdout.contains("downloaded") && !local.stderr.contains(&url),
+        "{}",
+        local.stderr
+    );
+
+    let out = env.path("export.db.gz");
+    run(&[
+        "export",
+        "latest",
+        "--from-remote",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    let plain = crate::common::gunzip_to(&out, &env.path("exported.db"));
+    assert_eq!(content_digest(&plain), content_digest(&env.db));
+
+    let verify = run(&["verify", "--from-remote"]);
+    verify.ok();
+    assert_eq!(
+        verify.stdout.matches(": ok (").count(),
+        2,
+        "{}",
+        verify.stdout
+    );
+    // A name the remote does not hold: one line naming the remote.
+    run(&[
+        "restore",
+        "backup_20000101_000000.db.gz",
+        "--from-remote",
+        "--target",
+        "x.db",
+    ])
+    .failed_with(
+        1,
+        &format!("no restore point named 'backup_20000101_000000.db.gz' on {url}"),
+    );
+}
+
+#[test]
+fn remote_retention_keeps_the_newest_and_the_base_a_kept_diff_needs() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/r");
+    let env = sizeable();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    // F1, D1, D2 (on F1), F2.
+    for i in 0..4 {
+        if i > 0 {
+            write_rows(&env.db, 5);
+        }
+        run(&["--diff-backups", "2", "backup"]).ok();
+    }
+    let names = env.backup_files();
+    assert_eq!(names.len(), 4, "{names:?}");
+    run(&["sync"]).ok();
+    let on_remote = |run: &dyn Fn(&[&str]) -> crate::common::Run| {
+        let mut names: Vec<String> =
+            json_rows(&run(&["list", "--from-remote", "--format", "json"]))
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_string())
+                .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(on_remote(&run), names);
+    let pruned = run(&["--remote-max-backups", "2", "sync", "--format", "json"]);
+    pruned.ok();
+    // The two newest are F2 and D2; D2 needs F1: only D1 goes.
+    let diffs: Vec<&String> = names.iter().filter(|n| n.ends_with(".diff.gz")).collect();
+    assert_eq!(pruned.json()["deleted"], serde_json::json!([diffs[0]]));
+    let left: Vec<String> = names.iter().filter(|n| *n != diffs[0]).cloned().collect();
+    assert_eq!(on_remote(&run), left);
+    // D2 still restores from the remote: its base stayed.
+    let target = env.path("d2.db");
+    run(&[
+        "restore",
+        diffs[1],
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+}
+
+#[test]
+fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
+    let Some(server) = s3::shared() else { return };
+    let env = Env::new();
+    // Nothing listens there: the upload fails, the backup does not.
+    let closed = format!("http://127.0.0.1:{}", s3::free_port());
+    let url = "s3://bucket/inline";
+    let backup = s3::command(&env, &closed, url)
+        .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+        .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "2")
+        .arg("backup")
+        .output()
+        .unwrap();
+    let backup = crate::common::Run::from(backup);
+    backup.ok();
+    assert!(
+        backup.stderr.contains("WARN") && backup.stderr.contains(url),
+        "{}",
+        backup.stderr
+    );
+    assert_eq!(env.backup_files().len(), 1);
+    let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let upload = lines
+        .iter()
+        .find(|l| l["event"] == "upload")
+        .expect("upload line");
+    assert_eq!(upload["status"], "failed");
+    assert_eq!(upload["remote"], url);
+    let check = s3::run(&env, &closed, url, &["check"]);
+    check.reported(1, "remote");
+    let nagios = s3::run(&env, &closed, url, &["check", "--format", "nagios"]);
+    assert!(nagios.stdout.contains("remote"), "{}", nagios.stdout);
+    let prom = s3::run(&env, &closed, url, &["check", "--format", "prometheus"]);
+    assert!(
+        prom.stdout
+            .lines()
+            .any(|l| l.contains("criterion=\"remote\"") && l.ends_with(" 0")),
+        "{}",
+        prom.stdout
+    );
+
+    // A reachable store: the inline upload makes the point remote, check is healthy.
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/inline");
+    write_rows(&env.db, 5);
+    let backup = s3::command(&env, &server.endpoint, &url)
+        .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+        .arg("backup")
+        .output()
+        .unwrap();
+    crate::common::Run::from(backup).ok();
+    let rows = json_rows(&s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["list", "--from-remote", "--format", "json"],
+    ));
+    assert_eq!(rows.len(), 2);
+    let check = s3::run(&env, &server.endpoint, &url, &["check", "--format", "json"]);
+    let criteria = check.json();
+    let remote = criteria["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "remote")
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", check.stdout));
+    assert_eq!(remote["ok"], true, "{remote}");
+
+    // `auto` that makes a backup uploads it too.
+    write_rows(&env.db, 5);
+    let auto = s3::command(&env, &server.endpoint, &url)
+        .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+        .args(["--min-interval-hours", "0", "auto"])
+        .output()
+        .unwrap();
+    crate::common::Run::from(auto).ok();
+    let rows = json_rows(&s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["list", "--from-remote", "--format", "json"],
+    ));
+    assert_eq!(rows.len(), 3);
+
+    // A newer point not synced: fine while young, unhealthy once older than remote_max_age.
+    write_rows(&env.db, 5);
+    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    s3::run(&env, &server.endpoint, &url, &["check"]).ok();
+    crate::common::backdate(
+        &env.newest_backup(),
+        std::time::Duration::from_secs(3 * 3600),
+    );
+    s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["check", "--remote-max-age", "1h"],
+    )
+    .reported(1, "is not on");
+}
+
+#[test]
+fn a_sync_killed_mid_upload_leaves_no_point_and_the_next_sync_completes_it() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/big");
+    let env = Env::empty();
+    // Incompressible: the backup is as large as the database, several parts.
+    let mb = if crate::common::quick() { 60 } else { 300 };
+    {
+        let conn = rusqlite::Connection::open(&env.db).unwrap();
+        conn.execute_batch("CREATE TABLE blobs(x BLOB)").unwrap();
+        for _ in 0..mb {
+            conn.execute("INSERT INTO blobs SELECT randomblob(1048576)", [])
+                .unwrap();
+        }
+    }
+    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    let mut sync = s3::command(&env, &server.endpoint, &url)
+        .arg("sync")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once a multipart upload is under way on the server.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let uploads = s3::get(&server.endpoint, &format!("/{bucket}?uploads"));
+        if uploads.contains("<UploadId>") {
+            break;
+        }
+        assert!(
+            sync.try_wait().unwrap().is_none(),
+            "sync ended before its upload was seen"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no multipart upload seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sync.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    sync.wait().unwrap();
+    let rows = json_rows(&s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["list", "--from-remote", "--format", "json"],
+    ));
+    assert!(rows.is_empty(), "a partial upload counted: {rows:?}");
+    s3::run(&env, &server.endpoint, &url, &["sync"]).ok();
+    let rows = json_rows(&s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["list", "--from-remote", "--format", "json"],
+    ));
+    assert_eq!(rows.len(), 1);
+    s3::run(&env, &server.endpoint, &url, &["verify", "--from-remote"]).ok();
+}
+
+#[test]
+fn sync_never_waits_for_the_backup_directory_lock() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/locked");
+    let env = Env::new();
+    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    // A job's backup holds the lock (this process): a sync from a login node
+    // goes ahead, and so a backup never waits for an upload.
+    let _held = crate::common::hold_dir_lock(&env.backups.join(".dbbackup.lock"), "pid 1 on node7");
+    let started = std::time::Instant::now();
+    let sync = s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["--lock-timeout-seconds", "0", "sync", "--format", "json"],
+    );
+    sync.ok();
+    assert_eq!(sync.json()["uploaded"].as_array().unwrap().len(), 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn a_sync_stopped_by_term_aborts_its_multipart_upload() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/term");
+    let env = Env::empty();
+    {
+        let conn = rusqlite::Connection::open(&env.db).unwrap();
+        conn.execute_batch("CREATE TABLE blobs(x BLOB)").unwrap();
+        for _ in 0..80 {
+            conn.execute("INSERT INTO blobs SELECT randomblob(1048576)", [])
+                .unwrap();
+        }
+    }
+    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    let sync = s3::command(&env, &server.endpoint, &url)
+        .arg("sync")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let uploads = || s3::get(&server.endpoint, &format!("/{bucket}?uploads"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !uploads().contains("<UploadId>") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no multipart upload seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sync.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let run = crate::common::Run::from(sync.wait_with_output().unwrap());
+    assert_eq!(run.signal, Some(15), "{}", run.stderr);
+    // Aborted: no parts left on the store, and no point listed.
+    assert!(!uploads().contains("<UploadId>"), "{}", uploads());
+    let rows = json_rows(&s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["list", "--from-remote", "--format", "json"],
+    ));
+    assert!(rows.is_empty(), "{rows:?}");
+}

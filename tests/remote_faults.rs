@@ -1,0 +1,337 @@
+//! The remote when it is wrong: unknown scheme, missing bucket, wrong secret,
+//! unreachable, failing or stalling store. One line naming the remote, exit 1
+//! (2 for a remote that is not an s3:// URL, as every bad setting), nothing
+//! local touched, never the secret.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::s3::{self, SECRET};
+use crate::common::{Env, Run};
+
+/// Every file under `dir` with its bytes.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for item in fs::read_dir(&dir).unwrap().flatten() {
+            let path = item.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(path.display().to_string(), fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// The backup directory's files (not `.dbbackup-state`, where a failed upload
+/// is recorded) by SHA-256: "nothing local touched" compares two.
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    use sha2::Digest;
+    files(dir)
+        .into_iter()
+        .filter(|(path, _)| !path.contains(".dbbackup-state"))
+        .map(|(path, bytes)| {
+            let digest = sha2::Sha256::digest(&bytes);
+            (path, digest.iter().map(|b| format!("{b:02x}")).collect())
+        })
+        .collect()
+}
+
+/// Neither stream nor any file under the test's directory holds the secret.
+fn no_secret(env: &Env, runs: &[&Run]) {
+    for run in runs {
+        assert!(
+            !run.stdout.contains(SECRET),
+            "secret on stdout: {}",
+            run.stdout
+        );
+        assert!(
+            !run.stderr.contains(SECRET),
+            "secret on stderr: {}",
+            run.stderr
+        );
+    }
+    for (path, bytes) in files(env.root.path()) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "secret in {path}"
+        );
+    }
+}
+
+/// One line on stderr (an ERROR line), naming `url`, exit `code`.
+fn one_line(run: &Run, code: i32, url: &str) {
+    run.failed_with(code, url);
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains(url)).collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+}
+
+fn with_backup() -> (Env, BTreeMap<String, String>) {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let before = snapshot(&env.backups);
+    (env, before)
+}
+
+#[test]
+fn a_remote_that_is_not_s3_or_names_no_bucket_is_one_line_and_nothing_is_touched() {
+    let (env, before) = with_backup();
+    for url in ["gs://bucket/x", "s3:///x", "bucket/x"] {
+        let run = s3::run(&env, "http://127.0.0.1:9", url, &["sync"]);
+        one_line(&run, 2, url);
+        assert_eq!(snapshot(&env.backups), before);
+        no_secret(&env, &[&run]);
+    }
+    // Refused by every command, before anything is made.
+    let run = s3::run(
+        &env,
+        "http://127.0.0.1:9",
+        "gs://bucket/x",
+        &["backup", "--force"],
+    );
+    one_line(&run, 2, "gs://bucket/x");
+    assert_eq!(snapshot(&env.backups), before);
+    // Asked for without one: says how to set it.
+    let run = env.run(&["list", "--from-remote"]);
+    run.failed_with(2, "no remote configured");
+}
+
+#[test]
+fn a_missing_bucket_or_a_wrong_secret_fails_naming_the_remote_never_the_secret() {
+    let Some(server) = s3::shared() else { return };
+    let (env, before) = with_backup();
+    let url = "s3://no-such-bucket-here/p";
+    let mut runs = Vec::new();
+    for args in [
+        &["sync"][..],
+        &["list", "--from-remote"],
+        &["verify", "--from-remote"],
+    ] {
+        let run = s3::run(&env, &server.endpoint, url, args);
+        one_line(&run, 1, url);
+        assert!(run.stderr.contains("NoSuchBucket"), "{}", run.stderr);
+        runs.push(run);
+    }
+    assert_eq!(snapshot(&env.backups), before);
+    let refs: Vec<&Run> = runs.iter().collect();
+    no_secret(&env, &refs);
+
+    // A store that checks credentials refuses ours.
+    let Some(auth) = s3::start_with_auth("authbucket") else {
+        return;
+    };
+    let url = "s3://authbucket/p";
+    let mut runs = Vec::new();
+    for args in [
+        &["sync", "--format", "json"][..],
+        &["list", "--from-remote"],
+    ] {
+        let run = s3::run(&env, &auth.endpoint, url, args);
+        one_line(&run, 1, url);
+        assert!(run.stderr.contains("InvalidAccessKeyId"), "{}", run.stderr);
+        runs.push(run);
+    }
+    assert_eq!(snapshot(&env.backups), before);
+    let refs: Vec<&Run> = runs.iter().collect();
+    no_secret(&env, &refs);
+}
+
+#[test]
+fn an_unreachable_failing_or_stalling_store_fails_in_bounded_time() {
+    let (env, before) = with_backup();
+    let closed = format!("http://127.0.0.1:{}", s3::free_port());
+    let failing = s3::fake_store(Some(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+    ));
+    let stalling = s3::fake_store(None);
+    let mut causes = Vec::new();
+    for endpoint in [closed, failing, stalling] {
+        let url = "s3://bucket/p";
+        let started = Instant::now();
+        let run = s3::command(&env, &endpoint, url)
+            .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "3")
+            .arg("sync")
+            .output()
+            .unwrap();
+        let run = Run::from(run);
+        // The retries' budget (3 s) and one request's timeout, with room for a busy machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{endpoint}: {:?}",
+            started.elapsed()
+        );
+        one_line(&run, 1, url);
+        // Only that line: object_store's "backing off, retry 2 of 4" lines are -v detail.
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert_eq!(snapshot(&env.backups), before, "{endpoint}");
+        no_secret(&env, &[&run]);
+        causes.push(run.stderr);
+    }
+    // The cause is named, not only "error sending request".
+    assert!(causes[0].contains("Connection refused"), "{}", causes[0]);
+    assert!(causes[1].contains("500"), "{}", causes[1]);
+    // The failed upload is a failed attempt: `check` and the summary log say so.
+    env.run(&["--remote", "s3://bucket/p", "check"])
+        .reported(1, "the last upload to s3://bucket/p failed");
+    let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let syncs: Vec<_> = lines.iter().filter(|l| l["event"] == "sync").collect();
+    assert_eq!(syncs.len(), 3);
+    assert!(
+        syncs
+            .iter()
+            .all(|l| l["status"] == "failed" && l["remote"] == "s3://bucket/p")
+    );
+}
+
+#[test]
+fn the_server_stopped_mid_upload_fails_cleanly_and_a_later_sync_completes() {
+    let Some(mut server) = s3::start() else {
+        return;
+    };
+    server.bucket("big");
+    let url = "s3://big/p";
+    let env = Env::empty();
+    {
+        let conn = rusqlite::Connection::open(&env.db).unwrap();
+        conn.execute_batch("CREATE TABLE blobs(x BLOB)").unwrap();
+        for _ in 0..60 {
+            conn.execute("INSERT INTO blobs SELECT randomblob(1048576)", [])
+                .unwrap();
+        }
+    }
+    env.run(&["backup"]).ok();
+    let before = snapshot(&env.backups);
+    let sync = s3::command(&env, &server.endpoint, url)
+        .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "3")
+        .arg("sync")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !s3::get(&server.endpoint, "/big?uploads").contains("<UploadId>") {
+        assert!(Instant::now() < deadline, "no multipart upload seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let port = server.endpoint.rsplit(':').next().unwrap().to_string();
+    server.stop();
+    let stopped = Instant::now();
+    let run = Run::from(sync.wait_with_output().unwrap());
+    assert!(
+        stopped.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        stopped.elapsed()
+    );
+    one_line(&run, 1, url);
+    assert_eq!(snapshot(&env.backups), before);
+    no_secret(&env, &[&run]);
+    // The store is back (empty: moto keeps nothing): the next sync uploads it whole.
+    let Some(again) = s3::start_on(port.parse().unwrap()) else {
+        return;
+    };
+    again.bucket("big");
+    s3::run(&env, &again.endpoint, url, &["sync"]).ok();
+    s3::run(&env, &again.endpoint, url, &["verify", "--from-remote"]).ok();
+}
+
+#[test]
+fn keys_come_from_the_aws_profile_in_the_shared_credentials_file() {
+    let env = Env::new();
+    let (endpoint, heads) = s3::recording_store();
+    // Outside the test's directory, which `no_secret` reads whole.
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("credentials");
+    fs::write(
+        &file,
+        format!("[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = x\n\n[centre]\naws_access_key_id = AKIACENTRE\naws_secret_access_key = {SECRET}\n"),
+    )
+    .unwrap();
+    let url = "s3://bucket/p";
+    let run = Run::from(
+        s3::command(&env, &endpoint, url)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &file)
+            .env("AWS_PROFILE", "centre")
+            .args(["list", "--from-remote"])
+            .output()
+            .unwrap(),
+    );
+    one_line(&run, 1, url);
+    let heads = heads.lock().unwrap().clone();
+    assert!(
+        heads.iter().any(|h| h.contains("Credential=AKIACENTRE/")),
+        "{heads:?}"
+    );
+    // Signed with it, never sent.
+    assert!(heads.iter().all(|h| !h.contains(SECRET)));
+    no_secret(&env, &[&run]);
+    // The environment's keys win over the file.
+    let (endpoint, heads) = s3::recording_store();
+    let run = Run::from(
+        s3::command(&env, &endpoint, url)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &file)
+            .args(["list", "--from-remote"])
+            .output()
+            .unwrap(),
+    );
+    run.failed_with(1, url);
+    let heads = heads.lock().unwrap().clone();
+    assert!(
+        heads
+            .iter()
+            .any(|h| h.contains(&format!("Credential={}/", s3::KEY_ID))),
+        "{heads:?}"
+    );
+    // No keys anywhere: the line says where they go (object_store's own error
+    // is about the cloud instance-metadata service).
+    let (endpoint, _) = s3::recording_store();
+    let run = Run::from(
+        s3::command(&env, &endpoint, url)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .args(["list", "--from-remote"])
+            .output()
+            .unwrap(),
+    );
+    one_line(&run, 1, url);
+    assert!(
+        run.stderr.contains("no credentials found"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_inline_upload_to_a_stalling_store_keeps_the_backup_and_ends_in_bounded_time() {
+    let env = Env::new();
+    let stalling = s3::fake_store(None);
+    let url = "s3://bucket/inline";
+    let started = Instant::now();
+    let run = Run::from(
+        s3::command(&env, &stalling, url)
+            .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+            .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "2")
+            .arg("backup")
+            .output()
+            .unwrap(),
+    );
+    run.ok();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr.contains("WARN") && run.stderr.contains(url),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.backup_files().len(), 1);
+    no_secret(&env, &[&run]);
+}
