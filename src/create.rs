@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::archive::{self, compress};
 use crate::attempts::{self, Verdict};
 use crate::config::Settings;
-use crate::diff::{self, pagehash, pagehash::PageHashes, write::Limited};
+use crate::diff::{self, pagehash::HashWriter, write::Limited};
 use crate::due::{self, Changed, Decision, Due};
 use crate::error::{Context, Error, Result, show};
 use crate::lock::{DirLock, Wait};
@@ -580,8 +580,19 @@ fn create(
         diff::Plan::Diff(base) => Some(&**base),
         diff::Plan::Full { .. } => None,
     };
-    let mut hashes = None;
-    let mut stream = base.map(|base| diff::write::DiffStream::new(&base.hashes));
+    let mut stream = match base.map(|base| diff::hashes_of(dir, base)).transpose() {
+        Ok(hashes) => hashes.map(diff::write::DiffStream::new),
+        Err(why) => return Ok(Fallback::routine(why)),
+    };
+    // A full backup that may become a base writes its page hashes to disk as
+    // it streams (16 bytes a page: never a table in memory).
+    let keep_hashes = matches!(plan, diff::Plan::Full { hashes: true, .. });
+    let mut hashes = keep_hashes
+        .then(|| HashWriter::create(dir.path()))
+        .and_then(|made| {
+            made.inspect_err(|e| tracing::warn!("cannot keep page hashes: {e}"))
+                .ok()
+        });
     let confirmation = base.and_then(diff::Confirmation::start);
     let too_large = Arc::new(AtomicBool::new(false));
     let output_failed = Arc::new(AtomicBool::new(false));
@@ -609,7 +620,6 @@ fn create(
         let threads = archive::worker_threads(settings.threads, job.cpus_per_task);
         let total = std::fs::metadata(db).map_or(0, |m| m.len());
         let progress = Progress::bytes(total, "backup", settings.progress(), job);
-        let keep_hashes = matches!(plan, diff::Plan::Full { hashes: true, .. });
         let produced =
             compress::compress_parallel(&mut out, settings.compression_level, threads, |sink| {
                 match reader {
@@ -619,10 +629,8 @@ fn create(
                             if let Some(stream) = stream.as_mut() {
                                 return stream.page(page, sink);
                             }
-                            if keep_hashes {
-                                hashes
-                                    .get_or_insert_with(|| PageHashes::new(page.len() as u32))
-                                    .push(page);
+                            if let Some(hashes) = hashes.as_mut() {
+                                hashes.push(page);
                             }
                             sink(page)
                         };
@@ -765,7 +773,7 @@ fn create(
     )?;
     if let Some(table) = hashes.filter(|_| !failed) {
         // A cache: a missing table is rebuilt from the backup when needed.
-        if let Err(e) = pagehash::save(dir, &entry.file_name, &meta.checksum, &table) {
+        if let Err(e) = table.save(dir, &entry.file_name, &meta.checksum) {
             tracing::warn!("cannot save the page hashes of {}: {e}", entry.file_name);
         }
     }
