@@ -122,7 +122,7 @@ impl Confirmation {
             self.because
         );
         // Its sidecar's age schedules the next whole read.
-        if let Err(e) = pagehash::renew(dir.path(), name) {
+        if let Err(e) = pagehash::renew(dir, &base.entry) {
             tracing::warn!("cannot renew the page hashes of {name}: {e}");
         }
         Ok(())

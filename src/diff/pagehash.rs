@@ -367,13 +367,51 @@ pub(crate) fn sidecar_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(PAGES_DIR).join(format!("{name}.xxh3"))
 }
 
-/// Mark the sidecar of `name` as just confirmed against its base (a whole
-/// read): its age is what schedules the next whole read.
-pub(crate) fn renew(dir: &Path, name: &str) -> io::Result<()> {
-    fs::OpenOptions::new()
+/// Mark the sidecar of full backup `base` as just confirmed against it (a
+/// whole read): its age is what schedules the next whole read. Its time is set
+/// to now; a sidecar this user may not write (another group member's) is
+/// copied anew instead, its seal checked on the way.
+pub(crate) fn renew(dir: &BackupDir, base: &Entry) -> Result<()> {
+    let path = sidecar_path(dir.path(), &base.file_name);
+    let touched = fs::OpenOptions::new()
         .write(true)
-        .open(sidecar_path(dir, name))?
-        .set_modified(std::time::SystemTime::now())
+        .open(&path)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    if touched.is_ok() {
+        return Ok(());
+    }
+    recopy(dir, base)
+}
+
+/// Write the sidecar of `base` anew from itself (seal checked first), with the
+/// base file's stamp as it is now.
+fn recopy(dir: &BackupDir, base: &Entry) -> Result<()> {
+    let checksum = match &base.meta {
+        Ok(meta) => meta.checksum.clone(),
+        Err(why) => return Err(Error::failed(why.clone())),
+    };
+    check(dir.path(), base).map_err(Error::failed)?;
+    let mut reader = HashReader::open(dir.path(), base).map_err(Error::failed)?;
+    let (page_size, count) = (reader.page_size, reader.count);
+    let mut body = Body(&mut reader);
+    write_sidecar(dir, &base.file_name, &checksum, page_size, count, &mut body)
+}
+
+/// A sidecar's hashes as bytes, to copy them.
+struct Body<'a>(&'a mut HashReader);
+
+impl Read for Body<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0;
+        while buf.len() - n >= 16 {
+            match self.0.next_hash().map_err(io::Error::other)? {
+                Some(h) => buf[n..n + 16].copy_from_slice(&h.to_be_bytes()),
+                None => break,
+            }
+            n += 16;
+        }
+        Ok(n)
+    }
 }
 
 /// Remove the sidecar of `name`, if any (its full backup was deleted).
@@ -631,6 +669,35 @@ pub(crate) mod tests {
         // Only the sidecar is left: the writer's temp file is gone.
         let left: Vec<_> = fs::read_dir(dir.path().join(PAGES_DIR)).unwrap().collect();
         assert_eq!(left.len(), 1);
+    }
+
+    /// The copy a sidecar this user may not write is renewed by holds the
+    /// same hashes, sealed, with the base file's stamp as it is now.
+    #[test]
+    fn a_recopied_sidecar_keeps_its_hashes_with_a_new_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let backups = BackupDir::new(dir.path().to_path_buf());
+        let mut base = crate::store::ownership::tests::entry(
+            "20250101_000000",
+            "/p/a.db",
+            crate::store::metadata::Kind::Manual,
+            false,
+        );
+        base.path = dir.path().join(&base.file_name);
+        base.meta.as_mut().unwrap().checksum = "sha256:ab".into();
+        fs::write(&base.path, b"backup").unwrap();
+        let mut writer = HashWriter::create(dir.path()).unwrap();
+        for i in 0..5000u32 {
+            writer.push(&i.to_be_bytes().repeat(128));
+        }
+        writer.save(&backups, &base.file_name, "sha256:ab").unwrap();
+        let before = check(dir.path(), &base).unwrap();
+        fs::write(&base.path, b"backup, rewritten").unwrap();
+        recopy(&backups, &base).unwrap();
+        let after = check(dir.path(), &base).unwrap();
+        assert_eq!(after.digest, before.digest);
+        assert_eq!(after.stamp, FileStamp::of(&base.path).unwrap());
+        assert_ne!(after.stamp.size, before.stamp.size);
     }
 
     #[test]
