@@ -2,7 +2,7 @@
 """Differential backups against full ones, side by side in one run.
 
     benches/diff.sh                    # builds release, then runs this
-    python3 benches/diff.py [--sizes 35,1024] [--runs 5] [--work DIR]
+    python3 benches/diff.py [--sizes 35,1024] [--runs 5] [--work DIR] [--baseline BIN]
 
 For each size (MB) it makes a results database with the project's generator,
 then, each timing the median of `--runs` alternating runs:
@@ -17,7 +17,13 @@ then, each timing the median of `--runs` alternating runs:
   restore-d  dbbackup restore of a diff (base + diff rebuilt, checked) into a new file
 
 and the space of ten restore points (1 full + 9 diffs, the database growing ~1 %
-before each) against one full backup, peak RSS (wait4) and the page-hash table.
+before each) against one full backup, peak RSS (wait4), and the floor: `PRAGMA
+quick_check` of the same database alone (Python's sqlite3, timed in a child), which
+every restore point runs.
+
+With `--baseline BIN` (another dbbackup build, say the previous commit's), each
+run times both binaries' full and diff backups alternately, in their own
+directories, and the diff / full ratios are printed side by side.
 """
 import argparse, os, shutil, statistics, subprocess, sys, time, json
 from pathlib import Path
@@ -65,12 +71,31 @@ def env_for(db, backups, diffs):
     return env
 
 
-def backup(env, *flags):
-    t, rss, out = run([BINARY, "backup", "--force", "--format", "json", *flags], env)
+def backup(env, *flags, binary=None):
+    t, rss, out = run([binary or BINARY, "backup", "--force", "--format", "json", *flags], env)
     return t, rss, json.loads(out)
 
 
-def bench(size_mb, runs, work):
+QUICK_CHECK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+start = time.perf_counter()
+(result,) = conn.execute("PRAGMA quick_check").fetchone()
+print(time.perf_counter() - start, result)
+"""
+
+
+def quick_check(db):
+    """Seconds of `PRAGMA quick_check` alone, timed inside a child process (in
+    this one it would raise every later child's peak RSS: a forked child's
+    maximum includes its parent's pages before exec)."""
+    out = subprocess.run([sys.executable, "-c", QUICK_CHECK, str(db)], check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert out[1] == "ok", out
+    return float(out[0])
+
+
+def bench(size_mb, runs, work, baseline=None):
     here = work / f"{size_mb}mb"
     shutil.rmtree(here, ignore_errors=True)
     here.mkdir(parents=True)
@@ -96,13 +121,30 @@ def bench(size_mb, runs, work):
     base_dir = here / "timing"
     env_d = env_for(db, base_dir, 1000)
     backup(env_d)
+    # The baseline binary's base (same state), full and diff, in directories of their own.
+    env_bf = env_for(db, here / "base-fulls", 0)
+    env_bd = env_for(db, here / "base-timing", 1000)
+    if baseline:
+        backup(env_bd, binary=baseline)
     grow(db, 999)
     env_f = env_for(db, here / "fulls", 0)
     times = {"full": [], "full-6": [], "diff": [], "diff-whole": [], "restore-f": [], "restore-d": []}
+    if baseline:
+        times.update({"base-full": [], "base-diff": []})
+    times["quick_check"] = []
     rss = {k: 0 for k in times}
     cpu = {k: [] for k in times}
     made_full = made_diff = None
     for _ in range(runs):
+        times["quick_check"].append(quick_check(db)); cpu["quick_check"].append(0.0)
+        if baseline:
+            t, r, made = backup(env_bf, binary=baseline)
+            times["base-full"].append(t); rss["base-full"] = max(rss["base-full"], r); cpu["base-full"].append(CPU[-1])
+            (here / "base-fulls" / made["name"]).unlink()
+            t, r, made = backup(env_bd, binary=baseline)
+            assert made["name"].endswith(".diff.gz"), made
+            times["base-diff"].append(t); rss["base-diff"] = max(rss["base-diff"], r); cpu["base-diff"].append(CPU[-1])
+            (here / "base-timing" / made["name"]).unlink()
         t, r, made_full = backup(env_f)
         times["full"].append(t); rss["full"] = max(rss["full"], r); cpu["full"].append(CPU[-1])
         t, r, made_6 = backup(env_f, "--compression-level", "6")
@@ -133,6 +175,12 @@ def bench(size_mb, runs, work):
         print(f"  {k:10} {med[k]:7.3f} s   cpu {mcpu[k]:7.3f} s   peak RSS {rss[k] / 1024:6.1f} MiB")
     print(f"  diff / full backup time      {med['diff'] / med['full']:.2f}   (target <= 0.30; "
           f"{med['diff'] / med['full-6']:.2f} of a full at level 6, the default before)")
+    if baseline:
+        print(f"  side by side, diff / full:   this build {med['diff'] / med['full']:.2f}   "
+              f"baseline {med['base-diff'] / med['base-full']:.2f}   "
+              f"(cpu {mcpu['diff'] / mcpu['full']:.2f} and {mcpu['base-diff'] / mcpu['base-full']:.2f})")
+    print(f"  floor: quick_check alone / full   {med['quick_check'] / med['full']:.2f}   "
+          f"({med['quick_check']:.3f} s, its own time, no process start; every restore point runs it)")
     print(f"  diff reading its base whole / full   {med['diff-whole'] / med['full']:.2f}   (once a day per base)")
     print(f"  cpu: diff / full {mcpu['diff'] / mcpu['full']:.2f}, diff reading its base whole / full {mcpu['diff-whole'] / mcpu['full']:.2f}")
     print(f"  restore diff / restore full  {med['restore-d'] / med['restore-f']:.2f}   (target <= 1.5)")
@@ -140,7 +188,7 @@ def bench(size_mb, runs, work):
     print(f"  10 restore points (1 full + 9 diffs): {total / 1e6:.2f} MB; diffs {', '.join(f'{s / 1e3:.0f}k' for s in sizes[1:])}")
     print(f"  space / first full ({sizes[0] / 1e6:.2f} MB)   {total / sizes[0]:.2f}   (target <= 1.6; today 10)")
     print(f"  space / full of the last state ({last_full['size'] / 1e6:.2f} MB)   {total / last_full['size']:.2f}")
-    print(f"  timed diff: {changed / 1e3:.0f} kB; page-hash table {pages * 16 / 1024:.0f} KiB in memory")
+    print(f"  timed diff: {changed / 1e3:.0f} kB; page-hash sidecar {pages * 16 / 1024:.0f} KiB (read in step with the pages, not held)")
 
 
 def main():
@@ -148,9 +196,10 @@ def main():
     parser.add_argument("--sizes", default="35")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--work", default=str(ROOT / "target" / "bench-diff"))
+    parser.add_argument("--baseline", help="another dbbackup binary, timed alternately")
     args = parser.parse_args()
     for size in args.sizes.split(","):
-        bench(float(size) if "." in size else int(size), args.runs, Path(args.work))
+        bench(float(size) if "." in size else int(size), args.runs, Path(args.work), args.baseline)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ use super::{Target, write_error};
 use crate::archive::{self, compress, compress::Compressed};
 use crate::config::Settings;
 use crate::diff::write::{DiffStream, Limited, Stopped};
-use crate::diff::{self, Base, Confirmation, pagehash::PageHashes};
+use crate::diff::{self, Base, Confirmation, pagehash::HashWriter};
 use crate::error::{Context, Error, Result};
 use crate::progress::Progress;
 use crate::slurm::job::JobContext;
@@ -61,7 +61,7 @@ pub(crate) struct Checked {
     pub(super) members: Members,
     pub(super) diff: Option<DiffInfo>,
     /// A full backup's page hashes, kept when it may become a diff's base.
-    pub(super) hashes: Option<PageHashes>,
+    pub(super) hashes: Option<HashWriter>,
 }
 
 /// What the first stage came to.
@@ -95,7 +95,7 @@ struct Payload {
     check: Integrity,
     compressed: Compressed,
     members: Members,
-    hashes: Option<PageHashes>,
+    hashes: Option<HashWriter>,
 }
 
 /// What the metadata says about the content, once a diff is confirmed.
@@ -118,12 +118,24 @@ pub(crate) fn write(
         diff::Plan::Diff(base) => (Some(&**base), false),
         diff::Plan::Full { hashes, .. } => (None, *hashes),
     };
-    let mut stream = base.map(|base| DiffStream::new(&base.hashes));
+    // A diff reads its base's page hashes from the sidecar in step with the
+    // pages; a full backup that may become a base writes its own to disk as it
+    // streams (16 bytes a page: never a table in memory).
+    let mut stream = match base.map(|base| diff::hashes_of(target.dir, base)).transpose() {
+        Ok(hashes) => hashes.map(DiffStream::new),
+        Err(why) => return Ok(Written::Fallback(Fallback::routine(why))),
+    };
+    let hashes = keep_hashes
+        .then(|| HashWriter::create(target.dir.path()))
+        .and_then(|made| {
+            made.inspect_err(|e| tracing::warn!("cannot keep page hashes: {e}"))
+                .ok()
+        });
     let confirmation = base.and_then(Confirmation::start);
     let mut temp = target.dir.create_temp(copy_mode(target.db))?;
     let pages = Pages {
         stream: stream.as_mut(),
-        hashes: keep_hashes.then_some(None),
+        hashes,
     };
     let payload = match write_payload(&mut temp, target, encoding, reader, pages, base)? {
         Ok(payload) => payload,
@@ -156,9 +168,9 @@ pub(crate) fn write(
 
 /// Where each page of the snapshot goes: through a diff's stream when there is
 /// one, else to the compressor whole, its hash kept when `hashes` is `Some`.
-struct Pages<'s, 'b> {
-    stream: Option<&'s mut DiffStream<'b>>,
-    hashes: Option<Option<PageHashes>>,
+struct Pages<'s> {
+    stream: Option<&'s mut DiffStream>,
+    hashes: Option<HashWriter>,
 }
 
 /// Compress the snapshot into `temp` after a placeholder for the header, and
@@ -216,7 +228,7 @@ fn write_payload(
         check,
         compressed,
         members,
-        hashes: pages.hashes.flatten(),
+        hashes: pages.hashes,
     }))
 }
 
@@ -237,9 +249,7 @@ fn snapshot(
                     return stream.page(page, sink);
                 }
                 if let Some(hashes) = pages.hashes.as_mut() {
-                    hashes
-                        .get_or_insert_with(|| PageHashes::new(page.len() as u32))
-                        .push(page);
+                    hashes.push(page);
                 }
                 sink(page)
             };

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use super::checked::Checked;
 use super::{Target, write_error};
 use crate::config::Settings;
-use crate::diff::pagehash;
 use crate::error::{Context, Result, show};
 use crate::lock::DirLock;
 use crate::sqlite_file::Integrity;
@@ -102,7 +101,7 @@ pub(crate) fn publish(
     let mut entry = dir.publish_as(temp, created, failed, meta.diff.is_some(), record.mirrors)?;
     if let Some(table) = hashes.filter(|_| !failed) {
         // A cache: a missing table is rebuilt from the backup when needed.
-        if let Err(e) = pagehash::save(dir, &entry.file_name, &meta.checksum, &table) {
+        if let Err(e) = table.save(dir, &entry.file_name, &meta.checksum) {
             tracing::warn!("cannot save the page hashes of {}: {e}", entry.file_name);
         }
     }

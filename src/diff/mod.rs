@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::store::metadata::{DiffInfo, Kind};
 use crate::store::{BackupDir, DbId, Entry, TempFile};
-use pagehash::{FileStamp, PageHashes};
+use pagehash::{FileStamp, HashReader, HashWriter};
 
 pub(crate) const MAGIC: &[u8; 8] = b"DBBKDIFF";
 /// Magic, page size, page count.
@@ -36,8 +36,6 @@ pub(crate) enum Plan {
 
 pub(crate) struct Base {
     pub entry: Entry,
-    /// Shared with the thread that may read the base whole beside the snapshot.
-    pub hashes: std::sync::Arc<PageHashes>,
     /// This diff's number among the diffs of `entry`, 1 for the first.
     pub index: u32,
     /// How the base is confirmed before the diff may be published, when it must
@@ -75,7 +73,6 @@ impl Confirmation {
     pub(crate) fn start(base: &Base) -> Option<Confirmation> {
         let confirm = base.confirm.clone()?;
         let entry = base.entry.clone();
-        let expected = std::sync::Arc::clone(&base.hashes);
         Some(Confirmation {
             read: std::thread::spawn(move || {
                 if !confirm.whole {
@@ -87,8 +84,9 @@ impl Confirmation {
                         }
                     }
                 }
-                // Compared page by page: no second table in memory.
-                pagehash::matches(&entry, &expected, 1)
+                // Compared page by page with its sidecar: no table in memory.
+                let dir = entry.path.parent().unwrap_or(std::path::Path::new("."));
+                pagehash::matches(dir, &entry, 1)
                     .map(Some)
                     .map_err(|e| whole_read_failed(&e))
             }),
@@ -123,7 +121,10 @@ impl Confirmation {
             self.started.elapsed().as_secs_f64(),
             self.because
         );
-        record(dir, &base.entry, &base.hashes);
+        // Its sidecar's age schedules the next whole read.
+        if let Err(e) = pagehash::renew(dir, &base.entry) {
+            tracing::warn!("cannot renew the page hashes of {name}: {e}");
+        }
         Ok(())
     }
 }
@@ -131,8 +132,8 @@ impl Confirmation {
 /// Read full backup `base` whole and hash its pages (CRCs, size and SHA-256
 /// checked); `Err` completes "base NAME ...". A failure other than a signal is
 /// recorded beside the sidecar, so nobody counts on the base meanwhile.
-fn read_whole(base: &Entry) -> std::result::Result<PageHashes, String> {
-    pagehash::rehash(base, 1).map_err(|e| whole_read_failed(&e))
+fn read_whole(dir: &BackupDir, base: &Entry) -> std::result::Result<HashWriter, String> {
+    pagehash::rehash(dir.path(), base, 1).map_err(|e| whole_read_failed(&e))
 }
 
 /// Remember a whole read's failure (not a signal's) and say it.
@@ -187,13 +188,20 @@ fn compressed_bytes_match(base: &Entry) -> std::result::Result<(), String> {
 
 /// Keep the page hashes of `base` just read whole, with its file as it is now:
 /// what the next cheap tests compare.
-fn record(dir: &BackupDir, base: &Entry, table: &PageHashes) {
+fn record(dir: &BackupDir, base: &Entry, table: HashWriter) -> std::result::Result<(), String> {
     let Ok(meta) = &base.meta else {
-        return;
+        return Err("has unreadable metadata".into());
     };
-    if let Err(e) = pagehash::save(dir, &base.file_name, &meta.checksum, table) {
-        tracing::warn!("cannot save the page hashes of {}: {e}", base.file_name);
-    }
+    table
+        .save(dir, &base.file_name, &meta.checksum)
+        .map_err(|e| format!("was read whole, but its page hashes cannot be saved ({e})"))
+}
+
+/// The page hashes a diff on `base` streams against, read from its sidecar in
+/// step with the snapshot (its seal is checked when the diff ends).
+pub(crate) fn hashes_of(dir: &BackupDir, base: &Base) -> std::result::Result<HashReader, String> {
+    HashReader::open(dir.path(), &base.entry)
+        .map_err(|why| format!("base {}: {why}", base.entry.file_name))
 }
 
 /// Decide for the next backup of `db`: a diff when fewer than `diff_backups`
@@ -240,9 +248,8 @@ pub(crate) fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) ->
         return full(None);
     }
     match usable_base(dir, &entry, &earlier, made + 1) {
-        Ok((hashes, confirm)) => Plan::Diff(Box::new(Base {
+        Ok(confirm) => Plan::Diff(Box::new(Base {
             entry,
-            hashes: std::sync::Arc::new(hashes),
             index: made + 1,
             confirm,
         })),
@@ -274,7 +281,7 @@ fn usable_base(
     base: &Entry,
     earlier: &[&DiffInfo],
     index: u32,
-) -> std::result::Result<(PageHashes, Option<Confirm>), String> {
+) -> std::result::Result<Option<Confirm>, String> {
     let checksum = match &base.meta {
         Ok(meta) => meta.checksum,
         Err(why) => return Err(format!("has unreadable metadata ({why})")),
@@ -289,7 +296,9 @@ fn usable_base(
             now.size, diff.base_size
         ));
     }
-    let sidecar = pagehash::load(dir.path(), base);
+    // Read through (seal checked) without keeping its hashes: the diff reads
+    // them again in step with the snapshot.
+    let sidecar = pagehash::check(dir.path(), base);
     if let Ok(recorded) = &sidecar
         && recorded.stamp.size != now.size
     {
@@ -302,10 +311,10 @@ fn usable_base(
     if let Some(damage) = &base.damage {
         return Err(format!("cannot be used: {damage}"));
     }
-    // The sidecar's table is what the file held when written: diff against it
-    // and confirm while the snapshot streams, by the compressed bytes' XXH3
-    // when recorded and the base was written or read whole recently, else by
-    // reading it whole. Moved, not copied: it is 16 bytes a page.
+    // The sidecar's hashes are what the file held when written: diff against
+    // them and confirm while the snapshot streams, by the compressed bytes'
+    // XXH3 when recorded and the base was written or read whole recently, else
+    // by reading it whole.
     let sidecar = match sidecar {
         Ok(recorded) if recorded.stamp == now => {
             let has_xxh3 = matches!(&base.meta, Ok(m) if m.members.is_some());
@@ -319,7 +328,7 @@ fn usable_base(
             } else {
                 format!("diff {index} of it")
             };
-            return Ok((recorded.table, Some(Confirm { why, whole })));
+            return Ok(Some(Confirm { why, whole }));
         }
         other => other,
     };
@@ -330,22 +339,21 @@ fn usable_base(
     };
     tracing::debug!("reading base {} whole ({read_because})", base.file_name);
     let started = std::time::Instant::now();
-    let table = read_whole(base)?;
+    let table = read_whole(dir, base)?;
     tracing::info!(
         "base {} read whole and checked in {:.2} s ({read_because})",
         base.file_name,
         started.elapsed().as_secs_f64()
     );
     if let Ok(recorded) = &sidecar
-        && recorded.table != table
+        && recorded.digest != table.digest()
     {
         tracing::warn!(
             "page hashes of {} did not match it; replaced",
             base.file_name
         );
     }
-    record(dir, base, &table);
-    Ok((table, None))
+    record(dir, base, table).map(|()| None)
 }
 
 /// Decompress any backup into `temp` and flush it: a full backup as it is, a diff

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use sha2::{Digest, Sha256};
 
-use super::pagehash::PageHashes;
+use super::pagehash::{self, HashReader};
 use super::{HEADER_LEN, MAGIC};
 use crate::error::{Error, Result};
 use crate::store::Checksum;
@@ -15,9 +15,11 @@ use crate::store::Checksum;
 /// Why a diff was given up for a full backup.
 pub(crate) const TOO_LARGE: &str = "the diff grew past half the size of its base";
 
-/// The payload of one diff, fed page by page.
-pub(crate) struct DiffStream<'a> {
-    base: &'a PageHashes,
+/// The payload of one diff, fed page by page, compared with the base's page
+/// hashes read from its sidecar in step (never a table in memory).
+pub(crate) struct DiffStream<R = std::io::BufReader<std::fs::File>> {
+    base: Option<HashReader<R>>,
+    page_size: u32,
     pgno: u64,
     page_count: u64,
     changed: u64,
@@ -39,10 +41,11 @@ pub(crate) struct Summary {
     pub db_size: u64,
 }
 
-impl<'a> DiffStream<'a> {
-    pub(crate) fn new(base: &'a PageHashes) -> Self {
+impl<R: std::io::Read> DiffStream<R> {
+    pub(crate) fn new(base: HashReader<R>) -> Self {
         DiffStream {
-            base,
+            page_size: base.page_size,
+            base: Some(base),
             pgno: 0,
             page_count: 0,
             changed: 0,
@@ -67,11 +70,11 @@ impl<'a> DiffStream<'a> {
         self.pgno += 1;
         self.content.update(page);
         self.content_bytes += page.len() as u64;
-        if page.len() != self.base.page_size as usize {
+        if page.len() != self.page_size as usize {
             return Err(self.abandon(format!(
                 "the page size is {} bytes, the base's {}",
                 page.len(),
-                self.base.page_size
+                self.page_size
             )));
         }
         if self.pgno == 1 {
@@ -84,7 +87,7 @@ impl<'a> DiffStream<'a> {
             self.page_count = u64::from(count);
             let mut header = [0u8; HEADER_LEN];
             header[..8].copy_from_slice(MAGIC);
-            header[8..12].copy_from_slice(&self.base.page_size.to_be_bytes());
+            header[8..12].copy_from_slice(&self.page_size.to_be_bytes());
             header[12..16].copy_from_slice(&count.to_be_bytes());
             sink(&header)?;
         }
@@ -94,7 +97,12 @@ impl<'a> DiffStream<'a> {
                 self.page_count
             )));
         }
-        if self.base.differs(self.pgno, page) {
+        let known = match self.base.as_mut().map(HashReader::next_hash) {
+            Some(Ok(known)) => known,
+            Some(Err(why)) => return Err(self.abandon(format!("its page hashes {why}"))),
+            None => None,
+        };
+        if known != Some(pagehash::hash(page)) {
             sink(&(self.pgno as u32).to_be_bytes())?;
             sink(page)?;
             self.changed += 1;
@@ -102,6 +110,9 @@ impl<'a> DiffStream<'a> {
         Ok(())
     }
 
+    /// The diff's totals, once the base's page hashes are known to be the
+    /// sealed ones (read to their end: a diff made against hashes that changed
+    /// underneath is not kept).
     pub(crate) fn finish(&mut self) -> Result<Summary> {
         if self.pgno == 0 || self.pgno != self.page_count {
             return Err(self.abandon(format!(
@@ -109,8 +120,11 @@ impl<'a> DiffStream<'a> {
                 self.pgno, self.page_count
             )));
         }
+        if let Some(Err(why)) = self.base.take().map(HashReader::finish) {
+            return Err(self.abandon(format!("the base's page hashes changed: {why}")));
+        }
         Ok(Summary {
-            page_size: self.base.page_size,
+            page_size: self.page_size,
             page_count: self.page_count,
             changed_pages: self.changed,
             checksum: Checksum::finish(self.content.clone()),
@@ -173,6 +187,7 @@ impl<W: Write> Write for Limited<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diff::pagehash::tests::sealed;
 
     fn page(size: usize, fill: u8, count: u32) -> Vec<u8> {
         let mut page = vec![fill; size];
@@ -184,16 +199,14 @@ mod tests {
 
     #[test]
     fn only_changed_and_new_pages_become_records() {
-        let mut base = PageHashes::new(512);
         let first = page(512, 1, 2);
-        base.push(&first);
-        base.push(&[2; 512]);
+        let base = sealed(&[&first, &[2; 512]], &crate::store::Checksum::of(b"ab"));
         let mut out = Vec::new();
         let mut sink = |b: &[u8]| {
             out.extend_from_slice(b);
             Ok(())
         };
-        let mut stream = DiffStream::new(&base);
+        let mut stream = DiffStream::new(HashReader::from_bytes(&base, &crate::store::Checksum::of(b"ab")).unwrap());
         stream.page(&page(512, 1, 3), &mut sink).unwrap();
         stream.page(&[2; 512], &mut sink).unwrap();
         stream.page(&[3; 512], &mut sink).unwrap();
@@ -210,10 +223,31 @@ mod tests {
         assert_eq!(&out[20 + 512..24 + 512], &3u32.to_be_bytes());
     }
 
+    /// Hashes whose seal fails (changed while the diff was made) are found at
+    /// the end, when the database shrank as well as when it grew.
+    #[test]
+    fn a_diff_against_damaged_page_hashes_is_abandoned() {
+        let pages = [page(512, 1, 2), vec![2; 512], vec![4; 512]];
+        let mut base = sealed(&[&pages[0], &pages[1], &pages[2]], &crate::store::Checksum::of(b"ab"));
+        let at = base.len() - 20;
+        base[at] ^= 1;
+        let mut stream = DiffStream::new(HashReader::from_bytes(&base, &crate::store::Checksum::of(b"ab")).unwrap());
+        stream.page(&page(512, 1, 2), &mut |_| Ok(())).unwrap();
+        stream.page(&[2; 512], &mut |_| Ok(())).unwrap();
+        assert!(stream.finish().is_err());
+        assert!(
+            stream
+                .abandoned
+                .as_deref()
+                .unwrap()
+                .contains("page hashes changed")
+        );
+    }
+
     #[test]
     fn another_page_size_abandons_the_diff() {
-        let base = PageHashes::new(1024);
-        let mut stream = DiffStream::new(&base);
+        let base = sealed(&[&[0; 1024]], &crate::store::Checksum::of(b"ab"));
+        let mut stream = DiffStream::new(HashReader::from_bytes(&base, &crate::store::Checksum::of(b"ab")).unwrap());
         assert!(stream.page(&page(512, 1, 1), &mut |_| Ok(())).is_err());
         assert!(stream.abandoned.is_some());
     }
