@@ -220,3 +220,41 @@ fn latest_in_a_missing_backup_directory_says_it_is_missing() {
     env.run(&["restore", "latest", "--target", "t.db"])
         .failed_with(1, says);
 }
+
+#[test]
+fn a_damaged_backup_is_named_once_in_what_is_said_of_it() {
+    let env = Env::empty();
+    make_results_db(&env.db, 2.0, false);
+    env.run(&["backup"]).ok();
+    env.run(&["backup", "--force"]).ok();
+    let newest = env.newest_backup();
+    let name = newest.file_name().unwrap().to_str().unwrap().to_string();
+    let mut bytes = fs::read(&newest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    fs::write(&newest, bytes).unwrap();
+    // The whole read finds it and remembers it.
+    env.run(&["verify", &name]).reported(1, "FAILED");
+    let said = format!("backup {name} is damaged");
+    let restored = env.run(&["restore", "latest", "--target", "t.db"]);
+    restored.ok();
+    assert!(restored.stdout.contains(&said), "{}", restored.stdout);
+    fs::remove_file(env.path("t.db")).unwrap();
+    for run in [
+        env.run(&["restore", "latest", "--target", "t.db"]),
+        env.run(&["verify", "latest"]),
+    ] {
+        run.ok();
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains(&name))
+            .unwrap_or_else(|| panic!("{name} passed over\n{}", run.stdout));
+        assert!(
+            line.contains("it failed its check when read whole"),
+            "{line}"
+        );
+        assert!(line.matches(&said).count() <= 1, "{line}");
+        assert!(line.matches("is damaged").count() <= 1, "{line}");
+    }
+}
