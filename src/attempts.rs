@@ -327,7 +327,12 @@ fn supersede(places: &[PathBuf], at: &Path) {
         }
         let marker = marker_of(place);
         match fs::remove_file(&marker) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            // ENOTDIR: its directory cannot exist (the backup directory is a
+            // file), so neither can the marker; the real error is said after.
+            Err(e)
+                if e.kind() != std::io::ErrorKind::NotFound
+                    && e.raw_os_error() != Some(nix::libc::ENOTDIR) =>
+            {
                 tracing::warn!("cannot remove failure marker {}: {e}", show(&marker));
             }
             _ => {}

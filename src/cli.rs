@@ -283,7 +283,7 @@ pub struct RunArgs {
     pub final_job: Option<std::path::PathBuf>,
     /// A failed backup fails the job (exit 1 when the work succeeded; no work
     /// after a failed pre-job)
-    #[arg(long, env = "DBBACKUP_STRICT", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, env = "DBBACKUP_STRICT", value_parser = crate::units::parse_switch)]
     pub strict: bool,
     /// The work and its arguments (after `--` when they start with `-`)
     #[arg(

@@ -33,8 +33,13 @@ pub enum Error {
     /// A whole read found backup file `backup` damaged (a CRC, size, checksum or
     /// payload that does not match): it names the file so that the finding can be
     /// remembered (`store::damage`), which an I/O error while reading must not be.
-    #[error("{message}")]
-    Damaged { backup: PathBuf, message: String },
+    /// `why` is the finding alone, as remembered; the message names the file once.
+    #[error("backup {name} is damaged: {why}")]
+    Damaged {
+        backup: PathBuf,
+        name: String,
+        why: String,
+    },
     /// Anything else that makes the command fail: bad backup, missing database, ...
     #[error("{0}")]
     Failed(String),

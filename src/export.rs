@@ -18,7 +18,7 @@ use crate::progress::Progress;
 use crate::slurm::job::JobContext;
 use crate::sqlite_file::{self, Integrity};
 use crate::store::{
-    BackupDir, BackupSet, Checksum, Entry, TempFile, copy_mode, link_no_replace, metadata, sync_dir,
+    BackupDir, Checksum, Entry, TempFile, copy_mode, link_no_replace, metadata, sync_dir,
 };
 
 /// What was written.
@@ -38,7 +38,7 @@ pub(crate) fn export(
     job: &JobContext,
     dir: &BackupDir,
     name: &str,
-    latest_of: Option<BackupSet>,
+    latest_of: Option<Vec<Entry>>,
     out: &Path,
 ) -> Result<Exported> {
     refuse_backup_dirs(settings, dir, out)?;
@@ -65,17 +65,11 @@ struct Candidates {
 }
 
 /// `latest`: the newest restore point that rebuilds and checks, as `restore
-/// latest` does; by name: that one.
-fn candidates(dir: &BackupDir, name: &str, latest_of: Option<BackupSet>) -> Result<Candidates> {
+/// latest` does (`latest_of`, never empty); by name: that one.
+fn candidates(dir: &BackupDir, name: &str, latest_of: Option<Vec<Entry>>) -> Result<Candidates> {
     Ok(match latest_of {
-        Some(set) if set.restore_points.is_empty() => {
-            return Err(Error::failed(format!(
-                "no restore point to export in {}",
-                show(dir.path())
-            )));
-        }
-        Some(set) => Candidates {
-            entries: set.restore_points,
+        Some(entries) => Candidates {
+            entries,
             by_name: false,
         },
         None => Candidates {

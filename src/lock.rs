@@ -521,17 +521,28 @@ pub(crate) fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
     let text = read_holder(file);
     let record = HolderRecord::parse(&text);
     let recorded = Some(shown(&text)).filter(|r| !r.is_empty());
+    // kill(pid, 0): EPERM means it exists but belongs to someone else.
+    let exists = |pid: u32| {
+        matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None),
+            Ok(()) | Err(Errno::EPERM)
+        )
+    };
+    // Nothing (readable) recorded: the kernel still names the holder, as the
+    // lock's own waiters say ("still locked by pid N"). A process of this host
+    // holding a lock is alive (the lock dies with it): a pid not found here
+    // (or 0) is another host's, on a shared filesystem.
+    let kernel_pid = u32::try_from(probe.l_pid)
+        .ok()
+        .filter(|&pid| held && pid > 0 && exists(pid));
     let (host, pid) = match &record {
         Some(r) => (Some(r.host.clone()), Some(r.pid)),
+        None if kernel_pid.is_some() => (Some(this_host.to_string()), kernel_pid),
         None => (None, None),
     };
     let nonempty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
     let alive = match (&host, pid) {
-        // kill(pid, 0): EPERM means it exists but belongs to someone else.
-        (Some(host), Some(pid)) if host == this_host => Some(matches!(
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None),
-            Ok(()) | Err(Errno::EPERM)
-        )),
+        (Some(host), Some(pid)) if host == this_host => Some(exists(pid)),
         _ => None,
     };
     Ok(Holder {

@@ -407,15 +407,7 @@ fn choose(
     into_db: bool,
 ) -> Result<Vec<Entry>> {
     if request.name == "latest" {
-        let owner = match db {
-            Some(db) => db.clone(),
-            None => sole_database(dir, target)?,
-        };
-        let set = dir.set(&owner)?;
-        if set.restore_points.is_empty() {
-            return Err(Error::failed(no_restore_point(dir, &owner, &set)));
-        }
-        return Ok(set.restore_points);
+        return crate::store::latest::restore_points(dir, db, Some(target));
     }
     let entry = dir.by_name(&request.name)?;
     let owner = db.unwrap_or(target);
@@ -477,78 +469,6 @@ fn choose(
         )));
     }
     Ok(vec![entry])
-}
-
-/// Without a configured database, `latest` needs the directory to hold restore
-/// points of exactly one database (or of the target itself).
-fn sole_database(dir: &BackupDir, target: &DbId) -> Result<DbId> {
-    let mut sources: Vec<String> = dir
-        .entries()?
-        .iter()
-        .filter(|e| !e.is_failed())
-        .filter_map(|e| e.meta.as_ref().ok())
-        .filter(|m| m.kind != crate::store::Kind::PreRestore)
-        .map(|m| m.source.clone())
-        .collect();
-    sources.sort();
-    sources.dedup();
-    if sources.iter().any(|s| target.owns(s)) {
-        return Ok(target.clone());
-    }
-    match sources.as_slice() {
-        [] => Ok(target.clone()),
-        [only] => Ok(DbId::of(Path::new(only))),
-        many => Err(Error::usage(format!(
-            "{} holds backups of {} databases ({}); say which with --db-path",
-            show(dir.path()),
-            many.len(),
-            many.join(", ")
-        ))),
-    }
-}
-
-/// Why `latest` found nothing, with what is there instead.
-fn no_restore_point(dir: &BackupDir, db: &DbId, set: &crate::store::BackupSet) -> String {
-    let mut text = format!(
-        "no restore point of {} in {}",
-        show(db.canonical()),
-        show(dir.path())
-    );
-    if !set.pre_restore.is_empty() {
-        text.push_str(&format!(
-            "; {} pre-restore copies are there (not restore points; restore one by name)",
-            set.pre_restore.len()
-        ));
-    }
-    // Newest first, each source once.
-    let mut sources: Vec<&str> = Vec::new();
-    for entry in &set.others {
-        if let Ok(meta) = &entry.meta
-            && !sources.contains(&meta.source.as_str())
-        {
-            sources.push(&meta.source);
-        }
-    }
-    if let Some(first) = sources.first() {
-        text.push_str(&format!(
-            "; it holds backups of other databases ({first}{}): if this database moved from there, claim them with `dbbackup adopt {first}`",
-            if sources.len() > 1 { ", ..." } else { "" }
-        ));
-    }
-    if let Some(newest) = set.owner_unknown.first() {
-        text.push_str(&format!(
-            "; {n} legacy backup{s} (plain gzip, no recorded database) may be another database's, so {not_points} (look at one with `dbbackup restore {} --target copy.db`)",
-            newest.file_name,
-            n = set.owner_unknown.len(),
-            s = if set.owner_unknown.len() == 1 { "" } else { "s" },
-            not_points = if set.owner_unknown.len() == 1 {
-                "it is not a restore point"
-            } else {
-                "they are not restore points"
-            },
-        ));
-    }
-    text
 }
 
 /// A checked copy beside the target, ready to be renamed over it.

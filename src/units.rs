@@ -1,4 +1,5 @@
-//! Human units: durations like `90s`, `30m`, `24h`, `7d`; sizes like `512M`, `1G`.
+//! Human units: durations like `90s`, `30m`, `24h`, `7d`; sizes like `512M`,
+//! `1G`; and yes/no switches (`DBBACKUP_STRICT=yes`).
 
 use std::time::Duration;
 
@@ -63,6 +64,18 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A switch: true/false, 1/0, yes/no, on/off (any case); empty is off. Anything
+/// else is refused: `DBBACKUP_STRICT=maybe` must not silently mean yes.
+pub fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!(
+            "'{text}' is not a yes/no value (use true/false, 1/0, yes/no or on/off)"
+        )),
+    }
+}
+
 /// `12.3 MiB`-style size for people.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -93,6 +106,19 @@ pub fn human_duration(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn switches_take_the_documented_words_only() {
+        for yes in ["true", "TRUE", "1", "yes", "On"] {
+            assert_eq!(parse_switch(yes), Ok(true), "{yes}");
+        }
+        for no in ["false", "0", "no", "OFF", ""] {
+            assert_eq!(parse_switch(no), Ok(false), "{no}");
+        }
+        for bad in ["maybe", "2", "y", "enable"] {
+            assert!(parse_switch(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations() {

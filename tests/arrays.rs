@@ -599,3 +599,52 @@ fn a_requeued_single_jobs_pre_job_names_its_earlier_run() {
     );
     assert_eq!(pre[1]["restarts"], "1");
 }
+
+/// A holder that recorded nothing (another tool, or its line lost) is still
+/// named by `lock status`, by the pid the kernel gives, as `backup` names it.
+#[test]
+fn lock_status_names_a_holder_that_recorded_nothing_by_its_pid() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import fcntl, os, sys, time\n\
+                 f = open('{}', 'r+')\n\
+                 fcntl.lockf(f, fcntl.LOCK_EX)\n\
+                 f.truncate(0); f.flush()\n\
+                 print('locked', flush=True)\n\
+                 time.sleep(30)\n",
+                env.backups.join(".dbbackup.lock").display()
+            ),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let json = env.run(&["lock", "status", "--format", "json"]);
+    let text = env.run(&["lock", "status"]);
+    let backup = env.run(&["--lock-timeout-seconds", "0", "backup", "--force"]);
+    let pid = holder.id();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    json.ok();
+    let lock = &json.json()["lock"];
+    assert_eq!(lock["held"], true);
+    assert_eq!(lock["pid"], pid, "{lock}");
+    assert_eq!(lock["alive"], true, "{lock}");
+    text.ok();
+    assert!(
+        text.stdout
+            .contains(&format!("held by pid {pid} on this host")),
+        "{}",
+        text.stdout
+    );
+    backup.failed_with(1, &format!("still locked by pid {pid}"));
+}

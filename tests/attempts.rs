@@ -264,3 +264,14 @@ fn concurrent_failures_leave_one_whole_record() {
     env.run(&["backup"]).ok();
     env.run(&["check"]).ok();
 }
+
+/// A backup directory that is a file: one error line, no warning about a
+/// failure marker that cannot exist under it.
+#[test]
+fn a_backup_directory_that_is_a_file_is_said_in_one_line() {
+    let env = Env::new();
+    let db = env.db.to_str().unwrap();
+    let run = env.run(&["--backup-dir", db, "backup", "--force"]);
+    run.failed_with(1, "is not a directory");
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+}

@@ -280,3 +280,31 @@ fn the_work_of_run_keeps_its_own_arguments() {
         .into();
     run.failed_with(2, "DBBACKUP_MAX_BACKUPS");
 }
+
+/// A yes/no variable takes the documented words only: `DBBACKUP_STRICT=maybe`
+/// was taken as yes while every other bad `DBBACKUP_*` value is refused.
+#[test]
+fn a_yes_no_variable_refuses_other_words() {
+    let env = Env::new();
+    let run = |value: &str| -> Run {
+        env.command()
+            .env("DBBACKUP_STRICT", value)
+            .args(["run", "--", "true"])
+            .output()
+            .expect("run dbbackup")
+            .into()
+    };
+    let refused = run("maybe");
+    refused.failed_with(2, "DBBACKUP_STRICT");
+    refused.failed_with(2, "'maybe' is not a yes/no value");
+    assert_eq!(
+        refused.stderr.trim().lines().count(),
+        1,
+        "{}",
+        refused.stderr
+    );
+    assert!(env.backup_files().is_empty(), "nothing ran");
+    for value in ["yes", "ON", "1", "true", "no", "off", "0", "False", ""] {
+        run(value).ok();
+    }
+}

@@ -391,11 +391,13 @@ fn every_command_that_takes_a_backup_name_takes_latest() {
     let target = env.path("r.db");
     env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
         .ok();
-    // No backup at all: the same refusal as `verify` alone, not "no backup named".
+    // No backup at all: the same refusal as `verify` alone and `restore
+    // latest`, not "no backup named".
     let empty = Env::new();
     empty
         .run(&["verify", "latest"])
-        .failed_with(1, "no backups to verify");
+        .failed_with(1, "no restore point of");
+    empty.run(&["verify"]).failed_with(1, "no restore point of");
 }
 
 /// `summary --format json`: the line's fields as one JSON document (docs/json.md).

@@ -565,3 +565,35 @@ fn a_private_umask_still_leaves_the_group_its_read_and_write() {
         1
     );
 }
+
+/// A backup directory of one's own made read-only: the fix is the owner's own
+/// `u+rwX` (the group's bits do not help the owner).
+#[test]
+fn a_read_only_backup_directory_of_ones_own_is_fixed_with_u_rwx() {
+    if !users() {
+        return;
+    }
+    let project = Project::new(None, 0o664);
+    project.run_as(ALICE, &["backup"], &[]).ok();
+    let backups = project.backups();
+    chmod(&backups, 0o2555);
+    project.change_database();
+    let dir = "outputs/db_backups";
+    let run = project.run_as(ALICE, &["backup", "--force"], &[]);
+    run.failed_with(1, &format!("[fix: run `chmod -R u+rwX {dir}`]"));
+    assert!(!run.stderr.contains("g+rwX"), "{}", run.stderr);
+    // The fix as the line says it: then her backups work.
+    let fixed = project
+        .as_user(ALICE)
+        .args(["chmod", "-R", "u+rwX", dir])
+        .status()
+        .unwrap();
+    assert!(fixed.success());
+    project.run_as(ALICE, &["backup", "--force"], &[]).ok();
+    // Another member still gets the group fix, naming the owner.
+    chmod(&backups, 0o2755);
+    project.change_database();
+    project
+        .run_as(BOB, &["backup", "--force"], &[])
+        .failed_with(1, &format!("[fix: {ALICE} runs `chmod -R g+rwX {dir}`"));
+}

@@ -125,3 +125,136 @@ fn auto_does_not_wait_for_a_backup_in_progress() {
     waited.failed_with(1, "job=77_1");
     assert!(env.backup_files().is_empty());
 }
+
+/// `cmd` run without a configured database.
+fn run_without_db(env: &Env, args: &[&str]) -> Run {
+    env.command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .args(args)
+        .output()
+        .expect("run dbbackup")
+        .into()
+}
+
+/// Backups of `results.db`, then of `other.db` (the newest), in one directory.
+fn two_databases() -> Env {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let other = env.path("other.db");
+    make_ledger_db(&other, 50, false);
+    env.run(&["--db-path", other.to_str().unwrap(), "backup"])
+        .ok();
+    env
+}
+
+#[test]
+fn latest_without_a_database_is_refused_alike_when_two_are_backed_up() {
+    let env = two_databases();
+    let says = "holds backups of 2 databases";
+    run_without_db(&env, &["verify", "latest"]).failed_with(2, says);
+    run_without_db(&env, &["verify"]).failed_with(2, says);
+    run_without_db(&env, &["export", "latest", "--out", "zz.db.gz"]).failed_with(2, says);
+    assert!(!env.path("zz.db.gz").exists(), "nothing exported");
+    run_without_db(&env, &["restore", "latest", "--target", "zz.db"]).failed_with(2, says);
+    // A backup named is still verified and exported.
+    let newest = env.backup_files().last().unwrap().clone();
+    run_without_db(&env, &["verify", &newest]).ok();
+}
+
+#[test]
+fn latest_is_what_restore_picks_for_verify_and_export() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let older = env.backup_files()[0].clone();
+    env.run(&["backup", "--force"]).ok();
+    let newest = env.newest_backup();
+    let newest_name = newest.file_name().unwrap().to_str().unwrap().to_string();
+    // Truncated: known damaged without reading it whole.
+    let bytes = fs::read(&newest).unwrap();
+    fs::write(&newest, &bytes[..bytes.len() - 100]).unwrap();
+    let run = env.run(&["verify", "latest"]);
+    run.ok();
+    assert!(
+        run.stdout.contains(&format!("{older}: ok")),
+        "verifies the one restore uses\n{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("note: passed over newer {newest_name}")),
+        "says a newer one is damaged\n{}",
+        run.stdout
+    );
+    let json = env.run(&["verify", "latest", "--format", "json"]).json();
+    assert_eq!(json[0]["name"], older.as_str());
+    let export = env.run(&["export", "latest", "--out", "e.db.gz", "--format", "json"]);
+    export.ok();
+    assert_eq!(export.json()["name"], older.as_str());
+    let restore = env.run(&["restore", "latest", "--target", "t.db", "--format", "json"]);
+    restore.ok();
+    assert_eq!(restore.json()["name"], older.as_str());
+}
+
+#[test]
+fn latest_with_only_other_databases_backups_says_so_alike() {
+    let env = Env::new();
+    let other = env.path("other.db");
+    make_ledger_db(&other, 50, false);
+    env.run(&["--db-path", other.to_str().unwrap(), "backup"])
+        .ok();
+    let says = "it holds backups of other databases";
+    env.run(&["verify", "latest"]).failed_with(1, says);
+    env.run(&["export", "latest", "--out", "e.db.gz"])
+        .failed_with(1, says);
+    env.run(&["restore", "latest", "--target", "t.db"])
+        .failed_with(1, says);
+}
+
+#[test]
+fn latest_in_a_missing_backup_directory_says_it_is_missing() {
+    let env = Env::new();
+    let says = "does not exist";
+    env.run(&["verify", "latest"]).failed_with(1, says);
+    env.run(&["export", "latest", "--out", "e.db.gz"])
+        .failed_with(1, says);
+    env.run(&["restore", "latest", "--target", "t.db"])
+        .failed_with(1, says);
+}
+
+#[test]
+fn a_damaged_backup_is_named_once_in_what_is_said_of_it() {
+    let env = Env::empty();
+    make_results_db(&env.db, 2.0, false);
+    env.run(&["backup"]).ok();
+    env.run(&["backup", "--force"]).ok();
+    let newest = env.newest_backup();
+    let name = newest.file_name().unwrap().to_str().unwrap().to_string();
+    let mut bytes = fs::read(&newest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    fs::write(&newest, bytes).unwrap();
+    // The whole read finds it and remembers it.
+    env.run(&["verify", &name]).reported(1, "FAILED");
+    let said = format!("backup {name} is damaged");
+    let restored = env.run(&["restore", "latest", "--target", "t.db"]);
+    restored.ok();
+    assert!(restored.stdout.contains(&said), "{}", restored.stdout);
+    fs::remove_file(env.path("t.db")).unwrap();
+    for run in [
+        env.run(&["restore", "latest", "--target", "t.db"]),
+        env.run(&["verify", "latest"]),
+    ] {
+        run.ok();
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains(&name))
+            .unwrap_or_else(|| panic!("{name} passed over\n{}", run.stdout));
+        assert!(
+            line.contains("it failed its check when read whole"),
+            "{line}"
+        );
+        assert!(line.matches(&said).count() <= 1, "{line}");
+        assert!(line.matches("is damaged").count() <= 1, "{line}");
+    }
+}

@@ -170,7 +170,7 @@ def backup(db_path: Optional[PathLike] = None, *, force: bool = False, **options
 def restore(
     db_path: Optional[PathLike] = None,
     *,
-    name: str = "latest",
+    name: Optional[str] = None,
     target: Optional[PathLike] = None,
     **options: Any,
 ) -> Dict[str, Any]:
@@ -180,10 +180,12 @@ def restore(
 
     Args:
         db_path: the database (and default target).
-        name: backup file name or ``"latest"`` (the newest good backup).
+        name: backup file name or ``"latest"`` (the newest good backup);
+            ``None``: ``"latest"``, or the one ``before_job`` chooses.
         target: restore here instead of over the database.
         **options: e.g. ``if_db_missing=True`` (do nothing when the target
-            exists), ``backup_dir``.
+            exists), ``before_job=264`` (the restore point from before that
+            job, instead of ``name``), ``backup_dir``.
 
     Returns:
         ``{"status": "ok", "name", "target", "pre_restore_backup"}``, or
@@ -194,17 +196,24 @@ def restore(
         DbBackupError: no such backup, a backup that fails its checks, a target
             in use (exit code 1), or wrong settings (2).
     """
-    if not isinstance(name, str):
+    by_job = options.get("before_job") is not None
+    if name is None:
+        # The binary takes a name or --before-job, never both.
+        name = None if by_job else "latest"
+    elif not isinstance(name, str):
         raise TypeError(f"name must be a str (a backup file name or 'latest'), not {_kind(name)}")
-    if not name or "\0" in name:
+    elif not name or "\0" in name:
         raise ValueError(f"name must be a backup file name or 'latest', not {name!r}")
+    elif by_job:
+        raise ValueError(f"give name={name!r} or before_job, not both")
     path = os.fspath(db_path) if isinstance(db_path, (str, os.PathLike)) else None
-    if isinstance(path, str) and path.endswith(".db.gz"):
+    if isinstance(path, str) and path.endswith((".db.gz", ".diff.gz")):
         # The first positional is the database, as in every function; a backup's
         # name there (restore's old first positional) would restore over that file.
         name_hint = os.path.basename(path)
         raise ValueError(f"db_path {path!r} is a backup, not a database: restore(db_path, name={name_hint!r})")
-    return cast(Dict[str, Any], _run("restore", [name], db_path, dict(options, target=target)))
+    positional = [] if name is None else [name]
+    return cast(Dict[str, Any], _run("restore", positional, db_path, dict(options, target=target)))
 
 
 def check(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
@@ -357,9 +366,18 @@ def _text_value(key: str, value: Any) -> List[Optional[str]]:
     return [value]
 
 
+def _whole(key: str, value: Any) -> List[Optional[str]]:
+    # Seconds are whole to the binary: 0.5 or 2.0 would be refused by it (exit 2).
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key} must be an int (whole seconds), not {_kind(value)}")
+    return [str(value)]
+
+
 def _job_id(key: str, value: Any) -> List[Optional[str]]:
     if isinstance(value, int) and not isinstance(value, bool):
         return [str(value)]
+    if not isinstance(value, str):
+        raise TypeError(f"{key} must be a str or int (a SLURM job id), not {_kind(value)}")
     return _text_value(key, value)
 
 
@@ -403,9 +421,9 @@ _KINDS: Dict[str, Callable[[str, Any], List[Optional[str]]]] = {
     "threads": _count,
     "min_count": _count,
     "min_interval_hours": _number,
-    "busy_timeout_seconds": _number,
-    "lock_timeout_seconds": _number,
-    "term_grace_seconds": _number,
+    "busy_timeout_seconds": _whole,
+    "lock_timeout_seconds": _whole,
+    "term_grace_seconds": _whole,
     "max_shrink": _number,
     "max_age": _text_value,
     "min_free": _text_value,

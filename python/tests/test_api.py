@@ -245,6 +245,25 @@ class ApiTest(unittest.TestCase):
         self.assertIn("'--help'", caught.exception.message)
         self.assertEqual(rows_of(self.db), before, "database untouched")
 
+    def test_restore_before_job_restores_that_jobs_restore_point(self) -> None:
+        make_database(self.db)
+        env = dict(os.environ, SLURM_JOB_ID="264")
+        subprocess.run(
+            [dbbackup.binary(), "--db-path", str(self.db), "--backup-dir", str(self.backups), "pre-job"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+        )
+        pre_job = dbbackup.list_backups(self.db, **self.opts)[0]["name"]
+        dbbackup.backup(self.db, force=True, **self.opts)
+        target = self.dir / "t2.db"
+        restored = dbbackup.restore(self.db, before_job=264, target=target, **self.opts)
+        self.assertEqual(restored["name"], pre_job)
+        self.assertEqual(rows_of(target), rows_of(self.db))
+        # Without before_job the default is still the newest.
+        newest = dbbackup.list_backups(self.db, **self.opts)[0]["name"]
+        self.assertNotEqual(newest, pre_job)
+        latest = dbbackup.restore(self.db, target=self.dir / "t3.db", **self.opts)
+        self.assertEqual(latest["name"], newest)
+
     def test_check_reports_an_unhealthy_set_instead_of_raising(self) -> None:
         make_database(self.db)
         empty = dbbackup.check(db_path=self.db, **self.opts)
@@ -302,7 +321,13 @@ class ApiTest(unittest.TestCase):
             ("auto", {"db_path": 5}, TypeError, "db_path must be a path (str or os.PathLike), not int"),
             ("restore", {"db_path": 5}, TypeError, "db_path must be a path"),
             ("restore", {"db_path": self.db, "name": 5}, TypeError, "name must be a str"),
-            ("restore", {"db_path": self.db, "name": None}, TypeError, "name must be a str"),
+            ("restore", {"db_path": self.db, "name": "latest", "before_job": 264}, ValueError, "or before_job, not both"),
+            ("restore", {"db_path": "backup_20250909_093708_002.diff.gz"}, ValueError, "is a backup, not a database"),
+            ("backup", {"db_path": self.db, "lock_timeout_seconds": 0.5}, TypeError, "lock_timeout_seconds must be an int"),
+            ("backup", {"db_path": self.db, "busy_timeout_seconds": 2.0}, TypeError, "busy_timeout_seconds must be an int"),
+            ("backup", {"db_path": self.db, "term_grace_seconds": "5"}, TypeError, "term_grace_seconds must be an int"),
+            ("list_backups", {"db_path": self.db, "job": 2.5}, TypeError, "job must be a str or int"),
+            ("restore", {"db_path": self.db, "before_job": 2.5}, TypeError, "before_job must be a str or int"),
             ("restore", {"db_path": self.db, "name": ""}, ValueError, "name must be a backup file name or 'latest'"),
             ("restore", {"db_path": self.db, "name": "a\0b"}, ValueError, "name must be a backup file name"),
             ("restore", {"db_path": self.db, "target": 1}, TypeError, "target must be a path"),

@@ -161,7 +161,8 @@ impl<'a> Check<'a> {
     fn damaged(&self, what: String) -> Error {
         Error::Damaged {
             backup: self.entry.path.clone(),
-            message: format!("backup {} is damaged: {what}", self.entry.file_name),
+            name: self.entry.file_name.clone(),
+            why: what,
         }
     }
 

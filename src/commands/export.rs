@@ -32,7 +32,11 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     } else {
         let dir = ctx.backup_dir();
         let set = match args.name {
-            BackupRef::Latest => Some(ctx.backup_set(&dir)?),
+            BackupRef::Latest => Some(crate::store::latest::restore_points(
+                &dir,
+                ctx.db_id().as_ref(),
+                None,
+            )?),
             BackupRef::Named(_) => None,
         };
         let name = args.name.as_str();

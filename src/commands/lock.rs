@@ -41,7 +41,12 @@ pub(crate) fn run(ctx: &Ctx, args: &LockArgs) -> Result<ExitCode> {
             "free (no lock file yet: never locked)".to_string()
         }
         (None, false) => "free".to_string(),
-        (None, true) => "held by a process that recorded nothing (another tool?)".to_string(),
+        (None, true) => match holder.pid {
+            Some(pid) => format!(
+                "held by pid {pid} on this host, which recorded nothing in the lock file (another tool, or a dbbackup that has just taken it)"
+            ),
+            None => "held by a process that recorded nothing (another tool?)".to_string(),
+        },
         (Some(line), held) => {
             let alive = match holder.alive {
                 Some(true) => "; its process is alive on this host",

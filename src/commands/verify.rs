@@ -31,9 +31,7 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         return remote(ctx, &out);
     }
     let dir = ctx.backup_dir();
-    // The newest restore point: what `restore latest` would pick first.
-    let latest =
-        || -> Result<Option<Entry>> { Ok(ctx.backup_set(&dir)?.restore_points.into_iter().next()) };
+    let latest = || latest(ctx, &dir, &out);
     let entries: Vec<Entry> = if args.all {
         // Newest first by creation time, as `list` shows them (legacy names are
         // local time, ours UTC, so name order is not creation order).
@@ -41,13 +39,13 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         all.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
         all
     } else if args.names.is_empty() {
-        latest()?.into_iter().collect()
+        vec![latest()?]
     } else {
         let mut entries = Vec::new();
         for name in &args.names {
             match name {
                 BackupRef::Named(name) => entries.push(dir.by_name(name)?),
-                BackupRef::Latest => entries.extend(latest()?),
+                BackupRef::Latest => entries.push(latest()?),
             }
         }
         entries
@@ -193,6 +191,25 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
     } else {
         ExitCode::Failure
     })
+}
+
+/// What `restore latest` would restore: the newest restore point not known to
+/// be damaged (or missing its base); said when newer ones are passed over.
+fn latest(ctx: &Ctx, dir: &crate::store::BackupDir, out: &crate::output::Output) -> Result<Entry> {
+    let points = crate::store::latest::restore_points(dir, ctx.db_id().as_ref(), None)?;
+    let chosen = points
+        .iter()
+        .position(|e| crate::diff::restore_problem(e).is_none())
+        // None would restore: check the newest, which says why.
+        .unwrap_or(0);
+    for passed in &points[..chosen] {
+        let why = crate::diff::restore_problem(passed).unwrap_or_default();
+        out.line(format!(
+            "note: passed over newer {}, as `restore latest` does: {why}",
+            passed.file_name
+        ));
+    }
+    Ok(points[chosen].clone())
 }
 
 fn verify_one(

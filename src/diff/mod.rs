@@ -138,8 +138,8 @@ fn read_whole(dir: &BackupDir, base: &Entry) -> std::result::Result<HashWriter, 
 
 /// Remember a whole read's failure (not a signal's) and say it.
 fn whole_read_failed(e: &Error) -> String {
-    if let Error::Damaged { backup, message } = e {
-        crate::store::damage::mark(backup, message);
+    if let Error::Damaged { backup, why, .. } = e {
+        crate::store::damage::mark(backup, why);
     }
     format!("failed its check: {e}")
 }
@@ -375,7 +375,7 @@ pub(crate) fn extract_to_file(
     // What a whole read finds is remembered at once, for `list`, `check`,
     // "unchanged", `latest` and retention (`store::damage`).
     match &extracted {
-        Err(Error::Damaged { backup, message }) => crate::store::damage::mark(backup, message),
+        Err(Error::Damaged { backup, why, .. }) => crate::store::damage::mark(backup, why),
         Ok(_) if entry.damage.is_some() => crate::store::damage::clear(&entry.path),
         _ => {}
     }

@@ -91,7 +91,8 @@ pub(crate) fn rebuild(
     let meta = diff.meta.as_ref().map_err(|e| Error::failed(e.clone()))?;
     let damaged = |what: String| Error::Damaged {
         backup: diff.path.clone(),
-        message: format!("backup {} is damaged: {what}", diff.file_name),
+        name: diff.file_name.clone(),
+        why: what,
     };
     if u64::from(info.page_size) * info.page_count != meta.db_size
         || info.changed_pages > info.page_count

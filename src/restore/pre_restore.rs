@@ -180,9 +180,11 @@ fn reads_whole(entry: &Entry, threads: usize) -> Result<bool> {
     };
     match read {
         Ok(_) => Ok(true),
-        Err(Error::Damaged { backup, message }) => {
-            tracing::warn!("{message}: not relied on as the pre-restore copy");
-            crate::store::damage::mark(&backup, &message);
+        Err(error @ Error::Damaged { .. }) => {
+            tracing::warn!("{error}: not relied on as the pre-restore copy");
+            if let Error::Damaged { backup, why, .. } = &error {
+                crate::store::damage::mark(backup, why);
+            }
             Ok(false)
         }
         Err(stop @ (Error::Interrupted(_) | Error::Stopped { .. } | Error::OutOfTime(_))) => {

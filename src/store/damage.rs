@@ -211,8 +211,11 @@ pub(crate) fn forget(dir: &Path, name: &str) {
 /// a whole read, if it was and is still the same file.
 pub(crate) fn recorded(dir: &Path, name: &str, stat: &fs::Metadata) -> Option<String> {
     let marker = Marker::parse(&fs::read_to_string(marker_path(dir, name)).ok()?)?;
-    (marker.file == Stamp::of(stat))
-        .then(|| format!("it failed its check when read whole: {}", marker.why))
+    // A marker written before the finding was stored alone begins with the
+    // file's name, which every message about it already says.
+    let old_prefix = format!("backup {name} is damaged: ");
+    let why = marker.why.strip_prefix(&old_prefix).unwrap_or(&marker.why);
+    (marker.file == Stamp::of(stat)).then(|| format!("it failed its check when read whole: {why}"))
 }
 
 #[cfg(test)]

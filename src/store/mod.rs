@@ -5,6 +5,7 @@ pub(crate) mod adopt;
 pub(crate) mod atomic;
 pub mod checksum;
 pub(crate) mod damage;
+pub(crate) mod latest;
 pub(crate) mod legacy;
 pub mod metadata;
 pub mod naming;

@@ -191,15 +191,32 @@ pub(crate) fn excluded(items: &[(&str, &Path)], fix: &Path, source: &io::Error) 
             )
         })
         .collect();
-    let mut owners: Vec<&str> = found.iter().map(|f| f.owner.as_str()).collect();
-    owners.dedup();
     Some(format!(
-        "{} {} not writable by you [fix: {} runs `chmod -R g+rwX {}`; `shared: group` keeps what dbbackup creates group-writable]",
+        "{} {} not writable by you [fix: {}]",
         named.join(" and "),
         if found.len() == 1 { "is" } else { "are" },
-        owners.join(" and "),
-        show(fix),
+        fix_for(&found, fix),
     ))
+}
+
+/// The one fix for all of `found`: ours, we give ourselves the access (the
+/// group bits would not help us); another member's, that member opens it to
+/// the group.
+fn fix_for(found: &[Excluding], fix: &Path) -> String {
+    if found.iter().all(|f| f.ours) {
+        return format!("run `chmod -R u+rwX {}`", show(fix));
+    }
+    let mut owners: Vec<&str> = found
+        .iter()
+        .filter(|f| !f.ours)
+        .map(|f| f.owner.as_str())
+        .collect();
+    owners.dedup();
+    format!(
+        "{} runs `chmod -R g+rwX {}`; `shared: group` keeps what dbbackup creates group-writable",
+        owners.join(" and "),
+        show(fix)
+    )
 }
 
 struct Excluding<'a> {
@@ -208,6 +225,8 @@ struct Excluding<'a> {
     owner: String,
     group: String,
     mode: u32,
+    /// Ours: its owner is this process's user.
+    ours: bool,
 }
 
 /// What a command needs of a path another member made.
@@ -240,14 +259,13 @@ pub(crate) fn unreadable(dir: &Path, source: &io::Error) -> Option<String> {
         excluding(what, path, Need::Read)
     })?;
     Some(format!(
-        "{} {} (owner {}, group {}, mode {:o}) is not readable by you [fix: {} runs `chmod -R g+rwX {}`; `shared: group` keeps what dbbackup creates group-writable]",
+        "{} {} (owner {}, group {}, mode {:o}) is not readable by you [fix: {}]",
         f.what,
         show(f.path),
         f.owner,
         f.group,
         f.mode,
-        f.owner,
-        show(f.path),
+        fix_for(std::slice::from_ref(&f), f.path),
     ))
 }
 
@@ -278,6 +296,7 @@ fn excluding<'a>(what: &'a str, path: &'a Path, need: Need) -> Option<Excluding<
             .flatten()
             .map_or_else(|| meta.gid().to_string(), |group| group.name),
         mode: meta.mode() & 0o7777,
+        ours: meta.uid() == nix::unistd::geteuid().as_raw(),
     })
 }
 

@@ -1,0 +1,113 @@
+//! What `latest` means, one way for `restore`, `verify` and `export`: the
+//! restore points of the configured database, or, without one, of the one
+//! database the directory holds backups of (refused when it holds several).
+
+use std::path::Path;
+
+use super::{BackupDir, BackupSet, DbId, Entry, Kind};
+use crate::error::{Error, Result, show};
+
+/// The restore points `latest` chooses from, newest first; never empty.
+/// `db`: the configured database; `target`: without one, a restore target
+/// whose own backups the directory may hold.
+pub(crate) fn restore_points(
+    dir: &BackupDir,
+    db: Option<&DbId>,
+    target: Option<&DbId>,
+) -> Result<Vec<Entry>> {
+    let entries = dir.entries()?;
+    let owner = match db {
+        Some(db) => Some(db.clone()),
+        None => sole_database(dir, &entries, target)?,
+    };
+    let set = match &owner {
+        Some(owner) => BackupSet::of(entries, owner),
+        // Legacy files alone: the whole directory is the one database's.
+        None => BackupSet::whole_dir(entries),
+    };
+    if set.restore_points.is_empty() {
+        return Err(Error::failed(no_restore_point(dir, owner.as_ref(), &set)));
+    }
+    Ok(set.restore_points)
+}
+
+/// Without a configured database, `latest` needs the directory to hold restore
+/// points of exactly one database (or of the target itself); `None`: it records
+/// no database at all.
+fn sole_database(
+    dir: &BackupDir,
+    entries: &[Entry],
+    target: Option<&DbId>,
+) -> Result<Option<DbId>> {
+    let mut sources: Vec<String> = entries
+        .iter()
+        .filter(|e| !e.is_failed())
+        .filter_map(|e| e.meta.as_ref().ok())
+        .filter(|m| m.kind != Kind::PreRestore)
+        .map(|m| m.source.clone())
+        .collect();
+    sources.sort();
+    sources.dedup();
+    if let Some(target) = target
+        && sources.iter().any(|s| target.owns(s))
+    {
+        return Ok(Some(target.clone()));
+    }
+    match sources.as_slice() {
+        [] => Ok(target.cloned()),
+        [only] => Ok(Some(DbId::of(Path::new(only)))),
+        many => Err(Error::usage(format!(
+            "{} holds backups of {} databases ({}); say which with --db-path",
+            show(dir.path()),
+            many.len(),
+            many.join(", ")
+        ))),
+    }
+}
+
+/// Why `latest` found nothing, with what is there instead.
+fn no_restore_point(dir: &BackupDir, db: Option<&DbId>, set: &BackupSet) -> String {
+    let of = db.map_or(String::new(), |db| format!(" of {}", show(db.canonical())));
+    if !dir.path().exists() {
+        return format!(
+            "no restore point{of}: backup directory {} does not exist",
+            show(dir.path())
+        );
+    }
+    let mut text = format!("no restore point{of} in {}", show(dir.path()));
+    if !set.pre_restore.is_empty() {
+        text.push_str(&format!(
+            "; {} pre-restore copies are there (not restore points; restore one by name)",
+            set.pre_restore.len()
+        ));
+    }
+    // Newest first, each source once.
+    let mut sources: Vec<&str> = Vec::new();
+    for entry in &set.others {
+        if let Ok(meta) = &entry.meta
+            && !sources.contains(&meta.source.as_str())
+        {
+            sources.push(&meta.source);
+        }
+    }
+    if let Some(first) = sources.first() {
+        text.push_str(&format!(
+            "; it holds backups of other databases ({first}{}): if this database moved from there, claim them with `dbbackup adopt {first}`",
+            if sources.len() > 1 { ", ..." } else { "" }
+        ));
+    }
+    if let Some(newest) = set.owner_unknown.first() {
+        text.push_str(&format!(
+            "; {n} legacy backup{s} (plain gzip, no recorded database) may be another database's, so {not_points} (look at one with `dbbackup restore {} --target copy.db`)",
+            newest.file_name,
+            n = set.owner_unknown.len(),
+            s = if set.owner_unknown.len() == 1 { "" } else { "s" },
+            not_points = if set.owner_unknown.len() == 1 {
+                "it is not a restore point"
+            } else {
+                "they are not restore points"
+            },
+        ));
+    }
+    text
+}
