@@ -3,7 +3,6 @@
 //! they were asked and answer as SLURM does.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -12,7 +11,6 @@ use crate::common::*;
 /// A directory of fake SLURM tools; `sbatch` records its arguments and answers 777.
 fn fake_slurm(env: &Env, scontrol_output: &str) -> PathBuf {
     let bin = env.path("fake-bin");
-    fs::create_dir_all(&bin).unwrap();
     let tools = [
         (
             "sbatch",
@@ -32,20 +30,13 @@ fn fake_slurm(env: &Env, scontrol_output: &str) -> PathBuf {
         ),
     ];
     for (name, text) in tools {
-        let path = bin.join(name);
-        fs::write(&path, text).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        fake_tool(&bin, name, &text);
     }
     bin
 }
 
 fn with_path(command: &mut Command, bin: &Path) {
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    command.env("PATH", path);
+    command.env("PATH", path_with(bin));
 }
 
 /// `count` tasks of `array` at once, running `args`, with the fake tools on PATH.

@@ -5,28 +5,22 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 
 /// Run with a deadline: a hang is a failure, not a stuck test run.
 fn run_within(env: &Env, args: &[&str], limit: Duration) -> Run {
-    let mut child = env
+    let child = env
         .command()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{args:?} hung for more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let run: Run = child.wait_with_output().unwrap().into();
+    let run: Run = output_within(child, limit)
+        .unwrap_or_else(|| panic!("{args:?} hung for more than {limit:?}"))
+        .into();
     assert!(
         !run.stderr.contains("panicked"),
         "{args:?} panicked: {}",
@@ -201,14 +195,7 @@ fn a_valid_backup_of_a_database_that_fails_integrity_check_is_refused() {
     env2.run(&["backup"]).ok();
     let good = fs::read(env2.newest_backup()).unwrap();
     let bad_db = fs::read(&env.db).unwrap();
-    let checksum = {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(&bad_db);
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
+    let checksum = sha256_hex(&bad_db);
     let header = String::from_utf8_lossy(&good[16..8192 - 10])
         .trim_end()
         .to_string();

@@ -276,21 +276,13 @@ fn a_metrics_path_that_is_not_a_regular_file_is_refused_and_left_alone() {
 /// for the backup directory (here `lfs` and `quota`, faked on PATH).
 #[test]
 fn min_free_counts_the_users_quota() {
-    use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     env.run(&["backup"]).ok();
     let bin = env.path("fake-bin");
-    fs::create_dir_all(&bin).unwrap();
     let tool = |name: &str, script: &str| {
-        let path = bin.join(name);
-        fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        fake_tool(&bin, name, &format!("#!/bin/sh\n{script}\n"));
     };
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = path_with(&bin);
     let check = |min_free: &str| -> Run {
         env.command()
             .env("PATH", &path)

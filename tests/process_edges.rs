@@ -4,8 +4,8 @@
 use std::fs;
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::process::{Child, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use nix::fcntl::OFlag;
 
@@ -291,18 +291,6 @@ fn files_that_are_not_regular_files_are_refused_before_any_lock() {
     with_real(&["restore", "latest", "--target", fifo]).failed_with(1, "not a regular file");
 }
 
-/// Wait for `child` up to `limit`; `None` if it is still running.
-fn wait_up_to(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 /// A write that never completes (a full pipe nobody reads) cannot be
 /// interrupted; SIGTERM still ends the process after the grace period.
 #[test]
@@ -332,7 +320,7 @@ fn sigterm_ends_a_process_blocked_in_a_write_nobody_reads() {
     )
     .unwrap();
     // Grace is 5 s; a blocked process without the watchdog never ends at all.
-    let status = wait_up_to(&mut child, Duration::from_secs(60));
+    let status = exit_within(&mut child, Duration::from_secs(60));
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();
@@ -355,7 +343,7 @@ fn a_fifo_database_never_blocks_and_sigterm_is_never_needed() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let status = wait_up_to(&mut child, Duration::from_secs(60));
+    let status = exit_within(&mut child, Duration::from_secs(60));
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();
@@ -406,7 +394,7 @@ fn a_fifo_planted_under_a_backup_name_is_passed_over() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let status = wait_up_to(&mut child, Duration::from_secs(60));
+        let status = exit_within(&mut child, Duration::from_secs(60));
         if status.is_none() {
             let _ = child.kill();
             let _ = child.wait();

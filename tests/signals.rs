@@ -2,7 +2,7 @@
 //! leaves no temp file and no new backup, frees the lock; the next backup works.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -51,7 +51,8 @@ fn signal_a_running_backup(env: &Env, mut command: Command, signal: Signal) -> R
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_temp_file_with_data(env);
+    // Compressed data written, past the metadata.
+    env.wait_for_temp_file(1 << 20, Duration::from_secs(120));
     kill(Pid::from_raw(child.id() as i32), signal).unwrap();
     child.wait_with_output().unwrap().into()
 }
@@ -92,27 +93,6 @@ fn interrupt(signal: Signal, through_backup_api: bool) {
     env.run(&["verify", "--all"]).ok();
 }
 
-/// Wait until a backup's temp file holds compressed data (past the metadata).
-fn wait_for_temp_file_with_data(env: &Env) {
-    let started = Instant::now();
-    loop {
-        let written = env
-            .stray_files()
-            .iter()
-            .filter(|f| f.starts_with(".dbbackup-tmp"))
-            .filter_map(|f| std::fs::metadata(env.backups.join(f)).ok())
-            .any(|m| m.len() > 1 << 20);
-        if written {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no backup data written in 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn sigterm_during_a_large_backup_cleans_up() {
     interrupt_backup(Signal::SIGTERM);
@@ -141,18 +121,7 @@ fn a_lock_left_by_a_killed_process_is_detected_and_its_temp_file_removed() {
         .spawn()
         .unwrap();
     // Wait until it has started writing its temp file, then kill it outright.
-    let started = Instant::now();
-    while env
-        .stray_files()
-        .iter()
-        .all(|f| !f.starts_with(".dbbackup-tmp"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no temp file appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    env.wait_for_temp_file(0, Duration::from_secs(120));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     child.wait().unwrap();
     let holder = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();

@@ -6,28 +6,15 @@ use std::process::Command;
 
 use crate::common::*;
 
+/// The shell scripts (`.sh`, `.sbatch`) under `dir`, at any depth.
 fn scripts(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in walk(dir) {
-        let name = entry.to_string_lossy();
-        if name.ends_with(".sh") || name.ends_with(".sbatch") {
-            found.push(entry);
-        }
-    }
-    found
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
+    files_under(dir)
+        .into_iter()
+        .filter(|path| {
+            let name = path.to_string_lossy();
+            name.ends_with(".sh") || name.ends_with(".sbatch")
+        })
+        .collect()
 }
 
 fn lint(path: &Path) {

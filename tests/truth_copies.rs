@@ -82,13 +82,7 @@ fn a_restore_keeps_an_undo_when_the_backup_holding_the_same_content_is_damaged()
             let path = env.backups.join(&newest);
             match damage {
                 Damage::Truncated => {
-                    let len = fs::metadata(&path).unwrap().len();
-                    fs::OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .unwrap()
-                        .set_len(len - 1000)
-                        .unwrap();
+                    cut_tail(&path, 1000);
                 }
                 Damage::FlippedAndVerified => {
                     flip_middle(&path);

@@ -61,15 +61,13 @@ fn two_restores_if_db_missing_at_once_never_replace_the_first_ones_database() {
     fs::remove_file(&env.db).unwrap();
 
     let mut first = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
-    let started = Instant::now();
     // Until it is extracting (or, on a fast machine, already done).
-    while temps_in(env.root.path()).is_empty() && first.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "first restore never began"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(
+        "the first restore begins",
+        Duration::from_secs(60),
+        Duration::from_millis(5),
+        || !temps_in(env.root.path()).is_empty() || first.try_wait().unwrap().is_some(),
+    );
     let second = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
     std::thread::sleep(Duration::from_millis(300));
     signal(&second, nix::sys::signal::Signal::SIGSTOP);
@@ -475,14 +473,22 @@ fn a_target_that_appears_during_the_restore_is_never_replaced() {
             args.push("--if-db-missing");
         }
         let mut restore = restore_process(&env, &args);
-        let started = Instant::now();
-        while temps_in(env.root.path()).is_empty() {
-            assert!(
-                restore.try_wait().unwrap().is_none(),
-                "finished before it was stopped"
-            );
-            assert!(started.elapsed() < Duration::from_secs(60));
-        }
+        // Polled without a pause: the extraction of 12 MiB is short.
+        wait_until(
+            "the restore extracts",
+            Duration::from_secs(60),
+            Duration::ZERO,
+            || {
+                if !temps_in(env.root.path()).is_empty() {
+                    return true;
+                }
+                assert!(
+                    restore.try_wait().unwrap().is_none(),
+                    "finished before it was stopped"
+                );
+                false
+            },
+        );
         signal(&restore, nix::sys::signal::Signal::SIGSTOP);
         fs::write(&target, &content).unwrap();
         signal(&restore, nix::sys::signal::Signal::SIGCONT);

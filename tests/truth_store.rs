@@ -39,13 +39,7 @@ fn made(json: &serde_json::Value) -> String {
 }
 
 fn truncate_half(path: &Path) {
-    let len = fs::metadata(path).unwrap().len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
+    truncate_to(path, fs::metadata(path).unwrap().len() / 2);
 }
 
 /// Two restore points, the older intact; returns (older, newest).
