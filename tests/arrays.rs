@@ -66,10 +66,7 @@ fn tasks_with(
                 .env("SLURM_ARRAY_TASK_COUNT", count.to_string())
                 .env("SLURM_JOB_ID", format!("{array}{task:03}"))
                 .env("SLURM_CLUSTER_NAME", "alpha")
-                .env(
-                    "DBBACKUP_SUMMARY_LOG",
-                    env.path("slrm_logs/backup_summary.log"),
-                )
+                .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
                 .args(args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -145,10 +142,7 @@ fn a_task_cancelled_while_pending_still_ends_in_a_final_backup() {
     let done: Run = command
         .env("SLURM_JOB_ID", "777")
         .env("SLURM_CLUSTER_NAME", "alpha")
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["final", "9100"])
         .output()
         .unwrap()
@@ -167,7 +161,7 @@ fn a_task_cancelled_while_pending_still_ends_in_a_final_backup() {
         content_digest(&env.db),
         "it holds the work"
     );
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = lines.iter().find(|l| l["event"] == "final").unwrap();
     assert_eq!(line["job"], "777");
     assert_eq!(line["array"], "9100");
@@ -224,17 +218,14 @@ fn requeued_tasks_count_once_and_are_not_given_up_on() {
         .env("SLURM_ARRAY_TASK_COUNT", "2")
         .env("SLURM_CLUSTER_NAME", "alpha")
         .env("SLURM_RESTART_COUNT", "1")
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["post-job", "--status", "0"])
         .output()
         .unwrap()
         .into();
     rerun.ok();
     assert_eq!(env.backup_files().len(), 2);
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let last = lines.last().unwrap();
     assert!(last["trigger"].starts_with("last task (2 of 2"), "{last:?}");
     assert_eq!(last["restarts"], "1");
@@ -445,7 +436,7 @@ fn the_final_job_is_submitted_even_when_no_restore_point_can_be_made() {
         ),
         "submitted once per array"
     );
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let pre_lines: Vec<_> = lines.iter().filter(|l| l["event"] == "pre-job").collect();
     assert_eq!(pre_lines.len(), 3, "{lines:#?}");
     assert!(pre_lines.iter().all(|l| l["status"] == "failed"));
@@ -483,7 +474,7 @@ fn the_final_job_gets_the_arrays_account_partition_and_qos() {
             final_script.display()
         )
     );
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = lines.iter().find(|l| l["event"] == "pre-job").unwrap();
     assert_eq!(line["status"], "ok");
     assert_eq!(line["final"], "777");
@@ -516,7 +507,7 @@ fn a_refused_final_job_fails_the_submitting_pre_job_visibly() {
         "{}",
         first[0].stderr
     );
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = lines.iter().find(|l| l["event"] == "pre-job").unwrap();
     assert_eq!(line["status"], "failed", "{line:?}");
     assert!(
@@ -538,10 +529,7 @@ fn final_for_an_unknown_array_says_so() {
     let mut command = env.command();
     with_path(&mut command, &bin);
     let run: Run = command
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["final", "99999"])
         .output()
         .unwrap()
@@ -553,7 +541,7 @@ fn final_for_an_unknown_array_says_so() {
         run.stdout
     );
     assert_eq!(env.backup_files().len(), 1, "the backup is still made");
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = lines.iter().find(|l| l["event"] == "final").unwrap();
     assert!(
         line["warning"].contains("no pre-job state exists"),
@@ -566,7 +554,7 @@ fn final_for_an_unknown_array_says_so() {
 #[test]
 fn a_requeued_single_jobs_pre_job_names_its_earlier_run() {
     let env = Env::new();
-    let log = env.path("slrm_logs/backup_summary.log");
+    let log = env.summary_log();
     for restarts in ["0", "1"] {
         let run: Run = env
             .command()

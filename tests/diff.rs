@@ -266,16 +266,7 @@ fn mirrors_receive_the_base_before_any_diff_that_needs_it() {
     // The mirror is new: the diff brings its base along.
     let run = env.run(&["--mirror-dir", mirror.to_str().unwrap(), "backup"]);
     run.ok();
-    let names: Vec<String> = {
-        let mut n: Vec<String> = fs::read_dir(&mirror)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("backup_"))
-            .collect();
-        n.sort();
-        n
-    };
+    let names = backup_files_in(&mirror);
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names[0].ends_with(".db.gz") && names[1].ends_with(".diff.gz"));
     verify_all_in(&env, &mirror, "");

@@ -187,20 +187,7 @@ fn term_to_the_batch_shell_stops_a_program_the_script_did_not_exec() {
     let pid_file = env.path("writer.pid");
     fs::write(
         env.path("writer.py"),
-        format!(
-            r#"import os, sqlite3, sys, time
-open({pid:?}, "w").write(str(os.getpid()))
-con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
-while True:
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    time.sleep(0.02)
-"#,
-            pid = pid_file.display().to_string()
-        ),
+        python_ledger_writer(0.02, None, Some(&pid_file)),
     )
     .unwrap();
     // Not `exec`: bash stays python's parent.
@@ -474,18 +461,7 @@ fn usr1_to_every_task_of_an_array_makes_one_time_limit_backup() {
     }
     let before = env.backup_files();
     let tasks = 20;
-    let work = r#"
-import sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
-end = time.time() + 8
-while time.time() < end:
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    time.sleep(0.05)
-"#;
+    let work = python_ledger_writer(0.05, Some(8), None);
     fs::write(env.path("work.py"), work).unwrap();
     let children: Vec<Child> = (0..tasks)
         .map(|task| {
@@ -841,18 +817,7 @@ fn local_runs_are_each_their_own_job() {
 fn a_usr1_storm_on_a_single_job_makes_one_time_limit_backup() {
     let env = Env::new();
     let log = env.summary_log();
-    let work = r#"
-import sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
-end = time.time() + 9
-while time.time() < end:
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    time.sleep(0.02)
-"#;
+    let work = python_ledger_writer(0.02, Some(9), None);
     fs::write(env.path("work.py"), work).unwrap();
     let mut child = env
         .command()

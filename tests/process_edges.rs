@@ -93,7 +93,7 @@ fn every_reporting_command_into_a_closed_pipe_finishes_cleans_up_and_keeps_its_s
     assert!(target.exists());
     assert!(templates.join("job_array.sbatch").exists());
     assert!(config.exists());
-    assert!(env.path("slrm_logs/backup_summary.log").exists());
+    assert!(env.summary_log().exists());
 }
 
 /// Run with stdout a pipe whose reader takes the first line and goes away

@@ -175,24 +175,12 @@ fn array_job_with_final_dependent_backup() {
     assert_eq!(job_state(&final_job), "COMPLETED");
 }
 
-const ENDLESS_WORK: &str = r#"
-import sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)
-while True:
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'slow')")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    time.sleep(0.2)
-"#;
-
 /// `--time=2` with the warning 45 s before the limit: SLURM may send it up to 60 s
 /// early, so it lands 15-75 s into the job, after the work has written and well
 /// before the time-limit TERM (which would also stop the trap's backup).
 #[test]
 fn a_job_that_hits_its_time_limit_still_leaves_a_backup() {
-    let Some(env) = cluster_env(&[("endless.py", ENDLESS_WORK)]) else {
+    let Some(env) = cluster_env(&[("endless.py", &python_ledger_writer(0.2, None, None))]) else {
         return;
     };
     let template = slurm_dir().join("job_single.sbatch");
@@ -617,20 +605,6 @@ fn an_array_whose_pre_jobs_all_fail_still_gets_its_final_job() {
     wait_until_jobs_leave_the_queue(&[&array, submitted[0]], Duration::from_secs(60));
 }
 
-/// Writes balanced pairs until stopped, after recording its pid in argv[2].
-const WRITER_WITH_PID: &str = r#"
-import os, sqlite3, sys, time
-open(sys.argv[2], "w").write(str(os.getpid()))
-con = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)
-while True:
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    time.sleep(0.05)
-"#;
-
 /// Whether `pid` is a live process (not a zombie).
 fn alive(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
@@ -656,14 +630,11 @@ fn a_program_the_script_did_not_exec_stops_with_the_job_and_is_backed_up() {
         .map(|how| {
             let env = Env::new();
             fs::create_dir_all(env.path("slrm_logs")).unwrap();
-            fs::write(env.path("writer.py"), WRITER_WITH_PID).unwrap();
+            let writer = python_ledger_writer(0.05, None, Some(&env.path("writer.pid")));
+            fs::write(env.path("writer.py"), writer).unwrap();
             fs::write(
                 env.path("task.sh"),
-                format!(
-                    "python3 writer.py '{}' '{}'\necho after\n",
-                    env.db.display(),
-                    env.path("writer.pid").display()
-                ),
+                format!("python3 writer.py '{}'\necho after\n", env.db.display()),
             )
             .unwrap();
             let job = sbatch(&env, &[template.to_str().unwrap(), "bash", "task.sh"]);
@@ -718,7 +689,7 @@ fn a_program_the_script_did_not_exec_stops_with_the_job_and_is_backed_up() {
 /// for the whole array, and every task says so in a summary line.
 #[test]
 fn usr1_to_a_running_array_makes_exactly_one_time_limit_backup() {
-    let Some(env) = cluster_env(&[("endless.py", ENDLESS_WORK)]) else {
+    let Some(env) = cluster_env(&[("endless.py", &python_ledger_writer(0.2, None, None))]) else {
         return;
     };
     let template = slurm_dir().join("job_array.sbatch");

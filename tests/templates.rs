@@ -163,7 +163,7 @@ fn a_project_path_with_a_space_is_quoted_and_one_no_directive_holds_is_refused()
 #[test]
 fn the_usr1_lead_time_follows_the_last_full_backup() {
     let env = Env::new();
-    let log = env.path("slrm_logs/backup_summary.log");
+    let log = env.summary_log();
     let write = |env: &Env| {
         let out = env.path("slurm");
         let _ = std::fs::remove_dir_all(&out);

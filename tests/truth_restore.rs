@@ -316,14 +316,7 @@ fn empty_dbbackup_variables_count_as_unset() {
             .env("DBBACKUP_MIRROR_DIRS", value)
             .args(["backup", "--force"]);
         Run::from(command.output().unwrap()).ok();
-        assert_eq!(
-            fs::read_dir(&mirror)
-                .unwrap()
-                .flatten()
-                .filter(|e| { e.file_name().to_string_lossy().starts_with("backup_") })
-                .count(),
-            copies
-        );
+        assert_eq!(backup_files_in(&mirror).len(), copies);
     }
     // An empty database path is no path: the usual "no database given".
     let mut command = env.command();

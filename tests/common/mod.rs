@@ -1,5 +1,10 @@
 //! Helpers: a fresh temp dir per test, the built binary with a clean environment,
-//! real SQLite databases, and content digests to compare them.
+//! real SQLite databases, and content digests to compare them. One job per
+//! submodule: `poll` (waits with a deadline), `child_env` (what a program under
+//! test inherits), `files` (SHA-256, what lies under a directory, truncation),
+//! `seed` (backups as the seed script wrote them), `slurm` (jobs as SLURM runs
+//! them), `fake_tools` (stand-ins for site tools on `PATH`). Look here before
+//! writing a helper in a test module.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,6 +20,7 @@ use sha2::{Digest, Sha256};
 mod child_env;
 mod fake_tools;
 mod files;
+mod job_work;
 mod poll;
 mod seed;
 mod slurm;
@@ -22,6 +28,7 @@ mod slurm;
 pub(crate) use child_env::without_inherited_settings;
 pub(crate) use fake_tools::*;
 pub(crate) use files::*;
+pub(crate) use job_work::python_ledger_writer;
 pub(crate) use poll::*;
 pub(crate) use seed::*;
 pub(crate) use slurm::*;
@@ -167,16 +174,7 @@ impl Env {
 
     /// Backup file names, oldest first (the order `ls` shows).
     pub(crate) fn backup_files(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.backups)
-            .map(|dir| {
-                dir.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with("backup_"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        backup_files_in(&self.backups)
     }
 
     pub(crate) fn newest_backup(&self) -> PathBuf {
@@ -211,6 +209,21 @@ impl Env {
                 .any(|meta| meta.len() >= len)
         });
     }
+}
+
+/// The backup file names in `dir` (a backup directory or a mirror), oldest
+/// first (the order `ls` shows); none if `dir` cannot be read.
+pub(crate) fn backup_files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("backup_"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// A database with an invariant writers keep: `counter.n` equals the number of
@@ -457,19 +470,8 @@ pub(crate) fn listed(env: &Env) -> BTreeMap<String, serde_json::Value> {
 /// Make a backup look `by` older: its recorded creation time (what every age
 /// check reads) is moved back, so no test has to sleep for time to pass.
 pub(crate) fn backdate(backup: &Path, by: std::time::Duration) {
-    use dbbackup::store::metadata;
-    use std::os::unix::fs::FileExt;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(backup)
-        .unwrap();
-    let mut header = vec![0u8; metadata::HEADER_LEN];
-    file.read_exact_at(&mut header, 0).unwrap();
-    let mut meta = metadata::decode(&mut &header[..]).unwrap();
-    meta.created -= jiff::SignedDuration::try_from(by).unwrap();
-    file.write_all_at(&metadata::encode(&meta).unwrap(), 0)
-        .unwrap();
+    let by = jiff::SignedDuration::try_from(by).unwrap();
+    rewrite_meta(backup, |meta| meta.created -= by);
 }
 
 /// The project's generator of realistic results databases (the one the benchmark
