@@ -348,15 +348,15 @@ fn lock_status_names_the_holder_and_whether_it_lives() {
         free.stdout
     );
     // A lock file that cannot be opened is an error, not "free".
-    std::os::unix::fs::symlink("/etc/hostname", env.backups.join(".dbbackup.lock")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", env.lock_file()).unwrap();
     env.run(&["lock", "status"])
         .failed_with(1, "cannot open lock file");
-    fs::remove_file(env.backups.join(".dbbackup.lock")).unwrap();
+    fs::remove_file(env.lock_file()).unwrap();
     env.run(&["backup"]).ok();
     let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
     // A holder that died on this host without releasing (SIGKILL leaves its line).
     fs::write(
-        env.backups.join(".dbbackup.lock"),
+        env.lock_file(),
         format!("host={host} pid=999999 job=31337 since=2026-01-01T00:00:00Z\n"),
     )
     .unwrap();
@@ -377,7 +377,7 @@ fn lock_status_names_the_holder_and_whether_it_lives() {
                  f.truncate(0); f.write('host={host} pid=%d job=4242 since=2026-01-01T00:00:00Z\\n' % os.getpid()); f.flush()\n\
                  print('locked', flush=True)\n\
                  time.sleep(30)\n",
-                env.backups.join(".dbbackup.lock").display()
+                env.lock_file().display()
             ),
         ])
         .stdout(Stdio::piped())

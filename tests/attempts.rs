@@ -36,7 +36,7 @@ fn a_lock_timeout_makes_check_critical_until_the_next_success() {
     let env = Env::new();
     env.run(&["backup"]).ok();
     env.run(&["check"]).ok();
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
     env.run(&["backup", "--force", "--lock-timeout-seconds", "1"])
         .failed_with(1, "still locked by");
     // Older backups are fresh, yet the newest attempt failed: said at once.
@@ -179,7 +179,7 @@ fn a_post_job_that_failed_makes_check_fail() {
     let env = Env::new();
     let log = env.summary_log();
     env.run(&["backup"]).ok();
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
     let run = env.run(&["post-job", "--status", "0", "--lock-timeout-seconds", "1"]);
     drop(holder);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -235,7 +235,7 @@ fn a_pre_job_that_failed_makes_check_fail() {
 fn concurrent_failures_leave_one_whole_record() {
     let env = Env::new();
     env.run(&["backup"]).ok();
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
     let runs = run_array_tasks(&env, "4242", 12, |_| {
         vec![
             "backup".into(),

@@ -144,7 +144,7 @@ fn post_job_after_term_is_bounded_and_says_when_it_gave_up() {
         .unwrap();
     wait_for_line(&env, "5001", "pre-job");
     let lock = hold_dir_lock(
-        &env.backups.join(".dbbackup.lock"),
+        &env.lock_file(),
         "host=elsewhere pid=1 job=9999 since=2026-01-01T00:00:00Z",
     );
     std::thread::sleep(Duration::from_millis(300));
@@ -638,7 +638,7 @@ fn a_failed_backup_fails_the_job_only_with_strict() {
             .unwrap();
         wait_for_line(&env, &job, "pre-job");
         let lock = hold_dir_lock(
-            &env.backups.join(".dbbackup.lock"),
+            &env.lock_file(),
             "host=elsewhere pid=1 job=9999 since=2026-01-01T00:00:00Z",
         );
         let out: Run = child.wait_with_output().unwrap().into();

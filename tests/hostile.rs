@@ -271,7 +271,7 @@ fn planted_symlinks_are_never_followed() {
     assert!(list.stdout.contains("symbolic link"), "{}", list.stdout);
     env.run(&["verify", "backup_29990101_000000.db.gz"])
         .reported(1, "symbolic link");
-    fs::remove_file(env.backups.join(".dbbackup.lock")).unwrap();
+    fs::remove_file(env.lock_file()).unwrap();
     link(".dbbackup.lock");
     env.run(&["backup", "--force"])
         .failed_with(1, "symbolic link");
@@ -285,7 +285,7 @@ fn planted_symlinks_are_never_followed() {
     fs::copy(&env.db, &real).unwrap();
     let linked = env.path("linked.db");
     std::os::unix::fs::symlink(&real, &linked).unwrap();
-    fs::remove_file(env.backups.join(".dbbackup.lock")).unwrap();
+    fs::remove_file(env.lock_file()).unwrap();
     env.run(&["restore", "latest", "--target", linked.to_str().unwrap()])
         .failed_with(1, "symbolic link");
     assert_eq!(content_digest(&real), content_digest(&env.db));
@@ -298,7 +298,7 @@ fn planted_symlinks_are_never_followed() {
 fn a_fifo_planted_as_the_lock_file_is_refused_at_once() {
     let env = Env::new();
     fs::create_dir_all(&env.backups).unwrap();
-    let lock = env.backups.join(".dbbackup.lock");
+    let lock = env.lock_file();
     nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     for args in [&["backup"][..], &["lock", "status"], &["prune"]] {
         let run = run_within(&env, args, Duration::from_secs(60));

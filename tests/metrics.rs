@@ -341,7 +341,7 @@ fn the_newest_attempt_is_a_metric() {
     let env = Env::new();
     env.run(&["backup"]).ok();
     let before = jiff::Timestamp::now().as_second() as f64;
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
     env.run(&["backup", "--force", "--lock-timeout-seconds", "1"])
         .failed_with(1, "still locked by");
     drop(holder);

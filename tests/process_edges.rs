@@ -34,7 +34,7 @@ fn run_into_closed_pipe(env: &Env, args: &[&str]) -> Run {
 /// The lock file is empty once its holder released it cleanly (a holder that
 /// exits without cleaning up leaves its record for the next one to warn about).
 fn lock_released_cleanly(env: &Env) -> bool {
-    fs::read(env.backups.join(".dbbackup.lock")).map_or(true, |bytes| bytes.is_empty())
+    fs::read(env.lock_file()).map_or(true, |bytes| bytes.is_empty())
 }
 
 #[test]

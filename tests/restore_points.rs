@@ -767,7 +767,7 @@ fn a_restore_stopped_by_a_signal_says_the_target_is_untouched() {
     let before = content_digest(&env.db);
     // Hold the backup-directory lock so the restore is waiting when the signal comes.
     fs::create_dir_all(&env.backups).unwrap();
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "test holder");
+    let holder = hold_dir_lock(&env.lock_file(), "test holder");
     let mut restore = env
         .command()
         .args(["restore", "latest"])

@@ -84,7 +84,7 @@ fn interrupt(signal: Signal, through_backup_api: bool) {
         "temp files left: {:?}",
         env.stray_files()
     );
-    let lock = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();
+    let lock = std::fs::read_to_string(env.lock_file()).unwrap();
     assert_eq!(lock, "", "lock released cleanly");
     // The lock is free and the next backup succeeds at once.
     let next = env.run(&["backup", "--force", "--lock-timeout-seconds", "0"]);
@@ -124,7 +124,7 @@ fn a_lock_left_by_a_killed_process_is_detected_and_its_temp_file_removed() {
     env.wait_for_temp_file(0, Duration::from_secs(120));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     child.wait().unwrap();
-    let holder = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();
+    let holder = std::fs::read_to_string(env.lock_file()).unwrap();
     assert!(
         holder.contains("job=31337"),
         "the dead holder is still recorded: {holder}"
@@ -177,7 +177,7 @@ fn other_terminating_signals_during_a_large_backup_clean_up() {
             "{signal}: temp files left: {:?}",
             env.stray_files()
         );
-        let lock = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();
+        let lock = std::fs::read_to_string(env.lock_file()).unwrap();
         assert_eq!(lock, "", "{signal}: lock-holder record removed");
     }
 }

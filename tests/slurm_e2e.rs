@@ -532,7 +532,7 @@ fn a_second_term_during_post_job_waiting_for_the_lock() {
                 "import fcntl, time\nf = open('{}', 'r+')\nfcntl.lockf(f, fcntl.LOCK_EX)\n\
                  f.truncate(0); f.write('host=other pid=1 job=holder since=2026-01-01T00:00:00Z\\n'); f.flush()\n\
                  print('locked', flush=True)\ntime.sleep(60)\n",
-                env.backups.join(".dbbackup.lock").display()
+                env.lock_file().display()
             ),
         ])
         .stdout(std::process::Stdio::piped())

@@ -41,7 +41,7 @@ fn lint(path: &Path) {
 
 #[test]
 fn shipped_scripts_pass_bash_n_and_shellcheck() {
-    let slurm = Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm");
+    let slurm = slurm_dir();
     let found = scripts(&slurm);
     assert!(found.len() >= 6, "{found:?}");
     for script in found {
@@ -234,7 +234,7 @@ pub(crate) fn check_cron_line(line: &str) -> String {
 #[test]
 fn scrontab_and_crontab_are_written_with_absolute_paths_and_checked() {
     // The shipped files say what to fill in.
-    let slurm = Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm");
+    let slurm = slurm_dir();
     for name in ["periodic.scrontab", "periodic.crontab"] {
         let shipped = std::fs::read_to_string(slurm.join(name)).unwrap();
         assert!(shipped.contains("FILL IN"), "{name}");

@@ -29,7 +29,7 @@ fn precious_after_two_backups(env: &Env) -> (String, String) {
         .execute("INSERT INTO t(v) VALUES ('precious')", [])
         .unwrap();
     // Names are per second: the second backup must not share the first's.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    wait_for_the_next_second();
     env.run(&["backup", "-q"]).ok();
     let files = env.backup_files();
     assert_eq!(files.len(), 2, "{files:?}");

@@ -403,7 +403,7 @@ fn restore_if_db_missing_waits_for_the_lock_and_stops_once_the_database_is_back(
     env.run(&["backup"]).ok();
     let moved = env.path("elsewhere.db");
     fs::rename(&env.db, &moved).unwrap();
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "another restore");
+    let holder = hold_dir_lock(&env.lock_file(), "another restore");
     let mut waiting = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
     std::thread::sleep(Duration::from_millis(700));
     assert!(

@@ -96,7 +96,7 @@ fn failure_after_fast_success(offset: &str) -> Env {
     sql(&env, "INSERT INTO t VALUES (2)");
     faketime(&env, offset, &["backup", "--force", "-q"]).ok();
     sql(&env, "INSERT INTO t VALUES (3)");
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
     env.run(&["backup", "--lock-timeout-seconds", "1"])
         .failed_with(1, "still locked by");
     drop(holder);
@@ -393,14 +393,14 @@ fn after_the_primary_is_lost_the_mirror_ranks_the_new_backups_newest() {
     sql(&env, "INSERT INTO t VALUES (2)");
     for row in 3..=4 {
         mirrored(&["backup", "-q"]).ok();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        wait_for_the_next_second();
         sql(&env, &format!("INSERT INTO t VALUES ({row})"));
     }
     mirrored(&["backup", "-q"]).ok();
     // The primary is lost (a purged scratch directory); the mirror keeps 1..4.
     fs::remove_dir_all(&env.backups).unwrap();
     for row in 5..=6 {
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        wait_for_the_next_second();
         sql(&env, &format!("INSERT INTO t VALUES ({row})"));
         mirrored(&["backup", "-q"]).ok();
     }
@@ -409,16 +409,6 @@ fn after_the_primary_is_lost_the_mirror_ranks_the_new_backups_newest() {
     // The mirror's retention keeps the newest: 2 of them hold 5 and 6.
     in_backup_dir(&env, &mirror, &["prune", "--max-backups", "2"]).ok();
     assert_eq!(restored_max(&env, &mirror, "pruned-mirror.db"), 6);
-}
-
-/// Wait for the start of the next second (names are by the second).
-fn at_a_new_second() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_nanos(
-        1_000_000_000 - u64::from(now.subsec_nanos()) + 5_000_000,
-    ));
 }
 
 #[test]
@@ -451,7 +441,7 @@ fn two_databases_sharing_a_mirror_never_overwrite_each_others_copies() {
                 200 + round
             ),
         );
-        at_a_new_second();
+        wait_for_the_next_second();
         // Sequential in one second, then both at once.
         let runs: Vec<Run> = if round % 2 == 1 {
             let first: Run = backup(&a).wait_with_output().unwrap().into();

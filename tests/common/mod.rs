@@ -158,6 +158,11 @@ impl Env {
         command
     }
 
+    /// The backup directory's lock file.
+    pub(crate) fn lock_file(&self) -> PathBuf {
+        self.backups.join(".dbbackup.lock")
+    }
+
     /// Where jobs in the test's directory write their summary lines (the
     /// templates' `slrm_logs/backup_summary.log`).
     pub(crate) fn summary_log(&self) -> PathBuf {

@@ -63,3 +63,14 @@ pub(crate) fn output_within(mut child: Child, limit: Duration) -> Option<Output>
     }
     Some(child.wait_with_output().unwrap())
 }
+
+/// Until the wall clock is in a second after the one it is in now (backup
+/// names are by the second; a new name needs a new second).
+pub(crate) fn wait_for_the_next_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(Duration::from_nanos(
+        1_000_000_000 - u64::from(now.subsec_nanos()) + 5_000_000,
+    ));
+}
