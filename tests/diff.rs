@@ -1,4 +1,4 @@
-//! Differential backups (SPEC section 8): ten restore points of a growing
+//! Differential backups (docs/differential.md): ten restore points of a growing
 //! database restored row for row, retention never orphaning a diff, damage to a
 //! base or a diff caught by name with the target untouched, export read by
 //! `gzip -d` and `sqlite3`, mirrors, and `diff_backups: 0` unchanged.

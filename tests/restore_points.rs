@@ -1,4 +1,4 @@
-//! Issue 9 / SPEC section 7: `restore latest` puts back this database's own newest
+//! Issue 9 (README, "restore latest"): `restore latest` puts back this database's own newest
 //! good backup. Each case the issue reported replayed on real databases, checked
 //! by content (the restored rows are the intended backup's), not only exit codes.
 
