@@ -2,7 +2,8 @@
 # CI for the wheel and the standalone binary, on a fresh machine (called by .ci/run):
 # build both, check they need glibc 2.17 at most and carry the page-stream SQLite,
 # install the wheel into a fresh venv, run the CLI once (backup + restore) and the
-# Python API tests against real databases.
+# Python API tests against real databases; then the licence texts in each artefact,
+# the modulefiles under Lmod, the EasyBuild and Spack recipes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -34,7 +35,7 @@ trap 'rm -rf "$work"' EXIT
 
 # The standalone binary is the wheel's binary, byte for byte.
 tar -C "$work" -xzf "$tarball"
-standalone=$work/dbbackup-$version-x86_64-linux-gnu/dbbackup
+standalone=$work/dbbackup-$version-x86_64-linux-gnu/bin/dbbackup
 python3 - "$wheel" "$work/wheel-dbbackup" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
@@ -42,6 +43,9 @@ with zipfile.ZipFile(sys.argv[1]) as z:
     open(sys.argv[2], "wb").write(z.read(member))
 PY
 cmp "$standalone" "$work/wheel-dbbackup" || fail "standalone binary differs from the wheel's"
+
+# Both licence texts in every artefact: wheel, sdist, standalone tarball, crate.
+bash packaging/ci-licences.sh "$wheel" "dist/dbbackup_sqlite-$version.tar.gz" "$tarball"
 
 # Highest glibc symbol version the binary needs: at most 2.17 (manylinux2014).
 highest=$(objdump -T "$standalone" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)
@@ -132,5 +136,10 @@ if [ -n "$py38" ]; then
 else
     say "no Python 3.8 on this machine: the API tests ran on $(python3 --version) only"
 fi
+
+# HPC installs of the standalone tarball: the modulefiles under Debian's Lmod, the
+# EasyBuild easyconfig installed by EasyBuild, the Spack recipe checked statically.
+bash packaging/ci-modules.sh "$tarball"
+bash packaging/ci-recipes.sh "$tarball"
 
 say "ok in $((SECONDS - start)) s; wheel $root/$wheel, standalone $root/$tarball"

@@ -1,7 +1,7 @@
 //! The outcome of every backup attempt, kept so that `check` is unhealthy while
 //! a database's newest attempt failed, also when that attempt left no file (a
 //! full disk, a read-only or missing backup directory, a lock or busy timeout):
-//! SPEC section 10.
+//! docs/reliability.md "A failed attempt that leaves no file".
 //!
 //! One small JSON record per database, replaced atomically, in the first place
 //! that takes it:

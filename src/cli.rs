@@ -2,6 +2,7 @@
 //! and each command's own arguments. `config` turns the options, the environment
 //! and the YAML file into validated `Settings`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -9,6 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::Request;
 pub use crate::options::{CheckOptions, Options};
 pub use crate::output::Format;
+
+mod usage;
+pub use usage::one_line;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,21 +35,31 @@ pub struct GlobalArgs {
     #[command(flatten)]
     pub options: Options,
     /// Nothing on stdout; errors still go to stderr
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = crate::options::GLOBAL)]
     pub quiet: bool,
     /// More detail on stderr (-vv for even more)
-    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    #[arg(long, short, global = true, help_heading = crate::options::GLOBAL, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
 impl Cli {
     /// This process's command line, as `Parser::try_parse` reads it, except that
-    /// an empty `DBBACKUP_*` variable counts as unset: `VAR=` is how shells and
-    /// job scripts clear a setting, and it should not break every command.
+    /// an empty `DBBACKUP_*` variable counts as unset (`VAR=` is how shells and
+    /// job scripts clear a setting, and it should not break every command), and
+    /// so does one whose flag is given.
     pub fn try_parse_ignoring_empty_env() -> Result<Cli, clap::Error> {
         use clap::{CommandFactory, FromArgMatches};
-        let mut matches = without_empty_env(Cli::command()).try_get_matches()?;
-        Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))
+        let args: Vec<OsString> = std::env::args_os().collect();
+        let own = usage::own_words(&Cli::command(), &args);
+        usage::refuse_option_as_value(&Cli::command(), &own)?;
+        let command = without_unused_env(Cli::command(), &usage::given_longs(&own));
+        let mut matches = command.try_get_matches_from(args)?;
+        let mut cli =
+            Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))?;
+        if let Command::Init(_) = cli.command {
+            cli.global.options.check = check_from_environment()?;
+        }
+        Ok(cli)
     }
 
     /// The settings this command line gives, the command's own folded in, so
@@ -63,7 +77,7 @@ impl Cli {
         match &self.command {
             Command::Check(args) => flags.check = Some(args.thresholds.clone()),
             // `summary --log` is summary_log for this run.
-            Command::Summary(SummaryArgs { log: Some(log) }) => {
+            Command::Summary(SummaryArgs { log: Some(log), .. }) => {
                 flags.summary_log = Some(log.clone());
             }
             Command::Init(args) if args.slurm => written_config = Some(args.path.clone()),
@@ -77,21 +91,42 @@ impl Cli {
     }
 }
 
+/// The `check` thresholds the `DBBACKUP_CHECK_*` variables set, read by
+/// `check`'s own parsers: `init` writes them too, though they are not its flags.
+fn check_from_environment() -> Result<Option<CheckOptions>, clap::Error> {
+    use clap::FromArgMatches;
+    let mut command =
+        without_unused_env(CheckOptions::augment_args(clap::Command::new("check")), &[]);
+    let mut matches = command.try_get_matches_from_mut(["check"])?;
+    let check =
+        CheckOptions::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))?;
+    let given = check.max_age.is_some()
+        || check.min_count.is_some()
+        || check.max_shrink.is_some()
+        || check.min_free.is_some();
+    Ok(given.then_some(check))
+}
+
 /// Every argument of `command` and its subcommands, minus the environment
-/// variable of those whose variable is set but empty.
-fn without_empty_env(command: clap::Command) -> clap::Command {
+/// variable of those whose variable is set but empty, or that the command line
+/// gives (`given`: long names): the flag wins, so a bad value in the variable
+/// it overrides is not an error either.
+fn without_unused_env(command: clap::Command, given: &[String]) -> clap::Command {
     command
         .mut_args(|arg| {
             let empty = arg
                 .get_env()
                 .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
-            if empty {
+            let overridden = arg
+                .get_long()
+                .is_some_and(|long| given.iter().any(|g| g == long));
+            if empty || overridden {
                 arg.env(None::<&'static str>)
             } else {
                 arg
             }
         })
-        .mut_subcommands(without_empty_env)
+        .mut_subcommands(|sub| without_unused_env(sub, given))
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,14 +196,16 @@ pub enum Command {
     )]
     Check(CheckArgs),
     /// Append one line describing the backup set to the summary log
-    #[command(after_help = "Example:\n  dbbackup summary --log slrm_logs/backup_summary.log")]
+    #[command(
+        after_help = "Examples:\n  dbbackup summary --log slrm_logs/backup_summary.log\n  dbbackup summary --format json"
+    )]
     Summary(SummaryArgs),
     /// Write the SLURM job templates (and the hooks shim), with your paths filled in
     #[command(after_help = "Example:\n  dbbackup templates --out slurm")]
     Templates(TemplatesArgs),
     /// Write a commented dbbackup.yaml to start from (and the SLURM templates with --slurm)
     #[command(
-        after_help = "Examples:\n  dbbackup --db-path results.db init\n  dbbackup --db-path results.db init --slurm"
+        after_help = "Every setting given on the command line or in a DBBACKUP_* variable is written into the file.\n\nExamples:\n  dbbackup --db-path results.db init\n  dbbackup --db-path results.db --max-backups 20 init --slurm"
     )]
     Init(InitArgs),
     /// Print shell completions
@@ -186,13 +223,23 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to write the configuration
-    #[arg(long, value_name = "FILE", default_value = "dbbackup.yaml")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "FILE",
+        default_value = "dbbackup.yaml"
+    )]
     pub path: PathBuf,
     /// Also write the SLURM templates
     #[arg(long)]
     pub slurm: bool,
     /// Directory for the SLURM templates
-    #[arg(long, value_name = "DIR", default_value = "slurm")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DIR",
+        default_value = "slurm"
+    )]
     pub slurm_dir: PathBuf,
     /// Replace files that already exist
     #[arg(long)]
@@ -209,7 +256,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// Write dbbackup.1 and dbbackup-COMMAND.1 here instead of printing dbbackup.1
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
@@ -217,7 +264,7 @@ pub struct ManArgs {
 pub struct PreJobArgs {
     /// In an array task: once per array, submit this script with
     /// `sbatch --dependency=afterany:<array>`, passing the array id (the final backup)
-    #[arg(long, value_name = "SCRIPT")]
+    #[arg(long, allow_hyphen_values = true, value_name = "SCRIPT")]
     pub final_job: Option<PathBuf>,
     #[command(flatten)]
     pub output: FormatArgs,
@@ -227,7 +274,7 @@ pub struct PreJobArgs {
 pub struct RunArgs {
     /// In an array task: once per array, submit this script with
     /// `sbatch --dependency=afterany:<array>`, passing the array id (the final backup)
-    #[arg(long, value_name = "SCRIPT")]
+    #[arg(long, allow_hyphen_values = true, value_name = "SCRIPT")]
     pub final_job: Option<std::path::PathBuf>,
     /// A failed backup fails the job (exit 1 when the work succeeded; no work
     /// after a failed pre-job)
@@ -282,7 +329,7 @@ pub struct PostJobArgs {
 pub struct PeriodicArgs {
     /// Also write check's metrics here in the Prometheus text format, atomically
     /// (for node_exporter's textfile collector: a *.prom file in its directory)
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, allow_hyphen_values = true, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
 }
 
@@ -310,14 +357,21 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
     /// Append here instead of summary_log
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, allow_hyphen_values = true, value_name = "PATH")]
     pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: FormatArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct TemplatesArgs {
     /// Directory to write the templates into (created if missing)
-    #[arg(long, value_name = "DIR", default_value = "slurm")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DIR",
+        default_value = "slurm"
+    )]
     pub out: PathBuf,
     /// Replace files that already exist
     #[arg(long)]
@@ -353,14 +407,14 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// A backup file name from `dbbackup list`, or `latest`
-    #[arg(required_unless_present = "before_job")]
-    pub name: Option<String>,
+    #[arg(required_unless_present = "before_job", value_parser = BackupRef::parse)]
+    pub name: Option<BackupRef>,
     /// Undo SLURM job JOBID: restore the state from before its work (its
     /// pre-job restore point, else the newest one made before it started)
     #[arg(long, value_name = "JOBID", conflicts_with = "name")]
     pub before_job: Option<String>,
     /// Restore here instead of the database path
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, allow_hyphen_values = true, value_name = "PATH")]
     pub target: Option<PathBuf>,
     /// Do nothing (exit 0) when the target already exists
     #[arg(long)]
@@ -381,9 +435,10 @@ pub struct RestoreArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// A backup file name from `dbbackup list`, or `latest`
-    pub name: String,
+    #[arg(value_parser = BackupRef::parse)]
+    pub name: BackupRef,
     /// The .db.gz file to write (must not exist)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE")]
     pub out: PathBuf,
     #[command(flatten)]
     pub output: FormatArgs,
@@ -406,13 +461,43 @@ pub struct AdoptArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Backup file names (default: the newest backup)
-    pub names: Vec<String>,
+    /// Backup file names from `dbbackup list`, or `latest` (default: latest)
+    #[arg(value_name = "NAME", value_parser = BackupRef::parse)]
+    pub names: Vec<BackupRef>,
     /// Verify every backup
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
     #[command(flatten)]
     pub output: FormatArgs,
+}
+
+/// A backup as every command that takes one names it: `latest` (the newest
+/// restore point, as `restore latest` picks it) or a file name from `list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupRef {
+    Latest,
+    Named(String),
+}
+
+impl BackupRef {
+    pub const LATEST: &'static str = "latest";
+
+    /// The name as the restore and export engines take it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            BackupRef::Latest => Self::LATEST,
+            BackupRef::Named(name) => name,
+        }
+    }
+
+    #[allow(clippy::unnecessary_wraps)] // clap's value parser signature
+    fn parse(text: &str) -> Result<BackupRef, String> {
+        Ok(if text == Self::LATEST {
+            BackupRef::Latest
+        } else {
+            BackupRef::Named(text.to_string())
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use crate::options::{self as defaults, CheckOptions, Options};
 mod paths;
 
 use paths::{expand_flags, refuse_backup_dir_as_mirror, relative_to};
-pub(crate) use paths::{refuse_non_utf8, refuse_non_utf8_database};
+pub(crate) use paths::{map_paths, refuse_non_utf8, refuse_non_utf8_database};
 
 /// Health thresholds for `check` (the `check:` map in the YAML file).
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +60,9 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     /// `--quiet`: nothing on stdout, no progress bars.
     pub quiet: bool,
+    /// What the command line and the environment gave (paths expanded, not
+    /// yet merged over the file): `init` writes these into the file.
+    pub given: Options,
 }
 
 impl Settings {
@@ -113,7 +116,8 @@ pub fn resolve(request: Request) -> Result<Settings> {
         Some(path) => relative_to(load(path)?, path)?,
         None => Options::default(),
     };
-    let mut settings = settings_from(flags.merge(file));
+    let mut settings = settings_from(flags.clone().merge(file));
+    settings.given = flags;
     if let Some(db) = &settings.db_path {
         refuse_non_utf8_database(db)?;
     }
@@ -173,6 +177,7 @@ fn settings_from(options: Options) -> Settings {
         mirror_dirs: options.mirror_dirs.unwrap_or_default(),
         config_file: None,
         quiet: false,
+        given: Options::default(),
     }
 }
 
@@ -201,11 +206,12 @@ fn load(path: &Path) -> Result<Options> {
 /// Parse and check a configuration file's text: the one path every file takes,
 /// in a real run and in `check_text`. The error names the key. The whole file is
 /// checked, even keys a flag overrides: a mistake in it is found at once.
-fn parse(text: &str) -> std::result::Result<Options, String> {
+pub(crate) fn parse(text: &str) -> std::result::Result<Options, String> {
     if text.trim().is_empty() {
         return Ok(Options::default());
     }
-    let file: Options = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    refuse_radix_numbers(text)?;
+    let file: Options = serde_norway::from_str(text).map_err(|e| yaml_error(text, &e))?;
     for (key, path) in [
         ("db_path", &file.db_path),
         ("backup_dir", &file.backup_dir),
@@ -225,6 +231,51 @@ fn parse(text: &str) -> std::result::Result<Options, String> {
         return Err("mirror_dirs must not hold an empty path".into());
     }
     Ok(file)
+}
+
+/// The YAML reader's message, with the position it leaves out at the very
+/// start of the file (libyaml's line 1 column 1), and what a tab there means.
+fn yaml_error(text: &str, error: &serde_norway::Error) -> String {
+    let mut message = error.to_string();
+    if let Some(at) = error.location() {
+        if (at.line(), at.column()) == (1, 1) {
+            message.push_str(" at line 1 column 1");
+        }
+        let line = text.lines().nth(at.line().saturating_sub(1)).unwrap_or("");
+        if line.chars().take(at.column()).any(|c| c == '\t') {
+            message.push_str("; YAML indents with spaces, not tabs");
+        }
+    }
+    message
+}
+
+/// `max_backups: 0x10` (or `0o17`, `0b11`): YAML reads it as 16, and the
+/// value would pass unnoticed; a count in hexadecimal is surely a mistake.
+/// (`05` is 5, by `options`' reader.)
+fn refuse_radix_numbers(text: &str) -> std::result::Result<(), String> {
+    for (number, line) in text.lines().enumerate() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let key = key.trim();
+        let value = value.split(" #").next().unwrap_or("").trim();
+        let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+        let radix = ["0x", "0X", "0o", "0O", "0b", "0B"]
+            .iter()
+            .any(|prefix| digits.len() > 2 && digits.starts_with(prefix));
+        let setting = crate::limits::ALL
+            .iter()
+            .find(|limit| limit.key.rsplit('.').next() == Some(key));
+        if let (true, Some(setting)) = (radix, setting) {
+            return Err(format!(
+                "{}: {value} is not a decimal number (line {}); write it in digits 0-9 ({})",
+                setting.key,
+                number + 1,
+                setting.range()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `text` is a valid configuration file (for tests and fuzzing): `Err`
@@ -310,7 +361,7 @@ mod tests {
             ),
             (
                 "compression_level: '6%'\n",
-                "compression_level: invalid type: string \"6%\", expected a whole number from 1 to 9",
+                "compression_level: '6%' is not a number; must be a whole number from 1 to 9",
             ),
             (
                 "keep_daily: 1.5\n",

@@ -22,7 +22,7 @@ use crate::config::Settings;
 use crate::diff;
 use crate::due::{self, Changed, Decision, Due};
 use crate::error::{Error, Result, show};
-use crate::lock::{DirLock, Wait};
+use crate::lock::DirLock;
 use crate::mirror::{self, MirrorResult};
 use crate::retention;
 use crate::slurm::job::JobContext;
@@ -33,7 +33,7 @@ use crate::store::{BackupDir, DbId, Entry};
 
 /// What a backup run did.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Created(Box<Created>),
     /// The database is unchanged since this backup; no backup was written, but
     /// mirrors that lacked it were filled in.
@@ -46,7 +46,7 @@ pub enum Outcome {
 impl Outcome {
     /// Made, passed its check and copied to every mirror; or unchanged, and
     /// every mirror holds the newest restore point.
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         match self {
             Outcome::Created(created) => created.is_complete(),
             Outcome::Unchanged { filled, .. } => filled.as_ref().is_none_or(Filled::is_complete),
@@ -58,13 +58,13 @@ impl Outcome {
 /// with its base) to the mirrors that lacked it: after a failed copy, the next
 /// run fills the mirror in. `mirrors` holds only those it tried.
 #[derive(Debug)]
-pub struct Filled {
+pub(crate) struct Filled {
     pub name: String,
     pub mirrors: Vec<MirrorResult>,
 }
 
 impl Filled {
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.mirrors.iter().all(|m| m.result.is_ok())
     }
 
@@ -148,7 +148,7 @@ pub(crate) fn fill_mirrors(
         &newest,
         &id,
         job,
-        Wait::Upto(settings.lock_timeout),
+        settings.lock_timeout,
         retention::policy(settings),
         &protected,
     );
@@ -159,7 +159,7 @@ pub(crate) fn fill_mirrors(
 }
 
 #[derive(Debug)]
-pub struct Created {
+pub(crate) struct Created {
     pub entry: Entry,
     pub meta: Metadata,
     pub duration: Duration,
@@ -171,12 +171,12 @@ pub struct Created {
 }
 
 impl Created {
-    pub fn is_good(&self) -> bool {
+    pub(crate) fn is_good(&self) -> bool {
         self.meta.check == CheckResult::Ok
     }
 
     /// Good, and copied to every mirror.
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.is_good() && self.mirrors.iter().all(|m| m.result.is_ok())
     }
 }
@@ -195,7 +195,7 @@ pub(crate) fn if_changed(
     match due::unless_unchanged(dir, db, force)? {
         Changed::Due(due) => run(settings, job, dir, lock, &due, kind),
         Changed::Unchanged(newest) => {
-            dir.remove_stale_temps();
+            lock.remove_stale_temps();
             let filled = fill_mirrors(settings, job, dir, db);
             Ok(Outcome::Unchanged { newest, filled })
         }
@@ -235,7 +235,7 @@ pub(crate) fn if_due(
         Decision::NotDue(why) => return Ok(not_due(why)),
     };
     prepare_dir(settings, dir, db)?;
-    let Some(lock) = DirLock::acquire(dir.path(), job, Wait::No)? else {
+    let Some(lock) = DirLock::try_acquire(dir.path(), job)? else {
         return Ok(Attempt::Skipped {
             reason: "another process is making a backup right now".to_string(),
             filled: None,
@@ -362,11 +362,11 @@ pub(crate) fn run(
     kind: Kind,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    dir.remove_stale_temps();
+    lock.remove_stale_temps();
     let reader = Reader::Sqlite(Source::open(due.db(), settings.busy_timeout)?);
     let mut plan = diff::plan(settings.diff_backups, dir, due.id(), kind);
     // Planning may read a base whole: a signal meanwhile ends the run here.
-    crate::signals::check()?;
+    crate::signals::stop_if_requested()?;
     let target = Target {
         dir,
         db: due.db(),
@@ -398,7 +398,7 @@ fn full_instead(plan: &diff::Plan, fallback: Fallback) -> Result<diff::Plan> {
         return Err(Error::failed(why));
     }
     // A signal can interrupt the base's read: stop, not start again.
-    crate::signals::check()?;
+    crate::signals::stop_if_requested()?;
     if base_damaged {
         tracing::warn!("making a full backup instead of a diff: {why}");
     } else {

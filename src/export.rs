@@ -18,7 +18,7 @@ use crate::progress::Progress;
 use crate::slurm::job::JobContext;
 use crate::sqlite_file::{self, Integrity};
 use crate::store::{
-    BackupDir, BackupSet, Entry, TempFile, copy_mode, link_no_replace, metadata, sync_dir,
+    BackupDir, BackupSet, Checksum, Entry, TempFile, copy_mode, link_no_replace, metadata, sync_dir,
 };
 
 /// What was written.
@@ -28,7 +28,7 @@ pub(crate) struct Exported {
     pub out: PathBuf,
     pub size: u64,
     pub db_size: u64,
-    pub checksum: String,
+    pub checksum: Checksum,
 }
 
 /// Export backup `name` (or the newest restore point of `latest`, from
@@ -238,7 +238,7 @@ fn compress_into(
 
 /// Give the finished temp file the name `out` by a link that never replaces.
 fn publish(gz: TempFile, out: &Path, parent: &Path) -> Result<()> {
-    crate::signals::check()?;
+    crate::signals::stop_if_requested()?;
     link_no_replace(gz.path(), out).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => {
             Error::failed(format!("{} exists; refusing to overwrite it", show(out)))
@@ -399,6 +399,6 @@ mod tests {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        assert_eq!(compressed.checksum, format!("sha256:{hex}"));
+        assert_eq!(compressed.checksum.to_string(), format!("sha256:{hex}"));
     }
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod exit_code;
 mod export;
 mod health;
+mod host;
 mod limits;
 mod lock;
 mod logging;
@@ -64,8 +65,8 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
     code.into()
 }
 
-/// Print a command-line parsing error (or help/version) the way clap does, except
-/// that `check --format nagios` reports bad arguments as UNKNOWN (exit 3).
+/// Print a command-line parsing error in one line (help and version as clap
+/// prints them); `check --format nagios` reports bad arguments as UNKNOWN (exit 3).
 pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
     use clap::error::ErrorKind;
     // Help asked for goes to stdout; help because the subcommand is missing is a
@@ -83,24 +84,21 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
             .windows(2)
             .any(|w| w[0] == "--format" && w[1] == "nagios" || w[1] == "--format=nagios");
     if nagios && !is_help {
-        let first = error
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("bad arguments")
-            .trim_start_matches("error: ")
-            .to_string();
-        return commands::report::nagios_unknown(&first).into();
+        return commands::report::nagios_unknown(&cli::one_line(&error)).into();
     }
-    if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+    // No command at all: what there is to choose from, with the usage.
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand
+    ) {
         eprint!("{}", error.render());
         return ExitCode::Usage.into();
     }
-    let _ = error.print();
     if is_help {
-        ExitCode::Success
-    } else {
-        ExitCode::Usage
+        let _ = error.print();
+        return ExitCode::Success.into();
     }
-    .into()
+    // One line per bad input, as every other error (`cli::one_line`).
+    eprintln!("error: {}", cli::one_line(&error));
+    ExitCode::Usage.into()
 }

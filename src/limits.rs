@@ -41,6 +41,23 @@ pub(crate) const THREADS: Limit = Limit::whole("threads", 0, 64);
 pub(crate) const MIN_COUNT: Limit = Limit::at_least("check.min_count", 0);
 pub(crate) const MAX_SHRINK: Limit = Limit::percent("check.max_shrink");
 
+/// Every numeric setting.
+pub(crate) const ALL: [Limit; 13] = [
+    COMPRESSION_LEVEL,
+    MAX_BACKUPS,
+    KEEP_DAILY,
+    KEEP_WEEKLY,
+    KEEP_PRE_RESTORE,
+    DIFF_BACKUPS,
+    MIN_INTERVAL_HOURS,
+    BUSY_TIMEOUT_SECONDS,
+    LOCK_TIMEOUT_SECONDS,
+    TERM_GRACE_SECONDS,
+    THREADS,
+    MIN_COUNT,
+    MAX_SHRINK,
+];
+
 impl Limit {
     const fn whole(key: &'static str, min: u32, max: u32) -> Limit {
         Limit {

@@ -25,7 +25,7 @@ use nix::libc;
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
 use crate::slurm::job::JobContext;
-use crate::store::{LOCK_FILE, perms};
+use crate::store::{LOCK_FILE, PAGES_DIR, perms};
 
 /// Read and written by every member of a shared project's group.
 const LOCK_MODE: u32 = 0o664;
@@ -82,7 +82,7 @@ pub(crate) struct DirLock {
 
 /// How to behave when another process holds the lock.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Wait {
+enum Wait {
     /// Return `None` at once.
     No,
     /// Wait up to this long, then fail naming the holder.
@@ -90,15 +90,33 @@ pub(crate) enum Wait {
 }
 
 impl DirLock {
-    /// Take the lock of `dir` (which must exist). `Ok(None)`: busy and `Wait::No`.
-    pub(crate) fn acquire(dir: &Path, job: &JobContext, wait: Wait) -> Result<Option<DirLock>> {
-        Self::acquire_unless(dir, job, wait, || false)
+    /// Take the lock of `dir` (which must exist), waiting up to `limit` for
+    /// another holder (`lock_timeout_seconds`), then failing naming it.
+    pub(crate) fn acquire(dir: &Path, job: &JobContext, limit: Duration) -> Result<DirLock> {
+        // `take` gives up without an error only for `Wait::No` or `done`.
+        Self::take(dir, job, Wait::Upto(limit), || false)?
+            .ok_or_else(|| Error::failed(format!("lock of {} not acquired", show(dir))))
+    }
+
+    /// One attempt: `Ok(None)` when another process holds the lock (`auto`,
+    /// `periodic`, the time-limit backup do not wait).
+    pub(crate) fn try_acquire(dir: &Path, job: &JobContext) -> Result<Option<DirLock>> {
+        Self::take(dir, job, Wait::No, || false)
     }
 
     /// `acquire`, but while waiting give up (`Ok(None)`) as soon as `done()` says
     /// the lock is no longer needed (pre-job: another task recorded the restore
     /// point meanwhile).
     pub(crate) fn acquire_unless(
+        dir: &Path,
+        job: &JobContext,
+        limit: Duration,
+        done: impl Fn() -> bool,
+    ) -> Result<Option<DirLock>> {
+        Self::take(dir, job, Wait::Upto(limit), done)
+    }
+
+    fn take(
         dir: &Path,
         job: &JobContext,
         wait: Wait,
@@ -179,7 +197,7 @@ impl DirLock {
                         tracing::info!("waiting for the backup-directory lock held by {holder}");
                         announced = true;
                     }
-                    signals::check()?;
+                    signals::stop_if_requested()?;
                     // Never past the wait limit or a post-job deadline.
                     let left = limit
                         .saturating_sub(started.elapsed())
@@ -188,7 +206,7 @@ impl DirLock {
                     let stop = || {
                         let now_done = done();
                         stopped.set(now_done);
-                        now_done || signals::check().is_err()
+                        now_done || signals::stop_if_requested().is_err()
                     };
                     match wait_lock(&file, left, stop) {
                         Ok(handle) => {
@@ -220,15 +238,14 @@ impl DirLock {
         if !previous.is_empty() {
             tracing::warn!(
                 "previous lock holder ({}) ended without releasing cleanly; its lock was freed when it died",
-                previous
+                shown(&previous)
             );
         }
-        let line = format!(
-            "host={} pid={} job={} since={}\n",
-            job.host,
-            job.pid,
-            job.tag,
-            jiff::Timestamp::now()
+        let record = HolderRecord {
+            host: job.host.clone(),
+            pid: job.pid,
+            job: job.tag.clone(),
+            since: jiff::Timestamp::now()
                 // Truncated: never a moment after the line that shows it.
                 .round(
                     jiff::TimestampRound::new()
@@ -236,7 +253,9 @@ impl DirLock {
                         .mode(jiff::RoundMode::Trunc),
                 )
                 .unwrap_or(jiff::Timestamp::now())
-        );
+                .to_string(),
+        };
+        let line = record.to_line();
         let path = self.path.clone();
         self.file
             .set_len(0)
@@ -250,6 +269,17 @@ impl Drop for DirLock {
     fn drop(&mut self) {
         // An empty file means "released cleanly"; the lock itself goes with the fd.
         let _ = self.file.set_len(0);
+    }
+}
+
+impl DirLock {
+    /// Remove the temp files killed runs left in the directory (and its page
+    /// hashes): only the lock's holder knows that no other run is writing them.
+    pub(crate) fn remove_stale_temps(&self) -> usize {
+        let Some(dir) = self.path.parent() else {
+            return 0;
+        };
+        crate::store::remove_temps_in(dir) + crate::store::remove_temps_in(&dir.join(PAGES_DIR))
     }
 }
 
@@ -344,12 +374,71 @@ fn whole_file_lock(kind: libc::c_int) -> libc::flock {
     request
 }
 
+/// Who holds the lock, as its holder wrote it into the lock file: one JSON
+/// line. Purely informative: the lock itself is the `fcntl` lock, so a reader
+/// that cannot parse the line (an older dbbackup reading a newer one, another
+/// tool) still knows whether the lock is held (docs/locking.md).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct HolderRecord {
+    host: String,
+    pid: u32,
+    job: String,
+    since: String,
+}
+
+impl HolderRecord {
+    fn to_line(&self) -> String {
+        let mut line = serde_json::to_string(self).unwrap_or_default();
+        line.push('\n');
+        line
+    }
+
+    /// The JSON line, or the `host=… pid=… job=… since=…` line dbbackup wrote
+    /// before (an older binary on another node of the same cluster).
+    fn parse(text: &str) -> Option<HolderRecord> {
+        let text = text.trim();
+        if let Ok(record) = serde_json::from_str(text) {
+            return Some(record);
+        }
+        let field = |key: &str| {
+            text.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_string)
+        };
+        Some(HolderRecord {
+            host: field("host")?,
+            pid: field("pid")?.parse().ok()?,
+            job: field("job").unwrap_or_default(),
+            since: field("since").unwrap_or_default(),
+        })
+    }
+}
+
+/// How the holder is named in messages and `lock status`, whichever format it
+/// was written in.
+impl std::fmt::Display for HolderRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "host={} pid={} job={} since={}",
+            self.host, self.pid, self.job, self.since
+        )
+    }
+}
+
+/// The lock file's text, trimmed (empty: released cleanly or never held).
 fn read_holder(file: &mut File) -> String {
     let mut text = String::new();
     let _ = file
         .rewind()
         .and_then(|()| file.take(512).read_to_string(&mut text));
-    text.trim().replace('\n', " ")
+    text.trim().to_string()
+}
+
+/// A holder's text as messages show it: the record when it parses, else the
+/// text itself on one line (another tool wrote it).
+fn shown(text: &str) -> String {
+    HolderRecord::parse(text).map_or_else(|| text.replace('\n', " "), |r| r.to_string())
 }
 
 /// "pid 123 on host n1 (job 55_2) since ..." from the file, else from F_GETLK.
@@ -360,7 +449,7 @@ fn describe_holder(file: &File) -> String {
     let recorded = read_holder(&mut handle);
     drop(handle);
     if !recorded.is_empty() {
-        return recorded;
+        return shown(&recorded);
     }
     let mut probe = whole_file_lock(libc::F_WRLCK);
     match fcntl(file, FcntlArg::F_GETLK(&mut probe)) {
@@ -376,7 +465,8 @@ fn describe_holder(file: &File) -> String {
 pub(crate) struct Holder {
     /// Whether any process holds the lock now (`F_GETLK`).
     pub held: bool,
-    /// The line the holder wrote (`host=… pid=… job=… since=…`), if any.
+    /// What the holder recorded, shown as `host=… pid=… job=… since=…` (the
+    /// text itself when it is in neither of dbbackup's formats), if anything.
     pub recorded: Option<String>,
     pub host: Option<String>,
     pub pid: Option<u32>,
@@ -428,15 +518,14 @@ pub(crate) fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
     let mut probe = whole_file_lock(libc::F_RDLCK);
     let held = fcntl(&*file, FcntlArg::F_GETLK(&mut probe))
         .is_ok_and(|_| probe.l_type != libc::F_UNLCK as libc::c_short);
-    let recorded = Some(read_holder(file)).filter(|r| !r.is_empty());
-    let field = |key: &str| {
-        recorded.as_deref().and_then(|line| {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-                .map(str::to_string)
-        })
+    let text = read_holder(file);
+    let record = HolderRecord::parse(&text);
+    let recorded = Some(shown(&text)).filter(|r| !r.is_empty());
+    let (host, pid) = match &record {
+        Some(r) => (Some(r.host.clone()), Some(r.pid)),
+        None => (None, None),
     };
-    let (host, pid) = (field("host"), field("pid").and_then(|p| p.parse().ok()));
+    let nonempty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
     let alive = match (&host, pid) {
         // kill(pid, 0): EPERM means it exists but belongs to someone else.
         (Some(host), Some(pid)) if host == this_host => Some(matches!(
@@ -449,8 +538,8 @@ pub(crate) fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
         held,
         host,
         pid,
-        job: field("job"),
-        since: field("since"),
+        job: record.as_ref().and_then(|r| nonempty(&r.job)),
+        since: record.as_ref().and_then(|r| nonempty(&r.since)),
         alive,
         recorded,
     })
@@ -468,5 +557,73 @@ pub(crate) fn locked_by_other(file: &File, start: i64, len: i64) -> Option<(i32,
             Some((probe.l_pid, probe.l_type == libc::F_WRLCK as libc::c_short))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(host: &str) -> JobContext {
+        JobContext::from_lookup(
+            |name| (name == "SLURM_JOB_ID").then(|| "55".to_string()),
+            host.into(),
+        )
+    }
+
+    #[test]
+    fn the_holder_writes_one_json_line_and_is_read_back_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = DirLock::try_acquire(dir.path(), &job("n1"))
+            .unwrap()
+            .unwrap();
+        let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["host"], "n1");
+        assert_eq!(json["pid"], std::process::id());
+        assert_eq!(json["job"], "55");
+        assert!(
+            text.ends_with('\n') && text.lines().count() == 1,
+            "{text:?}"
+        );
+        // (`held` is F_GETLK's answer, which never names this process's own lock.)
+        let held = holder(dir.path(), "n1").unwrap();
+        assert_eq!(held.host.as_deref(), Some("n1"));
+        assert_eq!(held.pid, Some(std::process::id()));
+        assert_eq!(held.job.as_deref(), Some("55"));
+        assert_eq!(held.since, json["since"].as_str().map(str::to_string));
+        assert_eq!(held.alive, Some(true));
+        // Messages name it as they always did.
+        let since = json["since"].as_str().unwrap();
+        assert_eq!(
+            held.recorded.unwrap(),
+            format!("host=n1 pid={} job=55 since={since}", std::process::id())
+        );
+        drop(lock);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    fn a_line_an_older_dbbackup_wrote_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = "host=n7 pid=4242 job=5100_3 since=2026-01-01T00:00:00Z";
+        std::fs::write(dir.path().join(LOCK_FILE), format!("{line}\n")).unwrap();
+        let old = holder(dir.path(), "elsewhere").unwrap();
+        assert!(!old.held);
+        assert_eq!(old.host.as_deref(), Some("n7"));
+        assert_eq!(old.pid, Some(4242));
+        assert_eq!(old.job.as_deref(), Some("5100_3"));
+        assert_eq!(old.since.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(old.recorded.as_deref(), Some(line));
+        let record = HolderRecord::parse(line).unwrap();
+        assert_eq!(HolderRecord::parse(&record.to_line()), Some(record));
+        // Another tool's text is shown as it is, and names no host or pid.
+        std::fs::write(dir.path().join(LOCK_FILE), "locked by\nmy script\n").unwrap();
+        let other = holder(dir.path(), "elsewhere").unwrap();
+        assert_eq!(other.recorded.as_deref(), Some("locked by my script"));
+        assert_eq!((other.host, other.pid), (None, None));
     }
 }

@@ -118,7 +118,7 @@ pub(crate) fn render(facts: &Facts) -> Result<String> {
 /// A metrics file may only replace a regular file (or be new) in a directory that
 /// exists: the rename below would replace a device, a FIFO or a symbolic link
 /// itself, and a mistyped directory is better reported than created.
-pub(crate) fn check_target(path: &Path) -> Result<()> {
+pub(crate) fn validate_path(path: &Path) -> Result<()> {
     crate::config::refuse_non_utf8("metrics file", path)?;
     let parent = parent_of(path);
     match fs::metadata(parent) {
@@ -159,7 +159,7 @@ fn parent_of(path: &Path) -> &Path {
 
 /// Replace `path` atomically: temp file in the same directory, fsync, rename.
 pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
-    check_target(path)?;
+    validate_path(path)?;
     crate::store::replace_file(path, 0o644, text.as_bytes())
 }
 

@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Context, Error, Result, show};
-use crate::lock::{DirLock, Wait};
+use crate::lock::DirLock;
 use crate::retention::{self, Policy};
 use crate::slurm::job::JobContext;
 use crate::store::{BackupDir, DbId, Entry, copy_mode, link_no_replace, open_no_follow, sync_dir};
 
 #[derive(Debug)]
-pub struct MirrorResult {
+pub(crate) struct MirrorResult {
     pub dir: PathBuf,
     pub result: std::result::Result<(), String>,
 }
@@ -30,7 +30,7 @@ pub(crate) fn copy_to_all(
     entry: &Entry,
     db: &DbId,
     job: &JobContext,
-    lock_wait: Wait,
+    lock_wait: std::time::Duration,
     policy: Policy,
     protected: &HashSet<String>,
 ) -> Vec<MirrorResult> {
@@ -56,16 +56,14 @@ fn copy_to(
     entry: &Entry,
     db: &DbId,
     job: &JobContext,
-    lock_wait: Wait,
+    lock_wait: std::time::Duration,
     policy: Policy,
     protected: &HashSet<String>,
 ) -> Result<()> {
     let mirror = BackupDir::new(dir);
     mirror.ensure_exists()?;
-    let _lock = DirLock::acquire(dir, job, lock_wait)?.ok_or_else(|| {
-        Error::failed(format!("mirror {} is locked by another process", show(dir)))
-    })?;
-    mirror.remove_stale_temps();
+    let lock = DirLock::acquire(dir, job, lock_wait)?;
+    lock.remove_stale_temps();
     if entry.name.diff {
         // The primary's base, trusted once it passes the cheap tests against
         // what the diff recorded; the mirror's copy must match it.
@@ -186,7 +184,7 @@ fn copy_problem(mirror: &BackupDir, primary: &Entry) -> Result<Option<Option<Str
             primary.file_name
         )));
     }
-    let checksum = |e: &Entry| e.meta.as_ref().ok().map(|m| m.checksum.clone());
+    let checksum = |e: &Entry| e.meta.as_ref().ok().map(|m| m.checksum);
     let why = if copy.size != primary.size {
         Some(format!(
             "{} bytes, the primary's {}",
@@ -319,10 +317,11 @@ mod tests {
     use crate::store::metadata::{HEADER_LEN, Kind};
     use crate::store::ownership::tests::entry;
 
-    /// An entry of `source` recording `checksum`, for the file at `path`.
+    /// An entry of `source` recording the checksum of the text `checksum`, for
+    /// the file at `path`.
     fn entry_at(path: &Path, source: &str, checksum: &str) -> Entry {
         let mut e = entry("20250101_000000", source, Kind::Manual, false);
-        e.meta.as_mut().unwrap().checksum = checksum.into();
+        e.meta.as_mut().unwrap().checksum = crate::store::Checksum::of(checksum.as_bytes());
         e.path = path.to_path_buf();
         e.size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         e

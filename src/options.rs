@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::limits;
 
@@ -43,9 +43,15 @@ pub const DEFAULT_MAX_AGE_DURATION: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_MIN_COUNT: u32 = 1;
 pub const DEFAULT_MAX_SHRINK: f64 = 50.0;
 
+/// The help headings of the shared settings: `COMMAND --help` shows the
+/// command's own options first, then these (as cargo and restic do).
+pub(crate) const GLOBAL: &str = "Global options";
+pub(crate) const BACKUP: &str = "Backup settings";
+pub(crate) const RETENTION: &str = "Retention";
+
 /// The `shared` setting: who may use the files and directories dbbackup
 /// creates (`store::perms`). Not given: the database decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Shared {
     // Plain comments: doc comments here would turn every command's `--help`
@@ -58,71 +64,79 @@ pub enum Shared {
 
 /// The global settings: a flag on every command, an environment variable, and a
 /// top-level key of the config file (`check:` holds the `check` thresholds).
-#[derive(Debug, Default, Clone, Args, Deserialize)]
-// What a type error says it expected, as before the options were shared.
-#[serde(deny_unknown_fields, expecting = "struct FileConfig")]
+/// Serialized (`init` writes the settings given), `None` is `null`.
+#[derive(Debug, Default, Clone, Args, Deserialize, Serialize)]
+// What a type error says it expected: the user's words, not a type's name.
+#[serde(
+    deny_unknown_fields,
+    expecting = "a map of settings, one `key: value` per line"
+)]
 pub struct Options {
     /// The SQLite database to back up
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         hide_env_values = true,
         env = "DBBACKUP_DB_PATH",
-        value_name = "PATH"
+        value_name = "PATH",
+        allow_hyphen_values = true
     )]
     pub db_path: Option<PathBuf>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_BACKUP_DIR", value_name = "DIR",
+    #[arg(long, global = true, help_heading = GLOBAL, hide_env_values = true, env = "DBBACKUP_BACKUP_DIR", allow_hyphen_values = true, value_name = "DIR",
           help = format!("Where backups go [default: {DEFAULT_BACKUP_DIR}]"))]
     pub backup_dir: Option<PathBuf>,
     // Where the settings come from: a flag and a variable, not a key of the file.
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_CONFIG", value_name = "FILE",
+    #[arg(long, global = true, help_heading = GLOBAL, hide_env_values = true, env = "DBBACKUP_CONFIG", allow_hyphen_values = true, value_name = "FILE",
           help = format!("YAML configuration file [default: ./{DEFAULT_CONFIG_FILE} if present]"))]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_COMPRESSION_LEVEL", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::COMPRESSION_LEVEL.whole_parser(),
           help = format!("gzip level 1-9 [default: {DEFAULT_COMPRESSION_LEVEL}]"))]
     #[serde(default, deserialize_with = "read::compression_level")]
     pub compression_level: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
+    #[arg(long, global = true, help_heading = RETENTION, hide_env_values = true, env = "DBBACKUP_MAX_BACKUPS", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::MAX_BACKUPS.whole_parser(),
           help = format!("Keep this many newest good backups [default: {DEFAULT_MAX_BACKUPS}]"))]
     #[serde(default, deserialize_with = "read::max_backups")]
     pub max_backups: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_DAILY", value_name = "N",
+    #[arg(long, global = true, help_heading = RETENTION, hide_env_values = true, env = "DBBACKUP_KEEP_DAILY", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::KEEP_DAILY.whole_parser(),
           help = format!("Also keep the newest backup of each of the last N days [default: {DEFAULT_KEEP_DAILY}]"))]
     #[serde(default, deserialize_with = "read::keep_daily")]
     pub keep_daily: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_WEEKLY", value_name = "N",
+    #[arg(long, global = true, help_heading = RETENTION, hide_env_values = true, env = "DBBACKUP_KEEP_WEEKLY", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::KEEP_WEEKLY.whole_parser(),
           help = format!("Also keep the newest backup of each of the last N weeks [default: {DEFAULT_KEEP_WEEKLY}]"))]
     #[serde(default, deserialize_with = "read::keep_weekly")]
     pub keep_weekly: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_KEEP_PRE_RESTORE", value_name = "N",
+    #[arg(long, global = true, help_heading = RETENTION, hide_env_values = true, env = "DBBACKUP_KEEP_PRE_RESTORE", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::KEEP_PRE_RESTORE.whole_parser(),
           help = format!("Keep this many newest pre-restore copies (undo of a restore) [default: {DEFAULT_KEEP_PRE_RESTORE}]"))]
     #[serde(default, deserialize_with = "read::keep_pre_restore")]
     pub keep_pre_restore: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_DIFF_BACKUPS", value_name = "N",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_DIFF_BACKUPS", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::DIFF_BACKUPS.whole_parser(),
           help = format!("After each full backup, make up to N differential backups (changed pages only) [default: {DEFAULT_DIFF_BACKUPS}]"))]
     #[serde(default, deserialize_with = "read::diff_backups")]
     pub diff_backups: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_MIN_INTERVAL_HOURS", value_name = "HOURS",
           allow_negative_numbers = true, value_parser = limits::MIN_INTERVAL_HOURS.parser(),
           help = format!("`auto` makes at most one backup per this many hours [default: {DEFAULT_MIN_INTERVAL_HOURS}]"))]
     #[serde(default, deserialize_with = "read::min_interval_hours")]
     pub min_interval_hours: Option<f64>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_SUMMARY_LOG", value_name = "PATH",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_SUMMARY_LOG", allow_hyphen_values = true, value_name = "PATH",
           help = format!("Where summary lines are appended [default: {DEFAULT_SUMMARY_LOG}]"))]
     pub summary_log: Option<PathBuf>,
     /// Extra directory that receives a copy of each backup (repeatable)
     #[arg(
         long = "mirror-dir",
         global = true,
+        help_heading = BACKUP,
         hide_env_values = true,
         env = "DBBACKUP_MIRROR_DIRS",
+        allow_hyphen_values = true,
         value_delimiter = ':',
         value_name = "DIR",
         // Empty elements (`DIRS=$DIRS:m` from an empty start) are dropped by
@@ -130,22 +144,22 @@ pub struct Options {
         value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
     )]
     pub mirror_dirs: Option<Vec<PathBuf>>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_BUSY_TIMEOUT_SECONDS", value_name = "SECONDS",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_BUSY_TIMEOUT_SECONDS", value_name = "SECONDS",
           allow_negative_numbers = true, value_parser = limits::BUSY_TIMEOUT_SECONDS.whole_parser(),
           help = format!("How long to wait for a database locked by a writer [default: {DEFAULT_BUSY_TIMEOUT_SECONDS}]"))]
     #[serde(default, deserialize_with = "read::busy_timeout_seconds")]
     pub busy_timeout_seconds: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_LOCK_TIMEOUT_SECONDS", value_name = "SECONDS",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_LOCK_TIMEOUT_SECONDS", value_name = "SECONDS",
           allow_negative_numbers = true, value_parser = limits::LOCK_TIMEOUT_SECONDS.whole_parser(),
           help = format!("How long to wait for another dbbackup holding the backup-dir lock [default: {DEFAULT_LOCK_TIMEOUT_SECONDS}]"))]
     #[serde(default, deserialize_with = "read::lock_timeout_seconds")]
     pub lock_timeout_seconds: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_TERM_GRACE_SECONDS", value_name = "SECONDS",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_TERM_GRACE_SECONDS", value_name = "SECONDS",
           allow_negative_numbers = true, value_parser = limits::TERM_GRACE_SECONDS.whole_parser(),
           help = format!("After SLURM's TERM, post-job gives up after this many seconds [default: {DEFAULT_TERM_GRACE_SECONDS}]"))]
     #[serde(default, deserialize_with = "read::term_grace_seconds")]
     pub term_grace_seconds: Option<u32>,
-    #[arg(long, global = true, hide_env_values = true, env = "DBBACKUP_THREADS", value_name = "N",
+    #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_THREADS", value_name = "N",
           allow_negative_numbers = true, value_parser = limits::THREADS.whole_parser(),
           help = format!("Compression threads; 0 = the cores this process may use [default: {DEFAULT_THREADS}]"))]
     #[serde(default, deserialize_with = "read::threads")]
@@ -153,6 +167,7 @@ pub struct Options {
     #[arg(
         long,
         global = true,
+        help_heading = BACKUP,
         hide_env_values = true,
         env = "DBBACKUP_SHARED",
         value_name = "MODE",
@@ -167,12 +182,19 @@ pub struct Options {
 }
 
 /// The health thresholds: `check`'s flags and the file's `check:` map.
-#[derive(Debug, Default, Clone, Args, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "struct FileCheck")]
+#[derive(Debug, Default, Clone, Args, Deserialize, Serialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a map of check thresholds (max_age, min_count, max_shrink, min_free)"
+)]
 pub struct CheckOptions {
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = crate::units::parse_duration,
           help = format!("Newest good backup at most this old (90s, 30m, 24h, 7d) [default: {DEFAULT_MAX_AGE}]"))]
-    #[serde(default, deserialize_with = "read::max_age")]
+    #[serde(
+        default,
+        deserialize_with = "read::max_age",
+        serialize_with = "write_seconds"
+    )]
     pub max_age: Option<Duration>,
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_COUNT", value_name = "N", allow_negative_numbers = true, value_parser = limits::MIN_COUNT.whole_parser(),
           help = format!("At least this many good backups [default: {DEFAULT_MIN_COUNT}]"))]
@@ -186,6 +208,15 @@ pub struct CheckOptions {
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = crate::units::parse_size)]
     #[serde(default, deserialize_with = "read::min_free")]
     pub min_free: Option<u64>,
+}
+
+/// A duration as the file reads it back: `7200s`.
+#[allow(clippy::ref_option)] // serde's signature
+fn write_seconds<S: serde::Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(duration) => s.serialize_str(&format!("{}s", duration.as_secs())),
+        None => s.serialize_none(),
+    }
 }
 
 impl Options {
@@ -306,6 +337,12 @@ mod read {
         fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
             self.visit_str(&v.to_string())
         }
+        fn visit_u128<E: Error>(self, v: u128) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_i128<E: Error>(self, v: i128) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
         fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
             self.visit_str(&number_text(v))
         }
@@ -330,6 +367,24 @@ mod read {
         }
         fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
             self.0.check_whole(v.into()).map(Some).map_err(E::custom)
+        }
+        // Past u64 (the YAML reader's own type, else): named by its digits.
+        fn visit_i128<E: Error>(self, v: i128) -> Result<Self::Value, E> {
+            self.0.check_whole(v).map(Some).map_err(E::custom)
+        }
+        fn visit_u128<E: Error>(self, v: u128) -> Result<Self::Value, E> {
+            match i128::try_from(v) {
+                Ok(v) => self.visit_i128(v),
+                Err(_) => Err(E::custom(format!(
+                    "must be {}, not {v}",
+                    self.0.expecting_whole()
+                ))),
+            }
+        }
+        /// `05` is a string to YAML (1.1 read it as octal), and `'5'` is one:
+        /// read as the flag reads its digits, so `05` is 5.
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            self.0.parse_whole(v).map(Some).map_err(E::custom)
         }
         fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
             // "not 6" would hide what is wrong with `6.0`.
@@ -365,6 +420,14 @@ mod read {
         }
         #[allow(clippy::cast_precision_loss)]
         fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.0.check(v as f64).map(Some).map_err(E::custom)
+        }
+        #[allow(clippy::cast_precision_loss)]
+        fn visit_u128<E: Error>(self, v: u128) -> Result<Self::Value, E> {
+            self.0.check(v as f64).map(Some).map_err(E::custom)
+        }
+        #[allow(clippy::cast_precision_loss)]
+        fn visit_i128<E: Error>(self, v: i128) -> Result<Self::Value, E> {
             self.0.check(v as f64).map(Some).map_err(E::custom)
         }
         fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {

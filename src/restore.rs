@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Settings;
 use crate::error::{Context, Error, Result, show};
-use crate::lock::{self, DirLock, Wait};
+use crate::lock::{self, DirLock};
 use crate::slurm::job::JobContext;
 use crate::snapshot;
 use crate::sqlite_file::{self, Header, Integrity, sibling};
@@ -114,7 +114,7 @@ pub(crate) fn restore(
         }
         _ => {
             // Nothing to save: no signal check after this one.
-            crate::signals::check().map_err(&untouched)?;
+            crate::signals::stop_if_requested().map_err(&untouched)?;
             (None, None)
         }
     };
@@ -330,7 +330,7 @@ fn lock_if_possible(
     if !dir.path().is_dir() {
         return Ok(None);
     }
-    match DirLock::acquire_unless(dir.path(), job, Wait::Upto(settings.lock_timeout), done) {
+    match DirLock::acquire_unless(dir.path(), job, settings.lock_timeout, done) {
         Ok(lock) => Ok(lock),
         Err(Error::Io { context, source })
             if matches!(
@@ -384,9 +384,7 @@ fn lock_for_saving(
 ) -> Result<DirLock> {
     let cannot_save = |error: Error| cannot_save(dir, target, error);
     dir.ensure_exists().map_err(cannot_save)?;
-    DirLock::acquire(dir.path(), job, Wait::Upto(settings.lock_timeout))
-        .map_err(cannot_save)?
-        .ok_or_else(|| Error::failed("lock not acquired"))
+    DirLock::acquire(dir.path(), job, settings.lock_timeout).map_err(cannot_save)
 }
 
 /// The backups to try, best first: `latest` may pass over damaged ones.
@@ -750,7 +748,7 @@ fn save_existing(
         Saved::Created(created) => format!("a copy of it was saved as {}", created.entry.file_name),
         Saved::Existing(name) => format!("its content is also held by backup {name}"),
     };
-    if let Err(error) = crate::signals::check() {
+    if let Err(error) = crate::signals::stop_if_requested() {
         tracing::info!("{} left untouched; {}", show(target), kept(&saved));
         return Err(error);
     }
@@ -809,7 +807,7 @@ impl Guard {
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ) {
-                crate::signals::check()?;
+                crate::signals::stop_if_requested()?;
                 return Err(Error::failed(format!(
                     "database {} is in use by a writer (still locked after the busy timeout of {} s); stop the writer before restoring; nothing was changed",
                     show(target),

@@ -1,4 +1,5 @@
-//! Which of one database's backups to keep (SPEC sections 3 and 7), planned from
+//! Which of one database's backups to keep (README "Whose backup is it: restore
+//! points", `max_backups`/`keep_*` in README "Configuration"), planned from
 //! its [`BackupSet`] so another database's backups are never touched:
 //! - restore points (legacy ones included): the `keep_last` newest, plus the
 //!   newest of each of the last `keep_daily` days and `keep_weekly` ISO weeks (as
@@ -58,14 +59,15 @@ pub(crate) fn policy(settings: &Settings) -> Policy {
     }
 }
 
+/// Which of a set's backups retention keeps and which it deletes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Plan {
+pub(crate) struct KeepOrDelete {
     pub keep: Vec<String>,
     pub delete: Vec<String>,
 }
 
 /// Decide for one database's set; `protected` names are kept whatever their age.
-pub(crate) fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>) -> Plan {
+pub(crate) fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>) -> KeepOrDelete {
     plan_with(set, policy, protected, |e| {
         crate::diff::restore_problem(e).is_none()
     })
@@ -77,7 +79,7 @@ fn plan_with(
     policy: Policy,
     protected: &HashSet<String>,
     restorable: impl Fn(&Entry) -> bool,
-) -> Plan {
+) -> KeepOrDelete {
     // A restore point that cheap checks show cannot be restored (truncated,
     // found damaged, a diff whose base is missing or truncated) is never counted:
     // it must not push out an older restore point that can be. The newest
@@ -150,7 +152,7 @@ fn plan_with(
         .map(|d| d.base.as_str())
         .collect();
     keep.extend(bases);
-    let mut plan = Plan {
+    let mut plan = KeepOrDelete {
         keep: Vec::new(),
         delete: Vec::new(),
     };
@@ -204,7 +206,7 @@ pub(crate) fn prune(
 }
 
 /// Delete what the plan says. Call only while holding the directory's lock.
-pub(crate) fn apply(dir: &BackupDir, plan: &Plan) -> Result<()> {
+pub(crate) fn apply(dir: &BackupDir, plan: &KeepOrDelete) -> Result<()> {
     for name in &plan.delete {
         let path = dir.path().join(name);
         match fs::remove_file(&path) {
@@ -268,12 +270,12 @@ mod tests {
             meta.diff = Some(crate::store::metadata::DiffInfo {
                 kind: crate::store::metadata::DiffType::Diff,
                 base: base.into(),
-                base_checksum: String::new(),
+                base_checksum: crate::store::Checksum::of(b""),
                 base_size: 1,
                 page_size: 4096,
                 page_count: 1,
                 changed_pages: 1,
-                diff_checksum: String::new(),
+                diff_checksum: crate::store::Checksum::of(b""),
                 diff_index: 1,
             });
         }

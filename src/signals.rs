@@ -132,7 +132,9 @@ pub(crate) fn interrupt(signal: i32) {
 /// The signal received so far, if any (none counts under `bound`).
 pub(crate) fn pending() -> Option<i32> {
     if DEADLINE.get().is_some() {
-        return check().err().map(|_| signal_hook::consts::SIGTERM);
+        return stop_if_requested()
+            .err()
+            .map(|_| signal_hook::consts::SIGTERM);
     }
     if SUPERVISING.load(Ordering::Relaxed) {
         return match STOP.load(Ordering::Relaxed) {
@@ -162,7 +164,7 @@ pub(crate) fn remaining() -> Option<Duration> {
 
 /// `Err(Interrupted)` once a termination signal has arrived; under `bound`,
 /// `Err(OutOfTime)` once the deadline has passed.
-pub(crate) fn check() -> Result<()> {
+pub(crate) fn stop_if_requested() -> Result<()> {
     if let Some(&(deadline, budget)) = DEADLINE.get() {
         return if Instant::now() >= deadline {
             Err(Error::OutOfTime(budget.as_secs()))

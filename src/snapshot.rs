@@ -80,7 +80,7 @@ impl Source {
         };
         // Ends the read transaction; harmless if BEGIN never happened.
         let _ = self.conn.execute_batch("ROLLBACK");
-        signals::check()?;
+        signals::stop_if_requested()?;
         result
     }
 
@@ -201,7 +201,7 @@ impl Source {
             sink(page)?;
             pages += 1;
             if pages.is_multiple_of(256) {
-                signals::check()?;
+                signals::stop_if_requested()?;
             }
         }
         Ok(pages)
@@ -209,7 +209,7 @@ impl Source {
 
     /// Busy and locked become the message a user can act on.
     fn sqlite_error(&self, error: rusqlite::Error, context: &str) -> Error {
-        if let Err(stopped) = signals::check() {
+        if let Err(stopped) = signals::stop_if_requested() {
             return stopped;
         }
         match error.sqlite_error_code() {

@@ -86,7 +86,7 @@ impl SnapshotCopy {
             let backup = Backup::new(source, &mut dest)
                 .context(|| format!("cannot start copying {}", show(db)))?;
             loop {
-                signals::check()?;
+                signals::stop_if_requested()?;
                 match backup
                     .step(STEP_PAGES)
                     .context(|| format!("cannot copy {}", show(db)))?
@@ -148,7 +148,7 @@ impl SnapshotCopy {
             sink(&page)?;
             pages += 1;
             if pages.is_multiple_of(256) {
-                signals::check()?;
+                signals::stop_if_requested()?;
             }
         }
     }

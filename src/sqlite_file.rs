@@ -14,7 +14,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
-use crate::store::metadata::Fingerprint;
+use serde::{Deserialize, Serialize};
 
 pub(crate) const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -131,6 +131,11 @@ pub(crate) fn read_prefix(file: &mut impl Read, buf: &mut [u8]) -> io::Result<us
     Ok(filled)
 }
 
+/// What the source looked like when the snapshot began: if it looks the same
+/// later, the database is unchanged and a new backup would be a duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint(pub String);
+
 /// A cheap summary of the database's on-disk state: identity, size, times and
 /// the header fields SQLite bumps on commit, for the file and its `-wal`.
 /// Taken *before* a snapshot starts, so a commit racing the snapshot can only
@@ -205,7 +210,7 @@ pub(crate) fn run_check(conn: &Connection, pragma: &str) -> Result<Integrity> {
         Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Integrity::Ok),
         Ok(lines) => Ok(Integrity::Failed(summarize(&lines))),
         Err(e) => {
-            signals::check()?;
+            signals::stop_if_requested()?;
             match e.sqlite_error_code() {
                 Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) | None => {
                     Ok(Integrity::Failed(e.to_string()))
@@ -285,7 +290,7 @@ pub(crate) fn check_file(path: &Path, pragma: &str) -> Result<Integrity> {
         .context(|| format!("cannot open {}", show(path)))?;
     let _watch = InterruptOnSignal::new(&conn);
     let check = run_check(&conn, pragma);
-    signals::check()?;
+    signals::stop_if_requested()?;
     check
 }
 

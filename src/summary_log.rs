@@ -16,7 +16,6 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::libc;
 
-use crate::create::{Created, Filled, Outcome};
 use crate::error::{Context, Error, Result, show};
 use crate::slurm::job::JobContext;
 
@@ -42,18 +41,6 @@ impl EventStatus {
     }
 }
 
-/// A backup attempt's `status`: ok when made, passed its check and copied to
-/// every mirror; failed when made but not; skipped when unchanged.
-pub fn status_of(outcome: &Outcome) -> EventStatus {
-    match outcome {
-        Outcome::Created(created) if created.is_complete() => EventStatus::Ok,
-        Outcome::Created(_) => EventStatus::Failed,
-        // Unchanged, but the newest restore point could not be put in a mirror.
-        Outcome::Unchanged { .. } if !outcome.is_complete() => EventStatus::Failed,
-        Outcome::Unchanged { .. } => EventStatus::Skipped,
-    }
-}
-
 /// A line being built; `fields` follow the fixed prefix in the order given.
 pub struct Line {
     text: String,
@@ -72,53 +59,14 @@ impl Line {
         line
     }
 
-    /// A backup attempt's line: [`status_of`] the outcome, then the backup made
-    /// or found (`backup=`); the event's own fields follow.
-    pub fn of_outcome(job: &JobContext, event: &str, outcome: &Outcome) -> Line {
-        let mut line = Line::new(job, event, status_of(outcome));
-        match outcome {
-            Outcome::Created(created) => line.created(created),
-            Outcome::Unchanged { newest, filled } => {
-                line.field("backup", newest);
-                if let Some(filled) = filled {
-                    line.filled(filled);
-                }
-                &mut line
-            }
-        };
-        line
-    }
-
-    /// The backup made (`backup=`, with `type=diff` for a diff), and why it is
-    /// full when a diff was due (`full_because=`).
-    pub fn created(&mut self, created: &Created) -> &mut Self {
-        self.field("backup", &created.entry.file_name);
-        if let Some(why) = &created.full_because {
-            self.field("full_because", why);
+    /// `backup=NAME`, followed by `type=diff` when it names a differential
+    /// backup (a full one adds no field, as before differential backups existed).
+    pub fn backup(&mut self, name: &str) -> &mut Self {
+        self.field("backup", name);
+        if crate::store::BackupName::parse(name).is_some_and(|name| name.diff) {
+            self.field("type", "diff");
         }
         self
-    }
-
-    /// A mirror filled in by a run that made no backup: `mirror=filled`, or
-    /// `mirror=failed` with `error=`.
-    pub fn filled(&mut self, filled: &Filled) -> &mut Self {
-        if filled.is_complete() {
-            return self.field("mirror", "filled");
-        }
-        let why: Vec<String> = filled
-            .mirrors
-            .iter()
-            .filter_map(|m| {
-                m.result
-                    .as_ref()
-                    .err()
-                    .map(|e| format!("{}: {e}", m.dir.display()))
-            })
-            .collect();
-        self.field("mirror", "failed").field(
-            "error",
-            &format!("{} not copied to {}", filled.name, why.join("; ")),
-        )
     }
 
     /// Add `key=value`, quoting and escaping the value as logfmt requires.
@@ -129,11 +77,6 @@ impl Line {
         self.text.push_str(key);
         self.text.push('=');
         self.text.push_str(&escape(value));
-        // Every line that names a differential backup says so (full: no field,
-        // as before differential backups existed).
-        if key == "backup" && crate::store::BackupName::parse(value).is_some_and(|name| name.diff) {
-            self.field("type", "diff");
-        }
         self
     }
 
@@ -267,5 +210,31 @@ mod tests {
             text.contains(" job=local host=n1 event=post-job status=ok exit_status=3"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_line_naming_a_diff_says_so_and_a_full_backup_adds_nothing() {
+        let job = JobContext::from_lookup(|_| None, "n1".into());
+        let mut line = Line::new(&job, "post-job", EventStatus::Ok);
+        line.backup("backup_20260101_000000.diff.gz");
+        assert!(
+            line.text()
+                .ends_with(" backup=backup_20260101_000000.diff.gz type=diff"),
+            "{}",
+            line.text()
+        );
+        let mut line = Line::new(&job, "post-job", EventStatus::Ok);
+        line.backup("backup_20260101_000000.db.gz")
+            .field("note", "backup");
+        assert!(
+            line.text()
+                .ends_with(" backup=backup_20260101_000000.db.gz note=backup"),
+            "{}",
+            line.text()
+        );
+        // Any other field is only itself, whatever its key or value.
+        let mut line = Line::new(&job, "post-job", EventStatus::Ok);
+        line.field("base", "backup_20260101_000000.diff.gz");
+        assert!(!line.text().contains("type="), "{}", line.text());
     }
 }

@@ -147,3 +147,136 @@ fn a_backup_name_planted_as_a_symlink_is_not_followed() {
     assert_ne!(run.code, 0);
     assert_eq!(fs::read_to_string(&secret).unwrap(), "secret");
 }
+
+/// A usage error is one line on stderr (what is wrong, a similar name if
+/// any, where the help is), exit 2: no usage block, no "For more information".
+#[test]
+fn usage_errors_are_one_line_with_exit_code_2() {
+    let env = Env::new();
+    for (args, says) in [
+        (
+            vec!["summary", "--formt", "json"],
+            "did you mean '--format'?",
+        ),
+        (vec!["bakup"], "did you mean 'backup'?"),
+        (
+            vec!["restore"],
+            "required arguments were not provided: <NAME>",
+        ),
+        (
+            vec!["list", "--format", "xml"],
+            "[possible values: text, json]",
+        ),
+        (vec!["--max-backups", "x", "list"], "'x' is not a number"),
+        (vec!["backup", "--force=3"], "unexpected value '3'"),
+        (vec!["completions"], "<SHELL>"),
+    ] {
+        let run = env.run(&args);
+        run.failed_with(2, says);
+        assert_eq!(
+            run.stderr.lines().count(),
+            1,
+            "{args:?}: one line\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// A bad value from a `DBBACKUP_*` variable is named by that variable, the
+/// one the user set; from the flag, by the flag.
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_MAX_BACKUPS", "x")
+        .arg("list")
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "invalid value 'x' for DBBACKUP_MAX_BACKUPS");
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_CHECK_MIN_COUNT", "-3")
+        .arg("check")
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "DBBACKUP_CHECK_MIN_COUNT");
+    // The flag given: the flag is what is wrong (the variable is not used).
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_MAX_BACKUPS", "x")
+        .args(["--max-backups", "y", "list"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "invalid value 'y' for '--max-backups <N>'");
+    assert!(
+        !run.stderr.contains("DBBACKUP_MAX_BACKUPS"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A path that starts with `-` is taken where it cannot be an option
+/// (`--db-path '- x.db'`); one that reads as an option is a missing value,
+/// said in one line with the `=` form that gives it.
+#[test]
+fn a_path_that_starts_with_a_dash() {
+    let env = Env::empty();
+    make_ledger_db(&env.path("- x.db"), 20, false);
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .args(["--db-path", "- x.db", "backup"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert_eq!(env.backup_files().len(), 1);
+    let run = env.run(&["--db-path", "--max-backups", "3", "list"]);
+    run.failed_with(
+        2,
+        "--db-path needs a value, but '--max-backups' is an option",
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    let run = env.run(&["restore", "latest", "--target", "-q"]);
+    run.failed_with(2, "write --target=-q");
+    // The `=` form takes the value as it is.
+    make_ledger_db(&env.path("-q"), 20, false);
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .args(["--db-path=-q", "backup"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+}
+
+/// The work `run` runs has its own arguments: dbbackup's checks of its own
+/// (an option where a path belongs, a flag overriding its variable) leave
+/// them alone.
+#[test]
+fn the_work_of_run_keeps_its_own_arguments() {
+    let env = Env::new();
+    let run = env.run(&["run", "echo", "--db-path", "-q", "--max-backups", "x"]);
+    run.ok();
+    assert_eq!(run.stdout.trim(), "--db-path -q --max-backups x");
+    // A bad variable is still dbbackup's: the work's `--max-backups` is not
+    // the flag that would override it.
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_MAX_BACKUPS", "x")
+        .args(["run", "echo", "--max-backups", "3"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "DBBACKUP_MAX_BACKUPS");
+}

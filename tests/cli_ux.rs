@@ -80,6 +80,9 @@ fn list_and_summary_line_snapshots() {
     let line = fs::read_to_string(&log).unwrap();
     insta::with_settings!({filters => vec![
         (r"backup_\d{8}_\d{6}(_\d{3})?\.db\.gz *", "[NAME] "),
+        // The NAME column is as wide as the longest name: `_001` when both
+        // backups fall in the same second, else not.
+        (r"^NAME +CREATED", "NAME [PAD] CREATED"),
         (r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?Z? *", "[TIME] "),
         (r"host=\S+", "host=[HOST]"),
         (r" *\d+\.\d KiB", " [SIZE]"),
@@ -363,4 +366,510 @@ fn init_round_trips_any_database_name_relative_to_the_file_it_writes() {
     let env = Env::empty();
     fs::create_dir_all(env.path("data")).unwrap();
     init_then_backup(&env, "data/r.db", "sub/dbbackup.yaml", 5);
+}
+
+/// Every command that takes a backup name takes `latest` too: the newest
+/// restore point, as `restore latest` means it.
+#[test]
+fn every_command_that_takes_a_backup_name_takes_latest() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let newest = env.newest_backup();
+    let name = newest.file_name().unwrap().to_str().unwrap();
+    let verify = env.run(&["verify", "latest", "--format", "json"]);
+    verify.ok();
+    assert_eq!(verify.json()[0]["name"], name);
+    assert_eq!(verify.json()[0]["ok"], true);
+    // Named and `latest` side by side: each verified once, in the order given.
+    let both = env.run(&["verify", name, "latest", "--format", "json"]);
+    both.ok();
+    assert_eq!(both.json().as_array().unwrap().len(), 2);
+    let out = env.path("copy.db.gz");
+    env.run(&["export", "latest", "--out", out.to_str().unwrap()])
+        .ok();
+    let target = env.path("r.db");
+    env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .ok();
+    // No backup at all: the same refusal as `verify` alone, not "no backup named".
+    let empty = Env::new();
+    empty
+        .run(&["verify", "latest"])
+        .failed_with(1, "no backups to verify");
+}
+
+/// `summary --format json`: the line's fields as one JSON document (docs/json.md).
+#[test]
+fn summary_speaks_json() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let log = env.path("summary.log");
+    let run = env.run(&[
+        "summary",
+        "--log",
+        log.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    run.ok();
+    let doc = run.json();
+    assert_eq!(doc["event"], "summary");
+    assert_eq!(doc["status"], "ok");
+    assert_eq!(doc["count"], 1);
+    assert_eq!(doc["healthy"], true);
+    assert_eq!(
+        doc["newest"],
+        env.newest_backup().file_name().unwrap().to_str().unwrap()
+    );
+    assert!(doc["total_size"].as_u64().unwrap() > 0);
+    // The line is still appended, the same as in text.
+    let line = fs::read_to_string(&log).unwrap();
+    assert_eq!(doc["line"].as_str().unwrap(), line.trim_end());
+}
+
+/// `COMMAND --help` shows the command's own options under "Options:" and the
+/// settings every command shares under their own headings after them.
+#[test]
+fn help_shows_a_commands_own_options_first_and_the_shared_settings_under_headings() {
+    use clap::CommandFactory;
+    let cli = dbbackup::cli::Cli::command();
+    let global: Vec<&clap::Arg> = cli.get_arguments().filter(|a| a.is_global_set()).collect();
+    assert!(global.len() > 10);
+    for arg in &global {
+        assert!(
+            arg.get_help_heading().is_some(),
+            "--{} is shared by every command: give it a help heading (options.rs)",
+            arg.get_id()
+        );
+    }
+    let env = Env::empty();
+    for command in COMMANDS {
+        let help = env.run(&[command, "--help"]);
+        help.ok();
+        // "Options:" up to the next heading: the command's own.
+        let own: String = help
+            .stdout
+            .split("\nOptions:\n")
+            .nth(1)
+            .unwrap_or("")
+            .split("\n\n")
+            .next()
+            .unwrap()
+            .to_string();
+        for arg in &global {
+            let flag = format!("--{} ", arg.get_long().unwrap());
+            assert!(
+                !own.contains(&flag),
+                "{command} --help lists {flag} among its own options:\n{own}"
+            );
+        }
+        for heading in ["Global options:", "Backup settings:", "Retention:"] {
+            assert!(
+                help.stdout.contains(heading),
+                "{command} --help: no {heading}"
+            );
+        }
+    }
+}
+
+/// `init` writes every setting the command line and the environment give, not
+/// only `db_path`; the file alone then does what they did.
+#[test]
+fn init_writes_every_setting_given_and_the_file_reads_them_back() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .env("DBBACKUP_THREADS", "2")
+        .env("DBBACKUP_CHECK_MAX_AGE", "2h")
+        .env("DBBACKUP_CHECK_MIN_COUNT", "3")
+        .args([
+            "--max-backups",
+            "3",
+            "--keep-daily",
+            "2",
+            "--mirror-dir",
+            "mirror",
+            "--shared",
+            "umask",
+            "--min-interval-hours",
+            "0.5",
+            "init",
+            "--path",
+            "conf/dbbackup.yaml",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let text = fs::read_to_string(env.path("conf/dbbackup.yaml")).unwrap();
+    let file: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    assert_eq!(file["max_backups"], 3, "{text}");
+    assert_eq!(file["keep_daily"], 2, "{text}");
+    assert_eq!(file["threads"], 2, "from the environment: {text}");
+    assert_eq!(file["shared"], "umask", "{text}");
+    assert_eq!(file["min_interval_hours"], 0.5, "{text}");
+    // `check`'s thresholds from their variables, in the `check:` map.
+    assert_eq!(file["check"]["max_age"], "7200s", "{text}");
+    assert_eq!(file["check"]["min_count"], 3, "{text}");
+    assert_eq!(file["check"]["max_shrink"], 50, "the example's: {text}");
+    // Paths relative to the file, as its reader takes them.
+    assert_eq!(file["mirror_dirs"][0], "../mirror", "{text}");
+    // An absolute path (the environment's) stays absolute.
+    assert_eq!(file["db_path"], env.db.to_str().unwrap(), "{text}");
+    // The file alone: the mirror receives the backup, and retention keeps 3.
+    let alone = || -> Run {
+        env.command()
+            .env_remove("DBBACKUP_DB_PATH")
+            .env_remove("DBBACKUP_BACKUP_DIR")
+            .args(["--config", "conf/dbbackup.yaml", "backup", "--force"])
+            .output()
+            .unwrap()
+            .into()
+    };
+    for _ in 0..5 {
+        alone().ok();
+    }
+    let count = |dir: &str| {
+        fs::read_dir(env.path(dir))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("backup_"))
+            .count()
+    };
+    assert_eq!(count("conf/outputs/db_backups"), 3);
+    assert!(count("mirror") >= 1);
+    // A bad threshold in the environment is refused, naming the variable.
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_CHECK_MIN_COUNT", "-1")
+        .args(["init", "--force"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "DBBACKUP_CHECK_MIN_COUNT");
+}
+
+/// `templates` without a configuration: the hint names the project's
+/// `dbbackup.yaml` (where the job runs) and says to fill it in, never a path
+/// beside the binary.
+#[test]
+fn templates_without_a_config_point_at_the_project() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_CONFIG")
+        .args(["templates", "--out", "jobs"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let project = env.root.path().canonicalize().unwrap();
+    for name in [
+        "job_single.sbatch",
+        "job_array.sbatch",
+        "final_backup.sbatch",
+    ] {
+        let text = fs::read_to_string(env.path("jobs").join(name)).unwrap();
+        let hint = format!(
+            "# export DBBACKUP_CONFIG={}/dbbackup.yaml",
+            project.display()
+        );
+        assert!(
+            text.contains(&hint)
+                || text.contains(&format!(
+                    "# export DBBACKUP_CONFIG='{}/dbbackup.yaml'",
+                    project.display()
+                )),
+            "{name}: {text}"
+        );
+        assert!(text.contains("FILL IN"), "{name}");
+        assert!(!text.contains("/path/to/dbbackup.yaml"), "{name}");
+        // Still a valid shell script.
+        let path = env.path("jobs").join(name);
+        assert!(
+            Command::new("bash")
+                .arg("-n")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+/// The README's scenario, up to its `list` (in Berlin time, as the README shows it).
+fn run_the_readme_scenario(env: &Env) -> Run {
+    let scratch = env.path("scratch.db");
+    make_ledger_db(&scratch, 50, false);
+    fs::create_dir_all(&env.backups).unwrap();
+    let legacy = fs::File::create(env.backups.join("backup_20250909_093708.db.gz")).unwrap();
+    assert!(
+        Command::new("gzip")
+            .arg("-c")
+            .arg(&env.db)
+            .stdout(legacy)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let task = |args: &[&str]| {
+        let run: Run = env
+            .command()
+            .env("SLURM_JOB_ID", "77")
+            .env("SLURM_ARRAY_JOB_ID", "77")
+            .env("SLURM_ARRAY_TASK_ID", "0")
+            .env("SLURM_ARRAY_TASK_COUNT", "1")
+            .args(args)
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
+    };
+    task(&["pre-job"]);
+    env.run(&["--db-path", scratch.to_str().unwrap(), "backup"])
+        .ok();
+    fs::remove_file(&env.db).unwrap();
+    make_ledger_db(&env.db, 300, false);
+    task(&["post-job", "--status", "2"]);
+    let list: Run = env
+        .command()
+        .env("TZ", "Europe/Berlin")
+        .arg("list")
+        .output()
+        .unwrap()
+        .into();
+    list.ok();
+    list
+}
+
+/// `list`'s output has the README sample's header, rows (column by column) and note.
+fn assert_list_is_the_sample(sample: &[&str], stdout: &str) {
+    let real: Vec<&str> = stdout.lines().collect();
+
+    // The NAME column is as wide as the longest name (`_001` when two
+    // backups fall in the same second): the rest is shifted alike.
+    let shift = |header: &str| header.find("CREATED").unwrap();
+    let (sample_at, real_at) = (shift(sample[0]), shift(real[0]));
+    assert_eq!(
+        sample[0][sample_at..],
+        real[0][real_at..],
+        "the header:\n{}\n{}",
+        sample[0],
+        real[0]
+    );
+    let rows = |lines: &[&str]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("backup_"))
+            .map(ToString::to_string)
+            .collect()
+    };
+    let (sample_rows, real_rows) = (rows(sample), rows(&real));
+    assert_eq!(sample_rows.len(), real_rows.len(), "rows:\n{stdout}");
+    for (shown, printed) in sample_rows.iter().zip(&real_rows) {
+        let (shown_tokens, printed_tokens) = (tokens(shown), tokens(printed));
+        assert_eq!(
+            shown_tokens.iter().map(|t| kind(&t.2)).collect::<Vec<_>>(),
+            printed_tokens
+                .iter()
+                .map(|t| kind(&t.2))
+                .collect::<Vec<_>>(),
+            "README row:\n{shown}\nreal row:\n{printed}"
+        );
+        // Left-aligned columns start, right-aligned ones end, in the same place.
+        for (a, b) in shown_tokens.iter().zip(&printed_tokens).skip(1) {
+            let (start, end) = (a.0 + real_at - sample_at, a.1 + real_at - sample_at);
+            assert!(
+                start == b.0 || end == b.1,
+                "README row:\n{shown}\nreal row:\n{printed}\n{:?} is out of its column",
+                a.2
+            );
+        }
+    }
+    let note = sample.iter().find(|l| l.starts_with("note:")).unwrap();
+    let note = note.trim_end_matches(" ...");
+    assert!(
+        real.iter().any(|l| l.starts_with(note)),
+        "README note {note:?}, real:\n{stdout}"
+    );
+}
+
+/// What the README shows `list` and a summary line to look like is what they
+/// look like: the README's own scenario (a pre-job and post-job of array job
+/// 77, a manual backup of another database in the same directory, a legacy
+/// plain gzip) is run, and the README's sample is compared with the output:
+/// the header exactly, each row token by token (the same kind of value in
+/// the same column), the note's words, the summary line's keys.
+#[test]
+fn the_readme_list_and_summary_samples_are_what_the_commands_print() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let sample: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != "$ dbbackup list")
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert!(sample.len() >= 3, "README has a `$ dbbackup list` sample");
+
+    let env = Env::new();
+    let list = run_the_readme_scenario(&env);
+    assert_list_is_the_sample(&sample, &list.stdout);
+
+    // The README's tour of the commands, run as written (after `list`: the
+    // restores change the set), each with the exit status it documents.
+    let tour: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("dbbackup backup --force"))
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert!(tour.len() >= 8, "{tour:?}");
+    for line in tour {
+        let command = line.split('#').next().unwrap().trim();
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let run = env.run(&words);
+        assert_eq!(
+            run.code, 0,
+            "README: {command}
+{}",
+            run.stderr
+        );
+    }
+
+    // The summary line: the README's keys, in its order.
+    let shown = readme
+        .lines()
+        .find(|l| l.starts_with("time=") && l.contains("event=post-job"))
+        .expect("a summary line in the README");
+    let log = fs::read_to_string(env.path("slrm_logs/backup_summary.log")).unwrap();
+    let printed = log.lines().find(|l| l.contains("event=post-job")).unwrap();
+    assert_eq!(
+        keys(shown),
+        keys(printed),
+        "README:\n{shown}\nreal:\n{printed}"
+    );
+}
+
+/// Each whitespace-separated token with its start and end column.
+fn tokens(line: &str) -> Vec<(usize, usize, String)> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == ' ' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i] != ' ' {
+            i += 1;
+        }
+        out.push((start, i, chars[start..i].iter().collect()));
+    }
+    out
+}
+
+/// What kind of value a `list` token is: numbers, names, dates and paths by
+/// their form; words (kinds, types, checks, units) as themselves.
+fn kind(token: &str) -> String {
+    let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit());
+    let dated = |t: &str, sep: char| {
+        let parts: Vec<&str> = t.split(sep).collect();
+        parts.len() == 3 && parts.iter().all(|p| digits(p))
+    };
+    if token.starts_with("backup_") && token.ends_with(".gz") {
+        "NAME".into()
+    } else if dated(token, '-') {
+        "DATE".into()
+    } else if dated(token, ':') {
+        "TIME".into()
+    } else if digits(token) {
+        "WHOLE".into()
+    } else if token.parse::<f64>().is_ok() {
+        "NUMBER".into()
+    } else if token.strip_suffix('%').is_some_and(digits) {
+        "PERCENT".into()
+    } else if token.starts_with('/') {
+        "PATH".into()
+    } else {
+        token.to_string()
+    }
+}
+
+/// The keys of a logfmt line, in order (values may be quoted and hold spaces).
+fn keys(line: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut quoted = false;
+    let mut word = String::new();
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '=' if !quoted && !word.is_empty() => {
+                keys.push(std::mem::take(&mut word));
+            }
+            ' ' if !quoted => word.clear(),
+            _ if !quoted => word.push(c),
+            _ => {}
+        }
+    }
+    keys
+}
+
+/// One vocabulary: every command docs/json.md documents takes `--format json`
+/// (its `--help` says so), and every command with `--format` is documented.
+#[test]
+fn docs_json_and_the_commands_with_format_agree() {
+    let docs = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json.md")).unwrap();
+    let mut documented: Vec<String> = docs
+        .lines()
+        .filter(|l| l.starts_with("## "))
+        .flat_map(|l| {
+            l.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Mentioned in the text, not under a heading of their own.
+    documented.extend(["pre-job".to_string(), "final".to_string()]);
+    let env = Env::empty();
+    let mut with_format = Vec::new();
+    for command in COMMANDS.iter().chain(&["final", "export", "lock status"]) {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let help = env.run(&args);
+        help.ok();
+        if help.stdout.contains("--format <FORMAT>") {
+            with_format.push((*command).to_string());
+        }
+    }
+    for command in &documented {
+        assert!(
+            with_format.contains(command),
+            "docs/json.md documents {command}, which has no --format"
+        );
+    }
+    for command in &with_format {
+        let said = documented.contains(command)
+            || docs.contains(&format!("`{command}`"))
+            || docs.contains(&format!("`{command}:"));
+        assert!(
+            said,
+            "{command} has --format but docs/json.md says nothing of it"
+        );
+    }
+}
+
+/// `final --format json` prints one JSON document (it printed the backup's
+/// report and then the array's, two documents no reader could parse).
+#[test]
+fn final_speaks_one_json_document() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let run = env.run(&["final", "424242", "--format", "json"]);
+    run.ok();
+    let doc = run.json();
+    assert_eq!(doc["status"], "skipped", "{doc}");
+    assert_eq!(doc["array"], "424242", "{doc}");
+    assert!(doc["tasks"].is_array(), "{doc}");
 }

@@ -350,3 +350,78 @@ fn numbers_are_typed_once_at_the_edge_from_flag_environment_and_file() {
     env.run(&["--config", config.to_str().unwrap(), "list"])
         .ok();
 }
+
+/// A configuration error says what the user wrote and what is expected, in
+/// the user's words (no Rust type names), with the line.
+#[test]
+fn config_errors_say_what_was_written_what_is_expected_and_where() {
+    let env = Env::new();
+    let error = |text: &str| -> String {
+        let config = write_config(&env, text);
+        let run = env.run(&["--config", config.to_str().unwrap(), "list"]);
+        assert_eq!(run.code, 2, "{text:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{text:?}: {}", run.stderr);
+        assert!(env.backup_files().is_empty());
+        run.stderr
+    };
+    for (text, says) in [
+        (
+            "check: 5\n",
+            "check: invalid type: integer `5`, expected a map of check thresholds",
+        ),
+        (
+            "- a\n",
+            "invalid type: sequence, expected a map of settings",
+        ),
+        (
+            "max_backups: 99999999999999999999999999999\n",
+            "max_backups: must be at most 4294967295, not 99999999999999999999999999999 at line 1",
+        ),
+        (
+            "busy_timeout_seconds: 1e300\n",
+            "busy_timeout_seconds: must be a whole number from 0 to 604800, not 1e300",
+        ),
+        // libyaml's errors at the very start carried no position.
+        (":\n", "at line 1 column 1"),
+        ("nope: 1\n", "unknown field `nope`"),
+        (
+            "\tmax_backups: 3\n",
+            "at line 1 column 1; YAML indents with spaces, not tabs",
+        ),
+        ("max_backups: 3\n\tkeep_daily: 2\n", "line 2 column 1"),
+        ("check:\n  max_age: 1h\n min_count: 2\n", "line 3 column 2"),
+        // Hexadecimal, octal or binary for a count is surely a mistake.
+        (
+            "max_backups: 0x10\n",
+            "max_backups: 0x10 is not a decimal number",
+        ),
+        (
+            "keep_daily: 0o17\n",
+            "keep_daily: 0o17 is not a decimal number",
+        ),
+        (
+            "check:\n  min_count: 0b11\n",
+            "min_count: 0b11 is not a decimal number (line 2)",
+        ),
+    ] {
+        let stderr = error(text);
+        assert!(stderr.contains(says), "{text:?}: wanted {says:?}\n{stderr}");
+        for internal in [
+            "struct",
+            "u128",
+            "i128",
+            "FileCheck",
+            "FileConfig",
+            "Options",
+        ] {
+            assert!(!stderr.contains(internal), "{text:?}: {stderr}");
+        }
+    }
+    // `05` is 5, as an HPC user writing it means (YAML 1.1 would read octal).
+    let config = write_config(&env, "max_backups: 05\nkeep_daily: 010\n");
+    env.run(&["--config", config.to_str().unwrap(), "backup"])
+        .ok();
+    let config = write_config(&env, "max_backups: '3'\n");
+    env.run(&["--config", config.to_str().unwrap(), "list"])
+        .ok();
+}

@@ -181,7 +181,9 @@ fn sample(source: String, job: String) -> Metadata {
         created: jiff::Timestamp::UNIX_EPOCH,
         source,
         db_size: 1,
-        checksum: "sha256:00".into(),
+        checksum: "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            .parse()
+            .unwrap(),
         host: "h".into(),
         job,
         kind: Kind::PostJob,

@@ -26,7 +26,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "retention",
             "mirror",
             "attempts",
-            "summary_log",
             "snapshot",
             "snapshot_copy",
             "slurm",
@@ -47,11 +46,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "progress",
             "logging",
             "output",
+            "summary_log",
         ],
     ),
     (
         "leaves",
-        &["error", "exit_code", "units", "limits", "options"],
+        &["error", "exit_code", "units", "limits", "options", "host"],
     ),
 ];
 
@@ -307,4 +307,110 @@ fn the_scan_sees_grouped_nested_and_relative_paths() {
     assert!(forbidden("slurm::prejob", "slurm::job").is_none());
     assert!(forbidden("slurm::job", "slurm::prejob").is_some());
     assert!(forbidden("store", "new_module").is_some());
+}
+
+/// Every unit's uses of other units.
+fn module_graph(src: &Path) -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let submodules = is_submodule_of(src);
+    let mut graph: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for (module, text) in source_files(src) {
+        let from = file_unit(&module, &submodules);
+        let module: Vec<&str> = module.iter().map(String::as_str).collect();
+        for to in used_units(&text, &module, &submodules) {
+            if from != to {
+                graph.entry(from.clone()).or_default().insert(to);
+            }
+        }
+    }
+    graph
+}
+
+/// The groups of modules that use each other, directly or through others
+/// (strongly connected components of more than one module).
+fn cycles(graph: &std::collections::BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    let reaches = |from: &str, to: &str| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from.to_string()];
+        while let Some(next) = stack.pop() {
+            if next == to {
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                stack.extend(graph.get(&next).into_iter().flatten().cloned());
+            }
+        }
+        false
+    };
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for module in graph.keys() {
+        if groups.iter().any(|g| g.contains(module)) {
+            continue;
+        }
+        let group: Vec<String> = graph
+            .keys()
+            .filter(|other| *other == module || (reaches(module, other) && reaches(other, module)))
+            .cloned()
+            .collect();
+        if group.len() > 1 {
+            groups.push(group);
+        }
+    }
+    groups
+}
+
+#[test]
+fn no_two_modules_use_each_other() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = cycles(&module_graph(&src));
+    assert!(
+        found.is_empty(),
+        "modules that use each other (docs/architecture.md): {found:?}"
+    );
+}
+
+#[test]
+fn cycles_are_found_through_other_modules_and_nowhere_else() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut graph = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+        for (from, to) in edges {
+            graph
+                .entry(from.to_string())
+                .or_default()
+                .insert(to.to_string());
+        }
+        graph
+    };
+    let found = cycles(&graph(&[
+        ("store", "sqlite_file"),
+        ("sqlite_file", "units"),
+        ("units", "store"),
+        ("create", "store"),
+        ("lock", "store"),
+    ]));
+    assert_eq!(found, [["sqlite_file", "store", "units"]]);
+    assert!(cycles(&graph(&[("create", "store"), ("store", "sqlite_file")])).is_empty());
+}
+
+/// The backup directory and the SQLite file facts are below everything that
+/// reads SLURM: neither uses `slurm` at all (not even `slurm::job`, the
+/// foundation unit that lives in the `slurm` directory), so no path of uses
+/// leads from them back to themselves even when `slurm` counts as one module.
+#[test]
+fn the_store_is_in_no_cycle_even_counting_slurm_as_one_module() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let top = |unit: &str| unit.split("::").next().unwrap_or(unit).to_string();
+    let mut tree = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+    for (from, uses) in module_graph(&src) {
+        for to in uses.iter().filter(|to| top(to) != top(&from)) {
+            tree.entry(top(&from)).or_default().insert(top(to));
+        }
+    }
+    for group in cycles(&tree) {
+        for module in ["store", "sqlite_file"] {
+            assert!(
+                !group.iter().any(|m| m == module),
+                "{module} is in a cycle of modules: {group:?}"
+            );
+        }
+    }
 }

@@ -1,6 +1,7 @@
-//! Issue 9 (README, "restore latest"): `restore latest` puts back this database's own newest
-//! good backup. Each case the issue reported replayed on real databases, checked
-//! by content (the restored rows are the intended backup's), not only exit codes.
+//! Issue 9 (README "Whose backup is it: restore points"): `restore latest` puts
+//! back this database's own newest good backup. Each case the issue reported
+//! replayed on real databases, checked by content (the restored rows are the
+//! intended backup's), not only exit codes.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,4 @@
-//! Every "ok" is true (issue 18; docs/reliability.md, "what the store
-//! tells"): a truncated, extended or
+//! Every "ok" is true (docs/reliability.md, issue 18): a truncated, extended or
 //! damaged backup, a diff without its base and a backup dated in the future are
 //! seen by `list`, `check`, "unchanged", `latest` and retention at once, without
 //! decompressing anything.

@@ -7,7 +7,9 @@ checks are the binary's. Keyword options become the documented flags
 (``max_backups=3`` → ``--max-backups=3``, ``backup_dir=path`` → ``--backup-dir=path``,
 ``mirror_dirs=[a, b]`` → ``--mirror-dir=a --mirror-dir=b``, ``True`` → a bare
 flag, ``None``/``False`` → left out); the environment variables and
-``dbbackup.yaml`` apply as they do on the command line.
+``dbbackup.yaml`` apply as they do on the command line. The database is the one
+positional argument of every function; arguments of the wrong type raise
+``TypeError`` (or ``ValueError``) naming them before the binary runs.
 
 A failure raises :class:`DbBackupError`, whose message is one line with the exit
 code and the binary's own error line. The binary's log lines go to the
@@ -20,6 +22,7 @@ code and the binary's own error line. The binary's log lines go to the
 
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -27,7 +30,8 @@ import signal
 import subprocess
 import sys
 import sysconfig
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+import threading
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 __all__ = [
     "DbBackupError",
@@ -139,12 +143,14 @@ def auto(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
         ``{"status": "skipped", "reason", ...}`` when none was due.
 
     Raises:
+        TypeError, ValueError: an argument of the wrong type or an empty path
+            (before anything runs).
         DbBackupError: the backup failed (exit code 1) or the settings are wrong (2).
     """
-    return cast(Dict[str, Any], _run("auto", [], dict(options, db_path=db_path)))
+    return cast(Dict[str, Any], _run("auto", [], db_path, options))
 
 
-def backup(force: bool = False, db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
+def backup(db_path: Optional[PathLike] = None, *, force: bool = False, **options: Any) -> Dict[str, Any]:
     """Make a backup now; without ``force`` it is skipped when the database is
     unchanged since the newest backup.
 
@@ -153,17 +159,19 @@ def backup(force: bool = False, db_path: Optional[PathLike] = None, **options: A
         ``"checksum"``, ...) or ``{"status": "skipped", "reason"}``.
 
     Raises:
+        TypeError, ValueError: an argument of the wrong type (before anything runs).
         DbBackupError: the backup failed (exit code 1; a snapshot that failed its
             integrity check is kept as ``*.failed.db.gz`` and its report is in
             ``error.result``) or the settings are wrong (2).
     """
-    return cast(Dict[str, Any], _run("backup", [], dict(options, force=force, db_path=db_path)))
+    return cast(Dict[str, Any], _run("backup", [], db_path, dict(options, force=force)))
 
 
 def restore(
+    db_path: Optional[PathLike] = None,
+    *,
     name: str = "latest",
     target: Optional[PathLike] = None,
-    db_path: Optional[PathLike] = None,
     **options: Any,
 ) -> Dict[str, Any]:
     """Restore a backup (a file name from :func:`list_backups`, or ``"latest"``)
@@ -171,9 +179,9 @@ def restore(
     saved as a ``pre-restore`` backup; a database in use is refused.
 
     Args:
+        db_path: the database (and default target).
         name: backup file name or ``"latest"`` (the newest good backup).
         target: restore here instead of over the database.
-        db_path: the database (and default target).
         **options: e.g. ``if_db_missing=True`` (do nothing when the target
             exists), ``backup_dir``.
 
@@ -182,10 +190,21 @@ def restore(
         ``{"status": "skipped", ...}`` with ``if_db_missing``.
 
     Raises:
+        TypeError, ValueError: an argument of the wrong type (before anything runs).
         DbBackupError: no such backup, a backup that fails its checks, a target
             in use (exit code 1), or wrong settings (2).
     """
-    return cast(Dict[str, Any], _run("restore", [name], dict(options, target=target, db_path=db_path)))
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str (a backup file name or 'latest'), not {_kind(name)}")
+    if not name or "\0" in name:
+        raise ValueError(f"name must be a backup file name or 'latest', not {name!r}")
+    path = os.fspath(db_path) if isinstance(db_path, (str, os.PathLike)) else None
+    if isinstance(path, str) and path.endswith(".db.gz"):
+        # The first positional is the database, as in every function; a backup's
+        # name there (restore's old first positional) would restore over that file.
+        name_hint = os.path.basename(path)
+        raise ValueError(f"db_path {path!r} is a backup, not a database: restore(db_path, name={name_hint!r})")
+    return cast(Dict[str, Any], _run("restore", [name], db_path, dict(options, target=target)))
 
 
 def check(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
@@ -201,9 +220,10 @@ def check(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
         ``{"healthy": bool, "criteria": [{"name", "ok", "severity", "detail"}]}``.
 
     Raises:
+        TypeError, ValueError: an argument of the wrong type (before anything runs).
         DbBackupError: the check could not run (wrong settings: exit code 2).
     """
-    return cast(Dict[str, Any], _run("check", [], dict(options, db_path=db_path), report_on_exit_1=True))
+    return cast(Dict[str, Any], _run("check", [], db_path, options, report_on_exit_1=True))
 
 
 def list_backups(db_path: Optional[PathLike] = None, **options: Any) -> List[Dict[str, Any]]:
@@ -212,18 +232,23 @@ def list_backups(db_path: Optional[PathLike] = None, **options: Any) -> List[Dic
     ``check``, ...
 
     Raises:
+        TypeError, ValueError: an argument of the wrong type (before anything runs).
         DbBackupError: the backups could not be listed.
     """
-    return cast(List[Dict[str, Any]], _run("list", [], dict(options, db_path=db_path)))
+    return cast(List[Dict[str, Any]], _run("list", [], db_path, options))
 
 
 def _run(
     command: str,
     positional: Sequence[str],
+    db_path: Any,
     options: Mapping[str, Any],
     report_on_exit_1: bool = False,
 ) -> Any:
-    argv = [binary(), command, *_flags(options), "--format=json"]
+    # Every argument is checked before the binary runs: a wrong type raises here,
+    # naming the argument, instead of becoming a strange flag value.
+    flags = _flags(dict(options, db_path=db_path))
+    argv = [binary(), command, *flags, "--format=json"]
     if positional:
         argv += ["--", *positional]
     exit_code, stdout, stderr = _call(argv)
@@ -251,34 +276,203 @@ def _flags(options: Mapping[str, Any]) -> List[str]:
     for key, value in options.items():
         if key in _RESERVED:
             raise TypeError(f"{key!r} is not an option of the Python API: it reads the JSON that dbbackup prints")
-        if value is None or value is False:
-            continue
+        kind = _KINDS.get(key, _any_value)
         flag = "--" + _FLAG_NAMES.get(key, key.replace("_", "-"))
-        if value is True:
-            args.append(flag)
-        elif isinstance(value, (list, tuple)):
-            args += [f"{flag}={_text(item)}" for item in value]
-        else:
-            args.append(f"{flag}={_text(value)}")
+        # None leaves any option out; False only a flag (a False count is a mistake).
+        if value is None or (value is False and kind in (_flag, _any_value)):
+            continue
+        args += [flag if text is None else f"{flag}={text}" for text in kind(key, value)]
     return args
 
 
-def _text(value: Any) -> str:
-    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+# Each kind below checks a keyword's value and returns the flag's values (None: a bare flag).
+
+
+def _path(key: str, value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)) or (
+        isinstance(value, os.PathLike) and not isinstance(os.fspath(value), str)
+    ):
+        # A bytes path would reach the binary as its repr ("b'results.db'").
+        raise TypeError(f"{key} must be a str or os.PathLike[str], not {_kind(value)}: decode it with os.fsdecode()")
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{key} must be a path (str or os.PathLike), not {_kind(value)}")
+    text = os.fspath(value)
+    if not text:
+        raise ValueError(f"{key} is an empty path")
+    if "\0" in text:
+        raise ValueError(f"{key} contains a NUL character: {text!r}")
+    return text
+
+
+def _flag(key: str, value: Any) -> List[Optional[str]]:
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} must be True or False, not {_kind(value)}")
+    return [None] if value else []
+
+
+def _one_path(key: str, value: Any) -> List[Optional[str]]:
+    return [_path(key, value)]
+
+
+def _paths(key: str, value: Any) -> List[Optional[str]]:
+    # Not a set (its order is not the user's) and not one str (it would be split into letters).
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{key} must be a list or tuple of paths, not {_kind(value)}")
+    return [_path(f"{key}[{i}]", item) for i, item in enumerate(value)]
+
+
+def _count(key: str, value: Any) -> List[Optional[str]]:
+    # bool is an int in Python; True as a count is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key} must be an int, not {_kind(value)}")
+    return [str(value)]
+
+
+def _number(key: str, value: Any) -> List[Optional[str]]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{key} must be a number (int or float), not {_kind(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, not {value!r}")
+    return [repr(value) if isinstance(value, float) else str(value)]
+
+
+# What the binary expects of its text options, for the error message.
+_TEXT_EXAMPLES = {
+    "max_age": "a duration such as '24h'",
+    "min_free": "a size such as '1G'",
+    "shared": "'group' or 'umask'",
+}
+
+
+def _text_value(key: str, value: Any) -> List[Optional[str]]:
+    if not isinstance(value, str):
+        example = _TEXT_EXAMPLES.get(key)
+        raise TypeError(f"{key} must be a str{f' ({example})' if example else ''}, not {_kind(value)}")
+    if not value or "\0" in value:
+        raise ValueError(f"{key} must be a non-empty str without NUL characters, not {value!r}")
+    return [value]
+
+
+def _job_id(key: str, value: Any) -> List[Optional[str]]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [str(value)]
+    return _text_value(key, value)
+
+
+def _verbosity(key: str, value: Any) -> List[Optional[str]]:
+    # verbose=True is -v; verbose=2 is -vv, as on the command line.
+    if isinstance(value, bool):
+        return [None] if value else []
+    if isinstance(value, int) and value >= 0:
+        return [None] * value
+    raise TypeError(f"{key} must be True, False or a count >= 0, not {value!r}")
+
+
+def _any_value(key: str, value: Any) -> List[Optional[str]]:
+    # An option this module does not know (a newer binary's): plain scalars only;
+    # the binary judges the value.
+    if value is True:
+        return [None]
+    if isinstance(value, (list, tuple)):
+        return [text for i, item in enumerate(value) for text in _any_value(f"{key}[{i}]", item)]
+    if isinstance(value, (str, os.PathLike, bytes, bytearray)):
+        return [_path(key, value)]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _number(key, value)
+    raise TypeError(f"{key} must be a str, path, number, bool or list of those, not {_kind(value)}")
+
+
+# The binary's options by the type of their value (`dbbackup COMMAND --help`).
+_KINDS: Dict[str, Callable[[str, Any], List[Optional[str]]]] = {
+    "db_path": _one_path,
+    "backup_dir": _one_path,
+    "config": _one_path,
+    "summary_log": _one_path,
+    "target": _one_path,
+    "mirror_dirs": _paths,
+    "compression_level": _count,
+    "max_backups": _count,
+    "keep_daily": _count,
+    "keep_weekly": _count,
+    "keep_pre_restore": _count,
+    "diff_backups": _count,
+    "threads": _count,
+    "min_count": _count,
+    "min_interval_hours": _number,
+    "busy_timeout_seconds": _number,
+    "lock_timeout_seconds": _number,
+    "term_grace_seconds": _number,
+    "max_shrink": _number,
+    "max_age": _text_value,
+    "min_free": _text_value,
+    "shared": _text_value,
+    "job": _job_id,
+    "before_job": _job_id,
+    "force": _flag,
+    "if_db_missing": _flag,
+    "full_check": _flag,
+    "verbose": _verbosity,
+}
+
+
+class _HeldCtrlC:
+    """SIGINT's handler held back while the binary starts. A KeyboardInterrupt
+    raised inside ``Popen()`` (the binary already running, its pid not yet
+    returned) or before the ``try`` would leave the binary running unsignalled:
+    its temp file, its lock, then a backup made after Python gave up on it."""
+
+    def __init__(self) -> None:
+        self._previous: Any = None
+        self._arrived = False
+
+    def hold(self) -> None:
+        # Only the main thread gets KeyboardInterrupt or may set handlers; SIG_IGN,
+        # SIG_DFL and handlers set outside Python (not callable here) raise nothing.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if callable(previous):
+            self._previous = previous
+            signal.signal(signal.SIGINT, self._note)
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self._arrived = True
+
+    def release(self) -> None:
+        """Put the handler back and deliver a Ctrl-C that came meanwhile to it."""
+        if self._previous is None:
+            return
+        signal.signal(signal.SIGINT, self._previous)
+        self._previous = None
+        if self._arrived:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _call(argv: Sequence[str]) -> Tuple[int, str, str]:
     """Run the binary; on Ctrl-C, let it remove its temp files and release its
     lock (it stops within seconds on SIGINT) before the KeyboardInterrupt goes on."""
-    with subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        encoding="utf-8",
-        errors="replace",
-    ) as process:
+    ctrl_c = _HeldCtrlC()
+    ctrl_c.hold()
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            encoding="utf-8",
+            errors="replace",
+        )
+    except BaseException:
+        ctrl_c.release()
+        raise
+    with process:
         try:
+            # From here a Ctrl-C, held back or new, reaches the binary.
+            ctrl_c.release()
             stdout, stderr = process.communicate()
         except KeyboardInterrupt:
             process.send_signal(signal.SIGINT)

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import logging
+import math
 import os
 import pathlib
 import re
@@ -24,7 +25,7 @@ import sysconfig
 import tempfile
 import time
 import unittest
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 from unittest import mock
 
 import dbbackup
@@ -43,6 +44,19 @@ def make_database(path: pathlib.Path, rows: int = 500, wal: bool = False) -> Non
         connection.executemany(
             "INSERT INTO results (run, value) VALUES (?, ?)",
             [(f"run-{i % 17}", i * 0.5) for i in range(rows)],
+        )
+    connection.close()
+
+
+def make_large_database(path: pathlib.Path) -> None:
+    """300 MB, incompressible: a backup of it is still running when interrupted."""
+    connection = sqlite3.connect(str(path))
+    with connection:
+        connection.execute("CREATE TABLE results (id INTEGER PRIMARY KEY, run TEXT, value REAL)")
+        connection.execute("CREATE TABLE blobs (b BLOB)")
+        connection.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
+            "INSERT INTO blobs SELECT randomblob(100000) FROM n"
         )
     connection.close()
 
@@ -100,7 +114,7 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(listed[0]["kind"], "manual")
 
         target = self.dir / "restored.db"
-        restored = dbbackup.restore(made["name"], target=target, db_path=self.db, **self.opts)
+        restored = dbbackup.restore(self.db, name=made["name"], target=target, **self.opts)
         self.assertEqual(restored["status"], "ok")
         self.assertEqual(restored["name"], made["name"])
         self.assertEqual(rows_of(target), rows_of(self.db))
@@ -218,16 +232,16 @@ class ApiTest(unittest.TestCase):
         dbbackup.backup(force=True, db_path=self.db, **self.opts)
         before = rows_of(self.db)
         with self.assertRaises(dbbackup.DbBackupError) as caught:
-            dbbackup.restore("backup_19990101_000000.db.gz", db_path=self.db, **self.opts)
+            dbbackup.restore(self.db, name="backup_19990101_000000.db.gz", **self.opts)
         self.assertEqual(caught.exception.exit_code, 1)
         self.assertIn("backup_19990101_000000.db.gz", caught.exception.message)
         with self.assertRaises(dbbackup.DbBackupError) as caught:
-            dbbackup.restore("../results.db", db_path=self.db, **self.opts)
+            dbbackup.restore(self.db, name="../results.db", **self.opts)
         self.assertEqual(caught.exception.exit_code, 2)
         self.assertIn("not a path", caught.exception.message)
         # A name that looks like a flag is a name, not an option.
         with self.assertRaises(dbbackup.DbBackupError) as caught:
-            dbbackup.restore("--help", db_path=self.db, **self.opts)
+            dbbackup.restore(self.db, name="--help", **self.opts)
         self.assertIn("'--help'", caught.exception.message)
         self.assertEqual(rows_of(self.db), before, "database untouched")
 
@@ -243,6 +257,93 @@ class ApiTest(unittest.TestCase):
         with self.assertRaises(dbbackup.DbBackupError) as caught:
             dbbackup.check(db_path=self.db, max_age="soon", **self.opts)
         self.assertEqual(caught.exception.exit_code, 2)
+
+    def test_every_function_takes_the_database_as_its_one_positional(self) -> None:
+        make_database(self.db)
+        made = dbbackup.backup(str(self.db), **self.opts)
+        self.assertEqual(made["status"], "ok")
+        self.assertEqual(dbbackup.auto(self.db, **self.opts)["status"], "skipped")
+        self.assertEqual([b["name"] for b in dbbackup.list_backups(self.db, **self.opts)], [made["name"]])
+        self.assertIn("healthy", dbbackup.check(self.db, **self.opts))
+        target = self.dir / "restored.db"
+        self.assertEqual(dbbackup.restore(self.db, target=target, **self.opts)["name"], made["name"])
+        self.assertEqual(rows_of(target), rows_of(self.db))
+        # Options are keyword-only: a second positional is refused by Python itself.
+        # (mypy --strict refuses these calls too; Callable[..., Any] lets them run.)
+        functions: List[Callable[..., Any]] = [
+            dbbackup.auto, dbbackup.backup, dbbackup.restore, dbbackup.check, dbbackup.list_backups
+        ]
+        for function in functions:
+            with self.subTest(function=function.__name__), self.assertRaises(TypeError):
+                function(self.db, True)
+        # restore's old first positional (a backup's name) is named, not restored over.
+        with self.assertRaises(ValueError) as caught:
+            dbbackup.restore(made["name"], **self.opts)
+        self.assertIn(f"name={made['name']!r}", str(caught.exception))
+        self.assertFalse((self.dir / made["name"]).exists())
+
+    def test_arguments_of_the_wrong_type_are_refused_before_the_binary_runs(self) -> None:
+        make_database(self.db)
+        mirror = str(self.dir / "x")
+        cases: List[Tuple[str, Dict[str, Any], "type[Exception]", str]] = [
+            ("backup", {"db_path": self.db, "mirror_dirs": {mirror}}, TypeError, "mirror_dirs must be a list or tuple"),
+            ("backup", {"db_path": self.db, "mirror_dirs": mirror}, TypeError, "mirror_dirs must be a list or tuple"),
+            ("backup", {"db_path": self.db, "mirror_dirs": [mirror, 3]}, TypeError, "mirror_dirs[1] must be a path"),
+            ("backup", {"db_path": b"results.db"}, TypeError, "db_path must be a str or os.PathLike[str], not bytes"),
+            ("backup", {"db_path": self.db, "config": b"dbbackup.yaml"}, TypeError, "config must be a str"),
+            ("backup", {"db_path": ""}, ValueError, "db_path is an empty path"),
+            ("backup", {"db_path": "results\0.db"}, ValueError, "db_path contains a NUL character"),
+            ("backup", {"db_path": self.db, "force": "yes"}, TypeError, "force must be True or False, not str"),
+            ("backup", {"db_path": self.db, "max_backups": True}, TypeError, "max_backups must be an int, not bool"),
+            ("backup", {"db_path": self.db, "max_backups": 2.5}, TypeError, "max_backups must be an int, not float"),
+            ("backup", {"db_path": self.db, "max_backups": "3"}, TypeError, "max_backups must be an int, not str"),
+            ("auto", {"db_path": self.db, "min_interval_hours": math.nan}, ValueError, "must be a finite number"),
+            ("auto", {"db_path": self.db, "min_interval_hours": "1"}, TypeError, "min_interval_hours must be a number"),
+            ("auto", {"db_path": 5}, TypeError, "db_path must be a path (str or os.PathLike), not int"),
+            ("restore", {"db_path": 5}, TypeError, "db_path must be a path"),
+            ("restore", {"db_path": self.db, "name": 5}, TypeError, "name must be a str"),
+            ("restore", {"db_path": self.db, "name": None}, TypeError, "name must be a str"),
+            ("restore", {"db_path": self.db, "name": ""}, ValueError, "name must be a backup file name or 'latest'"),
+            ("restore", {"db_path": self.db, "name": "a\0b"}, ValueError, "name must be a backup file name"),
+            ("restore", {"db_path": self.db, "target": 1}, TypeError, "target must be a path"),
+            ("check", {"db_path": self.db, "max_age": 24}, TypeError, "a duration such as '24h'"),
+            ("check", {"db_path": self.db, "min_count": None, "max_shrink": True}, TypeError, "max_shrink must be"),
+            ("list_backups", {"db_path": self.db, "verbose": "yes"}, TypeError, "verbose must be True, False or"),
+            ("list_backups", {"db_path": self.db, "config": ["a.yaml"]}, TypeError, "config must be a path"),
+            ("list_backups", {"db_path": self.db, "no_such_option": {"a": 1}}, TypeError, "no_such_option must be"),
+        ]
+        for function, arguments, error, words in cases:
+            with self.subTest(function=function, arguments=arguments):
+                with mock.patch.object(dbbackup, "_call", side_effect=AssertionError("the binary ran")):
+                    with self.assertRaises(error) as caught:
+                        getattr(dbbackup, function)(**arguments, **self.opts)
+                self.assertIn(words, str(caught.exception))
+        self.assertEqual(sorted(os.listdir(str(self.dir))), ["results.db"], "nothing created")
+
+    def test_the_option_table_names_real_flags_of_the_binary(self) -> None:
+        # Each option the module types is a flag of some command the API runs, or a
+        # global one (in `dbbackup --help`).
+        helps = "".join(
+            subprocess.run(
+                [dbbackup.binary(), *command, "--help"], stdout=subprocess.PIPE, check=True, universal_newlines=True
+            ).stdout
+            for command in ([], ["auto"], ["backup"], ["restore"], ["check"], ["list"])
+        )
+        for key in dbbackup._KINDS:
+            flag = "--" + dbbackup._FLAG_NAMES.get(key, key.replace("_", "-"))
+            with self.subTest(key=key):
+                self.assertRegex(helps, re.escape(flag) + r"\b")
+
+    def test_a_verbosity_count_and_job_ids_become_flags(self) -> None:
+        make_database(self.db)
+        dbbackup.backup(self.db, **self.opts)
+        with mock.patch.object(dbbackup, "_call", return_value=(0, "[]", "")) as call:
+            dbbackup.list_backups(self.db, verbose=2, job=264, **self.opts)
+        argv = call.call_args[0][0]
+        self.assertEqual(argv.count("--verbose"), 2)
+        self.assertIn("--job=264", argv)
+        # The binary takes them: no backup of job 99999, one of this (non-SLURM) run.
+        self.assertEqual(dbbackup.list_backups(self.db, verbose=2, job=99999, **self.opts), [])
 
     def test_options_that_would_hide_the_json_are_refused(self) -> None:
         for option in ("quiet", "format"):
@@ -280,20 +381,11 @@ class ApiTest(unittest.TestCase):
         made = dbbackup.list_backups(backup_dir="outputs/db_backups")
         self.assertEqual([b["kind"] for b in made], ["manual", "auto"])
         restored = self.dir / "check.db"
-        dbbackup.restore(made[0]["name"], target=restored, backup_dir="outputs/db_backups")
+        dbbackup.restore(name=made[0]["name"], target=restored, backup_dir="outputs/db_backups")
         self.assertEqual(rows_of(restored), rows_of(self.db))
 
     def test_ctrl_c_lets_the_binary_clean_up_before_keyboardinterrupt(self) -> None:
-        # Big enough (incompressible) that the backup is still running when interrupted.
-        connection = sqlite3.connect(str(self.db))
-        with connection:
-            connection.execute("CREATE TABLE results (id INTEGER PRIMARY KEY, run TEXT, value REAL)")
-            connection.execute("CREATE TABLE blobs (b BLOB)")
-            connection.execute(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
-                "INSERT INTO blobs SELECT randomblob(100000) FROM n"
-            )
-        connection.close()
+        make_large_database(self.db)
         script = (
             "import sys\n"
             "sys.path.insert(0, sys.argv[3])  # the dbbackup under test, installed or not\n"
@@ -316,6 +408,46 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(list(self.backups.glob(".dbbackup-tmp-*")), [], "temp files removed")
         self.assertEqual(list(self.backups.glob("backup_*")), [], "nothing half-done published")
         # The lock was released: the next backup does not wait for it.
+        started = time.monotonic()
+        dbbackup.backup(force=True, db_path=self.db, backup_dir=self.backups, lock_timeout_seconds=1)
+        self.assertLess(time.monotonic() - started, 30)
+
+    def test_ctrl_c_while_the_binary_starts_still_reaches_it(self) -> None:
+        # A Ctrl-C between the binary's start and Popen() returning its pid (a busy
+        # machine deschedules Python there: the old wrapper failed 1 run in 20)
+        # raised KeyboardInterrupt with no process to pass it to: the binary went
+        # on with its temp file and lock, and published a backup afterwards. Here
+        # the SIGINT is sent exactly there: when Popen.__init__ returns, once the
+        # binary has made its temp file.
+        make_large_database(self.db)
+        script = (
+            "import glob, os, signal, subprocess, sys, time\n"
+            "sys.path.insert(0, sys.argv[3])\n"
+            "import dbbackup\n"
+            "def ctrl_c_as_popen_returns(frame, event, arg):\n"
+            "    if event == 'return' and frame.f_code is subprocess.Popen.__init__.__code__:\n"
+            "        sys.setprofile(None)\n"
+            "        deadline = time.monotonic() + 30\n"
+            "        while not glob.glob(os.path.join(sys.argv[2], '.dbbackup-tmp-*')):\n"
+            "            if time.monotonic() > deadline:\n"
+            "                sys.exit(3)\n"
+            "            time.sleep(0.005)\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            "sys.setprofile(ctrl_c_as_popen_returns)\n"
+            "try:\n"
+            "    dbbackup.backup(force=True, db_path=sys.argv[1], backup_dir=sys.argv[2], threads=1)\n"
+            "except KeyboardInterrupt:\n"
+            "    sys.exit(42)\n"
+            "sys.exit(0)\n"
+        )
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(dbbackup.__file__)))
+        child = subprocess.run(
+            [sys.executable, "-c", script, str(self.db), str(self.backups), package_parent], timeout=60
+        )
+        self.assertEqual(child.returncode, 42)
+        self.assertEqual(list(self.backups.glob(".dbbackup-tmp-*")), [], "temp files removed")
+        self.assertEqual(list(self.backups.glob("backup_*")), [], "nothing half-done published")
+        # The binary has ended: its lock does not make the next backup wait.
         started = time.monotonic()
         dbbackup.backup(force=True, db_path=self.db, backup_dir=self.backups, lock_timeout_seconds=1)
         self.assertLess(time.monotonic() - started, 30)

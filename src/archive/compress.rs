@@ -17,17 +17,17 @@ use sha2::{Digest, Sha256};
 use super::members;
 use crate::error::{Error, Result};
 use crate::signals;
+use crate::store::Checksum;
 use crate::store::metadata::Members;
 
-/// Uncompressed bytes per gzip member.
-pub(crate) const BLOCK_SIZE: usize = 1 << 20;
+pub(crate) use crate::store::metadata::BLOCK_SIZE;
 
 /// What was written.
 #[derive(Debug, Clone)]
 pub(crate) struct Compressed {
     pub raw_bytes: u64,
     /// `sha256:<hex>` of the uncompressed stream.
-    pub checksum: String,
+    pub checksum: Checksum,
     /// Compressed length of each member, in order.
     pub member_lengths: Vec<u32>,
     /// XXH3-128 of all members' compressed bytes.
@@ -117,7 +117,7 @@ where
             result,
             Compressed {
                 raw_bytes,
-                checksum: format!("sha256:{}", crate::sqlite_file::hex(&hasher.finalize())),
+                checksum: Checksum::finish(hasher),
                 member_lengths,
                 members_xxh3,
             },
@@ -164,7 +164,7 @@ impl Producer {
     /// Wait for a free buffer, staying responsive to signals.
     fn take_buffer(&mut self) -> Result<Vec<u8>> {
         loop {
-            signals::check()?;
+            signals::stop_if_requested()?;
             match self.pool.recv_timeout(Duration::from_millis(100)) {
                 Ok(mut buffer) => {
                     buffer.clear();
@@ -260,8 +260,7 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
-        let expected = format!("sha256:{}", crate::sqlite_file::hex(&Sha256::digest(data)));
-        assert_eq!(summary.checksum, expected);
+        assert_eq!(summary.checksum, Checksum::of(data));
     }
 
     #[test]

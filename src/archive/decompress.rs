@@ -1,4 +1,5 @@
-//! Bounded, checked decompression of a backup into a file.
+//! Bounded, checked decompression of a backup into any writer (a temp file for
+//! restore, verify and export).
 //!
 //! Every gzip member's CRC is checked by the decoder; the total is bounded by the
 //! size recorded in the metadata (a gzip bomb stops there), and the SHA-256 and
@@ -14,7 +15,8 @@ use super::{inflate, members};
 use crate::error::{Error, Result, show};
 use crate::progress::Progress;
 use crate::signals;
-use crate::sqlite_file::{SQLITE_MAGIC, hex};
+use crate::sqlite_file::SQLITE_MAGIC;
+use crate::store::Checksum;
 use crate::store::{Entry, open_no_follow};
 
 const CHUNK: usize = 256 * 1024;
@@ -26,7 +28,7 @@ const MAX_DEFLATE_RATIO: u64 = 1032;
 #[derive(Debug, Clone)]
 pub(crate) struct Extracted {
     pub bytes: u64,
-    pub checksum: String,
+    pub checksum: Checksum,
 }
 
 /// Decompress `entry` into `out`, checking CRCs, the size bound, the SQLite header,
@@ -66,7 +68,7 @@ pub(crate) fn extract(
             let mut decoder = MultiGzDecoder::new(BufReader::with_capacity(CHUNK, file));
             let mut buffer = vec![0u8; CHUNK];
             loop {
-                signals::check()?;
+                signals::stop_if_requested()?;
                 let n = match decoder.read(&mut buffer) {
                     Ok(0) => break,
                     Ok(n) => n,
@@ -98,7 +100,7 @@ fn layout(entry: &Entry, file: &std::fs::File) -> Option<inflate::Layout> {
         return None;
     }
     let data_start = crate::store::metadata::HEADER_LEN as u64;
-    // Deflate adds a few bytes per 64 KiB to data it cannot shrink.
+    // Deflate adds a few bytes per 64 KiB to data it cannot shrink: 1/64 is ample.
     let block = super::compress::BLOCK_SIZE as u64;
     let max_member = block + block / 64;
     match members::read(
@@ -185,7 +187,7 @@ impl<'a> Check<'a> {
         if total == 0 {
             return Err(self.damaged("it holds no data".into()));
         }
-        let checksum = format!("sha256:{}", hex(&self.hasher.clone().finalize()));
+        let checksum = Checksum::finish(self.hasher.clone());
         if let Ok(meta) = &self.entry.meta {
             if total != meta.db_size {
                 return Err(self.damaged(format!(
@@ -207,7 +209,7 @@ impl<'a> Check<'a> {
     }
 }
 
-/// `extract` into a new file at `path` with `mode`, flushed to disk.
+/// `extract` into `temp`, flushed (not synced: see `fill_temp`).
 pub(crate) fn extract_to_file(
     entry: &Entry,
     temp: &mut crate::store::TempFile,
@@ -242,7 +244,7 @@ pub(crate) fn fill_temp(
     Ok(extracted)
 }
 
-/// Read the first bytes of a path (for messages about what a file is).
+/// Whether `path` starts with the gzip magic (for messages about what a file is).
 pub(crate) fn looks_like_gzip(path: &Path) -> bool {
     let mut magic = [0u8; 2];
     open_no_follow(path)

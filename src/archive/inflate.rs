@@ -115,7 +115,7 @@ fn in_order(
     let mut pending = BTreeMap::new();
     let mut next = 0;
     while next < count {
-        signals::check().map_err(Stop::Caller)?;
+        signals::stop_if_requested().map_err(Stop::Caller)?;
         match done.recv_timeout(Duration::from_millis(100)) {
             Ok((index, result)) => {
                 pending.insert(index, result);

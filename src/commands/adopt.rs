@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::cli::AdoptArgs;
 use crate::error::{Error, Result, show};
 use crate::exit_code::ExitCode;
-use crate::lock::{DirLock, Wait};
+use crate::lock::DirLock;
 use crate::store::{BackupDir, DbId, adopt};
 
 pub(crate) fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<ExitCode> {
@@ -100,7 +100,7 @@ fn adopt_in(
     let _lock = if dry_run {
         None
     } else {
-        DirLock::acquire(dir, &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?
+        Some(DirLock::acquire(dir, &ctx.job, ctx.settings.lock_timeout)?)
     };
     let mut names = Vec::new();
     for entry in backups.entries()? {

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::Ctx;
-use crate::cli::ExportArgs;
+use crate::cli::{BackupRef, ExportArgs};
 use crate::error::{Result, show};
 use crate::exit_code::ExitCode;
 use crate::units::human_bytes;
@@ -13,11 +13,12 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     crate::config::refuse_non_utf8("export file", &args.out)?;
     let out = ctx.output(args.output.format);
     let dir = ctx.backup_dir();
-    let set = match args.name.as_str() {
-        "latest" => Some(ctx.backup_set(&dir)?),
-        _ => None,
+    let set = match args.name {
+        BackupRef::Latest => Some(ctx.backup_set(&dir)?),
+        BackupRef::Named(_) => None,
     };
-    let done = crate::export::export(&ctx.settings, &ctx.job, &dir, &args.name, set, &args.out)?;
+    let name = args.name.as_str();
+    let done = crate::export::export(&ctx.settings, &ctx.job, &dir, name, set, &args.out)?;
     out.line(format!(
         "exported {} to {} ({} -> {}, a plain gzip of the database)",
         done.name,

@@ -25,7 +25,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
         Ok((_, outcome)) => {
             // The same status as post-job's and periodic's lines: a failed check or
             // a failed mirror copy is `failed` (and final exits 1).
-            let mut line = Line::of_outcome(&ctx.job, "final", outcome);
+            let mut line = super::report::outcome_line(&ctx.job, "final", outcome);
             match outcome {
                 Outcome::Created(created) if !created.is_good() => {
                     line.field("check", "failed");
@@ -85,12 +85,16 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
     }
     summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     let (_, outcome) = done.result?;
-    let status = super::report::report(&out, &outcome);
-    out.document(&json!({
-        "array": done.array,
-        "states_from": done.source,
-        "warning": done.unknown,
-        "tasks": ends.iter().map(|(t, e)| json!({"task": t, "state": e.state, "exit_code": e.exit_code})).collect::<Vec<_>>(),
-    }));
-    Ok(status)
+    // One JSON document: the backup's report with the array's fields.
+    let tasks: Vec<_> = ends
+        .iter()
+        .map(|(t, e)| json!({"task": t, "state": e.state, "exit_code": e.exit_code}))
+        .collect();
+    let array = serde_json::Map::from_iter([
+        ("array".to_string(), json!(done.array)),
+        ("states_from".to_string(), json!(done.source)),
+        ("warning".to_string(), json!(done.unknown)),
+        ("tasks".to_string(), json!(tasks)),
+    ]);
+    Ok(super::report::report_with(&out, &outcome, array))
 }

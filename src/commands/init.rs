@@ -8,6 +8,7 @@ use super::Ctx;
 use crate::cli::InitArgs;
 use crate::error::{Context, Error, Result, show};
 use crate::exit_code::ExitCode;
+use crate::options::Options;
 
 const EXAMPLE: &str = include_str!("../../examples/dbbackup.yaml");
 
@@ -27,13 +28,13 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     if let Some(parent) = args.path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
     }
-    let entry = ctx
-        .settings
-        .db_path
-        .as_deref()
-        .map(|db| db_path_entry(db, &args.path))
-        .transpose()?;
-    let text = fill(EXAMPLE, entry.as_deref());
+    // Every setting the command line and environment gave, as the file will
+    // read it back (the same key, paths relative to the file's directory).
+    let dir = args.path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let given = crate::config::map_paths(ctx.settings.given.clone(), |_, flag, path| {
+        seen_as_written(&path, &dir, flag)
+    })?;
+    let text = fill(EXAMPLE, &given)?;
     fs::write(&args.path, text).context(|| format!("cannot write {}", show(&args.path)))?;
     out.line(format!("wrote {}", args.path.display()));
     if args.slurm {
@@ -50,35 +51,73 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-/// The example with its `db_path` line replaced by `entry`, if any.
-fn fill(example: &str, entry: Option<&str>) -> String {
-    match entry {
-        Some(entry) => example.replace("db_path: results.db", entry),
-        None => example.to_string(),
+/// The example with each setting of `given` in place of the example's line
+/// for its key (commented out or not), written by serde so that any value
+/// (`[x].db`, `yes`, `#x`, `a: b`) reads back as the same one.
+fn fill(example: &str, given: &Options) -> Result<String> {
+    let yaml =
+        |e: serde_norway::Error| Error::failed(format!("cannot write the settings as YAML: {e}"));
+    let mut lines: Vec<String> = example.lines().map(str::to_string).collect();
+    let serde_norway::Value::Mapping(settings) = serde_norway::to_value(given).map_err(yaml)?
+    else {
+        return Ok(example.to_string());
+    };
+    for (key, value) in settings {
+        match (key.as_str(), value) {
+            (_, serde_norway::Value::Null) | (None, _) => {}
+            (Some("check"), serde_norway::Value::Mapping(check)) => {
+                for (key, value) in check {
+                    if let (Some(key), false) = (key.as_str(), value.is_null()) {
+                        put(&mut lines, key, value, "  ").map_err(yaml)?;
+                    }
+                }
+            }
+            (Some(key), value) => put(&mut lines, key, value, "").map_err(yaml)?,
+        }
     }
+    Ok(lines.join("\n") + "\n")
 }
 
-/// The `db_path: ...` line for a file at `config`: the path as the file's reader
-/// will take it (relative to the file's directory), written by serde so that
-/// any name (`[x].db`, `yes`, `#x`, `a: b`) reads back as the same string.
-fn db_path_entry(db: &Path, config: &Path) -> Result<String> {
-    #[derive(serde::Serialize)]
-    struct Entry<'a> {
-        db_path: &'a str,
+/// `key: value` (indented by `indent`) in place of the first line for `key`,
+/// set or commented out, else at the end.
+fn put(
+    lines: &mut Vec<String>,
+    key: &str,
+    value: serde_norway::Value,
+    indent: &str,
+) -> std::result::Result<(), serde_norway::Error> {
+    let mut entry = serde_norway::Mapping::new();
+    entry.insert(key.into(), value);
+    let text: Vec<String> = serde_norway::to_string(&entry)?
+        .lines()
+        .map(|line| format!("{indent}{line}"))
+        .collect();
+    let text = text.join("\n");
+    let set = format!("{indent}{key}:");
+    let commented = format!("{indent}# {key}:");
+    match lines
+        .iter()
+        .position(|line| line.starts_with(&set) || line.starts_with(&commented))
+    {
+        Some(at) => lines[at] = text,
+        None => lines.push(text),
     }
-    let path = seen_from(db, config.parent().unwrap_or(Path::new("")))?;
+    Ok(())
+}
+
+/// A path setting as the file's reader will take it: relative to the file's
+/// directory `dir`, and not starting with `~` or `$` (which the reader expands
+/// at the start and refuses otherwise).
+fn seen_as_written(path: &Path, dir: &Path, flag: &str) -> Result<PathBuf> {
+    let path = seen_from(path, dir)?;
     let text = path
         .to_str()
-        .ok_or_else(|| Error::usage(format!("database path {} is not valid UTF-8", show(&path))))?;
-    // The reader expands `~` and `$HOME` at the start and refuses other `$...`.
-    let text = if text.starts_with(['~', '$']) {
-        format!("./{text}")
+        .ok_or_else(|| Error::usage(format!("{flag} {} is not valid UTF-8", show(&path))))?;
+    Ok(if text.starts_with(['~', '$']) {
+        PathBuf::from(format!("./{text}"))
     } else {
-        text.to_string()
-    };
-    let yaml = serde_norway::to_string(&Entry { db_path: &text })
-        .map_err(|e| Error::failed(format!("cannot write the database path as YAML: {e}")))?;
-    Ok(yaml.trim_end().to_string())
+        path
+    })
 }
 
 /// `db` (absolute, or relative to the working directory) as a path from `dir`
@@ -104,4 +143,51 @@ fn seen_from(db: &Path, dir: &Path) -> Result<PathBuf> {
     let mut path: PathBuf = there.components().skip(common).map(|_| "..").collect();
     path.extend(here.components().skip(common));
     Ok(path.join(db))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::options::{CheckOptions, Shared};
+
+    /// Every setting written reads back as the same value, whatever it is.
+    #[test]
+    fn every_setting_given_round_trips_through_the_file() {
+        let given = Options {
+            db_path: Some("[x] yes.db".into()),
+            backup_dir: Some("#b".into()),
+            config: None,
+            compression_level: Some(9),
+            max_backups: Some(3),
+            keep_daily: Some(7),
+            keep_weekly: Some(4),
+            keep_pre_restore: Some(2),
+            diff_backups: Some(5),
+            min_interval_hours: Some(0.25),
+            summary_log: Some("logs/s: x.log".into()),
+            mirror_dirs: Some(vec!["m1".into(), "null".into()]),
+            busy_timeout_seconds: Some(5),
+            lock_timeout_seconds: Some(0),
+            term_grace_seconds: Some(9),
+            threads: Some(2),
+            shared: Some(Shared::Group),
+            check: Some(CheckOptions {
+                max_age: Some(Duration::from_secs(7200)),
+                min_count: Some(4),
+                max_shrink: Some(12.5),
+                min_free: Some(1 << 30),
+            }),
+        };
+        let text = fill(EXAMPLE, &given).unwrap();
+        let read = crate::config::parse(&text).unwrap();
+        let value = |o: &Options| serde_norway::to_value(o).unwrap();
+        assert_eq!(value(&read), value(&given), "{text}");
+        // Still the commented example, each key once.
+        assert!(text.lines().filter(|l| l.starts_with('#')).count() > 10);
+        assert_eq!(text.matches("\nmax_backups:").count(), 1, "{text}");
+        // Nothing given: the example as it is.
+        assert_eq!(fill(EXAMPLE, &Options::default()).unwrap(), EXAMPLE);
+    }
 }

@@ -12,7 +12,7 @@ use crate::cli::ListArgs;
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::output::Output;
-use crate::store::{DbId, Entry, Legacy, Role, ownership};
+use crate::store::{Checksum, DbId, Entry, Legacy, Role, ownership};
 use crate::units::human_bytes;
 
 /// One backup as `list --format json` prints it (documented in docs/json.md).
@@ -23,7 +23,7 @@ pub(crate) struct Row {
     pub size: u64,
     pub db_size: Option<u64>,
     pub saved_percent: Option<f64>,
-    pub checksum: Option<String>,
+    pub checksum: Option<Checksum>,
     pub host: Option<String>,
     pub job: Option<String>,
     /// `manual`, ..., `pre-restore`, `legacy`; `null` when the metadata is damaged.
@@ -83,7 +83,7 @@ impl Row {
             db_size: meta.map(|m| m.db_size),
             saved_percent: meta
                 .map(|m| (saved_percent(m.db_size, entry.size) * 10.0).round() / 10.0),
-            checksum: meta.map(|m| m.checksum.clone()),
+            checksum: meta.map(|m| m.checksum),
             host: meta.map(|m| m.host.clone()),
             job: meta.map(|m| m.job.clone()),
             kind: entry.kind_name().map(str::to_string),

@@ -60,12 +60,7 @@ impl Ctx {
             Some(db) => crate::create::prepare_dir(&self.settings, dir, db)?,
             None => dir.ensure_exists()?,
         }
-        crate::lock::DirLock::acquire(
-            dir.path(),
-            &self.job,
-            crate::lock::Wait::Upto(self.settings.lock_timeout),
-        )?
-        .ok_or_else(|| crate::error::Error::failed("lock not acquired"))
+        crate::lock::DirLock::acquire(dir.path(), &self.job, self.settings.lock_timeout)
     }
 
     pub(crate) fn output(&self, format: crate::cli::Format) -> crate::output::Output {

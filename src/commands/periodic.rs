@@ -16,7 +16,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     // A bad path is a usage error, found before any work (run as root, a rename
     // over /dev/null would replace the device).
     if let Some(path) = &args.metrics_file {
-        crate::metrics::check_target(path)?;
+        crate::metrics::validate_path(path)?;
     }
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
@@ -44,9 +44,9 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     // periodic's quiet case.
     let (status, backup) = match &made {
         Ok(Some(outcome @ Outcome::Created(created))) => {
-            (summary_log::status_of(outcome), Some(created))
+            (super::report::event_status(outcome), Some(created))
         }
-        Ok(Some(outcome)) => (summary_log::status_of(outcome), None),
+        Ok(Some(outcome)) => (super::report::event_status(outcome), None),
         Ok(None) => (summary_log::EventStatus::Skipped, None),
         Err(_) => (summary_log::EventStatus::Failed, None),
     };
@@ -65,11 +65,11 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
         };
         let mut line = Line::new(&ctx.job, "periodic", status);
         if let Some(created) = backup {
-            line.created(created);
+            super::report::created_fields(&mut line, created);
         }
         if let Some(filled) = filled {
-            line.field("backup", &filled.name);
-            line.filled(filled);
+            line.backup(&filled.name);
+            super::report::filled_fields(&mut line, filled);
         }
         line.field(
             "healthy",

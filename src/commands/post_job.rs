@@ -84,7 +84,7 @@ pub(crate) fn after_work(
         }
         Ok((reason, Some(outcome))) => {
             let status = report(&out, outcome);
-            let mut line = Line::of_outcome(&ctx.job, "post-job", outcome);
+            let mut line = super::report::outcome_line(&ctx.job, "post-job", outcome);
             match outcome {
                 Outcome::Unchanged { .. } => {
                     line.field("reason", "database unchanged");
@@ -149,7 +149,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
         Some(task) if after_term => {
             // Not finished (it may be requeued), but it reached post-job: the
             // final job's line says so.
-            JobState::open(&dir)?.term_task(&key, task.task_id)?;
+            JobState::open(&dir, &lock)?.term_task(&key, task.task_id)?;
             if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 "ended by SLURM's TERM; newest backup older than the interval".to_string()
             } else {
@@ -160,7 +160,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             }
         }
         Some(task) => {
-            let state = JobState::open(&dir)?;
+            let state = JobState::open(&dir, &lock)?;
             let finished = state.finish_task(&key, task.task_id)?;
             let last = task.task_count.is_some_and(|count| finished >= count);
             let of = task.task_count.map_or("?".to_string(), |c| c.to_string());
@@ -181,7 +181,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
     job.tag = ctx.job.job_id().to_string();
     let outcome = create::if_changed(&ctx.settings, &job, &dir, &lock, db, Kind::PostJob, false);
     if ends {
-        JobState::open(&dir)?.mark_ended(&key)?;
+        JobState::open(&dir, &lock)?.mark_ended(&key)?;
     }
     Ok((reason, Some(outcome?)))
 }

@@ -53,7 +53,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
         status
     };
     let mut line = Line::new(job, "pre-job", status);
-    line.field("backup", name);
+    line.backup(name);
     if !reason.is_empty() {
         line.field("reason", reason);
     }

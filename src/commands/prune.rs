@@ -7,7 +7,7 @@ use crate::cli::PruneArgs;
 
 use crate::error::Result;
 use crate::exit_code::ExitCode;
-use crate::lock::{DirLock, Wait};
+use crate::lock::DirLock;
 use crate::retention;
 use crate::store::DbId;
 
@@ -27,9 +27,9 @@ pub(crate) fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
     let _lock = if args.dry_run {
         None
     } else {
-        let lock = DirLock::acquire(dir.path(), &ctx.job, Wait::Upto(ctx.settings.lock_timeout))?;
-        dir.remove_stale_temps();
-        lock
+        let lock = DirLock::acquire(dir.path(), &ctx.job, ctx.settings.lock_timeout)?;
+        lock.remove_stale_temps();
+        Some(lock)
     };
     let protected = crate::slurm::array::JobState::protected(&dir);
     let plan = retention::plan(&dir.set(&db)?, retention::policy(&ctx.settings), &protected);

@@ -10,20 +10,98 @@ use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::health::Criterion;
 use crate::output::Output;
+use crate::slurm::job::JobContext;
+use crate::summary_log::{EventStatus, Line};
 use crate::units::human_bytes;
+
+/// A backup attempt's summary-log `status`: ok when made, passed its check and
+/// copied to every mirror; failed when made but not; skipped when unchanged.
+pub(crate) fn event_status(outcome: &Outcome) -> EventStatus {
+    match outcome {
+        Outcome::Created(created) if created.is_complete() => EventStatus::Ok,
+        Outcome::Created(_) => EventStatus::Failed,
+        // Unchanged, but the newest restore point could not be put in a mirror.
+        Outcome::Unchanged { .. } if !outcome.is_complete() => EventStatus::Failed,
+        Outcome::Unchanged { .. } => EventStatus::Skipped,
+    }
+}
+
+/// A backup attempt's summary line: [`event_status`] of the outcome, then the
+/// backup made or found (`backup=`); the event's own fields follow.
+pub(crate) fn outcome_line(job: &JobContext, event: &str, outcome: &Outcome) -> Line {
+    let mut line = Line::new(job, event, event_status(outcome));
+    match outcome {
+        Outcome::Created(created) => created_fields(&mut line, created),
+        Outcome::Unchanged { newest, filled } => {
+            line.backup(newest);
+            if let Some(filled) = filled {
+                filled_fields(&mut line, filled);
+            }
+        }
+    }
+    line
+}
+
+/// The backup made (`backup=`, with `type=diff` for a diff), and why it is
+/// full when a diff was due (`full_because=`).
+pub(crate) fn created_fields(line: &mut Line, created: &Created) {
+    line.backup(&created.entry.file_name);
+    if let Some(why) = &created.full_because {
+        line.field("full_because", why);
+    }
+}
+
+/// A mirror filled in by a run that made no backup: `mirror=filled`, or
+/// `mirror=failed` with `error=`.
+pub(crate) fn filled_fields(line: &mut Line, filled: &Filled) {
+    if filled.is_complete() {
+        line.field("mirror", "filled");
+        return;
+    }
+    let why: Vec<String> = filled
+        .mirrors
+        .iter()
+        .filter_map(|m| {
+            m.result
+                .as_ref()
+                .err()
+                .map(|e| format!("{}: {e}", m.dir.display()))
+        })
+        .collect();
+    line.field("mirror", "failed").field(
+        "error",
+        &format!("{} not copied to {}", filled.name, why.join("; ")),
+    );
+}
 
 /// Print a backup outcome the same way for every command that makes one.
 pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
+    report_with(out, outcome, serde_json::Map::new())
+}
+
+/// [`report`], with the command's own fields (`extra`) in the same JSON
+/// document: stdout holds one document.
+pub(crate) fn report_with(
+    out: &Output,
+    outcome: &Outcome,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> ExitCode {
+    let with_extra = |mut document: serde_json::Value| {
+        if let Some(fields) = document.as_object_mut() {
+            fields.extend(extra.clone());
+        }
+        document
+    };
     match outcome {
         Outcome::Unchanged { newest, filled } => {
             out.line(format!("skipped: database unchanged since {newest}"));
             let mut document =
-                json!({"status": "skipped", "reason": "unchanged", "newest": newest});
+                with_extra(json!({"status": "skipped", "reason": "unchanged", "newest": newest}));
             report_filled(out, filled.as_ref(), &mut document)
         }
         Outcome::Created(created) => {
             out.line(describe(created));
-            out.document(&json!({
+            out.document(&with_extra(json!({
                 "status": if created.is_good() { "ok" } else { "failed" },
                 "name": created.entry.file_name,
                 "path": created.entry.path,
@@ -39,7 +117,7 @@ pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
                 "seconds": created.duration.as_secs_f64(),
                 "pruned": created.pruned,
                 "mirrors": mirrors_json(&created.mirrors),
-            }));
+            })));
             for failed in created.mirrors.iter().filter(|m| m.result.is_err()) {
                 let why = failed.result.as_ref().err().map_or("", String::as_str);
                 out.line(format!("MIRROR FAILED: {}: {why}", failed.dir.display()));

@@ -43,7 +43,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             let (name, why) = crate::slurm::undo::point_before(&ctx.backup_dir(), &db, &job)?;
             (name, Some(why))
         }
-        (None, Some(name)) => (name.clone(), None),
+        (None, Some(name)) => (name.as_str().to_string(), None),
         (None, None) => {
             return Err(Error::usage(
                 "give a backup name, `latest`, or --before-job JOBID",

@@ -177,7 +177,7 @@ fn time_limit_backup(ctx: &Ctx) {
             line
         }
         Ok(TimeLimit::Made(outcome)) => {
-            let mut line = Line::of_outcome(&ctx.job, "time-limit", &outcome);
+            let mut line = super::report::outcome_line(&ctx.job, "time-limit", &outcome);
             if let crate::create::Outcome::Created(created) = &outcome {
                 line.field("size", &created.entry.size.to_string())
                     .field("seconds", &format!("{:.2}", created.duration.as_secs_f64()));

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::archive::decompress;
-use crate::cli::VerifyArgs;
+use crate::cli::{BackupRef, VerifyArgs};
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::slurm::job::JobContext;
@@ -28,6 +28,9 @@ struct Verdict {
 pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let dir = ctx.backup_dir();
+    // The newest restore point: what `restore latest` would pick first.
+    let latest =
+        || -> Result<Option<Entry>> { Ok(ctx.backup_set(&dir)?.restore_points.into_iter().next()) };
     let entries: Vec<Entry> = if args.all {
         // Newest first by creation time, as `list` shows them (legacy names are
         // local time, ours UTC, so name order is not creation order).
@@ -35,17 +38,16 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         all.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
         all
     } else if args.names.is_empty() {
-        // The newest restore point: what `restore latest` would pick first.
-        ctx.backup_set(&dir)?
-            .restore_points
-            .into_iter()
-            .take(1)
-            .collect()
+        latest()?.into_iter().collect()
     } else {
-        args.names
-            .iter()
-            .map(|name| dir.by_name(name))
-            .collect::<Result<_>>()?
+        let mut entries = Vec::new();
+        for name in &args.names {
+            match name {
+                BackupRef::Named(name) => entries.push(dir.by_name(name)?),
+                BackupRef::Latest => entries.extend(latest()?),
+            }
+        }
+        entries
     };
     if entries.is_empty() {
         return Err(Error::failed(format!(

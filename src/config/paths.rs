@@ -148,7 +148,7 @@ fn home() -> Option<PathBuf> {
 }
 
 /// Every path setting through `map(key, flag, path)`.
-fn map_paths(
+pub(crate) fn map_paths(
     mut options: Options,
     map: impl Fn(&str, &str, PathBuf) -> Result<PathBuf>,
 ) -> Result<Options> {

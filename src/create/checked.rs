@@ -18,7 +18,7 @@ use crate::slurm::job::JobContext;
 use crate::snapshot::Source;
 use crate::sqlite_file::Integrity;
 use crate::store::metadata::{self, DiffInfo, DiffType, Members};
-use crate::store::{TempFile, copy_mode};
+use crate::store::{Checksum, TempFile, copy_mode};
 
 /// How the source is read.
 pub(crate) enum Reader {
@@ -57,7 +57,7 @@ pub(crate) struct Checked {
     pub(crate) check: Integrity,
     /// Size and `sha256:` of the database content (a diff: of what it rebuilds to).
     pub(crate) db_size: u64,
-    pub(crate) checksum: String,
+    pub(crate) checksum: Checksum,
     pub(super) members: Members,
     pub(super) diff: Option<DiffInfo>,
     /// A full backup's page hashes, kept when it may become a diff's base.
@@ -101,7 +101,7 @@ struct Payload {
 /// What the metadata says about the content, once a diff is confirmed.
 struct Content {
     db_size: u64,
-    checksum: String,
+    checksum: Checksum,
     diff: Option<DiffInfo>,
 }
 
@@ -138,7 +138,7 @@ pub(crate) fn write(
         }
         _ => Content {
             db_size: payload.compressed.raw_bytes,
-            checksum: payload.compressed.checksum.clone(),
+            checksum: payload.compressed.checksum,
             diff: None,
         },
     };
@@ -294,12 +294,12 @@ fn finish_diff(
         diff: Some(DiffInfo {
             kind: DiffType::Diff,
             base: base.entry.file_name.clone(),
-            base_checksum: base_meta.checksum.clone(),
+            base_checksum: base_meta.checksum,
             base_size: base.entry.size,
             page_size: summary.page_size,
             page_count: summary.page_count,
             changed_pages: summary.changed_pages,
-            diff_checksum: payload.compressed.checksum.clone(),
+            diff_checksum: payload.compressed.checksum,
             diff_index: base.index,
         }),
     }))
@@ -317,6 +317,6 @@ fn copy_raw(file: &File, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()
             return Ok(());
         }
         sink(&buffer[..n])?;
-        crate::signals::check()?;
+        crate::signals::stop_if_requested()?;
     }
 }

@@ -97,7 +97,7 @@ pub(crate) fn publish(
         .write_all_at(&header, 0)
         .map_err(write_error(dir))?;
     temp.sync()?;
-    crate::signals::check()?;
+    crate::signals::stop_if_requested()?;
     let failed = meta.check != CheckResult::Ok;
     let mut entry = dir.publish_as(temp, created, failed, meta.diff.is_some(), record.mirrors)?;
     if let Some(table) = hashes.filter(|_| !failed) {

@@ -7,7 +7,7 @@ use super::Target;
 use super::publish::Published;
 use crate::config::Settings;
 use crate::error::{Result, show};
-use crate::lock::{DirLock, Wait};
+use crate::lock::DirLock;
 use crate::mirror::{self, MirrorResult};
 use crate::retention::{self, Policy};
 use crate::sqlite_file;
@@ -18,7 +18,7 @@ pub(crate) struct Keep<'a> {
     pub policy: Policy,
     pub mirrors: &'a [PathBuf],
     /// How long to wait for a mirror's lock.
-    pub lock_wait: Wait,
+    pub lock_wait: std::time::Duration,
 }
 
 impl<'a> Keep<'a> {
@@ -26,7 +26,7 @@ impl<'a> Keep<'a> {
         Keep {
             policy: retention::policy(settings),
             mirrors: &settings.mirror_dirs,
-            lock_wait: Wait::Upto(settings.lock_timeout),
+            lock_wait: settings.lock_timeout,
         }
     }
 }

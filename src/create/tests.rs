@@ -3,14 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::*;
 use crate::archive::decompress;
 use crate::progress::Progress;
 use crate::retention::Policy;
-use crate::sqlite_file::{Integrity, hex};
-use crate::store::TEMP_PREFIX;
+use crate::sqlite_file::Integrity;
+use crate::store::{Checksum, TEMP_PREFIX};
 
 struct Setup {
     root: tempfile::TempDir,
@@ -59,7 +57,7 @@ impl Setup {
     }
 
     fn lock(&self) -> DirLock {
-        DirLock::acquire(self.dir.path(), &self.job, Wait::No)
+        DirLock::try_acquire(self.dir.path(), &self.job)
             .unwrap()
             .expect("nobody else holds a test's lock")
     }
@@ -121,8 +119,8 @@ fn full(hashes: bool) -> diff::Plan {
     diff::Plan::Full { hashes, why: None }
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+fn sha256(bytes: &[u8]) -> Checksum {
+    Checksum::of(bytes)
 }
 
 fn checked(written: Written) -> Checked {
@@ -272,7 +270,7 @@ fn retention_after_publishing_keeps_the_newest_and_copies_to_mirrors() {
             keep_pre_restore: 1,
         },
         mirrors: &mirrors,
-        lock_wait: Wait::No,
+        lock_wait: std::time::Duration::ZERO,
     };
     let mut names = Vec::new();
     let mut last = None;

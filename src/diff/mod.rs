@@ -1,4 +1,4 @@
-//! Differential backups (SPEC section 8, docs/differential.md): after a full
+//! Differential backups (docs/differential.md): after a full
 //! backup, up to `diff_backups` restore points hold only the pages that differ
 //! from it, in `backup_*.diff.gz`.
 //!
@@ -132,7 +132,7 @@ impl Confirmation {
 /// checked); `Err` completes "base NAME ...". A failure other than a signal is
 /// recorded beside the sidecar, so nobody counts on the base meanwhile.
 fn read_whole(base: &Entry) -> std::result::Result<PageHashes, String> {
-    pagehash::rebuild(base, 1).map_err(|e| whole_read_failed(&e))
+    pagehash::rehash(base, 1).map_err(|e| whole_read_failed(&e))
 }
 
 /// Remember a whole read's failure (not a signal's) and say it.
@@ -276,7 +276,7 @@ fn usable_base(
     index: u32,
 ) -> std::result::Result<(PageHashes, Option<Confirm>), String> {
     let checksum = match &base.meta {
-        Ok(meta) => meta.checksum.clone(),
+        Ok(meta) => meta.checksum,
         Err(why) => return Err(format!("has unreadable metadata ({why})")),
     };
     let now = FileStamp::of(&base.path).map_err(|e| format!("cannot be read ({e})"))?;

@@ -28,7 +28,7 @@ use xxhash_rust::xxh3::xxh3_128;
 use crate::archive::decompress;
 use crate::error::{Context, Error, Result, show};
 use crate::progress::Progress;
-use crate::store::{BackupDir, Entry, PAGES_DIR, copy_mode, replace_file, sync_dir};
+use crate::store::{BackupDir, Checksum, Entry, PAGES_DIR, copy_mode, replace_file, sync_dir};
 
 const MAGIC: &[u8; 8] = b"DBBKPH02";
 /// Magic, page size, page count, the base file's stamp, checksum length.
@@ -118,7 +118,9 @@ impl PageHashes {
         self.hashes.len() * std::mem::size_of::<u128>()
     }
 
-    fn encode(&self, base_checksum: &str, stamp: &FileStamp) -> Vec<u8> {
+    fn encode(&self, base_checksum: &Checksum, stamp: &FileStamp) -> Vec<u8> {
+        // The checksum's text, as in metadata: sidecars written before it had a type read the same.
+        let base_checksum = base_checksum.to_string();
         let mut out = Vec::with_capacity(FIXED + 16 + base_checksum.len() + self.memory_bytes());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.page_size.to_be_bytes());
@@ -136,7 +138,7 @@ impl PageHashes {
 
     /// Parse a sidecar; `Err` says what is wrong with it.
     #[cfg(test)]
-    fn decode(bytes: &[u8], base_checksum: &str) -> std::result::Result<Sidecar, String> {
+    fn decode(bytes: &[u8], base_checksum: &Checksum) -> std::result::Result<Sidecar, String> {
         Self::read_from(&mut &bytes[..], bytes.len() as u64, base_checksum)
     }
 
@@ -145,7 +147,7 @@ impl PageHashes {
     fn read_from(
         reader: &mut impl Read,
         len: u64,
-        base_checksum: &str,
+        base_checksum: &Checksum,
     ) -> std::result::Result<Sidecar, String> {
         let truncated = |e: io::Error| match e.kind() {
             io::ErrorKind::UnexpectedEof => "truncated".to_string(),
@@ -191,7 +193,7 @@ impl PageHashes {
         if seal.digest128().to_be_bytes() != recorded {
             return Err("its seal does not match (damaged)".into());
         }
-        if text != base_checksum.as_bytes() {
+        if text != base_checksum.to_string().as_bytes() {
             return Err("made for other content than the base holds".into());
         }
         Ok(Sidecar {
@@ -217,7 +219,7 @@ pub(crate) fn sidecar_path(dir: &Path, name: &str) -> PathBuf {
 pub(crate) fn save(
     dir: &BackupDir,
     name: &str,
-    base_checksum: &str,
+    base_checksum: &Checksum,
     table: &PageHashes,
 ) -> Result<()> {
     let file = dir.path().join(name);
@@ -308,7 +310,7 @@ pub(crate) fn size_problem(entry: &Entry) -> Option<String> {
 
 /// Hash the pages of a full backup by decompressing it (CRCs, size and SHA-256
 /// checked by the decompressor).
-pub(crate) fn rebuild(base: &Entry, threads: usize) -> Result<PageHashes> {
+pub(crate) fn rehash(base: &Entry, threads: usize) -> Result<PageHashes> {
     let mut hasher = Hasher::default();
     decompress::extract(base, &mut hasher, &Progress::hidden(), threads)?;
     hasher.finish(&base.file_name)
@@ -417,15 +419,16 @@ mod tests {
             inode: 7,
             device: u64::MAX,
         };
-        let bytes = table.encode("sha256:ab", &stamp);
-        let back = PageHashes::decode(&bytes, "sha256:ab").unwrap();
+        let ab = Checksum::of(b"ab");
+        let bytes = table.encode(&ab, &stamp);
+        let back = PageHashes::decode(&bytes, &ab).unwrap();
         assert_eq!((back.table, back.stamp), (table.clone(), stamp));
-        assert!(PageHashes::decode(&bytes, "sha256:cd").is_err());
+        assert!(PageHashes::decode(&bytes, &Checksum::of(b"cd")).is_err());
         let mut flipped = bytes.clone();
         flipped[60] ^= 1;
-        assert!(PageHashes::decode(&flipped, "sha256:ab").is_err());
-        assert!(PageHashes::decode(&bytes[..bytes.len() - 3], "sha256:ab").is_err());
-        assert!(PageHashes::decode(b"", "sha256:ab").is_err());
+        assert!(PageHashes::decode(&flipped, &ab).is_err());
+        assert!(PageHashes::decode(&bytes[..bytes.len() - 3], &ab).is_err());
+        assert!(PageHashes::decode(b"", &ab).is_err());
         assert!(!table.differs(2, &[1; 4096]));
         assert!(table.differs(2, &[2; 4096]));
         assert!(table.differs(6, &[5; 4096]), "a new page differs");

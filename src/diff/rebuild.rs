@@ -13,7 +13,7 @@ use super::{HEADER_LEN, MAGIC};
 use crate::archive::decompress::{self, Extracted};
 use crate::error::{Error, Result, show};
 use crate::progress::Progress;
-use crate::sqlite_file::hex;
+use crate::store::Checksum;
 use crate::store::metadata::DiffInfo;
 use crate::store::{BackupDir, BackupName, Entry, open_no_follow};
 
@@ -165,7 +165,7 @@ pub(crate) fn rebuild(
         ..
     } = merge;
     records.end(&info).map_err(|e| damaged(e.to_string()))?;
-    let checksum = format!("sha256:{}", hex(&hasher.finalize()));
+    let checksum = Checksum::finish(hasher);
     if total != meta.db_size || checksum != meta.checksum {
         return Err(damaged(format!(
             "the rebuilt database ({total} bytes, {checksum}) is not the one recorded ({} bytes, {})",
@@ -237,7 +237,7 @@ impl<R: Read> Records<R> {
                 self.read, info.changed_pages
             )));
         }
-        let checksum = format!("sha256:{}", hex(&self.hasher.finalize()));
+        let checksum = Checksum::finish(self.hasher);
         if checksum != info.diff_checksum {
             return Err(io::Error::other(format!(
                 "payload checksum {checksum} does not match the recorded {}",

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::pagehash::PageHashes;
 use super::{HEADER_LEN, MAGIC};
 use crate::error::{Error, Result};
-use crate::sqlite_file::hex;
+use crate::store::Checksum;
 
 /// Why a diff was given up for a full backup.
 pub(crate) const TOO_LARGE: &str = "the diff grew past half the size of its base";
@@ -35,7 +35,7 @@ pub(crate) struct Summary {
     pub page_count: u64,
     pub changed_pages: u64,
     /// `sha256:` of the complete database content.
-    pub checksum: String,
+    pub checksum: Checksum,
     pub db_size: u64,
 }
 
@@ -113,7 +113,7 @@ impl<'a> DiffStream<'a> {
             page_size: self.base.page_size,
             page_count: self.page_count,
             changed_pages: self.changed,
-            checksum: format!("sha256:{}", hex(&self.content.clone().finalize())),
+            checksum: Checksum::finish(self.content.clone()),
             db_size: self.content_bytes,
         })
     }

@@ -17,7 +17,7 @@ use crate::slurm::job::JobContext;
 use crate::snapshot::Source;
 use crate::sqlite_file::Integrity;
 use crate::store::metadata::{CheckResult, Kind};
-use crate::store::{BackupDir, DbId, Entry};
+use crate::store::{BackupDir, Checksum, DbId, Entry};
 
 /// What `save_before_restore` did.
 #[derive(Debug)]
@@ -58,7 +58,7 @@ pub(crate) fn save_before_restore(
     database: Result<PathBuf>,
 ) -> Result<Saved> {
     let started = Instant::now();
-    dir.remove_stale_temps();
+    lock.remove_stale_temps();
     let absolute =
         std::path::absolute(target).context(|| format!("cannot resolve {}", show(target)))?;
     let id = DbId::of(&absolute);
@@ -140,7 +140,7 @@ fn save(
 fn same_content(
     dir: &BackupDir,
     id: &DbId,
-    checksum: &str,
+    checksum: &Checksum,
     size: u64,
     threads: usize,
 ) -> Result<Option<String>> {
@@ -151,7 +151,7 @@ fn same_content(
         .chain(&set.pre_restore)
         .filter(|entry| {
             matches!(&entry.meta, Ok(meta)
-            if meta.checksum == checksum && meta.db_size == size && meta.check == CheckResult::Ok)
+            if meta.checksum == *checksum && meta.db_size == size && meta.check == CheckResult::Ok)
         });
     for entry in candidates {
         if let Some(problem) = diff::restore_problem(entry) {
@@ -203,7 +203,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::lock::Wait;
     use crate::retention::Policy;
 
     /// A pre-restore copy of `db` into `dir`, as the restore engine makes it.
@@ -235,12 +234,10 @@ mod tests {
                     keep_pre_restore: 5,
                 },
                 mirrors: &[],
-                lock_wait: Wait::No,
+                lock_wait: std::time::Duration::ZERO,
             },
         };
-        let lock = DirLock::acquire(dir.path(), job, Wait::No)
-            .unwrap()
-            .unwrap();
+        let lock = DirLock::try_acquire(dir.path(), job).unwrap().unwrap();
         let reader = Reader::Sqlite(Source::open(db, Duration::from_secs(5)).unwrap());
         save(&target, &lock, &reader, &stages, Instant::now()).unwrap()
     }

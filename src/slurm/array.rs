@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use super::scheduler::JobId;
 use crate::error::{Context, Result, show};
+use crate::lock::DirLock;
 use crate::store::{BackupDir, DbId, replace_file, sync_dir};
 
 pub(crate) const STATE_DIR: &str = ".dbbackup-state";
@@ -80,59 +81,103 @@ impl PreJob {
         Some((min..=max).step_by(step as usize).collect())
     }
 
+    /// The JSON record, or the `key=value` lines earlier builds wrote (an
+    /// older binary may still write them beside a newer one during an upgrade).
     fn parse(text: &str) -> PreJob {
-        let mut record = PreJob::default();
+        match serde_json::from_str::<Stored>(text) {
+            Ok(stored) => stored.into(),
+            Err(_) => Self::parse_lines(text),
+        }
+    }
+
+    fn parse_lines(text: &str) -> PreJob {
+        let mut stored = Stored::default();
         for line in text.lines() {
             let value = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
             match line.split_once('=') {
-                Some(("backup", v)) => record.backup = value(v),
-                Some(("failed", v)) => record.failed = value(v),
-                // Older versions wrote `final=not submitted: why`.
-                Some(("final", v)) => {
-                    record.final_job = value(v).map(|v| {
-                        if v.chars().all(|c| c.is_ascii_digit()) {
-                            FinalJob::Submitted(JobId(v))
-                        } else {
-                            let why = v.strip_prefix("not submitted: ").unwrap_or(&v);
-                            FinalJob::NotSubmitted(why.to_string())
-                        }
-                    });
-                }
-                Some(("final_error", v)) => {
-                    record.final_job = value(v).map(FinalJob::NotSubmitted);
-                }
-                Some(("tasks", v)) => record.task_ids = value(v),
-                Some(("kill_wait", v)) => record.kill_wait = v.trim().parse().ok(),
-                Some(("busy", v)) => record.busy = value(v),
+                Some(("backup", v)) => stored.backup = value(v),
+                Some(("failed", v)) => stored.failed = value(v),
+                Some(("final", v)) => stored.final_id = value(v),
+                Some(("final_error", v)) => stored.final_error = value(v),
+                Some(("tasks", v)) => stored.tasks = value(v),
+                Some(("kill_wait", v)) => stored.kill_wait = v.trim().parse().ok(),
+                Some(("busy", v)) => stored.busy = value(v),
                 // Before keys existed the file held just the backup's name.
-                None if record.backup.is_none() => record.backup = value(line),
+                None if stored.backup.is_none() => stored.backup = value(line),
                 _ => {}
             }
         }
-        record
+        stored.into()
     }
 
     fn render(&self) -> String {
-        let mut text = String::new();
-        let (submitted, refused) = match &self.final_job {
+        let mut text = serde_json::to_string(&Stored::from(self)).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// A pre-job record as stored: one JSON object whose keys are those of the
+/// `key=value` lines earlier builds wrote.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Stored {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failed: Option<String>,
+    /// The submitted final job's id.
+    #[serde(default, rename = "final", skip_serializing_if = "Option::is_none")]
+    final_id: Option<String>,
+    /// Why the final job was not submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    final_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tasks: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kill_wait: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    busy: Option<String>,
+}
+
+impl From<Stored> for PreJob {
+    fn from(stored: Stored) -> PreJob {
+        let final_job = match (stored.final_id, stored.final_error) {
+            (_, Some(why)) => Some(FinalJob::NotSubmitted(why)),
+            // Older versions wrote `final=not submitted: why`.
+            (Some(id), None) if !id.chars().all(|c| c.is_ascii_digit()) => {
+                let why = id.strip_prefix("not submitted: ").unwrap_or(&id);
+                Some(FinalJob::NotSubmitted(why.to_string()))
+            }
+            (Some(id), None) => Some(FinalJob::Submitted(JobId(id))),
+            (None, None) => None,
+        };
+        PreJob {
+            backup: stored.backup,
+            failed: stored.failed,
+            final_job,
+            task_ids: stored.tasks,
+            kill_wait: stored.kill_wait,
+            busy: stored.busy,
+        }
+    }
+}
+
+impl From<&PreJob> for Stored {
+    fn from(record: &PreJob) -> Stored {
+        let (final_id, final_error) = match &record.final_job {
             Some(FinalJob::Submitted(JobId(id))) => (Some(id.clone()), None),
             Some(FinalJob::NotSubmitted(why)) => (None, Some(why.clone())),
             None => (None, None),
         };
-        for (key, value) in [
-            ("backup", &self.backup),
-            ("failed", &self.failed),
-            ("final", &submitted),
-            ("final_error", &refused),
-            ("tasks", &self.task_ids),
-            ("kill_wait", &self.kill_wait.map(|k| k.to_string())),
-            ("busy", &self.busy),
-        ] {
-            if let Some(value) = value {
-                text.push_str(&format!("{key}={}\n", value.replace('\n', " ")));
-            }
+        Stored {
+            backup: record.backup.clone(),
+            failed: record.failed.clone(),
+            final_id,
+            final_error,
+            tasks: record.task_ids.clone(),
+            kill_wait: record.kill_wait,
+            busy: record.busy.clone(),
         }
-        text
     }
 }
 
@@ -148,8 +193,8 @@ pub(crate) struct JobState {
 }
 
 impl JobState {
-    /// The state of `backups`, created if missing; the caller holds its lock.
-    pub(crate) fn open(backups: &BackupDir) -> Result<JobState> {
+    /// The state of `backups`, created if missing; written under its lock.
+    pub(crate) fn open(backups: &BackupDir, _lock: &DirLock) -> Result<JobState> {
         let dir = backups.path().join(STATE_DIR);
         crate::store::perms::create_dir_all(&dir)
             .context(|| format!("cannot create {}", show(&dir)))?;
@@ -325,6 +370,25 @@ mod tests {
             ..PreJob::default()
         };
         assert_eq!(PreJob::parse(&refused.render()), refused);
+        // One JSON line, with the keys of the earlier lines.
+        let json: serde_json::Value = serde_json::from_str(&record.render()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"backup": "backup_20250101_000000.db.gz", "final": "77",
+                "tasks": "0-3:1", "kill_wait": 5})
+        );
+        let json: serde_json::Value = serde_json::from_str(&refused.render()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"final_error": "Invalid account", "busy": "locked"})
+        );
+        // What earlier builds (or an older binary beside this one) wrote.
+        let old = "backup=backup_20250101_000000.db.gz\nfinal=77\ntasks=0-3:1\nkill_wait=5\n";
+        assert_eq!(PreJob::parse(old), record);
+        let old = "final_error=Invalid account\nbusy=locked\n";
+        assert_eq!(PreJob::parse(old), refused);
+        let later = r#"{"backup": "b.db.gz", "a_later_field": 1}"#;
+        assert_eq!(PreJob::parse(later).backup.as_deref(), Some("b.db.gz"));
         assert_eq!(
             PreJob::parse("final=not submitted: x\n").final_job,
             Some(FinalJob::NotSubmitted("x".into()))

@@ -94,13 +94,8 @@ pub(crate) fn run(settings: &Settings, job: &JobContext, array_arg: &str) -> Res
     let result = (|| -> Result<(BTreeSet<u64>, Outcome)> {
         let db = settings.db_path()?;
         create::prepare_dir(settings, &dir, db)?;
-        let lock = crate::lock::DirLock::acquire(
-            dir.path(),
-            job,
-            crate::lock::Wait::Upto(settings.lock_timeout),
-        )?
-        .ok_or_else(|| Error::failed("lock not acquired"))?;
-        let state = JobState::open(&dir)?;
+        let lock = crate::lock::DirLock::acquire(dir.path(), job, settings.lock_timeout)?;
+        let state = JobState::open(&dir, &lock)?;
         let reached = state.reached_post_job(&key)?;
         let mut tagged = job.clone();
         tagged.tag = array.clone();

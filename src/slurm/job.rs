@@ -3,8 +3,7 @@
 
 use std::env;
 
-/// Longest tag or host name we keep; SLURM ids are far shorter, hostile input is not.
-const MAX_LABEL: usize = 64;
+pub use crate::host::{local_host_name, sanitize};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArrayTask {
@@ -142,31 +141,6 @@ pub fn state_key(cluster: Option<&str>, job_id: &str) -> String {
     format!("{}-{}", cluster.unwrap_or("-"), sanitize(job_id))
 }
 
-/// This machine's host name, read in this one place ("unknown" when it cannot be).
-pub fn local_host_name() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// Keep labels to characters that cannot break a log line, a logfmt field or a
-/// file name, and bound their length.
-pub fn sanitize(value: &str) -> String {
-    value
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(MAX_LABEL)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +209,9 @@ mod tests {
         assert_eq!(hostile.tag, "1_event_forged_status_ok");
         assert_eq!(hostile.host, "node_1");
         let huge = "9".repeat(10_000);
-        assert_eq!(ctx(&[("SLURM_JOB_ID", &huge)]).tag.len(), MAX_LABEL);
+        assert_eq!(
+            ctx(&[("SLURM_JOB_ID", &huge)]).tag.len(),
+            crate::host::MAX_LABEL
+        );
     }
 }

@@ -256,12 +256,7 @@ fn find_or_make(
             .is_some()
     };
     let acquired = prepare_state_dir(dir, db).and_then(|()| {
-        crate::lock::DirLock::acquire_unless(
-            dir.path(),
-            job,
-            crate::lock::Wait::Upto(settings.lock_timeout),
-            recorded,
-        )
+        crate::lock::DirLock::acquire_unless(dir.path(), job, settings.lock_timeout, recorded)
     });
     let acquired = match acquired {
         Ok(acquired) => acquired,
@@ -282,7 +277,7 @@ fn find_or_make(
             ))
         });
     };
-    let state = JobState::open(dir)?;
+    let state = JobState::open(dir, &lock)?;
     let mut record = recorded_now().unwrap_or_default();
     let save = |record: &PreJob| {
         if shared {

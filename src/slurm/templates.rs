@@ -291,10 +291,16 @@ pub(crate) fn fill_in(content: &str, fill: &Fill) -> Result<String> {
                 )
         } else if line == "DBBACKUP=${DBBACKUP:-dbbackup}" {
             format!("DBBACKUP=${{DBBACKUP:-{}}}", sh_quote(fill.exe))
-        } else if line == "# export DBBACKUP_CONFIG=/path/to/dbbackup.yaml"
-            && let Some(config) = fill.config
-        {
-            format!("export DBBACKUP_CONFIG={}", sh_quote(config))
+        } else if line == "# export DBBACKUP_CONFIG=/path/to/dbbackup.yaml" {
+            match fill.config {
+                Some(config) => format!("export DBBACKUP_CONFIG={}", sh_quote(config)),
+                // No config given: the project's, where the job runs (not a
+                // placeholder a user may take for a real path).
+                None => format!(
+                    "# No configuration was given to `dbbackup templates`: the job reads\n# dbbackup.yaml in the directory it is submitted from, if there is one.\n# FILL IN and uncomment to use another file:\n# export DBBACKUP_CONFIG={}",
+                    sh_quote(&fill.project.join("dbbackup.yaml"))
+                ),
+            }
         } else if line.contains("$SLURM_SUBMIT_DIR/slurm/final_backup.sbatch}") {
             line.replace(
                 "$SLURM_SUBMIT_DIR/slurm/final_backup.sbatch}",

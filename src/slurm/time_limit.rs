@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::config::Settings;
 use crate::create::{self, Outcome};
 use crate::error::{Context, Result, show};
-use crate::lock::{DirLock, Wait};
+use crate::lock::DirLock;
 use crate::slurm::array::{self, STATE_DIR};
 use crate::slurm::job::JobContext;
 use crate::store::{BackupDir, DbId, Kind};
@@ -34,7 +34,7 @@ pub(crate) fn back_up(settings: &Settings, job: &JobContext) -> Result<TimeLimit
     let dir = BackupDir::new(&settings.backup_dir);
     dir.ensure_exists()?;
     // Never waits: another task's backup (or any other) is as good as ours.
-    let Some(lock) = DirLock::acquire(dir.path(), job, Wait::No)? else {
+    let Some(lock) = DirLock::try_acquire(dir.path(), job)? else {
         return Ok(TimeLimit::Skipped(
             "another process is making a backup right now".to_string(),
         ));

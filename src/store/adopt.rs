@@ -56,7 +56,7 @@ pub(crate) fn rewrite_source(dir: &BackupDir, entry: &Entry, new_source: &str) -
             entry.file_name
         )));
     }
-    crate::signals::check()?;
+    crate::signals::stop_if_requested()?;
     std::fs::rename(temp.path(), &entry.path)
         .context(|| format!("cannot replace {}", show(&entry.path)))?;
     temp.keep();

@@ -19,8 +19,8 @@ pub(crate) const TEMP_PREFIX: &str = ".dbbackup-tmp-";
 fn this_host() -> String {
     static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HOST.get_or_init(|| {
-        let host = crate::slurm::job::local_host_name();
-        let host = crate::slurm::job::sanitize(&host).replace('-', "_");
+        let host = crate::host::local_host_name();
+        let host = crate::host::sanitize(&host).replace('-', "_");
         if host.is_empty() { "host".into() } else { host }
     })
     .clone()
@@ -87,10 +87,10 @@ pub(crate) fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-/// Flush a directory's entries (a new or renamed name) to disk.
 /// Replace (or create) `target` with `bytes` atomically: a temp file with
-/// `mode` beside it, flushed, renamed over it. Readers see the old file or the
-/// new one, never part of either; the caller syncs the directory if it must.
+/// `mode` beside it (in `.` for a bare name), synced, renamed over it. Readers
+/// see the old file or the new one, never part of either; the caller syncs the
+/// directory (`sync_dir`) if the new name must survive a crash.
 pub(crate) fn replace_file(target: &Path, mode: u32, bytes: &[u8]) -> Result<()> {
     let dir = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -105,6 +105,7 @@ pub(crate) fn replace_file(target: &Path, mode: u32, bytes: &[u8]) -> Result<()>
     Ok(())
 }
 
+/// Flush a directory's entries (a new or renamed name) to disk; `""` is `.`.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
@@ -135,7 +136,7 @@ pub(crate) fn copy_mode(path: &Path) -> u32 {
 }
 
 /// A file that is removed when dropped unless it was published.
-pub struct TempFile {
+pub(crate) struct TempFile {
     path: PathBuf,
     file: Option<File>,
 }
@@ -144,7 +145,7 @@ static TEMP_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl TempFile {
     /// Create a new temp file in `dir` with at most `mode` permissions.
-    pub fn create_in(dir: &Path, mode: u32) -> Result<Self> {
+    pub(crate) fn create_in(dir: &Path, mode: u32) -> Result<Self> {
         let name = format!(
             "{TEMP_PREFIX}{}-{}-{}.part",
             this_host(),
@@ -156,7 +157,7 @@ impl TempFile {
 
     /// Create `path` exclusively (never through a planted symlink), with the
     /// group bits of `mode` granted under group sharing (`perms`).
-    pub fn create_named(path: PathBuf, mode: u32) -> Result<Self> {
+    pub(crate) fn create_named(path: PathBuf, mode: u32) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -179,16 +180,16 @@ impl TempFile {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn file(&mut self) -> &mut File {
+    pub(crate) fn file(&mut self) -> &mut File {
         self.file.as_mut().expect("temp file is open until removed")
     }
 
     /// Flush content and size to disk.
-    pub fn sync(&mut self) -> Result<()> {
+    pub(crate) fn sync(&mut self) -> Result<()> {
         let path = self.path.clone();
         self.file()
             .sync_all()
@@ -196,7 +197,7 @@ impl TempFile {
     }
 
     /// Close without removing: the caller has renamed it into place.
-    pub fn keep(mut self) {
+    pub(crate) fn keep(mut self) {
         self.file = None;
         self.path = PathBuf::new();
     }

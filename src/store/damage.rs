@@ -6,18 +6,21 @@
 //!   its last gzip member against the length its recorded size gives that member
 //!   (members hold [`BLOCK_SIZE`] bytes each);
 //! - a failed whole read (`verify`, `restore`, `export`, a diff's base check),
-//!   remembered in `.dbbackup-pages/<name>.damaged` with the file's size, mtime,
-//!   inode and device: it holds until the file changes (a good copy put back from
-//!   a mirror), and is removed with the file.
+//!   remembered in `.dbbackup-pages/<name>.damaged` (one JSON line) with the
+//!   file's size, mtime, inode and device: it holds until the file changes (a
+//!   good copy put back from a mirror), and is removed with the file. An older
+//!   binary ignores a marker in the new format, so it reads the file whole
+//!   again and finds the damage itself.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use super::PAGES_DIR;
-use super::metadata::{HEADER_LEN, Metadata};
-use crate::archive::compress::BLOCK_SIZE;
+use super::metadata::{BLOCK_SIZE, HEADER_LEN, Metadata};
 
 /// Why the file, as `stat` shows it, is not the one its metadata describes.
 pub(crate) fn size_problem(
@@ -89,15 +92,66 @@ fn marker_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(PAGES_DIR).join(format!("{name}.damaged"))
 }
 
-fn stamp(stat: &fs::Metadata) -> String {
-    format!(
-        "{} {} {} {} {}",
-        stat.len(),
-        stat.mtime(),
-        stat.mtime_nsec(),
-        stat.ino(),
-        stat.dev()
-    )
+/// Which file a marker is about: if any of these changed, the file was
+/// replaced or rewritten and the finding no longer holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+    inode: u64,
+    device: u64,
+}
+
+impl Stamp {
+    fn of(stat: &fs::Metadata) -> Stamp {
+        Stamp {
+            size: stat.len(),
+            mtime: stat.mtime(),
+            mtime_nsec: stat.mtime_nsec(),
+            inode: stat.ino(),
+            device: stat.dev(),
+        }
+    }
+}
+
+/// The marker file: one JSON line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Marker {
+    file: Stamp,
+    why: String,
+}
+
+impl Marker {
+    fn to_text(&self) -> String {
+        let mut text = serde_json::to_string(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// The JSON line, or what earlier builds wrote (and a binary of one may
+    /// still write beside a newer one): the five numbers of the stamp
+    /// space-separated on one line, the reason on the next.
+    fn parse(text: &str) -> Option<Marker> {
+        if let Ok(marker) = serde_json::from_str(text) {
+            return Some(marker);
+        }
+        let (stamp, why) = text.split_once('\n')?;
+        let numbers: Vec<&str> = stamp.split(' ').collect();
+        let [size, mtime, mtime_nsec, inode, device] = numbers[..] else {
+            return None;
+        };
+        Some(Marker {
+            file: Stamp {
+                size: size.parse().ok()?,
+                mtime: mtime.parse().ok()?,
+                mtime_nsec: mtime_nsec.parse().ok()?,
+                inode: inode.parse().ok()?,
+                device: device.parse().ok()?,
+            },
+            why: why.trim().to_string(),
+        })
+    }
 }
 
 /// Remember that a whole read found backup `path` damaged. Best effort: a
@@ -109,7 +163,11 @@ pub(crate) fn mark(path: &Path, why: &str) {
     let Ok(stat) = fs::symlink_metadata(path) else {
         return;
     };
-    let text = format!("{}\n{}\n", stamp(&stat), why.replace('\n', " "));
+    let text = Marker {
+        file: Stamp::of(&stat),
+        why: why.replace('\n', " "),
+    }
+    .to_text();
     // Written in place (`verify` holds no lock, and a lock holder removes temp
     // files here); group-writable in a shared project (`perms`); never through
     // a planted symlink.
@@ -152,9 +210,9 @@ pub(crate) fn forget(dir: &Path, name: &str) {
 /// Why backup `name` in `dir`, whose file `stat` describes, was found damaged by
 /// a whole read, if it was and is still the same file.
 pub(crate) fn recorded(dir: &Path, name: &str, stat: &fs::Metadata) -> Option<String> {
-    let text = fs::read_to_string(marker_path(dir, name)).ok()?;
-    let (when, why) = text.split_once('\n')?;
-    (when == stamp(stat)).then(|| format!("it failed its check when read whole: {}", why.trim()))
+    let marker = Marker::parse(&fs::read_to_string(marker_path(dir, name)).ok()?)?;
+    (marker.file == Stamp::of(stat))
+        .then(|| format!("it failed its check when read whole: {}", marker.why))
 }
 
 #[cfg(test)]
@@ -248,5 +306,45 @@ mod tests {
         mark(&path, "again");
         clear(&path);
         assert_eq!(recorded(dir.path(), name, &stat), None);
+    }
+
+    #[test]
+    fn a_marker_is_one_json_line_and_one_an_earlier_build_wrote_still_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "backup_20250101_000000.db.gz";
+        let path = dir.path().join(name);
+        fs::write(&path, b"data").unwrap();
+        let stat = fs::metadata(&path).unwrap();
+        mark(&path, "crc\nmismatch");
+        let text = fs::read_to_string(marker_path(dir.path(), name)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["why"], "crc mismatch");
+        assert_eq!(json["file"]["size"], 4);
+        assert_eq!(json["file"]["inode"], stat.ino());
+        assert_eq!(
+            recorded(dir.path(), name, &stat).unwrap(),
+            "it failed its check when read whole: crc mismatch"
+        );
+        // What an earlier build (or an older binary beside this one) writes.
+        let old = format!(
+            "{} {} {} {} {}\nbad gzip trailer\n",
+            stat.len(),
+            stat.mtime(),
+            stat.mtime_nsec(),
+            stat.ino(),
+            stat.dev()
+        );
+        fs::write(marker_path(dir.path(), name), &old).unwrap();
+        assert_eq!(
+            recorded(dir.path(), name, &stat).unwrap(),
+            "it failed its check when read whole: bad gzip trailer"
+        );
+        // About another file (the size differs): no longer holds.
+        fs::write(marker_path(dir.path(), name), old.replacen('4', "5", 1)).unwrap();
+        assert_eq!(recorded(dir.path(), name, &stat), None);
+        for junk in ["", "\n", "1 2 3\nwhy\n", "{\"why\": 1}"] {
+            fs::write(marker_path(dir.path(), name), junk).unwrap();
+            assert_eq!(recorded(dir.path(), name, &stat), None, "{junk:?}");
+        }
     }
 }

@@ -10,6 +10,8 @@ use std::io::{self, Read};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::checksum::Checksum;
+
 /// Bytes reserved for the whole metadata member.
 pub const HEADER_LEN: usize = 8192;
 /// gzip header (10) + XLEN (2) + subfield id and length (4).
@@ -19,6 +21,9 @@ const TRAILER: usize = 10;
 const PAYLOAD_LEN: usize = HEADER_LEN - PREAMBLE - TRAILER;
 const SUBFIELD_ID: [u8; 2] = *b"DB";
 pub const FORMAT_VERSION: u32 = 1;
+/// Uncompressed bytes per data member (the last one holds less): what a
+/// backup's members are, also in backups that record no member index.
+pub(crate) const BLOCK_SIZE: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -54,10 +59,8 @@ pub enum CheckResult {
     Failed,
 }
 
-/// What the source looked like when the snapshot began: if it looks the same
-/// later, the database is unchanged and a new backup would be a duplicate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint(pub String);
+/// Computed from the database file (`sqlite_file::fingerprint`), recorded here.
+pub use crate::sqlite_file::Fingerprint;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
@@ -65,8 +68,8 @@ pub struct Metadata {
     pub created: jiff::Timestamp,
     pub source: String,
     pub db_size: u64,
-    /// `sha256:<hex>` of the decompressed database: `zcat B | sha256sum` shows it.
-    pub checksum: String,
+    /// Of the decompressed database: `zcat B | sha256sum` shows it.
+    pub checksum: Checksum,
     pub host: String,
     pub job: String,
     pub kind: Kind,
@@ -140,7 +143,7 @@ pub struct DiffInfo {
     /// File name of the full backup the pages are taken against.
     pub base: String,
     /// The base's own `checksum` (of its database content).
-    pub base_checksum: String,
+    pub base_checksum: Checksum,
     /// The base file's size on disk, so `check` can tell a truncated base cheaply.
     pub base_size: u64,
     pub page_size: u32,
@@ -149,7 +152,7 @@ pub struct DiffInfo {
     /// Page records in the payload.
     pub changed_pages: u64,
     /// `sha256:<hex>` of the decompressed diff payload (header and records).
-    pub diff_checksum: String,
+    pub diff_checksum: Checksum,
     /// 1 for the first diff made against this base, 2 for the next, ...: what
     /// decides when the next full backup is due, whatever retention deleted
     /// since (0 in diffs made before it was recorded).
@@ -239,7 +242,7 @@ pub(crate) mod tests {
             created: "2026-11-26T09:10:43.5Z".parse().unwrap(),
             source: "/data/results.db".into(),
             db_size: 4096,
-            checksum: "sha256:00".into(),
+            checksum: Checksum::of(b"00"),
             host: "node1".into(),
             job: "42_7".into(),
             kind: Kind::PreJob,
@@ -298,12 +301,12 @@ pub(crate) mod tests {
         diff.diff = Some(DiffInfo {
             kind: DiffType::Diff,
             base: "backup_20260101_000000.db.gz".into(),
-            base_checksum: "sha256:11".into(),
+            base_checksum: Checksum::of(b"11"),
             base_size: 1234,
             page_size: 4096,
             page_count: 3,
             changed_pages: 1,
-            diff_checksum: "sha256:22".into(),
+            diff_checksum: Checksum::of(b"22"),
             diff_index: 1,
         });
         let header = encode(&diff).unwrap();
@@ -312,6 +315,42 @@ pub(crate) mod tests {
         assert_eq!(back.type_name(), "diff");
         let json = serde_json::to_string(&diff).unwrap();
         assert!(json.contains("\"type\":\"diff\""), "{json}");
+    }
+
+    /// Backups written while checksums were plain text (the fixtures, a full and
+    /// a diff) decode, and encode back to the very same header bytes.
+    #[test]
+    fn headers_written_before_the_checksum_type_read_and_write_the_same() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/before_member_index");
+        let mut diffs = 0;
+        for entry in std::fs::read_dir(fixtures).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let meta = decode(&mut &bytes[..]).unwrap();
+            let text = std::str::from_utf8(&bytes[PREAMBLE..HEADER_LEN - TRAILER]).unwrap();
+            assert!(
+                text.contains(&format!("\"checksum\":\"{}\"", meta.checksum)),
+                "{text}"
+            );
+            if let Some(diff) = &meta.diff {
+                diffs += 1;
+                assert!(text.contains(&format!("\"base_checksum\":\"{}\"", diff.base_checksum)));
+                assert!(text.contains(&format!("\"diff_checksum\":\"{}\"", diff.diff_checksum)));
+            }
+            assert_eq!(encode(&meta).unwrap(), bytes[..HEADER_LEN]);
+        }
+        assert_eq!(diffs, 1);
+        let mut damaged = encode(&sample()).unwrap();
+        let text = sample().checksum.to_string();
+        let at = damaged
+            .windows(text.len())
+            .position(|w| w == text.as_bytes())
+            .unwrap();
+        damaged[at + 7] = b'X';
+        assert!(matches!(
+            decode(&mut &damaged[..]),
+            Err(MetaError::Damaged(_))
+        ));
     }
 
     #[test]

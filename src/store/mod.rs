@@ -3,6 +3,7 @@
 
 pub(crate) mod adopt;
 pub(crate) mod atomic;
+pub mod checksum;
 pub(crate) mod damage;
 pub(crate) mod legacy;
 pub mod metadata;
@@ -22,6 +23,7 @@ pub(crate) use atomic::{
     TEMP_PREFIX, TempFile, copy_mode, link_no_replace, open_no_follow, remove_dead_temps_in,
     remove_temps_in, replace_file, sync_dir,
 };
+pub use checksum::Checksum;
 pub use metadata::{CheckResult, Kind, Metadata};
 pub use naming::BackupName;
 use naming::MAX_SEQ;
@@ -245,7 +247,7 @@ impl BackupDir {
 
     /// This database's backups, sorted into restore points, pre-restore copies,
     /// failed snapshots, damaged files and other databases' backups.
-    pub fn set(&self, db: &DbId) -> Result<BackupSet> {
+    pub(crate) fn set(&self, db: &DbId) -> Result<BackupSet> {
         Ok(BackupSet::of(self.entries()?, db))
     }
 
@@ -392,22 +394,17 @@ impl BackupDir {
     }
 
     /// A new temp file for a backup, readable by no one the database does not allow.
-    pub fn create_temp(&self, mode: u32) -> Result<TempFile> {
+    pub(crate) fn create_temp(&self, mode: u32) -> Result<TempFile> {
         TempFile::create_in(&self.path, mode)
     }
 
     /// Give a finished, flushed temp file its backup name without ever replacing
-    /// an existing file, and make the name durable.
-    pub fn publish(&self, temp: TempFile, created: Timestamp, failed: bool) -> Result<Entry> {
-        self.publish_as(temp, created, failed, false, &[])
-    }
-
-    /// `publish`, as a differential backup (`.diff.gz`) when `diff`, under a
-    /// name none of `mirrors` holds either (names are unique within one primary
+    /// an existing file, and make the name durable: a differential backup
+    /// (`.diff.gz`) when `diff`, under a name none of `mirrors` holds either (names are unique within one primary
     /// only; another database sharing a mirror may have taken one there: its
     /// copy there is never replaced, so this one's copy would fail). A mirror
     /// that cannot be listed is passed over.
-    pub fn publish_as(
+    pub(crate) fn publish_as(
         &self,
         mut temp: TempFile,
         created: Timestamp,
@@ -489,11 +486,6 @@ impl BackupDir {
             }
         }
     }
-
-    /// Remove temp files left by killed runs. Call only while holding the lock.
-    pub fn remove_stale_temps(&self) -> usize {
-        remove_temps_in(&self.path) + remove_temps_in(&self.path.join(PAGES_DIR))
-    }
 }
 
 #[cfg(test)]
@@ -503,7 +495,9 @@ mod tests {
     fn publish_at(dir: &BackupDir, when: &str) -> String {
         let created: Timestamp = when.parse().unwrap();
         let temp = dir.create_temp(0o600).unwrap();
-        dir.publish(temp, created, false).unwrap().file_name
+        dir.publish_as(temp, created, false, false, &[])
+            .unwrap()
+            .file_name
     }
 
     #[test]

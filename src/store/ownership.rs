@@ -1,4 +1,5 @@
-//! Whose backup a file is, and what it is to that database (SPEC section 7).
+//! Whose backup a file is, and what it is to that database (README "Whose backup
+//! is it: restore points").
 //!
 //! A backup belongs to the database recorded as its `source`: the canonical
 //! absolute path at backup time. Every command that chooses or deletes backups
@@ -15,14 +16,14 @@ use super::{Entry, metadata::Kind};
 /// form (what older dbbackup versions recorded, and the only form available when
 /// a path's directory is gone).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbId {
+pub(crate) struct DbId {
     canonical: PathBuf,
     absolute: PathBuf,
 }
 
 impl DbId {
     /// Identify `path`, which need not exist (a lost database is restored too).
-    pub fn of(path: &Path) -> DbId {
+    pub(crate) fn of(path: &Path) -> DbId {
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         DbId {
             canonical: canonical(&absolute),
@@ -31,20 +32,20 @@ impl DbId {
     }
 
     /// The path new backups record as their source.
-    pub fn canonical(&self) -> &Path {
+    pub(crate) fn canonical(&self) -> &Path {
         &self.canonical
     }
 
     /// A short stable name for per-database state files (hex of a hash of the
     /// canonical path).
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(self.canonical.as_os_str().as_encoded_bytes());
         crate::sqlite_file::hex(&digest[..6])
     }
 
     /// Whether a backup recorded with `source` is a backup of this database.
-    pub fn owns(&self, source: &str) -> bool {
+    pub(crate) fn owns(&self, source: &str) -> bool {
         let source = Path::new(source);
         if source == self.canonical || source == self.absolute {
             return true;
@@ -182,7 +183,7 @@ pub(crate) fn role(entry: &Entry, db: &DbId, legacy: Legacy) -> Role {
 
 /// One database's view of a backup directory; each list newest first.
 #[derive(Debug, Clone, Default)]
-pub struct BackupSet {
+pub(crate) struct BackupSet {
     pub restore_points: Vec<Entry>,
     pub pre_restore: Vec<Entry>,
     pub failed: Vec<Entry>,
@@ -193,7 +194,7 @@ pub struct BackupSet {
 }
 
 impl BackupSet {
-    pub fn of(mut entries: Vec<Entry>, db: &DbId) -> BackupSet {
+    pub(crate) fn of(mut entries: Vec<Entry>, db: &DbId) -> BackupSet {
         super::place_unnumbered(&mut entries);
         let legacy = Legacy::judge(&entries, db);
         let mut set = BackupSet::default();
@@ -214,7 +215,7 @@ impl BackupSet {
 
     /// The whole directory as one database's (no database configured): every
     /// source counts, nothing is "other".
-    pub fn whole_dir(mut entries: Vec<Entry>) -> BackupSet {
+    pub(crate) fn whole_dir(mut entries: Vec<Entry>) -> BackupSet {
         super::place_unnumbered(&mut entries);
         let legacy = Legacy::judge_whole_dir(&entries);
         let mut set = BackupSet::default();
@@ -250,7 +251,7 @@ impl BackupSet {
     /// The newest backup attempt of this database: a restore point or a failed
     /// snapshot, whichever is newer by [`Entry::order`] (pre-restore copies are
     /// not attempts).
-    pub fn newest_attempt(&self) -> Option<&Entry> {
+    pub(crate) fn newest_attempt(&self) -> Option<&Entry> {
         self.restore_points
             .iter()
             .chain(&self.failed)
@@ -275,7 +276,7 @@ pub(crate) mod tests {
             created: stamp.to_zoned_datetime(TimeZone::UTC).unwrap().timestamp(),
             source: source.into(),
             db_size: 1,
-            checksum: String::new(),
+            checksum: crate::store::Checksum::of(b""),
             host: "h".into(),
             job: "local".into(),
             kind,

@@ -1,0 +1,266 @@
+//! Usage errors as one line: clap's own text says what is wrong, but spreads
+//! it over a usage block and a "For more information" line; a value from a
+//! `DBBACKUP_*` variable is named by the variable the user set, not the flag.
+
+use std::ffi::OsString;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+/// `error` in one line (no "error: " prefix): clap's first line, a similar
+/// name when clap found one, and where the command's help is.
+pub fn one_line(error: &clap::Error) -> String {
+    // The first paragraph: the error, and what clap lists under it (the
+    // missing arguments, the possible values); usage and tips come after.
+    let rendered = error.render().to_string();
+    let words: Vec<&str> = rendered
+        .trim_start()
+        .split("\n\n")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let mut line = match words.join(" ") {
+        text if text.is_empty() => "bad arguments".to_string(),
+        text => text.trim_start_matches("error: ").to_string(),
+    };
+    if let Some((flag, variable)) = from_environment(error) {
+        line = line.replace(
+            &format!("'{flag}'"),
+            &format!(
+                "{variable} (the environment variable of --{})",
+                long_of(&flag)
+            ),
+        );
+    }
+    for kind in [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ] {
+        match error.get(kind) {
+            Some(ContextValue::String(similar)) => {
+                line.push_str(&format!("; did you mean '{similar}'?"));
+            }
+            Some(ContextValue::Strings(similar)) if !similar.is_empty() => {
+                line.push_str(&format!("; did you mean '{}'?", similar.join("' or '")));
+            }
+            _ => {}
+        }
+    }
+    let help = match error.get(ContextKind::Usage) {
+        Some(ContextValue::StyledStr(usage)) => command_path(&usage.to_string()),
+        _ => None,
+    };
+    if let Some(path) = help {
+        line.push_str(&format!(" (see '{path} --help')"));
+    }
+    line
+}
+
+/// "dbbackup restore" from "Usage: dbbackup restore [OPTIONS] [NAME]".
+fn command_path(usage: &str) -> Option<String> {
+    let usage = usage.trim().strip_prefix("Usage:")?;
+    let words: Vec<&str> = usage
+        .split_whitespace()
+        .take_while(|word| !word.starts_with(['[', '<', '-']))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// "max-backups" from "--max-backups <N>".
+fn long_of(flag: &str) -> &str {
+    flag.split_whitespace()
+        .next()
+        .unwrap_or(flag)
+        .trim_start_matches("--")
+}
+
+/// For a bad value that came from an environment variable (set, and the flag
+/// not on the command line): the flag as clap names it, and the variable.
+fn from_environment(error: &clap::Error) -> Option<(String, String)> {
+    if !matches!(
+        error.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(flag)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = long_of(flag);
+    let command = <super::Cli as clap::CommandFactory>::command();
+    let variable = env_of(&command, long)?;
+    // A flag given drops its variable (`Cli::try_parse_ignoring_empty_env`):
+    // without the flag, a variable set is where the value came from.
+    std::env::var_os(&variable).filter(|value| !value.is_empty())?;
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let given = given_longs(&own_words(&command, &args));
+    (!given.iter().any(|g| g == long)).then(|| (flag.clone(), variable))
+}
+
+/// The environment variable of `--long` in `command` or any subcommand.
+fn env_of(command: &clap::Command, long: &str) -> Option<String> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .and_then(|arg| arg.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .or_else(|| command.get_subcommands().find_map(|sub| env_of(sub, long)))
+}
+
+/// The words of `args` that are dbbackup's own (the program name left out):
+/// up to `--`, or up to where the work of `run` begins (`run python x.py -q`:
+/// the `-q` is the work's).
+pub(super) fn own_words(command: &clap::Command, args: &[OsString]) -> Vec<String> {
+    let mut takes_value = Vec::new();
+    collect(command, &mut |arg| {
+        if let Some(long) = arg.get_long().filter(|_| arg.get_action().takes_values()) {
+            takes_value.push(long.to_string());
+        }
+    });
+    let mut own = Vec::new();
+    let mut words = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned());
+    let mut subcommand = None;
+    while let Some(word) = words.next() {
+        if word == "--" {
+            break;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let value_follows = !long.contains('=') && takes_value.iter().any(|t| t == long);
+            own.push(word);
+            if value_follows {
+                own.extend(words.next());
+            }
+            continue;
+        }
+        if !word.starts_with('-') {
+            match &subcommand {
+                None => subcommand = Some(word.clone()),
+                Some(run) if run == "run" => break,
+                Some(_) => {}
+            }
+        }
+        own.push(word);
+    }
+    own
+}
+
+/// The long options `own` names (`--name` or `--name=value`).
+pub(super) fn given_longs(own: &[String]) -> Vec<String> {
+    own.iter()
+        .filter_map(|word| {
+            let name = word.strip_prefix("--")?;
+            Some(name.split('=').next().unwrap_or(name).to_string())
+        })
+        .collect()
+}
+
+/// Options that take a path accept one that starts with `-` (`--db-path '-
+/// x.db'`), except where it would be read as another option: `--db-path -q`
+/// or `--db-path --max-backups 3` is a missing value, said so in one line
+/// (the `=` form, `--db-path=-q`, always takes the value as it is).
+pub(super) fn refuse_option_as_value(
+    command: &clap::Command,
+    own: &[String],
+) -> Result<(), clap::Error> {
+    let mut longs = vec!["help".to_string(), "version".to_string()];
+    let mut shorts = vec!['h', 'V'];
+    let mut hyphen_values = Vec::new();
+    collect(command, &mut |arg| {
+        if let Some(long) = arg.get_long() {
+            longs.push(long.to_string());
+            if arg.is_allow_hyphen_values_set() && arg.get_action().takes_values() {
+                hyphen_values.push(long.to_string());
+            }
+        }
+        shorts.extend(arg.get_short());
+    });
+    let is_option = |text: &str| match text.strip_prefix("--") {
+        Some(rest) => {
+            let name = rest.split('=').next().unwrap_or(rest);
+            longs.iter().any(|long| long == name)
+        }
+        None => {
+            let letters = text.strip_prefix('-').unwrap_or("");
+            !letters.is_empty() && letters.chars().all(|c| shorts.contains(&c))
+        }
+    };
+    for pair in own.windows(2) {
+        let (flag, value) = (&pair[0], &pair[1]);
+        let takes_path = flag
+            .strip_prefix("--")
+            .is_some_and(|long| hyphen_values.iter().any(|h| h == long));
+        if takes_path && is_option(value) {
+            return Err(clap::Error::raw(
+                ErrorKind::InvalidValue,
+                format!(
+                    "{flag} needs a value, but '{value}' is an option; for a path that starts with '-', write {flag}={value} or {flag} ./{value}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Call `each` on every argument of `command` and its subcommands.
+fn collect(command: &clap::Command, each: &mut impl FnMut(&clap::Arg)) {
+    for arg in command.get_arguments() {
+        each(arg);
+    }
+    for sub in command.get_subcommands() {
+        collect(sub, each);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_path_of_a_usage_line() {
+        assert_eq!(
+            command_path("Usage: dbbackup restore [OPTIONS] [NAME]").as_deref(),
+            Some("dbbackup restore")
+        );
+        assert_eq!(
+            command_path("Usage: dbbackup lock status [OPTIONS]").as_deref(),
+            Some("dbbackup lock status")
+        );
+        assert_eq!(command_path("nothing"), None);
+    }
+
+    #[test]
+    fn the_work_of_run_is_not_dbbackups() {
+        use clap::CommandFactory;
+        let words = |args: &[&str]| {
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            own_words(&super::super::Cli::command(), &args)
+        };
+        assert_eq!(
+            words(&[
+                "dbbackup",
+                "--db-path",
+                "r.db",
+                "run",
+                "--strict",
+                "sh",
+                "--out",
+                "-q"
+            ]),
+            ["--db-path", "r.db", "run", "--strict"]
+        );
+        assert_eq!(
+            words(&["dbbackup", "run", "--final-job", "f.sbatch", "--", "-q"]),
+            ["run", "--final-job", "f.sbatch"]
+        );
+        assert_eq!(
+            words(&["dbbackup", "restore", "latest", "--target", "-q"]),
+            ["restore", "latest", "--target", "-q"]
+        );
+    }
+}
