@@ -318,3 +318,81 @@ fn rebuilt_and_checked(
     }
     Ok((database, extracted))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_must_not_exist_and_its_directory_must() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("copy.db.gz");
+        assert_eq!(output_parent(&out).unwrap(), dir.path());
+        assert_eq!(
+            output_parent(Path::new("copy.db.gz")).unwrap(),
+            Path::new(".")
+        );
+        let missing = output_parent(&dir.path().join("typo/copy.db.gz")).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("does not exist; create it first"),
+            "{missing}"
+        );
+        fs::write(&out, "kept").unwrap();
+        let exists = output_parent(&out).unwrap_err();
+        assert!(
+            exists
+                .to_string()
+                .contains("exists; refusing to overwrite it"),
+            "{exists}"
+        );
+        assert_eq!(fs::read_to_string(&out).unwrap(), "kept");
+    }
+
+    #[test]
+    fn an_output_that_appeared_meanwhile_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("copy.db.gz");
+        let mut gz = TempFile::create_in(dir.path(), 0o600).unwrap();
+        gz.file().write_all(b"the export").unwrap();
+        fs::write(&out, "another program's file").unwrap();
+        let refused = publish(gz, &out, dir.path()).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("exists; refusing to overwrite it"),
+            "{refused}"
+        );
+        assert_eq!(fs::read_to_string(&out).unwrap(), "another program's file");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+
+    #[test]
+    fn the_compressed_export_holds_the_database_and_says_its_checksum() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let mut database = TempFile::create_in(dir.path(), 0o600).unwrap();
+        database.file().write_all(&content).unwrap();
+        let mut gz = TempFile::create_in(dir.path(), 0o600).unwrap();
+        let compressed = compress_into(&mut gz, &database, (6, 2), None, dir.path()).unwrap();
+        let mut inflated = Vec::new();
+        flate2::read::MultiGzDecoder::new(File::open(gz.path()).unwrap())
+            .read_to_end(&mut inflated)
+            .unwrap();
+        assert!(inflated == content, "gzip -d gives the database back");
+        assert_eq!(compressed.raw_bytes, content.len() as u64);
+        let hex: String = sha2::Sha256::digest(&content)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(compressed.checksum.to_string(), format!("sha256:{hex}"));
+    }
+}

@@ -310,3 +310,117 @@ impl Write for HashingWriter<'_> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::metadata::{HEADER_LEN, Kind};
+    use crate::store::ownership::tests::entry;
+
+    /// An entry of `source` recording the checksum of the text `checksum`, for
+    /// the file at `path`.
+    fn entry_at(path: &Path, source: &str, checksum: &str) -> Entry {
+        let mut e = entry("20250101_000000", source, Kind::Manual, false);
+        e.meta.as_mut().unwrap().checksum = crate::store::Checksum::of(checksum.as_bytes());
+        e.path = path.to_path_buf();
+        e.size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        e
+    }
+
+    /// A header's worth of `header` bytes, then `data`.
+    fn backup_like(path: &Path, header: u8, data: &[u8]) {
+        let mut bytes = vec![header; HEADER_LEN];
+        bytes.extend_from_slice(data);
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_copy_is_published_whole_and_never_over_another_file_unless_replacing() {
+        let (primary_dir, mirror) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let source = primary_dir.path().join("backup_x.db.gz");
+        std::fs::write(&source, b"compressed backup bytes").unwrap();
+        let mut primary = entry_at(&source, "/p/a.db", "sha256:aa");
+        primary.file_name = "backup_x.db.gz".into();
+        let copy = mirror.path().join("backup_x.db.gz");
+        copy_file(mirror.path(), &primary, false).unwrap();
+        assert_eq!(std::fs::read(&copy).unwrap(), b"compressed backup bytes");
+
+        std::fs::write(&copy, b"damaged").unwrap();
+        let refused = copy_file(mirror.path(), &primary, false).unwrap_err();
+        assert!(
+            refused.to_string().contains("cannot publish mirror copy"),
+            "{refused}"
+        );
+        assert_eq!(std::fs::read(&copy).unwrap(), b"damaged");
+        copy_file(mirror.path(), &primary, true).unwrap();
+        assert_eq!(std::fs::read(&copy).unwrap(), b"compressed backup bytes");
+        let names: Vec<_> = std::fs::read_dir(mirror.path())
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(names.len(), 1, "no temp file left: {names:?}");
+    }
+
+    #[test]
+    fn a_file_recording_the_same_source_and_checksum_is_a_copy_another_source_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        backup_like(&path, b'h', b"data");
+        let primary = entry_at(&path, "/p/a.db", "sha256:aa");
+        assert_eq!(
+            not_a_copy(&entry_at(&path, "/p/a.db", "sha256:aa"), &primary),
+            None
+        );
+        let other = not_a_copy(&entry_at(&path, "/p/b.db", "sha256:aa"), &primary);
+        assert_eq!(other.as_deref(), Some("it is a backup of /p/b.db"));
+        let changed = not_a_copy(&entry_at(&path, "/p/a.db", "sha256:bb"), &primary);
+        assert_eq!(changed.as_deref(), Some("it is a backup of /p/a.db"));
+    }
+
+    #[test]
+    fn with_its_metadata_unreadable_a_copy_is_judged_by_its_bytes_after_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let (primary_path, copy_path) = (dir.path().join("primary"), dir.path().join("copy"));
+        backup_like(&primary_path, b'h', b"compressed data of this backup");
+        let primary = entry_at(&primary_path, "/p/a.db", "sha256:aa");
+        let unreadable = |data: &[u8]| {
+            // Its header damaged, its data as given.
+            backup_like(&copy_path, b'!', data);
+            let mut copy = entry_at(&copy_path, "/p/a.db", "sha256:aa");
+            copy.meta = Err("not JSON".into());
+            copy
+        };
+        // Damaged header, or its tail cut: still a copy of this backup.
+        assert_eq!(
+            not_a_copy(&unreadable(b"compressed data of this backup"), &primary),
+            None
+        );
+        assert_eq!(not_a_copy(&unreadable(b"compressed data"), &primary), None);
+        let other = not_a_copy(&unreadable(b"another backup's data"), &primary);
+        assert_eq!(
+            other.as_deref(),
+            Some("its content differs from the primary's")
+        );
+        // An empty file holds nothing to protect.
+        std::fs::write(&copy_path, b"").unwrap();
+        let mut empty = entry_at(&copy_path, "/p/a.db", "sha256:aa");
+        empty.meta = Err("empty".into());
+        assert_eq!(not_a_copy(&empty, &primary), None);
+    }
+
+    #[test]
+    fn sha256_of_a_file_is_its_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc");
+        std::fs::write(&path, b"abc").unwrap();
+        let hex: String = sha256_of(&path)
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -935,3 +935,106 @@ fn process_with_open(matches: impl Fn(&Path) -> bool) -> Option<u32> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_db(path: &Path) {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+    }
+
+    /// A checked copy ready to publish, holding `bytes`.
+    fn temp_holding(dir: &Path, bytes: &[u8]) -> TempFile {
+        let mut temp = TempFile::create_in(dir, 0o600).unwrap();
+        io::Write::write_all(temp.file(), bytes).unwrap();
+        temp
+    }
+
+    #[test]
+    fn the_target_is_missing_empty_or_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("r.db");
+        assert_eq!(check_target(&target, false).unwrap(), Present::Missing);
+        fs::write(&target, b"").unwrap();
+        assert_eq!(check_target(&target, false).unwrap(), Present::Empty);
+        fs::remove_file(&target).unwrap();
+        sqlite_db(&target);
+        assert_eq!(check_target(&target, false).unwrap(), Present::Database);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_replaced_only_with_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let notes = dir.path().join("notes.txt");
+        fs::write(&notes, "my notes\n").unwrap();
+        let refused = check_target(&notes, false).unwrap_err().to_string();
+        assert!(refused.contains("is not an SQLite database"), "{refused}");
+        assert_eq!(check_target(&notes, true).unwrap(), Present::Database);
+        assert_eq!(fs::read_to_string(&notes).unwrap(), "my notes\n");
+    }
+
+    #[test]
+    fn symlinks_directories_and_missing_parents_are_refused_even_with_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.db");
+        sqlite_db(&real);
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        for (target, says) in [
+            (link, "is a symbolic link"),
+            (sub, "is a directory"),
+            (
+                dir.path().join("typo/r.db"),
+                "does not exist; create it first",
+            ),
+        ] {
+            let refused = check_target(&target, true).unwrap_err().to_string();
+            assert!(refused.contains(says), "{}: {refused}", target.display());
+        }
+    }
+
+    #[test]
+    fn a_new_database_is_published_where_there_was_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("r.db");
+        let temp = temp_holding(dir.path(), b"restored");
+        let temp_path = temp.path().to_path_buf();
+        assert!(publish_new(&target, temp, Present::Missing, dir.path()).unwrap());
+        assert_eq!(fs::read(&target).unwrap(), b"restored");
+        assert!(!temp_path.exists(), "the temp name is gone");
+    }
+
+    #[test]
+    fn a_file_that_appeared_meanwhile_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("r.db");
+        // Looked missing (or empty) when checked; a writer filled it since.
+        for looked in [Present::Missing, Present::Empty] {
+            fs::write(&target, "a job's work").unwrap();
+            let temp = temp_holding(dir.path(), b"restored");
+            assert!(!publish_new(&target, temp, looked, dir.path()).unwrap());
+            assert_eq!(fs::read_to_string(&target).unwrap(), "a job's work");
+        }
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "no temp file left: {left:?}");
+    }
+
+    #[test]
+    fn an_empty_target_is_replaced_and_stale_sidecars_go_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("r.db");
+        fs::write(&target, b"").unwrap();
+        let wal = dir.path().join("r.db-wal");
+        fs::write(&wal, "a deleted database's WAL").unwrap();
+        let temp = temp_holding(dir.path(), b"restored");
+        assert!(publish_new(&target, temp, Present::Empty, dir.path()).unwrap());
+        assert_eq!(fs::read(&target).unwrap(), b"restored");
+        assert!(!wal.exists(), "the stale WAL would be replayed onto it");
+    }
+}

@@ -162,3 +162,66 @@ impl Drop for SnapshotCopy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_copy_holds_the_snapshot_its_transaction_read_not_later_writes() {
+        let (data, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let db = data.path().join("r.db");
+        let writer = Connection::open(&db).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t(x); \
+                 WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 5000) \
+                 INSERT INTO t SELECT v FROM n;",
+            )
+            .unwrap();
+        let source = Connection::open(&db).unwrap();
+        // The read transaction's first read fixes its snapshot.
+        source.execute_batch("BEGIN").unwrap();
+        let seen: i64 = source
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, 5000);
+        // Committed after the snapshot began: not in the copy.
+        writer.execute("INSERT INTO t VALUES (-1)", []).unwrap();
+        let copy = SnapshotCopy::make(&source, &db, scratch.path()).unwrap();
+        let (rows, sum): (i64, i64) = copy
+            .open()
+            .unwrap()
+            .query_row("SELECT count(*), sum(x) FROM t", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((rows, sum), (5000, 5000 * 5001 / 2));
+        let page_size: u32 = source
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        let mut streamed = 0u64;
+        let pages = copy
+            .stream(page_size, &mut |page| {
+                streamed += page.len() as u64;
+                Ok(())
+            })
+            .unwrap();
+        assert!(pages > 1, "{pages} pages");
+        assert_eq!(streamed, pages * u64::from(page_size));
+        drop(copy);
+        assert!(
+            names_in(scratch.path()).is_empty(),
+            "{:?}",
+            names_in(scratch.path())
+        );
+    }
+}

@@ -3,7 +3,6 @@
 //! they were asked and answer as SLURM does.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -12,7 +11,6 @@ use crate::common::*;
 /// A directory of fake SLURM tools; `sbatch` records its arguments and answers 777.
 fn fake_slurm(env: &Env, scontrol_output: &str) -> PathBuf {
     let bin = env.path("fake-bin");
-    fs::create_dir_all(&bin).unwrap();
     let tools = [
         (
             "sbatch",
@@ -32,20 +30,13 @@ fn fake_slurm(env: &Env, scontrol_output: &str) -> PathBuf {
         ),
     ];
     for (name, text) in tools {
-        let path = bin.join(name);
-        fs::write(&path, text).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        fake_tool(&bin, name, &text);
     }
     bin
 }
 
 fn with_path(command: &mut Command, bin: &Path) {
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    command.env("PATH", path);
+    command.env("PATH", path_with(bin));
 }
 
 /// `count` tasks of `array` at once, running `args`, with the fake tools on PATH.
@@ -75,10 +66,7 @@ fn tasks_with(
                 .env("SLURM_ARRAY_TASK_COUNT", count.to_string())
                 .env("SLURM_JOB_ID", format!("{array}{task:03}"))
                 .env("SLURM_CLUSTER_NAME", "alpha")
-                .env(
-                    "DBBACKUP_SUMMARY_LOG",
-                    env.path("slrm_logs/backup_summary.log"),
-                )
+                .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
                 .args(args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -154,10 +142,7 @@ fn a_task_cancelled_while_pending_still_ends_in_a_final_backup() {
     let done: Run = command
         .env("SLURM_JOB_ID", "777")
         .env("SLURM_CLUSTER_NAME", "alpha")
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["final", "9100"])
         .output()
         .unwrap()
@@ -176,7 +161,7 @@ fn a_task_cancelled_while_pending_still_ends_in_a_final_backup() {
         content_digest(&env.db),
         "it holds the work"
     );
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = lines.iter().find(|l| l["event"] == "final").unwrap();
     assert_eq!(line["job"], "777");
     assert_eq!(line["array"], "9100");
@@ -233,17 +218,14 @@ fn requeued_tasks_count_once_and_are_not_given_up_on() {
         .env("SLURM_ARRAY_TASK_COUNT", "2")
         .env("SLURM_CLUSTER_NAME", "alpha")
         .env("SLURM_RESTART_COUNT", "1")
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["post-job", "--status", "0"])
         .output()
         .unwrap()
         .into();
     rerun.ok();
     assert_eq!(env.backup_files().len(), 2);
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let last = lines.last().unwrap();
     assert!(last["trigger"].starts_with("last task (2 of 2"), "{last:?}");
     assert_eq!(last["restarts"], "1");
@@ -366,15 +348,15 @@ fn lock_status_names_the_holder_and_whether_it_lives() {
         free.stdout
     );
     // A lock file that cannot be opened is an error, not "free".
-    std::os::unix::fs::symlink("/etc/hostname", env.backups.join(".dbbackup.lock")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", env.lock_file()).unwrap();
     env.run(&["lock", "status"])
         .failed_with(1, "cannot open lock file");
-    fs::remove_file(env.backups.join(".dbbackup.lock")).unwrap();
+    fs::remove_file(env.lock_file()).unwrap();
     env.run(&["backup"]).ok();
     let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
     // A holder that died on this host without releasing (SIGKILL leaves its line).
     fs::write(
-        env.backups.join(".dbbackup.lock"),
+        env.lock_file(),
         format!("host={host} pid=999999 job=31337 since=2026-01-01T00:00:00Z\n"),
     )
     .unwrap();
@@ -395,7 +377,7 @@ fn lock_status_names_the_holder_and_whether_it_lives() {
                  f.truncate(0); f.write('host={host} pid=%d job=4242 since=2026-01-01T00:00:00Z\\n' % os.getpid()); f.flush()\n\
                  print('locked', flush=True)\n\
                  time.sleep(30)\n",
-                env.backups.join(".dbbackup.lock").display()
+                env.lock_file().display()
             ),
         ])
         .stdout(Stdio::piped())
@@ -454,7 +436,7 @@ fn the_final_job_is_submitted_even_when_no_restore_point_can_be_made() {
         ),
         "submitted once per array"
     );
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let pre_lines: Vec<_> = lines.iter().filter(|l| l["event"] == "pre-job").collect();
     assert_eq!(pre_lines.len(), 3, "{lines:#?}");
     assert!(pre_lines.iter().all(|l| l["status"] == "failed"));
@@ -492,7 +474,7 @@ fn the_final_job_gets_the_arrays_account_partition_and_qos() {
             final_script.display()
         )
     );
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = lines.iter().find(|l| l["event"] == "pre-job").unwrap();
     assert_eq!(line["status"], "ok");
     assert_eq!(line["final"], "777");
@@ -525,7 +507,7 @@ fn a_refused_final_job_fails_the_submitting_pre_job_visibly() {
         "{}",
         first[0].stderr
     );
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = lines.iter().find(|l| l["event"] == "pre-job").unwrap();
     assert_eq!(line["status"], "failed", "{line:?}");
     assert!(
@@ -547,10 +529,7 @@ fn final_for_an_unknown_array_says_so() {
     let mut command = env.command();
     with_path(&mut command, &bin);
     let run: Run = command
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["final", "99999"])
         .output()
         .unwrap()
@@ -562,7 +541,7 @@ fn final_for_an_unknown_array_says_so() {
         run.stdout
     );
     assert_eq!(env.backup_files().len(), 1, "the backup is still made");
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = lines.iter().find(|l| l["event"] == "final").unwrap();
     assert!(
         line["warning"].contains("no pre-job state exists"),
@@ -575,7 +554,7 @@ fn final_for_an_unknown_array_says_so() {
 #[test]
 fn a_requeued_single_jobs_pre_job_names_its_earlier_run() {
     let env = Env::new();
-    let log = env.path("slrm_logs/backup_summary.log");
+    let log = env.summary_log();
     for restarts in ["0", "1"] {
         let run: Run = env
             .command()

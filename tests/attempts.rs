@@ -36,7 +36,7 @@ fn a_lock_timeout_makes_check_critical_until_the_next_success() {
     let env = Env::new();
     env.run(&["backup"]).ok();
     env.run(&["check"]).ok();
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
     env.run(&["backup", "--force", "--lock-timeout-seconds", "1"])
         .failed_with(1, "still locked by");
     // Older backups are fresh, yet the newest attempt failed: said at once.
@@ -142,7 +142,7 @@ fn a_file_that_is_not_a_database_creates_no_backup_dir() {
 #[test]
 fn periodic_never_calls_a_failed_attempt_healthy() {
     let env = Env::new();
-    let log = env.path("slrm_logs/backup_summary.log");
+    let log = env.summary_log();
     env.run(&["backup"]).ok();
     // Due: older than the interval, and changed since.
     backdate(&env.newest_backup(), std::time::Duration::from_secs(7200));
@@ -177,9 +177,9 @@ fn periodic_never_calls_a_failed_attempt_healthy() {
 #[test]
 fn a_post_job_that_failed_makes_check_fail() {
     let env = Env::new();
-    let log = env.path("slrm_logs/backup_summary.log");
+    let log = env.summary_log();
     env.run(&["backup"]).ok();
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
     let run = env.run(&["post-job", "--status", "0", "--lock-timeout-seconds", "1"]);
     drop(holder);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -195,7 +195,7 @@ fn a_post_job_that_failed_makes_check_fail() {
 #[test]
 fn a_pre_job_that_failed_makes_check_fail() {
     let env = Env::new();
-    let log = env.path("slrm_logs/backup_summary.log");
+    let log = env.summary_log();
     env.run(&["backup"]).ok();
     // Changed since, so pre-job must read it.
     rusqlite::Connection::open(&env.db)
@@ -235,7 +235,7 @@ fn a_pre_job_that_failed_makes_check_fail() {
 fn concurrent_failures_leave_one_whole_record() {
     let env = Env::new();
     env.run(&["backup"]).ok();
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
     let runs = run_array_tasks(&env, "4242", 12, |_| {
         vec![
             "backup".into(),

@@ -25,11 +25,6 @@ impl Rng {
     }
 }
 
-fn file_sha(path: &Path) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha256::digest(fs::read(path).unwrap()).to_vec()
-}
-
 /// A small database with content different from the source: the "old" target.
 fn make_old_target(target: &Path) {
     for suffix in ["", "-wal", "-shm"] {
@@ -79,7 +74,7 @@ fn durations(env: &Env, operations: &[Vec<&str>]) -> Vec<Duration> {
 /// What must hold after every kill.
 struct Unharmed<'a> {
     env: &'a Env,
-    source_sha: Vec<u8>,
+    source_sha: String,
     /// The database's content, and the restore target's before any restore.
     source_digest: String,
     old_digest: String,
@@ -96,7 +91,7 @@ impl Unharmed<'_> {
             verify.stdout, verify.stderr
         );
         // The source is never written by a backup.
-        assert_eq!(file_sha(&self.env.db), self.source_sha, "{context}");
+        assert_eq!(file_sha256(&self.env.db), self.source_sha, "{context}");
         // The target holds the old or the new content, never a mix, no stale WAL.
         if self.target.exists() {
             let digest = content_digest(self.target);
@@ -117,7 +112,7 @@ fn sigkill_at_random_moments_never_damages_anything() {
         .unwrap_or_else(|| rounds(60, 12));
     let env = Env::empty();
     make_results_db(&env.db, 12.0, true);
-    let source_sha = file_sha(&env.db);
+    let source_sha = file_sha256(&env.db);
     let source_digest = content_digest(&env.db);
     env.run(&["backup", "--max-backups", "4"]).ok();
     let target = env.path("target/restored.db");

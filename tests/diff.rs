@@ -9,11 +9,6 @@ use std::process::Command;
 
 use crate::common::*;
 
-fn sha(path: &Path) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha256::digest(fs::read(path).unwrap()).to_vec()
-}
-
 /// A results database of `mb` MiB, one full backup, then `diffs` diffs, each
 /// after growing the database by about 1.5 %. Returns the backup names and a
 /// copy of the database taken at each backup.
@@ -151,8 +146,7 @@ fn damage(path: &Path, how: Damage) {
         Damage::Delete => fs::remove_file(path).unwrap(),
         Damage::Truncate => {
             let len = fs::metadata(path).unwrap().len();
-            let file = fs::OpenOptions::new().write(true).open(path).unwrap();
-            file.set_len(8192 + (len - 8192) / 2).unwrap();
+            truncate_to(path, 8192 + (len - 8192) / 2);
         }
         Damage::FlipBit => {
             let mut bytes = fs::read(path).unwrap();
@@ -192,7 +186,7 @@ fn a_damaged_base_or_diff_is_caught_by_verify_and_restore_with_the_target_untouc
         // Over an existing database and into a new file: nothing is written.
         let target = env.path("target.db");
         make_ledger_db(&target, 20, false);
-        let before = sha(&target);
+        let before = file_sha256(&target);
         let restore = env.run(&["restore", diff, "--target", target.to_str().unwrap()]);
         restore.failed_with(1, victim);
         assert!(
@@ -200,7 +194,7 @@ fn a_damaged_base_or_diff_is_caught_by_verify_and_restore_with_the_target_untouc
             "{context}: {}",
             restore.stderr
         );
-        assert_eq!(sha(&target), before, "{context}");
+        assert_eq!(file_sha256(&target), before, "{context}");
         let fresh = env.path("fresh.db");
         env.run(&["restore", diff, "--target", fresh.to_str().unwrap()])
             .failed_with(1, victim);
@@ -231,10 +225,10 @@ fn export_writes_a_plain_gzip_that_gzip_and_sqlite3_read() {
     env.run(&["export", diff, "--out", "export.db.gz"]).ok();
     let exported = env.path("export.db.gz");
     // Refuses to overwrite.
-    let before = sha(&exported);
+    let before = file_sha256(&exported);
     env.run(&["export", diff, "--out", "export.db.gz"])
         .failed_with(1, "exists; refusing to overwrite");
-    assert_eq!(sha(&exported), before);
+    assert_eq!(file_sha256(&exported), before);
     let plain = gunzip_to(&exported, &env.path("plain.db"));
     assert_eq!(content_digest(&plain), content_digest(copy));
     if !have("gzip") || !have("sqlite3") {
@@ -272,16 +266,7 @@ fn mirrors_receive_the_base_before_any_diff_that_needs_it() {
     // The mirror is new: the diff brings its base along.
     let run = env.run(&["--mirror-dir", mirror.to_str().unwrap(), "backup"]);
     run.ok();
-    let names: Vec<String> = {
-        let mut n: Vec<String> = fs::read_dir(&mirror)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("backup_"))
-            .collect();
-        n.sort();
-        n
-    };
+    let names = backup_files_in(&mirror);
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names[0].ends_with(".db.gz") && names[1].ends_with(".diff.gz"));
     verify_all_in(&env, &mirror, "");
@@ -525,7 +510,11 @@ fn a_damaged_base_in_a_mirror_is_replaced_from_the_primary() {
             "{how}: {}",
             run.stderr
         );
-        assert_eq!(sha(&copy), sha(&env.backups.join(&base)), "{how}");
+        assert_eq!(
+            file_sha256(&copy),
+            file_sha256(&env.backups.join(&base)),
+            "{how}"
+        );
         verify_all_in(&env, &mirror, how);
     }
 }
@@ -631,7 +620,7 @@ fn export_latest_passes_over_a_diff_whose_base_is_damaged() {
     let unzipped = Command::new("gzip").arg("-dc").arg(&out).output().unwrap();
     assert!(unzipped.status.success());
     fs::write(&plain, unzipped.stdout).unwrap();
-    assert_eq!(sha(&plain), sha(&points[1].1));
+    assert_eq!(file_sha256(&plain), file_sha256(&points[1].1));
     // By name, the damaged chain is refused, naming the base.
     env.run(&[
         "export",

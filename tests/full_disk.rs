@@ -385,12 +385,7 @@ fn as_nobody(env: &Env, args: &[&str]) -> Option<Run> {
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
     let mut command = Command::new("runuser");
     command.current_dir(env.root.path());
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("DBBACKUP_") || key.starts_with("SLURM_") {
-            command.env_remove(key.as_ref());
-        }
-    }
+    without_inherited_settings(&mut command);
     let output = command
         .args(["-u", "nobody", "--"])
         .arg(&bin)
@@ -473,7 +468,7 @@ fn restore_into_a_directory_the_user_cannot_write_names_the_directory() {
     chmod(&existing, 0o666);
     chmod(&rodir, 0o555);
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
-    for entry in walk(&env.backups) {
+    for entry in dir_and_its_entries(&env.backups) {
         nix::unistd::chown(&entry, Some(nobody.uid), None).unwrap();
     }
     let before = content_digest(&existing);
@@ -502,8 +497,8 @@ fn restore_into_a_directory_the_user_cannot_write_names_the_directory() {
     assert_eq!(names, ["existing.db"]);
 }
 
-/// `dir` and everything in it.
-fn walk(dir: &Path) -> Vec<PathBuf> {
+/// `dir` and its entries (not their contents).
+fn dir_and_its_entries(dir: &Path) -> Vec<PathBuf> {
     let mut all = vec![dir.to_path_buf()];
     for entry in fs::read_dir(dir).unwrap().flatten() {
         all.push(entry.path());
@@ -521,18 +516,15 @@ fn a_full_disk_still_submits_the_final_job_once() {
         return;
     };
     let bin = env.path("fake-bin");
-    fs::create_dir_all(&bin).unwrap();
-    let sbatch = bin.join("sbatch");
-    fs::write(
-        &sbatch,
-        format!(
+    fake_tool(
+        &bin,
+        "sbatch",
+        &format!(
             "#!/bin/sh\necho \"$@\" >> '{}'\necho 777\n",
             env.path("sbatch.log").display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&sbatch, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    );
+    let path = path_with(&bin);
     // Fill the disk.
     let mut filler = fs::File::create(env.backups.join("filler")).unwrap();
     while filler.write_all(&[0u8; 65536]).is_ok() {}

@@ -20,22 +20,8 @@ use crate::common::*;
 /// `bash SCRIPT WORK...` as a batch shell: its own process group, SLURM's
 /// variables, the test's settings, nothing inherited.
 fn batch_shell(env: &Env, job_id: &str, script: &Path, work: &[&str]) -> Command {
-    let mut command = Command::new("bash");
-    command.current_dir(env.root.path());
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        if key.starts_with("DBBACKUP_") || key.starts_with("SLURM_") {
-            command.env_remove(&key);
-        }
-    }
+    let mut command = job_command(env, "bash");
     command
-        .env("DBBACKUP", BIN)
-        .env("DBBACKUP_DB_PATH", &env.db)
-        .env("DBBACKUP_BACKUP_DIR", &env.backups)
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
         .env("SLURM_JOB_ID", job_id)
         .env("SLURM_SUBMIT_DIR", env!("CARGO_MANIFEST_DIR"))
         .arg(script)
@@ -60,14 +46,12 @@ fn catches(pid: u32, signal: Signal) -> bool {
 /// Until the batch shell has exec'd `dbbackup run` and it catches TERM and
 /// USR1: before that, any program dies of them.
 fn wait_for_supervisor(child: &Child) {
-    let started = Instant::now();
-    while !(catches(child.id(), Signal::SIGTERM) && catches(child.id(), Signal::SIGUSR1)) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "dbbackup run never started"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until(
+        "dbbackup run starts",
+        Duration::from_secs(30),
+        Duration::from_millis(1),
+        || catches(child.id(), Signal::SIGTERM) && catches(child.id(), Signal::SIGUSR1),
+    );
 }
 
 fn term_group(child: &Child) {
@@ -77,23 +61,19 @@ fn term_group(child: &Child) {
 
 /// Wait for the batch shell, failing (and killing its group) past `limit`.
 fn finish(mut child: Child, limit: Duration) -> Run {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "job script still running after {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if exit_within(&mut child, limit).is_none() {
+        let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "job script still running after {limit:?}; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     child.wait_with_output().unwrap().into()
 }
 
 fn lines_of(env: &Env, job: &str, event: &str) -> Vec<std::collections::BTreeMap<String, String>> {
-    let log = env.path("slrm_logs/backup_summary.log");
+    let log = env.summary_log();
     if !log.exists() {
         return Vec::new();
     }
@@ -104,14 +84,12 @@ fn lines_of(env: &Env, job: &str, event: &str) -> Vec<std::collections::BTreeMap
 }
 
 fn wait_for_line(env: &Env, job: &str, event: &str) {
-    let started = Instant::now();
-    while lines_of(env, job, event).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no {event} line"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(
+        &format!("job {job} logs its {event} line"),
+        Duration::from_secs(30),
+        Duration::from_millis(10),
+        || !lines_of(env, job, event).is_empty(),
+    );
 }
 
 /// SLURM's time limit or `scancel`, then a second TERM (preemption, a second
@@ -166,7 +144,7 @@ fn post_job_after_term_is_bounded_and_says_when_it_gave_up() {
         .unwrap();
     wait_for_line(&env, "5001", "pre-job");
     let lock = hold_dir_lock(
-        &env.backups.join(".dbbackup.lock"),
+        &env.lock_file(),
         "host=elsewhere pid=1 job=9999 since=2026-01-01T00:00:00Z",
     );
     std::thread::sleep(Duration::from_millis(300));
@@ -209,20 +187,7 @@ fn term_to_the_batch_shell_stops_a_program_the_script_did_not_exec() {
     let pid_file = env.path("writer.pid");
     fs::write(
         env.path("writer.py"),
-        format!(
-            r#"import os, sqlite3, sys, time
-open({pid:?}, "w").write(str(os.getpid()))
-con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
-while True:
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    time.sleep(0.02)
-"#,
-            pid = pid_file.display().to_string()
-        ),
+        python_ledger_writer(0.02, None, Some(&pid_file)),
     )
     .unwrap();
     // Not `exec`: bash stays python's parent.
@@ -236,11 +201,7 @@ while True:
     let child = batch_shell(&env, "5010", &template, &["bash", "task.sh"])
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while row_count(&env.db, "ledger") < rows_before + 20 {
-        assert!(started.elapsed() < Duration::from_secs(30), "no work done");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_ledger_rows(&env.db, rows_before + 20, Duration::from_secs(30));
     let python: i32 = fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
@@ -287,10 +248,7 @@ fn the_work_exit_status_survives_usr1_arriving_as_it_exits() {
         let mut child = env
             .command()
             .env("SLURM_JOB_ID", &job)
-            .env(
-                "DBBACKUP_SUMMARY_LOG",
-                env.path("slrm_logs/backup_summary.log"),
-            )
+            .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
             .args(["run", "--", "sh", "-c"])
             .arg(format!("sleep 0.{:02}; exit 7", 10 + (i * 7) % 20))
             .stdout(Stdio::null())
@@ -503,18 +461,7 @@ fn usr1_to_every_task_of_an_array_makes_one_time_limit_backup() {
     }
     let before = env.backup_files();
     let tasks = 20;
-    let work = r#"
-import sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
-end = time.time() + 8
-while time.time() < end:
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    time.sleep(0.05)
-"#;
+    let work = python_ledger_writer(0.05, Some(8), None);
     fs::write(env.path("work.py"), work).unwrap();
     let children: Vec<Child> = (0..tasks)
         .map(|task| {
@@ -527,10 +474,7 @@ while time.time() < end:
                 .env("SLURM_ARRAY_TASK_MAX", (tasks - 1).to_string())
                 .env("SLURM_ARRAY_TASK_STEP", "1")
                 .env("DBBACKUP_MAX_BACKUPS", "10")
-                .env(
-                    "DBBACKUP_SUMMARY_LOG",
-                    env.path("slrm_logs/backup_summary.log"),
-                )
+                .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
                 .args(["run", "python3", "work.py", env.db.to_str().unwrap()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -538,24 +482,27 @@ while time.time() < end:
                 .unwrap()
         })
         .collect();
-    let log = env.path("slrm_logs/backup_summary.log");
-    let started = Instant::now();
-    while !log.exists()
-        || summary_lines(&log)
-            .iter()
-            .filter(|l| l["event"] == "pre-job")
-            .count()
-            < tasks
-    {
-        assert!(started.elapsed() < Duration::from_secs(60), "pre-jobs");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let log = env.summary_log();
+    wait_until(
+        &format!("{tasks} pre-job lines"),
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        || {
+            log.exists()
+                && summary_lines(&log)
+                    .iter()
+                    .filter(|l| l["event"] == "pre-job")
+                    .count()
+                    >= tasks
+        },
+    );
     // Every task's work is writing.
     let rows = row_count(&env.db, "ledger");
-    while row_count(&env.db, "ledger") < rows + 2 * 2 * tasks as i64 {
-        assert!(started.elapsed() < Duration::from_secs(60), "work");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_ledger_rows(
+        &env.db,
+        rows + 2 * 2 * tasks as i64,
+        Duration::from_secs(60),
+    );
     for child in &children {
         let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGUSR1);
     }
@@ -640,28 +587,18 @@ fn the_hooks_shim_keeps_old_scripts_working() {
 fn post_job_after_term_stays_inside_the_clusters_kill_wait() {
     let env = Env::new();
     let bin = env.path("fake-bin");
-    fs::create_dir_all(&bin).unwrap();
-    let scontrol = bin.join("scontrol");
-    fs::write(
-        &scontrol,
+    fake_tool(
+        &bin,
+        "scontrol",
         // SLURM's repeated TERM reaches scontrol too: it must be immune.
         "#!/bin/sh\nkill -TERM $$\nprintf 'KillOnBadExit           = 0\\nKillWait                = 4 sec\\n'\n",
-    )
-    .unwrap();
-    fs::set_permissions(
-        &scontrol,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    );
+    let path = path_with(&bin);
     let run: Run = env
         .command()
         .env("PATH", path)
         .env("SLURM_JOB_ID", "5101")
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["post-job", "--after-term", "--status", "143"])
         .output()
         .unwrap()
@@ -692,10 +629,7 @@ fn a_failed_backup_fails_the_job_only_with_strict() {
             .env("SLURM_JOB_ID", &job)
             .env("DBBACKUP_STRICT", strict)
             .env("DBBACKUP_LOCK_TIMEOUT_SECONDS", "1")
-            .env(
-                "DBBACKUP_SUMMARY_LOG",
-                env.path("slrm_logs/backup_summary.log"),
-            )
+            .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
             .args(["run", "--", "sh", "-c"])
             .arg(format!("sleep 1; exit {work_status}"))
             .stdout(Stdio::null())
@@ -704,7 +638,7 @@ fn a_failed_backup_fails_the_job_only_with_strict() {
             .unwrap();
         wait_for_line(&env, &job, "pre-job");
         let lock = hold_dir_lock(
-            &env.backups.join(".dbbackup.lock"),
+            &env.lock_file(),
             "host=elsewhere pid=1 job=9999 since=2026-01-01T00:00:00Z",
         );
         let out: Run = child.wait_with_output().unwrap().into();
@@ -720,44 +654,15 @@ fn a_failed_backup_fails_the_job_only_with_strict() {
 /// notes each call in `scontrol-calls`; the PATH to use.
 fn fake_scontrol(env: &Env, kill_wait: u64) -> String {
     let bin = env.path("fake-bin");
-    fs::create_dir_all(&bin).unwrap();
-    let scontrol = bin.join("scontrol");
-    fs::write(
-        &scontrol,
-        format!(
+    fake_tool(
+        &bin,
+        "scontrol",
+        &format!(
             "#!/bin/sh\necho \"$*\" >> '{}'\nprintf 'ClusterName = c\\nKillWait = {kill_wait} sec\\n'\n",
             env.path("scontrol-calls").display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(
-        &scontrol,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
-}
-
-/// Until a snapshot's temp file is in the backup directory.
-fn wait_for_snapshot(env: &Env) {
-    let started = Instant::now();
-    loop {
-        let making = fs::read_dir(&env.backups).is_ok_and(|items| {
-            items.flatten().any(|i| {
-                i.file_name()
-                    .to_string_lossy()
-                    .starts_with(".dbbackup-tmp-")
-            })
-        });
-        if making {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no snapshot started"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    );
+    path_with(&bin)
 }
 
 /// SLURM's TERM (to every process of the job) while pre-job copies a large
@@ -774,10 +679,7 @@ fn term_during_pre_job_is_bounded_by_kill_wait_read_before_the_snapshot() {
         .command()
         .env("PATH", path)
         .env("SLURM_JOB_ID", "5200")
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["run", "--", "touch"])
         .arg(&marker)
         .stdout(Stdio::piped())
@@ -785,7 +687,7 @@ fn term_during_pre_job_is_bounded_by_kill_wait_read_before_the_snapshot() {
         .process_group(0)
         .spawn()
         .unwrap();
-    wait_for_snapshot(&env);
+    env.wait_for_temp_file(0, Duration::from_secs(60));
     term_group(&child);
     let term = Instant::now();
     let out = finish(child, Duration::from_secs(60));
@@ -821,10 +723,7 @@ fn int_outside_slurm_asks_no_scheduler_and_says_which_bound_applies() {
     let child = env
         .command()
         .env("PATH", path)
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["run", "--", "sleep", "30"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -855,7 +754,7 @@ fn int_outside_slurm_asks_no_scheduler_and_says_which_bound_applies() {
 #[test]
 fn local_runs_are_each_their_own_job() {
     let env = Env::new();
-    let log = env.path("slrm_logs/backup_summary.log");
+    let log = env.summary_log();
     let insert = |rows: u32| -> Run {
         env.command()
             .env("DBBACKUP_SUMMARY_LOG", &log)
@@ -917,19 +816,8 @@ fn local_runs_are_each_their_own_job() {
 #[test]
 fn a_usr1_storm_on_a_single_job_makes_one_time_limit_backup() {
     let env = Env::new();
-    let log = env.path("slrm_logs/backup_summary.log");
-    let work = r#"
-import sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
-end = time.time() + 9
-while time.time() < end:
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    time.sleep(0.02)
-"#;
+    let log = env.summary_log();
+    let work = python_ledger_writer(0.02, Some(9), None);
     fs::write(env.path("work.py"), work).unwrap();
     let mut child = env
         .command()
@@ -943,11 +831,7 @@ while time.time() < end:
     wait_for_line(&env, "5300", "pre-job");
     // The work is writing (a warning before it changed anything makes none).
     let rows = row_count(&env.db, "ledger");
-    let started = Instant::now();
-    while row_count(&env.db, "ledger") < rows + 4 {
-        assert!(started.elapsed() < Duration::from_secs(30), "work");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_ledger_rows(&env.db, rows + 4, Duration::from_secs(30));
     for _ in 0..8 {
         std::thread::sleep(Duration::from_millis(400));
         let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGUSR1);

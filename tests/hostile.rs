@@ -5,28 +5,22 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 
 /// Run with a deadline: a hang is a failure, not a stuck test run.
 fn run_within(env: &Env, args: &[&str], limit: Duration) -> Run {
-    let mut child = env
+    let child = env
         .command()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{args:?} hung for more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let run: Run = child.wait_with_output().unwrap().into();
+    let run: Run = output_within(child, limit)
+        .unwrap_or_else(|| panic!("{args:?} hung for more than {limit:?}"))
+        .into();
     assert!(
         !run.stderr.contains("panicked"),
         "{args:?} panicked: {}",
@@ -201,14 +195,7 @@ fn a_valid_backup_of_a_database_that_fails_integrity_check_is_refused() {
     env2.run(&["backup"]).ok();
     let good = fs::read(env2.newest_backup()).unwrap();
     let bad_db = fs::read(&env.db).unwrap();
-    let checksum = {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(&bad_db);
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
+    let checksum = sha256_hex(&bad_db);
     let header = String::from_utf8_lossy(&good[16..8192 - 10])
         .trim_end()
         .to_string();
@@ -284,7 +271,7 @@ fn planted_symlinks_are_never_followed() {
     assert!(list.stdout.contains("symbolic link"), "{}", list.stdout);
     env.run(&["verify", "backup_29990101_000000.db.gz"])
         .reported(1, "symbolic link");
-    fs::remove_file(env.backups.join(".dbbackup.lock")).unwrap();
+    fs::remove_file(env.lock_file()).unwrap();
     link(".dbbackup.lock");
     env.run(&["backup", "--force"])
         .failed_with(1, "symbolic link");
@@ -298,7 +285,7 @@ fn planted_symlinks_are_never_followed() {
     fs::copy(&env.db, &real).unwrap();
     let linked = env.path("linked.db");
     std::os::unix::fs::symlink(&real, &linked).unwrap();
-    fs::remove_file(env.backups.join(".dbbackup.lock")).unwrap();
+    fs::remove_file(env.lock_file()).unwrap();
     env.run(&["restore", "latest", "--target", linked.to_str().unwrap()])
         .failed_with(1, "symbolic link");
     assert_eq!(content_digest(&real), content_digest(&env.db));
@@ -311,7 +298,7 @@ fn planted_symlinks_are_never_followed() {
 fn a_fifo_planted_as_the_lock_file_is_refused_at_once() {
     let env = Env::new();
     fs::create_dir_all(&env.backups).unwrap();
-    let lock = env.backups.join(".dbbackup.lock");
+    let lock = env.lock_file();
     nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     for args in [&["backup"][..], &["lock", "status"], &["prune"]] {
         let run = run_within(&env, args, Duration::from_secs(60));

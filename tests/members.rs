@@ -15,18 +15,6 @@ const OLD_DIFF: &str = "backup_20261205_185509.diff.gz";
 const OLD_FULL_SHA: &str = "2e1bcebb7be6ceab233a7055d97c75685eb4feeb2326a1fd65ee7081b72eafbc";
 const OLD_DIFF_SHA: &str = "5ea3a677fa5700ff0384ae3f475e1040576eb4ba04ebc2f1260bbcc4481b9408";
 
-fn sha_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn file_sha(path: &Path) -> String {
-    sha_hex(&fs::read(path).unwrap())
-}
-
 /// The JSON metadata in a backup's first member.
 fn header(path: &Path) -> serde_json::Value {
     let bytes = fs::read(path).unwrap();
@@ -50,11 +38,11 @@ fn backups_written_before_the_member_index_restore_verify_and_export_as_before()
         run.ok();
         // One stream, as before: no index to find the members by.
         assert!(!run.stderr.contains("inflating"), "{}", run.stderr);
-        assert_eq!(file_sha(&target), sha, "{name} restored");
+        assert_eq!(file_sha256(&target), sha, "{name} restored");
         let out = env.path(&format!("{name}.export.gz"));
         env.run(&["export", name, "--out", out.to_str().unwrap()])
             .ok();
-        assert_eq!(sha_hex(&gunzip(&out)), sha, "{name} exported");
+        assert_eq!(sha256_hex(&gunzip(&out)), sha, "{name} exported");
     }
     let verify = env.run(&["verify", "--all"]);
     verify.ok();
@@ -184,7 +172,7 @@ fn restore_trusts_a_proven_checksum_with_quick_check_and_full_check_runs_integri
     let quick = env.path("quick.db");
     env.run(&["restore", "latest", "--target", quick.to_str().unwrap()])
         .ok();
-    assert_eq!(file_sha(&quick), file_sha(&env.db));
+    assert_eq!(file_sha256(&quick), file_sha256(&env.db));
     let full = env.path("full.db");
     env.run(&[
         "restore",
@@ -298,7 +286,7 @@ fn a_damaged_member_index_is_read_as_one_stream() {
     ]);
     run.ok();
     assert!(!run.stderr.contains("inflating"), "{}", run.stderr);
-    assert_eq!(file_sha(&target), file_sha(&env.db));
+    assert_eq!(file_sha256(&target), file_sha256(&env.db));
 }
 
 /// Once a day per base, a diff reads its base whole beside the snapshot (its
@@ -384,7 +372,7 @@ fn a_signal_during_the_parallel_inflation_leaves_nothing_behind() {
     } else {
         // It finished first (a fast machine): then it restored whole.
         assert!(status.success(), "{seen}");
-        assert_eq!(file_sha(&target), file_sha(&env.db));
+        assert_eq!(file_sha256(&target), file_sha256(&env.db));
     }
     let temps: Vec<_> = fs::read_dir(env.root.path())
         .unwrap()

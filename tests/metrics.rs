@@ -276,21 +276,13 @@ fn a_metrics_path_that_is_not_a_regular_file_is_refused_and_left_alone() {
 /// for the backup directory (here `lfs` and `quota`, faked on PATH).
 #[test]
 fn min_free_counts_the_users_quota() {
-    use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     env.run(&["backup"]).ok();
     let bin = env.path("fake-bin");
-    fs::create_dir_all(&bin).unwrap();
     let tool = |name: &str, script: &str| {
-        let path = bin.join(name);
-        fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        fake_tool(&bin, name, &format!("#!/bin/sh\n{script}\n"));
     };
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = path_with(&bin);
     let check = |min_free: &str| -> Run {
         env.command()
             .env("PATH", &path)
@@ -349,7 +341,7 @@ fn the_newest_attempt_is_a_metric() {
     let env = Env::new();
     env.run(&["backup"]).ok();
     let before = jiff::Timestamp::now().as_second() as f64;
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
     env.run(&["backup", "--force", "--lock-timeout-seconds", "1"])
         .failed_with(1, "still locked by");
     drop(holder);

@@ -4,8 +4,8 @@
 use std::fs;
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::process::{Child, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use nix::fcntl::OFlag;
 
@@ -34,7 +34,7 @@ fn run_into_closed_pipe(env: &Env, args: &[&str]) -> Run {
 /// The lock file is empty once its holder released it cleanly (a holder that
 /// exits without cleaning up leaves its record for the next one to warn about).
 fn lock_released_cleanly(env: &Env) -> bool {
-    fs::read(env.backups.join(".dbbackup.lock")).map_or(true, |bytes| bytes.is_empty())
+    fs::read(env.lock_file()).map_or(true, |bytes| bytes.is_empty())
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn every_reporting_command_into_a_closed_pipe_finishes_cleans_up_and_keeps_its_s
     assert!(target.exists());
     assert!(templates.join("job_array.sbatch").exists());
     assert!(config.exists());
-    assert!(env.path("slrm_logs/backup_summary.log").exists());
+    assert!(env.summary_log().exists());
 }
 
 /// Run with stdout a pipe whose reader takes the first line and goes away
@@ -291,18 +291,6 @@ fn files_that_are_not_regular_files_are_refused_before_any_lock() {
     with_real(&["restore", "latest", "--target", fifo]).failed_with(1, "not a regular file");
 }
 
-/// Wait for `child` up to `limit`; `None` if it is still running.
-fn wait_up_to(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 /// A write that never completes (a full pipe nobody reads) cannot be
 /// interrupted; SIGTERM still ends the process after the grace period.
 #[test]
@@ -332,7 +320,7 @@ fn sigterm_ends_a_process_blocked_in_a_write_nobody_reads() {
     )
     .unwrap();
     // Grace is 5 s; a blocked process without the watchdog never ends at all.
-    let status = wait_up_to(&mut child, Duration::from_secs(60));
+    let status = exit_within(&mut child, Duration::from_secs(60));
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();
@@ -355,7 +343,7 @@ fn a_fifo_database_never_blocks_and_sigterm_is_never_needed() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let status = wait_up_to(&mut child, Duration::from_secs(60));
+    let status = exit_within(&mut child, Duration::from_secs(60));
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();
@@ -406,7 +394,7 @@ fn a_fifo_planted_under_a_backup_name_is_passed_over() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let status = wait_up_to(&mut child, Duration::from_secs(60));
+        let status = exit_within(&mut child, Duration::from_secs(60));
         if status.is_none() {
             let _ = child.kill();
             let _ = child.wait();

@@ -1,6 +1,7 @@
-//! Issue 9 (README "Whose backup is it: restore points"): `restore latest` puts back this database's own newest
-//! good backup. Each repro of the issue replayed on real databases, checked by
-//! content (the restored rows are the intended backup's), not only exit codes.
+//! Issue 9 (README "Whose backup is it: restore points"): `restore latest` puts
+//! back this database's own newest good backup. Each case the issue reported
+//! replayed on real databases, checked by content (the restored rows are the
+//! intended backup's), not only exit codes.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -76,7 +77,7 @@ fn s(path: &Path) -> &str {
 }
 
 #[test]
-fn repro1_scratch_restores_never_become_latest_or_displace_real_backups() {
+fn scratch_restores_never_become_latest_or_displace_real_backups() {
     let env = Env::empty();
     db_with(&env.db, &["main"]);
     env.run(&["backup"]).ok();
@@ -127,7 +128,7 @@ fn repro1_scratch_restores_never_become_latest_or_displace_real_backups() {
 }
 
 #[test]
-fn repro2_two_databases_sharing_the_default_backup_directory() {
+fn two_databases_sharing_the_default_backup_directory_never_restore_or_prune_each_others_backups() {
     let env = Env::empty();
     let a = db_with(&env.path("a.db"), &["a"]);
     let b = db_with(&env.path("b.db"), &["b"]);
@@ -182,7 +183,7 @@ fn repro2_two_databases_sharing_the_default_backup_directory() {
 }
 
 #[test]
-fn repro3_restore_latest_twice_keeps_the_repair() {
+fn restore_latest_twice_keeps_the_repair() {
     let env = Env::new();
     env.run(&["backup"]).ok();
     let good = content_digest(&env.db);
@@ -218,22 +219,8 @@ fn repro3_restore_latest_twice_keeps_the_repair() {
     assert!(!undo.exists());
 }
 
-/// The seed's format: plain `gzip -6` of the database file, local-time name.
-fn seed_backup(db: &Path, dir: &Path, name: &str) -> PathBuf {
-    fs::create_dir_all(dir).unwrap();
-    let out = dir.join(name);
-    let gz = Command::new("gzip")
-        .args(["-6", "-c"])
-        .arg(db)
-        .output()
-        .expect("gzip");
-    assert!(gz.status.success());
-    fs::write(&out, gz.stdout).unwrap();
-    out
-}
-
 #[test]
-fn repro4_seed_backups_are_listed_verified_restored_counted_and_aged_out() {
+fn seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     let env = Env::empty();
     make_ledger_db(&env.db, 400, false);
     let first = content_digest(&env.db);
@@ -380,7 +367,7 @@ fn a_backup_with_damaged_metadata_is_never_deleted_by_retention() {
 }
 
 #[test]
-fn repro5_backups_kept_beside_the_database() {
+fn backups_kept_beside_the_database_restore_and_leave_no_temp_file() {
     let env = Env::empty();
     db_with(&env.db, &["kept"]);
     let run = |args: &[&str]| -> Run {
@@ -413,7 +400,7 @@ fn repro5_backups_kept_beside_the_database() {
 }
 
 #[test]
-fn repro6_a_corrupt_database_leaves_bounded_evidence_and_check_fails() {
+fn a_corrupt_database_leaves_bounded_evidence_and_check_fails() {
     let env = Env::empty();
     make_ledger_db(&env.db, 3000, false);
     env.run(&["backup"]).ok();
@@ -474,7 +461,7 @@ fn repro6_a_corrupt_database_leaves_bounded_evidence_and_check_fails() {
 }
 
 #[test]
-fn repro7_restore_over_a_file_that_is_not_a_database() {
+fn restore_over_a_file_that_is_not_a_database_is_refused_unless_forced_and_keeps_its_bytes() {
     let env = Env::new();
     env.run(&["backup"]).ok();
     let notes = env.path("notes.txt");
@@ -530,7 +517,7 @@ impl Drop for Mount {
 }
 
 #[test]
-fn repro8_a_read_only_backup_directory_can_be_read_and_restored_from() {
+fn a_read_only_backup_directory_can_be_read_and_restored_from() {
     let env = Env::new();
     let archive = env.path("archive");
     let Some(mount) = Mount::tmpfs(&archive) else {
@@ -781,7 +768,7 @@ fn a_restore_stopped_by_a_signal_says_the_target_is_untouched() {
     let before = content_digest(&env.db);
     // Hold the backup-directory lock so the restore is waiting when the signal comes.
     fs::create_dir_all(&env.backups).unwrap();
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "test holder");
+    let holder = hold_dir_lock(&env.lock_file(), "test holder");
     let mut restore = env
         .command()
         .args(["restore", "latest"])
@@ -965,10 +952,7 @@ fn legacy_local_time_names_are_ordered_by_their_real_time() {
     let env = Env::empty();
     let old = db_with(&env.path("old.db"), &["an hour ago"]);
     let an_hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
-    let tokyo = an_hour_ago
-        .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap())
-        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
-        .to_string();
+    let tokyo = seed_backup_name(an_hour_ago, &jiff::tz::TimeZone::get("Asia/Tokyo").unwrap());
     db_with(&env.db, &["now"]);
     let tokyo_run = |args: &[&str]| run_in_zone(&env, "Asia/Tokyo", args);
     tokyo_run(&["backup"]).ok();
@@ -1067,10 +1051,10 @@ fn adopt_also_claims_the_copies_in_mirrors() {
 
 /// A seed-style (local time) backup name `offset` from now.
 fn legacy_name_at(offset: jiff::SignedDuration) -> String {
-    (jiff::Timestamp::now() + offset)
-        .to_zoned_datetime(jiff::tz::TimeZone::system())
-        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
-        .to_string()
+    seed_backup_name(
+        jiff::Timestamp::now() + offset,
+        &jiff::tz::TimeZone::system(),
+    )
 }
 
 /// `dbbackup --db-path DB ARGS...` in the test's directory.
@@ -1338,10 +1322,10 @@ fn verify_all_lists_newest_first_by_creation_time_like_list() {
     let env = Env::empty();
     let old = db_with(&env.path("old.db"), &["an hour ago"]);
     db_with(&env.db, &["now"]);
-    let tokyo = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1))
-        .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap())
-        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
-        .to_string();
+    let tokyo = seed_backup_name(
+        jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
+        &jiff::tz::TimeZone::get("Asia/Tokyo").unwrap(),
+    );
     let in_tokyo = |args: &[&str]| run_in_zone(&env, "Asia/Tokyo", args);
     in_tokyo(&["backup"]).ok();
     seed_backup(&old, &env.backups, &tokyo);

@@ -355,12 +355,7 @@ fn a_target_named_like_a_backup_in_a_backup_directory_is_refused_even_with_force
         "--force",
     ])
     .ok();
-    let mirrored: Vec<String> = fs::read_dir(&mirror)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("backup_"))
-        .collect();
+    let mirrored = backup_files_in(&mirror);
     assert_eq!(mirrored.len(), 1);
     let snapshot = |dir: &Path| -> Vec<(String, Vec<u8>)> {
         let mut files: Vec<_> = fs::read_dir(dir)

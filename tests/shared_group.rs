@@ -133,12 +133,7 @@ impl Project {
     fn as_user_with_umask(&self, user: &str, umask: &str) -> Command {
         let mut command = Command::new("setpriv");
         command.current_dir(&self.dir);
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("DBBACKUP_") || key.starts_with("SLURM_") {
-                command.env_remove(key.as_ref());
-            }
-        }
+        without_inherited_settings(&mut command);
         command.args([
             &format!("--reuid={user}"),
             &format!("--regid={GROUP}"),
@@ -173,26 +168,12 @@ impl Project {
     }
 }
 
-/// Everything under `dir` (not `dir` itself), depth first.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for item in fs::read_dir(dir).unwrap().flatten() {
-        let path = item.path();
-        found.push(path.clone());
-        if item.file_type().unwrap().is_dir() {
-            found.extend(walk(&path));
-        }
-    }
-    found.sort();
-    found
-}
-
 /// What a user checks in a shared project: every directory dbbackup made is
 /// group-writable and setgid, every file it made group-readable, the lock and
 /// state files group-writable, nothing writable by others, all in the group.
 fn assert_shared(project: &Project) {
     let mut seen = 0;
-    for path in walk(&project.dir) {
+    for path in everything_under(&project.dir) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with("results.db") || name == "dbbackup.yaml" {
             continue;
@@ -215,7 +196,7 @@ fn assert_shared(project: &Project) {
     assert!(
         seen >= 8,
         "dbbackup made its files: {:?}",
-        walk(&project.dir)
+        everything_under(&project.dir)
     );
 }
 
@@ -399,7 +380,7 @@ fn a_private_database_keeps_its_backups_private_even_when_sharing_is_asked_for()
         .ok();
     let backups = project.backups();
     let mut files = 0;
-    for path in walk(&backups) {
+    for path in everything_under(&backups) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with("backup_") || path.parent().unwrap().ends_with(".dbbackup-pages") {
             assert_eq!(mode(&path), 0o600, "{}", path.display());
@@ -409,7 +390,7 @@ fn a_private_database_keeps_its_backups_private_even_when_sharing_is_asked_for()
     assert!(
         files >= 3,
         "two backups and a page-hash table: {:?}",
-        walk(&backups)
+        everything_under(&backups)
     );
 }
 
@@ -427,7 +408,7 @@ fn a_lock_file_another_member_made_private_is_named_with_its_owner_mode_and_fix(
     let lock = backups.join(".dbbackup.lock");
     assert_eq!(mode(&backups), 0o2755);
     assert_eq!(mode(&lock), 0o644);
-    let before = walk(&backups);
+    let before = everything_under(&backups);
     // As the user named them: relative to the project directory.
     let (dir, lock_shown) = ("outputs/db_backups", "outputs/db_backups/.dbbackup.lock");
     let fix = format!(
@@ -461,7 +442,7 @@ fn a_lock_file_another_member_made_private_is_named_with_its_owner_mode_and_fix(
         assert_eq!(errors.len(), 1, "{args:?}: {}", run.stderr);
         assert!(errors[0].contains(&line), "{args:?}: {}", run.stderr);
     }
-    assert_eq!(walk(&backups), before, "nothing changed");
+    assert_eq!(everything_under(&backups), before, "nothing changed");
     // Reading alice's backups needs no write: a restore into a new file works
     // without the lock, as from any read-only archive.
     project
@@ -545,7 +526,7 @@ fn a_private_umask_still_leaves_the_group_its_read_and_write() {
     assert_eq!(mode(&project.dir.join("outputs")), 0o2770);
     assert_eq!(mode(&backups), 0o2770);
     assert_eq!(mode(&backups.join(".dbbackup.lock")), 0o660);
-    let files = walk(&backups);
+    let files = everything_under(&backups);
     for path in &files {
         let expected = if path.is_dir() { 0o2770 } else { 0o660 };
         assert_eq!(mode(path), expected, "{}", path.display());
@@ -556,14 +537,7 @@ fn a_private_umask_still_leaves_the_group_its_read_and_write() {
     project
         .run_as(BOB, &["prune", "--max-backups", "1"], &[])
         .ok();
-    assert_eq!(
-        fs::read_dir(&backups)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("backup_"))
-            .count(),
-        1
-    );
+    assert_eq!(backup_files_in(&backups).len(), 1);
 }
 
 /// A backup directory of one's own made read-only: the fix is the owner's own

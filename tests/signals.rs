@@ -2,7 +2,7 @@
 //! leaves no temp file and no new backup, frees the lock; the next backup works.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -51,7 +51,8 @@ fn signal_a_running_backup(env: &Env, mut command: Command, signal: Signal) -> R
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_temp_file_with_data(env);
+    // Compressed data written, past the metadata.
+    env.wait_for_temp_file(1 << 20, Duration::from_secs(120));
     kill(Pid::from_raw(child.id() as i32), signal).unwrap();
     child.wait_with_output().unwrap().into()
 }
@@ -83,34 +84,13 @@ fn interrupt(signal: Signal, through_backup_api: bool) {
         "temp files left: {:?}",
         env.stray_files()
     );
-    let lock = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();
+    let lock = std::fs::read_to_string(env.lock_file()).unwrap();
     assert_eq!(lock, "", "lock released cleanly");
     // The lock is free and the next backup succeeds at once.
     let next = env.run(&["backup", "--force", "--lock-timeout-seconds", "0"]);
     next.ok();
     assert_eq!(env.backup_files().len(), before.len() + 1);
     env.run(&["verify", "--all"]).ok();
-}
-
-/// Wait until a backup's temp file holds compressed data (past the metadata).
-fn wait_for_temp_file_with_data(env: &Env) {
-    let started = Instant::now();
-    loop {
-        let written = env
-            .stray_files()
-            .iter()
-            .filter(|f| f.starts_with(".dbbackup-tmp"))
-            .filter_map(|f| std::fs::metadata(env.backups.join(f)).ok())
-            .any(|m| m.len() > 1 << 20);
-        if written {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no backup data written in 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
@@ -141,21 +121,10 @@ fn a_lock_left_by_a_killed_process_is_detected_and_its_temp_file_removed() {
         .spawn()
         .unwrap();
     // Wait until it has started writing its temp file, then kill it outright.
-    let started = Instant::now();
-    while env
-        .stray_files()
-        .iter()
-        .all(|f| !f.starts_with(".dbbackup-tmp"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no temp file appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    env.wait_for_temp_file(0, Duration::from_secs(120));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     child.wait().unwrap();
-    let holder = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();
+    let holder = std::fs::read_to_string(env.lock_file()).unwrap();
     let recorded: serde_json::Value = serde_json::from_str(&holder).unwrap();
     assert_eq!(
         recorded["job"], "31337",
@@ -209,7 +178,7 @@ fn other_terminating_signals_during_a_large_backup_clean_up() {
             "{signal}: temp files left: {:?}",
             env.stray_files()
         );
-        let lock = std::fs::read_to_string(env.backups.join(".dbbackup.lock")).unwrap();
+        let lock = std::fs::read_to_string(env.lock_file()).unwrap();
         assert_eq!(lock, "", "{signal}: lock-holder record removed");
     }
 }
@@ -254,18 +223,22 @@ fn a_signal_just_after_the_temp_file_appears_leaves_no_temp_file() {
                         .stderr(Stdio::piped())
                         .spawn()
                         .unwrap();
-                    let started = Instant::now();
-                    while temp_files(watched).is_empty() {
-                        assert!(
-                            child.try_wait().unwrap().is_none(),
-                            "{what}: ended before a temp file appeared"
-                        );
-                        assert!(
-                            started.elapsed() < Duration::from_secs(60),
-                            "{what}: no temp file"
-                        );
-                        std::thread::sleep(Duration::from_micros(500));
-                    }
+                    let appeared = format!("{what}: a temp file appears");
+                    wait_until(
+                        &appeared,
+                        Duration::from_secs(60),
+                        Duration::from_micros(500),
+                        || {
+                            if !temp_files(watched).is_empty() {
+                                return true;
+                            }
+                            assert!(
+                                child.try_wait().unwrap().is_none(),
+                                "{what}: ended before a temp file appeared"
+                            );
+                            false
+                        },
+                    );
                     std::thread::sleep(Duration::from_millis(delay_ms));
                     assert!(
                         child.try_wait().unwrap().is_none(),
@@ -282,7 +255,7 @@ fn a_signal_just_after_the_temp_file_appears_leaves_no_temp_file() {
                     );
                     assert_eq!(env.backup_files(), before, "{what}: no new backup");
                     assert!(!made.exists() && !made_gz.exists(), "{what}: nothing made");
-                    let lock = std::fs::read_to_string(env.backups.join(".dbbackup.lock"));
+                    let lock = std::fs::read_to_string(env.lock_file());
                     assert_eq!(lock.unwrap_or_default(), "", "{what}: lock released");
                 }
             }

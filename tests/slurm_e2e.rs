@@ -4,35 +4,35 @@
 
 use std::fs;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 
 /// `program` in the test's directory, with the test's settings exported.
 fn slurm_command(env: &Env, program: &str) -> Command {
-    let mut command = Command::new(program);
-    command.current_dir(env.root.path());
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        if key.starts_with("DBBACKUP_") || key.starts_with("SLURM_") {
-            command.env_remove(&key);
-        }
+    let mut command = job_command(env, program);
+    // The templates' default is $SLURM_SUBMIT_DIR/slurm/final_backup.sbatch;
+    // tests submit from their own directory.
+    command.env(
+        "DBBACKUP_FINAL_SCRIPT",
+        slurm_dir().join("final_backup.sbatch"),
+    );
+    command
+}
+
+/// A test's directory for jobs on the cluster: the ledger database,
+/// `slrm_logs/` (where the templates write) and each `(name, text)` of
+/// `files`; `None`, the test skipped, without a cluster.
+fn cluster_env(files: &[(&str, &str)]) -> Option<Env> {
+    if !cluster_ready() {
+        return None;
     }
-    command
-        .env("DBBACKUP", BIN)
-        // The templates' default is $SLURM_SUBMIT_DIR/slurm/final_backup.sbatch;
-        // tests submit from their own directory.
-        .env(
-            "DBBACKUP_FINAL_SCRIPT",
-            slurm_dir().join("final_backup.sbatch"),
-        )
-        .env("DBBACKUP_DB_PATH", &env.db)
-        .env("DBBACKUP_BACKUP_DIR", &env.backups)
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        );
-    command
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    for (name, text) in files {
+        fs::write(env.path(name), text).unwrap();
+    }
+    Some(env)
 }
 
 /// `sbatch --parsable` in the test's directory, with the test's settings exported.
@@ -51,25 +51,6 @@ fn sbatch(env: &Env, args: &[&str]) -> String {
         .next()
         .unwrap()
         .to_string()
-}
-
-/// Wait until none of `jobs` is queued or running.
-fn wait_for(jobs: &[&str], limit: Duration) {
-    let started = Instant::now();
-    loop {
-        let out = Command::new("squeue")
-            .args(["-h", "-o", "%i", "-j", &jobs.join(",")])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
-            return;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "jobs {jobs:?} still running after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 fn job_state(job: &str) -> String {
@@ -99,12 +80,9 @@ for i in range(20):
 
 #[test]
 fn array_job_with_final_dependent_backup() {
-    if !cluster_ready() {
+    let Some(env) = cluster_env(&[("work.py", TASK_WORK)]) else {
         return;
-    }
-    let env = Env::new();
-    fs::create_dir_all(env.path("slrm_logs")).unwrap();
-    fs::write(env.path("work.py"), TASK_WORK).unwrap();
+    };
     let rows_before = row_count(&env.db, "ledger");
     let submit = slurm_command(
         &env,
@@ -135,7 +113,7 @@ fn array_job_with_final_dependent_backup() {
         .map(str::to_string)
         .collect();
     let (array, final_job) = (ids[0].clone(), ids[1].clone());
-    wait_for(&[&array, &final_job], Duration::from_secs(300));
+    wait_until_jobs_leave_the_queue(&[&array, &final_job], Duration::from_secs(300));
 
     // The work happened and the database is consistent.
     assert_eq!(row_count(&env.db, "ledger"), rows_before + 12 * 40);
@@ -173,7 +151,7 @@ fn array_job_with_final_dependent_backup() {
     );
     env.run(&["verify", "--all"]).ok();
     // Every task and the final job left whole summary lines.
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let count = |event: &str, prefix: &str| {
         lines
             .iter()
@@ -197,29 +175,14 @@ fn array_job_with_final_dependent_backup() {
     assert_eq!(job_state(&final_job), "COMPLETED");
 }
 
-const ENDLESS_WORK: &str = r#"
-import sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)
-while True:
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'slow')")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    time.sleep(0.2)
-"#;
-
 /// `--time=2` with the warning 45 s before the limit: SLURM may send it up to 60 s
 /// early, so it lands 15-75 s into the job, after the work has written and well
 /// before the time-limit TERM (which would also stop the trap's backup).
 #[test]
 fn a_job_that_hits_its_time_limit_still_leaves_a_backup() {
-    if !cluster_ready() {
+    let Some(env) = cluster_env(&[("endless.py", &python_ledger_writer(0.2, None, None))]) else {
         return;
-    }
-    let env = Env::new();
-    fs::create_dir_all(env.path("slrm_logs")).unwrap();
-    fs::write(env.path("endless.py"), ENDLESS_WORK).unwrap();
+    };
     let template = slurm_dir().join("job_single.sbatch");
     let job = sbatch(
         &env,
@@ -233,7 +196,7 @@ fn a_job_that_hits_its_time_limit_still_leaves_a_backup() {
             env.db.to_str().unwrap(),
         ],
     );
-    wait_for(&[&job], Duration::from_secs(240));
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(240));
     assert_eq!(job_state(&job), "TIMEOUT");
     let listed = listed(&env);
     let of_job: Vec<_> = listed
@@ -258,7 +221,7 @@ fn a_job_that_hits_its_time_limit_still_leaves_a_backup() {
         "it holds work done before the warning"
     );
     assert_ledger_invariant(&copy);
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     // The USR1 backup says so in the summary log (it used to write no line).
     let time_limit: Vec<_> = lines
         .iter()
@@ -309,23 +272,24 @@ fn await_lines(
     limit: Duration,
     filter: impl Fn(&std::collections::BTreeMap<String, String>) -> bool,
 ) -> Vec<std::collections::BTreeMap<String, String>> {
-    let log = env.path("slrm_logs/backup_summary.log");
-    let started = Instant::now();
-    loop {
-        let found: Vec<_> = if log.exists() {
-            summary_lines(&log).into_iter().filter(&filter).collect()
-        } else {
-            Vec::new()
-        };
-        if found.len() >= count {
-            return found;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{count} summary lines not there after {limit:?}: {found:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let log = env.summary_log();
+    poll_until(
+        &format!("{count} summary lines"),
+        limit,
+        Duration::from_millis(300),
+        || {
+            let found: Vec<_> = if log.exists() {
+                summary_lines(&log).into_iter().filter(&filter).collect()
+            } else {
+                Vec::new()
+            };
+            if found.len() >= count {
+                Ok(found)
+            } else {
+                Err(found)
+            }
+        },
+    )
 }
 
 /// The issue's scenario: `sbatch --array=0-3%2 job_array.sbatch ...`, then task 3
@@ -333,12 +297,9 @@ fn await_lines(
 /// final job the array submitted for itself makes it, and logs each task's end.
 #[test]
 fn an_array_task_cancelled_while_pending_still_ends_in_a_backup() {
-    if !cluster_ready() {
+    let Some(env) = cluster_env(&[("work.py", SLOW_WORK)]) else {
         return;
-    }
-    let env = Env::new();
-    fs::create_dir_all(env.path("slrm_logs")).unwrap();
-    fs::write(env.path("work.py"), SLOW_WORK).unwrap();
+    };
     let rows_before = row_count(&env.db, "ledger");
     let template = slurm_dir().join("job_array.sbatch");
     let array = sbatch(
@@ -357,7 +318,7 @@ fn an_array_task_cancelled_while_pending_still_ends_in_a_backup() {
         l["event"] == "final" && l["array"] == array.as_str()
     });
     let final_job = last_word[0]["job"].clone();
-    wait_for(&[&array, &final_job], Duration::from_secs(120));
+    wait_until_jobs_leave_the_queue(&[&array, &final_job], Duration::from_secs(120));
     assert_eq!(row_count(&env.db, "ledger"), rows_before + 3 * 10);
     let line = &last_word[0];
     assert_eq!(line["status"], "ok", "{line:?}");
@@ -391,11 +352,9 @@ fn an_array_task_cancelled_while_pending_still_ends_in_a_backup() {
 /// `set -euo pipefail`: every job logs its post-job line with the work's status.
 #[test]
 fn jobs_cancelled_twice_always_log_their_post_job_line() {
-    if !cluster_ready() {
+    let Some(env) = cluster_env(&[]) else {
         return;
-    }
-    let env = Env::new();
-    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    };
     let template = slurm_dir().join("job_single.sbatch");
     let jobs: Vec<String> = (0..10)
         .map(|_| {
@@ -423,8 +382,8 @@ fn jobs_cancelled_twice_always_log_their_post_job_line() {
         let _ = Command::new("scancel").arg(job).output();
     }
     let refs: Vec<&str> = jobs.iter().map(String::as_str).collect();
-    wait_for(&refs, Duration::from_secs(120));
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    wait_until_jobs_leave_the_queue(&refs, Duration::from_secs(120));
+    let lines = summary_lines(&env.summary_log());
     for job in &jobs {
         let post: Vec<_> = lines
             .iter()
@@ -445,12 +404,9 @@ fn jobs_cancelled_twice_always_log_their_post_job_line() {
 /// backs up.
 #[test]
 fn a_requeued_task_counts_once() {
-    if !cluster_ready() {
+    let Some(env) = cluster_env(&[("work.py", SLOW_WORK)]) else {
         return;
-    }
-    let env = Env::new();
-    fs::create_dir_all(env.path("slrm_logs")).unwrap();
-    fs::write(env.path("work.py"), SLOW_WORK).unwrap();
+    };
     let template = slurm_dir().join("job_array.sbatch");
     let array = sbatch(
         &env,
@@ -481,8 +437,8 @@ fn a_requeued_task_counts_once() {
     let last_word = await_lines(&env, 1, Duration::from_secs(400), |l| {
         l["event"] == "final" && l["array"] == array.as_str()
     });
-    wait_for(&[&array, &last_word[0]["job"]], Duration::from_secs(120));
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    wait_until_jobs_leave_the_queue(&[&array, &last_word[0]["job"]], Duration::from_secs(120));
+    let lines = summary_lines(&env.summary_log());
     let task1: Vec<_> = lines
         .iter()
         .filter(|l| l["event"] == "post-job" && l["job"] == format!("{array}_1"))
@@ -537,11 +493,11 @@ fn the_written_scrontab_entry_launches_from_the_home_directory() {
     let job = String::from_utf8_lossy(&submitted.stdout)
         .trim()
         .to_string();
-    wait_for(&[&job], Duration::from_secs(120));
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
     assert_eq!(job_state(&job), "COMPLETED");
     assert!(env.path("slrm_logs/dbbackup-periodic.out").exists());
     assert_eq!(env.backup_files().len(), 1, "periodic backed up");
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     assert_eq!(lines[0]["event"], "periodic");
     assert_eq!(lines[0]["job"], job.as_str());
 }
@@ -551,11 +507,9 @@ fn the_written_scrontab_entry_launches_from_the_home_directory() {
 /// term_grace_seconds (inside the cluster's KillWait) and says so.
 #[test]
 fn a_second_term_during_post_job_waiting_for_the_lock() {
-    if !cluster_ready() {
+    let Some(env) = cluster_env(&[]) else {
         return;
-    }
-    let env = Env::new();
-    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    };
     let template = slurm_dir().join("job_single.sbatch");
     let mut command = slurm_command(&env, "sbatch");
     command.env("DBBACKUP_TERM_GRACE_SECONDS", "3").args([
@@ -578,7 +532,7 @@ fn a_second_term_during_post_job_waiting_for_the_lock() {
                 "import fcntl, time\nf = open('{}', 'r+')\nfcntl.lockf(f, fcntl.LOCK_EX)\n\
                  f.truncate(0); f.write('host=other pid=1 job=holder since=2026-01-01T00:00:00Z\\n'); f.flush()\n\
                  print('locked', flush=True)\ntime.sleep(60)\n",
-                env.backups.join(".dbbackup.lock").display()
+                env.lock_file().display()
             ),
         ])
         .stdout(std::process::Stdio::piped())
@@ -593,7 +547,7 @@ fn a_second_term_during_post_job_waiting_for_the_lock() {
     scancel(&[&job]);
     std::thread::sleep(Duration::from_millis(1500));
     let _ = Command::new("scancel").arg(&job).output();
-    wait_for(&[&job], Duration::from_secs(60));
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(60));
     let _ = holder.kill();
     let _ = holder.wait();
     let output =
@@ -619,11 +573,9 @@ fn a_second_term_during_post_job_waiting_for_the_lock() {
 /// array still submits its final job, once, and that job backs up the work.
 #[test]
 fn an_array_whose_pre_jobs_all_fail_still_gets_its_final_job() {
-    if !cluster_ready() {
+    let Some(env) = cluster_env(&[]) else {
         return;
-    }
-    let env = Env::new();
-    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    };
     let holder = hold_exclusive(&env.db);
     let template = slurm_dir().join("job_array.sbatch");
     let array = {
@@ -650,22 +602,8 @@ fn an_array_whose_pre_jobs_all_fail_still_gets_its_final_job() {
     });
     assert_eq!(&last_word[0]["job"], submitted[0], "{last_word:?}");
     assert_ne!(last_word[0]["status"], "failed", "{last_word:?}");
-    wait_for(&[&array, submitted[0]], Duration::from_secs(60));
+    wait_until_jobs_leave_the_queue(&[&array, submitted[0]], Duration::from_secs(60));
 }
-
-/// Writes balanced pairs until stopped, after recording its pid in argv[2].
-const WRITER_WITH_PID: &str = r#"
-import os, sqlite3, sys, time
-open(sys.argv[2], "w").write(str(os.getpid()))
-con = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)
-while True:
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (1, 'w')")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (-1, 'balance')")
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    time.sleep(0.05)
-"#;
 
 /// Whether `pid` is a live process (not a zombie).
 fn alive(pid: i32) -> bool {
@@ -692,14 +630,11 @@ fn a_program_the_script_did_not_exec_stops_with_the_job_and_is_backed_up() {
         .map(|how| {
             let env = Env::new();
             fs::create_dir_all(env.path("slrm_logs")).unwrap();
-            fs::write(env.path("writer.py"), WRITER_WITH_PID).unwrap();
+            let writer = python_ledger_writer(0.05, None, Some(&env.path("writer.pid")));
+            fs::write(env.path("writer.py"), writer).unwrap();
             fs::write(
                 env.path("task.sh"),
-                format!(
-                    "python3 writer.py '{}' '{}'\necho after\n",
-                    env.db.display(),
-                    env.path("writer.pid").display()
-                ),
+                format!("python3 writer.py '{}'\necho after\n", env.db.display()),
             )
             .unwrap();
             let job = sbatch(&env, &[template.to_str().unwrap(), "bash", "task.sh"]);
@@ -708,20 +643,13 @@ fn a_program_the_script_did_not_exec_stops_with_the_job_and_is_backed_up() {
         .collect();
     for (env, how, job) in &cases {
         let rows = row_count(&env.db, "ledger");
-        let started = Instant::now();
-        while row_count(&env.db, "ledger") < rows + 40 {
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "job {job} never wrote"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_ledger_rows(&env.db, rows + 40, Duration::from_secs(120));
         let mut args = how.to_vec();
         args.push(job);
         scancel(&args);
     }
     for (env, how, job) in &cases {
-        wait_for(&[job], Duration::from_secs(60));
+        wait_until_jobs_leave_the_queue(&[job], Duration::from_secs(60));
         let output = fs::read_to_string(env.path(&format!("slrm_logs/analysis_{job}.out")))
             .unwrap_or_default();
         let python: i32 = fs::read_to_string(env.path("writer.pid"))
@@ -761,12 +689,9 @@ fn a_program_the_script_did_not_exec_stops_with_the_job_and_is_backed_up() {
 /// for the whole array, and every task says so in a summary line.
 #[test]
 fn usr1_to_a_running_array_makes_exactly_one_time_limit_backup() {
-    if !cluster_ready() {
+    let Some(env) = cluster_env(&[("endless.py", &python_ledger_writer(0.2, None, None))]) else {
         return;
-    }
-    let env = Env::new();
-    fs::create_dir_all(env.path("slrm_logs")).unwrap();
-    fs::write(env.path("endless.py"), ENDLESS_WORK).unwrap();
+    };
     let template = slurm_dir().join("job_array.sbatch");
     let array = sbatch(
         &env,
@@ -782,11 +707,7 @@ fn usr1_to_a_running_array_makes_exactly_one_time_limit_backup() {
         l["event"] == "pre-job" && l["job"].starts_with(&format!("{array}_"))
     });
     let rows = row_count(&env.db, "ledger");
-    let started = Instant::now();
-    while row_count(&env.db, "ledger") < rows + 40 {
-        assert!(started.elapsed() < Duration::from_secs(60), "no work");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_ledger_rows(&env.db, rows + 40, Duration::from_secs(60));
     scancel(&["-b", "-s", "USR1", &array]);
     let warned = await_lines(&env, 4, Duration::from_secs(60), |l| {
         l["event"] == "time-limit"
@@ -814,21 +735,19 @@ fn usr1_to_a_running_array_makes_exactly_one_time_limit_backup() {
     let last_word = await_lines(&env, 1, Duration::from_secs(120), |l| {
         l["event"] == "final" && l["array"] == array.as_str()
     });
-    wait_for(&[&array, &last_word[0]["job"]], Duration::from_secs(120));
+    wait_until_jobs_leave_the_queue(&[&array, &last_word[0]["job"]], Duration::from_secs(120));
 }
 
 /// `sbatch slurm/job_single.sbatch` with no command used to end COMPLETED 0:0
 /// having run nothing; now the job fails with exit 2 and says why in one line.
 #[test]
 fn a_job_submitted_without_a_command_fails() {
-    if !cluster_ready() {
+    let Some(env) = cluster_env(&[]) else {
         return;
-    }
-    let env = Env::new();
-    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    };
     let template = slurm_dir().join("job_single.sbatch");
     let job = sbatch(&env, &[template.to_str().unwrap()]);
-    wait_for(&[&job], Duration::from_secs(60));
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(60));
     let out = Command::new("scontrol")
         .args(["show", "job", &job])
         .output()
@@ -867,26 +786,10 @@ fn scancel_during_pre_job_ends_inside_kill_wait_with_its_post_job_line() {
             marker.to_str().unwrap(),
         ],
     );
-    let started = Instant::now();
-    loop {
-        let making = fs::read_dir(&env.backups).is_ok_and(|items| {
-            items.flatten().any(|i| {
-                i.file_name()
-                    .to_string_lossy()
-                    .starts_with(".dbbackup-tmp-")
-            })
-        });
-        if making {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "pre-job never started its snapshot"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Pre-job has started its snapshot.
+    env.wait_for_temp_file(0, Duration::from_secs(180));
     scancel(&[&job]);
-    wait_for(&[&job], Duration::from_secs(60));
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(60));
     let output =
         fs::read_to_string(env.path(&format!("slrm_logs/analysis_{job}.out"))).unwrap_or_default();
     let post = await_lines(&env, 1, Duration::from_secs(10), |l| {

@@ -5,7 +5,6 @@
 //! are skipped.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,41 +32,22 @@ fn cluster_name() -> String {
 /// `sbatch`, `scontrol` and `sacct` that never answer (a stuck controller).
 fn stuck_tools(env: &Env) -> PathBuf {
     let bin = env.path("stuck-bin");
-    fs::create_dir_all(&bin).unwrap();
     for tool in ["sbatch", "scontrol", "sacct"] {
-        let path = bin.join(tool);
-        fs::write(&path, "#!/bin/sh\nsleep 120\necho 1\n").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        fake_tool(&bin, tool, "#!/bin/sh\nsleep 120\necho 1\n");
     }
     bin
-}
-
-fn path_with(bin: &Path) -> String {
-    format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
 }
 
 /// Run `command`, killing it after `limit`: `None` when it had to be killed.
 fn run_within(mut command: Command, limit: Duration) -> Option<(Run, Duration)> {
     let started = Instant::now();
-    let mut child = command
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let took = started.elapsed();
-    Some((child.wait_with_output().unwrap().into(), took))
+    let output = output_within(child, limit)?;
+    Some((output.into(), started.elapsed()))
 }
 
 fn array_task(env: &Env, array: &str, task: u32, count: u32) -> Command {
@@ -80,10 +60,7 @@ fn array_task(env: &Env, array: &str, task: u32, count: u32) -> Command {
         .env("SLURM_ARRAY_TASK_MAX", (count - 1).to_string())
         .env("SLURM_ARRAY_TASK_STEP", "1")
         .env("SLURM_JOB_ID", format!("{array}{task:03}"))
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        );
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log());
     command
 }
 
@@ -104,7 +81,7 @@ fn a_stuck_controller_delays_pre_job_and_final_but_never_hangs_them() {
         run_within(pre, Duration::from_secs(60)).expect("pre-job hung on a stuck controller");
     run.failed_with(1, "did not answer within");
     assert!(took < Duration::from_secs(40), "took {took:?}");
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = &lines[0];
     assert_eq!(line["event"], "pre-job");
     assert!(
@@ -183,7 +160,7 @@ fn a_locked_database_does_not_serialize_an_array_at_pre_job() {
         took < Duration::from_millis(1500),
         "late task waited {took:?}"
     );
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     assert_eq!(lines.len(), 9);
     assert!(lines.iter().all(|l| l["status"] == "failed"));
     drop(writer);
@@ -216,16 +193,13 @@ fn final_counts_tasks_whose_post_job_ran_after_term() {
     let run: Run = env
         .command()
         .env("SLURM_CLUSTER_NAME", "alpha")
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["final", array])
         .output()
         .unwrap()
         .into();
     run.ok();
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = lines.iter().find(|l| l["event"] == "final").unwrap();
     assert_eq!(line["post_job"], "0-2", "{line:?}");
     assert_eq!(line["no_post_job"], "-", "{line:?}");
@@ -253,17 +227,14 @@ fn final_by_hand_from_a_login_node_reads_the_arrays_state() {
     }
     let run: Run = env
         .command()
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["final", array])
         .output()
         .unwrap()
         .into();
     run.ok();
     assert!(!run.stdout.contains("knows nothing"), "{}", run.stdout);
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let line = lines.iter().find(|l| l["event"] == "final").unwrap();
     assert_eq!(line["post_job"], "0-1", "{line:?}");
     let state: Vec<String> = fs::read_dir(env.backups.join(".dbbackup-state"))
@@ -282,56 +253,18 @@ fn final_by_hand_from_a_login_node_reads_the_arrays_state() {
     );
 }
 
-fn slurm_command(env: &Env, program: &str) -> Command {
-    let mut command = Command::new(program);
-    command.current_dir(env.root.path());
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        if key.starts_with("DBBACKUP_") || key.starts_with("SLURM_") {
-            command.env_remove(&key);
-        }
-    }
-    command
-        .env("DBBACKUP", BIN)
-        .env("DBBACKUP_DB_PATH", &env.db)
-        .env("DBBACKUP_BACKUP_DIR", &env.backups)
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        );
-    command
-}
-
+/// The text of the file at `path` once its last line is whole, trimmed.
 fn wait_for_file(path: &Path, limit: Duration) -> String {
-    let started = Instant::now();
-    loop {
-        if let Ok(text) = fs::read_to_string(path)
-            && text.ends_with('\n')
-        {
-            return text.trim().to_string();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{} never written",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-fn wait_for_jobs(jobs: &[&str], limit: Duration) {
-    let started = Instant::now();
-    loop {
-        let out = Command::new("squeue")
-            .args(["-h", "-o", "%i", "-j", &jobs.join(",")])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
-            return;
-        }
-        assert!(started.elapsed() < limit, "jobs {jobs:?} still running");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let what = format!("{} is written", path.display());
+    poll_until(
+        &what,
+        limit,
+        Duration::from_millis(300),
+        || match fs::read_to_string(path) {
+            Ok(text) if text.ends_with('\n') => Ok(text.trim().to_string()),
+            seen => Err(seen),
+        },
+    )
 }
 
 /// The issue's scenario on the real cluster: an array task submits a follow-up
@@ -376,9 +309,9 @@ fn a_job_submitted_from_an_array_task_is_its_own_job() {
     )
     .unwrap();
     for script in [&child, &parent] {
-        fs::set_permissions(script, fs::Permissions::from_mode(0o755)).unwrap();
+        chmod(script, 0o755);
     }
-    let output = slurm_command(&env, "sbatch")
+    let output = job_command(&env, "sbatch")
         .args(["--parsable", "--array=0-1", "-o"])
         .arg(env.path("parent-%a.out"))
         .arg(&parent)
@@ -396,9 +329,9 @@ fn a_job_submitted_from_an_array_task_is_its_own_job() {
         .unwrap()
         .to_string();
     let child_id = wait_for_file(&env.path("child.id"), Duration::from_secs(120));
-    wait_for_jobs(&[&array, &child_id], Duration::from_secs(180));
+    wait_until_jobs_leave_the_queue(&[&array, &child_id], Duration::from_secs(180));
 
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let child_lines: Vec<_> = lines.iter().filter(|l| l["job"] == child_id).collect();
     assert_eq!(
         child_lines.len(),
@@ -444,10 +377,7 @@ fn job_step(env: &Env, job: &str, args: &[&str]) -> Run {
     env.command()
         .env("SLURM_JOB_ID", job)
         .env("SLURM_CLUSTER_NAME", "alpha")
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(args)
         .output()
         .unwrap()
@@ -538,19 +468,17 @@ fn restore_before_job_refuses_bad_or_unknown_jobs() {
 fn kill_wait_is_read_once_at_pre_job_not_by_every_task_at_term() {
     let env = Env::new();
     let bin = env.path("counting-bin");
-    fs::create_dir_all(&bin).unwrap();
     let calls = env.path("scontrol.calls");
-    fs::write(
-        bin.join("scontrol"),
-        format!(
+    fake_tool(
+        &bin,
+        "scontrol",
+        &format!(
             "#!/bin/sh\necho \"$*\" >> '{}'\n\
-             if [ \"$1 $2\" = 'show config' ]; then printf 'ClusterName = alpha\\nKillWait = 7 sec\\n'; exit 0; fi\n\
-             echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
+                 if [ \"$1 $2\" = 'show config' ]; then printf 'ClusterName = alpha\\nKillWait = 7 sec\\n'; exit 0; fi\n\
+                 echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
             calls.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(bin.join("scontrol"), fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let array = "88000004";
     let step = |task: u32, args: &[&str]| -> Run {
         let mut command = array_task(&env, array, task, 4);
@@ -578,7 +506,7 @@ fn kill_wait_is_read_once_at_pre_job_not_by_every_task_at_term() {
         "scontrol asked after TERM: {}",
         fs::read_to_string(&calls).unwrap_or_default()
     );
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let post: Vec<_> = lines.iter().filter(|l| l["event"] == "post-job").collect();
     assert_eq!(post.len(), 4);
     for line in post {
@@ -613,8 +541,8 @@ fn restore_before_job_without_a_pre_job_uses_the_jobs_start_time() {
         ),
     )
     .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let output = slurm_command(&env, "sbatch")
+    chmod(&script, 0o755);
+    let output = job_command(&env, "sbatch")
         .args(["--parsable", "-o"])
         .arg(env.path("job.out"))
         .arg(&script)
@@ -626,7 +554,7 @@ fn restore_before_job_without_a_pre_job_uses_the_jobs_start_time() {
         String::from_utf8_lossy(&output.stderr)
     );
     let job = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    wait_for_jobs(&[&job], Duration::from_secs(120));
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
     assert_eq!(env.backup_files().len(), 2, "the job backed up its work");
     assert_ne!(content_digest(&env.db), before);
     let run = env.run(&["restore", "--before-job", &job]);
@@ -643,19 +571,17 @@ fn restore_before_job_without_a_pre_job_uses_the_jobs_start_time() {
 fn inherited_array_variables_lose_to_slurms_record() {
     let env = Env::new();
     let bin = env.path("record-bin");
-    fs::create_dir_all(&bin).unwrap();
     let calls = env.path("scontrol.calls");
-    fs::write(
-        bin.join("scontrol"),
-        format!(
+    fake_tool(
+        &bin,
+        "scontrol",
+        &format!(
             "#!/bin/sh\necho \"$*\" >> '{}'\n\
-             if [ \"$1 $2\" = 'show job' ]; then echo \"JobId=$3 JobName=follow-up JobState=RUNNING\"; exit 0; fi\n\
-             printf 'ClusterName = alpha\\nKillWait = 5 sec\\n'\n",
+                 if [ \"$1 $2\" = 'show job' ]; then echo \"JobId=$3 JobName=follow-up JobState=RUNNING\"; exit 0; fi\n\
+                 printf 'ClusterName = alpha\\nKillWait = 5 sec\\n'\n",
             calls.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(bin.join("scontrol"), fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let step = |args: &[&str]| -> Run {
         // Task 0 of array 88000005 submitted job 88000007: it inherited these.
         let mut command = array_task(&env, "88000005", 0, 2);
@@ -680,7 +606,7 @@ fn inherited_array_variables_lose_to_slurms_record() {
     work(&env, "follow-up");
     step(&["post-job", "--status", "0"]).ok();
     assert!(!calls.exists(), "post-job asked scontrol");
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     assert_eq!(lines.len(), 2);
     for line in &lines {
         assert_eq!(line["job"], "88000007", "{line:?}");
@@ -715,10 +641,7 @@ fn a_requeued_jobs_restore_point_outlives_its_second_run() {
             .env("SLURM_CLUSTER_NAME", "alpha")
             .env("SLURM_RESTART_COUNT", restarts)
             .env("DBBACKUP_MAX_BACKUPS", "2")
-            .env(
-                "DBBACKUP_SUMMARY_LOG",
-                env.path("slrm_logs/backup_summary.log"),
-            )
+            .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
             .args(args)
             .output()
             .unwrap()
@@ -799,24 +722,20 @@ fn restore_before_a_requeued_job_goes_by_its_first_start() {
     std::thread::sleep(Duration::from_millis(1100));
     let second = std::time::SystemTime::now();
     let bin = env.path("sacct-bin");
-    fs::create_dir_all(&bin).unwrap();
-    fs::write(
-        bin.join("sacct"),
-        format!(
+    fake_tool(
+        &bin,
+        "sacct",
+        &format!(
             "#!/bin/sh\ncase \" $* \" in *' -D '*|*' --duplicates '*) echo '{}';; esac\necho '{}'\n",
             local(first),
             local(second)
         ),
-    )
-    .unwrap();
-    fs::write(
-        bin.join("scontrol"),
+    );
+    fake_tool(
+        &bin,
+        "scontrol",
         "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
-    )
-    .unwrap();
-    for tool in ["sacct", "scontrol"] {
-        fs::set_permissions(bin.join(tool), fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    );
     let run: Run = env
         .command()
         .env("PATH", path_with(&bin))
@@ -890,17 +809,14 @@ fn final_of_a_plain_job_warns_that_it_is_not_an_array() {
     let run: Run = env
         .command()
         .env("SLURM_CLUSTER_NAME", "alpha")
-        .env(
-            "DBBACKUP_SUMMARY_LOG",
-            env.path("slrm_logs/backup_summary.log"),
-        )
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
         .args(["final", job])
         .output()
         .unwrap()
         .into();
     run.ok();
     assert!(run.stdout.contains("is not an array"), "{}", run.stdout);
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     let last = lines.last().unwrap();
     assert_eq!(last["event"], "final");
     assert!(last["warning"].contains("is not an array"), "{last:?}");

@@ -23,7 +23,7 @@ fn concurrent_pre_jobs_make_exactly_one_restore_point_per_array() {
     assert_eq!(row["kind"], "pre-job");
     assert_eq!(row["job"], "5100", "tagged with the array id");
     env.run(&["verify", "--all"]).ok();
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     assert_eq!(lines.len(), 32, "{lines:#?}");
     assert_eq!(lines.iter().filter(|l| l["status"] == "ok").count(), 1);
     let mut tasks: Vec<&str> = lines.iter().map(|l| l["job"].as_str()).collect();
@@ -81,7 +81,7 @@ fn concurrent_post_jobs_back_up_once_from_the_last_task_and_log_every_status() {
         content_digest(&env.db),
         "it holds the work"
     );
-    let lines: Vec<_> = summary_lines(&env.path("slrm_logs/backup_summary.log"))
+    let lines: Vec<_> = summary_lines(&env.summary_log())
         .into_iter()
         .filter(|l| l["event"] == "post-job")
         .collect();
@@ -164,7 +164,7 @@ fn mixed_commands_at_once_keep_every_summary_line_whole() {
     for run in &runs {
         run.ok();
     }
-    let lines = summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let lines = summary_lines(&env.summary_log());
     assert_eq!(
         lines.len(),
         24,
@@ -199,7 +199,7 @@ fn hostile_job_variables_cannot_forge_summary_fields() {
 #[test]
 fn periodic_is_silent_when_nothing_is_due_and_logs_backups_and_problems() {
     let env = Env::new();
-    let log = env.path("slrm_logs/backup_summary.log");
+    let log = env.summary_log();
     let first = env.run(&["periodic"]);
     first.ok();
     assert_eq!(first.stdout, "");
@@ -377,11 +377,7 @@ fn mirrors_get_verified_copies_and_their_own_retention() {
                 fs::read(env.backups.join(name)).unwrap()
             );
         }
-        let count = fs::read_dir(mirror)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("backup_"))
-            .count();
+        let count = backup_files_in(mirror).len();
         assert_eq!(count, 2, "retention ran on the mirror");
     }
     let mut args = vec!["check"];

@@ -6,28 +6,15 @@ use std::process::Command;
 
 use crate::common::*;
 
+/// The shell scripts (`.sh`, `.sbatch`) under `dir`, at any depth.
 fn scripts(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in walk(dir) {
-        let name = entry.to_string_lossy();
-        if name.ends_with(".sh") || name.ends_with(".sbatch") {
-            found.push(entry);
-        }
-    }
-    found
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
+    files_under(dir)
+        .into_iter()
+        .filter(|path| {
+            let name = path.to_string_lossy();
+            name.ends_with(".sh") || name.ends_with(".sbatch")
+        })
+        .collect()
 }
 
 fn lint(path: &Path) {
@@ -54,7 +41,7 @@ fn lint(path: &Path) {
 
 #[test]
 fn shipped_scripts_pass_bash_n_and_shellcheck() {
-    let slurm = Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm");
+    let slurm = slurm_dir();
     let found = scripts(&slurm);
     assert!(found.len() >= 6, "{found:?}");
     for script in found {
@@ -176,7 +163,7 @@ fn a_project_path_with_a_space_is_quoted_and_one_no_directive_holds_is_refused()
 #[test]
 fn the_usr1_lead_time_follows_the_last_full_backup() {
     let env = Env::new();
-    let log = env.path("slrm_logs/backup_summary.log");
+    let log = env.summary_log();
     let write = |env: &Env| {
         let out = env.path("slurm");
         let _ = std::fs::remove_dir_all(&out);
@@ -247,7 +234,7 @@ pub(crate) fn check_cron_line(line: &str) -> String {
 #[test]
 fn scrontab_and_crontab_are_written_with_absolute_paths_and_checked() {
     // The shipped files say what to fill in.
-    let slurm = Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm");
+    let slurm = slurm_dir();
     for name in ["periodic.scrontab", "periodic.crontab"] {
         let shipped = std::fs::read_to_string(slurm.join(name)).unwrap();
         assert!(shipped.contains("FILL IN"), "{name}");

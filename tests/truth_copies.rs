@@ -29,7 +29,7 @@ fn precious_after_two_backups(env: &Env) -> (String, String) {
         .execute("INSERT INTO t(v) VALUES ('precious')", [])
         .unwrap();
     // Names are per second: the second backup must not share the first's.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    wait_for_the_next_second();
     env.run(&["backup", "-q"]).ok();
     let files = env.backup_files();
     assert_eq!(files.len(), 2, "{files:?}");
@@ -82,13 +82,7 @@ fn a_restore_keeps_an_undo_when_the_backup_holding_the_same_content_is_damaged()
             let path = env.backups.join(&newest);
             match damage {
                 Damage::Truncated => {
-                    let len = fs::metadata(&path).unwrap().len();
-                    fs::OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .unwrap()
-                        .set_len(len - 1000)
-                        .unwrap();
+                    cut_tail(&path, 1000);
                 }
                 Damage::FlippedAndVerified => {
                     flip_middle(&path);
@@ -136,20 +130,6 @@ fn a_restore_over_content_an_intact_backup_holds_makes_no_copy() {
     assert_eq!(precious_rows(&env.db), 1);
 }
 
-/// Backup file names in `dir`, oldest first.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("backup_"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 #[test]
 fn a_mirror_left_behind_by_a_failed_copy_is_filled_in_and_reported_until_it_is() {
     let env = Env::new();
@@ -180,7 +160,7 @@ fn a_mirror_left_behind_by_a_failed_copy_is_filled_in_and_reported_until_it_is()
     insert(1);
     run(&["backup"]).reported(1, "MIRROR FAILED");
     let newest = env.backup_files().last().unwrap().clone();
-    assert!(!files_in(&mirror).contains(&newest));
+    assert!(!backup_files_in(&mirror).contains(&newest));
 
     // The database is unchanged: every run that finds so must still not say ok.
     let again = run(&["backup"]);
@@ -205,7 +185,7 @@ fn a_mirror_left_behind_by_a_failed_copy_is_filled_in_and_reported_until_it_is()
         "{}",
         nagios.stdout
     );
-    assert!(!files_in(&mirror).contains(&newest));
+    assert!(!backup_files_in(&mirror).contains(&newest));
 
     // Writable again: the next run finds the database unchanged and fills the
     // mirror in; check is healthy.
@@ -217,7 +197,7 @@ fn a_mirror_left_behind_by_a_failed_copy_is_filled_in_and_reported_until_it_is()
         "{}",
         filled.stdout
     );
-    assert!(files_in(&mirror).contains(&newest));
+    assert!(backup_files_in(&mirror).contains(&newest));
     assert_eq!(
         fs::read(mirror.join(&newest)).unwrap(),
         fs::read(env.backups.join(&newest)).unwrap()
@@ -250,7 +230,7 @@ fn auto_within_the_interval_fills_in_a_mirror_that_lacks_the_newest_backup() {
     auto.ok();
     assert!(auto.stdout.contains("skipped"), "{}", auto.stdout);
     assert_eq!(env.backup_files(), vec![newest.clone()]);
-    assert_eq!(files_in(&mirror), vec![newest]);
+    assert_eq!(backup_files_in(&mirror), vec![newest]);
     run(&["check"]).ok();
 }
 

@@ -61,15 +61,13 @@ fn two_restores_if_db_missing_at_once_never_replace_the_first_ones_database() {
     fs::remove_file(&env.db).unwrap();
 
     let mut first = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
-    let started = Instant::now();
     // Until it is extracting (or, on a fast machine, already done).
-    while temps_in(env.root.path()).is_empty() && first.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "first restore never began"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(
+        "the first restore begins",
+        Duration::from_secs(60),
+        Duration::from_millis(5),
+        || !temps_in(env.root.path()).is_empty() || first.try_wait().unwrap().is_some(),
+    );
     let second = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
     std::thread::sleep(Duration::from_millis(300));
     signal(&second, nix::sys::signal::Signal::SIGSTOP);
@@ -318,14 +316,7 @@ fn empty_dbbackup_variables_count_as_unset() {
             .env("DBBACKUP_MIRROR_DIRS", value)
             .args(["backup", "--force"]);
         Run::from(command.output().unwrap()).ok();
-        assert_eq!(
-            fs::read_dir(&mirror)
-                .unwrap()
-                .flatten()
-                .filter(|e| { e.file_name().to_string_lossy().starts_with("backup_") })
-                .count(),
-            copies
-        );
+        assert_eq!(backup_files_in(&mirror).len(), copies);
     }
     // An empty database path is no path: the usual "no database given".
     let mut command = env.command();
@@ -412,7 +403,7 @@ fn restore_if_db_missing_waits_for_the_lock_and_stops_once_the_database_is_back(
     env.run(&["backup"]).ok();
     let moved = env.path("elsewhere.db");
     fs::rename(&env.db, &moved).unwrap();
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "another restore");
+    let holder = hold_dir_lock(&env.lock_file(), "another restore");
     let mut waiting = restore_process(&env, &["restore", "latest", "--if-db-missing"]);
     std::thread::sleep(Duration::from_millis(700));
     assert!(
@@ -475,14 +466,22 @@ fn a_target_that_appears_during_the_restore_is_never_replaced() {
             args.push("--if-db-missing");
         }
         let mut restore = restore_process(&env, &args);
-        let started = Instant::now();
-        while temps_in(env.root.path()).is_empty() {
-            assert!(
-                restore.try_wait().unwrap().is_none(),
-                "finished before it was stopped"
-            );
-            assert!(started.elapsed() < Duration::from_secs(60));
-        }
+        // Polled without a pause: the extraction of 12 MiB is short.
+        wait_until(
+            "the restore extracts",
+            Duration::from_secs(60),
+            Duration::ZERO,
+            || {
+                if !temps_in(env.root.path()).is_empty() {
+                    return true;
+                }
+                assert!(
+                    restore.try_wait().unwrap().is_none(),
+                    "finished before it was stopped"
+                );
+                false
+            },
+        );
         signal(&restore, nix::sys::signal::Signal::SIGSTOP);
         fs::write(&target, &content).unwrap();
         signal(&restore, nix::sys::signal::Signal::SIGCONT);

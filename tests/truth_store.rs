@@ -39,13 +39,7 @@ fn made(json: &serde_json::Value) -> String {
 }
 
 fn truncate_half(path: &Path) {
-    let len = fs::metadata(path).unwrap().len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
+    truncate_to(path, fs::metadata(path).unwrap().len() / 2);
 }
 
 /// Two restore points, the older intact; returns (older, newest).
@@ -227,7 +221,7 @@ fn orphaned_diffs_are_kept_as_evidence_but_bounded() {
         fs::remove_file(env.backups.join(&base)).unwrap();
         orphans.push(diff);
         grow_results_db(&env.db, 1.01, 20 + round);
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        wait_for_the_next_second();
     }
     backup(&env, &[]).0.ok();
     env.run(&["prune"]).ok();
@@ -355,7 +349,7 @@ fn prune_dry_run_works_on_a_read_only_backup_directory() {
             .unwrap()
             .success()
     );
-    fs::remove_file(env.backups.join(".dbbackup.lock")).ok();
+    fs::remove_file(env.lock_file()).ok();
     let run = env
         .command()
         .env("DBBACKUP_BACKUP_DIR", &ro)

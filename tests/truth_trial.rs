@@ -4,7 +4,6 @@
 //! pre-restore copy never pushes out an intact one.
 
 use std::fs;
-use std::process::Command;
 
 use rusqlite::Connection;
 
@@ -32,13 +31,38 @@ fn table_db(env: &Env) {
     sql(env, "CREATE TABLE t(x); INSERT INTO t VALUES (1);");
 }
 
+/// A test's directory whose database is table `t` holding 1.
+fn table_env() -> Env {
+    let env = Env::empty();
+    table_db(&env);
+    env
+}
+
+/// Table `t` holding 0, padded with incompressible pages, so that a few
+/// hundred bytes cut from a backup land in its data, past the header.
+fn padded_table_db(env: &Env) {
+    sql(
+        env,
+        "CREATE TABLE t(x); INSERT INTO t VALUES (0); CREATE TABLE pad(b); INSERT INTO pad VALUES (randomblob(100000));",
+    );
+}
+
+/// `dbbackup ARGS` on the test's database with `backup_dir` as its backup directory.
+fn in_backup_dir(env: &Env, backup_dir: &std::path::Path, args: &[&str]) -> Run {
+    env.command()
+        .env("DBBACKUP_BACKUP_DIR", backup_dir)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
 #[test]
 fn latest_is_the_backup_published_last_even_when_a_fast_clock_dated_it() {
     if skip_without_faketime() {
         return;
     }
-    let env = Env::empty();
-    table_db(&env);
+    let env = table_env();
     env.run(&["backup", "-q"]).ok();
     sql(&env, "INSERT INTO t VALUES (2)");
     faketime(&env, "+10m", &["backup", "-q"]).ok();
@@ -56,8 +80,7 @@ fn latest_is_the_backup_published_last_after_a_fast_clock_made_an_older_one() {
     if skip_without_faketime() {
         return;
     }
-    let env = Env::empty();
-    table_db(&env);
+    let env = table_env();
     faketime(&env, "+10m", &["backup", "-q"]).ok();
     sql(&env, "INSERT INTO t VALUES (2)");
     env.run(&["backup", "-q"]).ok();
@@ -68,13 +91,12 @@ fn latest_is_the_backup_published_last_after_a_fast_clock_made_an_older_one() {
 
 /// A success recorded by a fast clock, then a lock timeout on a correct one.
 fn failure_after_fast_success(offset: &str) -> Env {
-    let env = Env::empty();
-    table_db(&env);
+    let env = table_env();
     env.run(&["backup", "-q"]).ok();
     sql(&env, "INSERT INTO t VALUES (2)");
     faketime(&env, offset, &["backup", "--force", "-q"]).ok();
     sql(&env, "INSERT INTO t VALUES (3)");
-    let holder = hold_dir_lock(&env.backups.join(".dbbackup.lock"), "host=n9 pid=1 job=9");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
     env.run(&["backup", "--lock-timeout-seconds", "1"])
         .failed_with(1, "still locked by");
     drop(holder);
@@ -113,8 +135,7 @@ fn an_attempt_dated_in_the_future_is_not_said_to_be_0s_ago() {
     if skip_without_faketime() {
         return;
     }
-    let env = Env::empty();
-    table_db(&env);
+    let env = table_env();
     faketime(&env, "+200d", &["backup", "-q"]).ok();
     let check = env.run(&["check"]);
     assert!(
@@ -136,12 +157,7 @@ fn a_newest_backup_truncated_inside_its_header_makes_check_critical() {
         env.run(&["backup", "-q"]).ok();
         let newest = env.newest_backup();
         let name = newest.file_name().unwrap().to_str().unwrap().to_string();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&newest)
-            .unwrap()
-            .set_len(cut)
-            .unwrap();
+        truncate_to(&newest, cut);
         let nagios = env.run(&["check", "--format", "nagios"]);
         assert_eq!(nagios.code, 2, "cut {cut}: {}", nagios.stdout);
         assert!(
@@ -175,11 +191,7 @@ fn a_newest_backup_truncated_inside_its_header_makes_check_critical() {
 #[test]
 fn a_damaged_pre_restore_copy_never_pushes_out_an_intact_one() {
     let env = Env::empty();
-    // Incompressible pages: 500 bytes cut from a copy land in its data.
-    sql(
-        &env,
-        "CREATE TABLE t(x); INSERT INTO t VALUES (0); CREATE TABLE pad(b); INSERT INTO pad VALUES (randomblob(100000));",
-    );
+    padded_table_db(&env);
     env.run(&["backup", "-q"]).ok();
     let b0 = env.backup_files()[0].clone();
     let keep = ["--keep-pre-restore", "2"];
@@ -203,13 +215,7 @@ fn a_damaged_pre_restore_copy_never_pushes_out_an_intact_one() {
     let p1 = first[0].clone();
     let p2 = copies.iter().find(|c| **c != p1).unwrap().clone();
     let path = env.backups.join(&p2);
-    let len = fs::metadata(&path).unwrap().len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(len - 500)
-        .unwrap();
+    cut_tail(&path, 500);
     restore(3);
     assert!(
         env.backups.join(&p1).exists(),
@@ -275,8 +281,7 @@ fn a_backup_a_few_minutes_ahead_is_not_said_to_be_0s_old() {
     if skip_without_faketime() {
         return;
     }
-    let env = Env::empty();
-    table_db(&env);
+    let env = table_env();
     faketime(&env, "+4m", &["backup", "-q"]).ok();
     let check = env.run(&["check"]);
     check.ok();
@@ -292,11 +297,7 @@ fn a_backup_a_few_minutes_ahead_is_not_said_to_be_0s_old() {
 #[test]
 fn last_never_praises_a_mirror_copy_the_cheap_tests_find_truncated() {
     let env = Env::empty();
-    // Incompressible pages, so a cut lands in the data, past the header.
-    sql(
-        &env,
-        "CREATE TABLE t(x); INSERT INTO t VALUES (0); CREATE TABLE pad(b); INSERT INTO pad VALUES (randomblob(100000));",
-    );
+    padded_table_db(&env);
     let mirror = env.path("mirror");
     let with_mirror = ["--mirror-dir", mirror.to_str().unwrap()];
     let mut args = with_mirror.to_vec();
@@ -304,13 +305,7 @@ fn last_never_praises_a_mirror_copy_the_cheap_tests_find_truncated() {
     env.run(&args).ok();
     let name = env.backup_files()[0].clone();
     let copy = mirror.join(&name);
-    let len = fs::metadata(&copy).unwrap().len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&copy)
-        .unwrap()
-        .set_len(len - 500)
-        .unwrap();
+    cut_tail(&copy, 500);
     let mut args = with_mirror.to_vec();
     args.push("check");
     let check = env.run(&args);
@@ -329,8 +324,7 @@ fn last_never_praises_a_mirror_copy_the_cheap_tests_find_truncated() {
 
 #[test]
 fn a_success_whose_backup_was_deleted_is_no_success() {
-    let env = Env::empty();
-    table_db(&env);
+    let env = table_env();
     env.run(&["backup", "-q"]).ok();
     sql(&env, "INSERT INTO t VALUES (2)");
     env.run(&["backup", "-q"]).ok();
@@ -377,14 +371,12 @@ fn a_failure_on_a_read_only_backup_dir_outranks_a_fast_clocks_older_success() {
 
 fn restored_max(env: &Env, backup_dir: &std::path::Path, target: &str) -> i64 {
     let target = env.path(target);
-    env.command()
-        .env("DBBACKUP_BACKUP_DIR", backup_dir)
-        .args(["restore", "latest", "--target"])
-        .arg(&target)
-        .output()
-        .map(Run::from)
-        .unwrap()
-        .ok();
+    in_backup_dir(
+        env,
+        backup_dir,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    )
+    .ok();
     max_x(&target)
 }
 
@@ -401,38 +393,22 @@ fn after_the_primary_is_lost_the_mirror_ranks_the_new_backups_newest() {
     sql(&env, "INSERT INTO t VALUES (2)");
     for row in 3..=4 {
         mirrored(&["backup", "-q"]).ok();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        wait_for_the_next_second();
         sql(&env, &format!("INSERT INTO t VALUES ({row})"));
     }
     mirrored(&["backup", "-q"]).ok();
     // The primary is lost (a purged scratch directory); the mirror keeps 1..4.
     fs::remove_dir_all(&env.backups).unwrap();
     for row in 5..=6 {
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        wait_for_the_next_second();
         sql(&env, &format!("INSERT INTO t VALUES ({row})"));
         mirrored(&["backup", "-q"]).ok();
     }
     assert_eq!(restored_max(&env, &mirror, "from-mirror.db"), 6);
     assert_eq!(restored_max(&env, &env.backups, "from-primary.db"), 6);
     // The mirror's retention keeps the newest: 2 of them hold 5 and 6.
-    env.command()
-        .env("DBBACKUP_BACKUP_DIR", &mirror)
-        .args(["prune", "--max-backups", "2"])
-        .output()
-        .map(Run::from)
-        .unwrap()
-        .ok();
+    in_backup_dir(&env, &mirror, &["prune", "--max-backups", "2"]).ok();
     assert_eq!(restored_max(&env, &mirror, "pruned-mirror.db"), 6);
-}
-
-/// Wait for the start of the next second (names are by the second).
-fn at_a_new_second() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_nanos(
-        1_000_000_000 - u64::from(now.subsec_nanos()) + 5_000_000,
-    ));
 }
 
 #[test]
@@ -450,18 +426,8 @@ fn two_databases_sharing_a_mirror_never_overwrite_each_others_copies() {
             .unwrap()
     };
     let from_mirror = |env: &Env, target: &str| {
-        let target = env.path(target);
-        let _ = fs::remove_file(&target);
-        let run: Run = env
-            .command()
-            .env("DBBACKUP_BACKUP_DIR", &mirror)
-            .args(["restore", "latest", "--target"])
-            .arg(&target)
-            .output()
-            .unwrap()
-            .into();
-        run.ok();
-        max_x(&target)
+        let _ = fs::remove_file(env.path(target));
+        restored_max(env, &mirror, target)
     };
     table_db(&a);
     table_db(&b);
@@ -475,7 +441,7 @@ fn two_databases_sharing_a_mirror_never_overwrite_each_others_copies() {
                 200 + round
             ),
         );
-        at_a_new_second();
+        wait_for_the_next_second();
         // Sequential in one second, then both at once.
         let runs: Vec<Run> = if round % 2 == 1 {
             let first: Run = backup(&a).wait_with_output().unwrap().into();
@@ -514,20 +480,10 @@ fn two_databases_sharing_a_mirror_never_overwrite_each_others_copies() {
     eprintln!("primaries' newest names collided in {collided} of 6 rounds");
 }
 
-/// What the seed's `backup_database.py auto` still writes: `gzip -6` of the
-/// database file under a local-time name, `ago` before now.
-fn seed_backup(env: &Env, ago: jiff::SignedDuration) -> String {
-    let name = (jiff::Timestamp::now() - ago)
-        .to_zoned_datetime(jiff::tz::TimeZone::system())
-        .strftime("backup_%Y%m%d_%H%M%S.db.gz")
-        .to_string();
-    let gz = Command::new("gzip")
-        .args(["-6", "-c"])
-        .arg(&env.db)
-        .output()
-        .unwrap();
-    assert!(gz.status.success());
-    fs::write(env.backups.join(&name), gz.stdout).unwrap();
+/// What the seed's `backup_database.py auto` still writes, `ago` before now.
+fn seed_backup_made(env: &Env, ago: jiff::SignedDuration) -> String {
+    let name = seed_backup_name(jiff::Timestamp::now() - ago, &jiff::tz::TimeZone::system());
+    seed_backup(&env.db, &env.backups, &name);
     name
 }
 
@@ -536,15 +492,14 @@ fn seed_script_backups_made_today_are_newer_than_dbbackups_of_days_ago() {
     if skip_without_faketime() {
         return;
     }
-    let env = Env::empty();
-    table_db(&env);
+    let env = table_env();
     faketime(&env, "-3d", &["backup", "-q"]).ok();
     sql(&env, "INSERT INTO t VALUES (2)");
     faketime(&env, "-2d", &["backup", "-q"]).ok();
     sql(&env, "INSERT INTO t VALUES (3)");
-    let older = seed_backup(&env, jiff::SignedDuration::from_mins(60));
+    let older = seed_backup_made(&env, jiff::SignedDuration::from_mins(60));
     sql(&env, "INSERT INTO t VALUES (4)");
-    let newest = seed_backup(&env, jiff::SignedDuration::from_mins(10));
+    let newest = seed_backup_made(&env, jiff::SignedDuration::from_mins(10));
     env.run(&["restore", "latest", "--target", "latest.db"])
         .ok();
     assert_eq!(max_x(&env.path("latest.db")), 4, "the seed's newest backup");
@@ -559,8 +514,7 @@ fn seed_script_backups_made_today_are_newer_than_dbbackups_of_days_ago() {
 #[test]
 fn templates_refuse_an_output_or_project_directory_that_is_not_utf8() {
     use std::os::unix::ffi::OsStrExt;
-    let env = Env::empty();
-    table_db(&env);
+    let env = table_env();
     let odd = std::ffi::OsStr::from_bytes(b"t\xff");
     let run: Run = env
         .command()
@@ -590,8 +544,7 @@ fn auto_says_a_backup_a_few_minutes_ahead_is_in_the_future_not_0s_old() {
     if skip_without_faketime() {
         return;
     }
-    let env = Env::empty();
-    table_db(&env);
+    let env = table_env();
     faketime(&env, "+4m", &["backup", "-q"]).ok();
     sql(&env, "INSERT INTO t VALUES (2)");
     let run = env.run(&["auto"]);
@@ -606,8 +559,7 @@ fn list_shows_first_the_backup_latest_means() {
     if skip_without_faketime() {
         return;
     }
-    let env = Env::empty();
-    table_db(&env);
+    let env = table_env();
     env.run(&["backup", "-q"]).ok();
     sql(&env, "INSERT INTO t VALUES (2)");
     faketime(&env, "+200d", &["backup", "-q"]).ok();

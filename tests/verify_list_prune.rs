@@ -105,10 +105,7 @@ fn auto_respects_the_interval_and_changes() {
 fn auto_does_not_wait_for_a_backup_in_progress() {
     let env = Env::new();
     fs::create_dir_all(&env.backups).unwrap();
-    let holder = hold_dir_lock(
-        &env.backups.join(".dbbackup.lock"),
-        "host=elsewhere pid=1 job=77_1 since=now",
-    );
+    let holder = hold_dir_lock(&env.lock_file(), "host=elsewhere pid=1 job=77_1 since=now");
     // Waiting would mean blocking until this timeout (the holder never lets go).
     let started = std::time::Instant::now();
     let run = env.run(&["auto", "--lock-timeout-seconds", "600"]);

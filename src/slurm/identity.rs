@@ -131,3 +131,65 @@ fn remember(job: &JobContext, dir: &BackupDir, decided: &JobContext) {
         tracing::warn!("cannot record whether this job is an array task: {error}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Job `own` claiming (by inherited variables) to be task `task` of `array`.
+    fn claiming(own: &str, array: &str, task: &str) -> JobContext {
+        let vars = [
+            ("SLURM_JOB_ID", own),
+            ("SLURM_ARRAY_JOB_ID", array),
+            ("SLURM_ARRAY_TASK_ID", task),
+            ("SLURM_CLUSTER_NAME", "alpha"),
+        ];
+        JobContext::from_lookup(
+            |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_string())
+            },
+            "node1".into(),
+        )
+    }
+
+    fn array_of(job: &JobContext) -> Option<(String, u64)> {
+        job.array
+            .as_ref()
+            .map(|a| (a.array_job_id.clone(), a.task_id))
+    }
+
+    #[test]
+    fn what_pre_job_decided_is_what_later_steps_of_the_job_recall() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = BackupDir::new(dir.path());
+        // A follow-up job that inherited its submitter's array variables.
+        let follow_up = claiming("501", "400", "2");
+        remember(&follow_up, &dir, &follow_up.with_array(None));
+        let recalled_job = recalled(&follow_up, &dir);
+        assert_eq!(array_of(&recalled_job), None);
+        assert_eq!(recalled_job.tag, "501");
+        // SLURM said another task than the variables claim.
+        let moved = claiming("502", "400", "3");
+        let said = moved.with_array(Some(ArrayTask {
+            array_job_id: "410".into(),
+            task_id: 7,
+            task_count: None,
+            range: None,
+        }));
+        remember(&moved, &dir, &said);
+        assert_eq!(array_of(&recalled(&moved, &dir)), Some(("410".into(), 7)));
+    }
+
+    #[test]
+    fn a_job_nothing_was_recorded_for_keeps_its_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = BackupDir::new(dir.path());
+        let other = claiming("501", "400", "2");
+        remember(&other, &dir, &other.with_array(None));
+        let task = claiming("503", "400", "4");
+        assert_eq!(array_of(&recalled(&task, &dir)), Some(("400".into(), 4)));
+        assert_eq!(recalled(&task, &dir).tag, "400_4");
+    }
+}

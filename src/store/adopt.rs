@@ -62,3 +62,66 @@ pub(crate) fn rewrite_source(dir: &BackupDir, entry: &Entry, new_source: &str) -
     temp.keep();
     sync_dir(dir.path())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::metadata::Kind;
+    use crate::store::ownership::tests::entry;
+
+    /// A backup file of `source` (its metadata header, then `data`) and its entry.
+    fn backup_of(dir: &BackupDir, source: &str, data: &[u8]) -> Entry {
+        let mut e = entry("20250101_000000", source, Kind::Manual, false);
+        e.path = dir.path().join(&e.file_name);
+        let mut bytes = metadata::encode(e.meta.as_ref().unwrap()).unwrap();
+        bytes.extend_from_slice(data);
+        std::fs::write(&e.path, &bytes).unwrap();
+        e.size = bytes.len() as u64;
+        e
+    }
+
+    fn header_and_data(path: &std::path::Path) -> (Metadata, Vec<u8>) {
+        let bytes = std::fs::read(path).unwrap();
+        let meta = metadata::decode(&mut &bytes[..metadata::HEADER_LEN]).unwrap();
+        (meta, bytes[metadata::HEADER_LEN..].to_vec())
+    }
+
+    #[test]
+    fn adoption_records_the_new_source_and_the_first_old_one_and_keeps_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = BackupDir::new(dir.path());
+        let backup = backup_of(&dir, "/old/r.db", b"compressed members");
+        rewrite_source(&dir, &backup, "/moved/r.db").unwrap();
+        let (meta, data) = header_and_data(&backup.path);
+        assert_eq!(meta.source, "/moved/r.db");
+        assert_eq!(meta.adopted_from.as_deref(), Some("/old/r.db"));
+        assert_eq!(data, b"compressed members");
+        // Moved again: still adopted from where it was made.
+        let mut again = backup.clone();
+        again.meta = Ok(meta);
+        rewrite_source(&dir, &again, "/again/r.db").unwrap();
+        let (meta, data) = header_and_data(&backup.path);
+        assert_eq!(meta.source, "/again/r.db");
+        assert_eq!(meta.adopted_from.as_deref(), Some("/old/r.db"));
+        assert_eq!(data, b"compressed members");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "no temp file left: {names:?}");
+    }
+
+    #[test]
+    fn a_backup_that_changed_since_it_was_listed_is_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = BackupDir::new(dir.path());
+        let mut backup = backup_of(&dir, "/old/r.db", b"compressed members");
+        let before = std::fs::read(&backup.path).unwrap();
+        backup.size += 1;
+        let refused = rewrite_source(&dir, &backup, "/moved/r.db").unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("changed while being rewritten"),
+            "{refused}"
+        );
+        assert_eq!(std::fs::read(&backup.path).unwrap(), before);
+    }
+}

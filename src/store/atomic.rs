@@ -216,3 +216,124 @@ impl Drop for TempFile {
         self.remove();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn link_no_replace_publishes_a_new_name_and_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        fs::write(&from, "new").unwrap();
+        link_no_replace(&from, &to).unwrap();
+        assert_eq!(fs::read_to_string(&to).unwrap(), "new");
+        // A new file under `from` (the link shares the old one's inode).
+        fs::remove_file(&from).unwrap();
+        fs::write(&from, "newer").unwrap();
+        let refused = link_no_replace(&from, &to).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&to).unwrap(), "new");
+    }
+
+    #[test]
+    fn replace_file_leaves_the_new_bytes_with_their_mode_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("state");
+        fs::write(&target, "old and longer").unwrap();
+        replace_file(&target, 0o600, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "new");
+        let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(names_in(dir.path()), ["state"]);
+    }
+
+    #[test]
+    fn a_temp_file_is_removed_when_dropped_and_kept_once_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let dropped = TempFile::create_in(dir.path(), 0o600).unwrap();
+        let name = dropped
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.starts_with(TEMP_PREFIX), "{name}");
+        drop(dropped);
+        assert!(names_in(dir.path()).is_empty());
+        let kept = TempFile::create_in(dir.path(), 0o600).unwrap();
+        fs::rename(kept.path(), dir.path().join("published")).unwrap();
+        kept.keep();
+        assert_eq!(names_in(dir.path()), ["published"]);
+    }
+
+    #[test]
+    fn a_temp_name_is_created_exclusively_never_through_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let planted = dir.path().join(format!("{TEMP_PREFIX}planted"));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        assert!(TempFile::create_named(planted, 0o600).is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn a_lock_holder_removes_every_temp_file_but_its_own_process_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = TempFile::create_in(dir.path(), 0o600).unwrap();
+        let own_name = own
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let killed = format!("{TEMP_PREFIX}otherhost-1-0.part");
+        fs::write(dir.path().join(&killed), "left by a killed run").unwrap();
+        fs::write(dir.path().join("backup_x.db.gz"), "a backup").unwrap();
+        assert_eq!(remove_temps_in(dir.path()), 1);
+        assert_eq!(names_in(dir.path()), [own_name.as_str(), "backup_x.db.gz"]);
+    }
+
+    #[test]
+    fn outside_the_backup_directory_only_temp_files_of_dead_processes_here_go() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process that has exited and been reaped: its pid is dead.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let host = this_host();
+        let of_dead = format!("{TEMP_PREFIX}{host}-{dead}-0.part");
+        let of_live = format!("{TEMP_PREFIX}{host}-{}-0.part", std::process::id());
+        let elsewhere = format!("{TEMP_PREFIX}otherhost-{dead}-0.part");
+        for name in [&of_dead, &of_live, &elsewhere] {
+            fs::write(dir.path().join(name), "x").unwrap();
+        }
+        assert_eq!(remove_dead_temps_in(dir.path()), 1);
+        let mut expected = vec![of_live, elsewhere];
+        expected.sort();
+        assert_eq!(names_in(dir.path()), expected);
+    }
+
+    #[test]
+    fn open_no_follow_refuses_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::write(&real, "x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(open_no_follow(&real).is_ok());
+        let refused = open_no_follow(&link).unwrap_err();
+        assert_eq!(refused.raw_os_error(), Some(nix::libc::ELOOP));
+    }
+}

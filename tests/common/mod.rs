@@ -1,7 +1,10 @@
 //! Helpers: a fresh temp dir per test, the built binary with a clean environment,
-//! real SQLite databases, and content digests to compare them.
-
-#![allow(dead_code)]
+//! real SQLite databases, and content digests to compare them. One job per
+//! submodule: `poll` (waits with a deadline), `child_env` (what a program under
+//! test inherits), `files` (SHA-256, what lies under a directory, truncation),
+//! `seed` (backups as the seed script wrote them), `slurm` (jobs as SLURM runs
+//! them), `fake_tools` (stand-ins for site tools on `PATH`). Look here before
+//! writing a helper in a test module.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,6 +16,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
+
+mod child_env;
+mod fake_tools;
+mod files;
+mod job_work;
+mod poll;
+mod seed;
+mod slurm;
+
+pub(crate) use child_env::without_inherited_settings;
+pub(crate) use fake_tools::*;
+pub(crate) use files::*;
+pub(crate) use job_work::python_ledger_writer;
+pub(crate) use poll::*;
+pub(crate) use seed::*;
+pub(crate) use slurm::*;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_dbbackup");
 
@@ -133,15 +152,21 @@ impl Env {
     pub(crate) fn command(&self) -> Command {
         let mut command = Command::new(BIN);
         command.current_dir(self.root.path());
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("DBBACKUP_") || key.starts_with("SLURM_") {
-                command.env_remove(key.as_ref());
-            }
-        }
+        without_inherited_settings(&mut command);
         command.env("DBBACKUP_DB_PATH", &self.db);
         command.env("DBBACKUP_BACKUP_DIR", &self.backups);
         command
+    }
+
+    /// The backup directory's lock file.
+    pub(crate) fn lock_file(&self) -> PathBuf {
+        self.backups.join(".dbbackup.lock")
+    }
+
+    /// Where jobs in the test's directory write their summary lines (the
+    /// templates' `slrm_logs/backup_summary.log`).
+    pub(crate) fn summary_log(&self) -> PathBuf {
+        self.path("slrm_logs/backup_summary.log")
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Run {
@@ -154,16 +179,7 @@ impl Env {
 
     /// Backup file names, oldest first (the order `ls` shows).
     pub(crate) fn backup_files(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.backups)
-            .map(|dir| {
-                dir.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with("backup_"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        backup_files_in(&self.backups)
     }
 
     pub(crate) fn newest_backup(&self) -> PathBuf {
@@ -185,6 +201,34 @@ impl Env {
             })
             .unwrap_or_default()
     }
+
+    /// Until a backup's temp file (`.dbbackup-tmp-*`, a snapshot being made) in
+    /// the backup directory holds at least `len` bytes.
+    pub(crate) fn wait_for_temp_file(&self, len: u64, limit: std::time::Duration) {
+        let what = format!("a temp file of {len} bytes or more in the backup directory");
+        wait_until(&what, limit, std::time::Duration::from_millis(5), || {
+            self.stray_files()
+                .iter()
+                .filter(|name| name.starts_with(".dbbackup-tmp-"))
+                .filter_map(|name| fs::metadata(self.backups.join(name)).ok())
+                .any(|meta| meta.len() >= len)
+        });
+    }
+}
+
+/// The backup file names in `dir` (a backup directory or a mirror), oldest
+/// first (the order `ls` shows); none if `dir` cannot be read.
+pub(crate) fn backup_files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("backup_"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// A database with an invariant writers keep: `counter.n` equals the number of
@@ -284,21 +328,6 @@ impl Drop for LedgerWriter {
     }
 }
 
-/// The Python form of `LedgerWriter`, kept only so tests written against it still
-/// build; new tests use `LedgerWriter` (the test suite does not need Python).
-pub(crate) const LEDGER_WRITER: &str = r#"
-import sqlite3, sys, itertools
-con = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
-for i in itertools.count():
-    con.execute("BEGIN IMMEDIATE")
-    con.execute("INSERT INTO ledger (amount, note) VALUES (?, ?)", (i % 50 + 1, "w" * 200))
-    con.execute("INSERT INTO ledger (amount, note) VALUES (?, 'balance')", (-(i % 50 + 1),))
-    con.execute("UPDATE counter SET n = n + 2")
-    con.execute("COMMIT")
-    if i == 0:
-        print("started", flush=True)
-"#;
-
 /// A connection holding an exclusive transaction on `db` (rollback mode: keeps
 /// every reader out) until dropped.
 pub(crate) fn hold_exclusive(db: &Path) -> Connection {
@@ -395,11 +424,7 @@ pub(crate) fn content_digest(path: &Path) -> String {
             }
         }
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&hasher.finalize())
 }
 
 pub(crate) fn row_count(path: &Path, table: &str) -> i64 {
@@ -407,6 +432,17 @@ pub(crate) fn row_count(path: &Path, table: &str) -> i64 {
         .unwrap()
         .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
         .unwrap()
+}
+
+/// Until the `ledger` table of `db` has at least `rows` rows (a job's work
+/// is writing).
+pub(crate) fn wait_for_ledger_rows(db: &Path, rows: i64, limit: std::time::Duration) {
+    wait_until(
+        &format!("{rows} ledger rows"),
+        limit,
+        std::time::Duration::from_millis(20),
+        || row_count(db, "ledger") >= rows,
+    );
 }
 
 /// Decompress with the flate2 reader (all members).
@@ -439,24 +475,15 @@ pub(crate) fn listed(env: &Env) -> BTreeMap<String, serde_json::Value> {
 /// Make a backup look `by` older: its recorded creation time (what every age
 /// check reads) is moved back, so no test has to sleep for time to pass.
 pub(crate) fn backdate(backup: &Path, by: std::time::Duration) {
-    use dbbackup::store::metadata;
-    use std::os::unix::fs::FileExt;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(backup)
-        .unwrap();
-    let mut header = vec![0u8; metadata::HEADER_LEN];
-    file.read_exact_at(&mut header, 0).unwrap();
-    let mut meta = metadata::decode(&mut &header[..]).unwrap();
-    meta.created -= jiff::SignedDuration::try_from(by).unwrap();
-    file.write_all_at(&metadata::encode(&meta).unwrap(), 0)
-        .unwrap();
+    let by = jiff::SignedDuration::try_from(by).unwrap();
+    rewrite_meta(backup, |meta| meta.created -= by);
 }
 
 /// The project's generator of realistic results databases (the one the benchmark
 /// and docs use), run in-process.
 #[path = "../../examples/make_results_db/generator.rs"]
+// The example reads the counts `generator::make` returns; the tests do not.
+#[allow(dead_code)]
 mod generator;
 pub(crate) mod s3;
 
@@ -582,10 +609,7 @@ pub(crate) fn run_array_tasks(
                 .env("SLURM_ARRAY_TASK_ID", task.to_string())
                 .env("SLURM_ARRAY_TASK_COUNT", count.to_string())
                 .env("SLURM_JOB_ID", format!("{array_id}{task:03}"))
-                .env(
-                    "DBBACKUP_SUMMARY_LOG",
-                    env.path("slrm_logs/backup_summary.log"),
-                )
+                .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
                 .args(args(task))
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
