@@ -143,6 +143,7 @@ pub struct Options {
         // `Cli::request`, as an empty variable is ignored: accepted here.
         value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
     )]
+    #[serde(default, deserialize_with = "read::mirror_dirs")]
     pub mirror_dirs: Option<Vec<PathBuf>>,
     #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_BUSY_TIMEOUT_SECONDS", value_name = "SECONDS",
           allow_negative_numbers = true, value_parser = limits::BUSY_TIMEOUT_SECONDS.whole_parser(),
@@ -270,8 +271,8 @@ impl CheckOptions {
 mod read {
     use std::time::Duration;
 
-    use serde::Deserializer;
     use serde::de::{Error, Visitor};
+    use serde::{Deserialize, Deserializer};
 
     use crate::limits::{self, Limit, number_text};
 
@@ -315,6 +316,25 @@ mod read {
             what: "a size (500M, 1G)",
             parse: crate::units::parse_size,
         })
+    }
+
+    /// `mirror_dirs`: a list of paths, or one path written alone.
+    pub(super) fn mirror_dirs<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<std::path::PathBuf>>, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "mirror_dirs: expected a path or a list of paths (- path)"
+        )]
+        enum Dirs {
+            One(std::path::PathBuf),
+            Many(Vec<std::path::PathBuf>),
+        }
+        Ok(Option::<Dirs>::deserialize(d)?.map(|dirs| match dirs {
+            Dirs::One(dir) => vec![dir],
+            Dirs::Many(dirs) => dirs,
+        }))
     }
 
     /// A value with a unit, parsed by `units` as a flag's is.

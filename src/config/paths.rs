@@ -113,6 +113,7 @@ pub(super) fn relative_to(file: Options, config_file: &Path) -> Result<Options> 
     map_paths(file, |key, _, path| {
         let path = expand_home(&path, home.as_deref()).map_err(|message| Error::Config {
             path: config_file.to_path_buf(),
+            line: None,
             message: format!("{key}: {message}"),
         })?;
         Ok(if path.is_absolute() {
