@@ -74,6 +74,7 @@ impl Cli {
             }
         }
         let mut written_config = None;
+        let init = matches!(self.command, Command::Init(_));
         match &self.command {
             Command::Check(args) => flags.check = Some(args.thresholds.clone()),
             // `summary --log` is summary_log for this run.
@@ -87,6 +88,7 @@ impl Cli {
             flags,
             quiet: self.global.quiet,
             written_config,
+            init,
         }
     }
 }

@@ -95,6 +95,9 @@ pub struct Request {
     pub quiet: bool,
     /// `init --slurm`: the config file the templates name is the one init writes.
     pub written_config: Option<PathBuf>,
+    /// `init`: `./dbbackup.yaml` is not read (it may be the broken file init
+    /// replaces); a file named by `--config` is, and its settings are written.
+    pub init: bool,
 }
 
 /// Merge the command line (which already includes the environment) over the file
@@ -104,12 +107,14 @@ pub fn resolve(request: Request) -> Result<Settings> {
         flags,
         quiet,
         written_config,
+        init,
     } = request;
     let flags = expand_flags(flags)?;
     let config_file = match &flags.config {
         Some(path) => Some(path.clone()),
         // Anything under the default name counts, so that a directory, a FIFO or
         // a dangling symlink there is refused, not silently replaced by defaults.
+        None if init => None,
         None => Some(PathBuf::from(defaults::DEFAULT_CONFIG_FILE))
             .filter(|p| p.symlink_metadata().is_ok()),
     };
@@ -117,8 +122,10 @@ pub fn resolve(request: Request) -> Result<Settings> {
         Some(path) => relative_to(load(path)?, path)?,
         None => Options::default(),
     };
-    let mut settings = settings_from(flags.clone().merge(file));
-    settings.given = flags;
+    let merged = flags.clone().merge(file);
+    let mut settings = settings_from(merged.clone());
+    // `--config X init`: X's settings go into the new file, under the flags.
+    settings.given = if init { merged } else { flags };
     if let Some(db) = &settings.db_path {
         refuse_non_utf8_database(db)?;
     }

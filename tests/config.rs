@@ -511,3 +511,43 @@ fn config_messages_name_the_line_first_and_say_it_plainly() {
         "{backup} not mirrored"
     );
 }
+
+/// `init` never reads `./dbbackup.yaml` (the file it may replace): a broken one
+/// does not block it. A file named by `--config` is read, and its settings are
+/// the new file's.
+#[test]
+fn init_reads_no_config_but_the_one_given_and_copies_its_settings() {
+    let env = Env::new();
+    fs::write(env.path("dbbackup.yaml"), "max_backups: [\n").unwrap();
+    env.run(&["--db-path", "r.db", "init", "--force"]).ok();
+    let written = fs::read_to_string(env.path("dbbackup.yaml")).unwrap();
+    assert!(written.contains("db_path: r.db"), "{written}");
+    fs::write(env.path("dbbackup.yaml"), "max_backups: [\n").unwrap();
+    env.run(&["init", "--path", "other.yaml"]).ok();
+
+    fs::write(env.path("old.yaml"), "mirror_dirs: [m]\nmax_backups: 7\n").unwrap();
+    env.run(&[
+        "--config",
+        "old.yaml",
+        "--keep-daily",
+        "2",
+        "init",
+        "--path",
+        "sub/new.yaml",
+    ])
+    .ok();
+    let new = fs::read_to_string(env.path("sub/new.yaml")).unwrap();
+    for line in ["- ../m", "max_backups: 7", "keep_daily: 2"] {
+        assert!(new.lines().any(|l| l == line), "{line}\n{new}");
+    }
+
+    fs::create_dir(env.path("adir")).unwrap();
+    for force in [&[][..], &["--force"][..]] {
+        let mut args = vec!["init", "--path", "adir"];
+        args.extend(force);
+        env.run(&args).failed_with(
+            2,
+            "adir is a directory; give the file to write, e.g. --path adir/dbbackup.yaml",
+        );
+    }
+}
