@@ -313,10 +313,22 @@ pub enum LockCommand {
     Status(FormatArgs),
 }
 
+/// `--status`: an exit status as a shell's `$?` holds it (a signal is 128+N),
+/// so anything outside 0-255 is a mistake in the job script.
+fn exit_status(text: &str) -> Result<i32, String> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u8>() {
+        Ok(status) if digits => Ok(i32::from(status)),
+        _ => Err(format!(
+            "'{text}' is not an exit status: a whole number from 0 to 255"
+        )),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PostJobArgs {
-    /// The job's own exit status, recorded in the summary line
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    /// The job's exit status (0-255, its `$?`), recorded in the summary line
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = exit_status)]
     pub status: Option<i32>,
     /// SLURM has sent TERM (for hand-written scripts; `run` handles it itself): finish within term_grace_seconds,
     /// undisturbed by further TERMs, and do not count an array task as finished

@@ -187,6 +187,26 @@ fn usage_errors_are_one_line_with_exit_code_2() {
     }
 }
 
+/// `post-job --status` is a shell's `$?`: 0-255 (a signal is 128+N), in the
+/// user's words, not Rust's parse error.
+#[test]
+fn post_job_status_is_an_exit_status_0_to_255() {
+    let env = Env::new();
+    for status in ["abc", "-1", "300", "+3", " 3", ""] {
+        let run = env.run(&["post-job", "--status", status]);
+        run.failed_with(
+            2,
+            &format!("'{status}' is not an exit status: a whole number from 0 to 255"),
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(!run.stderr.contains("digit"), "{}", run.stderr);
+    }
+    assert!(env.backup_files().is_empty());
+    env.run(&["post-job", "--status", "143"]).ok();
+    let log = fs::read_to_string(env.path("slrm_logs/backup_summary.log")).unwrap_or_default();
+    assert!(log.contains("exit_status=143"), "{log}");
+}
+
 /// A bad value from a `DBBACKUP_*` variable is named by that variable, the
 /// one the user set; from the flag, by the flag.
 #[test]
