@@ -26,6 +26,9 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+    /// The long flags on the command line, to name a bad value's source.
+    #[arg(skip)]
+    pub given_longs: Vec<String>,
 }
 
 /// Every setting is a global flag, an environment variable and a config key
@@ -52,10 +55,12 @@ impl Cli {
         let args: Vec<OsString> = std::env::args_os().collect();
         let own = usage::own_words(&Cli::command(), &args);
         usage::refuse_option_as_value(&Cli::command(), &own)?;
-        let command = without_unused_env(Cli::command(), &usage::given_longs(&own));
+        let given_longs = usage::given_longs(&own);
+        let command = without_unused_env(Cli::command(), &given_longs);
         let mut matches = command.try_get_matches_from(args)?;
         let mut cli =
             Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))?;
+        cli.given_longs = given_longs;
         if let Command::Init(_) = cli.command {
             cli.global.options.check = check_from_environment()?;
         }
@@ -74,12 +79,14 @@ impl Cli {
             }
         }
         let mut written_config = None;
+        let mut given_longs = self.given_longs.clone();
         let init = matches!(self.command, Command::Init(_));
         match &self.command {
             Command::Check(args) => flags.check = Some(args.thresholds.clone()),
             // `summary --log` is summary_log for this run.
             Command::Summary(SummaryArgs { log: Some(log), .. }) => {
                 flags.summary_log = Some(log.clone());
+                given_longs.push("summary-log".into());
             }
             Command::Init(args) if args.slurm => written_config = Some(args.path.clone()),
             _ => {}
@@ -89,6 +96,7 @@ impl Cli {
             quiet: self.global.quiet,
             written_config,
             init,
+            given_longs,
         }
     }
 }

@@ -98,6 +98,9 @@ pub struct Request {
     /// `init`: `./dbbackup.yaml` is not read (it may be the broken file init
     /// replaces); a file named by `--config` is, and its settings are written.
     pub init: bool,
+    /// The long flags on the command line (`db-path`, …): a bad value of a
+    /// setting not among them came from its `DBBACKUP_*` variable, named so.
+    pub given_longs: Vec<String>,
 }
 
 /// Merge the command line (which already includes the environment) over the file
@@ -108,8 +111,9 @@ pub fn resolve(request: Request) -> Result<Settings> {
         quiet,
         written_config,
         init,
+        given_longs,
     } = request;
-    let flags = expand_flags(flags)?;
+    let flags = expand_flags(flags, &given_longs)?;
     let config_file = match &flags.config {
         Some(path) => Some(path.clone()),
         // Anything under the default name counts, so that a directory, a FIFO or

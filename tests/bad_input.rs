@@ -244,6 +244,36 @@ fn a_bad_value_from_the_environment_names_the_variable() {
     );
 }
 
+/// A path setting's bad value is named by where it came from: the variable
+/// when only the variable was set, the flag when the flag was given.
+#[test]
+fn a_bad_path_from_the_environment_names_only_the_variable() {
+    let env = Env::new();
+    for (variable, flag) in [
+        ("DBBACKUP_DB_PATH", "--db-path"),
+        ("DBBACKUP_BACKUP_DIR", "--backup-dir"),
+        ("DBBACKUP_MIRROR_DIRS", "--mirror-dir"),
+        ("DBBACKUP_CONFIG", "--config"),
+    ] {
+        let run: Run = env
+            .command()
+            .env(variable, "$USER/x")
+            .arg("backup")
+            .output()
+            .unwrap()
+            .into();
+        run.failed_with(
+            2,
+            &format!("{variable} $USER/x: only ~ and $HOME are expanded"),
+        );
+        assert!(!run.stderr.contains(flag), "{}", run.stderr);
+        let run = env.run(&[flag, "$USER/y", "backup"]);
+        run.failed_with(2, &format!("{flag} $USER/y: only ~ and $HOME are expanded"));
+        assert!(!run.stderr.contains(variable), "{}", run.stderr);
+    }
+    assert!(env.backup_files().is_empty());
+}
+
 /// A path that starts with `-` is taken where it cannot be an option
 /// (`--db-path '- x.db'`); one that reads as an option is a missing value,
 /// said in one line with the `=` form that gives it.

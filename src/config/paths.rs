@@ -126,17 +126,27 @@ pub(super) fn relative_to(file: Options, config_file: &Path) -> Result<Options> 
 
 /// The same home expansion for flags and environment variables: a shell leaves
 /// `--backup-dir=~/b` and a quoted `DBBACKUP_BACKUP_DIR='~/b'` as they are.
-pub(super) fn expand_flags(flags: Options) -> Result<Options> {
+pub(super) fn expand_flags(flags: Options, given_longs: &[String]) -> Result<Options> {
     let home = home();
+    // "--db-path / DBBACKUP_DB_PATH": the one of the two the value came from.
+    let named = |flag: &str| -> String {
+        let (long, variable) = flag.split_once(" / ").unwrap_or((flag, flag));
+        let given = given_longs
+            .iter()
+            .any(|given| Some(given.as_str()) == long.strip_prefix("--"));
+        if given { long } else { variable }.to_string()
+    };
     let config = flags
         .config
         .clone()
         .map(|path| expand_home(&path, home.as_deref()))
         .transpose()
-        .map_err(|message| Error::usage(format!("--config / DBBACKUP_CONFIG {message}")))?;
+        .map_err(|message| {
+            Error::usage(format!("{} {message}", named("--config / DBBACKUP_CONFIG")))
+        })?;
     let mut flags = map_paths(flags, |_, flag, path| {
         expand_home(&path, home.as_deref())
-            .map_err(|message| Error::usage(format!("{flag} {message}")))
+            .map_err(|message| Error::usage(format!("{} {message}", named(flag))))
     })?;
     flags.config = config;
     Ok(flags)
