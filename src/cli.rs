@@ -56,7 +56,7 @@ impl Cli {
         let own = usage::own_words(&Cli::command(), &args);
         usage::refuse_option_as_value(&Cli::command(), &own)?;
         let given_longs = usage::given_longs(&own);
-        let command = without_unused_env(Cli::command(), &given_longs);
+        let command = without_unused_env(help_command(), &given_longs);
         let mut matches = command.try_get_matches_from(args)?;
         let mut cli =
             Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))?;
@@ -99,6 +99,34 @@ impl Cli {
             given_longs,
         }
     }
+}
+
+/// The command line, the shared settings hidden from the help of the commands
+/// they do nothing for (`completions`, `man`, `lock`): still accepted there, as
+/// everywhere, but not listed as if they mattered.
+fn help_command() -> clap::Command {
+    use clap::CommandFactory;
+    fn hide_settings(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| {
+                let heading = arg.get_help_heading();
+                if heading == Some(crate::options::BACKUP)
+                    || heading == Some(crate::options::RETENTION)
+                {
+                    arg.hide(true)
+                } else {
+                    arg
+                }
+            })
+            .mut_subcommands(hide_settings)
+    }
+    // Built first: the global settings are copied into each command then.
+    let mut command = Cli::command();
+    command.build();
+    for name in ["completions", "man", "lock"] {
+        command = command.mut_subcommand(name, hide_settings);
+    }
+    command
 }
 
 /// The `check` thresholds the `DBBACKUP_CHECK_*` variables set, read by
@@ -151,6 +179,7 @@ pub enum Command {
     List(ListArgs),
     /// Restore a backup into the database path (or --target)
     #[command(
+        override_usage = "dbbackup restore [OPTIONS] <NAME>\n       dbbackup restore [OPTIONS] --before-job <JOBID>",
         after_help = "Examples:\n  dbbackup restore latest\n  dbbackup restore backup_20250909_093708.db.gz --target test.db\n  dbbackup restore latest --if-db-missing\n  dbbackup restore --before-job 264"
     )]
     Restore(RestoreArgs),
@@ -177,9 +206,9 @@ pub enum Command {
     #[command(after_help = "Example (first lines of a job script):\n  dbbackup pre-job || exit 1")]
     PreJob(PreJobArgs),
     /// A job's work between pre-job and post-job, with SLURM's signals handled
+    // In after_help, not long_about: a long about turns --help into the long layout.
     #[command(
-        long_about = "Run a job's work under supervision: pre-job (a restore point from before the work), the work in its own process group with SLURM's TERM, INT, HUP, USR2 and CONT passed on to all of it, a backup on USR1 (#SBATCH --signal=B:USR1@N: the time limit is near), then post-job. Exits with the work's own status (128+N when signal N ended it). A failed backup only warns, unless --strict.",
-        after_help = "Examples (the last line of a job script):\n  exec dbbackup run -- \"$@\"\n  exec dbbackup run --final-job slurm/final_backup.sbatch -- python3 sweep.py"
+        after_help = "Runs pre-job (a restore point from before the work), the work in its own process group with SLURM's TERM, INT, HUP, USR2 and CONT passed on to all of it, a backup on USR1 (#SBATCH --signal=B:USR1@N: the time limit is near), then post-job. Exits with the work's own status (128+N when signal N ended it). A failed backup only warns, unless --strict.\n\nExamples (the last line of a job script):\n  exec dbbackup run -- \"$@\"\n  exec dbbackup run --final-job slurm/final_backup.sbatch -- python3 sweep.py"
     )]
     Run(RunArgs),
     /// After the work: back up (last array task, or interval passed) and log the job's exit status
@@ -288,7 +317,7 @@ pub struct RunArgs {
     pub final_job: Option<std::path::PathBuf>,
     /// A failed backup fails the job (exit 1 when the work succeeded; no work
     /// after a failed pre-job)
-    #[arg(long, env = "DBBACKUP_STRICT", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, env = "DBBACKUP_STRICT", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub strict: bool,
     /// The work and its arguments (after `--` when they start with `-`)
     #[arg(
@@ -318,6 +347,9 @@ pub struct LockArgs {
 #[derive(Debug, Subcommand)]
 pub enum LockCommand {
     /// Who holds the backup-directory lock (host, pid, job, since) and, on this host, whether it is alive
+    #[command(
+        after_help = "Examples:\n  dbbackup lock status\n  dbbackup lock status --format json"
+    )]
     Status(FormatArgs),
 }
 
@@ -360,9 +392,9 @@ pub enum CheckFormat {
     #[default]
     Text,
     Json,
-    /// monitoring-plugins: one status line with perfdata; exit 0/1/2/3
+    // Plain comments, said in `--format`'s help: doc comments here would turn
+    // `check --help` into the long layout.
     Nagios,
-    /// Prometheus text exposition format; exit 0 healthy, 1 not
     Prometheus,
 }
 
@@ -371,7 +403,8 @@ pub struct CheckArgs {
     /// Merged over the file's `check:` by `config`.
     #[command(flatten)]
     pub thresholds: CheckOptions,
-    /// Output format
+    /// Output format; nagios: a monitoring-plugins status line with perfdata, exit
+    /// 0/1/2/3; prometheus: the text exposition format, exit 0 healthy, 1 not
     #[arg(long, value_enum, default_value_t)]
     pub format: CheckFormat,
 }
