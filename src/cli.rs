@@ -60,6 +60,22 @@ impl Cli {
         let mut matches = command.try_get_matches_from(args)?;
         let mut cli =
             Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))?;
+        // An empty DBBACKUP_MIRROR_DIRS element is dropped (`request`), an
+        // empty flag value refused, as `--db-path ''` is.
+        let empty_mirror = cli
+            .global
+            .options
+            .mirror_dirs
+            .iter()
+            .flatten()
+            .any(|d| d.as_os_str().is_empty());
+        if empty_mirror && given_longs.iter().any(|long| long == "mirror-dir") {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                "invalid value '' for '--mirror-dir <DIR>': a mirror directory must not be empty ('' or a stray ':')\n",
+            )
+            .format(&mut Cli::command()));
+        }
         cli.given_longs = given_longs;
         if let Command::Init(_) = cli.command {
             cli.global.options.check = check_from_environment()?;
@@ -127,6 +143,47 @@ fn help_command() -> clap::Command {
         command = command.mut_subcommand(name, hide_settings);
     }
     command
+}
+
+/// `DBBACKUP_*` variables that are none of dbbackup's but close to one of them
+/// (`DBBACKUP_MAX_BACKUP`), each with that name: a misspelled variable would
+/// else be ignored without a word. Other names are left alone (the SLURM
+/// templates' `DBBACKUP_FINAL_SCRIPT`, a test suite's or another tool's), and
+/// none fails the command.
+pub fn misspelled_variables() -> Vec<String> {
+    use clap::CommandFactory;
+    fn collect(command: &clap::Command, names: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let Some(name) = arg.get_env().and_then(|n| n.to_str()) {
+                names.extend(name.strip_prefix(PREFIX).map(str::to_string));
+            }
+        }
+        for sub in command.get_subcommands() {
+            collect(sub, names);
+        }
+    }
+    const PREFIX: &str = "DBBACKUP_";
+    let mut known = vec![crate::snapshot_copy::FORCE_ENV[PREFIX.len()..].to_string()];
+    collect(&Cli::command(), &mut known);
+    collect(
+        &CheckOptions::augment_args(clap::Command::new("check")),
+        &mut known,
+    );
+    let mut misspelled: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter_map(|name| {
+            let suffix = name.strip_prefix(PREFIX)?;
+            if known.iter().any(|k| k == suffix) {
+                return None;
+            }
+            let close = crate::config::closest(suffix, &known)?;
+            Some(format!(
+                "{name} is not a dbbackup variable (did you mean {PREFIX}{close}?); ignored"
+            ))
+        })
+        .collect();
+    misspelled.sort();
+    misspelled
 }
 
 /// The `check` thresholds the `DBBACKUP_CHECK_*` variables set, read by

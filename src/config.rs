@@ -15,6 +15,7 @@ mod scan;
 
 use paths::{expand_flags, refuse_backup_dir_as_mirror, relative_to};
 pub(crate) use paths::{map_paths, refuse_non_utf8, refuse_non_utf8_database};
+pub(crate) use scan::closest;
 
 /// Health thresholds for `check` (the `check:` map in the YAML file).
 #[derive(Debug, Clone, PartialEq)]

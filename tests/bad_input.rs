@@ -274,6 +274,56 @@ fn a_bad_path_from_the_environment_names_only_the_variable() {
     assert!(env.backup_files().is_empty());
 }
 
+/// `--mirror-dir ''` is refused as `--db-path ''` is (it was dropped without a
+/// word); an empty `DBBACKUP_MIRROR_DIRS` still means unset.
+#[test]
+fn an_empty_mirror_flag_is_refused_an_empty_variable_is_unset() {
+    let env = Env::new();
+    for value in ["", "m:"] {
+        let run = env.run(&["--mirror-dir", value, "backup"]);
+        run.failed_with(
+            2,
+            "invalid value '' for '--mirror-dir <DIR>': a mirror directory must not be empty",
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+    assert!(env.backup_files().is_empty());
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_MIRROR_DIRS", "")
+        .arg("backup")
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
+}
+
+/// A misspelled `DBBACKUP_*` variable is warned about once, with the close
+/// name, and does not fail the command (another tool may own the prefix).
+#[test]
+fn a_misspelled_variable_is_warned_about_with_the_close_name() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_MAX_BACKUP", "3")
+        .arg("backup")
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].ends_with(
+            "DBBACKUP_MAX_BACKUP is not a dbbackup variable (did you mean DBBACKUP_MAX_BACKUPS?); ignored"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.backup_files().len(), 1);
+}
+
 /// A path that starts with `-` is taken where it cannot be an option
 /// (`--db-path '- x.db'`); one that reads as an option is a missing value,
 /// said in one line with the `=` form that gives it.

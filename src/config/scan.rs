@@ -107,16 +107,20 @@ fn known<T: serde::Serialize>(options: &T) -> Vec<String> {
 
 /// "unknown key max_bakups (did you mean max_backups?)", or the keys there are.
 fn unknown(name: &str, key: &str, keys: &[String]) -> String {
-    let closest = keys
-        .iter()
-        .map(|known| (edit_distance(key, known), known))
-        .min_by_key(|(distance, _)| *distance);
-    match closest {
-        Some((distance, known)) if distance <= 2.max(key.len() / 4) => {
-            format!("unknown key {name} (did you mean {known}?)")
-        }
-        _ => format!("unknown key {name}; the keys are {}", keys.join(", ")),
+    match closest(key, keys) {
+        Some(known) => format!("unknown key {name} (did you mean {known}?)"),
+        None => format!("unknown key {name}; the keys are {}", keys.join(", ")),
     }
+}
+
+/// The name in `names` a misspelling of `name` most likely meant, if one is close.
+pub(crate) fn closest<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
+    names
+        .iter()
+        .map(|known| (edit_distance(name, known), known))
+        .min_by_key(|(distance, _)| *distance)
+        .filter(|(distance, _)| *distance <= 2.max(name.len() / 4))
+        .map(|(_, known)| known.as_str())
 }
 
 /// Levenshtein distance, by characters.
