@@ -211,13 +211,22 @@ pub struct CheckOptions {
     pub min_free: Option<u64>,
 }
 
-/// A duration as the file reads it back: `7200s`.
+/// A duration as the file reads it back, in the largest unit it is a whole
+/// number of (`2h`, not `7200s`): as a person wrote it, most likely.
 #[allow(clippy::ref_option)] // serde's signature
 fn write_seconds<S: serde::Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(duration) => s.serialize_str(&format!("{}s", duration.as_secs())),
-        None => s.serialize_none(),
+    let Some(duration) = value else {
+        return s.serialize_none();
+    };
+    if duration.subsec_nanos() != 0 {
+        return s.serialize_str(&format!("{}s", duration.as_secs_f64()));
     }
+    let seconds = duration.as_secs();
+    let (count, unit) = [(86_400, "d"), (3_600, "h"), (60, "m")]
+        .into_iter()
+        .find(|(size, _)| seconds != 0 && seconds % size == 0)
+        .map_or((seconds, "s"), |(size, unit)| (seconds / size, unit));
+    s.serialize_str(&format!("{count}{unit}"))
 }
 
 impl Options {

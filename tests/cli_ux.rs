@@ -560,7 +560,8 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
     assert_eq!(file["shared"], "umask", "{text}");
     assert_eq!(file["min_interval_hours"], 0.5, "{text}");
     // `check`'s thresholds from their variables, in the `check:` map.
-    assert_eq!(file["check"]["max_age"], "7200s", "{text}");
+    // As a person writes it (DBBACKUP_CHECK_MAX_AGE=2h), not as `7200s`.
+    assert_eq!(file["check"]["max_age"], "2h", "{text}");
     assert_eq!(file["check"]["min_count"], 3, "{text}");
     assert_eq!(file["check"]["max_shrink"], 50, "the example's: {text}");
     // Paths relative to the file, as its reader takes them.
