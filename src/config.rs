@@ -124,7 +124,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
             .filter(|p| p.symlink_metadata().is_ok()),
     };
     let file = match &config_file {
-        Some(path) => relative_to(load(path)?, path)?,
+        Some(path) => load(path)?,
         None => Options::default(),
     };
     let merged = flags.clone().merge(file);
@@ -214,7 +214,8 @@ fn load(path: &Path) -> Result<Options> {
         return Err(bad(None, "not a regular file".into()));
     }
     let text = fs::read_to_string(path).map_err(|e| bad(None, format!("cannot read: {e}")))?;
-    parse(&text).map_err(|e| bad(e.line, e.message))
+    let file = parse(&text).map_err(|e| bad(e.line, e.message))?;
+    relative_to(file, path, |key| scan::line_of(&text, key))
 }
 
 /// Parse and check a configuration file's text: the one path every file takes,
@@ -284,11 +285,10 @@ fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
     let Some(at) = error.location() else {
         return Bad::at(None, scan::plain_words(&message));
     };
-    // The reader appends the position, but for the very start of the file.
-    let suffix = format!(" at line {} column {}", at.line(), at.column());
-    if let Some(stripped) = message.strip_suffix(&suffix) {
-        message = stripped.to_string();
-    }
+    // The reader puts the position in its text (at the end, or in a scanner's
+    // phrase; not at the very start of the file): said once, in front.
+    let position = format!(" at line {} column {}", at.line(), at.column());
+    message = message.replace(&position, "");
     let mut message = scan::plain_words(&message);
     let line = text.lines().nth(at.line().saturating_sub(1)).unwrap_or("");
     if line.chars().take(at.column()).any(|c| c == '\t') {

@@ -480,6 +480,14 @@ fn config_messages_name_the_line_first_and_say_it_plainly() {
             "line 2: mirror_dirs must not hold an empty path",
         ),
         (
+            "threads: 2\ndb_path: $USER/x.db\n",
+            "line 2: db_path: $USER/x.db: only ~ and $HOME are expanded",
+        ),
+        (
+            "check:\n\tmin_count: 1\n",
+            "line 2: found character that cannot start any token, while scanning for the next token; YAML indents with spaces, not tabs",
+        ),
+        (
             "max_backups: 3\n  x: [\n",
             "line 2: this indented line continues the value of max_backups (line 1)",
         ),

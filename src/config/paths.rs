@@ -107,13 +107,17 @@ fn same_dir_key(dir: &Path) -> PathBuf {
 /// The file's paths: `~`, `~/...`, `$HOME` and `${HOME}` at the start mean the
 /// home directory (a YAML file has no shell to expand them); any other relative
 /// path is relative to the file's directory.
-pub(super) fn relative_to(file: Options, config_file: &Path) -> Result<Options> {
+pub(super) fn relative_to(
+    file: Options,
+    config_file: &Path,
+    line_of: impl Fn(&str) -> Option<usize>,
+) -> Result<Options> {
     let base = config_file.parent().unwrap_or(Path::new(""));
     let home = home();
     map_paths(file, |key, _, path| {
         let path = expand_home(&path, home.as_deref()).map_err(|message| Error::Config {
             path: config_file.to_path_buf(),
-            line: None,
+            line: line_of(key),
             message: format!("{key}: {message}"),
         })?;
         Ok(if path.is_absolute() {

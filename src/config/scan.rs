@@ -24,6 +24,10 @@ pub(super) fn keys(text: &str) -> Result<(), Bad> {
         if body.trim().is_empty() || body.starts_with('#') {
             continue;
         }
+        // A tab in the indentation: the YAML reader says what is wrong, and where.
+        if body.starts_with('\t') {
+            return Ok(());
+        }
         let indented = body.len() != line.len();
         if indented {
             if let Some((key, at)) = open_number {
