@@ -226,8 +226,10 @@ pub(crate) fn parse(text: &str) -> std::result::Result<Options, Bad> {
     if text.trim().is_empty() {
         return Ok(Options::default());
     }
-    scan::keys(text)?;
-    let file: Options = serde_norway::from_str(text).map_err(|e| yaml_error(text, &e))?;
+    let read: std::result::Result<Options, _> = serde_norway::from_str(text);
+    // The reader judges which keys exist; the scan only says where it failed.
+    scan::keys(text, read.is_err())?;
+    let file = read.map_err(|e| yaml_error(text, &e))?;
     for (key, path) in [
         ("db_path", &file.db_path),
         ("backup_dir", &file.backup_dir),

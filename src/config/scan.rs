@@ -8,9 +8,11 @@ use super::Bad;
 use crate::limits::{self, Limit};
 use crate::options::{CheckOptions, Options};
 
-/// Refuse duplicate and unknown keys (top level and under `check:`), and
-/// numbers not written as one decimal number on one line.
-pub(super) fn keys(text: &str) -> Result<(), Bad> {
+/// Refuse numbers not written as one decimal number on one line, and, when
+/// the YAML reader refused the file (`refused`), duplicate and unknown keys (top
+/// level and under `check:`) with their line: a key the reader takes is never
+/// called unknown here.
+pub(super) fn keys(text: &str, refused: bool) -> Result<(), Bad> {
     let top = known(&Options::default());
     let check = known(&CheckOptions::default());
     let mut seen_top: Vec<(&str, usize)> = Vec::new();
@@ -50,14 +52,14 @@ pub(super) fn keys(text: &str) -> Result<(), Bad> {
             (true, Some("check")) => (&check, &mut seen_check, format!("check.{key}")),
             (true, _) => continue,
         };
-        if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == key) {
+        if refused && let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == key) {
             return Err(Bad::at(
                 Some(number),
                 format!("duplicate key {name} (first on line {first})"),
             ));
         }
         seen.push((key, number));
-        if !keys.iter().any(|known| known == key) {
+        if refused && !keys.iter().any(|known| known == key) {
             return Err(Bad::at(Some(number), unknown(&name, key, keys)));
         }
         if !indented {
