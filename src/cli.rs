@@ -26,6 +26,9 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+    /// The long flags on the command line, to name a bad value's source.
+    #[arg(skip)]
+    pub given_longs: Vec<String>,
 }
 
 /// Every setting is a global flag, an environment variable and a config key
@@ -52,10 +55,28 @@ impl Cli {
         let args: Vec<OsString> = std::env::args_os().collect();
         let own = usage::own_words(&Cli::command(), &args);
         usage::refuse_option_as_value(&Cli::command(), &own)?;
-        let command = without_unused_env(Cli::command(), &usage::given_longs(&own));
+        let given_longs = usage::given_longs(&own);
+        let command = without_unused_env(help_command(), &given_longs);
         let mut matches = command.try_get_matches_from(args)?;
         let mut cli =
             Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))?;
+        // An empty DBBACKUP_MIRROR_DIRS element is dropped (`request`), an
+        // empty flag value refused, as `--db-path ''` is.
+        let empty_mirror = cli
+            .global
+            .options
+            .mirror_dirs
+            .iter()
+            .flatten()
+            .any(|d| d.as_os_str().is_empty());
+        if empty_mirror && given_longs.iter().any(|long| long == "mirror-dir") {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                "invalid value '' for '--mirror-dir <DIR>': a mirror directory must not be empty ('' or a stray ':')\n",
+            )
+            .format(&mut Cli::command()));
+        }
+        cli.given_longs = given_longs;
         if let Command::Init(_) = cli.command {
             cli.global.options.check = check_from_environment()?;
         }
@@ -74,11 +95,14 @@ impl Cli {
             }
         }
         let mut written_config = None;
+        let mut given_longs = self.given_longs.clone();
+        let init = matches!(self.command, Command::Init(_));
         match &self.command {
             Command::Check(args) => flags.check = Some(args.thresholds.clone()),
             // `summary --log` is summary_log for this run.
             Command::Summary(SummaryArgs { log: Some(log), .. }) => {
                 flags.summary_log = Some(log.clone());
+                given_longs.push("summary-log".into());
             }
             Command::Init(args) if args.slurm => written_config = Some(args.path.clone()),
             _ => {}
@@ -87,8 +111,80 @@ impl Cli {
             flags,
             quiet: self.global.quiet,
             written_config,
+            init,
+            given_longs,
         }
     }
+}
+
+/// The command line, the shared settings hidden from the help of the commands
+/// they do nothing for (`completions`, `man`, `lock`): still accepted there, as
+/// everywhere, but not listed as if they mattered.
+fn help_command() -> clap::Command {
+    use clap::CommandFactory;
+    fn hide_settings(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| {
+                let heading = arg.get_help_heading();
+                if heading == Some(crate::options::BACKUP)
+                    || heading == Some(crate::options::RETENTION)
+                    || heading == Some(crate::options::REMOTE)
+                {
+                    arg.hide(true)
+                } else {
+                    arg
+                }
+            })
+            .mut_subcommands(hide_settings)
+    }
+    // Built first: the global settings are copied into each command then.
+    let mut command = Cli::command();
+    command.build();
+    for name in ["completions", "man", "lock"] {
+        command = command.mut_subcommand(name, hide_settings);
+    }
+    command
+}
+
+/// `DBBACKUP_*` variables that are none of dbbackup's but close to one of them
+/// (`DBBACKUP_MAX_BACKUP`), each with that name: a misspelled variable would
+/// else be ignored without a word. Other names are left alone (the SLURM
+/// templates' `DBBACKUP_FINAL_SCRIPT`, a test suite's or another tool's), and
+/// none fails the command.
+pub fn misspelled_variables() -> Vec<String> {
+    use clap::CommandFactory;
+    fn collect(command: &clap::Command, names: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let Some(name) = arg.get_env().and_then(|n| n.to_str()) {
+                names.extend(name.strip_prefix(PREFIX).map(str::to_string));
+            }
+        }
+        for sub in command.get_subcommands() {
+            collect(sub, names);
+        }
+    }
+    const PREFIX: &str = "DBBACKUP_";
+    let mut known = vec![crate::snapshot_copy::FORCE_ENV[PREFIX.len()..].to_string()];
+    collect(&Cli::command(), &mut known);
+    collect(
+        &CheckOptions::augment_args(clap::Command::new("check")),
+        &mut known,
+    );
+    let mut misspelled: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter_map(|name| {
+            let suffix = name.strip_prefix(PREFIX)?;
+            if known.iter().any(|k| k == suffix) {
+                return None;
+            }
+            let close = crate::config::closest(suffix, &known)?;
+            Some(format!(
+                "{name} is not a dbbackup variable (did you mean {PREFIX}{close}?); ignored"
+            ))
+        })
+        .collect();
+    misspelled.sort();
+    misspelled
 }
 
 /// The `check` thresholds the `DBBACKUP_CHECK_*` variables set, read by
@@ -141,6 +237,7 @@ pub enum Command {
     List(ListArgs),
     /// Restore a backup into the database path (or --target)
     #[command(
+        override_usage = "dbbackup restore [OPTIONS] <NAME>\n       dbbackup restore [OPTIONS] --before-job <JOBID>",
         after_help = "Examples:\n  dbbackup restore latest\n  dbbackup restore backup_20250909_093708.db.gz --target test.db\n  dbbackup restore latest --if-db-missing\n  dbbackup restore --before-job 264"
     )]
     Restore(RestoreArgs),
@@ -167,9 +264,9 @@ pub enum Command {
     #[command(after_help = "Example (first lines of a job script):\n  dbbackup pre-job || exit 1")]
     PreJob(PreJobArgs),
     /// A job's work between pre-job and post-job, with SLURM's signals handled
+    // In after_help, not long_about: a long about turns --help into the long layout.
     #[command(
-        long_about = "Run a job's work under supervision: pre-job (a restore point from before the work), the work in its own process group with SLURM's TERM, INT, HUP, USR2 and CONT passed on to all of it, a backup on USR1 (#SBATCH --signal=B:USR1@N: the time limit is near), then post-job. Exits with the work's own status (128+N when signal N ended it). A failed backup only warns, unless --strict.",
-        after_help = "Examples (the last line of a job script):\n  exec dbbackup run -- \"$@\"\n  exec dbbackup run --final-job slurm/final_backup.sbatch -- python3 sweep.py"
+        after_help = "Runs pre-job (a restore point from before the work), the work in its own process group with SLURM's TERM, INT, HUP, USR2 and CONT passed on to all of it, a backup on USR1 (#SBATCH --signal=B:USR1@N: the time limit is near), then post-job. Exits with the work's own status (128+N when signal N ended it). A failed backup only warns, unless --strict.\n\nExamples (the last line of a job script):\n  exec dbbackup run -- \"$@\"\n  exec dbbackup run --final-job slurm/final_backup.sbatch -- python3 sweep.py"
     )]
     Run(RunArgs),
     /// After the work: back up (last array task, or interval passed) and log the job's exit status
@@ -283,7 +380,7 @@ pub struct RunArgs {
     pub final_job: Option<std::path::PathBuf>,
     /// A failed backup fails the job (exit 1 when the work succeeded; no work
     /// after a failed pre-job)
-    #[arg(long, env = "DBBACKUP_STRICT", value_parser = crate::units::parse_switch)]
+    #[arg(long, env = "DBBACKUP_STRICT", hide_env_values = true, value_parser = crate::units::parse_switch)]
     pub strict: bool,
     /// The work and its arguments (after `--` when they start with `-`)
     #[arg(
@@ -313,13 +410,28 @@ pub struct LockArgs {
 #[derive(Debug, Subcommand)]
 pub enum LockCommand {
     /// Who holds the backup-directory lock (host, pid, job, since) and, on this host, whether it is alive
+    #[command(
+        after_help = "Examples:\n  dbbackup lock status\n  dbbackup lock status --format json"
+    )]
     Status(FormatArgs),
+}
+
+/// `--status`: an exit status as a shell's `$?` holds it (a signal is 128+N),
+/// so anything outside 0-255 is a mistake in the job script.
+fn exit_status(text: &str) -> Result<i32, String> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u8>() {
+        Ok(status) if digits => Ok(i32::from(status)),
+        _ => Err(format!(
+            "'{text}' is not an exit status: a whole number from 0 to 255"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct PostJobArgs {
-    /// The job's own exit status, recorded in the summary line
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    /// The job's exit status (0-255, its `$?`), recorded in the summary line
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = exit_status)]
     pub status: Option<i32>,
     /// SLURM has sent TERM (for hand-written scripts; `run` handles it itself): finish within term_grace_seconds,
     /// undisturbed by further TERMs, and do not count an array task as finished
@@ -343,9 +455,9 @@ pub enum CheckFormat {
     #[default]
     Text,
     Json,
-    /// monitoring-plugins: one status line with perfdata; exit 0/1/2/3
+    // Plain comments, said in `--format`'s help: doc comments here would turn
+    // `check --help` into the long layout.
     Nagios,
-    /// Prometheus text exposition format; exit 0 healthy, 1 not
     Prometheus,
 }
 
@@ -354,7 +466,8 @@ pub struct CheckArgs {
     /// Merged over the file's `check:` by `config`.
     #[command(flatten)]
     pub thresholds: CheckOptions,
-    /// Output format
+    /// Output format; nagios: a monitoring-plugins status line with perfdata, exit
+    /// 0/1/2/3; prometheus: the text exposition format, exit 0 healthy, 1 not
     #[arg(long, value_enum, default_value_t)]
     pub format: CheckFormat,
 }

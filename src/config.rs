@@ -11,9 +11,11 @@ use crate::error::{Error, Result};
 use crate::options::{self as defaults, CheckOptions, Options};
 
 mod paths;
+mod scan;
 
 use paths::{expand_flags, refuse_backup_dir_as_mirror, relative_to};
 pub(crate) use paths::{map_paths, refuse_non_utf8, refuse_non_utf8_database};
+pub(crate) use scan::closest;
 
 /// Health thresholds for `check` (the `check:` map in the YAML file).
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +103,12 @@ pub struct Request {
     pub quiet: bool,
     /// `init --slurm`: the config file the templates name is the one init writes.
     pub written_config: Option<PathBuf>,
+    /// `init`: `./dbbackup.yaml` is not read (it may be the broken file init
+    /// replaces); a file named by `--config` is, and its settings are written.
+    pub init: bool,
+    /// The long flags on the command line (`db-path`, …): a bad value of a
+    /// setting not among them came from its `DBBACKUP_*` variable, named so.
+    pub given_longs: Vec<String>,
 }
 
 /// Merge the command line (which already includes the environment) over the file
@@ -110,21 +118,26 @@ pub fn resolve(request: Request) -> Result<Settings> {
         flags,
         quiet,
         written_config,
+        init,
+        given_longs,
     } = request;
-    let flags = expand_flags(flags)?;
+    let flags = expand_flags(flags, &given_longs)?;
     let config_file = match &flags.config {
         Some(path) => Some(path.clone()),
         // Anything under the default name counts, so that a directory, a FIFO or
         // a dangling symlink there is refused, not silently replaced by defaults.
+        None if init => None,
         None => Some(PathBuf::from(defaults::DEFAULT_CONFIG_FILE))
             .filter(|p| p.symlink_metadata().is_ok()),
     };
     let file = match &config_file {
-        Some(path) => relative_to(load(path)?, path)?,
+        Some(path) => load(path)?,
         None => Options::default(),
     };
-    let mut settings = settings_from(flags.clone().merge(file));
-    settings.given = flags;
+    let merged = flags.clone().merge(file);
+    let mut settings = settings_from(merged.clone());
+    // `--config X init`: X's settings go into the new file, under the flags.
+    settings.given = if init { merged } else { flags };
     if let Some(db) = &settings.db_path {
         refuse_non_utf8_database(db)?;
     }
@@ -211,34 +224,42 @@ fn thresholds(check: CheckOptions) -> CheckThresholds {
 }
 
 fn load(path: &Path) -> Result<Options> {
-    let bad = |message: String| Error::Config {
+    let bad = |line: Option<usize>, message: String| Error::Config {
         path: path.to_path_buf(),
+        line,
         message,
     };
     // A FIFO would block the read for ever; a directory cannot be read.
     if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        return Err(bad("not a regular file".into()));
+        return Err(bad(None, "not a regular file".into()));
     }
-    let text = fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    parse(&text).map_err(bad)
+    let text = fs::read_to_string(path).map_err(|e| bad(None, format!("cannot read: {e}")))?;
+    let file = parse(&text).map_err(|e| bad(e.line, e.message))?;
+    relative_to(file, path, |key| scan::line_of(&text, key))
 }
 
 /// Parse and check a configuration file's text: the one path every file takes,
-/// in a real run and in `check_text`. The error names the key. The whole file is
-/// checked, even keys a flag overrides: a mistake in it is found at once.
-pub(crate) fn parse(text: &str) -> std::result::Result<Options, String> {
+/// in a real run and in `check_text`. The error names the key and its line.
+/// The whole file is checked, even keys a flag overrides: a mistake in it is
+/// found at once.
+pub(crate) fn parse(text: &str) -> std::result::Result<Options, Bad> {
     if text.trim().is_empty() {
         return Ok(Options::default());
     }
-    refuse_radix_numbers(text)?;
-    let file: Options = serde_norway::from_str(text).map_err(|e| yaml_error(text, &e))?;
+    let read: std::result::Result<Options, _> = serde_norway::from_str(text);
+    // The reader judges which keys exist; the scan only says where it failed.
+    scan::keys(text, read.is_err())?;
+    let file = read.map_err(|e| yaml_error(text, &e))?;
     for (key, path) in [
         ("db_path", &file.db_path),
         ("backup_dir", &file.backup_dir),
         ("summary_log", &file.summary_log),
     ] {
         if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
-            return Err(format!("{key} must not be empty"));
+            return Err(Bad::at(
+                scan::line_of(text, key),
+                format!("{key} must not be empty"),
+            ));
         }
     }
     // Joined to the file's directory, "" would mirror into the project itself.
@@ -248,60 +269,60 @@ pub(crate) fn parse(text: &str) -> std::result::Result<Options, String> {
         .flatten()
         .any(|p| p.as_os_str().is_empty())
     {
-        return Err("mirror_dirs must not hold an empty path".into());
+        return Err(Bad::at(
+            scan::line_of(text, "mirror_dirs"),
+            "mirror_dirs must not hold an empty path".into(),
+        ));
     }
     Ok(file)
 }
 
-/// The YAML reader's message, with the position it leaves out at the very
-/// start of the file (libyaml's line 1 column 1), and what a tab there means.
-fn yaml_error(text: &str, error: &serde_norway::Error) -> String {
-    let mut message = error.to_string();
-    if let Some(at) = error.location() {
-        if (at.line(), at.column()) == (1, 1) {
-            message.push_str(" at line 1 column 1");
-        }
-        let line = text.lines().nth(at.line().saturating_sub(1)).unwrap_or("");
-        if line.chars().take(at.column()).any(|c| c == '\t') {
-            message.push_str("; YAML indents with spaces, not tabs");
-        }
-    }
-    message
+/// What is wrong with a configuration file, and on which line if known.
+#[derive(Debug)]
+pub(crate) struct Bad {
+    pub line: Option<usize>,
+    pub message: String,
 }
 
-/// `max_backups: 0x10` (or `0o17`, `0b11`): YAML reads it as 16, and the
-/// value would pass unnoticed; a count in hexadecimal is surely a mistake.
-/// (`05` is 5, by `options`' reader.)
-fn refuse_radix_numbers(text: &str) -> std::result::Result<(), String> {
-    for (number, line) in text.lines().enumerate() {
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let key = key.trim();
-        let value = value.split(" #").next().unwrap_or("").trim();
-        let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
-        let radix = ["0x", "0X", "0o", "0O", "0b", "0B"]
-            .iter()
-            .any(|prefix| digits.len() > 2 && digits.starts_with(prefix));
-        let setting = crate::limits::ALL
-            .iter()
-            .find(|limit| limit.key.rsplit('.').next() == Some(key));
-        if let (true, Some(setting)) = (radix, setting) {
-            return Err(format!(
-                "{}: {value} is not a decimal number (line {}); write it in digits 0-9 ({})",
-                setting.key,
-                number + 1,
-                setting.range()
-            ));
+impl Bad {
+    fn at(line: Option<usize>, message: String) -> Bad {
+        Bad { line, message }
+    }
+}
+
+impl std::fmt::Display for Bad {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
         }
     }
-    Ok(())
+}
+
+/// The YAML reader's message in the user's words, its position as the line
+/// (in front, as every other config message has it), and what a tab there
+/// means.
+fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
+    let mut message = error.to_string();
+    let Some(at) = error.location() else {
+        return Bad::at(None, scan::plain_words(&message));
+    };
+    // The reader puts the position in its text (at the end, or in a scanner's
+    // phrase; not at the very start of the file): said once, in front.
+    let position = format!(" at line {} column {}", at.line(), at.column());
+    message = message.replace(&position, "");
+    let mut message = scan::plain_words(&message);
+    let line = text.lines().nth(at.line().saturating_sub(1)).unwrap_or("");
+    if line.chars().take(at.column()).any(|c| c == '\t') {
+        message.push_str("; YAML indents with spaces, not tabs");
+    }
+    Bad::at(Some(at.line()), message)
 }
 
 /// Whether `text` is a valid configuration file (for tests and fuzzing): `Err`
 /// carries the one-line message a user would see. The same `parse` a run uses.
 pub fn check_text(text: &str) -> std::result::Result<(), String> {
-    parse(text).map(|_| ())
+    parse(text).map(|_| ()).map_err(|bad| bad.to_string())
 }
 
 #[cfg(test)]
@@ -360,36 +381,36 @@ mod tests {
     fn bad_file_values_keep_their_messages_and_null_is_not_given() {
         assert_eq!(
             check_text("check:\n  max_shrink: 200\n").unwrap_err(),
-            "check.max_shrink: must be a number from 0 to 100, not 200 at line 2 column 15"
+            "line 2: check.max_shrink: must be a number from 0 to 100, not 200"
         );
         assert_eq!(
             check_text("max_backups: 0\n").unwrap_err(),
-            "max_backups: must be at least 1, not 0 at line 1 column 14"
+            "line 1: max_backups: must be a whole number from 1 to 4294967295, not 0"
         );
         for (text, error) in [
             (
                 "compression_level: 6.0\n",
-                "compression_level: must be a whole number from 1 to 9, not 6.0 at",
+                "line 1: compression_level: must be a whole number from 1 to 9, not 6.0",
             ),
             (
                 "compression_level: -1\n",
-                "compression_level: must be a whole number from 1 to 9, not -1",
+                "line 1: compression_level: must be a whole number from 1 to 9, not -1",
             ),
             (
                 "compression_level: 1e300\n",
-                "compression_level: must be a whole number from 1 to 9, not 1e300",
+                "line 1: compression_level: must be a whole number from 1 to 9, not 1e300",
             ),
             (
                 "compression_level: '6%'\n",
-                "compression_level: '6%' is not a number; must be a whole number from 1 to 9",
+                "line 1: compression_level: '6%' is not a number; must be a whole number from 1 to 9",
             ),
             (
                 "keep_daily: 1.5\n",
-                "keep_daily: must be a whole number, at least 0, not 1.5",
+                "line 1: keep_daily: must be a whole number from 0 to 4294967295, not 1.5",
             ),
             (
                 "min_interval_hours: 1e300\n",
-                "min_interval_hours: must be a number from 0 to 876000, not 1e300",
+                "line 1: min_interval_hours: must be a number from 0 to 876000, not 1e300",
             ),
         ] {
             let message = check_text(text).unwrap_err();

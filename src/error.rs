@@ -14,8 +14,13 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// A bad configuration file: names the file.
-    #[error("config file {}: {message}", path.display())]
-    Config { path: PathBuf, message: String },
+    #[error("config file {}{}: {message}", path.display(), line.map(|n| format!(" line {n}")).unwrap_or_default())]
+    Config {
+        path: PathBuf,
+        /// Where in the file, when known.
+        line: Option<usize>,
+        message: String,
+    },
     /// An I/O failure, with what we were doing and on which path.
     #[error("{context}: {source}")]
     Io {

@@ -44,6 +44,9 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
     let job = slurm::job::JobContext::from_env();
     // From the flags themselves: a bad config file must be logged too.
     logging::init(&job, cli.global.quiet, cli.global.verbose);
+    for misspelled in cli::misspelled_variables() {
+        tracing::warn!("{misspelled}");
+    }
     signals::install();
     let result = config::resolve(cli.request())
         .and_then(|settings| commands::dispatch(&cli.command, &Ctx { settings, job }));

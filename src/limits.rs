@@ -11,8 +11,6 @@ pub(crate) struct Limit {
     pub min: f64,
     pub max: f64,
     pub whole: bool,
-    /// `max` is only the type's limit: say "at least MIN".
-    open_ended: bool,
     /// A percentage: a flag may end in `%`.
     percent: bool,
 }
@@ -68,7 +66,6 @@ impl Limit {
             min: min as f64,
             max: max as f64,
             whole: true,
-            open_ended: false,
             percent: false,
         }
     }
@@ -79,7 +76,6 @@ impl Limit {
             min: min as f64,
             max: u32::MAX as f64,
             whole: true,
-            open_ended: true,
             percent: false,
         }
     }
@@ -90,7 +86,6 @@ impl Limit {
             min,
             max,
             whole: false,
-            open_ended: false,
             percent: false,
         }
     }
@@ -102,18 +97,16 @@ impl Limit {
         }
     }
 
-    /// "at least 1", "a whole number from 1 to 9", "a number from 0 to 100".
+    /// "a whole number from 1 to 9", "a number from 0 to 100": one form for
+    /// every setting, with its real bounds (an open-ended count's upper bound
+    /// is the type's, 4294967295).
     pub(crate) fn range(&self) -> String {
         let kind = if self.whole {
             "a whole number"
         } else {
             "a number"
         };
-        if self.open_ended {
-            format!("at least {}", self.min)
-        } else {
-            format!("{kind} from {} to {}", self.min, self.max)
-        }
+        format!("{kind} from {} to {}", self.min, self.max)
     }
 
     /// `Err("must be ..., not X")` unless `value` is in range.
@@ -127,7 +120,7 @@ impl Limit {
         } else {
             Err(format!(
                 "must be {}, not {}",
-                self.range_for(value),
+                self.range(),
                 number_text(value)
             ))
         }
@@ -136,33 +129,9 @@ impl Limit {
     /// A whole-number setting from the file's integer: the `u32` the code uses.
     pub(crate) fn check_whole(&self, value: i128) -> Result<u32, String> {
         debug_assert!(self.whole, "{} is not a whole-number setting", self.key);
-        #[allow(clippy::cast_precision_loss)] // only to pick the message
-        let as_real = value as f64;
         match u32::try_from(value) {
             Ok(whole) if f64::from(whole) >= self.min && f64::from(whole) <= self.max => Ok(whole),
-            _ => Err(format!("must be {}, not {value}", self.range_for(as_real))),
-        }
-    }
-
-    /// The bound `value` breaks: "at least 1", or "at most 4294967295" past the
-    /// type's limit of an open-ended range.
-    fn range_for(&self, value: f64) -> String {
-        if self.open_ended && value > self.max {
-            format!("at most {}", self.max)
-        } else if self.open_ended && self.whole && value.fract() != 0.0 {
-            // "at least 1, not 2.5" would hide what is wrong.
-            format!("a whole number, at least {}", self.min)
-        } else {
-            self.range()
-        }
-    }
-
-    /// What a whole-number setting accepts, said so even when open-ended.
-    fn whole_range(&self) -> String {
-        if self.open_ended {
-            format!("a whole number, at least {}", self.min)
-        } else {
-            self.range()
+            _ => Err(format!("must be {}, not {value}", self.range())),
         }
     }
 
@@ -177,7 +146,7 @@ impl Limit {
         match number.parse::<f64>() {
             Ok(value) => self
                 .check(value)
-                .map_err(|_| format!("must be {}, not '{text}'", self.range_for(value))),
+                .map_err(|_| format!("must be {}, not '{text}'", self.range())),
             Err(_) => Err(format!(
                 "'{text}' is not a number; must be {}",
                 self.range()
@@ -195,10 +164,10 @@ impl Limit {
             let value = number.parse::<i128>().unwrap_or(i128::MAX);
             return self
                 .check_whole(value)
-                .map_err(|_| format!("must be {}, not '{text}'", self.range_for(value as f64)));
+                .map_err(|_| format!("must be {}, not '{text}'", self.range()));
         }
         if number.parse::<f64>().is_ok() {
-            Err(format!("must be {}, not '{text}'", self.whole_range()))
+            Err(format!("must be {}, not '{text}'", self.range()))
         } else {
             Err(format!(
                 "'{text}' is not a number; must be {}",
@@ -223,7 +192,7 @@ impl Limit {
 
     /// What a whole-number setting accepts, for a YAML type error.
     pub(crate) fn expecting_whole(&self) -> String {
-        self.whole_range()
+        self.range()
     }
 }
 
@@ -244,7 +213,7 @@ mod tests {
     fn messages_name_the_range() {
         assert_eq!(
             MAX_BACKUPS.parse_whole("-1").unwrap_err(),
-            "must be at least 1, not '-1'"
+            "must be a whole number from 1 to 4294967295, not '-1'"
         );
         assert_eq!(
             MIN_INTERVAL_HOURS.parse("1e20").unwrap_err(),
@@ -256,12 +225,12 @@ mod tests {
         );
         assert_eq!(
             MAX_BACKUPS.parse_whole("4294967296").unwrap_err(),
-            "must be at most 4294967295, not '4294967296'"
+            "must be a whole number from 1 to 4294967295, not '4294967296'"
         );
         assert!(COMPRESSION_LEVEL.parse_whole("1.5").is_err());
         assert_eq!(
             MAX_BACKUPS.parse_whole("2.5").unwrap_err(),
-            "must be a whole number, at least 1, not '2.5'"
+            "must be a whole number from 1 to 4294967295, not '2.5'"
         );
         assert!(MIN_INTERVAL_HOURS.parse("NaN").is_err());
         assert_eq!(MAX_SHRINK.parse("25%"), Ok(25.0));
@@ -293,13 +262,13 @@ mod tests {
         );
         assert_eq!(
             MAX_BACKUPS.parse_whole("1e3").unwrap_err(),
-            "must be a whole number, at least 1, not '1e3'"
+            "must be a whole number from 1 to 4294967295, not '1e3'"
         );
         assert_eq!(
             MAX_BACKUPS
                 .parse_whole("99999999999999999999999999999999999999999")
                 .unwrap_err(),
-            "must be at most 4294967295, not '99999999999999999999999999999999999999999'"
+            "must be a whole number from 1 to 4294967295, not '99999999999999999999999999999999999999999'"
         );
         assert_eq!(
             COMPRESSION_LEVEL.check_whole(-1).unwrap_err(),

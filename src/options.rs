@@ -161,6 +161,7 @@ pub struct Options {
         // `Cli::request`, as an empty variable is ignored: accepted here.
         value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
     )]
+    #[serde(default, deserialize_with = "read::mirror_dirs")]
     pub mirror_dirs: Option<Vec<PathBuf>>,
     #[arg(long, global = true, help_heading = BACKUP, hide_env_values = true, env = "DBBACKUP_BUSY_TIMEOUT_SECONDS", value_name = "SECONDS",
           allow_negative_numbers = true, value_parser = limits::BUSY_TIMEOUT_SECONDS.whole_parser(),
@@ -265,13 +266,22 @@ pub struct CheckOptions {
     pub remote_max_age: Option<Duration>,
 }
 
-/// A duration as the file reads it back: `7200s`.
+/// A duration as the file reads it back, in the largest unit it is a whole
+/// number of (`2h`, not `7200s`): as a person wrote it, most likely.
 #[allow(clippy::ref_option)] // serde's signature
 fn write_seconds<S: serde::Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(duration) => s.serialize_str(&format!("{}s", duration.as_secs())),
-        None => s.serialize_none(),
+    let Some(duration) = value else {
+        return s.serialize_none();
+    };
+    if duration.subsec_nanos() != 0 {
+        return s.serialize_str(&format!("{}s", duration.as_secs_f64()));
     }
+    let seconds = duration.as_secs();
+    let (count, unit) = [(86_400, "d"), (3_600, "h"), (60, "m")]
+        .into_iter()
+        .find(|(size, _)| seconds != 0 && seconds % size == 0)
+        .map_or((seconds, "s"), |(size, unit)| (seconds / size, unit));
+    s.serialize_str(&format!("{count}{unit}"))
 }
 
 impl Options {
@@ -330,8 +340,8 @@ impl CheckOptions {
 mod read {
     use std::time::Duration;
 
-    use serde::Deserializer;
     use serde::de::{Error, Visitor};
+    use serde::{Deserialize, Deserializer};
 
     use crate::limits::{self, Limit, number_text};
 
@@ -377,6 +387,25 @@ mod read {
             what: "a size (500M, 1G)",
             parse: crate::units::parse_size,
         })
+    }
+
+    /// `mirror_dirs`: a list of paths, or one path written alone.
+    pub(super) fn mirror_dirs<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<std::path::PathBuf>>, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "mirror_dirs: expected a path or a list of paths (- path)"
+        )]
+        enum Dirs {
+            One(std::path::PathBuf),
+            Many(Vec<std::path::PathBuf>),
+        }
+        Ok(Option::<Dirs>::deserialize(d)?.map(|dirs| match dirs {
+            Dirs::One(dir) => vec![dir],
+            Dirs::Many(dirs) => dirs,
+        }))
     }
 
     /// A value with a unit, parsed by `units` as a flag's is.

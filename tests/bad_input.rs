@@ -187,6 +187,26 @@ fn usage_errors_are_one_line_with_exit_code_2() {
     }
 }
 
+/// `post-job --status` is a shell's `$?`: 0-255 (a signal is 128+N), in the
+/// user's words, not Rust's parse error.
+#[test]
+fn post_job_status_is_an_exit_status_0_to_255() {
+    let env = Env::new();
+    for status in ["abc", "-1", "300", "+3", " 3", ""] {
+        let run = env.run(&["post-job", "--status", status]);
+        run.failed_with(
+            2,
+            &format!("'{status}' is not an exit status: a whole number from 0 to 255"),
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(!run.stderr.contains("digit"), "{}", run.stderr);
+    }
+    assert!(env.backup_files().is_empty());
+    env.run(&["post-job", "--status", "143"]).ok();
+    let log = fs::read_to_string(env.path("slrm_logs/backup_summary.log")).unwrap_or_default();
+    assert!(log.contains("exit_status=143"), "{log}");
+}
+
 /// A bad value from a `DBBACKUP_*` variable is named by that variable, the
 /// one the user set; from the flag, by the flag.
 #[test]
@@ -222,6 +242,86 @@ fn a_bad_value_from_the_environment_names_the_variable() {
         "{}",
         run.stderr
     );
+}
+
+/// A path setting's bad value is named by where it came from: the variable
+/// when only the variable was set, the flag when the flag was given.
+#[test]
+fn a_bad_path_from_the_environment_names_only_the_variable() {
+    let env = Env::new();
+    for (variable, flag) in [
+        ("DBBACKUP_DB_PATH", "--db-path"),
+        ("DBBACKUP_BACKUP_DIR", "--backup-dir"),
+        ("DBBACKUP_MIRROR_DIRS", "--mirror-dir"),
+        ("DBBACKUP_CONFIG", "--config"),
+    ] {
+        let run: Run = env
+            .command()
+            .env(variable, "$USER/x")
+            .arg("backup")
+            .output()
+            .unwrap()
+            .into();
+        run.failed_with(
+            2,
+            &format!("{variable} $USER/x: only ~ and $HOME are expanded"),
+        );
+        assert!(!run.stderr.contains(flag), "{}", run.stderr);
+        let run = env.run(&[flag, "$USER/y", "backup"]);
+        run.failed_with(2, &format!("{flag} $USER/y: only ~ and $HOME are expanded"));
+        assert!(!run.stderr.contains(variable), "{}", run.stderr);
+    }
+    assert!(env.backup_files().is_empty());
+}
+
+/// `--mirror-dir ''` is refused as `--db-path ''` is (it was dropped without a
+/// word); an empty `DBBACKUP_MIRROR_DIRS` still means unset.
+#[test]
+fn an_empty_mirror_flag_is_refused_an_empty_variable_is_unset() {
+    let env = Env::new();
+    for value in ["", "m:"] {
+        let run = env.run(&["--mirror-dir", value, "backup"]);
+        run.failed_with(
+            2,
+            "invalid value '' for '--mirror-dir <DIR>': a mirror directory must not be empty",
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+    assert!(env.backup_files().is_empty());
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_MIRROR_DIRS", "")
+        .arg("backup")
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
+}
+
+/// A misspelled `DBBACKUP_*` variable is warned about once, with the close
+/// name, and does not fail the command (another tool may own the prefix).
+#[test]
+fn a_misspelled_variable_is_warned_about_with_the_close_name() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_MAX_BACKUP", "3")
+        .arg("backup")
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].ends_with(
+            "DBBACKUP_MAX_BACKUP is not a dbbackup variable (did you mean DBBACKUP_MAX_BACKUPS?); ignored"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.backup_files().len(), 1);
 }
 
 /// A path that starts with `-` is taken where it cannot be an option

@@ -51,6 +51,51 @@ fn every_command_has_help_with_an_example_and_help_snapshots_hold() {
     );
 }
 
+/// Every help is the compact layout (a long doc comment or value help would
+/// switch one to clap's blank-line layout), shows no empty `[env: X=]`, lists
+/// the shared settings only where they do something, and says a true usage.
+#[test]
+fn help_is_compact_and_shows_what_matters_for_the_command() {
+    let env = Env::empty();
+    let mut commands: Vec<Vec<&str>> = COMMANDS.iter().map(|c| vec![*c]).collect();
+    commands.extend([
+        vec!["export"],
+        vec!["final"],
+        vec!["lock"],
+        vec!["lock", "status"],
+    ]);
+    for command in commands {
+        let mut args = command.clone();
+        args.push("--help");
+        let help = env.run(&args);
+        help.ok();
+        let text = &help.stdout;
+        assert!(
+            !text.contains("see a summary with '-h'"),
+            "{command:?} long layout:\n{text}"
+        );
+        assert!(!text.contains("=]"), "{command:?}:\n{text}");
+        assert!(
+            text.contains("Example"),
+            "{command:?} has no example:\n{text}"
+        );
+        let settings = text.contains("--max-backups") || text.contains("--compression-level");
+        let tool = matches!(command[0], "completions" | "man" | "lock");
+        assert_eq!(
+            settings, !tool,
+            "{command:?} settings listed: {settings}\n{text}"
+        );
+    }
+    let restore = env.run(&["restore", "--help"]);
+    assert!(
+        restore.stdout.contains("Usage: dbbackup restore [OPTIONS] <NAME>\n       dbbackup restore [OPTIONS] --before-job <JOBID>"),
+        "{}",
+        restore.stdout
+    );
+    // Hidden from the help, still accepted.
+    env.run(&["completions", "bash", "--max-backups", "3"]).ok();
+}
+
 #[test]
 fn list_and_summary_line_snapshots() {
     let env = Env::new();
@@ -465,7 +510,13 @@ fn help_shows_a_commands_own_options_first_and_the_shared_settings_under_heading
                 "{command} --help lists {flag} among its own options:\n{own}"
             );
         }
-        for heading in ["Global options:", "Backup settings:", "Retention:"] {
+        // completions and man use none of the settings (help_is_compact_...).
+        let headings: &[&str] = if matches!(*command, "completions" | "man") {
+            &["Global options:"]
+        } else {
+            &["Global options:", "Backup settings:", "Retention:"]
+        };
+        for heading in headings {
             assert!(
                 help.stdout.contains(heading),
                 "{command} --help: no {heading}"
@@ -512,7 +563,8 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
     assert_eq!(file["shared"], "umask", "{text}");
     assert_eq!(file["min_interval_hours"], 0.5, "{text}");
     // `check`'s thresholds from their variables, in the `check:` map.
-    assert_eq!(file["check"]["max_age"], "7200s", "{text}");
+    // As a person writes it (DBBACKUP_CHECK_MAX_AGE=2h), not as `7200s`.
+    assert_eq!(file["check"]["max_age"], "2h", "{text}");
     assert_eq!(file["check"]["min_count"], 3, "{text}");
     assert_eq!(file["check"]["max_shrink"], 50, "the example's: {text}");
     // Paths relative to the file, as its reader takes them.

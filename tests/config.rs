@@ -228,14 +228,14 @@ const SETTINGS: &[Setting] = &[
         flag: "--max-backups",
         var: "DBBACKUP_MAX_BACKUPS",
         key: "max_backups",
-        range: "at least 1",
+        range: "a whole number from 1 to 4294967295",
         bad: &["6%", "6.0", "-1", "1e300", "0"],
     },
     Setting {
         flag: "--keep-daily",
         var: "DBBACKUP_KEEP_DAILY",
         key: "keep_daily",
-        range: "at least 0",
+        range: "a whole number from 0 to 4294967295",
         bad: &["6%", "6.0", "-1", "1e300"],
     },
     Setting {
@@ -263,7 +263,7 @@ const SETTINGS: &[Setting] = &[
         flag: "--min-count",
         var: "DBBACKUP_CHECK_MIN_COUNT",
         key: "check.min_count",
-        range: "at least 0",
+        range: "a whole number from 0 to 4294967295",
         bad: &["6%", "6.0", "-1", "1e300"],
     },
     Setting {
@@ -367,33 +367,36 @@ fn config_errors_say_what_was_written_what_is_expected_and_where() {
     for (text, says) in [
         (
             "check: 5\n",
-            "check: invalid type: integer `5`, expected a map of check thresholds",
+            "line 1: check: expected a map of check thresholds (max_age, min_count, max_shrink, min_free), found 5",
         ),
         (
             "- a\n",
-            "invalid type: sequence, expected a map of settings",
+            "line 1: expected a map of settings, one `key: value` per line, found a list",
         ),
         (
             "max_backups: 99999999999999999999999999999\n",
-            "max_backups: must be at most 4294967295, not 99999999999999999999999999999 at line 1",
+            "line 1: max_backups: must be a whole number from 1 to 4294967295, not 99999999999999999999999999999",
         ),
         (
             "busy_timeout_seconds: 1e300\n",
             "busy_timeout_seconds: must be a whole number from 0 to 604800, not 1e300",
         ),
         // libyaml's errors at the very start carried no position.
-        (":\n", "at line 1 column 1"),
-        ("nope: 1\n", "unknown field `nope`"),
+        (":\n", "line 1: "),
+        (
+            "nope: 1\n",
+            "line 1: unknown key nope; the keys are db_path,",
+        ),
         (
             "\tmax_backups: 3\n",
-            "at line 1 column 1; YAML indents with spaces, not tabs",
+            "line 1: found character that cannot start any token, while scanning for the next token; YAML indents with spaces, not tabs",
         ),
-        ("max_backups: 3\n\tkeep_daily: 2\n", "line 2 column 1"),
-        ("check:\n  max_age: 1h\n min_count: 2\n", "line 3 column 2"),
+        ("max_backups: 3\n\tkeep_daily: 2\n", "line 2: "),
+        ("check:\n  max_age: 1h\n min_count: 2\n", "line 3: "),
         // Hexadecimal, octal or binary for a count is surely a mistake.
         (
             "max_backups: 0x10\n",
-            "max_backups: 0x10 is not a decimal number",
+            "line 1: max_backups: 0x10 is not a decimal number",
         ),
         (
             "keep_daily: 0o17\n",
@@ -401,7 +404,7 @@ fn config_errors_say_what_was_written_what_is_expected_and_where() {
         ),
         (
             "check:\n  min_count: 0b11\n",
-            "min_count: 0b11 is not a decimal number (line 2)",
+            "line 2: check.min_count: 0b11 is not a decimal number",
         ),
     ] {
         let stderr = error(text);
@@ -424,4 +427,135 @@ fn config_errors_say_what_was_written_what_is_expected_and_where() {
     let config = write_config(&env, "max_backups: '3'\n");
     env.run(&["--config", config.to_str().unwrap(), "list"])
         .ok();
+}
+
+/// Every config message has one form: `config file F line N: what is wrong`,
+/// in the user's words, the value as written, the line of the mistake.
+#[test]
+fn config_messages_name_the_line_first_and_say_it_plainly() {
+    let env = Env::new();
+    for (text, says) in [
+        (
+            "max_backups: 3\nthreads: 2\nmax_backups: 4\n",
+            "dbbackup.yaml line 3: duplicate key max_backups (first on line 1)",
+        ),
+        (
+            "max_backups: 99999999999999999999999999999999999999999\n",
+            "line 1: max_backups: must be a whole number from 1 to 4294967295, not 99999999999999999999999999999999999999999",
+        ),
+        (
+            "keep_daily: 4294967296\n",
+            "line 1: keep_daily: must be a whole number from 0 to 4294967295, not 4294967296",
+        ),
+        (
+            "max_backups: 2\nthreads: 0x10\n",
+            "dbbackup.yaml line 2: threads: 0x10 is not a decimal number",
+        ),
+        (
+            "compression_level: 6.0\n",
+            "line 1: compression_level: must be a whole number from 1 to 9, not 6.0",
+        ),
+        (
+            "shared: maybe\n",
+            "line 1: shared: 'maybe' is not one of group, umask",
+        ),
+        (
+            "db_path: [a]\n",
+            "line 1: db_path: expected a path, found a list",
+        ),
+        (
+            "max_bakups: 3\n",
+            "line 1: unknown key max_bakups (did you mean max_backups?)",
+        ),
+        (
+            "check:\n  max_agee: 1h\n",
+            "line 2: unknown key check.max_agee (did you mean max_age?)",
+        ),
+        (
+            "threads: 2\ndb_path: ''\n",
+            "line 2: db_path must not be empty",
+        ),
+        (
+            "threads: 2\nmirror_dirs: ['']\n",
+            "line 2: mirror_dirs must not hold an empty path",
+        ),
+        (
+            "threads: 2\ndb_path: $USER/x.db\n",
+            "line 2: db_path: $USER/x.db: only ~ and $HOME are expanded",
+        ),
+        (
+            "check:\n\tmin_count: 1\n",
+            "line 2: found character that cannot start any token, while scanning for the next token; YAML indents with spaces, not tabs",
+        ),
+        (
+            "max_backups: 3\n  x: [\n",
+            "line 2: this indented line continues the value of max_backups (line 1)",
+        ),
+    ] {
+        let config = write_config(&env, text);
+        let run = env.run(&["--config", config.to_str().unwrap(), "list"]);
+        run.failed_with(2, says);
+        assert_eq!(run.stderr.lines().count(), 1, "{text:?}: {}", run.stderr);
+        for serde in ["field", "variant", "invalid type", "sequence", " at line "] {
+            assert!(!run.stderr.contains(serde), "{text:?}: {}", run.stderr);
+        }
+    }
+    // One mirror may be written without the list around it.
+    let config = write_config(
+        &env,
+        &format!("mirror_dirs: {}\n", env.path("m1").display()),
+    );
+    env.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--db-path",
+        env.db.to_str().unwrap(),
+        "backup",
+    ])
+    .ok();
+    let backup = env.backup_files().pop().expect("a backup");
+    assert!(
+        env.path("m1").join(&backup).is_file(),
+        "{backup} not mirrored"
+    );
+}
+
+/// `init` never reads `./dbbackup.yaml` (the file it may replace): a broken one
+/// does not block it. A file named by `--config` is read, and its settings are
+/// the new file's.
+#[test]
+fn init_reads_no_config_but_the_one_given_and_copies_its_settings() {
+    let env = Env::new();
+    fs::write(env.path("dbbackup.yaml"), "max_backups: [\n").unwrap();
+    env.run(&["--db-path", "r.db", "init", "--force"]).ok();
+    let written = fs::read_to_string(env.path("dbbackup.yaml")).unwrap();
+    assert!(written.contains("db_path: r.db"), "{written}");
+    fs::write(env.path("dbbackup.yaml"), "max_backups: [\n").unwrap();
+    env.run(&["init", "--path", "other.yaml"]).ok();
+
+    fs::write(env.path("old.yaml"), "mirror_dirs: [m]\nmax_backups: 7\n").unwrap();
+    env.run(&[
+        "--config",
+        "old.yaml",
+        "--keep-daily",
+        "2",
+        "init",
+        "--path",
+        "sub/new.yaml",
+    ])
+    .ok();
+    let new = fs::read_to_string(env.path("sub/new.yaml")).unwrap();
+    for line in ["- ../m", "max_backups: 7", "keep_daily: 2"] {
+        assert!(new.lines().any(|l| l == line), "{line}\n{new}");
+    }
+
+    fs::create_dir(env.path("adir")).unwrap();
+    for force in [&[][..], &["--force"][..]] {
+        let mut args = vec!["init", "--path", "adir"];
+        args.extend(force);
+        env.run(&args).failed_with(
+            2,
+            "adir is a directory; give the file to write, e.g. --path adir/dbbackup.yaml",
+        );
+    }
 }

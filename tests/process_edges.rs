@@ -170,12 +170,21 @@ fn every_numeric_option_is_range_checked_naming_option_and_range() {
             vec!["--threads", "100000", "backup"],
             "must be a whole number from 0 to 64",
         ),
-        (vec!["--max-backups", "-1", "backup"], "must be at least 1"),
-        (vec!["--max-backups", "0", "prune"], "must be at least 1"),
-        (vec!["--keep-daily", "-3", "prune"], "must be at least 0"),
+        (
+            vec!["--max-backups", "-1", "backup"],
+            "must be a whole number from 1 to 4294967295",
+        ),
+        (
+            vec!["--max-backups", "0", "prune"],
+            "must be a whole number from 1 to 4294967295",
+        ),
+        (
+            vec!["--keep-daily", "-3", "prune"],
+            "must be a whole number from 0 to 4294967295",
+        ),
         (
             vec!["--keep-pre-restore", "0", "prune"],
-            "must be at least 1",
+            "must be a whole number from 1 to 4294967295",
         ),
         (vec!["--compression-level", "10", "backup"], "from 1 to 9"),
         (
@@ -187,7 +196,10 @@ fn every_numeric_option_is_range_checked_naming_option_and_range() {
             "from 0 to 604800",
         ),
         (vec!["check", "--max-shrink", "200"], "from 0 to 100"),
-        (vec!["check", "--min-count", "-1"], "must be at least 0"),
+        (
+            vec!["check", "--min-count", "-1"],
+            "must be a whole number from 0 to 4294967295",
+        ),
         (vec!["check", "--max-age", "-1h"], "'-1h' is not a duration"),
         (vec!["check", "--min-free", "-1G"], "'-1G' is not a size"),
         (

@@ -263,7 +263,7 @@ fn keep_pre_restore_0_is_refused_and_the_reported_copy_always_exists() {
     env.run(&["--keep-pre-restore", "0", "restore", "latest"])
         .failed_with(
             2,
-            "invalid value '0' for '--keep-pre-restore <N>': must be at least 1, not '0'",
+            "invalid value '0' for '--keep-pre-restore <N>': must be a whole number from 1 to 4294967295, not '0'",
         );
     assert_eq!(fs::read(&env.db).unwrap(), before, "untouched");
     fs::write(env.path("dbbackup.yaml"), "keep_pre_restore: 0\n").unwrap();
@@ -275,7 +275,7 @@ fn keep_pre_restore_0_is_refused_and_the_reported_copy_always_exists() {
         .into();
     run.failed_with(
         2,
-        "config file dbbackup.yaml: keep_pre_restore: must be at least 1, not 0 at line 1",
+        "config file dbbackup.yaml line 1: keep_pre_restore: must be a whole number from 1 to 4294967295, not 0",
     );
     assert_eq!(fs::read(&env.db).unwrap(), before, "untouched");
     fs::remove_file(env.path("dbbackup.yaml")).unwrap();

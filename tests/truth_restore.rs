@@ -388,10 +388,7 @@ fn home_in_yaml_paths_is_the_home_directory() {
     assert_eq!(names(&home.join("flagged")), 1);
     assert_eq!(names(&home.join("mirror2")), 1);
     assert!(!project.join("~").exists() && !project.join("$HOME").exists());
-    run(&["--backup-dir=~bob/b", "list"]).failed_with(
-        2,
-        "--backup-dir / DBBACKUP_BACKUP_DIR ~bob/b: only ~ and $HOME",
-    );
+    run(&["--backup-dir=~bob/b", "list"]).failed_with(2, "--backup-dir ~bob/b: only ~ and $HOME");
 }
 
 /// A restore into a missing database decides under the lock: while another

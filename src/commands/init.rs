@@ -19,6 +19,14 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     if args.slurm {
         crate::config::refuse_non_utf8("SLURM template directory", &args.slurm_dir)?;
     }
+    // Said before "exists; use --force", which could not replace it either.
+    if args.path.is_dir() {
+        return Err(Error::usage(format!(
+            "{} is a directory; give the file to write, e.g. --path {}",
+            show(&args.path),
+            show(&args.path.join(crate::options::DEFAULT_CONFIG_FILE))
+        )));
+    }
     if args.path.exists() && !args.force {
         return Err(Error::failed(format!(
             "{} exists; use --force to replace it",

@@ -107,12 +107,17 @@ fn same_dir_key(dir: &Path) -> PathBuf {
 /// The file's paths: `~`, `~/...`, `$HOME` and `${HOME}` at the start mean the
 /// home directory (a YAML file has no shell to expand them); any other relative
 /// path is relative to the file's directory.
-pub(super) fn relative_to(file: Options, config_file: &Path) -> Result<Options> {
+pub(super) fn relative_to(
+    file: Options,
+    config_file: &Path,
+    line_of: impl Fn(&str) -> Option<usize>,
+) -> Result<Options> {
     let base = config_file.parent().unwrap_or(Path::new(""));
     let home = home();
     map_paths(file, |key, _, path| {
         let path = expand_home(&path, home.as_deref()).map_err(|message| Error::Config {
             path: config_file.to_path_buf(),
+            line: line_of(key),
             message: format!("{key}: {message}"),
         })?;
         Ok(if path.is_absolute() {
@@ -125,17 +130,27 @@ pub(super) fn relative_to(file: Options, config_file: &Path) -> Result<Options> 
 
 /// The same home expansion for flags and environment variables: a shell leaves
 /// `--backup-dir=~/b` and a quoted `DBBACKUP_BACKUP_DIR='~/b'` as they are.
-pub(super) fn expand_flags(flags: Options) -> Result<Options> {
+pub(super) fn expand_flags(flags: Options, given_longs: &[String]) -> Result<Options> {
     let home = home();
+    // "--db-path / DBBACKUP_DB_PATH": the one of the two the value came from.
+    let named = |flag: &str| -> String {
+        let (long, variable) = flag.split_once(" / ").unwrap_or((flag, flag));
+        let given = given_longs
+            .iter()
+            .any(|given| Some(given.as_str()) == long.strip_prefix("--"));
+        if given { long } else { variable }.to_string()
+    };
     let config = flags
         .config
         .clone()
         .map(|path| expand_home(&path, home.as_deref()))
         .transpose()
-        .map_err(|message| Error::usage(format!("--config / DBBACKUP_CONFIG {message}")))?;
+        .map_err(|message| {
+            Error::usage(format!("{} {message}", named("--config / DBBACKUP_CONFIG")))
+        })?;
     let mut flags = map_paths(flags, |_, flag, path| {
         expand_home(&path, home.as_deref())
-            .map_err(|message| Error::usage(format!("{flag} {message}")))
+            .map_err(|message| Error::usage(format!("{} {message}", named(flag))))
     })?;
     flags.config = config;
     Ok(flags)

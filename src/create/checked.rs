@@ -121,7 +121,10 @@ pub(crate) fn write(
     // A diff reads its base's page hashes from the sidecar in step with the
     // pages; a full backup that may become a base writes its own to disk as it
     // streams (16 bytes a page: never a table in memory).
-    let mut stream = match base.map(|base| diff::hashes_of(target.dir, base)).transpose() {
+    let mut stream = match base
+        .map(|base| diff::hashes_of(target.dir, base))
+        .transpose()
+    {
         Ok(hashes) => hashes.map(DiffStream::new),
         Err(why) => return Ok(Written::Fallback(Fallback::routine(why))),
     };

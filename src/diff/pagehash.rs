@@ -155,7 +155,12 @@ impl HashWriter {
     /// recording the backup file as it is now: call it only when these hashes
     /// are known to describe that file (just written from the same stream, or
     /// just read back from it).
-    pub(crate) fn save(mut self, dir: &BackupDir, name: &str, base_checksum: &Checksum) -> Result<()> {
+    pub(crate) fn save(
+        mut self,
+        dir: &BackupDir,
+        name: &str,
+        base_checksum: &Checksum,
+    ) -> Result<()> {
         let what = || format!("cannot write the page hashes of {name}");
         if let Some(e) = self.failed.take() {
             return Err(e).context(what);
@@ -581,7 +586,10 @@ impl Write for Hasher {
 
 #[cfg(test)]
 impl<'a> HashReader<&'a [u8]> {
-    pub(crate) fn from_bytes(bytes: &'a [u8], checksum: &Checksum) -> std::result::Result<Self, String> {
+    pub(crate) fn from_bytes(
+        bytes: &'a [u8],
+        checksum: &Checksum,
+    ) -> std::result::Result<Self, String> {
         HashReader::new(bytes, bytes.len() as u64, checksum)
     }
 }
@@ -664,7 +672,9 @@ pub(crate) mod tests {
             writer.push(page);
         }
         assert_eq!(writer.count, 3000);
-        writer.save(&backups, "b.db.gz", &Checksum::of(b"ab")).unwrap();
+        writer
+            .save(&backups, "b.db.gz", &Checksum::of(b"ab"))
+            .unwrap();
         let bytes = fs::read(sidecar_path(dir.path(), "b.db.gz")).unwrap();
         let expected: Vec<u128> = pages.iter().map(|p| hash(p)).collect();
         assert_eq!(read_all(&bytes, &Checksum::of(b"ab")).unwrap(), expected);
@@ -692,7 +702,9 @@ pub(crate) mod tests {
         for i in 0..5000u32 {
             writer.push(&i.to_be_bytes().repeat(128));
         }
-        writer.save(&backups, &base.file_name, &Checksum::of(b"ab")).unwrap();
+        writer
+            .save(&backups, &base.file_name, &Checksum::of(b"ab"))
+            .unwrap();
         let before = check(dir.path(), &base).unwrap();
         fs::write(&base.path, b"backup, rewritten").unwrap();
         recopy(&backups, &base).unwrap();

@@ -206,7 +206,9 @@ mod tests {
             out.extend_from_slice(b);
             Ok(())
         };
-        let mut stream = DiffStream::new(HashReader::from_bytes(&base, &crate::store::Checksum::of(b"ab")).unwrap());
+        let mut stream = DiffStream::new(
+            HashReader::from_bytes(&base, &crate::store::Checksum::of(b"ab")).unwrap(),
+        );
         stream.page(&page(512, 1, 3), &mut sink).unwrap();
         stream.page(&[2; 512], &mut sink).unwrap();
         stream.page(&[3; 512], &mut sink).unwrap();
@@ -228,10 +230,15 @@ mod tests {
     #[test]
     fn a_diff_against_damaged_page_hashes_is_abandoned() {
         let pages = [page(512, 1, 2), vec![2; 512], vec![4; 512]];
-        let mut base = sealed(&[&pages[0], &pages[1], &pages[2]], &crate::store::Checksum::of(b"ab"));
+        let mut base = sealed(
+            &[&pages[0], &pages[1], &pages[2]],
+            &crate::store::Checksum::of(b"ab"),
+        );
         let at = base.len() - 20;
         base[at] ^= 1;
-        let mut stream = DiffStream::new(HashReader::from_bytes(&base, &crate::store::Checksum::of(b"ab")).unwrap());
+        let mut stream = DiffStream::new(
+            HashReader::from_bytes(&base, &crate::store::Checksum::of(b"ab")).unwrap(),
+        );
         stream.page(&page(512, 1, 2), &mut |_| Ok(())).unwrap();
         stream.page(&[2; 512], &mut |_| Ok(())).unwrap();
         assert!(stream.finish().is_err());
@@ -247,7 +254,9 @@ mod tests {
     #[test]
     fn another_page_size_abandons_the_diff() {
         let base = sealed(&[&[0; 1024]], &crate::store::Checksum::of(b"ab"));
-        let mut stream = DiffStream::new(HashReader::from_bytes(&base, &crate::store::Checksum::of(b"ab")).unwrap());
+        let mut stream = DiffStream::new(
+            HashReader::from_bytes(&base, &crate::store::Checksum::of(b"ab")).unwrap(),
+        );
         assert!(stream.page(&page(512, 1, 1), &mut |_| Ok(())).is_err());
         assert!(stream.abandoned.is_some());
     }
