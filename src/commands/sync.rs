@@ -27,8 +27,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             Err(_) => String::new(),
         };
         crate::remote::state::record(
-            &ctx.settings.backup_dir,
-            &ctx.settings.summary_log,
+            &ctx.settings,
             &db,
             &ctx.job,
             "sync",

@@ -173,7 +173,9 @@ fn number_as_written(limit: &Limit, value: &str) -> Result<(), String> {
 }
 
 /// The reader's (serde's) phrases in the user's words: "expected a path, found
-/// a list", "'maybe' is not one of group, umask", "unknown key x".
+/// a list", "'maybe' is not one of group, umask", "unknown key x". Display
+/// only: what is accepted or refused never depends on this text (serde's
+/// errors carry no kind to match on); an unknown phrase passes through as is.
 pub(super) fn plain_words(message: &str) -> String {
     if let Some((before, rest)) = message.split_once("invalid type: ")
         && let Some((found, expected)) = rest.split_once(", expected ")

@@ -61,8 +61,7 @@ pub(crate) fn upload_inline(settings: &Settings, job: &crate::slurm::job::JobCon
         }
     };
     state::record(
-        &settings.backup_dir,
-        &settings.summary_log,
+        settings,
         &db,
         job,
         "upload",

@@ -40,10 +40,8 @@ pub(crate) fn read(backup_dir: &Path, db: &DbId) -> Option<Uploaded> {
 
 /// Record one upload's outcome and append its summary line (`event=sync`,
 /// or `event=upload` after a backup); never fails the command.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn record(
-    backup_dir: &Path,
-    summary_log: &Path,
+    settings: &crate::config::Settings,
     db: &DbId,
     job: &JobContext,
     event: &str,
@@ -51,6 +49,7 @@ pub(crate) fn record(
     outcome: Result<Vec<String>, String>,
     detail: &str,
 ) {
+    let (backup_dir, summary_log) = (&settings.backup_dir, &settings.summary_log);
     let (ok, on_remote, detail) = match outcome {
         Ok(names) => (true, names, detail.to_string()),
         Err(error) => (
