@@ -113,12 +113,7 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                         detail: error.to_string(),
                     },
                 };
-                if verdict.ok {
-                    out.line(format!("{}: ok ({})", verdict.name, verdict.detail));
-                } else {
-                    tracing::error!("{}: FAILED: {}", verdict.name, verdict.detail);
-                    out.line(format!("{}: FAILED: {}", verdict.name, verdict.detail));
-                }
+                say(&out, &verdict);
                 verdicts.push(verdict);
             }
         }
@@ -177,12 +172,7 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
                 detail: error.to_string(),
             },
         };
-        if verdict.ok {
-            out.line(format!("{}: ok ({})", verdict.name, verdict.detail));
-        } else {
-            tracing::error!("{}: FAILED: {}", verdict.name, verdict.detail);
-            out.line(format!("{}: FAILED: {}", verdict.name, verdict.detail));
-        }
+        say(out, &verdict);
         verdicts.push(verdict);
     }
     out.document(&verdicts);
@@ -273,4 +263,14 @@ fn verify_one(
         "{} bytes{rebuilt}, size and checksum match, integrity_check ok",
         extracted.bytes
     ))
+}
+
+/// One backup's verdict as people read it (a failure also as an error line).
+fn say(out: &crate::output::Output, verdict: &Verdict) {
+    if verdict.ok {
+        out.line(format!("{}: ok ({})", verdict.name, verdict.detail));
+    } else {
+        tracing::error!("{}: FAILED: {}", verdict.name, verdict.detail);
+        out.line(format!("{}: FAILED: {}", verdict.name, verdict.detail));
+    }
 }

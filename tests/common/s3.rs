@@ -90,11 +90,17 @@ pub(crate) fn start() -> Option<Server> {
 
 /// A server on `port`.
 pub(crate) fn start_on(port: u16) -> Option<Server> {
+    launch(port, "")
+}
+
+/// moto_server on `port`, started with the environment words `env` (`""` for
+/// none), once it accepts connections.
+fn launch(port: u16, env: &str) -> Option<Server> {
     let moto = moto_path()?;
     // The shell waits while the test process lives, then kills moto: no
     // orphan server when a test binary is killed.
     let script = format!(
-        "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill -9 $m 2>/dev/null",
+        "{env}\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill -9 $m 2>/dev/null",
         parent = std::process::id()
     );
     let child = std::os::unix::process::CommandExt::process_group(
@@ -193,31 +199,7 @@ pub(crate) fn run(env: &Env, endpoint: &str, url: &str, args: &[&str]) -> Run {
 /// signature check also refuses boto3's correct signatures, so a "right key"
 /// cannot be shown against it.)
 pub(crate) fn start_with_auth(bucket: &str) -> Option<Server> {
-    let moto = moto_path()?;
-    let port = free_port();
-    let script = format!(
-        "INITIAL_NO_AUTH_ACTION_COUNT=1 \"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill -9 $m 2>/dev/null",
-        parent = std::process::id()
-    );
-    let child = std::os::unix::process::CommandExt::process_group(
-        Command::new("sh").arg("-c").arg(script).arg(&moto),
-        0,
-    )
-    .stdin(Stdio::null())
-    .spawn()
-    .expect("start moto_server");
-    let server = Server {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        child,
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not start on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let server = launch(free_port(), "INITIAL_NO_AUTH_ACTION_COUNT=1 ")?;
     server.bucket(bucket);
     Some(server)
 }
