@@ -341,7 +341,7 @@ mod read {
     use std::time::Duration;
 
     use serde::de::{Error, Visitor};
-    use serde::{Deserialize, Deserializer};
+    use serde::Deserializer;
 
     use crate::limits::{self, Limit, number_text};
 
@@ -389,23 +389,41 @@ mod read {
         })
     }
 
-    /// `mirror_dirs`: a list of paths, or one path written alone.
+    /// `mirror_dirs`: a list of paths, or one path written alone. A visitor, not an
+    /// either-or (untagged) enum: that one judges a copy of the value and its error
+    /// loses the value's line.
     pub(super) fn mirror_dirs<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<Vec<std::path::PathBuf>>, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(
-            untagged,
-            expecting = "mirror_dirs: expected a path or a list of paths (- path)"
-        )]
-        enum Dirs {
-            One(std::path::PathBuf),
-            Many(Vec<std::path::PathBuf>),
+        d.deserialize_any(Dirs)
+    }
+
+    struct Dirs;
+
+    impl<'de> Visitor<'de> for Dirs {
+        type Value = Option<Vec<std::path::PathBuf>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a path or a list of paths (- path)")
         }
-        Ok(Option::<Dirs>::deserialize(d)?.map(|dirs| match dirs {
-            Dirs::One(dir) => vec![dir],
-            Dirs::Many(dirs) => dirs,
-        }))
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(vec![v.into()]))
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut dirs = Vec::new();
+            while let Some(dir) = seq.next_element::<std::path::PathBuf>()? {
+                dirs.push(dir);
+            }
+            Ok(Some(dirs))
+        }
     }
 
     /// A value with a unit, parsed by `units` as a flag's is.

@@ -479,6 +479,19 @@ fn config_messages_name_the_line_first_and_say_it_plainly() {
             "threads: 2\nmirror_dirs: ['']\n",
             "line 2: mirror_dirs must not hold an empty path",
         ),
+        // The line of the value, not of the file's start (an either-or reader lost it).
+        (
+            "db_path: results.db\n\n\nmirror_dirs: 5\n",
+            "line 4: mirror_dirs: expected a path or a list of paths (- path), found 5",
+        ),
+        (
+            "db_path: results.db\n\n\nmirror_dirs: {a: b}\n",
+            "line 4: mirror_dirs: expected a path or a list of paths (- path), found a map",
+        ),
+        (
+            "db_path: results.db\nmirror_dirs:\n  - m1\n  - [x]\n",
+            "line 4: mirror_dirs[1]: expected a path, found a list",
+        ),
         (
             "threads: 2\ndb_path: $USER/x.db\n",
             "line 2: db_path: $USER/x.db: only ~ and $HOME are expanded",

@@ -41,6 +41,7 @@ __all__ = [
     "check",
     "list_backups",
     "restore",
+    "sync",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -247,6 +248,21 @@ def list_backups(db_path: Optional[PathLike] = None, **options: Any) -> List[Dic
     return cast(List[Dict[str, Any]], _run("list", [], db_path, options))
 
 
+def sync(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
+    """Copy the restore points not yet on the remote (``remote="s3://BUCKET/PREFIX"``,
+    or ``remote`` in the settings) there, then apply the remote's retention.
+
+    Returns:
+        The sync report (fields in docs/json.md).
+
+    Raises:
+        TypeError, ValueError: an argument of the wrong type (before anything runs).
+        DbBackupError: no remote configured or wrong settings (exit code 2), the
+            remote failed (1).
+    """
+    return cast(Dict[str, Any], _run("sync", [], db_path, options))
+
+
 def _run(
     command: str,
     positional: Sequence[str],
@@ -352,6 +368,8 @@ def _number(key: str, value: Any) -> List[Optional[str]]:
 # What the binary expects of its text options, for the error message.
 _TEXT_EXAMPLES = {
     "max_age": "a duration such as '24h'",
+    "remote_max_age": "a duration such as '48h'",
+    "remote": "a URL such as 's3://bucket/prefix'",
     "min_free": "a size such as '1G'",
     "shared": "'group' or 'umask'",
 }
@@ -371,6 +389,15 @@ def _whole(key: str, value: Any) -> List[Optional[str]]:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{key} must be an int (whole seconds), not {_kind(value)}")
     return [str(value)]
+
+
+def _choice(choices: Tuple[str, ...]) -> Callable[[str, Any], List[Optional[str]]]:
+    def check(key: str, value: Any) -> List[Optional[str]]:
+        if value not in choices or not isinstance(value, str):
+            raise ValueError(f"{key} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+        return [value]
+
+    return check
 
 
 def _job_id(key: str, value: Any) -> List[Optional[str]]:
@@ -428,6 +455,12 @@ _KINDS: Dict[str, Callable[[str, Any], List[Optional[str]]]] = {
     "max_age": _text_value,
     "min_free": _text_value,
     "shared": _text_value,
+    "remote": _text_value,
+    "remote_upload": _choice(("sync", "inline")),
+    "remote_max_backups": _count,
+    "remote_timeout_seconds": _whole,
+    "remote_max_age": _text_value,
+    "from_remote": _flag,
     "job": _job_id,
     "before_job": _job_id,
     "force": _flag,

@@ -227,6 +227,19 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(caught.exception.exit_code, 2)
         self.assertIn("max_backupz", caught.exception.message)
 
+    def test_sync_without_a_remote_raises_with_exit_code_2_and_passes_the_remote_flags(self) -> None:
+        make_database(self.db)
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.sync(self.db, **self.opts)
+        self.assertEqual(caught.exception.exit_code, 2)
+        self.assertIn("no remote configured", caught.exception.message)
+        with mock.patch.object(dbbackup, "_call", return_value=(0, "{}", "")) as call:
+            dbbackup.sync(self.db, remote="s3://b/p", remote_max_backups=2, remote_timeout_seconds=5, **self.opts)
+        argv = call.call_args[0][0]
+        self.assertEqual(argv[1], "sync")
+        for flag in ("--remote=s3://b/p", "--remote-max-backups=2", "--remote-timeout-seconds=5"):
+            self.assertIn(flag, argv)
+
     def test_restore_of_an_unknown_or_path_like_name_raises(self) -> None:
         make_database(self.db)
         dbbackup.backup(force=True, db_path=self.db, **self.opts)
@@ -332,6 +345,14 @@ class ApiTest(unittest.TestCase):
             ("restore", {"db_path": self.db, "name": "a\0b"}, ValueError, "name must be a backup file name"),
             ("restore", {"db_path": self.db, "target": 1}, TypeError, "target must be a path"),
             ("check", {"db_path": self.db, "max_age": 24}, TypeError, "a duration such as '24h'"),
+            ("check", {"db_path": self.db, "remote_max_age": True}, TypeError, "remote_max_age must be a str"),
+            ("check", {"db_path": self.db, "remote_max_age": 48}, TypeError, "a duration such as '48h'"),
+            ("restore", {"db_path": self.db, "from_remote": 1}, TypeError, "from_remote must be True or False"),
+            ("backup", {"db_path": self.db, "remote_timeout_seconds": 0.5}, TypeError, "remote_timeout_seconds must be"),
+            ("backup", {"db_path": self.db, "remote_max_backups": True}, TypeError, "remote_max_backups must be an int"),
+            ("backup", {"db_path": self.db, "remote": 5}, TypeError, "remote must be a str"),
+            ("backup", {"db_path": self.db, "remote_upload": "always"}, ValueError, "remote_upload must be one of"),
+            ("sync", {"db_path": self.db, "remote_upload": True}, ValueError, "remote_upload must be one of"),
             ("check", {"db_path": self.db, "min_count": None, "max_shrink": True}, TypeError, "max_shrink must be"),
             ("list_backups", {"db_path": self.db, "verbose": "yes"}, TypeError, "verbose must be True, False or"),
             ("list_backups", {"db_path": self.db, "config": ["a.yaml"]}, TypeError, "config must be a path"),
@@ -352,7 +373,7 @@ class ApiTest(unittest.TestCase):
             subprocess.run(
                 [dbbackup.binary(), *command, "--help"], stdout=subprocess.PIPE, check=True, universal_newlines=True
             ).stdout
-            for command in ([], ["auto"], ["backup"], ["restore"], ["check"], ["list"])
+            for command in ([], ["auto"], ["backup"], ["restore"], ["check"], ["list"], ["sync"])
         )
         for key in dbbackup._KINDS:
             flag = "--" + dbbackup._FLAG_NAMES.get(key, key.replace("_", "-"))
