@@ -329,6 +329,7 @@ pub struct InitArgs {
         long,
         allow_hyphen_values = true,
         value_name = "FILE",
+        value_parser = crate::config::path_arg(),
         default_value = "dbbackup.yaml"
     )]
     pub path: PathBuf,
@@ -340,6 +341,7 @@ pub struct InitArgs {
         long,
         allow_hyphen_values = true,
         value_name = "DIR",
+        value_parser = crate::config::path_arg(),
         default_value = "slurm"
     )]
     pub slurm_dir: PathBuf,
@@ -358,7 +360,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// Write dbbackup.1 and dbbackup-COMMAND.1 here instead of printing dbbackup.1
-    #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DIR", value_parser = crate::config::path_arg())]
     pub out: Option<PathBuf>,
 }
 
@@ -366,7 +368,7 @@ pub struct ManArgs {
 pub struct PreJobArgs {
     /// In an array task: once per array, submit this script with
     /// `sbatch --dependency=afterany:<array>`, passing the array id (the final backup)
-    #[arg(long, allow_hyphen_values = true, value_name = "SCRIPT")]
+    #[arg(long, allow_hyphen_values = true, value_name = "SCRIPT", value_parser = crate::config::path_arg())]
     pub final_job: Option<PathBuf>,
     #[command(flatten)]
     pub output: FormatArgs,
@@ -376,7 +378,7 @@ pub struct PreJobArgs {
 pub struct RunArgs {
     /// In an array task: once per array, submit this script with
     /// `sbatch --dependency=afterany:<array>`, passing the array id (the final backup)
-    #[arg(long, allow_hyphen_values = true, value_name = "SCRIPT")]
+    #[arg(long, allow_hyphen_values = true, value_name = "SCRIPT", value_parser = crate::config::path_arg())]
     pub final_job: Option<std::path::PathBuf>,
     /// A failed backup fails the job (exit 1 when the work succeeded; no work
     /// after a failed pre-job)
@@ -446,7 +448,7 @@ pub struct PostJobArgs {
 pub struct PeriodicArgs {
     /// Also write check's metrics here in the Prometheus text format, atomically
     /// (for node_exporter's textfile collector: a *.prom file in its directory)
-    #[arg(long, allow_hyphen_values = true, value_name = "PATH")]
+    #[arg(long, allow_hyphen_values = true, value_name = "PATH", value_parser = crate::config::path_arg())]
     pub metrics_file: Option<PathBuf>,
 }
 
@@ -488,6 +490,7 @@ pub struct TemplatesArgs {
         long,
         allow_hyphen_values = true,
         value_name = "DIR",
+        value_parser = crate::config::path_arg(),
         default_value = "slurm"
     )]
     pub out: PathBuf,
@@ -535,7 +538,7 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "JOBID", conflicts_with = "name")]
     pub before_job: Option<String>,
     /// Restore here instead of the database path
-    #[arg(long, allow_hyphen_values = true, value_name = "PATH")]
+    #[arg(long, allow_hyphen_values = true, value_name = "PATH", value_parser = crate::config::path_arg())]
     pub target: Option<PathBuf>,
     /// Do nothing (exit 0) when the target already exists
     #[arg(long)]
@@ -562,7 +565,7 @@ pub struct ExportArgs {
     #[arg(value_parser = BackupRef::parse)]
     pub name: BackupRef,
     /// The .db.gz file to write (must not exist)
-    #[arg(long, allow_hyphen_values = true, value_name = "FILE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE", value_parser = crate::config::path_arg())]
     pub out: PathBuf,
     /// Take the backup from the remote (`remote`), downloaded and checked first
     #[arg(long)]
@@ -574,7 +577,7 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct AdoptArgs {
     /// Where the database was before it moved (as recorded in `dbbackup list`)
-    #[arg(value_name = "OLD_PATH")]
+    #[arg(value_name = "OLD_PATH", value_parser = crate::config::path_arg())]
     pub old_path: PathBuf,
     /// Say what would be adopted, change nothing
     #[arg(long)]

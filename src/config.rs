@@ -13,6 +13,7 @@ use crate::options::{self as defaults, CheckOptions, Options};
 mod paths;
 mod scan;
 
+pub(crate) use paths::path_arg;
 use paths::{expand_flags, refuse_backup_dir_as_mirror, relative_to};
 pub(crate) use paths::{map_paths, refuse_non_utf8, refuse_non_utf8_database};
 pub(crate) use scan::closest;

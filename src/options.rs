@@ -340,8 +340,8 @@ impl CheckOptions {
 mod read {
     use std::time::Duration;
 
-    use serde::de::{Error, Visitor};
     use serde::Deserializer;
+    use serde::de::{Error, Visitor};
 
     use crate::limits::{self, Limit, number_text};
 

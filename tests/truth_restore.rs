@@ -391,6 +391,58 @@ fn home_in_yaml_paths_is_the_home_directory() {
     run(&["--backup-dir=~bob/b", "list"]).failed_with(2, "--backup-dir ~bob/b: only ~ and $HOME");
 }
 
+/// A command's path argument is a path setting's: a quoted `~` (the shell left
+/// it) is home, another `$VARIABLE` is refused in one line before anything is
+/// made (they were taken literally: `./~/t.db`, `./$SCRATCH/x`).
+#[test]
+fn home_in_path_arguments_is_the_home_directory_and_other_variables_are_refused() {
+    let env = Env::new();
+    let home = env.path("home");
+    let project = env.path("project");
+    fs::create_dir(&home).unwrap();
+    fs::create_dir(&project).unwrap();
+    env.run(&["backup"]).ok();
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .current_dir(&project)
+            .env("HOME", &home)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run(&["restore", "latest", "--target", "~/t.db"]).ok();
+    assert_eq!(content_digest(&home.join("t.db")), content_digest(&env.db));
+    run(&["export", "latest", "--out", "$HOME/e.db.gz"]).ok();
+    assert!(home.join("e.db.gz").is_file());
+    run(&["templates", "--out", "~/slurm"]).ok();
+    assert!(home.join("slurm/job_single.sbatch").is_file());
+    for (args, says) in [
+        (
+            &["templates", "--out", "$SCRATCH/x"][..],
+            "invalid value '$SCRATCH/x' for '--out <DIR>': only ~ and $HOME are expanded",
+        ),
+        (
+            &["restore", "latest", "--target", "~bob/t.db"][..],
+            "invalid value '~bob/t.db' for '--target <PATH>': only ~ and $HOME are expanded",
+        ),
+        (
+            &["periodic", "--metrics-file", "$SCRATCH/m.prom"][..],
+            "invalid value '$SCRATCH/m.prom' for '--metrics-file <PATH>'",
+        ),
+    ] {
+        let refused = run(args);
+        refused.failed_with(2, says);
+        assert_eq!(refused.stderr.lines().count(), 1, "{}", refused.stderr);
+    }
+    for literal in ["~", "~bob", "$HOME", "$SCRATCH"] {
+        assert!(
+            !project.join(literal).exists(),
+            "{literal} made in the project"
+        );
+    }
+}
+
 /// A restore into a missing database decides under the lock: while another
 /// dbbackup holds it, it waits; `--if-db-missing` stops waiting as soon as the
 /// database is back (put there by the holder) and leaves it as it is.

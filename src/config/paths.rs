@@ -190,10 +190,29 @@ pub(crate) fn map_paths(
     Ok(options)
 }
 
+/// A path argument of a command (`restore --target`, `templates --out`, ...)
+/// under the path settings' rule (`expand_home`): a quoted `'~/t.db'` reaches
+/// dbbackup unexpanded, and the user means home by it. For clap, whose error
+/// line already quotes the value.
+pub(crate) fn path_arg() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().try_map(|text| {
+        if text.is_empty() {
+            return Err("an empty path".to_string());
+        }
+        expand(Path::new(&text), home().as_deref())
+    })
+}
+
 /// `path` with a leading `~` or `$HOME` replaced by `home`. Another `~user` or
 /// `$VARIABLE` at the start is refused: kept as written it would make a
 /// directory named `~user` or `$SCRATCH` in the project.
 fn expand_home(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
+    expand(path, home).map_err(|message| format!("{}: {message}", path.display()))
+}
+
+/// `expand_home`, its message without the path.
+fn expand(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
     let Some(text) = path.to_str() else {
         return Ok(path.to_path_buf());
     };
@@ -203,10 +222,10 @@ fn expand_home(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf,
     }
     if !matches!(first, "~" | "$HOME" | "${HOME}") {
         return Err(format!(
-            "{text}: only ~ and $HOME are expanded at the start of a path; write {first} out in full (./{first} for a name that starts so)"
+            "only ~ and $HOME are expanded at the start of a path; write {first} out in full (./{first} for a name that starts so)"
         ));
     }
-    let home = home.ok_or_else(|| format!("{text}: cannot expand {first}: HOME is not set"))?;
+    let home = home.ok_or_else(|| format!("cannot expand {first}: HOME is not set"))?;
     Ok(if rest.is_empty() {
         home.to_path_buf()
     } else {
