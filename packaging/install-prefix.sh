@@ -12,17 +12,31 @@
 # dbbackup/VERSION for Environment Modules (Lmod reads that too). Then:
 #
 #   module use MODULEFILES; module load dbbackup
+#
+# --tcl may come anywhere; any other -option is refused. What is installed gets
+# u=rwX,go=rX whatever the installer's umask (077 would hide it from users).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fail() { echo "install-prefix.sh: $*" >&2; exit 1; }
-usage() { fail "usage: install-prefix.sh [--tcl] TARBALL|DIR PREFIX [MODULEFILES]"; }
+usage_line="usage: install-prefix.sh [--tcl] TARBALL|DIR PREFIX [MODULEFILES]"
+usage() { echo "install-prefix.sh: $* ($usage_line)" >&2; exit 2; }
 
 format=lua
-if [ "${1:-}" = --tcl ]; then format=tcl; shift; fi
-if [ $# -lt 2 ] || [ $# -gt 3 ]; then usage; fi
-source=$1
-prefix=$2
-modulefiles=${3:-$2/share/modulefiles}
+args=()
+for arg in "$@"; do
+    case $arg in
+        --tcl) format=tcl ;;
+        -h|--help) echo "$usage_line"; sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+        -*) usage "unknown option $arg" ;;
+        *) args+=("$arg") ;;
+    esac
+done
+if [ ${#args[@]} -lt 2 ] || [ ${#args[@]} -gt 3 ]; then usage "expected 2 or 3 arguments, got ${#args[@]}"; fi
+source=${args[0]}
+prefix=${args[1]}
+modulefiles=${args[2]:-$prefix/share/modulefiles}
+# Modes are set explicitly below; this covers the directories made on the way.
+umask 022
 # The modulefile names PREFIX: it must be absolute, and plain enough to go into a
 # Lua and a Tcl string as it is.
 case $prefix in /*) ;; *) prefix=$PWD/$prefix ;; esac
@@ -50,12 +64,15 @@ templates=$here/modules
 [ -f "$templates/dbbackup.$format" ] || fail "no modulefile template $templates/dbbackup.$format"
 mkdir -p "$prefix"
 cp -R "$tree/bin" "$tree/share" "$prefix/"
+# Only what came from the tarball: PREFIX may be shared with other software.
+(cd "$tree" && find bin share -print0) | (cd "$prefix" && xargs -0 chmod u=rwX,go=rX)
 mkdir -p "$modulefiles/dbbackup"
 case $format in
     lua) modulefile=$modulefiles/dbbackup/$version.lua ;;
     tcl) modulefile=$modulefiles/dbbackup/$version ;;
 esac
 sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" "$templates/dbbackup.$format" >"$modulefile"
+chmod u=rwX,go=rX "$modulefiles/dbbackup" "$modulefile"
 echo "installed dbbackup $version in $prefix"
 echo "modulefile: $modulefile"
 echo "use it:     module use $modulefiles; module load dbbackup"

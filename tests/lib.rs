@@ -14,6 +14,7 @@ mod full_disk;
 mod fuzz;
 mod hooks;
 mod hostile;
+mod install_prefix;
 mod layering;
 mod live_writers;
 mod members;
