@@ -928,3 +928,25 @@ fn final_speaks_one_json_document() {
     assert_eq!(doc["array"], "424242", "{doc}");
     assert!(doc["tasks"].is_array(), "{doc}");
 }
+
+/// The README says the licence the crate declares, and the files it names exist.
+#[test]
+fn the_readme_names_the_licence_and_its_files() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let section: String = readme
+        .lines()
+        .skip_while(|l| *l != "## Licence")
+        .take_while(|l| !l.starts_with("## ") || *l == "## Licence")
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        section.contains(env!("CARGO_PKG_LICENSE")),
+        "README has no '## Licence' section saying {}",
+        env!("CARGO_PKG_LICENSE")
+    );
+    for file in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        assert!(section.contains(&format!("]({file})")), "{file} not linked");
+        assert!(std::path::Path::new(root).join(file).is_file(), "{file}");
+    }
+}

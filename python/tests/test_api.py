@@ -11,6 +11,7 @@ instead of skip.
 import contextlib
 import gzip
 import hashlib
+import inspect
 import io
 import logging
 import math
@@ -404,6 +405,18 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(published, logs.output)
         self.assertEqual(published[0].levelno, logging.INFO)
         self.assertRegex(published[0].getMessage(), r"^job=local host=\S+: published backup_")
+
+    def test_the_readme_and_docs_give_the_signatures_the_functions_have(self) -> None:
+        docs = README.parent / "docs" / "python.md"
+        for name in dbbackup.__all__:
+            function = getattr(dbbackup, name)
+            if not inspect.isfunction(function) or "db_path" not in inspect.signature(function).parameters:
+                continue
+            default = inspect.signature(function).parameters["db_path"].default
+            for path in (README, docs):
+                with self.subTest(function=name, file=path.name):
+                    signature = f"`{name}(db_path={default!r}"
+                    self.assertTrue(signature in path.read_text(encoding="utf-8"), f"{path.name} lacks {signature}")
 
     def test_the_readme_snippet_backs_up_before_plotting_and_after_the_analysis(self) -> None:
         blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
