@@ -380,7 +380,8 @@ fn init_then_backup(env: &Env, name: &str, config: &str, pairs: u32) {
         backup.stderr,
         written.lines().find(|l| l.starts_with("db_path")).unwrap()
     );
-    let backups = config_dir.join("outputs/db_backups");
+    // The default backup directory, written rebased: where it pointed at init.
+    let backups = env.path("outputs/db_backups");
     let newest = fs::read_dir(&backups)
         .unwrap()
         .flatten()
@@ -591,7 +592,7 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
             .filter(|e| e.file_name().to_string_lossy().starts_with("backup_"))
             .count()
     };
-    assert_eq!(count("conf/outputs/db_backups"), 3);
+    assert_eq!(count("outputs/db_backups"), 3);
     assert!(count("mirror") >= 1);
     // A bad threshold in the environment is refused, naming the variable.
     let run: Run = env

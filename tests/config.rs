@@ -559,3 +559,50 @@ fn init_reads_no_config_but_the_one_given_and_copies_its_settings() {
         );
     }
 }
+
+/// The trial: `init --path sub/full.yaml` wrote the example's
+/// `backup_dir: outputs/db_backups`, read relative to `sub/`, while without
+/// the key backups go to `./outputs/db_backups`. The path defaults are written
+/// rebased: the file points where the default did when it was written.
+#[test]
+fn init_elsewhere_writes_the_path_defaults_where_they_point() {
+    let env = Env::new();
+    let command = || {
+        let mut command = env.command();
+        command.env_remove("DBBACKUP_BACKUP_DIR");
+        command
+    };
+    let run: Run = command()
+        .args(["init", "--path", "sub/full.yaml"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let text = fs::read_to_string(env.path("sub/full.yaml")).unwrap();
+    assert!(
+        text.contains("\nbackup_dir: ../outputs/db_backups\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nsummary_log: ../slrm_logs/backup_summary.log\n"),
+        "{text}"
+    );
+    for args in [
+        &["--config", "sub/full.yaml", "backup"][..],
+        &["--config", "sub/full.yaml", "summary"],
+    ] {
+        let run: Run = command().args(args).output().unwrap().into();
+        run.ok();
+    }
+    assert_eq!(backup_files_in(&env.path("outputs/db_backups")).len(), 1);
+    assert!(!env.path("sub/outputs").exists());
+    assert_eq!(summary_lines(&env.summary_log()).len(), 1);
+    assert!(!env.path("sub/slrm_logs").exists());
+    // Written where it is read from, the file is the example's text.
+    command().args(["init"]).output().unwrap();
+    let here = fs::read_to_string(env.path("dbbackup.yaml")).unwrap();
+    assert!(
+        here.contains("\nbackup_dir: outputs/db_backups\n"),
+        "{here}"
+    );
+}
