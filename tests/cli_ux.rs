@@ -537,6 +537,7 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
         .env("DBBACKUP_THREADS", "2")
         .env("DBBACKUP_CHECK_MAX_AGE", "2h")
         .env("DBBACKUP_CHECK_MIN_COUNT", "3")
+        .env("DBBACKUP_CHECK_MIN_FREE", "1K")
         .args([
             "--max-backups",
             "3",
@@ -567,6 +568,8 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
     // As a person writes it (DBBACKUP_CHECK_MAX_AGE=2h), not as `7200s`.
     assert_eq!(file["check"]["max_age"], "2h", "{text}");
     assert_eq!(file["check"]["min_count"], 3, "{text}");
+    // With its unit: a bare number is refused when read back.
+    assert_eq!(file["check"]["min_free"], "1K", "{text}");
     assert_eq!(file["check"]["max_shrink"], 50, "the example's: {text}");
     // Paths relative to the file, as its reader takes them.
     assert_eq!(file["mirror_dirs"][0], "../mirror", "{text}");

@@ -278,14 +278,15 @@ const SETTINGS: &[Setting] = &[
         var: "DBBACKUP_CHECK_MAX_AGE",
         key: "check.max_age",
         range: "90s, 30m, 24h, 7d",
-        bad: &["6%", "-1", "1e300", "1e300h", "soon"],
+        // A bare number: `24` meant as hours was taken as seconds.
+        bad: &["6%", "-1", "1e300", "1e300h", "soon", "24"],
     },
     Setting {
         flag: "--min-free",
         var: "DBBACKUP_CHECK_MIN_FREE",
         key: "check.min_free",
         range: "500M, 1G",
-        bad: &["6%", "-1", "1e300", "1e300G", "lots"],
+        bad: &["6%", "-1", "1e300", "1e300G", "lots", "5"],
     },
 ];
 
@@ -345,7 +346,7 @@ fn numbers_are_typed_once_at_the_edge_from_flag_environment_and_file() {
     .ok();
     let config = write_config(
         &env,
-        "compression_level: 7\nmin_interval_hours: 0.5\ncheck:\n  max_age: 90\n  min_free: 1K\n",
+        "compression_level: 7\nmin_interval_hours: 0.5\ncheck:\n  max_age: 90s\n  min_free: 1K\n",
     );
     env.run(&["--config", config.to_str().unwrap(), "list"])
         .ok();
