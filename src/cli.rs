@@ -77,7 +77,12 @@ impl Cli {
             .format(&mut Cli::command()));
         }
         cli.given_longs = given_longs;
-        if let Command::Init(_) = cli.command {
+        // Every command that judges health reads the `DBBACKUP_CHECK_*`
+        // thresholds (`check` through its own flags), and refuses a bad one.
+        if matches!(
+            cli.command,
+            Command::Init(_) | Command::Periodic(_) | Command::Summary(_)
+        ) {
             cli.global.options.check = check_from_environment()?;
         }
         Ok(cli)
@@ -188,7 +193,8 @@ pub fn misspelled_variables() -> Vec<String> {
 }
 
 /// The `check` thresholds the `DBBACKUP_CHECK_*` variables set, read by
-/// `check`'s own parsers: `init` writes them too, though they are not its flags.
+/// `check`'s own parsers: `init` writes them too, and `periodic` and `summary`
+/// judge health by them, though they are not their flags.
 fn check_from_environment() -> Result<Option<CheckOptions>, clap::Error> {
     use clap::FromArgMatches;
     let mut command =
@@ -199,7 +205,8 @@ fn check_from_environment() -> Result<Option<CheckOptions>, clap::Error> {
     let given = check.max_age.is_some()
         || check.min_count.is_some()
         || check.max_shrink.is_some()
-        || check.min_free.is_some();
+        || check.min_free.is_some()
+        || check.remote_max_age.is_some();
     Ok(given.then_some(check))
 }
 

@@ -356,7 +356,7 @@ mod tests {
             Ok(defaults::DEFAULT_MAX_AGE_DURATION),
             crate::units::parse_duration(defaults::DEFAULT_MAX_AGE)
         );
-        let file = parse("check:\n  max_age: 90\n  min_free: 1K\n").unwrap();
+        let file = parse("check:\n  max_age: 90s\n  min_free: 1K\n").unwrap();
         let check = settings_from(file).check;
         assert_eq!(check.max_age, Duration::from_secs(90));
         assert_eq!(check.min_free_bytes, Some(1024));

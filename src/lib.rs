@@ -48,7 +48,8 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
         tracing::warn!("{misspelled}");
     }
     signals::install();
-    let result = config::resolve(cli.request())
+    let result = commands::templates::refuse_flag_settings(&cli)
+        .and_then(|()| config::resolve(cli.request()))
         .and_then(|settings| commands::dispatch(&cli.command, &Ctx { settings, job }));
     let nagios = matches!(&cli.command, cli::Command::Check(args) if args.format == cli::CheckFormat::Nagios);
     let code = match result {

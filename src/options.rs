@@ -254,7 +254,11 @@ pub struct CheckOptions {
     pub max_shrink: Option<f64>,
     /// At least this much free space where backups go (500M, 1G)
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = crate::units::parse_size)]
-    #[serde(default, deserialize_with = "read::min_free")]
+    #[serde(
+        default,
+        deserialize_with = "read::min_free",
+        serialize_with = "write_size"
+    )]
     pub min_free: Option<u64>,
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_REMOTE_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = crate::units::parse_duration,
           help = format!("With a remote: the newest restore point is on it and at most this old [default: {DEFAULT_REMOTE_MAX_AGE}]"))]
@@ -281,6 +285,25 @@ fn write_seconds<S: serde::Serializer>(value: &Option<Duration>, s: S) -> Result
         .into_iter()
         .find(|(size, _)| seconds != 0 && seconds % size == 0)
         .map_or((seconds, "s"), |(size, unit)| (seconds / size, unit));
+    s.serialize_str(&format!("{count}{unit}"))
+}
+
+/// A size as the file reads it back (a bare number is refused): in the
+/// largest binary unit it is a whole number of (`1G`), else in bytes (`100B`).
+#[allow(clippy::ref_option)] // serde's signature
+fn write_size<S: serde::Serializer>(value: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    let Some(bytes) = *value else {
+        return s.serialize_none();
+    };
+    let (count, unit) = [
+        (1u64 << 40, "T"),
+        (1 << 30, "G"),
+        (1 << 20, "M"),
+        (1 << 10, "K"),
+    ]
+    .into_iter()
+    .find(|(size, _)| bytes != 0 && bytes % size == 0)
+    .map_or((bytes, "B"), |(size, unit)| (bytes / size, unit));
     s.serialize_str(&format!("{count}{unit}"))
 }
 
@@ -381,7 +404,7 @@ mod read {
         })
     }
 
-    /// `check.min_free`: a size (a bare number is bytes).
+    /// `check.min_free`: a size with a unit (a bare number other than 0 is refused).
     pub(super) fn min_free<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         d.deserialize_any(Unit {
             what: "a size (500M, 1G)",

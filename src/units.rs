@@ -3,13 +3,18 @@
 
 use std::time::Duration;
 
-/// Parse `<number><unit>` with unit s, m, h, d or w (a bare number is seconds).
+/// Parse `<number><unit>` with unit s, m, h, d or w (a bare number other than 0
+/// is refused).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (value, unit) = number_and_unit(text)
         .ok_or_else(|| format!("'{text}' is not a duration (examples: 90s, 30m, 24h, 7d)"))?;
     let scale = match unit.trim() {
-        "" | "s" => 1.0,
+        // A bare number is ambiguous (`24` meant as hours was taken as
+        // seconds): refused, except 0, which is 0 in any unit.
+        "" if value == 0.0 => 1.0,
+        "" => return Err(format!("{text}: give a unit: 90s, 30m, 24h, 7d")),
+        "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
         "d" => 86_400.0,
@@ -33,11 +38,17 @@ fn number_and_unit(text: &str) -> Option<(f64, &str)> {
     Some((number.parse().ok()?, unit))
 }
 
-/// Parse `<number>[K|M|G|T]` (binary multiples; a bare number is bytes).
+/// Parse `<number>K|M|G|T|B` (binary multiples, B bytes; a bare number other
+/// than 0 is refused).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (value, unit) = number_and_unit(text)
         .ok_or_else(|| format!("'{text}' is not a size (examples: 500M, 1G)"))?;
+    // A bare number is refused as durations are (`5` meant as gigabytes was
+    // taken as bytes), except 0; `100B` says bytes.
+    if unit.trim().is_empty() && value != 0.0 {
+        return Err(format!("{text}: give a unit: 500M, 1G (or 100B for bytes)"));
+    }
     let scale: f64 = match unit
         .trim()
         .trim_end_matches(['B', 'b'])
@@ -127,7 +138,11 @@ mod tests {
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
         assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("42").unwrap(), Duration::from_secs(42));
+        assert_eq!(
+            parse_duration("42").unwrap_err(),
+            "42: give a unit: 90s, 30m, 24h, 7d"
+        );
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert!(parse_duration("-1h").is_err());
         assert!(parse_duration("1y").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("").is_err());
@@ -138,7 +153,9 @@ mod tests {
         assert_eq!(parse_size("1G").unwrap(), 1 << 30);
         assert_eq!(parse_size("512M").unwrap(), 512 << 20);
         assert_eq!(parse_size("10KiB").unwrap(), 10 << 10);
-        assert_eq!(parse_size("100").unwrap(), 100);
+        assert!(parse_size("100").unwrap_err().contains("give a unit"));
+        assert_eq!(parse_size("100B").unwrap(), 100);
+        assert_eq!(parse_size("0").unwrap(), 0);
         assert!(parse_size("1X").is_err());
         assert!(parse_size("G").is_err());
     }

@@ -380,7 +380,8 @@ fn init_then_backup(env: &Env, name: &str, config: &str, pairs: u32) {
         backup.stderr,
         written.lines().find(|l| l.starts_with("db_path")).unwrap()
     );
-    let backups = config_dir.join("outputs/db_backups");
+    // The default backup directory, written rebased: where it pointed at init.
+    let backups = env.path("outputs/db_backups");
     let newest = fs::read_dir(&backups)
         .unwrap()
         .flatten()
@@ -536,6 +537,7 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
         .env("DBBACKUP_THREADS", "2")
         .env("DBBACKUP_CHECK_MAX_AGE", "2h")
         .env("DBBACKUP_CHECK_MIN_COUNT", "3")
+        .env("DBBACKUP_CHECK_MIN_FREE", "1K")
         .args([
             "--max-backups",
             "3",
@@ -566,6 +568,8 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
     // As a person writes it (DBBACKUP_CHECK_MAX_AGE=2h), not as `7200s`.
     assert_eq!(file["check"]["max_age"], "2h", "{text}");
     assert_eq!(file["check"]["min_count"], 3, "{text}");
+    // With its unit: a bare number is refused when read back.
+    assert_eq!(file["check"]["min_free"], "1K", "{text}");
     assert_eq!(file["check"]["max_shrink"], 50, "the example's: {text}");
     // Paths relative to the file, as its reader takes them.
     assert_eq!(file["mirror_dirs"][0], "../mirror", "{text}");
@@ -591,7 +595,7 @@ fn init_writes_every_setting_given_and_the_file_reads_them_back() {
             .filter(|e| e.file_name().to_string_lossy().starts_with("backup_"))
             .count()
     };
-    assert_eq!(count("conf/outputs/db_backups"), 3);
+    assert_eq!(count("outputs/db_backups"), 3);
     assert!(count("mirror") >= 1);
     // A bad threshold in the environment is refused, naming the variable.
     let run: Run = env

@@ -278,14 +278,15 @@ const SETTINGS: &[Setting] = &[
         var: "DBBACKUP_CHECK_MAX_AGE",
         key: "check.max_age",
         range: "90s, 30m, 24h, 7d",
-        bad: &["6%", "-1", "1e300", "1e300h", "soon"],
+        // A bare number: `24` meant as hours was taken as seconds.
+        bad: &["6%", "-1", "1e300", "1e300h", "soon", "24"],
     },
     Setting {
         flag: "--min-free",
         var: "DBBACKUP_CHECK_MIN_FREE",
         key: "check.min_free",
         range: "500M, 1G",
-        bad: &["6%", "-1", "1e300", "1e300G", "lots"],
+        bad: &["6%", "-1", "1e300", "1e300G", "lots", "5"],
     },
 ];
 
@@ -345,7 +346,7 @@ fn numbers_are_typed_once_at_the_edge_from_flag_environment_and_file() {
     .ok();
     let config = write_config(
         &env,
-        "compression_level: 7\nmin_interval_hours: 0.5\ncheck:\n  max_age: 90\n  min_free: 1K\n",
+        "compression_level: 7\nmin_interval_hours: 0.5\ncheck:\n  max_age: 90s\n  min_free: 1K\n",
     );
     env.run(&["--config", config.to_str().unwrap(), "list"])
         .ok();
@@ -571,4 +572,51 @@ fn init_reads_no_config_but_the_one_given_and_copies_its_settings() {
             "adir is a directory; give the file to write, e.g. --path adir/dbbackup.yaml",
         );
     }
+}
+
+/// The trial: `init --path sub/full.yaml` wrote the example's
+/// `backup_dir: outputs/db_backups`, read relative to `sub/`, while without
+/// the key backups go to `./outputs/db_backups`. The path defaults are written
+/// rebased: the file points where the default did when it was written.
+#[test]
+fn init_elsewhere_writes_the_path_defaults_where_they_point() {
+    let env = Env::new();
+    let command = || {
+        let mut command = env.command();
+        command.env_remove("DBBACKUP_BACKUP_DIR");
+        command
+    };
+    let run: Run = command()
+        .args(["init", "--path", "sub/full.yaml"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let text = fs::read_to_string(env.path("sub/full.yaml")).unwrap();
+    assert!(
+        text.contains("\nbackup_dir: ../outputs/db_backups\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nsummary_log: ../slrm_logs/backup_summary.log\n"),
+        "{text}"
+    );
+    for args in [
+        &["--config", "sub/full.yaml", "backup"][..],
+        &["--config", "sub/full.yaml", "summary"],
+    ] {
+        let run: Run = command().args(args).output().unwrap().into();
+        run.ok();
+    }
+    assert_eq!(backup_files_in(&env.path("outputs/db_backups")).len(), 1);
+    assert!(!env.path("sub/outputs").exists());
+    assert_eq!(summary_lines(&env.summary_log()).len(), 1);
+    assert!(!env.path("sub/slrm_logs").exists());
+    // Written where it is read from, the file is the example's text.
+    command().args(["init"]).output().unwrap();
+    let here = fs::read_to_string(env.path("dbbackup.yaml")).unwrap();
+    assert!(
+        here.contains("\nbackup_dir: outputs/db_backups\n"),
+        "{here}"
+    );
 }

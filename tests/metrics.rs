@@ -364,3 +364,64 @@ fn the_newest_attempt_is_a_metric() {
     assert_eq!(value(&samples, "dbbackup_last_attempt_success", None), 1.0);
     assert!(value(&samples, "dbbackup_last_attempt_timestamp_seconds", None) >= at);
 }
+
+/// The `DBBACKUP_CHECK_*` thresholds judge health wherever it is judged, not
+/// only in `check`: `periodic` (its exit, summary line and metrics file) and
+/// `summary`; a bad value is refused there too, naming the variable.
+#[test]
+fn check_variables_judge_health_in_periodic_and_summary() {
+    let env = Env::new();
+    let log = env.path("summary.log");
+    let file = env.path("dbbackup.prom");
+    let strict = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_CHECK_MIN_COUNT", "50")
+            .env("DBBACKUP_SUMMARY_LOG", &log)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    strict(&["periodic", "--metrics-file", file.to_str().unwrap()])
+        .failed_with(1, "count: 1 good backup");
+    let lines = summary_lines(&log);
+    assert_eq!(lines.last().unwrap()["healthy"], "false", "{lines:?}");
+    let samples = parse_exposition(&fs::read_to_string(&file).unwrap());
+    assert_eq!(value(&samples, "dbbackup_check_ok", Some("count")), 0.0);
+    assert_eq!(value(&samples, "dbbackup_healthy", None), 0.0);
+    strict(&["summary"]).ok();
+    assert_eq!(summary_lines(&log).last().unwrap()["healthy"], "false");
+    for (variable, bad) in [
+        ("DBBACKUP_CHECK_MAX_AGE", "forever"),
+        ("DBBACKUP_CHECK_MIN_COUNT", "-1"),
+        ("DBBACKUP_CHECK_REMOTE_MAX_AGE", "soon"),
+    ] {
+        for command in ["periodic", "summary"] {
+            let run: Run = env
+                .command()
+                .env(variable, bad)
+                .arg(command)
+                .output()
+                .unwrap()
+                .into();
+            run.failed_with(2, variable);
+            assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+        }
+    }
+}
+
+/// `periodic` without a database: the usage error alone, before any health
+/// verdict (which would only repeat that nothing is backed up).
+#[test]
+fn periodic_without_a_database_says_only_that() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .arg("periodic")
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "no database given");
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+}

@@ -306,3 +306,64 @@ fn scrontab_and_crontab_are_written_with_absolute_paths_and_checked() {
         "{scrontab}"
     );
 }
+
+/// The trial: `--db-path results.db templates` wrote scripts that named no
+/// database, and every job failed "pre-job: no database given". A setting flag
+/// is refused (exit 2, naming it and `init --slurm`), nothing is written; the
+/// way it points at, `init --slurm`, gives a job script that backs up that
+/// database when run with nothing but `PATH` in its environment.
+#[test]
+fn templates_refuse_a_setting_flag_and_init_slurm_carries_it_into_the_jobs() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .args(["--db-path", "results.db", "--max-backups", "3"])
+        .args(["templates", "--out", "slurmx"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(
+        2,
+        "--db-path given on the command line is in no config file",
+    );
+    assert!(run.stderr.contains("init --slurm"), "{}", run.stderr);
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+    assert!(!env.path("slurmx").exists(), "nothing written");
+    // A different --db-path beside a ./dbbackup.yaml is refused too.
+    std::fs::write(env.path("dbbackup.yaml"), "db_path: other.db\n").unwrap();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .args(["--db-path", "results.db", "templates", "--out", "slurmx"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "--db-path");
+    std::fs::remove_file(env.path("dbbackup.yaml")).unwrap();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .args(["--db-path", "results.db", "init", "--slurm"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let job = Command::new("bash")
+        .arg(env.path("slurm/job_single.sbatch"))
+        .arg("true")
+        .current_dir(env.root.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .output()
+        .unwrap();
+    let job: Run = job.into();
+    job.ok();
+    let backups = env.path("outputs/db_backups");
+    let names = backup_files_in(&backups);
+    assert!(!names.is_empty(), "{}", job.stderr);
+    let copy = gunzip_to(&backups.join(names.last().unwrap()), &env.path("copy.db"));
+    assert_eq!(content_digest(&copy), content_digest(&env.db));
+}

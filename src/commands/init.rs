@@ -39,9 +39,18 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     // Every setting the command line and environment gave, as the file will
     // read it back (the same key, paths relative to the file's directory).
     let dir = args.path.parent().unwrap_or(Path::new("")).to_path_buf();
-    let given = crate::config::map_paths(ctx.settings.given.clone(), |_, flag, path| {
-        seen_as_written(&path, &dir, flag)
-    })?;
+    // A path default not given is relative to the working directory, a path
+    // in the file to the file's directory: written rebased too, so that a file
+    // elsewhere (`--path sub/x.yaml`) points where the default did.
+    let mut given = ctx.settings.given.clone();
+    given
+        .backup_dir
+        .get_or_insert_with(|| crate::options::DEFAULT_BACKUP_DIR.into());
+    given
+        .summary_log
+        .get_or_insert_with(|| crate::options::DEFAULT_SUMMARY_LOG.into());
+    let given =
+        crate::config::map_paths(given, |_, flag, path| seen_as_written(&path, &dir, flag))?;
     let text = fill(EXAMPLE, &given)?;
     fs::write(&args.path, text).context(|| format!("cannot write {}", show(&args.path)))?;
     out.line(format!("wrote {}", args.path.display()));

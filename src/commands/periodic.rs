@@ -18,6 +18,8 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     if let Some(path) = &args.metrics_file {
         crate::metrics::validate_path(path)?;
     }
+    // No database is a usage error, said alone, before any health is judged.
+    ctx.settings.db_path()?;
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
     let mut criteria = crate::health::evaluate_all(&ctx.settings, &thresholds)?;

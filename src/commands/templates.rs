@@ -3,8 +3,8 @@
 //! [`crate::slurm::templates`]).
 
 use super::Ctx;
-use crate::cli::TemplatesArgs;
-use crate::error::Result;
+use crate::cli::{Cli, Command, TemplatesArgs};
+use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::slurm::templates;
 
@@ -20,4 +20,29 @@ pub(crate) fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<ExitCode> {
         out.line(format!("wrote {}", path.display()));
     })?;
     Ok(ExitCode::Success)
+}
+
+/// `templates` after a setting flag (`--db-path`, `--max-backups`, …): the job
+/// scripts name only the config file, so a job would run without the setting
+/// (and with no database, fail). Refused, pointing at `init`, which writes the
+/// flags into a file the scripts then name. A `DBBACKUP_*` variable is not
+/// refused: `sbatch` passes the submitting shell's environment to the job.
+pub(crate) fn refuse_flag_settings(cli: &Cli) -> Result<()> {
+    use clap::Args;
+    if !matches!(cli.command, Command::Templates(_)) {
+        return Ok(());
+    }
+    let options = crate::options::Options::augment_args(clap::Command::new("templates"));
+    let given = options.get_arguments().find(|arg| {
+        arg.get_env().is_some_and(|env| env != "DBBACKUP_CONFIG")
+            && arg
+                .get_long()
+                .is_some_and(|long| cli.given_longs.iter().any(|given| given == long))
+    });
+    match given.and_then(clap::Arg::get_long) {
+        Some(long) => Err(Error::usage(format!(
+            "--{long} given on the command line is in no config file, so the job scripts would run without it: run `dbbackup --{long} … init --slurm` (it writes the file and the templates naming it), or add it to the config file, then `dbbackup templates`"
+        ))),
+        None => Ok(()),
+    }
 }
