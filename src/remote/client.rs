@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
-    WriteMultipart,
+    BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig, WriteMultipart,
 };
 use sha2::{Digest, Sha256};
 
@@ -40,6 +40,10 @@ pub(crate) struct Remote {
     rt: tokio::runtime::Runtime,
 }
 
+/// Numbered points rank above every point recorded without a remote
+/// publication number (whose local `seq` orders them among themselves).
+const REMOTE_SEQ_BASE: u64 = 1 << 48;
+
 /// A complete restore point on the remote.
 #[derive(Debug, Clone)]
 pub(crate) struct RemotePoint {
@@ -51,12 +55,16 @@ impl RemotePoint {
     /// ordering and `list`'s rows work on remote points as on local ones.
     pub(crate) fn entry(&self, url: &RemoteUrl) -> Option<Entry> {
         let name = BackupName::parse(&self.record.name)?;
+        let mut meta = self.record.metadata.clone();
+        if let Some(n) = self.record.remote_seq {
+            meta.seq = Some(REMOTE_SEQ_BASE.saturating_add(n));
+        }
         Some(Entry {
             name,
             file_name: self.record.name.clone(),
             path: PathBuf::from(format!("{url}/{}", self.record.name)),
             size: self.record.size,
-            meta: Ok(self.record.metadata.clone()),
+            meta: Ok(meta),
             legacy: false,
             implausible: None,
             damage: None,
@@ -226,14 +234,31 @@ impl Remote {
         Ok(points)
     }
 
+    /// The record `NAME.meta.json`, whether or not its object is complete.
+    pub(crate) fn record(&self, name: &str) -> Result<Option<Record>> {
+        let key = self.key(&format!("{name}{}", record::SUFFIX));
+        let bytes = self
+            .rt
+            .block_on(async { self.store.get(&key).await?.bytes().await });
+        match bytes {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.fail("cannot read", e.into())),
+        }
+    }
+
     /// Upload `file` (backup `name`, whose header holds `metadata`) and then its
     /// record, after reading the upload back: size and SHA-256 must be those of
     /// the bytes sent. Memory is bounded by the part size, not the file's.
+    /// `fresh`: no record `name` was there, and the record is created only if
+    /// none is there still (another sync's upload of the same name loses).
     pub(crate) fn upload(
         &self,
         file: &mut File,
         name: &str,
         metadata: &Metadata,
+        remote_seq: u64,
+        fresh: bool,
     ) -> Result<Record> {
         let size = file
             .metadata()
@@ -260,16 +285,28 @@ impl Remote {
             size,
             sha256: sent,
             metadata: metadata.clone(),
+            remote_seq: Some(remote_seq),
         };
         let json = serde_json::to_vec_pretty(&record).map_err(io::Error::other);
         let json = json.context(|| "cannot encode the remote record")?;
-        self.rt
-            .block_on(self.store.put(
-                &self.key(&format!("{name}{}", record::SUFFIX)),
-                PutPayload::from(json),
-            ))
-            .map_err(|e| self.fail(&format!("cannot write the record of {name} to"), e.into()))?;
-        Ok(record)
+        let mode = if fresh {
+            PutMode::Create
+        } else {
+            PutMode::Overwrite
+        };
+        let put = self.rt.block_on(self.store.put_opts(
+            &self.key(&format!("{name}{}", record::SUFFIX)),
+            PutPayload::from(json),
+            PutOptions::from(mode),
+        ));
+        match put {
+            Ok(_) => Ok(record),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::failed(format!(
+                "{name} was uploaded to {} by another sync meanwhile; its record there is kept: give each database its own remote prefix",
+                self.url
+            ))),
+            Err(e) => Err(self.fail(&format!("cannot write the record of {name} to"), e.into())),
+        }
     }
 
     /// Send the file's bytes; their SHA-256.
