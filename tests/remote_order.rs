@@ -44,3 +44,61 @@ fn two_databases_on_one_prefix_never_replace_each_others_point() {
     run(&a, &["restore", "latest"]).ok();
     assert_eq!(content_digest(&a.db), want);
 }
+
+fn add_row(db: &std::path::Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute("INSERT INTO ledger(amount, note) VALUES (7, 'after')", [])
+        .unwrap();
+}
+
+#[test]
+fn after_a_scratch_purge_a_point_uploaded_later_is_the_remotes_latest_and_kept() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/p");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    for _ in 0..3 {
+        add_row(&env.db);
+        run(&["backup"]).ok();
+    }
+    run(&["sync"]).ok();
+    fs::remove_dir_all(&env.backups).unwrap();
+    fs::remove_file(&env.db).unwrap();
+    run(&["restore", "latest"]).ok();
+    add_row(&env.db);
+    let rows = crate::common::row_count(&env.db, "ledger");
+    // Not the second of an old point's name (that would be refused).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    run(&["backup"]).ok();
+    let new = env.backup_files().last().unwrap().clone();
+    let sync = run(&["--remote-max-backups", "1", "sync", "--format", "json"]);
+    sync.ok();
+    // The new point stays; the three older ones go.
+    assert_eq!(
+        sync.json()["deleted"].as_array().unwrap().len(),
+        3,
+        "{}",
+        sync.stdout
+    );
+    let listed = run(&["list", "--from-remote", "--format", "json"]);
+    listed.ok();
+    let names: Vec<String> = listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, [new]);
+    let target = env.path("fresh.db");
+    run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(crate::common::row_count(&target, "ledger"), rows);
+}
