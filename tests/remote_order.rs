@@ -102,3 +102,54 @@ fn after_a_scratch_purge_a_point_uploaded_later_is_the_remotes_latest_and_kept()
     .ok();
     assert_eq!(crate::common::row_count(&target, "ledger"), rows);
 }
+
+fn remote_criterion(run: &crate::common::Run) -> serde_json::Value {
+    run.json()["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "remote")
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", run.stdout))
+}
+
+#[test]
+fn check_judges_the_configured_remote_not_the_one_last_uploaded_to() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let (here, elsewhere) = (
+        format!("s3://{bucket}/here"),
+        format!("s3://{bucket}/elsewhere"),
+    );
+    let env = Env::new();
+    s3::run(&env, &server.endpoint, &here, &["backup"]).ok();
+    s3::run(&env, &server.endpoint, &here, &["sync"]).ok();
+    let json = ["check", "--format", "json"];
+    let on_here = s3::run(&env, &server.endpoint, &here, &json);
+    assert_eq!(remote_criterion(&on_here)["ok"], true);
+    // Nothing was ever uploaded to `elsewhere`.
+    let other = s3::run(&env, &server.endpoint, &elsewhere, &json);
+    let detail = remote_criterion(&other)["detail"].to_string();
+    assert!(detail.contains("no upload recorded yet"), "{detail}");
+    crate::common::backdate(
+        &env.newest_backup(),
+        std::time::Duration::from_secs(3 * 3600),
+    );
+    s3::run(
+        &env,
+        &server.endpoint,
+        &elsewhere,
+        &["check", "--remote-max-age", "1h"],
+    )
+    .reported(1, "not on");
+
+    // A failed upload to a remote since abandoned is not this remote's failure.
+    let closed = format!("http://127.0.0.1:{}", s3::free_port());
+    s3::command(&env, &closed, &here)
+        .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "2")
+        .arg("sync")
+        .output()
+        .unwrap();
+    s3::run(&env, &server.endpoint, &here, &["check"]).reported(1, "failed");
+    s3::run(&env, &server.endpoint, &elsewhere, &["check"]).ok();
+}
