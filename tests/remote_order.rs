@@ -153,3 +153,86 @@ fn check_judges_the_configured_remote_not_the_one_last_uploaded_to() {
     s3::run(&env, &server.endpoint, &here, &["check"]).reported(1, "failed");
     s3::run(&env, &server.endpoint, &elsewhere, &["check"]).ok();
 }
+
+/// An unchecked request as another S3 client would make it (moto refuses an
+/// object's DELETE without an Authorization header; it checks no signature).
+fn tamper(endpoint: &str, method: &str, path: &str) {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method])
+        .args(["--data-binary", ""])
+        .arg("-H")
+        .arg("Authorization: AWS4-HMAC-SHA256 Credential=AKIATEST/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00")
+        .arg(format!("{endpoint}{path}"))
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(code == "200" || code == "204", "{method} {path}: {code}");
+}
+
+#[test]
+fn a_missing_or_truncated_data_object_is_named_by_verify_list_and_restore() {
+    let Some(server) = s3::shared() else { return };
+    if !crate::common::have_or_skip("curl") {
+        return;
+    }
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/gone");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    for _ in 0..3 {
+        add_row(&env.db);
+        run(&["backup"]).ok();
+    }
+    run(&["sync"]).ok();
+    let names = env.backup_files();
+    // Behind the tool's back: the newest object deleted, the middle one emptied.
+    tamper(
+        &server.endpoint,
+        "DELETE",
+        &format!("/{bucket}/gone/{}", names[2]),
+    );
+    tamper(
+        &server.endpoint,
+        "PUT",
+        &format!("/{bucket}/gone/{}", names[1]),
+    );
+
+    let verify = run(&["verify", "--from-remote"]);
+    assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    let said = format!("{}{}", verify.stdout, verify.stderr);
+    for name in &names[1..] {
+        assert!(
+            said.lines()
+                .any(|l| l.contains("FAILED") && l.contains(name.as_str())),
+            "{said}"
+        );
+    }
+
+    let listed = run(&["list", "--from-remote", "--format", "json"]);
+    listed.ok();
+    let rows = listed.json().as_array().unwrap().clone();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in &rows {
+        let broken = row["name"] != names[0].as_str();
+        assert_eq!(row["check"] == "damaged", broken, "{row}");
+    }
+
+    let target = env.path("restored.db");
+    let restore = run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    restore.ok();
+    assert!(
+        restore
+            .stderr
+            .contains(&format!("passed over newer {}", names[2]))
+            && restore.stderr.contains("missing"),
+        "{}",
+        restore.stderr
+    );
+    assert!(restore.stdout.contains(&names[0]) || restore.stderr.contains(&names[0]));
+}

@@ -44,10 +44,19 @@ pub(crate) struct Remote {
 /// publication number (whose local `seq` orders them among themselves).
 const REMOTE_SEQ_BASE: u64 = 1 << 48;
 
-/// A complete restore point on the remote.
+/// A restore point on the remote: its record, and why its data object does
+/// not match it (missing, another size), if it does not.
 #[derive(Debug, Clone)]
 pub(crate) struct RemotePoint {
     pub record: Record,
+    pub problem: Option<String>,
+}
+
+impl RemotePoint {
+    /// Whole on the remote: its object has the size its record says.
+    pub(crate) fn complete(&self) -> bool {
+        self.problem.is_none()
+    }
 }
 
 impl RemotePoint {
@@ -67,7 +76,7 @@ impl RemotePoint {
             meta: Ok(meta),
             legacy: false,
             implausible: None,
-            damage: None,
+            damage: self.problem.clone(),
             placed_after: 0,
         })
     }
@@ -181,9 +190,10 @@ impl Remote {
         }
     }
 
-    /// Every complete restore point under the prefix: a record whose object
-    /// exists with the size it records. Objects without a record (an upload
-    /// that was stopped) do not count.
+    /// Every restore point under the prefix: a record, complete when its
+    /// object exists with the size it records (else with the problem, for
+    /// `verify` and `list` to name). Objects without a record (an upload that
+    /// was stopped) do not count.
     pub(crate) fn points(&self) -> Result<Vec<RemotePoint>> {
         let prefix = (!self.url.prefix.is_empty()).then(|| Key::from(self.url.prefix.as_str()));
         let listing = self
@@ -225,11 +235,21 @@ impl Remote {
                     continue;
                 }
             };
-            if sizes.get(&record.name) == Some(&record.size)
-                && key.filename() == Some(&format!("{}{}", record.name, record::SUFFIX))
-            {
-                points.push(RemotePoint { record });
+            if key.filename() != Some(&format!("{}{}", record.name, record::SUFFIX)) {
+                continue;
             }
+            let problem = match sizes.get(&record.name) {
+                Some(size) if *size == record.size => None,
+                Some(size) => Some(format!(
+                    "its data object on {} is {size} bytes, its record says {} (truncated or replaced)",
+                    self.url, record.size
+                )),
+                None => Some(format!(
+                    "its data object is missing from {} (only its record is there)",
+                    self.url
+                )),
+            };
+            points.push(RemotePoint { record, problem });
         }
         Ok(points)
     }
@@ -389,6 +409,11 @@ impl Remote {
     /// (size, SHA-256) before it gets the name; never replaces a file there.
     pub(crate) fn download(&self, point: &RemotePoint, dir: &Path) -> Result<PathBuf> {
         let name = &point.record.name;
+        if let Some(problem) = &point.problem {
+            return Err(Error::failed(format!(
+                "{name} cannot be downloaded: {problem}"
+            )));
+        }
         let mut temp = TempFile::create_in(dir, 0o600)?;
         let got = self
             .rt

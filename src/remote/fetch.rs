@@ -47,7 +47,7 @@ pub(crate) fn stage(
     if let Some(diff) = &point.record.metadata.diff {
         let base = points
             .iter()
-            .find(|p| p.record.name == diff.base)
+            .find(|p| p.record.name == diff.base && p.complete())
             .ok_or_else(|| {
                 Error::failed(format!(
                     "{} on {} is a diff whose base {} is not there; it cannot be restored",
@@ -133,7 +133,19 @@ fn choose<'a>(
     };
     let mut set = BackupSet::of(entries, &owner).restore_points;
     set.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
-    let newest = set.first().ok_or_else(|| {
+    let chosen = set
+        .iter()
+        .position(|e| e.damage.is_none())
+        .unwrap_or(set.len());
+    for passed in &set[..chosen] {
+        tracing::warn!(
+            "passed over newer {} on {}: {}",
+            passed.file_name,
+            remote.url(),
+            passed.damage.as_deref().unwrap_or_default()
+        );
+    }
+    let newest = set.get(chosen).ok_or_else(|| {
         Error::failed(format!(
             "no restore point of {} on {}",
             show(owner.canonical()),

@@ -60,6 +60,7 @@ pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced
     for entry in uploads {
         let Ok(meta) = &entry.meta else { continue };
         if let Some(point) = on_remote.get(&entry.file_name)
+            && point.complete()
             && point.record.metadata.source == meta.source
             && point.record.size == entry.size
             && point.record.metadata.checksum == meta.checksum
@@ -68,7 +69,7 @@ pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced
             continue;
         }
         if let Some(diff) = &meta.diff
-            && !on_remote.contains_key(&diff.base)
+            && !on_remote.get(&diff.base).is_some_and(RemotePoint::complete)
         {
             done.passed_over.push((
                 entry.file_name.clone(),
@@ -103,12 +104,19 @@ pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced
         )?;
         tracing::info!("uploaded {} to {}", entry.file_name, remote.url());
         done.uploaded.push((entry.file_name.clone(), record.size));
-        on_remote.insert(entry.file_name.clone(), RemotePoint { record });
+        on_remote.insert(
+            entry.file_name.clone(),
+            RemotePoint {
+                record,
+                problem: None,
+            },
+        );
     }
     done.deleted = retain(remote, on_remote.values(), set, keep)?;
     done.on_remote = on_remote
-        .into_keys()
-        .filter(|name| !done.deleted.contains(name))
+        .into_values()
+        .filter(|p| p.complete() && !done.deleted.contains(&p.record.name))
+        .map(|p| p.record.name)
         .collect();
     done.on_remote.sort();
     Ok(done)
@@ -169,7 +177,9 @@ fn retain<'a>(
         .iter()
         .filter_map(|e| e.meta.as_ref().ok().map(|m| m.source.as_str()))
         .collect();
+    // An incomplete point is neither counted nor deleted: `verify` names it.
     let entries: Vec<Entry> = points
+        .filter(|p| p.complete())
         .filter(|p| sources.contains(p.record.metadata.source.as_str()))
         .filter(|p| p.record.metadata.kind != crate::store::Kind::PreRestore)
         .filter_map(|p| p.entry(remote.url()))
