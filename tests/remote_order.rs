@@ -236,3 +236,46 @@ fn a_missing_or_truncated_data_object_is_named_by_verify_list_and_restore() {
     );
     assert!(restore.stdout.contains(&names[0]) || restore.stderr.contains(&names[0]));
 }
+
+#[test]
+fn a_restore_from_the_remote_removes_the_staging_left_by_a_killed_one() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/stage");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    // What `kill -9` mid-download leaves: the staging directory of a process
+    // now dead, and one of a process still alive (this one), which stays.
+    let host = String::from_utf8(
+        std::process::Command::new("hostname")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .replace('-', "_");
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let out = env.path("out");
+    let stage = |pid: u32| out.join(format!(".dbbackup-remote-{host}-{pid}-0"));
+    for pid in [dead, std::process::id()] {
+        fs::create_dir_all(stage(pid)).unwrap();
+        fs::write(stage(pid).join("backup_x.db.gz"), vec![0u8; 4096]).unwrap();
+    }
+    let target = out.join("restored.db");
+    run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(!stage(dead).exists());
+    assert!(stage(std::process::id()).exists());
+    assert!(target.exists());
+}
