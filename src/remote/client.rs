@@ -141,7 +141,7 @@ impl Remote {
             && std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
             && std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none()
             && std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_none();
-        if let Some(keys) = credentials::from_shared_file() {
+        if let Some(keys) = credentials::from_shared_file()? {
             no_keys = false;
             builder = builder
                 .with_access_key_id(keys.access_key_id)
@@ -482,5 +482,30 @@ fn fail_text(url: &RemoteUrl, doing: &str, e: &object_store::Error) -> Error {
         source = cause.source();
     }
     let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    Error::failed(format!("{doing} {url}: {words}"))
+    Error::failed(format!("{doing} {url}: {}", without_xml_body(&words)))
+}
+
+/// The store's XML error body (`<Error><Code>…`) as `Code: Message`: the
+/// words people read, not the document (display only; nothing decides on it).
+fn without_xml_body(text: &str) -> String {
+    let inner = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{tag}>"))? + start;
+        Some(text[start..end].trim().to_string())
+    };
+    let Some(code) = inner("Code") else {
+        return text.to_string();
+    };
+    let Some(start) = text.find("<?xml").or_else(|| text.find("<Error>")) else {
+        return text.to_string();
+    };
+    let end = text
+        .rfind("</Error>")
+        .map_or(text.len(), |i| i + "</Error>".len());
+    let summary = match inner("Message") {
+        Some(message) => format!("{code}: {message}"),
+        None => code,
+    };
+    format!("{}{summary}{}", &text[..start], &text[end.max(start)..])
 }
