@@ -128,13 +128,19 @@ fn refuse_other(remote: &Remote, there: &super::record::Record, meta: &Metadata)
     if there.metadata.source == meta.source && there.metadata.checksum == meta.checksum {
         return Ok(());
     }
-    let whose = if there.metadata.source == meta.source {
-        "another backup of this database".to_string()
+    let (whose, fix) = if there.metadata.source == meta.source {
+        (
+            "another backup of this database under the same name".to_string(),
+            "its content differs from the local file, and the remote one is kept",
+        )
     } else {
-        format!("a restore point of {}", there.metadata.source)
+        (
+            format!("a restore point of {}", there.metadata.source),
+            "give each database its own remote prefix",
+        )
     };
     Err(Error::failed(format!(
-        "not uploaded: {} on {} is {whose}, which it would replace; give each database its own remote prefix",
+        "not uploaded: {} on {} is {whose}, which it would replace: {fix}",
         there.name,
         remote.url()
     )))
