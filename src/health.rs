@@ -108,7 +108,7 @@ fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) ->
 /// takes it). Judged from what the last upload recorded (`remote::state`):
 /// `check` runs where the store may be out of reach.
 fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThresholds) -> Criterion {
-    let record = crate::remote::state::read(&settings.backup_dir, db);
+    let record = crate::remote::state::read_for(&settings.backup_dir, db, url);
     let newest = BackupDir::new(&settings.backup_dir)
         .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none());
     let max_age = thresholds.remote_max_age;

@@ -114,9 +114,24 @@ fn a_missing_bucket_or_a_wrong_secret_fails_naming_the_remote_never_the_secret()
     ] {
         let run = s3::run(&env, &server.endpoint, url, args);
         one_line(&run, 1, url);
-        assert!(run.stderr.contains("NoSuchBucket"), "{}", run.stderr);
+        // The S3 error code and message, not the store's XML document.
+        assert!(
+            run.stderr
+                .contains("NoSuchBucket: The specified bucket does not exist")
+                && !run.stderr.contains('<'),
+            "{}",
+            run.stderr
+        );
         runs.push(run);
     }
+    let sync_line = crate::common::summary_lines(&env.summary_log())
+        .into_iter()
+        .find(|l| l["event"] == "sync")
+        .expect("sync line");
+    assert!(
+        sync_line["detail"].contains("NoSuchBucket") && !sync_line["detail"].contains('<'),
+        "{sync_line:?}"
+    );
     assert_eq!(snapshot(&env.backups), before);
     let refs: Vec<&Run> = runs.iter().collect();
     no_secret(&env, &refs);
@@ -237,6 +252,39 @@ fn the_server_stopped_mid_upload_fails_cleanly_and_a_later_sync_completes() {
     again.bucket("big");
     s3::run(&env, &again.endpoint, url, &["sync"]).ok();
     s3::run(&env, &again.endpoint, url, &["verify", "--from-remote"]).ok();
+}
+
+#[test]
+fn an_aws_profile_the_credentials_file_lacks_is_refused_naming_both() {
+    let env = Env::new();
+    let (endpoint, heads) = s3::recording_store();
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("credentials");
+    fs::write(
+        &file,
+        "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = x\n",
+    )
+    .unwrap();
+    let url = "s3://bucket/p";
+    let run = Run::from(
+        s3::command(&env, &endpoint, url)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &file)
+            .env("AWS_PROFILE", "nope")
+            .args(["list", "--from-remote"])
+            .output()
+            .unwrap(),
+    );
+    run.failed_with(2, "'nope'");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(
+        lines.len() == 1 && lines[0].contains(&file.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    // Nothing asked of any store (nor of the instance-metadata service).
+    assert!(heads.lock().unwrap().is_empty());
 }
 
 #[test]

@@ -122,7 +122,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         .map(|e| Row::from_entry(e, db.as_ref(), legacy))
         .collect();
     if remote.is_some() {
-        remote_checks(&mut rows);
+        remote_checks(&mut rows, &entries);
     }
     out.document(&rows);
     if rows.is_empty() {
@@ -305,12 +305,22 @@ fn print_notes(
     }
 }
 
-/// On the remote, a point is complete by construction (`remote::Remote::points`):
-/// only a diff whose base is not there cannot be restored. The local tests
-/// (`diff::restore_problem`) would look for files in the backup directory.
-fn remote_checks(rows: &mut [Row]) {
-    let names: std::collections::HashSet<String> = rows.iter().map(|r| r.name.clone()).collect();
-    for row in rows {
+/// On the remote, a point whose data object does not match its record
+/// (`remote::Remote::points`) is damaged, and a diff whose base is not whole
+/// there cannot be restored. The local tests (`diff::restore_problem`) would
+/// look for files in the backup directory. `entries`: the rows' own.
+fn remote_checks(rows: &mut [Row], entries: &[Entry]) {
+    let names: std::collections::HashSet<String> = entries
+        .iter()
+        .filter(|e| e.damage.is_none())
+        .map(|e| e.file_name.clone())
+        .collect();
+    for (row, entry) in rows.iter_mut().zip(entries) {
+        if let Some(damage) = &entry.damage {
+            row.restore_problem = Some(damage.clone());
+            row.check = "damaged".into();
+            continue;
+        }
         row.restore_problem = row
             .base
             .as_ref()

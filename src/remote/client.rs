@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
-    WriteMultipart,
+    BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig, WriteMultipart,
 };
 use sha2::{Digest, Sha256};
 
@@ -40,10 +40,23 @@ pub(crate) struct Remote {
     rt: tokio::runtime::Runtime,
 }
 
-/// A complete restore point on the remote.
+/// Numbered points rank above every point recorded without a remote
+/// publication number (whose local `seq` orders them among themselves).
+const REMOTE_SEQ_BASE: u64 = 1 << 48;
+
+/// A restore point on the remote: its record, and why its data object does
+/// not match it (missing, another size), if it does not.
 #[derive(Debug, Clone)]
 pub(crate) struct RemotePoint {
     pub record: Record,
+    pub problem: Option<String>,
+}
+
+impl RemotePoint {
+    /// Whole on the remote: its object has the size its record says.
+    pub(crate) fn complete(&self) -> bool {
+        self.problem.is_none()
+    }
 }
 
 impl RemotePoint {
@@ -51,15 +64,19 @@ impl RemotePoint {
     /// ordering and `list`'s rows work on remote points as on local ones.
     pub(crate) fn entry(&self, url: &RemoteUrl) -> Option<Entry> {
         let name = BackupName::parse(&self.record.name)?;
+        let mut meta = self.record.metadata.clone();
+        if let Some(n) = self.record.remote_seq {
+            meta.seq = Some(REMOTE_SEQ_BASE.saturating_add(n));
+        }
         Some(Entry {
             name,
             file_name: self.record.name.clone(),
             path: PathBuf::from(format!("{url}/{}", self.record.name)),
             size: self.record.size,
-            meta: Ok(self.record.metadata.clone()),
+            meta: Ok(meta),
             legacy: false,
             implausible: None,
-            damage: None,
+            damage: self.problem.clone(),
             placed_after: 0,
         })
     }
@@ -124,7 +141,7 @@ impl Remote {
             && std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
             && std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none()
             && std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_none();
-        if let Some(keys) = credentials::from_shared_file() {
+        if let Some(keys) = credentials::from_shared_file()? {
             no_keys = false;
             builder = builder
                 .with_access_key_id(keys.access_key_id)
@@ -173,9 +190,10 @@ impl Remote {
         }
     }
 
-    /// Every complete restore point under the prefix: a record whose object
-    /// exists with the size it records. Objects without a record (an upload
-    /// that was stopped) do not count.
+    /// Every restore point under the prefix: a record, complete when its
+    /// object exists with the size it records (else with the problem, for
+    /// `verify` and `list` to name). Objects without a record (an upload that
+    /// was stopped) do not count.
     pub(crate) fn points(&self) -> Result<Vec<RemotePoint>> {
         let prefix = (!self.url.prefix.is_empty()).then(|| Key::from(self.url.prefix.as_str()));
         let listing = self
@@ -217,23 +235,50 @@ impl Remote {
                     continue;
                 }
             };
-            if sizes.get(&record.name) == Some(&record.size)
-                && key.filename() == Some(&format!("{}{}", record.name, record::SUFFIX))
-            {
-                points.push(RemotePoint { record });
+            if key.filename() != Some(&format!("{}{}", record.name, record::SUFFIX)) {
+                continue;
             }
+            let problem = match sizes.get(&record.name) {
+                Some(size) if *size == record.size => None,
+                Some(size) => Some(format!(
+                    "its data object on {} is {size} bytes, its record says {} (truncated or replaced)",
+                    self.url, record.size
+                )),
+                None => Some(format!(
+                    "its data object is missing from {} (only its record is there)",
+                    self.url
+                )),
+            };
+            points.push(RemotePoint { record, problem });
         }
         Ok(points)
+    }
+
+    /// The record `NAME.meta.json`, whether or not its object is complete.
+    pub(crate) fn record(&self, name: &str) -> Result<Option<Record>> {
+        let key = self.key(&format!("{name}{}", record::SUFFIX));
+        let bytes = self
+            .rt
+            .block_on(async { self.store.get(&key).await?.bytes().await });
+        match bytes {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.fail("cannot read", e.into())),
+        }
     }
 
     /// Upload `file` (backup `name`, whose header holds `metadata`) and then its
     /// record, after reading the upload back: size and SHA-256 must be those of
     /// the bytes sent. Memory is bounded by the part size, not the file's.
+    /// `fresh`: no record `name` was there, and the record is created only if
+    /// none is there still (another sync's upload of the same name loses).
     pub(crate) fn upload(
         &self,
         file: &mut File,
         name: &str,
         metadata: &Metadata,
+        remote_seq: u64,
+        fresh: bool,
     ) -> Result<Record> {
         let size = file
             .metadata()
@@ -260,16 +305,28 @@ impl Remote {
             size,
             sha256: sent,
             metadata: metadata.clone(),
+            remote_seq: Some(remote_seq),
         };
         let json = serde_json::to_vec_pretty(&record).map_err(io::Error::other);
         let json = json.context(|| "cannot encode the remote record")?;
-        self.rt
-            .block_on(self.store.put(
-                &self.key(&format!("{name}{}", record::SUFFIX)),
-                PutPayload::from(json),
-            ))
-            .map_err(|e| self.fail(&format!("cannot write the record of {name} to"), e.into()))?;
-        Ok(record)
+        let mode = if fresh {
+            PutMode::Create
+        } else {
+            PutMode::Overwrite
+        };
+        let put = self.rt.block_on(self.store.put_opts(
+            &self.key(&format!("{name}{}", record::SUFFIX)),
+            PutPayload::from(json),
+            PutOptions::from(mode),
+        ));
+        match put {
+            Ok(_) => Ok(record),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::failed(format!(
+                "{name} was uploaded to {} by another sync meanwhile; its record there is kept: give each database its own remote prefix",
+                self.url
+            ))),
+            Err(e) => Err(self.fail(&format!("cannot write the record of {name} to"), e.into())),
+        }
     }
 
     /// Send the file's bytes; their SHA-256.
@@ -352,6 +409,11 @@ impl Remote {
     /// (size, SHA-256) before it gets the name; never replaces a file there.
     pub(crate) fn download(&self, point: &RemotePoint, dir: &Path) -> Result<PathBuf> {
         let name = &point.record.name;
+        if let Some(problem) = &point.problem {
+            return Err(Error::failed(format!(
+                "{name} cannot be downloaded: {problem}"
+            )));
+        }
         let mut temp = TempFile::create_in(dir, 0o600)?;
         let got = self
             .rt
@@ -420,5 +482,30 @@ fn fail_text(url: &RemoteUrl, doing: &str, e: &object_store::Error) -> Error {
         source = cause.source();
     }
     let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    Error::failed(format!("{doing} {url}: {words}"))
+    Error::failed(format!("{doing} {url}: {}", without_xml_body(&words)))
+}
+
+/// The store's XML error body (`<Error><Code>…`) as `Code: Message`: the
+/// words people read, not the document (display only; nothing decides on it).
+fn without_xml_body(text: &str) -> String {
+    let inner = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{tag}>"))? + start;
+        Some(text[start..end].trim().to_string())
+    };
+    let Some(code) = inner("Code") else {
+        return text.to_string();
+    };
+    let Some(start) = text.find("<?xml").or_else(|| text.find("<Error>")) else {
+        return text.to_string();
+    };
+    let end = text
+        .rfind("</Error>")
+        .map_or(text.len(), |i| i + "</Error>".len());
+    let summary = match inner("Message") {
+        Some(message) => format!("{code}: {message}"),
+        None => code,
+    };
+    format!("{}{summary}{}", &text[..start], &text[end.max(start)..])
 }

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use crate::error::{Error, Result, show};
+
 /// Keys of one profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Keys {
@@ -15,18 +17,32 @@ pub(crate) struct Keys {
 
 /// The keys of `AWS_PROFILE` (else `default`) in `AWS_SHARED_CREDENTIALS_FILE`
 /// (else `~/.aws/credentials`); `None` when the environment already gives keys
-/// or the file has none for the profile.
-pub(crate) fn from_shared_file() -> Option<Keys> {
+/// or the file has none for `default`. A profile named in `AWS_PROFILE` that
+/// the file does not give keys for is an error naming both: falling through
+/// to the instance-metadata service would only mislead.
+pub(crate) fn from_shared_file() -> Result<Option<Keys>> {
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
-        return None;
+        return Ok(None);
     }
     let path = match std::env::var_os("AWS_SHARED_CREDENTIALS_FILE") {
         Some(path) => PathBuf::from(path),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".aws/credentials"),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".aws/credentials"),
+            None => PathBuf::from("~/.aws/credentials"),
+        },
     };
-    let text = std::fs::read_to_string(path).ok()?;
-    let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
-    profile_keys(&text, &profile)
+    let text = std::fs::read_to_string(&path).ok();
+    let keys = |profile: &str| text.as_deref().and_then(|t| profile_keys(t, profile));
+    match std::env::var("AWS_PROFILE") {
+        Ok(profile) if !profile.is_empty() => match keys(&profile) {
+            Some(keys) => Ok(Some(keys)),
+            None => Err(Error::usage(format!(
+                "AWS_PROFILE '{profile}': no such profile with aws_access_key_id and aws_secret_access_key in {} (docs/remote.md)",
+                show(&path)
+            ))),
+        },
+        _ => Ok(keys("default")),
+    }
 }
 
 /// `[profile]` then `key = value` lines; `#`/`;` comments.

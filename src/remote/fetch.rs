@@ -47,7 +47,7 @@ pub(crate) fn stage(
     if let Some(diff) = &point.record.metadata.diff {
         let base = points
             .iter()
-            .find(|p| p.record.name == diff.base)
+            .find(|p| p.record.name == diff.base && p.complete())
             .ok_or_else(|| {
                 Error::failed(format!(
                     "{} on {} is a diff whose base {} is not there; it cannot be restored",
@@ -58,9 +58,10 @@ pub(crate) fn stage(
             })?;
         wanted.push(base.clone());
     }
+    remove_dead_stages(beside);
     static STAGED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = STAGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = beside.join(format!(".dbbackup-remote-{}-{n}", std::process::id()));
+    let dir = beside.join(format!("{}{}-{n}", stage_prefix(), std::process::id()));
     // Left by a run of this process id that was killed: ours now.
     let _ = fs::remove_dir_all(&dir);
     // Private: the database's content passes through it.
@@ -77,6 +78,34 @@ pub(crate) fn stage(
         remote.download(point, &staged.dir)?;
     }
     Ok(staged)
+}
+
+/// `.dbbackup-remote-HOST-`: the staging directories of this host's
+/// processes (the pid follows), told apart on a shared file system.
+fn stage_prefix() -> String {
+    format!(".dbbackup-remote-{}-", crate::store::atomic::this_host())
+}
+
+/// Remove the staging directories a killed restore or export of this host
+/// left in `dir` (a download of a whole backup each); a live one's stays.
+fn remove_dead_stages(dir: &Path) {
+    let prefix = stage_prefix();
+    let Ok(items) = fs::read_dir(dir) else { return };
+    for item in items.flatten() {
+        let name = item.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok());
+        if pid.is_some_and(crate::store::atomic::is_dead) && fs::remove_dir_all(item.path()).is_ok()
+        {
+            tracing::info!(
+                "removed {}, left by an interrupted download",
+                show(&item.path())
+            );
+        }
+    }
 }
 
 /// The point `name` names; `latest`: the newest restore point of `db`, or of
@@ -133,7 +162,19 @@ fn choose<'a>(
     };
     let mut set = BackupSet::of(entries, &owner).restore_points;
     set.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
-    let newest = set.first().ok_or_else(|| {
+    let chosen = set
+        .iter()
+        .position(|e| e.damage.is_none())
+        .unwrap_or(set.len());
+    for passed in &set[..chosen] {
+        tracing::warn!(
+            "passed over newer {} on {}: {}",
+            passed.file_name,
+            remote.url(),
+            passed.damage.as_deref().unwrap_or_default()
+        );
+    }
+    let newest = set.get(chosen).ok_or_else(|| {
         Error::failed(format!(
             "no restore point of {} on {}",
             show(owner.canonical()),

@@ -19,4 +19,9 @@ pub(crate) struct Record {
     pub sha256: String,
     /// The metadata the file's own header holds.
     pub metadata: Metadata,
+    /// The remote's publication number: one more than the highest under the
+    /// prefix when uploaded. A point uploaded later is newer on the remote,
+    /// whatever its local `seq` (which restarts after a scratch purge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_seq: Option<u64>,
 }

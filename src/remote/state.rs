@@ -38,6 +38,20 @@ pub(crate) fn read(backup_dir: &Path, db: &DbId) -> Option<Uploaded> {
     serde_json::from_slice(&text).ok()
 }
 
+/// The newest record of an upload to `remote`: one to another remote (the
+/// setting was changed since) says nothing about this one.
+pub(crate) fn read_for(backup_dir: &Path, db: &DbId, remote: &str) -> Option<Uploaded> {
+    let record = read(backup_dir, db)?;
+    let same = match (
+        super::RemoteUrl::parse(&record.remote),
+        super::RemoteUrl::parse(remote),
+    ) {
+        (Ok(recorded), Ok(configured)) => recorded == configured,
+        _ => record.remote == remote,
+    };
+    same.then_some(record)
+}
+
 /// Record one upload's outcome and append its summary line (`event=sync`,
 /// or `event=upload` after a backup); never fails the command.
 pub(crate) fn record(
@@ -54,7 +68,7 @@ pub(crate) fn record(
         Ok(names) => (true, names, detail.to_string()),
         Err(error) => (
             false,
-            read(backup_dir, db)
+            read_for(backup_dir, db, remote)
                 .map(|r| r.on_remote)
                 .unwrap_or_default(),
             error,

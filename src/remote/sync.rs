@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 
 use super::{Remote, RemotePoint};
-use crate::error::{Context, Result, show};
-use crate::store::{BackupSet, Entry, open_no_follow};
+use crate::error::{Context, Error, Result, show};
+use crate::store::{BackupSet, Entry, Metadata, open_no_follow};
 
 /// What one sync did.
 #[derive(Debug, Default)]
@@ -52,9 +52,16 @@ pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced
         .collect();
     // Oldest first: a base was published before every diff rebuilt on it.
     uploads.sort_by_cached_key(|e| e.order());
+    let mut remote_seq = on_remote
+        .values()
+        .filter_map(|p| p.record.remote_seq)
+        .max()
+        .unwrap_or(0);
     for entry in uploads {
         let Ok(meta) = &entry.meta else { continue };
         if let Some(point) = on_remote.get(&entry.file_name)
+            && point.complete()
+            && point.record.metadata.source == meta.source
             && point.record.size == entry.size
             && point.record.metadata.checksum == meta.checksum
         {
@@ -62,7 +69,7 @@ pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced
             continue;
         }
         if let Some(diff) = &meta.diff
-            && !on_remote.contains_key(&diff.base)
+            && !on_remote.get(&diff.base).is_some_and(RemotePoint::complete)
         {
             done.passed_over.push((
                 entry.file_name.clone(),
@@ -81,18 +88,62 @@ pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced
             }
             Err(e) => return Err(e).context(|| format!("cannot open {}", show(&entry.path))),
         };
-        let record = remote.upload(&mut file, &entry.file_name, meta)?;
+        // Checked just before the upload, not from the listing: never replace
+        // another database's point that has the same name (same second).
+        let there = remote.record(&entry.file_name)?;
+        if let Some(there) = &there {
+            refuse_other(remote, there, meta)?;
+        }
+        remote_seq += 1;
+        let record = remote.upload(
+            &mut file,
+            &entry.file_name,
+            meta,
+            remote_seq,
+            there.is_none(),
+        )?;
         tracing::info!("uploaded {} to {}", entry.file_name, remote.url());
         done.uploaded.push((entry.file_name.clone(), record.size));
-        on_remote.insert(entry.file_name.clone(), RemotePoint { record });
+        on_remote.insert(
+            entry.file_name.clone(),
+            RemotePoint {
+                record,
+                problem: None,
+            },
+        );
     }
     done.deleted = retain(remote, on_remote.values(), set, keep)?;
     done.on_remote = on_remote
-        .into_keys()
-        .filter(|name| !done.deleted.contains(name))
+        .into_values()
+        .filter(|p| p.complete() && !done.deleted.contains(&p.record.name))
+        .map(|p| p.record.name)
         .collect();
     done.on_remote.sort();
     Ok(done)
+}
+
+/// A record `there` under the same name that is not this backup (another
+/// database's, or other content): the upload would replace it.
+fn refuse_other(remote: &Remote, there: &super::record::Record, meta: &Metadata) -> Result<()> {
+    if there.metadata.source == meta.source && there.metadata.checksum == meta.checksum {
+        return Ok(());
+    }
+    let (whose, fix) = if there.metadata.source == meta.source {
+        (
+            "another backup of this database under the same name".to_string(),
+            "its content differs from the local file, and the remote one is kept",
+        )
+    } else {
+        (
+            format!("a restore point of {}", there.metadata.source),
+            "give each database its own remote prefix",
+        )
+    };
+    Err(Error::failed(format!(
+        "not uploaded: {} on {} is {whose}, which it would replace: {fix}",
+        there.name,
+        remote.url()
+    )))
 }
 
 /// Names to keep among `points`: per database (`source`), the newest `keep`
@@ -132,7 +183,9 @@ fn retain<'a>(
         .iter()
         .filter_map(|e| e.meta.as_ref().ok().map(|m| m.source.as_str()))
         .collect();
+    // An incomplete point is neither counted nor deleted: `verify` names it.
     let entries: Vec<Entry> = points
+        .filter(|p| p.complete())
         .filter(|p| sources.contains(p.record.metadata.source.as_str()))
         .filter(|p| p.record.metadata.kind != crate::store::Kind::PreRestore)
         .filter_map(|p| p.entry(remote.url()))

@@ -16,7 +16,7 @@ use crate::error::{Context, Error, Result, show};
 pub(crate) const TEMP_PREFIX: &str = ".dbbackup-tmp-";
 
 /// This host's name as used in temp-file names (no `-`, which separates fields).
-fn this_host() -> String {
+pub(crate) fn this_host() -> String {
     static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HOST.get_or_init(|| {
         let host = crate::host::local_host_name();
@@ -36,11 +36,13 @@ pub(crate) fn remove_dead_temps_in(dir: &Path) -> usize {
             .strip_prefix(&prefix)
             .and_then(|rest| rest.split('-').next())
             .and_then(|pid| pid.parse::<i32>().ok());
-        pid.is_some_and(|pid| {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-                == Err(nix::errno::Errno::ESRCH)
-        })
+        pid.is_some_and(is_dead)
     })
+}
+
+/// No process `pid` on this host.
+pub(crate) fn is_dead(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH)
 }
 
 /// Remove every dbbackup temp file in `dir` (a lock holder's job), except this

@@ -1,0 +1,281 @@
+//! The remote's points stay each database's and in upload order: a name taken
+//! by another database is never replaced, a point uploaded later is newer, and
+//! `check` judges the remote it is given (docs/remote.md).
+
+use std::fs;
+
+use crate::common::s3;
+use crate::common::{Env, content_digest};
+
+#[test]
+fn two_databases_on_one_prefix_never_replace_each_others_point() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/same");
+    let (a, b) = (Env::new(), Env::empty());
+    crate::common::make_ledger_db(&b.db, 300, false);
+    let run = |env: &Env, args: &[&str]| s3::run(env, &server.endpoint, &url, args);
+    run(&a, &["backup"]).ok();
+    run(&b, &["backup"]).ok();
+    // Both made in the same second: the same name.
+    let name = a.backup_files()[0].clone();
+    let b_file = b.backups.join(&b.backup_files()[0]);
+    if b_file.file_name().unwrap() != name.as_str() {
+        fs::rename(&b_file, b.backups.join(&name)).unwrap();
+    }
+    run(&a, &["sync"]).ok();
+    let sync = run(&b, &["sync"]);
+    sync.failed_with(1, &name);
+    assert!(
+        sync.stderr
+            .contains("give each database its own remote prefix")
+            && sync
+                .stderr
+                .contains(&a.db.canonicalize().unwrap().display().to_string()),
+        "{}",
+        sync.stderr
+    );
+    run(&b, &["check"]).reported(1, "remote");
+    run(&a, &["check"]).ok();
+    // a's point is whole on the remote: restored after a scratch purge.
+    let want = content_digest(&a.db);
+    fs::remove_dir_all(&a.backups).unwrap();
+    fs::remove_file(&a.db).unwrap();
+    run(&a, &["restore", "latest"]).ok();
+    assert_eq!(content_digest(&a.db), want);
+}
+
+fn add_row(db: &std::path::Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute("INSERT INTO ledger(amount, note) VALUES (7, 'after')", [])
+        .unwrap();
+}
+
+#[test]
+fn after_a_scratch_purge_a_point_uploaded_later_is_the_remotes_latest_and_kept() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/p");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    for _ in 0..3 {
+        add_row(&env.db);
+        run(&["backup"]).ok();
+    }
+    run(&["sync"]).ok();
+    fs::remove_dir_all(&env.backups).unwrap();
+    fs::remove_file(&env.db).unwrap();
+    run(&["restore", "latest"]).ok();
+    add_row(&env.db);
+    let rows = crate::common::row_count(&env.db, "ledger");
+    // Not the second of an old point's name (that would be refused).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    run(&["backup"]).ok();
+    let new = env.backup_files().last().unwrap().clone();
+    let sync = run(&["--remote-max-backups", "1", "sync", "--format", "json"]);
+    sync.ok();
+    // The new point stays; the three older ones go.
+    assert_eq!(
+        sync.json()["deleted"].as_array().unwrap().len(),
+        3,
+        "{}",
+        sync.stdout
+    );
+    let listed = run(&["list", "--from-remote", "--format", "json"]);
+    listed.ok();
+    let names: Vec<String> = listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, [new]);
+    let target = env.path("fresh.db");
+    run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(crate::common::row_count(&target, "ledger"), rows);
+}
+
+fn remote_criterion(run: &crate::common::Run) -> serde_json::Value {
+    run.json()["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "remote")
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", run.stdout))
+}
+
+#[test]
+fn check_judges_the_configured_remote_not_the_one_last_uploaded_to() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let (here, elsewhere) = (
+        format!("s3://{bucket}/here"),
+        format!("s3://{bucket}/elsewhere"),
+    );
+    let env = Env::new();
+    s3::run(&env, &server.endpoint, &here, &["backup"]).ok();
+    s3::run(&env, &server.endpoint, &here, &["sync"]).ok();
+    let json = ["check", "--format", "json"];
+    let on_here = s3::run(&env, &server.endpoint, &here, &json);
+    assert_eq!(remote_criterion(&on_here)["ok"], true);
+    // Nothing was ever uploaded to `elsewhere`.
+    let other = s3::run(&env, &server.endpoint, &elsewhere, &json);
+    let detail = remote_criterion(&other)["detail"].to_string();
+    assert!(detail.contains("no upload recorded yet"), "{detail}");
+    crate::common::backdate(
+        &env.newest_backup(),
+        std::time::Duration::from_secs(3 * 3600),
+    );
+    s3::run(
+        &env,
+        &server.endpoint,
+        &elsewhere,
+        &["check", "--remote-max-age", "1h"],
+    )
+    .reported(1, "not on");
+
+    // A failed upload to a remote since abandoned is not this remote's failure.
+    let closed = format!("http://127.0.0.1:{}", s3::free_port());
+    s3::command(&env, &closed, &here)
+        .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "2")
+        .arg("sync")
+        .output()
+        .unwrap();
+    s3::run(&env, &server.endpoint, &here, &["check"]).reported(1, "failed");
+    s3::run(&env, &server.endpoint, &elsewhere, &["check"]).ok();
+}
+
+/// An unchecked request as another S3 client would make it (moto refuses an
+/// object's DELETE without an Authorization header; it checks no signature).
+fn tamper(endpoint: &str, method: &str, path: &str) {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method])
+        .args(["--data-binary", ""])
+        .arg("-H")
+        .arg("Authorization: AWS4-HMAC-SHA256 Credential=AKIATEST/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00")
+        .arg(format!("{endpoint}{path}"))
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(code == "200" || code == "204", "{method} {path}: {code}");
+}
+
+#[test]
+fn a_missing_or_truncated_data_object_is_named_by_verify_list_and_restore() {
+    let Some(server) = s3::shared() else { return };
+    if !crate::common::have_or_skip("curl") {
+        return;
+    }
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/gone");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    for _ in 0..3 {
+        add_row(&env.db);
+        run(&["backup"]).ok();
+    }
+    run(&["sync"]).ok();
+    let names = env.backup_files();
+    // Behind the tool's back: the newest object deleted, the middle one emptied.
+    tamper(
+        &server.endpoint,
+        "DELETE",
+        &format!("/{bucket}/gone/{}", names[2]),
+    );
+    tamper(
+        &server.endpoint,
+        "PUT",
+        &format!("/{bucket}/gone/{}", names[1]),
+    );
+
+    let verify = run(&["verify", "--from-remote"]);
+    assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    let said = format!("{}{}", verify.stdout, verify.stderr);
+    for name in &names[1..] {
+        assert!(
+            said.lines()
+                .any(|l| l.contains("FAILED") && l.contains(name.as_str())),
+            "{said}"
+        );
+    }
+
+    let listed = run(&["list", "--from-remote", "--format", "json"]);
+    listed.ok();
+    let rows = listed.json().as_array().unwrap().clone();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in &rows {
+        let broken = row["name"] != names[0].as_str();
+        assert_eq!(row["check"] == "damaged", broken, "{row}");
+    }
+
+    let target = env.path("restored.db");
+    let restore = run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    restore.ok();
+    assert!(
+        restore
+            .stderr
+            .contains(&format!("passed over newer {}", names[2]))
+            && restore.stderr.contains("missing"),
+        "{}",
+        restore.stderr
+    );
+    assert!(restore.stdout.contains(&names[0]) || restore.stderr.contains(&names[0]));
+}
+
+#[test]
+fn a_restore_from_the_remote_removes_the_staging_left_by_a_killed_one() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/stage");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    // What `kill -9` mid-download leaves: the staging directory of a process
+    // now dead, and one of a process still alive (this one), which stays.
+    let host = String::from_utf8(
+        std::process::Command::new("hostname")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .replace('-', "_");
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let out = env.path("out");
+    let stage = |pid: u32| out.join(format!(".dbbackup-remote-{host}-{pid}-0"));
+    for pid in [dead, std::process::id()] {
+        fs::create_dir_all(stage(pid)).unwrap();
+        fs::write(stage(pid).join("backup_x.db.gz"), vec![0u8; 4096]).unwrap();
+    }
+    let target = out.join("restored.db");
+    run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(!stage(dead).exists());
+    assert!(stage(std::process::id()).exists());
+    assert!(target.exists());
+}
