@@ -718,3 +718,52 @@ fn verify_all_in(env: &Env, dir: &Path, context: &str) {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+/// A base without page hashes whose `.dbbackup-pages/` cannot be written (a
+/// read-only bind mount): a full backup instead, saying that its page hashes
+/// cannot be saved (an info), not that the base failed a check.
+#[test]
+fn a_base_whose_page_hashes_cannot_be_saved_is_not_called_damaged() {
+    let env = diff_env("4");
+    make_results_db(&env.db, 2.0, false);
+    env.run(&["backup"]).ok();
+    grow_results_db(&env.db, 1.01, 5);
+    let pages = env.backups.join(".dbbackup-pages");
+    for entry in fs::read_dir(&pages).unwrap().flatten() {
+        fs::remove_file(entry.path()).unwrap();
+    }
+    let mount = |args: &[&str]| {
+        std::process::Command::new("mount")
+            .args(args)
+            .arg(&pages)
+            .arg(&pages)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !mount(&["--bind"]) {
+        eprintln!("read-only page hashes test SKIPPED: cannot bind-mount (not root?)");
+        return;
+    }
+    let read_only = mount(&["-o", "remount,bind,ro"]);
+    let run = env.run(&["backup", "--format", "json"]);
+    let _ = std::process::Command::new("umount").arg(&pages).status();
+    assert!(read_only, "remount read-only");
+    run.ok();
+    assert!(
+        run.stdout.contains(".db.gz"),
+        "a full backup: {}",
+        run.stdout
+    );
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("making a full backup instead of a diff"))
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(
+        line.contains("has no page hashes, and they cannot be saved")
+            && line.contains("Read-only file system"),
+        "{line}"
+    );
+    assert!(!line.contains("failed its check"), "{line}");
+    assert!(line.contains("INFO"), "an info, not a warning: {line}");
+}

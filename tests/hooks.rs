@@ -848,3 +848,85 @@ fn a_usr1_storm_on_a_single_job_makes_one_time_limit_backup() {
         "{listed:#?}"
     );
 }
+
+/// The processes whose command line holds `marker` (the test's own work).
+fn processes_with(marker: &str) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'));
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            !zombie
+                && String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .contains(marker)
+        })
+        .collect()
+}
+
+/// A writer the work's shell put in a new process group or session (`timeout`,
+/// `set -m`, `setsid`), which a signal to the work's group does not reach.
+/// TERM to `dbbackup run` alone stops it too, before post-job: nothing the work
+/// started outlives the job, and the post-job backup holds the final state.
+#[test]
+fn term_stops_what_the_work_started_in_a_new_group_or_session() {
+    let cases = [
+        ("timeout", "timeout 600 python3 writer.py DB MARK; echo end"),
+        ("set -m", "set -m; python3 writer.py DB MARK & wait"),
+        ("setsid", "setsid python3 writer.py DB MARK & sleep 314"),
+    ];
+    for (i, (name, shape)) in cases.into_iter().enumerate() {
+        let env = Env::new();
+        fs::write(
+            env.path("writer.py"),
+            python_ledger_writer(0.02, None, None),
+        )
+        .unwrap();
+        let marker = format!("dbbackup-reaper-{}-{i}", std::process::id());
+        let script = shape
+            .replace("DB", &format!("'{}'", env.db.display()))
+            .replace("MARK", &marker);
+        let job = format!("53{i:02}");
+        let rows_before = row_count(&env.db, "ledger");
+        let child = env
+            .command()
+            .env("SLURM_JOB_ID", &job)
+            .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+            .args(["run", "--", "bash", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_ledger_rows(&env.db, rows_before + 20, Duration::from_secs(30));
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        let out = finish(child, Duration::from_secs(30));
+        let left = processes_with(&marker);
+        for pid in &left {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        assert_eq!(out.code, 143, "{name}: {}", out.stderr);
+        assert!(
+            left.is_empty(),
+            "{name}: still running after dbbackup ended: {left:?}; stderr:\n{}",
+            out.stderr
+        );
+        let rows = row_count(&env.db, "ledger");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            row_count(&env.db, "ledger"),
+            rows,
+            "{name}: nothing written after"
+        );
+        let post = lines_of(&env, &job, "post-job");
+        assert_eq!(post.len(), 1, "{name}: {}", out.stderr);
+        let copy = gunzip_to(&env.backups.join(&post[0]["backup"]), &env.path("post.db"));
+        assert_eq!(
+            content_digest(&copy),
+            content_digest(&env.db),
+            "{name}: the post-job backup holds the final state"
+        );
+    }
+}

@@ -132,8 +132,26 @@ impl Confirmation {
 /// Read full backup `base` whole and hash its pages (CRCs, size and SHA-256
 /// checked); `Err` completes "base NAME ...". A failure other than a signal is
 /// recorded beside the sidecar, so nobody counts on the base meanwhile.
-fn read_whole(dir: &BackupDir, base: &Entry) -> std::result::Result<HashWriter, String> {
-    pagehash::rehash(dir.path(), base, 1).map_err(|e| whole_read_failed(&e))
+fn read_whole(dir: &BackupDir, base: &Entry) -> std::result::Result<HashWriter, Unusable> {
+    // Before the read: a directory that cannot be written is no fault of the base.
+    let out = HashWriter::create(dir.path()).map_err(|e| Unusable {
+        why: format!("has no page hashes, and they cannot be saved ({e})"),
+        damaged: false,
+    })?;
+    Ok(pagehash::rehash(out, base, 1).map_err(|e| whole_read_failed(&e))?)
+}
+
+/// Why a base is not diffed against: `damaged` when the base itself is at fault
+/// (a warning), not when only its page hashes cannot be saved (an info).
+struct Unusable {
+    why: String,
+    damaged: bool,
+}
+
+impl From<String> for Unusable {
+    fn from(why: String) -> Unusable {
+        Unusable { why, damaged: true }
+    }
 }
 
 /// Remember a whole read's failure (not a signal's) and say it.
@@ -188,13 +206,16 @@ fn compressed_bytes_match(base: &Entry) -> std::result::Result<(), String> {
 
 /// Keep the page hashes of `base` just read whole, with its file as it is now:
 /// what the next cheap tests compare.
-fn record(dir: &BackupDir, base: &Entry, table: HashWriter) -> std::result::Result<(), String> {
+fn record(dir: &BackupDir, base: &Entry, table: HashWriter) -> std::result::Result<(), Unusable> {
     let Ok(meta) = &base.meta else {
-        return Err("has unreadable metadata".into());
+        return Err(String::from("has unreadable metadata").into());
     };
     table
         .save(dir, &base.file_name, &meta.checksum)
-        .map_err(|e| format!("was read whole, but its page hashes cannot be saved ({e})"))
+        .map_err(|e| Unusable {
+            why: format!("was read whole, but its page hashes cannot be saved ({e})"),
+            damaged: false,
+        })
 }
 
 /// The page hashes a diff on `base` streams against, read from its sidecar in
@@ -256,9 +277,13 @@ pub(crate) fn plan(diff_backups: u32, dir: &BackupDir, db: &DbId, kind: Kind) ->
         // Stopped by a signal while reading the base: no verdict on it (the
         // caller stops before making anything).
         Err(_) if crate::signals::pending().is_some() => full(None),
-        Err(why) => {
+        Err(Unusable { why, damaged }) => {
             let why = format!("base {} {why}", entry.file_name);
-            tracing::warn!("making a full backup instead of a diff: {why}");
+            if damaged {
+                tracing::warn!("making a full backup instead of a diff: {why}");
+            } else {
+                tracing::info!("making a full backup instead of a diff: {why}");
+            }
             full(Some(why))
         }
     }
@@ -281,10 +306,10 @@ fn usable_base(
     base: &Entry,
     earlier: &[&DiffInfo],
     index: u32,
-) -> std::result::Result<Option<Confirm>, String> {
+) -> std::result::Result<Option<Confirm>, Unusable> {
     let checksum = match &base.meta {
         Ok(meta) => meta.checksum,
-        Err(why) => return Err(format!("has unreadable metadata ({why})")),
+        Err(why) => return Err(format!("has unreadable metadata ({why})").into()),
     };
     let now = FileStamp::of(&base.path).map_err(|e| format!("cannot be read ({e})"))?;
     if let Some(diff) = earlier
@@ -294,7 +319,8 @@ fn usable_base(
         return Err(format!(
             "is {} bytes long, {} when its earlier diffs were made: it was truncated or replaced",
             now.size, diff.base_size
-        ));
+        )
+        .into());
     }
     // Read through (seal checked) without keeping its hashes: the diff reads
     // them again in step with the snapshot.
@@ -305,11 +331,12 @@ fn usable_base(
         return Err(format!(
             "is {} bytes long, {} when it was written: it was truncated or replaced",
             now.size, recorded.stamp.size
-        ));
+        )
+        .into());
     }
     // Known not to restore (its recorded file size, a failed read remembered).
     if let Some(damage) = &base.damage {
-        return Err(format!("cannot be used: {damage}"));
+        return Err(format!("cannot be used: {damage}").into());
     }
     // The sidecar's hashes are what the file held when written: diff against
     // them and confirm while the snapshot streams, by the compressed bytes'

@@ -467,10 +467,10 @@ pub(crate) fn size_problem(entry: &Entry) -> Option<String> {
 }
 
 /// Hash the pages of a full backup by decompressing it (CRCs, size and SHA-256
-/// checked by the decompressor) into a [`HashWriter`] in `dir`.
-pub(crate) fn rehash(dir: &Path, base: &Entry, threads: usize) -> Result<HashWriter> {
+/// checked by the decompressor) into `out`, a new sidecar.
+pub(crate) fn rehash(out: HashWriter, base: &Entry, threads: usize) -> Result<HashWriter> {
     let mut hasher = Hasher {
-        out: HashWriter::create(dir)?,
+        out,
         pending: Vec::new(),
     };
     decompress::extract(base, &mut hasher, &Progress::hidden(), threads)?;

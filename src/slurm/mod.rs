@@ -7,6 +7,7 @@
 //! `time_limit` makes the backup its USR1 warning asks for.
 
 pub(crate) mod array;
+pub(crate) mod descendants;
 pub(crate) mod final_job;
 pub(crate) mod identity;
 pub mod job;

@@ -27,6 +27,8 @@ use nix::unistd::Pid;
 use signal_hook::consts::{SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
+use super::descendants;
+
 const RECEIVED: [i32; 6] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT];
 
 /// How often the work's status is looked at; signals are forwarded at once by
@@ -102,6 +104,7 @@ impl Shared {
         let group = self.group.load(Ordering::SeqCst);
         if group > 0 {
             send_group(group, signal);
+            descendants::signal(group, signal);
         }
     }
 
@@ -240,6 +243,7 @@ impl Supervisor {
     }
 
     fn run_work(&self, program: &OsString, args: &[OsString]) -> WorkEnd {
+        descendants::adopt_orphans();
         let mut child = match Command::new(program).args(args).process_group(0).spawn() {
             Ok(child) => child,
             Err(error) => {
@@ -256,6 +260,7 @@ impl Supervisor {
         // A TERM that came between the spawn and now was not forwarded.
         if let Some(term) = self.termination() {
             send_group(group, term.signal);
+            descendants::signal(group, term.signal);
         }
         let mut killed = false;
         let status = loop {
@@ -266,14 +271,14 @@ impl Supervisor {
             }
             if !killed && self.past_work_bound() {
                 tracing::error!(
-                    "the work did not end after the termination signal: SIGKILL to its process group"
+                    "the work did not end after the termination signal: SIGKILL to it and every process it started"
                 );
-                send_group(group, SIGKILL);
+                kill_all(group);
                 killed = true;
             }
             thread::sleep(POLL);
         };
-        let (status, mut how) = match status {
+        let (status, mut how): (i32, String) = match status {
             Ok(status) => match (status.code(), status.signal()) {
                 (Some(code), _) => (code, format!("exited with status {code}")),
                 (None, Some(signal)) => (128 + signal, format!("ended by signal {signal}")),
@@ -281,48 +286,62 @@ impl Supervisor {
             },
             Err(error) => (1, format!("its status could not be read: {error}")),
         };
-        // SLURM's TERM reaches every process of the job at once: the work may
-        // die of it (and be reaped) before our own handler has recorded it, and
-        // its children be a moment from dying too. Wait that moment, so the
-        // TERM is known (post-job bounded, `after_term`) and nothing is called
-        // left behind.
+        if self.wait_for_the_rest(group, status, killed) {
+            how.push_str("; its processes were killed (SIGKILL) after the termination signal");
+        }
+        self.shared.group.store(0, Ordering::SeqCst);
+        WorkEnd { status, how }
+    }
+
+    /// After the work ended: what it started, in its group or not. SLURM's TERM
+    /// reaches every process of the job at once: the work may die of it (and be
+    /// reaped) before our own handler has recorded it, and its children be a
+    /// moment from dying too. Wait that moment, so the TERM is known (post-job
+    /// bounded, `after_term`) and nothing is called left behind. After a TERM,
+    /// what it started (a script's python, a `timeout`'s child) may still be
+    /// writing: the post-job backup must come after the last of them. Whether
+    /// SIGKILL was needed.
+    fn wait_for_the_rest(&self, group: i32, status: i32, mut killed: bool) -> bool {
         let stopped = [SIGTERM, SIGINT, SIGHUP].map(|s| 128 + s).contains(&status);
         let settle = Instant::now();
         while self.termination().is_none()
-            && (stopped || group_alive(group))
+            && (stopped || work_alive(group))
             && settle.elapsed() < LEFT_BEHIND_AFTER
         {
             thread::sleep(POLL);
         }
-        if self.termination().is_some() {
-            // What it started (a script's python) may still be writing: the
-            // post-job backup must come after the last of them.
-            while group_alive(group) && !killed {
-                if self.past_work_bound() {
-                    tracing::error!(
-                        "processes the work started are still running after the termination signal: SIGKILL to its process group"
-                    );
-                    send_group(group, SIGKILL);
-                    killed = true;
-                }
-                thread::sleep(POLL);
-            }
-            let started = Instant::now();
-            while group_alive(group) && started.elapsed() < AFTER_KILL {
-                thread::sleep(POLL);
-            }
-            if killed {
-                how.push_str(
-                    "; its process group was killed (SIGKILL) after the termination signal",
+        if self.termination().is_none() {
+            let left = descendants::alive(group);
+            if !left.is_empty() || group_alive(group) {
+                tracing::warn!(
+                    "the work left processes running (process group {group}, pids {}); they are not waited for",
+                    pids(&left)
                 );
             }
-        } else if group_alive(group) {
+            return killed;
+        }
+        while work_alive(group) && !killed {
+            if self.past_work_bound() {
+                tracing::error!(
+                    "processes the work started are still running after the termination signal: SIGKILL to each of them"
+                );
+                kill_all(group);
+                killed = true;
+            }
+            thread::sleep(POLL);
+        }
+        let started = Instant::now();
+        while work_alive(group) && started.elapsed() < AFTER_KILL {
+            thread::sleep(POLL);
+        }
+        let left = descendants::alive(group);
+        if !left.is_empty() {
             tracing::warn!(
-                "the work left processes running in its process group {group}; they are not waited for"
+                "processes the work started could not be stopped (pids {}): the post-job backup may not hold what they write",
+                pids(&left)
             );
         }
-        self.shared.group.store(0, Ordering::SeqCst);
-        WorkEnd { status, how }
+        killed
     }
 
     /// Whether the work has had its share of the time after a termination signal.
@@ -352,6 +371,22 @@ fn send_group(group: i32, signal: i32) {
         // ESRCH: the group has ended already.
         let _ = killpg(Pid::from_raw(group), signal);
     }
+}
+
+/// SIGKILL to the work's group and to every process it started elsewhere.
+fn kill_all(group: i32) {
+    send_group(group, SIGKILL);
+    descendants::signal(group, SIGKILL);
+}
+
+/// Whether anything the work started (in its group or out of it) still runs.
+fn work_alive(group: i32) -> bool {
+    group_alive(group) || !descendants::alive(group).is_empty()
+}
+
+fn pids(pids: &[i32]) -> String {
+    let shown: Vec<String> = pids.iter().map(i32::to_string).collect();
+    shown.join(", ")
 }
 
 /// Whether any process of `group` is still alive (zombies do not count: their
