@@ -88,10 +88,7 @@ fn output_parent(out: &Path) -> Result<PathBuf> {
             show(out)
         )));
     }
-    let parent = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = crate::store::atomic::parent_or_dot(out).to_path_buf();
     if !parent.is_dir() {
         return Err(Error::failed(format!(
             "directory {} does not exist; create it first to export into {}",
@@ -256,10 +253,7 @@ fn refuse_backup_dirs(settings: &Settings, dir: &BackupDir, out: &Path) -> Resul
             "--out -: export writes a file, not standard output; give a file name (--out copy.db.gz, then `zcat copy.db.gz`)",
         ));
     }
-    let parent = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let parent = crate::store::atomic::parent_or_dot(out);
     let Ok(parent) = fs::canonicalize(parent) else {
         return Ok(()); // a missing directory is reported by the caller
     };

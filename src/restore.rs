@@ -858,10 +858,7 @@ fn refuse_backup_file(settings: &Settings, dir: &BackupDir, target: &Path) -> Re
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    crate::store::atomic::parent_or_dot(path).to_path_buf()
 }
 
 /// Who uses the database: a POSIX lock on its lock bytes or on `-shm` (any host,

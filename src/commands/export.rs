@@ -15,10 +15,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     let done = if args.from_remote {
         // Downloaded beside the export file, checked, then exported from there.
         let remote = crate::remote::configured(&ctx.settings)?;
-        let beside = match args.out.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => std::path::Path::new("."),
-        };
+        let beside = crate::store::atomic::parent_or_dot(&args.out);
         let db = ctx.db_id();
         let staged = crate::remote::fetch::stage(
             &remote,

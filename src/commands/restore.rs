@@ -137,10 +137,7 @@ fn staged_from_remote(
             remote.url()
         );
     }
-    let beside = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let beside = crate::store::atomic::parent_or_dot(target);
     let db = ctx.db_id();
     let staged =
         crate::remote::fetch::stage(&remote, &remote.points()?, name, db.as_ref(), beside)?;

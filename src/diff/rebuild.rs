@@ -42,10 +42,7 @@ pub(crate) fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
             diff.file_name
         )));
     }
-    let dir = BackupDir::new(match diff.path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    });
+    let dir = BackupDir::new(crate::store::atomic::parent_or_dot(&diff.path).to_path_buf());
     let missing = || {
         Error::failed(format!(
             "base backup {base_name} of diff {} is missing from {}; the diff cannot be rebuilt",

@@ -94,10 +94,7 @@ pub(crate) fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 /// see the old file or the new one, never part of either; the caller syncs the
 /// directory (`sync_dir`) if the new name must survive a crash.
 pub(crate) fn replace_file(target: &Path, mode: u32, bytes: &[u8]) -> Result<()> {
-    let dir = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let dir = parent_or_dot(target);
     let mut temp = TempFile::create_in(dir, mode)?;
     io::Write::write_all(temp.file(), bytes)
         .context(|| format!("cannot write {}", show(temp.path())))?;
@@ -105,6 +102,15 @@ pub(crate) fn replace_file(target: &Path, mode: u32, bytes: &[u8]) -> Result<()>
     fs::rename(temp.path(), target).context(|| format!("cannot write {}", show(target)))?;
     temp.keep();
     Ok(())
+}
+
+/// The directory `path` is in: its parent, or `.` for a bare name (whose
+/// parent is the empty path).
+pub(crate) fn parent_or_dot(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
 }
 
 /// Flush a directory's entries (a new or renamed name) to disk; `""` is `.`.

@@ -53,10 +53,7 @@ fn group_shared_database(db: &Path) -> bool {
     let Ok(meta) = fs::metadata(db) else {
         return false;
     };
-    let dir = match db.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let dir = crate::store::atomic::parent_or_dot(db);
     fs::metadata(dir)
         .is_ok_and(|d| meta.mode() & 0o020 != 0 && d.gid() == meta.gid() && d.mode() & 0o020 != 0)
 }
