@@ -30,6 +30,10 @@ pub(crate) struct Criterion {
     /// Nagios perfdata label, value with unit, and thresholds.
     #[serde(skip)]
     pub perf: Option<String>,
+    /// Healthy for now, but not yet what it should be (the newest restore
+    /// point within its time to reach the remote): `check` says `WAIT`, not `OK`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// "name: detail" for each failed criterion.
@@ -95,6 +99,7 @@ fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) ->
         Err(error) => (false, format!("cannot read the backup directory: {error}")),
     };
     Criterion {
+        pending: false,
         name: format!("{label}newest"),
         ok,
         severity: Severity::Critical,
@@ -104,14 +109,21 @@ fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) ->
 }
 
 /// `remote`: the newest upload did not fail, and the newest restore point is
-/// on the remote, or was made less than `remote_max_age` ago (the next `sync`
-/// takes it). Judged from what the last upload recorded (`remote::state`):
-/// `check` runs where the store may be out of reach.
+/// on the remote and proved there (read back whole and matched, by `sync` or
+/// `verify --from-remote`: `remote::proof`), or was made less than
+/// `remote_max_age` ago (pending: the next `sync` takes it). Judged from what
+/// the last upload recorded (`remote::state`): `check` runs where the store
+/// may be out of reach.
 fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThresholds) -> Criterion {
     let record = crate::remote::state::read_for(&settings.backup_dir, db, url);
     let newest = BackupDir::new(&settings.backup_dir)
         .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none());
+    let proved_at = |name: &str| {
+        let url = crate::remote::RemoteUrl::parse(url).ok()?;
+        crate::remote::proof::Proofs::load(&settings.backup_dir, &url).proved_at(name)
+    };
     let max_age = thresholds.remote_max_age;
+    let mut pending = false;
     let (ok, detail) = match (&record, newest) {
         (_, Err(error)) => (false, format!("cannot read the backup directory: {error}")),
         (Some(record), _) if !record.ok => (
@@ -122,19 +134,38 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
             ),
         ),
         (_, Ok(None)) => (true, "no restore point to upload yet".to_string()),
-        (Some(record), Ok(Some(newest))) if record.on_remote.contains(&newest.file_name) => (
-            true,
-            format!("the newest restore point {} is on {url}", newest.file_name),
-        ),
+        (Some(record), Ok(Some(newest)))
+            if record.on_remote.contains(&newest.file_name)
+                && let Some(at) = proved_at(&newest.file_name) =>
+        {
+            (
+                true,
+                format!(
+                    "the newest restore point {} is on {url}, read back whole at {at}",
+                    newest.file_name
+                ),
+            )
+        }
         (record, Ok(Some(newest))) => {
             let when = record.as_ref().map_or_else(
                 || "no upload recorded yet".to_string(),
                 |r| format!("last upload {}", r.time),
             );
+            let recorded = record
+                .as_ref()
+                .is_some_and(|r| r.on_remote.contains(&newest.file_name));
+            let what = if recorded {
+                "is recorded on {url} but not read back whole there yet"
+            } else {
+                "is not on {url} yet"
+            }
+            .replace("{url}", url);
+            let young = newest.age() <= max_age;
+            pending = young;
             (
-                newest.age() <= max_age,
+                young,
                 format!(
-                    "the newest restore point {} ({} old) is not on {url} yet ({when}; remote_max_age {}): run `dbbackup sync` where the store is reachable",
+                    "the newest restore point {} ({} old) {what} ({when}; remote_max_age {}): run `dbbackup sync` where the store is reachable",
                     newest.file_name,
                     human_duration(newest.age()),
                     human_duration(max_age)
@@ -148,6 +179,7 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
         severity: Severity::Critical,
         detail,
         perf: None,
+        pending,
     }
 }
 
@@ -203,6 +235,7 @@ fn age(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
     let max = thresholds.max_age;
     match good.iter().find(|e| !e.future_dated()) {
         None => Criterion {
+            pending: false,
             name: format!("{label}age"),
             ok: false,
             severity: Severity::Critical,
@@ -218,6 +251,7 @@ fn age(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
         Some(newest) => {
             let age = newest.age();
             Criterion {
+                pending: false,
                 name: format!("{label}age"),
                 ok: age <= max,
                 severity: Severity::Critical,
@@ -256,6 +290,7 @@ fn ahead_by(entry: &Entry) -> Option<std::time::Duration> {
 
 fn count(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
     Criterion {
+        pending: false,
         name: format!("{label}count"),
         ok: good.len() >= thresholds.min_count as usize,
         severity: Severity::Critical,
@@ -283,6 +318,7 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
         .collect();
     let Some((&newest, earlier)) = sizes.split_first().filter(|(_, rest)| !rest.is_empty()) else {
         return Criterion {
+            pending: false,
             name,
             ok: true,
             severity: Severity::Warning,
@@ -293,6 +329,7 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
     let median = median(earlier);
     let floor = median as f64 * (100.0 - thresholds.max_shrink_percent) / 100.0;
     Criterion {
+        pending: false,
         name,
         ok: newest as f64 >= floor,
         severity: Severity::Warning,
@@ -337,6 +374,7 @@ fn base(
         let newest_good = good.iter().max_by_key(|e| newest_key(e));
         return Some(match newest_good {
             Some(fine) if newest_key(fine) > newest_key(newest) => Criterion {
+                pending: false,
                 name,
                 ok: true,
                 severity: Severity::Critical,
@@ -347,6 +385,7 @@ fn base(
                 perf: None,
             },
             _ => Criterion {
+                pending: false,
                 name,
                 ok: false,
                 severity: Severity::Critical,
@@ -357,6 +396,7 @@ fn base(
     }
     let diffs = points.iter().filter(|e| e.name.diff).count();
     (diffs > 0).then(|| Criterion {
+        pending: false,
         name,
         ok: true,
         severity: Severity::Critical,
@@ -392,6 +432,7 @@ fn unreadable(set: &BackupSet, good: &[Entry], label: &str) -> Option<Criterion>
         |g| format!("newer than the newest good backup {}", g.file_name),
     );
     Some(Criterion {
+        pending: false,
         name: format!("{label}unreadable"),
         ok: false,
         severity: Severity::Critical,
@@ -425,6 +466,7 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
                 format!(" (quick_check: {})", sqlite_file::one_line(d))
             });
             Criterion {
+                pending: false,
                 name,
                 ok: false,
                 severity: Severity::Critical,
@@ -437,6 +479,7 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
         }
         // A legacy backup (the seed's plain gzip) records no check.
         Some(newest) if newest.meta.is_err() => Criterion {
+            pending: false,
             name,
             ok: true,
             severity: Severity::Critical,
@@ -447,6 +490,7 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
             perf: None,
         },
         Some(newest) => Criterion {
+            pending: false,
             name,
             ok: true,
             severity: Severity::Critical,
@@ -461,6 +505,7 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
             perf: None,
         },
         None => Criterion {
+            pending: false,
             name,
             ok: true,
             severity: Severity::Critical,
@@ -518,6 +563,7 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
         }
     };
     Criterion {
+        pending: false,
         name: ATTEMPT.into(),
         ok,
         severity: Severity::Critical,
@@ -545,6 +591,7 @@ fn clock(set: &BackupSet, label: &str) -> Option<Criterion> {
         |m| format!("made on host {}, whose clock is fast", m.host),
     );
     Some(Criterion {
+        pending: false,
         name: format!("{label}clock"),
         ok: false,
         severity: Severity::Warning,
@@ -599,6 +646,7 @@ pub(crate) fn database(db: &Path) -> Criterion {
         Err(e) => (false, format!("cannot access {}: {e}", show(db))),
     };
     Criterion {
+        pending: false,
         name: "database".into(),
         ok,
         severity: Severity::Critical,
@@ -646,6 +694,7 @@ fn free_space(dir: &Path, label: &str, min_free: u64) -> Criterion {
                 None => (disk, String::new()),
             };
             Criterion {
+                pending: false,
                 name,
                 ok: free >= min_free,
                 severity: Severity::Critical,
@@ -658,6 +707,7 @@ fn free_space(dir: &Path, label: &str, min_free: u64) -> Criterion {
             }
         }
         Err(errno) => Criterion {
+            pending: false,
             name,
             ok: false,
             severity: Severity::Critical,

@@ -36,7 +36,11 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<ExitCode> {
             };
             let out = ctx.output(format);
             for criterion in &criteria {
-                let verdict = if criterion.ok { "OK  " } else { "FAIL" };
+                let verdict = match (criterion.ok, criterion.pending) {
+                    (false, _) => "FAIL",
+                    (true, true) => "WAIT",
+                    (true, false) => "OK  ",
+                };
                 out.line(format!(
                     "{verdict} {}: {}",
                     criterion.name, criterion.detail
@@ -61,7 +65,14 @@ fn nagios(criteria: &[Criterion]) -> (Nagios, String) {
         Some(Severity::Critical) => (Nagios::Critical, "CRITICAL"),
     };
     let summary: Vec<String> = match worst {
-        None => criteria.iter().take(2).map(|c| c.detail.clone()).collect(),
+        // Age and count; and the remote's word when one is configured (it
+        // may be waiting for the next sync).
+        None => criteria
+            .iter()
+            .take(2)
+            .chain(criteria.iter().filter(|c| c.name == "remote"))
+            .map(|c| c.detail.clone())
+            .collect(),
         Some(_) => health::problems(criteria),
     };
     let perf: Vec<&str> = criteria.iter().filter_map(|c| c.perf.as_deref()).collect();

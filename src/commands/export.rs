@@ -6,24 +6,32 @@ use super::Ctx;
 use crate::cli::{BackupRef, ExportArgs};
 use crate::error::{Result, show};
 use crate::exit_code::ExitCode;
+use crate::remote::proof::Proofs;
 use crate::units::human_bytes;
 
 pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     // Printed as text (and JSON) once written: refused before anything is.
     crate::config::refuse_non_utf8("export file", &args.out)?;
     let out = ctx.output(args.output.format);
+    // The temp files of an export killed here before (its rebuilt database
+    // and gzip, as large as the backup): a killed restore's go the same way.
+    let beside = crate::store::atomic::parent_or_dot(&args.out);
+    crate::store::remove_dead_temps_in(beside);
     let done = if args.from_remote {
         // Downloaded beside the export file, checked, then exported from there.
         let remote = crate::remote::configured(&ctx.settings)?;
-        let beside = crate::store::atomic::parent_or_dot(&args.out);
         let db = ctx.db_id();
+        let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
         let staged = crate::remote::fetch::stage(
             &remote,
             &remote.points()?,
             args.name.as_str(),
             db.as_ref(),
             beside,
-        )?;
+            &mut proofs,
+        );
+        proofs.save(remote.url());
+        let staged = staged?;
         let dir = crate::store::BackupDir::new(staged.dir());
         crate::export::export(&ctx.settings, &ctx.job, &dir, &staged.name, None, &args.out)?
     } else {

@@ -12,6 +12,7 @@ use crate::cli::ListArgs;
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::output::Output;
+use crate::remote::proof::{Proofs, Standing};
 use crate::store::{Checksum, DbId, Entry, Legacy, Role, ownership};
 use crate::units::human_bytes;
 
@@ -38,7 +39,8 @@ pub(crate) struct Row {
     /// `ok`, `failed`, `no-base` (a diff whose base is missing or damaged),
     /// `damaged` (a file of another size than when it was written, or found
     /// damaged by `verify`, `restore` or `export`), or `unknown` when no check
-    /// result was recorded.
+    /// result was recorded; from the remote also `unverified` (not read back
+    /// whole recently enough, or written since).
     pub check: String,
     /// With check `no-base` or `damaged`: what is wrong (cheap tests).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,13 +118,13 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         Some(remote) => remote.url().to_string(),
         None => ctx.settings.backup_dir.display().to_string(),
     };
-    let (entries, legacy) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
+    let (entries, legacy, standings) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
     let mut rows: Vec<Row> = entries
         .iter()
         .map(|e| Row::from_entry(e, db.as_ref(), legacy))
         .collect();
     if remote.is_some() {
-        remote_checks(&mut rows, &entries);
+        remote_checks(&mut rows, &entries, &standings);
     }
     out.document(&rows);
     if rows.is_empty() {
@@ -146,20 +148,31 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
+/// What is known of each remote point's bytes (`remote::proof`), by name.
+type Standings = std::collections::HashMap<String, Standing>;
+
 /// The directory's backups, newest first, with whose its legacy files are;
-/// only those a job made with `--job`.
+/// only those a job made with `--job`. From the remote: with what is known
+/// of each point's bytes.
 fn listed(
     ctx: &Ctx,
     args: &ListArgs,
     db: Option<&DbId>,
     remote: Option<&crate::remote::Remote>,
-) -> Result<(Vec<Entry>, Legacy)> {
+) -> Result<(Vec<Entry>, Legacy, Standings)> {
+    let mut standings = Standings::new();
     let mut entries = match remote {
-        Some(remote) => remote
-            .points()?
-            .iter()
-            .filter_map(|p| p.entry(remote.url()))
-            .collect(),
+        Some(remote) => {
+            let points = remote.points()?;
+            let proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
+            for point in &points {
+                standings.insert(point.record.name.clone(), proofs.standing(point));
+            }
+            points
+                .iter()
+                .filter_map(|p| p.entry(remote.url()))
+                .collect()
+        }
         None => ctx.backup_dir().entries()?,
     };
     let job = args
@@ -178,7 +191,7 @@ fn listed(
     if let Some(job) = &job {
         entries.retain(|e| e.meta.as_ref().is_ok_and(|m| job.made(&m.job)));
     }
-    Ok((entries, legacy))
+    Ok((entries, legacy, standings))
 }
 
 /// The table people read: a header, then one line per backup.
@@ -207,9 +220,11 @@ fn print_table(out: &Output, rows: &[Row], entries: &[Entry], legacy: Legacy) {
     let created_width = created_header
         .len()
         .max(if row_format.ends_with('z') { 26 } else { 19 });
+    // `unverified` (from the remote) is wider than the local words.
+    let check_width = rows.iter().map(|r| r.check.len()).max().unwrap_or(0).max(7);
     out.line(
         format!(
-            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<4} {:<7} {}{}",
+            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<4} {:<check_width$} {}{}",
             "NAME",
             created_header,
             "SIZE",
@@ -231,7 +246,7 @@ fn print_table(out: &Output, rows: &[Row], entries: &[Entry], legacy: Legacy) {
             .strftime(row_format)
             .to_string();
         out.line(format!(
-            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<4} {:<7} {}{}",
+            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<4} {:<check_width$} {}{}",
             row.name,
             local,
             human_bytes(row.size),
@@ -306,18 +321,25 @@ fn print_notes(
 }
 
 /// On the remote, a point whose data object does not match its record
-/// (`remote::Remote::points`) is damaged, and a diff whose base is not whole
-/// there cannot be restored. The local tests (`diff::restore_problem`) would
-/// look for files in the backup directory. `entries`: the rows' own.
-fn remote_checks(rows: &mut [Row], entries: &[Entry]) {
+/// (`remote::Remote::points`: missing, another size; or read back and found
+/// other bytes, `remote::proof`) is damaged, and a diff whose base is not
+/// whole there cannot be restored. `ok` only for a point proved: read back
+/// whole recently enough and not written since; else `unverified`. The
+/// local tests (`diff::restore_problem`) would look for files in the backup
+/// directory. `entries`: the rows' own.
+fn remote_checks(rows: &mut [Row], entries: &[Entry], standings: &Standings) {
+    let mismatch = |name: &str| match standings.get(name) {
+        Some(Standing::Mismatch(why)) => Some(why.clone()),
+        _ => None,
+    };
     let names: std::collections::HashSet<String> = entries
         .iter()
-        .filter(|e| e.damage.is_none())
+        .filter(|e| e.damage.is_none() && mismatch(&e.file_name).is_none())
         .map(|e| e.file_name.clone())
         .collect();
     for (row, entry) in rows.iter_mut().zip(entries) {
-        if let Some(damage) = &entry.damage {
-            row.restore_problem = Some(damage.clone());
+        if let Some(damage) = entry.damage.clone().or_else(|| mismatch(&entry.file_name)) {
+            row.restore_problem = Some(damage);
             row.check = "damaged".into();
             continue;
         }
@@ -326,10 +348,12 @@ fn remote_checks(rows: &mut [Row], entries: &[Entry]) {
             .as_ref()
             .filter(|base| !names.contains(*base))
             .map(|base| format!("its base {base} is not on the remote"));
+        let proved = matches!(standings.get(&entry.file_name), Some(Standing::Proved(_)));
         row.check = match (&row.restore_problem, row.kind.as_deref()) {
             (Some(_), _) => "no-base".into(),
             (None, _) if row.error.is_some() => "unknown".into(),
             _ if row.check == "failed" => "failed".into(),
+            _ if !proved => "unverified".into(),
             _ => "ok".into(),
         };
     }

@@ -139,8 +139,17 @@ fn staged_from_remote(
     }
     let beside = crate::store::atomic::parent_or_dot(target);
     let db = ctx.db_id();
-    let staged =
-        crate::remote::fetch::stage(&remote, &remote.points()?, name, db.as_ref(), beside)?;
+    let mut proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, remote.url());
+    let staged = crate::remote::fetch::stage(
+        &remote,
+        &remote.points()?,
+        name,
+        db.as_ref(),
+        beside,
+        &mut proofs,
+    );
+    proofs.save(remote.url());
+    let staged = staged?;
     out.line(format!("downloaded {} from {}", staged.name, remote.url()));
     Ok(Some(staged))
 }

@@ -5,8 +5,9 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::cli::FormatArgs;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
+use crate::remote::proof::Proofs;
 use crate::remote::sync::Synced;
 use crate::units::human_bytes;
 
@@ -14,30 +15,20 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let out = ctx.output(args.format);
     let remote = crate::remote::configured(&ctx.settings)?;
     let url = remote.url().to_string();
-    let result = ctx
-        .backup_set(&ctx.backup_dir())
-        .and_then(|set| crate::remote::sync::sync(&remote, &set, ctx.settings.remote_max_backups));
+    let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
+    let result = ctx.backup_set(&ctx.backup_dir()).and_then(|set| {
+        crate::remote::sync::sync(&remote, &set, ctx.settings.remote_max_backups, &mut proofs)
+    });
+    proofs.save(remote.url());
+    let problem = result.as_ref().ok().and_then(|done| done.problem(&remote));
     if let Some(db) = ctx.db_id() {
-        let detail = match &result {
-            Ok(done) => format!(
-                "{} uploaded, {} already there",
-                done.uploaded.len(),
-                done.present
-            ),
-            Err(_) => String::new(),
+        let outcome = match (&result, &problem) {
+            (Err(error), _) => Err(error.to_string()),
+            (Ok(_), Some(problem)) => Err(problem.clone()),
+            (Ok(done), None) => Ok(done.on_remote.clone()),
         };
-        crate::remote::state::record(
-            &ctx.settings,
-            &db,
-            &ctx.job,
-            "sync",
-            &url,
-            result
-                .as_ref()
-                .map(|d| d.on_remote.clone())
-                .map_err(ToString::to_string),
-            &detail,
-        );
+        let detail = result.as_ref().map(summary).unwrap_or_default();
+        crate::remote::state::record(&ctx.settings, &db, &ctx.job, "sync", &url, outcome, &detail);
     }
     let done: Synced = result?;
     for (name, size) in &done.uploaded {
@@ -46,17 +37,23 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     for (name, why) in &done.passed_over {
         tracing::warn!("not uploaded: {name}: {why}");
     }
+    for name in &done.repaired {
+        out.line(format!(
+            "repaired {name} on {url}: its bytes there did not match its SHA-256; uploaded again from the backup directory"
+        ));
+    }
     for name in &done.deleted {
         out.line(format!("deleted {name} from {url} (remote_max_backups)"));
     }
-    out.line(format!(
-        "{url}: {} uploaded, {} already there",
-        done.uploaded.len(),
-        done.present
-    ));
+    out.line(format!("{url}: {}", summary(&done)));
     out.document(&json!({
-        "status": "ok",
+        "status": if problem.is_some() { "failed" } else { "ok" },
         "remote": url,
+        "read_back": done.read_back,
+        "repaired": done.repaired,
+        "damaged": done.damaged.iter()
+            .map(|(name, why)| json!({"name": name, "reason": why}))
+            .collect::<Vec<_>>(),
         "uploaded": done.uploaded.iter()
             .map(|(name, size)| json!({"name": name, "size": size}))
             .collect::<Vec<_>>(),
@@ -66,5 +63,28 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>(),
         "deleted": done.deleted,
     }));
-    Ok(ExitCode::Success)
+    match problem {
+        Some(problem) => Err(Error::failed(problem)),
+        None => Ok(ExitCode::Success),
+    }
+}
+
+/// `N uploaded, M already there (R read back whole)`: what a point
+/// "already there" means is that it was proved (docs/remote.md).
+fn summary(done: &Synced) -> String {
+    let mut text = format!(
+        "{} uploaded, {} already there",
+        done.uploaded.len(),
+        done.present
+    );
+    if !done.read_back.is_empty() {
+        text.push_str(&format!(" ({} read back whole)", done.read_back.len()));
+    }
+    if !done.repaired.is_empty() {
+        text.push_str(&format!(", {} repaired", done.repaired.len()));
+    }
+    if !done.damaged.is_empty() {
+        text.push_str(&format!(", {} damaged", done.damaged.len()));
+    }
+    text
 }

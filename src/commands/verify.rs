@@ -147,15 +147,19 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
     entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
     let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
     let mut verdicts = Vec::new();
+    // What each download read: `sync`, `list` and `check` count on it.
+    let mut proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, remote.url());
     for entry in &entries {
-        let result = crate::remote::fetch::stage(
+        let staged = crate::remote::fetch::stage(
             &remote,
             &points,
             &entry.file_name,
             None,
             &std::env::temp_dir(),
-        )
-        .and_then(|staged| {
+            &mut proofs,
+        );
+        proofs.save(remote.url());
+        let result = staged.and_then(|staged| {
             let local = crate::store::BackupDir::new(staged.dir()).by_name(&staged.name)?;
             verify_one(&local, false, &ctx.job, threads)
         });

@@ -50,6 +50,18 @@ const REMOTE_SEQ_BASE: u64 = 1 << 48;
 pub(crate) struct RemotePoint {
     pub record: Record,
     pub problem: Option<String>,
+    /// The store's ETag of the data object as listed: changes with every
+    /// write of it (`proof::Proofs`).
+    pub e_tag: Option<String>,
+}
+
+/// One whole read of an object: its size, SHA-256 and the store's ETag of
+/// the bytes read.
+#[derive(Debug, Clone)]
+pub(crate) struct Got {
+    pub size: u64,
+    pub sha256: String,
+    pub e_tag: Option<String>,
 }
 
 impl RemotePoint {
@@ -211,7 +223,7 @@ impl Remote {
                     records.push(object.location.clone());
                 }
             } else if BackupName::parse(file_name).is_some() {
-                sizes.insert(file_name.to_string(), object.size);
+                sizes.insert(file_name.to_string(), (object.size, object.e_tag.clone()));
             }
         }
         let mut points = Vec::new();
@@ -238,8 +250,9 @@ impl Remote {
             if key.filename() != Some(&format!("{}{}", record.name, record::SUFFIX)) {
                 continue;
             }
-            let problem = match sizes.get(&record.name) {
-                Some(size) if *size == record.size => None,
+            let e_tag = sizes.get(&record.name).and_then(|(_, e)| e.clone());
+            let problem = match sizes.get(&record.name).map(|(size, _)| *size) {
+                Some(size) if size == record.size => None,
                 Some(size) => Some(format!(
                     "its data object on {} is {size} bytes, its record says {} (truncated or replaced)",
                     self.url, record.size
@@ -249,7 +262,11 @@ impl Remote {
                     self.url
                 )),
             };
-            points.push(RemotePoint { record, problem });
+            points.push(RemotePoint {
+                record,
+                problem,
+                e_tag,
+            });
         }
         Ok(points)
     }
@@ -279,7 +296,7 @@ impl Remote {
         metadata: &Metadata,
         remote_seq: u64,
         fresh: bool,
-    ) -> Result<Record> {
+    ) -> Result<RemotePoint> {
         let size = file
             .metadata()
             .context(|| format!("cannot stat backup {name}"))?
@@ -289,14 +306,14 @@ impl Remote {
             .rt
             .block_on(self.send(file, &key, size))
             .map_err(|e| self.fail(&format!("cannot upload {name} to"), e))?;
-        let (read_size, read_sha) = self
+        let got = self
             .rt
             .block_on(self.read_back(&key))
             .map_err(|e| self.fail(&format!("cannot read back {name} from"), e))?;
-        if (read_size, &read_sha) != (size, &sent) {
+        if (got.size, &got.sha256) != (size, &sent) {
             return Err(Error::failed(format!(
-                "upload of {name} to {} does not read back as sent ({read_size} bytes, {read_sha}; sent {size} bytes, {sent}); it is not counted as a restore point there",
-                self.url
+                "upload of {name} to {} does not read back as sent ({} bytes, {}; sent {size} bytes, {sent}); it is not counted as a restore point there",
+                self.url, got.size, got.sha256
             )));
         }
         let record = Record {
@@ -320,13 +337,114 @@ impl Remote {
             PutOptions::from(mode),
         ));
         match put {
-            Ok(_) => Ok(record),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::failed(format!(
-                "{name} was uploaded to {} by another sync meanwhile; its record there is kept: give each database its own remote prefix",
-                self.url
-            ))),
-            Err(e) => Err(self.fail(&format!("cannot write the record of {name} to"), e.into())),
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                return Err(Error::failed(format!(
+                    "{name} was uploaded to {} by another sync meanwhile; its record there is kept: give each database its own remote prefix",
+                    self.url
+                )));
+            }
+            Err(e) => {
+                return Err(self.fail(&format!("cannot write the record of {name} to"), e.into()));
+            }
         }
+        // Another sync's bytes may have replaced ours after the read-back and
+        // before the record (two syncs racing for one name): then this record
+        // is not proved, and the next sync finds and repairs it.
+        self.unchanged_since_read(name, &key, &got)?;
+        Ok(RemotePoint {
+            record,
+            problem: None,
+            e_tag: got.e_tag,
+        })
+    }
+
+    /// The data object still has the ETag it had when read back as `got`.
+    fn unchanged_since_read(&self, name: &str, key: &Key, got: &Got) -> Result<()> {
+        let Some(read) = &got.e_tag else {
+            return Ok(());
+        };
+        let now = self
+            .rt
+            .block_on(self.store.head(key))
+            .map_err(|e| self.fail(&format!("cannot read back {name} from"), e.into()))?;
+        if now.e_tag.as_ref() != Some(read) {
+            return Err(Error::failed(format!(
+                "{name} on {} was written again while it was uploaded (by another sync?); it is not proved there: the next sync reads it back and repairs it",
+                self.url
+            )));
+        }
+        Ok(())
+    }
+
+    /// Read `point`'s data object whole and compare it with its record: the
+    /// store's ETag of the bytes read, and why they are not the uploaded
+    /// file's (None: they are).
+    pub(crate) fn read_whole(
+        &self,
+        point: &RemotePoint,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let name = &point.record.name;
+        let got = self
+            .rt
+            .block_on(self.read_back(&self.key(name)))
+            .map_err(|e| self.fail(&format!("cannot read back {name} from"), e))?;
+        Ok((got.e_tag.clone(), self.mismatch(point, &got)))
+    }
+
+    /// Why `got` is not the file `point` records, if it is not.
+    fn mismatch(&self, point: &RemotePoint, got: &Got) -> Option<String> {
+        ((got.size, &got.sha256) != (point.record.size, &point.record.sha256)).then(|| {
+            format!(
+                "its bytes on {} are not the file uploaded ({} bytes, {}; its record says {} bytes, {})",
+                self.url, got.size, got.sha256, point.record.size, point.record.sha256
+            )
+        })
+    }
+
+    /// Upload `file` again as `point`'s data object, whose bytes on the remote
+    /// were found not to match its record (`point`: this backup's own record,
+    /// left as it is). The point as it is now, read back and matched.
+    pub(crate) fn repair(&self, file: &mut File, point: &RemotePoint) -> Result<RemotePoint> {
+        let name = &point.record.name;
+        let key = self.key(name);
+        let size = file
+            .metadata()
+            .context(|| format!("cannot stat backup {name}"))?
+            .len();
+        let sent = self
+            .rt
+            .block_on(self.send(file, &key, size))
+            .map_err(|e| self.fail(&format!("cannot upload {name} to"), e))?;
+        if (size, &sent) != (point.record.size, &point.record.sha256) {
+            return Err(Error::failed(format!(
+                "{name} in the backup directory is not the file its record on {} describes ({size} bytes, {sent}); the remote one was not repaired",
+                self.url
+            )));
+        }
+        let got = self
+            .rt
+            .block_on(self.read_back(&key))
+            .map_err(|e| self.fail(&format!("cannot read back {name} from"), e))?;
+        if let Some(why) = self.mismatch(point, &got) {
+            return Err(Error::failed(format!(
+                "{name} does not read back as sent after its repair: {why}"
+            )));
+        }
+        // The record must still be this backup's: never leave our bytes under
+        // another backup's record.
+        if self.record(name)?.as_ref() != Some(&point.record) {
+            return Err(Error::failed(format!(
+                "the record of {name} on {} changed while its data was repaired (another sync?); run sync again",
+                self.url
+            )));
+        }
+        self.unchanged_since_read(name, &key, &got)?;
+        Ok(RemotePoint {
+            record: point.record.clone(),
+            problem: None,
+            e_tag: got.e_tag,
+        })
     }
 
     /// Send the file's bytes; their SHA-256.
@@ -380,8 +498,8 @@ impl Remote {
         Ok(format!("sha256:{}", hex(&hasher.finalize())))
     }
 
-    /// Size and SHA-256 of the object as the store returns it.
-    async fn read_back(&self, key: &Key) -> std::result::Result<(u64, String), Fail> {
+    /// Size, SHA-256 and ETag of the object as the store returns it.
+    async fn read_back(&self, key: &Key) -> std::result::Result<Got, Fail> {
         self.read_each(key, |_| Ok(())).await
     }
 
@@ -391,8 +509,11 @@ impl Remote {
         &self,
         key: &Key,
         mut each: impl FnMut(&[u8]) -> std::result::Result<(), Fail>,
-    ) -> std::result::Result<(u64, String), Fail> {
-        let mut stream = self.store.get(key).await?.into_stream();
+    ) -> std::result::Result<Got, Fail> {
+        let got = self.store.get(key).await?;
+        // The ETag of the response: of exactly the bytes that follow.
+        let e_tag = got.meta.e_tag.clone();
+        let mut stream = got.into_stream();
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         while let Some(chunk) = stream.next().await {
@@ -402,12 +523,22 @@ impl Remote {
             each(&chunk)?;
             size += chunk.len() as u64;
         }
-        Ok((size, format!("sha256:{}", hex(&hasher.finalize()))))
+        Ok(Got {
+            size,
+            sha256: format!("sha256:{}", hex(&hasher.finalize())),
+            e_tag,
+        })
     }
 
     /// Download `point` into `dir` under its name, checked against its record
     /// (size, SHA-256) before it gets the name; never replaces a file there.
-    pub(crate) fn download(&self, point: &RemotePoint, dir: &Path) -> Result<PathBuf> {
+    /// Bytes that do not match are [`Error::Damaged`]. The path, and the
+    /// store's ETag of the bytes.
+    pub(crate) fn download(
+        &self,
+        point: &RemotePoint,
+        dir: &Path,
+    ) -> Result<(PathBuf, Option<String>)> {
         let name = &point.record.name;
         if let Some(problem) = &point.problem {
             return Err(Error::failed(format!(
@@ -423,16 +554,17 @@ impl Remote {
                 Ok(())
             }))
             .map_err(|e| self.fail(&format!("cannot download {name} from"), e))?;
-        if (got.0, &got.1) != (point.record.size, &point.record.sha256) {
-            return Err(Error::failed(format!(
-                "{name} from {} is not the file uploaded ({} bytes, {}; its record says {} bytes, {}); nothing was restored from it",
-                self.url, got.0, got.1, point.record.size, point.record.sha256
-            )));
+        if let Some(why) = self.mismatch(point, &got) {
+            return Err(Error::Damaged {
+                backup: PathBuf::from(format!("{}/{name}", self.url)),
+                name: name.clone(),
+                why,
+            });
         }
         temp.sync()?;
         let path = dir.join(name);
         link_no_replace(temp.path(), &path).context(|| format!("cannot create {}", show(&path)))?;
-        Ok(path)
+        Ok((path, got.e_tag))
     }
 
     /// Delete a point: its record first, so it stops counting before its

@@ -8,6 +8,7 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use super::proof::Proofs;
 use super::{Remote, RemotePoint};
 use crate::error::{Context, Error, Result, show};
 use crate::store::{BackupSet, DbId, Entry};
@@ -18,6 +19,9 @@ pub(crate) struct Staged {
     dir: PathBuf,
     /// The restore point's file name in [`Staged::dir`].
     pub name: String,
+    /// `latest`: newer points passed over, and why (missing, damaged, or
+    /// bytes that do not match their SHA-256).
+    pub passed_over: Vec<(String, String)>,
 }
 
 impl Staged {
@@ -32,32 +36,26 @@ impl Drop for Staged {
     }
 }
 
-/// Download `name` (or the newest restore point of `db`, for `latest`) and,
-/// for a diff, its base into a new directory in `beside`.
-/// `points`: the remote's listing.
+/// Download `name` (or the newest intact restore point of `db`, for
+/// `latest`) and, for a diff, its base into a new directory in `beside`.
+/// `points`: the remote's listing. What each download read is noted in
+/// `proofs`. `latest` passes over a point whose bytes do not match their
+/// SHA-256 (or whose base's do not), naming it, as over a missing one; a
+/// point asked for by name is refused (`Error::Damaged`).
 pub(crate) fn stage(
     remote: &Remote,
     points: &[RemotePoint],
     name: &str,
     db: Option<&DbId>,
     beside: &Path,
+    proofs: &mut Proofs,
 ) -> Result<Staged> {
-    let point = choose(remote, points, name, db)?;
-    let mut wanted = vec![point.clone()];
-    if let Some(diff) = &point.record.metadata.diff {
-        let base = points
-            .iter()
-            .find(|p| p.record.name == diff.base && p.complete())
-            .ok_or_else(|| {
-                Error::failed(format!(
-                    "{} on {} is a diff whose base {} is not there; it cannot be restored",
-                    point.record.name,
-                    remote.url(),
-                    diff.base
-                ))
-            })?;
-        wanted.push(base.clone());
-    }
+    let latest = name == "latest";
+    let candidates = if latest {
+        newest_first(remote, points, db)?
+    } else {
+        vec![by_name(remote, points, name)?]
+    };
     remove_dead_stages(beside);
     static STAGED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = STAGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -69,15 +67,114 @@ pub(crate) fn stage(
         .mode(0o700)
         .create(&dir)
         .context(|| format!("cannot create {} for the download", show(&dir)))?;
-    let staged = Staged {
+    let mut staged = Staged {
         dir,
-        name: point.record.name.clone(),
+        name: String::new(),
+        passed_over: Vec::new(),
     };
-    for point in &wanted {
-        tracing::info!("downloading {} from {}", point.record.name, remote.url());
-        remote.download(point, &staged.dir)?;
+    for point in candidates {
+        let why = match fetch(remote, points, point, &staged.dir, proofs) {
+            Ok(()) => {
+                staged.name = point.record.name.clone();
+                return Ok(staged);
+            }
+            Err(Skip::Fail(Error::Damaged { name, why, .. })) if latest => {
+                if name == point.record.name {
+                    why
+                } else {
+                    format!("its base {name} is damaged: {why}")
+                }
+            }
+            Err(Skip::Unrestorable(why)) if latest => why,
+            Err(Skip::Unrestorable(why)) => {
+                return Err(Error::failed(format!(
+                    "{} cannot be restored from {}: {why}",
+                    point.record.name,
+                    remote.url()
+                )));
+            }
+            Err(Skip::Fail(error)) => return Err(error),
+        };
+        tracing::warn!(
+            "passed over newer {} on {}: {why}",
+            point.record.name,
+            remote.url()
+        );
+        staged.passed_over.push((point.record.name.clone(), why));
     }
-    Ok(staged)
+    let owner = db.map_or_else(String::new, |db| format!(" of {}", show(db.canonical())));
+    Err(Error::failed(if staged.passed_over.is_empty() {
+        format!("no restore point{owner} on {}", remote.url())
+    } else {
+        format!(
+            "no intact restore point{owner} on {}: {}",
+            remote.url(),
+            staged
+                .passed_over
+                .iter()
+                .map(|(name, why)| format!("{name}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    }))
+}
+
+/// Why a point was not fetched.
+enum Skip {
+    /// Known before anything is read: its object is missing or of another
+    /// size, or it is a diff whose base is.
+    Unrestorable(String),
+    /// A download that failed: `Error::Damaged` for bytes that do not match.
+    Fail(Error),
+}
+
+impl From<Error> for Skip {
+    fn from(e: Error) -> Self {
+        Skip::Fail(e)
+    }
+}
+
+/// `point` and, for a diff, its base, downloaded into `dir` and checked.
+fn fetch(
+    remote: &Remote,
+    points: &[RemotePoint],
+    point: &RemotePoint,
+    dir: &Path,
+    proofs: &mut Proofs,
+) -> std::result::Result<(), Skip> {
+    if let Some(problem) = &point.problem {
+        return Err(Skip::Unrestorable(problem.clone()));
+    }
+    let mut wanted = vec![point];
+    if let Some(diff) = &point.record.metadata.diff {
+        let base = points
+            .iter()
+            .find(|p| p.record.name == diff.base && p.complete())
+            .ok_or_else(|| {
+                Skip::Unrestorable(format!(
+                    "it is a diff whose base {} is not there",
+                    diff.base
+                ))
+            })?;
+        wanted.push(base);
+    }
+    for point in wanted {
+        // A base already fetched for a diff passed over.
+        if dir.join(&point.record.name).exists() {
+            continue;
+        }
+        tracing::info!("downloading {} from {}", point.record.name, remote.url());
+        match remote.download(point, dir) {
+            Ok((_, e_tag)) => proofs.note(point, e_tag, None),
+            Err(error) => {
+                if let Error::Damaged { why, .. } = &error {
+                    proofs.note(point, point.e_tag.clone(), Some(why.clone()));
+                }
+                return Err(Skip::Fail(error));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `.dbbackup-remote-HOST-`: the staging directories of this host's
@@ -108,25 +205,26 @@ fn remove_dead_stages(dir: &Path) {
     }
 }
 
-/// The point `name` names; `latest`: the newest restore point of `db`, or of
-/// the one database the remote holds points of.
-fn choose<'a>(
+/// The point `name` names.
+fn by_name<'a>(remote: &Remote, points: &'a [RemotePoint], name: &str) -> Result<&'a RemotePoint> {
+    points
+        .iter()
+        .find(|p| p.record.name == name)
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "no restore point named '{name}' on {} (see `dbbackup list --from-remote`)",
+                remote.url()
+            ))
+        })
+}
+
+/// For `latest`: the restore points of `db`, or of the one database the
+/// remote holds points of, newest first.
+fn newest_first<'a>(
     remote: &Remote,
     points: &'a [RemotePoint],
-    name: &str,
     db: Option<&DbId>,
-) -> Result<&'a RemotePoint> {
-    if name != "latest" {
-        return points
-            .iter()
-            .find(|p| p.record.name == name)
-            .ok_or_else(|| {
-                Error::failed(format!(
-                    "no restore point named '{name}' on {} (see `dbbackup list --from-remote`)",
-                    remote.url()
-                ))
-            });
-    }
+) -> Result<Vec<&'a RemotePoint>> {
     let entries: Vec<Entry> = points
         .iter()
         .filter_map(|p| p.entry(remote.url()))
@@ -162,27 +260,16 @@ fn choose<'a>(
     };
     let mut set = BackupSet::of(entries, &owner).restore_points;
     set.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
-    let chosen = set
+    let chosen: Vec<&RemotePoint> = set
         .iter()
-        .position(|e| e.damage.is_none())
-        .unwrap_or(set.len());
-    for passed in &set[..chosen] {
-        tracing::warn!(
-            "passed over newer {} on {}: {}",
-            passed.file_name,
-            remote.url(),
-            passed.damage.as_deref().unwrap_or_default()
-        );
-    }
-    let newest = set.get(chosen).ok_or_else(|| {
-        Error::failed(format!(
+        .filter_map(|e| points.iter().find(|p| p.record.name == e.file_name))
+        .collect();
+    if chosen.is_empty() {
+        return Err(Error::failed(format!(
             "no restore point of {} on {}",
             show(owner.canonical()),
             remote.url()
-        ))
-    })?;
-    points
-        .iter()
-        .find(|p| p.record.name == newest.file_name)
-        .ok_or_else(|| Error::failed("remote listing changed while read"))
+        )));
+    }
+    Ok(chosen)
 }

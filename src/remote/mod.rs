@@ -13,6 +13,7 @@
 mod client;
 mod credentials;
 pub(crate) mod fetch;
+pub(crate) mod proof;
 pub(crate) mod record;
 pub(crate) mod state;
 pub(crate) mod sync;
@@ -49,7 +50,14 @@ pub(crate) fn upload_inline(settings: &Settings, job: &crate::slurm::job::JobCon
     let db = crate::store::DbId::of(db);
     let result = configured(settings).and_then(|remote| {
         let set = crate::store::BackupDir::new(&settings.backup_dir).set(&db)?;
-        sync::sync(&remote, &set, settings.remote_max_backups)
+        let mut proofs = proof::Proofs::load(&settings.backup_dir, remote.url());
+        let done = sync::sync(&remote, &set, settings.remote_max_backups, &mut proofs);
+        proofs.save(remote.url());
+        let done = done?;
+        match done.problem(&remote) {
+            Some(problem) => Err(Error::failed(problem)),
+            None => Ok(done),
+        }
     });
     let detail = match &result {
         Ok(done) => format!("{} uploaded", done.uploaded.len()),

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 
+use super::proof::{Proofs, Standing};
 use super::{Remote, RemotePoint};
 use crate::error::{Context, Error, Result, show};
 use crate::store::{BackupSet, Entry, Metadata, open_no_follow};
@@ -19,57 +20,88 @@ use crate::store::{BackupSet, Entry, Metadata, open_no_follow};
 pub(crate) struct Synced {
     /// Uploaded and read back: name and size.
     pub uploaded: Vec<(String, u64)>,
-    /// Already on the remote (same name, size and content checksum).
+    /// Already on the remote (same name, size and content checksum) and
+    /// proved: read back whole by this sync or recently enough (`proof`).
     pub present: usize,
+    /// Read back whole by this sync (not proved recently enough) and matched.
+    pub read_back: Vec<String>,
+    /// Found not to match on the remote, and uploaded again from the backup
+    /// directory.
+    pub repaired: Vec<String>,
+    /// Found not to match on the remote, with no intact copy in the backup
+    /// directory to repair it from: name and what was read.
+    pub damaged: Vec<(String, String)>,
     /// Passed over, and why (vanished meanwhile, its base is not on the remote).
     pub passed_over: Vec<(String, String)>,
     /// Deleted from the remote by retention.
     pub deleted: Vec<String>,
-    /// Every restore point on the remote afterwards.
+    /// Every restore point on the remote afterwards that is proved.
     pub on_remote: Vec<String>,
+}
+
+impl Synced {
+    /// The sync's failure, when a point on the remote is damaged beyond what
+    /// it could repair: one line naming each.
+    pub(crate) fn problem(&self, remote: &Remote) -> Option<String> {
+        (!self.damaged.is_empty()).then(|| {
+            let names: Vec<String> = self
+                .damaged
+                .iter()
+                .map(|(name, why)| format!("{name} ({why})"))
+                .collect();
+            format!(
+                "damaged on {} and not in the backup directory to upload again: {}; older points are kept in its place (`dbbackup list --from-remote`)",
+                remote.url(),
+                names.join("; ")
+            )
+        })
+    }
 }
 
 /// Upload `set`'s restore points that retention keeps (the newest `keep` of
 /// each database, and the bases of kept diffs), oldest first; then delete
-/// from the remote the points of those databases that retention does not keep.
-pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced> {
+/// from the remote the points of those databases that retention does not
+/// keep. A point counts as there only when proved (`proof`): one not read
+/// back recently enough, or written since, is read back whole; one that does
+/// not match is uploaded again from the backup directory, or else reported
+/// and kept out of retention's count (older points stay in its place).
+pub(crate) fn sync(
+    remote: &Remote,
+    set: &BackupSet,
+    keep: u32,
+    proofs: &mut Proofs,
+) -> Result<Synced> {
     let mut done = Synced::default();
     let mut on_remote: HashMap<String, RemotePoint> = remote
         .points()?
         .into_iter()
         .map(|p| (p.record.name.clone(), p))
         .collect();
-    let restorable: Vec<Entry> = set
-        .restore_points
-        .iter()
-        .filter(|e| e.meta.is_ok() && crate::diff::restore_problem(e).is_none())
-        .cloned()
-        .collect();
-    let wanted = kept(&restorable, keep);
-    let mut uploads: Vec<&Entry> = restorable
-        .iter()
-        .filter(|e| wanted.contains(&e.file_name))
-        .collect();
-    // Oldest first: a base was published before every diff rebuilt on it.
-    uploads.sort_by_cached_key(|e| e.order());
+    // Proved in this run, or recently enough: what retention may count on.
+    let mut proved: HashSet<String> = HashSet::new();
+    let mut bad: HashMap<String, String> = HashMap::new();
     let mut remote_seq = on_remote
         .values()
         .filter_map(|p| p.record.remote_seq)
         .max()
         .unwrap_or(0);
-    for entry in uploads {
+    for entry in &to_upload(set, keep) {
         let Ok(meta) = &entry.meta else { continue };
-        if let Some(point) = on_remote.get(&entry.file_name)
-            && point.complete()
-            && point.record.metadata.source == meta.source
-            && point.record.size == entry.size
-            && point.record.metadata.checksum == meta.checksum
-        {
-            done.present += 1;
-            continue;
+        // This backup's own point, whole by size: proved, or read back now.
+        let mut damaged_there = None;
+        if let Some(point) = own_point(&on_remote, entry, meta) {
+            match prove(remote, point, proofs, &mut done)? {
+                None => {
+                    proved.insert(entry.file_name.clone());
+                    done.present += 1;
+                    continue;
+                }
+                Some(why) => damaged_there = Some((point.clone(), why)),
+            }
         }
         if let Some(diff) = &meta.diff
-            && !on_remote.get(&diff.base).is_some_and(RemotePoint::complete)
+            && (bad.contains_key(&diff.base)
+                || !on_remote.get(&diff.base).is_some_and(RemotePoint::complete))
         {
             done.passed_over.push((
                 entry.file_name.clone(),
@@ -80,6 +112,9 @@ pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced
         let mut file = match open_no_follow(&entry.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some((point, why)) = damaged_there {
+                    bad.insert(point.record.name.clone(), why);
+                }
                 done.passed_over.push((
                     entry.file_name.clone(),
                     "deleted from the backup directory meanwhile".into(),
@@ -88,6 +123,13 @@ pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced
             }
             Err(e) => return Err(e).context(|| format!("cannot open {}", show(&entry.path))),
         };
+        if let Some((point, why)) = damaged_there {
+            let repaired = repair(remote, &mut file, &point, &why, proofs)?;
+            done.repaired.push(entry.file_name.clone());
+            proved.insert(entry.file_name.clone());
+            on_remote.insert(entry.file_name.clone(), repaired);
+            continue;
+        }
         // Checked just before the upload, not from the listing: never replace
         // another database's point that has the same name (same second).
         let there = remote.record(&entry.file_name)?;
@@ -95,31 +137,113 @@ pub(crate) fn sync(remote: &Remote, set: &BackupSet, keep: u32) -> Result<Synced
             refuse_other(remote, there, meta)?;
         }
         remote_seq += 1;
-        let record = remote.upload(
+        let point = remote.upload(
             &mut file,
             &entry.file_name,
             meta,
             remote_seq,
             there.is_none(),
         )?;
+        proofs.note(&point, point.e_tag.clone(), None);
         tracing::info!("uploaded {} to {}", entry.file_name, remote.url());
-        done.uploaded.push((entry.file_name.clone(), record.size));
-        on_remote.insert(
-            entry.file_name.clone(),
-            RemotePoint {
-                record,
-                problem: None,
-            },
-        );
+        done.uploaded
+            .push((entry.file_name.clone(), point.record.size));
+        proved.insert(entry.file_name.clone());
+        on_remote.insert(entry.file_name.clone(), point);
     }
-    done.deleted = retain(remote, on_remote.values(), set, keep)?;
-    done.on_remote = on_remote
-        .into_values()
-        .filter(|p| p.complete() && !done.deleted.contains(&p.record.name))
-        .map(|p| p.record.name)
+    done.deleted = retain(
+        remote,
+        &on_remote,
+        set,
+        keep,
+        (proofs, &mut proved, &mut bad),
+        &mut done.read_back,
+    )?;
+    for name in &done.deleted {
+        proofs.forget(name);
+    }
+    done.damaged = bad.into_iter().collect();
+    done.damaged.sort();
+    done.on_remote = proved
+        .into_iter()
+        .filter(|name| !done.deleted.contains(name))
         .collect();
     done.on_remote.sort();
     Ok(done)
+}
+
+/// `set`'s restore points that retention keeps, oldest first: a base was
+/// published before every diff rebuilt on it.
+fn to_upload(set: &BackupSet, keep: u32) -> Vec<Entry> {
+    let restorable: Vec<Entry> = set
+        .restore_points
+        .iter()
+        .filter(|e| e.meta.is_ok() && crate::diff::restore_problem(e).is_none())
+        .cloned()
+        .collect();
+    let wanted = kept(&restorable, keep);
+    let mut uploads: Vec<Entry> = restorable
+        .into_iter()
+        .filter(|e| wanted.contains(&e.file_name))
+        .collect();
+    uploads.sort_by_cached_key(Entry::order);
+    uploads
+}
+
+/// `entry`'s own point on the remote (same database, size and content),
+/// whole by size.
+fn own_point<'a>(
+    on_remote: &'a HashMap<String, RemotePoint>,
+    entry: &Entry,
+    meta: &Metadata,
+) -> Option<&'a RemotePoint> {
+    on_remote.get(&entry.file_name).filter(|point| {
+        point.complete()
+            && point.record.metadata.source == meta.source
+            && point.record.size == entry.size
+            && point.record.metadata.checksum == meta.checksum
+    })
+}
+
+/// Upload `file` again under `point`, whose bytes on the remote are not its
+/// own (`why`): its record stays, only the bytes under it are replaced.
+fn repair(
+    remote: &Remote,
+    file: &mut std::fs::File,
+    point: &RemotePoint,
+    why: &str,
+    proofs: &mut Proofs,
+) -> Result<RemotePoint> {
+    let name = &point.record.name;
+    tracing::warn!(
+        "{name} on {}: {why}; uploading it again from the backup directory",
+        remote.url()
+    );
+    let repaired = remote.repair(file, point)?;
+    proofs.note(&repaired, repaired.e_tag.clone(), None);
+    tracing::info!("repaired {name} on {}", remote.url());
+    Ok(repaired)
+}
+
+/// Whether `point`'s bytes are proved: recently enough, or by reading them
+/// back whole now (noted in `proofs`, named in `done.read_back`). Why not,
+/// when they do not match.
+fn prove(
+    remote: &Remote,
+    point: &RemotePoint,
+    proofs: &mut Proofs,
+    done: &mut Synced,
+) -> Result<Option<String>> {
+    if let Standing::Proved(_) = proofs.standing(point) {
+        return Ok(None);
+    }
+    let (e_tag, mismatch) = remote.read_whole(point)?;
+    proofs.note(point, e_tag, mismatch.clone());
+    match &mismatch {
+        None => done.read_back.push(point.record.name.clone()),
+        Some(why) => tracing::warn!("{} on {}: {why}", point.record.name, remote.url()),
+    }
+    Ok(mismatch)
 }
 
 /// A record `there` under the same name that is not this backup (another
@@ -172,11 +296,20 @@ pub(crate) fn kept(points: &[Entry], keep: u32) -> HashSet<String> {
 
 /// Remote retention: of the databases whose restore points `set` holds, delete
 /// the remote points `kept` does not keep (never a base a kept diff needs).
-fn retain<'a>(
+/// Nothing is deleted until every point kept in its place is proved: one
+/// found damaged is left out of the count (and out of the deletions), and
+/// the choice is made again without it, so an older intact point stays.
+fn retain(
     remote: &Remote,
-    points: impl Iterator<Item = &'a RemotePoint>,
+    points: &HashMap<String, RemotePoint>,
     set: &BackupSet,
     keep: u32,
+    (proofs, proved, bad): (
+        &mut Proofs,
+        &mut HashSet<String>,
+        &mut HashMap<String, String>,
+    ),
+    read_back: &mut Vec<String>,
 ) -> Result<Vec<String>> {
     let sources: HashSet<&str> = set
         .restore_points
@@ -184,13 +317,42 @@ fn retain<'a>(
         .filter_map(|e| e.meta.as_ref().ok().map(|m| m.source.as_str()))
         .collect();
     // An incomplete point is neither counted nor deleted: `verify` names it.
-    let entries: Vec<Entry> = points
+    let mut entries: Vec<Entry> = points
+        .values()
         .filter(|p| p.complete())
         .filter(|p| sources.contains(p.record.metadata.source.as_str()))
         .filter(|p| p.record.metadata.kind != crate::store::Kind::PreRestore)
         .filter_map(|p| p.entry(remote.url()))
         .collect();
-    let keep = kept(&entries, keep);
+    let keep = loop {
+        entries.retain(|e| !bad.contains_key(&e.file_name));
+        let keep = kept(&entries, keep);
+        let mut found_bad = false;
+        let mut names: Vec<&String> = keep.iter().collect();
+        names.sort();
+        for name in names {
+            let Some(point) = points.get(name) else {
+                continue;
+            };
+            if proved.contains(name) || !point.complete() {
+                continue;
+            }
+            let mut done = Synced::default();
+            match prove(remote, point, proofs, &mut done)? {
+                None => {
+                    proved.insert(name.clone());
+                }
+                Some(why) => {
+                    bad.insert(name.clone(), why);
+                    found_bad = true;
+                }
+            }
+            read_back.extend(done.read_back);
+        }
+        if !found_bad {
+            break keep;
+        }
+    };
     let mut deleted = Vec::new();
     for entry in entries.iter().filter(|e| !keep.contains(&e.file_name)) {
         remote.delete(&entry.file_name)?;

@@ -271,3 +271,88 @@ pub(crate) fn recording_store() -> (String, std::sync::Arc<std::sync::Mutex<Vec<
     });
     (endpoint, heads)
 }
+
+/// One raw request as another S3 client would make it, with `body`: moto
+/// wants an Authorization header for writes and deletes, and checks no
+/// signature. The status code and the reply's body.
+pub(crate) fn raw(endpoint: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIATEST/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let head_end = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(reply.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&reply[..head_end]).to_string();
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut body = reply[head_end..].to_vec();
+    // moto answers a GET with `Content-Length`; a chunked reply is decoded.
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (code, body)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&data[..line_end])
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = line_end + 2;
+        out.extend_from_slice(&data[start..start + size]);
+        data = &data[start + size + 2..];
+    }
+    out
+}
+
+/// The bytes of object `key` in `bucket`, read behind dbbackup's back.
+pub(crate) fn object(endpoint: &str, bucket: &str, key: &str) -> Vec<u8> {
+    let (code, body) = raw(endpoint, "GET", &format!("/{bucket}/{key}"), b"");
+    assert_eq!(code, 200, "GET {bucket}/{key}");
+    body
+}
+
+/// Write `body` as object `key`, as another client (or a racing sync) would.
+pub(crate) fn put_object(endpoint: &str, bucket: &str, key: &str, body: &[u8]) {
+    let (code, _) = raw(endpoint, "PUT", &format!("/{bucket}/{key}"), body);
+    assert_eq!(code, 200, "PUT {bucket}/{key}");
+}
+
+/// Damage object `key` at the store without changing its size: bytes in
+/// its middle inverted, written back through the S3 API.
+pub(crate) fn corrupt_same_size(endpoint: &str, bucket: &str, key: &str) {
+    let mut bytes = object(endpoint, bucket, key);
+    let (middle, len) = (bytes.len() / 2, bytes.len());
+    for byte in &mut bytes[middle..(middle + 64).min(len)] {
+        *byte = !*byte;
+    }
+    put_object(endpoint, bucket, key, &bytes);
+}

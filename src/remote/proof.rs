@@ -1,0 +1,182 @@
+//! Which remote points were read back whole and matched their SHA-256: when,
+//! and the store's ETag of the bytes read. A point counts as proved while its
+//! data object still has that ETag (any write through the S3 API changes it:
+//! another sync's upload, a tool overwriting it) and the read-back is younger
+//! than [`REREAD_AFTER`] (what the ETag cannot show: bytes rotting at the
+//! store). Kept in `.dbbackup-state/` beside the upload records, so that `check`
+//! judges without reaching the store; a lost or stale file only costs a
+//! read-back, never a false "ok" (the ETag must still match).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{RemotePoint, RemoteUrl};
+use crate::slurm::array::STATE_DIR;
+
+/// A read-back older than this is repeated by the next `sync`: the whole
+/// remote is downloaded once a week at most (docs/remote.md, "What is
+/// guaranteed").
+pub(crate) const REREAD_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// One whole read of a point's data object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Proof {
+    /// The record's SHA-256 the bytes were compared with.
+    pub sha256: String,
+    /// The store's ETag of the bytes read (`None`: the store gave none).
+    pub e_tag: Option<String>,
+    pub time: Timestamp,
+    /// The bytes matched the record.
+    pub ok: bool,
+    /// For a mismatch: what was read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// What is known of a point's bytes on the remote.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Standing {
+    /// Read back whole, matched, and not written since: when.
+    Proved(Timestamp),
+    /// Read back whole and found not to match (the same object is still
+    /// there): what was read.
+    Mismatch(String),
+    /// Never read back, or written since, or read too long ago.
+    Unproved,
+}
+
+/// The proofs of one remote, as kept in one backup directory.
+#[derive(Debug, Default)]
+pub(crate) struct Proofs {
+    place: Option<PathBuf>,
+    points: BTreeMap<String, Proof>,
+    /// Changed by this process: merged into the file on save.
+    changed: BTreeSet<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OnDisk {
+    remote: String,
+    points: BTreeMap<String, Proof>,
+}
+
+fn place(backup_dir: &Path, url: &RemoteUrl) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(url.to_string().as_bytes());
+    backup_dir.join(STATE_DIR).join(format!(
+        "remote-proofs-{}",
+        crate::sqlite_file::hex(&digest[..6])
+    ))
+}
+
+fn read(place: &Path, url: &RemoteUrl) -> BTreeMap<String, Proof> {
+    std::fs::read(place)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<OnDisk>(&bytes).ok())
+        .filter(|d| d.remote == url.to_string())
+        .map(|d| d.points)
+        .unwrap_or_default()
+}
+
+impl Proofs {
+    /// The proofs of `url` kept in `backup_dir` (none when it has none).
+    pub(crate) fn load(backup_dir: &Path, url: &RemoteUrl) -> Proofs {
+        let place = place(backup_dir, url);
+        Proofs {
+            points: read(&place, url),
+            place: Some(place),
+            changed: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn standing(&self, point: &RemotePoint) -> Standing {
+        let Some(proof) = self.points.get(&point.record.name) else {
+            return Standing::Unproved;
+        };
+        // Another record's proof (the name was uploaded again), or another
+        // object than the one read: says nothing of these bytes.
+        let same_object = proof.e_tag.is_some() && proof.e_tag == point.e_tag;
+        if proof.sha256 != point.record.sha256 || (point.e_tag.is_some() && !same_object) {
+            return Standing::Unproved;
+        }
+        if !proof.ok {
+            return Standing::Mismatch(proof.detail.clone());
+        }
+        let age = Timestamp::now().duration_since(proof.time);
+        if std::time::Duration::try_from(age).is_ok_and(|age| age <= REREAD_AFTER) {
+            Standing::Proved(proof.time)
+        } else {
+            Standing::Unproved
+        }
+    }
+
+    /// The newest read-back of `name`, if it matched.
+    pub(crate) fn proved_at(&self, name: &str) -> Option<Timestamp> {
+        self.points.get(name).filter(|p| p.ok).map(|p| p.time)
+    }
+
+    /// `point` was read back whole: its bytes had ETag `e_tag` and matched its
+    /// record (`mismatch` None) or not.
+    pub(crate) fn note(
+        &mut self,
+        point: &RemotePoint,
+        e_tag: Option<String>,
+        mismatch: Option<String>,
+    ) {
+        let proof = Proof {
+            sha256: point.record.sha256.clone(),
+            e_tag,
+            time: Timestamp::now(),
+            ok: mismatch.is_none(),
+            detail: mismatch.unwrap_or_default(),
+        };
+        self.points.insert(point.record.name.clone(), proof);
+        self.changed.insert(point.record.name.clone());
+    }
+
+    /// `name` was deleted from the remote.
+    pub(crate) fn forget(&mut self, name: &str) {
+        self.points.remove(name);
+        self.changed.insert(name.to_string());
+    }
+
+    /// Write this process's findings over what the file holds now (another
+    /// sync or verify may have written meanwhile); never fails the command.
+    pub(crate) fn save(&self, url: &RemoteUrl) {
+        let Some(place) = &self.place else { return };
+        if self.changed.is_empty() {
+            return;
+        }
+        let Some(backup_dir) = place.parent().and_then(Path::parent) else {
+            return;
+        };
+        // A purged backup directory is not made again for this.
+        if !backup_dir.is_dir() {
+            return;
+        }
+        let mut points = read(place, url);
+        for name in &self.changed {
+            match self.points.get(name) {
+                Some(proof) => points.insert(name.clone(), proof.clone()),
+                None => points.remove(name),
+            };
+        }
+        let written = crate::store::perms::create_dir_all(place.parent().unwrap_or(backup_dir))
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                let disk = OnDisk {
+                    remote: url.to_string(),
+                    points,
+                };
+                let json = serde_json::to_vec(&disk).map_err(|e| e.to_string())?;
+                crate::store::replace_file(place, 0o644, &json).map_err(|e| e.to_string())
+            });
+        if let Err(error) = written {
+            tracing::debug!("remote read-backs not recorded: {error}");
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! A remote point is only what its bytes prove (docs/remote.md, "What is
+//! guaranteed"): a data object damaged at the store without changing its
+//! size is found by `sync`, `list`, `restore` and `check`, repaired from the
+//! backup directory when it can be, and never lets remote retention delete
+//! the older intact points.
+
+use std::fs;
+use std::path::Path;
+
+use crate::common::s3;
+use crate::common::{Env, Run, content_digest};
+
+fn add_row(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute("INSERT INTO ledger(amount, note) VALUES (7, 'after')", [])
+        .unwrap();
+}
+
+/// A remote test's database, bucket and runner.
+struct Remote {
+    env: Env,
+    endpoint: String,
+    bucket: String,
+    prefix: String,
+    url: String,
+}
+
+impl Remote {
+    fn new(server: &s3::Server, prefix: &str) -> Remote {
+        let bucket = s3::unique_bucket(server);
+        Remote {
+            env: Env::new(),
+            endpoint: server.endpoint.clone(),
+            url: format!("s3://{bucket}/{prefix}"),
+            bucket,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        s3::run(&self.env, &self.endpoint, &self.url, args)
+    }
+
+    /// `n` backups of growing content, synced: their names (oldest first)
+    /// and each one's content digest.
+    fn points(&self, n: usize) -> Vec<(String, String)> {
+        let mut points = Vec::new();
+        for _ in 0..n {
+            add_row(&self.env.db);
+            self.run(&["backup"]).ok();
+            let name = self.env.backup_files().last().unwrap().clone();
+            points.push((name, content_digest(&self.env.db)));
+        }
+        self.run(&["sync"]).ok();
+        points
+    }
+
+    fn corrupt(&self, name: &str) {
+        s3::corrupt_same_size(
+            &self.endpoint,
+            &self.bucket,
+            &format!("{}/{name}", self.prefix),
+        );
+    }
+
+    fn object(&self, name: &str) -> Vec<u8> {
+        s3::object(
+            &self.endpoint,
+            &self.bucket,
+            &format!("{}/{name}", self.prefix),
+        )
+    }
+
+    /// `list --from-remote`'s check column, by name.
+    fn checks(&self) -> Vec<(String, String)> {
+        let listed = self.run(&["list", "--from-remote", "--format", "json"]);
+        listed.ok();
+        let mut rows: Vec<(String, String)> = listed
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    r["check"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    fn remote_names(&self) -> Vec<String> {
+        self.checks().into_iter().map(|(name, _)| name).collect()
+    }
+}
+
+#[test]
+fn a_point_damaged_at_the_store_with_its_size_is_not_already_there_and_sync_repairs_it() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "same-size");
+    let points = r.points(3);
+    let newest = &points[2].0;
+    assert!(r.checks().iter().all(|(_, check)| check == "ok"));
+    r.corrupt(newest);
+
+    // Not proved since it was written again: never `ok`.
+    let checks = r.checks();
+    let newest_check = &checks.iter().find(|(n, _)| n == newest).unwrap().1;
+    assert_eq!(newest_check, "unverified", "{checks:?}");
+    let text = r.run(&["list", "--from-remote"]);
+    text.ok();
+    assert!(
+        text.stdout
+            .lines()
+            .any(|l| l.contains(newest.as_str()) && l.contains("unverified")),
+        "{}",
+        text.stdout
+    );
+
+    // `sync` reads it back, finds other bytes, and uploads the local copy
+    // again; only then may retention delete the older points.
+    let sync = r.run(&["--remote-max-backups", "1", "sync", "--format", "json"]);
+    sync.ok();
+    let json = sync.json();
+    assert_eq!(json["repaired"], serde_json::json!([newest]), "{json}");
+    assert_eq!(json["already_there"], 0, "{json}");
+    assert_eq!(json["uploaded"].as_array().unwrap().len(), 0, "{json}");
+    assert_eq!(
+        r.object(newest),
+        fs::read(r.env.backups.join(newest)).unwrap(),
+        "the object's bytes are the backup file's again"
+    );
+    assert_eq!(r.remote_names(), std::slice::from_ref(newest));
+    assert_eq!(r.checks()[0].1, "ok");
+    let target = r.env.path("restored.db");
+    r.run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&target), points[2].1);
+    r.run(&["check"]).ok();
+}
+
+#[test]
+fn retention_never_deletes_older_points_for_a_newest_whose_bytes_do_not_match() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "decisive");
+    let points = r.points(3);
+    let (oldest, middle, newest) = (&points[0].0, &points[1].0, &points[2].0);
+    r.corrupt(newest);
+    // The backup directory no longer has it: nothing to repair it from.
+    fs::remove_file(r.env.backups.join(newest)).unwrap();
+
+    let sync = r.run(&["--remote-max-backups", "1", "sync"]);
+    sync.failed_with(1, newest);
+    assert!(
+        sync.stderr.contains("damaged on") && sync.stderr.contains(&r.url),
+        "{}",
+        sync.stderr
+    );
+    // The newest intact point stays in its place; only the oldest goes.
+    assert_eq!(r.remote_names(), [middle.clone(), newest.clone()]);
+    assert!(!r.remote_names().contains(oldest));
+    let checks = r.checks();
+    assert_eq!(checks[0], (middle.clone(), "ok".to_string()), "{checks:?}");
+    assert_eq!(
+        checks[1],
+        (newest.clone(), "damaged".to_string()),
+        "{checks:?}"
+    );
+
+    let target = r.env.path("restored.db");
+    let restore = r.run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    restore.ok();
+    assert_eq!(content_digest(&target), points[1].1);
+    assert!(
+        restore
+            .stderr
+            .contains(&format!("passed over newer {newest}")),
+        "{}",
+        restore.stderr
+    );
+    let check = r.run(&["check"]);
+    check.reported(1, newest);
+    assert!(
+        check.stdout.lines().any(|l| l.starts_with("FAIL remote:")),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
+fn restore_latest_passes_over_bytes_that_fail_their_sha256_and_by_name_refuses_them() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "restore");
+    let points = r.points(3);
+    let newest = &points[2].0;
+    r.corrupt(newest);
+
+    let target = r.env.path("copy.db");
+    let restore = r.run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    restore.ok();
+    assert_eq!(content_digest(&target), points[1].1);
+    assert!(
+        restore
+            .stderr
+            .lines()
+            .any(|l| l.contains(&format!("passed over newer {newest}"))
+                && l.contains("not the file uploaded")),
+        "{}",
+        restore.stderr
+    );
+
+    // By name: refused, naming it; nothing written.
+    let named = r.env.path("named.db");
+    r.run(&[
+        "restore",
+        newest,
+        "--from-remote",
+        "--target",
+        named.to_str().unwrap(),
+    ])
+    .failed_with(1, &format!("backup {newest} is damaged"));
+    assert!(!named.exists());
+
+    // The scratch purge: plain `restore latest` falls back to the remote and
+    // passes over it the same way.
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    fs::remove_file(&r.env.db).unwrap();
+    let fallback = r.run(&["restore", "latest"]);
+    fallback.ok();
+    assert!(
+        fallback
+            .stderr
+            .contains(&format!("passed over newer {newest}")),
+        "{}",
+        fallback.stderr
+    );
+    assert_eq!(content_digest(&r.env.db), points[1].1);
+}
+
+#[test]
+fn check_waits_for_the_newest_point_to_reach_the_remote_and_nagios_says_so() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "check");
+    r.run(&["backup"]).ok();
+    // Not synced yet, within remote_max_age: healthy, but not `OK`.
+    let check = r.run(&["check"]);
+    check.ok();
+    let line = check
+        .stdout
+        .lines()
+        .find(|l| l.contains("remote:"))
+        .unwrap_or_else(|| panic!("{}", check.stdout));
+    assert!(
+        line.starts_with("WAIT remote:") && line.contains("not on"),
+        "{line}"
+    );
+    let nagios = r.run(&["check", "--format", "nagios"]);
+    assert_eq!(nagios.code, 0, "{}", nagios.stdout);
+    assert!(
+        nagios.stdout.starts_with("DBBACKUP OK - ") && nagios.stdout.contains(&r.url),
+        "{}",
+        nagios.stdout
+    );
+    let json = r.run(&["check", "--format", "json"]).json();
+    let remote = json["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "remote")
+        .cloned()
+        .unwrap();
+    assert_eq!(remote["pending"], true, "{remote}");
+
+    // Synced: read back whole, and `check` says so.
+    r.run(&["sync"]).ok();
+    let check = r.run(&["check"]);
+    check.ok();
+    assert!(
+        check
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("OK   remote:") && l.contains("read back whole")),
+        "{}",
+        check.stdout
+    );
+    let nagios = r.run(&["check", "--format", "nagios"]);
+    assert!(
+        nagios.stdout.contains("read back whole"),
+        "{}",
+        nagios.stdout
+    );
+}
+
+#[test]
+fn an_export_from_the_remote_killed_mid_way_leaves_nothing_after_the_next_one() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/export");
+    let env = Env::empty();
+    // Incompressible: a large download and large temp files.
+    let mb = if crate::common::quick() { 40 } else { 120 };
+    {
+        let conn = rusqlite::Connection::open(&env.db).unwrap();
+        conn.execute_batch("CREATE TABLE blobs(x BLOB)").unwrap();
+        for _ in 0..mb {
+            conn.execute("INSERT INTO blobs SELECT randomblob(1048576)", [])
+                .unwrap();
+        }
+    }
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    let out = env.path("out");
+    fs::create_dir(&out).unwrap();
+    let leftovers = || -> Vec<String> {
+        fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".dbbackup"))
+            .collect()
+    };
+    let mut export = s3::command(&env, &server.endpoint, &url)
+        .args(["export", "latest", "--from-remote", "--out"])
+        .arg(out.join("first.db.gz"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once it writes its temp files beside the export file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !leftovers().iter().any(|n| n.starts_with(".dbbackup-tmp-")) {
+        assert!(export.try_wait().unwrap().is_none(), "export ended first");
+        assert!(std::time::Instant::now() < deadline, "no temp file seen");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(export.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    export.wait().unwrap();
+    assert!(!leftovers().is_empty());
+
+    let second = out.join("second.db.gz");
+    run(&[
+        "export",
+        "latest",
+        "--from-remote",
+        "--out",
+        second.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(leftovers(), Vec::<String>::new());
+    assert!(!out.join("first.db.gz").exists());
+    let plain = crate::common::gunzip_to(&second, &env.path("exported.db"));
+    assert_eq!(content_digest(&plain), content_digest(&env.db));
+}
