@@ -331,17 +331,7 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
     write_rows(&env.db, 5);
     s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
     s3::run(&env, &server.endpoint, &url, &["check"]).ok();
-    crate::common::backdate(
-        &env.newest_backup(),
-        std::time::Duration::from_secs(3 * 3600),
-    );
-    s3::run(
-        &env,
-        &server.endpoint,
-        &url,
-        &["check", "--remote-max-age", "1h"],
-    )
-    .reported(1, "is not on");
+    s3::check_when_stale(&env, &server.endpoint, &url).reported(1, "is not on");
 }
 
 #[test]

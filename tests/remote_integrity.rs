@@ -376,3 +376,75 @@ fn an_export_from_the_remote_killed_mid_way_leaves_nothing_after_the_next_one() 
     let plain = crate::common::gunzip_to(&second, &env.path("exported.db"));
     assert_eq!(content_digest(&plain), content_digest(&env.db));
 }
+
+/// The read-back records of the backup directory (what a machine that never
+/// read the remote back has: none).
+fn forget_proofs(env: &Env) {
+    for item in fs::read_dir(env.backups.join(".dbbackup-state"))
+        .unwrap()
+        .flatten()
+    {
+        if item
+            .file_name()
+            .to_string_lossy()
+            .starts_with("remote-proofs-")
+        {
+            fs::remove_file(item.path()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn verify_from_the_remote_proves_points_and_check_wants_the_newest_proved() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "verify");
+    let points = r.points(2);
+    forget_proofs(&r.env);
+    assert!(
+        r.checks().iter().all(|(_, check)| check == "unverified"),
+        "{:?}",
+        r.checks()
+    );
+    // Recorded on the remote by the last sync, but not proved: not `OK`.
+    let check = r.run(&["check"]);
+    check.ok();
+    assert!(
+        check
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("WAIT remote:") && l.contains("not read back whole")),
+        "{}",
+        check.stdout
+    );
+
+    r.run(&["verify", "--from-remote"]).ok();
+    assert!(
+        r.checks().iter().all(|(_, check)| check == "ok"),
+        "{:?}",
+        r.checks()
+    );
+    let check = r.run(&["check"]);
+    check.ok();
+    assert!(
+        check.stdout.lines().any(|l| l.starts_with("OK   remote:")),
+        "{}",
+        check.stdout
+    );
+
+    // A mismatch verify found stays known (`damaged`) while the object is
+    // the one it read.
+    let oldest = &points[0].0;
+    r.corrupt(oldest);
+    let verify = r.run(&["verify", "--from-remote"]);
+    assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    let checks = r.checks();
+    assert_eq!(
+        checks[0],
+        (oldest.clone(), "damaged".to_string()),
+        "{checks:?}"
+    );
+    assert_eq!(checks[1].1, "ok", "{checks:?}");
+
+    forget_proofs(&r.env);
+    s3::check_when_stale(&r.env, &r.endpoint, &r.url).reported(1, "not read back whole");
+}

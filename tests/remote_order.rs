@@ -131,17 +131,7 @@ fn check_judges_the_configured_remote_not_the_one_last_uploaded_to() {
     let other = s3::run(&env, &server.endpoint, &elsewhere, &json);
     let detail = remote_criterion(&other)["detail"].to_string();
     assert!(detail.contains("no upload recorded yet"), "{detail}");
-    crate::common::backdate(
-        &env.newest_backup(),
-        std::time::Duration::from_secs(3 * 3600),
-    );
-    s3::run(
-        &env,
-        &server.endpoint,
-        &elsewhere,
-        &["check", "--remote-max-age", "1h"],
-    )
-    .reported(1, "not on");
+    s3::check_when_stale(&env, &server.endpoint, &elsewhere).reported(1, "not on");
 
     // A failed upload to a remote since abandoned is not this remote's failure.
     let closed = format!("http://127.0.0.1:{}", s3::free_port());
@@ -154,27 +144,9 @@ fn check_judges_the_configured_remote_not_the_one_last_uploaded_to() {
     s3::run(&env, &server.endpoint, &elsewhere, &["check"]).ok();
 }
 
-/// An unchecked request as another S3 client would make it (moto refuses an
-/// object's DELETE without an Authorization header; it checks no signature).
-fn tamper(endpoint: &str, method: &str, path: &str) {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method])
-        .args(["--data-binary", ""])
-        .arg("-H")
-        .arg("Authorization: AWS4-HMAC-SHA256 Credential=AKIATEST/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00")
-        .arg(format!("{endpoint}{path}"))
-        .output()
-        .unwrap();
-    let code = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(code == "200" || code == "204", "{method} {path}: {code}");
-}
-
 #[test]
 fn a_missing_or_truncated_data_object_is_named_by_verify_list_and_restore() {
     let Some(server) = s3::shared() else { return };
-    if !crate::common::have_or_skip("curl") {
-        return;
-    }
     let bucket = s3::unique_bucket(server);
     let url = format!("s3://{bucket}/gone");
     let env = Env::new();
@@ -186,15 +158,12 @@ fn a_missing_or_truncated_data_object_is_named_by_verify_list_and_restore() {
     run(&["sync"]).ok();
     let names = env.backup_files();
     // Behind the tool's back: the newest object deleted, the middle one emptied.
-    tamper(
+    s3::delete_object(&server.endpoint, &bucket, &format!("gone/{}", names[2]));
+    s3::put_object(
         &server.endpoint,
-        "DELETE",
-        &format!("/{bucket}/gone/{}", names[2]),
-    );
-    tamper(
-        &server.endpoint,
-        "PUT",
-        &format!("/{bucket}/gone/{}", names[1]),
+        &bucket,
+        &format!("gone/{}", names[1]),
+        b"",
     );
 
     let verify = run(&["verify", "--from-remote"]);

@@ -138,6 +138,20 @@ impl Proofs {
         self.changed.insert(point.record.name.clone());
     }
 
+    /// Only the points of `listed` (the remote's whole listing): the proofs
+    /// of points deleted elsewhere go.
+    pub(crate) fn keep_only(&mut self, listed: &[RemotePoint]) {
+        let gone: Vec<String> = self
+            .points
+            .keys()
+            .filter(|name| !listed.iter().any(|p| &p.record.name == *name))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.forget(&name);
+        }
+    }
+
     /// `name` was deleted from the remote.
     pub(crate) fn forget(&mut self, name: &str) {
         self.points.remove(name);

@@ -72,8 +72,9 @@ pub(crate) fn sync(
     proofs: &mut Proofs,
 ) -> Result<Synced> {
     let mut done = Synced::default();
-    let mut on_remote: HashMap<String, RemotePoint> = remote
-        .points()?
+    let listed = remote.points()?;
+    proofs.keep_only(&listed);
+    let mut on_remote: HashMap<String, RemotePoint> = listed
         .into_iter()
         .map(|p| (p.record.name.clone(), p))
         .collect();

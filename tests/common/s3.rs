@@ -356,3 +356,16 @@ pub(crate) fn corrupt_same_size(endpoint: &str, bucket: &str, key: &str) {
     }
     put_object(endpoint, bucket, key, &bytes);
 }
+
+/// Delete object `key` behind dbbackup's back.
+pub(crate) fn delete_object(endpoint: &str, bucket: &str, key: &str) {
+    let (code, _) = raw(endpoint, "DELETE", &format!("/{bucket}/{key}"), b"");
+    assert!(code == 204 || code == 200, "DELETE {bucket}/{key}: {code}");
+}
+
+/// `check --remote-max-age 1h` once the newest backup is 3 h old: what
+/// `check` says of a newest point that has not reached the remote in time.
+pub(crate) fn check_when_stale(env: &Env, endpoint: &str, url: &str) -> Run {
+    super::backdate(&env.newest_backup(), Duration::from_secs(3 * 3600));
+    run(env, endpoint, url, &["check", "--remote-max-age", "1h"])
+}
