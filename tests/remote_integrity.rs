@@ -221,6 +221,13 @@ fn restore_latest_passes_over_bytes_that_fail_their_sha256_and_by_name_refuses_t
     assert_eq!(content_digest(&target), points[1].1);
     assert!(
         restore
+            .stdout
+            .contains(&format!("passed over {newest}: its bytes on {}", r.url)),
+        "{}",
+        restore.stdout
+    );
+    assert!(
+        restore
             .stderr
             .lines()
             .any(|l| l.contains(&format!("passed over newer {newest}"))

@@ -54,6 +54,11 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         out.line(format!("before the job: {name} ({why})"));
     }
     let staged = staged_from_remote(ctx, args, &name, &target)?;
+    // `latest` from the remote: the newer points passed over there.
+    let passed_on_remote = staged
+        .as_ref()
+        .map(|s| s.passed_over.clone())
+        .unwrap_or_default();
     let request = Request {
         name: staged.as_ref().map_or(name, |s| s.name.clone()),
         from: staged.as_ref().map(|s| s.dir().to_path_buf()),
@@ -78,7 +83,10 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
                 &json!({"status": "skipped", "reason": "database exists", "target": target}),
             );
         }
-        Outcome::Restored(done) => {
+        Outcome::Restored(mut done) => {
+            let mut passed_over = passed_on_remote;
+            passed_over.append(&mut done.passed_over);
+            done.passed_over = passed_over;
             for (name, why) in &done.passed_over {
                 out.line(format!("passed over {name}: {why}"));
             }
