@@ -455,3 +455,31 @@ fn verify_from_the_remote_proves_points_and_check_wants_the_newest_proved() {
     forget_proofs(&r.env);
     s3::check_when_stale(&r.env, &r.endpoint, &r.url).reported(1, "not read back whole");
 }
+
+#[test]
+fn a_damaged_point_is_not_repaired_from_a_local_copy_that_is_damaged_too() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "both");
+    let points = r.points(2);
+    let newest = &points[1].0;
+    r.corrupt(newest);
+    let on_remote = r.object(newest);
+    // The backup directory's copy damaged too, its size kept (in its
+    // compressed pages: its metadata, at the front, still reads).
+    let local = r.env.backups.join(newest);
+    let mut bytes = fs::read(&local).unwrap();
+    let at = bytes.len() * 3 / 4;
+    bytes[at] ^= 0x55;
+    fs::write(&local, &bytes).unwrap();
+
+    let sync = r.run(&["sync"]);
+    sync.failed_with(1, newest);
+    assert!(
+        sync.stderr.contains("does not match its record either"),
+        "{}",
+        sync.stderr
+    );
+    // Nothing sent: the remote still holds the bytes it had.
+    assert_eq!(r.object(newest), on_remote);
+    r.run(&["check"]).reported(1, newest);
+}

@@ -1,7 +1,7 @@
 //! The S3 client: one object_store `AmazonS3` and the runtime that drives it.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -404,14 +404,22 @@ impl Remote {
 
     /// Upload `file` again as `point`'s data object, whose bytes on the remote
     /// were found not to match its record (`point`: this backup's own record,
-    /// left as it is). The point as it is now, read back and matched.
-    pub(crate) fn repair(&self, file: &mut File, point: &RemotePoint) -> Result<RemotePoint> {
+    /// left as it is). The point as it is now, read back and matched; `None`
+    /// when `file` is not the file the record describes either (nothing sent).
+    pub(crate) fn repair(
+        &self,
+        file: &mut File,
+        point: &RemotePoint,
+    ) -> Result<Option<RemotePoint>> {
         let name = &point.record.name;
         let key = self.key(name);
-        let size = file
-            .metadata()
-            .context(|| format!("cannot stat backup {name}"))?
-            .len();
+        // Never replace damaged bytes by other damaged bytes.
+        let (size, sha) = sha256_of(file).context(|| format!("cannot read backup {name}"))?;
+        if (size, &sha) != (point.record.size, &point.record.sha256) {
+            return Ok(None);
+        }
+        file.seek(io::SeekFrom::Start(0))
+            .context(|| format!("cannot read backup {name}"))?;
         let sent = self
             .rt
             .block_on(self.send(file, &key, size))
@@ -440,11 +448,11 @@ impl Remote {
             )));
         }
         self.unchanged_since_read(name, &key, &got)?;
-        Ok(RemotePoint {
+        Ok(Some(RemotePoint {
             record: point.record.clone(),
             problem: None,
             e_tag: got.e_tag,
-        })
+        }))
     }
 
     /// Send the file's bytes; their SHA-256.
@@ -580,6 +588,21 @@ impl Remote {
             }
         }
         Ok(())
+    }
+}
+
+/// Size and SHA-256 of `file` from where it is read to its end.
+fn sha256_of(file: &mut File) -> io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut size = 0u64;
+    loop {
+        let n = read_some(file, &mut buf)?;
+        if n == 0 {
+            return Ok((size, format!("sha256:{}", hex(&hasher.finalize()))));
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
     }
 }
 

@@ -50,7 +50,7 @@ impl Synced {
                 .map(|(name, why)| format!("{name} ({why})"))
                 .collect();
             format!(
-                "damaged on {} and not in the backup directory to upload again: {}; older points are kept in its place (`dbbackup list --from-remote`)",
+                "damaged on {}, with no intact copy in the backup directory to upload again: {}; older points are kept in its place (`dbbackup list --from-remote`)",
                 remote.url(),
                 names.join("; ")
             )
@@ -125,10 +125,11 @@ pub(crate) fn sync(
             Err(e) => return Err(e).context(|| format!("cannot open {}", show(&entry.path))),
         };
         if let Some((point, why)) = damaged_there {
-            let repaired = repair(remote, &mut file, &point, &why, proofs)?;
-            done.repaired.push(entry.file_name.clone());
-            proved.insert(entry.file_name.clone());
-            on_remote.insert(entry.file_name.clone(), repaired);
+            if let Some(repaired) = repair(remote, &mut file, &point, &why, proofs, &mut bad)? {
+                done.repaired.push(entry.file_name.clone());
+                proved.insert(entry.file_name.clone());
+                on_remote.insert(entry.file_name.clone(), repaired);
+            }
             continue;
         }
         // Checked just before the upload, not from the listing: never replace
@@ -208,21 +209,34 @@ fn own_point<'a>(
 
 /// Upload `file` again under `point`, whose bytes on the remote are not its
 /// own (`why`): its record stays, only the bytes under it are replaced.
+/// `None`: `file` does not match the record either; nothing was sent, and
+/// the point is `bad`.
 fn repair(
     remote: &Remote,
     file: &mut std::fs::File,
     point: &RemotePoint,
     why: &str,
     proofs: &mut Proofs,
-) -> Result<RemotePoint> {
+    bad: &mut HashMap<String, String>,
+) -> Result<Option<RemotePoint>> {
     let name = &point.record.name;
     tracing::warn!(
         "{name} on {}: {why}; uploading it again from the backup directory",
         remote.url()
     );
     let repaired = remote.repair(file, point)?;
-    proofs.note(&repaired, repaired.e_tag.clone(), None);
-    tracing::info!("repaired {name} on {}", remote.url());
+    match &repaired {
+        Some(repaired) => {
+            proofs.note(repaired, repaired.e_tag.clone(), None);
+            tracing::info!("repaired {name} on {}", remote.url());
+        }
+        None => {
+            bad.insert(
+                name.clone(),
+                format!("{why}; the backup directory's copy does not match its record either"),
+            );
+        }
+    }
     Ok(repaired)
 }
 
