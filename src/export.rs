@@ -44,6 +44,9 @@ pub(crate) fn export(
     refuse_backup_dirs(settings, dir, out)?;
     let candidates = candidates(dir, name, latest_of)?;
     let parent = output_parent(out)?;
+    // The temp files of an export killed here before (its rebuilt database
+    // and gzip, as large as the backup), as a restore removes its own.
+    crate::store::remove_dead_temps_in(&parent);
     let (entry, database, extracted) = first_exportable(settings, job, candidates, &parent)?;
     let gz = compressed_and_checked(settings, job, &entry, &database, &extracted, &parent)?;
     publish(gz, out, &parent)?;

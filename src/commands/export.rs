@@ -13,10 +13,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     // Printed as text (and JSON) once written: refused before anything is.
     crate::config::refuse_non_utf8("export file", &args.out)?;
     let out = ctx.output(args.output.format);
-    // The temp files of an export killed here before (its rebuilt database
-    // and gzip, as large as the backup): a killed restore's go the same way.
     let beside = crate::store::atomic::parent_or_dot(&args.out);
-    crate::store::remove_dead_temps_in(beside);
     let done = if args.from_remote {
         // Downloaded beside the export file, checked, then exported from there.
         let remote = crate::remote::configured(&ctx.settings)?;
