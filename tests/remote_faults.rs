@@ -104,25 +104,46 @@ fn a_remote_that_is_not_s3_or_names_no_bucket_is_one_line_and_nothing_is_touched
 #[test]
 fn a_missing_bucket_or_a_wrong_secret_fails_naming_the_remote_never_the_secret() {
     let Some(server) = s3::shared() else { return };
+    // A store that checks credentials refuses ours.
+    let Some(auth) = s3::start_with_auth("authbucket") else {
+        return;
+    };
     let (env, before) = with_backup();
-    let url = "s3://no-such-bucket-here/p";
-    let mut runs = Vec::new();
-    for args in [
-        &["sync"][..],
-        &["list", "--from-remote"],
-        &["verify", "--from-remote"],
-    ] {
-        let run = s3::run(&env, &server.endpoint, url, args);
-        one_line(&run, 1, url);
-        // The S3 error code and message, not the store's XML document.
-        assert!(
-            run.stderr
-                .contains("NoSuchBucket: The specified bucket does not exist")
-                && !run.stderr.contains('<'),
-            "{}",
-            run.stderr
-        );
-        runs.push(run);
+    // Each store: the remote, the commands, and the S3 error code and
+    // message the line carries (not the store's XML document).
+    let cases: [(&str, &str, &[&[&str]], &str); 2] = [
+        (
+            &server.endpoint,
+            "s3://no-such-bucket-here/p",
+            &[
+                &["sync"],
+                &["list", "--from-remote"],
+                &["verify", "--from-remote"],
+            ],
+            "NoSuchBucket: The specified bucket does not exist",
+        ),
+        (
+            &auth.endpoint,
+            "s3://authbucket/p",
+            &[&["sync", "--format", "json"], &["list", "--from-remote"]],
+            "InvalidAccessKeyId",
+        ),
+    ];
+    for (endpoint, url, commands, words) in cases {
+        let mut runs = Vec::new();
+        for args in commands {
+            let run = s3::run(&env, endpoint, url, args);
+            one_line(&run, 1, url);
+            assert!(
+                run.stderr.contains(words) && !run.stderr.contains('<'),
+                "{}",
+                run.stderr
+            );
+            runs.push(run);
+        }
+        assert_eq!(snapshot(&env.backups), before, "{url}");
+        let refs: Vec<&Run> = runs.iter().collect();
+        no_secret(&env, &refs);
     }
     let sync_line = crate::common::summary_lines(&env.summary_log())
         .into_iter()
@@ -132,28 +153,6 @@ fn a_missing_bucket_or_a_wrong_secret_fails_naming_the_remote_never_the_secret()
         sync_line["detail"].contains("NoSuchBucket") && !sync_line["detail"].contains('<'),
         "{sync_line:?}"
     );
-    assert_eq!(snapshot(&env.backups), before);
-    let refs: Vec<&Run> = runs.iter().collect();
-    no_secret(&env, &refs);
-
-    // A store that checks credentials refuses ours.
-    let Some(auth) = s3::start_with_auth("authbucket") else {
-        return;
-    };
-    let url = "s3://authbucket/p";
-    let mut runs = Vec::new();
-    for args in [
-        &["sync", "--format", "json"][..],
-        &["list", "--from-remote"],
-    ] {
-        let run = s3::run(&env, &auth.endpoint, url, args);
-        one_line(&run, 1, url);
-        assert!(run.stderr.contains("InvalidAccessKeyId"), "{}", run.stderr);
-        runs.push(run);
-    }
-    assert_eq!(snapshot(&env.backups), before);
-    let refs: Vec<&Run> = runs.iter().collect();
-    no_secret(&env, &refs);
 }
 
 #[test]
