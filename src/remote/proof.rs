@@ -194,3 +194,65 @@ impl Proofs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::record::{FORMAT, Record};
+
+    fn point(sha: &str, e_tag: Option<&str>) -> RemotePoint {
+        let entry = crate::store::ownership::tests::entry(
+            "20250101_000000",
+            "/a.db",
+            crate::store::Kind::Manual,
+            false,
+        );
+        RemotePoint {
+            record: Record {
+                format: FORMAT,
+                name: entry.file_name.clone(),
+                size: 10,
+                sha256: sha.to_string(),
+                metadata: entry.meta.unwrap(),
+                remote_seq: Some(1),
+            },
+            problem: None,
+            e_tag: e_tag.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_proof_holds_for_the_object_read_and_not_for_long() {
+        let mut proofs = Proofs::default();
+        let read = point("sha256:a", Some("\"e1\""));
+        assert_eq!(proofs.standing(&read), Standing::Unproved);
+        proofs.note(&read, read.e_tag.clone(), None);
+        assert!(matches!(proofs.standing(&read), Standing::Proved(_)));
+        // Written since (another ETag), or another record under the name.
+        assert_eq!(
+            proofs.standing(&point("sha256:a", Some("\"e2\""))),
+            Standing::Unproved
+        );
+        assert_eq!(
+            proofs.standing(&point("sha256:b", Some("\"e1\""))),
+            Standing::Unproved
+        );
+        // Read too long ago.
+        let name = read.record.name.clone();
+        let old = REREAD_AFTER + Duration::from_secs(60);
+        proofs.points.get_mut(&name).unwrap().time =
+            Timestamp::now() - jiff::SignedDuration::try_from(old).unwrap();
+        assert_eq!(proofs.standing(&read), Standing::Unproved);
+        // A mismatch stays known while the object is the one read.
+        proofs.note(&read, read.e_tag.clone(), Some("other bytes".into()));
+        assert_eq!(
+            proofs.standing(&read),
+            Standing::Mismatch("other bytes".into())
+        );
+        assert_eq!(
+            proofs.standing(&point("sha256:a", Some("\"e3\""))),
+            Standing::Unproved
+        );
+        assert_eq!(proofs.proved_at(&name), None);
+    }
+}
