@@ -12,7 +12,7 @@ pub use crate::options::{CheckOptions, Options};
 pub use crate::output::Format;
 
 mod usage;
-pub use usage::one_line;
+pub use usage::{missing_subcommand, one_line};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -353,8 +353,10 @@ pub struct InitArgs {
     )]
     pub slurm_dir: PathBuf,
     /// Replace files that already exist
-    #[arg(long)]
-    pub force: bool,
+    // `--force` was this flag's name before `templates --overwrite` set the
+    // vocabulary: kept, hidden, so that scripts written for it still work.
+    #[arg(long, alias = "force")]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]

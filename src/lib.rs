@@ -96,6 +96,14 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
         error.kind(),
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand
     ) {
+        // A command's own subcommand left out (`lock`), or a command after
+        // options (`dbbackup -q`): one line, as any usage error.
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let top_level = error.kind() == ErrorKind::MissingSubcommand;
+        if let Some(line) = cli::missing_subcommand(&args, top_level) {
+            eprintln!("error: {line}");
+            return ExitCode::Usage.into();
+        }
         eprint!("{}", error.render());
         return ExitCode::Usage.into();
     }
