@@ -1227,3 +1227,31 @@ fn init_without_a_database_says_the_example_path_needs_editing() {
         assert_eq!(run.stderr, "", "{args:?}");
     }
 }
+
+/// Two arguments that exclude each other are named as typed (`NAME`, not
+/// clap's `'[NAME]'`, which reads as if NAME were optional), in one line, exit 2.
+#[test]
+fn arguments_that_exclude_each_other_are_named_as_typed() {
+    let env = Env::new();
+    for (args, line) in [
+        (
+            &["restore", "latest", "--before-job", "5"][..],
+            "error: NAME and --before-job JOBID cannot be used together: give one (see 'dbbackup restore --help')",
+        ),
+        (
+            &["verify", "--all", "latest"][..],
+            "error: --all and NAME cannot be used together: give one (see 'dbbackup verify --help')",
+        ),
+        (
+            &["list", "--from-remote", "--job", "3"][..],
+            "error: --from-remote and --job JOBID cannot be used together: give one (see 'dbbackup list --help')",
+        ),
+    ] {
+        let run = env.run(args);
+        assert_eq!(
+            (run.code, run.stderr.as_str(), run.stdout.as_str()),
+            (2, format!("{line}\n").as_str(), ""),
+            "{args:?}"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 /// `error` in one line (no "error: " prefix): clap's first line, a similar
 /// name when clap found one, and where the command's help is.
 pub fn one_line(error: &clap::Error) -> String {
-    if let Some(line) = missing_arguments(error) {
+    if let Some(line) = missing_arguments(error).or_else(|| conflict(error)) {
         return line;
     }
     // The first paragraph: the error, and what clap lists under it (the
@@ -114,6 +114,44 @@ fn missing_arguments(error: &clap::Error) -> Option<String> {
         "{path} needs {} (see '{path} --help')",
         needs.join("; and ")
     ))
+}
+
+/// Two arguments that exclude each other, named as typed (`NAME`, `--before-job
+/// JOBID`) rather than as clap's usage shows them (`'[NAME]'`, which reads as
+/// if NAME were optional there).
+fn conflict(error: &clap::Error) -> Option<String> {
+    if error.kind() != ErrorKind::ArgumentConflict {
+        return None;
+    }
+    let Some(ContextValue::String(first)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let mut names = vec![as_typed(first)];
+    match error.get(ContextKind::PriorArg) {
+        Some(ContextValue::String(other)) => names.push(as_typed(other)),
+        Some(ContextValue::Strings(others)) => names.extend(others.iter().map(|o| as_typed(o))),
+        _ => return None,
+    }
+    let Some(ContextValue::StyledStr(usage)) = error.get(ContextKind::Usage) else {
+        return None;
+    };
+    let path = command_path(&usage.to_string())?;
+    Some(format!(
+        "{} cannot be used together: give one (see '{path} --help')",
+        names.join(" and ")
+    ))
+}
+
+/// `NAME` from `[NAME]` or `<NAME>...`, `--out FILE` from `--out <FILE>`.
+fn as_typed(shown: &str) -> String {
+    shown
+        .split_whitespace()
+        .map(|word| {
+            word.trim_start_matches(['[', '<'])
+                .trim_end_matches([']', '>', '.'])
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Whether clap shows `arg` as `shown` in a missing-argument error (`<NAME>`,
