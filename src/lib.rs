@@ -53,7 +53,21 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
         .and_then(|settings| commands::dispatch(&cli.command, &Ctx { settings, job }));
     let nagios = matches!(&cli.command, cli::Command::Check(args) if args.format == cli::CheckFormat::Nagios);
     let code = match result {
-        Ok(code) => code,
+        // The report is what was asked for: lost (`> /dev/full`), the command
+        // failed, said once. A command that failed anyway keeps its status.
+        Ok(code) => match output::lost() {
+            Some(why) => {
+                tracing::error!("cannot write to stdout: {why}");
+                if nagios {
+                    commands::report::nagios_unknown(&format!("cannot write to stdout: {why}"))
+                } else if code == ExitCode::Success {
+                    ExitCode::Failure
+                } else {
+                    code
+                }
+            }
+            None => code,
+        },
         Err(error) => {
             tracing::error!("{error}");
             if nagios {
@@ -102,6 +116,13 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
         let top_level = error.kind() == ErrorKind::MissingSubcommand;
         if let Some(line) = cli::missing_subcommand(&args, top_level) {
             eprintln!("error: {line}");
+            return ExitCode::Usage.into();
+        }
+        // Nothing typed (settings from the environment only): the help, as
+        // for `dbbackup` with none.
+        if error.kind() == ErrorKind::MissingSubcommand {
+            use clap::CommandFactory;
+            eprint!("{}", cli::Cli::command().render_help());
             return ExitCode::Usage.into();
         }
         eprint!("{}", error.render());

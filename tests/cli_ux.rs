@@ -1049,16 +1049,22 @@ fn a_missing_argument_is_one_line_naming_what_to_give() {
         "{}",
         no_command.stderr
     );
-    // `dbbackup` alone, nothing set: the help, the list a new user wants.
-    let bare: Run = env
-        .command()
-        .env_remove("DBBACKUP_DB_PATH")
-        .env_remove("DBBACKUP_BACKUP_DIR")
-        .output()
-        .unwrap()
-        .into();
-    assert_eq!(bare.code, 2);
-    assert!(bare.stderr.contains("Commands:"), "{}", bare.stderr);
+    // `dbbackup` alone, settings in the environment or not: the help, the list
+    // a new user wants.
+    let mut bare = env.command();
+    for run in [
+        Run::from(bare.output().unwrap()),
+        Run::from(
+            bare.env_remove("DBBACKUP_DB_PATH")
+                .env_remove("DBBACKUP_BACKUP_DIR")
+                .output()
+                .unwrap(),
+        ),
+    ] {
+        assert_eq!(run.code, 2);
+        assert!(run.stderr.contains("Commands:"), "{}", run.stderr);
+        assert!(run.stderr.contains("Examples:"), "{}", run.stderr);
+    }
 }
 
 /// `command` (a shell line) under a pseudo-terminal (`script`), in `env`'s
@@ -1254,4 +1260,55 @@ fn arguments_that_exclude_each_other_are_named_as_typed() {
             "{args:?}"
         );
     }
+}
+
+/// A report that cannot be written (stdout on a full device) fails the command
+/// in one line, exit 1 (it said exit 0, with one WARN per line lost); a reader
+/// that goes away (`| head -1`) is still no error.
+#[test]
+fn a_report_lost_to_a_full_stdout_is_one_error_and_exit_1() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    env.run(&["backup", "--force"]).ok();
+    for args in [
+        &["list"][..],
+        &["list", "--format", "json"][..],
+        &["check", "--format", "json"][..],
+        &["verify", "--all"][..],
+    ] {
+        let run: Run = env
+            .command()
+            .args(args)
+            .stdout(fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {}", run.stderr);
+        assert!(
+            lines[0].contains(" ERROR ")
+                && lines[0]
+                    .ends_with("cannot write to stdout: No space left on device (os error 28)"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // A reader gone (process_edges tests it at length): exit 0, nothing said.
+    let closed = env.command();
+    let mut sh = Command::new("bash");
+    sh.current_dir(env.root.path());
+    for (key, value) in closed.get_envs() {
+        match value {
+            Some(value) => sh.env(key, value),
+            None => sh.env_remove(key),
+        };
+    }
+    let run: Run = sh
+        .args(["-c", "set -o pipefail; \"$0\" list | head -n 1 >/dev/null"])
+        .arg(closed.get_program())
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "closed pipe");
 }

@@ -202,14 +202,18 @@ fn what_it_is(arg: &clap::Arg) -> String {
 }
 
 /// A command that needs a subcommand given without one (`dbbackup lock`): what
-/// there is to choose from in one line. None for `dbbackup` alone unless
-/// `top_level`: with nothing at all on the command line its help is the list a
-/// new user wants.
+/// there is to choose from in one line; at the top level only when asked
+/// (`dbbackup -q`). None for nothing typed at all: the help is the list a new
+/// user wants.
 pub fn missing_subcommand(args: &[OsString], top_level: bool) -> Option<String> {
     let command = <super::Cli as clap::CommandFactory>::command();
     let mut path = vec![command.get_name().to_string()];
     let mut current = &command;
-    for word in own_words(&command, args) {
+    let words = own_words(&command, args);
+    if words.is_empty() {
+        return None;
+    }
+    for word in words {
         if let Some(sub) = current.find_subcommand(&word) {
             path.push(sub.get_name().to_string());
             current = sub;
