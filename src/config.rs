@@ -275,6 +275,13 @@ pub(crate) fn parse(text: &str) -> std::result::Result<Options, Bad> {
             "mirror_dirs must not hold an empty path".into(),
         ));
     }
+    // Checked here too (every command checks the merged setting): a wrong one
+    // in the file is named with the file and its line, as every other key.
+    if let Some(remote) = &file.remote
+        && let Err(e) = crate::remote::RemoteUrl::parse(remote)
+    {
+        return Err(Bad::at(scan::line_of(text, "remote"), e.to_string()));
+    }
     Ok(file)
 }
 

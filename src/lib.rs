@@ -69,7 +69,14 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
             None => code,
         },
         Err(error) => {
-            tracing::error!("{error}");
+            // A usage error (exit 2: the command line or the configuration) in
+            // the one format of the command line's own, clap's; what went wrong
+            // while working is a log line, with its time and job.
+            if error.exit_code() == ExitCode::Usage {
+                eprintln!("error: {error}");
+            } else {
+                tracing::error!("{error}");
+            }
             if nagios {
                 commands::report::nagios_unknown(&error.to_string())
             } else {

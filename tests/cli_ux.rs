@@ -1312,3 +1312,81 @@ fn a_report_lost_to_a_full_stdout_is_one_error_and_exit_1() {
         .into();
     assert_eq!((run.code, run.stderr.as_str()), (0, ""), "closed pipe");
 }
+
+/// The README's configuration table has a row for every key the configuration
+/// file takes (the binary's own list, from its unknown-key error), so that a
+/// new setting cannot be left out of it (`term_grace_seconds` was).
+#[test]
+fn the_readme_configuration_table_names_every_key() {
+    let env = Env::new();
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Configuration section");
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| ")).collect();
+    let keys_of = |yaml: &str| -> Vec<String> {
+        fs::write(env.path("keys.yaml"), yaml).unwrap();
+        let run = env.run(&["--config", "keys.yaml", "list"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        let (_, keys) = run.stderr.trim_end().split_once("the keys are ").unwrap();
+        keys.split(", ").map(str::to_string).collect()
+    };
+    let top = keys_of("zzz: 1\n");
+    let check = keys_of("check:\n  zzz: 1\n");
+    assert!(top.len() > 15 && check.len() > 3, "{top:?} {check:?}");
+    for key in top.iter().chain(&check) {
+        assert!(
+            rows.iter()
+                .any(|row| row.contains(&format!("`{key}`")) || row.contains(&format!("`{key}:`"))),
+            "README's configuration table has no row for {key}"
+        );
+    }
+}
+
+/// A usage error (exit 2) has one format wherever it is found: `error: …`, one
+/// line, as clap's own (the settings' checks printed a timestamped log line);
+/// a bad `remote:` in the file names the file and line, as every other key.
+#[test]
+fn usage_errors_have_one_format_and_the_file_names_a_bad_remote() {
+    let env = Env::new();
+    fs::write(
+        env.path("remote.yaml"),
+        "max_backups: 3\nremote: http://x\n",
+    )
+    .unwrap();
+    for (args, line) in [
+        (
+            &["list", "--job", "abc"][..],
+            "error: 'abc' is not a SLURM job id (digits, or ARRAY_TASK such as 264_3)",
+        ),
+        (
+            &["--config", "nosuch.yaml", "list"][..],
+            "error: config file nosuch.yaml: cannot read: No such file or directory (os error 2)",
+        ),
+        (
+            &["--config", "remote.yaml", "list"][..],
+            "error: config file remote.yaml line 2: remote 'http://x': scheme http:// is not supported; give s3://BUCKET/PREFIX (any S3-compatible store: set AWS_ENDPOINT_URL)",
+        ),
+        (
+            &["--max-backups", "x", "list"][..],
+            "error: invalid value 'x' for '--max-backups <N>': 'x' is not a number; must be a whole number from 1 to 4294967295",
+        ),
+    ] {
+        let run = env.run(args);
+        assert_eq!(
+            (run.code, run.stderr.as_str()),
+            (2, format!("{line}\n").as_str()),
+            "{args:?}"
+        );
+    }
+    let home = env.run(&["--backup-dir", "~nobody/x", "list"]);
+    assert_eq!(home.code, 2);
+    assert!(
+        home.stderr.starts_with("error: --backup-dir ~nobody/x: ")
+            && home.stderr.lines().count() == 1,
+        "{}",
+        home.stderr
+    );
+}

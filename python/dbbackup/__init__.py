@@ -541,7 +541,7 @@ def _error_line(stderr: str, exit_code: int) -> str:
         if match and match.group(1) == "ERROR":
             return match.group(3)
     for line in lines:
-        # clap's usage errors: "error: unexpected argument '--x' found".
+        # Usage errors (exit 2): "error: unexpected argument '--x' found".
         if line.startswith("error: "):
             return line[len("error: ") :]
     if exit_code > 128:
