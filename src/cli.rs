@@ -540,7 +540,10 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// A backup file name from `dbbackup list`, or `latest`
-    #[arg(required_unless_present = "before_job", value_parser = BackupRef::parse)]
+    // Required, and so shown `<NAME>` in the usage and under Arguments alike:
+    // clap lets a required argument be missing when one it conflicts with
+    // (`--before-job`) is given.
+    #[arg(required = true, value_parser = BackupRef::parse)]
     pub name: Option<BackupRef>,
     /// Undo SLURM job JOBID: restore the state from before its work (its
     /// pre-job restore point, else the newest one made before it started)

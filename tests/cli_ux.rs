@@ -1390,3 +1390,44 @@ fn usage_errors_have_one_format_and_the_file_names_a_bad_remote() {
         home.stderr
     );
 }
+
+/// A command's help says one thing of its positionals: one the usage shows
+/// required (`<NAME>`) is not listed as optional (`[NAME]`) under Arguments
+/// (`restore` did, the name being needed unless --before-job is given).
+#[test]
+fn help_shows_a_positional_the_same_in_usage_and_arguments() {
+    let env = Env::new();
+    let mut checked = 0;
+    for command in COMMANDS {
+        let help = env.run(&[command, "--help"]);
+        help.ok();
+        let usage = help
+            .stdout
+            .split("Usage: ")
+            .nth(1)
+            .and_then(|u| u.split("\n\n").next())
+            .expect("a usage");
+        let Some(arguments) = help.stdout.split("\nArguments:\n").nth(1) else {
+            continue;
+        };
+        for line in arguments.lines().take_while(|l| !l.is_empty()) {
+            let Some(shown) = line.split_whitespace().next() else {
+                continue;
+            };
+            let name = shown.trim_matches(['[', ']', '<', '>', '.']);
+            let required = format!("<{name}>");
+            let in_usage = usage.contains(&required)
+                && !usage.contains(&format!("-{required}"))
+                && !usage.contains(&format!(" <{name}>]"));
+            if in_usage {
+                assert!(
+                    shown.starts_with('<'),
+                    "{command}: usage shows {required}, Arguments {shown}:\n{}",
+                    help.stdout
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 3, "positionals checked: {checked}");
+}
