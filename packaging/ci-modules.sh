@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The standalone tarball installed as an HPC module, under Debian's Lmod (called by
-# ci-wheel.sh):  ci-modules.sh TARBALL
+# The standalone tarball installed as an HPC module (called by ci-wheel.sh):
+#   ci-modules.sh TARBALL
 # install-prefix.sh (the copy inside the tarball) installs it under a prefix with the
-# Lua modulefile, and again with the Tcl one; a login bash loads each and finds the
-# binary, the man page and the bash completion, and loses them on unload.
+# Lua modulefile, and again with the Tcl one. The Lua one is loaded by Debian's Lmod,
+# the Tcl one by Lmod and by Debian's Environment Modules: each in a clean bash that
+# finds the binary, the man page and the bash completion, and loses them on unload.
 set -euo pipefail
 start=$SECONDS
 say() { echo "ci-modules: $*"; }
@@ -11,10 +12,18 @@ fail() { echo "ci-modules: FAILED: $*" >&2; exit 1; }
 [ $# -eq 1 ] || fail "usage: ci-modules.sh TARBALL"
 tarball=$(realpath "$1")
 lmod_init=/usr/share/lmod/lmod/init/bash
-if [ ! -f "$lmod_init" ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lmod >/dev/null
-fi
-[ -f "$lmod_init" ] || fail "Debian's lmod did not install $lmod_init"
+modules_init=/usr/share/modules/init/bash
+# Debian's lmod and environment-modules conflict: installing one removes the other.
+# Environment Modules is checked first (.ci/run installs it), then lmod replaces
+# it for the Lmod checks (ci-recipes.sh, next, needs Lmod).
+# install PACKAGE FILE REPLACED: PACKAGE, which installs FILE; REPLACED, removed by
+# it, is purged (its profile script, kept as a conffile, would run in login shells).
+install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1 \
+        || fail "apt-get install $1 failed"
+    [ -f "$2" ] || fail "Debian's $1 did not install $2"
+    dpkg --purge "$3" >/dev/null 2>&1 || true
+}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -29,14 +38,37 @@ for format in lua tcl; do
     flag=()
     [ "$format" = lua ] || flag=(--tcl)
     bash "${unpacked[0]}/share/dbbackup/install-prefix.sh" "${flag[@]}" "$tarball" "$prefix" "$modulefiles" >/dev/null
-    # A login shell of a user: a clean environment, /etc/profile (Debian's
-    # /etc/profile.d/lmod.sh defines `module`; sourcing the init is the fallback).
+done
+
+# check FORMAT SYSTEM: the FORMAT modulefile under SYSTEM (lmod or modules).
+check() {
+    local format=$1 system=$2 shell
+    local prefix=$work/opt/dbbackup/$version-$format modulefiles=$work/modulefiles-$format
+    # A user's shell, from a clean environment. Lmod: a login shell (Debian's
+    # /etc/profile.d/lmod.sh defines `module`). Environment Modules: its own init
+    # script, in a shell that reads no profile (Lmod's profile script, left as a
+    # conffile when lmod was removed, must not define `module`).
+    if [ "$system" = lmod ]; then
+        shell=(bash -l)
+    else
+        shell=(bash --noprofile --norc)
+    fi
     env -i HOME="$work" USER=ci PATH=/usr/local/bin:/usr/bin:/bin TERM=dumb \
-        PREFIX="$prefix" MODULEFILES="$modulefiles" VERSION="$version" FORMAT="$format" LMOD_INIT="$lmod_init" \
-        bash -l <<'SH' || fail "the $format modulefile (see above)"
+        PREFIX="$prefix" MODULEFILES="$modulefiles" VERSION="$version" FORMAT="$format" SYSTEM="$system" \
+        LMOD_INIT="$lmod_init" MODULES_INIT="$modules_init" \
+        "${shell[@]}" <<'SH' || fail "the $format modulefile under $system (see above)"
 set -euo pipefail
-fail() { echo "ci-modules: FAILED ($FORMAT modulefile): $*" >&2; exit 1; }
-type module >/dev/null 2>&1 || source "$LMOD_INIT"
+fail() { echo "ci-modules: FAILED ($FORMAT modulefile, $SYSTEM): $*" >&2; exit 1; }
+which_module() { module --version 2>&1 || true; }
+if [ "$SYSTEM" = lmod ]; then
+    # Lmod's `module --version` names Lua; a profile script the other system
+    # left when it was removed (a conffile) may have defined its own `module`.
+    [[ "$(which_module)" == *Lua* ]] || source "$LMOD_INIT"
+    [[ "$(which_module)" == *Lua* ]] || fail "module is not Lmod: $(which_module)"
+else
+    source "$MODULES_INIT"
+    [[ "$(which_module)" == *"Modules Release"* ]] || fail "module is not Environment Modules: $(which_module)"
+fi
 ! command -v dbbackup >/dev/null || fail "dbbackup on PATH before the module is loaded"
 module use "$MODULEFILES"
 module load dbbackup
@@ -70,7 +102,14 @@ func=$(complete -p dbbackup | sed -n 's/.*-F \([^ ]*\).*/\1/p')
 module unload dbbackup
 ! command -v dbbackup >/dev/null || fail "dbbackup still on PATH after module unload"
 case ":${MANPATH:-}:" in *":$PREFIX/share/man:"*) fail "MANPATH keeps $PREFIX/share/man after unload" ;; esac
-echo "ci-modules: $FORMAT modulefile under Lmod $(module --version 2>&1 | grep -o 'Version [0-9.]*' | head -n1): dbbackup $VERSION, man page, bash completion; gone on unload"
+release=$(which_module | grep -o -E '(Version|Release) [0-9.]*' | head -n1)
+echo "ci-modules: $FORMAT modulefile under $SYSTEM ($release): dbbackup $VERSION, man page, bash completion; gone on unload"
 SH
-done
+}
+
+[ -f "$modules_init" ] || install environment-modules "$modules_init" lmod
+check tcl modules
+[ -f "$lmod_init" ] || install lmod "$lmod_init" environment-modules
+check lua lmod
+check tcl lmod
 say "ok in $((SECONDS - start)) s"

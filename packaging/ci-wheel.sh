@@ -3,7 +3,7 @@
 # build both, check they need glibc 2.17 at most and carry the page-stream SQLite,
 # install the wheel into a fresh venv, run the CLI once (backup + restore) and the
 # Python API tests against real databases; then the licence texts in each artefact,
-# the modulefiles under Lmod, the EasyBuild and Spack recipes.
+# the modulefiles under Environment Modules and Lmod, the EasyBuild and Spack recipes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -137,8 +137,9 @@ else
     say "no Python 3.8 on this machine: the API tests ran on $(python3 --version) only"
 fi
 
-# HPC installs of the standalone tarball: the modulefiles under Debian's Lmod, the
-# EasyBuild easyconfig installed by EasyBuild, the Spack recipe checked statically.
+# HPC installs of the standalone tarball: the modulefiles under Debian's Environment
+# Modules and Lmod, the EasyBuild easyconfig installed by EasyBuild, the Spack recipe
+# checked statically.
 bash packaging/ci-modules.sh "$tarball"
 bash packaging/ci-recipes.sh "$tarball"
 

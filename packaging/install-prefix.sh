@@ -47,7 +47,10 @@ case $modulefiles in /*) ;; *) modulefiles=$PWD/$modulefiles ;; esac
 if [ -f "$source" ]; then
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
-    tar -C "$work" -xzf "$source" || fail "cannot unpack $source"
+    # One line: what tar (or gzip under it) said first is the reason.
+    if ! said=$(tar -C "$work" -xzf "$source" 2>&1); then
+        fail "cannot unpack $source: $(grep -m1 . <<<"$said")"
+    fi
     top=("$work"/*)
     [ ${#top[@]} -eq 1 ] || fail "$source has ${#top[@]} top-level entries, expected one directory"
     tree=${top[0]}

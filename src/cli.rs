@@ -12,7 +12,7 @@ pub use crate::options::{CheckOptions, Options};
 pub use crate::output::Format;
 
 mod usage;
-pub use usage::one_line;
+pub use usage::{missing_subcommand, one_line};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -353,8 +353,10 @@ pub struct InitArgs {
     )]
     pub slurm_dir: PathBuf,
     /// Replace files that already exist
-    #[arg(long)]
-    pub force: bool,
+    // `--force` was this flag's name before `templates --overwrite` set the
+    // vocabulary: kept, hidden, so that scripts written for it still work.
+    #[arg(long, alias = "force")]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -538,7 +540,10 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// A backup file name from `dbbackup list`, or `latest`
-    #[arg(required_unless_present = "before_job", value_parser = BackupRef::parse)]
+    // Required, and so shown `<NAME>` in the usage and under Arguments alike:
+    // clap lets a required argument be missing when one it conflicts with
+    // (`--before-job`) is given.
+    #[arg(required = true, value_parser = BackupRef::parse)]
     pub name: Option<BackupRef>,
     /// Undo SLURM job JOBID: restore the state from before its work (its
     /// pre-job restore point, else the newest one made before it started)

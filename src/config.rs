@@ -65,6 +65,10 @@ pub struct Settings {
     pub remote_upload: crate::options::RemoteUpload,
     pub remote_max_backups: u32,
     pub remote_timeout: Duration,
+    /// The file and line that set `remote`, when the file's value is the one
+    /// used: a bad one is named there (checked by `commands::dispatch`, as the
+    /// remote layer judges URLs).
+    pub remote_in_file: Option<(PathBuf, Option<usize>)>,
     /// The config file that was read, if any (`init --slurm`: the one it writes),
     /// for the SLURM templates to name.
     pub config_file: Option<PathBuf>,
@@ -131,9 +135,13 @@ pub fn resolve(request: Request) -> Result<Settings> {
         None => Some(PathBuf::from(defaults::DEFAULT_CONFIG_FILE))
             .filter(|p| p.symlink_metadata().is_ok()),
     };
-    let file = match &config_file {
+    let (file, remote_line) = match &config_file {
         Some(path) => load(path)?,
-        None => Options::default(),
+        None => (Options::default(), None),
+    };
+    let remote_in_file = match (&config_file, &file.remote, &flags.remote) {
+        (Some(path), Some(_), None) => Some((path.clone(), remote_line)),
+        _ => None,
     };
     let merged = flags.clone().merge(file);
     let mut settings = settings_from(merged.clone());
@@ -144,6 +152,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
     }
     paths::refuse_non_utf8_paths(&settings)?;
     refuse_backup_dir_as_mirror(&settings)?;
+    settings.remote_in_file = remote_in_file;
     settings.config_file = written_config.or(config_file);
     settings.quiet = quiet;
     Ok(settings)
@@ -206,6 +215,7 @@ fn settings_from(options: Options) -> Settings {
             .summary_log
             .unwrap_or_else(|| defaults::DEFAULT_SUMMARY_LOG.into()),
         mirror_dirs: options.mirror_dirs.unwrap_or_default(),
+        remote_in_file: None,
         config_file: None,
         quiet: false,
         given: Options::default(),
@@ -224,7 +234,8 @@ fn thresholds(check: CheckOptions) -> CheckThresholds {
     }
 }
 
-fn load(path: &Path) -> Result<Options> {
+/// The file's settings, and the line of its `remote` (named if it is bad).
+fn load(path: &Path) -> Result<(Options, Option<usize>)> {
     let bad = |line: Option<usize>, message: String| Error::Config {
         path: path.to_path_buf(),
         line,
@@ -236,7 +247,8 @@ fn load(path: &Path) -> Result<Options> {
     }
     let text = fs::read_to_string(path).map_err(|e| bad(None, format!("cannot read: {e}")))?;
     let file = parse(&text).map_err(|e| bad(e.line, e.message))?;
-    relative_to(file, path, |key| scan::line_of(&text, key))
+    let file = relative_to(file, path, |key| scan::line_of(&text, key))?;
+    Ok((file, scan::line_of(&text, "remote")))
 }
 
 /// Parse and check a configuration file's text: the one path every file takes,

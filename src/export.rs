@@ -51,7 +51,7 @@ pub(crate) fn export(
     let gz = compressed_and_checked(settings, job, &entry, &database, &extracted, &parent)?;
     publish(gz, out, &parent)?;
     let size = fs::metadata(out).map_or(0, |m| m.len());
-    tracing::info!("exported {} to {}", entry.file_name, show(out));
+    tracing::info!(target: crate::logging::REPORTED, "exported {} to {}", entry.file_name, show(out));
     Ok(Exported {
         name: entry.file_name,
         out: out.to_path_buf(),

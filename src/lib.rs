@@ -53,9 +53,30 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
         .and_then(|settings| commands::dispatch(&cli.command, &Ctx { settings, job }));
     let nagios = matches!(&cli.command, cli::Command::Check(args) if args.format == cli::CheckFormat::Nagios);
     let code = match result {
-        Ok(code) => code,
+        // The report is what was asked for: lost (`> /dev/full`), the command
+        // failed, said once. A command that failed anyway keeps its status.
+        Ok(code) => match output::lost() {
+            Some(why) => {
+                tracing::error!("cannot write to stdout: {why}");
+                if nagios {
+                    commands::report::nagios_unknown(&format!("cannot write to stdout: {why}"))
+                } else if code == ExitCode::Success {
+                    ExitCode::Failure
+                } else {
+                    code
+                }
+            }
+            None => code,
+        },
         Err(error) => {
-            tracing::error!("{error}");
+            // A usage error (exit 2: the command line or the configuration) in
+            // the one format of the command line's own, clap's; what went wrong
+            // while working is a log line, with its time and job.
+            if error.exit_code() == ExitCode::Usage {
+                eprintln!("error: {error}");
+            } else {
+                tracing::error!("{error}");
+            }
             if nagios {
                 commands::report::nagios_unknown(&error.to_string())
             } else {
@@ -96,6 +117,21 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
         error.kind(),
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand
     ) {
+        // A command's own subcommand left out (`lock`), or a command after
+        // options (`dbbackup -q`): one line, as any usage error.
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let top_level = error.kind() == ErrorKind::MissingSubcommand;
+        if let Some(line) = cli::missing_subcommand(&args, top_level) {
+            eprintln!("error: {line}");
+            return ExitCode::Usage.into();
+        }
+        // Nothing typed (settings from the environment only): the help, as
+        // for `dbbackup` with none.
+        if error.kind() == ErrorKind::MissingSubcommand {
+            use clap::CommandFactory;
+            eprint!("{}", cli::Cli::command().render_help());
+            return ExitCode::Usage.into();
+        }
         eprint!("{}", error.render());
         return ExitCode::Usage.into();
     }

@@ -2,7 +2,7 @@
 //! so lines read back from `slrm_logs/` say which job wrote them.
 
 use std::fmt;
-use std::io;
+use std::io::{self, IsTerminal};
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -20,12 +20,20 @@ pub(crate) fn retag(tag: &str) {
     let _ = DECIDED_TAG.set(tag.to_string());
 }
 
+/// The target of an event that says what the command's report line on stdout
+/// says too (`published …`, `restored … into …`): written to a log (stderr
+/// to a file, a job's output) and with -v, but not to a terminal that also
+/// shows the report, where the user would read it twice.
+pub(crate) const REPORTED: &str = "dbbackup::reported";
+
 struct LineFormat {
     job: String,
     host: String,
     /// Other crates' events below WARN are shown only with -v: object_store's
     /// "backing off, retry 2 of 4" lines are detail, the error line says how it ended.
     others_from: Level,
+    /// Leave out `REPORTED` events: stdout and stderr are one terminal, no -v.
+    reported_on_screen: bool,
 }
 
 impl<S, N> FormatEvent<S, N> for LineFormat
@@ -43,9 +51,11 @@ where
         if *meta.level() > self.others_from && !meta.target().starts_with("dbbackup") {
             return Ok(());
         }
-        let now = jiff::Timestamp::now()
-            .round(jiff::Unit::Millisecond)
-            .unwrap_or(jiff::Timestamp::now());
+        if self.reported_on_screen && meta.target() == REPORTED {
+            return Ok(());
+        }
+        // The summary log's stamp: a fixed width, so the columns line up.
+        let now = crate::summary_log::stamp(jiff::Timestamp::now());
         let mut fields = String::new();
         ctx.field_format()
             .format_fields(Writer::new(&mut fields), event)?;
@@ -77,6 +87,9 @@ pub(crate) fn init(job: &JobContext, quiet: bool, verbose: u8) {
             job: job.tag.clone(),
             host: job.host.clone(),
             others_from: if verbose == 0 { Level::WARN } else { level },
+            reported_on_screen: verbose == 0
+                && io::stdout().is_terminal()
+                && io::stderr().is_terminal(),
         })
         .try_init();
 }

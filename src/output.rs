@@ -1,8 +1,9 @@
 //! Results go to stdout (empty under `--quiet`), only through this module;
 //! diagnostics go to stderr via tracing. A closed pipe (`dbbackup list | head`) is
-//! not an error.
+//! not an error; a stdout that cannot be written (a full disk) fails the command.
 
 use std::io::{self, Write};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
@@ -44,21 +45,31 @@ impl Output {
     }
 }
 
+/// A write that fails is kept in `LOST` (said once, by `lost`, when the command
+/// ends), not warned about per line.
 fn print(bytes: &[u8]) {
-    if let Err(e) = write_stdout(bytes) {
-        tracing::warn!("cannot write to stdout: {e}");
-    }
+    let _ = write_stdout(bytes);
 }
 
 /// Set once a reader has gone away; later output is dropped.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Why stdout could not be written (a full disk, an I/O error), first time:
+/// later output is dropped, and the command fails with this one reason.
+static LOST: OnceLock<String> = OnceLock::new();
+
+/// Why the report (or part of it) could not be written to stdout, if it could
+/// not: a command whose output is lost has not done what it was asked.
+pub(crate) fn lost() -> Option<&'static str> {
+    LOST.get().map(String::as_str)
+}
 
 /// Write and flush stdout: every byte a command prints goes through here. A closed
 /// pipe (`dbbackup list | head`) is not an error: the reader has what it wanted, so
 /// the rest of the output is dropped while the command finishes its work, cleans
 /// up and exits with its own status.
 pub(crate) fn write_stdout(bytes: &[u8]) -> io::Result<()> {
-    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) || LOST.get().is_some() {
         return Ok(());
     }
     let mut stdout = io::stdout().lock();
@@ -68,6 +79,10 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> io::Result<()> {
             tracing::debug!("stdout closed by its reader; output dropped");
             Ok(())
         }
-        other => other,
+        Err(e) => {
+            let _ = LOST.set(e.to_string());
+            Err(e)
+        }
+        Ok(()) => Ok(()),
     }
 }

@@ -176,7 +176,7 @@ pub(crate) fn restore(
     drop(guard);
     drop(lock);
     synced?;
-    tracing::info!("restored {} into {}", entry.file_name, show(target));
+    tracing::info!(target: crate::logging::REPORTED, "restored {} into {}", entry.file_name, show(target));
     Ok(Outcome::Restored(Restored {
         name: entry.file_name.clone(),
         target: target.clone(),

@@ -211,7 +211,7 @@ pub(crate) fn apply(dir: &BackupDir, plan: &KeepOrDelete) -> Result<()> {
         let path = dir.path().join(name);
         match fs::remove_file(&path) {
             Ok(()) => {
-                tracing::info!("retention removed {name}");
+                tracing::info!(target: crate::logging::REPORTED, "retention removed {name}");
                 crate::diff::pagehash::remove(dir.path(), name);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -86,8 +86,9 @@ impl Line {
 }
 
 /// RFC 3339 UTC with exactly three fractional digits: fixed width, so sorting
-/// lines as text keeps them in time order (`…32.910Z`, never `…32.91Z`).
-fn stamp(now: jiff::Timestamp) -> String {
+/// lines as text keeps them in time order (`…32.910Z`, never `…32.91Z`), and
+/// log lines (`logging`) line up in columns.
+pub(crate) fn stamp(now: jiff::Timestamp) -> String {
     let now = now.round(jiff::Unit::Millisecond).unwrap_or(now);
     format!("{now:.3}")
 }

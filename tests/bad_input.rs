@@ -161,7 +161,7 @@ fn usage_errors_are_one_line_with_exit_code_2() {
         (vec!["bakup"], "did you mean 'backup'?"),
         (
             vec!["restore"],
-            "required arguments were not provided: <NAME>",
+            "dbbackup restore needs NAME: a backup file name from 'dbbackup list', or 'latest'",
         ),
         (
             vec!["list", "--format", "xml"],
@@ -169,7 +169,7 @@ fn usage_errors_are_one_line_with_exit_code_2() {
         ),
         (vec!["--max-backups", "x", "list"], "'x' is not a number"),
         (vec!["backup", "--force=3"], "unexpected value '3'"),
-        (vec!["completions"], "<SHELL>"),
+        (vec!["completions"], "needs SHELL: one of bash,"),
     ] {
         let run = env.run(&args);
         run.failed_with(2, says);

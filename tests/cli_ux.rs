@@ -274,8 +274,45 @@ fn init_writes_a_working_commented_config_and_templates() {
         .into();
     backup.ok();
     assert!(env.path("outputs/db_backups").is_dir());
-    env.run(&["init"]).failed_with(1, "--force");
-    env.run(&["init", "--force"]).ok();
+    env.run(&["init"]).failed_with(1, "--overwrite");
+    env.run(&["init", "--overwrite"]).ok();
+}
+
+/// One word for "replace the files already there": `--overwrite`, in `init` as
+/// in `templates` (`--force` elsewhere means "do it though it is not due or
+/// looks wrong"). `init --force`, its old name, still works for old scripts,
+/// unlisted in the help.
+#[test]
+fn init_and_templates_replace_files_with_overwrite_and_init_still_takes_force() {
+    let env = Env::new();
+    let config = env.path("dbbackup.yaml");
+    let array = env.path("slurm/job_array.sbatch");
+    env.run(&["init", "--slurm"]).ok();
+    for (file, args) in [
+        (&config, &["init"][..]),
+        (&config, &["init", "--slurm"][..]),
+        (&array, &["templates"][..]),
+    ] {
+        fs::write(file, "# mine\n").unwrap();
+        let refused = env.run(args);
+        refused.failed_with(1, "exists; use --overwrite to replace it");
+        assert_eq!(fs::read_to_string(file).unwrap(), "# mine\n", "{args:?}");
+        for flag in ["--overwrite", "--force"] {
+            if args[0] == "templates" && flag == "--force" {
+                continue;
+            }
+            fs::write(file, "# mine\n").unwrap();
+            let with: Vec<&str> = args.iter().copied().chain([flag]).collect();
+            env.run(&with).ok();
+            assert_ne!(fs::read_to_string(file).unwrap(), "# mine\n", "{with:?}");
+        }
+    }
+    for command in ["init", "templates"] {
+        let help = env.run(&[command, "--help"]);
+        help.ok();
+        assert!(help.stdout.contains("--overwrite"), "{}", help.stdout);
+        assert!(!help.stdout.contains("--force"), "{}", help.stdout);
+    }
 }
 
 #[test]
@@ -953,4 +990,444 @@ fn the_readme_names_the_licence_and_its_files() {
         assert!(section.contains(&format!("]({file})")), "{file} not linked");
         assert!(std::path::Path::new(root).join(file).is_file(), "{file}");
     }
+}
+
+/// A required argument left out: one line that says what the command needs and
+/// what may be given (`latest`, the names `list` shows, the shells), exit 2.
+#[test]
+fn a_missing_argument_is_one_line_naming_what_to_give() {
+    let env = Env::new();
+    for (args, line) in [
+        (
+            &["restore"][..],
+            "error: dbbackup restore needs NAME: a backup file name from 'dbbackup list', or 'latest'; or --before-job JOBID (see 'dbbackup restore --help')",
+        ),
+        (
+            &["export"][..],
+            "error: dbbackup export needs NAME: a backup file name from 'dbbackup list', or 'latest'; and --out FILE: the .db.gz file to write (must not exist) (see 'dbbackup export --help')",
+        ),
+        (
+            &["export", "latest"][..],
+            "error: dbbackup export needs --out FILE: the .db.gz file to write (must not exist) (see 'dbbackup export --help')",
+        ),
+        (
+            &["adopt"][..],
+            "error: dbbackup adopt needs OLD_PATH: where the database was before it moved (as recorded in 'dbbackup list') (see 'dbbackup adopt --help')",
+        ),
+        (
+            &["final"][..],
+            "error: dbbackup final needs ARRAY_JOB_ID: the array job whose tasks have all ended (see 'dbbackup final --help')",
+        ),
+        (
+            &["completions"][..],
+            "error: dbbackup completions needs SHELL: one of bash, elvish, fish, powershell, zsh (see 'dbbackup completions --help')",
+        ),
+        (
+            &["--quiet", "lock"][..],
+            "error: dbbackup lock needs a command: status (see 'dbbackup lock --help')",
+        ),
+    ] {
+        let run = env.run(args);
+        assert_eq!(
+            (run.code, run.stderr.as_str(), run.stdout.as_str()),
+            (2, format!("{line}\n").as_str(), ""),
+            "{args:?}"
+        );
+    }
+    let no_command = env.run(&["--quiet"]);
+    assert_eq!(no_command.code, 2);
+    assert!(
+        no_command
+            .stderr
+            .starts_with("error: dbbackup needs a command: backup, list, restore, export,"),
+        "{}",
+        no_command.stderr
+    );
+    assert_eq!(
+        no_command.stderr.lines().count(),
+        1,
+        "{}",
+        no_command.stderr
+    );
+    // `dbbackup` alone, settings in the environment or not: the help, the list
+    // a new user wants.
+    let mut bare = env.command();
+    for run in [
+        Run::from(bare.output().unwrap()),
+        Run::from(
+            bare.env_remove("DBBACKUP_DB_PATH")
+                .env_remove("DBBACKUP_BACKUP_DIR")
+                .output()
+                .unwrap(),
+        ),
+    ] {
+        assert_eq!(run.code, 2);
+        assert!(run.stderr.contains("Commands:"), "{}", run.stderr);
+        assert!(run.stderr.contains("Examples:"), "{}", run.stderr);
+    }
+}
+
+/// `command` (a shell line) under a pseudo-terminal (`script`), in `env`'s
+/// directory with its settings: what the terminal showed, stdout and stderr as
+/// one.
+fn on_a_terminal(env: &Env, command: &str) -> String {
+    assert!(
+        have("script"),
+        "`script` (util-linux/bsdutils) is needed to give the command a terminal"
+    );
+    let output = Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .current_dir(env.root.path())
+        .env("DBBACKUP_DB_PATH", &env.db)
+        .env("DBBACKUP_BACKUP_DIR", &env.backups)
+        .env("TERM", "dumb")
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("DBBACKUP_CONFIG")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{command}: {shown}");
+    shown
+}
+
+/// On a terminal the report line is what the user reads: the log line that
+/// says the same (`published …`, `restored … into …`, `exported …`,
+/// `retention removed …`) is not shown beside it. It is still written when
+/// stderr is a log (a pipe, a file, a job's output), and on a terminal with -v.
+#[test]
+fn a_terminal_shows_the_report_once_and_a_log_keeps_every_line() {
+    let env = Env::new();
+    let shown = on_a_terminal(
+        &env,
+        &format!(
+            "{BIN} backup; {BIN} backup --force; {BIN} --max-backups 1 prune; \
+             {BIN} restore latest --target copy.db; {BIN} export latest --out copy.db.gz"
+        ),
+    );
+    for report in [
+        "created backup_",
+        "restored backup_",
+        "exported backup_",
+        "deleted backup_",
+    ] {
+        assert!(shown.contains(report), "{report}: {shown}");
+    }
+    for echo in [
+        "published",
+        "into copy.db\r\n20",
+        "retention removed",
+        " INFO ",
+    ] {
+        assert!(!shown.contains(echo), "{echo:?} shown twice: {shown}");
+    }
+    let verbose = on_a_terminal(&env, &format!("{BIN} -v backup --force"));
+    assert!(
+        verbose.contains(" INFO ") && verbose.contains("published"),
+        "{verbose}"
+    );
+    // A log (stderr piped) keeps them.
+    let logged = env.run(&["backup", "--force"]);
+    logged.ok();
+    assert!(logged.stderr.contains("INFO") && logged.stderr.contains("published"));
+    let restored = env.run(&["restore", "latest", "--target", "again.db"]);
+    restored.ok();
+    assert!(
+        restored.stderr.contains("restored backup_"),
+        "{}",
+        restored.stderr
+    );
+}
+
+/// Every log line starts with a timestamp of one width, as the summary log's:
+/// RFC 3339 UTC with three fractional digits, even at a whole second (a frozen
+/// clock), so the columns after it line up.
+#[test]
+fn log_lines_start_with_a_fixed_width_timestamp() {
+    let fixed = |line: &str| {
+        let stamp = line.get(..24).unwrap_or("");
+        let b = stamp.as_bytes();
+        let digits = [0..4, 5..7, 8..10, 11..13, 14..16, 17..19, 20..23];
+        stamp.len() == 24
+            && digits
+                .into_iter()
+                .all(|r| b[r].iter().all(u8::is_ascii_digit))
+            && [
+                (4, b'-'),
+                (7, b'-'),
+                (10, b'T'),
+                (13, b':'),
+                (16, b':'),
+                (19, b'.'),
+                (23, b'Z'),
+            ]
+            .iter()
+            .all(|&(at, c)| b[at] == c)
+            && line[24..].starts_with(' ')
+    };
+    let env = Env::new();
+    let run = env.run(&["-vv", "backup"]);
+    run.ok();
+    assert!(run.stderr.lines().count() >= 2, "{}", run.stderr);
+    for line in run.stderr.lines() {
+        assert!(fixed(line), "{line:?}");
+    }
+    if !have_or_skip("faketime") {
+        return;
+    }
+    // A clock stopped at a whole second: `.000`, not dropped.
+    let run = faketime(&env, "2030-01-01 00:00:00", &["verify", "no-such-backup"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("2030-01-01T00:00:00.000Z ERROR "),
+        "{}",
+        run.stderr
+    );
+    for line in run.stderr.lines() {
+        assert!(fixed(line), "{line:?}");
+    }
+}
+
+/// `init` with no database given writes the example's `db_path: results.db`:
+/// where no such file is, one line on stderr says so and what to edit; the
+/// commands that then read the file say in one line that it does not exist.
+#[test]
+fn init_without_a_database_says_the_example_path_needs_editing() {
+    let env = Env::empty();
+    let init: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .arg("init")
+        .output()
+        .unwrap()
+        .into();
+    init.ok();
+    let lines: Vec<&str> = init.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", init.stderr);
+    assert!(
+        lines[0].contains(" WARN ")
+            && lines[0].contains("dbbackup.yaml: db_path is the example results.db")
+            && lines[0].contains("edit db_path to name your database"),
+        "{}",
+        init.stderr
+    );
+    let without_db = |args: &[&str]| -> Run {
+        env.command()
+            .env_remove("DBBACKUP_DB_PATH")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let backup = without_db(&["backup"]);
+    backup.failed_with(1, "database results.db does not exist");
+    assert_eq!(backup.stderr.lines().count(), 1, "{}", backup.stderr);
+    without_db(&["check"]).reported(1, "FAIL database: results.db does not exist");
+    // The example names a database that is there, or one was given: nothing to say.
+    make_ledger_db(&env.db, 10, false);
+    for args in [
+        &["init", "--overwrite"][..],
+        &["--db-path", "x.db", "init", "--overwrite"][..],
+    ] {
+        let run = without_db(args);
+        run.ok();
+        assert_eq!(run.stderr, "", "{args:?}");
+    }
+}
+
+/// Two arguments that exclude each other are named as typed (`NAME`, not
+/// clap's `'[NAME]'`, which reads as if NAME were optional), in one line, exit 2.
+#[test]
+fn arguments_that_exclude_each_other_are_named_as_typed() {
+    let env = Env::new();
+    for (args, line) in [
+        (
+            &["restore", "latest", "--before-job", "5"][..],
+            "error: NAME and --before-job JOBID cannot be used together: give one (see 'dbbackup restore --help')",
+        ),
+        (
+            &["verify", "--all", "latest"][..],
+            "error: --all and NAME cannot be used together: give one (see 'dbbackup verify --help')",
+        ),
+        (
+            &["list", "--from-remote", "--job", "3"][..],
+            "error: --from-remote and --job JOBID cannot be used together: give one (see 'dbbackup list --help')",
+        ),
+    ] {
+        let run = env.run(args);
+        assert_eq!(
+            (run.code, run.stderr.as_str(), run.stdout.as_str()),
+            (2, format!("{line}\n").as_str(), ""),
+            "{args:?}"
+        );
+    }
+}
+
+/// A report that cannot be written (stdout on a full device) fails the command
+/// in one line, exit 1 (it said exit 0, with one WARN per line lost); a reader
+/// that goes away (`| head -1`) is still no error.
+#[test]
+fn a_report_lost_to_a_full_stdout_is_one_error_and_exit_1() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    env.run(&["backup", "--force"]).ok();
+    for args in [
+        &["list"][..],
+        &["list", "--format", "json"][..],
+        &["check", "--format", "json"][..],
+        &["verify", "--all"][..],
+    ] {
+        let run: Run = env
+            .command()
+            .args(args)
+            .stdout(fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {}", run.stderr);
+        assert!(
+            lines[0].contains(" ERROR ")
+                && lines[0]
+                    .ends_with("cannot write to stdout: No space left on device (os error 28)"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // A reader gone (process_edges tests it at length): exit 0, nothing said.
+    let closed = env.command();
+    let mut sh = Command::new("bash");
+    sh.current_dir(env.root.path());
+    for (key, value) in closed.get_envs() {
+        match value {
+            Some(value) => sh.env(key, value),
+            None => sh.env_remove(key),
+        };
+    }
+    let run: Run = sh
+        .args(["-c", "set -o pipefail; \"$0\" list | head -n 1 >/dev/null"])
+        .arg(closed.get_program())
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "closed pipe");
+}
+
+/// The README's configuration table has a row for every key the configuration
+/// file takes (the binary's own list, from its unknown-key error), so that a
+/// new setting cannot be left out of it (`term_grace_seconds` was).
+#[test]
+fn the_readme_configuration_table_names_every_key() {
+    let env = Env::new();
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Configuration section");
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| ")).collect();
+    let keys_of = |yaml: &str| -> Vec<String> {
+        fs::write(env.path("keys.yaml"), yaml).unwrap();
+        let run = env.run(&["--config", "keys.yaml", "list"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        let (_, keys) = run.stderr.trim_end().split_once("the keys are ").unwrap();
+        keys.split(", ").map(str::to_string).collect()
+    };
+    let top = keys_of("zzz: 1\n");
+    let check = keys_of("check:\n  zzz: 1\n");
+    assert!(top.len() > 15 && check.len() > 3, "{top:?} {check:?}");
+    for key in top.iter().chain(&check) {
+        assert!(
+            rows.iter()
+                .any(|row| row.contains(&format!("`{key}`")) || row.contains(&format!("`{key}:`"))),
+            "README's configuration table has no row for {key}"
+        );
+    }
+}
+
+/// A usage error (exit 2) has one format wherever it is found: `error: …`, one
+/// line, as clap's own (the settings' checks printed a timestamped log line);
+/// a bad `remote:` in the file names the file and line, as every other key.
+#[test]
+fn usage_errors_have_one_format_and_the_file_names_a_bad_remote() {
+    let env = Env::new();
+    fs::write(
+        env.path("remote.yaml"),
+        "max_backups: 3\nremote: http://x\n",
+    )
+    .unwrap();
+    for (args, line) in [
+        (
+            &["list", "--job", "abc"][..],
+            "error: 'abc' is not a SLURM job id (digits, or ARRAY_TASK such as 264_3)",
+        ),
+        (
+            &["--config", "nosuch.yaml", "list"][..],
+            "error: config file nosuch.yaml: cannot read: No such file or directory (os error 2)",
+        ),
+        (
+            &["--config", "remote.yaml", "list"][..],
+            "error: config file remote.yaml line 2: remote 'http://x': scheme http:// is not supported; give s3://BUCKET/PREFIX (any S3-compatible store: set AWS_ENDPOINT_URL)",
+        ),
+        (
+            &["--max-backups", "x", "list"][..],
+            "error: invalid value 'x' for '--max-backups <N>': 'x' is not a number; must be a whole number from 1 to 4294967295",
+        ),
+    ] {
+        let run = env.run(args);
+        assert_eq!(
+            (run.code, run.stderr.as_str()),
+            (2, format!("{line}\n").as_str()),
+            "{args:?}"
+        );
+    }
+    let home = env.run(&["--backup-dir", "~nobody/x", "list"]);
+    assert_eq!(home.code, 2);
+    assert!(
+        home.stderr.starts_with("error: --backup-dir ~nobody/x: ")
+            && home.stderr.lines().count() == 1,
+        "{}",
+        home.stderr
+    );
+}
+
+/// A command's help says one thing of its positionals: one the usage shows
+/// required (`<NAME>`) is not listed as optional (`[NAME]`) under Arguments
+/// (`restore` did, the name being needed unless --before-job is given).
+#[test]
+fn help_shows_a_positional_the_same_in_usage_and_arguments() {
+    let env = Env::new();
+    let mut checked = 0;
+    for command in COMMANDS {
+        let help = env.run(&[command, "--help"]);
+        help.ok();
+        let usage = help
+            .stdout
+            .split("Usage: ")
+            .nth(1)
+            .and_then(|u| u.split("\n\n").next())
+            .expect("a usage");
+        let Some(arguments) = help.stdout.split("\nArguments:\n").nth(1) else {
+            continue;
+        };
+        for line in arguments.lines().take_while(|l| !l.is_empty()) {
+            let Some(shown) = line.split_whitespace().next() else {
+                continue;
+            };
+            let name = shown.trim_matches(['[', ']', '<', '>', '.']);
+            let required = format!("<{name}>");
+            let in_usage = usage.contains(&required)
+                && !usage.contains(&format!("-{required}"))
+                && !usage.contains(&format!(" <{name}>]"));
+            if in_usage {
+                assert!(
+                    shown.starts_with('<'),
+                    "{command}: usage shows {required}, Arguments {shown}:\n{}",
+                    help.stdout
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 3, "positionals checked: {checked}");
 }

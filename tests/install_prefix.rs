@@ -104,3 +104,20 @@ fn the_script_passes_shellcheck() {
         );
     }
 }
+
+/// A file that is not a tarball: one line naming it and why (tar's first word
+/// on it), exit 1, nothing installed.
+#[test]
+fn a_file_that_is_not_a_tarball_is_one_line() {
+    let env = Env::new();
+    let work = env.path("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(work.join("README.md"), "# not a tarball\n").unwrap();
+    let refused = install(&work, "022", &["README.md", "prefix"]);
+    refused.failed_with(
+        1,
+        "install-prefix.sh: cannot unpack README.md: gzip: stdin: not in gzip format",
+    );
+    assert_eq!(refused.stderr.lines().count(), 1, "{}", refused.stderr);
+    assert!(!work.join("prefix").exists());
+}

@@ -455,7 +455,7 @@ fn restore_before_job_refuses_bad_or_unknown_jobs() {
     env.run(&["list", "--job", "abc"])
         .failed_with(2, "not a SLURM job id");
     env.run(&["restore", "latest", "--before-job", "5"])
-        .failed_with(2, "cannot be used with");
+        .failed_with(2, "NAME and --before-job JOBID cannot be used together");
     env.run(&["restore", "--before-job", "88000099"])
         .failed_with(1, "no pre-job restore point of job 88000099");
     assert_eq!(content_digest(&env.db), digest);

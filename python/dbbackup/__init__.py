@@ -20,6 +20,7 @@ code and the binary's own error line. The binary's log lines go to the
     dbbackup.auto("results.db")   # a backup if the newest is older than the interval
 """
 
+import difflib
 import json
 import logging
 import math
@@ -301,6 +302,12 @@ def _flags(options: Mapping[str, Any]) -> List[str]:
     for key, value in options.items():
         if key in _RESERVED:
             raise TypeError(f"{key!r} is not an option of the Python API: it reads the JSON that dbbackup prints")
+        if key not in _KINDS:
+            # A misspelling of a known option is Python's mistake to name; an
+            # option unlike any (a newer binary's) is passed on for it to judge.
+            close = difflib.get_close_matches(key, list(_KINDS), n=1, cutoff=0.8)
+            if close:
+                raise TypeError(f"unexpected keyword argument {key!r}; did you mean {close[0]!r}?")
         kind = _KINDS.get(key, _any_value)
         flag = "--" + _FLAG_NAMES.get(key, key.replace("_", "-"))
         # None leaves any option out; False only a flag (a False count is a mistake).
@@ -317,14 +324,18 @@ def _kind(value: Any) -> str:
 # Each kind below checks a keyword's value and returns the flag's values (None: a bare flag).
 
 
+# One wording for every path, bytes or not.
+_A_PATH = "a path (str or os.PathLike[str])"
+
+
 def _path(key: str, value: Any) -> str:
     if isinstance(value, (bytes, bytearray)) or (
         isinstance(value, os.PathLike) and not isinstance(os.fspath(value), str)
     ):
         # A bytes path would reach the binary as its repr ("b'results.db'").
-        raise TypeError(f"{key} must be a str or os.PathLike[str], not {_kind(value)}: decode it with os.fsdecode()")
+        raise TypeError(f"{key} must be {_A_PATH}, not {_kind(value)}: decode it with os.fsdecode()")
     if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{key} must be a path (str or os.PathLike), not {_kind(value)}")
+        raise TypeError(f"{key} must be {_A_PATH}, not {_kind(value)}")
     text = os.fspath(value)
     if not text:
         raise ValueError(f"{key} is an empty path")
@@ -541,7 +552,7 @@ def _error_line(stderr: str, exit_code: int) -> str:
         if match and match.group(1) == "ERROR":
             return match.group(3)
     for line in lines:
-        # clap's usage errors: "error: unexpected argument '--x' found".
+        # Usage errors (exit 2): "error: unexpected argument '--x' found".
         if line.startswith("error: "):
             return line[len("error: ") :]
     if exit_code > 128:

@@ -322,8 +322,8 @@ class ApiTest(unittest.TestCase):
             ("backup", {"db_path": self.db, "mirror_dirs": {mirror}}, TypeError, "mirror_dirs must be a list or tuple"),
             ("backup", {"db_path": self.db, "mirror_dirs": mirror}, TypeError, "mirror_dirs must be a list or tuple"),
             ("backup", {"db_path": self.db, "mirror_dirs": [mirror, 3]}, TypeError, "mirror_dirs[1] must be a path"),
-            ("backup", {"db_path": b"results.db"}, TypeError, "db_path must be a str or os.PathLike[str], not bytes"),
-            ("backup", {"db_path": self.db, "config": b"dbbackup.yaml"}, TypeError, "config must be a str"),
+            ("backup", {"db_path": b"results.db"}, TypeError, "db_path must be a path (str or os.PathLike[str]), not bytes"),
+            ("backup", {"db_path": self.db, "config": b"dbbackup.yaml"}, TypeError, "config must be a path (str or os.PathLike[str]), not bytes"),
             ("backup", {"db_path": ""}, ValueError, "db_path is an empty path"),
             ("backup", {"db_path": "results\0.db"}, ValueError, "db_path contains a NUL character"),
             ("backup", {"db_path": self.db, "force": "yes"}, TypeError, "force must be True or False, not str"),
@@ -332,7 +332,7 @@ class ApiTest(unittest.TestCase):
             ("backup", {"db_path": self.db, "max_backups": "3"}, TypeError, "max_backups must be an int, not str"),
             ("auto", {"db_path": self.db, "min_interval_hours": math.nan}, ValueError, "must be a finite number"),
             ("auto", {"db_path": self.db, "min_interval_hours": "1"}, TypeError, "min_interval_hours must be a number"),
-            ("auto", {"db_path": 5}, TypeError, "db_path must be a path (str or os.PathLike), not int"),
+            ("auto", {"db_path": 5}, TypeError, "db_path must be a path (str or os.PathLike[str]), not int"),
             ("restore", {"db_path": 5}, TypeError, "db_path must be a path"),
             ("restore", {"db_path": self.db, "name": 5}, TypeError, "name must be a str"),
             ("restore", {"db_path": self.db, "name": "latest", "before_job": 264}, ValueError, "or before_job, not both"),
@@ -358,6 +358,10 @@ class ApiTest(unittest.TestCase):
             ("list_backups", {"db_path": self.db, "verbose": "yes"}, TypeError, "verbose must be True, False or"),
             ("list_backups", {"db_path": self.db, "config": ["a.yaml"]}, TypeError, "config must be a path"),
             ("list_backups", {"db_path": self.db, "no_such_option": {"a": 1}}, TypeError, "no_such_option must be"),
+            # A misspelled option is Python's TypeError naming it and the close one.
+            ("backup", {"db_path": self.db, "max_bakups": 3}, TypeError,
+             "unexpected keyword argument 'max_bakups'; did you mean 'max_backups'?"),
+            ("check", {"db_path": self.db, "max_shrnk": 5}, TypeError, "did you mean 'max_shrink'?"),
         ]
         for function, arguments, error, words in cases:
             with self.subTest(function=function, arguments=arguments):

@@ -9,6 +9,9 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 /// `error` in one line (no "error: " prefix): clap's first line, a similar
 /// name when clap found one, and where the command's help is.
 pub fn one_line(error: &clap::Error) -> String {
+    if let Some(line) = missing_arguments(error).or_else(|| conflict(error)) {
+        return line;
+    }
     // The first paragraph: the error, and what clap lists under it (the
     // missing arguments, the possible values); usage and tips come after.
     let rendered = error.render().to_string();
@@ -57,6 +60,178 @@ pub fn one_line(error: &clap::Error) -> String {
         line.push_str(&format!(" (see '{path} --help')"));
     }
     line
+}
+
+/// A required argument left out, said as what the command needs and what may
+/// be given (`dbbackup restore needs NAME: a backup file name from 'dbbackup
+/// list', or 'latest'; or --before-job JOBID`), instead of clap's bare
+/// `<NAME>`, which names neither `latest` nor where names come from.
+fn missing_arguments(error: &clap::Error) -> Option<String> {
+    if error.kind() != ErrorKind::MissingRequiredArgument {
+        return None;
+    }
+    let Some(ContextValue::StyledStr(usage)) = error.get(ContextKind::Usage) else {
+        return None;
+    };
+    let path = command_path(&usage.to_string())?;
+    let Some(ContextValue::Strings(missing)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let mut command = <super::Cli as clap::CommandFactory>::command();
+    command.build();
+    let command = path
+        .split_whitespace()
+        .skip(1)
+        .try_fold(&command, |command, name| command.find_subcommand(name))?;
+    let mut args: Vec<&clap::Arg> = missing
+        .iter()
+        .map(|shown| command.get_arguments().find(|arg| is_shown_as(arg, shown)))
+        .collect::<Option<_>>()?;
+    // What the command is about (the positional) before its options.
+    args.sort_by_key(|arg| !arg.is_positional());
+    let needs: Vec<String> = args
+        .iter()
+        .map(|arg| {
+            let alternatives: Vec<String> = command
+                .get_arguments()
+                .filter(|other| {
+                    !other.is_hide_set()
+                        && command
+                            .get_arg_conflicts_with(other)
+                            .iter()
+                            .any(|c| c.get_id() == arg.get_id())
+                })
+                .map(name_of)
+                .collect();
+            let mut text = format!("{}{}", name_of(arg), what_it_is(arg));
+            for other in alternatives {
+                text.push_str(&format!("; or {other}"));
+            }
+            text
+        })
+        .collect();
+    Some(format!(
+        "{path} needs {} (see '{path} --help')",
+        needs.join("; and ")
+    ))
+}
+
+/// Two arguments that exclude each other, named as typed (`NAME`, `--before-job
+/// JOBID`) rather than as clap's usage shows them (`'[NAME]'`, which reads as
+/// if NAME were optional there).
+fn conflict(error: &clap::Error) -> Option<String> {
+    if error.kind() != ErrorKind::ArgumentConflict {
+        return None;
+    }
+    let Some(ContextValue::String(first)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let mut names = vec![as_typed(first)];
+    match error.get(ContextKind::PriorArg) {
+        Some(ContextValue::String(other)) => names.push(as_typed(other)),
+        Some(ContextValue::Strings(others)) => names.extend(others.iter().map(|o| as_typed(o))),
+        _ => return None,
+    }
+    let Some(ContextValue::StyledStr(usage)) = error.get(ContextKind::Usage) else {
+        return None;
+    };
+    let path = command_path(&usage.to_string())?;
+    Some(format!(
+        "{} cannot be used together: give one (see '{path} --help')",
+        names.join(" and ")
+    ))
+}
+
+/// `NAME` from `[NAME]` or `<NAME>...`, `--out FILE` from `--out <FILE>`.
+fn as_typed(shown: &str) -> String {
+    shown
+        .split_whitespace()
+        .map(|word| {
+            word.trim_start_matches(['[', '<'])
+                .trim_end_matches([']', '>', '.'])
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether clap shows `arg` as `shown` in a missing-argument error (`<NAME>`,
+/// `--out <FILE>`).
+fn is_shown_as(arg: &clap::Arg, shown: &str) -> bool {
+    let value = shown.split_whitespace().last().unwrap_or(shown);
+    let value = value.trim_start_matches('<').trim_end_matches(['>', '.']);
+    match arg.get_long() {
+        Some(long) => shown.split_whitespace().next() == Some(&format!("--{long}")),
+        None => arg
+            .get_value_names()
+            .is_some_and(|names| names.iter().any(|name| name.as_str() == value)),
+    }
+}
+
+/// `NAME` or `--out FILE`, as a user types it.
+fn name_of(arg: &clap::Arg) -> String {
+    let value = arg
+        .get_value_names()
+        .and_then(|names| names.first())
+        .map_or_else(|| arg.get_id().as_str().to_uppercase(), ToString::to_string);
+    match arg.get_long() {
+        Some(long) if arg.get_action().takes_values() => format!("--{long} {value}"),
+        Some(long) => format!("--{long}"),
+        None => value,
+    }
+}
+
+/// ": one of bash, fish, …" for a choice, else ": " and the first line of its
+/// help, in the quotes of an error line.
+fn what_it_is(arg: &clap::Arg) -> String {
+    let choices: Vec<String> = arg
+        .get_possible_values()
+        .iter()
+        .filter(|value| !value.is_hide_set())
+        .map(|value| value.get_name().to_string())
+        .collect();
+    if !choices.is_empty() {
+        return format!(": one of {}", choices.join(", "));
+    }
+    let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+    let help = help.lines().next().unwrap_or("").trim().replace('`', "'");
+    let mut letters = help.chars();
+    match letters.next() {
+        Some(first) => format!(": {}{}", first.to_lowercase(), letters.as_str()),
+        None => String::new(),
+    }
+}
+
+/// A command that needs a subcommand given without one (`dbbackup lock`): what
+/// there is to choose from in one line; at the top level only when asked
+/// (`dbbackup -q`). None for nothing typed at all: the help is the list a new
+/// user wants.
+pub fn missing_subcommand(args: &[OsString], top_level: bool) -> Option<String> {
+    let command = <super::Cli as clap::CommandFactory>::command();
+    let mut path = vec![command.get_name().to_string()];
+    let mut current = &command;
+    let words = own_words(&command, args);
+    if words.is_empty() {
+        return None;
+    }
+    for word in words {
+        if let Some(sub) = current.find_subcommand(&word) {
+            path.push(sub.get_name().to_string());
+            current = sub;
+        }
+    }
+    if (path.len() < 2 && !top_level) || !current.has_subcommands() {
+        return None;
+    }
+    let names: Vec<&str> = current
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .map(clap::Command::get_name)
+        .collect();
+    let path = path.join(" ");
+    Some(format!(
+        "{path} needs a command: {} (see '{path} --help')",
+        names.join(", ")
+    ))
 }
 
 /// "dbbackup restore" from "Usage: dbbackup restore [OPTIONS] [NAME]".

@@ -19,7 +19,7 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     if args.slurm {
         crate::config::refuse_non_utf8("SLURM template directory", &args.slurm_dir)?;
     }
-    // Said before "exists; use --force", which could not replace it either.
+    // Said before "exists; use --overwrite", which could not replace it either.
     if args.path.is_dir() {
         return Err(Error::usage(format!(
             "{} is a directory; give the file to write, e.g. --path {}",
@@ -27,9 +27,9 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
             show(&args.path.join(crate::options::DEFAULT_CONFIG_FILE))
         )));
     }
-    if args.path.exists() && !args.force {
+    if args.path.exists() && !args.overwrite {
         return Err(Error::failed(format!(
-            "{} exists; use --force to replace it",
+            "{} exists; use --overwrite to replace it",
             show(&args.path)
         )));
     }
@@ -54,18 +54,37 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     let text = fill(EXAMPLE, &given)?;
     fs::write(&args.path, text).context(|| format!("cannot write {}", show(&args.path)))?;
     out.line(format!("wrote {}", args.path.display()));
+    if ctx.settings.given.db_path.is_none() {
+        warn_of_placeholder(&args.path, &dir);
+    }
     if args.slurm {
         // The jobs read the config just written.
         let settings = crate::config::Settings {
             config_file: Some(args.path.clone()),
             ..ctx.settings.clone()
         };
-        crate::slurm::templates::write_all(&args.slurm_dir, &settings, args.force, |path| {
+        crate::slurm::templates::write_all(&args.slurm_dir, &settings, args.overwrite, |path| {
             out.line(format!("wrote {}", path.display()));
         })?;
     }
     out.line("next: edit it, then `dbbackup backup` and `dbbackup list`");
     Ok(ExitCode::Success)
+}
+
+/// No database given: the file names the example's (`results.db`), which works
+/// only where that file exists. Where it does not, say so now, not at the
+/// first backup.
+fn warn_of_placeholder(path: &Path, dir: &Path) {
+    let Some(example) = crate::config::parse(EXAMPLE).ok().and_then(|o| o.db_path) else {
+        return;
+    };
+    if !dir.join(&example).exists() {
+        tracing::warn!(
+            "{}: db_path is the example {} (no --db-path or DBBACKUP_DB_PATH given), which does not exist: edit db_path to name your database",
+            show(path),
+            show(&example)
+        );
+    }
 }
 
 /// The example with each setting of `given` in place of the example's line

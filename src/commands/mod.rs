@@ -78,8 +78,16 @@ pub(crate) fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
     crate::store::perms::decide(ctx.settings.shared, ctx.settings.db_path.as_deref());
     // A remote that is not an s3:// URL is a bad setting for every command, as
     // an out-of-range number is: not a surprise at the first upload.
+    // One from the file is named with the file and line, as every other key.
     if let Some(url) = &ctx.settings.remote {
-        crate::remote::RemoteUrl::parse(url)?;
+        crate::remote::RemoteUrl::parse(url).map_err(|e| match &ctx.settings.remote_in_file {
+            Some((path, line)) => crate::error::Error::Config {
+                path: path.clone(),
+                line: *line,
+                message: e.to_string(),
+            },
+            None => e,
+        })?;
     }
     match command {
         Command::Backup(args) => backup::run(ctx, args),

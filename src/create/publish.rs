@@ -106,6 +106,7 @@ pub(crate) fn publish(
         }
     }
     tracing::info!(
+        target: crate::logging::REPORTED,
         "published {} ({} -> {}, {} of {}{})",
         entry.file_name,
         meta.db_size,
