@@ -261,8 +261,10 @@ pub enum Command {
     /// Back up only if the newest backup is older than the interval and the database changed
     #[command(after_help = "Example (in a job script or cron):\n  dbbackup auto --quiet")]
     Auto(FormatArgs),
-    /// Fully decompress and check backups (default: the newest)
-    #[command(after_help = "Examples:\n  dbbackup verify\n  dbbackup verify --all")]
+    /// Fully decompress and check backups (default: the newest; exit 1 if any is damaged)
+    #[command(
+        after_help = "`latest` is the backup `restore latest` would use; a newer one it passes over as\ndamaged is reported FAILED (exit 1).\n\nExamples:\n  dbbackup verify\n  dbbackup verify --all"
+    )]
     Verify(VerifyArgs),
     /// Apply retention now
     #[command(after_help = "Example:\n  dbbackup prune --dry-run")]

@@ -21,7 +21,7 @@ pub(crate) enum Severity {
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Criterion {
-    /// `age`, `count`, `shrink`, `last`, `free`, with `mirror:<dir>:` in front
+    /// `age`, `count`, `shrink`, `last`, `restorable`, `free`, with `mirror:<dir>:` in front
     /// for mirrors; `database` once, when a database is configured.
     pub name: String,
     pub ok: bool,
@@ -166,7 +166,7 @@ pub(crate) fn evaluate(
         None => BackupSet::whole_dir(backups.entries()?),
     };
     // A diff whose base is missing or damaged (cheap tests) cannot be restored:
-    // not a good backup for age, count or shrink; the `base` criterion names it.
+    // not a good backup for age, count or shrink; the `restorable` criterion names it.
     let (good, no_base) = crate::diff::split_restorable(&set.restore_points);
     let mut age = age(&good, label, thresholds);
     // A mistyped path must not read like "backups stopped".
@@ -182,7 +182,7 @@ pub(crate) fn evaluate(
         shrink(&good, label, thresholds),
         last_attempt(&set, label),
     ];
-    if let Some(criterion) = base(&set.restore_points, &good, &no_base, label) {
+    if let Some(criterion) = restorable(&set.restore_points, &good, &no_base, label) {
         criteria.push(criterion);
     }
     if let Some(criterion) = unreadable(&set, &good, label) {
@@ -317,13 +317,16 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
 /// no good one); once a good backup is the newest again, the older ones are
 /// evidence that retention keeps, bounded, and the criterion is healthy again
 /// but still names them.
-fn base(
+///
+/// Named `restorable` (it was `base`, the word for a diff's full backup, which
+/// read wrongly for a truncated full backup).
+fn restorable(
     points: &[Entry],
     good: &[Entry],
     no_base: &[(Entry, String)],
     label: &str,
 ) -> Option<Criterion> {
-    let name = format!("{label}base");
+    let name = format!("{label}{RESTORABLE}");
     let newest_key = |e: &Entry| e.order();
     if let Some((newest, problem)) = no_base.iter().max_by_key(|(e, _)| newest_key(e)) {
         let more = match no_base.len() {
@@ -350,7 +353,10 @@ fn base(
                 name,
                 ok: false,
                 severity: Severity::Critical,
-                detail: format!("{}: {problem}{more}", newest.file_name),
+                detail: format!(
+                    "newest restore point {} cannot be restored: {problem}{more}",
+                    newest.file_name
+                ),
                 perf: None,
             },
         });
@@ -367,6 +373,9 @@ fn base(
         perf: None,
     })
 }
+
+/// The name of the criterion "the newest restore point passes the cheap tests".
+pub(crate) const RESTORABLE: &str = "restorable";
 
 /// Files under our backup names whose metadata cannot be read (truncated inside
 /// the header, emptied, overwritten) and whose name is newer than every good
@@ -450,21 +459,25 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
             name,
             ok: true,
             severity: Severity::Critical,
-            // Never praise a copy the cheap tests find damaged (`base` says why).
+            // Only what this criterion judges, the database at that moment: an
+            // OK line never praises a copy the cheap tests find damaged
+            // (`restorable` fails it and says why).
             detail: match crate::diff::restore_problem(newest) {
                 None => format!("newest snapshot {} passed its check", newest.file_name),
                 Some(_) => format!(
-                    "newest snapshot {} passed its check when it was made, but cannot be restored now",
+                    "the database passed its integrity check when the newest snapshot {} was made",
                     newest.file_name
                 ),
             },
             perf: None,
         },
+        // Not "attempts": a backup attempt that made no file (`attempt`) is none.
         None => Criterion {
             name,
             ok: true,
             severity: Severity::Critical,
-            detail: "no snapshot attempts yet".into(),
+            detail: "no snapshot of the database made yet, so none failed its integrity check"
+                .into(),
             perf: None,
         },
     }

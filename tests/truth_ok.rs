@@ -1,0 +1,118 @@
+//! Task E's trial findings: every `ok` and every exit 0 is true. `verify` fails
+//! when the newest backup is damaged; `check` names each failing fact once; the
+//! templates learn the time of any full backup; `post-job`, `export`, `list`
+//! and `summary` say what they did.
+
+use std::fs;
+
+use crate::common::*;
+
+/// Two backups of `results.db`, the newest cut short by 1000 bytes; returns
+/// (older, newest) names.
+fn newest_truncated(env: &Env) -> (String, String) {
+    env.run(&["backup"]).ok();
+    env.run(&["backup", "--force"]).ok();
+    let files = env.backup_files();
+    let (older, newest) = (files[0].clone(), files[1].clone());
+    let path = env.newest_backup();
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..bytes.len() - 1000]).unwrap();
+    (older, newest)
+}
+
+#[test]
+fn verify_fails_when_the_newest_backup_is_damaged() {
+    let env = Env::new();
+    let (older, newest) = newest_truncated(&env);
+    for args in [
+        &["verify"][..],
+        &["verify", "latest"],
+        &["verify", "latest", "latest"],
+    ] {
+        let run = env.run(args);
+        run.reported(1, &format!("{newest}: FAILED: truncated"));
+        assert!(
+            run.stdout.contains(&format!("{older}: ok")),
+            "{args:?} still checks the one restore uses\n{}",
+            run.stdout
+        );
+        assert_eq!(
+            run.stdout.lines().count(),
+            2,
+            "{args:?}: each backup once\n{}",
+            run.stdout
+        );
+    }
+    let json = env.run(&["verify", "--format", "json"]).json();
+    assert_eq!(json[0]["name"], newest.as_str());
+    assert_eq!(json[0]["ok"], false);
+    assert_eq!(json[1]["name"], older.as_str());
+    assert_eq!(json[1]["ok"], true);
+    // Naming the intact one checks only it.
+    env.run(&["verify", &older]).ok();
+}
+
+#[test]
+fn verify_latest_twice_checks_it_once() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let run = env.run(&["verify", "latest", "latest"]);
+    run.ok();
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+}
+
+/// The line of `check`'s text report for criterion `name`.
+fn check_line<'a>(text: &'a str, name: &str) -> &'a str {
+    text.lines()
+        .find(|line| line[4..].trim_start().starts_with(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} line\n{text}"))
+}
+
+#[test]
+fn check_names_a_truncated_newest_full_backup_once_and_never_ok() {
+    let env = Env::new();
+    let (_, newest) = newest_truncated(&env);
+    let check = env.run(&["check"]);
+    check.reported(
+        1,
+        &format!("FAIL restorable: newest restore point {newest} cannot be restored: truncated"),
+    );
+    for line in check.stdout.lines().filter(|l| l.starts_with("OK")) {
+        assert!(
+            !line.contains("cannot be restored") && !line.contains("truncated"),
+            "an OK line describes the failure: {line}\n{}",
+            check.stdout
+        );
+    }
+    assert!(
+        !check.stdout.contains("FAIL base") && !check.stdout.contains("OK   base"),
+        "no diff, so no `base`\n{}",
+        check.stdout
+    );
+    let last = check_line(&check.stdout, "last");
+    assert!(last.starts_with("OK"), "{last}");
+    let nagios = env.run(&["check", "--format", "nagios"]);
+    nagios.reported(2, "DBBACKUP CRITICAL - restorable: ");
+    let prometheus = env.run(&["check", "--format", "prometheus"]);
+    assert!(
+        prometheus.stdout.contains("criterion=\"restorable\"} 0"),
+        "{}",
+        prometheus.stdout
+    );
+}
+
+#[test]
+fn check_after_a_failed_first_attempt_does_not_contradict_itself() {
+    let env = Env::new();
+    let holder = hold_exclusive(&env.db);
+    env.run(&["backup", "--busy-timeout-seconds", "1"])
+        .failed_with(1, "locked by another process");
+    drop(holder);
+    let check = env.run(&["check"]);
+    check.reported(1, "FAIL attempt: newest attempt");
+    let last = check_line(&check.stdout, "last");
+    assert!(
+        !last.contains("attempt"),
+        "`last` must not say there was no attempt next to a failed one: {last}"
+    );
+}
