@@ -116,3 +116,20 @@ fn check_after_a_failed_first_attempt_does_not_contradict_itself() {
         "`last` must not say there was no attempt next to a failed one: {last}"
     );
 }
+
+#[test]
+fn templates_size_the_usr1_lead_from_any_full_backup() {
+    let env = Env::new();
+    env.run(&["init", "--slurm"]).ok();
+    env.run(&["backup", "--force"]).ok();
+    env.run(&["templates", "--out", "t"]).ok();
+    let text = fs::read_to_string(env.path("t/job_single.sbatch")).unwrap();
+    let lead = text
+        .lines()
+        .find(|l| l.contains("USR1 lead"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        lead.contains("the last full backup") && !lead.contains("no "),
+        "a manual backup is a measurement: {lead}"
+    );
+}
