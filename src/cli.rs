@@ -442,6 +442,7 @@ fn exit_status(text: &str) -> Result<i32, String> {
 #[derive(Debug, Args)]
 pub struct PostJobArgs {
     /// The job's exit status (0-255, its `$?`), recorded in the summary line
+    /// (without it: `exit_status=unknown`, and a warning)
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = exit_status)]
     pub status: Option<i32>,
     /// SLURM has sent TERM (for hand-written scripts; `run` handles it itself): finish within term_grace_seconds,

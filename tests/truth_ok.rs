@@ -133,3 +133,33 @@ fn templates_size_the_usr1_lead_from_any_full_backup() {
         "a manual backup is a measurement: {lead}"
     );
 }
+
+#[test]
+fn post_job_without_a_status_records_it_as_unknown_and_says_so() {
+    let env = Env::new();
+    let log = env.summary_log();
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_SUMMARY_LOG", &log)
+        .env("SLURM_JOB_ID", "901")
+        .args(["post-job"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(
+        run.stderr.matches("no --status given").count() == 1,
+        "one warning line\n{}",
+        run.stderr
+    );
+    let line = summary_lines(&log).pop().unwrap();
+    assert_eq!(line["exit_status"], "unknown", "{line:?}");
+    // Given, it is the number.
+    env.command()
+        .env("DBBACKUP_SUMMARY_LOG", &log)
+        .env("SLURM_JOB_ID", "902")
+        .args(["post-job", "--status", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(summary_lines(&log).pop().unwrap()["exit_status"], "3");
+}
