@@ -163,3 +163,27 @@ fn post_job_without_a_status_records_it_as_unknown_and_says_so() {
         .unwrap();
     assert_eq!(summary_lines(&log).pop().unwrap()["exit_status"], "3");
 }
+
+#[test]
+fn export_refuses_a_name_that_is_not_gz_and_points_at_restore() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let run = env.run(&["export", "latest", "--out", "plain.db"]);
+    run.failed_with(2, "must end in .gz");
+    assert!(
+        run.stderr
+            .contains("dbbackup restore latest --target plain.db"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!env.path("plain.db").exists(), "nothing written");
+    // What it points at works: a plain database sqlite3 opens.
+    env.run(&["restore", "latest", "--target", "plain.db"]).ok();
+    let rows: i64 = rusqlite::Connection::open(env.path("plain.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert!(rows > 0);
+    env.run(&["export", "latest", "--out", "copy.db.GZ"]).ok();
+}
