@@ -50,7 +50,13 @@ pub(crate) fn evaluate_all(
     let db = settings.db_path.as_deref().map(DbId::of);
     let mut criteria = evaluate(&settings.backup_dir, db.as_ref(), "", thresholds, true)?;
     if let Some(path) = &settings.db_path {
-        criteria.push(database(path));
+        // `restore latest` is advised only when it would find something.
+        let restorable = BackupDir::new(&settings.backup_dir)
+            .newest_restore_point(&DbId::of(path), |e| {
+                crate::diff::restore_problem(e).is_none()
+            })
+            .is_ok_and(|newest| newest.is_some());
+        criteria.push(database(path, restorable));
         criteria.push(attempt(&settings.backup_dir, &DbId::of(path)));
         if let Some(url) = &settings.remote {
             criteria.push(remote(settings, url, &DbId::of(path), thresholds));
@@ -575,8 +581,14 @@ fn clock(set: &BackupSet, label: &str) -> Option<Criterion> {
 }
 
 /// The configured database must be there: backups of a database that was
-/// deleted or moved away keep looking fresh until they age out.
-pub(crate) fn database(db: &Path) -> Criterion {
+/// deleted or moved away keep looking fresh until they age out. `restorable`:
+/// whether `restore latest` has a restore point of it to put back.
+pub(crate) fn database(db: &Path, restorable: bool) -> Criterion {
+    let put_back = if restorable {
+        "`dbbackup restore latest` puts its newest backup back"
+    } else {
+        "no restore point of it in the backup directory to put back"
+    };
     let (ok, detail) = match std::fs::metadata(db) {
         // Only a file SQLite would open can be backed up: judged by its header, cheaply.
         Ok(meta) if meta.is_file() => match crate::sqlite_file::header(db) {
@@ -587,7 +599,7 @@ pub(crate) fn database(db: &Path) -> Criterion {
             Ok(crate::sqlite_file::Header::Empty) => (
                 false,
                 format!(
-                    "{} is empty (0 B): not an SQLite database, so it cannot be backed up (`dbbackup restore latest` puts its newest backup back)",
+                    "{} is empty (0 B): not an SQLite database, so it cannot be backed up ({put_back})",
                     show(db)
                 ),
             ),
@@ -605,7 +617,7 @@ pub(crate) fn database(db: &Path) -> Criterion {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
             false,
             format!(
-                "{} does not exist (deleted? `dbbackup restore latest` puts its newest backup back; moved? point --db-path at its new place)",
+                "{} does not exist (deleted? {put_back}; moved or mistyped? point --db-path at its real place)",
                 show(db)
             ),
         ),

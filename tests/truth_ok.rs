@@ -187,3 +187,47 @@ fn export_refuses_a_name_that_is_not_gz_and_points_at_restore() {
     assert!(rows > 0);
     env.run(&["export", "latest", "--out", "copy.db.GZ"]).ok();
 }
+
+#[test]
+fn list_with_a_missing_database_says_so_and_still_lists() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let run = env.run(&["--db-path", "nosuch.db", "list"]);
+    run.ok();
+    assert!(
+        run.stdout.contains("other: "),
+        "still listed\n{}",
+        run.stdout
+    );
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("nosuch.db does not exist"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", run.stderr);
+    assert!(said[0].contains("mistyped --db-path?"), "{}", said[0]);
+    // The database that is there: nothing said.
+    let fine = env.run(&["list"]);
+    assert!(!fine.stderr.contains("does not exist"), "{}", fine.stderr);
+}
+
+#[test]
+fn check_of_a_missing_database_advises_restore_only_when_it_would_work() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let typo = env.run(&["--db-path", "typo.db", "check"]);
+    typo.reported(1, "FAIL database: typo.db does not exist");
+    assert!(
+        !typo.stdout.contains("restore latest"),
+        "no restore point of typo.db: {}",
+        typo.stdout
+    );
+    env.run(&["--db-path", "typo.db", "restore", "latest"])
+        .failed_with(1, "no restore point");
+    // Its own backups exist: the advice is given, and works.
+    fs::remove_file(&env.db).unwrap();
+    env.run(&["check"])
+        .reported(1, "`dbbackup restore latest` puts its newest backup back");
+    env.run(&["restore", "latest"]).ok();
+    env.run(&["check"]).ok();
+}
