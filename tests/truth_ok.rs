@@ -231,3 +231,39 @@ fn check_of_a_missing_database_advises_restore_only_when_it_would_work() {
     env.run(&["restore", "latest"]).ok();
     env.run(&["check"]).ok();
 }
+
+#[test]
+fn restore_says_which_backup_holds_the_old_content_and_which_copy_it_made() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let backup = env.backup_files()[0].clone();
+    // The database as backed up: its content is already in `backup`.
+    let same = env.run(&["restore", "latest", "--format", "json"]).json();
+    assert_eq!(same["pre_restore_backup"], backup.as_str());
+    assert!(same["pre_restore_copy"].is_null(), "{same}");
+    let text = env.run(&["restore", "latest"]);
+    text.ok();
+    assert!(
+        text.stdout.contains(&format!(
+            "its previous content is already in {backup}: no pre-restore copy needed"
+        )) && !text.stdout.contains("backup backup_"),
+        "{}",
+        text.stdout
+    );
+    // Changed since: a pre-restore copy is made, and named in both fields.
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE unsaved(x); INSERT INTO unsaved VALUES (1);")
+        .unwrap();
+    let made = env.run(&["restore", "latest", "--format", "json"]).json();
+    let copy = made["pre_restore_copy"].as_str().unwrap().to_string();
+    assert_eq!(made["pre_restore_backup"], copy.as_str());
+    let listed = env.run(&["list", "--format", "json"]).json();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == copy.as_str())
+        .unwrap();
+    assert_eq!(row["kind"], "pre-restore", "{row}");
+}
