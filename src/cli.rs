@@ -308,7 +308,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Append one line describing the backup set to the summary log
     #[command(
-        after_help = "Examples:\n  dbbackup summary --log slrm_logs/backup_summary.log\n  dbbackup summary --format json"
+        after_help = "Exit 0 once the line is appended, whatever it says (`status=failed healthy=false`\nincluded); 1 if it cannot be. For a health exit code use `dbbackup check`.\n\nExamples:\n  dbbackup summary --log slrm_logs/backup_summary.log\n  dbbackup summary --format json"
     )]
     Summary(SummaryArgs),
     /// Write the SLURM job templates (and the hooks shim), with your paths filled in

@@ -267,3 +267,23 @@ fn restore_says_which_backup_holds_the_old_content_and_which_copy_it_made() {
         .unwrap();
     assert_eq!(row["kind"], "pre-restore", "{row}");
 }
+
+#[test]
+fn summary_documents_that_it_exits_0_for_an_unhealthy_set() {
+    let env = Env::new();
+    let log = env.path("summary.log");
+    // No backup at all: unhealthy.
+    let run = env.run(&["summary", "--log", log.to_str().unwrap()]);
+    run.ok();
+    let line = summary_lines(&log).pop().unwrap();
+    assert_eq!(line["healthy"], "false", "{line:?}");
+    let help = env.run(&["summary", "--help"]);
+    help.ok();
+    assert!(
+        help.stdout
+            .contains("Exit 0 once the line is appended, whatever it says"),
+        "{}",
+        help.stdout
+    );
+    env.run(&["check"]).reported(1, "FAIL");
+}
