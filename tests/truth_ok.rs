@@ -287,3 +287,24 @@ fn summary_documents_that_it_exits_0_for_an_unhealthy_set() {
     );
     env.run(&["check"]).reported(1, "FAIL");
 }
+
+#[test]
+fn verify_fails_when_a_newer_file_has_unreadable_metadata() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    env.run(&["backup", "--force"]).ok();
+    let files = env.backup_files();
+    let (older, newest) = (files[0].clone(), files[1].clone());
+    // Cut inside the 8 KiB metadata header: whose backup it was cannot be read.
+    let path = env.backups.join(&newest);
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..100]).unwrap();
+    env.run(&["check"]).reported(1, "FAIL unreadable");
+    let run = env.run(&["verify"]);
+    run.reported(1, &format!("{newest}: FAILED: "));
+    assert!(
+        run.stdout.contains(&format!("{older}: ok")),
+        "{}",
+        run.stdout
+    );
+}

@@ -208,6 +208,22 @@ fn latest(
         .position(|e| crate::diff::restore_problem(e).is_none())
         // None would restore: check the newest, which says why.
         .unwrap_or(0);
+    // A newer file under a backup name whose metadata cannot be read may well
+    // have been this database's newest (`check`'s `unreadable`): failed too.
+    if let Ok(set) = ctx.backup_set(dir) {
+        let good = std::slice::from_ref(&points[chosen]);
+        for unreadable in crate::health::unreadable_newer(&set, good) {
+            let why = unreadable.problem().unwrap_or("unreadable metadata");
+            passed_over.push(Verdict {
+                name: unreadable.file_name.clone(),
+                ok: false,
+                detail: format!(
+                    "{why}: newer than {}, and may well have been this database's newest backup",
+                    points[chosen].file_name
+                ),
+            });
+        }
+    }
     for passed in &points[..chosen] {
         let why = crate::diff::restore_problem(passed).unwrap_or_default();
         passed_over.push(Verdict {
