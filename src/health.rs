@@ -396,6 +396,9 @@ pub(crate) fn unreadable_newer<'a>(set: &'a BackupSet, good: &[Entry]) -> Vec<&'
         .collect()
 }
 
+/// The name of the criterion "no newer file under a backup name is unreadable".
+pub(crate) const UNREADABLE: &str = "unreadable";
+
 /// Unhealthy while [`unreadable_newer`] finds one; healthy again once a good
 /// backup is newer (the damaged file stays, listed, as evidence).
 fn unreadable(set: &BackupSet, good: &[Entry], label: &str) -> Option<Criterion> {
@@ -407,7 +410,7 @@ fn unreadable(set: &BackupSet, good: &[Entry], label: &str) -> Option<Criterion>
         |g| format!("newer than the newest good backup {}", g.file_name),
     );
     Some(Criterion {
-        name: format!("{label}unreadable"),
+        name: format!("{label}{UNREADABLE}"),
         ok: false,
         severity: Severity::Critical,
         detail: format!(
@@ -525,13 +528,30 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
                         last.detail
                     ),
                 ),
-                Some(lost) => (
-                    false,
-                    format!(
-                        "{which} succeeded ({}), but that is no success now: {lost}; healthy again after the next successful backup",
-                        last.detail
-                    ),
-                ),
+                Some(lost) => {
+                    use crate::attempts::Lost;
+                    let name = last.backup.as_deref().unwrap_or("?");
+                    let lost = match lost {
+                        Lost::Missing => format!("its backup {name} is now missing"),
+                        Lost::Unreadable => {
+                            format!("its backup {name} cannot be restored (see `{UNREADABLE}`)")
+                        }
+                        Lost::Unrestorable => {
+                            format!("its backup {name} cannot be restored (see `{RESTORABLE}`)")
+                        }
+                        Lost::NotARestorePoint => format!(
+                            "its backup {name} is no longer a restore point of this database"
+                        ),
+                        Lost::CannotRead(e) => format!("its backup {name} cannot be read: {e}"),
+                    };
+                    (
+                        false,
+                        format!(
+                            "{which} succeeded ({}), but that is no success now: {lost}; healthy again after the next successful backup",
+                            last.detail
+                        ),
+                    )
+                }
                 None => (true, format!("{which} succeeded: {}", last.detail)),
             }
         }

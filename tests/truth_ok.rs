@@ -91,6 +91,18 @@ fn check_names_a_truncated_newest_full_backup_once_and_never_ok() {
     );
     let last = check_line(&check.stdout, "last");
     assert!(last.starts_with("OK"), "{last}");
+    // The attempt that made it fails too, pointing at `restorable` for why.
+    assert_eq!(
+        check.stdout.matches("truncated: it is").count(),
+        1,
+        "why is said once\n{}",
+        check.stdout
+    );
+    assert!(
+        check_line(&check.stdout, "attempt").contains("cannot be restored (see `restorable`)"),
+        "{}",
+        check.stdout
+    );
     let nagios = env.run(&["check", "--format", "nagios"]);
     nagios.reported(2, "DBBACKUP CRITICAL - restorable: ");
     let prometheus = env.run(&["check", "--format", "prometheus"]);
