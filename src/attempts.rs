@@ -95,7 +95,7 @@ pub(crate) struct Record {
     /// Why a success is no success any more (its backup is gone or cannot be
     /// restored): set by [`last`], never recorded.
     #[serde(skip)]
-    pub lost: Option<String>,
+    pub lost: Option<Lost>,
 }
 
 impl Record {
@@ -236,19 +236,29 @@ fn published_after(backup: &crate::store::Entry, record: &Record) -> bool {
     }
 }
 
-/// Why backup `name`, which a success recorded, is no restore point now.
-fn lost_why(dir: &crate::store::BackupDir, name: &str) -> String {
+/// Why the backup a success recorded is no restore point now. `check` words
+/// it: for a damaged one it points at the `unreadable` or `restorable` line,
+/// which says why (each failing fact said once in a report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lost {
+    Missing,
+    /// Its metadata cannot be read.
+    Unreadable,
+    /// The cheap tests find it cannot be restored.
+    Unrestorable,
+    /// Readable and whole, yet no restore point of this database now.
+    NotARestorePoint,
+    /// The backup directory could not be read: the error.
+    CannotRead(String),
+}
+
+fn lost_why(dir: &crate::store::BackupDir, name: &str) -> Lost {
     match dir.entry(name) {
-        Ok(None) => format!("its backup {name} is now missing"),
-        Ok(Some(entry)) => match entry
-            .problem()
-            .map(str::to_string)
-            .or_else(|| crate::diff::restore_problem(&entry))
-        {
-            Some(why) => format!("its backup {name} cannot be restored: {why}"),
-            None => format!("its backup {name} is no longer a restore point of this database"),
-        },
-        Err(e) => format!("its backup {name} cannot be read: {e}"),
+        Ok(None) => Lost::Missing,
+        Ok(Some(entry)) if entry.problem().is_some() => Lost::Unreadable,
+        Ok(Some(entry)) if crate::diff::restore_problem(&entry).is_some() => Lost::Unrestorable,
+        Ok(Some(_)) => Lost::NotARestorePoint,
+        Err(e) => Lost::CannotRead(e.to_string()),
     }
 }
 

@@ -261,8 +261,10 @@ pub enum Command {
     /// Back up only if the newest backup is older than the interval and the database changed
     #[command(after_help = "Example (in a job script or cron):\n  dbbackup auto --quiet")]
     Auto(FormatArgs),
-    /// Fully decompress and check backups (default: the newest)
-    #[command(after_help = "Examples:\n  dbbackup verify\n  dbbackup verify --all")]
+    /// Fully decompress and check backups (default: the newest; exit 1 if any is damaged)
+    #[command(
+        after_help = "`latest` is the backup `restore latest` would use; a newer one it passes over as\ndamaged is reported FAILED (exit 1).\n\nExamples:\n  dbbackup verify\n  dbbackup verify --all"
+    )]
     Verify(VerifyArgs),
     /// Apply retention now
     #[command(after_help = "Example:\n  dbbackup prune --dry-run")]
@@ -306,7 +308,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Append one line describing the backup set to the summary log
     #[command(
-        after_help = "Examples:\n  dbbackup summary --log slrm_logs/backup_summary.log\n  dbbackup summary --format json"
+        after_help = "Exit 0 once the line is appended, whatever it says (`status=failed healthy=false`\nincluded); 1 if it cannot be. For a health exit code use `dbbackup check`.\n\nExamples:\n  dbbackup summary --log slrm_logs/backup_summary.log\n  dbbackup summary --format json"
     )]
     Summary(SummaryArgs),
     /// Write the SLURM job templates (and the hooks shim), with your paths filled in
@@ -442,6 +444,7 @@ fn exit_status(text: &str) -> Result<i32, String> {
 #[derive(Debug, Args)]
 pub struct PostJobArgs {
     /// The job's exit status (0-255, its `$?`), recorded in the summary line
+    /// (without it: `exit_status=unknown`, and a warning)
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = exit_status)]
     pub status: Option<i32>,
     /// SLURM has sent TERM (for hand-written scripts; `run` handles it itself): finish within term_grace_seconds,

@@ -21,7 +21,7 @@ pub(crate) enum Severity {
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Criterion {
-    /// `age`, `count`, `shrink`, `last`, `free`, with `mirror:<dir>:` in front
+    /// `age`, `count`, `shrink`, `last`, `restorable`, `free`, with `mirror:<dir>:` in front
     /// for mirrors; `database` once, when a database is configured.
     pub name: String,
     pub ok: bool,
@@ -54,7 +54,13 @@ pub(crate) fn evaluate_all(
     let db = settings.db_path.as_deref().map(DbId::of);
     let mut criteria = evaluate(&settings.backup_dir, db.as_ref(), "", thresholds, true)?;
     if let Some(path) = &settings.db_path {
-        criteria.push(database(path));
+        // `restore latest` is advised only when it would find something.
+        let restorable = BackupDir::new(&settings.backup_dir)
+            .newest_restore_point(&DbId::of(path), |e| {
+                crate::diff::restore_problem(e).is_none()
+            })
+            .is_ok_and(|newest| newest.is_some());
+        criteria.push(database(path, restorable));
         criteria.push(attempt(&settings.backup_dir, &DbId::of(path)));
         if let Some(url) = &settings.remote {
             criteria.push(remote(settings, url, &DbId::of(path), thresholds));
@@ -198,7 +204,7 @@ pub(crate) fn evaluate(
         None => BackupSet::whole_dir(backups.entries()?),
     };
     // A diff whose base is missing or damaged (cheap tests) cannot be restored:
-    // not a good backup for age, count or shrink; the `base` criterion names it.
+    // not a good backup for age, count or shrink; the `restorable` criterion names it.
     let (good, no_base) = crate::diff::split_restorable(&set.restore_points);
     let mut age = age(&good, label, thresholds);
     // A mistyped path must not read like "backups stopped".
@@ -214,7 +220,7 @@ pub(crate) fn evaluate(
         shrink(&good, label, thresholds),
         last_attempt(&set, label),
     ];
-    if let Some(criterion) = base(&set.restore_points, &good, &no_base, label) {
+    if let Some(criterion) = restorable(&set.restore_points, &good, &no_base, label) {
         criteria.push(criterion);
     }
     if let Some(criterion) = unreadable(&set, &good, label) {
@@ -354,13 +360,16 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
 /// no good one); once a good backup is the newest again, the older ones are
 /// evidence that retention keeps, bounded, and the criterion is healthy again
 /// but still names them.
-fn base(
+///
+/// Named `restorable` (it was `base`, the word for a diff's full backup, which
+/// read wrongly for a truncated full backup).
+fn restorable(
     points: &[Entry],
     good: &[Entry],
     no_base: &[(Entry, String)],
     label: &str,
 ) -> Option<Criterion> {
-    let name = format!("{label}base");
+    let name = format!("{label}{RESTORABLE}");
     let newest_key = |e: &Entry| e.order();
     if let Some((newest, problem)) = no_base.iter().max_by_key(|(e, _)| newest_key(e)) {
         let more = match no_base.len() {
@@ -389,7 +398,10 @@ fn base(
                 name,
                 ok: false,
                 severity: Severity::Critical,
-                detail: format!("{}: {problem}{more}", newest.file_name),
+                detail: format!(
+                    "newest restore point {} cannot be restored: {problem}{more}",
+                    newest.file_name
+                ),
                 perf: None,
             },
         });
@@ -408,6 +420,9 @@ fn base(
     })
 }
 
+/// The name of the criterion "the newest restore point passes the cheap tests".
+pub(crate) const RESTORABLE: &str = "restorable";
+
 /// Files under our backup names whose metadata cannot be read (truncated inside
 /// the header, emptied, overwritten) and whose name is newer than every good
 /// restore point's: whose backup each was cannot be told, but it may well have
@@ -421,6 +436,9 @@ pub(crate) fn unreadable_newer<'a>(set: &'a BackupSet, good: &[Entry]) -> Vec<&'
         .collect()
 }
 
+/// The name of the criterion "no newer file under a backup name is unreadable".
+pub(crate) const UNREADABLE: &str = "unreadable";
+
 /// Unhealthy while [`unreadable_newer`] finds one; healthy again once a good
 /// backup is newer (the damaged file stays, listed, as evidence).
 fn unreadable(set: &BackupSet, good: &[Entry], label: &str) -> Option<Criterion> {
@@ -433,7 +451,7 @@ fn unreadable(set: &BackupSet, good: &[Entry], label: &str) -> Option<Criterion>
     );
     Some(Criterion {
         pending: false,
-        name: format!("{label}unreadable"),
+        name: format!("{label}{UNREADABLE}"),
         ok: false,
         severity: Severity::Critical,
         detail: format!(
@@ -494,22 +512,26 @@ fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
             name,
             ok: true,
             severity: Severity::Critical,
-            // Never praise a copy the cheap tests find damaged (`base` says why).
+            // Only what this criterion judges, the database at that moment: an
+            // OK line never praises a copy the cheap tests find damaged
+            // (`restorable` fails it and says why).
             detail: match crate::diff::restore_problem(newest) {
                 None => format!("newest snapshot {} passed its check", newest.file_name),
                 Some(_) => format!(
-                    "newest snapshot {} passed its check when it was made, but cannot be restored now",
+                    "the database passed its integrity check when the newest snapshot {} was made",
                     newest.file_name
                 ),
             },
             perf: None,
         },
+        // Not "attempts": a backup attempt that made no file (`attempt`) is none.
         None => Criterion {
             pending: false,
             name,
             ok: true,
             severity: Severity::Critical,
-            detail: "no snapshot attempts yet".into(),
+            detail: "no snapshot of the database made yet, so none failed its integrity check"
+                .into(),
             perf: None,
         },
     }
@@ -551,13 +573,30 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
                         last.detail
                     ),
                 ),
-                Some(lost) => (
-                    false,
-                    format!(
-                        "{which} succeeded ({}), but that is no success now: {lost}; healthy again after the next successful backup",
-                        last.detail
-                    ),
-                ),
+                Some(lost) => {
+                    use crate::attempts::Lost;
+                    let name = last.backup.as_deref().unwrap_or("?");
+                    let lost = match lost {
+                        Lost::Missing => format!("its backup {name} is now missing"),
+                        Lost::Unreadable => {
+                            format!("its backup {name} cannot be restored (see `{UNREADABLE}`)")
+                        }
+                        Lost::Unrestorable => {
+                            format!("its backup {name} cannot be restored (see `{RESTORABLE}`)")
+                        }
+                        Lost::NotARestorePoint => format!(
+                            "its backup {name} is no longer a restore point of this database"
+                        ),
+                        Lost::CannotRead(e) => format!("its backup {name} cannot be read: {e}"),
+                    };
+                    (
+                        false,
+                        format!(
+                            "{which} succeeded ({}), but that is no success now: {lost}; healthy again after the next successful backup",
+                            last.detail
+                        ),
+                    )
+                }
                 None => (true, format!("{which} succeeded: {}", last.detail)),
             }
         }
@@ -609,8 +648,14 @@ fn clock(set: &BackupSet, label: &str) -> Option<Criterion> {
 }
 
 /// The configured database must be there: backups of a database that was
-/// deleted or moved away keep looking fresh until they age out.
-pub(crate) fn database(db: &Path) -> Criterion {
+/// deleted or moved away keep looking fresh until they age out. `restorable`:
+/// whether `restore latest` has a restore point of it to put back.
+pub(crate) fn database(db: &Path, restorable: bool) -> Criterion {
+    let put_back = if restorable {
+        "`dbbackup restore latest` puts its newest backup back"
+    } else {
+        "no restore point of it in the backup directory to put back"
+    };
     let (ok, detail) = match std::fs::metadata(db) {
         // Only a file SQLite would open can be backed up: judged by its header, cheaply.
         Ok(meta) if meta.is_file() => match crate::sqlite_file::header(db) {
@@ -621,7 +666,7 @@ pub(crate) fn database(db: &Path) -> Criterion {
             Ok(crate::sqlite_file::Header::Empty) => (
                 false,
                 format!(
-                    "{} is empty (0 B): not an SQLite database, so it cannot be backed up (`dbbackup restore latest` puts its newest backup back)",
+                    "{} is empty (0 B): not an SQLite database, so it cannot be backed up ({put_back})",
                     show(db)
                 ),
             ),
@@ -639,7 +684,7 @@ pub(crate) fn database(db: &Path) -> Criterion {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
             false,
             format!(
-                "{} does not exist (deleted? `dbbackup restore latest` puts its newest backup back; moved? point --db-path at its new place)",
+                "{} does not exist (deleted? {put_back}; moved or mistyped? point --db-path at its real place)",
                 show(db)
             ),
         ),

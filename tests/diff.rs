@@ -401,8 +401,11 @@ fn a_damaged_base_is_never_built_on_and_the_next_backup_says_why() {
             assert_eq!(check.code, 1, "{}", check.stdout);
             let criteria = check.json()["criteria"].as_array().unwrap().clone();
             let by_name = |n: &str| criteria.iter().find(|c| c["name"] == n).unwrap().clone();
-            assert_eq!(by_name("base")["ok"], true);
-            let detail = by_name("base")["detail"].as_str().unwrap().to_string();
+            assert_eq!(by_name("restorable")["ok"], true);
+            let detail = by_name("restorable")["detail"]
+                .as_str()
+                .unwrap()
+                .to_string();
             assert!(
                 detail.contains(diff.as_str()) && detail.contains(base.as_str()),
                 "{detail}"

@@ -196,5 +196,6 @@ fn sample(source: String, job: String) -> Metadata {
         seq: None,
         members: None,
         diff: None,
+        duration_seconds: None,
     }
 }

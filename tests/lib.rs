@@ -35,6 +35,7 @@ mod slurm_modes;
 mod stress;
 mod templates;
 mod truth_copies;
+mod truth_ok;
 mod truth_restore;
 mod truth_store;
 mod truth_trial;

@@ -197,7 +197,7 @@ fn restore_latest_twice_keeps_the_repair() {
     let backup = env.backup_files()[0].clone();
     assert!(
         second.stdout.contains(&format!(
-            "(previous content already held by backup {backup})"
+            "(its previous content is already in {backup}: no pre-restore copy needed)"
         )),
         "{}",
         second.stdout

@@ -232,7 +232,7 @@ fn restoring_round_the_backups_keeps_the_only_copy_of_unsaved_rows() {
     run.ok();
     assert!(
         run.stdout.contains(&format!(
-            "restored {} into {} (previous content already held by backup {})",
+            "restored {} into {} (its previous content is already in {}: no pre-restore copy needed)",
             names[1],
             env.db.display(),
             names[2]

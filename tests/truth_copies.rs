@@ -97,8 +97,7 @@ fn a_restore_keeps_an_undo_when_the_backup_holding_the_same_content_is_damaged()
             let case = format!("{damage:?}, restore {restore}");
             run.ok();
             assert!(
-                !run.stdout
-                    .contains(&format!("already held by backup {newest}"))
+                !run.stdout.contains(&format!("already in {newest}"))
                     && !run.stderr.contains(&format!("held by backup {newest}")),
                 "{case}: the damaged backup was taken as the undo\n{}{}",
                 run.stdout,

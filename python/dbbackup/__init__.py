@@ -190,7 +190,10 @@ def restore(
             job, instead of ``name``), ``backup_dir``.
 
     Returns:
-        ``{"status": "ok", "name", "target", "pre_restore_backup"}``, or
+        ``{"status": "ok", "name", "target", "pre_restore_backup",
+        "pre_restore_copy"}`` (``pre_restore_backup`` holds the replaced
+        content: a copy made now, or an existing backup of that content;
+        ``pre_restore_copy`` is only a copy made now, else ``None``), or
         ``{"status": "skipped", ...}`` with ``if_db_missing``.
 
     Raises:

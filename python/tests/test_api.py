@@ -136,6 +136,8 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(rows_of(self.db), good)
         saved = restored["pre_restore_backup"]
         self.assertIsNotNone(saved)
+        # Changed since its backup: a copy made now, named in both fields.
+        self.assertEqual(restored["pre_restore_copy"], saved)
         kinds = {b["name"]: b["kind"] for b in dbbackup.list_backups(db_path=self.db, **self.opts)}
         self.assertEqual(kinds[saved], "pre-restore")
 

@@ -53,7 +53,8 @@ dbbackup_run_work() {
 
 dbbackup_post_job() {
     local rc=0
-    "$DBBACKUP" post-job --status "${1:-0}" || rc=$?
+    # No STATUS given: post-job records exit_status=unknown, never a guessed 0.
+    "$DBBACKUP" post-job ${1:+--status "$1"} || rc=$?
     if [ "$rc" -ne 0 ]; then
         echo "dbbackup post-job failed with exit code $rc" >&2
         if [ "${DBBACKUP_STRICT:-0}" = "1" ]; then

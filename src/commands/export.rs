@@ -12,6 +12,7 @@ use crate::units::human_bytes;
 pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     // Printed as text (and JSON) once written: refused before anything is.
     crate::config::refuse_non_utf8("export file", &args.out)?;
+    refuse_plain_name(args)?;
     let out = ctx.output(args.output.format);
     let beside = crate::store::atomic::parent_or_dot(&args.out);
     let done = if args.from_remote {
@@ -60,4 +61,28 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         "checksum": done.checksum,
     }));
     Ok(ExitCode::Success)
+}
+
+/// The export is gzip: a name without `.gz` (`plain.db`) would hold bytes
+/// `sqlite3` cannot open. Refused before anything is read or written, pointing
+/// at what writes a plain database. (`-` is the engine's to refuse.)
+fn refuse_plain_name(args: &ExportArgs) -> Result<()> {
+    let gz = args
+        .out
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("gz"));
+    if gz || args.out.as_os_str() == "-" {
+        return Ok(());
+    }
+    let from_remote = if args.from_remote {
+        " --from-remote"
+    } else {
+        ""
+    };
+    Err(crate::error::Error::usage(format!(
+        "--out {}: export writes a gzip file, so its name must end in .gz; for a plain SQLite database use `dbbackup restore {}{from_remote} --target {}`",
+        show(&args.out),
+        args.name.as_str(),
+        show(&args.out)
+    )))
 }

@@ -119,6 +119,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         None => ctx.settings.backup_dir.display().to_string(),
     };
     let (entries, legacy, standings) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
+    warn_if_missing(ctx, &entries, db.as_ref(), legacy);
     let mut rows: Vec<Row> = entries
         .iter()
         .map(|e| Row::from_entry(e, db.as_ref(), legacy))
@@ -150,6 +151,35 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
 
 /// What is known of each remote point's bytes (`remote::proof`), by name.
 type Standings = std::collections::HashMap<String, Standing>;
+
+/// A configured database that is not there (a mistyped `--db-path` made every
+/// row `other:`): said in one line on stderr. The listing stays useful, so the
+/// exit code does not change.
+fn warn_if_missing(ctx: &Ctx, entries: &[Entry], db: Option<&DbId>, legacy: Legacy) {
+    let (Some(path), Some(db)) = (ctx.settings.db_path.as_deref(), db) else {
+        return;
+    };
+    if std::fs::symlink_metadata(path).is_ok() {
+        return;
+    }
+    let ours = entries
+        .iter()
+        .filter(|e| {
+            !matches!(
+                ownership::role(e, db, legacy),
+                Role::Other | Role::OwnerUnknown | Role::Damaged
+            )
+        })
+        .count();
+    let which = match ours {
+        0 => "none of the backups listed is of it: mistyped --db-path?".to_string(),
+        n => format!("{n} backup{} listed of it", if n == 1 { "" } else { "s" }),
+    };
+    tracing::warn!(
+        "database {} does not exist; {which}",
+        crate::error::show(path)
+    );
+}
 
 /// The directory's backups, newest first, with whose its legacy files are;
 /// only those a job made with `--job`. From the remote: with what is known

@@ -105,9 +105,16 @@ pub(crate) fn after_work(
             (ExitCode::Failure, line)
         }
     };
-    if let Some(job_status) = job_status {
-        line.field("exit_status", &job_status.to_string());
-    }
+    // Every post-job line carries `exit_status` (README); never a guessed 0.
+    match job_status {
+        Some(job_status) => line.field("exit_status", &job_status.to_string()),
+        None => {
+            tracing::warn!(
+                "no --status given: the summary line records exit_status=unknown (pass the job's $?)"
+            );
+            line.field("exit_status", "unknown")
+        }
+    };
     if let Some(why) = &grace {
         line.field("after_term", "true");
         line.field("term_grace", why);

@@ -92,7 +92,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             }
             match &done.saved {
                 Some(saved) if done.saved_before => out.line(format!(
-                    "restored {} into {}{through} (previous content already held by backup {saved})",
+                    "restored {} into {}{through} (its previous content is already in {saved}: no pre-restore copy needed)",
                     done.name,
                     show(&done.target)
                 )),
@@ -112,7 +112,11 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
                 "name": done.name,
                 "target": done.target,
                 "through_link": link,
+                // The backup holding the replaced content: a copy made now, or
+                // an existing backup of the same content (kept for compatibility).
                 "pre_restore_backup": done.saved,
+                // Only a pre-restore copy this restore made (the undo copy).
+                "pre_restore_copy": done.saved.as_ref().filter(|_| !done.saved_before),
                 "passed_over": done.passed_over.iter()
                     .map(|(name, why)| json!({"name": name, "reason": why}))
                     .collect::<Vec<_>>(),

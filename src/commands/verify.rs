@@ -31,8 +31,11 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         return remote(ctx, &out);
     }
     let dir = ctx.backup_dir();
-    let latest = || latest(ctx, &dir, &out);
-    let entries: Vec<Entry> = if args.all {
+    // Newer restore points `latest` passes over as damaged: verify's job is to
+    // find damage, so each is a failed verdict, not a note.
+    let mut passed_over = Vec::new();
+    let mut latest = || latest(ctx, &dir, &mut passed_over);
+    let mut entries: Vec<Entry> = if args.all {
         // Newest first by creation time, as `list` shows them (legacy names are
         // local time, ours UTC, so name order is not creation order).
         let mut all = dir.entries()?;
@@ -50,6 +53,11 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         }
         entries
     };
+    // `verify latest latest`, or a name and `latest` meaning one backup: check it once.
+    let mut seen = std::collections::HashSet::new();
+    entries.retain(|e| seen.insert(e.file_name.clone()));
+    // Each passed-over one said once, and not when it is verified itself.
+    passed_over.retain(|v: &Verdict| seen.insert(v.name.clone()));
     if entries.is_empty() {
         return Err(Error::failed(format!(
             "no backups to verify in {}",
@@ -72,7 +80,11 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     // A cross-thread stop flag (a signal stops every worker claiming backups), not a result.
     let stop = AtomicBool::new(false);
     let (done_tx, done_rx) = mpsc::channel::<(usize, Result<String>)>();
-    let mut verdicts = Vec::new();
+    for verdict in &passed_over {
+        say(&out, verdict);
+    }
+    let mut verdicts = passed_over;
+    let first_checked = verdicts.len();
     let mut interrupted = None;
     thread::scope(|scope| {
         for _ in 0..workers {
@@ -94,8 +106,8 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         let mut pending = BTreeMap::new();
         for (i, result) in done_rx {
             pending.insert(i, result);
-            while let Some(result) = pending.remove(&verdicts.len()) {
-                let entry = &entries[verdicts.len()];
+            while let Some(result) = pending.remove(&(verdicts.len() - first_checked)) {
+                let entry = &entries[verdicts.len() - first_checked];
                 let verdict = match result {
                     Ok(detail) => Verdict {
                         name: entry.file_name.clone(),
@@ -188,20 +200,41 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
 }
 
 /// What `restore latest` would restore: the newest restore point not known to
-/// be damaged (or missing its base); said when newer ones are passed over.
-fn latest(ctx: &Ctx, dir: &crate::store::BackupDir, out: &crate::output::Output) -> Result<Entry> {
+/// be damaged (or missing its base). Newer ones passed over are failed verdicts.
+fn latest(
+    ctx: &Ctx,
+    dir: &crate::store::BackupDir,
+    passed_over: &mut Vec<Verdict>,
+) -> Result<Entry> {
     let points = crate::store::latest::restore_points(dir, ctx.db_id().as_ref(), None)?;
     let chosen = points
         .iter()
         .position(|e| crate::diff::restore_problem(e).is_none())
         // None would restore: check the newest, which says why.
         .unwrap_or(0);
+    // A newer file under a backup name whose metadata cannot be read may well
+    // have been this database's newest (`check`'s `unreadable`): failed too.
+    if let Ok(set) = ctx.backup_set(dir) {
+        let good = std::slice::from_ref(&points[chosen]);
+        for unreadable in crate::health::unreadable_newer(&set, good) {
+            let why = unreadable.problem().unwrap_or("unreadable metadata");
+            passed_over.push(Verdict {
+                name: unreadable.file_name.clone(),
+                ok: false,
+                detail: format!(
+                    "{why}: newer than {}, and may well have been this database's newest backup",
+                    points[chosen].file_name
+                ),
+            });
+        }
+    }
     for passed in &points[..chosen] {
         let why = crate::diff::restore_problem(passed).unwrap_or_default();
-        out.line(format!(
-            "note: passed over newer {}, as `restore latest` does: {why}",
-            passed.file_name
-        ));
+        passed_over.push(Verdict {
+            name: passed.file_name.clone(),
+            ok: false,
+            detail: format!("{why} (`restore latest` passes over it)"),
+        });
     }
     Ok(points[chosen].clone())
 }

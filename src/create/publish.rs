@@ -89,6 +89,11 @@ pub(crate) fn publish(
         seq: Some(dir.next_seq(record.mirrors)?),
         members: Some(members),
         diff,
+        // On this host's clock, as `created` was taken: no other node's.
+        duration_seconds: Some(
+            std::time::Duration::try_from(jiff::Timestamp::now().duration_since(created))
+                .map_or(0.0, |d| (d.as_secs_f64() * 100.0).round() / 100.0),
+        ),
     };
     let header = metadata::encode(&meta)
         .context(|| format!("cannot record metadata of {}", show(target.db)))?;

@@ -148,33 +148,43 @@ pub(crate) fn usr1_lead(measured: Option<f64>) -> (u64, String) {
         _ => (
             floor,
             format!(
-                "{floor} s: the floor (no measured full backup of this database yet; run `dbbackup templates --overwrite` after one)"
+                "{floor} s: the floor (no full backup of this database with a recorded duration yet; run `dbbackup templates --overwrite` after one)"
             ),
         ),
     }
 }
 
-/// How long this database's newest measured full backup took: the newest
-/// summary line naming one of its restore points (not a diff) with `seconds=`.
+/// How long this database's newest measured full backup took: its restore
+/// points, newest first, full backups only; each one's own record (metadata
+/// `duration_seconds`, any command that made it), else a summary line naming it
+/// with `seconds=` (backups made before the metadata recorded it).
 fn last_full_backup(settings: &Settings) -> Option<f64> {
     let db = settings.db_path.as_deref()?;
     let dir = BackupDir::new(&settings.backup_dir);
-    let set = dir.set(&DbId::of(db)).ok()?;
-    let names: std::collections::HashSet<&str> = set
-        .restore_points
+    let mut set = dir.set(&DbId::of(db)).ok()?;
+    set.restore_points
+        .sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+    let log = fs::read_to_string(&settings.summary_log).unwrap_or_default();
+    let logged = |name: &str| {
+        log.lines().rev().find_map(|line| {
+            let fields = logfmt_fields(line);
+            let field = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+            if field("backup")? != name || field("type").is_some_and(|t| t == "diff") {
+                return None;
+            }
+            field("seconds")?.parse::<f64>().ok()
+        })
+    };
+    set.restore_points
         .iter()
-        .map(|e| e.file_name.as_str())
-        .collect();
-    let log = fs::read_to_string(&settings.summary_log).ok()?;
-    log.lines().rev().find_map(|line| {
-        let fields = logfmt_fields(line);
-        let field = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-        let backup = field("backup")?;
-        if field("type").is_some_and(|t| t == "diff") || !names.contains(backup.as_str()) {
-            return None;
-        }
-        field("seconds")?.parse().ok()
-    })
+        .filter(|e| !e.name.diff)
+        .find_map(|e| {
+            e.meta
+                .as_ref()
+                .ok()
+                .and_then(|m| m.duration_seconds)
+                .or_else(|| logged(&e.file_name))
+        })
 }
 
 /// `key=value` pairs of a summary line (values may be double-quoted).

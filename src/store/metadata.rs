@@ -106,6 +106,12 @@ pub struct Metadata {
     /// then describe the database rebuilt from base + diff (docs/differential.md).
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<DiffInfo>,
+    /// Seconds from the start of writing (snapshot streaming, compression,
+    /// integrity check) to this header, on the clock of the host that made it:
+    /// the templates' USR1 lead time is sized from a full backup's. Absent in
+    /// backups made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
 }
 
 impl Metadata {
@@ -259,6 +265,7 @@ pub(crate) mod tests {
                 xxh3: "xxh3:00".into(),
             }),
             diff: None,
+            duration_seconds: Some(1.5),
         }
     }
 

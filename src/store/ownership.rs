@@ -293,6 +293,7 @@ pub(crate) mod tests {
             seq: None,
             members: None,
             diff: None,
+            duration_seconds: None,
         };
         Entry {
             name,
