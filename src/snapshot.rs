@@ -337,6 +337,45 @@ pub(crate) fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ledger(rows: u32) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.db");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch(&format!(
+                "CREATE TABLE t(x NOT NULL); WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL \
+                 SELECT v + 1 FROM n WHERE v < {rows}) INSERT INTO t SELECT randomblob(200) FROM n;"
+            ))
+            .unwrap();
+        (dir, db)
+    }
+
+    /// The check outlives `stream` (it overlaps the caller's work) and gives
+    /// its verdict when waited for; one dropped unwaited is stopped and its read
+    /// transaction ended, so a writer is not held up by it.
+    #[test]
+    fn the_check_runs_past_the_stream_and_a_dropped_one_holds_no_lock() {
+        let (dir, db) = ledger(20_000);
+        let source = Source::open(&db, Duration::from_secs(5)).unwrap();
+        let mut bytes = 0;
+        let info = source
+            .stream(dir.path(), |page| {
+                bytes += page.len();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(bytes as u64, info.pages * u64::from(info.page_size));
+        assert!(matches!(info.check, Check::Running(_)));
+        assert_eq!(info.check.wait().unwrap(), Integrity::Ok);
+
+        let info = source.stream(dir.path(), |_| Ok(())).unwrap();
+        drop(info);
+        // Rollback-journal mode: a commit needs every reader's lock gone.
+        let writer = Connection::open(&db).unwrap();
+        writer.busy_timeout(Duration::ZERO).unwrap();
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    }
     /// The build must include the page-stream virtual table (.cargo/config.toml).
     #[test]
     fn the_bundled_sqlite_has_sqlite_dbpage() {
