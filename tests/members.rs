@@ -236,7 +236,14 @@ fn verify_all_checks_backups_side_by_side_and_reports_them_in_order() {
         if seed > 0 {
             grow_results_db(&env.db, 1.02, 40 + seed);
         }
-        env.run(&["backup", "--force"]).ok();
+        let run: Run = env
+            .command()
+            .env("DBBACKUP_MAX_BACKUPS", "20")
+            .args(["backup", "--force"])
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
     }
     let names = env.backup_files();
     assert_eq!(names.len(), 4, "{names:?}");
@@ -450,4 +457,36 @@ fn a_64_core_node_stays_under_64_mib() {
             kib / 1024
         );
     }
+}
+
+/// `verify --all` on a 64-core node checks at most 4 backups side by side
+/// (each holds its buffers and SQLite's cache): under 64 MiB with twelve
+/// backups of random blobs, where one per core (twelve) took 87 MiB.
+#[test]
+fn verify_all_on_a_64_core_node_stays_under_64_mib() {
+    let env = Env::empty();
+    let db = rusqlite::Connection::open(&env.db).unwrap();
+    db.execute_batch("CREATE TABLE t(x);").unwrap();
+    for round in 0..12 {
+        db.execute_batch(
+            "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 20) \
+             INSERT INTO t SELECT randomblob(65536) FROM n;",
+        )
+        .unwrap();
+        let run: Run = env
+            .command()
+            .env("DBBACKUP_MAX_BACKUPS", "20")
+            .args(["backup", "--force"])
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
+        assert_eq!(env.backup_files().len(), round + 1);
+    }
+    let kib = peak_rss_kib(&env, "64", &["verify", "--all", "--threads", "64"]);
+    assert!(
+        kib < 64 * 1024,
+        "verify --all with 64 threads peaked at {} MiB",
+        kib / 1024
+    );
 }
