@@ -169,7 +169,10 @@ pub fn misspelled_variables() -> Vec<String> {
         }
     }
     const PREFIX: &str = "DBBACKUP_";
-    let mut known = vec![crate::snapshot_copy::FORCE_ENV[PREFIX.len()..].to_string()];
+    let mut known = vec![
+        crate::snapshot_copy::FORCE_ENV[PREFIX.len()..].to_string(),
+        crate::archive::CORES_ENV[PREFIX.len()..].to_string(),
+    ];
     collect(&Cli::command(), &mut known);
     collect(
         &CheckOptions::augment_args(clap::Command::new("check")),

@@ -2,9 +2,10 @@
 //!
 //! One read transaction on the source: `sqlite_dbpage` yields every page of the
 //! snapshot in order (through the pager, so WAL frames are included and rollback
-//! writers wait), and `PRAGMA quick_check` then runs inside the *same* transaction,
-//! so it checks exactly the pages that were streamed. No temporary copy of the
-//! database is written. Nothing is written to the source either: the connection
+//! writers wait), and `PRAGMA quick_check` runs on a second connection whose read
+//! transaction sees the same snapshot (or, failing that, after the stream in the
+//! *same* transaction), so it checks exactly the pages that were streamed. No
+//! temporary copy of the database is written. Nothing is written to the source either: the connection
 //! never writes, and does not checkpoint on close.
 
 use std::cell::Cell;
@@ -27,11 +28,48 @@ use crate::sqlite_file::{Integrity, InterruptOnSignal, read_prefix, run_check, s
 const GATE_WAIT: Duration = Duration::from_millis(250);
 
 /// What a finished snapshot saw.
-#[derive(Debug, Clone)]
 pub(crate) struct SnapshotInfo {
     pub page_size: u32,
     pub pages: u64,
-    pub check: Integrity,
+    pub check: Check,
+}
+
+/// A snapshot's `quick_check`: its verdict, or still running on its own
+/// connection, so that what the caller does with the streamed pages (the last
+/// block's compression, the write) overlaps it. Dropped unfinished, it is
+/// interrupted and waited for.
+pub(crate) enum Check {
+    Done(Integrity),
+    Running(RunningCheck),
+}
+
+pub(crate) struct RunningCheck {
+    thread: Option<thread::JoinHandle<Result<Integrity>>>,
+    stop: rusqlite::InterruptHandle,
+}
+
+impl Check {
+    /// The verdict, waiting for the check to end.
+    pub(crate) fn wait(self) -> Result<Integrity> {
+        match self {
+            Check::Done(check) => Ok(check),
+            Check::Running(mut running) => {
+                match running.thread.take().map(thread::JoinHandle::join) {
+                    Some(Ok(check)) => check,
+                    _ => Err(Error::failed("integrity check thread panicked")),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RunningCheck {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stop.interrupt();
+            let _ = thread.join();
+        }
+    }
 }
 
 /// An open source database, ready to snapshot.
@@ -64,7 +102,8 @@ impl Source {
     }
 
     /// Stream every page of one consistent snapshot to `sink` and check that same
-    /// snapshot with `PRAGMA quick_check`, concurrently when possible. Builds
+    /// snapshot with `PRAGMA quick_check`, concurrently when possible: the check
+    /// may still be running when this returns (`Check::wait`). Builds
     /// without `sqlite_dbpage` copy the snapshot into a temp file in `spill_dir`
     /// first (see `snapshot_copy`).
     pub(crate) fn stream(
@@ -104,30 +143,25 @@ impl Source {
             return Ok(SnapshotInfo {
                 page_size,
                 pages,
-                check,
+                check: Check::Done(check),
             });
         };
-        let stop_checker = checker.get_interrupt_handle();
-        thread::scope(|scope| {
-            let checking = scope.spawn(move || {
+        let stop = checker.get_interrupt_handle();
+        let check = RunningCheck {
+            thread: Some(thread::spawn(move || {
                 let _watch = InterruptOnSignal::new(&checker);
                 let check = run_check(&checker, "quick_check");
                 let _ = checker.execute_batch("ROLLBACK");
                 check
-            });
-            let streamed = self.stream_pages(sink);
-            if streamed.is_err() {
-                stop_checker.interrupt();
-            }
-            let check = checking
-                .join()
-                .unwrap_or_else(|_| Err(Error::failed("integrity check thread panicked")));
-            let pages = streamed?;
-            Ok(SnapshotInfo {
-                page_size,
-                pages,
-                check: check?,
-            })
+            })),
+            stop,
+        };
+        // An error drops `check`: interrupted and waited for.
+        let pages = self.stream_pages(sink)?;
+        Ok(SnapshotInfo {
+            page_size,
+            pages,
+            check: Check::Running(check),
         })
     }
 
@@ -156,7 +190,7 @@ impl Source {
         Ok(SnapshotInfo {
             page_size,
             pages,
-            check,
+            check: Check::Done(check),
         })
     }
 
@@ -303,6 +337,45 @@ pub(crate) fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ledger(rows: u32) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.db");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch(&format!(
+                "CREATE TABLE t(x NOT NULL); WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL \
+                 SELECT v + 1 FROM n WHERE v < {rows}) INSERT INTO t SELECT randomblob(200) FROM n;"
+            ))
+            .unwrap();
+        (dir, db)
+    }
+
+    /// The check outlives `stream` (it overlaps the caller's work) and gives
+    /// its verdict when waited for; one dropped unwaited is stopped and its read
+    /// transaction ended, so a writer is not held up by it.
+    #[test]
+    fn the_check_runs_past_the_stream_and_a_dropped_one_holds_no_lock() {
+        let (dir, db) = ledger(20_000);
+        let source = Source::open(&db, Duration::from_secs(5)).unwrap();
+        let mut bytes = 0;
+        let info = source
+            .stream(dir.path(), |page| {
+                bytes += page.len();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(bytes as u64, info.pages * u64::from(info.page_size));
+        assert!(matches!(info.check, Check::Running(_)));
+        assert_eq!(info.check.wait().unwrap(), Integrity::Ok);
+
+        let info = source.stream(dir.path(), |_| Ok(())).unwrap();
+        drop(info);
+        // Rollback-journal mode: a commit needs every reader's lock gone.
+        let writer = Connection::open(&db).unwrap();
+        writer.busy_timeout(Duration::ZERO).unwrap();
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    }
     /// The build must include the page-stream virtual table (.cargo/config.toml).
     #[test]
     fn the_bundled_sqlite_has_sqlite_dbpage() {

@@ -236,7 +236,14 @@ fn verify_all_checks_backups_side_by_side_and_reports_them_in_order() {
         if seed > 0 {
             grow_results_db(&env.db, 1.02, 40 + seed);
         }
-        env.run(&["backup", "--force"]).ok();
+        let run: Run = env
+            .command()
+            .env("DBBACKUP_MAX_BACKUPS", "20")
+            .args(["backup", "--force"])
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
     }
     let names = env.backup_files();
     assert_eq!(names.len(), 4, "{names:?}");
@@ -384,4 +391,102 @@ fn a_signal_during_the_parallel_inflation_leaves_nothing_behind() {
         })
         .collect();
     assert!(temps.is_empty(), "{temps:?}");
+}
+
+/// Peak RSS (KiB) of `dbbackup ARGS` run as `env.command()` would, measured
+/// by GNU time (the child's own maximum resident set, from `wait4`).
+fn peak_rss_kib(env: &Env, cores: &str, args: &[&str]) -> u64 {
+    let command = env.command();
+    let out = env.path("peak-rss.txt");
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(&out)
+        .arg(command.get_program())
+        .args(args)
+        .current_dir(env.root.path())
+        .env("DBBACKUP_ASSUME_CORES", cores);
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => timed.env(name, value),
+            None => timed.env_remove(name),
+        };
+    }
+    let run: Run = timed
+        .output()
+        .expect("GNU time (/usr/bin/time) runs dbbackup")
+        .into();
+    run.ok();
+    fs::read_to_string(&out).unwrap().trim().parse().unwrap()
+}
+
+/// Issue 21: peak RSS < 64 MiB whatever the thread count. On a 64-core node
+/// (`DBBACKUP_ASSUME_CORES=64`, `--threads 64`) a backup, a restore and a
+/// verify of ~190 MB of random blobs (incompressible: every gzip member as
+/// large as its block, the most bytes in flight) stay under it; before the
+/// pipelines were bounded each took ~200 MiB.
+#[test]
+fn a_64_core_node_stays_under_64_mib() {
+    let env = Env::empty();
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t(x); WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n \
+             WHERE v < 2900) INSERT INTO t SELECT randomblob(65536) FROM n;",
+        )
+        .unwrap();
+    let threads = ["--threads", "64"];
+    let backup = peak_rss_kib(&env, "64", &[&["backup", "--force"][..], &threads].concat());
+    let name = env.backup_files().pop().unwrap();
+    let target = env.path("restored.db");
+    let restore = peak_rss_kib(
+        &env,
+        "64",
+        &[
+            &["restore", &name, "--target", target.to_str().unwrap()][..],
+            &threads,
+        ]
+        .concat(),
+    );
+    assert_eq!(file_sha256(&target), file_sha256(&env.db));
+    let verify = peak_rss_kib(&env, "64", &[&["verify", &name][..], &threads].concat());
+    for (what, kib) in [("backup", backup), ("restore", restore), ("verify", verify)] {
+        assert!(
+            kib < 64 * 1024,
+            "{what} with 64 threads peaked at {} MiB",
+            kib / 1024
+        );
+    }
+}
+
+/// `verify --all` on a 64-core node checks at most 4 backups side by side
+/// (each holds its buffers and SQLite's cache): under 64 MiB with twelve
+/// backups of random blobs, where one per core (twelve) took 87 MiB.
+#[test]
+fn verify_all_on_a_64_core_node_stays_under_64_mib() {
+    let env = Env::empty();
+    let db = rusqlite::Connection::open(&env.db).unwrap();
+    db.execute_batch("CREATE TABLE t(x);").unwrap();
+    for round in 0..12 {
+        db.execute_batch(
+            "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 20) \
+             INSERT INTO t SELECT randomblob(65536) FROM n;",
+        )
+        .unwrap();
+        let run: Run = env
+            .command()
+            .env("DBBACKUP_MAX_BACKUPS", "20")
+            .args(["backup", "--force"])
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
+        assert_eq!(env.backup_files().len(), round + 1);
+    }
+    let kib = peak_rss_kib(&env, "64", &["verify", "--all", "--threads", "64"]);
+    assert!(
+        kib < 64 * 1024,
+        "verify --all with 64 threads peaked at {} MiB",
+        kib / 1024
+    );
 }

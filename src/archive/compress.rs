@@ -71,10 +71,9 @@ pub(crate) fn compress_parallel<W, R>(
 where
     W: Write + Send,
 {
-    let threads = threads.max(1);
+    let (threads, pool_size) = super::pipeline(threads);
     let level = CompressionLvl::new(level as i32)
         .map_err(|_| Error::usage(format!("invalid compression level {level}")))?;
-    let pool_size = 2 * threads + 2;
     let (pool_tx, pool_rx) = mpsc::sync_channel::<Vec<u8>>(pool_size);
     for _ in 0..pool_size {
         let _ = pool_tx.send(Vec::with_capacity(BLOCK_SIZE));

@@ -76,9 +76,8 @@ pub(crate) fn inflate(
     threads: usize,
     mut each: impl FnMut(&[u8]) -> crate::error::Result<()>,
 ) -> Result<(), Stop> {
-    let threads = threads.max(1);
+    let (threads, pool_size) = super::pipeline(threads);
     let count = layout.members.len();
-    let pool_size = 2 * threads + 2;
     let (pool_tx, pool_rx) = mpsc::sync_channel::<(Vec<u8>, Vec<u8>)>(pool_size);
     for _ in 0..pool_size {
         let _ = pool_tx.send((Vec::new(), Vec::new()));

@@ -18,6 +18,9 @@ use crate::slurm::job::JobContext;
 use crate::sqlite_file::{self, Integrity};
 use crate::store::{Entry, TempFile};
 
+/// The most backups `verify --all` checks side by side (see `run`).
+const MAX_SIDE_BY_SIDE: usize = 4;
+
 #[derive(Debug, Serialize)]
 struct Verdict {
     name: String,
@@ -65,12 +68,13 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         )));
     }
     let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
-    // Several backups: one per core at a time, each inflated on one thread
-    // (`integrity_check`, most of the work, uses one core); one backup: its
-    // members on every core. Memory stays a few MiB per worker; `$TMPDIR` holds
-    // one decompressed copy per worker.
+    // Several backups: one per core at a time, at most `MAX_SIDE_BY_SIDE`,
+    // each inflated on one thread (`integrity_check`, most of the work, uses
+    // one core); one backup: its members on every core. Memory is ~10 MiB per
+    // worker (buffers, SQLite's cache), so at most four keep a 64-core node
+    // under 64 MiB; `$TMPDIR` holds one decompressed copy per worker.
     let (workers, inner) = if entries.len() > 1 {
-        (threads.min(entries.len()), 1)
+        (threads.min(entries.len()).min(MAX_SIDE_BY_SIDE), 1)
     } else {
         (1, threads)
     };

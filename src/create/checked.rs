@@ -15,7 +15,7 @@ use crate::diff::{self, Base, Confirmation, pagehash::HashWriter};
 use crate::error::{Context, Error, Result};
 use crate::progress::Progress;
 use crate::slurm::job::JobContext;
-use crate::snapshot::Source;
+use crate::snapshot::{Check, Source};
 use crate::sqlite_file::Integrity;
 use crate::store::metadata::{self, DiffInfo, DiffType, Members};
 use crate::store::{Checksum, TempFile, copy_mode};
@@ -92,7 +92,8 @@ impl Fallback {
 
 /// What the compressor wrote into the temp file, after the header's placeholder.
 struct Payload {
-    check: Integrity,
+    /// The snapshot's check, perhaps still running.
+    check: Check,
     compressed: Compressed,
     members: Members,
     hashes: Option<HashWriter>,
@@ -144,28 +145,43 @@ pub(crate) fn write(
         Ok(payload) => payload,
         Err(fallback) => return Ok(Written::Fallback(fallback)),
     };
+    let Payload {
+        check,
+        compressed,
+        members,
+        hashes,
+    } = payload;
+    // A diff's base is confirmed first: its cheap test runs here while the
+    // check, which ran beside the stream, may still be running.
+    if let (Some(confirmation), Some(base)) = (confirmation, base)
+        && let Err(why) = confirmation.finish(target.dir, base)
+    {
+        return Ok(Written::Fallback(Fallback {
+            why,
+            base_damaged: true,
+        }));
+    }
+    let check = check.wait()?;
     let content = match (stream, base) {
-        (Some(stream), Some(base)) => {
-            match finish_diff(target, base, confirmation, stream, &payload)? {
-                Ok(content) => content,
-                Err(fallback) => return Ok(Written::Fallback(fallback)),
-            }
-        }
+        (Some(stream), Some(base)) => match finish_diff(base, stream, &check, &compressed)? {
+            Ok(content) => content,
+            Err(fallback) => return Ok(Written::Fallback(fallback)),
+        },
         _ => Content {
-            db_size: payload.compressed.raw_bytes,
-            checksum: payload.compressed.checksum,
+            db_size: compressed.raw_bytes,
+            checksum: compressed.checksum,
             diff: None,
         },
     };
     Ok(Written::Checked(Box::new(Checked {
         temp,
         created,
-        check: payload.check,
+        check,
         db_size: content.db_size,
         checksum: content.checksum,
-        members: payload.members,
+        members,
         diff: content.diff,
-        hashes: payload.hashes,
+        hashes,
     })))
 }
 
@@ -227,6 +243,8 @@ fn write_payload(
         .map_err(write_error(dir))?;
     out.flush().map_err(write_error(dir))?;
     progress.finish();
+    // The check still runs (beside the stream, the last block's compression
+    // and the write until now): the caller waits for it.
     Ok(Ok(Payload {
         check,
         compressed,
@@ -235,15 +253,16 @@ fn write_payload(
     }))
 }
 
-/// Feed the snapshot to the compressor's `sink`, page by page; its check's
-/// verdict (a raw file's: the reason SQLite could not open it).
+/// Feed the snapshot to the compressor's `sink`, page by page; its check,
+/// perhaps still running (a raw file's verdict: the reason SQLite could not
+/// open it).
 fn snapshot(
     reader: &Reader,
     target: &Target,
     progress: &Progress,
     pages: &mut Pages,
     sink: &mut dyn FnMut(&[u8]) -> Result<()>,
-) -> Result<Integrity> {
+) -> Result<Check> {
     match reader {
         Reader::Sqlite(source) => {
             let counted = |page: &[u8]| {
@@ -263,30 +282,21 @@ fn snapshot(
         }
         Reader::RawFile(file, why) => {
             copy_raw(file, sink)?;
-            Ok(Integrity::Failed(why.clone()))
+            Ok(Check::Done(Integrity::Failed(why.clone())))
         }
     }
 }
 
-/// The diff's own stage, once its payload is written: its base confirmed beside
-/// the snapshot, the snapshot's check passed, the stream complete. `Ok(Err(..))`:
-/// give the diff up for a full backup.
+/// The diff's own stage, once its payload is written and its base confirmed:
+/// the snapshot's check passed, the stream complete. `Ok(Err(..))`: give the
+/// diff up for a full backup.
 fn finish_diff(
-    target: &Target,
     base: &Base,
-    confirmation: Option<Confirmation>,
     mut stream: DiffStream,
-    payload: &Payload,
+    check: &Integrity,
+    compressed: &Compressed,
 ) -> Result<std::result::Result<Content, Fallback>> {
-    if let Some(confirmation) = confirmation
-        && let Err(why) = confirmation.finish(target.dir, base)
-    {
-        return Ok(Err(Fallback {
-            why,
-            base_damaged: true,
-        }));
-    }
-    if payload.check != Integrity::Ok {
+    if *check != Integrity::Ok {
         // Failed snapshots are kept as full backups: evidence anyone can read.
         return Ok(Err(Fallback::routine(
             "the snapshot failed its check".into(),
@@ -312,7 +322,7 @@ fn finish_diff(
             page_size: summary.page_size,
             page_count: summary.page_count,
             changed_pages: summary.changed_pages,
-            diff_checksum: payload.compressed.checksum,
+            diff_checksum: compressed.checksum,
             diff_index: base.index,
         }),
     }))

@@ -56,40 +56,39 @@ pub(crate) struct Confirm {
 /// since it was written or last read whole, the next diff reads it whole.
 const WHOLE_READ_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-/// The base read whole (CRCs, size, SHA-256, page hashes) on another thread while
-/// the snapshot streams against the page hashes its sidecar recorded: the diff is
-/// published only when they are the base's. On two cores the read then costs
-/// almost nothing (the diff's own work is one reader thread).
+/// The base confirmed before the diff may be published: by the XXH3 of its
+/// compressed bytes, on the calling thread once the snapshot has streamed (while
+/// its `quick_check`, the longer task, still runs: the check keeps a core to
+/// itself); or read whole (CRCs, size, SHA-256, page hashes) on another thread
+/// while the snapshot streams against the page hashes its sidecar recorded. On
+/// two cores either costs almost nothing (the diff's own work is one reader
+/// thread and the check).
 pub(crate) struct Confirmation {
+    how: How,
+    started: std::time::Instant,
+    because: String,
+}
+
+enum How {
+    /// The XXH3 test, not started yet (`finish` makes it).
+    Cheap(Box<Entry>),
     /// `Some(same)` when the base was read whole (`same`: its pages have the
     /// hashes the diff was made against); `None` when its compressed bytes
     /// matched their recorded XXH3.
-    read: std::thread::JoinHandle<std::result::Result<Option<bool>, String>>,
-    started: std::time::Instant,
-    because: String,
+    Whole(std::thread::JoinHandle<std::result::Result<Option<bool>, String>>),
 }
 
 impl Confirmation {
     pub(crate) fn start(base: &Base) -> Option<Confirmation> {
         let confirm = base.confirm.clone()?;
         let entry = base.entry.clone();
+        let how = if confirm.whole {
+            How::Whole(std::thread::spawn(move || read_whole_beside(&entry)))
+        } else {
+            How::Cheap(Box::new(entry))
+        };
         Some(Confirmation {
-            read: std::thread::spawn(move || {
-                if !confirm.whole {
-                    match compressed_bytes_match(&entry) {
-                        Ok(()) => return Ok(None),
-                        // The whole read gives the verdict (and remembers it).
-                        Err(why) => {
-                            tracing::warn!("base {} {why}; reading it whole", entry.file_name);
-                        }
-                    }
-                }
-                // Compared page by page with its sidecar: no table in memory.
-                let dir = entry.path.parent().unwrap_or(std::path::Path::new("."));
-                pagehash::matches(dir, &entry, 1)
-                    .map(Some)
-                    .map_err(|e| whole_read_failed(&e))
-            }),
+            how,
             started: std::time::Instant::now(),
             because: confirm.why,
         })
@@ -98,18 +97,29 @@ impl Confirmation {
     /// `Err` says why the diff cannot be published ("base NAME ...").
     pub(crate) fn finish(self, dir: &BackupDir, base: &Base) -> std::result::Result<(), String> {
         let name = &base.entry.file_name;
-        let same = match self.read.join() {
-            Ok(Ok(Some(same))) => same,
-            Ok(Ok(None)) => {
+        let read = match self.how {
+            How::Cheap(entry) => match compressed_bytes_match(&entry) {
+                Ok(()) => Ok(None),
+                // The whole read gives the verdict (and remembers it).
+                Err(why) => {
+                    tracing::warn!("base {name} {why}; reading it whole");
+                    read_whole_beside(&entry)
+                }
+            },
+            How::Whole(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err("its check panicked".into())),
+        };
+        let same = match read {
+            Ok(Some(same)) => same,
+            Ok(None) => {
                 tracing::debug!(
-                    "base {name}: compressed bytes as written, checked in {:.3} s beside the snapshot ({})",
-                    self.started.elapsed().as_secs_f64(),
+                    "base {name}: compressed bytes as written ({})",
                     self.because
                 );
                 return Ok(());
             }
-            Ok(Err(why)) => return Err(format!("base {name} {why}")),
-            Err(_) => return Err(format!("base {name}: its check panicked")),
+            Err(why) => return Err(format!("base {name} {why}")),
         };
         if !same {
             // The sidecar described other bytes: the next plan reads afresh.
@@ -127,6 +137,15 @@ impl Confirmation {
         }
         Ok(())
     }
+}
+
+/// Read `entry` whole, comparing its pages with its sidecar's hashes page by
+/// page (no table in memory): `Ok(Some(same))`; `Err` completes "base NAME ...".
+fn read_whole_beside(entry: &Entry) -> std::result::Result<Option<bool>, String> {
+    let dir = entry.path.parent().unwrap_or(std::path::Path::new("."));
+    pagehash::matches(dir, entry, 1)
+        .map(Some)
+        .map_err(|e| whole_read_failed(&e))
 }
 
 /// Read full backup `base` whole and hash its pages (CRCs, size and SHA-256
