@@ -1,5 +1,5 @@
-//! The remote's points stay each database's and in upload order: a name taken
-//! by another database is never replaced, a point uploaded later is newer, and
+//! The remote's points stay each database's and in their own order: a name taken
+//! by another database is never replaced, a point made later is newer, and
 //! `check` judges the remote it is given (docs/remote.md).
 
 use std::fs;
@@ -247,4 +247,96 @@ fn a_restore_from_the_remote_removes_the_staging_left_by_a_killed_one() {
     assert!(!stage(dead).exists());
     assert!(stage(std::process::id()).exists());
     assert!(target.exists());
+}
+
+fn remote_names(run: &crate::common::Run) -> Vec<String> {
+    run.ok();
+    run.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Backups 1..4 of `env` (each with one more row); their names and the
+/// content of the database at each.
+fn four_backups(env: &Env, run: &dyn Fn(&[&str]) -> crate::common::Run) -> Vec<String> {
+    let mut digests = Vec::new();
+    for _ in 0..4 {
+        add_row(&env.db);
+        run(&["backup"]).ok();
+        digests.push(content_digest(&env.db));
+    }
+    digests
+}
+
+fn restored_latest(env: &Env, run: &dyn Fn(&[&str]) -> crate::common::Run, n: u32) -> String {
+    let target = env.path(&format!("latest{n}.db"));
+    run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    content_digest(&target)
+}
+
+#[test]
+fn an_old_point_uploaded_again_keeps_its_place_below_the_newer_ones() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/raise");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let digests = four_backups(&env, &run);
+    let names = env.backup_files();
+    run(&["--remote-max-backups", "2", "sync"]).ok();
+    // Raising remote_max_backups uploads backups 1 and 2 now, after 3 and 4.
+    run(&["--remote-max-backups", "4", "sync"]).ok();
+    let listed = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    let mut newest_first = names.clone();
+    newest_first.reverse();
+    assert_eq!(listed, newest_first);
+    assert_eq!(restored_latest(&env, &run, 1), digests[3]);
+    // Retention keeps the two newest, not the two uploaded last.
+    run(&["--remote-max-backups", "2", "sync"]).ok();
+    let mut kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    kept.sort();
+    assert_eq!(kept, names[2..]);
+    assert_eq!(restored_latest(&env, &run, 2), digests[3]);
+}
+
+#[test]
+fn an_old_point_whose_object_or_record_was_deleted_is_uploaded_again_in_its_place() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/lost");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let digests = four_backups(&env, &run);
+    let names = env.backup_files();
+    run(&["sync"]).ok();
+    // Behind the tool's back: the oldest data object, the second's record.
+    s3::delete_object(&server.endpoint, &bucket, &format!("lost/{}", names[0]));
+    s3::delete_object(
+        &server.endpoint,
+        &bucket,
+        &format!("lost/{}.meta.json", names[1]),
+    );
+    let sync = run(&["sync", "--format", "json"]);
+    sync.ok();
+    assert_eq!(
+        sync.json()["uploaded"].as_array().unwrap().len(),
+        2,
+        "{}",
+        sync.stdout
+    );
+    assert_eq!(restored_latest(&env, &run, 1), digests[3]);
+    run(&["--remote-max-backups", "1", "sync"]).ok();
+    let kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    assert_eq!(kept, names[3..]);
+    assert_eq!(restored_latest(&env, &run, 2), digests[3]);
 }

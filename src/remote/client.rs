@@ -42,7 +42,11 @@ pub(crate) struct Remote {
 
 /// Numbered points rank above every point recorded without a remote
 /// publication number (whose local `seq` orders them among themselves).
-const REMOTE_SEQ_BASE: u64 = 1 << 48;
+const REMOTE_SEQ_BASE: u64 = 1 << 62;
+/// The order key of a numbered point: its `remote_seq` (at most 30 bits),
+/// then its local `seq` (32 bits), which orders the points of one backup
+/// directory that share a `remote_seq` (`sync::place`).
+const LOCAL_SEQ_BITS: u32 = 32;
 
 /// A restore point on the remote: its record, and why its data object does
 /// not match it (missing, another size), if it does not.
@@ -78,7 +82,9 @@ impl RemotePoint {
         let name = BackupName::parse(&self.record.name)?;
         let mut meta = self.record.metadata.clone();
         if let Some(n) = self.record.remote_seq {
-            meta.seq = Some(REMOTE_SEQ_BASE.saturating_add(n));
+            let local = meta.seq.unwrap_or(0).min(u64::from(u32::MAX));
+            let n = n.min((1 << 30) - 1);
+            meta.seq = Some(REMOTE_SEQ_BASE | (n << LOCAL_SEQ_BITS) | local);
         }
         Some(Entry {
             name,

@@ -81,11 +81,6 @@ pub(crate) fn sync(
     // Proved in this run, or recently enough: what retention may count on.
     let mut proved: HashSet<String> = HashSet::new();
     let mut bad: HashMap<String, String> = HashMap::new();
-    let mut remote_seq = on_remote
-        .values()
-        .filter_map(|p| p.record.remote_seq)
-        .max()
-        .unwrap_or(0);
     for entry in &to_upload(set, keep) {
         let Ok(meta) = &entry.meta else { continue };
         // This backup's own point, whole by size: proved, or read back now.
@@ -138,7 +133,7 @@ pub(crate) fn sync(
         if let Some(there) = &there {
             refuse_other(remote, there, meta)?;
         }
-        remote_seq += 1;
+        let remote_seq = place(&on_remote, set, entry, meta, there.as_ref());
         let point = remote.upload(
             &mut file,
             &entry.file_name,
@@ -172,6 +167,69 @@ pub(crate) fn sync(
         .collect();
     done.on_remote.sort();
     Ok(done)
+}
+
+/// The `remote_seq` for `entry`'s upload: the remote's order must be the
+/// backups' own. A point whose record is there (its object lost) keeps its
+/// number. One older than points of its database already there (uploaded
+/// again after retention, a loss at the store, a raised remote_max_backups)
+/// takes the lowest number among those newer ones: ties are ordered by the
+/// local `seq` (`RemotePoint::entry`). Any other is the newest: one more
+/// than the highest under the prefix, so that after a scratch purge (local
+/// `seq` from 1 again) a new point still ranks above the old ones.
+fn place(
+    on_remote: &HashMap<String, RemotePoint>,
+    set: &BackupSet,
+    entry: &Entry,
+    meta: &Metadata,
+    there: Option<&super::record::Record>,
+) -> u64 {
+    if let Some(n) = there.and_then(|r| r.remote_seq) {
+        return n;
+    }
+    let local: HashMap<&str, &Entry> = set
+        .restore_points
+        .iter()
+        .map(|e| (e.file_name.as_str(), e))
+        .collect();
+    let newer = |point: &RemotePoint| {
+        let record = &point.record;
+        if record.metadata.source != meta.source {
+            return false;
+        }
+        match local.get(record.name.as_str()) {
+            // The same backup: the backup directory's order.
+            Some(e)
+                if e.meta
+                    .as_ref()
+                    .is_ok_and(|m| m.checksum == record.metadata.checksum) =>
+            {
+                e.order() > entry.order()
+            }
+            // Pruned here: newer only if made after it by both its
+            // directory's number and the clock (not a point from before a
+            // scratch purge, whose number is higher and whose date is older).
+            _ => {
+                record
+                    .metadata
+                    .seq
+                    .zip(meta.seq)
+                    .is_some_and(|(r, m)| r > m)
+                    && record.metadata.created > meta.created
+            }
+        }
+    };
+    let highest = on_remote
+        .values()
+        .filter_map(|p| p.record.remote_seq)
+        .max()
+        .unwrap_or(0);
+    on_remote
+        .values()
+        .filter(|p| newer(p))
+        .filter_map(|p| p.record.remote_seq)
+        .min()
+        .unwrap_or(highest + 1)
 }
 
 /// `set`'s restore points that retention keeps, oldest first: a base was
