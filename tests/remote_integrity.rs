@@ -483,3 +483,53 @@ fn a_damaged_point_is_not_repaired_from_a_local_copy_that_is_damaged_too() {
     assert_eq!(r.object(newest), on_remote);
     r.run(&["check"]).reported(1, newest);
 }
+
+#[test]
+fn sync_refuses_a_backup_damaged_on_disk_since_it_was_made_and_keeps_the_intact_points() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "rot");
+    let points = r.points(2);
+    add_row(&r.env.db);
+    r.run(&["backup"]).ok();
+    let newest = r.env.backup_files().last().unwrap().clone();
+    // One byte of its compressed data changed, same size: bit rot on scratch.
+    let path = r.env.backups.join(&newest);
+    let mut bytes = fs::read(&path).unwrap();
+    let at = 8192 + (bytes.len() - 8192) / 3;
+    bytes[at] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+
+    let sync = r.run(&["--remote-max-backups", "1", "sync"]);
+    sync.failed_with(1, &newest);
+    let errors: Vec<&str> = sync
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ERROR"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", sync.stderr);
+    assert!(
+        errors[0].contains("damaged in the backup directory"),
+        "{}",
+        sync.stderr
+    );
+    // No record, no object; retention kept the newest intact point.
+    assert_eq!(r.remote_names(), [points[1].0.clone()]);
+    let (code, _) = s3::raw(
+        &r.endpoint,
+        "HEAD",
+        &format!("/{}/rot/{newest}", r.bucket),
+        b"",
+    );
+    assert_eq!(code, 404);
+    r.run(&["check"]).reported(1, "remote");
+    let target = r.env.path("restored.db");
+    r.run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&target), points[1].1);
+}

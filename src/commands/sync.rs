@@ -58,6 +58,9 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             .map(|(name, size)| json!({"name": name, "size": size}))
             .collect::<Vec<_>>(),
         "already_there": done.present,
+        "not_intact": done.not_intact.iter()
+            .map(|(name, why)| json!({"name": name, "reason": why}))
+            .collect::<Vec<_>>(),
         "passed_over": done.passed_over.iter()
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
@@ -85,6 +88,12 @@ fn summary(done: &Synced) -> String {
     }
     if !done.damaged.is_empty() {
         text.push_str(&format!(", {} damaged", done.damaged.len()));
+    }
+    if !done.not_intact.is_empty() {
+        text.push_str(&format!(
+            ", {} damaged in the backup directory",
+            done.not_intact.len()
+        ));
     }
     text
 }

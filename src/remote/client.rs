@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::credentials;
 use super::record::{self, Record};
+use super::sent::SentCheck;
 use super::url::RemoteUrl;
 use crate::error::{Context, Error, Result, show};
 use crate::sqlite_file::hex;
@@ -57,6 +58,15 @@ pub(crate) struct RemotePoint {
     /// The store's ETag of the data object as listed: changes with every
     /// write of it (`proof::Proofs`).
     pub e_tag: Option<String>,
+}
+
+/// What an upload made.
+pub(crate) enum Uploaded {
+    /// A restore point, read back and recorded.
+    Point(Box<RemotePoint>),
+    /// Nothing: the backup directory's file is not the backup as written
+    /// (why); its object was deleted and no record written.
+    NotIntact(String),
 }
 
 /// One whole read of an object: its size, SHA-256 and the store's ETag of
@@ -295,6 +305,8 @@ impl Remote {
     /// the bytes sent. Memory is bounded by the part size, not the file's.
     /// `fresh`: no record `name` was there, and the record is created only if
     /// none is there still (another sync's upload of the same name loses).
+    /// Bytes sent that are not the backup as written (`SentCheck`: damaged on
+    /// disk since) get no record, and their object is deleted: `NotIntact`.
     pub(crate) fn upload(
         &self,
         file: &mut File,
@@ -302,16 +314,24 @@ impl Remote {
         metadata: &Metadata,
         remote_seq: u64,
         fresh: bool,
-    ) -> Result<RemotePoint> {
+    ) -> Result<Uploaded> {
         let size = file
             .metadata()
             .context(|| format!("cannot stat backup {name}"))?
             .len();
         let key = self.key(name);
+        let mut check = SentCheck::new(metadata);
         let sent = self
             .rt
-            .block_on(self.send(file, &key, size))
+            .block_on(self.send(file, &key, size, |chunk| check.update(chunk)))
             .map_err(|e| self.fail(&format!("cannot upload {name} to"), e))?;
+        if let Some(why) = check.problem(metadata) {
+            match self.rt.block_on(self.store.delete(&key)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.fail(&format!("cannot delete {name} from"), e.into())),
+            }
+            return Ok(Uploaded::NotIntact(why));
+        }
         let got = self
             .rt
             .block_on(self.read_back(&key))
@@ -358,11 +378,11 @@ impl Remote {
         // before the record (two syncs racing for one name): then this record
         // is not proved, and the next sync finds and repairs it.
         self.unchanged_since_read(name, &key, &got)?;
-        Ok(RemotePoint {
+        Ok(Uploaded::Point(Box::new(RemotePoint {
             record,
             problem: None,
             e_tag: got.e_tag,
-        })
+        })))
     }
 
     /// The data object still has the ETag it had when read back as `got`.
@@ -428,7 +448,7 @@ impl Remote {
             .context(|| format!("cannot read backup {name}"))?;
         let sent = self
             .rt
-            .block_on(self.send(file, &key, size))
+            .block_on(self.send(file, &key, size, |_| {}))
             .map_err(|e| self.fail(&format!("cannot upload {name} to"), e))?;
         if (size, &sent) != (point.record.size, &point.record.sha256) {
             return Err(Error::failed(format!(
@@ -461,12 +481,13 @@ impl Remote {
         }))
     }
 
-    /// Send the file's bytes; their SHA-256.
+    /// Send the file's bytes, handing each chunk to `seen`; their SHA-256.
     async fn send(
         &self,
         file: &mut File,
         key: &Key,
         size: u64,
+        mut seen: impl FnMut(&[u8]),
     ) -> std::result::Result<String, Fail> {
         let part = usize::try_from(size.div_ceil(MAX_PARTS))
             .unwrap_or(usize::MAX)
@@ -478,6 +499,7 @@ impl Remote {
                 .read_to_end(&mut bytes)
                 .context(|| format!("cannot read {key}"))?;
             hasher.update(&bytes);
+            seen(&bytes);
             self.store.put(key, PutPayload::from(bytes)).await?;
             return Ok(format!("sha256:{}", hex(&hasher.finalize())));
         }
@@ -492,6 +514,7 @@ impl Remote {
                     return Ok(());
                 }
                 hasher.update(&buf[..n]);
+                seen(&buf[..n]);
                 writer.wait_for_capacity(IN_FLIGHT).await?;
                 writer.write(&buf[..n]);
             }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 
 use super::proof::{Proofs, Standing};
-use super::{Remote, RemotePoint};
+use super::{Remote, RemotePoint, Uploaded};
 use crate::error::{Context, Error, Result, show};
 use crate::store::{BackupSet, Entry, Metadata, open_no_follow};
 
@@ -31,6 +31,9 @@ pub(crate) struct Synced {
     /// Found not to match on the remote, with no intact copy in the backup
     /// directory to repair it from: name and what was read.
     pub damaged: Vec<(String, String)>,
+    /// Not uploaded: the backup directory's file is damaged (its bytes are
+    /// not the backup as written); name and why.
+    pub not_intact: Vec<(String, String)>,
     /// Passed over, and why (vanished meanwhile, its base is not on the remote).
     pub passed_over: Vec<(String, String)>,
     /// Deleted from the remote by retention.
@@ -41,20 +44,32 @@ pub(crate) struct Synced {
 
 impl Synced {
     /// The sync's failure, when a point on the remote is damaged beyond what
-    /// it could repair: one line naming each.
+    /// it could repair, or a backup to upload is damaged in the backup
+    /// directory: one line naming each.
     pub(crate) fn problem(&self, remote: &Remote) -> Option<String> {
-        (!self.damaged.is_empty()).then(|| {
-            let names: Vec<String> = self
-                .damaged
+        let list = |points: &[(String, String)]| {
+            let names: Vec<String> = points
                 .iter()
                 .map(|(name, why)| format!("{name} ({why})"))
                 .collect();
-            format!(
+            names.join("; ")
+        };
+        let mut parts = Vec::new();
+        if !self.damaged.is_empty() {
+            parts.push(format!(
                 "damaged on {}, with no intact copy in the backup directory to upload again: {}; older points are kept in its place (`dbbackup list --from-remote`)",
                 remote.url(),
-                names.join("; ")
-            )
-        })
+                list(&self.damaged)
+            ));
+        }
+        if !self.not_intact.is_empty() {
+            parts.push(format!(
+                "not uploaded to {}: damaged in the backup directory since it was made: {}; older points are kept in its place",
+                remote.url(),
+                list(&self.not_intact)
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; and "))
     }
 }
 
@@ -134,13 +149,21 @@ pub(crate) fn sync(
             refuse_other(remote, there, meta)?;
         }
         let remote_seq = place(&on_remote, set, entry, meta, there.as_ref());
-        let point = remote.upload(
+        let point = match remote.upload(
             &mut file,
             &entry.file_name,
             meta,
             remote_seq,
             there.is_none(),
-        )?;
+        )? {
+            Uploaded::Point(point) => *point,
+            Uploaded::NotIntact(why) => {
+                // Remembered, so that restore, verify and check know it too.
+                crate::store::damage::mark(&entry.path, &why);
+                done.not_intact.push((entry.file_name.clone(), why));
+                continue;
+            }
+        };
         proofs.note(&point, point.e_tag.clone(), None);
         tracing::info!("uploaded {} to {}", entry.file_name, remote.url());
         done.uploaded
