@@ -533,3 +533,69 @@ fn sync_refuses_a_backup_damaged_on_disk_since_it_was_made_and_keeps_the_intact_
     .ok();
     assert_eq!(content_digest(&target), points[1].1);
 }
+
+#[test]
+fn a_point_truncated_or_without_its_object_and_no_local_copy_fails_sync_and_check() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "lost");
+    let windows = ["--max-backups", "2", "--remote-max-backups", "4"];
+    let run = |args: &[&str]| r.run(&[&windows[..], args].concat());
+    let mut names = Vec::new();
+    for _ in 0..4 {
+        add_row(&r.env.db);
+        run(&["backup"]).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+        run(&["sync"]).ok();
+    }
+    assert_eq!(r.env.backup_files(), names[2..]);
+    // Behind the tool's back, two points no longer in the backup directory:
+    // one truncated, one without its data object.
+    let half = r.object(&names[1]);
+    s3::put_object(
+        &r.endpoint,
+        &r.bucket,
+        &format!("lost/{}", names[1]),
+        &half[..half.len() / 2],
+    );
+    s3::delete_object(&r.endpoint, &r.bucket, &format!("lost/{}", names[0]));
+
+    let sync = run(&["sync"]);
+    sync.failed_with(1, &names[0]);
+    let errors: Vec<&str> = sync
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ERROR"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", sync.stderr);
+    assert!(errors[0].contains(&names[1]), "{}", sync.stderr);
+    run(&["check"]).reported(1, "remote");
+}
+
+#[test]
+fn check_fails_when_a_restore_found_the_newest_remote_point_damaged() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "found");
+    let points = r.points(2);
+    r.run(&["check"]).ok();
+    r.corrupt(&points[1].0);
+    let target = r.env.path("copy.db");
+    r.run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&target), points[0].1);
+    let check = r.run(&["check"]);
+    check.reported(1, &points[1].0);
+    assert!(
+        check
+            .stdout
+            .lines()
+            .any(|l| l.contains("remote") && l.contains("does not match")),
+        "{}",
+        check.stdout
+    );
+}

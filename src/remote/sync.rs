@@ -393,8 +393,9 @@ pub(crate) fn kept(points: &[Entry], keep: u32) -> HashSet<String> {
 /// Remote retention: of the databases whose restore points `set` holds, delete
 /// the remote points `kept` does not keep (never a base a kept diff needs).
 /// Nothing is deleted until every point kept in its place is proved: one
-/// found damaged is left out of the count (and out of the deletions), and
-/// the choice is made again without it, so an older intact point stays.
+/// found damaged (or incomplete) is left out of the count (and out of the
+/// deletions), and the choice is made again without it, so an older intact
+/// point stays.
 fn retain(
     remote: &Remote,
     points: &HashMap<String, RemotePoint>,
@@ -412,10 +413,11 @@ fn retain(
         .iter()
         .filter_map(|e| e.meta.as_ref().ok().map(|m| m.source.as_str()))
         .collect();
-    // An incomplete point is neither counted nor deleted: `verify` names it.
+    // An incomplete point (its object missing or of another size) that
+    // retention would keep is damaged like one read back with other bytes;
+    // one it would not keep goes.
     let mut entries: Vec<Entry> = points
         .values()
-        .filter(|p| p.complete())
         .filter(|p| sources.contains(p.record.metadata.source.as_str()))
         .filter(|p| p.record.metadata.kind != crate::store::Kind::PreRestore)
         .filter_map(|p| p.entry(remote.url()))
@@ -430,7 +432,12 @@ fn retain(
             let Some(point) = points.get(name) else {
                 continue;
             };
-            if proved.contains(name) || !point.complete() {
+            if let Some(why) = &point.problem {
+                bad.insert(name.clone(), why.clone());
+                found_bad = true;
+                continue;
+            }
+            if proved.contains(name) {
                 continue;
             }
             let mut done = Synced::default();
