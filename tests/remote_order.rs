@@ -340,3 +340,42 @@ fn an_old_point_whose_object_or_record_was_deleted_is_uploaded_again_in_its_plac
     assert_eq!(kept, names[3..]);
     assert_eq!(restored_latest(&env, &run, 2), digests[3]);
 }
+
+#[test]
+fn two_syncs_of_one_database_at_once_both_succeed() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let env = Env::new();
+    for _ in 0..3 {
+        add_row(&env.db);
+        s3::run(
+            &env,
+            &server.endpoint,
+            &format!("s3://{bucket}/x"),
+            &["backup"],
+        )
+        .ok();
+    }
+    // A new prefix each round: both syncs upload every point.
+    for round in 0..6 {
+        let url = format!("s3://{bucket}/both{round}");
+        let spawn = || {
+            s3::command(&env, &server.endpoint, &url)
+                .arg("sync")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        s3::run(&env, &server.endpoint, &url, &["check"]).ok();
+    }
+}

@@ -342,7 +342,7 @@ impl Remote {
                 self.url, got.size, got.sha256
             )));
         }
-        let record = Record {
+        let mut record = Record {
             format: record::FORMAT,
             name: name.to_string(),
             size,
@@ -364,12 +364,28 @@ impl Remote {
         ));
         match put {
             Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                return Err(Error::failed(format!(
-                    "{name} was uploaded to {} by another sync meanwhile; its record there is kept: give each database its own remote prefix",
-                    self.url
-                )));
-            }
+            Err(object_store::Error::AlreadyExists { .. }) => match self.record(name)? {
+                // A sync of this same backup at the same time (cron and a
+                // manual one): its record describes these very bytes.
+                Some(there) if there.same_file(&record) => record = there,
+                there => {
+                    let (whose, fix) = match there {
+                        Some(there) if there.metadata.source == metadata.source => (
+                            "another backup of this database".to_string(),
+                            "its content differs from the local file, and the remote one is kept",
+                        ),
+                        Some(there) => (
+                            format!("a restore point of {}", there.metadata.source),
+                            "give each database its own remote prefix",
+                        ),
+                        None => ("another upload".to_string(), "run sync again"),
+                    };
+                    return Err(Error::failed(format!(
+                        "{name} was recorded on {} by another sync meanwhile, as {whose}; its record there is kept: {fix}",
+                        self.url
+                    )));
+                }
+            },
             Err(e) => {
                 return Err(self.fail(&format!("cannot write the record of {name} to"), e.into()));
             }

@@ -26,3 +26,15 @@ pub(crate) struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_seq: Option<u64>,
 }
+
+impl Record {
+    /// `other` records the same backup file: same database, content, size
+    /// and bytes (its `remote_seq` may differ).
+    pub(crate) fn same_file(&self, other: &Record) -> bool {
+        self.name == other.name
+            && self.size == other.size
+            && self.sha256 == other.sha256
+            && self.metadata.source == other.metadata.source
+            && self.metadata.checksum == other.metadata.checksum
+    }
+}
