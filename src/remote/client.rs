@@ -165,6 +165,7 @@ impl Remote {
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
                 seconds(timeout.min(Duration::from_secs(10))),
             );
+        refuse_plain_http(&builder)?;
         let mut no_keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
             && std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
             && std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none()
@@ -256,9 +257,10 @@ impl Remote {
             let record: Record = match serde_json::from_slice(&bytes) {
                 Ok(record) => record,
                 Err(e) => {
+                    // `key` holds the prefix already.
                     tracing::warn!(
-                        "{}/{key}: not a restore-point record ({e}); ignored",
-                        self.url
+                        "s3://{}/{key}: not a restore-point record ({e}); ignored",
+                        self.url.bucket
                     );
                     continue;
                 }
@@ -634,6 +636,29 @@ impl Remote {
         }
         Ok(())
     }
+}
+
+/// An `http://` endpoint without `AWS_ALLOW_HTTP`: object_store's own error
+/// ("URL scheme is not allowed") does not say which setting is missing.
+fn refuse_plain_http(builder: &AmazonS3Builder) -> Result<()> {
+    let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+    let Some(endpoint) = endpoint.filter(|e| e.to_ascii_lowercase().starts_with("http://")) else {
+        return Ok(());
+    };
+    // object_store's own reading of a true value.
+    let allowed = builder
+        .get_config_value(&AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp))
+        .is_some_and(|v| {
+            ["1", "true", "on", "yes", "y"]
+                .iter()
+                .any(|t| v.trim().eq_ignore_ascii_case(t))
+        });
+    if allowed {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "AWS_ENDPOINT_URL {endpoint} is plain http: set AWS_ALLOW_HTTP=true to allow it (a store on 127.0.0.1 or a private network only), or give an https:// endpoint"
+    )))
 }
 
 /// Size and SHA-256 of `file` from where it is read to its end.
