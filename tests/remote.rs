@@ -467,3 +467,43 @@ fn a_sync_stopped_by_term_aborts_its_multipart_upload() {
     ));
     assert!(rows.is_empty(), "{rows:?}");
 }
+
+#[test]
+fn files_restored_or_exported_from_the_remote_get_the_modes_a_local_one_gets() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/modes");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    let mode = |name: &str| {
+        std::fs::metadata(env.path(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    let path = |name: &str| env.path(name).to_str().unwrap().to_string();
+    run(&["restore", "latest", "--target", &path("local.db")]).ok();
+    run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        &path("remote.db"),
+    ])
+    .ok();
+    run(&["export", "latest", "--out", &path("local.db.gz")]).ok();
+    run(&[
+        "export",
+        "latest",
+        "--from-remote",
+        "--out",
+        &path("remote.db.gz"),
+    ])
+    .ok();
+    assert_eq!(mode("remote.db"), mode("local.db"));
+    assert_eq!(mode("remote.db.gz"), mode("local.db.gz"));
+}

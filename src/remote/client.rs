@@ -600,7 +600,10 @@ impl Remote {
                 "{name} cannot be downloaded: {problem}"
             )));
         }
-        let mut temp = TempFile::create_in(dir, 0o600)?;
+        // The mode a new backup file gets (umask applies): a restore or
+        // export copies the backup's mode, as a local one does. `dir` is
+        // private (0700) while it is downloaded.
+        let mut temp = TempFile::create_in(dir, 0o664)?;
         let got = self
             .rt
             .block_on(self.read_each(&self.key(name), |chunk| {
