@@ -379,3 +379,41 @@ fn two_syncs_of_one_database_at_once_both_succeed() {
         s3::run(&env, &server.endpoint, &url, &["check"]).ok();
     }
 }
+
+#[test]
+fn an_old_point_an_earlier_version_made_the_newest_is_moved_back_below_the_newer_ones() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/mend");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let digests = four_backups(&env, &run);
+    let names = env.backup_files();
+    run(&["sync"]).ok();
+    // What an earlier version left after uploading the oldest point again:
+    // the highest number under the prefix.
+    let key = format!("mend/{}.meta.json", names[0]);
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&s3::object(&server.endpoint, &bucket, &key)).unwrap();
+    record["remote_seq"] = serde_json::json!(99);
+    s3::put_object(
+        &server.endpoint,
+        &bucket,
+        &key,
+        &serde_json::to_vec(&record).unwrap(),
+    );
+    assert_eq!(restored_latest(&env, &run, 1), digests[0]);
+
+    let sync = run(&["sync"]);
+    sync.ok();
+    assert!(
+        sync.stdout.contains(&format!("moved {}", names[0])),
+        "{}",
+        sync.stdout
+    );
+    assert_eq!(restored_latest(&env, &run, 2), digests[3]);
+    run(&["--remote-max-backups", "2", "sync"]).ok();
+    let mut kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    kept.sort();
+    assert_eq!(kept, names[2..]);
+}

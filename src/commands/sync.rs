@@ -42,6 +42,11 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             "repaired {name} on {url}: its bytes there did not match its SHA-256; uploaded again from the backup directory"
         ));
     }
+    for name in &done.reordered {
+        out.line(format!(
+            "moved {name} below the newer points on {url} (an earlier version had made it the newest)"
+        ));
+    }
     for name in &done.deleted {
         out.line(format!("deleted {name} from {url} (remote_max_backups)"));
     }
@@ -64,6 +69,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
         "passed_over": done.passed_over.iter()
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
+        "reordered": done.reordered,
         "deleted": done.deleted,
     }));
     match problem {

@@ -403,6 +403,21 @@ impl Remote {
         })))
     }
 
+    /// Write `record` over the record of the same name (its data object is
+    /// not touched): only to mend its `remote_seq`.
+    pub(crate) fn rewrite_record(&self, record: &Record) -> Result<()> {
+        let name = &record.name;
+        let json = serde_json::to_vec_pretty(record).map_err(io::Error::other);
+        let json = json.context(|| "cannot encode the remote record")?;
+        self.rt
+            .block_on(self.store.put(
+                &self.key(&format!("{name}{}", record::SUFFIX)),
+                PutPayload::from(json),
+            ))
+            .map_err(|e| self.fail(&format!("cannot write the record of {name} to"), e.into()))?;
+        Ok(())
+    }
+
     /// The data object still has the ETag it had when read back as `got`.
     fn unchanged_since_read(&self, name: &str, key: &Key, got: &Got) -> Result<()> {
         let Some(read) = &got.e_tag else {

@@ -36,6 +36,8 @@ pub(crate) struct Synced {
     pub not_intact: Vec<(String, String)>,
     /// Passed over, and why (vanished meanwhile, its base is not on the remote).
     pub passed_over: Vec<(String, String)>,
+    /// Records written again to mend their order (`reorder`).
+    pub reordered: Vec<String>,
     /// Deleted from the remote by retention.
     pub deleted: Vec<String>,
     /// Every restore point on the remote afterwards that is proved.
@@ -171,6 +173,7 @@ pub(crate) fn sync(
         proved.insert(entry.file_name.clone());
         on_remote.insert(entry.file_name.clone(), point);
     }
+    done.reordered = reorder(remote, &mut on_remote, set)?;
     done.deleted = retain(
         remote,
         &on_remote,
@@ -210,6 +213,22 @@ fn place(
     if let Some(n) = there.and_then(|r| r.remote_seq) {
         return n;
     }
+    let highest = on_remote
+        .values()
+        .filter_map(|p| p.record.remote_seq)
+        .max()
+        .unwrap_or(0);
+    below_newer(on_remote, set, entry, meta).unwrap_or(highest + 1)
+}
+
+/// The lowest `remote_seq` among the points of `entry`'s database on the
+/// remote that are newer than it, if any.
+fn below_newer(
+    on_remote: &HashMap<String, RemotePoint>,
+    set: &BackupSet,
+    entry: &Entry,
+    meta: &Metadata,
+) -> Option<u64> {
     let local: HashMap<&str, &Entry> = set
         .restore_points
         .iter()
@@ -217,7 +236,7 @@ fn place(
         .collect();
     let newer = |point: &RemotePoint| {
         let record = &point.record;
-        if record.metadata.source != meta.source {
+        if record.metadata.source != meta.source || record.name == entry.file_name {
             return false;
         }
         match local.get(record.name.as_str()) {
@@ -242,17 +261,54 @@ fn place(
             }
         }
     };
-    let highest = on_remote
-        .values()
-        .filter_map(|p| p.record.remote_seq)
-        .max()
-        .unwrap_or(0);
     on_remote
         .values()
         .filter(|p| newer(p))
         .filter_map(|p| p.record.remote_seq)
         .min()
-        .unwrap_or(highest + 1)
+}
+
+/// Points of `set` that an earlier version numbered above newer points (it
+/// gave an old point uploaded again the next number): their records are
+/// written again with the number `place` gives, so that the remote's newest
+/// is the newest backup again. Their data objects are not touched.
+fn reorder(
+    remote: &Remote,
+    on_remote: &mut HashMap<String, RemotePoint>,
+    set: &BackupSet,
+) -> Result<Vec<String>> {
+    let mut entries: Vec<&Entry> = set.restore_points.iter().collect();
+    entries.sort_by_cached_key(|e| e.order());
+    let mut reordered = Vec::new();
+    for entry in entries {
+        let Ok(meta) = &entry.meta else { continue };
+        let Some(point) = on_remote.get(&entry.file_name) else {
+            continue;
+        };
+        let record = &point.record;
+        let (true, Some(now)) = (
+            record.metadata.source == meta.source && record.metadata.checksum == meta.checksum,
+            record.remote_seq,
+        ) else {
+            continue;
+        };
+        let Some(want) = below_newer(on_remote, set, entry, meta).filter(|&want| want < now) else {
+            continue;
+        };
+        let mut record = record.clone();
+        record.remote_seq = Some(want);
+        remote.rewrite_record(&record)?;
+        tracing::info!(
+            "{} on {} ranked above newer points (uploaded again by an earlier version): record written again below them",
+            entry.file_name,
+            remote.url()
+        );
+        if let Some(point) = on_remote.get_mut(&entry.file_name) {
+            point.record = record;
+        }
+        reordered.push(entry.file_name.clone());
+    }
+    Ok(reordered)
 }
 
 /// `set`'s restore points that retention keeps, oldest first: a base was
