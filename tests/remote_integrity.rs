@@ -599,3 +599,32 @@ fn check_fails_when_a_restore_found_the_newest_remote_point_damaged() {
         check.stdout
     );
 }
+
+#[test]
+fn a_point_lost_at_the_store_whose_local_copy_is_damaged_too_is_named_once() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "twice");
+    let points = r.points(2);
+    let newest = &points[1].0;
+    s3::delete_object(&r.endpoint, &r.bucket, &format!("twice/{newest}"));
+    let path = r.env.backups.join(newest);
+    let mut bytes = fs::read(&path).unwrap();
+    let at = 8192 + (bytes.len() - 8192) / 3;
+    bytes[at] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+
+    let sync = r.run(&["sync"]);
+    sync.failed_with(1, newest);
+    let errors: Vec<&str> = sync
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ERROR"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", sync.stderr);
+    assert_eq!(
+        errors[0].matches(newest.as_str()).count(),
+        1,
+        "{}",
+        errors[0]
+    );
+}

@@ -185,14 +185,27 @@ pub(crate) fn sync(
     for name in &done.deleted {
         proofs.forget(name);
     }
-    done.damaged = bad.into_iter().collect();
-    done.damaged.sort();
-    done.on_remote = proved
-        .into_iter()
-        .filter(|name| !done.deleted.contains(name))
-        .collect();
-    done.on_remote.sort();
-    Ok(done)
+    Ok(done.finish(bad, proved))
+}
+
+impl Synced {
+    /// The damaged points (`bad`) and the proved ones (`proved`) once
+    /// retention is done.
+    fn finish(mut self, bad: HashMap<String, String>, proved: HashSet<String>) -> Synced {
+        // Named once: a point whose local copy is damaged too is named there.
+        let not_intact = &self.not_intact;
+        self.damaged = bad
+            .into_iter()
+            .filter(|(name, _)| !not_intact.iter().any(|(n, _)| n == name))
+            .collect();
+        self.damaged.sort();
+        self.on_remote = proved
+            .into_iter()
+            .filter(|name| !self.deleted.contains(name))
+            .collect();
+        self.on_remote.sort();
+        self
+    }
 }
 
 /// The `remote_seq` for `entry`'s upload: the remote's order must be the
