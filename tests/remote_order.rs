@@ -417,3 +417,51 @@ fn an_old_point_an_earlier_version_made_the_newest_is_moved_back_below_the_newer
     kept.sort();
     assert_eq!(kept, names[2..]);
 }
+
+#[test]
+fn a_data_object_written_again_before_the_record_is_not_proved_and_the_next_sync_repairs_it() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/race");
+    let env = Env::new();
+    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    let name = env.backup_files()[0].clone();
+    let want = content_digest(&env.db);
+    // Another database's sync of the same name, in the instant between this
+    // sync's read-back and its record: other bytes under the name.
+    let (endpoint, key, bucket2) = (
+        server.endpoint.clone(),
+        format!("race/{name}"),
+        bucket.clone(),
+    );
+    let proxy = s3::racing_proxy(&server.endpoint, move || {
+        s3::corrupt_same_size(&endpoint, &bucket2, &key);
+    });
+    let sync = s3::run(&env, &proxy, &url, &["sync"]);
+    sync.failed_with(1, "written again while it was uploaded");
+    s3::run(&env, &server.endpoint, &url, &["check"]).reported(1, "remote");
+
+    let repair = s3::run(&env, &server.endpoint, &url, &["sync"]);
+    repair.ok();
+    assert!(
+        repair.stdout.contains(&format!("repaired {name}")),
+        "{}",
+        repair.stdout
+    );
+    s3::run(&env, &server.endpoint, &url, &["check"]).ok();
+    let target = env.path("copy.db");
+    s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &[
+            "restore",
+            "latest",
+            "--from-remote",
+            "--target",
+            target.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert_eq!(content_digest(&target), want);
+}
