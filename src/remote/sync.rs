@@ -498,11 +498,22 @@ fn retain(
         let mut names: Vec<&String> = keep.iter().collect();
         names.sort();
         for name in names {
-            let Some(point) = points.get(name) else {
+            // Known bad already: still named by a kept diff as its base, but
+            // never read again (that would go round for ever).
+            let Some(point) = points.get(name).filter(|_| !bad.contains_key(name)) else {
                 continue;
             };
             if let Some(why) = &point.problem {
                 bad.insert(name.clone(), why.clone());
+                found_bad = true;
+                continue;
+            }
+            // A kept diff on a damaged base cannot be restored: it does not
+            // count either, and an older point stays in its place.
+            if let Some(diff) = &point.record.metadata.diff
+                && bad.contains_key(&diff.base)
+            {
+                bad.insert(name.clone(), format!("its base {} is damaged", diff.base));
                 found_bad = true;
                 continue;
             }
