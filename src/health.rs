@@ -124,9 +124,15 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
     let record = crate::remote::state::read_for(&settings.backup_dir, db, url);
     let newest = BackupDir::new(&settings.backup_dir)
         .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none());
-    let proved_at = |name: &str| {
-        let url = crate::remote::RemoteUrl::parse(url).ok()?;
-        crate::remote::proof::Proofs::load(&settings.backup_dir, &url).proved_at(name)
+    let proofs = crate::remote::RemoteUrl::parse(url)
+        .ok()
+        .map(|url| crate::remote::proof::Proofs::load(&settings.backup_dir, &url));
+    let proved_at = |name: &str| proofs.as_ref()?.proved_at(name);
+    // Read back and found damaged (by a restore, export or verify since the
+    // last sync): known bad, not pending.
+    let mismatch_at = |name: &str| {
+        let (at, why) = proofs.as_ref()?.mismatch_at(name)?;
+        Some((at, why.to_string()))
     };
     let max_age = thresholds.remote_max_age;
     let mut pending = false;
@@ -140,6 +146,13 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
             ),
         ),
         (_, Ok(None)) => (true, "no restore point to upload yet".to_string()),
+        (_, Ok(Some(newest))) if let Some((at, why)) = mismatch_at(&newest.file_name) => (
+            false,
+            format!(
+                "the newest restore point {} on {url} was read back at {at} and does not match its record: {why}; run `dbbackup sync` to upload it again from the backup directory",
+                newest.file_name
+            ),
+        ),
         (Some(record), Ok(Some(newest)))
             if record.on_remote.contains(&newest.file_name)
                 && let Some(at) = proved_at(&newest.file_name) =>

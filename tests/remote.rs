@@ -467,3 +467,80 @@ fn a_sync_stopped_by_term_aborts_its_multipart_upload() {
     ));
     assert!(rows.is_empty(), "{rows:?}");
 }
+
+#[test]
+fn files_restored_or_exported_from_the_remote_get_the_modes_a_local_one_gets() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/modes");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    let mode = |name: &str| {
+        std::fs::metadata(env.path(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    let path = |name: &str| env.path(name).to_str().unwrap().to_string();
+    run(&["restore", "latest", "--target", &path("local.db")]).ok();
+    run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        &path("remote.db"),
+    ])
+    .ok();
+    run(&["export", "latest", "--out", &path("local.db.gz")]).ok();
+    run(&[
+        "export",
+        "latest",
+        "--from-remote",
+        "--out",
+        &path("remote.db.gz"),
+    ])
+    .ok();
+    assert_eq!(mode("remote.db"), mode("local.db"));
+    assert_eq!(mode("remote.db.gz"), mode("local.db.gz"));
+}
+
+#[test]
+fn a_damaged_base_that_a_kept_diff_needs_is_named_and_sync_ends() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/base");
+    let env = sizeable();
+    three_points(&env, &server.endpoint, &url);
+    s3::run(&env, &server.endpoint, &url, &["sync"]).ok();
+    let base = env.backup_files()[0].clone();
+    s3::corrupt_same_size(&server.endpoint, &bucket, &format!("base/{base}"));
+    fs::remove_file(env.backups.join(&base)).unwrap();
+    let mut child = s3::command(&env, &server.endpoint, &url)
+        .args(["--remote-max-backups", "1", "sync"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("sync did not end");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let run: crate::common::Run = child.wait_with_output().unwrap().into();
+    run.failed_with(1, &base);
+    // The kept diff on it cannot be restored: named too, not counted.
+    let newest = env.backup_files().last().unwrap().clone();
+    assert!(
+        run.stderr
+            .contains(&format!("{newest} (its base {base} is damaged)")),
+        "{}",
+        run.stderr
+    );
+}

@@ -382,3 +382,39 @@ fn an_inline_upload_to_a_stalling_store_keeps_the_backup_and_ends_in_bounded_tim
     assert_eq!(env.backup_files().len(), 1);
     no_secret(&env, &[&run]);
 }
+
+#[test]
+fn an_http_endpoint_without_aws_allow_http_names_that_variable() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let out: crate::common::Run = s3::command(&env, &server.endpoint, &format!("s3://{bucket}/h"))
+        .env_remove("AWS_ALLOW_HTTP")
+        .arg("sync")
+        .output()
+        .unwrap()
+        .into();
+    out.failed_with(2, "AWS_ALLOW_HTTP=true");
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn a_bad_record_is_named_by_its_own_url() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/q");
+    let env = Env::new();
+    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    let junk = "q/backup_20991231_000001.db.gz.meta.json";
+    s3::put_object(&server.endpoint, &bucket, junk, b"{not json");
+    let listed = s3::run(&env, &server.endpoint, &url, &["list", "--from-remote"]);
+    listed.ok();
+    assert!(
+        listed
+            .stderr
+            .contains(&format!("s3://{bucket}/{junk}: not a restore-point record")),
+        "{}",
+        listed.stderr
+    );
+}

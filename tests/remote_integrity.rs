@@ -483,3 +483,148 @@ fn a_damaged_point_is_not_repaired_from_a_local_copy_that_is_damaged_too() {
     assert_eq!(r.object(newest), on_remote);
     r.run(&["check"]).reported(1, newest);
 }
+
+#[test]
+fn sync_refuses_a_backup_damaged_on_disk_since_it_was_made_and_keeps_the_intact_points() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "rot");
+    let points = r.points(2);
+    add_row(&r.env.db);
+    r.run(&["backup"]).ok();
+    let newest = r.env.backup_files().last().unwrap().clone();
+    // One byte of its compressed data changed, same size: bit rot on scratch.
+    let path = r.env.backups.join(&newest);
+    let mut bytes = fs::read(&path).unwrap();
+    let at = 8192 + (bytes.len() - 8192) / 3;
+    bytes[at] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+
+    let sync = r.run(&["--remote-max-backups", "1", "sync"]);
+    sync.failed_with(1, &newest);
+    let errors: Vec<&str> = sync
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ERROR"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", sync.stderr);
+    assert!(
+        errors[0].contains("damaged in the backup directory"),
+        "{}",
+        sync.stderr
+    );
+    // No record, no object; retention kept the newest intact point.
+    assert_eq!(r.remote_names(), [points[1].0.clone()]);
+    let (code, _) = s3::raw(
+        &r.endpoint,
+        "HEAD",
+        &format!("/{}/rot/{newest}", r.bucket),
+        b"",
+    );
+    assert_eq!(code, 404);
+    r.run(&["check"]).reported(1, "remote");
+    let target = r.env.path("restored.db");
+    r.run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&target), points[1].1);
+}
+
+#[test]
+fn a_point_truncated_or_without_its_object_and_no_local_copy_fails_sync_and_check() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "lost");
+    let windows = ["--max-backups", "2", "--remote-max-backups", "4"];
+    let run = |args: &[&str]| r.run(&[&windows[..], args].concat());
+    let mut names = Vec::new();
+    for _ in 0..4 {
+        add_row(&r.env.db);
+        run(&["backup"]).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+        run(&["sync"]).ok();
+    }
+    assert_eq!(r.env.backup_files(), names[2..]);
+    // Behind the tool's back, two points no longer in the backup directory:
+    // one truncated, one without its data object.
+    let half = r.object(&names[1]);
+    s3::put_object(
+        &r.endpoint,
+        &r.bucket,
+        &format!("lost/{}", names[1]),
+        &half[..half.len() / 2],
+    );
+    s3::delete_object(&r.endpoint, &r.bucket, &format!("lost/{}", names[0]));
+
+    let sync = run(&["sync"]);
+    sync.failed_with(1, &names[0]);
+    let errors: Vec<&str> = sync
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ERROR"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", sync.stderr);
+    assert!(errors[0].contains(&names[1]), "{}", sync.stderr);
+    run(&["check"]).reported(1, "remote");
+}
+
+#[test]
+fn check_fails_when_a_restore_found_the_newest_remote_point_damaged() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "found");
+    let points = r.points(2);
+    r.run(&["check"]).ok();
+    r.corrupt(&points[1].0);
+    let target = r.env.path("copy.db");
+    r.run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&target), points[0].1);
+    let check = r.run(&["check"]);
+    check.reported(1, &points[1].0);
+    assert!(
+        check
+            .stdout
+            .lines()
+            .any(|l| l.contains("remote") && l.contains("does not match")),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
+fn a_point_lost_at_the_store_whose_local_copy_is_damaged_too_is_named_once() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "twice");
+    let points = r.points(2);
+    let newest = &points[1].0;
+    s3::delete_object(&r.endpoint, &r.bucket, &format!("twice/{newest}"));
+    let path = r.env.backups.join(newest);
+    let mut bytes = fs::read(&path).unwrap();
+    let at = 8192 + (bytes.len() - 8192) / 3;
+    bytes[at] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+
+    let sync = r.run(&["sync"]);
+    sync.failed_with(1, newest);
+    let errors: Vec<&str> = sync
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ERROR"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", sync.stderr);
+    assert_eq!(
+        errors[0].matches(newest.as_str()).count(),
+        1,
+        "{}",
+        errors[0]
+    );
+}

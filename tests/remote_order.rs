@@ -1,5 +1,5 @@
-//! The remote's points stay each database's and in upload order: a name taken
-//! by another database is never replaced, a point uploaded later is newer, and
+//! The remote's points stay each database's and in their own order: a name taken
+//! by another database is never replaced, a point made later is newer, and
 //! `check` judges the remote it is given (docs/remote.md).
 
 use std::fs;
@@ -247,4 +247,221 @@ fn a_restore_from_the_remote_removes_the_staging_left_by_a_killed_one() {
     assert!(!stage(dead).exists());
     assert!(stage(std::process::id()).exists());
     assert!(target.exists());
+}
+
+fn remote_names(run: &crate::common::Run) -> Vec<String> {
+    run.ok();
+    run.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Backups 1..4 of `env` (each with one more row); their names and the
+/// content of the database at each.
+fn four_backups(env: &Env, run: &dyn Fn(&[&str]) -> crate::common::Run) -> Vec<String> {
+    let mut digests = Vec::new();
+    for _ in 0..4 {
+        add_row(&env.db);
+        run(&["backup"]).ok();
+        digests.push(content_digest(&env.db));
+    }
+    digests
+}
+
+fn restored_latest(env: &Env, run: &dyn Fn(&[&str]) -> crate::common::Run, n: u32) -> String {
+    let target = env.path(&format!("latest{n}.db"));
+    run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    content_digest(&target)
+}
+
+#[test]
+fn an_old_point_uploaded_again_keeps_its_place_below_the_newer_ones() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/raise");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let digests = four_backups(&env, &run);
+    let names = env.backup_files();
+    run(&["--remote-max-backups", "2", "sync"]).ok();
+    // Raising remote_max_backups uploads backups 1 and 2 now, after 3 and 4.
+    run(&["--remote-max-backups", "4", "sync"]).ok();
+    let listed = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    let mut newest_first = names.clone();
+    newest_first.reverse();
+    assert_eq!(listed, newest_first);
+    assert_eq!(restored_latest(&env, &run, 1), digests[3]);
+    // Retention keeps the two newest, not the two uploaded last.
+    run(&["--remote-max-backups", "2", "sync"]).ok();
+    let mut kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    kept.sort();
+    assert_eq!(kept, names[2..]);
+    assert_eq!(restored_latest(&env, &run, 2), digests[3]);
+}
+
+#[test]
+fn an_old_point_whose_object_or_record_was_deleted_is_uploaded_again_in_its_place() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/lost");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let digests = four_backups(&env, &run);
+    let names = env.backup_files();
+    run(&["sync"]).ok();
+    // Behind the tool's back: the oldest data object, the second's record.
+    s3::delete_object(&server.endpoint, &bucket, &format!("lost/{}", names[0]));
+    s3::delete_object(
+        &server.endpoint,
+        &bucket,
+        &format!("lost/{}.meta.json", names[1]),
+    );
+    let sync = run(&["sync", "--format", "json"]);
+    sync.ok();
+    assert_eq!(
+        sync.json()["uploaded"].as_array().unwrap().len(),
+        2,
+        "{}",
+        sync.stdout
+    );
+    assert_eq!(restored_latest(&env, &run, 1), digests[3]);
+    run(&["--remote-max-backups", "1", "sync"]).ok();
+    let kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    assert_eq!(kept, names[3..]);
+    assert_eq!(restored_latest(&env, &run, 2), digests[3]);
+}
+
+#[test]
+fn two_syncs_of_one_database_at_once_both_succeed() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let env = Env::new();
+    for _ in 0..3 {
+        add_row(&env.db);
+        s3::run(
+            &env,
+            &server.endpoint,
+            &format!("s3://{bucket}/x"),
+            &["backup"],
+        )
+        .ok();
+    }
+    // A new prefix each round: both syncs upload every point.
+    for round in 0..6 {
+        let url = format!("s3://{bucket}/both{round}");
+        let spawn = || {
+            s3::command(&env, &server.endpoint, &url)
+                .arg("sync")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        s3::run(&env, &server.endpoint, &url, &["check"]).ok();
+    }
+}
+
+#[test]
+fn an_old_point_an_earlier_version_made_the_newest_is_moved_back_below_the_newer_ones() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/mend");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let digests = four_backups(&env, &run);
+    let names = env.backup_files();
+    run(&["sync"]).ok();
+    // What an earlier version left after uploading the oldest point again:
+    // the highest number under the prefix.
+    let key = format!("mend/{}.meta.json", names[0]);
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&s3::object(&server.endpoint, &bucket, &key)).unwrap();
+    record["remote_seq"] = serde_json::json!(99);
+    s3::put_object(
+        &server.endpoint,
+        &bucket,
+        &key,
+        &serde_json::to_vec(&record).unwrap(),
+    );
+    assert_eq!(restored_latest(&env, &run, 1), digests[0]);
+
+    let sync = run(&["sync"]);
+    sync.ok();
+    assert!(
+        sync.stdout.contains(&format!("moved {}", names[0])),
+        "{}",
+        sync.stdout
+    );
+    assert_eq!(restored_latest(&env, &run, 2), digests[3]);
+    run(&["--remote-max-backups", "2", "sync"]).ok();
+    let mut kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    kept.sort();
+    assert_eq!(kept, names[2..]);
+}
+
+#[test]
+fn a_data_object_written_again_before_the_record_is_not_proved_and_the_next_sync_repairs_it() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/race");
+    let env = Env::new();
+    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    let name = env.backup_files()[0].clone();
+    let want = content_digest(&env.db);
+    // Another database's sync of the same name, in the instant between this
+    // sync's read-back and its record: other bytes under the name.
+    let (endpoint, key, bucket2) = (
+        server.endpoint.clone(),
+        format!("race/{name}"),
+        bucket.clone(),
+    );
+    let proxy = s3::racing_proxy(&server.endpoint, move || {
+        s3::corrupt_same_size(&endpoint, &bucket2, &key);
+    });
+    let sync = s3::run(&env, &proxy, &url, &["sync"]);
+    sync.failed_with(1, "written again while it was uploaded");
+    s3::run(&env, &server.endpoint, &url, &["check"]).reported(1, "remote");
+
+    let repair = s3::run(&env, &server.endpoint, &url, &["sync"]);
+    repair.ok();
+    assert!(
+        repair.stdout.contains(&format!("repaired {name}")),
+        "{}",
+        repair.stdout
+    );
+    s3::run(&env, &server.endpoint, &url, &["check"]).ok();
+    let target = env.path("copy.db");
+    s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &[
+            "restore",
+            "latest",
+            "--from-remote",
+            "--target",
+            target.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert_eq!(content_digest(&target), want);
 }

@@ -42,6 +42,11 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             "repaired {name} on {url}: its bytes there did not match its SHA-256; uploaded again from the backup directory"
         ));
     }
+    for name in &done.reordered {
+        out.line(format!(
+            "moved {name} below the newer points on {url} (an earlier version had made it the newest)"
+        ));
+    }
     for name in &done.deleted {
         out.line(format!("deleted {name} from {url} (remote_max_backups)"));
     }
@@ -58,9 +63,13 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             .map(|(name, size)| json!({"name": name, "size": size}))
             .collect::<Vec<_>>(),
         "already_there": done.present,
+        "not_intact": done.not_intact.iter()
+            .map(|(name, why)| json!({"name": name, "reason": why}))
+            .collect::<Vec<_>>(),
         "passed_over": done.passed_over.iter()
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
+        "reordered": done.reordered,
         "deleted": done.deleted,
     }));
     match problem {
@@ -85,6 +94,12 @@ fn summary(done: &Synced) -> String {
     }
     if !done.damaged.is_empty() {
         text.push_str(&format!(", {} damaged", done.damaged.len()));
+    }
+    if !done.not_intact.is_empty() {
+        text.push_str(&format!(
+            ", {} damaged in the backup directory",
+            done.not_intact.len()
+        ));
     }
     text
 }

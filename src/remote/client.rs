@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::credentials;
 use super::record::{self, Record};
+use super::sent::SentCheck;
 use super::url::RemoteUrl;
 use crate::error::{Context, Error, Result, show};
 use crate::sqlite_file::hex;
@@ -42,7 +43,11 @@ pub(crate) struct Remote {
 
 /// Numbered points rank above every point recorded without a remote
 /// publication number (whose local `seq` orders them among themselves).
-const REMOTE_SEQ_BASE: u64 = 1 << 48;
+const REMOTE_SEQ_BASE: u64 = 1 << 62;
+/// The order key of a numbered point: its `remote_seq` (at most 30 bits),
+/// then its local `seq` (32 bits), which orders the points of one backup
+/// directory that share a `remote_seq` (`sync::place`).
+const LOCAL_SEQ_BITS: u32 = 32;
 
 /// A restore point on the remote: its record, and why its data object does
 /// not match it (missing, another size), if it does not.
@@ -53,6 +58,15 @@ pub(crate) struct RemotePoint {
     /// The store's ETag of the data object as listed: changes with every
     /// write of it (`proof::Proofs`).
     pub e_tag: Option<String>,
+}
+
+/// What an upload made.
+pub(crate) enum Uploaded {
+    /// A restore point, read back and recorded.
+    Point(Box<RemotePoint>),
+    /// Nothing: the backup directory's file is not the backup as written
+    /// (why); its object was deleted and no record written.
+    NotIntact(String),
 }
 
 /// One whole read of an object: its size, SHA-256 and the store's ETag of
@@ -78,7 +92,9 @@ impl RemotePoint {
         let name = BackupName::parse(&self.record.name)?;
         let mut meta = self.record.metadata.clone();
         if let Some(n) = self.record.remote_seq {
-            meta.seq = Some(REMOTE_SEQ_BASE.saturating_add(n));
+            let local = meta.seq.unwrap_or(0).min(u64::from(u32::MAX));
+            let n = n.min((1 << 30) - 1);
+            meta.seq = Some(REMOTE_SEQ_BASE | (n << LOCAL_SEQ_BITS) | local);
         }
         Some(Entry {
             name,
@@ -149,6 +165,7 @@ impl Remote {
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
                 seconds(timeout.min(Duration::from_secs(10))),
             );
+        refuse_plain_http(&builder)?;
         let mut no_keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
             && std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
             && std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none()
@@ -240,9 +257,10 @@ impl Remote {
             let record: Record = match serde_json::from_slice(&bytes) {
                 Ok(record) => record,
                 Err(e) => {
+                    // `key` holds the prefix already.
                     tracing::warn!(
-                        "{}/{key}: not a restore-point record ({e}); ignored",
-                        self.url
+                        "s3://{}/{key}: not a restore-point record ({e}); ignored",
+                        self.url.bucket
                     );
                     continue;
                 }
@@ -289,6 +307,8 @@ impl Remote {
     /// the bytes sent. Memory is bounded by the part size, not the file's.
     /// `fresh`: no record `name` was there, and the record is created only if
     /// none is there still (another sync's upload of the same name loses).
+    /// Bytes sent that are not the backup as written (`SentCheck`: damaged on
+    /// disk since) get no record, and their object is deleted: `NotIntact`.
     pub(crate) fn upload(
         &self,
         file: &mut File,
@@ -296,16 +316,24 @@ impl Remote {
         metadata: &Metadata,
         remote_seq: u64,
         fresh: bool,
-    ) -> Result<RemotePoint> {
+    ) -> Result<Uploaded> {
         let size = file
             .metadata()
             .context(|| format!("cannot stat backup {name}"))?
             .len();
         let key = self.key(name);
+        let mut check = SentCheck::new(metadata);
         let sent = self
             .rt
-            .block_on(self.send(file, &key, size))
+            .block_on(self.send(file, &key, size, |chunk| check.update(chunk)))
             .map_err(|e| self.fail(&format!("cannot upload {name} to"), e))?;
+        if let Some(why) = check.problem(metadata) {
+            match self.rt.block_on(self.store.delete(&key)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.fail(&format!("cannot delete {name} from"), e.into())),
+            }
+            return Ok(Uploaded::NotIntact(why));
+        }
         let got = self
             .rt
             .block_on(self.read_back(&key))
@@ -316,7 +344,7 @@ impl Remote {
                 self.url, got.size, got.sha256
             )));
         }
-        let record = Record {
+        let mut record = Record {
             format: record::FORMAT,
             name: name.to_string(),
             size,
@@ -338,12 +366,28 @@ impl Remote {
         ));
         match put {
             Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                return Err(Error::failed(format!(
-                    "{name} was uploaded to {} by another sync meanwhile; its record there is kept: give each database its own remote prefix",
-                    self.url
-                )));
-            }
+            Err(object_store::Error::AlreadyExists { .. }) => match self.record(name)? {
+                // A sync of this same backup at the same time (cron and a
+                // manual one): its record describes these very bytes.
+                Some(there) if there.same_file(&record) => record = there,
+                there => {
+                    let (whose, fix) = match there {
+                        Some(there) if there.metadata.source == metadata.source => (
+                            "another backup of this database".to_string(),
+                            "its content differs from the local file, and the remote one is kept",
+                        ),
+                        Some(there) => (
+                            format!("a restore point of {}", there.metadata.source),
+                            "give each database its own remote prefix",
+                        ),
+                        None => ("another upload".to_string(), "run sync again"),
+                    };
+                    return Err(Error::failed(format!(
+                        "{name} was recorded on {} by another sync meanwhile, as {whose}; its record there is kept: {fix}",
+                        self.url
+                    )));
+                }
+            },
             Err(e) => {
                 return Err(self.fail(&format!("cannot write the record of {name} to"), e.into()));
             }
@@ -352,11 +396,26 @@ impl Remote {
         // before the record (two syncs racing for one name): then this record
         // is not proved, and the next sync finds and repairs it.
         self.unchanged_since_read(name, &key, &got)?;
-        Ok(RemotePoint {
+        Ok(Uploaded::Point(Box::new(RemotePoint {
             record,
             problem: None,
             e_tag: got.e_tag,
-        })
+        })))
+    }
+
+    /// Write `record` over the record of the same name (its data object is
+    /// not touched): only to mend its `remote_seq`.
+    pub(crate) fn rewrite_record(&self, record: &Record) -> Result<()> {
+        let name = &record.name;
+        let json = serde_json::to_vec_pretty(record).map_err(io::Error::other);
+        let json = json.context(|| "cannot encode the remote record")?;
+        self.rt
+            .block_on(self.store.put(
+                &self.key(&format!("{name}{}", record::SUFFIX)),
+                PutPayload::from(json),
+            ))
+            .map_err(|e| self.fail(&format!("cannot write the record of {name} to"), e.into()))?;
+        Ok(())
     }
 
     /// The data object still has the ETag it had when read back as `got`.
@@ -422,7 +481,7 @@ impl Remote {
             .context(|| format!("cannot read backup {name}"))?;
         let sent = self
             .rt
-            .block_on(self.send(file, &key, size))
+            .block_on(self.send(file, &key, size, |_| {}))
             .map_err(|e| self.fail(&format!("cannot upload {name} to"), e))?;
         if (size, &sent) != (point.record.size, &point.record.sha256) {
             return Err(Error::failed(format!(
@@ -455,12 +514,13 @@ impl Remote {
         }))
     }
 
-    /// Send the file's bytes; their SHA-256.
+    /// Send the file's bytes, handing each chunk to `seen`; their SHA-256.
     async fn send(
         &self,
         file: &mut File,
         key: &Key,
         size: u64,
+        mut seen: impl FnMut(&[u8]),
     ) -> std::result::Result<String, Fail> {
         let part = usize::try_from(size.div_ceil(MAX_PARTS))
             .unwrap_or(usize::MAX)
@@ -472,6 +532,7 @@ impl Remote {
                 .read_to_end(&mut bytes)
                 .context(|| format!("cannot read {key}"))?;
             hasher.update(&bytes);
+            seen(&bytes);
             self.store.put(key, PutPayload::from(bytes)).await?;
             return Ok(format!("sha256:{}", hex(&hasher.finalize())));
         }
@@ -486,6 +547,7 @@ impl Remote {
                     return Ok(());
                 }
                 hasher.update(&buf[..n]);
+                seen(&buf[..n]);
                 writer.wait_for_capacity(IN_FLIGHT).await?;
                 writer.write(&buf[..n]);
             }
@@ -553,7 +615,10 @@ impl Remote {
                 "{name} cannot be downloaded: {problem}"
             )));
         }
-        let mut temp = TempFile::create_in(dir, 0o600)?;
+        // The mode a new backup file gets (umask applies): a restore or
+        // export copies the backup's mode, as a local one does. `dir` is
+        // private (0700) while it is downloaded.
+        let mut temp = TempFile::create_in(dir, 0o664)?;
         let got = self
             .rt
             .block_on(self.read_each(&self.key(name), |chunk| {
@@ -589,6 +654,29 @@ impl Remote {
         }
         Ok(())
     }
+}
+
+/// An `http://` endpoint without `AWS_ALLOW_HTTP`: object_store's own error
+/// ("URL scheme is not allowed") does not say which setting is missing.
+fn refuse_plain_http(builder: &AmazonS3Builder) -> Result<()> {
+    let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+    let Some(endpoint) = endpoint.filter(|e| e.to_ascii_lowercase().starts_with("http://")) else {
+        return Ok(());
+    };
+    // object_store's own reading of a true value.
+    let allowed = builder
+        .get_config_value(&AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp))
+        .is_some_and(|v| {
+            ["1", "true", "on", "yes", "y"]
+                .iter()
+                .any(|t| v.trim().eq_ignore_ascii_case(t))
+        });
+    if allowed {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "AWS_ENDPOINT_URL {endpoint} is plain http: set AWS_ALLOW_HTTP=true to allow it (a store on 127.0.0.1 or a private network only), or give an https:// endpoint"
+    )))
 }
 
 /// Size and SHA-256 of `file` from where it is read to its end.

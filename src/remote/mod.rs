@@ -15,11 +15,12 @@ mod credentials;
 pub(crate) mod fetch;
 pub(crate) mod proof;
 pub(crate) mod record;
+mod sent;
 pub(crate) mod state;
 pub(crate) mod sync;
 mod url;
 
-pub(crate) use client::{Remote, RemotePoint};
+pub(crate) use client::{Remote, RemotePoint, Uploaded};
 pub(crate) use url::RemoteUrl;
 
 use crate::config::Settings;

@@ -119,6 +119,15 @@ impl Proofs {
         self.points.get(name).filter(|p| p.ok).map(|p| p.time)
     }
 
+    /// The newest read-back of `name`, if it found other bytes than its
+    /// record's: when, and what was read.
+    pub(crate) fn mismatch_at(&self, name: &str) -> Option<(Timestamp, &str)> {
+        self.points
+            .get(name)
+            .filter(|p| !p.ok)
+            .map(|p| (p.time, p.detail.as_str()))
+    }
+
     /// `point` was read back whole: its bytes had ETag `e_tag` and matched its
     /// record (`mismatch` None) or not.
     pub(crate) fn note(

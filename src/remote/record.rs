@@ -19,9 +19,22 @@ pub(crate) struct Record {
     pub sha256: String,
     /// The metadata the file's own header holds.
     pub metadata: Metadata,
-    /// The remote's publication number: one more than the highest under the
-    /// prefix when uploaded. A point uploaded later is newer on the remote,
-    /// whatever its local `seq` (which restarts after a scratch purge).
+    /// The remote's order, before the local `seq` (`sync::place`): one more
+    /// than the highest under the prefix for a new point, so one made after a
+    /// scratch purge (local `seq` from 1 again) is newer; an older point
+    /// uploaded again takes the number of the oldest newer one there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_seq: Option<u64>,
+}
+
+impl Record {
+    /// `other` records the same backup file: same database, content, size
+    /// and bytes (its `remote_seq` may differ).
+    pub(crate) fn same_file(&self, other: &Record) -> bool {
+        self.name == other.name
+            && self.size == other.size
+            && self.sha256 == other.sha256
+            && self.metadata.source == other.metadata.source
+            && self.metadata.checksum == other.metadata.checksum
+    }
 }

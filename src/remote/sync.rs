@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 
 use super::proof::{Proofs, Standing};
-use super::{Remote, RemotePoint};
+use super::{Remote, RemotePoint, Uploaded};
 use crate::error::{Context, Error, Result, show};
 use crate::store::{BackupSet, Entry, Metadata, open_no_follow};
 
@@ -31,8 +31,13 @@ pub(crate) struct Synced {
     /// Found not to match on the remote, with no intact copy in the backup
     /// directory to repair it from: name and what was read.
     pub damaged: Vec<(String, String)>,
+    /// Not uploaded: the backup directory's file is damaged (its bytes are
+    /// not the backup as written); name and why.
+    pub not_intact: Vec<(String, String)>,
     /// Passed over, and why (vanished meanwhile, its base is not on the remote).
     pub passed_over: Vec<(String, String)>,
+    /// Records written again to mend their order (`reorder`).
+    pub reordered: Vec<String>,
     /// Deleted from the remote by retention.
     pub deleted: Vec<String>,
     /// Every restore point on the remote afterwards that is proved.
@@ -41,20 +46,32 @@ pub(crate) struct Synced {
 
 impl Synced {
     /// The sync's failure, when a point on the remote is damaged beyond what
-    /// it could repair: one line naming each.
+    /// it could repair, or a backup to upload is damaged in the backup
+    /// directory: one line naming each.
     pub(crate) fn problem(&self, remote: &Remote) -> Option<String> {
-        (!self.damaged.is_empty()).then(|| {
-            let names: Vec<String> = self
-                .damaged
+        let list = |points: &[(String, String)]| {
+            let names: Vec<String> = points
                 .iter()
                 .map(|(name, why)| format!("{name} ({why})"))
                 .collect();
-            format!(
+            names.join("; ")
+        };
+        let mut parts = Vec::new();
+        if !self.damaged.is_empty() {
+            parts.push(format!(
                 "damaged on {}, with no intact copy in the backup directory to upload again: {}; older points are kept in its place (`dbbackup list --from-remote`)",
                 remote.url(),
-                names.join("; ")
-            )
-        })
+                list(&self.damaged)
+            ));
+        }
+        if !self.not_intact.is_empty() {
+            parts.push(format!(
+                "not uploaded to {}: damaged in the backup directory since it was made: {}; older points are kept in its place",
+                remote.url(),
+                list(&self.not_intact)
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; and "))
     }
 }
 
@@ -81,11 +98,6 @@ pub(crate) fn sync(
     // Proved in this run, or recently enough: what retention may count on.
     let mut proved: HashSet<String> = HashSet::new();
     let mut bad: HashMap<String, String> = HashMap::new();
-    let mut remote_seq = on_remote
-        .values()
-        .filter_map(|p| p.record.remote_seq)
-        .max()
-        .unwrap_or(0);
     for entry in &to_upload(set, keep) {
         let Ok(meta) = &entry.meta else { continue };
         // This backup's own point, whole by size: proved, or read back now.
@@ -138,14 +150,22 @@ pub(crate) fn sync(
         if let Some(there) = &there {
             refuse_other(remote, there, meta)?;
         }
-        remote_seq += 1;
-        let point = remote.upload(
+        let remote_seq = place(&on_remote, set, entry, meta, there.as_ref());
+        let point = match remote.upload(
             &mut file,
             &entry.file_name,
             meta,
             remote_seq,
             there.is_none(),
-        )?;
+        )? {
+            Uploaded::Point(point) => *point,
+            Uploaded::NotIntact(why) => {
+                // Remembered, so that restore, verify and check know it too.
+                crate::store::damage::mark(&entry.path, &why);
+                done.not_intact.push((entry.file_name.clone(), why));
+                continue;
+            }
+        };
         proofs.note(&point, point.e_tag.clone(), None);
         tracing::info!("uploaded {} to {}", entry.file_name, remote.url());
         done.uploaded
@@ -153,6 +173,7 @@ pub(crate) fn sync(
         proved.insert(entry.file_name.clone());
         on_remote.insert(entry.file_name.clone(), point);
     }
+    done.reordered = reorder(remote, &mut on_remote, set)?;
     done.deleted = retain(
         remote,
         &on_remote,
@@ -164,14 +185,143 @@ pub(crate) fn sync(
     for name in &done.deleted {
         proofs.forget(name);
     }
-    done.damaged = bad.into_iter().collect();
-    done.damaged.sort();
-    done.on_remote = proved
-        .into_iter()
-        .filter(|name| !done.deleted.contains(name))
+    Ok(done.finish(bad, proved))
+}
+
+impl Synced {
+    /// The damaged points (`bad`) and the proved ones (`proved`) once
+    /// retention is done.
+    fn finish(mut self, bad: HashMap<String, String>, proved: HashSet<String>) -> Synced {
+        // Named once: a point whose local copy is damaged too is named there.
+        let not_intact = &self.not_intact;
+        self.damaged = bad
+            .into_iter()
+            .filter(|(name, _)| !not_intact.iter().any(|(n, _)| n == name))
+            .collect();
+        self.damaged.sort();
+        self.on_remote = proved
+            .into_iter()
+            .filter(|name| !self.deleted.contains(name))
+            .collect();
+        self.on_remote.sort();
+        self
+    }
+}
+
+/// The `remote_seq` for `entry`'s upload: the remote's order must be the
+/// backups' own. A point whose record is there (its object lost) keeps its
+/// number. One older than points of its database already there (uploaded
+/// again after retention, a loss at the store, a raised remote_max_backups)
+/// takes the lowest number among those newer ones: ties are ordered by the
+/// local `seq` (`RemotePoint::entry`). Any other is the newest: one more
+/// than the highest under the prefix, so that after a scratch purge (local
+/// `seq` from 1 again) a new point still ranks above the old ones.
+fn place(
+    on_remote: &HashMap<String, RemotePoint>,
+    set: &BackupSet,
+    entry: &Entry,
+    meta: &Metadata,
+    there: Option<&super::record::Record>,
+) -> u64 {
+    if let Some(n) = there.and_then(|r| r.remote_seq) {
+        return n;
+    }
+    let highest = on_remote
+        .values()
+        .filter_map(|p| p.record.remote_seq)
+        .max()
+        .unwrap_or(0);
+    below_newer(on_remote, set, entry, meta).unwrap_or(highest + 1)
+}
+
+/// The lowest `remote_seq` among the points of `entry`'s database on the
+/// remote that are newer than it, if any.
+fn below_newer(
+    on_remote: &HashMap<String, RemotePoint>,
+    set: &BackupSet,
+    entry: &Entry,
+    meta: &Metadata,
+) -> Option<u64> {
+    let local: HashMap<&str, &Entry> = set
+        .restore_points
+        .iter()
+        .map(|e| (e.file_name.as_str(), e))
         .collect();
-    done.on_remote.sort();
-    Ok(done)
+    let newer = |point: &RemotePoint| {
+        let record = &point.record;
+        if record.metadata.source != meta.source || record.name == entry.file_name {
+            return false;
+        }
+        match local.get(record.name.as_str()) {
+            // The same backup: the backup directory's order.
+            Some(e)
+                if e.meta
+                    .as_ref()
+                    .is_ok_and(|m| m.checksum == record.metadata.checksum) =>
+            {
+                e.order() > entry.order()
+            }
+            // Pruned here: newer only if made after it by both its
+            // directory's number and the clock (not a point from before a
+            // scratch purge, whose number is higher and whose date is older).
+            _ => {
+                record
+                    .metadata
+                    .seq
+                    .zip(meta.seq)
+                    .is_some_and(|(r, m)| r > m)
+                    && record.metadata.created > meta.created
+            }
+        }
+    };
+    on_remote
+        .values()
+        .filter(|p| newer(p))
+        .filter_map(|p| p.record.remote_seq)
+        .min()
+}
+
+/// Points of `set` that an earlier version numbered above newer points (it
+/// gave an old point uploaded again the next number): their records are
+/// written again with the number `place` gives, so that the remote's newest
+/// is the newest backup again. Their data objects are not touched.
+fn reorder(
+    remote: &Remote,
+    on_remote: &mut HashMap<String, RemotePoint>,
+    set: &BackupSet,
+) -> Result<Vec<String>> {
+    let mut entries: Vec<&Entry> = set.restore_points.iter().collect();
+    entries.sort_by_cached_key(|e| e.order());
+    let mut reordered = Vec::new();
+    for entry in entries {
+        let Ok(meta) = &entry.meta else { continue };
+        let Some(point) = on_remote.get(&entry.file_name) else {
+            continue;
+        };
+        let record = &point.record;
+        let (true, Some(now)) = (
+            record.metadata.source == meta.source && record.metadata.checksum == meta.checksum,
+            record.remote_seq,
+        ) else {
+            continue;
+        };
+        let Some(want) = below_newer(on_remote, set, entry, meta).filter(|&want| want < now) else {
+            continue;
+        };
+        let mut record = record.clone();
+        record.remote_seq = Some(want);
+        remote.rewrite_record(&record)?;
+        tracing::info!(
+            "{} on {} ranked above newer points (uploaded again by an earlier version): record written again below them",
+            entry.file_name,
+            remote.url()
+        );
+        if let Some(point) = on_remote.get_mut(&entry.file_name) {
+            point.record = record;
+        }
+        reordered.push(entry.file_name.clone());
+    }
+    Ok(reordered)
 }
 
 /// `set`'s restore points that retention keeps, oldest first: a base was
@@ -312,8 +462,9 @@ pub(crate) fn kept(points: &[Entry], keep: u32) -> HashSet<String> {
 /// Remote retention: of the databases whose restore points `set` holds, delete
 /// the remote points `kept` does not keep (never a base a kept diff needs).
 /// Nothing is deleted until every point kept in its place is proved: one
-/// found damaged is left out of the count (and out of the deletions), and
-/// the choice is made again without it, so an older intact point stays.
+/// found damaged (or incomplete) is left out of the count (and out of the
+/// deletions), and the choice is made again without it, so an older intact
+/// point stays.
 fn retain(
     remote: &Remote,
     points: &HashMap<String, RemotePoint>,
@@ -331,10 +482,11 @@ fn retain(
         .iter()
         .filter_map(|e| e.meta.as_ref().ok().map(|m| m.source.as_str()))
         .collect();
-    // An incomplete point is neither counted nor deleted: `verify` names it.
+    // An incomplete point (its object missing or of another size) that
+    // retention would keep is damaged like one read back with other bytes;
+    // one it would not keep goes.
     let mut entries: Vec<Entry> = points
         .values()
-        .filter(|p| p.complete())
         .filter(|p| sources.contains(p.record.metadata.source.as_str()))
         .filter(|p| p.record.metadata.kind != crate::store::Kind::PreRestore)
         .filter_map(|p| p.entry(remote.url()))
@@ -346,10 +498,26 @@ fn retain(
         let mut names: Vec<&String> = keep.iter().collect();
         names.sort();
         for name in names {
-            let Some(point) = points.get(name) else {
+            // Known bad already: still named by a kept diff as its base, but
+            // never read again (that would go round for ever).
+            let Some(point) = points.get(name).filter(|_| !bad.contains_key(name)) else {
                 continue;
             };
-            if proved.contains(name) || !point.complete() {
+            if let Some(why) = &point.problem {
+                bad.insert(name.clone(), why.clone());
+                found_bad = true;
+                continue;
+            }
+            // A kept diff on a damaged base cannot be restored: it does not
+            // count either, and an older point stays in its place.
+            if let Some(diff) = &point.record.metadata.diff
+                && bad.contains_key(&diff.base)
+            {
+                bad.insert(name.clone(), format!("its base {} is damaged", diff.base));
+                found_bad = true;
+                continue;
+            }
+            if proved.contains(name) {
                 continue;
             }
             let mut done = Synced::default();

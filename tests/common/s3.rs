@@ -369,3 +369,54 @@ pub(crate) fn check_when_stale(env: &Env, endpoint: &str, url: &str) -> Run {
     super::backdate(&env.newest_backup(), Duration::from_secs(3 * 3600));
     run(env, endpoint, url, &["check", "--remote-max-age", "1h"])
 }
+
+/// A pass-through proxy to `endpoint` that runs `race` once, just before it
+/// forwards the first request writing a restore-point record
+/// (`PUT ….meta.json`): what another sync writing the same name in that
+/// instant does. Its endpoint; runs until the test ends.
+pub(crate) fn racing_proxy(endpoint: &str, race: impl Fn() + Send + Sync + 'static) -> String {
+    let upstream = endpoint.trim_start_matches("http://").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let race = std::sync::Arc::new(race);
+    let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (race, fired) = (race.clone(), fired.clone());
+            let (mut from_server, mut to_client) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_server, &mut to_client);
+                let _ = to_client.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let (mut client, mut server) = (client, server);
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = client.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = &buf[..n];
+                    let head = String::from_utf8_lossy(&chunk[..n.min(4096)]);
+                    if head.starts_with("PUT ")
+                        && head
+                            .lines()
+                            .next()
+                            .is_some_and(|l| l.contains(".meta.json"))
+                        && !fired.swap(true, Ordering::SeqCst)
+                    {
+                        race();
+                    }
+                    if server.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+                let _ = server.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    proxy
+}
