@@ -628,3 +628,92 @@ fn a_point_lost_at_the_store_whose_local_copy_is_damaged_too_is_named_once() {
         errors[0]
     );
 }
+
+/// Replace `name`'s data object by `bytes` AND its record's SHA-256 and
+/// size by theirs: a point whose record matches its bytes, but whose content
+/// does not restore (what a damaged local file uploaded would leave).
+fn damage_content_keeping_the_record_true(r: &Remote, name: &str, bytes: &[u8]) {
+    use sha2::Digest;
+    let key = format!("{}/{name}.meta.json", r.prefix);
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&s3::object(&r.endpoint, &r.bucket, &key)).unwrap();
+    let sha = sha2::Sha256::digest(bytes);
+    let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+    record["sha256"] = format!("sha256:{hex}").into();
+    record["size"] = bytes.len().into();
+    s3::put_object(
+        &r.endpoint,
+        &r.bucket,
+        &format!("{}/{name}", r.prefix),
+        bytes,
+    );
+    s3::put_object(
+        &r.endpoint,
+        &r.bucket,
+        &key,
+        &serde_json::to_vec(&record).unwrap(),
+    );
+}
+
+#[test]
+fn a_read_from_the_remote_that_fails_on_the_content_is_never_a_proof() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "content");
+    let points = r.points(3);
+    let newest = &points[2].0;
+    // The last byte: the gzip trailer of the index member.
+    let mut bytes = r.object(newest);
+    *bytes.last_mut().unwrap() ^= 0x01;
+    damage_content_keeping_the_record_true(&r, newest, &bytes);
+    forget_proofs(&r.env);
+
+    // Restore latest passes over it to the newest intact point.
+    let target = r.env.path("copy.db");
+    let restore = r.run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    restore.ok();
+    assert_eq!(content_digest(&target), points[1].1);
+    assert!(
+        restore
+            .stderr
+            .contains(&format!("passed over newer {newest}")),
+        "{}",
+        restore.stderr
+    );
+    // ... and what it read is a finding, never a proof.
+    let check = r.run(&["check"]);
+    check.reported(1, newest);
+    assert!(
+        !check
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("OK") && l.contains("remote")),
+        "{}",
+        check.stdout
+    );
+    let listed = r.checks();
+    let row = listed.iter().find(|(name, _)| name == newest).unwrap();
+    assert_ne!(row.1, "ok", "{listed:?}");
+
+    // Export and verify by name fail the same way, and check stays failed.
+    let export = r.env.path("e.db.gz");
+    r.run(&[
+        "export",
+        newest,
+        "--from-remote",
+        "--out",
+        export.to_str().unwrap(),
+    ])
+    .failed_with(1, &format!("backup {newest} is damaged"));
+    forget_proofs(&r.env);
+    r.run(&["verify", "--from-remote"]).failed_with(1, newest);
+    r.run(&["check"]).reported(1, newest);
+    // A sync reads its bytes again: they match the record, which cannot clear it.
+    r.run(&["sync"]).failed_with(1, newest);
+    r.run(&["check"]).reported(1, newest);
+}

@@ -158,23 +158,62 @@ fn fetch(
             })?;
         wanted.push(base);
     }
-    for point in wanted {
-        // A base already fetched for a diff passed over.
+    // The base first: a diff's content is read through it.
+    for point in wanted.into_iter().rev() {
+        // A base already fetched (and read) for a diff passed over.
         if dir.join(&point.record.name).exists() {
             continue;
         }
         tracing::info!("downloading {} from {}", point.record.name, remote.url());
-        match remote.download(point, dir) {
-            Ok((_, e_tag)) => proofs.note(point, e_tag, None),
+        let e_tag = match remote.download(point, dir) {
+            Ok((_, e_tag)) => e_tag,
             Err(error) => {
                 if let Error::Damaged { why, .. } = &error {
                     proofs.note(point, point.e_tag.clone(), Some(why.clone()));
                 }
                 return Err(Skip::Fail(error));
             }
+        };
+        // Bytes that match their record prove nothing if the record was
+        // made of a damaged file: a point is proved only once its content
+        // reads back whole, as a restore reads it.
+        match content_problem(dir, &point.record.name)? {
+            None => proofs.note(point, e_tag, None),
+            Some(why) => {
+                proofs.note_content_damage(point, e_tag, why.clone());
+                return Err(Skip::Fail(Error::Damaged {
+                    backup: PathBuf::from(format!("{}/{}", remote.url(), point.record.name)),
+                    name: point.record.name.clone(),
+                    why,
+                }));
+            }
         }
     }
     Ok(())
+}
+
+/// Why the downloaded `name` in `dir` does not read back whole (every
+/// member inflated, CRCs, size and SHA-256 of the content against its
+/// header; a diff rebuilt on its base), if it does not. One more local read
+/// of the file, no more network.
+fn content_problem(dir: &Path, name: &str) -> Result<Option<String>> {
+    let entry = crate::store::BackupDir::new(dir).by_name(name)?;
+    if let Err(why) = &entry.meta {
+        return Ok(Some(format!("its metadata is damaged ({why})")));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let progress = crate::progress::Progress::hidden();
+    let mut sink = std::io::sink();
+    let read = if entry.name.diff {
+        crate::diff::rebuild::rebuild(&entry, &mut sink, &progress, threads)
+    } else {
+        crate::archive::decompress::extract(&entry, &mut sink, &progress, threads)
+    };
+    match read {
+        Ok(_) => Ok(None),
+        Err(Error::Damaged { why, .. }) => Ok(Some(why)),
+        Err(error) => Err(error),
+    }
 }
 
 /// `.dbbackup-remote-HOST-`: the staging directories of this host's

@@ -35,6 +35,10 @@ pub(crate) struct Proof {
     /// For a mismatch: what was read.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// The mismatch is in the content (gzip, the database's SHA-256), the
+    /// bytes matched their record: reading them again finds the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub content: bool,
 }
 
 /// What is known of a point's bytes on the remote.
@@ -142,9 +146,34 @@ impl Proofs {
             time: Timestamp::now(),
             ok: mismatch.is_none(),
             detail: mismatch.unwrap_or_default(),
+            content: false,
         };
         self.points.insert(point.record.name.clone(), proof);
         self.changed.insert(point.record.name.clone());
+    }
+
+    /// `point`'s bytes matched its record, but its content did not read
+    /// back whole (`why`).
+    pub(crate) fn note_content_damage(
+        &mut self,
+        point: &RemotePoint,
+        e_tag: Option<String>,
+        why: String,
+    ) {
+        self.note(point, e_tag, Some(why));
+        if let Some(proof) = self.points.get_mut(&point.record.name) {
+            proof.content = true;
+        }
+    }
+
+    /// Why `point`'s content was found damaged, if it was and the object is
+    /// still the one read: no read-back of its bytes can clear that.
+    pub(crate) fn content_damage(&self, point: &RemotePoint) -> Option<String> {
+        let proof = self.points.get(&point.record.name)?;
+        match self.standing(point) {
+            Standing::Mismatch(why) if proof.content => Some(why),
+            _ => None,
+        }
     }
 
     /// Only the points of `listed` (the remote's whole listing): the proofs

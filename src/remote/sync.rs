@@ -137,6 +137,12 @@ pub(crate) fn sync(
             Err(e) => return Err(e).context(|| format!("cannot open {}", show(&entry.path))),
         };
         if let Some((point, why)) = damaged_there {
+            // Its bytes are its record's: the local copy (the same file) can
+            // only send them again.
+            if proofs.content_damage(&point).is_some() {
+                bad.insert(point.record.name.clone(), why);
+                continue;
+            }
             if let Some(repaired) = repair(remote, &mut file, &point, &why, proofs, &mut bad)? {
                 done.repaired.push(entry.file_name.clone());
                 proved.insert(entry.file_name.clone());
@@ -401,6 +407,9 @@ fn prove(
 ) -> Result<Option<String>> {
     if let Standing::Proved(_) = proofs.standing(point) {
         return Ok(None);
+    }
+    if let Some(why) = proofs.content_damage(point) {
+        return Ok(Some(why));
     }
     let (e_tag, mismatch) = remote.read_whole(point)?;
     proofs.note(point, e_tag, mismatch.clone());
