@@ -486,17 +486,48 @@ fn a_damaged_point_is_not_repaired_from_a_local_copy_that_is_damaged_too() {
 
 #[test]
 fn sync_refuses_a_backup_damaged_on_disk_since_it_was_made_and_keeps_the_intact_points() {
+    // One byte of its compressed data changed, same size: bit rot on scratch.
+    refuses_a_damaged_local_backup("rot", |bytes| {
+        let at = 8192 + (bytes.len() - 8192) / 3;
+        bytes[at] ^= 0xff;
+    });
+}
+
+#[test]
+fn sync_refuses_a_backup_whose_header_checksum_was_damaged_on_disk() {
+    // One hex character of the recorded checksum, in the 8 KiB header.
+    refuses_a_damaged_local_backup("head", |bytes| {
+        let needle = b"\"checksum\":\"sha256:";
+        let at = bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap()
+            + needle.len();
+        bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    });
+}
+
+#[test]
+fn sync_refuses_a_backup_whose_last_byte_was_damaged_on_disk() {
+    // The gzip trailer of the index member.
+    refuses_a_damaged_local_backup("tail", |bytes| {
+        *bytes.last_mut().unwrap() ^= 0x01;
+    });
+}
+
+/// Two intact points synced, a third backup damaged on disk by `damage`:
+/// `sync --remote-max-backups 1` names it (one ERROR, exit 1), uploads
+/// nothing of it, and keeps the newest intact point, which restores.
+fn refuses_a_damaged_local_backup(prefix: &str, damage: impl Fn(&mut Vec<u8>)) {
     let Some(server) = s3::shared() else { return };
-    let r = Remote::new(server, "rot");
+    let r = Remote::new(server, prefix);
     let points = r.points(2);
     add_row(&r.env.db);
     r.run(&["backup"]).ok();
     let newest = r.env.backup_files().last().unwrap().clone();
-    // One byte of its compressed data changed, same size: bit rot on scratch.
     let path = r.env.backups.join(&newest);
     let mut bytes = fs::read(&path).unwrap();
-    let at = 8192 + (bytes.len() - 8192) / 3;
-    bytes[at] ^= 0xff;
+    damage(&mut bytes);
     fs::write(&path, &bytes).unwrap();
 
     let sync = r.run(&["--remote-max-backups", "1", "sync"]);
@@ -517,7 +548,7 @@ fn sync_refuses_a_backup_damaged_on_disk_since_it_was_made_and_keeps_the_intact_
     let (code, _) = s3::raw(
         &r.endpoint,
         "HEAD",
-        &format!("/{}/rot/{newest}", r.bucket),
+        &format!("/{}/{prefix}/{newest}", r.bucket),
         b"",
     );
     assert_eq!(code, 404);

@@ -192,28 +192,10 @@ fn fetch(
     Ok(())
 }
 
-/// Why the downloaded `name` in `dir` does not read back whole (every
-/// member inflated, CRCs, size and SHA-256 of the content against its
-/// header; a diff rebuilt on its base), if it does not. One more local read
-/// of the file, no more network.
+/// Why the downloaded `name` in `dir` does not read back whole, if it does
+/// not (`content::problem`).
 fn content_problem(dir: &Path, name: &str) -> Result<Option<String>> {
-    let entry = crate::store::BackupDir::new(dir).by_name(name)?;
-    if let Err(why) = &entry.meta {
-        return Ok(Some(format!("its metadata is damaged ({why})")));
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let progress = crate::progress::Progress::hidden();
-    let mut sink = std::io::sink();
-    let read = if entry.name.diff {
-        crate::diff::rebuild::rebuild(&entry, &mut sink, &progress, threads)
-    } else {
-        crate::archive::decompress::extract(&entry, &mut sink, &progress, threads)
-    };
-    match read {
-        Ok(_) => Ok(None),
-        Err(Error::Damaged { why, .. }) => Ok(Some(why)),
-        Err(error) => Err(error),
-    }
+    super::content::problem(&crate::store::BackupDir::new(dir).by_name(name)?)
 }
 
 /// `.dbbackup-remote-HOST-`: the staging directories of this host's

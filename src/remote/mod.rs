@@ -11,6 +11,7 @@
 //! so the rest of the crate stays synchronous.
 
 mod client;
+mod content;
 mod credentials;
 pub(crate) mod fetch;
 pub(crate) mod proof;

@@ -150,6 +150,9 @@ pub(crate) fn sync(
             }
             continue;
         }
+        if unsound(entry, &mut done)? {
+            continue;
+        }
         // Checked just before the upload, not from the listing: never replace
         // another database's point that has the same name (same second).
         let there = remote.record(&entry.file_name)?;
@@ -394,6 +397,18 @@ fn repair(
         }
     }
     Ok(repaired)
+}
+
+/// Whether `entry` does not read back whole, as a restore would read it
+/// (what `sent` hashes leaves out the header and the index member): then it
+/// is marked damaged locally and named, never uploaded.
+fn unsound(entry: &Entry, done: &mut Synced) -> Result<bool> {
+    let Some(why) = super::content::problem(entry)? else {
+        return Ok(false);
+    };
+    crate::store::damage::mark(&entry.path, &why);
+    done.not_intact.push((entry.file_name.clone(), why));
+    Ok(true)
 }
 
 /// Whether `point`'s bytes are proved: recently enough, or by reading them
