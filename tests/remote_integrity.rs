@@ -748,3 +748,44 @@ fn a_read_from_the_remote_that_fails_on_the_content_is_never_a_proof() {
     r.run(&["sync"]).failed_with(1, newest);
     r.run(&["check"]).reported(1, newest);
 }
+
+#[test]
+fn every_sync_names_a_newest_backup_damaged_locally_that_is_not_on_the_remote() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "again");
+    let points = r.points(2);
+    add_row(&r.env.db);
+    r.run(&["backup"]).ok();
+    let newest = r.env.backup_files().last().unwrap().clone();
+    let path = r.env.backups.join(&newest);
+    let mut bytes = fs::read(&path).unwrap();
+    let at = 8192 + (bytes.len() - 8192) / 3;
+    bytes[at] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+    r.run(&["sync"]).failed_with(1, &newest);
+    // Marked damaged now: the next syncs still say it never reached the remote.
+    for _ in 0..2 {
+        r.run(&["sync"]).failed_with(1, &newest);
+        let check = r.run(&["check"]);
+        assert!(
+            check
+                .stdout
+                .lines()
+                .any(|l| l.starts_with("FAIL") && l.contains("remote") && l.contains(&newest)),
+            "{}",
+            check.stdout
+        );
+    }
+    // A newer intact backup on the remote ends it.
+    add_row(&r.env.db);
+    r.run(&["backup"]).ok();
+    let sync = r.run(&["sync"]);
+    sync.ok();
+    assert!(!sync.stderr.contains(&newest), "{}", sync.stderr);
+    assert_eq!(
+        r.remote_names().len(),
+        3,
+        "{:?} {points:?}",
+        r.remote_names()
+    );
+}

@@ -191,9 +191,8 @@ pub(crate) fn sync(
         (proofs, &mut proved, &mut bad),
         &mut done.read_back,
     )?;
-    for name in &done.deleted {
-        proofs.forget(name);
-    }
+    done.deleted.iter().for_each(|name| proofs.forget(name));
+    damaged_newest(set, &on_remote, &bad, &mut done);
     Ok(done.finish(bad, proved))
 }
 
@@ -397,6 +396,33 @@ fn repair(
         }
     }
     Ok(repaired)
+}
+
+/// A database's newest restore point found damaged in the backup directory
+/// (by this sync or earlier: `to_upload` leaves it out) and not intact on the
+/// remote is named by every sync until a newer one is there: else only the
+/// first sync after the damage was found would say so.
+fn damaged_newest(
+    set: &BackupSet,
+    on_remote: &HashMap<String, RemotePoint>,
+    bad: &HashMap<String, String>,
+    done: &mut Synced,
+) {
+    let mut newest: HashMap<&str, &Entry> = HashMap::new();
+    for entry in &set.restore_points {
+        let Ok(meta) = &entry.meta else { continue };
+        let slot = newest.entry(meta.source.as_str()).or_insert(entry);
+        if entry.order() > slot.order() {
+            *slot = entry;
+        }
+    }
+    for entry in newest.into_values() {
+        let Some(why) = &entry.damage else { continue };
+        let there = on_remote.contains_key(&entry.file_name) && !bad.contains_key(&entry.file_name);
+        if !there && !done.not_intact.iter().any(|(n, _)| n == &entry.file_name) {
+            done.not_intact.push((entry.file_name.clone(), why.clone()));
+        }
+    }
 }
 
 /// Whether `entry` does not read back whole, as a restore would read it
