@@ -789,3 +789,52 @@ fn every_sync_names_a_newest_backup_damaged_locally_that_is_not_on_the_remote() 
         r.remote_names()
     );
 }
+
+#[test]
+fn a_one_off_sync_to_another_remote_keeps_the_configured_remotes_failure() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "mine");
+    r.points(1);
+    let failing = s3::fake_store(Some(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+    ));
+    add_row(&r.env.db);
+    r.run(&["backup"]).ok();
+    let failed = Run::from(
+        s3::command(&r.env, &failing, &r.url)
+            .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "3")
+            .arg("sync")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let failure = format!("the last upload to {} failed", r.url);
+    r.run(&["check"]).reported(1, &failure);
+
+    let other = format!("s3://{}/other", r.bucket);
+    r.run(&["--remote", &other, "sync"]).ok();
+    r.run(&["check"]).reported(1, &failure);
+    r.run(&["--remote", &other, "check"]).ok();
+
+    // A record kept by an earlier version (one file, no remote in its name)
+    // is still read.
+    let state = r.env.backups.join(".dbbackup-state");
+    let mut records: Vec<String> = fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|i| i.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("remote-") && !n.starts_with("remote-proofs-"))
+        .collect();
+    records.sort();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let mine = records
+        .iter()
+        .find(|name| {
+            let bytes = fs::read(state.join(name)).unwrap();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["remote"] == r.url.as_str()
+        })
+        .unwrap();
+    let db_key = mine.rsplit_once('-').unwrap().0;
+    fs::rename(state.join(mine), state.join(db_key)).unwrap();
+    r.run(&["check"]).reported(1, &failure);
+}

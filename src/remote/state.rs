@@ -26,30 +26,47 @@ pub(crate) struct Uploaded {
     pub on_remote: Vec<String>,
 }
 
-fn place(backup_dir: &Path, db: &DbId) -> PathBuf {
+/// One record per database and remote: a one-off `sync --remote OTHER` must
+/// not overwrite what is known of the configured remote.
+fn place(backup_dir: &Path, db: &DbId, remote: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let url =
+        super::RemoteUrl::parse(remote).map_or_else(|_| remote.to_string(), |u| u.to_string());
+    let digest = Sha256::digest(url.as_bytes());
+    backup_dir.join(STATE_DIR).join(format!(
+        "remote-{}-{}",
+        db.key(),
+        crate::sqlite_file::hex(&digest[..6])
+    ))
+}
+
+/// Where versions before the per-remote records kept the one record of the
+/// database (whichever remote ran last).
+fn single_place(backup_dir: &Path, db: &DbId) -> PathBuf {
     backup_dir
         .join(STATE_DIR)
         .join(format!("remote-{}", db.key()))
 }
 
-/// The newest record, if any.
-pub(crate) fn read(backup_dir: &Path, db: &DbId) -> Option<Uploaded> {
-    let text = std::fs::read(place(backup_dir, db)).ok()?;
+fn read_at(place: &Path) -> Option<Uploaded> {
+    let text = std::fs::read(place).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
-/// The newest record of an upload to `remote`: one to another remote (the
-/// setting was changed since) says nothing about this one.
+/// The newest record of an upload to `remote` (else the older single
+/// record, when it is of `remote`): one to another remote says nothing about
+/// this one.
 pub(crate) fn read_for(backup_dir: &Path, db: &DbId, remote: &str) -> Option<Uploaded> {
-    let record = read(backup_dir, db)?;
-    let same = match (
+    let same = |record: &Uploaded| match (
         super::RemoteUrl::parse(&record.remote),
         super::RemoteUrl::parse(remote),
     ) {
         (Ok(recorded), Ok(configured)) => recorded == configured,
         _ => record.remote == remote,
     };
-    same.then_some(record)
+    read_at(&place(backup_dir, db, remote))
+        .or_else(|| read_at(&single_place(backup_dir, db)))
+        .filter(same)
 }
 
 /// Record one upload's outcome and append its summary line (`event=sync`,
@@ -87,7 +104,8 @@ pub(crate) fn record(
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 let json = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
-                replace_file(&place(backup_dir, db), 0o644, &json).map_err(|e| e.to_string())
+                replace_file(&place(backup_dir, db, remote), 0o644, &json)
+                    .map_err(|e| e.to_string())
             });
         if let Err(error) = written {
             tracing::debug!("remote upload not recorded: {error}");
