@@ -67,6 +67,22 @@ pub(crate) fn render(facts: &Facts) -> Result<String> {
         "1 when this check criterion passes, else 0.",
         &criteria,
     );
+    // `WAIT` passes (ok 1): without this an alert cannot tell it from `OK`.
+    let pending: Vec<(String, f64)> = facts
+        .criteria
+        .iter()
+        .map(|c| {
+            (
+                format!("{base},criterion=\"{}\"", label(&c.name)),
+                f64::from(u8::from(c.pending)),
+            )
+        })
+        .collect();
+    family(
+        "dbbackup_check_pending",
+        "1 when this check criterion passes but waits (WAIT: e.g. the newest backup not on the remote yet), else 0.",
+        &pending,
+    );
     family(
         "dbbackup_restore_points",
         "Number of good restore points in the backup directory.",

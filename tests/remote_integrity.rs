@@ -264,6 +264,19 @@ fn restore_latest_passes_over_bytes_that_fail_their_sha256_and_by_name_refuses_t
     assert_eq!(content_digest(&r.env.db), points[1].1);
 }
 
+/// `check --format prometheus`'s `dbbackup_check_pending` of `remote`.
+fn pending_gauge(r: &Remote) -> String {
+    let prometheus = r.run(&["check", "--format", "prometheus"]);
+    prometheus.ok();
+    prometheus
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("dbbackup_check_pending{") && l.contains("criterion=\"remote\""))
+        .and_then(|l| l.rsplit_once(' '))
+        .map(|(_, value)| value.to_string())
+        .unwrap_or_else(|| panic!("{}", prometheus.stdout))
+}
+
 #[test]
 fn check_waits_for_the_newest_point_to_reach_the_remote_and_nagios_says_so() {
     let Some(server) = s3::shared() else { return };
@@ -297,9 +310,11 @@ fn check_waits_for_the_newest_point_to_reach_the_remote_and_nagios_says_so() {
         .cloned()
         .unwrap();
     assert_eq!(remote["pending"], true, "{remote}");
+    assert_eq!(pending_gauge(&r), "1");
 
     // Synced: read back whole, and `check` says so.
     r.run(&["sync"]).ok();
+    assert_eq!(pending_gauge(&r), "0");
     let check = r.run(&["check"]);
     check.ok();
     assert!(
