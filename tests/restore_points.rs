@@ -975,6 +975,13 @@ fn without_a_configured_database_check_and_summary_judge_the_single_one() {
         "{}",
         check.stdout
     );
+    no_db(&["check", "--format", "nagios"]).reported(
+        0,
+        &format!(
+            "no --db-path given: judged {}",
+            a.canonicalize().unwrap().display()
+        ),
+    );
     // Its database gone: not healthy.
     fs::rename(&a, env.path("moved.db")).unwrap();
     no_db(&["check"]).reported(1, "FAIL database:");
