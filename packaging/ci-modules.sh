@@ -70,6 +70,8 @@ else
     [[ "$(which_module)" == *"Modules Release"* ]] || fail "module is not Environment Modules: $(which_module)"
 fi
 ! command -v dbbackup >/dev/null || fail "dbbackup on PATH before the module is loaded"
+# A system page man finds before the load (none where the image drops man pages).
+system_page=$( { command -v man >/dev/null && man -w ls 2>/dev/null; } || true)
 module use "$MODULEFILES"
 module load dbbackup
 [ "$(command -v dbbackup)" = "$PREFIX/bin/dbbackup" ] || fail "dbbackup on PATH is $(command -v dbbackup)"
@@ -83,11 +85,16 @@ case ":$MANPATH:" in *":$PREFIX/share/man:"*) ;; *) fail "MANPATH=$MANPATH lacks
 if command -v man >/dev/null; then
     [ "$(man -w dbbackup)" = "$PREFIX/share/man/man1/dbbackup.1" ] || fail "man -w dbbackup: $(man -w dbbackup)"
     [ "$(man -w dbbackup-restore)" = "$PREFIX/share/man/man1/dbbackup-restore.1" ] || fail "no dbbackup-restore(1)"
+    # The system's pages too: MANPATH was unset, and must not become the prefix alone.
+    [ -z "$system_page" ] || [ "$(man -w ls 2>&1)" = "$system_page" ] \
+        || fail "man -w ls after module load: $(man -w ls 2>&1) (MANPATH=$MANPATH)"
 fi
 # Bash completion: bash-completion's loader looks in XDG_DATA_DIRS/bash-completion;
 # the Lua modulefile also sources it (a bash without bash-completion).
 completion=$PREFIX/share/bash-completion/completions/dbbackup
 case ":$XDG_DATA_DIRS:" in *":$PREFIX/share:"*) ;; *) fail "XDG_DATA_DIRS=$XDG_DATA_DIRS lacks $PREFIX/share" ;; esac
+# It was unset, which means /usr/local/share:/usr/share: those stay on it.
+case ":$XDG_DATA_DIRS:" in *":/usr/share:"*) ;; *) fail "XDG_DATA_DIRS=$XDG_DATA_DIRS lost the default /usr/share" ;; esac
 [ -f "$completion" ] || fail "no $completion"
 if [ "$FORMAT" = lua ]; then
     complete -p dbbackup >/dev/null 2>&1 || fail "no bash completion for dbbackup after module load"

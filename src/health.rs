@@ -51,19 +51,28 @@ pub(crate) fn evaluate_all(
     settings: &Settings,
     thresholds: &CheckThresholds,
 ) -> Result<Vec<Criterion>> {
-    let db = settings.db_path.as_deref().map(DbId::of);
+    let (db, assumed) = judged_database(settings)?;
     let mut criteria = evaluate(&settings.backup_dir, db.as_ref(), "", thresholds, true)?;
-    if let Some(path) = &settings.db_path {
+    if let Some(db) = &db {
+        // As the user wrote it; the recorded (absolute) path when assumed.
+        let path = settings.db_path.as_deref().unwrap_or(db.canonical());
         // `restore latest` is advised only when it would find something.
         let restorable = BackupDir::new(&settings.backup_dir)
-            .newest_restore_point(&DbId::of(path), |e| {
-                crate::diff::restore_problem(e).is_none()
-            })
+            .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none())
             .is_ok_and(|newest| newest.is_some());
-        criteria.push(database(path, restorable));
-        criteria.push(attempt(&settings.backup_dir, &DbId::of(path)));
+        let mut criterion = database(path, restorable);
+        if assumed {
+            // Say which database was judged: a job that lost its `--db-path`
+            // must not read as healthy for the database it meant.
+            criterion.detail = format!(
+                "no --db-path given; judged the only database the backups record: {}",
+                criterion.detail
+            );
+        }
+        criteria.push(criterion);
+        criteria.push(attempt(&settings.backup_dir, db));
         if let Some(url) = &settings.remote {
-            criteria.push(remote(settings, url, &DbId::of(path), thresholds));
+            criteria.push(remote(settings, url, db, thresholds));
         }
     }
     for mirror in &settings.mirror_dirs {
@@ -79,6 +88,20 @@ pub(crate) fn evaluate_all(
         }
     }
     Ok(criteria)
+}
+
+/// The database `check` and `summary` judge, and whether it was assumed: the
+/// configured one, or else the one the backup directory holds backups of
+/// (several: the usage error `verify` and `restore` give too).
+pub(crate) fn judged_database(settings: &Settings) -> Result<(Option<DbId>, bool)> {
+    match settings.db_path.as_deref() {
+        Some(path) => Ok((Some(DbId::of(path)), false)),
+        None => {
+            let db = crate::store::latest::sole_database_of(&BackupDir::new(&settings.backup_dir))?;
+            let assumed = db.is_some();
+            Ok((db, assumed))
+        }
+    }
 }
 
 /// The mirror must hold the primary's newest restore point (by name and size):

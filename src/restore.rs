@@ -92,6 +92,7 @@ pub(crate) fn restore(
 ) -> Result<Outcome> {
     let target = &request.target;
     refuse_backup_file(settings, dir, target)?;
+    refuse_sidecar_name(target)?;
     let untouched = untouched(target);
     let Some((lock, present)) = lock_target(settings, job, dir, request)? else {
         return Ok(Outcome::Skipped);
@@ -851,6 +852,26 @@ fn refuse_backup_file(settings: &Settings, dir: &BackupDir, target: &Path) -> Re
                 "restore target {} is in backup directory {} and named like a backup file; refusing to write a database there, even with --force (restore into another path)",
                 show(target),
                 show(backups)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A target named like SQLite's own `-wal`, `-shm` or `-journal` file would be
+/// taken by SQLite for that file of the database beside it (a restored image in
+/// its WAL; with --force, a WAL of committed rows replaced): never written.
+fn refuse_sidecar_name(target: &Path) -> Result<()> {
+    let Some(name) = target.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    for suffix in ["-wal", "-shm", "-journal"] {
+        if let Some(db) = name.strip_suffix(suffix)
+            && !db.is_empty()
+        {
+            return Err(Error::usage(format!(
+                "restore target {} is named like the {suffix} file SQLite keeps beside database {db}; refusing to restore a database there, even with --force (choose a name without {suffix})",
+                show(target)
             )));
         }
     }

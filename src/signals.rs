@@ -21,7 +21,12 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+/// The latest signal, set in the handler itself (seen by the next poll at once).
 static RECEIVED: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
+/// The first signal, in order of arrival (set by the `signal-order` thread): it
+/// decides the exit status and the recorded reason, so a second signal (INT
+/// after SLURM's TERM) does not rewrite why the run stopped.
+static FIRST: AtomicUsize = AtomicUsize::new(0);
 /// Set once, by `bound`: (deadline, the budget it was set from).
 static DEADLINE: OnceLock<(Instant, Duration)> = OnceLock::new();
 /// Set by `supervise`: signals are forwarded, and only `interrupt` stops a backup.
@@ -57,7 +62,35 @@ pub(crate) fn install() {
         let _ = thread::Builder::new()
             .name("signal-watchdog".into())
             .spawn(watchdog);
+        // Signals are delivered to the iterator in the order they came (a
+        // handler of our own would need unsafe code); without it, the latest counts.
+        if let Ok(mut signals) = signal_hook::iterator::Signals::new(HANDLED) {
+            let _ = thread::Builder::new()
+                .name("signal-order".into())
+                .spawn(move || {
+                    for signal in signals.forever() {
+                        let _ = FIRST.compare_exchange(
+                            0,
+                            signal as usize,
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        );
+                    }
+                });
+        }
     });
+}
+
+/// The first signal received, or, before the `signal-order` thread has seen it,
+/// the latest (the only one so far, but for a race of two within microseconds).
+fn first_received() -> Option<i32> {
+    match FIRST.load(Ordering::SeqCst) {
+        0 => match RECEIVED.get()?.load(Ordering::Relaxed) {
+            0 => None,
+            signal => Some(signal as i32),
+        },
+        signal => Some(signal as i32),
+    }
 }
 
 /// Once a signal has arrived, give cleanup `GRACE`, then end the process the way
@@ -115,18 +148,16 @@ pub(crate) fn supervise() {
     SUPERVISING.store(true, Ordering::Relaxed);
 }
 
-/// The last signal the flag handlers saw, if any: a supervisor starting up
+/// The first signal the handlers saw, if any: a supervisor starting up
 /// takes over what came before its own handlers were in place.
 pub(crate) fn received() -> Option<i32> {
-    match RECEIVED.get()?.load(Ordering::Relaxed) {
-        0 => None,
-        signal => Some(signal as i32),
-    }
+    first_received()
 }
 
-/// Ask a backup running in this (supervising) process to stop, as `signal` would.
+/// Ask a backup running in this (supervising) process to stop, as `signal`
+/// would; the first request decides.
 pub(crate) fn interrupt(signal: i32) {
-    STOP.store(signal as usize, Ordering::Relaxed);
+    let _ = STOP.compare_exchange(0, signal as usize, Ordering::SeqCst, Ordering::SeqCst);
 }
 
 /// The signal received so far, if any (none counts under `bound`).
@@ -142,10 +173,7 @@ pub(crate) fn pending() -> Option<i32> {
             signal => Some(signal as i32),
         };
     }
-    match RECEIVED.get()?.load(Ordering::Relaxed) {
-        0 => None,
-        signal => Some(signal as i32),
-    }
+    first_received()
 }
 
 /// From now on, signals no longer interrupt; the run ends `budget` after `start`

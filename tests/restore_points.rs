@@ -946,6 +946,62 @@ fn without_a_configured_database_latest_needs_a_single_one() {
 }
 
 #[test]
+fn without_a_configured_database_check_and_summary_judge_the_single_one() {
+    let env = Env::empty();
+    let no_db = |args: &[&str]| -> Run {
+        env.command()
+            .env_remove("DBBACKUP_DB_PATH")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let a = db_with(&env.path("a.db"), &["a"]);
+    env.run(&["--db-path", s(&a), "backup"]).ok();
+    // One database: judged, and the `database` and `attempt` criteria are there,
+    // naming the database assumed.
+    let check = no_db(&["check", "--format", "json"]);
+    check.ok();
+    let names: Vec<String> = check.json()["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "database"), "{names:?}");
+    assert!(names.iter().any(|n| n == "attempt"), "{names:?}");
+    assert!(
+        check.stdout.contains("no --db-path given"),
+        "{}",
+        check.stdout
+    );
+    no_db(&["check", "--format", "nagios"]).reported(
+        0,
+        &format!(
+            "no --db-path given: judged {}",
+            a.canonicalize().unwrap().display()
+        ),
+    );
+    // Its database gone: not healthy.
+    fs::rename(&a, env.path("moved.db")).unwrap();
+    no_db(&["check"]).reported(1, "FAIL database:");
+    fs::rename(env.path("moved.db"), &a).unwrap();
+    // Two databases: refused like `verify`, nagios UNKNOWN.
+    let b = db_with(&env.path("b.db"), &["b"]);
+    env.run(&["--db-path", s(&b), "backup"]).ok();
+    no_db(&["check"]).failed_with(2, "say which with --db-path");
+    let nagios = no_db(&["check", "--format", "nagios"]);
+    assert_eq!(nagios.code, 3, "{} {}", nagios.stdout, nagios.stderr);
+    assert!(
+        nagios.stdout.starts_with("DBBACKUP UNKNOWN"),
+        "{}",
+        nagios.stdout
+    );
+    no_db(&["summary"]).failed_with(2, "say which with --db-path");
+    env.run(&["--db-path", s(&b), "check"]).ok();
+}
+
+#[test]
 fn legacy_local_time_names_are_ordered_by_their_real_time() {
     // In Tokyo (UTC+9) a seed backup made an hour ago has a name that sorts after
     // a backup made now (UTC name): order must follow the real time.

@@ -420,6 +420,40 @@ fn a_target_named_like_a_backup_in_a_backup_directory_is_refused_even_with_force
 }
 
 #[test]
+fn a_target_named_like_an_sqlite_sidecar_is_refused_even_with_force() {
+    let env = Env::empty();
+    let names = backups_of_rows(&env, &["a"]);
+    // A WAL database with a reader holding it open: its -wal and -shm exist.
+    let conn = Connection::open(&env.db).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute("INSERT INTO t VALUES ('b')", []).unwrap();
+    let sidecars = |suffix: &str| fs::read(format!("{}{suffix}", env.db.display())).ok();
+    let before: Vec<_> = ["-wal", "-shm", "-journal"].map(sidecars).into();
+    assert!(before[0].is_some(), "the -wal exists");
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let target = format!("{}{suffix}", env.db.display());
+        for force in [false, true] {
+            let mut args = vec!["restore", &names[0], "--target", &target];
+            if force {
+                args.push("--force");
+            }
+            let run = env.run(&args);
+            run.failed_with(
+                2,
+                &format!(
+                    "restore target {target} is named like the {suffix} file SQLite keeps beside database results.db; refusing to restore a database there, even with --force"
+                ),
+            );
+            assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        }
+    }
+    let after: Vec<_> = ["-wal", "-shm", "-journal"].map(sidecars).into();
+    assert_eq!(after, before, "sidecars untouched");
+    drop(conn);
+    assert_eq!(rows(&env.db), ["a", "b"]);
+}
+
+#[test]
 fn restore_by_name_of_a_damaged_backup_is_worded_as_a_refusal() {
     let env = Env::empty();
     let names = backups_of_rows(&env, &["a"]);

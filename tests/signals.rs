@@ -273,3 +273,46 @@ fn temp_files(dir: &std::path::Path) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A second stop signal (INT after SLURM's TERM, or the reverse) does not
+/// rewrite why the run stopped: the first decides the exit status and the message.
+#[test]
+fn the_first_of_two_signals_decides_the_exit_and_the_reason() {
+    let env = Env::empty();
+    make_large_db(&env.db, 150);
+    for (first, second) in [
+        (Signal::SIGTERM, Signal::SIGINT),
+        (Signal::SIGINT, Signal::SIGTERM),
+    ] {
+        let child = env
+            .command()
+            .args([
+                "backup",
+                "--force",
+                "--threads",
+                "1",
+                "--compression-level",
+                "9",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        env.wait_for_temp_file(1 << 20, Duration::from_secs(120));
+        let pid = Pid::from_raw(child.id() as i32);
+        kill(pid, first).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        // The process may already be gone.
+        let _ = kill(pid, second);
+        let run: Run = child.wait_with_output().unwrap().into();
+        assert_eq!(run.signal, Some(first as i32), "stderr: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("interrupted by signal {}", first as i32)),
+            "{}",
+            run.stderr
+        );
+        assert!(env.backup_files().is_empty(), "nothing published");
+        assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
+    }
+}

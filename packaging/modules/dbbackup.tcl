@@ -15,7 +15,18 @@ module-whatis "Version: $version"
 module-whatis "Description: compressed, verified, online backups of SQLite databases on SLURM clusters"
 module-whatis "License: MIT OR Apache-2.0"
 
+# Read before this file changes it: unset or empty means the XDG default.
+set xdg_was_unset [expr {![info exists ::env(XDG_DATA_DIRS)] || $::env(XDG_DATA_DIRS) eq ""}]
+
 prepend-path PATH          $prefix/bin
 prepend-path MANPATH       $prefix/share/man
+# An empty element keeps man's own search path (`man ls`): a MANPATH that was
+# unset would otherwise become this prefix alone.
+append-path  MANPATH       {}
 # bash-completion's loader finds share/bash-completion/completions/dbbackup here.
 prepend-path XDG_DATA_DIRS $prefix/share
+# (an unset XDG_DATA_DIRS meant /usr/local/share:/usr/share; they stay on it,
+# also after unload, where they mean what unset meant)
+if {$xdg_was_unset && [module-info mode load]} {
+    append-path XDG_DATA_DIRS /usr/local/share:/usr/share
+}

@@ -97,6 +97,15 @@ class DbBackupError(Exception):
         self.stderr = stderr
         self.result = result
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Pickled with all its fields (multiprocessing and concurrent.futures
+        # send a worker's exception back this way); Exception's default would
+        # call __init__ with the message alone.
+        return (
+            type(self),
+            (self.command, self.argv, self.exit_code, self.message, self.stderr, self.result),
+        )
+
 
 def binary() -> str:
     """The path of the ``dbbackup`` executable these functions run.
@@ -276,6 +285,7 @@ def _run(
 ) -> Any:
     # Every argument is checked before the binary runs: a wrong type raises here,
     # naming the argument, instead of becoming a strange flag value.
+    _refuse_others_options(command, options)
     flags = _flags(dict(options, db_path=db_path))
     argv = [binary(), command, *flags, "--format=json"]
     if positional:
@@ -298,6 +308,33 @@ def _run(
     if exit_code == 0 or (report_on_exit_1 and exit_code == 1 and isinstance(result, dict) and "healthy" in result):
         return result
     raise DbBackupError(command, argv, exit_code, _error_line(stderr, exit_code), stderr, result)
+
+
+# Each command's own options (`dbbackup COMMAND --help`); the others are global.
+_OWN_OPTIONS: Dict[str, Tuple[str, ...]] = {
+    "auto": (),
+    "backup": ("force",),
+    "restore": ("name", "target", "before_job", "if_db_missing", "force", "full_check", "from_remote"),
+    "check": ("max_age", "min_count", "max_shrink", "min_free", "remote_max_age"),
+    "list": ("job", "from_remote"),
+    "sync": (),
+}
+_FUNCTIONS = {"list": "list_backups"}
+
+
+def _refuse_others_options(command: str, options: Mapping[str, Any]) -> None:
+    """Another function's option is Python's mistake to name: passed on, the
+    binary would refuse a flag the caller never typed (and suggest another)."""
+    function = _FUNCTIONS.get(command, command)
+    for key in options:
+        if key in _OWN_OPTIONS[command]:
+            continue
+        takers = [f"{_FUNCTIONS.get(c, c)}()" for c, own in _OWN_OPTIONS.items() if key in own]
+        if takers:
+            raise TypeError(
+                f"{function}() got an unexpected keyword argument {key!r}"
+                f" (only {' and '.join(takers)} {'takes' if len(takers) == 1 else 'take'} it)"
+            )
 
 
 def _flags(options: Mapping[str, Any]) -> List[str]:

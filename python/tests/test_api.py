@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import pathlib
+import pickle
 import re
 import signal
 import sqlite3
@@ -198,6 +199,12 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(str(error), f"dbbackup backup failed (exit 1): {error.message}")
         self.assertNotIn("\n", str(error))
         self.assertFalse(any(self.backups.glob("backup_*")), "nothing published")
+        # A worker pool sends it back pickled: every field survives.
+        copy = pickle.loads(pickle.dumps(error))
+        self.assertIs(type(copy), dbbackup.DbBackupError)
+        self.assertEqual(str(copy), str(error))
+        for field in ("command", "argv", "exit_code", "message", "stderr", "result"):
+            self.assertEqual(getattr(copy, field), getattr(error, field), field)
 
     def test_a_directory_or_a_non_sqlite_file_as_database_raises_naming_it(self) -> None:
         (self.dir / "adir").mkdir()
@@ -364,6 +371,17 @@ class ApiTest(unittest.TestCase):
             ("backup", {"db_path": self.db, "max_bakups": 3}, TypeError,
              "unexpected keyword argument 'max_bakups'; did you mean 'max_backups'?"),
             ("check", {"db_path": self.db, "max_shrnk": 5}, TypeError, "did you mean 'max_shrink'?"),
+            # Another function's option is named as such, not passed to the binary.
+            ("auto", {"db_path": self.db, "force": True}, TypeError,
+             "auto() got an unexpected keyword argument 'force' (only backup() and restore() take it)"),
+            ("backup", {"db_path": self.db, "target": self.db}, TypeError,
+             "backup() got an unexpected keyword argument 'target' (only restore() takes it)"),
+            ("backup", {"db_path": self.db, "name": "latest"}, TypeError,
+             "backup() got an unexpected keyword argument 'name'"),
+            ("list_backups", {"db_path": self.db, "before_job": 3}, TypeError,
+             "list_backups() got an unexpected keyword argument 'before_job'"),
+            ("sync", {"db_path": self.db, "max_age": "1h"}, TypeError,
+             "sync() got an unexpected keyword argument 'max_age' (only check() takes it)"),
         ]
         for function, arguments, error, words in cases:
             with self.subTest(function=function, arguments=arguments):
@@ -516,6 +534,19 @@ class ApiTest(unittest.TestCase):
         started = time.monotonic()
         dbbackup.backup(force=True, db_path=self.db, backup_dir=self.backups, lock_timeout_seconds=1)
         self.assertLess(time.monotonic() - started, 30)
+
+
+class MainTest(unittest.TestCase):
+    def test_python_dash_m_without_a_binary_says_one_line(self) -> None:
+        import dbbackup.__main__ as entry
+
+        stderr = io.StringIO()
+        missing = FileNotFoundError("the dbbackup executable is neither installed with this package nor on PATH")
+        with mock.patch.object(entry, "binary", side_effect=missing), contextlib.redirect_stderr(stderr):
+            with self.assertRaises(SystemExit) as caught:
+                entry.main()
+        self.assertEqual(caught.exception.code, 127)
+        self.assertEqual(stderr.getvalue(), f"error: {missing}\n")
 
 
 class InstallTest(unittest.TestCase):

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::exit_code::Nagios;
 use crate::health::{self, Criterion, Severity};
+use crate::store::DbId;
 
 pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<ExitCode> {
     // This call's threshold flags are already in `ctx.settings.check` (`config::resolve`).
@@ -17,7 +18,9 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<ExitCode> {
     let healthy = criteria.iter().all(|c| c.ok);
     match args.format {
         CheckFormat::Nagios => {
-            let (state, text) = nagios(&criteria);
+            let (db, assumed) = health::judged_database(&ctx.settings)?;
+            let assumed = db.filter(|_| assumed);
+            let (state, text) = nagios(&criteria, assumed.as_ref());
             ctx.output(Format::Text).line(text);
             return Ok(ExitCode::Nagios(state));
         }
@@ -56,8 +59,9 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<ExitCode> {
     })
 }
 
-/// One status line with perfdata, and the plugin exit code.
-fn nagios(criteria: &[Criterion]) -> (Nagios, String) {
+/// One status line with perfdata, and the plugin exit code. `assumed`: the
+/// database judged without a configured one, named in the line.
+fn nagios(criteria: &[Criterion], assumed: Option<&DbId>) -> (Nagios, String) {
     let worst = criteria.iter().filter(|c| !c.ok).map(|c| c.severity).max();
     let (code, word) = match worst {
         None => (Nagios::Ok, "OK"),
@@ -75,6 +79,13 @@ fn nagios(criteria: &[Criterion]) -> (Nagios, String) {
             .collect(),
         Some(_) => health::problems(criteria),
     };
+    let mut summary = summary;
+    if let Some(db) = assumed {
+        summary.push(format!(
+            "no --db-path given: judged {}",
+            crate::error::show(db.canonical())
+        ));
+    }
     let perf: Vec<&str> = criteria.iter().filter_map(|c| c.perf.as_deref()).collect();
     (
         code,

@@ -27,7 +27,11 @@ struct Report<'a> {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<ExitCode> {
-    let set = ctx.backup_set(&ctx.backup_dir())?;
+    // The same database `check` judges (refused when the directory holds several).
+    let set = match crate::health::judged_database(&ctx.settings)?.0 {
+        Some(db) => ctx.backup_dir().set(&db)?,
+        None => ctx.backup_set(&ctx.backup_dir())?,
+    };
     let (good, unusable) = crate::diff::split_restorable(&set.restore_points);
     let criteria = crate::health::evaluate_all(&ctx.settings, &ctx.settings.check)?;
     let healthy = criteria.iter().all(|c| c.ok);

@@ -31,6 +31,13 @@ pub(crate) fn restore_points(
     Ok(set.restore_points)
 }
 
+/// Without a configured database: the one database `dir` holds backups of
+/// (`check` and `summary` judge it); refused when it holds several; `None`
+/// when no backup records its database.
+pub(crate) fn sole_database_of(dir: &BackupDir) -> Result<Option<DbId>> {
+    sole_database(dir, &dir.entries()?, None)
+}
+
 /// Without a configured database, `latest` needs the directory to hold restore
 /// points of exactly one database (or of the target itself); `None`: it records
 /// no database at all.
