@@ -91,6 +91,17 @@ impl Remote {
         rows
     }
 
+    /// `restore NAME --from-remote --target TARGET`.
+    fn restore_from_remote(&self, name: &str, target: &Path) -> Run {
+        self.run(&[
+            "restore",
+            name,
+            "--from-remote",
+            "--target",
+            target.to_str().unwrap(),
+        ])
+    }
+
     fn remote_names(&self) -> Vec<String> {
         self.checks().into_iter().map(|(name, _)| name).collect()
     }
@@ -135,14 +146,7 @@ fn a_point_damaged_at_the_store_with_its_size_is_not_already_there_and_sync_repa
     assert_eq!(r.remote_names(), std::slice::from_ref(newest));
     assert_eq!(r.checks()[0].1, "ok");
     let target = r.env.path("restored.db");
-    r.run(&[
-        "restore",
-        "latest",
-        "--from-remote",
-        "--target",
-        target.to_str().unwrap(),
-    ])
-    .ok();
+    r.restore_from_remote("latest", &target).ok();
     assert_eq!(content_digest(&target), points[2].1);
     r.run(&["check"]).ok();
 }
@@ -176,22 +180,10 @@ fn retention_never_deletes_older_points_for_a_newest_whose_bytes_do_not_match() 
     );
 
     let target = r.env.path("restored.db");
-    let restore = r.run(&[
-        "restore",
-        "latest",
-        "--from-remote",
-        "--target",
-        target.to_str().unwrap(),
-    ]);
+    let restore = r.restore_from_remote("latest", &target);
     restore.ok();
     assert_eq!(content_digest(&target), points[1].1);
-    assert!(
-        restore
-            .stderr
-            .contains(&format!("passed over newer {newest}")),
-        "{}",
-        restore.stderr
-    );
+    assert_passed_over(&restore, newest);
     let check = r.run(&["check"]);
     check.reported(1, newest);
     assert!(
@@ -210,13 +202,7 @@ fn restore_latest_passes_over_bytes_that_fail_their_sha256_and_by_name_refuses_t
     r.corrupt(newest);
 
     let target = r.env.path("copy.db");
-    let restore = r.run(&[
-        "restore",
-        "latest",
-        "--from-remote",
-        "--target",
-        target.to_str().unwrap(),
-    ]);
+    let restore = r.restore_from_remote("latest", &target);
     restore.ok();
     assert_eq!(content_digest(&target), points[1].1);
     assert!(
@@ -238,14 +224,8 @@ fn restore_latest_passes_over_bytes_that_fail_their_sha256_and_by_name_refuses_t
 
     // By name: refused, naming it; nothing written.
     let named = r.env.path("named.db");
-    r.run(&[
-        "restore",
-        newest,
-        "--from-remote",
-        "--target",
-        named.to_str().unwrap(),
-    ])
-    .failed_with(1, &format!("backup {newest} is damaged"));
+    r.restore_from_remote(newest, &named)
+        .failed_with(1, &format!("backup {newest} is damaged"));
     assert!(!named.exists());
 
     // The scratch purge: plain `restore latest` falls back to the remote and
@@ -254,13 +234,7 @@ fn restore_latest_passes_over_bytes_that_fail_their_sha256_and_by_name_refuses_t
     fs::remove_file(&r.env.db).unwrap();
     let fallback = r.run(&["restore", "latest"]);
     fallback.ok();
-    assert!(
-        fallback
-            .stderr
-            .contains(&format!("passed over newer {newest}")),
-        "{}",
-        fallback.stderr
-    );
+    assert_passed_over(&fallback, newest);
     assert_eq!(content_digest(&r.env.db), points[1].1);
 }
 
@@ -569,14 +543,7 @@ fn refuses_a_damaged_local_backup(prefix: &str, damage: impl Fn(&mut Vec<u8>)) {
     assert_eq!(code, 404);
     r.run(&["check"]).reported(1, "remote");
     let target = r.env.path("restored.db");
-    r.run(&[
-        "restore",
-        "latest",
-        "--from-remote",
-        "--target",
-        target.to_str().unwrap(),
-    ])
-    .ok();
+    r.restore_from_remote("latest", &target).ok();
     assert_eq!(content_digest(&target), points[1].1);
 }
 
@@ -625,14 +592,7 @@ fn check_fails_when_a_restore_found_the_newest_remote_point_damaged() {
     r.run(&["check"]).ok();
     r.corrupt(&points[1].0);
     let target = r.env.path("copy.db");
-    r.run(&[
-        "restore",
-        "latest",
-        "--from-remote",
-        "--target",
-        target.to_str().unwrap(),
-    ])
-    .ok();
+    r.restore_from_remote("latest", &target).ok();
     assert_eq!(content_digest(&target), points[0].1);
     let check = r.run(&["check"]);
     check.reported(1, &points[1].0);
@@ -715,22 +675,10 @@ fn a_read_from_the_remote_that_fails_on_the_content_is_never_a_proof() {
 
     // Restore latest passes over it to the newest intact point.
     let target = r.env.path("copy.db");
-    let restore = r.run(&[
-        "restore",
-        "latest",
-        "--from-remote",
-        "--target",
-        target.to_str().unwrap(),
-    ]);
+    let restore = r.restore_from_remote("latest", &target);
     restore.ok();
     assert_eq!(content_digest(&target), points[1].1);
-    assert!(
-        restore
-            .stderr
-            .contains(&format!("passed over newer {newest}")),
-        "{}",
-        restore.stderr
-    );
+    assert_passed_over(&restore, newest);
     // ... and what it read is a finding, never a proof.
     let check = r.run(&["check"]);
     check.reported(1, newest);
@@ -852,4 +800,13 @@ fn a_one_off_sync_to_another_remote_keeps_the_configured_remotes_failure() {
     let db_key = mine.rsplit_once('-').unwrap().0;
     fs::rename(state.join(mine), state.join(db_key)).unwrap();
     r.run(&["check"]).reported(1, &failure);
+}
+
+/// A restore that went past `newest` says so on stderr.
+fn assert_passed_over(run: &Run, newest: &str) {
+    assert!(
+        run.stderr.contains(&format!("passed over newer {newest}")),
+        "{}",
+        run.stderr
+    );
 }
