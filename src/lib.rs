@@ -73,7 +73,7 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
             // the one format of the command line's own, clap's; what went wrong
             // while working is a log line, with its time and job.
             if error.exit_code() == ExitCode::Usage {
-                eprintln!("error: {error}");
+                to_stderr(format_args!("error: {error}\n"));
             } else {
                 tracing::error!("{error}");
             }
@@ -122,17 +122,17 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
         let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
         let top_level = error.kind() == ErrorKind::MissingSubcommand;
         if let Some(line) = cli::missing_subcommand(&args, top_level) {
-            eprintln!("error: {line}");
+            to_stderr(format_args!("error: {line}\n"));
             return ExitCode::Usage.into();
         }
         // Nothing typed (settings from the environment only): the help, as
         // for `dbbackup` with none.
         if error.kind() == ErrorKind::MissingSubcommand {
             use clap::CommandFactory;
-            eprint!("{}", cli::Cli::command().render_help());
+            to_stderr(cli::Cli::command().render_help());
             return ExitCode::Usage.into();
         }
-        eprint!("{}", error.render());
+        to_stderr(error.render());
         return ExitCode::Usage.into();
     }
     if is_help {
@@ -140,6 +140,14 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
         return ExitCode::Success.into();
     }
     // One line per bad input, as every other error (`cli::one_line`).
-    eprintln!("error: {}", cli::one_line(&error));
+    to_stderr(format_args!("error: {}\n", cli::one_line(&error)));
     ExitCode::Usage.into()
+}
+
+/// Write to stderr, ignoring failure: `eprint!` panics when stderr is a closed
+/// pipe or a full disk (a job's output file), and the exit code must stay the
+/// command's own.
+fn to_stderr(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = write!(std::io::stderr(), "{text}");
 }

@@ -81,6 +81,9 @@ pub(crate) fn init(job: &JobContext, quiet: bool, verbose: u8) {
     };
     let _ = tracing_subscriber::fmt()
         .with_writer(io::stderr)
+        // Its report of a failed write is an `eprintln!`, which panics when stderr
+        // is a closed pipe or on a full disk: a lost log line must not stop the work.
+        .log_internal_errors(false)
         .with_max_level(level)
         .with_ansi(false)
         .event_format(LineFormat {

@@ -420,3 +420,66 @@ fn a_fifo_planted_under_a_backup_name_is_passed_over() {
     assert_eq!(content_digest(&target), content_digest(&env.db));
     assert!(env.backup_files().starts_with(&good));
 }
+
+/// Run with stderr lost: a pipe whose reader has gone, or `/dev/full` (a job's
+/// output file on a full filesystem). Returns the exit code.
+fn run_with_stderr_lost(env: &Env, args: &[&str], to_full_disk: bool) -> i32 {
+    let stderr = if to_full_disk {
+        Stdio::from(
+            fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+    } else {
+        let (reader, writer) = pipe();
+        drop(reader);
+        Stdio::from(writer)
+    };
+    let status = env
+        .command()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .status()
+        .expect("spawn dbbackup");
+    // A panic exits 101; a signal (SIGPIPE) has no code.
+    status.code().expect("exited, not killed by a signal")
+}
+
+/// A log line that cannot be written is dropped: the work, the backup and the
+/// exit code are what they would be with a terminal (it used to panic, exit 101,
+/// after or before the backup, and `run` never started the job's work).
+#[test]
+fn a_lost_stderr_changes_neither_the_work_nor_the_exit_code() {
+    for to_full_disk in [false, true] {
+        let env = Env::new();
+        let before = env.backup_files().len();
+        let code = run_with_stderr_lost(&env, &["backup", "-v"], to_full_disk);
+        assert_eq!(code, 0, "backup -v, stderr to /dev/full: {to_full_disk}");
+        assert_eq!(
+            env.backup_files().len(),
+            before + 1,
+            "a backup was published"
+        );
+
+        let target = env.path("restored.db");
+        let args = ["restore", "latest", "--target", target.to_str().unwrap()];
+        assert_eq!(run_with_stderr_lost(&env, &args, to_full_disk), 0);
+        assert_eq!(content_digest(&target), content_digest(&env.db));
+
+        let marker = env.path("work-ran");
+        let work = format!("touch '{}'", marker.display());
+        let code = run_with_stderr_lost(&env, &["run", "--", "sh", "-c", &work], to_full_disk);
+        assert_eq!(code, 0, "run, stderr to /dev/full: {to_full_disk}");
+        assert!(marker.exists(), "the job's work ran");
+
+        let missing = env.path("missing.db");
+        let args = ["--db-path", missing.to_str().unwrap(), "backup"];
+        assert_eq!(run_with_stderr_lost(&env, &args, to_full_disk), 1);
+        assert_eq!(
+            run_with_stderr_lost(&env, &["--no-such-option"], to_full_disk),
+            2
+        );
+    }
+}
