@@ -49,7 +49,8 @@ pub enum Error {
     #[error("{0}")]
     Failed(String),
     /// A termination signal arrived; temp files were removed and the lock released.
-    #[error("interrupted by signal {0}; nothing was published")]
+    // Said of every command (backup, verify, sync, export): nothing it was making counts.
+    #[error("interrupted by signal {0}; nothing half-done was kept")]
     Interrupted(i32),
     /// A termination signal stopped a command that says itself what was left
     /// behind (a restore names its target).
@@ -58,7 +59,7 @@ pub enum Error {
     /// The time allowed after SLURM's TERM (`term_grace_seconds`, at most
     /// KillWait less a margin) ran out.
     #[error(
-        "gave up after {0} s, the time allowed after SLURM's TERM (term_grace_seconds or KillWait): SLURM kills the job soon; nothing was published"
+        "gave up after {0} s, the time allowed after SLURM's TERM (term_grace_seconds or KillWait): SLURM kills the job soon; nothing half-done was kept"
     )]
     OutOfTime(u64),
 }
