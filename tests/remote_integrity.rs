@@ -831,10 +831,15 @@ fn a_backup_with_a_flipped_header_bit_is_not_uploaded_nor_made_the_remotes_lates
     fs::write(&path, bytes).unwrap();
 
     let sync = r.run(&["sync"]);
-    assert_eq!(sync.code, 0, "{}", sync.stderr);
-    // Like any backup whose metadata is damaged: `list` and `verify` name it.
+    sync.failed_with(1, &names[0]);
+    assert!(
+        sync.stderr.contains("metadata checksum mismatch"),
+        "{}",
+        sync.stderr
+    );
     assert_eq!(r.remote_names(), names[1..], "{}", sync.stderr);
-    r.run(&["--remote-max-backups", "1", "sync"]).ok();
+    r.run(&["--remote-max-backups", "1", "sync"])
+        .failed_with(1, &names[0]);
     assert_eq!(r.remote_names(), names[2..]);
 
     fs::remove_dir_all(&r.env.backups).unwrap();
