@@ -163,6 +163,8 @@ fn compressed_and_checked(
         meta.diff = None;
         meta.file_size = None;
         meta.members = None;
+        // Written with its header checksum (`metadata::encode`).
+        meta.format = meta.format.max(metadata::FORMAT_VERSION);
         meta
     });
     if let Some(meta) = &header_meta {

@@ -810,3 +810,73 @@ fn assert_passed_over(run: &Run, newest: &str) {
         run.stderr
     );
 }
+
+/// A local backup whose header `seq` had a bit flipped (1 -> 9) is damaged:
+/// `sync` does not upload it, so it never becomes the remote's latest and
+/// remote retention keeps the newest point.
+#[test]
+fn a_backup_with_a_flipped_header_bit_is_not_uploaded_nor_made_the_remotes_latest() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "header-local");
+    let mut digests = Vec::new();
+    for _ in 0..3 {
+        add_row(&r.env.db);
+        r.run(&["backup"]).ok();
+        digests.push(content_digest(&r.env.db));
+    }
+    let names = r.env.backup_files();
+    let path = r.env.backups.join(&names[0]);
+    let mut bytes = fs::read(&path).unwrap();
+    crate::common::flip_seq_bit(&mut bytes);
+    fs::write(&path, bytes).unwrap();
+
+    let sync = r.run(&["sync"]);
+    sync.failed_with(1, &names[0]);
+    assert!(
+        sync.stderr.contains("metadata checksum mismatch"),
+        "{}",
+        sync.stderr
+    );
+    assert_eq!(r.remote_names(), names[1..], "{}", sync.stderr);
+    r.run(&["--remote-max-backups", "1", "sync"])
+        .failed_with(1, &names[0]);
+    assert_eq!(r.remote_names(), names[2..]);
+
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    let target = r.env.path("restored.db");
+    r.restore_from_remote("latest", &target).ok();
+    assert_eq!(content_digest(&target), digests[2]);
+}
+
+/// The same flip made in the oldest point's object on the store: restore
+/// from the remote takes the newest point, and retention keeps it.
+#[test]
+fn a_flipped_header_bit_in_a_stored_point_never_makes_it_the_remotes_latest() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "header-store");
+    let points = r.points(3);
+    let (oldest, newest) = (&points[0].0, &points[2].0);
+    let mut bytes = r.object(oldest);
+    crate::common::flip_seq_bit(&mut bytes);
+    s3::put_object(
+        &r.endpoint,
+        &r.bucket,
+        &format!("{}/{oldest}", r.prefix),
+        &bytes,
+    );
+    fs::remove_dir_all(&r.env.backups).unwrap();
+
+    let target = r.env.path("restored.db");
+    r.restore_from_remote("latest", &target).ok();
+    assert_eq!(content_digest(&target), points[2].1);
+    let sync = r.run(&["--remote-max-backups", "1", "sync"]);
+    assert!(
+        r.remote_names().contains(newest),
+        "{:?}\n{}",
+        r.remote_names(),
+        sync.stderr
+    );
+    fs::remove_file(&target).unwrap();
+    r.restore_from_remote("latest", &target).ok();
+    assert_eq!(content_digest(&target), points[2].1);
+}

@@ -251,3 +251,70 @@ fn a_damaged_backup_is_named_once_in_what_is_said_of_it() {
         assert!(line.matches("is damaged").count() <= 1, "{line}");
     }
 }
+
+/// One bit flipped in the oldest backup's header `seq` (1 -> 9) would make it
+/// latest; its header checksum makes it damaged instead, so `restore latest`
+/// takes the newest, and `verify`, `list` and `check` name or skip it.
+#[test]
+fn a_flipped_bit_in_an_old_backups_seq_never_makes_it_latest() {
+    let env = Env::new();
+    let mut digests = Vec::new();
+    for n in 0..3 {
+        let conn = rusqlite::Connection::open(&env.db).unwrap();
+        conn.execute("INSERT INTO ledger(amount, note) VALUES (?1, 'state')", [n])
+            .unwrap();
+        drop(conn);
+        env.run(&["backup", "--force", "-q"]).ok();
+        digests.push(content_digest(&env.db));
+    }
+    let oldest = env.backup_files()[0].clone();
+    let path = env.backups.join(&oldest);
+    let mut bytes = fs::read(&path).unwrap();
+    flip_seq_bit(&mut bytes);
+    fs::write(&path, bytes).unwrap();
+
+    let target = env.path("restored.db");
+    let restore = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    restore.ok();
+    assert_eq!(content_digest(&target), digests[2], "the newest state");
+    let newest = env.backup_files()[2].clone();
+    assert!(restore.stdout.contains(&newest), "{}", restore.stdout);
+
+    let verify = env.run(&["verify", "--all"]);
+    verify.reported(1, &format!("{oldest}: FAILED"));
+    assert!(
+        verify.stdout.contains("metadata checksum mismatch"),
+        "{}",
+        verify.stdout
+    );
+    assert_eq!(
+        verify.stdout.matches(": ok").count(),
+        2,
+        "{}",
+        verify.stdout
+    );
+    env.run(&["verify", &oldest])
+        .reported(1, &format!("{oldest}: FAILED"));
+
+    let list = env.run(&["list"]);
+    list.ok();
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&oldest))
+        .unwrap();
+    assert!(line.contains("damaged metadata"), "{line}");
+    let listed = listed(&env);
+    assert_eq!(listed[&oldest]["role"], "damaged", "{listed:?}");
+
+    let check = env.run(&["check"]);
+    check.ok();
+    assert!(
+        check.stdout.contains("count: 2 good backups")
+            && check
+                .stdout
+                .contains(&format!("newest good backup {newest}")),
+        "{}",
+        check.stdout
+    );
+}

@@ -182,6 +182,7 @@ pub(crate) fn sync(
         proved.insert(entry.file_name.clone());
         on_remote.insert(entry.file_name.clone(), point);
     }
+    damaged_headers(set, &mut done);
     done.reordered = reorder(remote, &mut on_remote, set)?;
     done.deleted = retain(
         remote,
@@ -330,6 +331,17 @@ fn reorder(
         reordered.push(entry.file_name.clone());
     }
     Ok(reordered)
+}
+
+/// Backups whose metadata is damaged (a header checksum mismatch, say) are
+/// never uploaded: their order and database cannot be trusted. Named, so that
+/// `sync` fails as for other backups damaged in the backup directory.
+fn damaged_headers(set: &BackupSet, done: &mut Synced) {
+    for entry in set.damaged.iter().filter(|e| !e.legacy) {
+        if let Err(why) = &entry.meta {
+            done.not_intact.push((entry.file_name.clone(), why.clone()));
+        }
+    }
 }
 
 /// `set`'s restore points that retention keeps, oldest first: a base was

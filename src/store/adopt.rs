@@ -22,6 +22,8 @@ pub(crate) fn rewrite_source(dir: &BackupDir, entry: &Entry, new_source: &str) -
     let meta = Metadata {
         source: new_source.to_string(),
         adopted_from: Some(old.adopted_from.clone().unwrap_or(old.source.clone())),
+        // The rewritten header carries its own checksum (`metadata::encode`).
+        format: old.format.max(metadata::FORMAT_VERSION),
         ..old.clone()
     };
     let header = metadata::encode(&meta)

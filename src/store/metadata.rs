@@ -5,6 +5,13 @@
 //!
 //! The field has a fixed size, so the header is written first as a placeholder and
 //! rewritten in place once the checksum and sizes are known.
+//!
+//! Nothing else covers these bytes (the gzip CRC is of the empty data, the content
+//! checksum of the database), so the JSON starts with its own SHA-256:
+//! `{"header_sha256":"<64 hex>",...}`, taken over the JSON with those 64 digits
+//! as `0`s. It is added and checked here, not a field of `Metadata`: it belongs
+//! to these bytes, not to the backup, so listings and remote records that
+//! serialize `Metadata` do not carry a checksum of some other text.
 
 use std::io::{self, Read};
 
@@ -20,7 +27,11 @@ const PREAMBLE: usize = 16;
 const TRAILER: usize = 10;
 const PAYLOAD_LEN: usize = HEADER_LEN - PREAMBLE - TRAILER;
 const SUBFIELD_ID: [u8; 2] = *b"DB";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the header carries `header_sha256` (a format-2 header without it is
+/// damaged); 1: made before it was recorded, read without that check.
+pub const FORMAT_VERSION: u32 = 2;
+const SUM_PREFIX: &[u8] = b"{\"header_sha256\":\"";
+const SUM_HEX: usize = 64;
 /// Uncompressed bytes per data member (the last one holds less): what a
 /// backup's members are, also in backups that record no member index.
 pub(crate) const BLOCK_SIZE: usize = 1 << 20;
@@ -168,7 +179,7 @@ pub struct DiffInfo {
 
 /// The metadata member, padded to `HEADER_LEN` bytes.
 pub fn encode(meta: &Metadata) -> io::Result<Vec<u8>> {
-    let json = serde_json::to_vec(meta).map_err(io::Error::other)?;
+    let json = with_header_sum(&serde_json::to_vec(meta).map_err(io::Error::other)?);
     if json.len() > PAYLOAD_LEN {
         return Err(io::Error::other(format!(
             "backup metadata is {} bytes, more than the {PAYLOAD_LEN} reserved (is the source path that long?)",
@@ -219,7 +230,60 @@ pub fn decode(reader: &mut impl Read) -> Result<Metadata, MetaError> {
     let mut payload = vec![0u8; len];
     read_up_to(reader, &mut payload)?;
     let json = payload.trim_ascii_end();
-    serde_json::from_slice(json).map_err(|e| MetaError::Damaged(e.to_string()))
+    let summed = check_header_sum(json)?;
+    let meta: Metadata =
+        serde_json::from_slice(json).map_err(|e| MetaError::Damaged(e.to_string()))?;
+    if !summed && meta.format >= 2 {
+        // A flip in the field's name must not make a new header pass as old.
+        return Err(MetaError::Damaged(format!(
+            "format {} metadata without its header_sha256",
+            meta.format
+        )));
+    }
+    Ok(meta)
+}
+
+/// `json` (an object) with `"header_sha256"` first, over the whole text.
+fn with_header_sum(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len() + SUM_PREFIX.len() + SUM_HEX + 2);
+    out.extend_from_slice(SUM_PREFIX);
+    out.extend_from_slice(&[b'0'; SUM_HEX]);
+    out.extend_from_slice(b"\"");
+    // `{}` has no field to follow it: no comma then.
+    if json.len() > 2 {
+        out.push(b',');
+    }
+    out.extend_from_slice(&json[1..]);
+    let sum = header_sum(&out);
+    out[SUM_PREFIX.len()..][..SUM_HEX].copy_from_slice(sum.as_bytes());
+    out
+}
+
+/// Whether `json` carries a header checksum (an error when it does not hold).
+fn check_header_sum(json: &[u8]) -> Result<bool, MetaError> {
+    let Some(rest) = json.strip_prefix(SUM_PREFIX) else {
+        return Ok(false);
+    };
+    let Some(recorded) = rest.get(..SUM_HEX) else {
+        return Err(MetaError::Damaged("metadata checksum cut short".into()));
+    };
+    let mut zeroed = json.to_vec();
+    zeroed[SUM_PREFIX.len()..][..SUM_HEX].fill(b'0');
+    if header_sum(&zeroed).as_bytes() != recorded {
+        return Err(MetaError::Damaged(
+            "metadata checksum mismatch (the header's bytes changed since it was written)".into(),
+        ));
+    }
+    Ok(true)
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+fn header_sum(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `read_exact`, but a short file is "damaged", not an I/O error.
@@ -344,7 +408,13 @@ pub(crate) mod tests {
                 assert!(text.contains(&format!("\"base_checksum\":\"{}\"", diff.base_checksum)));
                 assert!(text.contains(&format!("\"diff_checksum\":\"{}\"", diff.diff_checksum)));
             }
-            assert_eq!(encode(&meta).unwrap(), bytes[..HEADER_LEN]);
+            // Rewritten, the same JSON follows the new header checksum.
+            let again = encode(&meta).unwrap();
+            let json = |b: &[u8]| b[PREAMBLE..HEADER_LEN - TRAILER].trim_ascii_end().to_vec();
+            let (old, new) = (json(&bytes), json(&again));
+            assert_eq!(old[1..], new[SUM_PREFIX.len() + SUM_HEX + 2..]);
+            assert_eq!(decode(&mut &again[..]).unwrap(), meta);
+            assert_eq!(meta.format, 1);
         }
         assert_eq!(diffs, 1);
         let mut damaged = encode(&sample()).unwrap();
@@ -358,6 +428,59 @@ pub(crate) mod tests {
             decode(&mut &damaged[..]),
             Err(MetaError::Damaged(_))
         ));
+    }
+
+    /// Any one bit flipped anywhere in the JSON (and the padding after it)
+    /// either reads as damaged or as the very metadata written: never as
+    /// other metadata, such as a larger `seq` making an old backup latest.
+    #[test]
+    fn no_single_bit_flip_in_the_header_reads_as_other_metadata() {
+        let meta = sample();
+        let header = encode(&meta).unwrap();
+        let json_end = PREAMBLE + header[PREAMBLE..].iter().position(|&b| b == b' ').unwrap();
+        let end = (json_end + 64).max(1024);
+        for at in PREAMBLE..end {
+            for bit in 0..8 {
+                let mut flipped = header.clone();
+                flipped[at] ^= 1 << bit;
+                match decode(&mut &flipped[..]) {
+                    Ok(read) => assert_eq!(read, meta, "byte {at} bit {bit}"),
+                    Err(MetaError::Damaged(_)) => {}
+                    Err(e) => panic!("byte {at} bit {bit}: {e}"),
+                }
+            }
+        }
+    }
+
+    /// A header made before the checksum (format 1) reads as before; a format-2
+    /// header without it (its name damaged, say) does not.
+    #[test]
+    fn header_checksum_absent_is_old_in_format_1_and_damaged_in_format_2() {
+        let header = |format: u32| {
+            let mut meta = sample();
+            meta.format = format;
+            let mut out = encode(&meta).unwrap();
+            let json = serde_json::to_vec(&meta).unwrap();
+            out[PREAMBLE..PREAMBLE + PAYLOAD_LEN].fill(b' ');
+            out[PREAMBLE..PREAMBLE + json.len()].copy_from_slice(&json);
+            (meta, out)
+        };
+        let (old, bytes) = header(1);
+        assert_eq!(decode(&mut &bytes[..]).unwrap(), old);
+        let (_, bytes) = header(2);
+        let err = decode(&mut &bytes[..]).unwrap_err();
+        assert!(
+            matches!(&err, MetaError::Damaged(m) if m.contains("header_sha256")),
+            "{err}"
+        );
+        let mut renamed = encode(&sample()).unwrap();
+        renamed[PREAMBLE + 2] ^= 1;
+        assert!(matches!(
+            decode(&mut &renamed[..]),
+            Err(MetaError::Damaged(_))
+        ));
+        let bytes = encode(&sample()).unwrap();
+        assert!(bytes[PREAMBLE..].starts_with(b"{\"header_sha256\":\""));
     }
 
     #[test]

@@ -678,6 +678,19 @@ pub(crate) fn flip_middle(path: &Path) {
     fs::write(path, bytes).unwrap();
 }
 
+/// Flip one bit of the first digit of `seq` in a backup's header, `1` -> `9`:
+/// the damage that would make the oldest backup look the newest.
+pub(crate) fn flip_seq_bit(bytes: &mut [u8]) {
+    let header = &bytes[..dbbackup::store::metadata::HEADER_LEN];
+    let at = header
+        .windows(6)
+        .position(|w| w == b"\"seq\":")
+        .expect("a seq in the header")
+        + 6;
+    assert_eq!(bytes[at], b'1', "the oldest backup's seq starts with 1");
+    bytes[at] ^= 0x08;
+}
+
 /// Rewrite a backup's metadata in place (what an older build, or a diff made on
 /// an already truncated base, left behind).
 pub(crate) fn rewrite_meta(
