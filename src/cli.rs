@@ -45,6 +45,17 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
+/// What `dbbackup` alone prints: the usage, the commands and where the options
+/// are explained, without the option list of `--help`.
+pub fn overview() -> String {
+    use clap::CommandFactory;
+    let mut command = Cli::command().help_template(
+        "{about}\n\n{usage-heading} {usage}\n\nCommands:\n{subcommands}\n\n\
+         'dbbackup --help' lists the options; 'dbbackup help COMMAND' explains a command.\n",
+    );
+    command.render_help().to_string()
+}
+
 impl Cli {
     /// This process's command line, as `Parser::try_parse` reads it, except that
     /// an empty `DBBACKUP_*` variable counts as unset (`VAR=` is how shells and

@@ -125,14 +125,9 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
             eprintln!("error: {line}");
             return ExitCode::Usage.into();
         }
-        // Nothing typed (settings from the environment only): the help, as
-        // for `dbbackup` with none.
-        if error.kind() == ErrorKind::MissingSubcommand {
-            use clap::CommandFactory;
-            eprint!("{}", cli::Cli::command().render_help());
-            return ExitCode::Usage.into();
-        }
-        eprint!("{}", error.render());
+        // Nothing typed: the commands to choose from and where the rest is,
+        // on stdout (`dbbackup | less`); the full help is 90 lines of options.
+        print!("{}", cli::overview());
         return ExitCode::Usage.into();
     }
     if is_help {

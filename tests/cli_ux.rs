@@ -1049,8 +1049,8 @@ fn a_missing_argument_is_one_line_naming_what_to_give() {
         "{}",
         no_command.stderr
     );
-    // `dbbackup` alone, settings in the environment or not: the help, the list
-    // a new user wants.
+    // `dbbackup` alone, settings in the environment or not: the commands, the
+    // list a new user wants, on stdout and short; the options are in --help.
     let mut bare = env.command();
     for run in [
         Run::from(bare.output().unwrap()),
@@ -1061,9 +1061,17 @@ fn a_missing_argument_is_one_line_naming_what_to_give() {
                 .unwrap(),
         ),
     ] {
-        assert_eq!(run.code, 2);
-        assert!(run.stderr.contains("Commands:"), "{}", run.stderr);
-        assert!(run.stderr.contains("Examples:"), "{}", run.stderr);
+        assert_eq!((run.code, run.stderr.as_str()), (2, ""));
+        assert!(
+            run.stdout.contains("Commands:\n  backup "),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.ends_with(
+            "'dbbackup --help' lists the options; 'dbbackup help COMMAND' explains a command.\n"
+        ));
+        assert!(run.stdout.lines().count() < 40, "{}", run.stdout);
+        assert!(!run.stdout.contains("--max-backups"), "{}", run.stdout);
     }
 }
 
