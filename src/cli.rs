@@ -322,7 +322,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Append one line describing the backup set to the summary log
     #[command(
-        after_help = "Exit 0 once the line is appended, whatever it says (`status=failed healthy=false`\nincluded); 1 if it cannot be. For a health exit code use `dbbackup check`.\n\nExamples:\n  dbbackup summary --log slrm_logs/backup_summary.log\n  dbbackup summary --format json"
+        after_help = "Exit 0 once the line is appended, whatever it says (`status=failed healthy=false`\nincluded); 1 if it cannot be. For a health exit code use `dbbackup check`.\n\nExamples:\n  dbbackup summary --summary-log slrm_logs/backup_summary.log\n  dbbackup summary --format json"
     )]
     Summary(SummaryArgs),
     /// Write the SLURM job templates (and the hooks shim), with your paths filled in
@@ -502,8 +502,10 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
+    // Hidden: `--summary-log`, the setting's name everywhere, is the documented
+    // one; `--log` stays for the scripts that use it.
     /// Append here instead of summary_log
-    #[arg(long, allow_hyphen_values = true, value_name = "PATH")]
+    #[arg(long, hide = true, allow_hyphen_values = true, value_name = "PATH")]
     pub log: Option<PathBuf>,
     #[command(flatten)]
     pub output: FormatArgs,
