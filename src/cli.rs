@@ -571,7 +571,7 @@ pub struct RestoreArgs {
     /// Restore here instead of the database path
     #[arg(long, allow_hyphen_values = true, value_name = "PATH", value_parser = crate::config::path_arg())]
     pub target: Option<PathBuf>,
-    /// Do nothing (exit 0) when the target already exists
+    /// Do nothing (exit 0) when the target exists (an empty, 0-byte file counts as missing)
     #[arg(long)]
     pub if_db_missing: bool,
     /// Replace a target that is not an SQLite database, or restore another

@@ -72,7 +72,7 @@ pub(crate) fn render(command: clap::Command, path: &str, out: &mut Vec<u8>) -> s
     if !prose.is_empty() {
         writeln!(out, ".PP")?;
     }
-    for line in prose.iter() {
+    for line in &prose {
         writeln!(out, "{}", text_line(line))?;
     }
     man.render_options_section(out)?;
