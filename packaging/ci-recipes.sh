@@ -58,6 +58,8 @@ module load "dbbackup/$VERSION"
 [ "$(command -v dbbackup)" = "$HOME/eb/software/dbbackup/$VERSION/bin/dbbackup" ] || fail "dbbackup is $(command -v dbbackup)"
 [ -f "$EBROOTDBBACKUP/share/man/man1/dbbackup.1" ] || fail "no man page under $EBROOTDBBACKUP"
 case ":$MANPATH:" in *":$EBROOTDBBACKUP/share/man:"*) ;; *) fail "MANPATH=$MANPATH" ;; esac
+# The empty element (the module's footer): man still finds the system's pages.
+case "$MANPATH" in *: | *::* | :*) ;; *) fail "MANPATH=$MANPATH has no empty element" ;; esac
 echo "ci-recipes: EasyBuild $(eb --version | grep -o '[0-9][0-9.]*' | head -n1) installed dbbackup-$VERSION.eb (sha256 checked) and its Lmod module runs dbbackup $VERSION"
 SH
 

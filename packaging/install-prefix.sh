@@ -44,7 +44,9 @@ case $modulefiles in /*) ;; *) modulefiles=$PWD/$modulefiles ;; esac
 [[ $prefix =~ ^[A-Za-z0-9._/+@=,:~-]+$ ]] \
     || fail "PREFIX $prefix has a character a modulefile cannot hold as is (quote, space, \$, [, \\)"
 
-if [ -f "$source" ]; then
+if [ ! -e "$source" ]; then
+    fail "$source does not exist: give the release tarball (dbbackup-VERSION-x86_64-linux-gnu.tar.gz) or the directory it unpacks to"
+elif [ -f "$source" ]; then
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
     # One line: what tar (or gzip under it) said first is the reason.

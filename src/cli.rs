@@ -45,6 +45,17 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
+/// What `dbbackup` alone prints: the usage, the commands and where the options
+/// are explained, without the option list of `--help`.
+pub fn overview() -> String {
+    use clap::CommandFactory;
+    let mut command = Cli::command().help_template(
+        "{about}\n\n{usage-heading} {usage}\n\nCommands:\n{subcommands}\n\n\
+         'dbbackup --help' lists the options; 'dbbackup help COMMAND' explains a command.\n",
+    );
+    command.render_help().to_string()
+}
+
 impl Cli {
     /// This process's command line, as `Parser::try_parse` reads it, except that
     /// an empty `DBBACKUP_*` variable counts as unset (`VAR=` is how shells and
@@ -311,7 +322,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Append one line describing the backup set to the summary log
     #[command(
-        after_help = "Exit 0 once the line is appended, whatever it says (`status=failed healthy=false`\nincluded); 1 if it cannot be. For a health exit code use `dbbackup check`.\n\nExamples:\n  dbbackup summary --log slrm_logs/backup_summary.log\n  dbbackup summary --format json"
+        after_help = "Exit 0 once the line is appended, whatever it says (`status=failed healthy=false`\nincluded); 1 if it cannot be. For a health exit code use `dbbackup check`.\n\nExamples:\n  dbbackup summary --summary-log slrm_logs/backup_summary.log\n  dbbackup summary --format json"
     )]
     Summary(SummaryArgs),
     /// Write the SLURM job templates (and the hooks shim), with your paths filled in
@@ -491,8 +502,10 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
+    // Hidden: `--summary-log`, the setting's name everywhere, is the documented
+    // one; `--log` stays for the scripts that use it.
     /// Append here instead of summary_log
-    #[arg(long, allow_hyphen_values = true, value_name = "PATH")]
+    #[arg(long, hide = true, allow_hyphen_values = true, value_name = "PATH")]
     pub log: Option<PathBuf>,
     #[command(flatten)]
     pub output: FormatArgs,
@@ -558,7 +571,7 @@ pub struct RestoreArgs {
     /// Restore here instead of the database path
     #[arg(long, allow_hyphen_values = true, value_name = "PATH", value_parser = crate::config::path_arg())]
     pub target: Option<PathBuf>,
-    /// Do nothing (exit 0) when the target already exists
+    /// Do nothing (exit 0) when the target exists (an empty, 0-byte file counts as missing)
     #[arg(long)]
     pub if_db_missing: bool,
     /// Replace a target that is not an SQLite database, or restore another

@@ -135,6 +135,22 @@ pub fn resolve(request: Request) -> Result<Settings> {
         None => Some(PathBuf::from(defaults::DEFAULT_CONFIG_FILE))
             .filter(|p| p.symlink_metadata().is_ok()),
     };
+    if let Some(path) = flags
+        .config
+        .as_ref()
+        .filter(|p| p.try_exists().is_ok_and(|e| !e))
+    {
+        // Set in a profile and forgotten, the variable is the thing to look at.
+        let source = if given_longs.iter().any(|l| l == "config") {
+            "--config"
+        } else {
+            "DBBACKUP_CONFIG"
+        };
+        return Err(Error::usage(format!(
+            "{source} names {}, which does not exist",
+            crate::error::show(path)
+        )));
+    }
     let (file, remote_line) = match &config_file {
         Some(path) => load(path)?,
         None => (Options::default(), None),
@@ -329,6 +345,13 @@ fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
     if line.chars().take(at.column()).any(|c| c == '\t') {
         message.push_str("; YAML indents with spaces, not tabs");
     }
+    // The reader's value is not what was written (`1e3` is read as 1000.0,
+    // `[r.db` as a list): the line as written shows what it made of it.
+    let written = line.trim();
+    if !written.is_empty() {
+        let shown: String = written.chars().take(80).collect();
+        message.push_str(&format!(" (the line reads: {shown})"));
+    }
     Bad::at(Some(at.line()), message)
 }
 
@@ -396,14 +419,13 @@ mod tests {
             check_text("check:\n  max_shrink: 200\n").unwrap_err(),
             "line 2: check.max_shrink: must be a number from 0 to 100, not 200"
         );
-        assert_eq!(
-            check_text("max_backups: 0\n").unwrap_err(),
+        assert!(check_text("max_backups: 0\n").unwrap_err().starts_with(
             "line 1: max_backups: must be a whole number from 1 to 4294967295, not 0"
-        );
+        ));
         for (text, error) in [
             (
                 "compression_level: 6.0\n",
-                "line 1: compression_level: must be a whole number from 1 to 9, not 6.0",
+                "line 1: compression_level: must be a whole number from 1 to 9 written in digits, such as 6 (the line reads: compression_level: 6.0)",
             ),
             (
                 "compression_level: -1\n",
@@ -416,6 +438,10 @@ mod tests {
             (
                 "compression_level: '6%'\n",
                 "line 1: compression_level: '6%' is not a number; must be a whole number from 1 to 9",
+            ),
+            (
+                "max_backups: 1e3\n",
+                "line 1: max_backups: must be a whole number from 1 to 4294967295 written in digits, such as 1000 (the line reads: max_backups: 1e3)",
             ),
             (
                 "keep_daily: 1.5\n",

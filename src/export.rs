@@ -87,7 +87,7 @@ fn candidates(dir: &BackupDir, name: &str, latest_of: Option<Vec<Entry>>) -> Res
 fn output_parent(out: &Path) -> Result<PathBuf> {
     if fs::symlink_metadata(out).is_ok() {
         return Err(Error::failed(format!(
-            "{} exists; refusing to overwrite it",
+            "{} exists; refusing to overwrite it (export never replaces a file: remove it, or give another --out)",
             show(out)
         )));
     }
@@ -237,7 +237,7 @@ fn publish(gz: TempFile, out: &Path, parent: &Path) -> Result<()> {
     crate::signals::stop_if_requested()?;
     link_no_replace(gz.path(), out).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => {
-            Error::failed(format!("{} exists; refusing to overwrite it", show(out)))
+            Error::failed(format!("{} exists; refusing to overwrite it (export never replaces a file: remove it, or give another --out)", show(out)))
         }
         _ => Error::Io {
             context: format!("cannot write {}", show(out)),

@@ -125,14 +125,10 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
             to_stderr(format_args!("error: {line}\n"));
             return ExitCode::Usage.into();
         }
-        // Nothing typed (settings from the environment only): the help, as
-        // for `dbbackup` with none.
-        if error.kind() == ErrorKind::MissingSubcommand {
-            use clap::CommandFactory;
-            to_stderr(cli::Cli::command().render_help());
-            return ExitCode::Usage.into();
-        }
-        to_stderr(error.render());
+        // Nothing typed: the commands to choose from and where the rest is,
+        // on stdout (`dbbackup | less`); the full help is 90 lines of options.
+        // `print!` panics on a closed stdout: the exit code stays the usage error's.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), cli::overview().as_bytes());
         return ExitCode::Usage.into();
     }
     if is_help {

@@ -90,7 +90,9 @@ pub(crate) fn init(job: &JobContext, quiet: bool, verbose: u8) {
             job: job.tag.clone(),
             host: job.host.clone(),
             others_from: if verbose == 0 { Level::WARN } else { level },
-            reported_on_screen: verbose == 0
+            // With --quiet there is no report line: the error line is all there is.
+            reported_on_screen: !quiet
+                && verbose == 0
                 && io::stdout().is_terminal()
                 && io::stderr().is_terminal(),
         })

@@ -519,15 +519,19 @@ mod read {
             self.0.parse_whole(v).map(Some).map_err(E::custom)
         }
         fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
-            // "not 6" would hide what is wrong with `6.0`.
-            let shown = if v.fract() == 0.0 && v.abs() < 1e16 {
-                format!("{v:.1}")
-            } else {
-                number_text(v)
-            };
+            // `6.0` and `1e3` are whole numbers written as decimals: what is
+            // wrong is the form, so say the form that works ("not 1000.0"
+            // named neither what was written nor what to write).
+            if v.fract() == 0.0 && v.abs() < 1e16 {
+                return Err(E::custom(format!(
+                    "must be {} written in digits, such as {v:.0}",
+                    self.0.expecting_whole()
+                )));
+            }
             Err(E::custom(format!(
-                "must be {}, not {shown}",
-                self.0.expecting_whole()
+                "must be {}, not {}",
+                self.0.expecting_whole(),
+                number_text(v)
             )))
         }
         fn visit_unit<E>(self) -> Result<Self::Value, E> {

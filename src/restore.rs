@@ -36,8 +36,14 @@ use pre_restore::Saved;
 
 /// SQLite's lock bytes in the database file (PENDING, RESERVED, SHARED range).
 const SQLITE_LOCK_BYTES: (i64, i64) = (0x4000_0000, 512);
+/// PENDING and RESERVED, the first two of them: held by a rollback-journal writer.
+const SQLITE_PENDING_RESERVED: (i64, i64) = (0x4000_0000, 2);
 /// The "DMS" byte of `-shm` that every connection to a WAL database holds.
 const SHM_DMS_BYTE: (i64, i64) = (128, 1);
+/// WAL's write lock in `-shm`: held by the one writer of a WAL database.
+const SHM_WRITE_BYTE: (i64, i64) = (120, 1);
+/// WAL's read marks in `-shm`: one held by each read transaction.
+const SHM_READ_MARKS: (i64, i64) = (123, 5);
 
 /// What to restore, and where.
 #[derive(Debug, Clone)]
@@ -314,7 +320,10 @@ fn remove_stale_sidecars(target: &Path, outcome: &str) -> Result<()> {
     for suffix in ["-wal", "-shm", "-journal"] {
         let stale = sibling(target, suffix);
         match fs::remove_file(&stale) {
-            Ok(()) => tracing::info!("removed stale {}", show(&stale)),
+            Ok(()) => tracing::info!(
+                "removed {}: it belonged to the database that was replaced, and replayed onto the restored pages it would corrupt them",
+                show(&stale)
+            ),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(e).context(|| {
@@ -890,29 +899,54 @@ fn in_use(target: &Path) -> Option<String> {
     lock_user(db.as_ref(), shm.as_ref()).or_else(|| open_user(target))
 }
 
-/// A POSIX lock of another process on the database's lock bytes or on `-shm`.
+/// A POSIX lock of another process on the database's lock bytes or on `-shm`,
+/// said by what the locked bytes mean to SQLite: a writer holds WAL's write
+/// byte or the rollback journal's PENDING/RESERVED bytes (or the SHARED range
+/// for writing); a reader a WAL read mark or the SHARED range for reading.
+/// Every connection to a WAL database keeps a read lock on the SHARED range and
+/// the DMS byte, reading or not: that says only that it has the database open.
 fn lock_user(db: Option<&File>, shm: Option<&File>) -> Option<String> {
-    for (file, (start, len), reading) in [
-        (db, SQLITE_LOCK_BYTES, "is reading it"),
-        // Every connection to a WAL database holds this byte, reading or not.
-        (shm, SHM_DMS_BYTE, "has it open"),
-    ] {
+    let wal = shm.is_some();
+    let probes = [
+        (shm, SHM_WRITE_BYTE, Use::Writing),
+        (shm, SHM_READ_MARKS, Use::Reading),
+        (db, SQLITE_PENDING_RESERVED, Use::Writing),
+        (
+            db,
+            SQLITE_LOCK_BYTES,
+            if wal { Use::Open } else { Use::Reading },
+        ),
+        (shm, SHM_DMS_BYTE, Use::Open),
+    ];
+    for (file, (start, len), meaning) in probes {
         if let Some(file) = file
-            && let Some((pid, writing)) = lock::locked_by_other(file, start, len)
+            && let Some((pid, write_lock)) = lock::locked_by_other(file, start, len)
         {
             let who = if pid > 0 {
                 format!("pid {pid}")
             } else {
                 "a process on another node".into()
             };
-            return Some(if writing {
-                format!("{who}, which is writing to it; stop the writer before restoring")
-            } else {
-                format!("{who}, which {reading}; stop it before restoring")
+            return Some(match (meaning, write_lock) {
+                (Use::Writing, _) | (_, true) => {
+                    format!("{who}, which is writing to it; stop the writer before restoring")
+                }
+                (Use::Reading, false) => {
+                    format!("{who}, which is reading it; stop it before restoring")
+                }
+                (Use::Open, false) => format!("{who}, which has it open; stop it before restoring"),
             });
         }
     }
     None
+}
+
+/// What a lock on some of SQLite's lock bytes says its holder is doing.
+#[derive(Clone, Copy)]
+enum Use {
+    Writing,
+    Reading,
+    Open,
 }
 
 fn open_user(target: &Path) -> Option<String> {

@@ -184,6 +184,54 @@ fn completions_and_man_pages_are_generated_from_the_flags() {
     }
 }
 
+/// A command's man page reads as the command is typed (`dbbackup restore
+/// [OPTIONS] <NAME>`, not the file name `dbbackup-restore`), with the sections a
+/// man page reader looks for: EXAMPLES (not clap's EXTRA), EXIT STATUS,
+/// ENVIRONMENT and FILES.
+#[test]
+fn man_pages_have_the_typed_synopsis_and_the_usual_sections() {
+    let env = Env::new();
+    let dir = env.path("man1");
+    env.run(&["man", "--out", dir.to_str().unwrap()]).ok();
+    let page = fs::read_to_string(dir.join("dbbackup-restore.1")).unwrap();
+    assert!(
+        page.contains(".SH SYNOPSIS\n\\fBdbbackup restore\\fR [OPTIONS] <NAME>\n"),
+        "{page}"
+    );
+    for section in [
+        ".SH EXAMPLES",
+        ".SH \"EXIT STATUS\"",
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+    ] {
+        assert!(page.contains(section), "{section}: {page}");
+    }
+    assert!(!page.contains(".SH EXTRA"), "{page}");
+    assert!(page.contains("DBBACKUP_CONFIG") && page.contains("AWS_ACCESS_KEY_ID"));
+    assert!(
+        page.contains("dbbackup restore \\-\\-before\\-job 264"),
+        "{page}"
+    );
+    if have("man") {
+        let shown = Command::new("man")
+            .arg("-l")
+            .arg(dir.join("dbbackup-restore.1"))
+            .env("MANWIDTH", "200")
+            .env("MANPAGER", "cat")
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&shown.stdout);
+        assert!(
+            shown.contains("SYNOPSIS\n       dbbackup restore [OPTIONS] <NAME>\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\nEXIT STATUS\n       0: success"),
+            "{shown}"
+        );
+    }
+}
+
 #[test]
 fn progress_is_absent_without_a_terminal_and_present_under_one() {
     let env = Env::empty();
@@ -344,6 +392,65 @@ fn every_reporting_command_speaks_json() {
         )["status"],
         "ok"
     );
+}
+
+/// The README names the commands that take `--format json` and those that do
+/// not: each named is run with it where it needs no cluster or remote (the
+/// JSON parsed), and its `--help` offers it; each said not to, does not.
+#[test]
+fn the_readme_names_exactly_the_commands_with_json() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("These commands take `--format json`")
+        .expect("README names the commands with --format json");
+    let text = &readme[start..];
+    let text = &text[..text.find("do not.").expect("and those without")];
+    let names = |part: &str| -> Vec<String> {
+        part.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|word| !word.starts_with('-'))
+            .map(str::to_string)
+            .collect()
+    };
+    let (with, without) = text.split_once(';').unwrap();
+    let (with, without) = (names(with), names(without));
+    assert!(
+        with.len() >= 10 && without.len() >= 4,
+        "{with:?} {without:?}"
+    );
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    for command in with.iter().chain(&without) {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let help = env.run(&args);
+        help.ok();
+        assert_eq!(
+            help.stdout.contains("--format <FORMAT>"),
+            with.contains(command),
+            "{command}: the README says otherwise"
+        );
+    }
+    let restored = env.path("restored.db");
+    let exported = env.path("exported.db.gz");
+    for command in &with {
+        let args: Vec<&str> = match command.as_str() {
+            // A cluster's scontrol, a remote, another database's backups.
+            "final" | "sync" | "adopt" => continue,
+            "restore" => vec!["restore", "latest", "--target", restored.to_str().unwrap()],
+            "export" => vec!["export", "latest", "--out", exported.to_str().unwrap()],
+            "post-job" => vec!["post-job", "--status", "0"],
+            "verify" => vec!["verify", "--all"],
+            "prune" => vec!["prune", "--dry-run"],
+            other => other.split(' ').collect(),
+        };
+        let mut args = args;
+        args.extend(["--format", "json"]);
+        let run = env.run(&args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        run.json();
+    }
 }
 
 /// Names a YAML writer must quote (or prefix) to read back as the same path.
@@ -1049,8 +1156,8 @@ fn a_missing_argument_is_one_line_naming_what_to_give() {
         "{}",
         no_command.stderr
     );
-    // `dbbackup` alone, settings in the environment or not: the help, the list
-    // a new user wants.
+    // `dbbackup` alone, settings in the environment or not: the commands, the
+    // list a new user wants, on stdout and short; the options are in --help.
     let mut bare = env.command();
     for run in [
         Run::from(bare.output().unwrap()),
@@ -1061,9 +1168,17 @@ fn a_missing_argument_is_one_line_naming_what_to_give() {
                 .unwrap(),
         ),
     ] {
-        assert_eq!(run.code, 2);
-        assert!(run.stderr.contains("Commands:"), "{}", run.stderr);
-        assert!(run.stderr.contains("Examples:"), "{}", run.stderr);
+        assert_eq!((run.code, run.stderr.as_str()), (2, ""));
+        assert!(
+            run.stdout.contains("Commands:\n  backup "),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.ends_with(
+            "'dbbackup --help' lists the options; 'dbbackup help COMMAND' explains a command.\n"
+        ));
+        assert!(run.stdout.lines().count() < 40, "{}", run.stdout);
+        assert!(!run.stdout.contains("--max-backups"), "{}", run.stdout);
     }
 }
 
@@ -1088,6 +1203,29 @@ fn on_a_terminal(env: &Env, command: &str) -> String {
     let shown = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{command}: {shown}");
     shown
+}
+
+/// On a terminal `verify`'s FAILED line is shown once, naming the backup once
+/// (not the log line beside the report, nor "NAME: FAILED: backup NAME is
+/// damaged"); with --quiet the error line is all there is, and it is shown.
+#[test]
+fn a_terminal_shows_a_failed_verify_once() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let path = env.newest_backup();
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let mut bytes = fs::read(&path).unwrap();
+    // Inside the deflate stream: the data's checksum no longer matches.
+    let at = bytes.len() - 60;
+    bytes[at] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+    for (args, expected) in [("verify", "FAILED: damaged: "), ("-q verify", "ERROR")] {
+        let shown = on_a_terminal(&env, &format!("{BIN} {args} || true"));
+        let failed: Vec<&str> = shown.lines().filter(|l| l.contains("FAILED")).collect();
+        assert_eq!(failed.len(), 1, "{args}: {shown}");
+        assert!(failed[0].contains(expected), "{args}: {shown}");
+        assert_eq!(failed[0].matches(&name).count(), 1, "{args}: {shown}");
+    }
 }
 
 /// On a terminal the report line is what the user reads: the log line that
@@ -1252,6 +1390,11 @@ fn arguments_that_exclude_each_other_are_named_as_typed() {
             &["list", "--from-remote", "--job", "3"][..],
             "error: --from-remote and --job JOBID cannot be used together: give one (see 'dbbackup list --help')",
         ),
+        // An option given twice is not two options that exclude each other.
+        (
+            &["--max-backups", "3", "--max-backups", "4", "list"][..],
+            "error: --max-backups given twice: give it once (see 'dbbackup --help')",
+        ),
     ] {
         let run = env.run(args);
         assert_eq!(
@@ -1363,7 +1506,7 @@ fn usage_errors_have_one_format_and_the_file_names_a_bad_remote() {
         ),
         (
             &["--config", "nosuch.yaml", "list"][..],
-            "error: config file nosuch.yaml: cannot read: No such file or directory (os error 2)",
+            "error: --config names nosuch.yaml, which does not exist",
         ),
         (
             &["--config", "remote.yaml", "list"][..],

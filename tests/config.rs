@@ -454,7 +454,7 @@ fn config_messages_name_the_line_first_and_say_it_plainly() {
         ),
         (
             "compression_level: 6.0\n",
-            "line 1: compression_level: must be a whole number from 1 to 9, not 6.0",
+            "line 1: compression_level: must be a whole number from 1 to 9 written in digits, such as 6 (the line reads: compression_level: 6.0)",
         ),
         (
             "shared: maybe\n",
@@ -462,7 +462,7 @@ fn config_messages_name_the_line_first_and_say_it_plainly() {
         ),
         (
             "db_path: [a]\n",
-            "line 1: db_path: expected a path, found a list",
+            "line 1: db_path: expected a path, found a list (the line reads: db_path: [a])",
         ),
         (
             "max_bakups: 3\n",
@@ -619,4 +619,56 @@ fn init_elsewhere_writes_the_path_defaults_where_they_point() {
         here.contains("\nbackup_dir: outputs/db_backups\n"),
         "{here}"
     );
+}
+
+/// A configuration file named by DBBACKUP_CONFIG (set in a profile and
+/// forgotten) that does not exist: the error names the variable; by --config,
+/// the flag. Exit 2, nothing written.
+#[test]
+fn a_missing_config_file_names_where_it_was_named() {
+    let env = Env::new();
+    let missing = env.path("missing.yaml");
+    let shown = missing.display().to_string();
+    let run = Run::from(
+        env.command()
+            .env("DBBACKUP_CONFIG", &missing)
+            .arg("list")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (
+            2,
+            format!("error: DBBACKUP_CONFIG names {shown}, which does not exist\n").as_str()
+        )
+    );
+    env.run(&["--config", &shown, "list"]).failed_with(
+        2,
+        &format!("error: --config names {shown}, which does not exist"),
+    );
+    assert!(!env.backups.exists());
+}
+
+/// What the reader made of a value (1000.0, a list) is not what was written:
+/// the line is quoted as written, and a whole number written as a decimal is
+/// told the form that works.
+#[test]
+fn config_errors_quote_the_line_as_written() {
+    let env = Env::new();
+    for (text, says) in [
+        (
+            "db_path: [r.db\n",
+            "line 1: db_path: expected a path, found a list (the line reads: db_path: [r.db)",
+        ),
+        (
+            "max_backups: 1e3\n",
+            "line 1: max_backups: must be a whole number from 1 to 4294967295 written in digits, such as 1000 (the line reads: max_backups: 1e3)",
+        ),
+    ] {
+        let config = write_config(&env, text);
+        let run = env.run(&["--config", config.to_str().unwrap(), "list"]);
+        run.failed_with(2, says);
+        assert_eq!(run.stderr.lines().count(), 1, "{text:?}: {}", run.stderr);
+    }
 }

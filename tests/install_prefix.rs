@@ -120,4 +120,12 @@ fn a_file_that_is_not_a_tarball_is_one_line() {
     );
     assert_eq!(refused.stderr.lines().count(), 1, "{}", refused.stderr);
     assert!(!work.join("prefix").exists());
+    // A name mistyped is said to be missing, not "neither a tarball nor a directory".
+    let missing = install(&work, "022", &["dbbackup.tar.gz", "prefix"]);
+    missing.failed_with(
+        1,
+        "install-prefix.sh: dbbackup.tar.gz does not exist: give the release tarball",
+    );
+    assert_eq!(missing.stderr.lines().count(), 1, "{}", missing.stderr);
+    assert!(!work.join("prefix").exists());
 }

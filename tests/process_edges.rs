@@ -363,14 +363,16 @@ fn a_fifo_database_never_blocks_and_sigterm_is_never_needed() {
     assert_eq!(status.expect("ended on its own").code(), Some(1));
 }
 
+/// No command: exit 2 (a usage error), and the commands to choose from on
+/// stdout, as git and cargo show them (`dbbackup | less` works).
 #[test]
-fn no_subcommand_is_a_usage_error_with_help_on_stderr() {
+fn no_subcommand_is_a_usage_error_with_the_commands_on_stdout() {
     let env = Env::empty();
     let run = env.run(&[]);
     assert_eq!(run.code, 2);
-    assert_eq!(run.stdout, "");
-    assert!(run.stderr.contains("Usage: dbbackup"), "{}", run.stderr);
-    assert!(run.stderr.contains("pre-job"), "lists the commands");
+    assert_eq!(run.stderr, "");
+    assert!(run.stdout.contains("Usage: dbbackup"), "{}", run.stdout);
+    assert!(run.stdout.contains("pre-job"), "lists the commands");
     // Asking for help is not an error.
     let help = env.run(&["--help"]);
     help.ok();

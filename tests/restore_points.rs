@@ -760,6 +760,30 @@ fn in_use_messages_say_who_and_how() {
     }
 }
 
+/// In WAL mode every connection keeps a read lock on the database file, a
+/// writer too: the writer is told by WAL's write lock (it was "reading it"),
+/// a reader by its read mark, and a connection doing neither "has it open".
+#[test]
+fn in_use_messages_in_wal_mode_tell_a_writer_from_a_reader() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 50, true);
+    env.run(&["backup"]).ok();
+    let before = content_digest(&env.db);
+    for (begin, expected) in [
+        ("BEGIN IMMEDIATE", "which is writing to it"),
+        ("BEGIN; SELECT count(*) FROM ledger;", "which is reading it"),
+        ("SELECT count(*) FROM ledger", "which has it open"),
+    ] {
+        let holder = rusqlite::Connection::open(&env.db).unwrap();
+        holder.execute_batch(begin).unwrap();
+        let run = env.run(&["restore", "latest"]);
+        drop(holder);
+        let pid = std::process::id();
+        run.failed_with(1, &format!("is in use by pid {pid}, {expected}"));
+        assert_eq!(content_digest(&env.db), before);
+    }
+}
+
 #[test]
 fn a_restore_stopped_by_a_signal_says_the_target_is_untouched() {
     let env = Env::new();

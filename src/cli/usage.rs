@@ -127,15 +127,24 @@ fn conflict(error: &clap::Error) -> Option<String> {
         return None;
     };
     let mut names = vec![as_typed(first)];
+    let Some(ContextValue::StyledStr(usage)) = error.get(ContextKind::Usage) else {
+        return None;
+    };
+    let path = command_path(&usage.to_string())?;
+    // clap reports an option given twice as a conflict with itself.
+    if let Some(ContextValue::String(other)) = error.get(ContextKind::PriorArg)
+        && other == first
+    {
+        let flag = first.split_whitespace().next().unwrap_or(first);
+        return Some(format!(
+            "{flag} given twice: give it once (see '{path} --help')"
+        ));
+    }
     match error.get(ContextKind::PriorArg) {
         Some(ContextValue::String(other)) => names.push(as_typed(other)),
         Some(ContextValue::Strings(others)) => names.extend(others.iter().map(|o| as_typed(o))),
         _ => return None,
     }
-    let Some(ContextValue::StyledStr(usage)) = error.get(ContextKind::Usage) else {
-        return None;
-    };
-    let path = command_path(&usage.to_string())?;
     Some(format!(
         "{} cannot be used together: give one (see '{path} --help')",
         names.join(" and ")

@@ -21,23 +21,26 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
     let command = Cli::command();
     let Some(dir) = &args.out else {
         let mut page = Vec::new();
-        clap_mangen::Man::new(command)
-            .render(&mut page)
+        super::man_page::render(command, "dbbackup", &mut page)
             .context(|| "cannot render man page")?;
         return write_stdout(&page);
     };
     fs::create_dir_all(dir).context(|| format!("cannot create {}", show(dir)))?;
     let out = ctx.output(crate::cli::Format::Text);
-    let mut pages = vec![("dbbackup".to_string(), command.clone())];
+    let mut pages = vec![(
+        "dbbackup".to_string(),
+        "dbbackup".to_string(),
+        command.clone(),
+    )];
     for sub in command.get_subcommands() {
         let name = format!("dbbackup-{}", sub.get_name());
-        pages.push((name.clone(), sub.clone().name(name)));
+        let typed = format!("dbbackup {}", sub.get_name());
+        pages.push((name.clone(), typed, sub.clone().name(name)));
     }
-    for (name, page_command) in pages {
+    for (name, typed, page_command) in pages {
         let path = dir.join(format!("{name}.1"));
         let mut page = Vec::new();
-        clap_mangen::Man::new(page_command)
-            .render(&mut page)
+        super::man_page::render(page_command, &typed, &mut page)
             .context(|| "cannot render man page")?;
         fs::write(&path, page).context(|| format!("cannot write {}", show(&path)))?;
         out.line(format!("wrote {}", path.display()));

@@ -437,5 +437,7 @@ mod tests {
         assert_eq!(saved_column(Some(0), 8_200), "—", "an empty database");
         assert_eq!(saved_column(Some(10_000), 10_000), "—");
         assert_eq!(saved_column(None, 100), "-");
+        assert_eq!(saved_text(1_000_000, 1_500).as_deref(), Some("99.8%"));
+        assert_eq!(saved_text(1_000_000, 6_000).as_deref(), Some("99%"));
     }
 }

@@ -220,7 +220,12 @@ pub(crate) fn saved_percent(db_size: u64, compressed: u64) -> f64 {
 /// `None` when compression saved nothing (a tiny database: the metadata header
 /// alone is 8 KiB; an empty one: nothing to save).
 pub(crate) fn saved_text(db_size: u64, compressed: u64) -> Option<String> {
-    (compressed < db_size).then(|| format!("{}%", saved_percent(db_size, compressed).round()))
+    let percent = saved_percent(db_size, compressed);
+    // 99.85% is not 100%: near it, one decimal, rounded down.
+    (compressed < db_size).then(|| match percent {
+        p if p >= 99.5 => format!("{:.1}%", (p * 10.0).floor() / 10.0),
+        p => format!("{}%", p.round()),
+    })
 }
 
 /// The metrics of the backup directory, labelled by database path.

@@ -126,7 +126,7 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                     Err(error) => Verdict {
                         name: entry.file_name.clone(),
                         ok: false,
-                        detail: error.to_string(),
+                        detail: finding(&error, &entry.file_name),
                     },
                 };
                 say(&out, &verdict);
@@ -189,7 +189,7 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
             Err(error) => Verdict {
                 name: entry.file_name.clone(),
                 ok: false,
-                detail: error.to_string(),
+                detail: finding(&error, &entry.file_name),
             },
         };
         say(out, &verdict);
@@ -311,7 +311,19 @@ fn say(out: &crate::output::Output, verdict: &Verdict) {
     if verdict.ok {
         out.line(format!("{}: ok ({})", verdict.name, verdict.detail));
     } else {
-        tracing::error!("{}: FAILED: {}", verdict.name, verdict.detail);
+        // On a terminal the stdout line is the one shown (`logging::REPORTED`).
+        tracing::error!(target: crate::logging::REPORTED, "{}: FAILED: {}", verdict.name, verdict.detail);
         out.line(format!("{}: FAILED: {}", verdict.name, verdict.detail));
+    }
+}
+
+/// What is wrong with backup `name`, without naming it again: the verdict line
+/// starts with the name (`NAME: FAILED: damaged: ...`).
+fn finding(error: &Error, name: &str) -> String {
+    match error {
+        Error::Damaged {
+            name: damaged, why, ..
+        } if damaged == name => format!("damaged: {why}"),
+        other => other.to_string(),
     }
 }
