@@ -509,6 +509,23 @@ pub(crate) fn kept(points: &[Entry], keep: u32) -> HashSet<String> {
     names
 }
 
+/// Why a diff on `base` cannot be restored from the remote, if it cannot.
+fn base_problem(
+    points: &HashMap<String, RemotePoint>,
+    bad: &HashMap<String, String>,
+    base: &str,
+) -> Option<String> {
+    if bad.contains_key(base) {
+        Some(format!("its base {base} is damaged"))
+    } else if !points.contains_key(base) {
+        Some(format!(
+            "its base {base} is not on the remote (its record is missing) and not in the backup directory to upload again"
+        ))
+    } else {
+        None
+    }
+}
+
 /// Remote retention: of the databases whose restore points `set` holds, delete
 /// the remote points `kept` does not keep (never a base a kept diff needs).
 /// Nothing is deleted until every point kept in its place is proved: one
@@ -560,10 +577,12 @@ fn retain(
             }
             // A kept diff on a damaged base cannot be restored: it does not
             // count either, and an older point stays in its place.
+            // A kept diff on a base without a record (deleted at the store,
+            // no local copy to upload it again from) cannot be restored either.
             if let Some(diff) = &point.record.metadata.diff
-                && bad.contains_key(&diff.base)
+                && let Some(why) = base_problem(points, bad, &diff.base)
             {
-                bad.insert(name.clone(), format!("its base {} is damaged", diff.base));
+                bad.insert(name.clone(), why);
                 found_bad = true;
                 continue;
             }
