@@ -99,7 +99,7 @@ impl RemotePoint {
         Some(Entry {
             name,
             file_name: self.record.name.clone(),
-            path: PathBuf::from(format!("{url}/{}", self.record.name)),
+            path: PathBuf::from(url.object(&self.record.name)),
             size: self.record.size,
             meta: Ok(meta),
             legacy: false,
@@ -629,7 +629,7 @@ impl Remote {
             .map_err(|e| self.fail(&format!("cannot download {name} from"), e))?;
         if let Some(why) = self.mismatch(point, &got) {
             return Err(Error::Damaged {
-                backup: PathBuf::from(format!("{}/{name}", self.url)),
+                backup: PathBuf::from(self.url.object(name)),
                 name: name.clone(),
                 why,
             });
