@@ -408,3 +408,24 @@ fn a_yes_no_variable_refuses_other_words() {
         run(value).ok();
     }
 }
+
+/// A remote with no prefix (a bucket shared by a group) and prefixes whose
+/// characters each tool escapes its own way are refused before any request:
+/// one line, exit 2; the bucket's top only as `s3://BUCKET/`.
+#[test]
+fn a_remote_without_a_prefix_or_with_a_space_in_it_is_refused_in_one_line() {
+    let env = Env::new();
+    for (url, says) in [
+        (
+            "s3://lab-bucket",
+            "names no prefix: give s3://lab-bucket/PREFIX",
+        ),
+        ("s3://lab-bucket/my results", "the prefix holds ' '"),
+        ("s3://lab-bucket/a%20b", "the prefix holds '%'"),
+        ("s3://Lab_Bucket/x", "bucket names hold only"),
+    ] {
+        let run = env.run(&["--remote", url, "list", "--from-remote"]);
+        run.failed_with(2, says);
+        assert_eq!(run.stderr.lines().count(), 1, "{url}: {}", run.stderr);
+    }
+}

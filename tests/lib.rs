@@ -23,6 +23,7 @@ mod process_edges;
 mod remote;
 mod remote_faults;
 mod remote_integrity;
+mod remote_lost_record;
 mod remote_order;
 mod restore;
 mod restore_points;

@@ -128,7 +128,7 @@ fn backup_dir_lost_restore_latest_comes_from_the_remote_with_the_same_content() 
 fn restore_and_export_by_name_from_the_remote_check_the_content() {
     let Some(server) = s3::shared() else { return };
     let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}");
+    let url = format!("s3://{bucket}/");
     let env = sizeable();
     let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
     run(&["backup"]).ok();

@@ -418,3 +418,48 @@ fn a_bad_record_is_named_by_its_own_url() {
         listed.stderr
     );
 }
+
+#[test]
+fn a_store_that_stalls_mid_upload_is_reported_as_the_stalled_part_not_the_abort() {
+    let Some(server) = s3::start() else {
+        return;
+    };
+    server.bucket("slow");
+    let url = "s3://slow/p";
+    let env = Env::empty();
+    {
+        let conn = rusqlite::Connection::open(&env.db).unwrap();
+        conn.execute_batch("CREATE TABLE blobs(x BLOB)").unwrap();
+        for _ in 0..60 {
+            conn.execute("INSERT INTO blobs SELECT randomblob(1048576)", [])
+                .unwrap();
+        }
+    }
+    env.run(&["backup"]).ok();
+    let name = env.backup_files()[0].clone();
+    let sync = s3::command(&env, &server.endpoint, url)
+        .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "3")
+        .arg("sync")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !s3::get(&server.endpoint, "/slow?uploads").contains("<UploadId>") {
+        assert!(Instant::now() < deadline, "no multipart upload seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // moto stopped, not gone: every request now waits for a reply.
+    server.signal(nix::sys::signal::Signal::SIGSTOP);
+    let run = Run::from(sync.wait_with_output().unwrap());
+    server.signal(nix::sys::signal::Signal::SIGCONT);
+    one_line(&run, 1, url);
+    let error = run.stderr.lines().find(|l| l.contains("ERROR")).unwrap();
+    assert!(
+        error.contains(&format!("cannot upload {name}"))
+            && error.contains("(PUT of part")
+            && error.contains("remote_timeout_seconds (3 s)")
+            && !error.contains("DELETE"),
+        "{error}"
+    );
+}

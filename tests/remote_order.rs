@@ -465,3 +465,48 @@ fn a_data_object_written_again_before_the_record_is_not_proved_and_the_next_sync
     .ok();
     assert_eq!(content_digest(&target), want);
 }
+
+#[test]
+fn every_name_clash_on_a_shared_prefix_is_named_and_the_other_points_still_go_up() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/shared");
+    let (a, b) = (Env::new(), Env::empty());
+    crate::common::make_ledger_db(&b.db, 300, false);
+    let run = |env: &Env, args: &[&str]| {
+        let args = [&["--diff-backups", "0"][..], args].concat();
+        s3::run(env, &server.endpoint, &url, &args)
+    };
+    for _ in 0..2 {
+        add_row(&a.db);
+        run(&a, &["backup"]).ok();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    for _ in 0..3 {
+        add_row(&b.db);
+        run(&b, &["backup"]).ok();
+    }
+    // b's two oldest made in the seconds of a's two: the same names.
+    let taken = a.backup_files();
+    let mine = b.backup_files();
+    for (theirs, own) in taken.iter().zip(&mine) {
+        fs::rename(b.backups.join(own), b.backups.join(theirs)).unwrap();
+    }
+    let free = mine[2].clone();
+    assert!(!taken.contains(&free), "{taken:?} {free}");
+    run(&a, &["sync"]).ok();
+    let sync = run(&b, &["sync"]);
+    sync.failed_with(1, &taken[0]);
+    assert!(sync.stderr.contains(&taken[1]), "{}", sync.stderr);
+    assert!(sync.stdout.contains("1 uploaded"), "{}", sync.stdout);
+    let listed = run(&b, &["list", "--from-remote", "--format", "json"]);
+    listed.ok();
+    let names: Vec<String> = listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&free), "{names:?}");
+}

@@ -69,6 +69,9 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
         "passed_over": done.passed_over.iter()
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
+        "clashes": done.clashes.iter()
+            .map(|(name, why)| json!({"name": name, "reason": why}))
+            .collect::<Vec<_>>(),
         "reordered": done.reordered,
         "deleted": done.deleted,
     }));
@@ -94,6 +97,9 @@ fn summary(done: &Synced) -> String {
     }
     if !done.damaged.is_empty() {
         text.push_str(&format!(", {} damaged", done.damaged.len()));
+    }
+    if !done.clashes.is_empty() {
+        text.push_str(&format!(", {} name(s) taken", done.clashes.len()));
     }
     if !done.not_intact.is_empty() {
         text.push_str(&format!(

@@ -10,11 +10,12 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{
     BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    RetryConfig, WriteMultipart,
+    RetryConfig,
 };
 use sha2::{Digest, Sha256};
 
 use super::credentials;
+use super::parts::PartFail;
 use super::record::{self, Record};
 use super::sent::SentCheck;
 use super::url::RemoteUrl;
@@ -39,6 +40,8 @@ pub(crate) struct Remote {
     no_keys: bool,
     store: AmazonS3,
     rt: tokio::runtime::Runtime,
+    /// `remote_timeout_seconds`: named when a request stalls.
+    timeout: Duration,
 }
 
 /// Numbered points rank above every point recorded without a remote
@@ -99,7 +102,7 @@ impl RemotePoint {
         Some(Entry {
             name,
             file_name: self.record.name.clone(),
-            path: PathBuf::from(format!("{url}/{}", self.record.name)),
+            path: PathBuf::from(url.object(&self.record.name)),
             size: self.record.size,
             meta: Ok(meta),
             legacy: false,
@@ -113,6 +116,8 @@ impl RemotePoint {
 /// A failure of the store or of a local read, before it is given its words.
 enum Fail {
     Store(object_store::Error),
+    /// Part N of a multipart upload (its PUT) failed.
+    Part(usize, object_store::Error),
     Local(Error),
 }
 
@@ -191,6 +196,7 @@ impl Remote {
             no_keys,
             store,
             rt,
+            timeout,
         })
     }
 
@@ -207,7 +213,21 @@ impl Remote {
     }
 
     fn fail(&self, doing: &str, e: Fail) -> Error {
+        let part = match &e {
+            Fail::Part(n, _) => format!(" (PUT of part {n})"),
+            _ => String::new(),
+        };
+        if let Fail::Store(e) | Fail::Part(_, e) = &e
+            && stalled(e)
+        {
+            return Error::failed(format!(
+                "{doing} {}{part}: the store sent no reply within remote_timeout_seconds ({} s); the upload was abandoned",
+                self.url,
+                self.timeout.as_secs()
+            ));
+        }
         match e {
+            Fail::Part(_, e) => Error::failed(format!("{}{part}", fail_text(&self.url, doing, &e))),
             Fail::Store(e) if self.no_keys => {
                 let text = fail_text(&self.url, doing, &e);
                 Error::failed(format!(
@@ -537,35 +557,17 @@ impl Remote {
             return Ok(format!("sha256:{}", hex(&hasher.finalize())));
         }
         let upload = self.store.put_multipart(key).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
-        let mut buf = vec![0u8; READ_CHUNK];
-        let streamed: std::result::Result<(), Fail> = async {
-            loop {
-                crate::signals::stop_if_requested()?;
-                let n = read_some(file, &mut buf).context(|| format!("cannot read {key}"))?;
-                if n == 0 {
-                    return Ok(());
-                }
-                hasher.update(&buf[..n]);
-                seen(&buf[..n]);
-                writer.wait_for_capacity(IN_FLIGHT).await?;
-                writer.write(&buf[..n]);
-            }
-        }
+        let sent = super::parts::send(upload, file, part, IN_FLIGHT, |bytes| {
+            hasher.update(bytes);
+            seen(bytes);
+        })
         .await;
-        match streamed {
-            // `finish` aborts the upload itself when a part fails.
-            Ok(()) => {
-                writer.finish().await?;
-            }
-            Err(e) => {
-                // No parts left behind to be billed for; the error that
-                // matters is the first one.
-                let _ = writer.abort().await;
-                return Err(e);
-            }
+        match sent {
+            Ok(()) => Ok(format!("sha256:{}", hex(&hasher.finalize()))),
+            Err(PartFail::Part(n, e)) => Err(Fail::Part(n, e)),
+            Err(PartFail::Complete(e)) => Err(Fail::Store(e)),
+            Err(PartFail::Local(e)) => Err(Fail::Local(e)),
         }
-        Ok(format!("sha256:{}", hex(&hasher.finalize())))
     }
 
     /// Size, SHA-256 and ETag of the object as the store returns it.
@@ -629,7 +631,7 @@ impl Remote {
             .map_err(|e| self.fail(&format!("cannot download {name} from"), e))?;
         if let Some(why) = self.mismatch(point, &got) {
             return Err(Error::Damaged {
-                backup: PathBuf::from(format!("{}/{name}", self.url)),
+                backup: PathBuf::from(self.url.object(name)),
                 name: name.clone(),
                 why,
             });
@@ -695,7 +697,7 @@ fn sha256_of(file: &mut File) -> io::Result<(u64, String)> {
 }
 
 /// A read that fills as much of `buf` as the file gives.
-fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
@@ -706,6 +708,22 @@ fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// Whether `e` is a request that received nothing for the read timeout
+/// (a stalled store), by its type: reqwest's timeout, under object_store's.
+fn stalled(e: &object_store::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// One line naming the remote and what failed; the store's words (status, its

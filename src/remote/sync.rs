@@ -12,7 +12,7 @@ use std::io;
 
 use super::proof::{Proofs, Standing};
 use super::{Remote, RemotePoint, Uploaded};
-use crate::error::{Context, Error, Result, show};
+use crate::error::{Context, Result, show};
 use crate::store::{BackupSet, Entry, Metadata, open_no_follow};
 
 /// What one sync did.
@@ -36,6 +36,9 @@ pub(crate) struct Synced {
     pub not_intact: Vec<(String, String)>,
     /// Passed over, and why (vanished meanwhile, its base is not on the remote).
     pub passed_over: Vec<(String, String)>,
+    /// Not uploaded: the name is taken on the remote by another backup (of
+    /// another database, or other content); name and whose it is.
+    pub clashes: Vec<(String, String)>,
     /// Records written again to mend their order (`reorder`).
     pub reordered: Vec<String>,
     /// Deleted from the remote by retention.
@@ -69,6 +72,14 @@ impl Synced {
                 "not uploaded to {}: damaged in the backup directory since it was made: {}; older points are kept in its place",
                 remote.url(),
                 list(&self.not_intact)
+            ));
+        }
+        if !self.clashes.is_empty() {
+            parts.push(format!(
+                "not uploaded to {}: {} name(s) taken there by another backup, which the upload would replace: {}",
+                remote.url(),
+                self.clashes.len(),
+                list(&self.clashes)
             ));
         }
         (!parts.is_empty()).then(|| parts.join("; and "))
@@ -156,8 +167,10 @@ pub(crate) fn sync(
         // Checked just before the upload, not from the listing: never replace
         // another database's point that has the same name (same second).
         let there = remote.record(&entry.file_name)?;
-        if let Some(there) = &there {
-            refuse_other(remote, there, meta)?;
+        // One clash names itself and stops only its own upload.
+        if let Some(whose) = there.as_ref().and_then(|there| other_backup(there, meta)) {
+            done.clashes.push((entry.file_name.clone(), whose));
+            continue;
         }
         let remote_seq = place(&on_remote, set, entry, meta, there.as_ref());
         let point = match remote.upload(
@@ -473,28 +486,21 @@ fn prove(
     Ok(mismatch)
 }
 
-/// A record `there` under the same name that is not this backup (another
-/// database's, or other content): the upload would replace it.
-fn refuse_other(remote: &Remote, there: &super::record::Record, meta: &Metadata) -> Result<()> {
+/// Whose backup the record `there` under the same name is, when it is not
+/// this backup (another database's, or other content): the upload would
+/// replace it.
+fn other_backup(there: &super::record::Record, meta: &Metadata) -> Option<String> {
     if there.metadata.source == meta.source && there.metadata.checksum == meta.checksum {
-        return Ok(());
+        return None;
     }
-    let (whose, fix) = if there.metadata.source == meta.source {
-        (
-            "another backup of this database under the same name".to_string(),
-            "its content differs from the local file, and the remote one is kept",
-        )
+    Some(if there.metadata.source == meta.source {
+        "another backup of this database, whose content differs from the local file: the remote one is kept".to_string()
     } else {
-        (
-            format!("a restore point of {}", there.metadata.source),
-            "give each database its own remote prefix",
+        format!(
+            "a restore point of {}: give each database its own remote prefix",
+            there.metadata.source
         )
-    };
-    Err(Error::failed(format!(
-        "not uploaded: {} on {} is {whose}, which it would replace: {fix}",
-        there.name,
-        remote.url()
-    )))
+    })
 }
 
 /// Names to keep among `points`: per database (`source`), the newest `keep`
@@ -519,6 +525,23 @@ pub(crate) fn kept(points: &[Entry], keep: u32) -> HashSet<String> {
         }
     }
     names
+}
+
+/// Why a diff on `base` cannot be restored from the remote, if it cannot.
+fn base_problem(
+    points: &HashMap<String, RemotePoint>,
+    bad: &HashMap<String, String>,
+    base: &str,
+) -> Option<String> {
+    if bad.contains_key(base) {
+        Some(format!("its base {base} is damaged"))
+    } else if !points.contains_key(base) {
+        Some(format!(
+            "its base {base} is not on the remote (its record is missing) and not in the backup directory to upload again"
+        ))
+    } else {
+        None
+    }
 }
 
 /// Remote retention: of the databases whose restore points `set` holds, delete
@@ -572,10 +595,12 @@ fn retain(
             }
             // A kept diff on a damaged base cannot be restored: it does not
             // count either, and an older point stays in its place.
+            // A kept diff on a base without a record (deleted at the store,
+            // no local copy to upload it again from) cannot be restored either.
             if let Some(diff) = &point.record.metadata.diff
-                && bad.contains_key(&diff.base)
+                && let Some(why) = base_problem(points, bad, &diff.base)
             {
-                bad.insert(name.clone(), format!("its base {} is damaged", diff.base));
+                bad.insert(name.clone(), why);
                 found_bad = true;
                 continue;
             }

@@ -1,4 +1,4 @@
-//! The `remote` setting: `s3://BUCKET[/PREFIX]`, checked before any request.
+//! The `remote` setting: `s3://BUCKET/PREFIX` (`s3://BUCKET/` for the bucket's top), checked before any request.
 
 use crate::error::{Error, Result};
 
@@ -24,7 +24,14 @@ impl RemoteUrl {
                 "remote '{text}': scheme {scheme}:// is not supported; give s3://BUCKET/PREFIX (any S3-compatible store: set AWS_ENDPOINT_URL)"
             )));
         }
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        // The bucket's top only when asked for with a trailing `/`: in a
+        // bucket shared by a group, `s3://bucket` is more often a prefix
+        // forgotten than a choice (docs/remote.md, "Bucket and prefix").
+        let Some((bucket, prefix)) = rest.split_once('/') else {
+            return Err(Error::usage(format!(
+                "remote '{text}' names no prefix: give s3://{rest}/PREFIX (one prefix per database), or s3://{rest}/ to use the bucket's top on purpose"
+            )));
+        };
         if bucket.is_empty() {
             return Err(Error::usage(format!(
                 "remote '{text}' names no bucket: give s3://BUCKET/PREFIX"
@@ -38,7 +45,29 @@ impl RemoteUrl {
                 bucket.rsplit('@').next().unwrap_or_default()
             )));
         }
+        if let Some(bad) = bucket
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
+        {
+            return Err(Error::usage(format!(
+                "remote '{}': bucket names hold only lowercase letters, digits, `-` and `.`, not {bad:?}",
+                text.escape_debug()
+            )));
+        }
         let prefix = prefix.trim_matches('/').to_string();
+        // Characters S3 keys take without escaping (AWS's "safe" set): a
+        // space, `%`, `+`, `#`, `?` or a non-ASCII letter is escaped
+        // differently by each client and tool, and the restore points would
+        // be hard to find or to copy by hand.
+        if let Some(bad) = prefix
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "/-_.!*'()".contains(*c)))
+        {
+            return Err(Error::usage(format!(
+                "remote '{}': the prefix holds {bad:?}; use letters, digits and - _ . ! * ' ( ) /",
+                text.escape_debug()
+            )));
+        }
         if prefix
             .split('/')
             .any(|p| p.is_empty() || p == "." || p == "..")
@@ -55,10 +84,18 @@ impl RemoteUrl {
     }
 }
 
+impl RemoteUrl {
+    /// The URL of object `name` under the prefix.
+    pub(crate) fn object(&self, name: &str) -> String {
+        format!("{}/{name}", self.to_string().trim_end_matches('/'))
+    }
+}
+
 impl std::fmt::Display for RemoteUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.prefix.is_empty() {
-            write!(f, "s3://{}", self.bucket)
+            // As it must be written: `s3://BUCKET` alone is refused.
+            write!(f, "s3://{}/", self.bucket)
         } else {
             write!(f, "s3://{}/{}", self.bucket, self.prefix)
         }
@@ -74,7 +111,26 @@ mod tests {
         let url = RemoteUrl::parse("s3://bkt/a/b/").unwrap();
         assert_eq!((url.bucket.as_str(), url.prefix.as_str()), ("bkt", "a/b"));
         assert_eq!(url.to_string(), "s3://bkt/a/b");
-        assert_eq!(RemoteUrl::parse("s3://bkt").unwrap().prefix, "");
+        assert_eq!(RemoteUrl::parse("s3://bkt/").unwrap().prefix, "");
+        let err = RemoteUrl::parse("s3://bkt").unwrap_err().to_string();
+        assert!(
+            err.contains("names no prefix") && err.contains("s3://bkt/"),
+            "{err}"
+        );
+        for bad in [
+            "s3://bkt/my results",
+            "s3://bkt/a%20b",
+            "s3://bkt/r\u{e9}s",
+            "s3://bkt/a+b",
+            "s3://bkt/a#b",
+        ] {
+            let err = RemoteUrl::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("the prefix holds"), "{bad}: {err}");
+        }
+        let err = RemoteUrl::parse("s3://My_Bucket/x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bucket names"), "{err}");
         let err = RemoteUrl::parse("gs://bkt/x").unwrap_err().to_string();
         assert!(err.contains("gs:// is not supported"), "{err}");
         let err = RemoteUrl::parse("s3:///x").unwrap_err().to_string();

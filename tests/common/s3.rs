@@ -42,6 +42,12 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Send `signal` to the server (SIGSTOP: a stalled store; SIGCONT).
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = self.child.id() as i32;
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal);
+    }
+
     /// A new empty bucket (moto takes unsigned requests to create one).
     pub(crate) fn bucket(&self, name: &str) {
         let status = http(&self.endpoint, "PUT", &format!("/{name}"));
