@@ -86,6 +86,15 @@ impl Synced {
     }
 }
 
+/// The backup file, or `None` when retention or a user deleted it meanwhile.
+fn open_unless_gone(entry: &Entry) -> Result<Option<std::fs::File>> {
+    match open_no_follow(&entry.path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).context(|| format!("cannot open {}", show(&entry.path))),
+    }
+}
+
 /// Upload `set`'s restore points that retention keeps (the newest `keep` of
 /// each database, and the bases of kept diffs), oldest first; then delete
 /// from the remote the points of those databases that retention does not
@@ -133,19 +142,15 @@ pub(crate) fn sync(
             ));
             continue;
         }
-        let mut file = match open_no_follow(&entry.path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if let Some((point, why)) = damaged_there {
-                    bad.insert(point.record.name.clone(), why);
-                }
-                done.passed_over.push((
-                    entry.file_name.clone(),
-                    "deleted from the backup directory meanwhile".into(),
-                ));
-                continue;
+        let Some(mut file) = open_unless_gone(entry)? else {
+            if let Some((point, why)) = damaged_there {
+                bad.insert(point.record.name.clone(), why);
             }
-            Err(e) => return Err(e).context(|| format!("cannot open {}", show(&entry.path))),
+            done.passed_over.push((
+                entry.file_name.clone(),
+                "deleted from the backup directory meanwhile".into(),
+            ));
+            continue;
         };
         if let Some((point, why)) = damaged_there {
             // Its bytes are its record's: the local copy (the same file) can
@@ -188,8 +193,8 @@ pub(crate) fn sync(
                 continue;
             }
         };
-        proofs.note(&point, point.e_tag.clone(), None);
         tracing::info!("uploaded {} to {}", entry.file_name, remote.url());
+        proofs.note(&point, point.e_tag.clone(), None);
         done.uploaded
             .push((entry.file_name.clone(), point.record.size));
         proved.insert(entry.file_name.clone());
