@@ -352,6 +352,29 @@ fn keys_come_from_the_aws_profile_in_the_shared_credentials_file() {
         "{}",
         run.stderr
     );
+    // The AWS SDKs' switch off for the metadata service (a cluster, where its
+    // address hangs): said at once, nothing asked of the store or the service.
+    let (endpoint, heads) = s3::recording_store();
+    let run = Run::from(
+        s3::command(&env, &endpoint, url)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["list", "--from-remote"])
+            .output()
+            .unwrap(),
+    );
+    one_line(&run, 1, url);
+    assert!(
+        run.stderr.contains("no credentials found for s3://bucket/")
+            && run.stderr.contains("AWS_EC2_METADATA_DISABLED"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        heads.lock().unwrap().is_empty(),
+        "asked the store without keys"
+    );
 }
 
 #[test]

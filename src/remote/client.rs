@@ -32,6 +32,14 @@ const IN_FLIGHT: usize = 2;
 const MAX_PARTS: u64 = 9_000;
 const READ_CHUNK: usize = 1024 * 1024;
 
+const WHERE_KEYS_GO: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and ~/.aws/credentials (docs/remote.md)";
+
+/// `AWS_EC2_METADATA_DISABLED=true` (or 1), as the AWS SDKs read it.
+fn metadata_service_disabled() -> bool {
+    std::env::var("AWS_EC2_METADATA_DISABLED")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
 pub(crate) struct Remote {
     url: RemoteUrl,
     /// No keys in the environment or the shared credentials file: object_store
@@ -184,6 +192,13 @@ impl Remote {
                 builder = builder.with_token(token);
             }
         }
+        // The AWS SDKs' switch: where the metadata address hangs (a cluster), no
+        // keys is said at once instead of after the connect timeout and retries.
+        if no_keys && metadata_service_disabled() {
+            return Err(Error::failed(format!(
+                "no credentials found for {url}: {WHERE_KEYS_GO} (AWS_EC2_METADATA_DISABLED: the cloud instance-metadata service was not asked)"
+            )));
+        }
         let store = builder
             .build()
             .map_err(|e| fail_text(url, "cannot set up", &e))?;
@@ -229,9 +244,12 @@ impl Remote {
         match e {
             Fail::Part(_, e) => Error::failed(format!("{}{part}", fail_text(&self.url, doing, &e))),
             Fail::Store(e) if self.no_keys => {
+                // What went wrong first: object_store's own error is about the
+                // instance-metadata service, which a cluster user never set up.
                 let text = fail_text(&self.url, doing, &e);
                 Error::failed(format!(
-                    "{text} (no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and ~/.aws/credentials; docs/remote.md)"
+                    "no credentials found for {}: {WHERE_KEYS_GO} (the cloud instance-metadata service, asked instead: {text})",
+                    self.url
                 ))
             }
             Fail::Store(e) => fail_text(&self.url, doing, &e),
