@@ -29,6 +29,8 @@ pub(crate) struct Exported {
     pub size: u64,
     pub db_size: u64,
     pub checksum: Checksum,
+    /// `latest`: newer restore points passed over, and why.
+    pub passed_over: Vec<(String, String)>,
 }
 
 /// Export backup `name` (or the newest restore point of `latest`, from
@@ -47,7 +49,8 @@ pub(crate) fn export(
     // The temp files of an export killed here before (its rebuilt database
     // and gzip, as large as the backup), as a restore removes its own.
     crate::store::remove_dead_temps_in(&parent);
-    let (entry, database, extracted) = first_exportable(settings, job, candidates, &parent)?;
+    let (entry, database, extracted, passed_over) =
+        first_exportable(settings, job, candidates, &parent)?;
     let gz = compressed_and_checked(settings, job, &entry, &database, &extracted, &parent)?;
     publish(gz, out, &parent)?;
     let size = fs::metadata(out).map_or(0, |m| m.len());
@@ -58,6 +61,7 @@ pub(crate) fn export(
         size,
         db_size: extracted.bytes,
         checksum: extracted.checksum,
+        passed_over,
     })
 }
 
@@ -109,23 +113,25 @@ fn first_exportable(
     job: &JobContext,
     candidates: Candidates,
     parent: &Path,
-) -> Result<(Entry, TempFile, Extracted)> {
+) -> Result<(Entry, TempFile, Extracted, Vec<(String, String)>)> {
     let by_name = candidates.by_name;
     let mut first_error = None;
+    // Said in the report, as `restore latest` says it: the export is older.
+    let mut passed_over = Vec::new();
     for entry in candidates.entries {
         // `latest`: one known not to restore is passed over without reading it.
         if !by_name && let Some(why) = crate::diff::restore_problem(&entry) {
             let error = Error::failed(format!("backup {} is damaged: {why}", entry.file_name));
-            tracing::warn!("passing over {}: {error}", entry.file_name);
+            passed_over.push((entry.file_name.clone(), error.to_string()));
             first_error.get_or_insert(error);
             continue;
         }
         match rebuilt_and_checked(settings, job, &entry, parent) {
-            Ok((database, extracted)) => return Ok((entry, database, extracted)),
+            Ok((database, extracted)) => return Ok((entry, database, extracted, passed_over)),
             Err(error @ (Error::Interrupted(_) | Error::Io { .. })) => return Err(error),
             Err(error) if by_name => return Err(error),
             Err(error) => {
-                tracing::warn!("passing over {}: {error}", entry.file_name);
+                passed_over.push((entry.file_name.clone(), error.to_string()));
                 first_error.get_or_insert(error);
             }
         }

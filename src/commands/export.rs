@@ -31,7 +31,10 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         proofs.save(remote.url());
         let staged = staged?;
         let dir = crate::store::BackupDir::new(staged.dir());
-        crate::export::export(&ctx.settings, &ctx.job, &dir, &staged.name, None, &args.out)?
+        let mut done =
+            crate::export::export(&ctx.settings, &ctx.job, &dir, &staged.name, None, &args.out)?;
+        done.passed_over = staged.passed_over.clone();
+        done
     } else {
         let dir = ctx.backup_dir();
         let set = match args.name {
@@ -45,6 +48,9 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         let name = args.name.as_str();
         crate::export::export(&ctx.settings, &ctx.job, &dir, name, set, &args.out)?
     };
+    for (name, why) in &done.passed_over {
+        out.line(format!("passed over {name}: {why}"));
+    }
     out.line(format!(
         "exported {} to {} ({} -> {}, a plain gzip of the database)",
         done.name,
@@ -59,6 +65,9 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         "size": done.size,
         "db_size": done.db_size,
         "checksum": done.checksum,
+        "passed_over": done.passed_over.iter()
+            .map(|(name, why)| json!({"name": name, "reason": why}))
+            .collect::<Vec<_>>(),
     }));
     Ok(ExitCode::Success)
 }
