@@ -24,6 +24,7 @@ mod remote;
 mod remote_faults;
 mod remote_integrity;
 mod remote_order;
+mod remote_trial2;
 mod restore;
 mod restore_points;
 mod restore_safety;
