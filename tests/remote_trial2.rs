@@ -102,6 +102,16 @@ fn sync_with_no_local_backup_still_checks_the_remote_points() {
         "{}",
         check.stdout
     );
+    // Gone altogether: nothing can be recorded, and `check` does not take
+    // that for "nothing to upload".
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    r.run(&["sync"]).failed_with(1, &names[1]);
+    let check = r.run(&["check"]);
+    let line = Remote::remote_line(&check);
+    assert!(
+        line.starts_with("FAIL") && line.contains("does not exist"),
+        "{line}"
+    );
 }
 
 /// F2: the newest point is a diff, and its base on the remote is found
