@@ -106,6 +106,9 @@ fn output_parent(out: &Path) -> Result<PathBuf> {
     Ok(parent)
 }
 
+/// Restore points passed over by `latest`, and why.
+type PassedOver = Vec<(String, String)>;
+
 /// The first candidate that rebuilds and checks, as a database in a temp file
 /// in `parent`; `latest` passes over damaged ones, a backup named fails.
 fn first_exportable(
@@ -113,7 +116,7 @@ fn first_exportable(
     job: &JobContext,
     candidates: Candidates,
     parent: &Path,
-) -> Result<(Entry, TempFile, Extracted, Vec<(String, String)>)> {
+) -> Result<(Entry, TempFile, Extracted, PassedOver)> {
     let by_name = candidates.by_name;
     let mut first_error = None;
     // Said in the report, as `restore latest` says it: the export is older.

@@ -139,24 +139,19 @@ fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) ->
 
 /// `remote`: the newest upload did not fail, and the newest restore point is
 /// on the remote and proved there (read back whole and matched, by `sync` or
-/// `verify --from-remote`: `remote::proof`), or was made less than
-/// `remote_max_age` ago (pending: the next `sync` takes it). Judged from what
-/// the last upload recorded (`remote::state`): `check` runs where the store
-/// may be out of reach.
+/// `verify --from-remote`: `remote::proof`), with its base when it is a diff,
+/// within [`REREAD_AFTER`]; or it was made (or last proved) less than
+/// `remote_max_age` before that (pending: the next `sync` takes it, or reads
+/// it back). Judged from what the last upload recorded (`remote::state`):
+/// `check` runs where the store may be out of reach.
 fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThresholds) -> Criterion {
     let record = crate::remote::state::read_for(&settings.backup_dir, db, url);
     let newest = BackupDir::new(&settings.backup_dir)
         .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none());
     let proofs = crate::remote::RemoteUrl::parse(url)
         .ok()
-        .map(|url| crate::remote::proof::Proofs::load(&settings.backup_dir, &url));
-    let proved_at = |name: &str| proofs.as_ref()?.proved_at(name);
-    // Read back and found damaged (by a restore, export or verify since the
-    // last sync): known bad, not pending.
-    let mismatch_at = |name: &str| {
-        let (at, why) = proofs.as_ref()?.mismatch_at(name)?;
-        Some((at, why.to_string()))
-    };
+        .map(|url| crate::remote::proof::Proofs::load(&settings.backup_dir, &url))
+        .unwrap_or_default();
     let max_age = thresholds.remote_max_age;
     let mut pending = false;
     let (ok, detail) = match (&record, newest) {
@@ -168,51 +163,32 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
                 record.remote, record.time, record.detail
             ),
         ),
-        (_, Ok(None)) => (true, "no restore point to upload yet".to_string()),
-        (_, Ok(Some(newest))) if let Some((at, why)) = mismatch_at(&newest.file_name) => (
-            false,
+        (Some(record), Ok(None)) if !record.on_remote.is_empty() => (
+            true,
             format!(
-                "the newest restore point {} on {url} was read back at {at} and does not match its record: {why}; run `dbbackup sync` to upload it again from the backup directory",
-                newest.file_name
+                "no restore point in the backup directory; the last sync ({}) proved {} on {url}",
+                record.time,
+                record.on_remote.len()
             ),
         ),
-        (Some(record), Ok(Some(newest)))
-            if record.on_remote.contains(&newest.file_name)
-                && let Some(at) = proved_at(&newest.file_name) =>
-        {
-            (
-                true,
-                format!(
-                    "the newest restore point {} is on {url}, read back whole at {at}",
-                    newest.file_name
-                ),
-            )
-        }
+        // Purged: a failed sync cannot be recorded there, so nothing known
+        // of the remote, the only copy now, can be trusted.
+        (None, Ok(None)) if !settings.backup_dir.is_dir() => (
+            false,
+            format!(
+                "backup directory {} does not exist: no sync of {url} is recorded; run `dbbackup sync` and `dbbackup list --from-remote`",
+                show(&settings.backup_dir)
+            ),
+        ),
+        (_, Ok(None)) => (true, "no restore point to upload yet".to_string()),
         (record, Ok(Some(newest))) => {
-            let when = record.as_ref().map_or_else(
-                || "no upload recorded yet".to_string(),
-                |r| format!("last upload {}", r.time),
-            );
             let recorded = record
                 .as_ref()
                 .is_some_and(|r| r.on_remote.contains(&newest.file_name));
-            let what = if recorded {
-                "is recorded on {url} but not read back whole there yet"
-            } else {
-                "is not on {url} yet"
-            }
-            .replace("{url}", url);
-            let young = newest.age() <= max_age;
-            pending = young;
-            (
-                young,
-                format!(
-                    "the newest restore point {} ({} old) {what} ({when}; remote_max_age {}): run `dbbackup sync` where the store is reachable",
-                    newest.file_name,
-                    human_duration(newest.age()),
-                    human_duration(max_age)
-                ),
-            )
+            let judged = newest_proof(&proofs, &newest, recorded);
+            let (ok, wait, detail) = judged.verdict(&newest, url, record.as_ref(), max_age);
+            pending = wait;
+            (ok, detail)
         }
     };
     Criterion {
@@ -222,6 +198,128 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
         detail,
         perf: None,
         pending,
+    }
+}
+
+/// What `check` knows of the newest restore point's copy on the remote.
+enum RemoteProof {
+    /// It, or its base, was read back and does not match its record: which,
+    /// when, and what was read.
+    Damaged(String, jiff::Timestamp, String),
+    /// Recorded there and read back whole (its base too) at this time, the
+    /// older of the two.
+    Proved(jiff::Timestamp),
+    /// Recorded there, but it or its base not read back yet.
+    Unread,
+    /// Not recorded on the remote.
+    Absent,
+}
+
+/// A diff's copy is restorable only with its base's: the older of the two
+/// proofs counts, and a damaged base is a damaged point.
+fn newest_proof(
+    proofs: &crate::remote::proof::Proofs,
+    newest: &Entry,
+    recorded: bool,
+) -> RemoteProof {
+    let mut names = vec![newest.file_name.clone()];
+    if let Ok(meta) = &newest.meta
+        && let Some(diff) = &meta.diff
+    {
+        names.push(diff.base.clone());
+    }
+    // Read back and found damaged (by a restore, export or verify since the
+    // last sync): known bad, not pending.
+    for name in &names {
+        if let Some((at, why)) = proofs.mismatch_at(name) {
+            return RemoteProof::Damaged(name.clone(), at, why.to_string());
+        }
+    }
+    if !recorded {
+        return RemoteProof::Absent;
+    }
+    let times: Option<Vec<jiff::Timestamp>> =
+        names.iter().map(|name| proofs.proved_at(name)).collect();
+    match times.and_then(|t| t.into_iter().min()) {
+        Some(at) => RemoteProof::Proved(at),
+        None => RemoteProof::Unread,
+    }
+}
+
+impl RemoteProof {
+    /// OK, pending (`WAIT`), and the line.
+    fn verdict(
+        &self,
+        newest: &Entry,
+        url: &str,
+        record: Option<&crate::remote::state::Uploaded>,
+        max_age: std::time::Duration,
+    ) -> (bool, bool, String) {
+        use crate::remote::proof::REREAD_AFTER;
+        let name = &newest.file_name;
+        match self {
+            RemoteProof::Damaged(damaged, at, why) => {
+                let whose = if damaged == name {
+                    String::new()
+                } else {
+                    format!(" cannot be restored: its base {damaged}")
+                };
+                (
+                    false,
+                    false,
+                    format!(
+                        "the newest restore point {name}{whose} on {url} was read back at {at} and does not match its record: {why}; run `dbbackup sync` to upload it again from the backup directory"
+                    ),
+                )
+            }
+            RemoteProof::Proved(at) => {
+                let age = std::time::Duration::try_from(jiff::Timestamp::now().duration_since(*at))
+                    .unwrap_or_default();
+                if age <= REREAD_AFTER {
+                    return (
+                        true,
+                        false,
+                        format!(
+                            "the newest restore point {name} is on {url}, read back whole at {at}"
+                        ),
+                    );
+                }
+                // An expired proof (what `list --from-remote` shows as
+                // `unverified`): the next sync reads it back; remote_max_age
+                // after the proof expired, it fails.
+                let wait = age <= REREAD_AFTER + max_age;
+                (
+                    wait,
+                    wait,
+                    format!(
+                        "the newest restore point {name} on {url} was last read back whole at {at}, more than {} ago (remote_max_age {}): run `dbbackup sync` where the store is reachable to read it back",
+                        human_duration(REREAD_AFTER),
+                        human_duration(max_age)
+                    ),
+                )
+            }
+            RemoteProof::Unread | RemoteProof::Absent => {
+                let when = record.map_or_else(
+                    || "no upload recorded yet".to_string(),
+                    |r| format!("last upload {}", r.time),
+                );
+                let what = if matches!(self, RemoteProof::Unread) {
+                    format!("is recorded on {url} but not read back whole there yet")
+                } else {
+                    format!("is not on {url} yet")
+                };
+                let young = newest.age() <= max_age;
+                (
+                    young,
+                    young,
+                    format!(
+                        "the newest restore point {name} ({} old) {what} ({when}; remote_max_age {}): run `dbbackup sync` where the store is reachable",
+                        human_duration(newest.age()),
+                        human_duration(max_age)
+                    ),
+                )
+            }
+        }
     }
 }
 

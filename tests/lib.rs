@@ -25,6 +25,7 @@ mod remote_faults;
 mod remote_integrity;
 mod remote_lost_record;
 mod remote_order;
+mod remote_trial2;
 mod restore;
 mod restore_points;
 mod restore_safety;

@@ -87,9 +87,8 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             let mut passed_over = passed_on_remote;
             passed_over.append(&mut done.passed_over);
             done.passed_over = passed_over;
-            for (name, why) in &done.passed_over {
-                out.line(format!("passed over {name}: {why}"));
-            }
+            let local = staged.is_none();
+            passed_over_lines(ctx, &done.passed_over, local).for_each(|line| out.line(line));
             match &done.saved {
                 Some(saved) if done.saved_before => out.line(format!(
                     "restored {} into {}{through} (its previous content is already in {saved}: no pre-restore copy needed)",
@@ -124,6 +123,45 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// `passed over NAME: WHY` for each, and (`local`: from the backup
+/// directory) where a newer intact copy is.
+fn passed_over_lines(
+    ctx: &Ctx,
+    passed_over: &[(String, String)],
+    local: bool,
+) -> impl Iterator<Item = String> {
+    let note = local.then(|| newer_on_remote(ctx, passed_over)).flatten();
+    passed_over
+        .iter()
+        .map(|(name, why)| format!("passed over {name}: {why}"))
+        .chain(note)
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// The newest local point `latest` passed over whose copy on the remote is
+/// proved intact (by the proofs kept here: no network), with its base for a
+/// diff: restoring it from there gives newer data than the local fallback.
+/// Said, not done: the user chose the backup directory (docs/remote.md).
+fn newer_on_remote(ctx: &Ctx, passed_over: &[(String, String)]) -> Option<String> {
+    let url = crate::remote::RemoteUrl::parse(ctx.settings.remote.as_deref()?).ok()?;
+    let proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, &url);
+    let set = ctx.backup_set(&ctx.backup_dir()).ok()?;
+    let base = |name: &str| {
+        let entry = set.restore_points.iter().find(|e| e.file_name == name)?;
+        Some(entry.meta.as_ref().ok()?.diff.as_ref()?.base.clone())
+    };
+    passed_over.iter().find_map(|(name, _)| {
+        let at = proofs.proved_recently(name)?;
+        if let Some(base) = base(name) {
+            proofs.proved_recently(&base)?;
+        }
+        Some(format!(
+            "note: a newer intact copy of {name} is on {url} (read back whole at {at}): dbbackup restore {name} --from-remote"
+        ))
+    })
 }
 
 /// A remote is set and the backup directory holds no restore point of the

@@ -8,6 +8,7 @@ use crate::cli::FormatArgs;
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::remote::proof::Proofs;
+use crate::remote::state;
 use crate::remote::sync::Synced;
 use crate::units::human_bytes;
 
@@ -16,19 +17,32 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let remote = crate::remote::configured(&ctx.settings)?;
     let url = remote.url().to_string();
     let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
+    let db = ctx.db_id();
     let result = ctx.backup_set(&ctx.backup_dir()).and_then(|set| {
-        crate::remote::sync::sync(&remote, &set, ctx.settings.remote_max_backups, &mut proofs)
+        let keep = ctx.settings.remote_max_backups;
+        crate::remote::sync::sync(&remote, (&set, db.as_ref()), keep, &mut proofs)
     });
-    proofs.save(remote.url());
+    let mut unrecorded = proofs.save_checked(remote.url()).err();
     let problem = result.as_ref().ok().and_then(|done| done.problem(&remote));
-    if let Some(db) = ctx.db_id() {
+    if let Some(db) = db {
         let outcome = match (&result, &problem) {
             (Err(error), _) => Err(error.to_string()),
             (Ok(_), Some(problem)) => Err(problem.clone()),
             (Ok(done), None) => Ok(done.on_remote.clone()),
         };
         let detail = result.as_ref().map(summary).unwrap_or_default();
-        crate::remote::state::record(&ctx.settings, &db, &ctx.job, "sync", &url, outcome, &detail);
+        let event = ("sync", url.as_str());
+        let written = state::record_checked(&ctx.settings, &db, &ctx.job, event, outcome, &detail);
+        unrecorded = unrecorded.or(written.err());
+    }
+    // What `check` cannot see must not pass as done: the sync fails (exit 1).
+    let unrecorded = unrecorded.map(|why| {
+        format!(
+            "this sync's outcome is not recorded for `check`, which goes on judging by an older one: {why}; run sync as an account that can write there"
+        )
+    });
+    if let (Some(why), true) = (&unrecorded, result.is_err() || problem.is_some()) {
+        tracing::error!("{why}");
     }
     let done: Synced = result?;
     for (name, size) in &done.uploaded {
@@ -52,7 +66,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     }
     out.line(format!("{url}: {}", summary(&done)));
     out.document(&json!({
-        "status": if problem.is_some() { "failed" } else { "ok" },
+        "status": if problem.is_some() || unrecorded.is_some() { "failed" } else { "ok" },
         "remote": url,
         "read_back": done.read_back,
         "repaired": done.repaired,
@@ -75,7 +89,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
         "reordered": done.reordered,
         "deleted": done.deleted,
     }));
-    match problem {
+    match problem.or(unrecorded) {
         Some(problem) => Err(Error::failed(problem)),
         None => Ok(ExitCode::Success),
     }

@@ -71,6 +71,14 @@ pub(crate) struct RemotePoint {
     pub e_tag: Option<String>,
 }
 
+/// A record object as read from the store.
+enum RecordRead {
+    Absent,
+    Valid(Box<Record>),
+    /// Not a record of this format: why.
+    Invalid(String),
+}
+
 /// What an upload made.
 pub(crate) enum Uploaded {
     /// A restore point, read back and recorded.
@@ -328,14 +336,30 @@ impl Remote {
     }
 
     /// The record `NAME.meta.json`, whether or not its object is complete.
+    /// One that is not a valid record fails, naming it: a sync must not take
+    /// it for absent (its upload could never replace it) nor for another's.
     pub(crate) fn record(&self, name: &str) -> Result<Option<Record>> {
         let key = self.key(&format!("{name}{}", record::SUFFIX));
+        match self.read_record(&key)? {
+            RecordRead::Absent => Ok(None),
+            RecordRead::Valid(record) => Ok(Some(*record)),
+            RecordRead::Invalid(why) => Err(Error::failed(format!(
+                "s3://{}/{key} is not a valid restore-point record ({why}): delete it, and `dbbackup sync` uploads {name} again from the backup directory (or put the original record back)",
+                self.url.bucket
+            ))),
+        }
+    }
+
+    fn read_record(&self, key: &Key) -> Result<RecordRead> {
         let bytes = self
             .rt
-            .block_on(async { self.store.get(&key).await?.bytes().await });
+            .block_on(async { self.store.get(key).await?.bytes().await });
         match bytes {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Ok(bytes) => Ok(match serde_json::from_slice(&bytes) {
+                Ok(record) => RecordRead::Valid(Box::new(record)),
+                Err(e) => RecordRead::Invalid(e.to_string()),
+            }),
+            Err(object_store::Error::NotFound { .. }) => Ok(RecordRead::Absent),
             Err(e) => Err(self.fail("cannot read", e.into())),
         }
     }

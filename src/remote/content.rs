@@ -7,11 +7,28 @@
 use crate::error::{Error, Result};
 use crate::store::Entry;
 
+/// A file found damaged: which (a diff's base, or the file itself), where,
+/// and why.
+pub(crate) struct Damage {
+    pub name: String,
+    pub path: std::path::PathBuf,
+    pub why: String,
+}
+
 /// Why `entry` does not read back whole, if it does not. Costs one local
 /// read and inflate of the file (a diff: of its base too), no network.
 pub(crate) fn problem(entry: &Entry) -> Result<Option<String>> {
+    Ok(damage(entry)?.map(|d| d.why))
+}
+
+/// [`problem`], naming the damaged file: for a diff, its base may be the one.
+pub(crate) fn damage(entry: &Entry) -> Result<Option<Damage>> {
     if let Err(why) = &entry.meta {
-        return Ok(Some(format!("its metadata is damaged ({why})")));
+        return Ok(Some(Damage {
+            name: entry.file_name.clone(),
+            path: entry.path.clone(),
+            why: format!("its metadata is damaged ({why})"),
+        }));
     }
     // Part of an upload or a restore: a few cores, not the whole node.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
@@ -24,7 +41,11 @@ pub(crate) fn problem(entry: &Entry) -> Result<Option<String>> {
     };
     match read {
         Ok(_) => Ok(None),
-        Err(Error::Damaged { why, .. }) => Ok(Some(why)),
+        Err(Error::Damaged { backup, name, why }) => Ok(Some(Damage {
+            name,
+            path: backup,
+            why,
+        })),
         Err(error) => Err(error),
     }
 }

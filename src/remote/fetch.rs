@@ -142,20 +142,26 @@ fn fetch(
     dir: &Path,
     proofs: &mut Proofs,
 ) -> std::result::Result<(), Skip> {
+    // A missing or cut object is noted like other bytes: `check` must not
+    // keep an older proof of it (or of a diff on it) as good.
     if let Some(problem) = &point.problem {
+        proofs.note(point, point.e_tag.clone(), Some(problem.clone()));
         return Err(Skip::Unrestorable(problem.clone()));
     }
     let mut wanted = vec![point];
     if let Some(diff) = &point.record.metadata.diff {
-        let base = points
-            .iter()
-            .find(|p| p.record.name == diff.base && p.complete())
-            .ok_or_else(|| {
-                Skip::Unrestorable(format!(
-                    "it is a diff whose base {} is not there",
-                    diff.base
-                ))
-            })?;
+        let base = points.iter().find(|p| p.record.name == diff.base);
+        if let Some(base) = base
+            && let Some(problem) = &base.problem
+        {
+            proofs.note(base, base.e_tag.clone(), Some(problem.clone()));
+        }
+        let base = base.filter(|p| p.complete()).ok_or_else(|| {
+            Skip::Unrestorable(format!(
+                "it is a diff whose base {} is not there",
+                diff.base
+            ))
+        })?;
         wanted.push(base);
     }
     // The base first: a diff's content is read through it.

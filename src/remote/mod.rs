@@ -54,7 +54,12 @@ pub(crate) fn upload_inline(settings: &Settings, job: &crate::slurm::job::JobCon
     let result = configured(settings).and_then(|remote| {
         let set = crate::store::BackupDir::new(&settings.backup_dir).set(&db)?;
         let mut proofs = proof::Proofs::load(&settings.backup_dir, remote.url());
-        let done = sync::sync(&remote, &set, settings.remote_max_backups, &mut proofs);
+        let done = sync::sync(
+            &remote,
+            (&set, Some(&db)),
+            settings.remote_max_backups,
+            &mut proofs,
+        );
         proofs.save(remote.url());
         let done = done?;
         match done.problem(&remote) {

@@ -123,6 +123,14 @@ impl Proofs {
         self.points.get(name).filter(|p| p.ok).map(|p| p.time)
     }
 
+    /// [`Proofs::proved_at`], if within [`REREAD_AFTER`]: what `list
+    /// --from-remote` shows as `proved` (judged without the store's ETag).
+    pub(crate) fn proved_recently(&self, name: &str) -> Option<Timestamp> {
+        let at = self.proved_at(name)?;
+        let age = std::time::Duration::try_from(Timestamp::now().duration_since(at)).ok()?;
+        (age <= REREAD_AFTER).then_some(at)
+    }
+
     /// The newest read-back of `name`, if it found other bytes than its
     /// record's: when, and what was read.
     pub(crate) fn mismatch_at(&self, name: &str) -> Option<(Timestamp, &str)> {
@@ -199,16 +207,26 @@ impl Proofs {
     /// Write this process's findings over what the file holds now (another
     /// sync or verify may have written meanwhile); never fails the command.
     pub(crate) fn save(&self, url: &RemoteUrl) {
-        let Some(place) = &self.place else { return };
+        if let Err(error) = self.save_checked(url) {
+            tracing::debug!("remote read-backs not recorded: {error}");
+        }
+    }
+
+    /// [`Proofs::save`], saying why the file could not be written (naming
+    /// it): `sync` fails then, since `check` would not see what it found.
+    pub(crate) fn save_checked(&self, url: &RemoteUrl) -> Result<(), String> {
+        let Some(place) = &self.place else {
+            return Ok(());
+        };
         if self.changed.is_empty() {
-            return;
+            return Ok(());
         }
         let Some(backup_dir) = place.parent().and_then(Path::parent) else {
-            return;
+            return Ok(());
         };
         // A purged backup directory is not made again for this.
         if !backup_dir.is_dir() {
-            return;
+            return Ok(());
         }
         let mut points = read(place, url);
         for name in &self.changed {
@@ -217,7 +235,7 @@ impl Proofs {
                 None => points.remove(name),
             };
         }
-        let written = crate::store::perms::create_dir_all(place.parent().unwrap_or(backup_dir))
+        crate::store::perms::create_dir_all(place.parent().unwrap_or(backup_dir))
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 let disk = OnDisk {
@@ -226,10 +244,8 @@ impl Proofs {
                 };
                 let json = serde_json::to_vec(&disk).map_err(|e| e.to_string())?;
                 crate::store::replace_file(place, 0o644, &json).map_err(|e| e.to_string())
-            });
-        if let Err(error) = written {
-            tracing::debug!("remote read-backs not recorded: {error}");
-        }
+            })
+            .map_err(|e| format!("cannot write {}: {e}", crate::error::show(place)))
     }
 }
 

@@ -80,6 +80,23 @@ pub(crate) fn record(
     outcome: Result<Vec<String>, String>,
     detail: &str,
 ) {
+    let written = record_checked(settings, db, job, (event, remote), outcome, detail);
+    if let Err(error) = written {
+        tracing::debug!("remote upload not recorded: {error}");
+    }
+}
+
+/// [`record`], saying why the record could not be written (naming the
+/// file): `check` would go on judging by the one before. A backup
+/// directory that does not exist is not made for it (`check` says so).
+pub(crate) fn record_checked(
+    settings: &crate::config::Settings,
+    db: &DbId,
+    job: &JobContext,
+    (event, remote): (&str, &str),
+    outcome: Result<Vec<String>, String>,
+    detail: &str,
+) -> Result<(), String> {
     let (backup_dir, summary_log) = (&settings.backup_dir, &settings.summary_log);
     let (ok, on_remote, detail) = match outcome {
         Ok(names) => (true, names, detail.to_string()),
@@ -99,17 +116,16 @@ pub(crate) fn record(
         on_remote,
     };
     let dir = backup_dir.join(STATE_DIR);
+    let mut written = Ok(());
     if backup_dir.is_dir() {
-        let written = crate::store::perms::create_dir_all(&dir)
+        let file = place(backup_dir, db, remote);
+        written = crate::store::perms::create_dir_all(&dir)
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 let json = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
-                replace_file(&place(backup_dir, db, remote), 0o644, &json)
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(error) = written {
-            tracing::debug!("remote upload not recorded: {error}");
-        }
+                replace_file(&file, 0o644, &json).map_err(|e| e.to_string())
+            })
+            .map_err(|e| format!("cannot write {}: {e}", crate::error::show(&file)));
     }
     let status = if ok {
         EventStatus::Ok
@@ -121,4 +137,5 @@ pub(crate) fn record(
         .field("remote", remote)
         .field("detail", &detail);
     crate::summary_log::append_or_warn(summary_log, &line);
+    written
 }

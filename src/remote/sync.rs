@@ -13,7 +13,7 @@ use std::io;
 use super::proof::{Proofs, Standing};
 use super::{Remote, RemotePoint, Uploaded};
 use crate::error::{Context, Result, show};
-use crate::store::{BackupSet, Entry, Metadata, open_no_follow};
+use crate::store::{BackupSet, DbId, Entry, Metadata, open_no_follow};
 
 /// What one sync did.
 #[derive(Debug, Default)]
@@ -104,7 +104,7 @@ fn open_unless_gone(entry: &Entry) -> Result<Option<std::fs::File>> {
 /// and kept out of retention's count (older points stay in its place).
 pub(crate) fn sync(
     remote: &Remote,
-    set: &BackupSet,
+    (set, db): (&BackupSet, Option<&DbId>),
     keep: u32,
     proofs: &mut Proofs,
 ) -> Result<Synced> {
@@ -166,7 +166,7 @@ pub(crate) fn sync(
             }
             continue;
         }
-        if unsound(entry, &mut done)? {
+        if unsound(entry, &proved, &mut done)? {
             continue;
         }
         // Checked just before the upload, not from the listing: never replace
@@ -205,7 +205,7 @@ pub(crate) fn sync(
     done.deleted = retain(
         remote,
         &on_remote,
-        set,
+        (set, db),
         keep,
         (proofs, &mut proved, &mut bad),
         &mut done.read_back,
@@ -457,13 +457,38 @@ fn damaged_newest(
 
 /// Whether `entry` does not read back whole, as a restore would read it
 /// (what `sent` hashes leaves out the header and the index member): then it
-/// is marked damaged locally and named, never uploaded.
-fn unsound(entry: &Entry, done: &mut Synced) -> Result<bool> {
-    let Some(why) = super::content::problem(entry)? else {
+/// is marked damaged locally and named, never uploaded. A diff whose base is
+/// the damaged file: the base is marked and named; the diff itself is sent
+/// when the base's copy on the remote is proved (`proved`), as it can be
+/// restored from there.
+fn unsound(entry: &Entry, proved: &HashSet<String>, done: &mut Synced) -> Result<bool> {
+    let Some(damage) = super::content::damage(entry)? else {
         return Ok(false);
     };
-    crate::store::damage::mark(&entry.path, &why);
-    done.not_intact.push((entry.file_name.clone(), why));
+    crate::store::damage::mark(&damage.path, &damage.why);
+    if damage.name == entry.file_name {
+        done.not_intact.push((entry.file_name.clone(), damage.why));
+        return Ok(true);
+    }
+    if proved.contains(&damage.name) {
+        tracing::warn!(
+            "{} is damaged in the backup directory ({}); its copy on the remote is intact, so {} is uploaded, restorable from there",
+            damage.name,
+            damage.why,
+            entry.file_name
+        );
+        return Ok(false);
+    }
+    done.passed_over.push((
+        entry.file_name.clone(),
+        format!(
+            "its base {} is damaged in the backup directory",
+            damage.name
+        ),
+    ));
+    if !done.not_intact.iter().any(|(n, _)| n == &damage.name) {
+        done.not_intact.push((damage.name, damage.why));
+    }
     Ok(true)
 }
 
@@ -549,7 +574,8 @@ fn base_problem(
     }
 }
 
-/// Remote retention: of the databases whose restore points `set` holds, delete
+/// Remote retention: of the databases whose restore points `set` holds (and
+/// the configured `db`'s), delete
 /// the remote points `kept` does not keep (never a base a kept diff needs).
 /// Nothing is deleted until every point kept in its place is proved: one
 /// found damaged (or incomplete) is left out of the count (and out of the
@@ -558,7 +584,7 @@ fn base_problem(
 fn retain(
     remote: &Remote,
     points: &HashMap<String, RemotePoint>,
-    set: &BackupSet,
+    (set, db): (&BackupSet, Option<&DbId>),
     keep: u32,
     (proofs, proved, bad): (
         &mut Proofs,
@@ -575,9 +601,12 @@ fn retain(
     // An incomplete point (its object missing or of another size) that
     // retention would keep is damaged like one read back with other bytes;
     // one it would not keep goes.
+    // The configured database's points count with no backup of it here (a
+    // purged backup directory): the remote's copy is then the only one.
+    let ours = |source: &str| sources.contains(source) || db.is_some_and(|db| db.owns(source));
     let mut entries: Vec<Entry> = points
         .values()
-        .filter(|p| sources.contains(p.record.metadata.source.as_str()))
+        .filter(|p| ours(p.record.metadata.source.as_str()))
         .filter(|p| p.record.metadata.kind != crate::store::Kind::PreRestore)
         .filter_map(|p| p.entry(remote.url()))
         .collect();
