@@ -58,7 +58,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     }
     for name in &done.reordered {
         out.line(format!(
-            "moved {name} below the newer points on {url} (an earlier version had made it the newest)"
+            "moved {name} below the newer points on {url} (it was ordered above them there: an upload by an earlier version, or two syncs placing points at once)"
         ));
     }
     for name in &done.deleted {
