@@ -647,6 +647,10 @@ fn damage_content_keeping_the_record_true(r: &Remote, name: &str, bytes: &[u8]) 
     let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
     record["sha256"] = format!("sha256:{hex}").into();
     record["size"] = bytes.len().into();
+    // A valid record of an earlier version (format 1, without the record's own
+    // checksum), so that only the content is wrong.
+    record["format"] = 1.into();
+    record.as_object_mut().unwrap().remove("record_sha256");
     s3::put_object(
         &r.endpoint,
         &r.bucket,

@@ -396,6 +396,9 @@ fn an_old_point_an_earlier_version_made_the_newest_is_moved_back_below_the_newer
     let mut record: serde_json::Value =
         serde_json::from_slice(&s3::object(&server.endpoint, &bucket, &key)).unwrap();
     record["remote_seq"] = serde_json::json!(99);
+    // As that version wrote it: format 1, without the record's own checksum.
+    record["format"] = serde_json::json!(1);
+    record.as_object_mut().unwrap().remove("record_sha256");
     s3::put_object(
         &server.endpoint,
         &bucket,
@@ -509,4 +512,46 @@ fn every_name_clash_on_a_shared_prefix_is_named_and_the_other_points_still_go_up
         .map(|r| r["name"].as_str().unwrap().to_string())
         .collect();
     assert!(names.contains(&free), "{names:?}");
+}
+
+/// One flipped bit in a record at the store (the oldest point's `remote_seq`
+/// 1 -> 9) would make it the remote's newest: `restore latest --from-remote`
+/// restored old data and retention deleted the newer points by that order.
+/// The record carries the SHA-256 of its own bytes: it is not a record then.
+#[test]
+fn a_flipped_bit_in_a_stored_record_never_reorders_the_remote() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/flip");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let digests = four_backups(&env, &run);
+    let names = env.backup_files();
+    run(&["sync"]).ok();
+    let key = format!("flip/{}.meta.json", names[0]);
+    let mut bytes = s3::object(&server.endpoint, &bucket, &key);
+    let at = bytes
+        .windows(14)
+        .position(|w| w == b"\"remote_seq\":1")
+        .expect("the oldest point's remote_seq is 1")
+        + 13;
+    bytes[at] ^= 0x08; // '1' -> '9'
+    s3::put_object(&server.endpoint, &bucket, &key, &bytes);
+
+    assert_eq!(restored_latest(&env, &run, 1), digests[3]);
+    // Not a record: left out of the order (named on stderr), never counted.
+    let sync = run(&["--remote-max-backups", "2", "sync"]);
+    sync.ok();
+    assert!(
+        sync.stderr.contains("record_sha256 does not match"),
+        "{}",
+        sync.stderr
+    );
+    assert_eq!(restored_latest(&env, &run, 2), digests[3]);
+    let mut kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    kept.sort();
+    assert!(
+        kept.ends_with(&names[2..]),
+        "the newest points stay: {kept:?}"
+    );
 }

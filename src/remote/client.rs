@@ -300,7 +300,7 @@ impl Remote {
                 Err(object_store::Error::NotFound { .. }) => continue,
                 Err(e) => return Err(self.fail("cannot read", e.into())),
             };
-            let record: Record = match serde_json::from_slice(&bytes) {
+            let record: Record = match record::decode(&bytes) {
                 Ok(record) => record,
                 Err(e) => {
                     // `key` holds the prefix already.
@@ -355,9 +355,9 @@ impl Remote {
             .rt
             .block_on(async { self.store.get(key).await?.bytes().await });
         match bytes {
-            Ok(bytes) => Ok(match serde_json::from_slice(&bytes) {
+            Ok(bytes) => Ok(match record::decode(&bytes) {
                 Ok(record) => RecordRead::Valid(Box::new(record)),
-                Err(e) => RecordRead::Invalid(e.to_string()),
+                Err(why) => RecordRead::Invalid(why),
             }),
             Err(object_store::Error::NotFound { .. }) => Ok(RecordRead::Absent),
             Err(e) => Err(self.fail("cannot read", e.into())),
@@ -414,7 +414,7 @@ impl Remote {
             metadata: metadata.clone(),
             remote_seq: Some(remote_seq),
         };
-        let json = serde_json::to_vec_pretty(&record).map_err(io::Error::other);
+        let json = record::encode(&record).map_err(io::Error::other);
         let json = json.context(|| "cannot encode the remote record")?;
         let mode = if fresh {
             PutMode::Create
@@ -469,7 +469,7 @@ impl Remote {
     /// not touched): only to mend its `remote_seq`.
     pub(crate) fn rewrite_record(&self, record: &Record) -> Result<()> {
         let name = &record.name;
-        let json = serde_json::to_vec_pretty(record).map_err(io::Error::other);
+        let json = record::encode(record).map_err(io::Error::other);
         let json = json.context(|| "cannot encode the remote record")?;
         self.rt
             .block_on(self.store.put(

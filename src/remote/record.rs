@@ -3,9 +3,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::store::Metadata;
+use crate::store::sealed::{self, Seal};
 
 pub(crate) const SUFFIX: &str = ".meta.json";
-pub(crate) const FORMAT: u32 = 1;
+/// 2: the record carries `record_sha256` (the SHA-256 of its own bytes): a
+/// flipped bit in `remote_seq` or the metadata at the store would reorder the
+/// remote, and retention would delete by that order. 1: written before it.
+pub(crate) const FORMAT: u32 = 2;
+const SUM_KEY: &str = "record_sha256";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Record {
@@ -36,5 +41,71 @@ impl Record {
             && self.sha256 == other.sha256
             && self.metadata.source == other.metadata.source
             && self.metadata.checksum == other.metadata.checksum
+    }
+}
+
+/// The record's bytes as stored: compact JSON, sealed (`store::sealed`).
+pub(crate) fn encode(record: &Record) -> serde_json::Result<Vec<u8>> {
+    let mut record = record.clone();
+    record.format = record.format.max(FORMAT);
+    Ok(sealed::seal(&serde_json::to_vec(&record)?, SUM_KEY))
+}
+
+/// A record read from the store, or why it is not a valid one.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Record, String> {
+    let seal = sealed::check(bytes, SUM_KEY);
+    if seal == Seal::Broken {
+        return Err(format!(
+            "its {SUM_KEY} does not match its bytes (changed since it was written)"
+        ));
+    }
+    let record: Record = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if seal == Seal::Absent && record.format >= 2 {
+        // A flip in the field's name must not make a new record pass as old.
+        return Err(format!(
+            "format {} record without its {SUM_KEY}",
+            record.format
+        ));
+    }
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        Record {
+            format: FORMAT,
+            name: "backup_20261206_040918.db.gz".into(),
+            size: 8389,
+            sha256: "sha256:00".into(),
+            metadata: crate::store::metadata::tests::sample(),
+            remote_seq: Some(3),
+        }
+    }
+
+    #[test]
+    fn no_flipped_bit_reads_as_another_record() {
+        let record = sample();
+        let bytes = encode(&record).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), record);
+        for bit in 0..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            if let Ok(read) = decode(&flipped) {
+                assert_eq!(read, record, "bit {bit}");
+            }
+        }
+    }
+
+    #[test]
+    fn records_written_before_the_checksum_are_read_and_format_2_without_it_is_not() {
+        let mut old = sample();
+        old.format = 1;
+        let pretty = serde_json::to_vec_pretty(&old).unwrap();
+        assert_eq!(decode(&pretty).unwrap(), old);
+        let unsealed = serde_json::to_vec(&sample()).unwrap();
+        assert!(decode(&unsealed).unwrap_err().contains(SUM_KEY));
     }
 }

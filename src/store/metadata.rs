@@ -30,8 +30,7 @@ const SUBFIELD_ID: [u8; 2] = *b"DB";
 /// 2: the header carries `header_sha256` (a format-2 header without it is
 /// damaged); 1: made before it was recorded, read without that check.
 pub const FORMAT_VERSION: u32 = 2;
-const SUM_PREFIX: &[u8] = b"{\"header_sha256\":\"";
-const SUM_HEX: usize = 64;
+const SUM_KEY: &str = "header_sha256";
 /// Uncompressed bytes per data member (the last one holds less): what a
 /// backup's members are, also in backups that record no member index.
 pub(crate) const BLOCK_SIZE: usize = 1 << 20;
@@ -243,47 +242,20 @@ pub fn decode(reader: &mut impl Read) -> Result<Metadata, MetaError> {
     Ok(meta)
 }
 
-/// `json` (an object) with `"header_sha256"` first, over the whole text.
+/// `json` with `"header_sha256"` first, over the whole text.
 fn with_header_sum(json: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(json.len() + SUM_PREFIX.len() + SUM_HEX + 2);
-    out.extend_from_slice(SUM_PREFIX);
-    out.extend_from_slice(&[b'0'; SUM_HEX]);
-    out.extend_from_slice(b"\"");
-    // `{}` has no field to follow it: no comma then.
-    if json.len() > 2 {
-        out.push(b',');
-    }
-    out.extend_from_slice(&json[1..]);
-    let sum = header_sum(&out);
-    out[SUM_PREFIX.len()..][..SUM_HEX].copy_from_slice(sum.as_bytes());
-    out
+    super::sealed::seal(json, SUM_KEY)
 }
 
 /// Whether `json` carries a header checksum (an error when it does not hold).
 fn check_header_sum(json: &[u8]) -> Result<bool, MetaError> {
-    let Some(rest) = json.strip_prefix(SUM_PREFIX) else {
-        return Ok(false);
-    };
-    let Some(recorded) = rest.get(..SUM_HEX) else {
-        return Err(MetaError::Damaged("metadata checksum cut short".into()));
-    };
-    let mut zeroed = json.to_vec();
-    zeroed[SUM_PREFIX.len()..][..SUM_HEX].fill(b'0');
-    if header_sum(&zeroed).as_bytes() != recorded {
-        return Err(MetaError::Damaged(
+    match super::sealed::check(json, SUM_KEY) {
+        super::sealed::Seal::Holds => Ok(true),
+        super::sealed::Seal::Absent => Ok(false),
+        super::sealed::Seal::Broken => Err(MetaError::Damaged(
             "metadata checksum mismatch (the header's bytes changed since it was written)".into(),
-        ));
+        )),
     }
-    Ok(true)
-}
-
-/// Lowercase hex SHA-256 of `bytes`.
-fn header_sum(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// `read_exact`, but a short file is "damaged", not an I/O error.
@@ -412,7 +384,8 @@ pub(crate) mod tests {
             let again = encode(&meta).unwrap();
             let json = |b: &[u8]| b[PREAMBLE..HEADER_LEN - TRAILER].trim_ascii_end().to_vec();
             let (old, new) = (json(&bytes), json(&again));
-            assert_eq!(old[1..], new[SUM_PREFIX.len() + SUM_HEX + 2..]);
+            // `{"header_sha256":"<64>",` then the old text after its `{`.
+            assert_eq!(old[1..], new[SUM_KEY.len() + 5 + 64 + 2..]);
             assert_eq!(decode(&mut &again[..]).unwrap(), meta);
             assert_eq!(meta.format, 1);
         }

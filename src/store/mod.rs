@@ -11,6 +11,7 @@ pub mod metadata;
 pub mod naming;
 pub(crate) mod ownership;
 pub(crate) mod perms;
+pub(crate) mod sealed;
 
 use std::fs;
 use std::io::{self, BufReader};
