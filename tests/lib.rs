@@ -37,6 +37,7 @@ mod templates;
 mod truth_copies;
 mod truth_ok;
 mod truth_restore;
+mod truth_shrink;
 mod truth_store;
 mod truth_trial;
 mod verify_list_prune;
