@@ -40,4 +40,5 @@ mod truth_restore;
 mod truth_shrink;
 mod truth_store;
 mod truth_trial;
+mod truth_trial3;
 mod verify_list_prune;

@@ -74,6 +74,12 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         full_check: args.full_check,
     };
     match restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)? {
+        Outcome::NothingYet => {
+            out.line("no backup yet, nothing to restore");
+            out.document(
+                &json!({"status": "skipped", "reason": "no backup yet", "target": target}),
+            );
+        }
         Outcome::Skipped => {
             out.line(format!(
                 "database {} exists; nothing to restore",

@@ -72,6 +72,38 @@ fn sole_database(
     }
 }
 
+/// A new project's first run for `db`: no backup of it of any kind, and no
+/// other database's backups it could have moved from (one whose file is gone,
+/// which `adopt` would claim). `restore latest --if-db-missing` then has nothing
+/// to do, which is not an error.
+pub(crate) fn first_run(dir: &BackupDir, db: &DbId) -> Result<bool> {
+    if !dir.path().exists() {
+        return Ok(true);
+    }
+    let set = dir.set(db)?;
+    Ok(set.restore_points.is_empty()
+        && set.pre_restore.is_empty()
+        && set.failed.is_empty()
+        && set.damaged.is_empty()
+        && set.owner_unknown.is_empty()
+        && adoptable(&set).is_empty())
+}
+
+/// Other databases' sources, newest first, each once, whose file is gone: the
+/// ones this database may have moved from (`adopt` refuses a source that exists).
+fn adoptable(set: &BackupSet) -> Vec<&str> {
+    let mut sources: Vec<&str> = Vec::new();
+    for entry in &set.others {
+        if let Ok(meta) = &entry.meta
+            && !sources.contains(&meta.source.as_str())
+            && !Path::new(&meta.source).exists()
+        {
+            sources.push(&meta.source);
+        }
+    }
+    sources
+}
+
 /// Why `latest` found nothing, with what is there instead.
 fn no_restore_point(dir: &BackupDir, db: Option<&DbId>, set: &BackupSet) -> String {
     let of = db.map_or(String::new(), |db| format!(" of {}", show(db.canonical())));
@@ -88,15 +120,7 @@ fn no_restore_point(dir: &BackupDir, db: Option<&DbId>, set: &BackupSet) -> Stri
             set.pre_restore.len()
         ));
     }
-    // Newest first, each source once.
-    let mut sources: Vec<&str> = Vec::new();
-    for entry in &set.others {
-        if let Ok(meta) = &entry.meta
-            && !sources.contains(&meta.source.as_str())
-        {
-            sources.push(&meta.source);
-        }
-    }
+    let sources = adoptable(set);
     if let Some(first) = sources.first() {
         text.push_str(&format!(
             "; it holds backups of other databases ({first}{}): if this database moved from there, claim them with `dbbackup adopt {first}`",
