@@ -1,5 +1,6 @@
 //! Trial 3's smaller findings: `restore latest --if-db-missing` on a new
-//! project's first run is not an error (F10).
+//! project's first run is not an error (F10); `DBBACKUP_STRICT` is read one way
+//! by `run`, `pre-job`, `post-job` and the hooks shim (F5).
 
 use std::fs;
 
@@ -38,4 +39,58 @@ fn restore_if_db_missing_on_a_first_run_exits_0_and_creates_nothing() {
         1,
         &format!("claim them with `dbbackup adopt {}`", other.display()),
     );
+}
+
+/// `source` the hooks shim and call `dbbackup_pre_job` with `DBBACKUP_STRICT`
+/// set to `strict`; the database is missing, so pre-job fails.
+fn shim_pre_job(env: &Env, strict: &str) -> Run {
+    let mut command = std::process::Command::new("bash");
+    command
+        .current_dir(env.root.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("DBBACKUP", BIN)
+        .env("DBBACKUP_DB_PATH", env.path("missing.db"))
+        .env("DBBACKUP_BACKUP_DIR", &env.backups)
+        .env("DBBACKUP_STRICT", strict)
+        .args([
+            "-c",
+            &format!(
+                "source '{}'; dbbackup_pre_job; echo \"returned $?\"",
+                slurm_dir().join("hooks/dbbackup_hooks.sh").display()
+            ),
+        ]);
+    command.output().unwrap().into()
+}
+
+#[test]
+fn strict_is_read_one_way_by_the_shim_and_junk_is_refused_everywhere() {
+    let env = Env::new();
+    for yes in ["1", "true", "YES", "on"] {
+        let run = shim_pre_job(&env, yes);
+        assert_eq!(run.stdout, "returned 1\n", "{yes}: {}", run.stderr);
+    }
+    for no in ["0", "false", "no", "off", ""] {
+        let run = shim_pre_job(&env, no);
+        assert_eq!(run.stdout, "returned 0\n", "{no:?}: {}", run.stderr);
+    }
+    let run = shim_pre_job(&env, "maybe");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stdout, "", "the script stops");
+    assert!(
+        run.stderr
+            .contains("DBBACKUP_STRICT: 'maybe' is not a yes/no value"),
+        "{}",
+        run.stderr
+    );
+    for args in [&["pre-job"][..], &["post-job", "--status", "0"]] {
+        let run: Run = env
+            .command()
+            .env("DBBACKUP_STRICT", "maybe")
+            .args(args)
+            .output()
+            .unwrap()
+            .into();
+        run.failed_with(2, "DBBACKUP_STRICT: 'maybe' is not a yes/no value");
+    }
 }
