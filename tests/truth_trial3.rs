@@ -1,6 +1,8 @@
 //! Trial 3's smaller findings: `restore latest --if-db-missing` on a new
 //! project's first run is not an error (F10); `DBBACKUP_STRICT` is read one way
-//! by `run`, `pre-job`, `post-job` and the hooks shim (F5).
+//! by `run`, `pre-job`, `post-job` and the hooks shim (F5); a lost backup
+//! directory's `restore latest` and `list` name the mirrors that hold restore
+//! points (F4).
 
 use std::fs;
 
@@ -93,4 +95,26 @@ fn strict_is_read_one_way_by_the_shim_and_junk_is_refused_everywhere() {
             .into();
         run.failed_with(2, "DBBACKUP_STRICT: 'maybe' is not a yes/no value");
     }
+}
+
+#[test]
+fn a_lost_backup_directory_names_the_mirror_to_restore_from() {
+    let env = Env::new();
+    let mirror = env.path("m2");
+    let m = mirror.to_str().unwrap();
+    env.run(&["--mirror-dir", m, "backup"]).ok();
+    let name = env.backup_files()[0].clone();
+    fs::remove_dir_all(&env.backups).unwrap();
+    let hint = format!(
+        "mirror {m} holds 1 restore point of it (newest {name}): restore from it with `dbbackup --backup-dir {m} restore latest`"
+    );
+    env.run(&["--mirror-dir", m, "restore", "latest", "--target", "x.db"])
+        .failed_with(1, &hint);
+    let list = env.run(&["--mirror-dir", m, "list"]);
+    list.ok();
+    assert!(list.stdout.contains(&hint), "{}", list.stdout);
+    // What the hint says works, and gives the database's content.
+    env.run(&["--backup-dir", m, "restore", "latest", "--target", "x.db"])
+        .ok();
+    assert_eq!(content_digest(&env.path("x.db")), content_digest(&env.db));
 }

@@ -73,7 +73,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         if_db_missing: args.if_db_missing,
         full_check: args.full_check,
     };
-    match restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)? {
+    let result = restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)
+        .map_err(|error| with_mirror_hint(ctx, &request, error));
+    match result? {
         Outcome::NothingYet => skipped(
             &out,
             &target,
@@ -227,6 +229,27 @@ fn restored(
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
     }));
+}
+
+/// `latest` found no restore point in the backup directory (lost, say): the
+/// mirrors that hold some are named, with how to restore from one.
+fn with_mirror_hint(ctx: &Ctx, request: &Request, error: Error) -> Error {
+    let Error::Failed(message) = &error else {
+        return error;
+    };
+    let Some(db) = ctx.db_id() else {
+        return error;
+    };
+    let primary_empty = crate::store::BackupDir::new(&ctx.settings.backup_dir)
+        .set(&db)
+        .map_or(true, |set| set.restore_points.is_empty());
+    if request.name != "latest" || request.from.is_some() || !primary_empty {
+        return error;
+    }
+    match crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, &db) {
+        Some(hint) => Error::failed(format!("{message}; {hint}")),
+        None => error,
+    }
 }
 
 /// `--if-db-missing` found nothing to do: `line` for people, `reason` in JSON.

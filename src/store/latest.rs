@@ -72,6 +72,32 @@ fn sole_database(
     }
 }
 
+/// When the backup directory holds no restore point of `db`: which mirrors do,
+/// and how to restore from one (`--backup-dir` makes it the backup directory;
+/// dbbackup does not switch by itself, so the lost directory is noticed).
+pub(crate) fn mirror_hint(mirrors: &[std::path::PathBuf], db: &DbId) -> Option<String> {
+    let holding: Vec<(String, usize, String)> = mirrors
+        .iter()
+        .filter_map(|dir| {
+            let set = BackupDir::new(dir).set(db).ok()?;
+            let newest = set.restore_points.first()?.file_name.clone();
+            Some((show(dir), set.restore_points.len(), newest))
+        })
+        .collect();
+    let (first, ..) = holding.first()?;
+    let each: Vec<String> = holding
+        .iter()
+        .map(|(dir, n, newest)| {
+            let s = if *n == 1 { "" } else { "s" };
+            format!("mirror {dir} holds {n} restore point{s} of it (newest {newest})")
+        })
+        .collect();
+    Some(format!(
+        "{}: restore from it with `dbbackup --backup-dir {first} restore latest`",
+        each.join(", ")
+    ))
+}
+
 /// A new project's first run for `db`: no backup of it of any kind, and no
 /// other database's backups it could have moved from (one whose file is gone,
 /// which `adopt` would claim). `restore latest --if-db-missing` then has nothing
@@ -120,12 +146,24 @@ fn no_restore_point(dir: &BackupDir, db: Option<&DbId>, set: &BackupSet) -> Stri
             set.pre_restore.len()
         ));
     }
-    let sources = adoptable(set);
+    // Newest first, each source once; `adopt` only for one whose file is gone
+    // (it refuses a database that is still there).
+    let mut sources: Vec<&str> = Vec::new();
+    for entry in &set.others {
+        if let Ok(meta) = &entry.meta
+            && !sources.contains(&meta.source.as_str())
+        {
+            sources.push(&meta.source);
+        }
+    }
     if let Some(first) = sources.first() {
-        text.push_str(&format!(
-            "; it holds backups of other databases ({first}{}): if this database moved from there, claim them with `dbbackup adopt {first}`",
-            if sources.len() > 1 { ", ..." } else { "" }
-        ));
+        let more = if sources.len() > 1 { ", ..." } else { "" };
+        text.push_str(&match adoptable(set).first() {
+            Some(gone) => format!(
+                "; it holds backups of other databases ({first}{more}): if this database moved from {gone}, claim them with `dbbackup adopt {gone}`"
+            ),
+            None => format!("; it holds backups of other databases ({first}{more})"),
+        });
     }
     if let Some(newest) = set.owner_unknown.first() {
         text.push_str(&format!(
