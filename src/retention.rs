@@ -449,6 +449,46 @@ mod tests {
         );
     }
 
+    fn sized(stamp: &str, db_size: u64) -> Entry {
+        let mut e = entry(stamp, false, false);
+        if let Ok(meta) = &mut e.meta {
+            meta.db_size = db_size;
+        }
+        e
+    }
+
+    #[test]
+    fn a_shrink_holds_the_newest_point_of_the_largest_size() {
+        let entries = vec![
+            sized("20250105_000000", 10),
+            sized("20250104_000000", 10),
+            sized("20250103_000000", 1000),
+            sized("20250102_000000", 1000),
+        ];
+        let plan = plan_with(
+            &set(entries.clone()),
+            policy(1, 0, 0),
+            &HashSet::new(),
+            |_| true,
+        );
+        assert_eq!(plan.held.as_deref(), Some("backup_20250103_000000.db.gz"));
+        assert_eq!(
+            plan.delete,
+            vec![
+                "backup_20250104_000000.db.gz",
+                "backup_20250102_000000.db.gz"
+            ]
+        );
+        // Within max_shrink (50%): nothing held.
+        let grown: Vec<Entry> = vec![sized("20250106_000000", 500)]
+            .into_iter()
+            .chain(entries)
+            .collect();
+        let plan = plan_with(&set(grown), policy(1, 0, 0), &HashSet::new(), |_| true);
+        assert_eq!(plan.held, None);
+        assert_eq!(plan.keep, vec!["backup_20250106_000000.db.gz"]);
+    }
+
     #[test]
     fn keeps_the_newest_good_ones() {
         let entries = vec![
