@@ -466,6 +466,26 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
             perf: None,
         };
     };
+    // Retention holds the pre-shrink point while the shrink lasts: the warning
+    // and the held point go together, and deleting the file ends both.
+    if let Some(held) = crate::retention::pre_shrink(good, thresholds.max_shrink_percent) {
+        let largest = held.meta.as_ref().map_or(0, |m| m.db_size);
+        return Criterion {
+            pending: false,
+            name,
+            ok: false,
+            severity: Severity::Warning,
+            detail: format!(
+                "newest database size {} vs {} of {} (kept while the database is smaller by more than {}%): if the shrink was intended, delete {}",
+                human_bytes(newest),
+                human_bytes(largest),
+                held.file_name,
+                thresholds.max_shrink_percent,
+                held.file_name
+            ),
+            perf: Some(format!("'{label}db_size'={newest}B;;;0")),
+        };
+    }
     let median = median(earlier);
     let floor = median as f64 * (100.0 - thresholds.max_shrink_percent) / 100.0;
     Criterion {

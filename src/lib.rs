@@ -69,6 +69,14 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
             None => code,
         },
         Err(error) => {
+            // Settings that cannot be resolved: the metrics file must not keep
+            // saying healthy.
+            if error.exit_code() == ExitCode::Usage
+                && let cli::Command::Periodic(args) = &cli.command
+                && let Some(path) = &args.metrics_file
+            {
+                metrics::write_unjudged(path);
+            }
             // A usage error (exit 2: the command line or the configuration) in
             // the one format of the command line's own, clap's; what went wrong
             // while working is a log line, with its time and job.

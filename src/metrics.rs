@@ -179,6 +179,26 @@ pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
     crate::store::replace_file(path, 0o644, text.as_bytes())
 }
 
+/// What `periodic --metrics-file` leaves when it cannot judge health (a broken
+/// configuration, no database, a directory it cannot read): never the last
+/// run's `dbbackup_healthy 1` and a frozen age, which would keep alerts quiet
+/// while nothing is backed up. Label-free: the database may be what is unknown.
+pub(crate) fn write_unjudged(path: &Path) {
+    let text = "# HELP dbbackup_healthy 1 when every check criterion passes, else 0.\n\
+                # TYPE dbbackup_healthy gauge\n\
+                dbbackup_healthy 0\n\
+                # HELP dbbackup_unjudged 1 when periodic could not judge health (its error is on its stderr).\n\
+                # TYPE dbbackup_unjudged gauge\n\
+                dbbackup_unjudged 1\n";
+    // A path refused is that error's own line already.
+    if validate_path(path).is_err() {
+        return;
+    }
+    if let Err(error) = write_file(path, text) {
+        tracing::warn!("metrics file not written: {error}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,6 +71,9 @@ pub(crate) struct Request {
 pub(crate) enum Outcome {
     /// `--if-db-missing` and the target exists.
     Skipped,
+    /// `latest --if-db-missing` on a new project's first run: no database and
+    /// no backup of it yet.
+    NothingYet,
     Restored(Restored),
 }
 
@@ -105,6 +108,13 @@ pub(crate) fn restore(
     };
     let target_id = DbId::of(target);
     let db_id = request.db.as_deref().map(DbId::of);
+    if request.if_db_missing
+        && request.name == "latest"
+        && request.from.is_none()
+        && crate::store::latest::first_run(dir, db_id.as_ref().unwrap_or(&target_id))?
+    {
+        return Ok(Outcome::NothingYet);
+    }
     let into_db = db_id.as_ref().is_some_and(|db| db == &target_id);
     let from = request.from.as_ref().map(BackupDir::new);
     let candidates = choose(

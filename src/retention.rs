@@ -47,6 +47,8 @@ pub(crate) struct Policy {
     pub keep_daily: u32,
     pub keep_weekly: u32,
     pub keep_pre_restore: u32,
+    /// `check.max_shrink`: a shrink by more than this holds the pre-shrink point.
+    pub max_shrink_percent: f64,
 }
 
 /// The policy the settings give.
@@ -56,7 +58,33 @@ pub(crate) fn policy(settings: &Settings) -> Policy {
         keep_daily: settings.keep_daily,
         keep_weekly: settings.keep_weekly,
         keep_pre_restore: settings.keep_pre_restore,
+        max_shrink_percent: settings.check.max_shrink_percent,
     }
+}
+
+/// The restore point held because the database shrank: when the newest point's
+/// database is smaller than the largest one's by more than `max_shrink_percent`,
+/// the newest point of that largest size. Rows lost by a mistaken `DELETE` or a
+/// re-created database must not age out unnoticed, so it is kept (and `check`
+/// warns) until the user deletes it. `points` newest first.
+pub(crate) fn pre_shrink<'a>(
+    points: impl IntoIterator<Item = &'a Entry>,
+    max_shrink_percent: f64,
+) -> Option<&'a Entry> {
+    let sized: Vec<(&Entry, u64)> = points
+        .into_iter()
+        .filter_map(|e| Some((e, e.meta.as_ref().ok()?.db_size)))
+        .collect();
+    let &(_, newest) = sized.first()?;
+    let largest = sized.iter().map(|&(_, size)| size).max()?;
+    let floor = largest as f64 * (100.0 - max_shrink_percent) / 100.0;
+    if (newest as f64) >= floor {
+        return None;
+    }
+    sized
+        .into_iter()
+        .find(|&(_, size)| size == largest)
+        .map(|(e, _)| e)
 }
 
 /// Which of a set's backups retention keeps and which it deletes.
@@ -64,6 +92,8 @@ pub(crate) fn policy(settings: &Settings) -> Policy {
 pub(crate) struct KeepOrDelete {
     pub keep: Vec<String>,
     pub delete: Vec<String>,
+    /// The pre-shrink restore point kept beyond the policy, if any.
+    pub held: Option<String>,
 }
 
 /// Decide for one database's set; `protected` names are kept whatever their age.
@@ -108,6 +138,8 @@ fn plan_with(
             .iso_week_date();
         (i32::from(week.year()), i32::from(week.week()))
     });
+    let held = pre_shrink(points.iter().copied(), policy.max_shrink_percent);
+    keep.extend(held.map(|e| e.file_name.as_str()));
     // Likewise a pre-restore copy that cannot be restored is not one of the
     // `keep_pre_restore`: kept, bounded, as evidence.
     let (pre_restore, damaged_pre): (Vec<&Entry>, Vec<&Entry>) =
@@ -155,6 +187,7 @@ fn plan_with(
     let mut plan = KeepOrDelete {
         keep: Vec::new(),
         delete: Vec::new(),
+        held: held.map(|e| e.file_name.clone()),
     };
     let mut own: Vec<&Entry> = set
         .restore_points
@@ -201,8 +234,19 @@ pub(crate) fn prune(
     _lock: &DirLock,
 ) -> Result<Vec<String>> {
     let plan = plan(&dir.set(db)?, policy, protected);
+    say_held(&plan, policy);
     apply(dir, &plan)?;
     Ok(plan.delete)
+}
+
+/// Say (once a run) which pre-shrink restore point is kept beyond the policy.
+pub(crate) fn say_held(plan: &KeepOrDelete, policy: Policy) {
+    if let Some(name) = &plan.held {
+        tracing::warn!(
+            "retention keeps {name}: the database is smaller by more than {}% than in it (check.max_shrink); if the shrink was intended, delete {name}",
+            policy.max_shrink_percent
+        );
+    }
 }
 
 /// Delete what the plan says. Call only while holding the directory's lock.
@@ -255,6 +299,7 @@ mod tests {
             keep_daily,
             keep_weekly,
             keep_pre_restore: 3,
+            max_shrink_percent: 50.0,
         }
     }
 
@@ -402,6 +447,46 @@ mod tests {
             plan.keep
                 .contains(&"backup_20250103_000000.db.gz".to_string())
         );
+    }
+
+    fn sized(stamp: &str, db_size: u64) -> Entry {
+        let mut e = entry(stamp, false, false);
+        if let Ok(meta) = &mut e.meta {
+            meta.db_size = db_size;
+        }
+        e
+    }
+
+    #[test]
+    fn a_shrink_holds_the_newest_point_of_the_largest_size() {
+        let entries = vec![
+            sized("20250105_000000", 10),
+            sized("20250104_000000", 10),
+            sized("20250103_000000", 1000),
+            sized("20250102_000000", 1000),
+        ];
+        let plan = plan_with(
+            &set(entries.clone()),
+            policy(1, 0, 0),
+            &HashSet::new(),
+            |_| true,
+        );
+        assert_eq!(plan.held.as_deref(), Some("backup_20250103_000000.db.gz"));
+        assert_eq!(
+            plan.delete,
+            vec![
+                "backup_20250104_000000.db.gz",
+                "backup_20250102_000000.db.gz"
+            ]
+        );
+        // Within max_shrink (50%): nothing held.
+        let grown: Vec<Entry> = vec![sized("20250106_000000", 500)]
+            .into_iter()
+            .chain(entries)
+            .collect();
+        let plan = plan_with(&set(grown), policy(1, 0, 0), &HashSet::new(), |_| true);
+        assert_eq!(plan.held, None);
+        assert_eq!(plan.keep, vec!["backup_20250106_000000.db.gz"]);
     }
 
     #[test]

@@ -87,6 +87,16 @@ pub fn parse_switch(text: &str) -> Result<bool, String> {
     }
 }
 
+/// `DBBACKUP_STRICT` as `run --strict` reads it; `pre-job` and `post-job` (whose
+/// exit code the hooks shim judges by it) refuse a value that is neither yes nor no.
+pub(crate) fn strict_env() -> crate::error::Result<bool> {
+    match std::env::var_os("DBBACKUP_STRICT") {
+        None => Ok(false),
+        Some(value) => parse_switch(&value.to_string_lossy())
+            .map_err(|why| crate::error::Error::usage(format!("DBBACKUP_STRICT: {why}"))),
+    }
+}
+
 /// `12.3 MiB`-style size for people.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

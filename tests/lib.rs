@@ -39,6 +39,8 @@ mod templates;
 mod truth_copies;
 mod truth_ok;
 mod truth_restore;
+mod truth_shrink;
 mod truth_store;
 mod truth_trial;
+mod truth_trial3;
 mod verify_list_prune;

@@ -425,3 +425,49 @@ fn periodic_without_a_database_says_only_that() {
     run.failed_with(2, "no database given");
     assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
 }
+
+/// A configuration broken by an edit: the metrics file no longer says healthy
+/// (trial 3's F2: it kept `dbbackup_healthy 1` and a frozen age).
+#[test]
+fn periodic_that_cannot_judge_leaves_an_unhealthy_metrics_file() {
+    let env = Env::new();
+    let file = env.path("dbbackup.prom");
+    let config = env.path("c.yaml");
+    let periodic = |env: &Env| {
+        env.run(&[
+            "--config",
+            config.to_str().unwrap(),
+            "periodic",
+            "--metrics-file",
+            file.to_str().unwrap(),
+        ])
+    };
+    fs::write(&config, "keep_daily: 1\n").unwrap();
+    periodic(&env).ok();
+    let samples = parse_exposition(&fs::read_to_string(&file).unwrap());
+    assert_eq!(value(&samples, "dbbackup_healthy", None), 1.0);
+    fs::write(&config, "keep_daily: 1\nmax_bakups: 3\n").unwrap();
+    periodic(&env).failed_with(2, "unknown key max_bakups");
+    let text = fs::read_to_string(&file).unwrap();
+    promtool_accepts(&text);
+    let samples = parse_exposition(&text);
+    assert_eq!(value(&samples, "dbbackup_healthy", None), 0.0);
+    assert_eq!(value(&samples, "dbbackup_unjudged", None), 1.0);
+    assert!(
+        !text.contains("dbbackup_newest_age_seconds"),
+        "no frozen age: {text}"
+    );
+    // Without a database (a usage error found by periodic itself) likewise.
+    fs::write(&config, "keep_daily: 1\n").unwrap();
+    periodic(&env).ok();
+    let run: Run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .args(["periodic", "--metrics-file", file.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(2, "no database given");
+    let samples = parse_exposition(&fs::read_to_string(&file).unwrap());
+    assert_eq!(value(&samples, "dbbackup_healthy", None), 0.0);
+}

@@ -15,7 +15,9 @@
 #                                  lines after it do not run (run does post-job
 #                                  and exits with CMD's status)
 #   dbbackup_post_job STATUS       post-job, for scripts that call it themselves
-# DBBACKUP_STRICT=1 still makes a failed backup fail the job; DBBACKUP_FINAL=0
+# DBBACKUP_STRICT=1 (or true/yes/on, as `dbbackup run` reads it) still makes a
+# failed backup fail the job; any other word than those and 0/false/no/off stops
+# the job (exit 2). DBBACKUP_FINAL=0
 # and DBBACKUP_FINAL_SCRIPT still choose the array's final job.
 
 : "${DBBACKUP:=dbbackup}"
@@ -28,8 +30,23 @@ dbbackup__final_args() {
     fi
 }
 
+# Whether DBBACKUP_STRICT says yes, read as `dbbackup run --strict` reads it;
+# a word that is neither yes nor no stops the job, naming the variable.
+dbbackup__strict() {
+    local value
+    value=$(printf '%s' "${DBBACKUP_STRICT:-}" | tr -d '[:space:]' | tr '[:upper:]' '[:lower:]')
+    case "$value" in
+        1 | true | yes | on) return 0 ;;
+        "" | 0 | false | no | off) return 1 ;;
+    esac
+    echo "dbbackup: FATAL: DBBACKUP_STRICT: '${DBBACKUP_STRICT}' is not a yes/no value (use true/false, 1/0, yes/no or on/off)" >&2
+    exit 2
+}
+
 dbbackup_pre_job() {
     local rc=0
+    # Checked first: a junk value must not let the work start unprotected.
+    dbbackup__strict || true
     dbbackup__final_args
     "$DBBACKUP" pre-job "${dbbackup__final[@]}" || rc=$?
     case "$rc" in
@@ -40,7 +57,7 @@ dbbackup_pre_job() {
             ;;
     esac
     echo "dbbackup pre-job failed with exit code $rc" >&2
-    if [ "${DBBACKUP_STRICT:-0}" = "1" ]; then
+    if dbbackup__strict; then
         return "$rc"
     fi
     return 0
@@ -57,7 +74,7 @@ dbbackup_post_job() {
     "$DBBACKUP" post-job ${1:+--status "$1"} || rc=$?
     if [ "$rc" -ne 0 ]; then
         echo "dbbackup post-job failed with exit code $rc" >&2
-        if [ "${DBBACKUP_STRICT:-0}" = "1" ]; then
+        if dbbackup__strict; then
             return "$rc"
         fi
     fi

@@ -134,7 +134,16 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
                 "no backups made by job {id} in {}",
                 ctx.settings.backup_dir.display()
             )),
-            None => out.line(format!("no backups in {place}")),
+            None => {
+                out.line(format!("no backups in {place}"));
+                if remote.is_none()
+                    && let Some(db) = &db
+                    && let Some(hint) =
+                        crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db)
+                {
+                    out.line(hint);
+                }
+            }
         }
         return Ok(ExitCode::Success);
     }

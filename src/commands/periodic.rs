@@ -22,7 +22,15 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     ctx.settings.db_path()?;
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
-    let mut criteria = crate::health::evaluate_all(&ctx.settings, &thresholds)?;
+    let mut criteria = match crate::health::evaluate_all(&ctx.settings, &thresholds) {
+        Ok(criteria) => criteria,
+        Err(error) => {
+            if let Some(path) = &args.metrics_file {
+                crate::metrics::write_unjudged(path);
+            }
+            return Err(error);
+        }
+    };
     // This run's own failed attempt fails the `attempt` criterion also when no
     // place could take its record (the criterion then sees an older one).
     if let Some(Verdict::Failed(why)) = create::verdict_of(&made)

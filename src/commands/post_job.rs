@@ -26,6 +26,7 @@ use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
 
 pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
+    crate::units::strict_env()?;
     // Whether this is an array task, as pre-job asked SLURM (never asked here).
     let ctx = &Ctx {
         settings: ctx.settings.clone(),

@@ -13,6 +13,7 @@ use crate::slurm::prejob::{self, Found};
 use crate::summary_log::{self, Line};
 
 pub(crate) fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
+    crate::units::strict_env()?;
     let out = ctx.output(args.output.format);
     let done = prejob::run(&ctx.settings, &ctx.job, args.final_job.as_deref());
     let job = &done.job;

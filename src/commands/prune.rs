@@ -32,7 +32,9 @@ pub(crate) fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
         Some(lock)
     };
     let protected = crate::slurm::array::JobState::protected(&dir);
-    let plan = retention::plan(&dir.set(&db)?, retention::policy(&ctx.settings), &protected);
+    let policy = retention::policy(&ctx.settings);
+    let plan = retention::plan(&dir.set(&db)?, policy, &protected);
+    retention::say_held(&plan, policy);
     if !args.dry_run {
         retention::apply(&dir, &plan)?;
     }

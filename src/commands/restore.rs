@@ -73,53 +73,28 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         if_db_missing: args.if_db_missing,
         full_check: args.full_check,
     };
-    match restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)? {
-        Outcome::Skipped => {
-            out.line(format!(
-                "database {} exists; nothing to restore",
-                show(&target)
-            ));
-            out.document(
-                &json!({"status": "skipped", "reason": "database exists", "target": target}),
-            );
-        }
+    let result = restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)
+        .map_err(|error| with_mirror_hint(ctx, &request, error));
+    match result? {
+        Outcome::NothingYet => skipped(
+            &out,
+            &target,
+            "no backup yet",
+            "no backup yet, nothing to restore".into(),
+        ),
+        Outcome::Skipped => skipped(
+            &out,
+            &target,
+            "database exists",
+            format!("database {} exists; nothing to restore", show(&target)),
+        ),
         Outcome::Restored(mut done) => {
             let mut passed_over = passed_on_remote;
             passed_over.append(&mut done.passed_over);
             done.passed_over = passed_over;
             let local = staged.is_none();
             passed_over_lines(ctx, &done.passed_over, local).for_each(|line| out.line(line));
-            match &done.saved {
-                Some(saved) if done.saved_before => out.line(format!(
-                    "restored {} into {}{through} (its previous content is already in {saved}: no pre-restore copy needed)",
-                    done.name,
-                    show(&done.target)
-                )),
-                Some(saved) => out.line(format!(
-                    "restored {} into {}{through} (previous content saved as {saved})",
-                    done.name,
-                    show(&done.target)
-                )),
-                None => out.line(format!(
-                    "restored {} into {}{through}",
-                    done.name,
-                    show(&done.target)
-                )),
-            }
-            out.document(&json!({
-                "status": "ok",
-                "name": done.name,
-                "target": done.target,
-                "through_link": link,
-                // The backup holding the replaced content: a copy made now, or
-                // an existing backup of the same content (kept for compatibility).
-                "pre_restore_backup": done.saved,
-                // Only a pre-restore copy this restore made (the undo copy).
-                "pre_restore_copy": done.saved.as_ref().filter(|_| !done.saved_before),
-                "passed_over": done.passed_over.iter()
-                    .map(|(name, why)| json!({"name": name, "reason": why}))
-                    .collect::<Vec<_>>(),
-            }));
+            restored(&out, &done, link, &through);
         }
     }
     Ok(ExitCode::Success)
@@ -252,4 +227,71 @@ fn resolve_link(link: &Path) -> Result<PathBuf> {
         "{} is a loop of symbolic links; give the real path of the database",
         show(link)
     )))
+}
+
+/// Say what was restored, and from which point.
+fn restored(
+    out: &crate::output::Output,
+    done: &restore::Restored,
+    link: Option<&Path>,
+    through: &str,
+) {
+    match &done.saved {
+        Some(saved) if done.saved_before => out.line(format!(
+            "restored {} into {}{through} (its previous content is already in {saved}: no pre-restore copy needed)",
+            done.name,
+            show(&done.target)
+        )),
+        Some(saved) => out.line(format!(
+            "restored {} into {}{through} (previous content saved as {saved})",
+            done.name,
+            show(&done.target)
+        )),
+        None => out.line(format!(
+            "restored {} into {}{through}",
+            done.name,
+            show(&done.target)
+        )),
+    }
+    out.document(&json!({
+        "status": "ok",
+        "name": done.name,
+        "target": done.target,
+        "through_link": link,
+        // The backup holding the replaced content: a copy made now, or
+        // an existing backup of the same content (kept for compatibility).
+        "pre_restore_backup": done.saved,
+        // Only a pre-restore copy this restore made (the undo copy).
+        "pre_restore_copy": done.saved.as_ref().filter(|_| !done.saved_before),
+        "passed_over": done.passed_over.iter()
+            .map(|(name, why)| json!({"name": name, "reason": why}))
+            .collect::<Vec<_>>(),
+    }));
+}
+
+/// `latest` found no restore point in the backup directory (lost, say): the
+/// mirrors that hold some are named, with how to restore from one.
+fn with_mirror_hint(ctx: &Ctx, request: &Request, error: Error) -> Error {
+    let Error::Failed(message) = &error else {
+        return error;
+    };
+    let Some(db) = ctx.db_id() else {
+        return error;
+    };
+    let primary_empty = crate::store::BackupDir::new(&ctx.settings.backup_dir)
+        .set(&db)
+        .map_or(true, |set| set.restore_points.is_empty());
+    if request.name != "latest" || request.from.is_some() || !primary_empty {
+        return error;
+    }
+    match crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, &db) {
+        Some(hint) => Error::failed(format!("{message}; {hint}")),
+        None => error,
+    }
+}
+
+/// `--if-db-missing` found nothing to do: `line` for people, `reason` in JSON.
+fn skipped(out: &crate::output::Output, target: &std::path::Path, reason: &str, line: String) {
+    out.line(line);
+    out.document(&json!({"status": "skipped", "reason": reason, "target": target}));
 }

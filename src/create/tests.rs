@@ -268,6 +268,7 @@ fn retention_after_publishing_keeps_the_newest_and_copies_to_mirrors() {
             keep_daily: 0,
             keep_weekly: 0,
             keep_pre_restore: 1,
+            max_shrink_percent: 50.0,
         },
         mirrors: &mirrors,
         lock_wait: std::time::Duration::ZERO,

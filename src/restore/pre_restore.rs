@@ -234,6 +234,7 @@ mod tests {
                     keep_daily: 0,
                     keep_weekly: 0,
                     keep_pre_restore: 5,
+                    max_shrink_percent: 50.0,
                 },
                 mirrors: &[],
                 lock_wait: std::time::Duration::ZERO,

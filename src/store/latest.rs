@@ -72,6 +72,64 @@ fn sole_database(
     }
 }
 
+/// When the backup directory holds no restore point of `db`: which mirrors do,
+/// and how to restore from one (`--backup-dir` makes it the backup directory;
+/// dbbackup does not switch by itself, so the lost directory is noticed).
+pub(crate) fn mirror_hint(mirrors: &[std::path::PathBuf], db: &DbId) -> Option<String> {
+    let holding: Vec<(String, usize, String)> = mirrors
+        .iter()
+        .filter_map(|dir| {
+            let set = BackupDir::new(dir).set(db).ok()?;
+            let newest = set.restore_points.first()?.file_name.clone();
+            Some((show(dir), set.restore_points.len(), newest))
+        })
+        .collect();
+    let (first, ..) = holding.first()?;
+    let each: Vec<String> = holding
+        .iter()
+        .map(|(dir, n, newest)| {
+            let s = if *n == 1 { "" } else { "s" };
+            format!("mirror {dir} holds {n} restore point{s} of it (newest {newest})")
+        })
+        .collect();
+    Some(format!(
+        "{}: restore from it with `dbbackup --backup-dir {first} restore latest`",
+        each.join(", ")
+    ))
+}
+
+/// A new project's first run for `db`: no backup of it of any kind, and no
+/// other database's backups it could have moved from (one whose file is gone,
+/// which `adopt` would claim). `restore latest --if-db-missing` then has nothing
+/// to do, which is not an error.
+pub(crate) fn first_run(dir: &BackupDir, db: &DbId) -> Result<bool> {
+    if !dir.path().exists() {
+        return Ok(true);
+    }
+    let set = dir.set(db)?;
+    Ok(set.restore_points.is_empty()
+        && set.pre_restore.is_empty()
+        && set.failed.is_empty()
+        && set.damaged.is_empty()
+        && set.owner_unknown.is_empty()
+        && adoptable(&set).is_empty())
+}
+
+/// Other databases' sources, newest first, each once, whose file is gone: the
+/// ones this database may have moved from (`adopt` refuses a source that exists).
+fn adoptable(set: &BackupSet) -> Vec<&str> {
+    let mut sources: Vec<&str> = Vec::new();
+    for entry in &set.others {
+        if let Ok(meta) = &entry.meta
+            && !sources.contains(&meta.source.as_str())
+            && !Path::new(&meta.source).exists()
+        {
+            sources.push(&meta.source);
+        }
+    }
+    sources
+}
+
 /// Why `latest` found nothing, with what is there instead.
 fn no_restore_point(dir: &BackupDir, db: Option<&DbId>, set: &BackupSet) -> String {
     let of = db.map_or(String::new(), |db| format!(" of {}", show(db.canonical())));
@@ -88,7 +146,8 @@ fn no_restore_point(dir: &BackupDir, db: Option<&DbId>, set: &BackupSet) -> Stri
             set.pre_restore.len()
         ));
     }
-    // Newest first, each source once.
+    // Newest first, each source once; `adopt` only for one whose file is gone
+    // (it refuses a database that is still there).
     let mut sources: Vec<&str> = Vec::new();
     for entry in &set.others {
         if let Ok(meta) = &entry.meta
@@ -98,10 +157,13 @@ fn no_restore_point(dir: &BackupDir, db: Option<&DbId>, set: &BackupSet) -> Stri
         }
     }
     if let Some(first) = sources.first() {
-        text.push_str(&format!(
-            "; it holds backups of other databases ({first}{}): if this database moved from there, claim them with `dbbackup adopt {first}`",
-            if sources.len() > 1 { ", ..." } else { "" }
-        ));
+        let more = if sources.len() > 1 { ", ..." } else { "" };
+        text.push_str(&match adoptable(set).first() {
+            Some(gone) => format!(
+                "; it holds backups of other databases ({first}{more}): if this database moved from {gone}, claim them with `dbbackup adopt {gone}`"
+            ),
+            None => format!("; it holds backups of other databases ({first}{more})"),
+        });
     }
     if let Some(newest) = set.owner_unknown.first() {
         text.push_str(&format!(

@@ -1,0 +1,94 @@
+//! Trial 3's F1: a database that shrinks (rows deleted and vacuumed, or the file
+//! re-created) keeps its newest pre-shrink restore point through retention, and
+//! `check` warns until the user deletes that file.
+
+use std::fs;
+
+use rusqlite::Connection;
+
+use crate::common::*;
+
+const ROWS: i64 = 2000;
+
+/// `t` with `rows` rows of 500 bytes each.
+fn fill(env: &Env, rows: i64) {
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS t(x, pad);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+             INSERT INTO t SELECT i, randomblob(500) FROM n;"
+        ))
+        .unwrap();
+}
+
+fn sql(env: &Env, statements: &str) {
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(statements)
+        .unwrap();
+}
+
+/// The big backup survives, `check` warns naming it, it restores the pre-shrink
+/// rows, and deleting it ends the warning.
+fn assert_held(env: &Env, big: &str, args: &[&str]) {
+    assert!(
+        env.backup_files().contains(&big.to_string()),
+        "{:?}",
+        env.backup_files()
+    );
+    let mut check = args.to_vec();
+    check.extend(["check", "--format", "nagios"]);
+    let run = env.run(&check);
+    run.reported(1, "DBBACKUP WARNING");
+    assert!(
+        run.stdout.contains(&format!(
+            "(kept while the database is smaller by more than 50%): if the shrink was intended, delete {big}"
+        )),
+        "{}",
+        run.stdout
+    );
+    let target = env.path("pre_shrink.db");
+    let mut restore = args.to_vec();
+    restore.extend(["restore", big, "--target", target.to_str().unwrap()]);
+    env.run(&restore).ok();
+    assert_eq!(row_count(&target, "t"), ROWS);
+    fs::remove_file(env.backups.join(big)).unwrap();
+    let run = env.run(&check);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn retention_keeps_the_pre_shrink_point_after_a_vacuum_and_check_warns() {
+    let env = Env::empty();
+    fill(&env, ROWS);
+    env.run(&["backup"]).ok();
+    let big = env.backup_files()[0].clone();
+    sql(&env, "DELETE FROM t WHERE x > 10; VACUUM;");
+    env.run(&["backup"]).ok();
+    for i in 0..3 {
+        sql(&env, &format!("INSERT INTO t(x) VALUES ({i})"));
+        let run = env.run(&["--max-backups", "2", "backup"]);
+        run.ok();
+        assert!(
+            run.stderr.contains(&format!("retention keeps {big}")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(env.backup_files().len(), 3, "{:?}", env.backup_files());
+    assert_held(&env, &big, &["--max-backups", "2"]);
+}
+
+#[test]
+fn retention_keeps_the_only_big_backup_of_a_re_created_database() {
+    let env = Env::empty();
+    fill(&env, ROWS);
+    env.run(&["backup"]).ok();
+    let big = env.backup_files()[0].clone();
+    fs::remove_file(&env.db).unwrap();
+    sql(&env, "CREATE TABLE t(x, pad)");
+    env.run(&["--max-backups", "1", "backup"]).ok();
+    assert_eq!(env.backup_files().len(), 2, "{:?}", env.backup_files());
+    assert_held(&env, &big, &["--max-backups", "1"]);
+}
