@@ -87,6 +87,18 @@ impl Cli {
             )
             .format(&mut Cli::command()));
         }
+        // `list --remote URL`, `verify --remote URL` (the spec's spelling) are of
+        // the remote: as a plain setting they listed and verified the backup
+        // directory, and said ok without asking the store.
+        if given_longs.iter().any(|long| long == "remote") {
+            match &mut cli.command {
+                Command::List(args) if args.job.is_none() => args.from_remote = true,
+                Command::Verify(args) if args.names.is_empty() && !args.all => {
+                    args.from_remote = true;
+                }
+                _ => {}
+            }
+        }
         cli.given_longs = given_longs;
         // Every command that judges health reads the `DBBACKUP_CHECK_*`
         // thresholds (`check` through its own flags), and refuses a bad one.

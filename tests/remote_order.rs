@@ -555,3 +555,32 @@ fn a_flipped_bit_in_a_stored_record_never_reorders_the_remote() {
         "the newest points stay: {kept:?}"
     );
 }
+
+/// `list --remote URL` and `verify --remote URL`, as the spec spells them, act
+/// on that remote: they listed and verified the backup directory, and
+/// `verify --remote s3://nosuchbucket/x` said ok without asking any store.
+#[test]
+fn list_and_verify_given_a_remote_act_on_the_remote() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/given");
+    let env = Env::new();
+    let run = |remote: &str, args: &[&str]| s3::run(&env, &server.endpoint, remote, args);
+    run(&url, &["backup"]).ok();
+    run(&url, &["sync"]).ok();
+    add_row(&env.db);
+    run(&url, &["backup"]).ok();
+    // Configured: an empty prefix; given on the command line: the synced one.
+    let empty = format!("s3://{bucket}/empty");
+    let listed = remote_names(&run(
+        &empty,
+        &["list", "--remote", &url, "--format", "json"],
+    ));
+    assert_eq!(listed, env.backup_files()[..1], "the remote's one point");
+    run(&empty, &["verify", "--remote", &url]).ok();
+    let missing = run(
+        &empty,
+        &["verify", "--remote", "s3://no-such-bucket-here/x"],
+    );
+    missing.failed_with(1, "no-such-bucket-here");
+}
