@@ -1574,3 +1574,22 @@ fn help_shows_a_positional_the_same_in_usage_and_arguments() {
     }
     assert!(checked >= 3, "positionals checked: {checked}");
 }
+
+/// `init --path results.db --overwrite` (--path read as the database's path)
+/// wrote YAML over the live database: refused, whatever --overwrite says.
+#[test]
+fn init_never_writes_over_an_sqlite_database() {
+    let env = Env::new();
+    let before = content_digest(&env.db);
+    let db = env.db.to_str().unwrap();
+    for args in [
+        vec!["init", "--path", db],
+        vec!["init", "--path", db, "--overwrite"],
+    ] {
+        env.run(&args).failed_with(
+            2,
+            "is an SQLite database; --path is where the configuration file goes",
+        );
+        assert_eq!(content_digest(&env.db), before, "{args:?}");
+    }
+}

@@ -27,6 +27,17 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
             show(&args.path.join(crate::options::DEFAULT_CONFIG_FILE))
         )));
     }
+    // `--path results.db --overwrite` (read as "the database's path") replaced
+    // a live database with YAML: never, whatever --overwrite says.
+    if matches!(
+        crate::sqlite_file::header(&args.path),
+        Ok(crate::sqlite_file::Header::Sqlite)
+    ) {
+        return Err(Error::usage(format!(
+            "{} is an SQLite database; --path is where the configuration file goes (the database is --db-path)",
+            show(&args.path)
+        )));
+    }
     if args.path.exists() && !args.overwrite {
         return Err(Error::failed(format!(
             "{} exists; use --overwrite to replace it",
