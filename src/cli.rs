@@ -208,7 +208,8 @@ pub fn misspelled_variables() -> Vec<String> {
             if known.iter().any(|k| k == suffix) {
                 return None;
             }
-            let close = crate::config::closest(suffix, &known)?;
+            let close =
+                crate::config::closest(suffix, &known).or_else(|| part_of(suffix, &known))?;
             Some(format!(
                 "{name} is not a dbbackup variable (did you mean {PREFIX}{close}?); ignored"
             ))
@@ -216,6 +217,22 @@ pub fn misspelled_variables() -> Vec<String> {
         .collect();
     misspelled.sort();
     misspelled
+}
+
+/// The known name `suffix` is a whole part of (`MAX_AGE` of `CHECK_MAX_AGE`,
+/// `MIRROR` of `MIRROR_DIRS`, `DIR` of `BACKUP_DIR`), the shortest: a guess
+/// from the setting's name that is no misspelling, and was ignored silently
+/// (`DBBACKUP_MAX_AGE=1s dbbackup check` said OK).
+fn part_of<'a>(suffix: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .filter(|k| {
+            k.starts_with(&format!("{suffix}_"))
+                || k.ends_with(&format!("_{suffix}"))
+                || k.contains(&format!("_{suffix}_"))
+        })
+        .map(String::as_str)
+        .min_by_key(|k| k.len())
 }
 
 /// The `check` thresholds the `DBBACKUP_CHECK_*` variables set, read by

@@ -324,6 +324,39 @@ fn a_misspelled_variable_is_warned_about_with_the_close_name() {
     assert_eq!(env.backup_files().len(), 1);
 }
 
+/// A variable named after a setting but not its variable (`DBBACKUP_MAX_AGE`
+/// for `check`'s `DBBACKUP_CHECK_MAX_AGE`) was ignored without a word, so
+/// `check` said OK against the default: each is named with the variable meant.
+/// Names that are no part of one (a test suite's, the templates') are left alone.
+#[test]
+fn a_variable_named_after_a_setting_names_the_variable_meant() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let mut command = env.command();
+    for (given, _) in MEANT {
+        command.env(given, "1");
+    }
+    command
+        .env("DBBACKUP_FINAL_SCRIPT", "x")
+        .env("DBBACKUP_SOMETHING", "1");
+    let run: Run = command.arg("list").output().unwrap().into();
+    run.ok();
+    let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), MEANT.len(), "{}", run.stderr);
+    for (given, meant) in MEANT {
+        let line = format!("{given} is not a dbbackup variable (did you mean {meant}?); ignored");
+        assert!(run.stderr.contains(&line), "{line}\n{}", run.stderr);
+    }
+}
+
+const MEANT: [(&str, &str); 5] = [
+    ("DBBACKUP_MAX_AGE", "DBBACKUP_CHECK_MAX_AGE"),
+    ("DBBACKUP_MIN_COUNT", "DBBACKUP_CHECK_MIN_COUNT"),
+    ("DBBACKUP_MIRROR", "DBBACKUP_MIRROR_DIRS"),
+    ("DBBACKUP_DIR", "DBBACKUP_BACKUP_DIR"),
+    ("DBBACKUP_DB", "DBBACKUP_DB_PATH"),
+];
+
 /// A path that starts with `-` is taken where it cannot be an option
 /// (`--db-path '- x.db'`); one that reads as an option is a missing value,
 /// said in one line with the `=` form that gives it.
