@@ -17,6 +17,7 @@ mod host;
 mod limits;
 mod lock;
 mod logging;
+mod man_page;
 mod metrics;
 mod mirror;
 pub mod options;

@@ -48,6 +48,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "progress",
             "logging",
             "output",
+            "man_page",
             "summary_log",
         ],
     ),

@@ -21,7 +21,7 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
     let command = Cli::command();
     let Some(dir) = &args.out else {
         let mut page = Vec::new();
-        super::man_page::render(command, "dbbackup", &mut page)
+        crate::man_page::render(command, "dbbackup", &mut page)
             .context(|| "cannot render man page")?;
         return write_stdout(&page);
     };
@@ -40,7 +40,7 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
     for (name, typed, page_command) in pages {
         let path = dir.join(format!("{name}.1"));
         let mut page = Vec::new();
-        super::man_page::render(page_command, &typed, &mut page)
+        crate::man_page::render(page_command, &typed, &mut page)
             .context(|| "cannot render man page")?;
         fs::write(&path, page).context(|| format!("cannot write {}", show(&path)))?;
         out.line(format!("wrote {}", path.display()));

@@ -10,7 +10,6 @@ pub(crate) mod final_job;
 pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod lock;
-mod man_page;
 pub(crate) mod periodic;
 pub(crate) mod post_job;
 pub(crate) mod pre_job;
