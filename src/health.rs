@@ -154,6 +154,7 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
         .unwrap_or_default();
     let max_age = thresholds.remote_max_age;
     let mut pending = false;
+    let stranded = stranded(settings, db, url, record.as_ref());
     let (ok, detail) = match (&record, newest) {
         (_, Err(error)) => (false, format!("cannot read the backup directory: {error}")),
         (Some(record), _) if !record.ok => (
@@ -163,6 +164,7 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
                 record.remote, record.time, record.detail
             ),
         ),
+        _ if stranded.is_some() => (false, stranded.unwrap_or_default()),
         (Some(record), Ok(None)) if !record.on_remote.is_empty() => (
             true,
             format!(
@@ -199,6 +201,32 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
         perf: None,
         pending,
     }
+}
+
+/// Why the newest restore point, a diff whose base is gone from the backup
+/// directory, can never reach the remote, when it is not there: `sync`
+/// cannot check it before sending it (nothing to rebuild it on), so the
+/// newest restorable point `check` would judge instead is not the newest.
+fn stranded(
+    settings: &Settings,
+    db: &DbId,
+    url: &str,
+    record: Option<&crate::remote::state::Uploaded>,
+) -> Option<String> {
+    let newest = BackupDir::new(&settings.backup_dir)
+        .newest_restore_point(db, |_| true)
+        .ok()??;
+    if !newest.name.diff
+        || newest.damage.is_some()
+        || record.is_some_and(|r| r.on_remote.contains(&newest.file_name))
+    {
+        return None;
+    }
+    let why = crate::diff::restore_problem(&newest)?;
+    Some(format!(
+        "the newest restore point {} is not on {url} and cannot be uploaded: {why}; put its base back in the backup directory (a mirror may hold a copy) and run `dbbackup sync`",
+        newest.file_name
+    ))
 }
 
 /// What `check` knows of the newest restore point's copy on the remote.
@@ -280,7 +308,7 @@ impl RemoteProof {
                         true,
                         false,
                         format!(
-                            "the newest restore point {name} is on {url}, read back whole at {at}"
+                            "the newest restore point {name} is on {url}, read back whole at {at} (as of the last read-back by sync or verify: check does not reach the store)"
                         ),
                     );
                 }

@@ -26,6 +26,7 @@ mod remote_integrity;
 mod remote_lost_record;
 mod remote_order;
 mod remote_trial2;
+mod remote_truth;
 mod restore;
 mod restore_points;
 mod restore_safety;

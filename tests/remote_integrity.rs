@@ -5,113 +5,15 @@
 //! the older intact points.
 
 use std::fs;
-use std::path::Path;
 
-use crate::common::s3;
+use crate::common::s3::{self, Remote};
 use crate::common::{Env, Run, content_digest};
-
-fn add_row(db: &Path) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute("INSERT INTO ledger(amount, note) VALUES (7, 'after')", [])
-        .unwrap();
-}
-
-/// A remote test's database, bucket and runner.
-struct Remote {
-    env: Env,
-    endpoint: String,
-    bucket: String,
-    prefix: String,
-    url: String,
-}
-
-impl Remote {
-    fn new(server: &s3::Server, prefix: &str) -> Remote {
-        let bucket = s3::unique_bucket(server);
-        Remote {
-            env: Env::new(),
-            endpoint: server.endpoint.clone(),
-            url: format!("s3://{bucket}/{prefix}"),
-            bucket,
-            prefix: prefix.to_string(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        s3::run(&self.env, &self.endpoint, &self.url, args)
-    }
-
-    /// `n` backups of growing content, synced: their names (oldest first)
-    /// and each one's content digest.
-    fn points(&self, n: usize) -> Vec<(String, String)> {
-        let mut points = Vec::new();
-        for _ in 0..n {
-            add_row(&self.env.db);
-            self.run(&["backup"]).ok();
-            let name = self.env.backup_files().last().unwrap().clone();
-            points.push((name, content_digest(&self.env.db)));
-        }
-        self.run(&["sync"]).ok();
-        points
-    }
-
-    fn corrupt(&self, name: &str) {
-        s3::corrupt_same_size(
-            &self.endpoint,
-            &self.bucket,
-            &format!("{}/{name}", self.prefix),
-        );
-    }
-
-    fn object(&self, name: &str) -> Vec<u8> {
-        s3::object(
-            &self.endpoint,
-            &self.bucket,
-            &format!("{}/{name}", self.prefix),
-        )
-    }
-
-    /// `list --from-remote`'s check column, by name.
-    fn checks(&self) -> Vec<(String, String)> {
-        let listed = self.run(&["list", "--from-remote", "--format", "json"]);
-        listed.ok();
-        let mut rows: Vec<(String, String)> = listed
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["name"].as_str().unwrap().to_string(),
-                    r["check"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        rows.sort();
-        rows
-    }
-
-    /// `restore NAME --from-remote --target TARGET`.
-    fn restore_from_remote(&self, name: &str, target: &Path) -> Run {
-        self.run(&[
-            "restore",
-            name,
-            "--from-remote",
-            "--target",
-            target.to_str().unwrap(),
-        ])
-    }
-
-    fn remote_names(&self) -> Vec<String> {
-        self.checks().into_iter().map(|(name, _)| name).collect()
-    }
-}
 
 #[test]
 fn a_point_damaged_at_the_store_with_its_size_is_not_already_there_and_sync_repairs_it() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "same-size");
-    let points = r.points(3);
+    let points = r.points(3, &[]);
     let newest = &points[2].0;
     assert!(r.checks().iter().all(|(_, check)| check == "ok"));
     r.corrupt(newest);
@@ -155,7 +57,7 @@ fn a_point_damaged_at_the_store_with_its_size_is_not_already_there_and_sync_repa
 fn retention_never_deletes_older_points_for_a_newest_whose_bytes_do_not_match() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "decisive");
-    let points = r.points(3);
+    let points = r.points(3, &[]);
     let (oldest, middle, newest) = (&points[0].0, &points[1].0, &points[2].0);
     r.corrupt(newest);
     // The backup directory no longer has it: nothing to repair it from.
@@ -197,7 +99,7 @@ fn retention_never_deletes_older_points_for_a_newest_whose_bytes_do_not_match() 
 fn restore_latest_passes_over_bytes_that_fail_their_sha256_and_by_name_refuses_them() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "restore");
-    let points = r.points(3);
+    let points = r.points(3, &[]);
     let newest = &points[2].0;
     r.corrupt(newest);
 
@@ -394,7 +296,7 @@ fn forget_proofs(env: &Env) {
 fn verify_from_the_remote_proves_points_and_check_wants_the_newest_proved() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "verify");
-    let points = r.points(2);
+    let points = r.points(2, &[]);
     forget_proofs(&r.env);
     assert!(
         r.checks().iter().all(|(_, check)| check == "unverified"),
@@ -449,7 +351,7 @@ fn verify_from_the_remote_proves_points_and_check_wants_the_newest_proved() {
 fn a_damaged_point_is_not_repaired_from_a_local_copy_that_is_damaged_too() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "both");
-    let points = r.points(2);
+    let points = r.points(2, &[]);
     let newest = &points[1].0;
     r.corrupt(newest);
     let on_remote = r.object(newest);
@@ -510,8 +412,8 @@ fn sync_refuses_a_backup_whose_last_byte_was_damaged_on_disk() {
 fn refuses_a_damaged_local_backup(prefix: &str, damage: impl Fn(&mut Vec<u8>)) {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, prefix);
-    let points = r.points(2);
-    add_row(&r.env.db);
+    let points = r.points(2, &[]);
+    r.add_row();
     r.run(&["backup"]).ok();
     let newest = r.env.backup_files().last().unwrap().clone();
     let path = r.env.backups.join(&newest);
@@ -555,7 +457,7 @@ fn a_point_truncated_or_without_its_object_and_no_local_copy_fails_sync_and_chec
     let run = |args: &[&str]| r.run(&[&windows[..], args].concat());
     let mut names = Vec::new();
     for _ in 0..4 {
-        add_row(&r.env.db);
+        r.add_row();
         run(&["backup"]).ok();
         names.push(r.env.backup_files().last().unwrap().clone());
         run(&["sync"]).ok();
@@ -564,13 +466,8 @@ fn a_point_truncated_or_without_its_object_and_no_local_copy_fails_sync_and_chec
     // Behind the tool's back, two points no longer in the backup directory:
     // one truncated, one without its data object.
     let half = r.object(&names[1]);
-    s3::put_object(
-        &r.endpoint,
-        &r.bucket,
-        &format!("lost/{}", names[1]),
-        &half[..half.len() / 2],
-    );
-    s3::delete_object(&r.endpoint, &r.bucket, &format!("lost/{}", names[0]));
+    r.put(&names[1], &half[..half.len() / 2]);
+    r.delete(&names[0]);
 
     let sync = run(&["sync"]);
     sync.failed_with(1, &names[0]);
@@ -588,7 +485,7 @@ fn a_point_truncated_or_without_its_object_and_no_local_copy_fails_sync_and_chec
 fn check_fails_when_a_restore_found_the_newest_remote_point_damaged() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "found");
-    let points = r.points(2);
+    let points = r.points(2, &[]);
     r.run(&["check"]).ok();
     r.corrupt(&points[1].0);
     let target = r.env.path("copy.db");
@@ -610,9 +507,9 @@ fn check_fails_when_a_restore_found_the_newest_remote_point_damaged() {
 fn a_point_lost_at_the_store_whose_local_copy_is_damaged_too_is_named_once() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "twice");
-    let points = r.points(2);
+    let points = r.points(2, &[]);
     let newest = &points[1].0;
-    s3::delete_object(&r.endpoint, &r.bucket, &format!("twice/{newest}"));
+    r.delete(newest);
     let path = r.env.backups.join(newest);
     let mut bytes = fs::read(&path).unwrap();
     let at = 8192 + (bytes.len() - 8192) / 3;
@@ -640,36 +537,21 @@ fn a_point_lost_at_the_store_whose_local_copy_is_damaged_too_is_named_once() {
 /// does not restore (what a damaged local file uploaded would leave).
 fn damage_content_keeping_the_record_true(r: &Remote, name: &str, bytes: &[u8]) {
     use sha2::Digest;
-    let key = format!("{}/{name}.meta.json", r.prefix);
-    let mut record: serde_json::Value =
-        serde_json::from_slice(&s3::object(&r.endpoint, &r.bucket, &key)).unwrap();
+    let mut record = r.record(name);
     let sha = sha2::Sha256::digest(bytes);
     let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
     record["sha256"] = format!("sha256:{hex}").into();
     record["size"] = bytes.len().into();
-    // A valid record of an earlier version (format 1, without the record's own
-    // checksum), so that only the content is wrong.
-    record["format"] = 1.into();
-    record.as_object_mut().unwrap().remove("record_sha256");
-    s3::put_object(
-        &r.endpoint,
-        &r.bucket,
-        &format!("{}/{name}", r.prefix),
-        bytes,
-    );
-    s3::put_object(
-        &r.endpoint,
-        &r.bucket,
-        &key,
-        &serde_json::to_vec(&record).unwrap(),
-    );
+    r.put(name, bytes);
+    // Valid, so that only the content is wrong.
+    r.put_old_record(name, record);
 }
 
 #[test]
 fn a_read_from_the_remote_that_fails_on_the_content_is_never_a_proof() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "content");
-    let points = r.points(3);
+    let points = r.points(3, &[]);
     let newest = &points[2].0;
     // The last byte: the gzip trailer of the index member.
     let mut bytes = r.object(newest);
@@ -720,8 +602,8 @@ fn a_read_from_the_remote_that_fails_on_the_content_is_never_a_proof() {
 fn every_sync_names_a_newest_backup_damaged_locally_that_is_not_on_the_remote() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "again");
-    let points = r.points(2);
-    add_row(&r.env.db);
+    let points = r.points(2, &[]);
+    r.add_row();
     r.run(&["backup"]).ok();
     let newest = r.env.backup_files().last().unwrap().clone();
     let path = r.env.backups.join(&newest);
@@ -744,7 +626,7 @@ fn every_sync_names_a_newest_backup_damaged_locally_that_is_not_on_the_remote() 
         );
     }
     // A newer intact backup on the remote ends it.
-    add_row(&r.env.db);
+    r.add_row();
     r.run(&["backup"]).ok();
     let sync = r.run(&["sync"]);
     sync.ok();
@@ -761,11 +643,11 @@ fn every_sync_names_a_newest_backup_damaged_locally_that_is_not_on_the_remote() 
 fn a_one_off_sync_to_another_remote_keeps_the_configured_remotes_failure() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "mine");
-    r.points(1);
+    r.points(1, &[]);
     let failing = s3::fake_store(Some(
         "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
     ));
-    add_row(&r.env.db);
+    r.add_row();
     r.run(&["backup"]).ok();
     let failed = Run::from(
         s3::command(&r.env, &failing, &r.url)
@@ -824,7 +706,7 @@ fn a_backup_with_a_flipped_header_bit_is_not_uploaded_nor_made_the_remotes_lates
     let r = Remote::new(server, "header-local");
     let mut digests = Vec::new();
     for _ in 0..3 {
-        add_row(&r.env.db);
+        r.add_row();
         r.run(&["backup"]).ok();
         digests.push(content_digest(&r.env.db));
     }
@@ -858,16 +740,11 @@ fn a_backup_with_a_flipped_header_bit_is_not_uploaded_nor_made_the_remotes_lates
 fn a_flipped_header_bit_in_a_stored_point_never_makes_it_the_remotes_latest() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "header-store");
-    let points = r.points(3);
+    let points = r.points(3, &[]);
     let (oldest, newest) = (&points[0].0, &points[2].0);
     let mut bytes = r.object(oldest);
     crate::common::flip_seq_bit(&mut bytes);
-    s3::put_object(
-        &r.endpoint,
-        &r.bucket,
-        &format!("{}/{oldest}", r.prefix),
-        &bytes,
-    );
+    r.put(oldest, &bytes);
     fs::remove_dir_all(&r.env.backups).unwrap();
 
     let target = r.env.path("restored.db");

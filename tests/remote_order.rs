@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use crate::common::s3;
+use crate::common::s3::{self, Remote, add_row};
 use crate::common::{Env, content_digest};
 
 #[test]
@@ -45,12 +45,6 @@ fn two_databases_on_one_prefix_never_replace_each_others_point() {
     assert_eq!(content_digest(&a.db), want);
 }
 
-fn add_row(db: &std::path::Path) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute("INSERT INTO ledger(amount, note) VALUES (7, 'after')", [])
-        .unwrap();
-}
-
 #[test]
 fn after_a_scratch_purge_a_point_uploaded_later_is_the_remotes_latest_and_kept() {
     let Some(server) = s3::shared() else { return };
@@ -67,7 +61,7 @@ fn after_a_scratch_purge_a_point_uploaded_later_is_the_remotes_latest_and_kept()
     fs::remove_file(&env.db).unwrap();
     run(&["restore", "latest"]).ok();
     add_row(&env.db);
-    let rows = crate::common::row_count(&env.db, "ledger");
+    let want = content_digest(&env.db);
     // Not the second of an old point's name (that would be refused).
     std::thread::sleep(std::time::Duration::from_millis(1100));
     run(&["backup"]).ok();
@@ -100,7 +94,7 @@ fn after_a_scratch_purge_a_point_uploaded_later_is_the_remotes_latest_and_kept()
         target.to_str().unwrap(),
     ])
     .ok();
-    assert_eq!(crate::common::row_count(&target, "ledger"), rows);
+    assert_eq!(content_digest(&target), want);
 }
 
 fn remote_criterion(run: &crate::common::Run) -> serde_json::Value {
@@ -383,29 +377,17 @@ fn two_syncs_of_one_database_at_once_both_succeed() {
 #[test]
 fn an_old_point_an_earlier_version_made_the_newest_is_moved_back_below_the_newer_ones() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/mend");
-    let env = Env::new();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
-    let digests = four_backups(&env, &run);
-    let names = env.backup_files();
+    let r = Remote::new(server, "mend");
+    let run = |args: &[&str]| r.run(args);
+    let digests = four_backups(&r.env, &run);
+    let names = r.env.backup_files();
     run(&["sync"]).ok();
     // What an earlier version left after uploading the oldest point again:
-    // the highest number under the prefix.
-    let key = format!("mend/{}.meta.json", names[0]);
-    let mut record: serde_json::Value =
-        serde_json::from_slice(&s3::object(&server.endpoint, &bucket, &key)).unwrap();
+    // the highest number under the prefix, in a record as that version wrote it.
+    let mut record = r.record(&names[0]);
     record["remote_seq"] = serde_json::json!(99);
-    // As that version wrote it: format 1, without the record's own checksum.
-    record["format"] = serde_json::json!(1);
-    record.as_object_mut().unwrap().remove("record_sha256");
-    s3::put_object(
-        &server.endpoint,
-        &bucket,
-        &key,
-        &serde_json::to_vec(&record).unwrap(),
-    );
-    assert_eq!(restored_latest(&env, &run, 1), digests[0]);
+    r.put_old_record(&names[0], record);
+    assert_eq!(restored_latest(&r.env, &run, 1), digests[0]);
 
     let sync = run(&["sync"]);
     sync.ok();
@@ -414,7 +396,7 @@ fn an_old_point_an_earlier_version_made_the_newest_is_moved_back_below_the_newer
         "{}",
         sync.stdout
     );
-    assert_eq!(restored_latest(&env, &run, 2), digests[3]);
+    assert_eq!(restored_latest(&r.env, &run, 2), digests[3]);
     run(&["--remote-max-backups", "2", "sync"]).ok();
     let mut kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
     kept.sort();

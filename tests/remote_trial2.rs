@@ -2,83 +2,24 @@
 //! unproved remote point that `sync` or `check` let pass.
 
 use std::fs;
-use std::path::Path;
 
-use crate::common::s3;
+use crate::common::s3::{self, Remote};
 use crate::common::{Env, Run};
 
-/// A few changed pages: a diff when the database is large enough.
-fn add_row(db: &Path) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS extra(x BLOB)")
-        .unwrap();
-    conn.execute("INSERT INTO extra VALUES (randomblob(2000))", [])
-        .unwrap();
+/// `check`'s `remote:` line.
+fn remote_line(check: &Run) -> String {
+    check
+        .stdout
+        .lines()
+        .find(|l| l.contains("remote:"))
+        .unwrap_or_default()
+        .to_string()
 }
 
-/// A remote test's database, bucket and runner.
-struct Remote {
-    env: Env,
-    endpoint: String,
-    bucket: String,
-    prefix: String,
-    url: String,
-}
-
-impl Remote {
-    fn new(server: &s3::Server, prefix: &str) -> Remote {
-        let bucket = s3::unique_bucket(server);
-        Remote {
-            env: Env::new(),
-            endpoint: server.endpoint.clone(),
-            url: format!("s3://{bucket}/{prefix}"),
-            bucket,
-            prefix: prefix.to_string(),
-        }
-    }
-
-    /// With a database large enough that a few changed pages make a diff.
-    fn sizeable(server: &s3::Server, prefix: &str) -> Remote {
-        let r = Remote::new(server, prefix);
-        fs::remove_file(&r.env.db).unwrap();
-        crate::common::make_results_db(&r.env.db, 4.0, false);
-        r
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        s3::run(&self.env, &self.endpoint, &self.url, args)
-    }
-
-    /// `n` backups of growing content (more options: `args`), synced: their
-    /// names, oldest first.
-    fn points(&self, n: usize, args: &[&str]) -> Vec<String> {
-        let mut names = Vec::new();
-        for _ in 0..n {
-            add_row(&self.env.db);
-            self.run(&[args, &["backup"]].concat()).ok();
-            names.push(self.env.backup_files().last().unwrap().clone());
-        }
-        self.run(&["sync"]).ok();
-        names
-    }
-
-    fn key(&self, name: &str) -> String {
-        format!("{}/{name}", self.prefix)
-    }
-
-    fn truncate(&self, name: &str) {
-        let bytes = s3::object(&self.endpoint, &self.bucket, &self.key(name));
-        s3::put_object(&self.endpoint, &self.bucket, &self.key(name), &bytes[..100]);
-    }
-
-    fn remote_line(check: &Run) -> String {
-        check
-            .stdout
-            .lines()
-            .find(|l| l.contains("remote:"))
-            .unwrap_or_default()
-            .to_string()
-    }
+/// `name`'s data object at the store cut to its first 100 bytes.
+fn truncate(r: &Remote, name: &str) {
+    let bytes = r.object(name);
+    r.put(name, &bytes[..100]);
 }
 
 /// F1: the backup directory purged (then made again, empty): `sync` still
@@ -88,15 +29,15 @@ impl Remote {
 fn sync_with_no_local_backup_still_checks_the_remote_points() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "purged");
-    let names = r.points(2, &[]);
+    let names = s3::names(&r.points(2, &[]));
     fs::remove_dir_all(&r.env.backups).unwrap();
     fs::create_dir(&r.env.backups).unwrap();
-    r.truncate(&names[1]);
+    truncate(&r, &names[1]);
     let sync = r.run(&["sync"]);
     sync.failed_with(1, &names[1]);
     let check = r.run(&["check"]);
     assert_eq!(check.code, 1, "{}", check.stdout);
-    let line = Remote::remote_line(&check);
+    let line = remote_line(&check);
     assert!(
         line.starts_with("FAIL") && line.contains(&names[1]),
         "{}",
@@ -107,7 +48,7 @@ fn sync_with_no_local_backup_still_checks_the_remote_points() {
     fs::remove_dir_all(&r.env.backups).unwrap();
     r.run(&["sync"]).failed_with(1, &names[1]);
     let check = r.run(&["check"]);
-    let line = Remote::remote_line(&check);
+    let line = remote_line(&check);
     assert!(
         line.starts_with("FAIL") && line.contains("does not exist"),
         "{line}"
@@ -121,15 +62,15 @@ fn sync_with_no_local_backup_still_checks_the_remote_points() {
 fn check_fails_while_the_newest_diffs_base_on_the_remote_is_damaged() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::sizeable(server, "base");
-    let names = r.points(3, &["--diff-backups", "2"]);
+    let names = s3::names(&r.points(3, &["--diff-backups", "2"]));
     assert!(names[2].ends_with(".diff.gz"), "{names:?}");
     let base = &names[0];
     r.run(&["check"]).ok();
-    s3::corrupt_same_size(&r.endpoint, &r.bucket, &r.key(base));
+    r.corrupt(base);
     assert_eq!(r.run(&["verify", "--from-remote"]).code, 1);
     let check = r.run(&["check"]);
     assert_eq!(check.code, 1, "{}", check.stdout);
-    let line = Remote::remote_line(&check);
+    let line = remote_line(&check);
     assert!(
         line.starts_with("FAIL") && line.contains(&format!("its base {base}")),
         "{line}"
@@ -137,7 +78,7 @@ fn check_fails_while_the_newest_diffs_base_on_the_remote_is_damaged() {
     r.run(&["sync"]).ok();
     r.run(&["check"]).ok();
 
-    s3::delete_object(&r.endpoint, &r.bucket, &r.key(base));
+    r.delete(base);
     let target = r.env.path("copy.db");
     assert_eq!(
         r.run(&[
@@ -151,7 +92,7 @@ fn check_fails_while_the_newest_diffs_base_on_the_remote_is_damaged() {
         1
     );
     let check = r.run(&["check"]);
-    let line = Remote::remote_line(&check);
+    let line = remote_line(&check);
     assert!(line.starts_with("FAIL") && line.contains(base), "{line}");
 }
 
@@ -184,7 +125,7 @@ fn age_proofs(env: &Env, time: &str) {
 fn check_does_not_take_a_proof_older_than_a_week() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "stale");
-    let names = r.points(1, &[]);
+    let names = s3::names(&r.points(1, &[]));
     r.run(&["check"]).ok();
     let eight_days_ago = std::process::Command::new("date")
         .args(["-u", "-d", "8 days ago", "+%Y-%m-%dT%H:%M:%SZ"])
@@ -198,21 +139,17 @@ fn check_does_not_take_a_proof_older_than_a_week() {
     assert!(listed.stdout.contains("unverified"), "{}", listed.stdout);
     let check = r.run(&["check", "--remote-max-age", "30d"]);
     check.ok();
-    let line = Remote::remote_line(&check);
+    let line = remote_line(&check);
     assert!(
         line.starts_with("WAIT") && line.contains(&names[0]),
         "{line}"
     );
     let check = r.run(&["check", "--remote-max-age", "1d"]);
     assert_eq!(check.code, 1, "{}", check.stdout);
-    assert!(
-        Remote::remote_line(&check).starts_with("FAIL"),
-        "{}",
-        check.stdout
-    );
+    assert!(remote_line(&check).starts_with("FAIL"), "{}", check.stdout);
     // The next sync reads it back.
     r.run(&["sync"]).ok();
-    assert!(Remote::remote_line(r.run(&["check"]).ok()).starts_with("OK"));
+    assert!(remote_line(r.run(&["check"]).ok()).starts_with("OK"));
 }
 
 /// F3: `sync` by an account that can read the backups but not write the
@@ -228,7 +165,7 @@ fn a_sync_that_cannot_record_its_outcome_says_so_and_fails() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "readonly");
     r.points(1, &[]);
-    add_row(&r.env.db);
+    r.add_row();
     r.run(&["backup"]).ok();
     let newest = r.env.backup_files().last().unwrap().clone();
     // Readable by all, writable by its owner only (root).
@@ -269,14 +206,17 @@ fn a_sync_that_cannot_record_its_outcome_says_so_and_fails() {
 fn sync_names_an_unparsable_record_and_what_to_do() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "garbled");
-    let names = r.points(2, &[]);
+    let names = s3::names(&r.points(2, &[]));
     let record = r.key(&format!("{}.meta.json", names[1]));
-    s3::put_object(&r.endpoint, &r.bucket, &record, b"{\"format\":1, garbage");
+    r.put(
+        &format!("{}.meta.json", names[1]),
+        b"{\"format\":1, garbage",
+    );
     let sync = r.run(&["sync"]);
     sync.failed_with(1, &format!("{record} is not a valid restore-point record"));
     assert!(!sync.stderr.contains("another sync"), "{}", sync.stderr);
     assert!(sync.stderr.contains("delete it"), "{}", sync.stderr);
-    s3::delete_object(&r.endpoint, &r.bucket, &record);
+    r.delete(&format!("{}.meta.json", names[1]));
     let sync = r.run(&["sync"]);
     sync.ok();
     assert!(
@@ -293,8 +233,8 @@ fn sync_names_an_unparsable_record_and_what_to_do() {
 fn a_diff_on_a_locally_damaged_base_proved_on_the_remote_is_uploaded() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::sizeable(server, "localbase");
-    let names = r.points(2, &["--diff-backups", "2"]);
-    add_row(&r.env.db);
+    let names = s3::names(&r.points(2, &["--diff-backups", "2"]));
+    r.add_row();
     r.run(&["--diff-backups", "2", "backup"]).ok();
     let newest = r.env.backup_files().last().unwrap().clone();
     assert!(newest.ends_with(".diff.gz"), "{newest}");
@@ -340,7 +280,7 @@ fn a_diff_on_a_locally_damaged_base_proved_on_the_remote_is_uploaded() {
 fn restore_latest_says_a_newer_intact_copy_is_on_the_remote() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "newer");
-    let names = r.points(2, &[]);
+    let names = s3::names(&r.points(2, &[]));
     let newest = r.env.backups.join(&names[1]);
     let mut bytes = fs::read(&newest).unwrap();
     let middle = bytes.len() / 2;

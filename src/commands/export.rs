@@ -65,9 +65,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         "size": done.size,
         "db_size": done.db_size,
         "checksum": done.checksum,
-        "passed_over": done.passed_over.iter()
-            .map(|(name, why)| json!({"name": name, "reason": why}))
-            .collect::<Vec<_>>(),
+        "passed_over": super::report::passed_over_json(&done.passed_over),
     }));
     Ok(ExitCode::Success)
 }

@@ -74,6 +74,15 @@ pub(crate) fn filled_fields(line: &mut Line, filled: &Filled) {
     );
 }
 
+/// Points passed over on the way to the one used, and why: the JSON
+/// `passed_over` array of `restore` and `export` (`[{"name", "reason"}]`).
+pub(crate) fn passed_over_json(passed_over: &[(String, String)]) -> serde_json::Value {
+    passed_over
+        .iter()
+        .map(|(name, why)| json!({"name": name, "reason": why}))
+        .collect()
+}
+
 /// Print a backup outcome the same way for every command that makes one.
 pub(crate) fn report(out: &Output, outcome: &Outcome) -> ExitCode {
     report_with(out, outcome, serde_json::Map::new())

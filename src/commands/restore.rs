@@ -263,9 +263,7 @@ fn restored(
         "pre_restore_backup": done.saved,
         // Only a pre-restore copy this restore made (the undo copy).
         "pre_restore_copy": done.saved.as_ref().filter(|_| !done.saved_before),
-        "passed_over": done.passed_over.iter()
-            .map(|(name, why)| json!({"name": name, "reason": why}))
-            .collect::<Vec<_>>(),
+        "passed_over": super::report::passed_over_json(&done.passed_over),
     }));
 }
 

@@ -5,11 +5,12 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::cli::FormatArgs;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, show};
 use crate::exit_code::ExitCode;
 use crate::remote::proof::Proofs;
 use crate::remote::state;
 use crate::remote::sync::Synced;
+use crate::store::{BackupDir, BackupSet, Entry};
 use crate::units::human_bytes;
 
 pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
@@ -19,6 +20,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
     let db = ctx.db_id();
     let result = ctx.backup_set(&ctx.backup_dir()).and_then(|set| {
+        let set = with_mirrors(ctx, set);
         let keep = ctx.settings.remote_max_backups;
         crate::remote::sync::sync(&remote, (&set, db.as_ref()), keep, &mut proofs)
     });
@@ -83,6 +85,12 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
         "passed_over": done.passed_over.iter()
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
+        "no_base": done.no_base.iter()
+            .map(|(name, why)| json!({"name": name, "reason": why}))
+            .collect::<Vec<_>>(),
+        "wrong_records": done.wrong_records.iter()
+            .map(|(name, why)| json!({"name": name, "reason": why}))
+            .collect::<Vec<_>>(),
         "clashes": done.clashes.iter()
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
@@ -93,6 +101,45 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
         Some(problem) => Err(Error::failed(problem)),
         None => Ok(ExitCode::Success),
     }
+}
+
+/// `set` with the restore points a mirror holds that it lacks (a purged or
+/// lost backup directory: else the mirrors' copies never reach the remote),
+/// named with the mirror they are uploaded from. A mirror that cannot be
+/// read is named and passed over.
+fn with_mirrors(ctx: &Ctx, mut set: BackupSet) -> BackupSet {
+    for dir in &ctx.settings.mirror_dirs {
+        let mirror = match ctx.backup_set(&BackupDir::new(dir)) {
+            Ok(mirror) => mirror,
+            Err(error) => {
+                tracing::warn!("cannot read mirror {} for sync: {error}", show(dir));
+                continue;
+            }
+        };
+        let lacking: Vec<Entry> = mirror
+            .restore_points
+            .into_iter()
+            .filter(|e| {
+                !set.restore_points
+                    .iter()
+                    .any(|p| p.file_name == e.file_name)
+            })
+            .collect();
+        if lacking.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = lacking.iter().map(|e| e.file_name.as_str()).collect();
+        tracing::warn!(
+            "the backup directory lacks {} restore point(s) that mirror {} holds: uploading them from the mirror: {}",
+            lacking.len(),
+            show(dir),
+            names.join(", ")
+        );
+        set.restore_points.extend(lacking);
+    }
+    set.restore_points
+        .sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+    set
 }
 
 /// `N uploaded, M already there (R read back whole)`: what a point
@@ -111,6 +158,15 @@ fn summary(done: &Synced) -> String {
     }
     if !done.damaged.is_empty() {
         text.push_str(&format!(", {} damaged", done.damaged.len()));
+    }
+    if !done.no_base.is_empty() {
+        text.push_str(&format!(
+            ", {} diff(s) without their base",
+            done.no_base.len()
+        ));
+    }
+    if !done.wrong_records.is_empty() {
+        text.push_str(&format!(", {} wrong record(s)", done.wrong_records.len()));
     }
     if !done.clashes.is_empty() {
         text.push_str(&format!(", {} name(s) taken", done.clashes.len()));

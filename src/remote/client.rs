@@ -235,6 +235,12 @@ impl Remote {
         }
     }
 
+    /// Where `name`'s record is, as another S3 client names it.
+    pub(crate) fn record_url(&self, name: &str) -> String {
+        let key = self.key(&format!("{name}{}", record::SUFFIX));
+        format!("s3://{}/{key}", self.url.bucket)
+    }
+
     fn fail(&self, doing: &str, e: Fail) -> Error {
         let part = match &e {
             Fail::Part(n, _) => format!(" (PUT of part {n})"),

@@ -36,6 +36,13 @@ pub(crate) struct Synced {
     pub not_intact: Vec<(String, String)>,
     /// Passed over, and why (vanished meanwhile, its base is not on the remote).
     pub passed_over: Vec<(String, String)>,
+    /// Not uploaded, nor on the remote: diffs retention keeps whose base is
+    /// gone from the backup directory (nothing to check them on before they
+    /// are sent); name and why.
+    pub no_base: Vec<(String, String)>,
+    /// Records on the remote that match neither their data object nor the
+    /// backup directory's intact copy (changed at the store): name and why.
+    pub wrong_records: Vec<(String, String)>,
     /// Not uploaded: the name is taken on the remote by another backup (of
     /// another database, or other content); name and whose it is.
     pub clashes: Vec<(String, String)>,
@@ -72,6 +79,20 @@ impl Synced {
                 "not uploaded to {}: damaged in the backup directory since it was made: {}; older points are kept in its place",
                 remote.url(),
                 list(&self.not_intact)
+            ));
+        }
+        if !self.no_base.is_empty() {
+            parts.push(format!(
+                "cannot upload to {}: diffs whose base is gone from the backup directory: {}; put the base back (a mirror may hold a copy) and run sync again",
+                remote.url(),
+                list(&self.no_base)
+            ));
+        }
+        if !self.wrong_records.is_empty() {
+            parts.push(format!(
+                "records on {} that match neither their data object nor the backup directory's intact copy: {}",
+                remote.url(),
+                list(&self.wrong_records)
             ));
         }
         if !self.clashes.is_empty() {
@@ -159,10 +180,12 @@ pub(crate) fn sync(
                 bad.insert(point.record.name.clone(), why);
                 continue;
             }
-            if let Some(repaired) = repair(remote, &mut file, &point, &why, proofs, &mut bad)? {
+            if let Some(repaired) = repair(remote, &mut file, &point, &why, proofs)? {
                 done.repaired.push(entry.file_name.clone());
                 proved.insert(entry.file_name.clone());
                 on_remote.insert(entry.file_name.clone(), repaired);
+            } else {
+                not_repaired(remote, entry, why, (&mut bad, &mut done))?;
             }
             continue;
         }
@@ -201,6 +224,7 @@ pub(crate) fn sync(
         on_remote.insert(entry.file_name.clone(), point);
     }
     damaged_headers(set, &mut done);
+    without_base(set, keep, &on_remote, &mut done);
     done.reordered = reorder(remote, &mut on_remote, set)?;
     done.deleted = retain(
         remote,
@@ -220,11 +244,11 @@ impl Synced {
     /// retention is done.
     fn finish(mut self, bad: HashMap<String, String>, proved: HashSet<String>) -> Synced {
         // Named once: a point whose local copy is damaged too is named there.
-        let not_intact = &self.not_intact;
-        self.damaged = bad
-            .into_iter()
-            .filter(|(name, _)| !not_intact.iter().any(|(n, _)| n == name))
-            .collect();
+        let named = |name: &String| {
+            let of = |list: &[(String, String)]| list.iter().any(|(n, _)| n == name);
+            of(&self.not_intact) || of(&self.wrong_records)
+        };
+        self.damaged = bad.into_iter().filter(|(name, _)| !named(name)).collect();
         self.damaged.sort();
         self.on_remote = proved
             .into_iter()
@@ -397,15 +421,13 @@ fn own_point<'a>(
 
 /// Upload `file` again under `point`, whose bytes on the remote are not its
 /// own (`why`): its record stays, only the bytes under it are replaced.
-/// `None`: `file` does not match the record either; nothing was sent, and
-/// the point is `bad`.
+/// `None`: `file` does not match the record either; nothing was sent.
 fn repair(
     remote: &Remote,
     file: &mut std::fs::File,
     point: &RemotePoint,
     why: &str,
     proofs: &mut Proofs,
-    bad: &mut HashMap<String, String>,
 ) -> Result<Option<RemotePoint>> {
     let name = &point.record.name;
     tracing::warn!(
@@ -413,19 +435,64 @@ fn repair(
         remote.url()
     );
     let repaired = remote.repair(file, point)?;
-    match &repaired {
-        Some(repaired) => {
-            proofs.note(repaired, repaired.e_tag.clone(), None);
-            tracing::info!("repaired {name} on {}", remote.url());
-        }
-        None => {
-            bad.insert(
-                name.clone(),
-                format!("{why}; the backup directory's copy does not match its record either"),
-            );
-        }
+    if let Some(repaired) = &repaired {
+        proofs.note(repaired, repaired.e_tag.clone(), None);
+        tracing::info!("repaired {name} on {}", remote.url());
     }
     Ok(repaired)
+}
+
+/// `entry`'s point, whose bytes on the remote do not match its record
+/// (`why`), was not repaired: the backup directory's copy does not match the
+/// record either. It is `bad`. When that copy reads back whole as a restore
+/// reads it, the record is what is wrong (changed at the store): named by
+/// its key with the remedy, instead of "no intact copy".
+fn not_repaired(
+    remote: &Remote,
+    entry: &Entry,
+    why: String,
+    (bad, done): (&mut HashMap<String, String>, &mut Synced),
+) -> Result<()> {
+    let name = entry.file_name.clone();
+    if super::content::damage(entry)?.is_some() {
+        let why = format!("{why}; the backup directory's copy does not match its record either");
+        bad.insert(name, why);
+        return Ok(());
+    }
+    let fix = format!(
+        "the backup directory's copy reads back whole, so the record {} is what is wrong: delete it, and `dbbackup sync` uploads {name} again from the backup directory",
+        remote.record_url(&name)
+    );
+    done.wrong_records
+        .push((name.clone(), format!("{why}; {fix}")));
+    bad.insert(name, why);
+    Ok(())
+}
+
+/// Diffs retention keeps (`keep`) whose base is gone from the backup
+/// directory and that are not on the remote: `to_upload` leaves them out (a
+/// diff is checked on its base before it is sent), so nothing else would
+/// name them and `sync` would say "0 uploaded".
+fn without_base(
+    set: &BackupSet,
+    keep: u32,
+    on_remote: &HashMap<String, RemotePoint>,
+    done: &mut Synced,
+) {
+    let wanted = kept(&set.restore_points, keep);
+    for entry in &set.restore_points {
+        if !entry.name.diff
+            || entry.damage.is_some()
+            || !wanted.contains(&entry.file_name)
+            || on_remote.contains_key(&entry.file_name)
+        {
+            continue;
+        }
+        if let Some(why) = crate::diff::restore_problem(entry) {
+            done.no_base.push((entry.file_name.clone(), why));
+        }
+    }
+    done.no_base.sort();
 }
 
 /// A database's newest restore point found damaged in the backup directory

@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -197,6 +197,160 @@ pub(crate) fn run(env: &Env, endpoint: &str, url: &str, args: &[&str]) -> Run {
         .output()
         .expect("run dbbackup")
         .into()
+}
+
+/// A few changed pages of `db` (any database: the table is made if missing),
+/// enough for a diff when the database is large enough.
+pub(crate) fn add_row(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS extra(x BLOB)")
+        .unwrap();
+    conn.execute("INSERT INTO extra VALUES (randomblob(2000))", [])
+        .unwrap();
+}
+
+/// The names of `points` (as [`Remote::points`] gives them), oldest first.
+pub(crate) fn names(points: &[(String, String)]) -> Vec<String> {
+    points.iter().map(|(name, _)| name.clone()).collect()
+}
+
+/// A remote test's database, its bucket (its own) and prefix, and a runner
+/// with the remote configured.
+pub(crate) struct Remote {
+    pub env: Env,
+    pub endpoint: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub url: String,
+}
+
+impl Remote {
+    /// A small database (`Env::new`) and a new bucket on `server`.
+    pub(crate) fn new(server: &Server, prefix: &str) -> Remote {
+        let bucket = unique_bucket(server);
+        Remote {
+            env: Env::new(),
+            endpoint: server.endpoint.clone(),
+            url: format!("s3://{bucket}/{prefix}"),
+            bucket,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// With a database large enough that a few changed pages make a diff.
+    pub(crate) fn sizeable(server: &Server, prefix: &str) -> Remote {
+        let r = Remote::new(server, prefix);
+        std::fs::remove_file(&r.env.db).unwrap();
+        super::make_results_db(&r.env.db, 4.0, false);
+        r
+    }
+
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
+        run(&self.env, &self.endpoint, &self.url, args)
+    }
+
+    /// A few changed pages of the database.
+    pub(crate) fn add_row(&self) {
+        add_row(&self.env.db);
+    }
+
+    /// `n` backups of growing content (more options: `args`), then one
+    /// sync: each one's name (oldest first) and content digest.
+    pub(crate) fn points(&self, n: usize, args: &[&str]) -> Vec<(String, String)> {
+        let mut points = Vec::new();
+        for _ in 0..n {
+            self.add_row();
+            self.run(&[args, &["backup"]].concat()).ok();
+            let name = self.env.backup_files().last().unwrap().clone();
+            points.push((name, super::content_digest(&self.env.db)));
+        }
+        self.run(&["sync"]).ok();
+        points
+    }
+
+    /// The object key of `name` under the prefix.
+    pub(crate) fn key(&self, name: &str) -> String {
+        format!("{}/{name}", self.prefix)
+    }
+
+    /// The bytes of `name` under the prefix, read behind dbbackup's back.
+    pub(crate) fn object(&self, name: &str) -> Vec<u8> {
+        object(&self.endpoint, &self.bucket, &self.key(name))
+    }
+
+    /// Write `bytes` as `name` under the prefix, behind dbbackup's back.
+    pub(crate) fn put(&self, name: &str, bytes: &[u8]) {
+        put_object(&self.endpoint, &self.bucket, &self.key(name), bytes);
+    }
+
+    /// Delete `name` under the prefix, behind dbbackup's back.
+    pub(crate) fn delete(&self, name: &str) {
+        delete_object(&self.endpoint, &self.bucket, &self.key(name));
+    }
+
+    /// Damage `name`'s data object at the store, its size kept.
+    pub(crate) fn corrupt(&self, name: &str) {
+        corrupt_same_size(&self.endpoint, &self.bucket, &self.key(name));
+    }
+
+    /// `name`'s record (`NAME.meta.json`) as the store has it.
+    pub(crate) fn record(&self, name: &str) -> serde_json::Value {
+        serde_json::from_slice(&self.object(&format!("{name}.meta.json"))).unwrap()
+    }
+
+    /// Write `record` as `name`'s record the way an earlier version wrote
+    /// records (format 1, without the record's own checksum), so that a
+    /// change made to it is read as that record's truth.
+    pub(crate) fn put_old_record(&self, name: &str, record: serde_json::Value) {
+        let record = old_record(record);
+        self.put(
+            &format!("{name}.meta.json"),
+            &serde_json::to_vec(&record).unwrap(),
+        );
+    }
+
+    /// `list --from-remote`'s check column, by name.
+    pub(crate) fn checks(&self) -> Vec<(String, String)> {
+        let listed = self.run(&["list", "--from-remote", "--format", "json"]);
+        listed.ok();
+        let mut rows: Vec<(String, String)> = listed
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    r["check"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    /// The names `list --from-remote` shows, sorted.
+    pub(crate) fn remote_names(&self) -> Vec<String> {
+        self.checks().into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// `restore NAME --from-remote --target TARGET`.
+    pub(crate) fn restore_from_remote(&self, name: &str, target: &Path) -> Run {
+        self.run(&[
+            "restore",
+            name,
+            "--from-remote",
+            "--target",
+            target.to_str().unwrap(),
+        ])
+    }
+}
+
+/// `record` as an earlier version wrote it: format 1, no `record_sha256`.
+pub(crate) fn old_record(mut record: serde_json::Value) -> serde_json::Value {
+    record["format"] = 1.into();
+    record.as_object_mut().unwrap().remove("record_sha256");
+    record
 }
 
 /// A server that checks credentials (moto's IAM auth after its first

@@ -1,0 +1,186 @@
+//! False "ok"s of `sync` and `check` against a real store (issue 22): diffs
+//! that cannot be uploaded, a prefix emptied at the store, a record whose
+//! SHA-256 is wrong, and restore points only a mirror still holds.
+
+use std::fs;
+
+use crate::common::Run;
+use crate::common::content_digest;
+use crate::common::s3::{self, Remote};
+
+/// `check`'s `remote:` line.
+fn remote_line(check: &Run) -> String {
+    check
+        .stdout
+        .lines()
+        .find(|l| l.contains("remote:"))
+        .unwrap_or_else(|| panic!("{}", check.stdout))
+        .to_string()
+}
+
+/// (a) A full and two diffs on it, never synced; the full deleted from the
+/// backup directory: the diffs cannot be uploaded (nothing to rebuild them on
+/// from the remote). `sync` said "0 uploaded" and exit 0, `check` "OK remote:
+/// no restore point to upload yet".
+#[test]
+fn diffs_whose_base_is_missing_and_not_on_the_remote_fail_sync_and_check() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::sizeable(server, "nobase");
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        r.add_row();
+        r.run(&["--diff-backups", "2", "backup"]).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+    }
+    assert!(names[2].ends_with(".diff.gz"), "{names:?}");
+    fs::remove_file(r.env.backups.join(&names[0])).unwrap();
+
+    let check = r.run(&["check"]);
+    let line = remote_line(&check);
+    assert!(
+        line.starts_with("FAIL remote:") && line.contains(&names[2]),
+        "{}",
+        check.stdout
+    );
+    let sync = r.run(&["sync"]);
+    sync.failed_with(1, &names[1]);
+    let error = sync
+        .stderr
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .unwrap_or_else(|| panic!("{}", sync.stderr));
+    assert!(
+        error.contains(&names[2]) && error.contains(&format!("base backup {}", names[0])),
+        "{error}"
+    );
+    let line = remote_line(&r.run(&["check"]));
+    assert!(line.starts_with("FAIL remote:"), "{line}");
+    assert_eq!(r.remote_names(), Vec::<String>::new());
+}
+
+/// (b) Every object under the prefix deleted at the store, the backup
+/// directory's proofs left: `check` never reaches the store (docs/remote.md),
+/// so its OK says it is judged from the last sync's read-back; the next
+/// `sync` lists the remote, drops the stale proofs and uploads again.
+#[test]
+fn a_prefix_emptied_at_the_store_is_uploaded_again_and_check_says_what_it_judged_from() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "emptied");
+    let points = r.points(2, &[]);
+    let names = s3::names(&points);
+    for name in &names {
+        r.delete(&format!("{name}.meta.json"));
+        r.delete(name);
+    }
+    let check = r.run(&["check"]);
+    check.ok();
+    let line = remote_line(&check);
+    assert!(
+        line.starts_with("OK   remote:")
+            && line.contains(&names[1])
+            && line.contains("as of the last read-back")
+            && line.contains("check does not reach the store"),
+        "{line}"
+    );
+
+    let sync = r.run(&["sync"]);
+    sync.ok();
+    for name in &names {
+        assert!(
+            sync.stdout.contains(&format!("uploaded {name}")),
+            "{}",
+            sync.stdout
+        );
+    }
+    assert_eq!(r.remote_names(), names);
+    assert!(r.checks().iter().all(|(_, check)| check == "ok"));
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    let target = r.env.path("copy.db");
+    r.restore_from_remote("latest", &target).ok();
+    assert_eq!(content_digest(&target), points[1].1);
+}
+
+/// (c) One hex digit of a record's `sha256` changed at the store (a record
+/// of an earlier version: no checksum of its own): the object and the
+/// backup directory's copy are intact, the record is wrong. Every sync failed
+/// "no intact copy" without saying what to do: it names the record's key and
+/// the remedy, which works.
+#[test]
+fn a_record_whose_sha256_was_changed_at_the_store_is_named_with_its_key_and_remedy() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "flipsha");
+    let points = r.points(2, &[]);
+    let newest = &points[1].0;
+    let mut record = r.record(newest);
+    let mut sha = record["sha256"].as_str().unwrap().to_string();
+    let last = sha.pop().unwrap();
+    sha.push(if last == '0' { '1' } else { '0' });
+    record["sha256"] = sha.into();
+    r.put_old_record(newest, record);
+
+    let key = format!(
+        "s3://{}/{}",
+        r.bucket,
+        r.key(&format!("{newest}.meta.json"))
+    );
+    for _ in 0..2 {
+        let sync = r.run(&["sync"]);
+        sync.failed_with(1, &key);
+        let error = sync.stderr.lines().find(|l| l.contains(&key)).unwrap();
+        assert!(
+            error.contains("delete it") && error.contains(&format!("uploads {newest} again")),
+            "{error}"
+        );
+    }
+    r.delete(&format!("{newest}.meta.json"));
+    let sync = r.run(&["sync"]);
+    sync.ok();
+    assert!(
+        sync.stdout.contains(&format!("uploaded {newest}")),
+        "{}",
+        sync.stdout
+    );
+    r.run(&["check"]).ok();
+    let target = r.env.path("copy.db");
+    r.restore_from_remote("latest", &target).ok();
+    assert_eq!(content_digest(&target), points[1].1);
+}
+
+/// (d) The backup directory purged, its mirror whole: `sync` uploaded
+/// nothing and exit 0. It uploads the mirror's restore points, saying from
+/// where.
+#[test]
+fn sync_uploads_from_a_mirror_the_points_the_backup_directory_lost() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "mirrored");
+    let mirror = r.env.path("mirror");
+    let mirror_arg = mirror.to_str().unwrap();
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        r.add_row();
+        r.run(&["--mirror-dir", mirror_arg, "backup"]).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+    }
+    let want = content_digest(&r.env.db);
+    fs::remove_dir_all(&r.env.backups).unwrap();
+
+    let sync = r.run(&["--mirror-dir", mirror_arg, "sync"]);
+    sync.ok();
+    for name in &names {
+        assert!(
+            sync.stdout.contains(&format!("uploaded {name}")),
+            "{}",
+            sync.stdout
+        );
+    }
+    assert!(
+        sync.stderr
+            .contains(&format!("mirror {}", mirror.display())),
+        "{}",
+        sync.stderr
+    );
+    assert_eq!(r.remote_names(), names);
+    let target = r.env.path("copy.db");
+    r.restore_from_remote("latest", &target).ok();
+    assert_eq!(content_digest(&target), want);
+}
