@@ -776,7 +776,7 @@ fn local_runs_are_each_their_own_job() {
     assert_eq!(pre.len(), 2);
     assert_ne!(
         pre[1].get("reason").map(String::as_str),
-        Some("made by another task of this job"),
+        Some("chosen by another task of this job"),
         "{:?}",
         pre[1]
     );

@@ -415,6 +415,14 @@ fn restore_before_job_undoes_a_job_and_list_job_shows_what_it_made() {
         let run = env.run(&["restore", "--before-job", job]);
         run.ok();
         assert!(run.stdout.contains("before the job:"), "{}", run.stdout);
+        // The third job's point was made by the second: said, as `list` shows it.
+        assert_eq!(
+            run.stdout
+                .contains("(reused: made by job 88000011, the database was unchanged)"),
+            *job == "88000012",
+            "{}",
+            run.stdout
+        );
         assert_eq!(&content_digest(&env.db), digest, "before job {job}");
     }
     assert_ne!(before[0], after);

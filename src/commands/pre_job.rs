@@ -29,7 +29,8 @@ pub(crate) fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
             if job.array.is_none() && job.restarts > 0 {
                 "made by an earlier run of this job (requeued)"
             } else {
-                "made by another task of this job"
+                // Made, or reused, by the task that got there first.
+                "chosen by another task of this job"
             },
             name,
         ),

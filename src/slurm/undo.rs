@@ -61,14 +61,22 @@ impl JobRef {
 /// The restore point of `db` from before `job`'s work, and how it was chosen.
 pub(crate) fn point_before(dir: &BackupDir, db: &DbId, job: &JobRef) -> Result<(String, String)> {
     let points = dir.set(db)?.restore_points;
-    let present = |name: &str| points.iter().any(|e| e.file_name == name);
     let recorded = recorded_pre_job(dir, db, &job.job);
     if let Some(name) = &recorded
-        && present(name)
+        && let Some(entry) = points.iter().find(|e| &e.file_name == name)
     {
+        // A reused point was made by an earlier job: say whose, or `list` (which
+        // shows the maker) seems to contradict this answer.
+        let maker = entry.meta.as_ref().ok().map(|m| m.job.as_str());
+        let how = match maker {
+            Some(maker) if !maker.is_empty() && !job.made(maker) => {
+                format!(" (reused: made by job {maker}, the database was unchanged)")
+            }
+            _ => String::new(),
+        };
         return Ok((
             name.clone(),
-            format!("job {}'s pre-job restore point", job.job),
+            format!("job {}'s pre-job restore point{how}", job.job),
         ));
     }
     // Said in every answer below: the fallback is not what pre-job made.
