@@ -136,7 +136,7 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
         }
     }
     match written {
-        Some(at) => supersede(&places, at),
+        Some(at) => supersede(&read_places(backup_dir, db), at),
         None if !ok && places.iter().any(|place| mark_failed(place)) => {}
         // The command's own error line is the one line a failure prints.
         None => tracing::debug!(
@@ -151,7 +151,7 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
 /// marker over any record (every record written removes the markers), else the
 /// record (two only when a removal failed: the later by [`later`]).
 pub(crate) fn newest(backup_dir: &Path, db: &DbId) -> Option<Record> {
-    let places = places(backup_dir, db);
+    let places = read_places(backup_dir, db);
     let marker = places
         .iter()
         .filter_map(|place| read_marker(place, db))
@@ -262,21 +262,40 @@ fn lost_why(dir: &crate::store::BackupDir, name: &str) -> Lost {
     }
 }
 
-/// Where `db`'s record may be, in the order records are written.
+/// Where `db`'s record of an attempt aimed at `backup_dir` may be, in the
+/// order records are written. The place beside the database is named for the
+/// backup directory too: a failed one-off `--backup-dir /tmp/elsewhere backup`
+/// belongs to that set, not to the configured one `check` judges.
 fn places(backup_dir: &Path, db: &DbId) -> Vec<PathBuf> {
     let mut places = vec![
         backup_dir
             .join(STATE_DIR)
             .join(format!("attempt-{}", db.key())),
     ];
-    let canonical = db.canonical();
-    if let (Some(dir), Some(name)) = (canonical.parent(), canonical.file_name()) {
-        let mut file = std::ffi::OsString::from(".");
-        file.push(name);
-        file.push(".dbbackup-attempt");
-        places.push(dir.join(file));
+    if let Some(beside) = beside_db(db, &format!("-{}", DbId::of(backup_dir).key())) {
+        places.push(beside);
     }
     places
+}
+
+/// Every place a record for `backup_dir` may be read from: [`places`], and the
+/// one beside the database that versions before the directory's key wrote
+/// (read and superseded as before, never written).
+fn read_places(backup_dir: &Path, db: &DbId) -> Vec<PathBuf> {
+    let mut places = places(backup_dir, db);
+    places.extend(beside_db(db, ""));
+    places
+}
+
+/// `.<name>.dbbackup-attempt<suffix>` beside the database.
+fn beside_db(db: &DbId, suffix: &str) -> Option<PathBuf> {
+    let canonical = db.canonical();
+    let (dir, name) = (canonical.parent()?, canonical.file_name()?);
+    let mut file = std::ffi::OsString::from(".");
+    file.push(name);
+    file.push(".dbbackup-attempt");
+    file.push(suffix);
+    Some(dir.join(file))
 }
 
 fn marker_of(place: &Path) -> PathBuf {

@@ -306,7 +306,7 @@ pub enum Command {
     Auto(FormatArgs),
     /// Fully decompress and check backups (default: the newest; exit 1 if any is damaged)
     #[command(
-        after_help = "`latest` is the backup `restore latest` would use; a newer one it passes over as\ndamaged is reported FAILED (exit 1).\n\nExamples:\n  dbbackup verify\n  dbbackup verify --all"
+        after_help = "`latest` is the backup `restore latest` would use; a newer one it passes over as\ndamaged is reported FAILED (exit 1). With --all, failed snapshots (.failed.db.gz,\nknown-failed attempts kept for inspection, not restore points) are reported but\ndo not make verify exit 1.\n\nExamples:\n  dbbackup verify\n  dbbackup verify --all"
     )]
     Verify(VerifyArgs),
     /// Apply retention now

@@ -74,6 +74,12 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     /// `--quiet`: nothing on stdout, no progress bars.
     pub quiet: bool,
+    /// The config file names the database (`db_path`) and neither it nor the
+    /// backup directory is given by a flag or a `DBBACKUP_*` variable: the file
+    /// says this directory is this database's, the one evidence that the seed's
+    /// legacy files in it (which record no database) are its restore points
+    /// (`store::ownership::Legacy`). A one-off `--backup-dir` is no such evidence.
+    pub dir_configured: bool,
     /// What the command line and the environment gave (paths expanded, not
     /// yet merged over the file): `init` writes these into the file.
     pub given: Options,
@@ -159,8 +165,11 @@ pub fn resolve(request: Request) -> Result<Settings> {
         (Some(path), Some(_), None) => Some((path.clone(), remote_line)),
         _ => None,
     };
+    let dir_configured =
+        file.db_path.is_some() && flags.db_path.is_none() && flags.backup_dir.is_none();
     let merged = flags.clone().merge(file);
     let mut settings = settings_from(merged.clone());
+    settings.dir_configured = dir_configured;
     // `--config X init`: X's settings go into the new file, under the flags.
     settings.given = if init { merged } else { flags };
     if let Some(db) = &settings.db_path {
@@ -234,6 +243,7 @@ fn settings_from(options: Options) -> Settings {
         remote_in_file: None,
         config_file: None,
         quiet: false,
+        dir_configured: false,
         given: Options::default(),
     }
 }

@@ -77,7 +77,7 @@ pub(crate) fn render(command: clap::Command, path: &str, out: &mut Vec<u8>) -> s
     }
     man.render_options_section(out)?;
     if built.has_subcommands() {
-        man.render_subcommands_section(out)?;
+        subcommands(&built, path, out)?;
     }
     if !examples.is_empty() {
         writeln!(out, ".SH EXAMPLES\n.nf")?;
@@ -97,8 +97,39 @@ pub(crate) fn render(command: clap::Command, path: &str, out: &mut Vec<u8>) -> s
             writeln!(out, ".TP\n\\fB{}\\fR\n{}", escape(name), text_line(what))?;
         }
     }
+    if path != "dbbackup" {
+        // Each command's page holds its own options only.
+        writeln!(
+            out,
+            ".SH \"SEE ALSO\"\n\\fBdbbackup\\fR(1): the global settings (\\-\\-config, \\-\\-db\\-path, \\-\\-backup\\-dir, ...) and every command."
+        )?;
+    }
     if built.get_version().is_some() {
         man.render_version_section(out)?;
+    }
+    Ok(())
+}
+
+/// The page name of the command typed as `path` (`dbbackup lock status`:
+/// `dbbackup-lock-status`), as `dbbackup man --out` writes it.
+pub(crate) fn page_name(path: &str) -> String {
+    path.split_whitespace().collect::<Vec<_>>().join("-")
+}
+
+/// The subcommands, each naming its page. Not clap_mangen's section: that names
+/// a page for clap's `help` subcommand too, which no page documents (`--help`
+/// and `dbbackup help COMMAND` print the same as the command's page).
+fn subcommands(built: &clap::Command, path: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
+    writeln!(out, ".SH COMMANDS")?;
+    for sub in built
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set() && sub.get_name() != "help")
+    {
+        let page = page_name(&format!("{path} {}", sub.get_name()));
+        writeln!(out, ".TP\n\\fB{}\\fR(1)", escape(&page))?;
+        if let Some(about) = sub.get_about() {
+            writeln!(out, "{}", text_line(&about.to_string()))?;
+        }
     }
     Ok(())
 }

@@ -289,8 +289,11 @@ mod tests {
         e
     }
 
+    /// The set as a.db sees it, its config file giving it the directory.
     fn set(entries: Vec<Entry>) -> BackupSet {
-        BackupSet::of(entries, &DbId::of(Path::new(DB)))
+        let db = DbId::of(Path::new(DB));
+        let legacy = crate::store::Legacy::judge_claimed(&entries, &db, true);
+        BackupSet::judged(entries, &db, legacy)
     }
 
     fn policy(keep_last: u32, keep_daily: u32, keep_weekly: u32) -> Policy {

@@ -275,3 +275,48 @@ fn a_backup_directory_that_is_a_file_is_said_in_one_line() {
     run.failed_with(1, "is not a directory");
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
 }
+
+/// Issue 23 item 3: a failed one-off backup into another directory belongs to
+/// that set. `check` of the configured set stays healthy; `check --backup-dir`
+/// of the other one reports the failure; and the configured set's own failure
+/// is not hidden by a later success elsewhere.
+#[test]
+fn a_failed_attempt_counts_for_the_backup_directory_it_was_aimed_at() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
+    // Fails before it creates the directory: the record goes beside the database.
+    let elsewhere = env.path("elsewhere");
+    let elsewhere = elsewhere.to_str().unwrap();
+    let holder = hold_exclusive(&env.db);
+    env.run(&[
+        "--backup-dir",
+        elsewhere,
+        "backup",
+        "--busy-timeout-seconds",
+        "1",
+    ])
+    .failed_with(1, "locked by another process");
+    drop(holder);
+    env.run(&["check"]).ok();
+    let other = env.run(&["--backup-dir", elsewhere, "check"]);
+    other.reported(1, "FAIL attempt: newest attempt (manual");
+    assert!(
+        other.stdout.contains("locked by another process"),
+        "{}",
+        other.stdout
+    );
+
+    // The configured set's own failure beside the database (its directory not
+    // made yet), then a success elsewhere: the failure still stands.
+    let env = Env::new();
+    let holder = hold_exclusive(&env.db);
+    env.run(&["backup", "--busy-timeout-seconds", "1"])
+        .failed_with(1, "locked by another process");
+    drop(holder);
+    let other_dir = env.path("other-backups");
+    env.run(&["--backup-dir", other_dir.to_str().unwrap(), "backup"])
+        .ok();
+    let criterion = attempt_criterion(&env);
+    assert_eq!(criterion["ok"], false, "{criterion}");
+}

@@ -1593,3 +1593,88 @@ fn init_never_writes_over_an_sqlite_database() {
         assert_eq!(content_digest(&env.db), before, "{args:?}");
     }
 }
+
+/// Issue 23 item 2: every `name(1)` a page written by `man --out` refers to is
+/// a page it wrote (there were references to dbbackup-lock-status(1) and
+/// dbbackup-help(1), never written), and each command's page points to
+/// dbbackup(1) for the global settings.
+#[test]
+fn every_man_page_reference_is_a_page_that_man_out_writes() {
+    let env = Env::new();
+    let dir = env.path("man1");
+    env.run(&["man", "--out", dir.to_str().unwrap()]).ok();
+    let written: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        written.contains(&"dbbackup-lock-status.1".to_string()),
+        "{written:?}"
+    );
+    let mut references = 0;
+    for page in &written {
+        let text = fs::read_to_string(dir.join(page)).unwrap();
+        // Roff: `\-` is a hyphen, `\fB`/`\fR` change the font.
+        let plain = text
+            .replace("\\-", "-")
+            .replace("\\fB", "")
+            .replace("\\fR", "");
+        let mut rest = plain.as_str();
+        while let Some(at) = rest.find("(1)") {
+            let name: String = rest[..at]
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            if !name.is_empty() {
+                references += 1;
+                assert!(
+                    dir.join(format!("{name}.1")).exists(),
+                    "{page} refers to {name}(1), which `man --out` did not write"
+                );
+            }
+            rest = &rest[at + 3..];
+        }
+        if page != "dbbackup.1" {
+            assert!(
+                text.contains(".SH \"SEE ALSO\"")
+                    && plain.contains("dbbackup(1): the global settings"),
+                "{page}: {text}"
+            );
+        }
+    }
+    assert!(references > written.len(), "{references} references");
+}
+
+/// Issue 23 item 6: `restore latest x.db` (the database as a second word) says
+/// how the database is named; `final` of an array nobody knows warns once on
+/// a terminal (it printed the warning and its log line).
+#[test]
+fn a_database_as_an_argument_gets_the_db_path_form_and_final_warns_once() {
+    let env = Env::new();
+    let run = env.run(&["restore", "latest", "x.db"]);
+    run.failed_with(2, "'x.db'");
+    assert!(
+        run.stderr
+            .contains("the database is named by --db-path: dbbackup --db-path x.db restore latest"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("dbbackup restore latest --target x.db"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+    // Not a database-like word: clap's line alone.
+    let other = env.run(&["restore", "latest", "extra"]);
+    assert_eq!(other.code, 2, "{}", other.stderr);
+    assert!(!other.stderr.contains("--db-path"), "{}", other.stderr);
+
+    env.run(&["backup"]).ok();
+    let shown = on_a_terminal(&env, &format!("{BIN} final 99999 || true"));
+    assert_eq!(shown.matches("is the id right?").count(), 1, "{shown}");
+}

@@ -672,3 +672,71 @@ fn config_errors_quote_the_line_as_written() {
         assert_eq!(run.stderr.lines().count(), 1, "{text:?}: {}", run.stderr);
     }
 }
+
+/// Issue 23 item 4: a `check:` threshold at the top level, or a top-level
+/// setting under `check:`, is refused saying where it belongs (not the list of
+/// every valid key).
+#[test]
+fn a_setting_in_the_wrong_section_is_refused_saying_where_it_belongs() {
+    let env = Env::new();
+    for (text, says) in [
+        (
+            "max_age: 2d\n",
+            "line 1: `max_age` is a `check:` setting; write it as `check:` with `  max_age: 2d` indented on the next line",
+        ),
+        (
+            "max_backups: 3\nmin_count: 3\n",
+            "line 2: `min_count` is a `check:` setting; write it as `check:` with `  min_count: 3` indented",
+        ),
+        (
+            "check:\n  max_age: 2d\n  max_backups: 3\n",
+            "line 3: `max_backups` is a top-level setting, not a `check:` one; write it unindented, outside `check:`",
+        ),
+    ] {
+        let config = write_config(&env, text);
+        let run = env.run(&["--config", config.to_str().unwrap(), "check"]);
+        run.failed_with(2, says);
+        assert!(!run.stderr.contains("the keys are"), "{}", run.stderr);
+        assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+    }
+}
+
+/// Issue 23 item 7: `init` before the first job run, whose database does not
+/// exist yet: the configuration is written, and one line says the database is
+/// not there yet (a mistyped path is noticed now, not at the first backup).
+#[test]
+fn init_for_a_database_not_created_yet_writes_the_config_and_says_so_once() {
+    let env = Env::empty();
+    let run = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .args(["--db-path", "later.db", "init"])
+        .output()
+        .unwrap();
+    let run: Run = run.into();
+    run.ok();
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        all.matches("database later.db does not exist yet; the configuration was written anyway")
+            .count(),
+        1,
+        "{all}"
+    );
+    let written = fs::read_to_string(env.path("dbbackup.yaml")).unwrap();
+    assert!(
+        written.lines().any(|l| l == "db_path: later.db"),
+        "{written}"
+    );
+    // An existing database: no such line.
+    let env = Env::new();
+    let run = env
+        .command()
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .arg("init")
+        .output()
+        .unwrap();
+    let run: Run = run.into();
+    run.ok();
+    assert!(!run.stdout.contains("does not exist"), "{}", run.stdout);
+}

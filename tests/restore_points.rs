@@ -33,6 +33,16 @@ fn run_in_zone(env: &Env, zone: &str, args: &[&str]) -> Run {
         .into()
 }
 
+/// `run_in_zone`, configured by the project's `dbbackup.yaml` (`Env::configured`).
+fn run_configured_in_zone(env: &Env, zone: &str, args: &[&str]) -> Run {
+    env.configured()
+        .env("TZ", zone)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
 /// The rows of a `db_with` database, in order (also used by `restore_safety`).
 pub(crate) fn rows(path: &Path) -> Vec<String> {
     Connection::open(path)
@@ -221,6 +231,7 @@ fn restore_latest_twice_keeps_the_repair() {
 
 #[test]
 fn seed_backups_are_listed_verified_restored_counted_and_aged_out() {
+    // Configured as `init` leaves it (the seed's files are the database's).
     let env = Env::empty();
     make_ledger_db(&env.db, 400, false);
     let first = content_digest(&env.db);
@@ -234,7 +245,7 @@ fn seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
 
     // list: kind legacy, created from the name in local time.
-    let list = run_in_zone(&env, "Europe/Berlin", &["list", "--format", "json"]);
+    let list = run_configured_in_zone(&env, "Europe/Berlin", &["list", "--format", "json"]);
     let rows = list.json();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 3);
@@ -253,19 +264,19 @@ fn seed_backups_are_listed_verified_restored_counted_and_aged_out() {
         rows[0]
     );
     assert_eq!(rows[2]["created"], "2025-09-09T07:37:08Z", "09:37:08 CEST");
-    let text = run_in_zone(&env, "Europe/Berlin", &["list"]).stdout;
+    let text = run_configured_in_zone(&env, "Europe/Berlin", &["list"]).stdout;
     assert!(text.contains("CREATED (Europe/Berlin)"), "{text}");
     assert!(text.contains("2025-09-09 09:37:08"), "{text}");
 
     // verify: says what it could check, and catches the truncated one.
-    let verify = env.run(&["verify", "backup_20250909_093708.db.gz"]);
+    let verify = env.run_configured(&["verify", "backup_20250909_093708.db.gz"]);
     verify.ok();
     assert!(
         verify.stdout.contains("all that could be checked"),
         "{}",
         verify.stdout
     );
-    let all = env.run(&["verify", "--all"]);
+    let all = env.run_configured(&["verify", "--all"]);
     assert_eq!(all.code, 1, "{}", all.stdout);
     assert!(
         all.stdout.contains("backup_20250909_143022.db.gz: FAILED"),
@@ -275,7 +286,7 @@ fn seed_backups_are_listed_verified_restored_counted_and_aged_out() {
 
     // restore NAME --target: the seed's documented command.
     let test_db = env.path("test_db.db");
-    env.run(&[
+    env.run_configured(&[
         "restore",
         "backup_20250909_093708.db.gz",
         "--target",
@@ -284,7 +295,7 @@ fn seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     .ok();
     assert_eq!(content_digest(&test_db), first);
     let damaged = env.path("damaged.db");
-    env.run(&[
+    env.run_configured(&[
         "restore",
         "backup_20250909_143022.db.gz",
         "--target",
@@ -294,7 +305,7 @@ fn seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     assert!(!damaged.exists());
 
     // latest: the newest plausible one (the truncated newest is never a candidate).
-    let latest = env.run(&["restore", "latest"]);
+    let latest = env.run_configured(&["restore", "latest"]);
     latest.ok();
     assert!(
         latest
@@ -305,8 +316,14 @@ fn seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     );
     assert_eq!(content_digest(&env.db), second);
 
+    counted_then_aged_out(&env);
+}
+
+/// The rest of `seed_backups_are_...`: `check` counts the seed's whole files,
+/// retention ages them out.
+fn counted_then_aged_out(env: &Env) {
     // check counts the two whole ones (stale, so age fails, but count holds).
-    let check = env.run(&["check", "--format", "json"]).json();
+    let check = env.run_configured(&["check", "--format", "json"]).json();
     let count = check["criteria"]
         .as_array()
         .unwrap()
@@ -323,10 +340,15 @@ fn seed_backups_are_listed_verified_restored_counted_and_aged_out() {
     );
 
     // Retention ages them out as new backups arrive; the undo copy stays.
-    env.run(&["--max-backups", "2", "backup"]).ok();
+    env.run_configured(&["--max-backups", "2", "backup"]).ok();
     add_row_ledger(&env.db);
-    env.run(&["--max-backups", "2", "backup"]).ok();
-    let left = list_for(&env, &env.db);
+    env.run_configured(&["--max-backups", "2", "backup"]).ok();
+    let left = env
+        .run_configured(&["list", "--format", "json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(
         names_where(&left, "kind", "legacy"),
         ["backup_20250909_143022.db.gz"],
@@ -1148,6 +1170,94 @@ fn as_db(env: &Env, db: &Path, args: &[&str]) -> Run {
         .into()
 }
 
+/// Issue 23: a backup directory holding only the seed's backups of other.db,
+/// given to mine.db by `--backup-dir`: nothing says they are mine.db's, so its
+/// retention keeps every one byte for byte and `restore latest` refuses,
+/// leaving mine.db as it was. Only the config file giving the directory to the
+/// database makes them its restore points.
+#[test]
+fn seed_backups_of_another_database_in_a_backup_dir_flag_are_never_this_databases() {
+    let env = Env::empty();
+    let other = db_with(&env.path("other.db"), &["other"]);
+    let mine = db_with(&env.path("mine.db"), &["mine"]);
+    let thatdir = env.path("thatdir");
+    let mut seeds = Vec::new();
+    for hours in [3, 2, 1] {
+        add_row(&other, "other more");
+        let name = legacy_name_at(jiff::SignedDuration::from_hours(-hours));
+        seed_backup(&other, &thatdir, &name);
+        seeds.push((name.clone(), fs::read(thatdir.join(&name)).unwrap()));
+    }
+    let run = |args: &[&str]| -> Run {
+        env.command()
+            .env_remove("DBBACKUP_DB_PATH")
+            .env_remove("DBBACKUP_BACKUP_DIR")
+            .args(["--db-path", s(&mine), "--backup-dir", s(&thatdir)])
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+
+    let listed = run(&["list", "--format", "json"]);
+    listed.ok();
+    for row in listed.json().as_array().unwrap() {
+        assert_eq!(row["role"], "unknown-owner", "{row}");
+    }
+    let text = run(&["list"]);
+    text.ok();
+    assert!(
+        text.stdout
+            .contains("note: 3 legacy backups (plain gzip, no recorded database) are not counted as this database's")
+            && text.stdout.contains("--backup-dir"),
+        "{}",
+        text.stdout
+    );
+
+    // Retention of mine.db, twice over its limit: every seed file stays.
+    for _ in 0..3 {
+        add_row(&mine, "mine more");
+        run(&["--max-backups", "1", "backup"]).ok();
+    }
+    for (name, bytes) in &seeds {
+        assert_eq!(
+            fs::read(thatdir.join(name)).ok().as_ref(),
+            Some(bytes),
+            "{name} was deleted or changed by mine.db's retention"
+        );
+    }
+
+    // Only mine.db's own backup is `latest`; with it gone, latest refuses.
+    for name in backup_files_in(&thatdir) {
+        if !seeds.iter().any(|(seed, _)| *seed == name) {
+            fs::remove_file(thatdir.join(name)).unwrap();
+        }
+    }
+    let mine_before = fs::read(&mine).unwrap();
+    run(&["restore", "latest"]).failed_with(1, "no restore point");
+    assert_eq!(fs::read(&mine).unwrap(), mine_before, "mine.db unchanged");
+    assert_eq!(rows(&mine)[0], "mine");
+
+    // The config file giving this directory to other.db: they are its own.
+    fs::write(
+        env.path("dbbackup.yaml"),
+        format!("db_path: {}\nbackup_dir: {}\n", s(&other), s(&thatdir)),
+    )
+    .unwrap();
+    let configured = env
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .args(["list", "--format", "json"])
+        .output()
+        .unwrap();
+    let configured: Run = configured.into();
+    configured.ok();
+    for row in configured.json().as_array().unwrap() {
+        assert_eq!(row["role"], "restore-point", "{row}");
+    }
+}
+
 #[test]
 fn legacy_backups_beside_another_databases_are_not_restored_counted_or_pruned_as_its_own() {
     let env = Env::empty();
@@ -1219,18 +1329,19 @@ fn a_moved_project_with_seed_backups_is_unhealthy_until_adopt_then_restores_its_
         "backup_20250909_093708.db.gz",
     );
     add_row(&db, "later");
-    // The default backup directory, a relative database path: as a user runs it.
+    // The default backup directory, a relative database path, set up with
+    // `init` (which gives the seed's directory to the database): as a user runs it.
     let run_in = |dir: &Path, args: &[&str]| -> Run {
         env.command()
             .current_dir(dir)
             .env_remove("DBBACKUP_DB_PATH")
             .env_remove("DBBACKUP_BACKUP_DIR")
-            .args(["--db-path", "results.db"])
             .args(args)
             .output()
             .unwrap()
             .into()
     };
+    run_in(&old_proj, &["--db-path", "results.db", "init"]).ok();
     run_in(&old_proj, &["backup"]).ok();
     run_in(&old_proj, &["check", "--min-count", "2"]).ok();
 

@@ -512,10 +512,11 @@ fn seed_script_backups_made_today_are_newer_than_dbbackups_of_days_ago() {
     let older = seed_backup_made(&env, jiff::SignedDuration::from_mins(60));
     sql(&env, "INSERT INTO t VALUES (4)");
     let newest = seed_backup_made(&env, jiff::SignedDuration::from_mins(10));
-    env.run(&["restore", "latest", "--target", "latest.db"])
+    // The config file gives the directory to the database: the seed's are its own.
+    env.run_configured(&["restore", "latest", "--target", "latest.db"])
         .ok();
     assert_eq!(max_x(&env.path("latest.db")), 4, "the seed's newest backup");
-    env.run(&["prune", "--max-backups", "2"]).ok();
+    env.run_configured(&["prune", "--max-backups", "2"]).ok();
     assert_eq!(
         env.backup_files(),
         vec![older, newest],

@@ -318,3 +318,56 @@ fn a_flipped_bit_in_an_old_backups_seq_never_makes_it_latest() {
         check.stdout
     );
 }
+
+/// Issue 23 item 5: `verify --all` reports a failed snapshot (a known-failed
+/// attempt kept for inspection, not a restore point) without exiting 1 for it;
+/// a damaged restore point still makes it exit 1, and `verify NAME` of the
+/// snapshot itself still fails.
+#[test]
+fn verify_all_reports_failed_snapshots_without_failing_for_them() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 3000, false);
+    env.run(&["backup"]).ok();
+    crate::backup::corrupt_index(&env.db);
+    env.run(&["backup", "--force"])
+        .failed_with(1, "quick_check");
+    let snapshot = env
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".failed.db.gz"))
+        .expect("a failed snapshot");
+    let all = env.run(&["verify", "--all", "--format", "json"]);
+    assert_eq!(all.code, 0, "{}\n{}", all.stdout, all.stderr);
+    let verdicts = all.json();
+    let verdict = verdicts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == snapshot.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(verdict["ok"], false, "{verdict}");
+    assert_eq!(verdict["failed_snapshot"], true, "{verdict}");
+    let text = env.run(&["verify", "--all"]);
+    text.ok();
+    assert!(
+        text.stdout
+            .contains(&format!("{snapshot}: failed snapshot, kept for inspection")),
+        "{}",
+        text.stdout
+    );
+    env.run(&["verify", &snapshot]).reported(1, "FAILED");
+    // A damaged restore point still fails --all.
+    let good = env
+        .backup_files()
+        .into_iter()
+        .find(|f| !f.ends_with(".failed.db.gz"))
+        .unwrap();
+    let path = env.backups.join(&good);
+    let mut bytes = fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    fs::write(&path, bytes).unwrap();
+    env.run(&["verify", "--all"])
+        .reported(1, &format!("{good}: FAILED"));
+}

@@ -56,6 +56,9 @@ pub fn one_line(error: &clap::Error) -> String {
         Some(ContextValue::StyledStr(usage)) => command_path(&usage.to_string()),
         _ => None,
     };
+    if let Some(hint) = help.as_deref().and_then(|path| database_hint(error, path)) {
+        line.push_str(&hint);
+    }
     if let Some(path) = help {
         line.push_str(&format!(" (see '{path} --help')"));
     }
@@ -241,6 +244,42 @@ pub fn missing_subcommand(args: &[OsString], top_level: bool) -> Option<String> 
         "{path} needs a command: {} (see '{path} --help')",
         names.join(", ")
     ))
+}
+
+/// An unexpected word that names a database (`restore latest x.db`): the
+/// database is a setting, given before the command, not a positional argument.
+fn database_hint(error: &clap::Error, path: &str) -> Option<String> {
+    if error.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let named = std::path::Path::new(word);
+    let database = !word.starts_with('-')
+        && (named.is_file()
+            || named
+                .extension()
+                .is_some_and(|e| ["db", "sqlite", "sqlite3"].iter().any(|x| e == *x)));
+    if !database {
+        return None;
+    }
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let own = own_words(&<super::Cli as clap::CommandFactory>::command(), &args);
+    let rest: Vec<&str> = own
+        .iter()
+        .map(String::as_str)
+        .filter(|w| w != word)
+        .collect();
+    let rest = rest.join(" ");
+    let mut hint =
+        format!("; the database is named by --db-path: dbbackup --db-path {word} {rest}");
+    if path == "dbbackup restore" {
+        hint.push_str(&format!(
+            " (or, to restore into that file instead of the configured database: dbbackup {rest} --target {word})"
+        ));
+    }
+    Some(hint)
 }
 
 /// "dbbackup restore" from "Usage: dbbackup restore [OPTIONS] [NAME]".

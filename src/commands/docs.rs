@@ -27,16 +27,8 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
     };
     fs::create_dir_all(dir).context(|| format!("cannot create {}", show(dir)))?;
     let out = ctx.output(crate::cli::Format::Text);
-    let mut pages = vec![(
-        "dbbackup".to_string(),
-        "dbbackup".to_string(),
-        command.clone(),
-    )];
-    for sub in command.get_subcommands() {
-        let name = format!("dbbackup-{}", sub.get_name());
-        let typed = format!("dbbackup {}", sub.get_name());
-        pages.push((name.clone(), typed, sub.clone().name(name)));
-    }
+    let mut pages = Vec::new();
+    collect_pages(&command, "dbbackup", &mut pages);
     for (name, typed, page_command) in pages {
         let path = dir.join(format!("{name}.1"));
         let mut page = Vec::new();
@@ -46,6 +38,21 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
         out.line(format!("wrote {}", path.display()));
     }
     Ok(ExitCode::Success)
+}
+
+/// `command` (typed as `typed`) and every subcommand under it, each as (page
+/// name, as typed, the command named for its page): every page another page
+/// names (`dbbackup-lock-status(1)`) is written.
+fn collect_pages(
+    command: &clap::Command,
+    typed: &str,
+    pages: &mut Vec<(String, String, clap::Command)>,
+) {
+    let name = crate::man_page::page_name(typed);
+    pages.push((name.clone(), typed.to_string(), command.clone().name(name)));
+    for sub in command.get_subcommands() {
+        collect_pages(sub, &format!("{typed} {}", sub.get_name()), pages);
+    }
 }
 
 fn write_stdout(bytes: &[u8]) -> Result<ExitCode> {

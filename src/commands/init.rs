@@ -65,8 +65,15 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     let text = fill(EXAMPLE, &given)?;
     fs::write(&args.path, text).context(|| format!("cannot write {}", show(&args.path)))?;
     out.line(format!("wrote {}", args.path.display()));
-    if ctx.settings.given.db_path.is_none() {
-        warn_of_placeholder(&args.path, &dir);
+    match ctx.settings.given.db_path.as_deref() {
+        None => warn_of_placeholder(&args.path, &dir),
+        // Set up before the first job run, which creates the database: normal,
+        // said so that a mistyped path is noticed now.
+        Some(db) if db.symlink_metadata().is_err() => out.line(format!(
+            "note: database {} does not exist yet; the configuration was written anyway (backups start once it exists, e.g. after the first job run creates it)",
+            show(db)
+        )),
+        Some(_) => {}
     }
     if args.slurm {
         // The jobs read the config just written.

@@ -354,9 +354,23 @@ fn print_notes(
             },
         ));
     }
+    if legacy == Legacy::Unclaimed && unknown > 0 {
+        out.line(unclaimed_note(unknown));
+    }
     for line in moved {
         out.line(line);
     }
+}
+
+/// Why legacy files in a directory the config file does not give this database
+/// are not its own, and how to say they are.
+fn unclaimed_note(unknown: usize) -> String {
+    format!(
+        "note: {unknown} legacy backup{s} (plain gzip, no recorded database) {are} not counted as this database's: nothing says whose {they} {are} (the seed's names carry no database, and this backup directory is not the one dbbackup.yaml gives this database: --backup-dir, --db-path or a DBBACKUP_* variable chose it); if {they} {are} this database's, write db_path and backup_dir into dbbackup.yaml (dbbackup --db-path DB --backup-dir DIR init); to look at one: dbbackup restore NAME --target copy.db",
+        s = if unknown == 1 { "" } else { "s" },
+        are = if unknown == 1 { "is" } else { "are" },
+        they = if unknown == 1 { "it" } else { "they" },
+    )
 }
 
 /// On the remote, a point whose data object does not match its record

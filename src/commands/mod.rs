@@ -76,6 +76,14 @@ impl Ctx {
 pub(crate) fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
     // Before anything is created: the modes of what every command makes.
     crate::store::perms::decide(ctx.settings.shared, ctx.settings.db_path.as_deref());
+    // Whose the seed's legacy files are: only the config file can say.
+    crate::store::ownership::configure(
+        ctx.settings
+            .db_path
+            .as_deref()
+            .filter(|_| ctx.settings.dir_configured)
+            .map(|db| (db, ctx.settings.backup_dir.as_path())),
+    );
     // A remote that is not an s3:// URL is a bad setting for every command, as
     // an out-of-range number is: not a surprise at the first upload.
     // One from the file is named with the file and line, as every other key.

@@ -26,6 +26,18 @@ struct Verdict {
     name: String,
     ok: bool,
     detail: String,
+    /// A failed snapshot found by `--all`: a known-failed attempt kept for
+    /// inspection, not a restore point, so it is reported but does not make
+    /// verify exit 1.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    failed_snapshot: bool,
+}
+
+impl Verdict {
+    /// Whether it makes verify exit 1.
+    fn fails_verify(&self) -> bool {
+        !self.ok && !self.failed_snapshot
+    }
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
@@ -37,25 +49,7 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     // Newer restore points `latest` passes over as damaged: verify's job is to
     // find damage, so each is a failed verdict, not a note.
     let mut passed_over = Vec::new();
-    let mut latest = || latest(ctx, &dir, &mut passed_over);
-    let mut entries: Vec<Entry> = if args.all {
-        // Newest first by creation time, as `list` shows them (legacy names are
-        // local time, ours UTC, so name order is not creation order).
-        let mut all = dir.entries()?;
-        all.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
-        all
-    } else if args.names.is_empty() {
-        vec![latest()?]
-    } else {
-        let mut entries = Vec::new();
-        for name in &args.names {
-            match name {
-                BackupRef::Named(name) => entries.push(dir.by_name(name)?),
-                BackupRef::Latest => entries.push(latest()?),
-            }
-        }
-        entries
-    };
+    let mut entries = chosen(ctx, args, &dir, &mut passed_over)?;
     // `verify latest latest`, or a name and `latest` meaning one backup: check it once.
     let mut seen = std::collections::HashSet::new();
     entries.retain(|e| seen.insert(e.file_name.clone()));
@@ -117,6 +111,7 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                         name: entry.file_name.clone(),
                         ok: true,
                         detail,
+                        failed_snapshot: false,
                     },
                     Err(error @ Error::Interrupted(_)) => {
                         stop.store(true, Ordering::SeqCst);
@@ -127,6 +122,7 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                         name: entry.file_name.clone(),
                         ok: false,
                         detail: finding(&error, &entry.file_name),
+                        failed_snapshot: args.all && entry.is_failed(),
                     },
                 };
                 say(&out, &verdict);
@@ -138,10 +134,39 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         return Err(error);
     }
     out.document(&verdicts);
-    Ok(if verdicts.iter().all(|v| v.ok) {
-        ExitCode::Success
-    } else {
+    Ok(if verdicts.iter().any(Verdict::fails_verify) {
         ExitCode::Failure
+    } else {
+        ExitCode::Success
+    })
+}
+
+/// The backups `args` name, in the order given (`--all`: every one, newest
+/// first); newer ones `latest` passes over go to `passed_over`.
+fn chosen(
+    ctx: &Ctx,
+    args: &VerifyArgs,
+    dir: &crate::store::BackupDir,
+    passed_over: &mut Vec<Verdict>,
+) -> Result<Vec<Entry>> {
+    let mut latest = || latest(ctx, dir, passed_over);
+    Ok(if args.all {
+        // Newest first by creation time, as `list` shows them (legacy names are
+        // local time, ours UTC, so name order is not creation order).
+        let mut all = dir.entries()?;
+        all.sort_by_key(|e| std::cmp::Reverse((e.created(), e.name.order_key())));
+        all
+    } else if args.names.is_empty() {
+        vec![latest()?]
+    } else {
+        let mut entries = Vec::new();
+        for name in &args.names {
+            match name {
+                BackupRef::Named(name) => entries.push(dir.by_name(name)?),
+                BackupRef::Latest => entries.push(latest()?),
+            }
+        }
+        entries
     })
 }
 
@@ -185,11 +210,13 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
                 name: entry.file_name.clone(),
                 ok: true,
                 detail: format!("{detail}, read back from {}", remote.url()),
+                failed_snapshot: false,
             },
             Err(error) => Verdict {
                 name: entry.file_name.clone(),
                 ok: false,
                 detail: finding(&error, &entry.file_name),
+                failed_snapshot: false,
             },
         };
         say(out, &verdict);
@@ -229,6 +256,7 @@ fn latest(
                     "{why}: newer than {}, and may well have been this database's newest backup",
                     points[chosen].file_name
                 ),
+                failed_snapshot: false,
             });
         }
     }
@@ -238,6 +266,7 @@ fn latest(
             name: passed.file_name.clone(),
             ok: false,
             detail: format!("{why} (`restore latest` passes over it)"),
+            failed_snapshot: false,
         });
     }
     Ok(points[chosen].clone())
@@ -310,6 +339,11 @@ fn verify_one(
 fn say(out: &crate::output::Output, verdict: &Verdict) {
     if verdict.ok {
         out.line(format!("{}: ok ({})", verdict.name, verdict.detail));
+    } else if verdict.failed_snapshot {
+        out.line(format!(
+            "{}: failed snapshot, kept for inspection (not a restore point; does not make verify fail): {}",
+            verdict.name, verdict.detail
+        ));
     } else {
         // On a terminal the stdout line is the one shown (`logging::REPORTED`).
         tracing::error!(target: crate::logging::REPORTED, "{}: FAILED: {}", verdict.name, verdict.detail);

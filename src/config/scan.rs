@@ -60,7 +60,13 @@ pub(super) fn keys(text: &str, refused: bool) -> Result<(), Bad> {
         }
         seen.push((key, number));
         if refused && !keys.iter().any(|known| known == key) {
-            return Err(Bad::at(Some(number), unknown(&name, key, keys)));
+            let misplaced = if indented {
+                misplaced_under_check(key, &top)
+            } else {
+                misplaced_at_top(key, value, &check)
+            };
+            let message = misplaced.unwrap_or_else(|| unknown(&name, key, keys));
+            return Err(Bad::at(Some(number), message));
         }
         if !indented {
             section = Some(key);
@@ -109,6 +115,23 @@ fn known<T: serde::Serialize>(options: &T) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// A `check:` threshold written at the top level: where it belongs.
+fn misplaced_at_top(key: &str, value: &str, check: &[String]) -> Option<String> {
+    check.iter().any(|known| known == key).then(|| {
+        let value = if value.is_empty() { "..." } else { value };
+        format!(
+            "`{key}` is a `check:` setting; write it as `check:` with `  {key}: {value}` indented on the next line"
+        )
+    })
+}
+
+/// A top-level setting written under `check:`: where it belongs.
+fn misplaced_under_check(key: &str, top: &[String]) -> Option<String> {
+    (key != "check" && top.iter().any(|known| known == key)).then(|| {
+        format!("`{key}` is a top-level setting, not a `check:` one; write it unindented, outside `check:`")
+    })
 }
 
 /// "unknown key max_bakups (did you mean max_backups?)", or the keys there are.

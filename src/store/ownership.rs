@@ -9,6 +9,7 @@
 //! never become "the newest backup" of this one.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::{Entry, metadata::Kind};
 
@@ -72,29 +73,70 @@ fn canonical(absolute: &Path) -> PathBuf {
     }
 }
 
+/// The database and backup directory the configuration file names together
+/// (`Settings::dir_configured`), set by [`configure`] at the start of each
+/// command: the one directory whose legacy files may be that database's.
+static CONFIGURED: Mutex<Option<(DbId, PathBuf)>> = Mutex::new(None);
+
+/// Say which database the config file gives which backup directory (`None`:
+/// the file does not, or a flag or variable overrode either).
+pub(crate) fn configure(pair: Option<(&Path, &Path)>) {
+    let pair = pair.map(|(db, dir)| (DbId::of(db), DbId::of(dir).canonical));
+    *CONFIGURED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = pair;
+}
+
+/// Whether the configuration gives `dir` to `db`.
+fn configured_for(dir: &Path, db: &DbId) -> bool {
+    let configured = CONFIGURED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    configured.as_ref().is_some_and(|(ours, ours_dir)| {
+        ours.canonical == db.canonical && *ours_dir == DbId::of(dir).canonical
+    })
+}
+
 /// Whose the seed's legacy files (no recorded source) are, for one database.
 ///
-/// They are its restore points only when nothing in the directory says another
-/// database is backed up there: no backup of a restore-point kind (anything but
-/// `pre-restore`, passed its check or not) recorded from another path. Otherwise
-/// nobody can tell whose they are, and guessing wrong would restore one
-/// database's content over another's, or let its retention delete them.
+/// Their names carry no database (`backup_YYYYMMDD_HHMMSS.db.gz`), so only the
+/// configuration can say: they are its restore points when the config file
+/// names this database and this directory together ([`configure`]) and nothing
+/// in the directory says another database is backed up there (no backup of a
+/// restore-point kind, passed its check or not, recorded from another path).
+/// Otherwise nobody can tell whose they are, and guessing wrong would restore
+/// one database's content over another's, or let its retention delete them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Legacy {
     Ours,
+    /// Other databases' backups are recorded beside them.
     OwnerUnknown,
+    /// Nothing says they are this database's: the directory is not the one the
+    /// config file gives it (a `--backup-dir` or variable pointed here).
+    Unclaimed,
 }
 
 impl Legacy {
     /// Judge from every entry of the directory, as seen by `db`.
     pub(crate) fn judge(entries: &[Entry], db: &DbId) -> Legacy {
+        let claimed = entries
+            .iter()
+            .find(|e| e.legacy)
+            .is_none_or(|e| configured_for(super::atomic::parent_or_dot(&e.path), db));
+        Legacy::judge_claimed(entries, db, claimed)
+    }
+
+    /// [`Legacy::judge`], given whether the configuration claims the directory.
+    pub(crate) fn judge_claimed(entries: &[Entry], db: &DbId, claimed: bool) -> Legacy {
         if entries
             .iter()
             .any(|e| matches!(backed_up_database(e), Some(source) if !db.owns(source)))
         {
             Legacy::OwnerUnknown
-        } else {
+        } else if claimed {
             Legacy::Ours
+        } else {
+            Legacy::Unclaimed
         }
     }
 
@@ -138,8 +180,8 @@ pub(crate) enum Role {
     Damaged,
     /// Another database's backup sharing the directory.
     Other,
-    /// A legacy file in a directory that also holds other databases' backups:
-    /// listed, restorable by name, never chosen, counted or deleted automatically.
+    /// A legacy file not known to be this database's ([`Legacy`]): listed,
+    /// restorable by name, never chosen, counted or deleted automatically.
     OwnerUnknown,
 }
 
@@ -163,7 +205,7 @@ pub(crate) fn role(entry: &Entry, db: &DbId, legacy: Legacy) -> Role {
         return match (&entry.implausible, legacy) {
             (Some(_), _) => Role::Damaged,
             (None, Legacy::Ours) => Role::RestorePoint,
-            (None, Legacy::OwnerUnknown) => Role::OwnerUnknown,
+            (None, Legacy::OwnerUnknown | Legacy::Unclaimed) => Role::OwnerUnknown,
         };
     }
     let Ok(meta) = &entry.meta else {
@@ -194,9 +236,14 @@ pub(crate) struct BackupSet {
 }
 
 impl BackupSet {
-    pub(crate) fn of(mut entries: Vec<Entry>, db: &DbId) -> BackupSet {
-        super::place_unnumbered(&mut entries);
+    pub(crate) fn of(entries: Vec<Entry>, db: &DbId) -> BackupSet {
         let legacy = Legacy::judge(&entries, db);
+        BackupSet::judged(entries, db, legacy)
+    }
+
+    /// [`BackupSet::of`], the legacy files' owner judged already.
+    pub(crate) fn judged(mut entries: Vec<Entry>, db: &DbId, legacy: Legacy) -> BackupSet {
+        super::place_unnumbered(&mut entries);
         let mut set = BackupSet::default();
         for entry in entries {
             let list = match role(&entry, db, legacy) {
@@ -369,9 +416,19 @@ pub(crate) mod tests {
         let judge = |others: Vec<Entry>| {
             let mut entries = vec![old.clone()];
             entries.extend(others);
-            Legacy::judge(&entries, &db)
+            Legacy::judge_claimed(&entries, &db, true)
         };
         assert_eq!(judge(vec![]), Legacy::Ours);
+        // A directory the configuration does not give this database: nothing
+        // says whose they are.
+        assert_eq!(
+            Legacy::judge_claimed(std::slice::from_ref(&old), &db, false),
+            Legacy::Unclaimed
+        );
+        assert_eq!(
+            Legacy::judge(std::slice::from_ref(&old), &db),
+            Legacy::Unclaimed
+        );
         assert_eq!(
             judge(vec![entry(
                 "20250102_000000",

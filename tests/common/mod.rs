@@ -158,6 +158,39 @@ impl Env {
         command
     }
 
+    /// The binary as a project set up with `dbbackup init` runs it: the database
+    /// and the backup directory from `./dbbackup.yaml` (written here once), no
+    /// `DBBACKUP_DB_PATH` / `DBBACKUP_BACKUP_DIR`. Only then are the seed's legacy
+    /// files in that directory this database's (README "The seed's backups").
+    pub(crate) fn configured(&self) -> Command {
+        let config = self.path("dbbackup.yaml");
+        if !config.exists() {
+            fs::write(
+                &config,
+                format!(
+                    "db_path: {}\nbackup_dir: {}\n",
+                    self.db.display(),
+                    self.backups.display()
+                ),
+            )
+            .unwrap();
+        }
+        let mut command = self.command();
+        command
+            .env_remove("DBBACKUP_DB_PATH")
+            .env_remove("DBBACKUP_BACKUP_DIR");
+        command
+    }
+
+    /// `configured()` with `args`.
+    pub(crate) fn run_configured(&self, args: &[&str]) -> Run {
+        self.configured()
+            .args(args)
+            .output()
+            .expect("run dbbackup")
+            .into()
+    }
+
     /// The backup directory's lock file.
     pub(crate) fn lock_file(&self) -> PathBuf {
         self.backups.join(".dbbackup.lock")
