@@ -294,3 +294,25 @@ fn after_adopt_sync_uploads_the_adopted_points_and_restores_them() {
     assert_eq!(content_digest(&moved), want);
     assert_eq!(row_count(&moved, "ledger"), rows);
 }
+
+#[test]
+fn a_point_of_the_same_directory_made_on_a_node_whose_clock_ran_ahead_is_no_other_set() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/skew");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["backup"]).ok();
+    // Made by a node whose clock was an hour ahead; synced, then pruned here.
+    let ahead = env.backups.join(&env.backup_files()[0]);
+    crate::common::rewrite_meta(&ahead, |meta| {
+        meta.created += jiff::SignedDuration::from_hours(1);
+    });
+    run(&["sync"]).ok();
+    fs::remove_file(&ahead).unwrap();
+    next_second();
+    add_rows(&env.db, 2);
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    assert_eq!(restored_latest(&env, &run, 1), content_digest(&env.db));
+}

@@ -31,9 +31,12 @@ fn held(set: &BackupSet) -> HashSet<(&str, &Checksum)> {
     .collect()
 }
 
-/// The newest point of `meta`'s database on the remote, not held by `set`,
-/// that `remote_seq` would order against the clock: `entry` ranked above a
-/// backup made after it, or below one made before it.
+/// The newest point of `meta`'s database on the remote, not held by `set`
+/// nor uploaded from `entry`'s directory (one its retention pruned since:
+/// ordered by that directory's numbers, as its backups are, whatever the
+/// clocks of the nodes that made them), that `remote_seq` would order
+/// against the clock: `entry` ranked above a backup made after it, or below
+/// one made before it.
 pub(crate) fn misordered<'a>(
     on_remote: impl IntoIterator<Item = &'a RemotePoint>,
     set: &BackupSet,
@@ -41,6 +44,9 @@ pub(crate) fn misordered<'a>(
     remote_seq: u64,
 ) -> Option<&'a RemotePoint> {
     let held = held(set);
+    // The directory, not the host: sync may run on any login node.
+    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
+    let here = dir_of(&origin(entry));
     // `RemotePoint::entry`'s order: unnumbered records rank below all others.
     let ours = (remote_seq, meta.seq.unwrap_or(0));
     on_remote
@@ -53,6 +59,7 @@ pub(crate) fn misordered<'a>(
                 && r.metadata.source == meta.source
                 && r.name != entry.file_name
                 && !held.contains(&(r.name.as_str(), &r.metadata.checksum))
+                && (here.is_none() || r.from.as_deref().and_then(dir_of) != here)
         })
         .filter(|point| {
             let r = &point.record;
