@@ -253,6 +253,13 @@ fn a_record_copied_under_another_points_name_is_named_by_list_verify_and_sync() 
         "{}",
         sync.stderr
     );
+    // Without the point to upload, every sync still names the object.
+    let aside = env.path("aside.db.gz");
+    fs::rename(env.backups.join(&names[1]), &aside).unwrap();
+    let sync = run(&["sync"]);
+    sync.failed_with(1, &copied);
+    assert!(sync.stderr.contains(&said), "{}", sync.stderr);
+    fs::rename(&aside, env.backups.join(&names[1])).unwrap();
     // As the line says: delete it, and the next sync uploads it again.
     s3::delete_object(&server.endpoint, &bucket, &key(&names[1]));
     run(&["sync"]).ok();

@@ -215,6 +215,7 @@ pub(crate) fn sync(
     )?;
     done.deleted.iter().for_each(|name| proofs.forget(name));
     damaged_newest(set, &on_remote, &bad, &mut done);
+    misplaced(&on_remote, &mut bad, &done);
     Ok(done.finish(bad, proved))
 }
 
@@ -500,6 +501,23 @@ fn damaged_newest(
         let there = on_remote.contains_key(&entry.file_name) && !bad.contains_key(&entry.file_name);
         if !there && !done.not_intact.iter().any(|(n, _)| n == &entry.file_name) {
             done.not_intact.push((entry.file_name.clone(), why.clone()));
+        }
+    }
+}
+
+/// A record copied under another point's name is named by every sync (as
+/// a damaged point, unless its upload already named it), not only by one
+/// that has that point to upload: retention leaves it alone.
+fn misplaced(
+    on_remote: &HashMap<String, RemotePoint>,
+    bad: &mut HashMap<String, String>,
+    done: &Synced,
+) {
+    for (name, point) in on_remote {
+        if let (Some(_), Some(why)) = (&point.misplaced, &point.problem)
+            && !done.clashes.iter().any(|(n, _)| n == name)
+        {
+            bad.insert(name.clone(), why.clone());
         }
     }
 }
