@@ -323,3 +323,50 @@ fn a_point_of_the_same_directory_made_on_a_node_whose_clock_ran_ahead_is_no_othe
     run(&["sync"]).ok();
     assert_eq!(restored_latest(&env, &run, 1), content_digest(&env.db));
 }
+
+#[test]
+fn remote_retention_never_deletes_a_point_made_after_the_one_an_earlier_version_ranked_newest() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/earlier");
+    let env = Env::new();
+    let b = env.path("other-backups");
+    let newest = two_directories(&env, &b);
+    let a_name = env.backup_files()[0].clone();
+    let b_names = crate::common::backup_files_in(&b);
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["--backup-dir", b.to_str().unwrap(), "sync"]).ok();
+    run(&["sync"]).ok();
+    // What an earlier version left: B's newest (older data than A's) ranked
+    // above A's point. Its record as that version wrote it (format 1).
+    let key = format!("earlier/{}.meta.json", b_names[2]);
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&s3::object(&server.endpoint, &bucket, &key)).unwrap();
+    record["remote_seq"] = serde_json::json!(99);
+    record["format"] = serde_json::json!(1);
+    let fields = record.as_object_mut().unwrap();
+    fields.remove("record_sha256");
+    fields.remove("from");
+    s3::put_object(
+        &server.endpoint,
+        &bucket,
+        &key,
+        &serde_json::to_vec(&record).unwrap(),
+    );
+    run(&["--remote-max-backups", "1", "sync"]).ok();
+    let mut kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    kept.sort();
+    let mut want = vec![a_name.clone(), b_names[2].clone()];
+    want.sort();
+    assert_eq!(kept, want);
+    let target = env.path("a.db");
+    run(&[
+        "restore",
+        &a_name,
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&target), newest);
+}

@@ -11,7 +11,7 @@
 //! it) is refused: the older data would be the remote's newest, and remote
 //! retention would delete the real newest.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::RemotePoint;
 use super::record::Record;
@@ -117,6 +117,35 @@ pub(crate) fn misplaced(there: &Record, name: &str, remote: &super::RemoteUrl) -
             there.name
         )
     })
+}
+
+/// `keep` (retention's choice among the remote's points `entries`, by
+/// their order), and every point made after the newest kept one of its
+/// database, by the clock, with its base: where an earlier version ordered
+/// two backup directories' points against their clocks, the order's newest
+/// is not the newest data, and retention must not delete that. (Within one
+/// directory, a node's clock that ran ahead only keeps a point longer.)
+pub(crate) fn made_after_kept(entries: &[Entry], mut keep: HashSet<String>) -> HashSet<String> {
+    let mut newest: HashMap<&str, jiff::Timestamp> = HashMap::new();
+    for entry in entries.iter().filter(|e| keep.contains(&e.file_name)) {
+        if let Ok(meta) = &entry.meta {
+            let at = newest.entry(&meta.source).or_insert(meta.created);
+            *at = (*at).max(meta.created);
+        }
+    }
+    for entry in entries {
+        let Ok(meta) = &entry.meta else { continue };
+        if newest
+            .get(meta.source.as_str())
+            .is_some_and(|&at| meta.created > at)
+        {
+            keep.insert(entry.file_name.clone());
+            if let Some(diff) = &meta.diff {
+                keep.insert(diff.base.clone());
+            }
+        }
+    }
+    keep
 }
 
 /// `HOST:DIR` of the backup directory `entry` is uploaded from.

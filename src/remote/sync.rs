@@ -727,6 +727,7 @@ fn retain(
             break keep;
         }
     };
+    let keep = identity::made_after_kept(&entries, keep);
     let mut deleted = Vec::new();
     for entry in entries.iter().filter(|e| !keep.contains(&e.file_name)) {
         remote.delete(&entry.file_name)?;
