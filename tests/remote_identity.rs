@@ -353,7 +353,10 @@ fn remote_retention_never_deletes_a_point_made_after_the_one_an_earlier_version_
         &key,
         &serde_json::to_vec(&record).unwrap(),
     );
-    run(&["--remote-max-backups", "1", "sync"]).ok();
+    let sync = run(&["--remote-max-backups", "1", "sync"]);
+    sync.ok();
+    let ranks = format!("{a_name} on {url} ranks below {}", b_names[2]);
+    assert!(sync.stderr.contains(&ranks), "{}", sync.stderr);
     let mut kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
     kept.sort();
     let mut want = vec![a_name.clone(), b_names[2].clone()];

@@ -119,6 +119,21 @@ pub(crate) fn misplaced(there: &Record, name: &str, remote: &super::RemoteUrl) -
     })
 }
 
+/// A point of this backup directory (`ours`) and `other`, of another,
+/// that the remote ranks against their clocks (an earlier version placed
+/// them; `sync` no longer does): which data is newer, and what to do.
+pub(crate) fn misranked(ours: &Record, other: &Record, url: &super::RemoteUrl) -> String {
+    let (newer, older) = if other.metadata.created > ours.metadata.created {
+        (other, ours)
+    } else {
+        (ours, other)
+    };
+    format!(
+        "{} on {url} ranks below {}, a backup of this database made before it in another backup directory (ranked so by an earlier version): `restore latest --from-remote` may restore older data; restore {} by name, and give each backup directory its own remote prefix",
+        newer.name, older.name, newer.name
+    )
+}
+
 /// `keep` (retention's choice among the remote's points `entries`, by
 /// their order), and every point made after the newest kept one of its
 /// database, by the clock, with its base: where an earlier version ordered

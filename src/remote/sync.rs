@@ -378,6 +378,12 @@ fn reorder(
         ) else {
             continue;
         };
+        if let Some(other) = identity::misordered(on_remote.values(), set, (entry, meta), now) {
+            tracing::warn!(
+                "{}",
+                identity::misranked(record, &other.record, remote.url())
+            );
+        }
         let Some(want) = below_newer(on_remote, set, entry, meta).filter(|&want| want < now) else {
             continue;
         };
