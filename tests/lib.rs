@@ -22,6 +22,7 @@ mod metrics;
 mod process_edges;
 mod remote;
 mod remote_faults;
+mod remote_identity;
 mod remote_integrity;
 mod remote_lost_record;
 mod remote_order;

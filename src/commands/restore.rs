@@ -120,22 +120,42 @@ fn passed_over_lines(
 /// proved intact (by the proofs kept here: no network), with its base for a
 /// diff: restoring it from there gives newer data than the local fallback.
 /// Said, not done: the user chose the backup directory (docs/remote.md).
+/// A point of the same name proved there that is another backup (another
+/// database checksum than the local header's) is no copy of it: said so.
 fn newer_on_remote(ctx: &Ctx, passed_over: &[(String, String)]) -> Option<String> {
     let url = crate::remote::RemoteUrl::parse(ctx.settings.remote.as_deref()?).ok()?;
     let proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, &url);
     let set = ctx.backup_set(&ctx.backup_dir()).ok()?;
-    let base = |name: &str| {
+    let meta = |name: &str| {
         let entry = set.restore_points.iter().find(|e| e.file_name == name)?;
-        Some(entry.meta.as_ref().ok()?.diff.as_ref()?.base.clone())
+        entry.meta.as_ref().ok()
     };
-    passed_over.iter().find_map(|(name, _)| {
-        let at = proofs.proved_recently(name)?;
-        if let Some(base) = base(name) {
-            proofs.proved_recently(&base)?;
+    // Proved there as this very backup (by its database checksum).
+    let copy = |name: &str| {
+        let proved = proofs.proved_recently_as(name, &meta(name)?.checksum)?;
+        Some(proved.map_err(|_| name.to_string()))
+    };
+    let mut other = None;
+    for (name, _) in passed_over {
+        let at = match copy(name) {
+            Some(Ok(at)) => at,
+            Some(Err(name)) => {
+                other = other.or(Some(name));
+                continue;
+            }
+            None => continue,
+        };
+        if let Some(diff) = &meta(name).and_then(|m| m.diff.as_ref())
+            && !matches!(copy(&diff.base), Some(Ok(_)))
+        {
+            continue;
         }
-        Some(format!(
+        return Some(format!(
             "note: a newer intact copy of {name} is on {url} (read back whole at {at}): dbbackup restore {name} --from-remote"
-        ))
+        ));
+    }
+    other.map(|name| {
+        format!("note: {name} on {url} is another backup than the local {name} (its content differs): not a copy of it")
     })
 }
 

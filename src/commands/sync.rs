@@ -94,6 +94,9 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
         "clashes": done.clashes.iter()
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
+        "mixed": done.mixed.iter()
+            .map(|(name, why)| json!({"name": name, "reason": why}))
+            .collect::<Vec<_>>(),
         "reordered": done.reordered,
         "deleted": done.deleted,
     }));
@@ -170,6 +173,12 @@ fn summary(done: &Synced) -> String {
     }
     if !done.clashes.is_empty() {
         text.push_str(&format!(", {} name(s) taken", done.clashes.len()));
+    }
+    if !done.mixed.is_empty() {
+        text.push_str(&format!(
+            ", {} refused (another backup directory's points there)",
+            done.mixed.len()
+        ));
     }
     if !done.not_intact.is_empty() {
         text.push_str(&format!(

@@ -69,6 +69,10 @@ pub(crate) struct RemotePoint {
     /// The store's ETag of the data object as listed: changes with every
     /// write of it (`proof::Proofs`).
     pub e_tag: Option<String>,
+    /// The record under this point's name is another point's (copied under
+    /// this name by hand or a tool): that point's name. Never a restore
+    /// point (`problem` says why), never counted or deleted by retention.
+    pub misplaced: Option<String>,
 }
 
 /// A record object as read from the store.
@@ -317,7 +321,14 @@ impl Remote {
                     continue;
                 }
             };
-            if key.filename() != Some(&format!("{}{}", record.name, record::SUFFIX)) {
+            let key_name = key
+                .filename()
+                .and_then(|f| f.strip_suffix(record::SUFFIX))
+                .unwrap_or_default()
+                .to_string();
+            if key_name != record.name {
+                // Named (list, verify: damaged), never dropped in silence.
+                points.push(self.misplaced(&key, key_name, record));
                 continue;
             }
             let e_tag = sizes.get(&record.name).and_then(|(_, e)| e.clone());
@@ -336,9 +347,26 @@ impl Remote {
                 record,
                 problem,
                 e_tag,
+                misplaced: None,
             });
         }
         Ok(points)
+    }
+
+    /// The point `name` whose record (at `key`) is the record of another
+    /// point: listed under `name`, damaged, with the other point's metadata.
+    fn misplaced(&self, key: &Key, name: String, mut record: Record) -> RemotePoint {
+        let other = std::mem::replace(&mut record.name, name);
+        let problem = format!(
+            "its record s3://{}/{key} is the record of {other} (copied under this name): delete that object, and `dbbackup sync` uploads this point again from a backup directory that holds it",
+            self.url.bucket
+        );
+        RemotePoint {
+            record,
+            problem: Some(problem),
+            e_tag: None,
+            misplaced: Some(other),
+        }
     }
 
     /// The record `NAME.meta.json`, whether or not its object is complete.
@@ -382,8 +410,8 @@ impl Remote {
         file: &mut File,
         name: &str,
         metadata: &Metadata,
-        remote_seq: u64,
-        fresh: bool,
+        (remote_seq, fresh): (u64, bool),
+        from: Option<String>,
     ) -> Result<Uploaded> {
         let size = file
             .metadata()
@@ -419,6 +447,7 @@ impl Remote {
             sha256: sent,
             metadata: metadata.clone(),
             remote_seq: Some(remote_seq),
+            from,
         };
         let json = record::encode(&record).map_err(io::Error::other);
         let json = json.context(|| "cannot encode the remote record")?;
@@ -468,6 +497,7 @@ impl Remote {
             record,
             problem: None,
             e_tag: got.e_tag,
+            misplaced: None,
         })))
     }
 
@@ -579,6 +609,7 @@ impl Remote {
             record: point.record.clone(),
             problem: None,
             e_tag: got.e_tag,
+            misplaced: None,
         }))
     }
 

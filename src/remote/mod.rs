@@ -14,6 +14,7 @@ mod client;
 mod content;
 mod credentials;
 pub(crate) mod fetch;
+mod identity;
 mod parts;
 pub(crate) mod proof;
 pub(crate) mod record;

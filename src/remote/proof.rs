@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{RemotePoint, RemoteUrl};
 use crate::slurm::array::STATE_DIR;
+use crate::store::Checksum;
 
 /// A read-back older than this is repeated by the next `sync`: the whole
 /// remote is downloaded once a week at most (docs/remote.md, "What is
@@ -27,6 +28,11 @@ pub(crate) const REREAD_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 pub(crate) struct Proof {
     /// The record's SHA-256 the bytes were compared with.
     pub sha256: String,
+    /// The record's database checksum (`metadata.checksum`): which backup
+    /// the point read back is, beyond its name (a point of the same name may
+    /// be another backup). Proofs written before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
     /// The store's ETag of the bytes read (`None`: the store gave none).
     pub e_tag: Option<String>,
     pub time: Timestamp,
@@ -131,6 +137,19 @@ impl Proofs {
         (age <= REREAD_AFTER).then_some(at)
     }
 
+    /// [`Proofs::proved_recently`] for the backup whose database checksum
+    /// is `checksum`: `Err` when the point read back under `name` is
+    /// another backup. `None` also for a proof that did not record which.
+    pub(crate) fn proved_recently_as(
+        &self,
+        name: &str,
+        checksum: &Checksum,
+    ) -> Option<std::result::Result<Timestamp, Timestamp>> {
+        let at = self.proved_recently(name)?;
+        let read = self.points.get(name)?.checksum.as_ref()?;
+        Some(if read == checksum { Ok(at) } else { Err(at) })
+    }
+
     /// The newest read-back of `name`, if it found other bytes than its
     /// record's: when, and what was read.
     pub(crate) fn mismatch_at(&self, name: &str) -> Option<(Timestamp, &str)> {
@@ -150,6 +169,7 @@ impl Proofs {
     ) {
         let proof = Proof {
             sha256: point.record.sha256.clone(),
+            checksum: Some(point.record.metadata.checksum),
             e_tag,
             time: Timestamp::now(),
             ok: mismatch.is_none(),
@@ -269,10 +289,33 @@ mod tests {
                 sha256: sha.to_string(),
                 metadata: entry.meta.unwrap(),
                 remote_seq: Some(1),
+                from: None,
             },
             problem: None,
             e_tag: e_tag.map(str::to_string),
+            misplaced: None,
         }
+    }
+
+    #[test]
+    fn a_proof_says_which_backup_was_read_under_a_name() {
+        let mut proofs = Proofs::default();
+        let read = point("sha256:a", Some("\"e1\""));
+        let name = read.record.name.clone();
+        let ours = read.record.metadata.checksum;
+        proofs.note(&read, read.e_tag.clone(), None);
+        assert!(matches!(
+            proofs.proved_recently_as(&name, &ours),
+            Some(Ok(_))
+        ));
+        let other = Checksum::of(b"another backup's database");
+        assert!(matches!(
+            proofs.proved_recently_as(&name, &other),
+            Some(Err(_))
+        ));
+        // A proof from before the checksum was recorded says neither.
+        proofs.points.get_mut(&name).unwrap().checksum = None;
+        assert_eq!(proofs.proved_recently_as(&name, &ours), None);
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub(crate) struct Record {
     /// uploaded again takes the number of the oldest newer one there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_seq: Option<u64>,
+    /// `HOST:DIR`, the backup directory it was uploaded from: named when
+    /// another backup directory of the same database would be ordered
+    /// against it (`identity::misordered`). Records before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 impl Record {
@@ -82,6 +87,7 @@ mod tests {
             sha256: "sha256:00".into(),
             metadata: crate::store::metadata::tests::sample(),
             remote_seq: Some(3),
+            from: Some("login1:/scratch/backups".into()),
         }
     }
 

@@ -10,7 +10,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 
+use super::identity;
 use super::proof::{Proofs, Standing};
+use super::record::Record;
 use super::{Remote, RemotePoint, Uploaded};
 use crate::error::{Context, Result, show};
 use crate::store::{BackupSet, DbId, Entry, Metadata, open_no_follow};
@@ -46,6 +48,10 @@ pub(crate) struct Synced {
     /// Not uploaded: the name is taken on the remote by another backup (of
     /// another database, or other content); name and whose it is.
     pub clashes: Vec<(String, String)>,
+    /// Not uploaded: the remote holds points of this database from another
+    /// backup directory, which the remote's order would rank against the
+    /// clock (`identity::misordered`); name and which.
+    pub mixed: Vec<(String, String)>,
     /// Records written again to mend their order (`reorder`).
     pub reordered: Vec<String>,
     /// Deleted from the remote by retention.
@@ -101,6 +107,14 @@ impl Synced {
                 remote.url(),
                 self.clashes.len(),
                 list(&self.clashes)
+            ));
+        }
+        if let Some((_, why)) = self.mixed.first() {
+            let names: Vec<&str> = self.mixed.iter().map(|(n, _)| n.as_str()).collect();
+            parts.push(format!(
+                "not uploaded to {}: {}: {why}",
+                remote.url(),
+                names.join(", ")
             ));
         }
         (!parts.is_empty()).then(|| parts.join("; and "))
@@ -192,22 +206,11 @@ pub(crate) fn sync(
         if unsound(entry, &proved, &mut done)? {
             continue;
         }
-        // Checked just before the upload, not from the listing: never replace
-        // another database's point that has the same name (same second).
-        let there = remote.record(&entry.file_name)?;
-        // One clash names itself and stops only its own upload.
-        if let Some(whose) = there.as_ref().and_then(|there| other_backup(there, meta)) {
-            done.clashes.push((entry.file_name.clone(), whose));
+        let Some(placed) = placement(remote, &on_remote, (set, entry, meta), &mut done)? else {
             continue;
-        }
-        let remote_seq = place(&on_remote, set, entry, meta, there.as_ref());
-        let point = match remote.upload(
-            &mut file,
-            &entry.file_name,
-            meta,
-            remote_seq,
-            there.is_none(),
-        )? {
+        };
+        let from = Some(identity::origin(entry));
+        let point = match remote.upload(&mut file, &entry.file_name, meta, placed, from)? {
             Uploaded::Point(point) => *point,
             Uploaded::NotIntact(why) => {
                 // Remembered, so that restore, verify and check know it too.
@@ -236,6 +239,7 @@ pub(crate) fn sync(
     )?;
     done.deleted.iter().for_each(|name| proofs.forget(name));
     damaged_newest(set, &on_remote, &bad, &mut done);
+    misplaced(&on_remote, &mut bad, &done);
     Ok(done.finish(bad, proved))
 }
 
@@ -259,6 +263,44 @@ impl Synced {
     }
 }
 
+/// The `remote_seq` for `entry`'s upload, and whether no record is under
+/// its name yet; `None` when it must not be uploaded (named in `done`; one
+/// refusal stops only its own upload): the name is taken by another backup
+/// (unless it is this backup before `adopt`), or the remote holds points of
+/// this database from another backup directory that the number would order
+/// against the clock.
+fn placement(
+    remote: &Remote,
+    on_remote: &HashMap<String, RemotePoint>,
+    (set, entry, meta): (&BackupSet, &Entry, &Metadata),
+    done: &mut Synced,
+) -> Result<Option<(u64, bool)>> {
+    let name = &entry.file_name;
+    // Read just before the upload, not from the listing: never replace
+    // another database's point that has the same name (same second).
+    let there = remote.record(name)?;
+    let there = there.as_ref();
+    if let Some(there) = there {
+        if let Some(why) = identity::misplaced(there, name, remote.url()) {
+            done.clashes.push((name.clone(), why));
+            return Ok(None);
+        }
+        if !identity::adopted(there, entry, meta)
+            && let Some(whose) = other_backup(there, meta)
+        {
+            done.clashes.push((name.clone(), whose));
+            return Ok(None);
+        }
+    }
+    let remote_seq = place(on_remote, set, entry, meta, there);
+    if let Some(other) = identity::misordered(on_remote.values(), set, (entry, meta), remote_seq) {
+        let why = identity::mixed_sets(&other.record, name, meta);
+        done.mixed.push((name.clone(), why));
+        return Ok(None);
+    }
+    Ok(Some((remote_seq, there.is_none())))
+}
+
 /// The `remote_seq` for `entry`'s upload: the remote's order must be the
 /// backups' own. A point whose record is there (its object lost) keeps its
 /// number. One older than points of its database already there (uploaded
@@ -272,7 +314,7 @@ fn place(
     set: &BackupSet,
     entry: &Entry,
     meta: &Metadata,
-    there: Option<&super::record::Record>,
+    there: Option<&Record>,
 ) -> u64 {
     if let Some(n) = there.and_then(|r| r.remote_seq) {
         return n;
@@ -346,7 +388,11 @@ fn reorder(
     let mut reordered = Vec::new();
     for entry in entries {
         let Ok(meta) = &entry.meta else { continue };
-        let Some(point) = on_remote.get(&entry.file_name) else {
+        // A misplaced record is another point's: never written under this name.
+        let Some(point) = on_remote
+            .get(&entry.file_name)
+            .filter(|p| p.misplaced.is_none())
+        else {
             continue;
         };
         let record = &point.record;
@@ -356,9 +402,19 @@ fn reorder(
         ) else {
             continue;
         };
+        if let Some(other) = identity::misordered(on_remote.values(), set, (entry, meta), now) {
+            tracing::warn!(
+                "{}",
+                identity::misranked(record, &other.record, remote.url())
+            );
+        }
         let Some(want) = below_newer(on_remote, set, entry, meta).filter(|&want| want < now) else {
             continue;
         };
+        // Never below another backup directory's point made before it.
+        if identity::misordered(on_remote.values(), set, (entry, meta), want).is_some() {
+            continue;
+        }
         let mut record = record.clone();
         record.remote_seq = Some(want);
         remote.rewrite_record(&record)?;
@@ -522,6 +578,23 @@ fn damaged_newest(
     }
 }
 
+/// A record copied under another point's name is named by every sync (as
+/// a damaged point, unless its upload already named it), not only by one
+/// that has that point to upload: retention leaves it alone.
+fn misplaced(
+    on_remote: &HashMap<String, RemotePoint>,
+    bad: &mut HashMap<String, String>,
+    done: &Synced,
+) {
+    for (name, point) in on_remote {
+        if let (Some(_), Some(why)) = (&point.misplaced, &point.problem)
+            && !done.clashes.iter().any(|(n, _)| n == name)
+        {
+            bad.insert(name.clone(), why.clone());
+        }
+    }
+}
+
 /// Whether `entry` does not read back whole, as a restore would read it
 /// (what `sent` hashes leaves out the header and the index member): then it
 /// is marked damaged locally and named, never uploaded. A diff whose base is
@@ -586,7 +659,7 @@ fn prove(
 /// Whose backup the record `there` under the same name is, when it is not
 /// this backup (another database's, or other content): the upload would
 /// replace it.
-fn other_backup(there: &super::record::Record, meta: &Metadata) -> Option<String> {
+fn other_backup(there: &Record, meta: &Metadata) -> Option<String> {
     if there.metadata.source == meta.source && there.metadata.checksum == meta.checksum {
         return None;
     }
@@ -674,6 +747,9 @@ fn retain(
     let mut entries: Vec<Entry> = points
         .values()
         .filter(|p| ours(p.record.metadata.source.as_str()))
+        // Another point's record under this name: left for the user (sync
+        // and list name it), never counted nor deleted.
+        .filter(|p| p.misplaced.is_none())
         .filter(|p| p.record.metadata.kind != crate::store::Kind::PreRestore)
         .filter_map(|p| p.entry(remote.url()))
         .collect();
@@ -724,6 +800,7 @@ fn retain(
             break keep;
         }
     };
+    let keep = identity::made_after_kept(&entries, keep);
     let mut deleted = Vec::new();
     for entry in entries.iter().filter(|e| !keep.contains(&e.file_name)) {
         remote.delete(&entry.file_name)?;

@@ -1,0 +1,171 @@
+//! Whose backups the remote's points are, before an upload is placed among
+//! them (docs/remote.md, "One prefix, one backup set").
+//!
+//! The remote orders a database's points by publication number, then by the
+//! local `seq`: both are true within one backup directory's history only. A
+//! point of the same database that this directory does not hold (by name and
+//! content: a mirror holds the same backups, and is not another set) may come
+//! from another backup directory, whose numbers say nothing about ours; only
+//! the clocks that made them do. An upload that the remote's order would place
+//! against that clock (above a backup made after it, or below one made before
+//! it) is refused: the older data would be the remote's newest, and remote
+//! retention would delete the real newest.
+
+use std::collections::{HashMap, HashSet};
+
+use super::RemotePoint;
+use super::record::Record;
+use crate::store::{BackupSet, Checksum, Entry, Metadata};
+
+/// The backups `set` holds, by name and content.
+fn held(set: &BackupSet) -> HashSet<(&str, &Checksum)> {
+    [
+        &set.restore_points,
+        &set.damaged,
+        &set.failed,
+        &set.pre_restore,
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|e| Some((e.file_name.as_str(), &e.meta.as_ref().ok()?.checksum)))
+    .collect()
+}
+
+/// The newest point of `meta`'s database on the remote, not held by `set`
+/// nor uploaded from `entry`'s directory (one its retention pruned since:
+/// ordered by that directory's numbers, as its backups are, whatever the
+/// clocks of the nodes that made them), that `remote_seq` would order
+/// against the clock: `entry` ranked above a backup made after it, or below
+/// one made before it.
+pub(crate) fn misordered<'a>(
+    on_remote: impl IntoIterator<Item = &'a RemotePoint>,
+    set: &BackupSet,
+    (entry, meta): (&Entry, &Metadata),
+    remote_seq: u64,
+) -> Option<&'a RemotePoint> {
+    let held = held(set);
+    // The directory, not the host: sync may run on any login node.
+    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
+    let here = dir_of(&origin(entry));
+    // `RemotePoint::entry`'s order: unnumbered records rank below all others.
+    let ours = (remote_seq, meta.seq.unwrap_or(0));
+    on_remote
+        .into_iter()
+        .filter(|point| {
+            let r = &point.record;
+            // A misplaced record is another point's metadata: that point is
+            // judged under its own name.
+            point.misplaced.is_none()
+                && r.metadata.source == meta.source
+                && r.name != entry.file_name
+                && !held.contains(&(r.name.as_str(), &r.metadata.checksum))
+                && (here.is_none() || r.from.as_deref().and_then(dir_of) != here)
+        })
+        .filter(|point| {
+            let r = &point.record;
+            let above = ours > (r.remote_seq.unwrap_or(0), r.metadata.seq.unwrap_or(0));
+            if above {
+                r.metadata.created > meta.created
+            } else {
+                r.metadata.created < meta.created
+            }
+        })
+        .max_by_key(|point| point.record.metadata.created)
+}
+
+/// Why `entry` is not uploaded beside `other` (from [`misordered`]): one
+/// clause naming the other backup set and the fix.
+pub(crate) fn mixed_sets(other: &Record, name: &str, meta: &Metadata) -> String {
+    let set = match &other.from {
+        Some(from) => format!("backup directory {from}"),
+        None => format!(
+            "another backup directory (made on {} by {})",
+            other.metadata.host, other.metadata.job
+        ),
+    };
+    let when = if other.metadata.created > meta.created {
+        "after"
+    } else {
+        "before"
+    };
+    format!(
+        "the remote holds {} of this database from {set}, made at {}, {when} {name}, and the numbers of two backup directories cannot order one against the other (the older data would become the remote's newest): give each backup directory its own remote prefix",
+        other.name, other.metadata.created
+    )
+}
+
+/// `there` is `entry` itself before `dbbackup adopt` gave it to this
+/// database: same name and content, recorded under the path it was adopted
+/// from. Its upload again replaces it (same place in the order).
+pub(crate) fn adopted(there: &Record, entry: &Entry, meta: &Metadata) -> bool {
+    let Some(from) = &meta.adopted_from else {
+        return false;
+    };
+    there.name == entry.file_name
+        && there.metadata.checksum == meta.checksum
+        && there.metadata.source != meta.source
+        && (&there.metadata.source == from || there.metadata.adopted_from.as_ref() == Some(from))
+}
+
+/// The record under `name` on the remote is another point's (copied under
+/// this name): where it is, whose, and the fix.
+pub(crate) fn misplaced(there: &Record, name: &str, remote: &super::RemoteUrl) -> Option<String> {
+    (there.name != name).then(|| {
+        format!(
+            "{} holds the record of {}, not of {name} (copied under another point's name): delete that object, and the next sync uploads {name} again",
+            remote.object(&format!("{name}{}", super::record::SUFFIX)),
+            there.name
+        )
+    })
+}
+
+/// A point of this backup directory (`ours`) and `other`, of another,
+/// that the remote ranks against their clocks (an earlier version placed
+/// them; `sync` no longer does): which data is newer, and what to do.
+pub(crate) fn misranked(ours: &Record, other: &Record, url: &super::RemoteUrl) -> String {
+    let (newer, older) = if other.metadata.created > ours.metadata.created {
+        (other, ours)
+    } else {
+        (ours, other)
+    };
+    format!(
+        "{} on {url} ranks below {}, a backup of this database made before it in another backup directory (ranked so by an earlier version): `restore latest --from-remote` may restore older data; restore {} by name, and give each backup directory its own remote prefix",
+        newer.name, older.name, newer.name
+    )
+}
+
+/// `keep` (retention's choice among the remote's points `entries`, by
+/// their order), and every point made after the newest kept one of its
+/// database, by the clock, with its base: where an earlier version ordered
+/// two backup directories' points against their clocks, the order's newest
+/// is not the newest data, and retention must not delete that. (Within one
+/// directory, a node's clock that ran ahead only keeps a point longer.)
+pub(crate) fn made_after_kept(entries: &[Entry], mut keep: HashSet<String>) -> HashSet<String> {
+    let mut newest: HashMap<&str, jiff::Timestamp> = HashMap::new();
+    for entry in entries.iter().filter(|e| keep.contains(&e.file_name)) {
+        if let Ok(meta) = &entry.meta {
+            let at = newest.entry(&meta.source).or_insert(meta.created);
+            *at = (*at).max(meta.created);
+        }
+    }
+    for entry in entries {
+        let Ok(meta) = &entry.meta else { continue };
+        if newest
+            .get(meta.source.as_str())
+            .is_some_and(|&at| meta.created > at)
+        {
+            keep.insert(entry.file_name.clone());
+            if let Some(diff) = &meta.diff {
+                keep.insert(diff.base.clone());
+            }
+        }
+    }
+    keep
+}
+
+/// `HOST:DIR` of the backup directory `entry` is uploaded from.
+pub(crate) fn origin(entry: &Entry) -> String {
+    let dir = entry.path.parent().unwrap_or(&entry.path);
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    format!("{}:{}", crate::host::local_host_name(), dir.display())
+}

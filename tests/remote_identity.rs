@@ -1,0 +1,375 @@
+//! Which backup each point on the remote is: two backup directories of one
+//! database never make the older data the remote's newest, a record is judged
+//! by its content and not only its name, a record copied under another name is
+//! named, and an adopted set syncs (docs/remote.md, "One prefix, one backup
+//! set").
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::common::s3;
+use crate::common::{Env, Run, content_digest, row_count};
+
+fn add_rows(db: &Path, n: u32) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    for _ in 0..n {
+        conn.execute("INSERT INTO ledger(amount, note) VALUES (7, 'more')", [])
+            .unwrap();
+    }
+}
+
+/// The names on the remote, newest first.
+fn remote_names(run: &Run) -> Vec<String> {
+    run.ok();
+    run.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Backups names are by the second: the next one gets a name of its own.
+fn next_second() {
+    std::thread::sleep(Duration::from_millis(1100));
+}
+
+/// Directory B's three backups (local seq 1..3) are made before directory
+/// A's one (local seq 1), whose content is the newest: B's numbers are the
+/// higher, its data the older.
+fn two_directories(env: &Env, b: &Path) -> String {
+    let b = b.to_str().unwrap().to_string();
+    for _ in 0..3 {
+        add_rows(&env.db, 1);
+        env.run(&["--backup-dir", &b, "backup"]).ok();
+    }
+    next_second();
+    add_rows(&env.db, 5);
+    env.run(&["backup"]).ok();
+    content_digest(&env.db)
+}
+
+fn restored_latest(env: &Env, run: &dyn Fn(&[&str]) -> Run, n: u32) -> String {
+    let target = env.path(&format!("latest{n}.db"));
+    run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    content_digest(&target)
+}
+
+#[test]
+fn an_older_backup_directory_synced_later_never_becomes_the_remotes_newest() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/mixed");
+    let env = Env::new();
+    let b = env.path("other-backups");
+    let newest = two_directories(&env, &b);
+    let a_name = env.backup_files()[0].clone();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let b_arg = b.to_str().unwrap();
+    run(&["sync"]).ok();
+    let sync = run(&["--backup-dir", b_arg, "sync"]);
+    sync.failed_with(1, &a_name);
+    let line = sync.stderr.lines().find(|l| l.contains(&a_name)).unwrap();
+    assert!(
+        line.contains("give each backup directory its own remote prefix")
+            && line.contains(&env.backups.canonicalize().unwrap().display().to_string()),
+        "{}",
+        sync.stderr
+    );
+    assert_eq!(restored_latest(&env, &run, 1), newest);
+    // Remote retention from either directory keeps the true newest.
+    run(&["--backup-dir", b_arg, "--remote-max-backups", "1", "sync"]).failed_with(1, &a_name);
+    run(&["--remote-max-backups", "1", "sync"]).ok();
+    let listed = run(&["list", "--from-remote", "--format", "json"]);
+    assert_eq!(remote_names(&listed), [a_name]);
+    assert_eq!(restored_latest(&env, &run, 2), newest);
+}
+
+#[test]
+fn an_older_backup_directory_synced_first_stays_below_the_newer_one() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/first");
+    let env = Env::new();
+    let b = env.path("other-backups");
+    let newest = two_directories(&env, &b);
+    let a_name = env.backup_files()[0].clone();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let b_arg = b.to_str().unwrap();
+    run(&["--backup-dir", b_arg, "sync"]).ok();
+    run(&["sync"]).ok();
+    assert_eq!(restored_latest(&env, &run, 1), newest);
+    // B's next sync does not lift its older points above A's.
+    run(&["--backup-dir", b_arg, "sync"]).ok();
+    run(&["--backup-dir", b_arg, "--remote-max-backups", "1", "sync"]).ok();
+    let listed = run(&["list", "--from-remote", "--format", "json"]);
+    assert_eq!(remote_names(&listed), [a_name]);
+    assert_eq!(restored_latest(&env, &run, 2), newest);
+}
+
+#[test]
+fn a_mirror_of_the_same_backups_syncs_to_the_same_prefix() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/mirrored");
+    let env = Env::new();
+    let mirror = env.path("mirror");
+    let mirror_arg = mirror.to_str().unwrap();
+    for _ in 0..3 {
+        add_rows(&env.db, 1);
+        env.run(&["--mirror-dir", mirror_arg, "backup"]).ok();
+    }
+    let newest = content_digest(&env.db);
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    // The mirror first, with one point fewer; then the backup directory.
+    run(&[
+        "--backup-dir",
+        mirror_arg,
+        "--remote-max-backups",
+        "2",
+        "sync",
+    ])
+    .ok();
+    run(&["sync"]).ok();
+    run(&["--backup-dir", mirror_arg, "sync"]).ok();
+    assert_eq!(restored_latest(&env, &run, 1), newest);
+}
+
+#[test]
+fn the_restore_note_never_sends_to_another_backup_of_the_same_name() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/note");
+    let env = Env::new();
+    let b = env.path("other-backups");
+    let b_arg = b.to_str().unwrap();
+    // B's backup (the oldest data), then A's two.
+    env.run(&["--backup-dir", b_arg, "backup"]).ok();
+    for _ in 0..2 {
+        next_second();
+        add_rows(&env.db, 3);
+        env.run(&["backup"]).ok();
+    }
+    let names = env.backup_files();
+    // B's point under the name of A's newest.
+    let b_file = crate::common::backup_files_in(&b)[0].clone();
+    fs::rename(b.join(&b_file), b.join(&names[1])).unwrap();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["--backup-dir", b_arg, "sync"]).ok();
+    // A's newest cannot go up (the name is taken), but B's point is read back
+    // whole by A's sync, under that name.
+    run(&["sync"]).failed_with(1, &names[1]);
+    // Damage in the data, past the header: the backup is still A's newest.
+    let newest = env.backups.join(&names[1]);
+    let mut bytes = fs::read(&newest).unwrap();
+    let header = dbbackup::store::metadata::HEADER_LEN;
+    let at = header + (bytes.len() - header) / 2;
+    bytes[at] ^= 0xff;
+    fs::write(&newest, &bytes).unwrap();
+    let target = env.path("copy.db");
+    let restore = run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    restore.ok();
+    assert!(
+        restore.stdout.contains(&format!("restored {}", names[0])),
+        "{}",
+        restore.stdout
+    );
+    assert!(
+        !restore.stdout.contains("newer intact copy"),
+        "{}",
+        restore.stdout
+    );
+    let note = format!(
+        "note: {} on {url} is another backup than the local {} (its content differs)",
+        names[1], names[1]
+    );
+    let proofs: Vec<String> = fs::read_dir(env.backups.join(".dbbackup-state"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("remote-proofs"))
+        .map(|e| fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(
+        restore.stdout.contains(&note),
+        "{}\n{}\n{proofs:?}",
+        restore.stdout,
+        restore.stderr
+    );
+}
+
+#[test]
+fn a_record_copied_under_another_points_name_is_named_by_list_verify_and_sync() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/copied");
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    next_second();
+    add_rows(&env.db, 2);
+    env.run(&["backup"]).ok();
+    let names = env.backup_files();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["sync"]).ok();
+    let key = |name: &str| format!("copied/{name}.meta.json");
+    let first = s3::object(&server.endpoint, &bucket, &key(&names[0]));
+    s3::put_object(&server.endpoint, &bucket, &key(&names[1]), &first);
+    let copied = format!("s3://{bucket}/{}", key(&names[1]));
+    let said = format!("is the record of {}", names[0]);
+
+    let listed = run(&["list", "--from-remote"]);
+    listed.ok();
+    let row = listed
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&names[1]))
+        .unwrap_or_else(|| panic!("{} not listed:\n{}", names[1], listed.stdout));
+    assert!(row.contains("damaged"), "{}", listed.stdout);
+    let verify = run(&["verify", "--from-remote"]);
+    assert_eq!(verify.code, 1, "{}\n{}", verify.stdout, verify.stderr);
+    let all = format!("{}{}", verify.stdout, verify.stderr);
+    let failed = all
+        .lines()
+        .find(|l| l.contains(&names[1]))
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(
+        failed.contains("FAILED") && failed.contains(&said) && failed.contains(&copied),
+        "{all}"
+    );
+    let sync = run(&["sync"]);
+    sync.failed_with(1, &copied);
+    assert!(
+        sync.stderr.contains(&format!(
+            "holds the record of {}, not of {}",
+            names[0], names[1]
+        )),
+        "{}",
+        sync.stderr
+    );
+    // Without the point to upload, every sync still names the object.
+    let aside = env.path("aside.db.gz");
+    fs::rename(env.backups.join(&names[1]), &aside).unwrap();
+    let sync = run(&["sync"]);
+    sync.failed_with(1, &copied);
+    assert!(sync.stderr.contains(&said), "{}", sync.stderr);
+    fs::rename(&aside, env.backups.join(&names[1])).unwrap();
+    // As the line says: delete it, and the next sync uploads it again.
+    s3::delete_object(&server.endpoint, &bucket, &key(&names[1]));
+    run(&["sync"]).ok();
+    assert_eq!(restored_latest(&env, &run, 1), content_digest(&env.db));
+}
+
+#[test]
+fn after_adopt_sync_uploads_the_adopted_points_and_restores_them() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/adopted");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["backup"]).ok();
+    next_second();
+    add_rows(&env.db, 2);
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    let want = content_digest(&env.db);
+    let rows = row_count(&env.db, "ledger");
+    let moved = env.path("moved.db");
+    fs::rename(&env.db, &moved).unwrap();
+    let moved_arg = moved.to_str().unwrap();
+    let old = env.db.to_str().unwrap();
+    run(&["--db-path", moved_arg, "adopt", old]).ok();
+    let sync = run(&["--db-path", moved_arg, "sync", "--format", "json"]);
+    sync.ok();
+    assert_eq!(
+        sync.json()["uploaded"].as_array().unwrap().len(),
+        2,
+        "{}",
+        sync.stdout
+    );
+    run(&["--db-path", moved_arg, "sync"]).ok();
+    // The remote's points are the moved database's now.
+    fs::remove_dir_all(&env.backups).unwrap();
+    fs::remove_file(&moved).unwrap();
+    run(&["--db-path", moved_arg, "restore", "latest"]).ok();
+    assert_eq!(content_digest(&moved), want);
+    assert_eq!(row_count(&moved, "ledger"), rows);
+}
+
+#[test]
+fn a_point_of_the_same_directory_made_on_a_node_whose_clock_ran_ahead_is_no_other_set() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/skew");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["backup"]).ok();
+    // Made by a node whose clock was an hour ahead; synced, then pruned here.
+    let ahead = env.backups.join(&env.backup_files()[0]);
+    crate::common::rewrite_meta(&ahead, |meta| {
+        meta.created += jiff::SignedDuration::from_hours(1);
+    });
+    run(&["sync"]).ok();
+    fs::remove_file(&ahead).unwrap();
+    next_second();
+    add_rows(&env.db, 2);
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    assert_eq!(restored_latest(&env, &run, 1), content_digest(&env.db));
+}
+
+#[test]
+fn remote_retention_never_deletes_a_point_made_after_the_one_an_earlier_version_ranked_newest() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/earlier");
+    let env = Env::new();
+    let b = env.path("other-backups");
+    let newest = two_directories(&env, &b);
+    let a_name = env.backup_files()[0].clone();
+    let b_names = crate::common::backup_files_in(&b);
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    run(&["--backup-dir", b.to_str().unwrap(), "sync"]).ok();
+    run(&["sync"]).ok();
+    // What an earlier version left: B's newest (older data than A's) ranked
+    // above A's point. Its record as that version wrote it (format 1).
+    let key = format!("earlier/{}.meta.json", b_names[2]);
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&s3::object(&server.endpoint, &bucket, &key)).unwrap();
+    record["remote_seq"] = serde_json::json!(99);
+    record["format"] = serde_json::json!(1);
+    let fields = record.as_object_mut().unwrap();
+    fields.remove("record_sha256");
+    fields.remove("from");
+    s3::put_object(
+        &server.endpoint,
+        &bucket,
+        &key,
+        &serde_json::to_vec(&record).unwrap(),
+    );
+    let sync = run(&["--remote-max-backups", "1", "sync"]);
+    sync.ok();
+    let ranks = format!("{a_name} on {url} ranks below {}", b_names[2]);
+    assert!(sync.stderr.contains(&ranks), "{}", sync.stderr);
+    let mut kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
+    kept.sort();
+    let mut want = vec![a_name.clone(), b_names[2].clone()];
+    want.sort();
+    assert_eq!(kept, want);
+    let target = env.path("a.db");
+    run(&[
+        "restore",
+        &a_name,
+        "--from-remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&target), newest);
+}
