@@ -108,10 +108,15 @@ pub(crate) fn restore(
     };
     let target_id = DbId::of(target);
     let db_id = request.db.as_deref().map(DbId::of);
+    let owner = db_id.as_ref().unwrap_or(&target_id);
+    // A mirror holding restore points means the backup directory was lost, not
+    // that this is a first run: `latest` fails as without `--if-db-missing`,
+    // naming the mirror, so a job script stops instead of starting from nothing.
     if request.if_db_missing
         && request.name == "latest"
         && request.from.is_none()
-        && crate::store::latest::first_run(dir, db_id.as_ref().unwrap_or(&target_id))?
+        && crate::store::latest::first_run(dir, owner)?
+        && crate::store::latest::mirror_hint(&settings.mirror_dirs, owner).is_none()
     {
         return Ok(Outcome::NothingYet);
     }

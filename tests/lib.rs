@@ -43,4 +43,5 @@ mod truth_shrink;
 mod truth_store;
 mod truth_trial;
 mod truth_trial3;
+mod truth_trial5;
 mod verify_list_prune;
