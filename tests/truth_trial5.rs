@@ -50,3 +50,79 @@ fn if_db_missing_with_the_backup_dir_lost_and_a_mirror_holding_points_fails() {
     );
     assert!(!env.db.exists());
 }
+
+/// A database whose index disagrees with its table (row 100 indexed as 101):
+/// `integrity_check` finds it, `quick_check` does not.
+fn make_index_corrupt_db(path: &std::path::Path) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t(a INTEGER); CREATE INDEX i ON t(a);
+             WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 120)
+             INSERT INTO t SELECT x FROM n;",
+        )
+        .unwrap();
+    let mut bytes = fs::read(path).unwrap();
+    // The index's page (the third): the record (a = 100, rowid 100).
+    let page = &bytes[2 * 4096..3 * 4096];
+    let at = 2 * 4096
+        + page
+            .windows(5)
+            .position(|w| w == [3, 1, 1, 100, 100])
+            .expect("index entry of row 100");
+    bytes[at + 3] = 101;
+    fs::write(path, bytes).unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let quick: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .unwrap();
+    let full: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        (quick.as_str(), full.as_str()),
+        ("ok", "row 100 missing from index i")
+    );
+}
+
+#[test]
+fn a_damaged_mark_set_by_integrity_check_survives_restores() {
+    let env = Env::empty();
+    make_index_corrupt_db(&env.db);
+    env.run(&["backup"]).ok();
+    let name = env.backup_files()[0].clone();
+    let finding = "integrity_check: row 100 missing from index i";
+    env.run(&["verify"]).reported(1, finding);
+    assert_eq!(env.run(&["check"]).code, 1);
+    // The only restore point, marked damaged: `latest` passes over it unread.
+    let look = env.path("look.db");
+    env.run(&["restore", "latest", "--target", "look.db"])
+        .failed_with(
+            1,
+            &format!("backup {name} is damaged: it failed its check when read whole: {finding}"),
+        );
+    assert!(!look.exists());
+    // By name, to look at it: read with integrity_check, refused, still marked.
+    env.run(&["restore", &name, "--target", "byname.db"])
+        .failed_with(
+            1,
+            &format!("backup {name} fails integrity_check (row 100 missing from index i)"),
+        );
+    assert!(!env.path("byname.db").exists());
+    let list = env.run(&["list"]);
+    list.ok();
+    let line = list.stdout.lines().find(|l| l.starts_with(&name)).unwrap();
+    assert!(line.contains("damaged"), "{}", list.stdout);
+    let check = env.run(&["check"]);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    // A good backup made after it: `latest` restores that one, and restoring
+    // the marked one by name still does not clear its mark.
+    fs::remove_file(&env.db).unwrap();
+    make_ledger_db(&env.db, 50, false);
+    env.run(&["backup"]).ok();
+    env.run(&["restore", &name, "--target", "byname.db"])
+        .failed_with(1, "fails integrity_check (row 100 missing from index i)");
+    env.run(&["restore", "latest", "--target", "look.db"]).ok();
+    assert_eq!(content_digest(&look), content_digest(&env.db));
+    env.run(&["verify", &name]).reported(1, finding);
+}
