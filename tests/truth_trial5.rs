@@ -126,3 +126,68 @@ fn a_damaged_mark_set_by_integrity_check_survives_restores() {
     assert_eq!(content_digest(&look), content_digest(&env.db));
     env.run(&["verify", &name]).reported(1, finding);
 }
+
+/// The `dbbackup_healthy` and `dbbackup_unjudged` lines of a metrics file.
+fn health_lines(path: &std::path::Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("dbbackup_healthy") || l.starts_with("dbbackup_unjudged"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn periodic_with_a_bad_flag_or_variable_leaves_the_metrics_file_unjudged() {
+    let env = Env::new();
+    let prom = env.path("m.prom");
+    let healthy = |env: &Env| {
+        env.run(&["periodic", "--metrics-file", "m.prom"]).ok();
+        let lines = health_lines(&prom);
+        assert!(
+            lines[0].starts_with("dbbackup_healthy{") && lines[0].ends_with(" 1"),
+            "{lines:?}"
+        );
+    };
+    let unjudged = vec![
+        "dbbackup_healthy 0".to_string(),
+        "dbbackup_unjudged 1".to_string(),
+    ];
+    for (var, value, needle) in [
+        ("DBBACKUP_CHECK_MAX_AGE", "24", "DBBACKUP_CHECK_MAX_AGE"),
+        ("DBBACKUP_MAX_BACKUPS", "3x", "DBBACKUP_MAX_BACKUPS"),
+        ("DBBACKUP_SHARED", "Group", "DBBACKUP_SHARED"),
+        ("DBBACKUP_CHECK_MIN_COUNT", "x", "DBBACKUP_CHECK_MIN_COUNT"),
+    ] {
+        healthy(&env);
+        let run: Run = env
+            .command()
+            .env(var, value)
+            .args(["periodic", "--metrics-file", "m.prom"])
+            .output()
+            .unwrap()
+            .into();
+        run.failed_with(2, needle);
+        assert_eq!(health_lines(&prom), unjudged, "{var}={value}");
+    }
+    for args in [
+        &["--max-backups", "0", "periodic", "--metrics-file", "m.prom"][..],
+        &["periodic", "--metrics-file=m.prom", "--no-such-flag"],
+    ] {
+        healthy(&env);
+        let run = env.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(health_lines(&prom), unjudged, "{args:?}");
+    }
+    // Another command's bad line, or a value that only looks like the flag,
+    // leaves the file alone.
+    healthy(&env);
+    let before = fs::read(&prom).unwrap();
+    assert_eq!(env.run(&["check", "--max-age", "24"]).code, 2);
+    assert_eq!(
+        env.run(&["--db-path", "periodic", "list", "--metrics-file", "m.prom"])
+            .code,
+        2
+    );
+    assert_eq!(fs::read(&prom).unwrap(), before);
+}
