@@ -191,3 +191,31 @@ fn periodic_with_a_bad_flag_or_variable_leaves_the_metrics_file_unjudged() {
     );
     assert_eq!(fs::read(&prom).unwrap(), before);
 }
+
+/// A failure that neither the backup directory nor the database's directory
+/// can take (another member's 755 directories): said on stderr, not lost in
+/// silence while `check` reports the older success.
+#[test]
+fn a_failure_that_cannot_be_recorded_is_said() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let Some(run) = crate::full_disk::as_nobody(&env, &["backup"]) else {
+        return;
+    };
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    let error = lines.iter().find(|l| l.contains(" ERROR ")).unwrap();
+    assert!(error.contains("is not writable"), "{}", run.stderr);
+    let warning = lines.iter().find(|l| l.contains(" WARN ")).unwrap();
+    let (_, warning) = warning.split_once(": ").unwrap();
+    let state = env.backups.join(".dbbackup-state");
+    assert_eq!(
+        warning,
+        format!(
+            "this failure could not be recorded ({}: Permission denied (os error 13); {}: Permission denied (os error 13)): `check` will not see it",
+            state.display(),
+            env.root.path().display()
+        ),
+    );
+}
