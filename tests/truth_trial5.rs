@@ -219,3 +219,39 @@ fn a_failure_that_cannot_be_recorded_is_said() {
         ),
     );
 }
+
+/// The command a lost backup directory's error suggests works with that mirror
+/// in `mirror_dirs`, and keeps the `--target` given.
+#[test]
+fn the_suggested_mirror_command_works_and_keeps_the_target() {
+    let env = Env::new();
+    backed_up_with_mirror(&env);
+    let digest = content_digest(&env.db);
+    fs::remove_dir_all(&env.backups).unwrap();
+    env.run(&[
+        "--backup-dir",
+        "m1",
+        "restore",
+        "latest",
+        "--target",
+        "q.db",
+    ])
+    .ok();
+    assert_eq!(content_digest(&env.path("q.db")), digest);
+    env.run(&["restore", "latest", "--target", "r.db"])
+        .failed_with(
+            1,
+            "restore from it with `dbbackup --backup-dir m1 restore latest --target r.db`",
+        );
+    assert!(!env.path("r.db").exists());
+    fs::remove_file(&env.db).unwrap();
+    env.run(&["restore", "latest"]).failed_with(
+        1,
+        "restore from it with `dbbackup --backup-dir m1 restore latest`\n",
+    );
+    env.run(&["--backup-dir", "m1", "restore", "latest"]).ok();
+    assert_eq!(content_digest(&env.db), digest);
+    // A mirror given with it on the command line is still a mistake.
+    env.run(&["--backup-dir", "m1", "--mirror-dir", "m1", "list"])
+        .failed_with(2, "is the backup directory");
+}
