@@ -255,3 +255,22 @@ fn the_suggested_mirror_command_works_and_keeps_the_target() {
     env.run(&["--backup-dir", "m1", "--mirror-dir", "m1", "list"])
         .failed_with(2, "is the backup directory");
 }
+
+/// `export --out DIR`: the hint names a file in it (`restore --target DIR`,
+/// the plain-name hint, is refused too).
+#[test]
+fn export_into_a_directory_suggests_a_file_in_it() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    fs::create_dir(env.path("d")).unwrap();
+    let run = env.run(&["export", "latest", "--out", "d"]);
+    run.failed_with(
+        2,
+        "d is a directory: give a file name ending in .gz, e.g. --out d/results.db.gz",
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    // What it suggests works.
+    env.run(&["export", "latest", "--out", "d/results.db.gz"])
+        .ok();
+    assert!(env.path("d/results.db.gz").is_file());
+}
