@@ -274,3 +274,37 @@ fn export_into_a_directory_suggests_a_file_in_it() {
         .ok();
     assert!(env.path("d/results.db.gz").is_file());
 }
+
+/// README's corrupted-database recipe: a file SQLite cannot read is refused
+/// without `--force`, and with it restored, its content saved first.
+#[test]
+fn restoring_a_database_sqlite_cannot_read_takes_force_as_readme_says() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let digest = content_digest(&env.db);
+    let mut bytes = fs::read(&env.db).unwrap();
+    bytes[..100].fill(0x5a);
+    fs::write(&env.db, &bytes).unwrap();
+    env.run(&["restore", "latest"]).failed_with(
+        1,
+        "is not an SQLite database; refusing to replace it without --force",
+    );
+    // The recipe says so (its paragraph, line breaks as spaces).
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let recipe = readme
+        .split("\n\n")
+        .find(|p| p.starts_with("**Restoring a corrupted database.**"))
+        .unwrap()
+        .replace('\n', " ");
+    assert!(
+        recipe.contains("`dbbackup restore latest --force`"),
+        "{recipe}"
+    );
+    env.run(&["restore", "latest", "--force"]).ok();
+    assert_eq!(content_digest(&env.db), digest);
+    assert!(
+        env.backup_files()
+            .iter()
+            .any(|n| n.ends_with(".failed.db.gz"))
+    );
+}
