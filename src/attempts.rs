@@ -126,18 +126,33 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
     };
     let places = places(backup_dir, db);
     let mut written = None;
+    let mut errors = Vec::new();
     for place in &places {
         match write(place, &record) {
             Ok(()) => {
                 written = Some(place);
                 break;
             }
-            Err(error) => tracing::debug!("attempt not recorded in {}: {error}", show(place)),
+            Err(error) => {
+                tracing::debug!("attempt not recorded in {}: {error}", show(place));
+                let why = match &error {
+                    crate::error::Error::Io { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                let dir = place.parent().unwrap_or(Path::new("."));
+                errors.push(format!("{}: {why}", show(dir)));
+            }
         }
     }
     match written {
         Some(at) => supersede(&read_places(backup_dir, db), at),
         None if !ok && places.iter().any(|place| mark_failed(place)) => {}
+        // Said, or `check` reports the older success as the newest attempt.
+        // Without the database `check` fails anyway (`database`).
+        None if !ok && db.canonical().exists() => tracing::warn!(
+            "this failure could not be recorded ({}): `check` will not see it",
+            errors.join("; ")
+        ),
         // The command's own error line is the one line a failure prints.
         None => tracing::debug!(
             "the outcome of this attempt could not be recorded in {} or beside {}",

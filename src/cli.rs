@@ -12,7 +12,7 @@ pub use crate::options::{CheckOptions, Options};
 pub use crate::output::Format;
 
 mod usage;
-pub use usage::{missing_subcommand, one_line};
+pub use usage::{missing_subcommand, one_line, periodic_metrics_file};
 
 #[derive(Debug, Parser)]
 #[command(

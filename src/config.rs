@@ -14,7 +14,7 @@ mod paths;
 mod scan;
 
 pub(crate) use paths::path_arg;
-use paths::{expand_flags, refuse_backup_dir_as_mirror, relative_to};
+use paths::{drop_backup_dir_from_mirrors, expand_flags, refuse_backup_dir_as_mirror, relative_to};
 pub(crate) use paths::{map_paths, refuse_non_utf8, refuse_non_utf8_database};
 pub(crate) use scan::closest;
 
@@ -176,6 +176,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
         refuse_non_utf8_database(db)?;
     }
     paths::refuse_non_utf8_paths(&settings)?;
+    drop_backup_dir_from_mirrors(&mut settings, &given_longs);
     refuse_backup_dir_as_mirror(&settings)?;
     settings.remote_in_file = remote_in_file;
     settings.config_file = written_config.or(config_file);

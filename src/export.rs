@@ -314,7 +314,7 @@ fn rebuilt_and_checked(
         archive::worker_threads(settings.threads, job.cpus_per_task),
     )?;
     if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(database.path())? {
-        crate::store::damage::mark(
+        crate::store::damage::mark_unsound(
             &entry.path,
             &format!("integrity_check: {}", sqlite_file::one_line(&detail)),
         );
@@ -324,6 +324,7 @@ fn rebuilt_and_checked(
             sqlite_file::one_line(&detail)
         )));
     }
+    crate::store::damage::clear_checked(&entry.path);
     Ok((database, extracted))
 }
 

@@ -121,6 +121,13 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
     if nagios && !is_help {
         return commands::report::nagios_unknown(&cli::one_line(&error)).into();
     }
+    // As for settings that cannot be resolved (`run`): a broken cron line's
+    // metrics file must not keep saying healthy.
+    if !is_help
+        && let Some(path) = cli::periodic_metrics_file(&std::env::args_os().collect::<Vec<_>>())
+    {
+        metrics::write_unjudged(&path);
+    }
     // No command at all: what there is to choose from, with the usage.
     if matches!(
         error.kind(),

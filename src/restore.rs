@@ -59,7 +59,7 @@ pub(crate) struct Request {
     pub force: bool,
     pub if_db_missing: bool,
     /// Run `integrity_check` even on a backup whose recorded checksum proves it
-    /// holds the snapshot that passed its check (`check_for`).
+    /// holds the snapshot that passed its check (`needs_integrity_check`).
     pub full_check: bool,
     /// Take the backup from this directory instead (a remote's restore point
     /// downloaded beside the target, `remote::fetch`); the lock and a
@@ -108,10 +108,15 @@ pub(crate) fn restore(
     };
     let target_id = DbId::of(target);
     let db_id = request.db.as_deref().map(DbId::of);
+    let owner = db_id.as_ref().unwrap_or(&target_id);
+    // A mirror holding restore points means the backup directory was lost, not
+    // that this is a first run: `latest` fails as without `--if-db-missing`,
+    // naming the mirror, so a job script stops instead of starting from nothing.
     if request.if_db_missing
         && request.name == "latest"
         && request.from.is_none()
-        && crate::store::latest::first_run(dir, db_id.as_ref().unwrap_or(&target_id))?
+        && crate::store::latest::first_run(dir, owner)?
+        && crate::store::latest::mirror_hint(&settings.mirror_dirs, owner, None).is_none()
     {
         return Ok(Outcome::NothingYet);
     }
@@ -512,8 +517,8 @@ fn extract_first_intact(
     let mut first_error = None;
     for entry in candidates {
         // `latest`: one known not to restore (cheap tests, or a failed whole read
-        // remembered) is passed over without reading it.
-        if candidates.len() > 1
+        // remembered) is passed over without reading it, also the only one.
+        if (request.name == "latest" || candidates.len() > 1)
             && let Some(why) = crate::diff::restore_problem(entry)
         {
             let error = Error::failed(format!("backup {} is damaged: {why}", entry.file_name));
@@ -608,13 +613,21 @@ fn extract_checked(
     crate::diff::extract_to_file(entry, &mut temp, &progress, threads).map_err(writing)?;
     // The one fsync of the restored data, before anyone can see it.
     temp.sync().map_err(writing)?;
-    let pragma = check_for(entry, request.full_check);
+    let full = needs_integrity_check(entry, request.full_check);
+    let pragma = if full {
+        "integrity_check"
+    } else {
+        "quick_check"
+    };
     if let Integrity::Failed(detail) = sqlite_file::check_file(temp.path(), pragma)? {
         return Err(Error::failed(format!(
             "backup {} fails {pragma} ({})",
             entry.file_name,
             sqlite_file::one_line(&detail)
         )));
+    }
+    if full {
+        crate::store::damage::clear_checked(&entry.path);
     }
     if exists {
         keep_owner_and_mode(&mut temp, target)?;
@@ -629,14 +642,14 @@ fn extract_checked(
 /// `integrity_check` (also index content) for backups that record no checksum
 /// or no passed check (legacy, a failed snapshot or a pre-restore copy of a
 /// damaged file), and with `--full-check`; `verify` always runs it.
-fn check_for(entry: &Entry, full_check: bool) -> &'static str {
+/// A backup marked damaged gets it too: the mark may be `integrity_check`'s
+/// own finding, which `quick_check` cannot see, and only a passing
+/// `integrity_check` clears it (`store::damage`).
+fn needs_integrity_check(entry: &Entry, full_check: bool) -> bool {
     let proven = !entry.legacy
+        && entry.damage.is_none()
         && matches!(&entry.meta, Ok(meta) if meta.check == crate::store::CheckResult::Ok);
-    if proven && !full_check {
-        "quick_check"
-    } else {
-        "integrity_check"
-    }
+    !proven || full_check
 }
 
 /// Give the restored copy the replaced file's exact mode and group (and owner,

@@ -45,4 +45,5 @@ mod truth_shrink;
 mod truth_store;
 mod truth_trial;
 mod truth_trial3;
+mod truth_trial5;
 mod verify_list_prune;

@@ -108,8 +108,10 @@ fn a_lost_backup_directory_names_the_mirror_to_restore_from() {
     let hint = format!(
         "mirror {m} holds 1 restore point of it (newest {name}): restore from it with `dbbackup --backup-dir {m} restore latest`"
     );
+    // The suggestion keeps the target given (trial 5).
+    let into_x = format!("{} --target x.db`", hint.trim_end_matches('`'));
     env.run(&["--mirror-dir", m, "restore", "latest", "--target", "x.db"])
-        .failed_with(1, &hint);
+        .failed_with(1, &into_x);
     let list = env.run(&["--mirror-dir", m, "list"]);
     list.ok();
     assert!(list.stdout.contains(&hint), "{}", list.stdout);

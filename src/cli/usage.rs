@@ -373,6 +373,45 @@ pub(super) fn own_words(command: &clap::Command, args: &[OsString]) -> Vec<Strin
     own
 }
 
+/// The `--metrics-file` of a `periodic` command line that did not parse (a bad
+/// flag, or a bad `DBBACKUP_*` value read with the flags): that run judged
+/// nothing, and the file must not keep the last run's `dbbackup_healthy 1`.
+pub fn periodic_metrics_file(args: &[OsString]) -> Option<std::path::PathBuf> {
+    let command = <super::Cli as clap::CommandFactory>::command();
+    let mut takes_value = Vec::new();
+    collect(&command, &mut |arg| {
+        if let Some(long) = arg.get_long().filter(|_| arg.get_action().takes_values()) {
+            takes_value.push(long.to_string());
+        }
+    });
+    let words = own_words(&command, args);
+    let mut words = words.iter();
+    let mut in_periodic = false;
+    while let Some(word) = words.next() {
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_string())),
+                None => (long, None),
+            };
+            let value = match inline {
+                Some(value) => Some(value),
+                None if takes_value.iter().any(|t| t == name) => words.next().cloned(),
+                None => None,
+            };
+            if in_periodic && name == "metrics-file" {
+                return value.filter(|v| !v.is_empty()).map(Into::into);
+            }
+        } else if !word.starts_with('-') && !in_periodic {
+            // The first word that is no option's value: the command.
+            if word != "periodic" {
+                return None;
+            }
+            in_periodic = true;
+        }
+    }
+    None
+}
+
 /// The long options `own` names (`--name` or `--name=value`).
 pub(super) fn given_longs(own: &[String]) -> Vec<String> {
     own.iter()

@@ -12,6 +12,7 @@ use crate::units::human_bytes;
 pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     // Printed as text (and JSON) once written: refused before anything is.
     crate::config::refuse_non_utf8("export file", &args.out)?;
+    refuse_directory(ctx, args)?;
     refuse_plain_name(args)?;
     let out = ctx.output(args.output.format);
     let beside = crate::store::atomic::parent_or_dot(&args.out);
@@ -68,6 +69,26 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         "passed_over": super::report::passed_over_json(&done.passed_over),
     }));
     Ok(ExitCode::Success)
+}
+
+/// An existing directory as `--out`: a file name inside it is what was meant,
+/// and `restore --target` (the plain-name hint) refuses a directory too.
+fn refuse_directory(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
+    if !args.out.is_dir() {
+        return Ok(());
+    }
+    // Named after the database, as the file would be in a listing of backups.
+    let name = ctx
+        .settings
+        .db_path
+        .as_deref()
+        .and_then(std::path::Path::file_name)
+        .map_or_else(|| "export.db".into(), |n| n.to_string_lossy().into_owned());
+    Err(crate::error::Error::usage(format!(
+        "{} is a directory: give a file name ending in .gz, e.g. --out {}",
+        show(&args.out),
+        show(&args.out.join(format!("{name}.gz"))),
+    )))
 }
 
 /// The export is gzip: a name without `.gz` (`plain.db`) would hold bytes

@@ -139,7 +139,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
                 if remote.is_none()
                     && let Some(db) = &db
                     && let Some(hint) =
-                        crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db)
+                        crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db, None)
                 {
                     out.line(hint);
                 }

@@ -74,7 +74,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         full_check: args.full_check,
     };
     let result = restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)
-        .map_err(|error| with_mirror_hint(ctx, &request, error));
+        .map_err(|error| with_mirror_hint(ctx, &request, args.target.as_deref(), error));
     match result? {
         Outcome::NothingYet => skipped(
             &out,
@@ -288,8 +288,9 @@ fn restored(
 }
 
 /// `latest` found no restore point in the backup directory (lost, say): the
-/// mirrors that hold some are named, with how to restore from one.
-fn with_mirror_hint(ctx: &Ctx, request: &Request, error: Error) -> Error {
+/// mirrors that hold some are named, with how to restore from one (into the
+/// `--target` given, if any).
+fn with_mirror_hint(ctx: &Ctx, request: &Request, target: Option<&Path>, error: Error) -> Error {
     let Error::Failed(message) = &error else {
         return error;
     };
@@ -302,7 +303,7 @@ fn with_mirror_hint(ctx: &Ctx, request: &Request, error: Error) -> Error {
     if request.name != "latest" || request.from.is_some() || !primary_empty {
         return error;
     }
-    match crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, &db) {
+    match crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, &db, target) {
         Some(hint) => Error::failed(format!("{message}; {hint}")),
         None => error,
     }

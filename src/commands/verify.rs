@@ -295,13 +295,13 @@ fn verify_one(
     let progress = crate::progress::Progress::bytes(total, "verify", show_progress, job);
     let extracted = crate::diff::extract_to_file(entry, &mut temp, &progress, threads)?;
     match sqlite_file::integrity_check_file(temp.path())? {
-        Integrity::Ok => {}
+        Integrity::Ok => crate::store::damage::clear_checked(&entry.path),
         Integrity::Failed(detail) => {
             tracing::debug!("integrity_check output:\n{detail}");
             let why = format!("integrity_check: {}", sqlite_file::one_line(&detail));
             // Sound gzip of an unsound database: it cannot be restored either.
             if !entry.is_failed() {
-                crate::store::damage::mark(&entry.path, &why);
+                crate::store::damage::mark_unsound(&entry.path, &why);
             }
             return Err(Error::failed(why));
         }

@@ -84,6 +84,28 @@ pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
+/// `--backup-dir M` naming a mirror the file or a variable configures (the
+/// command dbbackup suggests when the backup directory is lost): M is the
+/// backup directory for this run, so it is not also its own mirror. Mirrors
+/// given on the command line with it stay a mistake, refused.
+pub(super) fn drop_backup_dir_from_mirrors(settings: &mut Settings, given_longs: &[String]) {
+    let given = |long: &str| given_longs.iter().any(|g| g == long);
+    if !given("backup-dir") || given("mirror-dir") {
+        return;
+    }
+    let backups = same_dir_key(&settings.backup_dir);
+    settings.mirror_dirs.retain(|mirror| {
+        let same = same_dir_key(mirror) == backups;
+        if same {
+            tracing::debug!(
+                "mirror {} is the --backup-dir of this run: not mirrored to",
+                crate::error::show(mirror)
+            );
+        }
+        !same
+    });
+}
+
 /// What identifies a directory: its real path when it exists, else its
 /// absolute path with `.` and `..` resolved by name.
 fn same_dir_key(dir: &Path) -> PathBuf {

@@ -120,6 +120,16 @@ impl Stamp {
 struct Marker {
     file: Stamp,
     why: String,
+    /// Set by `integrity_check` (index content): a whole read that decompresses
+    /// cleanly, or a restore's `quick_check`, sees nothing of that, so only
+    /// another `integrity_check` clears it. A marker of an earlier build counts
+    /// as one: clearing it then takes the stronger check.
+    #[serde(default = "by_integrity_check")]
+    integrity_check: bool,
+}
+
+fn by_integrity_check() -> bool {
+    true
 }
 
 impl Marker {
@@ -142,6 +152,7 @@ impl Marker {
             return None;
         };
         Some(Marker {
+            integrity_check: true,
             file: Stamp {
                 size: size.parse().ok()?,
                 mtime: mtime.parse().ok()?,
@@ -157,6 +168,16 @@ impl Marker {
 /// Remember that a whole read found backup `path` damaged. Best effort: a
 /// read-only backup directory cannot remember (the command still fails).
 pub(crate) fn mark(path: &Path, why: &str) {
+    write_marker(path, why, false);
+}
+
+/// Remember that `integrity_check` failed the database backup `path` holds:
+/// only a passing `integrity_check` clears that ([`clear_checked`]).
+pub(crate) fn mark_unsound(path: &Path, why: &str) {
+    write_marker(path, why, true);
+}
+
+fn write_marker(path: &Path, why: &str, integrity_check: bool) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return;
     };
@@ -166,6 +187,7 @@ pub(crate) fn mark(path: &Path, why: &str) {
     let text = Marker {
         file: Stamp::of(&stat),
         why: why.replace('\n', " "),
+        integrity_check,
     }
     .to_text();
     // Written in place (`verify` holds no lock, and a lock holder removes temp
@@ -191,10 +213,25 @@ pub(crate) fn mark(path: &Path, why: &str) {
     }
 }
 
-/// A whole read of `path` succeeded: forget an earlier finding.
+/// A whole read of `path` succeeded: forget an earlier failed read, not an
+/// `integrity_check` finding (the read does not look at index content).
 pub(crate) fn clear(path: &Path) {
+    remove_marker(path, false);
+}
+
+/// `integrity_check` passed on what `path` holds: forget any finding.
+pub(crate) fn clear_checked(path: &Path) {
+    remove_marker(path, true);
+}
+
+fn remove_marker(path: &Path, integrity_checked: bool) {
     if let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) {
-        match fs::remove_file(marker_path(dir, name)) {
+        let marker = marker_path(dir, name);
+        let text = fs::read_to_string(&marker).unwrap_or_default();
+        if !integrity_checked && Marker::parse(&text).is_some_and(|m| m.integrity_check) {
+            return;
+        }
+        match fs::remove_file(&marker) {
             Ok(()) => tracing::info!("{name} read whole and found sound: no longer marked damaged"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!("cannot clear the damage record of {name}: {e}"),

@@ -74,8 +74,14 @@ fn sole_database(
 
 /// When the backup directory holds no restore point of `db`: which mirrors do,
 /// and how to restore from one (`--backup-dir` makes it the backup directory;
-/// dbbackup does not switch by itself, so the lost directory is noticed).
-pub(crate) fn mirror_hint(mirrors: &[std::path::PathBuf], db: &DbId) -> Option<String> {
+/// dbbackup does not switch by itself, so the lost directory is noticed), into
+/// `target` when the user gave one: copied as shown, the command must not
+/// restore over the configured database instead.
+pub(crate) fn mirror_hint(
+    mirrors: &[std::path::PathBuf],
+    db: &DbId,
+    target: Option<&Path>,
+) -> Option<String> {
     let holding: Vec<(String, usize, String)> = mirrors
         .iter()
         .filter_map(|dir| {
@@ -92,8 +98,11 @@ pub(crate) fn mirror_hint(mirrors: &[std::path::PathBuf], db: &DbId) -> Option<S
             format!("mirror {dir} holds {n} restore point{s} of it (newest {newest})")
         })
         .collect();
+    let into = target.map_or(String::new(), |target| {
+        format!(" --target {}", show(target))
+    });
     Some(format!(
-        "{}: restore from it with `dbbackup --backup-dir {first} restore latest`",
+        "{}: restore from it with `dbbackup --backup-dir {first} restore latest{into}`",
         each.join(", ")
     ))
 }

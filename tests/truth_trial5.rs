@@ -1,0 +1,310 @@
+//! Trial 5's false "ok"s: `restore latest --if-db-missing` with the backup
+//! directory lost and a mirror holding restore points (#2); a `damaged` mark
+//! set by `integrity_check` cleared by a restore's `quick_check` (#4);
+//! `periodic --metrics-file` left saying healthy when a flag or variable is
+//! bad (#3); a failure that cannot be recorded (#1); the suggested
+//! `--backup-dir MIRROR` command with that mirror configured (#5); `export
+//! --out DIR` (#10).
+
+use std::fs;
+
+use crate::common::*;
+
+/// `results.db` backed up once with `mirror_dirs: [m1]` in `dbbackup.yaml`;
+/// returns the mirror's copy's name.
+fn backed_up_with_mirror(env: &Env) -> String {
+    fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [m1]\n").unwrap();
+    env.run(&["backup"]).ok();
+    let names = backup_files_in(&env.path("m1"));
+    assert_eq!(names.len(), 1, "{names:?}");
+    names[0].clone()
+}
+
+/// stderr's lines past their log prefix (`... ERROR job=... host=...: `).
+fn messages(run: &Run) -> Vec<String> {
+    run.stderr
+        .lines()
+        .map(|line| line.split_once(": ").map_or(line, |(_, m)| m).to_string())
+        .collect()
+}
+
+#[test]
+fn if_db_missing_with_the_backup_dir_lost_and_a_mirror_holding_points_fails() {
+    let env = Env::new();
+    let name = backed_up_with_mirror(&env);
+    // A scratch purge: the database and the backup directory gone.
+    fs::remove_dir_all(&env.backups).unwrap();
+    fs::remove_file(&env.db).unwrap();
+    let hint = format!(
+        "mirror m1 holds 1 restore point of it (newest {name}): restore from it with `dbbackup --backup-dir m1 restore latest`"
+    );
+    let plain = env.run(&["restore", "latest"]);
+    plain.failed_with(1, &hint);
+    let run = env.run(&["restore", "latest", "--if-db-missing"]);
+    run.failed_with(1, &hint);
+    assert_eq!(run.stdout, "", "never 'no backup yet'");
+    assert_eq!(
+        messages(&run),
+        messages(&plain),
+        "the same error as without it"
+    );
+    assert!(!env.db.exists());
+}
+
+/// A database whose index disagrees with its table (row 100 indexed as 101):
+/// `integrity_check` finds it, `quick_check` does not.
+fn make_index_corrupt_db(path: &std::path::Path) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t(a INTEGER); CREATE INDEX i ON t(a);
+             WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 120)
+             INSERT INTO t SELECT x FROM n;",
+        )
+        .unwrap();
+    let mut bytes = fs::read(path).unwrap();
+    // The index's page (the third): the record (a = 100, rowid 100).
+    let page = &bytes[2 * 4096..3 * 4096];
+    let at = 2 * 4096
+        + page
+            .windows(5)
+            .position(|w| w == [3, 1, 1, 100, 100])
+            .expect("index entry of row 100");
+    bytes[at + 3] = 101;
+    fs::write(path, bytes).unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let quick: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .unwrap();
+    let full: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        (quick.as_str(), full.as_str()),
+        ("ok", "row 100 missing from index i")
+    );
+}
+
+#[test]
+fn a_damaged_mark_set_by_integrity_check_survives_restores() {
+    let env = Env::empty();
+    make_index_corrupt_db(&env.db);
+    env.run(&["backup"]).ok();
+    let name = env.backup_files()[0].clone();
+    let finding = "integrity_check: row 100 missing from index i";
+    env.run(&["verify"]).reported(1, finding);
+    assert_eq!(env.run(&["check"]).code, 1);
+    // The only restore point, marked damaged: `latest` passes over it unread.
+    let look = env.path("look.db");
+    env.run(&["restore", "latest", "--target", "look.db"])
+        .failed_with(
+            1,
+            &format!("backup {name} is damaged: it failed its check when read whole: {finding}"),
+        );
+    assert!(!look.exists());
+    // By name, to look at it: read with integrity_check, refused, still marked.
+    env.run(&["restore", &name, "--target", "byname.db"])
+        .failed_with(
+            1,
+            &format!("backup {name} fails integrity_check (row 100 missing from index i)"),
+        );
+    assert!(!env.path("byname.db").exists());
+    let list = env.run(&["list"]);
+    list.ok();
+    let line = list.stdout.lines().find(|l| l.starts_with(&name)).unwrap();
+    assert!(line.contains("damaged"), "{}", list.stdout);
+    let check = env.run(&["check"]);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    // A good backup made after it: `latest` restores that one, and restoring
+    // the marked one by name still does not clear its mark.
+    fs::remove_file(&env.db).unwrap();
+    make_ledger_db(&env.db, 50, false);
+    env.run(&["backup"]).ok();
+    env.run(&["restore", &name, "--target", "byname.db"])
+        .failed_with(1, "fails integrity_check (row 100 missing from index i)");
+    env.run(&["restore", "latest", "--target", "look.db"]).ok();
+    assert_eq!(content_digest(&look), content_digest(&env.db));
+    env.run(&["verify", &name]).reported(1, finding);
+}
+
+/// The `dbbackup_healthy` and `dbbackup_unjudged` lines of a metrics file.
+fn health_lines(path: &std::path::Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("dbbackup_healthy") || l.starts_with("dbbackup_unjudged"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn periodic_with_a_bad_flag_or_variable_leaves_the_metrics_file_unjudged() {
+    let env = Env::new();
+    let prom = env.path("m.prom");
+    let healthy = |env: &Env| {
+        env.run(&["periodic", "--metrics-file", "m.prom"]).ok();
+        let lines = health_lines(&prom);
+        assert!(
+            lines[0].starts_with("dbbackup_healthy{") && lines[0].ends_with(" 1"),
+            "{lines:?}"
+        );
+    };
+    let unjudged = vec![
+        "dbbackup_healthy 0".to_string(),
+        "dbbackup_unjudged 1".to_string(),
+    ];
+    for (var, value, needle) in [
+        ("DBBACKUP_CHECK_MAX_AGE", "24", "DBBACKUP_CHECK_MAX_AGE"),
+        ("DBBACKUP_MAX_BACKUPS", "3x", "DBBACKUP_MAX_BACKUPS"),
+        ("DBBACKUP_SHARED", "Group", "DBBACKUP_SHARED"),
+        ("DBBACKUP_CHECK_MIN_COUNT", "x", "DBBACKUP_CHECK_MIN_COUNT"),
+    ] {
+        healthy(&env);
+        let run: Run = env
+            .command()
+            .env(var, value)
+            .args(["periodic", "--metrics-file", "m.prom"])
+            .output()
+            .unwrap()
+            .into();
+        run.failed_with(2, needle);
+        assert_eq!(health_lines(&prom), unjudged, "{var}={value}");
+    }
+    for args in [
+        &["--max-backups", "0", "periodic", "--metrics-file", "m.prom"][..],
+        &["periodic", "--metrics-file=m.prom", "--no-such-flag"],
+    ] {
+        healthy(&env);
+        let run = env.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(health_lines(&prom), unjudged, "{args:?}");
+    }
+    // Another command's bad line, or a value that only looks like the flag,
+    // leaves the file alone.
+    healthy(&env);
+    let before = fs::read(&prom).unwrap();
+    assert_eq!(env.run(&["check", "--max-age", "24"]).code, 2);
+    assert_eq!(
+        env.run(&["--db-path", "periodic", "list", "--metrics-file", "m.prom"])
+            .code,
+        2
+    );
+    assert_eq!(fs::read(&prom).unwrap(), before);
+}
+
+/// A failure that neither the backup directory nor the database's directory
+/// can take (another member's 755 directories): said on stderr, not lost in
+/// silence while `check` reports the older success.
+#[test]
+fn a_failure_that_cannot_be_recorded_is_said() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let Some(run) = crate::full_disk::as_nobody(&env, &["backup"]) else {
+        return;
+    };
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    let error = lines.iter().find(|l| l.contains(" ERROR ")).unwrap();
+    assert!(error.contains("is not writable"), "{}", run.stderr);
+    let warning = lines.iter().find(|l| l.contains(" WARN ")).unwrap();
+    let (_, warning) = warning.split_once(": ").unwrap();
+    let state = env.backups.join(".dbbackup-state");
+    assert_eq!(
+        warning,
+        format!(
+            "this failure could not be recorded ({}: Permission denied (os error 13); {}: Permission denied (os error 13)): `check` will not see it",
+            state.display(),
+            env.root.path().display()
+        ),
+    );
+}
+
+/// The command a lost backup directory's error suggests works with that mirror
+/// in `mirror_dirs`, and keeps the `--target` given.
+#[test]
+fn the_suggested_mirror_command_works_and_keeps_the_target() {
+    let env = Env::new();
+    backed_up_with_mirror(&env);
+    let digest = content_digest(&env.db);
+    fs::remove_dir_all(&env.backups).unwrap();
+    env.run(&[
+        "--backup-dir",
+        "m1",
+        "restore",
+        "latest",
+        "--target",
+        "q.db",
+    ])
+    .ok();
+    assert_eq!(content_digest(&env.path("q.db")), digest);
+    env.run(&["restore", "latest", "--target", "r.db"])
+        .failed_with(
+            1,
+            "restore from it with `dbbackup --backup-dir m1 restore latest --target r.db`",
+        );
+    assert!(!env.path("r.db").exists());
+    fs::remove_file(&env.db).unwrap();
+    env.run(&["restore", "latest"]).failed_with(
+        1,
+        "restore from it with `dbbackup --backup-dir m1 restore latest`\n",
+    );
+    env.run(&["--backup-dir", "m1", "restore", "latest"]).ok();
+    assert_eq!(content_digest(&env.db), digest);
+    // A mirror given with it on the command line is still a mistake.
+    env.run(&["--backup-dir", "m1", "--mirror-dir", "m1", "list"])
+        .failed_with(2, "is the backup directory");
+}
+
+/// `export --out DIR`: the hint names a file in it (`restore --target DIR`,
+/// the plain-name hint, is refused too).
+#[test]
+fn export_into_a_directory_suggests_a_file_in_it() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    fs::create_dir(env.path("d")).unwrap();
+    let run = env.run(&["export", "latest", "--out", "d"]);
+    run.failed_with(
+        2,
+        "d is a directory: give a file name ending in .gz, e.g. --out d/results.db.gz",
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    // What it suggests works.
+    env.run(&["export", "latest", "--out", "d/results.db.gz"])
+        .ok();
+    assert!(env.path("d/results.db.gz").is_file());
+}
+
+/// README's corrupted-database recipe: a file SQLite cannot read is refused
+/// without `--force`, and with it restored, its content saved first.
+#[test]
+fn restoring_a_database_sqlite_cannot_read_takes_force_as_readme_says() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let digest = content_digest(&env.db);
+    let mut bytes = fs::read(&env.db).unwrap();
+    bytes[..100].fill(0x5a);
+    fs::write(&env.db, &bytes).unwrap();
+    env.run(&["restore", "latest"]).failed_with(
+        1,
+        "is not an SQLite database; refusing to replace it without --force",
+    );
+    // The recipe says so (its paragraph, line breaks as spaces).
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let recipe = readme
+        .split("\n\n")
+        .find(|p| p.starts_with("**Restoring a corrupted database.**"))
+        .unwrap()
+        .replace('\n', " ");
+    assert!(
+        recipe.contains("`dbbackup restore latest --force`"),
+        "{recipe}"
+    );
+    env.run(&["restore", "latest", "--force"]).ok();
+    assert_eq!(content_digest(&env.db), digest);
+    assert!(
+        env.backup_files()
+            .iter()
+            .any(|n| n.ends_with(".failed.db.gz"))
+    );
+}
