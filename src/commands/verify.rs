@@ -303,7 +303,17 @@ fn verify_one(
             if !entry.is_failed() {
                 crate::store::damage::mark_unsound(&entry.path, &why);
             }
-            return Err(Error::failed(why));
+            return Err(Error::failed(match &entry.meta {
+                // Size and checksum matched: a faithful copy of a database that
+                // was already unsound (`quick_check` at backup time does not see
+                // every fault), so the database itself needs looking at.
+                Ok(meta) => format!(
+                    "{why} (size and checksum match: the database was already like this when \
+                     backed up; check it with `sqlite3 {} 'PRAGMA integrity_check'`)",
+                    meta.source
+                ),
+                Err(_) => why,
+            }));
         }
     }
     if entry.legacy {
