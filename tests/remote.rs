@@ -262,6 +262,14 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
         "{}",
         backup.stderr
     );
+    // Beside the backup's own line, not only in the WARN on stderr.
+    assert!(
+        backup.stdout.contains(&format!(
+            "not uploaded to {url} (the upload failed, see above): the backup is kept locally and `dbbackup sync` uploads it"
+        )),
+        "{}",
+        backup.stdout
+    );
     assert_eq!(env.backup_files().len(), 1);
     let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
     let upload = lines
@@ -292,7 +300,13 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
         .arg("backup")
         .output()
         .unwrap();
-    crate::common::Run::from(backup).ok();
+    let backup = crate::common::Run::from(backup);
+    backup.ok();
+    assert!(
+        backup.stdout.contains(&format!("uploaded to {url}: 2 new")),
+        "{}",
+        backup.stdout
+    );
     let rows = json_rows(&s3::run(
         &env,
         &server.endpoint,

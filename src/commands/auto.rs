@@ -23,7 +23,9 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
         Attempt::Made(outcome) => {
             let code = report(&out, &outcome);
             // Only after a backup was made: a skipping `auto` stays cheap.
-            crate::remote::upload_inline(&ctx.settings, &ctx.job);
+            if let Some(line) = crate::remote::upload_inline(&ctx.settings, &ctx.job) {
+                out.line(line);
+            }
             code
         }
     })

@@ -23,8 +23,11 @@ pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<ExitCode> {
         )
     });
     let outcome = create::recorded(&ctx.settings, &ctx.job, Kind::Manual, attempt)?;
-    let code = report(&ctx.output(args.output.format), &outcome);
+    let out = ctx.output(args.output.format);
+    let code = report(&out, &outcome);
     // After the lock is released: the upload never holds up other backups.
-    crate::remote::upload_inline(&ctx.settings, &ctx.job);
+    if let Some(line) = crate::remote::upload_inline(&ctx.settings, &ctx.job) {
+        out.line(line);
+    }
     Ok(code)
 }

@@ -44,12 +44,17 @@ pub(crate) fn configured(settings: &Settings) -> Result<Remote> {
 /// released before this starts; a failure is a WARN line and a failed upload
 /// recorded for `check` and the summary log, never the backup's failure. A
 /// stalled request and its retries end after `remote_timeout_seconds`.
-pub(crate) fn upload_inline(settings: &Settings, job: &crate::slurm::job::JobContext) {
+/// Returns the line for the command's output (the outcome belongs beside the
+/// backup's own line, not only on stderr), `None` when nothing was tried.
+pub(crate) fn upload_inline(
+    settings: &Settings,
+    job: &crate::slurm::job::JobContext,
+) -> Option<String> {
     if settings.remote_upload != crate::options::RemoteUpload::Inline {
-        return;
+        return None;
     }
     let (Some(url), Some(db)) = (&settings.remote, settings.db_path.as_deref()) else {
-        return;
+        return None;
     };
     let db = crate::store::DbId::of(db);
     let result = configured(settings).and_then(|remote| {
@@ -68,13 +73,22 @@ pub(crate) fn upload_inline(settings: &Settings, job: &crate::slurm::job::JobCon
             None => Ok(done),
         }
     });
-    let detail = match &result {
-        Ok(done) => format!("{} uploaded", done.uploaded.len()),
+    let (detail, line) = match &result {
+        Ok(done) => (
+            format!("{} uploaded", done.uploaded.len()),
+            format!("uploaded to {url}: {} new", done.uploaded.len()),
+        ),
         Err(error) => {
             tracing::warn!(
                 "the backup is kept locally, but the upload to the remote failed: {error}"
             );
-            String::new()
+            (
+                String::new(),
+                format!(
+                    "not uploaded to {url} (the upload failed, see above): the backup is kept \
+                     locally and `dbbackup sync` uploads it"
+                ),
+            )
         }
     };
     state::record(
@@ -86,4 +100,5 @@ pub(crate) fn upload_inline(settings: &Settings, job: &crate::slurm::job::JobCon
         result.map(|d| d.on_remote).map_err(|e| e.to_string()),
         &detail,
     );
+    Some(line)
 }
