@@ -246,7 +246,9 @@ def check(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
 
     Raises:
         TypeError, ValueError: an argument of the wrong type (before anything runs).
-        DbBackupError: the check could not run (wrong settings: exit code 2).
+        DbBackupError: the check could not run: wrong settings (exit code 2), or
+            a failure before any report (exit 1, e.g. the backup directory is a
+            file). An unhealthy set (exit 1 with a report) is returned.
     """
     return cast(Dict[str, Any], _run("check", [], db_path, options, report_on_exit_1=True))
 
@@ -544,7 +546,10 @@ def _whole(key: str, value: Any) -> List[Optional[str]]:
 
 def _choice(choices: Tuple[str, ...]) -> Callable[[str, Any], List[Optional[str]]]:
     def check(key: str, value: Any) -> List[Optional[str]]:
-        if value not in choices or not isinstance(value, str):
+        # Not a str is the wrong type; a str that is no choice, the wrong value.
+        if not isinstance(value, str):
+            raise TypeError(f"{key} must be a str, one of {', '.join(map(repr, choices))}, not {_kind(value)}")
+        if value not in choices:
             raise ValueError(f"{key} must be one of {', '.join(map(repr, choices))}, not {value!r}")
         return [value]
 
@@ -563,9 +568,11 @@ def _verbosity(key: str, value: Any) -> List[Optional[str]]:
     # verbose=True is -v; verbose=2 is -vv, as on the command line.
     if isinstance(value, bool):
         return [None] if value else []
-    if isinstance(value, int) and value >= 0:
-        return [None] * value
-    raise TypeError(f"{key} must be True, False or a count >= 0, not {value!r}")
+    if not isinstance(value, int):
+        raise TypeError(f"{key} must be True, False or a count (int) >= 0, not {_kind(value)}")
+    if value < 0:
+        raise ValueError(f"{key} must be True, False or a count >= 0, not {value!r}")
+    return [None] * value
 
 
 def _any_value(key: str, value: Any) -> List[Optional[str]]:

@@ -441,9 +441,11 @@ class ApiTest(unittest.TestCase):
             ("backup", {"db_path": self.db, "remote_max_backups": True}, TypeError, "remote_max_backups must be an int"),
             ("backup", {"db_path": self.db, "remote": 5}, TypeError, "remote must be a str"),
             ("backup", {"db_path": self.db, "remote_upload": "always"}, ValueError, "remote_upload must be one of"),
-            ("sync", {"db_path": self.db, "remote_upload": True}, ValueError, "remote_upload must be one of"),
+            ("sync", {"db_path": self.db, "remote_upload": True}, TypeError, "remote_upload must be a str, one of"),
+            ("sync", {"db_path": self.db, "remote_upload": ["sync"]}, TypeError, "remote_upload must be a str, one of"),
             ("check", {"db_path": self.db, "min_count": None, "max_shrink": True}, TypeError, "max_shrink must be"),
             ("list_backups", {"db_path": self.db, "verbose": "yes"}, TypeError, "verbose must be True, False or"),
+            ("list_backups", {"db_path": self.db, "verbose": -1}, ValueError, "verbose must be True, False or a count >= 0, not -1"),
             ("list_backups", {"db_path": self.db, "config": ["a.yaml"]}, TypeError, "config must be a path"),
             ("list_backups", {"db_path": self.db, "no_such_option": {"a": 1}}, TypeError, "no_such_option must be"),
             # A misspelled option is Python's TypeError naming it and the close one.
