@@ -407,7 +407,30 @@ def _run(
         result = None
     if exit_code == 0 or (report_on_exit_1 and exit_code == 1 and isinstance(result, dict) and "healthy" in result):
         return result
-    raise DbBackupError(command, argv, exit_code, _error_line(stderr, exit_code), stderr, result)
+    message = _with_keywords(_error_line(stderr, exit_code))
+    raise DbBackupError(command, argv, exit_code, message, stderr, result)
+
+
+# A flag in the binary's message: `--max-backups`, `'--max-backups <N>'`.
+_FLAG_IN_TEXT = re.compile(r"--([a-z][a-z0-9-]*)")
+# clap's suggestion of a flag the API refuses (format, quiet) misleads a Python caller.
+_SUGGESTION = re.compile(r"; did you mean '--(?:%s)'\?" % "|".join(_RESERVED))
+
+
+def _with_keywords(message: str) -> str:
+    """The binary speaks flags; a Python caller wrote keywords. The message
+    stays the binary's, with the keywords of the flags it names appended:
+    ``... '--max-backups <N>' ... (keyword max_backups=)``."""
+    message = _SUGGESTION.sub("", message)
+    flag_keys = {flag: key for key, flag in _FLAG_NAMES.items()}
+    keywords: List[str] = []
+    for flag in _FLAG_IN_TEXT.findall(message):
+        key = flag_keys.get(flag, flag.replace("-", "_"))
+        if key not in _RESERVED and key not in ("help", "version") and f"{key}=" not in keywords:
+            keywords.append(f"{key}=")
+    if not keywords:
+        return message
+    return f"{message} (keyword{'s' if len(keywords) > 1 else ''} {', '.join(keywords)})"
 
 
 # Each command's own options (`dbbackup COMMAND --help`); the others are global.

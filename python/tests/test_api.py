@@ -238,6 +238,27 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(caught.exception.exit_code, 2)
         self.assertIn("max_backupz", caught.exception.message)
 
+    def test_error_messages_name_the_python_keywords_of_the_flags(self) -> None:
+        make_database(self.db)
+        cases: List[Tuple[Dict[str, Any], str]] = [
+            ({"max_backups": 0}, "invalid value '0' for '--max-backups <N>'"),
+            ({"mirror": "m"}, "unexpected argument '--mirror' found; did you mean '--mirror-dir'?"),
+            ({"frobnicate": 3}, "unexpected argument '--frobnicate' found (see 'dbbackup backup --help')"),
+        ]
+        for options, words in cases:
+            with self.subTest(options=options), self.assertRaises(dbbackup.DbBackupError) as caught:
+                dbbackup.backup(self.db, **options, **self.opts)
+            message = caught.exception.message
+            self.assertIn(words, message)
+            keywords = {"max_backups": "(keyword max_backups=)", "mirror": "(keywords mirror=, mirror_dirs=)"}
+            self.assertTrue(message.endswith(keywords.get(next(iter(options)), "(keyword frobnicate=)")), message)
+            # A flag the API refuses is not suggested.
+            self.assertNotIn("--format", message)
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.backup(**self.opts)
+        self.assertTrue(caught.exception.message.startswith("no database given: use --db-path PATH"))
+        self.assertTrue(caught.exception.message.endswith("(keyword db_path=)"), caught.exception.message)
+
     def test_sync_without_a_remote_raises_with_exit_code_2_and_passes_the_remote_flags(self) -> None:
         make_database(self.db)
         with self.assertRaises(dbbackup.DbBackupError) as caught:
