@@ -89,8 +89,8 @@ if command -v man >/dev/null; then
         || fail "man -w ls after module load: $(man -w ls 2>&1) (MANPATH=$MANPATH)"
 fi
 # Bash completion: bash-completion's loader looks in XDG_DATA_DIRS/bash-completion;
-# both modulefiles also source it on load (a bash without bash-completion); Lmod's
-# reading of the Tcl file's `puts stdout` is not relied on.
+# the Lua modulefile, and the Tcl one under Environment Modules, also source it on
+# load (a bash without bash-completion); the Tcl one leaves Lmod to the loader.
 completion=$PREFIX/share/bash-completion/completions/dbbackup
 case ":$XDG_DATA_DIRS:" in *":$PREFIX/share:"*) ;; *) fail "XDG_DATA_DIRS=$XDG_DATA_DIRS lacks $PREFIX/share" ;; esac
 # It was unset, which means /usr/local/share:/usr/share: those stay on it.

@@ -32,7 +32,11 @@ if {$xdg_was_unset && [module-info mode load]} {
 }
 # ... and a bash without bash-completion gets it sourced on load, as the Lua file
 # does (not on unload: a leftover completion of a command no longer on PATH does no
-# harm). The file is bash's: other shells are left to their own setup.
-if {[module-info mode load] && [module-info shell] eq "bash"} {
+# harm). The file is bash's: other shells are left to their own setup. Only under
+# Environment Modules (4.7+ names itself in ModuleTool), which evaluates what a
+# modulefile puts on stdout; Lmod may show it as a message instead (Lmod users get
+# the Lua file, which sources it, or bash-completion's loader).
+if {[info exists ::ModuleTool] && $::ModuleTool eq "Modules"
+        && [module-info mode load] && [module-info shell] eq "bash"} {
     puts stdout "source $prefix/share/bash-completion/completions/dbbackup;"
 }
