@@ -35,8 +35,7 @@ version=${version#dbbackup }
 for format in lua tcl; do
     prefix=$work/opt/dbbackup/$version-$format
     modulefiles=$work/modulefiles-$format
-    flag=()
-    [ "$format" = lua ] || flag=(--tcl)
+    flag=(--"$format")
     bash "${unpacked[0]}/share/dbbackup/install-prefix.sh" "${flag[@]}" "$tarball" "$prefix" "$modulefiles" >/dev/null
 done
 
@@ -90,13 +89,14 @@ if command -v man >/dev/null; then
         || fail "man -w ls after module load: $(man -w ls 2>&1) (MANPATH=$MANPATH)"
 fi
 # Bash completion: bash-completion's loader looks in XDG_DATA_DIRS/bash-completion;
-# the Lua modulefile also sources it (a bash without bash-completion).
+# the Lua modulefile, and the Tcl one under Environment Modules, also source it on
+# load (a bash without bash-completion); the Tcl one leaves Lmod to the loader.
 completion=$PREFIX/share/bash-completion/completions/dbbackup
 case ":$XDG_DATA_DIRS:" in *":$PREFIX/share:"*) ;; *) fail "XDG_DATA_DIRS=$XDG_DATA_DIRS lacks $PREFIX/share" ;; esac
 # It was unset, which means /usr/local/share:/usr/share: those stay on it.
 case ":$XDG_DATA_DIRS:" in *":/usr/share:"*) ;; *) fail "XDG_DATA_DIRS=$XDG_DATA_DIRS lost the default /usr/share" ;; esac
 [ -f "$completion" ] || fail "no $completion"
-if [ "$FORMAT" = lua ]; then
+if [ "$FORMAT" = lua ] || [ "$SYSTEM" = modules ]; then
     complete -p dbbackup >/dev/null 2>&1 || fail "no bash completion for dbbackup after module load"
 else
     source "$completion"

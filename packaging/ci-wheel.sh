@@ -96,9 +96,10 @@ install_check() {
     local expected=$1
     shift
     env "$@" python3 - "$expected" <<'PY'
-import sys, dbbackup
+import os, sys, dbbackup
 assert dbbackup.binary() == sys.argv[1], (dbbackup.binary(), sys.argv[1])
-assert dbbackup.list_backups(backup_dir="nothing-here") == []
+os.makedirs("no-backups-yet", exist_ok=True)
+assert dbbackup.list_backups(backup_dir="no-backups-yet") == []
 print("ci-wheel: found", dbbackup.binary())
 PY
 }

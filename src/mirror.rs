@@ -41,7 +41,11 @@ pub(crate) fn copy_to_all(
                 .map_err(|e| e.to_string());
             match &result {
                 Ok(()) => tracing::info!("mirrored {} to {}", entry.file_name, show(dir)),
-                Err(error) => tracing::error!("mirror {} failed: {error}", show(dir)),
+                Err(error) => tracing::error!(
+                    "backup {} published; mirror {} failed: {error}",
+                    entry.file_name,
+                    show(dir)
+                ),
             }
             MirrorResult {
                 dir: dir.clone(),

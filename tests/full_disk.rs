@@ -609,3 +609,29 @@ fn periodic_that_can_record_nothing_still_calls_its_failure_unhealthy() {
         assert!(found.ends_with(" 0"), "{found}");
     }
 }
+
+/// A backup directory that already holds backups (and its lock file), made
+/// read-only for the user: the directory is named as the cause, not the temp
+/// file the backup would have been written to (T6 #15).
+#[test]
+fn backup_into_a_used_directory_the_user_cannot_write_names_the_directory() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    for entry in fs::read_dir(&env.backups).unwrap() {
+        chmod(&entry.unwrap().path(), 0o666);
+    }
+    chmod(&env.backups, 0o555);
+    let before = env.backup_files();
+    let Some(run) = as_nobody(&env, &["backup", "--force"]) else {
+        return;
+    };
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        error_line(&run),
+        format!(
+            "directory {} is not writable (owner root, mode 555): Permission denied (os error 13)",
+            env.backups.display()
+        )
+    );
+    assert_eq!(env.backup_files(), before);
+}

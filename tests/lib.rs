@@ -19,6 +19,7 @@ mod layering;
 mod live_writers;
 mod members;
 mod metrics;
+mod packaging;
 mod process_edges;
 mod remote;
 mod remote_faults;

@@ -48,9 +48,26 @@ fn list_json_has_the_documented_fields_newest_first() {
     }
     assert!(rows[0]["name"].as_str().unwrap() > rows[1]["name"].as_str().unwrap());
     let empty = Env::new();
+    std::fs::create_dir(&empty.backups).unwrap();
     let run = empty.run(&["list", "--format", "json"]);
     run.ok();
     assert_eq!(run.json(), serde_json::json!([]));
+}
+
+/// A backup directory that does not exist (mistyped, or another working
+/// directory) is not "no backups yet": one line naming it, exit 1, no JSON.
+#[test]
+fn list_of_a_backup_directory_that_does_not_exist_fails_naming_it() {
+    let env = Env::new();
+    for format in ["text", "json"] {
+        let run = env.run(&["--backup-dir", "nonexist/x", "list", "--format", format]);
+        run.failed_with(
+            1,
+            "backup directory nonexist/x does not exist: no backup was made into it yet, or its path is mistyped",
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert_eq!(run.stdout, "", "{format}");
+    }
 }
 
 #[test]

@@ -40,9 +40,11 @@ __all__ = [
     "backup",
     "binary",
     "check",
+    "export",
     "list_backups",
     "restore",
     "sync",
+    "verify",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -244,21 +246,44 @@ def check(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
 
     Raises:
         TypeError, ValueError: an argument of the wrong type (before anything runs).
-        DbBackupError: the check could not run (wrong settings: exit code 2).
+        DbBackupError: the check could not run: wrong settings (exit code 2), or
+            a failure before any report (exit 1, e.g. the backup directory is a
+            file). An unhealthy set (exit 1 with a report) is returned.
     """
     return cast(Dict[str, Any], _run("check", [], db_path, options, report_on_exit_1=True))
 
 
 def list_backups(db_path: Optional[PathLike] = None, **options: Any) -> List[Dict[str, Any]]:
     """The backups, newest first: one dict per file with ``name``, ``created``
-    (RFC 3339, UTC), ``size``, ``db_size``, ``checksum``, ``job``, ``kind``,
-    ``check``, ...
+    (UTC, ``2026-12-06T07:12:56.188759+00:00``: ``datetime.fromisoformat``
+    parses it on every supported Python), ``size``, ``db_size``, ``checksum``,
+    ``job``, ``kind``, ``check``, ...
 
     Raises:
         TypeError, ValueError: an argument of the wrong type (before anything runs).
-        DbBackupError: the backups could not be listed.
+        DbBackupError: the backups could not be listed, or the backup directory
+            does not exist (exit code 1: a mistyped path is not "no backups yet").
     """
-    return cast(List[Dict[str, Any]], _run("list", [], db_path, options))
+    rows = cast(List[Dict[str, Any]], _run("list", [], db_path, options))
+    for row in rows:
+        if isinstance(row.get("created"), str):
+            row["created"] = _iso_time(row["created"])
+    return rows
+
+
+# RFC 3339 as the binary writes it: nanoseconds (trailing zeros dropped) and "Z".
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(?:Z|[+-]00:00)$")
+
+
+def _iso_time(text: str) -> str:
+    """A UTC time as ``datetime.fromisoformat`` reads it on Python 3.8-3.10 too:
+    those take 3 or 6 fractional digits and "+00:00", not 9 digits and "Z".
+    Cut (not rounded: 999999.5 would roll the second) to microseconds."""
+    match = _RFC3339.match(text)
+    if not match:
+        return text
+    fraction = match.group(2)
+    return f"{match.group(1)}{'.' + fraction[:6].ljust(6, '0') if fraction else ''}+00:00"
 
 
 def sync(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
@@ -274,6 +299,81 @@ def sync(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
             remote failed (1).
     """
     return cast(Dict[str, Any], _run("sync", [], db_path, options))
+
+
+def verify(
+    db_path: Optional[PathLike] = None,
+    *,
+    names: Optional[Sequence[str]] = None,
+    all: bool = False,
+    **options: Any,
+) -> List[Dict[str, Any]]:
+    """Decompress backups whole and run SQLite's full ``integrity_check`` on
+    them: the only call that reads a backup's every byte (``check`` and
+    ``list_backups`` run cheap tests only).
+
+    Args:
+        db_path: the database whose backups are verified.
+        names: backup file names from :func:`list_backups` (or ``"latest"``);
+            ``None``: the newest restore point, as ``restore`` picks it.
+        all: every backup in the directory instead.
+        **options: ``from_remote=True`` (the remote's restore points), global flags.
+
+    Returns:
+        ``[{"name", "ok": True, "detail"}, ...]`` when every one verified.
+
+    Raises:
+        TypeError, ValueError: an argument of the wrong type (before anything runs).
+        DbBackupError: a backup is damaged (exit code 1; ``error.result`` is the
+            list, with ``"ok": False`` for each damaged one), none to verify or
+            no such backup (1), wrong settings (2).
+    """
+    if names is None:
+        positional: List[str] = []
+    elif isinstance(names, (list, tuple)):
+        positional = [_backup_name(f"names[{i}]", name) for i, name in enumerate(names)]
+    else:
+        # Not one str: it would be split into letters.
+        raise TypeError(f"names must be a list or tuple of backup file names, not {_kind(names)}")
+    if all and positional:
+        raise ValueError("give names or all=True, not both")
+    return cast(List[Dict[str, Any]], _run("verify", positional, db_path, dict(options, all=all)))
+
+
+def export(
+    db_path: Optional[PathLike] = None,
+    *,
+    out: PathLike,
+    name: str = "latest",
+    **options: Any,
+) -> Dict[str, Any]:
+    """Write a restore point (a diff rebuilt on its base) as a plain full
+    ``.db.gz`` at ``out``, which must not exist.
+
+    Args:
+        db_path: the database whose backups are read.
+        out: the ``.db.gz`` file to write.
+        name: a backup file name from :func:`list_backups`, or ``"latest"``.
+        **options: ``from_remote=True``, global flags.
+
+    Returns:
+        ``{"status": "ok", "name", "out", "size", "db_size", "checksum"}``.
+
+    Raises:
+        TypeError, ValueError: an argument of the wrong type (before anything runs).
+        DbBackupError: no such backup, a damaged one, ``out`` exists (exit code 1),
+            or wrong settings (2).
+    """
+    positional = [_backup_name("name", name)]
+    return cast(Dict[str, Any], _run("export", positional, db_path, dict(options, out=out)))
+
+
+def _backup_name(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{key} must be a str (a backup file name or 'latest'), not {_kind(value)}")
+    if not value or "\0" in value:
+        raise ValueError(f"{key} must be a backup file name or 'latest', not {value!r}")
+    return value
 
 
 def _run(
@@ -307,7 +407,30 @@ def _run(
         result = None
     if exit_code == 0 or (report_on_exit_1 and exit_code == 1 and isinstance(result, dict) and "healthy" in result):
         return result
-    raise DbBackupError(command, argv, exit_code, _error_line(stderr, exit_code), stderr, result)
+    message = _with_keywords(_error_line(stderr, exit_code))
+    raise DbBackupError(command, argv, exit_code, message, stderr, result)
+
+
+# A flag in the binary's message: `--max-backups`, `'--max-backups <N>'`.
+_FLAG_IN_TEXT = re.compile(r"--([a-z][a-z0-9-]*)")
+# clap's suggestion of a flag the API refuses (format, quiet) misleads a Python caller.
+_SUGGESTION = re.compile(r"; did you mean '--(?:%s)'\?" % "|".join(_RESERVED))
+
+
+def _with_keywords(message: str) -> str:
+    """The binary speaks flags; a Python caller wrote keywords. The message
+    stays the binary's, with the keywords of the flags it names appended:
+    ``... '--max-backups <N>' ... (keyword max_backups=)``."""
+    message = _SUGGESTION.sub("", message)
+    flag_keys = {flag: key for key, flag in _FLAG_NAMES.items()}
+    keywords: List[str] = []
+    for flag in _FLAG_IN_TEXT.findall(message):
+        key = flag_keys.get(flag, flag.replace("-", "_"))
+        if key not in _RESERVED and key not in ("help", "version") and f"{key}=" not in keywords:
+            keywords.append(f"{key}=")
+    if not keywords:
+        return message
+    return f"{message} (keyword{'s' if len(keywords) > 1 else ''} {', '.join(keywords)})"
 
 
 # Each command's own options (`dbbackup COMMAND --help`); the others are global.
@@ -318,6 +441,8 @@ _OWN_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "check": ("max_age", "min_count", "max_shrink", "min_free", "remote_max_age"),
     "list": ("job", "from_remote"),
     "sync": (),
+    "verify": ("all", "from_remote"),
+    "export": ("name", "out", "from_remote"),
 }
 _FUNCTIONS = {"list": "list_backups"}
 
@@ -444,7 +569,10 @@ def _whole(key: str, value: Any) -> List[Optional[str]]:
 
 def _choice(choices: Tuple[str, ...]) -> Callable[[str, Any], List[Optional[str]]]:
     def check(key: str, value: Any) -> List[Optional[str]]:
-        if value not in choices or not isinstance(value, str):
+        # Not a str is the wrong type; a str that is no choice, the wrong value.
+        if not isinstance(value, str):
+            raise TypeError(f"{key} must be a str, one of {', '.join(map(repr, choices))}, not {_kind(value)}")
+        if value not in choices:
             raise ValueError(f"{key} must be one of {', '.join(map(repr, choices))}, not {value!r}")
         return [value]
 
@@ -463,9 +591,11 @@ def _verbosity(key: str, value: Any) -> List[Optional[str]]:
     # verbose=True is -v; verbose=2 is -vv, as on the command line.
     if isinstance(value, bool):
         return [None] if value else []
-    if isinstance(value, int) and value >= 0:
-        return [None] * value
-    raise TypeError(f"{key} must be True, False or a count >= 0, not {value!r}")
+    if not isinstance(value, int):
+        raise TypeError(f"{key} must be True, False or a count (int) >= 0, not {_kind(value)}")
+    if value < 0:
+        raise ValueError(f"{key} must be True, False or a count >= 0, not {value!r}")
+    return [None] * value
 
 
 def _any_value(key: str, value: Any) -> List[Optional[str]]:
@@ -517,6 +647,8 @@ _KINDS: Dict[str, Callable[[str, Any], List[Optional[str]]]] = {
     "force": _flag,
     "if_db_missing": _flag,
     "full_check": _flag,
+    "all": _flag,
+    "out": _one_path,
     "verbose": _verbosity,
 }
 

@@ -118,6 +118,13 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         Some(remote) => remote.url().to_string(),
         None => ctx.settings.backup_dir.display().to_string(),
     };
+    if remote.is_none() {
+        // A bad --job is a usage error (exit 2) whether or not the directory exists.
+        if let Some(id) = args.job.as_deref() {
+            crate::slurm::undo::JobRef::parse(id)?;
+        }
+        refuse_missing_dir(ctx, db.as_ref())?;
+    }
     let (entries, legacy, standings) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
     warn_if_missing(ctx, &entries, db.as_ref(), legacy);
     let mut rows: Vec<Row> = entries
@@ -156,6 +163,27 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         remote.is_some(),
     );
     Ok(ExitCode::Success)
+}
+
+/// A backup directory that does not exist fails the listing (exit 1), as it
+/// fails `check`: an empty list with exit 0 would read as "no backups yet" to a
+/// script whose path is mistyped or whose working directory is another.
+fn refuse_missing_dir(ctx: &Ctx, db: Option<&DbId>) -> Result<()> {
+    let dir = &ctx.settings.backup_dir;
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        _ => return Ok(()),
+    }
+    let mirrors =
+        db.and_then(|db| crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db));
+    let next = mirrors.unwrap_or_else(|| {
+        "no backup was made into it yet, or its path is mistyped (a relative one is from the working directory)"
+            .to_string()
+    });
+    Err(crate::error::Error::failed(format!(
+        "backup directory {} does not exist: {next}",
+        crate::error::show(dir)
+    )))
 }
 
 /// What is known of each remote point's bytes (`remote::proof`), by name.

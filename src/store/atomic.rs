@@ -176,7 +176,9 @@ impl TempFile {
             .map_err(|source| {
                 let dir = path.parent().unwrap_or(Path::new("."));
                 Error::Io {
+                    // The directory is what the user must fix, not our temp name.
                     context: perms::excluded(&[("directory", dir)], dir, &source)
+                        .or_else(|| crate::error::not_writable("directory", dir, &source))
                         .unwrap_or_else(|| format!("cannot create {}", show(&path))),
                     source,
                 }
