@@ -175,7 +175,7 @@ fn refuse_missing_dir(ctx: &Ctx, db: Option<&DbId>) -> Result<()> {
         _ => return Ok(()),
     }
     let mirrors =
-        db.and_then(|db| crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db));
+        db.and_then(|db| crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db, None));
     let next = mirrors.unwrap_or_else(|| {
         "no backup was made into it yet, or its path is mistyped (a relative one is from the working directory)"
             .to_string()
