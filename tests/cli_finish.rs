@@ -165,6 +165,10 @@ fn a_commands_option_before_the_command_says_where_it_belongs() {
             &["--dry-run", "prune"],
             "error: --dry-run is an option of 'prune': put it after the command: dbbackup prune --dry-run (see 'dbbackup prune --help')\n",
         ),
+        (
+            &["--format=json", "lock", "status"],
+            "error: --format is an option of 'lock status': put it after the command: dbbackup lock status --format=json (see 'dbbackup lock status --help')\n",
+        ),
     ] {
         let run = env.run(args);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);

@@ -137,11 +137,18 @@ fn misplaced_option(error: &clap::Error) -> Option<String> {
     let at = own
         .iter()
         .position(|word| word == given || word.starts_with(&format!("--{long}=")))?;
-    let sub_at = at
+    let mut sub_at = at
         + own[at..]
             .iter()
             .position(|w| command.find_subcommand(w).is_some())?;
-    let sub = command.find_subcommand(&own[sub_at])?;
+    let mut sub = command.find_subcommand(&own[sub_at])?;
+    let mut path = vec![sub.get_name()];
+    // `lock status`: the option is the innermost command's.
+    while let Some(inner) = own.get(sub_at + 1).and_then(|w| sub.find_subcommand(w)) {
+        sub = inner;
+        sub_at += 1;
+        path.push(sub.get_name());
+    }
     let arg = sub
         .get_arguments()
         .find(|arg| arg.get_long() == Some(long))?;
@@ -156,7 +163,7 @@ fn misplaced_option(error: &clap::Error) -> Option<String> {
     if own.len() + 1 < args.len() {
         own.push("...".into());
     }
-    let name = sub.get_name();
+    let name = path.join(" ");
     Some(format!(
         "{given} is an option of '{name}': put it after the command: dbbackup {} (see 'dbbackup {name} --help')",
         own.join(" ")
