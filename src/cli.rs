@@ -174,12 +174,12 @@ fn help_command() -> clap::Command {
     command
 }
 
-/// `DBBACKUP_*` variables that are none of dbbackup's but close to one of them
-/// (`DBBACKUP_MAX_BACKUP`), each with that name: a misspelled variable would
-/// else be ignored without a word. Other names are left alone (the SLURM
-/// templates' `DBBACKUP_FINAL_SCRIPT`, a test suite's or another tool's), and
-/// none fails the command.
-pub fn misspelled_variables() -> Vec<String> {
+/// `DBBACKUP_*` variables that are none of dbbackup's settings: a misspelled
+/// variable would else be ignored without a word. Each is named, with the
+/// variable meant where one is close (`DBBACKUP_MAX_BACKUP`) or has the name as
+/// a part (`DBBACKUP_MAX_AGE`). The names of `OTHER_VARIABLES` are left alone,
+/// and none fails the command.
+pub fn unknown_variables() -> Vec<String> {
     use clap::CommandFactory;
     fn collect(command: &clap::Command, names: &mut Vec<String>) {
         for arg in command.get_arguments() {
@@ -201,23 +201,45 @@ pub fn misspelled_variables() -> Vec<String> {
         &CheckOptions::augment_args(clap::Command::new("check")),
         &mut known,
     );
-    let mut misspelled: Vec<String> = std::env::vars_os()
+    let mut unknown: Vec<String> = std::env::vars_os()
         .filter_map(|(name, _)| name.into_string().ok())
         .filter_map(|name| {
             let suffix = name.strip_prefix(PREFIX)?;
-            if known.iter().any(|k| k == suffix) {
+            if known.iter().any(|k| k == suffix) || OTHER_VARIABLES.contains(&suffix) {
                 return None;
             }
-            let close =
-                crate::config::closest(suffix, &known).or_else(|| part_of(suffix, &known))?;
-            Some(format!(
-                "{name} is not a dbbackup variable (did you mean {PREFIX}{close}?); ignored"
-            ))
+            let meant = crate::config::closest(suffix, &known)
+                .or_else(|| part_of(suffix, &known))
+                .map(|close| format!(" (did you mean {PREFIX}{close}?)"))
+                .unwrap_or_default();
+            Some(format!("{name} is not a dbbackup variable{meant}; ignored"))
         })
         .collect();
-    misspelled.sort();
-    misspelled
+    unknown.sort();
+    unknown
 }
+
+/// `DBBACKUP_*` variables that are not settings of the binary and are not
+/// warned about (README, "variables of the test suite"): the SLURM templates'
+/// and hooks shim's, and those of the test suite, benches, CI and packaging,
+/// which a developer's shell exports while every test runs the binary.
+const OTHER_VARIABLES: &[&str] = &[
+    // slurm/job_array.sbatch, slurm/hooks/dbbackup_hooks.sh
+    "FINAL",
+    "FINAL_SCRIPT",
+    // tests/, .ci/run, python/tests, packaging/, benches/, slurm/dev/
+    "QUICK",
+    "MOTO_SERVER",
+    "REQUIRE_TOOLS",
+    "REQUIRE_SLURM",
+    "STRESS_SECONDS",
+    "FUZZ_CASES",
+    "CRASH_RUNS",
+    "EXPECT_WHEEL",
+    "BUILD_VENV",
+    "BIN",
+    "TEST_CPUS",
+];
 
 /// The known name `suffix` is a whole part of (`MAX_AGE` of `CHECK_MAX_AGE`,
 /// `MIRROR` of `MIRROR_DIRS`, `DIR` of `BACKUP_DIR`), the shortest: a guess
@@ -416,6 +438,9 @@ pub struct ManArgs {
     /// Write dbbackup.1 and dbbackup-COMMAND.1 here instead of printing dbbackup.1
     #[arg(long, allow_hyphen_values = true, value_name = "DIR", value_parser = crate::config::path_arg())]
     pub out: Option<PathBuf>,
+    /// Replace pages that already exist in --out
+    #[arg(long, requires = "out")]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]

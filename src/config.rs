@@ -16,7 +16,7 @@ mod scan;
 pub(crate) use paths::path_arg;
 use paths::{drop_backup_dir_from_mirrors, expand_flags, refuse_backup_dir_as_mirror, relative_to};
 pub(crate) use paths::{map_paths, refuse_non_utf8, refuse_non_utf8_database};
-pub(crate) use scan::closest;
+pub(crate) use scan::{closest, edit_distance};
 
 /// Health thresholds for `check` (the `check:` map in the YAML file).
 #[derive(Debug, Clone, PartialEq)]
@@ -157,8 +157,12 @@ pub fn resolve(request: Request) -> Result<Settings> {
             crate::error::show(path)
         )));
     }
+    let given_config = given_longs.iter().any(|l| l == "config");
     let (file, remote_line) = match &config_file {
-        Some(path) => load(path)?,
+        Some(path) => {
+            refuse_database_as_config(path, flags.config.is_some(), given_config)?;
+            load(path)?
+        }
         None => (Options::default(), None),
     };
     let remote_in_file = match (&config_file, &file.remote, &flags.remote) {
@@ -259,6 +263,31 @@ fn thresholds(check: CheckOptions) -> CheckThresholds {
             .remote_max_age
             .unwrap_or(defaults::DEFAULT_REMOTE_MAX_AGE_DURATION),
     }
+}
+
+/// An SQLite database given as the configuration (`--config results.db`, the
+/// database's flag mistaken) is said as that, not as text that is not UTF-8.
+fn refuse_database_as_config(path: &Path, named: bool, flag: bool) -> Result<()> {
+    // Only a regular file is opened: opening a FIFO would block (`load` says
+    // what else it is).
+    let regular = fs::metadata(path).is_ok_and(|m| m.is_file());
+    if !regular
+        || !matches!(
+            crate::sqlite_file::header(path),
+            Ok(crate::sqlite_file::Header::Sqlite)
+        )
+    {
+        return Ok(());
+    }
+    let shown = crate::error::show(path);
+    let meant = match (named, flag) {
+        (true, true) => format!("; did you mean --db-path {shown}?"),
+        (true, false) => format!(" (DBBACKUP_CONFIG); did you mean DBBACKUP_DB_PATH={shown}?"),
+        (false, _) => String::new(),
+    };
+    Err(Error::usage(format!(
+        "{shown} is an SQLite database, not a config file{meant}"
+    )))
 }
 
 /// The file's settings, and the line of its `remote` (named if it is bad).

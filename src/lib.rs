@@ -45,8 +45,8 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
     let job = slurm::job::JobContext::from_env();
     // From the flags themselves: a bad config file must be logged too.
     logging::init(&job, cli.global.quiet, cli.global.verbose);
-    for misspelled in cli::misspelled_variables() {
-        tracing::warn!("{misspelled}");
+    for unknown in cli::unknown_variables() {
+        tracing::warn!("{unknown}");
     }
     signals::install();
     let result = commands::templates::refuse_flag_settings(&cli)

@@ -495,7 +495,7 @@ fn config_messages_name_the_line_first_and_say_it_plainly() {
         ),
         (
             "threads: 2\ndb_path: $USER/x.db\n",
-            "line 2: db_path: $USER/x.db: only ~ and $HOME are expanded",
+            "line 2: `db_path` contains shell syntax `$USER`; dbbackup does not expand it: write the path, or use DBBACKUP_DB_PATH=...",
         ),
         (
             "check:\n\tmin_count: 1\n",

@@ -121,6 +121,7 @@ fn repeated_term_at_any_moment_never_loses_the_post_job_line() {
         );
         assert_eq!(post[0]["exit_status"], "143", "run {run}: {:?}", post[0]);
         assert_eq!(post[0]["after_term"], "true", "run {run}: {:?}", post[0]);
+        assert_eq!(post[0]["after_signal"], "TERM", "run {run}: {:?}", post[0]);
         assert_eq!(
             out.code, 143,
             "run {run}: the work's status; {}",
@@ -742,6 +743,9 @@ fn int_outside_slurm_asks_no_scheduler_and_says_which_bound_applies() {
         "{:?}",
         post[0]
     );
+    // Ctrl-C is no TERM: the line says which signal came (issue 23).
+    assert_eq!(post[0]["after_signal"], "INT", "{:?}", post[0]);
+    assert!(!post[0].contains_key("after_term"), "{:?}", post[0]);
     assert!(!env.path("scontrol-calls").exists(), "scontrol was asked");
     assert!(!out.stderr.contains("SLURM's TERM"), "{}", out.stderr);
     assert!(!out.stderr.contains("KillWait"), "{}", out.stderr);

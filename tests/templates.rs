@@ -370,3 +370,67 @@ fn templates_refuse_a_setting_flag_and_init_slurm_carries_it_into_the_jobs() {
     let copy = gunzip_to(&backups.join(names.last().unwrap()), &env.path("copy.db"));
     assert_eq!(content_digest(&copy), content_digest(&env.db));
 }
+
+/// `DBBACKUP_FINAL` is a yes/no, read as `DBBACKUP_STRICT` is: the array
+/// template and the hooks shim pass `--final-job` when it is unset, empty,
+/// `1` or `yes`, none for `0`, `false`, `no` or `off` (`false` submitted a
+/// final job anyway), and stop before the work on another word (exit 2).
+#[test]
+fn dbbackup_final_is_a_yes_no_in_the_array_template_and_the_hooks_shim() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    // A stand-in for dbbackup that says what it was given.
+    let fake = env.path("fake-dbbackup");
+    std::fs::write(&fake, "#!/bin/sh\nprintf '%s\\n' \"$*\"\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let slurm = slurm_dir();
+    let hooks = slurm.join("hooks/dbbackup_hooks.sh");
+    let shim = format!("source {}; dbbackup_run_work work", hooks.to_str().unwrap());
+    let run = |shell_args: &[&str], value: Option<&str>| -> Run {
+        let mut command = Command::new("bash");
+        command
+            .args(shell_args)
+            .env("DBBACKUP", &fake)
+            .env("SLURM_SUBMIT_DIR", "/proj")
+            .env("SLURM_ARRAY_JOB_ID", "5")
+            .env_remove("DBBACKUP_FINAL_SCRIPT")
+            .env_remove("DBBACKUP_FINAL");
+        if let Some(value) = value {
+            command.env("DBBACKUP_FINAL", value);
+        }
+        command.output().unwrap().into()
+    };
+    let template = slurm.join("job_array.sbatch");
+    let shells: [Vec<&str>; 2] = [vec![template.to_str().unwrap(), "work"], vec!["-c", &shim]];
+    let with_final = [
+        (
+            &shells[0],
+            "run --final-job /proj/slurm/final_backup.sbatch -- work\n".to_string(),
+        ),
+        (
+            &shells[1],
+            format!(
+                "run --final-job {}/../final_backup.sbatch -- work\n",
+                slurm.join("hooks").display()
+            ),
+        ),
+    ];
+    for (shell, said) in &with_final {
+        for value in [None, Some(""), Some("1"), Some("yes"), Some(" On")] {
+            let out = run(shell, value);
+            out.ok();
+            assert_eq!(&out.stdout, said, "{value:?}");
+        }
+        for value in ["0", "false", "no", "OFF"] {
+            let out = run(shell, Some(value));
+            out.ok();
+            assert_eq!(out.stdout, "run -- work\n", "{value:?}");
+        }
+        let out = run(shell, Some("nope"));
+        out.failed_with(
+            2,
+            "dbbackup: FATAL: DBBACKUP_FINAL: 'nope' is not a yes/no value (use true/false, 1/0, yes/no or on/off); the job stops before its work.",
+        );
+        assert!(out.stdout.is_empty(), "{}", out.stdout);
+    }
+}

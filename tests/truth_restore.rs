@@ -373,7 +373,10 @@ fn home_in_yaml_paths_is_the_home_directory() {
     assert_eq!(in_project, vec![std::ffi::OsString::from("dbbackup.yaml")]);
 
     fs::write(project.join("dbbackup.yaml"), "backup_dir: $SCRATCH/b\n").unwrap();
-    run(&["list"]).failed_with(2, "backup_dir: $SCRATCH/b: only ~ and $HOME are expanded");
+    run(&["list"]).failed_with(
+        2,
+        "line 1: `backup_dir` contains shell syntax `$SCRATCH`; dbbackup does not expand it: write the path, or use DBBACKUP_BACKUP_DIR=...",
+    );
 
     // A shell leaves `--backup-dir=~/b` and a quoted variable as they are.
     fs::remove_file(project.join("dbbackup.yaml")).unwrap();
@@ -420,7 +423,7 @@ fn home_in_path_arguments_is_the_home_directory_and_other_variables_are_refused(
     for (args, says) in [
         (
             &["templates", "--out", "$SCRATCH/x"][..],
-            "invalid value '$SCRATCH/x' for '--out <DIR>': only ~ and $HOME are expanded",
+            "invalid value '$SCRATCH/x' for '--out <DIR>': it contains shell syntax `$SCRATCH`; dbbackup does not expand it",
         ),
         (
             &["restore", "latest", "--target", "~bob/t.db"][..],

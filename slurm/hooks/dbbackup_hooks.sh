@@ -22,12 +22,22 @@
 
 : "${DBBACKUP:=dbbackup}"
 
-# Passes an array task's final-job script on to pre-job and run.
+# Passes an array task's final-job script on to pre-job and run. DBBACKUP_FINAL
+# is a yes/no as in job_array.sbatch (unset or empty: yes); another word stops
+# the job (exit 2).
 dbbackup__final_args() {
     dbbackup__final=()
-    if [ -n "${SLURM_ARRAY_JOB_ID:-}" ] && [ "${DBBACKUP_FINAL:-1}" != "0" ]; then
-        dbbackup__final=(--final-job "${DBBACKUP_FINAL_SCRIPT:-${BASH_SOURCE[0]%/*}/../final_backup.sbatch}")
-    fi
+    [ -n "${SLURM_ARRAY_JOB_ID:-}" ] || return 0
+    case $(printf '%s' "${DBBACKUP_FINAL:-1}" | tr -d '[:space:]' | tr '[:upper:]' '[:lower:]') in
+        1 | true | yes | on)
+            dbbackup__final=(--final-job "${DBBACKUP_FINAL_SCRIPT:-${BASH_SOURCE[0]%/*}/../final_backup.sbatch}")
+            ;;
+        0 | false | no | off) ;;
+        *)
+            echo "dbbackup: FATAL: DBBACKUP_FINAL: '${DBBACKUP_FINAL}' is not a yes/no value (use true/false, 1/0, yes/no or on/off); the job stops before its work." >&2
+            exit 2
+            ;;
+    esac
 }
 
 # Whether DBBACKUP_STRICT says yes, read as `dbbackup run --strict` reads it;

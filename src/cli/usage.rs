@@ -9,7 +9,10 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 /// `error` in one line (no "error: " prefix): clap's first line, a similar
 /// name when clap found one, and where the command's help is.
 pub fn one_line(error: &clap::Error) -> String {
-    if let Some(line) = missing_arguments(error).or_else(|| conflict(error)) {
+    if let Some(line) = missing_arguments(error)
+        .or_else(|| conflict(error))
+        .or_else(|| misplaced_option(error))
+    {
         return line;
     }
     // The first paragraph: the error, and what clap lists under it (the
@@ -116,6 +119,57 @@ fn missing_arguments(error: &clap::Error) -> Option<String> {
     Some(format!(
         "{path} needs {} (see '{path} --help')",
         needs.join("; and ")
+    ))
+}
+
+/// A command's own option given before the command (`dbbackup --force restore
+/// latest`): clap says only "unexpected argument"; this says whose option it
+/// is and gives the line with it after the command. Every command's options
+/// are so (only the settings, `--quiet` and `-v` go anywhere).
+fn misplaced_option(error: &clap::Error) -> Option<String> {
+    if error.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(given)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = given.strip_prefix("--")?.split('=').next()?;
+    let command = <super::Cli as clap::CommandFactory>::command();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let mut own = own_words(&command, &args);
+    let at = own
+        .iter()
+        .position(|word| word == given || word.starts_with(&format!("--{long}=")))?;
+    let mut sub_at = at
+        + own[at..]
+            .iter()
+            .position(|w| command.find_subcommand(w).is_some())?;
+    let mut sub = command.find_subcommand(&own[sub_at])?;
+    let mut path = vec![sub.get_name()];
+    // `lock status`: the option is the innermost command's.
+    while let Some(inner) = own.get(sub_at + 1).and_then(|w| sub.find_subcommand(w)) {
+        sub = inner;
+        sub_at += 1;
+        path.push(sub.get_name());
+    }
+    let arg = sub
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))?;
+    // The option and its value (`--target x`), moved to just after the command.
+    let with_value = arg.get_action().takes_values() && !own[at].contains('=');
+    let moved: Vec<String> = own
+        .drain(at..(at + 1 + usize::from(with_value)).min(sub_at))
+        .collect();
+    let sub_at = sub_at - moved.len();
+    own.splice(sub_at + 1..sub_at + 1, moved);
+    // The work of `run` (its own words) follows as it was given.
+    if own.len() + 1 < args.len() {
+        own.push("...".into());
+    }
+    let name = path.join(" ");
+    Some(format!(
+        "{given} is an option of '{name}': put it after the command: dbbackup {} (see 'dbbackup {name} --help')",
+        own.join(" ")
     ))
 }
 

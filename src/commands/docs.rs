@@ -7,7 +7,7 @@ use clap::CommandFactory;
 
 use super::Ctx;
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
-use crate::error::{Context, Result, show};
+use crate::error::{Context, Error, Result, show};
 use crate::exit_code::ExitCode;
 
 pub(crate) fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
@@ -29,8 +29,20 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
     let out = ctx.output(crate::cli::Format::Text);
     let mut pages = Vec::new();
     collect_pages(&command, "dbbackup", &mut pages);
-    for (name, typed, page_command) in pages {
-        let path = dir.join(format!("{name}.1"));
+    let pages: Vec<_> = pages
+        .into_iter()
+        .map(|(name, typed, page_command)| (dir.join(format!("{name}.1")), typed, page_command))
+        .collect();
+    // As `templates --out` and `init`: nothing written unless all can be.
+    if !args.overwrite
+        && let Some((path, ..)) = pages.iter().find(|(path, ..)| path.exists())
+    {
+        return Err(Error::failed(format!(
+            "{} exists; use --overwrite to replace it",
+            show(path)
+        )));
+    }
+    for (path, typed, page_command) in pages {
         let mut page = Vec::new();
         crate::man_page::render(page_command, &typed, &mut page)
             .context(|| "cannot render man page")?;

@@ -41,6 +41,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
             budget,
             why,
             cause,
+            signal: nix::sys::signal::Signal::SIGTERM,
         }
     });
     after_work(ctx, args.status, term, args.output.format)
@@ -54,6 +55,8 @@ pub(crate) struct AfterTerm {
     pub why: String,
     /// What came: "SLURM's TERM", "signal INT"...
     pub cause: String,
+    /// The signal, for the summary line (`after_signal=INT`).
+    pub signal: nix::sys::signal::Signal,
 }
 
 /// Post-job proper, for the command and for `dbbackup run`: `job_status` is the
@@ -69,7 +72,7 @@ pub(crate) fn after_work(
     let grace = term.as_ref().map(|term| {
         tracing::info!("after {}: finishing within {}", term.cause, term.why);
         crate::signals::bound_since(term.at, term.budget);
-        term.why.clone()
+        (term.why.clone(), term.signal)
     });
     let result = decide_and_back_up(ctx, term.is_some())
         .map(|(reason, outcome)| Decided { reason, outcome });
@@ -116,8 +119,14 @@ pub(crate) fn after_work(
             line.field("exit_status", "unknown")
         }
     };
-    if let Some(why) = &grace {
-        line.field("after_term", "true");
+    if let Some((why, signal)) = &grace {
+        // `after_term=true` as before, and only for TERM: INT (Ctrl-C) and HUP
+        // bound post-job the same way, but are not SLURM's TERM.
+        if *signal == nix::sys::signal::Signal::SIGTERM {
+            line.field("after_term", "true");
+        }
+        let name = signal.as_str();
+        line.field("after_signal", name.strip_prefix("SIG").unwrap_or(name));
         line.field("term_grace", why);
     }
     if ctx.job.restarts > 0 {

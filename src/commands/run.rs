@@ -154,6 +154,8 @@ fn post_job(ctx: &Ctx, supervisor: &Supervisor, status: i32) -> bool {
             budget,
             why,
             cause: supervise::signal_name(term.signal),
+            signal: nix::sys::signal::Signal::try_from(term.signal)
+                .unwrap_or(nix::sys::signal::Signal::SIGTERM),
         }
     });
     match post_job::after_work(ctx, Some(status), term, Format::Text) {

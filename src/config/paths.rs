@@ -136,11 +136,18 @@ pub(super) fn relative_to(
 ) -> Result<Options> {
     let base = config_file.parent().unwrap_or(Path::new(""));
     let home = home();
-    map_paths(file, |key, _, path| {
-        let path = expand_home(&path, home.as_deref()).map_err(|message| Error::Config {
+    map_paths(file, |key, flag, path| {
+        let path = expand(&path, home.as_deref()).map_err(|unexpanded| Error::Config {
             path: config_file.to_path_buf(),
             line: line_of(key),
-            message: format!("{key}: {message}"),
+            message: match unexpanded {
+                // The YAML file has no shell; the variable, set in one, does.
+                Unexpanded::Shell(syntax) => format!(
+                    "`{key}` contains shell syntax `{syntax}`; dbbackup does not expand it: write the path, or use {}=...",
+                    flag.split_once(" / ").map_or(flag, |(_, variable)| variable)
+                ),
+                Unexpanded::Other(message) => format!("{key}: {}: {message}", path.display()),
+            },
         })?;
         Ok(if path.is_absolute() {
             path
@@ -162,17 +169,27 @@ pub(super) fn expand_flags(flags: Options, given_longs: &[String]) -> Result<Opt
             .any(|given| Some(given.as_str()) == long.strip_prefix("--"));
         if given { long } else { variable }.to_string()
     };
+    let refused = |flag: &str, path: &Path, unexpanded: Unexpanded| {
+        Error::usage(match unexpanded {
+            Unexpanded::Shell(syntax) => format!(
+                "{} contains shell syntax `{syntax}`; dbbackup does not expand it: write the path",
+                named(flag)
+            ),
+            Unexpanded::Other(message) => {
+                format!("{} {}: {message}", named(flag), path.display())
+            }
+        })
+    };
     let config = flags
         .config
         .clone()
-        .map(|path| expand_home(&path, home.as_deref()))
-        .transpose()
-        .map_err(|message| {
-            Error::usage(format!("{} {message}", named("--config / DBBACKUP_CONFIG")))
-        })?;
+        .map(|path| {
+            expand(&path, home.as_deref())
+                .map_err(|u| refused("--config / DBBACKUP_CONFIG", &path, u))
+        })
+        .transpose()?;
     let mut flags = map_paths(flags, |_, flag, path| {
-        expand_home(&path, home.as_deref())
-            .map_err(|message| Error::usage(format!("{} {message}", named(flag))))
+        expand(&path, home.as_deref()).map_err(|u| refused(flag, &path, u))
     })?;
     flags.config = config;
     Ok(flags)
@@ -213,7 +230,7 @@ pub(crate) fn map_paths(
 }
 
 /// A path argument of a command (`restore --target`, `templates --out`, ...)
-/// under the path settings' rule (`expand_home`): a quoted `'~/t.db'` reaches
+/// under the path settings' rule (`expand`): a quoted `'~/t.db'` reaches
 /// dbbackup unexpanded, and the user means home by it. For clap, whose error
 /// line already quotes the value.
 pub(crate) fn path_arg() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
@@ -222,19 +239,30 @@ pub(crate) fn path_arg() -> impl clap::builder::TypedValueParser<Value = PathBuf
         if text.is_empty() {
             return Err("an empty path".to_string());
         }
-        expand(Path::new(&text), home().as_deref())
+        expand(Path::new(&text), home().as_deref()).map_err(|unexpanded| match unexpanded {
+            Unexpanded::Shell(syntax) => format!(
+                "it contains shell syntax `{syntax}`; dbbackup does not expand it: write the path"
+            ),
+            Unexpanded::Other(message) => message,
+        })
     })
 }
 
-/// `path` with a leading `~` or `$HOME` replaced by `home`. Another `~user` or
-/// `$VARIABLE` at the start is refused: kept as written it would make a
-/// directory named `~user` or `$SCRATCH` in the project.
-fn expand_home(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
-    expand(path, home).map_err(|message| format!("{}: {message}", path.display()))
+/// Why a path is not taken as written.
+#[derive(Debug, PartialEq, Eq)]
+enum Unexpanded {
+    /// Shell syntax at the start of the path (`${SCRATCH:-/tmp}`, `$USER`,
+    /// `$(pwd)`), named whole: dbbackup is no shell.
+    Shell(String),
+    /// Another reason, said in full (`~bob`, HOME not set).
+    Other(String),
 }
 
-/// `expand_home`, its message without the path.
-fn expand(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
+/// `path` with a leading `~` or `$HOME` replaced by home. Another `~user` or
+/// `$VARIABLE` at the start is refused: kept as written it would make a
+/// directory named `~user` or `$SCRATCH` in the project (`./$x.db` is the
+/// file of that name).
+fn expand(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf, Unexpanded> {
     let Some(text) = path.to_str() else {
         return Ok(path.to_path_buf());
     };
@@ -243,16 +271,55 @@ fn expand(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf, Stri
         return Ok(path.to_path_buf());
     }
     if !matches!(first, "~" | "$HOME" | "${HOME}") {
-        return Err(format!(
+        // The whole expression: `${SCRATCH:-/tmp}` holds a `/` of its own.
+        if let Some(syntax) = shell_syntax(text) {
+            return Err(Unexpanded::Shell(syntax.to_string()));
+        }
+        return Err(Unexpanded::Other(format!(
             "only ~ and $HOME are expanded at the start of a path; write {first} out in full (./{first} for a name that starts so)"
-        ));
+        )));
     }
-    let home = home.ok_or_else(|| format!("cannot expand {first}: HOME is not set"))?;
+    let home =
+        home.ok_or_else(|| Unexpanded::Other(format!("cannot expand {first}: HOME is not set")))?;
     Ok(if rest.is_empty() {
         home.to_path_buf()
     } else {
         home.join(rest)
     })
+}
+
+/// The shell expansion `text` starts with, whole: `$NAME`, `${...}` or
+/// `$(...)` (to its closing bracket, nested ones counted; to the end if none).
+fn shell_syntax(text: &str) -> Option<&str> {
+    let after = text.strip_prefix('$')?;
+    let end = match after.bytes().next()? {
+        b'{' => closing(text, b'{', b'}'),
+        b'(' => closing(text, b'(', b')'),
+        b if b == b'_' || b.is_ascii_alphabetic() => Some(
+            1 + after
+                .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+                .unwrap_or(after.len()),
+        ),
+        _ => return None,
+    };
+    Some(&text[..end.unwrap_or(text.len())])
+}
+
+/// The end (past the bracket) of the bracket `open` at `text[1]`, nested
+/// ones counted; `None` if it is never closed.
+fn closing(text: &str, open: u8, close: u8) -> Option<usize> {
+    let mut depth = 0usize;
+    for (at, byte) in text.bytes().enumerate().skip(1) {
+        if byte == open {
+            depth += 1;
+        } else if byte == close {
+            depth -= 1;
+            if depth == 0 {
+                return Some(at + 1);
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -262,27 +329,30 @@ mod tests {
     #[test]
     fn home_is_expanded_at_the_start_of_a_path_and_other_variables_are_refused() {
         let home = Some(Path::new("/home/ann"));
-        let expand = |p: &str| expand_home(Path::new(p), home);
+        let expand = |p: &str| expand(Path::new(p), home);
+        let shell = |s: &str| Err(Unexpanded::Shell(s.to_string()));
         assert_eq!(expand("~").unwrap(), Path::new("/home/ann"));
         assert_eq!(expand("~/b").unwrap(), Path::new("/home/ann/b"));
         assert_eq!(expand("$HOME/b/c").unwrap(), Path::new("/home/ann/b/c"));
         assert_eq!(expand("${HOME}/b").unwrap(), Path::new("/home/ann/b"));
         assert_eq!(expand("a/~/b").unwrap(), Path::new("a/~/b"));
         assert_eq!(expand("/x/$HOME").unwrap(), Path::new("/x/$HOME"));
+        assert_eq!(expand("./$x.db").unwrap(), Path::new("./$x.db"));
+        assert_eq!(expand("`x`").unwrap(), Path::new("`x`"));
+        assert_eq!(expand("${SCRATCH:-/tmp}/b"), shell("${SCRATCH:-/tmp}"));
+        assert_eq!(expand("${A:-${B}}/c"), shell("${A:-${B}}"));
+        assert_eq!(expand("$SCRATCH/b"), shell("$SCRATCH"));
+        assert_eq!(expand("$USER.d/b"), shell("$USER"));
+        assert_eq!(expand("$(pwd)/x"), shell("$(pwd)"));
+        assert_eq!(expand("${open/x"), shell("${open/x"));
         assert!(
-            expand("~bob/b")
-                .unwrap_err()
-                .contains("write ~bob out in full")
+            matches!(expand("$1/x"), Err(Unexpanded::Other(m)) if m.contains("write $1 out in full"))
         );
         assert!(
-            expand("$SCRATCH/b")
-                .unwrap_err()
-                .contains("only ~ and $HOME")
+            matches!(expand("~bob/b"), Err(Unexpanded::Other(m)) if m.contains("write ~bob out in full"))
         );
         assert!(
-            expand_home(Path::new("~/b"), None)
-                .unwrap_err()
-                .contains("HOME is not set")
+            matches!(super::expand(Path::new("~/b"), None), Err(Unexpanded::Other(m)) if m.contains("HOME is not set"))
         );
     }
 }

@@ -97,17 +97,23 @@ pub(crate) fn write_all(
         .iter()
         .map(|(name, content, executable)| Ok((*name, fill_in(content, &fill)?, *executable)))
         .collect::<Result<_>>()?;
+    // Nothing written unless all can be (as `man --out`).
+    if !overwrite
+        && let Some(path) = texts
+            .iter()
+            .map(|(name, ..)| out_dir.join(name))
+            .find(|path| path.exists())
+    {
+        return Err(Error::failed(format!(
+            "{} exists; use --overwrite to replace it",
+            show(&path)
+        )));
+    }
     let logs = project.join("slrm_logs");
     crate::store::perms::create_dir_all(&logs)
         .context(|| format!("cannot create {}", show(&logs)))?;
     for (name, text, executable) in texts {
         let path = out_dir.join(name);
-        if path.exists() && !overwrite {
-            return Err(Error::failed(format!(
-                "{} exists; use --overwrite to replace it",
-                show(&path)
-            )));
-        }
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
         }

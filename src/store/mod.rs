@@ -323,12 +323,35 @@ impl BackupDir {
                 "invalid backup name '{name}': give a file name from `dbbackup list`, not a path"
             )));
         }
-        self.entry(name)?.ok_or_else(|| {
-            Error::failed(format!(
-                "no backup named '{name}' in {} (see `dbbackup list`)",
-                show(self.path())
-            ))
-        })
+        match self.entry(name)? {
+            Some(entry) => Ok(entry),
+            None => Err(Error::failed(format!(
+                "no backup named '{name}' in {}{} (see `dbbackup list`)",
+                show(self.path()),
+                self.meant(name)
+            ))),
+        }
+    }
+
+    /// "; did you mean 'latest'?" for a name within two typing mistakes of
+    /// `latest` or of a backup here (`lastest`, a digit of the time); else
+    /// nothing. Closer than `config::closest`'s bound: backup names differ
+    /// from each other by only a few digits.
+    fn meant(&self, name: &str) -> String {
+        let mut known = vec!["latest".to_string()];
+        known.extend(
+            self.entries()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|entry| entry.file_name),
+        );
+        known
+            .iter()
+            .map(|known| (crate::config::edit_distance(name, known), known))
+            .filter(|(distance, _)| *distance <= 2)
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, close)| format!("; did you mean '{close}'?"))
+            .unwrap_or_default()
     }
 
     /// `None` when the file vanished (pruned by another process meanwhile).

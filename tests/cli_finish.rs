@@ -1,0 +1,214 @@
+//! Issue 23: the small things a new user trips on, each as the user meets it.
+
+use crate::common::*;
+
+/// Every `DBBACKUP_*` variable that is no setting's is named once, with the
+/// variable meant where there is one; the templates' and the test suite's own
+/// variables are not warned about.
+#[test]
+fn every_unknown_dbbackup_variable_is_named_and_the_test_suites_are_not() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_MIN_FREE", "1G")
+        .env("DBBACKUP_FOO", "1")
+        .env("DBBACKUP_QUICK", "1")
+        .env("DBBACKUP_MOTO_SERVER", "/x")
+        .env("DBBACKUP_REQUIRE_TOOLS", "1")
+        .env("DBBACKUP_FINAL", "0")
+        .env("DBBACKUP_FINAL_SCRIPT", "x")
+        .arg("list")
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 2, "{}", run.stderr);
+    assert!(
+        warnings[0].ends_with("DBBACKUP_FOO is not a dbbackup variable; ignored"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        warnings[1].ends_with(
+            "DBBACKUP_MIN_FREE is not a dbbackup variable (did you mean DBBACKUP_CHECK_MIN_FREE?); ignored"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `${SCRATCH:-/tmp}` in a config path was cut at its `/` in the message
+/// (`write ${SCRATCH:- out in full`): the key and the whole shell syntax are
+/// named, with the variable a shell would expand, and every command refuses
+/// it before anything is made.
+#[test]
+fn shell_syntax_in_a_config_path_is_named_whole_with_its_key() {
+    let env = Env::new();
+    std::fs::write(
+        env.path("dbbackup.yaml"),
+        "max_backups: 3\nbackup_dir: ${SCRATCH:-/tmp}/b\n",
+    )
+    .unwrap();
+    let says = "error: config file dbbackup.yaml line 2: `backup_dir` contains shell syntax `${SCRATCH:-/tmp}`; dbbackup does not expand it: write the path, or use DBBACKUP_BACKUP_DIR=...\n";
+    for args in [
+        &["backup"][..],
+        &["list"],
+        &["check"],
+        &["templates", "--out", "s"],
+    ] {
+        let run: Run = env
+            .command()
+            .env_remove("DBBACKUP_BACKUP_DIR")
+            .args(args)
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr, says, "{args:?}");
+    }
+    let run = env.run(&[
+        "--backup-dir",
+        "${SCRATCH:-/tmp}/b",
+        "init",
+        "--path",
+        "n.yaml",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "error: --backup-dir contains shell syntax `${SCRATCH:-/tmp}`; dbbackup does not expand it: write the path\n"
+    );
+    let made: Vec<String> = std::fs::read_dir(env.path(""))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "results.db" && name != "dbbackup.yaml")
+        .collect();
+    assert!(made.is_empty(), "{made:?}");
+}
+
+/// `--config results.db` (the database's flag mistaken) said the file was not
+/// UTF-8: it names the database and the flag meant.
+#[test]
+fn a_database_given_as_the_config_names_the_flag_meant() {
+    let env = Env::new();
+    let run = env.run(&["--config", "results.db", "list"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "error: results.db is an SQLite database, not a config file; did you mean --db-path results.db?\n"
+    );
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_CONFIG", "results.db")
+        .arg("list")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "error: results.db is an SQLite database, not a config file (DBBACKUP_CONFIG); did you mean DBBACKUP_DB_PATH=results.db?\n"
+    );
+}
+
+/// `restore lastest`: clap suggests commands, not backup names; a name close
+/// to `latest` or to a backup gets the one meant, a name close to none nothing.
+#[test]
+fn a_backup_name_close_to_latest_or_to_a_backup_names_the_one_meant() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let name = env.backup_files().pop().unwrap();
+    let dir = env.backups.display().to_string();
+    for args in [
+        &["restore", "lastest"][..],
+        &["verify", "lastest"],
+        &["export", "lastest", "--out", "e.db.gz"],
+    ] {
+        env.run(args).failed_with(
+            1,
+            &format!(
+                "no backup named 'lastest' in {dir}; did you mean 'latest'? (see `dbbackup list`)"
+            ),
+        );
+    }
+    let typo = name.replacen("backup_", "bakup_", 1);
+    env.run(&["restore", &typo]).failed_with(
+        1,
+        &format!("no backup named '{typo}' in {dir}; did you mean '{name}'? (see `dbbackup list`)"),
+    );
+    env.run(&["restore", "yesterday"]).failed_with(
+        1,
+        &format!("no backup named 'yesterday' in {dir} (see `dbbackup list`)"),
+    );
+}
+
+/// A command's option before the command (`dbbackup --force restore latest`)
+/// was "unexpected argument": it is named as the command's, with the line
+/// that gives it after the command; nothing is done.
+#[test]
+fn a_commands_option_before_the_command_says_where_it_belongs() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    for (args, line) in [
+        (
+            &["--force", "restore", "latest"][..],
+            "error: --force is an option of 'restore': put it after the command: dbbackup restore --force latest (see 'dbbackup restore --help')\n",
+        ),
+        (
+            &["--target", "t.db", "restore", "latest"],
+            "error: --target is an option of 'restore': put it after the command: dbbackup restore --target t.db latest (see 'dbbackup restore --help')\n",
+        ),
+        (
+            &["--dry-run", "prune"],
+            "error: --dry-run is an option of 'prune': put it after the command: dbbackup prune --dry-run (see 'dbbackup prune --help')\n",
+        ),
+        (
+            &["--format=json", "lock", "status"],
+            "error: --format is an option of 'lock status': put it after the command: dbbackup lock status --format=json (see 'dbbackup lock status --help')\n",
+        ),
+    ] {
+        let run = env.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr, line, "{args:?}");
+    }
+    assert!(!env.path("t.db").exists());
+    // The line it gives works.
+    env.run(&["restore", "--target", "t.db", "latest"]).ok();
+    assert_eq!(content_digest(&env.path("t.db")), content_digest(&env.db));
+}
+
+/// `man --out DIR` wrote over existing pages without a word: like `templates
+/// --out` and `init`, an existing file is refused (exit 1) unless
+/// `--overwrite`, and nothing is written unless all can be — `templates` too.
+#[test]
+fn man_and_templates_out_refuse_existing_files_unless_overwrite() {
+    let env = Env::new();
+    let dir = env.path("man1");
+    std::fs::create_dir(&dir).unwrap();
+    let mine = dir.join("dbbackup-restore.1");
+    std::fs::write(&mine, "mine").unwrap();
+    let out = dir.to_str().unwrap();
+    env.run(&["man", "--out", out]).failed_with(
+        1,
+        &format!("{} exists; use --overwrite to replace it", mine.display()),
+    );
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine");
+    assert!(!dir.join("dbbackup.1").exists(), "nothing written");
+    env.run(&["man", "--out", out, "--overwrite"]).ok();
+    assert!(std::fs::read_to_string(&mine).unwrap().contains(".TH"));
+    assert!(dir.join("dbbackup.1").is_file());
+
+    let slurm = env.path("s");
+    env.run(&["templates", "--out", "s"]).ok();
+    // The first file written missing, the others there.
+    std::fs::remove_file(slurm.join("hooks/dbbackup_hooks.sh")).unwrap();
+    env.run(&["templates", "--out", "s"])
+        .failed_with(1, "exists; use --overwrite to replace it");
+    assert!(
+        !slurm.join("hooks/dbbackup_hooks.sh").exists(),
+        "nothing written"
+    );
+}
