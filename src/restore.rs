@@ -16,6 +16,7 @@
 //! target gets its stale `-wal`, `-shm` and `-journal` removed too, and is
 //! published by `link(2)`, which never replaces a file that appeared meanwhile.
 
+mod other_host;
 mod pre_restore;
 
 use std::fs::{self, File};
@@ -133,6 +134,7 @@ pub(crate) fn restore(
         passed_over,
     } = extract_first_intact(settings, job, &candidates, request, present, &parent)
         .map_err(&untouched)?;
+    other_host::warn(&entry, target, &parent);
 
     let (saved, guard) = match (&lock, present) {
         (Some(lock), Present::Database) => {

@@ -56,3 +56,78 @@ fn a_dangling_database_link_is_the_same_database_to_every_command() {
     env.run(&["restore", "latest"]).ok();
     assert!(env.path("real/results.db").is_file());
 }
+
+/// `dbbackup ARGS` as host `host` (a UTS namespace of its own: tests run as
+/// root), with `env`'s database and backup directory.
+fn as_host(env: &Env, host: &str, args: &[&str]) -> Run {
+    let mut command = std::process::Command::new("unshare");
+    command.current_dir(env.root.path());
+    without_inherited_settings(&mut command);
+    command
+        .env("DBBACKUP_DB_PATH", &env.db)
+        .env("DBBACKUP_BACKUP_DIR", &env.backups)
+        .args([
+            "-u",
+            "sh",
+            "-c",
+            "hostname \"$0\" && exec \"$@\"",
+            host,
+            BIN,
+        ])
+        .args(args);
+    command.output().expect("run unshare").into()
+}
+
+fn value_of(db: &std::path::Path) -> String {
+    let conn = Connection::open(db).unwrap();
+    conn.query_row("SELECT group_concat(x) FROM t", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// T5 #7: the same path on two nodes' own disks is one database to dbbackup;
+/// a restore point made on the other host is restored, with one warning line.
+#[test]
+fn a_restore_point_from_another_host_onto_a_node_local_disk_is_warned_about() {
+    let fs_type = std::process::Command::new("stat")
+        .args(["-f", "-c", "%t", "/tmp"])
+        .output()
+        .unwrap();
+    let magic = String::from_utf8_lossy(&fs_type.stdout).trim().to_string();
+    // The test's directory must be node-local (ext4, xfs, tmpfs, overlay, ...).
+    assert!(
+        !["6969", "bd00bd0", "65735546"].contains(&magic.as_str()),
+        "{magic}"
+    );
+    let env = Env::empty();
+    make_db(&env.db, "A");
+    as_host(&env, "nodeA", &["backup"]).ok();
+    let made_on_a = env.backup_files();
+    fs::remove_file(&env.db).unwrap();
+    make_db(&env.db, "B");
+    as_host(&env, "nodeB", &["backup", "--force"]).ok();
+    fs::remove_file(&env.db).unwrap();
+    make_db(&env.db, "A");
+
+    // Node A: the newest restore point is node B's.
+    let run = as_host(&env, "nodeA", &["restore", "latest"]);
+    run.ok();
+    let warned: Vec<_> = run.stderr.lines().filter(|l| l.contains("nodeB")).collect();
+    assert_eq!(warned.len(), 1, "{}", run.stderr);
+    assert!(
+        warned[0].contains("was made on host nodeB, not on nodeA")
+            && warned[0].contains("node-local filesystem"),
+        "{}",
+        warned[0]
+    );
+    assert_eq!(value_of(&env.db), "B");
+
+    // Restoring node A's own point on node A: nothing to warn about.
+    let run = as_host(
+        &env,
+        "nodeA",
+        &["restore", &made_on_a[0], "--target", "a.db"],
+    );
+    run.ok();
+    assert!(!run.stderr.contains("made on host"), "{}", run.stderr);
+    assert_eq!(value_of(&env.path("a.db")), "A");
+}
