@@ -131,3 +131,31 @@ fn a_restore_point_from_another_host_onto_a_node_local_disk_is_warned_about() {
     assert!(!run.stderr.contains("made on host"), "{}", run.stderr);
     assert_eq!(value_of(&env.path("a.db")), "A");
 }
+
+/// T5 #12: a database in a read-only directory (a read-only bind mount, in a
+/// mount namespace of its own) is backed up without a warning about a failure
+/// marker that does not exist.
+#[test]
+fn a_backup_of_a_database_in_a_read_only_directory_warns_about_nothing() {
+    let env = Env::empty();
+    fs::create_dir(env.path("src")).unwrap();
+    fs::create_dir(env.path("mnt")).unwrap();
+    make_db(&env.path("src/del.db"), "kept");
+    let mut command = std::process::Command::new("unshare");
+    command.current_dir(env.root.path());
+    without_inherited_settings(&mut command);
+    command
+        .env("DBBACKUP_DB_PATH", env.path("mnt/del.db"))
+        .env("DBBACKUP_BACKUP_DIR", &env.backups)
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind src mnt && mount -o remount,bind,ro mnt && exec \"$0\" backup",
+            BIN,
+        ]);
+    let run: Run = command.output().expect("run unshare").into();
+    run.ok();
+    assert!(run.stdout.starts_with("created backup_"), "{}", run.stdout);
+    assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
+}
