@@ -328,12 +328,32 @@ impl std::fmt::Display for Bad {
     }
 }
 
+/// What a top-level key indented by mistake is told.
+const MISINDENTED: &str = "this line is indented: top-level keys start in column 1 (only the keys under `check:` are indented)";
+
 /// The YAML reader's message in the user's words, its position as the line
 /// (in front, as every other config message has it), and what a tab there
 /// means.
 fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
     let mut message = error.to_string();
     let Some(at) = error.location() else {
+        // Said without a position: a second document, which `---` or a first
+        // line indented by mistake starts.
+        if let Some(number) = scan::second_document(text) {
+            return Bad::at(
+                Some(number),
+                "`---` starts a second YAML document; a configuration file is one: remove it"
+                    .into(),
+            );
+        }
+        if let Some(number) = scan::first_content_line(text).filter(|n| scan::misindented(text, *n))
+        {
+            let line = text.lines().nth(number - 1).unwrap_or("").trim_end();
+            return Bad::at(
+                Some(number),
+                format!("{MISINDENTED} (the line reads: {line})"),
+            );
+        }
         return Bad::at(None, scan::plain_words(&message));
     };
     // The reader puts the position in its text (at the end, or in a scanner's
@@ -341,14 +361,18 @@ fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
     let position = format!(" at line {} column {}", at.line(), at.column());
     message = message.replace(&position, "");
     let mut message = scan::plain_words(&message);
+    if scan::misindented(text, at.line()) {
+        message = MISINDENTED.into();
+    }
     let line = text.lines().nth(at.line().saturating_sub(1)).unwrap_or("");
     if line.chars().take(at.column()).any(|c| c == '\t') {
         message.push_str("; YAML indents with spaces, not tabs");
     }
     // The reader's value is not what was written (`1e3` is read as 1000.0,
     // `[r.db` as a list): the line as written shows what it made of it.
-    let written = line.trim();
-    if !written.is_empty() {
+    // With its indentation: a misplaced indent is the mistake to see.
+    let written = line.trim_end();
+    if !written.trim_start().is_empty() {
         let shown: String = written.chars().take(80).collect();
         message.push_str(&format!(" (the line reads: {shown})"));
     }

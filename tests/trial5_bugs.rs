@@ -159,3 +159,50 @@ fn a_backup_of_a_database_in_a_read_only_directory_warns_about_nothing() {
     assert!(run.stdout.starts_with("created backup_"), "{}", run.stdout);
     assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
 }
+
+/// `dbbackup --config FILE list`, FILE holding `text`.
+fn list_with_config(env: &Env, text: &str) -> Run {
+    fs::write(env.path("dbbackup.yaml"), text).unwrap();
+    env.run(&["--config", "dbbackup.yaml", "list"])
+}
+
+/// T5 #11: a top-level key indented by mistake is said so, the line quoted
+/// with its indentation (the parser's "mapping values are not allowed" was).
+#[test]
+fn an_indented_top_level_key_is_named_with_its_indentation() {
+    let env = Env::new();
+    let hint = "this line is indented: top-level keys start in column 1 (only the keys under `check:` are indented)";
+    let run = list_with_config(&env, "db_path: results.db\n  max_backups: 3\n");
+    run.failed_with(
+        2,
+        &format!(
+            "error: config file dbbackup.yaml line 2: {hint} (the line reads:   max_backups: 3)\n"
+        ),
+    );
+    let run = list_with_config(&env, "  db_path: results.db\nmax_backups: 3\n");
+    run.failed_with(
+        2,
+        &format!("error: config file dbbackup.yaml line 1: {hint} (the line reads:   db_path: results.db)\n"),
+    );
+    // Under `check:` indentation is right: no such hint.
+    let run = list_with_config(&env, "check:\n  max_age: 2h\n  min_count: x\n");
+    assert_eq!(run.code, 2);
+    assert!(
+        !run.stderr.contains("this line is indented"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// T5 #15: a second YAML document is named with its line.
+#[test]
+fn a_second_yaml_document_is_named_with_its_line() {
+    let env = Env::new();
+    let run = list_with_config(&env, "db_path: results.db\n---\nmax_backups: 3\n");
+    run.failed_with(
+        2,
+        "error: config file dbbackup.yaml line 2: `---` starts a second YAML document; a configuration file is one: remove it\n",
+    );
+    // One at the top only starts the document.
+    list_with_config(&env, "---\ndb_path: results.db\n").ok();
+}
