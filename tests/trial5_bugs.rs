@@ -206,3 +206,29 @@ fn a_second_yaml_document_is_named_with_its_line() {
     // One at the top only starts the document.
     list_with_config(&env, "---\ndb_path: results.db\n").ok();
 }
+
+/// T5 #14: every flag README's `summary [...]` usage names is one
+/// `summary --help` shows (`--log` was documented but hidden).
+#[test]
+fn the_summary_flags_readme_names_are_the_ones_help_shows() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let usage = readme
+        .split("`summary [")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .expect("README names summary's usage");
+    let env = Env::empty();
+    let help = env.run(&["summary", "--help"]);
+    help.ok();
+    let flags: Vec<&str> = usage
+        .split(|c: char| c.is_whitespace() || c == '[' || c == ']')
+        .filter(|word| word.starts_with("--"))
+        .collect();
+    assert!(!flags.is_empty(), "{usage}");
+    for flag in flags {
+        assert!(
+            help.stdout.contains(&format!("{flag} ")),
+            "README's `summary [{usage}` names {flag}, which `summary --help` does not show"
+        );
+    }
+}
