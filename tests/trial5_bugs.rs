@@ -232,3 +232,31 @@ fn the_summary_flags_readme_names_are_the_ones_help_shows() {
         );
     }
 }
+
+/// T5 #15: a duration as dbbackup prints it (`1d 0h`) is accepted as input,
+/// on the command line and in the file.
+#[test]
+fn a_duration_as_printed_is_accepted_as_input() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let run = env.run(&["check", "--max-age", "1d 0h"]);
+    run.reported(0, "(max 1d 0h)");
+    let run = list_with_config(&env, "check:\n  max_age: 1d12h\n");
+    run.ok();
+    let run = env.run(&["--config", "dbbackup.yaml", "check"]);
+    run.reported(0, "(max 1d 12h)");
+}
+
+/// T5 #15: an interval under a second is not printed as `0s`.
+#[test]
+fn a_sub_second_interval_is_not_printed_as_0s() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let run = env.run(&["--min-interval-hours", "0.0001", "auto"]);
+    run.ok();
+    assert!(
+        run.stdout.contains("less than the 0.36s interval"),
+        "{}",
+        run.stdout
+    );
+}
