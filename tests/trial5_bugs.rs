@@ -260,3 +260,14 @@ fn a_sub_second_interval_is_not_printed_as_0s() {
         run.stdout
     );
 }
+
+/// T5 #15: `check:` that is not a map is told every threshold it may hold.
+#[test]
+fn a_check_that_is_not_a_map_lists_remote_max_age_too() {
+    let env = Env::new();
+    let run = list_with_config(&env, "check: 24h\n");
+    run.failed_with(
+        2,
+        "line 1: check: expected a map of check thresholds (max_age, min_count, max_shrink, min_free, remote_max_age)",
+    );
+}

@@ -303,4 +303,12 @@ mod tests {
             "check: expected a map of check thresholds, found 5"
         );
     }
+
+    #[test]
+    fn a_check_that_is_not_a_map_is_told_every_threshold() {
+        let said = super::super::check_text("check: 24h\n").unwrap_err();
+        for key in known(&CheckOptions::default()) {
+            assert!(said.contains(&key), "{key} missing from: {said}");
+        }
+    }
 }
