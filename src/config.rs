@@ -151,10 +151,11 @@ pub fn resolve(request: Request) -> Result<Settings> {
             crate::error::show(path)
         )));
     }
-    let (file, remote_line) = match &config_file {
+    let (file, remote_line, mirrors_line) = match &config_file {
         Some(path) => load(path)?,
-        None => (Options::default(), None),
+        None => (Options::default(), None, None),
     };
+    let mirrors_from_file = flags.mirror_dirs.is_none();
     let remote_in_file = match (&config_file, &file.remote, &flags.remote) {
         (Some(path), Some(_), None) => Some((path.clone(), remote_line)),
         _ => None,
@@ -167,7 +168,15 @@ pub fn resolve(request: Request) -> Result<Settings> {
         refuse_non_utf8_database(db)?;
     }
     paths::refuse_non_utf8_paths(&settings)?;
-    refuse_backup_dir_as_mirror(&settings)?;
+    refuse_backup_dir_as_mirror(&settings).map_err(|message| match &config_file {
+        // The mirrors came from the file: said as its other mistakes are.
+        Some(path) if mirrors_from_file => Error::Config {
+            path: path.clone(),
+            line: mirrors_line,
+            message,
+        },
+        _ => Error::usage(message),
+    })?;
     settings.remote_in_file = remote_in_file;
     settings.config_file = written_config.or(config_file);
     settings.quiet = quiet;
@@ -250,8 +259,9 @@ fn thresholds(check: CheckOptions) -> CheckThresholds {
     }
 }
 
-/// The file's settings, and the line of its `remote` (named if it is bad).
-fn load(path: &Path) -> Result<(Options, Option<usize>)> {
+/// The file's settings, and the lines of its `remote` and `mirror_dirs` (named
+/// if they are bad).
+fn load(path: &Path) -> Result<(Options, Option<usize>, Option<usize>)> {
     let bad = |line: Option<usize>, message: String| Error::Config {
         path: path.to_path_buf(),
         line,
@@ -264,7 +274,11 @@ fn load(path: &Path) -> Result<(Options, Option<usize>)> {
     let text = fs::read_to_string(path).map_err(|e| bad(None, format!("cannot read: {e}")))?;
     let file = parse(&text).map_err(|e| bad(e.line, e.message))?;
     let file = relative_to(file, path, |key| scan::line_of(&text, key))?;
-    Ok((file, scan::line_of(&text, "remote")))
+    Ok((
+        file,
+        scan::line_of(&text, "remote"),
+        scan::line_of(&text, "mirror_dirs"),
+    ))
 }
 
 /// Parse and check a configuration file's text: the one path every file takes,

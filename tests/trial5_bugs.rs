@@ -271,3 +271,24 @@ fn a_check_that_is_not_a_map_lists_remote_max_age_too() {
         "line 1: check: expected a map of check thresholds (max_age, min_count, max_shrink, min_free, remote_max_age)",
     );
 }
+
+/// T5 #15: a mirror in the file that is the backup directory is named with
+/// the file and its line, as every other mistake in the file is.
+#[test]
+fn a_mirror_in_the_file_that_is_the_backup_directory_names_the_file_and_line() {
+    let env = Env::new();
+    let run = list_with_config(&env, "max_backups: 3\nmirror_dirs: [backups]\n");
+    run.failed_with(
+        2,
+        "error: config file dbbackup.yaml line 2: mirror directory ",
+    );
+    assert!(
+        run.stderr
+            .contains("itself; a mirror must be another directory"),
+        "{}",
+        run.stderr
+    );
+    // Given on the command line: a usage error, no file named.
+    let run = env.run(&["--mirror-dir", env.backups.to_str().unwrap(), "list"]);
+    run.failed_with(2, "error: mirror directory ");
+}
