@@ -292,3 +292,31 @@ fn a_mirror_in_the_file_that_is_the_backup_directory_names_the_file_and_line() {
     let run = env.run(&["--mirror-dir", env.backups.to_str().unwrap(), "list"]);
     run.failed_with(2, "error: mirror directory ");
 }
+
+/// T5 #15: `init` over an existing file and `templates --out` over existing
+/// templates are refusals the command line settles: one `error:` line, exit 2
+/// (README), and no template is replaced when one is there.
+#[test]
+fn init_and_templates_over_existing_files_are_one_error_line_and_exit_2() {
+    let env = Env::new();
+    env.run(&["init"]).ok();
+    let run = env.run(&["init"]);
+    run.failed_with(2, "exists; use --overwrite to replace it");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+
+    env.run(&["templates", "--out", "tpl"]).ok();
+    let array = env.path("tpl/job_array.sbatch");
+    let single = env.path("tpl/job_single.sbatch");
+    fs::remove_file(&array).unwrap();
+    fs::write(&single, "# mine\n").unwrap();
+    let run = env.run(&["templates", "--out", "tpl"]);
+    run.failed_with(2, "exists; use --overwrite to replace it");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    assert_eq!(fs::read_to_string(&single).unwrap(), "# mine\n");
+    assert!(
+        !array.exists(),
+        "nothing is written when one file is refused"
+    );
+}

@@ -97,17 +97,25 @@ pub(crate) fn write_all(
         .iter()
         .map(|(name, content, executable)| Ok((*name, fill_in(content, &fill)?, *executable)))
         .collect::<Result<_>>()?;
+    // Before anything is written too: one file there means none is replaced
+    // (a set half old, half new would not work together). A refusal the
+    // command line settles: a usage error.
+    if !overwrite
+        && let Some(path) = texts
+            .iter()
+            .map(|(name, _, _)| out_dir.join(name))
+            .find(|path| path.exists())
+    {
+        return Err(Error::usage(format!(
+            "{} exists; use --overwrite to replace it",
+            show(&path)
+        )));
+    }
     let logs = project.join("slrm_logs");
     crate::store::perms::create_dir_all(&logs)
         .context(|| format!("cannot create {}", show(&logs)))?;
     for (name, text, executable) in texts {
         let path = out_dir.join(name);
-        if path.exists() && !overwrite {
-            return Err(Error::failed(format!(
-                "{} exists; use --overwrite to replace it",
-                show(&path)
-            )));
-        }
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
         }
