@@ -320,3 +320,22 @@ fn init_and_templates_over_existing_files_are_one_error_line_and_exit_2() {
         "nothing is written when one file is refused"
     );
 }
+
+/// T5 #15: `--min-free` before the first backup (no backup directory yet)
+/// measures where the directory will be: its nearest existing parent.
+#[test]
+fn min_free_on_a_missing_backup_directory_measures_its_nearest_parent() {
+    let env = Env::new();
+    let run = env.run(&["--backup-dir", "not/yet", "check", "--min-free", "1K"]);
+    let free = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("free:"))
+        .unwrap_or_else(|| panic!("a free line: {}", run.stdout));
+    assert!(free.starts_with("OK   free: "), "{free}");
+    assert!(
+        free.contains("not/yet does not exist yet: measured at "),
+        "{free}"
+    );
+    assert!(!run.stdout.contains("ENOENT"), "{}", run.stdout);
+}
