@@ -339,3 +339,23 @@ fn min_free_on_a_missing_backup_directory_measures_its_nearest_parent() {
     );
     assert!(!run.stdout.contains("ENOENT"), "{}", run.stdout);
 }
+
+/// T5 #15: the lock file as a restore target is called the lock file, not a
+/// file "named like a backup file".
+#[test]
+fn the_lock_file_as_a_restore_target_is_called_the_lock_file() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let lock = env.lock_file();
+    let run = env.run(&[
+        "restore",
+        "latest",
+        "--target",
+        lock.to_str().unwrap(),
+        "--force",
+    ]);
+    run.failed_with(
+        1,
+        "and is its lock file; refusing to write a database there",
+    );
+}
