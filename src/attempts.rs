@@ -373,9 +373,12 @@ fn supersede(places: &[PathBuf], at: &Path) {
         match fs::remove_file(&marker) {
             // ENOTDIR: its directory cannot exist (the backup directory is a
             // file), so neither can the marker; the real error is said after.
+            // A read-only directory says EROFS even for a marker that is not
+            // there: only one that is there is worth a warning.
             Err(e)
                 if e.kind() != std::io::ErrorKind::NotFound
-                    && e.raw_os_error() != Some(nix::libc::ENOTDIR) =>
+                    && e.raw_os_error() != Some(nix::libc::ENOTDIR)
+                    && fs::symlink_metadata(&marker).is_ok() =>
             {
                 tracing::warn!("cannot remove failure marker {}: {e}", show(&marker));
             }

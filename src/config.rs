@@ -158,13 +158,14 @@ pub fn resolve(request: Request) -> Result<Settings> {
         )));
     }
     let given_config = given_longs.iter().any(|l| l == "config");
-    let (file, remote_line) = match &config_file {
+    let (file, remote_line, mirrors_line) = match &config_file {
         Some(path) => {
             refuse_database_as_config(path, flags.config.is_some(), given_config)?;
             load(path)?
         }
-        None => (Options::default(), None),
+        None => (Options::default(), None, None),
     };
+    let mirrors_from_file = flags.mirror_dirs.is_none();
     let remote_in_file = match (&config_file, &file.remote, &flags.remote) {
         (Some(path), Some(_), None) => Some((path.clone(), remote_line)),
         _ => None,
@@ -181,7 +182,15 @@ pub fn resolve(request: Request) -> Result<Settings> {
     }
     paths::refuse_non_utf8_paths(&settings)?;
     drop_backup_dir_from_mirrors(&mut settings, &given_longs);
-    refuse_backup_dir_as_mirror(&settings)?;
+    refuse_backup_dir_as_mirror(&settings).map_err(|message| match &config_file {
+        // The mirrors came from the file: said as its other mistakes are.
+        Some(path) if mirrors_from_file => Error::Config {
+            path: path.clone(),
+            line: mirrors_line,
+            message,
+        },
+        _ => Error::usage(message),
+    })?;
     settings.remote_in_file = remote_in_file;
     settings.config_file = written_config.or(config_file);
     settings.quiet = quiet;
@@ -290,8 +299,9 @@ fn refuse_database_as_config(path: &Path, named: bool, flag: bool) -> Result<()>
     )))
 }
 
-/// The file's settings, and the line of its `remote` (named if it is bad).
-fn load(path: &Path) -> Result<(Options, Option<usize>)> {
+/// The file's settings, and the lines of its `remote` and `mirror_dirs` (named
+/// if they are bad).
+fn load(path: &Path) -> Result<(Options, Option<usize>, Option<usize>)> {
     let bad = |line: Option<usize>, message: String| Error::Config {
         path: path.to_path_buf(),
         line,
@@ -304,7 +314,11 @@ fn load(path: &Path) -> Result<(Options, Option<usize>)> {
     let text = fs::read_to_string(path).map_err(|e| bad(None, format!("cannot read: {e}")))?;
     let file = parse(&text).map_err(|e| bad(e.line, e.message))?;
     let file = relative_to(file, path, |key| scan::line_of(&text, key))?;
-    Ok((file, scan::line_of(&text, "remote")))
+    Ok((
+        file,
+        scan::line_of(&text, "remote"),
+        scan::line_of(&text, "mirror_dirs"),
+    ))
 }
 
 /// Parse and check a configuration file's text: the one path every file takes,
@@ -368,12 +382,32 @@ impl std::fmt::Display for Bad {
     }
 }
 
+/// What a top-level key indented by mistake is told.
+const MISINDENTED: &str = "this line is indented: top-level keys start in column 1 (only the keys under `check:` are indented)";
+
 /// The YAML reader's message in the user's words, its position as the line
 /// (in front, as every other config message has it), and what a tab there
 /// means.
 fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
     let mut message = error.to_string();
     let Some(at) = error.location() else {
+        // Said without a position: a second document, which `---` or a first
+        // line indented by mistake starts.
+        if let Some(number) = scan::second_document(text) {
+            return Bad::at(
+                Some(number),
+                "`---` starts a second YAML document; a configuration file is one: remove it"
+                    .into(),
+            );
+        }
+        if let Some(number) = scan::first_content_line(text).filter(|n| scan::misindented(text, *n))
+        {
+            let line = text.lines().nth(number - 1).unwrap_or("").trim_end();
+            return Bad::at(
+                Some(number),
+                format!("{MISINDENTED} (the line reads: {line})"),
+            );
+        }
         return Bad::at(None, scan::plain_words(&message));
     };
     // The reader puts the position in its text (at the end, or in a scanner's
@@ -381,14 +415,18 @@ fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
     let position = format!(" at line {} column {}", at.line(), at.column());
     message = message.replace(&position, "");
     let mut message = scan::plain_words(&message);
+    if scan::misindented(text, at.line()) {
+        message = MISINDENTED.into();
+    }
     let line = text.lines().nth(at.line().saturating_sub(1)).unwrap_or("");
     if line.chars().take(at.column()).any(|c| c == '\t') {
         message.push_str("; YAML indents with spaces, not tabs");
     }
     // The reader's value is not what was written (`1e3` is read as 1000.0,
     // `[r.db` as a list): the line as written shows what it made of it.
-    let written = line.trim();
-    if !written.is_empty() {
+    // With its indentation: a misplaced indent is the mistake to see.
+    let written = line.trim_end();
+    if !written.trim_start().is_empty() {
         let shown: String = written.chars().take(80).collect();
         message.push_str(&format!(" (the line reads: {shown})"));
     }

@@ -897,10 +897,21 @@ fn median(values: &[u64]) -> u64 {
 /// quota when a quota tool answers for the directory and that is smaller.
 fn free_space(dir: &Path, label: &str, min_free: u64) -> Criterion {
     let name = format!("{label}free");
-    match nix::sys::statvfs::statvfs(dir) {
+    let at = measured_at(dir);
+    // The first backup creates the directory: where it will be is what counts.
+    let missing = if at == dir {
+        String::new()
+    } else {
+        format!(
+            "; {} does not exist yet: measured at {}",
+            show(dir),
+            show(&at)
+        )
+    };
+    match nix::sys::statvfs::statvfs(&at) {
         Ok(stat) => {
             let disk = stat.blocks_available() * stat.fragment_size();
-            let quota = crate::quota::remaining(dir);
+            let quota = crate::quota::remaining(&at);
             let (free, source) = match &quota {
                 Some(quota) if quota.remaining < disk => (
                     quota.remaining,
@@ -926,7 +937,7 @@ fn free_space(dir: &Path, label: &str, min_free: u64) -> Criterion {
                 ok: free >= min_free,
                 severity: Severity::Critical,
                 detail: format!(
-                    "{} free{source} (min {})",
+                    "{} free{source} (min {}){missing}",
                     human_bytes(free),
                     human_bytes(min_free)
                 ),
@@ -938,10 +949,25 @@ fn free_space(dir: &Path, label: &str, min_free: u64) -> Criterion {
             name,
             ok: false,
             severity: Severity::Critical,
-            detail: format!("cannot measure free space: {errno}"),
+            detail: format!(
+                "cannot measure free space at {}: {}",
+                show(&at),
+                errno.desc()
+            ),
             perf: None,
         },
     }
+}
+
+/// `dir`, or its nearest existing parent when it does not exist yet.
+fn measured_at(dir: &Path) -> std::path::PathBuf {
+    let mut at = dir.to_path_buf();
+    if at.exists() {
+        return at;
+    }
+    at = std::path::absolute(dir).unwrap_or(at);
+    while !at.exists() && at.pop() {}
+    at
 }
 
 #[cfg(test)]

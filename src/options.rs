@@ -233,7 +233,7 @@ pub struct Options {
 #[derive(Debug, Default, Clone, Args, Deserialize, Serialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a map of check thresholds (max_age, min_count, max_shrink, min_free)"
+    expecting = "a map of check thresholds (max_age, min_count, max_shrink, min_free, remote_max_age)"
 )]
 pub struct CheckOptions {
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = crate::units::parse_duration,

@@ -16,6 +16,7 @@
 //! target gets its stale `-wal`, `-shm` and `-journal` removed too, and is
 //! published by `link(2)`, which never replaces a file that appeared meanwhile.
 
+mod other_host;
 mod pre_restore;
 
 use std::fs::{self, File};
@@ -138,6 +139,7 @@ pub(crate) fn restore(
         passed_over,
     } = extract_first_intact(settings, job, &candidates, request, present, &parent)
         .map_err(&untouched)?;
+    other_host::warn(&entry, target, &parent);
 
     let (saved, guard) = match (&lock, present) {
         (Some(lock), Present::Database) => {
@@ -868,12 +870,16 @@ fn refuse_backup_file(settings: &Settings, dir: &BackupDir, target: &Path) -> Re
     let Some(name) = target.file_name().and_then(|n| n.to_str()) else {
         return Ok(());
     };
-    let backup_like = (name.starts_with("backup_") && name.ends_with(".gz"))
-        || name.starts_with(TEMP_PREFIX)
-        || name == LOCK_FILE;
-    if !backup_like {
+    // What the file there is (or would pose as), for the message.
+    let what = if name == LOCK_FILE {
+        "is its lock file"
+    } else if name.starts_with(TEMP_PREFIX) {
+        "is named like its temp files"
+    } else if name.starts_with("backup_") && name.ends_with(".gz") {
+        "is named like a backup file"
+    } else {
         return Ok(());
-    }
+    };
     let Ok(parent) = fs::canonicalize(parent_dir(target)) else {
         return Ok(());
     };
@@ -881,7 +887,7 @@ fn refuse_backup_file(settings: &Settings, dir: &BackupDir, target: &Path) -> Re
     for backups in dirs {
         if fs::canonicalize(backups).is_ok_and(|b| b == parent) {
             return Err(Error::failed(format!(
-                "restore target {} is in backup directory {} and named like a backup file; refusing to write a database there, even with --force (restore into another path)",
+                "restore target {} is in backup directory {} and {what}; refusing to write a database there, even with --force (restore into another path)",
                 show(target),
                 show(backups)
             )));

@@ -4,15 +4,35 @@
 use std::time::Duration;
 
 /// Parse `<number><unit>` with unit s, m, h, d or w (a bare number other than 0
-/// is refused).
+/// is refused), or several such parts, summed: what [`human_duration`] prints
+/// (`1d 12h`, `3h 5m`) is read back the same.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (value, unit) = number_and_unit(text)
-        .ok_or_else(|| format!("'{text}' is not a duration (examples: 90s, 30m, 24h, 7d)"))?;
-    let scale = match unit.trim() {
+    let not_one = || format!("'{text}' is not a duration (examples: 90s, 30m, 24h, 7d, 1d 12h)");
+    let mut rest = text;
+    let mut seconds = 0.0;
+    while !rest.is_empty() {
+        let (value, after) = number_and_unit(rest).ok_or_else(not_one)?;
+        let end = after
+            .find(|c: char| c.is_whitespace() || c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(end);
+        seconds += value * unit_seconds(text, value, unit, next.trim().is_empty() && rest == text)?;
+        rest = next.trim_start();
+    }
+    if text.is_empty() {
+        return Err(not_one());
+    }
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("'{text}' is out of range (examples: 90s, 30m, 24h, 7d)"))
+}
+
+/// Seconds per `unit` in a duration `text`; `alone`: the number is the whole text.
+fn unit_seconds(text: &str, value: f64, unit: &str, alone: bool) -> Result<f64, String> {
+    Ok(match unit {
         // A bare number is ambiguous (`24` meant as hours was taken as
-        // seconds): refused, except 0, which is 0 in any unit.
-        "" if value == 0.0 => 1.0,
+        // seconds): refused, except a lone 0, which is 0 in any unit.
+        "" if value == 0.0 && alone => 1.0,
         "" => return Err(format!("{text}: give a unit: 90s, 30m, 24h, 7d")),
         "s" => 1.0,
         "m" => 60.0,
@@ -24,9 +44,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 "unknown unit '{other}' in '{text}' (use s, m, h, d or w: 90s, 30m, 24h, 7d)"
             ));
         }
-    };
-    Duration::try_from_secs_f64(value * scale)
-        .map_err(|_| format!("'{text}' is out of range (examples: 90s, 30m, 24h, 7d)"))
+    })
 }
 
 /// `90s` → (90.0, "s"); `None` when the text does not start with a number.
@@ -117,6 +135,13 @@ pub fn human_bytes(bytes: u64) -> String {
 pub fn human_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
     match secs {
+        // Not `0s` for a short interval (`--min-interval-hours 0.0001`):
+        // milliseconds, rounded up, written as seconds `parse_duration` reads.
+        0 if !duration.is_zero() => {
+            let millis = duration.subsec_nanos().div_ceil(1_000_000);
+            let shown = format!("{:.3}", f64::from(millis) / 1000.0);
+            format!("{}s", shown.trim_end_matches('0').trim_end_matches('.'))
+        }
         0..60 => format!("{secs}s"),
         60..3600 => format!("{}m {}s", secs / 60, secs % 60),
         3600..86_400 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
@@ -156,6 +181,25 @@ mod tests {
         assert!(parse_duration("-1h").is_err());
         assert!(parse_duration("1y").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("").is_err());
+        // What human_duration prints is read back as it was.
+        assert_eq!(human_duration(Duration::from_millis(360)), "0.36s");
+        assert_eq!(human_duration(Duration::from_nanos(1)), "0.001s");
+        assert_eq!(human_duration(Duration::from_nanos(999_999_999)), "1s");
+        for secs in [0, 59, 61, 3700, 86_400, 129_600, 3_600_000] {
+            let shown = human_duration(Duration::from_secs(secs));
+            let back = parse_duration(&shown).unwrap();
+            assert_eq!(human_duration(back), shown);
+        }
+        assert_eq!(
+            parse_duration("1d12h").unwrap(),
+            Duration::from_secs(129_600)
+        );
+        assert_eq!(
+            parse_duration("1d 0h").unwrap(),
+            Duration::from_secs(86_400)
+        );
+        assert!(parse_duration("1d 5").unwrap_err().contains("give a unit"));
+        assert!(parse_duration("2h min_count").is_err());
     }
 
     #[test]

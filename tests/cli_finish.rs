@@ -191,8 +191,9 @@ fn man_and_templates_out_refuse_existing_files_unless_overwrite() {
     let mine = dir.join("dbbackup-restore.1");
     std::fs::write(&mine, "mine").unwrap();
     let out = dir.to_str().unwrap();
+    // A refusal the command line settles (`--overwrite`): exit 2, as `init`.
     env.run(&["man", "--out", out]).failed_with(
-        1,
+        2,
         &format!("{} exists; use --overwrite to replace it", mine.display()),
     );
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine");
@@ -206,7 +207,7 @@ fn man_and_templates_out_refuse_existing_files_unless_overwrite() {
     // The first file written missing, the others there.
     std::fs::remove_file(slurm.join("hooks/dbbackup_hooks.sh")).unwrap();
     env.run(&["templates", "--out", "s"])
-        .failed_with(1, "exists; use --overwrite to replace it");
+        .failed_with(2, "exists; use --overwrite to replace it");
     assert!(
         !slurm.join("hooks/dbbackup_hooks.sh").exists(),
         "nothing written"

@@ -322,7 +322,7 @@ fn init_writes_a_working_commented_config_and_templates() {
         .into();
     backup.ok();
     assert!(env.path("outputs/db_backups").is_dir());
-    env.run(&["init"]).failed_with(1, "--overwrite");
+    env.run(&["init"]).failed_with(2, "--overwrite");
     env.run(&["init", "--overwrite"]).ok();
 }
 
@@ -343,7 +343,7 @@ fn init_and_templates_replace_files_with_overwrite_and_init_still_takes_force() 
     ] {
         fs::write(file, "# mine\n").unwrap();
         let refused = env.run(args);
-        refused.failed_with(1, "exists; use --overwrite to replace it");
+        refused.failed_with(2, "exists; use --overwrite to replace it");
         assert_eq!(fs::read_to_string(file).unwrap(), "# mine\n", "{args:?}");
         for flag in ["--overwrite", "--force"] {
             if args[0] == "templates" && flag == "--force" {

@@ -368,7 +368,7 @@ fn config_errors_say_what_was_written_what_is_expected_and_where() {
     for (text, says) in [
         (
             "check: 5\n",
-            "line 1: check: expected a map of check thresholds (max_age, min_count, max_shrink, min_free), found 5",
+            "line 1: check: expected a map of check thresholds (max_age, min_count, max_shrink, min_free, remote_max_age), found 5",
         ),
         (
             "- a\n",

@@ -40,6 +40,7 @@ mod slurm_identity;
 mod slurm_modes;
 mod stress;
 mod templates;
+mod trial5_bugs;
 mod truth_copies;
 mod truth_ok;
 mod truth_restore;

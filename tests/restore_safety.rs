@@ -395,10 +395,17 @@ fn a_target_named_like_a_backup_in_a_backup_directory_is_refused_even_with_force
             target.to_str().unwrap(),
         ]);
         let home = if dir == mirror { &mirror } else { &env.backups };
+        let what = if name == ".dbbackup.lock" {
+            "is its lock file"
+        } else if name.starts_with(".dbbackup-tmp-") {
+            "is named like its temp files"
+        } else {
+            "is named like a backup file"
+        };
         run.failed_with(
             1,
             &format!(
-                "restore target {} is in backup directory {} and named like a backup file; refusing to write a database there, even with --force (restore into another path)",
+                "restore target {} is in backup directory {} and {what}; refusing to write a database there, even with --force (restore into another path)",
                 target.display(),
                 home.display()
             ),

@@ -84,7 +84,7 @@ fn templates_are_written_with_paths_filled_in() {
     }
     // Existing files are not replaced without --overwrite.
     env.run(&["templates", "--out", out.to_str().unwrap()])
-        .failed_with(1, "--overwrite");
+        .failed_with(2, "--overwrite");
     env.run(&["templates", "--out", out.to_str().unwrap(), "--overwrite"])
         .ok();
 }

@@ -37,7 +37,7 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
     if !args.overwrite
         && let Some((path, ..)) = pages.iter().find(|(path, ..)| path.exists())
     {
-        return Err(Error::failed(format!(
+        return Err(Error::usage(format!(
             "{} exists; use --overwrite to replace it",
             show(path)
         )));

@@ -38,8 +38,9 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
             show(&args.path)
         )));
     }
+    // A refusal the command line settles (README: one `error:` line, exit 2).
     if args.path.exists() && !args.overwrite {
-        return Err(Error::failed(format!(
+        return Err(Error::usage(format!(
             "{} exists; use --overwrite to replace it",
             show(&args.path)
         )));

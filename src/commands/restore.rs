@@ -2,13 +2,13 @@
 //! glue over the restore engine in [`crate::restore`].
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 
 use super::Ctx;
 use crate::cli::RestoreArgs;
-use crate::error::{Context, Error, Result, show};
+use crate::error::{Error, Result, show};
 use crate::exit_code::ExitCode;
 use crate::restore::{self, Outcome, Request};
 
@@ -23,7 +23,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         None => {
             let db = ctx.settings.db_path()?;
             match fs::symlink_metadata(db) {
-                Ok(meta) if meta.file_type().is_symlink() => (resolve_link(db)?, Some(db)),
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    (crate::store::link::end_of(db)?, Some(db))
+                }
                 _ => (db.to_path_buf(), None),
             }
         }
@@ -208,45 +210,6 @@ fn no_local_point(ctx: &Ctx) -> Result<bool> {
         .backup_dir()
         .restore_points(&db, |e| crate::diff::restore_problem(e).is_none())?;
     Ok(points.is_empty())
-}
-
-/// The file a chain of symbolic links ends at, which need not exist yet (a link
-/// into a purged scratch directory): its directory must, as for any target.
-fn resolve_link(link: &Path) -> Result<PathBuf> {
-    let mut path = link.to_path_buf();
-    // As the kernel does: a loop of links is an error, not a hang.
-    for _ in 0..40 {
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let next = fs::read_link(&path)
-                    .context(|| format!("cannot read symbolic link {}", show(&path)))?;
-                path = match path.parent() {
-                    Some(parent) => parent.join(next),
-                    None => next,
-                };
-            }
-            _ => {
-                // A canonical directory: the file beside which the temp file goes.
-                let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-                    return Ok(path);
-                };
-                let parent = if parent.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    parent
-                };
-                return Ok(match fs::canonicalize(parent) {
-                    Ok(parent) => parent.join(name),
-                    // Missing: the restore engine says so, naming it.
-                    Err(_) => path,
-                });
-            }
-        }
-    }
-    Err(Error::failed(format!(
-        "{} is a loop of symbolic links; give the real path of the database",
-        show(link)
-    )))
 }
 
 /// Say what was restored, and from which point.

@@ -1,4 +1,4 @@
-//! `dbbackup summary [--log PATH]`: one line describing the backup set.
+//! `dbbackup summary [--summary-log PATH]`: one line describing the backup set.
 
 use serde::Serialize;
 

@@ -59,25 +59,26 @@ pub(crate) fn refuse_non_utf8(what: &str, path: &Path) -> Result<()> {
 /// A mirror that is the backup directory itself, or another mirror (under any
 /// spelling), would "copy" each backup onto itself: a configuration mistake,
 /// said as one.
-pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> Result<()> {
+/// The message only: the caller knows whether the mirrors came from the file.
+pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> std::result::Result<(), String> {
     let backups = same_dir_key(&settings.backup_dir);
     let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
     for mirror in &settings.mirror_dirs {
         let key = same_dir_key(mirror);
         if key == backups {
-            return Err(Error::usage(format!(
+            return Err(format!(
                 "mirror directory {} is the backup directory {} itself; a mirror must be another directory, ideally on another disk",
                 crate::error::show(mirror),
                 crate::error::show(&settings.backup_dir)
-            )));
+            ));
         }
         // Twice the same mirror: the second copy would fail with "File exists".
         if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == key) {
-            return Err(Error::usage(format!(
+            return Err(format!(
                 "mirror directory {} is given twice (also as {})",
                 crate::error::show(mirror),
                 crate::error::show(first)
-            )));
+            ));
         }
         seen.push((key, mirror));
     }

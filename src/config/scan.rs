@@ -81,6 +81,51 @@ pub(super) fn keys(text: &str, refused: bool) -> Result<(), Bad> {
     Ok(())
 }
 
+/// Whether line `number` (from 1) is indented where nothing opens a map: the
+/// content line before it is at column 1 and has its value (or there is none),
+/// so it is a top-level key indented by mistake.
+pub(super) fn misindented(text: &str, number: usize) -> bool {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(line) = number.checked_sub(1).and_then(|i| lines.get(i)) else {
+        return false;
+    };
+    if !line.starts_with(' ') || line.trim().is_empty() {
+        return false;
+    }
+    let before = lines[..number - 1]
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    match before {
+        None => true,
+        Some(before) => {
+            !before.starts_with([' ', '\t'])
+                && entry(before).is_some_and(|(_, value)| !value.is_empty())
+        }
+    }
+}
+
+/// The line (from 1) of the first line that is neither blank nor a comment.
+pub(super) fn first_content_line(text: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|index| index + 1)
+}
+
+/// The line of a `---` that ends a first document with content (one at the
+/// very top only starts the one document).
+pub(super) fn second_document(text: &str) -> Option<usize> {
+    let mut content = false;
+    for (index, line) in text.lines().enumerate() {
+        let separator = line.trim_end() == "---" || line.starts_with("--- ");
+        if separator && content {
+            return Some(index + 1);
+        }
+        content |= !separator && !line.trim().is_empty() && !line.starts_with(['#', '%']);
+    }
+    None
+}
+
 /// The line of top-level `key`, if written so.
 pub(super) fn line_of(text: &str, key: &str) -> Option<usize> {
     text.lines()
@@ -280,5 +325,13 @@ mod tests {
             plain_words("check: invalid type: integer `5`, expected a map of check thresholds"),
             "check: expected a map of check thresholds, found 5"
         );
+    }
+
+    #[test]
+    fn a_check_that_is_not_a_map_is_told_every_threshold() {
+        let said = super::super::check_text("check: 24h\n").unwrap_err();
+        for key in known(&CheckOptions::default()) {
+            assert!(said.contains(&key), "{key} missing from: {said}");
+        }
     }
 }

@@ -97,14 +97,16 @@ pub(crate) fn write_all(
         .iter()
         .map(|(name, content, executable)| Ok((*name, fill_in(content, &fill)?, *executable)))
         .collect::<Result<_>>()?;
-    // Nothing written unless all can be (as `man --out`).
+    // Before anything is written too: one file there means none is replaced
+    // (a set half old, half new would not work together). A refusal the
+    // command line settles: a usage error.
     if !overwrite
         && let Some(path) = texts
             .iter()
-            .map(|(name, ..)| out_dir.join(name))
+            .map(|(name, _, _)| out_dir.join(name))
             .find(|path| path.exists())
     {
-        return Err(Error::failed(format!(
+        return Err(Error::usage(format!(
             "{} exists; use --overwrite to replace it",
             show(&path)
         )));

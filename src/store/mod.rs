@@ -7,6 +7,7 @@ pub mod checksum;
 pub(crate) mod damage;
 pub(crate) mod latest;
 pub(crate) mod legacy;
+pub(crate) mod link;
 pub mod metadata;
 pub mod naming;
 pub(crate) mod ownership;

@@ -59,11 +59,17 @@ impl DbId {
     }
 }
 
-/// `realpath`, else the real path of its directory plus the file name (the file
-/// may be missing), else the path as given.
+/// `realpath`, else (a link whose file is lost) where the link leads, as
+/// `restore` resolves it, else the real path of its directory plus the file
+/// name (the file may be missing), else the path as given.
 fn canonical(absolute: &Path) -> PathBuf {
     if let Ok(real) = std::fs::canonicalize(absolute) {
         return real;
+    }
+    if std::fs::symlink_metadata(absolute).is_ok_and(|m| m.file_type().is_symlink())
+        && let Ok(end) = super::link::end_of(absolute)
+    {
+        return end;
     }
     match (absolute.parent(), absolute.file_name()) {
         (Some(parent), Some(name)) => std::fs::canonicalize(parent)
