@@ -208,7 +208,7 @@ pub fn unknown_variables() -> Vec<String> {
             if known.iter().any(|k| k == suffix) || OTHER_VARIABLES.contains(&suffix) {
                 return None;
             }
-            let meant = crate::config::closest(suffix, &known)
+            let meant = crate::spelling::closest(suffix, &known)
                 .or_else(|| part_of(suffix, &known))
                 .map(|close| format!(" (did you mean {PREFIX}{close}?)"))
                 .unwrap_or_default();

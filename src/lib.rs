@@ -31,6 +31,7 @@ mod signals;
 pub mod slurm;
 mod snapshot;
 mod snapshot_copy;
+mod spelling;
 mod sqlite_file;
 pub mod store;
 pub mod summary_log;

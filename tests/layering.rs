@@ -54,7 +54,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "leaves",
-        &["error", "exit_code", "units", "limits", "options", "host"],
+        &[
+            "error",
+            "exit_code",
+            "units",
+            "limits",
+            "options",
+            "host",
+            "spelling",
+        ],
     ),
 ];
 

@@ -558,3 +558,76 @@ fn a_damaged_base_that_a_kept_diff_needs_is_named_and_sync_ends() {
         run.stderr
     );
 }
+
+/// An endpoint without its scheme, with a trailing space, or keys with a
+/// character a header cannot hold panicked inside object_store (exit 101):
+/// each is one line naming the setting (never the secret's value), exit 2; an
+/// inline upload keeps the backup (exit 0) and records the failed upload.
+#[test]
+fn an_endpoint_or_keys_a_request_cannot_hold_are_named_not_a_panic() {
+    let env = Env::new();
+    let url = "s3://bucket/bad-endpoint";
+    for (endpoint, said) in [
+        (
+            "s3.hpc.example.org",
+            "AWS_ENDPOINT_URL \"s3.hpc.example.org\" is not an http(s) URL without spaces: give it as https://s3.hpc.example.org",
+        ),
+        (
+            "http://127.0.0.1:9 ",
+            "AWS_ENDPOINT_URL \"http://127.0.0.1:9 \" is not an http(s) URL without spaces",
+        ),
+        (
+            "http://",
+            "AWS_ENDPOINT_URL \"http://\" is not an http(s) URL",
+        ),
+    ] {
+        for args in [&["sync"][..], &["list", "--from-remote"][..]] {
+            let run = s3::run(&env, endpoint, url, args);
+            run.failed_with(2, said);
+            assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        }
+    }
+    let secret = "line\nbreak";
+    let run = crate::common::Run::from(
+        s3::command(&env, "http://127.0.0.1:9", url)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .arg("sync")
+            .output()
+            .unwrap(),
+    );
+    run.failed_with(
+        2,
+        "the secret access key (from an AWS_* variable or the credentials file) holds a space, line break or non-ASCII character",
+    );
+    assert!(!run.stderr.contains("line\nbreak") && !run.stderr.contains("panicked"));
+    let run = crate::common::Run::from(
+        s3::command(&env, "http://127.0.0.1:9", url)
+            .env("AWS_ACCESS_KEY_ID", "tést")
+            .arg("sync")
+            .output()
+            .unwrap(),
+    );
+    run.failed_with(2, "the access key id (from an AWS_* variable");
+
+    // Inline: the backup stands, the failed upload is recorded for `check`.
+    let backup = crate::common::Run::from(
+        s3::command(&env, "s3.hpc.example.org", url)
+            .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+            .arg("backup")
+            .output()
+            .unwrap(),
+    );
+    backup.ok();
+    assert!(
+        backup.stderr.contains("WARN") && !backup.stderr.contains("panicked"),
+        "{}",
+        backup.stderr
+    );
+    assert_eq!(env.backup_files().len(), 1);
+    let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    let upload = lines
+        .iter()
+        .find(|l| l["event"] == "upload")
+        .expect("upload line");
+    assert_eq!(upload["status"], "failed");
+}

@@ -203,7 +203,9 @@ fn a_second_yaml_document_is_named_with_its_line() {
         2,
         "error: config file dbbackup.yaml line 2: `---` starts a second YAML document; a configuration file is one: remove it\n",
     );
-    // One at the top only starts the document.
+    // One at the top only starts the document (`list` of a directory not
+    // made yet fails, so it is made).
+    fs::create_dir_all(&env.backups).unwrap();
     list_with_config(&env, "---\ndb_path: results.db\n").ok();
 }
 

@@ -7,6 +7,7 @@
 use super::Bad;
 use crate::limits::{self, Limit};
 use crate::options::{CheckOptions, Options};
+use crate::spelling::closest;
 
 /// Refuse numbers not written as one decimal number on one line, and, when
 /// the YAML reader refused the file (`refused`), duplicate and unknown keys (top
@@ -187,34 +188,6 @@ fn unknown(name: &str, key: &str, keys: &[String]) -> String {
     }
 }
 
-/// The name in `names` a misspelling of `name` most likely meant, if one is close.
-pub(crate) fn closest<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
-    names
-        .iter()
-        .map(|known| (edit_distance(name, known), known))
-        .min_by_key(|(distance, _)| *distance)
-        .filter(|(distance, _)| *distance <= 2.max(name.len() / 4))
-        .map(|(_, known)| known.as_str())
-}
-
-/// Levenshtein distance, by characters.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
 /// `0x10` (YAML would read 16: a count in hexadecimal is surely a mistake) and
 /// digits past every number type (YAML would read `1e41`) are said as written.
 fn number_as_written(limit: &Limit, value: &str) -> Result<(), String> {
@@ -308,7 +281,6 @@ mod tests {
             "unknown key max_bakups (did you mean max_backups?)"
         );
         assert!(unknown("zzz", "zzz", &keys).starts_with("unknown key zzz; the keys are db_path,"));
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -190,6 +190,7 @@ impl Remote {
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
                 seconds(timeout.min(Duration::from_secs(10))),
             );
+        refuse_bad_endpoint(&builder)?;
         refuse_plain_http(&builder)?;
         let mut no_keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
             && std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
@@ -211,6 +212,7 @@ impl Remote {
                 "no credentials found for {url}: {WHERE_KEYS_GO} (AWS_EC2_METADATA_DISABLED: the cloud instance-metadata service was not asked)"
             )));
         }
+        refuse_keys_not_header_text(&builder)?;
         let store = builder
             .build()
             .map_err(|e| fail_text(url, "cannot set up", &e))?;
@@ -735,6 +737,54 @@ impl Remote {
         }
         Ok(())
     }
+}
+
+/// An endpoint object_store cannot make a request to (`s3.hpc.example.org`
+/// without its scheme, a trailing space) panics inside it at the first request:
+/// said as the setting's mistake instead, before anything is asked.
+fn refuse_bad_endpoint(builder: &AmazonS3Builder) -> Result<()> {
+    let Some(endpoint) = builder.get_config_value(&AmazonS3ConfigKey::Endpoint) else {
+        return Ok(());
+    };
+    // `Url::parse` trims spaces that the request's URI refuses: checked first.
+    let clean = !endpoint.is_empty() && endpoint.chars().all(|c| c.is_ascii_graphic());
+    let parsed = reqwest::Url::parse(&endpoint).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+    });
+    if clean && parsed.is_some() {
+        return Ok(());
+    }
+    let example = endpoint.trim();
+    let example = if example.contains("://") || example.is_empty() {
+        "https://s3.example.org".to_string()
+    } else {
+        format!("https://{example}")
+    };
+    Err(Error::usage(format!(
+        "AWS_ENDPOINT_URL {endpoint:?} is not an http(s) URL without spaces: give it as {example}"
+    )))
+}
+
+/// Keys and a session token that cannot go into a request header (a line
+/// break or space pasted with them, a non-ASCII letter) panic inside
+/// object_store: said instead, naming which one and never its value.
+fn refuse_keys_not_header_text(builder: &AmazonS3Builder) -> Result<()> {
+    let keys = [
+        (AmazonS3ConfigKey::AccessKeyId, "access key id"),
+        (AmazonS3ConfigKey::SecretAccessKey, "secret access key"),
+        (AmazonS3ConfigKey::Token, "session token"),
+    ];
+    for (key, what) in keys {
+        if builder
+            .get_config_value(&key)
+            .is_some_and(|v| !v.chars().all(|c| c.is_ascii_graphic()))
+        {
+            return Err(Error::usage(format!(
+                "the {what} (from an AWS_* variable or the credentials file) holds a space, line break or non-ASCII character: copy it again without them"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// An `http://` endpoint without `AWS_ALLOW_HTTP`: object_store's own error

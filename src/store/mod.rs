@@ -336,7 +336,7 @@ impl BackupDir {
 
     /// "; did you mean 'latest'?" for a name within two typing mistakes of
     /// `latest` or of a backup here (`lastest`, a digit of the time); else
-    /// nothing. Closer than `config::closest`'s bound: backup names differ
+    /// nothing. Closer than `spelling::closest`'s bound: backup names differ
     /// from each other by only a few digits.
     fn meant(&self, name: &str) -> String {
         let mut known = vec!["latest".to_string()];
@@ -348,7 +348,7 @@ impl BackupDir {
         );
         known
             .iter()
-            .map(|known| (crate::config::edit_distance(name, known), known))
+            .map(|known| (crate::spelling::edit_distance(name, known), known))
             .filter(|(distance, _)| *distance <= 2)
             .min_by_key(|(distance, _)| *distance)
             .map(|(_, close)| format!("; did you mean '{close}'?"))
