@@ -35,6 +35,17 @@ fn three_points(env: &Env, endpoint: &str, url: &str) {
     }
 }
 
+/// How many points `list --from-remote` shows.
+fn remote_count(env: &Env, endpoint: &str, url: &str) -> usize {
+    json_rows(&s3::run(
+        env,
+        endpoint,
+        url,
+        &["list", "--from-remote", "--format", "json"],
+    ))
+    .len()
+}
+
 fn json_rows(run: &crate::common::Run) -> Vec<serde_json::Value> {
     run.ok();
     run.json().as_array().unwrap().clone()
@@ -307,13 +318,7 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
         "{}",
         backup.stdout
     );
-    let rows = json_rows(&s3::run(
-        &env,
-        &server.endpoint,
-        &url,
-        &["list", "--from-remote", "--format", "json"],
-    ));
-    assert_eq!(rows.len(), 2);
+    assert_eq!(remote_count(&env, &server.endpoint, &url), 2);
     let check = s3::run(&env, &server.endpoint, &url, &["check", "--format", "json"]);
     let criteria = check.json();
     let remote = criteria["criteria"]
@@ -333,13 +338,17 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
         .output()
         .unwrap();
     crate::common::Run::from(auto).ok();
-    let rows = json_rows(&s3::run(
-        &env,
-        &server.endpoint,
-        &url,
-        &["list", "--from-remote", "--format", "json"],
-    ));
-    assert_eq!(rows.len(), 3);
+    assert_eq!(remote_count(&env, &server.endpoint, &url), 3);
+
+    // `periodic` too (the SLURM hooks never upload: docs/remote.md).
+    write_rows(&env.db, 5);
+    let periodic = s3::command(&env, &server.endpoint, &url)
+        .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+        .args(["--min-interval-hours", "0", "periodic"])
+        .output()
+        .unwrap();
+    crate::common::Run::from(periodic).ok();
+    assert_eq!(remote_count(&env, &server.endpoint, &url), 4);
 
     // A newer point not synced: fine while young, unhealthy once older than remote_max_age.
     write_rows(&env.db, 5);
@@ -402,13 +411,7 @@ fn a_sync_killed_mid_upload_leaves_no_point_and_the_next_sync_completes_it() {
     ));
     assert!(rows.is_empty(), "a partial upload counted: {rows:?}");
     s3::run(&env, &server.endpoint, &url, &["sync"]).ok();
-    let rows = json_rows(&s3::run(
-        &env,
-        &server.endpoint,
-        &url,
-        &["list", "--from-remote", "--format", "json"],
-    ));
-    assert_eq!(rows.len(), 1);
+    assert_eq!(remote_count(&env, &server.endpoint, &url), 1);
     s3::run(&env, &server.endpoint, &url, &["verify", "--from-remote"]).ok();
 }
 
