@@ -219,3 +219,46 @@ fn a_proved_point_gone_from_the_store_outside_remote_max_backups_is_not_a_failur
         sync.stderr
     );
 }
+
+/// Finding 1, after a scratch purge: the backup directory and the database
+/// gone, a job re-creates the database nearly empty and backs it up; its
+/// syncs must not push the real rows off the remote, the only copy left.
+#[test]
+fn after_a_purge_a_recreated_empty_database_never_pushes_the_real_points_off_the_remote() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "purged");
+    sql(
+        &r,
+        &format!(
+            "CREATE TABLE t(x, pad);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS})
+             INSERT INTO t SELECT i, randomblob(500) FROM n;"
+        ),
+    );
+    let keep = ["--max-backups", "2", "--remote-max-backups", "2"];
+    r.run(&[&keep[..], &["backup"]].concat()).ok();
+    let big = r.env.backup_files().last().unwrap().clone();
+    r.run(&[&keep[..], &["sync"]].concat()).ok();
+
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    fs::remove_file(&r.env.db).unwrap();
+    // Names are by the second: the purged directory's first name again.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sql(&r, "CREATE TABLE t(x, pad); INSERT INTO t VALUES (1, 'x');");
+    for _ in 0..3 {
+        r.add_row();
+        r.run(&[&keep[..], &["backup", "--force"]].concat()).ok();
+        let sync = r.run(&[&keep[..], &["sync"]].concat());
+        sync.ok();
+        assert!(
+            sync.stderr
+                .contains(&format!("remote retention keeps {big} on {}", r.url)),
+            "{}",
+            sync.stderr
+        );
+    }
+    assert!(r.remote_names().contains(&big), "{:?}", r.remote_names());
+    let target = r.env.path("real.db");
+    r.restore_from_remote(&big, &target).ok();
+    assert_eq!(row_count(&target, "t"), ROWS);
+}
