@@ -362,7 +362,7 @@ pub enum Command {
     #[command(
         after_help = "Examples (from a login or transfer node that reaches the store):\n  dbbackup sync --remote s3://project-backups/results\n  17 * * * * cd /project && dbbackup sync --quiet"
     )]
-    Sync(FormatArgs),
+    Sync(SyncArgs),
     /// Inspect the backup-directory lock
     #[command(after_help = "Example:\n  dbbackup lock status")]
     Lock(LockArgs),
@@ -586,6 +586,15 @@ pub struct FormatArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Accept as lost the proved restore points gone from the store (else every sync fails naming them)
+    #[arg(long)]
+    pub forget_missing: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
 }
 
 #[derive(Debug, Args)]

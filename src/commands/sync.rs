@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::Ctx;
-use crate::cli::FormatArgs;
+use crate::cli::SyncArgs;
 use crate::error::{Error, Result, show};
 use crate::exit_code::ExitCode;
 use crate::remote::proof::Proofs;
@@ -13,16 +13,19 @@ use crate::remote::sync::Synced;
 use crate::store::{BackupDir, BackupSet, Entry};
 use crate::units::human_bytes;
 
-pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
-    let out = ctx.output(args.format);
+pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
+    let out = ctx.output(args.output.format);
     let remote = crate::remote::configured(&ctx.settings)?;
     let url = remote.url().to_string();
     let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
     let db = ctx.db_id();
     let result = ctx.backup_set(&ctx.backup_dir()).and_then(|set| {
         let set = with_mirrors(ctx, set);
-        let keep = ctx.settings.remote_max_backups;
-        crate::remote::sync::sync(&remote, (&set, db.as_ref()), keep, &mut proofs)
+        let rules = crate::remote::sync::Rules {
+            forget_missing: args.forget_missing,
+            ..crate::remote::sync::Rules::of(&ctx.settings)
+        };
+        crate::remote::sync::sync(&remote, (&set, db.as_ref()), rules, &mut proofs)
     });
     let mut unrecorded = proofs.save_checked(remote.url()).err();
     let problem = result.as_ref().ok().and_then(|done| done.problem(&remote));
@@ -63,12 +66,27 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             "moved {name} below the newer points on {url} (it was ordered above them there: an upload by an earlier version, or two syncs placing points at once)"
         ));
     }
+    for name in &done.forgotten {
+        out.line(format!(
+            "forgot {name}: gone from {url}, with no copy here to upload again (--forget-missing)"
+        ));
+    }
     for name in &done.deleted {
         out.line(format!("deleted {name} from {url} (remote_max_backups)"));
     }
     out.line(format!("{url}: {}", summary(&done)));
-    out.document(&json!({
-        "status": if problem.is_some() || unrecorded.is_some() { "failed" } else { "ok" },
+    let failed = problem.is_some() || unrecorded.is_some();
+    out.document(&document(&done, &url, failed));
+    match problem.or(unrecorded) {
+        Some(problem) => Err(Error::failed(problem)),
+        None => Ok(ExitCode::Success),
+    }
+}
+
+/// `sync --format json`'s document.
+fn document(done: &Synced, url: &str, failed: bool) -> serde_json::Value {
+    json!({
+        "status": if failed { "failed" } else { "ok" },
         "remote": url,
         "read_back": done.read_back,
         "repaired": done.repaired,
@@ -91,19 +109,20 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
         "wrong_records": done.wrong_records.iter()
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
+        "invalid_records": done.invalid_records.iter()
+            .map(|(key, why)| json!({"key": key, "reason": why}))
+            .collect::<Vec<_>>(),
         "clashes": done.clashes.iter()
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
         "mixed": done.mixed.iter()
             .map(|(name, why)| json!({"name": name, "reason": why}))
             .collect::<Vec<_>>(),
+        "gone": done.gone,
+        "forgotten": done.forgotten,
         "reordered": done.reordered,
         "deleted": done.deleted,
-    }));
-    match problem.or(unrecorded) {
-        Some(problem) => Err(Error::failed(problem)),
-        None => Ok(ExitCode::Success),
-    }
+    })
 }
 
 /// `set` with the restore points a mirror holds that it lacks (a purged or
@@ -170,6 +189,15 @@ fn summary(done: &Synced) -> String {
     }
     if !done.wrong_records.is_empty() {
         text.push_str(&format!(", {} wrong record(s)", done.wrong_records.len()));
+    }
+    if !done.invalid_records.is_empty() {
+        text.push_str(&format!(
+            ", {} invalid record(s)",
+            done.invalid_records.len()
+        ));
+    }
+    if !done.gone.is_empty() {
+        text.push_str(&format!(", {} gone from the store", done.gone.len()));
     }
     if !done.clashes.is_empty() {
         text.push_str(&format!(", {} name(s) taken", done.clashes.len()));

@@ -75,6 +75,26 @@ pub(crate) struct RemotePoint {
     pub misplaced: Option<String>,
 }
 
+/// A record object under the prefix that is not a valid record (changed by
+/// hand or by a tool): the point it names cannot be read.
+#[derive(Debug, Clone)]
+pub(crate) struct InvalidRecord {
+    /// Its key, as another S3 client names it.
+    pub key: String,
+    /// The restore point it is the record of, by its name.
+    pub name: String,
+    /// Why it is not a record.
+    pub why: String,
+}
+
+/// The restore point's name a record key is under.
+fn key_name(key: &Key) -> String {
+    key.filename()
+        .and_then(|f| f.strip_suffix(record::SUFFIX))
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A record object as read from the store.
 enum RecordRead {
     Absent,
@@ -282,6 +302,21 @@ impl Remote {
     /// `verify` and `list` to name). Objects without a record (an upload that
     /// was stopped) do not count.
     pub(crate) fn points(&self) -> Result<Vec<RemotePoint>> {
+        let (points, invalid) = self.listing()?;
+        for bad in invalid {
+            tracing::warn!(
+                "{}: not a restore-point record ({}); ignored",
+                bad.key,
+                bad.why
+            );
+        }
+        Ok(points)
+    }
+
+    /// [`Remote::points`], and the record objects that are not valid
+    /// records: `sync` fails on them (its retention cannot count or delete
+    /// a point it cannot read), the other commands pass over them.
+    pub(crate) fn listing(&self) -> Result<(Vec<RemotePoint>, Vec<InvalidRecord>)> {
         let prefix = (!self.url.prefix.is_empty()).then(|| Key::from(self.url.prefix.as_str()));
         let listing = self
             .rt
@@ -302,6 +337,7 @@ impl Remote {
             }
         }
         let mut points = Vec::new();
+        let mut invalid = Vec::new();
         for key in records {
             let bytes = self
                 .rt
@@ -314,20 +350,17 @@ impl Remote {
             };
             let record: Record = match record::decode(&bytes) {
                 Ok(record) => record,
-                Err(e) => {
-                    // `key` holds the prefix already.
-                    tracing::warn!(
-                        "s3://{}/{key}: not a restore-point record ({e}); ignored",
-                        self.url.bucket
-                    );
+                Err(why) => {
+                    invalid.push(InvalidRecord {
+                        // `key` holds the prefix already.
+                        key: format!("s3://{}/{key}", self.url.bucket),
+                        name: key_name(&key),
+                        why,
+                    });
                     continue;
                 }
             };
-            let key_name = key
-                .filename()
-                .and_then(|f| f.strip_suffix(record::SUFFIX))
-                .unwrap_or_default()
-                .to_string();
+            let key_name = key_name(&key);
             if key_name != record.name {
                 // Named (list, verify: damaged), never dropped in silence.
                 points.push(self.misplaced(&key, key_name, record));
@@ -352,7 +385,7 @@ impl Remote {
                 misplaced: None,
             });
         }
-        Ok(points)
+        Ok((points, invalid))
     }
 
     /// The point `name` whose record (at `key`) is the record of another

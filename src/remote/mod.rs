@@ -22,6 +22,7 @@ mod sent;
 pub(crate) mod state;
 pub(crate) mod sync;
 mod url;
+mod vanished;
 
 pub(crate) use client::{Remote, RemotePoint, Uploaded};
 pub(crate) use url::RemoteUrl;
@@ -63,7 +64,7 @@ pub(crate) fn upload_inline(
         let done = sync::sync(
             &remote,
             (&set, Some(&db)),
-            settings.remote_max_backups,
+            sync::Rules::of(settings),
             &mut proofs,
         );
         proofs.save(remote.url());

@@ -33,6 +33,11 @@ pub(crate) struct Proof {
     /// be another backup). Proofs written before it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Checksum>,
+    /// The record's database (`metadata.source`): whose retention window
+    /// the point is in once it is gone from the store (`vanished`). Proofs
+    /// written before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The store's ETag of the bytes read (`None`: the store gave none).
     pub e_tag: Option<String>,
     pub time: Timestamp,
@@ -170,6 +175,7 @@ impl Proofs {
         let proof = Proof {
             sha256: point.record.sha256.clone(),
             checksum: Some(point.record.metadata.checksum),
+            source: Some(point.record.metadata.source.clone()),
             e_tag,
             time: Timestamp::now(),
             ok: mismatch.is_none(),
@@ -204,13 +210,24 @@ impl Proofs {
         }
     }
 
-    /// Only the points of `listed` (the remote's whole listing): the proofs
-    /// of points deleted elsewhere go.
-    pub(crate) fn keep_only(&mut self, listed: &[RemotePoint]) {
+    /// The points read back whole that matched, by name, with their
+    /// database (`None`: a proof written before it was recorded).
+    pub(crate) fn proved(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.points
+            .iter()
+            .filter(|(_, p)| p.ok)
+            .map(|(name, p)| (name.as_str(), p.source.as_deref()))
+    }
+
+    /// Only the points of `listed` (the remote's whole listing) and `also`
+    /// (gone from the store, still to be named: `vanished`): the proofs of
+    /// points deleted elsewhere go.
+    pub(crate) fn keep_only(&mut self, listed: &[RemotePoint], also: &[String]) {
         let gone: Vec<String> = self
             .points
             .keys()
             .filter(|name| !listed.iter().any(|p| &p.record.name == *name))
+            .filter(|name| !also.contains(name))
             .cloned()
             .collect();
         for name in gone {

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 
+use super::client::InvalidRecord;
 use super::identity;
 use super::proof::{Proofs, Standing};
 use super::record::Record;
@@ -52,6 +53,17 @@ pub(crate) struct Synced {
     /// backup directory, which the remote's order would rank against the
     /// clock (`identity::misordered`); name and which.
     pub mixed: Vec<(String, String)>,
+    /// Record objects that are not valid records (changed at the store): key,
+    /// and why with the remedy. Retention can neither count nor delete their
+    /// points, and a point only the remote holds is lost with its record.
+    pub invalid_records: Vec<(String, String)>,
+    /// Restore points proved on the remote by an earlier sync, inside the
+    /// retention window, gone from the store (record and data object), with
+    /// no copy here to upload again (`vanished`).
+    pub gone: Vec<String>,
+    /// The same, accepted as lost (`sync --forget-missing`): their proofs
+    /// were dropped.
+    pub forgotten: Vec<String>,
     /// Records written again to mend their order (`reorder`).
     pub reordered: Vec<String>,
     /// Deleted from the remote by retention.
@@ -101,6 +113,20 @@ impl Synced {
                 list(&self.wrong_records)
             ));
         }
+        if !self.invalid_records.is_empty() {
+            parts.push(format!(
+                "record objects on {} that are not valid restore-point records: {}",
+                remote.url(),
+                list(&self.invalid_records)
+            ));
+        }
+        if !self.gone.is_empty() {
+            parts.push(format!(
+                "gone from the store {} (record and data object), with no copy in the backup directory to upload again: {}; restore points an earlier sync proved there, within remote_max_backups: put them back at the store, or run `dbbackup sync --forget-missing` to accept the loss",
+                remote.url(),
+                self.gone.join(", ")
+            ));
+        }
         if !self.clashes.is_empty() {
             parts.push(format!(
                 "not uploaded to {}: {} name(s) taken there by another backup, which the upload would replace: {}",
@@ -140,12 +166,11 @@ fn open_unless_gone(entry: &Entry) -> Result<Option<std::fs::File>> {
 pub(crate) fn sync(
     remote: &Remote,
     (set, db): (&BackupSet, Option<&DbId>),
-    keep: u32,
+    rules: Rules,
     proofs: &mut Proofs,
 ) -> Result<Synced> {
     let mut done = Synced::default();
-    let listed = remote.points()?;
-    proofs.keep_only(&listed);
+    let listed = list(remote, set, rules, proofs, &mut done)?;
     let mut on_remote: HashMap<String, RemotePoint> = listed
         .into_iter()
         .map(|p| (p.record.name.clone(), p))
@@ -153,7 +178,7 @@ pub(crate) fn sync(
     // Proved in this run, or recently enough: what retention may count on.
     let mut proved: HashSet<String> = HashSet::new();
     let mut bad: HashMap<String, String> = HashMap::new();
-    for entry in &to_upload(set, keep) {
+    for entry in &to_upload(set, rules) {
         let Ok(meta) = &entry.meta else { continue };
         // This backup's own point, whole by size: proved, or read back now.
         let mut damaged_there = None;
@@ -227,13 +252,13 @@ pub(crate) fn sync(
         on_remote.insert(entry.file_name.clone(), point);
     }
     damaged_headers(set, &mut done);
-    without_base(set, keep, &on_remote, &mut done);
+    without_base(set, rules, &on_remote, &mut done);
     done.reordered = reorder(remote, &mut on_remote, set)?;
     done.deleted = retain(
         remote,
         &on_remote,
         (set, db),
-        keep,
+        rules,
         (proofs, &mut proved, &mut bad),
         &mut done.read_back,
     )?;
@@ -261,6 +286,55 @@ impl Synced {
         self.on_remote.sort();
         self
     }
+}
+
+/// The remote's restore points; its invalid records and the proved points
+/// gone from the store (`vanished`) named in `done`; the proofs of points
+/// no longer there dropped, but for those still to be named.
+fn list(
+    remote: &Remote,
+    set: &BackupSet,
+    rules: Rules,
+    proofs: &mut Proofs,
+    done: &mut Synced,
+) -> Result<Vec<RemotePoint>> {
+    let (listed, invalid) = remote.listing()?;
+    let skip: HashSet<String> = invalid.iter().map(|bad| bad.name.clone()).collect();
+    let gone = super::vanished::missing(proofs, &listed, set, (rules.keep, &skip));
+    if rules.forget_missing {
+        done.forgotten = gone;
+    } else {
+        done.gone = gone;
+    }
+    done.invalid_records = invalid_records(set, invalid);
+    proofs.keep_only(&listed, &done.gone);
+    Ok(listed)
+}
+
+/// Each record object that is not a valid record, by its key, with the
+/// remedy: a point the backup directory holds is uploaded again once the
+/// record is deleted; one only the remote held comes back only with its
+/// original record.
+fn invalid_records(set: &BackupSet, invalid: Vec<InvalidRecord>) -> Vec<(String, String)> {
+    let here = |name: &str| set.restore_points.iter().any(|e| e.file_name == name);
+    let mut named: Vec<(String, String)> = invalid
+        .into_iter()
+        .map(|bad| {
+            let name = &bad.name;
+            let fix = if here(name) {
+                format!(
+                    "delete it (the next `dbbackup sync` uploads {name} again from the backup directory while remote retention keeps it), or put the original record back"
+                )
+            } else {
+                format!(
+                    "{name} is not in the backup directory to upload again: put the original record back, or, if that restore point is not wanted, delete the record and {name} from the store"
+                )
+            };
+            (bad.key, format!("{}; {fix}", bad.why))
+        })
+        .collect();
+    named.sort();
+    named
 }
 
 /// The `remote_seq` for `entry`'s upload, and whether no record is under
@@ -444,14 +518,14 @@ fn damaged_headers(set: &BackupSet, done: &mut Synced) {
 
 /// `set`'s restore points that retention keeps, oldest first: a base was
 /// published before every diff rebuilt on it.
-fn to_upload(set: &BackupSet, keep: u32) -> Vec<Entry> {
+fn to_upload(set: &BackupSet, rules: Rules) -> Vec<Entry> {
     let restorable: Vec<Entry> = set
         .restore_points
         .iter()
         .filter(|e| e.meta.is_ok() && crate::diff::restore_problem(e).is_none())
         .cloned()
         .collect();
-    let wanted = kept(&restorable, keep);
+    let wanted = kept(&restorable, rules);
     let mut uploads: Vec<Entry> = restorable
         .into_iter()
         .filter(|e| wanted.contains(&e.file_name))
@@ -531,11 +605,11 @@ fn not_repaired(
 /// name them and `sync` would say "0 uploaded".
 fn without_base(
     set: &BackupSet,
-    keep: u32,
+    rules: Rules,
     on_remote: &HashMap<String, RemotePoint>,
     done: &mut Synced,
 ) {
-    let wanted = kept(&set.restore_points, keep);
+    let wanted = kept(&set.restore_points, rules);
     for entry in &set.restore_points {
         if !entry.name.diff
             || entry.damage.is_some()
@@ -673,19 +747,65 @@ fn other_backup(there: &Record, meta: &Metadata) -> Option<String> {
     })
 }
 
-/// Names to keep among `points`: per database (`source`), the newest `keep`
-/// and the base of each kept diff.
-pub(crate) fn kept(points: &[Entry], keep: u32) -> HashSet<String> {
+/// What remote retention keeps of each database's points.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    /// `remote_max_backups`: the newest this many.
+    pub keep: u32,
+    /// `check.max_shrink`: the pre-shrink point is held as local retention
+    /// holds it (`retention::pre_shrink`), or a shrink (a mistaken `DELETE`,
+    /// a database re-created empty after a purge) would push the only copy
+    /// of the lost rows off the remote.
+    pub max_shrink_percent: f64,
+    /// `sync --forget-missing`: points gone from the store (`vanished`) are
+    /// accepted as lost, not a failure.
+    pub forget_missing: bool,
+}
+
+impl Rules {
+    pub(crate) fn of(settings: &crate::config::Settings) -> Rules {
+        Rules {
+            keep: settings.remote_max_backups,
+            max_shrink_percent: settings.check.max_shrink_percent,
+            forget_missing: false,
+        }
+    }
+}
+
+/// `points` grouped per database (`source`), each newest first.
+fn by_source(points: &[Entry]) -> Vec<Vec<&Entry>> {
     let mut by_source: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
     for entry in points {
         if let Ok(meta) = &entry.meta {
             by_source.entry(&meta.source).or_default().push(entry);
         }
     }
-    let mut names = HashSet::new();
-    for mut list in by_source.into_values() {
+    let mut lists: Vec<Vec<&Entry>> = by_source.into_values().collect();
+    for list in &mut lists {
         list.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
-        for entry in list.into_iter().take(keep as usize) {
+    }
+    lists
+}
+
+/// The pre-shrink point held per database among `points`
+/// (`retention::pre_shrink`).
+fn held(points: &[Entry], max_shrink_percent: f64) -> Vec<String> {
+    by_source(points)
+        .into_iter()
+        .filter_map(|list| crate::retention::pre_shrink(list, max_shrink_percent))
+        .map(|e| e.file_name.clone())
+        .collect()
+}
+
+/// Names to keep among `points`: per database (`source`), the newest `keep`,
+/// the pre-shrink point (`held`) and the base of each kept diff.
+pub(crate) fn kept(points: &[Entry], rules: Rules) -> HashSet<String> {
+    let held = held(points, rules.max_shrink_percent);
+    let mut names = HashSet::new();
+    for list in by_source(points) {
+        let newest = list.iter().take(rules.keep as usize);
+        let pre_shrink = list.iter().filter(|e| held.contains(&e.file_name));
+        for entry in newest.chain(pre_shrink) {
             names.insert(entry.file_name.clone());
             if let Ok(meta) = &entry.meta
                 && let Some(diff) = &meta.diff
@@ -725,7 +845,7 @@ fn retain(
     remote: &Remote,
     points: &HashMap<String, RemotePoint>,
     (set, db): (&BackupSet, Option<&DbId>),
-    keep: u32,
+    rules: Rules,
     (proofs, proved, bad): (
         &mut Proofs,
         &mut HashSet<String>,
@@ -755,7 +875,7 @@ fn retain(
         .collect();
     let keep = loop {
         entries.retain(|e| !bad.contains_key(&e.file_name));
-        let keep = kept(&entries, keep);
+        let keep = kept(&entries, rules);
         let mut found_bad = false;
         let mut names: Vec<&String> = keep.iter().collect();
         names.sort();
@@ -800,6 +920,13 @@ fn retain(
             break keep;
         }
     };
+    for name in held(&entries, rules.max_shrink_percent) {
+        tracing::warn!(
+            "remote retention keeps {name} on {}: the database is smaller by more than {}% than in it (check.max_shrink); if the shrink was intended, delete {name} and its record there",
+            remote.url(),
+            rules.max_shrink_percent
+        );
+    }
     let keep = identity::made_after_kept(&entries, keep);
     let mut deleted = Vec::new();
     for entry in entries.iter().filter(|e| !keep.contains(&e.file_name)) {
@@ -852,7 +979,12 @@ mod tests {
             // Another database's points are counted apart.
             point("20250101_000500", "/b.db", 1, None),
         ];
-        let mut kept: Vec<String> = kept(&points, 2).into_iter().collect();
+        let rules = Rules {
+            keep: 2,
+            max_shrink_percent: 50.0,
+            forget_missing: false,
+        };
+        let mut kept: Vec<String> = kept(&points, rules).into_iter().collect();
         kept.sort();
         assert_eq!(
             kept,

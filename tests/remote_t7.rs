@@ -1,0 +1,264 @@
+//! Trial 7 (object storage): remote retention and restore points that only
+//! the remote holds.
+
+use std::fs;
+
+use rusqlite::Connection;
+
+use crate::common::row_count;
+use crate::common::s3::{self, Remote};
+
+const ROWS: i64 = 2000;
+
+fn sql(r: &Remote, statements: &str) {
+    Connection::open(&r.env.db)
+        .unwrap()
+        .execute_batch(statements)
+        .unwrap();
+}
+
+/// Finding 1: after the database shrank by more than `check.max_shrink`,
+/// remote retention deleted the pre-shrink point that local retention keeps
+/// on purpose (exit 0, no word). It keeps it, says so, and it restores the
+/// pre-shrink rows from the remote once the backup directory is gone.
+#[test]
+fn remote_retention_keeps_the_pre_shrink_point_as_local_retention_does() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "shrink");
+    sql(
+        &r,
+        &format!(
+            "CREATE TABLE t(x, pad);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS})
+             INSERT INTO t SELECT i, randomblob(500) FROM n;"
+        ),
+    );
+    let keep = ["--max-backups", "2", "--remote-max-backups", "2"];
+    r.run(&[&keep[..], &["backup"]].concat()).ok();
+    let big = r.env.backup_files().last().unwrap().clone();
+    r.run(&[&keep[..], &["sync"]].concat()).ok();
+    sql(&r, "DELETE FROM t WHERE x > 10; VACUUM;");
+    for _ in 0..3 {
+        r.add_row();
+        r.run(&[&keep[..], &["backup", "--force"]].concat()).ok();
+        let sync = r.run(&[&keep[..], &["sync"]].concat());
+        sync.ok();
+        assert!(
+            !sync.stdout.contains(&format!("deleted {big}")),
+            "{}",
+            sync.stdout
+        );
+        let warned: Vec<&str> = sync
+            .stderr
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains(&format!("remote retention keeps {big}")))
+            .collect();
+        assert_eq!(warned.len(), 1, "{}", sync.stderr);
+        assert!(warned[0].contains("check.max_shrink"), "{}", warned[0]);
+    }
+    let names = r.remote_names();
+    assert!(names.contains(&big), "{names:?}");
+    assert_eq!(
+        names.len(),
+        3,
+        "the newest 2 and the pre-shrink one: {names:?}"
+    );
+
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    let target = r.env.path("pre_shrink.db");
+    r.restore_from_remote(&big, &target).ok();
+    assert_eq!(row_count(&target, "t"), ROWS);
+}
+
+/// `check`'s `remote:` line.
+fn remote_line(r: &Remote) -> String {
+    let check = r.run(&["check"]);
+    check
+        .stdout
+        .lines()
+        .find(|l| l.contains("remote:"))
+        .unwrap_or_else(|| panic!("{}", check.stdout))
+        .to_string()
+}
+
+/// Finding 3: the record of a point only the remote holds (pruned locally,
+/// inside remote_max_backups) changed at the store: `sync` said WARN and
+/// exit 0, `check` OK, and the point was no longer restorable. `sync` fails
+/// naming the record's key and the remedy; `check` fails; putting the
+/// original record back ends it.
+#[test]
+fn an_invalid_record_of_a_point_only_the_remote_holds_fails_sync_and_check() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "badrecord");
+    let keep = ["--max-backups", "1", "--remote-max-backups", "3"];
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        r.add_row();
+        r.run(&[&keep[..], &["backup", "--force"]].concat()).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+        r.run(&[&keep[..], &["sync"]].concat()).ok();
+    }
+    let oldest = &names[0];
+    assert!(!r.env.backup_files().contains(oldest));
+    let record_name = format!("{oldest}.meta.json");
+    let original = r.object(&record_name);
+    let mut record = r.record(oldest);
+    let job = record["metadata"]["job"].as_str().unwrap().to_string();
+    record["metadata"]["job"] = format!("{job}X").into();
+    r.put(&record_name, &serde_json::to_vec(&record).unwrap());
+
+    let key = format!("s3://{}/{}", r.bucket, r.key(&record_name));
+    let sync = r.run(&[&keep[..], &["sync"]].concat());
+    sync.failed_with(1, &key);
+    let error = sync
+        .stderr
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .unwrap_or_else(|| panic!("{}", sync.stderr));
+    assert!(
+        error.contains("that are not valid restore-point records: ")
+            && error.contains(&format!(
+                "{oldest} is not in the backup directory to upload again: put the original record back"
+            )),
+        "{error}"
+    );
+    let line = remote_line(&r);
+    assert!(
+        line.starts_with("FAIL remote:") && line.contains(&key),
+        "{line}"
+    );
+
+    r.put(&record_name, &original);
+    r.run(&[&keep[..], &["sync"]].concat()).ok();
+    assert!(remote_line(&r).starts_with("OK   remote:"));
+    assert!(r.remote_names().contains(oldest));
+}
+
+/// Finding 2: points only the remote held (remote_max_backups above
+/// max_backups), proved by earlier syncs, deleted at the store with their
+/// records: `sync` dropped their proofs in silence, exit 0, `check` OK. Every
+/// sync names them and fails, `check` fails, until `sync --forget-missing`
+/// accepts the loss.
+#[test]
+fn proved_points_only_the_remote_held_gone_from_the_store_fail_until_forgotten() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "vanish");
+    let keep = ["--max-backups", "2", "--remote-max-backups", "5"];
+    let mut names = Vec::new();
+    for _ in 0..5 {
+        r.add_row();
+        r.run(&[&keep[..], &["backup", "--force"]].concat()).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+        r.run(&[&keep[..], &["sync"]].concat()).ok();
+    }
+    assert_eq!(r.remote_names().len(), 5);
+    let lost = &names[..2];
+    for name in lost {
+        assert!(!r.env.backup_files().contains(name));
+        r.delete(&format!("{name}.meta.json"));
+        r.delete(name);
+    }
+    let said = format!("gone from the store {}", r.url);
+    for _ in 0..2 {
+        let sync = r.run(&[&keep[..], &["sync"]].concat());
+        sync.failed_with(1, &said);
+        let error = sync
+            .stderr
+            .lines()
+            .find(|l| l.contains("ERROR"))
+            .unwrap_or_else(|| panic!("{}", sync.stderr));
+        assert!(
+            error.contains(&format!("{}, {}", lost[0], lost[1]))
+                && error.contains("`dbbackup sync --forget-missing`"),
+            "{error}"
+        );
+        let line = remote_line(&r);
+        assert!(
+            line.starts_with("FAIL remote:") && line.contains(&lost[0]),
+            "{line}"
+        );
+    }
+
+    let forget = r.run(&[&keep[..], &["sync", "--forget-missing"]].concat());
+    forget.ok();
+    for name in lost {
+        assert!(
+            forget
+                .stdout
+                .contains(&format!("forgot {name}: gone from {}", r.url)),
+            "{}",
+            forget.stdout
+        );
+    }
+    r.run(&[&keep[..], &["sync"]].concat()).ok();
+    assert!(remote_line(&r).starts_with("OK   remote:"));
+}
+
+/// A proved point gone from the store that retention would no longer keep
+/// (enough newer points): not a loss, nothing said.
+#[test]
+fn a_proved_point_gone_from_the_store_outside_remote_max_backups_is_not_a_failure() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "vanishold");
+    let keep = ["--max-backups", "1", "--remote-max-backups", "3"];
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        r.add_row();
+        r.run(&[&keep[..], &["backup", "--force"]].concat()).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+        r.run(&[&keep[..], &["sync"]].concat()).ok();
+    }
+    r.delete(&format!("{}.meta.json", names[0]));
+    r.delete(&names[0]);
+    let narrower = ["--max-backups", "1", "--remote-max-backups", "2"];
+    let sync = r.run(&[&narrower[..], &["sync"]].concat());
+    sync.ok();
+    assert!(
+        !sync.stderr.contains("gone from the store"),
+        "{}",
+        sync.stderr
+    );
+}
+
+/// Finding 1, after a scratch purge: the backup directory and the database
+/// gone, a job re-creates the database nearly empty and backs it up; its
+/// syncs must not push the real rows off the remote, the only copy left.
+#[test]
+fn after_a_purge_a_recreated_empty_database_never_pushes_the_real_points_off_the_remote() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "purged");
+    sql(
+        &r,
+        &format!(
+            "CREATE TABLE t(x, pad);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS})
+             INSERT INTO t SELECT i, randomblob(500) FROM n;"
+        ),
+    );
+    let keep = ["--max-backups", "2", "--remote-max-backups", "2"];
+    r.run(&[&keep[..], &["backup"]].concat()).ok();
+    let big = r.env.backup_files().last().unwrap().clone();
+    r.run(&[&keep[..], &["sync"]].concat()).ok();
+
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    fs::remove_file(&r.env.db).unwrap();
+    // Names are by the second: the purged directory's first name again.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sql(&r, "CREATE TABLE t(x, pad); INSERT INTO t VALUES (1, 'x');");
+    for _ in 0..3 {
+        r.add_row();
+        r.run(&[&keep[..], &["backup", "--force"]].concat()).ok();
+        let sync = r.run(&[&keep[..], &["sync"]].concat());
+        sync.ok();
+        assert!(
+            sync.stderr
+                .contains(&format!("remote retention keeps {big} on {}", r.url)),
+            "{}",
+            sync.stderr
+        );
+    }
+    assert!(r.remote_names().contains(&big), "{:?}", r.remote_names());
+    let target = r.env.path("real.db");
+    r.restore_from_remote(&big, &target).ok();
+    assert_eq!(row_count(&target, "t"), ROWS);
+}
