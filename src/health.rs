@@ -234,6 +234,9 @@ enum RemoteProof {
     /// It, or its base, was read back and does not match its record: which,
     /// when, and what was read.
     Damaged(String, jiff::Timestamp, String),
+    /// It, or its base, was found by a restore or verify to have no valid
+    /// record there: which, when, and what was found.
+    Unlisted(String, jiff::Timestamp, String),
     /// Recorded there and read back whole (its base too) at this time, the
     /// older of the two.
     Proved(jiff::Timestamp),
@@ -260,6 +263,9 @@ fn newest_proof(
     // last sync): known bad, not pending.
     for name in &names {
         if let Some((at, why)) = proofs.mismatch_at(name) {
+            if proofs.unlisted(name) {
+                return RemoteProof::Unlisted(name.clone(), at, why.to_string());
+            }
             return RemoteProof::Damaged(name.clone(), at, why.to_string());
         }
     }
@@ -297,6 +303,20 @@ impl RemoteProof {
                     false,
                     format!(
                         "the newest restore point {name}{whose} on {url} was read back at {at} and does not match its record: {why}; run `dbbackup sync` to upload it again from the backup directory"
+                    ),
+                )
+            }
+            RemoteProof::Unlisted(missing, at, why) => {
+                let whose = if missing == name {
+                    "it".to_string()
+                } else {
+                    format!("its base {missing}")
+                };
+                (
+                    false,
+                    false,
+                    format!(
+                        "the newest restore point {name} cannot be restored from {url}: {whose} has no valid record there ({why}; found by a restore or verify at {at}); run `dbbackup sync` to upload it again from the backup directory"
                     ),
                 )
             }

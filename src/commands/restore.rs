@@ -177,7 +177,19 @@ fn staged_from_remote(
     }
     let out = ctx.output(args.output.format);
     let remote = crate::remote::configured(&ctx.settings)?;
+    let db = ctx.db_id();
+    // An unreachable store fails here; a prefix listed without a point of
+    // the database is a new project's: `--if-db-missing` then finds "no
+    // backup yet" in the backup directory, as without a remote.
+    let points = remote.points()?;
     if !args.from_remote {
+        if args.if_db_missing
+            && db
+                .as_ref()
+                .is_some_and(|db| crate::remote::fetch::holds_none_of(&remote, &points, db))
+        {
+            return Ok(None);
+        }
         tracing::warn!(
             "no intact restore point in {}: restoring the newest from {}",
             show(&ctx.settings.backup_dir),
@@ -185,16 +197,13 @@ fn staged_from_remote(
         );
     }
     let beside = crate::store::atomic::parent_or_dot(target);
-    let db = ctx.db_id();
     let mut proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, remote.url());
-    let staged = crate::remote::fetch::stage(
-        &remote,
-        &remote.points()?,
-        name,
-        db.as_ref(),
-        beside,
-        &mut proofs,
-    );
+    if let Some(db) = &db {
+        let dir = &ctx.settings.backup_dir;
+        crate::remote::newest::note_if_unlisted(dir, db, remote.url(), &points, &mut proofs);
+    }
+    let staged =
+        crate::remote::fetch::stage(&remote, &points, name, db.as_ref(), beside, &mut proofs);
     proofs.save(remote.url());
     let staged = staged?;
     out.line(format!("downloaded {} from {}", staged.name, remote.url()));
