@@ -178,10 +178,22 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
         (None, Ok(None)) if !settings.backup_dir.is_dir() => (
             false,
             format!(
-                "backup directory {} does not exist: no sync of {url} is recorded; run `dbbackup sync` and `dbbackup list --from-remote`",
+                "backup directory {} does not exist: no sync of {url} is recorded (sync records nothing without it); `dbbackup restore latest` makes it again from the newest point (or create it), then run `dbbackup sync`; `dbbackup list --from-remote` shows what the remote holds",
                 show(&settings.backup_dir)
             ),
         ),
+        // Purged and restored from the remote: the backup directory holds
+        // only the pre-restore copy; the remote's point is the newest.
+        (None, Ok(None)) if proofs.newest_read_back().is_some() => {
+            let (name, at) = proofs.newest_read_back().unwrap_or_default();
+            pending = true;
+            (
+                true,
+                format!(
+                    "no restore point in the backup directory; the newest is {url}'s ({name} read back whole at {at}), and no sync of {url} is recorded here: run `dbbackup sync`"
+                ),
+            )
+        }
         (_, Ok(None)) => (true, "no restore point to upload yet".to_string()),
         (record, Ok(Some(newest))) => {
             let recorded = record

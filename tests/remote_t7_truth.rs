@@ -207,3 +207,60 @@ fn empty_key_variables_are_unset() {
     sync.ok();
     assert!(sync.stdout.contains("1 uploaded"), "{}", sync.stdout);
 }
+
+/// T7 #5: backup directory purged, `restore latest` from the remote (the
+/// pre-restore copy makes the directory again): the download's read-back is
+/// recorded, and `check` says the newest point is the remote's, no sync
+/// recorded here (it said "no restore point to upload yet").
+#[test]
+fn a_restore_from_the_remote_after_a_purge_is_recorded_and_check_says_so() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "t7purge");
+    let name = s3::names(&r.points(1, &[])).remove(0);
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    r.add_row();
+    r.run(&["restore", "latest"]).ok();
+    let list = r.run(&["list", "--from-remote"]);
+    list.ok();
+    let row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{}", list.stdout));
+    assert!(!row.contains("unverified"), "{row}");
+    let line = remote_line(&r.run(&["check"]));
+    assert!(
+        line.starts_with("WAIT remote:")
+            && line.contains(&format!(
+                "the newest is {}'s ({name} read back whole at",
+                r.url
+            ))
+            && line.contains("run `dbbackup sync`"),
+        "{line}"
+    );
+    r.run(&["sync"]).ok();
+    let line = remote_line(&r.run(&["check"]));
+    assert!(line.starts_with("OK   remote:"), "{line}");
+}
+
+/// T7 #6: the backup directory gone (no mirror): `sync` said it was done,
+/// exit 0, recording nothing, and `check` kept advising `dbbackup sync`.
+#[test]
+fn sync_without_the_backup_directory_fails_naming_it_and_check_says_what_to_do() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "t7gone");
+    r.points(1, &[]);
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    let dir = r.env.backups.display().to_string();
+    r.run(&["sync"]).failed_with(
+        1,
+        &format!("backup directory {dir} does not exist: nothing to upload"),
+    );
+    assert!(!r.env.backups.exists());
+    let line = remote_line(&r.run(&["check"]));
+    assert!(
+        line.starts_with("FAIL remote:")
+            && line.contains("`dbbackup restore latest` makes it again"),
+        "{line}"
+    );
+}

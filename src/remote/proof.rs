@@ -134,6 +134,15 @@ impl Proofs {
         self.points.get(name).filter(|p| p.ok).map(|p| p.time)
     }
 
+    /// The point read back whole most recently: its name and when.
+    pub(crate) fn newest_read_back(&self) -> Option<(&str, Timestamp)> {
+        self.points
+            .iter()
+            .filter(|(_, p)| p.ok)
+            .max_by_key(|(_, p)| p.time)
+            .map(|(name, p)| (name.as_str(), p.time))
+    }
+
     /// [`Proofs::proved_at`], if within [`REREAD_AFTER`]: what `list
     /// --from-remote` shows as `proved` (judged without the store's ETag).
     pub(crate) fn proved_recently(&self, name: &str) -> Option<Timestamp> {
