@@ -190,7 +190,7 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
             (
                 true,
                 format!(
-                    "no restore point in the backup directory; the newest is {url}'s ({name} read back whole at {at}), and no sync of {url} is recorded here: run `dbbackup sync`"
+                    "no restore point in the backup directory: the newest are on {url} ({name} read back whole there at {at}); no sync of {url} is recorded here: run `dbbackup sync`"
                 ),
             )
         }

@@ -232,7 +232,7 @@ fn a_restore_from_the_remote_after_a_purge_is_recorded_and_check_says_so() {
     assert!(
         line.starts_with("WAIT remote:")
             && line.contains(&format!(
-                "the newest is {}'s ({name} read back whole at",
+                "the newest are on {} ({name} read back whole there at",
                 r.url
             ))
             && line.contains("run `dbbackup sync`"),
