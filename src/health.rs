@@ -178,10 +178,22 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
         (None, Ok(None)) if !settings.backup_dir.is_dir() => (
             false,
             format!(
-                "backup directory {} does not exist: no sync of {url} is recorded; run `dbbackup sync` and `dbbackup list --from-remote`",
+                "backup directory {} does not exist: no sync of {url} is recorded (sync records nothing without it); `dbbackup restore latest` makes it again from the newest point (or create it), then run `dbbackup sync`; `dbbackup list --from-remote` shows what the remote holds",
                 show(&settings.backup_dir)
             ),
         ),
+        // Purged and restored from the remote: the backup directory holds
+        // only the pre-restore copy; the remote's point is the newest.
+        (None, Ok(None)) if proofs.newest_read_back().is_some() => {
+            let (name, at) = proofs.newest_read_back().unwrap_or_default();
+            pending = true;
+            (
+                true,
+                format!(
+                    "no restore point in the backup directory: the newest are on {url} ({name} read back whole there at {at}); no sync of {url} is recorded here: run `dbbackup sync`"
+                ),
+            )
+        }
         (_, Ok(None)) => (true, "no restore point to upload yet".to_string()),
         (record, Ok(Some(newest))) => {
             let recorded = record
@@ -234,6 +246,9 @@ enum RemoteProof {
     /// It, or its base, was read back and does not match its record: which,
     /// when, and what was read.
     Damaged(String, jiff::Timestamp, String),
+    /// It, or its base, was found by a restore or verify to have no valid
+    /// record there: which, when, and what was found.
+    Unlisted(String, jiff::Timestamp, String),
     /// Recorded there and read back whole (its base too) at this time, the
     /// older of the two.
     Proved(jiff::Timestamp),
@@ -260,6 +275,9 @@ fn newest_proof(
     // last sync): known bad, not pending.
     for name in &names {
         if let Some((at, why)) = proofs.mismatch_at(name) {
+            if proofs.unlisted(name) {
+                return RemoteProof::Unlisted(name.clone(), at, why.to_string());
+            }
             return RemoteProof::Damaged(name.clone(), at, why.to_string());
         }
     }
@@ -297,6 +315,20 @@ impl RemoteProof {
                     false,
                     format!(
                         "the newest restore point {name}{whose} on {url} was read back at {at} and does not match its record: {why}; run `dbbackup sync` to upload it again from the backup directory"
+                    ),
+                )
+            }
+            RemoteProof::Unlisted(missing, at, why) => {
+                let whose = if missing == name {
+                    "it".to_string()
+                } else {
+                    format!("its base {missing}")
+                };
+                (
+                    false,
+                    false,
+                    format!(
+                        "the newest restore point {name} cannot be restored from {url}: {whose} has no valid record there ({why}; found by a restore or verify at {at}); run `dbbackup sync` to upload it again from the backup directory"
                     ),
                 )
             }

@@ -55,7 +55,8 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     if let Some(why) = &chosen {
         out.line(format!("before the job: {name} ({why})"));
     }
-    let staged = staged_from_remote(ctx, args, &name, &target)?;
+    let mut read_back = None;
+    let staged = staged_from_remote(ctx, args, &name, &target, &mut read_back)?;
     // `latest` from the remote: the newer points passed over there.
     let passed_on_remote = staged
         .as_ref()
@@ -77,6 +78,11 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     };
     let result = restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)
         .map_err(|error| with_mirror_hint(ctx, &request, args.target.as_deref(), error));
+    // A purged backup directory is made again by the pre-restore copy: the
+    // download's read-back, not written before, is recorded there now.
+    if let Some((proofs, url)) = &read_back {
+        proofs.save(url);
+    }
     match result? {
         Outcome::NothingYet => skipped(
             &out,
@@ -171,13 +177,26 @@ fn staged_from_remote(
     args: &RestoreArgs,
     name: &str,
     target: &Path,
+    read_back: &mut Option<(crate::remote::proof::Proofs, crate::remote::RemoteUrl)>,
 ) -> Result<Option<crate::remote::fetch::Staged>> {
     if !(args.from_remote || (name == "latest" && no_local_point(ctx)?)) {
         return Ok(None);
     }
     let out = ctx.output(args.output.format);
     let remote = crate::remote::configured(&ctx.settings)?;
+    let db = ctx.db_id();
+    // An unreachable store fails here; a prefix listed without a point of
+    // the database is a new project's: `--if-db-missing` then finds "no
+    // backup yet" in the backup directory, as without a remote.
+    let points = remote.points()?;
     if !args.from_remote {
+        if args.if_db_missing
+            && db
+                .as_ref()
+                .is_some_and(|db| crate::remote::fetch::holds_none_of(&remote, &points, db))
+        {
+            return Ok(None);
+        }
         tracing::warn!(
             "no intact restore point in {}: restoring the newest from {}",
             show(&ctx.settings.backup_dir),
@@ -185,17 +204,15 @@ fn staged_from_remote(
         );
     }
     let beside = crate::store::atomic::parent_or_dot(target);
-    let db = ctx.db_id();
     let mut proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, remote.url());
-    let staged = crate::remote::fetch::stage(
-        &remote,
-        &remote.points()?,
-        name,
-        db.as_ref(),
-        beside,
-        &mut proofs,
-    );
+    if let Some(db) = &db {
+        let dir = &ctx.settings.backup_dir;
+        crate::remote::newest::note_if_unlisted(dir, db, remote.url(), &points, &mut proofs);
+    }
+    let staged =
+        crate::remote::fetch::stage(&remote, &points, name, db.as_ref(), beside, &mut proofs);
     proofs.save(remote.url());
+    *read_back = Some((proofs, remote.url().clone()));
     let staged = staged?;
     out.line(format!("downloaded {} from {}", staged.name, remote.url()));
     Ok(Some(staged))

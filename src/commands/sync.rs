@@ -19,8 +19,10 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     let url = remote.url().to_string();
     let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
     let db = ctx.db_id();
+    let mut gone = false;
     let result = ctx.backup_set(&ctx.backup_dir()).and_then(|set| {
         let set = with_mirrors(ctx, set);
+        gone = !ctx.settings.backup_dir.is_dir() && set.restore_points.is_empty();
         let rules = crate::remote::sync::Rules {
             forget_missing: args.forget_missing,
             ..crate::remote::sync::Rules::of(&ctx.settings)
@@ -28,7 +30,16 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
         crate::remote::sync::sync(&remote, (&set, db.as_ref()), rules, &mut proofs)
     });
     let mut unrecorded = proofs.save_checked(remote.url()).err();
-    let problem = result.as_ref().ok().and_then(|done| done.problem(&remote));
+    // The remote was read back, but nothing was uploaded and nowhere is this
+    // sync recorded for `check` (the directory is not made for it): no success.
+    let problem = result.as_ref().ok().and_then(|done| {
+        done.problem(&remote).or_else(|| {
+            gone.then(|| format!(
+                "backup directory {} does not exist: nothing to upload, and this sync cannot be recorded for `check`; `dbbackup restore latest` makes it again from the newest point on {url} (or create it), then run `dbbackup sync`",
+                show(&ctx.settings.backup_dir)
+            ))
+        })
+    });
     if let Some(db) = db {
         let outcome = match (&result, &problem) {
             (Err(error), _) => Err(error.to_string()),

@@ -222,11 +222,44 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
         say(out, &verdict);
         verdicts.push(verdict);
     }
+    if let Some(verdict) = newest_unlisted(ctx, &remote, &points, &mut proofs) {
+        say(out, &verdict);
+        verdicts.push(verdict);
+    }
     out.document(&verdicts);
     Ok(if verdicts.iter().all(|v| v.ok) {
         ExitCode::Success
     } else {
         ExitCode::Failure
+    })
+}
+
+/// The backup directory's newest restore point, recorded on the remote by
+/// the last upload, that the listing no longer shows: a failed verdict (and
+/// noted for `check`), since `restore latest` cannot restore it from there.
+fn newest_unlisted(
+    ctx: &Ctx,
+    remote: &crate::remote::Remote,
+    points: &[crate::remote::RemotePoint],
+    proofs: &mut crate::remote::proof::Proofs,
+) -> Option<Verdict> {
+    let db = ctx.db_id()?;
+    let (name, why) = crate::remote::newest::note_if_unlisted(
+        &ctx.settings.backup_dir,
+        &db,
+        remote.url(),
+        points,
+        proofs,
+    )?;
+    proofs.save(remote.url());
+    Some(Verdict {
+        detail: format!(
+            "{name} (the newest restore point here) cannot be restored from {}: {why}",
+            remote.url()
+        ),
+        name,
+        ok: false,
+        failed_snapshot: false,
     })
 }
 

@@ -212,11 +212,19 @@ impl Remote {
             );
         refuse_bad_endpoint(&builder)?;
         refuse_plain_http(&builder)?;
-        let mut no_keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+        let mut no_keys = !credentials::is_set("AWS_ACCESS_KEY_ID")
             && std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
             && std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none()
             && std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_none();
-        if let Some(keys) = credentials::from_shared_file()? {
+        let file_keys = credentials::from_shared_file()?;
+        // Empty variables are unset, as for the AWS SDKs; object_store would
+        // sign with them, so without the file's keys they are refused here.
+        if let (None, Some(name)) = (&file_keys, credentials::empty_keys_in_env()) {
+            return Err(Error::failed(format!(
+                "no credentials found for {url}: {name} is set but empty and the shared credentials file gives no keys: {WHERE_KEYS_GO}"
+            )));
+        }
+        if let Some(keys) = file_keys {
             no_keys = false;
             builder = builder
                 .with_access_key_id(keys.access_key_id)

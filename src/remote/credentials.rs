@@ -21,7 +21,7 @@ pub(crate) struct Keys {
 /// the file does not give keys for is an error naming both: falling through
 /// to the instance-metadata service would only mislead.
 pub(crate) fn from_shared_file() -> Result<Option<Keys>> {
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+    if is_set("AWS_ACCESS_KEY_ID") {
         return Ok(None);
     }
     let path = match std::env::var_os("AWS_SHARED_CREDENTIALS_FILE") {
@@ -45,7 +45,29 @@ pub(crate) fn from_shared_file() -> Result<Option<Keys>> {
     }
 }
 
-/// `[profile]` then `key = value` lines; `#`/`;` comments.
+/// Whether the variable `name` is set to something: an empty one (a cleared
+/// variable in a module or job script) is unset, as the AWS SDKs take it.
+pub(crate) fn is_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+/// `AWS_ACCESS_KEY_ID` or `AWS_SECRET_ACCESS_KEY` set but empty: the
+/// environment's keys would sign with nothing (the store refuses them), so
+/// they count only when the shared file gives none (the caller says so).
+pub(crate) fn empty_keys_in_env() -> Option<&'static str> {
+    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .into_iter()
+        .find(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()))
+}
+
+/// `key = value` or `key: value`: Python's configparser, which the AWS CLI
+/// and boto3 read this file with, splits at the first of either.
+fn key_value(line: &str) -> Option<(&str, &str)> {
+    let at = line.find(['=', ':'])?;
+    Some((&line[..at], &line[at + 1..]))
+}
+
+/// `[profile]` then `key = value` (or `key: value`) lines; `#`/`;` comments.
 fn profile_keys(text: &str, profile: &str) -> Option<Keys> {
     let mut inside = false;
     let (mut id, mut secret, mut token) = (None, None, None);
@@ -61,7 +83,7 @@ fn profile_keys(text: &str, profile: &str) -> Option<Keys> {
         if !inside {
             continue;
         }
-        if let Some((key, value)) = line.split_once('=') {
+        if let Some((key, value)) = key_value(line) {
             let value = value.trim().to_string();
             match key.trim().to_ascii_lowercase().as_str() {
                 "aws_access_key_id" => id = Some(value),
@@ -95,5 +117,15 @@ mod tests {
             ("D", Some("T"))
         );
         assert_eq!(profile_keys(text, "missing"), None);
+    }
+
+    #[test]
+    fn colon_lines_are_read_as_configparser_reads_them() {
+        let text = "[default]\naws_access_key_id: A\naws_secret_access_key = B:C=D\n";
+        let keys = profile_keys(text, "default").unwrap();
+        assert_eq!(
+            (keys.access_key_id.as_str(), keys.secret_access_key.as_str()),
+            ("A", "B:C=D")
+        );
     }
 }

@@ -156,12 +156,15 @@ fn fetch(
         {
             proofs.note(base, base.e_tag.clone(), Some(problem.clone()));
         }
-        let base = base.filter(|p| p.complete()).ok_or_else(|| {
-            Skip::Unrestorable(format!(
-                "it is a diff whose base {} is not there",
-                diff.base
-            ))
-        })?;
+        let why = format!("it is a diff whose base {} is not there", diff.base);
+        // No record of the base (deleted or damaged there): noted as a
+        // mismatch would be, so that `check` fails until a sync repairs it.
+        if base.is_none() {
+            proofs.note_unlisted(&diff.base, "no record of it is listed there".to_string());
+        }
+        let base = base
+            .filter(|p| p.complete())
+            .ok_or_else(|| Skip::Unrestorable(why))?;
         wanted.push(base);
     }
     // The base first: a diff's content is read through it.
@@ -243,6 +246,11 @@ fn by_name<'a>(remote: &Remote, points: &'a [RemotePoint], name: &str) -> Result
                 remote.url()
             ))
         })
+}
+
+/// Whether the remote's listing `points` holds no restore point of `db`.
+pub(crate) fn holds_none_of(remote: &Remote, points: &[RemotePoint], db: &DbId) -> bool {
+    newest_first(remote, points, Some(db)).map_or(true, |chosen| chosen.is_empty())
 }
 
 /// For `latest`: the restore points of `db`, or of the one database the

@@ -15,6 +15,7 @@ mod content;
 mod credentials;
 pub(crate) mod fetch;
 mod identity;
+pub(crate) mod newest;
 mod parts;
 pub(crate) mod proof;
 pub(crate) mod record;

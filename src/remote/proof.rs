@@ -50,6 +50,11 @@ pub(crate) struct Proof {
     /// bytes matched their record: reading them again finds the same.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub content: bool,
+    /// Not read at all: a restore or verify found no valid record of it on
+    /// the remote (deleted or damaged there), so it cannot be restored from
+    /// there. Forgotten by the next `sync`, which uploads it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unlisted: bool,
 }
 
 /// What is known of a point's bytes on the remote.
@@ -134,6 +139,15 @@ impl Proofs {
         self.points.get(name).filter(|p| p.ok).map(|p| p.time)
     }
 
+    /// The point read back whole most recently: its name and when.
+    pub(crate) fn newest_read_back(&self) -> Option<(&str, Timestamp)> {
+        self.points
+            .iter()
+            .filter(|(_, p)| p.ok)
+            .max_by_key(|(_, p)| p.time)
+            .map(|(name, p)| (name.as_str(), p.time))
+    }
+
     /// [`Proofs::proved_at`], if within [`REREAD_AFTER`]: what `list
     /// --from-remote` shows as `proved` (judged without the store's ETag).
     pub(crate) fn proved_recently(&self, name: &str) -> Option<Timestamp> {
@@ -181,9 +195,34 @@ impl Proofs {
             ok: mismatch.is_none(),
             detail: mismatch.unwrap_or_default(),
             content: false,
+            unlisted: false,
         };
         self.points.insert(point.record.name.clone(), proof);
         self.changed.insert(point.record.name.clone());
+    }
+
+    /// `name` has no valid record on the remote (`why`), though a diff
+    /// there or this backup directory's upload record says it should.
+    pub(crate) fn note_unlisted(&mut self, name: &str, why: String) {
+        let proof = Proof {
+            sha256: String::new(),
+            checksum: None,
+            source: None,
+            e_tag: None,
+            time: Timestamp::now(),
+            ok: false,
+            detail: why,
+            content: false,
+            unlisted: true,
+        };
+        self.points.insert(name.to_string(), proof);
+        self.changed.insert(name.to_string());
+    }
+
+    /// Whether the newest finding about `name` is that it has no valid
+    /// record on the remote ([`Proofs::note_unlisted`]).
+    pub(crate) fn unlisted(&self, name: &str) -> bool {
+        self.points.get(name).is_some_and(|p| p.unlisted)
     }
 
     /// `point`'s bytes matched its record, but its content did not read
