@@ -54,7 +54,14 @@ impl RemoteUrl {
                 text.escape_debug()
             )));
         }
-        let prefix = prefix.trim_matches('/').to_string();
+        // One trailing `/` is the prefix's own end; any other empty part
+        // (`s3://bkt//p`, `s3://bkt//`) is refused below, as `.` parts are:
+        // the same URL written two ways would name one prefix.
+        let prefix = prefix
+            .strip_suffix('/')
+            .filter(|stripped| !stripped.is_empty())
+            .unwrap_or(prefix)
+            .to_string();
         // Characters S3 keys take without escaping (AWS's "safe" set): a
         // space, `%`, `+`, `#`, `?` or a non-ASCII letter is escaped
         // differently by each client and tool, and the restore points would
@@ -137,6 +144,10 @@ mod tests {
         assert!(err.contains("names no bucket"), "{err}");
         assert!(RemoteUrl::parse("bkt/x").is_err());
         assert!(RemoteUrl::parse("s3://bkt/a//b").is_err());
+        for bad in ["s3://bkt//p2", "s3://bkt//", "s3://bkt/p//"] {
+            let err = RemoteUrl::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("empty, `.` or `..` parts"), "{bad}: {err}");
+        }
         let err = RemoteUrl::parse("s3://KEY:SECRET@bkt/x")
             .unwrap_err()
             .to_string();
