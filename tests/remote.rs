@@ -289,6 +289,16 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
         .expect("upload line");
     assert_eq!(upload["status"], "failed");
     assert_eq!(upload["remote"], url);
+    // A sync that cannot reach the store still answers `--format json`.
+    let sync = s3::run(&env, &closed, url, &["sync", "--format", "json"]);
+    assert_eq!(sync.code, 1, "{}", sync.stderr);
+    let document = sync.json();
+    assert_eq!(document["status"], "failed", "{document}");
+    assert_eq!(document["remote"], url, "{document}");
+    assert!(
+        document["error"].as_str().is_some_and(|e| e.contains(url)),
+        "{document}"
+    );
     let check = s3::run(&env, &closed, url, &["check"]);
     check.reported(1, "remote");
     let nagios = s3::run(&env, &closed, url, &["check", "--format", "nagios"]);

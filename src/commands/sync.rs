@@ -60,7 +60,18 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     if let (Some(why), true) = (&unrecorded, result.is_err() || problem.is_some()) {
         tracing::error!("{why}");
     }
-    let done: Synced = result?;
+    let done: Synced = match result {
+        Ok(done) => done,
+        Err(error) => {
+            // A script reading `--format json` gets a document either way.
+            out.document(&json!({
+                "status": "failed",
+                "remote": url,
+                "error": error.to_string(),
+            }));
+            return Err(error);
+        }
+    };
     for (name, size) in &done.uploaded {
         out.line(format!("uploaded {name} ({}) to {url}", human_bytes(*size)));
     }
