@@ -644,3 +644,42 @@ fn an_endpoint_or_keys_a_request_cannot_hold_are_named_not_a_panic() {
         .expect("upload line");
     assert_eq!(upload["status"], "failed");
 }
+
+/// `--from-remote` into a directory that does not exist is said as the local
+/// commands say it (T7 #18), not as the private download directory.
+#[test]
+fn restore_or_export_from_the_remote_into_a_missing_directory_names_it() {
+    let Some(server) = s3::shared() else { return };
+    let env = Env::new();
+    let url = format!("s3://{}/missing-dir", s3::unique_bucket(server));
+    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    s3::run(&env, &server.endpoint, &url, &["sync"]).ok();
+    let missing = env.path("nonexist");
+    let said = format!(
+        "directory {} does not exist; create it first",
+        missing.display()
+    );
+    let target = missing.join("x.db");
+    let out = missing.join("x.db.gz");
+    for args in [
+        [
+            "restore",
+            "latest",
+            "--from-remote",
+            "--target",
+            target.to_str().unwrap(),
+        ],
+        [
+            "export",
+            "latest",
+            "--from-remote",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ] {
+        let run = s3::run(&env, &server.endpoint, &url, &args);
+        run.failed_with(1, &said);
+        assert!(!run.stderr.contains(".dbbackup-remote"), "{}", run.stderr);
+    }
+    assert!(!missing.exists());
+}

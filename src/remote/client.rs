@@ -284,7 +284,7 @@ impl Remote {
             && stalled(e)
         {
             return Error::failed(format!(
-                "{doing} {}{part}: the store sent no reply within remote_timeout_seconds ({} s); the upload was abandoned",
+                "{doing} {}{part}: the store sent no reply within remote_timeout_seconds ({} s); the request was abandoned",
                 self.url,
                 self.timeout.as_secs()
             ));

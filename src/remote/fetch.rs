@@ -50,6 +50,14 @@ pub(crate) fn stage(
     beside: &Path,
     proofs: &mut Proofs,
 ) -> Result<Staged> {
+    // The user's mistake, said as the local commands say it, not as the
+    // private download directory that could not be made in it.
+    if !beside.as_os_str().is_empty() && !beside.is_dir() {
+        return Err(Error::failed(format!(
+            "directory {} does not exist; create it first",
+            show(beside)
+        )));
+    }
     let latest = name == "latest";
     let candidates = if latest {
         newest_first(remote, points, db)?
