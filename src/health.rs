@@ -336,11 +336,17 @@ impl RemoteProof {
                 let age = std::time::Duration::try_from(jiff::Timestamp::now().duration_since(*at))
                     .unwrap_or_default();
                 if age <= REREAD_AFTER {
+                    // A diff's time is the older of its own and its base's proofs.
+                    let read = if newest.name.diff {
+                        format!("it and its base read back whole there, the earlier at {at}")
+                    } else {
+                        format!("read back whole at {at}")
+                    };
                     return (
                         true,
                         false,
                         format!(
-                            "the newest restore point {name} is on {url}, read back whole at {at} (as of the last read-back by sync or verify: check does not reach the store)"
+                            "the newest restore point {name} is on {url}, {read} (as of the last read-back by sync, verify, restore or export: check does not reach the store)"
                         ),
                     );
                 }

@@ -184,3 +184,20 @@ fn sync_uploads_from_a_mirror_the_points_the_backup_directory_lost() {
     r.restore_from_remote("latest", &target).ok();
     assert_eq!(content_digest(&target), want);
 }
+
+/// A diff's copy is proved with its base's: `check` says the time is the
+/// earlier of the two (it gave the base's as the diff's own; T7 #13).
+#[test]
+fn checks_ok_line_for_a_diff_names_its_base_in_the_read_back_time() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::sizeable(server, "diff-proof");
+    let points = r.points(2, &["--diff-backups", "2"]);
+    assert!(points[1].0.ends_with(".diff.gz"), "{points:?}");
+    let line = remote_line(&r.run(&["check"]));
+    assert!(
+        line.starts_with("OK   remote:")
+            && line.contains("it and its base read back whole there, the earlier at")
+            && line.contains("by sync, verify, restore or export"),
+        "{line}"
+    );
+}
