@@ -17,6 +17,23 @@ fn sql(r: &Remote, statements: &str) {
         .unwrap();
 }
 
+/// A database of `ROWS` padded rows, backed up and synced with `keep`: the
+/// big point the shrink tests must never see deleted from the remote.
+fn big_point_synced(r: &Remote, keep: &[&str]) -> String {
+    sql(
+        r,
+        &format!(
+            "CREATE TABLE t(x, pad);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS})
+             INSERT INTO t SELECT i, randomblob(500) FROM n;"
+        ),
+    );
+    r.run(&[keep, &["backup"]].concat()).ok();
+    let big = r.env.backup_files().last().unwrap().clone();
+    r.run(&[keep, &["sync"]].concat()).ok();
+    big
+}
+
 /// Finding 1: after the database shrank by more than `check.max_shrink`,
 /// remote retention deleted the pre-shrink point that local retention keeps
 /// on purpose (exit 0, no word). It keeps it, says so, and it restores the
@@ -25,18 +42,8 @@ fn sql(r: &Remote, statements: &str) {
 fn remote_retention_keeps_the_pre_shrink_point_as_local_retention_does() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "shrink");
-    sql(
-        &r,
-        &format!(
-            "CREATE TABLE t(x, pad);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS})
-             INSERT INTO t SELECT i, randomblob(500) FROM n;"
-        ),
-    );
     let keep = ["--max-backups", "2", "--remote-max-backups", "2"];
-    r.run(&[&keep[..], &["backup"]].concat()).ok();
-    let big = r.env.backup_files().last().unwrap().clone();
-    r.run(&[&keep[..], &["sync"]].concat()).ok();
+    let big = big_point_synced(&r, &keep);
     sql(&r, "DELETE FROM t WHERE x > 10; VACUUM;");
     for _ in 0..3 {
         r.add_row();
@@ -227,18 +234,8 @@ fn a_proved_point_gone_from_the_store_outside_remote_max_backups_is_not_a_failur
 fn after_a_purge_a_recreated_empty_database_never_pushes_the_real_points_off_the_remote() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "purged");
-    sql(
-        &r,
-        &format!(
-            "CREATE TABLE t(x, pad);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS})
-             INSERT INTO t SELECT i, randomblob(500) FROM n;"
-        ),
-    );
     let keep = ["--max-backups", "2", "--remote-max-backups", "2"];
-    r.run(&[&keep[..], &["backup"]].concat()).ok();
-    let big = r.env.backup_files().last().unwrap().clone();
-    r.run(&[&keep[..], &["sync"]].concat()).ok();
+    let big = big_point_synced(&r, &keep);
 
     fs::remove_dir_all(&r.env.backups).unwrap();
     fs::remove_file(&r.env.db).unwrap();
