@@ -765,7 +765,10 @@ pub(crate) const ATTEMPT: &str = "attempt";
 /// lock or busy timeout) is otherwise silent while older backups look fresh.
 /// Healthy again after the next success (`attempts`).
 pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
-    let (ok, detail) = match crate::attempts::last(backup_dir, db) {
+    let last = crate::attempts::last(backup_dir, db);
+    let died = died_holding_the_lock(backup_dir, last.as_ref().map(|l| l.time));
+    let (ok, detail) = match last {
+        _ if died.is_some() => (false, died.unwrap_or_default()),
         None => (true, "no attempt recorded yet".to_string()),
         Some(last) => {
             let now = jiff::Timestamp::now();
@@ -829,6 +832,28 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
         detail,
         perf: None,
     }
+}
+
+/// A run killed while it held the backup directory's lock (SIGKILL: the OOM
+/// killer, SLURM's KILL after the grace time) recorded no attempt, but the
+/// lock file still names it. Newer than this database's newest recorded
+/// attempt, it may be this database's backup that never finished: said as a
+/// failure, not passed over (the next backup's lock replaces the record).
+fn died_holding_the_lock(backup_dir: &Path, newest: Option<jiff::Timestamp>) -> Option<String> {
+    let holder = crate::lock::holder(backup_dir, "").ok()?;
+    if holder.held {
+        return None;
+    }
+    let recorded = holder.recorded.as_deref()?;
+    let since: jiff::Timestamp = holder.since.as_deref()?.parse().ok()?;
+    // `since` is in whole seconds; a record survives only until the next run
+    // takes the lock, so an attempt in the same second is not one after it.
+    if newest.is_some_and(|newest| newest.as_second() > since.as_second()) {
+        return None;
+    }
+    Some(format!(
+        "a dbbackup run ({recorded}) ended without releasing the backup directory's lock (killed?), after this database's newest recorded attempt: if it was this database's backup, it did not finish; healthy again after the next successful backup"
+    ))
 }
 
 /// A backup of this database dated more than `CLOCK_SLACK` ahead of this host's

@@ -320,3 +320,41 @@ fn a_failed_attempt_counts_for_the_backup_directory_it_was_aimed_at() {
     let criterion = attempt_criterion(&env);
     assert_eq!(criterion["ok"], false, "{criterion}");
 }
+
+/// A backup killed by SIGKILL (the OOM killer, SLURM's KILL after its grace
+/// time) records no attempt, but the lock file still names it: `check` fails
+/// `attempt` (nagios CRITICAL) until the next successful backup. It said the
+/// previous attempt "succeeded" (T8 #1).
+#[test]
+fn a_backup_killed_holding_the_lock_fails_the_attempt_until_the_next_success() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    // A writer holds the database: the next backup waits for it, holding
+    // the backup directory's lock, and is killed there.
+    let holder = hold_exclusive(&env.db);
+    let mut backup = env
+        .command()
+        .args(["--busy-timeout-seconds", "60", "backup", "--force"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the backup holds the backup directory's lock",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(50),
+        || env.run(&["lock", "status"]).stdout.contains("held by"),
+    );
+    backup.kill().unwrap();
+    backup.wait().unwrap();
+    drop(holder);
+    let check = env.run(&["check"]);
+    check.reported(
+        1,
+        "ended without releasing the backup directory's lock (killed?), after this database's newest recorded attempt",
+    );
+    assert!(check.stdout.contains("FAIL attempt:"), "{}", check.stdout);
+    assert_eq!(env.run(&["check", "--format", "nagios"]).code, 2);
+    env.run(&["backup", "--force"]).ok();
+    env.run(&["check"]).ok();
+}
