@@ -593,11 +593,21 @@ fn an_endpoint_or_keys_a_request_cannot_hold_are_named_not_a_panic() {
             "http://",
             "AWS_ENDPOINT_URL \"http://\" is not an http(s) URL",
         ),
+        // A password there would be in every error line (T9 #3): never shown.
+        (
+            "http://user:pa55word@127.0.0.1:9",
+            "AWS_ENDPOINT_URL holds a user name or password: give the endpoint without them (https://127.0.0.1:9)",
+        ),
+        (
+            "user:pa55word@s3.example.org",
+            "AWS_ENDPOINT_URL holds a user name or password",
+        ),
     ] {
         for args in [&["sync"][..], &["list", "--from-remote"][..]] {
             let run = s3::run(&env, endpoint, url, args);
             run.failed_with(2, said);
             assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+            assert!(!run.stderr.contains("pa55word"), "{}", run.stderr);
         }
     }
     let secret = "line\nbreak";
@@ -682,4 +692,49 @@ fn restore_or_export_from_the_remote_into_a_missing_directory_names_it() {
         assert!(!run.stderr.contains(".dbbackup-remote"), "{}", run.stderr);
     }
     assert!(!missing.exists());
+}
+
+/// The backup directory and the database lost, a mirror holding a backup made
+/// since the last sync: `restore latest` took the remote's older point (exit
+/// 0, the mirror unmentioned). It refuses as without a remote, naming the
+/// mirror and the remote both (T9 #1).
+#[test]
+fn a_mirror_with_restore_points_is_named_before_the_remote_is_taken() {
+    let Some(server) = s3::shared() else { return };
+    let env = Env::new();
+    let url = format!("s3://{}/mirror-first", s3::unique_bucket(server));
+    let mirror = env.path("mirror");
+    let m = mirror.to_str().unwrap();
+    let run = |args: &[&str]| {
+        s3::run(
+            &env,
+            &server.endpoint,
+            &url,
+            &[&["--mirror-dir", m][..], args].concat(),
+        )
+    };
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    write_rows(&env.db, 5);
+    run(&["backup"]).ok();
+    let newest = content_digest(&env.db);
+    fs::remove_dir_all(&env.backups).unwrap();
+    fs::remove_file(&env.db).unwrap();
+    let refused = run(&["restore", "latest"]);
+    refused.failed_with(1, &format!("mirror {m} holds 2 restore points of it"));
+    refused.failed_with(1, "`dbbackup restore latest --from-remote`");
+    assert!(!env.db.exists(), "nothing restored");
+    run(&["restore", "latest", "--if-db-missing"]).failed_with(1, &format!("mirror {m}"));
+    assert!(!env.db.exists(), "nothing restored");
+    // What the line says works and gives the newest data.
+    s3::run(
+        &env,
+        &server.endpoint,
+        &url,
+        &["--backup-dir", m, "restore", "latest"],
+    )
+    .ok();
+    assert_eq!(content_digest(&env.db), newest);
+    // A database already there: --if-db-missing downloads nothing.
+    run(&["restore", "latest", "--if-db-missing"]).reported(0, "exists; nothing to restore");
 }

@@ -185,6 +185,28 @@ fn staged_from_remote(
     let out = ctx.output(args.output.format);
     let remote = crate::remote::configured(&ctx.settings)?;
     let db = ctx.db_id();
+    if !args.from_remote {
+        // A database already there: nothing to fetch (the engine says so).
+        if args.if_db_missing && fs::metadata(target).is_ok_and(|m| m.len() > 0) {
+            return Ok(None);
+        }
+        // A mirror with restore points: the lost directory is chosen
+        // deliberately, as without a remote; the remote may be older than the
+        // mirror (backups since the last sync).
+        if let Some(db) = &db
+            && let Some(hint) = crate::store::latest::mirror_hint(
+                &ctx.settings.mirror_dirs,
+                db,
+                args.target.as_deref(),
+            )
+        {
+            return Err(Error::failed(format!(
+                "no intact restore point in {}; {hint}; or take the newest on {} on purpose (it may be older: backups since the last sync are not there): `dbbackup restore latest --from-remote`",
+                show(&ctx.settings.backup_dir),
+                remote.url()
+            )));
+        }
+    }
     // An unreachable store fails here; a prefix listed without a point of
     // the database is a new project's: `--if-db-missing` then finds "no
     // backup yet" in the backup directory, as without a remote.

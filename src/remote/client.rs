@@ -792,6 +792,13 @@ fn refuse_bad_endpoint(builder: &AmazonS3Builder) -> Result<()> {
     let parsed = reqwest::Url::parse(&endpoint).ok().filter(|u| {
         matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
     });
+    // A password in the endpoint would be printed with every error line.
+    if endpoint.contains('@') || parsed.as_ref().is_some_and(|u| !u.username().is_empty()) {
+        let host = endpoint.rsplit('@').next().unwrap_or_default().trim();
+        return Err(Error::usage(format!(
+            "AWS_ENDPOINT_URL holds a user name or password: give the endpoint without them (https://{host}) and the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or ~/.aws/credentials"
+        )));
+    }
     if clean && parsed.is_some() {
         return Ok(());
     }
