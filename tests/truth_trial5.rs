@@ -316,3 +316,34 @@ fn restoring_a_database_sqlite_cannot_read_takes_force_as_readme_says() {
             .any(|n| n.ends_with(".failed.db.gz"))
     );
 }
+
+/// The newest backup's header damaged: `restore latest` restored the older
+/// point without a word (T9 #2); it names the file it passed over.
+#[test]
+fn restore_latest_names_a_newer_file_whose_header_is_damaged() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let older = content_digest(&env.db);
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE later(x); INSERT INTO later VALUES (1);")
+        .unwrap();
+    env.run(&["backup"]).ok();
+    let newest = env.backup_files().last().unwrap().clone();
+    let path = env.backups.join(&newest);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[100] ^= 0xff;
+    fs::write(&path, bytes).unwrap();
+    let target = env.path("look.db");
+    let run = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    run.ok();
+    assert!(
+        run.stdout.contains(&format!("passed over {newest}: "))
+            && run
+                .stdout
+                .contains("it may well have been this database's newest backup"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(content_digest(&target), older);
+}

@@ -101,6 +101,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             passed_over.append(&mut done.passed_over);
             done.passed_over = passed_over;
             let local = staged.is_none();
+            if local && request.name == "latest" {
+                done.passed_over.extend(unreadable_newer(ctx, &done.name));
+            }
             passed_over_lines(ctx, &done.passed_over, local).for_each(|line| out.line(line));
             restored(&out, &done, link, &through);
         }
@@ -110,6 +113,28 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
 
 /// `passed over NAME: WHY` for each, and (`local`: from the backup
 /// directory) where a newer intact copy is.
+/// Files newer than the restored point whose header cannot be read (`check`'s
+/// `unreadable`): whose backup each was cannot be told, so `latest` could not
+/// weigh it, but passing it over in silence hid that it may have been newer.
+fn unreadable_newer(ctx: &Ctx, restored: &str) -> Vec<(String, String)> {
+    let Ok(set) = ctx.backup_set(&ctx.backup_dir()) else {
+        return Vec::new();
+    };
+    let Some(good) = set.restore_points.iter().find(|e| e.file_name == restored) else {
+        return Vec::new();
+    };
+    crate::health::unreadable_newer(&set, std::slice::from_ref(good))
+        .into_iter()
+        .map(|entry| {
+            let why = entry.problem().unwrap_or("unreadable metadata");
+            (
+                entry.file_name.clone(),
+                format!("{why}: it may well have been this database's newest backup"),
+            )
+        })
+        .collect()
+}
+
 fn passed_over_lines(
     ctx: &Ctx,
     passed_over: &[(String, String)],
