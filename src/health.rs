@@ -178,7 +178,8 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
         (None, Ok(None)) if !settings.backup_dir.is_dir() => (
             false,
             format!(
-                "backup directory {} does not exist: no sync of {url} is recorded (sync records nothing without it); `dbbackup restore latest` makes it again from the newest point (or create it), then run `dbbackup sync`; `dbbackup list --from-remote` shows what the remote holds",
+                "backup directory {} does not exist: no sync of {url} is recorded (sync records nothing without it); create it (`mkdir -p {}`) and run `dbbackup sync` (if the database is lost too, `dbbackup restore latest` first); `dbbackup list --from-remote` shows what the remote holds",
+                show(&settings.backup_dir),
                 show(&settings.backup_dir)
             ),
         ),

@@ -260,7 +260,9 @@ fn sync_without_the_backup_directory_fails_naming_it_and_check_says_what_to_do()
     let line = remote_line(&r.run(&["check"]));
     assert!(
         line.starts_with("FAIL remote:")
-            && line.contains("`dbbackup restore latest` makes it again"),
+            && line.contains(&format!(
+                "create it (`mkdir -p {dir}`) and run `dbbackup sync`"
+            )),
         "{line}"
     );
 }

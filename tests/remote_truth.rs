@@ -201,3 +201,33 @@ fn checks_ok_line_for_a_diff_names_its_base_in_the_read_back_time() {
         "{line}"
     );
 }
+
+/// An inline upload that went up while an older point only the remote holds is
+/// damaged there: said as uploaded, and the damage as its own problem (the
+/// line said "not uploaded … `dbbackup sync` uploads it"; T9 #10).
+#[test]
+fn an_inline_upload_beside_an_older_damaged_point_is_said_as_uploaded() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "inline-beside");
+    let points = r.points(3, &[]);
+    let oldest = &points[0].0;
+    fs::remove_file(r.env.backups.join(oldest)).unwrap();
+    r.corrupt(oldest);
+    r.add_row();
+    let run = r.run(&["--remote-upload", "inline", "backup"]);
+    run.ok();
+    let url = &r.url;
+    assert!(
+        run.stdout.contains(&format!(
+            "uploaded to {url}: 1 new; the remote needs attention besides (see above)"
+        )),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stderr.contains(oldest.as_str()), "{}", run.stderr);
+    let newest = r.env.backup_files().last().unwrap().clone();
+    assert!(r.remote_names().contains(&newest));
+    // `check` fails for the damaged point, not as "not uploaded".
+    assert_eq!(r.run(&["check"]).code, 1);
+}

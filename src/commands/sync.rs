@@ -35,7 +35,8 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     let problem = result.as_ref().ok().and_then(|done| {
         done.problem(&remote).or_else(|| {
             gone.then(|| format!(
-                "backup directory {} does not exist: nothing to upload, and this sync cannot be recorded for `check`; `dbbackup restore latest` makes it again from the newest point on {url} (or create it), then run `dbbackup sync`",
+                "backup directory {} does not exist: nothing to upload, and this sync cannot be recorded for `check`; create it (`mkdir -p {}`) and run `dbbackup sync` again (if the database is lost too, `dbbackup restore latest` from {url} first)",
+                show(&ctx.settings.backup_dir),
                 show(&ctx.settings.backup_dir)
             ))
         })

@@ -59,6 +59,7 @@ pub(crate) fn upload_inline(
         return None;
     };
     let db = crate::store::DbId::of(db);
+    // What was uploaded, and what (else) is wrong on the remote.
     let result = configured(settings).and_then(|remote| {
         let set = crate::store::BackupDir::new(&settings.backup_dir).set(&db)?;
         let mut proofs = proof::Proofs::load(&settings.backup_dir, remote.url());
@@ -70,15 +71,15 @@ pub(crate) fn upload_inline(
         );
         proofs.save(remote.url());
         let done = done?;
-        match done.problem(&remote) {
-            Some(problem) => Err(Error::failed(problem)),
-            None => Ok(done),
-        }
+        let problem = done.problem(&remote);
+        Ok((done, problem))
     });
-    let (detail, line) = match &result {
-        Ok(done) => (
+    let uploaded = |n: usize| format!("uploaded to {url}: {n} new");
+    let (detail, line, outcome) = match result {
+        Ok((done, None)) => (
             format!("{} uploaded", done.uploaded.len()),
-            format!("uploaded to {url}: {} new", done.uploaded.len()),
+            uploaded(done.uploaded.len()),
+            Ok(done.on_remote),
         ),
         Err(error) => {
             tracing::warn!(
@@ -90,17 +91,30 @@ pub(crate) fn upload_inline(
                     "not uploaded to {url} (the upload failed, see above): the backup is kept \
                      locally and `dbbackup sync` uploads it"
                 ),
+                Err(error.to_string()),
+            )
+        }
+        // The new point may be up while something else on the remote is wrong
+        // (an older point damaged there): both said, neither as the other.
+        Ok((done, Some(problem))) => {
+            tracing::warn!("the remote {url} needs attention: {problem}");
+            let line = if done.uploaded.is_empty() {
+                format!(
+                    "not uploaded to {url} (see above): the backup is kept locally; `dbbackup sync` says what to do"
+                )
+            } else {
+                format!(
+                    "{}; the remote needs attention besides (see above)",
+                    uploaded(done.uploaded.len())
+                )
+            };
+            (
+                format!("{} uploaded", done.uploaded.len()),
+                line,
+                Err(problem),
             )
         }
     };
-    state::record(
-        settings,
-        &db,
-        job,
-        "upload",
-        url,
-        result.map(|d| d.on_remote).map_err(|e| e.to_string()),
-        &detail,
-    );
+    state::record(settings, &db, job, "upload", url, outcome, &detail);
     Some(line)
 }
