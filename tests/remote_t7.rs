@@ -77,17 +77,6 @@ fn remote_retention_keeps_the_pre_shrink_point_as_local_retention_does() {
     assert_eq!(row_count(&target, "t"), ROWS);
 }
 
-/// `check`'s `remote:` line.
-fn remote_line(r: &Remote) -> String {
-    let check = r.run(&["check"]);
-    check
-        .stdout
-        .lines()
-        .find(|l| l.contains("remote:"))
-        .unwrap_or_else(|| panic!("{}", check.stdout))
-        .to_string()
-}
-
 /// Finding 3: the record of a point only the remote holds (pruned locally,
 /// inside remote_max_backups) changed at the store: `sync` said WARN and
 /// exit 0, `check` OK, and the point was no longer restorable. `sync` fails
@@ -129,7 +118,7 @@ fn an_invalid_record_of_a_point_only_the_remote_holds_fails_sync_and_check() {
             )),
         "{error}"
     );
-    let line = remote_line(&r);
+    let line = s3::remote_line(&r.run(&["check"]));
     assert!(
         line.starts_with("FAIL remote:") && line.contains(&key),
         "{line}"
@@ -137,7 +126,7 @@ fn an_invalid_record_of_a_point_only_the_remote_holds_fails_sync_and_check() {
 
     r.put(&record_name, &original);
     r.run(&[&keep[..], &["sync"]].concat()).ok();
-    assert!(remote_line(&r).starts_with("OK   remote:"));
+    assert!(s3::remote_line(&r.run(&["check"])).starts_with("OK   remote:"));
     assert!(r.remote_names().contains(oldest));
 }
 
@@ -179,7 +168,7 @@ fn proved_points_only_the_remote_held_gone_from_the_store_fail_until_forgotten()
                 && error.contains("`dbbackup sync --forget-missing`"),
             "{error}"
         );
-        let line = remote_line(&r);
+        let line = s3::remote_line(&r.run(&["check"]));
         assert!(
             line.starts_with("FAIL remote:") && line.contains(&lost[0]),
             "{line}"
@@ -198,7 +187,7 @@ fn proved_points_only_the_remote_held_gone_from_the_store_fail_until_forgotten()
         );
     }
     r.run(&[&keep[..], &["sync"]].concat()).ok();
-    assert!(remote_line(&r).starts_with("OK   remote:"));
+    assert!(s3::remote_line(&r.run(&["check"])).starts_with("OK   remote:"));
 }
 
 /// A proved point gone from the store that retention would no longer keep

@@ -7,16 +7,6 @@ use std::fs;
 use crate::common::Run;
 use crate::common::s3::{self, Remote};
 
-/// `check`'s `remote:` line.
-fn remote_line(check: &Run) -> String {
-    check
-        .stdout
-        .lines()
-        .find(|l| l.contains("remote:"))
-        .unwrap_or_else(|| panic!("{}", check.stdout))
-        .to_string()
-}
-
 /// A full and a diff on it, synced: their names.
 fn full_and_diff(r: &Remote) -> (String, String) {
     let names = s3::names(&r.points(2, &["--diff-backups", "2"]));
@@ -50,7 +40,7 @@ fn a_base_record_deleted_at_the_store_fails_check_after_a_restore_until_sync() {
     r.run(&["sync"]).ok();
     let check = r.run(&["check"]);
     assert!(
-        remote_line(&check).starts_with("OK   remote:"),
+        s3::remote_line(&check).starts_with("OK   remote:"),
         "{}",
         check.stdout
     );
@@ -65,7 +55,7 @@ fn a_base_record_deleted_at_the_store_fails_check_after_verify() {
     let (base, diff) = full_and_diff(&r);
     r.delete(&format!("{base}.meta.json"));
     r.run(&["verify", "--from-remote"]).reported(1, &diff);
-    let line = remote_line(&r.run(&["check"]));
+    let line = s3::remote_line(&r.run(&["check"]));
     assert!(
         line.starts_with("FAIL remote:")
             && line.contains(&format!("its base {base} has no valid record there")),
@@ -95,7 +85,7 @@ fn the_newest_points_record_damaged_at_the_store_fails_verify_and_check_until_sy
     );
     let check = r.run(&["check"]);
     assert_ne!(check.code, 0, "{}", check.stdout);
-    let line = remote_line(&check);
+    let line = s3::remote_line(&check);
     assert!(
         line.starts_with("FAIL remote:")
             && line.contains(&format!(
@@ -107,7 +97,7 @@ fn the_newest_points_record_damaged_at_the_store_fails_verify_and_check_until_sy
     // As sync's error says: the damaged record deleted, sync uploads it again.
     r.delete(&record);
     r.run(&["sync"]).ok();
-    let line = remote_line(&r.run(&["check"]));
+    let line = s3::remote_line(&r.run(&["check"]));
     assert!(line.starts_with("OK   remote:"), "{line}");
 }
 
@@ -228,7 +218,7 @@ fn a_restore_from_the_remote_after_a_purge_is_recorded_and_check_says_so() {
         .find(|l| l.starts_with(&name))
         .unwrap_or_else(|| panic!("{}", list.stdout));
     assert!(!row.contains("unverified"), "{row}");
-    let line = remote_line(&r.run(&["check"]));
+    let line = s3::remote_line(&r.run(&["check"]));
     assert!(
         line.starts_with("WAIT remote:")
             && line.contains(&format!(
@@ -239,7 +229,7 @@ fn a_restore_from_the_remote_after_a_purge_is_recorded_and_check_says_so() {
         "{line}"
     );
     r.run(&["sync"]).ok();
-    let line = remote_line(&r.run(&["check"]));
+    let line = s3::remote_line(&r.run(&["check"]));
     assert!(line.starts_with("OK   remote:"), "{line}");
 }
 
@@ -257,7 +247,7 @@ fn sync_without_the_backup_directory_fails_naming_it_and_check_says_what_to_do()
         &format!("backup directory {dir} does not exist: nothing to upload"),
     );
     assert!(!r.env.backups.exists());
-    let line = remote_line(&r.run(&["check"]));
+    let line = s3::remote_line(&r.run(&["check"]));
     assert!(
         line.starts_with("FAIL remote:")
             && line.contains(&format!(

@@ -6,16 +6,6 @@ use std::fs;
 use crate::common::s3::{self, Remote};
 use crate::common::{Env, Run};
 
-/// `check`'s `remote:` line.
-fn remote_line(check: &Run) -> String {
-    check
-        .stdout
-        .lines()
-        .find(|l| l.contains("remote:"))
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// `name`'s data object at the store cut to its first 100 bytes.
 fn truncate(r: &Remote, name: &str) {
     let bytes = r.object(name);
@@ -37,7 +27,7 @@ fn sync_with_no_local_backup_still_checks_the_remote_points() {
     sync.failed_with(1, &names[1]);
     let check = r.run(&["check"]);
     assert_eq!(check.code, 1, "{}", check.stdout);
-    let line = remote_line(&check);
+    let line = s3::remote_line(&check);
     assert!(
         line.starts_with("FAIL") && line.contains(&names[1]),
         "{}",
@@ -48,7 +38,7 @@ fn sync_with_no_local_backup_still_checks_the_remote_points() {
     fs::remove_dir_all(&r.env.backups).unwrap();
     r.run(&["sync"]).failed_with(1, &names[1]);
     let check = r.run(&["check"]);
-    let line = remote_line(&check);
+    let line = s3::remote_line(&check);
     assert!(
         line.starts_with("FAIL") && line.contains("does not exist"),
         "{line}"
@@ -70,7 +60,7 @@ fn check_fails_while_the_newest_diffs_base_on_the_remote_is_damaged() {
     assert_eq!(r.run(&["verify", "--from-remote"]).code, 1);
     let check = r.run(&["check"]);
     assert_eq!(check.code, 1, "{}", check.stdout);
-    let line = remote_line(&check);
+    let line = s3::remote_line(&check);
     assert!(
         line.starts_with("FAIL") && line.contains(&format!("its base {base}")),
         "{line}"
@@ -92,7 +82,7 @@ fn check_fails_while_the_newest_diffs_base_on_the_remote_is_damaged() {
         1
     );
     let check = r.run(&["check"]);
-    let line = remote_line(&check);
+    let line = s3::remote_line(&check);
     assert!(line.starts_with("FAIL") && line.contains(base), "{line}");
 }
 
@@ -139,17 +129,21 @@ fn check_does_not_take_a_proof_older_than_a_week() {
     assert!(listed.stdout.contains("unverified"), "{}", listed.stdout);
     let check = r.run(&["check", "--remote-max-age", "30d"]);
     check.ok();
-    let line = remote_line(&check);
+    let line = s3::remote_line(&check);
     assert!(
         line.starts_with("WAIT") && line.contains(&names[0]),
         "{line}"
     );
     let check = r.run(&["check", "--remote-max-age", "1d"]);
     assert_eq!(check.code, 1, "{}", check.stdout);
-    assert!(remote_line(&check).starts_with("FAIL"), "{}", check.stdout);
+    assert!(
+        s3::remote_line(&check).starts_with("FAIL"),
+        "{}",
+        check.stdout
+    );
     // The next sync reads it back.
     r.run(&["sync"]).ok();
-    assert!(remote_line(r.run(&["check"]).ok()).starts_with("OK"));
+    assert!(s3::remote_line(r.run(&["check"]).ok()).starts_with("OK"));
 }
 
 /// F3: `sync` by an account that can read the backups but not write the

@@ -4,19 +4,8 @@
 
 use std::fs;
 
-use crate::common::Run;
 use crate::common::content_digest;
 use crate::common::s3::{self, Remote};
-
-/// `check`'s `remote:` line.
-fn remote_line(check: &Run) -> String {
-    check
-        .stdout
-        .lines()
-        .find(|l| l.contains("remote:"))
-        .unwrap_or_else(|| panic!("{}", check.stdout))
-        .to_string()
-}
 
 /// (a) A full and two diffs on it, never synced; the full deleted from the
 /// backup directory: the diffs cannot be uploaded (nothing to rebuild them on
@@ -36,7 +25,7 @@ fn diffs_whose_base_is_missing_and_not_on_the_remote_fail_sync_and_check() {
     fs::remove_file(r.env.backups.join(&names[0])).unwrap();
 
     let check = r.run(&["check"]);
-    let line = remote_line(&check);
+    let line = s3::remote_line(&check);
     assert!(
         line.starts_with("FAIL remote:") && line.contains(&names[2]),
         "{}",
@@ -53,7 +42,7 @@ fn diffs_whose_base_is_missing_and_not_on_the_remote_fail_sync_and_check() {
         error.contains(&names[2]) && error.contains(&format!("base backup {}", names[0])),
         "{error}"
     );
-    let line = remote_line(&r.run(&["check"]));
+    let line = s3::remote_line(&r.run(&["check"]));
     assert!(line.starts_with("FAIL remote:"), "{line}");
     assert_eq!(r.remote_names(), Vec::<String>::new());
 }
@@ -74,7 +63,7 @@ fn a_prefix_emptied_at_the_store_is_uploaded_again_and_check_says_what_it_judged
     }
     let check = r.run(&["check"]);
     check.ok();
-    let line = remote_line(&check);
+    let line = s3::remote_line(&check);
     assert!(
         line.starts_with("OK   remote:")
             && line.contains(&names[1])
@@ -193,7 +182,7 @@ fn checks_ok_line_for_a_diff_names_its_base_in_the_read_back_time() {
     let r = Remote::sizeable(server, "diff-proof");
     let points = r.points(2, &["--diff-backups", "2"]);
     assert!(points[1].0.ends_with(".diff.gz"), "{points:?}");
-    let line = remote_line(&r.run(&["check"]));
+    let line = s3::remote_line(&r.run(&["check"]));
     assert!(
         line.starts_with("OK   remote:")
             && line.contains("it and its base read back whole there, the earlier at")

@@ -191,6 +191,16 @@ pub(crate) fn command(env: &Env, endpoint: &str, url: &str) -> Command {
     command
 }
 
+/// `check`'s `remote:` line (a test fails naming the output when there is none).
+pub(crate) fn remote_line(check: &Run) -> String {
+    check
+        .stdout
+        .lines()
+        .find(|l| l.contains("remote:"))
+        .unwrap_or_else(|| panic!("{}", check.stdout))
+        .to_string()
+}
+
 pub(crate) fn run(env: &Env, endpoint: &str, url: &str, args: &[&str]) -> Run {
     command(env, endpoint, url)
         .args(args)
