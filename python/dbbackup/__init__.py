@@ -13,7 +13,8 @@ positional argument of every function; arguments of the wrong type raise
 
 A failure raises :class:`DbBackupError`, whose message is one line with the exit
 code and the binary's own error line. The binary's log lines go to the
-``logging`` logger ``"dbbackup"`` at their own level.
+``logging`` logger ``"dbbackup"`` at their own level (the error line the
+exception carries at DEBUG: it is shown once, by whoever handles the exception).
 
     import dbbackup
 
@@ -391,24 +392,36 @@ def _run(
     if positional:
         argv += ["--", *positional]
     exit_code, stdout, stderr = _call(argv)
-    for line in stderr.splitlines():
-        match = _LOG_LINE.match(line)
-        if match:
-            _log.log(_LEVELS[match.group(1)], "%s", match.group(2))
-        elif line.strip():
-            _log.debug("%s", line)
     try:
         result = json.loads(stdout) if stdout.strip() else None
     except ValueError:
         if exit_code == 0:
+            _log_lines(stderr, raising=False)
             raise DbBackupError(
                 command, argv, exit_code, f"printed something that is not JSON: {stdout[:200]!r}", stderr
             )
         result = None
     if exit_code == 0 or (report_on_exit_1 and exit_code == 1 and isinstance(result, dict) and "healthy" in result):
+        _log_lines(stderr, raising=False)
         return result
-    message = _with_keywords(_error_line(stderr, exit_code))
+    _log_lines(stderr, raising=True)
+    message = _with_keywords(command, _error_line(stderr, exit_code))
     raise DbBackupError(command, argv, exit_code, message, stderr, result)
+
+
+def _log_lines(stderr: str, raising: bool) -> None:
+    """The binary's log lines to the ``dbbackup`` logger at their own level,
+    except the error line a DbBackupError is about to carry (``raising``): that
+    one is the caller's to show, and logged as well, Python's last-resort handler
+    printed every failure twice. It goes to DEBUG."""
+    lines = stderr.splitlines()
+    raised = _error_line_at(lines) if raising else None
+    for at, line in enumerate(lines):
+        match = _LOG_LINE.match(line)
+        if match:
+            _log.log(logging.DEBUG if at == raised else _LEVELS[match.group(1)], "%s", match.group(2))
+        elif line.strip():
+            _log.debug("%s", line)
 
 
 # A flag in the binary's message: `--max-backups`, `'--max-backups <N>'`.
@@ -417,16 +430,20 @@ _FLAG_IN_TEXT = re.compile(r"--([a-z][a-z0-9-]*)")
 _SUGGESTION = re.compile(r"; did you mean '--(?:%s)'\?" % "|".join(_RESERVED))
 
 
-def _with_keywords(message: str) -> str:
+def _with_keywords(command: str, message: str) -> str:
     """The binary speaks flags; a Python caller wrote keywords. The message
     stays the binary's, with the keywords of the flags it names appended:
-    ``... '--max-backups <N>' ... (keyword max_backups=)``."""
+    ``... '--max-backups <N>' ... (keyword max_backups=)``. Only keywords the
+    called function takes: a hint about another command (export's "use
+    `dbbackup restore latest --target F`") names a flag this one lacks."""
     message = _SUGGESTION.sub("", message)
     flag_keys = {flag: key for key, flag in _FLAG_NAMES.items()}
     keywords: List[str] = []
     for flag in _FLAG_IN_TEXT.findall(message):
         key = flag_keys.get(flag, flag.replace("-", "_"))
-        if key not in _RESERVED and key not in ("help", "version") and f"{key}=" not in keywords:
+        if key in _RESERVED or key in ("help", "version") or f"{key}=" in keywords:
+            continue
+        if key in _OWN_OPTIONS[command] or not any(key in own for own in _OWN_OPTIONS.values()):
             keywords.append(f"{key}=")
     if not keywords:
         return message
@@ -717,12 +734,23 @@ def _call(argv: Sequence[str]) -> Tuple[int, str, str]:
     return (128 - code if code < 0 else code), stdout, stderr
 
 
-def _error_line(stderr: str, exit_code: int) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in reversed(lines):
-        match = _LOG_LINE.match(line)
+def _error_line_at(lines: Sequence[str]) -> Optional[int]:
+    """The index of the last ERROR log line: the one a DbBackupError carries."""
+    for at in range(len(lines) - 1, -1, -1):
+        match = _LOG_LINE.match(lines[at].strip())
         if match and match.group(1) == "ERROR":
-            return match.group(3)
+            return at
+    return None
+
+
+def _error_line(stderr: str, exit_code: int) -> str:
+    lines = stderr.splitlines()
+    at = _error_line_at(lines)
+    if at is not None:
+        match = _LOG_LINE.match(lines[at].strip())
+        assert match is not None
+        return match.group(3)
+    lines = [line.strip() for line in lines if line.strip()]
     for line in lines:
         # Usage errors (exit 2): "error: unexpected argument '--x' found".
         if line.startswith("error: "):

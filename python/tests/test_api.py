@@ -207,6 +207,30 @@ class ApiTest(unittest.TestCase):
         for field in ("command", "argv", "exit_code", "message", "stderr", "result"):
             self.assertEqual(getattr(copy, field), getattr(error, field), field)
 
+    def test_a_failure_is_shown_once_when_logging_is_not_configured(self) -> None:
+        # A script that prints the error, with no logging set up: Python's
+        # last-resort handler must not print the same line before it.
+        script = (
+            "import dbbackup\n"
+            "try:\n"
+            "    dbbackup.backup('gone.db', backup_dir='b')\n"
+            "except dbbackup.DbBackupError as error:\n"
+            "    print(error)\n"
+        )
+        package = os.path.dirname(os.path.dirname(os.path.abspath(dbbackup.__file__)))
+        env = dict(os.environ, PYTHONPATH=package, PATH=os.path.dirname(dbbackup.binary()) + os.pathsep + os.environ.get("PATH", ""))
+        run = subprocess.run(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env
+        )
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stdout, "dbbackup backup failed (exit 1): database gone.db does not exist\n")
+        self.assertNotIn("gone.db", run.stderr)
+        # Configured logging still gets the line, at DEBUG: the exception carries it.
+        with self.assertLogs("dbbackup", logging.DEBUG) as logs, self.assertRaises(dbbackup.DbBackupError):
+            dbbackup.backup(self.dir / "gone.db", **self.opts)
+        carried = [r for r in logs.records if "gone.db does not exist" in r.getMessage()]
+        self.assertEqual([r.levelno for r in carried], [logging.DEBUG], logs.output)
+
     def test_a_directory_or_a_non_sqlite_file_as_database_raises_naming_it(self) -> None:
         (self.dir / "adir").mkdir()
         (self.dir / "notes.db").write_text("not a database\n")
@@ -331,6 +355,17 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(caught.exception.exit_code, 1)
         with self.assertRaises(TypeError):
             dbbackup.export(self.db, out=out, name=3, **self.opts)  # type: ignore[arg-type]
+
+    def test_an_error_names_only_keywords_the_function_takes(self) -> None:
+        # export's hint is about restore's --target, which export() does not take.
+        make_database(self.db)
+        dbbackup.backup(self.db, **self.opts)
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.export(self.db, out=self.dir / "e.db", **self.opts)
+        self.assertEqual(caught.exception.exit_code, 2)
+        self.assertIn("export writes a gzip file", caught.exception.message)
+        self.assertTrue(caught.exception.message.endswith(" (keyword out=)"), caught.exception.message)
+        self.assertNotIn("target=", caught.exception.message)
 
     def test_list_backups_of_a_directory_that_does_not_exist_raises_naming_it(self) -> None:
         make_database(self.db)
