@@ -237,7 +237,7 @@ pub struct Options {
 )]
 pub struct CheckOptions {
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MAX_AGE", value_name = "DURATION", allow_hyphen_values = true, value_parser = crate::units::parse_duration,
-          help = format!("Newest good backup at most this old (90s, 30m, 24h, 7d) [default: {DEFAULT_MAX_AGE}]"))]
+          help = format!("Newest good backup at most this old (90s, 30m, 24h, 7d, 2w) [default: {DEFAULT_MAX_AGE}]"))]
     #[serde(
         default,
         deserialize_with = "read::max_age",
@@ -252,7 +252,7 @@ pub struct CheckOptions {
           help = format!("Newest may be at most this many percent smaller than the median of earlier ones [default: {DEFAULT_MAX_SHRINK}]"))]
     #[serde(default, deserialize_with = "read::max_shrink")]
     pub max_shrink: Option<f64>,
-    /// At least this much free space where backups go (500M, 1G)
+    /// At least this much free space where backups go (500M, 1G: K, M, G, T are powers of 1024)
     #[arg(long, hide_env_values = true, env = "DBBACKUP_CHECK_MIN_FREE", value_name = "SIZE", allow_hyphen_values = true, value_parser = crate::units::parse_size)]
     #[serde(
         default,
@@ -399,7 +399,7 @@ mod read {
     /// `check.max_age`: a duration (a bare number is seconds).
     pub(super) fn max_age<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         d.deserialize_any(Unit {
-            what: "a duration (90s, 30m, 24h, 7d)",
+            what: "a duration (90s, 30m, 24h, 7d, 2w)",
             parse: crate::units::parse_duration,
         })
     }

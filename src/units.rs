@@ -1,4 +1,4 @@
-//! Human units: durations like `90s`, `30m`, `24h`, `7d`; sizes like `512M`,
+//! Human units: durations like `90s`, `30m`, `24h`, `7d`, `2w`; sizes like `512M`,
 //! `1G`; and yes/no switches (`DBBACKUP_STRICT=yes`).
 
 use std::time::Duration;
@@ -56,41 +56,57 @@ fn number_and_unit(text: &str) -> Option<(f64, &str)> {
     Some((number.parse().ok()?, unit))
 }
 
-/// Parse `<number>K|M|G|T|B` (binary multiples, B bytes; a bare number other
-/// than 0 is refused).
+/// Parse `<number>K|M|G|T|B`: K, M, G and T (any case, optionally `Ki`/`KiB`)
+/// are powers of 1024, as `df -h` and `ls -h` print them; B is bytes. A bare
+/// number other than 0 is refused, and so are `KB`..`TB`: SI reads them as
+/// powers of 1000, other tools as powers of 1024, so either reading would
+/// surprise someone.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (value, unit) = number_and_unit(text)
         .ok_or_else(|| format!("'{text}' is not a size (examples: 500M, 1G)"))?;
+    let unit = unit.trim();
     // A bare number is refused as durations are (`5` meant as gigabytes was
     // taken as bytes), except 0; `100B` says bytes.
-    if unit.trim().is_empty() && value != 0.0 {
+    if unit.is_empty() && value != 0.0 {
         return Err(format!("{text}: give a unit: 500M, 1G (or 100B for bytes)"));
     }
-    let scale: f64 = match unit
-        .trim()
-        .trim_end_matches(['B', 'b'])
-        .to_ascii_uppercase()
-        .as_str()
-    {
-        "" => 1.0,
-        "K" | "KI" => 1024.0,
-        "M" | "MI" => 1024.0 * 1024.0,
-        "G" | "GI" => 1024.0 * 1024.0 * 1024.0,
-        "T" | "TI" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => {
-            return Err(format!(
-                "unknown unit '{}' in '{text}' (use K, M, G or T: 500M, 1G)",
-                unit.trim()
-            ));
-        }
-    };
-    let bytes = value * scale;
+    let bytes = value * size_scale(text, unit)?;
     if bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64 {
         Ok(bytes as u64)
     } else {
         Err(format!("'{text}' is out of range (examples: 500M, 1G)"))
     }
+}
+
+/// Bytes per `unit` of a size `text`.
+fn size_scale(text: &str, unit: &str) -> Result<f64, String> {
+    let lower = unit.to_ascii_lowercase();
+    let prefix = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('i'))
+        .unwrap_or(&lower);
+    let power = match prefix {
+        "" | "b" if prefix == lower => 0,
+        "k" => 1,
+        "m" => 2,
+        "g" => 3,
+        "t" => 4,
+        "kb" | "mb" | "gb" | "tb" => {
+            let number = &text[..text.len() - unit.len()];
+            let binary = &unit[..1];
+            return Err(format!(
+                "'{text}' is ambiguous ({unit} is a power of 1000 to some tools, of 1024 to others): \
+                 write {number}{binary} or {number}{binary}iB for powers of 1024 (500M, 1G)"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "unknown unit '{unit}' in '{text}' (use K, M, G or T, powers of 1024: 500M, 1G)"
+            ));
+        }
+    };
+    Ok(1024f64.powi(power))
 }
 
 /// A switch: true/false, 1/0, yes/no, on/off (any case); empty is off. Anything
@@ -172,6 +188,10 @@ mod tests {
         assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(1_209_600)
+        );
         assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
         assert_eq!(
             parse_duration("42").unwrap_err(),
@@ -212,6 +232,24 @@ mod tests {
         assert_eq!(parse_size("0").unwrap(), 0);
         assert!(parse_size("1X").is_err());
         assert!(parse_size("G").is_err());
+        // Binary, in any case, with or without `i`/`iB`; `GB` is ambiguous.
+        for same in ["5G", "5g", "5Gi", "5GiB", "5gib"] {
+            assert_eq!(parse_size(same).unwrap(), 5 << 30, "{same}");
+        }
+        for ambiguous in ["5GB", "5gb", "5MB", "1kB", "2TB"] {
+            assert!(
+                parse_size(ambiguous).unwrap_err().contains("is ambiguous"),
+                "{ambiguous}"
+            );
+        }
+        assert_eq!(
+            parse_size("5GB").unwrap_err(),
+            "'5GB' is ambiguous (GB is a power of 1000 to some tools, of 1024 to others): \
+             write 5G or 5GiB for powers of 1024 (500M, 1G)"
+        );
+        assert!(parse_size("5Bi").is_err());
+        assert!(parse_size("5iB").is_err());
+        assert!(parse_size("5kibib").is_err());
     }
 
     #[test]

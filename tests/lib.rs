@@ -11,6 +11,7 @@ mod cli_ux;
 mod config;
 mod crash;
 mod diff;
+mod finish_misc;
 mod full_disk;
 mod fuzz;
 mod hooks;
