@@ -2,7 +2,7 @@
 //! request the SLURM templates with the user's paths filled in.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::Ctx;
 use crate::cli::InitArgs;
@@ -14,6 +14,64 @@ const EXAMPLE: &str = include_str!("../../examples/dbbackup.yaml");
 
 pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     let out = ctx.output(crate::cli::Format::Text);
+    refuse_the_path(args)?;
+    // The templates too are checked (filled in, none there to replace) before
+    // the file is written: a refusal leaves nothing behind to trip the rerun.
+    let templates = if args.slurm {
+        // The jobs read the config about to be written.
+        let settings = crate::config::Settings {
+            config_file: Some(args.path.clone()),
+            ..ctx.settings.clone()
+        };
+        Some(crate::slurm::templates::prepare(
+            &args.slurm_dir,
+            &settings,
+            args.overwrite,
+        )?)
+    } else {
+        None
+    };
+    if let Some(parent) = args.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
+    }
+    // Every setting the command line and environment gave, as the file will
+    // read it back (the same key, paths relative to the file's directory).
+    let dir = args.path.parent().unwrap_or(Path::new("")).to_path_buf();
+    // A path default not given is relative to the working directory, a path
+    // in the file to the file's directory: written rebased too, so that a file
+    // elsewhere (`--path sub/x.yaml`) points where the default did.
+    let mut given = ctx.settings.given.clone();
+    given
+        .backup_dir
+        .get_or_insert_with(|| crate::options::DEFAULT_BACKUP_DIR.into());
+    given
+        .summary_log
+        .get_or_insert_with(|| crate::options::DEFAULT_SUMMARY_LOG.into());
+    let given =
+        crate::config::map_paths(given, |_, flag, path| seen_as_written(&path, &dir, flag))?;
+    let text = fill(EXAMPLE, &given)?;
+    fs::write(&args.path, text).context(|| format!("cannot write {}", show(&args.path)))?;
+    out.line(format!("wrote {}", args.path.display()));
+    match ctx.settings.given.db_path.as_deref() {
+        None => warn_of_placeholder(&args.path, &dir),
+        // Set up before the first job run, which creates the database: normal,
+        // said so that a mistyped path is noticed now.
+        Some(db) if db.symlink_metadata().is_err() => out.line(format!(
+            "note: database {} does not exist yet; the configuration was written anyway (backups start once it exists, e.g. after the first job run creates it)",
+            show(&tidy(db))
+        )),
+        Some(_) => {}
+    }
+    if let Some(templates) = templates {
+        templates.write(|path| out.line(format!("wrote {}", path.display())))?;
+    }
+    out.line("next: edit it, then `dbbackup backup` and `dbbackup list`");
+    Ok(ExitCode::Success)
+}
+
+/// What the command line settles about `--path` (and `--slurm-dir`), before
+/// anything is written (README: one `error:` line, exit 2).
+fn refuse_the_path(args: &InitArgs) -> Result<()> {
     // Written into the templates as text: refused before anything is written.
     crate::config::refuse_non_utf8("configuration file", &args.path)?;
     if args.slurm {
@@ -45,49 +103,7 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
             show(&args.path)
         )));
     }
-    if let Some(parent) = args.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
-    }
-    // Every setting the command line and environment gave, as the file will
-    // read it back (the same key, paths relative to the file's directory).
-    let dir = args.path.parent().unwrap_or(Path::new("")).to_path_buf();
-    // A path default not given is relative to the working directory, a path
-    // in the file to the file's directory: written rebased too, so that a file
-    // elsewhere (`--path sub/x.yaml`) points where the default did.
-    let mut given = ctx.settings.given.clone();
-    given
-        .backup_dir
-        .get_or_insert_with(|| crate::options::DEFAULT_BACKUP_DIR.into());
-    given
-        .summary_log
-        .get_or_insert_with(|| crate::options::DEFAULT_SUMMARY_LOG.into());
-    let given =
-        crate::config::map_paths(given, |_, flag, path| seen_as_written(&path, &dir, flag))?;
-    let text = fill(EXAMPLE, &given)?;
-    fs::write(&args.path, text).context(|| format!("cannot write {}", show(&args.path)))?;
-    out.line(format!("wrote {}", args.path.display()));
-    match ctx.settings.given.db_path.as_deref() {
-        None => warn_of_placeholder(&args.path, &dir),
-        // Set up before the first job run, which creates the database: normal,
-        // said so that a mistyped path is noticed now.
-        Some(db) if db.symlink_metadata().is_err() => out.line(format!(
-            "note: database {} does not exist yet; the configuration was written anyway (backups start once it exists, e.g. after the first job run creates it)",
-            show(db)
-        )),
-        Some(_) => {}
-    }
-    if args.slurm {
-        // The jobs read the config just written.
-        let settings = crate::config::Settings {
-            config_file: Some(args.path.clone()),
-            ..ctx.settings.clone()
-        };
-        crate::slurm::templates::write_all(&args.slurm_dir, &settings, args.overwrite, |path| {
-            out.line(format!("wrote {}", path.display()));
-        })?;
-    }
-    out.line("next: edit it, then `dbbackup backup` and `dbbackup list`");
-    Ok(ExitCode::Success)
+    Ok(())
 }
 
 /// No database given: the file names the example's (`results.db`), which works
@@ -164,7 +180,7 @@ fn put(
 /// directory `dir`, and not starting with `~` or `$` (which the reader expands
 /// at the start and refuses otherwise).
 fn seen_as_written(path: &Path, dir: &Path, flag: &str) -> Result<PathBuf> {
-    let path = seen_from(path, dir)?;
+    let path = seen_from(&tidy(path), dir)?;
     let text = path
         .to_str()
         .ok_or_else(|| Error::usage(format!("{flag} {} is not valid UTF-8", show(&path))))?;
@@ -173,6 +189,28 @@ fn seen_as_written(path: &Path, dir: &Path, flag: &str) -> Result<PathBuf> {
     } else {
         path
     })
+}
+
+/// `../old/../data/x.db` (a path from another config file, rebased) as
+/// `../data/x.db`: each `dir/..` is dropped where `dir` is a real directory,
+/// not a symbolic link (whose `..` climbs from its target, elsewhere).
+fn tidy(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        let climbs_a_directory = part == Component::ParentDir
+            && matches!(out.components().next_back(), Some(Component::Normal(_)))
+            && out.symlink_metadata().is_ok_and(|meta| meta.is_dir());
+        if climbs_a_directory {
+            out.pop();
+        } else {
+            out.push(part);
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
 }
 
 /// `db` (absolute, or relative to the working directory) as a path from `dir`

@@ -74,8 +74,22 @@ pub(crate) fn write_all(
     out: &Path,
     settings: &Settings,
     overwrite: bool,
-    mut written: impl FnMut(&Path),
+    written: impl FnMut(&Path),
 ) -> Result<()> {
+    prepare(out, settings, overwrite)?.write(written)
+}
+
+/// The templates filled in and every refusal settled, nothing written yet:
+/// `init --slurm` prepares them before writing its config file, so that a
+/// refusal leaves nothing behind.
+pub(crate) struct Prepared {
+    out_dir: std::path::PathBuf,
+    project: std::path::PathBuf,
+    texts: Vec<(&'static str, String, bool)>,
+}
+
+/// Fill in every template for `out` and check that all can be written.
+pub(crate) fn prepare(out: &Path, settings: &Settings, overwrite: bool) -> Result<Prepared> {
     let out_dir = std::path::absolute(out).context(|| format!("cannot resolve {}", show(out)))?;
     let exe = std::env::current_exe().context(|| "cannot find the dbbackup binary")?;
     let config = match settings.config_file.as_deref() {
@@ -93,7 +107,7 @@ pub(crate) fn write_all(
         lead: usr1_lead(last_full_backup(settings)),
     };
     // Before anything is written: a path no template can express.
-    let texts: Vec<(&str, String, bool)> = TEMPLATES
+    let texts: Vec<(&'static str, String, bool)> = TEMPLATES
         .iter()
         .map(|(name, content, executable)| Ok((*name, fill_in(content, &fill)?, *executable)))
         .collect::<Result<_>>()?;
@@ -111,21 +125,32 @@ pub(crate) fn write_all(
             show(&path)
         )));
     }
-    let logs = project.join("slrm_logs");
-    crate::store::perms::create_dir_all(&logs)
-        .context(|| format!("cannot create {}", show(&logs)))?;
-    for (name, text, executable) in texts {
-        let path = out_dir.join(name);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
+    Ok(Prepared {
+        out_dir,
+        project,
+        texts,
+    })
+}
+
+impl Prepared {
+    /// Write the templates, naming each file to `written` as it is written.
+    pub(crate) fn write(self, mut written: impl FnMut(&Path)) -> Result<()> {
+        let logs = self.project.join("slrm_logs");
+        crate::store::perms::create_dir_all(&logs)
+            .context(|| format!("cannot create {}", show(&logs)))?;
+        for (name, text, executable) in self.texts {
+            let path = self.out_dir.join(name);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
+            }
+            fs::write(&path, text).context(|| format!("cannot write {}", show(&path)))?;
+            let mode = if executable { 0o755 } else { 0o644 };
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                .context(|| format!("cannot set mode of {}", show(&path)))?;
+            written(&path);
         }
-        fs::write(&path, text).context(|| format!("cannot write {}", show(&path)))?;
-        let mode = if executable { 0o755 } else { 0o644 };
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .context(|| format!("cannot set mode of {}", show(&path)))?;
-        written(&path);
+        Ok(())
     }
-    Ok(())
 }
 
 /// The lead time for `--signal=B:USR1@N`: three times the last full backup of
