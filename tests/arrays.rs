@@ -520,6 +520,69 @@ fn a_refused_final_job_fails_the_submitting_pre_job_visibly() {
     );
 }
 
+/// T5 #15: `run` in an array task whose final job sbatch refuses: the restore
+/// point is made, so the job log says the final job is missing, not that the
+/// work starts without a restore point; `--strict` says why the work did not start.
+#[test]
+fn run_with_a_refused_final_job_says_the_final_job_is_missing_not_the_restore_point() {
+    let env = Env::new();
+    let bin = fake_slurm(&env, "");
+    fake_tool(
+        &bin,
+        "sbatch",
+        "#!/bin/sh\necho 'sbatch: error: Invalid account' >&2\nexit 1\n",
+    );
+    let final_script = env.path("final_backup.sbatch");
+    let script = final_script.to_str().unwrap();
+    let run = &tasks(
+        &env,
+        &bin,
+        "9710",
+        &[0],
+        2,
+        &["run", "--final-job", script, "--", "true"],
+    )[0];
+    assert_eq!(run.code, 0, "the work's status: {}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "pre-job failed: the array's final job was not submitted (the restore point is there)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("without a new restore point"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("see its summary line"),
+        "{}",
+        run.stderr
+    );
+    let strict = &tasks(
+        &env,
+        &bin,
+        "9711",
+        &[0],
+        2,
+        &["run", "--strict", "--final-job", script, "--", "true"],
+    )[0];
+    assert_eq!(strict.code, 1, "{}", strict.stderr);
+    assert!(
+        strict
+            .stderr
+            .contains("--strict: the work does not start: the array's final job was not submitted"),
+        "{}",
+        strict.stderr
+    );
+    assert!(
+        !strict.stderr.contains("without its restore point"),
+        "{}",
+        strict.stderr
+    );
+}
+
 /// `final` for an array nobody knows (a mistyped id): still backs up, but says
 /// in its output and summary line that neither the scheduler nor pre-job knew it.
 #[test]

@@ -13,6 +13,23 @@ use crate::slurm::prejob::{self, Found};
 use crate::summary_log::{self, Line};
 
 pub(crate) fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
+    Ok(match run_ended(ctx, args)? {
+        Ended::Ready => ExitCode::Success,
+        Ended::FinalNotSubmitted => ExitCode::Failure,
+    })
+}
+
+/// How a pre-job with its restore point ended (without one: `Err`).
+pub(crate) enum Ended {
+    Ready,
+    /// The restore point is there; the array's final job is not (said in
+    /// prejob's ERROR line and the summary line).
+    FinalNotSubmitted,
+}
+
+/// Pre-job, saying apart a missing restore point (`Err`) and a final job not
+/// submitted, for `run`'s messages.
+pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
     crate::units::strict_env()?;
     let out = ctx.output(args.output.format);
     let done = prejob::run(&ctx.settings, &ctx.job, args.final_job.as_deref());
@@ -46,7 +63,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
             add_final(&mut line, submitted);
             add_restarts(job, &mut line);
             summary_log::append_or_warn(&ctx.settings.summary_log, &line);
-            return done.result.map(|_| ExitCode::Failure);
+            return done.result.map(|_| Ended::Ready);
         }
     };
     let status = if final_failed {
@@ -69,10 +86,9 @@ pub(crate) fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
     out.line(format!("restore point for job {job_id} {verb} {name}"));
     out.document(&json!({"status": status.as_str(), "job": job_id, "backup": name}));
     summary_log::append_or_warn(&ctx.settings.summary_log, &line);
-    Ok(if final_failed {
-        ExitCode::Failure
-    } else {
-        ExitCode::Success
+    Ok(match submitted {
+        Some(FinalJob::NotSubmitted(_)) => Ended::FinalNotSubmitted,
+        _ => Ended::Ready,
     })
 }
 

@@ -41,10 +41,11 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
         },
         job: ctx.job.clone(),
     };
-    let pre_ok = match pre_job(&ctx, args) {
-        Ok(pre_ok) => pre_ok,
+    let pre = match pre_job(&ctx, args) {
+        Ok(pre) => pre,
         Err(stop) => return Ok(stop),
     };
+    let pre_ok = matches!(pre, PreJob::Ready);
     // Whether this is an array task, as pre-job asked SLURM.
     let ctx = Ctx {
         job: crate::slurm::identity::recalled(&ctx.job, &ctx.backup_dir()),
@@ -54,10 +55,15 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
         job.clone_from(&ctx.job);
     }
     if !pre_ok && args.strict && supervisor.termination().is_none() {
-        tracing::error!("--strict: the work does not start without its restore point");
+        match pre {
+            PreJob::FinalNotSubmitted => tracing::error!(
+                "--strict: the work does not start: the array's final job was not submitted"
+            ),
+            _ => tracing::error!("--strict: the work does not start without its restore point"),
+        }
         return Ok(ExitCode::Failure);
     }
-    let status = work(&ctx, &supervisor, (program, program_args), pre_ok);
+    let status = work(&ctx, &supervisor, (program, program_args), &pre);
     let post_ok = post_job(&ctx, &supervisor, status);
     let work = ExitCode::Work(status.clamp(0, 255) as u8);
     Ok(if args.strict && status == 0 && !(post_ok && pre_ok) {
@@ -88,20 +94,32 @@ fn start_supervisor(ctx: &Ctx) -> Result<(Supervisor, Arc<Mutex<JobContext>>)> {
     Ok((supervisor, decided))
 }
 
-/// Pre-job: whether it made (or found) the restore point; `Err(code)`: the job
-/// stops here with `code`, before its work (a usage error).
-fn pre_job(ctx: &Ctx, args: &RunArgs) -> std::result::Result<bool, ExitCode> {
+/// What pre-job left for the work.
+enum PreJob {
+    Ready,
+    /// The restore point is there; the array's final job is not.
+    FinalNotSubmitted,
+    NoRestorePoint,
+}
+
+/// Pre-job: whether it made (or found) the restore point and submitted the
+/// final job; `Err(code)`: the job stops here with `code`, before its work (a
+/// usage error).
+fn pre_job(ctx: &Ctx, args: &RunArgs) -> std::result::Result<PreJob, ExitCode> {
     let pre_args = PreJobArgs {
         final_job: args.final_job.clone(),
         output: FormatArgs {
             format: Format::Text,
         },
     };
-    match pre_job::run(ctx, &pre_args) {
-        Ok(ExitCode::Success) => Ok(true),
-        Ok(_) => {
-            tracing::error!("pre-job failed (see its summary line)");
-            Ok(false)
+    match pre_job::run_ended(ctx, &pre_args) {
+        Ok(pre_job::Ended::Ready) => Ok(PreJob::Ready),
+        Ok(pre_job::Ended::FinalNotSubmitted) => {
+            // Why is in pre-job's own line above and its summary line.
+            tracing::error!(
+                "pre-job failed: the array's final job was not submitted (the restore point is there)"
+            );
+            Ok(PreJob::FinalNotSubmitted)
         }
         Err(error) if error.exit_code() == ExitCode::Usage => {
             tracing::error!(
@@ -111,7 +129,7 @@ fn pre_job(ctx: &Ctx, args: &RunArgs) -> std::result::Result<bool, ExitCode> {
         }
         Err(error) => {
             tracing::error!("pre-job failed: {error}");
-            Ok(false)
+            Ok(PreJob::NoRestorePoint)
         }
     }
 }
@@ -122,7 +140,7 @@ fn work(
     ctx: &Ctx,
     supervisor: &Supervisor,
     (program, program_args): (&OsString, &[OsString]),
-    pre_ok: bool,
+    pre: &PreJob,
 ) -> i32 {
     match supervisor.termination() {
         Some(term) => {
@@ -134,7 +152,7 @@ fn work(
             128 + term.signal
         }
         None => {
-            if !pre_ok {
+            if matches!(pre, PreJob::NoRestorePoint) {
                 tracing::warn!("the work starts without a new restore point");
             }
             let end = supervisor.run(program, program_args, || time_limit_backup(ctx));
