@@ -33,10 +33,22 @@ import subprocess
 import sys
 import sysconfig
 import threading
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+
+from typing import Literal, TypedDict  # 3.8+, as requires-python says
+
+if TYPE_CHECKING:
+    # For type checkers only (mypy and pyright ship its stubs): never imported,
+    # so the package needs nothing beyond the standard library at run time.
+    from typing_extensions import Unpack
 
 __all__ = [
+    "CheckOptions",
     "DbBackupError",
+    "ListOptions",
+    "Options",
+    "RemoteOptions",
+    "RestoreOptions",
     "auto",
     "backup",
     "binary",
@@ -49,6 +61,70 @@ __all__ = [
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
+# A list or tuple, not any Sequence: one str is a Sequence too (and would be split).
+Paths = Union[List[PathLike], Tuple[PathLike, ...]]
+
+
+class Options(TypedDict, total=False):
+    """The keyword options every function takes, typed for type checkers (the
+    global flags of ``dbbackup --help``). ``None`` leaves one out. At run time an
+    option not listed here (a newer binary's) is still passed on; a type checker
+    flags it, as it flags a misspelling."""
+
+    backup_dir: Optional[PathLike]
+    config: Optional[PathLike]
+    summary_log: Optional[PathLike]
+    mirror_dirs: Optional[Paths]
+    compression_level: Optional[int]
+    max_backups: Optional[int]
+    keep_daily: Optional[int]
+    keep_weekly: Optional[int]
+    keep_pre_restore: Optional[int]
+    diff_backups: Optional[int]
+    threads: Optional[int]
+    min_interval_hours: Optional[float]
+    busy_timeout_seconds: Optional[int]
+    lock_timeout_seconds: Optional[int]
+    term_grace_seconds: Optional[int]
+    shared: Optional[Literal["group", "umask"]]
+    remote: Optional[str]
+    remote_upload: Optional[Literal["sync", "inline"]]
+    remote_max_backups: Optional[int]
+    remote_timeout_seconds: Optional[int]
+    verbose: Union[bool, int, None]
+
+
+class RestoreOptions(Options, total=False):
+    """:func:`restore`'s own options beside ``name`` and ``target``."""
+
+    before_job: Union[str, int, None]
+    if_db_missing: Optional[bool]
+    force: Optional[bool]
+    full_check: Optional[bool]
+    from_remote: Optional[bool]
+
+
+class CheckOptions(Options, total=False):
+    """:func:`check`'s thresholds."""
+
+    max_age: Optional[str]
+    min_count: Optional[int]
+    max_shrink: Optional[float]
+    min_free: Optional[str]
+    remote_max_age: Optional[str]
+
+
+class ListOptions(Options, total=False):
+    """:func:`list_backups`'s own options."""
+
+    job: Union[str, int, None]
+    from_remote: Optional[bool]
+
+
+class RemoteOptions(Options, total=False):
+    """:func:`verify`'s and :func:`export`'s own option."""
+
+    from_remote: Optional[bool]
 
 _log = logging.getLogger("dbbackup")
 
@@ -141,7 +217,7 @@ def binary() -> str:
     )
 
 
-def auto(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
+def auto(db_path: Optional[PathLike] = None, **options: "Unpack[Options]") -> Dict[str, Any]:
     """Back up only when the newest backup is older than ``min_interval_hours``
     and the database changed since: the cheap call for analysis scripts (a no-op
     costs milliseconds; when another process is backing up it returns at once).
@@ -164,7 +240,7 @@ def auto(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
     return cast(Dict[str, Any], _run("auto", [], db_path, options))
 
 
-def backup(db_path: Optional[PathLike] = None, *, force: bool = False, **options: Any) -> Dict[str, Any]:
+def backup(db_path: Optional[PathLike] = None, *, force: bool = False, **options: "Unpack[Options]") -> Dict[str, Any]:
     """Make a backup now; without ``force`` it is skipped when the database is
     unchanged since the newest backup.
 
@@ -186,7 +262,7 @@ def restore(
     *,
     name: Optional[str] = None,
     target: Optional[PathLike] = None,
-    **options: Any,
+    **options: "Unpack[RestoreOptions]",
 ) -> Dict[str, Any]:
     """Restore a backup (a file name from :func:`list_backups`, or ``"latest"``)
     into the database path, or into ``target``. An existing database is first
@@ -233,7 +309,7 @@ def restore(
     return cast(Dict[str, Any], _run("restore", positional, db_path, dict(options, target=target)))
 
 
-def check(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
+def check(db_path: Optional[PathLike] = None, **options: "Unpack[CheckOptions]") -> Dict[str, Any]:
     """The health of the backup set. An unhealthy set is an answer, not an
     error: look at ``report["healthy"]``.
 
@@ -254,7 +330,7 @@ def check(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
     return cast(Dict[str, Any], _run("check", [], db_path, options, report_on_exit_1=True))
 
 
-def list_backups(db_path: Optional[PathLike] = None, **options: Any) -> List[Dict[str, Any]]:
+def list_backups(db_path: Optional[PathLike] = None, **options: "Unpack[ListOptions]") -> List[Dict[str, Any]]:
     """The backups, newest first: one dict per file with ``name``, ``created``
     (UTC, ``2026-12-06T07:12:56.188759+00:00``: ``datetime.fromisoformat``
     parses it on every supported Python), ``size``, ``db_size``, ``checksum``,
@@ -287,7 +363,7 @@ def _iso_time(text: str) -> str:
     return f"{match.group(1)}{'.' + fraction[:6].ljust(6, '0') if fraction else ''}+00:00"
 
 
-def sync(db_path: Optional[PathLike] = None, **options: Any) -> Dict[str, Any]:
+def sync(db_path: Optional[PathLike] = None, **options: "Unpack[Options]") -> Dict[str, Any]:
     """Copy the restore points not yet on the remote (``remote="s3://BUCKET/PREFIX"``,
     or ``remote`` in the settings) there, then apply the remote's retention.
 
@@ -307,7 +383,7 @@ def verify(
     *,
     names: Optional[Sequence[str]] = None,
     all: bool = False,
-    **options: Any,
+    **options: "Unpack[RemoteOptions]",
 ) -> List[Dict[str, Any]]:
     """Decompress backups whole and run SQLite's full ``integrity_check`` on
     them: the only call that reads a backup's every byte (``check`` and
@@ -346,7 +422,7 @@ def export(
     *,
     out: PathLike,
     name: str = "latest",
-    **options: Any,
+    **options: "Unpack[RemoteOptions]",
 ) -> Dict[str, Any]:
     """Write a restore point (a diff rebuilt on its base) as a plain full
     ``.db.gz`` at ``out``, which must not exist.

@@ -170,7 +170,7 @@ class ApiTest(unittest.TestCase):
 
     def test_keyword_options_become_the_documented_flags(self) -> None:
         make_database(self.db)
-        mirrors = [self.dir / "mirror-a", str(self.dir / "mirror-b")]
+        mirrors: List[dbbackup.PathLike] = [self.dir / "mirror-a", str(self.dir / "mirror-b")]
         for _ in range(3):
             made = dbbackup.backup(
                 force=True, db_path=self.db, max_backups=2, mirror_dirs=mirrors, compression_level=9, **self.opts
@@ -244,7 +244,7 @@ class ApiTest(unittest.TestCase):
 
     def test_usage_and_configuration_errors_raise_with_exit_code_2(self) -> None:
         make_database(self.db)
-        cases = (
+        cases: Tuple[Tuple[Dict[str, Any], str], ...] = (
             ({"compression_level": 12}, "'12'"),
             ({"no_such_option": 1}, "--no-such-option"),
         )
@@ -528,6 +528,29 @@ class ApiTest(unittest.TestCase):
                 self.assertIn(words, str(caught.exception))
         self.assertEqual(sorted(os.listdir(str(self.dir))), ["results.db"], "nothing created")
 
+    def test_the_type_hints_refuse_what_the_api_refuses_at_run_time(self) -> None:
+        # Each call is refused twice: here at run time, and by `mypy --strict`
+        # (packaging/ci-wheel.sh), whose warn_unused_ignores fails the check if
+        # the hints let the call through and its `type: ignore` is not needed.
+        calls: List[Tuple[Callable[[], Any], "type[Exception]", str]] = [
+            (lambda: dbbackup.backup(self.db, max_bakups=3), TypeError, "did you mean 'max_backups'?"),  # type: ignore[call-arg]
+            (lambda: dbbackup.backup(self.db, mirror_dirs={"a"}), TypeError, "mirror_dirs must be a list"),  # type: ignore[arg-type]
+            (lambda: dbbackup.backup(self.db, mirror_dirs="a"), TypeError, "mirror_dirs must be a list"),  # type: ignore[arg-type]
+            (lambda: dbbackup.backup(self.db, max_backups="3"), TypeError, "max_backups must be an int"),  # type: ignore[arg-type]
+            (lambda: dbbackup.backup(self.db, config=b"x.yaml"), TypeError, "config must be a path"),  # type: ignore[arg-type]
+            (lambda: dbbackup.check(self.db, max_age=24), TypeError, "max_age must be a str"),  # type: ignore[arg-type]
+            (lambda: dbbackup.auto(self.db, force=True), TypeError, "only backup() and restore() take it"),  # type: ignore[call-arg]
+            (lambda: dbbackup.sync(self.db, remote_upload="always"), ValueError, "remote_upload must be one of"),  # type: ignore[arg-type]
+            (lambda: dbbackup.list_backups(self.db, job=2.5), TypeError, "job must be a str or int"),  # type: ignore[arg-type]
+            (lambda: dbbackup.verify(self.db, max_age="1h"), TypeError, "only check() takes it"),  # type: ignore[call-arg]
+        ]
+        for call, error, words in calls:
+            with self.subTest(words=words):
+                with mock.patch.object(dbbackup, "_call", side_effect=AssertionError("the binary ran")):
+                    with self.assertRaises(error) as caught:
+                        call()
+                self.assertIn(words, str(caught.exception))
+
     def test_the_option_table_names_real_flags_of_the_binary(self) -> None:
         # Each option the module types is a flag of some command the API runs, or a
         # global one (in `dbbackup --help`).
@@ -556,7 +579,8 @@ class ApiTest(unittest.TestCase):
     def test_options_that_would_hide_the_json_are_refused(self) -> None:
         for option in ("quiet", "format"):
             with self.subTest(option=option), self.assertRaises(TypeError):
-                dbbackup.list_backups(db_path=self.db, **{option: True})
+                refused: Dict[str, Any] = {option: True}
+                dbbackup.list_backups(db_path=self.db, **refused)
 
     def test_the_binary_log_lines_go_to_the_dbbackup_logger(self) -> None:
         make_database(self.db)
