@@ -551,6 +551,31 @@ class ApiTest(unittest.TestCase):
                         call()
                 self.assertIn(words, str(caught.exception))
 
+    def test_the_typed_options_are_the_options_each_function_takes(self) -> None:
+        # The hints and the run-time table say the same: no option typed for a
+        # function that refuses it, none it takes left untyped.
+        own = dbbackup._OWN_OPTIONS
+        shared = set(dbbackup._KINDS) - {key for keys in own.values() for key in keys} - {"db_path"}
+        typed = {
+            "auto": dbbackup.Options,
+            "backup": dbbackup.Options,
+            "restore": dbbackup.RestoreOptions,
+            "check": dbbackup.CheckOptions,
+            "list": dbbackup.ListOptions,
+            "sync": dbbackup.Options,
+            "verify": dbbackup.RemoteOptions,
+            "export": dbbackup.RemoteOptions,
+        }
+        for command, options in typed.items():
+            function = getattr(dbbackup, dbbackup._FUNCTIONS.get(command, command))
+            keywords = {
+                name
+                for name, parameter in inspect.signature(function).parameters.items()
+                if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "names"
+            }
+            with self.subTest(command=command):
+                self.assertEqual(set(options.__annotations__) | keywords, shared | set(own[command]))
+
     def test_the_option_table_names_real_flags_of_the_binary(self) -> None:
         # Each option the module types is a flag of some command the API runs, or a
         # global one (in `dbbackup --help`).
