@@ -757,6 +757,14 @@ class InstallTest(unittest.TestCase):
         out = subprocess.run([path, "--version"], stdout=subprocess.PIPE, check=True).stdout.decode()
         self.assertEqual(out.strip(), f"dbbackup {self.version}")
 
+    def test_pip_show_has_an_author_and_the_licence(self) -> None:
+        from importlib.metadata import metadata
+
+        info = metadata(DISTRIBUTION)
+        # pip show prints Author; older pips print License only from the old field.
+        self.assertEqual(info["Author"], "The dbbackup maintainers")
+        self.assertEqual(info["License-Expression"], "MIT OR Apache-2.0")
+
     def test_python_dash_m_dbbackup_runs_the_binary(self) -> None:
         out = subprocess.run(
             [sys.executable, "-m", "dbbackup", "--version"], stdout=subprocess.PIPE, check=True
