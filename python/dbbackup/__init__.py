@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -481,7 +482,7 @@ def _run(
         _log_lines(stderr, raising=False)
         return result
     _log_lines(stderr, raising=True)
-    message = _with_keywords(command, _error_line(stderr, exit_code))
+    message = _with_keywords(command, _in_python_terms(_error_line(stderr, exit_code)), list(options))
     raise DbBackupError(command, argv, exit_code, message, stderr, result)
 
 
@@ -506,12 +507,71 @@ _FLAG_IN_TEXT = re.compile(r"--([a-z][a-z0-9-]*)")
 _SUGGESTION = re.compile(r"; did you mean '--(?:%s)'\?" % "|".join(_RESERVED))
 
 
-def _with_keywords(command: str, message: str) -> str:
+# A command the binary suggests: "use `dbbackup restore latest --target e.db`".
+_SUGGESTED_COMMAND = re.compile(r"`dbbackup ([^`]+)`")
+# Where a suggested command's positionals go in the function's call.
+_POSITIONAL_KEYWORD = {"restore": "name", "export": "name", "verify": "names"}
+
+
+def _in_python_terms(message: str) -> str:
+    """A command the binary suggests, as the call a Python caller would write:
+    `dbbackup restore latest --target e.db` → `dbbackup.restore(..., name='latest',
+    target='e.db')`. One it cannot say so (not an API function, a flag or form
+    this module does not know) stays as the binary wrote it."""
+    return _SUGGESTED_COMMAND.sub(lambda m: _as_call(m.group(1)) or m.group(0), message)
+
+
+def _as_call(command_line: str) -> Optional[str]:
+    try:
+        words = shlex.split(command_line)
+    except ValueError:
+        return None
+    command: Optional[str] = None
+    keywords: Dict[str, Any] = {}
+    positional: List[str] = []
+    if any(mark in command_line for mark in "|[]{}<>…"):
+        return None  # a usage pattern, not a command to run
+    while words:
+        word = words.pop(0)
+        if not word.startswith("-"):
+            if command is None:
+                command = word
+            else:
+                positional.append(word)
+            continue
+        flag, has_value, value = word[2:].partition("=")
+        key = {f: k for k, f in _FLAG_NAMES.items()}.get(flag, flag.replace("-", "_"))
+        kind = _KINDS.get(key)
+        if not word.startswith("--") or kind is None or kind is _verbosity:
+            return None
+        if kind is _flag:
+            keywords[key] = True
+            continue
+        if not has_value:
+            if not words:
+                return None
+            value = words.pop(0)
+        if kind is _paths:
+            keywords.setdefault(key, []).append(value)
+        else:
+            keywords[key] = value
+    if command is None or command not in _OWN_OPTIONS or (positional and command not in _POSITIONAL_KEYWORD):
+        return None
+    if positional:
+        to = _POSITIONAL_KEYWORD[command]
+        if to != "names" and len(positional) > 1:
+            return None
+        keywords = dict({to: positional if to == "names" else positional[0]}, **keywords)
+    arguments = ["..."] + [f"{key}={value!r}" for key, value in keywords.items()]
+    return f"`dbbackup.{_FUNCTIONS.get(command, command)}({', '.join(arguments)})`"
+
+
+def _with_keywords(command: str, message: str, given: Sequence[str] = ()) -> str:
     """The binary speaks flags; a Python caller wrote keywords. The message
     stays the binary's, with the keywords of the flags it names appended:
     ``... '--max-backups <N>' ... (keyword max_backups=)``. Only keywords the
-    called function takes: a hint about another command (export's "use
-    `dbbackup restore latest --target F`") names a flag this one lacks."""
+    called function takes, or the caller ``given``: a hint about another
+    command names a flag this one lacks."""
     message = _SUGGESTION.sub("", message)
     flag_keys = {flag: key for key, flag in _FLAG_NAMES.items()}
     keywords: List[str] = []
@@ -519,7 +579,8 @@ def _with_keywords(command: str, message: str) -> str:
         key = flag_keys.get(flag, flag.replace("-", "_"))
         if key in _RESERVED or key in ("help", "version") or f"{key}=" in keywords:
             continue
-        if key in _OWN_OPTIONS[command] or not any(key in own for own in _OWN_OPTIONS.values()):
+        takes = key in _OWN_OPTIONS[command] or (key in _KINDS and not any(key in own for own in _OWN_OPTIONS.values()))
+        if takes or key in given:
             keywords.append(f"{key}=")
     if not keywords:
         return message

@@ -363,9 +363,19 @@ class ApiTest(unittest.TestCase):
         with self.assertRaises(dbbackup.DbBackupError) as caught:
             dbbackup.export(self.db, out=self.dir / "e.db", **self.opts)
         self.assertEqual(caught.exception.exit_code, 2)
+        target = str(self.dir / "e.db")
         self.assertIn("export writes a gzip file", caught.exception.message)
+        # The hint as the Python call, not as restore's command line.
+        self.assertIn(f"use `dbbackup.restore(..., name='latest', target={target!r})`", caught.exception.message)
         self.assertTrue(caught.exception.message.endswith(" (keyword out=)"), caught.exception.message)
-        self.assertNotIn("target=", caught.exception.message)
+        self.assertNotIn("--target", caught.exception.message)
+        # A suggestion this module cannot say as a call stays the binary's.
+        for kept in ("`dbbackup lock status`", "`dbbackup sync --forget-missing`", "`dbbackup restore NAME|latest`"):
+            self.assertEqual(dbbackup._in_python_terms(f"use {kept}"), f"use {kept}")
+        self.assertEqual(
+            dbbackup._in_python_terms("`dbbackup --mirror-dir a --mirror-dir b verify x.db.gz`"),
+            "`dbbackup.verify(..., names=['x.db.gz'], mirror_dirs=['a', 'b'])`",
+        )
 
     def test_list_backups_of_a_directory_that_does_not_exist_raises_naming_it(self) -> None:
         make_database(self.db)
