@@ -111,8 +111,6 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-/// `passed over NAME: WHY` for each, and (`local`: from the backup
-/// directory) where a newer intact copy is.
 /// Files newer than the restored point whose header cannot be read (`check`'s
 /// `unreadable`): whose backup each was cannot be told, so `latest` could not
 /// weigh it, but passing it over in silence hid that it may have been newer.
@@ -123,18 +121,11 @@ fn unreadable_newer(ctx: &Ctx, restored: &str) -> Vec<(String, String)> {
     let Some(good) = set.restore_points.iter().find(|e| e.file_name == restored) else {
         return Vec::new();
     };
-    crate::health::unreadable_newer(&set, std::slice::from_ref(good))
-        .into_iter()
-        .map(|entry| {
-            let why = entry.problem().unwrap_or("unreadable metadata");
-            (
-                entry.file_name.clone(),
-                format!("{why}: it may well have been this database's newest backup"),
-            )
-        })
-        .collect()
+    crate::health::unreadable_passed_over(&set, good)
 }
 
+/// `passed over NAME: WHY` for each, and (`local`: from the backup
+/// directory) where a newer intact copy is.
 fn passed_over_lines(
     ctx: &Ctx,
     passed_over: &[(String, String)],
