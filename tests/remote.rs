@@ -6,6 +6,15 @@ use std::fs;
 use crate::common::s3::{self, Remote};
 use crate::common::{Env, content_digest};
 
+/// The summary log's `upload` line (an inline upload's outcome).
+fn upload_line(env: &Env) -> std::collections::BTreeMap<String, String> {
+    let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    lines
+        .into_iter()
+        .find(|l| l["event"] == "upload")
+        .expect("upload line")
+}
+
 /// Three backups (a full and two diffs on it).
 fn three_points(r: &Remote) {
     for i in 0..3 {
@@ -228,11 +237,7 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
         backup.stdout
     );
     assert_eq!(env.backup_files().len(), 1);
-    let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
-    let upload = lines
-        .iter()
-        .find(|l| l["event"] == "upload")
-        .expect("upload line");
+    let upload = upload_line(env);
     assert_eq!(upload["status"], "failed");
     assert_eq!(upload["remote"], url);
     // A sync that cannot reach the store still answers `--format json`.
@@ -305,21 +310,9 @@ fn a_sync_killed_mid_upload_leaves_no_point_and_the_next_sync_completes_it() {
     let mb = if crate::common::quick() { 60 } else { 300 };
     let r = Remote::incompressible(server, "big", mb);
     r.run(&["backup"]).ok();
-    let mut sync = r
-        .command()
-        .arg("sync")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     // Killed once a multipart upload is under way on the server.
-    r.await_multipart_upload(&mut sync);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sync.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    sync.wait().unwrap();
+    let killed = r.sync_stopped_mid_upload(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(killed.signal, Some(9), "{}", killed.stderr);
     let rows = r.listed();
     assert!(rows.is_empty(), "a partial upload counted: {rows:?}");
     r.run(&["sync"]).ok();
@@ -348,20 +341,7 @@ fn a_sync_stopped_by_term_aborts_its_multipart_upload() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::incompressible(server, "term", 80);
     r.run(&["backup"]).ok();
-    let mut sync = r
-        .command()
-        .arg("sync")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    r.await_multipart_upload(&mut sync);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sync.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let run = crate::common::Run::from(sync.wait_with_output().unwrap());
+    let run = r.sync_stopped_mid_upload(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(run.signal, Some(15), "{}", run.stderr);
     // Aborted: no parts left on the store, and no point listed.
     assert!(!r.uploads().contains("<UploadId>"), "{}", r.uploads());
@@ -520,12 +500,7 @@ fn an_endpoint_or_keys_a_request_cannot_hold_are_named_not_a_panic() {
         backup.stderr
     );
     assert_eq!(env.backup_files().len(), 1);
-    let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
-    let upload = lines
-        .iter()
-        .find(|l| l["event"] == "upload")
-        .expect("upload line");
-    assert_eq!(upload["status"], "failed");
+    assert_eq!(upload_line(&env)["status"], "failed");
 }
 
 /// `--from-remote` into a directory that does not exist is said as the local

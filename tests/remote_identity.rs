@@ -24,11 +24,21 @@ fn next_second() {
     std::thread::sleep(Duration::from_millis(1100));
 }
 
+/// What [`two_directories`] made.
+struct TwoDirs {
+    /// Directory B, `other-backups` (as an argument).
+    b: String,
+    /// The content digest of A's point, the newest data.
+    newest: String,
+    /// A's one point (in the configured backup directory).
+    a_name: String,
+}
+
 /// Directory B's three backups (local seq 1..3) are made before directory
 /// A's one (local seq 1), whose content is the newest: B's numbers are the
 /// higher, its data the older.
-fn two_directories(env: &Env, b: &Path) -> String {
-    let b = b.to_str().unwrap().to_string();
+fn two_directories(env: &Env) -> TwoDirs {
+    let b = env.path("other-backups").to_str().unwrap().to_string();
     for _ in 0..3 {
         add_rows(&env.db, 1);
         env.run(&["--backup-dir", &b, "backup"]).ok();
@@ -36,7 +46,11 @@ fn two_directories(env: &Env, b: &Path) -> String {
     next_second();
     add_rows(&env.db, 5);
     env.run(&["backup"]).ok();
-    content_digest(&env.db)
+    TwoDirs {
+        b,
+        newest: content_digest(&env.db),
+        a_name: env.backup_files()[0].clone(),
+    }
 }
 
 #[test]
@@ -44,11 +58,9 @@ fn an_older_backup_directory_synced_later_never_becomes_the_remotes_newest() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "mixed");
     let env = &r.env;
-    let b = env.path("other-backups");
-    let newest = two_directories(env, &b);
-    let a_name = env.backup_files()[0].clone();
+    let TwoDirs { b, newest, a_name } = two_directories(env);
+    let b_arg = b.as_str();
     let run = |args: &[&str]| r.run(args);
-    let b_arg = b.to_str().unwrap();
     run(&["sync"]).ok();
     let sync = run(&["--backup-dir", b_arg, "sync"]);
     sync.failed_with(1, &a_name);
@@ -72,11 +84,9 @@ fn an_older_backup_directory_synced_first_stays_below_the_newer_one() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "first");
     let env = &r.env;
-    let b = env.path("other-backups");
-    let newest = two_directories(env, &b);
-    let a_name = env.backup_files()[0].clone();
+    let TwoDirs { b, newest, a_name } = two_directories(env);
+    let b_arg = b.as_str();
     let run = |args: &[&str]| r.run(args);
-    let b_arg = b.to_str().unwrap();
     run(&["--backup-dir", b_arg, "sync"]).ok();
     run(&["sync"]).ok();
     assert_eq!(r.restored_latest(1), newest);
@@ -296,12 +306,10 @@ fn remote_retention_never_deletes_a_point_made_after_the_one_an_earlier_version_
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "earlier");
     let env = &r.env;
-    let b = env.path("other-backups");
-    let newest = two_directories(env, &b);
-    let a_name = env.backup_files()[0].clone();
-    let b_names = crate::common::backup_files_in(&b);
+    let TwoDirs { b, newest, a_name } = two_directories(env);
+    let b_names = crate::common::backup_files_in(Path::new(&b));
     let run = |args: &[&str]| r.run(args);
-    run(&["--backup-dir", b.to_str().unwrap(), "sync"]).ok();
+    run(&["--backup-dir", &b, "sync"]).ok();
     run(&["sync"]).ok();
     // What an earlier version left: B's newest (older data than A's) ranked
     // above A's point. Its record as that version wrote it (format 1).

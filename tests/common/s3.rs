@@ -311,9 +311,16 @@ impl Remote {
         get(&self.endpoint, &format!("/{}?uploads", self.bucket))
     }
 
-    /// Wait until a multipart upload is under way on the store, while `sync`
-    /// (the child uploading) still runs.
-    pub(crate) fn await_multipart_upload(&self, sync: &mut Child) {
+    /// A `sync` sent `signal` once a multipart upload of it is under way on
+    /// the store (a kill, a job's end); how it ended.
+    pub(crate) fn sync_stopped_mid_upload(&self, signal: nix::sys::signal::Signal) -> Run {
+        let mut sync = self
+            .command()
+            .arg("sync")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sync");
         let deadline = Instant::now() + Duration::from_secs(120);
         while !self.uploads().contains("<UploadId>") {
             assert!(
@@ -323,6 +330,9 @@ impl Remote {
             assert!(Instant::now() < deadline, "no multipart upload seen");
             std::thread::sleep(Duration::from_millis(20));
         }
+        let pid = nix::unistd::Pid::from_raw(sync.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+        sync.wait_with_output().unwrap().into()
     }
 
     /// `n` backups of growing content (more options: `args`), then one
