@@ -657,6 +657,22 @@ pub(crate) fn unreadable_newer<'a>(set: &'a BackupSet, good: &[Entry]) -> Vec<&'
         .collect()
 }
 
+/// [`unreadable_newer`] than `chosen` (the point `latest` takes) as passed-over
+/// lines, said alike by `restore latest` and `verify`: each file's name and why
+/// it matters though `latest` could not weigh it.
+pub(crate) fn unreadable_passed_over(set: &BackupSet, chosen: &Entry) -> Vec<(String, String)> {
+    unreadable_newer(set, std::slice::from_ref(chosen))
+        .into_iter()
+        .map(|entry| {
+            let why = entry.problem().unwrap_or("unreadable metadata");
+            (
+                entry.file_name.clone(),
+                format!("{why}: it may well have been this database's newest backup"),
+            )
+        })
+        .collect()
+}
+
 /// The name of the criterion "no newer file under a backup name is unreadable".
 pub(crate) const UNREADABLE: &str = "unreadable";
 

@@ -117,7 +117,8 @@ pub(crate) fn restore(
         && request.name == "latest"
         && request.from.is_none()
         && crate::store::latest::first_run(dir, owner)?
-        && crate::store::latest::mirror_hint(&settings.mirror_dirs, owner, None).is_none()
+        && crate::store::latest::mirror_instead(dir, &settings.mirror_dirs, owner, None, |_| true)
+            .is_none()
     {
         return Ok(Outcome::NothingYet);
     }

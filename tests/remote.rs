@@ -2,63 +2,36 @@
 //! (moto, `common::s3`): sync, list, restore and export from the remote.
 
 use std::fs;
-use std::path::Path;
 
-use crate::common::s3;
+use crate::common::s3::{self, Remote};
 use crate::common::{Env, content_digest};
 
-/// Some changed pages, so the next backup is a diff with content of its own.
-fn write_rows(db: &Path, n: u32) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS extra(x BLOB)")
-        .unwrap();
-    for _ in 0..n {
-        conn.execute("INSERT INTO extra VALUES (randomblob(2000))", [])
-            .unwrap();
-    }
-}
-
-/// A database large enough that a few changed pages make a diff, not a full.
-fn sizeable() -> Env {
-    let env = Env::empty();
-    crate::common::make_results_db(&env.db, 4.0, false);
-    env
+/// The summary log's `upload` line (an inline upload's outcome).
+fn upload_line(env: &Env) -> std::collections::BTreeMap<String, String> {
+    let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
+    lines
+        .into_iter()
+        .find(|l| l["event"] == "upload")
+        .expect("upload line")
 }
 
 /// Three backups (a full and two diffs on it).
-fn three_points(env: &Env, endpoint: &str, url: &str) {
+fn three_points(r: &Remote) {
     for i in 0..3 {
         if i > 0 {
-            write_rows(&env.db, 3);
+            r.add_rows(3);
         }
-        s3::run(env, endpoint, url, &["--diff-backups", "2", "backup"]).ok();
+        r.run(&["--diff-backups", "2", "backup"]).ok();
     }
-}
-
-/// How many points `list --from-remote` shows.
-fn remote_count(env: &Env, endpoint: &str, url: &str) -> usize {
-    json_rows(&s3::run(
-        env,
-        endpoint,
-        url,
-        &["list", "--from-remote", "--format", "json"],
-    ))
-    .len()
-}
-
-fn json_rows(run: &crate::common::Run) -> Vec<serde_json::Value> {
-    run.ok();
-    run.json().as_array().unwrap().clone()
 }
 
 #[test]
 fn backup_dir_lost_restore_latest_comes_from_the_remote_with_the_same_content() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/proj/results");
-    let env = sizeable();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
-    three_points(&env, &server.endpoint, &url);
+    let r = Remote::sizeable(server, "proj/results");
+    let (env, url) = (&r.env, &r.url);
+    let run = |args: &[&str]| r.run(args);
+    three_points(&r);
     let local = env.backup_files();
     assert_eq!(local.len(), 3, "{local:?}");
 
@@ -85,7 +58,7 @@ fn backup_dir_lost_restore_latest_comes_from_the_remote_with_the_same_content() 
     assert_eq!(again.json()["uploaded"].as_array().unwrap().len(), 0);
     assert_eq!(again.json()["already_there"], 3);
 
-    let rows = json_rows(&run(&["list", "--from-remote", "--format", "json"]));
+    let rows = r.listed();
     let mut types: Vec<(String, String, Option<String>)> = rows
         .iter()
         .map(|r| {
@@ -120,7 +93,7 @@ fn backup_dir_lost_restore_latest_comes_from_the_remote_with_the_same_content() 
     let restored = run(&["restore", "latest"]);
     restored.ok();
     assert!(
-        restored.stderr.contains("no intact restore point") && restored.stderr.contains(&url),
+        restored.stderr.contains("no intact restore point") && restored.stderr.contains(url),
         "{}",
         restored.stderr
     );
@@ -138,14 +111,13 @@ fn backup_dir_lost_restore_latest_comes_from_the_remote_with_the_same_content() 
 #[test]
 fn restore_and_export_by_name_from_the_remote_check_the_content() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/");
-    let env = sizeable();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let r = Remote::sizeable(server, "");
+    let (env, url) = (&r.env, &r.url);
+    let run = |args: &[&str]| r.run(args);
     run(&["backup"]).ok();
     let first = env.backup_files()[0].clone();
     let first_digest = content_digest(&env.db);
-    write_rows(&env.db, 10);
+    r.add_rows(10);
     run(&["--diff-backups", "1", "backup"]).ok();
     run(&["sync"]).ok();
     let target = env.path("copy.db");
@@ -168,7 +140,7 @@ fn restore_and_export_by_name_from_the_remote_check_the_content() {
     ]);
     local.ok();
     assert!(
-        !local.stdout.contains("downloaded") && !local.stderr.contains(&url),
+        !local.stdout.contains("downloaded") && !local.stderr.contains(url),
         "{}",
         local.stderr
     );
@@ -210,57 +182,40 @@ fn restore_and_export_by_name_from_the_remote_check_the_content() {
 #[test]
 fn remote_retention_keeps_the_newest_and_the_base_a_kept_diff_needs() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/r");
-    let env = sizeable();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let r = Remote::sizeable(server, "r");
+    let env = &r.env;
+    let run = |args: &[&str]| r.run(args);
     // F1, D1, D2 (on F1), F2.
     for i in 0..4 {
         if i > 0 {
-            write_rows(&env.db, 5);
+            r.add_rows(5);
         }
         run(&["--diff-backups", "2", "backup"]).ok();
     }
     let names = env.backup_files();
     assert_eq!(names.len(), 4, "{names:?}");
     run(&["sync"]).ok();
-    let on_remote = |run: &dyn Fn(&[&str]) -> crate::common::Run| {
-        let mut names: Vec<String> =
-            json_rows(&run(&["list", "--from-remote", "--format", "json"]))
-                .iter()
-                .map(|r| r["name"].as_str().unwrap().to_string())
-                .collect();
-        names.sort();
-        names
-    };
-    assert_eq!(on_remote(&run), names);
+    assert_eq!(r.remote_names(), names);
     let pruned = run(&["--remote-max-backups", "2", "sync", "--format", "json"]);
     pruned.ok();
     // The two newest are F2 and D2; D2 needs F1: only D1 goes.
     let diffs: Vec<&String> = names.iter().filter(|n| n.ends_with(".diff.gz")).collect();
     assert_eq!(pruned.json()["deleted"], serde_json::json!([diffs[0]]));
     let left: Vec<String> = names.iter().filter(|n| *n != diffs[0]).cloned().collect();
-    assert_eq!(on_remote(&run), left);
+    assert_eq!(r.remote_names(), left);
     // D2 still restores from the remote: its base stayed.
-    let target = env.path("d2.db");
-    run(&[
-        "restore",
-        diffs[1],
-        "--from-remote",
-        "--target",
-        target.to_str().unwrap(),
-    ])
-    .ok();
+    r.restore_from_remote(diffs[1], &env.path("d2.db")).ok();
 }
 
 #[test]
 fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
     let Some(server) = s3::shared() else { return };
-    let env = Env::new();
+    let r = Remote::new(server, "inline");
+    let env = &r.env;
     // Nothing listens there: the upload fails, the backup does not.
     let closed = format!("http://127.0.0.1:{}", s3::free_port());
     let url = "s3://bucket/inline";
-    let backup = s3::command(&env, &closed, url)
+    let backup = s3::command(env, &closed, url)
         .env("DBBACKUP_REMOTE_UPLOAD", "inline")
         .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "2")
         .arg("backup")
@@ -282,15 +237,11 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
         backup.stdout
     );
     assert_eq!(env.backup_files().len(), 1);
-    let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
-    let upload = lines
-        .iter()
-        .find(|l| l["event"] == "upload")
-        .expect("upload line");
+    let upload = upload_line(env);
     assert_eq!(upload["status"], "failed");
     assert_eq!(upload["remote"], url);
     // A sync that cannot reach the store still answers `--format json`.
-    let sync = s3::run(&env, &closed, url, &["sync", "--format", "json"]);
+    let sync = s3::run(env, &closed, url, &["sync", "--format", "json"]);
     assert_eq!(sync.code, 1, "{}", sync.stderr);
     let document = sync.json();
     assert_eq!(document["status"], "failed", "{document}");
@@ -299,11 +250,11 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
         document["error"].as_str().is_some_and(|e| e.contains(url)),
         "{document}"
     );
-    let check = s3::run(&env, &closed, url, &["check"]);
+    let check = s3::run(env, &closed, url, &["check"]);
     check.reported(1, "remote");
-    let nagios = s3::run(&env, &closed, url, &["check", "--format", "nagios"]);
+    let nagios = s3::run(env, &closed, url, &["check", "--format", "nagios"]);
     assert!(nagios.stdout.contains("remote"), "{}", nagios.stdout);
-    let prom = s3::run(&env, &closed, url, &["check", "--format", "prometheus"]);
+    let prom = s3::run(env, &closed, url, &["check", "--format", "prometheus"]);
     assert!(
         prom.stdout
             .lines()
@@ -313,23 +264,17 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
     );
 
     // A reachable store: the inline upload makes the point remote, check is healthy.
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/inline");
-    write_rows(&env.db, 5);
-    let backup = s3::command(&env, &server.endpoint, &url)
-        .env("DBBACKUP_REMOTE_UPLOAD", "inline")
-        .arg("backup")
-        .output()
-        .unwrap();
-    let backup = crate::common::Run::from(backup);
+    let url = &r.url;
+    r.add_rows(5);
+    let backup = r.run_inline(&["backup"]);
     backup.ok();
     assert!(
         backup.stdout.contains(&format!("uploaded to {url}: 2 new")),
         "{}",
         backup.stdout
     );
-    assert_eq!(remote_count(&env, &server.endpoint, &url), 2);
-    let check = s3::run(&env, &server.endpoint, &url, &["check", "--format", "json"]);
+    assert_eq!(r.remote_count(), 2);
+    let check = r.run(&["check", "--format", "json"]);
     let criteria = check.json();
     let remote = criteria["criteria"]
         .as_array()
@@ -341,107 +286,51 @@ fn inline_upload_failure_keeps_the_backup_warns_and_check_says_remote() {
     assert_eq!(remote["ok"], true, "{remote}");
 
     // `auto` that makes a backup uploads it too.
-    write_rows(&env.db, 5);
-    let auto = s3::command(&env, &server.endpoint, &url)
-        .env("DBBACKUP_REMOTE_UPLOAD", "inline")
-        .args(["--min-interval-hours", "0", "auto"])
-        .output()
-        .unwrap();
-    crate::common::Run::from(auto).ok();
-    assert_eq!(remote_count(&env, &server.endpoint, &url), 3);
+    r.add_rows(5);
+    r.run_inline(&["--min-interval-hours", "0", "auto"]).ok();
+    assert_eq!(r.remote_count(), 3);
 
     // `periodic` too (the SLURM hooks never upload: docs/remote.md).
-    write_rows(&env.db, 5);
-    let periodic = s3::command(&env, &server.endpoint, &url)
-        .env("DBBACKUP_REMOTE_UPLOAD", "inline")
-        .args(["--min-interval-hours", "0", "periodic"])
-        .output()
-        .unwrap();
-    crate::common::Run::from(periodic).ok();
-    assert_eq!(remote_count(&env, &server.endpoint, &url), 4);
+    r.add_rows(5);
+    r.run_inline(&["--min-interval-hours", "0", "periodic"])
+        .ok();
+    assert_eq!(r.remote_count(), 4);
 
     // A newer point not synced: fine while young, unhealthy once older than remote_max_age.
-    write_rows(&env.db, 5);
-    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
-    s3::run(&env, &server.endpoint, &url, &["check"]).ok();
-    s3::check_when_stale(&env, &server.endpoint, &url).reported(1, "is not on");
+    r.add_rows(5);
+    r.run(&["backup"]).ok();
+    r.run(&["check"]).ok();
+    r.check_when_stale().reported(1, "is not on");
 }
 
 #[test]
 fn a_sync_killed_mid_upload_leaves_no_point_and_the_next_sync_completes_it() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/big");
-    let env = Env::empty();
     // Incompressible: the backup is as large as the database, several parts.
     let mb = if crate::common::quick() { 60 } else { 300 };
-    {
-        let conn = rusqlite::Connection::open(&env.db).unwrap();
-        conn.execute_batch("CREATE TABLE blobs(x BLOB)").unwrap();
-        for _ in 0..mb {
-            conn.execute("INSERT INTO blobs SELECT randomblob(1048576)", [])
-                .unwrap();
-        }
-    }
-    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
-    let mut sync = s3::command(&env, &server.endpoint, &url)
-        .arg("sync")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let r = Remote::incompressible(server, "big", mb);
+    r.run(&["backup"]).ok();
     // Killed once a multipart upload is under way on the server.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let uploads = s3::get(&server.endpoint, &format!("/{bucket}?uploads"));
-        if uploads.contains("<UploadId>") {
-            break;
-        }
-        assert!(
-            sync.try_wait().unwrap().is_none(),
-            "sync ended before its upload was seen"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no multipart upload seen"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sync.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    sync.wait().unwrap();
-    let rows = json_rows(&s3::run(
-        &env,
-        &server.endpoint,
-        &url,
-        &["list", "--from-remote", "--format", "json"],
-    ));
+    let killed = r.sync_stopped_mid_upload(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(killed.signal, Some(9), "{}", killed.stderr);
+    let rows = r.listed();
     assert!(rows.is_empty(), "a partial upload counted: {rows:?}");
-    s3::run(&env, &server.endpoint, &url, &["sync"]).ok();
-    assert_eq!(remote_count(&env, &server.endpoint, &url), 1);
-    s3::run(&env, &server.endpoint, &url, &["verify", "--from-remote"]).ok();
+    r.run(&["sync"]).ok();
+    assert_eq!(r.remote_count(), 1);
+    r.run(&["verify", "--from-remote"]).ok();
 }
 
 #[test]
 fn sync_never_waits_for_the_backup_directory_lock() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/locked");
-    let env = Env::new();
-    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
+    let r = Remote::new(server, "locked");
+    r.run(&["backup"]).ok();
     // A job's backup holds the lock (this process): a sync from a login node
     // goes ahead, and so a backup never waits for an upload.
-    let _held = crate::common::hold_dir_lock(&env.backups.join(".dbbackup.lock"), "pid 1 on node7");
+    let _held =
+        crate::common::hold_dir_lock(&r.env.backups.join(".dbbackup.lock"), "pid 1 on node7");
     let started = std::time::Instant::now();
-    let sync = s3::run(
-        &env,
-        &server.endpoint,
-        &url,
-        &["--lock-timeout-seconds", "0", "sync", "--format", "json"],
-    );
+    let sync = r.run(&["--lock-timeout-seconds", "0", "sync", "--format", "json"]);
     sync.ok();
     assert_eq!(sync.json()["uploaded"].as_array().unwrap().len(), 1);
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
@@ -450,48 +339,13 @@ fn sync_never_waits_for_the_backup_directory_lock() {
 #[test]
 fn a_sync_stopped_by_term_aborts_its_multipart_upload() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/term");
-    let env = Env::empty();
-    {
-        let conn = rusqlite::Connection::open(&env.db).unwrap();
-        conn.execute_batch("CREATE TABLE blobs(x BLOB)").unwrap();
-        for _ in 0..80 {
-            conn.execute("INSERT INTO blobs SELECT randomblob(1048576)", [])
-                .unwrap();
-        }
-    }
-    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
-    let sync = s3::command(&env, &server.endpoint, &url)
-        .arg("sync")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let uploads = || s3::get(&server.endpoint, &format!("/{bucket}?uploads"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !uploads().contains("<UploadId>") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no multipart upload seen"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sync.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let run = crate::common::Run::from(sync.wait_with_output().unwrap());
+    let r = Remote::incompressible(server, "term", 80);
+    r.run(&["backup"]).ok();
+    let run = r.sync_stopped_mid_upload(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(run.signal, Some(15), "{}", run.stderr);
     // Aborted: no parts left on the store, and no point listed.
-    assert!(!uploads().contains("<UploadId>"), "{}", uploads());
-    let rows = json_rows(&s3::run(
-        &env,
-        &server.endpoint,
-        &url,
-        &["list", "--from-remote", "--format", "json"],
-    ));
+    assert!(!r.uploads().contains("<UploadId>"), "{}", r.uploads());
+    let rows = r.listed();
     assert!(rows.is_empty(), "{rows:?}");
 }
 
@@ -499,10 +353,9 @@ fn a_sync_stopped_by_term_aborts_its_multipart_upload() {
 fn files_restored_or_exported_from_the_remote_get_the_modes_a_local_one_gets() {
     use std::os::unix::fs::PermissionsExt;
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/modes");
-    let env = Env::new();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let r = Remote::new(server, "modes");
+    let env = &r.env;
+    let run = |args: &[&str]| r.run(args);
     run(&["backup"]).ok();
     run(&["sync"]).ok();
     let mode = |name: &str| {
@@ -538,15 +391,15 @@ fn files_restored_or_exported_from_the_remote_get_the_modes_a_local_one_gets() {
 #[test]
 fn a_damaged_base_that_a_kept_diff_needs_is_named_and_sync_ends() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/base");
-    let env = sizeable();
-    three_points(&env, &server.endpoint, &url);
-    s3::run(&env, &server.endpoint, &url, &["sync"]).ok();
+    let r = Remote::sizeable(server, "base");
+    let env = &r.env;
+    three_points(&r);
+    r.run(&["sync"]).ok();
     let base = env.backup_files()[0].clone();
-    s3::corrupt_same_size(&server.endpoint, &bucket, &format!("base/{base}"));
+    r.corrupt(&base);
     fs::remove_file(env.backups.join(&base)).unwrap();
-    let mut child = s3::command(&env, &server.endpoint, &url)
+    let mut child = r
+        .command()
         .args(["--remote-max-backups", "1", "sync"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -647,12 +500,7 @@ fn an_endpoint_or_keys_a_request_cannot_hold_are_named_not_a_panic() {
         backup.stderr
     );
     assert_eq!(env.backup_files().len(), 1);
-    let lines = crate::common::summary_lines(&env.path("slrm_logs/backup_summary.log"));
-    let upload = lines
-        .iter()
-        .find(|l| l["event"] == "upload")
-        .expect("upload line");
-    assert_eq!(upload["status"], "failed");
+    assert_eq!(upload_line(&env)["status"], "failed");
 }
 
 /// `--from-remote` into a directory that does not exist is said as the local
@@ -660,10 +508,10 @@ fn an_endpoint_or_keys_a_request_cannot_hold_are_named_not_a_panic() {
 #[test]
 fn restore_or_export_from_the_remote_into_a_missing_directory_names_it() {
     let Some(server) = s3::shared() else { return };
-    let env = Env::new();
-    let url = format!("s3://{}/missing-dir", s3::unique_bucket(server));
-    s3::run(&env, &server.endpoint, &url, &["backup"]).ok();
-    s3::run(&env, &server.endpoint, &url, &["sync"]).ok();
+    let r = Remote::new(server, "missing-dir");
+    let env = &r.env;
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
     let missing = env.path("nonexist");
     let said = format!(
         "directory {} does not exist; create it first",
@@ -687,7 +535,7 @@ fn restore_or_export_from_the_remote_into_a_missing_directory_names_it() {
             out.to_str().unwrap(),
         ],
     ] {
-        let run = s3::run(&env, &server.endpoint, &url, &args);
+        let run = r.run(&args);
         run.failed_with(1, &said);
         assert!(!run.stderr.contains(".dbbackup-remote"), "{}", run.stderr);
     }
@@ -701,21 +549,14 @@ fn restore_or_export_from_the_remote_into_a_missing_directory_names_it() {
 #[test]
 fn a_mirror_with_restore_points_is_named_before_the_remote_is_taken() {
     let Some(server) = s3::shared() else { return };
-    let env = Env::new();
-    let url = format!("s3://{}/mirror-first", s3::unique_bucket(server));
+    let r = Remote::new(server, "mirror-first");
+    let env = &r.env;
     let mirror = env.path("mirror");
     let m = mirror.to_str().unwrap();
-    let run = |args: &[&str]| {
-        s3::run(
-            &env,
-            &server.endpoint,
-            &url,
-            &[&["--mirror-dir", m][..], args].concat(),
-        )
-    };
+    let run = |args: &[&str]| r.run(&[&["--mirror-dir", m][..], args].concat());
     run(&["backup"]).ok();
     run(&["sync"]).ok();
-    write_rows(&env.db, 5);
+    r.add_rows(5);
     run(&["backup"]).ok();
     let newest = content_digest(&env.db);
     fs::remove_dir_all(&env.backups).unwrap();
@@ -727,13 +568,7 @@ fn a_mirror_with_restore_points_is_named_before_the_remote_is_taken() {
     run(&["restore", "latest", "--if-db-missing"]).failed_with(1, &format!("mirror {m}"));
     assert!(!env.db.exists(), "nothing restored");
     // What the line says works and gives the newest data.
-    s3::run(
-        &env,
-        &server.endpoint,
-        &url,
-        &["--backup-dir", m, "restore", "latest"],
-    )
-    .ok();
+    r.run(&["--backup-dir", m, "restore", "latest"]).ok();
     assert_eq!(content_digest(&env.db), newest);
     // A database already there: --if-db-missing downloads nothing.
     run(&["restore", "latest", "--if-db-missing"]).reported(0, "exists; nothing to restore");

@@ -8,8 +8,8 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::s3;
-use crate::common::{Env, Run, content_digest, row_count};
+use crate::common::s3::{self, Remote};
+use crate::common::{Env, content_digest, row_count};
 
 fn add_rows(db: &Path, n: u32) {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -19,27 +19,26 @@ fn add_rows(db: &Path, n: u32) {
     }
 }
 
-/// The names on the remote, newest first.
-fn remote_names(run: &Run) -> Vec<String> {
-    run.ok();
-    run.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// Backups names are by the second: the next one gets a name of its own.
 fn next_second() {
     std::thread::sleep(Duration::from_millis(1100));
 }
 
+/// What [`two_directories`] made.
+struct TwoDirs {
+    /// Directory B, `other-backups` (as an argument).
+    b: String,
+    /// The content digest of A's point, the newest data.
+    newest: String,
+    /// A's one point (in the configured backup directory).
+    a_name: String,
+}
+
 /// Directory B's three backups (local seq 1..3) are made before directory
 /// A's one (local seq 1), whose content is the newest: B's numbers are the
 /// higher, its data the older.
-fn two_directories(env: &Env, b: &Path) -> String {
-    let b = b.to_str().unwrap().to_string();
+fn two_directories(env: &Env) -> TwoDirs {
+    let b = env.path("other-backups").to_str().unwrap().to_string();
     for _ in 0..3 {
         add_rows(&env.db, 1);
         env.run(&["--backup-dir", &b, "backup"]).ok();
@@ -47,33 +46,21 @@ fn two_directories(env: &Env, b: &Path) -> String {
     next_second();
     add_rows(&env.db, 5);
     env.run(&["backup"]).ok();
-    content_digest(&env.db)
-}
-
-fn restored_latest(env: &Env, run: &dyn Fn(&[&str]) -> Run, n: u32) -> String {
-    let target = env.path(&format!("latest{n}.db"));
-    run(&[
-        "restore",
-        "latest",
-        "--from-remote",
-        "--target",
-        target.to_str().unwrap(),
-    ])
-    .ok();
-    content_digest(&target)
+    TwoDirs {
+        b,
+        newest: content_digest(&env.db),
+        a_name: env.backup_files()[0].clone(),
+    }
 }
 
 #[test]
 fn an_older_backup_directory_synced_later_never_becomes_the_remotes_newest() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/mixed");
-    let env = Env::new();
-    let b = env.path("other-backups");
-    let newest = two_directories(&env, &b);
-    let a_name = env.backup_files()[0].clone();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
-    let b_arg = b.to_str().unwrap();
+    let r = Remote::new(server, "mixed");
+    let env = &r.env;
+    let TwoDirs { b, newest, a_name } = two_directories(env);
+    let b_arg = b.as_str();
+    let run = |args: &[&str]| r.run(args);
     run(&["sync"]).ok();
     let sync = run(&["--backup-dir", b_arg, "sync"]);
     sync.failed_with(1, &a_name);
@@ -84,43 +71,37 @@ fn an_older_backup_directory_synced_later_never_becomes_the_remotes_newest() {
         "{}",
         sync.stderr
     );
-    assert_eq!(restored_latest(&env, &run, 1), newest);
+    assert_eq!(r.restored_latest(1), newest);
     // Remote retention from either directory keeps the true newest.
     run(&["--backup-dir", b_arg, "--remote-max-backups", "1", "sync"]).failed_with(1, &a_name);
     run(&["--remote-max-backups", "1", "sync"]).ok();
-    let listed = run(&["list", "--from-remote", "--format", "json"]);
-    assert_eq!(remote_names(&listed), [a_name]);
-    assert_eq!(restored_latest(&env, &run, 2), newest);
+    assert_eq!(r.remote_names(), [a_name]);
+    assert_eq!(r.restored_latest(2), newest);
 }
 
 #[test]
 fn an_older_backup_directory_synced_first_stays_below_the_newer_one() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/first");
-    let env = Env::new();
-    let b = env.path("other-backups");
-    let newest = two_directories(&env, &b);
-    let a_name = env.backup_files()[0].clone();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
-    let b_arg = b.to_str().unwrap();
+    let r = Remote::new(server, "first");
+    let env = &r.env;
+    let TwoDirs { b, newest, a_name } = two_directories(env);
+    let b_arg = b.as_str();
+    let run = |args: &[&str]| r.run(args);
     run(&["--backup-dir", b_arg, "sync"]).ok();
     run(&["sync"]).ok();
-    assert_eq!(restored_latest(&env, &run, 1), newest);
+    assert_eq!(r.restored_latest(1), newest);
     // B's next sync does not lift its older points above A's.
     run(&["--backup-dir", b_arg, "sync"]).ok();
     run(&["--backup-dir", b_arg, "--remote-max-backups", "1", "sync"]).ok();
-    let listed = run(&["list", "--from-remote", "--format", "json"]);
-    assert_eq!(remote_names(&listed), [a_name]);
-    assert_eq!(restored_latest(&env, &run, 2), newest);
+    assert_eq!(r.remote_names(), [a_name]);
+    assert_eq!(r.restored_latest(2), newest);
 }
 
 #[test]
 fn a_mirror_of_the_same_backups_syncs_to_the_same_prefix() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/mirrored");
-    let env = Env::new();
+    let r = Remote::new(server, "mirrored");
+    let env = &r.env;
     let mirror = env.path("mirror");
     let mirror_arg = mirror.to_str().unwrap();
     for _ in 0..3 {
@@ -128,7 +109,7 @@ fn a_mirror_of_the_same_backups_syncs_to_the_same_prefix() {
         env.run(&["--mirror-dir", mirror_arg, "backup"]).ok();
     }
     let newest = content_digest(&env.db);
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let run = |args: &[&str]| r.run(args);
     // The mirror first, with one point fewer; then the backup directory.
     run(&[
         "--backup-dir",
@@ -140,15 +121,14 @@ fn a_mirror_of_the_same_backups_syncs_to_the_same_prefix() {
     .ok();
     run(&["sync"]).ok();
     run(&["--backup-dir", mirror_arg, "sync"]).ok();
-    assert_eq!(restored_latest(&env, &run, 1), newest);
+    assert_eq!(r.restored_latest(1), newest);
 }
 
 #[test]
 fn the_restore_note_never_sends_to_another_backup_of_the_same_name() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/note");
-    let env = Env::new();
+    let r = Remote::new(server, "note");
+    let env = &r.env;
     let b = env.path("other-backups");
     let b_arg = b.to_str().unwrap();
     // B's backup (the oldest data), then A's two.
@@ -162,7 +142,7 @@ fn the_restore_note_never_sends_to_another_backup_of_the_same_name() {
     // B's point under the name of A's newest.
     let b_file = crate::common::backup_files_in(&b)[0].clone();
     fs::rename(b.join(&b_file), b.join(&names[1])).unwrap();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let run = |args: &[&str]| r.run(args);
     run(&["--backup-dir", b_arg, "sync"]).ok();
     // A's newest cannot go up (the name is taken), but B's point is read back
     // whole by A's sync, under that name.
@@ -188,8 +168,8 @@ fn the_restore_note_never_sends_to_another_backup_of_the_same_name() {
         restore.stdout
     );
     let note = format!(
-        "note: {} on {url} is another backup than the local {} (its content differs)",
-        names[1], names[1]
+        "note: {} on {} is another backup than the local {} (its content differs)",
+        names[1], r.url, names[1]
     );
     let proofs: Vec<String> = fs::read_dir(env.backups.join(".dbbackup-state"))
         .unwrap()
@@ -208,20 +188,19 @@ fn the_restore_note_never_sends_to_another_backup_of_the_same_name() {
 #[test]
 fn a_record_copied_under_another_points_name_is_named_by_list_verify_and_sync() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/copied");
-    let env = Env::new();
+    let r = Remote::new(server, "copied");
+    let env = &r.env;
     env.run(&["backup"]).ok();
     next_second();
     add_rows(&env.db, 2);
     env.run(&["backup"]).ok();
     let names = env.backup_files();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let run = |args: &[&str]| r.run(args);
     run(&["sync"]).ok();
-    let key = |name: &str| format!("copied/{name}.meta.json");
-    let first = s3::object(&server.endpoint, &bucket, &key(&names[0]));
-    s3::put_object(&server.endpoint, &bucket, &key(&names[1]), &first);
-    let copied = format!("s3://{bucket}/{}", key(&names[1]));
+    let record = |name: &str| format!("{name}.meta.json");
+    let first = r.object(&record(&names[0]));
+    r.put(&record(&names[1]), &first);
+    let copied = format!("{}/{}", r.url, record(&names[1]));
     let said = format!("is the record of {}", names[0]);
 
     let listed = run(&["list", "--from-remote"]);
@@ -261,18 +240,17 @@ fn a_record_copied_under_another_points_name_is_named_by_list_verify_and_sync() 
     assert!(sync.stderr.contains(&said), "{}", sync.stderr);
     fs::rename(&aside, env.backups.join(&names[1])).unwrap();
     // As the line says: delete it, and the next sync uploads it again.
-    s3::delete_object(&server.endpoint, &bucket, &key(&names[1]));
+    r.delete(&record(&names[1]));
     run(&["sync"]).ok();
-    assert_eq!(restored_latest(&env, &run, 1), content_digest(&env.db));
+    assert_eq!(r.restored_latest(1), content_digest(&env.db));
 }
 
 #[test]
 fn after_adopt_sync_uploads_the_adopted_points_and_restores_them() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/adopted");
-    let env = Env::new();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let r = Remote::new(server, "adopted");
+    let env = &r.env;
+    let run = |args: &[&str]| r.run(args);
     run(&["backup"]).ok();
     next_second();
     add_rows(&env.db, 2);
@@ -305,10 +283,9 @@ fn after_adopt_sync_uploads_the_adopted_points_and_restores_them() {
 #[test]
 fn a_point_of_the_same_directory_made_on_a_node_whose_clock_ran_ahead_is_no_other_set() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/skew");
-    let env = Env::new();
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    let r = Remote::new(server, "skew");
+    let env = &r.env;
+    let run = |args: &[&str]| r.run(args);
     run(&["backup"]).ok();
     // Made by a node whose clock was an hour ahead; synced, then pruned here.
     let ahead = env.backups.join(&env.backup_files()[0]);
@@ -321,55 +298,33 @@ fn a_point_of_the_same_directory_made_on_a_node_whose_clock_ran_ahead_is_no_othe
     add_rows(&env.db, 2);
     run(&["backup"]).ok();
     run(&["sync"]).ok();
-    assert_eq!(restored_latest(&env, &run, 1), content_digest(&env.db));
+    assert_eq!(r.restored_latest(1), content_digest(&env.db));
 }
 
 #[test]
 fn remote_retention_never_deletes_a_point_made_after_the_one_an_earlier_version_ranked_newest() {
     let Some(server) = s3::shared() else { return };
-    let bucket = s3::unique_bucket(server);
-    let url = format!("s3://{bucket}/earlier");
-    let env = Env::new();
-    let b = env.path("other-backups");
-    let newest = two_directories(&env, &b);
-    let a_name = env.backup_files()[0].clone();
-    let b_names = crate::common::backup_files_in(&b);
-    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
-    run(&["--backup-dir", b.to_str().unwrap(), "sync"]).ok();
+    let r = Remote::new(server, "earlier");
+    let env = &r.env;
+    let TwoDirs { b, newest, a_name } = two_directories(env);
+    let b_names = crate::common::backup_files_in(Path::new(&b));
+    let run = |args: &[&str]| r.run(args);
+    run(&["--backup-dir", &b, "sync"]).ok();
     run(&["sync"]).ok();
     // What an earlier version left: B's newest (older data than A's) ranked
     // above A's point. Its record as that version wrote it (format 1).
-    let key = format!("earlier/{}.meta.json", b_names[2]);
-    let mut record: serde_json::Value =
-        serde_json::from_slice(&s3::object(&server.endpoint, &bucket, &key)).unwrap();
+    let mut record = r.record(&b_names[2]);
     record["remote_seq"] = serde_json::json!(99);
-    record["format"] = serde_json::json!(1);
-    let fields = record.as_object_mut().unwrap();
-    fields.remove("record_sha256");
-    fields.remove("from");
-    s3::put_object(
-        &server.endpoint,
-        &bucket,
-        &key,
-        &serde_json::to_vec(&record).unwrap(),
-    );
+    record.as_object_mut().unwrap().remove("from");
+    r.put_old_record(&b_names[2], record);
     let sync = run(&["--remote-max-backups", "1", "sync"]);
     sync.ok();
-    let ranks = format!("{a_name} on {url} ranks below {}", b_names[2]);
+    let ranks = format!("{a_name} on {} ranks below {}", r.url, b_names[2]);
     assert!(sync.stderr.contains(&ranks), "{}", sync.stderr);
-    let mut kept = remote_names(&run(&["list", "--from-remote", "--format", "json"]));
-    kept.sort();
     let mut want = vec![a_name.clone(), b_names[2].clone()];
     want.sort();
-    assert_eq!(kept, want);
+    assert_eq!(r.remote_names(), want);
     let target = env.path("a.db");
-    run(&[
-        "restore",
-        &a_name,
-        "--from-remote",
-        "--target",
-        target.to_str().unwrap(),
-    ])
-    .ok();
+    r.restore_from_remote(&a_name, &target).ok();
     assert_eq!(content_digest(&target), newest);
 }

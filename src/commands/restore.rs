@@ -111,8 +111,6 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-/// `passed over NAME: WHY` for each, and (`local`: from the backup
-/// directory) where a newer intact copy is.
 /// Files newer than the restored point whose header cannot be read (`check`'s
 /// `unreadable`): whose backup each was cannot be told, so `latest` could not
 /// weigh it, but passing it over in silence hid that it may have been newer.
@@ -123,18 +121,11 @@ fn unreadable_newer(ctx: &Ctx, restored: &str) -> Vec<(String, String)> {
     let Some(good) = set.restore_points.iter().find(|e| e.file_name == restored) else {
         return Vec::new();
     };
-    crate::health::unreadable_newer(&set, std::slice::from_ref(good))
-        .into_iter()
-        .map(|entry| {
-            let why = entry.problem().unwrap_or("unreadable metadata");
-            (
-                entry.file_name.clone(),
-                format!("{why}: it may well have been this database's newest backup"),
-            )
-        })
-        .collect()
+    crate::health::unreadable_passed_over(&set, good)
 }
 
+/// `passed over NAME: WHY` for each, and (`local`: from the backup
+/// directory) where a newer intact copy is.
 fn passed_over_lines(
     ctx: &Ctx,
     passed_over: &[(String, String)],
@@ -192,7 +183,6 @@ fn newer_on_remote(ctx: &Ctx, passed_over: &[(String, String)]) -> Option<String
     })
 }
 
-/// A remote is set and the backup directory holds no restore point of the
 /// The restore point downloaded into a staging directory beside `target`: from
 /// the remote when asked, or for `latest` when the backup directory holds no
 /// intact restore point (a purged scratch) and a remote is set. `None`: restore
@@ -219,10 +209,12 @@ fn staged_from_remote(
         // deliberately, as without a remote; the remote may be older than the
         // mirror (backups since the last sync).
         if let Some(db) = &db
-            && let Some(hint) = crate::store::latest::mirror_hint(
+            && let Some(hint) = crate::store::latest::mirror_instead(
+                &ctx.backup_dir(),
                 &ctx.settings.mirror_dirs,
                 db,
                 args.target.as_deref(),
+                usable,
             )
         {
             return Err(Error::failed(format!(
@@ -265,15 +257,19 @@ fn staged_from_remote(
     Ok(Some(staged))
 }
 
+/// A remote is set and the backup directory holds no restore point of the
 /// database that passes the cheap tests.
 fn no_local_point(ctx: &Ctx) -> Result<bool> {
     let (Some(_), Some(db)) = (&ctx.settings.remote, ctx.db_id()) else {
         return Ok(false);
     };
-    let points = ctx
-        .backup_dir()
-        .restore_points(&db, |e| crate::diff::restore_problem(e).is_none())?;
-    Ok(points.is_empty())
+    Ok(ctx.backup_dir().restore_points(&db, usable)?.is_empty())
+}
+
+/// A local restore point `latest` may take without the remote: one that
+/// passes the cheap tests.
+fn usable(entry: &crate::store::Entry) -> bool {
+    crate::diff::restore_problem(entry).is_none()
 }
 
 /// Say what was restored, and from which point.
@@ -324,13 +320,11 @@ fn with_mirror_hint(ctx: &Ctx, request: &Request, target: Option<&Path>, error: 
     let Some(db) = ctx.db_id() else {
         return error;
     };
-    let primary_empty = crate::store::BackupDir::new(&ctx.settings.backup_dir)
-        .set(&db)
-        .map_or(true, |set| set.restore_points.is_empty());
-    if request.name != "latest" || request.from.is_some() || !primary_empty {
+    if request.name != "latest" || request.from.is_some() {
         return error;
     }
-    match crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, &db, target) {
+    let mirrors = &ctx.settings.mirror_dirs;
+    match crate::store::latest::mirror_instead(&ctx.backup_dir(), mirrors, &db, target, |_| true) {
         Some(hint) => Error::failed(format!("{message}; {hint}")),
         None => error,
     }

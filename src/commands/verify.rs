@@ -279,16 +279,11 @@ fn latest(
     // A newer file under a backup name whose metadata cannot be read may well
     // have been this database's newest (`check`'s `unreadable`): failed too.
     if let Ok(set) = ctx.backup_set(dir) {
-        let good = std::slice::from_ref(&points[chosen]);
-        for unreadable in crate::health::unreadable_newer(&set, good) {
-            let why = unreadable.problem().unwrap_or("unreadable metadata");
+        for (name, why) in crate::health::unreadable_passed_over(&set, &points[chosen]) {
             passed_over.push(Verdict {
-                name: unreadable.file_name.clone(),
+                name,
                 ok: false,
-                detail: format!(
-                    "{why}: newer than {}, and may well have been this database's newest backup",
-                    points[chosen].file_name
-                ),
+                detail: why,
                 failed_snapshot: false,
             });
         }

@@ -107,6 +107,28 @@ pub(crate) fn mirror_hint(
     ))
 }
 
+/// Is a mirror holding restore points of `db` while `dir` holds none that is
+/// `usable`? Then the backup directory was lost, not never used, and the answer
+/// is [`mirror_hint`]'s line naming the mirror; `None` otherwise. A `dir` that
+/// cannot be read holds none. `restore` asks it for `latest` before it falls
+/// back to the remote, before it treats `--if-db-missing` as a first run, and
+/// when it found no restore point.
+pub(crate) fn mirror_instead(
+    dir: &BackupDir,
+    mirrors: &[std::path::PathBuf],
+    db: &DbId,
+    target: Option<&Path>,
+    usable: impl Fn(&Entry) -> bool,
+) -> Option<String> {
+    if dir
+        .restore_points(db, usable)
+        .is_ok_and(|points| !points.is_empty())
+    {
+        return None;
+    }
+    mirror_hint(mirrors, db, target)
+}
+
 /// A new project's first run for `db`: no backup of it of any kind, and no
 /// other database's backups it could have moved from (one whose file is gone,
 /// which `adopt` would claim). `restore latest --if-db-missing` then has nothing

@@ -237,9 +237,16 @@ pub(crate) struct Remote {
 impl Remote {
     /// A small database (`Env::new`) and a new bucket on `server`.
     pub(crate) fn new(server: &Server, prefix: &str) -> Remote {
+        let r = Remote::empty(server, prefix);
+        super::make_ledger_db(&r.env.db, 200, false);
+        r
+    }
+
+    /// No database yet (`Env::empty`) and a new bucket on `server`.
+    pub(crate) fn empty(server: &Server, prefix: &str) -> Remote {
         let bucket = unique_bucket(server);
         Remote {
-            env: Env::new(),
+            env: Env::empty(),
             endpoint: server.endpoint.clone(),
             url: format!("s3://{bucket}/{prefix}"),
             bucket,
@@ -249,9 +256,21 @@ impl Remote {
 
     /// With a database large enough that a few changed pages make a diff.
     pub(crate) fn sizeable(server: &Server, prefix: &str) -> Remote {
-        let r = Remote::new(server, prefix);
-        std::fs::remove_file(&r.env.db).unwrap();
+        let r = Remote::empty(server, prefix);
         super::make_results_db(&r.env.db, 4.0, false);
+        r
+    }
+
+    /// With a database of `mb` MiB of random blobs: its backup is as large
+    /// (incompressible), an upload of several parts.
+    pub(crate) fn incompressible(server: &Server, prefix: &str, mb: usize) -> Remote {
+        let r = Remote::empty(server, prefix);
+        let conn = rusqlite::Connection::open(&r.env.db).unwrap();
+        conn.execute_batch("CREATE TABLE blobs(x BLOB)").unwrap();
+        for _ in 0..mb {
+            conn.execute("INSERT INTO blobs SELECT randomblob(1048576)", [])
+                .unwrap();
+        }
         r
     }
 
@@ -259,9 +278,61 @@ impl Remote {
         run(&self.env, &self.endpoint, &self.url, args)
     }
 
+    /// The command with the remote configured, to add settings or spawn it.
+    pub(crate) fn command(&self) -> Command {
+        command(&self.env, &self.endpoint, &self.url)
+    }
+
+    /// `args` with the upload inline (`DBBACKUP_REMOTE_UPLOAD=inline`).
+    pub(crate) fn run_inline(&self, args: &[&str]) -> Run {
+        self.command()
+            .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+            .args(args)
+            .output()
+            .expect("run dbbackup")
+            .into()
+    }
+
     /// A few changed pages of the database.
     pub(crate) fn add_row(&self) {
         add_row(&self.env.db);
+    }
+
+    /// [`Remote::add_row`] `n` times.
+    pub(crate) fn add_rows(&self, n: u32) {
+        for _ in 0..n {
+            self.add_row();
+        }
+    }
+
+    /// The store's list of multipart uploads under way in the bucket (XML;
+    /// one holds `<UploadId>`).
+    pub(crate) fn uploads(&self) -> String {
+        get(&self.endpoint, &format!("/{}?uploads", self.bucket))
+    }
+
+    /// A `sync` sent `signal` once a multipart upload of it is under way on
+    /// the store (a kill, a job's end); how it ended.
+    pub(crate) fn sync_stopped_mid_upload(&self, signal: nix::sys::signal::Signal) -> Run {
+        let mut sync = self
+            .command()
+            .arg("sync")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sync");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !self.uploads().contains("<UploadId>") {
+            assert!(
+                sync.try_wait().unwrap().is_none(),
+                "sync ended before its upload was seen"
+            );
+            assert!(Instant::now() < deadline, "no multipart upload seen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = nix::unistd::Pid::from_raw(sync.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+        sync.wait_with_output().unwrap().into()
     }
 
     /// `n` backups of growing content (more options: `args`), then one
@@ -319,14 +390,22 @@ impl Remote {
         );
     }
 
-    /// `list --from-remote`'s check column, by name.
-    pub(crate) fn checks(&self) -> Vec<(String, String)> {
+    /// The rows of `list --from-remote --format json`.
+    pub(crate) fn listed(&self) -> Vec<serde_json::Value> {
         let listed = self.run(&["list", "--from-remote", "--format", "json"]);
         listed.ok();
-        let mut rows: Vec<(String, String)> = listed
-            .json()
-            .as_array()
-            .unwrap()
+        listed.json().as_array().unwrap().clone()
+    }
+
+    /// How many points `list --from-remote` shows.
+    pub(crate) fn remote_count(&self) -> usize {
+        self.listed().len()
+    }
+
+    /// `list --from-remote`'s check column, by name.
+    pub(crate) fn checks(&self) -> Vec<(String, String)> {
+        let mut rows: Vec<(String, String)> = self
+            .listed()
             .iter()
             .map(|r| {
                 (
@@ -342,6 +421,19 @@ impl Remote {
     /// The names `list --from-remote` shows, sorted.
     pub(crate) fn remote_names(&self) -> Vec<String> {
         self.checks().into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// `restore latest --from-remote` into a new file `latest{n}.db`: the
+    /// content digest of what the remote's `latest` is.
+    pub(crate) fn restored_latest(&self, n: u32) -> String {
+        let target = self.env.path(&format!("latest{n}.db"));
+        self.restore_from_remote("latest", &target).ok();
+        super::content_digest(&target)
+    }
+
+    /// [`check_when_stale`] against this remote.
+    pub(crate) fn check_when_stale(&self) -> Run {
+        check_when_stale(&self.env, &self.endpoint, &self.url)
     }
 
     /// `restore NAME --from-remote --target TARGET`.
