@@ -88,7 +88,7 @@ fn candidates(dir: &BackupDir, name: &str, latest_of: Option<Vec<Entry>>) -> Res
 
 /// The directory `out` goes in, where the temp files are written: `out` must
 /// not exist, its directory must.
-fn output_parent(out: &Path) -> Result<PathBuf> {
+pub(crate) fn output_parent(out: &Path) -> Result<PathBuf> {
     if fs::symlink_metadata(out).is_ok() {
         return Err(Error::failed(format!(
             "{} exists; refusing to overwrite it (export never replaces a file: remove it, or give another --out)",

@@ -135,9 +135,9 @@ fn a_record_whose_sha256_was_changed_at_the_store_is_named_with_its_key_and_reme
     assert_eq!(content_digest(&target), points[1].1);
 }
 
-/// (d) The backup directory purged, its mirror whole: `sync` uploaded
-/// nothing and exit 0. It uploads the mirror's restore points, saying from
-/// where.
+/// (d) The backup directory purged (emptied), its mirror whole: `sync`
+/// uploaded nothing and exit 0. It uploads the mirror's restore points,
+/// saying from where. (The directory itself gone: `remote_t9`.)
 #[test]
 fn sync_uploads_from_a_mirror_the_points_the_backup_directory_lost() {
     let Some(server) = s3::shared() else { return };
@@ -152,6 +152,7 @@ fn sync_uploads_from_a_mirror_the_points_the_backup_directory_lost() {
     }
     let want = content_digest(&r.env.db);
     fs::remove_dir_all(&r.env.backups).unwrap();
+    fs::create_dir(&r.env.backups).unwrap();
 
     let sync = r.run(&["--mirror-dir", mirror_arg, "sync"]);
     sync.ok();

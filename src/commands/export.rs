@@ -17,7 +17,9 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let beside = crate::store::atomic::parent_or_dot(&args.out);
     let done = if args.from_remote {
-        // Downloaded beside the export file, checked, then exported from there.
+        // Downloaded beside the export file, checked, then exported from there;
+        // an `--out` already there is refused first, as the local path does.
+        crate::export::output_parent(&args.out)?;
         let remote = crate::remote::configured(&ctx.settings)?;
         let db = ctx.db_id();
         let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());

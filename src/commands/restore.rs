@@ -197,14 +197,15 @@ fn staged_from_remote(
     if !(args.from_remote || (name == "latest" && no_local_point(ctx)?)) {
         return Ok(None);
     }
+    // A database already there: nothing to fetch, from the remote as from
+    // the fall-back (the engine says so, as on the local path).
+    if args.if_db_missing && fs::metadata(target).is_ok_and(|m| m.len() > 0) {
+        return Ok(None);
+    }
     let out = ctx.output(args.output.format);
     let remote = crate::remote::configured(&ctx.settings)?;
     let db = ctx.db_id();
     if !args.from_remote {
-        // A database already there: nothing to fetch (the engine says so).
-        if args.if_db_missing && fs::metadata(target).is_ok_and(|m| m.len() > 0) {
-            return Ok(None);
-        }
         // A mirror with restore points: the lost directory is chosen
         // deliberately, as without a remote; the remote may be older than the
         // mirror (backups since the last sync).

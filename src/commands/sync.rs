@@ -19,10 +19,13 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     let url = remote.url().to_string();
     let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
     let db = ctx.db_id();
-    let mut gone = false;
+    // Nowhere to record this sync for `check`, even when a mirror's points
+    // go up (the directory is not made for it): no success either way.
+    let gone = !ctx.settings.backup_dir.is_dir();
+    let mut from_mirrors = false;
     let result = ctx.backup_set(&ctx.backup_dir()).and_then(|set| {
         let set = with_mirrors(ctx, set);
-        gone = !ctx.settings.backup_dir.is_dir() && set.restore_points.is_empty();
+        from_mirrors = !set.restore_points.is_empty();
         let rules = crate::remote::sync::Rules {
             forget_missing: args.forget_missing,
             ..crate::remote::sync::Rules::of(&ctx.settings)
@@ -30,16 +33,9 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
         crate::remote::sync::sync(&remote, (&set, db.as_ref()), rules, &mut proofs)
     });
     let mut unrecorded = proofs.save_checked(remote.url()).err();
-    // The remote was read back, but nothing was uploaded and nowhere is this
-    // sync recorded for `check` (the directory is not made for it): no success.
     let problem = result.as_ref().ok().and_then(|done| {
-        done.problem(&remote).or_else(|| {
-            gone.then(|| format!(
-                "backup directory {} does not exist: nothing to upload, and this sync cannot be recorded for `check`; create it (`mkdir -p {}`) and run `dbbackup sync` again (if the database is lost too, `dbbackup restore latest` from {url} first)",
-                show(&ctx.settings.backup_dir),
-                show(&ctx.settings.backup_dir)
-            ))
-        })
+        done.problem(&remote)
+            .or_else(|| gone.then(|| lost_dir(ctx, &url, from_mirrors)))
     });
     if let Some(db) = db {
         let outcome = match (&result, &problem) {
@@ -106,6 +102,21 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     }
 }
 
+/// Why a sync without its backup directory fails: nothing of it (its outcome,
+/// its read-backs) can be recorded for `check`; `from_mirrors`: the mirrors'
+/// points were uploaded all the same.
+fn lost_dir(ctx: &Ctx, url: &str, from_mirrors: bool) -> String {
+    let dir = show(&ctx.settings.backup_dir);
+    let what = if from_mirrors {
+        "the mirrors' restore points were uploaded, but this sync cannot be recorded for `check` (nor its read-backs kept: each sync reads the remote's points back whole again)"
+    } else {
+        "nothing to upload, and this sync cannot be recorded for `check`"
+    };
+    format!(
+        "backup directory {dir} does not exist: {what}; create it (`mkdir -p {dir}`) and run `dbbackup sync` again (if the database is lost too, `dbbackup restore latest` from {url} first)"
+    )
+}
+
 /// `sync --format json`'s document.
 fn document(done: &Synced, url: &str, failed: bool) -> serde_json::Value {
     json!({
@@ -113,39 +124,30 @@ fn document(done: &Synced, url: &str, failed: bool) -> serde_json::Value {
         "remote": url,
         "read_back": done.read_back,
         "repaired": done.repaired,
-        "damaged": done.damaged.iter()
-            .map(|(name, why)| json!({"name": name, "reason": why}))
-            .collect::<Vec<_>>(),
+        "damaged": reasons(&done.damaged, "name"),
         "uploaded": done.uploaded.iter()
             .map(|(name, size)| json!({"name": name, "size": size}))
             .collect::<Vec<_>>(),
         "already_there": done.present,
-        "not_intact": done.not_intact.iter()
-            .map(|(name, why)| json!({"name": name, "reason": why}))
-            .collect::<Vec<_>>(),
-        "passed_over": done.passed_over.iter()
-            .map(|(name, why)| json!({"name": name, "reason": why}))
-            .collect::<Vec<_>>(),
-        "no_base": done.no_base.iter()
-            .map(|(name, why)| json!({"name": name, "reason": why}))
-            .collect::<Vec<_>>(),
-        "wrong_records": done.wrong_records.iter()
-            .map(|(name, why)| json!({"name": name, "reason": why}))
-            .collect::<Vec<_>>(),
-        "invalid_records": done.invalid_records.iter()
-            .map(|(key, why)| json!({"key": key, "reason": why}))
-            .collect::<Vec<_>>(),
-        "clashes": done.clashes.iter()
-            .map(|(name, why)| json!({"name": name, "reason": why}))
-            .collect::<Vec<_>>(),
-        "mixed": done.mixed.iter()
-            .map(|(name, why)| json!({"name": name, "reason": why}))
-            .collect::<Vec<_>>(),
+        "not_intact": reasons(&done.not_intact, "name"),
+        "passed_over": reasons(&done.passed_over, "name"),
+        "no_base": reasons(&done.no_base, "name"),
+        "wrong_records": reasons(&done.wrong_records, "name"),
+        "invalid_records": reasons(&done.invalid_records, "key"),
+        "clashes": reasons(&done.clashes, "name"),
+        "mixed": reasons(&done.mixed, "name"),
         "gone": done.gone,
         "forgotten": done.forgotten,
         "reordered": done.reordered,
         "deleted": done.deleted,
     })
+}
+
+/// `[{FIELD: NAME, "reason": WHY}, …]` of `list`.
+fn reasons(list: &[(String, String)], field: &str) -> Vec<serde_json::Value> {
+    list.iter()
+        .map(|(name, why)| json!({field: name, "reason": why}))
+        .collect()
 }
 
 /// `set` with the restore points a mirror holds that it lacks (a purged or

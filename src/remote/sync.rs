@@ -23,8 +23,9 @@ use crate::store::{BackupSet, DbId, Entry, Metadata, open_no_follow};
 pub(crate) struct Synced {
     /// Uploaded and read back: name and size.
     pub uploaded: Vec<(String, u64)>,
-    /// Already on the remote (same name, size and content checksum) and
-    /// proved: read back whole by this sync or recently enough (`proof`).
+    /// Already on the remote and proved (read back whole by this sync or
+    /// recently enough: `proof`), not sent by this sync: the points of the
+    /// backup directory's databases that retention keeps there.
     pub present: usize,
     /// Read back whole by this sync (not proved recently enough) and matched.
     pub read_back: Vec<String>,
@@ -183,10 +184,11 @@ pub(crate) fn sync(
         // This backup's own point, whole by size: proved, or read back now.
         let mut damaged_there = None;
         if let Some(point) = own_point(&on_remote, entry, meta) {
-            match prove(remote, point, proofs, &mut done)? {
+            // Quiet: the mismatch is said once, where what follows is known
+            // (`repair` says it with the repair, `mismatch_warning` else).
+            match prove(remote, point, proofs, &mut done, false)? {
                 None => {
                     proved.insert(entry.file_name.clone());
-                    done.present += 1;
                     continue;
                 }
                 Some(why) => damaged_there = Some((point.clone(), why)),
@@ -196,6 +198,9 @@ pub(crate) fn sync(
             && (bad.contains_key(&diff.base)
                 || !on_remote.get(&diff.base).is_some_and(RemotePoint::complete))
         {
+            if let Some((point, why)) = &damaged_there {
+                mismatch_warning(remote, proofs, point, why);
+            }
             done.passed_over.push((
                 entry.file_name.clone(),
                 format!("its base {} is not on the remote", diff.base),
@@ -204,6 +209,7 @@ pub(crate) fn sync(
         }
         let Some(mut file) = open_unless_gone(entry)? else {
             if let Some((point, why)) = damaged_there {
+                mismatch_warning(remote, proofs, &point, &why);
                 bad.insert(point.record.name.clone(), why);
             }
             done.passed_over.push((
@@ -251,7 +257,6 @@ pub(crate) fn sync(
         proved.insert(entry.file_name.clone());
         on_remote.insert(entry.file_name.clone(), point);
     }
-    damaged_headers(set, &mut done);
     without_base(set, rules, &on_remote, &mut done);
     done.reordered = reorder(remote, &mut on_remote, set)?;
     done.deleted = retain(
@@ -263,6 +268,7 @@ pub(crate) fn sync(
         &mut done.read_back,
     )?;
     done.deleted.iter().for_each(|name| proofs.forget(name));
+    damaged_headers(remote, (set, db), (&on_remote, &proved), &mut done);
     damaged_newest(set, &on_remote, &bad, &mut done);
     misplaced(&on_remote, &mut bad, &done);
     Ok(done.finish(bad, proved))
@@ -284,6 +290,13 @@ impl Synced {
             .filter(|name| !self.deleted.contains(name))
             .collect();
         self.on_remote.sort();
+        // Every proved point of these databases this sync did not send: also
+        // those only the remote holds (a purged backup directory, a longer
+        // remote_max_backups), proved by this sync's read-back or a restore's.
+        let sent = |name: &String| {
+            self.uploaded.iter().any(|(n, _)| n == name) || self.repaired.contains(name)
+        };
+        self.present = self.on_remote.iter().filter(|n| !sent(n)).count();
         self
     }
 }
@@ -507,13 +520,43 @@ fn reorder(
 
 /// Backups whose metadata is damaged (a header checksum mismatch, say) are
 /// never uploaded: their order and database cannot be trusted. Named, so that
-/// `sync` fails as for other backups damaged in the backup directory.
-fn damaged_headers(set: &BackupSet, done: &mut Synced) {
+/// `sync` fails as for other backups damaged in the backup directory; but one
+/// whose point is on the remote (a point of these databases by its name and
+/// size, proved by this sync or recently) is there, as a backup damaged in
+/// its body would be: its local copy is warned about, with the remedy.
+fn damaged_headers(
+    remote: &Remote,
+    (set, db): (&BackupSet, Option<&DbId>),
+    (on_remote, proved): (&HashMap<String, RemotePoint>, &HashSet<String>),
+    done: &mut Synced,
+) {
     for entry in set.damaged.iter().filter(|e| !e.legacy) {
-        if let Err(why) = &entry.meta {
-            done.not_intact.push((entry.file_name.clone(), why.clone()));
+        let Err(why) = &entry.meta else { continue };
+        let name = &entry.file_name;
+        let there = on_remote.get(name).is_some_and(|point| {
+            point.misplaced.is_none()
+                && point.record.size == entry.size
+                && ours(set, db, &point.record.metadata.source)
+        });
+        if there && proved.contains(name) {
+            tracing::warn!(
+                "{name} is damaged in the backup directory ({why}); its copy on {} is intact and proved, so it counts as there: restore from it with `dbbackup restore {name} --from-remote`, and delete the local file (`dbbackup verify` names it)",
+                remote.url()
+            );
+            continue;
         }
+        done.not_intact.push((name.clone(), why.clone()));
     }
+}
+
+/// Whether `source` is one of the databases whose restore points `set`
+/// holds, or the configured `db`: the points remote retention counts.
+fn ours(set: &BackupSet, db: Option<&DbId>, source: &str) -> bool {
+    db.is_some_and(|db| db.owns(source))
+        || set
+            .restore_points
+            .iter()
+            .any(|e| e.meta.as_ref().is_ok_and(|m| m.source == source))
 }
 
 /// `set`'s restore points that retention keeps, oldest first: a base was
@@ -706,14 +749,24 @@ fn unsound(entry: &Entry, proved: &HashSet<String>, done: &mut Synced) -> Result
     Ok(true)
 }
 
+/// The WARN for `point`, read back now with other bytes (`why`) and not
+/// repaired; a content damage known before was not read now, and is named
+/// with the sync's failure.
+fn mismatch_warning(remote: &Remote, proofs: &Proofs, point: &RemotePoint, why: &str) {
+    if proofs.content_damage(point).is_none() {
+        tracing::warn!("{} on {}: {why}", point.record.name, remote.url());
+    }
+}
+
 /// Whether `point`'s bytes are proved: recently enough, or by reading them
-/// back whole now (noted in `proofs`, named in `done.read_back`). Why not,
-/// when they do not match.
+/// back whole now (noted in `proofs`, named in `done.read_back`; a mismatch
+/// read now is warned about when `warn`). Why not, when they do not match.
 fn prove(
     remote: &Remote,
     point: &RemotePoint,
     proofs: &mut Proofs,
     done: &mut Synced,
+    warn: bool,
 ) -> Result<Option<String>> {
     if let Standing::Proved(_) = proofs.standing(point) {
         return Ok(None);
@@ -725,7 +778,8 @@ fn prove(
     proofs.note(point, e_tag, mismatch.clone());
     match &mismatch {
         None => done.read_back.push(point.record.name.clone()),
-        Some(why) => tracing::warn!("{} on {}: {why}", point.record.name, remote.url()),
+        Some(why) if warn => tracing::warn!("{} on {}: {why}", point.record.name, remote.url()),
+        Some(_) => {}
     }
     Ok(mismatch)
 }
@@ -853,20 +907,14 @@ fn retain(
     ),
     read_back: &mut Vec<String>,
 ) -> Result<Vec<String>> {
-    let sources: HashSet<&str> = set
-        .restore_points
-        .iter()
-        .filter_map(|e| e.meta.as_ref().ok().map(|m| m.source.as_str()))
-        .collect();
     // An incomplete point (its object missing or of another size) that
     // retention would keep is damaged like one read back with other bytes;
     // one it would not keep goes.
     // The configured database's points count with no backup of it here (a
     // purged backup directory): the remote's copy is then the only one.
-    let ours = |source: &str| sources.contains(source) || db.is_some_and(|db| db.owns(source));
     let mut entries: Vec<Entry> = points
         .values()
-        .filter(|p| ours(p.record.metadata.source.as_str()))
+        .filter(|p| ours(set, db, &p.record.metadata.source))
         // Another point's record under this name: left for the user (sync
         // and list name it), never counted nor deleted.
         .filter(|p| p.misplaced.is_none())
@@ -905,7 +953,7 @@ fn retain(
                 continue;
             }
             let mut done = Synced::default();
-            match prove(remote, point, proofs, &mut done)? {
+            match prove(remote, point, proofs, &mut done, true)? {
                 None => {
                     proved.insert(name.clone());
                 }
