@@ -24,6 +24,7 @@ mod metrics;
 mod packaging;
 mod process_edges;
 mod remote;
+mod remote_client;
 mod remote_faults;
 mod remote_identity;
 mod remote_integrity;

@@ -182,7 +182,17 @@ fn empty_key_variables_are_unset() {
             .map(Run::from)
             .unwrap()
     };
-    with_empty(&r.env.path("none")).failed_with(1, "AWS_ACCESS_KEY_ID is set but empty");
+    // No credentials file at all (HOME has none).
+    Run::from(
+        s3::command(&r.env, &r.endpoint, &r.url)
+            .env("AWS_ACCESS_KEY_ID", "")
+            .env("AWS_SECRET_ACCESS_KEY", "")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .arg("sync")
+            .output()
+            .unwrap(),
+    )
+    .failed_with(1, "AWS_ACCESS_KEY_ID is set but empty");
     let file = r.env.path("aws-credentials");
     fs::write(
         &file,

@@ -404,22 +404,28 @@ fn unclaimed_note(unknown: usize) -> String {
 /// On the remote, a point whose data object does not match its record
 /// (`remote::Remote::points`: missing, another size; or read back and found
 /// other bytes, `remote::proof`) is damaged, and a diff whose base is not
-/// whole there cannot be restored. `ok` only for a point proved: read back
-/// whole recently enough and not written since; else `unverified`. The
-/// local tests (`diff::restore_problem`) would look for files in the backup
-/// directory. `entries`: the rows' own.
+/// whole there (absent, or damaged) cannot be restored. `ok` only for a point
+/// proved: read back whole recently enough and not written since, and for a
+/// diff its base too (it is only as restorable as its base); else
+/// `unverified`. The local tests (`diff::restore_problem`) would look for
+/// files in the backup directory. `entries`: the rows' own.
 fn remote_checks(rows: &mut [Row], entries: &[Entry], standings: &Standings) {
-    let mismatch = |name: &str| match standings.get(name) {
-        Some(Standing::Mismatch(why)) => Some(why.clone()),
-        _ => None,
+    let damage = |e: &Entry| {
+        e.damage
+            .clone()
+            .or_else(|| match standings.get(&e.file_name) {
+                Some(Standing::Mismatch(why)) => Some(why.clone()),
+                _ => None,
+            })
     };
-    let names: std::collections::HashSet<String> = entries
+    // Each point on the remote: whether it is whole there.
+    let whole: std::collections::HashMap<&str, bool> = entries
         .iter()
-        .filter(|e| e.damage.is_none() && mismatch(&e.file_name).is_none())
-        .map(|e| e.file_name.clone())
+        .map(|e| (e.file_name.as_str(), damage(e).is_none()))
         .collect();
+    let proved = |name: &str| matches!(standings.get(name), Some(Standing::Proved(_)));
     for (row, entry) in rows.iter_mut().zip(entries) {
-        if let Some(damage) = entry.damage.clone().or_else(|| mismatch(&entry.file_name)) {
+        if let Some(damage) = damage(entry) {
             row.restore_problem = Some(damage);
             row.check = "damaged".into();
             continue;
@@ -427,9 +433,12 @@ fn remote_checks(rows: &mut [Row], entries: &[Entry], standings: &Standings) {
         row.restore_problem = row
             .base
             .as_ref()
-            .filter(|base| !names.contains(*base))
-            .map(|base| format!("its base {base} is not on the remote"));
-        let proved = matches!(standings.get(&entry.file_name), Some(Standing::Proved(_)));
+            .and_then(|base| match whole.get(base.as_str()) {
+                None => Some(format!("its base {base} is not on the remote")),
+                Some(false) => Some(format!("its base {base} on the remote is damaged")),
+                Some(true) => None,
+            });
+        let proved = proved(&entry.file_name) && row.base.as_deref().is_none_or(proved);
         row.check = match (&row.restore_problem, row.kind.as_deref()) {
             (Some(_), _) => "no-base".into(),
             (None, _) if row.error.is_some() => "unknown".into(),

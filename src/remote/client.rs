@@ -18,6 +18,7 @@ use super::credentials;
 use super::parts::PartFail;
 use super::record::{self, Record};
 use super::sent::SentCheck;
+use super::store_error::{fail_text, stalled};
 use super::url::RemoteUrl;
 use crate::error::{Context, Error, Result, show};
 use crate::sqlite_file::hex;
@@ -210,13 +211,13 @@ impl Remote {
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
                 seconds(timeout.min(Duration::from_secs(10))),
             );
-        refuse_bad_endpoint(&builder)?;
-        refuse_plain_http(&builder)?;
-        let mut no_keys = !credentials::is_set("AWS_ACCESS_KEY_ID")
-            && std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none()
-            && std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none()
-            && std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_none();
-        let file_keys = credentials::from_shared_file()?;
+        super::endpoint::refuse_bad_endpoint(&builder)?;
+        // A web identity or container role: keys that object_store fetches.
+        let role = std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
+            || std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+            || std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some();
+        let mut no_keys = !credentials::is_set("AWS_ACCESS_KEY_ID") && !role;
+        let file_keys = credentials::from_shared_file(role)?;
         // Empty variables are unset, as for the AWS SDKs; object_store would
         // sign with them, so without the file's keys they are refused here.
         if let (None, Some(name)) = (&file_keys, credentials::empty_keys_in_env()) {
@@ -780,39 +781,6 @@ impl Remote {
     }
 }
 
-/// An endpoint object_store cannot make a request to (`s3.hpc.example.org`
-/// without its scheme, a trailing space) panics inside it at the first request:
-/// said as the setting's mistake instead, before anything is asked.
-fn refuse_bad_endpoint(builder: &AmazonS3Builder) -> Result<()> {
-    let Some(endpoint) = builder.get_config_value(&AmazonS3ConfigKey::Endpoint) else {
-        return Ok(());
-    };
-    // `Url::parse` trims spaces that the request's URI refuses: checked first.
-    let clean = !endpoint.is_empty() && endpoint.chars().all(|c| c.is_ascii_graphic());
-    let parsed = reqwest::Url::parse(&endpoint).ok().filter(|u| {
-        matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
-    });
-    // A password in the endpoint would be printed with every error line.
-    if endpoint.contains('@') || parsed.as_ref().is_some_and(|u| !u.username().is_empty()) {
-        let host = endpoint.rsplit('@').next().unwrap_or_default().trim();
-        return Err(Error::usage(format!(
-            "AWS_ENDPOINT_URL holds a user name or password: give the endpoint without them (https://{host}) and the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or ~/.aws/credentials"
-        )));
-    }
-    if clean && parsed.is_some() {
-        return Ok(());
-    }
-    let example = endpoint.trim();
-    let example = if example.contains("://") || example.is_empty() {
-        "https://s3.example.org".to_string()
-    } else {
-        format!("https://{example}")
-    };
-    Err(Error::usage(format!(
-        "AWS_ENDPOINT_URL {endpoint:?} is not an http(s) URL without spaces: give it as {example}"
-    )))
-}
-
 /// Keys and a session token that cannot go into a request header (a line
 /// break or space pasted with them, a non-ASCII letter) panic inside
 /// object_store: said instead, naming which one and never its value.
@@ -833,29 +801,6 @@ fn refuse_keys_not_header_text(builder: &AmazonS3Builder) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// An `http://` endpoint without `AWS_ALLOW_HTTP`: object_store's own error
-/// ("URL scheme is not allowed") does not say which setting is missing.
-fn refuse_plain_http(builder: &AmazonS3Builder) -> Result<()> {
-    let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
-    let Some(endpoint) = endpoint.filter(|e| e.to_ascii_lowercase().starts_with("http://")) else {
-        return Ok(());
-    };
-    // object_store's own reading of a true value.
-    let allowed = builder
-        .get_config_value(&AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp))
-        .is_some_and(|v| {
-            ["1", "true", "on", "yes", "y"]
-                .iter()
-                .any(|t| v.trim().eq_ignore_ascii_case(t))
-        });
-    if allowed {
-        return Ok(());
-    }
-    Err(Error::usage(format!(
-        "AWS_ENDPOINT_URL {endpoint} is plain http: set AWS_ALLOW_HTTP=true to allow it (a store on 127.0.0.1 or a private network only), or give an https:// endpoint"
-    )))
 }
 
 /// Size and SHA-256 of `file` from where it is read to its end.
@@ -885,65 +830,4 @@ pub(super) fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-/// Whether `e` is a request that received nothing for the read timeout
-/// (a stalled store), by its type: reqwest's timeout, under object_store's.
-fn stalled(e: &object_store::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if cause
-            .downcast_ref::<reqwest::Error>()
-            .is_some_and(reqwest::Error::is_timeout)
-        {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
-/// One line naming the remote and what failed; the store's words (status, its
-/// error code) on the same line. Never the credentials: object_store's errors
-/// carry the request's URL and status, not its headers.
-fn fail_text(url: &RemoteUrl, doing: &str, e: &object_store::Error) -> Error {
-    // The causes too: "error sending request" alone hides a refused
-    // connection or an untrusted certificate.
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    Error::failed(format!("{doing} {url}: {}", without_xml_body(&words)))
-}
-
-/// The store's XML error body (`<Error><Code>…`) as `Code: Message`: the
-/// words people read, not the document (display only; nothing decides on it).
-fn without_xml_body(text: &str) -> String {
-    let inner = |tag: &str| {
-        let open = format!("<{tag}>");
-        let start = text.find(&open)? + open.len();
-        let end = text[start..].find(&format!("</{tag}>"))? + start;
-        Some(text[start..end].trim().to_string())
-    };
-    let Some(code) = inner("Code") else {
-        return text.to_string();
-    };
-    let Some(start) = text.find("<?xml").or_else(|| text.find("<Error>")) else {
-        return text.to_string();
-    };
-    let end = text
-        .rfind("</Error>")
-        .map_or(text.len(), |i| i + "</Error>".len());
-    let summary = match inner("Message") {
-        Some(message) => format!("{code}: {message}"),
-        None => code,
-    };
-    format!("{}{summary}{}", &text[..start], &text[end.max(start)..])
 }

@@ -15,33 +15,115 @@ pub(crate) struct Keys {
     pub session_token: Option<String>,
 }
 
+/// The shared credentials file: where it is, and how a message names it
+/// (the variable that chose it, or `~/.aws/credentials`).
+struct SharedFile {
+    path: PathBuf,
+    named: String,
+    /// Chosen by `AWS_SHARED_CREDENTIALS_FILE`: a missing one is a mistake.
+    explicit: bool,
+}
+
+impl SharedFile {
+    fn in_use() -> SharedFile {
+        match std::env::var_os("AWS_SHARED_CREDENTIALS_FILE").filter(|p| !p.is_empty()) {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                let named = format!("AWS_SHARED_CREDENTIALS_FILE={}", show(&path));
+                SharedFile {
+                    path,
+                    named,
+                    explicit: true,
+                }
+            }
+            None => {
+                let path = match std::env::var_os("HOME") {
+                    Some(home) => PathBuf::from(home).join(".aws/credentials"),
+                    None => PathBuf::from("~/.aws/credentials"),
+                };
+                SharedFile {
+                    named: show(&path),
+                    path,
+                    explicit: false,
+                }
+            }
+        }
+    }
+}
+
 /// The keys of `AWS_PROFILE` (else `default`) in `AWS_SHARED_CREDENTIALS_FILE`
-/// (else `~/.aws/credentials`); `None` when the environment already gives keys
-/// or the file has none for `default`. A profile named in `AWS_PROFILE` that
-/// the file does not give keys for is an error naming both: falling through
-/// to the instance-metadata service would only mislead.
-pub(crate) fn from_shared_file() -> Result<Option<Keys>> {
+/// (else `~/.aws/credentials`); `None` when the environment already gives
+/// keys, or when no file is there to read (`~/.aws/credentials` absent:
+/// no credentials at all, which the caller says) or `other_source` (a web
+/// identity or container role) is meant to give them. A profile the file lacks
+/// or has only half of, and a file named but not there, are setting errors
+/// naming the file and what it lacks: falling through to the
+/// instance-metadata service would only mislead.
+pub(crate) fn from_shared_file(other_source: bool) -> Result<Option<Keys>> {
     if is_set("AWS_ACCESS_KEY_ID") {
         return Ok(None);
     }
-    let path = match std::env::var_os("AWS_SHARED_CREDENTIALS_FILE") {
-        Some(path) => PathBuf::from(path),
-        None => match std::env::var_os("HOME") {
-            Some(home) => PathBuf::from(home).join(".aws/credentials"),
-            None => PathBuf::from("~/.aws/credentials"),
-        },
+    let file = SharedFile::in_use();
+    let profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
+    // Only a profile named, or a file named with nothing else to give keys,
+    // makes a missing file a mistake.
+    let must_exist = profile.is_some() || (file.explicit && !other_source);
+    let text = match std::fs::read_to_string(&file.path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(None),
+        Err(e) => {
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
+                "does not exist".to_string()
+            } else {
+                format!("cannot be read ({e})")
+            };
+            let whose = profile
+                .map(|p| format!("AWS_PROFILE '{p}': "))
+                .unwrap_or_default();
+            return Err(Error::usage(format!(
+                "{whose}{} {why} (docs/remote.md)",
+                file.named
+            )));
+        }
     };
-    let text = std::fs::read_to_string(&path).ok();
-    let keys = |profile: &str| text.as_deref().and_then(|t| profile_keys(t, profile));
-    match std::env::var("AWS_PROFILE") {
-        Ok(profile) if !profile.is_empty() => match keys(&profile) {
-            Some(keys) => Ok(Some(keys)),
-            None => Err(Error::usage(format!(
-                "AWS_PROFILE '{profile}': no such profile with aws_access_key_id and aws_secret_access_key in {} (docs/remote.md)",
-                show(&path)
-            ))),
-        },
-        _ => Ok(keys("default")),
+    let named = profile.is_some();
+    let profile = profile.unwrap_or_else(|| "default".to_string());
+    match (profile_keys(&text, &profile), named || !other_source) {
+        (Section::Complete(keys), _) => {
+            warn_if_others_can_read(&file.path);
+            Ok(Some(keys))
+        }
+        // The AWS SDKs pass over a profile the file lacks when another source
+        // gives keys, never over half of one.
+        (Section::Absent | Section::Empty, false) => Ok(None),
+        (section, _) => {
+            let whose = if named {
+                format!("AWS_PROFILE '{profile}': ")
+            } else {
+                String::new()
+            };
+            Err(Error::usage(format!(
+                "{whose}{} (docs/remote.md)",
+                section.lacks(&profile, &file.named)
+            )))
+        }
+    }
+}
+
+/// A credentials file open to group or others: one WARN, as ssh gives
+/// for a key file (its keys are still used: refusing would stop backups).
+fn warn_if_others_can_read(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "{} is open to others than its owner (mode {mode:o}): its keys are used, but run `chmod 600 {}`",
+            show(path),
+            show(path)
+        );
     }
 }
 
@@ -67,9 +149,41 @@ fn key_value(line: &str) -> Option<(&str, &str)> {
     Some((&line[..at], &line[at + 1..]))
 }
 
+/// What the file holds for one profile.
+#[derive(Debug, PartialEq, Eq)]
+enum Section {
+    Absent,
+    /// The section, without either key.
+    Empty,
+    /// One of the two keys: which one it has.
+    Half(&'static str),
+    Complete(Keys),
+}
+
+impl Section {
+    /// What the file lacks for `profile` (never a key's value).
+    fn lacks(&self, profile: &str, file: &str) -> String {
+        match self {
+            Section::Absent => format!("{file} has no [{profile}] section"),
+            Section::Empty => format!(
+                "[{profile}] in {file} has no aws_access_key_id and no aws_secret_access_key"
+            ),
+            Section::Half(has) => {
+                let missing = if *has == "aws_access_key_id" {
+                    "aws_secret_access_key"
+                } else {
+                    "aws_access_key_id"
+                };
+                format!("[{profile}] in {file} has {has} but no {missing}")
+            }
+            Section::Complete(_) => String::new(),
+        }
+    }
+}
+
 /// `[profile]` then `key = value` (or `key: value`) lines; `#`/`;` comments.
-fn profile_keys(text: &str, profile: &str) -> Option<Keys> {
-    let mut inside = false;
+fn profile_keys(text: &str, profile: &str) -> Section {
+    let (mut inside, mut found) = (false, false);
     let (mut id, mut secret, mut token) = (None, None, None);
     for line in text.lines() {
         let line = line.trim();
@@ -78,6 +192,7 @@ fn profile_keys(text: &str, profile: &str) -> Option<Keys> {
         }
         if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             inside = section.trim() == profile;
+            found |= inside;
             continue;
         }
         if !inside {
@@ -93,11 +208,17 @@ fn profile_keys(text: &str, profile: &str) -> Option<Keys> {
             }
         }
     }
-    Some(Keys {
-        access_key_id: id?,
-        secret_access_key: secret?,
-        session_token: token,
-    })
+    match (id, secret) {
+        (Some(access_key_id), Some(secret_access_key)) => Section::Complete(Keys {
+            access_key_id,
+            secret_access_key,
+            session_token: token,
+        }),
+        (Some(_), None) => Section::Half("aws_access_key_id"),
+        (None, Some(_)) => Section::Half("aws_secret_access_key"),
+        (None, None) if found => Section::Empty,
+        (None, None) => Section::Absent,
+    }
 }
 
 #[cfg(test)]
@@ -107,8 +228,12 @@ mod tests {
     #[test]
     fn the_named_profile_keys_are_read_and_others_ignored() {
         let text = "[default]\naws_access_key_id = A\naws_secret_access_key = B\n\n# c\n[centre]\naws_access_key_id=C\naws_secret_access_key= D\naws_session_token = T\n";
-        assert_eq!(profile_keys(text, "default").unwrap().access_key_id, "A");
-        let centre = profile_keys(text, "centre").unwrap();
+        let keys = |profile| match profile_keys(text, profile) {
+            Section::Complete(keys) => keys,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(keys("default").access_key_id, "A");
+        let centre = keys("centre");
         assert_eq!(
             (
                 centre.secret_access_key.as_str(),
@@ -116,13 +241,15 @@ mod tests {
             ),
             ("D", Some("T"))
         );
-        assert_eq!(profile_keys(text, "missing"), None);
+        assert_eq!(profile_keys(text, "missing"), Section::Absent);
     }
 
     #[test]
     fn colon_lines_are_read_as_configparser_reads_them() {
         let text = "[default]\naws_access_key_id: A\naws_secret_access_key = B:C=D\n";
-        let keys = profile_keys(text, "default").unwrap();
+        let Section::Complete(keys) = profile_keys(text, "default") else {
+            panic!("no keys")
+        };
         assert_eq!(
             (keys.access_key_id.as_str(), keys.secret_access_key.as_str()),
             ("A", "B:C=D")

@@ -13,6 +13,7 @@
 mod client;
 mod content;
 mod credentials;
+mod endpoint;
 pub(crate) mod fetch;
 mod identity;
 pub(crate) mod newest;
@@ -21,6 +22,7 @@ pub(crate) mod proof;
 pub(crate) mod record;
 mod sent;
 pub(crate) mod state;
+mod store_error;
 pub(crate) mod sync;
 mod url;
 mod vanished;

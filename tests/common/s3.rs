@@ -167,7 +167,7 @@ pub(crate) fn http(endpoint: &str, method: &str, path: &str) -> String {
 }
 
 /// `env`'s command with the remote `url` at `endpoint` and the test keys; no
-/// AWS setting of the machine's leaks in.
+/// AWS setting of the machine's (nor its `~/.aws/credentials`) leaks in.
 pub(crate) fn command(env: &Env, endpoint: &str, url: &str) -> Command {
     let mut command = env.command();
     for (key, _) in std::env::vars_os() {
@@ -182,10 +182,9 @@ pub(crate) fn command(env: &Env, endpoint: &str, url: &str) -> Command {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            env.path("no-aws-credentials"),
-        )
+        // No credentials file: a HOME without `.aws/credentials` (a named
+        // file that is not there is a mistake dbbackup refuses).
+        .env("HOME", env.path("no-home"))
         .env("DBBACKUP_REMOTE", url)
         .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "20");
     command
