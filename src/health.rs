@@ -407,7 +407,15 @@ pub(crate) fn evaluate(
     // A diff whose base is missing or damaged (cheap tests) cannot be restored:
     // not a good backup for age, count or shrink; the `restorable` criterion names it.
     let (good, no_base) = crate::diff::split_restorable(&set.restore_points);
-    let mut age = age(&good, label, thresholds);
+    // Judged on the backups something vouches for; unverified legacy ones
+    // only lift a failing `age` or `count` to a warning (`unverified`).
+    let vouched: Vec<Entry> = good.iter().filter(|e| !unverified(e)).cloned().collect();
+    let unverified = good.len() - vouched.len();
+    let mut age = or_unverified(
+        age(&vouched, label, thresholds),
+        age(&good, label, thresholds),
+        unverified,
+    );
     // A mistyped path must not read like "backups stopped".
     if !dir.is_dir() {
         age.detail = format!(
@@ -417,7 +425,11 @@ pub(crate) fn evaluate(
     }
     let mut criteria = vec![
         age,
-        count(&good, label, thresholds),
+        or_unverified(
+            count(&vouched, label, thresholds),
+            count(&good, label, thresholds),
+            unverified,
+        ),
         shrink(&good, label, thresholds),
         last_attempt(&set, label),
     ];
@@ -434,6 +446,42 @@ pub(crate) fn evaluate(
         criteria.push(free_space(dir, label, min_free));
     }
     Ok(criteria)
+}
+
+/// A legacy backup (the seed's plain gzip: no size or checksum recorded) that
+/// `verify` has not read whole: nothing says its data is there.
+fn unverified(entry: &Entry) -> bool {
+    entry.legacy && !crate::store::verified::is_verified(&entry.path)
+}
+
+/// `vouched` (judged without the `unverified` legacy backups) unless it fails
+/// and `with_legacy` (judged counting them) passes: then a warning, never OK,
+/// so a set of only unverified legacy files is not healthy. Either way a
+/// failure says how to have them counted.
+fn or_unverified(vouched: Criterion, with_legacy: Criterion, unverified: usize) -> Criterion {
+    if vouched.ok || unverified == 0 {
+        return vouched;
+    }
+    let s = if unverified == 1 { "" } else { "s" };
+    let advice = "never read whole): run `dbbackup verify --all`";
+    if with_legacy.ok {
+        return Criterion {
+            ok: false,
+            severity: Severity::Warning,
+            detail: format!(
+                "{}, counting {unverified} unverified legacy backup{s} (plain gzip, {advice}",
+                with_legacy.detail
+            ),
+            ..with_legacy
+        };
+    }
+    Criterion {
+        detail: format!(
+            "{}; not counting {unverified} unverified legacy backup{s} (plain gzip, {advice}",
+            vouched.detail
+        ),
+        ..vouched
+    }
 }
 
 /// The age of the newest good backup this host's clock can place: one dated in

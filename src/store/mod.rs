@@ -13,6 +13,7 @@ pub mod naming;
 pub(crate) mod ownership;
 pub(crate) mod perms;
 pub(crate) mod sealed;
+pub(crate) mod verified;
 
 use std::fs;
 use std::io::{self, BufReader};

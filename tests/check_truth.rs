@@ -1,0 +1,54 @@
+//! Trial 8's leftovers about what `check` (and the commands around it) say:
+//! a seed backup nothing vouches for, the word for a warning, a broken mirror,
+//! a closed stdout, an unknown `TZ`.
+
+use crate::common::*;
+
+/// A legacy (plain gzip) backup made ten minutes ago by the seed script.
+fn seed_backup_now(env: &Env) -> std::path::PathBuf {
+    let ago = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(10);
+    let name = seed_backup_name(ago, &jiff::tz::TimeZone::system());
+    seed_backup(&env.db, &env.backups, &name)
+}
+
+#[test]
+fn an_unverified_legacy_backup_alone_warns_until_verify_passes() {
+    let env = Env::new();
+    let legacy = seed_backup_now(&env);
+    let advice = "counting 1 unverified legacy backup (plain gzip, never read whole): run `dbbackup verify --all`";
+    let check = env.run_configured(&["check"]);
+    check.reported(1, &format!("WARN count: 1 good backup (min 1), {advice}"));
+    assert!(
+        check.stdout.contains("WARN age: newest good backup"),
+        "{}",
+        check.stdout
+    );
+    env.run_configured(&["check", "--format", "nagios"])
+        .reported(1, "DBBACKUP WARNING - age:");
+    env.run_configured(&["verify", "--all"]).ok();
+    env.run_configured(&["check"])
+        .reported(0, "OK   count: 1 good backup (min 1)\n");
+    // Damaged after it was verified (same size): the record no longer holds.
+    flip_middle(&legacy);
+    env.run_configured(&["check"]).reported(1, advice);
+    env.run_configured(&["verify", "--all"])
+        .reported(1, "FAILED");
+    env.run_configured(&["check"])
+        .reported(1, "FAIL count: 0 good backups (min 1)\n");
+}
+
+#[test]
+fn a_failing_warning_criterion_reads_warn_in_text() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 5000, false);
+    env.run(&["backup"]).ok();
+    let shrunk = "DELETE FROM ledger WHERE id > 10; VACUUM;";
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(shrunk)
+        .unwrap();
+    env.run(&["backup"]).ok();
+    let check = env.run(&["check"]);
+    check.reported(1, "\nWARN shrink: newest database size");
+    assert!(!check.stdout.contains("FAIL"), "{}", check.stdout);
+}
