@@ -52,3 +52,48 @@ fn a_failing_warning_criterion_reads_warn_in_text() {
     check.reported(1, "\nWARN shrink: newest database size");
     assert!(!check.stdout.contains("FAIL"), "{}", check.stdout);
 }
+
+#[test]
+fn check_prometheus_with_a_broken_configuration_prints_the_unjudged_metrics() {
+    let env = Env::new();
+    std::fs::write(env.path("dbbackup.yaml"), "max_bakups: 3\n").unwrap();
+    let run = env.run(&["check", "--format", "prometheus"]);
+    run.failed_with(2, "unknown key max_bakups");
+    let samples: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        samples,
+        ["dbbackup_healthy 0", "dbbackup_unjudged 1"],
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_unknown_tz_is_said_once_and_a_known_one_not_at_all() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let list = |zone: &str| -> Run {
+        env.command()
+            .env("TZ", zone)
+            .arg("list")
+            .output()
+            .unwrap()
+            .into()
+    };
+    let unknown = list("Nowhere/City");
+    unknown.ok();
+    let warning = " WARN job=local host=";
+    let said = "TZ=Nowhere/City is not a known time zone; using UTC\n";
+    assert_eq!(
+        unknown.stderr.matches(said).count(),
+        1,
+        "{}",
+        unknown.stderr
+    );
+    assert!(unknown.stderr.contains(warning), "{}", unknown.stderr);
+    for known in ["Europe/Berlin", "UTC0", ":Asia/Tokyo"] {
+        let run = list(known);
+        run.ok();
+        assert!(!run.stderr.contains("time zone"), "{known}: {}", run.stderr);
+    }
+}
