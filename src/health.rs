@@ -52,7 +52,8 @@ pub(crate) fn evaluate_all(
     thresholds: &CheckThresholds,
 ) -> Result<Vec<Criterion>> {
     let (db, assumed) = judged_database(settings)?;
-    let mut criteria = evaluate(&settings.backup_dir, db.as_ref(), "", thresholds, true)?;
+    let primary = BackupDir::new(&settings.backup_dir);
+    let mut criteria = evaluate(&primary, db.as_ref(), "", thresholds, true)?;
     if let Some(db) = &db {
         // As the user wrote it; the recorded (absolute) path when assumed.
         let path = settings.db_path.as_deref().unwrap_or(db.canonical());
@@ -77,7 +78,28 @@ pub(crate) fn evaluate_all(
     }
     for mirror in &settings.mirror_dirs {
         let label = format!("mirror:{}:", mirror.display());
-        criteria.extend(evaluate(mirror, db.as_ref(), &label, thresholds, true)?);
+        // A broken mirror is one failing criterion: the backup directory's
+        // own report still stands.
+        match evaluate(
+            &crate::mirror::dir(mirror),
+            db.as_ref(),
+            &label,
+            thresholds,
+            true,
+        ) {
+            Ok(judged) => criteria.extend(judged),
+            Err(error) => {
+                criteria.push(Criterion {
+                    pending: false,
+                    name: format!("{label}directory"),
+                    ok: false,
+                    severity: Severity::Critical,
+                    detail: error.to_string(),
+                    perf: None,
+                });
+                continue;
+            }
+        }
         if let Some(db) = &db {
             criteria.push(mirror_holds_newest(
                 &settings.backup_dir,
@@ -393,13 +415,13 @@ impl RemoteProof {
 /// Judge one backup directory: `db`'s restore points there (the whole
 /// directory's when no database is configured).
 pub(crate) fn evaluate(
-    dir: &Path,
+    backups: &BackupDir,
     db: Option<&DbId>,
     label: &str,
     thresholds: &CheckThresholds,
     check_free: bool,
 ) -> Result<Vec<Criterion>> {
-    let backups = BackupDir::new(dir);
+    let dir = backups.path();
     let set = match db {
         Some(db) => backups.set(db)?,
         None => BackupSet::whole_dir(backups.entries()?),
@@ -418,10 +440,7 @@ pub(crate) fn evaluate(
     );
     // A mistyped path must not read like "backups stopped".
     if !dir.is_dir() {
-        age.detail = format!(
-            "no good backup: backup directory {} does not exist",
-            crate::error::show(dir)
-        );
+        age.detail = format!("no good backup: {} does not exist", backups.name());
     }
     let mut criteria = vec![
         age,

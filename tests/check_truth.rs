@@ -97,3 +97,58 @@ fn an_unknown_tz_is_said_once_and_a_known_one_not_at_all() {
         assert!(!run.stderr.contains("time zone"), "{known}: {}", run.stderr);
     }
 }
+
+#[test]
+fn a_broken_mirror_is_one_failing_criterion_named_as_a_mirror() {
+    let env = Env::new();
+    let mirror = env.path("mirror");
+    std::fs::write(
+        env.path("dbbackup.yaml"),
+        format!(
+            "db_path: {}\nbackup_dir: {}\nmirror_dirs: [{}]\n",
+            env.db.display(),
+            env.backups.display(),
+            mirror.display()
+        ),
+    )
+    .unwrap();
+    env.run_configured(&["backup"]).ok();
+    std::fs::remove_dir_all(&mirror).unwrap();
+    std::fs::write(&mirror, "x").unwrap();
+    let named = format!(
+        "mirror directory {} (mirror_dirs in dbbackup.yaml) exists but is not a directory",
+        mirror.display()
+    );
+    let check = env.run_configured(&["check"]);
+    check.reported(
+        1,
+        &format!("FAIL mirror:{}:directory: {named}\n", mirror.display()),
+    );
+    // The backup directory's own report is all there.
+    for line in ["OK   age:", "OK   count:", "OK   last:", "OK   attempt:"] {
+        assert!(check.stdout.contains(line), "{line}: {}", check.stdout);
+    }
+    assert!(
+        !check.stdout.contains("backup directory"),
+        "{}",
+        check.stdout
+    );
+    let nagios = env.run_configured(&["check", "--format", "nagios"]);
+    nagios.reported(
+        2,
+        &format!(
+            "DBBACKUP CRITICAL - mirror:{}:directory: {named} |",
+            mirror.display()
+        ),
+    );
+    let backup = env.run_configured(&["backup", "--force"]);
+    backup.reported(
+        1,
+        &format!("MIRROR FAILED: {}: {named}\n", mirror.display()),
+    );
+    assert!(
+        !backup.stderr.contains("backup directory"),
+        "{}",
+        backup.stderr
+    );
+}
