@@ -68,6 +68,9 @@ pub struct Settings {
     /// used: a bad one is named there (checked by `commands::dispatch`, as the
     /// remote layer judges URLs).
     pub remote_in_file: Option<(PathBuf, Option<usize>)>,
+    /// The config file that set `mirror_dirs`, when the file's value is the
+    /// one used: a broken mirror is named with it.
+    pub mirrors_in_file: Option<PathBuf>,
     /// The config file that was read, if any (`init --slurm`: the one it writes),
     /// for the SLURM templates to name.
     pub config_file: Option<PathBuf>,
@@ -191,6 +194,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
         _ => Error::usage(message),
     })?;
     settings.remote_in_file = remote_in_file;
+    settings.mirrors_in_file = config_file.clone().filter(|_| mirrors_from_file);
     settings.config_file = written_config.or(config_file);
     settings.quiet = quiet;
     Ok(settings)
@@ -254,6 +258,7 @@ fn settings_from(options: Options) -> Settings {
             .unwrap_or_else(|| defaults::DEFAULT_SUMMARY_LOG.into()),
         mirror_dirs: options.mirror_dirs.unwrap_or_default(),
         remote_in_file: None,
+        mirrors_in_file: None,
         config_file: None,
         quiet: false,
         dir_configured: false,

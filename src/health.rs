@@ -52,7 +52,8 @@ pub(crate) fn evaluate_all(
     thresholds: &CheckThresholds,
 ) -> Result<Vec<Criterion>> {
     let (db, assumed) = judged_database(settings)?;
-    let mut criteria = evaluate(&settings.backup_dir, db.as_ref(), "", thresholds, true)?;
+    let primary = BackupDir::new(&settings.backup_dir);
+    let mut criteria = evaluate(&primary, db.as_ref(), "", thresholds, true)?;
     if let Some(db) = &db {
         // As the user wrote it; the recorded (absolute) path when assumed.
         let path = settings.db_path.as_deref().unwrap_or(db.canonical());
@@ -77,7 +78,28 @@ pub(crate) fn evaluate_all(
     }
     for mirror in &settings.mirror_dirs {
         let label = format!("mirror:{}:", mirror.display());
-        criteria.extend(evaluate(mirror, db.as_ref(), &label, thresholds, true)?);
+        // A broken mirror is one failing criterion: the backup directory's
+        // own report still stands.
+        match evaluate(
+            &crate::mirror::dir(mirror),
+            db.as_ref(),
+            &label,
+            thresholds,
+            true,
+        ) {
+            Ok(judged) => criteria.extend(judged),
+            Err(error) => {
+                criteria.push(Criterion {
+                    pending: false,
+                    name: format!("{label}directory"),
+                    ok: false,
+                    severity: Severity::Critical,
+                    detail: error.to_string(),
+                    perf: None,
+                });
+                continue;
+            }
+        }
         if let Some(db) = &db {
             criteria.push(mirror_holds_newest(
                 &settings.backup_dir,
@@ -393,13 +415,13 @@ impl RemoteProof {
 /// Judge one backup directory: `db`'s restore points there (the whole
 /// directory's when no database is configured).
 pub(crate) fn evaluate(
-    dir: &Path,
+    backups: &BackupDir,
     db: Option<&DbId>,
     label: &str,
     thresholds: &CheckThresholds,
     check_free: bool,
 ) -> Result<Vec<Criterion>> {
-    let backups = BackupDir::new(dir);
+    let dir = backups.path();
     let set = match db {
         Some(db) => backups.set(db)?,
         None => BackupSet::whole_dir(backups.entries()?),
@@ -407,17 +429,26 @@ pub(crate) fn evaluate(
     // A diff whose base is missing or damaged (cheap tests) cannot be restored:
     // not a good backup for age, count or shrink; the `restorable` criterion names it.
     let (good, no_base) = crate::diff::split_restorable(&set.restore_points);
-    let mut age = age(&good, label, thresholds);
+    // Judged on the backups something vouches for; unverified legacy ones
+    // only lift a failing `age` or `count` to a warning (`unverified`).
+    let vouched: Vec<Entry> = good.iter().filter(|e| !unverified(e)).cloned().collect();
+    let unverified = good.len() - vouched.len();
+    let mut age = or_unverified(
+        age(&vouched, label, thresholds),
+        age(&good, label, thresholds),
+        unverified,
+    );
     // A mistyped path must not read like "backups stopped".
     if !dir.is_dir() {
-        age.detail = format!(
-            "no good backup: backup directory {} does not exist",
-            crate::error::show(dir)
-        );
+        age.detail = format!("no good backup: {} does not exist", backups.name());
     }
     let mut criteria = vec![
         age,
-        count(&good, label, thresholds),
+        or_unverified(
+            count(&vouched, label, thresholds),
+            count(&good, label, thresholds),
+            unverified,
+        ),
         shrink(&good, label, thresholds),
         last_attempt(&set, label),
     ];
@@ -434,6 +465,42 @@ pub(crate) fn evaluate(
         criteria.push(free_space(dir, label, min_free));
     }
     Ok(criteria)
+}
+
+/// A legacy backup (the seed's plain gzip: no size or checksum recorded) that
+/// `verify` has not read whole: nothing says its data is there.
+fn unverified(entry: &Entry) -> bool {
+    entry.legacy && !crate::store::verified::is_verified(&entry.path)
+}
+
+/// `vouched` (judged without the `unverified` legacy backups) unless it fails
+/// and `with_legacy` (judged counting them) passes: then a warning, never OK,
+/// so a set of only unverified legacy files is not healthy. Either way a
+/// failure says how to have them counted.
+fn or_unverified(vouched: Criterion, with_legacy: Criterion, unverified: usize) -> Criterion {
+    if vouched.ok || unverified == 0 {
+        return vouched;
+    }
+    let s = if unverified == 1 { "" } else { "s" };
+    let advice = "never read whole): run `dbbackup verify --all`";
+    if with_legacy.ok {
+        return Criterion {
+            ok: false,
+            severity: Severity::Warning,
+            detail: format!(
+                "{}, counting {unverified} unverified legacy backup{s} (plain gzip, {advice}",
+                with_legacy.detail
+            ),
+            ..with_legacy
+        };
+    }
+    Criterion {
+        detail: format!(
+            "{}; not counting {unverified} unverified legacy backup{s} (plain gzip, {advice}",
+            vouched.detail
+        ),
+        ..vouched
+    }
 }
 
 /// The age of the newest good backup this host's clock can place: one dated in

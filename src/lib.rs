@@ -49,6 +49,10 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
     for unknown in cli::unknown_variables() {
         tracing::warn!("{unknown}");
     }
+    if let Some(zone) = unknown_time_zone() {
+        // Legacy names are read in this zone: a typo would shift them silently.
+        tracing::warn!("TZ={zone} is not a known time zone; using UTC");
+    }
     signals::install();
     let result = commands::templates::refuse_flag_settings(&cli)
         .and_then(|()| config::resolve(cli.request()))
@@ -79,6 +83,12 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
             {
                 metrics::write_unjudged(path);
             }
+            let prometheus = matches!(&cli.command, cli::Command::Check(args) if args.format == cli::CheckFormat::Prometheus);
+            if prometheus && !cli.global.quiet {
+                // Nothing judged (bad settings, an unreadable directory): a
+                // scrape (a script exporter) sees "unjudged", not nothing.
+                let _ = output::write_stdout(metrics::UNJUDGED.as_bytes());
+            }
             // A usage error (exit 2: the command line or the configuration) in
             // the one format of the command line's own, clap's; what went wrong
             // while working is a log line, with its time and job.
@@ -99,6 +109,17 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
         signals::die_of(signal);
     }
     code.into()
+}
+
+/// `TZ` when it is set but names no time zone jiff can load (it then uses
+/// UTC). Unset `TZ` with no `/etc/localtime` is UTC too, but that is the
+/// system's setting, not a typo.
+fn unknown_time_zone() -> Option<String> {
+    let zone = std::env::var_os("TZ")?;
+    if zone.is_empty() || jiff::tz::TimeZone::try_system().is_ok() {
+        return None;
+    }
+    Some(zone.to_string_lossy().into_owned())
 }
 
 /// Print a command-line parsing error in one line (help and version as clap

@@ -183,13 +183,18 @@ pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
 /// configuration, no database, a directory it cannot read): never the last
 /// run's `dbbackup_healthy 1` and a frozen age, which would keep alerts quiet
 /// while nothing is backed up. Label-free: the database may be what is unknown.
-pub(crate) fn write_unjudged(path: &Path) {
-    let text = "# HELP dbbackup_healthy 1 when every check criterion passes, else 0.\n\
+/// The metrics of a run that could not judge health (its settings cannot be
+/// resolved): what `periodic --metrics-file` writes and `check --format
+/// prometheus` prints, so a scrape shows "unhealthy, unjudged", not nothing.
+pub(crate) const UNJUDGED: &str = "# HELP dbbackup_healthy 1 when every check criterion passes, else 0.\n\
                 # TYPE dbbackup_healthy gauge\n\
                 dbbackup_healthy 0\n\
-                # HELP dbbackup_unjudged 1 when periodic could not judge health (its error is on its stderr).\n\
+                # HELP dbbackup_unjudged 1 when health could not be judged (the error is on stderr).\n\
                 # TYPE dbbackup_unjudged gauge\n\
                 dbbackup_unjudged 1\n";
+
+pub(crate) fn write_unjudged(path: &Path) {
+    let text = UNJUDGED;
     // A path refused is that error's own line already.
     if validate_path(path).is_err() {
         return;

@@ -18,6 +18,27 @@ use crate::retention::{self, Policy};
 use crate::slurm::job::JobContext;
 use crate::store::{BackupDir, DbId, Entry, copy_mode, link_no_replace, open_no_follow, sync_dir};
 
+/// Where this run's mirrors are configured, said with a broken mirror's name:
+/// set once by `commands::dispatch` (`configure`).
+static ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `mirror_dirs` came from config file `file`, else from the command line or
+/// the environment.
+pub(crate) fn configure(file: Option<&Path>) {
+    let origin = match file {
+        Some(file) => format!("mirror_dirs in {}", show(file)),
+        None => "--mirror-dir or DBBACKUP_MIRROR_DIRS".to_string(),
+    };
+    let _ = ORIGIN.set(origin);
+}
+
+/// Mirror `dir`, named in its messages as a mirror with where it is configured
+/// ("mirror directory M (mirror_dirs in dbbackup.yaml)"), not "backup directory".
+pub(crate) fn dir(dir: &Path) -> BackupDir {
+    let origin = ORIGIN.get().map_or("mirror_dirs", String::as_str);
+    BackupDir::named(dir, format!("mirror directory {} ({origin})", show(dir)))
+}
+
 #[derive(Debug)]
 pub(crate) struct MirrorResult {
     pub dir: PathBuf,
@@ -64,7 +85,7 @@ fn copy_to(
     policy: Policy,
     protected: &HashSet<String>,
 ) -> Result<()> {
-    let mirror = BackupDir::new(dir);
+    let mirror = self::dir(dir);
     mirror.ensure_exists()?;
     let lock = DirLock::acquire(dir, job, lock_wait)?;
     lock.remove_stale_temps();

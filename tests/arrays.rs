@@ -598,10 +598,14 @@ fn final_for_an_unknown_array_says_so() {
         .unwrap()
         .into();
     run.ok();
+    // Once, as a WARN log line on stderr; stdout is the report.
+    let warning = "knows nothing of array 99999";
+    assert_eq!(run.stderr.matches(warning).count(), 1, "{}", run.stderr);
     assert!(
-        run.stdout.contains("knows nothing of array 99999"),
-        "{}",
-        run.stdout
+        run.stderr.contains(" WARN job=") && !run.stdout.contains(warning),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
     );
     assert_eq!(env.backup_files().len(), 1, "the backup is still made");
     let lines = summary_lines(&env.summary_log());

@@ -6,6 +6,7 @@ mod arrays;
 mod attempts;
 mod backup;
 mod bad_input;
+mod check_truth;
 mod cli_finish;
 mod cli_ux;
 mod config;

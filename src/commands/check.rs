@@ -39,7 +39,10 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<ExitCode> {
             };
             let out = ctx.output(format);
             for criterion in &criteria {
+                // The word agrees with nagios and JSON `severity`; the exit
+                // code (1 while any criterion fails) does not depend on it.
                 let verdict = match (criterion.ok, criterion.pending) {
+                    (false, _) if criterion.severity == Severity::Warning => "WARN",
                     (false, _) => "FAIL",
                     (true, true) => "WAIT",
                     (true, false) => "OK  ",

@@ -18,9 +18,8 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let done = final_job::run(&ctx.settings, &ctx.job, &args.array_job_id)?;
     if let Some(warning) = &done.unknown {
-        // On a terminal the stdout line is the one shown (`logging::REPORTED`).
-        tracing::warn!(target: crate::logging::REPORTED, "{warning}");
-        out.line(format!("warning: {warning}"));
+        // A log line, once: stdout is the report (JSON has it as `warning`).
+        tracing::warn!("{warning}");
     }
     let mut line = match &done.result {
         Ok((_, outcome)) => {

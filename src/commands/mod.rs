@@ -84,6 +84,8 @@ pub(crate) fn dispatch(command: &Command, ctx: &Ctx) -> Result<ExitCode> {
             .filter(|_| ctx.settings.dir_configured)
             .map(|db| (db, ctx.settings.backup_dir.as_path())),
     );
+    // A broken mirror is named with where it is configured.
+    crate::mirror::configure(ctx.settings.mirrors_in_file.as_deref());
     // A remote that is not an s3:// URL is a bad setting for every command, as
     // an out-of-range number is: not a surprise at the first upload.
     // One from the file is named with the file and line, as every other key.

@@ -345,6 +345,10 @@ fn verify_one(
         }
     }
     if entry.legacy {
+        // `check` counts a legacy file as a good backup only once read whole.
+        if entry.implausible.is_none() {
+            crate::store::verified::record(&entry.path);
+        }
         let caveat = entry
             .implausible
             .as_deref()

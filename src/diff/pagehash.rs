@@ -437,6 +437,7 @@ pub(crate) fn remove_orphans(dir: &Path) {
         let Some(backup) = name.to_str().and_then(|n| {
             n.strip_suffix(".xxh3")
                 .or_else(|| n.strip_suffix(".damaged"))
+                .or_else(|| n.strip_suffix(".verified"))
         }) else {
             continue;
         };

@@ -95,7 +95,7 @@ fn marker_path(dir: &Path, name: &str) -> PathBuf {
 /// Which file a marker is about: if any of these changed, the file was
 /// replaced or rewritten and the finding no longer holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Stamp {
+pub(super) struct Stamp {
     size: u64,
     mtime: i64,
     mtime_nsec: i64,
@@ -104,7 +104,7 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(stat: &fs::Metadata) -> Stamp {
+    pub(super) fn of(stat: &fs::Metadata) -> Stamp {
         Stamp {
             size: stat.len(),
             mtime: stat.mtime(),
@@ -242,6 +242,7 @@ fn remove_marker(path: &Path, integrity_checked: bool) {
 /// Remove the record of `name` (its file was deleted).
 pub(crate) fn forget(dir: &Path, name: &str) {
     let _ = fs::remove_file(marker_path(dir, name));
+    super::verified::forget(dir, name);
 }
 
 /// Why backup `name` in `dir`, whose file `stat` describes, was found damaged by

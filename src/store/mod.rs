@@ -13,6 +13,7 @@ pub mod naming;
 pub(crate) mod ownership;
 pub(crate) mod perms;
 pub(crate) mod sealed;
+pub(crate) mod verified;
 
 use std::fs;
 use std::io::{self, BufReader};
@@ -41,6 +42,8 @@ pub const CLOCK_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_mins(5)
 
 pub struct BackupDir {
     path: PathBuf,
+    /// How messages name it, when not "backup directory PATH" (a mirror).
+    named: Option<String>,
 }
 
 /// One backup file and what we could read of it.
@@ -184,7 +187,26 @@ pub(crate) fn place_unnumbered(entries: &mut [Entry]) {
 
 impl BackupDir {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        BackupDir { path: path.into() }
+        BackupDir {
+            path: path.into(),
+            named: None,
+        }
+    }
+
+    /// A directory its messages call `named` (a mirror, with where it is
+    /// configured), not "backup directory PATH".
+    pub(crate) fn named(path: impl Into<PathBuf>, named: String) -> Self {
+        BackupDir {
+            path: path.into(),
+            named: Some(named),
+        }
+    }
+
+    /// "backup directory PATH", or the name given to [`BackupDir::named`].
+    pub(crate) fn name(&self) -> String {
+        self.named
+            .clone()
+            .unwrap_or_else(|| format!("backup directory {}", show(&self.path)))
     }
 
     pub fn path(&self) -> &Path {
@@ -196,14 +218,12 @@ impl BackupDir {
         match fs::metadata(&self.path) {
             Ok(meta) if meta.is_dir() => Ok(()),
             Ok(_) => Err(Error::failed(format!(
-                "backup directory {} exists but is not a directory",
-                show(&self.path)
+                "{} exists but is not a directory",
+                self.name()
             ))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => perms::create_dir_all(&self.path)
-                .context(|| format!("cannot create backup directory {}", show(&self.path))),
-            Err(e) => {
-                Err(e).context(|| format!("cannot access backup directory {}", show(&self.path)))
-            }
+                .context(|| format!("cannot create {}", self.name())),
+            Err(e) => Err(e).context(|| format!("cannot access {}", self.name())),
         }
     }
 
@@ -215,21 +235,19 @@ impl BackupDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => {
                 return Err(Error::failed(format!(
-                    "backup directory {} is not a directory",
-                    show(&self.path)
+                    "{} exists but is not a directory",
+                    self.name()
                 )));
             }
             Err(e) => {
-                let context = perms::unreadable(&self.path, &e).unwrap_or_else(|| {
-                    format!("cannot read backup directory {}", show(&self.path))
-                });
+                let context = perms::unreadable(&self.path, &e)
+                    .unwrap_or_else(|| format!("cannot read {}", self.name()));
                 return Err(e).context(|| context);
             }
         };
         let mut names = Vec::new();
         for item in dir {
-            let item =
-                item.context(|| format!("cannot read backup directory {}", show(&self.path)))?;
+            let item = item.context(|| format!("cannot read {}", self.name()))?;
             if let Some(file_name) = item.file_name().to_str()
                 && let Some(name) = BackupName::parse(file_name)
             {
@@ -287,12 +305,11 @@ impl BackupDir {
     pub(crate) fn next_seq(&self, mirrors: &[PathBuf]) -> Result<u64> {
         let mut highest = self.highest_seq()?;
         for mirror in mirrors {
-            match BackupDir::new(mirror).highest_seq() {
+            let named = BackupDir::named(mirror, format!("mirror directory {}", show(mirror)));
+            match named.highest_seq() {
                 Ok(seq) => highest = highest.max(seq),
-                Err(e) => tracing::warn!(
-                    "cannot read the publication numbers in mirror {}: {e}",
-                    show(mirror)
-                ),
+                // The error names the mirror.
+                Err(e) => tracing::warn!("cannot read the publication numbers of a mirror: {e}"),
             }
         }
         Ok(highest + 1)

@@ -1,0 +1,154 @@
+//! Trial 8's leftovers about what `check` (and the commands around it) say:
+//! a seed backup nothing vouches for, the word for a warning, a broken mirror,
+//! a closed stdout, an unknown `TZ`.
+
+use crate::common::*;
+
+/// A legacy (plain gzip) backup made ten minutes ago by the seed script.
+fn seed_backup_now(env: &Env) -> std::path::PathBuf {
+    let ago = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(10);
+    let name = seed_backup_name(ago, &jiff::tz::TimeZone::system());
+    seed_backup(&env.db, &env.backups, &name)
+}
+
+#[test]
+fn an_unverified_legacy_backup_alone_warns_until_verify_passes() {
+    let env = Env::new();
+    let legacy = seed_backup_now(&env);
+    let advice = "counting 1 unverified legacy backup (plain gzip, never read whole): run `dbbackup verify --all`";
+    let check = env.run_configured(&["check"]);
+    check.reported(1, &format!("WARN count: 1 good backup (min 1), {advice}"));
+    assert!(
+        check.stdout.contains("WARN age: newest good backup"),
+        "{}",
+        check.stdout
+    );
+    env.run_configured(&["check", "--format", "nagios"])
+        .reported(1, "DBBACKUP WARNING - age:");
+    env.run_configured(&["verify", "--all"]).ok();
+    env.run_configured(&["check"])
+        .reported(0, "OK   count: 1 good backup (min 1)\n");
+    // Damaged after it was verified (same size): the record no longer holds.
+    flip_middle(&legacy);
+    env.run_configured(&["check"]).reported(1, advice);
+    env.run_configured(&["verify", "--all"])
+        .reported(1, "FAILED");
+    env.run_configured(&["check"])
+        .reported(1, "FAIL count: 0 good backups (min 1)\n");
+}
+
+#[test]
+fn a_failing_warning_criterion_reads_warn_in_text() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 5000, false);
+    env.run(&["backup"]).ok();
+    let shrunk = "DELETE FROM ledger WHERE id > 10; VACUUM;";
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(shrunk)
+        .unwrap();
+    env.run(&["backup"]).ok();
+    let check = env.run(&["check"]);
+    check.reported(1, "\nWARN shrink: newest database size");
+    assert!(!check.stdout.contains("FAIL"), "{}", check.stdout);
+}
+
+#[test]
+fn check_prometheus_with_a_broken_configuration_prints_the_unjudged_metrics() {
+    let env = Env::new();
+    std::fs::write(env.path("dbbackup.yaml"), "max_bakups: 3\n").unwrap();
+    let run = env.run(&["check", "--format", "prometheus"]);
+    run.failed_with(2, "unknown key max_bakups");
+    let samples: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        samples,
+        ["dbbackup_healthy 0", "dbbackup_unjudged 1"],
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_unknown_tz_is_said_once_and_a_known_one_not_at_all() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let list = |zone: &str| -> Run {
+        env.command()
+            .env("TZ", zone)
+            .arg("list")
+            .output()
+            .unwrap()
+            .into()
+    };
+    let unknown = list("Nowhere/City");
+    unknown.ok();
+    let warning = " WARN job=local host=";
+    let said = "TZ=Nowhere/City is not a known time zone; using UTC\n";
+    assert_eq!(
+        unknown.stderr.matches(said).count(),
+        1,
+        "{}",
+        unknown.stderr
+    );
+    assert!(unknown.stderr.contains(warning), "{}", unknown.stderr);
+    for known in ["Europe/Berlin", "UTC0", ":Asia/Tokyo"] {
+        let run = list(known);
+        run.ok();
+        assert!(!run.stderr.contains("time zone"), "{known}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn a_broken_mirror_is_one_failing_criterion_named_as_a_mirror() {
+    let env = Env::new();
+    let mirror = env.path("mirror");
+    std::fs::write(
+        env.path("dbbackup.yaml"),
+        format!(
+            "db_path: {}\nbackup_dir: {}\nmirror_dirs: [{}]\n",
+            env.db.display(),
+            env.backups.display(),
+            mirror.display()
+        ),
+    )
+    .unwrap();
+    env.run_configured(&["backup"]).ok();
+    std::fs::remove_dir_all(&mirror).unwrap();
+    std::fs::write(&mirror, "x").unwrap();
+    let named = format!(
+        "mirror directory {} (mirror_dirs in dbbackup.yaml) exists but is not a directory",
+        mirror.display()
+    );
+    let check = env.run_configured(&["check"]);
+    check.reported(
+        1,
+        &format!("FAIL mirror:{}:directory: {named}\n", mirror.display()),
+    );
+    // The backup directory's own report is all there.
+    for line in ["OK   age:", "OK   count:", "OK   last:", "OK   attempt:"] {
+        assert!(check.stdout.contains(line), "{line}: {}", check.stdout);
+    }
+    assert!(
+        !check.stdout.contains("backup directory"),
+        "{}",
+        check.stdout
+    );
+    let nagios = env.run_configured(&["check", "--format", "nagios"]);
+    nagios.reported(
+        2,
+        &format!(
+            "DBBACKUP CRITICAL - mirror:{}:directory: {named} |",
+            mirror.display()
+        ),
+    );
+    let backup = env.run_configured(&["backup", "--force"]);
+    backup.reported(
+        1,
+        &format!("MIRROR FAILED: {}: {named}\n", mirror.display()),
+    );
+    assert!(
+        !backup.stderr.contains("backup directory"),
+        "{}",
+        backup.stderr
+    );
+}
