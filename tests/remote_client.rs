@@ -127,6 +127,9 @@ fn credentials_file_problems_name_the_file_and_what_it_lacks() {
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env("HOME", home.path())
+            // With the metadata service allowed, a missing [default] is passed
+            // over as the SDKs do (an instance role may give the keys).
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .arg("sync")
             .output()
             .unwrap(),
@@ -138,6 +141,24 @@ fn credentials_file_problems_name_the_file_and_what_it_lacks() {
             "error: {} has no [default] section",
             aws.join("credentials").display()
         ),
+    );
+    // The metadata service allowed (here at a closed port): the missing
+    // [default] is passed over to it, as the SDKs do, and its failure said.
+    let run = Run::from(
+        s3::command(&r.env, &r.endpoint, &r.url)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_EC2_METADATA_DISABLED")
+            .env("AWS_METADATA_ENDPOINT", "http://127.0.0.1:9")
+            .env("HOME", home.path())
+            .arg("sync")
+            .output()
+            .unwrap(),
+    );
+    one_line(
+        &run,
+        1,
+        "the cloud instance-metadata service, asked instead",
     );
     // No file and no keys at all: the message as it was.
     one_line(

@@ -36,11 +36,6 @@ const READ_CHUNK: usize = 1024 * 1024;
 const WHERE_KEYS_GO: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and ~/.aws/credentials (docs/remote.md)";
 
 /// `AWS_EC2_METADATA_DISABLED=true` (or 1), as the AWS SDKs read it.
-fn metadata_service_disabled() -> bool {
-    std::env::var("AWS_EC2_METADATA_DISABLED")
-        .is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
-
 pub(crate) struct Remote {
     url: RemoteUrl,
     /// No keys in the environment or the shared credentials file: object_store
@@ -236,7 +231,7 @@ impl Remote {
         }
         // The AWS SDKs' switch: where the metadata address hangs (a cluster), no
         // keys is said at once instead of after the connect timeout and retries.
-        if no_keys && metadata_service_disabled() {
+        if no_keys && credentials::metadata_service_disabled() {
             return Err(Error::failed(format!(
                 "no credentials found for {url}: {WHERE_KEYS_GO} (AWS_EC2_METADATA_DISABLED: the cloud instance-metadata service was not asked)"
             )));

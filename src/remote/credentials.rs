@@ -88,7 +88,14 @@ pub(crate) fn from_shared_file(other_source: bool) -> Result<Option<Keys>> {
     };
     let named = profile.is_some();
     let profile = profile.unwrap_or_else(|| "default".to_string());
-    match (profile_keys(&text, &profile), named || !other_source) {
+    // ~/.aws/credentials holding only named profiles on a cloud machine with an
+    // instance role: the SDKs pass over the missing [default] and ask the
+    // metadata service, so do we (with that switched off, it is a mistake).
+    let instance_role = !file.explicit && !metadata_service_disabled();
+    match (
+        profile_keys(&text, &profile),
+        named || !(other_source || instance_role),
+    ) {
         (Section::Complete(keys), _) => {
             warn_if_others_can_read(&file.path);
             Ok(Some(keys))
@@ -125,6 +132,13 @@ fn warn_if_others_can_read(path: &std::path::Path) {
             show(path)
         );
     }
+}
+
+/// `AWS_EC2_METADATA_DISABLED`: the AWS SDKs' switch for the cloud
+/// instance-metadata service (off on most clusters, where it would hang).
+pub(crate) fn metadata_service_disabled() -> bool {
+    std::env::var("AWS_EC2_METADATA_DISABLED")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
 /// Whether the variable `name` is set to something: an empty one (a cleared
