@@ -40,6 +40,12 @@ pub mod units;
 use commands::Ctx;
 use exit_code::ExitCode;
 
+/// Stdout was closed when the process started (`main.rs` looks, before the
+/// runtime reopens it on /dev/null): the first write fails with EBADF.
+pub fn stdout_closed_at_start() {
+    output::closed_at_start();
+}
+
 /// Run a parsed command line: settings first, then the command; the one place
 /// errors are printed.
 pub fn run(cli: cli::Cli) -> std::process::ExitCode {

@@ -64,6 +64,14 @@ pub(crate) fn lost() -> Option<&'static str> {
     LOST.get().map(String::as_str)
 }
 
+/// Set before `main` when fd 1 was closed at start (`crate::stdout_closed_at_start`):
+/// what the runtime put there is /dev/null, not where the caller looks.
+static CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn closed_at_start() {
+    CLOSED_AT_START.store(true, Ordering::Relaxed);
+}
+
 /// Write and flush stdout: every byte a command prints goes through here. A closed
 /// pipe (`dbbackup list | head`) is not an error: the reader has what it wanted, so
 /// the rest of the output is dropped while the command finishes its work, cleans
@@ -73,7 +81,13 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> io::Result<()> {
         return Ok(());
     }
     let mut stdout = io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+    let written = if CLOSED_AT_START.load(Ordering::Relaxed) {
+        // What the write would have met had the runtime left fd 1 closed.
+        Err(io::Error::from_raw_os_error(nix::libc::EBADF))
+    } else {
+        stdout.write_all(bytes).and_then(|()| stdout.flush())
+    };
+    match written {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
             STDOUT_CLOSED.store(true, Ordering::Relaxed);
             tracing::debug!("stdout closed by its reader; output dropped");

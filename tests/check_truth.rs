@@ -152,3 +152,39 @@ fn a_broken_mirror_is_one_failing_criterion_named_as_a_mirror() {
         backup.stderr
     );
 }
+
+/// `dbbackup ARGS >&-` through a shell: stdout really closed, not a pipe.
+fn with_stdout_closed(env: &Env, args: &[&str]) -> Run {
+    let mut command = std::process::Command::new("sh");
+    without_inherited_settings(&mut command);
+    command
+        .current_dir(env.root.path())
+        .env("DBBACKUP_DB_PATH", &env.db)
+        .env("DBBACKUP_BACKUP_DIR", &env.backups)
+        .args(["-c", "\"$0\" \"$@\" >&-", BIN])
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn a_closed_stdout_fails_a_command_that_reports() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let said = "cannot write to stdout: Bad file descriptor (os error 9)";
+    with_stdout_closed(&env, &["list"]).failed_with(1, said);
+    let nagios = with_stdout_closed(&env, &["check", "--format", "nagios"]);
+    nagios.failed_with(3, said);
+    // Nothing to write: nothing lost.
+    with_stdout_closed(&env, &["--quiet", "list"]).ok();
+    // /dev/null is where the caller sent it: not an error.
+    let run: Run = env
+        .command()
+        .arg("list")
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+}
