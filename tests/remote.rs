@@ -449,7 +449,7 @@ fn an_endpoint_or_keys_a_request_cannot_hold_are_named_not_a_panic() {
         // A password there would be in every error line (T9 #3): never shown.
         (
             "http://user:pa55word@127.0.0.1:9",
-            "AWS_ENDPOINT_URL holds a user name or password: give the endpoint without them (https://127.0.0.1:9)",
+            "AWS_ENDPOINT_URL holds a user name or password: give the endpoint without them (http://127.0.0.1:9)",
         ),
         (
             "user:pa55word@s3.example.org",

@@ -486,3 +486,35 @@ fn a_store_that_stalls_mid_upload_is_reported_as_the_stalled_part_not_the_abort(
         "{error}"
     );
 }
+
+/// T11 #3: a TERM (scancel, a time limit) in the middle of the inline upload's
+/// parts: the backup is kept and the upload given up, and the run dies of
+/// TERM (143) as every command does, so `backup && next` stops; it exited 0.
+#[test]
+fn term_during_an_inline_upload_keeps_the_backup_and_dies_of_it() {
+    let Some(server) = s3::shared() else { return };
+    let r = s3::Remote::incompressible(server, "inline-term", 80);
+    let backup = r
+        .command()
+        .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+        .arg("backup")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !r.uploads().contains("<UploadId>") {
+        assert!(Instant::now() < deadline, "no multipart upload seen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(backup.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let run = Run::from(backup.wait_with_output().unwrap());
+    run.stopped_by(15, "signal 15");
+    assert!(run.stdout.contains("not uploaded to"), "{}", run.stdout);
+    assert_eq!(r.env.backup_files().len(), 1);
+    r.run(&["verify"]).ok();
+}

@@ -26,7 +26,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
             if let Some(line) = crate::remote::upload_inline(&ctx.settings, &ctx.job) {
                 out.line(line);
             }
-            code
+            super::report::stopped_or(code)
         }
     })
 }

@@ -29,5 +29,5 @@ pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<ExitCode> {
     if let Some(line) = crate::remote::upload_inline(&ctx.settings, &ctx.job) {
         out.line(line);
     }
-    Ok(code)
+    Ok(super::report::stopped_or(code))
 }

@@ -266,3 +266,10 @@ pub(crate) fn nagios_unknown(message: &str) -> ExitCode {
     out.line(format!("DBBACKUP UNKNOWN - {}", message.replace('\n', " ")));
     ExitCode::Nagios(crate::exit_code::Nagios::Unknown)
 }
+
+/// A stop request (TERM from scancel or a time limit) that came while the
+/// inline upload ran: the backup is kept, the upload given up, and the run
+/// still ends as stopped by the signal (128+N), so `backup && next` stops.
+pub(crate) fn stopped_or(code: ExitCode) -> ExitCode {
+    crate::signals::received().map_or(code, ExitCode::Signal)
+}

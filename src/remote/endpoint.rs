@@ -40,8 +40,10 @@ fn parse(endpoint: &str) -> Result<reqwest::Url> {
     // Before anything that prints the endpoint: never its password.
     if endpoint.contains('@') || parsed.as_ref().is_some_and(|u| !u.username().is_empty()) {
         let host = endpoint.rsplit('@').next().unwrap_or_default().trim();
+        // The scheme as given: an http-only store would fail TLS on https.
+        let scheme = parsed.as_ref().map_or("https", |u| u.scheme());
         return Err(Error::usage(format!(
-            "AWS_ENDPOINT_URL holds a user name or password: give the endpoint without them (https://{host}) and the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or ~/.aws/credentials"
+            "AWS_ENDPOINT_URL holds a user name or password: give the endpoint without them ({scheme}://{host}) and the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or ~/.aws/credentials"
         )));
     }
     match parsed {
