@@ -262,6 +262,9 @@ fn staged_from_remote(
     *read_back = Some((proofs, remote.url().clone()));
     let staged = staged?;
     out.line(format!("downloaded {} from {}", staged.name, remote.url()));
+    if name == "latest" {
+        crate::remote::unrecorded::warn_newer(&remote, &staged.name);
+    }
     Ok(Some(staged))
 }
 

@@ -325,14 +325,9 @@ impl Remote {
     /// records: `sync` fails on them (its retention cannot count or delete
     /// a point it cannot read), the other commands pass over them.
     pub(crate) fn listing(&self) -> Result<(Vec<RemotePoint>, Vec<InvalidRecord>)> {
-        let prefix = (!self.url.prefix.is_empty()).then(|| Key::from(self.url.prefix.as_str()));
-        let listing = self
-            .rt
-            .block_on(self.store.list_with_delimiter(prefix.as_ref()))
-            .map_err(|e| self.fail("cannot list", e.into()))?;
         let mut sizes = std::collections::HashMap::new();
         let mut records = Vec::new();
-        for object in listing.objects {
+        for object in self.objects()? {
             let Some(file_name) = object.location.filename() else {
                 continue;
             };
@@ -394,6 +389,16 @@ impl Remote {
             });
         }
         Ok((points, invalid))
+    }
+
+    /// The objects directly under the prefix (one listing).
+    pub(super) fn objects(&self) -> Result<Vec<object_store::ObjectMeta>> {
+        let prefix = (!self.url.prefix.is_empty()).then(|| Key::from(self.url.prefix.as_str()));
+        let listing = self
+            .rt
+            .block_on(self.store.list_with_delimiter(prefix.as_ref()))
+            .map_err(|e| self.fail("cannot list", e.into()))?;
+        Ok(listing.objects)
     }
 
     /// The point `name` whose record (at `key`) is the record of another

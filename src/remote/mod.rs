@@ -22,6 +22,7 @@ pub(crate) mod record;
 mod sent;
 pub(crate) mod state;
 pub(crate) mod sync;
+pub(crate) mod unrecorded;
 mod url;
 mod vanished;
 
