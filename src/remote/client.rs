@@ -401,6 +401,32 @@ impl Remote {
         Ok(listing.objects)
     }
 
+    /// The store's own clock: the time it gives an object written now (a
+    /// marker under the prefix, deleted again). Ages of objects are judged
+    /// by it, never by this machine's clock.
+    pub(super) fn store_now(&self) -> Result<jiff::Timestamp> {
+        let key = self.key(CLOCK_MARKER);
+        let payload =
+            PutPayload::from_static(b"written by dbbackup sync to read the store's clock\n");
+        let meta = self.rt.block_on(async {
+            self.store.put(&key, payload).await?;
+            self.store.head(&key).await
+        });
+        let meta = meta.map_err(|e| self.fail("cannot write the clock marker to", e.into()))?;
+        if let Err(e) = self.rt.block_on(self.store.delete(&key)) {
+            tracing::debug!("cannot delete the clock marker {key}: {e}");
+        }
+        Ok(timestamp_of(&meta))
+    }
+
+    /// Delete the data object `name` only (none of its record).
+    pub(super) fn delete_data(&self, name: &str) -> Result<()> {
+        match self.rt.block_on(self.store.delete(&self.key(name))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.fail(&format!("cannot delete {name} from"), e.into())),
+        }
+    }
+
     /// The point `name` whose record (at `key`) is the record of another
     /// point: listed under `name`, damaged, with the other point's metadata.
     fn misplaced(&self, key: &Key, name: String, mut record: Record) -> RemotePoint {
@@ -783,6 +809,16 @@ impl Remote {
         }
         Ok(())
     }
+}
+
+/// The object `sync` writes to read the store's clock (`Remote::store_now`):
+/// not a backup's name, so never taken for one.
+const CLOCK_MARKER: &str = ".dbbackup-clock";
+
+/// When the store last wrote an object, by the store's clock.
+pub(super) fn timestamp_of(meta: &object_store::ObjectMeta) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(meta.last_modified.timestamp_millis())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
 /// An endpoint object_store cannot make a request to (`s3.hpc.example.org`

@@ -70,6 +70,9 @@ pub(crate) struct Synced {
     pub deleted: Vec<String>,
     /// Every restore point on the remote afterwards that is proved.
     pub on_remote: Vec<String>,
+    /// Data objects without a record deleted (`unrecorded::clean`), with
+    /// their age in hours by the store's clock.
+    pub orphans: Vec<(String, i64)>,
 }
 
 impl Synced {
@@ -265,6 +268,8 @@ pub(crate) fn sync(
     done.deleted.iter().for_each(|name| proofs.forget(name));
     damaged_newest(set, &on_remote, &bad, &mut done);
     misplaced(&on_remote, &mut bad, &done);
+    let recorded = on_remote.keys().filter(|name| !done.deleted.contains(name));
+    done.orphans = super::unrecorded::clean(remote, set, recorded.map(String::as_str))?;
     Ok(done.finish(bad, proved))
 }
 

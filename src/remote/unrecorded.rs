@@ -10,13 +10,21 @@ use std::collections::HashSet;
 use super::Remote;
 use super::record::SUFFIX;
 use crate::error::Result;
-use crate::store::BackupName;
+use crate::store::{BackupName, BackupSet};
+
+/// How old, by the store's clock, a data object without a record must be
+/// before `sync` deletes it: far longer than any upload takes between its
+/// data object and its record, so another sync's upload in progress (from
+/// another machine) is never taken for a stopped one.
+const STALE_HOURS: i64 = 24;
 
 /// A data object without a record.
 #[derive(Debug, Clone)]
 pub(crate) struct Unrecorded {
     pub name: String,
     pub size: u64,
+    /// When the store wrote it, by the store's clock.
+    pub written: jiff::Timestamp,
 }
 
 /// The data objects under the prefix with a backup's name and no record
@@ -34,6 +42,7 @@ pub(crate) fn list(remote: &Remote) -> Result<Vec<Unrecorded>> {
             (BackupName::parse(name).is_some() && !records.contains(name)).then(|| Unrecorded {
                 name: name.to_string(),
                 size: o.size,
+                written: super::client::timestamp_of(o),
             })
         })
         .collect();
@@ -69,8 +78,64 @@ pub(crate) fn warn_newer(remote: &Remote, restored: &str) {
 fn newer_note(remote: &Remote, object: &Unrecorded, restored: &str) -> String {
     let name = &object.name;
     format!(
-        "{} ({} bytes) is newer than {restored} but has no record there (an upload stopped before its record was written or still running, or its record deleted at the store), so it is not a restore point and was not taken; if it is a whole backup: `dbbackup sync` from a backup directory that holds {name} records it again, or copy it into the backup directory with an S3 client (a diff needs its base beside it), then `dbbackup verify {name}` and `dbbackup restore {name}`",
+        "{} ({} bytes), newer than {restored}, has no record beside it (an upload stopped before its record was written or still running, or its record deleted at the store): not a restore point, so `restore latest` took {restored}; if it is a whole backup, `dbbackup sync` from a backup directory holding {name} records it again, or copy it into the backup directory with an S3 client (a diff needs its base beside it), then `dbbackup verify {name}` and `dbbackup restore {name}`",
         remote.url().object(name),
         object.size
     )
+}
+
+/// `sync`: delete the data objects without a record written more than
+/// [`STALE_HOURS`] before now by the store's clock (`Remote::store_now`:
+/// this machine's clock may be anything), except those named like a backup
+/// the backup directory holds (`sync` uploads and records a restore point
+/// again; the others are left to the user) and those newer by name than
+/// every restore point on the remote (`recorded`): the newest backup data
+/// under the prefix is never deleted for lack of a record (`restore latest`
+/// names it). The deleted, with their age in hours.
+pub(crate) fn clean<'a>(
+    remote: &Remote,
+    set: &BackupSet,
+    recorded: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<(String, i64)>> {
+    let held: HashSet<&str> = [
+        &set.restore_points,
+        &set.damaged,
+        &set.failed,
+        &set.pre_restore,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|e| e.file_name.as_str())
+    .collect();
+    let newest = recorded
+        .into_iter()
+        .filter_map(|name| Some(BackupName::parse(name)?.order_key()))
+        .max();
+    let older = |name: &str| {
+        BackupName::parse(name).is_some_and(|n| newest.is_some_and(|at| n.order_key() < at))
+    };
+    let candidates: Vec<Unrecorded> = list(remote)?
+        .into_iter()
+        .filter(|o| !held.contains(o.name.as_str()) && older(&o.name))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = remote.store_now()?;
+    let mut deleted = Vec::new();
+    for object in candidates {
+        let hours = now.duration_since(object.written).as_hours();
+        // A record written since the listing makes it a point again.
+        if hours < STALE_HOURS || remote.record(&object.name)?.is_some() {
+            continue;
+        }
+        remote.delete_data(&object.name)?;
+        tracing::info!(
+            "deleted {} ({} bytes, no record, written {hours} h ago by the store's clock)",
+            remote.url().object(&object.name),
+            object.size
+        );
+        deleted.push((object.name, hours));
+    }
+    Ok(deleted)
 }

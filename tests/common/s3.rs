@@ -131,6 +131,36 @@ fn launch(port: u16, env: &str) -> Option<Server> {
     Some(server)
 }
 
+/// A server of this test's own whose clock is this machine's plus the
+/// offset written in `clock` (libfaketime's `+25h`, read at every call;
+/// `+0` at first): a store whose clock the test moves on. `None` (the test
+/// skipped) without moto or libfaketime.
+pub(crate) fn start_with_clock(clock: &Path) -> Option<Server> {
+    let lib = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/faketime/libfaketimeMT.so.1",
+        "/usr/lib64/faketime/libfaketimeMT.so.1",
+        "/usr/local/lib/faketime/libfaketimeMT.so.1",
+    ]
+    .into_iter()
+    .find(|lib| Path::new(lib).exists());
+    let Some(lib) = lib else {
+        assert!(
+            std::env::var("DBBACKUP_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "DBBACKUP_REQUIRE_TOOLS=1 but libfaketime is not installed (.ci/run installs faketime)"
+        );
+        eprintln!("SKIPPED: libfaketime is not installed");
+        return None;
+    };
+    std::fs::write(clock, "+0\n").unwrap();
+    let env = format!(
+        "LD_PRELOAD={lib} FAKETIME_TIMESTAMP_FILE={} FAKETIME_NO_CACHE=1 ",
+        clock.display()
+    );
+    launch(free_port(), &env)
+}
+
 /// The server the tests of this process share.
 pub(crate) fn shared() -> Option<&'static Server> {
     static SERVER: OnceLock<Option<Server>> = OnceLock::new();
