@@ -76,6 +76,14 @@ fn restore_latest_names_a_newer_data_object_whose_record_is_gone() {
         warned.contains(&format!("dbbackup verify {}", newest.0)),
         "{warned}"
     );
+    // `list --from-remote` names it too.
+    let listed = r.run(&["list", "--from-remote"]);
+    listed.ok();
+    assert!(
+        listed.stderr.contains(&object) && listed.stderr.contains("leaves it out"),
+        "{}",
+        listed.stderr
+    );
     // What the line says to do gives the newer data back.
     fs::create_dir_all(&r.env.backups).unwrap();
     fs::write(r.env.backups.join(&newest.0), r.object(&newest.0)).unwrap();

@@ -263,7 +263,8 @@ fn staged_from_remote(
     let staged = staged?;
     out.line(format!("downloaded {} from {}", staged.name, remote.url()));
     if name == "latest" {
-        crate::remote::unrecorded::warn_newer(&remote, &staged.name);
+        let so = format!("`restore latest` took {}", staged.name);
+        crate::remote::unrecorded::warn_newer(&remote, Some(&staged.name), &so);
     }
     Ok(Some(staged))
 }

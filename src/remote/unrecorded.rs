@@ -50,14 +50,13 @@ pub(crate) fn list(remote: &Remote) -> Result<Vec<Unrecorded>> {
     Ok(found)
 }
 
-/// After `restore latest` took `restored` from the remote: a WARN naming
-/// each data object without a record whose name is newer, with how to use
-/// it. The restore never fails for this (a listing that fails is only
-/// logged).
-pub(crate) fn warn_newer(remote: &Remote, restored: &str) {
-    let Some(restored_name) = BackupName::parse(restored) else {
-        return;
-    };
+/// A WARN naming each data object without a record whose name is newer
+/// than `newest` (the restore point a command took or shows as the newest;
+/// `None`: there is none), with how to use it; `so` says what the command
+/// did instead. The command never fails for this (a listing that fails is
+/// only logged).
+pub(crate) fn warn_newer(remote: &Remote, newest: Option<&str>, so: &str) {
+    let newest_name = newest.and_then(BackupName::parse);
     let found = match list(remote) {
         Ok(found) => found,
         Err(error) => {
@@ -66,19 +65,23 @@ pub(crate) fn warn_newer(remote: &Remote, restored: &str) {
         }
     };
     for object in found {
-        let newer = BackupName::parse(&object.name)
-            .is_some_and(|n| n.order_key() > restored_name.order_key());
+        let newer = BackupName::parse(&object.name).is_some_and(|n| {
+            newest_name
+                .as_ref()
+                .is_none_or(|newest| n.order_key() > newest.order_key())
+        });
         if newer {
-            tracing::warn!("{}", newer_note(remote, &object, restored));
+            tracing::warn!("{}", newer_note(remote, &object, newest, so));
         }
     }
 }
 
 /// One line: what the object is, why it was not taken, how to use it.
-fn newer_note(remote: &Remote, object: &Unrecorded, restored: &str) -> String {
+fn newer_note(remote: &Remote, object: &Unrecorded, newest: Option<&str>, so: &str) -> String {
     let name = &object.name;
+    let than = newest.unwrap_or("every restore point there");
     format!(
-        "{} ({} bytes), newer than {restored}, has no record beside it (an upload stopped before its record was written or still running, or its record deleted at the store): not a restore point, so `restore latest` took {restored}; if it is a whole backup, `dbbackup sync` from a backup directory holding {name} records it again, or copy it into the backup directory with an S3 client (a diff needs its base beside it), then `dbbackup verify {name}` and `dbbackup restore {name}`",
+        "{} ({} bytes), newer than {than}, has no record beside it (an upload stopped before its record was written or still running, or its record deleted at the store): not a restore point, so {so}; if it is a whole backup, `dbbackup sync` from a backup directory holding {name} records it again, or copy it into the backup directory with an S3 client (a diff needs its base beside it), then `dbbackup verify {name}` and `dbbackup restore {name}`",
         remote.url().object(name),
         object.size
     )
