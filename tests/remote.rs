@@ -43,7 +43,7 @@ fn backup_dir_lost_restore_latest_comes_from_the_remote_with_the_same_content() 
         .iter()
         .map(|u| u["name"].as_str().unwrap().to_string())
         .collect();
-    // Base first, then the diffs in order.
+    // Base first (the diffs are checked on it there), then the diffs.
     let full = local
         .iter()
         .find(|n| n.ends_with(".db.gz"))

@@ -48,3 +48,48 @@ fn a_base_whose_record_was_deleted_with_no_local_copy_fails_sync_and_check() {
     assert!(sync.stderr.contains(&names[0]), "{}", sync.stderr);
     r.run(&["check"]).reported(1, "remote");
 }
+
+/// T7 #10: the newest point's record deleted at the store, the backup
+/// directory lost: `restore latest --from-remote` takes the older point and
+/// names the newer data object, with a way to use it that works.
+#[test]
+fn restore_latest_names_a_newer_data_object_whose_record_is_gone() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "norecord");
+    let points = r.points(2, &[]);
+    let (older, newest) = (&points[0], &points[1]);
+    r.delete(&format!("{}.meta.json", newest.0));
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    let target = r.env.path("restored.db");
+    let restore = r.restore_from_remote("latest", &target);
+    restore.ok();
+    assert_eq!(crate::common::content_digest(&target), older.1);
+    let object = format!("{}/{}", r.url, newest.0);
+    let warned = restore
+        .stderr
+        .lines()
+        .find(|l| l.contains(&object))
+        .unwrap_or_else(|| panic!("{}", restore.stderr));
+    assert!(warned.contains("WARN"), "{warned}");
+    assert!(warned.contains("has no record"), "{warned}");
+    assert!(
+        warned.contains(&format!("dbbackup verify {}", newest.0)),
+        "{warned}"
+    );
+    // `list --from-remote` names it too.
+    let listed = r.run(&["list", "--from-remote"]);
+    listed.ok();
+    assert!(
+        listed.stderr.contains(&object) && listed.stderr.contains("leaves it out"),
+        "{}",
+        listed.stderr
+    );
+    // What the line says to do gives the newer data back.
+    fs::create_dir_all(&r.env.backups).unwrap();
+    fs::write(r.env.backups.join(&newest.0), r.object(&newest.0)).unwrap();
+    r.run(&["verify", &newest.0]).ok();
+    let again = r.env.path("newest.db");
+    r.run(&["restore", &newest.0, "--target", again.to_str().unwrap()])
+        .ok();
+    assert_eq!(crate::common::content_digest(&again), newest.1);
+}

@@ -250,6 +250,11 @@ fn listed(
     // Newest first in the order `latest` goes by (publication, not clocks).
     crate::store::place_unnumbered(&mut entries);
     entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+    if let Some(remote) = remote {
+        let newest = entries.first().map(|e| e.file_name.as_str());
+        let so = "`list --from-remote` leaves it out";
+        crate::remote::unrecorded::warn_newer(remote, newest, so);
+    }
     let legacy = match db {
         Some(db) => Legacy::judge(&entries, db),
         None => Legacy::judge_whole_dir(&entries),

@@ -255,6 +255,10 @@ fn staged_from_remote(
     *read_back = Some((proofs, remote.url().clone()));
     let staged = staged?;
     out.line(format!("downloaded {} from {}", staged.name, remote.url()));
+    if name == "latest" {
+        let so = format!("`restore latest` took {}", staged.name);
+        crate::remote::unrecorded::warn_newer(&remote, Some(&staged.name), &so);
+    }
     Ok(Some(staged))
 }
 

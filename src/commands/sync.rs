@@ -93,6 +93,11 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     for name in &done.deleted {
         out.line(format!("deleted {name} from {url} (remote_max_backups)"));
     }
+    for (name, hours) in &done.orphans {
+        out.line(format!(
+            "deleted {name} from {url}: a data object without a record (an upload stopped before its record, or a record lost), written {hours} h ago by the store's clock, older than a restore point there, and not in the backup directory"
+        ));
+    }
     out.line(format!("{url}: {}", summary(&done)));
     let failed = problem.is_some() || unrecorded.is_some();
     out.document(&document(&done, &url, failed));

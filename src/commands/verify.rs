@@ -186,24 +186,22 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
         )));
     }
     entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+    // Each base downloaded once, kept while the diffs on it are read.
+    let entries = crate::remote::fetch::by_base(&points, entries);
+    let temp = std::env::temp_dir();
+    let mut downloads = crate::remote::fetch::OneBaseAtATime::new(&temp);
     let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
     let mut verdicts = Vec::new();
     // What each download read: `sync`, `list` and `check` count on it.
     let mut proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, remote.url());
     for entry in &entries {
-        let staged = crate::remote::fetch::stage(
-            &remote,
-            &points,
-            &entry.file_name,
-            None,
-            &std::env::temp_dir(),
-            &mut proofs,
-        );
-        proofs.save(remote.url());
+        let staged = downloads.stage(&remote, &points, &entry.file_name, &mut proofs);
         let result = staged.and_then(|staged| {
-            let local = crate::store::BackupDir::new(staged.dir()).by_name(&staged.name)?;
+            let local = crate::store::BackupDir::new(staged.dir()).by_name(&entry.file_name)?;
             verify_one(&local, false, &ctx.job, threads)
         });
+        proofs.save(remote.url());
+        downloads.read(&entry.file_name, result.is_ok());
         let verdict = match result {
             Err(error @ Error::Interrupted(_)) => return Err(error),
             Ok(detail) => Verdict {

@@ -321,14 +321,9 @@ impl Remote {
     /// records: `sync` fails on them (its retention cannot count or delete
     /// a point it cannot read), the other commands pass over them.
     pub(crate) fn listing(&self) -> Result<(Vec<RemotePoint>, Vec<InvalidRecord>)> {
-        let prefix = (!self.url.prefix.is_empty()).then(|| Key::from(self.url.prefix.as_str()));
-        let listing = self
-            .rt
-            .block_on(self.store.list_with_delimiter(prefix.as_ref()))
-            .map_err(|e| self.fail("cannot list", e.into()))?;
         let mut sizes = std::collections::HashMap::new();
         let mut records = Vec::new();
-        for object in listing.objects {
+        for object in self.objects()? {
             let Some(file_name) = object.location.filename() else {
                 continue;
             };
@@ -390,6 +385,42 @@ impl Remote {
             });
         }
         Ok((points, invalid))
+    }
+
+    /// The objects directly under the prefix (one listing).
+    pub(super) fn objects(&self) -> Result<Vec<object_store::ObjectMeta>> {
+        let prefix = (!self.url.prefix.is_empty()).then(|| Key::from(self.url.prefix.as_str()));
+        let listing = self
+            .rt
+            .block_on(self.store.list_with_delimiter(prefix.as_ref()))
+            .map_err(|e| self.fail("cannot list", e.into()))?;
+        Ok(listing.objects)
+    }
+
+    /// The store's own clock: the time it gives an object written now (a
+    /// marker under the prefix, deleted again). Ages of objects are judged
+    /// by it, never by this machine's clock.
+    pub(super) fn store_now(&self) -> Result<jiff::Timestamp> {
+        let key = self.key(CLOCK_MARKER);
+        let payload =
+            PutPayload::from_static(b"written by dbbackup sync to read the store's clock\n");
+        let meta = self.rt.block_on(async {
+            self.store.put(&key, payload).await?;
+            self.store.head(&key).await
+        });
+        let meta = meta.map_err(|e| self.fail("cannot write the clock marker to", e.into()))?;
+        if let Err(e) = self.rt.block_on(self.store.delete(&key)) {
+            tracing::debug!("cannot delete the clock marker {key}: {e}");
+        }
+        Ok(timestamp_of(&meta))
+    }
+
+    /// Delete the data object `name` only (none of its record).
+    pub(super) fn delete_data(&self, name: &str) -> Result<()> {
+        match self.rt.block_on(self.store.delete(&self.key(name))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.fail(&format!("cannot delete {name} from"), e.into())),
+        }
     }
 
     /// The point `name` whose record (at `key`) is the record of another
@@ -774,6 +805,16 @@ impl Remote {
         }
         Ok(())
     }
+}
+
+/// The object `sync` writes to read the store's clock (`Remote::store_now`):
+/// not a backup's name, so never taken for one.
+const CLOCK_MARKER: &str = ".dbbackup-clock";
+
+/// When the store last wrote an object, by the store's clock.
+pub(super) fn timestamp_of(meta: &object_store::ObjectMeta) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(meta.last_modified.timestamp_millis())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
 /// Keys and a session token that cannot go into a request header (a line

@@ -36,6 +36,72 @@ impl Drop for Staged {
     }
 }
 
+impl Staged {
+    /// A new private directory for downloads in `beside` (those a killed
+    /// run of this host left there removed first).
+    pub(crate) fn new(beside: &Path) -> Result<Staged> {
+        check_beside(beside)?;
+        Staged::create(beside)
+    }
+
+    fn create(beside: &Path) -> Result<Staged> {
+        remove_dead_stages(beside);
+        static STAGED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STAGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = beside.join(format!("{}{}-{n}", stage_prefix(), std::process::id()));
+        // Left by a run of this process id that was killed: ours now.
+        let _ = fs::remove_dir_all(&dir);
+        // Private: the database's content passes through it.
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .context(|| format!("cannot create {} for the download", show(&dir)))?;
+        Ok(Staged {
+            dir,
+            name: String::new(),
+            passed_over: Vec::new(),
+        })
+    }
+
+    /// Download the point `name` and, for a diff, its base into this
+    /// directory (a file already here, a base fetched for an earlier diff, is
+    /// not downloaded again); it becomes [`Staged::name`]. A point that
+    /// cannot be restored is refused, naming it.
+    pub(crate) fn add(
+        &mut self,
+        remote: &Remote,
+        points: &[RemotePoint],
+        name: &str,
+        proofs: &mut Proofs,
+    ) -> Result<()> {
+        let point = by_name(remote, points, name)?;
+        match fetch(remote, points, point, &self.dir, proofs) {
+            Ok(()) => {
+                self.name = point.record.name.clone();
+                Ok(())
+            }
+            Err(Skip::Unrestorable(why)) => Err(Error::failed(format!(
+                "{} cannot be restored from {}: {why}",
+                point.record.name,
+                remote.url()
+            ))),
+            Err(Skip::Fail(error)) => Err(error),
+        }
+    }
+}
+
+/// The user's mistake, said as the local commands say it, not as the
+/// private download directory that could not be made in it.
+fn check_beside(beside: &Path) -> Result<()> {
+    if !beside.as_os_str().is_empty() && !beside.is_dir() {
+        return Err(Error::failed(format!(
+            "directory {} does not exist; create it first",
+            show(beside)
+        )));
+    }
+    Ok(())
+}
+
 /// Download `name` (or the newest intact restore point of `db`, for
 /// `latest`) and, for a diff, its base into a new directory in `beside`.
 /// `points`: the remote's listing. What each download read is noted in
@@ -50,57 +116,30 @@ pub(crate) fn stage(
     beside: &Path,
     proofs: &mut Proofs,
 ) -> Result<Staged> {
-    // The user's mistake, said as the local commands say it, not as the
-    // private download directory that could not be made in it.
-    if !beside.as_os_str().is_empty() && !beside.is_dir() {
-        return Err(Error::failed(format!(
-            "directory {} does not exist; create it first",
-            show(beside)
-        )));
+    check_beside(beside)?;
+    if name != "latest" {
+        // Named before a directory is made for it.
+        by_name(remote, points, name)?;
+        let mut staged = Staged::create(beside)?;
+        staged.add(remote, points, name, proofs)?;
+        return Ok(staged);
     }
-    let latest = name == "latest";
-    let candidates = if latest {
-        newest_first(remote, points, db)?
-    } else {
-        vec![by_name(remote, points, name)?]
-    };
-    remove_dead_stages(beside);
-    static STAGED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = STAGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = beside.join(format!("{}{}-{n}", stage_prefix(), std::process::id()));
-    // Left by a run of this process id that was killed: ours now.
-    let _ = fs::remove_dir_all(&dir);
-    // Private: the database's content passes through it.
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .context(|| format!("cannot create {} for the download", show(&dir)))?;
-    let mut staged = Staged {
-        dir,
-        name: String::new(),
-        passed_over: Vec::new(),
-    };
+    let candidates = newest_first(remote, points, db)?;
+    let mut staged = Staged::create(beside)?;
     for point in candidates {
         let why = match fetch(remote, points, point, &staged.dir, proofs) {
             Ok(()) => {
                 staged.name = point.record.name.clone();
                 return Ok(staged);
             }
-            Err(Skip::Fail(Error::Damaged { name, why, .. })) if latest => {
+            Err(Skip::Fail(Error::Damaged { name, why, .. })) => {
                 if name == point.record.name {
                     why
                 } else {
                     format!("its base {name} is damaged: {why}")
                 }
             }
-            Err(Skip::Unrestorable(why)) if latest => why,
-            Err(Skip::Unrestorable(why)) => {
-                return Err(Error::failed(format!(
-                    "{} cannot be restored from {}: {why}",
-                    point.record.name,
-                    remote.url()
-                )));
-            }
+            Err(Skip::Unrestorable(why)) => why,
             Err(Skip::Fail(error)) => return Err(error),
         };
         tracing::warn!(
@@ -125,6 +164,81 @@ pub(crate) fn stage(
                 .join("; ")
         )
     }))
+}
+
+/// Downloads for a run that reads every point (`verify --from-remote`):
+/// each base is downloaded once and kept while the diffs on it are read,
+/// given grouped by base ([`by_base`]); a diff's download goes once it was
+/// read. Disk: one base and one diff at a time.
+pub(crate) struct OneBaseAtATime<'a> {
+    beside: &'a Path,
+    /// The base (or full point) of the group being read, and its directory.
+    held: Option<(String, Staged)>,
+}
+
+impl<'a> OneBaseAtATime<'a> {
+    pub(crate) fn new(beside: &'a Path) -> Self {
+        OneBaseAtATime { beside, held: None }
+    }
+
+    /// The point `name` downloaded with its base (the base kept from the
+    /// point before it when they share it), in the directory returned.
+    pub(crate) fn stage(
+        &mut self,
+        remote: &Remote,
+        points: &[RemotePoint],
+        name: &str,
+        proofs: &mut Proofs,
+    ) -> Result<&Staged> {
+        let group = group_of(points, name);
+        let mut staged = match self.held.take() {
+            Some((held, staged)) if held == group => staged,
+            // The group before is done: its directory goes with it.
+            _ => Staged::new(self.beside)?,
+        };
+        staged.add(remote, points, name, proofs)?;
+        Ok(&self.held.insert((group, staged)).1)
+    }
+
+    /// `name` was read: a diff's download goes, its base stays for the next
+    /// diff on it. After a failure nothing is kept: the next point is
+    /// downloaded as if alone, with its base.
+    pub(crate) fn read(&mut self, name: &str, ok: bool) {
+        match &self.held {
+            Some(_) if !ok => self.held = None,
+            Some((group, staged)) if group != name => {
+                let _ = fs::remove_file(staged.dir.join(name));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The base a point's group is named by: a diff's base, or the point itself.
+fn group_of(points: &[RemotePoint], name: &str) -> String {
+    points
+        .iter()
+        .find(|p| p.record.name == name)
+        .and_then(|p| p.record.metadata.diff.as_ref())
+        .map_or_else(|| name.to_string(), |diff| diff.base.clone())
+}
+
+/// `entries` (remote points, newest first) with the diffs on one base and
+/// that base side by side, so that [`OneBaseAtATime`] downloads each base
+/// once; groups in the order of their newest point, newest first in each.
+pub(crate) fn by_base(points: &[RemotePoint], entries: Vec<Entry>) -> Vec<Entry> {
+    let mut groups: Vec<(String, Vec<Entry>)> = Vec::new();
+    for entry in entries {
+        let group = group_of(points, &entry.file_name);
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, members)) => members.push(entry),
+            None => groups.push((group, vec![entry])),
+        }
+    }
+    groups
+        .into_iter()
+        .flat_map(|(_, members)| members)
+        .collect()
 }
 
 /// Why a point was not fetched.

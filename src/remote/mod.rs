@@ -24,6 +24,7 @@ mod sent;
 pub(crate) mod state;
 mod store_error;
 pub(crate) mod sync;
+pub(crate) mod unrecorded;
 mod url;
 mod vanished;
 

@@ -71,6 +71,9 @@ pub(crate) struct Synced {
     pub deleted: Vec<String>,
     /// Every restore point on the remote afterwards that is proved.
     pub on_remote: Vec<String>,
+    /// Data objects without a record deleted (`unrecorded::clean`), with
+    /// their age in hours by the store's clock.
+    pub orphans: Vec<(String, i64)>,
 }
 
 impl Synced {
@@ -158,7 +161,7 @@ fn open_unless_gone(entry: &Entry) -> Result<Option<std::fs::File>> {
 }
 
 /// Upload `set`'s restore points that retention keeps (the newest `keep` of
-/// each database, and the bases of kept diffs), oldest first; then delete
+/// each database, and the bases of kept diffs), newest first (`to_upload`); then delete
 /// from the remote the points of those databases that retention does not
 /// keep. A point counts as there only when proved (`proof`): one not read
 /// back recently enough, or written since, is read back whole; one that does
@@ -271,6 +274,8 @@ pub(crate) fn sync(
     damaged_headers(remote, (set, db), (&on_remote, &proved), &mut done);
     damaged_newest(set, &on_remote, &bad, &mut done);
     misplaced(&on_remote, &mut bad, &done);
+    let recorded = on_remote.keys().filter(|name| !done.deleted.contains(name));
+    done.orphans = super::unrecorded::clean(remote, set, recorded.map(String::as_str))?;
     Ok(done.finish(bad, proved))
 }
 
@@ -559,8 +564,11 @@ fn ours(set: &BackupSet, db: Option<&DbId>, source: &str) -> bool {
             .any(|e| e.meta.as_ref().is_ok_and(|m| m.source == source))
 }
 
-/// `set`'s restore points that retention keeps, oldest first: a base was
-/// published before every diff rebuilt on it.
+/// `set`'s restore points that retention keeps, newest first, each diff's
+/// base just before the first diff on it (a diff is checked on its base on
+/// the remote before it is sent): a sync stopped part-way (its cron window,
+/// a kill, a lost network) has then put the newest point up, the one a
+/// restore after a lost backup directory wants, not the oldest.
 fn to_upload(set: &BackupSet, rules: Rules) -> Vec<Entry> {
     let restorable: Vec<Entry> = set
         .restore_points
@@ -573,8 +581,28 @@ fn to_upload(set: &BackupSet, rules: Rules) -> Vec<Entry> {
         .into_iter()
         .filter(|e| wanted.contains(&e.file_name))
         .collect();
-    uploads.sort_by_cached_key(Entry::order);
-    uploads
+    uploads.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+    bases_first(uploads)
+}
+
+/// `newest_first` with each diff's base (when it is among them) moved just
+/// before the first diff on it.
+fn bases_first(newest_first: Vec<Entry>) -> Vec<Entry> {
+    let mut placed: HashSet<String> = HashSet::new();
+    let mut ordered = Vec::with_capacity(newest_first.len());
+    for entry in &newest_first {
+        let base = entry.meta.as_ref().ok().and_then(|m| m.diff.as_ref());
+        if let Some(base) = base
+            && let Some(base) = newest_first.iter().find(|e| e.file_name == base.base)
+            && placed.insert(base.file_name.clone())
+        {
+            ordered.push(base.clone());
+        }
+        if placed.insert(entry.file_name.clone()) {
+            ordered.push(entry.clone());
+        }
+    }
+    ordered
 }
 
 /// `entry`'s own point on the remote (same database, size and content),

@@ -131,6 +131,36 @@ fn launch(port: u16, env: &str) -> Option<Server> {
     Some(server)
 }
 
+/// A server of this test's own whose clock is this machine's plus the
+/// offset written in `clock` (libfaketime's `+25h`, read at every call;
+/// `+0` at first): a store whose clock the test moves on. `None` (the test
+/// skipped) without moto or libfaketime.
+pub(crate) fn start_with_clock(clock: &Path) -> Option<Server> {
+    let lib = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/faketime/libfaketimeMT.so.1",
+        "/usr/lib64/faketime/libfaketimeMT.so.1",
+        "/usr/local/lib/faketime/libfaketimeMT.so.1",
+    ]
+    .into_iter()
+    .find(|lib| Path::new(lib).exists());
+    let Some(lib) = lib else {
+        assert!(
+            std::env::var("DBBACKUP_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "DBBACKUP_REQUIRE_TOOLS=1 but libfaketime is not installed (.ci/run installs faketime)"
+        );
+        eprintln!("SKIPPED: libfaketime is not installed");
+        return None;
+    };
+    std::fs::write(clock, "+0\n").unwrap();
+    let env = format!(
+        "LD_PRELOAD={lib} FAKETIME_TIMESTAMP_FILE={} FAKETIME_NO_CACHE=1 ",
+        clock.display()
+    );
+    launch(free_port(), &env)
+}
+
 /// The server the tests of this process share.
 pub(crate) fn shared() -> Option<&'static Server> {
     static SERVER: OnceLock<Option<Server>> = OnceLock::new();
@@ -670,6 +700,86 @@ pub(crate) fn racing_proxy(endpoint: &str, race: impl Fn() + Send + Sync + 'stat
                         && !fired.swap(true, Ordering::SeqCst)
                     {
                         race();
+                    }
+                    if server.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+                let _ = server.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    proxy
+}
+
+/// A pass-through proxy to `endpoint` that loses the network once `records`
+/// restore-point records (`PUT ….meta.json`) have gone through: every later
+/// request's connection is closed unanswered, as a sync sees a store gone
+/// in the middle of its run. Its endpoint; runs until the test ends.
+pub(crate) fn cutting_proxy(endpoint: &str, records: usize) -> String {
+    let seen = AtomicUsize::new(0);
+    proxy(endpoint, move |request| {
+        if seen.load(Ordering::SeqCst) >= records {
+            return false;
+        }
+        if request.starts_with("PUT ") && request.contains(".meta.json") {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        true
+    })
+}
+
+/// A pass-through proxy to `endpoint` that keeps the first line of every
+/// request (`GET /bucket/key HTTP/1.1`): what the store was asked. Its
+/// endpoint and the lines; runs until the test ends.
+pub(crate) fn recording_proxy(
+    endpoint: &str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = lines.clone();
+    let proxy = proxy(endpoint, move |request| {
+        kept.lock().unwrap().push(request.to_string());
+        true
+    });
+    (proxy, lines)
+}
+
+/// A pass-through proxy to `endpoint` that hands each request's first line
+/// to `forward` first: `false` closes the connection unanswered instead.
+fn proxy(endpoint: &str, forward: impl Fn(&str) -> bool + Send + Sync + 'static) -> String {
+    let upstream = endpoint.trim_start_matches("http://").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let forward = std::sync::Arc::new(forward);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let forward = forward.clone();
+            let (mut from_server, mut to_client) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_server, &mut to_client);
+                let _ = to_client.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let (mut client, mut server) = (client, server);
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = client.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = &buf[..n];
+                    let head = String::from_utf8_lossy(&chunk[..n.min(4096)]);
+                    // A new request (else a body's next bytes).
+                    let request = ["GET ", "PUT ", "POST ", "HEAD ", "DELETE "]
+                        .iter()
+                        .any(|m| head.starts_with(m));
+                    if request && !forward(head.lines().next().unwrap_or_default()) {
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        let _ = server.shutdown(std::net::Shutdown::Both);
+                        return;
                     }
                     if server.write_all(chunk).is_err() {
                         break;
