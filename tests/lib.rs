@@ -26,6 +26,7 @@ mod process_edges;
 mod remote;
 mod remote_faults;
 mod remote_identity;
+mod remote_inline_race;
 mod remote_integrity;
 mod remote_lost_record;
 mod remote_order;

@@ -661,11 +661,34 @@ fn without_base(
         {
             continue;
         }
-        if let Some(why) = crate::diff::restore_problem(entry) {
+        let Some(why) = crate::diff::restore_problem(entry) else {
+            continue;
+        };
+        // Looked at after its base: retention deletes a diff before its base,
+        // so a diff still here was here without it; one gone too was pruned
+        // with it while this sync ran (a job's backup), nothing to put back.
+        if gone(entry) {
+            deleted_meanwhile(&entry.file_name, done);
+        } else {
             done.no_base.push((entry.file_name.clone(), why));
         }
     }
     done.no_base.sort();
+}
+
+/// Whether `entry`'s file is no longer in the backup directory.
+fn gone(entry: &Entry) -> bool {
+    std::fs::symlink_metadata(&entry.path).is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+}
+
+/// `name` is passed over as deleted from the backup directory meanwhile:
+/// that, not an earlier reason (its base not on the remote), is why.
+fn deleted_meanwhile(name: &str, done: &mut Synced) {
+    let why = "deleted from the backup directory meanwhile".to_string();
+    match done.passed_over.iter_mut().find(|(n, _)| n == name) {
+        Some(passed) => passed.1 = why,
+        None => done.passed_over.push((name.to_string(), why)),
+    }
 }
 
 /// A database's newest restore point found damaged in the backup directory
