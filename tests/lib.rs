@@ -29,6 +29,7 @@ mod remote_client;
 mod remote_downloads;
 mod remote_faults;
 mod remote_identity;
+mod remote_inline_race;
 mod remote_integrity;
 mod remote_lost_record;
 mod remote_newest_first;

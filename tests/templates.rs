@@ -434,3 +434,78 @@ fn dbbackup_final_is_a_yes_no_in_the_array_template_and_the_hooks_shim() {
         assert!(out.stdout.is_empty(), "{}", out.stdout);
     }
 }
+
+/// `templates` where no dbbackup.yaml and no database say what the jobs
+/// would back up (T10 #6).
+fn templates_in(dir: &Path, env: &Env) -> Run {
+    env.command()
+        .current_dir(dir)
+        .env_remove("DBBACKUP_DB_PATH")
+        .env_remove("DBBACKUP_BACKUP_DIR")
+        .args(["templates", "--out", "t"])
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// T10 #6: with no dbbackup.yaml and no database, the jobs were written
+/// silently; one WARN line names what is missing and what to do (still exit
+/// 0: the templates are written). From a project's sub-directory it names
+/// the project's dbbackup.yaml, not read there, and where the output would go.
+#[test]
+fn templates_without_a_config_or_database_warn_once_naming_what_to_do() {
+    let env = Env::empty();
+    let empty = env.path("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let run = templates_in(&empty, &env);
+    run.ok();
+    assert!(empty.join("t/job_single.sbatch").exists());
+    let warns: Vec<&str> = run.stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warns.len(), 1, "{}", run.stderr);
+    assert!(
+        warns[0].ends_with(&format!(
+            "no dbbackup.yaml in {} and no database given: the jobs would have no database; run `dbbackup --db-path DATABASE init --slurm` here (it writes dbbackup.yaml and the templates naming it), or set DBBACKUP_CONFIG or DBBACKUP_DB_PATH in the job",
+            empty.display()
+        )),
+        "{}",
+        run.stderr
+    );
+
+    let project = env.path("proj");
+    let sub = project.join("slurm");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(project.join("dbbackup.yaml"), "db_path: results.db\n").unwrap();
+    let run = templates_in(&sub, &env);
+    run.ok();
+    let warns: Vec<&str> = run.stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warns.len(), 1, "{}", run.stderr);
+    assert!(
+        warns[0].contains(&format!(
+            "their output would go to {}; {} is not read from here (dbbackup reads the current directory's): run `dbbackup templates` in {} for that project",
+            sub.join("slrm_logs").display(),
+            project.join("dbbackup.yaml").display(),
+            project.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    // In the project itself: nothing to warn about.
+    let run = templates_in(&project, &env);
+    run.ok();
+    assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
+    // A dbbackup.yaml without db_path, and no DBBACKUP_DB_PATH.
+    std::fs::write(empty.join("dbbackup.yaml"), "max_backups: 3\n").unwrap();
+    std::fs::remove_dir_all(empty.join("t")).unwrap();
+    let run = templates_in(&empty, &env);
+    run.ok();
+    let warns: Vec<&str> = run.stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warns.len(), 1, "{}", run.stderr);
+    assert!(
+        warns[0].contains(&format!(
+            "{} gives no db_path and DBBACKUP_DB_PATH is not set: the jobs would have no database",
+            empty.join("dbbackup.yaml").display()
+        )),
+        "{}",
+        run.stderr
+    );
+}

@@ -2,10 +2,14 @@
 //! written out for users who installed only the binary (see
 //! [`crate::slurm::templates`]).
 
+use std::path::Path;
+
 use super::Ctx;
 use crate::cli::{Cli, Command, TemplatesArgs};
-use crate::error::{Error, Result};
+use crate::config::Settings;
+use crate::error::{Error, Result, show};
 use crate::exit_code::ExitCode;
+use crate::options::DEFAULT_CONFIG_FILE;
 use crate::slurm::templates;
 
 pub(crate) fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<ExitCode> {
@@ -19,7 +23,48 @@ pub(crate) fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<ExitCode> {
     templates::write_all(&args.out, &ctx.settings, args.overwrite, |path| {
         out.line(format!("wrote {}", path.display()));
     })?;
+    if let Ok(project) = std::env::current_dir()
+        && let Some(warning) = no_database(&ctx.settings, &project)
+    {
+        tracing::warn!("{warning}");
+    }
     Ok(ExitCode::Success)
+}
+
+/// Why jobs from these templates would have no database, with what to do:
+/// neither a config file nor `DBBACKUP_DB_PATH` gives one. The config is
+/// looked for only in the directory a job is submitted from, so a
+/// `dbbackup.yaml` in a parent directory (run from a project's
+/// sub-directory) is named with where the job output would go instead.
+fn no_database(settings: &Settings, project: &Path) -> Option<String> {
+    if settings.db_path.is_some() {
+        return None;
+    }
+    if let Some(config) = &settings.config_file {
+        return Some(format!(
+            "{} gives no db_path and DBBACKUP_DB_PATH is not set: the jobs would have no database; add db_path to it, or set DBBACKUP_DB_PATH in the job",
+            show(&project.join(config))
+        ));
+    }
+    let here = format!(
+        "no {DEFAULT_CONFIG_FILE} in {} and no database given: the jobs would have no database",
+        show(project)
+    );
+    let parent = project
+        .ancestors()
+        .skip(1)
+        .find(|dir| dir.join(DEFAULT_CONFIG_FILE).symlink_metadata().is_ok());
+    Some(match parent {
+        Some(parent) => format!(
+            "{here}, and their output would go to {}; {} is not read from here (dbbackup reads the current directory's): run `dbbackup templates` in {} for that project, or set DBBACKUP_CONFIG or DBBACKUP_DB_PATH in the job",
+            show(&project.join("slrm_logs")),
+            show(&parent.join(DEFAULT_CONFIG_FILE)),
+            show(parent)
+        ),
+        None => format!(
+            "{here}; run `dbbackup --db-path DATABASE init --slurm` here (it writes {DEFAULT_CONFIG_FILE} and the templates naming it), or set DBBACKUP_CONFIG or DBBACKUP_DB_PATH in the job"
+        ),
+    })
 }
 
 /// `templates` after a setting flag (`--db-path`, `--max-backups`, …): the job

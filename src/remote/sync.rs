@@ -689,11 +689,34 @@ fn without_base(
         {
             continue;
         }
-        if let Some(why) = crate::diff::restore_problem(entry) {
+        let Some(why) = crate::diff::restore_problem(entry) else {
+            continue;
+        };
+        // Looked at after its base: retention deletes a diff before its base,
+        // so a diff still here was here without it; one gone too was pruned
+        // with it while this sync ran (a job's backup), nothing to put back.
+        if gone(entry) {
+            deleted_meanwhile(&entry.file_name, done);
+        } else {
             done.no_base.push((entry.file_name.clone(), why));
         }
     }
     done.no_base.sort();
+}
+
+/// Whether `entry`'s file is no longer in the backup directory.
+fn gone(entry: &Entry) -> bool {
+    std::fs::symlink_metadata(&entry.path).is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+}
+
+/// `name` is passed over as deleted from the backup directory meanwhile:
+/// that, not an earlier reason (its base not on the remote), is why.
+fn deleted_meanwhile(name: &str, done: &mut Synced) {
+    let why = "deleted from the backup directory meanwhile".to_string();
+    match done.passed_over.iter_mut().find(|(n, _)| n == name) {
+        Some(passed) => passed.1 = why,
+        None => done.passed_over.push((name.to_string(), why)),
+    }
 }
 
 /// A database's newest restore point found damaged in the backup directory
@@ -747,7 +770,17 @@ fn misplaced(
 /// when the base's copy on the remote is proved (`proved`), as it can be
 /// restored from there.
 fn unsound(entry: &Entry, proved: &HashSet<String>, done: &mut Synced) -> Result<bool> {
-    let Some(damage) = super::content::damage(entry)? else {
+    let damage = match super::content::damage(entry) {
+        Ok(damage) => damage,
+        // Read by its path (and a diff's base by its own): retention deleted
+        // it (a diff with its base) since it was opened.
+        Err(_) if gone(entry) => {
+            deleted_meanwhile(&entry.file_name, done);
+            return Ok(true);
+        }
+        Err(error) => return Err(error),
+    };
+    let Some(damage) = damage else {
         return Ok(false);
     };
     crate::store::damage::mark(&damage.path, &damage.why);
@@ -1042,6 +1075,48 @@ mod tests {
             });
         }
         e
+    }
+
+    /// A full and a diff on it that retention deleted (a diff before its
+    /// base) once this sync had listed them: passed over as deleted
+    /// meanwhile, neither a failed sync nor "diffs whose base is gone".
+    #[test]
+    fn a_diff_and_base_deleted_since_the_listing_are_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = "backup_20250101_000000.db.gz";
+        let mut points = vec![
+            point("20250101_000000", "/a.db", 1, None),
+            point("20250101_010000", "/a.db", 2, Some(base)),
+        ];
+        for e in &mut points {
+            e.path = dir.path().join(&e.file_name);
+        }
+        let mut done = Synced::default();
+        for e in &points {
+            assert!(unsound(e, &HashSet::new(), &mut done).unwrap());
+        }
+        let set = BackupSet {
+            restore_points: points,
+            ..BackupSet::default()
+        };
+        let rules = Rules {
+            keep: 2,
+            max_shrink_percent: 50.0,
+            forget_missing: false,
+        };
+        without_base(&set, rules, &HashMap::new(), &mut done);
+        let why = "deleted from the backup directory meanwhile".to_string();
+        let names: Vec<String> = set
+            .restore_points
+            .iter()
+            .map(|e| e.file_name.clone())
+            .collect();
+        assert_eq!(
+            done.passed_over,
+            [(names[0].clone(), why.clone()), (names[1].clone(), why)]
+        );
+        assert!(done.no_base.is_empty(), "{:?}", done.no_base);
+        assert!(done.not_intact.is_empty(), "{:?}", done.not_intact);
     }
 
     #[test]
