@@ -43,6 +43,7 @@ mod remote_truth;
 mod restore;
 mod restore_points;
 mod restore_safety;
+mod run_leftovers;
 mod shared_group;
 mod signals;
 mod slurm_e2e;

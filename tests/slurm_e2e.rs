@@ -684,6 +684,59 @@ fn a_program_the_script_did_not_exec_stops_with_the_job_and_is_backed_up() {
     }
 }
 
+/// T10 #3 on the cluster (proctrack/linuxproc, which never ends a re-parented
+/// process): the work starts a writer in the background and exits 0. The job
+/// ends with the writer stopped before post-job, the post-job line says so, and
+/// its backup holds exactly what the database holds.
+#[test]
+fn a_writer_the_work_left_running_does_not_outlive_the_job() {
+    let Some(env) = cluster_env(&[]) else {
+        return;
+    };
+    let pid_file = env.path("writer.pid");
+    fs::write(
+        env.path("writer.py"),
+        python_ledger_writer(0.02, None, Some(&pid_file)),
+    )
+    .unwrap();
+    let template = slurm_dir().join("job_single.sbatch");
+    let work = format!("python3 writer.py '{}' & sleep 2", env.db.display());
+    let job = sbatch(&env, &[template.to_str().unwrap(), "bash", "-c", &work]);
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
+    let output =
+        fs::read_to_string(env.path(&format!("slrm_logs/analysis_{job}.out"))).unwrap_or_default();
+    let python: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let still = alive(python);
+    if still {
+        let _ = Command::new("kill")
+            .args(["-9", &python.to_string()])
+            .status();
+    }
+    assert!(!still, "the writer outlived job {job}:\n{output}");
+    let rows = row_count(&env.db, "ledger");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(row_count(&env.db, "ledger"), rows, "written after the job");
+    assert_eq!(job_state(&job), "COMPLETED", "{output}");
+    let post = await_lines(&env, 1, Duration::from_secs(5), |l| {
+        l["event"] == "post-job" && l["job"] == job.as_str()
+    });
+    assert_eq!(post[0]["status"], "ok", "{:?}\n{output}", post[0]);
+    assert_eq!(post[0]["exit_status"], "0", "{:?}", post[0]);
+    assert_eq!(post[0]["left_running"], python.to_string(), "{:?}", post[0]);
+    assert_eq!(post[0]["left_running_stopped"], "TERM", "{:?}", post[0]);
+    let copy = gunzip_to(&env.backups.join(&post[0]["backup"]), &env.path("post.db"));
+    assert_eq!(row_count(&copy, "ledger"), rows, "{output}");
+    assert_eq!(
+        content_digest(&copy),
+        content_digest(&env.db),
+        "the post-job backup is the job's final state\n{output}"
+    );
+}
+
 /// `scancel -b -s USR1` to a running array reaches every task's batch shell at
 /// once (as `--signal=B:USR1@N` does at the time limit): one time-limit backup
 /// for the whole array, and every task says so in a summary line.

@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::slurm::array::JobState;
 use crate::slurm::prejob::KillWait;
+use crate::slurm::supervise::LeftRunning;
 use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
 
@@ -44,7 +45,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
             signal: nix::sys::signal::Signal::SIGTERM,
         }
     });
-    after_work(ctx, args.status, term, args.output.format)
+    after_work(ctx, args.status, term, None, args.output.format)
 }
 
 /// SLURM's TERM has come: when, the time allowed from then on, and which bound
@@ -60,12 +61,14 @@ pub(crate) struct AfterTerm {
 }
 
 /// Post-job proper, for the command and for `dbbackup run`: `job_status` is the
-/// work's; after TERM the run is bounded from the TERM on. `ctx.job` is the
-/// job as pre-job decided it (`identity::recalled`).
+/// work's; after TERM the run is bounded from the TERM on; `left_running`: what
+/// `run` stopped after the work exited (on the line: the backup came after).
+/// `ctx.job` is the job as pre-job decided it (`identity::recalled`).
 pub(crate) fn after_work(
     ctx: &Ctx,
     job_status: Option<i32>,
     term: Option<AfterTerm>,
+    left_running: Option<&LeftRunning>,
     format: crate::cli::Format,
 ) -> Result<ExitCode> {
     let out = ctx.output(format);
@@ -119,6 +122,11 @@ pub(crate) fn after_work(
             line.field("exit_status", "unknown")
         }
     };
+    if let Some(left) = left_running {
+        let pids: Vec<String> = left.pids.iter().map(i32::to_string).collect();
+        line.field("left_running", &pids.join(","))
+            .field("left_running_stopped", left.stopped.as_str());
+    }
     if let Some((why, signal)) = &grace {
         // `after_term=true` as before, and only for TERM: INT (Ctrl-C) and HUP
         // bound post-job the same way, but are not SLURM's TERM.

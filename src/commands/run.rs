@@ -16,7 +16,7 @@ use crate::cli::{Format, FormatArgs, PreJobArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::slurm::job::JobContext;
-use crate::slurm::supervise::{self, Supervisor};
+use crate::slurm::supervise::{self, LeftRunning, Supervisor};
 use crate::slurm::time_limit::{self, TimeLimit};
 use crate::summary_log::{self, EventStatus, Line};
 
@@ -63,8 +63,8 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Failure);
     }
-    let status = work(&ctx, &supervisor, (program, program_args), &pre);
-    let post_ok = post_job(&ctx, &supervisor, status);
+    let (status, left_running) = work(&ctx, &supervisor, (program, program_args), &pre);
+    let post_ok = post_job(&ctx, &supervisor, status, left_running.as_ref());
     let work = ExitCode::Work(status.clamp(0, 255) as u8);
     Ok(if args.strict && status == 0 && !(post_ok && pre_ok) {
         tracing::error!("--strict: a backup failed, so the job fails");
@@ -135,13 +135,13 @@ fn pre_job(ctx: &Ctx, args: &RunArgs) -> std::result::Result<PreJob, ExitCode> {
 }
 
 /// Run the work unless a TERM came first; its exit status (128 + the signal
-/// when it never started).
+/// when it never started), and the processes it left running (stopped).
 fn work(
     ctx: &Ctx,
     supervisor: &Supervisor,
     (program, program_args): (&OsString, &[OsString]),
     pre: &PreJob,
-) -> i32 {
+) -> (i32, Option<LeftRunning>) {
     match supervisor.termination() {
         Some(term) => {
             tracing::warn!(
@@ -149,7 +149,7 @@ fn work(
                 supervise::signal_name(term.signal)
             );
             // Bounded from the TERM, as after the work.
-            128 + term.signal
+            (128 + term.signal, None)
         }
         None => {
             if matches!(pre, PreJob::NoRestorePoint) {
@@ -157,14 +157,19 @@ fn work(
             }
             let end = supervisor.run(program, program_args, || time_limit_backup(ctx));
             tracing::info!("the work {}", end.how);
-            end.status
+            (end.status, end.left_running)
         }
     }
 }
 
 /// Post-job after the work (within the TERM budget when a TERM came): whether
 /// it succeeded.
-fn post_job(ctx: &Ctx, supervisor: &Supervisor, status: i32) -> bool {
+fn post_job(
+    ctx: &Ctx,
+    supervisor: &Supervisor,
+    status: i32,
+    left_running: Option<&LeftRunning>,
+) -> bool {
     let term = supervisor.termination().map(|term| {
         let (budget, why) = supervisor.budget();
         post_job::AfterTerm {
@@ -176,7 +181,7 @@ fn post_job(ctx: &Ctx, supervisor: &Supervisor, status: i32) -> bool {
                 .unwrap_or(nix::sys::signal::Signal::SIGTERM),
         }
     });
-    match post_job::after_work(ctx, Some(status), term, Format::Text) {
+    match post_job::after_work(ctx, Some(status), term, left_running, Format::Text) {
         Ok(ExitCode::Success) => true,
         Ok(_) => false,
         Err(error) => {

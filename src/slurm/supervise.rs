@@ -4,7 +4,8 @@
 //! leave python writing after the job ended); USR1 (`--signal=B:USR1@N`) becomes
 //! a request for the time-limit backup, run on its own thread while the work
 //! goes on; after a termination signal the group is waited for, bounded, then
-//! killed. The work's exact status (128+N for a signal death) is returned.
+//! killed, and so is what the work leaves running when it exits by itself. The
+//! work's exact status (128+N for a signal death) is returned.
 //!
 //! It knows nothing of backups: `run` says what USR1 does and how long the time
 //! after TERM is (KillWait). Signals are received from `start` on, so a TERM
@@ -59,6 +60,38 @@ pub(crate) struct WorkEnd {
     pub status: i32,
     /// What happened, for the log.
     pub how: String,
+    /// Processes it left running when it exited by itself (no termination
+    /// signal), stopped before post-job.
+    pub left_running: Option<LeftRunning>,
+}
+
+/// Processes the work left running when it exited, and how they were stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeftRunning {
+    pub pids: Vec<i32>,
+    pub stopped: Stopped,
+}
+
+/// How the processes the work left running ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stopped {
+    /// All ended after SIGTERM.
+    Term,
+    /// Some still ran after the bound: SIGKILL.
+    Kill,
+    /// Some still run even after SIGKILL (stuck in the kernel, or not ours to kill).
+    No,
+}
+
+impl Stopped {
+    /// The summary line's `left_running_stopped` value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Stopped::Term => "TERM",
+            Stopped::Kill => "KILL",
+            Stopped::No => "no",
+        }
+    }
 }
 
 /// Why a command cannot be executed, with the shell's status for it.
@@ -122,7 +155,10 @@ impl Shared {
                 // The work first: every moment counts inside KillWait.
                 self.forward(signal);
                 if !first {
-                    tracing::info!("{} again: passed on to the work", signal_name(signal));
+                    // "again" only when it is the same signal: SIGTERM after a
+                    // Ctrl-C is the first TERM.
+                    let earlier = self.term_signal.load(Ordering::SeqCst);
+                    tracing::info!("{}: passed on to the work", repeated(signal, earlier));
                     return;
                 }
                 match self.phase.load(Ordering::SeqCst) {
@@ -252,6 +288,7 @@ impl Supervisor {
                 return WorkEnd {
                     status: cannot.status,
                     how: cannot.message,
+                    left_running: None,
                 };
             }
         };
@@ -286,11 +323,26 @@ impl Supervisor {
             },
             Err(error) => (1, format!("its status could not be read: {error}")),
         };
-        if self.wait_for_the_rest(group, status, killed) {
+        let (killed, left_running) = self.wait_for_the_rest(group, status, killed);
+        if killed {
             how.push_str("; its processes were killed (SIGKILL) after the termination signal");
         }
+        if let Some(left) = &left_running {
+            how.push_str(&format!(
+                "; the processes it left running were stopped by {}",
+                match left.stopped {
+                    Stopped::Term => "SIGTERM",
+                    Stopped::Kill => "SIGKILL",
+                    Stopped::No => "nothing (some still run)",
+                }
+            ));
+        }
         self.shared.group.store(0, Ordering::SeqCst);
-        WorkEnd { status, how }
+        WorkEnd {
+            status,
+            how,
+            left_running,
+        }
     }
 
     /// After the work ended: what it started, in its group or not. SLURM's TERM
@@ -299,9 +351,15 @@ impl Supervisor {
     /// moment from dying too. Wait that moment, so the TERM is known (post-job
     /// bounded, `after_term`) and nothing is called left behind. After a TERM,
     /// what it started (a script's python, a `timeout`'s child) may still be
-    /// writing: the post-job backup must come after the last of them. Whether
-    /// SIGKILL was needed.
-    fn wait_for_the_rest(&self, group: i32, status: i32, mut killed: bool) -> bool {
+    /// writing: the post-job backup must come after the last of them. Without
+    /// a TERM, what it left running is stopped the same way (`stop_left_running`).
+    /// Whether SIGKILL was needed after a TERM, and what was left running.
+    fn wait_for_the_rest(
+        &self,
+        group: i32,
+        status: i32,
+        mut killed: bool,
+    ) -> (bool, Option<LeftRunning>) {
         let stopped = [SIGTERM, SIGINT, SIGHUP].map(|s| 128 + s).contains(&status);
         let settle = Instant::now();
         while self.termination().is_none()
@@ -311,14 +369,8 @@ impl Supervisor {
             thread::sleep(POLL);
         }
         if self.termination().is_none() {
-            let left = descendants::alive(group);
-            if !left.is_empty() || group_alive(group) {
-                tracing::warn!(
-                    "the work left processes running (process group {group}, pids {}); they are not waited for",
-                    pids(&left)
-                );
-            }
-            return killed;
+            let left = work_alive(group).then(|| self.stop_left_running(group));
+            return (killed, left);
         }
         while work_alive(group) && !killed {
             if self.past_work_bound() {
@@ -330,18 +382,44 @@ impl Supervisor {
             }
             thread::sleep(POLL);
         }
+        wait_after_kill(group);
+        (killed, None)
+    }
+
+    /// The work exited by itself, but processes it started still run (`cmd &`,
+    /// `setsid`, a daemon). Once `run` exits they are init's, and SLURM's
+    /// proctrack/linuxproc does not end them: they would go on writing after
+    /// the post-job backup, which claims to be the job's final state. So they
+    /// are stopped as after a TERM: SIGTERM to the group and to each, the
+    /// work's share of the time after TERM (`work_bound`), then SIGKILL.
+    fn stop_left_running(&self, group: i32) -> LeftRunning {
+        let pids = descendants::alive(group);
+        let bound = work_bound(self.shared.budget().0);
+        tracing::warn!(
+            "the work exited but left processes running (process group {group}, pids {}): SIGTERM to them, SIGKILL after {:.1} s, so that the post-job backup holds what they wrote",
+            self::pids(&pids),
+            bound.as_secs_f64()
+        );
+        send_group(group, SIGTERM);
+        descendants::signal(group, SIGTERM);
         let started = Instant::now();
-        while work_alive(group) && started.elapsed() < AFTER_KILL {
+        // A TERM that comes meanwhile is forwarded by the handler and bounds
+        // this from its own moment.
+        while work_alive(group) && started.elapsed() < bound && !self.past_work_bound() {
             thread::sleep(POLL);
         }
-        let left = descendants::alive(group);
-        if !left.is_empty() {
-            tracing::warn!(
-                "processes the work started could not be stopped (pids {}): the post-job backup may not hold what they write",
-                pids(&left)
+        let mut stopped = Stopped::Term;
+        if work_alive(group) {
+            tracing::error!(
+                "processes the work left running are still running after SIGTERM: SIGKILL to each of them"
             );
+            kill_all(group);
+            stopped = Stopped::Kill;
+            if !wait_after_kill(group) {
+                stopped = Stopped::No;
+            }
         }
-        killed
+        LeftRunning { pids, stopped }
     }
 
     /// Whether the work has had its share of the time after a termination signal.
@@ -356,6 +434,16 @@ impl Supervisor {
 /// `SIGTERM` for 15: what the log says.
 pub(crate) fn signal_name(signal: i32) -> String {
     Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string())
+}
+
+/// How a termination signal after the first is named: "SIGTERM again", or
+/// "SIGTERM (after SIGINT)" when the first was another one.
+fn repeated(signal: i32, first: i32) -> String {
+    if signal == first {
+        format!("{} again", signal_name(signal))
+    } else {
+        format!("{} (after {})", signal_name(signal), signal_name(first))
+    }
 }
 
 /// The work's share of the time after TERM: a third (the rest is post-job's),
@@ -377,6 +465,23 @@ fn send_group(group: i32, signal: i32) {
 fn kill_all(group: i32) {
     send_group(group, SIGKILL);
     descendants::signal(group, SIGKILL);
+}
+
+/// After SIGKILL, until the work's processes are gone (bounded by
+/// `AFTER_KILL`); names those that are not in a WARN line. Whether all are gone.
+fn wait_after_kill(group: i32) -> bool {
+    let started = Instant::now();
+    while work_alive(group) && started.elapsed() < AFTER_KILL {
+        thread::sleep(POLL);
+    }
+    let left = descendants::alive(group);
+    if !left.is_empty() {
+        tracing::warn!(
+            "processes the work started could not be stopped (pids {}): the post-job backup may not hold what they write",
+            pids(&left)
+        );
+    }
+    left.is_empty()
 }
 
 /// Whether anything the work started (in its group or out of it) still runs.
@@ -494,6 +599,12 @@ mod tests {
             work_bound(Duration::from_millis(500)),
             Duration::from_millis(500)
         );
+    }
+
+    #[test]
+    fn a_later_termination_signal_is_again_only_when_it_is_the_same() {
+        assert_eq!(repeated(SIGTERM, SIGTERM), "SIGTERM again");
+        assert_eq!(repeated(SIGTERM, SIGINT), "SIGTERM (after SIGINT)");
     }
 
     #[test]
