@@ -1343,6 +1343,8 @@ fn a_moved_project_with_seed_backups_is_unhealthy_until_adopt_then_restores_its_
     };
     run_in(&old_proj, &["--db-path", "results.db", "init"]).ok();
     run_in(&old_proj, &["backup"]).ok();
+    // A seed backup counts as good once read whole (T8 #2).
+    run_in(&old_proj, &["verify", "--all"]).ok();
     run_in(&old_proj, &["check", "--min-count", "2"]).ok();
 
     let proj2 = env.path("proj2");
