@@ -28,6 +28,7 @@ mod remote;
 mod remote_client;
 mod remote_faults;
 mod remote_identity;
+mod remote_inline_race;
 mod remote_integrity;
 mod remote_lost_record;
 mod remote_order;
