@@ -134,6 +134,15 @@ fn an_inline_upload_that_waits_too_long_for_its_turn_is_left_to_sync() {
         "{}",
         backup.stderr
     );
+    // Said when the wait began, not only when it ran out.
+    assert!(
+        backup.stderr.contains(&format!(
+            "waiting for another upload from this backup directory to {} (held by host=n9 pid=4242 job=77_3)",
+            r.url
+        )),
+        "{}",
+        backup.stderr
+    );
     let lines = crate::common::summary_lines(&r.env.summary_log());
     let upload = lines.iter().rev().find(|l| l["event"] == "upload").unwrap();
     assert_eq!(upload["status"], "failed", "{upload:?}");

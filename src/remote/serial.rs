@@ -58,6 +58,7 @@ pub(crate) fn wait_turn(
     };
     let started = Instant::now();
     let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(1));
+    let mut announced = false;
     let waited = loop {
         match try_lock(&file) {
             Ok(()) => break None,
@@ -75,6 +76,13 @@ pub(crate) fn wait_turn(
                 holder(&mut file),
                 limit.as_secs()
             )));
+        }
+        if !announced {
+            tracing::info!(
+                "waiting for another upload from this backup directory to {url} ({})",
+                holder(&mut file)
+            );
+            announced = true;
         }
         let stop = || crate::signals::stop_if_requested().is_err();
         match wait_lock(&file, left, stop) {
