@@ -163,3 +163,48 @@ fn an_inline_upload_that_waits_too_long_for_its_turn_is_left_to_sync() {
     let line = s3::remote_line(&r.run(&["check"]));
     assert!(line.starts_with("OK"), "{line}");
 }
+
+#[test]
+fn an_inline_upload_waits_for_its_turn_then_uploads_and_names_itself_there() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "waits");
+    r.run_inline(&["backup"]).ok();
+    let lock = turn_lock(&r);
+    let held = crate::common::hold_dir_lock(&lock, "host=n9 pid=4242 job=77_3");
+    r.add_row();
+    let backup = r
+        .command()
+        .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+        .arg("backup")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once it waits (its backup is made and published first).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while r.env.backup_files().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no second backup");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(held);
+    let backup: Run = backup.wait_with_output().unwrap().into();
+    backup.ok();
+    assert!(
+        backup
+            .stdout
+            .contains(&format!("uploaded to {}: 1 new", r.url)),
+        "{}\n{}",
+        backup.stdout,
+        backup.stderr
+    );
+    assert!(
+        backup.stderr.contains("waiting for another upload"),
+        "{}",
+        backup.stderr
+    );
+    assert_eq!(r.remote_count(), 2);
+    // The holder's line, whole, for the next waiter's message.
+    let text = std::fs::read_to_string(&lock).unwrap();
+    assert!(text.starts_with("host="), "{text:?}");
+}

@@ -14,7 +14,7 @@
 //! and on Lustre `-o localflock`, while the tasks of an array run on many nodes.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -95,8 +95,10 @@ pub(crate) fn wait_turn(
     };
     // Who holds it, for a waiter's message; informative only.
     let line = format!("host={} pid={} job={}", job.host, job.pid, job.tag);
+    // (From the start: reading the holder moved this descriptor's offset.)
     let _ = file
         .set_len(0)
+        .and_then(|()| file.rewind())
         .and_then(|()| file.write_all(line.as_bytes()));
     Ok(Turn {
         _held: Some((file, waited)),
@@ -171,7 +173,6 @@ fn cannot_lock(backup_dir: &Path, errno: Errno) -> Error {
 
 /// What the holder wrote into the lock file, or that it is unknown.
 fn holder(file: &mut File) -> String {
-    use std::io::Seek;
     let mut text = String::new();
     let _ = file
         .rewind()
