@@ -30,6 +30,7 @@ mod remote_downloads;
 mod remote_faults;
 mod remote_identity;
 mod remote_inline_race;
+mod remote_inline_turns;
 mod remote_integrity;
 mod remote_lost_record;
 mod remote_newest_first;

@@ -17,13 +17,18 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let remote = crate::remote::configured(&ctx.settings)?;
     let url = remote.url().to_string();
-    let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
     let db = ctx.db_id();
     // Nowhere to record this sync for `check`, even when a mirror's points
     // go up (the directory is not made for it): no success either way.
     let gone = !ctx.settings.backup_dir.is_dir();
     let mut from_mirrors = false;
-    let result = ctx.backup_set(&ctx.backup_dir()).and_then(|set| {
+    // Held until the outcome is recorded: an inline upload of this directory
+    // waits for it, and it for one under way (`remote::serial`); the proofs
+    // are read once it is this sync's turn (the one before may add some).
+    let (turn, waited) = take_turn(ctx, &remote);
+    let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
+    let listed = waited.and_then(|()| ctx.backup_set(&ctx.backup_dir()));
+    let result = listed.and_then(|set| {
         let set = with_mirrors(ctx, set);
         from_mirrors = !set.restore_points.is_empty();
         let rules = crate::remote::sync::Rules {
@@ -48,6 +53,7 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
         let written = state::record_checked(&ctx.settings, &db, &ctx.job, event, outcome, &detail);
         unrecorded = unrecorded.or(written.err());
     }
+    drop(turn);
     // What `check` cannot see must not pass as done: the sync fails (exit 1).
     let unrecorded = unrecorded.map(|why| {
         format!(
@@ -104,6 +110,18 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     match problem.or(unrecorded) {
         Some(problem) => Err(Error::failed(problem)),
         None => Ok(ExitCode::Success),
+    }
+}
+
+/// This sync's turn to upload (`remote::serial`), or why it did not come.
+fn take_turn(
+    ctx: &Ctx,
+    remote: &crate::remote::Remote,
+) -> (Option<crate::remote::serial::Turn>, Result<()>) {
+    let wait = crate::remote::serial::limit(ctx.settings.remote_timeout);
+    match crate::remote::serial::wait_turn(&ctx.settings.backup_dir, remote.url(), &ctx.job, wait) {
+        Ok(turn) => (Some(turn), Ok(())),
+        Err(error) => (None, Err(error)),
     }
 }
 

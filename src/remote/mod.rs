@@ -21,6 +21,7 @@ mod parts;
 pub(crate) mod proof;
 pub(crate) mod record;
 mod sent;
+pub(crate) mod serial;
 pub(crate) mod state;
 mod store_error;
 pub(crate) mod sync;
@@ -62,8 +63,18 @@ pub(crate) fn upload_inline(
         return None;
     };
     let db = crate::store::DbId::of(db);
+    // Held until the outcome is recorded: another task's upload of this
+    // directory waits, then finds this one's points there (`serial`).
+    let mut turn = None;
     // What was uploaded, and what (else) is wrong on the remote.
     let result = configured(settings).and_then(|remote| {
+        let wait = serial::limit(settings.remote_timeout);
+        turn = Some(serial::wait_turn(
+            &settings.backup_dir,
+            remote.url(),
+            job,
+            wait,
+        )?);
         let set = crate::store::BackupDir::new(&settings.backup_dir).set(&db)?;
         let mut proofs = proof::Proofs::load(&settings.backup_dir, remote.url());
         let done = sync::sync(
@@ -119,5 +130,6 @@ pub(crate) fn upload_inline(
         }
     };
     state::record(settings, &db, job, "upload", url, outcome, &detail);
+    drop(turn);
     Some(line)
 }

@@ -1,11 +1,13 @@
 //! `dbbackup sync`: every restore point not yet on the remote is uploaded (a
 //! base before the diffs rebuilt on it), then remote retention.
 //!
-//! No lock is held while uploading: a sync from a login node must never make a
-//! job's backup wait. It works from one listing of the backup directory and
-//! reads each file through a descriptor opened once: a file pruned meanwhile is
-//! passed over (not found) or read whole (unlinked, still open). Backups are
-//! never rewritten once published, so what is read is what was listed.
+//! The backup-directory lock is not held while uploading: a sync from a login
+//! node must never make a job's backup wait (its callers hold only the upload
+//! turn, `serial`, which no backup waits for). It works from one listing of
+//! the backup directory and reads each file through a descriptor opened once:
+//! a file pruned meanwhile is passed over (not found) or read whole (unlinked,
+//! still open). Backups are never rewritten once published, so what is read is
+//! what was listed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;

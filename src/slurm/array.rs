@@ -338,10 +338,13 @@ impl JobState {
                 .and_then(|m| m.modified())
                 .map(|modified| now.duration_since(modified).unwrap_or_default())
                 .unwrap_or_default();
-            let temp = item
-                .file_name()
-                .to_string_lossy()
-                .starts_with(crate::store::TEMP_PREFIX);
+            let name = item.file_name().to_string_lossy().into_owned();
+            let temp = name.starts_with(crate::store::TEMP_PREFIX);
+            // A lock file (`remote::serial`) is never removed: a process that
+            // opened it before would hold a lock a newly created one ignores.
+            if name.ends_with(".lock") {
+                continue;
+            }
             if age > EXPIRY || (temp && age > STALE_TEMP) {
                 let _ = fs::remove_file(item.path());
             }
@@ -399,5 +402,21 @@ mod tests {
                 .as_deref(),
             Some("backup_20250101_000000.db.gz")
         );
+    }
+
+    #[test]
+    fn expiry_removes_old_records_but_never_a_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - EXPIRY - Duration::from_secs(86_400);
+        for name in ["prejob-c-1-k", "upload-0a1b2c.lock"] {
+            let file = fs::File::create(dir.path().join(name)).unwrap();
+            file.set_modified(old).unwrap();
+        }
+        JobState {
+            dir: dir.path().to_path_buf(),
+        }
+        .expire();
+        assert!(!dir.path().join("prejob-c-1-k").exists());
+        assert!(dir.path().join("upload-0a1b2c.lock").exists());
     }
 }
