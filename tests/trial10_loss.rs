@@ -107,3 +107,176 @@ fn refused_restores_never_push_out_the_undo_copy_of_a_real_one() {
     assert_eq!(env.backup_files().len(), 2, "{:?}", env.backup_files());
     let _ = fs::remove_file(out);
 }
+
+/// The names assigned an empty array (`name=()`) in a shell script: arrays that
+/// can be empty when expanded.
+fn arrays_that_can_be_empty(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.trim().split_once("=()"))
+        .map(|(name, _)| name.trim().to_string())
+        .filter(|name| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+        .collect()
+}
+
+/// T10 #9: bash before 4.4 (CentOS 7's 4.2) treats `"${a[@]}"` of an empty array
+/// as unbound under `set -u`: the array template died before its work with
+/// `final[@]: unbound variable`. Every such expansion in the shipped scripts
+/// must be guarded, `${a[@]+"${a[@]}"}`. (bash 4.2 itself is not here to run
+/// them; shellcheck does not flag this.)
+#[test]
+fn shipped_scripts_guard_every_expansion_of_an_array_that_can_be_empty() {
+    let mut checked = 0;
+    for script in files_under(&slurm_dir()) {
+        let text = fs::read_to_string(&script).unwrap();
+        for name in arrays_that_can_be_empty(&text) {
+            let plain = format!("\"${{{name}[@]}}\"");
+            let guarded = format!("${{{name}[@]+{plain}}}");
+            let unguarded = text.matches(&plain).count() - text.matches(&guarded).count();
+            assert_eq!(
+                unguarded,
+                0,
+                "{}: {plain} expanded without the guard {guarded}",
+                script.display()
+            );
+            checked += 1;
+        }
+    }
+    // final, array_options, final_options, dbbackup__final at least.
+    assert!(checked >= 4, "{checked} arrays found");
+}
+
+/// A test's directory for jobs on the cluster (`slrm_logs/` where the templates
+/// write); `None`, the test skipped, without a cluster.
+fn cluster_env() -> Option<Env> {
+    if !cluster_ready() {
+        return None;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    Some(env)
+}
+
+/// `sbatch --parsable ARGS` in the test's directory, the test's settings exported.
+fn sbatch(env: &Env, vars: &[(&str, &str)], args: &[&str]) -> String {
+    let output = job_command(env, "sbatch")
+        .envs(vars.iter().copied())
+        .arg("--parsable")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "sbatch: {output:?}");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.trim().split(';').next().unwrap().to_string()
+}
+
+fn add_ledger_row(db: &Path) {
+    Connection::open(db)
+        .unwrap()
+        .execute("INSERT INTO ledger (amount, note) VALUES (0, 'later')", [])
+        .unwrap();
+}
+
+fn scancel(job: &str) {
+    let status = std::process::Command::new("scancel")
+        .arg(job)
+        .status()
+        .unwrap();
+    assert!(status.success(), "scancel {job}");
+}
+
+/// T10 #11: `final ARRAY` run by hand while the array's tasks still run (or
+/// wait) reported success and marked the array ended, so retention deleted its
+/// restore point under the running tasks. Now it refuses, naming them.
+#[test]
+fn final_refuses_while_the_arrays_tasks_have_not_ended() {
+    let Some(env) = cluster_env() else {
+        return;
+    };
+    let template = slurm_dir().join("job_array.sbatch");
+    let array = sbatch(
+        &env,
+        &[("DBBACKUP_FINAL", "0")],
+        &["--array=0-2%1", template.to_str().unwrap(), "sleep", "300"],
+    );
+    // Task 0's pre-job made the array's restore point.
+    wait_until(
+        "the array's pre-job restore point",
+        Duration::from_secs(120),
+        Duration::from_millis(200),
+        || !env.backup_files().is_empty(),
+    );
+    let point = env.backup_files()[0].clone();
+    let early = env.run(&["final", &array]);
+    early.failed_with(1, &format!("array {array} has not ended"));
+    assert!(
+        early.stderr.contains("tasks pending 1-2, running 0"),
+        "{}",
+        early.stderr
+    );
+    // Not marked ended: retention keeps the restore point under the running array.
+    for _ in 0..3 {
+        add_ledger_row(&env.db);
+        env.run(&["--max-backups", "1", "backup"]).ok();
+    }
+    let kept = env.backups.join(&point);
+    assert!(kept.exists(), "{point} deleted: {:?}", env.backup_files());
+    env.run(&["final", "--force", &array]).ok();
+    scancel(&array);
+    wait_until_jobs_leave_the_queue(&[&array], Duration::from_secs(120));
+}
+
+/// T10 #14: job id 0 (`scontrol show job 0` lists every job) is not a job id.
+#[test]
+fn job_id_zero_is_refused() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    env.run(&["restore", "--before-job", "0", "--target", "x.db"])
+        .failed_with(2, "'0' is not a SLURM job id");
+    env.run(&["list", "--job", "0"])
+        .failed_with(2, "'0' is not a SLURM job id");
+    env.run(&["final", "0"])
+        .failed_with(2, "'0' is not an array job id");
+    assert!(!env.path("x.db").exists());
+}
+
+/// T10 #11: `restore --before-job` whose recorded restore point was deleted fell
+/// back to the newest point before the job started, which may be older than
+/// the state at its start, and restored it. Now that needs `--force`.
+#[test]
+fn a_before_job_fallback_older_than_the_jobs_start_needs_force() {
+    let Some(env) = cluster_env() else {
+        return;
+    };
+    env.run(&["backup"]).ok();
+    let older = env.backup_files()[0].clone();
+    add_ledger_row(&env.db);
+    let template = slurm_dir().join("job_single.sbatch");
+    let job = sbatch(&env, &[], &[template.to_str().unwrap(), "true"]);
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
+    let recorded: Vec<String> = env
+        .backup_files()
+        .into_iter()
+        .filter(|name| *name != older)
+        .collect();
+    assert_eq!(recorded.len(), 1, "the job's pre-job point: {recorded:?}");
+    fs::remove_file(env.backups.join(&recorded[0])).unwrap();
+    let target = env.path("undone.db");
+    let target = target.to_str().unwrap();
+    let refused = env.run(&["restore", "--before-job", &job, "--target", target]);
+    refused.failed_with(1, &format!("is {older}, which may be older than the state"));
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    assert!(!Path::new(target).exists());
+    env.run(&[
+        "restore",
+        "--before-job",
+        &job,
+        "--target",
+        target,
+        "--force",
+    ])
+    .ok();
+    let copy = gunzip_to(&env.backups.join(&older), &env.path("older.db"));
+    assert_eq!(content_digest(Path::new(target)), content_digest(&copy));
+}
