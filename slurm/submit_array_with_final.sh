@@ -33,9 +33,9 @@ done
 [ "$#" -ge 2 ] || usage
 shift
 
-array=$(DBBACKUP_FINAL=0 sbatch --parsable "${array_options[@]}" "$here/job_array.sbatch" "$@")
+array=$(DBBACKUP_FINAL=0 sbatch --parsable ${array_options[@]+"${array_options[@]}"} "$here/job_array.sbatch" "$@")
 array=${array%%;*}
-final=$(sbatch --parsable "${final_options[@]}" --dependency=afterany:"$array" \
+final=$(sbatch --parsable ${final_options[@]+"${final_options[@]}"} --dependency=afterany:"$array" \
     "$here/final_backup.sbatch" "$array")
 final=${final%%;*}
 echo "array job $array, final backup job $final"

@@ -478,6 +478,10 @@ pub struct FinalArgs {
     /// The array job whose tasks have all ended
     #[arg(value_name = "ARRAY_JOB_ID")]
     pub array_job_id: String,
+    /// Back up and mark the array ended even while the scheduler reports tasks
+    /// of it pending or running (their restore point is then no longer kept)
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub output: FormatArgs,
 }
@@ -638,7 +642,8 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub if_db_missing: bool,
     /// Replace a target that is not an SQLite database, or restore another
-    /// database's backup over this one (what is replaced is saved first)
+    /// database's backup over this one (what is replaced is saved first); with
+    /// --before-job, restore the point before the job's start when its own was deleted
     #[arg(long)]
     pub force: bool,
     /// Run `PRAGMA integrity_check` on the restored copy even when its recorded

@@ -419,15 +419,42 @@ pub(crate) fn finish(
     record: &Record,
     keep: &Keep,
 ) -> Result<Created> {
-    let published = publish::publish(checked, target, lock, record)?;
-    let Kept { pruned, mirrors } = retain::retain_and_copy(&published, target, lock, keep)?;
-    let Published { entry, meta } = published;
+    let mut created = publish_only(checked, target, lock, record)?;
+    retain(&mut created, target, lock, keep)?;
+    Ok(created)
+}
+
+/// Publish only, no retention nor mirror copies yet: for a pre-restore copy,
+/// which counts against `keep_pre_restore` only once its restore replaced the
+/// database (`retain` then).
+pub(crate) fn publish_only(
+    checked: Checked,
+    target: &Target,
+    lock: &DirLock,
+    record: &Record,
+) -> Result<Created> {
+    let Published { entry, meta } = publish::publish(checked, target, lock, record)?;
     Ok(Created {
         entry,
         meta,
         duration: Duration::ZERO,
-        pruned,
-        mirrors,
+        pruned: Vec::new(),
+        mirrors: Vec::new(),
         full_because: None,
     })
+}
+
+/// Retention over the database's backups, then copies to the mirrors, for a
+/// backup `publish_only` published.
+pub(crate) fn retain(
+    created: &mut Created,
+    target: &Target,
+    lock: &DirLock,
+    keep: &Keep,
+) -> Result<()> {
+    let Kept { pruned, mirrors } =
+        retain::retain_and_copy(&created.entry, &created.meta, target, lock, keep)?;
+    created.pruned = pruned;
+    created.mirrors = mirrors;
+    Ok(())
 }

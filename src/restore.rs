@@ -142,7 +142,7 @@ pub(crate) fn restore(
         .map_err(&untouched)?;
     other_host::warn(&entry, target, &parent);
 
-    let (saved, guard) = match (&lock, present) {
+    let (mut saved, guard) = match (&lock, present) {
         (Some(lock), Present::Database) => {
             let (saved, guard) =
                 save_existing(settings, job, dir, lock, target).map_err(&untouched)?;
@@ -199,6 +199,9 @@ pub(crate) fn restore(
     // Only now may writers go on: they open the restored file by name. The guard
     // never checkpoints on close, so the restored file's new -wal is never touched.
     drop(guard);
+    if let (Some(lock), Some(saved)) = (&lock, &mut saved) {
+        settle(settings, job, dir, lock, target, saved);
+    }
     drop(lock);
     synced?;
     tracing::info!(target: crate::logging::REPORTED, "restored {} into {}", entry.file_name, show(target));
@@ -685,6 +688,26 @@ fn keep_owner_and_mode(temp: &mut TempFile, target: &Path) -> Result<()> {
         .context(|| format!("cannot set the mode of {}", show(temp.path())))
 }
 
+/// Retention and mirror copies for the pre-restore copy of a restore that
+/// replaced the database. The restore is done by now: a failure here is said,
+/// not made the restore's.
+fn settle(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    lock: &DirLock,
+    target: &Path,
+    saved: &mut Saved,
+) {
+    if let Err(error) = pre_restore::settle(settings, job, dir, lock, target, saved) {
+        tracing::warn!(
+            "retention after saving {} as {} failed: {error}",
+            show(target),
+            saved.name()
+        );
+    }
+}
+
 /// Refuse a target in use, save it as a pre-restore copy under a guard that
 /// keeps other writers out until the caller has renamed the restored copy over
 /// it, and make sure no stale WAL or journal can be replayed onto the restored
@@ -715,8 +738,19 @@ fn save_existing(
         Saved::Created(created) => format!("a copy of it was saved as {}", created.entry.file_name),
         Saved::Existing(name) => format!("its content is also held by backup {name}"),
     };
+    // Refused before anything touched the target: a new copy taken under the
+    // guard (still held) holds exactly what stays in place, and is removed
+    // rather than left to count against `keep_pre_restore` (see
+    // `pre_restore::discard`); without the guard it is kept, and named.
+    let refused = |saved: &Saved| {
+        if guard.is_some() && pre_restore::discard(dir, lock, saved) {
+            "nothing was replaced".to_string()
+        } else {
+            format!("nothing was replaced ({})", kept(saved))
+        }
+    };
     if let Err(error) = crate::signals::stop_if_requested() {
-        tracing::info!("{} left untouched; {}", show(target), kept(&saved));
+        tracing::info!("{} left untouched; {}", show(target), refused(&saved));
         return Err(error);
     }
     // A process that opened the database meanwhile (a writer waiting for the
@@ -728,9 +762,9 @@ fn save_existing(
     };
     if let Some(user) = user {
         return Err(Error::failed(format!(
-            "database {} came into use by {user}; nothing was replaced ({})",
+            "database {} came into use by {user}; {}",
             show(target),
-            kept(&saved)
+            refused(&saved)
         )));
     }
     remove_stale_sidecars(target, &kept(&saved))?;

@@ -52,6 +52,7 @@ mod slurm_identity;
 mod slurm_modes;
 mod stress;
 mod templates;
+mod trial10_loss;
 mod trial5_bugs;
 mod truth_copies;
 mod truth_ok;

@@ -58,7 +58,7 @@ dbbackup_pre_job() {
     # Checked first: a junk value must not let the work start unprotected.
     dbbackup__strict || true
     dbbackup__final_args
-    "$DBBACKUP" pre-job "${dbbackup__final[@]}" || rc=$?
+    "$DBBACKUP" pre-job ${dbbackup__final[@]+"${dbbackup__final[@]}"} || rc=$?
     case "$rc" in
         0) return 0 ;;
         2 | 126 | 127)
@@ -75,7 +75,7 @@ dbbackup_pre_job() {
 
 dbbackup_run_work() {
     dbbackup__final_args
-    exec "$DBBACKUP" run "${dbbackup__final[@]}" -- "$@"
+    exec "$DBBACKUP" run ${dbbackup__final[@]+"${dbbackup__final[@]}"} -- "$@"
 }
 
 dbbackup_post_job() {

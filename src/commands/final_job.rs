@@ -16,7 +16,7 @@ use crate::summary_log::{self, Line};
 
 pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
-    let done = final_job::run(&ctx.settings, &ctx.job, &args.array_job_id)?;
+    let done = final_job::run(&ctx.settings, &ctx.job, &args.array_job_id, args.force)?;
     if let Some(warning) = &done.unknown {
         // A log line, once: stdout is the report (JSON has it as `warning`).
         tracing::warn!("{warning}");

@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 
 use super::Target;
-use super::publish::Published;
 use crate::config::Settings;
 use crate::error::{Result, show};
 use crate::lock::DirLock;
 use crate::mirror::{self, MirrorResult};
 use crate::retention::{self, Policy};
 use crate::sqlite_file;
-use crate::store::metadata::CheckResult;
+use crate::store::Entry;
+use crate::store::metadata::{CheckResult, Metadata};
 
 /// What is kept, and where copies go.
 pub(crate) struct Keep<'a> {
@@ -40,12 +40,12 @@ pub(crate) struct Kept {
 /// Apply retention, then copy a good backup to every mirror; a failed snapshot
 /// is said loudly and copied nowhere.
 pub(crate) fn retain_and_copy(
-    published: &Published,
+    entry: &Entry,
+    meta: &Metadata,
     target: &Target,
     lock: &DirLock,
     keep: &Keep,
 ) -> Result<Kept> {
-    let Published { entry, meta } = published;
     // Published first, then retention: also after a failed snapshot, which is
     // what bounds the evidence a corrupt database leaves behind.
     // Restore points of jobs still running are kept (pre-job's promise).

@@ -79,7 +79,6 @@ pub(crate) fn save_before_restore(
     let stages = Stages {
         encoding: Encoding::of(settings, job),
         record: Record::new(settings, Kind::PreRestore, None),
-        keep: Keep::of(settings),
     };
     let saved = save(&target, lock, &reader, &stages, started);
     // The source is read until the copy is published and copied.
@@ -91,7 +90,6 @@ pub(crate) fn save_before_restore(
 struct Stages<'a> {
     encoding: Encoding<'a>,
     record: Record<'a>,
-    keep: Keep<'a>,
 }
 
 /// The stages of a backup, with a look for a backup of the same content between
@@ -123,9 +121,70 @@ fn save(
         tracing::info!("content of {} is already held by {name}", show(target.db));
         return Ok(Saved::Existing(name));
     }
-    let mut created = create::finish(checked, target, lock, &stages.record, &stages.keep)?;
+    // Retention waits for `settle`: see there.
+    let mut created = create::publish_only(checked, target, lock, &stages.record)?;
     created.duration = started.elapsed();
     Ok(Saved::Created(Box::new(created)))
+}
+
+/// Retention (and the mirrors' copies) for a new pre-restore copy, once its
+/// restore has replaced the database. Not before: a restore refused after the
+/// copy was made (the database came into use) replaced nothing, and its copy
+/// must not push the undo copy of an earlier restore out of `keep_pre_restore`
+/// (README: repeated restores never push a unique copy out).
+pub(crate) fn settle(
+    settings: &Settings,
+    job: &JobContext,
+    dir: &BackupDir,
+    lock: &DirLock,
+    target: &Path,
+    saved: &mut Saved,
+) -> Result<()> {
+    let Saved::Created(created) = saved else {
+        return Ok(());
+    };
+    let absolute =
+        std::path::absolute(target).context(|| format!("cannot resolve {}", show(target)))?;
+    let id = DbId::of(&absolute);
+    let target = Target {
+        dir,
+        db: &absolute,
+        id: &id,
+        job,
+    };
+    create::retain(created, &target, lock, &Keep::of(settings))
+}
+
+/// Remove the new pre-restore copy of a restore that replaced nothing. Only
+/// for a copy taken under the guard's write transaction, still held: no commit
+/// can have landed since, so the database left in place holds exactly what the
+/// copy holds, and removing the copy loses no state. (Without the guard another
+/// process may have changed the file since it was copied; that copy may be the
+/// only one of what was there, so the caller keeps it.)
+pub(crate) fn discard(dir: &BackupDir, _lock: &DirLock, saved: &Saved) -> bool {
+    let Saved::Created(created) = saved else {
+        return false;
+    };
+    match std::fs::remove_file(&created.entry.path) {
+        Ok(()) => {
+            crate::diff::pagehash::remove(dir.path(), &created.entry.file_name);
+            if let Err(e) = crate::store::sync_dir(dir.path()) {
+                tracing::warn!("cannot sync {}: {e}", show(dir.path()));
+            }
+            tracing::info!(
+                "removed {} again: the restore replaced nothing, and the database still holds that content",
+                created.entry.file_name
+            );
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                "cannot remove {}, the copy of a restore that replaced nothing: {e}",
+                created.entry.file_name
+            );
+            false
+        }
+    }
 }
 
 /// A backup of `id` kept in `dir` (restore point or pre-restore copy) whose
@@ -205,7 +264,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::retention::Policy;
 
     /// A pre-restore copy of `db` into `dir`, as the restore engine makes it.
     fn save_copy(dir: &BackupDir, db: &Path, job: &JobContext) -> Saved {
@@ -227,17 +285,6 @@ mod tests {
                 kind: Kind::PreRestore,
                 fingerprint: None,
                 mirrors: &[],
-            },
-            keep: Keep {
-                policy: Policy {
-                    keep_last: 5,
-                    keep_daily: 0,
-                    keep_weekly: 0,
-                    keep_pre_restore: 5,
-                    max_shrink_percent: 50.0,
-                },
-                mirrors: &[],
-                lock_wait: std::time::Duration::ZERO,
             },
         };
         let lock = DirLock::try_acquire(dir.path(), job).unwrap().unwrap();

@@ -41,17 +41,29 @@ impl create::Attempted for Reached {
     }
 }
 
-pub(crate) fn run(settings: &Settings, job: &JobContext, array_arg: &str) -> Result<FinalRun> {
+pub(crate) fn run(
+    settings: &Settings,
+    job: &JobContext,
+    array_arg: &str,
+    force: bool,
+) -> Result<FinalRun> {
     let array = sanitize(array_arg);
     if array.is_empty() || !array.chars().all(|c| c.is_ascii_digit()) {
         return Err(Error::usage(format!(
             "'{array_arg}' is not an array job id (digits, as sbatch --parsable prints)"
         )));
     }
+    // SLURM's job ids start at 1; `scontrol show job 0` lists every job.
+    if array.chars().all(|c| c == '0') {
+        return Err(Error::usage(format!(
+            "'{array_arg}' is not an array job id (job ids start at 1)"
+        )));
+    }
     let db = DbId::of(settings.db_path()?);
     let cluster = cluster_name(job);
     let key = super::array::key(&state_key(cluster.as_deref(), &array), &db);
     let (source, mut ends) = scheduler::task_ends(&array);
+    refuse_unended(&array, source, &ends, force)?;
     let dir = BackupDir::new(&settings.backup_dir);
     let reader = JobState::reader(&dir);
     // A mistyped id would otherwise pass for "nothing to do": say so (the backup
@@ -112,6 +124,44 @@ pub(crate) fn run(settings: &Settings, job: &JobContext, array_arg: &str) -> Res
         unknown,
         result,
     })
+}
+
+/// Refuse (unless `force`) while the scheduler reports tasks of the array not
+/// ended: marked ended, the array's restore point would be left to retention
+/// under tasks still writing. The final job itself starts after every task
+/// ended (`afterany`), so only a `final` run early, by hand, meets this.
+fn refuse_unended(
+    array: &str,
+    source: &str,
+    ends: &BTreeMap<u64, TaskEnd>,
+    force: bool,
+) -> Result<()> {
+    let mut by_state: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    for (task, end) in ends.iter().filter(|(_, end)| end.not_ended()) {
+        let word = end.state.split_whitespace().next().unwrap_or("");
+        by_state
+            .entry(word.to_ascii_lowercase())
+            .or_default()
+            .insert(*task);
+    }
+    if by_state.is_empty() {
+        return Ok(());
+    }
+    let tasks = by_state
+        .iter()
+        .map(|(state, tasks)| format!("{state} {}", ranges(tasks)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if force {
+        tracing::warn!(
+            "array {array} has not ended ({source}: tasks {tasks}); --force: backing up and marking it ended now"
+        );
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "array {array} has not ended ({source}: tasks {tasks}); `final` runs after every task ended \
+         (sbatch --dependency=afterany:{array}); nothing was done (--force to back up and mark it ended now)"
+    )))
 }
 
 /// The cluster whose array this is: `SLURM_CLUSTER_NAME` in a job, else what

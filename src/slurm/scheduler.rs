@@ -75,6 +75,67 @@ pub(crate) struct TaskEnd {
     pub exit_code: String,
 }
 
+/// Job states (`JobState=` of `scontrol`, `State` of `sacct`, first word) of a
+/// task that has not ended: queued, running, held for a requeue. `COMPLETING`
+/// is not among them: its work has ended (an `afterany` dependency is met).
+const NOT_ENDED: [&str; 11] = [
+    "PENDING",
+    "RUNNING",
+    "SUSPENDED",
+    "CONFIGURING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+];
+
+impl TaskEnd {
+    /// Whether the scheduler says this task has not ended yet.
+    pub(crate) fn not_ended(&self) -> bool {
+        let word = self.state.split_whitespace().next().unwrap_or("");
+        NOT_ENDED.contains(&word)
+    }
+}
+
+/// The tasks of an array task list as SLURM prints a not-yet-split remainder
+/// (`4-7%2`, `[4-7%2]`, `1,3,5-9:2`); `None` if it is not one. Bounded, as
+/// SLURM's `MaxArraySize` is.
+fn task_list(spec: &str) -> Option<Vec<u64>> {
+    const MOST: u64 = 4_000_001;
+    let spec = spec.trim_start_matches('[').trim_end_matches(']');
+    let spec = spec.split_once('%').map_or(spec, |(list, _)| list);
+    let mut tasks = Vec::new();
+    for part in spec.split(',') {
+        let (range, step) = part.split_once(':').unwrap_or((part, "1"));
+        let step: u64 = step.parse().ok().filter(|s| *s > 0)?;
+        let (first, last) = match range.split_once('-') {
+            Some((a, b)) => (a.parse::<u64>().ok()?, b.parse::<u64>().ok()?),
+            None => (range.parse().ok()?, range.parse().ok()?),
+        };
+        if last < first || last - first > MOST || tasks.len() as u64 > MOST {
+            return None;
+        }
+        tasks.extend((first..=last).step_by(usize::try_from(step).ok()?));
+    }
+    Some(tasks)
+}
+
+/// The tasks of `spec` (one task, or a remainder not yet split) with `end`:
+/// a remainder only while it has not ended (an ended one reads as before:
+/// not reported, named from pre-job's record).
+fn insert_tasks(ends: &mut BTreeMap<u64, TaskEnd>, spec: &str, end: TaskEnd) {
+    if let Ok(task) = spec.parse() {
+        ends.insert(task, end);
+    } else if end.not_ended() {
+        for task in task_list(spec).unwrap_or_default() {
+            ends.entry(task).or_insert_with(|| end.clone());
+        }
+    }
+}
+
 /// `sbatch --parsable ARGS`, with the caller's SLURM variables removed (they
 /// would make the new job look like part of this one; `SLURM_CONF` is kept).
 pub(crate) fn submit(args: &[String]) -> Result<JobId, Failure> {
@@ -177,32 +238,74 @@ pub(crate) struct Start {
 pub(crate) fn start_time(id: &str) -> Result<Start, Failure> {
     let sacct = run(
         "sacct",
-        &["-j", id, "-X", "-D", "-n", "-P", "-o", "Start"],
+        &["-j", id, "-X", "-D", "-n", "-P", "-o", "JobID,Start"],
         false,
         TIMEOUT,
     )
-    .map(|text| earliest(text.lines()));
+    .map(|text| parse_sacct_start(&text, id));
     if let Ok(Some(at)) = sacct {
         return Ok(Start { at, first: true });
     }
     let text = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT)?;
+    parse_start(&text, id)
+        .ok_or_else(|| Failure::Unreadable("scontrol", format!("no start time for job {id}")))
+}
+
+/// Whether a record with these ids is job `id` or part of it: the job itself,
+/// an array's task (`id` an array, or `ARRAY_TASK`), a heterogeneous job's
+/// component. The scheduler's answer is checked, not trusted: `scontrol show
+/// job 0` lists every job.
+fn is_part_of(id: &str, job: Option<&str>, array: Option<(&str, &str)>, het: Option<&str>) -> bool {
+    let of_array = match id.split_once('_') {
+        Some((array_id, task)) => array == Some((array_id, task)),
+        None => array.is_some_and(|(array_id, _)| array_id == id),
+    };
+    job == Some(id) || of_array || het == Some(id)
+}
+
+/// `sacct -o JobID,Start` lines of job `id`: the earliest start.
+fn parse_sacct_start(text: &str, id: &str) -> Option<jiff::Timestamp> {
+    earliest(text.lines().filter_map(|line| {
+        let (job, start) = line.split_once('|')?;
+        let (job, task) = match job.split_once('_') {
+            Some((array, task)) => (None, Some((array, task))),
+            None => (Some(job), None),
+        };
+        let het = job.and_then(|j| j.split_once('+')).map(|(het, _)| het);
+        is_part_of(id, job, task, het).then_some(start)
+    }))
+}
+
+/// The start of job `id` from `scontrol show job ID -o`, reading only the
+/// records that are that job's.
+pub(crate) fn parse_start(text: &str, id: &str) -> Option<Start> {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            let field = |key: &str| {
+                line.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            };
+            let array = field("ArrayJobId").zip(field("ArrayTaskId"));
+            is_part_of(id, field("JobId"), array, field("HetJobId"))
+        })
+        .collect();
     let field = |key: &'static str| {
-        earliest(text.lines().flat_map(move |line| {
+        earliest(lines.iter().flat_map(move |line| {
             line.split_whitespace()
                 .filter_map(move |kv| kv.strip_prefix(key))
         }))
     };
-    let requeued = text.lines().any(|line| {
+    let requeued = lines.iter().any(|line| {
         line.split_whitespace()
             .filter_map(|kv| kv.strip_prefix("Restarts="))
             .any(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
     });
-    let start = if requeued {
+    if requeued {
         field("SubmitTime=").map(|at| Start { at, first: false })
     } else {
         field("StartTime=").map(|at| Start { at, first: true })
-    };
-    start.ok_or_else(|| Failure::Unreadable("scontrol", format!("no start time for job {id}")))
+    }
 }
 
 /// The earliest of SLURM's local times (`2026-12-05T18:22:06`; `Unknown`,
@@ -384,17 +487,14 @@ pub(crate) fn parse_sacct(text: &str, array: &str) -> BTreeMap<u64, TaskEnd> {
         let Some(task) = id
             .strip_prefix(array)
             .and_then(|rest| rest.strip_prefix('_'))
-            .and_then(|t| t.parse().ok())
         else {
             continue;
         };
-        ends.insert(
-            task,
-            TaskEnd {
-                state: state.trim().to_string(),
-                exit_code: exit.trim().to_string(),
-            },
-        );
+        let end = TaskEnd {
+            state: state.trim().to_string(),
+            exit_code: exit.trim().to_string(),
+        };
+        insert_tasks(&mut ends, task, end);
     }
     ends
 }
@@ -411,17 +511,15 @@ pub(crate) fn parse_scontrol(text: &str, array: &str) -> BTreeMap<u64, TaskEnd> 
         if field("ArrayJobId") != Some(array) {
             continue;
         }
-        // A still-pending remainder reads `ArrayTaskId=4-7%2`: not one task.
-        let Some(task) = field("ArrayTaskId").and_then(|t| t.parse().ok()) else {
+        // A still-pending remainder reads `ArrayTaskId=4-7%2`: its tasks.
+        let Some(task) = field("ArrayTaskId") else {
             continue;
         };
-        ends.insert(
-            task,
-            TaskEnd {
-                state: field("JobState").unwrap_or("UNKNOWN").to_string(),
-                exit_code: field("ExitCode").unwrap_or("?").to_string(),
-            },
-        );
+        let end = TaskEnd {
+            state: field("JobState").unwrap_or("UNKNOWN").to_string(),
+            exit_code: field("ExitCode").unwrap_or("?").to_string(),
+        };
+        insert_tasks(&mut ends, task, end);
     }
     ends
 }
@@ -459,6 +557,25 @@ mod tests {
     }
 
     #[test]
+    fn a_start_time_is_read_only_from_the_jobs_own_records() {
+        // `scontrol show job 0` lists every job: none of them is job 0.
+        let all = "JobId=465 ArrayJobId=464 ArrayTaskId=0 JobState=COMPLETED Restarts=1 SubmitTime=2026-12-06T10:00:00 StartTime=2026-12-06T10:00:01\n\
+                   JobId=470 JobState=RUNNING Restarts=0 SubmitTime=2026-12-06T10:05:00 StartTime=2026-12-06T10:05:02\n";
+        assert_eq!(parse_start(all, "0"), None);
+        assert_eq!(parse_start(all, "46"), None);
+        let plain = parse_start(all, "470").unwrap();
+        assert!(plain.first);
+        assert_eq!(parse_start(all, "464_0").map(|s| s.first), Some(false));
+        assert_eq!(parse_start(all, "464").map(|s| s.first), Some(false));
+        assert_eq!(parse_start(all, "464_1"), None);
+        let sacct = "12|2026-12-06T10:00:00\n120|2026-12-06T09:00:00\n7_1|2026-12-06T08:00:00\n7_[2-3]|Unknown\n";
+        assert!(parse_sacct_start(sacct, "12").unwrap() > parse_sacct_start(sacct, "120").unwrap());
+        assert!(parse_sacct_start(sacct, "7").is_some());
+        assert_eq!(parse_sacct_start(sacct, "0"), None);
+        assert_eq!(parse_sacct_start(sacct, "7_2"), None);
+    }
+
+    #[test]
     fn scheduler_reports_are_parsed() {
         let sacct = "55_0|COMPLETED|0:0\n55_3|CANCELLED by 0|0:0\n55_4|OUT_OF_MEMORY|0:125\n56_1|COMPLETED|0:0\n";
         let ends = parse_sacct(sacct, "55");
@@ -467,8 +584,17 @@ mod tests {
         let scontrol = "JobId=57 ArrayJobId=55 ArrayTaskId=2 JobName=x JobState=TIMEOUT Reason=TimeLimit ExitCode=0:15\n\
                         JobId=55 ArrayJobId=55 ArrayTaskId=4-7%2 JobState=PENDING ExitCode=0:0\n";
         let ends = parse_scontrol(scontrol, "55");
-        assert_eq!(ends.len(), 1);
+        assert_eq!(ends.len(), 5);
         assert_eq!(ends[&2].state, "TIMEOUT");
         assert_eq!(ends[&2].exit_code, "0:15");
+        assert!(!ends[&2].not_ended());
+        // The pending remainder is its tasks, not yet ended.
+        assert!((4..=7).all(|t| ends[&t].state == "PENDING" && ends[&t].not_ended()));
+        let sacct = "55_0|RUNNING|0:0\n55_[1-5:2%1]|PENDING|0:0\n55_[6-7]|CANCELLED by 0|0:0\n";
+        let ends = parse_sacct(sacct, "55");
+        assert_eq!(ends.keys().copied().collect::<Vec<_>>(), [0, 1, 3, 5]);
+        assert!(ends.values().all(TaskEnd::not_ended));
+        assert_eq!(task_list("1,3,5-7"), Some(vec![1, 3, 5, 6, 7]));
+        assert_eq!(task_list("7-5"), None);
     }
 }

@@ -36,6 +36,12 @@ impl JobRef {
                 "'{text}' is not a SLURM job id (digits, or ARRAY_TASK such as 264_3)"
             )));
         }
+        // SLURM's job ids start at 1; `scontrol show job 0` lists every job.
+        if job.bytes().all(|b| b == b'0') {
+            return Err(Error::usage(format!(
+                "'{text}' is not a SLURM job id (job ids start at 1)"
+            )));
+        }
         Ok(JobRef {
             job: job.to_string(),
             task: task.map(str::to_string),
@@ -59,7 +65,16 @@ impl JobRef {
 }
 
 /// The restore point of `db` from before `job`'s work, and how it was chosen.
-pub(crate) fn point_before(dir: &BackupDir, db: &DbId, job: &JobRef) -> Result<(String, String)> {
+///
+/// When the recorded point was deleted, the newest point before the job's start
+/// may be older than the state at its start (the points between deleted too):
+/// it is given only with `force`, else named in the error.
+pub(crate) fn point_before(
+    dir: &BackupDir,
+    db: &DbId,
+    job: &JobRef,
+    force: bool,
+) -> Result<(String, String)> {
     let points = dir.set(db)?.restore_points;
     let recorded = recorded_pre_job(dir, db, &job.job);
     if let Some(name) = &recorded
@@ -137,6 +152,14 @@ pub(crate) fn point_before(dir: &BackupDir, db: &DbId, job: &JobRef) -> Result<(
                 "{deleted}no restore point of this database was made before job {id} first started ({started})"
             ))
         })?;
+    if !deleted.is_empty() && !force {
+        return Err(Error::failed(format!(
+            "{deleted}the newest restore point before job {id} first started ({started}) is {}, \
+             which may be older than the state at its start (points between may be deleted too); \
+             nothing was changed (--force to restore it, or choose with `dbbackup list`)",
+            before.file_name
+        )));
+    }
     Ok((
         before.file_name.clone(),
         format!("{deleted}the newest restore point before job {id} first started ({started})"),
@@ -170,7 +193,7 @@ mod tests {
         assert!(!array.made("2645") && !array.made("264_") && !array.made("26"));
         let task = JobRef::parse("264_3").unwrap();
         assert!(task.made("264") && task.made("264_3") && !task.made("264_4"));
-        for bad in ["", "abc", "264_", "_3", "1;rm", "264_3_1"] {
+        for bad in ["", "abc", "264_", "_3", "1;rm", "264_3_1", "0", "00", "0_3"] {
             assert!(JobRef::parse(bad).is_err(), "{bad}");
         }
     }
