@@ -418,7 +418,14 @@ pub(crate) fn evaluate(
     let mut criteria = vec![
         age,
         count(&good, label, thresholds),
-        shrink(&good, label, thresholds),
+        shrink(
+            &crate::restored::since(
+                &good,
+                db.and_then(|db| crate::restored::read(dir, db)).as_ref(),
+            ),
+            label,
+            thresholds,
+        ),
         last_attempt(&set, label),
     ];
     if let Some(criterion) = restorable(&set.restore_points, &good, &no_base, label) {
@@ -517,7 +524,9 @@ fn count(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion
 
 /// The newest backup's database size against the median of the earlier ones: a
 /// sudden shrink usually means rows were lost or the wrong file is backed up.
-fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
+/// `good`: since the last restore (`restored::since`), whose size drop was the
+/// user's act.
+fn shrink(good: &[&Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
     let name = format!("{label}shrink");
     let sizes: Vec<u64> = good
         .iter()
@@ -535,7 +544,9 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
     };
     // Retention holds the pre-shrink point while the shrink lasts: the warning
     // and the held point go together, and deleting the file ends both.
-    if let Some(held) = crate::retention::pre_shrink(good, thresholds.max_shrink_percent) {
+    if let Some(held) =
+        crate::retention::pre_shrink(good.iter().copied(), thresholds.max_shrink_percent)
+    {
         let largest = held.meta.as_ref().map_or(0, |m| m.db_size);
         return Criterion {
             pending: false,

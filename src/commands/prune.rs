@@ -33,7 +33,8 @@ pub(crate) fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
     };
     let protected = crate::slurm::array::JobState::protected(&dir);
     let policy = retention::policy(&ctx.settings);
-    let plan = retention::plan(&dir.set(&db)?, policy, &protected);
+    let restored = crate::restored::read(dir.path(), &db);
+    let plan = retention::plan(&dir.set(&db)?, policy, &protected, restored.as_ref());
     retention::say_held(&plan, policy);
     if !args.dry_run {
         retention::apply(&dir, &plan)?;

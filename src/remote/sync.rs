@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
+use std::path::Path;
 
 use super::client::InvalidRecord;
 use super::identity;
@@ -166,7 +167,7 @@ fn open_unless_gone(entry: &Entry) -> Result<Option<std::fs::File>> {
 pub(crate) fn sync(
     remote: &Remote,
     (set, db): (&BackupSet, Option<&DbId>),
-    rules: Rules,
+    rules: Rules<'_>,
     proofs: &mut Proofs,
 ) -> Result<Synced> {
     let mut done = Synced::default();
@@ -294,7 +295,7 @@ impl Synced {
 fn list(
     remote: &Remote,
     set: &BackupSet,
-    rules: Rules,
+    rules: Rules<'_>,
     proofs: &mut Proofs,
     done: &mut Synced,
 ) -> Result<Vec<RemotePoint>> {
@@ -518,7 +519,7 @@ fn damaged_headers(set: &BackupSet, done: &mut Synced) {
 
 /// `set`'s restore points that retention keeps, oldest first: a base was
 /// published before every diff rebuilt on it.
-fn to_upload(set: &BackupSet, rules: Rules) -> Vec<Entry> {
+fn to_upload(set: &BackupSet, rules: Rules<'_>) -> Vec<Entry> {
     let restorable: Vec<Entry> = set
         .restore_points
         .iter()
@@ -605,7 +606,7 @@ fn not_repaired(
 /// name them and `sync` would say "0 uploaded".
 fn without_base(
     set: &BackupSet,
-    rules: Rules,
+    rules: Rules<'_>,
     on_remote: &HashMap<String, RemotePoint>,
     done: &mut Synced,
 ) {
@@ -749,7 +750,7 @@ fn other_backup(there: &Record, meta: &Metadata) -> Option<String> {
 
 /// What remote retention keeps of each database's points.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Rules {
+pub(crate) struct Rules<'a> {
     /// `remote_max_backups`: the newest this many.
     pub keep: u32,
     /// `check.max_shrink`: the pre-shrink point is held as local retention
@@ -760,14 +761,18 @@ pub(crate) struct Rules {
     /// `sync --forget-missing`: points gone from the store (`vanished`) are
     /// accepted as lost, not a failure.
     pub forget_missing: bool,
+    /// The local backup directory, whose restore records (`restored`) say
+    /// which size drops a restore made: not held as shrinks, as locally.
+    pub backup_dir: Option<&'a Path>,
 }
 
-impl Rules {
-    pub(crate) fn of(settings: &crate::config::Settings) -> Rules {
+impl<'a> Rules<'a> {
+    pub(crate) fn of(settings: &'a crate::config::Settings) -> Rules<'a> {
         Rules {
             keep: settings.remote_max_backups,
             max_shrink_percent: settings.check.max_shrink_percent,
             forget_missing: false,
+            backup_dir: Some(&settings.backup_dir),
         }
     }
 }
@@ -788,19 +793,26 @@ fn by_source(points: &[Entry]) -> Vec<Vec<&Entry>> {
 }
 
 /// The pre-shrink point held per database among `points`
-/// (`retention::pre_shrink`).
-fn held(points: &[Entry], max_shrink_percent: f64) -> Vec<String> {
+/// (`retention::pre_shrink`), compared since the last restore into it.
+fn held(points: &[Entry], rules: Rules<'_>) -> Vec<String> {
     by_source(points)
         .into_iter()
-        .filter_map(|list| crate::retention::pre_shrink(list, max_shrink_percent))
+        .filter_map(|list| {
+            let source = list.first()?.meta.as_ref().ok()?.source.clone();
+            let restored = rules
+                .backup_dir
+                .and_then(|dir| crate::restored::read(dir, &DbId::of(Path::new(&source))));
+            let compared = crate::restored::since(list, restored.as_ref());
+            crate::retention::pre_shrink(compared, rules.max_shrink_percent)
+        })
         .map(|e| e.file_name.clone())
         .collect()
 }
 
 /// Names to keep among `points`: per database (`source`), the newest `keep`,
 /// the pre-shrink point (`held`) and the base of each kept diff.
-pub(crate) fn kept(points: &[Entry], rules: Rules) -> HashSet<String> {
-    let held = held(points, rules.max_shrink_percent);
+pub(crate) fn kept(points: &[Entry], rules: Rules<'_>) -> HashSet<String> {
+    let held = held(points, rules);
     let mut names = HashSet::new();
     for list in by_source(points) {
         let newest = list.iter().take(rules.keep as usize);
@@ -845,7 +857,7 @@ fn retain(
     remote: &Remote,
     points: &HashMap<String, RemotePoint>,
     (set, db): (&BackupSet, Option<&DbId>),
-    rules: Rules,
+    rules: Rules<'_>,
     (proofs, proved, bad): (
         &mut Proofs,
         &mut HashSet<String>,
@@ -920,7 +932,7 @@ fn retain(
             break keep;
         }
     };
-    for name in held(&entries, rules.max_shrink_percent) {
+    for name in held(&entries, rules) {
         tracing::warn!(
             "remote retention keeps {name} on {}: the database is smaller by more than {}% than in it (check.max_shrink); if the shrink was intended, delete {name} and its record there",
             remote.url(),
@@ -968,6 +980,40 @@ mod tests {
         e
     }
 
+    /// Remote retention holds a pre-shrink point as local retention does, and
+    /// like it not for the size drop a recorded restore made (T10 #4).
+    #[test]
+    fn a_restore_recorded_locally_is_no_shrink_on_the_remote() {
+        let sized = |stamp, seq, size| {
+            let mut e = point(stamp, "/a.db", seq, None);
+            e.meta.as_mut().unwrap().db_size = size;
+            e
+        };
+        let points = vec![
+            sized("20250101_030000", 3, 10),
+            sized("20250101_020000", 2, 1000),
+            sized("20250101_010000", 1, 10),
+        ];
+        let local = tempfile::tempdir().unwrap();
+        let rules = Rules {
+            keep: 1,
+            max_shrink_percent: 50.0,
+            forget_missing: false,
+            backup_dir: Some(local.path()),
+        };
+        assert_eq!(held(&points, rules), ["backup_20250101_020000.db.gz"]);
+        let db = DbId::of(Path::new("/a.db"));
+        crate::restored::record(local.path(), &db, "backup_20250101_010000.db.gz", 2).unwrap();
+        assert!(held(&points, rules).is_empty());
+        // Grown since the restore, then shrunk: held again.
+        let later = [
+            sized("20250101_050000", 5, 10),
+            sized("20250101_040000", 4, 1000),
+        ];
+        let points: Vec<Entry> = later.into_iter().chain(points).collect();
+        assert_eq!(held(&points, rules), ["backup_20250101_040000.db.gz"]);
+    }
+
     #[test]
     fn retention_keeps_the_newest_per_database_and_the_bases_of_kept_diffs() {
         let f1 = "backup_20250101_000000.db.gz";
@@ -983,6 +1029,7 @@ mod tests {
             keep: 2,
             max_shrink_percent: 50.0,
             forget_missing: false,
+            backup_dir: None,
         };
         let mut kept: Vec<String> = kept(&points, rules).into_iter().collect();
         kept.sort();
