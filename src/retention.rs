@@ -28,9 +28,8 @@ use jiff::tz::TimeZone;
 
 use crate::config::Settings;
 use crate::error::{Context, Result, show};
-use crate::lock::DirLock;
 use crate::restored::Restored;
-use crate::store::{BackupDir, BackupSet, DbId, Entry, sync_dir};
+use crate::store::{BackupDir, BackupSet, Entry, sync_dir};
 
 /// Failed snapshots kept per database: enough to compare two, bounded so that a
 /// corrupt database backed up by every array task cannot fill the disk.
@@ -95,6 +94,9 @@ pub(crate) struct KeepOrDelete {
     pub delete: Vec<String>,
     /// The pre-shrink restore point kept beyond the policy, if any.
     pub held: Option<String>,
+    /// Kept only because a caller protected them (a job's pre-job restore
+    /// point), newest first: the policy alone would delete them.
+    pub pinned: Vec<String>,
 }
 
 /// Decide for one database's set; `protected` names are kept whatever their age;
@@ -201,6 +203,7 @@ fn plan_with(
         keep: Vec::new(),
         delete: Vec::new(),
         held: held.map(|e| e.file_name.clone()),
+        pinned: Vec::new(),
     };
     let mut own: Vec<&Entry> = set
         .restore_points
@@ -211,8 +214,11 @@ fn plan_with(
         .collect();
     own.sort_by_key(|e| std::cmp::Reverse(e.name.order_key()));
     for entry in own {
-        if keep.contains(entry.file_name.as_str()) || protected.contains(&entry.file_name) {
+        if keep.contains(entry.file_name.as_str()) {
             plan.keep.push(entry.file_name.clone());
+        } else if protected.contains(&entry.file_name) {
+            plan.keep.push(entry.file_name.clone());
+            plan.pinned.push(entry.file_name.clone());
         } else {
             plan.delete.push(entry.file_name.clone());
         }
@@ -235,22 +241,6 @@ fn keep_newest_per<'a>(
             keep.insert(entry.file_name.as_str());
         }
     }
-}
-
-/// Apply retention to `db`'s backups in `dir` (never another database's), keeping
-/// `protected` names; returns what was deleted.
-pub(crate) fn prune(
-    dir: &BackupDir,
-    db: &DbId,
-    policy: Policy,
-    protected: &HashSet<String>,
-    _lock: &DirLock,
-) -> Result<Vec<String>> {
-    let restored = crate::restored::read(dir.path(), db);
-    let plan = plan(&dir.set(db)?, policy, protected, restored.as_ref());
-    say_held(&plan, policy);
-    apply(dir, &plan)?;
-    Ok(plan.delete)
 }
 
 /// Say (once a run) which pre-shrink restore point is kept beyond the policy.
