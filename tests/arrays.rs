@@ -814,3 +814,66 @@ fn a_termed_jobs_restore_point_is_kept_with_a_reason_until_the_scheduler_says_it
     );
     assert_eq!(env.backup_files().len(), 2, "{:?}", env.backup_files());
 }
+
+/// T10 #1: `list --job N` shows the restore point `restore --before-job N`
+/// restores also when pre-job reused one made earlier (the database was
+/// unchanged): KIND `pre-job (reused)`, JSON `pre_job_of`.
+#[test]
+fn list_job_shows_the_reused_pre_job_restore_point() {
+    let env = Env::new();
+    let (bin, _) = scheduler_answering_from(&env);
+    env.run(&["backup"]).ok();
+    let earlier = env.backup_files()[0].clone();
+    let job = |args: &[&str]| -> Run {
+        let mut command = env.command();
+        with_path(&mut command, &bin);
+        command
+            .env("SLURM_JOB_ID", "9400")
+            .env("SLURM_CLUSTER_NAME", "alpha")
+            .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    job(&["pre-job"]).ok();
+    assert_eq!(
+        env.backup_files(),
+        std::slice::from_ref(&earlier),
+        "reused, not made again"
+    );
+    work(&env);
+    job(&["post-job", "--status", "0"]).ok();
+    let post = env.backup_files().last().unwrap().clone();
+    let list = env.run(&["list", "--job", "9400"]);
+    list.ok();
+    let line = |name: &str| {
+        list.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{}", list.stdout))
+            .to_string()
+    };
+    assert!(
+        line(&earlier).contains(" pre-job (reused) "),
+        "{}",
+        list.stdout
+    );
+    assert!(line(&post).contains(" post-job "), "{}", list.stdout);
+    let json = env
+        .run(&["list", "--job", "9400", "--format", "json"])
+        .json();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{json}");
+    let row = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap();
+    assert_eq!(row(&earlier)["pre_job_of"], "9400");
+    assert_eq!(row(&earlier)["kind"], "manual");
+    assert!(row(&post).get("pre_job_of").is_none(), "{json}");
+    let undo = env.run(&["restore", "--before-job", "9400", "--target", "undone.db"]);
+    undo.ok();
+    assert!(
+        undo.stdout.contains(&format!("before the job: {earlier}")),
+        "{}",
+        undo.stdout
+    );
+}
