@@ -79,11 +79,21 @@ pub(crate) fn since<'a>(
     points: impl IntoIterator<Item = &'a Entry>,
     restored: Option<&Restored>,
 ) -> Vec<&'a Entry> {
+    since_by(points, restored, Entry::seq)
+}
+
+/// [`since`], with each point's publication number in the backup directory
+/// given (the remote's entries rank by the store's order).
+pub(crate) fn since_by<'a>(
+    points: impl IntoIterator<Item = &'a Entry>,
+    restored: Option<&Restored>,
+    seq_of: impl Fn(&Entry) -> Option<u64>,
+) -> Vec<&'a Entry> {
     points
         .into_iter()
         .filter(|e| match restored {
             None => true,
-            Some(r) => e.file_name == r.backup || e.seq().is_some_and(|seq| seq > r.seq),
+            Some(r) => e.file_name == r.backup || seq_of(e).is_some_and(|seq| seq > r.seq),
         })
         .collect()
 }

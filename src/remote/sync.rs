@@ -802,7 +802,8 @@ fn held(points: &[Entry], rules: Rules<'_>) -> Vec<String> {
             let restored = rules
                 .backup_dir
                 .and_then(|dir| crate::restored::read(dir, &DbId::of(Path::new(&source))));
-            let compared = crate::restored::since(list, restored.as_ref());
+            let compared =
+                crate::restored::since_by(list, restored.as_ref(), super::client::local_seq);
             crate::retention::pre_shrink(compared, rules.max_shrink_percent)
         })
         .map(|e| e.file_name.clone())
