@@ -150,3 +150,34 @@ fn a_restore_to_a_smaller_state_is_not_a_shrink_but_a_later_one_is() {
         run.stdout
     );
 }
+
+/// A mirror's copies are judged alike: after a restore, neither the mirror's
+/// retention nor its `check` criteria take the restore for a shrink.
+#[test]
+fn a_restore_is_no_shrink_in_a_mirror_either() {
+    let env = Env::empty();
+    let mirror = env.path("mirror");
+    let mirror = mirror.to_str().unwrap();
+    let args = ["--max-backups", "2", "--mirror-dir", mirror];
+    fill(&env, 10);
+    env.run(&[&args[..], &["backup"]].concat()).ok();
+    let small = env.backup_files()[0].clone();
+    fill(&env, ROWS);
+    env.run(&[&args[..], &["backup"]].concat()).ok();
+    let big = env.backup_files()[1].clone();
+    env.run(&[&args[..], &["restore", &small]].concat()).ok();
+    for i in 0..3 {
+        sql(&env, &format!("INSERT INTO t(x) VALUES ({i})"));
+        env.run(&[&args[..], &["backup"]].concat()).ok();
+        // The first time, the big point is still in both, within max_backups.
+        let run = env.run(&[&args[..], &["check", "--format", "nagios"]].concat());
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    }
+    assert!(
+        !backup_files_in(std::path::Path::new(mirror)).contains(&big),
+        "{:?}",
+        backup_files_in(std::path::Path::new(mirror))
+    );
+    let run = env.run(&[&args[..], &["check", "--format", "nagios"]].concat());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
