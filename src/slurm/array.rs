@@ -381,7 +381,11 @@ impl JobState {
                 .file_name()
                 .to_string_lossy()
                 .starts_with(crate::store::TEMP_PREFIX);
-            if age > EXPIRY || (temp && age > STALE_TEMP) {
+            // The last restore into a database stays (one small file per
+            // database): once gone, a pre-restore-size point that keep_daily or
+            // keep_weekly still holds would read as a shrink again.
+            let restore_record = item.file_name().to_string_lossy().starts_with("restored-");
+            if (age > EXPIRY && !restore_record) || (temp && age > STALE_TEMP) {
                 let _ = fs::remove_file(item.path());
             }
         }
@@ -391,6 +395,24 @@ impl JobState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_state_expires_but_the_last_restore_record_stays() {
+        let root = tempfile::tempdir().unwrap();
+        let backups = BackupDir::new(root.path());
+        let state = root.path().join(STATE_DIR);
+        fs::create_dir(&state).unwrap();
+        let old = SystemTime::now() - EXPIRY - Duration::from_secs(86_400);
+        for name in ["restored-abc", "prejob-x-1-abc"] {
+            let file = fs::File::create(state.join(name)).unwrap();
+            file.set_modified(old).unwrap();
+        }
+        let job = crate::slurm::job::JobContext::from_lookup(|_| None, "n1".into());
+        let lock = DirLock::try_acquire(root.path(), &job).unwrap().unwrap();
+        JobState::open(&backups, &lock).unwrap();
+        assert!(state.join("restored-abc").exists());
+        assert!(!state.join("prejob-x-1-abc").exists());
+    }
 
     #[test]
     fn records_round_trip_and_old_files_still_read() {
