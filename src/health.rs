@@ -419,10 +419,8 @@ pub(crate) fn evaluate(
         age,
         count(&good, label, thresholds),
         shrink(
-            &crate::restored::since(
-                &good,
-                db.and_then(|db| crate::restored::read(dir, db)).as_ref(),
-            ),
+            &good,
+            db.and_then(|db| crate::restored::read(dir, db)),
             label,
             thresholds,
         ),
@@ -526,7 +524,16 @@ fn count(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion
 /// sudden shrink usually means rows were lost or the wrong file is backed up.
 /// `good`: since the last restore (`restored::since`), whose size drop was the
 /// user's act.
-fn shrink(good: &[&Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
+fn shrink(
+    good: &[Entry],
+    restored: Option<crate::restored::Restored>,
+    label: &str,
+    thresholds: &CheckThresholds,
+) -> Criterion {
+    let since = restored.as_ref().map_or(String::new(), |r| {
+        format!(" since the restore of {}", r.backup)
+    });
+    let good = crate::restored::since(good, restored.as_ref());
     let name = format!("{label}shrink");
     let sizes: Vec<u64> = good
         .iter()
@@ -538,7 +545,7 @@ fn shrink(good: &[&Entry], label: &str, thresholds: &CheckThresholds) -> Criteri
             name,
             ok: true,
             severity: Severity::Warning,
-            detail: "no earlier backups to compare with".into(),
+            detail: format!("no earlier backups to compare with{since}"),
             perf: None,
         };
     };
@@ -572,7 +579,7 @@ fn shrink(good: &[&Entry], label: &str, thresholds: &CheckThresholds) -> Criteri
         ok: newest as f64 >= floor,
         severity: Severity::Warning,
         detail: format!(
-            "newest database size {} vs median {} of {} earlier (may shrink {}%)",
+            "newest database size {} vs median {} of {} earlier{since} (may shrink {}%)",
             human_bytes(newest),
             human_bytes(median),
             earlier.len(),

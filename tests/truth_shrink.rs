@@ -124,6 +124,14 @@ fn a_restore_to_a_smaller_state_is_not_a_shrink_but_a_later_one_is() {
     let run = env.run(&["--max-backups", "2", "check", "--format", "nagios"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.starts_with("DBBACKUP OK"), "{}", run.stdout);
+    let text = env.run(&["--max-backups", "2", "check"]);
+    assert!(
+        text.stdout.contains(&format!(
+            "of 1 earlier since the restore of {small} (may shrink 50%)"
+        )),
+        "{}",
+        text.stdout
+    );
 
     // Grown after the restore, then a mistaken DELETE: held as always.
     fill(&env, ROWS);
