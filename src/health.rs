@@ -449,7 +449,12 @@ pub(crate) fn evaluate(
             count(&good, label, thresholds),
             unverified,
         ),
-        shrink(&good, label, thresholds),
+        shrink(
+            &good,
+            db.and_then(|db| crate::restored::read(dir, db)),
+            label,
+            thresholds,
+        ),
         last_attempt(&set, label),
     ];
     if let Some(criterion) = restorable(&set.restore_points, &good, &no_base, label) {
@@ -584,7 +589,18 @@ fn count(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion
 
 /// The newest backup's database size against the median of the earlier ones: a
 /// sudden shrink usually means rows were lost or the wrong file is backed up.
-fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
+/// `good`: since the last restore (`restored::since`), whose size drop was the
+/// user's act.
+fn shrink(
+    good: &[Entry],
+    restored: Option<crate::restored::Restored>,
+    label: &str,
+    thresholds: &CheckThresholds,
+) -> Criterion {
+    let since = restored.as_ref().map_or(String::new(), |r| {
+        format!(" since the restore of {}", r.backup)
+    });
+    let good = crate::restored::since(good, restored.as_ref());
     let name = format!("{label}shrink");
     let sizes: Vec<u64> = good
         .iter()
@@ -596,13 +612,15 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
             name,
             ok: true,
             severity: Severity::Warning,
-            detail: "no earlier backups to compare with".into(),
+            detail: format!("no earlier backups to compare with{since}"),
             perf: None,
         };
     };
     // Retention holds the pre-shrink point while the shrink lasts: the warning
     // and the held point go together, and deleting the file ends both.
-    if let Some(held) = crate::retention::pre_shrink(good, thresholds.max_shrink_percent) {
+    if let Some(held) =
+        crate::retention::pre_shrink(good.iter().copied(), thresholds.max_shrink_percent)
+    {
         let largest = held.meta.as_ref().map_or(0, |m| m.db_size);
         return Criterion {
             pending: false,
@@ -628,7 +646,7 @@ fn shrink(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterio
         ok: newest as f64 >= floor,
         severity: Severity::Warning,
         detail: format!(
-            "newest database size {} vs median {} of {} earlier (may shrink {}%)",
+            "newest database size {} vs median {} of {} earlier{since} (may shrink {}%)",
             human_bytes(newest),
             human_bytes(median),
             earlier.len(),

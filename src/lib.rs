@@ -26,6 +26,7 @@ mod progress;
 mod quota;
 mod remote;
 mod restore;
+mod restored;
 mod retention;
 mod signals;
 pub mod slurm;

@@ -100,7 +100,10 @@ fn copy_to(
     put(&mirror, entry, "")?;
     // Only this database's copies (a mirror may be shared as well); the primary's
     // restore points of running jobs are kept in mirrors too.
-    let plan = retention::plan(&mirror.set(db)?, policy, protected);
+    // A restore recorded in the primary holds for its copies alike.
+    let primary = entry.path.parent().unwrap_or(Path::new("."));
+    let restored = crate::restored::read(primary, db);
+    let plan = retention::plan(&mirror.set(db)?, policy, protected, restored.as_ref());
     retention::apply(&mirror, &plan)
 }
 

@@ -196,6 +196,9 @@ pub(crate) fn restore(
             saved.as_ref().map_or("?", |s| s.name())
         );
     }
+    if lock.is_some() {
+        record_restore(settings, dir, &target_id, &entry.file_name);
+    }
     // Only now may writers go on: they open the restored file by name. The guard
     // never checkpoints on close, so the restored file's new -wal is never touched.
     drop(guard);
@@ -212,6 +215,26 @@ pub(crate) fn restore(
         saved: saved.map(|s| s.name().to_string()),
         passed_over,
     }))
+}
+
+/// Record the restore (`restored`), so that the size drop it made is not taken
+/// for a shrink: in the backup directory and each mirror (their `check` judges
+/// their copies alike). The restore is done: a record that cannot be written
+/// is said, and `check` then warns of the shrink as before.
+fn record_restore(settings: &Settings, dir: &BackupDir, db: &DbId, name: &str) {
+    let seq = match dir.next_seq(&settings.mirror_dirs) {
+        Ok(next) => next - 1,
+        Err(e) => {
+            tracing::warn!("the restore is not recorded for check's shrink criterion: {e}");
+            return;
+        }
+    };
+    let dirs = std::iter::once(dir.path()).chain(settings.mirror_dirs.iter().map(PathBuf::as_path));
+    for place in dirs.filter(|d| d.is_dir()) {
+        if let Err(e) = crate::restored::record(place, db, name, seq) {
+            tracing::warn!("the restore is not recorded for check's shrink criterion: {e}");
+        }
+    }
 }
 
 /// A signal's error says the target was left untouched.

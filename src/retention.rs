@@ -28,8 +28,8 @@ use jiff::tz::TimeZone;
 
 use crate::config::Settings;
 use crate::error::{Context, Result, show};
-use crate::lock::DirLock;
-use crate::store::{BackupDir, BackupSet, DbId, Entry, sync_dir};
+use crate::restored::Restored;
+use crate::store::{BackupDir, BackupSet, Entry, sync_dir};
 
 /// Failed snapshots kept per database: enough to compare two, bounded so that a
 /// corrupt database backed up by every array task cannot fill the disk.
@@ -94,11 +94,21 @@ pub(crate) struct KeepOrDelete {
     pub delete: Vec<String>,
     /// The pre-shrink restore point kept beyond the policy, if any.
     pub held: Option<String>,
+    /// Kept only because a caller protected them (a job's pre-job restore
+    /// point), newest first: the policy alone would delete them.
+    pub pinned: Vec<String>,
 }
 
-/// Decide for one database's set; `protected` names are kept whatever their age.
-pub(crate) fn plan(set: &BackupSet, policy: Policy, protected: &HashSet<String>) -> KeepOrDelete {
-    plan_with(set, policy, protected, |e| {
+/// Decide for one database's set; `protected` names are kept whatever their age;
+/// `restored`: the last restore into the database (`restored::read` of the
+/// directory the set is in).
+pub(crate) fn plan(
+    set: &BackupSet,
+    policy: Policy,
+    protected: &HashSet<String>,
+    restored: Option<&Restored>,
+) -> KeepOrDelete {
+    plan_with(set, policy, protected, restored, |e| {
         crate::diff::restore_problem(e).is_none()
     })
 }
@@ -108,6 +118,7 @@ fn plan_with(
     set: &BackupSet,
     policy: Policy,
     protected: &HashSet<String>,
+    restored: Option<&Restored>,
     restorable: impl Fn(&Entry) -> bool,
 ) -> KeepOrDelete {
     // A restore point that cheap checks show cannot be restored (truncated,
@@ -138,7 +149,11 @@ fn plan_with(
             .iso_week_date();
         (i32::from(week.year()), i32::from(week.week()))
     });
-    let held = pre_shrink(points.iter().copied(), policy.max_shrink_percent);
+    // The size drop a restore made is the user's act: compared only since it.
+    let held = pre_shrink(
+        crate::restored::since(points.iter().copied(), restored),
+        policy.max_shrink_percent,
+    );
     keep.extend(held.map(|e| e.file_name.as_str()));
     // Likewise a pre-restore copy that cannot be restored is not one of the
     // `keep_pre_restore`: kept, bounded, as evidence.
@@ -188,6 +203,7 @@ fn plan_with(
         keep: Vec::new(),
         delete: Vec::new(),
         held: held.map(|e| e.file_name.clone()),
+        pinned: Vec::new(),
     };
     let mut own: Vec<&Entry> = set
         .restore_points
@@ -198,8 +214,11 @@ fn plan_with(
         .collect();
     own.sort_by_key(|e| std::cmp::Reverse(e.name.order_key()));
     for entry in own {
-        if keep.contains(entry.file_name.as_str()) || protected.contains(&entry.file_name) {
+        if keep.contains(entry.file_name.as_str()) {
             plan.keep.push(entry.file_name.clone());
+        } else if protected.contains(&entry.file_name) {
+            plan.keep.push(entry.file_name.clone());
+            plan.pinned.push(entry.file_name.clone());
         } else {
             plan.delete.push(entry.file_name.clone());
         }
@@ -222,21 +241,6 @@ fn keep_newest_per<'a>(
             keep.insert(entry.file_name.as_str());
         }
     }
-}
-
-/// Apply retention to `db`'s backups in `dir` (never another database's), keeping
-/// `protected` names; returns what was deleted.
-pub(crate) fn prune(
-    dir: &BackupDir,
-    db: &DbId,
-    policy: Policy,
-    protected: &HashSet<String>,
-    _lock: &DirLock,
-) -> Result<Vec<String>> {
-    let plan = plan(&dir.set(db)?, policy, protected);
-    say_held(&plan, policy);
-    apply(dir, &plan)?;
-    Ok(plan.delete)
 }
 
 /// Say (once a run) which pre-shrink restore point is kept beyond the policy.
@@ -307,7 +311,14 @@ mod tests {
     }
 
     fn deleted(entries: &[Entry], policy: Policy) -> Vec<String> {
-        plan_with(&set(entries.to_vec()), policy, &HashSet::new(), |_| true).delete
+        plan_with(
+            &set(entries.to_vec()),
+            policy,
+            &HashSet::new(),
+            None,
+            |_| true,
+        )
+        .delete
     }
 
     fn diff(stamp: &str, base: &str) -> Entry {
@@ -340,7 +351,13 @@ mod tests {
         ];
         // The base of both diffs is gone: they cannot count as the 2 kept.
         let no_base = |e: &Entry| !e.name.diff;
-        let plan = plan_with(&set(entries), policy(2, 0, 0), &HashSet::new(), no_base);
+        let plan = plan_with(
+            &set(entries),
+            policy(2, 0, 0),
+            &HashSet::new(),
+            None,
+            no_base,
+        );
         assert!(plan.delete.is_empty(), "{plan:?}");
         assert_eq!(plan.keep.len(), 4);
     }
@@ -357,7 +374,7 @@ mod tests {
         ];
         // The four newest cannot be restored (truncated, say).
         let cut = |e: &Entry| e.created() < "2025-01-03T00:00:00Z".parse().unwrap();
-        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), cut);
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), None, cut);
         assert_eq!(
             plan.keep,
             vec![
@@ -384,7 +401,13 @@ mod tests {
             entry("20250102_000000", false, false),
             entry("20250101_000000", false, false),
         ];
-        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
+        let plan = plan_with(
+            &set(entries),
+            policy(1, 0, 0),
+            &HashSet::new(),
+            None,
+            |_| true,
+        );
         assert_eq!(plan.delete, vec!["backup_20250101_000000.db.gz"]);
         assert!(
             plan.keep
@@ -411,6 +434,7 @@ mod tests {
             &set(entries.clone()),
             policy(3, 0, 0),
             &HashSet::new(),
+            None,
             |_| true,
         );
         assert_eq!(plan1.delete, vec!["backup_20250102_000000.diff.gz"]);
@@ -419,6 +443,7 @@ mod tests {
             &set(entries.clone()),
             policy(2, 0, 0),
             &HashSet::new(),
+            None,
             |_| true,
         );
         assert_eq!(
@@ -430,7 +455,7 @@ mod tests {
             ]
         );
         let protected = HashSet::from(["backup_20250102_000000.diff.gz".to_string()]);
-        let plan3 = plan_with(&set(entries), policy(1, 0, 0), &protected, |_| true);
+        let plan3 = plan_with(&set(entries), policy(1, 0, 0), &protected, None, |_| true);
         assert_eq!(plan3.delete, vec!["backup_20250103_000000.diff.gz"]);
         assert!(plan3.keep.contains(&base1.to_string()));
         assert!(plan3.keep.contains(&base2.to_string()));
@@ -444,7 +469,7 @@ mod tests {
             entry("20250103_000000", false, false),
         ];
         let protected: HashSet<String> = ["backup_20250103_000000.db.gz".to_string()].into();
-        let plan = plan_with(&set(entries), policy(1, 0, 0), &protected, |_| true);
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &protected, None, |_| true);
         assert_eq!(plan.delete, vec!["backup_20250104_000000.db.gz"]);
         assert!(
             plan.keep
@@ -472,6 +497,7 @@ mod tests {
             &set(entries.clone()),
             policy(1, 0, 0),
             &HashSet::new(),
+            None,
             |_| true,
         );
         assert_eq!(plan.held.as_deref(), Some("backup_20250103_000000.db.gz"));
@@ -487,7 +513,9 @@ mod tests {
             .into_iter()
             .chain(entries)
             .collect();
-        let plan = plan_with(&set(grown), policy(1, 0, 0), &HashSet::new(), |_| true);
+        let plan = plan_with(&set(grown), policy(1, 0, 0), &HashSet::new(), None, |_| {
+            true
+        });
         assert_eq!(plan.held, None);
         assert_eq!(plan.keep, vec!["backup_20250106_000000.db.gz"]);
     }
@@ -515,7 +543,13 @@ mod tests {
             entry("20250103_000000", true, false),
             entry("20250102_000000", false, false),
         ];
-        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
+        let plan = plan_with(
+            &set(entries),
+            policy(1, 0, 0),
+            &HashSet::new(),
+            None,
+            |_| true,
+        );
         assert_eq!(
             plan.keep,
             vec![
@@ -539,7 +573,13 @@ mod tests {
             .map(|day| owned(&format!("2025010{day}_120000"), DB, Kind::PreRestore, false))
             .collect();
         entries.push(entry("20250101_000000", false, false));
-        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
+        let plan = plan_with(
+            &set(entries),
+            policy(1, 0, 0),
+            &HashSet::new(),
+            None,
+            |_| true,
+        );
         assert_eq!(
             plan.delete,
             vec![
@@ -561,7 +601,13 @@ mod tests {
             owned("20250103_000000", "/proj/b.db", Kind::Manual, false),
             entry("20250102_000000", false, true),
         ];
-        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
+        let plan = plan_with(
+            &set(entries),
+            policy(1, 0, 0),
+            &HashSet::new(),
+            None,
+            |_| true,
+        );
         assert!(plan.delete.is_empty(), "{plan:?}");
         assert!(
             !plan
@@ -585,7 +631,7 @@ mod tests {
             vec!["backup_20250101_000000.db.gz"]
         );
         let protected = HashSet::from(["backup_20250104_000000.db.gz".to_string()]);
-        let plan = plan_with(&set(entries), policy(1, 0, 0), &protected, |_| true);
+        let plan = plan_with(&set(entries), policy(1, 0, 0), &protected, None, |_| true);
         assert_eq!(plan.delete, vec!["backup_20250101_000000.db.gz"]);
     }
 
@@ -599,7 +645,13 @@ mod tests {
             legacy("20250101_000000"),
             cut,
         ];
-        let plan = plan_with(&set(entries), policy(1, 0, 0), &HashSet::new(), |_| true);
+        let plan = plan_with(
+            &set(entries),
+            policy(1, 0, 0),
+            &HashSet::new(),
+            None,
+            |_| true,
+        );
         assert!(plan.delete.is_empty(), "{plan:?}");
     }
 

@@ -694,3 +694,190 @@ fn lock_status_names_a_holder_that_recorded_nothing_by_its_pid() {
     );
     backup.failed_with(1, &format!("still locked by pid {pid}"));
 }
+
+/// Fake `scontrol` (and `sacct`, accounting disabled): `show config` names the
+/// cluster `alpha`; `show job` answers from the returned file, or fails as a
+/// controller that cannot be reached while it does not exist.
+fn scheduler_answering_from(env: &Env) -> (PathBuf, PathBuf) {
+    let bin = env.path("fake-bin");
+    let jobs = env.path("jobs");
+    fake_tool(
+        &bin,
+        "scontrol",
+        &format!(
+            "#!/bin/sh\nif [ \"$2\" = config ]; then printf 'ClusterName = alpha\\nKillWait = 5 sec\\n'; exit 0; fi\n\
+             [ -f '{0}' ] || {{ echo 'slurm_load_jobs error: Unable to contact slurm controller' >&2; exit 1; }}\ncat '{0}'\n",
+            jobs.display()
+        ),
+    );
+    fake_tool(
+        &bin,
+        "sacct",
+        "#!/bin/sh\necho 'Slurm accounting storage is disabled' >&2\nexit 1\n",
+    );
+    (bin, jobs)
+}
+
+/// T10 #5: a plain job whose post-job ran after SLURM's TERM may be requeued,
+/// so its pre-job restore point is kept beyond `max_backups`; `prune` (dry run
+/// or not) and retention say which and why. Once the scheduler says the job
+/// ended for good, the pin goes; while it cannot be asked, or says the job is
+/// pending again, it stays.
+#[test]
+fn a_termed_jobs_restore_point_is_kept_with_a_reason_until_the_scheduler_says_it_ended() {
+    let env = Env::new();
+    let (bin, jobs) = scheduler_answering_from(&env);
+    let job = |args: &[&str]| -> Run {
+        let mut command = env.command();
+        with_path(&mut command, &bin);
+        command
+            .env("SLURM_JOB_ID", "9300")
+            .env("SLURM_CLUSTER_NAME", "alpha")
+            .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let run = |args: &[&str]| -> Run {
+        let mut command = env.command();
+        with_path(&mut command, &bin);
+        command.args(args).output().unwrap().into()
+    };
+    job(&["pre-job"]).ok();
+    let pinned = env.backup_files()[0].clone();
+    work(&env);
+    job(&["post-job", "--status", "143", "--after-term"]).ok();
+    let mut last = None;
+    for _ in 0..3 {
+        work(&env);
+        last = Some(run(&["--max-backups", "2", "backup"]));
+        last.as_ref().unwrap().ok();
+    }
+    let why = "pre-job restore point of job 9300, which may be requeued (until ";
+    let stderr = &last.unwrap().stderr;
+    assert!(
+        stderr.contains(&format!(
+            "retention keeps {pinned} beyond max_backups: {why}"
+        )),
+        "{stderr}"
+    );
+    let dry = run(&["--max-backups", "2", "prune", "--dry-run"]);
+    dry.ok();
+    assert!(
+        dry.stdout.contains(&format!("kept {pinned}: {why}")),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("3 kept, 0 would delete"),
+        "{}",
+        dry.stdout
+    );
+    let json = run(&[
+        "--max-backups",
+        "2",
+        "prune",
+        "--dry-run",
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(json["pinned"][0]["name"], pinned.as_str());
+    assert!(json["pinned"][0]["why"].as_str().unwrap().starts_with(why));
+
+    // Pending again (requeued): still kept.
+    fs::write(
+        &jobs,
+        "JobId=9300 JobName=x JobState=PENDING Reason=BeginTime\n",
+    )
+    .unwrap();
+    let dry = run(&["--max-backups", "2", "prune", "--dry-run"]);
+    assert!(
+        dry.stdout.contains(&format!("kept {pinned}: {why}")),
+        "{}",
+        dry.stdout
+    );
+    // Ended for good: the pin goes, and stays gone.
+    fs::write(
+        &jobs,
+        "JobId=9300 JobName=x JobState=CANCELLED Reason=None\n",
+    )
+    .unwrap();
+    let dry = run(&["--max-backups", "2", "prune", "--dry-run"]);
+    assert!(
+        dry.stdout.contains(&format!("would delete {pinned}")),
+        "{}",
+        dry.stdout
+    );
+    run(&["--max-backups", "2", "prune"]).ok();
+    assert!(
+        !env.backup_files().contains(&pinned),
+        "{:?}",
+        env.backup_files()
+    );
+    assert_eq!(env.backup_files().len(), 2, "{:?}", env.backup_files());
+}
+
+/// T10 #1: `list --job N` shows the restore point `restore --before-job N`
+/// restores also when pre-job reused one made earlier (the database was
+/// unchanged): KIND `pre-job (reused)`, JSON `pre_job_of`.
+#[test]
+fn list_job_shows_the_reused_pre_job_restore_point() {
+    let env = Env::new();
+    let (bin, _) = scheduler_answering_from(&env);
+    env.run(&["backup"]).ok();
+    let earlier = env.backup_files()[0].clone();
+    let job = |args: &[&str]| -> Run {
+        let mut command = env.command();
+        with_path(&mut command, &bin);
+        command
+            .env("SLURM_JOB_ID", "9400")
+            .env("SLURM_CLUSTER_NAME", "alpha")
+            .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    job(&["pre-job"]).ok();
+    assert_eq!(
+        env.backup_files(),
+        std::slice::from_ref(&earlier),
+        "reused, not made again"
+    );
+    work(&env);
+    job(&["post-job", "--status", "0"]).ok();
+    let post = env.backup_files().last().unwrap().clone();
+    let list = env.run(&["list", "--job", "9400"]);
+    list.ok();
+    let line = |name: &str| {
+        list.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{}", list.stdout))
+            .to_string()
+    };
+    assert!(
+        line(&earlier).contains(" pre-job (reused) "),
+        "{}",
+        list.stdout
+    );
+    assert!(line(&post).contains(" post-job "), "{}", list.stdout);
+    let json = env
+        .run(&["list", "--job", "9400", "--format", "json"])
+        .json();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{json}");
+    let row = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap();
+    assert_eq!(row(&earlier)["pre_job_of"], "9400");
+    assert_eq!(row(&earlier)["kind"], "manual");
+    assert!(row(&post).get("pre_job_of").is_none(), "{json}");
+    let undo = env.run(&["restore", "--before-job", "9400", "--target", "undone.db"]);
+    undo.ok();
+    assert!(
+        undo.stdout.contains(&format!("before the job: {earlier}")),
+        "{}",
+        undo.stdout
+    );
+}

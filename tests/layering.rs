@@ -18,6 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "create",
             "restore",
+            "restored",
             "export",
             "due",
             "health",

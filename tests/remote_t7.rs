@@ -77,6 +77,34 @@ fn remote_retention_keeps_the_pre_shrink_point_as_local_retention_does() {
     assert_eq!(row_count(&target, "t"), ROWS);
 }
 
+/// T10 #4 on the remote: a restore to a smaller state (the user's undo) is no
+/// shrink there either; the big point ages out of the remote as usual.
+#[test]
+fn a_restore_to_a_smaller_state_holds_nothing_on_the_remote() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "restored");
+    let keep = ["--max-backups", "2", "--remote-max-backups", "2"];
+    sql(&r, "CREATE TABLE small(x)");
+    r.run(&[&keep[..], &["backup"]].concat()).ok();
+    let small = r.env.backup_files().last().unwrap().clone();
+    let big = big_point_synced(&r, &keep);
+    r.run(&["restore", &small]).ok();
+    for _ in 0..3 {
+        r.add_row();
+        r.run(&[&keep[..], &["backup", "--force"]].concat()).ok();
+        let sync = r.run(&[&keep[..], &["sync"]].concat());
+        sync.ok();
+        assert!(
+            !sync.stderr.contains("remote retention keeps"),
+            "{}",
+            sync.stderr
+        );
+    }
+    let names = r.remote_names();
+    assert!(!names.contains(&big), "{names:?}");
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
 /// Finding 3: the record of a point only the remote holds (pruned locally,
 /// inside remote_max_backups) changed at the store: `sync` said WARN and
 /// exit 0, `check` OK, and the point was no longer restorable. `sync` fails

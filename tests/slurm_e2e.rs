@@ -858,3 +858,63 @@ fn scancel_during_pre_job_ends_inside_kill_wait_with_its_post_job_line() {
     assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
     assert!(!output.contains("KillWait unknown"), "{output}");
 }
+
+/// T10 #5 on the cluster: a scancelled plain job's pre-job restore point is
+/// pinned (it may be requeued), but retention asks the scheduler, which says
+/// the job is CANCELLED for good: the pin goes, `max_backups` holds again, and
+/// the job is marked ended (asked once).
+#[test]
+fn a_cancelled_jobs_pin_goes_once_the_scheduler_says_it_ended() {
+    let Some(env) = cluster_env(&[]) else {
+        return;
+    };
+    let template = slurm_dir().join("job_single.sbatch");
+    let mut command = slurm_command(&env, "sbatch");
+    command.env("DBBACKUP_TERM_GRACE_SECONDS", "3").args([
+        "--parsable",
+        template.to_str().unwrap(),
+        "sleep",
+        "300",
+    ]);
+    let out = command.output().unwrap();
+    assert!(out.status.success());
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let pre = await_lines(&env, 1, Duration::from_secs(180), |l| {
+        l["event"] == "pre-job" && l["job"] == job
+    });
+    let pinned = pre[0]["backup"].clone();
+    std::thread::sleep(Duration::from_millis(500));
+    scancel(&[&job]);
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
+    assert_eq!(job_state(&job), "CANCELLED");
+    let post = await_lines(&env, 1, Duration::from_secs(30), |l| {
+        l["event"] == "post-job" && l["job"] == job
+    });
+    assert_eq!(post[0]["after_term"], "true");
+    let mut said = String::new();
+    for i in 0..3 {
+        rusqlite::Connection::open(&env.db)
+            .unwrap()
+            .execute_batch(&format!(
+                "INSERT INTO ledger (amount, note) VALUES ({i}, 'x'); \
+                 INSERT INTO ledger (amount, note) VALUES (-{i}, 'balance'); UPDATE counter SET n = n + 2"
+            ))
+            .unwrap();
+        let run = env.run(&["--max-backups", "1", "backup"]);
+        run.ok();
+        said.push_str(&run.stderr);
+    }
+    assert!(
+        said.contains(&format!(
+            "job {job} ended (the scheduler says so): its pre-job restore point {pinned} is no longer kept for it"
+        )),
+        "{said}"
+    );
+    assert_eq!(said.matches("the scheduler says so").count(), 1, "{said}");
+    assert!(
+        !env.backup_files().contains(&pinned),
+        "{:?}",
+        env.backup_files()
+    );
+    assert_eq!(env.backup_files().len(), 1, "{:?}", env.backup_files());
+}

@@ -440,15 +440,16 @@ fn restore_before_job_undoes_a_job_and_list_job_shows_what_it_made() {
         })
         .collect();
     assert_eq!(kinds, ["post-job", "pre-job"]);
-    // The third job changed nothing: its pre-job reused a point, its post-job
-    // found the database unchanged.
-    let nothing = env.run(&["list", "--job", "88000012"]);
-    nothing.ok();
-    assert!(
-        nothing.stdout.contains("no backups made by job 88000012"),
-        "{}",
-        nothing.stdout
-    );
+    // The third job changed nothing: its pre-job reused a point (listed for it,
+    // the one `restore --before-job` took), its post-job found the database
+    // unchanged.
+    let reused = env.run(&["list", "--job", "88000012", "--format", "json"]);
+    reused.ok();
+    let rows = reused.json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["job"], "88000011");
+    assert_eq!(rows[0]["pre_job_of"], "88000012");
 }
 
 /// Bad job ids are usage errors; a job nobody knows is a clear failure, and

@@ -92,3 +92,100 @@ fn retention_keeps_the_only_big_backup_of_a_re_created_database() {
     assert_eq!(env.backup_files().len(), 2, "{:?}", env.backup_files());
     assert_held(&env, &big, &["--max-backups", "1"]);
 }
+
+/// T10 #4: a restore (the documented "undo a job") sets the database back to a
+/// smaller size on the user's request: neither retention nor `check` takes that
+/// for a shrink, and the copy of what it replaced ages out as usual. A real
+/// shrink after further backups is still held and warned of.
+#[test]
+fn a_restore_to_a_smaller_state_is_not_a_shrink_but_a_later_one_is() {
+    let env = Env::empty();
+    fill(&env, 10);
+    env.run(&["backup"]).ok();
+    let small = env.backup_files()[0].clone();
+    fill(&env, ROWS);
+    env.run(&["backup"]).ok();
+    let big = env.backup_files()[1].clone();
+    env.run(&["restore", &small]).ok();
+    assert_eq!(row_count(&env.db, "t"), 10);
+    for i in 0..3 {
+        sql(&env, &format!("INSERT INTO t(x) VALUES ({i})"));
+        let run = env.run(&["--max-backups", "2", "backup"]);
+        run.ok();
+        assert!(!run.stderr.contains("retention keeps"), "{}", run.stderr);
+    }
+    // What the restore replaced (here held by the big backup) is under normal
+    // retention: the undo of the undo, not pinned.
+    assert!(
+        !env.backup_files().contains(&big),
+        "{:?}",
+        env.backup_files()
+    );
+    let run = env.run(&["--max-backups", "2", "check", "--format", "nagios"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("DBBACKUP OK"), "{}", run.stdout);
+    let text = env.run(&["--max-backups", "2", "check"]);
+    assert!(
+        text.stdout.contains(&format!(
+            "of 1 earlier since the restore of {small} (may shrink 50%)"
+        )),
+        "{}",
+        text.stdout
+    );
+
+    // Grown after the restore, then a mistaken DELETE: held as always.
+    fill(&env, ROWS);
+    env.run(&["--max-backups", "2", "backup"]).ok();
+    let grown = env.backup_files().last().unwrap().clone();
+    sql(&env, "DELETE FROM t WHERE x > 10; VACUUM;");
+    for i in 0..3 {
+        sql(&env, &format!("INSERT INTO t(x) VALUES ({i})"));
+        let run = env.run(&["--max-backups", "2", "backup"]);
+        run.ok();
+        assert!(
+            run.stderr.contains(&format!("retention keeps {grown}")),
+            "{}",
+            run.stderr
+        );
+    }
+    let run = env.run(&["--max-backups", "2", "check", "--format", "nagios"]);
+    run.reported(1, "DBBACKUP WARNING");
+    assert!(
+        run.stdout.contains(&format!(
+            "(kept while the database is smaller by more than 50%): if the shrink was intended, delete {grown}"
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A mirror's copies are judged alike: after a restore, neither the mirror's
+/// retention nor its `check` criteria take the restore for a shrink.
+#[test]
+fn a_restore_is_no_shrink_in_a_mirror_either() {
+    let env = Env::empty();
+    let mirror = env.path("mirror");
+    let mirror = mirror.to_str().unwrap();
+    let args = ["--max-backups", "2", "--mirror-dir", mirror];
+    fill(&env, 10);
+    env.run(&[&args[..], &["backup"]].concat()).ok();
+    let small = env.backup_files()[0].clone();
+    fill(&env, ROWS);
+    env.run(&[&args[..], &["backup"]].concat()).ok();
+    let big = env.backup_files()[1].clone();
+    env.run(&[&args[..], &["restore", &small]].concat()).ok();
+    for i in 0..3 {
+        sql(&env, &format!("INSERT INTO t(x) VALUES ({i})"));
+        env.run(&[&args[..], &["backup"]].concat()).ok();
+        // The first time, the big point is still in both, within max_backups.
+        let run = env.run(&[&args[..], &["check", "--format", "nagios"]].concat());
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    }
+    assert!(
+        !backup_files_in(std::path::Path::new(mirror)).contains(&big),
+        "{:?}",
+        backup_files_in(std::path::Path::new(mirror))
+    );
+    let run = env.run(&[&args[..], &["check", "--format", "nagios"]].concat());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}

@@ -58,6 +58,11 @@ pub(crate) struct Row {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// With `--job N`: `N` when this is the restore point pre-job recorded for
+    /// job N though N did not make it (reused: the database was unchanged since
+    /// it), the one `restore --before-job N` restores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_job_of: Option<String>,
 }
 
 impl Row {
@@ -102,6 +107,7 @@ impl Row {
             adopted_from: meta.and_then(|m| m.adopted_from.clone()),
             role: db.map(|db| ownership::role(entry, db, legacy).as_str()),
             error: entry.problem().map(str::to_string),
+            pre_job_of: None,
         }
     }
 }
@@ -125,12 +131,15 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         }
         refuse_missing_dir(ctx, db.as_ref())?;
     }
-    let (entries, legacy, standings) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
+    let (entries, legacy, standings, reused) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
     warn_if_missing(ctx, &entries, db.as_ref(), legacy);
     let mut rows: Vec<Row> = entries
         .iter()
         .map(|e| Row::from_entry(e, db.as_ref(), legacy))
         .collect();
+    for row in rows.iter_mut().filter(|r| reused.contains(&r.name)) {
+        row.pre_job_of = args.job.as_deref().map(|j| j.trim().to_string());
+    }
     if remote.is_some() {
         remote_checks(&mut rows, &entries, &standings);
     }
@@ -219,14 +228,15 @@ fn warn_if_missing(ctx: &Ctx, entries: &[Entry], db: Option<&DbId>, legacy: Lega
 }
 
 /// The directory's backups, newest first, with whose its legacy files are;
-/// only those a job made with `--job`. From the remote: with what is known
-/// of each point's bytes.
+/// with `--job`, only those the job made and the restore point pre-job
+/// recorded for it (the last item: those of them it did not make, reused).
+/// From the remote: with what is known of each point's bytes.
 fn listed(
     ctx: &Ctx,
     args: &ListArgs,
     db: Option<&DbId>,
     remote: Option<&crate::remote::Remote>,
-) -> Result<(Vec<Entry>, Legacy, Standings)> {
+) -> Result<(Vec<Entry>, Legacy, Standings, Vec<String>)> {
     let mut standings = Standings::new();
     let mut entries = match remote {
         Some(remote) => {
@@ -260,10 +270,23 @@ fn listed(
         None => Legacy::judge_whole_dir(&entries),
     };
     // Judged on the whole directory above; only then narrowed to one job.
+    let mut reused = Vec::new();
     if let Some(job) = &job {
-        entries.retain(|e| e.meta.as_ref().is_ok_and(|m| job.made(&m.job)));
+        // `restore --before-job` restores the recorded point: listed beside
+        // what the job made, also when an earlier job or run made it.
+        let recorded = match remote {
+            Some(_) => Vec::new(),
+            None => crate::slurm::undo::recorded_pre_jobs(&ctx.backup_dir(), None, &job.job),
+        };
+        entries.retain(|e| {
+            let made = e.meta.as_ref().is_ok_and(|m| job.made(&m.job));
+            if !made && recorded.contains(&e.file_name) {
+                reused.push(e.file_name.clone());
+            }
+            made || recorded.contains(&e.file_name)
+        });
     }
-    Ok((entries, legacy, standings))
+    Ok((entries, legacy, standings, reused))
 }
 
 /// The table people read: a header, then one line per backup.
@@ -294,9 +317,15 @@ fn print_table(out: &Output, rows: &[Row], entries: &[Entry], legacy: Legacy) {
         .max(if row_format.ends_with('z') { 26 } else { 19 });
     // `unverified` (from the remote) is wider than the local words.
     let check_width = rows.iter().map(|r| r.check.len()).max().unwrap_or(0).max(7);
+    let kind_width = rows
+        .iter()
+        .map(|r| kind_column(r).len())
+        .max()
+        .unwrap_or(0)
+        .max(11);
     out.line(
         format!(
-            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<4} {:<check_width$} {}{}",
+            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<kind_width$} {:<4} {:<check_width$} {}{}",
             "NAME",
             created_header,
             "SIZE",
@@ -318,19 +347,28 @@ fn print_table(out: &Output, rows: &[Row], entries: &[Entry], legacy: Legacy) {
             .strftime(row_format)
             .to_string();
         out.line(format!(
-            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<11} {:<4} {:<check_width$} {}{}",
+            "{:<name_width$} {:<created_width$} {:>10} {:>10} {:>6} {:<14} {:<kind_width$} {:<4} {:<check_width$} {}{}",
             row.name,
             local,
             human_bytes(row.size),
             row.db_size.map(human_bytes).unwrap_or_else(|| "-".into()),
             saved_column(row.db_size, row.size),
             row.job.as_deref().unwrap_or("-"),
-            row.kind.as_deref().unwrap_or("-"),
+            kind_column(row),
             row.backup_type.unwrap_or("-"),
             row.check,
             base_column(row.base.as_deref().unwrap_or("-")),
             database_column(row, legacy)
         ));
+    }
+}
+
+/// The KIND column: the recorded kind, or `pre-job (reused)` for the restore
+/// point `list --job N` shows because pre-job recorded it for job N.
+fn kind_column(row: &Row) -> &str {
+    match &row.pre_job_of {
+        Some(_) => "pre-job (reused)",
+        None => row.kind.as_deref().unwrap_or("-"),
     }
 }
 

@@ -24,16 +24,15 @@ pub(crate) fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
     // A dry run writes nothing, so it takes no lock (the lock file could not be
     // created in a read-only directory): its plan is a prediction that the real
     // run makes again under the lock, so a backup published meanwhile is safe.
-    let _lock = if args.dry_run {
+    let lock = if args.dry_run {
         None
     } else {
         let lock = DirLock::acquire(dir.path(), &ctx.job, ctx.settings.lock_timeout)?;
         lock.remove_stale_temps();
         Some(lock)
     };
-    let protected = crate::slurm::array::JobState::protected(&dir);
     let policy = retention::policy(&ctx.settings);
-    let plan = retention::plan(&dir.set(&db)?, policy, &protected);
+    let (plan, pins) = crate::slurm::pins::plan(&dir, &db, policy, lock.as_ref())?;
     retention::say_held(&plan, policy);
     if !args.dry_run {
         retention::apply(&dir, &plan)?;
@@ -46,11 +45,25 @@ pub(crate) fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
     for name in &plan.delete {
         out.line(format!("{verb} {name}"));
     }
+    // Beyond max_backups, always said: otherwise "12 kept" with max_backups 10
+    // reads like a bug.
+    let pinned: Vec<_> = plan
+        .pinned
+        .iter()
+        .filter_map(|name| Some((name, crate::slurm::pins::why(&pins, name)?)))
+        .collect();
+    for (name, why) in &pinned {
+        out.line(format!("kept {name}: {why}"));
+    }
     out.line(format!(
         "{} kept, {} {verb}",
         plan.keep.len(),
         plan.delete.len()
     ));
-    out.document(&json!({"dry_run": args.dry_run, "keep": plan.keep, "delete": plan.delete}));
+    let pinned: Vec<_> = pinned
+        .iter()
+        .map(|(name, why)| json!({"name": name, "why": why}))
+        .collect();
+    out.document(&json!({"dry_run": args.dry_run, "keep": plan.keep, "delete": plan.delete, "pinned": pinned}));
     Ok(ExitCode::Success)
 }

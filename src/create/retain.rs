@@ -49,8 +49,12 @@ pub(crate) fn retain_and_copy(
     // Published first, then retention: also after a failed snapshot, which is
     // what bounds the evidence a corrupt database leaves behind.
     // Restore points of jobs still running are kept (pre-job's promise).
-    let protected = crate::slurm::array::JobState::protected(target.dir);
-    let pruned = retention::prune(target.dir, target.id, keep.policy, &protected, lock)?;
+    let (plan, pins) = crate::slurm::pins::plan(target.dir, target.id, keep.policy, Some(lock))?;
+    retention::say_held(&plan, keep.policy);
+    crate::slurm::pins::say_kept(&plan, &pins);
+    retention::apply(target.dir, &plan)?;
+    let pruned = plan.delete;
+    let protected = crate::slurm::pins::names(&pins);
     let mut mirrors = Vec::new();
     if meta.check == CheckResult::Ok {
         mirrors = mirror::copy_to_all(

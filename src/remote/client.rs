@@ -56,6 +56,17 @@ const REMOTE_SEQ_BASE: u64 = 1 << 62;
 /// directory that share a `remote_seq` (`sync::place`).
 const LOCAL_SEQ_BITS: u32 = 32;
 
+/// The publication number `entry` had in the backup directory it was made in
+/// (an entry from the remote ranks by the store's order: [`RemotePoint::entry`]).
+pub(crate) fn local_seq(entry: &Entry) -> Option<u64> {
+    let seq = entry.seq()?;
+    Some(if seq & REMOTE_SEQ_BASE != 0 {
+        seq & ((1 << LOCAL_SEQ_BITS) - 1)
+    } else {
+        seq
+    })
+}
+
 /// A restore point on the remote: its record, and why its data object does
 /// not match it (missing, another size), if it does not.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
+use std::path::Path;
 
 use super::client::InvalidRecord;
 use super::identity;
@@ -172,7 +173,7 @@ fn open_unless_gone(entry: &Entry) -> Result<Option<std::fs::File>> {
 pub(crate) fn sync(
     remote: &Remote,
     (set, db): (&BackupSet, Option<&DbId>),
-    rules: Rules,
+    rules: Rules<'_>,
     proofs: &mut Proofs,
 ) -> Result<Synced> {
     let mut done = Synced::default();
@@ -314,7 +315,7 @@ impl Synced {
 fn list(
     remote: &Remote,
     set: &BackupSet,
-    rules: Rules,
+    rules: Rules<'_>,
     proofs: &mut Proofs,
     done: &mut Synced,
 ) -> Result<Vec<RemotePoint>> {
@@ -571,7 +572,7 @@ fn ours(set: &BackupSet, db: Option<&DbId>, source: &str) -> bool {
 /// the remote before it is sent): a sync stopped part-way (its cron window,
 /// a kill, a lost network) has then put the newest point up, the one a
 /// restore after a lost backup directory wants, not the oldest.
-fn to_upload(set: &BackupSet, rules: Rules) -> Vec<Entry> {
+fn to_upload(set: &BackupSet, rules: Rules<'_>) -> Vec<Entry> {
     let restorable: Vec<Entry> = set
         .restore_points
         .iter()
@@ -678,7 +679,7 @@ fn not_repaired(
 /// name them and `sync` would say "0 uploaded".
 fn without_base(
     set: &BackupSet,
-    rules: Rules,
+    rules: Rules<'_>,
     on_remote: &HashMap<String, RemotePoint>,
     done: &mut Synced,
 ) {
@@ -866,7 +867,7 @@ fn other_backup(there: &Record, meta: &Metadata) -> Option<String> {
 
 /// What remote retention keeps of each database's points.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Rules {
+pub(crate) struct Rules<'a> {
     /// `remote_max_backups`: the newest this many.
     pub keep: u32,
     /// `check.max_shrink`: the pre-shrink point is held as local retention
@@ -877,14 +878,18 @@ pub(crate) struct Rules {
     /// `sync --forget-missing`: points gone from the store (`vanished`) are
     /// accepted as lost, not a failure.
     pub forget_missing: bool,
+    /// The local backup directory, whose restore records (`restored`) say
+    /// which size drops a restore made: not held as shrinks, as locally.
+    pub backup_dir: Option<&'a Path>,
 }
 
-impl Rules {
-    pub(crate) fn of(settings: &crate::config::Settings) -> Rules {
+impl<'a> Rules<'a> {
+    pub(crate) fn of(settings: &'a crate::config::Settings) -> Rules<'a> {
         Rules {
             keep: settings.remote_max_backups,
             max_shrink_percent: settings.check.max_shrink_percent,
             forget_missing: false,
+            backup_dir: Some(&settings.backup_dir),
         }
     }
 }
@@ -905,19 +910,27 @@ fn by_source(points: &[Entry]) -> Vec<Vec<&Entry>> {
 }
 
 /// The pre-shrink point held per database among `points`
-/// (`retention::pre_shrink`).
-fn held(points: &[Entry], max_shrink_percent: f64) -> Vec<String> {
+/// (`retention::pre_shrink`), compared since the last restore into it.
+fn held(points: &[Entry], rules: Rules<'_>) -> Vec<String> {
     by_source(points)
         .into_iter()
-        .filter_map(|list| crate::retention::pre_shrink(list, max_shrink_percent))
+        .filter_map(|list| {
+            let source = list.first()?.meta.as_ref().ok()?.source.clone();
+            let restored = rules
+                .backup_dir
+                .and_then(|dir| crate::restored::read(dir, &DbId::of(Path::new(&source))));
+            let compared =
+                crate::restored::since_by(list, restored.as_ref(), super::client::local_seq);
+            crate::retention::pre_shrink(compared, rules.max_shrink_percent)
+        })
         .map(|e| e.file_name.clone())
         .collect()
 }
 
 /// Names to keep among `points`: per database (`source`), the newest `keep`,
 /// the pre-shrink point (`held`) and the base of each kept diff.
-pub(crate) fn kept(points: &[Entry], rules: Rules) -> HashSet<String> {
-    let held = held(points, rules.max_shrink_percent);
+pub(crate) fn kept(points: &[Entry], rules: Rules<'_>) -> HashSet<String> {
+    let held = held(points, rules);
     let mut names = HashSet::new();
     for list in by_source(points) {
         let newest = list.iter().take(rules.keep as usize);
@@ -962,7 +975,7 @@ fn retain(
     remote: &Remote,
     points: &HashMap<String, RemotePoint>,
     (set, db): (&BackupSet, Option<&DbId>),
-    rules: Rules,
+    rules: Rules<'_>,
     (proofs, proved, bad): (
         &mut Proofs,
         &mut HashSet<String>,
@@ -1031,7 +1044,7 @@ fn retain(
             break keep;
         }
     };
-    for name in held(&entries, rules.max_shrink_percent) {
+    for name in held(&entries, rules) {
         tracing::warn!(
             "remote retention keeps {name} on {}: the database is smaller by more than {}% than in it (check.max_shrink); if the shrink was intended, delete {name} and its record there",
             remote.url(),
@@ -1105,6 +1118,7 @@ mod tests {
             keep: 2,
             max_shrink_percent: 50.0,
             forget_missing: false,
+            backup_dir: None,
         };
         without_base(&set, rules, &HashMap::new(), &mut done);
         let why = "deleted from the backup directory meanwhile".to_string();
@@ -1119,6 +1133,40 @@ mod tests {
         );
         assert!(done.no_base.is_empty(), "{:?}", done.no_base);
         assert!(done.not_intact.is_empty(), "{:?}", done.not_intact);
+    }
+
+    /// Remote retention holds a pre-shrink point as local retention does, and
+    /// like it not for the size drop a recorded restore made (T10 #4).
+    #[test]
+    fn a_restore_recorded_locally_is_no_shrink_on_the_remote() {
+        let sized = |stamp, seq, size| {
+            let mut e = point(stamp, "/a.db", seq, None);
+            e.meta.as_mut().unwrap().db_size = size;
+            e
+        };
+        let points = vec![
+            sized("20250101_030000", 3, 10),
+            sized("20250101_020000", 2, 1000),
+            sized("20250101_010000", 1, 10),
+        ];
+        let local = tempfile::tempdir().unwrap();
+        let rules = Rules {
+            keep: 1,
+            max_shrink_percent: 50.0,
+            forget_missing: false,
+            backup_dir: Some(local.path()),
+        };
+        assert_eq!(held(&points, rules), ["backup_20250101_020000.db.gz"]);
+        let db = DbId::of(Path::new("/a.db"));
+        crate::restored::record(local.path(), &db, "backup_20250101_010000.db.gz", 2).unwrap();
+        assert!(held(&points, rules).is_empty());
+        // Grown since the restore, then shrunk: held again.
+        let later = [
+            sized("20250101_050000", 5, 10),
+            sized("20250101_040000", 4, 1000),
+        ];
+        let points: Vec<Entry> = later.into_iter().chain(points).collect();
+        assert_eq!(held(&points, rules), ["backup_20250101_040000.db.gz"]);
     }
 
     #[test]
@@ -1136,6 +1184,7 @@ mod tests {
             keep: 2,
             max_shrink_percent: 50.0,
             forget_missing: false,
+            backup_dir: None,
         };
         let mut kept: Vec<String> = kept(&points, rules).into_iter().collect();
         kept.sort();

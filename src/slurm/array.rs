@@ -181,6 +181,26 @@ impl From<&PreJob> for Stored {
     }
 }
 
+/// A restore point retention keeps because its job may still run (pre-job's
+/// promise): the job has not said it ended (post-job after SLURM's TERM, a
+/// job killed, an array whose final job has not run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pin {
+    pub backup: String,
+    /// The job's state key, `<cluster>-<job id>-<db key>`.
+    pub key: String,
+    /// Kept until then if the job never says it ended.
+    pub until: jiff::Timestamp,
+}
+
+impl Pin {
+    /// The cluster (`-`: SLURM named none) and the job id in the key.
+    pub(crate) fn job(&self) -> (&str, &str) {
+        let rest = self.key.rsplit_once('-').map_or("", |(rest, _db)| rest);
+        rest.rsplit_once('-').unwrap_or(("-", rest))
+    }
+}
+
 /// The key of one job's state for one database: `<cluster>-<job id>-<db key>`.
 /// Databases sharing a backup directory each need their own restore point and
 /// their own count of finished tasks.
@@ -290,29 +310,48 @@ impl JobState {
 
     /// Restore points of jobs that have not ended: retention keeps them.
     pub(crate) fn protected(backups: &BackupDir) -> HashSet<String> {
+        JobState::pins(backups)
+            .into_iter()
+            .map(|pin| pin.backup)
+            .collect()
+    }
+
+    /// Each restore point kept for a job that has not said it ended, and until
+    /// when (`PROTECT_FOR` after its pre-job record was last written).
+    pub(crate) fn pins(backups: &BackupDir) -> Vec<Pin> {
         let reader = JobState::reader(backups);
         let Ok(items) = fs::read_dir(&reader.dir) else {
-            return HashSet::new();
+            return Vec::new();
         };
         let now = SystemTime::now();
-        let mut names = HashSet::new();
+        let mut pins = Vec::new();
         for item in items.flatten() {
             let file_name = item.file_name();
             let Some(key) = file_name.to_str().and_then(|n| n.strip_prefix("prejob-")) else {
                 continue;
             };
-            let recent = item
+            let Some(until) = item
                 .metadata()
                 .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() < PROTECT_FOR);
-            if !recent || reader.dir.join(format!("ended-{key}")).exists() {
+                .ok()
+                .map(|t| t + PROTECT_FOR)
+                .filter(|&until| until > now)
+            else {
+                continue;
+            };
+            if reader.dir.join(format!("ended-{key}")).exists() {
                 continue;
             }
             if let Some(backup) = reader.pre_job(key).and_then(|r| r.backup) {
-                names.insert(backup);
+                pins.push(Pin {
+                    backup,
+                    key: key.to_string(),
+                    until: jiff::Timestamp::try_from(until).unwrap_or(jiff::Timestamp::MAX),
+                });
             }
         }
-        names
+        pins.sort_by(|a, b| a.key.cmp(&b.key));
+        pins
     }
 
     /// Replace a state file atomically: temp file, flush, rename.
@@ -345,7 +384,11 @@ impl JobState {
             if name.ends_with(".lock") {
                 continue;
             }
-            if age > EXPIRY || (temp && age > STALE_TEMP) {
+            // The last restore into a database stays (one small file per
+            // database): once gone, a pre-restore-size point that keep_daily or
+            // keep_weekly still holds would read as a shrink again.
+            let restore_record = name.starts_with("restored-");
+            if (age > EXPIRY && !restore_record) || (temp && age > STALE_TEMP) {
                 let _ = fs::remove_file(item.path());
             }
         }
@@ -355,6 +398,24 @@ impl JobState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_state_expires_but_the_last_restore_record_stays() {
+        let root = tempfile::tempdir().unwrap();
+        let backups = BackupDir::new(root.path());
+        let state = root.path().join(STATE_DIR);
+        fs::create_dir(&state).unwrap();
+        let old = SystemTime::now() - EXPIRY - Duration::from_secs(86_400);
+        for name in ["restored-abc", "prejob-x-1-abc"] {
+            let file = fs::File::create(state.join(name)).unwrap();
+            file.set_modified(old).unwrap();
+        }
+        let job = crate::slurm::job::JobContext::from_lookup(|_| None, "n1".into());
+        let lock = DirLock::try_acquire(root.path(), &job).unwrap().unwrap();
+        JobState::open(&backups, &lock).unwrap();
+        assert!(state.join("restored-abc").exists());
+        assert!(!state.join("prejob-x-1-abc").exists());
+    }
 
     #[test]
     fn records_round_trip_and_old_files_still_read() {

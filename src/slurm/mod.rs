@@ -11,6 +11,7 @@ pub(crate) mod descendants;
 pub(crate) mod final_job;
 pub(crate) mod identity;
 pub mod job;
+pub(crate) mod pins;
 pub(crate) mod prejob;
 pub(crate) mod scheduler;
 pub(crate) mod supervise;

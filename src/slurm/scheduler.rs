@@ -221,6 +221,80 @@ pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>) {
     ("post-job-records", BTreeMap::new())
 }
 
+/// States after which SLURM runs a job no more (`PREEMPTED` is not one: a
+/// preempted job may be requeued).
+const FINAL_STATES: &[&str] = &[
+    "COMPLETED",
+    "CANCELLED",
+    "FAILED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "OUT_OF_MEMORY",
+];
+
+/// Whether job `id` (a job, or a whole array) ended for good: every run or
+/// task the scheduler reports is in a final state (`CANCELLED by 0` too), none
+/// pending, running or requeued. `scontrol` while the controller remembers the
+/// job, else `sacct`; `Err` when neither tells (the caller keeps what it keeps
+/// for the job: the safe side).
+pub(crate) fn ended_for_good(id: &str) -> Result<bool, Failure> {
+    let all_final = |states: &[&str]| {
+        states
+            .iter()
+            .all(|s| FINAL_STATES.contains(&s.split(' ').next().unwrap_or("")))
+    };
+    let scontrol = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT);
+    if let Ok(text) = &scontrol {
+        let states = scontrol_states(text, id);
+        if !states.is_empty() {
+            return Ok(all_final(&states));
+        }
+    }
+    let text = run(
+        "sacct",
+        &["-j", id, "-n", "-P", "-X", "-o", "JobID,State"],
+        false,
+        TIMEOUT,
+    )?;
+    let states = sacct_states(&text, id);
+    if states.is_empty() {
+        return Err(Failure::Unreadable(
+            "sacct",
+            format!("no record of job {id}"),
+        ));
+    }
+    Ok(all_final(&states))
+}
+
+/// The `JobState` of each line of `scontrol show job ID -o` that is job `id`
+/// or one of its array's tasks.
+fn scontrol_states<'a>(text: &'a str, id: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter_map(|line| {
+            let field = |key: &str| {
+                line.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            };
+            (field("JobId") == Some(id) || field("ArrayJobId") == Some(id))
+                .then(|| field("JobState").unwrap_or("UNKNOWN"))
+        })
+        .collect()
+}
+
+/// The states of `sacct -n -P -X -o JobID,State` lines of job `id` or its
+/// array's tasks (`55_3`, a pending remainder `55_[4-7%2]`).
+fn sacct_states<'a>(text: &'a str, id: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter_map(|line| {
+            let (job, state) = line.split_once('|')?;
+            let rest = job.strip_prefix(id)?;
+            (rest.is_empty() || rest.starts_with('_')).then_some(state.trim())
+        })
+        .collect()
+}
+
 /// When a job started, as SLURM reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Start {
@@ -573,6 +647,18 @@ mod tests {
         assert!(parse_sacct_start(sacct, "7").is_some());
         assert_eq!(parse_sacct_start(sacct, "0"), None);
         assert_eq!(parse_sacct_start(sacct, "7_2"), None);
+    }
+
+    #[test]
+    fn job_states_are_read_for_the_job_and_its_tasks_only() {
+        let scontrol = "JobId=57 ArrayJobId=55 ArrayTaskId=2 JobState=TIMEOUT\n\
+                        JobId=55 ArrayJobId=55 ArrayTaskId=4-7%2 JobState=PENDING\n\
+                        JobId=58 JobState=RUNNING\n";
+        assert_eq!(scontrol_states(scontrol, "55"), ["TIMEOUT", "PENDING"]);
+        assert_eq!(scontrol_states(scontrol, "58"), ["RUNNING"]);
+        let sacct = "353|CANCELLED by 0\n3530|RUNNING\n55_3|COMPLETED\n55_[4-7%2]|PENDING\n";
+        assert_eq!(sacct_states(sacct, "353"), ["CANCELLED by 0"]);
+        assert_eq!(sacct_states(sacct, "55"), ["COMPLETED", "PENDING"]);
     }
 
     #[test]

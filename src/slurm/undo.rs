@@ -169,17 +169,33 @@ pub(crate) fn point_before(
 /// The restore point pre-job recorded for `job` (any cluster): state files are
 /// named `prejob-<cluster>-<job>-<db key>`.
 fn recorded_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
-    let suffix = format!("-{job}-{}", db.key());
+    recorded_pre_jobs(dir, Some(db), job).into_iter().next()
+}
+
+/// The restore points pre-job recorded for `job` (any cluster), of `db` or of
+/// every database (`None`).
+pub(crate) fn recorded_pre_jobs(dir: &BackupDir, db: Option<&DbId>, job: &str) -> Vec<String> {
     let reader = JobState::reader(dir);
-    let items = fs::read_dir(dir.path().join(STATE_DIR)).ok()?;
-    items.flatten().find_map(|item| {
-        let name = item.file_name().to_string_lossy().into_owned();
-        let key = name.strip_prefix("prejob-")?;
-        if !key.ends_with(&suffix) {
-            return None;
-        }
-        reader.pre_job(key)?.backup
-    })
+    let Ok(items) = fs::read_dir(dir.path().join(STATE_DIR)) else {
+        return Vec::new();
+    };
+    let db_key = db.map(DbId::key);
+    let mut names: Vec<String> = items
+        .flatten()
+        .filter_map(|item| {
+            let name = item.file_name().to_string_lossy().into_owned();
+            let key = name.strip_prefix("prejob-")?;
+            let (rest, of_db) = key.rsplit_once('-')?;
+            let ours = db_key.as_deref().is_none_or(|k| k == of_db);
+            if !ours || !rest.ends_with(&format!("-{job}")) {
+                return None;
+            }
+            reader.pre_job(key)?.backup
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 #[cfg(test)]

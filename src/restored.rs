@@ -1,0 +1,99 @@
+//! The last restore into each database, recorded so that the size drop it made
+//! is not taken for an unintended shrink (`check`'s `shrink`, retention's
+//! pre-shrink hold, locally, in mirrors and on the remote): a restore is the
+//! user's explicit act ("undo a job" with `restore --before-job`).
+//!
+//! One small JSON record per database, `<backup dir>/.dbbackup-state/restored-<db key>`,
+//! replaced by each restore. It holds the highest publication number (`seq`)
+//! in the directory when the restore was made: the shrink criteria compare only
+//! the restore points published after it, and the one restored (its size is
+//! what the database was set to). A shrink after further backups is caught as
+//! before.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, show};
+use crate::slurm::array::STATE_DIR;
+use crate::store::{DbId, Entry, replace_file};
+
+/// Largest record read back: a record is a few hundred bytes.
+const MAX_RECORD: u64 = 64 * 1024;
+
+/// One restore into a database, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Restored {
+    pub time: jiff::Timestamp,
+    /// The backup restored (by file name).
+    pub backup: String,
+    /// The highest publication number in the backup directory right after the
+    /// restore: restore points above it were made after the restore.
+    pub seq: u64,
+}
+
+fn place(backup_dir: &Path, db: &DbId) -> std::path::PathBuf {
+    backup_dir
+        .join(STATE_DIR)
+        .join(format!("restored-{}", db.key()))
+}
+
+/// Record that `backup` was restored into `db`, in `backup_dir` (whose
+/// publication numbers `seq` is of).
+pub(crate) fn record(backup_dir: &Path, db: &DbId, backup: &str, seq: u64) -> Result<()> {
+    let state = backup_dir.join(STATE_DIR);
+    match crate::store::perms::create_dir(&state) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Io {
+                context: format!("cannot create {}", show(&state)),
+                source: e,
+            });
+        }
+        _ => {}
+    }
+    let restored = Restored {
+        time: jiff::Timestamp::now(),
+        backup: backup.to_string(),
+        seq,
+    };
+    let text = serde_json::to_vec(&restored)
+        .map_err(|e| Error::failed(format!("cannot encode restore record: {e}")))?;
+    replace_file(&place(backup_dir, db), 0o664, &text)
+}
+
+/// The last restore into `db` recorded in `backup_dir`, if any (an unreadable
+/// record is none: the shrink criteria then compare every restore point, the
+/// safe side).
+pub(crate) fn read(backup_dir: &Path, db: &DbId) -> Option<Restored> {
+    use std::io::Read;
+    let file = crate::store::open_no_follow(&place(backup_dir, db)).ok()?;
+    let mut text = Vec::new();
+    file.take(MAX_RECORD).read_to_end(&mut text).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// The restore points among `points` (newest first) that the shrink criteria
+/// compare: after `restored`, those published since and the one restored;
+/// without a restore, all of them.
+pub(crate) fn since<'a>(
+    points: impl IntoIterator<Item = &'a Entry>,
+    restored: Option<&Restored>,
+) -> Vec<&'a Entry> {
+    since_by(points, restored, Entry::seq)
+}
+
+/// [`since`], with each point's publication number in the backup directory
+/// given (the remote's entries rank by the store's order).
+pub(crate) fn since_by<'a>(
+    points: impl IntoIterator<Item = &'a Entry>,
+    restored: Option<&Restored>,
+    seq_of: impl Fn(&Entry) -> Option<u64>,
+) -> Vec<&'a Entry> {
+    points
+        .into_iter()
+        .filter(|e| match restored {
+            None => true,
+            Some(r) => e.file_name == r.backup || seq_of(e).is_some_and(|seq| seq > r.seq),
+        })
+        .collect()
+}
