@@ -91,6 +91,24 @@ pub(crate) struct Restored {
     pub passed_over: Vec<(String, String)>,
 }
 
+/// `restore latest --if-db-missing` on a first run: nothing to restore. A
+/// mirror holding restore points means the backup directory was lost, not
+/// that this is a first run: `latest` fails as without `--if-db-missing`,
+/// naming the mirror, so a job script stops instead of starting from nothing.
+fn no_backup_yet(
+    settings: &Settings,
+    dir: &BackupDir,
+    request: &Request,
+    owner: &DbId,
+) -> Result<bool> {
+    Ok(request.if_db_missing
+        && request.name == "latest"
+        && request.from.is_none()
+        && crate::store::latest::first_run(dir, owner)?
+        && crate::store::latest::mirror_instead(dir, &settings.mirror_dirs, owner, None, |_| true)
+            .is_none())
+}
+
 /// Restore per `request`. Reading needs no write access to the backup directory:
 /// a restore into a new file proceeds without the lock when the directory cannot
 /// hold one (read-only), still never replacing a file that appears meanwhile.
@@ -110,16 +128,7 @@ pub(crate) fn restore(
     let target_id = DbId::of(target);
     let db_id = request.db.as_deref().map(DbId::of);
     let owner = db_id.as_ref().unwrap_or(&target_id);
-    // A mirror holding restore points means the backup directory was lost, not
-    // that this is a first run: `latest` fails as without `--if-db-missing`,
-    // naming the mirror, so a job script stops instead of starting from nothing.
-    if request.if_db_missing
-        && request.name == "latest"
-        && request.from.is_none()
-        && crate::store::latest::first_run(dir, owner)?
-        && crate::store::latest::mirror_instead(dir, &settings.mirror_dirs, owner, None, |_| true)
-            .is_none()
-    {
+    if no_backup_yet(settings, dir, request, owner)? {
         return Ok(Outcome::NothingYet);
     }
     let into_db = db_id.as_ref().is_some_and(|db| db == &target_id);

@@ -826,7 +826,12 @@ fn final_of_a_plain_job_warns_that_it_is_not_an_array() {
         .into();
     run.ok();
     // Once, as a log line on stderr (stdout is the report).
-    assert_eq!(run.stderr.matches("is not an array").count(), 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("is not an array").count(),
+        1,
+        "{}",
+        run.stderr
+    );
     assert!(!run.stdout.contains("is not an array"), "{}", run.stdout);
     let lines = summary_lines(&env.summary_log());
     let last = lines.last().unwrap();
