@@ -31,6 +31,7 @@ mod remote_identity;
 mod remote_integrity;
 mod remote_lost_record;
 mod remote_order;
+mod remote_t11;
 mod remote_t7;
 mod remote_t7_truth;
 mod remote_t9;

@@ -23,9 +23,11 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         let remote = crate::remote::configured(&ctx.settings)?;
         let db = ctx.db_id();
         let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
+        let points = remote.points()?;
+        refuse_other_database(ctx, &remote, &points, args)?;
         let staged = crate::remote::fetch::stage(
             &remote,
-            &remote.points()?,
+            &points,
             args.name.as_str(),
             db.as_ref(),
             beside,
@@ -71,6 +73,28 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         "passed_over": super::report::passed_over_json(&done.passed_over),
     }));
     Ok(ExitCode::Success)
+}
+
+/// A point asked for by name that the remote's record says is another
+/// database's: refused before the download, naming whose it is (the name may
+/// be this database's too, in the backup directory: same second, one prefix).
+fn refuse_other_database(
+    ctx: &Ctx,
+    remote: &crate::remote::Remote,
+    points: &[crate::remote::RemotePoint],
+    args: &ExportArgs,
+) -> Result<()> {
+    let (BackupRef::Named(name), Some(db)) = (&args.name, ctx.db_id()) else {
+        return Ok(());
+    };
+    let Some(source) = crate::remote::whose::other_database(points, name, &db) else {
+        return Ok(());
+    };
+    let said =
+        crate::remote::whose::said(remote.url(), name, source, &db, &ctx.settings.backup_dir);
+    Err(crate::error::Error::failed(format!(
+        "backup {said}; refusing to export it (--db-path {source} if you mean that database's backup)"
+    )))
 }
 
 /// An existing directory as `--out`: a file name inside it is what was meant,

@@ -243,6 +243,9 @@ fn staged_from_remote(
             remote.url()
         );
     }
+    if args.from_remote && !args.force {
+        refuse_other_database(ctx, &remote, &points, name, target)?;
+    }
     let beside = crate::store::atomic::parent_or_dot(target);
     let mut proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, remote.url());
     if let Some(db) = &db {
@@ -256,6 +259,35 @@ fn staged_from_remote(
     let staged = staged?;
     out.line(format!("downloaded {} from {}", staged.name, remote.url()));
     Ok(Some(staged))
+}
+
+/// A point asked for by name that the remote's record says is another
+/// database's, restored into another file than the database: refused before
+/// the download, naming whose it is (the name may be this database's too, in
+/// the backup directory). Over the database the engine refuses it, as a
+/// local backup of another database.
+fn refuse_other_database(
+    ctx: &Ctx,
+    remote: &crate::remote::Remote,
+    points: &[crate::remote::RemotePoint],
+    name: &str,
+    target: &Path,
+) -> Result<()> {
+    let Some(db) = ctx.db_id() else {
+        return Ok(());
+    };
+    if name == "latest" || crate::store::DbId::of(target) == db {
+        return Ok(());
+    }
+    let Some(source) = crate::remote::whose::other_database(points, name, &db) else {
+        return Ok(());
+    };
+    let said =
+        crate::remote::whose::said(remote.url(), name, source, &db, &ctx.settings.backup_dir);
+    Err(Error::failed(format!(
+        "backup {said}; refusing to restore it into {} (--force if you mean it)",
+        show(target)
+    )))
 }
 
 /// A remote is set and the backup directory holds no restore point of the

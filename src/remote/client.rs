@@ -83,6 +83,15 @@ pub(crate) struct InvalidRecord {
     pub why: String,
 }
 
+/// The key `text` as written: `Key::from` would escape a `*` (a character
+/// S3 keys take as it is) into `%2A`, where no other tool given the same URL
+/// finds it. `RemoteUrl` and backup names hold no character a key cannot
+/// (no empty, `.` or `..` part, no control character), so parsing fails
+/// only for a name from elsewhere, escaped then as before.
+fn as_written(text: &str) -> Key {
+    Key::parse(text).unwrap_or_else(|_| Key::from(text))
+}
+
 /// The restore point's name a record key is under.
 fn key_name(key: &Key) -> String {
     key.filename()
@@ -259,9 +268,9 @@ impl Remote {
 
     fn key(&self, name: &str) -> Key {
         if self.url.prefix.is_empty() {
-            Key::from(name)
+            as_written(name)
         } else {
-            Key::from(format!("{}/{name}", self.url.prefix))
+            as_written(&format!("{}/{name}", self.url.prefix))
         }
     }
 
@@ -321,7 +330,7 @@ impl Remote {
     /// records: `sync` fails on them (its retention cannot count or delete
     /// a point it cannot read), the other commands pass over them.
     pub(crate) fn listing(&self) -> Result<(Vec<RemotePoint>, Vec<InvalidRecord>)> {
-        let prefix = (!self.url.prefix.is_empty()).then(|| Key::from(self.url.prefix.as_str()));
+        let prefix = (!self.url.prefix.is_empty()).then(|| as_written(&self.url.prefix));
         let listing = self
             .rt
             .block_on(self.store.list_with_delimiter(prefix.as_ref()))

@@ -26,6 +26,7 @@ mod store_error;
 pub(crate) mod sync;
 mod url;
 mod vanished;
+pub(crate) mod whose;
 
 pub(crate) use client::{Remote, RemotePoint, Uploaded};
 pub(crate) use url::RemoteUrl;

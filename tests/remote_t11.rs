@@ -1,0 +1,132 @@
+//! Trial T11's findings on the remote: a point of another database under a
+//! name this database's backup directory also holds is never handed over as
+//! this database's; prefixes whose keys cannot fit S3's limit are refused
+//! up front; a `*` in the prefix is stored as written.
+
+use std::fs;
+
+use crate::common::s3::{self, Remote};
+use crate::common::{backup_files_in, content_digest, make_ledger_db};
+
+/// Another database's point on the same prefix under the name of this
+/// database's local backup (two projects backing up in the same second).
+/// Returns (the name, the other database's path, its content digest).
+fn other_databases_point_under_our_name(r: &Remote) -> (String, String, String) {
+    let env = &r.env;
+    env.run(&["backup"]).ok();
+    let name = env.backup_files()[0].clone();
+    let other = env.path("other.db");
+    make_ledger_db(&other, 50, false);
+    let other_arg = other.to_str().unwrap();
+    let b = env.path("other-backups");
+    let b_arg = b.to_str().unwrap();
+    let as_other = ["--db-path", other_arg, "--backup-dir", b_arg];
+    r.run(&[&as_other[..], &["backup"]].concat()).ok();
+    let b_file = backup_files_in(&b)[0].clone();
+    fs::rename(b.join(&b_file), b.join(&name)).unwrap();
+    r.run(&[&as_other[..], &["sync"]].concat()).ok();
+    let source = fs::canonicalize(&other).unwrap();
+    (
+        name,
+        source.to_str().unwrap().to_string(),
+        content_digest(&other),
+    )
+}
+
+#[test]
+fn export_and_restore_by_name_refuse_another_databases_point_and_verify_names_it() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "same");
+    let (name, other, other_digest) = other_databases_point_under_our_name(&r);
+    let env = &r.env;
+    let out = env.path("o.db.gz");
+    let export = r.run(&[
+        "export",
+        &name,
+        "--from-remote",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let says = format!("backup {name} on {} is a backup of {other}, not of", r.url);
+    export.failed_with(1, &says);
+    export.failed_with(1, &format!("the local {name} in"));
+    assert!(!out.exists(), "nothing written");
+    let target = env.path("copy.db");
+    let restore = r.restore_from_remote(&name, &target);
+    restore.failed_with(1, &says);
+    restore.failed_with(1, "refusing to restore it into");
+    assert!(!target.exists(), "nothing written");
+    // The other database's point, asked for as that database's: handed over.
+    r.run(&[
+        "--db-path",
+        &other,
+        "export",
+        &name,
+        "--from-remote",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    r.run(&[
+        "restore",
+        &name,
+        "--from-remote",
+        "--force",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&target), other_digest);
+    let verify = r.run(&["verify", "--from-remote"]);
+    verify.ok();
+    let line = verify
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}: ok")))
+        .unwrap_or_else(|| panic!("{}", verify.stdout))
+        .to_string();
+    assert!(
+        line.ends_with(&format!(
+            "; a backup of {other}, not of {})",
+            fs::canonicalize(&env.db).unwrap().display()
+        )),
+        "{line}"
+    );
+}
+
+/// A prefix whose longest key (`PREFIX/NAME.meta.json`) would pass S3's
+/// 1024 bytes is refused before any request, in one line naming the limit;
+/// the longest that fits is taken.
+#[test]
+fn a_prefix_too_long_for_s3_keys_is_refused_up_front() {
+    let Some(server) = s3::shared() else { return };
+    let too_long = vec!["a".repeat(99); 10].join("/");
+    let r = Remote::new(server, &too_long);
+    // Any command: the setting is checked as it is read.
+    r.run(&["backup"]).failed_with(2, "over S3's limit of 1024");
+    let sync = r.run(&["sync"]);
+    sync.failed_with(2, "keys under it would be up to 1051 bytes, over S3's limit of 1024; use a prefix of at most 972 bytes");
+    assert_eq!(sync.stderr.lines().count(), 1, "{}", sync.stderr);
+    assert!(!sync.stderr.contains(&too_long), "{}", sync.stderr);
+    let fits = Remote::new(server, &too_long[..972]);
+    fits.run(&["backup"]).ok();
+    fits.run(&["sync"]).ok();
+    assert_eq!(fits.remote_count(), 1);
+}
+
+/// `! * ' ( )` are kept in the keys as written: another S3 client given the
+/// same URL finds the points there (a `*` was stored as `%2A`).
+#[test]
+fn a_star_in_the_prefix_is_stored_as_written() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "we!rd*pre'fix(1)/x.y_z-");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let name = r.env.backup_files()[0].clone();
+    assert_eq!(
+        r.object(&name),
+        fs::read(r.env.backups.join(&name)).unwrap()
+    );
+    assert_eq!(r.record(&name)["name"], name.as_str());
+    assert_eq!(r.remote_names(), vec![name]);
+}
