@@ -130,3 +130,84 @@ fn a_star_in_the_prefix_is_stored_as_written() {
     assert_eq!(r.record(&name)["name"], name.as_str());
     assert_eq!(r.remote_names(), vec![name]);
 }
+
+/// Five backups, two kept locally, all five on the remote: the names, oldest
+/// first; the oldest two only the remote holds.
+fn five_points_two_local(r: &Remote, keep: &[&str]) -> Vec<String> {
+    let mut names = Vec::new();
+    for _ in 0..5 {
+        r.add_row();
+        r.run(&[keep, &["backup", "--force"]].concat()).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+        r.run(&[keep, &["sync"]].concat()).ok();
+    }
+    assert!(!r.env.backup_files().contains(&names[0]));
+    names
+}
+
+/// A point whose record only was deleted at the store is said to be that
+/// (its data object is still there), with the remedy; `--forget-missing`
+/// says so of what it forgets, and that diffs on it stay damaged.
+#[test]
+fn a_point_whose_record_only_is_gone_is_said_so() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "recordonly");
+    let keep = ["--max-backups", "2", "--remote-max-backups", "5"];
+    let names = five_points_two_local(&r, &keep);
+    r.delete(&format!("{}.meta.json", names[0]));
+    let sync = r.run(&[&keep[..], &["sync"]].concat());
+    sync.failed_with(
+        1,
+        &format!(
+            "records missing on {} (their data objects are still there), with no copy in the backup directory to upload again: {}; ",
+            r.url, names[0]
+        ),
+    );
+    sync.failed_with(1, "put each record (NAME.meta.json) back");
+    assert!(
+        !sync.stderr.contains("record and data object"),
+        "{}",
+        sync.stderr
+    );
+    let forget = r.run(&[&keep[..], &["sync", "--forget-missing"]].concat());
+    forget.ok();
+    assert!(
+        forget.stdout.contains(&format!(
+            "forgot {}: its record is gone from {}, with no copy here to upload again (--forget-missing); diffs on it stay damaged",
+            names[0], r.url
+        )),
+        "{}",
+        forget.stdout
+    );
+}
+
+/// The oldest point, only on the remote, with its data object deleted: no
+/// "older points are kept in its place" (there are none), the ways out
+/// named, and `--forget-missing` says it does not cover it.
+#[test]
+fn the_oldest_damaged_point_names_the_way_out_and_no_older_points() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "oldestlost");
+    let keep = ["--max-backups", "2", "--remote-max-backups", "5"];
+    let names = five_points_two_local(&r, &keep);
+    let oldest = r.object(&names[0]);
+    r.delete(&names[0]);
+    let sync = r.run(&[&keep[..], &["sync"]].concat());
+    sync.failed_with(1, &format!("{} (its data object is missing", names[0]));
+    sync.failed_with(1, "; no older point is there to take its place; put what is missing back at the store, or delete the damaged points' records (NAME.meta.json) there to drop them; else this fails until remote_max_backups newer points are there");
+    assert!(
+        !sync.stderr.contains("older points are kept"),
+        "{}",
+        sync.stderr
+    );
+    let forget = r.run(&[&keep[..], &["sync", "--forget-missing"]].concat());
+    forget.failed_with(
+        1,
+        "(--forget-missing covers only points gone from the store entirely, record and data object)",
+    );
+    // A newer point damaged: the older one does take its place.
+    r.put(&names[0], &oldest);
+    r.delete(&names[1]);
+    r.run(&[&keep[..], &["sync"]].concat())
+        .failed_with(1, "older points are kept in its place");
+}

@@ -769,6 +769,15 @@ impl Remote {
         Ok((path, got.e_tag))
     }
 
+    /// Whether `name`'s data object is at the store (its record may not be).
+    pub(crate) fn has_object(&self, name: &str) -> Result<bool> {
+        match self.rt.block_on(self.store.head(&self.key(name))) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.fail(&format!("cannot look for {name} on"), e.into())),
+        }
+    }
+
     /// Delete a point: its record first, so it stops counting before its
     /// file goes.
     pub(crate) fn delete(&self, name: &str) -> Result<()> {
