@@ -92,6 +92,16 @@ fn export_and_restore_by_name_refuse_another_databases_point_and_verify_names_it
         )),
         "{line}"
     );
+    let json = r.run(&["verify", "--from-remote", "--format", "json"]);
+    json.ok();
+    let verdicts = json.json();
+    let verdict = verdicts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name.as_str())
+        .unwrap();
+    assert_eq!(verdict["other_database"], other.as_str(), "{verdict}");
 }
 
 /// A prefix whose longest key (`PREFIX/NAME.meta.json`) would pass S3's
