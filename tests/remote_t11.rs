@@ -221,3 +221,41 @@ fn the_oldest_damaged_point_names_the_way_out_and_no_older_points() {
     r.run(&[&keep[..], &["sync"]].concat())
         .failed_with(1, "older points are kept in its place");
 }
+
+/// Local-only errors point at the remote that holds the point: `export
+/// latest` with no intact local point, `restore NAME` of a point pruned
+/// locally that a sync proved on the remote (T11 #9 a, b).
+#[test]
+fn local_errors_name_the_remote_that_holds_the_point() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "hints");
+    let keep = ["--max-backups", "2", "--remote-max-backups", "5"];
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        r.add_row();
+        r.run(&[&keep[..], &["backup", "--force"]].concat()).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+        r.run(&[&keep[..], &["sync"]].concat()).ok();
+    }
+    let target = r.env.path("old.db");
+    let target = target.to_str().unwrap();
+    r.run(&["restore", &names[0], "--target", target]).failed_with(
+        1,
+        &format!(
+            "; {} is on {} (proved there by an earlier sync or read): `dbbackup restore {} --from-remote --target {target}`",
+            names[0], r.url, names[0]
+        ),
+    );
+    for name in r.env.backup_files() {
+        fs::remove_file(r.env.backups.join(name)).unwrap();
+    }
+    let out = r.env.path("ex.db.gz");
+    let out = out.to_str().unwrap();
+    r.run(&["export", "latest", "--out", out]).failed_with(
+        1,
+        &format!(
+            "; {} may hold intact ones: `dbbackup export latest --from-remote --out {out}`",
+            r.url
+        ),
+    );
+}

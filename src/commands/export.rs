@@ -41,17 +41,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         done.passed_over = staged.passed_over.clone();
         done
     } else {
-        let dir = ctx.backup_dir();
-        let set = match args.name {
-            BackupRef::Latest => Some(crate::store::latest::restore_points(
-                &dir,
-                ctx.db_id().as_ref(),
-                None,
-            )?),
-            BackupRef::Named(_) => None,
-        };
-        let name = args.name.as_str();
-        crate::export::export(&ctx.settings, &ctx.job, &dir, name, set, &args.out)?
+        local(ctx, args).map_err(|error| with_remote_hint(ctx, args, error))?
     };
     for (name, why) in &done.passed_over {
         out.line(format!("passed over {name}: {why}"));
@@ -73,6 +63,49 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         "passed_over": super::report::passed_over_json(&done.passed_over),
     }));
     Ok(ExitCode::Success)
+}
+
+/// The export from the backup directory.
+fn local(ctx: &Ctx, args: &ExportArgs) -> Result<crate::export::Exported> {
+    let dir = ctx.backup_dir();
+    let set = match args.name {
+        BackupRef::Latest => Some(crate::store::latest::restore_points(
+            &dir,
+            ctx.db_id().as_ref(),
+            None,
+        )?),
+        BackupRef::Named(_) => None,
+    };
+    let name = args.name.as_str();
+    crate::export::export(&ctx.settings, &ctx.job, &dir, name, set, &args.out)
+}
+
+/// `latest` found no intact restore point in the backup directory while a
+/// remote is set: the remote may hold one (`restore latest` takes it by
+/// itself; export only when asked, as it was not).
+fn with_remote_hint(
+    ctx: &Ctx,
+    args: &ExportArgs,
+    error: crate::error::Error,
+) -> crate::error::Error {
+    let (crate::error::Error::Failed(message), BackupRef::Latest) = (&error, &args.name) else {
+        return error;
+    };
+    let (Some(remote), Some(db)) = (&ctx.settings.remote, ctx.db_id()) else {
+        return error;
+    };
+    let usable = |e: &crate::store::Entry| crate::diff::restore_problem(e).is_none();
+    if !ctx
+        .backup_dir()
+        .restore_points(&db, usable)
+        .is_ok_and(|points| points.is_empty())
+    {
+        return error;
+    }
+    crate::error::Error::failed(format!(
+        "{message}; {remote} may hold intact ones: `dbbackup export latest --from-remote --out {}`",
+        show(&args.out)
+    ))
 }
 
 /// A point asked for by name that the remote's record says is another

@@ -353,14 +353,42 @@ fn with_mirror_hint(ctx: &Ctx, request: &Request, target: Option<&Path>, error: 
     let Some(db) = ctx.db_id() else {
         return error;
     };
-    if request.name != "latest" || request.from.is_some() {
+    if request.from.is_some() {
         return error;
+    }
+    if request.name != "latest" {
+        return with_remote_copy(ctx, &request.name, target, error);
     }
     let mirrors = &ctx.settings.mirror_dirs;
     match crate::store::latest::mirror_instead(&ctx.backup_dir(), mirrors, &db, target, |_| true) {
         Some(hint) => Error::failed(format!("{message}; {hint}")),
         None => error,
     }
+}
+
+/// A backup `name` the backup directory does not hold (pruned there) that
+/// the last sync proved on the remote (its proofs: no network): restored
+/// from there with `--from-remote`, said instead of only a local name.
+fn with_remote_copy(ctx: &Ctx, name: &str, target: Option<&Path>, error: Error) -> Error {
+    let Error::Failed(message) = &error else {
+        return error;
+    };
+    let Some(url) =
+        (ctx.settings.remote.as_deref()).and_then(|url| crate::remote::RemoteUrl::parse(url).ok())
+    else {
+        return error;
+    };
+    if ctx.backup_dir().path().join(name).exists() {
+        return error;
+    }
+    let proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, &url);
+    if !proofs.proved().any(|(proved, _)| proved == name) {
+        return error;
+    }
+    let target = target.map_or_else(String::new, |t| format!(" --target {}", show(t)));
+    Error::failed(format!(
+        "{message}; {name} is on {url} (proved there by an earlier sync or read): `dbbackup restore {name} --from-remote{target}`"
+    ))
 }
 
 /// `--if-db-missing` found nothing to do: `line` for people, `reason` in JSON.
