@@ -36,6 +36,7 @@ mod remote_lost_record;
 mod remote_newest_first;
 mod remote_order;
 mod remote_orphans;
+mod remote_t11;
 mod remote_t7;
 mod remote_t7_truth;
 mod remote_t9;

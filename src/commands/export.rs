@@ -23,9 +23,11 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         let remote = crate::remote::configured(&ctx.settings)?;
         let db = ctx.db_id();
         let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
+        let points = remote.points()?;
+        refuse_other_database(ctx, &remote, &points, args)?;
         let staged = crate::remote::fetch::stage(
             &remote,
-            &remote.points()?,
+            &points,
             args.name.as_str(),
             db.as_ref(),
             beside,
@@ -39,17 +41,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         done.passed_over = staged.passed_over.clone();
         done
     } else {
-        let dir = ctx.backup_dir();
-        let set = match args.name {
-            BackupRef::Latest => Some(crate::store::latest::restore_points(
-                &dir,
-                ctx.db_id().as_ref(),
-                None,
-            )?),
-            BackupRef::Named(_) => None,
-        };
-        let name = args.name.as_str();
-        crate::export::export(&ctx.settings, &ctx.job, &dir, name, set, &args.out)?
+        local(ctx, args).map_err(|error| with_remote_hint(ctx, args, error))?
     };
     for (name, why) in &done.passed_over {
         out.line(format!("passed over {name}: {why}"));
@@ -71,6 +63,71 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         "passed_over": super::report::passed_over_json(&done.passed_over),
     }));
     Ok(ExitCode::Success)
+}
+
+/// The export from the backup directory.
+fn local(ctx: &Ctx, args: &ExportArgs) -> Result<crate::export::Exported> {
+    let dir = ctx.backup_dir();
+    let set = match args.name {
+        BackupRef::Latest => Some(crate::store::latest::restore_points(
+            &dir,
+            ctx.db_id().as_ref(),
+            None,
+        )?),
+        BackupRef::Named(_) => None,
+    };
+    let name = args.name.as_str();
+    crate::export::export(&ctx.settings, &ctx.job, &dir, name, set, &args.out)
+}
+
+/// `latest` found no intact restore point in the backup directory while a
+/// remote is set: the remote may hold one (`restore latest` takes it by
+/// itself; export only when asked, as it was not).
+fn with_remote_hint(
+    ctx: &Ctx,
+    args: &ExportArgs,
+    error: crate::error::Error,
+) -> crate::error::Error {
+    let (crate::error::Error::Failed(message), BackupRef::Latest) = (&error, &args.name) else {
+        return error;
+    };
+    let (Some(remote), Some(db)) = (&ctx.settings.remote, ctx.db_id()) else {
+        return error;
+    };
+    let usable = |e: &crate::store::Entry| crate::diff::restore_problem(e).is_none();
+    if !ctx
+        .backup_dir()
+        .restore_points(&db, usable)
+        .is_ok_and(|points| points.is_empty())
+    {
+        return error;
+    }
+    crate::error::Error::failed(format!(
+        "{message}; {remote} may hold intact ones: `dbbackup export latest --from-remote --out {}`",
+        show(&args.out)
+    ))
+}
+
+/// A point asked for by name that the remote's record says is another
+/// database's: refused before the download, naming whose it is (the name may
+/// be this database's too, in the backup directory: same second, one prefix).
+fn refuse_other_database(
+    ctx: &Ctx,
+    remote: &crate::remote::Remote,
+    points: &[crate::remote::RemotePoint],
+    args: &ExportArgs,
+) -> Result<()> {
+    let (BackupRef::Named(name), Some(db)) = (&args.name, ctx.db_id()) else {
+        return Ok(());
+    };
+    let Some(source) = crate::remote::whose::other_database(points, name, &db) else {
+        return Ok(());
+    };
+    let said =
+        crate::remote::whose::said(remote.url(), name, source, &db, &ctx.settings.backup_dir);
+    Err(crate::error::Error::failed(format!(
+        "backup {said}; refusing to export it (--db-path {source} if you mean that database's backup)"
+    )))
 }
 
 /// An existing directory as `--out`: a file name inside it is what was meant,

@@ -244,6 +244,9 @@ fn staged_from_remote(
             remote.url()
         );
     }
+    if args.from_remote && !args.force {
+        refuse_other_database(ctx, &remote, &points, name, target)?;
+    }
     let beside = crate::store::atomic::parent_or_dot(target);
     let mut proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, remote.url());
     if let Some(db) = &db {
@@ -261,6 +264,35 @@ fn staged_from_remote(
         crate::remote::unrecorded::warn_newer(&remote, Some(&staged.name), &so);
     }
     Ok(Some(staged))
+}
+
+/// A point asked for by name that the remote's record says is another
+/// database's, restored into another file than the database: refused before
+/// the download, naming whose it is (the name may be this database's too, in
+/// the backup directory). Over the database the engine refuses it, as a
+/// local backup of another database.
+fn refuse_other_database(
+    ctx: &Ctx,
+    remote: &crate::remote::Remote,
+    points: &[crate::remote::RemotePoint],
+    name: &str,
+    target: &Path,
+) -> Result<()> {
+    let Some(db) = ctx.db_id() else {
+        return Ok(());
+    };
+    if name == "latest" || crate::store::DbId::of(target) == db {
+        return Ok(());
+    }
+    let Some(source) = crate::remote::whose::other_database(points, name, &db) else {
+        return Ok(());
+    };
+    let said =
+        crate::remote::whose::said(remote.url(), name, source, &db, &ctx.settings.backup_dir);
+    Err(Error::failed(format!(
+        "backup {said}; refusing to restore it into {} (--force if you mean it)",
+        show(target)
+    )))
 }
 
 /// A remote is set and the backup directory holds no restore point of the
@@ -326,14 +358,42 @@ fn with_mirror_hint(ctx: &Ctx, request: &Request, target: Option<&Path>, error: 
     let Some(db) = ctx.db_id() else {
         return error;
     };
-    if request.name != "latest" || request.from.is_some() {
+    if request.from.is_some() {
         return error;
+    }
+    if request.name != "latest" {
+        return with_remote_copy(ctx, &request.name, target, error);
     }
     let mirrors = &ctx.settings.mirror_dirs;
     match crate::store::latest::mirror_instead(&ctx.backup_dir(), mirrors, &db, target, |_| true) {
         Some(hint) => Error::failed(format!("{message}; {hint}")),
         None => error,
     }
+}
+
+/// A backup `name` the backup directory does not hold (pruned there) that
+/// the last sync proved on the remote (its proofs: no network): restored
+/// from there with `--from-remote`, said instead of only a local name.
+fn with_remote_copy(ctx: &Ctx, name: &str, target: Option<&Path>, error: Error) -> Error {
+    let Error::Failed(message) = &error else {
+        return error;
+    };
+    let Some(url) =
+        (ctx.settings.remote.as_deref()).and_then(|url| crate::remote::RemoteUrl::parse(url).ok())
+    else {
+        return error;
+    };
+    if ctx.backup_dir().path().join(name).exists() {
+        return error;
+    }
+    let proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, &url);
+    if !proofs.proved().any(|(proved, _)| proved == name) {
+        return error;
+    }
+    let target = target.map_or_else(String::new, |t| format!(" --target {}", show(t)));
+    Error::failed(format!(
+        "{message}; {name} is on {url} (proved there by an earlier sync or read): `dbbackup restore {name} --from-remote{target}`"
+    ))
 }
 
 /// `--if-db-missing` found nothing to do: `line` for people, `reason` in JSON.

@@ -92,8 +92,13 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
         ));
     }
     for name in &done.forgotten {
+        let what = if done.records_only.contains(name) {
+            "its record is gone from"
+        } else {
+            "gone from"
+        };
         out.line(format!(
-            "forgot {name}: gone from {url}, with no copy here to upload again (--forget-missing)"
+            "forgot {name}: {what} {url}, with no copy here to upload again (--forget-missing); diffs on it stay damaged"
         ));
     }
     for name in &done.deleted {

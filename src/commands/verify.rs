@@ -31,6 +31,10 @@ struct Verdict {
     /// verify exit 1.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     failed_snapshot: bool,
+    /// `verify --from-remote`: the database this point is a backup of, when
+    /// it is not the configured one (one prefix may hold several's points).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_database: Option<String>,
 }
 
 impl Verdict {
@@ -112,6 +116,7 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                         ok: true,
                         detail,
                         failed_snapshot: false,
+                        other_database: None,
                     },
                     Err(error @ Error::Interrupted(_)) => {
                         stop.store(true, Ordering::SeqCst);
@@ -123,6 +128,7 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                         ok: false,
                         detail: finding(&error, &entry.file_name),
                         failed_snapshot: args.all && entry.is_failed(),
+                        other_database: None,
                     },
                 };
                 say(&out, &verdict);
@@ -202,21 +208,24 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
         });
         proofs.save(remote.url());
         downloads.read(&entry.file_name, result.is_ok());
-        let verdict = match result {
+        let mut verdict = match result {
             Err(error @ Error::Interrupted(_)) => return Err(error),
             Ok(detail) => Verdict {
                 name: entry.file_name.clone(),
                 ok: true,
                 detail: format!("{detail}, read back from {}", remote.url()),
                 failed_snapshot: false,
+                other_database: None,
             },
             Err(error) => Verdict {
                 name: entry.file_name.clone(),
                 ok: false,
                 detail: finding(&error, &entry.file_name),
                 failed_snapshot: false,
+                other_database: None,
             },
         };
+        whose(ctx, &points, &mut verdict);
         say(out, &verdict);
         verdicts.push(verdict);
     }
@@ -230,6 +239,20 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
     } else {
         ExitCode::Failure
     })
+}
+
+/// A point of another database than the configured one, said in its verdict:
+/// the same name may be one of this database's local backups, and an `ok`
+/// read as "my backup is safe on the remote" would be untrue.
+fn whose(ctx: &Ctx, points: &[crate::remote::RemotePoint], verdict: &mut Verdict) {
+    let Some(db) = ctx.db_id() else { return };
+    if let Some(source) = crate::remote::whose::other_database(points, &verdict.name, &db) {
+        verdict.detail.push_str(&format!(
+            "; a backup of {source}, not of {}",
+            crate::error::show(db.canonical())
+        ));
+        verdict.other_database = Some(source.to_string());
+    }
 }
 
 /// The backup directory's newest restore point, recorded on the remote by
@@ -258,6 +281,7 @@ fn newest_unlisted(
         name,
         ok: false,
         failed_snapshot: false,
+        other_database: None,
     })
 }
 
@@ -283,6 +307,7 @@ fn latest(
                 ok: false,
                 detail: why,
                 failed_snapshot: false,
+                other_database: None,
             });
         }
     }
@@ -293,6 +318,7 @@ fn latest(
             ok: false,
             detail: format!("{why} (`restore latest` passes over it)"),
             failed_snapshot: false,
+            other_database: None,
         });
     }
     Ok(points[chosen].clone())

@@ -94,6 +94,15 @@ pub(crate) struct InvalidRecord {
     pub why: String,
 }
 
+/// The key `text` as written: `Key::from` would escape a `*` (a character
+/// S3 keys take as it is) into `%2A`, where no other tool given the same URL
+/// finds it. `RemoteUrl` and backup names hold no character a key cannot
+/// (no empty, `.` or `..` part, no control character), so parsing fails
+/// only for a name from elsewhere, escaped then as before.
+fn as_written(text: &str) -> Key {
+    Key::parse(text).unwrap_or_else(|_| Key::from(text))
+}
+
 /// The restore point's name a record key is under.
 fn key_name(key: &Key) -> String {
     key.filename()
@@ -270,9 +279,9 @@ impl Remote {
 
     fn key(&self, name: &str) -> Key {
         if self.url.prefix.is_empty() {
-            Key::from(name)
+            as_written(name)
         } else {
-            Key::from(format!("{}/{name}", self.url.prefix))
+            as_written(&format!("{}/{name}", self.url.prefix))
         }
     }
 
@@ -400,7 +409,7 @@ impl Remote {
 
     /// The objects directly under the prefix (one listing).
     pub(super) fn objects(&self) -> Result<Vec<object_store::ObjectMeta>> {
-        let prefix = (!self.url.prefix.is_empty()).then(|| Key::from(self.url.prefix.as_str()));
+        let prefix = (!self.url.prefix.is_empty()).then(|| as_written(&self.url.prefix));
         let listing = self
             .rt
             .block_on(self.store.list_with_delimiter(prefix.as_ref()))
@@ -800,6 +809,15 @@ impl Remote {
         let path = dir.join(name);
         link_no_replace(temp.path(), &path).context(|| format!("cannot create {}", show(&path)))?;
         Ok((path, got.e_tag))
+    }
+
+    /// Whether `name`'s data object is at the store (its record may not be).
+    pub(crate) fn has_object(&self, name: &str) -> Result<bool> {
+        match self.rt.block_on(self.store.head(&self.key(name))) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.fail(&format!("cannot look for {name} on"), e.into())),
+        }
     }
 
     /// Delete a point: its record first, so it stops counting before its

@@ -28,6 +28,7 @@ pub(crate) mod sync;
 pub(crate) mod unrecorded;
 mod url;
 mod vanished;
+pub(crate) mod whose;
 
 pub(crate) use client::{Remote, RemotePoint, Uploaded};
 pub(crate) use url::RemoteUrl;

@@ -68,6 +68,14 @@ pub(crate) struct Synced {
     /// The same, accepted as lost (`sync --forget-missing`): their proofs
     /// were dropped.
     pub forgotten: Vec<String>,
+    /// Of `gone` and `forgotten`: those whose record only is gone, their data
+    /// object still at the store (put the record back, and the point is there).
+    pub records_only: Vec<String>,
+    /// `sync --forget-missing` was asked for: what it does not cover is said.
+    pub forget_missing: bool,
+    /// A point older than a `damaged` one is proved on the remote: retention
+    /// keeps such points in place of the damaged ones.
+    pub older_kept: bool,
     /// Records written again to mend their order (`reorder`).
     pub reordered: Vec<String>,
     /// Deleted from the remote by retention.
@@ -93,11 +101,7 @@ impl Synced {
         };
         let mut parts = Vec::new();
         if !self.damaged.is_empty() {
-            parts.push(format!(
-                "damaged on {}, with no intact copy in the backup directory to upload again: {}; older points are kept in its place (`dbbackup list --from-remote`)",
-                remote.url(),
-                list(&self.damaged)
-            ));
+            parts.push(self.damaged_problem(remote, list(&self.damaged)));
         }
         if !self.not_intact.is_empty() {
             parts.push(format!(
@@ -127,13 +131,7 @@ impl Synced {
                 list(&self.invalid_records)
             ));
         }
-        if !self.gone.is_empty() {
-            parts.push(format!(
-                "gone from the store {} (record and data object), with no copy in the backup directory to upload again: {}; restore points an earlier sync proved there, within remote_max_backups: put them back at the store, or run `dbbackup sync --forget-missing` to accept the loss",
-                remote.url(),
-                self.gone.join(", ")
-            ));
-        }
+        parts.extend(self.gone_problem(remote));
         if !self.clashes.is_empty() {
             parts.push(format!(
                 "not uploaded to {}: {} name(s) taken there by another backup, which the upload would replace: {}",
@@ -151,6 +149,60 @@ impl Synced {
             ));
         }
         (!parts.is_empty()).then(|| parts.join("; and "))
+    }
+}
+
+impl Synced {
+    /// `damaged` (listed as `names`): whether older points take their place,
+    /// and the ways out.
+    fn damaged_problem(&self, remote: &Remote, names: String) -> String {
+        let older = if self.older_kept {
+            "older points are kept in its place (`dbbackup list --from-remote`)"
+        } else {
+            "no older point is there to take its place"
+        };
+        let forget = if self.forget_missing {
+            " (--forget-missing covers only points gone from the store entirely, record and data object)"
+        } else {
+            ""
+        };
+        format!(
+            "damaged on {}, with no intact copy in the backup directory to upload again: {names}; {older}; put what is missing back at the store, or delete the damaged points' records (NAME.meta.json) there to drop them; else this fails until remote_max_backups newer points are there{forget}",
+            remote.url()
+        )
+    }
+
+    /// `gone`, split into points gone entirely and those whose record only
+    /// is (`records_only`): each said as it is, with its remedy.
+    fn gone_problem(&self, remote: &Remote) -> Vec<String> {
+        let (records, entirely): (Vec<&String>, Vec<&String>) = self
+            .gone
+            .iter()
+            .partition(|name| self.records_only.contains(name));
+        let join = |names: &[&String]| {
+            names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let accept = "or run `dbbackup sync --forget-missing` to accept the loss (diffs on them stay damaged)";
+        let mut parts = Vec::new();
+        if !entirely.is_empty() {
+            parts.push(format!(
+                "gone from the store {} (record and data object), with no copy in the backup directory to upload again: {}; restore points an earlier sync proved there, within remote_max_backups: put them back at the store, {accept}",
+                remote.url(),
+                join(&entirely)
+            ));
+        }
+        if !records.is_empty() {
+            parts.push(format!(
+                "records missing on {} (their data objects are still there), with no copy in the backup directory to upload again: {}; restore points an earlier sync proved there, within remote_max_backups: put each record (NAME.meta.json) back from a copy of the store, {accept}",
+                remote.url(),
+                join(&records)
+            ));
+        }
+        parts
     }
 }
 
@@ -298,6 +350,12 @@ impl Synced {
             .filter(|name| !self.deleted.contains(name))
             .collect();
         self.on_remote.sort();
+        let order = |name: &str| crate::store::BackupName::parse(name).map(|n| n.order_key());
+        self.older_kept = self.on_remote.iter().any(|kept| {
+            self.damaged
+                .iter()
+                .any(|(bad, _)| order(kept).is_some() && order(kept) < order(bad))
+        });
         // Every proved point of these databases this sync did not send: also
         // those only the remote holds (a purged backup directory, a longer
         // remote_max_backups), proved by this sync's read-back or a restore's.
@@ -322,6 +380,13 @@ fn list(
     let (listed, invalid) = remote.listing()?;
     let skip: HashSet<String> = invalid.iter().map(|bad| bad.name.clone()).collect();
     let gone = super::vanished::missing(proofs, &listed, set, (rules.keep, &skip));
+    // Said as it is: a record deleted by hand leaves the data object there.
+    for name in &gone {
+        if remote.has_object(name)? {
+            done.records_only.push(name.clone());
+        }
+    }
+    done.forget_missing = rules.forget_missing;
     if rules.forget_missing {
         done.forgotten = gone;
     } else {

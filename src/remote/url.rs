@@ -84,11 +84,44 @@ impl RemoteUrl {
                 "remote '{text}': the prefix must not hold empty, `.` or `..` parts"
             )));
         }
+        refuse_long(bucket, &prefix)?;
         Ok(RemoteUrl {
             bucket: bucket.to_string(),
             prefix,
         })
     }
+}
+
+/// S3's limit on a key's length, in bytes (AWS, MinIO and Ceph RGW refuse
+/// longer keys; some stores take them, so it is checked here).
+const MAX_KEY: usize = 1024;
+
+/// The longest object name dbbackup writes under the prefix: a record
+/// (`NAME.meta.json`) of the longest backup name.
+fn longest_name() -> usize {
+    let stamp = jiff::civil::date(2000, 1, 1).at(0, 0, 0, 0);
+    let name = crate::store::BackupName::new(stamp, crate::store::naming::MAX_SEQ, true);
+    [false, true]
+        .map(|diff| name.as_diff(diff).file_name().len())
+        .into_iter()
+        .max()
+        .unwrap_or_default()
+        + super::record::SUFFIX.len()
+}
+
+/// A prefix too long for the keys under it to fit S3's limit: refused before
+/// any request, not at the first record written after its data object went
+/// up. (The prefix is not repeated: it is the long part.)
+fn refuse_long(bucket: &str, prefix: &str) -> Result<()> {
+    let longest = prefix.len() + 1 + longest_name();
+    if prefix.is_empty() || longest <= MAX_KEY {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "remote s3://{bucket}/...: the prefix is {} bytes long, so keys under it would be up to {longest} bytes, over S3's limit of {MAX_KEY}; use a prefix of at most {} bytes",
+        prefix.len(),
+        MAX_KEY - 1 - longest_name()
+    )))
 }
 
 impl RemoteUrl {
@@ -148,6 +181,16 @@ mod tests {
             let err = RemoteUrl::parse(bad).unwrap_err().to_string();
             assert!(err.contains("empty, `.` or `..` parts"), "{bad}: {err}");
         }
+        let fits = "a".repeat(MAX_KEY - 1 - longest_name());
+        assert!(RemoteUrl::parse(&format!("s3://bkt/{fits}")).is_ok());
+        let err = RemoteUrl::parse(&format!("s3://bkt/{fits}b"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("over S3's limit of 1024"), "{err}");
+        assert_eq!(
+            longest_name(),
+            "backup_20250909_093708_999.failed.diff.gz.meta.json".len()
+        );
         let err = RemoteUrl::parse("s3://KEY:SECRET@bkt/x")
             .unwrap_err()
             .to_string();
