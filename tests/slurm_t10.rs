@@ -82,3 +82,131 @@ fn a_failed_time_limit_backup_leaves_the_window_to_the_next_warning() {
         "{listed:#?}"
     );
 }
+
+/// `dbbackup ARGS` as a step of job `job` (SLURM's variables of a plain job).
+fn job_step(env: &Env, job: &str, db: &std::path::Path, args: &[&str]) -> Run {
+    env.command()
+        .env("SLURM_JOB_ID", job)
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .env("DBBACKUP_DB_PATH", db)
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+fn add_row(db: &std::path::Path, note: &str) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute_batch(&format!(
+            "INSERT INTO ledger (amount, note) VALUES (5, '{note}'); \
+             INSERT INTO ledger (amount, note) VALUES (-5, 'balance')"
+        ))
+        .unwrap();
+}
+
+/// `restore` with a `scontrol` on PATH that prints `script`'s answer.
+fn restore_with_scontrol(env: &Env, script: &str, args: &[&str]) -> Run {
+    let bin = env.path("fake-bin");
+    fake_tool(&bin, "scontrol", script);
+    env.command()
+        .env("PATH", path_with(&bin))
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// T10 #16: undoing a job in the middle of it is refused while SLURM reports
+/// it running (or pending), while SLURM cannot be asked, and, once SLURM has
+/// forgotten it, while dbbackup's own record says it has not ended; nothing is
+/// restored. `--force` restores anyway; an ended job is undone as before.
+#[test]
+fn restore_before_a_job_that_has_not_ended_is_refused() {
+    let env = Env::new();
+    job_step(&env, "88000020", &env.db, &["pre-job"]).ok();
+    let before = content_digest(&env.db);
+    add_row(&env.db, "job 88000020");
+    let during = content_digest(&env.db);
+    let args = ["restore", "--before-job", "88000020"];
+
+    let running = "#!/bin/sh\necho \"JobId=$3 JobName=x JobState=RUNNING ExitCode=0:0\"\n";
+    restore_with_scontrol(&env, running, &args).failed_with(
+        1,
+        "job 88000020 is still running (SLURM: RUNNING): scancel it first, or --force",
+    );
+    let array = "#!/bin/sh\necho \"JobId=88000021 ArrayJobId=$3 ArrayTaskId=0 JobState=COMPLETED ExitCode=0:0\"\n\
+                 echo \"JobId=$3 ArrayJobId=$3 ArrayTaskId=1-3 JobState=PENDING ExitCode=0:0\"\n";
+    restore_with_scontrol(&env, array, &args)
+        .failed_with(1, "job 88000020 is still running (SLURM: PENDING)");
+    let down = "#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2\nexit 1\n";
+    restore_with_scontrol(&env, down, &args).failed_with(
+        1,
+        "cannot ask SLURM whether job 88000020 is still running (slurm_load_jobs error: Unable to contact slurm controller (connect failure)): --force to restore anyway",
+    );
+    // SLURM does not know the job (the real one, or none on PATH): pre-job ran
+    // and nothing recorded its end.
+    let forgotten =
+        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n";
+    restore_with_scontrol(&env, forgotten, &args)
+        .failed_with(1, "job 88000020 has not ended by dbbackup's record");
+    assert_eq!(content_digest(&env.db), during, "nothing was restored");
+
+    let forced = restore_with_scontrol(
+        &env,
+        running,
+        &["restore", "--before-job", "88000020", "--force"],
+    );
+    forced.ok();
+    assert_eq!(content_digest(&env.db), before);
+
+    // Its post-job ended it: undone without --force.
+    add_row(&env.db, "job 88000020 again");
+    job_step(&env, "88000020", &env.db, &["post-job", "--status", "0"]).ok();
+    restore_with_scontrol(&env, forgotten, &args).ok();
+    assert_eq!(content_digest(&env.db), before);
+    let done = "#!/bin/sh\necho \"JobId=$3 JobName=x JobState=COMPLETED ExitCode=0:0\"\n";
+    restore_with_scontrol(&env, done, &args).ok();
+}
+
+/// T10 #8: two databases share one backup directory; undoing a job that
+/// backed up only the other one is refused, naming it and the command, while
+/// SLURM knows the job or not; `--force` goes by this database's history.
+#[test]
+fn restore_before_a_job_of_another_database_names_it() {
+    let env = Env::new();
+    let other = env.path("b.db");
+    make_ledger_db(&other, 20, false);
+    env.run(&["backup"]).ok();
+    job_step(&env, "88000030", &other, &["pre-job"]).ok();
+    add_row(&other, "job 88000030");
+    job_step(&env, "88000030", &other, &["post-job", "--status", "0"]).ok();
+    add_row(&env.db, "later, another job");
+    let digest = content_digest(&env.db);
+    let run = env.run(&["restore", "--before-job", "88000030"]);
+    let canonical = fs::canonicalize(&other).unwrap();
+    let db = fs::canonicalize(&env.db).unwrap();
+    run.failed_with(
+        1,
+        &format!(
+            "job 88000030 backed up {b}, not {db}: `dbbackup --db-path {b} restore --before-job 88000030`",
+            b = canonical.display(),
+            db = db.display()
+        ),
+    );
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert_eq!(content_digest(&env.db), digest, "nothing was restored");
+    // The command it names undoes the job on its database.
+    let b_before = env
+        .command()
+        .env("DBBACKUP_DB_PATH", &canonical)
+        .args(["restore", "--before-job", "88000030"])
+        .output()
+        .unwrap();
+    assert_eq!(b_before.status.code(), Some(0), "{b_before:?}");
+    // --force: this database's own history (SLURM does not know this job's start).
+    env.run(&["restore", "--before-job", "88000030", "--force"])
+        .failed_with(1, "no pre-job restore point of job 88000030");
+    assert_eq!(content_digest(&env.db), digest);
+}

@@ -130,6 +130,60 @@ pub(crate) fn show_job(id: &str) -> Result<JobRecord, Failure> {
         .ok_or_else(|| Failure::Unreadable("scontrol", format!("no record of job {id}")))
 }
 
+/// What SLURM says of whether a job (or every task of an array) has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Running {
+    /// A state that is not final (`RUNNING`, `PENDING`, `COMPLETING`, …).
+    Yes(String),
+    /// Every record SLURM has of it is in a final state.
+    No,
+    /// SLURM does not know the job (never was, or forgotten after `MinJobAge`).
+    Unknown,
+}
+
+/// `scontrol show job ID -o`: whether job (or array) `id` is still running.
+pub(crate) fn running(id: &str) -> Result<Running, Failure> {
+    match run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT) {
+        Ok(text) => Ok(parse_running(&text, id)),
+        // SLURM's own words for a job it does not know: the one refusal that is
+        // an answer (a controller it cannot reach is refused differently).
+        Err(Failure::Refused(_, why)) if why.contains("Invalid job id") => Ok(Running::Unknown),
+        Err(failure) => Err(failure),
+    }
+}
+
+/// The first state that is not final among the records of `id` (the job, or
+/// the array's tasks and its pending remainder).
+pub(crate) fn parse_running(text: &str, id: &str) -> Running {
+    const FINAL: [&str; 9] = [
+        "BOOT_FAIL",
+        "CANCELLED",
+        "COMPLETED",
+        "DEADLINE",
+        "FAILED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "TIMEOUT",
+    ];
+    let mut seen = false;
+    for line in text.lines() {
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        };
+        if field("JobId") != Some(id) && field("ArrayJobId") != Some(id) {
+            continue;
+        }
+        seen = true;
+        let state = field("JobState").unwrap_or("UNKNOWN");
+        if !FINAL.contains(&state) {
+            return Running::Yes(state.to_string());
+        }
+    }
+    if seen { Running::No } else { Running::Unknown }
+}
+
 /// The final states of `array`'s tasks and where they came from: `sacct` where
 /// accounting is configured, else `scontrol` while the controller remembers
 /// the array, else none (`post-job-records`).
@@ -456,6 +510,18 @@ mod tests {
         let own = "JobId=4 JobName=child.sh JobState=RUNNING\n";
         assert_eq!(parse_job(own, "4").unwrap().array, None);
         assert_eq!(parse_job(task, "3"), None);
+    }
+
+    #[test]
+    fn a_job_is_running_until_every_record_is_final() {
+        let array = "JobId=57 ArrayJobId=55 ArrayTaskId=2 JobState=COMPLETED ExitCode=0:0\n\
+                     JobId=55 ArrayJobId=55 ArrayTaskId=4-7%2 JobState=PENDING ExitCode=0:0\n";
+        assert_eq!(parse_running(array, "55"), Running::Yes("PENDING".into()));
+        let done = "JobId=60 JobName=x JobState=CANCELLED Reason=None ExitCode=0:15\n";
+        assert_eq!(parse_running(done, "60"), Running::No);
+        assert_eq!(parse_running(done, "61"), Running::Unknown);
+        let live = "JobId=62 JobName=x JobState=COMPLETING ExitCode=0:0\n";
+        assert_eq!(parse_running(live, "62"), Running::Yes("COMPLETING".into()));
     }
 
     #[test]
