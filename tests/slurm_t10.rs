@@ -3,7 +3,7 @@
 //! of a job that has not ended, or that backed up another database.
 
 use std::fs;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -209,4 +209,111 @@ fn restore_before_a_job_of_another_database_names_it() {
     env.run(&["restore", "--before-job", "88000030", "--force"])
         .failed_with(1, "no pre-job restore point of job 88000030");
     assert_eq!(content_digest(&env.db), digest);
+}
+
+/// Task `task` of a two-task array `array` as SLURM runs it, as job `own`.
+fn task_step(env: &Env, own: &str, array: &str, task: u32, path: Option<&str>) -> Command {
+    let mut command = env.command();
+    command
+        .env("SLURM_ARRAY_JOB_ID", array)
+        .env("SLURM_ARRAY_TASK_ID", task.to_string())
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env("SLURM_ARRAY_TASK_MAX", "1")
+        .env("SLURM_ARRAY_TASK_STEP", "1")
+        .env("SLURM_JOB_ID", own)
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log());
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    command
+}
+
+/// T10 #17: a job submitted from inside task 0 inherits its array variables;
+/// when `scontrol` fails outright (not a timeout) the claim cannot be checked:
+/// a warning says so, and the job goes as its own job, so it never counts as
+/// the array's task 0 (the array's "last task" backup waits for the real one).
+#[test]
+fn an_identity_slurm_could_not_confirm_is_the_jobs_own() {
+    let env = Env::new();
+    let bin = env.path("down-bin");
+    fake_tool(
+        &bin,
+        "scontrol",
+        "#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2\nexit 1\n",
+    );
+    let down = path_with(&bin);
+    let run = |command: &mut Command, args: &[&str]| -> Run {
+        command.args(args).output().unwrap().into()
+    };
+    run(
+        &mut task_step(&env, "88000041", "88000040", 1, None),
+        &["pre-job"],
+    )
+    .ok();
+    // The inner job: task 0's variables, its own SLURM_JOB_ID.
+    let inner = |args: &[&str]| {
+        run(
+            &mut task_step(&env, "88000043", "88000040", 0, Some(&down)),
+            args,
+        )
+    };
+    let pre = inner(&["pre-job"]);
+    pre.ok();
+    assert!(
+        pre.stderr.contains(
+            "cannot ask SLURM whether job 88000043 is task 88000040_0 \
+             (slurm_load_jobs error: Unable to contact slurm controller (connect failure)); \
+             going as its own job 88000043, not as a task of array 88000040"
+        ),
+        "{}",
+        pre.stderr
+    );
+    add_row(&env.db, "inner job");
+    inner(&["post-job", "--status", "0"]).ok();
+    add_row(&env.db, "task 1");
+    run(
+        &mut task_step(&env, "88000041", "88000040", 1, None),
+        &["post-job", "--status", "0"],
+    )
+    .ok();
+
+    let lines = summary_lines(&env.summary_log());
+    let inner_lines: Vec<_> = lines.iter().filter(|l| l["job"] == "88000043").collect();
+    assert_eq!(inner_lines.len(), 2, "{lines:#?}");
+    assert_eq!(inner_lines[1]["event"], "post-job");
+    assert_eq!(inner_lines[1]["trigger"], "job finished", "{lines:#?}");
+    let task1 = lines
+        .iter()
+        .rfind(|l| l["job"] == "88000040_1" && l["event"] == "post-job")
+        .unwrap();
+    assert_eq!(task1["status"], "skipped", "{task1:?}");
+    assert!(
+        task1["reason"].contains("1 of 2 array tasks finished"),
+        "{task1:?}"
+    );
+}
+
+/// T10 #17, a stuck controller: the identity question times out (bounded),
+/// says so, and the job goes as its own job, not as the claimed task.
+#[test]
+fn an_identity_question_that_times_out_leaves_the_job_its_own() {
+    let env = Env::new();
+    let bin = env.path("stuck-bin");
+    fake_tool(&bin, "scontrol", "#!/bin/sh\nsleep 120\n");
+    let pre: Run = task_step(&env, "88000053", "88000050", 0, Some(&path_with(&bin)))
+        .arg("pre-job")
+        .output()
+        .unwrap()
+        .into();
+    pre.ok();
+    assert!(
+        pre.stderr.contains("cannot ask SLURM whether job 88000053 is task 88000050_0 (scontrol did not answer within"),
+        "{}",
+        pre.stderr
+    );
+    let lines = summary_lines(&env.summary_log());
+    assert_eq!(lines[0]["job"], "88000053", "{lines:#?}");
+    assert_eq!(lines[0]["status"], "ok", "{lines:#?}");
 }

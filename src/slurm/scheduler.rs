@@ -145,11 +145,16 @@ pub(crate) enum Running {
 pub(crate) fn running(id: &str) -> Result<Running, Failure> {
     match run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT) {
         Ok(text) => Ok(parse_running(&text, id)),
-        // SLURM's own words for a job it does not know: the one refusal that is
-        // an answer (a controller it cannot reach is refused differently).
-        Err(Failure::Refused(_, why)) if why.contains("Invalid job id") => Ok(Running::Unknown),
+        Err(failure) if unknown_job(&failure) => Ok(Running::Unknown),
         Err(failure) => Err(failure),
     }
+}
+
+/// `scontrol show job` refused because SLURM does not know the job (never
+/// was, or forgotten after `MinJobAge`): SLURM's own words are the one way to
+/// tell that from a controller it cannot reach.
+pub(crate) fn unknown_job(failure: &Failure) -> bool {
+    matches!(failure, Failure::Refused("scontrol", why) if why.contains("Invalid job id"))
 }
 
 /// The first state that is not final among the records of `id` (the job, or
