@@ -317,3 +317,45 @@ fn an_identity_question_that_times_out_leaves_the_job_its_own() {
     assert_eq!(lines[0]["job"], "88000053", "{lines:#?}");
     assert_eq!(lines[0]["status"], "ok", "{lines:#?}");
 }
+
+/// T10 #16 on the local cluster: an array whose tasks SLURM still runs (or
+/// holds pending) is not undone; once it left the queue it is.
+#[test]
+fn restore_before_a_running_array_on_the_cluster_is_refused() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    // SLURM's start times are to the second: the point is before it.
+    wait_for_the_next_second();
+    let digest = content_digest(&env.db);
+    let stop = env.path("stop");
+    let output = job_command(&env, "sbatch")
+        .args(["--parsable", "--array=0-1", "-o", "/dev/null", "--wrap"])
+        .arg(format!(
+            "while [ ! -e '{}' ]; do sleep 0.2; done",
+            stop.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let array = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let run = env.run(&["restore", "--before-job", &array]);
+    fs::write(&stop, "").unwrap();
+    run.failed_with(1, &format!("job {array} is still running (SLURM: "));
+    assert!(
+        run.stderr.contains("): scancel it first, or --force"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(content_digest(&env.db), digest, "nothing was restored");
+    wait_until_jobs_leave_the_queue(&[&array], Duration::from_secs(120));
+    // Ended by SLURM's record: undone (the newest point before it started).
+    env.run(&["restore", "--before-job", &array]).ok();
+}
