@@ -140,6 +140,9 @@ fn restore_before_a_job_that_has_not_ended_is_refused() {
                  echo \"JobId=$3 ArrayJobId=$3 ArrayTaskId=1-3 JobState=PENDING ExitCode=0:0\"\n";
     restore_with_scontrol(&env, array, &args)
         .failed_with(1, "job 88000020 is still running (SLURM: PENDING)");
+    // One task of it: its array still writes the database.
+    restore_with_scontrol(&env, array, &["restore", "--before-job", "88000020_0"])
+        .failed_with(1, "job 88000020 is still running (SLURM: PENDING)");
     let down = "#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2\nexit 1\n";
     restore_with_scontrol(&env, down, &args).failed_with(
         1,

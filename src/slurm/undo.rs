@@ -168,8 +168,10 @@ pub(crate) fn point_before(
 /// their post-job and final backups record that mix as the job's outcome. So
 /// a job SLURM reports not ended, or (SLURM no longer knowing it) whose end
 /// dbbackup never recorded, is refused; `--force` skips this.
+/// Asked of the whole job (an array: all its tasks write the one database),
+/// and said of it.
 pub(crate) fn refuse_while_running(dir: &BackupDir, db: &DbId, job: &JobRef) -> Result<()> {
-    let id = job.id();
+    let id = &job.job;
     let unrecorded_end = || {
         let key = format!("-{}-{}", job.job, db.key());
         let state = dir.path().join(STATE_DIR);
