@@ -154,6 +154,34 @@ fn restore_before_a_job_that_has_not_ended_is_refused() {
         "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n";
     restore_with_scontrol(&env, forgotten, &args)
         .failed_with(1, "job 88000020 has not ended by dbbackup's record");
+    // Accounting remembers it: sacct decides.
+    let bin = env.path("fake-bin");
+    fake_tool(
+        &bin,
+        "sacct",
+        "#!/bin/sh
+echo '88000020|RUNNING'
+",
+    );
+    restore_with_scontrol(&env, forgotten, &args)
+        .failed_with(1, "job 88000020 is still running (SLURM: RUNNING)");
+    fake_tool(
+        &bin,
+        "sacct",
+        "#!/bin/sh
+echo '88000020|CANCELLED by 0'
+",
+    );
+    let target = env.path("undone.db");
+    let target_arg = target.to_str().unwrap();
+    restore_with_scontrol(
+        &env,
+        forgotten,
+        &[&args[..], &["--target", target_arg]].concat(),
+    )
+    .ok();
+    assert_eq!(content_digest(&target), before);
+    fs::remove_file(bin.join("sacct")).unwrap();
     assert_eq!(content_digest(&env.db), during, "nothing was restored");
 
     let forced = restore_with_scontrol(

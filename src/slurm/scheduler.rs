@@ -141,12 +141,43 @@ pub(crate) enum Running {
     Unknown,
 }
 
-/// `scontrol show job ID -o`: whether job (or array) `id` is still running.
+/// `scontrol show job ID -o`: whether job (or array) `id` is still running;
+/// once the controller forgot it, `sacct` where accounting is configured.
 pub(crate) fn running(id: &str) -> Result<Running, Failure> {
     match run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT) {
         Ok(text) => Ok(parse_running(&text, id)),
-        Err(failure) if unknown_job(&failure) => Ok(Running::Unknown),
+        Err(failure) if unknown_job(&failure) => Ok(accounted(id)),
         Err(failure) => Err(failure),
+    }
+}
+
+/// `sacct -j ID -X -o JobID,State`: every run of the job (its array's tasks),
+/// `Unknown` without accounting or a record.
+fn accounted(id: &str) -> Running {
+    match run(
+        "sacct",
+        &["-j", id, "-n", "-P", "-X", "-o", "JobID,State"],
+        false,
+        TIMEOUT,
+    ) {
+        // `JobID|State` as `JobId=… JobState=…`; `CANCELLED by 0`: the word.
+        Ok(text) => parse_running(
+            &text
+                .lines()
+                .filter_map(|line| {
+                    let mut fields = line.split('|');
+                    let (job, state) = (fields.next()?, fields.next()?);
+                    let array = job.split_once('_').map_or(job, |(array, _)| array);
+                    let state = state.split_whitespace().next().unwrap_or("UNKNOWN");
+                    Some(format!("JobId={job} ArrayJobId={array} JobState={state}\n"))
+                })
+                .collect::<String>(),
+            id,
+        ),
+        Err(why) => {
+            tracing::debug!("sacct: {why}");
+            Running::Unknown
+        }
     }
 }
 
