@@ -641,9 +641,10 @@ pub struct RestoreArgs {
     /// Do nothing (exit 0) when the target exists (an empty, 0-byte file counts as missing)
     #[arg(long)]
     pub if_db_missing: bool,
-    /// Replace a target that is not an SQLite database, or restore another
-    /// database's backup over this one (what is replaced is saved first); with
-    /// --before-job, restore the point before the job's start when its own was deleted
+    /// Replace a target that is not an SQLite database, restore another
+    /// database's backup over this one, or undo (--before-job) a job that has
+    /// not ended or backed up another database, or whose own restore point was
+    /// deleted (what is replaced is saved first)
     #[arg(long)]
     pub force: bool,
     /// Run `PRAGMA integrity_check` on the restored copy even when its recorded

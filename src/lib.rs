@@ -96,6 +96,13 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
                 // scrape (a script exporter) sees "unjudged", not nothing.
                 let _ = output::write_stdout(metrics::UNJUDGED.as_bytes());
             }
+            let json = matches!(&cli.command, cli::Command::Check(args) if args.format == cli::CheckFormat::Json);
+            if json && !cli.global.quiet {
+                // A JSON consumer gets a document it can read (docs/json.md),
+                // not empty input.
+                let document = serde_json::json!({"healthy": false, "error": error.to_string()});
+                let _ = output::write_stdout(format!("{document}\n").as_bytes());
+            }
             // A usage error (exit 2: the command line or the configuration) in
             // the one format of the command line's own, clap's; what went wrong
             // while working is a log line, with its time and job.

@@ -68,6 +68,41 @@ fn check_prometheus_with_a_broken_configuration_prints_the_unjudged_metrics() {
     );
 }
 
+/// T10 #15: `check --format json` that cannot judge (a backup directory it
+/// cannot read, a broken configuration) prints `{"healthy": false, "error"}`,
+/// not empty input, with the same exit code.
+#[test]
+fn check_json_that_cannot_judge_prints_unhealthy_with_the_error() {
+    let env = Env::new();
+    std::fs::write(&env.backups, "not a directory").unwrap();
+    let run = env.run(&["check", "--format", "json"]);
+    run.failed_with(1, "not a directory");
+    let document = run.json();
+    assert_eq!(document["healthy"], false, "{}", run.stdout);
+    assert_eq!(
+        document["error"],
+        format!(
+            "backup directory {} exists but is not a directory",
+            env.backups.display()
+        ),
+        "{}",
+        run.stdout
+    );
+    std::fs::remove_file(&env.backups).unwrap();
+    std::fs::write(env.path("dbbackup.yaml"), "max_bakups: 3\n").unwrap();
+    let run = env.run(&["check", "--format", "json"]);
+    run.failed_with(2, "unknown key max_bakups");
+    assert_eq!(run.json()["healthy"], false, "{}", run.stdout);
+    assert!(
+        run.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown key max_bakups"),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn an_unknown_tz_is_said_once_and_a_known_one_not_at_all() {
     let env = Env::new();

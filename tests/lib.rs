@@ -51,6 +51,7 @@ mod signals;
 mod slurm_e2e;
 mod slurm_identity;
 mod slurm_modes;
+mod slurm_t10;
 mod stress;
 mod templates;
 mod trial10_loss;

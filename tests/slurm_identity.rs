@@ -70,6 +70,18 @@ fn array_task(env: &Env, array: &str, task: u32, count: u32) -> Command {
 fn a_stuck_controller_delays_pre_job_and_final_but_never_hangs_them() {
     let env = Env::new();
     let bin = stuck_tools(&env);
+    // The task's own record answers (SLURM does not know these ids): an
+    // identity question that fails makes the task its own job, with no final
+    // job to submit (tests/slurm_t10.rs); here sbatch is what is stuck.
+    fake_tool(
+        &bin,
+        "scontrol",
+        &format!(
+            "#!/bin/sh
+if [ \"$1 $2 $3\" = 'show job {FAKE_ARRAY}000' ]; then \
+             echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1; fi\nsleep 120\n"
+        ),
+    );
     let script = env.path("final_backup.sbatch");
     fs::write(&script, "#!/bin/sh\n").unwrap();
     let mut pre = array_task(&env, FAKE_ARRAY, 0, 2);

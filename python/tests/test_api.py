@@ -410,10 +410,12 @@ class ApiTest(unittest.TestCase):
     def test_restore_before_job_restores_that_jobs_restore_point(self) -> None:
         make_database(self.db)
         env = dict(os.environ, SLURM_JOB_ID="264")
-        subprocess.run(
-            [dbbackup.binary(), "--db-path", str(self.db), "--backup-dir", str(self.backups), "pre-job"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
-        )
+        # The job ran and ended (a job that has not is not undone without force).
+        for step in (["pre-job"], ["post-job", "--status", "0"]):
+            subprocess.run(
+                [dbbackup.binary(), "--db-path", str(self.db), "--backup-dir", str(self.backups), *step],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+            )
         pre_job = dbbackup.list_backups(self.db, **self.opts)[0]["name"]
         dbbackup.backup(self.db, force=True, **self.opts)
         target = self.dir / "t2.db"

@@ -42,6 +42,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             let db = ctx
                 .db_id()
                 .ok_or_else(|| Error::usage("--before-job needs the database (--db-path)"))?;
+            if !args.force {
+                crate::slurm::undo::refuse_while_running(&ctx.backup_dir(), &db, &job)?;
+            }
             let (name, why) =
                 crate::slurm::undo::point_before(&ctx.backup_dir(), &db, &job, args.force)?;
             (name, Some(why))

@@ -6,8 +6,10 @@
 //! `scontrol show job`), and kept in the backup directory's state under the
 //! job's own id, so post-job (and the `run` supervisor at TERM) asks nobody.
 //!
-//! When SLURM cannot answer (no `scontrol`, a stuck controller, a job it does
-//! not know) the variables are trusted, as before, with a warning on a timeout.
+//! When there is nobody to ask (no `scontrol`, a job SLURM does not know) the
+//! variables are trusted. When the question fails (an error, a timeout) the
+//! job goes as its own job, with a warning: an unverified task never counts
+//! toward its claimed array's last task.
 
 use std::fs;
 
@@ -54,17 +56,28 @@ pub(crate) fn decide(job: &JobContext, dir: &BackupDir) -> JobContext {
                 job.with_array(None)
             }
         },
-        Err(failure) => {
-            if matches!(failure, Failure::TimedOut(..) | Failure::Interrupted(_)) {
-                tracing::warn!(
-                    "cannot ask SLURM whether job {own} is an array task ({failure}); trusting SLURM_ARRAY_JOB_ID"
-                );
-            } else {
-                tracing::debug!(
-                    "job {own} not checked with SLURM ({failure}); trusting the variables"
-                );
-            }
+        // No SLURM tools here, or SLURM does not know the job (refused as an
+        // invalid id, or answered without its record; never a running job's
+        // own id): nothing to ask, the variables are all there is.
+        Err(failure)
+            if matches!(failure, Failure::Missing(_) | Failure::Unreadable(..))
+                || scheduler::unknown_job(&failure) =>
+        {
+            tracing::debug!("job {own} not checked with SLURM ({failure}); trusting the variables");
             return job.clone();
+        }
+        // The question failed (a controller that errs or is stuck): the claim
+        // is unverified, and an unverified task must not count toward the
+        // array's last task (its backup would come while a real task still
+        // writes), so the job goes as its own, as when SLURM says so.
+        Err(failure) => {
+            crate::logging::retag(own);
+            tracing::warn!(
+                "cannot ask SLURM whether job {own} is task {} ({failure}); going as its own job {own}, not as a task of array {}",
+                job.tag,
+                claimed.array_job_id
+            );
+            job.with_array(None)
         }
     };
     remember(job, dir, &decided);

@@ -191,6 +191,96 @@ pub(crate) fn show_job(id: &str) -> Result<JobRecord, Failure> {
         .ok_or_else(|| Failure::Unreadable("scontrol", format!("no record of job {id}")))
 }
 
+/// What SLURM says of whether a job (or every task of an array) has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Running {
+    /// A state that is not final (`RUNNING`, `PENDING`, `COMPLETING`, …).
+    Yes(String),
+    /// Every record SLURM has of it is in a final state.
+    No,
+    /// SLURM does not know the job (never was, or forgotten after `MinJobAge`).
+    Unknown,
+}
+
+/// `scontrol show job ID -o`: whether job (or array) `id` is still running;
+/// once the controller forgot it, `sacct` where accounting is configured.
+pub(crate) fn running(id: &str) -> Result<Running, Failure> {
+    match run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT) {
+        Ok(text) => Ok(parse_running(&text, id)),
+        Err(failure) if unknown_job(&failure) => Ok(accounted(id)),
+        Err(failure) => Err(failure),
+    }
+}
+
+/// `sacct -j ID -X -o JobID,State`: every run of the job (its array's tasks),
+/// `Unknown` without accounting or a record.
+fn accounted(id: &str) -> Running {
+    match run(
+        "sacct",
+        &["-j", id, "-n", "-P", "-X", "-o", "JobID,State"],
+        false,
+        TIMEOUT,
+    ) {
+        // `JobID|State` as `JobId=… JobState=…`; `CANCELLED by 0`: the word.
+        Ok(text) => parse_running(
+            &text
+                .lines()
+                .filter_map(|line| {
+                    let mut fields = line.split('|');
+                    let (job, state) = (fields.next()?, fields.next()?);
+                    let array = job.split_once('_').map_or(job, |(array, _)| array);
+                    let state = state.split_whitespace().next().unwrap_or("UNKNOWN");
+                    Some(format!("JobId={job} ArrayJobId={array} JobState={state}\n"))
+                })
+                .collect::<String>(),
+            id,
+        ),
+        Err(why) => {
+            tracing::debug!("sacct: {why}");
+            Running::Unknown
+        }
+    }
+}
+
+/// `scontrol show job` refused because SLURM does not know the job (never
+/// was, or forgotten after `MinJobAge`): SLURM's own words are the one way to
+/// tell that from a controller it cannot reach.
+pub(crate) fn unknown_job(failure: &Failure) -> bool {
+    matches!(failure, Failure::Refused("scontrol", why) if why.contains("Invalid job id"))
+}
+
+/// The first state that is not final among the records of `id` (the job, or
+/// the array's tasks and its pending remainder).
+pub(crate) fn parse_running(text: &str, id: &str) -> Running {
+    const FINAL: [&str; 9] = [
+        "BOOT_FAIL",
+        "CANCELLED",
+        "COMPLETED",
+        "DEADLINE",
+        "FAILED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "TIMEOUT",
+    ];
+    let mut seen = false;
+    for line in text.lines() {
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        };
+        if field("JobId") != Some(id) && field("ArrayJobId") != Some(id) {
+            continue;
+        }
+        seen = true;
+        let state = field("JobState").unwrap_or("UNKNOWN");
+        if !FINAL.contains(&state) {
+            return Running::Yes(state.to_string());
+        }
+    }
+    if seen { Running::No } else { Running::Unknown }
+}
+
 /// The final states of `array`'s tasks and where they came from: `sacct` where
 /// accounting is configured, else `scontrol` while the controller remembers
 /// the array, else none (`post-job-records`).
@@ -659,6 +749,18 @@ mod tests {
         let sacct = "353|CANCELLED by 0\n3530|RUNNING\n55_3|COMPLETED\n55_[4-7%2]|PENDING\n";
         assert_eq!(sacct_states(sacct, "353"), ["CANCELLED by 0"]);
         assert_eq!(sacct_states(sacct, "55"), ["COMPLETED", "PENDING"]);
+    }
+
+    #[test]
+    fn a_job_is_running_until_every_record_is_final() {
+        let array = "JobId=57 ArrayJobId=55 ArrayTaskId=2 JobState=COMPLETED ExitCode=0:0\n\
+                     JobId=55 ArrayJobId=55 ArrayTaskId=4-7%2 JobState=PENDING ExitCode=0:0\n";
+        assert_eq!(parse_running(array, "55"), Running::Yes("PENDING".into()));
+        let done = "JobId=60 JobName=x JobState=CANCELLED Reason=None ExitCode=0:15\n";
+        assert_eq!(parse_running(done, "60"), Running::No);
+        assert_eq!(parse_running(done, "61"), Running::Unknown);
+        let live = "JobId=62 JobName=x JobState=COMPLETING ExitCode=0:0\n";
+        assert_eq!(parse_running(live, "62"), Running::Yes("COMPLETING".into()));
     }
 
     #[test]

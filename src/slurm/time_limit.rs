@@ -63,26 +63,36 @@ pub(crate) fn back_up(settings: &Settings, job: &JobContext) -> Result<TimeLimit
                 human_duration(window)
             )));
         }
-        // Claimed before the backup, under the lock: a failing one is not
-        // retried by every task either.
-        let parent = dir.path().join(STATE_DIR);
-        crate::store::perms::create_dir_all(&parent)
-            .context(|| format!("cannot create {}", show(&parent)))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        crate::store::replace_file(&marker, 0o664, format!("{}\n", now.as_secs()).as_bytes())?;
         claimed = Some(marker);
     }
+    // Stamped with the backup's start, written only once it exists: a backup
+    // that failed (or was interrupted, or killed) claims no window, so the
+    // next warning, of this task or another, tries again, and "was made" is
+    // never said of a backup that was not made. The lock serializes attempts.
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let mut job = job.clone();
     job.tag = job.job_id().to_string();
     let outcome = create::if_changed(settings, &job, &dir, &lock, db, Kind::Auto, false)?;
     // Nothing was made, so nothing was pushed out: a later warning, after the
     // work wrote, still gets its backup.
-    if let (Outcome::Unchanged { .. }, Some(marker)) = (&outcome, claimed) {
-        let _ = fs::remove_file(marker);
+    if let (Outcome::Created(_), Some(marker)) = (&outcome, claimed) {
+        claim(&dir, &marker, started.as_secs());
     }
     Ok(TimeLimit::Made(outcome))
+}
+
+/// Record the window's backup. The backup exists either way: a marker that
+/// cannot be written costs at most one more backup at the next warning.
+fn claim(dir: &BackupDir, marker: &std::path::Path, at: u64) {
+    let parent = dir.path().join(STATE_DIR);
+    let written = crate::store::perms::create_dir_all(&parent)
+        .context(|| format!("cannot create {}", show(&parent)))
+        .and_then(|()| crate::store::replace_file(marker, 0o664, format!("{at}\n").as_bytes()));
+    if let Err(error) = written {
+        tracing::warn!("cannot record this time-limit backup's window: {error}");
+    }
 }
 
 /// How long ago the marker says the last time-limit backup was claimed.

@@ -48,6 +48,14 @@ impl JobRef {
         })
     }
 
+    /// As the user wrote it: `264` or `264_3`.
+    pub(crate) fn id(&self) -> String {
+        match &self.task {
+            Some(task) => format!("{}_{task}", self.job),
+            None => self.job.clone(),
+        }
+    }
+
     /// Whether a backup tagged `recorded` was made by this job: its own tag,
     /// its tasks' tags (`264_*` for `264`), and the array's backups for a task.
     pub(crate) fn made(&self, recorded: &str) -> bool {
@@ -66,16 +74,19 @@ impl JobRef {
 
 /// The restore point of `db` from before `job`'s work, and how it was chosen.
 ///
-/// When the recorded point was deleted, the newest point before the job's start
-/// may be older than the state at its start (the points between deleted too):
-/// it is given only with `force`, else named in the error.
+/// `force`: take this database's state from before the job even when the job
+/// backed up another database only, or when the recorded point was deleted and
+/// the newest point before the job's start may be older than the state at its
+/// start (the points between deleted too); without it that point is named in
+/// the error.
 pub(crate) fn point_before(
     dir: &BackupDir,
     db: &DbId,
     job: &JobRef,
     force: bool,
 ) -> Result<(String, String)> {
-    let points = dir.set(db)?.restore_points;
+    let set = dir.set(db)?;
+    let points = set.restore_points;
     let recorded = recorded_pre_job(dir, db, &job.job);
     if let Some(name) = &recorded
         && let Some(entry) = points.iter().find(|e| &e.file_name == name)
@@ -114,10 +125,14 @@ pub(crate) fn point_before(
             format!("{deleted}job {}'s pre-job backup", job.job),
         ));
     }
-    let id = match &job.task {
-        Some(task) => format!("{}_{task}", job.job),
-        None => job.job.clone(),
-    };
+    let id = job.id();
+    if !force && let Some(source) = other_database(dir, db, job, &set.others) {
+        return Err(Error::failed(format!(
+            "job {id} backed up {source}, not {}: `dbbackup --db-path {source} restore --before-job {id}` \
+             (--force: this database's state from before the job started)",
+            db.canonical().display()
+        )));
+    }
     let start = scheduler::start_time(&id).map_err(|failure| {
         Error::failed(format!(
             "{deleted}no pre-job restore point of job {id} in {}, and its start time is unknown ({failure}); \
@@ -164,6 +179,83 @@ pub(crate) fn point_before(
         before.file_name.clone(),
         format!("{deleted}the newest restore point before job {id} first started ({started})"),
     ))
+}
+
+/// Undoing a job in the middle of it leaves neither the state before it nor
+/// its result: the running tasks write on top of the restored database, and
+/// their post-job and final backups record that mix as the job's outcome. So
+/// a job SLURM reports not ended, or (SLURM no longer knowing it) whose end
+/// dbbackup never recorded, is refused; `--force` skips this.
+/// Asked of the whole job (an array: all its tasks write the one database),
+/// and said of it.
+pub(crate) fn refuse_while_running(dir: &BackupDir, db: &DbId, job: &JobRef) -> Result<()> {
+    let id = &job.job;
+    let unrecorded_end = || {
+        let key = format!("-{}-{}", job.job, db.key());
+        let state = dir.path().join(STATE_DIR);
+        let items = fs::read_dir(&state).into_iter().flatten().flatten();
+        items.into_iter().any(|item| {
+            let name = item.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("prejob-")
+                .is_some_and(|k| k.ends_with(&key) && !state.join(format!("ended-{k}")).exists())
+        })
+    };
+    match scheduler::running(&job.job) {
+        Ok(scheduler::Running::No) => Ok(()),
+        Ok(scheduler::Running::Yes(state)) => Err(Error::failed(format!(
+            "job {id} is still running (SLURM: {state}): scancel it first, or --force"
+        ))),
+        // No SLURM here, or it forgot the job: dbbackup's own record decides.
+        Ok(scheduler::Running::Unknown) | Err(scheduler::Failure::Missing(_)) => {
+            if unrecorded_end() {
+                return Err(Error::failed(format!(
+                    "job {id} has not ended by dbbackup's record (its pre-job ran, no post-job or final job ended it) \
+                     and SLURM does not know it: if it still runs, scancel it first; else --force"
+                )));
+            }
+            Ok(())
+        }
+        Err(failure) => Err(Error::failed(format!(
+            "cannot ask SLURM whether job {id} is still running ({failure}): --force to restore anyway"
+        ))),
+    }
+}
+
+/// The database job `job` made its pre-job restore point of, when that is not
+/// `db` (its pre-job record, or its `pre-job` backup, is of another database).
+fn other_database(dir: &BackupDir, db: &DbId, job: &JobRef, others: &[Entry]) -> Option<String> {
+    let recorded = pre_job_records(dir, &job.job)
+        .into_iter()
+        .filter(|(key, _)| *key != db.key())
+        .map(|(_, backup)| backup)
+        .collect::<Vec<_>>();
+    others.iter().find_map(|entry| {
+        let meta = entry.meta.as_ref().ok()?;
+        let ours = recorded.contains(&entry.file_name)
+            || (meta.kind == Kind::PreJob && job.made(&meta.job));
+        ours.then(|| meta.source.clone())
+    })
+}
+
+/// `(database key, restore point)` of every pre-job record of `job` (state
+/// files `prejob-<cluster>-<job>-<db key>`).
+fn pre_job_records(dir: &BackupDir, job: &str) -> Vec<(String, String)> {
+    let reader = JobState::reader(dir);
+    let Ok(items) = fs::read_dir(dir.path().join(STATE_DIR)) else {
+        return Vec::new();
+    };
+    items
+        .flatten()
+        .filter_map(|item| {
+            let name = item.file_name().to_string_lossy().into_owned();
+            let key = name.strip_prefix("prejob-")?;
+            let (job_key, db_key) = key.rsplit_once('-')?;
+            if !job_key.ends_with(&format!("-{job}")) {
+                return None;
+            }
+            Some((db_key.to_string(), reader.pre_job(key)?.backup?))
+        })
+        .collect()
 }
 
 /// The restore point pre-job recorded for `job` (any cluster): state files are
