@@ -748,7 +748,8 @@ fn restore_before_a_requeued_job_goes_by_its_first_start() {
         "sacct",
         &format!(
             // `JobID|Start`: the start is read only from the job's own lines.
-            "#!/bin/sh\ncase \" $* \" in *' -D '*|*' --duplicates '*) echo '{job}|{}';; esac\necho '{job}|{}'\necho '9{job}|2000-01-01T00:00:00'\n",
+            // `JobID,State` (is it still running?): ended.
+            "#!/bin/sh\ncase \" $* \" in *JobID,State*) echo '{job}|COMPLETED'; exit 0;; esac\ncase \" $* \" in *' -D '*|*' --duplicates '*) echo '{job}|{}';; esac\necho '{job}|{}'\necho '9{job}|2000-01-01T00:00:00'\n",
             local(first),
             local(second)
         ),
