@@ -194,19 +194,7 @@ fn write_marker(path: &Path, why: &str, integrity_check: bool) {
     // files here); group-writable in a shared project (`perms`); never through
     // a planted symlink.
     let marker = marker_path(dir, name);
-    let written = super::perms::create_dir_all(&dir.join(PAGES_DIR)).and_then(|()| {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o664)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-            .open(&marker)?;
-        super::perms::settle_file(&file, 0o664, &marker);
-        file.write_all(text.as_bytes())
-    });
+    let written = super::perms::write_record(&dir.join(PAGES_DIR), &marker, &text);
     match written {
         Ok(()) => tracing::debug!("{name} recorded as damaged: {why}"),
         Err(e) => tracing::warn!("cannot record that {name} is damaged: {e}"),

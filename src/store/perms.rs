@@ -124,6 +124,24 @@ fn settle_dir(path: &Path) {
     }
 }
 
+/// `text` written in place as the small record file `path` inside `dir`
+/// (made if missing): group-writable in a shared project, never through a
+/// planted symlink, never blocking on a FIFO planted there.
+pub(crate) fn write_record(dir: &Path, path: &Path, text: &str) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    create_dir_all(dir)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o664)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    settle_file(&file, 0o664, path);
+    file.write_all(text.as_bytes())
+}
+
 /// `mkdir` one directory with the shared mode; `AlreadyExists` as `fs::create_dir`.
 pub(crate) fn create_dir(path: &Path) -> io::Result<()> {
     fs::create_dir(path)?;

@@ -28,19 +28,7 @@ pub(crate) fn record(path: &Path) {
     text.push('\n');
     let record = record_path(dir, name);
     // Never through a planted symlink; group-writable in a shared project.
-    let written = super::perms::create_dir_all(&dir.join(PAGES_DIR)).and_then(|()| {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o664)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-            .open(&record)?;
-        super::perms::settle_file(&file, 0o664, &record);
-        file.write_all(text.as_bytes())
-    });
+    let written = super::perms::write_record(&dir.join(PAGES_DIR), &record, &text);
     if let Err(e) = written {
         tracing::warn!("cannot record that {name} was verified: {e}");
     }
