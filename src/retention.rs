@@ -278,6 +278,11 @@ pub(crate) fn apply(dir: &BackupDir, plan: &KeepOrDelete) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every point restorable, none protected, no restore recorded.
+    fn plan_all_restorable(set: &BackupSet, policy: Policy) -> KeepOrDelete {
+        plan_with(set, policy, &HashSet::new(), None, |_| true)
+    }
     use crate::store::metadata::Kind;
     use crate::store::ownership::tests::{entry as owned, legacy};
     use crate::store::{BackupSet, DbId};
@@ -401,13 +406,7 @@ mod tests {
             entry("20250102_000000", false, false),
             entry("20250101_000000", false, false),
         ];
-        let plan = plan_with(
-            &set(entries),
-            policy(1, 0, 0),
-            &HashSet::new(),
-            None,
-            |_| true,
-        );
+        let plan = plan_all_restorable(&set(entries), policy(1, 0, 0));
         assert_eq!(plan.delete, vec!["backup_20250101_000000.db.gz"]);
         assert!(
             plan.keep
@@ -543,13 +542,7 @@ mod tests {
             entry("20250103_000000", true, false),
             entry("20250102_000000", false, false),
         ];
-        let plan = plan_with(
-            &set(entries),
-            policy(1, 0, 0),
-            &HashSet::new(),
-            None,
-            |_| true,
-        );
+        let plan = plan_all_restorable(&set(entries), policy(1, 0, 0));
         assert_eq!(
             plan.keep,
             vec![
@@ -573,13 +566,7 @@ mod tests {
             .map(|day| owned(&format!("2025010{day}_120000"), DB, Kind::PreRestore, false))
             .collect();
         entries.push(entry("20250101_000000", false, false));
-        let plan = plan_with(
-            &set(entries),
-            policy(1, 0, 0),
-            &HashSet::new(),
-            None,
-            |_| true,
-        );
+        let plan = plan_all_restorable(&set(entries), policy(1, 0, 0));
         assert_eq!(
             plan.delete,
             vec![
@@ -601,13 +588,7 @@ mod tests {
             owned("20250103_000000", "/proj/b.db", Kind::Manual, false),
             entry("20250102_000000", false, true),
         ];
-        let plan = plan_with(
-            &set(entries),
-            policy(1, 0, 0),
-            &HashSet::new(),
-            None,
-            |_| true,
-        );
+        let plan = plan_all_restorable(&set(entries), policy(1, 0, 0));
         assert!(plan.delete.is_empty(), "{plan:?}");
         assert!(
             !plan
@@ -645,13 +626,7 @@ mod tests {
             legacy("20250101_000000"),
             cut,
         ];
-        let plan = plan_with(
-            &set(entries),
-            policy(1, 0, 0),
-            &HashSet::new(),
-            None,
-            |_| true,
-        );
+        let plan = plan_all_restorable(&set(entries), policy(1, 0, 0));
         assert!(plan.delete.is_empty(), "{plan:?}");
     }
 
