@@ -103,3 +103,85 @@ fn final_without_the_scheduler_does_not_mark_the_array_ended() {
     );
     assert_eq!(ended_markers(&env, "88001200").len(), 1);
 }
+
+/// SLURM's local time of now, whole seconds.
+fn slurm_now() -> String {
+    let out = Command::new("date")
+        .arg("+%Y-%m-%dT%H:%M:%S")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// T12 #7: `restore --before-job J` whose pre-job recorded that it made no
+/// restore point (the database stayed locked) restored the newest point before
+/// J's start, older than the state at its start, exit 0. Now that needs
+/// `--force`, as when the recorded point was deleted.
+#[test]
+fn a_before_job_fallback_after_a_failed_pre_job_needs_force() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let older = env.backup_files()[0].clone();
+    add_row(&env.db, "pre-array");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let started = slurm_now();
+    let holder = hold_exclusive(&env.db);
+    let pre: Run = task_step(&env, "88001301", "88001300", 0)
+        .args(["pre-job", "--busy-timeout-seconds", "1"])
+        .output()
+        .unwrap()
+        .into();
+    drop(holder);
+    assert_eq!(pre.code, 1, "{}", pre.stderr);
+    assert!(
+        pre.stderr
+            .contains("recorded, so the other tasks do not wait"),
+        "{}",
+        pre.stderr
+    );
+    // SLURM: the array ended; it first started at `started`.
+    let bin = env.path("slurm-bin");
+    fake_tool(
+        &bin,
+        "scontrol",
+        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
+    );
+    fake_tool(
+        &bin,
+        "sacct",
+        &format!(
+            "#!/bin/sh\ncase \"$*\" in *JobID,Start*) echo '88001300_0|{started}';; \
+             *) echo '88001300_0|COMPLETED|0:0';; esac\n"
+        ),
+    );
+    let target = env.path("undo.db");
+    let restore = |force: bool| -> Run {
+        let mut command = env.command();
+        command.env("PATH", path_with(&bin)).args([
+            "restore",
+            "--before-job",
+            "88001300",
+            "--target",
+            target.to_str().unwrap(),
+        ]);
+        if force {
+            command.arg("--force");
+        }
+        command.output().unwrap().into()
+    };
+    let refused = restore(false);
+    refused.failed_with(1, "job 88001300's pre-job made no restore point (");
+    assert!(
+        refused
+            .stderr
+            .contains("the newest restore point before job 88001300 first started")
+            && refused.stderr.contains(&format!(
+                "is {older}, which may be older than the state at its start"
+            )),
+        "{}",
+        refused.stderr
+    );
+    assert!(!target.exists());
+    restore(true).ok();
+    assert!(target.exists());
+}

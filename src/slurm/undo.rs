@@ -75,7 +75,8 @@ impl JobRef {
 /// The restore point of `db` from before `job`'s work, and how it was chosen.
 ///
 /// `force`: take this database's state from before the job even when the job
-/// backed up another database only, or when the recorded point was deleted and
+/// backed up another database only, or when the recorded point was deleted (or
+/// pre-job recorded that it made none) and
 /// the newest point before the job's start may be older than the state at its
 /// start (the points between deleted too); without it that point is named in
 /// the error.
@@ -105,13 +106,17 @@ pub(crate) fn point_before(
             format!("job {}'s pre-job restore point{how}", job.job),
         ));
     }
-    // Said in every answer below: the fallback is not what pre-job made.
-    let deleted = recorded.map_or_else(String::new, |name| {
-        format!(
-            "job {}'s pre-job restore point {name} was deleted (retention, or by hand); ",
-            job.job
-        )
-    });
+    // Said in every answer below: the fallback is not what pre-job made (it
+    // was deleted, or pre-job recorded that it made none).
+    let deleted = recorded
+        .map(|name| {
+            format!(
+                "job {}'s pre-job restore point {name} was deleted (retention, or by hand); ",
+                job.job
+            )
+        })
+        .or_else(|| failed_pre_job(dir, db, &job.job))
+        .unwrap_or_default();
     let made_by_job = |e: &Entry| e.meta.as_ref().is_ok_and(|m| job.made(&m.job));
     let own = |e: &&Entry| {
         e.meta
@@ -256,6 +261,33 @@ fn pre_job_records(dir: &BackupDir, job: &str) -> Vec<(String, String)> {
             Some((db_key.to_string(), reader.pre_job(key)?.backup?))
         })
         .collect()
+}
+
+/// What pre-job recorded when it made no restore point of `db` for `job` (its
+/// snapshot failed the check, or the database stayed locked), as the start of
+/// an answer: the newest point before the job may then be older than its start.
+fn failed_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
+    let reader = JobState::reader(dir);
+    let items = fs::read_dir(dir.path().join(STATE_DIR)).ok()?;
+    items.flatten().find_map(|item| {
+        let name = item.file_name().to_string_lossy().into_owned();
+        let key = name.strip_prefix("prejob-")?;
+        let (rest, of_db) = key.rsplit_once('-')?;
+        if of_db != db.key() || !rest.ends_with(&format!("-{job}")) {
+            return None;
+        }
+        let record = reader.pre_job(key)?;
+        if record.backup.is_some() {
+            return None;
+        }
+        if let Some(failed) = record.failed {
+            return Some(format!(
+                "job {job}'s pre-job snapshot failed its integrity check (kept as {failed}), so it has no restore point; "
+            ));
+        }
+        let busy = record.busy?;
+        Some(format!("job {job}'s pre-job made no restore point ({busy}); "))
+    })
 }
 
 /// The restore point pre-job recorded for `job` (any cluster): state files are
