@@ -185,3 +185,37 @@ fn a_before_job_fallback_after_a_failed_pre_job_needs_force() {
     restore(true).ok();
     assert!(target.exists());
 }
+
+/// T12 #1: `list --job 0805` said "no backups made by job 0805" (exit 0) while
+/// job 805 had backups; SLURM reads `0805` as 805, and so do `list`,
+/// `restore --before-job` and `final` now.
+#[test]
+fn job_ids_with_leading_zeros_are_read_as_slurm_reads_them() {
+    let env = Env::new();
+    let pre: Run = env
+        .command()
+        .env("SLURM_JOB_ID", "88001400")
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .arg("pre-job")
+        .output()
+        .unwrap()
+        .into();
+    pre.ok();
+    let point = env.backup_files()[0].clone();
+    let listed = env.run(&["list", "--job", "088001400"]);
+    listed.ok();
+    assert!(listed.stdout.contains(&point), "{}", listed.stdout);
+    task_step(&env, "88001501", "88001500", 0)
+        .arg("pre-job")
+        .output()
+        .unwrap();
+    let done: Run = env
+        .command()
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .args(["final", "0088001500"])
+        .output()
+        .unwrap()
+        .into();
+    done.ok();
+    assert_eq!(ended_markers(&env, "88001500").len(), 1, "{}", done.stderr);
+}

@@ -63,6 +63,8 @@ pub(crate) fn run(
             "'{array_arg}' is not an array job id (job ids start at 1)"
         )));
     }
+    // `0805` is job 805 to SLURM, and in pre-job's records.
+    let array = super::undo::job_number(&array);
     let db = DbId::of(settings.db_path()?);
     let cluster = cluster_name(job);
     let key = super::array::key(&state_key(cluster.as_deref(), &array), &db);

@@ -43,8 +43,8 @@ impl JobRef {
             )));
         }
         Ok(JobRef {
-            job: job.to_string(),
-            task: task.map(str::to_string),
+            job: job_number(job),
+            task: task.map(job_number),
         })
     }
 
@@ -69,6 +69,15 @@ impl JobRef {
                         .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
             }
         }
+    }
+}
+
+/// `0805` as SLURM reads it (`scontrol show job 0805` is job 805): the tags
+/// and state files hold `805`. All zeros stays `0` (a task id).
+pub(crate) fn job_number(digits: &str) -> String {
+    match digits.trim_start_matches('0') {
+        "" => "0".to_string(),
+        number => number.to_string(),
     }
 }
 
@@ -331,6 +340,9 @@ mod tests {
         let array = JobRef::parse("264").unwrap();
         assert!(array.made("264") && array.made("264_3"));
         assert!(!array.made("2645") && !array.made("264_") && !array.made("26"));
+        let padded = JobRef::parse("0264_03").unwrap();
+        assert_eq!((padded.job.as_str(), padded.id()), ("264", "264_3".into()));
+        assert_eq!(JobRef::parse("264_00").unwrap().id(), "264_0");
         let task = JobRef::parse("264_3").unwrap();
         assert!(task.made("264") && task.made("264_3") && !task.made("264_4"));
         for bad in ["", "abc", "264_", "_3", "1;rm", "264_3_1", "0", "00", "0_3"] {
