@@ -219,3 +219,62 @@ fn job_ids_with_leading_zeros_are_read_as_slurm_reads_them() {
     done.ok();
     assert_eq!(ended_markers(&env, "88001500").len(), 1, "{}", done.stderr);
 }
+
+/// T12 #2: `restore --before-job J` whose pre-job point is present but damaged
+/// said it "was deleted (retention, or by hand)"; now it says it is damaged.
+#[test]
+fn a_damaged_pre_job_point_is_called_damaged_not_deleted() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    add_row(&env.db, "before the job");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let started = slurm_now();
+    let pre: Run = env
+        .command()
+        .env("SLURM_JOB_ID", "88001600")
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .arg("pre-job")
+        .output()
+        .unwrap()
+        .into();
+    pre.ok();
+    let point = env.backup_files().last().unwrap().clone();
+    let path = env.backups.join(&point);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    bytes[middle + 1] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let bin = env.path("slurm-bin");
+    fake_tool(
+        &bin,
+        "scontrol",
+        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
+    );
+    fake_tool(
+        &bin,
+        "sacct",
+        &format!(
+            "#!/bin/sh\ncase \"$*\" in *JobID,Start*) echo '88001600|{started}';; \
+             *) echo '88001600|COMPLETED|0:0';; esac\n"
+        ),
+    );
+    let refused: Run = env
+        .command()
+        .env("PATH", path_with(&bin))
+        .args(["restore", "--before-job", "88001600", "--target", "x.db"])
+        .output()
+        .unwrap()
+        .into();
+    refused.failed_with(
+        1,
+        &format!(
+            "job 88001600's pre-job restore point {point} is damaged (`dbbackup verify {point}`)"
+        ),
+    );
+    assert!(
+        !refused.stderr.contains("was deleted"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -96,6 +96,7 @@ pub(crate) fn point_before(
     force: bool,
 ) -> Result<(String, String)> {
     let set = dir.set(db)?;
+    let damaged: Vec<String> = set.damaged.iter().map(|e| e.file_name.clone()).collect();
     let points = set.restore_points;
     let recorded = recorded_pre_job(dir, db, &job.job);
     if let Some(name) = &recorded
@@ -119,10 +120,13 @@ pub(crate) fn point_before(
     // was deleted, or pre-job recorded that it made none).
     let deleted = recorded
         .map(|name| {
-            format!(
-                "job {}'s pre-job restore point {name} was deleted (retention, or by hand); ",
-                job.job
-            )
+            // Present but unreadable: say so, or the user hunts for who deleted it.
+            let what = if damaged.contains(&name) {
+                format!("is damaged (`dbbackup verify {name}`)")
+            } else {
+                "was deleted (retention, or by hand)".to_string()
+            };
+            format!("job {}'s pre-job restore point {name} {what}; ", job.job)
         })
         .or_else(|| failed_pre_job(dir, db, &job.job))
         .unwrap_or_default();
