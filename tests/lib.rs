@@ -52,6 +52,7 @@ mod slurm_e2e;
 mod slurm_identity;
 mod slurm_modes;
 mod slurm_t10;
+mod slurm_t12;
 mod stress;
 mod templates;
 mod trial10_loss;

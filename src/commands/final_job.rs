@@ -51,6 +51,9 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
     if let Some(warning) = &done.unknown {
         line.field("warning", warning);
     }
+    if done.result.is_ok() && !done.marked_ended {
+        line.field("marked_ended", "no");
+    }
     let ends = &done.ends;
     if !ends.is_empty() {
         line.field("tasks", &ends.len().to_string());
@@ -94,6 +97,7 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
         ("array".to_string(), json!(done.array)),
         ("states_from".to_string(), json!(done.source)),
         ("warning".to_string(), json!(done.unknown)),
+        ("marked_ended".to_string(), json!(done.marked_ended)),
         ("tasks".to_string(), json!(tasks)),
     ]);
     Ok(super::report::report_with(&out, &outcome, array))

@@ -133,19 +133,23 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
     }
     let (entries, legacy, standings, reused) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
     warn_if_missing(ctx, &entries, db.as_ref(), legacy);
+    // As SLURM reads it (`0805` is job 805), as the backups are tagged.
+    let job_id = (args.job.as_deref())
+        .map(|j| crate::slurm::undo::JobRef::parse(j).map(|j| j.id()))
+        .transpose()?;
     let mut rows: Vec<Row> = entries
         .iter()
         .map(|e| Row::from_entry(e, db.as_ref(), legacy))
         .collect();
     for row in rows.iter_mut().filter(|r| reused.contains(&r.name)) {
-        row.pre_job_of = args.job.as_deref().map(|j| j.trim().to_string());
+        row.pre_job_of = job_id.clone();
     }
     if remote.is_some() {
         remote_checks(&mut rows, &entries, &standings);
     }
     out.document(&rows);
     if rows.is_empty() {
-        match args.job.as_deref() {
+        match job_id.as_deref() {
             Some(id) => out.line(format!(
                 "no backups made by job {id} in {}",
                 ctx.settings.backup_dir.display()

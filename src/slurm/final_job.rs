@@ -23,8 +23,12 @@ pub(crate) struct FinalRun {
     /// Where the tasks' states came from: `sacct`, `scontrol`, `post-job-records`.
     pub source: &'static str,
     pub ends: BTreeMap<u64, TaskEnd>,
-    /// Set when nobody knows this array: probably a mistyped id.
+    /// Set when nobody knows this array (probably a mistyped id), or when the
+    /// scheduler could not be asked whether its tasks ended.
     pub unknown: Option<String>,
+    /// Whether the array was marked ended (not when the scheduler could not
+    /// be asked, unless `--force`).
+    pub marked_ended: bool,
     /// The tasks that reached post-job (finished, or after SLURM's TERM), and
     /// the backup's outcome.
     pub result: Result<(BTreeSet<u64>, Outcome)>,
@@ -59,10 +63,12 @@ pub(crate) fn run(
             "'{array_arg}' is not an array job id (job ids start at 1)"
         )));
     }
+    // `0805` is job 805 to SLURM, and in pre-job's records.
+    let array = super::undo::job_number(&array);
     let db = DbId::of(settings.db_path()?);
     let cluster = cluster_name(job);
     let key = super::array::key(&state_key(cluster.as_deref(), &array), &db);
-    let (source, mut ends) = scheduler::task_ends(&array);
+    let (source, mut ends, unasked) = scheduler::task_ends(&array);
     refuse_unended(&array, source, &ends, force)?;
     let dir = BackupDir::new(&settings.backup_dir);
     let reader = JobState::reader(&dir);
@@ -93,6 +99,13 @@ pub(crate) fn run(
             )
         })
     });
+    // Not knowing whether the tasks still run, marking the array ended could
+    // leave its restore point to retention under them: it stays pinned (until
+    // the pin expires) unless `--force`. The backup is made as ever.
+    let mark = unasked.is_none() || force;
+    let unknown = unasked
+        .map(|why| unasked_warning(&array, &why, force))
+        .or(unknown);
     // Tasks the scheduler no longer reports (a task cancelled while pending may
     // be purged at once) are still named, when pre-job recorded every task id.
     if let Some(all) = reader.pre_job(&key).and_then(|r| r.all_tasks()) {
@@ -112,18 +125,36 @@ pub(crate) fn run(
         let mut tagged = job.clone();
         tagged.tag = array.clone();
         let outcome = create::if_changed(settings, &tagged, &dir, &lock, db, Kind::Final, false)?;
-        state.mark_ended(&key)?;
+        if mark {
+            state.mark_ended(&key)?;
+        }
         Ok((reached, outcome))
     })();
     let result =
         create::recorded(settings, job, Kind::Final, result.map(Reached)).map(|Reached(done)| done);
     Ok(FinalRun {
+        marked_ended: mark && result.is_ok(),
         array,
         source,
         ends,
         unknown,
         result,
     })
+}
+
+/// The warning of a `final` whose scheduler could not be asked (`why`).
+fn unasked_warning(array: &str, why: &scheduler::Failure, force: bool) -> String {
+    if force {
+        return format!(
+            "cannot tell whether array {array}'s tasks have ended ({why}); \
+             --force: marking it ended now"
+        );
+    }
+    format!(
+        "cannot tell whether array {array}'s tasks have ended ({why}): the array was not \
+         marked ended, so its pre-job restore point stays kept from retention until that \
+         expires; `dbbackup final --force {array}` marks it ended"
+    )
 }
 
 /// Refuse (unless `force`) while the scheduler reports tasks of the array not

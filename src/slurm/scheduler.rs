@@ -283,8 +283,11 @@ pub(crate) fn parse_running(text: &str, id: &str) -> Running {
 
 /// The final states of `array`'s tasks and where they came from: `sacct` where
 /// accounting is configured, else `scontrol` while the controller remembers
-/// the array, else none (`post-job-records`).
-pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>) {
+/// the array, else none (`post-job-records`). Without states, the third value
+/// is why the controller could not be asked (unreachable, stuck): then nobody
+/// can tell whether the tasks ended. `None` when it said it forgot the array,
+/// or when SLURM is not installed at all.
+pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>, Option<Failure>) {
     match run(
         "sacct",
         &["-j", array, "-n", "-P", "-X", "-o", "JobID,State,ExitCode"],
@@ -294,7 +297,7 @@ pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>) {
         Ok(text) => {
             let ends = parse_sacct(&text, array);
             if !ends.is_empty() {
-                return ("sacct", ends);
+                return ("sacct", ends, None);
             }
         }
         Err(why) => tracing::debug!("sacct: {why}"),
@@ -303,12 +306,16 @@ pub(crate) fn task_ends(array: &str) -> (&'static str, BTreeMap<u64, TaskEnd>) {
         Ok(text) => {
             let ends = parse_scontrol(&text, array);
             if !ends.is_empty() {
-                return ("scontrol", ends);
+                return ("scontrol", ends, None);
             }
+            ("post-job-records", BTreeMap::new(), None)
         }
-        Err(why) => tracing::debug!("scontrol: {why}"),
+        Err(why) if unknown_job(&why) || matches!(why, Failure::Missing(_)) => {
+            tracing::debug!("scontrol: {why}");
+            ("post-job-records", BTreeMap::new(), None)
+        }
+        Err(why) => ("post-job-records", BTreeMap::new(), Some(why)),
     }
-    ("post-job-records", BTreeMap::new())
 }
 
 /// States after which SLURM runs a job no more (`PREEMPTED` is not one: a

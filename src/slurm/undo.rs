@@ -43,8 +43,8 @@ impl JobRef {
             )));
         }
         Ok(JobRef {
-            job: job.to_string(),
-            task: task.map(str::to_string),
+            job: job_number(job),
+            task: task.map(job_number),
         })
     }
 
@@ -72,10 +72,20 @@ impl JobRef {
     }
 }
 
+/// `0805` as SLURM reads it (`scontrol show job 0805` is job 805): the tags
+/// and state files hold `805`. All zeros stays `0` (a task id).
+pub(crate) fn job_number(digits: &str) -> String {
+    match digits.trim_start_matches('0') {
+        "" => "0".to_string(),
+        number => number.to_string(),
+    }
+}
+
 /// The restore point of `db` from before `job`'s work, and how it was chosen.
 ///
 /// `force`: take this database's state from before the job even when the job
-/// backed up another database only, or when the recorded point was deleted and
+/// backed up another database only, or when the recorded point was deleted (or
+/// pre-job recorded that it made none) and
 /// the newest point before the job's start may be older than the state at its
 /// start (the points between deleted too); without it that point is named in
 /// the error.
@@ -86,6 +96,7 @@ pub(crate) fn point_before(
     force: bool,
 ) -> Result<(String, String)> {
     let set = dir.set(db)?;
+    let damaged: Vec<String> = set.damaged.iter().map(|e| e.file_name.clone()).collect();
     let points = set.restore_points;
     let recorded = recorded_pre_job(dir, db, &job.job);
     if let Some(name) = &recorded
@@ -105,13 +116,20 @@ pub(crate) fn point_before(
             format!("job {}'s pre-job restore point{how}", job.job),
         ));
     }
-    // Said in every answer below: the fallback is not what pre-job made.
-    let deleted = recorded.map_or_else(String::new, |name| {
-        format!(
-            "job {}'s pre-job restore point {name} was deleted (retention, or by hand); ",
-            job.job
-        )
-    });
+    // Said in every answer below: the fallback is not what pre-job made (it
+    // was deleted, or pre-job recorded that it made none).
+    let deleted = recorded
+        .map(|name| {
+            // Present but unreadable: say so, or the user hunts for who deleted it.
+            let what = if damaged.contains(&name) {
+                format!("is damaged (`dbbackup verify {name}`)")
+            } else {
+                "was deleted (retention, or by hand)".to_string()
+            };
+            format!("job {}'s pre-job restore point {name} {what}; ", job.job)
+        })
+        .or_else(|| failed_pre_job(dir, db, &job.job))
+        .unwrap_or_default();
     let made_by_job = |e: &Entry| e.meta.as_ref().is_ok_and(|m| job.made(&m.job));
     let own = |e: &&Entry| {
         e.meta
@@ -258,6 +276,33 @@ fn pre_job_records(dir: &BackupDir, job: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What pre-job recorded when it made no restore point of `db` for `job` (its
+/// snapshot failed the check, or the database stayed locked), as the start of
+/// an answer: the newest point before the job may then be older than its start.
+fn failed_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
+    let reader = JobState::reader(dir);
+    let items = fs::read_dir(dir.path().join(STATE_DIR)).ok()?;
+    items.flatten().find_map(|item| {
+        let name = item.file_name().to_string_lossy().into_owned();
+        let key = name.strip_prefix("prejob-")?;
+        let (rest, of_db) = key.rsplit_once('-')?;
+        if of_db != db.key() || !rest.ends_with(&format!("-{job}")) {
+            return None;
+        }
+        let record = reader.pre_job(key)?;
+        if record.backup.is_some() {
+            return None;
+        }
+        if let Some(failed) = record.failed {
+            return Some(format!(
+                "job {job}'s pre-job snapshot failed its integrity check (kept as {failed}), so it has no restore point; "
+            ));
+        }
+        let busy = record.busy?;
+        Some(format!("job {job}'s pre-job made no restore point ({busy}); "))
+    })
+}
+
 /// The restore point pre-job recorded for `job` (any cluster): state files are
 /// named `prejob-<cluster>-<job>-<db key>`.
 fn recorded_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
@@ -299,6 +344,9 @@ mod tests {
         let array = JobRef::parse("264").unwrap();
         assert!(array.made("264") && array.made("264_3"));
         assert!(!array.made("2645") && !array.made("264_") && !array.made("26"));
+        let padded = JobRef::parse("0264_03").unwrap();
+        assert_eq!((padded.job.as_str(), padded.id()), ("264", "264_3".into()));
+        assert_eq!(JobRef::parse("264_00").unwrap().id(), "264_0");
         let task = JobRef::parse("264_3").unwrap();
         assert!(task.made("264") && task.made("264_3") && !task.made("264_4"));
         for bad in ["", "abc", "264_", "_3", "1;rm", "264_3_1", "0", "00", "0_3"] {
