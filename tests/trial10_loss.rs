@@ -252,6 +252,8 @@ fn a_before_job_fallback_older_than_the_jobs_start_needs_force() {
     env.run(&["backup"]).ok();
     let older = env.backup_files()[0].clone();
     add_ledger_row(&env.db);
+    // SLURM gives start times in whole seconds: the job starts a second later.
+    std::thread::sleep(Duration::from_millis(1100));
     let template = slurm_dir().join("job_single.sbatch");
     let job = sbatch(&env, &[], &[template.to_str().unwrap(), "true"]);
     wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
