@@ -94,6 +94,9 @@ pub(crate) struct KeepOrDelete {
     pub delete: Vec<String>,
     /// The pre-shrink restore point kept beyond the policy, if any.
     pub held: Option<String>,
+    /// Whether every restore point newer than `held` is a diff of it
+    /// ([`only_diffs_since`]): the advice then waits for a full backup.
+    pub held_is_base: bool,
     /// Kept only because a caller protected them (a job's pre-job restore
     /// point), newest first: the policy alone would delete them.
     pub pinned: Vec<String>,
@@ -198,11 +201,13 @@ fn plan_with(
         .filter_map(|e| e.meta.as_ref().ok()?.diff.as_ref())
         .map(|d| d.base.as_str())
         .collect();
+    let held_is_base = held.is_some_and(|h| only_diffs_since(&set.restore_points, &h.file_name));
     keep.extend(bases);
     let mut plan = KeepOrDelete {
         keep: Vec::new(),
         delete: Vec::new(),
         held: held.map(|e| e.file_name.clone()),
+        held_is_base,
         pinned: Vec::new(),
     };
     let mut own: Vec<&Entry> = set
@@ -247,9 +252,42 @@ fn keep_newest_per<'a>(
 pub(crate) fn say_held(plan: &KeepOrDelete, policy: Policy) {
     if let Some(name) = &plan.held {
         tracing::warn!(
-            "retention keeps {name}: the database is smaller by more than {}% than in it (check.max_shrink); if the shrink was intended, delete {name}",
-            policy.max_shrink_percent
+            "retention keeps {name}: the database is smaller by more than {}% than in it (check.max_shrink); {}",
+            policy.max_shrink_percent,
+            shrink_advice(name, plan.held_is_base, "")
         );
+    }
+}
+
+/// Whether deleting `held` now would leave no newer restore point restorable:
+/// some newer point is a diff of it and none newer is a full backup.
+/// `points` newest first.
+pub(crate) fn only_diffs_since<'a>(
+    points: impl IntoIterator<Item = &'a Entry>,
+    held: &str,
+) -> bool {
+    let mut diff_of_held = false;
+    for entry in points.into_iter().take_while(|e| e.file_name != held) {
+        match entry.meta.as_ref().map(|m| m.diff.as_ref()) {
+            Ok(None) => return false,
+            Ok(Some(d)) if d.base == held => diff_of_held = true,
+            _ => {}
+        }
+    }
+    diff_of_held
+}
+
+/// What to do about a held pre-shrink point `name`. When newer restore points
+/// are diffs of it, deleting it now would leave none of them restorable: the
+/// advice waits for a full backup (made every `diff_backups` backups), which
+/// is no diff of it. `also`: what else goes with the file (the remote's record).
+pub(crate) fn shrink_advice(name: &str, is_base: bool, also: &str) -> String {
+    if is_base {
+        format!(
+            "if the shrink was intended, delete {name}{also} once a full backup newer than it exists (the newer restore points are diffs of it: deleting it now leaves them unrestorable)"
+        )
+    } else {
+        format!("if the shrink was intended, delete {name}{also}")
     }
 }
 

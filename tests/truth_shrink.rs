@@ -189,3 +189,49 @@ fn a_restore_is_no_shrink_in_a_mirror_either() {
     let run = env.run(&[&args[..], &["check", "--format", "nagios"]].concat());
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }
+
+/// T12 #10: with diffs, every restore point after a shrink is a diff of the
+/// held pre-shrink full backup: the advice must not say to delete it now, but
+/// once a newer full backup exists; followed then, the newest point restores.
+#[test]
+fn the_shrink_advice_waits_for_a_full_backup_when_newer_points_are_diffs_of_it() {
+    let env = Env::empty();
+    fs::create_dir_all(&env.backups).unwrap();
+    fs::write(
+        env.path("dbbackup.yaml"),
+        "diff_backups: 3\nmax_backups: 2\n",
+    )
+    .unwrap();
+    fill(&env, ROWS);
+    env.run(&["backup"]).ok();
+    let big = env.backup_files()[0].clone();
+    sql(&env, "DELETE FROM t WHERE x > 10; VACUUM;");
+    let wait = format!(
+        "delete {big} once a full backup newer than it exists (the newer restore points are diffs of it: deleting it now leaves them unrestorable)"
+    );
+    for i in 0..3 {
+        sql(&env, &format!("INSERT INTO t(x) VALUES ({i})"));
+        let run = env.run(&["backup"]);
+        run.ok();
+        assert!(run.stderr.contains(&wait), "{}", run.stderr);
+    }
+    let check = env.run(&["check", "--format", "nagios"]);
+    check.reported(1, "DBBACKUP WARNING");
+    assert!(check.stdout.contains(&wait), "{}", check.stdout);
+    // The next backup is a full one (diff_backups: 3): the advice is now plain.
+    sql(&env, "INSERT INTO t(x) VALUES (99)");
+    let run = env.run(&["backup"]);
+    run.ok();
+    assert!(!run.stderr.contains(&wait), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("if the shrink was intended, delete {big}")),
+        "{}",
+        run.stderr
+    );
+    fs::remove_file(env.backups.join(&big)).unwrap();
+    let target = env.path("latest.db");
+    env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .ok();
+    assert_eq!(row_count(&target, "t"), row_count(&env.db, "t"));
+}
