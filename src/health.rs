@@ -622,18 +622,19 @@ fn shrink(
         crate::retention::pre_shrink(good.iter().copied(), thresholds.max_shrink_percent)
     {
         let largest = held.meta.as_ref().map_or(0, |m| m.db_size);
+        let is_base = crate::retention::only_diffs_since(good.iter().copied(), &held.file_name);
         return Criterion {
             pending: false,
             name,
             ok: false,
             severity: Severity::Warning,
             detail: format!(
-                "newest database size {} vs {} of {} (kept while the database is smaller by more than {}%): if the shrink was intended, delete {}",
+                "newest database size {} vs {} of {} (kept while the database is smaller by more than {}%): {}",
                 human_bytes(newest),
                 human_bytes(largest),
                 held.file_name,
                 thresholds.max_shrink_percent,
-                held.file_name
+                crate::retention::shrink_advice(&held.file_name, is_base, "")
             ),
             perf: Some(format!("'{label}db_size'={newest}B;;;0")),
         };

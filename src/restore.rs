@@ -206,7 +206,11 @@ pub(crate) fn restore(
         );
     }
     if lock.is_some() {
-        record_restore(settings, dir, &target_id, &entry.file_name);
+        let undo = match &saved {
+            Some(crate::restore::pre_restore::Saved::Existing(name)) => Some(name.as_str()),
+            _ => None,
+        };
+        record_restore(settings, dir, &target_id, &entry.file_name, undo);
     }
     // Only now may writers go on: they open the restored file by name. The guard
     // never checkpoints on close, so the restored file's new -wal is never touched.
@@ -230,7 +234,7 @@ pub(crate) fn restore(
 /// for a shrink: in the backup directory and each mirror (their `check` judges
 /// their copies alike). The restore is done: a record that cannot be written
 /// is said, and `check` then warns of the shrink as before.
-fn record_restore(settings: &Settings, dir: &BackupDir, db: &DbId, name: &str) {
+fn record_restore(settings: &Settings, dir: &BackupDir, db: &DbId, name: &str, undo: Option<&str>) {
     let seq = match dir.next_seq(&settings.mirror_dirs) {
         Ok(next) => next - 1,
         Err(e) => {
@@ -240,7 +244,7 @@ fn record_restore(settings: &Settings, dir: &BackupDir, db: &DbId, name: &str) {
     };
     let dirs = std::iter::once(dir.path()).chain(settings.mirror_dirs.iter().map(PathBuf::as_path));
     for place in dirs.filter(|d| d.is_dir()) {
-        if let Err(e) = crate::restored::record(place, db, name, seq) {
+        if let Err(e) = crate::restored::record(place, db, name, seq, undo) {
             tracing::warn!("the restore is not recorded for check's shrink criterion: {e}");
         }
     }

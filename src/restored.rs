@@ -30,7 +30,23 @@ pub(crate) struct Restored {
     /// The highest publication number in the backup directory right after the
     /// restore: restore points above it were made after the restore.
     pub seq: u64,
+    /// The existing backups that stood in for a pre-restore copy (the
+    /// replaced database was already in them), oldest first, carried from
+    /// record to record: retention keeps them as it keeps pre-restore copies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undo: Vec<Undo>,
 }
+
+/// A backup standing in for a restore's pre-restore copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Undo {
+    /// When the restore was made.
+    pub time: jiff::Timestamp,
+    pub backup: String,
+}
+
+/// Stand-ins remembered: far more than any `keep_pre_restore` in use.
+const MAX_UNDO: usize = 64;
 
 fn place(backup_dir: &Path, db: &DbId) -> std::path::PathBuf {
     backup_dir
@@ -39,8 +55,15 @@ fn place(backup_dir: &Path, db: &DbId) -> std::path::PathBuf {
 }
 
 /// Record that `backup` was restored into `db`, in `backup_dir` (whose
-/// publication numbers `seq` is of).
-pub(crate) fn record(backup_dir: &Path, db: &DbId, backup: &str, seq: u64) -> Result<()> {
+/// publication numbers `seq` is of); `undo`: the existing backup that holds
+/// what it replaced, when no pre-restore copy was made.
+pub(crate) fn record(
+    backup_dir: &Path,
+    db: &DbId,
+    backup: &str,
+    seq: u64,
+    undo: Option<&str>,
+) -> Result<()> {
     let state = backup_dir.join(STATE_DIR);
     match crate::store::perms::create_dir(&state) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
@@ -51,10 +74,19 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, backup: &str, seq: u64) -> Re
         }
         _ => {}
     }
+    let time = jiff::Timestamp::now();
+    let mut kept = read(backup_dir, db).map_or(Vec::new(), |r| r.undo);
+    kept.extend(undo.map(|backup| Undo {
+        time,
+        backup: backup.to_string(),
+    }));
+    let excess = kept.len().saturating_sub(MAX_UNDO);
+    kept.drain(..excess);
     let restored = Restored {
-        time: jiff::Timestamp::now(),
+        time,
         backup: backup.to_string(),
         seq,
+        undo: kept,
     };
     let text = serde_json::to_vec(&restored)
         .map_err(|e| Error::failed(format!("cannot encode restore record: {e}")))?;

@@ -94,6 +94,11 @@ pub(crate) struct KeepOrDelete {
     pub delete: Vec<String>,
     /// The pre-shrink restore point kept beyond the policy, if any.
     pub held: Option<String>,
+    /// Whether every restore point newer than `held` is a diff of it
+    /// ([`only_diffs_since`]): the advice then waits for a full backup.
+    pub held_is_base: bool,
+    /// Backups kept because they stand in for a restore's pre-restore copy.
+    pub undo: Vec<String>,
     /// Kept only because a caller protected them (a job's pre-job restore
     /// point), newest first: the policy alone would delete them.
     pub pinned: Vec<String>,
@@ -165,6 +170,8 @@ fn plan_with(
             .take(policy.keep_pre_restore as usize)
             .map(|e| e.file_name.as_str()),
     );
+    let undo = undo_kept(set, &pre_restore, restored, policy.keep_pre_restore);
+    keep.extend(undo.iter().map(String::as_str));
     keep.extend(
         damaged_pre
             .iter()
@@ -198,11 +205,14 @@ fn plan_with(
         .filter_map(|e| e.meta.as_ref().ok()?.diff.as_ref())
         .map(|d| d.base.as_str())
         .collect();
+    let held_is_base = held.is_some_and(|h| only_diffs_since(&set.restore_points, &h.file_name));
     keep.extend(bases);
     let mut plan = KeepOrDelete {
         keep: Vec::new(),
         delete: Vec::new(),
         held: held.map(|e| e.file_name.clone()),
+        held_is_base,
+        undo: undo.clone(),
         pinned: Vec::new(),
     };
     let mut own: Vec<&Entry> = set
@@ -226,6 +236,45 @@ fn plan_with(
     plan
 }
 
+/// The backups standing in for a pre-restore copy (`restored::Undo`) that
+/// are among the newest `keep_pre_restore` undos, counted with the real
+/// pre-restore copies by time: kept exactly as long as a copy would be.
+fn undo_kept(
+    set: &BackupSet,
+    pre_restore: &[&Entry],
+    restored: Option<&Restored>,
+    keep_pre_restore: u32,
+) -> Vec<String> {
+    let Some(restored) = restored else {
+        return Vec::new();
+    };
+    let mut undos: Vec<(jiff::Timestamp, Option<&str>)> = pre_restore
+        .iter()
+        .map(|e| (e.created(), None))
+        .chain(
+            // One naming a pre-restore copy is counted as that copy already.
+            restored
+                .undo
+                .iter()
+                .filter(|u| !set.pre_restore.iter().any(|e| e.file_name == u.backup))
+                .map(|u| (u.time, Some(u.backup.as_str()))),
+        )
+        .collect();
+    undos.sort_by_key(|&(time, _)| std::cmp::Reverse(time));
+    let here: HashSet<&str> = set
+        .restore_points
+        .iter()
+        .map(|e| e.file_name.as_str())
+        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for (_, name) in undos.into_iter().take(keep_pre_restore as usize) {
+        if let Some(name) = name.filter(|n| here.contains(n) && !names.iter().any(|k| k == n)) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
 fn keep_newest_per<'a>(
     good: &[&'a Entry],
     periods: u32,
@@ -247,8 +296,50 @@ fn keep_newest_per<'a>(
 pub(crate) fn say_held(plan: &KeepOrDelete, policy: Policy) {
     if let Some(name) = &plan.held {
         tracing::warn!(
-            "retention keeps {name}: the database is smaller by more than {}% than in it (check.max_shrink); if the shrink was intended, delete {name}",
-            policy.max_shrink_percent
+            "retention keeps {name}: the database is smaller by more than {}% than in it (check.max_shrink); {}",
+            policy.max_shrink_percent,
+            shrink_advice(name, plan.held_is_base, "")
+        );
+    }
+}
+
+/// Whether deleting `held` now would leave no newer restore point restorable:
+/// some newer point is a diff of it and none newer is a full backup.
+/// `points` newest first.
+pub(crate) fn only_diffs_since<'a>(
+    points: impl IntoIterator<Item = &'a Entry>,
+    held: &str,
+) -> bool {
+    let mut diff_of_held = false;
+    for entry in points.into_iter().take_while(|e| e.file_name != held) {
+        match entry.meta.as_ref().map(|m| m.diff.as_ref()) {
+            Ok(None) => return false,
+            Ok(Some(d)) if d.base == held => diff_of_held = true,
+            _ => {}
+        }
+    }
+    diff_of_held
+}
+
+/// What to do about a held pre-shrink point `name`. When newer restore points
+/// are diffs of it, deleting it now would leave none of them restorable: the
+/// advice waits for a full backup (made every `diff_backups` backups), which
+/// is no diff of it. `also`: what else goes with the file (the remote's record).
+pub(crate) fn shrink_advice(name: &str, is_base: bool, also: &str) -> String {
+    if is_base {
+        format!(
+            "if the shrink was intended, delete {name}{also} once a full backup newer than it exists (the newer restore points are diffs of it: deleting it now leaves them unrestorable)"
+        )
+    } else {
+        format!("if the shrink was intended, delete {name}{also}")
+    }
+}
+
+/// Say which backups are kept as the undo of a restore.
+pub(crate) fn say_undo(plan: &KeepOrDelete) {
+    for name in &plan.undo {
+        tracing::info!(
+            "retention keeps {name}: it holds what a restore replaced (no pre-restore copy was made), kept like one (keep_pre_restore)"
         );
     }
 }
@@ -578,6 +669,46 @@ mod tests {
             plan.keep
                 .contains(&"backup_20250101_000000.db.gz".to_string())
         );
+    }
+
+    /// A backup standing in for a pre-restore copy counts among the newest
+    /// `keep_pre_restore` by its restore's time: kept while it is one of
+    /// them, under normal retention once newer copies push it out.
+    #[test]
+    fn an_undo_stand_in_is_kept_like_a_pre_restore_copy_and_ages_out_like_one() {
+        let undo = "backup_20250102_000000.db.gz";
+        let restored = Restored {
+            time: "2025-01-03T00:00:00Z".parse().unwrap(),
+            backup: "backup_20250101_000000.db.gz".into(),
+            seq: 3,
+            undo: vec![crate::restored::Undo {
+                time: "2025-01-03T00:00:00Z".parse().unwrap(),
+                backup: undo.into(),
+            }],
+        };
+        let mut entries: Vec<Entry> = ["20250105_000000", "20250104_000000", "20250102_000000"]
+            .iter()
+            .map(|stamp| entry(stamp, false, false))
+            .collect();
+        let plan_of = |entries: &[Entry]| {
+            let mut policy = policy(1, 0, 0);
+            policy.keep_pre_restore = 1;
+            plan_with(
+                &set(entries.to_vec()),
+                policy,
+                &HashSet::new(),
+                Some(&restored),
+                |_| true,
+            )
+        };
+        let plan = plan_of(&entries);
+        assert_eq!(plan.delete, vec!["backup_20250104_000000.db.gz"]);
+        assert_eq!(plan.undo, vec![undo.to_string()]);
+        // A newer restore's real copy: the stand-in is no longer among the 1.
+        entries.push(owned("20250106_000000", DB, Kind::PreRestore, false));
+        let plan = plan_of(&entries);
+        assert!(plan.delete.contains(&undo.to_string()), "{plan:?}");
+        assert!(plan.undo.is_empty());
     }
 
     #[test]

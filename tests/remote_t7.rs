@@ -276,3 +276,41 @@ fn after_a_purge_a_recreated_empty_database_never_pushes_the_real_points_off_the
     r.restore_from_remote(&big, &target).ok();
     assert_eq!(row_count(&target, "t"), ROWS);
 }
+
+/// T12 #10 on the remote: when the remote's newer points are all diffs of the
+/// held pre-shrink point, the advice waits for a newer full backup instead of
+/// saying to delete it now (which would leave the remote nothing restorable).
+#[test]
+fn remote_shrink_advice_waits_for_a_full_backup_while_newer_points_are_diffs_of_it() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "shrinkdiff");
+    let keep = ["--max-backups", "1", "--remote-max-backups", "1"];
+    let run = |args: &[&str]| -> crate::common::Run {
+        r.command()
+            .env("DBBACKUP_DIFF_BACKUPS", "3")
+            .args(keep)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let big = big_point_synced(&r, &keep);
+    sql(&r, "DELETE FROM t WHERE x > 10; VACUUM;");
+    r.add_row();
+    let made = run(&["backup", "--force", "--format", "json"]);
+    made.ok();
+    assert!(
+        made.json()["name"].as_str().unwrap().ends_with(".diff.gz"),
+        "{}",
+        made.stdout
+    );
+    let sync = run(&["sync"]);
+    sync.ok();
+    assert!(
+        sync.stderr.contains(&format!(
+            "delete {big} and its record there once a full backup newer than it exists"
+        )),
+        "{}",
+        sync.stderr
+    );
+}

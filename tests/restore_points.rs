@@ -1535,3 +1535,53 @@ fn verify_all_lists_newest_first_by_creation_time_like_list() {
     assert_eq!(order(&verify.json()), order(&list));
     assert_eq!(order(&list)[1], tokyo);
 }
+
+/// T12 #12: two databases backed up side by side in one directory, one of
+/// them lost (a purge): not a move. `list` offers no `adopt`, and `adopt`
+/// refuses (exit 1, naming the interleaved backups) unless --force.
+#[test]
+fn adopt_refuses_a_lost_database_that_was_backed_up_side_by_side_with_this_one() {
+    let env = Env::empty();
+    let a = db_with(&env.path("A.db"), &["A"]);
+    let b = db_with(&env.path("B.db"), &["B"]);
+    for _ in 0..2 {
+        as_db(&env, &a, &["backup", "--force"]).ok();
+        as_db(&env, &b, &["backup", "--force"]).ok();
+    }
+    let before = env.backup_files();
+    fs::remove_file(&b).unwrap();
+    let list = as_db(&env, &a, &["list"]);
+    list.ok();
+    assert!(
+        !list.stdout.contains("adopt") && !list.stderr.contains("adopt"),
+        "{}\n{}",
+        list.stdout,
+        list.stderr
+    );
+    let refused = as_db(&env, &a, &["adopt", b.to_str().unwrap()]);
+    refused.failed_with(
+        1,
+        "was another database, backed up side by side with this one",
+    );
+    assert!(refused.stderr.contains(&before[0]), "{}", refused.stderr);
+    assert_eq!(
+        refused.stderr.trim().lines().count(),
+        1,
+        "{}",
+        refused.stderr
+    );
+    // Nothing changed hands: B's newest backup still restores B.
+    let target = env.path("b_back.db");
+    as_db(
+        &env,
+        &b,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    )
+    .ok();
+    let row: String = Connection::open(&target)
+        .unwrap()
+        .query_row("SELECT x FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(row, "B");
+    as_db(&env, &a, &["adopt", b.to_str().unwrap(), "--force"]).ok();
+}

@@ -559,3 +559,56 @@ fn a_target_that_appears_during_the_restore_is_never_replaced() {
         assert!(temps_in(env.root.path()).is_empty());
     }
 }
+
+/// T12 #11: a restore whose replaced database is already in backup Y makes no
+/// pre-restore copy; Y stands in for it and is kept as long as a copy would be
+/// (`keep_pre_restore`), not aged out by `max_backups`; it restores the
+/// replaced rows, and `prune` says why it is kept.
+#[test]
+fn the_backup_standing_in_for_a_pre_restore_copy_is_kept_like_one() {
+    let env = Env::empty();
+    let ins = |v: &str| {
+        let c = Connection::open(&env.db).unwrap();
+        c.execute_batch("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)")
+            .unwrap();
+        c.execute("INSERT INTO t(v) VALUES (?1)", [v]).unwrap();
+    };
+    fs::create_dir_all(&env.backups).unwrap();
+    fs::write(env.path("dbbackup.yaml"), "max_backups: 2\n").unwrap();
+    ins("s1");
+    env.run(&["backup"]).ok();
+    let first = env.backup_files()[0].clone();
+    ins("s2-UNDO");
+    env.run(&["backup"]).ok();
+    let undo = env.backup_files()[1].clone();
+    let run = env.run(&["restore", &first]);
+    run.ok();
+    assert!(
+        run.stdout
+            .contains(&format!("already in {undo}: no pre-restore copy needed")),
+        "{}",
+        run.stdout
+    );
+    for i in 0..3 {
+        ins(&format!("n{i}"));
+        env.run(&["backup"]).ok();
+    }
+    assert!(
+        env.backup_files().contains(&undo),
+        "{:?}",
+        env.backup_files()
+    );
+    let target = env.path("undo.db");
+    env.run(&["restore", &undo, "--target", target.to_str().unwrap()])
+        .ok();
+    assert_eq!(row_count(&target, "t"), 2);
+    let prune = env.run(&["prune"]);
+    prune.ok();
+    assert!(
+        prune.stderr.contains(&format!(
+            "retention keeps {undo}: it holds what a restore replaced"
+        )),
+        "{}",
+        prune.stderr
+    );
+}

@@ -95,7 +95,8 @@ fn retention_keeps_the_only_big_backup_of_a_re_created_database() {
 
 /// T10 #4: a restore (the documented "undo a job") sets the database back to a
 /// smaller size on the user's request: neither retention nor `check` takes that
-/// for a shrink, and the copy of what it replaced ages out as usual. A real
+/// for a shrink, and the backup holding what it replaced is kept like a
+/// pre-restore copy (T12 #11), not as a shrink. A real
 /// shrink after further backups is still held and warned of.
 #[test]
 fn a_restore_to_a_smaller_state_is_not_a_shrink_but_a_later_one_is() {
@@ -112,12 +113,16 @@ fn a_restore_to_a_smaller_state_is_not_a_shrink_but_a_later_one_is() {
         sql(&env, &format!("INSERT INTO t(x) VALUES ({i})"));
         let run = env.run(&["--max-backups", "2", "backup"]);
         run.ok();
-        assert!(!run.stderr.contains("retention keeps"), "{}", run.stderr);
+        assert!(
+            !run.stderr.contains("smaller by more than"),
+            "{}",
+            run.stderr
+        );
     }
-    // What the restore replaced (here held by the big backup) is under normal
-    // retention: the undo of the undo, not pinned.
+    // What the restore replaced (here held by the big backup) is the undo of
+    // the undo: kept like a pre-restore copy (T12 #11), never as a shrink.
     assert!(
-        !env.backup_files().contains(&big),
+        env.backup_files().contains(&big),
         "{:?}",
         env.backup_files()
     );
@@ -181,11 +186,59 @@ fn a_restore_is_no_shrink_in_a_mirror_either() {
         let run = env.run(&[&args[..], &["check", "--format", "nagios"]].concat());
         assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     }
+    // The big point stands in for the restore's pre-restore copy: kept there
+    // too (T12 #11), and still no shrink.
     assert!(
-        !backup_files_in(std::path::Path::new(mirror)).contains(&big),
+        backup_files_in(std::path::Path::new(mirror)).contains(&big),
         "{:?}",
         backup_files_in(std::path::Path::new(mirror))
     );
     let run = env.run(&[&args[..], &["check", "--format", "nagios"]].concat());
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
+
+/// T12 #10: with diffs, every restore point after a shrink is a diff of the
+/// held pre-shrink full backup: the advice must not say to delete it now, but
+/// once a newer full backup exists; followed then, the newest point restores.
+#[test]
+fn the_shrink_advice_waits_for_a_full_backup_when_newer_points_are_diffs_of_it() {
+    let env = Env::empty();
+    fs::create_dir_all(&env.backups).unwrap();
+    fs::write(
+        env.path("dbbackup.yaml"),
+        "diff_backups: 3\nmax_backups: 2\n",
+    )
+    .unwrap();
+    fill(&env, ROWS);
+    env.run(&["backup"]).ok();
+    let big = env.backup_files()[0].clone();
+    sql(&env, "DELETE FROM t WHERE x > 10; VACUUM;");
+    let wait = format!(
+        "delete {big} once a full backup newer than it exists (the newer restore points are diffs of it: deleting it now leaves them unrestorable)"
+    );
+    for i in 0..3 {
+        sql(&env, &format!("INSERT INTO t(x) VALUES ({i})"));
+        let run = env.run(&["backup"]);
+        run.ok();
+        assert!(run.stderr.contains(&wait), "{}", run.stderr);
+    }
+    let check = env.run(&["check", "--format", "nagios"]);
+    check.reported(1, "DBBACKUP WARNING");
+    assert!(check.stdout.contains(&wait), "{}", check.stdout);
+    // The next backup is a full one (diff_backups: 3): the advice is now plain.
+    sql(&env, "INSERT INTO t(x) VALUES (99)");
+    let run = env.run(&["backup"]);
+    run.ok();
+    assert!(!run.stderr.contains(&wait), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("if the shrink was intended, delete {big}")),
+        "{}",
+        run.stderr
+    );
+    fs::remove_file(env.backups.join(&big)).unwrap();
+    let target = env.path("latest.db");
+    env.run(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .ok();
+    assert_eq!(row_count(&target, "t"), row_count(&env.db, "t"));
 }

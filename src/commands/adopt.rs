@@ -36,6 +36,9 @@ pub(crate) fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<ExitCode> {
             show(&old_path)
         )));
     }
+    if !args.force {
+        refuse_side_by_side(ctx, &db, &old, &old_path)?;
+    }
     let new_source = db.canonical().to_string_lossy().into_owned();
     let dirs = std::iter::once(ctx.settings.backup_dir.clone())
         .chain(ctx.settings.mirror_dirs.iter().cloned())
@@ -85,6 +88,24 @@ pub(crate) fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<ExitCode> {
         "adopted": adopted,
     }));
     Ok(ExitCode::Success)
+}
+
+/// Both databases backed up side by side: two databases, one of them lost
+/// (a case for `restore`), not one that moved.
+fn refuse_side_by_side(ctx: &Ctx, db: &DbId, old: &DbId, old_path: &Path) -> Result<()> {
+    if !ctx.settings.backup_dir.is_dir() {
+        return Ok(());
+    }
+    let entries = BackupDir::new(&ctx.settings.backup_dir).entries()?;
+    let is_old = |source: &str| old.owns(source) || Path::new(source) == old_path;
+    match adopt::side_by_side(&entries, db, is_old) {
+        Some((ours, theirs)) => Err(Error::failed(format!(
+            "{} was another database, backed up side by side with this one ({ours} of this database is older than {theirs} of it), not this one before a move; restore it with `dbbackup --db-path {} restore latest`, or --force to adopt its backups anyway",
+            show(old_path),
+            show(old_path)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Adopt in one directory, under its lock; returns the names.

@@ -520,6 +520,11 @@ fn moved_hints(entries: &[Entry], db: Option<&DbId>, legacy: Legacy) -> Vec<Stri
             *gone.entry(meta.source.as_str()).or_default() += 1;
         }
     }
+    // Backed up side by side with this database: a second database that was
+    // lost, not this one before a move (`adopt` refuses it).
+    gone.retain(|source, _| {
+        crate::store::adopt::side_by_side(entries, db, |s| s == *source).is_none()
+    });
     gone.into_iter()
         .map(|(source, n)| {
             format!(

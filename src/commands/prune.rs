@@ -34,6 +34,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PruneArgs) -> Result<ExitCode> {
     let policy = retention::policy(&ctx.settings);
     let (plan, pins) = crate::slurm::pins::plan(&dir, &db, policy, lock.as_ref())?;
     retention::say_held(&plan, policy);
+    retention::say_undo(&plan);
     if !args.dry_run {
         retention::apply(&dir, &plan)?;
     }

@@ -51,6 +51,7 @@ pub(crate) fn retain_and_copy(
     // Restore points of jobs still running are kept (pre-job's promise).
     let (plan, pins) = crate::slurm::pins::plan(target.dir, target.id, keep.policy, Some(lock))?;
     retention::say_held(&plan, keep.policy);
+    retention::say_undo(&plan);
     crate::slurm::pins::say_kept(&plan, &pins);
     retention::apply(target.dir, &plan)?;
     let pruned = plan.delete;

@@ -1110,10 +1110,19 @@ fn retain(
         }
     };
     for name in held(&entries, rules) {
+        // Its database's points, newest first, among those that stay.
+        let is_base = by_source(&entries)
+            .into_iter()
+            .find(|list| list.iter().any(|e| e.file_name == name))
+            .is_some_and(|list| {
+                let kept = list.into_iter().filter(|e| keep.contains(&e.file_name));
+                crate::retention::only_diffs_since(kept, &name)
+            });
         tracing::warn!(
-            "remote retention keeps {name} on {}: the database is smaller by more than {}% than in it (check.max_shrink); if the shrink was intended, delete {name} and its record there",
+            "remote retention keeps {name} on {}: the database is smaller by more than {}% than in it (check.max_shrink); {}",
             remote.url(),
-            rules.max_shrink_percent
+            rules.max_shrink_percent,
+            crate::retention::shrink_advice(&name, is_base, " and its record there")
         );
     }
     let keep = identity::made_after_kept(&entries, keep);
@@ -1223,7 +1232,8 @@ mod tests {
         };
         assert_eq!(held(&points, rules), ["backup_20250101_020000.db.gz"]);
         let db = DbId::of(Path::new("/a.db"));
-        crate::restored::record(local.path(), &db, "backup_20250101_010000.db.gz", 2).unwrap();
+        crate::restored::record(local.path(), &db, "backup_20250101_010000.db.gz", 2, None)
+            .unwrap();
         assert!(held(&points, rules).is_empty());
         // Grown since the restore, then shrunk: held again.
         let later = [

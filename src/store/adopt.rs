@@ -11,6 +11,27 @@ use super::metadata::{self, Metadata};
 use super::{BackupDir, Entry, copy_mode, open_no_follow, sync_dir};
 use crate::error::{Context, Error, Result, show};
 
+/// Evidence that `old` (a backup's `source`) was a second database, not this
+/// one before a move: a backup of `db` made no later than `old`'s newest one
+/// (both were backed up while both existed). Returns (ours, old's newest).
+pub(crate) fn side_by_side(
+    entries: &[Entry],
+    db: &super::DbId,
+    is_old: impl Fn(&str) -> bool,
+) -> Option<(String, String)> {
+    let of = |e: &&Entry| e.meta.as_ref().ok().map(|m| m.source.clone());
+    let old_newest = entries
+        .iter()
+        .filter(|e| of(e).is_some_and(|s| is_old(&s)))
+        .max_by_key(|e| e.created())?;
+    let ours = entries
+        .iter()
+        .filter(|e| of(e).is_some_and(|s| db.owns(&s) && !is_old(&s)))
+        .filter(|e| e.created() <= old_newest.created())
+        .min_by_key(|e| e.created())?;
+    Some((ours.file_name.clone(), old_newest.file_name.clone()))
+}
+
 /// Record `new_source` as `entry`'s source. Call only while holding the lock.
 pub(crate) fn rewrite_source(dir: &BackupDir, entry: &Entry, new_source: &str) -> Result<()> {
     let Ok(old) = &entry.meta else {
