@@ -29,6 +29,9 @@ pub(crate) enum Failure {
     Interrupted(&'static str),
     /// The tool ran and refused: its exit status and first line of stderr.
     Refused(&'static str, String),
+    /// `scontrol` refused because SLURM does not know the job (never was, or
+    /// forgotten after `MinJobAge`); its first line of stderr.
+    UnknownJob(String),
     /// It answered, but not what we asked (no such field).
     Unreadable(&'static str, String),
 }
@@ -43,7 +46,7 @@ impl fmt::Display for Failure {
                 limit.as_secs_f64()
             ),
             Failure::Interrupted(tool) => write!(f, "{tool} interrupted by a signal"),
-            Failure::Refused(_, why) => write!(f, "{why}"),
+            Failure::Refused(_, why) | Failure::UnknownJob(why) => write!(f, "{why}"),
             Failure::Unreadable(tool, what) => write!(f, "{tool}: {what}"),
         }
     }
@@ -243,10 +246,10 @@ fn accounted(id: &str) -> Running {
 }
 
 /// `scontrol show job` refused because SLURM does not know the job (never
-/// was, or forgotten after `MinJobAge`): SLURM's own words are the one way to
-/// tell that from a controller it cannot reach.
+/// was, or forgotten after `MinJobAge`), not because it cannot reach the
+/// controller.
 pub(crate) fn unknown_job(failure: &Failure) -> bool {
-    matches!(failure, Failure::Refused("scontrol", why) if why.contains("Invalid job id"))
+    matches!(failure, Failure::UnknownJob(_))
 }
 
 /// The first state that is not final among the records of `id` (the job, or
@@ -598,12 +601,23 @@ fn run(
     if status.code() == Some(127) {
         return Err(Failure::Missing(tool));
     }
-    let why = String::from_utf8_lossy(&stderr)
+    Err(refused(tool, status, &stderr))
+}
+
+/// A tool that ran and failed, by its first line of stderr.
+fn refused(tool: &'static str, status: std::process::ExitStatus, stderr: &[u8]) -> Failure {
+    let why = String::from_utf8_lossy(stderr)
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
         .map_or_else(|| format!("{tool} failed ({status})"), str::to_string);
-    Err(Failure::Refused(tool, crate::sqlite_file::one_line(&why)))
+    let why = crate::sqlite_file::one_line(&why);
+    // scontrol exits 1 both for a job it does not know and for a controller it
+    // cannot reach: its words are its only answer, read here into a type once.
+    if tool == "scontrol" && why.contains("Invalid job id") {
+        return Failure::UnknownJob(why);
+    }
+    Failure::Refused(tool, why)
 }
 
 /// `ClusterName = x` and `KillWait = 5 sec` in `scontrol show config`.
