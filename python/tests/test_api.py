@@ -409,6 +409,17 @@ class ApiTest(unittest.TestCase):
 
     def test_restore_before_job_restores_that_jobs_restore_point(self) -> None:
         make_database(self.db)
+        # SLURM as it answers for a job it has forgotten (ended long ago): this
+        # machine's own SLURM, configured or not, must not decide the test.
+        fake_bin = self.dir / "fake-slurm-bin"
+        fake_bin.mkdir()
+        scontrol = fake_bin / "scontrol"
+        scontrol.write_text("#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n")
+        scontrol.chmod(0o755)
+        path = f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+        stack = contextlib.ExitStack()
+        self.addCleanup(stack.close)
+        stack.enter_context(mock.patch.dict(os.environ, {"PATH": path}))
         env = dict(os.environ, SLURM_JOB_ID="264")
         # The job ran and ended (a job that has not is not undone without force).
         for step in (["pre-job"], ["post-job", "--status", "0"]):
