@@ -7,9 +7,27 @@ use crate::common::*;
 
 const DOWN: &str = "#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2\nexit 1\n";
 
+/// A command whose SLURM (scontrol, sacct) answers as a real cluster does for
+/// jobs it has never heard of: whatever SLURM this machine has, running or
+/// configured but down, cannot decide these tests.
+fn slurm_forgets(env: &Env) -> Command {
+    let bin = env.path("forgetful-slurm-bin");
+    if !bin.exists() {
+        fake_tool(
+            &bin,
+            "scontrol",
+            "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
+        );
+        fake_tool(&bin, "sacct", "#!/bin/sh\nexit 0\n");
+    }
+    let mut command = env.command();
+    command.env("PATH", path_with(&bin));
+    command
+}
+
 /// A step of task `task` (own job id `own`) of a two-task array `array`.
 fn task_step(env: &Env, own: &str, array: &str, task: u32) -> Command {
-    let mut command = env.command();
+    let mut command = slurm_forgets(env);
     command
         .env("SLURM_ARRAY_JOB_ID", array)
         .env("SLURM_ARRAY_TASK_ID", task.to_string())
@@ -60,7 +78,7 @@ fn final_without_the_scheduler_does_not_mark_the_array_ended() {
         fake_tool(&bin, tool, DOWN);
     }
     let final_run = |args: &[&str]| -> Run {
-        env.command()
+        slurm_forgets(&env)
             .env("PATH", path_with(&bin))
             .env("SLURM_CLUSTER_NAME", "alpha")
             .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
@@ -156,7 +174,7 @@ fn a_before_job_fallback_after_a_failed_pre_job_needs_force() {
     );
     let target = env.path("undo.db");
     let restore = |force: bool| -> Run {
-        let mut command = env.command();
+        let mut command = slurm_forgets(&env);
         command.env("PATH", path_with(&bin)).args([
             "restore",
             "--before-job",
@@ -186,14 +204,79 @@ fn a_before_job_fallback_after_a_failed_pre_job_needs_force() {
     assert!(target.exists());
 }
 
+/// A plain job whose pre-job could not take the backup directory's lock (or hit
+/// a full disk) recorded nothing, so `restore --before-job` took the newest
+/// older point for the state at the job's start without a word. Now pre-job
+/// leaves a note without the lock, and the fallback needs `--force`.
+#[test]
+fn a_before_job_fallback_after_a_pre_job_without_the_lock_needs_force() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let older = env.backup_files()[0].clone();
+    add_row(&env.db, "after the older point, before the job");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let started = slurm_now();
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
+    let pre: Run = slurm_forgets(&env)
+        .env("SLURM_JOB_ID", "88001700")
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .args(["pre-job", "--lock-timeout-seconds", "1"])
+        .output()
+        .unwrap()
+        .into();
+    drop(holder);
+    pre.failed_with(1, "still locked by");
+    let bin = env.path("slurm-bin");
+    fake_tool(
+        &bin,
+        "scontrol",
+        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
+    );
+    fake_tool(
+        &bin,
+        "sacct",
+        &format!(
+            "#!/bin/sh\ncase \"$*\" in *JobID,Start*) echo '88001700|{started}';; \
+             *) echo '88001700|COMPLETED|0:0';; esac\n"
+        ),
+    );
+    let target = env.path("undo.db");
+    let restore = |force: bool| -> Run {
+        let mut command = slurm_forgets(&env);
+        command.env("PATH", path_with(&bin)).args([
+            "restore",
+            "--before-job",
+            "88001700",
+            "--target",
+            target.to_str().unwrap(),
+        ]);
+        if force {
+            command.arg("--force");
+        }
+        command.output().unwrap().into()
+    };
+    let refused = restore(false);
+    refused.failed_with(1, "job 88001700's pre-job made no restore point (");
+    assert!(
+        refused.stderr.contains("still locked by")
+            && refused.stderr.contains(&format!(
+                "is {older}, which may be older than the state at its start"
+            )),
+        "{}",
+        refused.stderr
+    );
+    assert!(!target.exists());
+    restore(true).ok();
+    assert!(target.exists());
+}
+
 /// T12 #1: `list --job 0805` said "no backups made by job 0805" (exit 0) while
 /// job 805 had backups; SLURM reads `0805` as 805, and so do `list`,
 /// `restore --before-job` and `final` now.
 #[test]
 fn job_ids_with_leading_zeros_are_read_as_slurm_reads_them() {
     let env = Env::new();
-    let pre: Run = env
-        .command()
+    let pre: Run = slurm_forgets(&env)
         .env("SLURM_JOB_ID", "88001400")
         .env("SLURM_CLUSTER_NAME", "alpha")
         .arg("pre-job")
@@ -209,8 +292,7 @@ fn job_ids_with_leading_zeros_are_read_as_slurm_reads_them() {
         .arg("pre-job")
         .output()
         .unwrap();
-    let done: Run = env
-        .command()
+    let done: Run = slurm_forgets(&env)
         .env("SLURM_CLUSTER_NAME", "alpha")
         .args(["final", "0088001500"])
         .output()
@@ -229,8 +311,7 @@ fn a_damaged_pre_job_point_is_called_damaged_not_deleted() {
     add_row(&env.db, "before the job");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let started = slurm_now();
-    let pre: Run = env
-        .command()
+    let pre: Run = slurm_forgets(&env)
         .env("SLURM_JOB_ID", "88001600")
         .env("SLURM_CLUSTER_NAME", "alpha")
         .arg("pre-job")
@@ -259,8 +340,7 @@ fn a_damaged_pre_job_point_is_called_damaged_not_deleted() {
              *) echo '88001600|COMPLETED|0:0';; esac\n"
         ),
     );
-    let refused: Run = env
-        .command()
+    let refused: Run = slurm_forgets(&env)
         .env("PATH", path_with(&bin))
         .args(["restore", "--before-job", "88001600", "--target", "x.db"])
         .output()

@@ -303,6 +303,33 @@ impl JobState {
         }
     }
 
+    /// Note that pre-job of `key` ended without a restore point (the directory
+    /// lock not had, a full disk, a failed snapshot not recorded otherwise), so
+    /// `restore --before-job` does not take the newest older point for the state
+    /// at the job's start without saying so. Like `claim_final`, a create-once
+    /// file written without the lock (which may be what was missing); the reason
+    /// is best effort (a full disk takes the empty file, not its text).
+    pub(crate) fn note_no_point(backups: &BackupDir, key: &str, why: &str) {
+        let marker = backups
+            .path()
+            .join(STATE_DIR)
+            .join(format!("nopoint-{key}"));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o664)
+            .open(&marker);
+        if let Ok(mut file) = file {
+            let _ = io::Write::write_all(&mut file, why.lines().next().unwrap_or("").as_bytes());
+        }
+    }
+
+    /// Why pre-job of `key` made no restore point, as noted by `note_no_point`
+    /// (empty when its reason could not be written).
+    pub(crate) fn no_point(&self, key: &str) -> Option<String> {
+        fs::read_to_string(self.dir.join(format!("nopoint-{key}"))).ok()
+    }
+
     /// The job has ended: its restore point no longer needs protecting.
     pub(crate) fn mark_ended(&self, key: &str) -> Result<()> {
         self.write(&format!("ended-{key}"), "")

@@ -72,6 +72,10 @@ pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path
     let mut submitted = None;
     let result = find_or_make(settings, &job, &dir, final_job, &mut submitted);
     let result = create::recorded(settings, &job, Kind::PreJob, result);
+    if let (Err(error), Some(_), Ok(db)) = (&result, &job.own_id, settings.db_path()) {
+        let key = super::array::key(&job.state_key(), &DbId::of(db));
+        JobState::note_no_point(&dir, &key, &error.to_string());
+    }
     PreJobRun {
         job,
         result,

@@ -282,14 +282,24 @@ fn pre_job_records(dir: &BackupDir, job: &str) -> Vec<(String, String)> {
 fn failed_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
     let reader = JobState::reader(dir);
     let items = fs::read_dir(dir.path().join(STATE_DIR)).ok()?;
-    items.flatten().find_map(|item| {
-        let name = item.file_name().to_string_lossy().into_owned();
-        let key = name.strip_prefix("prejob-")?;
-        let (rest, of_db) = key.rsplit_once('-')?;
-        if of_db != db.key() || !rest.ends_with(&format!("-{job}")) {
-            return None;
-        }
-        let record = reader.pre_job(key)?;
+    let keys: Vec<String> = items
+        .flatten()
+        .filter_map(|item| {
+            let name = item.file_name().to_string_lossy().into_owned();
+            let key = name
+                .strip_prefix("prejob-")
+                .or_else(|| name.strip_prefix("nopoint-"))?;
+            let (rest, of_db) = key.rsplit_once('-')?;
+            (of_db == db.key() && rest.ends_with(&format!("-{job}"))).then(|| key.to_string())
+        })
+        .collect();
+    keys.iter().find_map(|key| {
+        let Some(record) = reader.pre_job(key) else {
+            // Pre-job ended in an error that left no record (no lock, a full disk).
+            let why = reader.no_point(key)?;
+            let why = if why.is_empty() { String::new() } else { format!(" ({why})") };
+            return Some(format!("job {job}'s pre-job made no restore point{why}; "));
+        };
         if record.backup.is_some() {
             return None;
         }
@@ -298,8 +308,13 @@ fn failed_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
                 "job {job}'s pre-job snapshot failed its integrity check (kept as {failed}), so it has no restore point; "
             ));
         }
-        let busy = record.busy?;
-        Some(format!("job {job}'s pre-job made no restore point ({busy}); "))
+        match (record.busy, reader.no_point(key)) {
+            (Some(why), _) | (None, Some(why)) if !why.is_empty() => {
+                Some(format!("job {job}'s pre-job made no restore point ({why}); "))
+            }
+            (None, Some(_)) => Some(format!("job {job}'s pre-job made no restore point; ")),
+            _ => None,
+        }
     })
 }
 
