@@ -201,6 +201,65 @@ echo '88000020|CANCELLED by 0'
     restore_with_scontrol(&env, done, &args).ok();
 }
 
+/// A plain restore over the database while a job that backed it up in its
+/// pre-job still runs: the job writes on top of the restored state. Refused
+/// while SLURM says it runs (nothing restored), a warning when SLURM cannot be
+/// asked, `--force` and a copy beside it (`--target`) go on; the job's own
+/// script restoring is not refused.
+#[test]
+fn a_plain_restore_under_a_running_job_of_that_database_is_refused() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let first = content_digest(&env.db);
+    add_row(&env.db, "before the job");
+    job_step(&env, "88000040", &env.db, &["pre-job"]).ok();
+    add_row(&env.db, "job 88000040 writes");
+    let during = content_digest(&env.db);
+    let oldest = env.backup_files()[0].clone();
+    let restore = |script: &str, extra: &[&str]| {
+        restore_with_scontrol(
+            &env,
+            script,
+            &[&["restore", oldest.as_str()], extra].concat(),
+        )
+    };
+    let running = "#!/bin/sh\necho \"JobId=$3 JobName=x JobState=RUNNING ExitCode=0:0\"\n";
+    restore(running, &[]).failed_with(1, "job 88000040 backed up this database in its pre-job (");
+    assert_eq!(content_digest(&env.db), during, "nothing was restored");
+    let beside = env.path("beside.db");
+    restore(running, &["--target", beside.to_str().unwrap()]).ok();
+    assert_eq!(content_digest(&beside), first);
+    // The job's own script restores on purpose.
+    let bin = env.path("fake-bin");
+    let own: Run = env
+        .command()
+        .env("PATH", path_with(&bin))
+        .env("SLURM_JOB_ID", "88000040")
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .args(["restore", oldest.as_str()])
+        .output()
+        .unwrap()
+        .into();
+    own.ok();
+    assert_eq!(content_digest(&env.db), first);
+    add_row(&env.db, "job 88000040 writes again");
+    let down = "#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2\nexit 1\n";
+    let warned = restore(down, &[]);
+    warned.ok();
+    assert!(
+        warned.stderr.contains("SLURM cannot be asked")
+            && warned
+                .stderr
+                .contains("job 88000040 backed up this database"),
+        "{}",
+        warned.stderr
+    );
+    assert_eq!(content_digest(&env.db), first);
+    add_row(&env.db, "job 88000040 writes a third time");
+    restore(running, &["--force"]).ok();
+    assert_eq!(content_digest(&env.db), first);
+}
+
 /// T10 #8: two databases share one backup directory; undoing a job that
 /// backed up only the other one is refused, naming it and the command, while
 /// SLURM knows the job or not; `--force` goes by this database's history.

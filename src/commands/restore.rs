@@ -56,6 +56,14 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             ));
         }
     };
+    // Over the live database (not a copy beside it): not under a running job.
+    if args.target.is_none()
+        && !args.force
+        && !args.if_db_missing
+        && let Some(db) = ctx.db_id()
+    {
+        crate::slurm::writers::refuse_under_running_job(&ctx.backup_dir(), &db, &ctx.job)?;
+    }
     if let Some(why) = &chosen {
         out.line(format!("before the job: {name} ({why})"));
     }

@@ -2,7 +2,8 @@
 //! `identity`: whether it really is an array task, as SLURM says), the one
 //! runner of the scheduler's commands (`scheduler`), what dbbackup remembers
 //! across the tasks of one job (`array`), the pre-job and final-job protocols
-//! (`prejob`, `final_job`), undoing a job (`undo`), the job scripts that run
+//! (`prejob`, `final_job`), undoing a job (`undo`), jobs that may be writing a database restored over
+//! (`writers`), the job scripts that run
 //! dbbackup (`templates`); `supervise` runs a job's work for `dbbackup run`,
 //! `time_limit` makes the backup its USR1 warning asks for.
 
@@ -18,3 +19,4 @@ pub(crate) mod supervise;
 pub(crate) mod templates;
 pub(crate) mod time_limit;
 pub(crate) mod undo;
+pub(crate) mod writers;
