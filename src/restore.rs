@@ -16,6 +16,7 @@
 //! target gets its stale `-wal`, `-shm` and `-journal` removed too, and is
 //! published by `link(2)`, which never replaces a file that appeared meanwhile.
 
+pub(crate) mod newer_copy;
 mod other_host;
 mod pre_restore;
 

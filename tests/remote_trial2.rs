@@ -303,3 +303,45 @@ fn restore_latest_says_a_newer_intact_copy_is_on_the_remote() {
         restore.stdout
     );
 }
+
+/// T12 #3: with the newest point's *header* damaged locally (nothing to
+/// compare its remote copy with), `restore latest` restored the older point
+/// without naming the copy a sync had read back whole on the remote.
+#[test]
+fn restore_latest_names_the_remote_copy_of_a_point_whose_local_header_is_damaged() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "newer-header");
+    let names = s3::names(&r.points(2, &[]));
+    let newest = r.env.backups.join(&names[1]);
+    let mut bytes = fs::read(&newest).unwrap();
+    // A letter of the recorded source path: still JSON, no longer its checksum.
+    let at = bytes
+        .windows(10)
+        .position(|w| w == b"\"source\":\"")
+        .expect("a source in the header")
+        + 12;
+    bytes[at] ^= 0x01;
+    fs::write(&newest, &bytes).unwrap();
+    let target = r.env.path("copy.db");
+    let restore = r.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    restore.ok();
+    assert!(
+        restore.stdout.contains(&format!("restored {}", names[0]))
+            && restore.stdout.contains("metadata checksum mismatch"),
+        "{}",
+        restore.stdout
+    );
+    let note = format!(
+        "note: {}'s local header is damaged; a sync read its copy on {} back whole at ",
+        names[1], r.url
+    );
+    assert!(
+        restore.stdout.contains(&note)
+            && restore
+                .stdout
+                .contains(&format!("dbbackup restore {} --from-remote", names[1])),
+        "{names:?}\n{}\n{}",
+        restore.stdout,
+        restore.stderr
+    );
+}

@@ -342,3 +342,70 @@ fn verify_of_an_empty_file_says_not_a_gzip_file_once() {
     );
     assert!(!all.contains("not a gzip file (not a gzip file)"), "{all}");
 }
+
+/// T12 #9: `restore latest` passed over a damaged newest backup to an older
+/// one without a word of the mirror holding that newest backup intact. Now a
+/// note names the mirror's copy and the commands to verify and restore it;
+/// following them gives the newest state.
+#[test]
+fn restore_latest_names_a_mirrors_copy_of_a_damaged_newest_backup() {
+    let env = Env::new();
+    let mirror = env.path("mirror");
+    let with_mirror = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_MIRROR_DIRS", &mirror)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    with_mirror(&["backup"]).ok();
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("INSERT INTO ledger (amount, note) VALUES (7, 'newest');")
+        .unwrap();
+    with_mirror(&["backup", "--force"]).ok();
+    let newest_state = content_digest(&env.db);
+    let names = env.backup_files();
+    let newest = env.backups.join(&names[1]);
+    let mut bytes = fs::read(&newest).unwrap();
+    let near_end = bytes.len() - 100;
+    bytes[near_end] ^= 0xff;
+    fs::write(&newest, &bytes).unwrap();
+    let target = env.path("t.db");
+    let restore = with_mirror(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    restore.ok();
+    assert!(
+        restore.stdout.contains(&format!("restored {}", names[0])),
+        "{}",
+        restore.stdout
+    );
+    let m = mirror.display();
+    let note = format!(
+        "note: mirror {m} holds a copy of {} (its header there names this backup; not read whole yet): \
+         dbbackup --backup-dir {m} verify {}, then dbbackup --backup-dir {m} restore {} --target {}",
+        names[1],
+        names[1],
+        names[1],
+        target.display()
+    );
+    assert!(restore.stdout.contains(&note), "{}", restore.stdout);
+    env.run(&[
+        "--backup-dir",
+        mirror.to_str().unwrap(),
+        "verify",
+        &names[1],
+    ])
+    .ok();
+    let from_mirror = env.path("m.db");
+    env.run(&[
+        "--backup-dir",
+        mirror.to_str().unwrap(),
+        "restore",
+        &names[1],
+        "--target",
+        from_mirror.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&from_mirror), newest_state);
+}

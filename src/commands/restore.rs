@@ -116,7 +116,8 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             if local && request.name == "latest" {
                 done.passed_over.extend(unreadable_newer(ctx, &done.name));
             }
-            passed_over_lines(ctx, &done.passed_over, local).for_each(|line| out.line(line));
+            passed_over_lines(ctx, &done.passed_over, local, args.target.as_deref())
+                .for_each(|line| out.line(line));
             restored(&out, &done, link, &through);
         }
     }
@@ -142,57 +143,24 @@ fn passed_over_lines(
     ctx: &Ctx,
     passed_over: &[(String, String)],
     local: bool,
+    target: Option<&Path>,
 ) -> impl Iterator<Item = String> {
-    let note = local.then(|| newer_on_remote(ctx, passed_over)).flatten();
+    let notes = local
+        .then(|| {
+            let remote = crate::restore::newer_copy::on_remote(&ctx.settings, passed_over);
+            let mirror = ctx.db_id().and_then(|db| {
+                crate::restore::newer_copy::in_mirror(&ctx.settings, &db, passed_over, target)
+            });
+            remote.into_iter().chain(mirror)
+        })
+        .into_iter()
+        .flatten();
     passed_over
         .iter()
         .map(|(name, why)| format!("passed over {name}: {why}"))
-        .chain(note)
+        .chain(notes)
         .collect::<Vec<_>>()
         .into_iter()
-}
-
-/// The newest local point `latest` passed over whose copy on the remote is
-/// proved intact (by the proofs kept here: no network), with its base for a
-/// diff: restoring it from there gives newer data than the local fallback.
-/// Said, not done: the user chose the backup directory (docs/remote.md).
-/// A point of the same name proved there that is another backup (another
-/// database checksum than the local header's) is no copy of it: said so.
-fn newer_on_remote(ctx: &Ctx, passed_over: &[(String, String)]) -> Option<String> {
-    let url = crate::remote::RemoteUrl::parse(ctx.settings.remote.as_deref()?).ok()?;
-    let proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, &url);
-    let set = ctx.backup_set(&ctx.backup_dir()).ok()?;
-    let meta = |name: &str| {
-        let entry = set.restore_points.iter().find(|e| e.file_name == name)?;
-        entry.meta.as_ref().ok()
-    };
-    // Proved there as this very backup (by its database checksum).
-    let copy = |name: &str| {
-        let proved = proofs.proved_recently_as(name, &meta(name)?.checksum)?;
-        Some(proved.map_err(|_| name.to_string()))
-    };
-    let mut other = None;
-    for (name, _) in passed_over {
-        let at = match copy(name) {
-            Some(Ok(at)) => at,
-            Some(Err(name)) => {
-                other = other.or(Some(name));
-                continue;
-            }
-            None => continue,
-        };
-        if let Some(diff) = &meta(name).and_then(|m| m.diff.as_ref())
-            && !matches!(copy(&diff.base), Some(Ok(_)))
-        {
-            continue;
-        }
-        return Some(format!(
-            "note: a newer intact copy of {name} is on {url} (read back whole at {at}): dbbackup restore {name} --from-remote"
-        ));
-    }
-    other.map(|name| {
-        format!("note: {name} on {url} is another backup than the local {name} (its content differs): not a copy of it")
-    })
 }
 
 /// The restore point downloaded into a staging directory beside `target`: from
