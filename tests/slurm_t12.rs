@@ -1,6 +1,7 @@
 //! SLURM trial T12: `final` when the scheduler cannot be asked; `restore
 //! --before-job` of a job whose pre-job failed.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::common::*;
@@ -23,6 +24,38 @@ fn slurm_forgets(env: &Env) -> Command {
     let mut command = env.command();
     command.env("PATH", path_with(&bin));
     command
+}
+
+/// `restore --before-job JOB --target TARGET [--force]` once SLURM has
+/// forgotten the job and accounting says it (as `first`, its first task or
+/// itself) first started at `started` and completed.
+fn undo_ended(env: &Env, job: &str, first: &str, started: &str, target: &Path, force: bool) -> Run {
+    let bin = env.path("slurm-bin");
+    fake_tool(
+        &bin,
+        "scontrol",
+        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
+    );
+    fake_tool(
+        &bin,
+        "sacct",
+        &format!(
+            "#!/bin/sh\ncase \"$*\" in *JobID,Start*) echo '{first}|{started}';; \
+             *) echo '{first}|COMPLETED|0:0';; esac\n"
+        ),
+    );
+    let mut command = env.command();
+    command.env("PATH", path_with(&bin)).args([
+        "restore",
+        "--before-job",
+        job,
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    if force {
+        command.arg("--force");
+    }
+    command.output().unwrap().into()
 }
 
 /// A step of task `task` (own job id `own`) of a two-task array `array`.
@@ -158,50 +191,10 @@ fn a_before_job_fallback_after_a_failed_pre_job_needs_force() {
         pre.stderr
     );
     // SLURM: the array ended; it first started at `started`.
-    let bin = env.path("slurm-bin");
-    fake_tool(
-        &bin,
-        "scontrol",
-        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
-    );
-    fake_tool(
-        &bin,
-        "sacct",
-        &format!(
-            "#!/bin/sh\ncase \"$*\" in *JobID,Start*) echo '88001300_0|{started}';; \
-             *) echo '88001300_0|COMPLETED|0:0';; esac\n"
-        ),
-    );
     let target = env.path("undo.db");
-    let restore = |force: bool| -> Run {
-        let mut command = slurm_forgets(&env);
-        command.env("PATH", path_with(&bin)).args([
-            "restore",
-            "--before-job",
-            "88001300",
-            "--target",
-            target.to_str().unwrap(),
-        ]);
-        if force {
-            command.arg("--force");
-        }
-        command.output().unwrap().into()
-    };
-    let refused = restore(false);
-    refused.failed_with(1, "job 88001300's pre-job made no restore point (");
-    assert!(
-        refused
-            .stderr
-            .contains("the newest restore point before job 88001300 first started")
-            && refused.stderr.contains(&format!(
-                "is {older}, which may be older than the state at its start"
-            )),
-        "{}",
-        refused.stderr
-    );
-    assert!(!target.exists());
-    restore(true).ok();
-    assert!(target.exists());
+    let restore = |force| undo_ended(&env, "88001300", "88001300_0", &started, &target, force);
+    let why = "the newest restore point before job 88001300 first started";
+    fallback_needs_force(restore, "88001300", why, &older, &target);
 }
 
 /// A plain job whose pre-job could not take the backup directory's lock (or hit
@@ -226,39 +219,25 @@ fn a_before_job_fallback_after_a_pre_job_without_the_lock_needs_force() {
         .into();
     drop(holder);
     pre.failed_with(1, "still locked by");
-    let bin = env.path("slurm-bin");
-    fake_tool(
-        &bin,
-        "scontrol",
-        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
-    );
-    fake_tool(
-        &bin,
-        "sacct",
-        &format!(
-            "#!/bin/sh\ncase \"$*\" in *JobID,Start*) echo '88001700|{started}';; \
-             *) echo '88001700|COMPLETED|0:0';; esac\n"
-        ),
-    );
     let target = env.path("undo.db");
-    let restore = |force: bool| -> Run {
-        let mut command = slurm_forgets(&env);
-        command.env("PATH", path_with(&bin)).args([
-            "restore",
-            "--before-job",
-            "88001700",
-            "--target",
-            target.to_str().unwrap(),
-        ]);
-        if force {
-            command.arg("--force");
-        }
-        command.output().unwrap().into()
-    };
+    let restore = |force| undo_ended(&env, "88001700", "88001700", &started, &target, force);
+    fallback_needs_force(restore, "88001700", "still locked by", &older, &target);
+}
+
+/// `restore(force)` of job `job`, whose pre-job made no restore point, is
+/// refused naming `why` and the older point `older` it would take, restoring
+/// nothing; forced, it restores.
+fn fallback_needs_force(
+    restore: impl Fn(bool) -> Run,
+    job: &str,
+    why: &str,
+    older: &str,
+    target: &Path,
+) {
     let refused = restore(false);
-    refused.failed_with(1, "job 88001700's pre-job made no restore point (");
+    refused.failed_with(1, &format!("job {job}'s pre-job made no restore point ("));
     assert!(
-        refused.stderr.contains("still locked by")
+        refused.stderr.contains(why)
             && refused.stderr.contains(&format!(
                 "is {older}, which may be older than the state at its start"
             )),
@@ -326,26 +305,8 @@ fn a_damaged_pre_job_point_is_called_damaged_not_deleted() {
     bytes[middle] ^= 0xff;
     bytes[middle + 1] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    let bin = env.path("slurm-bin");
-    fake_tool(
-        &bin,
-        "scontrol",
-        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
-    );
-    fake_tool(
-        &bin,
-        "sacct",
-        &format!(
-            "#!/bin/sh\ncase \"$*\" in *JobID,Start*) echo '88001600|{started}';; \
-             *) echo '88001600|COMPLETED|0:0';; esac\n"
-        ),
-    );
-    let refused: Run = slurm_forgets(&env)
-        .env("PATH", path_with(&bin))
-        .args(["restore", "--before-job", "88001600", "--target", "x.db"])
-        .output()
-        .unwrap()
-        .into();
+    let target = env.path("x.db");
+    let refused = undo_ended(&env, "88001600", "88001600", &started, &target, false);
     refused.failed_with(
         1,
         &format!(

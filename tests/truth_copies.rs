@@ -211,14 +211,7 @@ fn a_mirror_left_behind_by_a_failed_copy_is_filled_in_and_reported_until_it_is()
 fn auto_within_the_interval_fills_in_a_mirror_that_lacks_the_newest_backup() {
     let env = Env::new();
     let mirror = env.path("m");
-    let run = |args: &[&str]| -> Run {
-        env.command()
-            .env("DBBACKUP_MIRROR_DIRS", &mirror)
-            .args(args)
-            .output()
-            .unwrap()
-            .into()
-    };
+    let run = |args: &[&str]| mirrored(&env, &mirror, args);
     run(&["backup", "-q"]).ok();
     let newest = env.backup_files().pop().unwrap();
     fs::remove_file(mirror.join(&newest)).unwrap();
@@ -351,14 +344,7 @@ fn verify_of_an_empty_file_says_not_a_gzip_file_once() {
 fn restore_latest_names_a_mirrors_copy_of_a_damaged_newest_backup() {
     let env = Env::new();
     let mirror = env.path("mirror");
-    let with_mirror = |args: &[&str]| -> Run {
-        env.command()
-            .env("DBBACKUP_MIRROR_DIRS", &mirror)
-            .args(args)
-            .output()
-            .unwrap()
-            .into()
-    };
+    let with_mirror = |args: &[&str]| mirrored(&env, &mirror, args);
     with_mirror(&["backup"]).ok();
     Connection::open(&env.db)
         .unwrap()
@@ -408,4 +394,14 @@ fn restore_latest_names_a_mirrors_copy_of_a_damaged_newest_backup() {
     ])
     .ok();
     assert_eq!(content_digest(&from_mirror), newest_state);
+}
+
+/// `dbbackup ARGS` with `mirror` as the mirror directory.
+fn mirrored(env: &Env, mirror: &Path, args: &[&str]) -> Run {
+    env.command()
+        .env("DBBACKUP_MIRROR_DIRS", mirror)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
 }
