@@ -666,6 +666,66 @@ fn fake_scontrol(env: &Env, kill_wait: u64) -> String {
     path_with(&bin)
 }
 
+/// T10 #12: a work that writes its checkpoint on TERM got a third of the
+/// time after TERM (here 6 s of KillWait 20 s minus 2 s) and was killed while
+/// saving. It now keeps all but what post-job is expected to need (this
+/// database backs up in well under a second): its 8 s checkpoint is written,
+/// it exits with its own status, and the post-job backup holds the checkpoint.
+#[test]
+fn a_work_checkpointing_on_term_keeps_most_of_kill_wait() {
+    let env = Env::new();
+    let path = fake_scontrol(&env, 20);
+    let started = env.path("started");
+    let script = env.path("ckpt.sh");
+    fs::write(
+        &script,
+        format!(
+            "trap 'sleep 8; sqlite3 {db} \"INSERT INTO ledger (amount, note) VALUES (0, '\\''ckpt'\\'')\"; exit 7' TERM\n\
+             touch {started}\nwhile :; do sleep 0.1; done\n",
+            db = env.db.display(),
+            started = started.display()
+        ),
+    )
+    .unwrap();
+    let child = env
+        .command()
+        .env("PATH", path)
+        .env("SLURM_JOB_ID", "5300")
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+        .args(["run", "--", "bash"])
+        .arg(&script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the work runs",
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        || started.exists(),
+    );
+    term_group(&child);
+    let out = finish(child, Duration::from_secs(60));
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("the work gets "), "{}", out.stderr);
+    assert!(!out.stderr.contains("SIGKILL"), "{}", out.stderr);
+    let checkpoint = "SELECT count(*) FROM ledger WHERE note = 'ckpt'";
+    let count = |db: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row(checkpoint, [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&env.db), 1, "the checkpoint was written");
+    let post = lines_of(&env, "5300", "post-job");
+    assert_eq!(post[0]["status"], "ok", "{:?}", post[0]);
+    let restored = env.path("post.db");
+    env.run(&["restore", "latest", "--target", restored.to_str().unwrap()])
+        .ok();
+    assert_eq!(count(&restored), 1, "the post-job backup holds it");
+}
+
 /// SLURM's TERM (to every process of the job) while pre-job copies a large
 /// database: KillWait was read before the snapshot, so post-job is bounded by
 /// KillWait 5 s minus 2 s, not by the 20 s default that SLURM's KILL cuts

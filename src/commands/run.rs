@@ -63,6 +63,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Failure);
     }
+    if let Some(need) = post_job_need(&ctx) {
+        supervisor.expect_post_job_to_need(need);
+    }
     let (status, left_running) = work(&ctx, &supervisor, (program, program_args), &pre);
     let post_ok = post_job(&ctx, &supervisor, status, left_running.as_ref());
     let work = ExitCode::Work(status.clamp(0, 255) as u8);
@@ -92,6 +95,24 @@ fn start_supervisor(ctx: &Ctx) -> Result<(Supervisor, Arc<Mutex<JobContext>>)> {
         supervisor.catch_up(signal);
     }
     Ok((supervisor, decided))
+}
+
+/// What post-job is expected to need after a TERM: twice the longest of this
+/// database's last three backups, plus a second (the database may grow while
+/// the work runs). `None` when no backup says how long it took.
+fn post_job_need(ctx: &Ctx) -> Option<std::time::Duration> {
+    let set = ctx.backup_set(&ctx.backup_dir()).ok()?;
+    let longest = set
+        .restore_points
+        .iter()
+        .rev()
+        .take(3)
+        .filter_map(|e| e.meta.as_ref().ok()?.duration_seconds)
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .fold(None, |most: Option<f64>, s| {
+            Some(most.map_or(s, |m| m.max(s)))
+        })?;
+    std::time::Duration::try_from_secs_f64(2.0 * longest + 1.0).ok()
 }
 
 /// What pre-job left for the work.

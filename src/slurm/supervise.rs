@@ -18,7 +18,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -114,6 +114,9 @@ struct Shared {
     /// The time allowed after a termination signal, and why (asked once).
     budget: OnceLock<(Duration, String)>,
     budget_of: Box<dyn Fn() -> (Duration, String) + Send + Sync>,
+    /// What post-job is expected to need of the budget, in ms (0: unknown),
+    /// from this database's recent backups: the rest is the work's.
+    post_job_need_ms: AtomicU64,
     /// USR1 requests to the time-limit thread, while the work runs.
     usr1: Mutex<Option<mpsc::Sender<()>>>,
 }
@@ -131,6 +134,14 @@ impl Shared {
 
     fn budget(&self) -> &(Duration, String) {
         self.budget.get_or_init(|| (self.budget_of)())
+    }
+
+    /// The work's share of the budget: all but what post-job is expected to
+    /// need, and never less than [`work_bound`]'s share.
+    fn work_bound(&self) -> Duration {
+        let budget = self.budget().0;
+        let need = Duration::from_millis(self.post_job_need_ms.load(Ordering::SeqCst));
+        work_share(budget, (!need.is_zero()).then_some(need))
     }
 
     fn forward(&self, signal: i32) {
@@ -168,9 +179,11 @@ impl Shared {
                     _ => {}
                 }
                 let (budget, why) = self.budget();
+                let work = self.work_bound();
                 tracing::warn!(
-                    "{}: passed on to the work; finishing within {why}",
-                    signal_name(signal)
+                    "{}: passed on to the work; finishing within {why}; the work gets {:.1} s of it",
+                    signal_name(signal),
+                    work.as_secs_f64()
                 );
                 if self.phase.load(Ordering::SeqCst) == AFTER {
                     crate::signals::bound_since(at, *budget);
@@ -206,6 +219,7 @@ impl Supervisor {
             term_at: OnceLock::new(),
             budget: OnceLock::new(),
             budget_of: Box::new(budget),
+            post_job_need_ms: AtomicU64::new(0),
             usr1: Mutex::new(None),
         });
         let mut signals = Signals::new(RECEIVED)?;
@@ -238,11 +252,18 @@ impl Supervisor {
         self.shared.budget().clone()
     }
 
+    /// What post-job is expected to need after a termination signal (from
+    /// this database's recent backups): kept from the work's share.
+    pub(crate) fn expect_post_job_to_need(&self, need: Duration) {
+        let ms = u64::try_from(need.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.shared.post_job_need_ms.store(ms, Ordering::SeqCst);
+    }
+
     /// Run `program ARGS` in its own process group (stdin, stdout and stderr
     /// passed through) until it ends; `on_usr1` runs on its own thread for
     /// each USR1 meanwhile (several arriving during one run count once). After
-    /// a termination signal the group gets a third of the budget (1 to 10 s)
-    /// to end, then SIGKILL.
+    /// a termination signal the group gets its share of the budget
+    /// (`work_share`) to end, then SIGKILL.
     pub(crate) fn run(
         &self,
         program: &OsString,
@@ -391,10 +412,10 @@ impl Supervisor {
     /// proctrack/linuxproc does not end them: they would go on writing after
     /// the post-job backup, which claims to be the job's final state. So they
     /// are stopped as after a TERM: SIGTERM to the group and to each, the
-    /// work's share of the time after TERM (`work_bound`), then SIGKILL.
+    /// work's share of the time after TERM (`work_share`), then SIGKILL.
     fn stop_left_running(&self, group: i32) -> LeftRunning {
         let pids = descendants::alive(group);
-        let bound = work_bound(self.shared.budget().0);
+        let bound = self.shared.work_bound();
         tracing::warn!(
             "the work exited but left processes running (process group {group}, pids {}): SIGTERM to them, SIGKILL after {:.1} s, so that the post-job backup holds what they wrote",
             self::pids(&pids),
@@ -427,7 +448,7 @@ impl Supervisor {
         let Some(term) = self.termination() else {
             return false;
         };
-        term.at.elapsed() >= work_bound(self.shared.budget().0)
+        term.at.elapsed() >= self.shared.work_bound()
     }
 }
 
@@ -446,12 +467,21 @@ fn repeated(signal: i32, first: i32) -> String {
     }
 }
 
-/// The work's share of the time after TERM: a third (the rest is post-job's),
-/// at least 1 s, at most 10 s.
+/// The work's share of the time after TERM when post-job's need is unknown:
+/// a third (the rest is post-job's), at least 1 s, at most 10 s.
 pub(crate) fn work_bound(budget: Duration) -> Duration {
     (budget / 3)
         .clamp(Duration::from_secs(1), Duration::from_secs(10))
         .min(budget)
+}
+
+/// The work's share of the time after TERM: what post-job is expected to
+/// `need` of the budget is kept for it, the rest is the work's (a program
+/// writing its checkpoint on TERM keeps most of SLURM's KillWait); never less
+/// than [`work_bound`]'s share.
+pub(crate) fn work_share(budget: Duration, need: Option<Duration>) -> Duration {
+    let floor = work_bound(budget);
+    need.map_or(floor, |need| budget.saturating_sub(need).max(floor))
 }
 
 fn send_group(group: i32, signal: i32) {
@@ -599,6 +629,16 @@ mod tests {
             work_bound(Duration::from_millis(500)),
             Duration::from_millis(500)
         );
+    }
+
+    #[test]
+    fn the_work_keeps_all_but_what_post_job_needs_and_never_less_than_its_third() {
+        let s = Duration::from_secs;
+        assert_eq!(work_share(s(28), Some(s(3))), s(25));
+        assert_eq!(work_share(s(28), None), work_bound(s(28)));
+        // A slow backup: the work still gets its third.
+        assert_eq!(work_share(s(18), Some(s(17))), s(6));
+        assert_eq!(work_share(s(3), Some(s(60))), s(1));
     }
 
     #[test]
