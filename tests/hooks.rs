@@ -178,6 +178,39 @@ fn post_job_after_term_is_bounded_and_says_when_it_gave_up() {
     );
 }
 
+/// T10 #13b: a TERM that comes after the work ended (post-job waiting for a
+/// lock) said "passed on to the work"; it now says the work has ended.
+#[test]
+fn a_term_after_the_work_ended_does_not_claim_to_reach_it() {
+    let env = Env::new();
+    let template = slurm_dir().join("job_single.sbatch");
+    let child = batch_shell(&env, "5002", &template, &["sleep", "1"])
+        .env("DBBACKUP_TERM_GRACE_SECONDS", "3")
+        .spawn()
+        .unwrap();
+    wait_for_line(&env, "5002", "pre-job");
+    let lock = hold_dir_lock(
+        &env.lock_file(),
+        "host=elsewhere pid=1 job=9999 since=2026-01-01T00:00:00Z",
+    );
+    // The work (1 s) has ended; post-job waits for the lock.
+    std::thread::sleep(Duration::from_millis(2500));
+    term_group(&child);
+    let out = finish(child, Duration::from_secs(30));
+    drop(lock);
+    assert!(
+        out.stderr
+            .contains("SIGTERM: the work has ended; post-job finishing within 3 s"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("passed on to the work"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// The bug `run` fixes: a job script runs a program without `exec` (here
 /// `bash task.sh`, which runs python). TERM to the batch shell alone (`scancel
 /// -b -s TERM`) must stop python too, before post-job: the post-job backup then

@@ -37,6 +37,7 @@ mod remote_newest_first;
 mod remote_order;
 mod remote_orphans;
 mod remote_t11;
+mod remote_t14;
 mod remote_t7;
 mod remote_t7_truth;
 mod remote_t9;

@@ -88,7 +88,7 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     }
     for name in &done.reordered {
         out.line(format!(
-            "moved {name} below the newer points on {url} (it was ordered above them there: an upload by an earlier version, or two syncs placing points at once)"
+            "moved {name} below the newer points on {url} (it was ordered above them there: an upload by an earlier version, a record copied from another prefix or changed at the store, or two syncs placing points at once)"
         ));
     }
     for name in &done.forgotten {

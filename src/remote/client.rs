@@ -80,6 +80,9 @@ pub(crate) struct RemotePoint {
     /// this name by hand or a tool): that point's name. Never a restore
     /// point (`problem` says why), never counted or deleted by retention.
     pub misplaced: Option<String>,
+    /// The number its record holds at the store, when the listing reads it
+    /// lower (`mend`): `sync` writes the record again with the number read.
+    pub mended_from: Option<u64>,
 }
 
 /// A record object under the prefix that is not a valid record (changed by
@@ -402,8 +405,10 @@ impl Remote {
                 problem,
                 e_tag,
                 misplaced: None,
+                mended_from: None,
             });
         }
+        super::mend::order(&mut points, &self.url);
         Ok((points, invalid))
     }
 
@@ -456,6 +461,7 @@ impl Remote {
             problem: Some(problem),
             e_tag: None,
             misplaced: Some(other),
+            mended_from: None,
         }
     }
 
@@ -588,6 +594,7 @@ impl Remote {
             problem: None,
             e_tag: got.e_tag,
             misplaced: None,
+            mended_from: None,
         })))
     }
 
@@ -700,6 +707,7 @@ impl Remote {
             problem: None,
             e_tag: got.e_tag,
             misplaced: None,
+            mended_from: None,
         }))
     }
 

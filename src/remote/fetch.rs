@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::proof::Proofs;
 use super::{Remote, RemotePoint};
 use crate::error::{Context, Error, Result, show};
-use crate::store::{BackupSet, DbId, Entry};
+use crate::store::{BackupName, BackupSet, DbId, Entry};
 
 /// The downloaded files; removed with this value.
 #[derive(Debug)]
@@ -130,6 +130,7 @@ pub(crate) fn stage(
         let why = match fetch(remote, points, point, &staged.dir, proofs) {
             Ok(()) => {
                 staged.name = point.record.name.clone();
+                misplaced_newer(remote, points, db, &mut staged);
                 return Ok(staged);
             }
             Err(Skip::Fail(Error::Damaged { name, why, .. })) => {
@@ -377,6 +378,40 @@ pub(crate) fn holds_none_of(remote: &Remote, points: &[RemotePoint], db: &DbId) 
 
 /// For `latest`: the restore points of `db`, or of the one database the
 /// remote holds points of, newest first.
+/// Names newer than the point `latest` took whose record is another point's
+/// (copied under the name): never a candidate, so without this the newest
+/// name under the prefix was passed over in silence. Said as passed over.
+fn misplaced_newer(
+    remote: &Remote,
+    points: &[RemotePoint],
+    db: Option<&DbId>,
+    staged: &mut Staged,
+) {
+    let Some(taken) = BackupName::parse(&staged.name) else {
+        return;
+    };
+    for point in points {
+        let (Some(_), Some(problem), Some(name)) = (
+            &point.misplaced,
+            &point.problem,
+            BackupName::parse(&point.record.name),
+        ) else {
+            continue;
+        };
+        let ours = db.is_none_or(|db| db.owns(&point.record.metadata.source));
+        if ours && name.order_key() > taken.order_key() {
+            tracing::warn!(
+                "passed over newer {} on {}: {problem}",
+                point.record.name,
+                remote.url()
+            );
+            staged
+                .passed_over
+                .push((point.record.name.clone(), problem.clone()));
+        }
+    }
+}
+
 fn newest_first<'a>(
     remote: &Remote,
     points: &'a [RemotePoint],

@@ -350,6 +350,7 @@ mod tests {
             problem: None,
             e_tag: e_tag.map(str::to_string),
             misplaced: None,
+            mended_from: None,
         }
     }
 

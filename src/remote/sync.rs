@@ -316,7 +316,8 @@ pub(crate) fn sync(
         on_remote.insert(entry.file_name.clone(), point);
     }
     without_base(set, rules, &on_remote, &mut done);
-    done.reordered = reorder(remote, &mut on_remote, set)?;
+    done.reordered = write_mended(remote, &mut on_remote)?;
+    done.reordered.extend(reorder(remote, &mut on_remote, set)?);
     done.deleted = retain(
         remote,
         &on_remote,
@@ -532,6 +533,26 @@ fn below_newer(
         .filter(|p| newer(p))
         .filter_map(|p| p.record.remote_seq)
         .min()
+}
+
+/// Points the listing read below a newer point of their own backup directory
+/// (`mend`): their records are written again with the number read, so that
+/// the store's order is the backups' own again (also for other readers).
+fn write_mended(
+    remote: &Remote,
+    on_remote: &mut HashMap<String, RemotePoint>,
+) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    for point in on_remote.values_mut() {
+        if point.mended_from.is_none() || point.misplaced.is_some() {
+            continue;
+        }
+        remote.rewrite_record(&point.record)?;
+        point.mended_from = None;
+        written.push(point.record.name.clone());
+    }
+    written.sort();
+    Ok(written)
 }
 
 /// Points of `set` that an earlier version numbered above newer points (it

@@ -179,14 +179,19 @@ impl Shared {
                     _ => {}
                 }
                 let (budget, why) = self.budget();
-                let work = self.work_bound();
-                tracing::warn!(
-                    "{}: passed on to the work; finishing within {why}; the work gets {:.1} s of it",
-                    signal_name(signal),
-                    work.as_secs_f64()
-                );
                 if self.phase.load(Ordering::SeqCst) == AFTER {
+                    // The work has ended: nothing to pass it on to.
+                    tracing::warn!(
+                        "{}: the work has ended; post-job finishing within {why}",
+                        signal_name(signal)
+                    );
                     crate::signals::bound_since(at, *budget);
+                } else {
+                    tracing::warn!(
+                        "{}: passed on to the work; finishing within {why}; the work gets {:.1} s of it",
+                        signal_name(signal),
+                        self.work_bound().as_secs_f64()
+                    );
                 }
             }
             SIGUSR1 => match self.usr1.lock().ok().as_deref().and_then(Option::as_ref) {

@@ -1,0 +1,83 @@
+//! A point numbered above one its own backup directory made after it: its
+//! record copied in from another prefix (numbered there), or an unsealed
+//! (format 1) record changed at the store. Within one backup directory the
+//! local `seq` and the clock agree on which backup is newer; when both say
+//! another point is newer, the remote's number is wrong, and `restore latest`
+//! would take the older data for the newest. Such a point is read below that
+//! newer one (every reader of the listing: restore, list, verify, retention),
+//! and a warning names it.
+
+use super::{RemotePoint, RemoteUrl};
+
+/// The directory a record was uploaded from (`HOST:DIR`, any host: sync may
+/// run on any login node); `None` for records before it was kept.
+fn dir(point: &RemotePoint) -> Option<&str> {
+    let from = point.record.from.as_deref()?;
+    Some(from.split_once(':').map_or(from, |(_, dir)| dir))
+}
+
+/// The lowest number among points that `points[i]`'s own backup directory
+/// made after it (a higher local `seq` and a later time) but that rank below
+/// it, with the newest of them by name.
+fn newer_ranked_below(points: &[RemotePoint], i: usize) -> Option<(u64, &str)> {
+    let point = &points[i];
+    let record = &point.record;
+    let now = record.remote_seq?;
+    let seq = record.metadata.seq?;
+    if point.misplaced.is_some() {
+        return None;
+    }
+    let same_dir = |other: &RemotePoint| match (dir(point), dir(other)) {
+        (Some(a), Some(b)) => a == b,
+        // A record without it: the local number and the clock decide alone.
+        _ => true,
+    };
+    points
+        .iter()
+        .filter(|other| {
+            let r = &other.record;
+            other.misplaced.is_none()
+                && r.metadata.source == record.metadata.source
+                && same_dir(other)
+                && r.metadata.seq.is_some_and(|s| s > seq)
+                && r.metadata.created > record.metadata.created
+                && r.remote_seq.is_some_and(|n| n < now)
+        })
+        .filter_map(|other| Some((other.record.remote_seq?, other.record.name.as_str())))
+        .min()
+}
+
+/// Read each point numbered above a newer point of its own backup directory
+/// just below that point (a tie in the number is ordered by the local `seq`),
+/// warning once for each.
+pub(crate) fn order(points: &mut [RemotePoint], url: &RemoteUrl) {
+    let mut warned: Vec<String> = Vec::new();
+    // Moving one down may rank it below an older point of its directory,
+    // which then moves too: at most one pass per point.
+    for _ in 0..points.len() {
+        let mut moved = false;
+        for i in 0..points.len() {
+            let Some((number, newer)) = newer_ranked_below(points, i) else {
+                continue;
+            };
+            let newer = newer.to_string();
+            let point = &mut points[i];
+            if !warned.contains(&point.record.name) {
+                tracing::warn!(
+                    "{} on {url} is numbered above {newer}, which its backup directory made after it \
+                     (its record copied from another prefix, or changed at the store): read below it, \
+                     so `restore latest` does not take the older data for the newest",
+                    point.record.name
+                );
+                warned.push(point.record.name.clone());
+            }
+            let stored = point.record.remote_seq;
+            point.mended_from = point.mended_from.or(stored);
+            point.record.remote_seq = Some(number);
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! S3 trial T14: points whose remote number ranks them above newer backups
+//! of their own backup directory (copied in from another prefix, or an
+//! unsealed record changed at the store), and a newer name whose record is
+//! another point's.
+
+use crate::common::s3::{self, Remote};
+use crate::common::{Run, content_digest};
+
+fn with(r: &Remote, url: &str, args: &[&str]) -> Run {
+    r.command()
+        .env("DBBACKUP_REMOTE", url)
+        .env("DBBACKUP_MAX_BACKUPS", "2")
+        .env("DBBACKUP_REMOTE_MAX_BACKUPS", "10")
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// T14 #14: the remote moved to a new prefix, and an old point copied over
+/// from the old prefix (a valid, sealed record numbered there) ranked above
+/// every newer point: after a scratch purge `restore latest` took the older
+/// data, exit 0. It is now read below the newer points of its directory, and
+/// a warning names it.
+#[test]
+fn a_point_copied_from_another_prefix_does_not_become_the_newest() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "old");
+    let new = format!("s3://{}/new", r.bucket);
+    let mut names = Vec::new();
+    for _ in 0..5 {
+        r.add_row();
+        with(&r, &r.url, &["backup"]).ok();
+        with(&r, &r.url, &["sync"]).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+    }
+    for _ in 0..2 {
+        r.add_row();
+        with(&r, &new, &["backup"]).ok();
+        with(&r, &new, &["sync"]).ok();
+    }
+    let newest = content_digest(&r.env.db);
+    let copied = &names[3];
+    for object in [copied.clone(), format!("{copied}.meta.json")] {
+        let bytes = s3::object(&r.endpoint, &r.bucket, &format!("old/{object}"));
+        s3::put_object(&r.endpoint, &r.bucket, &format!("new/{object}"), &bytes);
+    }
+    std::fs::remove_dir_all(&r.env.backups).unwrap();
+    let target = r.env.path("latest.db");
+    let restore = with(
+        &r,
+        &new,
+        &[
+            "restore",
+            "latest",
+            "--from-remote",
+            "--target",
+            target.to_str().unwrap(),
+        ],
+    );
+    restore.ok();
+    assert_eq!(content_digest(&target), newest, "{}", restore.stderr);
+    assert!(
+        restore
+            .stderr
+            .contains(&format!("{copied} on {new} is numbered above ")),
+        "{}",
+        restore.stderr
+    );
+}
+
+/// T14 #1: an unsealed (format 1) record of the oldest point changed at the
+/// store to a high number, its point no longer in the backup directory:
+/// `restore latest --from-remote` took it, and no sync set it right.
+#[test]
+fn an_old_format_record_numbered_above_newer_points_is_read_below_them() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "forged");
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        r.add_row();
+        with(&r, &r.url, &["backup"]).ok();
+        with(&r, &r.url, &["sync"]).ok();
+        names.push(r.env.backup_files().last().unwrap().clone());
+    }
+    let newest = content_digest(&r.env.db);
+    let oldest = &names[0];
+    assert!(!r.env.backup_files().contains(oldest), "pruned locally");
+    let mut record = r.record(oldest);
+    record["remote_seq"] = 5000.into();
+    record.as_object_mut().unwrap().remove("from");
+    r.put_old_record(oldest, record);
+    let sync = with(&r, &r.url, &["sync"]);
+    sync.ok();
+    assert!(
+        sync.stdout
+            .contains(&format!("moved {oldest} below the newer points")),
+        "{}",
+        sync.stdout
+    );
+    // Written again at the store with the number it is read with, sealed.
+    let written = r.record(oldest);
+    assert!(written["remote_seq"].as_u64().unwrap() < 5000, "{written}");
+    assert_eq!(written["format"], 2, "{written}");
+    let target = r.env.path("latest.db");
+    let restore = r.restore_from_remote("latest", &target);
+    restore.ok();
+    assert_eq!(content_digest(&target), newest, "{}", restore.stderr);
+    let listed = r.listed();
+    assert_ne!(listed[0]["name"], oldest.as_str(), "{listed:?}");
+}
+
+/// T14 #6: the newest name's record replaced by an older point's record:
+/// `restore latest --from-remote` restored the point below it without naming
+/// the newest name it passed over (`list` called it damaged).
+#[test]
+fn restore_latest_names_a_newer_point_whose_record_is_another_points() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "copied-record");
+    let names = s3::names(&r.points(3, &[]));
+    let older_record = r.object(&format!("{}.meta.json", names[0]));
+    r.put(&format!("{}.meta.json", names[2]), &older_record);
+    let target = r.env.path("latest.db");
+    let restore = r.restore_from_remote("latest", &target);
+    restore.ok();
+    assert!(
+        restore.stdout.contains(&format!("restored {}", names[1])),
+        "{}",
+        restore.stdout
+    );
+    assert!(
+        restore.stderr.contains(&format!(
+            "passed over newer {} on {}: its record",
+            names[2], r.url
+        )),
+        "{}",
+        restore.stderr
+    );
+}
