@@ -286,6 +286,98 @@ fn an_aws_profile_the_credentials_file_lacks_is_refused_naming_both() {
     assert!(heads.lock().unwrap().is_empty());
 }
 
+/// T14 #11: a stale `AWS_SESSION_TOKEN` (an earlier `assume-role` export)
+/// was sent with the credentials file's keys, and the store refused them
+/// (`InvalidToken`). As in the AWS SDKs, the environment's token goes with
+/// the environment's keys only; the file's own token goes with its keys.
+#[test]
+fn an_environment_session_token_is_not_sent_with_the_files_keys() {
+    let env = Env::new();
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("credentials");
+    let url = "s3://bucket/p";
+    let heads_with = |credentials: &str, env_keys: bool| -> Vec<String> {
+        fs::write(&file, credentials).unwrap();
+        let (endpoint, heads) = s3::recording_store();
+        let mut command = s3::command(&env, &endpoint, url);
+        command
+            .env("AWS_SHARED_CREDENTIALS_FILE", &file)
+            .env("AWS_SESSION_TOKEN", "STALETOKEN");
+        if !env_keys {
+            command
+                .env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY");
+        }
+        Run::from(command.args(["list", "--from-remote"]).output().unwrap()).failed_with(1, url);
+        heads.lock().unwrap().clone()
+    };
+    let keys = "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = x\n";
+    let heads = heads_with(keys, false);
+    assert!(
+        heads.iter().any(|h| h.contains("Credential=AKIAFILE/"))
+            && heads.iter().all(|h| !h.contains("STALETOKEN")),
+        "{heads:?}"
+    );
+    let heads = heads_with(&format!("{keys}aws_session_token = FILETOKEN\n"), false);
+    assert!(
+        heads.iter().any(|h| h.contains("FILETOKEN"))
+            && heads.iter().all(|h| !h.contains("STALETOKEN")),
+        "{heads:?}"
+    );
+    // The environment's keys keep the environment's token.
+    let heads = heads_with(keys, true);
+    assert!(heads.iter().any(|h| h.contains("STALETOKEN")), "{heads:?}");
+}
+
+/// T14 #3: `AWS_ACCESS_KEY_ID` without `AWS_SECRET_ACCESS_KEY` printed the
+/// library's "Missing SecretAccessKey" even with a credentials file holding
+/// keys. Half of the environment's keys are no keys (as in the AWS SDKs): the
+/// file's keys are used, and without them one line says what is missing.
+#[test]
+fn half_of_the_environments_keys_falls_through_to_the_file_or_says_what_is_missing() {
+    let env = Env::new();
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("credentials");
+    fs::write(
+        &file,
+        "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = x\n",
+    )
+    .unwrap();
+    let url = "s3://bucket/p";
+    let (endpoint, heads) = s3::recording_store();
+    let run = Run::from(
+        s3::command(&env, &endpoint, url)
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &file)
+            .args(["list", "--from-remote"])
+            .output()
+            .unwrap(),
+    );
+    run.failed_with(1, url);
+    let heads = heads.lock().unwrap().clone();
+    assert!(
+        heads.iter().any(|h| h.contains("Credential=AKIAFILE/")),
+        "{heads:?}"
+    );
+    let (endpoint, heads) = s3::recording_store();
+    let run = Run::from(
+        s3::command(&env, &endpoint, url)
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .env("HOME", home.path().join("no-aws-here"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["list", "--from-remote"])
+            .output()
+            .unwrap(),
+    );
+    one_line(
+        &run,
+        1,
+        "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not",
+    );
+    assert!(heads.lock().unwrap().is_empty());
+}
+
 #[test]
 fn keys_come_from_the_aws_profile_in_the_shared_credentials_file() {
     let env = Env::new();

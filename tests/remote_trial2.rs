@@ -296,10 +296,12 @@ fn restore_latest_says_a_newer_intact_copy_is_on_the_remote() {
         restore.stderr
     );
     assert!(
-        restore
-            .stdout
-            .contains(&format!("dbbackup restore {} --from-remote", names[1])),
-        "{}",
+        restore.stdout.contains(&format!(
+            "dbbackup restore {} --from-remote --target {}",
+            names[1],
+            target.display()
+        )),
+        "the note keeps the user's --target (T14 #13): {}",
         restore.stdout
     );
 }
@@ -337,9 +339,11 @@ fn restore_latest_names_the_remote_copy_of_a_point_whose_local_header_is_damaged
     );
     assert!(
         restore.stdout.contains(&note)
-            && restore
-                .stdout
-                .contains(&format!("dbbackup restore {} --from-remote", names[1])),
+            && restore.stdout.contains(&format!(
+                "dbbackup restore {} --from-remote --target {}",
+                names[1],
+                target.display()
+            )),
         "{names:?}\n{}\n{}",
         restore.stdout,
         restore.stderr

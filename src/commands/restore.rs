@@ -147,7 +147,7 @@ fn passed_over_lines(
 ) -> impl Iterator<Item = String> {
     let notes = local
         .then(|| {
-            let remote = crate::restore::newer_copy::on_remote(&ctx.settings, passed_over);
+            let remote = crate::restore::newer_copy::on_remote(&ctx.settings, passed_over, target);
             let mirror = ctx.db_id().and_then(|db| {
                 crate::restore::newer_copy::in_mirror(&ctx.settings, &db, passed_over, target)
             });

@@ -192,6 +192,31 @@ impl From<Error> for Fail {
     }
 }
 
+/// `AmazonS3Builder::from_env`, but with keys from the shared credentials
+/// file (`file_keys`) no session token from the environment: as in the AWS
+/// SDKs, `AWS_SESSION_TOKEN` goes with the environment's keys only (a stale
+/// one left by an earlier `assume-role` would make the store refuse the
+/// file's keys as `InvalidToken`); the file's own `aws_session_token` applies.
+fn from_env(file_keys: bool) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::new();
+    for (key, value) in std::env::vars_os() {
+        let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
+            continue;
+        };
+        if !key.starts_with("AWS_") {
+            continue;
+        }
+        let Ok(config) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() else {
+            continue;
+        };
+        if file_keys && config == AmazonS3ConfigKey::Token {
+            continue;
+        }
+        builder = builder.with_config(config, value);
+    }
+    builder
+}
+
 impl Remote {
     /// A client for `url`, with endpoint, region and credentials the standard AWS
     /// ways. A request that receives nothing for `timeout` fails, and the
@@ -203,7 +228,12 @@ impl Remote {
         #[allow(deprecated)]
         let _ = rustls::crypto::ring::default_provider().install_default();
         let seconds = |d: Duration| format!("{}ms", d.as_millis());
-        let mut builder = AmazonS3Builder::from_env()
+        // A web identity or container role: keys that object_store fetches.
+        let role = std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
+            || std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+            || std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some();
+        let file_keys = credentials::from_shared_file(role)?;
+        let mut builder = from_env(file_keys.is_some())
             .with_bucket_name(&url.bucket)
             .with_retry(RetryConfig {
                 backoff: BackoffConfig {
@@ -230,17 +260,19 @@ impl Remote {
                 seconds(timeout.min(Duration::from_secs(10))),
             );
         super::endpoint::refuse_bad_endpoint(&builder)?;
-        // A web identity or container role: keys that object_store fetches.
-        let role = std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
-            || std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
-            || std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some();
         let mut no_keys = !credentials::is_set("AWS_ACCESS_KEY_ID") && !role;
-        let file_keys = credentials::from_shared_file(role)?;
         // Empty variables are unset, as for the AWS SDKs; object_store would
         // sign with them, so without the file's keys they are refused here.
         if let (None, Some(name)) = (&file_keys, credentials::empty_keys_in_env()) {
             return Err(Error::failed(format!(
                 "no credentials found for {url}: {name} is set but empty and the shared credentials file gives no keys: {WHERE_KEYS_GO}"
+            )));
+        }
+        if let (None, false, Some((set, unset))) =
+            (&file_keys, role, credentials::half_keys_in_env())
+        {
+            return Err(Error::failed(format!(
+                "no credentials found for {url}: {set} is set but {unset} is not, and the shared credentials file gives no keys: {WHERE_KEYS_GO}"
             )));
         }
         if let Some(keys) = file_keys {

@@ -60,7 +60,8 @@ impl SharedFile {
 /// naming the file and what it lacks: falling through to the
 /// instance-metadata service would only mislead.
 pub(crate) fn from_shared_file(other_source: bool) -> Result<Option<Keys>> {
-    if is_set("AWS_ACCESS_KEY_ID") {
+    // The environment gives keys only with both halves (the AWS SDKs' rule).
+    if is_set("AWS_ACCESS_KEY_ID") && is_set("AWS_SECRET_ACCESS_KEY") {
         return Ok(None);
     }
     let file = SharedFile::in_use();
@@ -145,6 +146,16 @@ pub(crate) fn metadata_service_disabled() -> bool {
 /// variable in a module or job script) is unset, as the AWS SDKs take it.
 pub(crate) fn is_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+/// One of `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` set, the other not:
+/// `(set, unset)`. Half of the environment's keys are no keys.
+pub(crate) fn half_keys_in_env() -> Option<(&'static str, &'static str)> {
+    match (is_set("AWS_ACCESS_KEY_ID"), is_set("AWS_SECRET_ACCESS_KEY")) {
+        (true, false) => Some(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
+        (false, true) => Some(("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")),
+        _ => None,
+    }
 }
 
 /// `AWS_ACCESS_KEY_ID` or `AWS_SECRET_ACCESS_KEY` set but empty: the

@@ -27,7 +27,12 @@ fn point<'a>(set: &'a BackupSet, name: &str) -> Option<&'a Entry> {
 /// checksum); a point whose local header is damaged (nothing to compare) by
 /// a proof this backup directory's sync made of this database's point. A
 /// point of the same name proved there that is another backup is named so.
-pub(crate) fn on_remote(settings: &Settings, passed_over: &[(String, String)]) -> Option<String> {
+pub(crate) fn on_remote(
+    settings: &Settings,
+    passed_over: &[(String, String)],
+    target: Option<&Path>,
+) -> Option<String> {
+    let target = target.map_or_else(String::new, |t| format!(" --target {}", show(t)));
     let url = RemoteUrl::parse(settings.remote.as_deref()?).ok()?;
     let proofs = Proofs::load(&settings.backup_dir, &url);
     let set = local_set(settings)?;
@@ -56,7 +61,7 @@ pub(crate) fn on_remote(settings: &Settings, passed_over: &[(String, String)]) -
                 };
                 return Some(format!(
                     "note: {name}'s local header is damaged; a sync read its copy on {url} back whole at {at}, \
-                     a backup of this database: dbbackup restore {name} --from-remote"
+                     a backup of this database: dbbackup restore {name} --from-remote{target}"
                 ));
             }
             None => continue,
@@ -67,7 +72,7 @@ pub(crate) fn on_remote(settings: &Settings, passed_over: &[(String, String)]) -
             continue;
         }
         return Some(format!(
-            "note: a newer intact copy of {name} is on {url} (read back whole at {at}): dbbackup restore {name} --from-remote"
+            "note: a newer intact copy of {name} is on {url} (read back whole at {at}): dbbackup restore {name} --from-remote{target}"
         ));
     }
     other.map(|name| {
