@@ -1585,3 +1585,38 @@ fn adopt_refuses_a_lost_database_that_was_backed_up_side_by_side_with_this_one()
     assert_eq!(row, "B");
     as_db(&env, &a, &["adopt", b.to_str().unwrap(), "--force"]).ok();
 }
+
+/// T13 #15: restoring another database's backup over this one is refused
+/// without `--force`; the refusal was skipped when `--target` named this
+/// database under another spelling (`b/../a/results.db`, a linked directory),
+/// and `a` silently held `b`'s data.
+#[test]
+fn another_databases_backup_over_this_one_is_refused_under_any_spelling() {
+    let env = Env::empty();
+    for name in ["a", "b"] {
+        fs::create_dir(env.path(name)).unwrap();
+        let db = db_with(&env.path(name).join("results.db"), &[name]);
+        env.run(&["--db-path", s(&db), "backup"]).ok();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let a = env.path("a").join("results.db");
+    let b_backup = env.backup_files().last().unwrap().clone();
+    std::os::unix::fs::symlink(env.path("a"), env.path("a-link")).unwrap();
+    let spellings = [
+        a.clone(),
+        env.path("b").join("..").join("a").join("results.db"),
+        env.path("a-link").join("results.db"),
+    ];
+    for target in &spellings {
+        env.run(&[
+            "--db-path",
+            s(&a),
+            "restore",
+            &b_backup,
+            "--target",
+            s(target),
+        ])
+        .failed_with(1, "is a backup of ");
+        assert_eq!(rows(&a), ["a"], "{}", target.display());
+    }
+}

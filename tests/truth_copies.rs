@@ -405,3 +405,39 @@ fn mirrored(env: &Env, mirror: &Path, args: &[&str]) -> Run {
         .unwrap()
         .into()
 }
+
+/// T13 #8: a mirror that is the backup directory reached through a bind
+/// mount (one project space mounted under two paths) was accepted: every
+/// backup said "mirrored", `check` passed the mirror, and there was one copy.
+/// It is refused like the backup directory under another spelling.
+#[test]
+fn a_mirror_that_is_the_backup_directory_through_another_mount_is_refused() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let other = env.path("same-place");
+    fs::create_dir(&other).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .arg("--bind")
+        .arg(&env.backups)
+        .arg(&other)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root and must bind-mount"
+        );
+        eprintln!("bind-mount test SKIPPED: cannot mount (not root?)");
+        return;
+    }
+    let before = env.backup_files();
+    let run = mirrored(&env, &other, &["backup", "--force"]);
+    let check = mirrored(&env, &other, &["check"]);
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(&other)
+        .status();
+    run.failed_with(2, "is the backup directory");
+    check.failed_with(2, "is the backup directory");
+    assert_eq!(env.backup_files(), before, "nothing made");
+}

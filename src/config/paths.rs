@@ -61,11 +61,9 @@ pub(crate) fn refuse_non_utf8(what: &str, path: &Path) -> Result<()> {
 /// said as one.
 /// The message only: the caller knows whether the mirrors came from the file.
 pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> std::result::Result<(), String> {
-    let backups = same_dir_key(&settings.backup_dir);
-    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    let mut seen: Vec<&PathBuf> = Vec::new();
     for mirror in &settings.mirror_dirs {
-        let key = same_dir_key(mirror);
-        if key == backups {
+        if same_dir(mirror, &settings.backup_dir) {
             return Err(format!(
                 "mirror directory {} is the backup directory {} itself; a mirror must be another directory, ideally on another disk",
                 crate::error::show(mirror),
@@ -73,14 +71,14 @@ pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> std::result::R
             ));
         }
         // Twice the same mirror: the second copy would fail with "File exists".
-        if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == key) {
+        if let Some(first) = seen.iter().find(|seen| same_dir(seen, mirror)) {
             return Err(format!(
                 "mirror directory {} is given twice (also as {})",
                 crate::error::show(mirror),
                 crate::error::show(first)
             ));
         }
-        seen.push((key, mirror));
+        seen.push(mirror);
     }
     Ok(())
 }
@@ -94,9 +92,9 @@ pub(super) fn drop_backup_dir_from_mirrors(settings: &mut Settings, given_longs:
     if !given("backup-dir") || given("mirror-dir") {
         return;
     }
-    let backups = same_dir_key(&settings.backup_dir);
+    let backups = settings.backup_dir.clone();
     settings.mirror_dirs.retain(|mirror| {
-        let same = same_dir_key(mirror) == backups;
+        let same = same_dir(mirror, &backups);
         if same {
             tracing::debug!(
                 "mirror {} is the --backup-dir of this run: not mirrored to",
@@ -105,6 +103,20 @@ pub(super) fn drop_backup_dir_from_mirrors(settings: &mut Settings, given_longs:
         }
         !same
     });
+}
+
+/// Whether `a` and `b` are one directory: under any spelling (links, `..`),
+/// or reached through two mounts of it (a bind mount, one project space under
+/// two paths): the same device and inode.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if same_dir_key(a) == same_dir_key(b) {
+        return true;
+    }
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// What identifies a directory: its real path when it exists, else its
