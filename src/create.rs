@@ -380,6 +380,19 @@ pub(crate) fn run(
             Written::Fallback(fallback) => plan = full_instead(&plan, fallback)?,
         }
     };
+    if !due.forced()
+        && let Some(newest) = same_content(dir, due, &checked)
+    {
+        // Its files changed (a writer killed mid-transaction, SQLite's own
+        // recovery on open), its content did not: a copy would only take a
+        // retention slot from an older, different restore point.
+        drop(checked);
+        tracing::info!(
+            "the database's files changed since {newest} but its content did not: no new backup"
+        );
+        let filled = fill_mirrors(settings, job, dir, due.db());
+        return Ok(Outcome::Unchanged { newest, filled });
+    }
     let record = Record::new(settings, kind, Some(due.fingerprint().clone()));
     let mut created = finish(checked, &target, lock, &record, &Keep::of(settings))?;
     created.duration = started.elapsed();
@@ -388,6 +401,18 @@ pub(crate) fn run(
         diff::Plan::Diff(_) => None,
     };
     Ok(Outcome::Created(Box::new(created)))
+}
+
+/// The newest restore point of the database when the snapshot `checked`
+/// holds exactly its content (same size and database checksum).
+fn same_content(dir: &BackupDir, due: &Due, checked: &Checked) -> Option<String> {
+    let points = dir
+        .restore_points(due.id(), |e| crate::diff::restore_problem(e).is_none())
+        .ok()?;
+    let newest = points.first()?;
+    let meta = newest.meta.as_ref().ok()?;
+    (meta.checksum == checked.checksum && meta.db_size == checked.db_size)
+        .then(|| newest.file_name.clone())
 }
 
 /// The plan after `plan` was given up: a full backup that says why. Only a

@@ -28,12 +28,20 @@ pub(crate) struct Due {
     /// The newest restore point it was judged against: a second look under the
     /// lock that finds the same one need not judge (or fingerprint) again.
     judged_against: Option<String>,
+    /// Asked for whatever the database holds (`--force`): made even when
+    /// its content is the newest restore point's.
+    forced: bool,
 }
 
 impl Due {
     /// The database, validated, as an absolute path.
     pub(crate) fn db(&self) -> &Path {
         &self.db
+    }
+
+    /// Whether this backup is made whatever the database holds (`--force`).
+    pub(crate) fn forced(&self) -> bool {
+        self.forced
     }
 
     pub(crate) fn id(&self) -> &DbId {
@@ -102,6 +110,7 @@ pub(crate) fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Resul
         id,
         fingerprint,
         judged_against: None,
+        forced: force,
     }))
 }
 
@@ -137,6 +146,7 @@ fn judge(db: PathBuf, id: DbId, points: &[Entry], interval: Duration) -> Result<
         id,
         fingerprint,
         judged_against: newest.map(|n| n.file_name.clone()),
+        forced: false,
     }))
 }
 

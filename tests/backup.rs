@@ -124,6 +124,52 @@ fn metadata_is_recorded_and_survives_a_copy() {
     assert_eq!(run.json()[0]["job"], "4242");
 }
 
+/// T13 #11: after `run` stopped a writer it left running, SQLite's recovery
+/// rewrote the database's files without changing its content, and the next
+/// `backup`/`final` made a byte-identical copy that pushed an older, different
+/// restore point out of retention. A snapshot whose content is the newest
+/// restore point's is not published (here the files change by a `touch`);
+/// `--force` still makes one.
+#[test]
+fn a_database_whose_files_changed_but_not_its_content_is_not_backed_up_again() {
+    let env = Env::new();
+    env.run(&["--max-backups", "2", "backup"]).ok();
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'second'); UPDATE counter SET n = n + 1",
+        )
+        .unwrap();
+    env.run(&["--max-backups", "2", "backup"]).ok();
+    let before = env.backup_files();
+    let touch = |when: &str| {
+        assert!(
+            Command::new("touch")
+                .args(["-d", when])
+                .arg(&env.db)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    touch("2030-01-01 00:00:00");
+    env.run(&["--max-backups", "2", "backup"])
+        .reported(0, "skipped: database unchanged");
+    touch("2030-01-02 00:00:00");
+    let post: Run = env
+        .command()
+        .env("SLURM_JOB_ID", "4300")
+        .args(["--max-backups", "2", "post-job", "--status", "0"])
+        .output()
+        .unwrap()
+        .into();
+    post.ok();
+    assert_eq!(env.backup_files(), before, "nothing pushed out");
+    env.run(&["--max-backups", "2", "backup", "--force"]).ok();
+    assert_eq!(env.backup_files().len(), 2);
+    assert_ne!(env.backup_files(), before);
+}
+
 #[test]
 fn unchanged_database_is_skipped_unless_forced() {
     let env = Env::new();
