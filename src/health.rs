@@ -61,7 +61,21 @@ pub(crate) fn evaluate_all(
         let restorable = BackupDir::new(&settings.backup_dir)
             .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none())
             .is_ok_and(|newest| newest.is_some());
-        let mut criterion = database(path, restorable);
+        let put_back = if restorable {
+            // Assumed: the command needs the database named, or it refuses.
+            let named = if assumed {
+                format!(" --db-path {}", show(path))
+            } else {
+                String::new()
+            };
+            format!("`dbbackup{named} restore latest` puts its newest backup back")
+        } else {
+            // The backup directory lost, a mirror intact: where to restore from.
+            crate::store::latest::mirror_hint(&settings.mirror_dirs, db, None).unwrap_or_else(
+                || "no restore point of it in the backup directory to put back".to_string(),
+            )
+        };
+        let mut criterion = database(path, &put_back);
         if assumed {
             // Say which database was judged: a job that lost its `--db-path`
             // must not read as healthy for the database it meant.
@@ -441,6 +455,12 @@ pub(crate) fn evaluate(
     // A mistyped path must not read like "backups stopped".
     if !dir.is_dir() {
         age.detail = format!("no good backup: {} does not exist", backups.name());
+    } else if good.is_empty()
+        && let Some(db) = db
+        && let Some(note) = moved_here(backups, db)
+    {
+        // A moved project: its backups are here, under the old path.
+        age.detail.push_str(&note);
     }
     let mut criteria = vec![
         age,
@@ -995,15 +1015,23 @@ fn clock(set: &BackupSet, label: &str) -> Option<Criterion> {
     })
 }
 
+/// Backups of another database whose file no longer exists (`list` names
+/// them too): `db` may be it, moved, and `adopt` claims them.
+fn moved_here(backups: &BackupDir, db: &DbId) -> Option<String> {
+    let entries = backups.entries().ok()?;
+    let legacy = crate::store::Legacy::judge(&entries, db);
+    let moved = crate::store::adopt::moved_from(&entries, db, legacy);
+    let (source, n) = moved.first()?;
+    let s = if *n == 1 { "" } else { "s" };
+    Some(format!(
+        "; {n} backup{s} of {source}, which no longer exists, are here: if this database moved from there, `dbbackup adopt {source}`"
+    ))
+}
+
 /// The configured database must be there: backups of a database that was
-/// deleted or moved away keep looking fresh until they age out. `restorable`:
-/// whether `restore latest` has a restore point of it to put back.
-pub(crate) fn database(db: &Path, restorable: bool) -> Criterion {
-    let put_back = if restorable {
-        "`dbbackup restore latest` puts its newest backup back"
-    } else {
-        "no restore point of it in the backup directory to put back"
-    };
+/// deleted or moved away keep looking fresh until they age out. `put_back`:
+/// how a restore puts it back, or that nothing can.
+pub(crate) fn database(db: &Path, put_back: &str) -> Criterion {
     let (ok, detail) = match std::fs::metadata(db) {
         // Only a file SQLite would open can be backed up: judged by its header, cheaply.
         Ok(meta) if meta.is_file() => match crate::sqlite_file::header(db) {

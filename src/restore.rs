@@ -327,7 +327,7 @@ fn publish_new(target: &Path, temp: TempFile, present: Present, parent: &Path) -
             show(target)
         )));
     }
-    remove_stale_sidecars(target, "nothing was changed")?;
+    remove_stale_sidecars(target, "nothing was changed", false)?;
     let aside = match present {
         Present::Empty => match move_empty_aside(target, parent)? {
             Some(aside) => Some(aside),
@@ -374,13 +374,18 @@ fn move_empty_aside(target: &Path, parent: &Path) -> Result<Option<TempFile>> {
 }
 
 /// Remove `-wal`, `-shm` and `-journal` beside `target`: replayed onto restored
-/// pages, a stale WAL or journal corrupts them.
-fn remove_stale_sidecars(target: &Path, outcome: &str) -> Result<()> {
+/// pages, a stale WAL or journal corrupts them. `replaced`: a database was
+/// there (they were its); else they had none beside them, which is news.
+fn remove_stale_sidecars(target: &Path, outcome: &str, replaced: bool) -> Result<()> {
     for suffix in ["-wal", "-shm", "-journal"] {
         let stale = sibling(target, suffix);
         match fs::remove_file(&stale) {
-            Ok(()) => tracing::info!(
+            Ok(()) if replaced => tracing::info!(
                 "removed {}: it belonged to the database that was replaced, and replayed onto the restored pages it would corrupt them",
+                show(&stale)
+            ),
+            Ok(()) => tracing::warn!(
+                "removed {}: it had no database beside it (left by a deleted or moved one), and replayed onto the restored pages it would corrupt them",
                 show(&stale)
             ),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -805,7 +810,7 @@ fn save_existing(
             refused(&saved)
         )));
     }
-    remove_stale_sidecars(target, &kept(&saved))?;
+    remove_stale_sidecars(target, &kept(&saved), true)?;
     Ok((saved, guard))
 }
 

@@ -614,6 +614,25 @@ fn final_for_an_unknown_array_says_so() {
         line["warning"].contains("no pre-job state exists"),
         "{line:?}"
     );
+    // Nothing to mark ended: not recorded, not claimed (T13 #12).
+    let marked: Vec<_> = std::fs::read_dir(env.backups.join(".dbbackup-state"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !marked
+            .iter()
+            .any(|n| n.to_string_lossy().starts_with("ended-")),
+        "{marked:?}"
+    );
+    let mut command = env.command();
+    with_path(&mut command, &bin);
+    let json: Run = command
+        .args(["final", "99999", "--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    json.ok();
+    assert_eq!(json.json()["marked_ended"], false, "{}", json.stdout);
 }
 
 /// A requeued single job's second pre-job finds its first run's restore point:

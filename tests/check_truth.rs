@@ -223,3 +223,73 @@ fn a_closed_stdout_fails_a_command_that_reports() {
         .into();
     run.ok();
 }
+
+/// T13 #4, #6, #10: `check`'s advice is what works. Without `--db-path` its
+/// `restore latest` hint names the database (or the restore refuses); with
+/// the backup directory lost and a mirror intact it names the mirror, not
+/// "no restore point to put back"; after a project move, `age` names the
+/// old path's backups and `adopt`, as `list` does.
+#[test]
+fn checks_advice_is_a_command_that_works() {
+    // No --db-path: the one database the backups record.
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    std::fs::remove_file(&env.db).unwrap();
+    let bare = |args: &[&str]| -> Run {
+        env.command()
+            .env_remove("DBBACKUP_DB_PATH")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let check = bare(&["check"]);
+    let hint = format!("`dbbackup --db-path {} restore latest`", env.db.display());
+    assert!(check.stdout.contains(&hint), "{}", check.stdout);
+    bare(&["--db-path", env.db.to_str().unwrap(), "restore", "latest"]).ok();
+
+    // The backup directory lost, a mirror intact.
+    let env = Env::new();
+    let mirror = env.path("mirror");
+    let mirrored = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_MIRROR_DIRS", &mirror)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    mirrored(&["backup"]).ok();
+    std::fs::remove_dir_all(&env.backups).unwrap();
+    std::fs::remove_file(&env.db).unwrap();
+    let check = mirrored(&["check"]);
+    assert!(
+        check.stdout.contains(&format!(
+            "restore from it with `dbbackup --backup-dir {} restore latest`",
+            mirror.display()
+        )) && !check.stdout.contains("no restore point of it"),
+        "{}",
+        check.stdout
+    );
+
+    // A moved project.
+    let env = Env::empty();
+    let old = env.path("old");
+    std::fs::create_dir(&old).unwrap();
+    make_ledger_db(&old.join("results.db"), 10, false);
+    let at = |dir: &std::path::Path, args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_DB_PATH", dir.join("results.db"))
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    at(&old, &["backup"]).ok();
+    let new = env.path("new");
+    std::fs::rename(&old, &new).unwrap();
+    let check = at(&new, &["check"]);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    let adopt = format!("`dbbackup adopt {}`", old.join("results.db").display());
+    assert!(check.stdout.contains(&adopt), "{}", check.stdout);
+}

@@ -644,3 +644,43 @@ fn backup_into_a_used_directory_the_user_cannot_write_names_the_directory() {
     );
     assert_eq!(env.backup_files(), before);
 }
+
+/// T13 #3: `init` and `man --out` on a full disk left empty files, which
+/// then refused the retry ("exists; use --overwrite") and, for the config,
+/// read as "no settings". Nothing is left behind now, and the retry after
+/// space is freed writes them whole.
+#[test]
+fn init_and_man_pages_on_a_full_disk_leave_nothing_to_block_the_retry() {
+    let env = Env::new();
+    let project = env.path("full");
+    let Some(_disk) = Tmpfs::mount(&project, "1m") else {
+        return;
+    };
+    fill(&project);
+    let config = project.join("dbbackup.yaml");
+    let man = project.join("man1");
+    let init = |args: &[&str]| -> Run {
+        env.command()
+            .current_dir(&project)
+            .args(["--db-path", env.db.to_str().unwrap(), "init"])
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    init(&[]).failed_with(1, "dbbackup.yaml");
+    assert!(!config.exists(), "no empty config left");
+    env.run(&["man", "--out", man.to_str().unwrap()])
+        .failed_with(1, "No space left on device");
+    let pages: Vec<_> = fs::read_dir(&man).map_or(Vec::new(), |d| d.flatten().collect());
+    assert!(
+        pages.iter().all(|p| p.metadata().unwrap().len() > 0),
+        "no empty page: {pages:?}"
+    );
+    fs::remove_file(project.join("filler")).unwrap();
+    init(&[]).ok();
+    assert!(fs::read_to_string(&config).unwrap().contains("db_path:"));
+    env.run(&["man", "--out", man.to_str().unwrap(), "--overwrite"])
+        .ok();
+    assert!(fs::metadata(man.join("dbbackup.1")).unwrap().len() > 0);
+}

@@ -245,8 +245,21 @@ fn a_store_error_is_the_stores_answer_not_the_request() {
     one_line(&run, 1, url);
     assert!(
         run.stderr.trim_end().ends_with(&format!(
-            "cannot list {url}: cannot connect to the store: Connection refused (os error 111)"
+            "cannot list {url}: cannot connect to the store at {closed} (AWS_ENDPOINT_URL): Connection refused (os error 111)"
         )),
+        "the endpoint tried is named (T14 #2): {}",
+        run.stderr
+    );
+    // https:// for a plain-http store: said so, with the fix.
+    let tls = server.endpoint.replace("http://", "https://");
+    let run = s3::run(&env, &tls, url, &["list", "--from-remote"]);
+    one_line(&run, 1, url);
+    assert!(
+        run.stderr.contains(&format!(
+            "cannot connect to the store at {tls} (AWS_ENDPOINT_URL)"
+        )) && run
+            .stderr
+            .contains("use an http:// endpoint and AWS_ALLOW_HTTP=true"),
         "{}",
         run.stderr
     );

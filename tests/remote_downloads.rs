@@ -32,3 +32,24 @@ fn verify_from_remote_downloads_each_object_once() {
         assert_eq!(n, 1, "{name} downloaded {n} times: {requests:#?}");
     }
 }
+
+/// T14 #12: with an unusable TMPDIR, `verify --from-remote` said "FAILED" of
+/// every point (never read) as well as naming the directory each time. Now
+/// one line names the directory and TMPDIR, before anything is listed.
+#[test]
+fn verify_from_remote_with_an_unusable_tmpdir_is_one_line() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "tmpdir");
+    r.points(2, &[]);
+    let missing = r.env.path("no-such-tmp");
+    let verify: crate::common::Run = r
+        .command()
+        .env("TMPDIR", &missing)
+        .args(["verify", "--from-remote"])
+        .output()
+        .unwrap()
+        .into();
+    verify.failed_with(1, "(downloads go to TMPDIR)");
+    assert!(!verify.stdout.contains("FAILED"), "{}", verify.stdout);
+    assert_eq!(verify.stderr.lines().count(), 1, "{}", verify.stderr);
+}

@@ -359,6 +359,15 @@ fn half_of_the_environments_keys_falls_through_to_the_file_or_says_what_is_missi
         heads.iter().any(|h| h.contains("Credential=AKIAFILE/")),
         "{heads:?}"
     );
+    // Refused (403): which keys, from where (T14 #7).
+    assert!(
+        run.stderr.contains(&format!(
+            "(keys: access key …FILE from AWS_SHARED_CREDENTIALS_FILE={} [default])",
+            file.display()
+        )),
+        "{}",
+        run.stderr
+    );
     let (endpoint, heads) = s3::recording_store();
     let run = Run::from(
         s3::command(&env, &endpoint, url)
@@ -609,4 +618,27 @@ fn term_during_an_inline_upload_keeps_the_backup_and_dies_of_it() {
     assert!(run.stdout.contains("not uploaded to"), "{}", run.stdout);
     assert_eq!(r.env.backup_files().len(), 1);
     r.run(&["verify"]).ok();
+}
+
+/// T14 #9: an upload whose parts all went up but whose completion failed
+/// (the store assembles the parts then; a short remote_timeout_seconds cut
+/// it) did not say which request failed. It names the completion now.
+#[test]
+fn a_failed_completion_of_a_multipart_upload_is_named() {
+    let Some(server) = s3::shared() else { return };
+    let r = s3::Remote::incompressible(server, "complete", 20);
+    r.run(&["backup"]).ok();
+    let proxy = s3::completion_cutting_proxy(&r.endpoint);
+    let sync = Run::from(
+        s3::command(&r.env, &proxy, &r.url)
+            .arg("sync")
+            .output()
+            .unwrap(),
+    );
+    one_line(&sync, 1, &r.url);
+    assert!(
+        sync.stderr.contains("(completing the multipart upload)"),
+        "{}",
+        sync.stderr
+    );
 }

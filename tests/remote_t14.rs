@@ -137,3 +137,33 @@ fn restore_latest_names_a_newer_point_whose_record_is_another_points() {
         restore.stderr
     );
 }
+
+/// T14 #10: with `remote_upload: inline`, the SLURM hooks made their backups
+/// and said nothing of the upload they never make (by design); a user who set
+/// `inline` for a job had no sign that nothing went up. They say so now.
+#[test]
+fn the_hooks_say_they_do_not_upload_with_remote_upload_inline() {
+    let env = crate::common::Env::new();
+    let hook = |args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_REMOTE", "s3://bkt/hooks")
+            .env("DBBACKUP_REMOTE_UPLOAD", "inline")
+            .env("SLURM_JOB_ID", "7700")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let note = "not uploaded to s3://bkt/hooks: the SLURM hooks never upload";
+    let pre = hook(&["pre-job"]);
+    pre.ok();
+    assert!(pre.stdout.contains(note), "{}", pre.stdout);
+    crate::common::s3::add_row(&env.db);
+    let post = hook(&["post-job", "--status", "0"]);
+    post.ok();
+    assert!(post.stdout.contains(note), "{}", post.stdout);
+    // Nothing made, nothing to say.
+    let again = hook(&["post-job", "--status", "0"]);
+    again.ok();
+    assert!(!again.stdout.contains(note), "{}", again.stdout);
+}

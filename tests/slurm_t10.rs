@@ -201,6 +201,53 @@ echo '88000020|CANCELLED by 0'
     restore_with_scontrol(&env, done, &args).ok();
 }
 
+/// T13 #13: `restore --before-job J` also undoes the work of every job
+/// after J; it said nothing of them. A note names them (their points stay).
+#[test]
+fn undoing_a_job_names_the_later_jobs_it_undoes_too() {
+    let env = Env::new();
+    for job in ["88000050", "88000051"] {
+        job_step(&env, job, &env.db, &["pre-job"]).ok();
+        add_row(&env.db, job);
+        job_step(&env, job, &env.db, &["post-job", "--status", "0"]).ok();
+    }
+    let target = env.path("undone.db");
+    let forgotten =
+        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n";
+    let undo = restore_with_scontrol(
+        &env,
+        forgotten,
+        &[
+            "restore",
+            "--before-job",
+            "88000050",
+            "--target",
+            target.to_str().unwrap(),
+        ],
+    );
+    undo.ok();
+    assert!(
+        undo.stdout
+            .contains("note: this also undoes what came after that point: job 88000051 (newest "),
+        "{}",
+        undo.stdout
+    );
+    let last = restore_with_scontrol(
+        &env,
+        forgotten,
+        &[
+            "restore",
+            "--before-job",
+            "88000051",
+            "--target",
+            target.to_str().unwrap(),
+            "--force",
+        ],
+    );
+    last.ok();
+    assert!(!last.stdout.contains("also undoes"), "{}", last.stdout);
+}
+
 /// A plain restore over the database while a job that backed it up in its
 /// pre-job still runs: the job writes on top of the restored state. Refused
 /// while SLURM says it runs (nothing restored), a warning when SLURM cannot be

@@ -125,7 +125,17 @@ fn stale_wal_beside_a_missing_database(args: &[&str]) {
     );
     fs::remove_file(&env.db).unwrap();
 
-    env.run(args).ok();
+    let restored = env.run(args);
+    restored.ok();
+    // No database was there to be replaced (T13 #7): said as news.
+    assert!(
+        restored
+            .stderr
+            .contains("results.db-wal: it had no database beside it")
+            && !restored.stderr.contains("was replaced"),
+        "{}",
+        restored.stderr
+    );
     // Before anything opens it (the restored database is in WAL mode too).
     for suffix in ["-wal", "-shm", "-journal"] {
         assert!(

@@ -46,7 +46,8 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
         let mut page = Vec::new();
         crate::man_page::render(page_command, &typed, &mut page)
             .context(|| "cannot render man page")?;
-        fs::write(&path, page).context(|| format!("cannot write {}", show(&path)))?;
+        // Whole or not at all: a page cut short by a full disk blocks the retry.
+        crate::store::replace_file(&path, 0o644, &page)?;
         out.line(format!("wrote {}", path.display()));
     }
     Ok(ExitCode::Success)

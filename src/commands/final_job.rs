@@ -100,5 +100,11 @@ pub(crate) fn run(ctx: &Ctx, args: &FinalArgs) -> Result<ExitCode> {
         ("marked_ended".to_string(), json!(done.marked_ended)),
         ("tasks".to_string(), json!(tasks)),
     ]);
-    Ok(super::report::report_with(&out, &outcome, array))
+    let code = super::report::report_with(&out, &outcome, array);
+    if let Outcome::Created(_) = &outcome
+        && let Some(note) = crate::remote::not_uploaded_by_hooks(&ctx.settings)
+    {
+        out.line(note);
+    }
+    Ok(code)
 }

@@ -50,7 +50,9 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     let given =
         crate::config::map_paths(given, |_, flag, path| seen_as_written(&path, &dir, flag))?;
     let text = fill(EXAMPLE, &given)?;
-    fs::write(&args.path, text).context(|| format!("cannot write {}", show(&args.path)))?;
+    // Whole or not at all: a full disk must not leave an empty file that
+    // blocks the retry (and reads as "no settings").
+    crate::store::replace_file(&args.path, 0o644, text.as_bytes())?;
     out.line(format!("wrote {}", args.path.display()));
     match ctx.settings.given.db_path.as_deref() {
         None => warn_of_placeholder(&args.path, &dir),

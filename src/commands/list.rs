@@ -2,8 +2,6 @@
 //! each marked with what it is to the configured database (its restore point,
 //! pre-restore copy, failed snapshot, or another database's backup).
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::Ctx;
@@ -511,21 +509,8 @@ fn moved_hints(entries: &[Entry], db: Option<&DbId>, legacy: Legacy) -> Vec<Stri
     let Some(db) = db else {
         return Vec::new();
     };
-    let mut gone: BTreeMap<&str, usize> = BTreeMap::new();
-    for entry in entries {
-        if ownership::role(entry, db, legacy) == Role::Other
-            && let Ok(meta) = &entry.meta
-            && !std::path::Path::new(&meta.source).exists()
-        {
-            *gone.entry(meta.source.as_str()).or_default() += 1;
-        }
-    }
-    // Backed up side by side with this database: a second database that was
-    // lost, not this one before a move (`adopt` refuses it).
-    gone.retain(|source, _| {
-        crate::store::adopt::side_by_side(entries, db, |s| s == *source).is_none()
-    });
-    gone.into_iter()
+    crate::store::adopt::moved_from(entries, db, legacy)
+        .into_iter()
         .map(|(source, n)| {
             format!(
                 "note: {n} backup{} of {source}, which no longer exists; if this database moved from there: dbbackup adopt {source}",

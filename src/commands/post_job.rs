@@ -91,6 +91,11 @@ pub(crate) fn after_work(
         }
         Ok((reason, Some(outcome))) => {
             let status = report(&out, outcome);
+            if let Outcome::Created(_) = outcome
+                && let Some(note) = crate::remote::not_uploaded_by_hooks(&ctx.settings)
+            {
+                out.line(note);
+            }
             let mut line = super::report::outcome_line(&ctx.job, "post-job", outcome);
             match outcome {
                 Outcome::Unchanged { .. } => {

@@ -84,6 +84,11 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
         _ => "exists:",
     };
     out.line(format!("restore point for job {job_id} {verb} {name}"));
+    if let Ok(Found::Created(_)) = &done.result
+        && let Some(note) = crate::remote::not_uploaded_by_hooks(&ctx.settings)
+    {
+        out.line(note);
+    }
     out.document(&json!({"status": status.as_str(), "job": job_id, "backup": name}));
     summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     Ok(match submitted {

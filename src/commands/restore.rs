@@ -38,15 +38,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     // `--before-job`: the restore point is chosen here; the engine restores it.
     let (name, chosen) = match (&args.before_job, &args.name) {
         (Some(job), _) => {
-            let job = crate::slurm::undo::JobRef::parse(job)?;
-            let db = ctx
-                .db_id()
-                .ok_or_else(|| Error::usage("--before-job needs the database (--db-path)"))?;
-            if !args.force {
-                crate::slurm::undo::refuse_while_running(&ctx.backup_dir(), &db, &job)?;
-            }
-            let (name, why) =
-                crate::slurm::undo::point_before(&ctx.backup_dir(), &db, &job, args.force)?;
+            let (name, why) = before_job(ctx, job, args.force)?;
             (name, Some(why))
         }
         (None, Some(name)) => (name.as_str().to_string(), None),
@@ -66,6 +58,13 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     }
     if let Some(why) = &chosen {
         out.line(format!("before the job: {name} ({why})"));
+        if let Some(note) = args
+            .before_job
+            .as_deref()
+            .and_then(|j| later_jobs_note(ctx, j, &name))
+        {
+            out.line(note);
+        }
     }
     let mut read_back = None;
     let staged = staged_from_remote(ctx, args, &name, &target, &mut read_back)?;
@@ -122,6 +121,36 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// `--before-job JOB`: the restore point from before it, and how it was
+/// chosen; refused while the job runs (unless `force`).
+fn before_job(ctx: &Ctx, job: &str, force: bool) -> Result<(String, String)> {
+    let job = crate::slurm::undo::JobRef::parse(job)?;
+    let db = ctx
+        .db_id()
+        .ok_or_else(|| Error::usage("--before-job needs the database (--db-path)"))?;
+    if !force {
+        crate::slurm::undo::refuse_while_running(&ctx.backup_dir(), &db, &job)?;
+    }
+    crate::slurm::undo::point_before(&ctx.backup_dir(), &db, &job, force)
+}
+
+/// The later jobs that restoring `point` (from before `job`) undoes too.
+fn later_jobs_note(ctx: &Ctx, job: &str, point: &str) -> Option<String> {
+    let job = crate::slurm::undo::JobRef::parse(job).ok()?;
+    let later = crate::slurm::undo::later_jobs(&ctx.backup_dir(), &ctx.db_id()?, &job, point);
+    if later.is_empty() {
+        return None;
+    }
+    let jobs: Vec<String> = later
+        .iter()
+        .map(|(job, newest)| format!("job {job} (newest {newest})"))
+        .collect();
+    Some(format!(
+        "note: this also undoes what came after that point: {}; their restore points stay (`dbbackup list`)",
+        jobs.join(", ")
+    ))
 }
 
 /// Files newer than the restored point whose header cannot be read (`check`'s

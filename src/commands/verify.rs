@@ -180,6 +180,13 @@ fn chosen(
 /// SHA-256 against its record), then checked as a local one is.
 fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
     let remote = crate::remote::configured(&ctx.settings)?;
+    // A download directory that cannot be used is one line, said before
+    // anything is listed, not a "FAILED" for each point never read.
+    let temp = std::env::temp_dir();
+    drop(
+        crate::remote::fetch::Staged::new(&temp)
+            .map_err(|e| Error::failed(format!("{e} (downloads go to TMPDIR)")))?,
+    );
     let points = remote.points()?;
     let mut entries: Vec<Entry> = points
         .iter()
@@ -194,7 +201,6 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
     entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
     // Each base downloaded once, kept while the diffs on it are read.
     let entries = crate::remote::fetch::by_base(&points, entries);
-    let temp = std::env::temp_dir();
     let mut downloads = crate::remote::fetch::OneBaseAtATime::new(&temp);
     let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
     let mut verdicts = Vec::new();

@@ -18,7 +18,7 @@ use super::credentials;
 use super::parts::PartFail;
 use super::record::{self, Record};
 use super::sent::SentCheck;
-use super::store_error::{fail_text, stalled};
+use super::store_error::{fail_text, keys_refused, stalled};
 use super::url::RemoteUrl;
 use crate::error::{Context, Error, Result, show};
 use crate::sqlite_file::hex;
@@ -46,6 +46,9 @@ pub(crate) struct Remote {
     rt: tokio::runtime::Runtime,
     /// `remote_timeout_seconds`: named when a request stalls.
     timeout: Duration,
+    /// Which keys requests are signed with, and where they came from: named
+    /// when the store refuses them (never the secret).
+    keys_from: String,
 }
 
 /// Numbered points rank above every point recorded without a remote
@@ -177,6 +180,8 @@ enum Fail {
     Store(object_store::Error),
     /// Part N of a multipart upload (its PUT) failed.
     Part(usize, object_store::Error),
+    /// Completing a multipart upload (the store assembles its parts) failed.
+    Complete(object_store::Error),
     Local(Error),
 }
 
@@ -275,6 +280,19 @@ impl Remote {
                 "no credentials found for {url}: {set} is set but {unset} is not, and the shared credentials file gives no keys: {WHERE_KEYS_GO}"
             )));
         }
+        let keys_from = match (&file_keys, role) {
+            (Some(keys), _) => format!(
+                "access key {} from {}",
+                credentials::key_id_end(&keys.access_key_id),
+                credentials::file_and_profile()
+            ),
+            (None, _) if credentials::is_set("AWS_ACCESS_KEY_ID") => format!(
+                "access key {} from AWS_ACCESS_KEY_ID",
+                credentials::key_id_end(&std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default())
+            ),
+            (None, true) => "the web identity or container role's".to_string(),
+            (None, false) => "the cloud instance-metadata service's".to_string(),
+        };
         if let Some(keys) = file_keys {
             no_keys = false;
             builder = builder
@@ -305,6 +323,7 @@ impl Remote {
             store,
             rt,
             timeout,
+            keys_from,
         })
     }
 
@@ -329,19 +348,28 @@ impl Remote {
     fn fail(&self, doing: &str, e: Fail) -> Error {
         let part = match &e {
             Fail::Part(n, _) => format!(" (PUT of part {n})"),
+            Fail::Complete(_) => " (completing the multipart upload)".to_string(),
             _ => String::new(),
         };
-        if let Fail::Store(e) | Fail::Part(_, e) = &e
-            && stalled(e)
+        if let Fail::Store(inner) | Fail::Part(_, inner) | Fail::Complete(inner) = &e
+            && stalled(inner)
         {
+            // Every part went up; the store assembles them before it answers.
+            let assembling = if matches!(e, Fail::Complete(_)) {
+                "; the store assembles a large backup's parts before it answers: give remote_timeout_seconds more than that takes"
+            } else {
+                ""
+            };
             return Error::failed(format!(
-                "{doing} {}{part}: the store sent no reply within remote_timeout_seconds ({} s); the request was abandoned",
+                "{doing} {}{part}: the store sent no reply within remote_timeout_seconds ({} s); the request was abandoned{assembling}",
                 self.url,
                 self.timeout.as_secs()
             ));
         }
         match e {
-            Fail::Part(_, e) => Error::failed(format!("{}{part}", fail_text(&self.url, doing, &e))),
+            Fail::Part(_, e) | Fail::Complete(e) => {
+                Error::failed(format!("{}{part}", fail_text(&self.url, doing, &e)))
+            }
             Fail::Store(e) if self.no_keys => {
                 // What went wrong first: object_store's own error is about the
                 // instance-metadata service, which a cluster user never set up.
@@ -351,6 +379,12 @@ impl Remote {
                     self.url
                 ))
             }
+            // Refused keys: which were used, and from where.
+            Fail::Store(e) if keys_refused(&e) => Error::failed(format!(
+                "{} (keys: {})",
+                fail_text(&self.url, doing, &e),
+                self.keys_from
+            )),
             Fail::Store(e) => fail_text(&self.url, doing, &e),
             Fail::Local(e) => e,
         }
@@ -774,7 +808,7 @@ impl Remote {
         match sent {
             Ok(()) => Ok(format!("sha256:{}", hex(&hasher.finalize()))),
             Err(PartFail::Part(n, e)) => Err(Fail::Part(n, e)),
-            Err(PartFail::Complete(e)) => Err(Fail::Store(e)),
+            Err(PartFail::Complete(e)) => Err(Fail::Complete(e)),
             Err(PartFail::Local(e)) => Err(Fail::Local(e)),
         }
     }

@@ -118,6 +118,24 @@ pub(crate) fn from_shared_file(other_source: bool) -> Result<Option<Keys>> {
     }
 }
 
+/// The shared credentials file and profile keys would come from, as a
+/// message names them: `~/.aws/credentials [default]`.
+pub(crate) fn file_and_profile() -> String {
+    let profile = std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "default".to_string());
+    format!("{} [{profile}]", SharedFile::in_use().named)
+}
+
+/// The end of an access key id, to tell keys apart in a message (an id is
+/// no secret, but nobody needs all of it to see which one was used).
+pub(crate) fn key_id_end(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    let end: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    format!("…{end}")
+}
+
 /// A credentials file open to group or others: one WARN, as ssh gives
 /// for a key file (its keys are still used: refusing would stop backups).
 fn warn_if_others_can_read(path: &std::path::Path) {

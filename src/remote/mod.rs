@@ -47,6 +47,20 @@ pub(crate) fn configured(settings: &Settings) -> Result<Remote> {
     Remote::open(&RemoteUrl::parse(url)?, settings.remote_timeout)
 }
 
+/// With `remote_upload: inline`, the line a SLURM hook (`pre-job`,
+/// `post-job`, `final`, `run`) prints after making a backup: it never uploads
+/// (a job's first and last seconds are no time for a transfer), which a user
+/// who set `inline` for their job would otherwise not know.
+pub(crate) fn not_uploaded_by_hooks(settings: &Settings) -> Option<String> {
+    if settings.remote_upload != crate::options::RemoteUpload::Inline {
+        return None;
+    }
+    let url = settings.remote.as_deref()?;
+    Some(format!(
+        "not uploaded to {url}: the SLURM hooks never upload (remote_upload: inline is for backup, auto and periodic); `dbbackup sync` uploads it"
+    ))
+}
+
 /// `remote_upload: inline`: after a local backup, what `sync` would do, for
 /// nodes that reach the store. The local backup is published and its lock
 /// released before this starts; a failure is a WARN line and a failed upload

@@ -77,6 +77,9 @@ fn answer(e: &object_store::Error) -> String {
             HttpErrorKind::Decode => "the store's answer could not be read",
             _ => "the request to the store failed",
         };
+        if http.kind() == HttpErrorKind::Connect {
+            return format!("{what}{}{root}{}", at_endpoint(), tls_hint(&root));
+        }
         return format!("{what}{root}");
     }
     // Display only: nothing decides on these words.
@@ -85,6 +88,51 @@ fn answer(e: &object_store::Error) -> String {
         Some(status) => format!("the store answered {status}"),
         None => said,
     }
+}
+
+/// Where a connection was tried, when the user set it (`AWS_ENDPOINT_URL`):
+/// the setting a refused or unresolved connection points at, not the remote
+/// URL. The endpoint holds no secret (a password in it is refused).
+fn at_endpoint() -> String {
+    ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+        .into_iter()
+        .find_map(|name| {
+            let value = std::env::var(name).ok().filter(|v| !v.is_empty())?;
+            Some(format!(" at {value} ({name})"))
+        })
+        .unwrap_or_default()
+}
+
+/// A TLS handshake answered in plain HTTP (rustls: "received corrupt message
+/// of type InvalidContentType"): an `https://` endpoint for a plain-http store.
+fn tls_hint(root: &str) -> &'static str {
+    if root.contains("InvalidContentType") {
+        " (the store answered the TLS handshake in plain HTTP: for a plain-http store use an http:// endpoint and AWS_ALLOW_HTTP=true)"
+    } else {
+        ""
+    }
+}
+
+/// Whether the store refused the request's keys (401, 403): then the line
+/// says which keys were used. Typed where object_store types it; a listing's
+/// refusal reaches us only as its status line (display only: the words add a
+/// hint, nothing else is decided on them).
+pub(super) fn keys_refused(e: &object_store::Error) -> bool {
+    if matches!(
+        e,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    ) {
+        return true;
+    }
+    let innermost = causes(e)
+        .last()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    ["401", "403"].iter().any(|code| {
+        innermost
+            .strip_prefix("Server returned non-2xx status code: ")
+            .is_some_and(|rest| rest.starts_with(code))
+    })
 }
 
 /// The store's XML error body (`<Error><Code>…`) as `Code: Message`: the

@@ -74,10 +74,10 @@ pub(crate) fn run(
     let reader = JobState::reader(&dir);
     // A mistyped id would otherwise pass for "nothing to do": say so (the backup
     // is still made or kept; it costs little and may be what was wanted).
-    let unknown = (ends.is_empty()
+    let never_heard_of = ends.is_empty()
         && reader.pre_job(&key).is_none()
-        && reader.reached_post_job(&key).is_ok_and(|t| t.is_empty()))
-    .then(|| {
+        && reader.reached_post_job(&key).is_ok_and(|t| t.is_empty());
+    let unknown = never_heard_of.then(|| {
         format!(
             "the scheduler knows nothing of array {array} and no pre-job state exists for it: \
              is the id right?"
@@ -102,7 +102,8 @@ pub(crate) fn run(
     // Not knowing whether the tasks still run, marking the array ended could
     // leave its restore point to retention under them: it stays pinned (until
     // the pin expires) unless `--force`. The backup is made as ever.
-    let mark = unasked.is_none() || force;
+    // An id nobody knows (a typo) has nothing to mark: said, not recorded.
+    let mark = (unasked.is_none() && !never_heard_of) || force;
     let unknown = unasked
         .map(|why| unasked_warning(&array, &why, force))
         .or(unknown);

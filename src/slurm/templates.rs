@@ -143,7 +143,8 @@ impl Prepared {
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
             }
-            fs::write(&path, text).context(|| format!("cannot write {}", show(&path)))?;
+            // Whole or not at all: a file cut short by a full disk blocks the retry.
+            crate::store::replace_file(&path, 0o644, text.as_bytes())?;
             let mode = if executable { 0o755 } else { 0o644 };
             fs::set_permissions(&path, fs::Permissions::from_mode(mode))
                 .context(|| format!("cannot set mode of {}", show(&path)))?;

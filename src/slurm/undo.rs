@@ -199,6 +199,42 @@ pub(crate) fn point_before(
     ))
 }
 
+/// Other jobs whose backups of `db` are newer than `point` (each once, newest
+/// backup first): restoring `point` undoes their work too, which "undo job J"
+/// does not say by itself. Their restore points stay.
+pub(crate) fn later_jobs(
+    dir: &BackupDir,
+    db: &DbId,
+    job: &JobRef,
+    point: &str,
+) -> Vec<(String, String)> {
+    let Ok(set) = dir.set(db) else {
+        return Vec::new();
+    };
+    let points = set.restore_points;
+    let Some(chosen) = points.iter().find(|e| e.file_name == point) else {
+        return Vec::new();
+    };
+    let mut later: Vec<(String, String)> = Vec::new();
+    // Newest first.
+    for entry in points.iter().filter(|e| e.order() > chosen.order()) {
+        let Ok(meta) = &entry.meta else { continue };
+        let tag = meta.job.as_str();
+        if tag.is_empty() || tag == "local" || job.made(tag) {
+            continue;
+        }
+        // An array task's tag names its array: one job.
+        let whose = tag
+            .split_once('_')
+            .map_or(tag, |(array, _)| array)
+            .to_string();
+        if !later.iter().any(|(j, _)| *j == whose) {
+            later.push((whose, entry.file_name.clone()));
+        }
+    }
+    later
+}
+
 /// Undoing a job in the middle of it leaves neither the state before it nor
 /// its result: the running tasks write on top of the restored database, and
 /// their post-job and final backups record that mix as the job's outcome. So

@@ -32,6 +32,30 @@ pub(crate) fn side_by_side(
     Some((ours.file_name.clone(), old_newest.file_name.clone()))
 }
 
+/// The other databases among `entries` whose file no longer exists, each with
+/// how many backups of it there are: where `db` may have moved from (a
+/// database backed up side by side with `db` was a second one, not it before
+/// a move: `adopt` refuses it, so it is left out).
+pub(crate) fn moved_from(
+    entries: &[Entry],
+    db: &super::DbId,
+    legacy: super::Legacy,
+) -> Vec<(String, usize)> {
+    let mut gone: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for entry in entries {
+        if super::ownership::role(entry, db, legacy) == super::Role::Other
+            && let Ok(meta) = &entry.meta
+            && !std::path::Path::new(&meta.source).exists()
+        {
+            *gone.entry(meta.source.as_str()).or_default() += 1;
+        }
+    }
+    gone.retain(|source, _| side_by_side(entries, db, |s| s == *source).is_none());
+    gone.into_iter()
+        .map(|(source, n)| (source.to_string(), n))
+        .collect()
+}
+
 /// Record `new_source` as `entry`'s source. Call only while holding the lock.
 pub(crate) fn rewrite_source(dir: &BackupDir, entry: &Entry, new_source: &str) -> Result<()> {
     let Ok(old) = &entry.meta else {

@@ -96,8 +96,9 @@ pub(crate) fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 pub(crate) fn replace_file(target: &Path, mode: u32, bytes: &[u8]) -> Result<()> {
     let dir = parent_or_dot(target);
     let mut temp = TempFile::create_in(dir, mode)?;
+    // The file's name, not the temp's: that is what the user asked for.
     io::Write::write_all(temp.file(), bytes)
-        .context(|| format!("cannot write {}", show(temp.path())))?;
+        .context(|| format!("cannot write {}", show(target)))?;
     temp.sync()?;
     fs::rename(temp.path(), target).context(|| format!("cannot write {}", show(target)))?;
     temp.keep();

@@ -729,6 +729,15 @@ pub(crate) fn cutting_proxy(endpoint: &str, records: usize) -> String {
     })
 }
 
+/// A pass-through proxy to `endpoint` that closes, unanswered, every request
+/// completing a multipart upload (`POST …?uploadId=`): its parts all went up,
+/// the store never assembles them. Its endpoint; runs until the test ends.
+pub(crate) fn completion_cutting_proxy(endpoint: &str) -> String {
+    proxy(endpoint, |request| {
+        !(request.starts_with("POST ") && request.contains("uploadId="))
+    })
+}
+
 /// A pass-through proxy to `endpoint` that keeps the first line of every
 /// request (`GET /bucket/key HTTP/1.1`): what the store was asked. Its
 /// endpoint and the lines; runs until the test ends.
