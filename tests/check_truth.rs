@@ -251,14 +251,7 @@ fn checks_advice_is_a_command_that_works() {
     // The backup directory lost, a mirror intact.
     let env = Env::new();
     let mirror = env.path("mirror");
-    let mirrored = |args: &[&str]| -> Run {
-        env.command()
-            .env("DBBACKUP_MIRROR_DIRS", &mirror)
-            .args(args)
-            .output()
-            .unwrap()
-            .into()
-    };
+    let mirrored = |args: &[&str]| env.run_mirrored(&mirror, args);
     mirrored(&["backup"]).ok();
     std::fs::remove_dir_all(&env.backups).unwrap();
     std::fs::remove_file(&env.db).unwrap();

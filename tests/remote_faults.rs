@@ -253,17 +253,21 @@ fn the_server_stopped_mid_upload_fails_cleanly_and_a_later_sync_completes() {
     s3::run(&env, &again.endpoint, url, &["verify", "--from-remote"]).ok();
 }
 
+/// A shared credentials file holding `text`, outside the test's directory
+/// (which `no_secret` reads whole); the directory lives as long as the guard.
+fn credentials_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("credentials");
+    fs::write(&file, text).unwrap();
+    (home, file)
+}
+
 #[test]
 fn an_aws_profile_the_credentials_file_lacks_is_refused_naming_both() {
     let env = Env::new();
     let (endpoint, heads) = s3::recording_store();
-    let home = tempfile::tempdir().unwrap();
-    let file = home.path().join("credentials");
-    fs::write(
-        &file,
-        "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = x\n",
-    )
-    .unwrap();
+    let (_home, file) =
+        credentials_file("[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = x\n");
     let url = "s3://bucket/p";
     let run = Run::from(
         s3::command(&env, &endpoint, url)
@@ -336,13 +340,8 @@ fn an_environment_session_token_is_not_sent_with_the_files_keys() {
 #[test]
 fn half_of_the_environments_keys_falls_through_to_the_file_or_says_what_is_missing() {
     let env = Env::new();
-    let home = tempfile::tempdir().unwrap();
-    let file = home.path().join("credentials");
-    fs::write(
-        &file,
-        "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = x\n",
-    )
-    .unwrap();
+    let (home, file) =
+        credentials_file("[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = x\n");
     let url = "s3://bucket/p";
     let (endpoint, heads) = s3::recording_store();
     let run = Run::from(

@@ -211,7 +211,7 @@ fn a_mirror_left_behind_by_a_failed_copy_is_filled_in_and_reported_until_it_is()
 fn auto_within_the_interval_fills_in_a_mirror_that_lacks_the_newest_backup() {
     let env = Env::new();
     let mirror = env.path("m");
-    let run = |args: &[&str]| mirrored(&env, &mirror, args);
+    let run = |args: &[&str]| env.run_mirrored(&mirror, args);
     run(&["backup", "-q"]).ok();
     let newest = env.backup_files().pop().unwrap();
     fs::remove_file(mirror.join(&newest)).unwrap();
@@ -344,7 +344,7 @@ fn verify_of_an_empty_file_says_not_a_gzip_file_once() {
 fn restore_latest_names_a_mirrors_copy_of_a_damaged_newest_backup() {
     let env = Env::new();
     let mirror = env.path("mirror");
-    let with_mirror = |args: &[&str]| mirrored(&env, &mirror, args);
+    let with_mirror = |args: &[&str]| env.run_mirrored(&mirror, args);
     with_mirror(&["backup"]).ok();
     Connection::open(&env.db)
         .unwrap()
@@ -396,16 +396,6 @@ fn restore_latest_names_a_mirrors_copy_of_a_damaged_newest_backup() {
     assert_eq!(content_digest(&from_mirror), newest_state);
 }
 
-/// `dbbackup ARGS` with `mirror` as the mirror directory.
-fn mirrored(env: &Env, mirror: &Path, args: &[&str]) -> Run {
-    env.command()
-        .env("DBBACKUP_MIRROR_DIRS", mirror)
-        .args(args)
-        .output()
-        .unwrap()
-        .into()
-}
-
 /// T13 #8: a mirror that is the backup directory reached through a bind
 /// mount (one project space mounted under two paths) was accepted: every
 /// backup said "mirrored", `check` passed the mirror, and there was one copy.
@@ -431,8 +421,8 @@ fn a_mirror_that_is_the_backup_directory_through_another_mount_is_refused() {
         return;
     }
     let before = env.backup_files();
-    let run = mirrored(&env, &other, &["backup", "--force"]);
-    let check = mirrored(&env, &other, &["check"]);
+    let run = env.run_mirrored(&other, &["backup", "--force"]);
+    let check = env.run_mirrored(&other, &["check"]);
     let _ = std::process::Command::new("umount")
         .arg("-l")
         .arg(&other)

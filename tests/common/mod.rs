@@ -210,6 +210,16 @@ impl Env {
             .into()
     }
 
+    /// `dbbackup ARGS` with `mirror` as the mirror directory.
+    pub(crate) fn run_mirrored(&self, mirror: &Path, args: &[&str]) -> Run {
+        self.command()
+            .env("DBBACKUP_MIRROR_DIRS", mirror)
+            .args(args)
+            .output()
+            .expect("run dbbackup")
+            .into()
+    }
+
     /// Backup file names, oldest first (the order `ls` shows).
     pub(crate) fn backup_files(&self) -> Vec<String> {
         backup_files_in(&self.backups)
