@@ -349,3 +349,35 @@ fn restore_latest_names_the_remote_copy_of_a_point_whose_local_header_is_damaged
         restore.stderr
     );
 }
+
+/// T16 #9: the newest point is a diff whose base is gone locally (a purge,
+/// retention): `restore latest` restored an older point without the note
+/// that the diff, and the base it names, are proved on the remote.
+#[test]
+fn restore_latest_names_the_remote_copy_of_a_diff_whose_local_base_is_gone() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::sizeable(server, "diff-base-gone");
+    let names = s3::names(&r.points(4, &["--diff-backups", "1"]));
+    assert!(
+        names[1].ends_with(".diff.gz") && names[3].ends_with(".diff.gz"),
+        "{names:?}"
+    );
+    fs::remove_file(r.env.backups.join(&names[2])).unwrap();
+    let target = r.env.path("copy.db");
+    let restore = r.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    restore.ok();
+    assert!(
+        restore.stdout.contains(&format!("restored {}", names[1])),
+        "{}",
+        restore.stdout
+    );
+    assert!(
+        restore.stdout.contains(&format!(
+            "note: a newer intact copy of {} is on {}",
+            names[3], r.url
+        )),
+        "{}\n{}",
+        restore.stdout,
+        restore.stderr
+    );
+}

@@ -66,8 +66,13 @@ pub(crate) fn on_remote(
             }
             None => continue,
         };
+        // Its base proved there as the very base it names (by checksum): also
+        // when the local base is gone (a purge, retention).
         if let Some(diff) = &meta(name).and_then(|m| m.diff.as_ref())
-            && !matches!(copy(&diff.base), Some(Ok(_)))
+            && !matches!(
+                proofs.proved_recently_as(&diff.base, &diff.base_checksum),
+                Some(Ok(_))
+            )
         {
             continue;
         }
