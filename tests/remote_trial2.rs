@@ -381,3 +381,31 @@ fn restore_latest_names_the_remote_copy_of_a_diff_whose_local_base_is_gone() {
         restore.stderr
     );
 }
+
+/// T16 #8: a purge by age took the base (the oldest file) and kept its newer
+/// diffs; with the database lost, `restore latest` restored the base from the
+/// remote (older data) without a word of the newer diffs. It says so, with
+/// how to restore the newest of them.
+#[test]
+fn the_remote_fall_back_names_newer_local_diffs_whose_base_is_gone() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::sizeable(server, "purged-base");
+    let base = s3::names(&r.points(1, &["--diff-backups", "3"]))[0].clone();
+    for _ in 0..2 {
+        r.add_row();
+        r.run(&["--diff-backups", "3", "backup"]).ok();
+    }
+    let newest = r.env.backup_files().last().unwrap().clone();
+    assert!(newest.ends_with(".diff.gz"), "{newest}");
+    fs::remove_file(r.env.backups.join(&base)).unwrap();
+    fs::remove_file(&r.env.db).unwrap();
+    let restore = r.run(&["restore", "latest"]);
+    restore.ok();
+    assert!(
+        restore.stdout.contains(&format!(
+            "holds 2 newer diffs (newest {newest}) whose base {base} is gone from it"
+        )),
+        "{}",
+        restore.stdout
+    );
+}

@@ -267,11 +267,41 @@ fn staged_from_remote(
     *read_back = Some((proofs, remote.url().clone()));
     let staged = staged?;
     out.line(format!("downloaded {} from {}", staged.name, remote.url()));
+    if !args.from_remote
+        && let Some(note) = newer_local_diffs(ctx, &staged.name, remote.url())
+    {
+        tracing::warn!("{note}");
+        out.line(format!("note: {note}"));
+    }
     if name == "latest" {
         let so = format!("`restore latest` took {}", staged.name);
         crate::remote::unrecorded::warn_newer(&remote, Some(&staged.name), &so);
     }
     Ok(Some(staged))
+}
+
+/// The fall-back took `taken` from the remote while the backup directory
+/// holds newer diffs whose base is gone from it (a purge by age takes the
+/// oldest file: the base): their data is newer than what was restored. Said,
+/// with how to restore the newest of them.
+fn newer_local_diffs(ctx: &Ctx, taken: &str, url: &crate::remote::RemoteUrl) -> Option<String> {
+    let taken = crate::store::BackupName::parse(taken)?;
+    let db = ctx.db_id()?;
+    let points = ctx.backup_dir().restore_points(&db, |_| true).ok()?;
+    let newer: Vec<_> = points
+        .iter()
+        .filter(|e| e.name.diff && e.name.order_key() > taken.order_key())
+        .collect();
+    let newest = newer.first()?;
+    let base = newest.meta.as_ref().ok()?.diff.as_ref()?.base.clone();
+    let dir = show(&ctx.settings.backup_dir);
+    Some(format!(
+        "{dir} holds {} newer diff{} (newest {}) whose base {base} is gone from it: their data is newer than what was restored; to restore {}, copy {base} back from {url} (e.g. `aws s3 cp {url}/{base} {dir}/`) and run `dbbackup restore latest` again",
+        newer.len(),
+        if newer.len() == 1 { "" } else { "s" },
+        newest.file_name,
+        newest.file_name
+    ))
 }
 
 /// A point asked for by name that the remote's record says is another
