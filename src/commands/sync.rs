@@ -91,6 +91,11 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
             "moved {name} below the newer points on {url} (it was ordered above them there: an upload by an earlier version, a record copied from another prefix or changed at the store, or two syncs placing points at once)"
         ));
     }
+    for (name, older) in &done.lifted {
+        out.line(format!(
+            "moved {name} above {older} on {url}: {older} is older (made before it, not in this backup directory: from before a purge of it, or copied in from another prefix) but was ranked above it, so `restore latest` would have taken it"
+        ));
+    }
     for name in &done.forgotten {
         let what = if done.records_only.contains(name) {
             "its record is gone from"
@@ -167,6 +172,7 @@ fn document(done: &Synced, url: &str, failed: bool) -> serde_json::Value {
         "gone": done.gone,
         "forgotten": done.forgotten,
         "reordered": done.reordered,
+        "lifted": done.lifted.iter().map(|(name, _)| name).collect::<Vec<_>>(),
         "deleted": done.deleted,
     })
 }

@@ -31,6 +31,36 @@ fn held(set: &BackupSet) -> HashSet<(&str, &Checksum)> {
     .collect()
 }
 
+/// A point of `set`'s newest restore point's database ranked above that point
+/// on the remote though made before it by the clock, uploaded from this same
+/// backup directory by its record (another directory's points are
+/// `misordered`'s) and not held here: a point from
+/// before a scratch purge (local numbers restart there) or copied in from
+/// another prefix, which `restore latest` would take for the newest. `now`:
+/// the newest point's number there.
+pub(crate) fn older_ranked_above<'a>(
+    on_remote: impl IntoIterator<Item = &'a RemotePoint>,
+    set: &BackupSet,
+    (entry, meta): (&Entry, &Metadata),
+    now: u64,
+) -> Option<&'a RemotePoint> {
+    let held = held(set);
+    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
+    let here = dir_of(&origin(entry));
+    let ours = (now, meta.seq.unwrap_or(0));
+    on_remote.into_iter().find(|point| {
+        let r = &point.record;
+        point.misplaced.is_none()
+            && r.metadata.source == meta.source
+            && r.name != entry.file_name
+            && !held.contains(&(r.name.as_str(), &r.metadata.checksum))
+            && here.is_some()
+            && r.from.as_deref().and_then(dir_of) == here
+            && r.metadata.created < meta.created
+            && (r.remote_seq.unwrap_or(0), r.metadata.seq.unwrap_or(0)) > ours
+    })
+}
+
 /// The newest point of `meta`'s database on the remote, not held by `set`
 /// nor uploaded from `entry`'s directory (one its retention pruned since:
 /// ordered by that directory's numbers, as its backups are, whatever the

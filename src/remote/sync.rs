@@ -78,6 +78,9 @@ pub(crate) struct Synced {
     pub older_kept: bool,
     /// Records written again to mend their order (`reorder`).
     pub reordered: Vec<String>,
+    /// The newest restore point, numbered again above older points ranked
+    /// above it (`lift_newest`): (its name, the older point it was below).
+    pub lifted: Vec<(String, String)>,
     /// Deleted from the remote by retention.
     pub deleted: Vec<String>,
     /// Every restore point on the remote afterwards that is proved.
@@ -318,6 +321,7 @@ pub(crate) fn sync(
     without_base(set, rules, &on_remote, &mut done);
     done.reordered = write_mended(remote, &mut on_remote)?;
     done.reordered.extend(reorder(remote, &mut on_remote, set)?);
+    done.lifted = lift_newest(remote, &mut on_remote, set)?;
     done.deleted = retain(
         remote,
         &on_remote,
@@ -610,6 +614,50 @@ fn reorder(
         reordered.push(entry.file_name.clone());
     }
     Ok(reordered)
+}
+
+/// The backup directory's newest restore point, when older points not held
+/// here rank above it on the remote ([`identity::older_ranked_above`]: from
+/// before a scratch purge, or copied in from another prefix): its record is
+/// written again with the next number, as a fresh upload of it would have
+/// been, so that `restore latest` takes it. Its data object is not touched.
+fn lift_newest(
+    remote: &Remote,
+    on_remote: &mut HashMap<String, RemotePoint>,
+    set: &BackupSet,
+) -> Result<Vec<(String, String)>> {
+    let Some(entry) = set.restore_points.first() else {
+        return Ok(Vec::new());
+    };
+    let Ok(meta) = &entry.meta else {
+        return Ok(Vec::new());
+    };
+    let Some(point) = on_remote
+        .get(&entry.file_name)
+        .filter(|p| p.misplaced.is_none() && p.record.metadata.checksum == meta.checksum)
+    else {
+        return Ok(Vec::new());
+    };
+    let Some(now) = point.record.remote_seq else {
+        return Ok(Vec::new());
+    };
+    let Some(older) = identity::older_ranked_above(on_remote.values(), set, (entry, meta), now)
+        .map(|p| p.record.name.clone())
+    else {
+        return Ok(Vec::new());
+    };
+    let highest = on_remote
+        .values()
+        .filter_map(|p| p.record.remote_seq)
+        .max()
+        .unwrap_or(now);
+    let mut record = point.record.clone();
+    record.remote_seq = Some(highest + 1);
+    remote.rewrite_record(&record)?;
+    if let Some(point) = on_remote.get_mut(&entry.file_name) {
+        point.record = record;
+    }
+    Ok(vec![(entry.file_name.clone(), older)])
 }
 
 /// Backups whose metadata is damaged (a header checksum mismatch, say) are
