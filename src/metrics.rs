@@ -176,7 +176,17 @@ fn parent_of(path: &Path) -> &Path {
 /// Replace `path` atomically: temp file in the same directory, fsync, rename.
 pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
     validate_path(path)?;
-    crate::store::replace_file(path, 0o644, text.as_bytes())
+    crate::store::replace_file(path, 0o644, text.as_bytes()).map_err(|error| {
+        // Left in place, the last run's verdict (`dbbackup_healthy 1`) would be
+        // scraped for as long as this fails (a full disk). Gone, the metrics
+        // are absent, which alerts; an unlink needs no free space.
+        match std::fs::remove_file(path) {
+            Ok(()) => crate::error::Error::failed(format!(
+                "{error}; the previous metrics file was removed, so no stale verdict is scraped"
+            )),
+            Err(_) => error,
+        }
+    })
 }
 
 /// What `periodic --metrics-file` leaves when it cannot judge health (a broken

@@ -132,8 +132,8 @@ pub(crate) fn restore(
     if no_backup_yet(settings, dir, request, owner)? {
         return Ok(Outcome::NothingYet);
     }
-    // Under any spelling of it (`b/../a/results.db`, a linked directory).
-    let into_db = db_id.as_ref().map(DbId::canonical) == Some(target_id.canonical());
+    // Under any name of it (`b/../a/results.db`, a linked directory, a bind mount).
+    let into_db = db_id.as_ref().is_some_and(|db| db.is_file(target));
     let from = request.from.as_ref().map(BackupDir::new);
     let candidates = choose(
         from.as_ref().unwrap_or(dir),

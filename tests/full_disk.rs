@@ -680,7 +680,83 @@ fn init_and_man_pages_on_a_full_disk_leave_nothing_to_block_the_retry() {
     fs::remove_file(project.join("filler")).unwrap();
     init(&[]).ok();
     assert!(fs::read_to_string(&config).unwrap().contains("db_path:"));
-    env.run(&["man", "--out", man.to_str().unwrap(), "--overwrite"])
-        .ok();
+    env.run(&["man", "--out", man.to_str().unwrap()]).ok();
     assert!(fs::metadata(man.join("dbbackup.1")).unwrap().len() > 0);
+}
+
+/// T15 #16: with room for part of the set, `init --slurm` wrote the config
+/// and some templates, then stopped: the retry was refused for the files
+/// already there. The files the run created are removed on the failure.
+#[test]
+fn init_slurm_on_a_disk_with_room_for_part_of_the_set_leaves_nothing() {
+    let env = Env::new();
+    let project = env.path("small");
+    let Some(_disk) = Tmpfs::mount(&project, "20k") else {
+        return;
+    };
+    let run: Run = env
+        .command()
+        .current_dir(&project)
+        .args(["--db-path", env.db.to_str().unwrap(), "init", "--slurm"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(1, "were removed, so a retry starts clean");
+    assert!(
+        run.stdout.contains("wrote "),
+        "part of the set was written: {}",
+        run.stdout
+    );
+    let left: Vec<_> = walk(&project).into_iter().filter(|p| p.is_file()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Every path under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            all.extend(walk(&path));
+        }
+        all.push(path);
+    }
+    all
+}
+
+/// T15 #9: `periodic --metrics-file` on a full filesystem could not replace
+/// the file, and the last run's `dbbackup_healthy 1` stayed for every scrape
+/// while the set was unhealthy. The stale file is removed (absent metrics
+/// alert), and the line says so.
+#[test]
+fn a_metrics_file_that_cannot_be_written_is_not_left_stale() {
+    let env = Env::new();
+    let dir = env.path("textfile");
+    let Some(_disk) = Tmpfs::mount(&dir, "64k") else {
+        return;
+    };
+    let metrics = dir.join("dbbackup.prom");
+    let periodic = || -> Run {
+        env.command()
+            .args(["periodic", "--metrics-file", metrics.to_str().unwrap()])
+            .output()
+            .unwrap()
+            .into()
+    };
+    periodic().ok();
+    assert!(
+        fs::read_to_string(&metrics)
+            .unwrap()
+            .contains("dbbackup_healthy")
+    );
+    fill(&dir);
+    fs::write(&env.db, b"not a database any more").unwrap();
+    let run = periodic();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(!metrics.exists(), "the stale verdict is gone");
+    assert!(
+        run.stderr.contains("the previous metrics file was removed"),
+        "{}",
+        run.stderr
+    );
 }

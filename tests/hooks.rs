@@ -805,6 +805,14 @@ fn term_during_pre_job_is_bounded_by_kill_wait_read_before_the_snapshot() {
         "{}",
         out.stderr
     );
+    // No work to pass it to (T15 #7).
+    assert!(
+        out.stderr
+            .contains("SIGTERM: before the work started (it will not start)")
+            && !out.stderr.contains("passed on to the work"),
+        "{}",
+        out.stderr
+    );
     assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
 }
 

@@ -201,6 +201,36 @@ echo '88000020|CANCELLED by 0'
     restore_with_scontrol(&env, done, &args).ok();
 }
 
+/// T15 #1, #4: the refusal of a restore over the database while a job writes
+/// it missed a job whose pre-job made no restore point (the lock not had; a
+/// note records it) and a `--target` naming the database itself.
+#[test]
+fn a_restore_over_the_database_is_refused_under_any_running_job_that_ran_pre_job() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let point = env.backup_files()[0].clone();
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
+    job_step(
+        &env,
+        "88000060",
+        &env.db,
+        &["pre-job", "--lock-timeout-seconds", "1"],
+    )
+    .failed_with(1, "still locked by");
+    drop(holder);
+    add_row(&env.db, "job 88000060 writes");
+    let during = content_digest(&env.db);
+    let running = "#!/bin/sh\necho \"JobId=$3 JobName=x JobState=RUNNING ExitCode=0:0\"\n";
+    restore_with_scontrol(&env, running, &["restore", &point]).failed_with(
+        1,
+        "job 88000060 ran pre-job for this database (it made no restore point) and is still running",
+    );
+    let itself = env.db.to_str().unwrap();
+    restore_with_scontrol(&env, running, &["restore", &point, "--target", itself])
+        .failed_with(1, "job 88000060 ran pre-job for this database");
+    assert_eq!(content_digest(&env.db), during, "nothing was restored");
+}
+
 /// T13 #13: `restore --before-job J` also undoes the work of every job
 /// after J; it said nothing of them. A note names them (their points stay).
 #[test]

@@ -431,3 +431,17 @@ fn a_mirror_that_is_the_backup_directory_through_another_mount_is_refused() {
     check.failed_with(2, "is the backup directory");
     assert_eq!(env.backup_files(), before, "nothing made");
 }
+
+/// T15 #3: a mirror inside the backup directory (one tree, lost together)
+/// was accepted, every backup said "mirrored" and `check` passed it.
+#[test]
+fn a_mirror_inside_the_backup_directory_is_refused() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let inside = env.backups.join("mirror");
+    let run = env.run_mirrored(&inside, &["backup", "--force"]);
+    run.failed_with(2, "is inside the backup directory");
+    env.run_mirrored(&inside, &["check"])
+        .failed_with(2, "is inside the backup directory");
+    assert!(!inside.exists());
+}

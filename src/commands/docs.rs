@@ -42,12 +42,17 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
             show(path)
         )));
     }
+    // Whole or not at all, the set too: pages left by a full disk part-way
+    // would refuse the retry.
+    let mut new = crate::store::NewFiles::default();
     for (path, typed, page_command) in pages {
         let mut page = Vec::new();
-        crate::man_page::render(page_command, &typed, &mut page)
-            .context(|| "cannot render man page")?;
-        // Whole or not at all: a page cut short by a full disk blocks the retry.
-        crate::store::replace_file(&path, 0o644, &page)?;
+        let written = crate::man_page::render(page_command, &typed, &mut page)
+            .context(|| "cannot render man page")
+            .and_then(|()| new.write(&path, 0o644, &page));
+        if let Err(error) = written {
+            return Err(new.undo(error));
+        }
         out.line(format!("wrote {}", path.display()));
     }
     Ok(ExitCode::Success)

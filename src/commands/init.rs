@@ -50,9 +50,10 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     let given =
         crate::config::map_paths(given, |_, flag, path| seen_as_written(&path, &dir, flag))?;
     let text = fill(EXAMPLE, &given)?;
-    // Whole or not at all: a full disk must not leave an empty file that
-    // blocks the retry (and reads as "no settings").
-    crate::store::replace_file(&args.path, 0o644, text.as_bytes())?;
+    // Whole or not at all, with the templates: a full disk must not leave an
+    // empty or half set that blocks the retry (an empty file reads as "no settings").
+    let mut new = crate::store::NewFiles::default();
+    new.write(&args.path, 0o644, text.as_bytes())?;
     out.line(format!("wrote {}", args.path.display()));
     match ctx.settings.given.db_path.as_deref() {
         None => warn_of_placeholder(&args.path, &dir),
@@ -64,8 +65,12 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
         )),
         Some(_) => {}
     }
-    if let Some(templates) = templates {
-        templates.write(|path| out.line(format!("wrote {}", path.display())))?;
+    if let Some(templates) = templates
+        && let Err(error) = templates.write(&mut new, |path| {
+            out.line(format!("wrote {}", path.display()));
+        })
+    {
+        return Err(new.undo(error));
     }
     out.line("next: edit it, then `dbbackup backup` and `dbbackup list`");
     Ok(ExitCode::Success)

@@ -48,11 +48,12 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             ));
         }
     };
-    // Over the live database (not a copy beside it): not under a running job.
-    if args.target.is_none()
-        && !args.force
+    // Over the live database (not a copy beside it, under any name of it):
+    // not under a running job.
+    if !args.force
         && !args.if_db_missing
         && let Some(db) = ctx.db_id()
+        && args.target.as_deref().is_none_or(|t| db.is_file(t))
     {
         crate::slurm::writers::refuse_under_running_job(&ctx.backup_dir(), &db, &ctx.job)?;
     }

@@ -63,6 +63,23 @@ pub(crate) fn refuse_non_utf8(what: &str, path: &Path) -> Result<()> {
 pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> std::result::Result<(), String> {
     let mut seen: Vec<&PathBuf> = Vec::new();
     for mirror in &settings.mirror_dirs {
+        // Inside it (or holding it): one tree, gone together; and the
+        // directory's listing would see the mirror's files.
+        let (m, b) = (same_dir_key(mirror), same_dir_key(&settings.backup_dir));
+        let nested = if m != b && m.starts_with(&b) {
+            Some((("mirror", mirror), ("backup", &settings.backup_dir)))
+        } else if m != b && b.starts_with(&m) {
+            Some((("backup", &settings.backup_dir), ("mirror", mirror)))
+        } else {
+            None
+        };
+        if let Some(((inner, inner_dir), (outer, outer_dir))) = nested {
+            return Err(format!(
+                "{inner} directory {} is inside the {outer} directory {}; a mirror must be another directory, ideally on another disk",
+                crate::error::show(inner_dir),
+                crate::error::show(outer_dir)
+            ));
+        }
         if same_dir(mirror, &settings.backup_dir) {
             return Err(format!(
                 "mirror directory {} is the backup directory {} itself; a mirror must be another directory, ideally on another disk",

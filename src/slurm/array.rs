@@ -196,9 +196,15 @@ pub(crate) struct Pin {
 impl Pin {
     /// The cluster (`-`: SLURM named none) and the job id in the key.
     pub(crate) fn job(&self) -> (&str, &str) {
-        let rest = self.key.rsplit_once('-').map_or("", |(rest, _db)| rest);
-        rest.rsplit_once('-').unwrap_or(("-", rest))
+        job_of_key(&self.key)
     }
+}
+
+/// `(cluster, job id)` in a state key `<cluster>-<job id>-<db key>` (`-`:
+/// SLURM named no cluster).
+pub(crate) fn job_of_key(key: &str) -> (&str, &str) {
+    let rest = key.rsplit_once('-').map_or("", |(rest, _db)| rest);
+    rest.rsplit_once('-').unwrap_or(("-", rest))
 }
 
 /// The key of one job's state for one database: `<cluster>-<job id>-<db key>`.

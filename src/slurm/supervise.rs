@@ -186,6 +186,12 @@ impl Shared {
                         signal_name(signal)
                     );
                     crate::signals::bound_since(at, *budget);
+                } else if self.phase.load(Ordering::SeqCst) == BEFORE {
+                    // No work yet, and none will start.
+                    tracing::warn!(
+                        "{}: before the work started (it will not start); finishing within {why}",
+                        signal_name(signal)
+                    );
                 } else {
                     tracing::warn!(
                         "{}: passed on to the work; finishing within {why}; the work gets {:.1} s of it",

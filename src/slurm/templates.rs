@@ -76,7 +76,11 @@ pub(crate) fn write_all(
     overwrite: bool,
     written: impl FnMut(&Path),
 ) -> Result<()> {
-    prepare(out, settings, overwrite)?.write(written)
+    let mut new = crate::store::NewFiles::default();
+    match prepare(out, settings, overwrite)?.write(&mut new, written) {
+        Ok(()) => Ok(()),
+        Err(error) => Err(new.undo(error)),
+    }
 }
 
 /// The templates filled in and every refusal settled, nothing written yet:
@@ -133,8 +137,13 @@ pub(crate) fn prepare(out: &Path, settings: &Settings, overwrite: bool) -> Resul
 }
 
 impl Prepared {
-    /// Write the templates, naming each file to `written` as it is written.
-    pub(crate) fn write(self, mut written: impl FnMut(&Path)) -> Result<()> {
+    /// Write the templates, naming each file to `written` as it is written;
+    /// `new`: the files created so far by the command (removed on a failure).
+    pub(crate) fn write(
+        self,
+        new: &mut crate::store::NewFiles,
+        mut written: impl FnMut(&Path),
+    ) -> Result<()> {
         let logs = self.project.join("slrm_logs");
         crate::store::perms::create_dir_all(&logs)
             .context(|| format!("cannot create {}", show(&logs)))?;
@@ -143,8 +152,9 @@ impl Prepared {
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent).context(|| format!("cannot create {}", show(parent)))?;
             }
-            // Whole or not at all: a file cut short by a full disk blocks the retry.
-            crate::store::replace_file(&path, 0o644, text.as_bytes())?;
+            // Whole or not at all, and the set too: a full disk part-way must
+            // not leave files that refuse the retry.
+            new.write(&path, 0o644, text.as_bytes())?;
             let mode = if executable { 0o755 } else { 0o644 };
             fs::set_permissions(&path, fs::Permissions::from_mode(mode))
                 .context(|| format!("cannot set mode of {}", show(&path)))?;

@@ -1,30 +1,64 @@
 //! Jobs that may be writing a database while it is restored over: a job whose
-//! pre-job backed it up and that has not ended by dbbackup's record (a pin).
-//! Restoring under it leaves neither the restored state nor the job's result:
-//! the job writes on top, and its post-job backs up that mix as its outcome.
+//! pre-job ran for it and that has not ended by dbbackup's record (a pin, or
+//! a pre-job that made no restore point: its note). Restoring under it leaves
+//! neither the restored state nor the job's result: the job writes on top,
+//! and its post-job backs up that mix as its outcome.
 
-use super::array::JobState;
+use std::fs;
+
+use super::array::{JobState, STATE_DIR, job_of_key};
 use super::job::JobContext;
 use super::scheduler::{self, Failure, Running};
 use crate::error::{Error, Result};
 use crate::store::{BackupDir, DbId};
 
-/// Refuse (exit 1; `--force` skips this) a restore into `db` while SLURM says
-/// a job that backed it up in pre-job still runs. The restoring job itself (or
-/// its array) is not asked about: its own script restores on purpose. When
-/// SLURM cannot be asked, a warning says what may be wrong.
-pub(crate) fn refuse_under_running_job(dir: &BackupDir, db: &DbId, me: &JobContext) -> Result<()> {
+/// A job that ran pre-job for the database: its state key and what its
+/// pre-job did, as the messages say it.
+struct PreJobOf {
+    key: String,
+    did: String,
+}
+
+/// The jobs that ran pre-job for `db` and have not ended by dbbackup's
+/// record: pins (a restore point kept for them), and pre-jobs that made none.
+fn pre_jobs(dir: &BackupDir, db: &DbId) -> Vec<PreJobOf> {
     let suffix = format!("-{}", db.key());
+    let mut found: Vec<PreJobOf> = JobState::pins(dir)
+        .into_iter()
+        .filter(|pin| pin.key.ends_with(&suffix))
+        .map(|pin| PreJobOf {
+            did: format!("backed up this database in its pre-job ({})", pin.backup),
+            key: pin.key,
+        })
+        .collect();
+    let state = dir.path().join(STATE_DIR);
+    for item in fs::read_dir(&state).into_iter().flatten().flatten() {
+        let name = item.file_name().to_string_lossy().into_owned();
+        let Some(key) = name.strip_prefix("nopoint-") else {
+            continue;
+        };
+        if key.ends_with(&suffix) && !state.join(format!("ended-{key}")).exists() {
+            found.push(PreJobOf {
+                key: key.to_string(),
+                did: "ran pre-job for this database (it made no restore point)".to_string(),
+            });
+        }
+    }
+    found
+}
+
+/// Refuse (exit 1; `--force` skips this) a restore into `db` while SLURM says
+/// a job that ran pre-job for it still runs. The restoring job itself (or its
+/// array) is not asked about: its own script restores on purpose. When SLURM
+/// cannot be asked, a warning says what may be wrong.
+pub(crate) fn refuse_under_running_job(dir: &BackupDir, db: &DbId, me: &JobContext) -> Result<()> {
     let mine = |job: &str| {
         me.own_id.as_deref() == Some(job)
             || me.array.as_ref().is_some_and(|a| a.array_job_id == job)
     };
     let mut asked = Vec::new();
-    for pin in JobState::pins(dir) {
-        if !pin.key.ends_with(&suffix) {
-            continue;
-        }
-        let (cluster, job) = pin.job();
+    for pre_job in pre_jobs(dir, db) {
+        let (cluster, job) = job_of_key(&pre_job.key);
         // Another cluster's job ids mean nothing to this one's scheduler.
         let elsewhere = me
             .cluster
@@ -34,21 +68,18 @@ pub(crate) fn refuse_under_running_job(dir: &BackupDir, db: &DbId, me: &JobConte
             continue;
         }
         asked.push(job.to_string());
+        let did = &pre_job.did;
         match scheduler::running(job) {
             Ok(Running::Yes(state)) => {
                 return Err(Error::failed(format!(
-                    "job {job} backed up this database in its pre-job ({}) and is still running \
-                     (SLURM: {state}): it would write on top of the restored database; \
-                     scancel it first, or --force",
-                    pin.backup
+                    "job {job} {did} and is still running (SLURM: {state}): it would write on top \
+                     of the restored database; scancel it first, or --force"
                 )));
             }
             Ok(Running::No | Running::Unknown) | Err(Failure::Missing(_)) => {}
             Err(failure) => tracing::warn!(
-                "job {job} backed up this database in its pre-job ({}) and has not ended by \
-                 dbbackup's record; SLURM cannot be asked ({failure}): if it still runs, it \
-                 writes on top of the restored database",
-                pin.backup
+                "job {job} {did} and has not ended by dbbackup's record; SLURM cannot be asked \
+                 ({failure}): if it still runs, it writes on top of the restored database"
             ),
         }
     }

@@ -105,6 +105,44 @@ pub(crate) fn replace_file(target: &Path, mode: u32, bytes: &[u8]) -> Result<()>
     Ok(())
 }
 
+/// The files a command that writes a set (templates, man pages, `init`)
+/// created: on a failure part-way (a full disk) they are removed, so that the
+/// retry is not refused for the ones already there ("exists; use
+/// --overwrite") and no half set is left. Files it replaced stay replaced.
+#[derive(Default)]
+pub(crate) struct NewFiles {
+    created: Vec<PathBuf>,
+}
+
+impl NewFiles {
+    /// Write `bytes` to `target` whole ([`replace_file`]), remembering it if
+    /// it did not exist before.
+    pub(crate) fn write(&mut self, target: &Path, mode: u32, bytes: &[u8]) -> Result<()> {
+        let existed = fs::symlink_metadata(target).is_ok();
+        replace_file(target, mode, bytes)?;
+        if !existed {
+            self.created.push(target.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// `error` after removing the files created so far, saying so.
+    pub(crate) fn undo(self, error: Error) -> Error {
+        let removed = self
+            .created
+            .iter()
+            .filter(|path| fs::remove_file(path).is_ok())
+            .count();
+        if removed == 0 {
+            return error;
+        }
+        Error::failed(format!(
+            "{error}; the {removed} file{} this run had written were removed, so a retry starts clean",
+            if removed == 1 { "" } else { "s" }
+        ))
+    }
+}
+
 /// The directory `path` is in: its parent, or `.` for a bare name (whose
 /// parent is the empty path).
 pub(crate) fn parent_or_dot(path: &Path) -> &Path {

@@ -24,8 +24,8 @@ use jiff::tz::TimeZone;
 
 use crate::error::{Context, Error, Result, show};
 pub(crate) use atomic::{
-    TEMP_PREFIX, TempFile, copy_mode, link_no_replace, open_no_follow, remove_dead_temps_in,
-    remove_temps_in, replace_file, sync_dir,
+    NewFiles, TEMP_PREFIX, TempFile, copy_mode, link_no_replace, open_no_follow,
+    remove_dead_temps_in, remove_temps_in, replace_file, sync_dir,
 };
 pub use checksum::Checksum;
 pub use metadata::{CheckResult, Kind, Metadata};

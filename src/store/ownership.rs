@@ -45,6 +45,20 @@ impl DbId {
         crate::sqlite_file::hex(&digest[..6])
     }
 
+    /// Whether `path` is this database's file under any name: its canonical
+    /// path, or (a bind mount, one filesystem under two paths) the same
+    /// device and inode.
+    pub(crate) fn is_file(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        if DbId::of(path).canonical == self.canonical {
+            return true;
+        }
+        match (std::fs::metadata(path), std::fs::metadata(&self.canonical)) {
+            (Ok(a), Ok(b)) => a.is_file() && a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+
     /// Whether a backup recorded with `source` is a backup of this database.
     pub(crate) fn owns(&self, source: &str) -> bool {
         let source = Path::new(source);
