@@ -445,3 +445,52 @@ fn a_mirror_inside_the_backup_directory_is_refused() {
         .failed_with(2, "is inside the backup directory");
     assert!(!inside.exists());
 }
+
+/// T15 #11: with the newest backup's header damaged and an older one damaged
+/// in its body, the note named the mirror's copy of the older one only (the
+/// body damage is found first). It names the newest with an intact copy.
+#[test]
+fn the_mirror_note_names_the_newest_passed_over_backup_it_holds() {
+    let env = Env::new();
+    let mirror = env.path("mirror");
+    for round in 0..3 {
+        Connection::open(&env.db)
+            .unwrap()
+            .execute(
+                "INSERT INTO ledger (amount, note) VALUES (1, ?1)",
+                [format!("round {round}")],
+            )
+            .unwrap();
+        env.run_mirrored(&mirror, &["backup"]).ok();
+    }
+    let names = env.backup_files();
+    let older = env.backups.join(&names[1]);
+    let mut bytes = fs::read(&older).unwrap();
+    let near_end = bytes.len() - 100;
+    bytes[near_end] ^= 0xff;
+    fs::write(&older, &bytes).unwrap();
+    let newest = env.backups.join(&names[2]);
+    let mut bytes = fs::read(&newest).unwrap();
+    let at = bytes
+        .windows(10)
+        .position(|w| w == b"\"source\":\"")
+        .unwrap()
+        + 12;
+    bytes[at] ^= 0x01;
+    fs::write(&newest, &bytes).unwrap();
+    let target = env.path("t.db");
+    let restore = env.run_mirrored(
+        &mirror,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
+    restore.ok();
+    assert!(
+        restore.stdout.contains(&format!(
+            "note: mirror {} holds a copy of {}",
+            mirror.display(),
+            names[2]
+        )),
+        "{}",
+        restore.stdout
+    );
+}

@@ -18,6 +18,17 @@ fn local_set(settings: &Settings) -> Option<BackupSet> {
     }
 }
 
+/// The passed-over names, newest first (by the time in the name): the note
+/// names the newest one with an intact copy, whatever order they were
+/// passed over in (damage in the body is found before a damaged header).
+fn newest_first(passed_over: &[(String, String)]) -> Vec<&str> {
+    let mut names: Vec<&str> = passed_over.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort_by_cached_key(|name| {
+        std::cmp::Reverse(crate::store::BackupName::parse(name).map(|n| n.order_key()))
+    });
+    names
+}
+
 fn point<'a>(set: &'a BackupSet, name: &str) -> Option<&'a Entry> {
     set.restore_points.iter().find(|e| e.file_name == name)
 }
@@ -48,7 +59,7 @@ pub(crate) fn on_remote(
         })
     };
     let mut other = None;
-    for (name, _) in passed_over {
+    for name in newest_first(passed_over) {
         let at = match copy(name) {
             Some(Ok(at)) => at,
             Some(Err(name)) => {
@@ -102,7 +113,7 @@ pub(crate) fn in_mirror(
         .filter_map(|m| Some((m.as_path(), BackupDir::new(m).set(db).ok()?)))
         .collect();
     let target = target.map_or_else(String::new, |t| format!(" --target {}", show(t)));
-    passed_over.iter().find_map(|(name, _)| {
+    newest_first(passed_over).into_iter().find_map(|name| {
         let checksum = local
             .as_ref()
             .and_then(|set| point(set, name)?.meta.as_ref().ok())
