@@ -1644,7 +1644,7 @@ fn another_databases_backup_over_this_one_is_refused_under_any_spelling() {
 }
 
 /// Unmounts its path (if any) when dropped, also when the test fails.
-struct Unmount(Option<PathBuf>);
+pub(crate) struct Unmount(pub(crate) Option<PathBuf>);
 
 impl Drop for Unmount {
     fn drop(&mut self) {

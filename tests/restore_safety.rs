@@ -378,14 +378,34 @@ fn a_target_named_like_a_backup_in_a_backup_directory_is_refused_even_with_force
     let (backups_before, mirror_before) = (snapshot(&env.backups), snapshot(&mirror));
     let through_link = env.path("link");
     std::os::unix::fs::symlink(&env.backups, &through_link).unwrap();
-    for (dir, name) in [
+    let mut targets = vec![
         (env.backups.clone(), names[0].clone()),
         (env.backups.clone(), "backup_20990101_000000.db.gz".into()),
         (env.backups.clone(), ".dbbackup-tmp-x.part".into()),
         (env.backups.clone(), ".dbbackup.lock".into()),
         (through_link.clone(), names[0].clone()),
         (mirror.clone(), mirrored[0].clone()),
-    ] {
+    ];
+    // Through a bind mount of the backup directory (T15 #12).
+    let bound = env.path("bound");
+    fs::create_dir(&bound).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .arg("--bind")
+        .arg(&env.backups)
+        .arg(&bound)
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        targets.push((bound.clone(), names[0].clone()));
+        targets.push((bound.clone(), ".dbbackup.lock".into()));
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root and must bind-mount"
+        );
+    }
+    let _unmount = crate::restore_points::Unmount(mounted.then(|| bound.clone()));
+    for (dir, name) in targets {
         let target = dir.join(&name);
         let run = env.run(&[
             "--mirror-dir",

@@ -319,3 +319,56 @@ fn a_damaged_pre_job_point_is_called_damaged_not_deleted() {
         refused.stderr
     );
 }
+
+/// T15 #15: `restore --before-job J` whose recorded point is gone here but
+/// held by a mirror said "was deleted" and offered `--force` onto an older
+/// point; it names the mirror's copy of the very point first.
+#[test]
+fn a_before_job_point_gone_here_but_in_a_mirror_is_named() {
+    let env = Env::new();
+    let mirror = env.path("mirror");
+    let step = |args: &[&str]| -> Run {
+        slurm_forgets(&env)
+            .env("SLURM_JOB_ID", "88001800")
+            .env("SLURM_CLUSTER_NAME", "alpha")
+            .env("DBBACKUP_MIRROR_DIRS", &mirror)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    step(&["pre-job"]).ok();
+    let point = env.backup_files()[0].clone();
+    step(&["post-job", "--status", "0"]).ok();
+    std::fs::remove_file(env.backups.join(&point)).unwrap();
+    let target = env.path("undo.db");
+    let refused: Run = slurm_forgets(&env)
+        .env("DBBACKUP_MIRROR_DIRS", &mirror)
+        .args([
+            "restore",
+            "--before-job",
+            "88001800",
+            "--target",
+            target.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+        .into();
+    refused.failed_with(
+        1,
+        &format!(
+            "mirror {} holds {point}, the state at the job's start: `dbbackup --backup-dir {} restore {point}`",
+            mirror.display(),
+            mirror.display()
+        ),
+    );
+    env.run(&[
+        "--backup-dir",
+        mirror.to_str().unwrap(),
+        "restore",
+        &point,
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+}

@@ -134,7 +134,30 @@ fn before_job(ctx: &Ctx, job: &str, force: bool) -> Result<(String, String)> {
     if !force {
         crate::slurm::undo::refuse_while_running(&ctx.backup_dir(), &db, &job)?;
     }
-    crate::slurm::undo::point_before(&ctx.backup_dir(), &db, &job, force)
+    let dir = ctx.backup_dir();
+    crate::slurm::undo::point_before(&dir, &db, &job, force).map_err(|error| {
+        // The recorded point gone here but held by a mirror: that, before
+        // `--force` onto an older point.
+        let Error::Failed(message) = &error else {
+            return error;
+        };
+        let Some(name) = crate::slurm::undo::recorded_pre_job(&dir, &db, &job.job) else {
+            return error;
+        };
+        let mirror = ctx.settings.mirror_dirs.iter().find(|m| {
+            crate::store::BackupDir::new(m)
+                .set(&db)
+                .is_ok_and(|set| set.restore_points.iter().any(|e| e.file_name == name))
+        });
+        match mirror {
+            Some(mirror) => Error::failed(format!(
+                "{message}; mirror {} holds {name}, the state at the job's start: `dbbackup --backup-dir {} restore {name}`",
+                show(mirror),
+                show(mirror)
+            )),
+            None => error,
+        }
+    })
 }
 
 /// The later jobs that restoring `point` (from before `job`) undoes too.

@@ -356,7 +356,7 @@ fn failed_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
 
 /// The restore point pre-job recorded for `job` (any cluster): state files are
 /// named `prejob-<cluster>-<job>-<db key>`.
-fn recorded_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
+pub(crate) fn recorded_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
     recorded_pre_jobs(dir, Some(db), job).into_iter().next()
 }
 
