@@ -900,3 +900,69 @@ fn list_job_shows_the_reused_pre_job_restore_point() {
         undo.stdout
     );
 }
+
+/// T15 #13: an array whose tasks each back up their own database
+/// (`DBBACKUP_DB_PATH` per task): each post-job said "1 of 3 array tasks
+/// finished; the last one backs up" and none did, since no database's count
+/// reaches the array's. With more than one database among the array's
+/// pre-jobs, each task's post-job backs up its own.
+#[test]
+fn an_array_whose_tasks_back_up_their_own_databases_backs_each_up() {
+    let env = Env::new();
+    let bin = fake_slurm(&env, "");
+    let dbs: Vec<PathBuf> = (0..3).map(|i| env.path(&format!("task_{i}.db"))).collect();
+    for db in &dbs {
+        make_ledger_db(db, 10, false);
+    }
+    let step = |task: u32, args: &[&str]| -> Run {
+        let db = dbs[task as usize].to_str().unwrap().to_string();
+        tasks_with(
+            &env,
+            &bin,
+            "9500",
+            &[task],
+            3,
+            args,
+            &[("DBBACKUP_DB_PATH", &db)],
+        )
+        .remove(0)
+    };
+    for task in 0..3 {
+        step(task, &["pre-job"]).ok();
+    }
+    for task in 0..3 {
+        rusqlite::Connection::open(&dbs[task as usize])
+            .unwrap()
+            .execute_batch("INSERT INTO ledger (amount, note) VALUES (0, 'task wrote'); UPDATE counter SET n = n + 1")
+            .unwrap();
+        let post = step(task, &["post-job", "--status", "0"]);
+        post.ok();
+        assert!(
+            post.stdout.contains("created backup_"),
+            "task {task}: {}\n{}",
+            post.stdout,
+            post.stderr
+        );
+    }
+    // Each database's newest restore point holds what its task wrote.
+    for db in &dbs {
+        let target = env.path("check.db");
+        let _ = std::fs::remove_file(&target);
+        let db_arg = db.to_str().unwrap();
+        env.run(&[
+            "--db-path",
+            db_arg,
+            "restore",
+            "latest",
+            "--target",
+            target.to_str().unwrap(),
+        ])
+        .ok();
+        assert_eq!(
+            content_digest(&target),
+            content_digest(db),
+            "{}",
+            db.display()
+        );
+    }
+}

@@ -199,6 +199,14 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
                 format!("last task ({finished} of {of} finished)")
             } else if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 format!("newest backup older than the interval ({finished} of {of} finished)")
+            } else if let Some(others) = other_databases(&dir, &ctx.job.state_key(), &key) {
+                // The tasks back up different databases (one per task): no
+                // count of this one reaches the array's, so none would wait
+                // for "the last one" in vain.
+                format!(
+                    "the array's tasks back up {} databases: each task's post-job backs up its own ({finished} of {of} finished)",
+                    others + 1
+                )
             } else {
                 return Ok((
                     format!("{finished} of {of} array tasks finished; the last one backs up"),
@@ -214,6 +222,22 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
         JobState::open(&dir, &lock)?.mark_ended(&key)?;
     }
     Ok((reason, Some(outcome?)))
+}
+
+/// How many other databases the tasks of this array (`job_key`) ran pre-job
+/// for, besides the one of `key` (state files `prejob-<job key>-<db key>`).
+fn other_databases(dir: &crate::store::BackupDir, job_key: &str, key: &str) -> Option<usize> {
+    let state = dir.path().join(crate::slurm::array::STATE_DIR);
+    let prefix = format!("prejob-{job_key}-");
+    let others = std::fs::read_dir(state)
+        .ok()?
+        .flatten()
+        .filter(|item| {
+            let name = item.file_name().to_string_lossy().into_owned();
+            name.starts_with(&prefix) && name != format!("prejob-{key}")
+        })
+        .count();
+    (others > 0).then_some(others)
 }
 
 /// Seconds kept between giving up and SLURM's KILL: the hooks still have to log
