@@ -184,6 +184,10 @@ pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
             Ok(()) => crate::error::Error::failed(format!(
                 "{error}; the previous metrics file was removed, so no stale verdict is scraped"
             )),
+            // A read-only filesystem: the old verdict stays; say so.
+            Err(_) if path.exists() => crate::error::Error::failed(format!(
+                "{error}; the previous metrics file could not be removed either: scrapes still read the last run's verdict"
+            )),
             Err(_) => error,
         }
     })

@@ -707,8 +707,35 @@ fn init_slurm_on_a_disk_with_room_for_part_of_the_set_leaves_nothing() {
         "part of the set was written: {}",
         run.stdout
     );
-    let left: Vec<_> = walk(&project).into_iter().filter(|p| p.is_file()).collect();
-    assert!(left.is_empty(), "{left:?}");
+    let files = || -> Vec<PathBuf> { walk(&project).into_iter().filter(|p| p.is_file()).collect() };
+    assert!(files().is_empty(), "{:?}", files());
+    // T17 F4: with --overwrite, the user's own config replaced before the
+    // failure is put back, not left as the template.
+    let mine = "# my settings\nmax_backups: 7\n";
+    fs::write(project.join("dbbackup.yaml"), mine).unwrap();
+    let run: Run = env
+        .command()
+        .current_dir(&project)
+        .args([
+            "--db-path",
+            env.db.to_str().unwrap(),
+            "init",
+            "--slurm",
+            "--overwrite",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(1, "were put back, so a retry starts clean");
+    assert_eq!(
+        fs::read_to_string(project.join("dbbackup.yaml")).unwrap(),
+        mine
+    );
+    assert_eq!(
+        files(),
+        [project.join("dbbackup.yaml")],
+        "nothing else left"
+    );
 }
 
 /// Every path under `dir`.
@@ -756,6 +783,24 @@ fn a_metrics_file_that_cannot_be_written_is_not_left_stale() {
     assert!(!metrics.exists(), "the stale verdict is gone");
     assert!(
         run.stderr.contains("the previous metrics file was removed"),
+        "{}",
+        run.stderr
+    );
+    // Read-only (T17 F5): it cannot go either, and the line says the old
+    // verdict stays.
+    fs::remove_file(dir.join("filler")).unwrap();
+    fs::remove_file(&env.db).unwrap();
+    make_ledger_db(&env.db, 10, false);
+    let _ = periodic();
+    assert!(metrics.exists(), "written again once there is room");
+    _disk.remount_read_only();
+    fs::write(&env.db, b"not a database any more").unwrap();
+    let run = periodic();
+    _disk.remount_read_write();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("could not be removed either: scrapes still read the last run's verdict"),
         "{}",
         run.stderr
     );

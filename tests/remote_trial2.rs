@@ -408,4 +408,16 @@ fn the_remote_fall_back_names_newer_local_diffs_whose_base_is_gone() {
         "{}",
         restore.stdout
     );
+    // The command it gives keeps the user's --target (T17 F6).
+    let copy = r.env.path("copy.db");
+    let restore = r.run(&["restore", "latest", "--target", copy.to_str().unwrap()]);
+    restore.ok();
+    assert!(
+        restore.stdout.contains(&format!(
+            "run `dbbackup restore latest --target {}` again",
+            copy.display()
+        )),
+        "{}",
+        restore.stdout
+    );
 }

@@ -444,6 +444,39 @@ fn a_mirror_inside_the_backup_directory_is_refused() {
     env.run_mirrored(&inside, &["check"])
         .failed_with(2, "is inside the backup directory");
     assert!(!inside.exists());
+    // Under other names of the backup directory (T17 F1, F2, F7): a link to
+    // it, a bind mount of it, a bind mount of the directory above it.
+    let link = env.path("link");
+    std::os::unix::fs::symlink(&env.backups, &link).unwrap();
+    env.run_mirrored(&link.join("m2"), &["backup", "--force"])
+        .failed_with(2, "is inside the backup directory");
+    let bound = env.path("bound");
+    let above = env.path("above");
+    fs::create_dir(&bound).unwrap();
+    fs::create_dir(&above).unwrap();
+    let bind = |from: &Path, to: &Path| {
+        std::process::Command::new("mount")
+            .arg("--bind")
+            .arg(from)
+            .arg(to)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !bind(&env.backups, &bound) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root and must bind-mount"
+        );
+        return;
+    }
+    let _bound = crate::restore_points::Unmount(Some(bound.clone()));
+    assert!(bind(env.backups.parent().unwrap(), &above));
+    let _above = crate::restore_points::Unmount(Some(above.clone()));
+    env.run_mirrored(&bound.join("m4"), &["backup", "--force"])
+        .failed_with(2, "is inside the backup directory");
+    env.run_mirrored(&above, &["backup", "--force"])
+        .failed_with(2, "is inside the mirror directory");
+    assert!(!bound.join("m4").exists());
 }
 
 /// T15 #11: with the newest backup's header damaged and an older one damaged

@@ -292,7 +292,8 @@ fn staged_from_remote(
     let staged = staged?;
     out.line(format!("downloaded {} from {}", staged.name, remote.url()));
     if !args.from_remote
-        && let Some(note) = newer_local_diffs(ctx, &staged.name, remote.url())
+        && let Some(note) =
+            newer_local_diffs(ctx, &staged.name, remote.url(), args.target.as_deref())
     {
         tracing::warn!("{note}");
         out.line(format!("note: {note}"));
@@ -308,7 +309,13 @@ fn staged_from_remote(
 /// holds newer diffs whose base is gone from it (a purge by age takes the
 /// oldest file: the base): their data is newer than what was restored. Said,
 /// with how to restore the newest of them.
-fn newer_local_diffs(ctx: &Ctx, taken: &str, url: &crate::remote::RemoteUrl) -> Option<String> {
+fn newer_local_diffs(
+    ctx: &Ctx,
+    taken: &str,
+    url: &crate::remote::RemoteUrl,
+    target: Option<&Path>,
+) -> Option<String> {
+    let target = target.map_or_else(String::new, |t| format!(" --target {}", show(t)));
     let taken = crate::store::BackupName::parse(taken)?;
     let db = ctx.db_id()?;
     let points = ctx.backup_dir().restore_points(&db, |_| true).ok()?;
@@ -320,7 +327,7 @@ fn newer_local_diffs(ctx: &Ctx, taken: &str, url: &crate::remote::RemoteUrl) -> 
     let base = newest.meta.as_ref().ok()?.diff.as_ref()?.base.clone();
     let dir = show(&ctx.settings.backup_dir);
     Some(format!(
-        "{dir} holds {} newer diff{} (newest {}) whose base {base} is gone from it: their data is newer than what was restored; to restore {}, copy {base} back from {url} (e.g. `aws s3 cp {url}/{base} {dir}/`) and run `dbbackup restore latest` again",
+        "{dir} holds {} newer diff{} (newest {}) whose base {base} is gone from it: their data is newer than what was restored; to restore {}, copy {base} back from {url} (e.g. `aws s3 cp {url}/{base} {dir}/`) and run `dbbackup restore latest{target}` again",
         newer.len(),
         if newer.len() == 1 { "" } else { "s" },
         newest.file_name,

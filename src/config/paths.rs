@@ -65,11 +65,11 @@ pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> std::result::R
     for mirror in &settings.mirror_dirs {
         // Inside it (or holding it): one tree, gone together; and the
         // directory's listing would see the mirror's files.
-        let (m, b) = (same_dir_key(mirror), same_dir_key(&settings.backup_dir));
-        let nested = if m != b && m.starts_with(&b) {
-            Some((("mirror", mirror), ("backup", &settings.backup_dir)))
-        } else if m != b && b.starts_with(&m) {
-            Some((("backup", &settings.backup_dir), ("mirror", mirror)))
+        let backups = &settings.backup_dir;
+        let nested = if inside(mirror, backups) {
+            Some((("mirror", mirror), ("backup", backups)))
+        } else if inside(backups, mirror) {
+            Some((("backup", backups), ("mirror", mirror)))
         } else {
             None
         };
@@ -120,6 +120,24 @@ pub(super) fn drop_backup_dir_from_mirrors(settings: &mut Settings, given_longs:
         }
         !same
     });
+}
+
+/// Whether `inner` is (or, once made, will be) inside `outer`, under any name
+/// of either: by path, or an existing directory above `inner` that is `outer`
+/// (a link, a bind mount: the same device and inode).
+fn inside(inner: &Path, outer: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (i, o) = (same_dir_key(inner), same_dir_key(outer));
+    if i != o && i.starts_with(&o) {
+        return true;
+    }
+    let Ok(outer) = fs::metadata(outer) else {
+        return false;
+    };
+    let absolute = std::path::absolute(inner).unwrap_or_else(|_| inner.to_path_buf());
+    absolute.ancestors().skip(1).any(|above| {
+        fs::metadata(above).is_ok_and(|m| m.dev() == outer.dev() && m.ino() == outer.ino())
+    })
 }
 
 /// Whether `a` and `b` are one directory: under any spelling (links, `..`),

@@ -106,40 +106,92 @@ pub(crate) fn replace_file(target: &Path, mode: u32, bytes: &[u8]) -> Result<()>
 }
 
 /// The files a command that writes a set (templates, man pages, `init`)
-/// created: on a failure part-way (a full disk) they are removed, so that the
-/// retry is not refused for the ones already there ("exists; use
-/// --overwrite") and no half set is left. Files it replaced stay replaced.
+/// created or replaced: on a failure part-way (a full disk) the created ones
+/// are removed and the replaced ones put back, so that the retry is not
+/// refused ("exists; use --overwrite") and no half set is left, nor a user's
+/// file replaced by a template. A replaced file's old content is kept under
+/// a hard link until the set is written (a link and a rename need no space).
 #[derive(Default)]
 pub(crate) struct NewFiles {
     created: Vec<PathBuf>,
+    /// (the file, the link to its old content).
+    replaced: Vec<(PathBuf, PathBuf)>,
 }
 
 impl NewFiles {
-    /// Write `bytes` to `target` whole ([`replace_file`]), remembering it if
-    /// it did not exist before.
+    /// Write `bytes` to `target` whole ([`replace_file`]), remembering what
+    /// was there before.
     pub(crate) fn write(&mut self, target: &Path, mode: u32, bytes: &[u8]) -> Result<()> {
         let existed = fs::symlink_metadata(target).is_ok();
-        replace_file(target, mode, bytes)?;
-        if !existed {
-            self.created.push(target.to_path_buf());
+        let old = existed
+            .then(|| {
+                let name = target.file_name()?.to_string_lossy().into_owned();
+                let old = target.with_file_name(format!(
+                    "{TEMP_PREFIX}{name}.replaced-{}",
+                    std::process::id()
+                ));
+                let _ = fs::remove_file(&old);
+                fs::hard_link(target, &old).ok().map(|()| old)
+            })
+            .flatten();
+        if let Err(error) = replace_file(target, mode, bytes) {
+            if let Some(old) = old {
+                let _ = fs::remove_file(old);
+            }
+            return Err(error);
+        }
+        match (existed, old) {
+            (false, _) => self.created.push(target.to_path_buf()),
+            (true, Some(old)) => self.replaced.push((target.to_path_buf(), old)),
+            (true, None) => {}
         }
         Ok(())
     }
 
-    /// `error` after removing the files created so far, saying so.
-    pub(crate) fn undo(self, error: Error) -> Error {
+    /// `error` after removing the files created so far and putting the
+    /// replaced ones back, saying so.
+    pub(crate) fn undo(mut self, error: Error) -> Error {
         let removed = self
             .created
             .iter()
             .filter(|path| fs::remove_file(path).is_ok())
             .count();
-        if removed == 0 {
+        let put_back = std::mem::take(&mut self.replaced)
+            .into_iter()
+            .filter(|(path, old)| fs::rename(old, path).is_ok())
+            .count();
+        let files = |n: usize| {
+            if n == 1 {
+                "1 file".to_string()
+            } else {
+                format!("{n} files")
+            }
+        };
+        let undone: Vec<String> = [
+            (removed > 0)
+                .then(|| format!("the {} this run had written were removed", files(removed))),
+            (put_back > 0)
+                .then(|| format!("the {} it had replaced were put back", files(put_back))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if undone.is_empty() {
             return error;
         }
         Error::failed(format!(
-            "{error}; the {removed} file{} this run had written were removed, so a retry starts clean",
-            if removed == 1 { "" } else { "s" }
+            "{error}; {}, so a retry starts clean",
+            undone.join(" and ")
         ))
+    }
+}
+
+impl Drop for NewFiles {
+    /// The set was written (or put back): the old contents kept aside go.
+    fn drop(&mut self) {
+        for (_, old) in &self.replaced {
+            let _ = fs::remove_file(old);
+        }
     }
 }
 
