@@ -273,7 +273,8 @@ fn refuse_backup_dirs(settings: &Settings, dir: &BackupDir, out: &Path) -> Resul
     };
     let dirs = std::iter::once(dir.path()).chain(settings.mirror_dirs.iter().map(PathBuf::as_path));
     for backups in dirs {
-        if fs::canonicalize(backups).is_ok_and(|b| b == parent) {
+        // Under any name of it (a bind mount too).
+        if crate::store::same_existing_dir(backups, &parent) {
             return Err(Error::usage(format!(
                 "refusing to export into {}: it is a backup directory, where the export would look like a backup; choose another directory for --out",
                 show(backups)

@@ -961,17 +961,10 @@ fn refuse_backup_file(settings: &Settings, dir: &BackupDir, target: &Path) -> Re
     let Ok(parent) = fs::canonicalize(parent_dir(target)) else {
         return Ok(());
     };
-    // The same directory under any name: its real path, or (a bind mount)
-    // the same device and inode.
-    let same = |backups: &Path| {
-        use std::os::unix::fs::MetadataExt;
-        fs::canonicalize(backups).is_ok_and(|b| b == parent)
-            || matches!((fs::metadata(backups), fs::metadata(&parent)),
-                (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino())
-    };
     let dirs = std::iter::once(dir.path()).chain(settings.mirror_dirs.iter().map(PathBuf::as_path));
     for backups in dirs {
-        if same(backups) {
+        // Under any name of it (a bind mount too).
+        if crate::store::same_existing_dir(backups, &parent) {
             return Err(Error::failed(format!(
                 "restore target {} is in backup directory {} and {what}; refusing to write a database there, even with --force (restore into another path)",
                 show(target),

@@ -144,14 +144,7 @@ fn inside(inner: &Path, outer: &Path) -> bool {
 /// or reached through two mounts of it (a bind mount, one project space under
 /// two paths): the same device and inode.
 fn same_dir(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if same_dir_key(a) == same_dir_key(b) {
-        return true;
-    }
-    match (fs::metadata(a), fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
+    same_dir_key(a) == same_dir_key(b) || crate::store::same_existing_dir(a, b)
 }
 
 /// What identifies a directory: its real path when it exists, else its

@@ -195,6 +195,18 @@ impl Drop for NewFiles {
     }
 }
 
+/// Whether `a` and `b` are one existing directory under any name: the same
+/// real path, or (a bind mount, one filesystem under two paths) the same
+/// device and inode.
+pub(crate) fn same_existing_dir(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if fs::canonicalize(a).is_ok_and(|a| fs::canonicalize(b).is_ok_and(|b| a == b)) {
+        return true;
+    }
+    matches!((fs::metadata(a), fs::metadata(b)),
+        (Ok(a), Ok(b)) if a.is_dir() && a.dev() == b.dev() && a.ino() == b.ino())
+}
+
 /// The directory `path` is in: its parent, or `.` for a bare name (whose
 /// parent is the empty path).
 pub(crate) fn parent_or_dot(path: &Path) -> &Path {

@@ -25,7 +25,7 @@ use jiff::tz::TimeZone;
 use crate::error::{Context, Error, Result, show};
 pub(crate) use atomic::{
     NewFiles, TEMP_PREFIX, TempFile, copy_mode, link_no_replace, open_no_follow,
-    remove_dead_temps_in, remove_temps_in, replace_file, sync_dir,
+    remove_dead_temps_in, remove_temps_in, replace_file, same_existing_dir, sync_dir,
 };
 pub use checksum::Checksum;
 pub use metadata::{CheckResult, Kind, Metadata};
