@@ -1609,26 +1609,11 @@ fn another_databases_backup_over_this_one_is_refused_under_any_spelling() {
     ];
     // A bind mount of a's directory (one filesystem under two paths).
     let bound = env.path("a-bound");
-    fs::create_dir(&bound).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .arg("--bind")
-        .arg(env.path("a"))
-        .arg(&bound)
-        .status()
-        .is_ok_and(|s| s.success());
-    let spellings: Vec<PathBuf> = if mounted {
-        spellings
-            .into_iter()
-            .chain([bound.join("results.db")])
-            .collect()
-    } else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root and must bind-mount"
-        );
-        spellings.to_vec()
-    };
-    let _unmount = Unmount(mounted.then(|| bound.clone()));
+    let mounted = bind_mount(&env.path("a"), &bound);
+    let spellings: Vec<PathBuf> = spellings
+        .into_iter()
+        .chain(mounted.as_ref().map(|_| bound.join("results.db")))
+        .collect();
     for target in &spellings {
         env.run(&[
             "--db-path",
@@ -1640,19 +1625,5 @@ fn another_databases_backup_over_this_one_is_refused_under_any_spelling() {
         ])
         .failed_with(1, "is a backup of ");
         assert_eq!(rows(&a), ["a"], "{}", target.display());
-    }
-}
-
-/// Unmounts its path (if any) when dropped, also when the test fails.
-pub(crate) struct Unmount(pub(crate) Option<PathBuf>);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        if let Some(path) = &self.0 {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(path)
-                .status();
-        }
     }
 }

@@ -784,3 +784,35 @@ pub(crate) fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
+
+/// `from` bind-mounted on `to` (created here) until the guard drops, also
+/// when the test fails: one filesystem under two paths, as a cluster mounts a
+/// project space. `None` where mounting is not allowed (not root), which CI
+/// (root) never is.
+pub(crate) fn bind_mount(from: &Path, to: &Path) -> Option<Mounted> {
+    fs::create_dir_all(to).unwrap();
+    let mounted = Command::new("mount")
+        .arg("--bind")
+        .arg(from)
+        .arg(to)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root and must bind-mount"
+        );
+        eprintln!("bind-mount test SKIPPED: cannot mount (not root?)");
+        return None;
+    }
+    Some(Mounted(to.to_path_buf()))
+}
+
+/// A bind mount, unmounted when dropped.
+pub(crate) struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
