@@ -63,6 +63,13 @@ pub(crate) fn refuse_non_utf8(what: &str, path: &Path) -> Result<()> {
 pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> std::result::Result<(), String> {
     let mut seen: Vec<&PathBuf> = Vec::new();
     for mirror in &settings.mirror_dirs {
+        if same_dir(mirror, &settings.backup_dir) {
+            return Err(format!(
+                "mirror directory {} is the backup directory {} itself; a mirror must be another directory, ideally on another disk",
+                crate::error::show(mirror),
+                crate::error::show(&settings.backup_dir)
+            ));
+        }
         // Inside it (or holding it): one tree, gone together; and the
         // directory's listing would see the mirror's files.
         let backups = &settings.backup_dir;
@@ -78,13 +85,6 @@ pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> std::result::R
                 "{inner} directory {} is inside the {outer} directory {}; a mirror must be another directory, ideally on another disk",
                 crate::error::show(inner_dir),
                 crate::error::show(outer_dir)
-            ));
-        }
-        if same_dir(mirror, &settings.backup_dir) {
-            return Err(format!(
-                "mirror directory {} is the backup directory {} itself; a mirror must be another directory, ideally on another disk",
-                crate::error::show(mirror),
-                crate::error::show(&settings.backup_dir)
             ));
         }
         // Twice the same mirror: the second copy would fail with "File exists".
