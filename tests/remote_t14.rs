@@ -173,28 +173,37 @@ fn the_hooks_say_they_do_not_upload_with_remote_upload_inline() {
 /// since, which is numbered lower and not comparable by the local number:
 /// list, sync and check said OK and `restore latest` restored the older
 /// data. `sync` numbers the backup directory's newest point above it again.
-#[test]
-fn sync_lifts_the_newest_point_above_an_older_one_copied_in_after_a_purge() {
-    let Some(server) = s3::shared() else { return };
-    let r = Remote::new(server, "before");
+/// A scratch purge between two prefixes, and then the old prefix's newest
+/// point copied into the new one (as `aws s3 cp --recursive` would): the new
+/// prefix's URL, the copied point, the purged directory's newest backup and
+/// the database's content when it was made.
+fn purged_then_copied(r: &Remote) -> (String, String, String, String) {
     let new = format!("s3://{}/after", r.bucket);
     for _ in 0..3 {
         r.add_row();
-        with(&r, &r.url, &["backup"]).ok();
-        with(&r, &r.url, &["sync"]).ok();
+        with(r, &r.url, &["backup"]).ok();
+        with(r, &r.url, &["sync"]).ok();
     }
     let old = r.env.backup_files().last().unwrap().clone();
     std::fs::remove_dir_all(&r.env.backups).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     r.add_row();
-    with(&r, &new, &["backup"]).ok();
-    with(&r, &new, &["sync"]).ok();
+    with(r, &new, &["backup"]).ok();
+    with(r, &new, &["sync"]).ok();
     let newest_state = content_digest(&r.env.db);
     let newest = r.env.backup_files().last().unwrap().clone();
     for object in [old.clone(), format!("{old}.meta.json")] {
         let bytes = s3::object(&r.endpoint, &r.bucket, &format!("before/{object}"));
         s3::put_object(&r.endpoint, &r.bucket, &format!("after/{object}"), &bytes);
     }
+    (new, old, newest, newest_state)
+}
+
+#[test]
+fn sync_lifts_the_newest_point_above_an_older_one_copied_in_after_a_purge() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "before");
+    let (new, old, newest, newest_state) = purged_then_copied(&r);
     let sync = with(&r, &new, &["sync"]);
     sync.ok();
     assert!(
@@ -212,4 +221,50 @@ fn sync_lifts_the_newest_point_above_an_older_one_copied_in_after_a_purge() {
         "{}",
         restore.stdout
     );
+}
+
+/// T17 F3: the same copy made *after* the purged directory's last `sync`:
+/// until the next `sync`, `list --from-remote` ranked the pre-purge point
+/// first and `restore latest --from-remote` restored its older data, exit 0,
+/// no warning. Every reader with the backup directory at hand now reads the
+/// directory's newest point above it, and says so.
+#[test]
+fn readers_take_the_backup_directorys_newest_above_an_older_point_copied_in_since_the_sync() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "before");
+    let (new, old, newest, newest_state) = purged_then_copied(&r);
+    let list = with(&r, &new, &["list", "--from-remote"]);
+    list.ok();
+    let at = |name: &str| {
+        list.stdout
+            .find(name)
+            .unwrap_or_else(|| panic!("{name}: {}", list.stdout))
+    };
+    assert!(at(&newest) < at(&old), "{}", list.stdout);
+    let out = r.env.root.path().join("out.db");
+    let restore = with(
+        &r,
+        &new,
+        &[
+            "restore",
+            "latest",
+            "--from-remote",
+            "--target",
+            out.to_str().unwrap(),
+        ],
+    );
+    restore.ok();
+    assert!(
+        restore.stdout.contains(&format!("downloaded {newest}")),
+        "{}",
+        restore.stdout
+    );
+    assert!(
+        restore
+            .stderr
+            .contains(&format!("{newest} on {new} is numbered below {old}")),
+        "{}",
+        restore.stderr
+    );
+    assert_eq!(content_digest(&out), newest_state);
 }

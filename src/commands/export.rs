@@ -23,7 +23,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         let remote = crate::remote::configured(&ctx.settings)?;
         let db = ctx.db_id();
         let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
-        let points = remote.points()?;
+        let points = crate::remote::mend::points_here(&remote, &ctx.backup_dir(), db.as_ref())?;
         refuse_other_database(ctx, &remote, &points, args)?;
         let staged = crate::remote::fetch::stage(
             &remote,

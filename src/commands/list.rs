@@ -242,7 +242,7 @@ fn listed(
     let mut standings = Standings::new();
     let mut entries = match remote {
         Some(remote) => {
-            let points = remote.points()?;
+            let points = crate::remote::mend::points_here(remote, &ctx.backup_dir(), db)?;
             let proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
             for point in &points {
                 standings.insert(point.record.name.clone(), proofs.standing(point));

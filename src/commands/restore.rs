@@ -261,7 +261,7 @@ fn staged_from_remote(
     // An unreachable store fails here; a prefix listed without a point of
     // the database is a new project's: `--if-db-missing` then finds "no
     // backup yet" in the backup directory, as without a remote.
-    let points = remote.points()?;
+    let points = crate::remote::mend::points_here(&remote, &ctx.backup_dir(), db.as_ref())?;
     if !args.from_remote {
         if args.if_db_missing
             && db

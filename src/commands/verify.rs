@@ -187,7 +187,8 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
         crate::remote::fetch::Staged::new(&temp)
             .map_err(|e| Error::failed(format!("{e} (downloads go to TMPDIR)")))?,
     );
-    let points = remote.points()?;
+    let points =
+        crate::remote::mend::points_here(&remote, &ctx.backup_dir(), ctx.db_id().as_ref())?;
     let mut entries: Vec<Entry> = points
         .iter()
         .filter_map(|p| p.entry(remote.url()))

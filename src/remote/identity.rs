@@ -61,6 +61,39 @@ pub(crate) fn older_ranked_above<'a>(
     })
 }
 
+/// The backup directory's newest restore point, when it is on the remote
+/// (same content) and older points not held here rank above it there
+/// ([`older_ranked_above`]): its name, the older point above it, and the
+/// number that ranks it above every point, as a fresh upload of it would be.
+pub(crate) struct Lift {
+    pub name: String,
+    pub above: String,
+    pub number: u64,
+}
+
+/// [`Lift`] for `set`'s newest restore point, if it is ranked too low.
+pub(crate) fn lift<'a>(
+    on_remote: impl IntoIterator<Item = &'a RemotePoint>,
+    set: &BackupSet,
+) -> Option<Lift> {
+    let points: Vec<&RemotePoint> = on_remote.into_iter().collect();
+    let entry = set.restore_points.first()?;
+    let meta = entry.meta.as_ref().ok()?;
+    let point = points.iter().find(|p| {
+        p.misplaced.is_none()
+            && p.record.name == entry.file_name
+            && p.record.metadata.checksum == meta.checksum
+    })?;
+    let now = point.record.remote_seq?;
+    let above = older_ranked_above(points.iter().copied(), set, (entry, meta), now)?;
+    let highest = points.iter().filter_map(|p| p.record.remote_seq).max();
+    Some(Lift {
+        name: entry.file_name.clone(),
+        above: above.record.name.clone(),
+        number: highest.unwrap_or(now) + 1,
+    })
+}
+
 /// The newest point of `meta`'s database on the remote, not held by `set`
 /// nor uploaded from `entry`'s directory (one its retention pruned since:
 /// ordered by that directory's numbers, as its backups are, whatever the

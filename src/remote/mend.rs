@@ -7,7 +7,10 @@
 //! newer one (every reader of the listing: restore, list, verify, retention),
 //! and a warning names it.
 
-use super::{RemotePoint, RemoteUrl};
+use super::{Remote, RemotePoint, RemoteUrl};
+use crate::error::Result;
+use crate::error::show;
+use crate::store::{BackupDir, DbId};
 
 /// The directory a record was uploaded from (`HOST:DIR`, any host: sync may
 /// run on any login node); `None` for records before it was kept.
@@ -80,4 +83,38 @@ pub(crate) fn order(points: &mut [RemotePoint], url: &RemoteUrl) {
             break;
         }
     }
+}
+
+/// The remote's points as this backup directory knows them: its newest
+/// restore point, when older points it does not hold rank above it there
+/// (from before a scratch purge, whose numbers restarted, or copied in from
+/// another prefix since the last `sync`), is read above them, with a warning;
+/// the next `sync` writes its record so (`lift_newest`). Without the backup
+/// directory or a configured database, the listing as it is.
+pub(crate) fn points_here(
+    remote: &Remote,
+    backups: &BackupDir,
+    db: Option<&DbId>,
+) -> Result<Vec<RemotePoint>> {
+    let mut points = remote.points()?;
+    let Some(set) = db.and_then(|db| backups.set(db).ok()) else {
+        return Ok(points);
+    };
+    let Some(lift) = super::identity::lift(points.iter(), &set) else {
+        return Ok(points);
+    };
+    tracing::warn!(
+        "{} on {} is numbered below {}, though {} made it later (that one is from before a scratch purge, \
+         or copied in from another prefix): read above it, so `restore latest` takes the newest data; \
+         `dbbackup sync` writes its record so",
+        lift.name,
+        remote.url(),
+        lift.above,
+        show(backups.path())
+    );
+    if let Some(point) = points.iter_mut().find(|p| p.record.name == lift.name) {
+        point.mended_from = point.mended_from.or(point.record.remote_seq);
+        point.record.remote_seq = Some(lift.number);
+    }
+    Ok(points)
 }

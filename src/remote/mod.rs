@@ -16,7 +16,7 @@ mod credentials;
 mod endpoint;
 pub(crate) mod fetch;
 mod identity;
-mod mend;
+pub(crate) mod mend;
 pub(crate) mod newest;
 mod parts;
 pub(crate) mod proof;

@@ -617,47 +617,26 @@ fn reorder(
 }
 
 /// The backup directory's newest restore point, when older points not held
-/// here rank above it on the remote ([`identity::older_ranked_above`]: from
-/// before a scratch purge, or copied in from another prefix): its record is
-/// written again with the next number, as a fresh upload of it would have
-/// been, so that `restore latest` takes it. Its data object is not touched.
+/// here rank above it on the remote ([`identity::lift`]: from before a scratch
+/// purge, or copied in from another prefix): its record is written again with
+/// the next number, as a fresh upload of it would have been, so that
+/// `restore latest` takes it. Its data object is not touched.
 fn lift_newest(
     remote: &Remote,
     on_remote: &mut HashMap<String, RemotePoint>,
     set: &BackupSet,
 ) -> Result<Vec<(String, String)>> {
-    let Some(entry) = set.restore_points.first() else {
+    let Some(lift) = identity::lift(on_remote.values(), set) else {
         return Ok(Vec::new());
     };
-    let Ok(meta) = &entry.meta else {
+    let Some(point) = on_remote.get_mut(&lift.name) else {
         return Ok(Vec::new());
     };
-    let Some(point) = on_remote
-        .get(&entry.file_name)
-        .filter(|p| p.misplaced.is_none() && p.record.metadata.checksum == meta.checksum)
-    else {
-        return Ok(Vec::new());
-    };
-    let Some(now) = point.record.remote_seq else {
-        return Ok(Vec::new());
-    };
-    let Some(older) = identity::older_ranked_above(on_remote.values(), set, (entry, meta), now)
-        .map(|p| p.record.name.clone())
-    else {
-        return Ok(Vec::new());
-    };
-    let highest = on_remote
-        .values()
-        .filter_map(|p| p.record.remote_seq)
-        .max()
-        .unwrap_or(now);
     let mut record = point.record.clone();
-    record.remote_seq = Some(highest + 1);
+    record.remote_seq = Some(lift.number);
     remote.rewrite_record(&record)?;
-    if let Some(point) = on_remote.get_mut(&entry.file_name) {
-        point.record = record;
-    }
-    Ok(vec![(entry.file_name.clone(), older)])
+    point.record = record;
+    Ok(vec![(lift.name, lift.above)])
 }
 
 /// Backups whose metadata is damaged (a header checksum mismatch, say) are
