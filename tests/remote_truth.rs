@@ -221,3 +221,29 @@ fn an_inline_upload_beside_an_older_damaged_point_is_said_as_uploaded() {
     // `check` fails for the damaged point, not as "not uploaded".
     assert_eq!(r.run(&["check"]).code, 1);
 }
+
+/// T16 #7: what is known of a remote was kept by its s3:// URL alone: with
+/// `AWS_ENDPOINT_URL` pointing at another store (a centre's new store, a
+/// test endpoint) that holds a bucket of the same name but none of the
+/// backups, `check` said "OK remote: ... read back whole". Read-backs and
+/// upload records are kept per endpoint now.
+#[test]
+fn check_does_not_count_read_backs_made_at_another_store_under_the_same_url() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "moved");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    assert!(s3::remote_line(&r.run(&["check"])).starts_with("OK"));
+    let Some(other) = s3::start() else { return };
+    other.bucket(&r.bucket);
+    let at_other = |args: &[&str]| s3::run(&r.env, &other.endpoint, &r.url, args);
+    // Not there yet, within remote_max_age: pending, as before a first sync.
+    let line = s3::remote_line(&at_other(&["check"]));
+    assert!(line.starts_with("WAIT"), "{line}");
+    assert!(line.contains("no upload recorded yet"), "{line}");
+    // Each store's own sync is what its check goes by; the first one's
+    // read-back still counts there.
+    at_other(&["sync"]).ok();
+    assert!(s3::remote_line(&at_other(&["check"])).starts_with("OK"));
+    assert!(s3::remote_line(&r.run(&["check"])).starts_with("OK"));
+}

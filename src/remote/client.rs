@@ -222,6 +222,26 @@ fn from_env(file_keys: bool) -> AmazonS3Builder {
     builder
 }
 
+/// The endpoint requests go to as configured (`AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT`), without a trailing slash; `None` for the AWS default.
+/// Read-backs and upload records are kept per endpoint: two stores may hold
+/// buckets of one name, and a proof made at one says nothing of the other.
+pub(crate) fn endpoint_in_env() -> Option<String> {
+    from_env(false)
+        .get_config_value(&AmazonS3ConfigKey::Endpoint)
+        .map(|e| e.trim_end_matches('/').to_string())
+        .filter(|e| !e.is_empty())
+}
+
+/// The key under which what is known of `url` is kept: the URL, and the
+/// endpoint when one is set (keys kept before it was: the URL alone).
+pub(crate) fn store_key(url: &str) -> String {
+    match endpoint_in_env() {
+        Some(endpoint) => format!("{url} at {endpoint}"),
+        None => url.to_string(),
+    }
+}
+
 impl Remote {
     /// A client for `url`, with endpoint, region and credentials the standard AWS
     /// ways. A request that receives nothing for `timeout` fails, and the

@@ -81,12 +81,15 @@ pub(crate) struct Proofs {
 #[derive(Serialize, Deserialize)]
 struct OnDisk {
     remote: String,
+    /// The endpoint the read-backs were made at (`None`: the AWS default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
     points: BTreeMap<String, Proof>,
 }
 
 fn place(backup_dir: &Path, url: &RemoteUrl) -> PathBuf {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(url.to_string().as_bytes());
+    let digest = Sha256::digest(super::client::store_key(&url.to_string()).as_bytes());
     backup_dir.join(STATE_DIR).join(format!(
         "remote-proofs-{}",
         crate::sqlite_file::hex(&digest[..6])
@@ -97,7 +100,7 @@ fn read(place: &Path, url: &RemoteUrl) -> BTreeMap<String, Proof> {
     std::fs::read(place)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<OnDisk>(&bytes).ok())
-        .filter(|d| d.remote == url.to_string())
+        .filter(|d| d.remote == url.to_string() && d.endpoint == super::client::endpoint_in_env())
         .map(|d| d.points)
         .unwrap_or_default()
 }
@@ -316,6 +319,7 @@ impl Proofs {
             .and_then(|()| {
                 let disk = OnDisk {
                     remote: url.to_string(),
+                    endpoint: super::client::endpoint_in_env(),
                     points,
                 };
                 let json = serde_json::to_vec(&disk).map_err(|e| e.to_string())?;

@@ -19,6 +19,9 @@ pub(crate) struct Uploaded {
     pub ok: bool,
     /// The remote's URL (never credentials).
     pub remote: String,
+    /// The endpoint of the store it was made at (`None`: the AWS default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// What was done, or the error.
     pub detail: String,
     /// The database's restore points on the remote after this upload (a failed
@@ -32,7 +35,7 @@ fn place(backup_dir: &Path, db: &DbId, remote: &str) -> PathBuf {
     use sha2::{Digest, Sha256};
     let url =
         super::RemoteUrl::parse(remote).map_or_else(|_| remote.to_string(), |u| u.to_string());
-    let digest = Sha256::digest(url.as_bytes());
+    let digest = Sha256::digest(super::client::store_key(&url).as_bytes());
     backup_dir.join(STATE_DIR).join(format!(
         "remote-{}-{}",
         db.key(),
@@ -64,9 +67,12 @@ pub(crate) fn read_for(backup_dir: &Path, db: &DbId, remote: &str) -> Option<Upl
         (Ok(recorded), Ok(configured)) => recorded == configured,
         _ => record.remote == remote,
     };
+    // One made at another store under the same URL says nothing of this one.
+    let same_store = |record: &Uploaded| record.endpoint == super::client::endpoint_in_env();
     read_at(&place(backup_dir, db, remote))
         .or_else(|| read_at(&single_place(backup_dir, db)))
         .filter(same)
+        .filter(same_store)
 }
 
 /// Record one upload's outcome and append its summary line (`event=sync`,
@@ -112,6 +118,7 @@ pub(crate) fn record_checked(
         time: Timestamp::now(),
         ok,
         remote: remote.to_string(),
+        endpoint: super::client::endpoint_in_env(),
         detail: detail.clone(),
         on_remote,
     };
