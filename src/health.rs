@@ -181,7 +181,11 @@ fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) ->
 /// it back). Judged from what the last upload recorded (`remote::state`):
 /// `check` runs where the store may be out of reach.
 fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThresholds) -> Criterion {
-    let record = crate::remote::state::read_for(&settings.backup_dir, db, url);
+    // A sync that went well at another store (another endpoint, same URL)
+    // says nothing of this one; one that failed is this remote's failure
+    // whatever the endpoint (a cron job without `AWS_ENDPOINT_URL`).
+    let record = crate::remote::state::read_for(&settings.backup_dir, db, url)
+        .filter(|r| !r.ok || r.endpoint == crate::remote::endpoint_in_env());
     let newest = BackupDir::new(&settings.backup_dir)
         .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none());
     let proofs = crate::remote::RemoteUrl::parse(url)

@@ -328,3 +328,47 @@ fn remote_retention_never_deletes_a_point_made_after_the_one_an_earlier_version_
     r.restore_from_remote(&a_name, &target).ok();
     assert_eq!(content_digest(&target), newest);
 }
+
+/// T16 #6: two backup directories under one path (a project cloned again
+/// beside the old one, then the old one moved back): the second's older
+/// backup, synced after the first's newer one, became the remote's newest
+/// (the path was the same, so the numbers were trusted): `restore latest`
+/// gave the older data, every command said OK. A backup directory's own
+/// identity, made by its first sync, tells them apart: that upload is refused.
+#[test]
+fn a_backup_directory_made_again_under_the_same_path_does_not_outrank_the_newer_one() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "again");
+    let env = &r.env;
+    let aside = env.path("backups-of-the-old-clone");
+    env.run(&["backup"]).ok();
+    fs::rename(&env.backups, &aside).unwrap();
+    next_second();
+    add_rows(&env.db, 5);
+    env.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let newest = content_digest(&env.db);
+    let newer_set = env.path("backups-of-the-new-clone");
+    fs::rename(&env.backups, &newer_set).unwrap();
+    fs::rename(&aside, &env.backups).unwrap();
+    let sync = r.run(&["sync"]);
+    assert_eq!(sync.code, 1, "{}{}", sync.stdout, sync.stderr);
+    assert!(
+        sync.stderr.contains("once under this same path"),
+        "{}",
+        sync.stderr
+    );
+    fs::rename(&env.backups, &aside).unwrap();
+    fs::rename(&newer_set, &env.backups).unwrap();
+    r.run(&["sync"]).ok();
+    let out = env.path("latest.db");
+    r.run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--target",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(content_digest(&out), newest);
+}

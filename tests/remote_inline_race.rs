@@ -73,7 +73,8 @@ fn an_inline_upload_passes_over_a_diff_and_base_pruned_while_it_ran() {
         "{}",
         backup.stdout
     );
-    let check = r.run(&["check"]);
+    // Judged for the store the upload went to (read-backs are kept per endpoint).
+    let check = s3::run(&r.env, &proxy, &r.url, &["check"]);
     assert!(
         s3::remote_line(&check).starts_with("OK   remote:"),
         "{}",

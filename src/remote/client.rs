@@ -593,7 +593,7 @@ impl Remote {
         name: &str,
         metadata: &Metadata,
         (remote_seq, fresh): (u64, bool),
-        from: Option<String>,
+        origin: super::identity::Origin,
     ) -> Result<Uploaded> {
         let size = file
             .metadata()
@@ -629,7 +629,8 @@ impl Remote {
             sha256: sent,
             metadata: metadata.clone(),
             remote_seq: Some(remote_seq),
-            from,
+            from: Some(origin.from),
+            set: origin.set,
         };
         let json = record::encode(&record).map_err(io::Error::other);
         let json = json.context(|| "cannot encode the remote record")?;

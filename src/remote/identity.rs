@@ -33,7 +33,8 @@ fn held(set: &BackupSet) -> HashSet<(&str, &Checksum)> {
 
 /// A point of `set`'s newest restore point's database ranked above that point
 /// on the remote though made before it by the clock, uploaded from this same
-/// backup directory by its record (another directory's points are
+/// backup directory path by its record (whatever its identity: the directory
+/// made again after a purge has a new one; another path's points are
 /// `misordered`'s) and not held here: a point from
 /// before a scratch purge (local numbers restart there) or copied in from
 /// another prefix, which `restore latest` would take for the newest. `now`:
@@ -46,7 +47,7 @@ pub(crate) fn older_ranked_above<'a>(
 ) -> Option<&'a RemotePoint> {
     let held = held(set);
     let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
-    let here = dir_of(&origin(entry));
+    let here = dir_of(&origin(entry).from);
     let ours = (now, meta.seq.unwrap_or(0));
     on_remote.into_iter().find(|point| {
         let r = &point.record;
@@ -107,9 +108,7 @@ pub(crate) fn misordered<'a>(
     remote_seq: u64,
 ) -> Option<&'a RemotePoint> {
     let held = held(set);
-    // The directory, not the host: sync may run on any login node.
-    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
-    let here = dir_of(&origin(entry));
+    let here = origin(entry);
     // `RemotePoint::entry`'s order: unnumbered records rank below all others.
     let ours = (remote_seq, meta.seq.unwrap_or(0));
     on_remote
@@ -122,7 +121,7 @@ pub(crate) fn misordered<'a>(
                 && r.metadata.source == meta.source
                 && r.name != entry.file_name
                 && !held.contains(&(r.name.as_str(), &r.metadata.checksum))
-                && (here.is_none() || r.from.as_deref().and_then(dir_of) != here)
+                && other_set(r, &here)
         })
         .filter(|point| {
             let r = &point.record;
@@ -138,8 +137,14 @@ pub(crate) fn misordered<'a>(
 
 /// Why `entry` is not uploaded beside `other` (from [`misordered`]): one
 /// clause naming the other backup set and the fix.
-pub(crate) fn mixed_sets(other: &Record, name: &str, meta: &Metadata) -> String {
+pub(crate) fn mixed_sets(other: &Record, entry: &Entry, meta: &Metadata) -> String {
+    let name = &entry.file_name;
+    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
+    let same_path = other.from.as_deref().and_then(dir_of) == dir_of(&origin(entry).from);
     let set = match &other.from {
+        Some(from) if same_path => format!(
+            "another backup directory once under this same path ({from}: made again, or a project cloned again; its backups are numbered apart from these)"
+        ),
         Some(from) => format!("backup directory {from}"),
         None => format!(
             "another backup directory (made on {} by {})",
@@ -226,9 +231,31 @@ pub(crate) fn made_after_kept(entries: &[Entry], mut keep: HashSet<String>) -> H
     keep
 }
 
-/// `HOST:DIR` of the backup directory `entry` is uploaded from.
-pub(crate) fn origin(entry: &Entry) -> String {
+/// The backup directory a point is uploaded from.
+pub(crate) struct Origin {
+    /// `HOST:DIR`.
+    pub from: String,
+    /// Its identity (`store::set_id`), if it has one.
+    pub set: Option<String>,
+}
+
+/// Where `entry` is uploaded from.
+pub(crate) fn origin(entry: &Entry) -> Origin {
     let dir = entry.path.parent().unwrap_or(&entry.path);
+    let set = crate::store::set_id::of(dir);
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    format!("{}:{}", crate::host::local_host_name(), dir.display())
+    Origin {
+        from: format!("{}:{}", crate::host::local_host_name(), dir.display()),
+        set,
+    }
+}
+
+/// Whether `record` was uploaded from another backup set than `here`: another
+/// directory, or one under the same path with another identity (both known).
+fn other_set(record: &Record, here: &Origin) -> bool {
+    // The directory, not the host: sync may run on any login node.
+    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
+    let other_dir = record.from.as_deref().and_then(dir_of) != dir_of(&here.from);
+    let other_id = matches!((&record.set, &here.set), (Some(a), Some(b)) if a != b);
+    other_dir || other_id
 }

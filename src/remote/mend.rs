@@ -30,10 +30,15 @@ fn newer_ranked_below(points: &[RemotePoint], i: usize) -> Option<(u64, &str)> {
     if point.misplaced.is_some() {
         return None;
     }
-    let same_dir = |other: &RemotePoint| match (dir(point), dir(other)) {
-        (Some(a), Some(b)) => a == b,
-        // A record without it: the local number and the clock decide alone.
-        _ => true,
+    let same_dir = |other: &RemotePoint| {
+        let same_path = match (dir(point), dir(other)) {
+            (Some(a), Some(b)) => a == b,
+            // A record without it: the local number and the clock decide alone.
+            _ => true,
+        };
+        // Another directory made under the same path numbers from 1 again.
+        let other_id = matches!((&record.set, &other.record.set), (Some(a), Some(b)) if a != b);
+        same_path && !other_id
     };
     points
         .iter()

@@ -31,7 +31,7 @@ mod url;
 mod vanished;
 pub(crate) mod whose;
 
-pub(crate) use client::{Remote, RemotePoint, Uploaded};
+pub(crate) use client::{Remote, RemotePoint, Uploaded, endpoint_in_env};
 pub(crate) use url::RemoteUrl;
 
 use crate::config::Settings;

@@ -350,6 +350,7 @@ mod tests {
                 metadata: entry.meta.unwrap(),
                 remote_seq: Some(1),
                 from: None,
+                set: None,
             },
             problem: None,
             e_tag: e_tag.map(str::to_string),

@@ -35,6 +35,10 @@ pub(crate) struct Record {
     /// against it (`identity::misordered`). Records before it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// The identity of that backup directory (`store::set_id`): two under
+    /// one path are told apart by it. Records before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<String>,
 }
 
 impl Record {
@@ -88,6 +92,7 @@ mod tests {
             metadata: crate::store::metadata::tests::sample(),
             remote_seq: Some(3),
             from: Some("login1:/scratch/backups".into()),
+            set: Some("0123456789abcdef0123456789abcdef".into()),
         }
     }
 

@@ -19,7 +19,10 @@ pub(crate) struct Uploaded {
     pub ok: bool,
     /// The remote's URL (never credentials).
     pub remote: String,
-    /// The endpoint of the store it was made at (`None`: the AWS default).
+    /// The endpoint of the store it was made at (`None`: the AWS default):
+    /// kept with the URL's record, whatever the endpoint, so that a sync
+    /// failing at a wrong endpoint (a cron job without `AWS_ENDPOINT_URL`)
+    /// is still this remote's failure for `check`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// What was done, or the error.
@@ -35,7 +38,7 @@ fn place(backup_dir: &Path, db: &DbId, remote: &str) -> PathBuf {
     use sha2::{Digest, Sha256};
     let url =
         super::RemoteUrl::parse(remote).map_or_else(|_| remote.to_string(), |u| u.to_string());
-    let digest = Sha256::digest(super::client::store_key(&url).as_bytes());
+    let digest = Sha256::digest(url.as_bytes());
     backup_dir.join(STATE_DIR).join(format!(
         "remote-{}-{}",
         db.key(),
@@ -67,12 +70,9 @@ pub(crate) fn read_for(backup_dir: &Path, db: &DbId, remote: &str) -> Option<Upl
         (Ok(recorded), Ok(configured)) => recorded == configured,
         _ => record.remote == remote,
     };
-    // One made at another store under the same URL says nothing of this one.
-    let same_store = |record: &Uploaded| record.endpoint == super::client::endpoint_in_env();
     read_at(&place(backup_dir, db, remote))
         .or_else(|| read_at(&single_place(backup_dir, db)))
         .filter(same)
-        .filter(same_store)
 }
 
 /// Record one upload's outcome and append its summary line (`event=sync`,

@@ -232,6 +232,11 @@ pub(crate) fn sync(
     proofs: &mut Proofs,
 ) -> Result<Synced> {
     let mut done = Synced::default();
+    // Before any upload is placed: a first sync's are told apart from
+    // another backup set's under this same path.
+    if let Some(dir) = set.restore_points.first().and_then(|e| e.path.parent()) {
+        crate::store::set_id::ensure(dir);
+    }
     let listed = list(remote, set, rules, proofs, &mut done)?;
     let mut on_remote: HashMap<String, RemotePoint> = listed
         .into_iter()
@@ -301,8 +306,13 @@ pub(crate) fn sync(
         let Some(placed) = placement(remote, &on_remote, (set, entry, meta), &mut done)? else {
             continue;
         };
-        let from = Some(identity::origin(entry));
-        let point = match remote.upload(&mut file, &entry.file_name, meta, placed, from)? {
+        let point = match remote.upload(
+            &mut file,
+            &entry.file_name,
+            meta,
+            placed,
+            identity::origin(entry),
+        )? {
             Uploaded::Point(point) => *point,
             Uploaded::NotIntact(why) => {
                 // Remembered, so that restore, verify and check know it too.
@@ -459,7 +469,7 @@ fn placement(
     }
     let remote_seq = place(on_remote, set, entry, meta, there);
     if let Some(other) = identity::misordered(on_remote.values(), set, (entry, meta), remote_seq) {
-        let why = identity::mixed_sets(&other.record, name, meta);
+        let why = identity::mixed_sets(&other.record, entry, meta);
         done.mixed.push((name.clone(), why));
         return Ok(None);
     }
