@@ -232,16 +232,7 @@ pub(crate) fn sync(
     proofs: &mut Proofs,
 ) -> Result<Synced> {
     let mut done = Synced::default();
-    // Before any upload is placed: a first sync's are told apart from
-    // another backup set's under this same path.
-    if let Some(dir) = set.restore_points.first().and_then(|e| e.path.parent()) {
-        crate::store::set_id::ensure(dir);
-    }
-    let listed = list(remote, set, rules, proofs, &mut done)?;
-    let mut on_remote: HashMap<String, RemotePoint> = listed
-        .into_iter()
-        .map(|p| (p.record.name.clone(), p))
-        .collect();
+    let mut on_remote = by_name(remote, set, rules, proofs, &mut done)?;
     // Proved in this run, or recently enough: what retention may count on.
     let mut proved: HashSet<String> = HashSet::new();
     let mut bad: HashMap<String, String> = HashMap::new();
@@ -380,6 +371,26 @@ impl Synced {
         self.present = self.on_remote.iter().filter(|n| !sent(n)).count();
         self
     }
+}
+
+/// [`list`] by name, after giving the backup directory its identity if it
+/// has none: before any upload is placed, so that a first sync's are told
+/// apart from another backup set's under the same path (`store::set_id`).
+fn by_name(
+    remote: &Remote,
+    set: &BackupSet,
+    rules: Rules<'_>,
+    proofs: &mut Proofs,
+    done: &mut Synced,
+) -> Result<HashMap<String, RemotePoint>> {
+    if let Some(dir) = set.restore_points.first().and_then(|e| e.path.parent()) {
+        crate::store::set_id::ensure(dir);
+    }
+    let listed = list(remote, set, rules, proofs, done)?;
+    Ok(listed
+        .into_iter()
+        .map(|p| (p.record.name.clone(), p))
+        .collect())
 }
 
 /// The remote's restore points; its invalid records and the proved points
