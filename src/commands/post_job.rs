@@ -227,15 +227,11 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
 /// How many other databases the tasks of this array (`job_key`) ran pre-job
 /// for, besides the one of `key` (state files `prejob-<job key>-<db key>`).
 fn other_databases(dir: &crate::store::BackupDir, job_key: &str, key: &str) -> Option<usize> {
-    let state = dir.path().join(crate::slurm::array::STATE_DIR);
-    let prefix = format!("prejob-{job_key}-");
-    let others = std::fs::read_dir(state)
-        .ok()?
-        .flatten()
-        .filter(|item| {
-            let name = item.file_name().to_string_lossy().into_owned();
-            name.starts_with(&prefix) && name != format!("prejob-{key}")
-        })
+    let prefix = format!("{job_key}-");
+    let others = crate::slurm::array::JobState::reader(dir)
+        .keys("prejob")
+        .iter()
+        .filter(|k| k.starts_with(&prefix) && *k != key)
         .count();
     (others > 0).then_some(others)
 }

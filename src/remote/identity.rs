@@ -235,14 +235,14 @@ pub(crate) fn made_after_kept(entries: &[Entry], mut keep: HashSet<String>) -> H
 pub(crate) struct Origin {
     /// `HOST:DIR`.
     pub from: String,
-    /// Its identity (`store::set_id`), if it has one.
+    /// Its identity (`remote::set_id`), if it has one.
     pub set: Option<String>,
 }
 
 /// Where `entry` is uploaded from.
 pub(crate) fn origin(entry: &Entry) -> Origin {
     let dir = entry.path.parent().unwrap_or(&entry.path);
-    let set = crate::store::set_id::of(dir);
+    let set = super::set_id::of(dir);
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     Origin {
         from: format!("{}:{}", crate::host::local_host_name(), dir.display()),

@@ -23,6 +23,7 @@ pub(crate) mod proof;
 pub(crate) mod record;
 mod sent;
 pub(crate) mod serial;
+mod set_id;
 pub(crate) mod state;
 mod store_error;
 pub(crate) mod sync;

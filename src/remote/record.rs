@@ -35,7 +35,7 @@ pub(crate) struct Record {
     /// against it (`identity::misordered`). Records before it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// The identity of that backup directory (`store::set_id`): two under
+    /// The identity of that backup directory (`remote::set_id`): two under
     /// one path are told apart by it. Records before it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<String>,

@@ -375,7 +375,7 @@ impl Synced {
 
 /// [`list`] by name, after giving the backup directory its identity if it
 /// has none: before any upload is placed, so that a first sync's are told
-/// apart from another backup set's under the same path (`store::set_id`).
+/// apart from another backup set's under the same path (`remote::set_id`).
 fn by_name(
     remote: &Remote,
     set: &BackupSet,
@@ -384,7 +384,7 @@ fn by_name(
     done: &mut Synced,
 ) -> Result<HashMap<String, RemotePoint>> {
     if let Some(dir) = set.restore_points.first().and_then(|e| e.path.parent()) {
-        crate::store::set_id::ensure(dir);
+        super::set_id::ensure(dir);
     }
     let listed = list(remote, set, rules, proofs, done)?;
     Ok(listed

@@ -207,6 +207,11 @@ pub(crate) fn job_of_key(key: &str) -> (&str, &str) {
     rest.rsplit_once('-').unwrap_or(("-", rest))
 }
 
+/// The database key in a state key `<cluster>-<job id>-<db key>`.
+pub(crate) fn db_of_key(key: &str) -> &str {
+    key.rsplit_once('-').map_or(key, |(_, db)| db)
+}
+
 /// The key of one job's state for one database: `<cluster>-<job id>-<db key>`.
 /// Databases sharing a backup directory each need their own restore point and
 /// their own count of finished tasks.
@@ -336,6 +341,31 @@ impl JobState {
         fs::read_to_string(self.dir.join(format!("nopoint-{key}"))).ok()
     }
 
+    /// The state keys of the files named `<kind>-<key>` (`prejob`,
+    /// `nopoint`), in name order: the one listing every reader of the jobs'
+    /// records goes through (parse them with [`job_of_key`], [`db_of_key`]).
+    pub(crate) fn keys(&self, kind: &str) -> Vec<String> {
+        let prefix = format!("{kind}-");
+        let items = fs::read_dir(&self.dir).into_iter().flatten().flatten();
+        let mut keys: Vec<String> = items
+            .filter_map(|item| {
+                Some(
+                    item.file_name()
+                        .to_str()?
+                        .strip_prefix(&prefix)?
+                        .to_string(),
+                )
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Whether the job of `key` has said it ended (post-job or the final job).
+    pub(crate) fn ended(&self, key: &str) -> bool {
+        self.dir.join(format!("ended-{key}")).exists()
+    }
+
     /// The job has ended: its restore point no longer needs protecting.
     pub(crate) fn mark_ended(&self, key: &str) -> Result<()> {
         self.write(&format!("ended-{key}"), "")
@@ -353,18 +383,10 @@ impl JobState {
     /// when (`PROTECT_FOR` after its pre-job record was last written).
     pub(crate) fn pins(backups: &BackupDir) -> Vec<Pin> {
         let reader = JobState::reader(backups);
-        let Ok(items) = fs::read_dir(&reader.dir) else {
-            return Vec::new();
-        };
         let now = SystemTime::now();
         let mut pins = Vec::new();
-        for item in items.flatten() {
-            let file_name = item.file_name();
-            let Some(key) = file_name.to_str().and_then(|n| n.strip_prefix("prejob-")) else {
-                continue;
-            };
-            let Some(until) = item
-                .metadata()
+        for key in reader.keys("prejob") {
+            let Some(until) = fs::metadata(reader.dir.join(format!("prejob-{key}")))
                 .and_then(|m| m.modified())
                 .ok()
                 .map(|t| t + PROTECT_FOR)
@@ -372,18 +394,17 @@ impl JobState {
             else {
                 continue;
             };
-            if reader.dir.join(format!("ended-{key}")).exists() {
+            if reader.ended(&key) {
                 continue;
             }
-            if let Some(backup) = reader.pre_job(key).and_then(|r| r.backup) {
+            if let Some(backup) = reader.pre_job(&key).and_then(|r| r.backup) {
                 pins.push(Pin {
                     backup,
-                    key: key.to_string(),
+                    key,
                     until: jiff::Timestamp::try_from(until).unwrap_or(jiff::Timestamp::MAX),
                 });
             }
         }
-        pins.sort_by(|a, b| a.key.cmp(&b.key));
         pins
     }
 

@@ -7,9 +7,7 @@
 //! the newest restore point created before the job started, as SLURM reports
 //! the start (`sacct`, else `scontrol` while it remembers the job).
 
-use std::fs;
-
-use super::array::{JobState, STATE_DIR};
+use super::array::{JobState, db_of_key, job_of_key};
 use super::scheduler;
 use crate::error::{Error, Result};
 use crate::store::{BackupDir, DbId, Entry, Kind};
@@ -245,14 +243,9 @@ pub(crate) fn later_jobs(
 pub(crate) fn refuse_while_running(dir: &BackupDir, db: &DbId, job: &JobRef) -> Result<()> {
     let id = &job.job;
     let unrecorded_end = || {
-        let key = format!("-{}-{}", job.job, db.key());
-        let state = dir.path().join(STATE_DIR);
-        let items = fs::read_dir(&state).into_iter().flatten().flatten();
-        items.into_iter().any(|item| {
-            let name = item.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("prejob-")
-                .is_some_and(|k| k.ends_with(&key) && !state.join(format!("ended-{k}")).exists())
-        })
+        let reader = JobState::reader(dir);
+        let keys = job_keys(&reader, "prejob", Some(db), &job.job);
+        keys.iter().any(|key| !reader.ended(key))
     };
     match scheduler::running(&job.job) {
         Ok(scheduler::Running::No) => Ok(()),
@@ -295,19 +288,21 @@ fn other_database(dir: &BackupDir, db: &DbId, job: &JobRef, others: &[Entry]) ->
 /// files `prejob-<cluster>-<job>-<db key>`).
 fn pre_job_records(dir: &BackupDir, job: &str) -> Vec<(String, String)> {
     let reader = JobState::reader(dir);
-    let Ok(items) = fs::read_dir(dir.path().join(STATE_DIR)) else {
-        return Vec::new();
-    };
-    items
-        .flatten()
-        .filter_map(|item| {
-            let name = item.file_name().to_string_lossy().into_owned();
-            let key = name.strip_prefix("prejob-")?;
-            let (job_key, db_key) = key.rsplit_once('-')?;
-            if !job_key.ends_with(&format!("-{job}")) {
-                return None;
-            }
-            Some((db_key.to_string(), reader.pre_job(key)?.backup?))
+    job_keys(&reader, "prejob", None, job)
+        .into_iter()
+        .filter_map(|key| Some((db_of_key(&key).to_string(), reader.pre_job(&key)?.backup?)))
+        .collect()
+}
+
+/// The state keys of `kind` (`prejob`, `nopoint`) of `job` (any cluster),
+/// of `db` or of every database (`None`).
+fn job_keys(reader: &JobState, kind: &str, db: Option<&DbId>, job: &str) -> Vec<String> {
+    let db_key = db.map(DbId::key);
+    reader
+        .keys(kind)
+        .into_iter()
+        .filter(|key| {
+            job_of_key(key).1 == job && db_key.as_deref().is_none_or(|k| k == db_of_key(key))
         })
         .collect()
 }
@@ -317,18 +312,8 @@ fn pre_job_records(dir: &BackupDir, job: &str) -> Vec<(String, String)> {
 /// an answer: the newest point before the job may then be older than its start.
 fn failed_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
     let reader = JobState::reader(dir);
-    let items = fs::read_dir(dir.path().join(STATE_DIR)).ok()?;
-    let keys: Vec<String> = items
-        .flatten()
-        .filter_map(|item| {
-            let name = item.file_name().to_string_lossy().into_owned();
-            let key = name
-                .strip_prefix("prejob-")
-                .or_else(|| name.strip_prefix("nopoint-"))?;
-            let (rest, of_db) = key.rsplit_once('-')?;
-            (of_db == db.key() && rest.ends_with(&format!("-{job}"))).then(|| key.to_string())
-        })
-        .collect();
+    let mut keys = job_keys(&reader, "prejob", Some(db), job);
+    keys.extend(job_keys(&reader, "nopoint", Some(db), job));
     keys.iter().find_map(|key| {
         let Some(record) = reader.pre_job(key) else {
             // Pre-job ended in an error that left no record (no lock, a full disk).
@@ -364,22 +349,9 @@ pub(crate) fn recorded_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<
 /// every database (`None`).
 pub(crate) fn recorded_pre_jobs(dir: &BackupDir, db: Option<&DbId>, job: &str) -> Vec<String> {
     let reader = JobState::reader(dir);
-    let Ok(items) = fs::read_dir(dir.path().join(STATE_DIR)) else {
-        return Vec::new();
-    };
-    let db_key = db.map(DbId::key);
-    let mut names: Vec<String> = items
-        .flatten()
-        .filter_map(|item| {
-            let name = item.file_name().to_string_lossy().into_owned();
-            let key = name.strip_prefix("prejob-")?;
-            let (rest, of_db) = key.rsplit_once('-')?;
-            let ours = db_key.as_deref().is_none_or(|k| k == of_db);
-            if !ours || !rest.ends_with(&format!("-{job}")) {
-                return None;
-            }
-            reader.pre_job(key)?.backup
-        })
+    let mut names: Vec<String> = job_keys(&reader, "prejob", db, job)
+        .iter()
+        .filter_map(|key| reader.pre_job(key)?.backup)
         .collect();
     names.sort();
     names.dedup();

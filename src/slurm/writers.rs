@@ -4,9 +4,7 @@
 //! neither the restored state nor the job's result: the job writes on top,
 //! and its post-job backs up that mix as its outcome.
 
-use std::fs;
-
-use super::array::{JobState, STATE_DIR, job_of_key};
+use super::array::{JobState, job_of_key};
 use super::job::JobContext;
 use super::scheduler::{self, Failure, Running};
 use crate::error::{Error, Result};
@@ -31,15 +29,11 @@ fn pre_jobs(dir: &BackupDir, db: &DbId) -> Vec<PreJobOf> {
             key: pin.key,
         })
         .collect();
-    let state = dir.path().join(STATE_DIR);
-    for item in fs::read_dir(&state).into_iter().flatten().flatten() {
-        let name = item.file_name().to_string_lossy().into_owned();
-        let Some(key) = name.strip_prefix("nopoint-") else {
-            continue;
-        };
-        if key.ends_with(&suffix) && !state.join(format!("ended-{key}")).exists() {
+    let reader = JobState::reader(dir);
+    for key in reader.keys("nopoint") {
+        if key.ends_with(&suffix) && !reader.ended(&key) {
             found.push(PreJobOf {
-                key: key.to_string(),
+                key,
                 did: "ran pre-job for this database (it made no restore point)".to_string(),
             });
         }

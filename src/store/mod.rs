@@ -13,7 +13,6 @@ pub mod naming;
 pub(crate) mod ownership;
 pub(crate) mod perms;
 pub(crate) mod sealed;
-pub(crate) mod set_id;
 pub(crate) mod verified;
 
 use std::fs;
