@@ -17,6 +17,21 @@ fn with(r: &Remote, url: &str, args: &[&str]) -> Run {
         .into()
 }
 
+/// `restore latest --from-remote --target TARGET` from `url`.
+fn restore_latest_into(r: &Remote, url: &str, target: &std::path::Path) -> Run {
+    with(
+        r,
+        url,
+        &[
+            "restore",
+            "latest",
+            "--from-remote",
+            "--target",
+            target.to_str().unwrap(),
+        ],
+    )
+}
+
 /// T14 #14: the remote moved to a new prefix, and an old point copied over
 /// from the old prefix (a valid, sealed record numbered there) ranked above
 /// every newer point: after a scratch purge `restore latest` took the older
@@ -47,17 +62,7 @@ fn a_point_copied_from_another_prefix_does_not_become_the_newest() {
     }
     std::fs::remove_dir_all(&r.env.backups).unwrap();
     let target = r.env.path("latest.db");
-    let restore = with(
-        &r,
-        &new,
-        &[
-            "restore",
-            "latest",
-            "--from-remote",
-            "--target",
-            target.to_str().unwrap(),
-        ],
-    );
+    let restore = restore_latest_into(&r, &new, &target);
     restore.ok();
     assert_eq!(content_digest(&target), newest, "{}", restore.stderr);
     assert!(
@@ -242,17 +247,7 @@ fn readers_take_the_backup_directorys_newest_above_an_older_point_copied_in_sinc
     };
     assert!(at(&newest) < at(&old), "{}", list.stdout);
     let out = r.env.root.path().join("out.db");
-    let restore = with(
-        &r,
-        &new,
-        &[
-            "restore",
-            "latest",
-            "--from-remote",
-            "--target",
-            out.to_str().unwrap(),
-        ],
-    );
+    let restore = restore_latest_into(&r, &new, &out);
     restore.ok();
     assert!(
         restore.stdout.contains(&format!("downloaded {newest}")),
