@@ -361,14 +361,5 @@ fn a_backup_directory_made_again_under_the_same_path_does_not_outrank_the_newer_
     fs::rename(&env.backups, &aside).unwrap();
     fs::rename(&newer_set, &env.backups).unwrap();
     r.run(&["sync"]).ok();
-    let out = env.path("latest.db");
-    r.run(&[
-        "restore",
-        "latest",
-        "--from-remote",
-        "--target",
-        out.to_str().unwrap(),
-    ])
-    .ok();
-    assert_eq!(content_digest(&out), newest);
+    assert_eq!(r.restored_latest(1), newest);
 }
