@@ -1062,13 +1062,21 @@ fn open_user(target: &Path) -> Option<String> {
         .map(|pid| format!("pid {pid}, which has it open; stop it before restoring"))
 }
 
-/// A process on this host, other than us, with the file (or its `-wal`) open.
+/// A process on this host, other than us, with the file (or its `-wal`) open,
+/// under any name: by device and inode, so a process that opened it through a
+/// bind mount or a hard link is seen too.
 fn open_elsewhere(target: &Path) -> Option<u32> {
-    let wanted: Vec<PathBuf> = [target.to_path_buf(), sibling(target, "-wal")]
+    use std::os::unix::fs::MetadataExt;
+    let wanted: Vec<(u64, u64)> = [target.to_path_buf(), sibling(target, "-wal")]
         .iter()
-        .filter_map(|p| fs::canonicalize(p).ok())
+        .filter_map(|p| fs::metadata(p).ok())
+        .filter(fs::Metadata::is_file)
+        .map(|m| (m.dev(), m.ino()))
         .collect();
-    process_with_open(|fd| fs::read_link(fd).is_ok_and(|link| wanted.contains(&link)))
+    if wanted.is_empty() {
+        return None;
+    }
+    process_with_open(|fd| fs::metadata(fd).is_ok_and(|m| wanted.contains(&(m.dev(), m.ino()))))
 }
 
 /// The first process on this host, other than us, with a descriptor (a

@@ -806,6 +806,27 @@ fn in_use_messages_in_wal_mode_tell_a_writer_from_a_reader() {
     }
 }
 
+/// T15 #6: a process that opened the database through a bind mount of its
+/// directory (one project space under two paths) was not seen by its path:
+/// the restore replaced the database under it, exit 0.
+#[test]
+fn a_process_with_the_database_open_through_a_bind_mount_is_seen() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let before = content_digest(&env.db);
+    let other_path = env.path("same-project");
+    let Some(_mounted) = crate::common::bind_mount(env.db.parent().unwrap(), &other_path) else {
+        return;
+    };
+    let holder = rusqlite::Connection::open(other_path.join(env.db.file_name().unwrap())).unwrap();
+    holder.execute_batch("SELECT count(*) FROM ledger").unwrap();
+    let run = env.run(&["restore", "latest"]);
+    drop(holder);
+    let pid = std::process::id();
+    run.failed_with(1, &format!("is in use by pid {pid}, which has it open"));
+    assert_eq!(content_digest(&env.db), before);
+}
+
 #[test]
 fn a_restore_stopped_by_a_signal_says_the_target_is_untouched() {
     let env = Env::new();
