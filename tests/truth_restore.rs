@@ -622,3 +622,17 @@ fn the_backup_standing_in_for_a_pre_restore_copy_is_kept_like_one() {
         prune.stderr
     );
 }
+
+/// T15 #10: `restore latest` from a backup directory that does not exist
+/// failed, but made it (with its lock file) on the way: `list` then said "no
+/// backups", exit 0, instead of naming the missing (or mistyped) directory.
+#[test]
+fn a_restore_from_a_missing_backup_directory_says_so_and_does_not_make_it() {
+    let env = Env::new();
+    let before = content_digest(&env.db);
+    env.run(&["restore", "latest"])
+        .failed_with(1, "does not exist: no backup was made into it yet");
+    assert!(!env.backups.exists());
+    env.run(&["list"]).failed_with(1, "does not exist");
+    assert_eq!(content_digest(&env.db), before);
+}

@@ -70,6 +70,11 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     let mut read_back = None;
     let staged = staged_from_remote(ctx, args, &name, &target, &mut read_back)?;
     // `latest` from the remote: the newer points passed over there.
+    // Nothing to restore from a backup directory that is not there: said so,
+    // without making it (its lock file) for a `list` to read as "no backups".
+    if staged.is_none() && !args.if_db_missing {
+        super::list::refuse_missing_dir(ctx, ctx.db_id().as_ref(), args.target.as_deref())?;
+    }
     let passed_on_remote = staged
         .as_ref()
         .map(|s| s.passed_over.clone())
