@@ -92,6 +92,12 @@ impl Filled {
     }
 }
 
+/// "DIR: why" of each mirror a copy failed in, if one did.
+pub(crate) fn mirror_failures(mirrors: &[MirrorResult]) -> Option<String> {
+    let failed = failed_mirrors(mirrors);
+    (!failed.is_empty()).then_some(failed)
+}
+
 /// "DIR: why" of each mirror a copy failed in.
 fn failed_mirrors(mirrors: &[MirrorResult]) -> String {
     mirrors

@@ -526,3 +526,53 @@ fn restore_before_a_running_array_on_the_cluster_is_refused() {
     // Ended by SLURM's record: undone (the newest point before it started).
     env.run(&["restore", "--before-job", &array]).ok();
 }
+
+/// T13 #17: a mirror copy that failed was `status=ok` in pre-job (its restore
+/// point was there) but `status=failed` in post-job, and failed a `--strict`
+/// job only at its end. One rule now: a restore point not in every mirror is a
+/// failed backup in both; under `--strict` the work does not start.
+#[test]
+fn a_failed_mirror_copy_fails_pre_job_as_it_fails_post_job() {
+    let env = Env::new();
+    let not_a_dir = env.path("mirror-is-a-file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let mirror = not_a_dir.to_str().unwrap();
+    let marker = env.path("work-ran");
+    let work = format!("touch {}", marker.display());
+    let strict = job_step(
+        &env,
+        "6100",
+        &env.db,
+        &[
+            "--mirror-dir",
+            mirror,
+            "run",
+            "--strict",
+            "--",
+            "sh",
+            "-c",
+            &work,
+        ],
+    );
+    strict.failed_with(
+        1,
+        "--strict: the work does not start: its restore point was not copied to every mirror",
+    );
+    assert!(!marker.exists());
+    let pre = lines_of(&env, "6100", "pre-job");
+    assert_eq!(pre[0]["status"], "failed", "{pre:#?}");
+    assert!(pre[0]["mirror"].contains("mirror-is-a-file"), "{pre:#?}");
+    // Without --strict the work runs; both hooks say the mirror failed.
+    job_step(
+        &env,
+        "6101",
+        &env.db,
+        &["--mirror-dir", mirror, "run", "--", "sh", "-c", &work],
+    )
+    .ok();
+    assert!(marker.exists());
+    for event in ["pre-job", "post-job"] {
+        let lines = lines_of(&env, "6101", event);
+        assert_eq!(lines[0]["status"], "failed", "{event}: {lines:#?}");
+    }
+}

@@ -15,7 +15,7 @@ use crate::summary_log::{self, Line};
 pub(crate) fn run(ctx: &Ctx, args: &PreJobArgs) -> Result<ExitCode> {
     Ok(match run_ended(ctx, args)? {
         Ended::Ready => ExitCode::Success,
-        Ended::FinalNotSubmitted => ExitCode::Failure,
+        Ended::FinalNotSubmitted | Ended::MirrorsFailed => ExitCode::Failure,
     })
 }
 
@@ -25,6 +25,9 @@ pub(crate) enum Ended {
     /// The restore point is there; the array's final job is not (said in
     /// prejob's ERROR line and the summary line).
     FinalNotSubmitted,
+    /// The restore point is there, but not in every mirror: a failed backup,
+    /// as for post-job (said in the mirror's ERROR line and the summary line).
+    MirrorsFailed,
 }
 
 /// Pre-job, saying apart a missing restore point (`Err`) and a final job not
@@ -51,12 +54,12 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
             },
             name,
         ),
-        Ok(Found::Reused(name)) => (
+        Ok(Found::Reused(name, _)) => (
             summary_log::EventStatus::Ok,
             "database unchanged since this restore point",
             name,
         ),
-        Ok(Found::Created(name)) => (summary_log::EventStatus::Ok, "", name),
+        Ok(Found::Created(name, _)) => (summary_log::EventStatus::Ok, "", name),
         Err(error) => {
             let mut line = Line::new(job, "pre-job", summary_log::EventStatus::Failed);
             line.field("error", &error.to_string());
@@ -66,7 +69,11 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
             return done.result.map(|_| Ended::Ready);
         }
     };
-    let status = if final_failed {
+    let mirrors_failed = match &done.result {
+        Ok(Found::Created(_, failed) | Found::Reused(_, failed)) => failed.as_deref(),
+        _ => None,
+    };
+    let status = if final_failed || mirrors_failed.is_some() {
         summary_log::EventStatus::Failed
     } else {
         status
@@ -76,15 +83,18 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
     if !reason.is_empty() {
         line.field("reason", reason);
     }
+    if let Some(failed) = mirrors_failed {
+        line.field("mirror", failed);
+    }
     add_final(&mut line, submitted);
     add_restarts(job, &mut line);
     let verb = match &done.result {
-        Ok(Found::Created(_)) => "created",
-        Ok(Found::Reused(_)) => "reused",
+        Ok(Found::Created(..)) => "created",
+        Ok(Found::Reused(..)) => "reused",
         _ => "exists:",
     };
     out.line(format!("restore point for job {job_id} {verb} {name}"));
-    if let Ok(Found::Created(_)) = &done.result
+    if let Ok(Found::Created(..)) = &done.result
         && let Some(note) = crate::remote::not_uploaded_by_hooks(&ctx.settings)
     {
         out.line(note);
@@ -93,6 +103,7 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
     summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     Ok(match submitted {
         Some(FinalJob::NotSubmitted(_)) => Ended::FinalNotSubmitted,
+        _ if mirrors_failed.is_some() => Ended::MirrorsFailed,
         _ => Ended::Ready,
     })
 }

@@ -59,6 +59,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
             PreJob::FinalNotSubmitted => tracing::error!(
                 "--strict: the work does not start: the array's final job was not submitted"
             ),
+            PreJob::MirrorsFailed => tracing::error!(
+                "--strict: the work does not start: its restore point was not copied to every mirror"
+            ),
             _ => tracing::error!("--strict: the work does not start without its restore point"),
         }
         return Ok(ExitCode::Failure);
@@ -120,6 +123,8 @@ enum PreJob {
     Ready,
     /// The restore point is there; the array's final job is not.
     FinalNotSubmitted,
+    /// The restore point is there, not in every mirror.
+    MirrorsFailed,
     NoRestorePoint,
 }
 
@@ -135,6 +140,8 @@ fn pre_job(ctx: &Ctx, args: &RunArgs) -> std::result::Result<PreJob, ExitCode> {
     };
     match pre_job::run_ended(ctx, &pre_args) {
         Ok(pre_job::Ended::Ready) => Ok(PreJob::Ready),
+        // Why is in the mirror's ERROR line above and the summary line.
+        Ok(pre_job::Ended::MirrorsFailed) => Ok(PreJob::MirrorsFailed),
         Ok(pre_job::Ended::FinalNotSubmitted) => {
             // Why is in pre-job's own line above and its summary line.
             tracing::error!(

@@ -29,10 +29,11 @@ use crate::store::{BackupDir, DbId, Kind};
 pub(crate) enum Found {
     /// Recorded by another task (or an earlier run of this one) and present.
     Exists(String),
-    /// Made now.
-    Created(String),
-    /// The newest restore point already holds this database's state.
-    Reused(String),
+    /// Made now, and the mirror copies that failed ("DIR: why; ...").
+    Created(String, Option<String>),
+    /// The newest restore point already holds this database's state; the
+    /// mirror copies of it that failed.
+    Reused(String, Option<String>),
 }
 
 impl create::Attempted for Found {
@@ -40,9 +41,14 @@ impl create::Attempted for Found {
         match self {
             // Another task's attempt, recorded by that task.
             Found::Exists(_) => None,
-            Found::Created(name) | Found::Reused(name) => {
+            Found::Created(name, None) | Found::Reused(name, None) => {
                 Some(crate::attempts::Verdict::made(name))
             }
+            // As for any backup: a restore point not in its mirrors is a
+            // failed attempt (one copy where two were asked for).
+            Found::Created(name, Some(failed)) | Found::Reused(name, Some(failed)) => Some(
+                crate::attempts::Verdict::Failed(format!("{name} not copied to {failed}")),
+            ),
         }
     }
 }
@@ -339,7 +345,8 @@ fn found_in(outcome: Outcome, record: &mut PreJob) -> Result<Found> {
     match outcome {
         Outcome::Created(created) if created.is_good() => {
             record.backup = Some(created.entry.file_name.clone());
-            Ok(Found::Created(created.entry.file_name))
+            let failed = create::mirror_failures(&created.mirrors);
+            Ok(Found::Created(created.entry.file_name, failed))
         }
         Outcome::Created(created) => {
             record.failed = Some(created.entry.file_name.clone());
@@ -353,9 +360,13 @@ fn found_in(outcome: Outcome, record: &mut PreJob) -> Result<Found> {
         }
         // Reused also when a mirror could not be filled in (as a backup made
         // whose mirror copy failed is used): the restore point is here.
-        Outcome::Unchanged { newest: name, .. } => {
+        Outcome::Unchanged {
+            newest: name,
+            filled,
+        } => {
             record.backup = Some(name.clone());
-            Ok(Found::Reused(name))
+            let failed = filled.and_then(|f| create::mirror_failures(&f.mirrors));
+            Ok(Found::Reused(name, failed))
         }
     }
 }
