@@ -102,6 +102,9 @@ pub(crate) struct KeepOrDelete {
     /// Kept only because a caller protected them (a job's pre-job restore
     /// point), newest first: the policy alone would delete them.
     pub pinned: Vec<String>,
+    /// Restore points dated in the future (a node's clock ahead), kept apart
+    /// from the count: their date cannot place them among the others.
+    pub future: Vec<String>,
 }
 
 /// Decide for one database's set; `protected` names are kept whatever their age;
@@ -191,12 +194,12 @@ fn plan_with(
             .take(KEEP_DAMAGED)
             .map(|e| e.file_name.as_str()),
     );
-    keep.extend(
-        future
-            .iter()
-            .take(policy.keep_last.max(1) as usize)
-            .map(|e| e.file_name.as_str()),
-    );
+    let future: Vec<String> = future
+        .iter()
+        .take(policy.keep_last.max(1) as usize)
+        .map(|e| e.file_name.clone())
+        .collect();
+    keep.extend(future.iter().map(String::as_str));
     // Never a diff without its base: the bases of every diff that stays.
     let bases: Vec<&str> = set
         .restore_points
@@ -214,6 +217,7 @@ fn plan_with(
         held_is_base,
         undo: undo.clone(),
         pinned: Vec::new(),
+        future: future.clone(),
     };
     let mut own: Vec<&Entry> = set
         .restore_points
@@ -335,11 +339,17 @@ pub(crate) fn shrink_advice(name: &str, is_base: bool, also: &str) -> String {
     }
 }
 
-/// Say which backups are kept as the undo of a restore.
+/// Say which backups are kept beyond the count, and why: the undo of a
+/// restore, and restore points dated in the future.
 pub(crate) fn say_undo(plan: &KeepOrDelete) {
     for name in &plan.undo {
         tracing::info!(
             "retention keeps {name}: it holds what a restore replaced (no pre-restore copy was made), kept like one (keep_pre_restore)"
+        );
+    }
+    for name in &plan.future {
+        tracing::info!(
+            "retention keeps {name} apart from the count: it is dated in the future (a node's clock was ahead), so its date cannot place it among the others; delete it by hand once newer backups exist (`dbbackup check` names it)"
         );
     }
 }
