@@ -363,3 +363,41 @@ fn a_backup_directory_made_again_under_the_same_path_does_not_outrank_the_newer_
     r.run(&["sync"]).ok();
     assert_eq!(r.restored_latest(1), newest);
 }
+
+/// T18 #4: the same, with the second directory a copy of the first (`cp -a`,
+/// `rsync -a` to another cluster with the same paths): the copy carried the
+/// identity file, the two sets were one, and the older one's later sync put
+/// its older backups above the newer one's. A copy's identity is its own.
+#[test]
+fn a_copied_backup_directory_is_told_apart_from_its_original() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "copied");
+    let env = &r.env;
+    env.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let copy = env.path("backups-copy");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&env.backups)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    // The original goes on (not synced yet); then the copy, newer, syncs.
+    next_second();
+    add_rows(&env.db, 1);
+    env.run(&["backup"]).ok();
+    let original = env.path("backups-original");
+    fs::rename(&env.backups, &original).unwrap();
+    fs::rename(&copy, &env.backups).unwrap();
+    next_second();
+    add_rows(&env.db, 5);
+    env.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let newest = content_digest(&env.db);
+    fs::rename(&env.backups, &copy).unwrap();
+    fs::rename(&original, &env.backups).unwrap();
+    let sync = r.run(&["sync"]);
+    assert_eq!(sync.code, 1, "{}{}", sync.stdout, sync.stderr);
+    assert_eq!(r.restored_latest(1), newest);
+}

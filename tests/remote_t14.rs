@@ -178,11 +178,12 @@ fn the_hooks_say_they_do_not_upload_with_remote_upload_inline() {
 /// since, which is numbered lower and not comparable by the local number:
 /// list, sync and check said OK and `restore latest` restored the older
 /// data. `sync` numbers the backup directory's newest point above it again.
-/// A scratch purge between two prefixes, and then the old prefix's newest
-/// point copied into the new one (as `aws s3 cp --recursive` would): the new
-/// prefix's URL, the copied point, the purged directory's newest backup and
-/// the database's content when it was made.
-fn purged_then_copied(r: &Remote) -> (String, String, String, String) {
+/// A scratch purge between two prefixes, `after` backups synced to the new
+/// one, and then the old prefix's newest point copied into the new one (as
+/// `aws s3 cp --recursive` would): the new prefix's URL, the copied point,
+/// the purged directory's newest backup and the database's content when it
+/// was made.
+fn purged_then_copied(r: &Remote, after: usize) -> (String, String, String, String) {
     let new = format!("s3://{}/after", r.bucket);
     for _ in 0..3 {
         r.add_row();
@@ -191,10 +192,12 @@ fn purged_then_copied(r: &Remote) -> (String, String, String, String) {
     }
     let old = r.env.backup_files().last().unwrap().clone();
     std::fs::remove_dir_all(&r.env.backups).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    r.add_row();
-    with(r, &new, &["backup"]).ok();
-    with(r, &new, &["sync"]).ok();
+    for _ in 0..after {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        r.add_row();
+        with(r, &new, &["backup"]).ok();
+        with(r, &new, &["sync"]).ok();
+    }
     let newest_state = content_digest(&r.env.db);
     let newest = r.env.backup_files().last().unwrap().clone();
     for object in [old.clone(), format!("{old}.meta.json")] {
@@ -208,7 +211,7 @@ fn purged_then_copied(r: &Remote) -> (String, String, String, String) {
 fn sync_lifts_the_newest_point_above_an_older_one_copied_in_after_a_purge() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "before");
-    let (new, old, newest, newest_state) = purged_then_copied(&r);
+    let (new, old, newest, newest_state) = purged_then_copied(&r, 1);
     let sync = with(&r, &new, &["sync"]);
     sync.ok();
     assert!(
@@ -237,7 +240,7 @@ fn sync_lifts_the_newest_point_above_an_older_one_copied_in_after_a_purge() {
 fn readers_take_the_backup_directorys_newest_above_an_older_point_copied_in_since_the_sync() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "before");
-    let (new, old, newest, newest_state) = purged_then_copied(&r);
+    let (new, old, newest, newest_state) = purged_then_copied(&r, 1);
     let list = with(&r, &new, &["list", "--from-remote"]);
     list.ok();
     let at = |name: &str| {
@@ -262,4 +265,63 @@ fn readers_take_the_backup_directorys_newest_above_an_older_point_copied_in_sinc
         restore.stderr
     );
     assert_eq!(content_digest(&out), newest_state);
+}
+
+/// T18 #1: as above, and one more backup made before the next `sync`: the
+/// lift looked at the backup directory's newest point only, which was not on
+/// the remote yet, and the copied pre-purge point was `latest` again.
+#[test]
+fn a_backup_not_yet_synced_does_not_hide_the_newest_synced_one() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "before");
+    let (new, _old, _newest, newest_state) = purged_then_copied(&r, 1);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    r.add_row();
+    with(&r, &new, &["backup"]).ok();
+    let out = r.env.root.path().join("out.db");
+    restore_latest_into(&r, &new, &out).ok();
+    assert_eq!(content_digest(&out), newest_state);
+}
+
+/// T18 #2b: two backups synced since the purge, then the copy: only the
+/// newest was lifted, and remote retention then deleted the other one and
+/// kept the older pre-purge copy.
+#[test]
+fn every_point_of_the_directory_ranks_above_an_older_copy_for_remote_retention() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "before");
+    let (new, old, _newest, _state) = purged_then_copied(&r, 2);
+    let since_purge = r.env.backup_files();
+    with(&r, &new, &["sync", "--remote-max-backups", "2"]).ok();
+    let listed = with(&r, &new, &["list", "--from-remote"]);
+    assert!(!listed.stdout.contains(&old), "{}", listed.stdout);
+    for name in &since_purge {
+        assert!(
+            listed.stdout.contains(name.as_str()),
+            "{name}: {}",
+            listed.stdout
+        );
+    }
+}
+
+/// T18 #3: the one backup made since the purge damaged in its header: the
+/// fall-back of `restore latest` to the remote took the pre-purge copy. The
+/// remote records carry the directory's identity: its point is read above.
+#[test]
+fn the_fall_back_reads_the_directorys_own_point_above_an_older_copy() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "before");
+    let (new, _old, newest, newest_state) = purged_then_copied(&r, 1);
+    let damaged = r.env.backups.join(&newest);
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&damaged, bytes).unwrap();
+    let restore = with(&r, &new, &["restore", "latest"]);
+    restore.ok();
+    assert_eq!(
+        content_digest(&r.env.db),
+        newest_state,
+        "{}",
+        restore.stdout
+    );
 }

@@ -31,68 +31,84 @@ fn held(set: &BackupSet) -> HashSet<(&str, &Checksum)> {
     .collect()
 }
 
-/// A point of `set`'s newest restore point's database ranked above that point
-/// on the remote though made before it by the clock, uploaded from this same
-/// backup directory path by its record (whatever its identity: the directory
-/// made again after a purge has a new one; another path's points are
-/// `misordered`'s) and not held here: a point from
-/// before a scratch purge (local numbers restart there) or copied in from
-/// another prefix, which `restore latest` would take for the newest. `now`:
-/// the newest point's number there.
-pub(crate) fn older_ranked_above<'a>(
-    on_remote: impl IntoIterator<Item = &'a RemotePoint>,
-    set: &BackupSet,
-    (entry, meta): (&Entry, &Metadata),
-    now: u64,
-) -> Option<&'a RemotePoint> {
-    let held = held(set);
-    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
-    let here = dir_of(&origin(entry).from);
-    let ours = (now, meta.seq.unwrap_or(0));
-    on_remote.into_iter().find(|point| {
-        let r = &point.record;
-        point.misplaced.is_none()
-            && r.metadata.source == meta.source
-            && r.name != entry.file_name
-            && !held.contains(&(r.name.as_str(), &r.metadata.checksum))
-            && here.is_some()
-            && r.from.as_deref().and_then(dir_of) == here
-            && r.metadata.created < meta.created
-            && (r.remote_seq.unwrap_or(0), r.metadata.seq.unwrap_or(0)) > ours
-    })
-}
-
-/// The backup directory's newest restore point, when it is on the remote
-/// (same content) and older points not held here rank above it there
-/// ([`older_ranked_above`]): its name, the older point above it, and the
-/// number that ranks it above every point, as a fresh upload of it would be.
+/// One of this backup directory's points ranked on the remote below an older
+/// point (by the clock) uploaded from the same directory path but not by this
+/// directory: one from before a scratch purge (the directory made again has
+/// a new identity, and its local numbers restart), or copied in from another
+/// prefix, which `restore latest` would take for the newest. `number` ranks
+/// it above every point, as a fresh upload of it would be.
 pub(crate) struct Lift {
     pub name: String,
+    /// The older point ranked above it (the newest such).
     pub above: String,
     pub number: u64,
 }
 
-/// [`Lift`] for `set`'s newest restore point, if it is ranked too low.
-pub(crate) fn lift<'a>(
+/// The points to lift ([`Lift`]), oldest first: once one of this directory's
+/// points of a database ranks below such an older point, it and every later
+/// point of this directory of that database go to the top, in their own
+/// order. This directory's points: those whose record carries its identity
+/// (`here.set`), and those it holds (by name and content), also with a
+/// damaged local copy or none left.
+pub(crate) fn lifts<'a>(
     on_remote: impl IntoIterator<Item = &'a RemotePoint>,
     set: &BackupSet,
-) -> Option<Lift> {
-    let points: Vec<&RemotePoint> = on_remote.into_iter().collect();
-    let entry = set.restore_points.first()?;
-    let meta = entry.meta.as_ref().ok()?;
-    let point = points.iter().find(|p| {
-        p.misplaced.is_none()
-            && p.record.name == entry.file_name
-            && p.record.metadata.checksum == meta.checksum
-    })?;
-    let now = point.record.remote_seq?;
-    let above = older_ranked_above(points.iter().copied(), set, (entry, meta), now)?;
-    let highest = points.iter().filter_map(|p| p.record.remote_seq).max();
-    Some(Lift {
-        name: entry.file_name.clone(),
-        above: above.record.name.clone(),
-        number: highest.unwrap_or(now) + 1,
-    })
+    here: &Origin,
+) -> Vec<Lift> {
+    let points: Vec<&RemotePoint> = on_remote
+        .into_iter()
+        .filter(|p| p.misplaced.is_none())
+        .collect();
+    let held = held(set);
+    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
+    let here_dir = dir_of(&here.from);
+    let ours = |p: &RemotePoint| {
+        let r = &p.record;
+        (here.set.is_some() && r.set == here.set)
+            || held.contains(&(r.name.as_str(), &r.metadata.checksum))
+    };
+    let same_path = |p: &RemotePoint| p.record.from.as_deref().and_then(dir_of) == here_dir;
+    let rank = |p: &RemotePoint| {
+        (
+            p.record.remote_seq.unwrap_or(0),
+            p.record.metadata.seq.unwrap_or(0),
+        )
+    };
+    let mut mine: Vec<&RemotePoint> = points.iter().copied().filter(|p| ours(p)).collect();
+    mine.sort_by_key(|p| rank(p));
+    let mut highest = points
+        .iter()
+        .filter_map(|p| p.record.remote_seq)
+        .max()
+        .unwrap_or(0);
+    let mut lifted: Vec<Lift> = Vec::new();
+    let mut sources_lifting: Vec<&str> = Vec::new();
+    for point in mine {
+        let source = point.record.metadata.source.as_str();
+        let above = points
+            .iter()
+            .filter(|other| {
+                !ours(other)
+                    && same_path(other)
+                    && other.record.metadata.source == source
+                    && other.record.metadata.created < point.record.metadata.created
+                    && rank(other) > rank(point)
+            })
+            .max_by_key(|other| other.record.metadata.created);
+        if above.is_none() && !sources_lifting.contains(&source) {
+            continue;
+        }
+        if !sources_lifting.contains(&source) {
+            sources_lifting.push(source);
+        }
+        highest += 1;
+        lifted.push(Lift {
+            name: point.record.name.clone(),
+            above: above.map_or_else(String::new, |a| a.record.name.clone()),
+            number: highest,
+        });
+    }
+    lifted
 }
 
 /// The newest point of `meta`'s database on the remote, not held by `set`
@@ -241,7 +257,11 @@ pub(crate) struct Origin {
 
 /// Where `entry` is uploaded from.
 pub(crate) fn origin(entry: &Entry) -> Origin {
-    let dir = entry.path.parent().unwrap_or(&entry.path);
+    origin_of(entry.path.parent().unwrap_or(&entry.path))
+}
+
+/// The backup directory `dir` as an upload's origin.
+pub(crate) fn origin_of(dir: &std::path::Path) -> Origin {
     let set = super::set_id::of(dir);
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     Origin {

@@ -105,21 +105,23 @@ pub(crate) fn points_here(
     let Some(set) = db.and_then(|db| backups.set(db).ok()) else {
         return Ok(points);
     };
-    let Some(lift) = super::identity::lift(points.iter(), &set) else {
-        return Ok(points);
-    };
-    tracing::warn!(
-        "{} on {} is numbered below {}, though {} made it later (that one is from before a scratch purge, \
-         or copied in from another prefix): read above it, so `restore latest` takes the newest data; \
-         `dbbackup sync` writes its record so",
-        lift.name,
-        remote.url(),
-        lift.above,
-        show(backups.path())
-    );
-    if let Some(point) = points.iter_mut().find(|p| p.record.name == lift.name) {
-        point.mended_from = point.mended_from.or(point.record.remote_seq);
-        point.record.remote_seq = Some(lift.number);
+    let here = super::identity::origin_of(backups.path());
+    for lift in super::identity::lifts(points.iter(), &set, &here) {
+        if !lift.above.is_empty() {
+            tracing::warn!(
+                "{} on {} is numbered below {}, though {} made it later (that one is from before a scratch purge, \
+                 or copied in from another prefix): read above it, so `restore latest` takes the newest data; \
+                 `dbbackup sync` writes its record so",
+                lift.name,
+                remote.url(),
+                lift.above,
+                show(backups.path())
+            );
+        }
+        if let Some(point) = points.iter_mut().find(|p| p.record.name == lift.name) {
+            point.mended_from = point.mended_from.or(point.record.remote_seq);
+            point.record.remote_seq = Some(lift.number);
+        }
     }
     Ok(points)
 }

@@ -3,7 +3,10 @@
 //! backup directories under one path (a project cloned again, a scratch
 //! directory made again after a purge, another cluster with the same paths)
 //! number their backups each from 1, and their numbers say nothing about each
-//! other; the path alone cannot tell them apart, this can.
+//! other; the path alone cannot tell them apart, this can. The directory's
+//! inode is kept with it: a copy of the directory (`cp -a`, `rsync -a` to
+//! another cluster) carries the file but not the inode, and is given an
+//! identity of its own; a move (`mv`) keeps both.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,11 +15,24 @@ use crate::slurm::array::STATE_DIR;
 
 const FILE: &str = "backup-set";
 
-/// The identity of the backup directory `dir`, if it has one.
+/// The identity of the backup directory `dir`, if it has one (not one copied
+/// in with it from another directory).
 pub(crate) fn of(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join(STATE_DIR).join(FILE)).ok()?;
-    let id = text.trim();
-    (id.len() >= 16 && id.chars().all(|c| c.is_ascii_hexdigit())).then(|| id.to_string())
+    let mut words = text.split_whitespace();
+    let id = words.next()?;
+    let valid = id.len() >= 16 && id.chars().all(|c| c.is_ascii_hexdigit());
+    // The inode is the same on every node (unlike the device of an NFS mount).
+    let made_here = match words.next() {
+        Some(inode) => inode_of(dir).is_some_and(|here| inode == here.to_string()),
+        None => true,
+    };
+    (valid && made_here).then(|| id.to_string())
+}
+
+fn inode_of(dir: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| m.ino())
 }
 
 /// [`of`], made first if `dir` has none. `None` when it cannot be written (a
@@ -31,12 +47,17 @@ pub(crate) fn ensure(dir: &Path) -> Option<String> {
     // Written whole under a name of its own, then linked: of two processes
     // making it at once, one identity wins and both read it.
     let temp = state.join(format!("{FILE}.{}", std::process::id()));
-    let written = std::fs::File::create(&temp).and_then(|mut f| {
-        f.write_all(format!("{}\n", new_id(dir)).as_bytes())
-            .and(f.sync_all())
-    });
+    let line = format!("{} {}\n", new_id(dir), inode_of(dir)?);
+    let written = std::fs::File::create(&temp)
+        .and_then(|mut f| f.write_all(line.as_bytes()).and(f.sync_all()));
+    let place = state.join(FILE);
     if written.is_ok() {
-        let _ = std::fs::hard_link(&temp, state.join(FILE));
+        if place.exists() {
+            // Copied in from another directory: this one's replaces it.
+            let _ = std::fs::rename(&temp, &place);
+        } else {
+            let _ = std::fs::hard_link(&temp, &place);
+        }
     }
     let _ = std::fs::remove_file(&temp);
     of(dir)
@@ -73,5 +94,23 @@ mod tests {
         assert_eq!(of(dir.path()), Some(id));
         let other = tempfile::tempdir().unwrap();
         assert_ne!(ensure(other.path()), of(dir.path()));
+    }
+
+    #[test]
+    fn a_copy_of_the_directory_gets_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = ensure(dir.path()).unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::create_dir(copy.path().join(STATE_DIR)).unwrap();
+        std::fs::copy(
+            dir.path().join(STATE_DIR).join(FILE),
+            copy.path().join(STATE_DIR).join(FILE),
+        )
+        .unwrap();
+        assert_eq!(of(copy.path()), None);
+        let own = ensure(copy.path()).unwrap();
+        assert_ne!(own, id);
+        assert_eq!(of(copy.path()), Some(own));
+        assert_eq!(of(dir.path()), Some(id));
     }
 }

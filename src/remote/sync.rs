@@ -383,7 +383,7 @@ fn by_name(
     proofs: &mut Proofs,
     done: &mut Synced,
 ) -> Result<HashMap<String, RemotePoint>> {
-    if let Some(dir) = set.restore_points.first().and_then(|e| e.path.parent()) {
+    if let Some(dir) = set_dir(set) {
         super::set_id::ensure(dir);
     }
     let listed = list(remote, set, rules, proofs, done)?;
@@ -637,27 +637,50 @@ fn reorder(
     Ok(reordered)
 }
 
-/// The backup directory's newest restore point, when older points not held
-/// here rank above it on the remote ([`identity::lift`]: from before a scratch
-/// purge, or copied in from another prefix): its record is written again with
-/// the next number, as a fresh upload of it would have been, so that
-/// `restore latest` takes it. Its data object is not touched.
+/// This backup directory's points ranked below older points not its own
+/// ([`identity::lifts`]: from before a scratch purge, or copied in from
+/// another prefix): their records are written again with the next numbers,
+/// as fresh uploads of them would have been, so that `restore latest` and
+/// remote retention take them for the newer. Their data objects are not
+/// touched. (Its name, the older point it was below.)
 fn lift_newest(
     remote: &Remote,
     on_remote: &mut HashMap<String, RemotePoint>,
     set: &BackupSet,
 ) -> Result<Vec<(String, String)>> {
-    let Some(lift) = identity::lift(on_remote.values(), set) else {
+    let Some(dir) = set_dir(set) else {
         return Ok(Vec::new());
     };
-    let Some(point) = on_remote.get_mut(&lift.name) else {
-        return Ok(Vec::new());
-    };
-    let mut record = point.record.clone();
-    record.remote_seq = Some(lift.number);
-    remote.rewrite_record(&record)?;
-    point.record = record;
-    Ok(vec![(lift.name, lift.above)])
+    let lifts = identity::lifts(on_remote.values(), set, &identity::origin_of(dir));
+    let mut lifted = Vec::new();
+    for lift in lifts {
+        let Some(point) = on_remote.get_mut(&lift.name) else {
+            continue;
+        };
+        let mut record = point.record.clone();
+        record.remote_seq = Some(lift.number);
+        remote.rewrite_record(&record)?;
+        point.record = record;
+        if !lift.above.is_empty() {
+            lifted.push((lift.name, lift.above));
+        }
+    }
+    Ok(lifted)
+}
+
+/// The backup directory `set` was read from (any of its backups' parent).
+fn set_dir(set: &BackupSet) -> Option<&std::path::Path> {
+    [
+        &set.restore_points,
+        &set.damaged,
+        &set.failed,
+        &set.pre_restore,
+    ]
+    .into_iter()
+    .flatten()
+    .next()?
+    .path
+    .parent()
 }
 
 /// Backups whose metadata is damaged (a header checksum mismatch, say) are
