@@ -576,3 +576,54 @@ fn a_failed_mirror_copy_fails_pre_job_as_it_fails_post_job() {
         assert_eq!(lines[0]["status"], "failed", "{event}: {lines:#?}");
     }
 }
+
+/// T19 #5: `srun -n 8 dbbackup run -- CMD` runs one `run` per task: the
+/// first task to end marked the job ended, and the post-job backups of the
+/// others then pushed out its pre-job restore point while the job still ran
+/// (`restore --before-job` impossible, `check` healthy). The job ends with
+/// its step's last task.
+#[test]
+fn a_task_of_a_multi_task_step_does_not_end_the_job_for_the_others() {
+    let env = Env::new();
+    let task = |id: &str| {
+        let run: Run = env
+            .command()
+            .env("SLURM_JOB_ID", "6200")
+            .env("SLURM_STEP_ID", "0")
+            .env("SLURM_STEP_NUM_TASKS", "3")
+            .env("SLURM_PROCID", id)
+            .env("DBBACKUP_MAX_BACKUPS", "1")
+            .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+            .args(["run", "--", "sh", "-c"])
+            .arg(format!(
+                "sqlite3 {} \"INSERT INTO ledger (amount, note) VALUES (1, 'task {id}')\"",
+                env.db.display()
+            ))
+            .output()
+            .unwrap()
+            .into();
+        run.ok();
+    };
+    let before = content_digest(&env.db);
+    // Two of three tasks end; the third still runs.
+    task("0");
+    task("1");
+    let out = env.path("before-job.db");
+    let target = out.to_str().unwrap();
+    env.run(&[
+        "restore",
+        "--before-job",
+        "6200",
+        "--target",
+        target,
+        "--force",
+    ])
+    .ok();
+    assert_eq!(content_digest(&out), before);
+    task("2");
+    let post = lines_of(&env, "6200", "post-job");
+    assert!(
+        post[2]["trigger"].contains("3 of 3 tasks finished"),
+        "{post:#?}"
+    );
+}

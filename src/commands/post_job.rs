@@ -174,7 +174,21 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
         None => {
             // Outside SLURM no state was kept for the run.
             ends = !after_term && ctx.job.own_id.is_some();
-            "job finished".to_string()
+            match crate::slurm::job::step_task() {
+                // One task of several (`srun -n 8 dbbackup run`): the job has
+                // not ended while the others run, so its restore point stays
+                // kept until the last one finishes.
+                Some(step) if ends => {
+                    let state = JobState::open(&dir, &lock)?;
+                    let finished = state.finish_step_task(&key, &step, ctx.job.restarts)?;
+                    ends = finished >= step.tasks;
+                    format!(
+                        "job finished (task {} of step {}: {finished} of {} tasks finished)",
+                        step.task, step.step, step.tasks
+                    )
+                }
+                _ => "job finished".to_string(),
+            }
         }
         Some(task) if after_term => {
             // Not finished (it may be requeued), but it reached post-job: the

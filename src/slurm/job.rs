@@ -94,6 +94,30 @@ impl JobContext {
     }
 }
 
+/// One task of a job step that runs several (`srun -n 8 dbbackup run -- CMD`):
+/// srun sets these for each task; the batch script itself has none of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StepTask {
+    pub step: String,
+    pub task: u64,
+    pub tasks: u64,
+}
+
+/// This process's [`StepTask`], when its step runs more than one task.
+pub(crate) fn step_task() -> Option<StepTask> {
+    step_task_from(|name| env::var(name).ok())
+}
+
+fn step_task_from(var: impl Fn(&str) -> Option<String>) -> Option<StepTask> {
+    let number = |name: &str| var(name)?.trim().parse::<u64>().ok();
+    let tasks = number("SLURM_STEP_NUM_TASKS").filter(|&n| n > 1)?;
+    Some(StepTask {
+        step: sanitize(&var("SLURM_STEP_ID")?),
+        task: number("SLURM_PROCID")?,
+        tasks,
+    })
+}
+
 /// Older SLURM sets only MIN, MAX and STEP; `1-10:3` has 4 tasks.
 fn count_from_range(clean: &impl Fn(&str) -> Option<String>) -> Option<u64> {
     let (min, max, step) = range(clean)?;
@@ -144,6 +168,42 @@ pub fn state_key(cluster: Option<&str>, job_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_of_a_step_of_several_and_not_the_batch_script() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_string())
+            }
+        };
+        const TASK: [(&str, &str); 3] = [
+            ("SLURM_STEP_ID", "0"),
+            ("SLURM_STEP_NUM_TASKS", "8"),
+            ("SLURM_PROCID", "3"),
+        ];
+        assert_eq!(
+            step_task_from(vars(&TASK)),
+            Some(StepTask {
+                step: "0".into(),
+                task: 3,
+                tasks: 8
+            })
+        );
+        // The batch script (SLURM_NTASKS=8, no step variables), one task.
+        assert_eq!(
+            step_task_from(vars(&[("SLURM_NTASKS", "8"), ("SLURM_PROCID", "0")])),
+            None
+        );
+        const ONE: [(&str, &str); 3] = [
+            ("SLURM_STEP_ID", "0"),
+            ("SLURM_STEP_NUM_TASKS", "1"),
+            ("SLURM_PROCID", "0"),
+        ];
+        assert_eq!(step_task_from(vars(&ONE)), None);
+    }
 
     fn ctx(vars: &[(&str, &str)]) -> JobContext {
         let vars: Vec<(String, String)> = vars
