@@ -104,6 +104,30 @@ pub(crate) fn read(backup_dir: &Path, db: &DbId) -> Option<Restored> {
     serde_json::from_slice(&text).ok()
 }
 
+/// `points` (newest first) with the one `restored` set the database back to
+/// first when no backup was made since that restore (what the database last
+/// held): the newer points made before it hold what the restore undid, and
+/// `latest` must not bring that back in silence. Also those undone points.
+pub(crate) fn rolled_back_first(
+    mut points: Vec<Entry>,
+    restored: Option<&Restored>,
+) -> (Vec<Entry>, Vec<String>) {
+    let Some(restored) = restored else {
+        return (points, Vec::new());
+    };
+    let Some(at) = points.iter().position(|e| e.file_name == restored.backup) else {
+        return (points, Vec::new());
+    };
+    let before_restore = |e: &Entry| e.seq().is_some_and(|seq| seq <= restored.seq);
+    if !points[..at].iter().all(before_restore) {
+        return (points, Vec::new());
+    }
+    let undone = points[..at].iter().map(|e| e.file_name.clone()).collect();
+    let chosen = points.remove(at);
+    points.insert(0, chosen);
+    (points, undone)
+}
+
 /// The restore points among `points` (newest first) that the shrink criteria
 /// compare: after `restored`, those published since and the one restored;
 /// without a restore, all of them.

@@ -636,3 +636,38 @@ fn a_restore_from_a_missing_backup_directory_says_so_and_does_not_make_it() {
     env.run(&["list"]).failed_with(1, "does not exist");
     assert_eq!(content_digest(&env.db), before);
 }
+
+/// T19 #10: after a deliberate rollback (`restore NAME` of an older point),
+/// `restore latest` brought the undone state back without a word (the newest
+/// point is the one rolled back from). Until a backup is made after it, the
+/// point the database was set back to is `latest`, and the undone one named.
+#[test]
+fn restore_latest_after_a_rollback_takes_the_state_rolled_back_to() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let good = env.backup_files()[0].clone();
+    let good_state = content_digest(&env.db);
+    crate::common::s3::add_row(&env.db);
+    env.run(&["backup", "--force"]).ok();
+    let undone = env.backup_files().last().unwrap().clone();
+    assert_ne!(undone, good);
+    env.run(&["restore", &good]).ok();
+    fs::remove_file(&env.db).unwrap();
+    let restore = env.run(&["restore", "latest"]);
+    restore.ok();
+    assert_eq!(content_digest(&env.db), good_state);
+    assert!(
+        restore
+            .stderr
+            .contains(&format!("the newer {undone} holds what that restore undid")),
+        "{}",
+        restore.stderr
+    );
+    // A backup made after the rollback is `latest` again.
+    crate::common::s3::add_row(&env.db);
+    let newer_state = content_digest(&env.db);
+    env.run(&["backup"]).ok();
+    fs::remove_file(&env.db).unwrap();
+    env.run(&["restore", "latest"]).ok();
+    assert_eq!(content_digest(&env.db), newer_state);
+}
