@@ -141,7 +141,8 @@ pub fn resolve(request: Request) -> Result<Settings> {
         // a dangling symlink there is refused, not silently replaced by defaults.
         None if init => None,
         None => Some(PathBuf::from(defaults::DEFAULT_CONFIG_FILE))
-            .filter(|p| p.symlink_metadata().is_ok()),
+            .filter(|p| p.symlink_metadata().is_ok())
+            .or_else(|| beside_database(flags.db_path.as_deref())),
     };
     if let Some(path) = flags
         .config
@@ -198,6 +199,28 @@ pub fn resolve(request: Request) -> Result<Settings> {
     settings.config_file = written_config.or(config_file);
     settings.quiet = quiet;
     Ok(settings)
+}
+
+/// Without `./dbbackup.yaml`: the project's configuration beside the database
+/// given (`--db-path /proj/results.db` from another directory, the Python API
+/// from a notebook elsewhere), when it names that same database. Without it,
+/// the backups would go to a new `outputs/db_backups` under the current
+/// directory, where the project's `list` and `restore` never look.
+fn beside_database(db: Option<&Path>) -> Option<PathBuf> {
+    let db = db?;
+    let config = db.parent()?.join(defaults::DEFAULT_CONFIG_FILE);
+    if !config.is_file() {
+        return None;
+    }
+    let (file, _, _) = load(&config).ok()?;
+    let same = crate::store::DbId::of(&file.db_path?).is_file(db);
+    same.then(|| {
+        tracing::info!(
+            "reading {}: the configuration beside the database (none in the current directory)",
+            crate::error::show(&config)
+        );
+        config
+    })
 }
 
 /// The settings, defaults filled in. Nothing left to check: every value was

@@ -740,3 +740,35 @@ fn init_for_a_database_not_created_yet_writes_the_config_and_says_so_once() {
     run.ok();
     assert!(!run.stdout.contains("does not exist"), "{}", run.stdout);
 }
+
+/// T19 #15: the database given by its absolute path from another directory
+/// (a notebook, the Python API): `./dbbackup.yaml` is not there, and the
+/// backups went to a new `outputs/db_backups` under the current directory,
+/// which the project's `list` and `restore latest` never see. The project's
+/// file beside the database, naming that database, is read.
+#[test]
+fn the_configuration_beside_the_database_is_read_from_another_directory() {
+    let env = Env::new();
+    fs::write(
+        env.path("dbbackup.yaml"),
+        "db_path: results.db\nbackup_dir: project-backups\n",
+    )
+    .unwrap();
+    let elsewhere = env.path("notebooks");
+    fs::create_dir(&elsewhere).unwrap();
+    let bare = |dir: &std::path::Path, args: &[&str]| -> Run {
+        let mut command = std::process::Command::new(BIN);
+        without_inherited_settings(&mut command);
+        command.current_dir(dir).args(args).output().unwrap().into()
+    };
+    bare(
+        &elsewhere,
+        &["--db-path", env.db.to_str().unwrap(), "backup"],
+    )
+    .ok();
+    assert!(!elsewhere.join("outputs").exists());
+    // The project's own `list`, from its directory.
+    let listed = bare(env.root.path(), &["list"]);
+    listed.ok();
+    assert!(listed.stdout.contains("backup_"), "{}", listed.stdout);
+}
