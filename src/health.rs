@@ -466,6 +466,7 @@ pub(crate) fn evaluate(
         // A moved project: its backups are here, under the old path.
         age.detail.push_str(&note);
     }
+    let restored = db.and_then(|db| crate::restored::read(dir, db));
     let mut criteria = vec![
         age,
         or_unverified(
@@ -473,13 +474,8 @@ pub(crate) fn evaluate(
             count(&good, label, thresholds),
             unverified,
         ),
-        shrink(
-            &good,
-            db.and_then(|db| crate::restored::read(dir, db)),
-            label,
-            thresholds,
-        ),
-        last_attempt(&set, label),
+        shrink(&good, restored.clone(), label, thresholds),
+        last_attempt(&set, label, restored.as_ref()),
     ];
     if let Some(criterion) = restorable(&set.restore_points, &good, &no_base, label) {
         criteria.push(criterion);
@@ -814,10 +810,33 @@ fn unreadable(set: &BackupSet, good: &[Entry], label: &str) -> Option<Criterion>
 }
 
 /// The newest snapshot attempt must have passed its check: a database that went
-/// corrupt keeps failing while older good backups still look fresh.
-fn last_attempt(set: &BackupSet, label: &str) -> Criterion {
+/// corrupt keeps failing while older good backups still look fresh. One made
+/// before a restore into the database judges what the restore replaced: the
+/// restored copy was checked (and a snapshot made since is judged instead).
+fn last_attempt(
+    set: &BackupSet,
+    label: &str,
+    restored: Option<&crate::restored::Restored>,
+) -> Criterion {
     let name = format!("{label}last");
     match set.newest_attempt() {
+        Some(newest)
+            if newest.is_failed()
+                && let Some(restored) = restored
+                    .filter(|r| r.time > newest.created() && r.backup != newest.file_name) =>
+        {
+            Criterion {
+                pending: false,
+                name,
+                ok: true,
+                severity: Severity::Critical,
+                detail: format!(
+                    "newest snapshot {} failed its integrity check, but the database was replaced since by a checked restore of {} at {}",
+                    newest.file_name, restored.backup, restored.time
+                ),
+                perf: None,
+            }
+        }
         Some(newest) if newest.is_failed() => {
             let full = newest
                 .meta

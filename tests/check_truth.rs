@@ -286,3 +286,40 @@ fn checks_advice_is_a_command_that_works() {
     let adopt = format!("`dbbackup adopt {}`", old.join("results.db").display());
     assert!(check.stdout.contains(&adopt), "{}", check.stdout);
 }
+
+/// T19 #7: after a corrupt database's failed snapshot and a `restore latest`
+/// that repaired it, `check` stayed CRITICAL ("the database may be corrupt")
+/// and the next backups, skipped as unchanged, could not clear it. A failed
+/// snapshot made before a restore into the database judges what the restore
+/// replaced.
+#[test]
+fn a_restore_that_replaced_a_corrupt_database_clears_the_failed_snapshot() {
+    let env = Env::empty();
+    make_results_db(&env.db, 4.0, false);
+    env.run(&["backup"]).ok();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&env.db)
+            .unwrap();
+        file.seek(SeekFrom::Start(4096 * 500)).unwrap();
+        file.write_all(&[0xde; 4096]).unwrap();
+    }
+    env.run(&["backup"])
+        .failed_with(1, "failed its integrity check");
+    env.run(&["check"])
+        .reported(1, "the database may be corrupt");
+    env.run(&["restore", "latest"]).ok();
+    // Unchanged since the restored backup: a good attempt, no new snapshot.
+    let again = env.run(&["backup"]);
+    again.ok();
+    assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
+    let check = env.run(&["check"]);
+    check.ok();
+    assert!(
+        check.stdout.contains("replaced since by a checked restore"),
+        "{}",
+        check.stdout
+    );
+}
