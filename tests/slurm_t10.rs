@@ -627,3 +627,31 @@ fn a_task_of_a_multi_task_step_does_not_end_the_job_for_the_others() {
         "{post:#?}"
     );
 }
+
+/// T19 #6: a new project's first job creates its database: pre-job failed
+/// ("database does not exist"), an ERROR in every first job's log, and under
+/// `--strict` the work never ran, so the database could never be made. A
+/// database that does not exist and has no backups is nothing to protect.
+#[test]
+fn a_first_job_that_creates_the_database_runs_under_strict() {
+    let env = Env::empty();
+    let create = format!(
+        "sqlite3 {} 'CREATE TABLE t(x); INSERT INTO t VALUES (1)'",
+        env.db.display()
+    );
+    let run = job_step(
+        &env,
+        "6300",
+        &env.db,
+        &["run", "--strict", "--", "sh", "-c", &create],
+    );
+    run.ok();
+    assert!(!run.stderr.contains("ERROR"), "{}", run.stderr);
+    assert_eq!(lines_of(&env, "6300", "pre-job")[0]["status"], "skipped");
+    assert_eq!(lines_of(&env, "6300", "post-job")[0]["status"], "ok");
+    // A lost database (it has backups) still fails pre-job: the work would
+    // start from nothing.
+    std::fs::remove_file(&env.db).unwrap();
+    job_step(&env, "6301", &env.db, &["run", "--strict", "--", "true"])
+        .failed_with(1, "does not exist");
+}

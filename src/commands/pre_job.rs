@@ -60,6 +60,19 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
             name,
         ),
         Ok(Found::Created(name, _)) => (summary_log::EventStatus::Ok, "", name),
+        Ok(Found::NothingYet) => {
+            let db = ctx.settings.db_path()?;
+            let why = "the database does not exist yet and has no backups: nothing to protect";
+            let mut line = Line::new(job, "pre-job", summary_log::EventStatus::Skipped);
+            line.field("reason", why);
+            summary_log::append_or_warn(&ctx.settings.summary_log, &line);
+            out.line(format!(
+                "no restore point for job {job_id}: {} does not exist yet and has no backups (nothing to protect)",
+                crate::error::show(db)
+            ));
+            out.document(&json!({"status": "skipped", "job": job_id, "reason": why}));
+            return Ok(Ended::Ready);
+        }
         Err(error) => {
             let mut line = Line::new(job, "pre-job", summary_log::EventStatus::Failed);
             line.field("error", &error.to_string());

@@ -34,13 +34,16 @@ pub(crate) enum Found {
     /// The newest restore point already holds this database's state; the
     /// mirror copies of it that failed.
     Reused(String, Option<String>),
+    /// The database does not exist yet and has no backups (a new project's
+    /// first job creates it): nothing to protect, so nothing failed.
+    NothingYet,
 }
 
 impl create::Attempted for Found {
     fn verdict(&self) -> Option<crate::attempts::Verdict> {
         match self {
-            // Another task's attempt, recorded by that task.
-            Found::Exists(_) => None,
+            // Another task's attempt, recorded by that task; or none made.
+            Found::Exists(_) | Found::NothingYet => None,
             Found::Created(name, None) | Found::Reused(name, None) => {
                 Some(crate::attempts::Verdict::made(name))
             }
@@ -64,6 +67,15 @@ pub(crate) struct PreJobRun {
 /// Run pre-job for `job` (as the environment says; SLURM's word is asked here).
 pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path>) -> PreJobRun {
     let dir = BackupDir::new(&settings.backup_dir);
+    if let Ok(db) = settings.db_path()
+        && nothing_to_protect(&dir, db)
+    {
+        return PreJobRun {
+            job: job.clone(),
+            result: Ok(Found::NothingYet),
+            submitted: None,
+        };
+    }
     // The decision (and a busy database's failure, for the other tasks) is kept
     // in the backup directory, made for a database file but without waiting on
     // SQLite: a busy database must be recorded at once for the whole array.
@@ -87,6 +99,20 @@ pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path
         result,
         submitted,
     }
+}
+
+/// A database that does not exist (not a dangling link: a path that names
+/// nothing) with no backup of it anywhere in the backup directory: a new
+/// project's first job, which creates it. A lost database has backups, and
+/// its pre-job fails (the work would start from nothing).
+fn nothing_to_protect(dir: &BackupDir, db: &Path) -> bool {
+    let missing =
+        matches!(db.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    let no_backups = match dir.set(&DbId::of(db)) {
+        Ok(set) => set.restore_points.is_empty() && set.damaged.is_empty() && set.failed.is_empty(),
+        Err(_) => !dir.path().exists(),
+    };
+    missing && no_backups
 }
 
 /// The backup directory, made only for a file that is an SQLite database (a
