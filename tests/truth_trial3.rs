@@ -44,15 +44,17 @@ fn restore_if_db_missing_on_a_first_run_exits_0_and_creates_nothing() {
 }
 
 /// `source` the hooks shim and call `dbbackup_pre_job` with `DBBACKUP_STRICT`
-/// set to `strict`; the database is missing, so pre-job fails.
+/// set to `strict`; the "database" is a text file, so pre-job fails.
 fn shim_pre_job(env: &Env, strict: &str) -> Run {
+    let not_a_database = env.path("notes.db");
+    std::fs::write(&not_a_database, "my notes, not SQLite\n").unwrap();
     let mut command = std::process::Command::new("bash");
     command
         .current_dir(env.root.path())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap())
         .env("DBBACKUP", BIN)
-        .env("DBBACKUP_DB_PATH", env.path("missing.db"))
+        .env("DBBACKUP_DB_PATH", &not_a_database)
         .env("DBBACKUP_BACKUP_DIR", &env.backups)
         .env("DBBACKUP_STRICT", strict)
         .args([

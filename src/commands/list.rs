@@ -127,7 +127,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         if let Some(id) = args.job.as_deref() {
             crate::slurm::undo::JobRef::parse(id)?;
         }
-        refuse_missing_dir(ctx, db.as_ref(), None)?;
+        refuse_missing_dir(ctx, db.as_ref())?;
     }
     let (entries, legacy, standings, reused) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
     warn_if_missing(ctx, &entries, db.as_ref(), legacy);
@@ -179,19 +179,14 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
 /// A backup directory that does not exist fails the listing (exit 1), as it
 /// fails `check`: an empty list with exit 0 would read as "no backups yet" to a
 /// script whose path is mistyped or whose working directory is another.
-/// `target`: a restore's `--target`, kept in the advice.
-pub(crate) fn refuse_missing_dir(
-    ctx: &Ctx,
-    db: Option<&DbId>,
-    target: Option<&std::path::Path>,
-) -> Result<()> {
+fn refuse_missing_dir(ctx: &Ctx, db: Option<&DbId>) -> Result<()> {
     let dir = &ctx.settings.backup_dir;
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         _ => return Ok(()),
     }
     let mirrors =
-        db.and_then(|db| crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db, target));
+        db.and_then(|db| crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db, None));
     let next = mirrors.unwrap_or_else(|| {
         "no backup was made into it yet, or its path is mistyped (a relative one is from the working directory)"
             .to_string()

@@ -70,11 +70,6 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     let mut read_back = None;
     let staged = staged_from_remote(ctx, args, &name, &target, &mut read_back)?;
     // `latest` from the remote: the newer points passed over there.
-    // Nothing to restore from a backup directory that is not there: said so,
-    // without making it (its lock file) for a `list` to read as "no backups".
-    if staged.is_none() && !args.if_db_missing {
-        super::list::refuse_missing_dir(ctx, ctx.db_id().as_ref(), args.target.as_deref())?;
-    }
     let passed_on_remote = staged
         .as_ref()
         .map(|s| s.passed_over.clone())
@@ -93,8 +88,19 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         if_db_missing: args.if_db_missing,
         full_check: args.full_check,
     };
-    let result = restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)
-        .map_err(|error| with_mirror_hint(ctx, &request, args.target.as_deref(), error));
+    // Nothing to restore from a backup directory that is not there: said so
+    // (as the engine would), without making it and its lock file for a
+    // later `list` to read as "no backups".
+    let missing = staged.is_none() && !args.if_db_missing && !ctx.settings.backup_dir.exists();
+    let result = if missing {
+        Err(Error::failed(crate::store::latest::missing_dir(
+            &ctx.backup_dir(),
+            ctx.db_id().as_ref(),
+        )))
+    } else {
+        restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)
+    }
+    .map_err(|error| with_mirror_hint(ctx, &request, args.target.as_deref(), error));
     // A purged backup directory is made again by the pre-restore copy: the
     // download's read-back, not written before, is recorded there now.
     if let Some((proofs, url)) = &read_back {

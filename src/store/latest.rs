@@ -162,13 +162,19 @@ fn adoptable(set: &BackupSet) -> Vec<&str> {
 }
 
 /// Why `latest` found nothing, with what is there instead.
+/// "No restore point" when the backup directory `dir` does not exist.
+pub(crate) fn missing_dir(dir: &BackupDir, db: Option<&DbId>) -> String {
+    let of = db.map_or(String::new(), |db| format!(" of {}", show(db.canonical())));
+    format!(
+        "no restore point{of}: backup directory {} does not exist",
+        show(dir.path())
+    )
+}
+
 fn no_restore_point(dir: &BackupDir, db: Option<&DbId>, set: &BackupSet) -> String {
     let of = db.map_or(String::new(), |db| format!(" of {}", show(db.canonical())));
     if !dir.path().exists() {
-        return format!(
-            "no restore point{of}: backup directory {} does not exist",
-            show(dir.path())
-        );
+        return missing_dir(dir, db);
     }
     let mut text = format!("no restore point{of} in {}", show(dir.path()));
     if !set.pre_restore.is_empty() {
