@@ -88,19 +88,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         if_db_missing: args.if_db_missing,
         full_check: args.full_check,
     };
-    // Nothing to restore from a backup directory that is not there: said so
-    // (as the engine would), without making it and its lock file for a
-    // later `list` to read as "no backups".
-    let missing = staged.is_none() && !args.if_db_missing && !ctx.settings.backup_dir.exists();
-    let result = if missing {
-        Err(Error::failed(crate::store::latest::missing_dir(
-            &ctx.backup_dir(),
-            ctx.db_id().as_ref(),
-        )))
-    } else {
-        restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), &request)
-    }
-    .map_err(|error| with_mirror_hint(ctx, &request, args.target.as_deref(), error));
+    let local = staged.is_none() && !args.if_db_missing;
+    let result = restore_with(ctx, &request, local)
+        .map_err(|error| with_mirror_hint(ctx, &request, args.target.as_deref(), error));
     // A purged backup directory is made again by the pre-restore copy: the
     // download's read-back, not written before, is recorded there now.
     if let Some((proofs, url)) = &read_back {
@@ -314,6 +304,20 @@ fn staged_from_remote(
         crate::remote::unrecorded::warn_newer(&remote, Some(&staged.name), &so);
     }
     Ok(Some(staged))
+}
+
+/// The engine's restore. `local`: from the backup directory only (no remote
+/// download, not `--if-db-missing`): one that is not there is said so (as the
+/// engine would), without making it and its lock file for a later `list` to
+/// read as "no backups".
+fn restore_with(ctx: &Ctx, request: &Request, local: bool) -> Result<Outcome> {
+    if local && !ctx.settings.backup_dir.exists() {
+        return Err(Error::failed(crate::store::latest::missing_dir(
+            &ctx.backup_dir(),
+            ctx.db_id().as_ref(),
+        )));
+    }
+    restore::restore(&ctx.settings, &ctx.job, &ctx.backup_dir(), request)
 }
 
 /// The fall-back took `taken` from the remote while the backup directory
