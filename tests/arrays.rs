@@ -583,8 +583,8 @@ fn run_with_a_refused_final_job_says_the_final_job_is_missing_not_the_restore_po
     );
 }
 
-/// `final` for an array nobody knows (a mistyped id): still backs up, but says
-/// in its output and summary line that neither the scheduler nor pre-job knew it.
+/// `final` for an array nobody knows (a mistyped id): refused, saying that
+/// neither the scheduler nor pre-job knew it; `--force` backs up anyway.
 #[test]
 fn final_for_an_unknown_array_says_so() {
     let env = Env::new();
@@ -597,24 +597,30 @@ fn final_for_an_unknown_array_says_so() {
         .output()
         .unwrap()
         .into();
-    run.ok();
-    // Once, as a WARN log line on stderr; stdout is the report.
-    let warning = "knows nothing of array 99999";
-    assert_eq!(run.stderr.matches(warning).count(), 1, "{}", run.stderr);
+    // A typo: refused, once, and nothing planted under a job that never
+    // existed (T19 #2).
+    let refusal = "knows nothing of array 99999";
+    run.failed_with(1, refusal);
+    assert_eq!(run.stderr.matches(refusal).count(), 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains(" WARN job=") && !run.stdout.contains(warning),
-        "stdout: {}\nstderr: {}",
-        run.stdout,
+        run.stderr.contains("Nothing was backed up"),
+        "{}",
         run.stderr
     );
-    assert_eq!(env.backup_files().len(), 1, "the backup is still made");
-    let lines = summary_lines(&env.summary_log());
-    let line = lines.iter().find(|l| l["event"] == "final").unwrap();
-    assert!(
-        line["warning"].contains("no pre-job state exists"),
-        "{line:?}"
-    );
-    // Nothing to mark ended: not recorded, not claimed (T13 #12).
+    assert!(env.backup_files().is_empty());
+    // `--force`: backed up, with the warning; nothing to mark ended, so not
+    // recorded, not claimed (T13 #12).
+    let mut command = env.command();
+    with_path(&mut command, &bin);
+    let json: Run = command
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+        .args(["final", "99999", "--force", "--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    json.ok();
+    assert_eq!(env.backup_files().len(), 1, "--force backs up");
+    assert_eq!(json.json()["marked_ended"], false, "{}", json.stdout);
     let marked: Vec<_> = std::fs::read_dir(env.backups.join(".dbbackup-state"))
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
@@ -624,15 +630,6 @@ fn final_for_an_unknown_array_says_so() {
             .any(|n| n.to_string_lossy().starts_with("ended-")),
         "{marked:?}"
     );
-    let mut command = env.command();
-    with_path(&mut command, &bin);
-    let json: Run = command
-        .args(["final", "99999", "--format", "json"])
-        .output()
-        .unwrap()
-        .into();
-    json.ok();
-    assert_eq!(json.json()["marked_ended"], false, "{}", json.stdout);
 }
 
 /// A requeued single job's second pre-job finds its first run's restore point:

@@ -1069,7 +1069,7 @@ fn docs_json_and_the_commands_with_format_agree() {
 fn final_speaks_one_json_document() {
     let env = Env::new();
     env.run(&["backup"]).ok();
-    let run = env.run(&["final", "424242", "--format", "json"]);
+    let run = env.run(&["final", "424242", "--force", "--format", "json"]);
     run.ok();
     let doc = run.json();
     assert_eq!(doc["status"], "skipped", "{doc}");

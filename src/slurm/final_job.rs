@@ -72,11 +72,19 @@ pub(crate) fn run(
     refuse_unended(&array, source, &ends, force)?;
     let dir = BackupDir::new(&settings.backup_dir);
     let reader = JobState::reader(&dir);
-    // A mistyped id would otherwise pass for "nothing to do": say so (the backup
-    // is still made or kept; it costs little and may be what was wanted).
+    // A mistyped id would otherwise pass for "nothing to do", and plant a
+    // backup labelled with a job that never existed: refused, nothing made,
+    // unless `--force` (an array whose records are gone).
     let never_heard_of = ends.is_empty()
         && reader.pre_job(&key).is_none()
         && reader.reached_post_job(&key).is_ok_and(|t| t.is_empty());
+    // (Only when the scheduler answered: a stuck one says nothing of the id.)
+    if never_heard_of && unasked.is_none() && !force {
+        return Err(Error::failed(format!(
+            "the scheduler knows nothing of array {array} and no pre-job state exists for it: \
+             is the id right? Nothing was backed up (`--force` backs up anyway, labelled job {array})"
+        )));
+    }
     let unknown = never_heard_of.then(|| {
         format!(
             "the scheduler knows nothing of array {array} and no pre-job state exists for it: \
@@ -103,7 +111,7 @@ pub(crate) fn run(
     // leave its restore point to retention under them: it stays pinned (until
     // the pin expires) unless `--force`. The backup is made as ever.
     // An id nobody knows (a typo) has nothing to mark: said, not recorded.
-    let mark = (unasked.is_none() && !never_heard_of) || force;
+    let mark = !never_heard_of && (unasked.is_none() || force);
     let unknown = unasked
         .map(|why| unasked_warning(&array, &why, force))
         .or(unknown);
