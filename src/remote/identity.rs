@@ -19,16 +19,9 @@ use crate::store::{BackupSet, Checksum, Entry, Metadata};
 
 /// The backups `set` holds, by name and content.
 fn held(set: &BackupSet) -> HashSet<(&str, &Checksum)> {
-    [
-        &set.restore_points,
-        &set.damaged,
-        &set.failed,
-        &set.pre_restore,
-    ]
-    .into_iter()
-    .flatten()
-    .filter_map(|e| Some((e.file_name.as_str(), &e.meta.as_ref().ok()?.checksum)))
-    .collect()
+    set.own_files()
+        .filter_map(|e| Some((e.file_name.as_str(), &e.meta.as_ref().ok()?.checksum)))
+        .collect()
 }
 
 /// One of this backup directory's points ranked on the remote below an older

@@ -670,17 +670,7 @@ fn lift_newest(
 
 /// The backup directory `set` was read from (any of its backups' parent).
 fn set_dir(set: &BackupSet) -> Option<&std::path::Path> {
-    [
-        &set.restore_points,
-        &set.damaged,
-        &set.failed,
-        &set.pre_restore,
-    ]
-    .into_iter()
-    .flatten()
-    .next()?
-    .path
-    .parent()
+    set.own_files().next()?.path.parent()
 }
 
 /// Backups whose metadata is damaged (a header checksum mismatch, say) are

@@ -100,16 +100,7 @@ pub(crate) fn clean<'a>(
     set: &BackupSet,
     recorded: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<(String, i64)>> {
-    let held: HashSet<&str> = [
-        &set.restore_points,
-        &set.damaged,
-        &set.failed,
-        &set.pre_restore,
-    ]
-    .into_iter()
-    .flatten()
-    .map(|e| e.file_name.as_str())
-    .collect();
+    let held: HashSet<&str> = set.own_files().map(|e| e.file_name.as_str()).collect();
     let newest = recorded
         .into_iter()
         .filter_map(|name| Some(BackupName::parse(name)?.order_key()))

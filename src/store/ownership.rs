@@ -256,6 +256,19 @@ pub(crate) struct BackupSet {
 }
 
 impl BackupSet {
+    /// Every backup file of this database in the directory: restore points,
+    /// damaged ones, failed snapshots and pre-restore copies.
+    pub(crate) fn own_files(&self) -> impl Iterator<Item = &Entry> {
+        [
+            &self.restore_points,
+            &self.damaged,
+            &self.failed,
+            &self.pre_restore,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
     pub(crate) fn of(entries: Vec<Entry>, db: &DbId) -> BackupSet {
         let legacy = Legacy::judge(&entries, db);
         BackupSet::judged(entries, db, legacy)
