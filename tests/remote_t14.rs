@@ -325,3 +325,23 @@ fn the_fall_back_reads_the_directorys_own_point_above_an_older_copy() {
         restore.stdout
     );
 }
+
+/// T18 #8: the only local backup damaged in its body (its header and size
+/// pass the cheap tests): `restore latest` refused it without a word of the
+/// intact copy the last sync proved on the remote.
+#[test]
+fn a_local_point_found_damaged_while_read_names_the_remote() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "bodydamage");
+    with(&r, &r.url, &["backup"]).ok();
+    with(&r, &r.url, &["sync"]).ok();
+    let name = r.env.backup_files()[0].clone();
+    // Just past the header: the deflate stream, which only a whole read sees.
+    let path = r.env.backups.join(&name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[dbbackup::store::metadata::HEADER_LEN + 58] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::remove_file(&r.env.db).unwrap();
+    with(&r, &r.url, &["restore", "latest"]).failed_with(1, "restore the newest from s3://");
+    with(&r, &r.url, &["restore", "latest", "--from-remote"]).ok();
+}

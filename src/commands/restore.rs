@@ -451,8 +451,37 @@ fn with_mirror_hint(ctx: &Ctx, request: &Request, target: Option<&Path>, error: 
     let mirrors = &ctx.settings.mirror_dirs;
     match crate::store::latest::mirror_instead(&ctx.backup_dir(), mirrors, &db, target, |_| true) {
         Some(hint) => Error::failed(format!("{message}; {hint}")),
-        None => error,
+        None => with_remote_fall_back(ctx, &db, target, error),
     }
+}
+
+/// `restore latest` that found its only local points damaged as it read them
+/// (the cheap tests had passed them, so it did not fall back to the remote
+/// first): the remote is named, when one is configured and the backup
+/// directory now holds no point known to be intact.
+fn with_remote_fall_back(
+    ctx: &Ctx,
+    db: &crate::store::DbId,
+    target: Option<&Path>,
+    error: Error,
+) -> Error {
+    let Error::Failed(message) = &error else {
+        return error;
+    };
+    let Some(url) = ctx.settings.remote.as_deref() else {
+        return error;
+    };
+    let intact = ctx
+        .backup_dir()
+        .newest_restore_point(db, |e| crate::diff::restore_problem(e).is_none());
+    if !matches!(intact, Ok(None)) {
+        return error;
+    }
+    let target = target.map_or_else(String::new, |t| format!(" --target {}", show(t)));
+    Error::failed(format!(
+        "{message}; no intact restore point is left in {}: restore the newest from {url} with `dbbackup restore latest --from-remote{target}`",
+        show(&ctx.settings.backup_dir)
+    ))
 }
 
 /// A backup `name` the backup directory does not hold (pruned there) that
