@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CheckOptions",
+    "CheckReport",
     "DbBackupError",
     "ListOptions",
     "Options",
@@ -306,13 +307,24 @@ def restore(
         # name there (restore's old first positional) would restore over that file.
         name_hint = os.path.basename(path)
         raise ValueError(f"db_path {path!r} is a backup, not a database: restore(db_path, name={name_hint!r})")
+    if path == "latest" and not os.path.exists(path):
+        # `restore("latest")`: the name where the database goes.
+        raise ValueError("db_path 'latest' is a restore name, not a database: restore(db_path, name='latest')")
     positional = [] if name is None else [name]
     return cast(Dict[str, Any], _run("restore", positional, db_path, dict(options, target=target)))
 
 
-def check(db_path: Optional[PathLike] = None, **options: "Unpack[CheckOptions]") -> Dict[str, Any]:
+class CheckReport(Dict[str, Any]):
+    """:func:`check`'s report: a dict, true only when the set is healthy, so
+    that ``if dbbackup.check(db):`` and ``assert dbbackup.check(db)`` mean it."""
+
+    def __bool__(self) -> bool:
+        return self.get("healthy") is True
+
+
+def check(db_path: Optional[PathLike] = None, **options: "Unpack[CheckOptions]") -> CheckReport:
     """The health of the backup set. An unhealthy set is an answer, not an
-    error: look at ``report["healthy"]``.
+    error: look at ``report["healthy"]`` (the report is true only when healthy).
 
     Args:
         db_path: the database whose backups are judged.
@@ -328,7 +340,7 @@ def check(db_path: Optional[PathLike] = None, **options: "Unpack[CheckOptions]")
             a failure before any report (exit 1, e.g. the backup directory is a
             file). An unhealthy set (exit 1 with a report) is returned.
     """
-    return cast(Dict[str, Any], _run("check", [], db_path, options, report_on_exit_1=True))
+    return CheckReport(cast(Dict[str, Any], _run("check", [], db_path, options, report_on_exit_1=True)))
 
 
 def list_backups(db_path: Optional[PathLike] = None, **options: "Unpack[ListOptions]") -> List[Dict[str, Any]]:

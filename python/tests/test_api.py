@@ -448,6 +448,9 @@ class ApiTest(unittest.TestCase):
         dbbackup.backup(force=True, db_path=self.db, **self.opts)
         self.assertTrue(dbbackup.check(db_path=self.db, max_age="1h", **self.opts)["healthy"])
         self.assertFalse(dbbackup.check(db_path=self.db, min_count=2, **self.opts)["healthy"])
+        # `if dbbackup.check(db):` means healthy (T19 #12): the report is false when not.
+        self.assertTrue(dbbackup.check(db_path=self.db, max_age="1h", **self.opts))
+        self.assertFalse(dbbackup.check(db_path=self.db, min_count=2, **self.opts))
         with self.assertRaises(dbbackup.DbBackupError) as caught:
             dbbackup.check(db_path=self.db, max_age="soon", **self.opts)
         self.assertEqual(caught.exception.exit_code, 2)
@@ -504,6 +507,7 @@ class ApiTest(unittest.TestCase):
             ("restore", {"db_path": self.db, "name": 5}, TypeError, "name must be a str"),
             ("restore", {"db_path": self.db, "name": "latest", "before_job": 264}, ValueError, "or before_job, not both"),
             ("restore", {"db_path": "backup_20250909_093708_002.diff.gz"}, ValueError, "is a backup, not a database"),
+            ("restore", {"db_path": "latest"}, ValueError, "restore(db_path, name='latest')"),
             ("backup", {"db_path": self.db, "lock_timeout_seconds": 0.5}, TypeError, "lock_timeout_seconds must be an int"),
             ("backup", {"db_path": self.db, "busy_timeout_seconds": 2.0}, TypeError, "busy_timeout_seconds must be an int"),
             ("backup", {"db_path": self.db, "term_grace_seconds": "5"}, TypeError, "term_grace_seconds must be an int"),
