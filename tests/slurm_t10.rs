@@ -580,23 +580,24 @@ fn a_failed_mirror_copy_fails_pre_job_as_it_fails_post_job() {
 /// T19 #5: `srun -n 8 dbbackup run -- CMD` runs one `run` per task: the
 /// first task to end marked the job ended, and the post-job backups of the
 /// others then pushed out its pre-job restore point while the job still ran
-/// (`restore --before-job` impossible, `check` healthy). The job ends with
-/// its step's last task.
+/// (`restore --before-job` impossible, `check` healthy). T20 F2: nor may the
+/// end of a step end the job (the script may run another). A step's task
+/// never marks the job ended: its pin lasts until it expires.
 #[test]
-fn a_task_of_a_multi_task_step_does_not_end_the_job_for_the_others() {
+fn a_task_of_a_multi_task_step_does_not_end_the_job() {
     let env = Env::new();
-    let task = |id: &str| {
+    let task = |step: &str, id: &str| {
         let run: Run = env
             .command()
             .env("SLURM_JOB_ID", "6200")
-            .env("SLURM_STEP_ID", "0")
-            .env("SLURM_STEP_NUM_TASKS", "3")
+            .env("SLURM_STEP_ID", step)
+            .env("SLURM_STEP_NUM_TASKS", "2")
             .env("SLURM_PROCID", id)
             .env("DBBACKUP_MAX_BACKUPS", "1")
             .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
             .args(["run", "--", "sh", "-c"])
             .arg(format!(
-                "sqlite3 {} \"INSERT INTO ledger (amount, note) VALUES (1, 'task {id}')\"",
+                "sqlite3 {} \"INSERT INTO ledger (amount, note) VALUES (1, 'step {step} task {id}')\"",
                 env.db.display()
             ))
             .output()
@@ -605,9 +606,10 @@ fn a_task_of_a_multi_task_step_does_not_end_the_job_for_the_others() {
         run.ok();
     };
     let before = content_digest(&env.db);
-    // Two of three tasks end; the third still runs.
-    task("0");
-    task("1");
+    // Two steps of two tasks each, one after the other.
+    for (step, id) in [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")] {
+        task(step, id);
+    }
     let out = env.path("before-job.db");
     let target = out.to_str().unwrap();
     env.run(&[
@@ -620,10 +622,9 @@ fn a_task_of_a_multi_task_step_does_not_end_the_job_for_the_others() {
     ])
     .ok();
     assert_eq!(content_digest(&out), before);
-    task("2");
     let post = lines_of(&env, "6200", "post-job");
     assert!(
-        post[2]["trigger"].contains("3 of 3 tasks finished"),
+        post[3]["trigger"].contains("task 1 of 2 of step 1 finished"),
         "{post:#?}"
     );
 }

@@ -176,18 +176,18 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             ends = !after_term && ctx.job.own_id.is_some();
             match crate::slurm::job::step_task() {
                 // One task of several (`srun -n 8 dbbackup run`): the job has
-                // not ended while the others run, so its restore point stays
-                // kept until the last one finishes.
-                Some(step) if ends => {
-                    let state = JobState::open(&dir, &lock)?;
-                    let finished = state.finish_step_task(&key, &step, ctx.job.restarts)?;
-                    ends = finished >= step.tasks;
+                // not ended while the others run, nor when the step ends (the
+                // script may run more steps): its restore point stays kept
+                // until the job's pin expires (a job step cannot see the end
+                // of the job).
+                Some(step) => {
+                    ends = false;
                     format!(
-                        "job finished (task {} of step {}: {finished} of {} tasks finished)",
-                        step.task, step.step, step.tasks
+                        "task {} of {} of step {} finished (the job's restore point stays kept: the script may run more steps)",
+                        step.task, step.tasks, step.step
                     )
                 }
-                _ => "job finished".to_string(),
+                None => "job finished".to_string(),
             }
         }
         Some(task) if after_term => {

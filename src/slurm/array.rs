@@ -260,23 +260,6 @@ impl JobState {
         Ok(tasks.len() as u64)
     }
 
-    /// Record that `step`'s task ran post-job to the end of its work (in this
-    /// run of the job: a requeued job counts again); returns how many of the
-    /// step's tasks have.
-    pub(crate) fn finish_step_task(
-        &self,
-        key: &str,
-        step: &super::job::StepTask,
-        restarts: u64,
-    ) -> Result<u64> {
-        let name = format!("steptasks-{key}-{}-{restarts}", step.step);
-        let mut tasks = self.read_set(&name)?;
-        tasks.insert(step.task);
-        let text: String = tasks.iter().map(|t| format!("{t}\n")).collect();
-        self.write(&name, &text)?;
-        Ok(tasks.len() as u64)
-    }
-
     /// Record that `task` of the array `key` ran post-job after SLURM's TERM
     /// (not counted as finished: it may be requeued).
     pub(crate) fn term_task(&self, key: &str, task: u64) -> Result<()> {
