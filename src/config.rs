@@ -201,27 +201,38 @@ pub fn resolve(request: Request) -> Result<Settings> {
     Ok(settings)
 }
 
-/// Without `./dbbackup.yaml`: the project's configuration beside the database
-/// given (`--db-path /proj/results.db` from another directory, the Python API
-/// from a notebook elsewhere), when it names that same database. Without it,
-/// the backups would go to a new `outputs/db_backups` under the current
-/// directory, where the project's `list` and `restore` never look.
+/// Without `./dbbackup.yaml`: the project's configuration for the database
+/// given (`--db-path /proj/data/results.db` from another directory, the Python
+/// API from a notebook elsewhere): the nearest `dbbackup.yaml` in the
+/// database's directory or one above it (as git finds its repository) that
+/// names that same database. Without it, the backups would go to a new
+/// `outputs/db_backups` under the current directory, where the project's
+/// `list` and `restore` never look.
 fn beside_database(db: Option<&Path>) -> Option<PathBuf> {
     let db = db?;
-    let config = db.parent()?.join(defaults::DEFAULT_CONFIG_FILE);
-    if !config.is_file() {
-        return None;
-    }
-    let (file, _, _) = load(&config).ok()?;
-    let same = crate::store::DbId::of(&file.db_path?).is_file(db);
-    same.then(|| {
-        tracing::info!(
-            "reading {}: the configuration beside the database (none in the current directory)",
-            crate::error::show(&config)
-        );
-        config
-    })
+    let absolute = std::path::absolute(db).ok()?;
+    let config = absolute
+        .parent()?
+        .ancestors()
+        .take(PROJECT_DEPTH)
+        .map(|dir| dir.join(defaults::DEFAULT_CONFIG_FILE))
+        .filter(|config| config.is_file())
+        .find(|config| {
+            load(config)
+                .ok()
+                .and_then(|(file, _, _)| file.db_path)
+                .is_some_and(|named| crate::store::DbId::of(&named).is_file(db))
+        })?;
+    tracing::info!(
+        "reading {}: the project's configuration for {} (none in the current directory)",
+        crate::error::show(&config),
+        crate::error::show(db)
+    );
+    Some(config)
 }
+
+/// How far above the database a project's `dbbackup.yaml` is looked for.
+const PROJECT_DEPTH: usize = 4;
 
 /// The settings, defaults filled in. Nothing left to check: every value was
 /// typed and range checked as it was read (`options`, `limits`, `units`).

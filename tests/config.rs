@@ -772,3 +772,33 @@ fn the_configuration_beside_the_database_is_read_from_another_directory() {
     listed.ok();
     assert!(listed.stdout.contains("backup_"), "{}", listed.stdout);
 }
+
+/// T20 F3: the layout `init --db-path data/results.db` writes (the file at
+/// the project's root, the database one directory down) was not found from a
+/// notebook elsewhere: the nearest `dbbackup.yaml` above the database that
+/// names it is read.
+#[test]
+fn the_projects_configuration_above_the_database_is_read_from_another_directory() {
+    let env = Env::empty();
+    let data = env.path("data");
+    fs::create_dir(&data).unwrap();
+    let db = data.join("results.db");
+    make_ledger_db(&db, 20, false);
+    fs::write(
+        env.path("dbbackup.yaml"),
+        "db_path: data/results.db\nbackup_dir: project-backups\n",
+    )
+    .unwrap();
+    let elsewhere = env.path("notebooks");
+    fs::create_dir(&elsewhere).unwrap();
+    let bare = |dir: &std::path::Path, args: &[&str]| -> Run {
+        let mut command = std::process::Command::new(BIN);
+        without_inherited_settings(&mut command);
+        command.current_dir(dir).args(args).output().unwrap().into()
+    };
+    bare(&elsewhere, &["--db-path", "../data/results.db", "backup"]).ok();
+    assert!(!elsewhere.join("outputs").exists());
+    let listed = bare(env.root.path(), &["list"]);
+    listed.ok();
+    assert!(listed.stdout.contains("backup_"), "{}", listed.stdout);
+}
