@@ -345,3 +345,29 @@ fn a_local_point_found_damaged_while_read_names_the_remote() {
     with(&r, &r.url, &["restore", "latest"]).failed_with(1, "restore the newest from s3://");
     with(&r, &r.url, &["restore", "latest", "--from-remote"]).ok();
 }
+
+/// T20 F1: after a rollback (`restore NAME` of an older point), `restore
+/// latest --from-remote` brought back the state that was undone, exit 0, no
+/// word. The point rolled back to is the remote's `latest` too, until a
+/// backup is made after it.
+#[test]
+fn restore_latest_from_the_remote_after_a_rollback_takes_the_state_rolled_back_to() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "rollback");
+    with(&r, &r.url, &["backup"]).ok();
+    let good = r.env.backup_files()[0].clone();
+    let good_state = content_digest(&r.env.db);
+    r.add_row();
+    with(&r, &r.url, &["backup"]).ok();
+    with(&r, &r.url, &["sync"]).ok();
+    with(&r, &r.url, &["restore", &good]).ok();
+    let out = r.env.root.path().join("out.db");
+    let restore = restore_latest_into(&r, &r.url, &out);
+    restore.ok();
+    assert_eq!(content_digest(&out), good_state, "{}", restore.stderr);
+    assert!(
+        restore.stderr.contains("what that restore undid"),
+        "{}",
+        restore.stderr
+    );
+}

@@ -123,5 +123,70 @@ pub(crate) fn points_here(
             point.record.remote_seq = Some(lift.number);
         }
     }
+    if let Some(db) = db {
+        rolled_back_above(&mut points, backups, db, &set, remote);
+    }
     Ok(points)
+}
+
+/// After a rollback (`restore NAME` of an older point into the database) and
+/// before any backup since, `latest` is the point rolled back to, on the
+/// remote as in the backup directory (`restored::rolled_back_first`): the
+/// newer points, all made here before that restore, hold what it undid. Read
+/// above them, with a warning naming them.
+fn rolled_back_above(
+    points: &mut [RemotePoint],
+    backups: &BackupDir,
+    db: &DbId,
+    set: &crate::store::BackupSet,
+    remote: &Remote,
+) {
+    let Some(restored) = crate::restored::read(backups.path(), db) else {
+        return;
+    };
+    let Some(at) = points
+        .iter()
+        .position(|p| p.misplaced.is_none() && p.record.name == restored.backup)
+    else {
+        return;
+    };
+    let rank = |p: &RemotePoint| {
+        (
+            p.record.remote_seq.unwrap_or(0),
+            p.record.metadata.seq.unwrap_or(0),
+        )
+    };
+    let source = points[at].record.metadata.source.clone();
+    let made_before_the_restore = |name: &str| {
+        set.own_files()
+            .any(|e| e.file_name == name && e.seq().is_some_and(|seq| seq <= restored.seq))
+    };
+    let above: Vec<&RemotePoint> = points
+        .iter()
+        .filter(|p| p.misplaced.is_none() && p.record.metadata.source == source)
+        .filter(|p| rank(p) > rank(&points[at]))
+        .collect();
+    if above.is_empty()
+        || !above
+            .iter()
+            .all(|p| made_before_the_restore(&p.record.name))
+    {
+        return;
+    }
+    let undone: Vec<String> = above.iter().map(|p| p.record.name.clone()).collect();
+    let highest = points
+        .iter()
+        .filter_map(|p| p.record.remote_seq)
+        .max()
+        .unwrap_or(0);
+    tracing::warn!(
+        "`latest` on {} is {}: the database was set back to it at {} and no backup was made since; \
+         the newer {} hold{} what that restore undid (`dbbackup restore NAME --from-remote` takes one)",
+        remote.url(),
+        restored.backup,
+        restored.time,
+        undone.join(", "),
+        if undone.len() == 1 { "s" } else { "" }
+    );
+    points[at].record.remote_seq = Some(highest + 1);
 }
