@@ -161,13 +161,27 @@ pub fn resolve(request: Request) -> Result<Settings> {
         )));
     }
     let given_config = given_longs.iter().any(|l| l == "config");
-    let (file, remote_line, mirrors_line) = match &config_file {
+    let (mut file, remote_line, mirrors_line) = match &config_file {
         Some(path) => {
             refuse_database_as_config(path, flags.config.is_some(), given_config)?;
             load(path)?
         }
         None => (Options::default(), None, None),
     };
+    // The project's file found from elsewhere: its directory is where the
+    // path defaults would be had it been run there (T20 F5).
+    if let Some(path) = &config_file
+        && flags.config.is_none()
+        && !Path::new(defaults::DEFAULT_CONFIG_FILE).exists()
+    {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        file.backup_dir = file
+            .backup_dir
+            .or_else(|| Some(dir.join(defaults::DEFAULT_BACKUP_DIR)));
+        file.summary_log = file
+            .summary_log
+            .or_else(|| Some(dir.join(defaults::DEFAULT_SUMMARY_LOG)));
+    }
     let mirrors_from_file = flags.mirror_dirs.is_none();
     let remote_in_file = match (&config_file, &file.remote, &flags.remote) {
         (Some(path), Some(_), None) => Some((path.clone(), remote_line)),

@@ -802,3 +802,26 @@ fn the_projects_configuration_above_the_database_is_read_from_another_directory(
     listed.ok();
     assert!(listed.stdout.contains("backup_"), "{}", listed.stdout);
 }
+
+/// T20 F5: the project's file found from elsewhere, without `backup_dir`:
+/// the default went to the caller's directory (`./outputs/db_backups`), not
+/// the project's. The path defaults are the file's directory's then.
+#[test]
+fn the_path_defaults_of_a_configuration_found_from_elsewhere_are_the_projects() {
+    let env = Env::new();
+    fs::write(env.path("dbbackup.yaml"), "db_path: results.db\n").unwrap();
+    let elsewhere = env.path("notebooks");
+    fs::create_dir(&elsewhere).unwrap();
+    let mut command = std::process::Command::new(BIN);
+    without_inherited_settings(&mut command);
+    let run: Run = command
+        .current_dir(&elsewhere)
+        .args(["--db-path", env.db.to_str().unwrap(), "backup"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(!elsewhere.join("outputs").exists());
+    assert!(!elsewhere.join("slrm_logs").exists());
+    assert!(env.path("outputs/db_backups").is_dir());
+}
