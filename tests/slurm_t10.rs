@@ -656,3 +656,34 @@ fn a_first_job_that_creates_the_database_runs_under_strict() {
     job_step(&env, "6301", &env.db, &["run", "--strict", "--", "true"])
         .failed_with(1, "does not exist");
 }
+
+/// T20 F4: under `--strict` with a failing mirror, only the task that made
+/// the restore point refused; the job's other tasks found it made by another
+/// task and ran their work, exit 0. Each task's pre-job names the mirrors
+/// that lack the job's restore point.
+#[test]
+fn every_task_of_a_strict_job_refuses_a_restore_point_missing_from_a_mirror() {
+    let env = Env::new();
+    let not_a_dir = env.path("mirror-is-a-file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let marker = env.path("work-ran");
+    let work = format!("touch {}", marker.display());
+    for task in ["0", "1"] {
+        let run: Run = env
+            .command()
+            .env("SLURM_JOB_ID", "6400")
+            .env("SLURM_STEP_ID", "0")
+            .env("SLURM_STEP_NUM_TASKS", "2")
+            .env("SLURM_PROCID", task)
+            .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+            .args(["--mirror-dir", not_a_dir.to_str().unwrap()])
+            .args(["run", "--strict", "--", "sh", "-c", &work])
+            .output()
+            .unwrap()
+            .into();
+        run.failed_with(1, "not copied to every mirror");
+        assert!(!marker.exists(), "task {task}'s work ran");
+    }
+    let pre = lines_of(&env, "6400", "pre-job");
+    assert!(pre.iter().all(|l| l["status"] == "failed"), "{pre:#?}");
+}

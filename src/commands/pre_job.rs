@@ -83,7 +83,8 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
         }
     };
     let mirrors_failed = match &done.result {
-        Ok(Found::Created(_, failed) | Found::Reused(_, failed)) => failed.as_deref(),
+        Ok(Found::Created(_, failed) | Found::Reused(_, failed)) => failed.clone(),
+        Ok(Found::Exists(name)) => not_in_every_mirror(ctx, name),
         _ => None,
     };
     let status = if final_failed || mirrors_failed.is_some() {
@@ -96,7 +97,7 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
     if !reason.is_empty() {
         line.field("reason", reason);
     }
-    if let Some(failed) = mirrors_failed {
+    if let Some(failed) = &mirrors_failed {
         line.field("mirror", failed);
     }
     add_final(&mut line, submitted);
@@ -119,6 +120,27 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
         _ if mirrors_failed.is_some() => Ended::MirrorsFailed,
         _ => Ended::Ready,
     })
+}
+
+/// The mirrors that lack `name`, the restore point another task of this job
+/// made (its copy failed there): "DIR: why; ...". The task that made it says
+/// so; so must the others, each of whose work it protects (`--strict`).
+fn not_in_every_mirror(ctx: &Ctx, name: &str) -> Option<String> {
+    let entry = ctx.backup_dir().by_name(name).ok()?;
+    let lacking: Vec<String> = ctx
+        .settings
+        .mirror_dirs
+        .iter()
+        .filter_map(|m| {
+            crate::mirror::lacks(m, &entry).map(|why| format!("{}: {why}", crate::error::show(m)))
+        })
+        .collect();
+    if lacking.is_empty() {
+        return None;
+    }
+    let failed = lacking.join("; ");
+    tracing::error!("restore point {name} is not in every mirror: {failed}");
+    Some(failed)
 }
 
 fn add_final(line: &mut Line, submitted: Option<&FinalJob>) {
