@@ -741,6 +741,14 @@ fn init_for_a_database_not_created_yet_writes_the_config_and_says_so_once() {
     assert!(!run.stdout.contains("does not exist"), "{}", run.stdout);
 }
 
+/// `dbbackup ARGS` run in `dir` with no setting from the environment: as a
+/// user's shell in that directory runs it.
+fn bare(dir: &std::path::Path, args: &[&str]) -> Run {
+    let mut command = std::process::Command::new(BIN);
+    without_inherited_settings(&mut command);
+    command.current_dir(dir).args(args).output().unwrap().into()
+}
+
 /// T19 #15: the database given by its absolute path from another directory
 /// (a notebook, the Python API): `./dbbackup.yaml` is not there, and the
 /// backups went to a new `outputs/db_backups` under the current directory,
@@ -756,11 +764,6 @@ fn the_configuration_beside_the_database_is_read_from_another_directory() {
     .unwrap();
     let elsewhere = env.path("notebooks");
     fs::create_dir(&elsewhere).unwrap();
-    let bare = |dir: &std::path::Path, args: &[&str]| -> Run {
-        let mut command = std::process::Command::new(BIN);
-        without_inherited_settings(&mut command);
-        command.current_dir(dir).args(args).output().unwrap().into()
-    };
     bare(
         &elsewhere,
         &["--db-path", env.db.to_str().unwrap(), "backup"],
@@ -791,11 +794,6 @@ fn the_projects_configuration_above_the_database_is_read_from_another_directory(
     .unwrap();
     let elsewhere = env.path("notebooks");
     fs::create_dir(&elsewhere).unwrap();
-    let bare = |dir: &std::path::Path, args: &[&str]| -> Run {
-        let mut command = std::process::Command::new(BIN);
-        without_inherited_settings(&mut command);
-        command.current_dir(dir).args(args).output().unwrap().into()
-    };
     bare(&elsewhere, &["--db-path", "../data/results.db", "backup"]).ok();
     assert!(!elsewhere.join("outputs").exists());
     let listed = bare(env.root.path(), &["list"]);
@@ -812,15 +810,11 @@ fn the_path_defaults_of_a_configuration_found_from_elsewhere_are_the_projects() 
     fs::write(env.path("dbbackup.yaml"), "db_path: results.db\n").unwrap();
     let elsewhere = env.path("notebooks");
     fs::create_dir(&elsewhere).unwrap();
-    let mut command = std::process::Command::new(BIN);
-    without_inherited_settings(&mut command);
-    let run: Run = command
-        .current_dir(&elsewhere)
-        .args(["--db-path", env.db.to_str().unwrap(), "backup"])
-        .output()
-        .unwrap()
-        .into();
-    run.ok();
+    bare(
+        &elsewhere,
+        &["--db-path", env.db.to_str().unwrap(), "backup"],
+    )
+    .ok();
     assert!(!elsewhere.join("outputs").exists());
     assert!(!elsewhere.join("slrm_logs").exists());
     assert!(env.path("outputs/db_backups").is_dir());
