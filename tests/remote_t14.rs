@@ -17,6 +17,13 @@ fn with(r: &Remote, url: &str, args: &[&str]) -> Run {
         .into()
 }
 
+/// Invert the byte at `at` of the file at `path`.
+fn flip_byte(path: &std::path::Path, at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// `restore latest --from-remote --target TARGET` from `url`.
 fn restore_latest_into(r: &Remote, url: &str, target: &std::path::Path) -> Run {
     with(
@@ -312,10 +319,7 @@ fn the_fall_back_reads_the_directorys_own_point_above_an_older_copy() {
     let Some(server) = s3::shared() else { return };
     let r = Remote::new(server, "before");
     let (new, _old, newest, newest_state) = purged_then_copied(&r, 1);
-    let damaged = r.env.backups.join(&newest);
-    let mut bytes = std::fs::read(&damaged).unwrap();
-    bytes[100] ^= 0xff;
-    std::fs::write(&damaged, bytes).unwrap();
+    flip_byte(&r.env.backups.join(&newest), 100);
     let restore = with(&r, &new, &["restore", "latest"]);
     restore.ok();
     assert_eq!(
@@ -337,10 +341,10 @@ fn a_local_point_found_damaged_while_read_names_the_remote() {
     with(&r, &r.url, &["sync"]).ok();
     let name = r.env.backup_files()[0].clone();
     // Just past the header: the deflate stream, which only a whole read sees.
-    let path = r.env.backups.join(&name);
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[dbbackup::store::metadata::HEADER_LEN + 58] ^= 0xff;
-    std::fs::write(&path, bytes).unwrap();
+    flip_byte(
+        &r.env.backups.join(&name),
+        dbbackup::store::metadata::HEADER_LEN + 58,
+    );
     std::fs::remove_file(&r.env.db).unwrap();
     with(&r, &r.url, &["restore", "latest"]).failed_with(1, "restore the newest from s3://");
     with(&r, &r.url, &["restore", "latest", "--from-remote"]).ok();
