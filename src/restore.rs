@@ -481,21 +481,7 @@ fn choose(
     into_db: bool,
 ) -> Result<Vec<Entry>> {
     if request.name == "latest" {
-        let points = crate::store::latest::restore_points(dir, db, Some(target))?;
-        let Some(db) = db else { return Ok(points) };
-        let restored = crate::restored::read(dir.path(), db);
-        let (points, undone) = crate::restored::rolled_back_first(points, restored.as_ref());
-        if let (Some(restored), false) = (&restored, undone.is_empty()) {
-            tracing::warn!(
-                "`latest` is {}: the database was set back to it at {} and no backup was made since; \
-                 the newer {} hold{} what that restore undid (`dbbackup restore NAME` takes one)",
-                restored.backup,
-                restored.time,
-                undone.join(", "),
-                if undone.len() == 1 { "s" } else { "" }
-            );
-        }
-        return Ok(points);
+        return crate::store::latest::restore_points(dir, db, Some(target));
     }
     let entry = dir.by_name(&request.name)?;
     let owner = db.unwrap_or(target);

@@ -646,6 +646,35 @@ fn inherited_array_variables_lose_to_slurms_record() {
     assert_eq!(rows, 1);
 }
 
+/// T21 F2: the same job calling only `post-job` (no pre-job asked SLURM for
+/// it): it went by the inherited variables, counted as the array's task,
+/// marked the array ended while it ran, and retention deleted the array's
+/// pre-job restore point. Post-job asks SLURM itself then.
+#[test]
+fn a_job_submitted_from_an_array_task_that_runs_only_post_job_is_its_own_job() {
+    let env = Env::new();
+    let bin = env.path("record-bin");
+    fake_tool(
+        &bin,
+        "scontrol",
+        "#!/bin/sh
+\
+         if [ \"$1 $2\" = 'show job' ]; then echo \"JobId=$3 JobName=follow-up JobState=RUNNING\"; exit 0; fi\n\
+         printf 'ClusterName = alpha\\nKillWait = 5 sec\\n'\n",
+    );
+    let mut command = array_task(&env, "88000105", 0, 1);
+    command
+        .env("SLURM_JOB_ID", "88000107")
+        .env("PATH", path_with(&bin))
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .args(["post-job", "--status", "0"]);
+    let run: Run = command.output().unwrap().into();
+    run.ok();
+    let lines = summary_lines(&env.summary_log());
+    assert_eq!(lines[0]["job"], "88000107", "{lines:?}");
+    assert_eq!(lines[0]["trigger"], "job finished", "{lines:?}");
+}
+
 /// A requeued job (SLURM's TERM, then a second run with
 /// `SLURM_RESTART_COUNT=1`): the second run's post-job backup does not let
 /// retention delete the job's recorded pre-job restore point (the job is still

@@ -666,6 +666,12 @@ fn restore_latest_after_a_rollback_takes_the_state_rolled_back_to() {
         "{}",
         restore.stderr
     );
+    // `export latest` says the same (T21 F4: it exported the undone state).
+    let exported = env.path("exported.db.gz");
+    env.run(&["export", "latest", "--out", exported.to_str().unwrap()])
+        .ok();
+    let plain = crate::common::gunzip_to(&exported, &env.path("exported.db"));
+    assert_eq!(content_digest(&plain), good_state);
     // A backup made after the rollback is `latest` again.
     crate::common::s3::add_row(&env.db);
     let newer_state = content_digest(&env.db);

@@ -28,10 +28,18 @@ use crate::summary_log::{self, Line};
 
 pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
     crate::units::strict_env()?;
-    // Whether this is an array task, as pre-job asked SLURM (never asked here).
+    // Whether this is an array task, as pre-job asked SLURM; asked now when
+    // no pre-job ran for this job (a job submitted from an array task that
+    // calls only post-job inherits the task's variables, and must not count
+    // as that task). Never after TERM: the time left is the backup's.
+    let job = if args.after_term {
+        crate::slurm::identity::recalled(&ctx.job, &ctx.backup_dir())
+    } else {
+        crate::slurm::identity::decide(&ctx.job, &ctx.backup_dir())
+    };
     let ctx = &Ctx {
         settings: ctx.settings.clone(),
-        job: crate::slurm::identity::recalled(&ctx.job, &ctx.backup_dir()),
+        job,
     };
     let term = args.after_term.then(|| {
         let at = Instant::now();
