@@ -481,7 +481,7 @@ fn choose(
     into_db: bool,
 ) -> Result<Vec<Entry>> {
     if request.name == "latest" {
-        return crate::store::latest::restore_points(dir, db, Some(target));
+        return crate::restored::latest_points(dir, db, Some(target));
     }
     let entry = dir.by_name(&request.name)?;
     let owner = db.unwrap_or(target);

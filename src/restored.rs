@@ -128,6 +128,34 @@ pub(crate) fn rolled_back_first(
     (points, undone)
 }
 
+/// The restore points `latest` chooses from (`store::latest::restore_points`),
+/// the point a rollback set the database back to first until a backup is made
+/// after it (`rolled_back_first`), with a warning naming the undone ones: one
+/// `latest` for restore and export.
+pub(crate) fn latest_points(
+    dir: &crate::store::BackupDir,
+    db: Option<&DbId>,
+    target: Option<&DbId>,
+) -> Result<Vec<Entry>> {
+    let points = crate::store::latest::restore_points(dir, db, target)?;
+    let Some(db) = db else {
+        return Ok(points);
+    };
+    let restored = read(dir.path(), db);
+    let (points, undone) = rolled_back_first(points, restored.as_ref());
+    if let (Some(restored), false) = (&restored, undone.is_empty()) {
+        tracing::warn!(
+            "`latest` is {}: the database was set back to it at {} and no backup was made since; \
+             the newer {} hold{} what that restore undid (`dbbackup restore NAME` takes one)",
+            restored.backup,
+            restored.time,
+            undone.join(", "),
+            if undone.len() == 1 { "s" } else { "" }
+        );
+    }
+    Ok(points)
+}
+
 /// The restore points among `points` (newest first) that the shrink criteria
 /// compare: after `restored`, those published since and the one restored;
 /// without a restore, all of them.

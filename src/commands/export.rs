@@ -69,7 +69,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
 fn local(ctx: &Ctx, args: &ExportArgs) -> Result<crate::export::Exported> {
     let dir = ctx.backup_dir();
     let set = match args.name {
-        BackupRef::Latest => Some(crate::store::latest::restore_points(
+        BackupRef::Latest => Some(crate::restored::latest_points(
             &dir,
             ctx.db_id().as_ref(),
             None,

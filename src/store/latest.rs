@@ -28,30 +28,7 @@ pub(crate) fn restore_points(
     if set.restore_points.is_empty() {
         return Err(Error::failed(no_restore_point(dir, owner.as_ref(), &set)));
     }
-    let Some(db) = db else {
-        return Ok(set.restore_points);
-    };
-    Ok(rolled_back_first(dir, db, set.restore_points))
-}
-
-/// After a rollback (`restore NAME` of an older point into the database) and
-/// before any backup since, `latest` is the point rolled back to, for
-/// restore, export and verify alike (`restored::rolled_back_first`), with a
-/// warning naming the newer points that hold what the restore undid.
-fn rolled_back_first(dir: &BackupDir, db: &DbId, points: Vec<Entry>) -> Vec<Entry> {
-    let restored = crate::restored::read(dir.path(), db);
-    let (points, undone) = crate::restored::rolled_back_first(points, restored.as_ref());
-    if let (Some(restored), false) = (&restored, undone.is_empty()) {
-        tracing::warn!(
-            "`latest` is {}: the database was set back to it at {} and no backup was made since; \
-             the newer {} hold{} what that restore undid (`dbbackup restore NAME` takes one)",
-            restored.backup,
-            restored.time,
-            undone.join(", "),
-            if undone.len() == 1 { "s" } else { "" }
-        );
-    }
-    points
+    Ok(set.restore_points)
 }
 
 /// Without a configured database: the one database `dir` holds backups of
