@@ -148,6 +148,15 @@ impl RemotePoint {
     pub(crate) fn complete(&self) -> bool {
         self.problem.is_none()
     }
+
+    /// Its place in the remote's order: the publication number, then the
+    /// local `seq` (unnumbered records rank below every numbered one).
+    pub(crate) fn rank(&self) -> (u64, u64) {
+        (
+            self.record.remote_seq.unwrap_or(0),
+            self.record.metadata.seq.unwrap_or(0),
+        )
+    }
 }
 
 impl RemotePoint {

@@ -53,7 +53,6 @@ pub(crate) fn lifts<'a>(
         .filter(|p| p.misplaced.is_none())
         .collect();
     let held = held(set);
-    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
     let here_dir = dir_of(&here.from);
     let ours = |p: &RemotePoint| {
         let r = &p.record;
@@ -61,14 +60,8 @@ pub(crate) fn lifts<'a>(
             || held.contains(&(r.name.as_str(), &r.metadata.checksum))
     };
     let same_path = |p: &RemotePoint| p.record.from.as_deref().and_then(dir_of) == here_dir;
-    let rank = |p: &RemotePoint| {
-        (
-            p.record.remote_seq.unwrap_or(0),
-            p.record.metadata.seq.unwrap_or(0),
-        )
-    };
     let mut mine: Vec<&RemotePoint> = points.iter().copied().filter(|p| ours(p)).collect();
-    mine.sort_by_key(|p| rank(p));
+    mine.sort_by_key(|p| p.rank());
     let mut highest = points
         .iter()
         .filter_map(|p| p.record.remote_seq)
@@ -85,7 +78,7 @@ pub(crate) fn lifts<'a>(
                     && same_path(other)
                     && other.record.metadata.source == source
                     && other.record.metadata.created < point.record.metadata.created
-                    && rank(other) > rank(point)
+                    && other.rank() > point.rank()
             })
             .max_by_key(|other| other.record.metadata.created);
         if above.is_none() && !sources_lifting.contains(&source) {
@@ -134,7 +127,7 @@ pub(crate) fn misordered<'a>(
         })
         .filter(|point| {
             let r = &point.record;
-            let above = ours > (r.remote_seq.unwrap_or(0), r.metadata.seq.unwrap_or(0));
+            let above = ours > point.rank();
             if above {
                 r.metadata.created > meta.created
             } else {
@@ -148,7 +141,6 @@ pub(crate) fn misordered<'a>(
 /// clause naming the other backup set and the fix.
 pub(crate) fn mixed_sets(other: &Record, entry: &Entry, meta: &Metadata) -> String {
     let name = &entry.file_name;
-    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
     let same_path = other.from.as_deref().and_then(dir_of) == dir_of(&origin(entry).from);
     let set = match &other.from {
         Some(from) if same_path => format!(
@@ -266,9 +258,18 @@ pub(crate) fn origin_of(dir: &std::path::Path) -> Origin {
 /// Whether `record` was uploaded from another backup set than `here`: another
 /// directory, or one under the same path with another identity (both known).
 fn other_set(record: &Record, here: &Origin) -> bool {
-    // The directory, not the host: sync may run on any login node.
-    let dir_of = |from: &str| from.split_once(':').map(|(_, dir)| dir.to_string());
     let other_dir = record.from.as_deref().and_then(dir_of) != dir_of(&here.from);
-    let other_id = matches!((&record.set, &here.set), (Some(a), Some(b)) if a != b);
-    other_dir || other_id
+    other_dir || other_identity(record.set.as_deref(), here.set.as_deref())
+}
+
+/// The directory of an upload's `HOST:DIR`: the directory, not the host, is
+/// the backup set's (sync may run on any login node).
+pub(crate) fn dir_of(from: &str) -> Option<String> {
+    from.split_once(':').map(|(_, dir)| dir.to_string())
+}
+
+/// Two backup directories' identities, both known and not the same: one made
+/// again under the other's path numbers its backups from 1 again.
+pub(crate) fn other_identity(a: Option<&str>, b: Option<&str>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a != b)
 }

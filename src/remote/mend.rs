@@ -36,9 +36,8 @@ fn newer_ranked_below(points: &[RemotePoint], i: usize) -> Option<(u64, &str)> {
             // A record without it: the local number and the clock decide alone.
             _ => true,
         };
-        // Another directory made under the same path numbers from 1 again.
-        let other_id = matches!((&record.set, &other.record.set), (Some(a), Some(b)) if a != b);
-        same_path && !other_id
+        same_path
+            && !super::identity::other_identity(record.set.as_deref(), other.record.set.as_deref())
     };
     points
         .iter()
@@ -90,12 +89,13 @@ pub(crate) fn order(points: &mut [RemotePoint], url: &RemoteUrl) {
     }
 }
 
-/// The remote's points as this backup directory knows them: its newest
-/// restore point, when older points it does not hold rank above it there
-/// (from before a scratch purge, whose numbers restarted, or copied in from
-/// another prefix since the last `sync`), is read above them, with a warning;
-/// the next `sync` writes its record so (`lift_newest`). Without the backup
-/// directory or a configured database, the listing as it is.
+/// The remote's points as this backup directory knows them: its points
+/// ranked below older points not its own (from before a scratch purge, whose
+/// numbers restarted, or copied in from another prefix since the last `sync`)
+/// are read above them, with a warning, as the next `sync` writes them
+/// (`lift_newest`, `identity::lifts`); after a rollback, the point rolled
+/// back to is `latest`. Without the backup directory or a configured
+/// database, the listing as it is.
 pub(crate) fn points_here(
     remote: &Remote,
     backups: &BackupDir,
@@ -150,12 +150,6 @@ fn rolled_back_above(
     else {
         return;
     };
-    let rank = |p: &RemotePoint| {
-        (
-            p.record.remote_seq.unwrap_or(0),
-            p.record.metadata.seq.unwrap_or(0),
-        )
-    };
     let source = points[at].record.metadata.source.clone();
     let made_before_the_restore = |name: &str| {
         set.own_files()
@@ -164,7 +158,7 @@ fn rolled_back_above(
     let above: Vec<&RemotePoint> = points
         .iter()
         .filter(|p| p.misplaced.is_none() && p.record.metadata.source == source)
-        .filter(|p| rank(p) > rank(&points[at]))
+        .filter(|p| p.rank() > points[at].rank())
         .collect();
     if above.is_empty()
         || !above
