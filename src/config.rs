@@ -141,9 +141,14 @@ pub fn resolve(request: Request) -> Result<Settings> {
         // a dangling symlink there is refused, not silently replaced by defaults.
         None if init => None,
         None => Some(PathBuf::from(defaults::DEFAULT_CONFIG_FILE))
-            .filter(|p| p.symlink_metadata().is_ok())
-            .or_else(|| beside_database(flags.db_path.as_deref())),
+            .filter(|p| p.symlink_metadata().is_ok()),
     };
+    // None here: the project's file for the database given, found from elsewhere.
+    let project_file = match (&config_file, flags.config.is_none() && !init) {
+        (None, true) => beside_database(flags.db_path.as_deref()),
+        _ => None,
+    };
+    let config_file = config_file.or_else(|| project_file.clone());
     if let Some(path) = flags
         .config
         .as_ref()
@@ -170,10 +175,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
     };
     // The project's file found from elsewhere: its directory is where the
     // path defaults would be had it been run there (T20 F5).
-    if let Some(path) = &config_file
-        && flags.config.is_none()
-        && !Path::new(defaults::DEFAULT_CONFIG_FILE).exists()
-    {
+    if let Some(path) = &project_file {
         let dir = path.parent().unwrap_or(Path::new("."));
         file.backup_dir = file
             .backup_dir
