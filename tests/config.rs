@@ -749,6 +749,18 @@ fn bare(dir: &std::path::Path, args: &[&str]) -> Run {
     command.current_dir(dir).args(args).output().unwrap().into()
 }
 
+/// `backup --db-path DB` from `notebooks/` under the project: nothing made
+/// there, and the project's own `list`, from its directory, shows a backup.
+fn back_up_from_a_notebook(env: &Env, db: &str) {
+    let elsewhere = env.path("notebooks");
+    fs::create_dir(&elsewhere).unwrap();
+    bare(&elsewhere, &["--db-path", db, "backup"]).ok();
+    assert!(!elsewhere.join("outputs").exists());
+    let listed = bare(env.root.path(), &["list"]);
+    listed.ok();
+    assert!(listed.stdout.contains("backup_"), "{}", listed.stdout);
+}
+
 /// T19 #15: the database given by its absolute path from another directory
 /// (a notebook, the Python API): `./dbbackup.yaml` is not there, and the
 /// backups went to a new `outputs/db_backups` under the current directory,
@@ -762,18 +774,7 @@ fn the_configuration_beside_the_database_is_read_from_another_directory() {
         "db_path: results.db\nbackup_dir: project-backups\n",
     )
     .unwrap();
-    let elsewhere = env.path("notebooks");
-    fs::create_dir(&elsewhere).unwrap();
-    bare(
-        &elsewhere,
-        &["--db-path", env.db.to_str().unwrap(), "backup"],
-    )
-    .ok();
-    assert!(!elsewhere.join("outputs").exists());
-    // The project's own `list`, from its directory.
-    let listed = bare(env.root.path(), &["list"]);
-    listed.ok();
-    assert!(listed.stdout.contains("backup_"), "{}", listed.stdout);
+    back_up_from_a_notebook(&env, env.db.to_str().unwrap());
 }
 
 /// T20 F3: the layout `init --db-path data/results.db` writes (the file at
@@ -792,13 +793,7 @@ fn the_projects_configuration_above_the_database_is_read_from_another_directory(
         "db_path: data/results.db\nbackup_dir: project-backups\n",
     )
     .unwrap();
-    let elsewhere = env.path("notebooks");
-    fs::create_dir(&elsewhere).unwrap();
-    bare(&elsewhere, &["--db-path", "../data/results.db", "backup"]).ok();
-    assert!(!elsewhere.join("outputs").exists());
-    let listed = bare(env.root.path(), &["list"]);
-    listed.ok();
-    assert!(listed.stdout.contains("backup_"), "{}", listed.stdout);
+    back_up_from_a_notebook(&env, "../data/results.db");
 }
 
 /// T20 F5: the project's file found from elsewhere, without `backup_dir`:
