@@ -82,6 +82,10 @@ pub struct Settings {
     /// legacy files in it (which record no database) are its restore points
     /// (`store::ownership::Legacy`). A one-off `--backup-dir` is no such evidence.
     pub dir_configured: bool,
+    /// The backup directory the config file (or the default) names, when a
+    /// flag or a `DBBACKUP_*` variable gave another one (a mirror, to restore
+    /// from it): the jobs' records are kept there, not in a mirror.
+    pub configured_backup_dir: Option<PathBuf>,
     /// What the command line and the environment gave (paths expanded, not
     /// yet merged over the file): `init` writes these into the file.
     pub given: Options,
@@ -191,9 +195,15 @@ pub fn resolve(request: Request) -> Result<Settings> {
     };
     let dir_configured =
         file.db_path.is_some() && flags.db_path.is_none() && flags.backup_dir.is_none();
+    let configured_backup_dir = flags.backup_dir.as_ref().map(|_| {
+        file.backup_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(defaults::DEFAULT_BACKUP_DIR))
+    });
     let merged = flags.clone().merge(file);
     let mut settings = settings_from(merged.clone());
     settings.dir_configured = dir_configured;
+    settings.configured_backup_dir = configured_backup_dir;
     // `--config X init`: X's settings go into the new file, under the flags.
     settings.given = if init { merged } else { flags };
     if let Some(db) = &settings.db_path {
@@ -312,6 +322,7 @@ fn settings_from(options: Options) -> Settings {
         config_file: None,
         quiet: false,
         dir_configured: false,
+        configured_backup_dir: None,
         given: Options::default(),
     }
 }

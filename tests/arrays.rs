@@ -204,6 +204,14 @@ fn requeued_tasks_count_once_and_are_not_given_up_on() {
         &["post-job", "--status", "143", "--after-term"],
     );
     preempted[0].ok();
+    // No final job was asked for at pre-job (DBBACKUP_FINAL=0): none is promised
+    // (T21 F5).
+    let said = &summary_lines(&env.summary_log())[1]["reason"];
+    assert!(
+        said.contains("no final job is recorded for this array (DBBACKUP_FINAL=0)")
+            && !said.contains("the array's final job backs up"),
+        "{said}"
+    );
     tasks(&env, &bin, "9200", &[1], 2, &["post-job", "--status", "0"])[0].ok();
     assert_eq!(
         env.backup_files().len(),

@@ -741,14 +741,6 @@ fn init_for_a_database_not_created_yet_writes_the_config_and_says_so_once() {
     assert!(!run.stdout.contains("does not exist"), "{}", run.stdout);
 }
 
-/// `dbbackup ARGS` run in `dir` with no setting from the environment: as a
-/// user's shell in that directory runs it.
-fn bare(dir: &std::path::Path, args: &[&str]) -> Run {
-    let mut command = std::process::Command::new(BIN);
-    without_inherited_settings(&mut command);
-    command.current_dir(dir).args(args).output().unwrap().into()
-}
-
 /// `backup --db-path DB` from `notebooks/` under the project: nothing made
 /// there, and the project's own `list`, from its directory, shows a backup.
 fn back_up_from_a_notebook(env: &Env, db: &str) {

@@ -446,6 +446,9 @@ fn a_requeued_task_counts_once() {
     assert_eq!(task1.len(), 2, "{lines:#?}");
     assert_eq!(task1[0]["after_term"], "true", "{:?}", task1[0]);
     assert!(task1[0]["reason"].contains("not counted"), "{:?}", task1[0]);
+    // The final job it promises is the one that ran (T21 F5).
+    let promised = format!("the array's final job {} backs up", last_word[0]["job"]);
+    assert!(task1[0]["reason"].contains(&promised), "{:?}", task1[0]);
     assert_eq!(task1[1]["restarts"], "1", "{:?}", task1[1]);
     assert!(
         task1[1]["trigger"].starts_with("last task (2 of 2"),

@@ -880,3 +880,96 @@ fn final_of_a_plain_job_warns_that_it_is_not_an_array() {
     assert_eq!(last["event"], "final");
     assert!(last["warning"].contains("is not an array"), "{last:?}");
 }
+
+/// T21 F3: a job id SLURM gives again (a controller whose state was reset)
+/// found the earlier job's pre-job record: no restore point was made, and
+/// `restore --before-job` brought back the earlier job's state, exit 0. On the
+/// real cluster: the earlier job's state is written under a held job's id (as
+/// that earlier job would have, weeks before), then the job runs.
+#[test]
+fn a_job_id_given_again_gets_its_own_restore_point() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    let script = env.path("job.sh");
+    fs::write(
+        &script,
+        "#!/bin/bash\n\"$DBBACKUP\" pre-job || exit 1\n\
+         python3 -c \"import sqlite3, os; c = sqlite3.connect(os.environ['DBBACKUP_DB_PATH'], timeout=60); \
+         c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (5, 'new job')\\\"); \
+         c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (-5, 'balance')\\\"); c.commit()\"\n\
+         \"$DBBACKUP\" post-job --status $?\n",
+    )
+    .unwrap();
+    chmod(&script, 0o755);
+    let output = job_command(&env, "sbatch")
+        .args(["--parsable", "--hold", "-o"])
+        .arg(env.path("job.out"))
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let job = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let earlier_job = |args: &[&str]| {
+        env.command()
+            .env("SLURM_JOB_ID", &job)
+            .env("SLURM_CLUSTER_NAME", cluster_name())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let pre = earlier_job(&["pre-job"]);
+    assert!(pre.status.success(), "{pre:?}");
+    work(&env, "earlier job");
+    assert!(earlier_job(&["post-job", "--status", "0"]).status.success());
+    // Its record as that job wrote it, days before this one was submitted.
+    let state = env.backups.join(".dbbackup-state");
+    let record = fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|item| item.path())
+        .find(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with(&format!("prejob-{}-{job}-", cluster_name()))
+        })
+        .expect("the earlier job's pre-job record");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
+    let days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
+    json["made"] = serde_json::Value::String(days_ago.to_string());
+    fs::write(&record, json.to_string()).unwrap();
+    // Later work, backed up, then more: the state right before the new job is
+    // in no backup yet.
+    work(&env, "between the jobs");
+    env.run(&["backup"]).ok();
+    work(&env, "just before the new job");
+    let before = content_digest(&env.db);
+
+    let released = Command::new("scontrol")
+        .args(["release", &job])
+        .status()
+        .unwrap();
+    assert!(released.success());
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
+    let pre = summary_lines(&env.summary_log())
+        .into_iter()
+        .rfind(|line| line["job"] == job && line["event"] == "pre-job")
+        .expect("the job's pre-job line");
+    assert_eq!(pre["status"], "ok", "{pre:?}");
+    let restored = env.path("before.db");
+    let run = env.run(&[
+        "restore",
+        "--before-job",
+        &job,
+        "--target",
+        restored.to_str().unwrap(),
+    ]);
+    run.ok();
+    assert_eq!(
+        content_digest(&restored),
+        before,
+        "restore --before-job {job} is not the state right before it: {}",
+        run.stdout
+    );
+}

@@ -687,3 +687,76 @@ fn every_task_of_a_strict_job_refuses_a_restore_point_missing_from_a_mirror() {
     let pre = lines_of(&env, "6400", "pre-job");
     assert!(pre.iter().all(|l| l["status"] == "failed"), "{pre:#?}");
 }
+
+/// T19 #16: restoring through a mirror (`--backup-dir MIRROR`, the way back
+/// when the backup directory is lost) skipped the running-job guard: the jobs'
+/// records are in the backup directory the configuration names, which a
+/// mirror's copies do not carry. With that directory gone, a warning says the
+/// check could not be made.
+#[test]
+fn restore_through_a_mirror_under_a_running_job_is_refused() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    let mirror = env.path("mirror");
+    fs::write(
+        env.path("dbbackup.yaml"),
+        format!(
+            "db_path: {}\nbackup_dir: {}\nmirror_dirs: [{}]\nsummary_log: {}\n",
+            env.db.display(),
+            env.backups.display(),
+            mirror.display(),
+            env.summary_log().display()
+        ),
+    )
+    .unwrap();
+    let stop = env.path("stop");
+    let mut sbatch = Command::new("sbatch");
+    without_inherited_settings(&mut sbatch);
+    let output = sbatch
+        .current_dir(env.root.path())
+        .env("DBBACKUP", BIN)
+        .args(["--parsable", "-o", "/dev/null", "--wrap"])
+        .arg(format!(
+            "\"$DBBACKUP\" pre-job && while [ ! -e '{}' ]; do sleep 0.2; done",
+            stop.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let job = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    wait_until(
+        "the job's pre-job line",
+        Duration::from_secs(120),
+        Duration::from_millis(200),
+        || env.summary_log().exists(),
+    );
+    let digest = content_digest(&env.db);
+    let mirror_arg = mirror.to_str().unwrap();
+    let run = bare(
+        env.root.path(),
+        &["--backup-dir", mirror_arg, "restore", "latest"],
+    );
+    fs::write(&stop, "").unwrap();
+    run.failed_with(
+        1,
+        &format!("job {job} backed up this database in its pre-job"),
+    );
+    assert_eq!(content_digest(&env.db), digest, "nothing was restored");
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
+
+    // The backup directory lost: the mirror is all there is, and says so.
+    fs::rename(&env.backups, env.path("lost")).unwrap();
+    let run = bare(
+        env.root.path(),
+        &["--backup-dir", mirror_arg, "restore", "latest"],
+    );
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("holds no records of jobs (a mirror's copies carry none), nor does"),
+        "{}",
+        run.stderr
+    );
+}

@@ -20,8 +20,9 @@ use crate::create::{self, Outcome};
 use crate::due;
 use crate::error::Result;
 use crate::exit_code::ExitCode;
-use crate::slurm::array::JobState;
+use crate::slurm::array::{FinalJob, JobState};
 use crate::slurm::prejob::KillWait;
+use crate::slurm::scheduler::JobId;
 use crate::slurm::supervise::LeftRunning;
 use crate::store::{DbId, Kind};
 use crate::summary_log::{self, Line};
@@ -205,8 +206,25 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 "ended by SLURM's TERM; newest backup older than the interval".to_string()
             } else {
+                let final_job = JobState::reader(&dir)
+                    .pre_job(&key)
+                    .and_then(|record| record.final_job);
+                // Without DBBACKUP_FINAL=0 pre-job records the final job; with
+                // it, one may still come (slurm/submit_array_with_final.sh)
+                // or none: say which is known.
+                let then = match final_job {
+                    Some(FinalJob::Submitted(JobId(id))) => {
+                        format!("the array's final job {id} backs up")
+                    }
+                    Some(FinalJob::NotSubmitted(why)) => format!(
+                        "no final job was submitted ({why}): nothing backs up this task's work unless it is requeued or a later backup is made"
+                    ),
+                    None => "no final job is recorded for this array (DBBACKUP_FINAL=0): unless one was submitted with it (slurm/submit_array_with_final.sh), nothing backs up this task's work until it is requeued or a later backup is made".to_string(),
+                };
                 return Ok((
-                    "ended by SLURM's TERM: not counted as finished (it may be requeued); the array's final job backs up".to_string(),
+                    format!(
+                        "ended by SLURM's TERM: not counted as finished (it may be requeued); {then}"
+                    ),
                     None,
                 ));
             }

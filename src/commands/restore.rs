@@ -11,6 +11,30 @@ use crate::cli::RestoreArgs;
 use crate::error::{Error, Result, show};
 use crate::exit_code::ExitCode;
 use crate::restore::{self, Outcome, Request};
+use crate::store::BackupDir;
+
+/// Over the live database (not a copy beside it, under any name of it): not
+/// under a running job, whichever directory the backup comes from.
+fn refuse_under_running_job(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
+    if !args.force
+        && !args.if_db_missing
+        && let Some(db) = ctx.db_id()
+        && args.target.as_deref().is_none_or(|t| db.is_file(t))
+    {
+        let configured = ctx
+            .settings
+            .configured_backup_dir
+            .as_deref()
+            .map(BackupDir::new);
+        crate::slurm::writers::refuse_under_running_job(
+            &ctx.backup_dir(),
+            configured.as_ref(),
+            &db,
+            &ctx.job,
+        )?;
+    }
+    Ok(())
+}
 
 pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
@@ -48,15 +72,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             ));
         }
     };
-    // Over the live database (not a copy beside it, under any name of it):
-    // not under a running job.
-    if !args.force
-        && !args.if_db_missing
-        && let Some(db) = ctx.db_id()
-        && args.target.as_deref().is_none_or(|t| db.is_file(t))
-    {
-        crate::slurm::writers::refuse_under_running_job(&ctx.backup_dir(), &db, &ctx.job)?;
-    }
+    refuse_under_running_job(ctx, args)?;
     if let Some(why) = &chosen {
         out.line(format!("before the job: {name} ({why})"));
         if let Some(note) = args

@@ -48,6 +48,9 @@ pub(crate) struct PreJob {
     /// The database was locked past the busy timeout when pre-job tried (when,
     /// and what was said): the other tasks do not wait for it again.
     pub busy: Option<String>,
+    /// When the record was first written: a record made before SLURM says
+    /// this job was submitted is an earlier job's that had the same id.
+    pub made: Option<jiff::Timestamp>,
 }
 
 /// The array's final job, as pre-job's sbatch answered.
@@ -137,6 +140,8 @@ struct Stored {
     kill_wait: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     busy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    made: Option<jiff::Timestamp>,
 }
 
 impl From<Stored> for PreJob {
@@ -158,6 +163,7 @@ impl From<Stored> for PreJob {
             task_ids: stored.tasks,
             kill_wait: stored.kill_wait,
             busy: stored.busy,
+            made: stored.made,
         }
     }
 }
@@ -177,6 +183,7 @@ impl From<&PreJob> for Stored {
             tasks: record.task_ids.clone(),
             kill_wait: record.kill_wait,
             busy: record.busy.clone(),
+            made: record.made,
         }
     }
 }
@@ -361,6 +368,22 @@ impl JobState {
         keys
     }
 
+    /// Forget an earlier job's state under `key`: SLURM gave its id again (a
+    /// controller whose state was reset). Its restore point stays a backup
+    /// like any other; its tasks' counts, end and final job are not this job's.
+    pub(crate) fn set_aside(&self, key: &str) -> Result<()> {
+        for kind in ["prejob", "finished", "termed", "ended", "final", "nopoint"] {
+            let path = self.dir.join(format!("{kind}-{key}"));
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(e).context(|| format!("cannot remove {}", show(&path)));
+                }
+                _ => {}
+            }
+        }
+        sync_dir(&self.dir)
+    }
+
     /// Whether the job of `key` has said it ended (post-job or the final job).
     pub(crate) fn ended(&self, key: &str) -> bool {
         self.dir.join(format!("ended-{key}")).exists()
@@ -480,8 +503,15 @@ mod tests {
             task_ids: Some("0-3:1".into()),
             kill_wait: Some(5),
             busy: None,
+            made: None,
         };
         assert_eq!(PreJob::parse(&record.render()), record);
+        let dated = PreJob {
+            made: Some("2026-12-06T10:00:00Z".parse().unwrap()),
+            ..record.clone()
+        };
+        assert_eq!(PreJob::parse(&dated.render()), dated);
+        assert!(dated.render().contains(r#""made":"2026-12-06T10:00:00Z""#));
         let refused = PreJob {
             final_job: Some(FinalJob::NotSubmitted("Invalid account".into())),
             busy: Some("locked".into()),

@@ -273,7 +273,9 @@ fn find_or_make(
     let shared = job.own_id.is_some();
     let recorded_now = || {
         if shared {
-            JobState::reader(dir).pre_job(&key)
+            JobState::reader(dir)
+                .pre_job(&key)
+                .filter(|record| of_an_earlier_job(job, record).is_none())
         } else {
             None
         }
@@ -314,7 +316,12 @@ fn find_or_make(
         });
     };
     let state = JobState::open(dir, &lock)?;
-    let mut record = recorded_now().unwrap_or_default();
+    let mut record = if shared {
+        own_record(&state, &key, job)?
+    } else {
+        PreJob::default()
+    };
+    record.made.get_or_insert_with(jiff::Timestamp::now);
     let save = |record: &PreJob| {
         if shared {
             state.record_pre_job(&key, record)
@@ -363,6 +370,41 @@ fn find_or_make(
     }
     save(&record)?;
     found
+}
+
+/// This job's pre-job record under `key` (read under the lock), or none: an
+/// earlier job's with the same id is set aside.
+fn own_record(state: &JobState, key: &str, job: &JobContext) -> Result<PreJob> {
+    let Some(record) = state.pre_job(key) else {
+        return Ok(PreJob::default());
+    };
+    let Some((made, submitted)) = of_an_earlier_job(job, &record) else {
+        return Ok(record);
+    };
+    tracing::warn!(
+        "the state kept for job {} is an earlier job's that had the same id (its pre-job ran at {made}, before SLURM's record of this job begins at {submitted}): set aside, this job gets its own restore point",
+        job.job_id()
+    );
+    state.set_aside(key)?;
+    Ok(PreJob::default())
+}
+
+/// `(made, submitted)` when `record` was made before SLURM says this job was
+/// submitted: an earlier job's that had the same id (a controller whose state
+/// was reset gives ids again). A requeue resets the submit time, so a requeued
+/// job's record (made by its first run) is never judged so; nor is a record
+/// without its time (an older version's) or one SLURM cannot date.
+fn of_an_earlier_job(
+    job: &JobContext,
+    record: &PreJob,
+) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+    // Node and controller clocks differ by seconds; an id is not given again
+    // within minutes.
+    const CLOCKS_APART: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
+    let made = record.made?;
+    let slurm = super::scheduler::show_job(job.own_id.as_deref()?).ok()?;
+    let submitted = slurm.submitted.filter(|_| slurm.restarts == 0)?;
+    (made < submitted - CLOCKS_APART).then_some((made, submitted))
 }
 
 /// What the backup under the lock came to, noted in `record`: the restore

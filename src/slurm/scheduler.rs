@@ -69,6 +69,10 @@ pub(crate) struct Config {
 pub(crate) struct JobRecord {
     /// `(ArrayJobId, ArrayTaskId)` when SLURM says this job is an array task.
     pub array: Option<(String, u64)>,
+    /// `SubmitTime`: for an array task, the array's submission; reset by a
+    /// requeue (then `restarts` > 0).
+    pub submitted: Option<jiff::Timestamp>,
+    pub restarts: u64,
 }
 
 /// A task's end as the scheduler reports it.
@@ -188,10 +192,25 @@ fn show_config_within(timeout: Duration) -> Result<Config, Failure> {
 
 /// `scontrol show job ID -o`: the record whose `JobId` is `id` (array records
 /// list every task; only this job's line counts).
+/// Asked once per process, whatever the answer (pre-job asks of its own job
+/// twice: who it is, when it was submitted; a stuck controller costs one wait).
 pub(crate) fn show_job(id: &str) -> Result<JobRecord, Failure> {
-    let text = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT)?;
-    parse_job(&text, id)
-        .ok_or_else(|| Failure::Unreadable("scontrol", format!("no record of job {id}")))
+    type Answer = (String, Result<JobRecord, Failure>);
+    static ANSWERED: std::sync::Mutex<Option<Answer>> = std::sync::Mutex::new(None);
+    let mut answered = ANSWERED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((asked, answer)) = answered.as_ref()
+        && asked == id
+    {
+        return answer.clone();
+    }
+    let answer = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT).and_then(|text| {
+        parse_job(&text, id)
+            .ok_or_else(|| Failure::Unreadable("scontrol", format!("no record of job {id}")))
+    });
+    *answered = Some((id.to_string(), answer.clone()));
+    answer
 }
 
 /// What SLURM says of whether a job (or every task of an array) has ended.
@@ -656,6 +675,8 @@ pub(crate) fn parse_job(text: &str, id: &str) -> Option<JobRecord> {
             array: field("ArrayJobId")
                 .zip(field("ArrayTaskId").and_then(|t| t.parse().ok()))
                 .map(|(array, task)| (array.to_string(), task)),
+            submitted: field("SubmitTime").and_then(|t| earliest(std::iter::once(t))),
+            restarts: field("Restarts").and_then(|n| n.parse().ok()).unwrap_or(0),
         })
     })
 }
@@ -739,6 +760,15 @@ mod tests {
         let own = "JobId=4 JobName=child.sh JobState=RUNNING\n";
         assert_eq!(parse_job(own, "4").unwrap().array, None);
         assert_eq!(parse_job(task, "3"), None);
+        let requeued = "JobId=7 JobState=RUNNING Restarts=2 SubmitTime=2026-12-06T10:05:00\n";
+        let record = parse_job(requeued, "7").unwrap();
+        assert_eq!(record.restarts, 2);
+        assert_eq!(
+            record.submitted,
+            earliest(["2026-12-06T10:05:00"].into_iter())
+        );
+        assert!(record.submitted.is_some());
+        assert_eq!(parse_job(own, "4").unwrap().submitted, None);
     }
 
     #[test]

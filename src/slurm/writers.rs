@@ -4,10 +4,12 @@
 //! neither the restored state nor the job's result: the job writes on top,
 //! and its post-job backs up that mix as its outcome.
 
-use super::array::{JobState, job_of_key};
+use std::fs;
+
+use super::array::{JobState, STATE_DIR, job_of_key};
 use super::job::JobContext;
 use super::scheduler::{self, Failure, Running};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, show};
 use crate::store::{BackupDir, DbId};
 
 /// A job that ran pre-job for the database: its state key and what its
@@ -45,13 +47,42 @@ fn pre_jobs(dir: &BackupDir, db: &DbId) -> Vec<PreJobOf> {
 /// a job that ran pre-job for it still runs. The restoring job itself (or its
 /// array) is not asked about: its own script restores on purpose. When SLURM
 /// cannot be asked, a warning says what may be wrong.
-pub(crate) fn refuse_under_running_job(dir: &BackupDir, db: &DbId, me: &JobContext) -> Result<()> {
+///
+/// The jobs' records are in the backup directory pre-job used: restoring from
+/// another (`--backup-dir MIRROR`, whose copies carry no records) reads those
+/// of `configured`, the directory the configuration names, too; when neither
+/// holds any, a warning says the check could not be made.
+pub(crate) fn refuse_under_running_job(
+    dir: &BackupDir,
+    configured: Option<&BackupDir>,
+    db: &DbId,
+    me: &JobContext,
+) -> Result<()> {
+    let has_records = |d: &BackupDir| d.path().join(STATE_DIR).is_dir();
+    let other = configured.filter(|other| {
+        has_records(other)
+            && fs::canonicalize(other.path()).ok() != fs::canonicalize(dir.path()).ok()
+    });
+    if other.is_none() && !has_records(dir) {
+        tracing::warn!(
+            "{} holds no records of jobs (a mirror's copies carry none){}: cannot tell whether a SLURM job still writes {}; check `squeue` before restoring over it",
+            show(dir.path()),
+            configured
+                .filter(|c| !has_records(c))
+                .map(|c| format!(", nor does {}", show(c.path())))
+                .unwrap_or_default(),
+            show(db.canonical()),
+        );
+    }
     let mine = |job: &str| {
         me.own_id.as_deref() == Some(job)
             || me.array.as_ref().is_some_and(|a| a.array_job_id == job)
     };
     let mut asked = Vec::new();
-    for pre_job in pre_jobs(dir, db) {
+    let found = pre_jobs(dir, db)
+        .into_iter()
+        .chain(other.map(|other| pre_jobs(other, db)).unwrap_or_default());
+    for pre_job in found {
         let (cluster, job) = job_of_key(&pre_job.key);
         // Another cluster's job ids mean nothing to this one's scheduler.
         let elsewhere = me

@@ -755,6 +755,14 @@ pub(crate) fn rewrite_meta(
         .unwrap();
 }
 
+/// `dbbackup ARGS` run in `dir` with no setting from the environment: as a
+/// user's shell in that directory runs it.
+pub(crate) fn bare(dir: &Path, args: &[&str]) -> Run {
+    let mut command = Command::new(BIN);
+    without_inherited_settings(&mut command);
+    command.current_dir(dir).args(args).output().unwrap().into()
+}
+
 /// Whether a SLURM cluster answers; with `DBBACKUP_REQUIRE_SLURM=1` (CI) it must.
 pub(crate) fn cluster_ready() -> bool {
     use std::io::Write as _;
