@@ -921,3 +921,66 @@ fn a_cancelled_jobs_pin_goes_once_the_scheduler_says_it_ended() {
     );
     assert_eq!(env.backup_files().len(), 1, "{:?}", env.backup_files());
 }
+
+/// T21 F1: `dbbackup run -- srun …` (docs/slurm.md's advice for one database
+/// shared by a step's tasks), scancel'ed: the step's task is slurmstepd's
+/// child, not the work's, and SLURM lets it run until KillWait; it wrote its
+/// TERM checkpoint after the post-job backup, whose line said a plain
+/// `status=ok`. The line names the step still running then, with a warning.
+#[test]
+fn a_step_still_running_after_term_is_named_on_the_post_job_line() {
+    let writer = "import sqlite3, signal, sys, time\n\
+                  c = sqlite3.connect(sys.argv[1], timeout=60)\n\
+                  def term(*_):\n    time.sleep(4)\n    \
+                  c.execute(\"INSERT INTO ledger (amount, note) VALUES (0, 'checkpoint')\")\n    \
+                  c.commit()\n    sys.exit(0)\n\
+                  signal.signal(signal.SIGTERM, term)\n\
+                  open(sys.argv[2], 'w').close()\n\
+                  while True:\n    time.sleep(0.2)\n";
+    let Some(env) = cluster_env(&[("writer.py", writer)]) else {
+        return;
+    };
+    let started = env.path("started");
+    let template = slurm_dir().join("job_single.sbatch");
+    let out = env.path("job.out");
+    let job = sbatch(
+        &env,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            template.to_str().unwrap(),
+            "srun",
+            "python3",
+            "writer.py",
+            env.db.to_str().unwrap(),
+            started.to_str().unwrap(),
+        ],
+    );
+    wait_until(
+        "the step's task to start",
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+        || started.exists(),
+    );
+    scancel(&[&job]);
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
+    let lines = summary_lines(&env.summary_log());
+    let post: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "post-job" && l["job"] == job)
+        .collect();
+    let output = fs::read_to_string(&out).unwrap_or_default();
+    assert_eq!(post.len(), 1, "{lines:#?}\n{output}");
+    assert_eq!(
+        post[0].get("steps_running").map(String::as_str),
+        Some(format!("{job}.0").as_str()),
+        "{:?}\n{output}",
+        post[0]
+    );
+    assert!(
+        output.contains(&format!(
+            "step {job}.0 of this job still runs on this node (SLURM lets its tasks run until KillWait)"
+        )),
+        "{output}"
+    );
+}

@@ -52,6 +52,8 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
             why,
             cause,
             signal: nix::sys::signal::Signal::SIGTERM,
+            // The script's trap runs this at once: nothing to wait with.
+            steps_running: crate::slurm::steps::still_running(&ctx.job, Duration::ZERO),
         }
     });
     after_work(ctx, args.status, term, None, args.output.format)
@@ -67,6 +69,10 @@ pub(crate) struct AfterTerm {
     pub cause: String,
     /// The signal, for the summary line (`after_signal=INT`).
     pub signal: nix::sys::signal::Signal,
+    /// The job's steps still running on this node when post-job began (`run`
+    /// of a batch script whose work is `srun …`): SLURM lets their tasks run
+    /// to KillWait, so what they write after the backup is in no backup.
+    pub steps_running: Vec<String>,
 }
 
 /// Post-job proper, for the command and for `dbbackup run`: `job_status` is the
@@ -153,6 +159,13 @@ pub(crate) fn after_work(
     }
     if ctx.job.restarts > 0 {
         line.field("restarts", &ctx.job.restarts.to_string());
+    }
+    if let Some(term) = term.as_ref().filter(|t| !t.steps_running.is_empty()) {
+        let steps = term.steps_running.join(",");
+        tracing::warn!(
+            "step {steps} of this job still runs on this node (SLURM lets its tasks run until KillWait): what it writes after this backup is in no backup"
+        );
+        line.field("steps_running", &steps);
     }
     summary_log::append_or_warn(&ctx.settings.summary_log, &line);
     result.map(|_| status)

@@ -200,7 +200,11 @@ fn post_job(
 ) -> bool {
     let term = supervisor.termination().map(|term| {
         let (budget, why) = supervisor.budget();
+        // The work's share left (it ended early) goes to the job's steps.
+        let steps_running =
+            crate::slurm::steps::still_running(&ctx.job, supervisor.work_time_left());
         post_job::AfterTerm {
+            steps_running,
             at: term.at,
             budget,
             why,

@@ -5,7 +5,8 @@
 //! (`prejob`, `final_job`), undoing a job (`undo`), jobs that may be writing a database restored over
 //! (`writers`), the job scripts that run
 //! dbbackup (`templates`); `supervise` runs a job's work for `dbbackup run`,
-//! `time_limit` makes the backup its USR1 warning asks for.
+//! `time_limit` makes the backup its USR1 warning asks for; `steps`: the job's
+//! `srun` steps still running after a termination signal.
 
 pub(crate) mod array;
 pub(crate) mod descendants;
@@ -15,6 +16,7 @@ pub mod job;
 pub(crate) mod pins;
 pub(crate) mod prejob;
 pub(crate) mod scheduler;
+pub(crate) mod steps;
 pub(crate) mod supervise;
 pub(crate) mod templates;
 pub(crate) mod time_limit;

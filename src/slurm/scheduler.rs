@@ -444,6 +444,30 @@ pub(crate) fn start_time(id: &str) -> Result<Start, Failure> {
         .ok_or_else(|| Failure::Unreadable("scontrol", format!("no start time for job {id}")))
 }
 
+/// The steps of job `id` (`srun` inside a batch script) with tasks on this
+/// node, as `JOB.STEP`, but `own_step` (a `run` inside a step): asked of the
+/// node's slurmd (`scontrol listpids`), not the controller, at TERM time.
+pub(crate) fn steps_here(id: &str, own_step: Option<&str>) -> Result<Vec<String>, Failure> {
+    let text = run("scontrol", &["listpids", id], false, AFTER_TERM_TIMEOUT)?;
+    Ok(parse_steps(&text, id, own_step))
+}
+
+/// `PID JOBID STEPID LOCALID GLOBALID` lines: the numbered steps of job `id`.
+pub(crate) fn parse_steps(text: &str, id: &str, own_step: Option<&str>) -> Vec<String> {
+    let mut steps: Vec<String> = text
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let (job, step) = (fields.next()?, fields.next()?);
+            let numbered = step.split('+').all(|n| n.parse::<u32>().is_ok());
+            (job == id && numbered && Some(step) != own_step).then(|| format!("{id}.{step}"))
+        })
+        .collect();
+    steps.sort();
+    steps.dedup();
+    steps
+}
+
 /// Whether a record with these ids is job `id` or part of it: the job itself,
 /// an array's task (`id` an array, or `ARRAY_TASK`), a heterogeneous job's
 /// component. The scheduler's answer is checked, not trusted: `scontrol show
@@ -751,6 +775,26 @@ mod tests {
         assert_eq!(parse_config("KillOnBadExit = 0\n").kill_wait, None);
         assert_eq!(parse_config("KillWait = 2 min\n").kill_wait, None);
         assert_eq!(parse_config("KillWait = (null)\n").kill_wait, None);
+    }
+
+    #[test]
+    fn the_numbered_steps_of_the_job_are_read_from_listpids() {
+        let text = "PID      JOBID    STEPID   LOCALID GLOBALID\n\
+                    11342    2370     0        0       0\n\
+                    11343    2370     0        1       1\n\
+                    11350    2370     1        0       0\n\
+                    11324    2370     batch    0       0\n\
+                    11325    2370     extern   -       -\n\
+                    11399    2371     0        0       0\n";
+        assert_eq!(
+            parse_steps(text, "2370", None),
+            vec!["2370.0".to_string(), "2370.1".to_string()]
+        );
+        assert_eq!(
+            parse_steps(text, "2370", Some("1")),
+            vec!["2370.0".to_string()]
+        );
+        assert!(parse_steps("PID JOBID STEPID LOCALID GLOBALID\n", "2370", None).is_empty());
     }
 
     #[test]

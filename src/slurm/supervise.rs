@@ -263,6 +263,14 @@ impl Supervisor {
         self.shared.budget().clone()
     }
 
+    /// What is left of the work's share of the time after a termination
+    /// signal (zero without one).
+    pub(crate) fn work_time_left(&self) -> Duration {
+        self.termination().map_or(Duration::ZERO, |term| {
+            self.shared.work_bound().saturating_sub(term.at.elapsed())
+        })
+    }
+
     /// What post-job is expected to need after a termination signal (from
     /// this database's recent backups): kept from the work's share.
     pub(crate) fn expect_post_job_to_need(&self, need: Duration) {
