@@ -85,6 +85,62 @@ fn restore_refuses_names_that_are_paths() {
     assert_eq!(env.backup_files().len(), 1);
 }
 
+/// T19 #9: a shell's tab completion gives the path to a backup
+/// (`outputs/db_backups/backup_….db.gz`): one in the backup directory names
+/// that backup (relative, absolute, under another name of the directory) for
+/// `restore`, `verify` and `export`; one elsewhere is refused with the way to
+/// name it, nothing touched.
+#[test]
+fn a_path_to_a_backup_in_the_backup_directory_names_it() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let backup = env.newest_backup();
+    let name = backup.file_name().unwrap().to_str().unwrap().to_string();
+    let expected = content_digest(&gunzip_to(&backup, &env.path("expected.db")));
+    let relative = format!(
+        "{}/{name}",
+        env.backups.strip_prefix(env.root.path()).unwrap().display()
+    );
+    let absolute = backup.to_str().unwrap().to_string();
+    let linked = env.path("linked-backups");
+    std::os::unix::fs::symlink(&env.backups, &linked).unwrap();
+    let through_link = format!("{}/{name}", linked.display());
+    for (i, given) in [&relative, &absolute, &through_link].iter().enumerate() {
+        let target = env.path(&format!("copy{i}.db"));
+        let run = env.run(&["restore", given, "--target", target.to_str().unwrap()]);
+        run.ok();
+        assert!(
+            run.stdout.contains(&format!("restored {name}")),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(content_digest(&target), expected);
+    }
+    env.run(&["verify", &relative]).ok();
+    let out = env.path("export.db.gz");
+    env.run(&["export", &absolute, "--out", out.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        content_digest(&gunzip_to(&out, &env.path("exported.db"))),
+        expected
+    );
+    // A copy elsewhere: refused, saying how to name it.
+    let elsewhere = env.path("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::copy(&backup, elsewhere.join(&name)).unwrap();
+    let before = content_digest(&env.db);
+    let given = format!("{}/{name}", elsewhere.display());
+    let run = env.run(&["restore", &given]);
+    run.failed_with(2, "is not in the backup directory");
+    assert!(
+        run.stderr
+            .contains(&format!("--backup-dir {}", elsewhere.display())),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(content_digest(&env.db), before);
+}
+
 #[test]
 fn a_damaged_backup_is_refused_before_the_target_is_touched() {
     let env = Env::empty();

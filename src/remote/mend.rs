@@ -93,7 +93,7 @@ pub(crate) fn order(points: &mut [RemotePoint], url: &RemoteUrl) {
 /// ranked below older points not its own (from before a scratch purge, whose
 /// numbers restarted, or copied in from another prefix since the last `sync`)
 /// are read above them, with a warning, as the next `sync` writes them
-/// (`lift_newest`, `identity::lifts`); after a rollback, the point rolled
+/// (`lift_own`, `identity::lifts`); after a rollback, the point rolled
 /// back to is `latest`. Without the backup directory or a configured
 /// database, the listing as it is.
 pub(crate) fn points_here(

@@ -79,7 +79,7 @@ pub(crate) struct Synced {
     /// Records written again to mend their order (`reorder`).
     pub reordered: Vec<String>,
     /// The newest restore point, numbered again above older points ranked
-    /// above it (`lift_newest`): (its name, the older point it was below).
+    /// above it (`lift_own`): (its name, the older point it was below).
     pub lifted: Vec<(String, String)>,
     /// Deleted from the remote by retention.
     pub deleted: Vec<String>,
@@ -322,7 +322,7 @@ pub(crate) fn sync(
     without_base(set, rules, &on_remote, &mut done);
     done.reordered = write_mended(remote, &mut on_remote)?;
     done.reordered.extend(reorder(remote, &mut on_remote, set)?);
-    done.lifted = lift_newest(remote, &mut on_remote, set)?;
+    done.lifted = lift_own(remote, &mut on_remote, set)?;
     done.deleted = retain(
         remote,
         &on_remote,
@@ -643,7 +643,7 @@ fn reorder(
 /// as fresh uploads of them would have been, so that `restore latest` and
 /// remote retention take them for the newer. Their data objects are not
 /// touched. (Its name, the older point it was below.)
-fn lift_newest(
+fn lift_own(
     remote: &Remote,
     on_remote: &mut HashMap<String, RemotePoint>,
     set: &BackupSet,

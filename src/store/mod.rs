@@ -335,7 +335,12 @@ impl BackupDir {
 
     /// A backup named by its file name, as `restore` and `verify` take one. Paths
     /// are refused: only names in the backup directory can be restored or verified.
+    /// A path to a backup in this directory (what a shell's tab completion
+    /// gives: `outputs/db_backups/backup_….db.gz`) names that backup.
     pub fn by_name(&self, name: &str) -> Result<Entry> {
+        if let Some(file_name) = self.file_name_in_here(name)? {
+            return self.by_name(&file_name);
+        }
         if name.contains('/') || name.contains('\\') || name.contains("..") || name.is_empty() {
             return Err(Error::usage(format!(
                 "invalid backup name '{name}': give a file name from `dbbackup list`, not a path"
@@ -349,6 +354,38 @@ impl BackupDir {
                 self.meant(name)
             ))),
         }
+    }
+
+    /// The file name of `name` when it is a path whose directory is this one
+    /// (under any name of it); a path to a backup elsewhere is refused with
+    /// the way to name it (`--backup-dir`).
+    fn file_name_in_here(&self, name: &str) -> Result<Option<String>> {
+        let path = Path::new(name);
+        let (Some(dir), Some(file_name)) = (path.parent(), path.file_name()) else {
+            return Ok(None);
+        };
+        let Some(file_name) = file_name.to_str().filter(|_| name.contains('/')) else {
+            return Ok(None);
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let (Ok(there), Ok(here)) = (fs::canonicalize(dir), fs::canonicalize(self.path())) else {
+            return Ok(None);
+        };
+        if there == here {
+            return Ok(Some(file_name.to_string()));
+        }
+        if BackupName::parse(file_name).is_some() && path.is_file() {
+            return Err(Error::usage(format!(
+                "{name} is not in the backup directory {}: name it there with `--backup-dir {} … {file_name}`",
+                show(self.path()),
+                show(dir)
+            )));
+        }
+        Ok(None)
     }
 
     /// "; did you mean 'latest'?" for a name within two typing mistakes of
