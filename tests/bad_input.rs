@@ -57,6 +57,36 @@ fn database_is_not_sqlite() {
     env.run(&["backup"]).failed_with(1, "is empty");
 }
 
+/// T19 #14: the database's write-ahead log given for it (tab completion
+/// stops at `results.db`, one more key gives `results.db-wal`): the error
+/// names the database it belongs to.
+#[test]
+fn a_databases_write_ahead_log_given_for_it_names_the_database() {
+    let env = Env::new();
+    let writer = rusqlite::Connection::open(&env.db).unwrap();
+    writer
+        .execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;              INSERT INTO ledger (amount, note) VALUES (1, 'in the log')",
+        )
+        .unwrap();
+    let wal = env.db.with_file_name(format!(
+        "{}-wal",
+        env.db.file_name().unwrap().to_str().unwrap()
+    ));
+    assert!(wal.exists());
+    let run = env.run(&["--db-path", wal.to_str().unwrap(), "backup"]);
+    run.failed_with(
+        1,
+        &format!(
+            "is not an SQLite database; it is the write-ahead log of {}: give that",
+            env.db.display()
+        ),
+    );
+    one_error_line(&run);
+    assert!(env.backup_files().is_empty());
+    drop(writer);
+}
+
 #[test]
 fn backup_dir_that_is_a_file_or_cannot_be_created() {
     let env = Env::new();

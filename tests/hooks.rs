@@ -852,6 +852,29 @@ fn int_outside_slurm_asks_no_scheduler_and_says_which_bound_applies() {
     assert!(!out.stderr.contains("KillWait"), "{}", out.stderr);
 }
 
+/// T19 #14: two `dbbackup run` lines in one batch script: the second pre-job
+/// finds the first's restore point; there is no other task to name.
+#[test]
+fn a_second_run_in_one_job_says_an_earlier_pre_job_made_its_point() {
+    let env = Env::new();
+    for _ in 0..2 {
+        env.command()
+            .env("SLURM_JOB_ID", "88000300")
+            .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+            .args(["run", "--", "true"])
+            .output()
+            .unwrap();
+    }
+    let pre = lines_of(&env, "88000300", "pre-job");
+    assert_eq!(pre.len(), 2, "{pre:?}");
+    assert_eq!(
+        pre[1].get("reason").map(String::as_str),
+        Some("made by an earlier pre-job of this job"),
+        "{:?}",
+        pre[1]
+    );
+}
+
 /// Outside SLURM every `run` is its own job: the second run's pre-job does not
 /// reuse the first run's record (a restore point without the first run's
 /// rows) but holds the database as the first run left it; and a busy failure

@@ -46,11 +46,15 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
         Ok(Found::Exists(name)) => (
             summary_log::EventStatus::Skipped,
             // A requeued single job finds its own first run's restore point.
-            if job.array.is_none() && job.restarts > 0 {
-                "made by an earlier run of this job (requeued)"
-            } else {
+            match (&job.array, job.restarts) {
+                (None, 0) if crate::slurm::job::step_task().is_none() => {
+                    // A plain job's script with a second `dbbackup run` (or
+                    // pre-job): its first made it.
+                    "made by an earlier pre-job of this job"
+                }
+                (None, restarts) if restarts > 0 => "made by an earlier run of this job (requeued)",
                 // Made, or reused, by the task that got there first.
-                "chosen by another task of this job"
+                _ => "chosen by another task of this job",
             },
             name,
         ),
