@@ -882,9 +882,14 @@ fn last_attempt(
             // OK line never praises a copy the cheap tests find damaged
             // (`restorable` fails it and says why).
             detail: match crate::diff::restore_problem(newest) {
-                None => format!("newest snapshot {} passed its check", newest.file_name),
+                // quick_check, not integrity_check (which `verify` runs): an
+                // index that disagrees with its table passes it (T15 #8).
+                None => format!(
+                    "newest snapshot {} passed its quick_check (`dbbackup verify` runs the full integrity_check)",
+                    newest.file_name
+                ),
                 Some(_) => format!(
-                    "the database passed its integrity check when the newest snapshot {} was made",
+                    "the database passed its quick_check when the newest snapshot {} was made",
                     newest.file_name
                 ),
             },

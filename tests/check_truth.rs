@@ -323,3 +323,40 @@ fn a_restore_that_replaced_a_corrupt_database_clears_the_failed_snapshot() {
         check.stdout
     );
 }
+
+/// T15 #8: snapshots are checked with quick_check, which an index that
+/// disagrees with its table passes; `check`'s `last` said the database
+/// "passed its integrity check". It says quick_check, and where the full
+/// check is (`verify`, which fails such a backup).
+#[test]
+fn check_says_the_snapshot_passed_quick_check_not_integrity_check() {
+    let env = Env::empty();
+    let conn = rusqlite::Connection::open(&env.db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (i INTEGER, v TEXT); CREATE INDEX iv ON t (v);
+         WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 3000)
+         INSERT INTO t SELECT k, printf('v%05d', 3000 - k) FROM n;
+         PRAGMA writable_schema = ON;
+         UPDATE sqlite_master SET sql = 'CREATE INDEX iv ON t (i)' WHERE name = 'iv';",
+    )
+    .unwrap();
+    drop(conn);
+    env.run(&["backup"]).ok();
+    let check = env.run(&["check"]);
+    check.ok();
+    let last = check
+        .stdout
+        .lines()
+        .find(|line| line.contains("last:"))
+        .unwrap_or_else(|| panic!("{}", check.stdout));
+    assert!(
+        last.contains("passed its quick_check (`dbbackup verify` runs the full integrity_check)"),
+        "{last}"
+    );
+    assert!(
+        !check.stdout.contains("integrity check"),
+        "{}",
+        check.stdout
+    );
+    env.run(&["verify"]).failed_with(1, "integrity_check");
+}

@@ -755,7 +755,7 @@ fn restore_through_a_mirror_under_a_running_job_is_refused() {
     run.ok();
     assert!(
         run.stderr
-            .contains("holds no records of jobs (a mirror's copies carry none), nor does"),
+            .contains("holds no records of jobs (a mirror's copies carry none): cannot tell whether a SLURM job still writes"),
         "{}",
         run.stderr
     );

@@ -311,7 +311,7 @@ fn check_says_passed_its_check_only_for_a_backup_whose_check_ran() {
     let check = env.run_configured(&["check"]);
     check.ok();
     assert!(
-        !check.stdout.contains("passed its check"),
+        !check.stdout.contains("passed its quick_check"),
         "{}",
         check.stdout
     );

@@ -315,13 +315,13 @@ fn last_never_praises_a_mirror_copy_the_cheap_tests_find_truncated() {
         .find(|line| line.contains(":last:"))
         .unwrap_or_else(|| panic!("{}", check.stdout));
     assert!(
-        !last.ends_with(&format!("newest snapshot {name} passed its check")),
+        !last.contains(&format!("newest snapshot {name} passed")),
         "{}",
         check.stdout
     );
     // `last` judges the database at that moment; `restorable` fails the copy.
     assert!(
-        last.contains("the database passed its integrity check"),
+        last.contains("the database passed its quick_check"),
         "{last}"
     );
     assert!(

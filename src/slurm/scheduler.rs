@@ -192,6 +192,12 @@ fn show_config_within(timeout: Duration) -> Result<Config, Failure> {
 
 /// `scontrol show job ID -o`: the record whose `JobId` is `id` (array records
 /// list every task; only this job's line counts).
+/// Whether SLURM's commands are on PATH (a cluster's login or compute node).
+pub(crate) fn installed() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("scontrol").is_file()))
+}
+
 /// Asked once per process, whatever the answer (pre-job asks of its own job
 /// twice: who it is, when it was submitted; a stuck controller costs one wait).
 pub(crate) fn show_job(id: &str) -> Result<JobRecord, Failure> {

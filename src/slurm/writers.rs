@@ -63,14 +63,18 @@ pub(crate) fn refuse_under_running_job(
         has_records(other)
             && fs::canonicalize(other.path()).ok() != fs::canonicalize(dir.path()).ok()
     });
-    if other.is_none() && !has_records(dir) {
+    // Restoring through another directory than the configured one (a mirror)
+    // with no records anywhere, on a machine with SLURM: say what was not
+    // checked. A directory that does not exist fails the restore anyway.
+    if other.is_none()
+        && configured.is_some()
+        && dir.path().is_dir()
+        && !has_records(dir)
+        && scheduler::installed()
+    {
         tracing::warn!(
-            "{} holds no records of jobs (a mirror's copies carry none){}: cannot tell whether a SLURM job still writes {}; check `squeue` before restoring over it",
+            "{} holds no records of jobs (a mirror's copies carry none): cannot tell whether a SLURM job still writes {}; check `squeue` before restoring over it",
             show(dir.path()),
-            configured
-                .filter(|c| !has_records(c))
-                .map(|c| format!(", nor does {}", show(c.path())))
-                .unwrap_or_default(),
             show(db.canonical()),
         );
     }
