@@ -975,3 +975,61 @@ fn a_job_id_given_again_gets_its_own_restore_point() {
         run.stdout
     );
 }
+
+/// T22 F8: a job id given again found the earlier job's recorded identity (a
+/// task of another array) and went by it: its post-job waited for that
+/// array's "last task" and its work was in no backup. Pre-job asks SLURM
+/// again; the record serves only when SLURM cannot be asked.
+#[test]
+fn a_job_id_given_again_does_not_take_the_earlier_jobs_identity() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    let template = slurm_dir().join("job_single.sbatch");
+    // Submitted from inside a task of array 88000400: the variables are inherited.
+    let output = job_command(&env, "sbatch")
+        .env("SLURM_ARRAY_JOB_ID", "88000400")
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .args(["--parsable", "--hold", "-o"])
+        .arg(env.path("job.out"))
+        .arg(&template)
+        .args(["python3", "-c"])
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect('{}', timeout=60); \
+             c.execute(\"INSERT INTO ledger (amount, note) VALUES (4, 'reused id')\"); \
+             c.execute(\"INSERT INTO ledger (amount, note) VALUES (-4, 'balance')\"); c.commit()",
+            env.db.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let job = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    // What the earlier job with this id (task 1 of array 88000499) recorded.
+    let state = env.backups.join(".dbbackup-state");
+    fs::create_dir_all(&state).unwrap();
+    fs::write(
+        state.join(format!("identity-{}-{job}", cluster_name())),
+        "array=88000499_1\n",
+    )
+    .unwrap();
+    assert!(
+        Command::new("scontrol")
+            .args(["release", &job])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
+    let lines = summary_lines(&env.summary_log());
+    let post = lines
+        .iter()
+        .find(|l| l["event"] == "post-job")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(post["job"], job, "{lines:#?}");
+    assert_eq!(post["status"], "ok", "{post:?}");
+    assert_eq!(post["trigger"], "job finished", "{post:?}");
+    let copy = gunzip_to(&env.backups.join(&post["backup"]), &env.path("post.db"));
+    assert_eq!(content_digest(&copy), content_digest(&env.db));
+}

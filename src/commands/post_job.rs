@@ -36,7 +36,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PostJobArgs) -> Result<ExitCode> {
     let job = if args.after_term {
         crate::slurm::identity::recalled(&ctx.job, &ctx.backup_dir())
     } else {
-        crate::slurm::identity::decide(&ctx.job, &ctx.backup_dir())
+        crate::slurm::identity::recalled_or_decided(&ctx.job, &ctx.backup_dir())
     };
     let ctx = &Ctx {
         settings: ctx.settings.clone(),

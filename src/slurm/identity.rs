@@ -25,11 +25,17 @@ pub(crate) fn decide(job: &JobContext, dir: &BackupDir) -> JobContext {
     let (Some(claimed), Some(own)) = (&job.array, &job.own_id) else {
         return job.clone();
     };
-    if let Some(known) = recorded(job, dir) {
+    // Asked again even when a decision is recorded: the record may be an
+    // earlier job's that had the same id (a controller whose state was
+    // reset); it serves only when SLURM cannot be asked.
+    let answer = scheduler::show_job(own);
+    if answer.is_err()
+        && let Some(known) = recorded(job, dir)
+    {
         crate::logging::retag(&known.tag);
         return known;
     }
-    let decided = match scheduler::show_job(own) {
+    let decided = match answer {
         Ok(record) => match record.array {
             Some((array, task)) if array == claimed.array_job_id && task == claimed.task_id => {
                 job.clone()
@@ -83,6 +89,18 @@ pub(crate) fn decide(job: &JobContext, dir: &BackupDir) -> JobContext {
     remember(job, dir, &decided);
     crate::logging::retag(&decided.tag);
     decided
+}
+
+/// The decision pre-job recorded for this job, else SLURM's word asked now
+/// (post-job of a job that ran no pre-job).
+pub(crate) fn recalled_or_decided(job: &JobContext, dir: &BackupDir) -> JobContext {
+    if job.array.is_some()
+        && let Some(known) = recorded(job, dir)
+    {
+        crate::logging::retag(&known.tag);
+        return known;
+    }
+    decide(job, dir)
 }
 
 /// The decision pre-job recorded for this job, else the variables as given.
