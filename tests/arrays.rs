@@ -213,10 +213,23 @@ fn requeued_tasks_count_once_and_are_not_given_up_on() {
         "{said}"
     );
     tasks(&env, &bin, "9200", &[1], 2, &["post-job", "--status", "0"])[0].ok();
+    // Task 1 is not "last" (task 0 may be requeued): the array is not ended.
+    // With no final job for the array, it backs up all the same: nothing else
+    // would, were task 0 not requeued (T22 F2).
+    assert_eq!(env.backup_files().len(), 2);
+    let line = summary_lines(&env.summary_log()).pop().unwrap();
     assert_eq!(
-        env.backup_files().len(),
-        1,
-        "task 1 is not last: task 0 was requeued"
+        line["trigger"],
+        "the last of the array's 2 tasks to end (1 finished, 1 ended by SLURM's TERM) and no final job backs up this array",
+        "{line:?}"
+    );
+    let state = env.backups.join(".dbbackup-state");
+    assert!(
+        !fs::read_dir(&state)
+            .unwrap()
+            .flatten()
+            .any(|f| f.file_name().to_string_lossy().starts_with("ended-")),
+        "the array was marked ended while task 0 may be requeued"
     );
     // Task 0 runs again (SLURM_RESTART_COUNT=1) and finishes: now it is last.
     let mut command = env.command();
@@ -232,6 +245,7 @@ fn requeued_tasks_count_once_and_are_not_given_up_on() {
         .unwrap()
         .into();
     rerun.ok();
+    // Unchanged since task 1's backup: nothing new to write.
     assert_eq!(env.backup_files().len(), 2);
     let lines = summary_lines(&env.summary_log());
     let last = lines.last().unwrap();

@@ -183,6 +183,48 @@ impl create::Attempted for Decided {
     }
 }
 
+/// A task ended by TERM is not counted as finished (it may be requeued): the
+/// array's final job backs up its work, or, without one, nothing does; the
+/// line says which is known.
+fn not_counted(state: &JobState, key: &str) -> String {
+    // Without DBBACKUP_FINAL=0 pre-job records the final job; with it, one
+    // may still come (slurm/submit_array_with_final.sh) or none.
+    let then = match state.pre_job(key).and_then(|record| record.final_job) {
+        Some(FinalJob::Submitted(JobId(id))) => format!("the array's final job {id} backs up"),
+        Some(FinalJob::NotSubmitted(why)) => format!(
+            "no final job was submitted ({why}): nothing backs up this task's work unless it is requeued or a later backup is made"
+        ),
+        None => "no final job is recorded for this array (DBBACKUP_FINAL=0): unless one was submitted with it (slurm/submit_array_with_final.sh), nothing backs up this task's work until it is requeued or a later backup is made".to_string(),
+    };
+    format!("ended by SLURM's TERM: not counted as finished (it may be requeued); {then}")
+}
+
+/// Without a final job submitted for the array (`DBBACKUP_FINAL=0`, sbatch
+/// refused), the task whose post-job is the last of the array's to run (the
+/// others finished or ended by TERM) backs up: nothing else would (T22 F2).
+/// It does not mark the array ended: a task ended by TERM may be requeued.
+fn last_without_final(
+    state: &JobState,
+    key: &str,
+    task: &crate::slurm::job::ArrayTask,
+) -> Result<Option<String>> {
+    let Some(count) = task.task_count else {
+        return Ok(None);
+    };
+    let record = state.pre_job(key).and_then(|record| record.final_job);
+    if matches!(record, Some(FinalJob::Submitted(_))) {
+        return Ok(None);
+    }
+    let reached = state.reached_post_job(key)?.len() as u64;
+    let finished = state.finished_tasks(key)?.len() as u64;
+    Ok((reached >= count).then(|| {
+        format!(
+            "the last of the array's {count} tasks to end ({finished} finished, {} ended by SLURM's TERM) and no final job backs up this array",
+            reached - finished
+        )
+    }))
+}
+
 /// Why a backup is (or is not) made, and its outcome when it was attempted.
 fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Outcome>)> {
     let db = ctx.settings.db_path()?;
@@ -215,31 +257,14 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
         Some(task) if after_term => {
             // Not finished (it may be requeued), but it reached post-job: the
             // final job's line says so.
-            JobState::open(&dir, &lock)?.term_task(&key, task.task_id)?;
+            let state = JobState::open(&dir, &lock)?;
+            state.term_task(&key, task.task_id)?;
             if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 "ended by SLURM's TERM; newest backup older than the interval".to_string()
+            } else if let Some(why) = last_without_final(&state, &key, task)? {
+                format!("ended by SLURM's TERM, {why}")
             } else {
-                let final_job = JobState::reader(&dir)
-                    .pre_job(&key)
-                    .and_then(|record| record.final_job);
-                // Without DBBACKUP_FINAL=0 pre-job records the final job; with
-                // it, one may still come (slurm/submit_array_with_final.sh)
-                // or none: say which is known.
-                let then = match final_job {
-                    Some(FinalJob::Submitted(JobId(id))) => {
-                        format!("the array's final job {id} backs up")
-                    }
-                    Some(FinalJob::NotSubmitted(why)) => format!(
-                        "no final job was submitted ({why}): nothing backs up this task's work unless it is requeued or a later backup is made"
-                    ),
-                    None => "no final job is recorded for this array (DBBACKUP_FINAL=0): unless one was submitted with it (slurm/submit_array_with_final.sh), nothing backs up this task's work until it is requeued or a later backup is made".to_string(),
-                };
-                return Ok((
-                    format!(
-                        "ended by SLURM's TERM: not counted as finished (it may be requeued); {then}"
-                    ),
-                    None,
-                ));
+                return Ok((not_counted(&state, &key), None));
             }
         }
         Some(task) => {
@@ -250,6 +275,8 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             if last {
                 ends = true;
                 format!("last task ({finished} of {of} finished)")
+            } else if let Some(why) = last_without_final(&state, &key, task)? {
+                why
             } else if due::interval_passed(&dir, &DbId::of(db), ctx.settings.min_interval)? {
                 format!("newest backup older than the interval ({finished} of {of} finished)")
             } else if let Some(others) = other_databases(&dir, &ctx.job.state_key(), &key) {
