@@ -1033,3 +1033,58 @@ fn a_job_id_given_again_does_not_take_the_earlier_jobs_identity() {
     let copy = gunzip_to(&env.backups.join(&post["backup"]), &env.path("post.db"));
     assert_eq!(content_digest(&copy), content_digest(&env.db));
 }
+
+/// T22 F9: after a TERM, a node whose slurmd does not answer which steps of
+/// the job still run: post-job said nothing of them. It says it cannot tell
+/// (WARN, `steps_running=unknown`).
+#[test]
+fn a_stuck_slurmd_leaves_the_steps_unknown_on_the_post_job_line() {
+    let env = Env::new();
+    let bin = env.path("stuck-listpids");
+    fake_tool(
+        &bin,
+        "scontrol",
+        "#!/bin/sh\n\
+         if [ \"$1\" = listpids ]; then sleep 120; fi\n\
+         if [ \"$1 $2\" = 'show config' ]; then printf 'ClusterName = alpha\\nKillWait = 30 sec\\n'; exit 0; fi\n\
+         echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n",
+    );
+    let child = env
+        .command()
+        .env("SLURM_JOB_ID", "88000500")
+        .env("SLURM_CLUSTER_NAME", "alpha")
+        .env("PATH", path_with(&bin))
+        .env("DBBACKUP_SUMMARY_LOG", env.summary_log())
+        .args(["run", "--", "sleep", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the pre-job line",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || env.summary_log().exists(),
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let output = output_within(child, Duration::from_secs(30)).expect("run ended");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines = summary_lines(&env.summary_log());
+    let post = lines
+        .iter()
+        .find(|l| l["event"] == "post-job")
+        .unwrap_or_else(|| panic!("{lines:#?}\n{stderr}"));
+    assert_eq!(
+        post.get("steps_running").map(String::as_str),
+        Some("unknown"),
+        "{post:?}"
+    );
+    assert!(
+        stderr.contains("cannot tell whether steps of job 88000500 still run on this node"),
+        "{stderr}"
+    );
+}

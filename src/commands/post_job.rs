@@ -162,9 +162,12 @@ pub(crate) fn after_work(
     }
     if let Some(term) = term.as_ref().filter(|t| !t.steps_running.is_empty()) {
         let steps = term.steps_running.join(",");
-        tracing::warn!(
-            "step {steps} of this job still runs on this node (SLURM lets its tasks run until KillWait): what it writes after this backup is in no backup"
-        );
+        // `unknown` was warned of where it was asked.
+        if steps != "unknown" {
+            tracing::warn!(
+                "step {steps} of this job still runs on this node (SLURM lets its tasks run until KillWait): what it writes after this backup is in no backup"
+            );
+        }
         line.field("steps_running", &steps);
     }
     summary_log::append_or_warn(&ctx.settings.summary_log, &line);

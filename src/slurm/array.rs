@@ -372,8 +372,25 @@ impl JobState {
     /// controller whose state was reset). Its restore point stays a backup
     /// like any other; its tasks' counts, end and final job are not this job's.
     pub(crate) fn set_aside(&self, key: &str) -> Result<()> {
-        for kind in ["prejob", "finished", "termed", "ended", "final", "nopoint"] {
-            let path = self.dir.join(format!("{kind}-{key}"));
+        // A time-limit marker is `timelimit-<key>`, or `…-run<N>` per requeue.
+        let time_limits = fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|item| item.file_name().into_string().ok())
+            .filter(|name| {
+                name.strip_prefix("timelimit-")
+                    .and_then(|rest| rest.strip_prefix(key))
+                    .is_some_and(|run| run.is_empty() || run.starts_with("-run"))
+            });
+        let kinds = ["prejob", "finished", "termed", "ended", "final", "nopoint"];
+        let names: Vec<String> = kinds
+            .iter()
+            .map(|kind| format!("{kind}-{key}"))
+            .chain(time_limits)
+            .collect();
+        for name in names {
+            let path = self.dir.join(name);
             match fs::remove_file(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => {
                     return Err(e).context(|| format!("cannot remove {}", show(&path)));
@@ -563,5 +580,40 @@ mod tests {
         .expire();
         assert!(!dir.path().join("prejob-c-1-k").exists());
         assert!(dir.path().join("upload-0a1b2c.lock").exists());
+    }
+
+    #[test]
+    fn setting_aside_an_earlier_jobs_state_leaves_other_jobs_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let earlier = [
+            "prejob-c-9-k",
+            "finished-c-9-k",
+            "termed-c-9-k",
+            "ended-c-9-k",
+            "final-c-9-k",
+            "nopoint-c-9-k",
+            "timelimit-c-9-k",
+            "timelimit-c-9-k-run1",
+        ];
+        let others = [
+            "prejob-c-90-k",
+            "timelimit-c-90-k",
+            "restored-k",
+            "identity-c-9",
+        ];
+        for name in earlier.iter().chain(&others) {
+            fs::write(dir.path().join(name), "").unwrap();
+        }
+        JobState {
+            dir: dir.path().to_path_buf(),
+        }
+        .set_aside("c-9-k")
+        .unwrap();
+        for name in earlier {
+            assert!(!dir.path().join(name).exists(), "{name}");
+        }
+        for name in others {
+            assert!(dir.path().join(name).exists(), "{name}");
+        }
     }
 }

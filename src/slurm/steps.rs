@@ -11,8 +11,9 @@ use super::job::JobContext;
 use super::scheduler;
 
 /// The job's numbered steps with tasks on this node, waited for up to `wait`
-/// (polled; each question is bounded on its own): those still running then.
-/// Outside SLURM, or when the node's slurmd cannot be asked, none are known.
+/// (polled; each question is bounded on its own): those still running then,
+/// or `unknown` when the node's slurmd did not answer in time. Outside SLURM,
+/// or for a job with no steps on this node, none.
 pub(crate) fn still_running(job: &JobContext, wait: Duration) -> Vec<String> {
     let Some(id) = job.own_id.as_deref() else {
         return Vec::new();
@@ -22,8 +23,16 @@ pub(crate) fn still_running(job: &JobContext, wait: Duration) -> Vec<String> {
     loop {
         let steps = match scheduler::steps_here(id, own_step.as_deref()) {
             Ok(steps) => steps,
+            // No answer in time (a stuck slurmd): said, and on the line.
+            Err(failure @ scheduler::Failure::TimedOut(..)) => {
+                tracing::warn!(
+                    "cannot tell whether steps of job {id} still run on this node ({failure}): what one writes after this backup would be in no backup"
+                );
+                return vec!["unknown".to_string()];
+            }
+            // Refused: the job has no steps on this node (or no SLURM here).
             Err(failure) => {
-                tracing::debug!("cannot tell which steps of job {id} still run: {failure}");
+                tracing::debug!("no steps of job {id} known on this node: {failure}");
                 return Vec::new();
             }
         };
