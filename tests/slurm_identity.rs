@@ -1088,3 +1088,80 @@ fn a_stuck_slurmd_leaves_the_steps_unknown_on_the_post_job_line() {
         "{stderr}"
     );
 }
+
+/// T23 #6: an array task's own job id (`$SLURM_JOB_ID` in the task, the id in
+/// slurmstepd's messages) given to `restore --before-job` was taken for a job
+/// of its own: the newest point before it started, not its array's pre-job
+/// restore point, which holds what was written just before the array.
+#[test]
+fn restore_before_an_array_tasks_own_job_id_goes_by_its_array() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    env.run(&["backup"]).ok();
+    work(&env, "after the last backup");
+    let before = content_digest(&env.db);
+    let template = slurm_dir().join("job_array.sbatch");
+    let ids = env.path("ids");
+    fs::create_dir(&ids).unwrap();
+    let output = job_command(&env, "sbatch")
+        .env(
+            "DBBACKUP_FINAL_SCRIPT",
+            slurm_dir().join("final_backup.sbatch"),
+        )
+        .args(["--parsable", "--array=0-1", "-o"])
+        .arg(env.path("task-%a.out"))
+        .arg(&template)
+        .args(["sh", "-c"])
+        .arg(format!(
+            "echo $SLURM_JOB_ID > {}/$SLURM_ARRAY_TASK_ID; python3 -c \"import sqlite3; c = sqlite3.connect('{}', timeout=60); \
+             c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (2, 'task')\\\"); \
+             c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (-2, 'balance')\\\"); c.commit()\"",
+            ids.display(),
+            env.db.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let array = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    wait_until(
+        "the array's final line",
+        Duration::from_secs(180),
+        Duration::from_millis(300),
+        || {
+            env.summary_log().exists()
+                && summary_lines(&env.summary_log())
+                    .iter()
+                    .any(|l| l["event"] == "final")
+        },
+    );
+    // One task keeps the array's id as its own; the other has its own.
+    let task_job = ["0", "1"]
+        .iter()
+        .map(|task| {
+            fs::read_to_string(ids.join(task))
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .find(|id| *id != array)
+        .expect("a task with its own job id");
+    let target = env.path("before.db");
+    let run = env.run(&[
+        "restore",
+        "--before-job",
+        &task_job,
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    run.ok();
+    assert!(
+        run.stdout
+            .contains(&format!("(job {array}'s pre-job restore point)")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(content_digest(&target), before);
+}

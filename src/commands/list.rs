@@ -133,7 +133,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
     warn_if_missing(ctx, &entries, db.as_ref(), legacy);
     // As SLURM reads it (`0805` is job 805), as the backups are tagged.
     let job_id = (args.job.as_deref())
-        .map(|j| crate::slurm::undo::JobRef::parse(j).map(|j| j.id()))
+        .map(|j| crate::slurm::undo::JobRef::parse_in(j, &ctx.backup_dir()).map(|j| j.id()))
         .transpose()?;
     let mut rows: Vec<Row> = entries
         .iter()
@@ -257,7 +257,7 @@ fn listed(
     let job = args
         .job
         .as_deref()
-        .map(crate::slurm::undo::JobRef::parse)
+        .map(|j| crate::slurm::undo::JobRef::parse_in(j, &ctx.backup_dir()))
         .transpose()?;
     // Newest first in the order `latest` goes by (publication, not clocks).
     crate::store::place_unnumbered(&mut entries);

@@ -144,7 +144,11 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
 /// `--before-job JOB`: the restore point from before it, and how it was
 /// chosen; refused while the job runs (unless `force`).
 fn before_job(ctx: &Ctx, job: &str, force: bool) -> Result<(String, String)> {
-    let job = crate::slurm::undo::JobRef::parse(job)?;
+    let given = job;
+    let job = crate::slurm::undo::JobRef::parse_in(given, &ctx.backup_dir())?;
+    if job.task.is_some() && !given.contains('_') {
+        tracing::info!("job {given} is task {} of array {}", job.id(), job.job);
+    }
     let db = ctx
         .db_id()
         .ok_or_else(|| Error::usage("--before-job needs the database (--db-path)"))?;
@@ -179,7 +183,7 @@ fn before_job(ctx: &Ctx, job: &str, force: bool) -> Result<(String, String)> {
 
 /// The later jobs that restoring `point` (from before `job`) undoes too.
 fn later_jobs_note(ctx: &Ctx, job: &str, point: &str) -> Option<String> {
-    let job = crate::slurm::undo::JobRef::parse(job).ok()?;
+    let job = crate::slurm::undo::JobRef::parse_in(job, &ctx.backup_dir()).ok()?;
     let later = crate::slurm::undo::later_jobs(&ctx.backup_dir(), &ctx.db_id()?, &job, point);
     if later.is_empty() {
         return None;

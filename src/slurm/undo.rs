@@ -46,6 +46,29 @@ impl JobRef {
         })
     }
 
+    /// `text` as [`JobRef::parse`] reads it, where an array task's own job id
+    /// (`265`, what `$SLURM_JOB_ID` and slurmstepd's messages show for task
+    /// `264_0`) is that task: its state is kept under its array (T23 #6).
+    pub(crate) fn parse_in(text: &str, dir: &BackupDir) -> Result<JobRef> {
+        let job = JobRef::parse(text)?;
+        if job.task.is_some() || !pre_job_records(dir, &job.job).is_empty() {
+            return Ok(job);
+        }
+        let task = recorded_task(dir, &job.job).or_else(|| {
+            scheduler::show_job(&job.job)
+                .ok()?
+                .array
+                .filter(|(array, _)| *array != job.job)
+        });
+        Ok(match task {
+            Some((array, task)) => JobRef {
+                job: array,
+                task: Some(task.to_string()),
+            },
+            None => job,
+        })
+    }
+
     /// As the user wrote it: `264` or `264_3`.
     pub(crate) fn id(&self) -> String {
         match &self.task {
@@ -282,6 +305,28 @@ fn other_database(dir: &BackupDir, db: &DbId, job: &JobRef, others: &[Entry]) ->
             || (meta.kind == Kind::PreJob && job.made(&meta.job));
         ours.then(|| meta.source.clone())
     })
+}
+
+/// The array task job `id` is, as its pre-job recorded SLURM's word
+/// (`identity-<cluster>-<id>`: `array=264_0`).
+fn recorded_task(dir: &BackupDir, id: &str) -> Option<(String, u64)> {
+    let state = dir.path().join(super::array::STATE_DIR);
+    let suffix = format!("-{id}");
+    std::fs::read_dir(state)
+        .ok()?
+        .flatten()
+        .filter(|item| {
+            item.file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with("identity-") && name.ends_with(&suffix))
+        })
+        .find_map(|item| {
+            let text = std::fs::read_to_string(item.path()).ok()?;
+            let value = text.lines().find_map(|l| l.strip_prefix("array="))?.trim();
+            let (array, task) = value.split_once('_')?;
+            Some((array.to_string(), task.parse().ok()?))
+        })
+        .filter(|(array, _)| array != id)
 }
 
 /// `(database key, restore point)` of every pre-job record of `job` (state
