@@ -208,6 +208,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
     settings.given = if init { merged } else { flags };
     if let Some(db) = &settings.db_path {
         refuse_non_utf8_database(db)?;
+        paths::refuse_sidecar_database(db)?;
     }
     paths::refuse_non_utf8_paths(&settings)?;
     drop_backup_dir_from_mirrors(&mut settings, &given_longs);

@@ -90,32 +90,13 @@ pub(crate) fn validate_database(path: &Path) -> Result<PathBuf> {
         }
         Header::Other => {
             return Err(Error::failed(format!(
-                "{} is not an SQLite database{}",
-                show(path),
-                companion_of(path)
-                    .map(|(what, db)| format!("; it is the {what} of {}: give that", show(&db)))
-                    .unwrap_or_default()
+                "{} is not an SQLite database",
+                show(path)
             )));
         }
         Header::Sqlite => {}
     }
     std::path::absolute(path).context(|| format!("cannot resolve {}", show(path)))
-}
-
-/// `results.db-wal` given for `results.db`: what the file is, and the
-/// database beside it that it belongs to.
-fn companion_of(path: &Path) -> Option<(&'static str, PathBuf)> {
-    let name = path.file_name()?.to_str()?;
-    [
-        ("-wal", "write-ahead log"),
-        ("-shm", "shared-memory index"),
-        ("-journal", "rollback journal"),
-    ]
-    .into_iter()
-    .find_map(|(suffix, what)| {
-        let db = path.with_file_name(name.strip_suffix(suffix)?);
-        (header(&db).ok()? == Header::Sqlite).then_some((what, db))
-    })
 }
 
 /// What a file starts with, from its first 16 bytes (a damaged database still

@@ -76,14 +76,38 @@ fn a_databases_write_ahead_log_given_for_it_names_the_database() {
     assert!(wal.exists());
     let run = env.run(&["--db-path", wal.to_str().unwrap(), "backup"]);
     run.failed_with(
-        1,
+        2,
         &format!(
-            "is not an SQLite database; it is the write-ahead log of {}: give that",
+            "is named like the write-ahead log SQLite keeps beside database {}: give the database itself ({})",
+            env.db.file_name().unwrap().to_str().unwrap(),
             env.db.display()
         ),
     );
-    one_error_line(&run);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(env.backup_files().is_empty());
+    // `init` does not write it into a config file, `run` does not start the
+    // work without its restore point (T23 #1).
+    let config = env.path("w.yaml");
+    env.run(&[
+        "--db-path",
+        wal.to_str().unwrap(),
+        "init",
+        "--path",
+        config.to_str().unwrap(),
+    ])
+    .failed_with(2, "is named like the write-ahead log");
+    assert!(!config.exists());
+    let marker = env.path("work-ran");
+    env.run(&[
+        "--db-path",
+        wal.to_str().unwrap(),
+        "run",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ])
+    .failed_with(2, "is named like the write-ahead log");
+    assert!(!marker.exists());
     drop(writer);
 }
 

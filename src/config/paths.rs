@@ -13,6 +13,32 @@ use crate::options::Options;
 /// would be recorded altered, its backups would never count as its own, and
 /// every `auto` would make another full backup. Refused, the real path too (a
 /// link with a UTF-8 name may lead to one that is not).
+/// A database path named like SQLite's own file beside a database
+/// (`results.db-wal`: one key too many after tab completion) is refused for
+/// every command alike: it is that file, or SQLite would take it for one, and
+/// no backup could be restored there (`restore` refuses such a target).
+pub(crate) fn refuse_sidecar_database(db: &Path) -> Result<()> {
+    let Some(name) = db.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    for (suffix, what) in [
+        ("-wal", "write-ahead log"),
+        ("-shm", "shared-memory index"),
+        ("-journal", "rollback journal"),
+    ] {
+        if let Some(stem) = name.strip_suffix(suffix)
+            && !stem.is_empty()
+        {
+            return Err(Error::usage(format!(
+                "database path {} is named like the {what} SQLite keeps beside database {stem}: give the database itself ({}), or rename a database named so",
+                crate::error::show(db),
+                crate::error::show(&db.with_file_name(stem))
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn refuse_non_utf8_database(db: &Path) -> Result<()> {
     let real = crate::store::DbId::of(db);
     for path in [db, real.canonical()] {
