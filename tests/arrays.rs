@@ -985,3 +985,72 @@ fn an_array_whose_tasks_back_up_their_own_databases_backs_each_up() {
         );
     }
 }
+
+/// T22 F7: an array requeued after it ended (`scontrol requeue ARRAY` once its
+/// tasks and final job ran): its restore point was no longer kept, and the
+/// first rerun task to finish said `last task (3 of 3 finished)` while the
+/// others still ran. A requeued task's pre-job keeps the point again; its
+/// post-job asks SLURM which tasks still run.
+#[test]
+fn an_array_requeued_after_it_ended_keeps_its_point_until_the_rerun_ends() {
+    let env = Env::new();
+    let running = |states: [&str; 3]| -> String {
+        states
+            .iter()
+            .enumerate()
+            .map(|(task, state)| {
+                format!(
+                    "JobId=9500{task:03} ArrayJobId=9500 ArrayTaskId={task} JobState={state} Restarts=1\n"
+                )
+            })
+            .collect()
+    };
+    let bin = fake_slurm(&env, &running(["COMPLETED", "COMPLETED", "COMPLETED"]));
+    let run = |ids: &[u32], args: &[&str], restarts: &str| -> Vec<Run> {
+        tasks_with(
+            &env,
+            &bin,
+            "9500",
+            ids,
+            3,
+            args,
+            &[("SLURM_RESTART_COUNT", restarts)],
+        )
+    };
+    run(&[0], &["pre-job"], "0")[0].ok();
+    let point = env.newest_backup();
+    for task in 0..3 {
+        work(&env);
+        run(&[task], &["post-job", "--status", "0"], "0")[0].ok();
+    }
+    // Requeued: every task runs again.
+    fake_slurm(&env, &running(["RUNNING", "RUNNING", "RUNNING"]));
+    for pre in run(&[0, 1, 2], &["pre-job"], "1") {
+        pre.ok();
+    }
+    work(&env);
+    let first = run(&[0], &["post-job", "--status", "0"], "1");
+    first[0].ok();
+    let line = summary_lines(&env.summary_log()).pop().unwrap();
+    assert_eq!(
+        line["reason"],
+        "the array was requeued and its tasks 1,2 still run (SLURM says so): the last of them backs up",
+        "{line:?}"
+    );
+    // A backup meanwhile (cron): the array's restore point stays.
+    work(&env);
+    env.run(&["backup", "--max-backups", "1"]).ok();
+    assert!(
+        point.exists(),
+        "the requeued array's restore point was deleted"
+    );
+    // The rerun's last task ends it.
+    fake_slurm(&env, &running(["COMPLETED", "COMPLETED", "RUNNING"]));
+    run(&[1], &["post-job", "--status", "0"], "1")[0].ok();
+    run(&[2], &["post-job", "--status", "0"], "1")[0].ok();
+    let line = summary_lines(&env.summary_log()).pop().unwrap();
+    assert!(line["trigger"].starts_with("last task (3 of 3"), "{line:?}");
+    work(&env);
+    env.run(&["backup", "--max-backups", "1"]).ok();
+    assert!(!point.exists(), "kept after the array ended");
+}

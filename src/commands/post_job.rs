@@ -186,6 +186,22 @@ impl create::Attempted for Decided {
     }
 }
 
+/// A requeued task's count of finished tasks may be its array's first run's
+/// (every task requeued after the array ended): SLURM says which other tasks
+/// still run, `None` when none do or it cannot tell (T22 F7).
+fn rerunning_tasks(restarts: u64, task: &crate::slurm::job::ArrayTask) -> Option<String> {
+    if restarts == 0 {
+        return None;
+    }
+    let (_, ends, _) = crate::slurm::scheduler::task_ends(&task.array_job_id);
+    let others: Vec<String> = ends
+        .iter()
+        .filter(|(id, end)| **id != task.task_id && end.not_ended())
+        .map(|(id, _)| id.to_string())
+        .collect();
+    (!others.is_empty()).then(|| others.join(","))
+}
+
 /// A task ended by TERM is not counted as finished (it may be requeued): the
 /// array's final job backs up its work, or, without one, nothing does; the
 /// line says which is known.
@@ -273,8 +289,22 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
         Some(task) => {
             let state = JobState::open(&dir, &lock)?;
             let finished = state.finish_task(&key, task.task_id)?;
-            let last = task.task_count.is_some_and(|count| finished >= count);
+            let counted = task.task_count.is_some_and(|count| finished >= count);
             let of = task.task_count.map_or("?".to_string(), |c| c.to_string());
+            let rerunning = if counted {
+                rerunning_tasks(ctx.job.restarts, task)
+            } else {
+                None
+            };
+            let last = counted && rerunning.is_none();
+            if let Some(others) = rerunning {
+                return Ok((
+                    format!(
+                        "the array was requeued and its tasks {others} still run (SLURM says so): the last of them backs up"
+                    ),
+                    None,
+                ));
+            }
             if last {
                 ends = true;
                 format!("last task ({finished} of {of} finished)")

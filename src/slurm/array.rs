@@ -401,6 +401,13 @@ impl JobState {
         sync_dir(&self.dir)
     }
 
+    /// A job requeued after it had said it ended (`scontrol requeue` of a
+    /// finished array or job): it runs again, so its restore point is kept
+    /// again until it says so anew (T22 F7).
+    pub(crate) fn reopen(&self, key: &str) {
+        let _ = fs::remove_file(self.dir.join(format!("ended-{key}")));
+    }
+
     /// Whether the job of `key` has said it ended (post-job or the final job).
     pub(crate) fn ended(&self, key: &str) -> bool {
         self.dir.join(format!("ended-{key}")).exists()

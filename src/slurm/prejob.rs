@@ -89,6 +89,13 @@ pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path
     };
     let mut submitted = None;
     let result = find_or_make(settings, &job, &dir, final_job, &mut submitted);
+    if job.restarts > 0
+        && job.own_id.is_some()
+        && let Ok(db) = settings.db_path()
+    {
+        let key = super::array::key(&job.state_key(), &DbId::of(db));
+        JobState::reader(&dir).reopen(&key);
+    }
     let result = create::recorded(settings, &job, Kind::PreJob, result);
     if let (Err(error), Some(_), Ok(db)) = (&result, &job.own_id, settings.db_path()) {
         let key = super::array::key(&job.state_key(), &DbId::of(db));
