@@ -265,3 +265,49 @@ fn restore_of_a_symlinked_database_goes_into_the_real_file() {
     assert!(fs::symlink_metadata(&env.db).unwrap().is_symlink());
     assert_eq!(content_digest(&real), backed_up);
 }
+
+/// T23 #4: `--backup-dir MIRROR restore latest` (the way back when the backup
+/// directory is lost) restored the mirror's older point without a word while
+/// the configured backup directory, intact, held a newer one.
+#[test]
+fn restore_latest_through_a_mirror_names_a_newer_point_in_the_backup_directory() {
+    let env = Env::new();
+    let mirror = env.path("m");
+    fs::write(
+        env.path("dbbackup.yaml"),
+        format!(
+            "db_path: {}\nbackup_dir: {}\nmirror_dirs: [{}]\n",
+            env.db.display(),
+            env.backups.display(),
+            mirror.display()
+        ),
+    )
+    .unwrap();
+    let root = env.root.path();
+    bare(root, &["backup"]).ok();
+    crate::common::s3::add_row(&env.db);
+    // The mirror misses this one (unmounted, its copy failed).
+    let other = env.path("other");
+    bare(root, &["--mirror-dir", other.to_str().unwrap(), "backup"]).ok();
+    let newest = env.newest_backup();
+    let newest = newest.file_name().unwrap().to_str().unwrap();
+    let run = bare(
+        root,
+        &[
+            "--backup-dir",
+            mirror.to_str().unwrap(),
+            "restore",
+            "latest",
+        ],
+    );
+    run.ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "{} holds a newer restore point of this database than {}: {newest}",
+            env.backups.display(),
+            mirror.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}

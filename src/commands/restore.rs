@@ -132,6 +132,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             let local = staged.is_none();
             if local && request.name == "latest" {
                 done.passed_over.extend(unreadable_newer(ctx, &done.name));
+                if let Some(newer) = newer_in_configured(ctx, &done.name) {
+                    tracing::warn!("{newer}");
+                }
             }
             passed_over_lines(ctx, &done.passed_over, local, args.target.as_deref())
                 .for_each(|line| out.line(line));
@@ -139,6 +142,37 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// `restore latest` through another directory than the configured one (a
+/// mirror that missed a copy): the configured directory's newest restore
+/// point, when it is newer than `restored` and holds other content (T23 #4).
+fn newer_in_configured(ctx: &Ctx, restored: &str) -> Option<String> {
+    let configured = BackupDir::new(ctx.settings.configured_backup_dir.as_deref()?);
+    let here = ctx.backup_dir();
+    if fs::canonicalize(configured.path()).ok()? == fs::canonicalize(here.path()).ok()? {
+        return None;
+    }
+    let db = ctx.db_id()?;
+    let restored = here.by_name(restored).ok()?;
+    let restored = restored.meta.as_ref().ok()?;
+    let newest = configured
+        .set(&db)
+        .ok()?
+        .restore_points
+        .into_iter()
+        .next()?;
+    let meta = newest.meta.as_ref().ok()?;
+    (meta.created > restored.created && meta.checksum != restored.checksum).then(|| {
+        format!(
+            "{} holds a newer restore point of this database than {}: {} ({}); `dbbackup restore {}` without --backup-dir restores it",
+            show(configured.path()),
+            show(here.path()),
+            newest.file_name,
+            meta.created,
+            newest.file_name
+        )
+    })
 }
 
 /// `--before-job JOB`: the restore point from before it, and how it was
