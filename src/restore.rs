@@ -236,15 +236,27 @@ pub(crate) fn restore(
 /// for a shrink: in the backup directory and each mirror (their `check` judges
 /// their copies alike). The restore is done: a record that cannot be written
 /// is said, and `check` then warns of the shrink as before.
+///
+/// Restored through another directory (`--backup-dir MIRROR`), the configured
+/// backup directory records it too: its `latest` after a rollback must be the
+/// point rolled back to, whichever copy was read (T22 F4).
 fn record_restore(settings: &Settings, dir: &BackupDir, db: &DbId, name: &str, undo: Option<&str>) {
-    let seq = match dir.next_seq(&settings.mirror_dirs) {
+    let mut others = settings.mirror_dirs.clone();
+    others.extend(
+        (settings.configured_backup_dir.iter())
+            .filter(|configured| {
+                configured.is_dir() && !crate::store::same_existing_dir(configured, dir.path())
+            })
+            .cloned(),
+    );
+    let seq = match dir.next_seq(&others) {
         Ok(next) => next - 1,
         Err(e) => {
             tracing::warn!("the restore is not recorded for check's shrink criterion: {e}");
             return;
         }
     };
-    let dirs = std::iter::once(dir.path()).chain(settings.mirror_dirs.iter().map(PathBuf::as_path));
+    let dirs = std::iter::once(dir.path()).chain(others.iter().map(PathBuf::as_path));
     for place in dirs.filter(|d| d.is_dir()) {
         if let Err(e) = crate::restored::record(place, db, name, seq, undo) {
             tracing::warn!("the restore is not recorded for check's shrink criterion: {e}");

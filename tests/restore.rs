@@ -311,3 +311,53 @@ fn restore_latest_through_a_mirror_names_a_newer_point_in_the_backup_directory()
         run.stderr
     );
 }
+
+/// T22 F4: a rollback made through a mirror (`--backup-dir MIRROR restore
+/// OLD`) was not recorded for the configured backup directory: its `restore
+/// latest` then brought back the state the rollback undid, without a word.
+#[test]
+fn a_rollback_through_a_mirror_is_latest_in_the_backup_directory_too() {
+    let env = Env::new();
+    let mirror = env.path("m");
+    fs::write(
+        env.path("dbbackup.yaml"),
+        format!(
+            "db_path: {}\nbackup_dir: {}\nmirror_dirs: [{}]\n",
+            env.db.display(),
+            env.backups.display(),
+            mirror.display()
+        ),
+    )
+    .unwrap();
+    let root = env.root.path();
+    bare(root, &["backup"]).ok();
+    let rolled_back_to = env.newest_backup();
+    let name = rolled_back_to.file_name().unwrap().to_str().unwrap();
+    let wanted = content_digest(&gunzip_to(&rolled_back_to, &env.path("wanted.db")));
+    for _ in 0..2 {
+        crate::common::s3::add_row(&env.db);
+        bare(root, &["backup"]).ok();
+    }
+    bare(
+        root,
+        &["--backup-dir", mirror.to_str().unwrap(), "restore", name],
+    )
+    .ok();
+    assert_eq!(content_digest(&env.db), wanted);
+    fs::remove_file(&env.db).unwrap();
+    let run = bare(root, &["restore", "latest"]);
+    run.ok();
+    assert_eq!(
+        content_digest(&env.db),
+        wanted,
+        "latest brought back what the rollback undid: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "`latest` is {name}: the database was set back to it"
+        )),
+        "{}",
+        run.stderr
+    );
+}

@@ -150,7 +150,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
 fn newer_in_configured(ctx: &Ctx, restored: &str) -> Option<String> {
     let configured = BackupDir::new(ctx.settings.configured_backup_dir.as_deref()?);
     let here = ctx.backup_dir();
-    if fs::canonicalize(configured.path()).ok()? == fs::canonicalize(here.path()).ok()? {
+    if !configured.path().is_dir()
+        || crate::store::same_existing_dir(configured.path(), here.path())
+    {
         return None;
     }
     let db = ctx.db_id()?;

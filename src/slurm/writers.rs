@@ -4,8 +4,6 @@
 //! neither the restored state nor the job's result: the job writes on top,
 //! and its post-job backs up that mix as its outcome.
 
-use std::fs;
-
 use super::array::{JobState, STATE_DIR, job_of_key};
 use super::job::JobContext;
 use super::scheduler::{self, Failure, Running};
@@ -60,8 +58,7 @@ pub(crate) fn refuse_under_running_job(
 ) -> Result<()> {
     let has_records = |d: &BackupDir| d.path().join(STATE_DIR).is_dir();
     let other = configured.filter(|other| {
-        has_records(other)
-            && fs::canonicalize(other.path()).ok() != fs::canonicalize(dir.path()).ok()
+        has_records(other) && !crate::store::same_existing_dir(other.path(), dir.path())
     });
     // Restoring through another directory than the configured one (a mirror)
     // with no records anywhere, on a machine with SLURM: say what was not
