@@ -375,3 +375,58 @@ fn restore_latest_from_the_remote_after_a_rollback_takes_the_state_rolled_back_t
         restore.stderr
     );
 }
+
+/// T22 F6: `sync` from cron while a job runs deleted the job's pre-job restore
+/// point from the remote (`remote_max_backups`), though local retention kept it
+/// for the running job: the off-site copy of the state before the job was
+/// gone. Remote retention keeps what the local pins keep.
+#[test]
+fn remote_retention_keeps_a_running_jobs_restore_point() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "pins");
+    let step = |args: &[&str]| -> Run {
+        r.command()
+            .env("DBBACKUP_REMOTE", &r.url)
+            .env("DBBACKUP_MAX_BACKUPS", "1")
+            .env("DBBACKUP_REMOTE_MAX_BACKUPS", "1")
+            .env("SLURM_JOB_ID", "88000600")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    r.add_row();
+    step(&["pre-job"]).ok();
+    let point = r.env.backup_files().last().unwrap().clone();
+    let cron = |args: &[&str]| -> Run {
+        r.command()
+            .env("DBBACKUP_REMOTE", &r.url)
+            .env("DBBACKUP_MAX_BACKUPS", "1")
+            .env("DBBACKUP_REMOTE_MAX_BACKUPS", "1")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    cron(&["sync"]).ok();
+    for _ in 0..3 {
+        r.add_row();
+        cron(&["backup"]).ok();
+        cron(&["sync"]).ok();
+    }
+    assert!(r.env.backups.join(&point).exists(), "kept locally");
+    let listed = cron(&["list", "--from-remote"]);
+    listed.ok();
+    assert!(
+        listed.stdout.contains(&point),
+        "the running job's restore point left the remote: {}",
+        listed.stdout
+    );
+    // The job ends: its point may go at the next sync.
+    step(&["post-job", "--status", "0"]).ok();
+    r.add_row();
+    cron(&["backup"]).ok();
+    cron(&["sync"]).ok();
+    let listed = cron(&["list", "--from-remote"]);
+    assert!(!listed.stdout.contains(&point), "{}", listed.stdout);
+}

@@ -1075,14 +1075,21 @@ fn held(points: &[Entry], rules: Rules<'_>) -> Vec<String> {
 }
 
 /// Names to keep among `points`: per database (`source`), the newest `keep`,
-/// the pre-shrink point (`held`) and the base of each kept diff.
+/// the pre-shrink point (`held`), the pre-job points of running jobs (their
+/// local pins) and the base of each kept diff.
 pub(crate) fn kept(points: &[Entry], rules: Rules<'_>) -> HashSet<String> {
     let held = held(points, rules);
+    // A running job's pre-job point, kept locally past max_backups (its pin),
+    // is kept here too: the off-site copy of the state before the job.
+    let pinned = rules.backup_dir.map_or_else(HashSet::new, |dir| {
+        crate::slurm::array::JobState::protected(&crate::store::BackupDir::new(dir))
+    });
     let mut names = HashSet::new();
     for list in by_source(points) {
         let newest = list.iter().take(rules.keep as usize);
         let pre_shrink = list.iter().filter(|e| held.contains(&e.file_name));
-        for entry in newest.chain(pre_shrink) {
+        let of_running_jobs = list.iter().filter(|e| pinned.contains(&e.file_name));
+        for entry in newest.chain(pre_shrink).chain(of_running_jobs) {
             names.insert(entry.file_name.clone());
             if let Ok(meta) = &entry.meta
                 && let Some(diff) = &meta.diff
