@@ -1165,3 +1165,82 @@ fn restore_before_an_array_tasks_own_job_id_goes_by_its_array() {
     );
     assert_eq!(content_digest(&target), before);
 }
+
+/// T22 F5: a job id given again whose new job ran no pre-job (a plain
+/// `sbatch --wrap` writing the database): `restore --before-job` took the
+/// earlier job's record, days old, for this job's restore point, exit 0. A
+/// record made before SLURM's record of the job begins is not the job's.
+#[test]
+fn restore_before_a_reused_job_id_without_a_pre_job_ignores_the_earlier_record() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    let output = job_command(&env, "sbatch")
+        .args(["--parsable", "--hold", "-o", "/dev/null", "--wrap"])
+        .arg(format!(
+            "python3 -c \"import sqlite3; c = sqlite3.connect('{}', timeout=60); \
+             c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (6, 'new job')\\\"); \
+             c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (-6, 'balance')\\\"); c.commit()\"",
+            env.db.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let job = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    // The earlier job with this id, two days before (its clock).
+    if !have_or_skip("faketime") {
+        return;
+    }
+    let earlier = |args: &[&str]| {
+        let command = env.command();
+        let mut wrapped = Command::new("faketime");
+        wrapped.current_dir(env.root.path());
+        for (key, value) in command.get_envs() {
+            if let Some(value) = value {
+                wrapped.env(key, value);
+            }
+        }
+        wrapped
+            .env("SLURM_JOB_ID", &job)
+            .env("SLURM_CLUSTER_NAME", cluster_name())
+            .args(["-f", "-2d"])
+            .arg(command.get_program())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let pre = earlier(&["pre-job"]);
+    assert!(pre.status.success(), "{pre:?}");
+    work(&env, "earlier job");
+    assert!(earlier(&["post-job", "--status", "0"]).status.success());
+    work(&env, "between the jobs");
+    env.run(&["backup"]).ok();
+    let before = content_digest(&env.db);
+    // SLURM's start times are to the second: the backup is before it.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(
+        Command::new("scontrol")
+            .args(["release", &job])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
+    assert_ne!(content_digest(&env.db), before, "the job wrote");
+    let target = env.path("before.db");
+    let run = env.run(&[
+        "restore",
+        "--before-job",
+        &job,
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    run.ok();
+    assert!(
+        !run.stdout.contains("pre-job restore point"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(content_digest(&target), before, "{}", run.stdout);
+}

@@ -405,11 +405,21 @@ fn of_an_earlier_job(
     job: &JobContext,
     record: &PreJob,
 ) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
-    // Node and controller clocks differ by seconds; an id is not given again
-    // within minutes.
-    const CLOCKS_APART: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
+    made_before_job(job.own_id.as_deref()?, record)
+}
+
+/// Node and controller clocks differ by seconds; an id is not given again
+/// within minutes: what made before a job's submission is an earlier job's.
+pub(crate) const CLOCKS_APART: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
+
+/// `(made, submitted)` when `record` was made before SLURM says job `id` was
+/// submitted (and it was never requeued): an earlier job's with the same id.
+pub(crate) fn made_before_job(
+    id: &str,
+    record: &PreJob,
+) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
     let made = record.made?;
-    let slurm = super::scheduler::show_job(job.own_id.as_deref()?).ok()?;
+    let slurm = super::scheduler::show_job(id).ok()?;
     let submitted = slurm.submitted.filter(|_| slurm.restarts == 0)?;
     (made < submitted - CLOCKS_APART).then_some((made, submitted))
 }

@@ -151,11 +151,14 @@ pub(crate) fn point_before(
         })
         .or_else(|| failed_pre_job(dir, db, &job.job))
         .unwrap_or_default();
-    let made_by_job = |e: &Entry| e.meta.as_ref().is_ok_and(|m| job.made(&m.job));
+    let earlier_job = of_an_earlier_job(job);
+    let made_by_job =
+        |e: &Entry| e.meta.as_ref().is_ok_and(|m| job.made(&m.job)) && !earlier_job(e);
     let own = |e: &&Entry| {
         e.meta
             .as_ref()
             .is_ok_and(|m| m.kind == Kind::PreJob && job.made(&m.job))
+            && !earlier_job(e)
     };
     // Newest first: the oldest pre-job backup tagged with the job is its own.
     if let Some(entry) = points.iter().rev().find(own) {
@@ -218,6 +221,16 @@ pub(crate) fn point_before(
         before.file_name.clone(),
         format!("{deleted}the newest restore point before job {id} first started ({started})"),
     ))
+}
+
+/// Whether a backup tagged with `job`'s id was made before SLURM's record of
+/// the job begins: an earlier job's that had the same id (T22 F5).
+fn of_an_earlier_job(job: &JobRef) -> impl Fn(&Entry) -> bool {
+    let submitted = scheduler::show_job(&job.job)
+        .ok()
+        .filter(|record| record.restarts == 0)
+        .and_then(|record| record.submitted);
+    move |e| submitted.is_some_and(|at| e.created() < at - super::prejob::CLOCKS_APART)
 }
 
 /// Other jobs whose backups of `db` are newer than `point` (each once, newest
@@ -386,8 +399,16 @@ fn failed_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
 
 /// The restore point pre-job recorded for `job` (any cluster): state files are
 /// named `prejob-<cluster>-<job>-<db key>`.
+/// A record made before SLURM's record of `job` begins is an earlier job's
+/// that had the same id (T22 F5): not this job's.
 pub(crate) fn recorded_pre_job(dir: &BackupDir, db: &DbId, job: &str) -> Option<String> {
-    recorded_pre_jobs(dir, Some(db), job).into_iter().next()
+    let reader = JobState::reader(dir);
+    job_keys(&reader, "prejob", Some(db), job)
+        .iter()
+        .filter_map(|key| reader.pre_job(key))
+        .filter(|record| super::prejob::made_before_job(job, record).is_none())
+        .filter_map(|record| record.backup)
+        .min()
 }
 
 /// The restore points pre-job recorded for `job` (any cluster), of `db` or of
