@@ -71,14 +71,18 @@ fn restore_refuses_names_that_are_paths() {
     let env = Env::new();
     env.run(&["backup"]).ok();
     let before = content_digest(&env.db);
-    for bad in [
-        "../results.db",
-        "/etc/passwd",
-        "sub/backup_20250101_000000.db.gz",
-        "..",
-    ] {
+    for bad in ["../results.db", "/etc/passwd", ".."] {
         env.run(&["restore", bad]).failed_with(2, "not a path");
     }
+    // A path to a backup that is not there: said so, with where backups are
+    // (T23 #2); the directory itself: give a backup in it.
+    env.run(&["restore", "sub/backup_20250101_000000.db.gz"])
+        .failed_with(1, &format!(
+            "no backup at 'sub/backup_20250101_000000.db.gz': no such file, and the backup directory is {}",
+            env.backups.display()
+        ));
+    env.run(&["restore", env.backups.to_str().unwrap()])
+        .failed_with(2, "that is the backup directory; give a backup in it");
     env.run(&["restore", "backup_19990101_000000.db.gz"])
         .failed_with(1, "no backup named");
     assert_eq!(content_digest(&env.db), before);

@@ -111,7 +111,7 @@ class CheckOptions(Options, total=False):
 
     max_age: Optional[str]
     min_count: Optional[int]
-    max_shrink: Optional[float]
+    max_shrink: Union[float, str, None]
     min_free: Optional[str]
     remote_max_age: Optional[str]
 
@@ -262,7 +262,7 @@ def backup(db_path: Optional[PathLike] = None, *, force: bool = False, **options
 def restore(
     db_path: Optional[PathLike] = None,
     *,
-    name: Optional[str] = None,
+    name: Optional[PathLike] = None,
     target: Optional[PathLike] = None,
     **options: "Unpack[RestoreOptions]",
 ) -> Dict[str, Any]:
@@ -295,6 +295,11 @@ def restore(
     if name is None:
         # The binary takes a name or --before-job, never both.
         name = None if by_job else "latest"
+    elif isinstance(name, os.PathLike):
+        # A path to a backup in the backup directory names it, as on the CLI.
+        name = os.fspath(name)
+    if name is None:
+        pass
     elif not isinstance(name, str):
         raise TypeError(f"name must be a str (a backup file name or 'latest'), not {_kind(name)}")
     elif not name or "\0" in name:
@@ -394,7 +399,7 @@ def sync(db_path: Optional[PathLike] = None, **options: "Unpack[Options]") -> Di
 def verify(
     db_path: Optional[PathLike] = None,
     *,
-    names: Optional[Sequence[str]] = None,
+    names: Optional[Sequence[PathLike]] = None,
     all: bool = False,
     **options: "Unpack[RemoteOptions]",
 ) -> List[Dict[str, Any]]:
@@ -434,7 +439,7 @@ def export(
     db_path: Optional[PathLike] = None,
     *,
     out: PathLike,
-    name: str = "latest",
+    name: PathLike = "latest",
     **options: "Unpack[RemoteOptions]",
 ) -> Dict[str, Any]:
     """Write a restore point (a diff rebuilt on its base) as a plain full
@@ -459,6 +464,8 @@ def export(
 
 
 def _backup_name(key: str, value: Any) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
     if not isinstance(value, str):
         raise TypeError(f"{key} must be a str (a backup file name or 'latest'), not {_kind(value)}")
     if not value or "\0" in value:
@@ -699,6 +706,20 @@ def _count(key: str, value: Any) -> List[Optional[str]]:
     return [str(value)]
 
 
+def _percent(key: str, value: Any) -> List[Optional[str]]:
+    # `--max-shrink 50%` and `max_shrink: 50%` in the file: the same here.
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return _number(key, _float_or(value.strip()[:-1], key, value))
+    return _number(key, value)
+
+
+def _float_or(text: str, key: str, given: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{key} must be a number or a percentage such as '50%', not {given!r}") from None
+
+
 def _number(key: str, value: Any) -> List[Optional[str]]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{key} must be a number (int or float), not {_kind(value)}")
@@ -798,7 +819,7 @@ _KINDS: Dict[str, Callable[[str, Any], List[Optional[str]]]] = {
     "busy_timeout_seconds": _whole,
     "lock_timeout_seconds": _whole,
     "term_grace_seconds": _whole,
-    "max_shrink": _number,
+    "max_shrink": _percent,
     "max_age": _text_value,
     "min_free": _text_value,
     "shared": _text_value,

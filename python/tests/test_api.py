@@ -123,6 +123,11 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(rows_of(target), rows_of(self.db))
         self.assertEqual(len(rows_of(target)), 500)
         self.assertEqual(integrity(target), "ok")
+        # A pathlib.Path to the backup names it, as the CLI takes a path (T23 #8).
+        again = self.dir / "again.db"
+        dbbackup.restore(self.db, name=archive, target=again, **self.opts)
+        self.assertEqual(rows_of(again), rows_of(self.db))
+        self.assertEqual(dbbackup.verify(self.db, names=[archive], **self.opts)[0]["name"], made["name"])
 
     def test_restore_latest_over_the_database_brings_back_the_rows_and_keeps_the_damaged_one(self) -> None:
         make_database(self.db)
@@ -451,6 +456,10 @@ class ApiTest(unittest.TestCase):
         # `if dbbackup.check(db):` means healthy (T19 #12): the report is false when not.
         self.assertTrue(dbbackup.check(db_path=self.db, max_age="1h", **self.opts))
         self.assertFalse(dbbackup.check(db_path=self.db, min_count=2, **self.opts))
+        # A percentage, as `--max-shrink 50%` and the file take it (T23 #10).
+        self.assertTrue(dbbackup.check(db_path=self.db, max_age="1h", max_shrink="50%", **self.opts))
+        with self.assertRaises(ValueError):
+            dbbackup.check(db_path=self.db, max_shrink="half%", **self.opts)
         with self.assertRaises(dbbackup.DbBackupError) as caught:
             dbbackup.check(db_path=self.db, max_age="soon", **self.opts)
         self.assertEqual(caught.exception.exit_code, 2)

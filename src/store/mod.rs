@@ -342,8 +342,23 @@ impl BackupDir {
             return self.by_name(&file_name);
         }
         if name.contains('/') || name.contains('\\') || name.contains("..") || name.is_empty() {
+            let file_name = Path::new(name).file_name().and_then(|n| n.to_str());
+            // A path, but not into this directory (tab completion from another
+            // place than the config file's), or the directory itself.
+            if same_existing_dir(Path::new(name), self.path()) {
+                return Err(Error::usage(format!(
+                    "invalid backup name '{name}': that is the backup directory; give a backup in it (a file name from `dbbackup list`)"
+                )));
+            }
+            if file_name.is_some_and(|f| BackupName::parse(f).is_some()) {
+                return Err(Error::failed(format!(
+                    "no backup at '{name}': no such file, and the backup directory is {} (give a file name from `dbbackup list`)",
+                    show(self.path())
+                )));
+            }
             return Err(Error::usage(format!(
-                "invalid backup name '{name}': give a file name from `dbbackup list`, not a path"
+                "invalid backup name '{name}': give a file name from `dbbackup list`, not a path (a path names a backup only in the backup directory {})",
+                show(self.path())
             )));
         }
         match self.entry(name)? {
