@@ -137,16 +137,7 @@ fn an_unknown_tz_is_said_once_and_a_known_one_not_at_all() {
 fn a_broken_mirror_is_one_failing_criterion_named_as_a_mirror() {
     let env = Env::new();
     let mirror = env.path("mirror");
-    std::fs::write(
-        env.path("dbbackup.yaml"),
-        format!(
-            "db_path: {}\nbackup_dir: {}\nmirror_dirs: [{}]\n",
-            env.db.display(),
-            env.backups.display(),
-            mirror.display()
-        ),
-    )
-    .unwrap();
+    env.configure_with_mirror(&mirror);
     env.run_configured(&["backup"]).ok();
     std::fs::remove_dir_all(&mirror).unwrap();
     std::fs::write(&mirror, "x").unwrap();

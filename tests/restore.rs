@@ -277,16 +277,7 @@ fn restore_of_a_symlinked_database_goes_into_the_real_file() {
 fn restore_latest_through_a_mirror_names_a_newer_point_in_the_backup_directory() {
     let env = Env::new();
     let mirror = env.path("m");
-    fs::write(
-        env.path("dbbackup.yaml"),
-        format!(
-            "db_path: {}\nbackup_dir: {}\nmirror_dirs: [{}]\n",
-            env.db.display(),
-            env.backups.display(),
-            mirror.display()
-        ),
-    )
-    .unwrap();
+    env.configure_with_mirror(&mirror);
     let root = env.root.path();
     bare(root, &["backup"]).ok();
     crate::common::s3::add_row(&env.db);
@@ -323,16 +314,7 @@ fn restore_latest_through_a_mirror_names_a_newer_point_in_the_backup_directory()
 fn a_rollback_through_a_mirror_is_latest_in_the_backup_directory_too() {
     let env = Env::new();
     let mirror = env.path("m");
-    fs::write(
-        env.path("dbbackup.yaml"),
-        format!(
-            "db_path: {}\nbackup_dir: {}\nmirror_dirs: [{}]\n",
-            env.db.display(),
-            env.backups.display(),
-            mirror.display()
-        ),
-    )
-    .unwrap();
+    env.configure_with_mirror(&mirror);
     let root = env.root.path();
     bare(root, &["backup"]).ok();
     let rolled_back_to = env.newest_backup();

@@ -700,17 +700,7 @@ fn restore_through_a_mirror_under_a_running_job_is_refused() {
     }
     let env = Env::new();
     let mirror = env.path("mirror");
-    fs::write(
-        env.path("dbbackup.yaml"),
-        format!(
-            "db_path: {}\nbackup_dir: {}\nmirror_dirs: [{}]\nsummary_log: {}\n",
-            env.db.display(),
-            env.backups.display(),
-            mirror.display(),
-            env.summary_log().display()
-        ),
-    )
-    .unwrap();
+    env.configure_with_mirror(&mirror);
     let stop = env.path("stop");
     let mut sbatch = Command::new("sbatch");
     without_inherited_settings(&mut sbatch);

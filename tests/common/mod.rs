@@ -196,6 +196,22 @@ impl Env {
         self.backups.join(".dbbackup.lock")
     }
 
+    /// `./dbbackup.yaml` naming the database, the backup directory, `mirror`
+    /// as the one mirror and the summary log: a project as `init` makes one.
+    pub(crate) fn configure_with_mirror(&self, mirror: &Path) {
+        fs::write(
+            self.path("dbbackup.yaml"),
+            format!(
+                "db_path: {}\nbackup_dir: {}\nmirror_dirs: [{}]\nsummary_log: {}\n",
+                self.db.display(),
+                self.backups.display(),
+                mirror.display(),
+                self.summary_log().display()
+            ),
+        )
+        .unwrap();
+    }
+
     /// Where jobs in the test's directory write their summary lines (the
     /// templates' `slrm_logs/backup_summary.log`).
     pub(crate) fn summary_log(&self) -> PathBuf {
