@@ -195,11 +195,18 @@ pub fn resolve(request: Request) -> Result<Settings> {
     };
     let dir_configured =
         file.db_path.is_some() && flags.db_path.is_none() && flags.backup_dir.is_none();
-    let configured_backup_dir = flags.backup_dir.as_ref().map(|_| {
-        file.backup_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(defaults::DEFAULT_BACKUP_DIR))
-    });
+    // Only a one-off `--backup-dir` on the command line reads another
+    // directory than the project's; `DBBACKUP_BACKUP_DIR` is a way to set it.
+    let configured_backup_dir = given_longs
+        .iter()
+        .any(|long| long == "backup-dir")
+        .then(|| {
+            std::env::var_os("DBBACKUP_BACKUP_DIR")
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| file.backup_dir.clone())
+                .unwrap_or_else(|| PathBuf::from(defaults::DEFAULT_BACKUP_DIR))
+        });
     let merged = flags.clone().merge(file);
     let mut settings = settings_from(merged.clone());
     settings.dir_configured = dir_configured;

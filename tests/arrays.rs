@@ -1023,7 +1023,20 @@ fn an_array_requeued_after_it_ended_keeps_its_point_until_the_rerun_ends() {
         work(&env);
         run(&[task], &["post-job", "--status", "0"], "0")[0].ok();
     }
-    // Requeued: every task runs again.
+    // Requeued, weeks later (its pin would have run out): every task runs again.
+    let state = env.backups.join(".dbbackup-state");
+    for item in fs::read_dir(&state).unwrap().flatten() {
+        if item.file_name().to_string_lossy().starts_with("prejob-") {
+            let weeks_ago =
+                std::time::SystemTime::now() - std::time::Duration::from_secs(20 * 86_400);
+            fs::File::options()
+                .write(true)
+                .open(item.path())
+                .unwrap()
+                .set_modified(weeks_ago)
+                .unwrap();
+        }
+    }
     fake_slurm(&env, &running(["RUNNING", "RUNNING", "RUNNING"]));
     for pre in run(&[0, 1, 2], &["pre-job"], "1") {
         pre.ok();

@@ -516,3 +516,15 @@ fn a_remote_without_a_prefix_or_with_a_space_in_it_is_refused_in_one_line() {
         assert_eq!(run.stderr.lines().count(), 1, "{url}: {}", run.stderr);
     }
 }
+
+/// A database named like a sidecar but none (`lab-journal`, no `lab` beside
+/// it) is a database: backed up as any other.
+#[test]
+fn a_database_named_like_a_journal_with_nothing_beside_it_is_backed_up() {
+    let env = Env::new();
+    let named = env.path("lab-journal");
+    fs::copy(&env.db, &named).unwrap();
+    env.run(&["--db-path", named.to_str().unwrap(), "backup"])
+        .ok();
+    assert_eq!(env.backup_files().len(), 1);
+}

@@ -883,6 +883,29 @@ fn final_of_a_plain_job_warns_that_it_is_not_an_array() {
     assert!(last["warning"].contains("is not an array"), "{last:?}");
 }
 
+/// The pre-job record of `job` written as an earlier job with that id did,
+/// two days before: made then, submitted then (a held job's SLURM record,
+/// asked when it was written, has today's submission).
+fn date_earlier_record(env: &Env, job: &str) {
+    let state = env.backups.join(".dbbackup-state");
+    let record = fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|item| item.path())
+        .find(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with(&format!("prejob-{}-{job}-", cluster_name()))
+        })
+        .expect("the earlier job's pre-job record");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
+    let days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
+    json["made"] = serde_json::Value::String(days_ago.to_string());
+    json["submitted"] =
+        serde_json::Value::String((days_ago - jiff::SignedDuration::from_mins(1)).to_string());
+    fs::write(&record, json.to_string()).unwrap();
+}
+
 /// T21 F3: a job id SLURM gives again (a controller whose state was reset)
 /// found the earlier job's pre-job record: no restore point was made, and
 /// `restore --before-job` brought back the earlier job's state, exit 0. On the
@@ -926,21 +949,7 @@ fn a_job_id_given_again_gets_its_own_restore_point() {
     work(&env, "earlier job");
     assert!(earlier_job(&["post-job", "--status", "0"]).status.success());
     // Its record as that job wrote it, days before this one was submitted.
-    let state = env.backups.join(".dbbackup-state");
-    let record = fs::read_dir(&state)
-        .unwrap()
-        .flatten()
-        .map(|item| item.path())
-        .find(|path| {
-            let name = path.file_name().unwrap().to_string_lossy();
-            name.starts_with(&format!("prejob-{}-{job}-", cluster_name()))
-        })
-        .expect("the earlier job's pre-job record");
-    let mut json: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
-    let days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
-    json["made"] = serde_json::Value::String(days_ago.to_string());
-    fs::write(&record, json.to_string()).unwrap();
+    date_earlier_record(&env, &job);
     // Later work, backed up, then more: the state right before the new job is
     // in no backup yet.
     work(&env, "between the jobs");
@@ -1214,6 +1223,7 @@ fn restore_before_a_reused_job_id_without_a_pre_job_ignores_the_earlier_record()
     assert!(pre.status.success(), "{pre:?}");
     work(&env, "earlier job");
     assert!(earlier(&["post-job", "--status", "0"]).status.success());
+    date_earlier_record(&env, &job);
     work(&env, "between the jobs");
     env.run(&["backup"]).ok();
     let before = content_digest(&env.db);
@@ -1243,4 +1253,69 @@ fn restore_before_a_reused_job_id_without_a_pre_job_ignores_the_earlier_record()
         run.stdout
     );
     assert_eq!(content_digest(&target), before, "{}", run.stdout);
+}
+
+/// The review of T21 F3: a node clock minutes behind the controller's made
+/// the job's own record look older than its submission, and a later task set
+/// it aside (a second restore point, a second final job). The record keeps
+/// SLURM's `SubmitTime` as pre-job read it; the same submission is the same
+/// job, whatever the node's clock said.
+#[test]
+fn a_node_clock_behind_the_controller_does_not_set_the_jobs_own_record_aside() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    let output = job_command(&env, "sbatch")
+        .args(["--parsable", "--hold", "-o", "/dev/null", "--wrap"])
+        .arg("\"$DBBACKUP\" pre-job")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let job = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    // Its first pre-job, on a node whose clock is 20 minutes behind.
+    let first = env
+        .command()
+        .env("SLURM_JOB_ID", &job)
+        .env("SLURM_CLUSTER_NAME", cluster_name())
+        .arg("pre-job")
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{first:?}");
+    let point = env.newest_backup();
+    let state = env.backups.join(".dbbackup-state");
+    let record = fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|item| item.path())
+        .find(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with(&format!("prejob-{}-{job}-", cluster_name()))
+        })
+        .unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
+    assert!(json["submitted"].is_string(), "{json}");
+    let behind = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(20);
+    json["made"] = serde_json::Value::String(behind.to_string());
+    fs::write(&record, json.to_string()).unwrap();
+    work(&env, "after the first pre-job");
+    assert!(
+        Command::new("scontrol")
+            .args(["release", &job])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
+    let lines = summary_lines(&env.summary_log());
+    let again = lines
+        .iter()
+        .rfind(|l| l["job"] == job && l["event"] == "pre-job")
+        .unwrap();
+    assert_eq!(
+        again.get("backup").map(String::as_str),
+        Some(point.file_name().unwrap().to_str().unwrap()),
+        "{again:?}"
+    );
 }

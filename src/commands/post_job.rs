@@ -186,20 +186,39 @@ impl create::Attempted for Decided {
     }
 }
 
+/// What SLURM says of a requeued array's other tasks.
+#[derive(Debug, PartialEq, Eq)]
+enum Rerun {
+    /// None runs (or this task was never requeued: its count is its run's).
+    NoneRunning,
+    /// These still run (`1,2`).
+    Running(String),
+    /// SLURM could not be asked (why).
+    Unknown(String),
+}
+
 /// A requeued task's count of finished tasks may be its array's first run's
 /// (every task requeued after the array ended): SLURM says which other tasks
-/// still run, `None` when none do or it cannot tell (T22 F7).
-fn rerunning_tasks(restarts: u64, task: &crate::slurm::job::ArrayTask) -> Option<String> {
+/// still run (T22 F7).
+fn rerunning_tasks(restarts: u64, task: &crate::slurm::job::ArrayTask) -> Rerun {
     if restarts == 0 {
-        return None;
+        return Rerun::NoneRunning;
     }
-    let (_, ends, _) = crate::slurm::scheduler::task_ends(&task.array_job_id);
+    let (_, ends, failure) = crate::slurm::scheduler::task_ends(&task.array_job_id);
+    // Not told: the array is not declared ended on a guess.
+    if let Some(failure) = failure {
+        return Rerun::Unknown(failure.to_string());
+    }
     let others: Vec<String> = ends
         .iter()
         .filter(|(id, end)| **id != task.task_id && end.not_ended())
         .map(|(id, _)| id.to_string())
         .collect();
-    (!others.is_empty()).then(|| others.join(","))
+    if others.is_empty() {
+        Rerun::NoneRunning
+    } else {
+        Rerun::Running(others.join(","))
+    }
 }
 
 /// A task ended by TERM is not counted as finished (it may be requeued): the
@@ -291,21 +310,25 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             let finished = state.finish_task(&key, task.task_id)?;
             let counted = task.task_count.is_some_and(|count| finished >= count);
             let of = task.task_count.map_or("?".to_string(), |c| c.to_string());
-            let rerunning = if counted {
+            let rerun = if counted {
                 rerunning_tasks(ctx.job.restarts, task)
             } else {
-                None
+                Rerun::NoneRunning
             };
-            let last = counted && rerunning.is_none();
-            if let Some(others) = rerunning {
+            let last = counted && rerun == Rerun::NoneRunning;
+            if let Rerun::Running(others) = rerun {
                 return Ok((
                     format!(
                         "the array was requeued and its tasks {others} still run (SLURM says so): the last of them backs up"
                     ),
                     None,
                 ));
-            }
-            if last {
+            } else if let Rerun::Unknown(why) = rerun {
+                // Backed up, the array left pinned: nothing is lost either way.
+                format!(
+                    "the array was requeued and SLURM cannot tell whether its other tasks still run ({why}): backing up, the array not ended"
+                )
+            } else if last {
                 ends = true;
                 format!("last task ({finished} of {of} finished)")
             } else if let Some(why) = last_without_final(&state, &key, task)? {

@@ -15,8 +15,8 @@ use crate::options::Options;
 /// link with a UTF-8 name may lead to one that is not).
 /// A database path named like SQLite's own file beside a database
 /// (`results.db-wal`: one key too many after tab completion) is refused for
-/// every command alike: it is that file, or SQLite would take it for one, and
-/// no backup could be restored there (`restore` refuses such a target).
+/// every command alike when it is that file (not a database) or one sits
+/// beside a database of that stem: SQLite would take it for that file.
 pub(crate) fn refuse_sidecar_database(db: &Path) -> Result<()> {
     let Some(name) = db.file_name().and_then(|n| n.to_str()) else {
         return Ok(());
@@ -26,8 +26,14 @@ pub(crate) fn refuse_sidecar_database(db: &Path) -> Result<()> {
         ("-shm", "shared-memory index"),
         ("-journal", "rollback journal"),
     ] {
+        // `lab-journal` alone, an SQLite database, is a database named so.
         if let Some(stem) = name.strip_suffix(suffix)
             && !stem.is_empty()
+            && (db.with_file_name(stem).is_file()
+                || matches!(
+                    crate::sqlite_file::header(db),
+                    Ok(crate::sqlite_file::Header::Other)
+                ))
         {
             return Err(Error::usage(format!(
                 "database path {} is named like the {what} SQLite keeps beside database {stem}: give the database itself ({}), or rename a database named so",

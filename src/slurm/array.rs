@@ -51,6 +51,9 @@ pub(crate) struct PreJob {
     /// When the record was first written: a record made before SLURM says
     /// this job was submitted is an earlier job's that had the same id.
     pub made: Option<jiff::Timestamp>,
+    /// SLURM's `SubmitTime` of the job as pre-job read it (never requeued
+    /// then): the controller's clock, compared with the controller's.
+    pub submitted: Option<jiff::Timestamp>,
 }
 
 /// The array's final job, as pre-job's sbatch answered.
@@ -142,6 +145,8 @@ struct Stored {
     busy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     made: Option<jiff::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    submitted: Option<jiff::Timestamp>,
 }
 
 impl From<Stored> for PreJob {
@@ -164,6 +169,7 @@ impl From<Stored> for PreJob {
             kill_wait: stored.kill_wait,
             busy: stored.busy,
             made: stored.made,
+            submitted: stored.submitted,
         }
     }
 }
@@ -184,6 +190,7 @@ impl From<&PreJob> for Stored {
             kill_wait: record.kill_wait,
             busy: record.busy.clone(),
             made: record.made,
+            submitted: record.submitted,
         }
     }
 }
@@ -406,6 +413,13 @@ impl JobState {
     /// again until it says so anew (T22 F7).
     pub(crate) fn reopen(&self, key: &str) {
         let _ = fs::remove_file(self.dir.join(format!("ended-{key}")));
+        // Its pin runs PROTECT_FOR from the record's time: from now again.
+        if let Ok(record) = fs::File::options()
+            .write(true)
+            .open(self.dir.join(format!("prejob-{key}")))
+        {
+            let _ = record.set_modified(SystemTime::now());
+        }
     }
 
     /// Whether the job of `key` has said it ended (post-job or the final job).
@@ -528,6 +542,7 @@ mod tests {
             kill_wait: Some(5),
             busy: None,
             made: None,
+            submitted: None,
         };
         assert_eq!(PreJob::parse(&record.render()), record);
         let dated = PreJob {

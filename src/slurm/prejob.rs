@@ -328,7 +328,10 @@ fn find_or_make(
     } else {
         PreJob::default()
     };
-    record.made.get_or_insert_with(jiff::Timestamp::now);
+    if record.made.is_none() {
+        record.made = Some(jiff::Timestamp::now());
+        record.submitted = submitted_first_run(job);
+    }
     let save = |record: &PreJob| {
         if shared {
             state.record_pre_job(&key, record)
@@ -405,7 +408,19 @@ fn of_an_earlier_job(
     job: &JobContext,
     record: &PreJob,
 ) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+    // The tasks of one step (`srun -n 64 dbbackup run`) share the job's
+    // submission: the first one's record is theirs, nothing to ask.
+    if super::job::step_task().is_some() {
+        return None;
+    }
     made_before_job(job.own_id.as_deref()?, record)
+}
+
+/// SLURM's `SubmitTime` of this job when it was never requeued (a requeue
+/// resets it, and the array's other tasks keep the first): kept in the record.
+fn submitted_first_run(job: &JobContext) -> Option<jiff::Timestamp> {
+    let slurm = super::scheduler::show_job(job.own_id.as_deref()?).ok()?;
+    slurm.submitted.filter(|_| slurm.restarts == 0)
 }
 
 /// Node and controller clocks differ by seconds; an id is not given again
@@ -421,7 +436,13 @@ pub(crate) fn made_before_job(
     let made = record.made?;
     let slurm = super::scheduler::show_job(id).ok()?;
     let submitted = slurm.submitted.filter(|_| slurm.restarts == 0)?;
-    (made < submitted - CLOCKS_APART).then_some((made, submitted))
+    match record.submitted {
+        // Both the controller's clock: another submission is another job.
+        Some(then) => (then != submitted).then_some((made, submitted)),
+        // An older record, or one SLURM could not date then: by the node's
+        // clock, with room for skew.
+        None => (made < submitted - CLOCKS_APART).then_some((made, submitted)),
+    }
 }
 
 /// What the backup under the lock came to, noted in `record`: the restore

@@ -54,12 +54,12 @@ impl JobRef {
         if job.task.is_some() || !pre_job_records(dir, &job.job).is_empty() {
             return Ok(job);
         }
-        let task = recorded_task(dir, &job.job).or_else(|| {
-            scheduler::show_job(&job.job)
-                .ok()?
-                .array
-                .filter(|(array, _)| *array != job.job)
-        });
+        // SLURM first: a recorded identity may be an earlier job's that had
+        // this id; it serves when SLURM no longer knows the job.
+        let task = match scheduler::show_job(&job.job) {
+            Ok(record) => record.array.filter(|(array, _)| *array != job.job),
+            Err(_) => recorded_task(dir, &job.job),
+        };
         Ok(match task {
             Some((array, task)) => JobRef {
                 job: array,
