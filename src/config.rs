@@ -92,6 +92,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The configured backup directory when this run reads another one
+    /// (`--backup-dir MIRROR`) and it exists: where the jobs' records and the
+    /// project's own restore points are.
+    pub(crate) fn other_configured_dir(&self) -> Option<&Path> {
+        self.configured_backup_dir
+            .as_deref()
+            .filter(|dir| dir.is_dir() && !crate::store::same_existing_dir(dir, &self.backup_dir))
+    }
+
     /// Show progress bars (a person at a terminal; not under --quiet).
     pub fn progress(&self) -> bool {
         !self.quiet

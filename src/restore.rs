@@ -242,13 +242,7 @@ pub(crate) fn restore(
 /// point rolled back to, whichever copy was read (T22 F4).
 fn record_restore(settings: &Settings, dir: &BackupDir, db: &DbId, name: &str, undo: Option<&str>) {
     let mut others = settings.mirror_dirs.clone();
-    others.extend(
-        (settings.configured_backup_dir.iter())
-            .filter(|configured| {
-                configured.is_dir() && !crate::store::same_existing_dir(configured, dir.path())
-            })
-            .cloned(),
-    );
+    others.extend(settings.other_configured_dir().map(Path::to_path_buf));
     let seq = match dir.next_seq(&others) {
         Ok(next) => next - 1,
         Err(e) => {

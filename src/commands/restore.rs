@@ -148,13 +148,8 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
 /// mirror that missed a copy): the configured directory's newest restore
 /// point, when it is newer than `restored` and holds other content (T23 #4).
 fn newer_in_configured(ctx: &Ctx, restored: &str) -> Option<String> {
-    let configured = BackupDir::new(ctx.settings.configured_backup_dir.as_deref()?);
+    let configured = BackupDir::new(ctx.settings.other_configured_dir()?);
     let here = ctx.backup_dir();
-    if !configured.path().is_dir()
-        || crate::store::same_existing_dir(configured.path(), here.path())
-    {
-        return None;
-    }
     let db = ctx.db_id()?;
     let restored = here.by_name(restored).ok()?;
     let restored = restored.meta.as_ref().ok()?;

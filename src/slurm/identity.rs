@@ -122,22 +122,29 @@ fn file_name(job: &JobContext) -> Option<String> {
     ))
 }
 
-/// `array=<id>_<task>` or `array=` (its own job).
-fn recorded(job: &JobContext, dir: &BackupDir) -> Option<JobContext> {
-    let path = dir.path().join(STATE_DIR).join(file_name(job)?);
+/// A recorded decision, `array=<id>_<task>` or `array=` (its own job):
+/// `Some(None)` for its own job, `None` when unreadable.
+pub(crate) fn read_decision(path: &std::path::Path) -> Option<Option<(String, u64)>> {
     let text = fs::read_to_string(path).ok()?;
     let value = text.lines().find_map(|l| l.strip_prefix("array="))?.trim();
     if value.is_empty() {
-        return Some(job.with_array(None));
+        return Some(None);
     }
     let (array, task) = value.split_once('_')?;
-    let task: u64 = task.parse().ok()?;
+    Some(Some((array.to_string(), task.parse().ok()?)))
+}
+
+fn recorded(job: &JobContext, dir: &BackupDir) -> Option<JobContext> {
+    let path = dir.path().join(STATE_DIR).join(file_name(job)?);
+    let Some((array, task)) = read_decision(&path)? else {
+        return Some(job.with_array(None));
+    };
     match &job.array {
         Some(claimed) if claimed.array_job_id == array && claimed.task_id == task => {
             Some(job.clone())
         }
         _ => Some(job.with_array(Some(ArrayTask {
-            array_job_id: array.to_string(),
+            array_job_id: array,
             task_id: task,
             task_count: None,
             range: None,

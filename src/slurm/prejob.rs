@@ -419,8 +419,7 @@ fn of_an_earlier_job(
 /// SLURM's `SubmitTime` of this job when it was never requeued (a requeue
 /// resets it, and the array's other tasks keep the first): kept in the record.
 fn submitted_first_run(job: &JobContext) -> Option<jiff::Timestamp> {
-    let slurm = super::scheduler::show_job(job.own_id.as_deref()?).ok()?;
-    slurm.submitted.filter(|_| slurm.restarts == 0)
+    super::scheduler::first_run_submitted(job.own_id.as_deref()?)
 }
 
 /// Node and controller clocks differ by seconds; an id is not given again
@@ -434,8 +433,7 @@ pub(crate) fn made_before_job(
     record: &PreJob,
 ) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
     let made = record.made?;
-    let slurm = super::scheduler::show_job(id).ok()?;
-    let submitted = slurm.submitted.filter(|_| slurm.restarts == 0)?;
+    let submitted = super::scheduler::first_run_submitted(id)?;
     match record.submitted {
         // Both the controller's clock: another submission is another job.
         Some(then) => (then != submitted).then_some((made, submitted)),

@@ -198,6 +198,13 @@ pub(crate) fn installed() -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("scontrol").is_file()))
 }
 
+/// Job `id`'s `SubmitTime` when SLURM knows it and it was never requeued (a
+/// requeue resets it): what tells one job from an earlier one with its id.
+pub(crate) fn first_run_submitted(id: &str) -> Option<jiff::Timestamp> {
+    let record = show_job(id).ok()?;
+    record.submitted.filter(|_| record.restarts == 0)
+}
+
 /// Asked once per process, whatever the answer (pre-job asks of its own job
 /// twice: who it is, when it was submitted; a stuck controller costs one wait).
 pub(crate) fn show_job(id: &str) -> Result<JobRecord, Failure> {

@@ -226,10 +226,7 @@ pub(crate) fn point_before(
 /// Whether a backup tagged with `job`'s id was made before SLURM's record of
 /// the job begins: an earlier job's that had the same id (T22 F5).
 fn of_an_earlier_job(job: &JobRef) -> impl Fn(&Entry) -> bool {
-    let submitted = scheduler::show_job(&job.job)
-        .ok()
-        .filter(|record| record.restarts == 0)
-        .and_then(|record| record.submitted);
+    let submitted = scheduler::first_run_submitted(&job.job);
     move |e| submitted.is_some_and(|at| e.created() < at - super::prejob::CLOCKS_APART)
 }
 
@@ -333,12 +330,7 @@ fn recorded_task(dir: &BackupDir, id: &str) -> Option<(String, u64)> {
                 .to_str()
                 .is_some_and(|name| name.starts_with("identity-") && name.ends_with(&suffix))
         })
-        .find_map(|item| {
-            let text = std::fs::read_to_string(item.path()).ok()?;
-            let value = text.lines().find_map(|l| l.strip_prefix("array="))?.trim();
-            let (array, task) = value.split_once('_')?;
-            Some((array.to_string(), task.parse().ok()?))
-        })
+        .find_map(|item| super::identity::read_decision(&item.path()).flatten())
         .filter(|(array, _)| array != id)
 }
 
