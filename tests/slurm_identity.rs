@@ -883,12 +883,18 @@ fn final_of_a_plain_job_warns_that_it_is_not_an_array() {
     assert!(last["warning"].contains("is not an array"), "{last:?}");
 }
 
-/// The pre-job record of `job` written as an earlier job with that id did,
-/// two days before: made then, submitted then (a held job's SLURM record,
-/// asked when it was written, has today's submission).
-fn date_earlier_record(env: &Env, job: &str) {
-    let state = env.backups.join(".dbbackup-state");
-    let record = fs::read_dir(&state)
+/// `scontrol release JOB` of a held job.
+fn release(job: &str) {
+    let released = Command::new("scontrol")
+        .args(["release", job])
+        .status()
+        .unwrap();
+    assert!(released.success(), "scontrol release {job}");
+}
+
+/// The state file of `job`'s pre-job record (on this cluster).
+fn prejob_record(env: &Env, job: &str) -> PathBuf {
+    fs::read_dir(env.backups.join(".dbbackup-state"))
         .unwrap()
         .flatten()
         .map(|item| item.path())
@@ -896,7 +902,14 @@ fn date_earlier_record(env: &Env, job: &str) {
             let name = path.file_name().unwrap().to_string_lossy();
             name.starts_with(&format!("prejob-{}-{job}-", cluster_name()))
         })
-        .expect("the earlier job's pre-job record");
+        .expect("the job's pre-job record")
+}
+
+/// The pre-job record of `job` written as an earlier job with that id did,
+/// two days before: made then, submitted then (a held job's SLURM record,
+/// asked when it was written, has today's submission).
+fn date_earlier_record(env: &Env, job: &str) {
+    let record = prejob_record(env, job);
     let mut json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
     let days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
@@ -957,11 +970,7 @@ fn a_job_id_given_again_gets_its_own_restore_point() {
     work(&env, "just before the new job");
     let before = content_digest(&env.db);
 
-    let released = Command::new("scontrol")
-        .args(["release", &job])
-        .status()
-        .unwrap();
-    assert!(released.success());
+    release(&job);
     wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
     let pre = summary_lines(&env.summary_log())
         .into_iter()
@@ -1023,13 +1032,7 @@ fn a_job_id_given_again_does_not_take_the_earlier_jobs_identity() {
         "array=88000499_1\n",
     )
     .unwrap();
-    assert!(
-        Command::new("scontrol")
-            .args(["release", &job])
-            .status()
-            .unwrap()
-            .success()
-    );
+    release(&job);
     wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
     let lines = summary_lines(&env.summary_log());
     let post = lines
@@ -1202,19 +1205,12 @@ fn restore_before_a_reused_job_id_without_a_pre_job_ignores_the_earlier_record()
         return;
     }
     let earlier = |args: &[&str]| {
-        let command = env.command();
-        let mut wrapped = Command::new("faketime");
-        wrapped.current_dir(env.root.path());
-        for (key, value) in command.get_envs() {
-            if let Some(value) = value {
-                wrapped.env(key, value);
-            }
-        }
-        wrapped
+        let mut job_step = env.command();
+        job_step
             .env("SLURM_JOB_ID", &job)
-            .env("SLURM_CLUSTER_NAME", cluster_name())
-            .args(["-f", "-2d"])
-            .arg(command.get_program())
+            .env("SLURM_CLUSTER_NAME", cluster_name());
+        under_faketime(&job_step, "-2d")
+            .current_dir(env.root.path())
             .args(args)
             .output()
             .unwrap()
@@ -1229,13 +1225,7 @@ fn restore_before_a_reused_job_id_without_a_pre_job_ignores_the_earlier_record()
     let before = content_digest(&env.db);
     // SLURM's start times are to the second: the backup is before it.
     std::thread::sleep(Duration::from_millis(1100));
-    assert!(
-        Command::new("scontrol")
-            .args(["release", &job])
-            .status()
-            .unwrap()
-            .success()
-    );
+    release(&job);
     wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
     assert_ne!(content_digest(&env.db), before, "the job wrote");
     let target = env.path("before.db");
@@ -1283,16 +1273,7 @@ fn a_node_clock_behind_the_controller_does_not_set_the_jobs_own_record_aside() {
         .unwrap();
     assert!(first.status.success(), "{first:?}");
     let point = env.newest_backup();
-    let state = env.backups.join(".dbbackup-state");
-    let record = fs::read_dir(&state)
-        .unwrap()
-        .flatten()
-        .map(|item| item.path())
-        .find(|path| {
-            let name = path.file_name().unwrap().to_string_lossy();
-            name.starts_with(&format!("prejob-{}-{job}-", cluster_name()))
-        })
-        .unwrap();
+    let record = prejob_record(&env, &job);
     let mut json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
     assert!(json["submitted"].is_string(), "{json}");
@@ -1300,13 +1281,7 @@ fn a_node_clock_behind_the_controller_does_not_set_the_jobs_own_record_aside() {
     json["made"] = serde_json::Value::String(behind.to_string());
     fs::write(&record, json.to_string()).unwrap();
     work(&env, "after the first pre-job");
-    assert!(
-        Command::new("scontrol")
-            .args(["release", &job])
-            .status()
-            .unwrap()
-            .success()
-    );
+    release(&job);
     wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
     let lines = summary_lines(&env.summary_log());
     let again = lines

@@ -708,23 +708,25 @@ pub(crate) fn rounds(full: u64, quick_rounds: u64) -> u64 {
 
 /// `dbbackup args` under a clock `offset` away (`faketime -f +10m`).
 pub(crate) fn faketime(env: &Env, offset: &str, args: &[&str]) -> Run {
-    let command = env.command();
-    let program = command.get_program().to_owned();
+    under_faketime(&env.command(), offset)
+        .current_dir(env.root.path())
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// `command`'s program under `faketime -f OFFSET`, with its environment.
+pub(crate) fn under_faketime(command: &Command, offset: &str) -> Command {
     let mut wrapped = Command::new("faketime");
-    wrapped.current_dir(env.root.path());
     for (key, value) in command.get_envs() {
         match value {
             Some(value) => wrapped.env(key, value),
             None => wrapped.env_remove(key),
         };
     }
+    wrapped.args(["-f", offset]).arg(command.get_program());
     wrapped
-        .args(["-f", offset])
-        .arg(program)
-        .args(args)
-        .output()
-        .unwrap()
-        .into()
 }
 
 /// Invert 4 bytes in the middle of `path`: damage its size does not show.
