@@ -971,7 +971,7 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
                         ),
                     )
                 }
-                None => (true, format!("{which} succeeded: {}", last.detail)),
+                None => awaited(&which, &last),
             }
         }
     };
@@ -982,6 +982,44 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
         severity: Severity::Critical,
         detail,
         perf: None,
+    }
+}
+
+/// A successful newest attempt, and the post-job backup its job owes when it
+/// was a pre-job: a job that ended without one left its work in no backup.
+fn awaited(which: &str, last: &crate::attempts::Record) -> (bool, String) {
+    use crate::attempts::Awaited;
+    let job = match last
+        .post_job_due
+        .as_ref()
+        .and_then(|due| due.slurm_job.as_deref())
+    {
+        Some(id) => format!("job {id}"),
+        None => "its job".to_string(),
+    };
+    match &last.awaited {
+        None => (true, format!("{which} succeeded: {}", last.detail)),
+        Some(Awaited::Running(how)) => (
+            true,
+            format!(
+                "{which} succeeded: {}; {job} still runs ({how}): its post-job backup is to come",
+                last.detail
+            ),
+        ),
+        Some(Awaited::Ended(how)) => (
+            false,
+            format!(
+                "{which} succeeded: {}, but {job} ended without its post-job backup ({how}; killed? the OOM killer, a node failure): what its work wrote since is in no backup; healthy again after the next successful backup",
+                last.detail
+            ),
+        ),
+        Some(Awaited::CannotTell(why)) => (
+            true,
+            format!(
+                "{which} succeeded: {}; whether {job} still runs cannot be told ({why}): if it has ended without its post-job backup, what its work wrote since is in no backup",
+                last.detail
+            ),
+        ),
     }
 }
 

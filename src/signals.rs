@@ -148,6 +148,11 @@ pub(crate) fn supervise() {
     SUPERVISING.store(true, Ordering::Relaxed);
 }
 
+/// Whether this process is a `dbbackup run` supervising a work.
+pub(crate) fn supervising() -> bool {
+    SUPERVISING.load(Ordering::Relaxed)
+}
+
 /// The first signal the handlers saw, if any: a supervisor starting up
 /// takes over what came before its own handlers were in place.
 pub(crate) fn received() -> Option<i32> {

@@ -217,15 +217,37 @@ fn a_pre_job_that_failed_makes_check_fail() {
     assert_eq!(summary_lines(&log).last().unwrap()["status"], "failed");
     env.run(&["check"])
         .reported(1, "FAIL attempt: newest attempt (pre-job, host");
+    // Job 5151 runs, as SLURM says: its pre-job is a success, its post-job to come.
+    let bin = env.path("slurm-bin");
+    fake_tool(
+        &bin,
+        "scontrol",
+        "#!/bin/sh\necho 'JobId=5151 JobName=work JobState=RUNNING'\n",
+    );
     let again: Run = env
         .command()
         .env("SLURM_JOB_ID", "5151")
+        .env("PATH", path_with(&bin))
         .arg("pre-job")
         .output()
         .unwrap()
         .into();
     again.ok();
-    env.run(&["check"]).ok();
+    let check: Run = env
+        .command()
+        .env("PATH", path_with(&bin))
+        .arg("check")
+        .output()
+        .unwrap()
+        .into();
+    check.ok();
+    assert!(
+        check
+            .stdout
+            .contains("job 5151 still runs (SLURM: RUNNING): its post-job backup is to come"),
+        "{}",
+        check.stdout
+    );
 }
 
 /// Twelve processes fail at once (the lock is held): every record is whole,

@@ -18,6 +18,7 @@ mod fuzz;
 mod hooks;
 mod hostile;
 mod install_prefix;
+mod killed_run;
 mod layering;
 mod live_writers;
 mod members;

@@ -28,6 +28,8 @@
 //! backup: when that is gone or cannot be restored any more, the attempt is not
 //! a success (`Record::lost`).
 
+mod awaited;
+
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -40,6 +42,8 @@ use crate::error::{Result, show};
 use crate::slurm::array::STATE_DIR;
 use crate::slurm::job::JobContext;
 use crate::store::{DbId, Kind, open_no_follow, replace_file};
+
+pub(crate) use awaited::{Awaited, PostJobDue};
 
 /// Largest record read back: a record is a few hundred bytes.
 const MAX_RECORD: u64 = 64 * 1024;
@@ -92,16 +96,23 @@ pub(crate) struct Record {
     /// recorded one); absent when it could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// A successful pre-job's job, which owes the post-job backup of its work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_job_due: Option<PostJobDue>,
     /// Why a success is no success any more (its backup is gone or cannot be
     /// restored): set by [`last`], never recorded.
     #[serde(skip)]
     pub lost: Option<Lost>,
+    /// Where the post-job backup `post_job_due` names stands: set by [`last`].
+    #[serde(skip)]
+    pub awaited: Option<Awaited>,
 }
 
 impl Record {
-    /// Succeeded, and its backup is still there to restore.
+    /// Succeeded, its backup is still there to restore, and no job that ended
+    /// without its post-job backup left its work in no backup.
     pub(crate) fn succeeded(&self) -> bool {
-        self.ok && self.lost.is_none()
+        self.ok && self.lost.is_none() && !matches!(self.awaited, Some(Awaited::Ended(_)))
     }
 }
 
@@ -122,7 +133,11 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
         detail,
         backup,
         seq: crate::store::BackupDir::new(backup_dir).highest_seq().ok(),
+        post_job_due: (ok && kind == Kind::PreJob)
+            .then(|| PostJobDue::of(job))
+            .flatten(),
         lost: None,
+        awaited: None,
     };
     let places = places(backup_dir, db);
     let mut written = None;
@@ -230,11 +245,19 @@ pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
             detail: backup.file_name.clone(),
             backup: Some(backup.file_name.clone()),
             seq: backup.seq(),
+            post_job_due: None,
             lost: None,
+            awaited: None,
         });
     }
     if record.ok && !rests_on(&record) {
         record.lost = record.backup.as_deref().map(|name| lost_why(&dir, name));
+    }
+    if record.ok && record.lost.is_none() {
+        record.awaited = record
+            .post_job_due
+            .as_ref()
+            .map(|due| due.judge(&record.host));
     }
     Some(record)
 }
@@ -420,7 +443,9 @@ fn read_marker(place: &Path, db: &DbId) -> Option<Record> {
         ),
         backup: None,
         seq: None,
+        post_job_due: None,
         lost: None,
+        awaited: None,
     })
 }
 
@@ -491,7 +516,9 @@ mod tests {
             detail: "locked".into(),
             backup: None,
             seq,
+            post_job_due: None,
             lost: None,
+            awaited: None,
         };
         // A failure recorded by a clock 200 days fast, then a backup published.
         let ahead = failed("2099-01-01T00:00:00Z", Some(2));

@@ -1,0 +1,161 @@
+//! T23 #12: a job whose `dbbackup run` is SIGKILLed (the OOM killer, a node
+//! failure) after its pre-job leaves its work in no backup. `check` called
+//! the pre-job the newest good attempt and said OK. Now the attempt fails
+//! once the job is known to have ended, and is OK (saying the post-job is to
+//! come) while it runs.
+
+use std::fs;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::*;
+
+/// The work: one row into the ledger, then SIGKILL to `dbbackup run` (its
+/// parent), as the OOM killer would.
+const KILLED_AFTER_WRITING: &str = "python3 -c \"import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (1, 'work')\\\"); c.commit()\" \"$DB\"; kill -KILL $PPID";
+
+/// The `attempt` line of `check`'s text report.
+fn attempt_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find(|line| line[4..].trim_start().starts_with("attempt:"))
+        .unwrap_or_else(|| panic!("no attempt line\n{stdout}"))
+}
+
+#[test]
+fn a_run_killed_after_its_pre_job_fails_check_until_the_next_backup() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env("DB", &env.db)
+        .args(["run", "--", "sh", "-c", KILLED_AFTER_WRITING])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.signal, Some(9), "run was SIGKILLed\n{}", run.stderr);
+    assert_eq!(env.backup_files().len(), 1, "the pre-job backup only");
+    let check = env.run(&["check"]);
+    check.reported(1, "FAIL attempt: newest attempt (pre-job");
+    let line = attempt_line(&check.stdout);
+    assert!(
+        line.contains("ended without its post-job backup")
+            && line.contains("is no longer running on this host")
+            && line.contains("in no backup"),
+        "{line}"
+    );
+    env.run(&["check", "--format", "nagios"])
+        .reported(2, "DBBACKUP CRITICAL - attempt: ");
+    let metrics = env.run(&["check", "--format", "prometheus"]);
+    assert!(
+        metrics
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("dbbackup_last_attempt_success{") && l.ends_with(" 0")),
+        "{}",
+        metrics.stdout
+    );
+    // The next backup holds the work: healthy again.
+    env.run(&["backup"]).ok();
+    let check = env.run(&["check"]);
+    check.ok();
+    assert!(
+        attempt_line(&check.stdout).starts_with("OK"),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
+fn a_running_run_is_healthy_and_says_its_post_job_is_to_come() {
+    let env = Env::new();
+    let started = env.path("started");
+    let mut child = env
+        .command()
+        .args(["run", "--", "sh", "-c"])
+        .arg(format!("touch '{}'; sleep 60", started.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the work starts",
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || started.exists(),
+    );
+    let check = env.run(&["check"]);
+    check.ok();
+    let line = attempt_line(&check.stdout);
+    assert!(
+        line.starts_with("OK")
+            && line.contains(&format!("(pid {}) still runs", child.id()))
+            && line.contains("its post-job backup is to come"),
+        "{line}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(exit_within(&mut child, Duration::from_secs(60)).is_some());
+    let check = env.run(&["check"]);
+    check.ok();
+    let line = attempt_line(&check.stdout);
+    assert!(
+        line.contains("newest attempt (post-job") && !line.contains("post-job backup is to come"),
+        "{line}"
+    );
+}
+
+/// On a real cluster: a batch job whose `run` is SIGKILLed. Once SLURM says
+/// the job ended, `check` (from the login node) fails the attempt.
+#[test]
+fn a_slurm_job_whose_run_was_killed_fails_check_once_it_ended() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+    let script = env.path("job.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\"$DBBACKUP\" run -- sh -c '{}'\n",
+            KILLED_AFTER_WRITING.replace('\'', "'\\''")
+        ),
+    )
+    .unwrap();
+    let submitted = job_command(&env, "sbatch")
+        .env("DB", &env.db)
+        .args(["--parsable", "-o", "slrm_logs/%j.out"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let job = String::from_utf8_lossy(&submitted.stdout)
+        .trim()
+        .to_string();
+    wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
+    let log = fs::read_to_string(env.path(&format!("slrm_logs/{job}.out"))).unwrap_or_default();
+    assert_eq!(
+        env.backup_files().len(),
+        1,
+        "the pre-job backup only\n{log}"
+    );
+    assert_eq!(
+        row_count(&env.db, "ledger"),
+        401,
+        "the work wrote its row\n{log}"
+    );
+    let check = env.run(&["check"]);
+    check.reported(1, "FAIL attempt: newest attempt (pre-job, host");
+    let line = attempt_line(&check.stdout);
+    assert!(
+        line.contains(&format!("job {job} ended without its post-job backup")),
+        "{line}\n{log}"
+    );
+}
