@@ -347,3 +347,48 @@ fn a_rollback_through_a_mirror_is_latest_in_the_backup_directory_too() {
         run.stderr
     );
 }
+
+/// T23 #11: the undo copy of a restore through a mirror (`--backup-dir MIRROR
+/// restore latest`) was written to the mirror only: `dbbackup restore NAME`,
+/// as the restore's own line says, found nothing in the configured backup
+/// directory. It is copied there too.
+#[test]
+fn the_undo_of_a_restore_through_a_mirror_is_in_the_backup_directory_too() {
+    let env = Env::new();
+    let mirror = env.path("m");
+    env.configure_with_mirror(&mirror);
+    let root = env.root.path();
+    bare(root, &["backup"]).ok();
+    crate::common::s3::add_row(&env.db);
+    let replaced = content_digest(&env.db);
+    let before: Vec<String> = backup_files_in(&mirror);
+    bare(
+        root,
+        &[
+            "--backup-dir",
+            mirror.to_str().unwrap(),
+            "restore",
+            "latest",
+        ],
+    )
+    .ok();
+    assert_ne!(content_digest(&env.db), replaced);
+    let undo: Vec<String> = backup_files_in(&mirror)
+        .into_iter()
+        .filter(|name| !before.contains(name))
+        .collect();
+    assert_eq!(
+        undo.len(),
+        1,
+        "one pre-restore copy in the mirror: {undo:?}"
+    );
+    assert!(
+        env.backups.join(&undo[0]).is_file(),
+        "the undo {} is not in the backup directory: {:?}",
+        undo[0],
+        env.backup_files()
+    );
+    let run = bare(root, &["restore", &undo[0], "--force"]);
+    run.ok();
+    assert_eq!(content_digest(&env.db), replaced, "{}", run.stderr);
+}

@@ -152,7 +152,21 @@ pub(crate) fn settle(
         id: &id,
         job,
     };
-    create::retain(created, &target, lock, &Keep::of(settings))
+    // Restored through another directory (`--backup-dir MIRROR`): the undo
+    // goes to the configured backup directory too, where `dbbackup restore
+    // NAME` without `--backup-dir` looks for it (T23 #11).
+    let mut mirrors = settings.mirror_dirs.clone();
+    mirrors.extend(
+        settings
+            .other_configured_dir()
+            .filter(|configured| !mirrors.iter().any(|m| m.as_path() == *configured))
+            .map(Path::to_path_buf),
+    );
+    let keep = Keep {
+        mirrors: &mirrors,
+        ..Keep::of(settings)
+    };
+    create::retain(created, &target, lock, &keep)
 }
 
 /// Remove the new pre-restore copy of a restore that replaced nothing. Only
