@@ -522,6 +522,8 @@ def _log_lines(stderr: str, raising: bool) -> None:
 
 # A flag in the binary's message: `--max-backups`, `'--max-backups <N>'`.
 _FLAG_IN_TEXT = re.compile(r"--([a-z][a-z0-9-]*)")
+# A flag the message says does not help ("refusing ..., even with --force").
+_NO_HELP = re.compile(r"even with --[a-z][a-z0-9-]*")
 # clap's suggestion of a flag the API refuses (format, quiet) misleads a Python caller.
 _SUGGESTION = re.compile(r"; did you mean '--(?:%s)'\?" % "|".join(_RESERVED))
 
@@ -594,7 +596,7 @@ def _with_keywords(command: str, message: str, given: Sequence[str] = ()) -> str
     message = _SUGGESTION.sub("", message)
     flag_keys = {flag: key for key, flag in _FLAG_NAMES.items()}
     keywords: List[str] = []
-    for flag in _FLAG_IN_TEXT.findall(message):
+    for flag in _FLAG_IN_TEXT.findall(_NO_HELP.sub("", message)):
         key = flag_keys.get(flag, flag.replace("-", "_"))
         if key in _RESERVED or key in ("help", "version") or f"{key}=" in keywords:
             continue

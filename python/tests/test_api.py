@@ -382,6 +382,16 @@ class ApiTest(unittest.TestCase):
             "`dbbackup.verify(..., names=['x.db.gz'], mirror_dirs=['a', 'b'])`",
         )
 
+    def test_no_keyword_hint_for_a_flag_the_message_says_does_not_help(self) -> None:
+        # T23 #3: "refusing ..., even with --force" then "(keyword force=)".
+        make_database(self.db)
+        dbbackup.backup(self.db, **self.opts)
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.restore(self.db, target=f"{self.db}-wal", **self.opts)
+        self.assertEqual(caught.exception.exit_code, 2)
+        self.assertIn("even with --force", caught.exception.message)
+        self.assertNotIn("force=", caught.exception.message)
+
     def test_list_backups_of_a_directory_that_does_not_exist_raises_naming_it(self) -> None:
         make_database(self.db)
         with self.assertRaises(dbbackup.DbBackupError) as caught:
