@@ -989,35 +989,35 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
 /// was a pre-job: a job that ended without one left its work in no backup.
 fn awaited(which: &str, last: &crate::attempts::Record) -> (bool, String) {
     use crate::attempts::Awaited;
-    let job = match last
+    let job = last
         .post_job_due
         .as_ref()
-        .and_then(|due| due.slurm_job.as_deref())
-    {
-        Some(id) => format!("job {id}"),
-        None => "its job".to_string(),
-    };
+        .map_or_else(|| "its job".to_string(), |due| due.who(&last.host));
+    let detail = &last.detail;
     match &last.awaited {
-        None => (true, format!("{which} succeeded: {}", last.detail)),
+        None => (true, format!("{which} succeeded: {detail}")),
         Some(Awaited::Running(how)) => (
             true,
             format!(
-                "{which} succeeded: {}; {job} still runs ({how}): its post-job backup is to come",
-                last.detail
+                "{which} succeeded: {detail}; {job} has not ended ({how}): its post-job backup is to come"
             ),
         ),
         Some(Awaited::Ended(how)) => (
             false,
             format!(
-                "{which} succeeded: {}, but {job} ended without its post-job backup ({how}; killed? the OOM killer, a node failure): what its work wrote since is in no backup; healthy again after the next successful backup",
-                last.detail
+                "{which} succeeded: {detail}, but {job} ended without its post-job backup ({how}; killed? the OOM killer, a node failure; or a script with no post-job): what its work wrote since is in no backup; healthy again after the next successful backup"
+            ),
+        ),
+        Some(Awaited::EndedUnchanged(how)) => (
+            true,
+            format!(
+                "{which} succeeded: {detail}; {job} ended without its post-job backup ({how}), but the database is unchanged since {detail}: nothing is lost"
             ),
         ),
         Some(Awaited::CannotTell(why)) => (
             true,
             format!(
-                "{which} succeeded: {}; whether {job} still runs cannot be told ({why}): if it has ended without its post-job backup, what its work wrote since is in no backup",
-                last.detail
+                "{which} succeeded: {detail}; whether {job} has ended cannot be told here ({why}): if it ended without its post-job backup, what its work wrote since is in no backup"
             ),
         ),
     }

@@ -86,18 +86,7 @@ fn copy_to(
     protected: &HashSet<String>,
 ) -> Result<()> {
     let mirror = self::dir(dir);
-    mirror.ensure_exists()?;
-    let lock = DirLock::acquire(dir, job, lock_wait)?;
-    lock.remove_stale_temps();
-    if entry.name.diff {
-        // The primary's base, trusted once it passes the cheap tests against
-        // what the diff recorded; the mirror's copy must match it.
-        let (base, _) = crate::diff::rebuild::base_of(entry)?;
-        put(&mirror, &base, "base ")?;
-    }
-    // A copy already there (another run filled the mirror in meanwhile) is kept;
-    // a damaged one is replaced.
-    put(&mirror, entry, "")?;
+    let _lock = place(&mirror, entry, job, lock_wait)?;
     // Only this database's copies (a mirror may be shared as well); the primary's
     // restore points of running jobs are kept in mirrors too.
     // A restore recorded in the primary holds for its copies alike.
@@ -105,6 +94,29 @@ fn copy_to(
     let restored = crate::restored::read(primary, db);
     let plan = retention::plan(&mirror.set(db)?, policy, protected, restored.as_ref());
     retention::apply(&mirror, &plan)
+}
+
+/// Copy `entry` (a diff: and its base) into `to` under its lock, which is
+/// returned still held; no retention there.
+pub(crate) fn place(
+    to: &BackupDir,
+    entry: &Entry,
+    job: &JobContext,
+    lock_wait: std::time::Duration,
+) -> Result<DirLock> {
+    to.ensure_exists()?;
+    let lock = DirLock::acquire(to.path(), job, lock_wait)?;
+    lock.remove_stale_temps();
+    if entry.name.diff {
+        // The primary's base, trusted once it passes the cheap tests against
+        // what the diff recorded; the copy must match it.
+        let (base, _) = crate::diff::rebuild::base_of(entry)?;
+        put(to, &base, "base ")?;
+    }
+    // A copy already there (another run filled the mirror in meanwhile) is kept;
+    // a damaged one is replaced.
+    put(to, entry, "")?;
+    Ok(lock)
 }
 
 /// Copy `primary` into `mirror` unless a whole copy (by cheap tests) is there;

@@ -244,7 +244,7 @@ fn a_pre_job_that_failed_makes_check_fail() {
     assert!(
         check
             .stdout
-            .contains("job 5151 still runs (SLURM: RUNNING): its post-job backup is to come"),
+            .contains("job 5151 has not ended (SLURM: RUNNING): its post-job backup is to come"),
         "{}",
         check.stdout
     );

@@ -39,7 +39,7 @@ fn a_run_killed_after_its_pre_job_fails_check_until_the_next_backup() {
     let line = attempt_line(&check.stdout);
     assert!(
         line.contains("ended without its post-job backup")
-            && line.contains("is no longer running on this host")
+            && line.contains("(no longer running;")
             && line.contains("in no backup"),
         "{line}"
     );
@@ -88,7 +88,8 @@ fn a_running_run_is_healthy_and_says_its_post_job_is_to_come() {
     let line = attempt_line(&check.stdout);
     assert!(
         line.starts_with("OK")
-            && line.contains(&format!("(pid {}) still runs", child.id()))
+            && line.contains(&format!("(pid {} on ", child.id()))
+            && line.contains("has not ended (its process is alive)")
             && line.contains("its post-job backup is to come"),
         "{line}"
     );
@@ -157,5 +158,93 @@ fn a_slurm_job_whose_run_was_killed_fails_check_once_it_ended() {
     assert!(
         line.contains(&format!("job {job} ended without its post-job backup")),
         "{line}\n{log}"
+    );
+}
+
+/// Killed before the work wrote anything: the database still holds the
+/// pre-job's state, so nothing is lost and `check` says so (no false FAIL).
+#[test]
+fn a_run_killed_before_the_work_wrote_anything_loses_nothing() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .args(["run", "--", "sh", "-c", "kill -KILL $PPID"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.signal, Some(9), "{}", run.stderr);
+    let check = env.run(&["check"]);
+    check.ok();
+    let line = attempt_line(&check.stdout);
+    assert!(
+        line.starts_with("OK")
+            && line.contains("ended without its post-job backup")
+            && line.contains("but the database is unchanged since")
+            && line.contains("nothing is lost"),
+        "{line}"
+    );
+}
+
+/// An array whose tasks did not all finish (one killed): no task backs up,
+/// the array's final job does once it runs. While it is queued `check` is OK
+/// and says so; once it ended without a backup, FAIL.
+#[test]
+fn an_array_whose_final_job_is_queued_is_not_a_failure_yet() {
+    let env = Env::new();
+    let bin = env.path("fake-bin");
+    let final_state = env.path("final.state");
+    fs::write(&final_state, "PENDING").unwrap();
+    fake_tool(&bin, "sbatch", "#!/bin/sh\necho 777\n");
+    fake_tool(
+        &bin,
+        "scontrol",
+        &format!(
+            "#!/bin/sh\ncase \"$*\" in\n\
+             *'show job 777'*) echo \"JobId=777 JobState=$(cat '{}')\";;\n\
+             *'show job 5500'*) echo 'JobId=5500000 ArrayJobId=5500 ArrayTaskId=0 JobState=COMPLETED'; \
+             echo 'JobId=5500 ArrayJobId=5500 ArrayTaskId=1 JobState=OUT_OF_MEMORY';;\n\
+             esac\n",
+            final_state.display()
+        ),
+    );
+    fake_tool(&bin, "sacct", "#!/bin/sh\nexit 1\n");
+    let slurm = |args: &[&str]| -> Run {
+        env.command()
+            .env("PATH", path_with(&bin))
+            .env("SLURM_ARRAY_JOB_ID", "5500")
+            .env("SLURM_ARRAY_TASK_ID", "0")
+            .env("SLURM_ARRAY_TASK_COUNT", "2")
+            .env("SLURM_JOB_ID", "5500000")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let final_script = env.path("final_backup.sbatch");
+    slurm(&["pre-job", "--final-job", final_script.to_str().unwrap()]).ok();
+    crate::common::s3::add_row(&env.db);
+    let check = || -> Run {
+        env.command()
+            .env("PATH", path_with(&bin))
+            .arg("check")
+            .output()
+            .unwrap()
+            .into()
+    };
+    let queued = check();
+    queued.ok();
+    let line = attempt_line(&queued.stdout);
+    assert!(
+        line.contains("job 5500 has not ended (its tasks have ended; the array's final job 777 is to back it up (SLURM: PENDING))"),
+        "{line}"
+    );
+    fs::write(&final_state, "CANCELLED").unwrap();
+    let cancelled = check();
+    cancelled.reported(1, "FAIL attempt: newest attempt (pre-job");
+    assert!(
+        attempt_line(&cancelled.stdout)
+            .contains("job 5500 ended without its post-job backup (SLURM says it has ended;"),
+        "{}",
+        cancelled.stdout
     );
 }

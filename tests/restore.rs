@@ -360,18 +360,28 @@ fn the_undo_of_a_restore_through_a_mirror_is_in_the_backup_directory_too() {
     let root = env.root.path();
     bare(root, &["backup"]).ok();
     crate::common::s3::add_row(&env.db);
+    bare(root, &["backup"]).ok();
+    crate::common::s3::add_row(&env.db);
     let replaced = content_digest(&env.db);
     let before: Vec<String> = backup_files_in(&mirror);
+    let points = env.backup_files();
+    assert_eq!(points.len(), 2);
     bare(
         root,
         &[
             "--backup-dir",
             mirror.to_str().unwrap(),
+            "--max-backups",
+            "1",
             "restore",
             "latest",
         ],
     )
     .ok();
+    // The copy is only placed there: that directory's retention is its own.
+    for point in &points {
+        assert!(env.backups.join(point).is_file(), "{point} was deleted");
+    }
     assert_ne!(content_digest(&env.db), replaced);
     let undo: Vec<String> = backup_files_in(&mirror)
         .into_iter()

@@ -253,13 +253,27 @@ pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
     if record.ok && !rests_on(&record) {
         record.lost = record.backup.as_deref().map(|name| lost_why(&dir, name));
     }
-    if record.ok && record.lost.is_none() {
-        record.awaited = record
-            .post_job_due
-            .as_ref()
-            .map(|due| due.judge(&record.host));
+    if record.ok
+        && record.lost.is_none()
+        && let Some(due) = &record.post_job_due
+    {
+        record.awaited = Some(match due.judge(&record.host, backup_dir, db) {
+            // Killed before it wrote anything: its state is in the pre-job's backup.
+            Awaited::Ended(how) if unchanged_since(&dir, db, record.backup.as_deref()) => {
+                Awaited::EndedUnchanged(how)
+            }
+            other => other,
+        });
     }
     Some(record)
+}
+
+/// Whether the database still holds exactly the state of restore point `backup`.
+fn unchanged_since(dir: &crate::store::BackupDir, db: &DbId, backup: Option<&str>) -> bool {
+    match crate::due::unless_unchanged(dir, db.canonical(), false) {
+        Ok(crate::due::Changed::Unchanged(newest)) => backup == Some(newest.as_str()),
+        _ => false,
+    }
 }
 
 /// Whether restore point `backup` was published after the attempt `record`

@@ -267,6 +267,12 @@ fn last_without_final(
 fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Outcome>)> {
     let db = ctx.settings.db_path()?;
     let dir = ctx.backup_dir();
+    // Asked before the lock: a whole array requeued would otherwise wait on
+    // SLURM one task after another.
+    let rerun = match &ctx.job.array {
+        Some(task) if !after_term => rerunning_tasks(ctx.job.restarts, task),
+        _ => Rerun::NoneRunning,
+    };
     let lock = ctx.lock(&dir)?;
     let key = crate::slurm::array::key(&ctx.job.state_key(), &DbId::of(db));
     // Marked only after the backup: its retention must still keep this job's
@@ -310,11 +316,7 @@ fn decide_and_back_up(ctx: &Ctx, after_term: bool) -> Result<(String, Option<Out
             let finished = state.finish_task(&key, task.task_id)?;
             let counted = task.task_count.is_some_and(|count| finished >= count);
             let of = task.task_count.map_or("?".to_string(), |c| c.to_string());
-            let rerun = if counted {
-                rerunning_tasks(ctx.job.restarts, task)
-            } else {
-                Rerun::NoneRunning
-            };
+            let rerun = if counted { rerun } else { Rerun::NoneRunning };
             let last = counted && rerun == Rerun::NoneRunning;
             if let Rerun::Running(others) = rerun {
                 return Ok((

@@ -152,21 +152,40 @@ pub(crate) fn settle(
         id: &id,
         job,
     };
-    // Restored through another directory (`--backup-dir MIRROR`): the undo
-    // goes to the configured backup directory too, where `dbbackup restore
-    // NAME` without `--backup-dir` looks for it (T23 #11).
-    let mut mirrors = settings.mirror_dirs.clone();
-    mirrors.extend(
-        settings
-            .other_configured_dir()
-            .filter(|configured| !mirrors.iter().any(|m| m.as_path() == *configured))
-            .map(Path::to_path_buf),
-    );
-    let keep = Keep {
-        mirrors: &mirrors,
-        ..Keep::of(settings)
+    create::retain(created, &target, lock, &Keep::of(settings))?;
+    copy_to_configured(settings, job, created);
+    Ok(())
+}
+
+/// Restored through another directory (`--backup-dir MIRROR`): the undo goes
+/// to the configured backup directory too, where `dbbackup restore NAME`
+/// without `--backup-dir` looks for it (T23 #11). Only placed: that
+/// directory's retention (and its jobs' pins) is its own backups' business.
+fn copy_to_configured(settings: &Settings, job: &JobContext, created: &Created) {
+    let Some(configured) = settings.other_configured_dir() else {
+        return;
     };
-    create::retain(created, &target, lock, &keep)
+    if settings
+        .mirror_dirs
+        .iter()
+        .any(|m| m.as_path() == configured)
+    {
+        return;
+    }
+    let to = BackupDir::new(configured);
+    match crate::mirror::place(&to, &created.entry, job, settings.lock_timeout) {
+        Ok(_lock) => tracing::info!(
+            "undo copy {} placed in the backup directory {} too",
+            created.entry.file_name,
+            show(configured)
+        ),
+        Err(error) => tracing::warn!(
+            "undo copy {} is in {} only: not placed in the backup directory {} ({error})",
+            created.entry.file_name,
+            show(created.entry.path.parent().unwrap_or(Path::new("."))),
+            show(configured)
+        ),
+    }
 }
 
 /// Remove the new pre-restore copy of a restore that replaced nothing. Only
