@@ -68,27 +68,34 @@ impl Filled {
         self.mirrors.iter().all(|m| m.result.is_ok())
     }
 
-    /// The attempt's verdict, given what it was without the mirrors.
-    fn verdict(&self, otherwise: String) -> Verdict {
+    /// The attempt's verdict, given what it was without the mirrors
+    /// (`skipped`: nothing was due).
+    fn verdict(&self, otherwise: String, skipped: bool) -> Verdict {
         if self.is_complete() {
-            return Verdict::Succeeded {
-                backup: self.name.clone(),
-                detail: format!(
-                    "{otherwise}; {} copied to {}",
-                    self.name,
-                    self.mirrors
-                        .iter()
-                        .map(|m| show(&m.dir))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+            let backup = self.name.clone();
+            let detail = format!(
+                "{otherwise}; {} copied to {}",
+                self.name,
+                self.mirrors
+                    .iter()
+                    .map(|m| show(&m.dir))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return if skipped {
+                Verdict::Filled { backup, detail }
+            } else {
+                Verdict::Succeeded { backup, detail }
             };
         }
-        Verdict::Failed(format!(
-            "{} not copied to {}",
-            self.name,
-            failed_mirrors(&self.mirrors)
-        ))
+        Verdict::NotCopied {
+            backup: self.name.clone(),
+            detail: format!(
+                "{} not copied to {}",
+                self.name,
+                failed_mirrors(&self.mirrors)
+            ),
+        }
     }
 }
 
@@ -284,13 +291,16 @@ impl Attempted for Outcome {
                 "snapshot failed its integrity check; kept as {}",
                 created.entry.file_name
             )),
-            Outcome::Created(created) => Verdict::Failed(format!(
-                "{} made, but not copied to {}",
-                created.entry.file_name,
-                failed_mirrors(&created.mirrors)
-            )),
+            Outcome::Created(created) => Verdict::NotCopied {
+                backup: created.entry.file_name.clone(),
+                detail: format!(
+                    "{} made, but not copied to {}",
+                    created.entry.file_name,
+                    failed_mirrors(&created.mirrors)
+                ),
+            },
             Outcome::Unchanged { newest, filled } => match filled {
-                Some(filled) => filled.verdict(format!("unchanged since {newest}")),
+                Some(filled) => filled.verdict(format!("unchanged since {newest}"), false),
                 None => Verdict::unchanged(newest),
             },
         })
@@ -303,7 +313,7 @@ impl Attempted for Attempt {
             // Nothing attempted, unless a mirror was filled in.
             Attempt::Skipped { reason, filled } => filled
                 .as_ref()
-                .map(|f| f.verdict(format!("skipped: {reason}"))),
+                .map(|f| f.verdict(format!("skipped: {reason}"), true)),
             Attempt::Made(outcome) => outcome.verdict(),
         }
     }

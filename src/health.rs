@@ -989,37 +989,47 @@ pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
 /// was a pre-job: a job that ended without one left its work in no backup.
 fn awaited(which: &str, last: &crate::attempts::Record) -> (bool, String) {
     use crate::attempts::Awaited;
-    let job = last
-        .post_job_due
-        .as_ref()
-        .map_or_else(|| "its job".to_string(), |due| due.who(&last.host));
     let detail = &last.detail;
-    match &last.awaited {
-        None => (true, format!("{which} succeeded: {detail}")),
-        Some(Awaited::Running(how)) => (
-            true,
-            format!(
-                "{which} succeeded: {detail}; {job} has not ended ({how}): its post-job backup is to come"
+    let said = |(due, awaited): &(crate::attempts::PostJobDue, Awaited)| {
+        let who = due.who();
+        match awaited {
+            Awaited::Running(how) => {
+                format!("{who} has not ended ({how}): its post-job backup is to come")
+            }
+            Awaited::Ended { how, .. } => format!(
+                "{who} ended without its post-job backup ({how}; killed? the OOM killer, a node failure; or a script with no post-job): what its work wrote since its pre-job is in no backup"
             ),
-        ),
-        Some(Awaited::Ended(how)) => (
+            Awaited::EndedUnchanged(how) => format!(
+                "{who} ended without its post-job backup ({how}), but the database is unchanged since {detail}: nothing is lost"
+            ),
+            Awaited::CannotTell(why) => format!(
+                "whether {who} has ended cannot be told here ({why}): if it ended without its post-job backup, what its work wrote since is in no backup"
+            ),
+        }
+    };
+    let ended: Vec<String> = last
+        .awaited
+        .iter()
+        .filter(|(_, a)| matches!(a, Awaited::Ended { .. }))
+        .map(said)
+        .collect();
+    if !ended.is_empty() {
+        return (
             false,
             format!(
-                "{which} succeeded: {detail}, but {job} ended without its post-job backup ({how}; killed? the OOM killer, a node failure; or a script with no post-job): what its work wrote since is in no backup; healthy again after the next successful backup"
+                "{which} succeeded: {detail}, but {}; healthy again after the next successful backup",
+                ended.join("; ")
             ),
-        ),
-        Some(Awaited::EndedUnchanged(how)) => (
+        );
+    }
+    let notes: Vec<String> = last.awaited.iter().map(said).collect();
+    if notes.is_empty() {
+        (true, format!("{which} succeeded: {detail}"))
+    } else {
+        (
             true,
-            format!(
-                "{which} succeeded: {detail}; {job} ended without its post-job backup ({how}), but the database is unchanged since {detail}: nothing is lost"
-            ),
-        ),
-        Some(Awaited::CannotTell(why)) => (
-            true,
-            format!(
-                "{which} succeeded: {detail}; whether {job} has ended cannot be told here ({why}): if it ended without its post-job backup, what its work wrote since is in no backup"
-            ),
-        ),
+            format!("{which} succeeded: {detail}; {}", notes.join("; ")),
+        )
     }
 }
 

@@ -380,3 +380,49 @@ fn a_backup_killed_holding_the_lock_fails_the_attempt_until_the_next_success() {
     env.run(&["backup", "--force"]).ok();
     env.run(&["check"]).ok();
 }
+
+/// T24 F7: a failed backup (the database changed since the newest backup),
+/// then `auto`, not due by its interval, filled in a mirror that lacked the
+/// newest backup: that skip was recorded as a success and `check` said OK,
+/// with the change in no backup. A fill pays only the failure to copy that
+/// backup (second half), never another failure.
+#[test]
+fn a_mirror_filled_in_by_a_skipped_auto_does_not_undo_a_failed_backup() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    crate::common::s3::add_row(&env.db);
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
+    env.run(&["backup", "--lock-timeout-seconds", "1"])
+        .failed_with(1, "locked");
+    drop(holder);
+    let mirror = env.path("new-mirror");
+    let auto = env.run(&["--mirror-dir", mirror.to_str().unwrap(), "auto"]);
+    auto.ok();
+    assert_eq!(
+        backup_files_in(&mirror).len(),
+        1,
+        "filled in\n{}",
+        auto.stderr
+    );
+    env.run(&["check"])
+        .reported(1, "FAIL attempt: newest attempt (manual");
+
+    // A copy to a mirror that failed is paid by filling that mirror in.
+    let env = Env::new();
+    let blocked = env.path("blocked");
+    fs::write(&blocked, "a file where the mirror directory should be").unwrap();
+    let mirrored = ["--mirror-dir", blocked.to_str().unwrap()];
+    env.run(&[&mirrored[..], &["backup"]].concat())
+        .failed_with(1, "failed: mirror directory");
+    env.run(&["check"])
+        .reported(1, "FAIL attempt: newest attempt (manual");
+    fs::remove_file(&blocked).unwrap();
+    env.run(&[&mirrored[..], &["auto"]].concat()).ok();
+    let check = env.run(&[&mirrored[..], &["check"]].concat());
+    check.ok();
+    assert!(
+        check.stdout.contains("OK   attempt: newest attempt (auto"),
+        "{}",
+        check.stdout
+    );
+}

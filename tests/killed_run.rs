@@ -108,27 +108,16 @@ fn a_running_run_is_healthy_and_says_its_post_job_is_to_come() {
     );
 }
 
-/// On a real cluster: a batch job whose `run` is SIGKILLed. Once SLURM says
-/// the job ended, `check` (from the login node) fails the attempt.
-#[test]
-fn a_slurm_job_whose_run_was_killed_fails_check_once_it_ended() {
-    if !cluster_ready() {
-        return;
-    }
-    let env = Env::new();
-    fs::create_dir_all(env.path("slrm_logs")).unwrap();
+/// Submit a batch job running `body` (sh) with the test's settings and `DB`,
+/// and wait until it left the queue: its id and output.
+fn run_batch_job(env: &Env, sbatch_args: &[&str], body: &str) -> (String, String) {
     let script = env.path("job.sh");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n\"$DBBACKUP\" run -- sh -c '{}'\n",
-            KILLED_AFTER_WRITING.replace('\'', "'\\''")
-        ),
-    )
-    .unwrap();
-    let submitted = job_command(&env, "sbatch")
+    fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
+    let submitted = job_command(env, "sbatch")
         .env("DB", &env.db)
-        .args(["--parsable", "-o", "slrm_logs/%j.out"])
+        .args(["--parsable", "-o"])
+        .arg(env.path("job.out"))
+        .args(sbatch_args)
         .arg(&script)
         .output()
         .unwrap();
@@ -141,24 +130,49 @@ fn a_slurm_job_whose_run_was_killed_fails_check_once_it_ended() {
         .trim()
         .to_string();
     wait_until_jobs_leave_the_queue(&[&job], Duration::from_secs(120));
-    let log = fs::read_to_string(env.path(&format!("slrm_logs/{job}.out"))).unwrap_or_default();
-    assert_eq!(
-        env.backup_files().len(),
-        1,
-        "the pre-job backup only\n{log}"
+    (
+        job,
+        fs::read_to_string(env.path("job.out")).unwrap_or_default(),
+    )
+}
+
+/// `work` quoted for `sh -c` in a job script.
+fn quoted(work: &str) -> String {
+    format!("'{}'", work.replace('\'', "'\\''"))
+}
+
+/// On a real cluster: a batch job whose `run` is SIGKILLed, alone (T23 #12)
+/// or after an earlier `run` in the same script whose pre-job made the point
+/// (T24 F13: the second pre-job found it made and recorded nothing). Once
+/// SLURM says the job ended, `check` (from the login node) fails the attempt.
+#[test]
+fn a_slurm_job_whose_run_was_killed_fails_check_once_it_ended() {
+    if !cluster_ready() {
+        return;
+    }
+    let killed = format!(
+        "\"$DBBACKUP\" run -- sh -c {}",
+        quoted(KILLED_AFTER_WRITING)
     );
-    assert_eq!(
-        row_count(&env.db, "ledger"),
-        401,
-        "the work wrote its row\n{log}"
-    );
-    let check = env.run(&["check"]);
-    check.reported(1, "FAIL attempt: newest attempt (pre-job, host");
-    let line = attempt_line(&check.stdout);
-    assert!(
-        line.contains(&format!("job {job} ended without its post-job backup")),
-        "{line}\n{log}"
-    );
+    for (body, newest) in [
+        (killed.clone(), "pre-job"),
+        (format!("\"$DBBACKUP\" run -- true\n{killed}"), "post-job"),
+    ] {
+        let env = Env::new();
+        let (job, log) = run_batch_job(&env, &[], &body);
+        assert_eq!(
+            row_count(&env.db, "ledger"),
+            401,
+            "the work wrote its row\n{log}"
+        );
+        let check = env.run(&["check"]);
+        check.reported(1, &format!("FAIL attempt: newest attempt ({newest}, host"));
+        let line = attempt_line(&check.stdout);
+        assert!(
+            line.contains(&format!("job {job} ended without its post-job backup")),
+            "{line}\n{log}"
+        );
+    }
 }
 
 /// Killed before the work wrote anything: the database still holds the
@@ -246,5 +260,92 @@ fn an_array_whose_final_job_is_queued_is_not_a_failure_yet() {
             .contains("job 5500 ended without its post-job backup (SLURM says it has ended;"),
         "{}",
         cancelled.stdout
+    );
+}
+
+/// `dbbackup run` of a work that waits for `go`, then writes a row and
+/// SIGKILLs its `run`; returns once its work has started.
+fn start_run_killed_on_go(env: &Env) -> std::process::Child {
+    let started = env.path("started");
+    let work = format!(
+        "touch '{}'; while [ ! -e '{}' ]; do sleep 0.05; done; {KILLED_AFTER_WRITING}",
+        started.display(),
+        env.path("go").display()
+    );
+    let child = env
+        .command()
+        .env("DB", &env.db)
+        .args(["run", "--", "sh", "-c", &work])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the work starts",
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || started.exists(),
+    );
+    child
+}
+
+/// T24 F1, F3: a second job's post-job, or a backup made while the first job
+/// ran (a periodic or manual one), became the newest attempt and `check` said
+/// OK although the first job, killed later, left its work in no backup. The
+/// debt is carried from record to record until paid.
+#[test]
+fn a_later_attempt_does_not_hide_a_run_killed_after_it() {
+    for later in [&["backup"][..], &["run", "--", "true"]] {
+        let env = Env::new();
+        let mut killed = start_run_killed_on_go(&env);
+        env.run(later).ok();
+        fs::write(env.path("go"), "").unwrap();
+        assert!(exit_within(&mut killed, Duration::from_secs(60)).is_some());
+        let check = env.run(&["check"]);
+        check.reported(1, "FAIL attempt: newest attempt (");
+        let line = attempt_line(&check.stdout);
+        assert!(
+            line.contains(&format!("`dbbackup run` (pid {} on ", killed.id()))
+                && line.contains("ended without its post-job backup"),
+            "{later:?}: {line}"
+        );
+        // A backup after it ended holds its work.
+        env.run(&["backup"]).ok();
+        let check = env.run(&["check"]);
+        check.ok();
+        assert!(
+            !attempt_line(&check.stdout).contains("post-job"),
+            "{}",
+            check.stdout
+        );
+    }
+}
+
+/// T24 F4: `srun -n 2 dbbackup run`, task 1 killed after task 0's post-job:
+/// task 0's backup does not pay task 1's debt.
+#[test]
+fn one_task_of_a_step_killed_after_the_others_post_job_fails_check() {
+    if !cluster_ready() {
+        return;
+    }
+    let env = Env::new();
+    let work = format!("if [ \"$SLURM_PROCID\" = 1 ]; then sleep 3; {KILLED_AFTER_WRITING}; fi");
+    let (job, log) = run_batch_job(
+        &env,
+        &["-n", "2"],
+        &format!(
+            "srun -n 2 \"$DBBACKUP\" run -- sh -c {}\nexit 0",
+            quoted(&work)
+        ),
+    );
+    assert_eq!(row_count(&env.db, "ledger"), 401, "task 1 wrote\n{log}");
+    let check = env.run(&["check"]);
+    check.reported(1, "FAIL attempt: newest attempt (post-job");
+    assert!(
+        attempt_line(&check.stdout).contains(&format!(
+            "task 1 of step {job}.0 ended without its post-job backup"
+        )),
+        "{}\n{log}",
+        check.stdout
     );
 }

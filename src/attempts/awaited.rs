@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::slurm::array::{FinalJob, JobState};
@@ -23,6 +24,17 @@ pub(crate) struct PostJobDue {
     pub slurm_job: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// One task of a step that runs several (`srun -n 2 dbbackup run`,
+    /// `STEP.TASK`): each owes its own post-job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// An array's debt, paid by the backup that marks the array ended (its
+    /// final job's, its last task's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub array: bool,
+    /// Where its pre-job ran (a `run` outside SLURM).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
     /// The supervising `dbbackup run` outside SLURM, and what tells it from a
     /// later process given the same pid: its start (clock ticks after boot)
     /// and the boot it started in.
@@ -42,6 +54,11 @@ impl PostJobDue {
         let none = PostJobDue {
             slurm_job: None,
             cluster: None,
+            task: None,
+            array: false,
+            // Only a process is asked of by host: one job's tasks on several
+            // nodes owe one debt.
+            host: String::new(),
             pid: None,
             started: None,
             boot: None,
@@ -50,10 +67,13 @@ impl PostJobDue {
             Some(PostJobDue {
                 slurm_job: Some(job.job_id().to_string()),
                 cluster: job.cluster.clone(),
+                task: step_task_key(job),
+                array: job.array.is_some(),
                 ..none
             })
         } else if crate::signals::supervising() {
             Some(PostJobDue {
+                host: job.host.clone(),
                 pid: Some(job.pid),
                 started: start_ticks(job.pid),
                 boot: boot_id(),
@@ -64,12 +84,79 @@ impl PostJobDue {
         }
     }
 
-    /// Who owes it, for a line: `job 264`, `` `dbbackup run` (pid 77 on n1) ``.
-    pub(crate) fn who(&self, host: &str) -> String {
-        match (&self.slurm_job, self.pid) {
-            (Some(job), _) => format!("job {job}"),
-            (None, Some(pid)) => format!("`dbbackup run` (pid {pid} on {host})"),
-            (None, None) => "its job".to_string(),
+    /// What a pre-job that made the restore point leaves owed: every task's
+    /// debt when it is one task of a step running several (they start
+    /// together; the others find the point made and record nothing).
+    pub(crate) fn of_step(job: &JobContext) -> Vec<PostJobDue> {
+        let Some(own) = PostJobDue::of(job) else {
+            return Vec::new();
+        };
+        match (crate::slurm::job::step_task(), own.slurm_job.is_some()) {
+            (Some(step), true) => (0..step.tasks)
+                .map(|task| PostJobDue {
+                    task: Some(format!("{}.{task}", step.step)),
+                    ..own.clone()
+                })
+                .collect(),
+            _ => vec![own],
+        }
+    }
+
+    /// Who owes it, for a line: `job 264`, `task 1 of step 264.0`,
+    /// `` `dbbackup run` (pid 77 on n1) ``.
+    pub(crate) fn who(&self) -> String {
+        match (&self.slurm_job, &self.task, self.pid) {
+            (Some(job), Some(task), _) => match task.split_once('.') {
+                Some((step, task)) => format!("task {task} of step {job}.{step}"),
+                None => format!("job {job}"),
+            },
+            (Some(job), None, _) => format!("job {job}"),
+            (None, _, Some(pid)) => format!("`dbbackup run` (pid {pid} on {})", self.host),
+            (None, _, None) => "its job".to_string(),
+        }
+    }
+
+    /// Whether this process (job `job`) is the one that owes it: its own
+    /// post-job pays it, whatever its outcome (a failure is its own record).
+    pub(crate) fn owed_by(&self, job: &JobContext) -> bool {
+        match &self.slurm_job {
+            Some(id) => {
+                job.own_id.is_some() && id == job.job_id() && self.task == step_task_key(job)
+            }
+            None => self.pid == Some(job.pid) && self.host == job.host,
+        }
+    }
+
+    /// Whether a backup whose snapshot was taken at `snapshot` surely holds
+    /// the work: its job had ended by then, or its array's final (or last
+    /// task's) backup marked the array ended. Asked when a later success is
+    /// recorded (`at_record`: a job SLURM forgot ended minutes before it), so
+    /// that debts of jobs that ended before it are not carried on, and by
+    /// `check` of the debts a record carries.
+    pub(crate) fn paid_by(
+        &self,
+        snapshot: Option<Timestamp>,
+        at_record: bool,
+        dir: &Path,
+        db: &DbId,
+    ) -> bool {
+        if let Some(job) = &self.slurm_job {
+            if self.array && array_ended(job, self.cluster.as_deref(), dir, db) {
+                return true;
+            }
+            if at_record {
+                return ended_before(job, snapshot);
+            }
+        }
+        match self.judge(dir, db) {
+            // SLURM's EndTime is in whole seconds, from the controller's
+            // clock: a snapshot in the same second or just after may predate
+            // the job's last writes.
+            Awaited::Ended { at: Some(end), .. } => snapshot.is_some_and(|snapshot| {
+                snapshot.as_second() >= end.as_second() + ENDED_BEFORE_SLACK_SECONDS
+            }),
+            Awaited::Ended { at: None, .. } => at_record,
+            _ => false,
         }
     }
 
@@ -77,50 +164,51 @@ impl PostJobDue {
     /// `dir`) still runs, as far as this host can tell; `host` is where the
     /// pre-job ran. Asked once per process (`check --format prometheus` and
     /// `periodic` judge the record twice: one answer for both).
-    pub(crate) fn judge(&self, host: &str, dir: &Path, db: &DbId) -> Awaited {
-        static JUDGED: Mutex<Option<(PostJobDue, Awaited)>> = Mutex::new(None);
+    pub(crate) fn judge(&self, dir: &Path, db: &DbId) -> Awaited {
+        static JUDGED: Mutex<Vec<(PostJobDue, Awaited)>> = Mutex::new(Vec::new());
         let mut judged = JUDGED
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((due, answer)) = judged.as_ref()
-            && due == self
-        {
+        if let Some((_, answer)) = judged.iter().find(|(due, _)| due == self) {
             return answer.clone();
         }
         let answer = match (&self.slurm_job, self.pid) {
             (Some(job), _) => slurm_job(job, self.cluster.as_deref(), dir, db),
-            (None, Some(pid)) => self.local_run(pid, host),
+            (None, Some(pid)) => self.local_run(pid),
             (None, None) => Awaited::CannotTell("the record names no job".into()),
         };
-        *judged = Some((self.clone(), answer.clone()));
+        judged.push((self.clone(), answer.clone()));
         answer
     }
 
-    fn local_run(&self, pid: u32, host: &str) -> Awaited {
+    fn local_run(&self, pid: u32) -> Awaited {
         let here = crate::host::sanitize(&crate::host::local_host_name());
-        if here != host {
-            return Awaited::CannotTell(format!("it ran on host {host}, not this one"));
+        if here != self.host {
+            return Awaited::CannotTell(format!("it ran on host {}, not this one", self.host));
         }
         use nix::errno::Errno;
         match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None) {
-            Err(Errno::ESRCH) => return Awaited::Ended("no longer running".into()),
+            Err(Errno::ESRCH) => return ended("no longer running"),
             // Another user's process (`check` run by monitoring): it exists.
             Err(Errno::EPERM) | Ok(()) => {}
             Err(other) => return Awaited::CannotTell(format!("kill -0: {other}")),
         }
         if self.boot.is_some() && boot_id() != self.boot {
-            return Awaited::Ended("the host has rebooted since".into());
+            return ended("the host has rebooted since");
         }
         match (start_ticks(pid), self.started) {
             // /proc hidden (hidepid) or another pid namespace: unknown.
             (None, _) => Awaited::CannotTell(format!("pid {pid} cannot be read in /proc")),
             (Some(now), Some(then)) if now != then => {
-                Awaited::Ended("no longer running (its pid is another process's now)".into())
+                ended("no longer running (its pid is another process's now)")
             }
             _ => Awaited::Running("its process is alive".into()),
         }
     }
 }
+
+/// How long after SLURM's `EndTime` a snapshot must be to hold the job's work.
+const ENDED_BEFORE_SLACK_SECONDS: i64 = 2;
 
 /// Where the post-job backup a pre-job left owed stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,13 +216,48 @@ pub(crate) enum Awaited {
     /// Its job has not ended: what says so (`SLURM: RUNNING`, `pid 77 still
     /// runs`, the array's final job to come).
     Running(String),
-    /// Its job has ended without it: what says so.
-    Ended(String),
+    /// Its job has ended without it: what says so, and when (SLURM's
+    /// `EndTime` while it remembers the job).
+    Ended { how: String, at: Option<Timestamp> },
     /// Its job has ended without it, but the database still holds the state
     /// of the pre-job's backup: nothing is lost.
     EndedUnchanged(String),
     /// Nobody here can tell (no SLURM, another host): why.
     CannotTell(String),
+}
+
+/// At a success being recorded: whether SLURM says job `job` ended before
+/// `snapshot` (forgotten: minutes before). Not asked after a TERM (every
+/// second counts) nor once the controller was found stuck: kept.
+fn ended_before(job: &str, snapshot: Option<Timestamp>) -> bool {
+    if crate::signals::remaining().is_some()
+        || scheduler::timed_out_before()
+        || !scheduler::installed()
+    {
+        return false;
+    }
+    match scheduler::running(job) {
+        Ok(Running::Unknown) => true,
+        Ok(Running::No) => scheduler::end_time(job)
+            .zip(snapshot)
+            .is_some_and(|(end, snapshot)| {
+                snapshot.as_second() >= end.as_second() + ENDED_BEFORE_SLACK_SECONDS
+            }),
+        _ => false,
+    }
+}
+
+/// `STEP.TASK` of a `run` that is one task of a step running several.
+fn step_task_key(job: &JobContext) -> Option<String> {
+    job.own_id.as_ref()?;
+    crate::slurm::job::step_task().map(|step| format!("{}.{}", step.step, step.task))
+}
+
+/// Whether array `job`'s work was backed up once all its tasks ended (the
+/// final job's backup, or the last task's): marked ended in its state.
+fn array_ended(job: &str, cluster: Option<&str>, dir: &Path, db: &DbId) -> bool {
+    let key = crate::slurm::array::key(&crate::slurm::job::state_key(cluster, job), db);
+    JobState::reader(&BackupDir::new(dir)).ended(&key)
 }
 
 fn slurm_job(job: &str, cluster: Option<&str>, dir: &Path, db: &DbId) -> Awaited {
@@ -151,10 +274,16 @@ fn slurm_job(job: &str, cluster: Option<&str>, dir: &Path, db: &DbId) -> Awaited
             "it ran on cluster {recorded}, this host is on {here}"
         ));
     }
+    if scheduler::timed_out_before() {
+        return Awaited::CannotTell("SLURM's controller did not answer".into());
+    }
     let ended = match scheduler::running(job) {
         Ok(Running::Yes(state)) => return Awaited::Running(format!("SLURM: {state}")),
-        Ok(Running::No) => "SLURM says it has ended".to_string(),
-        Ok(Running::Unknown) => "SLURM no longer knows it: it ended a while ago".to_string(),
+        Ok(Running::No) => Awaited::Ended {
+            how: "SLURM says it has ended".to_string(),
+            at: scheduler::end_time(job),
+        },
+        Ok(Running::Unknown) => ended("SLURM no longer knows it: it ended a while ago"),
         Err(failure) => return Awaited::CannotTell(format!("SLURM could not be asked: {failure}")),
     };
     // An array whose tasks did not all finish: its final job backs it up.
@@ -169,7 +298,14 @@ fn slurm_job(job: &str, cluster: Option<&str>, dir: &Path, db: &DbId) -> Awaited
             "its tasks have ended; the array's final job {id} is to back it up (SLURM: {state})"
         ));
     }
-    Awaited::Ended(ended)
+    ended
+}
+
+fn ended(how: &str) -> Awaited {
+    Awaited::Ended {
+        how: how.to_string(),
+        at: None,
+    }
 }
 
 /// When process `pid` started, in clock ticks after boot (`/proc/PID/stat`
@@ -195,6 +331,9 @@ mod tests {
         PostJobDue {
             slurm_job: None,
             cluster: None,
+            task: None,
+            array: false,
+            host: crate::host::sanitize(&crate::host::local_host_name()),
             pid: Some(pid),
             started: start_ticks(pid),
             boot: boot_id(),
@@ -204,27 +343,24 @@ mod tests {
     #[test]
     fn a_live_process_runs_a_dead_or_reused_pid_has_ended() {
         let me = std::process::id();
-        let host = crate::host::sanitize(&crate::host::local_host_name());
         assert!(start_ticks(me).is_some());
-        assert!(matches!(
-            run_of(me).local_run(me, &host),
-            Awaited::Running(_)
-        ));
+        assert!(matches!(run_of(me).local_run(me), Awaited::Running(_)));
         // Pid numbers stop far below this.
         let gone = 0x3fff_ffff;
         assert!(matches!(
-            run_of(gone).local_run(gone, &host),
-            Awaited::Ended(_)
+            run_of(gone).local_run(gone),
+            Awaited::Ended { .. }
         ));
         // The same pid, started at another time: another process now.
         let reused = PostJobDue {
             started: start_ticks(me).map(|t| t + 1),
             ..run_of(me)
         };
-        assert!(matches!(reused.local_run(me, &host), Awaited::Ended(_)));
-        assert!(matches!(
-            run_of(me).local_run(me, "another-host"),
-            Awaited::CannotTell(_)
-        ));
+        assert!(matches!(reused.local_run(me), Awaited::Ended { .. }));
+        let elsewhere = PostJobDue {
+            host: "another-host".into(),
+            ..run_of(me)
+        };
+        assert!(matches!(elsewhere.local_run(me), Awaited::CannotTell(_)));
     }
 }

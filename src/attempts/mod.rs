@@ -55,6 +55,13 @@ pub(crate) enum Verdict {
     Succeeded { backup: String, detail: String },
     /// Nothing usable came of it: why.
     Failed(String),
+    /// Backup `backup` is in the backup directory but not in every mirror.
+    NotCopied { backup: String, detail: String },
+    /// Nothing was due; a mirror that lacked restore point `backup` was
+    /// filled in. A success over a success, or over the failure to copy that
+    /// very backup; never over another failure (the changed database a
+    /// failed backup left is still in no backup: T24 F7).
+    Filled { backup: String, detail: String },
 }
 
 impl Verdict {
@@ -96,32 +103,83 @@ pub(crate) struct Record {
     /// recorded one); absent when it could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
-    /// A successful pre-job's job, which owes the post-job backup of its work.
+    /// The jobs that ran a successful pre-job and still owe the post-job
+    /// backup of their work: carried from record to record until paid (their
+    /// own post-job, or a success after they ended), so that another job's
+    /// attempt or a periodic backup does not hide a job killed later.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owed: Vec<PostJobDue>,
+    /// A failure to copy this backup to every mirror (it is in the backup
+    /// directory): filling the mirror in later pays it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_job_due: Option<PostJobDue>,
+    pub not_copied: Option<String>,
     /// Why a success is no success any more (its backup is gone or cannot be
     /// restored): set by [`last`], never recorded.
     #[serde(skip)]
     pub lost: Option<Lost>,
-    /// Where the post-job backup `post_job_due` names stands: set by [`last`].
+    /// Where each unpaid debt of `owed` stands: set by [`last`].
     #[serde(skip)]
-    pub awaited: Option<Awaited>,
+    pub awaited: Vec<(PostJobDue, Awaited)>,
 }
 
 impl Record {
     /// Succeeded, its backup is still there to restore, and no job that ended
     /// without its post-job backup left its work in no backup.
     pub(crate) fn succeeded(&self) -> bool {
-        self.ok && self.lost.is_none() && !matches!(self.awaited, Some(Awaited::Ended(_)))
+        self.ok
+            && self.lost.is_none()
+            && !self
+                .awaited
+                .iter()
+                .any(|(_, a)| matches!(a, Awaited::Ended { .. }))
     }
+}
+
+/// The debts a new record carries: the replaced record's, but those this
+/// attempt pays (its own post-job; a success after their job ended), and its
+/// own when it is a successful pre-job.
+fn owed_after(
+    backup_dir: &Path,
+    db: &DbId,
+    job: &JobContext,
+    kind: Kind,
+    succeeded: Option<&str>,
+) -> Vec<PostJobDue> {
+    let mut owed = newest(backup_dir, db).map(|r| r.owed).unwrap_or_default();
+    if kind == Kind::PostJob {
+        owed.retain(|due| !due.owed_by(job));
+    }
+    if let Some(backup) = succeeded {
+        let dir = crate::store::BackupDir::new(backup_dir);
+        let snapshot = dir.entry(backup).ok().flatten().map(|e| e.created());
+        owed.retain(|due| !due.paid_by(snapshot, true, backup_dir, db));
+        if kind == Kind::PreJob {
+            for due in PostJobDue::of_step(job) {
+                if !owed.contains(&due) {
+                    owed.push(due);
+                }
+            }
+        }
+    }
+    owed
 }
 
 /// Record `verdict` for `db`; never fails the command (its own exit code and
 /// error line already say what happened).
 pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind, verdict: Verdict) {
-    let (ok, detail, backup) = match verdict {
-        Verdict::Succeeded { backup, detail } => (true, detail, Some(backup)),
-        Verdict::Failed(detail) => (false, detail, None),
+    let (ok, detail, backup, not_copied) = match verdict {
+        Verdict::Succeeded { backup, detail } => (true, detail, Some(backup), None),
+        Verdict::Filled { backup, detail } => {
+            if newest(backup_dir, db)
+                .is_some_and(|newest| !newest.ok && newest.not_copied.as_ref() != Some(&backup))
+            {
+                tracing::debug!("a mirror filled in does not undo the failed attempt before it");
+                return;
+            }
+            (true, detail, Some(backup), None)
+        }
+        Verdict::Failed(detail) => (false, detail, None, None),
+        Verdict::NotCopied { backup, detail } => (false, detail, None, Some(backup)),
     };
     let record = Record {
         time: Timestamp::now(),
@@ -131,13 +189,12 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
         job: job.tag.clone(),
         db: db.canonical().to_string_lossy().into_owned(),
         detail,
-        backup,
         seq: crate::store::BackupDir::new(backup_dir).highest_seq().ok(),
-        post_job_due: (ok && kind == Kind::PreJob)
-            .then(|| PostJobDue::of(job))
-            .flatten(),
+        owed: owed_after(backup_dir, db, job, kind, backup.as_deref().filter(|_| ok)),
+        backup,
+        not_copied,
         lost: None,
-        awaited: None,
+        awaited: Vec::new(),
     };
     let places = places(backup_dir, db);
     let mut written = None;
@@ -174,6 +231,28 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
             show(backup_dir),
             show(db.canonical())
         ),
+    }
+}
+
+/// A pre-job that found its restore point made (by another task, an earlier
+/// `run` in the same script, the first run of a requeued job) recorded no
+/// attempt, yet its work owes a post-job backup: added to the newest record.
+pub(crate) fn owe(backup_dir: &Path, db: &DbId, job: &JobContext) {
+    let Some(due) = PostJobDue::of(job) else {
+        return;
+    };
+    let Some(place) = places(backup_dir, db).into_iter().next() else {
+        return;
+    };
+    let Some(mut newest) = read(&place).filter(|r| db.owns(&r.db)) else {
+        return;
+    };
+    if newest.owed.contains(&due) {
+        return;
+    }
+    newest.owed.push(due);
+    if let Err(error) = write(&place, &newest) {
+        tracing::debug!("the post-job this task owes is not recorded: {error}");
     }
 }
 
@@ -229,7 +308,7 @@ pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
         && !rests_on(&record)
         && published_after(backup, &record)
     {
-        return Some(Record {
+        record = Record {
             time: backup.created(),
             ok: true,
             kind: backup.kind_name().unwrap_or("unknown").to_string(),
@@ -245,25 +324,43 @@ pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
             detail: backup.file_name.clone(),
             backup: Some(backup.file_name.clone()),
             seq: backup.seq(),
-            post_job_due: None,
+            // Published since: the jobs that owed still owe (the backup
+            // pays those that had ended by then, judged below).
+            owed: record.owed,
+            not_copied: None,
             lost: None,
-            awaited: None,
-        });
+            awaited: Vec::new(),
+        };
     }
     if record.ok && !rests_on(&record) {
         record.lost = record.backup.as_deref().map(|name| lost_why(&dir, name));
     }
-    if record.ok
-        && record.lost.is_none()
-        && let Some(due) = &record.post_job_due
-    {
-        record.awaited = Some(match due.judge(&record.host, backup_dir, db) {
-            // Killed before it wrote anything: its state is in the pre-job's backup.
-            Awaited::Ended(how) if unchanged_since(&dir, db, record.backup.as_deref()) => {
-                Awaited::EndedUnchanged(how)
-            }
-            other => other,
-        });
+    if record.ok && record.lost.is_none() && !record.owed.is_empty() {
+        let snapshot = record
+            .backup
+            .as_deref()
+            .and_then(|name| dir.entry(name).ok().flatten())
+            .map(|e| e.created());
+        let unchanged = std::cell::OnceCell::new();
+        record.awaited = record
+            .owed
+            .iter()
+            .filter(|due| !due.paid_by(snapshot, false, backup_dir, db))
+            .map(|due| {
+                let judged = match due.judge(backup_dir, db) {
+                    // Killed before it wrote anything: its state is in the backup.
+                    Awaited::Ended { how, .. }
+                        if *unchanged.get_or_init(|| {
+                            unchanged_since(&dir, db, record.backup.as_deref())
+                        }) =>
+                    {
+                        Awaited::EndedUnchanged(how)
+                    }
+                    other => other,
+                };
+                (due.clone(), judged)
+            })
+            .collect();
     }
     Some(record)
 }
@@ -457,9 +554,10 @@ fn read_marker(place: &Path, db: &DbId) -> Option<Record> {
         ),
         backup: None,
         seq: None,
-        post_job_due: None,
+        owed: Vec::new(),
+        not_copied: None,
         lost: None,
-        awaited: None,
+        awaited: Vec::new(),
     })
 }
 
@@ -530,9 +628,10 @@ mod tests {
             detail: "locked".into(),
             backup: None,
             seq,
-            post_job_due: None,
+            owed: Vec::new(),
+            not_copied: None,
             lost: None,
-            awaited: None,
+            awaited: Vec::new(),
         };
         // A failure recorded by a clock 200 days fast, then a backup published.
         let ahead = failed("2099-01-01T00:00:00Z", Some(2));

@@ -33,7 +33,8 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     };
     // This run's own failed attempt fails the `attempt` criterion also when no
     // place could take its record (the criterion then sees an older one).
-    if let Some(Verdict::Failed(why)) = create::verdict_of(&made)
+    if let Some(Verdict::Failed(why) | Verdict::NotCopied { detail: why, .. }) =
+        create::verdict_of(&made)
         && let Some(attempt) = criteria.iter_mut().find(|c| c.name == ATTEMPT && c.ok)
     {
         attempt.ok = false;

@@ -49,9 +49,12 @@ impl create::Attempted for Found {
             }
             // As for any backup: a restore point not in its mirrors is a
             // failed attempt (one copy where two were asked for).
-            Found::Created(name, Some(failed)) | Found::Reused(name, Some(failed)) => Some(
-                crate::attempts::Verdict::Failed(format!("{name} not copied to {failed}")),
-            ),
+            Found::Created(name, Some(failed)) | Found::Reused(name, Some(failed)) => {
+                Some(crate::attempts::Verdict::NotCopied {
+                    backup: name.clone(),
+                    detail: format!("{name} not copied to {failed}"),
+                })
+            }
         }
     }
 }
@@ -97,6 +100,9 @@ pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path
         JobState::reader(&dir).reopen(&key);
     }
     let result = create::recorded(settings, &job, Kind::PreJob, result);
+    if let (Ok(Found::Exists(_)), Ok(db)) = (&result, settings.db_path()) {
+        crate::attempts::owe(&settings.backup_dir, &DbId::of(db), &job);
+    }
     if let (Err(error), Some(_), Ok(db)) = (&result, &job.own_id, settings.db_path()) {
         let key = super::array::key(&job.state_key(), &DbId::of(db));
         JobState::note_no_point(&dir, &key, &error.to_string());

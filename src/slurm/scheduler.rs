@@ -493,6 +493,37 @@ fn is_part_of(id: &str, job: Option<&str>, array: Option<(&str, &str)>, het: Opt
     job == Some(id) || of_array || het == Some(id)
 }
 
+/// When job `id` (a job, or every task of an array) ended, while the
+/// controller remembers it: the latest `EndTime` of its records, once none of
+/// them runs; `None` while one runs or when SLURM does not tell.
+pub(crate) fn end_time(id: &str) -> Option<jiff::Timestamp> {
+    let text = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT).ok()?;
+    parse_end(&text, id)
+}
+
+pub(crate) fn parse_end(text: &str, id: &str) -> Option<jiff::Timestamp> {
+    if !matches!(parse_running(text, id), Running::No) {
+        return None;
+    }
+    let zone = jiff::tz::TimeZone::system();
+    text.lines()
+        .filter(|line| {
+            let field = |key: &str| {
+                line.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            };
+            let array = field("ArrayJobId").zip(field("ArrayTaskId"));
+            is_part_of(id, field("JobId"), array, field("HetJobId"))
+        })
+        .flat_map(|line| {
+            line.split_whitespace()
+                .filter_map(|kv| kv.strip_prefix("EndTime="))
+        })
+        .filter_map(|t| t.trim().parse::<jiff::civil::DateTime>().ok())
+        .filter_map(|t| zone.to_ambiguous_timestamp(t).compatible().ok())
+        .max()
+}
+
 /// `sacct -o JobID,Start` lines of job `id`: the earliest start.
 fn parse_sacct_start(text: &str, id: &str) -> Option<jiff::Timestamp> {
     earliest(text.lines().filter_map(|line| {
@@ -546,6 +577,15 @@ fn earliest<'a>(times: impl Iterator<Item = &'a str>) -> Option<jiff::Timestamp>
         .filter_map(|t| t.trim().parse::<jiff::civil::DateTime>().ok())
         .filter_map(|t| zone.to_ambiguous_timestamp(t).compatible().ok())
         .min()
+}
+
+/// A scheduler command of this process did not answer in time.
+static TIMED_OUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a scheduler command of this process has already timed out: a
+/// question that only refines what is said is then not asked again.
+pub(crate) fn timed_out_before() -> bool {
+    TIMED_OUT.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Run `tool ARGS` for at most [`TIMEOUT`]; its stdout when it exits 0.
@@ -633,6 +673,7 @@ fn run(
                     "{tool} did not answer within {:.1} s; going on without it",
                     timeout.as_secs_f64()
                 );
+                TIMED_OUT.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Err(Failure::TimedOut(tool, timeout));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
