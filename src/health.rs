@@ -1000,7 +1000,8 @@ fn awaited(which: &str, last: &crate::attempts::Record) -> (bool, String) {
                 "{who} ended without its post-job backup ({how}; killed? the OOM killer, a node failure; or a script with no post-job): what its work wrote since its pre-job is in no backup"
             ),
             Awaited::EndedUnchanged(how) => format!(
-                "{who} ended without its post-job backup ({how}), but the database is unchanged since {detail}: nothing is lost"
+                "{who} ended without its post-job backup ({how}), but the database is unchanged since {}: nothing is lost",
+                last.backup.as_deref().unwrap_or("then")
             ),
             Awaited::CannotTell(why) => format!(
                 "whether {who} has ended cannot be told here ({why}): if it ended without its post-job backup, what its work wrote since is in no backup"
@@ -1017,7 +1018,7 @@ fn awaited(which: &str, last: &crate::attempts::Record) -> (bool, String) {
         return (
             false,
             format!(
-                "{which} succeeded: {detail}, but {}; healthy again after the next successful backup",
+                "{which} succeeded: {detail}, but {}; healthy again after a successful backup made once it ended",
                 ended.join("; ")
             ),
         );

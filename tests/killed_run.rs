@@ -157,6 +157,14 @@ fn a_slurm_job_whose_run_was_killed_fails_check_once_it_ended() {
     for (body, newest) in [
         (killed.clone(), "pre-job"),
         (format!("\"$DBBACKUP\" run -- true\n{killed}"), "post-job"),
+        // T24b N4: two runs at once in one job, one killed.
+        (
+            format!(
+                "\"$DBBACKUP\" run -- true &\n\"$DBBACKUP\" run -- sh -c {} &\nwait",
+                quoted(&format!("sleep 2; {KILLED_AFTER_WRITING}"))
+            ),
+            "",
+        ),
     ] {
         let env = Env::new();
         let (job, log) = run_batch_job(&env, &[], &body);
@@ -166,7 +174,7 @@ fn a_slurm_job_whose_run_was_killed_fails_check_once_it_ended() {
             "the work wrote its row\n{log}"
         );
         let check = env.run(&["check"]);
-        check.reported(1, &format!("FAIL attempt: newest attempt ({newest}, host"));
+        check.reported(1, &format!("FAIL attempt: newest attempt ({newest}"));
         let line = attempt_line(&check.stdout);
         assert!(
             line.contains(&format!("job {job} ended without its post-job backup")),
@@ -346,6 +354,85 @@ fn one_task_of_a_step_killed_after_the_others_post_job_fails_check() {
             "task 1 of step {job}.0 ended without its post-job backup"
         )),
         "{}\n{log}",
+        check.stdout
+    );
+}
+
+/// Twelve `run`s of one database at once, each finishing normally: every
+/// debt is paid (replacing the record is one step under its lock: a debt
+/// read by one and paid by another is never written back), so `check` is
+/// OK and names none of them.
+#[test]
+fn concurrent_runs_that_all_finish_leave_nothing_owed() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let runs: Vec<_> = (0..12)
+        .map(|i| {
+            env.command()
+                .env("DB", &env.db)
+                .args(["run", "--", "sh", "-c"])
+                .arg(format!(
+                    "python3 -c \"import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=60); c.execute(\\\"INSERT INTO ledger (amount, note) VALUES ({i}, 'run')\\\"); c.commit()\" \"$DB\""
+                ))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let check = env.run(&["check"]);
+    check.ok();
+    let line = attempt_line(&check.stdout);
+    assert!(!line.contains("`dbbackup run`"), "{line}");
+    let record = fs::read_dir(env.backups.join(".dbbackup-state"))
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            e.file_name().to_string_lossy().starts_with("attempt-")
+                && !e.file_name().to_string_lossy().ends_with(".lock")
+        })
+        .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(record.path()).unwrap()).unwrap();
+    assert!(record.get("owed").is_none(), "{record}");
+}
+
+/// T24b N5 / T24 F6: a killed run that only touched the database (its
+/// content the same): `backup` finds it unchanged, which holds the state
+/// now, so it pays the debt (before, only `backup --force` did).
+#[test]
+fn a_backup_that_finds_the_database_unchanged_pays_an_ended_jobs_debt() {
+    let env = Env::new();
+    let run: Run = env
+        .command()
+        .env("DB", &env.db)
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "sleep 1.1; touch \"$DB\"; kill -KILL $PPID",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.signal, Some(9), "{}", run.stderr);
+    let backup = env.run(&["backup"]);
+    backup.ok();
+    assert!(backup.stdout.contains("unchanged"), "{}", backup.stdout);
+    let check = env.run(&["check"]);
+    check.ok();
+    assert!(
+        !attempt_line(&check.stdout).contains("post-job"),
+        "{}",
         check.stdout
     );
 }

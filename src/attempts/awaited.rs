@@ -44,6 +44,9 @@ pub(crate) struct PostJobDue {
     pub started: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot: Option<String>,
+    /// Its pid namespace (`pid:[4026531836]`): a pid means nothing in another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<String>,
 }
 
 impl PostJobDue {
@@ -62,23 +65,35 @@ impl PostJobDue {
             pid: None,
             started: None,
             boot: None,
+            pid_ns: None,
         };
+        // `dbbackup run`'s own process: two runs of one job (`run … &` twice
+        // in a script) owe one debt each. Not an array task's (the array
+        // owes one), nor a step task's (its task number tells).
+        let process = PostJobDue {
+            host: job.host.clone(),
+            pid: Some(job.pid),
+            started: start_ticks(job.pid),
+            boot: boot_id(),
+            pid_ns: pid_namespace(),
+            ..none.clone()
+        };
+        let task = step_task_key(job);
         if job.own_id.is_some() {
+            let own = if crate::signals::supervising() && job.array.is_none() && task.is_none() {
+                process
+            } else {
+                none
+            };
             Some(PostJobDue {
                 slurm_job: Some(job.job_id().to_string()),
                 cluster: job.cluster.clone(),
-                task: step_task_key(job),
+                task,
                 array: job.array.is_some(),
-                ..none
+                ..own
             })
         } else if crate::signals::supervising() {
-            Some(PostJobDue {
-                host: job.host.clone(),
-                pid: Some(job.pid),
-                started: start_ticks(job.pid),
-                boot: boot_id(),
-                ..none
-            })
+            Some(process)
         } else {
             None
         }
@@ -119,11 +134,15 @@ impl PostJobDue {
     /// Whether this process (job `job`) is the one that owes it: its own
     /// post-job pays it, whatever its outcome (a failure is its own record).
     pub(crate) fn owed_by(&self, job: &JobContext) -> bool {
+        let same_process = self.pid == Some(job.pid) && self.host == job.host;
         match &self.slurm_job {
             Some(id) => {
-                job.own_id.is_some() && id == job.job_id() && self.task == step_task_key(job)
+                job.own_id.is_some()
+                    && id == job.job_id()
+                    && self.task == step_task_key(job)
+                    && (self.pid.is_none() || same_process)
             }
-            None => self.pid == Some(job.pid) && self.host == job.host,
+            None => same_process,
         }
     }
 
@@ -193,6 +212,11 @@ impl PostJobDue {
             Err(Errno::EPERM) | Ok(()) => {}
             Err(other) => return Awaited::CannotTell(format!("kill -0: {other}")),
         }
+        if self.pid_ns.is_some() && pid_namespace() != self.pid_ns {
+            return Awaited::CannotTell(format!(
+                "pid {pid} is in another pid namespace (a container) than this check"
+            ));
+        }
         if self.boot.is_some() && boot_id() != self.boot {
             return ended("the host has rebooted since");
         }
@@ -236,15 +260,39 @@ fn ended_before(job: &str, snapshot: Option<Timestamp>) -> bool {
     {
         return false;
     }
-    match scheduler::running(job) {
+    match running(job) {
         Ok(Running::Unknown) => true,
-        Ok(Running::No) => scheduler::end_time(job)
-            .zip(snapshot)
-            .is_some_and(|(end, snapshot)| {
-                snapshot.as_second() >= end.as_second() + ENDED_BEFORE_SLACK_SECONDS
-            }),
+        Ok(Running::No) => end_time(job).zip(snapshot).is_some_and(|(end, snapshot)| {
+            snapshot.as_second() >= end.as_second() + ENDED_BEFORE_SLACK_SECONDS
+        }),
         _ => false,
     }
+}
+
+/// SLURM's answers, asked once per job id per process: the N debts of one
+/// step's tasks (and N post-jobs each judging the others') are one question.
+type Asked<T> = Mutex<Vec<(String, T)>>;
+
+fn asked<T: Clone>(memo: &Asked<T>, job: &str, ask: impl FnOnce() -> T) -> T {
+    let mut memo = memo
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, answer)) = memo.iter().find(|(id, _)| id == job) {
+        return answer.clone();
+    }
+    let answer = ask();
+    memo.push((job.to_string(), answer.clone()));
+    answer
+}
+
+fn running(job: &str) -> Result<Running, scheduler::Failure> {
+    static RUNNING: Asked<Result<Running, scheduler::Failure>> = Mutex::new(Vec::new());
+    asked(&RUNNING, job, || scheduler::running(job))
+}
+
+fn end_time(job: &str) -> Option<Timestamp> {
+    static ENDED: Asked<Option<Timestamp>> = Mutex::new(Vec::new());
+    asked(&ENDED, job, || scheduler::end_time(job))
 }
 
 /// `STEP.TASK` of a `run` that is one task of a step running several.
@@ -277,11 +325,11 @@ fn slurm_job(job: &str, cluster: Option<&str>, dir: &Path, db: &DbId) -> Awaited
     if scheduler::timed_out_before() {
         return Awaited::CannotTell("SLURM's controller did not answer".into());
     }
-    let ended = match scheduler::running(job) {
+    let ended = match running(job) {
         Ok(Running::Yes(state)) => return Awaited::Running(format!("SLURM: {state}")),
         Ok(Running::No) => Awaited::Ended {
             how: "SLURM says it has ended".to_string(),
-            at: scheduler::end_time(job),
+            at: end_time(job),
         },
         Ok(Running::Unknown) => ended("SLURM no longer knows it: it ended a while ago"),
         Err(failure) => return Awaited::CannotTell(format!("SLURM could not be asked: {failure}")),
@@ -292,7 +340,7 @@ fn slurm_job(job: &str, cluster: Option<&str>, dir: &Path, db: &DbId) -> Awaited
         .pre_job(&key)
         .and_then(|record| record.final_job);
     if let Some(FinalJob::Submitted(JobId(id))) = final_job
-        && let Ok(Running::Yes(state)) = scheduler::running(&id)
+        && let Ok(Running::Yes(state)) = running(&id)
     {
         return Awaited::Running(format!(
             "its tasks have ended; the array's final job {id} is to back it up (SLURM: {state})"
@@ -317,6 +365,12 @@ fn start_ticks(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+fn pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|link| link.to_string_lossy().into_owned())
+}
+
 fn boot_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .ok()
@@ -337,6 +391,7 @@ mod tests {
             pid: Some(pid),
             started: start_ticks(pid),
             boot: boot_id(),
+            pid_ns: pid_namespace(),
         }
     }
 

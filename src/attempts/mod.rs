@@ -45,8 +45,9 @@ use crate::store::{DbId, Kind, open_no_follow, replace_file};
 
 pub(crate) use awaited::{Awaited, PostJobDue};
 
-/// Largest record read back: a record is a few hundred bytes.
-const MAX_RECORD: u64 = 64 * 1024;
+/// Largest record read back: a record is a few hundred bytes, plus about 100
+/// per debt (`srun -n 1000 dbbackup run` owes 1000).
+const MAX_RECORD: u64 = 4 * 1024 * 1024;
 
 /// How one attempt came out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub(crate) enum Verdict {
     /// very backup; never over another failure (the changed database a
     /// failed backup left is still in no backup: T24 F7).
     Filled { backup: String, detail: String },
+    /// The database holds exactly backup `backup`'s state (found now).
+    Unchanged { backup: String, detail: String },
 }
 
 impl Verdict {
@@ -75,7 +78,7 @@ impl Verdict {
 
     /// The database was unchanged since backup `name`.
     pub(crate) fn unchanged(name: &str) -> Verdict {
-        Verdict::Succeeded {
+        Verdict::Unchanged {
             backup: name.to_string(),
             detail: format!("unchanged since {name}"),
         }
@@ -135,40 +138,109 @@ impl Record {
     }
 }
 
-/// The debts a new record carries: the replaced record's, but those this
-/// attempt pays (its own post-job; a success after their job ended), and its
-/// own when it is a successful pre-job.
+/// The debts of the current record that a success now pays (their job ended
+/// before its snapshot, or their array was marked ended): asked before the
+/// record's lock is taken, since it may ask SLURM.
+fn paid_now(
+    backup_dir: &Path,
+    db: &DbId,
+    job: &JobContext,
+    kind: Kind,
+    verdict: &Verdict,
+) -> Vec<PostJobDue> {
+    // When the database's state was taken: the backup's snapshot, or now for
+    // a database found unchanged since a backup (it holds that state now).
+    let snapshot = match verdict {
+        Verdict::Succeeded { backup, .. } => crate::store::BackupDir::new(backup_dir)
+            .entry(backup)
+            .ok()
+            .flatten()
+            .map(|e| e.created()),
+        Verdict::Unchanged { .. } => Some(Timestamp::now() - jiff::SignedDuration::from_secs(1)),
+        // A mirror filled in, a failure: no state of the database was taken.
+        _ => return Vec::new(),
+    };
+    current_owed(backup_dir, db)
+        .into_iter()
+        // Its own post-job pays its own debt without asking SLURM.
+        .filter(|due| !(kind == Kind::PostJob && due.owed_by(job)))
+        .filter(|due| due.paid_by(snapshot, true, backup_dir, db))
+        .collect()
+}
+
+/// The debts the newest record carries (a failure marker, written where no
+/// record fits, carries none and hides none).
+fn current_owed(backup_dir: &Path, db: &DbId) -> Vec<PostJobDue> {
+    read_places(backup_dir, db)
+        .iter()
+        .filter_map(|place| read(place))
+        .filter(|record| db.owns(&record.db))
+        .max_by(later)
+        .map(|record| record.owed)
+        .unwrap_or_default()
+}
+
+/// The debts a new record carries, read under the record's lock: the
+/// replaced record's, but those this attempt pays (its own post-job; `paid`),
+/// and its own when it is a successful pre-job.
 fn owed_after(
     backup_dir: &Path,
     db: &DbId,
     job: &JobContext,
     kind: Kind,
-    succeeded: Option<&str>,
+    point_made: bool,
+    paid: &[PostJobDue],
 ) -> Vec<PostJobDue> {
-    let mut owed = newest(backup_dir, db).map(|r| r.owed).unwrap_or_default();
-    if kind == Kind::PostJob {
-        owed.retain(|due| !due.owed_by(job));
-    }
-    if let Some(backup) = succeeded {
-        let dir = crate::store::BackupDir::new(backup_dir);
-        let snapshot = dir.entry(backup).ok().flatten().map(|e| e.created());
-        owed.retain(|due| !due.paid_by(snapshot, true, backup_dir, db));
-        if kind == Kind::PreJob {
-            for due in PostJobDue::of_step(job) {
-                if !owed.contains(&due) {
-                    owed.push(due);
-                }
+    let mut owed = current_owed(backup_dir, db);
+    let paid_by_this = |due: &PostJobDue| kind == Kind::PostJob && due.owed_by(job);
+    owed.retain(|due| !paid.contains(due) && !paid_by_this(due));
+    if point_made && kind == Kind::PreJob {
+        for due in PostJobDue::of_step(job) {
+            if !owed.contains(&due) {
+                owed.push(due);
             }
         }
     }
     owed
 }
 
+/// The lock that makes reading the record, working out its debts and
+/// replacing it one step for concurrent attempts (none when the state
+/// directory is not there: then the record goes beside the database).
+fn record_lock(backup_dir: &Path, db: &DbId) -> Option<(fs::File, Option<fs::File>)> {
+    let path = backup_dir
+        .join(STATE_DIR)
+        .join(format!("attempt-{}.lock", db.key()));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&path)
+        .ok()?;
+    // Group-writable in a shared backup directory, as the records are.
+    crate::store::perms::settle_file(&file, 0o664, &path);
+    // Held through `file` itself, or a duplicate of it that must stay open.
+    match crate::lock::lock_waiting(&file, RECORD_LOCK_WAIT) {
+        Ok(held) => Some((file, held)),
+        Err(errno) => {
+            tracing::debug!("attempt record not locked: {errno}");
+            None
+        }
+    }
+}
+
+/// How long an attempt waits for another to finish replacing the record.
+const RECORD_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Record `verdict` for `db`; never fails the command (its own exit code and
 /// error line already say what happened).
 pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind, verdict: Verdict) {
+    let paid = paid_now(backup_dir, db, job, kind, &verdict);
+    let _locked = record_lock(backup_dir, db);
     let (ok, detail, backup, not_copied) = match verdict {
-        Verdict::Succeeded { backup, detail } => (true, detail, Some(backup), None),
+        Verdict::Succeeded { backup, detail } | Verdict::Unchanged { backup, detail } => {
+            (true, detail, Some(backup), None)
+        }
         Verdict::Filled { backup, detail } => {
             if newest(backup_dir, db)
                 .is_some_and(|newest| !newest.ok && newest.not_copied.as_ref() != Some(&backup))
@@ -190,7 +262,8 @@ pub(crate) fn record(backup_dir: &Path, db: &DbId, job: &JobContext, kind: Kind,
         db: db.canonical().to_string_lossy().into_owned(),
         detail,
         seq: crate::store::BackupDir::new(backup_dir).highest_seq().ok(),
-        owed: owed_after(backup_dir, db, job, kind, backup.as_deref().filter(|_| ok)),
+        // A pre-job whose point is there but not in every mirror owes too.
+        owed: owed_after(backup_dir, db, job, kind, ok || not_copied.is_some(), &paid),
         backup,
         not_copied,
         lost: None,
@@ -244,6 +317,7 @@ pub(crate) fn owe(backup_dir: &Path, db: &DbId, job: &JobContext) {
     let Some(place) = places(backup_dir, db).into_iter().next() else {
         return;
     };
+    let _locked = record_lock(backup_dir, db);
     let Some(mut newest) = read(&place).filter(|r| db.owns(&r.db)) else {
         return;
     };

@@ -505,23 +505,24 @@ pub(crate) fn parse_end(text: &str, id: &str) -> Option<jiff::Timestamp> {
     if !matches!(parse_running(text, id), Running::No) {
         return None;
     }
-    let zone = jiff::tz::TimeZone::system();
-    text.lines()
-        .filter(|line| {
-            let field = |key: &str| {
-                line.split_whitespace()
-                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-            };
-            let array = field("ArrayJobId").zip(field("ArrayTaskId"));
-            is_part_of(id, field("JobId"), array, field("HetJobId"))
-        })
-        .flat_map(|line| {
+    local_times(records_of(text, id).flat_map(|line| {
+        line.split_whitespace()
+            .filter_map(|kv| kv.strip_prefix("EndTime="))
+    }))
+    .max()
+}
+
+/// The lines of `scontrol show job ID -o` that are job `id`'s records (the
+/// job, its array's tasks, its heterogeneous components).
+fn records_of<'a>(text: &'a str, id: &str) -> impl Iterator<Item = &'a str> {
+    text.lines().filter(move |line| {
+        let field = |key: &str| {
             line.split_whitespace()
-                .filter_map(|kv| kv.strip_prefix("EndTime="))
-        })
-        .filter_map(|t| t.trim().parse::<jiff::civil::DateTime>().ok())
-        .filter_map(|t| zone.to_ambiguous_timestamp(t).compatible().ok())
-        .max()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        };
+        let array = field("ArrayJobId").zip(field("ArrayTaskId"));
+        is_part_of(id, field("JobId"), array, field("HetJobId"))
+    })
 }
 
 /// `sacct -o JobID,Start` lines of job `id`: the earliest start.
@@ -540,17 +541,7 @@ fn parse_sacct_start(text: &str, id: &str) -> Option<jiff::Timestamp> {
 /// The start of job `id` from `scontrol show job ID -o`, reading only the
 /// records that are that job's.
 pub(crate) fn parse_start(text: &str, id: &str) -> Option<Start> {
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|line| {
-            let field = |key: &str| {
-                line.split_whitespace()
-                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-            };
-            let array = field("ArrayJobId").zip(field("ArrayTaskId"));
-            is_part_of(id, field("JobId"), array, field("HetJobId"))
-        })
-        .collect();
+    let lines: Vec<&str> = records_of(text, id).collect();
     let field = |key: &'static str| {
         earliest(lines.iter().flat_map(move |line| {
             line.split_whitespace()
@@ -572,11 +563,15 @@ pub(crate) fn parse_start(text: &str, id: &str) -> Option<Start> {
 /// The earliest of SLURM's local times (`2026-12-05T18:22:06`; `Unknown`,
 /// `None` skipped).
 fn earliest<'a>(times: impl Iterator<Item = &'a str>) -> Option<jiff::Timestamp> {
+    local_times(times).min()
+}
+
+/// SLURM's local times as instants (`Unknown`, `None` skipped).
+fn local_times<'a>(times: impl Iterator<Item = &'a str>) -> impl Iterator<Item = jiff::Timestamp> {
     let zone = jiff::tz::TimeZone::system();
     times
         .filter_map(|t| t.trim().parse::<jiff::civil::DateTime>().ok())
-        .filter_map(|t| zone.to_ambiguous_timestamp(t).compatible().ok())
-        .min()
+        .filter_map(move |t| zone.to_ambiguous_timestamp(t).compatible().ok())
 }
 
 /// A scheduler command of this process did not answer in time.
@@ -867,6 +862,20 @@ mod tests {
         );
         assert!(record.submitted.is_some());
         assert_eq!(parse_job(own, "4").unwrap().submitted, None);
+    }
+
+    #[test]
+    fn an_end_time_is_the_latest_of_a_job_whose_records_all_ended() {
+        let array = "JobId=501 ArrayJobId=500 ArrayTaskId=1 JobState=COMPLETED EndTime=2026-12-06T10:00:09\n\
+                     JobId=500 ArrayJobId=500 ArrayTaskId=0 JobState=OUT_OF_MEMORY EndTime=2026-12-06T10:00:05\n\
+                     JobId=77 JobState=RUNNING EndTime=2026-12-07T10:00:00\n";
+        assert_eq!(
+            parse_end(array, "500"),
+            earliest(["2026-12-06T10:00:09"].into_iter())
+        );
+        // Still running: no end yet (EndTime is then the time limit).
+        assert_eq!(parse_end(array, "77"), None);
+        assert_eq!(parse_end(array, "5"), None);
     }
 
     #[test]
