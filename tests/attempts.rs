@@ -428,3 +428,59 @@ fn a_mirror_filled_in_by_a_skipped_auto_does_not_undo_a_failed_backup() {
         check.stdout
     );
 }
+
+/// T24c N8: a process holding the attempt record's lock past its wait (a
+/// suspended job, a hung NFS client): the record is still written, and the
+/// WARN says what that may cost (it was silent).
+#[test]
+fn a_stuck_record_lock_is_said_and_the_attempt_still_recorded() {
+    let env = Env::new();
+    // The lock file is made in the state directory the first record made.
+    env.run(&["backup"]).ok();
+    env.run(&["backup", "--force"]).ok();
+    let state = env.backups.join(".dbbackup-state");
+    let lock = fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".lock"))
+        .expect("the record's lock file");
+    let ready = env.path("holding");
+    let mut holder = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2],'w').close(); time.sleep(30)",
+        ])
+        .arg(&lock)
+        .arg(&ready)
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the lock is held",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(20),
+        || ready.exists(),
+    );
+    crate::common::s3::add_row(&env.db);
+    let run = env.run(&["backup"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("the attempt record is replaced without its lock"),
+        "{}",
+        run.stderr
+    );
+    let check = env.run(&["check"]);
+    check.ok();
+    let newest = env.newest_backup();
+    assert!(
+        check.stdout.contains(&format!(
+            "succeeded: {}",
+            newest.file_name().unwrap().to_string_lossy()
+        )),
+        "{}",
+        check.stdout
+    );
+}

@@ -223,7 +223,11 @@ fn record_lock(backup_dir: &Path, db: &DbId) -> Option<(fs::File, Option<fs::Fil
     match crate::lock::lock_waiting(&file, RECORD_LOCK_WAIT) {
         Ok(held) => Some((file, held)),
         Err(errno) => {
-            tracing::debug!("attempt record not locked: {errno}");
+            // Recorded anyway: a record is never lost to a stuck lock holder.
+            tracing::warn!(
+                "the attempt record is replaced without its lock {} ({errno}): a concurrent job's owed post-job may be dropped or said again",
+                show(&path)
+            );
             None
         }
     }
@@ -435,6 +439,18 @@ pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
                 (due.clone(), judged)
             })
             .collect();
+        // A job that ended while SLURM was asked may have paid its debt by
+        // then (its post-job recorded just before it ended): read again.
+        if record
+            .awaited
+            .iter()
+            .any(|(_, a)| matches!(a, Awaited::Ended { .. }))
+        {
+            let still = current_owed(backup_dir, db);
+            record.awaited.retain(|(due, awaited)| {
+                !matches!(awaited, Awaited::Ended { .. }) || still.contains(due)
+            });
+        }
     }
     Some(record)
 }
