@@ -168,12 +168,7 @@ impl PostJobDue {
             }
         }
         match self.judge(dir, db) {
-            // SLURM's EndTime is in whole seconds, from the controller's
-            // clock: a snapshot in the same second or just after may predate
-            // the job's last writes.
-            Awaited::Ended { at: Some(end), .. } => snapshot.is_some_and(|snapshot| {
-                snapshot.as_second() >= end.as_second() + ENDED_BEFORE_SLACK_SECONDS
-            }),
+            Awaited::Ended { at: Some(end), .. } => after_end(end, snapshot),
             Awaited::Ended { at: None, .. } => at_record,
             _ => false,
         }
@@ -184,20 +179,14 @@ impl PostJobDue {
     /// pre-job ran. Asked once per process (`check --format prometheus` and
     /// `periodic` judge the record twice: one answer for both).
     pub(crate) fn judge(&self, dir: &Path, db: &DbId) -> Awaited {
-        static JUDGED: Mutex<Vec<(PostJobDue, Awaited)>> = Mutex::new(Vec::new());
-        let mut judged = JUDGED
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, answer)) = judged.iter().find(|(due, _)| due == self) {
-            return answer.clone();
-        }
-        let answer = match (&self.slurm_job, self.pid) {
-            (Some(job), _) => slurm_job(job, self.cluster.as_deref(), dir, db),
-            (None, Some(pid)) => self.local_run(pid),
-            (None, None) => Awaited::CannotTell("the record names no job".into()),
-        };
-        judged.push((self.clone(), answer.clone()));
-        answer
+        static JUDGED: Asked<PostJobDue, Awaited> = Mutex::new(Vec::new());
+        asked(&JUDGED, self.clone(), || {
+            match (&self.slurm_job, self.pid) {
+                (Some(job), _) => slurm_job(job, self.cluster.as_deref(), dir, db),
+                (None, Some(pid)) => self.local_run(pid),
+                (None, None) => Awaited::CannotTell("the record names no job".into()),
+            }
+        })
     }
 
     fn local_run(&self, pid: u32) -> Awaited {
@@ -260,39 +249,43 @@ fn ended_before(job: &str, snapshot: Option<Timestamp>) -> bool {
     {
         return false;
     }
-    match running(job) {
-        Ok(Running::Unknown) => true,
-        Ok(Running::No) => end_time(job).zip(snapshot).is_some_and(|(end, snapshot)| {
-            snapshot.as_second() >= end.as_second() + ENDED_BEFORE_SLACK_SECONDS
-        }),
+    match running_until(job) {
+        Ok((Running::Unknown, _)) => true,
+        Ok((Running::No, Some(end))) => after_end(end, snapshot),
         _ => false,
     }
 }
 
 /// SLURM's answers, asked once per job id per process: the N debts of one
 /// step's tasks (and N post-jobs each judging the others') are one question.
-type Asked<T> = Mutex<Vec<(String, T)>>;
+type Asked<K, T> = Mutex<Vec<(K, T)>>;
 
-fn asked<T: Clone>(memo: &Asked<T>, job: &str, ask: impl FnOnce() -> T) -> T {
+fn asked<K: PartialEq, T: Clone>(memo: &Asked<K, T>, key: K, ask: impl FnOnce() -> T) -> T {
     let mut memo = memo
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, answer)) = memo.iter().find(|(id, _)| id == job) {
+    if let Some((_, answer)) = memo.iter().find(|(known, _)| *known == key) {
         return answer.clone();
     }
     let answer = ask();
-    memo.push((job.to_string(), answer.clone()));
+    memo.push((key, answer.clone()));
     answer
 }
 
-fn running(job: &str) -> Result<Running, scheduler::Failure> {
-    static RUNNING: Asked<Result<Running, scheduler::Failure>> = Mutex::new(Vec::new());
-    asked(&RUNNING, job, || scheduler::running(job))
+/// Whether job `job` runs, and when it ended: one `scontrol` call.
+fn running_until(job: &str) -> Result<(Running, Option<Timestamp>), scheduler::Failure> {
+    type Answer = Result<(Running, Option<Timestamp>), scheduler::Failure>;
+    static ASKED: Asked<String, Answer> = Mutex::new(Vec::new());
+    asked(&ASKED, job.to_string(), || scheduler::running_until(job))
 }
 
-fn end_time(job: &str) -> Option<Timestamp> {
-    static ENDED: Asked<Option<Timestamp>> = Mutex::new(Vec::new());
-    asked(&ENDED, job, || scheduler::end_time(job))
+/// Whether a snapshot taken at `snapshot` came after a job SLURM says ended
+/// at `end`: its `EndTime` is in whole seconds, from the controller's clock,
+/// so a snapshot in the same second or just after may predate its last writes.
+fn after_end(end: Timestamp, snapshot: Option<Timestamp>) -> bool {
+    snapshot.is_some_and(|snapshot| {
+        snapshot.as_second() >= end.as_second() + ENDED_BEFORE_SLACK_SECONDS
+    })
 }
 
 /// `STEP.TASK` of a `run` that is one task of a step running several.
@@ -304,8 +297,13 @@ fn step_task_key(job: &JobContext) -> Option<String> {
 /// Whether array `job`'s work was backed up once all its tasks ended (the
 /// final job's backup, or the last task's): marked ended in its state.
 fn array_ended(job: &str, cluster: Option<&str>, dir: &Path, db: &DbId) -> bool {
-    let key = crate::slurm::array::key(&crate::slurm::job::state_key(cluster, job), db);
-    JobState::reader(&BackupDir::new(dir)).ended(&key)
+    JobState::reader(&BackupDir::new(dir)).ended(&state_key(job, cluster, db))
+}
+
+/// The key of job `job`'s state for database `db` (its pre-job record, its
+/// ended marker).
+fn state_key(job: &str, cluster: Option<&str>, db: &DbId) -> String {
+    crate::slurm::array::key(&crate::slurm::job::state_key(cluster, job), db)
 }
 
 fn slurm_job(job: &str, cluster: Option<&str>, dir: &Path, db: &DbId) -> Awaited {
@@ -325,22 +323,21 @@ fn slurm_job(job: &str, cluster: Option<&str>, dir: &Path, db: &DbId) -> Awaited
     if scheduler::timed_out_before() {
         return Awaited::CannotTell("SLURM's controller did not answer".into());
     }
-    let ended = match running(job) {
-        Ok(Running::Yes(state)) => return Awaited::Running(format!("SLURM: {state}")),
-        Ok(Running::No) => Awaited::Ended {
+    let ended = match running_until(job) {
+        Ok((Running::Yes(state), _)) => return Awaited::Running(format!("SLURM: {state}")),
+        Ok((Running::No, at)) => Awaited::Ended {
             how: "SLURM says it has ended".to_string(),
-            at: end_time(job),
+            at,
         },
-        Ok(Running::Unknown) => ended("SLURM no longer knows it: it ended a while ago"),
+        Ok((Running::Unknown, _)) => ended("SLURM no longer knows it: it ended a while ago"),
         Err(failure) => return Awaited::CannotTell(format!("SLURM could not be asked: {failure}")),
     };
     // An array whose tasks did not all finish: its final job backs it up.
-    let key = crate::slurm::array::key(&crate::slurm::job::state_key(cluster, job), db);
     let final_job = JobState::reader(&BackupDir::new(dir))
-        .pre_job(&key)
+        .pre_job(&state_key(job, cluster, db))
         .and_then(|record| record.final_job);
     if let Some(FinalJob::Submitted(JobId(id))) = final_job
-        && let Ok(Running::Yes(state)) = running(&id)
+        && let Ok((Running::Yes(state), _)) = running_until(&id)
     {
         return Awaited::Running(format!(
             "its tasks have ended; the array's final job {id} is to back it up (SLURM: {state})"

@@ -240,9 +240,15 @@ pub(crate) enum Running {
 /// `scontrol show job ID -o`: whether job (or array) `id` is still running;
 /// once the controller forgot it, `sacct` where accounting is configured.
 pub(crate) fn running(id: &str) -> Result<Running, Failure> {
+    running_until(id).map(|(running, _)| running)
+}
+
+/// [`running`], and when it ended (the latest `EndTime` of its records, once
+/// none runs, while the controller remembers it), from one `scontrol` call.
+pub(crate) fn running_until(id: &str) -> Result<(Running, Option<jiff::Timestamp>), Failure> {
     match run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT) {
-        Ok(text) => Ok(parse_running(&text, id)),
-        Err(failure) if unknown_job(&failure) => Ok(accounted(id)),
+        Ok(text) => Ok((parse_running(&text, id), parse_end(&text, id))),
+        Err(failure) if unknown_job(&failure) => Ok((accounted(id), None)),
         Err(failure) => Err(failure),
     }
 }
@@ -493,14 +499,8 @@ fn is_part_of(id: &str, job: Option<&str>, array: Option<(&str, &str)>, het: Opt
     job == Some(id) || of_array || het == Some(id)
 }
 
-/// When job `id` (a job, or every task of an array) ended, while the
-/// controller remembers it: the latest `EndTime` of its records, once none of
-/// them runs; `None` while one runs or when SLURM does not tell.
-pub(crate) fn end_time(id: &str) -> Option<jiff::Timestamp> {
-    let text = run("scontrol", &["show", "job", id, "-o"], false, TIMEOUT).ok()?;
-    parse_end(&text, id)
-}
-
+/// When job `id` (a job, or every task of an array) ended: the latest
+/// `EndTime` of its records once none of them runs; `None` while one runs.
 pub(crate) fn parse_end(text: &str, id: &str) -> Option<jiff::Timestamp> {
     if !matches!(parse_running(text, id), Running::No) {
         return None;
