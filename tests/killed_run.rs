@@ -68,21 +68,7 @@ fn a_run_killed_after_its_pre_job_fails_check_until_the_next_backup() {
 #[test]
 fn a_running_run_is_healthy_and_says_its_post_job_is_to_come() {
     let env = Env::new();
-    let started = env.path("started");
-    let mut child = env
-        .command()
-        .args(["run", "--", "sh", "-c"])
-        .arg(format!("touch '{}'; sleep 60", started.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until(
-        "the work starts",
-        Duration::from_secs(30),
-        Duration::from_millis(20),
-        || started.exists(),
-    );
+    let mut child = start_run(&env, "sleep 60");
     let check = env.run(&["check"]);
     check.ok();
     let line = attempt_line(&check.stdout);
@@ -271,19 +257,15 @@ fn an_array_whose_final_job_is_queued_is_not_a_failure_yet() {
     );
 }
 
-/// `dbbackup run` of a work that waits for `go`, then writes a row and
-/// SIGKILLs its `run`; returns once its work has started.
-fn start_run_killed_on_go(env: &Env) -> std::process::Child {
+/// `dbbackup run -- sh -c WORK` in the background (`DB` set), once its
+/// work has started.
+fn start_run(env: &Env, work: &str) -> std::process::Child {
     let started = env.path("started");
-    let work = format!(
-        "touch '{}'; while [ ! -e '{}' ]; do sleep 0.05; done; {KILLED_AFTER_WRITING}",
-        started.display(),
-        env.path("go").display()
-    );
     let child = env
         .command()
         .env("DB", &env.db)
-        .args(["run", "--", "sh", "-c", &work])
+        .args(["run", "--", "sh", "-c"])
+        .arg(format!("touch '{}'; {work}", started.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -295,6 +277,19 @@ fn start_run_killed_on_go(env: &Env) -> std::process::Child {
         || started.exists(),
     );
     child
+}
+
+/// `dbbackup run` of a work that waits for `go`, then writes a row and
+/// SIGKILLs its `run`; returns once its work has started.
+fn start_run_killed_on_go(env: &Env) -> std::process::Child {
+    let go = env.path("go");
+    start_run(
+        env,
+        &format!(
+            "while [ ! -e '{}' ]; do sleep 0.05; done; {KILLED_AFTER_WRITING}",
+            go.display()
+        ),
+    )
 }
 
 /// T24 F1, F3: a second job's post-job, or a backup made while the first job
