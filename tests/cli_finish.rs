@@ -1,6 +1,8 @@
 //! Issue 23: the small things a new user trips on, each as the user meets it.
 
 use crate::common::*;
+use std::fs;
+use std::path::Path;
 
 /// Every `DBBACKUP_*` variable that is no setting's is named once, with the
 /// variable meant where there is one; the templates' and the test suite's own
@@ -212,4 +214,78 @@ fn man_and_templates_out_refuse_existing_files_unless_overwrite() {
         !slurm.join("hooks/dbbackup_hooks.sh").exists(),
         "nothing written"
     );
+}
+
+/// T23 #18: `--target` is relative to the working directory, the config's
+/// paths to the config file. `--config ../a/dbbackup.yaml restore latest
+/// --target results.db` run in project b replaces b's database (as CLIs do):
+/// the user is told so by full paths, and where b's previous content went
+/// (among a's backups), so it can be undone.
+#[test]
+fn a_target_that_is_not_the_configured_database_is_named_with_where_its_undo_went() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    make_ledger_db(&a.join("results.db"), 50, false);
+    make_ledger_db(&b.join("results.db"), 80, false);
+    let b_before = content_digest(&b.join("results.db"));
+    fs::write(
+        a.join("dbbackup.yaml"),
+        "db_path: results.db\nbackup_dir: backups\n",
+    )
+    .unwrap();
+    bare(&a, &["backup"]).ok();
+    let run = bare(
+        &b,
+        &[
+            "--config",
+            "../a/dbbackup.yaml",
+            "restore",
+            "latest",
+            "--target",
+            "results.db",
+        ],
+    );
+    run.ok();
+    assert_eq!(
+        content_digest(&b.join("results.db")),
+        content_digest(&a.join("results.db"))
+    );
+    let undo = backup_files_in(&a.join("backups"))
+        .into_iter()
+        .find(|name| {
+            run.stdout
+                .contains(&format!("previous content saved as {name}"))
+        })
+        .unwrap_or_else(|| panic!("no undo copy named: {}", run.stdout));
+    let real = |p: &Path| fs::canonicalize(p).unwrap().display().to_string();
+    let warning = format!(
+        ": --target results.db replaced {}, which is not the configured database {} (config {}): its previous content is in {} as {undo}, listed there as another database's\n",
+        real(&b.join("results.db")),
+        real(&a.join("results.db")),
+        real(&a.join("dbbackup.yaml")),
+        real(&a.join("backups")),
+    );
+    let warn_lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" WARN "))
+        .collect();
+    assert_eq!(warn_lines.len(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&warning), "{warning}\n{}", run.stderr);
+    // The undo copy holds b's content.
+    let restored_undo = gunzip_to(&a.join("backups").join(&undo), &root.path().join("undo.db"));
+    assert_eq!(content_digest(&restored_undo), b_before);
+    // Into a new file, or over the configured database by another name: no warning.
+    let run = bare(&a, &["restore", "latest", "--target", "copy.db"]);
+    run.ok();
+    let run2 = bare(
+        &a,
+        &["restore", "latest", "--target", "./results.db", "--force"],
+    );
+    run2.ok();
+    for run in [run, run2] {
+        assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
+    }
 }

@@ -139,9 +139,51 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             passed_over_lines(ctx, &done.passed_over, local, args.target.as_deref())
                 .for_each(|line| out.line(line));
             restored(&out, &done, link, &through);
+            if let Some(warning) = other_database_replaced(ctx, args.target.as_deref(), &done) {
+                tracing::warn!("{warning}");
+            }
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// `--target` is relative to the working directory while the config's paths
+/// are relative to the config file: `--config ../other/dbbackup.yaml restore
+/// latest --target results.db` replaces this directory's database, and its
+/// undo copy goes among the other database's backups. Said by full paths, so
+/// the user knows which file changed and where its previous content is (T23 #18).
+fn other_database_replaced(
+    ctx: &Ctx,
+    target: Option<&Path>,
+    done: &restore::Restored,
+) -> Option<String> {
+    let (target, saved, db) = (
+        target?,
+        done.saved.as_ref()?,
+        ctx.settings.db_path.as_deref()?,
+    );
+    if crate::store::DbId::of(target) == crate::store::DbId::of(db) {
+        return None;
+    }
+    let full = |path: &Path| {
+        fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let config = ctx
+        .settings
+        .config_file
+        .as_deref()
+        .map_or(String::new(), |file| {
+            format!(" (config {})", show(&full(file)))
+        });
+    Some(format!(
+        "--target {} replaced {}, which is not the configured database {}{config}: its previous content is in {} as {saved}, listed there as another database's",
+        show(target),
+        show(&full(target)),
+        show(&full(db)),
+        show(&full(ctx.backup_dir().path())),
+    ))
 }
 
 /// `restore latest` through another directory than the configured one (a
