@@ -431,3 +431,108 @@ fn a_backup_that_finds_the_database_unchanged_pays_an_ended_jobs_debt() {
         check.stdout
     );
 }
+
+/// A script outside SLURM, `sh -c BODY` with `$DBBACKUP` the binary and `DB`
+/// the database, the settings as `Env::command` gives them.
+fn script(env: &Env, body: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("sh");
+    without_inherited_settings(&mut command);
+    command
+        .current_dir(env.path(""))
+        .env("DBBACKUP_DB_PATH", &env.db)
+        .env("DBBACKUP_BACKUP_DIR", &env.backups)
+        .env("DB", &env.db)
+        .env("DBBACKUP", BIN)
+        .args(["-c", body]);
+    command
+}
+
+/// The work of a script: one row into the ledger.
+const WRITE_A_ROW: &str = "python3 -c \"import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (1, 'work')\\\"); c.commit()\" \"$DB\"";
+
+/// T24 F9: a bare `pre-job` outside SLURM (a script: `pre-job; work;
+/// post-job`) owed nothing, so a script killed after its pre-job, or one that
+/// never ran its post-job, left `check` OK with its work in no backup. The
+/// script (the pre-job's parent process) now owes the post-job.
+#[test]
+fn a_script_that_ran_pre_job_owes_its_post_job_outside_slurm() {
+    let env = Env::new();
+    // Pre-job, work, post-job in one script: nothing owed.
+    let done = script(
+        &env,
+        &format!("\"$DBBACKUP\" pre-job && {WRITE_A_ROW} && \"$DBBACKUP\" post-job"),
+    )
+    .output()
+    .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let check = env.run(&["check"]);
+    check.ok();
+    let line = attempt_line(&check.stdout);
+    assert!(
+        line.starts_with("OK") && line.contains("(post-job") && !line.contains("pre-job`"),
+        "{line}"
+    );
+
+    // A script still running after its pre-job: OK, its post-job to come.
+    let rows = row_count(&env.db, "ledger");
+    let go = env.path("go");
+    let mut running = script(
+        &env,
+        &format!(
+            "\"$DBBACKUP\" pre-job && {WRITE_A_ROW} && while [ ! -e '{}' ]; do sleep 0.05; done; kill -KILL $$",
+            go.display()
+        ),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_until(
+        "the row is written",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || row_count(&env.db, "ledger") == rows + 1,
+    );
+    let check = env.run(&["check"]);
+    check.ok();
+    let line = attempt_line(&check.stdout);
+    assert!(
+        line.contains(&format!(
+            "the process that ran `dbbackup pre-job` (pid {} on ",
+            running.id()
+        )) && line.contains("has not ended (its process is alive): its post-job backup is to come"),
+        "{line}"
+    );
+    // Killed before its post-job: FAIL until a backup holds the row.
+    fs::write(&go, "").unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&running.wait().unwrap()),
+        Some(9)
+    );
+    let check = env.run(&["check"]);
+    check.reported(1, "FAIL attempt: newest attempt (pre-job");
+    let line = attempt_line(&check.stdout);
+    assert!(
+        line.contains("the process that ran `dbbackup pre-job` (pid ")
+            && line.contains("ended without its post-job backup (no longer running;"),
+        "{line}"
+    );
+    env.run(&["backup"]).ok();
+    assert!(attempt_line(&env.run(&["check"]).stdout).starts_with("OK"));
+
+    // A script that ends without running post-job at all: the same FAIL.
+    let ended = script(&env, &format!("\"$DBBACKUP\" pre-job && {WRITE_A_ROW}"))
+        .output()
+        .unwrap();
+    assert!(
+        ended.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ended.stderr)
+    );
+    env.run(&["check"])
+        .reported(1, "ended without its post-job backup (no longer running;");
+}

@@ -47,12 +47,17 @@ pub(crate) struct PostJobDue {
     /// Its pid namespace (`pid:[4026531836]`): a pid means nothing in another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_ns: Option<String>,
+    /// `pid` is the process that ran a bare `pre-job` outside SLURM (a
+    /// script: `pre-job; work; post-job`), not a `dbbackup run`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parent: bool,
 }
 
 impl PostJobDue {
     /// What a pre-job of `job` leaves owed, in this process: a SLURM job's id,
     /// or `run`'s own process outside SLURM. A bare `pre-job` outside SLURM
-    /// owes nothing anyone can ask about.
+    /// stands for the process that ran it (its script, its Python session);
+    /// an orphan's (parent pid 1) owes nothing anyone can ask about.
     pub(crate) fn of(job: &JobContext) -> Option<PostJobDue> {
         let none = PostJobDue {
             slurm_job: None,
@@ -66,6 +71,7 @@ impl PostJobDue {
             started: None,
             boot: None,
             pid_ns: None,
+            parent: false,
         };
         // `dbbackup run`'s own process: two runs of one job (`run … &` twice
         // in a script) owe one debt each. Not an array task's (the array
@@ -95,7 +101,13 @@ impl PostJobDue {
         } else if crate::signals::supervising() {
             Some(process)
         } else {
-            None
+            let parent = parent_pid().filter(|&pid| pid > 1)?;
+            Some(PostJobDue {
+                pid: Some(parent),
+                started: start_ticks(parent),
+                parent: true,
+                ..process
+            })
         }
     }
 
@@ -126,6 +138,10 @@ impl PostJobDue {
                 None => format!("job {job}"),
             },
             (Some(job), None, _) => format!("job {job}"),
+            (None, _, Some(pid)) if self.parent => format!(
+                "the process that ran `dbbackup pre-job` (pid {pid} on {})",
+                self.host
+            ),
             (None, _, Some(pid)) => format!("`dbbackup run` (pid {pid} on {})", self.host),
             (None, _, None) => "its job".to_string(),
         }
@@ -135,6 +151,14 @@ impl PostJobDue {
     /// post-job pays it, whatever its outcome (a failure is its own record).
     pub(crate) fn owed_by(&self, job: &JobContext) -> bool {
         let same_process = self.pid == Some(job.pid) && self.host == job.host;
+        if self.parent {
+            // A bare `post-job` run by the same script as the `pre-job`.
+            return job.own_id.is_none()
+                && !crate::signals::supervising()
+                && self.host == job.host
+                && parent_pid().is_some_and(|pid| self.pid == Some(pid))
+                && self.pid.and_then(start_ticks) == self.started;
+        }
         match &self.slurm_job {
             Some(id) => {
                 job.own_id.is_some()
@@ -362,6 +386,11 @@ fn start_ticks(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The process that ran this one.
+fn parent_pid() -> Option<u32> {
+    u32::try_from(nix::unistd::getppid().as_raw()).ok()
+}
+
 fn pid_namespace() -> Option<String> {
     std::fs::read_link("/proc/self/ns/pid")
         .ok()
@@ -389,6 +418,7 @@ mod tests {
             started: start_ticks(pid),
             boot: boot_id(),
             pid_ns: pid_namespace(),
+            parent: false,
         }
     }
 
