@@ -406,6 +406,8 @@ pub(crate) fn run(
         tracing::info!(
             "the database's files changed since {newest} but its content did not: no new backup"
         );
+        // The next backup of this state need not read the database again.
+        crate::store::also_held::record(&dir.path().join(&newest), due.fingerprint());
         let filled = fill_mirrors(settings, job, dir, due.db());
         return Ok(Outcome::Unchanged { newest, filled });
     }

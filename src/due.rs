@@ -183,7 +183,9 @@ fn too_recent(newest: &Entry, interval: Duration) -> Option<String> {
 /// Whether `backup` was taken of this database in this same state.
 fn holds(backup: &Entry, db: &DbId, fingerprint: &Fingerprint) -> bool {
     matches!(&backup.meta, Ok(meta)
-        if meta.fingerprint.as_ref() == Some(fingerprint) && db.owns(&meta.source))
+        if db.owns(&meta.source)
+            && (meta.fingerprint.as_ref() == Some(fingerprint)
+                || crate::store::also_held::holds(&backup.path, fingerprint)))
 }
 
 #[cfg(test)]

@@ -411,3 +411,55 @@ fn without_sqlite_dbpage_the_backup_api_path_makes_the_same_backup() {
         fs::metadata(&via_pages).unwrap().len()
     );
 }
+
+/// T25 #3: after the database's file was touched (or restored, or copied with
+/// `cp -p`) without a change of content, every later backup read the whole
+/// database again to find it unchanged, for ever (seconds per call on 200
+/// MiB). The comparison is remembered: only the first backup reads it whole,
+/// and a real change is still backed up.
+#[test]
+fn a_touched_but_unchanged_database_is_read_whole_once() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let read_whole = "but its content did not: no new backup";
+    let touch = |when: &str| {
+        let done = std::process::Command::new("touch")
+            .args(["-d", when])
+            .arg(&env.db)
+            .status()
+            .unwrap();
+        assert!(done.success());
+    };
+    touch("2020-01-01");
+    let first = env.run(&["backup"]);
+    first.ok();
+    assert!(first.stderr.contains(read_whole), "{}", first.stderr);
+    for args in [
+        &["backup"][..],
+        &["pre-job"],
+        &["auto", "--min-interval-hours", "0"],
+    ] {
+        let again = env.run(args);
+        again.ok();
+        assert!(
+            !again.stderr.contains(read_whole),
+            "{args:?}: {}",
+            again.stderr
+        );
+        assert!(
+            again.stdout.contains("unchanged") || again.stdout.contains("reused"),
+            "{args:?}: {}",
+            again.stdout
+        );
+    }
+    assert_eq!(env.backup_files().len(), 1);
+    // Touched again: read whole once more (another state of the file).
+    touch("2021-01-01");
+    assert!(env.run(&["backup"]).stderr.contains(read_whole));
+    // A real change is backed up.
+    commit_into_wal_without_checkpoint(&env.db, 3);
+    let changed = env.run(&["backup"]);
+    changed.ok();
+    assert!(changed.stdout.starts_with("created "), "{}", changed.stdout);
+    assert_eq!(env.backup_files().len(), 2);
+}

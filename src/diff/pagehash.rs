@@ -438,6 +438,7 @@ pub(crate) fn remove_orphans(dir: &Path) {
             n.strip_suffix(".xxh3")
                 .or_else(|| n.strip_suffix(".damaged"))
                 .or_else(|| n.strip_suffix(".verified"))
+                .or_else(|| n.strip_suffix(".fingerprint"))
         }) else {
             continue;
         };

@@ -231,6 +231,7 @@ fn remove_marker(path: &Path, integrity_checked: bool) {
 pub(crate) fn forget(dir: &Path, name: &str) {
     let _ = fs::remove_file(marker_path(dir, name));
     super::verified::forget(dir, name);
+    super::also_held::forget(dir, name);
 }
 
 /// Why backup `name` in `dir`, whose file `stat` describes, was found damaged by

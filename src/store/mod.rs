@@ -2,6 +2,7 @@
 //! atomic, never-overwriting publication.
 
 pub(crate) mod adopt;
+pub(crate) mod also_held;
 pub(crate) mod atomic;
 pub mod checksum;
 pub(crate) mod damage;
