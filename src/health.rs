@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::config::{CheckThresholds, Settings};
 use crate::error::{Result, show};
 use crate::sqlite_file;
+use crate::store::metadata::Metadata;
 use crate::store::{BackupDir, BackupSet, DbId, Entry};
 use crate::units::{human_bytes, human_duration};
 
@@ -624,7 +625,7 @@ fn shrink(
     let name = format!("{label}shrink");
     let sizes: Vec<u64> = good
         .iter()
-        .filter_map(|e| e.meta.as_ref().ok().map(|m| m.db_size))
+        .filter_map(|e| e.meta.as_ref().ok().map(Metadata::content_size))
         .collect();
     let Some((&newest, earlier)) = sizes.split_first().filter(|(_, rest)| !rest.is_empty()) else {
         return Criterion {
@@ -636,12 +637,20 @@ fn shrink(
             perf: None,
         };
     };
+    // A `DELETE` without `VACUUM` leaves the file its size: its pages in use tell.
+    let with_free = good
+        .first()
+        .and_then(|e| e.meta.as_ref().ok())
+        .filter(|m| m.free_bytes.is_some_and(|free| free > 0))
+        .map_or(String::new(), |m| {
+            format!(" in use ({} with its free pages)", human_bytes(m.db_size))
+        });
     // Retention holds the pre-shrink point while the shrink lasts: the warning
     // and the held point go together, and deleting the file ends both.
     if let Some(held) =
         crate::retention::pre_shrink(good.iter().copied(), thresholds.max_shrink_percent)
     {
-        let largest = held.meta.as_ref().map_or(0, |m| m.db_size);
+        let largest = held.meta.as_ref().map_or(0, Metadata::content_size);
         let is_base = crate::retention::only_diffs_since(good.iter().copied(), &held.file_name);
         return Criterion {
             pending: false,
@@ -649,7 +658,7 @@ fn shrink(
             ok: false,
             severity: Severity::Warning,
             detail: format!(
-                "newest database size {} vs {} of {} (kept while the database is smaller by more than {}%): {}",
+                "newest database size {}{with_free} vs {} of {} (kept while the database is smaller by more than {}%): {}",
                 human_bytes(newest),
                 human_bytes(largest),
                 held.file_name,
@@ -667,7 +676,7 @@ fn shrink(
         ok: newest as f64 >= floor,
         severity: Severity::Warning,
         detail: format!(
-            "newest database size {} vs median {} of {} earlier{since} (may shrink {}%)",
+            "newest database size {}{with_free} vs median {} of {} earlier{since} (may shrink {}%)",
             human_bytes(newest),
             human_bytes(median),
             earlier.len(),

@@ -73,7 +73,7 @@ pub(crate) fn pre_shrink<'a>(
 ) -> Option<&'a Entry> {
     let sized: Vec<(&Entry, u64)> = points
         .into_iter()
-        .filter_map(|e| Some((e, e.meta.as_ref().ok()?.db_size)))
+        .filter_map(|e| Some((e, e.meta.as_ref().ok()?.content_size())))
         .collect();
     let &(_, newest) = sized.first()?;
     let largest = sized.iter().map(|&(_, size)| size).max()?;

@@ -197,5 +197,6 @@ fn sample(source: String, job: String) -> Metadata {
         members: None,
         diff: None,
         duration_seconds: None,
+        free_bytes: None,
     }
 }

@@ -80,6 +80,54 @@ fn retention_keeps_the_pre_shrink_point_after_a_vacuum_and_check_warns() {
     assert_held(&env, &big, &["--max-backups", "2"]);
 }
 
+/// T25 #1: rows deleted (or a table dropped) without `VACUUM` leave the file
+/// its size: the shrink rule compared file sizes, so `max_backups` more
+/// backups deleted every backup holding the rows while `check` said OK. The
+/// pages in use are compared now.
+#[test]
+fn a_delete_without_vacuum_is_a_shrink_too() {
+    for statements in [
+        "DELETE FROM t WHERE x > 10;",
+        "DROP TABLE t; CREATE TABLE t(x, pad);",
+    ] {
+        let env = Env::empty();
+        fill(&env, ROWS);
+        env.run(&["backup"]).ok();
+        let big = env.backup_files()[0].clone();
+        let size = fs::metadata(&env.db).unwrap().len();
+        sql(&env, statements);
+        assert_eq!(
+            fs::metadata(&env.db).unwrap().len(),
+            size,
+            "no VACUUM: same size"
+        );
+        for i in 0..3 {
+            sql(&env, &format!("INSERT INTO t(x) VALUES ({i})"));
+            let run = env.run(&["--max-backups", "2", "backup"]);
+            run.ok();
+            assert!(
+                run.stderr.contains(&format!("retention keeps {big}")),
+                "{statements}: {}",
+                run.stderr
+            );
+        }
+        assert_eq!(env.backup_files().len(), 3, "{:?}", env.backup_files());
+        let check = env.run(&["--max-backups", "2", "check"]);
+        check.reported(1, "\nWARN shrink: newest database size ");
+        assert!(
+            check.stdout.contains(&format!(
+                " in use ({} with its free pages) vs ",
+                dbbackup::units::human_bytes(size)
+            )),
+            "{}",
+            check.stdout
+        );
+        if statements.starts_with("DELETE") {
+            assert_held(&env, &big, &["--max-backups", "2"]);
+        }
+    }
+}
+
 #[test]
 fn retention_keeps_the_only_big_backup_of_a_re_created_database() {
     let env = Env::empty();

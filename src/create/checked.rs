@@ -58,6 +58,8 @@ pub(crate) struct Checked {
     /// Size and `sha256:` of the database content (a diff: of what it rebuilds to).
     pub(crate) db_size: u64,
     pub(crate) checksum: Checksum,
+    /// Bytes of its free pages, from the snapshot's header (none for a raw copy).
+    pub(super) free_bytes: Option<u64>,
     pub(super) members: Members,
     pub(super) diff: Option<DiffInfo>,
     /// A full backup's page hashes, kept when it may become a diff's base.
@@ -94,6 +96,7 @@ impl Fallback {
 struct Payload {
     /// The snapshot's check, perhaps still running.
     check: Check,
+    free_bytes: Option<u64>,
     compressed: Compressed,
     members: Members,
     hashes: Option<HashWriter>,
@@ -140,6 +143,7 @@ pub(crate) fn write(
     let pages = Pages {
         stream: stream.as_mut(),
         hashes,
+        header: None,
     };
     let payload = match write_payload(&mut temp, target, encoding, reader, pages, base)? {
         Ok(payload) => payload,
@@ -147,6 +151,7 @@ pub(crate) fn write(
     };
     let Payload {
         check,
+        free_bytes,
         compressed,
         members,
         hashes,
@@ -179,6 +184,7 @@ pub(crate) fn write(
         check,
         db_size: content.db_size,
         checksum: content.checksum,
+        free_bytes,
         members,
         diff: content.diff,
         hashes,
@@ -190,6 +196,22 @@ pub(crate) fn write(
 struct Pages<'s> {
     stream: Option<&'s mut DiffStream>,
     hashes: Option<HashWriter>,
+    /// The database header (the first page's first 100 bytes).
+    header: Option<[u8; 100]>,
+}
+
+impl Pages<'_> {
+    /// Bytes of the snapshot's free pages, from its header: the freelist's
+    /// page count (offset 36) times the page size (offset 16; 1 is 65536).
+    fn free_bytes(&self) -> Option<u64> {
+        let header = self.header.as_ref()?;
+        let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+            1 => 65536,
+            size => u64::from(size),
+        };
+        let free_pages = u32::from_be_bytes([header[36], header[37], header[38], header[39]]);
+        Some(u64::from(free_pages) * page_size)
+    }
 }
 
 /// Compress the snapshot into `temp` after a placeholder for the header, and
@@ -247,6 +269,7 @@ fn write_payload(
     // and the write until now): the caller waits for it.
     Ok(Ok(Payload {
         check,
+        free_bytes: pages.free_bytes(),
         compressed,
         members,
         hashes: pages.hashes,
@@ -267,6 +290,9 @@ fn snapshot(
         Reader::Sqlite(source) => {
             let counted = |page: &[u8]| {
                 progress.advance(page.len() as u64);
+                if pages.header.is_none() {
+                    pages.header = page.get(..100).and_then(|h| h.try_into().ok());
+                }
                 if let Some(stream) = pages.stream.as_mut() {
                     return stream.page(page, sink);
                 }

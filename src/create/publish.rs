@@ -58,6 +58,7 @@ pub(crate) fn publish(
         check,
         db_size,
         checksum,
+        free_bytes,
         members,
         diff,
         hashes,
@@ -90,6 +91,7 @@ pub(crate) fn publish(
         members: Some(members),
         diff,
         // On this host's clock, as `created` was taken: no other node's.
+        free_bytes,
         duration_seconds: Some(
             std::time::Duration::try_from(jiff::Timestamp::now().duration_since(created))
                 .map_or(0.0, |d| (d.as_secs_f64() * 100.0).round() / 100.0),

@@ -374,6 +374,7 @@ pub(crate) mod tests {
             members: None,
             diff: None,
             duration_seconds: None,
+            free_bytes: None,
         };
         Entry {
             name,
