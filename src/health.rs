@@ -8,7 +8,6 @@ use serde::Serialize;
 use crate::config::{CheckThresholds, Settings};
 use crate::error::{Result, show};
 use crate::sqlite_file;
-use crate::store::metadata::Metadata;
 use crate::store::{BackupDir, BackupSet, DbId, Entry};
 use crate::units::{human_bytes, human_duration};
 
@@ -623,10 +622,8 @@ fn shrink(
     });
     let good = crate::restored::since(good, restored.as_ref());
     let name = format!("{label}shrink");
-    let sizes: Vec<u64> = good
-        .iter()
-        .filter_map(|e| e.meta.as_ref().ok().map(Metadata::content_size))
-        .collect();
+    let sized = crate::retention::shrink_sizes(good.iter().copied());
+    let sizes: Vec<u64> = sized.iter().map(|&(_, size)| size).collect();
     let Some((&newest, earlier)) = sizes.split_first().filter(|(_, rest)| !rest.is_empty()) else {
         return Criterion {
             pending: false,
@@ -638,10 +635,9 @@ fn shrink(
         };
     };
     // A `DELETE` without `VACUUM` leaves the file its size: its pages in use tell.
-    let with_free = good
+    let with_free = sized
         .first()
-        .and_then(|e| e.meta.as_ref().ok())
-        .filter(|m| m.free_bytes.is_some_and(|free| free > 0))
+        .and_then(|(e, size)| e.meta.as_ref().ok().filter(|m| m.db_size != *size))
         .map_or(String::new(), |m| {
             format!(" in use ({} with its free pages)", human_bytes(m.db_size))
         });
@@ -650,7 +646,10 @@ fn shrink(
     if let Some(held) =
         crate::retention::pre_shrink(good.iter().copied(), thresholds.max_shrink_percent)
     {
-        let largest = held.meta.as_ref().map_or(0, Metadata::content_size);
+        let largest = sized
+            .iter()
+            .find(|(e, _)| e.file_name == held.file_name)
+            .map_or(0, |&(_, size)| size);
         let is_base = crate::retention::only_diffs_since(good.iter().copied(), &held.file_name);
         return Criterion {
             pending: false,

@@ -71,10 +71,7 @@ pub(crate) fn pre_shrink<'a>(
     points: impl IntoIterator<Item = &'a Entry>,
     max_shrink_percent: f64,
 ) -> Option<&'a Entry> {
-    let sized: Vec<(&Entry, u64)> = points
-        .into_iter()
-        .filter_map(|e| Some((e, e.meta.as_ref().ok()?.content_size())))
-        .collect();
+    let sized = shrink_sizes(points);
     let &(_, newest) = sized.first()?;
     let largest = sized.iter().map(|&(_, size)| size).max()?;
     let floor = largest as f64 * (100.0 - max_shrink_percent) / 100.0;
@@ -85,6 +82,24 @@ pub(crate) fn pre_shrink<'a>(
         .into_iter()
         .find(|&(_, size)| size == largest)
         .map(|(e, _)| e)
+}
+
+/// The sizes the shrink rule compares, with their points: the pages in use
+/// when every point recorded its free pages, else (backups made before they
+/// were recorded among them) the file sizes, so that an upgrade alone never
+/// reads as a shrink.
+pub(crate) fn shrink_sizes<'a>(
+    points: impl IntoIterator<Item = &'a Entry>,
+) -> Vec<(&'a Entry, u64)> {
+    let metas: Vec<(&Entry, &crate::store::metadata::Metadata)> = points
+        .into_iter()
+        .filter_map(|e| Some((e, e.meta.as_ref().ok()?)))
+        .collect();
+    let in_use = metas.iter().all(|(_, m)| m.free_bytes.is_some());
+    metas
+        .into_iter()
+        .map(|(e, m)| (e, if in_use { m.content_size() } else { m.db_size }))
+        .collect()
 }
 
 /// Which of a set's backups retention keeps and which it deletes.
@@ -583,6 +598,29 @@ mod tests {
             meta.db_size = db_size;
         }
         e
+    }
+
+    /// `sized` with `free` bytes of free pages recorded.
+    fn with_free(stamp: &str, db_size: u64, free: Option<u64>) -> Entry {
+        let mut e = sized(stamp, db_size);
+        if let Ok(meta) = &mut e.meta {
+            meta.free_bytes = free;
+        }
+        e
+    }
+
+    #[test]
+    fn the_pages_in_use_are_compared_only_when_every_point_recorded_them() {
+        let deleted = with_free("20250103_000000", 1000, Some(990));
+        let full = with_free("20250102_000000", 1000, Some(0));
+        let points = [deleted.clone(), full.clone()];
+        assert_eq!(
+            pre_shrink(&points, 50.0).map(|e| e.file_name.as_str()),
+            Some("backup_20250102_000000.db.gz")
+        );
+        // A point made before free pages were recorded: file sizes, no shrink.
+        let old = with_free("20250102_000000", 1000, None);
+        assert!(pre_shrink(&[deleted, old], 50.0).is_none());
     }
 
     #[test]
