@@ -351,3 +351,68 @@ fn check_says_the_snapshot_passed_quick_check_not_integrity_check() {
     );
     env.run(&["verify"]).failed_with(1, "integrity_check");
 }
+
+/// T25 #2: bytes gone bad inside a backup of the same size pass every cheap
+/// test: `list` and `check` called it good for ever, and with the database
+/// unchanged nothing made a new one. `periodic` reads the newest restore point
+/// whole once neither its creation nor its last whole read is within a week:
+/// the damage is found, marked, and a new backup made.
+#[test]
+fn periodic_reads_a_week_old_newest_point_whole_and_replaces_a_damaged_one() {
+    let env = Env::empty();
+    // Large enough that the middle of the backup is data, not its header.
+    make_results_db(&env.db, 1.0, false);
+    env.run(&["backup"]).ok();
+    let damaged = env.newest_backup();
+    // A week-old newest point is old for `age` (1 day): not this test's matter.
+    let periodic = || -> Run {
+        env.command()
+            .env("DBBACKUP_CHECK_MAX_AGE", "30d")
+            .arg("periodic")
+            .output()
+            .unwrap()
+            .into()
+    };
+    let name = damaged.file_name().unwrap().to_str().unwrap().to_string();
+    flip_middle(&damaged);
+    // Made less than a week ago: the cheap tests only (the documented bound).
+    let run = periodic();
+    run.ok();
+    assert!(!run.stderr.contains("read whole"), "{}", run.stderr);
+    // A week old: read whole.
+    flip_middle(&damaged);
+    backdate(&damaged, std::time::Duration::from_secs(8 * 24 * 3600));
+    flip_middle(&damaged);
+    let run = periodic();
+    run.ok();
+    assert!(
+        run.stderr.contains(&format!(
+            " WARN job=local host={}: {name} read whole: backup {name} is damaged: ",
+            listed(&env)[&name]["host"].as_str().unwrap()
+        )),
+        "{}",
+        run.stderr
+    );
+    let list = listed(&env);
+    assert_eq!(list.len(), 2, "a new backup was made: {list:?}");
+    assert_eq!(list[&name]["check"], "damaged", "{:?}", list[&name]);
+    let newest = env.newest_backup();
+    assert_ne!(newest, damaged);
+    let restored = env.path("restored.db");
+    env.run(&["restore", "latest", "--target", restored.to_str().unwrap()])
+        .ok();
+    assert_eq!(content_digest(&restored), content_digest(&env.db));
+
+    // A sound point read whole once a week, not at every run.
+    backdate(&newest, std::time::Duration::from_secs(8 * 24 * 3600));
+    let first = periodic();
+    first.ok();
+    assert!(
+        first.stderr.contains(" read whole (not for 7d"),
+        "{}",
+        first.stderr
+    );
+    let second = periodic();
+    second.ok();
+    assert!(!second.stderr.contains("read whole"), "{}", second.stderr);
+}

@@ -1,4 +1,5 @@
-//! `dbbackup periodic`: for scrontab or cron. `auto` (never waiting for another
+//! `dbbackup periodic`: for scrontab or cron. The newest restore point read
+//! whole when it was not for a week, `auto` (never waiting for another
 //! backup), retention, and `check`, in one run that prints nothing when all is
 //! well; a summary line when it made a backup or found a problem.
 
@@ -20,6 +21,9 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     }
     // No database is a usage error, said alone, before any health is judged.
     ctx.settings.db_path()?;
+    // Before the backup: a point found damaged no longer holds the database's
+    // state, so a new one is made now.
+    reread_if_stale(ctx);
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
     let mut criteria = match crate::health::evaluate_all(&ctx.settings, &thresholds) {
@@ -101,6 +105,42 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Failure
     })
+}
+
+/// Read the newest restore point (what `restore latest` takes) whole, as
+/// `verify` does, when neither its creation nor its last whole read is within
+/// [`REREAD_AFTER`]: bytes gone bad in a file of the same size pass every
+/// cheap test, so `check` would call it good for ever (T25 #2). Damage found
+/// is marked, and `check` reports it (`count`, `restorable`).
+fn reread_if_stale(ctx: &Ctx) {
+    use crate::store::read_whole::{self, REREAD_AFTER};
+    let Ok(points) =
+        crate::store::latest::restore_points(&ctx.backup_dir(), ctx.db_id().as_ref(), None)
+    else {
+        return;
+    };
+    let Some(newest) = points
+        .iter()
+        .find(|e| crate::diff::restore_problem(e).is_none())
+    else {
+        return;
+    };
+    let last =
+        read_whole::last(&newest.path).map_or(newest.created(), |at| at.max(newest.created()));
+    if jiff::Timestamp::now().duration_since(last) < REREAD_AFTER {
+        return;
+    }
+    let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
+    match super::verify::verify_one(newest, false, &ctx.job, threads) {
+        Ok(said) => tracing::info!(
+            "{} read whole (not for {}): {said}",
+            newest.file_name,
+            crate::units::human_duration(REREAD_AFTER.unsigned_abs())
+        ),
+        // Deleted meanwhile (another job's retention): nothing to say.
+        Err(_) if !newest.path.exists() => {}
+        Err(error) => tracing::warn!("{} read whole: {error}", newest.file_name),
+    }
 }
 
 /// `auto`'s rule: never waiting for a lock someone else holds.

@@ -331,7 +331,7 @@ fn latest(
     Ok(points[chosen].clone())
 }
 
-fn verify_one(
+pub(super) fn verify_one(
     entry: &Entry,
     show_progress: bool,
     job: &JobContext,
@@ -398,6 +398,7 @@ fn verify_one(
             crate::error::show(&entry.path)
         )));
     }
+    crate::store::read_whole::record(&entry.path);
     let rebuilt = match entry.meta.as_ref().ok().and_then(|m| m.diff.as_ref()) {
         Some(diff) => format!(" (rebuilt from base {} + diff)", diff.base),
         None => String::new(),

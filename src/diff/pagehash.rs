@@ -439,6 +439,7 @@ pub(crate) fn remove_orphans(dir: &Path) {
                 .or_else(|| n.strip_suffix(".damaged"))
                 .or_else(|| n.strip_suffix(".verified"))
                 .or_else(|| n.strip_suffix(".fingerprint"))
+                .or_else(|| n.strip_suffix(".read"))
         }) else {
             continue;
         };

@@ -232,6 +232,7 @@ pub(crate) fn forget(dir: &Path, name: &str) {
     let _ = fs::remove_file(marker_path(dir, name));
     super::verified::forget(dir, name);
     super::also_held::forget(dir, name);
+    super::read_whole::forget(dir, name);
 }
 
 /// Why backup `name` in `dir`, whose file `stat` describes, was found damaged by

@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod naming;
 pub(crate) mod ownership;
 pub(crate) mod perms;
+pub(crate) mod read_whole;
 pub(crate) mod sealed;
 pub(crate) mod verified;
 
