@@ -273,7 +273,8 @@ def restore(
     Args:
         db_path: the database (and default target).
         name: backup file name or ``"latest"`` (the newest good backup);
-            ``None``: ``"latest"``, or the one ``before_job`` chooses.
+            required unless ``before_job`` chooses one (as ``dbbackup
+            restore`` needs NAME: a restore replaces the database).
         target: restore here instead of over the database.
         **options: e.g. ``if_db_missing=True`` (do nothing when the target
             exists), ``before_job=264`` (the restore point from before that
@@ -292,10 +293,7 @@ def restore(
             in use (exit code 1), or wrong settings (2).
     """
     by_job = options.get("before_job") is not None
-    if name is None:
-        # The binary takes a name or --before-job, never both.
-        name = None if by_job else "latest"
-    elif isinstance(name, os.PathLike):
+    if isinstance(name, os.PathLike):
         # A path to a backup in the backup directory names it, as on the CLI.
         name = os.fspath(name)
     if name is None:
@@ -315,6 +313,14 @@ def restore(
     if path == "latest" and not os.path.exists(path):
         # `restore("latest")`: the name where the database goes.
         raise ValueError("db_path 'latest' is a restore name, not a database: restore(db_path, name='latest')")
+    if name is None and not by_job:
+        # Every other argument's type first (as `_run` checks them), then, as on
+        # the command line: replacing a database is never a default.
+        _refuse_others_options("restore", options)
+        _flags(dict(options, target=target, db_path=db_path))
+        raise ValueError(
+            "restore() needs name= (a backup file name from list_backups(), or 'latest') or before_job=JOB"
+        )
     positional = [] if name is None else [name]
     return cast(Dict[str, Any], _run("restore", positional, db_path, dict(options, target=target)))
 

@@ -139,7 +139,7 @@ class ApiTest(unittest.TestCase):
         connection.close()
         self.assertEqual(len(rows_of(self.db)), 10)
 
-        restored = dbbackup.restore(db_path=self.db, **self.opts)
+        restored = dbbackup.restore(db_path=self.db, name="latest", **self.opts)
         self.assertEqual(rows_of(self.db), good)
         saved = restored["pre_restore_backup"]
         self.assertIsNotNone(saved)
@@ -387,7 +387,7 @@ class ApiTest(unittest.TestCase):
         make_database(self.db)
         dbbackup.backup(self.db, **self.opts)
         with self.assertRaises(dbbackup.DbBackupError) as caught:
-            dbbackup.restore(self.db, target=f"{self.db}-wal", **self.opts)
+            dbbackup.restore(self.db, name="latest", target=f"{self.db}-wal", **self.opts)
         self.assertEqual(caught.exception.exit_code, 2)
         self.assertIn("even with --force", caught.exception.message)
         self.assertNotIn("force=", caught.exception.message)
@@ -451,7 +451,7 @@ class ApiTest(unittest.TestCase):
         # Without before_job the default is still the newest.
         newest = dbbackup.list_backups(self.db, **self.opts)[0]["name"]
         self.assertNotEqual(newest, pre_job)
-        latest = dbbackup.restore(self.db, target=self.dir / "t3.db", **self.opts)
+        latest = dbbackup.restore(self.db, name="latest", target=self.dir / "t3.db", **self.opts)
         self.assertEqual(latest["name"], newest)
 
     def test_check_reports_an_unhealthy_set_instead_of_raising(self) -> None:
@@ -482,7 +482,7 @@ class ApiTest(unittest.TestCase):
         self.assertEqual([b["name"] for b in dbbackup.list_backups(self.db, **self.opts)], [made["name"]])
         self.assertIn("healthy", dbbackup.check(self.db, **self.opts))
         target = self.dir / "restored.db"
-        self.assertEqual(dbbackup.restore(self.db, target=target, **self.opts)["name"], made["name"])
+        self.assertEqual(dbbackup.restore(self.db, name="latest", target=target, **self.opts)["name"], made["name"])
         self.assertEqual(rows_of(target), rows_of(self.db))
         # Options are keyword-only: a second positional is refused by Python itself.
         # (mypy --strict refuses these calls too; Callable[..., Any] lets them run.)
@@ -533,6 +533,8 @@ class ApiTest(unittest.TestCase):
             ("list_backups", {"db_path": self.db, "job": 2.5}, TypeError, "job must be a str or int"),
             ("restore", {"db_path": self.db, "before_job": 2.5}, TypeError, "before_job must be a str or int"),
             ("restore", {"db_path": self.db, "name": ""}, ValueError, "name must be a backup file name or 'latest'"),
+            # T25 #4: as `dbbackup restore` needs NAME, replacing a database is never a default.
+            ("restore", {"db_path": self.db}, ValueError, "restore() needs name= (a backup file name from list_backups(), or 'latest') or before_job=JOB"),
             ("restore", {"db_path": self.db, "name": "a\0b"}, ValueError, "name must be a backup file name"),
             ("restore", {"db_path": self.db, "target": 1}, TypeError, "target must be a path"),
             ("check", {"db_path": self.db, "max_age": 24}, TypeError, "a duration such as '24h'"),
