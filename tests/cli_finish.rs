@@ -145,6 +145,16 @@ fn a_backup_name_close_to_latest_or_to_a_backup_names_the_one_meant() {
         1,
         &format!("no backup named 'yesterday' in {dir} (see `dbbackup list`)"),
     );
+    // T25 #5: in capitals, or without the `.db.gz` ending.
+    env.run(&["verify", "LATEST"]).failed_with(
+        1,
+        &format!("no backup named 'LATEST' in {dir}; did you mean 'latest'? (see `dbbackup list`)"),
+    );
+    let stem = name.trim_end_matches(".db.gz");
+    env.run(&["restore", stem, "--target", "t.db"]).failed_with(
+        1,
+        &format!("no backup named '{stem}' in {dir}; did you mean '{name}'? (see `dbbackup list`)"),
+    );
 }
 
 /// A command's option before the command (`dbbackup --force restore latest`)

@@ -417,9 +417,24 @@ impl BackupDir {
                 .into_iter()
                 .map(|entry| entry.file_name),
         );
+        // As typed, in lower case (`LATEST`), and with a backup's ending left
+        // off (`backup_20261207_015742`).
+        let tried = [
+            name.to_string(),
+            name.to_lowercase(),
+            format!("{name}.db.gz"),
+            format!("{name}.diff.gz"),
+        ];
         known
             .iter()
-            .map(|known| (crate::spelling::edit_distance(name, known), known))
+            .map(|known| {
+                let distance = tried
+                    .iter()
+                    .map(|tried| crate::spelling::edit_distance(tried, known))
+                    .min()
+                    .unwrap_or(usize::MAX);
+                (distance, known)
+            })
             .filter(|(distance, _)| *distance <= 2)
             .min_by_key(|(distance, _)| *distance)
             .map(|(_, close)| format!("; did you mean '{close}'?"))
