@@ -1107,9 +1107,9 @@ fn moved_here(backups: &BackupDir, db: &DbId) -> Option<String> {
     let legacy = crate::store::Legacy::judge(&entries, db);
     let moved = crate::store::adopt::moved_from(&entries, db, legacy);
     let (source, n) = moved.first()?;
-    let s = if *n == 1 { "" } else { "s" };
+    let (s, are) = if *n == 1 { ("", "is") } else { ("s", "are") };
     Some(format!(
-        "; {n} backup{s} of {source}, which no longer exists, are here: if this database moved from there, `dbbackup adopt {source}`"
+        "; {n} backup{s} of {source}, which no longer exists, {are} here: if this database moved from there, `dbbackup adopt {source}`"
     ))
 }
 

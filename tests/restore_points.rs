@@ -701,6 +701,13 @@ fn a_moved_project_claims_its_backups_with_adopt() {
     let new = new_dir.join("results.db");
     let refused = env.run(&["--db-path", s(&new), "restore", "latest"]);
     refused.failed_with(1, "no restore point");
+    // T25 #11: one backup "is" here.
+    let check = env.run(&["--db-path", s(&new), "check"]);
+    assert!(
+        check.stdout.contains(", which no longer exists, is here: "),
+        "{}",
+        check.stdout
+    );
     assert!(
         refused.stderr.contains("dbbackup adopt"),
         "{}",

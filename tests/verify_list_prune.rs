@@ -63,7 +63,7 @@ fn list_of_a_backup_directory_that_does_not_exist_fails_naming_it() {
         let run = env.run(&["--backup-dir", "nonexist/x", "list", "--format", format]);
         run.failed_with(
             1,
-            "backup directory nonexist/x does not exist: no backup was made into it yet, or its path is mistyped",
+            "backup directory nonexist/x does not exist: no backup was made into it yet, or its path is mistyped (a relative `backup_dir` in a config file is from the file's directory; a relative --backup-dir or DBBACKUP_BACKUP_DIR from the working directory)\n",
         );
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert_eq!(run.stdout, "", "{format}");

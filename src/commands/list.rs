@@ -188,7 +188,7 @@ fn refuse_missing_dir(ctx: &Ctx, db: Option<&DbId>) -> Result<()> {
     let mirrors =
         db.and_then(|db| crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db, None));
     let next = mirrors.unwrap_or_else(|| {
-        "no backup was made into it yet, or its path is mistyped (a relative one is from the working directory)"
+        "no backup was made into it yet, or its path is mistyped (a relative `backup_dir` in a config file is from the file's directory; a relative --backup-dir or DBBACKUP_BACKUP_DIR from the working directory)"
             .to_string()
     });
     Err(crate::error::Error::failed(format!(
