@@ -299,3 +299,55 @@ fn a_target_that_is_not_the_configured_database_is_named_with_where_its_undo_wen
         assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
     }
 }
+
+/// T25 #11: `init --path sub/dir/x.yaml` ended with "next: `dbbackup
+/// backup`", which reads no such file: the next commands name it. The hint
+/// is followed here, and works.
+#[test]
+fn init_elsewhere_names_the_config_in_its_next_commands() {
+    let env = Env::new();
+    let run = bare(
+        env.path("").as_path(),
+        &[
+            "--db-path",
+            "results.db",
+            "init",
+            "--path",
+            "sub/dir/x.yaml",
+        ],
+    );
+    run.ok();
+    assert!(
+        run.stdout.ends_with("next: edit it, then `dbbackup --config sub/dir/x.yaml backup` and `dbbackup --config sub/dir/x.yaml list` (or export DBBACKUP_CONFIG=sub/dir/x.yaml): without --config, dbbackup reads ./dbbackup.yaml\n"),
+        "{}",
+        run.stdout
+    );
+    bare(
+        env.path("").as_path(),
+        &["--config", "sub/dir/x.yaml", "backup"],
+    )
+    .ok();
+    let list = bare(
+        env.path("").as_path(),
+        &["--config", "sub/dir/x.yaml", "list"],
+    );
+    list.ok();
+    assert_eq!(list.stdout.lines().count(), 2, "{}", list.stdout);
+    let here = bare(
+        env.path("").as_path(),
+        &[
+            "--db-path",
+            "results.db",
+            "init",
+            "--path",
+            "./dbbackup.yaml",
+        ],
+    );
+    here.ok();
+    assert!(
+        here.stdout
+            .ends_with("next: edit it, then `dbbackup backup` and `dbbackup list`\n"),
+        "{}",
+        here.stdout
+    );
+}

@@ -72,7 +72,25 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     {
         return Err(new.undo(error));
     }
-    out.line("next: edit it, then `dbbackup backup` and `dbbackup list`");
+    // Only `./dbbackup.yaml` is read without being named (T25 #11).
+    let read_here = args
+        .path
+        .components()
+        .filter(|c| *c != std::path::Component::CurDir)
+        .eq(Path::new("dbbackup.yaml").components());
+    out.line(if read_here {
+        "next: edit it, then `dbbackup backup` and `dbbackup list`".to_string()
+    } else {
+        let path = args.path.to_string_lossy();
+        let config = if path.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+            format!("'{}'", path.replace('\'', "'\\''"))
+        } else {
+            path.into_owned()
+        };
+        format!(
+            "next: edit it, then `dbbackup --config {config} backup` and `dbbackup --config {config} list` (or export DBBACKUP_CONFIG={config}): without --config, dbbackup reads ./dbbackup.yaml"
+        )
+    });
     Ok(ExitCode::Success)
 }
 
