@@ -34,6 +34,18 @@ impl Output {
         }
     }
 
+    /// [`Output::line`] of a backup not made (skipped, reused, unchanged):
+    /// under `dbbackup run`, whose stdout is the work's, logged instead, so
+    /// that the job's output says what came of its pre-job and post-job
+    /// (a made backup's own `published` line says it) (T25 #11).
+    pub(crate) fn not_made(&self, text: impl AsRef<str>) {
+        if self.quiet && crate::signals::supervising() {
+            tracing::info!("{}", text.as_ref());
+        } else {
+            self.line(text);
+        }
+    }
+
     /// A JSON document (JSON format only).
     pub(crate) fn document(&self, value: &impl Serialize) {
         if !self.quiet && self.json() {

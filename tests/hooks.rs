@@ -1058,3 +1058,45 @@ fn term_stops_what_the_work_started_in_a_new_group_or_session() {
         );
     }
 }
+
+/// T25 #11: under `dbbackup run` (whose stdout is the work's) a pre-job that
+/// reused its restore point, a post-job that found the database unchanged and
+/// a USR1 backup skipped as unchanged said nothing in the job's output: a
+/// user reading it could not tell whether the post-job ran. Each is logged.
+#[test]
+fn run_says_in_its_log_what_came_of_backups_it_did_not_make() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let newest = env.backup_files().pop().unwrap();
+    let run: Run = env
+        .command()
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "kill -USR1 $PPID; sleep 1; echo work",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert_eq!(run.stdout, "work\n", "stdout is the work's");
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|line| line.split_once(": ").map(|(_, said)| said))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            format!("restore point for job local reused {newest}"),
+            "USR1: the time limit is near; backing up".to_string(),
+            format!("time-limit backup skipped: database unchanged since {newest}"),
+            "the work exited with status 0".to_string(),
+            format!("skipped: database unchanged since {newest}"),
+        ],
+        "{}",
+        run.stderr
+    );
+}

@@ -98,7 +98,7 @@ pub(crate) fn after_work(
         .map(|decided| (decided.reason, decided.outcome));
     let (status, mut line) = match &result {
         Ok((reason, None)) => {
-            out.line(format!("skipped: {reason}"));
+            out.not_made(format!("skipped: {reason}"));
             out.document(&json!({"status": "skipped", "reason": reason}));
             let mut line = Line::new(&ctx.job, "post-job", summary_log::EventStatus::Skipped);
             line.field("reason", reason);

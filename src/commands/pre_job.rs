@@ -111,7 +111,12 @@ pub(crate) fn run_ended(ctx: &Ctx, args: &PreJobArgs) -> Result<Ended> {
         Ok(Found::Reused(..)) => "reused",
         _ => "exists:",
     };
-    out.line(format!("restore point for job {job_id} {verb} {name}"));
+    let said = format!("restore point for job {job_id} {verb} {name}");
+    if let Ok(Found::Created(..)) = &done.result {
+        out.line(said);
+    } else {
+        out.not_made(said);
+    }
     if let Ok(Found::Created(..)) = &done.result
         && let Some(note) = crate::remote::not_uploaded_by_hooks(&ctx.settings)
     {

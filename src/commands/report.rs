@@ -103,7 +103,7 @@ pub(crate) fn report_with(
     };
     match outcome {
         Outcome::Unchanged { newest, filled } => {
-            out.line(format!("skipped: database unchanged since {newest}"));
+            out.not_made(format!("skipped: database unchanged since {newest}"));
             let mut document =
                 with_extra(json!({"status": "skipped", "reason": "unchanged", "newest": newest}));
             report_filled(out, filled.as_ref(), &mut document)

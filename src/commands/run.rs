@@ -234,6 +234,9 @@ fn time_limit_backup(ctx: &Ctx) {
             line
         }
         Ok(TimeLimit::Made(outcome)) => {
+            if let crate::create::Outcome::Unchanged { newest, .. } = &outcome {
+                tracing::info!("time-limit backup skipped: database unchanged since {newest}");
+            }
             let mut line = super::report::outcome_line(&ctx.job, "time-limit", &outcome);
             if let crate::create::Outcome::Created(created) = &outcome {
                 line.field("size", &created.entry.size.to_string())
