@@ -11,6 +11,18 @@ flag, ``None``/``False`` → left out); the environment variables and
 positional argument of every function; arguments of the wrong type raise
 ``TypeError`` (or ``ValueError``) naming them before the binary runs.
 
+Keyword options of every function: ``backup_dir``, ``config``, ``summary_log``,
+``mirror_dirs``, ``compression_level``, ``max_backups``, ``keep_daily``,
+``keep_weekly``, ``keep_pre_restore``, ``diff_backups``, ``threads``,
+``min_interval_hours``, ``busy_timeout_seconds``, ``lock_timeout_seconds``,
+``term_grace_seconds``, ``shared``, ``remote``, ``remote_upload``,
+``remote_max_backups``, ``remote_timeout_seconds``, ``verbose``. Besides them:
+:func:`restore` ``name``, ``target``, ``before_job``, ``if_db_missing``, ``force``,
+``full_check``, ``from_remote``; :func:`backup` ``force``; :func:`check`
+``max_age``, ``min_count``, ``max_shrink``, ``min_free``, ``remote_max_age``;
+:func:`list_backups` ``job``, ``from_remote``; :func:`verify` and :func:`export`
+``from_remote``. Their types: ``dbbackup.Options`` and the classes beside it.
+
 A failure raises :class:`DbBackupError`, whose message is one line with the exit
 code and the binary's own error line. The binary's log lines go to the
 ``logging`` logger ``"dbbackup"`` at their own level (the error line the
@@ -43,14 +55,12 @@ if TYPE_CHECKING:
     # so the package needs nothing beyond the standard library at run time.
     from typing_extensions import Unpack
 
+# What `help(dbbackup)` shows: the functions and the error. The option types
+# (`Options`, ...) and `CheckReport` stay importable for type checkers; listed
+# here, pydoc showed each with every inherited `dict` method (T25 #10), and the
+# options are listed in the module's docstring instead.
 __all__ = [
-    "CheckOptions",
-    "CheckReport",
     "DbBackupError",
-    "ListOptions",
-    "Options",
-    "RemoteOptions",
-    "RestoreOptions",
     "auto",
     "backup",
     "binary",

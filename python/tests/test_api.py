@@ -664,6 +664,22 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(published[0].levelno, logging.INFO)
         self.assertRegex(published[0].getMessage(), r"^job=local host=\S+: published backup_")
 
+    def test_help_lists_every_option_and_no_inherited_dict_methods(self) -> None:
+        # T25 #10: help(dbbackup) was 1212 lines, six times dict's methods, and the
+        # option names were cut off in the TypedDicts' annotations.
+        import pydoc
+
+        text = pydoc.render_doc(dbbackup, renderer=pydoc.TextDoc())
+        self.assertNotIn("Methods inherited from builtins.dict", text)
+        self.assertLess(len(text.splitlines()), 500, text)
+        doc = " ".join((dbbackup.__doc__ or "").split())
+        kinds = (dbbackup.Options, dbbackup.RestoreOptions, dbbackup.CheckOptions,
+                 dbbackup.ListOptions, dbbackup.RemoteOptions)
+        for kind in kinds:
+            for key in kind.__annotations__:
+                with self.subTest(option=key):
+                    self.assertIn(f"``{key}``", doc)
+
     def test_the_readme_and_docs_give_the_signatures_the_functions_have(self) -> None:
         docs = README.parent / "docs" / "python.md"
         for name in dbbackup.__all__:
