@@ -37,6 +37,7 @@ mod sqlite_file;
 pub mod store;
 pub mod summary_log;
 pub mod units;
+mod verify;
 
 use commands::Ctx;
 use exit_code::ExitCode;

@@ -145,12 +145,9 @@ pub(crate) fn restore(
 
     let parent = parent_dir(target);
     crate::store::remove_dead_temps_in(&parent);
-    let IntactCopy {
-        entry,
-        temp,
-        passed_over,
-    } = extract_first_intact(settings, job, &candidates, request, present, &parent)
+    let copy = extract_first_intact(settings, job, &candidates, request, present, &parent)
         .map_err(&untouched)?;
+    let (entry, temp) = (copy.entry, copy.temp);
     other_host::warn(&entry, target, &parent);
 
     let (mut saved, guard) = match (&lock, present) {
@@ -196,6 +193,9 @@ pub(crate) fn restore(
         }
     }
     let synced = sync_dir(&parent);
+    if let Some(why) = copy.ownership {
+        tracing::warn!("{why}");
+    }
     if let Some(guard) = &guard
         && let Some(pid) = guard.replaced_file_user()
     {
@@ -228,7 +228,7 @@ pub(crate) fn restore(
         target: target.clone(),
         saved_before: matches!(saved, Some(Saved::Existing(_))),
         saved: saved.map(|s| s.name().to_string()),
-        passed_over,
+        passed_over: copy.passed_over,
     }))
 }
 
@@ -556,6 +556,9 @@ struct IntactCopy {
     entry: Entry,
     temp: TempFile,
     passed_over: Vec<(String, String)>,
+    /// Why the copy could not take the replaced file's owner or group: said
+    /// once it replaced it, not for a restore refused after (T25 #7).
+    ownership: Option<String>,
 }
 
 /// Decompress and check candidates until one is intact; errors if none is.
@@ -583,11 +586,12 @@ fn extract_first_intact(
             continue;
         }
         match extract_checked(settings, job, entry, request, present, parent) {
-            Ok(temp) => {
+            Ok((temp, ownership)) => {
                 return Ok(IntactCopy {
                     entry: entry.clone(),
                     temp,
                     passed_over,
+                    ownership,
                 });
             }
             Err(error @ Error::Interrupted(_)) => return Err(error),
@@ -634,7 +638,8 @@ fn extract_first_intact(
     })
 }
 
-/// A checked copy of `entry` beside the target; nothing else touched.
+/// A checked copy of `entry` beside the target, and why it could not take the
+/// replaced file's owner or group; nothing else touched.
 fn extract_checked(
     settings: &Settings,
     job: &JobContext,
@@ -642,7 +647,7 @@ fn extract_checked(
     request: &Request,
     present: Present,
     parent: &Path,
-) -> Result<TempFile> {
+) -> Result<(TempFile, Option<String>)> {
     let target = &request.target;
     // An empty file's mode too: whoever made it chose it.
     let exists = present != Present::Missing;
@@ -684,10 +689,12 @@ fn extract_checked(
     if full {
         crate::store::damage::clear_checked(&entry.path);
     }
-    if exists {
-        keep_owner_and_mode(&mut temp, target)?;
-    }
-    Ok(temp)
+    let ownership = if exists {
+        keep_owner_and_mode(&mut temp, target)?
+    } else {
+        None
+    };
+    Ok((temp, ownership))
 }
 
 /// The check a restored copy gets before it is visible (docs/reliability.md).
@@ -709,8 +716,9 @@ fn needs_integrity_check(entry: &Entry, full_check: bool) -> bool {
 
 /// Give the restored copy the replaced file's exact mode and group (and owner,
 /// as root): a shared results database must stay writable by its group, and
-/// `create_in` applied the umask and our own group.
-fn keep_owner_and_mode(temp: &mut TempFile, target: &Path) -> Result<()> {
+/// `create_in` applied the umask and our own group. Not a member of that
+/// group: why, to be said once the copy replaced the file.
+fn keep_owner_and_mode(temp: &mut TempFile, target: &Path) -> Result<Option<String>> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let old = fs::metadata(target).context(|| format!("cannot access {}", show(target)))?;
     let ours = temp
@@ -720,21 +728,23 @@ fn keep_owner_and_mode(temp: &mut TempFile, target: &Path) -> Result<()> {
     let root = nix::unistd::geteuid().is_root();
     let owner = (root && ours.uid() != old.uid()).then(|| nix::unistd::Uid::from_raw(old.uid()));
     let group = (ours.gid() != old.gid()).then(|| nix::unistd::Gid::from_raw(old.gid()));
+    let mut ownership = None;
     if (owner.is_some() || group.is_some())
         && let Err(e) = nix::unistd::fchown(&*temp.file(), owner, group)
     {
         // Not a member of that group: the restore still puts the data back.
-        tracing::warn!(
-            "cannot give the restored {} the group {} of the file it replaces: {e}",
+        ownership = Some(format!(
+            "the restored {} could not be given the group {} of the file it replaced: {e}",
             show(target),
             old.gid()
-        );
+        ));
     }
     // After chown, which clears set-id bits.
     let mode = old.mode() & 0o7777;
     temp.file()
         .set_permissions(fs::Permissions::from_mode(mode))
-        .context(|| format!("cannot set the mode of {}", show(temp.path())))
+        .context(|| format!("cannot set the mode of {}", show(temp.path())))?;
+    Ok(ownership)
 }
 
 /// Retention and mirror copies for the pre-restore copy of a restore that

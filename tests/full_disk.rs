@@ -805,3 +805,52 @@ fn a_metrics_file_that_cannot_be_written_is_not_left_stale() {
         run.stderr
     );
 }
+
+/// T25 #7: a restore refused because its pre-restore copy cannot be saved (a
+/// read-only backup directory) first warned that "the restored results.db"
+/// could not get the group of the file it replaces, though nothing was
+/// restored. Said only of a restore that replaced the file.
+#[test]
+fn a_refused_restore_says_nothing_of_the_restored_files_group() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let project = env.path("project");
+    fs::create_dir(&project).unwrap();
+    let db = project.join("results.db");
+    fs::copy(&env.db, &db).unwrap();
+    // nobody's database in nobody's directory, of a group nobody is not in.
+    nix::unistd::chown(&project, Some(nobody.uid), None).unwrap();
+    nix::unistd::chown(&db, Some(nobody.uid), Some(nix::unistd::Gid::from_raw(0))).unwrap();
+    chmod(&db, 0o664);
+    chmod(&env.backups, 0o555);
+    for name in env.backup_files() {
+        chmod(&env.backups.join(name), 0o644);
+    }
+    let args = ["restore", "latest", "--target", db.to_str().unwrap()];
+    let Some(run) = as_nobody(&env, &args) else {
+        return;
+    };
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = error_line(&run);
+    assert!(
+        line.starts_with(&format!("cannot save {} in ", db.display())),
+        "{line}"
+    );
+    // Allowed to save it: restored, and then the group is said.
+    for entry in dir_and_its_entries(&env.backups) {
+        nix::unistd::chown(&entry, Some(nobody.uid), None).unwrap();
+    }
+    chmod(&env.backups, 0o755);
+    let run = as_nobody(&env, &args).unwrap();
+    run.ok();
+    assert!(
+        run.stderr.contains(&format!(
+            " WARN job=local host={}: the restored {} could not be given the group 0 of the file it replaced: EPERM",
+            nix::unistd::gethostname().unwrap().to_string_lossy(),
+            db.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}

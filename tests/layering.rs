@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "restore",
             "restored",
             "export",
+            "verify",
             "due",
             "health",
             "metrics",

@@ -131,7 +131,7 @@ fn reread_if_stale(ctx: &Ctx) {
         return;
     }
     let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
-    match super::verify::verify_one(newest, false, &ctx.job, threads) {
+    match crate::verify::one(newest, false, &ctx.job, threads) {
         Ok(said) => tracing::info!(
             "{} read whole (not for {}): {said}",
             newest.file_name,

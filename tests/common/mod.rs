@@ -246,15 +246,19 @@ impl Env {
             .join(self.backup_files().last().expect("a backup"))
     }
 
-    /// Files in the backup dir that are neither backups, the lock, nor the state
-    /// directory (attempt records, array state).
+    /// Files in the backup dir that are neither backups, the lock, the state
+    /// directory (attempt records, array state) nor `.dbbackup-pages`.
     pub(crate) fn stray_files(&self) -> Vec<String> {
         fs::read_dir(&self.backups)
             .map(|dir| {
                 dir.flatten()
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .filter(|n| {
-                        !n.starts_with("backup_") && n != ".dbbackup.lock" && n != ".dbbackup-state"
+                        !n.starts_with("backup_")
+                            && n != ".dbbackup.lock"
+                            && n != ".dbbackup-state"
+                            // Records about backups: page hashes, whole reads.
+                            && n != ".dbbackup-pages"
                     })
                     .collect()
             })
