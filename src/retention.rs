@@ -85,20 +85,33 @@ pub(crate) fn pre_shrink<'a>(
 }
 
 /// The sizes the shrink rule compares, with their points: the pages in use
-/// when every point recorded its free pages, else (backups made before they
-/// were recorded among them) the file sizes, so that an upgrade alone never
-/// reads as a shrink.
+/// (the file's size less its free pages) when every point's are known, else
+/// the file sizes. A backup made before its free pages were recorded has
+/// them read from its own database header (the first bytes of its data,
+/// T25b: an upgraded project's older points counted whole file sizes, and a
+/// `DELETE` without `VACUUM` pushed them all out); a diff made then, or an
+/// unreadable one, leaves file sizes for all.
 pub(crate) fn shrink_sizes<'a>(
     points: impl IntoIterator<Item = &'a Entry>,
 ) -> Vec<(&'a Entry, u64)> {
-    let metas: Vec<(&Entry, &crate::store::metadata::Metadata)> = points
+    let sized: Vec<(&Entry, u64, Option<u64>)> = points
         .into_iter()
-        .filter_map(|e| Some((e, e.meta.as_ref().ok()?)))
+        .filter_map(|e| {
+            let meta = e.meta.as_ref().ok()?;
+            let free = meta.free_bytes.or_else(|| {
+                crate::archive::decompress::db_header(e)
+                    .map(|header| crate::sqlite_file::free_bytes(&header))
+            });
+            Some((e, meta.db_size, free))
+        })
         .collect();
-    let in_use = metas.iter().all(|(_, m)| m.free_bytes.is_some());
-    metas
+    let in_use = sized.iter().all(|(_, _, free)| free.is_some());
+    sized
         .into_iter()
-        .map(|(e, m)| (e, if in_use { m.content_size() } else { m.db_size }))
+        .map(|(e, size, free)| match free {
+            Some(free) if in_use => (e, size.saturating_sub(free)),
+            _ => (e, size),
+        })
         .collect()
 }
 
@@ -112,7 +125,8 @@ pub(crate) struct KeepOrDelete {
     /// Whether every restore point newer than `held` is a diff of it
     /// ([`only_diffs_since`]): the advice then waits for a full backup.
     pub held_is_base: bool,
-    /// Backups kept because they stand in for a restore's pre-restore copy.
+    /// Backups kept because they stand in for a restore's pre-restore copy,
+    /// that the count alone would delete.
     pub undo: Vec<String>,
     /// Kept only because a caller protected them (a job's pre-job restore
     /// point), newest first: the policy alone would delete them.
@@ -189,6 +203,7 @@ fn plan_with(
             .map(|e| e.file_name.as_str()),
     );
     let undo = undo_kept(set, &pre_restore, restored, policy.keep_pre_restore);
+    let undo_beyond = not_kept_yet(&undo, &keep);
     keep.extend(undo.iter().map(String::as_str));
     keep.extend(
         damaged_pre
@@ -230,7 +245,7 @@ fn plan_with(
         delete: Vec::new(),
         held: held.map(|e| e.file_name.clone()),
         held_is_base,
-        undo: undo.clone(),
+        undo: undo_beyond,
         pinned: Vec::new(),
         future: future.clone(),
     };
@@ -253,6 +268,17 @@ fn plan_with(
         }
     }
     plan
+}
+
+/// Those of `names` that `keep` does not hold yet: the undo points said to be
+/// kept beyond the count, not on every run while among the newest anyway
+/// (T25 #8).
+fn not_kept_yet(names: &[String], keep: &HashSet<&str>) -> Vec<String> {
+    names
+        .iter()
+        .filter(|name| !keep.contains(name.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// The backups standing in for a pre-restore copy (`restored::Undo`) that
@@ -752,6 +778,17 @@ mod tests {
         let plan = plan_of(&entries);
         assert_eq!(plan.delete, vec!["backup_20250104_000000.db.gz"]);
         assert_eq!(plan.undo, vec![undo.to_string()]);
+        // Among the newest the count keeps anyway: kept, and not said (T25 #8).
+        let mut roomy = policy(3, 0, 0);
+        roomy.keep_pre_restore = 1;
+        let plan = plan_with(
+            &set(entries.clone()),
+            roomy,
+            &HashSet::new(),
+            Some(&restored),
+            |_| true,
+        );
+        assert!(plan.delete.is_empty() && plan.undo.is_empty(), "{plan:?}");
         // A newer restore's real copy: the stand-in is no longer among the 1.
         entries.push(owned("20250106_000000", DB, Kind::PreRestore, false));
         let plan = plan_of(&entries);

@@ -120,6 +120,18 @@ pub(crate) fn header(path: &Path) -> io::Result<Header> {
     })
 }
 
+/// Bytes of a database's free pages from its header (the first 100 bytes):
+/// the freelist's page count (offset 36) times the page size (offset 16; 1
+/// means 65536).
+pub(crate) fn free_bytes(header: &[u8; 100]) -> u64 {
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536,
+        size => u64::from(size),
+    };
+    let free_pages = u32::from_be_bytes([header[36], header[37], header[38], header[39]]);
+    u64::from(free_pages) * page_size
+}
+
 pub(crate) fn read_prefix(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {

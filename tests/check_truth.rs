@@ -379,19 +379,25 @@ fn periodic_reads_a_week_old_newest_point_whole_and_replaces_a_damaged_one() {
     let run = periodic();
     run.ok();
     assert!(!run.stderr.contains("read whole"), "{}", run.stderr);
-    // A week old: read whole.
+    // A week old: read whole. The run fails (cron mails it), and replaces it.
     flip_middle(&damaged);
     backdate(&damaged, std::time::Duration::from_secs(8 * 24 * 3600));
     flip_middle(&damaged);
     let run = periodic();
-    run.ok();
+    assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr.contains(&format!(
-            " WARN job=local host={}: {name} read whole: backup {name} is damaged: ",
+            " WARN job=local host={}: unhealthy: {name} read whole: backup {name} is damaged: ",
             listed(&env)[&name]["host"].as_str().unwrap()
         )),
         "{}",
         run.stderr
+    );
+    let line = summary_lines(&env.summary_log()).pop().unwrap();
+    assert_eq!(line["healthy"], "false", "{line:?}");
+    assert!(
+        line["problems"].contains(&format!("{name} read whole: ")),
+        "{line:?}"
     );
     let list = listed(&env);
     assert_eq!(list.len(), 2, "a new backup was made: {list:?}");

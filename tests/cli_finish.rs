@@ -351,3 +351,21 @@ fn init_elsewhere_names_the_config_in_its_next_commands() {
         here.stdout
     );
 }
+
+/// T25 #6: `man --out DIR` made a missing directory chain without a word (a
+/// typo such as `man/mna1` left a tree where man never looks): it says so.
+#[test]
+fn man_out_says_when_it_created_the_directory() {
+    let env = Env::new();
+    let run = env.run(&["man", "--out", "share/man/mna1"]);
+    run.ok();
+    assert!(
+        run.stdout
+            .starts_with("created directory share/man/mna1\nwrote share/man/mna1/dbbackup.1\n"),
+        "{}",
+        run.stdout
+    );
+    let again = env.run(&["man", "--out", "share/man/mna1", "--overwrite"]);
+    again.ok();
+    assert!(again.stdout.starts_with("wrote "), "{}", again.stdout);
+}

@@ -832,6 +832,7 @@ fn a_refused_restore_says_nothing_of_the_restored_files_group() {
         return;
     };
     assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("group"), "{}", run.stderr);
     let line = error_line(&run);
     assert!(
         line.starts_with(&format!("cannot save {} in ", db.display())),

@@ -536,3 +536,51 @@ fn a_script_that_ran_pre_job_owes_its_post_job_outside_slurm() {
     env.run(&["check"])
         .reported(1, "ended without its post-job backup (no longer running;");
 }
+
+/// Review of T24 F9: `timeout 600 dbbackup pre-job` made `timeout` (gone as
+/// soon as pre-job was) owe the post-job, so `check` failed for the whole
+/// work; and `timeout 1h dbbackup post-job` (its parent `timeout`, not the
+/// script) did not pay it. The script past its launchers owes it, and a
+/// post-job anywhere under the script pays.
+#[test]
+fn a_launcher_around_pre_job_or_post_job_is_not_the_job() {
+    let env = Env::new();
+    let rows = row_count(&env.db, "ledger");
+    let go = env.path("go");
+    let mut running = script(
+        &env,
+        &format!(
+            "timeout 600 \"$DBBACKUP\" pre-job && {WRITE_A_ROW} && while [ ! -e '{}' ]; do sleep 0.05; done; (timeout 600 \"$DBBACKUP\" post-job --status 0)",
+            go.display()
+        ),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_until(
+        "the row is written",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || row_count(&env.db, "ledger") > rows,
+    );
+    let check = env.run(&["check"]);
+    check.ok();
+    let line = attempt_line(&check.stdout);
+    assert!(
+        line.contains(&format!(
+            "the process that ran `dbbackup pre-job` (pid {} on ",
+            running.id()
+        )) && line.contains("its post-job backup is to come"),
+        "{line}"
+    );
+    fs::write(&go, "").unwrap();
+    assert!(running.wait().unwrap().success());
+    let check = env.run(&["check"]);
+    check.ok();
+    let line = attempt_line(&check.stdout);
+    assert!(
+        line.starts_with("OK") && line.contains("(post-job") && !line.contains("pre-job`"),
+        "{line}"
+    );
+}

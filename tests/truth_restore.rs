@@ -599,6 +599,14 @@ fn the_backup_standing_in_for_a_pre_restore_copy_is_kept_like_one() {
         "{}",
         run.stdout
     );
+    // Among the newest `max_backups` anyway: kept without a word (T25 #8).
+    let quiet = env.run(&["prune"]);
+    quiet.ok();
+    assert!(
+        !quiet.stderr.contains("retention keeps"),
+        "{}",
+        quiet.stderr
+    );
     for i in 0..3 {
         ins(&format!("n{i}"));
         env.run(&["backup"]).ok();

@@ -246,6 +246,23 @@ pub(crate) fn fill_temp(
 }
 
 /// Whether `path` starts with the gzip magic (for messages about what a file is).
+/// The database header (its first 100 bytes) of a full backup, inflated from
+/// the start of its data: a few KiB read, whatever the backup's size. `None`
+/// for a diff (its data is not the database) or an unreadable file.
+pub(crate) fn db_header(entry: &Entry) -> Option<[u8; 100]> {
+    use std::io::{Seek, SeekFrom};
+    if entry.meta.as_ref().ok()?.diff.is_some() {
+        return None;
+    }
+    let mut file = open_no_follow(&entry.path).ok()?;
+    file.seek(SeekFrom::Start(crate::store::metadata::HEADER_LEN as u64))
+        .ok()?;
+    let mut data = MultiGzDecoder::new(BufReader::with_capacity(8192, file));
+    let mut header = [0u8; 100];
+    data.read_exact(&mut header).ok()?;
+    header.starts_with(SQLITE_MAGIC).then_some(header)
+}
+
 pub(crate) fn looks_like_gzip(path: &Path) -> bool {
     let mut magic = [0u8; 2];
     open_no_follow(path)

@@ -101,7 +101,7 @@ impl PostJobDue {
         } else if crate::signals::supervising() {
             Some(process)
         } else {
-            let parent = parent_pid().filter(|&pid| pid > 1)?;
+            let parent = owner_of_this_process()?;
             Some(PostJobDue {
                 pid: Some(parent),
                 started: start_ticks(parent),
@@ -152,12 +152,13 @@ impl PostJobDue {
     pub(crate) fn owed_by(&self, job: &JobContext) -> bool {
         let same_process = self.pid == Some(job.pid) && self.host == job.host;
         if self.parent {
-            // A bare `post-job` run by the same script as the `pre-job`.
+            // A bare `post-job` run by the same script as the `pre-job`, from
+            // it or from anything it started (`timeout 1h dbbackup post-job`,
+            // a subshell).
             return job.own_id.is_none()
                 && !crate::signals::supervising()
                 && self.host == job.host
-                && parent_pid().is_some_and(|pid| self.pid == Some(pid))
-                && self.pid.and_then(start_ticks) == self.started;
+                && self.pid.is_some_and(|pid| is_ancestor(pid, self.started));
         }
         match &self.slurm_job {
             Some(id) => {
@@ -218,17 +219,18 @@ impl PostJobDue {
         if here != self.host {
             return Awaited::CannotTell(format!("it ran on host {}, not this one", self.host));
         }
+        // First: in another pid namespace the pid names another process, or none.
+        if self.pid_ns.is_some() && pid_namespace() != self.pid_ns {
+            return Awaited::CannotTell(format!(
+                "pid {pid} is in another pid namespace (a container) than this check"
+            ));
+        }
         use nix::errno::Errno;
         match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None) {
             Err(Errno::ESRCH) => return ended("no longer running"),
             // Another user's process (`check` run by monitoring): it exists.
             Err(Errno::EPERM) | Ok(()) => {}
             Err(other) => return Awaited::CannotTell(format!("kill -0: {other}")),
-        }
-        if self.pid_ns.is_some() && pid_namespace() != self.pid_ns {
-            return Awaited::CannotTell(format!(
-                "pid {pid} is in another pid namespace (a container) than this check"
-            ));
         }
         if self.boot.is_some() && boot_id() != self.boot {
             return ended("the host has rebooted since");
@@ -389,6 +391,63 @@ fn start_ticks(pid: u32) -> Option<u64> {
 /// The process that ran this one.
 fn parent_pid() -> Option<u32> {
     u32::try_from(nix::unistd::getppid().as_raw()).ok()
+}
+
+/// A process's command name and parent, from `/proc`.
+fn name_and_parent(pid: u32) -> Option<(String, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_string();
+    Some((name, rest.split_whitespace().nth(1)?.parse().ok()?))
+}
+
+/// Programs that run a command as their child and end with it: the script
+/// that ran `timeout 600 dbbackup pre-job` owes the post-job, not `timeout`,
+/// gone as soon as pre-job is (review of T24 F9).
+const LAUNCHERS: &[&str] = &[
+    "timeout",
+    "time",
+    "flock",
+    "xargs",
+    "sudo",
+    "su",
+    "runuser",
+    "conda",
+    "mamba",
+    "micromamba",
+    "uv",
+    "pixi",
+    "apptainer",
+    "singularity",
+    "starter",
+    "starter-suid",
+];
+
+/// Who a bare `pre-job` outside SLURM leaves owing the post-job: the process
+/// that ran it, past the launchers wrapping it; none for an orphan.
+fn owner_of_this_process() -> Option<u32> {
+    let mut pid = parent_pid()?;
+    for _ in 0..16 {
+        match name_and_parent(pid) {
+            Some((name, up)) if up > 1 && LAUNCHERS.contains(&name.as_str()) => pid = up,
+            _ => break,
+        }
+    }
+    (pid > 1).then_some(pid)
+}
+
+/// Whether `pid`, started at `started` (clock ticks after boot), is this
+/// process's parent or an ancestor of it.
+fn is_ancestor(pid: u32, started: Option<u64>) -> bool {
+    let mut at = parent_pid();
+    for _ in 0..64 {
+        match at {
+            Some(up) if up == pid => return start_ticks(up) == started,
+            Some(up) if up > 1 => at = name_and_parent(up).map(|(_, next)| next),
+            _ => return false,
+        }
+    }
+    false
 }
 
 fn pid_namespace() -> Option<String> {

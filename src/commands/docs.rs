@@ -25,8 +25,13 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
             .context(|| "cannot render man page")?;
         return write_stdout(&page);
     };
+    let made = !dir.exists();
     fs::create_dir_all(dir).context(|| format!("cannot create {}", show(dir)))?;
     let out = ctx.output(crate::cli::Format::Text);
+    if made {
+        // Said: a mistyped directory (`man1` as `mna1`) is noticed (T25 #6).
+        out.line(format!("created directory {}", dir.display()));
+    }
     let mut pages = Vec::new();
     collect_pages(&command, "dbbackup", &mut pages);
     let pages: Vec<_> = pages

@@ -23,7 +23,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
     ctx.settings.db_path()?;
     // Before the backup: a point found damaged no longer holds the database's
     // state, so a new one is made now.
-    reread_if_stale(ctx);
+    let reread = reread_if_stale(ctx);
     let made = back_up_if_due(ctx);
     let thresholds = ctx.settings.check.clone();
     let mut criteria = match crate::health::evaluate_all(&ctx.settings, &thresholds) {
@@ -45,6 +45,10 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
         attempt.detail = format!("this run failed: {why}");
     }
     let mut problems = crate::health::problems(&criteria);
+    // Said by this run even when its new backup is healthy: a point that
+    // matched its checksum yet failed `integrity_check` was a faithful copy of
+    // a database already damaged, and so may the new one be.
+    problems.extend(reread);
     if let Some(path) = &args.metrics_file {
         let written = super::report::prometheus(ctx, &criteria)
             .and_then(|text| crate::metrics::write_file(path, &text));
@@ -111,35 +115,38 @@ pub(crate) fn run(ctx: &Ctx, args: &PeriodicArgs) -> Result<ExitCode> {
 /// `verify` does, when neither its creation nor its last whole read is within
 /// [`REREAD_AFTER`]: bytes gone bad in a file of the same size pass every
 /// cheap test, so `check` would call it good for ever (T25 #2). Damage found
-/// is marked, and `check` reports it (`count`, `restorable`).
-fn reread_if_stale(ctx: &Ctx) {
+/// is marked, and `check` reports it (`count`, `restorable`); what the read
+/// found wrong is this run's problem too.
+fn reread_if_stale(ctx: &Ctx) -> Option<String> {
     use crate::store::read_whole::{self, REREAD_AFTER};
-    let Ok(points) =
-        crate::store::latest::restore_points(&ctx.backup_dir(), ctx.db_id().as_ref(), None)
-    else {
-        return;
-    };
-    let Some(newest) = points
+    let points =
+        crate::store::latest::restore_points(&ctx.backup_dir(), ctx.db_id().as_ref(), None).ok()?;
+    let newest = points
         .iter()
-        .find(|e| crate::diff::restore_problem(e).is_none())
-    else {
-        return;
-    };
+        .find(|e| crate::diff::restore_problem(e).is_none())?;
     let last =
         read_whole::last(&newest.path).map_or(newest.created(), |at| at.max(newest.created()));
     if jiff::Timestamp::now().duration_since(last) < REREAD_AFTER {
-        return;
+        return None;
     }
+    // Claimed first: runs that start while it reads (cron every 15 minutes, a
+    // point of 50 GB), and a read that fails for want of room in $TMPDIR, do
+    // not read it again before the next week.
+    read_whole::record(&newest.path);
     let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
     match crate::verify::one(newest, false, &ctx.job, threads) {
-        Ok(said) => tracing::info!(
-            "{} read whole (not for {}): {said}",
-            newest.file_name,
-            crate::units::human_duration(REREAD_AFTER.unsigned_abs())
-        ),
+        Ok(said) => {
+            tracing::info!(
+                "{} read whole (not for {}): {said}",
+                newest.file_name,
+                crate::units::human_duration(REREAD_AFTER.unsigned_abs())
+            );
+            None
+        }
         // Deleted meanwhile (another job's retention): nothing to say.
-        Err(_) if !newest.path.exists() => {}
-        Err(error) => tracing::warn!("{} read whole: {error}", newest.file_name),
+        Err(_) if !newest.path.exists() => None,
+        // WARNed with the run's other problems.
+        Err(error) => Some(format!("{} read whole: {error}", newest.file_name)),
     }
 }
 

@@ -201,16 +201,9 @@ struct Pages<'s> {
 }
 
 impl Pages<'_> {
-    /// Bytes of the snapshot's free pages, from its header: the freelist's
-    /// page count (offset 36) times the page size (offset 16; 1 is 65536).
+    /// Bytes of the snapshot's free pages, from its header.
     fn free_bytes(&self) -> Option<u64> {
-        let header = self.header.as_ref()?;
-        let page_size = match u16::from_be_bytes([header[16], header[17]]) {
-            1 => 65536,
-            size => u64::from(size),
-        };
-        let free_pages = u32::from_be_bytes([header[36], header[37], header[38], header[39]]);
-        Some(u64::from(free_pages) * page_size)
+        self.header.as_ref().map(crate::sqlite_file::free_bytes)
     }
 }
 
