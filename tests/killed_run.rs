@@ -450,6 +450,32 @@ fn script(env: &Env, body: &str) -> std::process::Command {
 /// The work of a script: one row into the ledger.
 const WRITE_A_ROW: &str = "python3 -c \"import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\\\"INSERT INTO ledger (amount, note) VALUES (1, 'work')\\\"); c.commit()\" \"$DB\"";
 
+/// A script in the background: `PRE`, one row written, then it waits for the
+/// file `go` (in the test's directory) and runs `THEN`; returns once the row
+/// is in the database.
+fn start_script_until_go(env: &Env, pre: &str, then: &str) -> std::process::Child {
+    let rows = row_count(&env.db, "ledger");
+    let go = env.path("go");
+    let child = script(
+        env,
+        &format!(
+            "{pre} && {WRITE_A_ROW} && while [ ! -e '{}' ]; do sleep 0.05; done; {then}",
+            go.display()
+        ),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_until(
+        "the row is written",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || row_count(&env.db, "ledger") > rows,
+    );
+    child
+}
+
 /// T24 F9: a bare `pre-job` outside SLURM (a script: `pre-job; work;
 /// post-job`) owed nothing, so a script killed after its pre-job, or one that
 /// never ran its post-job, left `check` OK with its work in no backup. The
@@ -478,25 +504,8 @@ fn a_script_that_ran_pre_job_owes_its_post_job_outside_slurm() {
     );
 
     // A script still running after its pre-job: OK, its post-job to come.
-    let rows = row_count(&env.db, "ledger");
     let go = env.path("go");
-    let mut running = script(
-        &env,
-        &format!(
-            "\"$DBBACKUP\" pre-job && {WRITE_A_ROW} && while [ ! -e '{}' ]; do sleep 0.05; done; kill -KILL $$",
-            go.display()
-        ),
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    wait_until(
-        "the row is written",
-        Duration::from_secs(60),
-        Duration::from_millis(50),
-        || row_count(&env.db, "ledger") == rows + 1,
-    );
+    let mut running = start_script_until_go(&env, "\"$DBBACKUP\" pre-job", "kill -KILL $$");
     let check = env.run(&["check"]);
     check.ok();
     let line = attempt_line(&check.stdout);
@@ -545,24 +554,11 @@ fn a_script_that_ran_pre_job_owes_its_post_job_outside_slurm() {
 #[test]
 fn a_launcher_around_pre_job_or_post_job_is_not_the_job() {
     let env = Env::new();
-    let rows = row_count(&env.db, "ledger");
     let go = env.path("go");
-    let mut running = script(
+    let mut running = start_script_until_go(
         &env,
-        &format!(
-            "timeout 600 \"$DBBACKUP\" pre-job && {WRITE_A_ROW} && while [ ! -e '{}' ]; do sleep 0.05; done; (timeout 600 \"$DBBACKUP\" post-job --status 0)",
-            go.display()
-        ),
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    wait_until(
-        "the row is written",
-        Duration::from_secs(60),
-        Duration::from_millis(50),
-        || row_count(&env.db, "ledger") > rows,
+        "timeout 600 \"$DBBACKUP\" pre-job",
+        "(timeout 600 \"$DBBACKUP\" post-job --status 0)",
     );
     let check = env.run(&["check"]);
     check.ok();

@@ -15,6 +15,7 @@ pub(crate) mod ownership;
 pub(crate) mod perms;
 pub(crate) mod read_whole;
 pub(crate) mod sealed;
+mod stamped;
 pub(crate) mod verified;
 
 use std::fs;
