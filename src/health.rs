@@ -643,13 +643,9 @@ fn shrink(
         });
     // Retention holds the pre-shrink point while the shrink lasts: the warning
     // and the held point go together, and deleting the file ends both.
-    if let Some(held) =
-        crate::retention::pre_shrink(good.iter().copied(), thresholds.max_shrink_percent)
+    if let Some((held, largest)) =
+        crate::retention::held_by_shrink(&sized, thresholds.max_shrink_percent)
     {
-        let largest = sized
-            .iter()
-            .find(|(e, _)| e.file_name == held.file_name)
-            .map_or(0, |&(_, size)| size);
         let is_base = crate::retention::only_diffs_since(good.iter().copied(), &held.file_name);
         return Criterion {
             pending: false,

@@ -71,17 +71,22 @@ pub(crate) fn pre_shrink<'a>(
     points: impl IntoIterator<Item = &'a Entry>,
     max_shrink_percent: f64,
 ) -> Option<&'a Entry> {
-    let sized = shrink_sizes(points);
+    held_by_shrink(&shrink_sizes(points), max_shrink_percent).map(|(e, _)| e)
+}
+
+/// [`pre_shrink`] of points already sized by [`shrink_sizes`] (`check` uses
+/// the sizes too: an older backup's header is read once), with its size.
+pub(crate) fn held_by_shrink<'a>(
+    sized: &[(&'a Entry, u64)],
+    max_shrink_percent: f64,
+) -> Option<(&'a Entry, u64)> {
     let &(_, newest) = sized.first()?;
     let largest = sized.iter().map(|&(_, size)| size).max()?;
     let floor = largest as f64 * (100.0 - max_shrink_percent) / 100.0;
     if (newest as f64) >= floor {
         return None;
     }
-    sized
-        .into_iter()
-        .find(|&(_, size)| size == largest)
-        .map(|(e, _)| e)
+    sized.iter().copied().find(|&(_, size)| size == largest)
 }
 
 /// The sizes the shrink rule compares, with their points: the pages in use

@@ -124,19 +124,13 @@ pub struct Metadata {
     pub duration_seconds: Option<f64>,
     /// Bytes of the snapshot's free pages (SQLite's freelist): a `DELETE` or
     /// `DROP TABLE` without `VACUUM` leaves the file its size, so the shrink
-    /// rule judges the content ([`Metadata::content_size`]). Absent in
+    /// rule judges the pages in use (`retention::shrink_sizes`). Absent in
     /// backups made before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free_bytes: Option<u64>,
 }
 
 impl Metadata {
-    /// The database's bytes in use: its size less its free pages (the size
-    /// where they were not recorded).
-    pub fn content_size(&self) -> u64 {
-        self.db_size.saturating_sub(self.free_bytes.unwrap_or(0))
-    }
-
     /// `full` or `diff`.
     pub fn type_name(&self) -> &'static str {
         if self.diff.is_some() { "diff" } else { "full" }
