@@ -147,7 +147,17 @@ pub fn resolve(request: Request) -> Result<Settings> {
         init,
         given_longs,
     } = request;
-    let flags = expand_flags(flags, &given_longs)?;
+    let mut flags = expand_flags(flags, &given_longs)?;
+    let given_config = given_longs.iter().any(|l| l == "config");
+    // `export DBBACKUP_CONFIG=proj/dbbackup.yaml`, then `init` writes that
+    // file: nothing to read yet, and nothing wrong.
+    if init
+        && !given_config
+        && let Some(path) = &flags.config
+        && path.try_exists().is_ok_and(|e| !e)
+    {
+        flags.config = None;
+    }
     let config_file = match &flags.config {
         Some(path) => Some(path.clone()),
         // Anything under the default name counts, so that a directory, a FIFO or
@@ -168,7 +178,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
         .filter(|p| p.try_exists().is_ok_and(|e| !e))
     {
         // Set in a profile and forgotten, the variable is the thing to look at.
-        let source = if given_longs.iter().any(|l| l == "config") {
+        let source = if given_config {
             "--config"
         } else {
             "DBBACKUP_CONFIG"
@@ -178,7 +188,6 @@ pub fn resolve(request: Request) -> Result<Settings> {
             crate::error::show(path)
         )));
     }
-    let given_config = given_longs.iter().any(|l| l == "config");
     let (mut file, remote_line, mirrors_line) = match &config_file {
         Some(path) => {
             refuse_database_as_config(path, flags.config.is_some(), given_config)?;

@@ -452,7 +452,7 @@ pub(crate) fn evaluate(
     let vouched: Vec<Entry> = good.iter().filter(|e| !unverified(e)).cloned().collect();
     let unverified = good.len() - vouched.len();
     let mut age = or_unverified(
-        age(&vouched, label, thresholds),
+        unchanged_lifts(age(&vouched, label, thresholds), &vouched, backups, db),
         age(&good, label, thresholds),
         unverified,
     );
@@ -578,6 +578,31 @@ fn age(good: &[Entry], label: &str, thresholds: &CheckThresholds) -> Criterion {
             }
         }
     }
+}
+
+/// A finished project: its newest good backup is older than the max age, yet
+/// the database still holds exactly its state (the test `backup` skips by), so
+/// nothing is unprotected and no backup would be made: healthy, said so (NEW-7).
+/// A database changed since, or that cannot be read, keeps the failure.
+fn unchanged_lifts(
+    mut age: Criterion,
+    good: &[Entry],
+    backups: &BackupDir,
+    db: Option<&DbId>,
+) -> Criterion {
+    let (false, Some(newest), Some(db)) = (age.ok, good.iter().find(|e| !e.future_dated()), db)
+    else {
+        return age;
+    };
+    if let Ok(crate::due::Changed::Unchanged(held)) =
+        crate::due::unless_unchanged(backups, db.canonical(), false)
+        && held == newest.file_name
+    {
+        age.ok = true;
+        age.detail
+            .push_str(", and the database is unchanged since it: nothing to back up");
+    }
+    age
 }
 
 /// How far ahead of this host's clock `entry` is dated, from a second on.
@@ -1001,7 +1026,7 @@ fn awaited(which: &str, last: &crate::attempts::Record) -> (bool, String) {
                 format!("{who} has not ended ({how}): its post-job backup is to come")
             }
             Awaited::Ended { how, .. } => format!(
-                "{who} ended without its post-job backup ({how}; killed? the OOM killer, a node failure; or a script with no post-job): what its work wrote since its pre-job is in no backup"
+                "{who} ended without its post-job backup ({how}; killed? the OOM killer, a node failure; or a script with no post-job): what the database took in since its pre-job (its work's writes, or any other writer's) is in no backup"
             ),
             Awaited::EndedUnchanged(how) => format!(
                 "{who} ended without its post-job backup ({how}), but the database is unchanged since {}: nothing is lost",

@@ -422,3 +422,34 @@ fn periodic_reads_a_week_old_newest_point_whole_and_replaces_a_damaged_one() {
     second.ok();
     assert!(!second.stderr.contains("read whole"), "{}", second.stderr);
 }
+
+/// T25b NEW-7: a finished project's database, unchanged since its newest
+/// backup, is healthy past `max_age` (`backup` would skip it: nothing is
+/// unprotected), said so; one write later `age` fails again, and a mirror's
+/// `age` is judged the same way.
+#[test]
+fn an_unchanged_database_keeps_age_healthy_past_max_age() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let newest = env.newest_backup();
+    let name = newest.file_name().unwrap().to_string_lossy().to_string();
+    backdate(&newest, std::time::Duration::from_secs(3 * 24 * 3600));
+    env.run(&["check", "--max-age", "1d"]).reported(
+        0,
+        &format!(
+            "OK   age: newest good backup {name} is 3d 0h old (max 1d 0h), and the database is unchanged since it: nothing to back up\n"
+        ),
+    );
+    env.run(&["check", "--max-age", "1d", "--format", "nagios"])
+        .reported(0, "DBBACKUP OK");
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("UPDATE counter SET n = n + 1")
+        .unwrap();
+    env.run(&["check", "--max-age", "1d"]).reported(
+        1,
+        &format!("FAIL age: newest good backup {name} is 3d 0h old (max 1d 0h)\n"),
+    );
+    env.run(&["check", "--max-age", "1d", "--format", "nagios"])
+        .reported(2, "DBBACKUP CRITICAL");
+}

@@ -3,6 +3,7 @@
 use crate::common::*;
 use std::fs;
 use std::path::Path;
+use std::process::Command;
 
 /// Every `DBBACKUP_*` variable that is no setting's is named once, with the
 /// variable meant where there is one; the templates' and the test suite's own
@@ -349,6 +350,73 @@ fn init_elsewhere_names_the_config_in_its_next_commands() {
             .ends_with("next: edit it, then `dbbackup backup` and `dbbackup list`\n"),
         "{}",
         here.stdout
+    );
+}
+
+/// T25 review: the `next:` hint quoted only whitespace and quotes, so a path
+/// with `(`, `;` or `&` broke the command pasted from it; and with
+/// `DBBACKUP_CONFIG` set, "without --config, dbbackup reads ./dbbackup.yaml"
+/// was untrue. The hint is run here by a real shell, as pasted.
+#[test]
+fn init_hint_is_one_shell_word_and_names_dbbackup_config_when_set() {
+    let env = Env::new();
+    let root = env.path("");
+    let path = "run (1); a&b/x.yaml";
+    fs::create_dir_all(root.join("run (1); a&b")).unwrap();
+    let mut command = Command::new(BIN);
+    without_inherited_settings(&mut command);
+    let elsewhere = root.join("other.yaml");
+    fs::write(&elsewhere, "db_path: results.db\n").unwrap();
+    let run: Run = command
+        .current_dir(&root)
+        .env("DBBACKUP_CONFIG", &elsewhere)
+        .args([
+            "--db-path",
+            env.db.to_str().unwrap(),
+            "init",
+            "--path",
+            path,
+        ])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    let hint = run.stdout.lines().last().unwrap().to_string();
+    assert_eq!(
+        hint,
+        format!(
+            "next: edit it, then `dbbackup --config 'run (1); a&b/x.yaml' backup` and `dbbackup --config 'run (1); a&b/x.yaml' list` (or export DBBACKUP_CONFIG='run (1); a&b/x.yaml'): without --config, dbbackup reads DBBACKUP_CONFIG={}, set here",
+            elsewhere.display()
+        )
+    );
+    let pasted = hint.split('`').nth(1).unwrap().replacen("dbbackup", BIN, 1);
+    let shell = Command::new("sh")
+        .arg("-c")
+        .arg(&pasted)
+        .current_dir(&root)
+        .env_remove("DBBACKUP_CONFIG")
+        .output()
+        .unwrap();
+    assert!(shell.status.success(), "{pasted}: {shell:?}");
+    let list = bare(&root, &["--config", path, "list"]);
+    list.ok();
+    assert_eq!(list.stdout.lines().count(), 2, "{}", list.stdout);
+    // DBBACKUP_CONFIG naming the file written: the short form.
+    let mut command = Command::new(BIN);
+    without_inherited_settings(&mut command);
+    let same: Run = command
+        .current_dir(&root)
+        .env("DBBACKUP_CONFIG", root.join("y.yaml"))
+        .args(["--db-path", "results.db", "init", "--path", "y.yaml"])
+        .output()
+        .unwrap()
+        .into();
+    same.ok();
+    assert!(
+        same.stdout
+            .ends_with("next: edit it, then `dbbackup backup` and `dbbackup list`\n"),
+        "{}",
+        same.stdout
     );
 }
 

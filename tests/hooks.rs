@@ -947,13 +947,13 @@ fn a_usr1_storm_on_a_single_job_makes_one_time_limit_backup() {
     let log = env.summary_log();
     let work = python_ledger_writer(0.02, Some(9), None);
     fs::write(env.path("work.py"), work).unwrap();
-    let mut child = env
+    let child = env
         .command()
         .env("SLURM_JOB_ID", "5300")
         .env("DBBACKUP_SUMMARY_LOG", &log)
         .args(["run", "python3", "work.py", env.db.to_str().unwrap()])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_for_line(&env, "5300", "pre-job");
@@ -964,16 +964,29 @@ fn a_usr1_storm_on_a_single_job_makes_one_time_limit_backup() {
         std::thread::sleep(Duration::from_millis(400));
         let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGUSR1);
     }
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
     let warned = lines_of(&env, "5300", "time-limit");
     assert!(warned.len() >= 2, "{warned:#?}");
     let made = warned.iter().filter(|l| l["status"] == "ok").count();
     assert_eq!(made, 1, "one time-limit backup: {warned:#?}");
     let listed = listed(&env);
+    let auto: Vec<_> = listed
+        .keys()
+        .filter(|n| listed[*n]["kind"] == "auto")
+        .collect();
+    assert_eq!(auto.len(), 1, "{listed:#?}");
+    // The job's log says what its `auto` backup was for (T25b #11).
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        listed.values().filter(|r| r["kind"] == "auto").count(),
+        stderr
+            .matches(&format!(
+                ": time-limit backup made: {} (listed as kind auto, job 5300)\n",
+                auto[0]
+            ))
+            .count(),
         1,
-        "{listed:#?}"
+        "{stderr}"
     );
 }
 

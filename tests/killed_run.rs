@@ -553,13 +553,27 @@ fn a_script_that_ran_pre_job_owes_its_post_job_outside_slurm() {
 /// post-job anywhere under the script pays.
 #[test]
 fn a_launcher_around_pre_job_or_post_job_is_not_the_job() {
+    // A shell that only runs dbbackup (Python's `os.system`, R's `system()`;
+    // the pipe keeps sh from exec'ing it) is a launcher too (T25b NEW-4).
+    let one_command_shell = |verb: &str| format!("sh -c '{BIN} {verb} | cat'");
+    for (pre, post) in [
+        (
+            "timeout 600 \"$DBBACKUP\" pre-job".to_string(),
+            "(timeout 600 \"$DBBACKUP\" post-job --status 0)".to_string(),
+        ),
+        (
+            one_command_shell("pre-job"),
+            one_command_shell("post-job --status 0"),
+        ),
+    ] {
+        launched_pre_job_and_post_job(&pre, &post);
+    }
+}
+
+fn launched_pre_job_and_post_job(pre: &str, post: &str) {
     let env = Env::new();
     let go = env.path("go");
-    let mut running = start_script_until_go(
-        &env,
-        "timeout 600 \"$DBBACKUP\" pre-job",
-        "(timeout 600 \"$DBBACKUP\" post-job --status 0)",
-    );
+    let mut running = start_script_until_go(&env, pre, post);
     let check = env.run(&["check"]);
     check.ok();
     let line = attempt_line(&check.stdout);

@@ -423,13 +423,48 @@ const LAUNCHERS: &[&str] = &[
     "starter-suid",
 ];
 
+/// A shell that exists only to run this command: `sh -c 'dbbackup pre-job >
+/// log'`, as Python's `os.system`, `subprocess(..., shell=True)` and R's
+/// `system()` start it, ends with it, so the program that asked owes the
+/// post-job (T25b NEW-4). A `-c` script with more in it (`;`, `&`, a line
+/// break) is the job itself.
+fn runs_only_dbbackup(pid: u32) -> bool {
+    const SHELLS: &[&str] = &["sh", "dash", "bash", "zsh", "ksh", "mksh"];
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let [shell, flag, script, ..] = args.as_slice() else {
+        return false;
+    };
+    let base = |word: &str| word.rsplit('/').next().unwrap_or_default().to_string();
+    if !SHELLS.contains(&base(shell).trim_start_matches('-')) || flag != "-c" {
+        return false;
+    }
+    if script.contains([';', '&', '\n', '(', '`']) || script.contains("$(") {
+        return false;
+    }
+    // Past `VAR=value` and `exec`: the command's name.
+    script
+        .split_whitespace()
+        .find(|word| !word.contains('=') && *word != "exec")
+        .is_some_and(|command| base(command.trim_matches(['"', '\''])) == "dbbackup")
+}
+
 /// Who a bare `pre-job` outside SLURM leaves owing the post-job: the process
 /// that ran it, past the launchers wrapping it; none for an orphan.
 fn owner_of_this_process() -> Option<u32> {
     let mut pid = parent_pid()?;
     for _ in 0..16 {
         match name_and_parent(pid) {
-            Some((name, up)) if up > 1 && LAUNCHERS.contains(&name.as_str()) => pid = up,
+            Some((name, up))
+                if up > 1 && (LAUNCHERS.contains(&name.as_str()) || runs_only_dbbackup(pid)) =>
+            {
+                pid = up;
+            }
             _ => break,
         }
     }

@@ -9,6 +9,7 @@ use crate::cli::InitArgs;
 use crate::error::{Context, Error, Result, show};
 use crate::exit_code::ExitCode;
 use crate::options::Options;
+use crate::slurm::templates::sh_quote;
 
 const EXAMPLE: &str = include_str!("../../examples/dbbackup.yaml");
 
@@ -72,26 +73,37 @@ pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> Result<ExitCode> {
     {
         return Err(new.undo(error));
     }
-    // Only `./dbbackup.yaml` is read without being named (T25 #11).
-    let read_here = args
-        .path
-        .components()
-        .filter(|c| *c != std::path::Component::CurDir)
-        .eq(Path::new("dbbackup.yaml").components());
-    out.line(if read_here {
-        "next: edit it, then `dbbackup backup` and `dbbackup list`".to_string()
-    } else {
-        let path = args.path.to_string_lossy();
-        let config = if path.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
-            format!("'{}'", path.replace('\'', "'\\''"))
-        } else {
-            path.into_owned()
-        };
-        format!(
-            "next: edit it, then `dbbackup --config {config} backup` and `dbbackup --config {config} list` (or export DBBACKUP_CONFIG={config}): without --config, dbbackup reads ./dbbackup.yaml"
-        )
-    });
+    out.line(next_steps(&args.path));
     Ok(ExitCode::Success)
+}
+
+/// What to run next. Without `--config`, dbbackup reads `DBBACKUP_CONFIG` when
+/// set, else `./dbbackup.yaml` (T25 #11): the short form only when that is the
+/// file just written.
+fn next_steps(written: &Path) -> String {
+    let configured = std::env::var_os("DBBACKUP_CONFIG").filter(|v| !v.is_empty());
+    let read_by_default = match &configured {
+        Some(named) => Path::new(named) == written || same_file(Path::new(named), written),
+        None => written
+            .components()
+            .filter(|c| *c != Component::CurDir)
+            .eq(Path::new(crate::options::DEFAULT_CONFIG_FILE).components()),
+    };
+    if read_by_default {
+        return "next: edit it, then `dbbackup backup` and `dbbackup list`".to_string();
+    }
+    let config = sh_quote(written);
+    let read_instead = match &configured {
+        Some(named) => format!("DBBACKUP_CONFIG={}, set here", sh_quote(Path::new(named))),
+        None => "./dbbackup.yaml".to_string(),
+    };
+    format!(
+        "next: edit it, then `dbbackup --config {config} backup` and `dbbackup --config {config} list` (or export DBBACKUP_CONFIG={config}): without --config, dbbackup reads {read_instead}"
+    )
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// What the command line settles about `--path` (and `--slurm-dir`), before

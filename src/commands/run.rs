@@ -239,6 +239,13 @@ fn time_limit_backup(ctx: &Ctx) {
             }
             let mut line = super::report::outcome_line(&ctx.job, "time-limit", &outcome);
             if let crate::create::Outcome::Created(created) = &outcome {
+                // Its kind in `list` is `auto` (older versions read no other):
+                // the job's log says what it was for.
+                tracing::info!(
+                    "time-limit backup made: {} (listed as kind auto, job {})",
+                    created.entry.file_name,
+                    ctx.job.job_id()
+                );
                 line.field("size", &created.entry.size.to_string())
                     .field("seconds", &format!("{:.2}", created.duration.as_secs_f64()));
             }

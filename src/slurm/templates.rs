@@ -267,7 +267,7 @@ fn logfmt_fields(line: &str) -> Vec<(String, String)> {
 }
 
 /// `path` as one shell word: bare when it is plain, else single-quoted.
-fn sh_quote(path: &Path) -> String {
+pub(crate) fn sh_quote(path: &Path) -> String {
     let text = path.display().to_string();
     if !text.is_empty()
         && text
