@@ -149,13 +149,11 @@ pub fn resolve(request: Request) -> Result<Settings> {
     } = request;
     let mut flags = expand_flags(flags, &given_longs)?;
     let given_config = given_longs.iter().any(|l| l == "config");
-    // `export DBBACKUP_CONFIG=proj/dbbackup.yaml`, then `init` writes that
-    // file: nothing to read yet, and nothing wrong.
-    if init
-        && !given_config
-        && let Some(path) = &flags.config
-        && path.try_exists().is_ok_and(|e| !e)
-    {
+    // `init` copies the settings of a file named by `--config` only: a
+    // `DBBACKUP_CONFIG` exported for another project would give the new one
+    // that project's backup directory and log (its `next:` line names the
+    // variable), and one naming the file about to be written names nothing yet.
+    if init && !given_config {
         flags.config = None;
     }
     let config_file = match &flags.config {

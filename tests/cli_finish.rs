@@ -365,8 +365,13 @@ fn init_hint_is_one_shell_word_and_names_dbbackup_config_when_set() {
     fs::create_dir_all(root.join("run (1); a&b")).unwrap();
     let mut command = Command::new(BIN);
     without_inherited_settings(&mut command);
+    // Another project's file, exported: its backup directory must not be copied.
     let elsewhere = root.join("other.yaml");
-    fs::write(&elsewhere, "db_path: results.db\n").unwrap();
+    fs::write(
+        &elsewhere,
+        "db_path: results.db\nbackup_dir: /elsewhere/db_backups\nmax_backups: 77\n",
+    )
+    .unwrap();
     let run: Run = command
         .current_dir(&root)
         .env("DBBACKUP_CONFIG", &elsewhere)
@@ -381,6 +386,11 @@ fn init_hint_is_one_shell_word_and_names_dbbackup_config_when_set() {
         .unwrap()
         .into();
     run.ok();
+    let written = fs::read_to_string(root.join(path)).unwrap();
+    assert!(
+        !written.contains("/elsewhere") && !written.contains("77"),
+        "{written}"
+    );
     let hint = run.stdout.lines().last().unwrap().to_string();
     assert_eq!(
         hint,
