@@ -243,8 +243,8 @@ pub(crate) fn restore(
 fn record_restore(settings: &Settings, dir: &BackupDir, db: &DbId, name: &str, undo: Option<&str>) {
     let mut others = settings.mirror_dirs.clone();
     others.extend(settings.other_configured_dir().map(Path::to_path_buf));
-    let seq = match dir.next_seq(&others) {
-        Ok(next) => next - 1,
+    let seq = match dir.next_number(&others) {
+        Ok(next) => next.seq - 1,
         Err(e) => {
             tracing::warn!("the restore is not recorded for check's shrink criterion: {e}");
             return;

@@ -198,5 +198,6 @@ fn sample(source: String, job: String) -> Metadata {
         diff: None,
         duration_seconds: None,
         free_bytes: None,
+        numbering_since: None,
     }
 }

@@ -1655,3 +1655,52 @@ fn another_databases_backup_over_this_one_is_refused_under_any_spelling() {
         assert_eq!(rows(&a), ["a"], "{}", target.display());
     }
 }
+
+/// Issue 22 / T18 #5: a scratch purge empties the backup directory, the next
+/// backups number from 1 again, and the backups from before the purge (kept
+/// aside, copied back in) carried higher numbers: `latest` restored the older
+/// data and `list` showed it first. Each backup now records when its
+/// numbering began, and a numbering begun later ranks above.
+#[test]
+fn backups_copied_back_after_a_purge_rank_below_the_new_ones() {
+    let env = Env::empty();
+    let db = db_with(&env.db, &["before"]);
+    for row in ["a", "b", "c"] {
+        add_row(&db, row);
+        env.run(&["backup", "-q"]).ok();
+    }
+    let aside = env.path("aside");
+    fs::create_dir(&aside).unwrap();
+    let before: Vec<String> = env.backup_files();
+    for name in &before {
+        fs::copy(env.backups.join(name), aside.join(name)).unwrap();
+    }
+    // The purge, then a new backup of newer data (number 1 of a new numbering).
+    fs::remove_dir_all(&env.backups).unwrap();
+    // Names are by the second: the new one's must not be an old one's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    add_row(&db, "after the purge");
+    env.run(&["backup", "-q"]).ok();
+    let new = env.backup_files();
+    assert_eq!(new.len(), 1);
+    for name in &before {
+        fs::copy(aside.join(name), env.backups.join(name)).unwrap();
+    }
+    let listed = env.run(&["list", "--format", "json"]).json();
+    assert_eq!(listed[0]["name"], new[0].as_str(), "{listed:#}");
+    let copy = env.path("copy.db");
+    env.run(&["restore", "latest", "--target", s(&copy)]).ok();
+    assert_eq!(rows(&copy), rows(&db));
+    // The next backup continues the new numbering, above both.
+    add_row(&db, "later");
+    env.run(&["backup", "-q"]).ok();
+    let listed = env.run(&["list", "--format", "json"]).json();
+    fs::remove_file(&copy).unwrap();
+    env.run(&["restore", "latest", "--target", s(&copy)]).ok();
+    assert_eq!(rows(&copy), rows(&db), "{listed:#}");
+    // Retention keeps the newest: the pre-purge ones go first.
+    env.run(&["prune", "--max-backups", "2"]).ok();
+    let kept = env.backup_files();
+    assert!(kept.contains(&new[0]), "{kept:?}");
+    assert!(before.iter().all(|b| !kept.contains(b)), "{kept:?}");
+}

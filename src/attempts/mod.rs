@@ -470,7 +470,7 @@ fn published_after(backup: &crate::store::Entry, record: &Record) -> bool {
     match (backup.seq(), record.seq) {
         (Some(seq), Some(highest)) => seq > highest,
         // An unnumbered one placed before the numbers this attempt saw is older.
-        (None, Some(highest)) if backup.placed_after < highest => false,
+        (None, Some(highest)) if backup.placed.after < highest => false,
         _ => !backup.future_dated() && backup.created() > record.time,
     }
 }

@@ -68,6 +68,10 @@ pub(crate) fn publish(
         Integrity::Ok => (CheckResult::Ok, None),
         Integrity::Failed(detail) => (CheckResult::Failed, Some(detail)),
     };
+    // The lock is held from here to `publish_as`: no other backup can take
+    // the same number or be published in between. (A mirror is written under
+    // its own lock; its numbers only need to be passed.)
+    let number = dir.next_number(record.mirrors)?;
     let meta = Metadata {
         format: FORMAT_VERSION,
         created,
@@ -84,10 +88,8 @@ pub(crate) fn publish(
         adopted_from: None,
         // The header keeps its length when rewritten: this is the final size.
         file_size: Some(temp.file().metadata().map_err(write_error(dir))?.len()),
-        // The lock is held from here to `publish_as`: no other backup can take
-        // the same number or be published in between. (A mirror is written
-        // under its own lock; its numbers only need to be passed.)
-        seq: Some(dir.next_seq(record.mirrors)?),
+        seq: Some(number.seq),
+        numbering_since: Some(number.since),
         members: Some(members),
         diff,
         // On this host's clock, as `created` was taken: no other node's.

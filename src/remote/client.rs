@@ -170,6 +170,9 @@ impl RemotePoint {
             let n = n.min((1 << 30) - 1);
             meta.seq = Some(REMOTE_SEQ_BASE | (n << LOCAL_SEQ_BITS) | local);
         }
+        // The remote is ordered by its own numbers (`rank`), in which every
+        // local numbering's points were placed when uploaded (docs/remote.md).
+        meta.numbering_since = None;
         Some(Entry {
             name,
             file_name: self.record.name.clone(),
@@ -179,7 +182,7 @@ impl RemotePoint {
             legacy: false,
             implausible: None,
             damage: self.problem.clone(),
-            placed_after: 0,
+            placed: crate::store::Placed::default(),
         })
     }
 }

@@ -106,6 +106,14 @@ pub struct Metadata {
     /// made before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// When the numbering `seq` belongs to began: the first backup published
+    /// into its directory (and mirrors) while none of theirs was numbered. A
+    /// directory purged and begun again numbers from 1 anew; its backups from
+    /// before the purge, copied back, carry the older start and rank below the
+    /// new ones whatever their numbers (`place_unnumbered`). Absent in backups
+    /// made before it was recorded: they count as of the newest numbering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numbering_since: Option<jiff::Timestamp>,
     /// Where the data members are (`archive::members`): restore and verify
     /// inflate them on every core. Absent in backups made before it was
     /// recorded, which are read as one stream.
@@ -309,6 +317,7 @@ pub(crate) mod tests {
             diff: None,
             duration_seconds: Some(1.5),
             free_bytes: None,
+            numbering_since: None,
         }
     }
 

@@ -70,10 +70,37 @@ pub struct Entry {
     /// or a whole read found it damaged (`damage`), from cheap tests: it cannot be
     /// restored, so it is never chosen or counted.
     pub damage: Option<String>,
-    /// A backup without `seq` (older versions, the seed's legacy files): the
-    /// highest `seq` among the directory's numbered backups created no later
-    /// than it ([`place_unnumbered`]); 0 for numbered ones.
-    pub(crate) placed_after: u64,
+    /// Its numbering, and for a backup without `seq` (older versions, the
+    /// seed's legacy files) the highest `seq` among the directory's numbered
+    /// backups created no later than it ([`place_unnumbered`]).
+    pub(crate) placed: Placed,
+}
+
+/// [`Entry::order`]: numbering, number, unnumbered, not future-dated, creation
+/// time, name.
+pub(crate) type OrderKey = (
+    Option<Timestamp>,
+    u64,
+    bool,
+    bool,
+    Timestamp,
+    (jiff::civil::DateTime, u32),
+);
+
+/// What the next published backup records of its place in the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Number {
+    pub seq: u64,
+    pub since: Timestamp,
+}
+
+/// An entry's place among the numbered ones, set by [`place_unnumbered`] for
+/// the entries listed together: the numbering it counts in, and for one
+/// without `seq` the highest `seq` it ranks right after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) struct Placed {
+    pub numbering: Option<Timestamp>,
+    pub after: u64,
 }
 
 impl Entry {
@@ -134,19 +161,22 @@ impl Entry {
     }
 
     /// The order of "newest" (`latest`, "unchanged", `check`, retention): by
-    /// publication number, which no node's clock affects. A backup without one
+    /// numbering (a directory begun again after a purge ranks above the one
+    /// before it), then publication number, which no node's clock affects. A
+    /// backup without one
     /// (made before it was recorded, or by the seed script) ranks right after
     /// the numbered backups created no later than it ([`place_unnumbered`]);
     /// among equals, those dated in the future first (older), then by creation
     /// time (legacy names are local time and ours UTC, so names do not sort
     /// together) and name. A total order: every key is fixed once the entries
     /// are placed (sort with `sort_by_cached_key`: "the future" moves).
-    pub(crate) fn order(&self) -> (u64, bool, bool, Timestamp, (jiff::civil::DateTime, u32)) {
+    pub(crate) fn order(&self) -> OrderKey {
         let (seq, unnumbered) = match self.seq() {
             Some(seq) => (seq, false),
-            None => (self.placed_after, true),
+            None => (self.placed.after, true),
         };
         (
+            self.placed.numbering,
             seq,
             unnumbered,
             !self.future_dated(),
@@ -165,24 +195,43 @@ impl Entry {
 /// the clock: right after the highest `seq` among those created no later than
 /// it, so a seed-script backup made today is newer than dbbackup's of two days
 /// ago. One dated in the future cannot be placed by its date: before them all.
+/// And give each numbered one its numbering: its own, or (made before
+/// numberings were recorded) the newest among `entries`.
 pub(crate) fn place_unnumbered(entries: &mut [Entry]) {
-    let mut numbered: Vec<(Timestamp, u64)> = entries
+    let newest = entries
         .iter()
-        .filter_map(|e| e.seq().map(|seq| (e.created(), seq)))
+        .filter_map(|e| e.meta.as_ref().ok()?.numbering_since)
+        .max();
+    for entry in entries.iter_mut() {
+        if let Ok(meta) = &entry.meta
+            && meta.seq.is_some()
+        {
+            entry.placed.numbering = meta.numbering_since.or(newest);
+        }
+    }
+    let mut numbered: Vec<(Timestamp, Placed)> = entries
+        .iter()
+        .filter_map(|e| {
+            let placed = Placed {
+                numbering: e.placed.numbering,
+                after: e.seq()?,
+            };
+            Some((e.created(), placed))
+        })
         .collect();
-    numbered.sort_unstable();
-    // The highest number created up to each time.
-    let mut highest = 0;
-    for (_, seq) in &mut numbered {
-        highest = highest.max(*seq);
-        *seq = highest;
+    numbered.sort_unstable_by_key(|(time, _)| *time);
+    // The highest place taken up to each time.
+    let mut highest = Placed::default();
+    for (_, placed) in &mut numbered {
+        highest = highest.max(*placed);
+        *placed = highest;
     }
     for entry in entries.iter_mut().filter(|e| e.seq().is_none()) {
         let created = entry.created();
         let before = numbered.partition_point(|(time, _)| *time <= created);
-        entry.placed_after = match before {
-            _ if entry.future_dated() => 0,
-            0 => 0,
+        entry.placed = match before {
+            _ if entry.future_dated() => Placed::default(),
+            0 => Placed::default(),
             n => numbered[n - 1].1,
         };
     }
@@ -305,27 +354,42 @@ impl BackupDir {
     /// rank its new backups older). A mirror that cannot be read is passed over
     /// with a warning (its copy will fail and say so). Call only while holding
     /// the lock.
-    pub(crate) fn next_seq(&self, mirrors: &[PathBuf]) -> Result<u64> {
-        let mut highest = self.highest_seq()?;
+    ///
+    /// With it, the numbering it belongs to (`Metadata::numbering_since`): the
+    /// newest recorded among them, or one begun now when none is (an empty or
+    /// purged directory, or none recorded one yet).
+    pub(crate) fn next_number(&self, mirrors: &[PathBuf]) -> Result<Number> {
+        let (mut seq, mut since) = self.highest_numbers()?;
         for mirror in mirrors {
             let named = BackupDir::named(mirror, format!("mirror directory {}", show(mirror)));
-            match named.highest_seq() {
-                Ok(seq) => highest = highest.max(seq),
+            match named.highest_numbers() {
+                Ok((their_seq, their_since)) => {
+                    seq = seq.max(their_seq);
+                    since = since.max(their_since);
+                }
                 // The error names the mirror.
                 Err(e) => tracing::warn!("cannot read the publication numbers of a mirror: {e}"),
             }
         }
-        Ok(highest + 1)
+        Ok(Number {
+            seq: seq + 1,
+            since: since.unwrap_or_else(Timestamp::now),
+        })
     }
 
     /// The highest `seq` recorded in the directory (0 when none records one).
     pub(crate) fn highest_seq(&self) -> Result<u64> {
+        Ok(self.highest_numbers()?.0)
+    }
+
+    /// The highest `seq` and the newest `numbering_since` of its numbered backups.
+    fn highest_numbers(&self) -> Result<(u64, Option<Timestamp>)> {
         Ok(self
             .entries()?
             .iter()
-            .filter_map(Entry::seq)
-            .max()
-            .unwrap_or(0))
+            .filter_map(|e| e.meta.as_ref().ok())
+            .filter_map(|meta| Some((meta.seq?, meta.numbering_since)))
+            .fold((0, None), |(seq, since), (s, n)| (seq.max(s), since.max(n))))
     }
 
     /// Look up a backup given by file name (already validated as a plain name).
@@ -459,7 +523,7 @@ impl BackupDir {
                     legacy: false,
                     implausible: None,
                     damage: None,
-                    placed_after: 0,
+                    placed: Placed::default(),
                 }));
             }
             Err(e) => return Err(e).context(|| format!("cannot open backup {}", show(&path))),
@@ -498,7 +562,7 @@ impl BackupDir {
             legacy,
             implausible: None,
             damage,
-            placed_after: 0,
+            placed: Placed::default(),
         };
         if legacy {
             entry.implausible = legacy::implausible(&mut &file, &entry);
@@ -589,7 +653,7 @@ impl BackupDir {
                         legacy: false,
                         implausible: None,
                         damage: None,
-                        placed_after: 0,
+                        placed: Placed::default(),
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => seq += 1,
@@ -667,6 +731,55 @@ mod tests {
             }
             assert_eq!(newest_first(&entries), expected);
         }
+    }
+
+    #[test]
+    fn a_numbering_begun_later_ranks_above_higher_numbers_of_an_earlier_one() {
+        use crate::store::ownership::tests::{entry, legacy};
+        let numbered = |stamp: &str, seq, since: Option<&str>| {
+            let mut e = entry(stamp, "/p/a.db", Kind::Manual, false);
+            let meta = e.meta.as_mut().unwrap();
+            meta.seq = Some(seq);
+            meta.numbering_since = since.map(|t| t.parse().unwrap());
+            e
+        };
+        let mut entries = vec![
+            // Before the purge (copied back): high numbers, the older numbering.
+            numbered("20250110_000000", 40, Some("2025-01-01T00:00:00Z")),
+            numbered("20250111_000000", 41, Some("2025-01-01T00:00:00Z")),
+            // After the purge, from 1 again.
+            numbered("20250201_000000", 1, Some("2025-02-01T00:00:00Z")),
+            numbered("20250202_000000", 2, Some("2025-02-01T00:00:00Z")),
+            // By a version that records no numbering (a job's older module):
+            // of the newest one.
+            numbered("20250203_000000", 3, None),
+            // The seed script, after the purge's first backup by the clock.
+            legacy("20250201_120000"),
+        ];
+        place_unnumbered(&mut entries);
+        entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+        let stamps: Vec<String> = entries.iter().map(|e| e.name.stamp.to_string()).collect();
+        assert_eq!(
+            stamps,
+            [
+                "2025-02-03T00:00:00",
+                "2025-02-02T00:00:00",
+                "2025-02-01T12:00:00",
+                "2025-02-01T00:00:00",
+                "2025-01-11T00:00:00",
+                "2025-01-10T00:00:00",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_number_begins_a_numbering() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = BackupDir::new(root.path());
+        let before = Timestamp::now();
+        let first = dir.next_number(&[]).unwrap();
+        assert_eq!(first.seq, 1);
+        assert!(first.since >= before);
     }
 
     #[test]

@@ -375,6 +375,7 @@ pub(crate) mod tests {
             diff: None,
             duration_seconds: None,
             free_bytes: None,
+            numbering_since: None,
         };
         Entry {
             name,
@@ -385,7 +386,7 @@ pub(crate) mod tests {
             legacy: false,
             implausible: None,
             damage: None,
-            placed_after: 0,
+            placed: crate::store::Placed::default(),
         }
     }
 
