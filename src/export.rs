@@ -315,15 +315,21 @@ fn rebuilt_and_checked(
         archive::worker_threads(settings.threads, job.cpus_per_task),
     )?;
     if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(database.path())? {
+        let bytes_whole = entry.records_checksum();
+        let detail = sqlite_file::one_line(&detail);
         crate::store::damage::mark_unsound(
             &entry.path,
-            &format!("integrity_check: {}", sqlite_file::one_line(&detail)),
+            &format!("integrity_check: {detail}"),
+            bytes_whole,
         );
-        return Err(Error::failed(format!(
-            "backup {} fails integrity_check ({}); nothing was written",
-            entry.file_name,
-            sqlite_file::one_line(&detail)
-        )));
+        let name = &entry.file_name;
+        return Err(Error::failed(if bytes_whole {
+            format!(
+                "backup {name} fails integrity_check ({detail}), as the database did when it was backed up (its content is exactly what was backed up); nothing was written: `dbbackup restore {name} --target FILE --force` gives it back to be repaired"
+            )
+        } else {
+            format!("backup {name} fails integrity_check ({detail}); nothing was written")
+        }));
     }
     crate::store::damage::clear_checked(&entry.path);
     Ok((database, extracted))

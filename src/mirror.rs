@@ -63,7 +63,7 @@ pub(crate) fn copy_to_all(
             match &result {
                 Ok(()) => tracing::info!("mirrored {} to {}", entry.file_name, show(dir)),
                 Err(error) => tracing::error!(
-                    "backup {} published; mirror {} failed: {error}",
+                    "backup {} exists; its copy to mirror {} failed: {error}",
                     entry.file_name,
                     show(dir)
                 ),
@@ -249,7 +249,19 @@ fn not_a_copy(copy: &Entry, primary: &Entry) -> Option<String> {
         (Ok(mine), Ok(theirs)) if same_backup(mine, theirs) => None,
         (Ok(mine), _) => Some(format!("it is a backup of {}", mine.source)),
         _ if copy.size == 0 => None,
-        _ => match same_bytes_after_header(&copy.path, &primary.path) {
+        // Cut inside its header: the primary's first bytes, or not (T26 #6).
+        _ if copy.size <= crate::store::metadata::HEADER_LEN as u64 => {
+            match same_bytes_from(&copy.path, &primary.path, 0) {
+                Ok(true) => None,
+                Ok(false) => Some("its content differs from the primary's".to_string()),
+                Err(e) => Some(format!("it cannot be compared: {e}")),
+            }
+        }
+        _ => match same_bytes_from(
+            &copy.path,
+            &primary.path,
+            crate::store::metadata::HEADER_LEN as u64,
+        ) {
             Ok(true) => None,
             Ok(false) => Some("its content differs from the primary's".to_string()),
             Err(e) => Some(format!("it cannot be compared: {e}")),
@@ -257,13 +269,13 @@ fn not_a_copy(copy: &Entry, primary: &Entry) -> Option<String> {
     }
 }
 
-/// Whether the bytes after the metadata header (up to 64 KiB) are the same in
-/// both files, over the length both have: a copy whose header was damaged or
-/// whose tail was cut still matches; another backup's compressed data does not.
-fn same_bytes_after_header(copy: &Path, primary: &Path) -> io::Result<bool> {
+/// Whether the bytes from `start` (past the metadata header, or 0 for a copy
+/// cut inside it; up to 64 KiB) are the same in both files, over the length
+/// both have: a copy whose header was damaged or whose tail was cut still
+/// matches; another backup's compressed data does not.
+fn same_bytes_from(copy: &Path, primary: &Path, start: u64) -> io::Result<bool> {
     use std::os::unix::fs::FileExt;
     const WINDOW: usize = 64 * 1024;
-    let start = crate::store::metadata::HEADER_LEN as u64;
     let read = |path: &Path| -> io::Result<Vec<u8>> {
         let file = open_no_follow(path)?;
         let mut buffer = vec![0u8; WINDOW];

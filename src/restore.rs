@@ -680,15 +680,42 @@ fn extract_checked(
         "quick_check"
     };
     if let Integrity::Failed(detail) = sqlite_file::check_file(temp.path(), pragma)? {
-        return Err(Error::failed(format!(
-            "backup {} fails {pragma} ({})",
+        let detail = sqlite_file::one_line(&detail);
+        // Its SHA-256 was found equal to the one recorded: the database was
+        // like this when it was backed up (an index out of step with its
+        // table, say). Asked for by name with --force, it is given back: the
+        // rows may be all there, and no other copy may hold them (T26 #1).
+        if !entry.records_checksum() {
+            return Err(Error::failed(format!(
+                "backup {} fails {pragma} ({detail})",
+                entry.file_name
+            )));
+        }
+        if !(request.force && request.name != "latest") {
+            return Err(Error::failed(format!(
+                "backup {} fails {pragma} ({detail}), as the database did when it was backed up (its content is exactly what was backed up): `dbbackup restore {} --target FILE --force` gives it back to be repaired",
+                entry.file_name, entry.file_name
+            )));
+        }
+        tracing::warn!(
+            "backup {} fails {pragma} ({detail}), as the database did when it was backed up: restored because of --force; repair it (`sqlite3 {} 'REINDEX'` for an index, else `.recover`) before using it",
             entry.file_name,
-            sqlite_file::one_line(&detail)
-        )));
+            show(target)
+        );
+        return keep_ownership(temp, target, exists);
     }
     if full {
         crate::store::damage::clear_checked(&entry.path);
     }
+    keep_ownership(temp, target, exists)
+}
+
+/// The copy, with the replaced file's owner and mode when there is one.
+fn keep_ownership(
+    mut temp: TempFile,
+    target: &Path,
+    exists: bool,
+) -> Result<(TempFile, Option<String>)> {
     let ownership = if exists {
         keep_owner_and_mode(&mut temp, target)?
     } else {

@@ -152,9 +152,19 @@ pub struct Fingerprint(pub String);
 /// the header fields SQLite bumps on commit, for the file and its `-wal`.
 /// Taken *before* a snapshot starts, so a commit racing the snapshot can only
 /// cause one extra backup later, never a missed one.
+///
+/// A database file changed within its filesystem's timestamp granularity of
+/// now could change again with every field the same (a WAL checkpoint leaves
+/// the header as it is; Lustre keeps whole seconds): it is waited for, up to
+/// [`MAX_SETTLE`], and a fingerprint still taken too soon matches no other.
 pub(crate) fn fingerprint(path: &Path) -> Result<Fingerprint> {
     #[cfg(test)]
     calls::FINGERPRINTS.with(|n| n.set(n.get() + 1));
+    if let Ok(meta) = fs::metadata(path)
+        && let Some(wait) = unsettled_for(&meta)
+    {
+        thread::sleep(wait.min(MAX_SETTLE));
+    }
     let mut text = String::new();
     let wal_has_frames = fs::metadata(sibling(path, "-wal")).is_ok_and(|m| m.len() > 0);
     // An absent or empty -wal adds nothing to the database file's content, and our
@@ -184,22 +194,75 @@ pub(crate) fn fingerprint(path: &Path) -> Result<Fingerprint> {
         header.truncate(read);
         // In -shm only the wal-index header (mxFrame, change counter) counts:
         // readers touch the rest, and its times.
-        let stat = if suffix == "-shm" {
-            String::new()
-        } else {
-            // Not ctime: SQLite fchowns -wal on every open when run as root.
-            format!(
+        let stat = match suffix {
+            "-shm" => String::new(),
+            // Its ctime too: `touch -d` and `cp -p` set the mtime back, never
+            // the ctime (a WAL database's header does not change on commit).
+            "" => format!(
+                "{}.{}.{}.{}.{}.{}.{}{}",
+                meta.dev(),
+                meta.ino(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+                meta.ctime(),
+                meta.ctime_nsec(),
+                match unsettled_for(&meta) {
+                    Some(_) => format!(".unsettled-{}", unique_now()),
+                    None => String::new(),
+                }
+            ),
+            // Not the -wal's ctime: SQLite fchowns it on every open as root.
+            _ => format!(
                 "{}.{}.{}.{}.{}",
                 meta.dev(),
                 meta.ino(),
                 meta.len(),
                 meta.mtime(),
                 meta.mtime_nsec()
-            )
+            ),
         };
         text.push_str(&format!("{suffix}:{stat}.{};", hex(&header)));
     }
     Ok(Fingerprint(text))
+}
+
+/// The longest a fingerprint waits for a database file's last change to
+/// settle: a file changed this recently is being written (it is changed).
+const MAX_SETTLE: Duration = Duration::from_secs(2);
+
+/// How long until a change to the file made now would show in its times:
+/// `None` once its last change is older than the filesystem's granularity.
+/// Times with no fraction of a second are taken for a filesystem that keeps
+/// whole seconds (Lustre, many NFS exports; FAT two), others for a clock
+/// tick's.
+fn unsettled_for(meta: &fs::Metadata) -> Option<Duration> {
+    let granularity = if meta.mtime_nsec() == 0 && meta.ctime_nsec() == 0 {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_millis(20)
+    };
+    let last = std::cmp::max(
+        (meta.mtime(), meta.mtime_nsec()),
+        (meta.ctime(), meta.ctime_nsec()),
+    );
+    let last = std::time::UNIX_EPOCH
+        + Duration::new(
+            u64::try_from(last.0).unwrap_or(0),
+            u32::try_from(last.1).unwrap_or(0),
+        );
+    let settled = last + granularity;
+    settled
+        .duration_since(std::time::SystemTime::now())
+        .ok()
+        .filter(|wait| !wait.is_zero())
+}
+
+/// Nanoseconds since the epoch: what makes an unsettled fingerprint its own.
+fn unique_now() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// `db-wal`, `db-shm`, `db-journal` beside `db`.

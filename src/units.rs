@@ -17,6 +17,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| c.is_whitespace() || c.is_ascii_digit() || c == '.')
             .unwrap_or(after.len());
         let (unit, next) = after.split_at(end);
+        // `2 hours`: a unit was meant, written apart and in full.
+        if unit.is_empty() && next.trim_start().starts_with(char::is_alphabetic) {
+            return Err(format!(
+                "'{text}' is not a duration: write the unit right after the number, one of s, m, h, d, w (90s, 30m, 2h, 7d)"
+            ));
+        }
         seconds += value * unit_seconds(text, value, unit, next.trim().is_empty() && rest == text)?;
         rest = next.trim_start();
     }
@@ -196,6 +202,10 @@ mod tests {
         assert_eq!(
             parse_duration("42").unwrap_err(),
             "42: give a unit: 90s, 30m, 24h, 7d"
+        );
+        assert_eq!(
+            parse_duration("2 hours").unwrap_err(),
+            "'2 hours' is not a duration: write the unit right after the number, one of s, m, h, d, w (90s, 30m, 2h, 7d)"
         );
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert!(parse_duration("-1h").is_err());

@@ -39,7 +39,7 @@ pub(crate) fn one(
             let why = format!("integrity_check: {}", sqlite_file::one_line(&detail));
             // Sound gzip of an unsound database: it cannot be restored either.
             if !entry.is_failed() {
-                crate::store::damage::mark_unsound(&entry.path, &why);
+                crate::store::damage::mark_unsound(&entry.path, &why, entry.records_checksum());
             }
             return Err(Error::failed(match &entry.meta {
                 // Size and checksum matched: a faithful copy of a database that

@@ -463,3 +463,84 @@ fn a_touched_but_unchanged_database_is_read_whole_once() {
     assert!(changed.stdout.starts_with("created "), "{}", changed.stdout);
     assert_eq!(env.backup_files().len(), 2);
 }
+
+/// T26 #1, #2: "unchanged" went by the database file's size, mtime and header.
+/// In WAL mode a commit leaves the header as it is, so a checkpointed write
+/// whose mtime was set back (`touch -d`, `rsync -t`, `tar -x`), or another
+/// database of the same size and header copied over with `cp -p`, was
+/// "unchanged": every backup skipped it and `check` said "nothing to back
+/// up" while the change was in no backup. The ctime, which no tool sets
+/// back, is in the fingerprint now.
+#[test]
+fn a_changed_database_with_its_mtime_set_back_is_not_unchanged() {
+    let env = Env::empty();
+    let make = |path: &std::path::Path, value: &str, wal: bool| {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        if wal {
+            conn.pragma_update(None, "journal_mode", "wal").unwrap();
+        }
+        conn.execute_batch("CREATE TABLE r(id INTEGER PRIMARY KEY, v TEXT)")
+            .unwrap();
+        conn.execute("INSERT INTO r(v) VALUES (?1)", [value])
+            .unwrap();
+    };
+    let value = |path: &std::path::Path| -> String {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("SELECT v FROM r", [], |row| row.get(0))
+            .unwrap()
+    };
+    let set_mtime = |path: &std::path::Path, to: std::time::SystemTime| {
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(to)
+            .unwrap();
+    };
+    // WAL: a checkpointed write, then the mtime set back.
+    make(&env.db, "aaaa", true);
+    env.run(&["backup"]).ok();
+    let mtime = fs::metadata(&env.db).unwrap().modified().unwrap();
+    let header = fs::read(&env.db).unwrap()[..100].to_vec();
+    // The last connection's close checkpoints the write into the file.
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute("UPDATE r SET v = 'bbbb'", [])
+        .unwrap();
+    assert!(!env.db.with_extension("db-wal").exists());
+    set_mtime(&env.db, mtime);
+    assert_eq!(fs::read(&env.db).unwrap()[..100], header[..], "same header");
+    let run = env.run(&["backup"]);
+    run.ok();
+    assert!(run.stdout.starts_with("created "), "{}", run.stdout);
+    let copy = env.path("copy.db");
+    env.run(&["restore", "latest", "--target", copy.to_str().unwrap()])
+        .ok();
+    assert_eq!(value(&copy), "bbbb");
+    // `cp -p` of another database with the same size, header and mtime.
+    let other = env.path("other.db");
+    let db2 = env.path("results2.db");
+    make(&db2, "aaaa", false);
+    make(&other, "cccc", false);
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    set_mtime(&db2, old);
+    let backup2 = ["--db-path", db2.to_str().unwrap(), "backup"];
+    env.run(&backup2).ok();
+    fs::write(&db2, fs::read(&other).unwrap()).unwrap();
+    set_mtime(&db2, old);
+    let run = env.run(&backup2);
+    run.ok();
+    assert!(run.stdout.starts_with("created "), "{}", run.stdout);
+    let copy2 = env.path("copy2.db");
+    env.run(&[
+        "--db-path",
+        db2.to_str().unwrap(),
+        "restore",
+        "latest",
+        "--target",
+        copy2.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(value(&copy2), "cccc");
+}

@@ -319,7 +319,7 @@ fn init_elsewhere_names_the_config_in_its_next_commands() {
     );
     run.ok();
     assert!(
-        run.stdout.ends_with("next: edit it, then `dbbackup --config sub/dir/x.yaml backup` and `dbbackup --config sub/dir/x.yaml list` (or export DBBACKUP_CONFIG=sub/dir/x.yaml): without --config, dbbackup reads ./dbbackup.yaml\n"),
+        run.stdout.ends_with(&format!("next: edit it, then `dbbackup --config sub/dir/x.yaml backup` and `dbbackup --config sub/dir/x.yaml list` (or export DBBACKUP_CONFIG={}): without --config, dbbackup reads ./dbbackup.yaml\n", env.path("sub/dir/x.yaml").display())),
         "{}",
         run.stdout
     );
@@ -395,7 +395,8 @@ fn init_hint_is_one_shell_word_and_names_dbbackup_config_when_set() {
     assert_eq!(
         hint,
         format!(
-            "next: edit it, then `dbbackup --config 'run (1); a&b/x.yaml' backup` and `dbbackup --config 'run (1); a&b/x.yaml' list` (or export DBBACKUP_CONFIG='run (1); a&b/x.yaml'): without --config, dbbackup reads DBBACKUP_CONFIG={}, set here",
+            "next: edit it, then `dbbackup --config 'run (1); a&b/x.yaml' backup` and `dbbackup --config 'run (1); a&b/x.yaml' list` (or export DBBACKUP_CONFIG='{}'): without --config, dbbackup reads DBBACKUP_CONFIG={}, set here",
+            root.join(path).display(),
             elsewhere.display()
         )
     );

@@ -555,7 +555,7 @@ fn a_script_that_ran_pre_job_owes_its_post_job_outside_slurm() {
 fn a_launcher_around_pre_job_or_post_job_is_not_the_job() {
     // A shell that only runs dbbackup (Python's `os.system`, R's `system()`;
     // the pipe keeps sh from exec'ing it) is a launcher too (T25b NEW-4).
-    let one_command_shell = |verb: &str| format!("sh -c '{BIN} {verb} | cat'");
+    let one_command_shell = |verb: &str| format!("sh -c '{BIN} {verb} 2>&1 | cat'");
     for (pre, post) in [
         (
             "timeout 600 \"$DBBACKUP\" pre-job".to_string(),

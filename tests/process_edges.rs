@@ -160,7 +160,7 @@ fn a_backup_whose_mirror_failed_exits_1_even_into_a_closed_pipe() {
     run.failed_with(
         1,
         &format!(
-            "backup {} published; mirror {} failed: ",
+            "backup {} exists; its copy to mirror {} failed: ",
             made[0],
             mirror.display()
         ),

@@ -593,3 +593,37 @@ fn list_shows_first_the_backup_latest_means() {
             .unwrap()
     );
 }
+
+/// T26 #6: a mirror copy cut inside its metadata header (`truncate -s 4000`)
+/// was taken for another database's backup of the same name: never replaced,
+/// every run failed ("backup ... published; mirror failed") while `check`
+/// said the next backup would copy it. It is a prefix of the primary's file:
+/// the next run replaces it.
+#[test]
+fn a_mirror_copy_cut_inside_its_header_is_replaced() {
+    let env = Env::empty();
+    padded_table_db(&env);
+    let mirror = env.path("mirror");
+    let run = |what: &[&str]| {
+        let mut args = vec!["--mirror-dir", mirror.to_str().unwrap()];
+        args.extend(what);
+        env.run(&args)
+    };
+    run(&["backup", "-q"]).ok();
+    let name = env.backup_files()[0].clone();
+    let copy = mirror.join(&name);
+    let primary = fs::read(env.backups.join(&name)).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .set_len(4000)
+        .unwrap();
+    run(&["check"]).reported(1, "the next backup, auto or periodic copies it");
+    // The database is unchanged: the run fills the mirror in.
+    let backup = run(&["backup"]);
+    backup.ok();
+    assert!(backup.stdout.contains("unchanged"), "{}", backup.stdout);
+    assert_eq!(fs::read(&copy).unwrap(), primary);
+    run(&["check"]).ok();
+}

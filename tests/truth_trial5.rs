@@ -107,16 +107,41 @@ fn a_damaged_mark_set_by_integrity_check_survives_restores() {
     env.run(&["restore", "latest", "--target", "look.db"])
         .failed_with(
             1,
-            &format!("backup {name} is damaged: it failed its check when read whole: {finding}"),
+            &format!(
+                "backup {name} is damaged: the database in it fails its check: {finding} (`restore {name} --target FILE --force` gives it back to be repaired)"
+            ),
         );
     assert!(!look.exists());
     // By name, to look at it: read with integrity_check, refused, still marked.
     env.run(&["restore", &name, "--target", "byname.db"])
         .failed_with(
             1,
-            &format!("backup {name} fails integrity_check (row 100 missing from index i)"),
+            &format!("backup {name} fails integrity_check (row 100 missing from index i), as the database did when it was backed up (its content is exactly what was backed up): `dbbackup restore {name} --target FILE --force` gives it back to be repaired"),
         );
     assert!(!env.path("byname.db").exists());
+    env.run(&["export", &name, "--out", "e.db.gz"]).failed_with(
+        1,
+        &format!("nothing was written: `dbbackup restore {name} --target FILE --force` gives it back to be repaired"),
+    );
+    // T26 #1: its rows may be nowhere else; with --force it is given back,
+    // byte for byte, with a warning.
+    let forced = env.run(&["restore", &name, "--target", "forced.db", "--force"]);
+    forced.ok();
+    assert!(
+        forced.stderr.contains(&format!(
+            "WARN job=local host={}: backup {name} fails integrity_check (row 100 missing from index i), as the database did when it was backed up: restored because of --force",
+            nix::unistd::gethostname().unwrap().to_string_lossy()
+        )),
+        "{}",
+        forced.stderr
+    );
+    assert_eq!(
+        fs::read(env.path("forced.db")).unwrap(),
+        gunzip(&env.backups.join(&name))
+    );
+    // `latest` never takes it, even with --force.
+    env.run(&["restore", "latest", "--target", "look.db", "--force"])
+        .failed_with(1, "is damaged");
     let list = env.run(&["list"]);
     list.ok();
     let line = list.stdout.lines().find(|l| l.starts_with(&name)).unwrap();

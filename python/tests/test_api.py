@@ -420,7 +420,7 @@ class ApiTest(unittest.TestCase):
         error = caught.exception
         self.assertEqual((error.exit_code, error.result["status"]), (1, "ok"))
         self.assertTrue((self.backups / error.result["name"]).is_file())
-        self.assertIn(f"backup {error.result['name']} published; mirror {self.dir / 'notadir' / 'm'} failed:", error.message)
+        self.assertIn(f"backup {error.result['name']} exists; its copy to mirror {self.dir / 'notadir' / 'm'} failed:", error.message)
 
     def test_restore_before_job_restores_that_jobs_restore_point(self) -> None:
         make_database(self.db)

@@ -429,7 +429,6 @@ const LAUNCHERS: &[&str] = &[
 /// post-job (T25b NEW-4). A `-c` script with more in it (`;`, `&`, a line
 /// break) is the job itself.
 fn runs_only_dbbackup(pid: u32) -> bool {
-    const SHELLS: &[&str] = &["sh", "dash", "bash", "zsh", "ksh", "mksh"];
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
     };
@@ -437,21 +436,41 @@ fn runs_only_dbbackup(pid: u32) -> bool {
         .split(|b| *b == 0)
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    let [shell, flag, script, ..] = args.as_slice() else {
+    shell_running_only_dbbackup(&args)
+}
+
+fn shell_running_only_dbbackup(args: &[String]) -> bool {
+    const SHELLS: &[&str] = &["sh", "dash", "bash", "zsh", "ksh", "mksh"];
+    let [shell, flag, script, ..] = args else {
         return false;
     };
     let base = |word: &str| word.rsplit('/').next().unwrap_or_default().to_string();
     if !SHELLS.contains(&base(shell).trim_start_matches('-')) || flag != "-c" {
         return false;
     }
+    // `2>&1`, `&>log`: redirections, not a second command.
+    let script = script
+        .replace(">&", ">")
+        .replace("<&", "<")
+        .replace("&>", ">");
     if script.contains([';', '&', '\n', '(', '`']) || script.contains("$(") {
         return false;
     }
-    // Past `VAR=value` and `exec`: the command's name.
-    script
+    // Past `VAR=value`, `exec` and launchers with their arguments
+    // (`timeout 60 dbbackup pre-job`): dbbackup, before any pipe.
+    let command = |word: &&str| !word.contains('=') && *word != "exec";
+    let mut words = script
+        .split('|')
+        .next()
+        .unwrap_or_default()
         .split_whitespace()
-        .find(|word| !word.contains('=') && *word != "exec")
-        .is_some_and(|command| base(command.trim_matches(['"', '\''])) == "dbbackup")
+        .filter(command)
+        .map(|word| base(word.trim_matches(['"', '\''])));
+    match words.next() {
+        Some(first) if first == "dbbackup" => true,
+        Some(first) if LAUNCHERS.contains(&first.as_str()) => words.any(|w| w == "dbbackup"),
+        _ => false,
+    }
 }
 
 /// Who a bare `pre-job` outside SLURM leaves owing the post-job: the process
@@ -514,6 +533,43 @@ mod tests {
             pid_ns: pid_namespace(),
             parent: false,
         }
+    }
+
+    #[test]
+    fn a_shell_that_only_runs_dbbackup_is_a_launcher() {
+        let shell = |script: &str| {
+            let args = ["/bin/sh", "-c", script].map(String::from);
+            shell_running_only_dbbackup(&args)
+        };
+        for launcher in [
+            "dbbackup pre-job",
+            "/opt/bin/dbbackup pre-job > pj.log",
+            "dbbackup pre-job 2>&1",
+            "dbbackup pre-job >> pj.log 2>&1",
+            "dbbackup pre-job &> pj.log",
+            "dbbackup pre-job 2>&1 | tee -a pj.log",
+            "DBBACKUP_CONFIG=x.yaml exec dbbackup pre-job",
+            "timeout 60 dbbackup pre-job",
+            "flock /tmp/l dbbackup pre-job || exit 1",
+            "'dbbackup' pre-job",
+        ] {
+            assert!(shell(launcher), "{launcher}");
+        }
+        for job in [
+            "dbbackup pre-job; python work.py",
+            "dbbackup pre-job && python work.py",
+            "dbbackup pre-job & wait",
+            "dbbackup pre-job\npython work.py",
+            "(dbbackup pre-job)",
+            "echo $(dbbackup pre-job)",
+            "python work.py",
+            "cat list | dbbackup pre-job",
+            "timeout 60 python work.py",
+        ] {
+            assert!(!shell(job), "{job}");
+        }
+        let not_a_shell = ["python3", "-c", "dbbackup pre-job"].map(String::from);
+        assert!(!shell_running_only_dbbackup(&not_a_shell));
     }
 
     #[test]

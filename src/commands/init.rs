@@ -93,12 +93,15 @@ fn next_steps(written: &Path) -> String {
         return "next: edit it, then `dbbackup backup` and `dbbackup list`".to_string();
     }
     let config = sh_quote(written);
+    // Exported, it is read from every directory: the whole path.
+    let exported =
+        sh_quote(&std::path::absolute(written).unwrap_or_else(|_| written.to_path_buf()));
     let read_instead = match &configured {
         Some(named) => format!("DBBACKUP_CONFIG={}, set here", sh_quote(Path::new(named))),
         None => "./dbbackup.yaml".to_string(),
     };
     format!(
-        "next: edit it, then `dbbackup --config {config} backup` and `dbbackup --config {config} list` (or export DBBACKUP_CONFIG={config}): without --config, dbbackup reads {read_instead}"
+        "next: edit it, then `dbbackup --config {config} backup` and `dbbackup --config {config} list` (or export DBBACKUP_CONFIG={exported}): without --config, dbbackup reads {read_instead}"
     )
 }
 

@@ -2,7 +2,7 @@
 //! and its backup name, under the backup directory's lock.
 
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::checked::Checked;
 use super::{Target, write_error};
@@ -121,7 +121,8 @@ pub(crate) fn publish(
         meta.db_size,
         entry.size,
         meta.kind.as_str(),
-        show(target.db),
+        // As `list` shows it: resolved (`sub/../results.db` is `results.db`).
+        show(Path::new(&meta.source)),
         meta.diff.as_ref().map_or(String::new(), |d| format!(
             ", diff of {}: {} of {} pages",
             d.base, d.changed_pages, d.page_count

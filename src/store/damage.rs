@@ -126,6 +126,10 @@ struct Marker {
     /// as one: clearing it then takes the stronger check.
     #[serde(default = "by_integrity_check")]
     integrity_check: bool,
+    /// Written by this build's `integrity_check` finding: the bytes were
+    /// whole (their SHA-256 the recorded one), the database in them is not.
+    #[serde(default)]
+    bytes_whole: bool,
 }
 
 fn by_integrity_check() -> bool {
@@ -153,6 +157,7 @@ impl Marker {
         };
         Some(Marker {
             integrity_check: true,
+            bytes_whole: false,
             file: Stamp {
                 size: size.parse().ok()?,
                 mtime: mtime.parse().ok()?,
@@ -168,16 +173,18 @@ impl Marker {
 /// Remember that a whole read found backup `path` damaged. Best effort: a
 /// read-only backup directory cannot remember (the command still fails).
 pub(crate) fn mark(path: &Path, why: &str) {
-    write_marker(path, why, false);
+    write_marker(path, why, false, false);
 }
 
 /// Remember that `integrity_check` failed the database backup `path` holds:
 /// only a passing `integrity_check` clears that ([`clear_checked`]).
-pub(crate) fn mark_unsound(path: &Path, why: &str) {
-    write_marker(path, why, true);
+/// `bytes_whole`: its bytes were found to be those recorded (a legacy file
+/// records no checksum).
+pub(crate) fn mark_unsound(path: &Path, why: &str, bytes_whole: bool) {
+    write_marker(path, why, true, bytes_whole);
 }
 
-fn write_marker(path: &Path, why: &str, integrity_check: bool) {
+fn write_marker(path: &Path, why: &str, integrity_check: bool, bytes_whole: bool) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return;
     };
@@ -188,6 +195,7 @@ fn write_marker(path: &Path, why: &str, integrity_check: bool) {
         file: Stamp::of(&stat),
         why: why.replace('\n', " "),
         integrity_check,
+        bytes_whole,
     }
     .to_text();
     // Written in place (`verify` holds no lock, and a lock holder removes temp
@@ -243,7 +251,13 @@ pub(crate) fn recorded(dir: &Path, name: &str, stat: &fs::Metadata) -> Option<St
     // file's name, which every message about it already says.
     let old_prefix = format!("backup {name} is damaged: ");
     let why = marker.why.strip_prefix(&old_prefix).unwrap_or(&marker.why);
-    (marker.file == Stamp::of(stat)).then(|| format!("it failed its check when read whole: {why}"))
+    (marker.file == Stamp::of(stat)).then(|| match marker.bytes_whole {
+        // The bytes are whole; the database in them is not (T26 #1).
+        true => format!(
+            "the database in it fails its check: {why} (`restore {name} --target FILE --force` gives it back to be repaired)"
+        ),
+        false => format!("it failed its check when read whole: {why}"),
+    })
 }
 
 #[cfg(test)]

@@ -155,6 +155,12 @@ impl Entry {
         self.created() > Timestamp::now() + CLOCK_SLACK
     }
 
+    /// It records the SHA-256 of its database: read without error, its bytes
+    /// are the ones backed up (a legacy file, or unreadable metadata: unknown).
+    pub fn records_checksum(&self) -> bool {
+        !self.legacy && self.meta.is_ok()
+    }
+
     /// Its publication number in its directory (`Metadata::seq`), if recorded.
     pub fn seq(&self) -> Option<u64> {
         self.meta.as_ref().ok().and_then(|m| m.seq)
@@ -269,14 +275,30 @@ impl BackupDir {
     pub fn ensure_exists(&self) -> Result<()> {
         match fs::metadata(&self.path) {
             Ok(meta) if meta.is_dir() => Ok(()),
-            Ok(_) => Err(Error::failed(format!(
-                "{} exists but is not a directory",
-                self.name()
-            ))),
+            Ok(_) => Err(self.not_a_directory()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => perms::create_dir_all(&self.path)
                 .context(|| format!("cannot create {}", self.name())),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => Err(self.not_a_directory()),
             Err(e) => Err(e).context(|| format!("cannot access {}", self.name())),
         }
+    }
+
+    /// The directory is a file, or a file stands where one of its parents
+    /// should be (`backup_dir: afile/sub`): named, whichever it is.
+    fn not_a_directory(&self) -> Error {
+        let in_the_way = self
+            .path
+            .ancestors()
+            .filter(|p| !p.as_os_str().is_empty())
+            .find(|p| fs::metadata(p).is_ok_and(|m| !m.is_dir()));
+        Error::failed(match in_the_way {
+            Some(file) if file != self.path => format!(
+                "{} cannot be a directory: {} is a file",
+                self.name(),
+                show(file)
+            ),
+            _ => format!("{} exists but is not a directory", self.name()),
+        })
     }
 
     /// Backup names, newest first, from the directory listing alone (cheap).
@@ -286,10 +308,7 @@ impl BackupDir {
             Ok(dir) => dir,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => {
-                return Err(Error::failed(format!(
-                    "{} exists but is not a directory",
-                    self.name()
-                )));
+                return Err(self.not_a_directory());
             }
             Err(e) => {
                 let context = perms::unreadable(&self.path, &e)

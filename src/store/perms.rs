@@ -299,6 +299,15 @@ fn excluding<'a>(what: &'a str, path: &'a Path, need: Need) -> Option<Excluding<
     if access(path, wanted).is_ok() || !member_of(meta.gid()) {
         return None;
     }
+    // Refused though the mode lets us in (an immutable file, a read-only
+    // mount, an ACL or SELinux): no chmod helps; the system's error says it.
+    let ours = meta.uid() == nix::unistd::geteuid().as_raw();
+    let user_bits = u32::try_from(wanted.bits()).unwrap_or(0) << 6;
+    let group_bits = user_bits >> 3;
+    let bits = if ours { user_bits } else { group_bits };
+    if nix::unistd::geteuid().is_root() || meta.mode() & bits == bits {
+        return None;
+    }
     Some(Excluding {
         what,
         path,
@@ -311,7 +320,7 @@ fn excluding<'a>(what: &'a str, path: &'a Path, need: Need) -> Option<Excluding<
             .flatten()
             .map_or_else(|| meta.gid().to_string(), |group| group.name),
         mode: meta.mode() & 0o7777,
-        ours: meta.uid() == nix::unistd::geteuid().as_raw(),
+        ours,
     })
 }
 
