@@ -149,6 +149,13 @@ pub(crate) fn restore(
         .map_err(&untouched)?;
     let (entry, temp) = (copy.entry, copy.temp);
     other_host::warn(&entry, target, &parent);
+    // What only a write to the restored copy would change, for `held` below;
+    // a backup downloaded from the remote keeps no records.
+    let restored = request
+        .from
+        .is_none()
+        .then(|| sqlite_file::written(temp.path()))
+        .flatten();
 
     let (mut saved, guard) = match (&lock, present) {
         (Some(lock), Present::Database) => {
@@ -217,6 +224,7 @@ pub(crate) fn restore(
     // Only now may writers go on: they open the restored file by name. The guard
     // never checkpoints on close, so the restored file's new -wal is never touched.
     drop(guard);
+    held(&entry, target, &target_id, restored);
     if let (Some(lock), Some(saved)) = (&lock, &mut saved) {
         settle(settings, job, dir, lock, target, saved);
     }
@@ -230,6 +238,25 @@ pub(crate) fn restore(
         saved: saved.map(|s| s.name().to_string()),
         passed_over: copy.passed_over,
     }))
+}
+
+/// The restored database holds exactly `entry`'s content: remembered with its
+/// fingerprint (`also_held`), so that "unchanged" and `check`'s `age` know it
+/// without reading it whole (T26 #5). Only when nothing was written since the
+/// copy was checked (`restored`, taken before the rename, equals what is there
+/// after the fingerprint; writers are not held off the new file), and only for
+/// the database the backup is of.
+fn held(entry: &Entry, target: &Path, target_id: &DbId, restored: Option<sqlite_file::Written>) {
+    let Ok(meta) = &entry.meta else { return };
+    if restored.is_none() || !target_id.owns(&meta.source) {
+        return;
+    }
+    let Ok(fingerprint) = sqlite_file::fingerprint(target) else {
+        return;
+    };
+    if sqlite_file::written(target) == restored {
+        crate::store::also_held::record(&entry.path, &fingerprint);
+    }
 }
 
 /// Record the restore (`restored`), so that the size drop it made is not taken

@@ -227,6 +227,44 @@ pub(crate) fn fingerprint(path: &Path) -> Result<Fingerprint> {
     Ok(Fingerprint(text))
 }
 
+/// What of a database file only a write changes (a rename changes its ctime):
+/// identity, size, mtime and header, once settled, with no WAL frames beside
+/// it. Equal before and after a rename, nothing was written in between.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Written {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    header: Vec<u8>,
+}
+
+/// [`Written`] of `path`; `None` while its last change is unsettled (after
+/// waiting up to [`MAX_SETTLE`]), with WAL frames beside it, or unreadable.
+pub(crate) fn written(path: &Path) -> Option<Written> {
+    if let Some(wait) = unsettled_for(&fs::metadata(path).ok()?) {
+        thread::sleep(wait.min(MAX_SETTLE));
+    }
+    if fs::metadata(sibling(path, "-wal")).is_ok_and(|m| m.len() > 0) {
+        return None;
+    }
+    let mut file = File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if unsettled_for(&meta).is_some() {
+        return None;
+    }
+    let mut header = vec![0u8; 100];
+    let read = read_prefix(&mut file, &mut header).ok()?;
+    header.truncate(read);
+    Some(Written {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        len: meta.len(),
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        header,
+    })
+}
+
 /// The longest a fingerprint waits for a database file's last change to
 /// settle: a file changed this recently is being written (it is changed).
 const MAX_SETTLE: Duration = Duration::from_secs(2);

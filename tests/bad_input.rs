@@ -118,8 +118,16 @@ fn backup_dir_that_is_a_file_or_cannot_be_created() {
     env.run(&["backup"]).failed_with(1, "not a directory");
     assert_eq!(fs::read_to_string(&env.backups).unwrap(), "not a directory");
     let below_a_file = env.backups.join("sub");
+    // The file in the way is named (T26 #11).
+    let message = format!(
+        "backup directory {} cannot be a directory: {} is a file",
+        below_a_file.display(),
+        env.backups.display()
+    );
     env.run(&["backup", "--backup-dir", below_a_file.to_str().unwrap()])
-        .failed_with(1, "Not a directory");
+        .failed_with(1, &message);
+    env.run(&["check", "--backup-dir", below_a_file.to_str().unwrap()])
+        .failed_with(1, &message);
 }
 
 #[test]

@@ -453,3 +453,50 @@ fn an_unchanged_database_keeps_age_healthy_past_max_age() {
     env.run(&["check", "--max-age", "1d", "--format", "nagios"])
         .reported(2, "DBBACKUP CRITICAL");
 }
+
+/// T26 #5: after `restore`, the database (a new file, byte for byte the
+/// restored backup) failed `age` until the next backup read it whole. The
+/// restore remembers that the point holds it: healthy at once, and the next
+/// backup is "unchanged" without a whole read. A write after it still counts.
+#[test]
+fn a_restored_database_is_known_to_be_held_by_its_point() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let point = env.newest_backup();
+    let name = point.file_name().unwrap().to_string_lossy().to_string();
+    // Before the restore: rewriting the header makes it another file.
+    backdate(&point, std::time::Duration::from_secs(3 * 24 * 3600));
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("UPDATE counter SET n = n + 1")
+        .unwrap();
+    env.run(&["restore", &name]).ok();
+    env.run(&["check", "--max-age", "1d"]).reported(
+        0,
+        &format!("OK   age: newest good backup {name} is 3d 0h old (max 1d 0h), and the database is unchanged since it"),
+    );
+    let backup = env.run(&["backup"]);
+    backup.ok();
+    assert!(
+        backup
+            .stdout
+            .contains(&format!("skipped: database unchanged since {name}")),
+        "{}",
+        backup.stdout
+    );
+    assert!(
+        !backup.stderr.contains("content did not"),
+        "{}",
+        backup.stderr
+    );
+    // Into another file: nothing recorded for the configured database.
+    env.run(&["restore", &name, "--target", "copy.db"]).ok();
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("UPDATE counter SET n = n + 1")
+        .unwrap();
+    env.run(&["check", "--max-age", "1d"]).reported(
+        1,
+        &format!("FAIL age: newest good backup {name} is 3d 0h old (max 1d 0h)\n"),
+    );
+}
