@@ -149,13 +149,7 @@ pub(crate) fn restore(
         .map_err(&untouched)?;
     let (entry, temp) = (copy.entry, copy.temp);
     other_host::warn(&entry, target, &parent);
-    // What only a write to the restored copy would change, for `held` below;
-    // a backup downloaded from the remote keeps no records.
-    let restored = request
-        .from
-        .is_none()
-        .then(|| sqlite_file::written(temp.path()))
-        .flatten();
+    let restored = written_before_rename(request, &temp);
 
     let (mut saved, guard) = match (&lock, present) {
         (Some(lock), Present::Database) => {
@@ -238,6 +232,16 @@ pub(crate) fn restore(
         saved: saved.map(|s| s.name().to_string()),
         passed_over: copy.passed_over,
     }))
+}
+
+/// What only a write to the restored copy would change, for [`held`]; a
+/// backup downloaded from the remote keeps no records.
+fn written_before_rename(request: &Request, temp: &TempFile) -> Option<sqlite_file::Written> {
+    request
+        .from
+        .is_none()
+        .then(|| sqlite_file::written(temp.path()))
+        .flatten()
 }
 
 /// The restored database holds exactly `entry`'s content: remembered with its
