@@ -149,7 +149,6 @@ pub(crate) fn restore(
         .map_err(&untouched)?;
     let (entry, temp) = (copy.entry, copy.temp);
     other_host::warn(&entry, target, &parent);
-    let restored = written_before_rename(request, &temp);
 
     let (mut saved, guard) = match (&lock, present) {
         (Some(lock), Present::Database) => {
@@ -218,7 +217,7 @@ pub(crate) fn restore(
     // Only now may writers go on: they open the restored file by name. The guard
     // never checkpoints on close, so the restored file's new -wal is never touched.
     drop(guard);
-    held(&entry, target, &target_id, restored);
+    held(&entry, target, &target_id, copy.written);
     if let (Some(lock), Some(saved)) = (&lock, &mut saved) {
         settle(settings, job, dir, lock, target, saved);
     }
@@ -590,6 +589,8 @@ struct IntactCopy {
     /// Why the copy could not take the replaced file's owner or group: said
     /// once it replaced it, not for a restore refused after (T25 #7).
     ownership: Option<String>,
+    /// What only a write to it would change, taken before the rename ([`held`]).
+    written: Option<sqlite_file::Written>,
 }
 
 /// Decompress and check candidates until one is intact; errors if none is.
@@ -620,6 +621,7 @@ fn extract_first_intact(
             Ok((temp, ownership)) => {
                 return Ok(IntactCopy {
                     entry: entry.clone(),
+                    written: written_before_rename(request, &temp),
                     temp,
                     passed_over,
                     ownership,
