@@ -1663,6 +1663,13 @@ fn another_databases_backup_over_this_one_is_refused_under_any_spelling() {
 /// numbering began, and a numbering begun later ranks above.
 #[test]
 fn backups_copied_back_after_a_purge_rank_below_the_new_ones() {
+    // Made by this version, and by one that recorded no numbering (T26b #1).
+    for older_version in [false, true] {
+        copied_back_after_a_purge(older_version);
+    }
+}
+
+fn copied_back_after_a_purge(older_version: bool) {
     let env = Env::empty();
     let db = db_with(&env.db, &["before"]);
     for row in ["a", "b", "c"] {
@@ -1674,6 +1681,9 @@ fn backups_copied_back_after_a_purge_rank_below_the_new_ones() {
     let before: Vec<String> = env.backup_files();
     for name in &before {
         fs::copy(env.backups.join(name), aside.join(name)).unwrap();
+        if older_version {
+            rewrite_meta(&aside.join(name), |meta| meta.numbering_since = None);
+        }
     }
     // The purge, then a new backup of newer data (number 1 of a new numbering).
     fs::remove_dir_all(&env.backups).unwrap();

@@ -201,18 +201,26 @@ impl Entry {
 /// the clock: right after the highest `seq` among those created no later than
 /// it, so a seed-script backup made today is newer than dbbackup's of two days
 /// ago. One dated in the future cannot be placed by its date: before them all.
-/// And give each numbered one its numbering: its own, or (made before
-/// numberings were recorded) the newest among `entries`.
+/// And give each numbered one its numbering: its own, or, made by a version
+/// that records none, the newest begun by the time it was made (none before
+/// them all: an older version's backups from before a purge, copied back,
+/// rank below the numbering begun after it; T26b #1).
 pub(crate) fn place_unnumbered(entries: &mut [Entry]) {
-    let newest = entries
+    let mut begun: Vec<Timestamp> = entries
         .iter()
         .filter_map(|e| e.meta.as_ref().ok()?.numbering_since)
-        .max();
+        .collect();
+    begun.sort_unstable();
+    begun.dedup();
     for entry in entries.iter_mut() {
         if let Ok(meta) = &entry.meta
             && meta.seq.is_some()
         {
-            entry.placed.numbering = meta.numbering_since.or(newest);
+            let created = meta.created;
+            entry.placed.numbering = meta.numbering_since.or_else(|| {
+                let before = begun.partition_point(|start| *start <= created);
+                before.checked_sub(1).map(|i| begun[i])
+            });
         }
     }
     let mut numbered: Vec<(Timestamp, Placed)> = entries
@@ -770,8 +778,12 @@ mod tests {
             numbered("20250201_000000", 1, Some("2025-02-01T00:00:00Z")),
             numbered("20250202_000000", 2, Some("2025-02-01T00:00:00Z")),
             // By a version that records no numbering (a job's older module):
-            // of the newest one.
+            // of the newest one begun by then.
             numbered("20250203_000000", 3, None),
+            // By such a version before the purge, copied back: below the new.
+            numbered("20250112_000000", 45, None),
+            // Before any numbering was recorded (an upgraded directory).
+            numbered("20241201_000000", 50, None),
             // The seed script, after the purge's first backup by the clock.
             legacy("20250201_120000"),
         ];
@@ -785,8 +797,10 @@ mod tests {
                 "2025-02-02T00:00:00",
                 "2025-02-01T12:00:00",
                 "2025-02-01T00:00:00",
+                "2025-01-12T00:00:00",
                 "2025-01-11T00:00:00",
                 "2025-01-10T00:00:00",
+                "2024-12-01T00:00:00",
             ]
         );
     }
