@@ -182,7 +182,10 @@ fn other_content(mirror: &BackupDir, primary: &Entry) -> Option<String> {
     };
     match mirror.entry(&primary.file_name) {
         Ok(Some(copy)) => match &copy.meta {
-            Ok(meta) if same_backup(meta, theirs) => None,
+            Ok(meta) if same_backup(meta, theirs) => copy
+                .damage
+                .as_ref()
+                .map(|why| format!("its copy of {} is damaged: {why}", primary.file_name)),
             Ok(meta) => Some(format!(
                 "its {} is another backup (of {}), not the primary's",
                 primary.file_name, meta.source
@@ -232,6 +235,9 @@ fn copy_problem(mirror: &BackupDir, primary: &Entry) -> Result<Option<Option<Str
         ))
     } else if let Err(why) = &copy.meta {
         Some(format!("its metadata is unreadable: {why}"))
+    } else if let Some(why) = &copy.damage {
+        // `verify` found it damaged (T26b #3).
+        Some(why.clone())
     } else if checksum(&copy) != checksum(primary) {
         Some("it records other content than the primary's".to_string())
     } else {
@@ -248,7 +254,8 @@ fn not_a_copy(copy: &Entry, primary: &Entry) -> Option<String> {
     match (&copy.meta, &primary.meta) {
         (Ok(mine), Ok(theirs)) if same_backup(mine, theirs) => None,
         (Ok(mine), _) => Some(format!("it is a backup of {}", mine.source)),
-        _ if copy.size == 0 => None,
+        // Not even gzip (zeros, say): no backup of anything (T26b #3).
+        _ if copy.size == 0 || !starts_as_gzip(&copy.path) => None,
         // Cut inside its header: the primary's first bytes, or not (T26 #6).
         _ if copy.size <= crate::store::metadata::HEADER_LEN as u64 => {
             match same_bytes_from(&copy.path, &primary.path, 0) {
@@ -267,6 +274,14 @@ fn not_a_copy(copy: &Entry, primary: &Entry) -> Option<String> {
             Err(e) => Some(format!("it cannot be compared: {e}")),
         },
     }
+}
+
+/// Whether the file begins with gzip's magic bytes.
+fn starts_as_gzip(path: &Path) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut magic = [0u8; 2];
+    open_no_follow(path)
+        .is_ok_and(|file| file.read_exact_at(&mut magic, 0).is_ok() && magic == [0x1f, 0x8b])
 }
 
 /// Whether the bytes from `start` (past the metadata header, or 0 for a copy

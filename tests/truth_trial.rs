@@ -613,17 +613,28 @@ fn a_mirror_copy_cut_inside_its_header_is_replaced() {
     let name = env.backup_files()[0].clone();
     let copy = mirror.join(&name);
     let primary = fs::read(env.backups.join(&name)).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&copy)
-        .unwrap()
-        .set_len(4000)
-        .unwrap();
-    run(&["check"]).reported(1, "the next backup, auto or periodic copies it");
-    // The database is unchanged: the run fills the mirror in.
-    let backup = run(&["backup"]);
-    backup.ok();
-    assert!(backup.stdout.contains("unchanged"), "{}", backup.stdout);
-    assert_eq!(fs::read(&copy).unwrap(), primary);
-    run(&["check"]).ok();
+    // Cut inside its header; zeros of the right size; a byte flipped in its
+    // data, found by `verify` of the mirror (T26b #3).
+    for damage in ["cut", "zeros", "flipped"] {
+        match damage {
+            "cut" => fs::write(&copy, &primary[..4000]).unwrap(),
+            "zeros" => fs::write(&copy, vec![0u8; primary.len()]).unwrap(),
+            _ => {
+                flip_middle(&copy);
+                env.run(&["--backup-dir", mirror.to_str().unwrap(), "verify", "--all"])
+                    .reported(1, "FAILED");
+            }
+        }
+        run(&["check"]).reported(1, "the next backup, auto or periodic copies it");
+        // The database is unchanged: the run fills the mirror in.
+        let backup = run(&["backup"]);
+        backup.ok();
+        assert!(
+            backup.stdout.contains("unchanged"),
+            "{damage}: {}",
+            backup.stdout
+        );
+        assert_eq!(fs::read(&copy).unwrap(), primary, "{damage}");
+        run(&["check"]).ok();
+    }
 }

@@ -466,9 +466,19 @@ fn shell_running_only_dbbackup(args: &[String]) -> bool {
         .split_whitespace()
         .filter(command)
         .map(|word| base(word.trim_matches(['"', '\''])));
+    // Commands that run their arguments in their own place (`exec`) are no
+    // launchers of the process tree, but in front of dbbackup here they are.
+    const PREFIXES: &[&str] = &[
+        "nice", "env", "ionice", "stdbuf", "nohup", "command", "chrt", "taskset", "numactl",
+        "setsid",
+    ];
     match words.next() {
         Some(first) if first == "dbbackup" => true,
-        Some(first) if LAUNCHERS.contains(&first.as_str()) => words.any(|w| w == "dbbackup"),
+        Some(first)
+            if LAUNCHERS.contains(&first.as_str()) || PREFIXES.contains(&first.as_str()) =>
+        {
+            words.any(|w| w == "dbbackup")
+        }
         _ => false,
     }
 }
@@ -552,6 +562,8 @@ mod tests {
             "timeout 60 dbbackup pre-job",
             "flock /tmp/l dbbackup pre-job || exit 1",
             "'dbbackup' pre-job",
+            "nice -n 10 dbbackup pre-job >> log 2>&1",
+            "nohup env A=1 dbbackup pre-job",
         ] {
             assert!(shell(launcher), "{launcher}");
         }
