@@ -108,7 +108,7 @@ fn a_damaged_mark_set_by_integrity_check_survives_restores() {
         .failed_with(
             1,
             &format!(
-                "backup {name} is damaged: the database in it fails its check: {finding} (`restore {name} --target FILE --force` gives it back to be repaired)"
+                "backup {name} is damaged: the database in it fails its check: {finding} (only `restore {name} --target FILE --force` gives it back, to be repaired)"
             ),
         );
     assert!(!look.exists());

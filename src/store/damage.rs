@@ -254,7 +254,7 @@ pub(crate) fn recorded(dir: &Path, name: &str, stat: &fs::Metadata) -> Option<St
     (marker.file == Stamp::of(stat)).then(|| match marker.bytes_whole {
         // The bytes are whole; the database in them is not (T26 #1).
         true => format!(
-            "the database in it fails its check: {why} (`restore {name} --target FILE --force` gives it back to be repaired)"
+            "the database in it fails its check: {why} (only `restore {name} --target FILE --force` gives it back, to be repaired)"
         ),
         false => format!("it failed its check when read whole: {why}"),
     })

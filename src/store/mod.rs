@@ -301,9 +301,14 @@ impl BackupDir {
             .find(|p| fs::metadata(p).is_ok_and(|m| !m.is_dir()));
         Error::failed(match in_the_way {
             Some(file) if file != self.path => format!(
-                "{} cannot be a directory: {} is a file",
+                "{} cannot be a directory: {} is {}",
                 self.name(),
-                show(file)
+                show(file),
+                if fs::metadata(file).is_ok_and(|m| m.is_file()) {
+                    "a file"
+                } else {
+                    "not a directory"
+                }
             ),
             _ => format!("{} exists but is not a directory", self.name()),
         })
