@@ -737,6 +737,11 @@ fn restorable(
             ),
         };
         let newest_good = good.iter().max_by_key(|e| newest_key(e));
+        if let Some(fine) = newest_good
+            && let Some(criterion) = same_unsound_content(fine, no_base, &name)
+        {
+            return Some(criterion);
+        }
         return Some(match newest_good {
             Some(fine) if newest_key(fine) > newest_key(newest) => Criterion {
                 pending: false,
@@ -771,6 +776,33 @@ fn restorable(
         detail: format!(
             "the base of each of {diffs} diff{} is present and whole in size",
             if diffs == 1 { "" } else { "s" }
+        ),
+        perf: None,
+    })
+}
+
+/// The newest good point holds the very database (by its SHA-256) that a
+/// whole read found failing `integrity_check` in another backup: its own
+/// `quick_check` passed, but the database needs repair (T26b #1).
+fn same_unsound_content(
+    newest: &Entry,
+    unrestorable: &[(Entry, String)],
+    name: &str,
+) -> Option<Criterion> {
+    let checksum = |e: &Entry| e.meta.as_ref().ok().map(|m| m.checksum);
+    let (unsound, problem) = unrestorable.iter().find(|(e, _)| {
+        checksum(e).is_some()
+            && checksum(e) == checksum(newest)
+            && crate::store::damage::unsound_content(&e.path)
+    })?;
+    Some(Criterion {
+        pending: false,
+        name: name.to_string(),
+        ok: false,
+        severity: Severity::Critical,
+        detail: format!(
+            "newest restore point {} holds the same database as {}, and {problem}: the database needs repair (`sqlite3 DB 'PRAGMA integrity_check'`; `REINDEX` for an index)",
+            newest.file_name, unsound.file_name
         ),
         perf: None,
     })

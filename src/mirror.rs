@@ -395,8 +395,10 @@ mod tests {
     }
 
     /// A header's worth of `header` bytes, then `data`.
+    /// A gzip file's magic, then a header of `header` bytes, then `data`.
     fn backup_like(path: &Path, header: u8, data: &[u8]) {
         let mut bytes = vec![header; HEADER_LEN];
+        bytes[..2].copy_from_slice(&[0x1f, 0x8b]);
         bytes.extend_from_slice(data);
         std::fs::write(path, bytes).unwrap();
     }
@@ -468,6 +470,11 @@ mod tests {
             other.as_deref(),
             Some("its content differs from the primary's")
         );
+        // Not even gzip (zeros): no backup of anything (T26b #3).
+        std::fs::write(&copy_path, vec![0u8; HEADER_LEN + 8]).unwrap();
+        let mut zeros = entry_at(&copy_path, "/p/a.db", "sha256:aa");
+        zeros.meta = Err("not gzip".into());
+        assert_eq!(not_a_copy(&zeros, &primary), None);
         // An empty file holds nothing to protect.
         std::fs::write(&copy_path, b"").unwrap();
         let mut empty = entry_at(&copy_path, "/p/a.db", "sha256:aa");

@@ -57,8 +57,12 @@ pub(crate) struct Request {
     /// newest restore point, and another database's backup is not restored over it.
     pub db: Option<PathBuf>,
     /// Replace a target that is not an SQLite database; restore another
-    /// database's backup over this one.
+    /// database's backup over this one; with `named`, restore a backup whose
+    /// database fails its check.
     pub force: bool,
+    /// The user named the backup (not `latest`, not `--before-job`; `name`
+    /// may be a staged remote copy's either way).
+    pub named: bool,
     pub if_db_missing: bool,
     /// Run `integrity_check` even on a backup whose recorded checksum proves it
     /// holds the snapshot that passed its check (`needs_integrity_check`).
@@ -724,7 +728,12 @@ fn extract_checked(
                 entry.file_name
             )));
         }
-        if !(request.force && request.name != "latest") {
+        // Remembered, as `verify` does: `list`, `check` and `latest` then know
+        // (a copy staged from the remote keeps no records).
+        if request.from.is_none() {
+            crate::store::damage::mark_unsound(&entry.path, &format!("{pragma}: {detail}"), true);
+        }
+        if !(request.force && request.named) {
             return Err(Error::failed(format!(
                 "backup {} fails {pragma} ({detail}), as the database did when it was backed up (its content is exactly what was backed up): `dbbackup restore {} --target FILE --force` gives it back to be repaired",
                 entry.file_name, entry.file_name

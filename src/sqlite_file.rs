@@ -160,11 +160,7 @@ pub struct Fingerprint(pub String);
 pub(crate) fn fingerprint(path: &Path) -> Result<Fingerprint> {
     #[cfg(test)]
     calls::FINGERPRINTS.with(|n| n.set(n.get() + 1));
-    if let Ok(meta) = fs::metadata(path)
-        && let Some(wait) = unsettled_for(&meta)
-    {
-        thread::sleep(wait.min(MAX_SETTLE));
-    }
+    settle(path);
     let mut text = String::new();
     let wal_has_frames = fs::metadata(sibling(path, "-wal")).is_ok_and(|m| m.len() > 0);
     // An absent or empty -wal adds nothing to the database file's content, and our
@@ -242,9 +238,7 @@ pub(crate) struct Written {
 /// [`Written`] of `path`; `None` while its last change is unsettled (after
 /// waiting up to [`MAX_SETTLE`]), with WAL frames beside it, or unreadable.
 pub(crate) fn written(path: &Path) -> Option<Written> {
-    if let Some(wait) = unsettled_for(&fs::metadata(path).ok()?) {
-        thread::sleep(wait.min(MAX_SETTLE));
-    }
+    settle(path);
     if fs::metadata(sibling(path, "-wal")).is_ok_and(|m| m.len() > 0) {
         return None;
     }
@@ -268,6 +262,17 @@ pub(crate) fn written(path: &Path) -> Option<Written> {
 /// The longest a fingerprint waits for a database file's last change to
 /// settle: a file changed this recently is being written (it is changed).
 const MAX_SETTLE: Duration = Duration::from_secs(2);
+
+/// Wait until `path`'s last change is settled, when that is at most
+/// [`MAX_SETTLE`] away: times further ahead are another clock's (a node or a
+/// file server running fast), for which waiting does not help, only costs.
+fn settle(path: &Path) {
+    if let Ok(meta) = fs::metadata(path)
+        && let Some(wait) = unsettled_for(&meta).filter(|wait| *wait <= MAX_SETTLE)
+    {
+        thread::sleep(wait);
+    }
+}
 
 /// How long until a change to the file made now would show in its times:
 /// `None` once its last change is older than the filesystem's granularity.

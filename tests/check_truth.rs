@@ -442,10 +442,7 @@ fn an_unchanged_database_keeps_age_healthy_past_max_age() {
     );
     env.run(&["check", "--max-age", "1d", "--format", "nagios"])
         .reported(0, "DBBACKUP OK");
-    rusqlite::Connection::open(&env.db)
-        .unwrap()
-        .execute_batch("UPDATE counter SET n = n + 1")
-        .unwrap();
+    add_row_ledger(&env.db);
     env.run(&["check", "--max-age", "1d"]).reported(
         1,
         &format!("FAIL age: newest good backup {name} is 3d 0h old (max 1d 0h)\n"),
@@ -466,10 +463,7 @@ fn a_restored_database_is_known_to_be_held_by_its_point() {
     let name = point.file_name().unwrap().to_string_lossy().to_string();
     // Before the restore: rewriting the header makes it another file.
     backdate(&point, std::time::Duration::from_secs(3 * 24 * 3600));
-    rusqlite::Connection::open(&env.db)
-        .unwrap()
-        .execute_batch("UPDATE counter SET n = n + 1")
-        .unwrap();
+    add_row_ledger(&env.db);
     env.run(&["restore", &name]).ok();
     env.run(&["check", "--max-age", "1d"]).reported(
         0,
@@ -491,10 +485,7 @@ fn a_restored_database_is_known_to_be_held_by_its_point() {
     );
     // Into another file: nothing recorded for the configured database.
     env.run(&["restore", &name, "--target", "copy.db"]).ok();
-    rusqlite::Connection::open(&env.db)
-        .unwrap()
-        .execute_batch("UPDATE counter SET n = n + 1")
-        .unwrap();
+    add_row_ledger(&env.db);
     env.run(&["check", "--max-age", "1d"]).reported(
         1,
         &format!("FAIL age: newest good backup {name} is 3d 0h old (max 1d 0h)\n"),

@@ -358,15 +358,6 @@ fn counted_then_aged_out(env: &Env) {
     assert_eq!(names_where(&left, "role", "pre-restore").len(), 1);
 }
 
-fn add_row_ledger(db: &Path) {
-    Connection::open(db)
-        .unwrap()
-        .execute_batch(
-            "INSERT INTO ledger (amount, note) VALUES (0, 'more'); UPDATE counter SET n = n + 1;",
-        )
-        .unwrap();
-}
-
 #[test]
 fn a_backup_with_damaged_metadata_is_never_deleted_by_retention() {
     let env = Env::new();

@@ -330,10 +330,7 @@ fn check_reports_in_text_json_and_nagios() {
     old.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
     env.run(&["check", "--max-age", "1h"]).ok();
     // Changed since (unchanged, an old backup is no failure: check_truth).
-    rusqlite::Connection::open(&env.db)
-        .unwrap()
-        .execute_batch("UPDATE counter SET n = n + 1")
-        .unwrap();
+    add_row_ledger(&env.db);
     backdate(&backup, std::time::Duration::from_secs(7200));
     env.run(&["check", "--max-age", "1h"])
         .reported(1, "FAIL age");

@@ -372,3 +372,49 @@ fn restore_latest_names_a_newer_file_whose_header_is_damaged() {
     );
     assert_eq!(content_digest(&target), older);
 }
+
+/// T26b #1: once `verify` found that a backup's database fails
+/// `integrity_check`, the next backup of the very same database passed its
+/// `quick_check` and `check` was healthy again. It fails `restorable` while
+/// the newest point holds that same database; a repaired one is healthy.
+#[test]
+fn a_new_backup_of_a_database_known_to_fail_its_check_is_no_healthy_newest() {
+    // Found by `verify`, or by a restore by name (which remembers it too).
+    for found_by in ["verify", "restore"] {
+        new_backup_of_known_unsound(found_by);
+    }
+}
+
+fn new_backup_of_known_unsound(found_by: &str) {
+    let env = Env::empty();
+    make_index_corrupt_db(&env.db);
+    env.run(&["backup"]).ok();
+    let unsound = env.backup_files()[0].clone();
+    match found_by {
+        "verify" => env.run(&["verify"]).reported(1, "integrity_check"),
+        _ => env
+            .run(&["restore", &unsound, "--target", "look.db", "--full-check"])
+            .failed_with(1, "integrity_check"),
+    };
+    env.run(&["backup"]).ok();
+    let same = env.newest_backup();
+    let same = same.file_name().unwrap().to_string_lossy().to_string();
+    assert_ne!(same, unsound);
+    env.run(&["check"]).reported(
+        1,
+        &format!("FAIL restorable: newest restore point {same} holds the same database as {unsound}, and the database in it fails its check: integrity_check: row 100 missing from index i"),
+    );
+    // Repaired: healthy again.
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("REINDEX")
+        .unwrap();
+    env.run(&["backup"]).ok();
+    let check = env.run(&["check"]);
+    check.ok();
+    assert!(
+        check.stdout.contains("OK   restorable: newest good backup"),
+        "{}",
+        check.stdout
+    );
+}

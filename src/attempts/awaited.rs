@@ -456,13 +456,24 @@ fn shell_running_only_dbbackup(args: &[String]) -> bool {
     if script.contains([';', '&', '\n', '(', '`']) || script.contains("$(") {
         return false;
     }
+    // `|| exit 1`: the shell ends then too. Anything else after `||` is work.
+    let (script, fallback) = script.split_once("||").unwrap_or((&script, ""));
+    let first_word = |text: &str| text.split_whitespace().next().map(base);
+    if first_word(fallback).is_some_and(|w| !["exit", "true", ":", "echo"].contains(&w.as_str())) {
+        return false;
+    }
+    // A pipe into a log (`| tee -a log`); `dbbackup pre-job | python work.py`
+    // is the job.
+    const LOGGERS: &[&str] = &["tee", "cat", "logger", "ts", "grep", "sed", "awk"];
+    let mut stages = script.split('|');
+    let first_stage = stages.next().unwrap_or_default();
+    if !stages.all(|stage| first_word(stage).is_some_and(|w| LOGGERS.contains(&w.as_str()))) {
+        return false;
+    }
     // Past `VAR=value`, `exec` and launchers with their arguments
-    // (`timeout 60 dbbackup pre-job`): dbbackup, before any pipe.
+    // (`timeout 60 dbbackup pre-job`): dbbackup.
     let command = |word: &&str| !word.contains('=') && *word != "exec";
-    let mut words = script
-        .split('|')
-        .next()
-        .unwrap_or_default()
+    let mut words = first_stage
         .split_whitespace()
         .filter(command)
         .map(|word| base(word.trim_matches(['"', '\''])));
@@ -577,6 +588,8 @@ mod tests {
             "python work.py",
             "cat list | dbbackup pre-job",
             "timeout 60 python work.py",
+            "dbbackup pre-job | python work.py",
+            "dbbackup pre-job || python work.py",
         ] {
             assert!(!shell(job), "{job}");
         }

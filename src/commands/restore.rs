@@ -101,6 +101,8 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
             None => ctx.settings.db_path.clone(),
         },
         force: args.force,
+        named: args.before_job.is_none()
+            && matches!(args.name, Some(crate::cli::BackupRef::Named(_))),
         if_db_missing: args.if_db_missing,
         full_check: args.full_check,
     };

@@ -260,6 +260,21 @@ pub(crate) fn recorded(dir: &Path, name: &str, stat: &fs::Metadata) -> Option<St
     })
 }
 
+/// Whether backup `path` is recorded as holding, byte for byte as backed up,
+/// a database that fails `integrity_check` (and is still that file).
+pub(crate) fn unsound_content(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return false;
+    };
+    let (Ok(text), Ok(stat)) = (
+        fs::read_to_string(marker_path(dir, name)),
+        fs::symlink_metadata(path),
+    ) else {
+        return false;
+    };
+    Marker::parse(&text).is_some_and(|m| m.bytes_whole && m.file == Stamp::of(&stat))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

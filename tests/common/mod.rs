@@ -393,6 +393,16 @@ impl Drop for LedgerWriter {
 
 /// A connection holding an exclusive transaction on `db` (rollback mode: keeps
 /// every reader out) until dropped.
+/// One write to a ledger database (`make_ledger_db`): a row and the counter.
+pub(crate) fn add_row_ledger(db: &Path) {
+    Connection::open(db)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO ledger (amount, note) VALUES (0, 'more'); UPDATE counter SET n = n + 1;",
+        )
+        .unwrap();
+}
+
 pub(crate) fn hold_exclusive(db: &Path) -> Connection {
     let conn = Connection::open(db).unwrap();
     conn.execute_batch("BEGIN EXCLUSIVE; UPDATE counter SET n = n")
