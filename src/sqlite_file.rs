@@ -482,7 +482,37 @@ pub(crate) mod calls {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
+
+    #[test]
+    fn a_file_changed_too_recently_or_dated_ahead_matches_no_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x)")
+            .unwrap();
+        let settled = std::time::SystemTime::now() - Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(&db)
+            .unwrap()
+            .set_modified(settled)
+            .unwrap();
+        // ctime is now: waited for (20 ms), then it matches itself.
+        assert_eq!(fingerprint(&db).unwrap(), fingerprint(&db).unwrap());
+        // Dated an hour ahead (another clock): not waited for, never equal.
+        let ahead = std::time::SystemTime::now() + Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&db)
+            .unwrap()
+            .set_modified(ahead)
+            .unwrap();
+        assert_ne!(fingerprint(&db).unwrap(), fingerprint(&db).unwrap());
+        assert_eq!(written(&db), None);
+    }
 
     #[test]
     fn check_output_is_one_line_in_messages_and_whole_in_the_detail() {

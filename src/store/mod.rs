@@ -811,6 +811,36 @@ mod tests {
     }
 
     #[test]
+    fn the_remote_order_is_by_publication_number_alone() {
+        use crate::store::ownership::tests::entry;
+        let numbered = |stamp: &str, seq, since: &str| {
+            let mut e = entry(stamp, "/p/a.db", Kind::Manual, false);
+            let meta = e.meta.as_mut().unwrap();
+            meta.seq = Some(seq);
+            meta.numbering_since = Some(since.parse().unwrap());
+            e
+        };
+        let entries = vec![
+            numbered("20250110_000000", 41, "2025-01-01T00:00:00Z"),
+            numbered("20250201_000000", 1, "2025-02-01T00:00:00Z"),
+        ];
+        let set = BackupSet::of(entries, &DbId::of(Path::new("/p/a.db")));
+        let names = |set: &BackupSet| -> Vec<String> {
+            set.restore_points
+                .iter()
+                .map(|e| e.name.stamp.to_string())
+                .collect()
+        };
+        // Locally the numbering begun later is newest; on the remote, as before
+        // numberings were kept, the higher number (review of T18 #5).
+        assert_eq!(names(&set), ["2025-02-01T00:00:00", "2025-01-10T00:00:00"]);
+        assert_eq!(
+            names(&set.by_publication_number()),
+            ["2025-01-10T00:00:00", "2025-02-01T00:00:00"]
+        );
+    }
+
+    #[test]
     fn the_first_number_begins_a_numbering() {
         let root = tempfile::tempdir().unwrap();
         let dir = BackupDir::new(root.path());
