@@ -114,6 +114,41 @@ pub(crate) fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Resul
     }))
 }
 
+/// The database's current state, fingerprinted at most once however many
+/// backup directories are asked whether they hold it (`check`: `age` in the
+/// backup directory and each mirror, and the debts of the newest attempt).
+pub(crate) struct Current<'a> {
+    db: &'a DbId,
+    fingerprint: std::cell::OnceCell<Option<Fingerprint>>,
+}
+
+impl<'a> Current<'a> {
+    pub(crate) fn of(db: &'a DbId) -> Self {
+        Current {
+            db,
+            fingerprint: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn db(&self) -> &'a DbId {
+        self.db
+    }
+
+    /// The newest restore point in `dir` when it holds the database's current
+    /// state; `None` when it does not, or the database cannot be read.
+    pub(crate) fn held_by(&self, dir: &BackupDir) -> Option<String> {
+        let fingerprint = self
+            .fingerprint
+            .get_or_init(|| {
+                let db = sqlite_file::validate_database(self.db.canonical()).ok()?;
+                sqlite_file::fingerprint(&db).ok()
+            })
+            .as_ref()?;
+        let newest = dir.restore_points(self.db, restorable).ok()?.into_iter().next()?;
+        holds(&newest, self.db, fingerprint).then_some(newest.file_name)
+    }
+}
+
 /// The interval rule alone: `db` has no restore point, or its newest is at least
 /// `interval` old.
 pub(crate) fn interval_passed(dir: &BackupDir, db: &DbId, interval: Duration) -> Result<bool> {
@@ -220,5 +255,24 @@ mod tests {
         };
         assert_eq!(counts(), (before.0 + 1, before.1 + 1));
         assert_eq!(due.db(), std::path::absolute(&db).unwrap());
+    }
+
+    #[test]
+    fn check_fingerprints_the_database_once_for_every_directory_it_asks() {
+        let root = tempfile::tempdir().unwrap();
+        let db = root.path().join("results.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let id = DbId::of(&db);
+        let current = Current::of(&id);
+        let before = counts();
+        // The backup directory, a mirror, the newest attempt's debts.
+        for dir in ["backups", "mirror", "backups"] {
+            let dir = BackupDir::new(root.path().join(dir));
+            assert_eq!(current.held_by(&dir), None, "no restore point holds it");
+        }
+        assert_eq!(counts(), (before.0 + 1, before.1 + 1));
     }
 }

@@ -52,8 +52,9 @@ pub(crate) fn evaluate_all(
     thresholds: &CheckThresholds,
 ) -> Result<Vec<Criterion>> {
     let (db, assumed) = judged_database(settings)?;
+    let current = db.as_ref().map(crate::due::Current::of);
     let primary = BackupDir::new(&settings.backup_dir);
-    let mut criteria = evaluate(&primary, db.as_ref(), "", thresholds, true)?;
+    let mut criteria = evaluate(&primary, current.as_ref(), "", thresholds, true)?;
     if let Some(db) = &db {
         // As the user wrote it; the recorded (absolute) path when assumed.
         let path = settings.db_path.as_deref().unwrap_or(db.canonical());
@@ -85,7 +86,9 @@ pub(crate) fn evaluate_all(
             );
         }
         criteria.push(criterion);
-        criteria.push(attempt(&settings.backup_dir, db));
+        if let Some(current) = &current {
+            criteria.push(attempt(&settings.backup_dir, current));
+        }
         if let Some(url) = &settings.remote {
             criteria.push(remote(settings, url, db, thresholds));
         }
@@ -96,7 +99,7 @@ pub(crate) fn evaluate_all(
         // own report still stands.
         match evaluate(
             &crate::mirror::dir(mirror),
-            db.as_ref(),
+            current.as_ref(),
             &label,
             thresholds,
             true,
@@ -430,15 +433,16 @@ impl RemoteProof {
     }
 }
 
-/// Judge one backup directory: `db`'s restore points there (the whole
+/// Judge one backup directory: the database's restore points there (the whole
 /// directory's when no database is configured).
 pub(crate) fn evaluate(
     backups: &BackupDir,
-    db: Option<&DbId>,
+    current: Option<&crate::due::Current>,
     label: &str,
     thresholds: &CheckThresholds,
     check_free: bool,
 ) -> Result<Vec<Criterion>> {
+    let db = current.map(crate::due::Current::db);
     let dir = backups.path();
     let set = match db {
         Some(db) => backups.set(db)?,
@@ -452,7 +456,7 @@ pub(crate) fn evaluate(
     let vouched: Vec<Entry> = good.iter().filter(|e| !unverified(e)).cloned().collect();
     let unverified = good.len() - vouched.len();
     let mut age = or_unverified(
-        unchanged_lifts(age(&vouched, label, thresholds), &vouched, backups, db),
+        unchanged_lifts(age(&vouched, label, thresholds), &vouched, backups, current),
         age(&good, label, thresholds),
         unverified,
     );
@@ -588,16 +592,14 @@ fn unchanged_lifts(
     mut age: Criterion,
     good: &[Entry],
     backups: &BackupDir,
-    db: Option<&DbId>,
+    current: Option<&crate::due::Current>,
 ) -> Criterion {
-    let (false, Some(newest), Some(db)) = (age.ok, good.iter().find(|e| !e.future_dated()), db)
+    let (false, Some(newest), Some(current)) =
+        (age.ok, good.iter().find(|e| !e.future_dated()), current)
     else {
         return age;
     };
-    if let Ok(crate::due::Changed::Unchanged(held)) =
-        crate::due::unless_unchanged(backups, db.canonical(), false)
-        && held == newest.file_name
-    {
+    if current.held_by(backups).as_ref() == Some(&newest.file_name) {
         age.ok = true;
         age.detail
             .push_str(", and the database is unchanged since it: nothing to back up");
@@ -976,8 +978,8 @@ pub(crate) const ATTEMPT: &str = "attempt";
 /// an attempt that left no file (full disk, unwritable or missing directory,
 /// lock or busy timeout) is otherwise silent while older backups look fresh.
 /// Healthy again after the next success (`attempts`).
-pub(crate) fn attempt(backup_dir: &Path, db: &DbId) -> Criterion {
-    let last = crate::attempts::last(backup_dir, db);
+pub(crate) fn attempt(backup_dir: &Path, current: &crate::due::Current) -> Criterion {
+    let last = crate::attempts::last(backup_dir, current);
     let died = died_holding_the_lock(backup_dir, last.as_ref().map(|l| l.time));
     let (ok, detail) = match last {
         _ if died.is_some() => (false, died.unwrap_or_default()),

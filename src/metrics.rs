@@ -108,7 +108,7 @@ pub(crate) fn render(facts: &Facts) -> Result<String> {
     }
     if let Some(last) = facts
         .db_id
-        .and_then(|id| crate::attempts::last(facts.backup_dir, id))
+        .and_then(|id| crate::attempts::last(facts.backup_dir, &crate::due::Current::of(id)))
     {
         family(
             "dbbackup_last_attempt_success",

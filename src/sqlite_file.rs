@@ -173,21 +173,14 @@ pub(crate) fn fingerprint(path: &Path) -> Result<Fingerprint> {
     };
     for &(suffix, header_len) in parts {
         let file_path = sibling(path, suffix);
-        let mut file = match File::open(&file_path) {
-            Ok(file) => file,
+        let Stamp { meta, header } = match Stamp::read(&file_path, header_len) {
+            Ok(stamp) => stamp,
             Err(e) if e.kind() == io::ErrorKind::NotFound && !suffix.is_empty() => {
                 text.push_str(&format!("{suffix}:none;"));
                 continue;
             }
             Err(e) => return Err(e).context(|| format!("cannot read {}", show(&file_path))),
         };
-        let meta = file
-            .metadata()
-            .context(|| format!("cannot stat {}", show(&file_path)))?;
-        let mut header = vec![0u8; header_len];
-        let read = read_prefix(&mut file, &mut header)
-            .context(|| format!("cannot read {}", show(&file_path)))?;
-        header.truncate(read);
         // In -shm only the wal-index header (mxFrame, change counter) counts:
         // readers touch the rest, and its times.
         let stat = match suffix {
@@ -223,6 +216,24 @@ pub(crate) fn fingerprint(path: &Path) -> Result<Fingerprint> {
     Ok(Fingerprint(text))
 }
 
+/// What stat and the first bytes of one file say: what [`fingerprint`] and
+/// [`written`] are made of.
+struct Stamp {
+    meta: fs::Metadata,
+    header: Vec<u8>,
+}
+
+impl Stamp {
+    fn read(path: &Path, header_len: usize) -> io::Result<Stamp> {
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        let mut header = vec![0u8; header_len];
+        let read = read_prefix(&mut file, &mut header)?;
+        header.truncate(read);
+        Ok(Stamp { meta, header })
+    }
+}
+
 /// What of a database file only a write changes (a rename changes its ctime):
 /// identity, size, mtime and header, once settled, with no WAL frames beside
 /// it. Equal before and after a rename, nothing was written in between.
@@ -242,14 +253,10 @@ pub(crate) fn written(path: &Path) -> Option<Written> {
     if fs::metadata(sibling(path, "-wal")).is_ok_and(|m| m.len() > 0) {
         return None;
     }
-    let mut file = File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
+    let Stamp { meta, header } = Stamp::read(path, 100).ok()?;
     if unsettled_for(&meta).is_some() {
         return None;
     }
-    let mut header = vec![0u8; 100];
-    let read = read_prefix(&mut file, &mut header).ok()?;
-    header.truncate(read);
     Some(Written {
         dev: meta.dev(),
         ino: meta.ino(),

@@ -365,11 +365,12 @@ fn later(a: &Record, b: &Record) -> std::cmp::Ordering {
     }
 }
 
-/// `db`'s newest attempt as `check` and the metrics judge it: the newest record,
+/// The database's newest attempt as `check` and the metrics judge it: the newest record,
 /// unless a restore point was published after it (a success whose record could
 /// not be written, or made by a version that kept no records); a success whose
 /// backup is gone or cannot be restored any more is `lost`.
-pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
+pub(crate) fn last(backup_dir: &Path, current: &crate::due::Current) -> Option<Record> {
+    let db = current.db();
     let mut record = newest(backup_dir, db)?;
     let dir = crate::store::BackupDir::new(backup_dir);
     let points = dir
@@ -429,7 +430,7 @@ pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
                     // Killed before it wrote anything: its state is in the backup.
                     Awaited::Ended { how, .. }
                         if *unchanged.get_or_init(|| {
-                            unchanged_since(&dir, db, record.backup.as_deref())
+                            record.backup.is_some() && current.held_by(&dir) == record.backup
                         }) =>
                     {
                         Awaited::EndedUnchanged(how)
@@ -453,14 +454,6 @@ pub(crate) fn last(backup_dir: &Path, db: &DbId) -> Option<Record> {
         }
     }
     Some(record)
-}
-
-/// Whether the database still holds exactly the state of restore point `backup`.
-fn unchanged_since(dir: &crate::store::BackupDir, db: &DbId, backup: Option<&str>) -> bool {
-    match crate::due::unless_unchanged(dir, db.canonical(), false) {
-        Ok(crate::due::Changed::Unchanged(newest)) => backup == Some(newest.as_str()),
-        _ => false,
-    }
 }
 
 /// Whether restore point `backup` was published after the attempt `record`
