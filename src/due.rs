@@ -144,7 +144,11 @@ impl<'a> Current<'a> {
                 sqlite_file::fingerprint(&db).ok()
             })
             .as_ref()?;
-        let newest = dir.restore_points(self.db, restorable).ok()?.into_iter().next()?;
+        let newest = dir
+            .restore_points(self.db, restorable)
+            .ok()?
+            .into_iter()
+            .next()?;
         holds(&newest, self.db, fingerprint).then_some(newest.file_name)
     }
 }

@@ -313,6 +313,7 @@ fn rebuilt_and_checked(
         &mut database,
         &progress,
         archive::worker_threads(settings.threads, job.cpus_per_task),
+        crate::diff::rebuild::Bases::Sound,
     )?;
     if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(database.path())? {
         let bytes_whole = entry.records_checksum();

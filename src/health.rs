@@ -795,7 +795,7 @@ fn same_unsound_content(
     let (unsound, problem) = unrestorable.iter().find(|(e, _)| {
         checksum(e).is_some()
             && checksum(e) == checksum(newest)
-            && crate::store::damage::unsound_content(&e.path)
+            && crate::store::damage::unsound_finding(&e.path).is_some()
     })?;
     Some(Criterion {
         pending: false,

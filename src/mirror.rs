@@ -110,7 +110,7 @@ pub(crate) fn place(
     if entry.name.diff {
         // The primary's base, trusted once it passes the cheap tests against
         // what the diff recorded; the copy must match it.
-        let (base, _) = crate::diff::rebuild::base_of(entry)?;
+        let (base, _) = crate::diff::rebuild::base_of(entry, crate::diff::rebuild::Bases::Sound)?;
         put(to, &base, "base ")?;
     }
     // A copy already there (another run filled the mirror in meanwhile) is kept;
@@ -165,7 +165,7 @@ pub(crate) fn lacks(dir: &Path, entry: &Entry) -> Option<String> {
         entry
             .name
             .diff
-            .then(|| crate::diff::rebuild::base_of(entry).ok())
+            .then(|| crate::diff::rebuild::base_of(entry, crate::diff::rebuild::Bases::Sound).ok())
             .flatten()
             .and_then(|(base, _)| {
                 held(&base).map(|why| format!("{why} (the base of {})", entry.file_name))

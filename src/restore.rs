@@ -25,6 +25,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::config::Settings;
+use crate::diff::rebuild::Bases;
 use crate::error::{Context, Error, Result, show};
 use crate::lock::{self, DirLock};
 use crate::slurm::job::JobContext;
@@ -707,10 +708,17 @@ fn extract_checked(
         other => other,
     };
     let threads = crate::archive::worker_threads(settings.threads, job.cpus_per_task);
-    crate::diff::extract_to_file(entry, &mut temp, &progress, threads).map_err(writing)?;
+    // Named with --force: also a diff on a base known to fail its check, whose
+    // result then gets that check (and is given back only as such, below).
+    let bases = match request.force && request.named {
+        true => Bases::AlsoUnsound,
+        false => Bases::Sound,
+    };
+    crate::diff::extract_to_file(entry, &mut temp, &progress, threads, bases).map_err(writing)?;
     // The one fsync of the restored data, before anyone can see it.
     temp.sync().map_err(writing)?;
-    let full = needs_integrity_check(entry, request.full_check);
+    let full = needs_integrity_check(entry, request.full_check)
+        || (bases == Bases::AlsoUnsound && crate::diff::rebuild::on_unsound_base(entry));
     let pragma = if full {
         "integrity_check"
     } else {

@@ -31,7 +31,13 @@ pub(crate) fn one(
     let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
     let progress = crate::progress::Progress::bytes(total, "verify", show_progress, job);
-    let extracted = crate::diff::extract_to_file(entry, &mut temp, &progress, threads)?;
+    let extracted = crate::diff::extract_to_file(
+        entry,
+        &mut temp,
+        &progress,
+        threads,
+        crate::diff::rebuild::Bases::Sound,
+    )?;
     match sqlite_file::integrity_check_file(temp.path())? {
         Integrity::Ok => crate::store::damage::clear_checked(&entry.path),
         Integrity::Failed(detail) => {

@@ -418,3 +418,55 @@ fn new_backup_of_known_unsound(found_by: &str) {
         check.stdout
     );
 }
+
+/// T26b #2: a diff whose base holds a database that fails `integrity_check`
+/// (found by `verify`) is given back by name with `--force`, checked whole and
+/// said; without `--force`, the error names the diff's own command.
+#[test]
+fn a_diff_on_a_base_known_to_fail_its_check_is_restored_by_name_with_force() {
+    let env = Env::empty();
+    fs::write(env.path("dbbackup.yaml"), "diff_backups: 2\n").unwrap();
+    make_index_corrupt_db(&env.db);
+    // Pages enough that one more row makes a diff, not a full backup.
+    let conn = rusqlite::Connection::open(&env.db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE u(b BLOB);
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200)
+         INSERT INTO u SELECT randomblob(1000) FROM n;",
+    )
+    .unwrap();
+    env.run(&["backup"]).ok();
+    conn.execute("INSERT INTO u VALUES (randomblob(1000))", [])
+        .unwrap();
+    drop(conn);
+    env.run(&["backup"]).ok();
+    let names = env.backup_files();
+    let (base, diff) = (names[0].clone(), names[1].clone());
+    assert!(diff.ends_with(".diff.gz"), "{names:?}");
+    env.run(&["verify", &base])
+        .reported(1, "integrity_check: row 100 missing from index i");
+    env.run(&["restore", &diff, "--target", "plain.db"]).failed_with(
+        1,
+        &format!(
+            "base backup {base} of diff {diff} is damaged: the database in it fails its check (integrity_check: row 100 missing from index i); `dbbackup restore {diff} --target FILE --force` gives this diff back, to be repaired; refusing to restore it; plain.db left untouched"
+        ),
+    );
+    assert!(!env.path("plain.db").exists());
+    let forced = env.run(&["restore", &diff, "--target", "forced.db", "--force"]);
+    forced.ok();
+    assert!(
+        forced.stderr.contains(&format!(
+            "backup {diff} fails integrity_check (row 100 missing from index i), as the database did when it was backed up: restored because of --force"
+        )),
+        "{}",
+        forced.stderr
+    );
+    assert_eq!(
+        content_digest(&env.path("forced.db")),
+        content_digest(&env.db)
+    );
+    // `latest` still never takes it.
+    env.run(&["restore", "latest", "--target", "look.db", "--force"])
+        .failed_with(1, "is damaged");
+    assert!(!env.path("look.db").exists());
+}

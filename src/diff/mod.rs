@@ -410,10 +410,11 @@ pub(crate) fn extract_to_file(
     temp: &mut TempFile,
     progress: &Progress,
     threads: usize,
+    bases: rebuild::Bases,
 ) -> Result<Extracted> {
     let extracted = if entry.name.diff {
         decompress::fill_temp(temp, progress, |writer| {
-            rebuild::rebuild(entry, writer, progress, threads)
+            rebuild::rebuild(entry, writer, progress, threads, bases)
         })
     } else {
         decompress::extract_to_file(entry, temp, progress, threads)
@@ -442,7 +443,9 @@ pub(crate) fn restore_problem(entry: &Entry) -> Option<String> {
     if !entry.name.diff {
         return pagehash::size_problem(entry);
     }
-    rebuild::base_of(entry).err().map(|e| e.to_string())
+    rebuild::base_of(entry, rebuild::Bases::Sound)
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// Restore points split into the good ones and those [`restore_problem`] finds

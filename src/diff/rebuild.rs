@@ -17,9 +17,20 @@ use crate::store::Checksum;
 use crate::store::metadata::DiffInfo;
 use crate::store::{BackupDir, BackupName, Entry, open_no_follow};
 
+/// Which bases a diff is rebuilt on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bases {
+    /// Only one nothing is known against.
+    Sound,
+    /// Also one whose bytes are those backed up though the database in them
+    /// fails `integrity_check` (`damage::unsound_finding`): a diff the user
+    /// named with `--force` (T26b #2); its result gets `integrity_check`.
+    AlsoUnsound,
+}
+
 /// The full backup `diff` was made against, looked up beside it and checked
 /// against what the diff recorded (cheap: metadata and size, no decompression).
-pub(crate) fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
+pub(crate) fn base_of(diff: &Entry, bases: Bases) -> Result<(Entry, DiffInfo)> {
     let info = match &diff.meta {
         Ok(meta) => meta.diff.clone(),
         Err(why) => {
@@ -63,6 +74,18 @@ pub(crate) fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
             base.size, info.base_size
         )),
         Ok(_) if base.is_failed() => Some("it failed its integrity check".into()),
+        Ok(_)
+            if base.damage.is_some()
+                && let Some(finding) = crate::store::damage::unsound_finding(&base.path) =>
+        {
+            if bases == Bases::Sound {
+                return Err(Error::failed(format!(
+                    "base backup {base_name} of diff {name} is damaged: the database in it fails its check ({finding}); `dbbackup restore {name} --target FILE --force` gives this diff back, to be repaired",
+                    name = diff.file_name
+                )));
+            }
+            None
+        }
         Ok(_) if let Some(damage) = &base.damage => Some(damage.clone()),
         // Also what the base's page-hash sidecar recorded when the base was
         // written: a diff made on an already truncated base recorded that size.
@@ -77,14 +100,23 @@ pub(crate) fn base_of(diff: &Entry) -> Result<(Entry, DiffInfo)> {
     }
 }
 
+/// Whether `diff`'s base holds a database known to fail `integrity_check`
+/// (then so may the diff's, which `quick_check` cannot tell).
+pub(crate) fn on_unsound_base(diff: &Entry) -> bool {
+    diff.name.diff
+        && base_of(diff, Bases::AlsoUnsound)
+            .is_ok_and(|(base, _)| crate::store::damage::unsound_finding(&base.path).is_some())
+}
+
 /// Write the database `diff` represents to `out`.
 pub(crate) fn rebuild(
     diff: &Entry,
     out: &mut dyn Write,
     progress: &Progress,
     threads: usize,
+    bases: Bases,
 ) -> Result<Extracted> {
-    let (base, info) = base_of(diff)?;
+    let (base, info) = base_of(diff, bases)?;
     let meta = diff.meta.as_ref().map_err(|e| Error::failed(e.clone()))?;
     let damaged = |what: String| Error::Damaged {
         backup: diff.path.clone(),

@@ -35,7 +35,13 @@ pub(crate) fn damage(entry: &Entry) -> Result<Option<Damage>> {
     let progress = crate::progress::Progress::hidden();
     let mut sink = std::io::sink();
     let read = if entry.name.diff {
-        crate::diff::rebuild::rebuild(entry, &mut sink, &progress, threads)
+        crate::diff::rebuild::rebuild(
+            entry,
+            &mut sink,
+            &progress,
+            threads,
+            crate::diff::rebuild::Bases::Sound,
+        )
     } else {
         crate::archive::decompress::extract(entry, &mut sink, &progress, threads)
     };

@@ -266,7 +266,13 @@ fn reads_whole(entry: &Entry, threads: usize) -> Result<bool> {
     let progress = Progress::hidden();
     let mut sink = std::io::sink();
     let read = if entry.name.diff {
-        diff::rebuild::rebuild(entry, &mut sink, &progress, threads)
+        diff::rebuild::rebuild(
+            entry,
+            &mut sink,
+            &progress,
+            threads,
+            diff::rebuild::Bases::Sound,
+        )
     } else {
         archive::decompress::extract(entry, &mut sink, &progress, threads)
     };

@@ -260,19 +260,14 @@ pub(crate) fn recorded(dir: &Path, name: &str, stat: &fs::Metadata) -> Option<St
     })
 }
 
-/// Whether backup `path` is recorded as holding, byte for byte as backed up,
-/// a database that fails `integrity_check` (and is still that file).
-pub(crate) fn unsound_content(path: &Path) -> bool {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
-        return false;
-    };
-    let (Ok(text), Ok(stat)) = (
-        fs::read_to_string(marker_path(dir, name)),
-        fs::symlink_metadata(path),
-    ) else {
-        return false;
-    };
-    Marker::parse(&text).is_some_and(|m| m.bytes_whole && m.file == Stamp::of(&stat))
+/// What `integrity_check` found in backup `path` when it is recorded as
+/// holding, byte for byte as backed up, a database that fails that check
+/// (and is still that file).
+pub(crate) fn unsound_finding(path: &Path) -> Option<String> {
+    let (dir, name) = (path.parent()?, path.file_name()?.to_str()?);
+    let marker = Marker::parse(&fs::read_to_string(marker_path(dir, name)).ok()?)?;
+    let stat = fs::symlink_metadata(path).ok()?;
+    (marker.bytes_whole && marker.file == Stamp::of(&stat)).then_some(marker.why)
 }
 
 #[cfg(test)]
