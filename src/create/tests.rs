@@ -206,7 +206,14 @@ fn a_diff_holds_only_the_changed_pages_and_rebuilds_the_database() {
     let Published { entry, .. } = setup.publish(checked);
     assert!(entry.name.diff, "{}", entry.file_name);
     let mut rebuilt = Vec::new();
-    diff::rebuild::rebuild(&entry, &mut rebuilt, &Progress::hidden(), 1).unwrap();
+    diff::rebuild::rebuild(
+        &entry,
+        &mut rebuilt,
+        &Progress::hidden(),
+        1,
+        diff::rebuild::Bases::Sound,
+    )
+    .unwrap();
     assert_eq!(rebuilt, std::fs::read(&setup.db).unwrap());
 }
 
