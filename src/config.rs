@@ -421,7 +421,15 @@ pub(crate) fn parse(text: &str) -> std::result::Result<Options, Bad> {
     let read: std::result::Result<Options, _> = serde_norway::from_str(text);
     // The reader judges which keys exist; the scan only says where it failed.
     scan::keys(text, read.is_err())?;
-    let file = read.map_err(|e| yaml_error(text, &e))?;
+    let file = read.map_err(|error| {
+        // A type error can come first in a file that is not YAML at all
+        // (`max_backups: [5`, unclosed, reads as "found a list"): the syntax
+        // error is the mistake to name.
+        let syntax = serde_norway::from_str::<serde_norway::Value>(text)
+            .err()
+            .filter(|e| e.location().is_some());
+        yaml_error(text, syntax.as_ref().unwrap_or(&error))
+    })?;
     for (key, path) in [
         ("db_path", &file.db_path),
         ("backup_dir", &file.backup_dir),
@@ -499,6 +507,22 @@ fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
         }
         return Bad::at(None, scan::plain_words(&message));
     };
+    // Said where the reader gave up (often past the end): where it opened.
+    if let Some((open, number, column)) = scan::unclosed_flow(&message) {
+        let (close, what) = if open == '[' {
+            (']', "list")
+        } else {
+            ('}', "map")
+        };
+        let line = text.lines().nth(number.saturating_sub(1)).unwrap_or("");
+        let shown: String = line.trim_end().chars().take(80).collect();
+        return Bad::at(
+            Some(number),
+            format!(
+                "the `{open}` at column {column} is not closed by `{close}`: YAML reads a value starting with `{open}` as a {what}; quote it if it is text (the line reads: {shown})"
+            ),
+        );
+    }
     // The reader puts the position in its text (at the end, or in a scanner's
     // phrase; not at the very start of the file): said once, in front.
     let position = format!(" at line {} column {}", at.line(), at.column());

@@ -659,7 +659,20 @@ fn config_errors_quote_the_line_as_written() {
     for (text, says) in [
         (
             "db_path: [r.db\n",
-            "line 1: db_path: expected a path, found a list (the line reads: db_path: [r.db)",
+            "line 1: the `[` at column 10 is not closed by `]`: YAML reads a value starting with `[` as a list; quote it if it is text (the line reads: db_path: [r.db)",
+        ),
+        // T26 #9: not "found a list" for a list never closed.
+        (
+            "max_backups: 3\nmirror_dirs: [a, b\nthreads: 2\n",
+            "line 2: the `[` at column 14 is not closed by `]`: YAML reads a value starting with `[` as a list; quote it if it is text (the line reads: mirror_dirs: [a, b)",
+        ),
+        (
+            "check:\n  max_age: {2h\n",
+            "line 2: the `{` at column 12 is not closed by `}`: YAML reads a value starting with `{` as a map; quote it if it is text (the line reads:   max_age: {2h)",
+        ),
+        (
+            "db_path: [r.db]\n",
+            "line 1: db_path: expected a path, found a list (the line reads: db_path: [r.db])",
         ),
         (
             "max_backups: 1e3\n",

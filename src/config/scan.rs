@@ -217,6 +217,22 @@ fn number_as_written(limit: &Limit, value: &str) -> Result<(), String> {
 /// a list", "'maybe' is not one of group, umask", "unknown key x". Display
 /// only: what is accepted or refused never depends on this text (serde's
 /// errors carry no kind to match on); an unknown phrase passes through as is.
+/// The `[` or `{` that opened a list or map the reader could not finish, and
+/// its line and column, from the reader's message.
+pub(super) fn unclosed_flow(message: &str) -> Option<(char, usize, usize)> {
+    for (phrase, open) in [
+        ("while parsing a flow sequence at line ", '['),
+        ("while parsing a flow mapping at line ", '{'),
+    ] {
+        if let Some((_, rest)) = message.split_once(phrase) {
+            let (line, rest) = rest.split_once(" column ")?;
+            let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            return Some((open, line.parse().ok()?, column.parse().ok()?));
+        }
+    }
+    None
+}
+
 pub(super) fn plain_words(message: &str) -> String {
     if let Some((before, rest)) = message.split_once("invalid type: ")
         && let Some((found, expected)) = rest.split_once(", expected ")
