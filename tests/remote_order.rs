@@ -568,3 +568,45 @@ fn list_and_verify_given_a_remote_act_on_the_remote() {
     );
     missing.failed_with(1, "no-such-bucket-here");
 }
+
+/// T18 #7: after a scratch purge with the mirror out of reach at the first
+/// backup (the new numbering begun then), a first `sync` to an empty prefix
+/// uploads the mirror's older points and the new one: the new one is the
+/// remote's latest, not the old point with the higher local number.
+#[test]
+fn a_first_sync_after_a_purge_ranks_a_mirrors_older_points_below_the_new_one() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/p");
+    let env = Env::new();
+    fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [m1]\n").unwrap();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    for _ in 0..3 {
+        add_row(&env.db);
+        run(&["backup"]).ok();
+    }
+    let (mirror, away) = (env.path("m1"), env.path("m1.away"));
+    // The purge; the mirror's filesystem not mounted at the next backup.
+    fs::remove_dir_all(&env.backups).unwrap();
+    fs::rename(&mirror, &away).unwrap();
+    fs::write(&mirror, "not mounted").unwrap();
+    add_row(&env.db);
+    let want = content_digest(&env.db);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    run(&["backup"]).failed_with(1, "m1");
+    let new = env.backup_files();
+    assert_eq!(new.len(), 1, "{new:?}");
+    fs::remove_file(&mirror).unwrap();
+    fs::rename(&away, &mirror).unwrap();
+    run(&["sync"]).ok();
+    let listed = run(&["list", "--from-remote", "--format", "json"]);
+    listed.ok();
+    assert_eq!(
+        listed.json()[0]["name"],
+        new[0].as_str(),
+        "{}",
+        listed.stdout
+    );
+    run(&["restore", "latest", "--from-remote", "--target", "got.db"]).ok();
+    assert_eq!(content_digest(&env.path("got.db")), want);
+}

@@ -29,7 +29,7 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
     let listed = waited.and_then(|()| ctx.backup_set(&ctx.backup_dir()));
     let result = listed.and_then(|set| {
-        let set = with_mirrors(ctx, set).by_publication_number();
+        let set = with_mirrors(ctx, set);
         from_mirrors = !set.restore_points.is_empty();
         let rules = crate::remote::sync::Rules {
             forget_missing: args.forget_missing,

@@ -22,7 +22,9 @@ use super::store_error::{fail_text, keys_refused, stalled};
 use super::url::RemoteUrl;
 use crate::error::{Context, Error, Result, show};
 use crate::sqlite_file::hex;
-use crate::store::{BackupName, Entry, Metadata, TempFile, link_no_replace};
+use crate::store::{
+    BackupName, Entry, LOCAL_SEQ_BITS, Metadata, REMOTE_SEQ_BASE, TempFile, link_no_replace,
+};
 
 /// Parts of a multipart upload: what one upload holds in memory is at most
 /// [`IN_FLIGHT`] + 1 parts, whatever the file's size.
@@ -50,14 +52,6 @@ pub(crate) struct Remote {
     /// when the store refuses them (never the secret).
     keys_from: String,
 }
-
-/// Numbered points rank above every point recorded without a remote
-/// publication number (whose local `seq` orders them among themselves).
-const REMOTE_SEQ_BASE: u64 = 1 << 62;
-/// The order key of a numbered point: its `remote_seq` (at most 30 bits),
-/// then its local `seq` (32 bits), which orders the points of one backup
-/// directory that share a `remote_seq` (`sync::place`).
-const LOCAL_SEQ_BITS: u32 = 32;
 
 /// The publication number `entry` had in the backup directory it was made in
 /// (an entry from the remote ranks by the store's order: [`RemotePoint::entry`]).
@@ -150,10 +144,14 @@ impl RemotePoint {
     }
 
     /// Its place in the remote's order: the publication number, then the
-    /// local `seq` (unnumbered records rank below every numbered one).
-    pub(crate) fn rank(&self) -> (u64, u64) {
+    /// numbering and `seq` of the directory it was made in, which order the
+    /// points that share a publication number (`sync::place`; unnumbered
+    /// records rank below every numbered one). As [`Entry::order`] orders
+    /// [`RemotePoint::entry`].
+    pub(crate) fn rank(&self) -> (u64, Option<jiff::Timestamp>, u64) {
         (
             self.record.remote_seq.unwrap_or(0),
+            self.record.metadata.numbering_since,
             self.record.metadata.seq.unwrap_or(0),
         )
     }
@@ -171,8 +169,9 @@ impl RemotePoint {
             meta.seq = Some(REMOTE_SEQ_BASE | (n << LOCAL_SEQ_BITS) | local);
         }
         // The remote is ordered by its own numbers (`rank`), in which every
-        // local numbering's points were placed when uploaded (docs/remote.md).
-        meta.numbering_since = None;
+        // local numbering's points were placed when uploaded (docs/remote.md);
+        // a numbering orders only the points that share one.
+        let remote_numbering = meta.numbering_since.take();
         Some(Entry {
             name,
             file_name: self.record.name.clone(),
@@ -182,7 +181,10 @@ impl RemotePoint {
             legacy: false,
             implausible: None,
             damage: self.problem.clone(),
-            placed: crate::store::Placed::default(),
+            placed: crate::store::Placed {
+                remote_numbering,
+                ..crate::store::Placed::default()
+            },
         })
     }
 }

@@ -92,9 +92,7 @@ pub(crate) fn upload_inline(
             job,
             wait,
         )?);
-        let set = crate::store::BackupDir::new(&settings.backup_dir)
-            .set(&db)?
-            .by_publication_number();
+        let set = crate::store::BackupDir::new(&settings.backup_dir).set(&db)?;
         let mut proofs = proof::Proofs::load(&settings.backup_dir, remote.url());
         let done = sync::sync(
             &remote,

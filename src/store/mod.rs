@@ -76,9 +76,12 @@ pub struct Entry {
     pub(crate) placed: Placed,
 }
 
-/// [`Entry::order`]: numbering, number, unnumbered, not future-dated, creation
-/// time, name.
+/// [`Entry::order`]: numbering, number (on the remote: its publication number,
+/// the numbering of the point's own directory, its number there), unnumbered,
+/// not future-dated, creation time, name.
 pub(crate) type OrderKey = (
+    Option<Timestamp>,
+    u64,
     Option<Timestamp>,
     u64,
     bool,
@@ -101,7 +104,19 @@ pub(crate) struct Number {
 pub(crate) struct Placed {
     pub numbering: Option<Timestamp>,
     pub after: u64,
+    /// A point on the remote: the numbering of the directory it was made in,
+    /// which orders the points that share a remote publication number
+    /// (`remote::sync::place`) before their numbers there do: a point from
+    /// before a scratch purge placed below a newer one (T18 #6, #7).
+    pub remote_numbering: Option<Timestamp>,
 }
+
+/// A remote point's `seq` as `remote::client` packs it: this bit, its remote
+/// publication number, then ([`LOCAL_SEQ_BITS`]) its number in its directory.
+/// Numbered points rank above every point recorded without a remote number.
+pub(crate) const REMOTE_SEQ_BASE: u64 = 1 << 62;
+/// The bits of a packed remote `seq` that hold the local number.
+pub(crate) const LOCAL_SEQ_BITS: u32 = 32;
 
 impl Entry {
     /// How long ago it was created (zero if the clock says the future).
@@ -181,9 +196,15 @@ impl Entry {
             Some(seq) => (seq, false),
             None => (self.placed.after, true),
         };
+        let (number, local) = match seq & REMOTE_SEQ_BASE {
+            0 => (seq, 0),
+            _ => (seq >> LOCAL_SEQ_BITS, seq & ((1 << LOCAL_SEQ_BITS) - 1)),
+        };
         (
             self.placed.numbering,
-            seq,
+            number,
+            self.placed.remote_numbering,
+            local,
             unnumbered,
             !self.future_dated(),
             self.created(),
@@ -229,6 +250,7 @@ pub(crate) fn place_unnumbered(entries: &mut [Entry]) {
             let placed = Placed {
                 numbering: e.placed.numbering,
                 after: e.seq()?,
+                remote_numbering: None,
             };
             Some((e.created(), placed))
         })
@@ -811,32 +833,36 @@ mod tests {
     }
 
     #[test]
-    fn the_remote_order_is_by_publication_number_alone() {
+    fn on_the_remote_a_numbering_orders_only_points_that_share_a_number() {
         use crate::store::ownership::tests::entry;
-        let numbered = |stamp: &str, seq, since: &str| {
+        // As `remote::client` gives a point: its remote number, its local one.
+        let remote = |stamp: &str, number: u64, local: u64, since: &str| {
             let mut e = entry(stamp, "/p/a.db", Kind::Manual, false);
-            let meta = e.meta.as_mut().unwrap();
-            meta.seq = Some(seq);
-            meta.numbering_since = Some(since.parse().unwrap());
+            e.meta.as_mut().unwrap().seq =
+                Some(REMOTE_SEQ_BASE | (number << LOCAL_SEQ_BITS) | local);
+            e.placed.remote_numbering = Some(since.parse().unwrap());
             e
         };
-        let entries = vec![
-            numbered("20250110_000000", 41, "2025-01-01T00:00:00Z"),
-            numbered("20250201_000000", 1, "2025-02-01T00:00:00Z"),
+        let mut entries = vec![
+            // Placed below the new point (`sync::place`): its number, and a
+            // higher local one from before the purge.
+            remote("20250110_000000", 7, 41, "2025-01-01T00:00:00Z"),
+            remote("20250201_000000", 7, 1, "2025-02-01T00:00:00Z"),
+            // The remote's own number first, whatever the numbering.
+            remote("20250105_000000", 8, 40, "2025-01-01T00:00:00Z"),
+            remote("20250103_000000", 6, 39, "2025-01-01T00:00:00Z"),
         ];
-        let set = BackupSet::of(entries, &DbId::of(Path::new("/p/a.db")));
-        let names = |set: &BackupSet| -> Vec<String> {
-            set.restore_points
-                .iter()
-                .map(|e| e.name.stamp.to_string())
-                .collect()
-        };
-        // Locally the numbering begun later is newest; on the remote, as before
-        // numberings were kept, the higher number (review of T18 #5).
-        assert_eq!(names(&set), ["2025-02-01T00:00:00", "2025-01-10T00:00:00"]);
+        place_unnumbered(&mut entries);
+        entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+        let stamps: Vec<String> = entries.iter().map(|e| e.name.stamp.to_string()).collect();
         assert_eq!(
-            names(&set.by_publication_number()),
-            ["2025-01-10T00:00:00", "2025-02-01T00:00:00"]
+            stamps,
+            [
+                "2025-01-05T00:00:00",
+                "2025-02-01T00:00:00",
+                "2025-01-10T00:00:00",
+                "2025-01-03T00:00:00",
+            ]
         );
     }
 

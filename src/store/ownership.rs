@@ -315,29 +315,6 @@ impl BackupSet {
         set
     }
 
-    /// The same set ordered by publication number alone (every entry's
-    /// numbering forgotten): the order the remote's numbers follow, as before
-    /// numberings were kept. With them, a pre-purge point and a new one would
-    /// tie on the remote and the local number break the tie the wrong way
-    /// (review of T18 #5); the remote's own order is issue 22's T18 #6/#7.
-    pub(crate) fn by_publication_number(&self) -> BackupSet {
-        let mut set = self.clone();
-        for list in [
-            &mut set.restore_points,
-            &mut set.pre_restore,
-            &mut set.failed,
-            &mut set.damaged,
-            &mut set.others,
-            &mut set.owner_unknown,
-        ] {
-            for entry in list.iter_mut() {
-                entry.placed.numbering = None;
-            }
-        }
-        set.sort();
-        set
-    }
-
     fn sort(&mut self) {
         for list in [
             &mut self.restore_points,
