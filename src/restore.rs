@@ -115,6 +115,47 @@ fn no_backup_yet(
             .is_none())
 }
 
+/// `request`, with `integrity_check` for every candidate when the database
+/// `latest` replaces fails its check ([`replaced_unsound`]).
+fn escalated<'a>(
+    dir: &BackupDir,
+    request: &'a Request,
+    present: Present,
+) -> std::borrow::Cow<'a, Request> {
+    let Some(why) = replaced_unsound(dir, request, present) else {
+        return std::borrow::Cow::Borrowed(request);
+    };
+    tracing::warn!(
+        "{} fails its check ({why}): the restore points are checked with integrity_check (as --full-check), since the newest may hold damage quick_check cannot see",
+        show(&request.target)
+    );
+    std::borrow::Cow::Owned(Request {
+        full_check: true,
+        ..request.clone()
+    })
+}
+
+/// Why the database `latest` replaces fails `quick_check` (or is no
+/// database), when it does and no restore point holds it as it is: the
+/// reason to restore, and damage that the newest points, which passed only
+/// `quick_check`, may hold from before it showed (T27 F-M).
+fn replaced_unsound(dir: &BackupDir, request: &Request, present: Present) -> Option<String> {
+    if request.name != "latest" || request.full_check || present != Present::Database {
+        return None;
+    }
+    let target = &request.target;
+    if let Ok(crate::due::Changed::Unchanged(_)) = crate::due::unless_unchanged(dir, target, false)
+    {
+        return None;
+    }
+    match sqlite_file::check_file(target, "quick_check") {
+        Ok(Integrity::Failed(detail)) => Some(sqlite_file::one_line(&detail)),
+        Ok(_) => None,
+        // Not a database SQLite can read (a damaged header).
+        Err(error) => Some(error.to_string()),
+    }
+}
+
 /// Restore per `request`. Reading needs no write access to the backup directory:
 /// a restore into a new file proceeds without the lock when the directory cannot
 /// hold one (read-only), still never replacing a file that appears meanwhile.
@@ -125,8 +166,7 @@ pub(crate) fn restore(
     request: &Request,
 ) -> Result<Outcome> {
     let target = &request.target;
-    refuse_backup_file(settings, dir, target)?;
-    refuse_sidecar_name(target)?;
+    refuse_backup_file(settings, dir, target).and_then(|()| refuse_sidecar_name(target))?;
     let untouched = untouched(target);
     let Some((lock, present)) = lock_target(settings, job, dir, request)? else {
         return Ok(Outcome::Skipped);
@@ -147,9 +187,9 @@ pub(crate) fn restore(
         &target_id,
         into_db,
     )?;
-
     let parent = parent_dir(target);
     crate::store::remove_dead_temps_in(&parent);
+    let request = &*escalated(dir, request, present);
     let copy = extract_first_intact(settings, job, &candidates, request, present, &parent)
         .map_err(&untouched)?;
     let (entry, temp) = (copy.entry, copy.temp);
@@ -1123,19 +1163,18 @@ fn lock_user(db: Option<&File>, shm: Option<&File>) -> Option<String> {
         if let Some(file) = file
             && let Some((pid, write_lock)) = lock::locked_by_other(file, start, len)
         {
-            let who = if pid > 0 {
-                format!("pid {pid}")
-            } else {
-                "a process on another node".into()
-            };
+            let who = holder(pid);
             return Some(match (meaning, write_lock) {
-                (Use::Writing, _) | (_, true) => {
-                    format!("{who}, which is writing to it; stop the writer before restoring")
-                }
+                (Use::Writing, _) | (_, true) => format!(
+                    "{who}, which is writing to it; {}",
+                    advice(pid, "stop the writer before restoring")
+                ),
                 (Use::Reading, false) => {
-                    format!("{who}, which is reading it; stop it before restoring")
+                    format!("{who}, which is reading it; {}", advice(pid, STOP_IT))
                 }
-                (Use::Open, false) => format!("{who}, which has it open; stop it before restoring"),
+                (Use::Open, false) => {
+                    format!("{who}, which has it open; {}", advice(pid, STOP_IT))
+                }
             });
         }
     }
@@ -1151,8 +1190,37 @@ enum Use {
 }
 
 fn open_user(target: &Path) -> Option<String> {
-    open_elsewhere(target)
-        .map(|pid| format!("pid {pid}, which has it open; stop it before restoring"))
+    open_elsewhere(target).map(|pid| {
+        let pid = pid as i32;
+        format!(
+            "{}, which has it open; {}",
+            holder(pid),
+            advice(pid, STOP_IT)
+        )
+    })
+}
+
+const STOP_IT: &str = "stop it before restoring";
+
+/// Who holds the database: the process that ran this dbbackup (a Python
+/// script or notebook with its own connection open) is said as such (T27 F-K).
+fn holder(pid: i32) -> String {
+    match pid {
+        ..=0 => "a process on another node".into(),
+        _ if ran_us(pid) => format!("pid {pid}, the process that ran this dbbackup"),
+        _ => format!("pid {pid}"),
+    }
+}
+
+fn advice(pid: i32, otherwise: &str) -> String {
+    match ran_us(pid) {
+        true => "close its own connections to the database before restoring".into(),
+        false => otherwise.into(),
+    }
+}
+
+fn ran_us(pid: i32) -> bool {
+    pid > 0 && pid == nix::unistd::getppid().as_raw()
 }
 
 /// A process on this host, other than us, with the file (or its `-wal`) open,

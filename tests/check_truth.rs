@@ -491,3 +491,48 @@ fn a_restored_database_is_known_to_be_held_by_its_point() {
         &format!("FAIL age: newest good backup {name} is 3d 0h old (max 1d 0h)\n"),
     );
 }
+
+/// T27 F-E: while the run that published the newest point holds the backup
+/// directory's lock (copying it to the mirror, minutes on a slow filesystem),
+/// the mirror lacking it is pending, not CRITICAL; once no run holds the lock,
+/// a mirror still lacking it fails.
+#[test]
+fn a_mirror_copy_under_way_is_pending_not_failing() {
+    let env = Env::new();
+    std::fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [m1]\n").unwrap();
+    env.run(&["backup"]).ok();
+    add_row_ledger(&env.db);
+    env.run(&["backup"]).ok();
+    let name = env.backup_files().pop().unwrap();
+    std::fs::remove_file(env.path("m1").join(&name)).unwrap();
+    let failing = format!(
+        "FAIL mirror:m1:newest: the newest restore point {name} is not in the mirror: {name} is missing from it; the next backup, auto or periodic copies it"
+    );
+    env.run(&["check"]).reported(1, &failing);
+    let ready = env.path("holding");
+    let mut holder = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2],'w').close(); time.sleep(30)",
+        ])
+        .arg(env.backups.join(".dbbackup.lock"))
+        .arg(&ready)
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the lock is held",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(20),
+        || ready.exists(),
+    );
+    let during = env.run(&["check"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    during.reported(
+        0,
+        &format!(
+            "WAIT mirror:m1:newest: the newest restore point {name} is not in the mirror yet ({name} is missing from it): the dbbackup run holding the backup directory's lock ("
+        ),
+    );
+    env.run(&["check"]).reported(1, &failing);
+}

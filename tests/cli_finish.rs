@@ -448,3 +448,55 @@ fn man_out_says_when_it_created_the_directory() {
     again.ok();
     assert!(again.stdout.starts_with("wrote "), "{}", again.stdout);
 }
+
+/// T27 F-N: an exported `DBBACKUP_CONFIG` (another project's, from a profile)
+/// is read instead of this directory's `dbbackup.yaml`, and an exported
+/// `DBBACKUP_DB_PATH` instead of the file's `db_path`: every command says so,
+/// or "unchanged" and a healthy `check` read as if about this database.
+#[test]
+fn an_exported_config_or_database_read_instead_of_this_directorys_is_said() {
+    let (a, b) = (Env::new(), Env::new());
+    a.configured().arg("backup").output().unwrap();
+    b.configured().arg("backup").output().unwrap();
+    crate::common::add_row_ledger(&b.db);
+    let a_config = a.path("dbbackup.yaml");
+    let exported = |args: &[&str]| -> Run {
+        b.configured()
+            .env("DBBACKUP_CONFIG", &a_config)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let warning = format!(
+        "DBBACKUP_CONFIG={} is read, not ./dbbackup.yaml here: `unset DBBACKUP_CONFIG` (or give --config dbbackup.yaml) to use this directory's",
+        a_config.display()
+    );
+    for command in ["backup", "check"] {
+        let run = exported(&[command]);
+        run.ok();
+        assert!(run.stderr.contains(&warning), "{command}: {}", run.stderr);
+    }
+    // Given on purpose, or naming this very file: nothing to say.
+    let here = exported(&["--config", "dbbackup.yaml", "backup"]);
+    here.ok();
+    assert!(!here.stderr.contains("DBBACKUP_CONFIG"), "{}", here.stderr);
+    assert!(here.stdout.starts_with("created "), "{}", here.stdout);
+    let run: Run = b
+        .configured()
+        .env("DBBACKUP_DB_PATH", &a.db)
+        .arg("list")
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "DBBACKUP_DB_PATH={} is the database, not db_path {} of dbbackup.yaml",
+            a.db.display(),
+            b.db.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}

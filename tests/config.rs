@@ -670,6 +670,11 @@ fn config_errors_quote_the_line_as_written() {
             "check:\n  max_age: {2h\n",
             "line 2: the `{` at column 12 is not closed by `}`: YAML reads a value starting with `{` as a map; quote it if it is text (the line reads:   max_age: {2h)",
         ),
+        // Closed on its line: a `,` missing, as the reader says.
+        (
+            "mirror_dirs: [\"/a\" \"/b\"]\n",
+            "line 1: did not find expected ',' or ']', while parsing a flow sequence at line 1 column 14 (the line reads: mirror_dirs: [\"/a\" \"/b\"])",
+        ),
         (
             "db_path: [r.db]\n",
             "line 1: db_path: expected a path, found a list (the line reads: db_path: [r.db])",

@@ -433,6 +433,12 @@ fn a_job_without_a_runnable_command_fails_like_a_shell() {
     for (code, work, says) in [
         (127, "no-such-program-here", "command not found"),
         (126, not_executable.to_str().unwrap(), "permission denied"),
+        // T27 F-L: the command and its arguments quoted as one word.
+        (
+            127,
+            "sh -c true",
+            "sh -c true: command not found (it is one word: give the command and its arguments as separate words, `dbbackup run -- sh -c true`, not quoted together)",
+        ),
     ] {
         let out = finish(
             batch_shell(&env, "5021", &template, &[work])

@@ -610,3 +610,36 @@ fn a_first_sync_after_a_purge_ranks_a_mirrors_older_points_below_the_new_one() {
     run(&["restore", "latest", "--from-remote", "--target", "got.db"]).ok();
     assert_eq!(content_digest(&env.path("got.db")), want);
 }
+
+/// Review of T18 #7: a backup made by a version that records no numbering
+/// after one that does (a job pinned to an older module) counts, on the
+/// remote as here, in the numbering begun before it: newer than the point
+/// before it, however the two share a publication number there.
+#[test]
+fn a_point_of_a_version_without_numberings_keeps_its_place_on_the_remote() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/p");
+    let env = Env::new();
+    let run = |args: &[&str]| s3::run(&env, &server.endpoint, &url, args);
+    add_row(&env.db);
+    run(&["backup"]).ok();
+    add_row(&env.db);
+    let want = content_digest(&env.db);
+    run(&["backup"]).ok();
+    let newer = env.backup_files().pop().unwrap();
+    crate::common::rewrite_meta(&env.backups.join(&newer), |meta| {
+        meta.numbering_since = None;
+    });
+    run(&["sync"]).ok();
+    let listed = run(&["list", "--from-remote", "--format", "json"]);
+    listed.ok();
+    assert_eq!(
+        listed.json()[0]["name"],
+        newer.as_str(),
+        "{}",
+        listed.stdout
+    );
+    run(&["restore", "latest", "--from-remote", "--target", "got.db"]).ok();
+    assert_eq!(content_digest(&env.path("got.db")), want);
+}

@@ -198,6 +198,21 @@ fn export_refuses_a_name_that_is_not_gz_and_points_at_restore() {
         .unwrap();
     assert!(rows > 0);
     env.run(&["export", "latest", "--out", "copy.db.GZ"]).ok();
+    // T27 F-G: names `restore --target` refuses too get no such hint.
+    for (out, says) in [
+        (
+            "/dev/null",
+            "--out /dev/null is not a regular file: export writes a new file (--out copy.db.gz; then `zcat copy.db.gz` gives its database)",
+        ),
+        (
+            "newdir/",
+            "--out newdir/ names a directory, and there is none: give a file name ending in .gz in an existing directory",
+        ),
+    ] {
+        let run = env.run(&["export", "latest", "--out", out]);
+        run.failed_with(2, says);
+        assert!(!run.stderr.contains("restore latest"), "{}", run.stderr);
+    }
 }
 
 #[test]
@@ -321,4 +336,28 @@ fn verify_fails_when_a_newer_file_has_unreadable_metadata() {
         "{}",
         run.stdout
     );
+}
+
+/// T27 F-J: a job started on a lost database (a scratch purge, a wrong `rm`)
+/// is told how to put it back before its work fills a new, empty one.
+#[test]
+fn pre_job_on_a_lost_database_says_how_to_put_it_back() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let newest = env.backup_files().pop().unwrap();
+    fs::remove_file(&env.db).unwrap();
+    let run: Run = env
+        .command()
+        .env("SLURM_JOB_ID", "903")
+        .args(["pre-job"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(
+        1,
+        &format!(
+            "does not exist, but its restore points are here (newest {newest}): if it was lost, put it back with `dbbackup restore latest` before the work runs (a job script can start with `dbbackup restore latest --if-db-missing`)"
+        ),
+    );
+    assert!(!env.db.exists());
 }

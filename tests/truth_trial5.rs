@@ -62,6 +62,11 @@ fn make_index_corrupt_db(path: &std::path::Path) {
              INSERT INTO t SELECT x FROM n;",
         )
         .unwrap();
+    corrupt_index(path);
+}
+
+/// Row 100's index entry made to say 101: `quick_check` passes, `integrity_check` not.
+fn corrupt_index(path: &std::path::Path) {
     let mut bytes = fs::read(path).unwrap();
     // The index's page (the third): the record (a = 100, rowid 100).
     let page = &bytes[2 * 4096..3 * 4096];
@@ -448,7 +453,7 @@ fn a_diff_on_a_base_known_to_fail_its_check_is_restored_by_name_with_force() {
     env.run(&["restore", &diff, "--target", "plain.db"]).failed_with(
         1,
         &format!(
-            "base backup {base} of diff {diff} is damaged: the database in it fails its check (integrity_check: row 100 missing from index i); `dbbackup restore {diff} --target FILE --force` gives this diff back, to be repaired; refusing to restore it; plain.db left untouched"
+            "base backup {base} of diff {diff} is damaged: the database in it fails its check (integrity_check: row 100 missing from index i); `dbbackup restore {diff} --target FILE --force` gives this diff back, checked with integrity_check; refusing to restore it; plain.db left untouched"
         ),
     );
     assert!(!env.path("plain.db").exists());
@@ -469,4 +474,52 @@ fn a_diff_on_a_base_known_to_fail_its_check_is_restored_by_name_with_force() {
     env.run(&["restore", "latest", "--target", "look.db", "--force"])
         .failed_with(1, "is damaged");
     assert!(!env.path("look.db").exists());
+}
+
+/// T27 F-M: `restore latest` over a database that fails its check (why one
+/// restores) checks the candidates with `integrity_check`: the newest point,
+/// whose `quick_check` passed on damage already in it, is passed over for
+/// the sound one before it.
+#[test]
+fn restore_latest_over_a_corrupt_database_passes_over_points_holding_its_damage() {
+    let env = Env::empty();
+    make_index_corrupt_db(&env.db);
+    // The sound state first: the index rebuilt.
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("REINDEX")
+        .unwrap();
+    env.run(&["backup"]).ok();
+    let sound = env.backup_files().pop().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Silent damage, backed up: its quick_check passes.
+    corrupt_index(&env.db);
+    env.run(&["backup"]).ok();
+    let damaged = env.backup_files().pop().unwrap();
+    assert_ne!(sound, damaged);
+    // Then damage quick_check sees: the table's page header.
+    let mut bytes = fs::read(&env.db).unwrap();
+    bytes[4096 + 5..4096 + 7].copy_from_slice(&[0xff, 0xff]);
+    fs::write(&env.db, bytes).unwrap();
+    let run = env.run(&["restore", "latest"]);
+    run.ok();
+    assert!(
+        run.stderr.contains("fails its check (")
+            && run
+                .stderr
+                .contains("the restore points are checked with integrity_check (as --full-check)")
+            && run.stderr.contains(&format!("passing over {damaged}")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains(&format!("restored {sound}")),
+        "{}",
+        run.stdout
+    );
+    let check: String = rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
 }

@@ -443,6 +443,9 @@ def verify(
         positional: List[str] = []
     elif isinstance(names, (list, tuple)):
         positional = [_backup_name(f"names[{i}]", name) for i, name in enumerate(names)]
+        # A filter that matched nothing: not "the newest" (T27 F-F).
+        if not positional:
+            raise ValueError("names is empty: give at least one backup name, or names=None for the newest")
     else:
         # Not one str: it would be split into letters.
         raise TypeError(f"names must be a list or tuple of backup file names, not {_kind(names)}")

@@ -148,6 +148,23 @@ class ApiTest(unittest.TestCase):
         kinds = {b["name"]: b["kind"] for b in dbbackup.list_backups(db_path=self.db, **self.opts)}
         self.assertEqual(kinds[saved], "pre-restore")
 
+    def test_a_restore_refused_for_the_callers_own_connection_says_so(self) -> None:
+        # T27 F-K: not "stop pid N" of the script itself.
+        make_database(self.db)
+        dbbackup.backup(db_path=self.db, **self.opts)
+        connection = sqlite3.connect(str(self.db))
+        try:
+            connection.execute("SELECT count(*) FROM results").fetchone()
+            with self.assertRaises(dbbackup.DbBackupError) as caught:
+                dbbackup.restore(db_path=self.db, name="latest", **self.opts)
+        finally:
+            connection.close()
+        self.assertIn(
+            f"in use by pid {os.getpid()}, the process that ran this dbbackup, which has it open; "
+            "close its own connections to the database before restoring",
+            str(caught.exception),
+        )
+
     def test_backup_without_force_skips_an_unchanged_database(self) -> None:
         make_database(self.db)
         self.assertEqual(dbbackup.backup(db_path=self.db, **self.opts)["status"], "ok")
@@ -537,6 +554,8 @@ class ApiTest(unittest.TestCase):
             ("restore", {"db_path": self.db}, ValueError, "restore() needs name= (a backup file name from list_backups(), or 'latest') or before_job=JOB"),
             ("restore", {"db_path": self.db, "name": "a\0b"}, ValueError, "name must be a backup file name"),
             ("restore", {"db_path": self.db, "target": 1}, TypeError, "target must be a path"),
+            # T27 F-F: a filter that matched nothing is not "the newest".
+            ("verify", {"db_path": self.db, "names": []}, ValueError, "names is empty"),
             ("check", {"db_path": self.db, "max_age": 24}, TypeError, "a duration such as '24h'"),
             ("check", {"db_path": self.db, "remote_max_age": True}, TypeError, "remote_max_age must be a str"),
             ("check", {"db_path": self.db, "remote_max_age": 48}, TypeError, "a duration such as '48h'"),

@@ -154,6 +154,18 @@ fn refuse_directory(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
 /// `sqlite3` cannot open. Refused before anything is read or written, pointing
 /// at what writes a plain database. (`-` is the engine's to refuse.)
 fn refuse_plain_name(args: &ExportArgs) -> Result<()> {
+    // Not a name `restore --target` would take either (T27 F-G).
+    let out = show(&args.out);
+    if args.out.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return Err(crate::error::Error::usage(format!(
+            "--out {out} names a directory, and there is none: give a file name ending in .gz in an existing directory"
+        )));
+    }
+    if std::fs::metadata(&args.out).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+        return Err(crate::error::Error::usage(format!(
+            "--out {out} is not a regular file: export writes a new file (--out copy.db.gz; then `zcat copy.db.gz` gives its database)"
+        )));
+    }
     let gz = args
         .out
         .extension()

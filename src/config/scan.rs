@@ -213,12 +213,10 @@ fn number_as_written(limit: &Limit, value: &str) -> Result<(), String> {
     verdict.map_err(|_| format!("{}: must be {}, not {value}", limit.key, limit.range()))
 }
 
-/// The reader's (serde's) phrases in the user's words: "expected a path, found
-/// a list", "'maybe' is not one of group, umask", "unknown key x". Display
-/// only: what is accepted or refused never depends on this text (serde's
-/// errors carry no kind to match on); an unknown phrase passes through as is.
 /// The `[` or `{` that opened a list or map the reader could not finish, and
-/// its line and column, from the reader's message.
+/// its line and column, from the reader's message (display only, as
+/// [`plain_words`]). The reader says the same of a missing `,`: see
+/// [`closed_on_its_line`].
 pub(super) fn unclosed_flow(message: &str) -> Option<(char, usize, usize)> {
     for (phrase, open) in [
         ("while parsing a flow sequence at line ", '['),
@@ -233,6 +231,34 @@ pub(super) fn unclosed_flow(message: &str) -> Option<(char, usize, usize)> {
     None
 }
 
+/// Whether the list or map opened by `open` at `column` (1-based) of `line` is
+/// closed on that line: then a `,` is what is missing, not its closer.
+pub(super) fn closed_on_its_line(line: &str, column: usize, open: char) -> bool {
+    let close = if open == '[' { ']' } else { '}' };
+    let mut depth = 0usize;
+    let mut quote = None;
+    for c in line.chars().skip(column.saturating_sub(1)) {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, c) if c == open => depth += 1,
+            (None, c) if c == close => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The reader's (serde's) phrases in the user's words: "expected a path, found
+/// a list", "'maybe' is not one of group, umask", "unknown key x". Display
+/// only: what is accepted or refused never depends on this text (serde's
+/// errors carry no kind to match on); an unknown phrase passes through as is.
 pub(super) fn plain_words(message: &str) -> String {
     if let Some((before, rest)) = message.split_once("invalid type: ")
         && let Some((found, expected)) = rest.split_once(", expected ")

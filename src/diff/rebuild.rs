@@ -80,7 +80,7 @@ pub(crate) fn base_of(diff: &Entry, bases: Bases) -> Result<(Entry, DiffInfo)> {
         {
             if bases == Bases::Sound {
                 return Err(Error::failed(format!(
-                    "base backup {base_name} of diff {name} is damaged: the database in it fails its check ({finding}); `dbbackup restore {name} --target FILE --force` gives this diff back, to be repaired",
+                    "base backup {base_name} of diff {name} is damaged: the database in it fails its check ({finding}); `dbbackup restore {name} --target FILE --force` gives this diff back, checked with integrity_check",
                     name = diff.file_name
                 )));
             }

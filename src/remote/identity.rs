@@ -112,7 +112,7 @@ pub(crate) fn misordered<'a>(
     let held = held(set);
     let here = origin(entry);
     // `RemotePoint::entry`'s order: unnumbered records rank below all others.
-    let ours = (remote_seq, meta.numbering_since, meta.seq.unwrap_or(0));
+    let ours = (remote_seq, entry.placed.numbering, meta.seq.unwrap_or(0));
     on_remote
         .into_iter()
         .filter(|point| {

@@ -300,7 +300,7 @@ pub(crate) fn sync(
         let point = match remote.upload(
             &mut file,
             &entry.file_name,
-            meta,
+            &as_recorded(entry, meta),
             placed,
             identity::origin(entry),
         )? {
@@ -449,6 +449,17 @@ fn invalid_records(set: &BackupSet, invalid: Vec<InvalidRecord>) -> Vec<(String,
     named
 }
 
+/// `entry`'s metadata as its record holds it: with the numbering it counts
+/// in, also when made by a version that recorded none
+/// (`store::place_unnumbered`), which orders it on the remote among the
+/// points that share its number, as here.
+fn as_recorded(entry: &Entry, meta: &Metadata) -> Metadata {
+    Metadata {
+        numbering_since: entry.placed.numbering,
+        ..meta.clone()
+    }
+}
+
 /// The `remote_seq` for `entry`'s upload, and whether no record is under
 /// its name yet; `None` when it must not be uploaded (named in `done`; one
 /// refusal stops only its own upload): the name is taken by another backup
@@ -540,17 +551,21 @@ fn below_newer(
             {
                 e.order() > entry.order()
             }
-            // Pruned here: newer only if made after it by both its
+            // Pruned here: newer if of a numbering begun later (after a
+            // scratch purge), else only if made after it by both its
             // directory's number and the clock (not a point from before a
-            // scratch purge, whose number is higher and whose date is older).
-            _ => {
-                record
-                    .metadata
-                    .seq
-                    .zip(meta.seq)
-                    .is_some_and(|(r, m)| r > m)
-                    && record.metadata.created > meta.created
-            }
+            // purge, whose number is higher and whose date is older).
+            _ => match (record.metadata.numbering_since, entry.placed.numbering) {
+                (Some(theirs), Some(ours)) if theirs != ours => theirs > ours,
+                _ => {
+                    record
+                        .metadata
+                        .seq
+                        .zip(meta.seq)
+                        .is_some_and(|(r, m)| r > m)
+                        && record.metadata.created > meta.created
+                }
+            },
         }
     };
     on_remote

@@ -67,6 +67,27 @@ pub(crate) struct PreJobRun {
     pub submitted: Option<FinalJob>,
 }
 
+/// A database that is gone while its restore points are here was lost (a
+/// scratch purge, a wrong `rm`): the work would start a new, empty one, so
+/// the error says how to put it back first (T27 F-J).
+fn lost_database(settings: &Settings, dir: &BackupDir, error: Error) -> Error {
+    let Ok(db) = settings.db_path() else {
+        return error;
+    };
+    let gone = matches!(db.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    let newest = dir
+        .newest_restore_point(&DbId::of(db), |e| crate::diff::restore_problem(e).is_none())
+        .ok()
+        .flatten();
+    match newest {
+        Some(newest) if gone => Error::failed(format!(
+            "{error}, but its restore points are here (newest {}): if it was lost, put it back with `dbbackup restore latest` before the work runs (a job script can start with `dbbackup restore latest --if-db-missing`)",
+            newest.file_name
+        )),
+        _ => error,
+    }
+}
+
 /// Run pre-job for `job` (as the environment says; SLURM's word is asked here).
 pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path>) -> PreJobRun {
     let dir = BackupDir::new(&settings.backup_dir);
@@ -91,7 +112,8 @@ pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path
         job.clone()
     };
     let mut submitted = None;
-    let result = find_or_make(settings, &job, &dir, final_job, &mut submitted);
+    let result = find_or_make(settings, &job, &dir, final_job, &mut submitted)
+        .map_err(|error| lost_database(settings, &dir, error));
     if job.restarts > 0
         && job.own_id.is_some()
         && let Ok(db) = settings.db_path()

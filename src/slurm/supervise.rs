@@ -615,9 +615,22 @@ pub(crate) fn check_executable(program: &Path) -> Result<(), CannotExecute> {
         },
         None => CannotExecute {
             status: 127,
-            message: format!("{shown}: command not found"),
+            message: format!("{shown}: command not found{}", one_word_hint(program)),
         },
     })
+}
+
+/// A command given as one quoted word (`run -- 'python3 w.py'`) whose first
+/// word is a command: the quoting is the mistake (T27 F-L).
+fn one_word_hint(program: &Path) -> String {
+    let text = program.to_string_lossy();
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some(first), Some(_)) if check_executable(Path::new(first)).is_ok() => format!(
+            " (it is one word: give the command and its arguments as separate words, `dbbackup run -- {text}`, not quoted together)"
+        ),
+        _ => String::new(),
+    }
 }
 
 fn cannot_execute(program: &Path, error: &io::Error) -> CannotExecute {
