@@ -697,9 +697,10 @@ pub struct VerifyArgs {
     /// Verify every backup
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
-    /// Every restore point on the remote (`remote`): downloaded, size and
+    /// The restore points on the remote (`remote`) instead: the NAMEs given,
+    /// else every one (`--all` says the same); each downloaded, size and
     /// SHA-256 against its record, then checked whole as a local one
-    #[arg(long, conflicts_with_all = ["names", "all"])]
+    #[arg(long)]
     pub from_remote: bool,
     #[command(flatten)]
     pub output: FormatArgs,

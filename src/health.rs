@@ -72,9 +72,9 @@ pub(crate) fn evaluate_all(
             format!("`dbbackup{named} restore latest` puts its newest backup back")
         } else {
             // The backup directory lost, a mirror intact: where to restore from.
-            crate::store::latest::mirror_hint(&settings.mirror_dirs, db, None).unwrap_or_else(
-                || "no restore point of it in the backup directory to put back".to_string(),
-            )
+            crate::store::latest::mirror_report(&settings.mirror_dirs, db).unwrap_or_else(|| {
+                "no restore point of it in the backup directory to put back".to_string()
+            })
         };
         let mut criterion = database(path, &put_back);
         if assumed {

@@ -165,6 +165,21 @@ fn restore_and_export_by_name_from_the_remote_check_the_content() {
         "{}",
         verify.stdout
     );
+    // T27 F-A: `--all` says the same; a NAME or `latest` verifies that one.
+    let all = run(&["verify", "--from-remote", "--all"]);
+    all.ok();
+    assert_eq!(all.stdout.matches(": ok (").count(), 2, "{}", all.stdout);
+    let newest = env.backup_files().pop().unwrap();
+    for name in [newest.as_str(), "latest"] {
+        let one = run(&["verify", "--from-remote", name]);
+        one.ok();
+        assert_eq!(one.stdout.matches(": ok (").count(), 1, "{}", one.stdout);
+        assert!(one.stdout.contains(&newest), "{}", one.stdout);
+    }
+    run(&["verify", "--from-remote", "backup_20000101_000000.db.gz"]).failed_with(
+        1,
+        &format!("no restore point named 'backup_20000101_000000.db.gz' on {url}"),
+    );
     // A name the remote does not hold: one line naming the remote.
     run(&[
         "restore",

@@ -772,7 +772,11 @@ fn in_use_messages_say_who_and_how() {
         let run = env.run(&["restore", "latest"]);
         drop(holder);
         let pid = std::process::id();
-        run.failed_with(1, &format!("is in use by pid {pid}, {expected}"));
+        // The holder is this test, the process that ran dbbackup (T27 F-K).
+        run.failed_with(
+            1,
+            &format!("is in use by pid {pid}, the process that ran this dbbackup, {expected}"),
+        );
         if mode == "read" {
             assert!(!run.stderr.contains("writer"), "{}", run.stderr);
         }
@@ -799,7 +803,11 @@ fn in_use_messages_in_wal_mode_tell_a_writer_from_a_reader() {
         let run = env.run(&["restore", "latest"]);
         drop(holder);
         let pid = std::process::id();
-        run.failed_with(1, &format!("is in use by pid {pid}, {expected}"));
+        // The holder is this test, the process that ran dbbackup (T27 F-K).
+        run.failed_with(
+            1,
+            &format!("is in use by pid {pid}, the process that ran this dbbackup, {expected}"),
+        );
         assert_eq!(content_digest(&env.db), before);
     }
 }
@@ -821,7 +829,10 @@ fn a_process_with_the_database_open_through_a_bind_mount_is_seen() {
     let run = env.run(&["restore", "latest"]);
     drop(holder);
     let pid = std::process::id();
-    run.failed_with(1, &format!("is in use by pid {pid}, which has it open"));
+    run.failed_with(
+        1,
+        &format!("is in use by pid {pid}, the process that ran this dbbackup, which has it open; close its own connections to the database before restoring"),
+    );
     assert_eq!(content_digest(&env.db), before);
 }
 

@@ -523,3 +523,24 @@ fn restore_latest_over_a_corrupt_database_passes_over_points_holding_its_damage(
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+/// T27 F-I: once the database is back (restored from the mirror), `list`
+/// says the next step is a backup, not another restore; the backup then
+/// starts the backup directory again.
+#[test]
+fn after_restoring_from_a_mirror_the_hint_is_to_back_up() {
+    let env = Env::new();
+    let name = backed_up_with_mirror(&env);
+    fs::remove_dir_all(&env.backups).unwrap();
+    fs::remove_file(&env.db).unwrap();
+    env.run(&["--backup-dir", "m1", "restore", "latest"]).ok();
+    env.run(&["list"]).failed_with(
+        1,
+        &format!(
+            "mirror m1 holds 1 restore point of it (newest {name}); {} is there: `dbbackup backup` starts the backup directory again (the mirror keeps its restore points)",
+            env.db.display()
+        ),
+    );
+    env.run(&["backup"]).ok();
+    env.run(&["list"]).ok();
+}

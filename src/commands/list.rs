@@ -157,7 +157,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
                 if remote.is_none()
                     && let Some(db) = &db
                     && let Some(hint) =
-                        crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db, None)
+                        crate::store::latest::mirror_report(&ctx.settings.mirror_dirs, db)
                 {
                     out.line(hint);
                 }
@@ -186,7 +186,7 @@ fn refuse_missing_dir(ctx: &Ctx, db: Option<&DbId>) -> Result<()> {
         _ => return Ok(()),
     }
     let mirrors =
-        db.and_then(|db| crate::store::latest::mirror_hint(&ctx.settings.mirror_dirs, db, None));
+        db.and_then(|db| crate::store::latest::mirror_report(&ctx.settings.mirror_dirs, db));
     let next = mirrors.unwrap_or_else(|| {
         "no backup was made into it yet, or its path is mistyped (a relative `backup_dir` in a config file is from the file's directory; a relative --backup-dir or DBBACKUP_BACKUP_DIR from the working directory)"
             .to_string()

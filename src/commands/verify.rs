@@ -44,7 +44,7 @@ impl Verdict {
 pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     if args.from_remote {
-        return remote(ctx, &out);
+        return remote(ctx, &out, &args.names);
     }
     let dir = ctx.backup_dir();
     // Newer restore points `latest` passes over as damaged: verify's job is to
@@ -173,9 +173,39 @@ fn chosen(
     })
 }
 
-/// `verify --remote`: every restore point on the remote downloaded (size and
-/// SHA-256 against its record), then checked as a local one is.
-fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
+/// The remote's points `names` gives (newest first, as `entries` is), each
+/// once; a name the remote does not hold is an error naming it (T27 F-A).
+fn named(
+    entries: Vec<Entry>,
+    names: &[BackupRef],
+    url: &dyn std::fmt::Display,
+) -> Result<Vec<Entry>> {
+    let mut wanted = Vec::new();
+    for name in names {
+        let found = match name {
+            BackupRef::Latest => entries.first(),
+            BackupRef::Named(name) => entries.iter().find(|e| &e.file_name == name),
+        };
+        let Some(found) = found else {
+            return Err(Error::failed(format!(
+                "no restore point named '{}' on {url} (`dbbackup list --from-remote` lists them)",
+                name.as_str()
+            )));
+        };
+        if !wanted
+            .iter()
+            .any(|e: &Entry| e.file_name == found.file_name)
+        {
+            wanted.push(found.clone());
+        }
+    }
+    Ok(wanted)
+}
+
+/// `verify --from-remote`: the restore points on the remote named (every one
+/// when none is) downloaded (size and SHA-256 against its record), then
+/// checked as a local one is.
+fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result<ExitCode> {
     let remote = crate::remote::configured(&ctx.settings)?;
     // A download directory that cannot be used is one line, said before
     // anything is listed, not a "FAILED" for each point never read.
@@ -197,6 +227,9 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
         )));
     }
     entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
+    if !names.is_empty() {
+        entries = named(entries, names, remote.url())?;
+    }
     // Each base downloaded once, kept while the diffs on it are read.
     let entries = crate::remote::fetch::by_base(&points, entries);
     let mut downloads = crate::remote::fetch::OneBaseAtATime::new(&temp);
@@ -233,7 +266,10 @@ fn remote(ctx: &Ctx, out: &crate::output::Output) -> Result<ExitCode> {
         say(out, &verdict);
         verdicts.push(verdict);
     }
-    if let Some(verdict) = newest_unlisted(ctx, &remote, &points, &mut proofs) {
+    if let (true, Some(verdict)) = (
+        names.is_empty(),
+        newest_unlisted(ctx, &remote, &points, &mut proofs),
+    ) {
         say(out, &verdict);
         verdicts.push(verdict);
     }

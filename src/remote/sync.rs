@@ -551,21 +551,17 @@ fn below_newer(
             {
                 e.order() > entry.order()
             }
-            // Pruned here: newer if of a numbering begun later (after a
-            // scratch purge), else only if made after it by both its
+            // Pruned here: newer only if made after it by both its
             // directory's number and the clock (not a point from before a
-            // purge, whose number is higher and whose date is older).
-            _ => match (record.metadata.numbering_since, entry.placed.numbering) {
-                (Some(theirs), Some(ours)) if theirs != ours => theirs > ours,
-                _ => {
-                    record
-                        .metadata
-                        .seq
-                        .zip(meta.seq)
-                        .is_some_and(|(r, m)| r > m)
-                        && record.metadata.created > meta.created
-                }
-            },
+            // scratch purge, whose number is higher and whose date is older).
+            _ => {
+                record
+                    .metadata
+                    .seq
+                    .zip(meta.seq)
+                    .is_some_and(|(r, m)| r > m)
+                    && record.metadata.created > meta.created
+            }
         }
     };
     on_remote

@@ -82,6 +82,18 @@ pub(crate) fn mirror_hint(
     db: &DbId,
     target: Option<&Path>,
 ) -> Option<String> {
+    let (first, holding) = mirrors_holding(mirrors, db)?;
+    let into = target.map_or(String::new(), |target| {
+        format!(" --target {}", show(target))
+    });
+    Some(format!(
+        "{holding}: restore from it with `dbbackup --backup-dir {first} restore latest{into}`"
+    ))
+}
+
+/// The first mirror holding restore points of `db`, and a line naming each
+/// one that does, with how many and the newest.
+fn mirrors_holding(mirrors: &[std::path::PathBuf], db: &DbId) -> Option<(String, String)> {
     let holding: Vec<(String, usize, String)> = mirrors
         .iter()
         .filter_map(|dir| {
@@ -98,12 +110,20 @@ pub(crate) fn mirror_hint(
             format!("mirror {dir} holds {n} restore point{s} of it (newest {newest})")
         })
         .collect();
-    let into = target.map_or(String::new(), |target| {
-        format!(" --target {}", show(target))
-    });
+    Some((first.clone(), each.join(", ")))
+}
+
+/// [`mirror_hint`] for a report (`list`, `check`): once the database is there
+/// again (restored from the mirror, say), the next step is a backup, which
+/// starts the backup directory again, not another restore (T27 F-I).
+pub(crate) fn mirror_report(mirrors: &[std::path::PathBuf], db: &DbId) -> Option<String> {
+    if !std::fs::metadata(db.canonical()).is_ok_and(|m| m.is_file() && m.len() > 0) {
+        return mirror_hint(mirrors, db, None);
+    }
+    let (_, holding) = mirrors_holding(mirrors, db)?;
     Some(format!(
-        "{}: restore from it with `dbbackup --backup-dir {first} restore latest{into}`",
-        each.join(", ")
+        "{holding}; {} is there: `dbbackup backup` starts the backup directory again (the mirror keeps its restore points)",
+        show(db.canonical())
     ))
 }
 
