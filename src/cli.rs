@@ -399,8 +399,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to write the configuration
+    // `--out`: the word of the other commands that write a file (T27 F-B).
     #[arg(
         long,
+        visible_alias = "out",
         allow_hyphen_values = true,
         value_name = "FILE",
         value_parser = crate::config::path_arg(),

@@ -232,6 +232,15 @@ mod tests {
     use super::*;
     use crate::sqlite_file::calls::{FINGERPRINTS, VALIDATIONS};
 
+    fn one_row_db(dir: &std::path::Path) -> PathBuf {
+        let db = dir.join("results.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        db
+    }
+
     fn counts() -> (usize, usize) {
         (
             VALIDATIONS.with(std::cell::Cell::get),
@@ -242,11 +251,7 @@ mod tests {
     #[test]
     fn auto_validates_and_fingerprints_once_per_run() {
         let root = tempfile::tempdir().unwrap();
-        let db = root.path().join("results.db");
-        rusqlite::Connection::open(&db)
-            .unwrap()
-            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
-            .unwrap();
+        let db = one_row_db(root.path());
         let dir = BackupDir::new(root.path().join("backups"));
         let before = counts();
         // Before the lock, then under it, as `create::if_due` does; `create::run`
@@ -264,12 +269,7 @@ mod tests {
     #[test]
     fn check_fingerprints_the_database_once_for_every_directory_it_asks() {
         let root = tempfile::tempdir().unwrap();
-        let db = root.path().join("results.db");
-        rusqlite::Connection::open(&db)
-            .unwrap()
-            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
-            .unwrap();
-        let id = DbId::of(&db);
+        let id = DbId::of(&one_row_db(root.path()));
         let current = Current::of(&id);
         let before = counts();
         // The backup directory, a mirror, the newest attempt's debts.

@@ -445,26 +445,10 @@ fn a_stuck_record_lock_is_said_and_the_attempt_still_recorded() {
         .map(|e| e.path())
         .find(|p| p.to_string_lossy().ends_with(".lock"))
         .expect("the record's lock file");
-    let ready = env.path("holding");
-    let mut holder = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2],'w').close(); time.sleep(30)",
-        ])
-        .arg(&lock)
-        .arg(&ready)
-        .spawn()
-        .unwrap();
-    wait_until(
-        "the lock is held",
-        std::time::Duration::from_secs(30),
-        std::time::Duration::from_millis(20),
-        || ready.exists(),
-    );
+    let holder = LockHolder::hold(&lock, &env.path("holding"));
     crate::common::s3::add_row(&env.db);
     let run = env.run(&["backup"]);
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     run.ok();
     assert!(
         run.stderr

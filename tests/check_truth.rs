@@ -509,25 +509,9 @@ fn a_mirror_copy_under_way_is_pending_not_failing() {
         "FAIL mirror:m1:newest: the newest restore point {name} is not in the mirror: {name} is missing from it; the next backup, auto or periodic copies it"
     );
     env.run(&["check"]).reported(1, &failing);
-    let ready = env.path("holding");
-    let mut holder = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2],'w').close(); time.sleep(30)",
-        ])
-        .arg(env.backups.join(".dbbackup.lock"))
-        .arg(&ready)
-        .spawn()
-        .unwrap();
-    wait_until(
-        "the lock is held",
-        std::time::Duration::from_secs(30),
-        std::time::Duration::from_millis(20),
-        || ready.exists(),
-    );
+    let holder = LockHolder::hold(&env.backups.join(".dbbackup.lock"), &env.path("holding"));
     let during = env.run(&["check"]);
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     during.reported(
         0,
         &format!(

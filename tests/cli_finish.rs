@@ -340,7 +340,8 @@ fn init_elsewhere_names_the_config_in_its_next_commands() {
             "--db-path",
             "results.db",
             "init",
-            "--path",
+            // T27 F-B: `--out`, as the other commands that write a file say.
+            "--out",
             "./dbbackup.yaml",
         ],
     );

@@ -114,8 +114,15 @@ fn a_lost_backup_directory_names_the_mirror_to_restore_from() {
     let into_x = format!("{} --target x.db`", hint.trim_end_matches('`'));
     env.run(&["--mirror-dir", m, "restore", "latest", "--target", "x.db"])
         .failed_with(1, &into_x);
-    // The directory is gone: `list` fails (exit 1), naming the mirror to use.
-    env.run(&["--mirror-dir", m, "list"]).failed_with(1, &hint);
+    // The directory is gone: `list` fails (exit 1), naming the mirror; the
+    // database is there, so the next step is a backup (T27 F-I).
+    env.run(&["--mirror-dir", m, "list"]).failed_with(
+        1,
+        &format!(
+            "mirror {m} holds 1 restore point of it (newest {name}); {} is there: `dbbackup backup` starts the backup directory again (to restore from the mirror instead: `dbbackup --backup-dir {m} restore latest`)",
+            env.db.display()
+        ),
+    );
     // What the hint says works, and gives the database's content.
     env.run(&["--backup-dir", m, "restore", "latest", "--target", "x.db"])
         .ok();

@@ -537,7 +537,7 @@ fn after_restoring_from_a_mirror_the_hint_is_to_back_up() {
     env.run(&["list"]).failed_with(
         1,
         &format!(
-            "mirror m1 holds 1 restore point of it (newest {name}); {} is there: `dbbackup backup` starts the backup directory again (the mirror keeps its restore points)",
+            "mirror m1 holds 1 restore point of it (newest {name}); {} is there: `dbbackup backup` starts the backup directory again (to restore from the mirror instead: `dbbackup --backup-dir m1 restore latest`)",
             env.db.display()
         ),
     );

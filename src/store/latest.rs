@@ -120,9 +120,9 @@ pub(crate) fn mirror_report(mirrors: &[std::path::PathBuf], db: &DbId) -> Option
     if !std::fs::metadata(db.canonical()).is_ok_and(|m| m.is_file() && m.len() > 0) {
         return mirror_hint(mirrors, db, None);
     }
-    let (_, holding) = mirrors_holding(mirrors, db)?;
+    let (first, holding) = mirrors_holding(mirrors, db)?;
     Some(format!(
-        "{holding}; {} is there: `dbbackup backup` starts the backup directory again (the mirror keeps its restore points)",
+        "{holding}; {} is there: `dbbackup backup` starts the backup directory again (to restore from the mirror instead: `dbbackup --backup-dir {first} restore latest`)",
         show(db.canonical())
     ))
 }

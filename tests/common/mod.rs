@@ -856,3 +856,37 @@ impl Drop for Mounted {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// Another process holding an fcntl lock on all of `file` (as dbbackup's own
+/// locks are taken) until dropped: a run that holds it, or one stuck.
+pub(crate) struct LockHolder(std::process::Child);
+
+impl LockHolder {
+    /// Held once this returns; `ready` is a scratch path it creates then.
+    pub(crate) fn hold(file: &Path, ready: &Path) -> LockHolder {
+        let child = Command::new("python3")
+            .args([
+                "-c",
+                "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2],'w').close(); time.sleep(30)",
+            ])
+            .arg(file)
+            .arg(ready)
+            .spawn()
+            .unwrap();
+        let holder = LockHolder(child);
+        wait_until(
+            "the lock is held",
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_millis(20),
+            || ready.exists(),
+        );
+        holder
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
