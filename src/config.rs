@@ -4,13 +4,13 @@
 //! core modules see only the [`Settings`] it returns.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::options::{self as defaults, CheckOptions, Options};
 
+mod exported;
 mod paths;
 mod scan;
 
@@ -224,7 +224,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
                 .or_else(|| file.backup_dir.clone())
                 .unwrap_or_else(|| PathBuf::from(defaults::DEFAULT_BACKUP_DIR))
         });
-    exported_settings(&flags, &given_longs, &file, config_file.as_deref());
+    exported::said(&flags, &given_longs, &file, config_file.as_deref());
     let merged = flags.clone().merge(file);
     let mut settings = settings_from(merged.clone());
     settings.dir_configured = dir_configured;
@@ -412,57 +412,6 @@ fn load(path: &Path) -> Result<(Options, Option<usize>, Option<usize>)> {
     ))
 }
 
-/// An exported `DBBACKUP_CONFIG` is read instead of the current directory's
-/// own `dbbackup.yaml`: said on every command, since it is often another
-/// project's (set in a profile) and every answer is then about that
-/// project's database (T27 F-N).
-fn ignored_here(exported: &Path) {
-    let here = Path::new(defaults::DEFAULT_CONFIG_FILE);
-    let same = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    };
-    if here.is_file() && !same(here, exported) {
-        tracing::warn!(
-            "DBBACKUP_CONFIG={} is read, not ./{} here: `unset DBBACKUP_CONFIG` (or give --config {}) to use this directory's",
-            crate::error::show(exported),
-            defaults::DEFAULT_CONFIG_FILE,
-            defaults::DEFAULT_CONFIG_FILE
-        );
-    }
-}
-
-/// What exported variables put in place of this directory's configuration.
-fn exported_settings(
-    flags: &Options,
-    given_longs: &[String],
-    file: &Options,
-    config_file: Option<&Path>,
-) {
-    let given = |long: &str| given_longs.iter().any(|l| l == long);
-    if let (false, Some(exported)) = (given("config"), &flags.config) {
-        ignored_here(exported);
-    }
-    if !given("db-path") {
-        exported_database(flags.db_path.as_deref(), file, config_file);
-    }
-}
-
-/// An exported `DBBACKUP_DB_PATH` is the database, not the configuration
-/// file's `db_path`: said, for the same reason as [`ignored_here`].
-fn exported_database(exported: Option<&Path>, file: &Options, config_file: Option<&Path>) {
-    if let (Some(exported), Some(written), Some(path)) = (exported, &file.db_path, config_file)
-        && std::path::absolute(exported).ok() != std::path::absolute(written).ok()
-    {
-        tracing::warn!(
-            "DBBACKUP_DB_PATH={} is the database, not db_path {} of {}",
-            crate::error::show(exported),
-            crate::error::show(written),
-            crate::error::show(path)
-        );
-    }
-}
-
 /// Parse and check a configuration file's text: the one path every file takes,
 /// in a real run and in `check_text`. The error names the key and its line.
 /// The whole file is checked, even keys a flag overrides: a mistake in it is
@@ -560,6 +509,17 @@ fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
         }
         return Bad::at(None, scan::plain_words(&message));
     };
+    if let Some((number, column)) = scan::unclosed_quote(&message) {
+        let line = text.lines().nth(number.saturating_sub(1)).unwrap_or("");
+        let quote = line.chars().nth(column.saturating_sub(1)).unwrap_or('"');
+        let shown: String = line.trim_end().chars().take(80).collect();
+        return Bad::at(
+            Some(number),
+            format!(
+                "the `{quote}` at column {column} is not closed by another `{quote}` (the line reads: {shown})"
+            ),
+        );
+    }
     // Said where the reader gave up (often past the end): where it opened.
     if let Some((open, number, column)) = scan::unclosed_flow(&message)
         && let line = text.lines().nth(number.saturating_sub(1)).unwrap_or("")

@@ -48,6 +48,11 @@ pub enum Error {
     /// Anything else that makes the command fail: bad backup, missing database, ...
     #[error("{0}")]
     Failed(String),
+    /// The database is gone while restore points of it are kept (in the
+    /// backup directory or a mirror): lost, not new. A job's work must not
+    /// start a new, empty one in its place (`run`).
+    #[error("{0}")]
+    Lost(String),
     /// A termination signal arrived; temp files were removed and the lock released.
     // Said of every command (backup, verify, sync, export): nothing it was making counts.
     #[error("interrupted by signal {0}; nothing half-done was kept")]

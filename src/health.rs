@@ -55,6 +55,14 @@ pub(crate) fn evaluate_all(
     let current = db.as_ref().map(crate::due::Current::of);
     let primary = BackupDir::new(&settings.backup_dir);
     let mut criteria = evaluate(&primary, current.as_ref(), "", thresholds, true)?;
+    // A lost backup directory whose mirror holds the points: what to do next
+    // (T27b F4), on the line that says it is gone.
+    if let (false, Some(db)) = (primary.path().is_dir(), &db)
+        && let Some(report) = crate::store::latest::mirror_report(&settings.mirror_dirs, db)
+        && let Some(age) = criteria.iter_mut().find(|c| c.name == "age")
+    {
+        age.detail = format!("{}; {report}", age.detail);
+    }
     if let Some(db) = &db {
         // As the user wrote it; the recorded (absolute) path when assumed.
         let path = settings.db_path.as_deref().unwrap_or(db.canonical());
@@ -160,7 +168,7 @@ fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) ->
             // The run that published it copies it under the same lock: on a
             // slow filesystem for minutes (T27 F-E). Failing, it says so, and
             // `attempt` with the next check.
-            Some(why) if let Some(holder) = copying(primary) => {
+            Some(why) if let Some(holder) = copying(primary, &newest) => {
                 pending = true;
                 (
                     true,
@@ -190,11 +198,14 @@ fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) ->
     }
 }
 
-/// What the process holding `backup_dir`'s lock recorded, while one does.
-fn copying(backup_dir: &Path) -> Option<String> {
+/// What the process holding `backup_dir`'s lock recorded, while the run that
+/// published `newest` does: it took the lock no later than `newest` was made
+/// (only the holder publishes). Not a restore or another database's backup
+/// that took it since (T27b F2).
+fn copying(backup_dir: &Path, newest: &Entry) -> Option<String> {
     let holder = crate::lock::holder(backup_dir, "").ok()?;
-    holder
-        .held
+    let since: jiff::Timestamp = holder.since.as_deref()?.parse().ok()?;
+    (holder.held && since.as_second() <= newest.created().as_second())
         .then(|| holder.recorded.unwrap_or_else(|| "unrecorded".into()))
 }
 
@@ -1126,11 +1137,13 @@ fn awaited(which: &str, last: &crate::attempts::Record) -> (bool, String) {
 /// failure, not passed over (the next backup's lock replaces the record).
 fn died_holding_the_lock(backup_dir: &Path, newest: Option<jiff::Timestamp>) -> Option<String> {
     let holder = crate::lock::holder(backup_dir, "").ok()?;
-    if holder.held {
-        return None;
-    }
-    let recorded = holder.recorded.as_deref()?;
-    let since: jiff::Timestamp = holder.since.as_deref()?.parse().ok()?;
+    // Dead and not taken since; or kept by the run that took it next (a
+    // restore, a prune, another database's backup: T27b F1).
+    let (recorded, since) = match (holder.held, holder.recorded) {
+        (false, Some(recorded)) => (recorded, holder.since),
+        _ => crate::lock::died_holding(backup_dir)?,
+    };
+    let since: jiff::Timestamp = since?.parse().ok()?;
     // `since` is in whole seconds; a record survives only until the next run
     // takes the lock, so an attempt in the same second is not one after it.
     if newest.is_some_and(|newest| newest.as_second() > since.as_second()) {

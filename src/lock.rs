@@ -11,7 +11,7 @@
 //! fcntl locks belong to the process, and closing *any* descriptor of the file drops
 //! them: a process takes one `DirLock` per directory and passes it by reference.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -232,7 +232,9 @@ impl DirLock {
         Ok(Some(lock))
     }
 
-    /// Write who holds the lock; say so if a previous holder died holding it.
+    /// Write who holds the lock; say so if a previous holder died holding it,
+    /// and keep its record: `check` says that run did not finish until the
+    /// database's next attempt, whatever takes the lock meanwhile (T27b F1).
     fn record_holder(&mut self, job: &JobContext) -> Result<()> {
         let previous = read_holder(&mut self.file);
         if !previous.is_empty() {
@@ -240,6 +242,14 @@ impl DirLock {
                 "previous lock holder ({}) ended without releasing cleanly; its lock was freed when it died",
                 shown(&previous)
             );
+            if let Some(dir) = self.path.parent() {
+                let kept = dir.join(DIED_HOLDING);
+                let _ = kept
+                    .parent()
+                    .map(fs::create_dir_all)
+                    .unwrap_or(Ok(()))
+                    .and_then(|()| fs::write(&kept, format!("{previous}\n")));
+            }
         }
         let record = HolderRecord {
             host: job.host.clone(),
@@ -489,6 +499,19 @@ fn refuse_non_regular(file: &File, path: &Path) -> Result<()> {
 }
 
 /// Inspect the lock without taking it. A directory without a lock file is unlocked.
+/// The record of the last holder that died holding the lock, kept when the
+/// next run took it (beside the attempt records).
+const DIED_HOLDING: &str = ".dbbackup-state/died-holding-lock";
+
+/// What the last run that died holding `dir`'s lock recorded, and since when
+/// it held it: shown as `lock status` shows a holder.
+pub(crate) fn died_holding(dir: &Path) -> Option<(String, Option<String>)> {
+    let text = fs::read_to_string(dir.join(DIED_HOLDING)).ok()?;
+    let text = text.trim();
+    let since = HolderRecord::parse(text).map(|r| r.since);
+    (!text.is_empty()).then(|| (shown(text), since))
+}
+
 pub(crate) fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
     let path = dir.join(LOCK_FILE);
     let mut file = match OpenOptions::new()

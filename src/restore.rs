@@ -460,6 +460,22 @@ fn move_empty_aside(target: &Path, parent: &Path) -> Result<Option<TempFile>> {
 fn remove_stale_sidecars(target: &Path, outcome: &str, replaced: bool) -> Result<()> {
     for suffix in ["-wal", "-shm", "-journal"] {
         let stale = sibling(target, suffix);
+        // A lost database's WAL may hold its last commits: kept aside, not
+        // deleted (T27b F11); its -shm is only an index of it.
+        if !replaced && suffix == "-wal" && fs::metadata(&stale).is_ok_and(|m| m.len() > 0) {
+            let aside = sibling(
+                target,
+                &format!("-wal.orphaned-{}", jiff::Timestamp::now().as_second()),
+            );
+            if fs::rename(&stale, &aside).is_ok() {
+                tracing::warn!(
+                    "moved {} aside as {}: it had no database beside it (left by a deleted or moved one), and replayed onto the restored pages it would corrupt them; it may hold that database's last commits (docs/reliability.md, \"A WAL left by a lost database\")",
+                    show(&stale),
+                    show(&aside)
+                );
+                continue;
+            }
+        }
         match fs::remove_file(&stale) {
             Ok(()) if replaced => tracing::info!(
                 "removed {}: it belonged to the database that was replaced, and replayed onto the restored pages it would corrupt them",

@@ -509,14 +509,57 @@ fn a_mirror_copy_under_way_is_pending_not_failing() {
         "FAIL mirror:m1:newest: the newest restore point {name} is not in the mirror: {name} is missing from it; the next backup, auto or periodic copies it"
     );
     env.run(&["check"]).reported(1, &failing);
-    let holder = LockHolder::hold(&env.backups.join(".dbbackup.lock"), &env.path("holding"));
+    // The lock's record: the publishing run took it before it made the point.
+    let lock = env.backups.join(".dbbackup.lock");
+    let record = |since: &str| {
+        std::fs::write(
+            &lock,
+            format!(r#"{{"host":"n1","pid":4242,"job":"77","since":"{since}"}}"#),
+        )
+        .unwrap();
+    };
+    record("2000-01-01T00:00:00Z");
+    let holder = LockHolder::hold(&lock, &env.path("holding"));
     let during = env.run(&["check"]);
+    // T27b F2: one that took it after (a restore, another database's
+    // backup) copies nothing of this point.
+    record("2100-01-01T00:00:00Z");
+    let later = env.run(&["check"]);
     drop(holder);
+    later.reported(1, &failing);
     during.reported(
         0,
         &format!(
-            "WAIT mirror:m1:newest: the newest restore point {name} is not in the mirror yet ({name} is missing from it): the dbbackup run holding the backup directory's lock ("
+            "WAIT mirror:m1:newest: the newest restore point {name} is not in the mirror yet ({name} is missing from it): the dbbackup run holding the backup directory's lock (host=n1 pid=4242 job=77 since=2000-01-01T00:00:00Z) copies it"
         ),
     );
+    std::fs::write(&lock, "").unwrap();
     env.run(&["check"]).reported(1, &failing);
+}
+
+/// T27b F1: a run that died holding the lock (a backup killed mid-snapshot)
+/// stays said by `check` when another run takes the lock next (a restore to
+/// look at a backup, a prune, another database's backup), until this
+/// database's next attempt.
+#[test]
+fn a_run_that_died_holding_the_lock_stays_said_after_another_takes_it() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // What a killed backup leaves: its record, nobody holding the lock.
+    let since = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap();
+    std::fs::write(
+        env.backups.join(".dbbackup.lock"),
+        format!(r#"{{"host":"n1","pid":4242,"job":"78","since":"{since}"}}"#),
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let died = "a dbbackup run (host=n1 pid=4242 job=78";
+    env.run(&["check"]).reported(1, died);
+    env.run(&["restore", "latest", "--target", "look.db"]).ok();
+    env.run(&["prune"]).ok();
+    env.run(&["check"]).reported(1, died);
+    add_row_ledger(&env.db);
+    env.run(&["backup"]).ok();
+    env.run(&["check"]).ok();
 }

@@ -493,10 +493,42 @@ fn an_exported_config_or_database_read_instead_of_this_directorys_is_said() {
     run.ok();
     assert!(
         run.stderr.contains(&format!(
-            "DBBACKUP_DB_PATH={} is the database, not db_path {} of dbbackup.yaml",
+            "DBBACKUP_DB_PATH={} is used, not {} (db_path in dbbackup.yaml)",
             a.db.display(),
             b.db.display()
         )),
+        "{}",
+        run.stderr
+    );
+    // T27b F13: any exported setting the file sets otherwise (retention!);
+    // F5: not another name of the same file.
+    std::os::unix::fs::symlink(&b.db, b.path("link.db")).unwrap();
+    let mut config = fs::read_to_string(b.path("dbbackup.yaml")).unwrap();
+    config.push_str("max_backups: 10\ncheck:\n  max_age: 1d\n");
+    fs::write(b.path("dbbackup.yaml"), config).unwrap();
+    let run: Run = b
+        .configured()
+        .env("DBBACKUP_DB_PATH", b.path("link.db"))
+        .env("DBBACKUP_MAX_BACKUPS", "1")
+        .env("DBBACKUP_CHECK_MAX_AGE", "3h")
+        .arg("check")
+        .output()
+        .unwrap()
+        .into();
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            l.split_once("WARN ")
+                .map(|(_, w)| w.split_once(": ").map_or(w, |(_, m)| m))
+        })
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "DBBACKUP_MAX_BACKUPS=1 is used, not 10 (max_backups in dbbackup.yaml)",
+            "DBBACKUP_CHECK_MAX_AGE=3h is used, not 1d (check: max_age in dbbackup.yaml)",
+        ],
         "{}",
         run.stderr
     );

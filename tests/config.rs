@@ -670,6 +670,11 @@ fn config_errors_quote_the_line_as_written() {
             "check:\n  max_age: {2h\n",
             "line 2: the `{` at column 12 is not closed by `}`: YAML reads a value starting with `{` as a map; quote it if it is text (the line reads:   max_age: {2h)",
         ),
+        // T27b F6: not "end of stream" on a line past the end.
+        (
+            "db_path: \"r.db\nmax_backups: 3\n",
+            "line 1: the `\"` at column 10 is not closed by another `\"` (the line reads: db_path: \"r.db)",
+        ),
         // Closed on its line: a `,` missing, as the reader says.
         (
             "mirror_dirs: [\"/a\" \"/b\"]\n",

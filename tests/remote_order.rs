@@ -643,3 +643,29 @@ fn a_point_of_a_version_without_numberings_keeps_its_place_on_the_remote() {
     run(&["restore", "latest", "--from-remote", "--target", "got.db"]).ok();
     assert_eq!(content_digest(&env.path("got.db")), want);
 }
+
+/// T27b F14: on a prefix two databases share, `verify --from-remote latest`
+/// reads this database's newest point, not the other's newer one.
+#[test]
+fn verify_from_remote_latest_is_this_databases_newest() {
+    let Some(server) = s3::shared() else { return };
+    let bucket = s3::unique_bucket(server);
+    let url = format!("s3://{bucket}/shared");
+    let (a, b) = (Env::new(), Env::empty());
+    crate::common::make_ledger_db(&b.db, 300, false);
+    let run = |env: &Env, args: &[&str]| s3::run(env, &server.endpoint, &url, args);
+    run(&a, &["backup"]).ok();
+    let ours = a.backup_files().pop().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    run(&b, &["backup"]).ok();
+    let theirs = b.backup_files().pop().unwrap();
+    run(&a, &["sync"]).ok();
+    run(&b, &["sync"]).ok();
+    let verify = run(&a, &["verify", "--from-remote", "latest"]);
+    verify.ok();
+    assert!(
+        verify.stdout.contains(&ours) && !verify.stdout.contains(&theirs),
+        "{}",
+        verify.stdout
+    );
+}

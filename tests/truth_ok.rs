@@ -360,4 +360,46 @@ fn pre_job_on_a_lost_database_says_how_to_put_it_back() {
         ),
     );
     assert!(!env.db.exists());
+    // T27b F3: `run` does not start the work, which would begin a new, empty
+    // database that its post-job would publish as the newest state.
+    let ran = env.path("ran");
+    let run: Run = env
+        .command()
+        .args(["run", "--", "touch"])
+        .arg(&ran)
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(
+        1,
+        "the job stops here, before its work: it would start a new, empty database in its place",
+    );
+    assert!(!ran.exists() && !env.db.exists());
+    assert_eq!(env.backup_files(), [newest]);
+}
+
+/// T27b F16: a scratch purge took the backup directory too, a mirror keeps
+/// the points: the database is lost, not new; pre-job names the mirror.
+#[test]
+fn pre_job_after_a_purge_of_database_and_backups_names_the_mirror() {
+    let env = Env::new();
+    fs::write(env.path("dbbackup.yaml"), "mirror_dirs: [m1]\n").unwrap();
+    env.run(&["backup"]).ok();
+    let newest = env.backup_files().pop().unwrap();
+    fs::remove_dir_all(&env.backups).unwrap();
+    fs::remove_file(&env.db).unwrap();
+    let run: Run = env
+        .command()
+        .env("SLURM_JOB_ID", "904")
+        .args(["pre-job"])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(
+        1,
+        &format!(
+            "but mirror m1 holds 1 restore point of it (newest {newest}): restore from it with `dbbackup --backup-dir m1 restore latest`, before the work runs"
+        ),
+    );
+    assert!(!env.db.exists());
 }

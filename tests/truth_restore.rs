@@ -125,17 +125,29 @@ fn stale_wal_beside_a_missing_database(args: &[&str]) {
     );
     fs::remove_file(&env.db).unwrap();
 
+    // No database was there to be replaced (T13 #7): said as news; the WAL,
+    // which may hold the lost database's last commits, kept aside (T27b F11).
+    let wal_bytes = fs::read(&wal).unwrap();
     let restored = env.run(args);
     restored.ok();
-    // No database was there to be replaced (T13 #7): said as news.
     assert!(
-        restored
-            .stderr
-            .contains("results.db-wal: it had no database beside it")
+        restored.stderr.contains("results.db-wal aside as ")
+            && restored.stderr.contains("it had no database beside it")
             && !restored.stderr.contains("was replaced"),
         "{}",
         restored.stderr
     );
+    let aside: Vec<_> = fs::read_dir(env.root.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("results.db-wal.orphaned-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(fs::read(aside[0].path()).unwrap(), wal_bytes);
     // Before anything opens it (the restored database is in WAL mode too).
     for suffix in ["-wal", "-shm", "-journal"] {
         assert!(

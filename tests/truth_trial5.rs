@@ -541,6 +541,14 @@ fn after_restoring_from_a_mirror_the_hint_is_to_back_up() {
             env.db.display()
         ),
     );
+    // T27b F4: `check` too, on its `age` line.
+    env.run(&["check"]).reported(
+        1,
+        &format!(
+            "does not exist; mirror m1 holds 1 restore point of it (newest {name}); {} is there: `dbbackup backup` starts the backup directory again",
+            env.db.display()
+        ),
+    );
     env.run(&["backup"]).ok();
     env.run(&["list"]).ok();
 }

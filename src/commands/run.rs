@@ -155,6 +155,14 @@ fn pre_job(ctx: &Ctx, args: &RunArgs) -> std::result::Result<PreJob, ExitCode> {
             );
             Err(ExitCode::Usage)
         }
+        // A lost database: the work would start a new, empty one, which its
+        // post-job would then publish as the newest state (T27b F3).
+        Err(error @ crate::error::Error::Lost(_)) => {
+            tracing::error!(
+                "pre-job failed: {error}; the job stops here, before its work: it would start a new, empty database in its place"
+            );
+            Err(ExitCode::Failure)
+        }
         Err(error) => {
             tracing::error!("pre-job failed: {error}");
             Ok(PreJob::NoRestorePoint)

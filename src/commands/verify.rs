@@ -174,16 +174,24 @@ fn chosen(
 }
 
 /// The remote's points `names` gives (newest first, as `entries` is), each
-/// once; a name the remote does not hold is an error naming it (T27 F-A).
+/// once; `latest` is the database's own newest (a prefix may hold another
+/// database's: T27b F14); a name the remote does not hold is an error naming
+/// it (T27 F-A).
 fn named(
     entries: Vec<Entry>,
     names: &[BackupRef],
+    db: Option<&crate::store::DbId>,
     url: &dyn std::fmt::Display,
 ) -> Result<Vec<Entry>> {
+    let ours = |e: &&Entry| {
+        e.meta.as_ref().is_ok_and(|m| {
+            m.kind != crate::store::Kind::PreRestore && db.is_none_or(|db| db.owns(&m.source))
+        })
+    };
     let mut wanted = Vec::new();
     for name in names {
         let found = match name {
-            BackupRef::Latest => entries.first(),
+            BackupRef::Latest => entries.iter().find(ours),
             BackupRef::Named(name) => entries.iter().find(|e| &e.file_name == name),
         };
         let Some(found) = found else {
@@ -228,7 +236,7 @@ fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result
     }
     entries.sort_by_cached_key(|e| std::cmp::Reverse(e.order()));
     if !names.is_empty() {
-        entries = named(entries, names, remote.url())?;
+        entries = named(entries, names, ctx.db_id().as_ref(), remote.url())?;
     }
     // Each base downloaded once, kept while the diffs on it are read.
     let entries = crate::remote::fetch::by_base(&points, entries);

@@ -231,6 +231,17 @@ pub(super) fn unclosed_flow(message: &str) -> Option<(char, usize, usize)> {
     None
 }
 
+/// Where the quoted value the reader reached the end of the file in began
+/// (an unclosed quote), from its message, as [`unclosed_flow`].
+pub(super) fn unclosed_quote(message: &str) -> Option<(usize, usize)> {
+    let (_, rest) = message
+        .strip_prefix("found unexpected end of stream")?
+        .split_once("while scanning a quoted scalar at line ")?;
+    let (line, rest) = rest.split_once(" column ")?;
+    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((line.parse().ok()?, column.parse().ok()?))
+}
+
 /// Whether the list or map opened by `open` at `column` (1-based) of `line` is
 /// closed on that line: then a `,` is what is missing, not its closer.
 pub(super) fn closed_on_its_line(line: &str, column: usize, open: char) -> bool {

@@ -67,32 +67,41 @@ pub(crate) struct PreJobRun {
     pub submitted: Option<FinalJob>,
 }
 
-/// A database that is gone while its restore points are here was lost (a
-/// scratch purge, a wrong `rm`): the work would start a new, empty one, so
-/// the error says how to put it back first (T27 F-J).
+/// A database that is gone while restore points of it are kept (here, or in
+/// a mirror after a scratch purge took the backup directory too) was lost:
+/// the work would start a new, empty one, so the error says how to put it
+/// back first, and is [`Error::Lost`] (T27 F-J, T27b F3, F16).
 fn lost_database(settings: &Settings, dir: &BackupDir, error: Error) -> Error {
     let Ok(db) = settings.db_path() else {
         return error;
     };
-    let gone = matches!(db.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
-    let newest = dir
-        .newest_restore_point(&DbId::of(db), |e| crate::diff::restore_problem(e).is_none())
+    // Followed: a `db_path` that is a symlink left dangling is gone too.
+    if !matches!(std::fs::metadata(db), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+        return error;
+    }
+    let id = DbId::of(db);
+    let here = dir
+        .newest_restore_point(&id, |e| crate::diff::restore_problem(e).is_none())
         .ok()
         .flatten();
-    match newest {
-        Some(newest) if gone => Error::failed(format!(
-            "{error}, but its restore points are here (newest {}): if it was lost, put it back with `dbbackup restore latest` before the work runs (a job script can start with `dbbackup restore latest --if-db-missing`)",
+    let put_back = match here {
+        Some(newest) => format!(
+            "its restore points are here (newest {}): if it was lost, put it back with `dbbackup restore latest` before the work runs (a job script can start with `dbbackup restore latest --if-db-missing`)",
             newest.file_name
-        )),
-        _ => error,
-    }
+        ),
+        None => match crate::store::latest::mirror_hint(&settings.mirror_dirs, &id, None) {
+            Some(mirror) => format!("{mirror}, before the work runs"),
+            None => return error,
+        },
+    };
+    Error::Lost(format!("{error}, but {put_back}"))
 }
 
 /// Run pre-job for `job` (as the environment says; SLURM's word is asked here).
 pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path>) -> PreJobRun {
     let dir = BackupDir::new(&settings.backup_dir);
     if let Ok(db) = settings.db_path()
-        && nothing_to_protect(&dir, db)
+        && nothing_to_protect(&dir, db, &settings.mirror_dirs)
     {
         return PreJobRun {
             job: job.clone(),
@@ -140,14 +149,17 @@ pub(crate) fn run(settings: &Settings, job: &JobContext, final_job: Option<&Path
 /// nothing) with no backup of it anywhere in the backup directory: a new
 /// project's first job, which creates it. A lost database has backups, and
 /// its pre-job fails (the work would start from nothing).
-fn nothing_to_protect(dir: &BackupDir, db: &Path) -> bool {
+fn nothing_to_protect(dir: &BackupDir, db: &Path, mirrors: &[std::path::PathBuf]) -> bool {
     let missing =
         matches!(db.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
     let no_backups = match dir.set(&DbId::of(db)) {
         Ok(set) => set.restore_points.is_empty() && set.damaged.is_empty() && set.failed.is_empty(),
         Err(_) => !dir.path().exists(),
     };
-    missing && no_backups
+    // A scratch purge took the backup directory too: a mirror's points are
+    // the database's, lost, not new (T27b F16).
+    let in_mirror = || crate::store::latest::mirror_hint(mirrors, &DbId::of(db), None).is_some();
+    missing && no_backups && !in_mirror()
 }
 
 /// The backup directory, made only for a file that is an SQLite database (a
