@@ -1137,18 +1137,27 @@ fn awaited(which: &str, last: &crate::attempts::Record) -> (bool, String) {
 /// failure, not passed over (the next backup's lock replaces the record).
 fn died_holding_the_lock(backup_dir: &Path, newest: Option<jiff::Timestamp>) -> Option<String> {
     let holder = crate::lock::holder(backup_dir, "").ok()?;
-    // Dead and not taken since; or kept by the run that took it next (a
-    // restore, a prune, another database's backup: T27b F1).
-    let (recorded, since) = match (holder.held, holder.recorded) {
-        (false, Some(recorded)) => (recorded, holder.since),
-        _ => crate::lock::died_holding(backup_dir)?,
+    let recorded = match (holder.held, holder.recorded) {
+        // Dead, and nothing took the lock since. `since` is in whole seconds;
+        // a record survives only until the next run takes the lock, so an
+        // attempt in the same second is not one after it.
+        (false, Some(recorded)) => {
+            let since: jiff::Timestamp = holder.since?.parse().ok()?;
+            if newest.is_some_and(|newest| newest.as_second() > since.as_second()) {
+                return None;
+            }
+            recorded
+        }
+        // Kept by the run that took it next (a restore, a prune, another
+        // database's backup: T27b F1): an attempt after that is after it.
+        _ => {
+            let (recorded, taken) = crate::lock::died_holding(backup_dir)?;
+            if newest.is_some_and(|newest| newest > taken) {
+                return None;
+            }
+            recorded
+        }
     };
-    let since: jiff::Timestamp = since?.parse().ok()?;
-    // `since` is in whole seconds; a record survives only until the next run
-    // takes the lock, so an attempt in the same second is not one after it.
-    if newest.is_some_and(|newest| newest.as_second() > since.as_second()) {
-        return None;
-    }
     Some(format!(
         "a dbbackup run ({recorded}) ended without releasing the backup directory's lock (killed?), after this database's newest recorded attempt: if it was this database's backup, it did not finish; healthy again after the next successful backup"
     ))

@@ -503,13 +503,16 @@ fn refuse_non_regular(file: &File, path: &Path) -> Result<()> {
 /// next run took it (beside the attempt records).
 const DIED_HOLDING: &str = ".dbbackup-state/died-holding-lock";
 
-/// What the last run that died holding `dir`'s lock recorded, and since when
-/// it held it: shown as `lock status` shows a holder.
-pub(crate) fn died_holding(dir: &Path) -> Option<(String, Option<String>)> {
-    let text = fs::read_to_string(dir.join(DIED_HOLDING)).ok()?;
+/// What the last run that died holding `dir`'s lock recorded (shown as `lock
+/// status` shows a holder), and when the next run took the lock: after that
+/// run died, before anything the next one did.
+pub(crate) fn died_holding(dir: &Path) -> Option<(String, jiff::Timestamp)> {
+    let path = dir.join(DIED_HOLDING);
+    let text = fs::read_to_string(&path).ok()?;
+    let kept = fs::metadata(&path).ok()?.modified().ok()?;
     let text = text.trim();
-    let since = HolderRecord::parse(text).map(|r| r.since);
-    (!text.is_empty()).then(|| (shown(text), since))
+    let kept = jiff::Timestamp::try_from(kept).ok()?;
+    (!text.is_empty()).then(|| (shown(text), kept))
 }
 
 pub(crate) fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
