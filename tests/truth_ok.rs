@@ -338,6 +338,16 @@ fn verify_fails_when_a_newer_file_has_unreadable_metadata() {
     );
 }
 
+/// `pre-job` of SLURM job `job`, outside SLURM.
+fn pre_job_of(env: &Env, job: &str) -> Run {
+    env.command()
+        .env("SLURM_JOB_ID", job)
+        .args(["pre-job"])
+        .output()
+        .unwrap()
+        .into()
+}
+
 /// T27 F-J: a job started on a lost database (a scratch purge, a wrong `rm`)
 /// is told how to put it back before its work fills a new, empty one.
 #[test]
@@ -346,14 +356,7 @@ fn pre_job_on_a_lost_database_says_how_to_put_it_back() {
     env.run(&["backup"]).ok();
     let newest = env.backup_files().pop().unwrap();
     fs::remove_file(&env.db).unwrap();
-    let run: Run = env
-        .command()
-        .env("SLURM_JOB_ID", "903")
-        .args(["pre-job"])
-        .output()
-        .unwrap()
-        .into();
-    run.failed_with(
+    pre_job_of(&env, "903").failed_with(
         1,
         &format!(
             "does not exist, but its restore points are here (newest {newest}): if it was lost, put it back with `dbbackup restore latest` before the work runs (a job script can start with `dbbackup restore latest --if-db-missing`)"
@@ -388,14 +391,7 @@ fn pre_job_after_a_purge_of_database_and_backups_names_the_mirror() {
     let newest = env.backup_files().pop().unwrap();
     fs::remove_dir_all(&env.backups).unwrap();
     fs::remove_file(&env.db).unwrap();
-    let run: Run = env
-        .command()
-        .env("SLURM_JOB_ID", "904")
-        .args(["pre-job"])
-        .output()
-        .unwrap()
-        .into();
-    run.failed_with(
+    pre_job_of(&env, "904").failed_with(
         1,
         &format!(
             "but mirror m1 holds 1 restore point of it (newest {newest}): restore from it with `dbbackup --backup-dir m1 restore latest`, before the work runs"
