@@ -1151,8 +1151,11 @@ fn died_holding_the_lock(backup_dir: &Path, newest: Option<jiff::Timestamp>) -> 
         // Kept by the run that took it next (a restore, a prune, another
         // database's backup: T27b F1): an attempt after that is after it.
         _ => {
+            // No attempt of this database at all: nothing of it was cut short
+            // that any attempt of it covered (a database new to a shared
+            // directory is not alarmed by another's death).
             let (recorded, taken) = crate::lock::died_holding(backup_dir)?;
-            if newest.is_some_and(|newest| newest > taken) {
+            if newest.is_none_or(|newest| newest > taken) {
                 return None;
             }
             recorded

@@ -11,7 +11,7 @@
 //! fcntl locks belong to the process, and closing *any* descriptor of the file drops
 //! them: a process takes one `DirLock` per directory and passes it by reference.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -243,12 +243,7 @@ impl DirLock {
                 shown(&previous)
             );
             if let Some(dir) = self.path.parent() {
-                let kept = dir.join(DIED_HOLDING);
-                let _ = kept
-                    .parent()
-                    .map(fs::create_dir_all)
-                    .unwrap_or(Ok(()))
-                    .and_then(|()| fs::write(&kept, format!("{previous}\n")));
+                keep_died(dir, &previous);
             }
         }
         let record = HolderRecord {
@@ -498,23 +493,45 @@ fn refuse_non_regular(file: &File, path: &Path) -> Result<()> {
     }
 }
 
-/// Inspect the lock without taking it. A directory without a lock file is unlocked.
 /// The record of the last holder that died holding the lock, kept when the
 /// next run took it (beside the attempt records).
 const DIED_HOLDING: &str = ".dbbackup-state/died-holding-lock";
+/// The line after the record: when the next run took the lock, by its clock
+/// (the clock attempts are recorded by; a file's mtime is the file server's).
+const TAKEN: &str = "taken=";
+
+/// Keep the dead holder's record `previous`, best effort (shared-directory
+/// permissions, replaced atomically: never written through a symlink).
+fn keep_died(dir: &Path, previous: &str) {
+    let state = dir.join(DIED_HOLDING);
+    let Some(parent) = state.parent() else { return };
+    let text = format!("{previous}\n{TAKEN}{}\n", jiff::Timestamp::now());
+    if perms::create_dir_all(parent).is_ok() {
+        let _ = crate::store::atomic::replace_file(&state, 0o664, text.as_bytes());
+    }
+}
 
 /// What the last run that died holding `dir`'s lock recorded (shown as `lock
 /// status` shows a holder), and when the next run took the lock: after that
 /// run died, before anything the next one did.
 pub(crate) fn died_holding(dir: &Path) -> Option<(String, jiff::Timestamp)> {
-    let path = dir.join(DIED_HOLDING);
-    let text = fs::read_to_string(&path).ok()?;
-    let kept = fs::metadata(&path).ok()?.modified().ok()?;
-    let text = text.trim();
-    let kept = jiff::Timestamp::try_from(kept).ok()?;
-    (!text.is_empty()).then(|| (shown(text), kept))
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(dir.join(DIED_HOLDING))
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    Read::take(&mut file, 4096).read_to_string(&mut text).ok()?;
+    let (record, taken) = text.trim().rsplit_once('\n')?;
+    let taken = taken.strip_prefix(TAKEN)?.parse().ok()?;
+    let record = record.trim();
+    (!record.is_empty()).then(|| (shown(record), taken))
 }
 
+/// Inspect the lock without taking it. A directory without a lock file is unlocked.
 pub(crate) fn holder(dir: &Path, this_host: &str) -> Result<Holder> {
     let path = dir.join(LOCK_FILE);
     let mut file = match OpenOptions::new()

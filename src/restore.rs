@@ -465,7 +465,11 @@ fn remove_stale_sidecars(target: &Path, outcome: &str, replaced: bool) -> Result
         if !replaced && suffix == "-wal" && fs::metadata(&stale).is_ok_and(|m| m.len() > 0) {
             let aside = sibling(
                 target,
-                &format!("-wal.orphaned-{}", jiff::Timestamp::now().as_second()),
+                &format!(
+                    "-wal.orphaned-{}-{}",
+                    jiff::Timestamp::now().as_second(),
+                    std::process::id()
+                ),
             );
             if fs::rename(&stale, &aside).is_ok() {
                 tracing::warn!(

@@ -23,7 +23,11 @@ pub(super) fn said(flags: &Options, given_longs: &[String], file: &Options, conf
     }
     let Some(config) = config else { return };
     for (key, ours, theirs) in differing(flags, file) {
-        let long = key.trim_start_matches("check_").replace('_', "-");
+        // The flag's name: the key's, but `--mirror-dir` (given once each).
+        let long = match key.as_str() {
+            "mirror_dirs" => "mirror-dir".to_string(),
+            key => key.trim_start_matches("check_").replace('_', "-"),
+        };
         if given(&long) || given(&key.replace('_', "-")) {
             continue;
         }
