@@ -171,6 +171,9 @@ pub fn resolve(request: Request) -> Result<Settings> {
         _ => None,
     };
     let config_file = config_file.or_else(|| project_file.clone());
+    if config_file.is_none() && !init && flags.db_path.is_none() {
+        say_project_above();
+    }
     if let Some(path) = flags
         .config
         .as_ref()
@@ -281,6 +284,33 @@ fn beside_database(db: Option<&Path>) -> Option<PathBuf> {
         crate::error::show(db)
     );
     Some(config)
+}
+
+/// Run from a subdirectory of a project without any settings (T27b F9): the
+/// project's `dbbackup.yaml` above is not read (a file read from above could
+/// be anyone's, a home directory's), but it is named, with how to use it.
+fn say_project_above() {
+    let Ok(here) = std::env::current_dir() else {
+        return;
+    };
+    let Some(above) = here
+        .ancestors()
+        .skip(1)
+        .take(PROJECT_DEPTH)
+        .map(|dir| dir.join(defaults::DEFAULT_CONFIG_FILE))
+        .find(|config| config.is_file())
+    else {
+        return;
+    };
+    let project = above.parent().unwrap_or(Path::new("/"));
+    tracing::warn!(
+        "no {} in {}; {} is not read from a subdirectory: run from {}, or give --config {}",
+        defaults::DEFAULT_CONFIG_FILE,
+        crate::error::show(&here),
+        crate::error::show(&above),
+        crate::error::show(project),
+        crate::error::show(&above)
+    );
 }
 
 /// How far above the database a project's `dbbackup.yaml` is looked for.

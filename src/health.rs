@@ -80,9 +80,13 @@ pub(crate) fn evaluate_all(
             format!("`dbbackup{named} restore latest` puts its newest backup back")
         } else {
             // The backup directory lost, a mirror intact: where to restore from.
-            crate::store::latest::mirror_report(&settings.mirror_dirs, db).unwrap_or_else(|| {
-                "no restore point of it in the backup directory to put back".to_string()
-            })
+            let nowhere = "no restore point of it in the backup directory to put back";
+            crate::store::latest::mirror_report(&settings.mirror_dirs, db)
+                .or_else(|| {
+                    crate::store::latest::remote_hint(settings.remote.as_deref(), Some(db))
+                        .map(|remote| format!("{nowhere}; {remote}"))
+                })
+                .unwrap_or_else(|| nowhere.to_string())
         };
         let mut criterion = database(path, &put_back);
         if assumed {

@@ -5,8 +5,10 @@
 //! (CRCs, size, SHA-256, `integrity_check`) before anything is touched. An
 //! existing target not in use is then locked against writers (a "guard" write
 //! transaction, see `Guard`), saved as a pre-restore copy recorded under its
-//! own path, checked again for users, its `-wal`, `-shm` and `-journal` removed
-//! (an old WAL replayed onto restored pages corrupts them), and only then is the
+//! own path, checked again for users, taken out of WAL mode (so that a writer
+//! that opens it in the last instant cannot commit to the replaced file, see
+//! `guard`), its `-wal`, `-shm` and `-journal` removed (an old WAL replayed
+//! onto restored pages corrupts them), and only then is the
 //! checked copy renamed over it, still under the guard: a commit either made it
 //! into the pre-restore copy or was never allowed. A signal before that rename
 //! leaves the target as it was.
@@ -16,6 +18,7 @@
 //! target gets its stale `-wal`, `-shm` and `-journal` removed too, and is
 //! published by `link(2)`, which never replaces a file that appeared meanwhile.
 
+mod guard;
 pub(crate) mod newer_copy;
 mod other_host;
 mod pre_restore;
@@ -29,12 +32,12 @@ use crate::diff::rebuild::Bases;
 use crate::error::{Context, Error, Result, show};
 use crate::lock::{self, DirLock};
 use crate::slurm::job::JobContext;
-use crate::snapshot;
 use crate::sqlite_file::{self, Header, Integrity, sibling};
 use crate::store::{
     BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
     sync_dir,
 };
+use guard::{Guard, Left};
 use pre_restore::Saved;
 
 /// SQLite's lock bytes in the database file (PENDING, RESERVED, SHARED range).
@@ -211,19 +214,7 @@ pub(crate) fn restore(
     // Atomic publication; no signal check from here on, so a stop leaves either
     // the old database or the new one, never a mixture.
     match present {
-        Present::Database => {
-            fs::rename(temp.path(), target).context(|| {
-                format!(
-                    "cannot replace {}{}",
-                    show(target),
-                    saved.as_ref().map_or(String::new(), |s| format!(
-                        " (its content is saved as {})",
-                        s.name()
-                    ))
-                )
-            })?;
-            temp.keep();
-        }
+        Present::Database => replace(target, temp, guard.as_ref(), saved.as_ref())?,
         Present::Missing | Present::Empty => {
             if !publish_new(target, temp, present, &parent)? {
                 // Another process created the database while we extracted.
@@ -244,10 +235,11 @@ pub(crate) fn restore(
     if let Some(guard) = &guard
         && let Some(pid) = guard.replaced_file_user()
     {
-        // Opened in the instant between the last check and the rename: its
-        // commits, if SQLite lets it make any, go to the replaced file.
+        // Opened in the instant between the last check and the rename: the
+        // replaced file is in rollback-journal mode (`Guard::leave_wal`), so
+        // SQLite refuses its commits (SQLITE_READONLY_DBMOVED).
         tracing::warn!(
-            "pid {pid} opened {} while it was being replaced and still has the replaced file open; stop it and check its last writes (the replaced content is saved as {})",
+            "pid {pid} opened {} while it was being replaced and still has the replaced file open: it reads the replaced content and its writes to it fail; restart it (the replaced content is saved as {})",
             show(target),
             saved.as_ref().map_or("?", |s| s.name())
         );
@@ -276,6 +268,32 @@ pub(crate) fn restore(
         saved: saved.map(|s| s.name().to_string()),
         passed_over: copy.passed_over,
     }))
+}
+
+/// The checked copy renamed over the database; a failed rename leaves it as
+/// it was, back in WAL mode if the guard took it out.
+fn replace(
+    target: &Path,
+    temp: TempFile,
+    guard: Option<&Guard>,
+    saved: Option<&Saved>,
+) -> Result<()> {
+    let renamed = fs::rename(temp.path(), target);
+    if let (Err(_), Some(guard)) = (&renamed, guard) {
+        guard.back_to_wal(target);
+    }
+    renamed.context(|| {
+        format!(
+            "cannot replace {}{}",
+            show(target),
+            saved.map_or(String::new(), |s| format!(
+                " (its content is saved as {})",
+                s.name()
+            ))
+        )
+    })?;
+    temp.keep();
+    Ok(())
 }
 
 /// What only a write to the restored copy would change, for [`held`]; a
@@ -963,80 +981,32 @@ fn save_existing(
             refused(&saved)
         )));
     }
+    match guard
+        .as_ref()
+        .map(|guard| guard.leave_wal(target))
+        .transpose()?
+    {
+        None | Some(Left::Unchanged) => {}
+        Some(Left::InUse) => {
+            let user = guard.as_ref().and_then(|guard| guard.in_use(target));
+            return Err(Error::failed(format!(
+                "database {} came into use by {}; {}",
+                show(target),
+                user.as_deref().unwrap_or("another process"),
+                refused(&saved)
+            )));
+        }
+        // The database now holds more than the copy: the copy is kept, named.
+        Some(Left::Written) => {
+            return Err(Error::failed(format!(
+                "database {} came into use by another process, which wrote to it; nothing was replaced ({})",
+                show(target),
+                kept(&saved)
+            )));
+        }
+    }
     remove_stale_sidecars(target, &kept(&saved), true)?;
     Ok((saved, guard))
-}
-
-/// A write transaction held on the target from before its pre-restore copy is
-/// taken until after the restored copy is renamed over it, so that no commit
-/// can land between the two and be lost.
-///
-/// `BEGIN IMMEDIATE` takes the RESERVED lock (rollback journal) or the WAL write
-/// lock: other writers wait or fail with SQLITE_BUSY, while readers, the
-/// pre-restore snapshot's own connection among them, still read in both modes.
-/// The connection never checkpoints on close (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`):
-/// closed after the rename, a checkpoint would write into, and delete by name the
-/// `-wal` and `-shm` of, the restored database. A rollback-mode writer that opened
-/// the old file just before the rename is refused by SQLite itself when it tries
-/// to commit (SQLITE_READONLY_DBMOVED).
-///
-/// POSIX locks belong to the process, and closing *any* descriptor of a file
-/// drops them all: while a guard is held nothing may open and close the target or
-/// its `-shm` with a plain descriptor. The guard keeps its own descriptors for the
-/// lock probes, closed only after the connection (field order).
-struct Guard {
-    _conn: rusqlite::Connection,
-    db_file: File,
-    shm_file: Option<File>,
-}
-
-impl Guard {
-    /// `Ok(None)` when SQLite cannot write the file at all (read-only, damaged):
-    /// no writer can commit to it either.
-    fn take(target: &Path, busy_timeout: std::time::Duration) -> Result<Option<Guard>> {
-        let db_file = File::open(target).context(|| format!("cannot read {}", show(target)))?;
-        let conn = snapshot::connect(target, busy_timeout)?;
-        // Best effort: folds the WAL into the file left behind if we are killed
-        // after removing the -wal; the pre-restore copy holds it anyway.
-        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            if matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            ) {
-                crate::signals::stop_if_requested()?;
-                return Err(Error::failed(format!(
-                    "database {} is in use by a writer (still locked after the busy timeout of {} s); stop the writer before restoring; nothing was changed",
-                    show(target),
-                    busy_timeout.as_secs()
-                )));
-            }
-            tracing::warn!("cannot lock {} against writers: {e}", show(target));
-            return Ok(None);
-        }
-        let shm_file = File::open(sibling(target, "-shm")).ok();
-        Ok(Some(Guard {
-            _conn: conn,
-            db_file,
-            shm_file,
-        }))
-    }
-
-    /// A process on this host, other than us, with the file the guard locks
-    /// (replaced by now) still open.
-    fn replaced_file_user(&self) -> Option<u32> {
-        use std::os::unix::fs::MetadataExt;
-        let replaced = self.db_file.metadata().ok()?;
-        // Follows each descriptor to its inode, even an unlinked one.
-        process_with_open(|fd| {
-            fs::metadata(fd).is_ok_and(|m| m.dev() == replaced.dev() && m.ino() == replaced.ino())
-        })
-    }
-
-    /// `in_use` through the guard's own descriptors.
-    fn in_use(&self, target: &Path) -> Option<String> {
-        lock_user(Some(&self.db_file), self.shm_file.as_ref()).or_else(|| open_user(target))
-    }
 }
 
 /// What is there to replace. Refuses symlinks, directories, a missing parent

@@ -533,3 +533,46 @@ fn an_exported_config_or_database_read_instead_of_this_directorys_is_said() {
         run.stderr
     );
 }
+
+/// T27b F9: from a subdirectory of a project, `backup` said only "no database
+/// given" and `list` that `outputs/db_backups` does not exist. The project's
+/// file above is named (not read: it could be anyone's), with how to use it.
+#[test]
+fn from_a_subdirectory_the_projects_file_above_is_named() {
+    let env = Env::new();
+    env.configured().arg("backup").output().unwrap();
+    let sub = env.path("analysis/plots");
+    fs::create_dir_all(&sub).unwrap();
+    let config = env.path("dbbackup.yaml");
+    let said = format!(
+        "no dbbackup.yaml in {}; {} is not read from a subdirectory: run from {}, or give --config {}",
+        sub.display(),
+        config.display(),
+        env.root.path().display(),
+        config.display()
+    );
+    let backup = bare(&sub, &["backup"]);
+    assert_eq!(backup.code, 2, "{}", backup.stderr);
+    assert!(backup.stderr.contains(&said), "{}", backup.stderr);
+    assert!(bare(&sub, &["list"]).stderr.contains(&said));
+    // As said: the project's backup, its restore point listed.
+    let given = bare(
+        &sub,
+        &["--config", config.to_str().unwrap(), "backup", "--force"],
+    );
+    given.ok();
+    assert!(
+        !given.stderr.contains("not read from a subdirectory"),
+        "{}",
+        given.stderr
+    );
+    let list = bare(&sub, &["--config", config.to_str().unwrap(), "list"]);
+    assert_eq!(list.stdout.matches("backup_").count(), 2, "{}", list.stdout);
+    // Settings given another way: nothing to say.
+    let flags = bare(&sub, &["--db-path", env.db.to_str().unwrap(), "list"]);
+    assert!(
+        !flags.stderr.contains("not read from a subdirectory"),
+        "{}",
+        flags.stderr
+    );
+}

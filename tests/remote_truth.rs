@@ -245,3 +245,42 @@ fn check_does_not_count_read_backs_made_at_another_store_under_the_same_url() {
     at_other(&["sync"]).ok();
     assert!(s3::remote_line(&at_other(&["check"])).starts_with("OK"));
 }
+
+/// T27b F17: after a scratch purge took the backup directory and the database,
+/// with only the remote left, `list` and `check` said the directory is missing
+/// and "no restore point to put back", never the remote that `restore latest`
+/// restores from. Both name it and the commands; followed, they work.
+#[test]
+fn after_a_purge_list_and_check_name_the_remote_holding_the_points() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "purged");
+    let points = r.points(2, &[]);
+    let (newest, digest) = points.last().unwrap().clone();
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    fs::remove_file(&r.env.db).unwrap();
+    let said = format!(
+        "the remote {} may hold restore points: `dbbackup list --from-remote` shows them; `dbbackup restore latest` restores its newest",
+        r.url
+    );
+    let list = r.run(&["list"]);
+    list.failed_with(1, &said);
+    let check = r.run(&["check"]);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    let database = check
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL database:"))
+        .unwrap_or_else(|| panic!("{}", check.stdout));
+    assert!(database.contains(&said), "{database}");
+    let remote = r.run(&["list", "--from-remote"]);
+    remote.ok();
+    assert!(remote.stdout.contains(&newest), "{}", remote.stdout);
+    r.run(&["restore", "latest"]).ok();
+    assert_eq!(content_digest(&r.env.db), digest);
+    // The database back: backing up is the next step, not restoring.
+    let list = r.run(&["list"]);
+    list.failed_with(
+        1,
+        "shows them; `dbbackup backup` starts the backup directory again",
+    );
+}

@@ -187,7 +187,8 @@ fn refuse_missing_dir(ctx: &Ctx, db: Option<&DbId>) -> Result<()> {
     }
     let mirrors =
         db.and_then(|db| crate::store::latest::mirror_report(&ctx.settings.mirror_dirs, db));
-    let next = mirrors.unwrap_or_else(|| {
+    let remote = || crate::store::latest::remote_hint(ctx.settings.remote.as_deref(), db);
+    let next = mirrors.or_else(remote).unwrap_or_else(|| {
         "no backup was made into it yet, or its path is mistyped (a relative `backup_dir` in a config file is from the file's directory; a relative --backup-dir or DBBACKUP_BACKUP_DIR from the working directory)"
             .to_string()
     });

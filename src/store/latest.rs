@@ -127,6 +127,25 @@ pub(crate) fn mirror_report(mirrors: &[std::path::PathBuf], db: &DbId) -> Option
     ))
 }
 
+/// With no restore point here to put back, where else to look when a remote
+/// is configured (T27b F17): said without asking it (no network for `list`
+/// or `check`), `restore latest` falls back to it.
+/// With the database there, backing up is the next step, not restoring.
+pub(crate) fn remote_hint(remote: Option<&str>, db: Option<&DbId>) -> Option<String> {
+    let present = db.is_some_and(|db| {
+        std::fs::metadata(db.canonical()).is_ok_and(|m| m.is_file() && m.len() > 0)
+    });
+    let next = match present {
+        true => "`dbbackup backup` starts the backup directory again",
+        false => "`dbbackup restore latest` restores its newest",
+    };
+    remote.map(|url| {
+        format!(
+            "the remote {url} may hold restore points: `dbbackup list --from-remote` shows them; {next}"
+        )
+    })
+}
+
 /// Is a mirror holding restore points of `db` while `dir` holds none that is
 /// `usable`? Then the backup directory was lost, not never used, and the answer
 /// is [`mirror_hint`]'s line naming the mirror; `None` otherwise. A `dir` that
