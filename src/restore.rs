@@ -32,6 +32,7 @@ use crate::diff::rebuild::Bases;
 use crate::error::{Context, Error, Result, show};
 use crate::lock::{self, DirLock};
 use crate::slurm::job::JobContext;
+use crate::snapshot;
 use crate::sqlite_file::{self, Header, Integrity, sibling};
 use crate::store::{
     BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
@@ -121,11 +122,12 @@ fn no_backup_yet(
 /// `request`, with `integrity_check` for every candidate when the database
 /// `latest` replaces fails its check ([`replaced_unsound`]).
 fn escalated<'a>(
+    settings: &Settings,
     dir: &BackupDir,
     request: &'a Request,
     present: Present,
 ) -> std::borrow::Cow<'a, Request> {
-    let Some(why) = replaced_unsound(dir, request, present) else {
+    let Some(why) = replaced_unsound(dir, request, present, settings.busy_timeout) else {
         return std::borrow::Cow::Borrowed(request);
     };
     tracing::warn!(
@@ -142,7 +144,12 @@ fn escalated<'a>(
 /// database), when it does and no restore point holds it as it is: the
 /// reason to restore, and damage that the newest points, which passed only
 /// `quick_check`, may hold from before it showed (T27 F-M).
-fn replaced_unsound(dir: &BackupDir, request: &Request, present: Present) -> Option<String> {
+fn replaced_unsound(
+    dir: &BackupDir,
+    request: &Request,
+    present: Present,
+    busy_timeout: std::time::Duration,
+) -> Option<String> {
     if request.name != "latest" || request.full_check || present != Present::Database {
         return None;
     }
@@ -150,6 +157,24 @@ fn replaced_unsound(dir: &BackupDir, request: &Request, present: Present) -> Opt
     if let Ok(crate::due::Changed::Unchanged(_)) = crate::due::unless_unchanged(dir, target, false)
     {
         return None;
+    }
+    // In use: the restore is refused further on, naming the user; a read of
+    // the file alone (`immutable`) would see a live WAL database torn (T28 F4).
+    if in_use(target).is_some() {
+        return None;
+    }
+    let with_sidecar = ["-wal", "-journal"]
+        .iter()
+        .any(|suffix| fs::metadata(sibling(target, suffix)).is_ok_and(|m| m.len() > 0));
+    if with_sidecar {
+        // Read through SQLite, which replays the WAL or rolls back the hot
+        // journal left by a crashed writer; a failure to read says nothing.
+        let conn = snapshot::connect(target, busy_timeout).ok()?;
+        let _watch = sqlite_file::InterruptOnSignal::new(&conn);
+        return match sqlite_file::run_check(&conn, "quick_check") {
+            Ok(Integrity::Failed(detail)) => Some(sqlite_file::one_line(&detail)),
+            _ => None,
+        };
     }
     match sqlite_file::check_file(target, "quick_check") {
         Ok(Integrity::Failed(detail)) => Some(sqlite_file::one_line(&detail)),
@@ -192,7 +217,7 @@ pub(crate) fn restore(
     )?;
     let parent = parent_dir(target);
     crate::store::remove_dead_temps_in(&parent);
-    let request = &*escalated(dir, request, present);
+    let request = &*escalated(settings, dir, request, present);
     let copy = extract_first_intact(settings, job, &candidates, request, present, &parent)
         .map_err(&untouched)?;
     let (entry, temp) = (copy.entry, copy.temp);

@@ -67,4 +67,5 @@ mod truth_store;
 mod truth_trial;
 mod truth_trial3;
 mod truth_trial5;
+mod truth_trial6;
 mod verify_list_prune;

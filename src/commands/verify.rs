@@ -32,12 +32,16 @@ struct Verdict {
     /// it is not the configured one (one prefix may hold several's points).
     #[serde(skip_serializing_if = "Option::is_none")]
     other_database: Option<String>,
+    /// `--all`: deleted since it was listed (a concurrent backup's retention,
+    /// a prune), so not verified, and no failure (T28 F10).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deleted: bool,
 }
 
 impl Verdict {
     /// Whether it makes verify exit 1.
     fn fails_verify(&self) -> bool {
-        !self.ok && !self.failed_snapshot
+        !self.ok && !self.failed_snapshot && !self.deleted
     }
 }
 
@@ -114,18 +118,28 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
                         detail,
                         failed_snapshot: false,
                         other_database: None,
+                        deleted: false,
                     },
                     Err(error @ Error::Interrupted(_)) => {
                         stop.store(true, Ordering::SeqCst);
                         interrupted.get_or_insert(error);
                         return;
                     }
+                    Err(_) if args.all && deleted_since_listed(entry) => Verdict {
+                        name: entry.file_name.clone(),
+                        ok: false,
+                        detail: "deleted since verify listed it (by a concurrent backup's retention or a prune): not verified".into(),
+                        failed_snapshot: false,
+                        other_database: None,
+                        deleted: true,
+                    },
                     Err(error) => Verdict {
                         name: entry.file_name.clone(),
                         ok: false,
                         detail: finding(&error, &entry.file_name),
                         failed_snapshot: args.all && entry.is_failed(),
                         other_database: None,
+                        deleted: false,
                     },
                 };
                 say(&out, &verdict);
@@ -142,6 +156,11 @@ pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Success
     })
+}
+
+/// The backup's file is gone: listed, then deleted before or while it was read.
+fn deleted_since_listed(entry: &crate::store::Entry) -> bool {
+    std::fs::symlink_metadata(&entry.path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// The backups `args` name, in the order given (`--all`: every one, newest
@@ -261,6 +280,7 @@ fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result
                 detail: format!("{detail}, read back from {}", remote.url()),
                 failed_snapshot: false,
                 other_database: None,
+                deleted: false,
             },
             Err(error) => Verdict {
                 name: entry.file_name.clone(),
@@ -268,6 +288,7 @@ fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result
                 detail: finding(&error, &entry.file_name),
                 failed_snapshot: false,
                 other_database: None,
+                deleted: false,
             },
         };
         whose(ctx, &points, &mut verdict);
@@ -330,6 +351,7 @@ fn newest_unlisted(
         ok: false,
         failed_snapshot: false,
         other_database: None,
+        deleted: false,
     })
 }
 
@@ -356,6 +378,7 @@ fn latest(
                 detail: why,
                 failed_snapshot: false,
                 other_database: None,
+                deleted: false,
             });
         }
     }
@@ -367,6 +390,7 @@ fn latest(
             detail: format!("{why} (`restore latest` passes over it)"),
             failed_snapshot: false,
             other_database: None,
+            deleted: false,
         });
     }
     Ok(points[chosen].clone())
@@ -376,6 +400,8 @@ fn latest(
 fn say(out: &crate::output::Output, verdict: &Verdict) {
     if verdict.ok {
         out.line(format!("{}: ok ({})", verdict.name, verdict.detail));
+    } else if verdict.deleted {
+        out.line(format!("{}: {}", verdict.name, verdict.detail));
     } else if verdict.failed_snapshot {
         out.line(format!(
             "{}: failed snapshot, kept for inspection (not a restore point; does not make verify fail): {}",

@@ -7,8 +7,13 @@
 //!   (members hold [`BLOCK_SIZE`] bytes each);
 //! - a failed whole read (`verify`, `restore`, `export`, a diff's base check),
 //!   remembered in `.dbbackup-pages/<name>.damaged` (one JSON line) with the
-//!   file's size, mtime, inode and device: it holds until the file changes (a
-//!   good copy put back from a mirror), and is removed with the file. An older
+//!   file's size, mtime, inode and device. It holds until a whole read finds
+//!   the file sound (`verify NAME`) or the file is removed, even when the file
+//!   changed since: `touch`, `cp -a`, `rsync -a` or a move to another
+//!   filesystem keep the damaged bytes under a new stamp, and were taken as a
+//!   repair (T28 F11: `check` healthy, retention counting the damaged file and
+//!   deleting an intact point). A good copy put back from a mirror is told
+//!   from those only by reading it: said so, until `verify NAME` has. An older
 //!   binary ignores a marker in the new format, so it reads the file whole
 //!   again and finds the damage itself.
 
@@ -244,30 +249,36 @@ pub(crate) fn forget(dir: &Path, name: &str) {
 }
 
 /// Why backup `name` in `dir`, whose file `stat` describes, was found damaged by
-/// a whole read, if it was and is still the same file.
+/// a whole read, if it was and no whole read found it sound since.
 pub(crate) fn recorded(dir: &Path, name: &str, stat: &fs::Metadata) -> Option<String> {
     let marker = Marker::parse(&fs::read_to_string(marker_path(dir, name)).ok()?)?;
     // A marker written before the finding was stored alone begins with the
     // file's name, which every message about it already says.
     let old_prefix = format!("backup {name} is damaged: ");
     let why = marker.why.strip_prefix(&old_prefix).unwrap_or(&marker.why);
-    (marker.file == Stamp::of(stat)).then(|| match marker.bytes_whole {
+    let finding = match marker.bytes_whole {
         // The bytes are whole; the database in them is not (T26 #1).
         true => format!(
             "the database in it fails its check: {why} (only `restore {name} --target FILE --force` gives it back, to be repaired)"
         ),
         false => format!("it failed its check when read whole: {why}"),
+    };
+    Some(match marker.file == Stamp::of(stat) {
+        true => finding,
+        false => format!(
+            "{finding}; the file changed since (touched, copied or replaced): `dbbackup verify {name}` reads it again"
+        ),
     })
 }
 
 /// What `integrity_check` found in backup `path` when it is recorded as
-/// holding, byte for byte as backed up, a database that fails that check
-/// (and is still that file).
+/// holding, byte for byte as backed up, a database that fails that check.
 pub(crate) fn unsound_finding(path: &Path) -> Option<String> {
     let (dir, name) = (path.parent()?, path.file_name()?.to_str()?);
     let marker = Marker::parse(&fs::read_to_string(marker_path(dir, name)).ok()?)?;
-    let stat = fs::symlink_metadata(path).ok()?;
-    (marker.bytes_whole && marker.file == Stamp::of(&stat)).then_some(marker.why)
+    // Its file there still: a finding about it holds however its stamp changed.
+    fs::symlink_metadata(path).ok()?;
+    marker.bytes_whole.then_some(marker.why)
 }
 
 #[cfg(test)]
@@ -342,7 +353,7 @@ mod tests {
     }
 
     #[test]
-    fn a_marker_holds_until_the_file_changes() {
+    fn a_marker_holds_until_a_whole_read_clears_it_even_when_the_file_changed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("backup_20250101_000000.db.gz");
         fs::write(&path, b"data").unwrap();
@@ -354,10 +365,19 @@ mod tests {
                 .unwrap()
                 .contains("crc mismatch")
         );
+        // Touched, copied or replaced: the finding holds, said with how to
+        // read the file again (T28 F11).
         fs::remove_file(&path).unwrap();
         fs::write(&path, b"other data").unwrap();
         let stat = fs::metadata(&path).unwrap();
-        assert_eq!(recorded(dir.path(), name, &stat), None);
+        let said = recorded(dir.path(), name, &stat).unwrap();
+        assert!(
+            said.contains("crc mismatch")
+                && said.ends_with(&format!(
+                    "the file changed since (touched, copied or replaced): `dbbackup verify {name}` reads it again"
+                )),
+            "{said}"
+        );
         mark(&path, "again");
         clear(&path);
         assert_eq!(recorded(dir.path(), name, &stat), None);
@@ -394,9 +414,13 @@ mod tests {
             recorded(dir.path(), name, &stat).unwrap(),
             "it failed its check when read whole: bad gzip trailer"
         );
-        // About another file (the size differs): no longer holds.
+        // Of the file before it changed (the size differs): still holds.
         fs::write(marker_path(dir.path(), name), old.replacen('4', "5", 1)).unwrap();
-        assert_eq!(recorded(dir.path(), name, &stat), None);
+        assert!(
+            recorded(dir.path(), name, &stat)
+                .unwrap()
+                .contains("bad gzip trailer; the file changed since")
+        );
         for junk in ["", "\n", "1 2 3\nwhy\n", "{\"why\": 1}"] {
             fs::write(marker_path(dir.path(), name), junk).unwrap();
             assert_eq!(recorded(dir.path(), name, &stat), None, "{junk:?}");

@@ -696,6 +696,9 @@ impl BackupDir {
             match link_no_replace(temp.path(), &path) {
                 Ok(()) => {
                     temp.remove();
+                    // What was recorded of a deleted file of that name (a
+                    // damage finding outlives a changed stamp) is not this one's.
+                    damage::forget(&self.path, &file_name);
                     sync_dir(&self.path)?;
                     let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                     return Ok(Entry {

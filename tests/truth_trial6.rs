@@ -1,0 +1,261 @@
+//! Trial T28 (fresh-eye new user, stop 38): false alarms and false "ok"s it
+//! found, each against real databases and real `dbbackup` processes.
+
+use std::fs;
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::common::*;
+
+/// A WAL database whose main file a crash left half checkpointed: the first
+/// half of the `-wal`'s frames copied into it, the `-wal` still there (as a
+/// checkpoint killed part way leaves them). SQLite replays the `-wal` on
+/// open; the main file alone is torn. `sound` runs on the first state.
+fn half_checkpointed_wal_db(path: &Path, sound: impl FnOnce()) {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);
+         CREATE INDEX t_v ON t (v);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+         INSERT INTO t SELECT i, randomblob(100) FROM n;
+         PRAGMA wal_checkpoint(TRUNCATE);",
+    )
+    .unwrap();
+    sound();
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .unwrap();
+    conn.execute_batch(
+        "DELETE FROM t WHERE id % 2 = 0;
+         WITH RECURSIVE n(i) AS (SELECT 5000 UNION ALL SELECT i + 1 FROM n WHERE i < 7000)
+         INSERT INTO t SELECT i, randomblob(100) FROM n;",
+    )
+    .unwrap();
+    drop(conn);
+    let wal = fs::read(sibling(path, "-wal")).unwrap();
+    let page_size = u32::from_be_bytes(wal[8..12].try_into().unwrap()) as usize;
+    let frames: Vec<&[u8]> = wal[32..].chunks(24 + page_size).collect();
+    let mut db = fs::read(path).unwrap();
+    for frame in &frames[..frames.len() / 2] {
+        let page = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+        let at = (page - 1) * page_size;
+        if db.len() < at + page_size {
+            db.resize(at + page_size, 0);
+        }
+        db[at..at + page_size].copy_from_slice(&frame[24..]);
+    }
+    fs::write(path, db).unwrap();
+}
+
+fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+/// T28 F4: `restore latest` judged the database it replaces by its main file
+/// alone (`immutable`), which ignores the `-wal`: a sound WAL database (a
+/// live writer's, or one a crash left half checkpointed) was said to fail its
+/// check ("database disk image is malformed").
+#[test]
+fn restore_latest_reads_a_wal_database_through_its_wal_before_calling_it_damaged() {
+    let env = Env::empty();
+    half_checkpointed_wal_db(&env.db, || {
+        env.run(&["backup"]).ok();
+    });
+    // The precondition: the main file alone is torn, through SQLite it is sound.
+    let alone = Connection::open_with_flags(
+        format!("file:{}?immutable=1", env.db.display()),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
+    .unwrap()
+    .query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0));
+    assert!(!matches!(&alone, Ok(ok) if ok == "ok"), "torn: {alone:?}");
+    let copy = env.path("copy.db");
+    fs::copy(&env.db, &copy).unwrap();
+    fs::copy(sibling(&env.db, "-wal"), sibling(&copy, "-wal")).unwrap();
+    let through: String = Connection::open(&copy)
+        .unwrap()
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(through, "ok");
+    let count = |db: &Path| -> i64 {
+        Connection::open(db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    };
+    let current = count(&copy);
+
+    let run = env.run(&["restore", "latest", "--format", "json"]);
+    run.ok();
+    assert!(!run.stderr.contains("fails its check"), "{}", run.stderr);
+    assert_eq!(count(&env.db), 3000, "the backup's content");
+    // What it replaced, read through its WAL, is the undo copy.
+    let saved = run.json()["pre_restore_backup"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let undo = gunzip_to(&env.backups.join(&saved), &env.path("undo.db"));
+    assert_eq!(count(&undo), current);
+
+    // A live writer's: refused as in use, without a word of damage.
+    let writer = Connection::open(&env.db).unwrap();
+    writer
+        .execute("INSERT INTO t (v) VALUES (x'00')", [])
+        .unwrap();
+    let run = env.run(&["restore", "latest"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("is in use by pid"), "{}", run.stderr);
+    assert!(!run.stderr.contains("fails its check"), "{}", run.stderr);
+}
+
+/// T28 F11: a backup found damaged was forgotten once its file's stamp
+/// changed (`touch` against a scratch purge, `cp -a` or `rsync -a` of the
+/// backup directory): `list` said ok, `check` counted it healthy, and
+/// retention counted it as a good restore point and deleted an intact one.
+#[test]
+fn a_damaged_backup_stays_damaged_when_touched_or_copied_until_it_reads_whole() {
+    let env = Env::empty();
+    // Large enough that its middle is compressed data, not the header.
+    make_results_db(&env.db, 1.0, false);
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        add_extra_row(&env.db);
+        env.run(&["--max-backups", "3", "backup"]).ok();
+        names.push(env.backup_files().pop().unwrap());
+    }
+    let newest = names[2].clone();
+    let path = env.backups.join(&newest);
+    let good = fs::read(&path).unwrap();
+    flip_middle(&path);
+    let verify = env.run(&["verify", &newest]);
+    assert_eq!(verify.code, 1, "{}", verify.stdout);
+    assert!(
+        std::process::Command::new("touch")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let row = &listed(&env)[&newest];
+    assert_eq!(row["check"], "damaged", "{row}");
+    assert!(
+        row["restore_problem"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("`dbbackup verify {newest}` reads it again")),
+        "{row}"
+    );
+    assert_eq!(env.run(&["check"]).code, 1);
+    // A copy of the directory (new inodes) says the same.
+    let copy = env.path("copy");
+    assert!(
+        std::process::Command::new("cp")
+            .args(["-a", env.backups.to_str().unwrap(), copy.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let list = env.run(&[
+        "--backup-dir",
+        copy.to_str().unwrap(),
+        "list",
+        "--format",
+        "json",
+    ]);
+    let rows = list.json();
+    let copied = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == newest.as_str())
+        .unwrap();
+    assert_eq!(copied["check"], "damaged", "{copied}");
+    // Retention counts only the intact points: with 3 kept, a new backup
+    // keeps both older intact ones.
+    add_extra_row(&env.db);
+    env.run(&["--max-backups", "3", "backup"]).ok();
+    let files = env.backup_files();
+    for name in &names[..2] {
+        assert!(files.contains(name), "{name} kept: {files:?}");
+    }
+    // The good bytes put back: said damaged until read whole, then ok.
+    fs::write(&path, &good).unwrap();
+    assert_eq!(listed(&env)[&newest]["check"], "damaged");
+    env.run(&["verify", &newest]).ok();
+    assert_eq!(listed(&env)[&newest]["check"], "ok");
+}
+
+fn add_extra_row(db: &Path) {
+    Connection::open(db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS extra (x BLOB); INSERT INTO extra VALUES (randomblob(64));",
+        )
+        .unwrap();
+}
+
+/// T28 F10: `verify --all` beside a backup whose retention deleted a listed
+/// backup before verify read it said `FAILED: cannot open backup` and exit 1
+/// (a monitoring `verify --all` overlapping any array task's backup paged
+/// someone). Such a backup is said deleted, not verified, and is no failure.
+#[test]
+fn verify_all_beside_backups_says_a_backup_deleted_meanwhile_and_does_not_fail() {
+    let env = Env::empty();
+    make_results_db(&env.db, 3.0, false);
+    for _ in 0..4 {
+        env.run(&["--max-backups", "4", "backup", "--force"]).ok();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let backups = {
+        let (stop, root, db) = (stop.clone(), env.root.path().to_path_buf(), env.db.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let status = std::process::Command::new(BIN)
+                    .current_dir(&root)
+                    .env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                    .args(["--db-path", db.to_str().unwrap(), "--backup-dir", "backups"])
+                    .args(["--max-backups", "2", "-q", "backup", "--force"])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+        })
+    };
+    let mut deleted = 0;
+    for _ in 0..20 {
+        let verify = env.run(&["verify", "--all", "--format", "json"]);
+        assert_eq!(verify.code, 0, "{}\n{}", verify.stdout, verify.stderr);
+        for verdict in verify.json().as_array().unwrap() {
+            if verdict["deleted"] == true {
+                assert_eq!(verdict["ok"], false);
+                assert!(
+                    verdict["detail"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("deleted since verify listed it"),
+                    "{verdict}"
+                );
+                deleted += 1;
+            } else {
+                assert_eq!(verdict["ok"], true, "{verdict}");
+            }
+        }
+        if deleted > 0 {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    backups.join().unwrap();
+    assert!(
+        deleted > 0,
+        "no backup was deleted under a verify in 20 tries"
+    );
+}
