@@ -634,12 +634,16 @@ fn choose(
     } else {
         Legacy::Ours
     };
+    // Named with --force, a failed snapshot (the undo copy of a restore over
+    // a corrupt database among them) is given back as saved (T28 F16).
+    let forced = request.force && request.named;
     match ownership::role(&entry, owner, legacy) {
-        Role::Failed => {
+        Role::Failed if !forced => {
             return Err(Error::failed(format!(
-                "backup {} is a failed snapshot: it did not pass its integrity check when it was made; refusing to restore it (to inspect it: zcat {} > copy.db)",
+                "backup {} is a failed snapshot: it did not pass its integrity check when it was made; refusing to restore it (to inspect it: zcat {} > copy.db, or `dbbackup restore {} --target FILE --force` to have it back as saved)",
                 entry.file_name,
-                show(&entry.path)
+                show(&entry.path),
+                entry.file_name
             )));
         }
         // An implausible legacy file into a new file: extraction checks it fully.
@@ -679,7 +683,7 @@ fn choose(
         }
         _ => {}
     }
-    if entry.is_failed() && entry.kind_name() != Some("pre-restore") {
+    if entry.is_failed() && entry.kind_name() != Some("pre-restore") && !forced {
         // A failed snapshot of another database: no better than our own.
         return Err(Error::failed(format!(
             "backup {} is a failed snapshot: it did not pass its integrity check when it was made; refusing to restore it",
@@ -820,6 +824,20 @@ fn extract_checked(
     crate::diff::extract_to_file(entry, &mut temp, &progress, threads, bases).map_err(writing)?;
     // The one fsync of the restored data, before anyone can see it.
     temp.sync().map_err(writing)?;
+    if entry.is_failed() && request.force && request.named {
+        let found = match sqlite_file::check_file(temp.path(), "quick_check") {
+            Ok(Integrity::Ok) => None,
+            Ok(Integrity::Failed(detail)) => Some(sqlite_file::one_line(&detail)),
+            Err(error) => Some(error.to_string()),
+        };
+        tracing::warn!(
+            "backup {} is a failed snapshot{}: restored as saved because of --force; repair it (`sqlite3 {} '.recover'`) before using it",
+            entry.file_name,
+            found.map_or(String::new(), |why| format!(" ({why})")),
+            show(target)
+        );
+        return keep_ownership(temp, target, exists);
+    }
     let full = needs_integrity_check(entry, request.full_check)
         || (bases == Bases::AlsoUnsound && crate::diff::rebuild::on_unsound_base(entry));
     let pragma = if full {

@@ -576,3 +576,46 @@ fn from_a_subdirectory_the_projects_file_above_is_named() {
         flags.stderr
     );
 }
+
+/// T28 F5: another project's `DBBACKUP_CONFIG`, exported, in a directory
+/// without its own file: `backup` answered "skipped: database unchanged"
+/// about that project's database while this directory's `results.db` was
+/// never backed up, and `--db-path` sent this database's backups into that
+/// project's backup directory, silently.
+#[test]
+fn another_projects_exported_config_is_said_where_there_is_no_file() {
+    let (a, b) = (Env::new(), Env::new());
+    a.configured().arg("backup").output().unwrap();
+    let a_config = a.path("dbbackup.yaml");
+    let exported = |args: &[&str]| -> Run {
+        let mut command = Command::new(BIN);
+        without_inherited_settings(&mut command);
+        command
+            .current_dir(b.root.path())
+            .env("DBBACKUP_CONFIG", &a_config)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let run = exported(&["backup"]);
+    run.ok();
+    let said = format!(
+        "DBBACKUP_CONFIG={} is read here: its database is {}, not ./results.db in this directory; `unset DBBACKUP_CONFIG` (or give --config or --db-path) for this one",
+        a_config.display(),
+        a.db.display()
+    );
+    assert!(run.stderr.contains(&said), "{}", run.stderr);
+    let run = exported(&["--db-path", "results.db", "backup"]);
+    run.ok();
+    let said = format!(
+        "--db-path results.db is backed up with the settings of DBBACKUP_CONFIG={}, made for {}: into its backup directory {}",
+        a_config.display(),
+        a.db.display(),
+        a.backups.display()
+    );
+    assert!(run.stderr.contains(&said), "{}", run.stderr);
+    // A database of that project, or its own: nothing to say.
+    let run = exported(&["--db-path", a.db.to_str().unwrap(), "list"]);
+    assert!(!run.stderr.contains("DBBACKUP_CONFIG="), "{}", run.stderr);
+}

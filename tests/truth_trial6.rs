@@ -259,3 +259,52 @@ fn verify_all_beside_backups_says_a_backup_deleted_meanwhile_and_does_not_fail()
         "no backup was deleted under a verify in 20 tries"
     );
 }
+
+/// T28 F16: the undo copy of a restore over a corrupt database (a failed
+/// snapshot) could not be restored by name even with `--force`, though the
+/// README names it as the undo and `--force` as what allows what is
+/// otherwise refused. Named with `--force` it is given back as saved.
+#[test]
+fn a_failed_snapshot_and_the_failed_undo_copy_are_restored_by_name_with_force() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let mut bytes = fs::read(&env.db).unwrap();
+    bytes[4096 + 5..4096 + 7].copy_from_slice(&[0xff, 0xff]);
+    fs::write(&env.db, &bytes).unwrap();
+    // A backup of it: a failed snapshot, kept for inspection.
+    assert_eq!(env.run(&["backup"]).code, 1);
+    let snapshot = env.backup_files().pop().unwrap();
+    assert!(snapshot.ends_with(".failed.db.gz"), "{snapshot}");
+    let refused = env.run(&["restore", &snapshot, "--target", "s.db"]);
+    refused.failed_with(
+        1,
+        &format!("or `dbbackup restore {snapshot} --target FILE --force` to have it back as saved"),
+    );
+    env.run(&["restore", &snapshot, "--target", "s.db", "--force"])
+        .ok();
+    assert_eq!(fs::read(env.path("s.db")).unwrap(), bytes);
+    let run = env.run(&["restore", "latest", "--format", "json"]);
+    run.ok();
+    let undo = run.json()["pre_restore_backup"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(undo.ends_with(".failed.db.gz"), "{undo}");
+    let refused = env.run(&["restore", &undo, "--target", "f.db"]);
+    refused.failed_with(
+        1,
+        &format!("`dbbackup restore {undo} --target FILE --force`"),
+    );
+    assert!(!env.path("f.db").exists());
+    let run = env.run(&["restore", &undo, "--target", "f.db", "--force"]);
+    run.ok();
+    assert!(
+        run.stderr
+            .contains(&format!("backup {undo} is a failed snapshot ("))
+            && run.stderr.contains("restored as saved because of --force"),
+        "{}",
+        run.stderr
+    );
+    // The corrupt content, as it was: the same pages.
+    assert_eq!(fs::read(env.path("f.db")).unwrap(), bytes);
+}

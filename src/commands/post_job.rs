@@ -228,7 +228,11 @@ fn not_counted(state: &JobState, key: &str) -> String {
     // Without DBBACKUP_FINAL=0 pre-job records the final job; with it, one
     // may still come (slurm/submit_array_with_final.sh) or none.
     let then = match state.pre_job(key).and_then(|record| record.final_job) {
-        Some(FinalJob::Submitted(JobId(id))) => format!("the array's final job {id} backs up"),
+        // Not asked of SLURM after TERM (docs/slurm.md): said as the plan it
+        // is, with who tells if the final job is cancelled too (T28 F19).
+        Some(FinalJob::Submitted(JobId(id))) => format!(
+            "the array's final job {id} is to back up (cancelled too, it does not: `dbbackup check` then says this work is in no backup)"
+        ),
         Some(FinalJob::NotSubmitted(why)) => format!(
             "no final job was submitted ({why}): nothing backs up this task's work unless it is requeued or a later backup is made"
         ),

@@ -20,6 +20,7 @@ pub(super) fn said(flags: &Options, given_longs: &[String], file: &Options, conf
     let given = |long: &str| given_longs.iter().any(|l| l == long);
     if let (false, Some(exported)) = (given("config"), &flags.config) {
         ignored_here(exported);
+        another_projects(flags.db_path.as_deref(), given("db-path"), file, exported);
     }
     let Some(config) = config else { return };
     for (key, ours, theirs) in differing(flags, file) {
@@ -58,6 +59,58 @@ fn ignored_here(exported: &Path) {
             defaults::DEFAULT_CONFIG_FILE,
             defaults::DEFAULT_CONFIG_FILE
         );
+    }
+}
+
+/// An exported `DBBACKUP_CONFIG` read where there is no `./dbbackup.yaml`
+/// (T28 F5): said when it is plainly another project's. Its database is not
+/// the one of that name here (`backup` answered "unchanged" about the other
+/// project's while this one's was never backed up), or `--db-path` names a
+/// database outside the file's project, whose backups then go to that
+/// project's backup directory.
+fn another_projects(db: Option<&Path>, db_given: bool, file: &Options, config: &Path) {
+    let Some(theirs) = file.db_path.as_deref() else {
+        return;
+    };
+    if Path::new(defaults::DEFAULT_CONFIG_FILE).exists() {
+        return; // `ignored_here` says it
+    }
+    let config_dir = config.parent().unwrap_or(Path::new("."));
+    let here = theirs.file_name().map(Path::new);
+    let same_file = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    match (db, db_given) {
+        (Some(ours), true) => {
+            let within = fs::canonicalize(config_dir).is_ok_and(|project| {
+                std::path::absolute(ours).is_ok_and(|ours| ours.starts_with(project))
+            });
+            if !within && !same_path(&ours.to_string_lossy(), &theirs.to_string_lossy()) {
+                let backup_dir = file
+                    .backup_dir
+                    .clone()
+                    .unwrap_or_else(|| config_dir.join(defaults::DEFAULT_BACKUP_DIR));
+                tracing::warn!(
+                    "--db-path {} is backed up with the settings of DBBACKUP_CONFIG={}, made for {}: into its backup directory {}; `unset DBBACKUP_CONFIG` for this project's own",
+                    show(ours),
+                    show(config),
+                    show(theirs),
+                    show(&backup_dir)
+                );
+            }
+        }
+        (None, _) => {
+            if let Some(here) = here.filter(|here| here.is_file() && !same_file(here, theirs)) {
+                tracing::warn!(
+                    "DBBACKUP_CONFIG={} is read here: its database is {}, not ./{} in this directory; `unset DBBACKUP_CONFIG` (or give --config or --db-path) for this one",
+                    show(config),
+                    show(theirs),
+                    show(here)
+                );
+            }
+        }
+        _ => {}
     }
 }
 
