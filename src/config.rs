@@ -433,6 +433,9 @@ fn load(path: &Path) -> Result<(Options, Option<usize>, Option<usize>)> {
         return Err(bad(None, "not a regular file".into()));
     }
     let text = fs::read_to_string(path).map_err(|e| bad(None, format!("cannot read: {e}")))?;
+    // A byte-order mark (Windows editors), which YAML allows: read past, not
+    // made part of the first key ("unknown key db_path", T28 F14).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_string();
     let file = parse(&text).map_err(|e| bad(e.line, e.message))?;
     let file = relative_to(file, path, |key| scan::line_of(&text, key))?;
     Ok((

@@ -247,7 +247,9 @@ impl Source {
             return stopped;
         }
         match error.sqlite_error_code() {
-            Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+            // Without root, a hot journal in a directory of mode 555 fails as
+            // "disk I/O error" (T28 F9), not as read-only.
+            Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::SystemIoFailure)
                 if let Some(why) = needs_directory_write(&self.path) =>
             {
                 Error::failed(why)

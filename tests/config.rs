@@ -829,3 +829,46 @@ fn the_path_defaults_of_a_configuration_found_from_elsewhere_are_the_projects() 
     assert!(!elsewhere.join("slrm_logs").exists());
     assert!(env.path("outputs/db_backups").is_dir());
 }
+
+/// T28 F14: a file saved with a byte-order mark (Windows editors; YAML
+/// allows one) was refused as "unknown key db_path (did you mean db_path?)".
+/// Read as it means, CRLF line ends too.
+#[test]
+fn a_byte_order_mark_and_crlf_line_ends_are_read_past() {
+    let env = Env::new();
+    let text = format!(
+        "\u{feff}db_path: {}\r\nbackup_dir: {}\r\nmax_backups: 3\r\n",
+        env.db.display(),
+        env.backups.display()
+    );
+    let config = write_config(&env, &text);
+    let run = bare(
+        env.root.path(),
+        &["--config", config.to_str().unwrap(), "backup"],
+    );
+    run.ok();
+    assert_eq!(env.backup_files().len(), 1);
+}
+
+/// T28 F20: `mirror_dirs: [~]` made every backup a copy in the home
+/// directory, silently (a bare `~` is YAML's null; as a list item it arrived
+/// as the text `~`). Refused, naming what to write.
+#[test]
+fn a_bare_tilde_as_a_mirror_is_refused_naming_what_to_write() {
+    let env = Env::new();
+    let home = env.path("home");
+    fs::create_dir_all(&home).unwrap();
+    for text in ["mirror_dirs:\n  - ~\n", "mirror_dirs: [~]\n"] {
+        let config = write_config(&env, text);
+        let mut command = env.command();
+        let run: Run = command
+            .env("HOME", &home)
+            .args(["--config", config.to_str().unwrap(), "backup"])
+            .output()
+            .unwrap()
+            .into();
+        run.failed_with(2, "mirror_dirs: a bare `~` is YAML's empty value; for a directory in your home directory write `~/NAME`");
+        assert!(env.backup_files().is_empty());
+        assert_eq!(fs::read_dir(&home).unwrap().count(), 0);
+    }
+}

@@ -855,3 +855,48 @@ fn a_refused_restore_says_nothing_of_the_restored_files_group() {
         run.stderr
     );
 }
+
+/// T28 F9: the same hot journal in a directory of mode 555, read by a user
+/// who cannot write there (not root): SQLite fails with "disk I/O error",
+/// which read as failing hardware. Said as what SQLite needs.
+#[test]
+fn a_hot_journal_in_a_directory_the_user_cannot_write_says_what_sqlite_needs() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if !nix::unistd::geteuid().is_root() {
+        return; // another user is needed; CI runs as root
+    }
+    let env = Env::empty();
+    fs::set_permissions(env.root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = env.path("ro");
+    fs::create_dir(&dir).unwrap();
+    let source = env.path("source.db");
+    make_ledger_db(&source, 3000, false);
+    let writer = rusqlite::Connection::open(&source).unwrap();
+    writer
+        .execute_batch("PRAGMA cache_size = 5; BEGIN; UPDATE ledger SET note = note || 'x';")
+        .unwrap();
+    let hot = dir.join("hot.db");
+    fs::copy(&source, &hot).unwrap();
+    fs::copy(env.path("source.db-journal"), dir.join("hot.db-journal")).unwrap();
+    drop(writer);
+    // The user's own files (SQLite can open the journal to roll it back, and
+    // fails only to delete it): "disk I/O error".
+    for file in [&hot, &dir.join("hot.db-journal")] {
+        std::os::unix::fs::chown(file, Some(65534), Some(65534)).unwrap();
+    }
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
+    fs::create_dir(&env.backups).unwrap();
+    fs::set_permissions(&env.backups, fs::Permissions::from_mode(0o777)).unwrap();
+    let run: Run = env
+        .command()
+        .env("DBBACKUP_DB_PATH", &hot)
+        .uid(65534)
+        .gid(65534)
+        .arg("backup")
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(1, "SQLite needs write access to the database's directory");
+    assert!(run.stderr.contains("hot journal"), "{}", run.stderr);
+}

@@ -210,6 +210,16 @@ pub(super) fn relative_to(
     let base = config_file.parent().unwrap_or(Path::new(""));
     let home = home();
     map_paths(file, |key, flag, path| {
+        // A bare `~` is YAML's null: `backup_dir: ~` means the default, but a
+        // list item `- ~` arrives as the text `~`, the home directory, which
+        // then filled with copies of the database (T28 F20).
+        if key == "mirror_dirs" && path.as_os_str() == "~" {
+            return Err(Error::Config {
+                path: config_file.to_path_buf(),
+                line: line_of(key),
+                message: "mirror_dirs: a bare `~` is YAML's empty value; for a directory in your home directory write `~/NAME` (or `$HOME/NAME`), for none leave the item out".into(),
+            });
+        }
         let path = expand(&path, home.as_deref()).map_err(|unexpanded| Error::Config {
             path: config_file.to_path_buf(),
             line: line_of(key),
