@@ -479,6 +479,8 @@ def export(
             or wrong settings (2).
     """
     positional = [_backup_name("name", name)]
+    # Required: None is no way to leave it out (T28 F2).
+    _path("out", out)
     return cast(Dict[str, Any], _run("export", positional, db_path, dict(options, out=out)))
 
 
@@ -520,8 +522,16 @@ def _run(
         _log_lines(stderr, raising=False)
         return result
     _log_lines(stderr, raising=True)
-    message = _with_keywords(command, _in_python_terms(_error_line(stderr, exit_code)), list(options))
+    # The caller's own values, quoted back by the binary, name no flag (T28 F1).
+    values = [v for v in map(_text_of, [*positional, db_path, *options.values()]) if v and "--" in v]
+    message = _with_keywords(command, _in_python_terms(_error_line(stderr, exit_code)), list(options), values)
     raise DbBackupError(command, argv, exit_code, message, stderr, result)
+
+
+def _text_of(value: Any) -> Optional[str]:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return value if isinstance(value, str) else None
 
 
 def _log_lines(stderr: str, raising: bool) -> None:
@@ -606,7 +616,7 @@ def _as_call(command_line: str) -> Optional[str]:
     return f"`dbbackup.{_FUNCTIONS.get(command, command)}({', '.join(arguments)})`"
 
 
-def _with_keywords(command: str, message: str, given: Sequence[str] = ()) -> str:
+def _with_keywords(command: str, message: str, given: Sequence[str] = (), values: Sequence[str] = ()) -> str:
     """The binary speaks flags; a Python caller wrote keywords. The message
     stays the binary's, with the keywords of the flags it names appended:
     ``... '--max-backups <N>' ... (keyword max_backups=)``. Only keywords the
@@ -615,7 +625,10 @@ def _with_keywords(command: str, message: str, given: Sequence[str] = ()) -> str
     message = _SUGGESTION.sub("", message)
     flag_keys = {flag: key for key, flag in _FLAG_NAMES.items()}
     keywords: List[str] = []
-    for flag in _FLAG_IN_TEXT.findall(_NO_HELP.sub("", message)):
+    scanned = _NO_HELP.sub("", message)
+    for value in sorted(values, key=len, reverse=True):
+        scanned = scanned.replace(repr(value), "").replace(value, "")
+    for flag in _FLAG_IN_TEXT.findall(scanned):
         key = flag_keys.get(flag, flag.replace("-", "_"))
         if key in _RESERVED or key in ("help", "version") or f"{key}=" in keywords:
             continue

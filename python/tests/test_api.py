@@ -305,6 +305,23 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(caught.exception.message.startswith("no database given: use --db-path PATH"))
         self.assertTrue(caught.exception.message.endswith("(keyword db_path=)"), caught.exception.message)
 
+    def test_a_value_that_looks_like_a_flag_gets_no_keyword_hint(self) -> None:
+        # T28 F1: "no backup named '--force'" got "(keyword force=)" appended.
+        make_database(self.db)
+        dbbackup.backup(self.db, **self.opts)
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.restore(self.db, name="--force", target=self.dir / "x.db", **self.opts)
+        self.assertIn("no backup named '--force'", caught.exception.message)
+        self.assertNotIn("keyword", caught.exception.message)
+        with self.assertRaises(dbbackup.DbBackupError) as caught:
+            dbbackup.backup("--force", **self.opts)
+        self.assertNotIn("keyword", caught.exception.message)
+
+    def test_export_without_out_raises_type_error(self) -> None:
+        # T28 F2: out=None reached the binary as a usage error.
+        with self.assertRaisesRegex(TypeError, r"^out must be a path \(str or os.PathLike\[str\]\), not NoneType$"):
+            dbbackup.export(self.db, out=None, **self.opts)  # type: ignore[arg-type]
+
     def test_sync_without_a_remote_raises_with_exit_code_2_and_passes_the_remote_flags(self) -> None:
         make_database(self.db)
         with self.assertRaises(dbbackup.DbBackupError) as caught:
