@@ -314,7 +314,19 @@ fn rebuilt_and_checked(
         &progress,
         archive::worker_threads(settings.threads, job.cpus_per_task),
         crate::diff::rebuild::Bases::Sound,
-    )?;
+    )
+    // Reading a backup never fails for lack of space: writing the copy did,
+    // in the output's directory, which is named (T28 F22).
+    .map_err(|error| match error {
+        Error::Io { source, .. } if error.is_disk_full() => Error::Io {
+            context: format!(
+                "cannot write the exported copy in {}; nothing was written",
+                show(parent)
+            ),
+            source,
+        },
+        other => other,
+    })?;
     if let Integrity::Failed(detail) = sqlite_file::integrity_check_file(database.path())? {
         let bytes_whole = entry.records_checksum();
         let detail = sqlite_file::one_line(&detail);

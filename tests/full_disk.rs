@@ -900,3 +900,25 @@ fn a_hot_journal_in_a_directory_the_user_cannot_write_says_what_sqlite_needs() {
     run.failed_with(1, "SQLite needs write access to the database's directory");
     assert!(run.stderr.contains("hot journal"), "{}", run.stderr);
 }
+
+/// T28 F22: `export` onto a full disk said "cannot write decompressed data",
+/// naming no place. It names the output's directory, and leaves nothing.
+#[test]
+fn export_onto_a_full_disk_names_the_directory_and_leaves_nothing() {
+    let env = env_with_db();
+    env.run(&["backup"]).ok();
+    let out_dir = env.path("out");
+    let Some(_disk) = Tmpfs::mount(&out_dir, "300k") else {
+        return;
+    };
+    let out = out_dir.join("e.db.gz");
+    let run = env.run(&["export", "latest", "--out", out.to_str().unwrap()]);
+    run.failed_with(
+        1,
+        &format!(
+            "cannot write the exported copy in {}; nothing was written",
+            out_dir.display()
+        ),
+    );
+    assert_eq!(fs::read_dir(&out_dir).unwrap().count(), 0);
+}

@@ -308,3 +308,27 @@ fn a_failed_snapshot_and_the_failed_undo_copy_are_restored_by_name_with_force() 
     // The corrupt content, as it was: the same pages.
     assert_eq!(fs::read(env.path("f.db")).unwrap(), bytes);
 }
+
+/// T28 F17: a truncated backup showed a SAVED percentage computed from its
+/// truncated size ("64%" of a file that saved 23%): none is said.
+#[test]
+fn a_truncated_backup_says_no_saved_percentage() {
+    let env = Env::empty();
+    make_results_db(&env.db, 1.0, false);
+    env.run(&["backup"]).ok();
+    let name = env.backup_files().pop().unwrap();
+    let path = env.backups.join(&name);
+    let len = fs::metadata(&path).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let row = &listed(&env)[&name];
+    assert_eq!(row["check"], "damaged", "{row}");
+    assert!(row["saved_percent"].is_null(), "{row}");
+    let list = env.run(&["list"]);
+    let line = list.stdout.lines().find(|l| l.starts_with(&name)).unwrap();
+    assert!(!line.contains('%'), "{line}");
+}

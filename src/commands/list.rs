@@ -87,6 +87,7 @@ impl Row {
             size: entry.size,
             db_size: meta.map(|m| m.db_size),
             saved_percent: meta
+                .filter(|_| check != "damaged")
                 .map(|m| (saved_percent(m.db_size, entry.size) * 10.0).round() / 10.0),
             checksum: meta.map(|m| m.checksum),
             host: meta.map(|m| m.host.clone()),
@@ -355,7 +356,8 @@ fn print_table(out: &Output, rows: &[Row], entries: &[Entry], legacy: Legacy) {
             local,
             human_bytes(row.size),
             row.db_size.map(human_bytes).unwrap_or_else(|| "-".into()),
-            saved_column(row.db_size, row.size),
+            // A damaged file's size is not the one written (T28 F17).
+            saved_column(row.db_size.filter(|_| row.check != "damaged"), row.size),
             row.job.as_deref().unwrap_or("-"),
             kind_column(row),
             row.backup_type.unwrap_or("-"),
