@@ -265,8 +265,20 @@ pub fn resolve(request: Request) -> Result<Settings> {
 /// `list` and `restore` never look.
 fn beside_database(db: Option<&Path>) -> Option<PathBuf> {
     let db = db?;
+    let config = project_file_of(db)?;
+    tracing::info!(
+        "reading {}: the project's configuration for {} (none in the current directory)",
+        crate::error::show(&config),
+        crate::error::show(db)
+    );
+    Some(config)
+}
+
+/// The nearest `dbbackup.yaml` in `db`'s directory or one above it (as git
+/// finds its repository) that names that same database: its project's.
+pub(crate) fn project_file_of(db: &Path) -> Option<PathBuf> {
     let absolute = std::path::absolute(db).ok()?;
-    let config = absolute
+    absolute
         .parent()?
         .ancestors()
         .take(PROJECT_DEPTH)
@@ -277,13 +289,7 @@ fn beside_database(db: Option<&Path>) -> Option<PathBuf> {
                 .ok()
                 .and_then(|(file, _, _)| file.db_path)
                 .is_some_and(|named| crate::store::DbId::of(&named).is_file(db))
-        })?;
-    tracing::info!(
-        "reading {}: the project's configuration for {} (none in the current directory)",
-        crate::error::show(&config),
-        crate::error::show(db)
-    );
-    Some(config)
+        })
 }
 
 /// Run from a subdirectory of a project without any settings (T27b F9): the

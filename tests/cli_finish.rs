@@ -619,3 +619,49 @@ fn another_projects_exported_config_is_said_where_there_is_no_file() {
     let run = exported(&["--db-path", a.db.to_str().unwrap(), "list"]);
     assert!(!run.stderr.contains("DBBACKUP_CONFIG="), "{}", run.stderr);
 }
+
+/// T28 F12: `restore --target` replaced another project's configured
+/// database without `--force` (a WARN after the fact), its undo copy in this
+/// project's backup directory, where that project never looks. Refused
+/// without `--force`, nothing changed.
+#[test]
+fn restore_target_refuses_another_projects_database_without_force() {
+    let (a, b) = (Env::new(), Env::new());
+    a.configured().arg("backup").output().unwrap();
+    b.configured().arg("backup").output().unwrap();
+    let before = fs::read(&b.db).unwrap();
+    let target = b.db.to_str().unwrap();
+    let run: Run = a
+        .configured()
+        .args(["restore", "latest", "--target", target])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(
+        1,
+        &format!(
+            "{target} is the database of another project ({} names it); refusing to replace it without --force (its own restore points: `dbbackup --config {} list`); nothing was changed",
+            b.path("dbbackup.yaml").display(),
+            b.path("dbbackup.yaml").display()
+        ),
+    );
+    assert_eq!(fs::read(&b.db).unwrap(), before);
+    let run: Run = a
+        .configured()
+        .args(["restore", "latest", "--target", target, "--force"])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+    assert_eq!(content_digest(&b.db), content_digest(&a.db));
+    // A copy of one's own (no project names it): no --force needed.
+    let copy = a.path("copy.db");
+    fs::copy(&b.db, &copy).unwrap();
+    let run: Run = a
+        .configured()
+        .args(["restore", "latest", "--target", copy.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .into();
+    run.ok();
+}

@@ -73,6 +73,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         }
     };
     refuse_under_running_job(ctx, args)?;
+    refuse_another_projects_database(ctx, args)?;
     if let Some(why) = &chosen {
         out.line(format!("before the job: {name} ({why})"));
         if let Some(note) = args
@@ -147,6 +148,40 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// `--target` naming another project's configured database (a `dbbackup.yaml`
+/// near it names it): replaced without `--force`, its undo copy landed in
+/// this project's backup directory, where that project never looks (T28 F12).
+fn refuse_another_projects_database(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
+    let Some(target) = args.target.as_deref() else {
+        return Ok(());
+    };
+    if args.force || !fs::metadata(target).is_ok_and(|m| m.is_file() && m.len() > 0) {
+        return Ok(());
+    }
+    let ours = ctx.settings.db_path.as_deref().map(crate::store::DbId::of);
+    if ours.is_some_and(|db| db.is_file(target)) {
+        return Ok(());
+    }
+    let Some(theirs) = crate::config::project_file_of(target) else {
+        return Ok(());
+    };
+    let same_file = |a: &Path, b: &Path| matches!((fs::canonicalize(a), fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b);
+    if ctx
+        .settings
+        .config_file
+        .as_deref()
+        .is_some_and(|ours| same_file(ours, &theirs))
+    {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "{} is the database of another project ({} names it); refusing to replace it without --force (its own restore points: `dbbackup --config {} list`); nothing was changed",
+        show(target),
+        show(&theirs),
+        show(&theirs)
+    )))
 }
 
 /// `--target` is relative to the working directory while the config's paths
