@@ -332,3 +332,33 @@ fn a_truncated_backup_says_no_saved_percentage() {
     let line = list.stdout.lines().find(|l| l.starts_with(&name)).unwrap();
     assert!(!line.contains('%'), "{line}");
 }
+
+/// T28 F13 (part): a restore's pre-restore copy ran the whole retention and
+/// deleted restore points beyond `max_backups` (three good ones in the
+/// trial, keeping a wrong one as the newest). A restore prunes only undo
+/// copies; the next backup's retention prunes restore points.
+#[test]
+fn a_restore_deletes_no_restore_point() {
+    let env = Env::empty();
+    make_results_db(&env.db, 0.5, false);
+    let mut names = Vec::new();
+    for _ in 0..4 {
+        add_extra_row(&env.db);
+        env.run(&["--max-backups", "10", "backup"]).ok();
+        names.push(env.backup_files().pop().unwrap());
+    }
+    add_extra_row(&env.db);
+    env.run(&["--max-backups", "2", "restore", &names[1]]).ok();
+    let files = env.backup_files();
+    for name in &names {
+        assert!(files.contains(name), "{name} kept: {files:?}");
+    }
+    // The next backup prunes to max_backups.
+    add_extra_row(&env.db);
+    env.run(&["--max-backups", "2", "backup"]).ok();
+    let points = listed(&env)
+        .values()
+        .filter(|row| row["role"] == "restore-point")
+        .count();
+    assert_eq!(points, 2);
+}

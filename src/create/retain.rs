@@ -49,7 +49,21 @@ pub(crate) fn retain_and_copy(
     // Published first, then retention: also after a failed snapshot, which is
     // what bounds the evidence a corrupt database leaves behind.
     // Restore points of jobs still running are kept (pre-job's promise).
-    let (plan, pins) = crate::slurm::pins::plan(target.dir, target.id, keep.policy, Some(lock))?;
+    let (mut plan, pins) =
+        crate::slurm::pins::plan(target.dir, target.id, keep.policy, Some(lock))?;
+    if meta.kind == crate::store::metadata::Kind::PreRestore {
+        // A restore's undo copy prunes only undo copies: a restore deleting
+        // restore points was news to its user (T28 F13; README: retention
+        // runs after a new backup), the next backup's retention does that.
+        let pre_restore: std::collections::HashSet<String> = target
+            .dir
+            .set(target.id)?
+            .pre_restore
+            .iter()
+            .map(|e| e.file_name.clone())
+            .collect();
+        plan.delete.retain(|name| pre_restore.contains(name));
+    }
     retention::say_held(&plan, keep.policy);
     retention::say_undo(&plan);
     crate::slurm::pins::say_kept(&plan, &pins);
