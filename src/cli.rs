@@ -141,6 +141,8 @@ impl Cli {
             written_config,
             init,
             given_longs,
+            // `templates` says it in its own words, about the jobs it writes.
+            project_above_said: matches!(self.command, Command::Templates(_)),
         }
     }
 }

@@ -136,6 +136,9 @@ pub struct Request {
     /// The long flags on the command line (`db-path`, …): a bad value of a
     /// setting not among them came from its `DBBACKUP_*` variable, named so.
     pub given_longs: Vec<String>,
+    /// The command names a project's `dbbackup.yaml` above the current
+    /// directory itself (`templates`): not said here too.
+    pub project_above_said: bool,
 }
 
 /// Merge the command line (which already includes the environment) over the file
@@ -147,6 +150,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
         written_config,
         init,
         given_longs,
+        project_above_said,
     } = request;
     let mut flags = expand_flags(flags, &given_longs)?;
     let given_config = given_longs.iter().any(|l| l == "config");
@@ -171,7 +175,7 @@ pub fn resolve(request: Request) -> Result<Settings> {
         _ => None,
     };
     let config_file = config_file.or_else(|| project_file.clone());
-    if config_file.is_none() && !init && flags.db_path.is_none() {
+    if config_file.is_none() && !init && !project_above_said && flags.db_path.is_none() {
         say_project_above();
     }
     if let Some(path) = flags
