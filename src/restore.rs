@@ -878,7 +878,37 @@ fn extract_checked(
     if full {
         crate::store::damage::clear_checked(&entry.path);
     }
+    if entry.legacy && present == Present::Database && !request.force {
+        refuse_unrelated_legacy(entry, temp.path(), target)?;
+    }
     keep_ownership(temp, target, exists)
+}
+
+/// A legacy backup (plain gzip) records no database; in a directory the seed
+/// shared between databases, the newest may be another's. Sharing no table
+/// with the database it would replace, it is taken for another's (T28 F13:
+/// `restore latest` put a 24 times smaller database with none of the tables
+/// over the results, exit 0); `latest` passes over it.
+fn refuse_unrelated_legacy(entry: &Entry, copy: &Path, target: &Path) -> Result<()> {
+    let (Some(theirs), Some(ours)) = (
+        sqlite_file::table_names(copy),
+        sqlite_file::table_names(target),
+    ) else {
+        return Ok(());
+    };
+    if ours.is_empty() || !theirs.is_disjoint(&ours) {
+        return Ok(());
+    }
+    let list = |names: &std::collections::BTreeSet<String>| {
+        names.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+    };
+    Err(Error::failed(format!(
+        "backup {} is a legacy backup (plain gzip, no recorded database) that shares no table with {} (it holds {}; the database {}): most likely another database's; not restored over it without --force",
+        entry.file_name,
+        show(target),
+        list(&theirs),
+        list(&ours)
+    )))
 }
 
 /// The copy, with the replaced file's owner and mode when there is one.

@@ -420,6 +420,25 @@ pub(crate) fn check_file(path: &Path, pragma: &str) -> Result<Integrity> {
     check
 }
 
+/// The names of the tables in the database at `path` (read-only, without
+/// touching it), or `None` when it cannot be read.
+pub(crate) fn table_names(path: &Path) -> Option<std::collections::BTreeSet<String>> {
+    let uri = format!("file:{}?immutable=1", uri_escape(path));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&uri, flags).ok()?;
+    let mut statement = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%'")
+        .ok()?;
+    let names = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .ok()?
+        .collect::<rusqlite::Result<_>>()
+        .ok();
+    names
+}
+
 pub(crate) fn uri_escape(path: &Path) -> String {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     absolute

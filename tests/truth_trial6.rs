@@ -362,3 +362,51 @@ fn a_restore_deletes_no_restore_point() {
         .count();
     assert_eq!(points, 2);
 }
+
+/// T28 F13: in a seed-era directory holding plain-gzip backups of two
+/// databases (names carry none), `restore latest` put the newest, another
+/// database's (no table in common, 24 times smaller), over results.db, exit
+/// 0. A legacy backup sharing no table with the database it would replace
+/// is passed over by `latest`, and refused by name without `--force`.
+#[test]
+fn restore_latest_passes_over_a_legacy_backup_sharing_no_table_with_the_database() {
+    let env = Env::empty();
+    make_results_db(&env.db, 0.5, false);
+    fs::create_dir_all(&env.backups).unwrap();
+    let hour = |h: i64| jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h);
+    let system = jiff::tz::TimeZone::system();
+    let ours = seed_backup_name(hour(3), &system);
+    seed_backup(&env.db, &env.backups, &ours);
+    let digest = content_digest(&env.db);
+    let other = env.path("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (1);")
+        .unwrap();
+    let theirs = seed_backup_name(hour(1), &system);
+    seed_backup(&other, &env.backups, &theirs);
+    add_extra_row(&env.db);
+    let run = env.run_configured(&["restore", "latest"]);
+    run.ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "passing over {theirs}: backup {theirs} is a legacy backup (plain gzip, no recorded database) that shares no table with"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains(&format!("restored {ours}")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(content_digest(&env.db), digest);
+    let by_name = env.run_configured(&["restore", &theirs]);
+    by_name.failed_with(
+        1,
+        "most likely another database's; not restored over it without --force",
+    );
+    assert_eq!(content_digest(&env.db), digest);
+    env.run_configured(&["restore", &theirs, "--force"]).ok();
+    assert_eq!(content_digest(&env.db), content_digest(&other));
+}
