@@ -431,12 +431,11 @@ pub(crate) fn table_names(path: &Path) -> Option<std::collections::BTreeSet<Stri
     let mut statement = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%'")
         .ok()?;
-    let names = statement
+    statement
         .query_map([], |row| row.get::<_, String>(0))
         .ok()?
         .collect::<rusqlite::Result<_>>()
-        .ok();
-    names
+        .ok()
 }
 
 pub(crate) fn uri_escape(path: &Path) -> String {
