@@ -71,7 +71,11 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
         // failed, said once. A command that failed anyway keeps its status.
         Ok(code) => match output::lost() {
             Some(why) => {
-                tracing::error!("cannot write to stdout: {why}");
+                // Done, only unreported: a script retrying on exit 1 would
+                // make a second backup (T28 F23).
+                tracing::error!(
+                    "cannot write to stdout: {why}; the command itself was carried out, only its report is lost"
+                );
                 if nagios {
                     commands::report::nagios_unknown(&format!("cannot write to stdout: {why}"))
                 } else if code == ExitCode::Success {

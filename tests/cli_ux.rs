@@ -1432,7 +1432,7 @@ fn a_report_lost_to_a_full_stdout_is_one_error_and_exit_1() {
         assert!(
             lines[0].contains(" ERROR ")
                 && lines[0]
-                    .ends_with("cannot write to stdout: No space left on device (os error 28)"),
+                    .ends_with("cannot write to stdout: No space left on device (os error 28); the command itself was carried out, only its report is lost"),
             "{args:?}: {}",
             run.stderr
         );

@@ -410,3 +410,24 @@ fn restore_latest_passes_over_a_legacy_backup_sharing_no_table_with_the_database
     env.run_configured(&["restore", &theirs, "--force"]).ok();
     assert_eq!(content_digest(&env.db), content_digest(&other));
 }
+
+/// T28 F7: with no database configured, `list` said a seed backup's
+/// DATABASE was `this` (JSON: role null): there is no "this".
+#[test]
+fn with_no_database_configured_a_legacy_backup_is_nobodys_in_particular() {
+    let env = Env::empty();
+    make_results_db(&env.db, 0.2, false);
+    fs::create_dir_all(&env.backups).unwrap();
+    let name = seed_backup_name(
+        jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
+        &jiff::tz::TimeZone::system(),
+    );
+    seed_backup(&env.db, &env.backups, &name);
+    let list = bare(
+        env.root.path(),
+        &["--backup-dir", env.backups.to_str().unwrap(), "list"],
+    );
+    list.ok();
+    let line = list.stdout.lines().find(|l| l.starts_with(&name)).unwrap();
+    assert!(line.ends_with("unknown (legacy, no metadata)"), "{line}");
+}

@@ -387,7 +387,8 @@ fn database_column(row: &Row, legacy: Legacy) -> String {
         (Some("unknown-owner"), _) => "unknown (legacy, see note)".to_string(),
         (Some(_), _) => "this".to_string(),
         (None, Some(source)) => source.clone(),
-        (None, None) if legacy == Legacy::Ours => "this (legacy, no metadata)".to_string(),
+        // No database configured: there is no "this" (T28 F7).
+        (None, None) if legacy == Legacy::Ours => "unknown (legacy, no metadata)".to_string(),
         (None, None) => "unknown (legacy, see note)".to_string(),
     }
 }
