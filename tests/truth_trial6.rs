@@ -431,3 +431,78 @@ fn with_no_database_configured_a_legacy_backup_is_nobodys_in_particular() {
     let line = list.stdout.lines().find(|l| l.starts_with(&name)).unwrap();
     assert!(line.ends_with("unknown (legacy, no metadata)"), "{line}");
 }
+
+/// A bind mount (`mount --bind`), unmounted when dropped.
+struct Bind(std::path::PathBuf);
+
+impl Bind {
+    fn mount(from: &Path, at: &Path) -> Option<Bind> {
+        fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .arg("--bind")
+            .arg(from)
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root and must bind-mount"
+            );
+            return None;
+        }
+        Some(Bind(at.to_path_buf()))
+    }
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// T28 F21: the same database file reached through a bind mount (a
+/// container's `--bind`, an automounter's second path) was another database:
+/// the backup made through one path was `other:` through the other, and
+/// `restore latest` passed over that newer backup for an older one.
+#[test]
+fn the_same_file_through_a_bind_mount_is_the_same_database() {
+    let env = Env::empty();
+    let project = env.path("project");
+    fs::create_dir_all(&project).unwrap();
+    let db = project.join("results.db");
+    make_results_db(&db, 0.2, false);
+    let run_as = |path: &Path, args: &[&str]| -> Run {
+        env.command()
+            .env("DBBACKUP_DB_PATH", path)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run_as(&db, &["backup"]).ok();
+    let Some(_bind) = Bind::mount(&project, &env.path("bound")) else {
+        return;
+    };
+    let through = env.path("bound/results.db");
+    add_extra_row(&through);
+    run_as(&through, &["backup"]).ok();
+    let newest = env.backup_files().pop().unwrap();
+    let digest = content_digest(&db);
+    let list = run_as(&db, &["list", "--format", "json"]);
+    for row in list.json().as_array().unwrap() {
+        assert_eq!(row["role"], "restore-point", "{row}");
+    }
+    add_extra_row(&db);
+    let restore = run_as(&db, &["restore", "latest"]);
+    restore.ok();
+    assert!(
+        restore.stdout.contains(&format!("restored {newest}")),
+        "{}",
+        restore.stdout
+    );
+    assert_eq!(content_digest(&db), digest);
+}

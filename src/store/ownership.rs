@@ -49,14 +49,7 @@ impl DbId {
     /// path, or (a bind mount, one filesystem under two paths) the same
     /// device and inode.
     pub(crate) fn is_file(&self, path: &Path) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        if DbId::of(path).canonical == self.canonical {
-            return true;
-        }
-        match (std::fs::metadata(path), std::fs::metadata(&self.canonical)) {
-            (Ok(a), Ok(b)) => a.is_file() && a.dev() == b.dev() && a.ino() == b.ino(),
-            _ => false,
-        }
+        DbId::of(path).canonical == self.canonical || self.is_same_existing_file(path)
     }
 
     /// Whether a backup recorded with `source` is a backup of this database.
@@ -67,9 +60,23 @@ impl DbId {
         }
         // Recorded through another path to the same place: a symlinked project
         // directory, in a backup made before sources were recorded canonically.
-        source.is_absolute()
+        if source.is_absolute()
             && source.file_name() == self.canonical.file_name()
             && canonical(source) == self.canonical
+        {
+            return true;
+        }
+        // Or the same file through another mount: a container's `--bind`, an
+        // automounter's second path (T28 F21; the canonical path cannot see it).
+        source.is_absolute() && source != self.canonical && self.is_same_existing_file(source)
+    }
+
+    fn is_same_existing_file(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), std::fs::metadata(&self.canonical)) {
+            (Ok(a), Ok(b)) => a.is_file() && a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
     }
 }
 
