@@ -359,7 +359,7 @@ fn pre_job_on_a_lost_database_says_how_to_put_it_back() {
     pre_job_of(&env, "903").failed_with(
         1,
         &format!(
-            "does not exist, but its restore points are here (newest {newest}): if it was lost, put it back with `dbbackup restore latest` before the work runs (a job script can start with `dbbackup restore latest --if-db-missing`)"
+            "does not exist, but its restore points are here (newest {newest}): if it was lost, put it back with `dbbackup restore latest` before the work runs (a job script can start with `dbbackup restore latest --if-db-missing`); to start a new database on purpose instead, move the old restore points aside (or give a new backup_dir)"
         ),
     );
     assert!(!env.db.exists());

@@ -94,7 +94,10 @@ fn lost_database(settings: &Settings, dir: &BackupDir, error: Error) -> Error {
             None => return error,
         },
     };
-    Error::Lost(format!("{error}, but {put_back}"))
+    // Starting over on purpose is a choice the error must leave open.
+    Error::Lost(format!(
+        "{error}, but {put_back}; to start a new database on purpose instead, move the old restore points aside (or give a new backup_dir)"
+    ))
 }
 
 /// Run pre-job for `job` (as the environment says; SLURM's word is asked here).
