@@ -287,6 +287,22 @@ fn a_disk_too_full_for_any_record_still_makes_check_critical() {
     assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
 }
 
+/// `dir/hot.db` with a hot journal: the files as a writer that died
+/// mid-transaction leaves them, copied while a spilling transaction is open.
+fn hot_journal_db(env: &Env, dir: &Path) -> std::path::PathBuf {
+    let source = env.path("source.db");
+    make_ledger_db(&source, 3000, false);
+    let writer = rusqlite::Connection::open(&source).unwrap();
+    writer
+        .execute_batch("PRAGMA cache_size = 5; BEGIN; UPDATE ledger SET note = note || 'x';")
+        .unwrap();
+    let hot = dir.join("hot.db");
+    fs::copy(&source, &hot).unwrap();
+    fs::copy(env.path("source.db-journal"), dir.join("hot.db-journal")).unwrap();
+    drop(writer);
+    hot
+}
+
 /// SQLite writes beside a database even to read it when a crashed writer left a
 /// hot journal, or to create a WAL database's -shm: in a directory that cannot be
 /// written, say so instead of "attempt to write a readonly database".
@@ -300,18 +316,7 @@ fn a_hot_journal_or_wal_database_in_a_read_only_directory_says_what_sqlite_needs
     // WAL: the header says WAL; the -wal and -shm went with the last connection.
     let wal = dir.join("wal.db");
     make_ledger_db(&wal, 100, true);
-    // Hot journal: the files as a writer that died mid-transaction leaves them, copied
-    // while a spilling transaction is open.
-    let source = env.path("source.db");
-    make_ledger_db(&source, 3000, false);
-    let writer = rusqlite::Connection::open(&source).unwrap();
-    writer
-        .execute_batch("PRAGMA cache_size = 5; BEGIN; UPDATE ledger SET note = note || 'x';")
-        .unwrap();
-    let hot = dir.join("hot.db");
-    fs::copy(&source, &hot).unwrap();
-    fs::copy(env.path("source.db-journal"), dir.join("hot.db-journal")).unwrap();
-    drop(writer);
+    let hot = hot_journal_db(&env, &dir);
     disk.remount_read_only();
     for (db, why) in [(&wal, "-shm"), (&hot, "hot journal")] {
         let run: Run = env
@@ -870,16 +875,7 @@ fn a_hot_journal_in_a_directory_the_user_cannot_write_says_what_sqlite_needs() {
     fs::set_permissions(env.root.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let dir = env.path("ro");
     fs::create_dir(&dir).unwrap();
-    let source = env.path("source.db");
-    make_ledger_db(&source, 3000, false);
-    let writer = rusqlite::Connection::open(&source).unwrap();
-    writer
-        .execute_batch("PRAGMA cache_size = 5; BEGIN; UPDATE ledger SET note = note || 'x';")
-        .unwrap();
-    let hot = dir.join("hot.db");
-    fs::copy(&source, &hot).unwrap();
-    fs::copy(env.path("source.db-journal"), dir.join("hot.db-journal")).unwrap();
-    drop(writer);
+    let hot = hot_journal_db(&env, &dir);
     // The user's own files (SQLite can open the journal to roll it back, and
     // fails only to delete it): "disk I/O error".
     for file in [&hot, &dir.join("hot.db-journal")] {
