@@ -601,7 +601,7 @@ fn another_projects_exported_config_is_said_where_there_is_no_file() {
     let run = exported(&["backup"]);
     run.ok();
     let said = format!(
-        "DBBACKUP_CONFIG={} is read here: its database is {}, not ./results.db in this directory; `unset DBBACKUP_CONFIG` (or give --config or --db-path) for this one",
+        "DBBACKUP_CONFIG={} is read here: its database is {}, not ./results.db in this directory; `unset DBBACKUP_CONFIG` (then `dbbackup init` here) for this one",
         a_config.display(),
         a.db.display()
     );

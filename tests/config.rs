@@ -851,23 +851,38 @@ fn a_byte_order_mark_and_crlf_line_ends_are_read_past() {
 }
 
 /// T28 F20: `mirror_dirs: [~]` made every backup a copy in the home
-/// directory, silently (a bare `~` is YAML's null; as a list item it arrived
-/// as the text `~`). Refused, naming what to write.
+/// directory itself, silently (a bare `~` is YAML's null; as a list item it
+/// arrived as the text `~`); so did `~/`, `--mirror-dir '~'` and the
+/// variable. Refused, naming what to write.
 #[test]
-fn a_bare_tilde_as_a_mirror_is_refused_naming_what_to_write() {
+fn the_home_directory_itself_as_a_mirror_is_refused() {
     let env = Env::new();
     let home = env.path("home");
     fs::create_dir_all(&home).unwrap();
-    for text in ["mirror_dirs:\n  - ~\n", "mirror_dirs: [~]\n"] {
+    let said = format!(
+        "mirror directory {} is your home directory itself; give a directory for the copies (`~/NAME`), or leave the mirror out",
+        home.display()
+    );
+    let mut runs: Vec<std::process::Command> = Vec::new();
+    for text in [
+        "mirror_dirs:\n  - ~\n",
+        "mirror_dirs: [~]\n",
+        "mirror_dirs: [\"~/\"]\n",
+    ] {
         let config = write_config(&env, text);
         let mut command = env.command();
-        let run: Run = command
-            .env("HOME", &home)
-            .args(["--config", config.to_str().unwrap(), "backup"])
-            .output()
-            .unwrap()
-            .into();
-        run.failed_with(2, "mirror_dirs: a bare `~` is YAML's empty value; for a directory in your home directory write `~/NAME`");
+        command.arg("--config").arg(&config).arg("backup");
+        runs.push(command);
+    }
+    let mut flag = env.command();
+    flag.args(["--mirror-dir", "~", "backup"]);
+    runs.push(flag);
+    let mut variable = env.command();
+    variable.env("DBBACKUP_MIRROR_DIRS", "~/").arg("backup");
+    runs.push(variable);
+    for mut command in runs {
+        let run: Run = command.env("HOME", &home).output().unwrap().into();
+        run.failed_with(2, &said);
         assert!(env.backup_files().is_empty());
         assert_eq!(fs::read_dir(&home).unwrap().count(), 0);
     }

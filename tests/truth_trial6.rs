@@ -252,6 +252,15 @@ fn verify_all_beside_backups_says_a_backup_deleted_meanwhile_and_does_not_fail()
             break;
         }
     }
+    // Plain `verify` (the newest) beside backups keeping two: a newest
+    // deleted before it was read is chosen again, never a FAILED (T28b #3).
+    for _ in 0..30 {
+        let verify = env.run(&["verify", "--format", "json"]);
+        assert_eq!(verify.code, 0, "{}\n{}", verify.stdout, verify.stderr);
+        let verdicts = verify.json();
+        let last = verdicts.as_array().unwrap().last().unwrap();
+        assert_eq!(last["ok"], true, "{last}");
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     backups.join().unwrap();
     assert!(

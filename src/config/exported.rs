@@ -103,7 +103,7 @@ fn another_projects(db: Option<&Path>, db_given: bool, file: &Options, config: &
         (None, _) => {
             if let Some(here) = here.filter(|here| here.is_file() && !same_file(here, theirs)) {
                 tracing::warn!(
-                    "DBBACKUP_CONFIG={} is read here: its database is {}, not ./{} in this directory; `unset DBBACKUP_CONFIG` (or give --config or --db-path) for this one",
+                    "DBBACKUP_CONFIG={} is read here: its database is {}, not ./{} in this directory; `unset DBBACKUP_CONFIG` (then `dbbackup init` here) for this one",
                     show(config),
                     show(theirs),
                     show(here)

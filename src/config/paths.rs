@@ -94,7 +94,20 @@ pub(crate) fn refuse_non_utf8(what: &str, path: &Path) -> Result<()> {
 /// The message only: the caller knows whether the mirrors came from the file.
 pub(super) fn refuse_backup_dir_as_mirror(settings: &Settings) -> std::result::Result<(), String> {
     let mut seen: Vec<&PathBuf> = Vec::new();
+    let home_dir = home();
     for mirror in &settings.mirror_dirs {
+        // `- ~` (YAML's null, arriving as the text `~`), `~/`, `--mirror-dir
+        // '~'`: every backup copied into the home directory itself, on
+        // clusters a small quota (T28 F20).
+        if home_dir
+            .as_deref()
+            .is_some_and(|home| same_dir(mirror, home))
+        {
+            return Err(format!(
+                "mirror directory {} is your home directory itself; give a directory for the copies (`~/NAME`), or leave the mirror out",
+                crate::error::show(mirror)
+            ));
+        }
         if same_dir(mirror, &settings.backup_dir) {
             return Err(format!(
                 "mirror directory {} is the backup directory {} itself; a mirror must be another directory, ideally on another disk",
@@ -210,16 +223,6 @@ pub(super) fn relative_to(
     let base = config_file.parent().unwrap_or(Path::new(""));
     let home = home();
     map_paths(file, |key, flag, path| {
-        // A bare `~` is YAML's null: `backup_dir: ~` means the default, but a
-        // list item `- ~` arrives as the text `~`, the home directory, which
-        // then filled with copies of the database (T28 F20).
-        if key == "mirror_dirs" && path.as_os_str() == "~" {
-            return Err(Error::Config {
-                path: config_file.to_path_buf(),
-                line: line_of(key),
-                message: "mirror_dirs: a bare `~` is YAML's empty value; for a directory in your home directory write `~/NAME` (or `$HOME/NAME`), for none leave the item out".into(),
-            });
-        }
         let path = expand(&path, home.as_deref()).map_err(|unexpanded| Error::Config {
             path: config_file.to_path_buf(),
             line: line_of(key),
