@@ -294,6 +294,8 @@ fn a_failed_snapshot_and_the_failed_undo_copy_are_restored_by_name_with_force() 
     assert_eq!(fs::read(env.path("s.db")).unwrap(), bytes);
     let run = env.run(&["restore", "latest", "--format", "json"]);
     run.ok();
+    // Exit 0: the corrupt content kept is said, as no error (T28b).
+    assert!(!run.stderr.contains(" ERROR "), "{}", run.stderr);
     let undo = run.json()["pre_restore_backup"]
         .as_str()
         .unwrap()

@@ -132,35 +132,12 @@ fn run_attempt(ctx: &Ctx, args: &VerifyArgs, attempt: u32) -> Result<ExitCode> {
             while let Some(result) = pending.remove(&(verdicts.len() - first_checked)) {
                 let entry = &entries[verdicts.len() - first_checked];
                 let verdict = match result {
-                    Ok(detail) => Verdict {
-                        name: entry.file_name.clone(),
-                        ok: true,
-                        detail,
-                        failed_snapshot: false,
-                        other_database: None,
-                        deleted: false,
-                    },
                     Err(error @ Error::Interrupted(_)) => {
                         stop.store(true, Ordering::SeqCst);
                         interrupted.get_or_insert(error);
                         return;
                     }
-                    Err(_) if (args.all || newest_only) && deleted_since_listed(entry) => Verdict {
-                        name: entry.file_name.clone(),
-                        ok: false,
-                        detail: "deleted since verify listed it (by a concurrent backup's retention or a prune): not verified".into(),
-                        failed_snapshot: false,
-                        other_database: None,
-                        deleted: true,
-                    },
-                    Err(error) => Verdict {
-                        name: entry.file_name.clone(),
-                        ok: false,
-                        detail: finding(&error, &entry.file_name),
-                        failed_snapshot: args.all && entry.is_failed(),
-                        other_database: None,
-                        deleted: false,
-                    },
+                    result => verdict_of(entry, result, args.all, args.all || newest_only),
                 };
                 say(&out, &verdict);
                 verdicts.push(verdict);
@@ -183,6 +160,38 @@ fn run_attempt(ctx: &Ctx, args: &VerifyArgs, attempt: u32) -> Result<ExitCode> {
             ExitCode::Success
         },
     )
+}
+
+/// What verify found of `entry`; `all`: verifying every backup; `gone_ok`:
+/// a backup deleted since it was listed is said so, no failure.
+fn verdict_of(entry: &Entry, result: Result<String>, all: bool, gone_ok: bool) -> Verdict {
+    let name = entry.file_name.clone();
+    match result {
+        Ok(detail) => Verdict {
+            name,
+            ok: true,
+            detail,
+            failed_snapshot: false,
+            other_database: None,
+            deleted: false,
+        },
+        Err(_) if gone_ok && deleted_since_listed(entry) => Verdict {
+            name,
+            ok: false,
+            detail: "deleted since verify listed it (by a concurrent backup's retention or a prune): not verified".into(),
+            failed_snapshot: false,
+            other_database: None,
+            deleted: true,
+        },
+        Err(error) => Verdict {
+            detail: finding(&error, &entry.file_name),
+            name,
+            ok: false,
+            failed_snapshot: all && entry.is_failed(),
+            other_database: None,
+            deleted: false,
+        },
+    }
 }
 
 /// The backup's file is gone: listed, then deleted before or while it was read.
