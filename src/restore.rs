@@ -729,6 +729,13 @@ fn extract_first_intact(
             first_error.get_or_insert(error);
             continue;
         }
+        if let Some(why) = legacy_outlier(entry, candidates, request, present) {
+            let error = Error::failed(format!("backup {} is {why}", entry.file_name));
+            tracing::warn!("passing over {}: {error}", entry.file_name);
+            passed_over.push((entry.file_name.clone(), error.to_string()));
+            first_error.get_or_insert(error);
+            continue;
+        }
         match extract_checked(settings, job, entry, request, present, parent) {
             Ok((temp, ownership)) => {
                 return Ok(IntactCopy {
@@ -883,6 +890,59 @@ fn extract_checked(
     }
     keep_ownership(temp, target, exists)
 }
+
+/// `latest` with no database to compare a legacy candidate with (missing,
+/// empty, no table: T28b #1): a legacy backup that shares no table with any
+/// other readable legacy restore point is taken for another database's, as
+/// [`refuse_unrelated_legacy`] takes one sharing none with the database.
+/// Only the start of each is inflated (the schema is on the first pages).
+fn legacy_outlier(
+    entry: &Entry,
+    candidates: &[Entry],
+    request: &Request,
+    present: Present,
+) -> Option<String> {
+    if !entry.legacy || request.force || request.name != "latest" {
+        return None;
+    }
+    if present == Present::Database
+        && sqlite_file::table_names(&request.target).is_some_and(|tables| !tables.is_empty())
+    {
+        return None;
+    }
+    let tables = |e: &Entry| {
+        let mut head = crate::archive::decompress::db_head(e, SCHEMA_HEAD)?;
+        // Whole pages only, and the header's page count saying so: SQLite
+        // reads a file shorter than its header says as malformed.
+        let page_size = match u16::from_be_bytes([*head.get(16)?, *head.get(17)?]) {
+            1 => 65536,
+            size => usize::from(size),
+        };
+        let pages = head.len() / page_size.max(512);
+        head.truncate(pages * page_size);
+        head.get_mut(28..32)?
+            .copy_from_slice(&u32::try_from(pages).ok()?.to_be_bytes());
+        let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600).ok()?;
+        io::Write::write_all(temp.file(), &head).ok()?;
+        sqlite_file::table_names(temp.path()).filter(|names| !names.is_empty())
+    };
+    let theirs = tables(entry)?;
+    let others: Vec<_> = candidates
+        .iter()
+        .filter(|other| other.legacy && other.file_name != entry.file_name)
+        .filter_map(tables)
+        .collect();
+    let shared = others.iter().any(|other| !other.is_disjoint(&theirs));
+    (!others.is_empty() && !shared).then(|| {
+        format!(
+            "a legacy backup (plain gzip, no recorded database) that shares no table with the {} other legacy restore point(s) read: most likely another database's; restore it by name if you mean it",
+            others.len()
+        )
+    })
+}
+
+/// How much of a backup's start is read for its schema.
+const SCHEMA_HEAD: u64 = 256 * 1024;
 
 /// A legacy backup (plain gzip) records no database; in a directory the seed
 /// shared between databases, the newest may be another's. Sharing no table

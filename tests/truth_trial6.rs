@@ -517,3 +517,52 @@ fn the_same_file_through_a_bind_mount_is_the_same_database() {
     );
     assert_eq!(content_digest(&db), digest);
 }
+
+/// T28b #1: the same seed-era directory with the database missing (or an
+/// empty file): nothing to compare a legacy candidate with, so `restore
+/// latest` put the other database's newest in place. A legacy backup that
+/// shares no table with any other legacy restore point is passed over.
+#[test]
+fn with_the_database_missing_latest_passes_over_a_legacy_backup_unlike_the_others() {
+    let env = Env::empty();
+    make_results_db(&env.db, 0.5, false);
+    fs::create_dir_all(&env.backups).unwrap();
+    let system = jiff::tz::TimeZone::system();
+    let at = |h: i64| {
+        seed_backup_name(
+            jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h),
+            &system,
+        )
+    };
+    seed_backup(&env.db, &env.backups, &at(5));
+    add_extra_row(&env.db);
+    let ours = at(3);
+    seed_backup(&env.db, &env.backups, &ours);
+    let digest = content_digest(&env.db);
+    let other = env.path("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (1);")
+        .unwrap();
+    let theirs = at(1);
+    seed_backup(&other, &env.backups, &theirs);
+    for missing in [true, false] {
+        fs::remove_file(&env.db).unwrap();
+        if !missing {
+            fs::write(&env.db, b"").unwrap();
+        }
+        let run = env.run_configured(&["restore", "latest"]);
+        run.ok();
+        assert!(
+            run.stderr.contains(&format!("passing over {theirs}: backup {theirs} is a legacy backup (plain gzip, no recorded database) that shares no table with the ")),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.contains(&format!("restored {ours}")),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(content_digest(&env.db), digest);
+    }
+}

@@ -263,6 +263,26 @@ pub(crate) fn db_header(entry: &Entry) -> Option<[u8; 100]> {
     header.starts_with(SQLITE_MAGIC).then_some(header)
 }
 
+/// The first `len` bytes of the database a full backup or a legacy file
+/// holds (fewer when it is smaller), inflated from the start of its data;
+/// `None` for a diff or an unreadable file.
+pub(crate) fn db_head(entry: &Entry, len: u64) -> Option<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    let start = match &entry.meta {
+        Ok(meta) if meta.diff.is_none() => crate::store::metadata::HEADER_LEN as u64,
+        Err(_) if entry.legacy => 0,
+        _ => return None,
+    };
+    let mut file = open_no_follow(&entry.path).ok()?;
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut head = Vec::new();
+    MultiGzDecoder::new(BufReader::with_capacity(8192, file))
+        .take(len)
+        .read_to_end(&mut head)
+        .ok()?;
+    head.starts_with(SQLITE_MAGIC).then_some(head)
+}
+
 pub(crate) fn looks_like_gzip(path: &Path) -> bool {
     let mut magic = [0u8; 2];
     open_no_follow(path)
