@@ -83,9 +83,8 @@ fn another_projects(db: Option<&Path>, db_given: bool, file: &Options, config: &
     };
     match (db, db_given) {
         (Some(ours), true) => {
-            let within = fs::canonicalize(config_dir).is_ok_and(|project| {
-                std::path::absolute(ours).is_ok_and(|ours| ours.starts_with(project))
-            });
+            let real = |path: &Path| fs::canonicalize(path).or_else(|_| std::path::absolute(path));
+            let within = matches!((real(config_dir), real(ours)), (Ok(project), Ok(ours)) if ours.starts_with(&project));
             if !within && !same_path(&ours.to_string_lossy(), &theirs.to_string_lossy()) {
                 let backup_dir = file
                     .backup_dir
