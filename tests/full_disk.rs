@@ -884,8 +884,20 @@ fn a_hot_journal_in_a_directory_the_user_cannot_write_says_what_sqlite_needs() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
     fs::create_dir(&env.backups).unwrap();
     fs::set_permissions(&env.backups, fs::Permissions::from_mode(0o777)).unwrap();
-    let run: Run = env
-        .command()
+    // A copy of the binary that user can run (CI builds in a directory of mode 700).
+    let binary = env.path("dbbackup");
+    fs::copy(BIN, &binary).unwrap();
+    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
+    let settings = env.command();
+    let mut command = Command::new(&binary);
+    command.current_dir(env.root.path());
+    for (name, value) in settings.get_envs() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let run: Run = command
         .env("DBBACKUP_DB_PATH", &hot)
         .uid(65534)
         .gid(65534)
