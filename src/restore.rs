@@ -170,8 +170,7 @@ fn replaced_unsound(
         // Read through SQLite, which replays the WAL or rolls back the hot
         // journal left by a crashed writer; a failure to read says nothing.
         let conn = snapshot::connect(target, busy_timeout).ok()?;
-        let _watch = sqlite_file::InterruptOnSignal::new(&conn);
-        return match sqlite_file::run_check(&conn, "quick_check") {
+        return match sqlite_file::check_on(&conn, "quick_check") {
             Ok(Integrity::Failed(detail)) => Some(sqlite_file::one_line(&detail)),
             _ => None,
         };
@@ -717,6 +716,7 @@ fn extract_first_intact(
     let target = &request.target;
     let mut passed_over = Vec::new();
     let mut first_error = None;
+    let schemas = Schemas::new(target, present);
     for entry in candidates {
         // `latest`: one known not to restore (cheap tests, or a failed whole read
         // remembered) is passed over without reading it, also the only one.
@@ -729,14 +729,15 @@ fn extract_first_intact(
             first_error.get_or_insert(error);
             continue;
         }
-        if let Some(why) = legacy_outlier(entry, candidates, request, present) {
+        if let Some(why) = legacy_outlier(entry, candidates, request, &schemas) {
             let error = Error::failed(format!("backup {} is {why}", entry.file_name));
             tracing::warn!("passing over {}: {error}", entry.file_name);
             passed_over.push((entry.file_name.clone(), error.to_string()));
             first_error.get_or_insert(error);
             continue;
         }
-        match extract_checked(settings, job, entry, request, present, parent) {
+        let checked = extract_checked(settings, job, entry, request, present, parent);
+        match checked.and_then(|copy| refuse_unrelated_legacy(entry, copy, request, &schemas)) {
             Ok((temp, ownership)) => {
                 return Ok(IntactCopy {
                     entry: entry.clone(),
@@ -885,52 +886,90 @@ fn extract_checked(
     if full {
         crate::store::damage::clear_checked(&entry.path);
     }
-    if entry.legacy && present == Present::Database && !request.force {
-        refuse_unrelated_legacy(entry, temp.path(), target)?;
-    }
     keep_ownership(temp, target, exists)
+}
+
+/// Table names, for telling a legacy backup of another database (the seed's
+/// plain gzip records no database): of the database a restore replaces and of
+/// the start of each legacy candidate, each read once per restore.
+struct Schemas<'a> {
+    target: &'a Path,
+    present: Present,
+    of_target: std::cell::OnceCell<Option<Tables>>,
+    heads: std::cell::RefCell<std::collections::HashMap<String, Option<Tables>>>,
+}
+
+type Tables = std::collections::BTreeSet<String>;
+
+impl<'a> Schemas<'a> {
+    fn new(target: &'a Path, present: Present) -> Self {
+        Schemas {
+            target,
+            present,
+            of_target: std::cell::OnceCell::new(),
+            heads: std::cell::RefCell::default(),
+        }
+    }
+
+    /// The replaced database's tables, when it has any.
+    fn of_target(&self) -> Option<&Tables> {
+        self.of_target
+            .get_or_init(|| {
+                (self.present == Present::Database)
+                    .then(|| sqlite_file::table_names(self.target))
+                    .flatten()
+                    .filter(|tables| !tables.is_empty())
+            })
+            .as_ref()
+    }
+
+    /// A legacy file's tables, from its first pages.
+    fn of_head(&self, entry: &Entry) -> Option<Tables> {
+        self.heads
+            .borrow_mut()
+            .entry(entry.file_name.clone())
+            .or_insert_with(|| head_tables(entry))
+            .clone()
+    }
+}
+
+/// The tables named on the first pages of `entry`'s database (the schema is
+/// there), from only the start of it inflated.
+fn head_tables(entry: &Entry) -> Option<Tables> {
+    let mut head = crate::archive::decompress::db_head(entry, SCHEMA_HEAD)?;
+    // Whole pages only, and the header's page count saying so: SQLite
+    // reads a file shorter than its header says as malformed.
+    let page_size = match u16::from_be_bytes([*head.get(16)?, *head.get(17)?]) {
+        1 => 65536,
+        size => usize::from(size),
+    };
+    let pages = head.len() / page_size.max(512);
+    head.truncate(pages * page_size);
+    head.get_mut(28..32)?
+        .copy_from_slice(&u32::try_from(pages).ok()?.to_be_bytes());
+    let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600).ok()?;
+    io::Write::write_all(temp.file(), &head).ok()?;
+    sqlite_file::table_names(temp.path()).filter(|names| !names.is_empty())
 }
 
 /// `latest` with no database to compare a legacy candidate with (missing,
 /// empty, no table: T28b #1): a legacy backup that shares no table with any
 /// other readable legacy restore point is taken for another database's, as
 /// [`refuse_unrelated_legacy`] takes one sharing none with the database.
-/// Only the start of each is inflated (the schema is on the first pages).
 fn legacy_outlier(
     entry: &Entry,
     candidates: &[Entry],
     request: &Request,
-    present: Present,
+    schemas: &Schemas,
 ) -> Option<String> {
-    if !entry.legacy || request.force || request.name != "latest" {
+    if !entry.legacy || request.force || request.name != "latest" || schemas.of_target().is_some() {
         return None;
     }
-    if present == Present::Database
-        && sqlite_file::table_names(&request.target).is_some_and(|tables| !tables.is_empty())
-    {
-        return None;
-    }
-    let tables = |e: &Entry| {
-        let mut head = crate::archive::decompress::db_head(e, SCHEMA_HEAD)?;
-        // Whole pages only, and the header's page count saying so: SQLite
-        // reads a file shorter than its header says as malformed.
-        let page_size = match u16::from_be_bytes([*head.get(16)?, *head.get(17)?]) {
-            1 => 65536,
-            size => usize::from(size),
-        };
-        let pages = head.len() / page_size.max(512);
-        head.truncate(pages * page_size);
-        head.get_mut(28..32)?
-            .copy_from_slice(&u32::try_from(pages).ok()?.to_be_bytes());
-        let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600).ok()?;
-        io::Write::write_all(temp.file(), &head).ok()?;
-        sqlite_file::table_names(temp.path()).filter(|names| !names.is_empty())
-    };
-    let theirs = tables(entry)?;
+    let theirs = schemas.of_head(entry)?;
     let others: Vec<_> = candidates
         .iter()
         .filter(|other| other.legacy && other.file_name != entry.file_name)
-        .filter_map(tables)
+        .filter_map(|other| schemas.of_head(other))
         .collect();
     let shared = others.iter().any(|other| !other.is_disjoint(&theirs));
     (!others.is_empty() && !shared).then(|| {
@@ -948,26 +987,31 @@ const SCHEMA_HEAD: u64 = 256 * 1024;
 /// shared between databases, the newest may be another's. Sharing no table
 /// with the database it would replace, it is taken for another's (T28 F13:
 /// `restore latest` put a 24 times smaller database with none of the tables
-/// over the results, exit 0); `latest` passes over it.
-fn refuse_unrelated_legacy(entry: &Entry, copy: &Path, target: &Path) -> Result<()> {
-    let (Some(theirs), Some(ours)) = (
-        sqlite_file::table_names(copy),
-        sqlite_file::table_names(target),
-    ) else {
-        return Ok(());
-    };
-    if ours.is_empty() || !theirs.is_disjoint(&ours) {
-        return Ok(());
+/// over the results, exit 0); `latest` passes over it. `copy` is its checked
+/// copy, given back when it may replace the database.
+fn refuse_unrelated_legacy(
+    entry: &Entry,
+    copy: (TempFile, Option<String>),
+    request: &Request,
+    schemas: &Schemas,
+) -> Result<(TempFile, Option<String>)> {
+    if !entry.legacy || request.force {
+        return Ok(copy);
     }
-    let list = |names: &std::collections::BTreeSet<String>| {
-        names.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+    let (Some(ours), Some(theirs)) = (schemas.of_target(), sqlite_file::table_names(copy.0.path()))
+    else {
+        return Ok(copy);
     };
+    if !theirs.is_disjoint(ours) {
+        return Ok(copy);
+    }
+    let list = |names: &Tables| names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
     Err(Error::failed(format!(
         "backup {} is a legacy backup (plain gzip, no recorded database) that shares no table with {} (it holds {}; the database {}): most likely another database's; not restored over it without --force",
         entry.file_name,
-        show(target),
+        show(&request.target),
         list(&theirs),
-        list(&ours)
+        list(ours)
     )))
 }
 

@@ -414,8 +414,14 @@ pub(crate) fn check_file(path: &Path, pragma: &str) -> Result<Integrity> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&uri, flags)
         .context(|| format!("cannot open {}", show(path)))?;
-    let _watch = InterruptOnSignal::new(&conn);
-    let check = run_check(&conn, pragma);
+    check_on(&conn, pragma)
+}
+
+/// `PRAGMA pragma` (`quick_check`, `integrity_check`) on an open connection,
+/// interrupted by a termination signal, which stops the run.
+pub(crate) fn check_on(conn: &Connection, pragma: &str) -> Result<Integrity> {
+    let _watch = InterruptOnSignal::new(conn);
+    let check = run_check(conn, pragma);
     signals::stop_if_requested()?;
     check
 }

@@ -250,17 +250,9 @@ pub(crate) fn fill_temp(
 /// the start of its data: a few KiB read, whatever the backup's size. `None`
 /// for a diff (its data is not the database) or an unreadable file.
 pub(crate) fn db_header(entry: &Entry) -> Option<[u8; 100]> {
-    use std::io::{Seek, SeekFrom};
-    if entry.meta.as_ref().ok()?.diff.is_some() {
-        return None;
-    }
-    let mut file = open_no_follow(&entry.path).ok()?;
-    file.seek(SeekFrom::Start(crate::store::metadata::HEADER_LEN as u64))
-        .ok()?;
-    let mut data = MultiGzDecoder::new(BufReader::with_capacity(8192, file));
-    let mut header = [0u8; 100];
-    data.read_exact(&mut header).ok()?;
-    header.starts_with(SQLITE_MAGIC).then_some(header)
+    // A legacy file records no metadata to read a header against.
+    entry.meta.as_ref().ok()?;
+    db_head(entry, 100)?.try_into().ok()
 }
 
 /// The first `len` bytes of the database a full backup or a legacy file

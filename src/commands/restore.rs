@@ -167,12 +167,11 @@ fn refuse_another_projects_database(ctx: &Ctx, args: &RestoreArgs) -> Result<()>
     let Some(theirs) = crate::config::project_file_of(target) else {
         return Ok(());
     };
-    let same_file = |a: &Path, b: &Path| matches!((fs::canonicalize(a), fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b);
     if ctx
         .settings
         .config_file
         .as_deref()
-        .is_some_and(|ours| same_file(ours, &theirs))
+        .is_some_and(|ours| crate::store::DbId::of(&theirs).is_file(ours))
     {
         return Ok(());
     }

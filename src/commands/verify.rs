@@ -43,11 +43,6 @@ impl Verdict {
     fn fails_verify(&self) -> bool {
         !self.ok && !self.failed_snapshot && !self.deleted
     }
-
-    /// Whether it verified nothing: the file was deleted before it was read.
-    fn verified_nothing(&self) -> bool {
-        self.deleted
-    }
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
@@ -152,7 +147,7 @@ fn run_attempt(ctx: &Ctx, args: &VerifyArgs, attempt: u32) -> Result<ExitCode> {
     }
     out.document(&verdicts);
     // The newest asked for and never read (deleted each time): no "ok".
-    let nothing_read = newest_only && verdicts.iter().all(Verdict::verified_nothing);
+    let nothing_read = newest_only && verdicts.iter().all(|verdict| verdict.deleted);
     Ok(
         if nothing_read || verdicts.iter().any(Verdict::fails_verify) {
             ExitCode::Failure

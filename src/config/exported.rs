@@ -48,11 +48,7 @@ pub(super) fn said(flags: &Options, given_longs: &[String], file: &Options, conf
 /// own `dbbackup.yaml` (the same file under another name is no other).
 fn ignored_here(exported: &Path) {
     let here = Path::new(defaults::DEFAULT_CONFIG_FILE);
-    let same = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    };
-    if here.is_file() && !same(here, exported) {
+    if here.is_file() && !same_file(here, exported) {
         tracing::warn!(
             "DBBACKUP_CONFIG={} is read, not ./{} here: `unset DBBACKUP_CONFIG` (or give --config {}) to use this directory's",
             show(exported),
@@ -77,10 +73,6 @@ fn another_projects(db: Option<&Path>, db_given: bool, file: &Options, config: &
     }
     let config_dir = config.parent().unwrap_or(Path::new("."));
     let here = theirs.file_name().map(Path::new);
-    let same_file = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    };
     match (db, db_given) {
         (Some(ours), true) => {
             let real = |path: &Path| fs::canonicalize(path).or_else(|_| std::path::absolute(path));
@@ -110,6 +102,14 @@ fn another_projects(db: Option<&Path>, db_given: bool, file: &Options, config: &
             }
         }
         _ => {}
+    }
+}
+
+/// One file under two names (the same device and inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

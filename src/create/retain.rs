@@ -81,24 +81,22 @@ pub(crate) fn retain_and_copy(
             keep.policy,
             &protected,
         );
-    } else if meta.kind == crate::store::metadata::Kind::PreRestore {
-        // The corrupt database a restore replaces: the restore's point, no
-        // error of it (T28b: an ERROR line beside exit 0).
-        let detail = meta.check_detail.as_deref().unwrap_or("");
-        tracing::warn!(
-            "{} failed its integrity check (quick_check: {}); its content is kept as {}",
-            show(target.db),
-            sqlite_file::one_line(detail),
-            entry.file_name
-        );
     } else {
         let detail = meta.check_detail.as_deref().unwrap_or("");
-        tracing::error!(
-            "snapshot of {} failed its integrity check (quick_check: {}); kept as {}",
-            show(target.db),
-            sqlite_file::one_line(detail),
-            entry.file_name
-        );
+        let (db, check) = (show(target.db), sqlite_file::one_line(detail));
+        if meta.kind == crate::store::metadata::Kind::PreRestore {
+            // The corrupt database a restore replaces: the restore's point, no
+            // error of it (T28b: an ERROR line beside exit 0).
+            tracing::warn!(
+                "{db} failed its integrity check (quick_check: {check}); its content is kept as {}",
+                entry.file_name
+            );
+        } else {
+            tracing::error!(
+                "snapshot of {db} failed its integrity check (quick_check: {check}); kept as {}",
+                entry.file_name
+            );
+        }
         tracing::debug!("quick_check output:\n{detail}");
     }
     Ok(Kept { pruned, mirrors })
