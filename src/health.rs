@@ -1211,7 +1211,7 @@ fn clock(set: &BackupSet, label: &str) -> Option<Criterion> {
 fn moved_here(backups: &BackupDir, db: &DbId) -> Option<String> {
     let entries = backups.entries().ok()?;
     let legacy = crate::store::Legacy::judge(&entries, db);
-    let moved = crate::store::adopt::moved_from(&entries, db, legacy);
+    let moved = crate::store::adopt::moved_from(&entries, db, &legacy);
     let (source, n) = moved.first()?;
     let (s, are) = if *n == 1 { ("", "is") } else { ("s", "are") };
     Some(format!(

@@ -34,6 +34,7 @@ use crate::lock::{self, DirLock};
 use crate::slurm::job::JobContext;
 use crate::snapshot;
 use crate::sqlite_file::{self, Header, Integrity, sibling};
+use crate::store::unlike::Tables;
 use crate::store::{
     BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
     sync_dir,
@@ -631,12 +632,12 @@ fn choose(
     let legacy = if entry.legacy {
         Legacy::judge(&dir.entries()?, owner)
     } else {
-        Legacy::Ours
+        Legacy::Ours(Default::default())
     };
     // Named with --force, a failed snapshot (the undo copy of a restore over
     // a corrupt database among them) is given back as saved (T28 F16).
     let forced = request.force && request.named;
-    match ownership::role(&entry, owner, legacy) {
+    match ownership::role(&entry, owner, &legacy) {
         Role::Failed if !forced => {
             return Err(Error::failed(format!(
                 "backup {} is a failed snapshot: it did not pass its integrity check when it was made; refusing to restore it (to inspect it: zcat {} > copy.db, or `dbbackup restore {} --target FILE --force` to have it back as saved)",
@@ -663,6 +664,13 @@ fn choose(
             )));
         }
         Role::OwnerUnknown if into_db && !request.force => {
+            if let Some(why) = legacy.unlike(&entry.file_name) {
+                return Err(Error::failed(format!(
+                    "backup {} is a legacy backup (plain gzip, no recorded database) that {why}: most likely another database's; refusing to restore it over {} (use --target to restore it elsewhere, or --force if you mean it)",
+                    entry.file_name,
+                    show(&request.target)
+                )));
+            }
             return Err(Error::failed(format!(
                 "backup {} is a legacy backup (plain gzip) that records no database, and {} also holds backups of other databases, so it may not be a backup of {}; refusing to restore it over {} (use --target to restore it elsewhere, or --force if you mean it)",
                 entry.file_name,
@@ -724,13 +732,6 @@ fn extract_first_intact(
             && let Some(why) = crate::diff::restore_problem(entry)
         {
             let error = Error::failed(format!("backup {} is damaged: {why}", entry.file_name));
-            tracing::warn!("passing over {}: {error}", entry.file_name);
-            passed_over.push((entry.file_name.clone(), error.to_string()));
-            first_error.get_or_insert(error);
-            continue;
-        }
-        if let Some(why) = legacy_outlier(entry, candidates, request, &schemas) {
-            let error = Error::failed(format!("backup {} is {why}", entry.file_name));
             tracing::warn!("passing over {}: {error}", entry.file_name);
             passed_over.push((entry.file_name.clone(), error.to_string()));
             first_error.get_or_insert(error);
@@ -889,17 +890,13 @@ fn extract_checked(
     keep_ownership(temp, target, exists)
 }
 
-/// Table names, for telling a legacy backup of another database (the seed's
-/// plain gzip records no database): of the database a restore replaces and of
-/// the start of each legacy candidate, each read once per restore.
+/// The tables of the database a restore replaces, read once per restore, for
+/// telling a legacy backup of another database ([`refuse_unrelated_legacy`]).
 struct Schemas<'a> {
     target: &'a Path,
     present: Present,
     of_target: std::cell::OnceCell<Option<Tables>>,
-    heads: std::cell::RefCell<std::collections::HashMap<String, Option<Tables>>>,
 }
-
-type Tables = std::collections::BTreeSet<String>;
 
 impl<'a> Schemas<'a> {
     fn new(target: &'a Path, present: Present) -> Self {
@@ -907,7 +904,6 @@ impl<'a> Schemas<'a> {
             target,
             present,
             of_target: std::cell::OnceCell::new(),
-            heads: std::cell::RefCell::default(),
         }
     }
 
@@ -922,73 +918,17 @@ impl<'a> Schemas<'a> {
             })
             .as_ref()
     }
-
-    /// A legacy file's tables, from its first pages.
-    fn of_head(&self, entry: &Entry) -> Option<Tables> {
-        self.heads
-            .borrow_mut()
-            .entry(entry.file_name.clone())
-            .or_insert_with(|| head_tables(entry))
-            .clone()
-    }
 }
-
-/// The tables named on the first pages of `entry`'s database (the schema is
-/// there), from only the start of it inflated.
-fn head_tables(entry: &Entry) -> Option<Tables> {
-    let mut head = crate::archive::decompress::db_head(entry, SCHEMA_HEAD)?;
-    // Whole pages only, and the header's page count saying so: SQLite
-    // reads a file shorter than its header says as malformed.
-    let page_size = match u16::from_be_bytes([*head.get(16)?, *head.get(17)?]) {
-        1 => 65536,
-        size => usize::from(size),
-    };
-    let pages = head.len() / page_size.max(512);
-    head.truncate(pages * page_size);
-    head.get_mut(28..32)?
-        .copy_from_slice(&u32::try_from(pages).ok()?.to_be_bytes());
-    let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600).ok()?;
-    io::Write::write_all(temp.file(), &head).ok()?;
-    sqlite_file::table_names(temp.path()).filter(|names| !names.is_empty())
-}
-
-/// `latest` with no database to compare a legacy candidate with (missing,
-/// empty, no table: T28b #1): a legacy backup that shares no table with any
-/// other readable legacy restore point is taken for another database's, as
-/// [`refuse_unrelated_legacy`] takes one sharing none with the database.
-fn legacy_outlier(
-    entry: &Entry,
-    candidates: &[Entry],
-    request: &Request,
-    schemas: &Schemas,
-) -> Option<String> {
-    if !entry.legacy || request.force || request.name != "latest" || schemas.of_target().is_some() {
-        return None;
-    }
-    let theirs = schemas.of_head(entry)?;
-    let others: Vec<_> = candidates
-        .iter()
-        .filter(|other| other.legacy && other.file_name != entry.file_name)
-        .filter_map(|other| schemas.of_head(other))
-        .collect();
-    let shared = others.iter().any(|other| !other.is_disjoint(&theirs));
-    (!others.is_empty() && !shared).then(|| {
-        format!(
-            "a legacy backup (plain gzip, no recorded database) that shares no table with the {} other legacy restore point(s) read: most likely another database's; restore it by name if you mean it",
-            others.len()
-        )
-    })
-}
-
-/// How much of a backup's start is read for its schema.
-const SCHEMA_HEAD: u64 = 256 * 1024;
 
 /// A legacy backup (plain gzip) records no database; in a directory the seed
 /// shared between databases, the newest may be another's. Sharing no table
 /// with the database it would replace, it is taken for another's (T28 F13:
 /// `restore latest` put a 24 times smaller database with none of the tables
-/// over the results, exit 0); `latest` passes over it. `copy` is its checked
-/// copy, given back when it may replace the database.
+/// over the results, exit 0); `latest` passes over it. Such files are left
+/// out of the restore points already ([`crate::store::unlike`]) when their
+/// first pages name their tables; this reads the whole copy, for the rest and
+/// for a `--target` that is not the database. `copy` is its checked copy,
+/// given back when it may replace the database.
 fn refuse_unrelated_legacy(
     entry: &Entry,
     copy: (TempFile, Option<String>),
@@ -1005,7 +945,7 @@ fn refuse_unrelated_legacy(
     if !theirs.is_disjoint(ours) {
         return Ok(copy);
     }
-    let list = |names: &Tables| names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    let list = crate::store::unlike::listed;
     Err(Error::failed(format!(
         "backup {} is a legacy backup (plain gzip, no recorded database) that shares no table with {} (it holds {}; the database {}): most likely another database's; not restored over it without --force",
         entry.file_name,

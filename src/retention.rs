@@ -449,7 +449,7 @@ mod tests {
     fn set(entries: Vec<Entry>) -> BackupSet {
         let db = DbId::of(Path::new(DB));
         let legacy = crate::store::Legacy::judge_claimed(&entries, &db, true);
-        BackupSet::judged(entries, &db, legacy)
+        BackupSet::judged(entries, &db, &legacy)
     }
 
     fn policy(keep_last: u32, keep_daily: u32, keep_weekly: u32) -> Policy {

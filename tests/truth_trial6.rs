@@ -401,7 +401,7 @@ fn restore_latest_passes_over_a_legacy_backup_sharing_no_table_with_the_database
     run.ok();
     assert!(
         run.stderr.contains(&format!(
-            "passing over {theirs}: backup {theirs} is a legacy backup (plain gzip, no recorded database) that shares no table with"
+            "passing over {theirs}: a legacy backup (plain gzip, no recorded database) that shares no table with the database"
         )),
         "{}",
         run.stderr
@@ -415,7 +415,7 @@ fn restore_latest_passes_over_a_legacy_backup_sharing_no_table_with_the_database
     let by_name = env.run_configured(&["restore", &theirs]);
     by_name.failed_with(
         1,
-        "most likely another database's; not restored over it without --force",
+        "most likely another database's; refusing to restore it over",
     );
     assert_eq!(content_digest(&env.db), digest);
     env.run_configured(&["restore", &theirs, "--force"]).ok();
@@ -554,7 +554,7 @@ fn with_the_database_missing_latest_passes_over_a_legacy_backup_unlike_the_other
         let run = env.run_configured(&["restore", "latest"]);
         run.ok();
         assert!(
-            run.stderr.contains(&format!("passing over {theirs}: backup {theirs} is a legacy backup (plain gzip, no recorded database) that shares no table with the ")),
+            run.stderr.contains(&format!("passing over {theirs}: a legacy backup (plain gzip, no recorded database) that shares no table with the 2 legacy backups here holding ")),
             "{}",
             run.stderr
         );
@@ -564,5 +564,81 @@ fn with_the_database_missing_latest_passes_over_a_legacy_backup_unlike_the_other
             run.stdout
         );
         assert_eq!(content_digest(&env.db), digest);
+    }
+}
+
+/// T28b #2: in a seed-era directory holding plain-gzip backups of two
+/// databases, retention and `check` counted the other's legacy file as one of
+/// this database's restore points: `max_backups: 2` left one real point (its
+/// own legacy ones deleted) while `check` said 2, or, the other's file being
+/// the oldest, deleted that database's only backup. A legacy file sharing no
+/// table with the database is neither counted nor deleted, and `list` says why.
+#[test]
+fn retention_and_check_neither_count_nor_delete_another_databases_legacy_backup() {
+    for theirs_oldest in [false, true] {
+        let env = Env::empty();
+        make_results_db(&env.db, 0.3, false);
+        fs::create_dir_all(&env.backups).unwrap();
+        let system = jiff::tz::TimeZone::system();
+        let at = |h: i64| {
+            seed_backup_name(
+                jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h),
+                &system,
+            )
+        };
+        let other = env.path("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE samples (x); INSERT INTO samples VALUES (1);")
+            .unwrap();
+        let (theirs, ours) = match theirs_oldest {
+            false => (at(3), [at(5), at(4)]),
+            true => (at(6), [at(5), at(4)]),
+        };
+        for name in &ours {
+            add_extra_row(&env.db);
+            seed_backup(&env.db, &env.backups, name);
+        }
+        seed_backup(&other, &env.backups, &theirs);
+        // Read whole, the legacy files count for `check` (T28b did so too).
+        env.run_configured(&["verify", "--all"]).ok();
+        add_extra_row(&env.db);
+        let backup = env.run_configured(&["--max-backups", "2", "backup"]);
+        backup.ok();
+        let files = env.backup_files();
+        assert!(files.contains(&theirs), "{files:?}");
+        assert!(files.contains(&ours[1]), "{files:?}");
+        assert!(!files.contains(&ours[0]), "{files:?}");
+        let check = env.run_configured(&["check", "--format", "json"]);
+        check.ok();
+        let criteria = check.json()["criteria"].as_array().unwrap().clone();
+        let count = &criteria.iter().find(|c| c["name"] == "count").unwrap()["detail"];
+        assert!(
+            count.as_str().unwrap() == "2 good backups (min 1)",
+            "{}\n{}",
+            check.stdout,
+            check.stderr
+        );
+        let list = env.run_configured(&["list", "--format", "json"]);
+        list.ok();
+        let rows = list.json();
+        let role = |name: &str| {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .find(|row| row["name"] == name)
+                .map(|row| row["role"].as_str().unwrap().to_string())
+        };
+        assert_eq!(role(&theirs).as_deref(), Some("unknown-owner"));
+        assert_eq!(role(&ours[1]).as_deref(), Some("restore-point"));
+        let table = env.run_configured(&["list"]);
+        table.ok();
+        assert!(
+            table.stdout.contains(&format!(
+                "note: {theirs} is a legacy backup (plain gzip, no recorded database) that shares no table with the database"
+            )),
+            "{}",
+            table.stdout
+        );
     }
 }

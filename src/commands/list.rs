@@ -65,7 +65,7 @@ pub(crate) struct Row {
 
 impl Row {
     /// `legacy`: whose the directory's legacy files are to `db`.
-    pub(crate) fn from_entry(entry: &Entry, db: Option<&DbId>, legacy: Legacy) -> Row {
+    pub(crate) fn from_entry(entry: &Entry, db: Option<&DbId>, legacy: &Legacy) -> Row {
         let meta = entry.meta.as_ref().ok();
         let restore_problem = (meta.is_some() || entry.legacy)
             .then(|| crate::diff::restore_problem(entry))
@@ -131,14 +131,14 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         refuse_missing_dir(ctx, db.as_ref())?;
     }
     let (entries, legacy, standings, reused) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
-    warn_if_missing(ctx, &entries, db.as_ref(), legacy);
+    warn_if_missing(ctx, &entries, db.as_ref(), &legacy);
     // As SLURM reads it (`0805` is job 805), as the backups are tagged.
     let job_id = (args.job.as_deref())
         .map(|j| crate::slurm::undo::JobRef::parse_in(j, &ctx.backup_dir()).map(|j| j.id()))
         .transpose()?;
     let mut rows: Vec<Row> = entries
         .iter()
-        .map(|e| Row::from_entry(e, db.as_ref(), legacy))
+        .map(|e| Row::from_entry(e, db.as_ref(), &legacy))
         .collect();
     for row in rows.iter_mut().filter(|r| reused.contains(&r.name)) {
         row.pre_job_of = job_id.clone();
@@ -166,12 +166,12 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Success);
     }
-    print_table(&out, &rows, &entries, legacy);
+    print_table(&out, &rows, &entries, &legacy);
     print_notes(
         &out,
         &rows,
         &entries,
-        (db.as_ref(), legacy),
+        (db.as_ref(), &legacy),
         remote.is_some(),
     );
     Ok(ExitCode::Success)
@@ -205,7 +205,7 @@ type Standings = std::collections::HashMap<String, Standing>;
 /// A configured database that is not there (a mistyped `--db-path` made every
 /// row `other:`): said in one line on stderr. The listing stays useful, so the
 /// exit code does not change.
-fn warn_if_missing(ctx: &Ctx, entries: &[Entry], db: Option<&DbId>, legacy: Legacy) {
+fn warn_if_missing(ctx: &Ctx, entries: &[Entry], db: Option<&DbId>, legacy: &Legacy) {
     let (Some(path), Some(db)) = (ctx.settings.db_path.as_deref(), db) else {
         return;
     };
@@ -294,7 +294,7 @@ fn listed(
 }
 
 /// The table people read: a header, then one line per backup.
-fn print_table(out: &Output, rows: &[Row], entries: &[Entry], legacy: Legacy) {
+fn print_table(out: &Output, rows: &[Row], entries: &[Entry], legacy: &Legacy) {
     // One abbreviation in the header would be wrong for half the year's rows
     // (CET over CEST rows): name the zone, or else give each row its offset.
     let zone = jiff::tz::TimeZone::system();
@@ -378,7 +378,7 @@ fn kind_column(row: &Row) -> &str {
 }
 
 /// Whose database a backup is, as the DATABASE column says it.
-fn database_column(row: &Row, legacy: Legacy) -> String {
+fn database_column(row: &Row, legacy: &Legacy) -> String {
     match (row.role, &row.source) {
         (Some("other-database"), Some(source)) => format!("other: {source}"),
         (_, _) if row.error.is_some() => {
@@ -388,7 +388,9 @@ fn database_column(row: &Row, legacy: Legacy) -> String {
         (Some(_), _) => "this".to_string(),
         (None, Some(source)) => source.clone(),
         // No database configured: there is no "this" (T28 F7).
-        (None, None) if legacy == Legacy::Ours => "unknown (legacy, no metadata)".to_string(),
+        (None, None) if matches!(legacy, Legacy::Ours(_)) && legacy.unlike(&row.name).is_none() => {
+            "unknown (legacy, no metadata)".to_string()
+        }
         (None, None) => "unknown (legacy, see note)".to_string(),
     }
 }
@@ -399,7 +401,7 @@ fn print_notes(
     out: &Output,
     rows: &[Row],
     entries: &[Entry],
-    (db, legacy): (Option<&DbId>, Legacy),
+    (db, legacy): (Option<&DbId>, &Legacy),
     from_remote: bool,
 ) {
     for row in rows {
@@ -417,7 +419,7 @@ fn print_notes(
         .iter()
         .filter(|e| e.legacy && e.implausible.is_none())
         .count();
-    if legacy == Legacy::OwnerUnknown && unknown > 0 {
+    if *legacy == Legacy::OwnerUnknown && unknown > 0 {
         out.line(format!(
             "note: {unknown} legacy backup{s} (plain gzip, no recorded database) {are} not counted as {whose}: this directory also holds backups of other databases, so whose {they} {are} cannot be told; restore one by name with --target to look at it (dbbackup restore NAME --target copy.db){adopt}",
             s = if unknown == 1 { "" } else { "s" },
@@ -431,7 +433,17 @@ fn print_notes(
             },
         ));
     }
-    if legacy == Legacy::Unclaimed && unknown > 0 {
+    for entry in entries {
+        if let Some(why) = legacy.unlike(&entry.file_name) {
+            out.line(format!(
+                "note: {} is a legacy backup (plain gzip, no recorded database) that {why}: most likely another database's, so not counted, chosen or deleted as {whose}; restore it by name with --target to look at it (dbbackup restore {} --target copy.db)",
+                entry.file_name,
+                entry.file_name,
+                whose = if db.is_some() { "this database's" } else { "a restore point" },
+            ));
+        }
+    }
+    if *legacy == Legacy::Unclaimed && unknown > 0 {
         out.line(unclaimed_note(unknown));
     }
     for line in moved {
@@ -509,7 +521,7 @@ fn saved_column(db_size: Option<u64>, size: u64) -> String {
 
 /// Other databases' backups whose database no longer exists: perhaps this one,
 /// moved. Say how to claim them.
-fn moved_hints(entries: &[Entry], db: Option<&DbId>, legacy: Legacy) -> Vec<String> {
+fn moved_hints(entries: &[Entry], db: Option<&DbId>, legacy: &Legacy) -> Vec<String> {
     let Some(db) = db else {
         return Vec::new();
     };

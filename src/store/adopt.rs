@@ -39,7 +39,7 @@ pub(crate) fn side_by_side(
 pub(crate) fn moved_from(
     entries: &[Entry],
     db: &super::DbId,
-    legacy: super::Legacy,
+    legacy: &super::Legacy,
 ) -> Vec<(String, usize)> {
     let mut gone: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for entry in entries {

@@ -20,15 +20,38 @@ pub(crate) fn restore_points(
         Some(db) => Some(db.clone()),
         None => sole_database(dir, &entries, target)?,
     };
-    let set = match &owner {
-        Some(owner) => BackupSet::of(entries, owner),
+    let (legacy, set) = match &owner {
+        Some(owner) => {
+            let legacy = super::Legacy::judge(&entries, owner);
+            (legacy.clone(), BackupSet::judged(entries, owner, &legacy))
+        }
         // Legacy files alone: the whole directory is the one database's.
-        None => BackupSet::whole_dir(entries),
+        None => (
+            super::Legacy::judge_whole_dir(&entries),
+            BackupSet::whole_dir(entries),
+        ),
     };
+    warn_unlike_newer(&set, &legacy);
     if set.restore_points.is_empty() {
         return Err(Error::failed(no_restore_point(dir, owner.as_ref(), &set)));
     }
     Ok(set.restore_points)
+}
+
+/// A legacy file newer than the newest restore point, left out for its
+/// tables ([`super::unlike`]): said, as a file `latest` passes over.
+fn warn_unlike_newer(set: &BackupSet, legacy: &super::Legacy) {
+    let newest = set.restore_points.first().map(Entry::order);
+    for entry in &set.owner_unknown {
+        if let Some(why) = legacy.unlike(&entry.file_name)
+            && newest.is_none_or(|newest| entry.order() > newest)
+        {
+            tracing::warn!(
+                "passing over {}: a legacy backup (plain gzip, no recorded database) that {why}: most likely another database's (restore it by name if you mean it)",
+                entry.file_name
+            );
+        }
+    }
 }
 
 /// Without a configured database: the one database `dir` holds backups of

@@ -16,6 +16,7 @@ pub(crate) mod perms;
 pub(crate) mod read_whole;
 pub(crate) mod sealed;
 mod stamped;
+pub(crate) mod unlike;
 pub(crate) mod verified;
 
 use std::fs;

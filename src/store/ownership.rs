@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::unlike::Unlike;
 use super::{Entry, metadata::Kind};
 
 /// A database as backups record it: its canonical path, plus the plain absolute
@@ -133,9 +134,10 @@ fn configured_for(dir: &Path, db: &DbId) -> bool {
 /// restore-point kind, passed its check or not, recorded from another path).
 /// Otherwise nobody can tell whose they are, and guessing wrong would restore
 /// one database's content over another's, or let its retention delete them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Legacy {
-    Ours,
+    /// This database's, but those whose tables say they are another's.
+    Ours(Unlike),
     /// Other databases' backups are recorded beside them.
     OwnerUnknown,
     /// Nothing says they are this database's: the directory is not the one the
@@ -161,7 +163,7 @@ impl Legacy {
         {
             Legacy::OwnerUnknown
         } else if claimed {
-            Legacy::Ours
+            Legacy::Ours(Unlike::judge(entries, Some(db)))
         } else {
             Legacy::Unclaimed
         }
@@ -175,7 +177,16 @@ impl Legacy {
             Some(first) if sources.any(|other| !DbId::of(Path::new(first)).owns(other)) => {
                 Legacy::OwnerUnknown
             }
-            _ => Legacy::Ours,
+            _ => Legacy::Ours(Unlike::judge(entries, None)),
+        }
+    }
+
+    /// Why the legacy file `file_name` is not this database's restore point
+    /// though the directory's legacy files are ([`Unlike`]).
+    pub(crate) fn unlike(&self, file_name: &str) -> Option<&str> {
+        match self {
+            Legacy::Ours(unlike) => unlike.why(file_name),
+            _ => None,
         }
     }
 }
@@ -207,7 +218,8 @@ pub(crate) enum Role {
     Damaged,
     /// Another database's backup sharing the directory.
     Other,
-    /// A legacy file not known to be this database's ([`Legacy`]): listed,
+    /// A legacy file not known to be this database's ([`Legacy`]), or whose
+    /// tables say it is another's ([`Unlike`]): listed,
     /// restorable by name, never chosen, counted or deleted automatically.
     OwnerUnknown,
 }
@@ -227,11 +239,14 @@ impl Role {
 
 /// The one answer to "what is this file to database `db`"; `legacy` says whose
 /// the directory's legacy files are ([`Legacy::judge`]).
-pub(crate) fn role(entry: &Entry, db: &DbId, legacy: Legacy) -> Role {
+pub(crate) fn role(entry: &Entry, db: &DbId, legacy: &Legacy) -> Role {
     if entry.legacy {
         return match (&entry.implausible, legacy) {
             (Some(_), _) => Role::Damaged,
-            (None, Legacy::Ours) => Role::RestorePoint,
+            (None, Legacy::Ours(unlike)) if unlike.why(&entry.file_name).is_some() => {
+                Role::OwnerUnknown
+            }
+            (None, Legacy::Ours(_)) => Role::RestorePoint,
             (None, Legacy::OwnerUnknown | Legacy::Unclaimed) => Role::OwnerUnknown,
         };
     }
@@ -278,11 +293,11 @@ impl BackupSet {
 
     pub(crate) fn of(entries: Vec<Entry>, db: &DbId) -> BackupSet {
         let legacy = Legacy::judge(&entries, db);
-        BackupSet::judged(entries, db, legacy)
+        BackupSet::judged(entries, db, &legacy)
     }
 
     /// [`BackupSet::of`], the legacy files' owner judged already.
-    pub(crate) fn judged(mut entries: Vec<Entry>, db: &DbId, legacy: Legacy) -> BackupSet {
+    pub(crate) fn judged(mut entries: Vec<Entry>, db: &DbId, legacy: &Legacy) -> BackupSet {
         super::place_unnumbered(&mut entries);
         let mut set = BackupSet::default();
         for entry in entries {
@@ -309,7 +324,7 @@ impl BackupSet {
         for entry in entries {
             let source = entry.meta.as_ref().map(|m| m.source.clone()).ok();
             let db = DbId::of(Path::new(source.as_deref().unwrap_or("/")));
-            let list = match role(&entry, &db, legacy) {
+            let list = match role(&entry, &db, &legacy) {
                 Role::RestorePoint => &mut set.restore_points,
                 Role::PreRestore => &mut set.pre_restore,
                 Role::Failed => &mut set.failed,
@@ -439,16 +454,26 @@ pub(crate) mod tests {
             (legacy("20250101_000000"), Role::RestorePoint),
         ];
         for (entry, expected) in cases {
-            assert_eq!(role(&entry, &db, Legacy::Ours), expected, "{entry:?}");
+            assert_eq!(
+                role(&entry, &db, &Legacy::Ours(Unlike::default())),
+                expected,
+                "{entry:?}"
+            );
         }
         let mut damaged = entry("20250101_000000", "/proj/a.db", Kind::Manual, false);
         damaged.meta = Err("damaged metadata: x".into());
-        assert_eq!(role(&damaged, &db, Legacy::Ours), Role::Damaged);
+        assert_eq!(
+            role(&damaged, &db, &Legacy::Ours(Unlike::default())),
+            Role::Damaged
+        );
         let old = legacy("20250101_000000");
-        assert_eq!(role(&old, &db, Legacy::OwnerUnknown), Role::OwnerUnknown);
+        assert_eq!(role(&old, &db, &Legacy::OwnerUnknown), Role::OwnerUnknown);
         let mut cut = legacy("20250101_000000");
         cut.implausible = Some("truncated".into());
-        assert_eq!(role(&cut, &db, Legacy::Ours), Role::Damaged);
+        assert_eq!(
+            role(&cut, &db, &Legacy::Ours(Unlike::default())),
+            Role::Damaged
+        );
     }
 
     #[test]
@@ -460,7 +485,7 @@ pub(crate) mod tests {
             entries.extend(others);
             Legacy::judge_claimed(&entries, &db, true)
         };
-        assert_eq!(judge(vec![]), Legacy::Ours);
+        assert_eq!(judge(vec![]), Legacy::Ours(Unlike::default()));
         // A directory the configuration does not give this database: nothing
         // says whose they are.
         assert_eq!(
@@ -478,7 +503,7 @@ pub(crate) mod tests {
                 Kind::Manual,
                 false
             )]),
-            Legacy::Ours
+            Legacy::Ours(Unlike::default())
         );
         // A scratch restore's undo copy says nothing about the directory.
         assert_eq!(
@@ -488,7 +513,7 @@ pub(crate) mod tests {
                 Kind::PreRestore,
                 false
             )]),
-            Legacy::Ours
+            Legacy::Ours(Unlike::default())
         );
         for kind in [
             Kind::Manual,

@@ -1,0 +1,281 @@
+//! The table names of a compressed database, read from its pages as they
+//! stream past, without writing it out: `sqlite_schema` is the b-tree rooted
+//! at page 1, but a schema that grew after the database did has its pages at
+//! the end of the file, so the first pages alone do not hold it (T28b #2).
+//! Only the pages of that b-tree are kept; the stream is read at most to a
+//! limit, and again from the start for a page behind the one read (rare).
+
+use std::collections::BTreeSet;
+use std::io::Read;
+
+use crate::sqlite_file::SQLITE_MAGIC;
+
+/// Table names (not SQLite's own) of the database `open` yields from its
+/// first byte, reading at most `limit` bytes per pass; `None` when a page of
+/// the schema lies beyond it, or the pages are not what SQLite writes.
+pub(crate) fn table_names<R: Read>(
+    mut open: impl FnMut() -> Option<R>,
+    limit: u64,
+) -> Option<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    let mut wanted = BTreeSet::from([1u32]);
+    // A b-tree of a few levels: a page behind the stream costs one more pass.
+    for _pass in 0..4 {
+        let mut stream = open()?;
+        let mut page = Vec::new();
+        let mut layout = None;
+        let mut behind = BTreeSet::new();
+        let mut number = 0u32;
+        while let Some(&last) = wanted.last() {
+            number += 1;
+            if number > last {
+                break;
+            }
+            let (size, usable) = match layout {
+                Some(layout) => layout,
+                None => {
+                    let found = page_layout(&mut stream)?;
+                    page = vec![0u8; found.0];
+                    layout = Some(found);
+                    found
+                }
+            };
+            let start = if number == 1 { HEADER } else { 0 };
+            if u64::from(number) * size as u64 > limit {
+                return None;
+            }
+            stream.read_exact(&mut page[start..]).ok()?;
+            if !wanted.remove(&number) {
+                continue;
+            }
+            match parse_page(&page, start, usable, &mut names)? {
+                Children(children) => {
+                    for child in children {
+                        match child > number {
+                            true => wanted.insert(child),
+                            false => behind.insert(child),
+                        };
+                    }
+                }
+                Leaf => {}
+            }
+        }
+        if behind.is_empty() {
+            return Some(names);
+        }
+        wanted = behind;
+    }
+    None
+}
+
+/// The database header's length, on page 1.
+const HEADER: usize = 100;
+
+/// The page size and the usable size of each page, from the header.
+fn page_layout(stream: &mut impl Read) -> Option<(usize, usize)> {
+    let mut header = [0u8; HEADER];
+    stream.read_exact(&mut header).ok()?;
+    if &header[..SQLITE_MAGIC.len()] != SQLITE_MAGIC {
+        return None;
+    }
+    let size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536,
+        n if n >= 512 && n.is_power_of_two() => usize::from(n),
+        _ => return None,
+    };
+    let usable = size.checked_sub(usize::from(header[20]))?;
+    (usable >= 480).then_some((size, usable))
+}
+
+enum Parsed {
+    Children(Vec<u32>),
+    Leaf,
+}
+use Parsed::{Children, Leaf};
+
+/// One page of `sqlite_schema`'s b-tree (its header at `start`): an interior
+/// page's children, or a leaf's table names added to `names`.
+fn parse_page(
+    page: &[u8],
+    start: usize,
+    usable: usize,
+    names: &mut BTreeSet<String>,
+) -> Option<Parsed> {
+    let kind = *page.get(start)?;
+    let cells = usize::from(u16::from_be_bytes([
+        *page.get(start + 3)?,
+        *page.get(start + 4)?,
+    ]));
+    let be32 = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(page.get(at..at + 4)?.try_into().ok()?))
+    };
+    let pointers = |header: usize| {
+        (0..cells).map(move |i| {
+            let at = start + header + 2 * i;
+            page.get(at..at + 2)
+                .map(|p| usize::from(u16::from_be_bytes([p[0], p[1]])))
+        })
+    };
+    match kind {
+        // Interior table b-tree page: a left child per cell, and the right-most.
+        0x05 => {
+            let mut children = vec![be32(start + 8)?];
+            for cell in pointers(12) {
+                children.push(be32(cell?)?);
+            }
+            Some(Children(children))
+        }
+        0x0d => {
+            for cell in pointers(8) {
+                if let Some(name) = table_of(page, cell?, usable)? {
+                    names.insert(name);
+                }
+            }
+            Some(Leaf)
+        }
+        _ => None,
+    }
+}
+
+/// The table a `sqlite_schema` row at `cell` names, if it is one: its first
+/// columns (type, name) must lie on the page, not in an overflow page.
+fn table_of(page: &[u8], cell: usize, usable: usize) -> Option<Option<String>> {
+    let (payload, n) = varint(page.get(cell..)?)?;
+    let (_rowid, m) = varint(page.get(cell + n..)?)?;
+    let local = local_payload(payload, usable);
+    let record = page.get(cell + n + m..cell + n + m + local)?;
+    let (header_len, mut at) = varint(record)?;
+    let mut types = Vec::new();
+    while at < usize::try_from(header_len).ok()? && types.len() < 2 {
+        let (serial, k) = varint(record.get(at..)?)?;
+        types.push(serial);
+        at += k;
+    }
+    let mut body = usize::try_from(header_len).ok()?;
+    let mut text = Vec::new();
+    for serial in types {
+        let len = serial_len(serial)?;
+        let value = record.get(body..body + len)?;
+        // Text is an odd serial type of 13 or more.
+        text.push(
+            (serial >= 13 && serial % 2 == 1).then(|| String::from_utf8_lossy(value).into_owned()),
+        );
+        body += len;
+    }
+    Some(
+        match (
+            text.first().cloned().flatten(),
+            text.get(1).cloned().flatten(),
+        ) {
+            (Some(kind), Some(name)) if kind == "table" && !name.starts_with("sqlite_") => {
+                Some(name)
+            }
+            _ => None,
+        },
+    )
+}
+
+/// How much of a cell's payload is on the page (file format, section 1.6).
+fn local_payload(payload: u64, usable: usize) -> usize {
+    let max = usable - 35;
+    let min = (usable - 12) * 32 / 255 - 23;
+    match usize::try_from(payload) {
+        Ok(p) if p <= max => p,
+        _ => {
+            let k = min as u64 + (payload - min as u64) % (usable as u64 - 4);
+            if k <= max as u64 { k as usize } else { min }
+        }
+    }
+}
+
+/// A record column's length in bytes, from its serial type.
+fn serial_len(serial: u64) -> Option<usize> {
+    Some(match serial {
+        0 | 8 | 9 => 0,
+        1..=4 => serial as usize,
+        5 => 6,
+        6 | 7 => 8,
+        10 | 11 => return None,
+        n => usize::try_from((n - 12) / 2).ok()?,
+    })
+}
+
+/// SQLite's variable-length integer: its value and length.
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(9) {
+        if i == 8 {
+            return Some(((value << 8) | u64::from(b), 9));
+        }
+        value = (value << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+    use std::io::Cursor;
+
+    fn names_by_sqlite(path: &std::path::Path) -> BTreeSet<String> {
+        crate::sqlite_file::table_names(path).unwrap()
+    }
+
+    fn read(bytes: &[u8], limit: u64) -> Option<BTreeSet<String>> {
+        table_names(|| Some(Cursor::new(bytes)), limit)
+    }
+
+    #[test]
+    fn a_schema_that_grew_after_the_data_is_read_from_the_end_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY, blob BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+             INSERT INTO runs SELECT i, randomblob(2000) FROM n;",
+        )
+        .unwrap();
+        // Enough tables for sqlite_schema to split, its new pages at the end.
+        for i in 0..60 {
+            conn.execute_batch(&format!(
+                "CREATE TABLE results_{i:02} (id INTEGER, value REAL, note TEXT);
+                 CREATE INDEX idx_results_{i:02} ON results_{i:02} (value);"
+            ))
+            .unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE a_very_long_table_name_that_still_fits_on_its_page_for_sure (x)",
+        )
+        .unwrap();
+        drop(conn);
+        let bytes = std::fs::read(&path).unwrap();
+        let expected = names_by_sqlite(&path);
+        assert_eq!(expected.len(), 62);
+        assert_eq!(read(&bytes, u64::MAX), Some(expected));
+        // Its pages past the limit: not known, rather than part of it.
+        assert_eq!(read(&bytes, 256 * 1024), None);
+        assert_eq!(
+            read(b"not a database at all, not even a header of one", u64::MAX),
+            None
+        );
+    }
+
+    #[test]
+    fn a_schema_on_page_one_alone_is_read_from_the_first_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE samples (x); CREATE TABLE runs (y); CREATE INDEX i ON runs (y);",
+            )
+            .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(read(&bytes, 4096), Some(names_by_sqlite(&path)));
+    }
+}
