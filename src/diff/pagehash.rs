@@ -440,6 +440,7 @@ pub(crate) fn remove_orphans(dir: &Path) {
                 .or_else(|| n.strip_suffix(".verified"))
                 .or_else(|| n.strip_suffix(".fingerprint"))
                 .or_else(|| n.strip_suffix(".read"))
+                .or_else(|| n.strip_suffix(".tables"))
         }) else {
             continue;
         };

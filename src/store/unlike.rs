@@ -160,11 +160,31 @@ pub(crate) fn head_tables(entry: &Entry) -> Option<Tables> {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     read.get_or_insert_with(HashMap::new)
         .entry(key)
-        .or_insert_with(|| read_head_tables(entry))
+        .or_insert_with(|| recorded_or_read(entry))
         .clone()
 }
 
-fn read_head_tables(entry: &Entry) -> Option<Tables> {
+/// What a file's schema was found to hold, kept beside it
+/// (`.dbbackup-pages/NAME.tables`) while the file is the same: reading a
+/// large legacy file's schema can inflate tens of MiB.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Recorded {
+    tables: Option<Tables>,
+}
+
+fn recorded_or_read(entry: &Entry) -> Option<Tables> {
+    if let Some(Recorded { tables }) = super::stamped::recorded(&entry.path, "tables") {
+        return tables;
+    }
+    let tables = read_tables(entry);
+    let record = Recorded {
+        tables: tables.clone(),
+    };
+    super::stamped::record(&entry.path, "tables", record);
+    tables
+}
+
+fn read_tables(entry: &Entry) -> Option<Tables> {
     let read = || crate::archive::decompress::db_stream(entry);
     crate::archive::schema::table_names(read, SCHEMA_READ_LIMIT).filter(|names| !names.is_empty())
 }
