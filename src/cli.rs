@@ -665,8 +665,9 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// A backup file name from `dbbackup list`, or `latest`
-    #[arg(value_parser = BackupRef::parse)]
+    /// A backup file name from `dbbackup list`, or `latest` (default: latest,
+    /// as for `verify`; only `restore`, which replaces the database, needs it)
+    #[arg(value_parser = BackupRef::parse, default_value = BackupRef::LATEST, hide_default_value = true)]
     pub name: BackupRef,
     /// The .db.gz file to write (must not exist)
     #[arg(long, allow_hyphen_values = true, value_name = "FILE", value_parser = crate::config::path_arg())]

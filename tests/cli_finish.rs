@@ -665,3 +665,22 @@ fn restore_target_refuses_another_projects_database_without_force() {
         .into();
     run.ok();
 }
+
+/// T28 F3: `export` needed NAME on the command line while `verify` (and the
+/// Python `export()`) take the newest without one. Without NAME it exports
+/// `latest`: gzip reads it, and its database is the newest restore point's.
+#[test]
+fn export_without_a_name_writes_the_newest_restore_point() {
+    let env = Env::new();
+    env.run(&["backup", "--force"]).ok();
+    let out = env.path("copy.db.gz");
+    let run = env.run(&["export", "--out", out.to_str().unwrap()]);
+    run.ok();
+    let newest = env.backup_files().pop().unwrap();
+    assert!(run.stdout.contains(&newest), "{}", run.stdout);
+    let zcat = Command::new("zcat").arg(&out).output().unwrap();
+    assert!(zcat.status.success());
+    let plain = env.path("copy.db");
+    fs::write(&plain, zcat.stdout).unwrap();
+    assert_eq!(content_digest(&plain), content_digest(&env.db));
+}

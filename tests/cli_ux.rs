@@ -1111,7 +1111,7 @@ fn a_missing_argument_is_one_line_naming_what_to_give() {
         ),
         (
             &["export"][..],
-            "error: dbbackup export needs NAME: a backup file name from 'dbbackup list', or 'latest'; and --out FILE: the .db.gz file to write (must not exist) (see 'dbbackup export --help')",
+            "error: dbbackup export needs --out FILE: the .db.gz file to write (must not exist) (see 'dbbackup export --help')",
         ),
         (
             &["export", "latest"][..],
