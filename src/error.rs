@@ -148,6 +148,41 @@ pub fn not_writable(what: &str, dir: &Path, source: &io::Error) -> Option<String
     }
 }
 
+/// A usage error's line with each word longer than [`LONG_WORD`] characters
+/// shortened to its start and end: a pasted 5000-digit value is said, not
+/// echoed whole, and the line stays one a terminal shows (T28 F15).
+pub fn elide_long_words(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line
+        .split_whitespace()
+        .any(|w| w.chars().count() > LONG_WORD)
+    {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut shortened = String::with_capacity(LONG_WORD * 2);
+    let mut rest = line;
+    while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
+        shortened.push_str(&rest[..start]);
+        let word_end = rest[start..]
+            .find(char::is_whitespace)
+            .map_or(rest.len(), |end| start + end);
+        let word = &rest[start..word_end];
+        let chars = word.chars().count();
+        if chars > LONG_WORD {
+            let head: String = word.chars().take(100).collect();
+            let tail: String = word.chars().skip(chars - 40).collect();
+            shortened.push_str(&format!("{head}…({chars} characters in all)…{tail}"));
+        } else {
+            shortened.push_str(word);
+        }
+        rest = &rest[word_end..];
+    }
+    shortened.push_str(rest);
+    std::borrow::Cow::Owned(shortened)
+}
+
+/// Longer than any path a user types; shorter than a pasted blob.
+const LONG_WORD: usize = 300;
+
 /// `path.display()` for messages, quoted when it has spaces or is empty.
 pub fn show(path: &Path) -> String {
     let text = path.display().to_string();
@@ -155,5 +190,27 @@ pub fn show(path: &Path) -> String {
         format!("'{text}'")
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod elide_tests {
+    use super::elide_long_words;
+
+    #[test]
+    fn a_long_word_is_said_by_its_ends_and_length() {
+        let value = "9".repeat(5000);
+        let line = format!(
+            "check.max_age: '{value}h' is out of range (the line reads:   max_age: {value})"
+        );
+        let shown = elide_long_words(&line);
+        assert!(shown.len() < 500, "{shown}");
+        assert!(shown.starts_with("check.max_age: '999"), "{shown}");
+        assert!(shown.contains("…(5003 characters in all)…"), "{shown}");
+        assert!(shown.contains("99h' is out of range"), "{shown}");
+        assert!(shown.contains("max_age: 999"), "{shown}");
+        assert!(shown.contains("…(5001 characters in all)…"), "{shown}");
+        let short = "a line with /a/normal/path.db and   spaces";
+        assert_eq!(elide_long_words(short), short);
     }
 }

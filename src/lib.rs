@@ -112,7 +112,8 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
             // the one format of the command line's own, clap's; what went wrong
             // while working is a log line, with its time and job.
             if error.exit_code() == ExitCode::Usage {
-                to_stderr(format_args!("error: {error}\n"));
+                let line = error.to_string();
+                to_stderr(format_args!("error: {}\n", error::elide_long_words(&line)));
             } else {
                 tracing::error!("{error}");
             }
@@ -179,7 +180,7 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
         let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
         let top_level = error.kind() == ErrorKind::MissingSubcommand;
         if let Some(line) = cli::missing_subcommand(&args, top_level) {
-            to_stderr(format_args!("error: {line}\n"));
+            to_stderr(format_args!("error: {}\n", error::elide_long_words(&line)));
             return ExitCode::Usage.into();
         }
         // Nothing typed: the commands to choose from and where the rest is,
@@ -193,7 +194,8 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
         return ExitCode::Success.into();
     }
     // One line per bad input, as every other error (`cli::one_line`).
-    to_stderr(format_args!("error: {}\n", cli::one_line(&error)));
+    let line = cli::one_line(&error);
+    to_stderr(format_args!("error: {}\n", error::elide_long_words(&line)));
     ExitCode::Usage.into()
 }
 

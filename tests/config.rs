@@ -887,3 +887,26 @@ fn the_home_directory_itself_as_a_mirror_is_refused() {
         assert_eq!(fs::read_dir(&home).unwrap().count(), 0);
     }
 }
+
+/// T28 F15: a pasted 5000-digit value was echoed whole (twice) in the
+/// one-line error: a 5100-character line. Each over-long word is said by its
+/// ends and its length; the line still names the key and the file's line.
+#[test]
+fn an_over_long_value_is_shortened_in_the_one_line_error() {
+    let env = Env::new();
+    let digits = "9".repeat(5000);
+    let config = write_config(&env, &format!("check:\n  max_age: {digits}h\n"));
+    let run = env.run(&["--config", config.to_str().unwrap(), "backup"]);
+    run.failed_with(2, "line 2: check.max_age: '999");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.len() < 600, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("…(5003 characters in all)…"),
+        "{}",
+        run.stderr
+    );
+    let flag = env.run(&["--compression-level", &digits, "backup"]);
+    assert_eq!(flag.code, 2);
+    assert!(flag.stderr.len() < 600, "{}", flag.stderr);
+    assert!(env.backup_files().is_empty());
+}
