@@ -1039,7 +1039,23 @@ pub(crate) fn attempt(backup_dir: &Path, current: &crate::due::Current) -> Crite
                 "newest attempt ({}, host {}, job {}, {when})",
                 last.kind, last.host, last.job,
             );
+            let restored = crate::restored::read(backup_dir, current.db())
+                .filter(|restored| restored.time > last.time);
             match &last.lost {
+                // The database was then replaced by a checked restore: what it
+                // holds is in a backup again (a corrupt database repaired from
+                // one, T28b); the next attempt says whether backups work.
+                _ if !last.ok
+                    && let Some(restored) = restored =>
+                {
+                    (
+                        true,
+                        format!(
+                            "{which} failed: {}; the database was replaced since by a checked restore of {} at {}, so what it holds is in a backup; the next attempt says whether backups work again",
+                            last.detail, restored.backup, restored.time
+                        ),
+                    )
+                }
                 _ if !last.ok => (
                     false,
                     format!(

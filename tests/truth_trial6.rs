@@ -642,3 +642,40 @@ fn retention_and_check_neither_count_nor_delete_another_databases_legacy_backup(
         );
     }
 }
+
+/// T28b: a backup of a corrupt database fails (`attempt` FAIL); a checked
+/// `restore latest` then put a good restore point in its place, yet `check`
+/// stayed FAIL `attempt` until the next backup. What the database holds is in
+/// a backup again: `attempt` says the failure and the restore since, OK.
+#[test]
+fn a_checked_restore_after_a_failed_attempt_leaves_check_healthy() {
+    let env = Env::empty();
+    make_ledger_db(&env.db, 2000, false);
+    env.run(&["backup"]).ok();
+    crate::backup::corrupt_index(&env.db);
+    assert_eq!(env.run(&["backup", "--force"]).code, 1);
+    let attempt = |run: &Run| -> String {
+        run.stdout
+            .lines()
+            .find(|l| l.contains(" attempt: "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let before = env.run(&["check"]);
+    assert!(
+        attempt(&before).starts_with("FAIL attempt: "),
+        "{}",
+        before.stdout
+    );
+    // Records may be read to the second: the restore comes after the attempt.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.run(&["restore", "latest"]).ok();
+    let after = env.run(&["check"]);
+    after.ok();
+    let line = attempt(&after);
+    assert!(line.starts_with("OK   attempt: "), "{}", after.stdout);
+    assert!(
+        line.contains("the database was replaced since by a checked restore of"),
+        "{line}"
+    );
+}
