@@ -294,6 +294,8 @@ pub(crate) fn project_file_of(db: &Path) -> Option<PathBuf> {
                 .and_then(|(file, _, _)| file.db_path)
                 .is_some_and(|named| crate::store::DbId::of(&named).is_file(db))
         })
+        // Said as the file's path, not as `/p4A/../p5/dbbackup.yaml` (T28b).
+        .map(|config| std::fs::canonicalize(&config).unwrap_or(config))
 }
 
 /// Run from a subdirectory of a project without any settings (T27b F9): the

@@ -646,6 +646,27 @@ fn restore_target_refuses_another_projects_database_without_force() {
         ),
     );
     assert_eq!(fs::read(&b.db).unwrap(), before);
+    // Reached through `..`: the project's file is named by its own path (T28b).
+    let roundabout = a
+        .root
+        .path()
+        .join("..")
+        .join(b.root.path().file_name().unwrap())
+        .join(b.db.file_name().unwrap());
+    let run: Run = a
+        .configured()
+        .args(["restore", "latest", "--target", roundabout.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .into();
+    run.failed_with(
+        1,
+        &format!(
+            "is the database of another project ({} names it)",
+            fs::canonicalize(b.path("dbbackup.yaml")).unwrap().display()
+        ),
+    );
+    assert_eq!(fs::read(&b.db).unwrap(), before);
     let run: Run = a
         .configured()
         .args(["restore", "latest", "--target", target, "--force"])
