@@ -655,7 +655,12 @@ fn restore_target_refuses_another_projects_database_without_force() {
         .join(b.db.file_name().unwrap());
     let run: Run = a
         .configured()
-        .args(["restore", "latest", "--target", roundabout.to_str().unwrap()])
+        .args([
+            "restore",
+            "latest",
+            "--target",
+            roundabout.to_str().unwrap(),
+        ])
         .output()
         .unwrap()
         .into();
