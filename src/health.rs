@@ -1039,8 +1039,14 @@ pub(crate) fn attempt(backup_dir: &Path, current: &crate::due::Current) -> Crite
                 "newest attempt ({}, host {}, job {}, {when})",
                 last.kind, last.host, last.job,
             );
-            let restored = crate::restored::read(backup_dir, current.db())
-                .filter(|restored| restored.time > last.time);
+            // Checked: a restore point that passed its check, not a failed
+            // snapshot given back as saved with --force (T29 F13).
+            let restored = crate::restored::read(backup_dir, current.db()).filter(|restored| {
+                restored.time > last.time
+                    && crate::store::BackupDir::new(backup_dir)
+                        .by_name(&restored.backup)
+                        .is_ok_and(|e| !e.is_failed() && e.damage.is_none())
+            });
             match &last.lost {
                 // The database was then replaced by a checked restore: what it
                 // holds is in a backup again (a corrupt database repaired from

@@ -666,7 +666,7 @@ fn choose(
         Role::OwnerUnknown if into_db && !request.force => {
             if let Some(why) = legacy.unlike(&entry.file_name) {
                 return Err(Error::failed(format!(
-                    "backup {} is a legacy backup (plain gzip, no recorded database) that {why}: most likely another database's; refusing to restore it over {} (use --target to restore it elsewhere, or --force if you mean it)",
+                    "backup {} is a legacy backup (plain gzip, no recorded database) that {why}; refusing to restore it over {} (use --target to restore it elsewhere, or --force if you mean it)",
                     entry.file_name,
                     show(&request.target)
                 )));
@@ -921,13 +921,13 @@ impl<'a> Schemas<'a> {
 }
 
 /// A legacy backup (plain gzip) records no database; in a directory the seed
-/// shared between databases, the newest may be another's. Sharing no table
-/// with the database it would replace, it is taken for another's (T28 F13:
+/// shared between databases, the newest may be another's. Its tables unlike
+/// the database's it would replace ([`crate::store::unlike::alike`]), it is
+/// taken for another's (T28 F13:
 /// `restore latest` put a 24 times smaller database with none of the tables
 /// over the results, exit 0); `latest` passes over it. Such files are left
-/// out of the restore points already ([`crate::store::unlike`]) when their
-/// first pages name their tables; this reads the whole copy, for the rest and
-/// for a `--target` that is not the database. `copy` is its checked copy,
+/// out of the restore points already ([`crate::store::unlike`]); this is
+/// for a file whose schema could not be read there. `copy` is its checked copy,
 /// given back when it may replace the database.
 fn refuse_unrelated_legacy(
     entry: &Entry,
@@ -942,15 +942,15 @@ fn refuse_unrelated_legacy(
     else {
         return Ok(copy);
     };
-    if !theirs.is_disjoint(ours) {
+    if crate::store::unlike::alike(&theirs, ours) {
         return Ok(copy);
     }
     let list = crate::store::unlike::listed;
     Err(Error::failed(format!(
-        "backup {} is a legacy backup (plain gzip, no recorded database) that shares no table with {} (it holds {}; the database {}): most likely another database's; not restored over it without --force",
+        "backup {} is a legacy backup (plain gzip, no recorded database) whose tables ({}) are mostly not {}'s ({}): most likely another database's; not restored over it without --force",
         entry.file_name,
-        show(&request.target),
         list(&theirs),
+        show(&request.target),
         list(ours)
     )))
 }

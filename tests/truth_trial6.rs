@@ -401,7 +401,7 @@ fn restore_latest_passes_over_a_legacy_backup_sharing_no_table_with_the_database
     run.ok();
     assert!(
         run.stderr.contains(&format!(
-            "passing over {theirs}: a legacy backup (plain gzip, no recorded database) that shares no table with the database"
+            "passing over {theirs}: a legacy backup (plain gzip, no recorded database) that holds tables (unrelated) mostly not among the database "
         )),
         "{}",
         run.stderr
@@ -518,12 +518,15 @@ fn the_same_file_through_a_bind_mount_is_the_same_database() {
     assert_eq!(content_digest(&db), digest);
 }
 
-/// T28b #1: the same seed-era directory with the database missing (or an
-/// empty file): nothing to compare a legacy candidate with, so `restore
-/// latest` put the other database's newest in place. A legacy backup that
-/// shares no table with any other legacy restore point is passed over.
+/// T28b #1, T29 F3/F8: the same seed-era directory with the database missing
+/// (or an empty file): nothing to compare a legacy candidate with, so
+/// `restore latest` put the other database's newest in place; a vote by
+/// numbers instead was flipped by a `prune`. With no database and no backup
+/// of it to compare with, groups of unlike legacy files cannot be told apart:
+/// `latest` chooses none, says so, and nothing is pruned; by name with
+/// `--force` each is restored.
 #[test]
-fn with_the_database_missing_latest_passes_over_a_legacy_backup_unlike_the_others() {
+fn with_the_database_missing_latest_chooses_no_legacy_backup_among_unlike_groups() {
     let env = Env::empty();
     make_results_db(&env.db, 0.5, false);
     fs::create_dir_all(&env.backups).unwrap();
@@ -546,33 +549,35 @@ fn with_the_database_missing_latest_passes_over_a_legacy_backup_unlike_the_other
         .unwrap();
     let theirs = at(1);
     seed_backup(&other, &env.backups, &theirs);
+    let files = env.backup_files();
     for missing in [true, false] {
-        fs::remove_file(&env.db).unwrap();
+        let _ = fs::remove_file(&env.db);
         if !missing {
             fs::write(&env.db, b"").unwrap();
         }
         let run = env.run_configured(&["restore", "latest"]);
-        run.ok();
+        run.failed_with(1, "no restore point of");
         assert!(
-            run.stderr.contains(&format!("passing over {theirs}: a legacy backup (plain gzip, no recorded database) that shares no table with the 2 legacy backups here holding ")),
+            run.stderr.contains(&format!(
+                "passing over {theirs} (and 2 more legacy backups like it"
+            )),
             "{}",
             run.stderr
         );
         assert!(
-            run.stdout.contains(&format!("restored {ours}")),
+            run.stderr
+                .contains("whose each of the 2 groups of tables is cannot be told"),
             "{}",
-            run.stdout
+            run.stderr
         );
-        assert_eq!(content_digest(&env.db), digest);
+        env.run_configured(&["--max-backups", "1", "prune"]).ok();
+        assert_eq!(env.backup_files(), files);
     }
+    fs::remove_file(&env.db).unwrap();
+    env.run_configured(&["restore", &ours, "--force"]).ok();
+    assert_eq!(content_digest(&env.db), digest);
 }
 
-/// T28b #2: in a seed-era directory holding plain-gzip backups of two
-/// databases, retention and `check` counted the other's legacy file as one of
-/// this database's restore points: `max_backups: 2` left one real point (its
-/// own legacy ones deleted) while `check` said 2, or, the other's file being
-/// the oldest, deleted that database's only backup. A legacy file sharing no
-/// table with the database is neither counted nor deleted, and `list` says why.
 #[test]
 fn retention_and_check_neither_count_nor_delete_another_databases_legacy_backup() {
     for theirs_oldest in [false, true] {
@@ -635,7 +640,7 @@ fn retention_and_check_neither_count_nor_delete_another_databases_legacy_backup(
         table.ok();
         assert!(
             table.stdout.contains(&format!(
-                "note: {theirs} is a legacy backup (plain gzip, no recorded database) that shares no table with the database"
+                "note: {theirs} is a legacy backup (plain gzip, no recorded database) that holds tables (samples) mostly not among the database "
             )),
             "{}",
             table.stdout
@@ -669,6 +674,19 @@ fn a_checked_restore_after_a_failed_attempt_leaves_check_healthy() {
     );
     // Records may be read to the second: the restore comes after the attempt.
     std::thread::sleep(std::time::Duration::from_millis(1100));
+    // The failed snapshot given back as saved is no checked restore (T29 F13).
+    let failed = env
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".failed.db.gz"))
+        .unwrap();
+    env.run(&["restore", &failed, "--force"]).ok();
+    let forced = env.run(&["check"]);
+    assert!(
+        attempt(&forced).starts_with("FAIL attempt: "),
+        "{}",
+        forced.stdout
+    );
     env.run(&["restore", "latest"]).ok();
     let after = env.run(&["check"]);
     after.ok();
@@ -678,4 +696,74 @@ fn a_checked_restore_after_a_failed_attempt_leaves_check_healthy() {
         line.contains("the database was replaced since by a checked restore of"),
         "{line}"
     );
+}
+
+/// T29 F2, F1: another database's legacy backup whose schema pages lie past
+/// its first 64 MiB (tables added after the data) was not read, so taken for
+/// this database's: counted, and deleted by its retention; and one generic
+/// table in common (`config`) made another database's file this one's.
+#[test]
+fn a_large_legacy_backup_with_its_schema_at_its_end_is_told_apart() {
+    let env = Env::empty();
+    make_results_db(&env.db, 0.3, false);
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE config (k, v); INSERT INTO config VALUES ('seed', 1);")
+        .unwrap();
+    let other = env.path("other.db");
+    let conn = Connection::open(&other).unwrap();
+    // 96 MiB of data (zeros: a small gzip), then the tables.
+    conn.execute_batch(
+        "CREATE TABLE blobs (b);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 96)
+         INSERT INTO blobs SELECT zeroblob(1048576) FROM n;
+         CREATE TABLE config (k, v);",
+    )
+    .unwrap();
+    for i in 0..80 {
+        conn.execute_batch(&format!(
+            "CREATE TABLE sample_{i:03} (x, y, z); CREATE INDEX i_{i:03} ON sample_{i:03} (x);"
+        ))
+        .unwrap();
+    }
+    drop(conn);
+    assert!(fs::metadata(&other).unwrap().len() > 96 << 20);
+    fs::create_dir_all(&env.backups).unwrap();
+    let system = jiff::tz::TimeZone::system();
+    let at = |h: i64| {
+        seed_backup_name(
+            jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h),
+            &system,
+        )
+    };
+    let ours = at(3);
+    seed_backup(&env.db, &env.backups, &ours);
+    let theirs = at(2);
+    seed_backup(&other, &env.backups, &theirs);
+    let list = env.run_configured(&["list", "--format", "json"]);
+    list.ok();
+    let rows = list.json();
+    let row = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row(&theirs)["role"], "unknown-owner");
+    assert!(
+        row(&theirs)["unknown_owner"]
+            .as_str()
+            .unwrap()
+            .starts_with("holds tables (blobs, config, sample_000, sample_001, sample_002, ...) mostly not among the database "),
+        "{}",
+        row(&theirs)
+    );
+    assert_eq!(row(&ours)["role"], "restore-point");
+    add_extra_row(&env.db);
+    env.run_configured(&["--max-backups", "1", "backup"]).ok();
+    let files = env.backup_files();
+    assert!(files.contains(&theirs), "{files:?}");
+    assert!(!files.contains(&ours), "{files:?}");
 }

@@ -61,6 +61,9 @@ pub(crate) struct Row {
     /// it), the one `restore --before-job N` restores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_job_of: Option<String>,
+    /// Why a legacy file's tables say it is not this database's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_owner: Option<String>,
 }
 
 impl Row {
@@ -107,6 +110,7 @@ impl Row {
             role: db.map(|db| ownership::role(entry, db, legacy).as_str()),
             error: entry.problem().map(str::to_string),
             pre_job_of: None,
+            unknown_owner: legacy.unlike(&entry.file_name).map(str::to_string),
         }
     }
 }
@@ -433,15 +437,22 @@ fn print_notes(
             },
         ));
     }
-    for entry in entries {
-        if let Some(why) = legacy.unlike(&entry.file_name) {
-            out.line(format!(
-                "note: {} is a legacy backup (plain gzip, no recorded database) that {why}: most likely another database's, so not counted, chosen or deleted as {whose}; restore it by name with --target to look at it (dbbackup restore {} --target copy.db)",
-                entry.file_name,
-                entry.file_name,
-                whose = if db.is_some() { "this database's" } else { "a restore point" },
-            ));
-        }
+    // One note per file, a few at most: the rest counted (JSON has each).
+    let unlike: Vec<_> = entries
+        .iter()
+        .filter_map(|e| legacy.unlike(&e.file_name).map(|why| (e, why)))
+        .collect();
+    for (entry, why) in unlike.iter().take(UNLIKE_NOTES) {
+        out.line(format!(
+            "note: {} is a legacy backup (plain gzip, no recorded database) that {why}; not counted, chosen or deleted (to look at it: dbbackup restore {} --target copy.db)",
+            entry.file_name, entry.file_name,
+        ));
+    }
+    if unlike.len() > UNLIKE_NOTES {
+        out.line(format!(
+            "note: and {} more legacy backups whose owner is unknown for their tables (`dbbackup list --format json`: unknown_owner)",
+            unlike.len() - UNLIKE_NOTES
+        ));
     }
     if *legacy == Legacy::Unclaimed && unknown > 0 {
         out.line(unclaimed_note(unknown));
@@ -450,6 +461,9 @@ fn print_notes(
         out.line(line);
     }
 }
+
+/// How many legacy files' notes `list` prints (T29 F10: 30 files, 17 KB).
+const UNLIKE_NOTES: usize = 3;
 
 /// Why legacy files in a directory the config file does not give this database
 /// are not its own, and how to say they are.

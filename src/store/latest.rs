@@ -38,20 +38,27 @@ pub(crate) fn restore_points(
     Ok(set.restore_points)
 }
 
-/// A legacy file newer than the newest restore point, left out for its
-/// tables ([`super::unlike`]): said, as a file `latest` passes over.
+/// Legacy files newer than the newest restore point, left out for their
+/// tables ([`super::unlike`]): said in one line, as files `latest` passes over.
 fn warn_unlike_newer(set: &BackupSet, legacy: &super::Legacy) {
     let newest = set.restore_points.first().map(Entry::order);
-    for entry in &set.owner_unknown {
-        if let Some(why) = legacy.unlike(&entry.file_name)
-            && newest.is_none_or(|newest| entry.order() > newest)
-        {
-            tracing::warn!(
-                "passing over {}: a legacy backup (plain gzip, no recorded database) that {why}: most likely another database's (restore it by name if you mean it)",
-                entry.file_name
-            );
-        }
-    }
+    let mut passed = set.owner_unknown.iter().filter_map(|entry| {
+        let why = legacy.unlike(&entry.file_name)?;
+        newest
+            .is_none_or(|newest| entry.order() > newest)
+            .then_some((entry, why))
+    });
+    let Some((first, why)) = passed.next() else {
+        return;
+    };
+    let more = match passed.count() {
+        0 => String::new(),
+        n => format!(" (and {n} more legacy backups like it: `dbbackup list` says why)"),
+    };
+    tracing::warn!(
+        "passing over {}{more}: a legacy backup (plain gzip, no recorded database) that {why}; restore it by name if you mean it",
+        first.file_name
+    );
 }
 
 /// Without a configured database: the one database `dir` holds backups of

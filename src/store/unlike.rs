@@ -19,10 +19,12 @@ pub(crate) type Tables = BTreeSet<String>;
 /// Each file's tables (by path and size), as read.
 type ReadTables = HashMap<(PathBuf, u64), Option<Tables>>;
 
-/// How much of a database is inflated, at most, for its schema: its pages
-/// are at the start, or (tables added later) wherever the file then ended.
-/// Past this, the tables are not known and the file is judged as before.
-const SCHEMA_READ_LIMIT: u64 = 64 * 1024 * 1024;
+/// A database's schema pages are read wherever they are: at the start, or
+/// (tables added later) where the file then ended, so possibly the whole
+/// file is inflated, once per file (recorded beside it). A limit would leave
+/// a large file's owner untold, and such a file was counted as this
+/// database's (T29 F2: another database's only backup deleted).
+const SCHEMA_READ_LIMIT: u64 = u64::MAX;
 
 /// Legacy files, by name, taken for another database's, each with why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,24 +39,29 @@ impl Unlike {
             .filter(|e| e.legacy && e.implausible.is_none())
             .filter_map(|e| head_tables(e).map(|tables| (e, tables)))
             .collect();
-        let mut unlike = BTreeMap::new();
         if legacy.is_empty() {
-            return Unlike(unlike);
+            return Unlike::default();
         }
-        if let Some((ours, of_what)) = db.and_then(|db| reference(entries, db)) {
-            for (entry, theirs) in &legacy {
-                if theirs.is_disjoint(&ours) {
-                    let why = format!(
-                        "shares no table with {of_what} (it holds {}; {of_what} {})",
-                        listed(theirs),
-                        listed(&ours)
-                    );
-                    unlike.insert(entry.file_name.clone(), why);
-                }
+        let reference = match db {
+            Some(db) => reference(entries, db),
+            None => Err("no database is configured".to_string()),
+        };
+        let (ours, of_what) = match reference {
+            Ok(found) => found,
+            Err(database) => return Unlike(by_families(&legacy, &database)),
+        };
+        let mut unlike = BTreeMap::new();
+        for (entry, theirs) in &legacy {
+            if !alike(theirs, &ours) {
+                let why = format!(
+                    "holds tables ({}) mostly not among {of_what}'s ({}): most likely another database's",
+                    listed(theirs),
+                    listed(&ours)
+                );
+                unlike.insert(entry.file_name.clone(), why);
             }
-            return Unlike(unlike);
         }
-        Unlike(by_families(&legacy))
+        Unlike(unlike)
     }
 
     /// Why `file_name` is taken for another database's, if it is.
@@ -63,67 +70,60 @@ impl Unlike {
     }
 }
 
-/// With nothing to compare them with: the legacy files fall into families
-/// (files linked by a table in common); one family larger than every other
-/// is taken for this database's, the rest for others'. Of families equally
-/// large, whose each is cannot be told: none is counted.
-fn by_families(legacy: &[(&Entry, Tables)]) -> BTreeMap<String, String> {
+/// Two schemas of one database: more than half of the tables of the smaller
+/// are in the other (names as SQLite compares them, ignoring ASCII case). A
+/// schema that grew keeps all of the old one's; two databases that share a
+/// generic table (`config`, `metadata`) share little else (T29 F1).
+pub(crate) fn alike(a: &Tables, b: &Tables) -> bool {
+    let lower = |t: &Tables| {
+        t.iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect::<BTreeSet<_>>()
+    };
+    let (a, b) = (lower(a), lower(b));
+    let shared = a.intersection(&b).count();
+    shared > 0 && shared * 2 > a.len().min(b.len())
+}
+
+/// With nothing to compare them with (`database`: why not): the legacy
+/// files fall into families, files linked by [`alike`] schemas. One family:
+/// they are this database's. Several: whose each is cannot be told, and none
+/// is counted, chosen or deleted (T29 F8: a vote by numbers, flipped by a
+/// `prune`, restored the other database and deleted its backup).
+fn by_families(legacy: &[(&Entry, Tables)], database: &str) -> BTreeMap<String, String> {
     let mut family: Vec<usize> = (0..legacy.len()).collect();
     for i in 0..legacy.len() {
         for j in 0..i {
-            if !legacy[i].1.is_disjoint(&legacy[j].1) {
+            if alike(&legacy[i].1, &legacy[j].1) {
                 let (a, b) = (family[i], family[j]);
                 family.iter_mut().filter(|f| **f == a).for_each(|f| *f = b);
             }
         }
     }
-    let size = |f: usize| family.iter().filter(|g| **g == f).count();
-    let largest = family.iter().map(|f| size(*f)).max().unwrap_or(0);
-    let leaders: BTreeSet<usize> = family
+    let families: BTreeSet<usize> = family.iter().copied().collect();
+    if families.len() <= 1 {
+        return BTreeMap::new();
+    }
+    legacy
         .iter()
-        .copied()
-        .filter(|f| size(*f) == largest)
-        .collect();
-    let mut unlike = BTreeMap::new();
-    if family.iter().all(|f| *f == family[0]) {
-        return unlike;
-    }
-    let tables_of = |f: usize| -> Tables {
-        legacy
-            .iter()
-            .zip(&family)
-            .filter(|(_, g)| **g == f)
-            .flat_map(|((_, tables), _)| tables.iter().cloned())
-            .collect()
-    };
-    for ((entry, theirs), f) in legacy.iter().zip(&family) {
-        let why = match (leaders.len(), leaders.contains(f)) {
-            (1, true) => continue,
-            (1, false) => {
-                let main = *leaders.first().unwrap_or(f);
-                format!(
-                    "shares no table with the {largest} legacy backups here holding {} (it holds {})",
-                    listed(&tables_of(main)),
-                    listed(theirs)
-                )
-            }
-            _ => format!(
-                "shares no table with other legacy backups here, as many as those holding its tables ({}): which are this database's cannot be told",
-                listed(theirs)
-            ),
-        };
-        unlike.insert(entry.file_name.clone(), why);
-    }
-    unlike
+        .map(|(entry, tables)| {
+            let why = format!(
+                "holds tables ({}) unlike other legacy backups' here, and {database}: whose each of the {} groups of tables is cannot be told",
+                listed(tables),
+                families.len()
+            );
+            (entry.file_name.clone(), why)
+        })
+        .collect()
 }
 
 /// The tables to compare legacy files with, and whose they are: the
 /// database's own, else (missing, empty, unreadable) those of its newest full
-/// backup that records it.
-fn reference(entries: &[Entry], db: &super::DbId) -> Option<(Tables, String)> {
-    if let Some(tables) = crate::sqlite_file::table_names(db.canonical()).filter(|t| !t.is_empty())
-    {
-        return Some((tables, format!("the database {}", show(db.canonical()))));
+/// backup that records it; else why there are none.
+fn reference(entries: &[Entry], db: &super::DbId) -> Result<(Tables, String), String> {
+    let path = db.canonical();
+    if let Some(tables) = crate::sqlite_file::table_names(path).filter(|t| !t.is_empty()) {
+        return Ok((tables, format!("the database {}", show(path))));
     }
     let newest = entries
         .iter()
@@ -134,9 +134,19 @@ fn reference(entries: &[Entry], db: &super::DbId) -> Option<(Tables, String)> {
                 && !e.is_failed()
                 && e.damage.is_none()
         })
-        .max_by_key(|e| e.order())?;
-    let tables = head_tables(newest)?;
-    Some((tables, format!("its newest backup {}", newest.file_name)))
+        .max_by_key(|e| e.order());
+    if let Some(tables) = newest.and_then(head_tables) {
+        let name = newest.map_or("", |e| e.file_name.as_str());
+        return Ok((tables, format!("its newest backup {name}")));
+    }
+    Err(match std::fs::metadata(path) {
+        Err(_) => format!("the database {} is missing", show(path)),
+        Ok(meta) if meta.len() == 0 => format!("the database {} is empty", show(path)),
+        Ok(_) => format!(
+            "the database {} has no tables it can be read for",
+            show(path)
+        ),
+    })
 }
 
 /// At most five names, for a one-line message.
@@ -205,29 +215,41 @@ mod tests {
             .zip(files)
             .map(|(entry, (_, names))| (entry, tables(names)))
             .collect();
-        by_families(&pairs).into_keys().collect()
+        by_families(&pairs, "the database is missing")
+            .into_keys()
+            .collect()
     }
 
     #[test]
-    fn without_a_database_the_one_largest_family_of_legacy_files_is_its() {
+    fn without_a_database_groups_of_unlike_legacy_files_are_nobodys() {
         let runs: &[&str] = &["runs", "metrics"];
         let grown: &[&str] = &["runs", "metrics", "extra"];
         let samples: &[&str] = &["samples"];
-        let name = |stamp: &str| legacy(stamp).file_name;
         // A schema that grew is one family with the one it grew from.
         assert!(judged(&[("20250101_000000", runs), ("20250102_000000", grown)]).is_empty());
-        assert_eq!(
-            judged(&[
+        // Two groups, whatever their sizes: whose each is cannot be told.
+        for files in [
+            &[("20250101_000000", runs), ("20250103_000000", samples)][..],
+            &[
                 ("20250101_000000", runs),
                 ("20250102_000000", grown),
                 ("20250103_000000", samples),
-            ]),
-            vec![name("20250103_000000")]
-        );
-        // One against one: whose either is cannot be told.
-        assert_eq!(
-            judged(&[("20250101_000000", runs), ("20250103_000000", samples)]).len(),
-            2
-        );
+            ][..],
+        ] {
+            assert_eq!(judged(files).len(), files.len());
+        }
+    }
+
+    #[test]
+    fn schemas_are_alike_when_most_of_the_smaller_ones_tables_are_in_the_other() {
+        let alike_names = |a: &[&str], b: &[&str]| alike(&tables(a), &tables(b));
+        assert!(alike_names(&["runs"], &["runs", "metrics", "config"]));
+        assert!(alike_names(&["RUNS", "Metrics"], &["runs", "metrics"]));
+        assert!(!alike_names(
+            &["users", "orders", "config"],
+            &["runs", "metrics", "config"]
+        ));
+        assert!(!alike_names(&["samples"], &["runs"]));
+        assert!(!alike_names(&[], &["runs"]));
     }
 }
