@@ -148,7 +148,7 @@ pub fn not_writable(what: &str, dir: &Path, source: &io::Error) -> Option<String
     }
 }
 
-/// A usage error's line with each word longer than [`LONG_WORD`] characters
+/// An error line with each word longer than [`LONG_WORD`] characters
 /// shortened to its start and end: a pasted 5000-digit value is said, not
 /// echoed whole, and the line stays one a terminal shows (T28 F15).
 pub fn elide_long_words(line: &str) -> std::borrow::Cow<'_, str> {

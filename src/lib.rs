@@ -115,7 +115,8 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
                 let line = error.to_string();
                 to_stderr(format_args!("error: {}\n", error::elide_long_words(&line)));
             } else {
-                tracing::error!("{error}");
+                let line = error.to_string();
+                tracing::error!("{}", error::elide_long_words(&line));
             }
             if nagios {
                 commands::report::nagios_unknown(&error.to_string())

@@ -908,5 +908,16 @@ fn an_over_long_value_is_shortened_in_the_one_line_error() {
     let flag = env.run(&["--compression-level", &digits, "backup"]);
     assert_eq!(flag.code, 2);
     assert!(flag.stderr.len() < 600, "{}", flag.stderr);
+    // And an error while working (T29 F6): a name no backup has.
+    let name = "b".repeat(3000);
+    fs::create_dir_all(&env.backups).unwrap();
+    let restore = env.run(&["restore", &name, "--target", "x.db"]);
+    assert_eq!(restore.code, 1);
+    assert!(restore.stderr.len() < 800, "{}", restore.stderr);
+    assert!(
+        restore.stderr.contains("(3002 characters in all)"),
+        "{}",
+        restore.stderr
+    );
     assert!(env.backup_files().is_empty());
 }
