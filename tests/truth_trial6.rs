@@ -518,6 +518,14 @@ fn the_same_file_through_a_bind_mount_is_the_same_database() {
     assert_eq!(content_digest(&db), digest);
 }
 
+/// The seed's name for a backup made `hours` ago here.
+fn hours_ago(hours: i64) -> String {
+    seed_backup_name(
+        jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours),
+        &jiff::tz::TimeZone::system(),
+    )
+}
+
 /// T28b #1, T29 F3/F8: the same seed-era directory with the database missing
 /// (or an empty file): nothing to compare a legacy candidate with, so
 /// `restore latest` put the other database's newest in place; a vote by
@@ -530,16 +538,9 @@ fn with_the_database_missing_latest_chooses_no_legacy_backup_among_unlike_groups
     let env = Env::empty();
     make_results_db(&env.db, 0.5, false);
     fs::create_dir_all(&env.backups).unwrap();
-    let system = jiff::tz::TimeZone::system();
-    let at = |h: i64| {
-        seed_backup_name(
-            jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h),
-            &system,
-        )
-    };
-    seed_backup(&env.db, &env.backups, &at(5));
+    seed_backup(&env.db, &env.backups, &hours_ago(5));
     add_extra_row(&env.db);
-    let ours = at(3);
+    let ours = hours_ago(3);
     seed_backup(&env.db, &env.backups, &ours);
     let digest = content_digest(&env.db);
     let other = env.path("other.db");
@@ -547,7 +548,7 @@ fn with_the_database_missing_latest_chooses_no_legacy_backup_among_unlike_groups
         .unwrap()
         .execute_batch("CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (1);")
         .unwrap();
-    let theirs = at(1);
+    let theirs = hours_ago(1);
     seed_backup(&other, &env.backups, &theirs);
     let files = env.backup_files();
     for missing in [true, false] {
@@ -584,21 +585,14 @@ fn retention_and_check_neither_count_nor_delete_another_databases_legacy_backup(
         let env = Env::empty();
         make_results_db(&env.db, 0.3, false);
         fs::create_dir_all(&env.backups).unwrap();
-        let system = jiff::tz::TimeZone::system();
-        let at = |h: i64| {
-            seed_backup_name(
-                jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h),
-                &system,
-            )
-        };
         let other = env.path("other.db");
         Connection::open(&other)
             .unwrap()
             .execute_batch("CREATE TABLE samples (x); INSERT INTO samples VALUES (1);")
             .unwrap();
         let (theirs, ours) = match theirs_oldest {
-            false => (at(3), [at(5), at(4)]),
-            true => (at(6), [at(5), at(4)]),
+            false => (hours_ago(3), [hours_ago(5), hours_ago(4)]),
+            true => (hours_ago(6), [hours_ago(5), hours_ago(4)]),
         };
         for name in &ours {
             add_extra_row(&env.db);
@@ -729,16 +723,9 @@ fn a_large_legacy_backup_with_its_schema_at_its_end_is_told_apart() {
     drop(conn);
     assert!(fs::metadata(&other).unwrap().len() > 96 << 20);
     fs::create_dir_all(&env.backups).unwrap();
-    let system = jiff::tz::TimeZone::system();
-    let at = |h: i64| {
-        seed_backup_name(
-            jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h),
-            &system,
-        )
-    };
-    let ours = at(3);
+    let ours = hours_ago(3);
     seed_backup(&env.db, &env.backups, &ours);
-    let theirs = at(2);
+    let theirs = hours_ago(2);
     seed_backup(&other, &env.backups, &theirs);
     let list = env.run_configured(&["list", "--format", "json"]);
     list.ok();
