@@ -148,7 +148,7 @@ pub fn not_writable(what: &str, dir: &Path, source: &io::Error) -> Option<String
     }
 }
 
-/// An error line with each word longer than [`LONG_WORD`] characters
+/// An error line with each word longer than 300 characters (`LONG_WORD`)
 /// shortened to its start and end: a pasted 5000-digit value is said, not
 /// echoed whole, and the line stays one a terminal shows (T28 F15).
 pub fn elide_long_words(line: &str) -> std::borrow::Cow<'_, str> {
@@ -195,7 +195,7 @@ pub fn show(path: &Path) -> String {
 
 #[cfg(test)]
 mod elide_tests {
-    use super::elide_long_words;
+    use super::*;
 
     #[test]
     fn a_long_word_is_said_by_its_ends_and_length() {

@@ -922,8 +922,10 @@ fn last_attempt(
     match set.newest_attempt() {
         Some(newest)
             if newest.is_failed()
-                && let Some(restored) = restored
-                    .filter(|r| r.time > newest.created() && r.backup != newest.file_name) =>
+                && let Some(restored) = restored.filter(|r| {
+                    r.time > newest.created()
+                        && set.restore_points.iter().any(|e| e.file_name == r.backup)
+                }) =>
         {
             Criterion {
                 pending: false,
@@ -1008,6 +1010,20 @@ fn last_attempt(
     }
 }
 
+/// Whether `restored` put back one of this database's restore points (not
+/// a failed snapshot, a damaged file or a legacy file of unknown owner).
+fn restored_point(
+    backups: &crate::store::BackupDir,
+    db: &crate::store::DbId,
+    restored: &crate::restored::Restored,
+) -> bool {
+    backups.set(db).is_ok_and(|set| {
+        set.restore_points
+            .iter()
+            .any(|e| e.file_name == restored.backup)
+    })
+}
+
 /// The name of the newest-attempt criterion.
 pub(crate) const ATTEMPT: &str = "attempt";
 
@@ -1040,12 +1056,15 @@ pub(crate) fn attempt(backup_dir: &Path, current: &crate::due::Current) -> Crite
                 last.kind, last.host, last.job,
             );
             // Checked: a restore point that passed its check, not a failed
-            // snapshot given back as saved with --force (T29 F13).
+            // snapshot or another database's file given back with --force
+            // (T29 F13, T29b N4).
             let restored = crate::restored::read(backup_dir, current.db()).filter(|restored| {
                 restored.time > last.time
-                    && crate::store::BackupDir::new(backup_dir)
-                        .by_name(&restored.backup)
-                        .is_ok_and(|e| !e.is_failed() && e.damage.is_none())
+                    && restored_point(
+                        &crate::store::BackupDir::new(backup_dir),
+                        current.db(),
+                        restored,
+                    )
             });
             match &last.lost {
                 // The database was then replaced by a checked restore: what it

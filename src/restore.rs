@@ -679,6 +679,15 @@ fn choose(
                 show(&request.target)
             )));
         }
+        // Said: it is not known to be this database's (T29b N4).
+        Role::OwnerUnknown if into_db => tracing::warn!(
+            "backup {} is a legacy backup whose owner is unknown{}: restoring it over {} because of --force",
+            entry.file_name,
+            legacy
+                .unlike(&entry.file_name)
+                .map_or(String::new(), |why| format!(" (it {why})")),
+            show(&request.target)
+        ),
         Role::Other if into_db && !request.force => {
             let source = entry.meta.as_ref().map_or("?", |m| m.source.as_str());
             return Err(Error::failed(format!(

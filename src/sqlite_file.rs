@@ -16,6 +16,8 @@ use crate::error::{Context, Error, Result, show};
 use crate::signals;
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod schema;
+
 pub(crate) const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// Integrity-check output kept in metadata (which has about 8 KiB in all); the
@@ -426,22 +428,53 @@ pub(crate) fn check_on(conn: &Connection, pragma: &str) -> Result<Integrity> {
     check
 }
 
-/// The names of the tables in the database at `path` (read-only, without
-/// touching it), or `None` when it cannot be read.
+/// The names of the tables the user made in the database at `path` (as its
+/// main file holds them, without touching it: a schema change still in the
+/// `-wal` is not seen), or `None` when it cannot be read.
 pub(crate) fn table_names(path: &Path) -> Option<std::collections::BTreeSet<String>> {
-    let uri = format!("file:{}?immutable=1", uri_escape(path));
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_URI
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(&uri, flags).ok()?;
-    let mut statement = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%'")
-        .ok()?;
-    statement
-        .query_map([], |row| row.get::<_, String>(0))
-        .ok()?
-        .collect::<rusqlite::Result<_>>()
-        .ok()
+    let read = |uri: String| -> Option<Vec<(String, bool)>> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&uri, flags).ok()?;
+        let mut statement = conn
+            .prepare("SELECT name, rootpage = 0 FROM sqlite_schema WHERE type = 'table'")
+            .ok()?;
+        statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
+            })
+            .ok()?
+            .collect::<rusqlite::Result<_>>()
+            .ok()
+    };
+    // Immutable: no lock a writer would wait on, no `-shm` made beside it.
+    let tables = read(format!("file:{}?immutable=1", uri_escape(path)))?;
+    Some(user_tables(tables))
+}
+
+/// The tables a schema's user made, from (name, is virtual) pairs: not
+/// SQLite's own (`sqlite_*`) nor the shadow tables a virtual table keeps
+/// (`docs_content`, `docs_idx` of an FTS table `docs`; `geo_node` of an
+/// rtree), which two databases with one full-text index in common would
+/// otherwise share by the half dozen (T29b N1).
+pub(crate) fn user_tables(tables: Vec<(String, bool)>) -> std::collections::BTreeSet<String> {
+    let virtual_prefixes: Vec<String> = tables
+        .iter()
+        .filter(|(_, is_virtual)| *is_virtual)
+        .map(|(name, _)| format!("{}_", name.to_ascii_lowercase()))
+        .collect();
+    tables
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !name.to_ascii_lowercase().starts_with("sqlite_"))
+        .filter(|name| {
+            let lower = name.to_ascii_lowercase();
+            !virtual_prefixes
+                .iter()
+                .any(|prefix| lower.starts_with(prefix))
+        })
+        .collect()
 }
 
 pub(crate) fn uri_escape(path: &Path) -> String {

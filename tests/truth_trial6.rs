@@ -567,7 +567,7 @@ fn with_the_database_missing_latest_chooses_no_legacy_backup_among_unlike_groups
         );
         assert!(
             run.stderr
-                .contains("whose each of the 2 groups of tables is cannot be told"),
+                .contains("which of them are this database's cannot be told"),
             "{}",
             run.stderr
         );
@@ -753,4 +753,102 @@ fn a_large_legacy_backup_with_its_schema_at_its_end_is_told_apart() {
     let files = env.backup_files();
     assert!(files.contains(&theirs), "{files:?}");
     assert!(!files.contains(&ours), "{files:?}");
+}
+
+/// T29b N1, N8: two databases with one full-text index in common shared its
+/// half-dozen shadow tables, so the other's legacy file was alike and
+/// deleted by this database's retention; and a legacy file whose schema
+/// cannot be read (here: cut inside its first page) counted as this
+/// database's beside another database's files, and was deleted too.
+#[test]
+fn shadow_tables_do_not_make_databases_alike_nor_is_an_unreadable_file_ours_beside_anothers() {
+    let env = Env::empty();
+    make_results_db(&env.db, 0.3, false);
+    Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("CREATE VIRTUAL TABLE docs USING fts5(body);")
+        .unwrap();
+    let other = env.path("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE users (x); CREATE TABLE orders (y);
+             CREATE VIRTUAL TABLE docs USING fts5(body);",
+        )
+        .unwrap();
+    fs::create_dir_all(&env.backups).unwrap();
+    let ours = hours_ago(4);
+    seed_backup(&env.db, &env.backups, &ours);
+    let theirs = hours_ago(3);
+    seed_backup(&other, &env.backups, &theirs);
+    // Another database's backup whose SQLite header is whole but whose schema
+    // page is not: zeros from byte 100 on, the gzip whole.
+    let mut bytes = fs::read(&other).unwrap();
+    bytes[100..].fill(0);
+    let broken_db = env.path("broken.db");
+    fs::write(&broken_db, &bytes).unwrap();
+    let unreadable = hours_ago(2);
+    seed_backup(&broken_db, &env.backups, &unreadable);
+    let list = env.run_configured(&["list", "--format", "json"]);
+    list.ok();
+    let roles: std::collections::BTreeMap<String, String> = list
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["name"].as_str().unwrap().to_string(),
+                row["role"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(roles[&ours], "restore-point", "{roles:?}");
+    assert_eq!(roles[&theirs], "unknown-owner", "{roles:?}");
+    assert_eq!(roles[&unreadable], "unknown-owner", "{roles:?}");
+    add_extra_row(&env.db);
+    env.run_configured(&["--max-backups", "1", "backup"]).ok();
+    let files = env.backup_files();
+    assert!(
+        files.contains(&theirs) && files.contains(&unreadable),
+        "{files:?}"
+    );
+    assert!(!files.contains(&ours), "{files:?}");
+}
+
+/// T29b N11: the database missing and its own dbbackup backup damaged (cut):
+/// the other database's legacy files, alike each other, were taken for this
+/// database's, pruned and restored. With its own backups here and none
+/// readable, no legacy file is counted, chosen or deleted.
+#[test]
+fn with_the_database_missing_and_its_own_backup_damaged_no_legacy_file_is_its() {
+    let env = Env::empty();
+    make_results_db(&env.db, 0.3, false);
+    env.run_configured(&["backup"]).ok();
+    let own = env.backup_files().pop().unwrap();
+    let other = env.path("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE samples (x); INSERT INTO samples VALUES (1);")
+        .unwrap();
+    let legacy = [hours_ago(3), hours_ago(2)];
+    for name in &legacy {
+        seed_backup(&other, &env.backups, name);
+    }
+    fs::remove_file(&env.db).unwrap();
+    let path = env.backups.join(&own);
+    let len = fs::metadata(&path).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    env.run_configured(&["--max-backups", "1", "prune"]).ok();
+    for name in &legacy {
+        assert!(env.backup_files().contains(name), "{name}");
+    }
+    let restore = env.run_configured(&["restore", "latest"]);
+    assert_eq!(restore.code, 1, "{}", restore.stderr);
+    assert!(!env.db.exists());
 }

@@ -260,25 +260,11 @@ pub(crate) fn db_header(entry: &Entry) -> Option<[u8; 100]> {
 /// `None` for a diff or an unreadable file.
 pub(crate) fn db_head(entry: &Entry, len: u64) -> Option<Vec<u8>> {
     let mut head = Vec::new();
-    db_stream(entry)?.take(len).read_to_end(&mut head).ok()?;
+    crate::store::db_stream(entry)?
+        .take(len)
+        .read_to_end(&mut head)
+        .ok()?;
     head.starts_with(SQLITE_MAGIC).then_some(head)
-}
-
-/// The database a full backup or a legacy file holds, inflated as it is
-/// read from its first byte; `None` for a diff or a file that cannot be opened.
-pub(crate) fn db_stream(entry: &Entry) -> Option<impl Read + use<>> {
-    use std::io::{Seek, SeekFrom};
-    let start = match &entry.meta {
-        Ok(meta) if meta.diff.is_none() => crate::store::metadata::HEADER_LEN as u64,
-        Err(_) if entry.legacy => 0,
-        _ => return None,
-    };
-    let mut file = open_no_follow(&entry.path).ok()?;
-    file.seek(SeekFrom::Start(start)).ok()?;
-    Some(MultiGzDecoder::new(BufReader::with_capacity(
-        64 * 1024,
-        file,
-    )))
 }
 
 pub(crate) fn looks_like_gzip(path: &Path) -> bool {

@@ -5,7 +5,6 @@ pub(crate) mod compress;
 pub(crate) mod decompress;
 pub(crate) mod inflate;
 pub(crate) mod members;
-pub(crate) mod schema;
 
 /// Compression threads: `requested` when not 0, else the cores this process may
 /// really use — affinity and cgroup quota (both honoured by

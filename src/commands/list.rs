@@ -225,7 +225,14 @@ fn warn_if_missing(ctx: &Ctx, entries: &[Entry], db: Option<&DbId>, legacy: &Leg
             )
         })
         .count();
+    let unknown = entries
+        .iter()
+        .filter(|e| ownership::role(e, db, legacy) == Role::OwnerUnknown)
+        .count();
     let which = match ours {
+        0 if unknown > 0 => format!(
+            "none of the backups listed is known to be of it ({unknown} legacy of unknown owner: see the notes)"
+        ),
         0 => "none of the backups listed is of it: mistyped --db-path?".to_string(),
         n => format!("{n} backup{} listed of it", if n == 1 { "" } else { "s" }),
     };
@@ -449,9 +456,11 @@ fn print_notes(
         ));
     }
     if unlike.len() > UNLIKE_NOTES {
+        let more = unlike.len() - UNLIKE_NOTES;
         out.line(format!(
-            "note: and {} more legacy backups whose owner is unknown for their tables (`dbbackup list --format json`: unknown_owner)",
-            unlike.len() - UNLIKE_NOTES
+            "note: and {more} more legacy backup{s} whose owner is unknown for {their} tables (`dbbackup list --format json`: unknown_owner)",
+            s = if more == 1 { "" } else { "s" },
+            their = if more == 1 { "its" } else { "their" },
         ));
     }
     if *legacy == Legacy::Unclaimed && unknown > 0 {

@@ -53,6 +53,7 @@ fn warn_unlike_newer(set: &BackupSet, legacy: &super::Legacy) {
     };
     let more = match passed.count() {
         0 => String::new(),
+        1 => " (and 1 more legacy backup like it: `dbbackup list` says why)".to_string(),
         n => format!(" (and {n} more legacy backups like it: `dbbackup list` says why)"),
     };
     tracing::warn!(

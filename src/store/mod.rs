@@ -36,6 +36,7 @@ pub use metadata::{CheckResult, Kind, Metadata};
 pub use naming::BackupName;
 use naming::MAX_SEQ;
 pub(crate) use ownership::{BackupSet, DbId, Legacy, Role};
+pub(crate) use unlike::db_stream;
 
 pub const LOCK_FILE: &str = ".dbbackup.lock";
 /// Hidden directory of per-page hash tables of full backups (`crate::diff::pagehash`).

@@ -34,31 +34,52 @@ impl Unlike {
     /// Judge the legacy files among `entries` for the database at `db` (`None`:
     /// no database configured; the legacy files are compared among themselves).
     pub(crate) fn judge(entries: &[Entry], db: Option<&super::DbId>) -> Unlike {
-        let legacy: Vec<(&Entry, Tables)> = entries
+        let legacy: Vec<(&Entry, Option<Tables>)> = entries
             .iter()
             .filter(|e| e.legacy && e.implausible.is_none())
-            .filter_map(|e| head_tables(e).map(|tables| (e, tables)))
+            .map(|e| (e, head_tables(e)))
             .collect();
         if legacy.is_empty() {
             return Unlike::default();
         }
         let reference = match db {
             Some(db) => reference(entries, db),
-            None => Err("no database is configured".to_string()),
-        };
-        let (ours, of_what) = match reference {
-            Ok(found) => found,
-            Err(database) => return Unlike(by_families(&legacy, &database)),
+            None => Err(Missing::NotConfigured),
         };
         let mut unlike = BTreeMap::new();
-        for (entry, theirs) in &legacy {
-            if !alike(theirs, &ours) {
+        match reference {
+            Ok((ours, of_what)) => {
+                for (entry, theirs) in &legacy {
+                    if let Some(theirs) = theirs.as_ref().filter(|t| !alike(t, &ours)) {
+                        let why = format!(
+                            "holds tables ({}) mostly not among {of_what}'s ({}): most likely another database's",
+                            listed(theirs),
+                            listed(&ours)
+                        );
+                        unlike.insert(entry.file_name.clone(), why);
+                    }
+                }
+            }
+            // Its own backups are here, and none can be read to compare with.
+            Err(Missing::OwnBackupsUnreadable(database)) => {
                 let why = format!(
-                    "holds tables ({}) mostly not among {of_what}'s ({}): most likely another database's",
-                    listed(theirs),
-                    listed(&ours)
+                    "cannot be compared with anything: {database}, and none of its own backups here can be read for its tables"
                 );
-                unlike.insert(entry.file_name.clone(), why);
+                for (entry, _) in &legacy {
+                    unlike.insert(entry.file_name.clone(), why.clone());
+                }
+            }
+            Err(missing) => unlike = by_groups(&legacy, &missing.to_string()),
+        }
+        // Another database's legacy files are here: one whose tables cannot be
+        // read (damaged, a name too long to read) may be its too (T29b N8, N12).
+        if !unlike.is_empty() {
+            for (entry, theirs) in &legacy {
+                if theirs.is_none() {
+                    unlike.entry(entry.file_name.clone()).or_insert_with(|| {
+                        "cannot be read for its tables, and other legacy backups here are another database's: whether it is this database's cannot be told".to_string()
+                    });
+                }
             }
         }
         Unlike(unlike)
@@ -85,73 +106,105 @@ pub(crate) fn alike(a: &Tables, b: &Tables) -> bool {
     shared > 0 && shared * 2 > a.len().min(b.len())
 }
 
-/// With nothing to compare them with (`database`: why not): the legacy
-/// files fall into families, files linked by [`alike`] schemas. One family:
-/// they are this database's. Several: whose each is cannot be told, and none
-/// is counted, chosen or deleted (T29 F8: a vote by numbers, flipped by a
-/// `prune`, restored the other database and deleted its backup).
-fn by_families(legacy: &[(&Entry, Tables)], database: &str) -> BTreeMap<String, String> {
-    let mut family: Vec<usize> = (0..legacy.len()).collect();
-    for i in 0..legacy.len() {
-        for j in 0..i {
-            if alike(&legacy[i].1, &legacy[j].1) {
-                let (a, b) = (family[i], family[j]);
-                family.iter_mut().filter(|f| **f == a).for_each(|f| *f = b);
-            }
-        }
-    }
-    let families: BTreeSet<usize> = family.iter().copied().collect();
-    if families.len() <= 1 {
+/// With nothing to compare them with (`database`: why not): they are this
+/// database's only while every two whose tables can be read are alike. Else
+/// which are this database's cannot be told, and none is counted, chosen or deleted
+/// (T29 F8: a vote by numbers, flipped by a `prune`, restored the other
+/// database and deleted its backup; T29b N2: groups chained through one
+/// file alike both).
+fn by_groups(legacy: &[(&Entry, Option<Tables>)], database: &str) -> BTreeMap<String, String> {
+    let read: Vec<&Tables> = legacy.iter().filter_map(|(_, t)| t.as_ref()).collect();
+    let unlike_pair = read
+        .iter()
+        .enumerate()
+        .find_map(|(i, a)| read[..i].iter().find(|b| !alike(a, b)).map(|b| (*a, *b)));
+    let Some((a, b)) = unlike_pair else {
         return BTreeMap::new();
-    }
+    };
+    let why = format!(
+        "is one of legacy backups here holding unlike tables (one holds {}; another {}), and {database}: which of them are this database's cannot be told",
+        listed(a),
+        listed(b)
+    );
     legacy
         .iter()
-        .map(|(entry, tables)| {
-            let why = format!(
-                "holds tables ({}) unlike other legacy backups' here, and {database}: whose each of the {} groups of tables is cannot be told",
-                listed(tables),
-                families.len()
-            );
-            (entry.file_name.clone(), why)
-        })
+        .map(|(entry, _)| (entry.file_name.clone(), why.clone()))
         .collect()
 }
 
+/// Why there is nothing to compare legacy files with.
+enum Missing {
+    NotConfigured,
+    /// The database cannot be read for its tables (missing, empty, damaged).
+    Database(String),
+    /// Nor can any of its own full backups here.
+    OwnBackupsUnreadable(String),
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::NotConfigured => f.write_str("no database is configured"),
+            Missing::Database(why) | Missing::OwnBackupsUnreadable(why) => f.write_str(why),
+        }
+    }
+}
+
 /// The tables to compare legacy files with, and whose they are: the
-/// database's own, else (missing, empty, unreadable) those of its newest full
-/// backup that records it; else why there are none.
-fn reference(entries: &[Entry], db: &super::DbId) -> Result<(Tables, String), String> {
+/// database's own, else (missing, empty, damaged) those of its newest full
+/// backup here that can be read; else why there are none.
+fn reference(entries: &[Entry], db: &super::DbId) -> Result<(Tables, String), Missing> {
     let path = db.canonical();
     if let Some(tables) = crate::sqlite_file::table_names(path).filter(|t| !t.is_empty()) {
         return Ok((tables, format!("the database {}", show(path))));
     }
-    let newest = entries
+    let database = match std::fs::metadata(path) {
+        Err(_) => format!("the database {} is missing", show(path)),
+        Ok(meta) if meta.len() == 0 => format!("the database {} is empty", show(path)),
+        Ok(_) => format!(
+            "the database {} cannot be read for its tables (damaged, not SQLite, or none)",
+            show(path)
+        ),
+    };
+    let mut own: Vec<&Entry> = entries
         .iter()
         .filter(|e| {
             e.meta
                 .as_ref()
                 .is_ok_and(|m| m.kind != Kind::PreRestore && m.diff.is_none() && db.owns(&m.source))
                 && !e.is_failed()
-                && e.damage.is_none()
+                // Deleted since it was listed: no evidence either way.
+                && std::fs::symlink_metadata(&e.path).is_ok()
         })
-        .max_by_key(|e| e.order());
-    if let Some(tables) = newest.and_then(head_tables) {
-        let name = newest.map_or("", |e| e.file_name.as_str());
-        return Ok((tables, format!("its newest backup {name}")));
+        .collect();
+    own.sort_by_key(|e| std::cmp::Reverse(e.order()));
+    if own.is_empty() {
+        return Err(Missing::Database(database));
     }
-    Err(match std::fs::metadata(path) {
-        Err(_) => format!("the database {} is missing", show(path)),
-        Ok(meta) if meta.len() == 0 => format!("the database {} is empty", show(path)),
-        Ok(_) => format!(
-            "the database {} has no tables it can be read for",
-            show(path)
-        ),
-    })
+    own.iter()
+        .filter(|e| e.damage.is_none())
+        .find_map(|e| {
+            head_tables(e).map(|t| (t, format!("its newest readable backup {}", e.file_name)))
+        })
+        .ok_or(Missing::OwnBackupsUnreadable(database))
 }
 
 /// At most five names, for a one-line message.
 pub(crate) fn listed(names: &Tables) -> String {
-    let mut shown = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    // A name is data: a newline in it must not start a line of its own (T29b N13).
+    let mut shown = names
+        .iter()
+        .take(5)
+        .map(|name| {
+            name.chars()
+                .map(|c| match c.is_control() {
+                    true => c.escape_default().to_string(),
+                    false => c.to_string(),
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > 5 {
         shown.push_str(", ...");
     }
@@ -159,7 +212,7 @@ pub(crate) fn listed(names: &Tables) -> String {
 }
 
 /// The tables of the database `entry` holds (a full backup or a legacy
-/// file), from its schema's pages inflated ([`crate::archive::schema`]);
+/// file), from its schema's pages inflated ([`crate::sqlite_file::schema`]);
 /// `None` when they cannot be read or name none. Remembered per file for
 /// the process.
 pub(crate) fn head_tables(entry: &Entry) -> Option<Tables> {
@@ -195,8 +248,24 @@ fn recorded_or_read(entry: &Entry) -> Option<Tables> {
 }
 
 fn read_tables(entry: &Entry) -> Option<Tables> {
-    let read = || crate::archive::decompress::db_stream(entry);
-    crate::archive::schema::table_names(read, SCHEMA_READ_LIMIT).filter(|names| !names.is_empty())
+    let read = || db_stream(entry);
+    crate::sqlite_file::schema::table_names(read, SCHEMA_READ_LIMIT)
+        .filter(|names| !names.is_empty())
+}
+
+/// The database a full backup or a legacy file holds, inflated as it is
+/// read from its first byte; `None` for a diff or a file that cannot be opened.
+pub(crate) fn db_stream(entry: &Entry) -> Option<impl std::io::Read + use<>> {
+    use std::io::{Seek, SeekFrom};
+    let start = match &entry.meta {
+        Ok(meta) if meta.diff.is_none() => super::metadata::HEADER_LEN as u64,
+        Err(_) if entry.legacy => 0,
+        _ => return None,
+    };
+    let mut file = super::open_no_follow(&entry.path).ok()?;
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let buffered = std::io::BufReader::with_capacity(64 * 1024, file);
+    Some(flate2::read::MultiGzDecoder::new(buffered))
 }
 
 #[cfg(test)]
@@ -210,12 +279,12 @@ mod tests {
 
     fn judged(files: &[(&str, &[&str])]) -> Vec<String> {
         let entries: Vec<Entry> = files.iter().map(|(stamp, _)| legacy(stamp)).collect();
-        let pairs: Vec<(&Entry, Tables)> = entries
+        let pairs: Vec<(&Entry, Option<Tables>)> = entries
             .iter()
             .zip(files)
-            .map(|(entry, (_, names))| (entry, tables(names)))
+            .map(|(entry, (_, names))| (entry, Some(tables(names))))
             .collect();
-        by_families(&pairs, "the database is missing")
+        by_groups(&pairs, "the database is missing")
             .into_keys()
             .collect()
     }
@@ -227,7 +296,18 @@ mod tests {
         let samples: &[&str] = &["samples"];
         // A schema that grew is one family with the one it grew from.
         assert!(judged(&[("20250101_000000", runs), ("20250102_000000", grown)]).is_empty());
-        // Two groups, whatever their sizes: whose each is cannot be told.
+        // Two groups, whatever their sizes, also linked through a file alike
+        // both (a merged database): which are whose cannot be told.
+        let merged: &[&str] = &["runs", "metrics", "samples"];
+        assert_eq!(
+            judged(&[
+                ("20250101_000000", runs),
+                ("20250102_000000", merged),
+                ("20250103_000000", samples),
+            ])
+            .len(),
+            3
+        );
         for files in [
             &[("20250101_000000", runs), ("20250103_000000", samples)][..],
             &[

@@ -17,7 +17,7 @@ pub(crate) fn table_names<R: Read>(
     mut open: impl FnMut() -> Option<R>,
     limit: u64,
 ) -> Option<BTreeSet<String>> {
-    let mut names = BTreeSet::new();
+    let mut names = Vec::new();
     let mut wanted = BTreeSet::from([1u32]);
     // A b-tree of a few levels: a page behind the stream costs one more pass.
     for _pass in 0..4 {
@@ -31,7 +31,7 @@ pub(crate) fn table_names<R: Read>(
             if number > last {
                 break;
             }
-            let (size, usable) = match layout {
+            let (size, usable, encoding) = match layout {
                 Some(layout) => layout,
                 None => {
                     let found = page_layout(&mut stream)?;
@@ -48,7 +48,7 @@ pub(crate) fn table_names<R: Read>(
             if !wanted.remove(&number) {
                 continue;
             }
-            match parse_page(&page, start, usable, &mut names)? {
+            match parse_page(&page, start, (usable, encoding), &mut names)? {
                 Children(children) => {
                     for child in children {
                         match child > number {
@@ -61,7 +61,7 @@ pub(crate) fn table_names<R: Read>(
             }
         }
         if behind.is_empty() {
-            return Some(names);
+            return Some(crate::sqlite_file::user_tables(names));
         }
         wanted = behind;
     }
@@ -71,8 +71,33 @@ pub(crate) fn table_names<R: Read>(
 /// The database header's length, on page 1.
 const HEADER: usize = 100;
 
-/// The page size and the usable size of each page, from the header.
-fn page_layout(stream: &mut impl Read) -> Option<(usize, usize)> {
+/// How text is stored: the header's text encoding.
+#[derive(Clone, Copy)]
+enum Encoding {
+    Utf8,
+    Utf16Le,
+    Utf16Be,
+}
+
+impl Encoding {
+    fn decode(self, bytes: &[u8]) -> String {
+        let units = |from: fn([u8; 2]) -> u16| -> Vec<u16> {
+            bytes
+                .chunks_exact(2)
+                .map(|pair| from([pair[0], pair[1]]))
+                .collect()
+        };
+        match self {
+            Encoding::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
+            Encoding::Utf16Le => String::from_utf16_lossy(&units(u16::from_le_bytes)),
+            Encoding::Utf16Be => String::from_utf16_lossy(&units(u16::from_be_bytes)),
+        }
+    }
+}
+
+/// The page size, the usable size of each page and the text encoding, from
+/// the header.
+fn page_layout(stream: &mut impl Read) -> Option<(usize, usize, Encoding)> {
     let mut header = [0u8; HEADER];
     stream.read_exact(&mut header).ok()?;
     if &header[..SQLITE_MAGIC.len()] != SQLITE_MAGIC {
@@ -84,7 +109,12 @@ fn page_layout(stream: &mut impl Read) -> Option<(usize, usize)> {
         _ => return None,
     };
     let usable = size.checked_sub(usize::from(header[20]))?;
-    (usable >= 480).then_some((size, usable))
+    let encoding = match u32::from_be_bytes([header[56], header[57], header[58], header[59]]) {
+        2 => Encoding::Utf16Le,
+        3 => Encoding::Utf16Be,
+        _ => Encoding::Utf8,
+    };
+    (usable >= 480).then_some((size, usable, encoding))
 }
 
 enum Parsed {
@@ -98,8 +128,8 @@ use Parsed::{Children, Leaf};
 fn parse_page(
     page: &[u8],
     start: usize,
-    usable: usize,
-    names: &mut BTreeSet<String>,
+    (usable, encoding): (usize, Encoding),
+    names: &mut Vec<(String, bool)>,
 ) -> Option<Parsed> {
     let kind = *page.get(start)?;
     let cells = usize::from(u16::from_be_bytes([
@@ -127,8 +157,8 @@ fn parse_page(
         }
         0x0d => {
             for cell in pointers(8) {
-                if let Some(name) = table_of(page, cell?, usable)? {
-                    names.insert(name);
+                if let Some(table) = table_of(page, cell?, usable, encoding)? {
+                    names.push(table);
                 }
             }
             Some(Leaf)
@@ -137,42 +167,50 @@ fn parse_page(
     }
 }
 
-/// The table a `sqlite_schema` row at `cell` names, if it is one: its first
-/// columns (type, name) must lie on the page, not in an overflow page.
-fn table_of(page: &[u8], cell: usize, usable: usize) -> Option<Option<String>> {
+/// The table a `sqlite_schema` row at `cell` names, if it is one, and
+/// whether it is virtual (its root page 0): its first columns (type, name,
+/// tbl_name, rootpage) must lie on the page, not in an overflow page.
+fn table_of(
+    page: &[u8],
+    cell: usize,
+    usable: usize,
+    encoding: Encoding,
+) -> Option<Option<(String, bool)>> {
     let (payload, n) = varint(page.get(cell..)?)?;
     let (_rowid, m) = varint(page.get(cell + n..)?)?;
     let local = local_payload(payload, usable);
     let record = page.get(cell + n + m..cell + n + m + local)?;
     let (header_len, mut at) = varint(record)?;
+    let header_len = usize::try_from(header_len).ok()?;
     let mut types = Vec::new();
-    while at < usize::try_from(header_len).ok()? && types.len() < 2 {
+    while at < header_len && types.len() < 4 {
         let (serial, k) = varint(record.get(at..)?)?;
         types.push(serial);
         at += k;
     }
-    let mut body = usize::try_from(header_len).ok()?;
-    let mut text = Vec::new();
+    let mut body = header_len;
+    let mut values = Vec::new();
     for serial in types {
         let len = serial_len(serial)?;
-        let value = record.get(body..body + len)?;
-        // Text is an odd serial type of 13 or more.
-        text.push(
-            (serial >= 13 && serial % 2 == 1).then(|| String::from_utf8_lossy(value).into_owned()),
-        );
+        values.push((serial, record.get(body..body + len)?));
         body += len;
     }
-    Some(
-        match (
-            text.first().cloned().flatten(),
-            text.get(1).cloned().flatten(),
-        ) {
-            (Some(kind), Some(name)) if kind == "table" && !name.starts_with("sqlite_") => {
-                Some(name)
-            }
-            _ => None,
-        },
-    )
+    // Text is an odd serial type of 13 or more.
+    let text = |i: usize| {
+        values
+            .get(i)
+            .filter(|(serial, _)| *serial >= 13 && serial % 2 == 1)
+            .map(|(_, bytes)| encoding.decode(bytes))
+    };
+    let root_is_zero = match values.get(3) {
+        Some((8, _)) => true,
+        Some((1..=6, bytes)) => bytes.iter().all(|b| *b == 0),
+        _ => false,
+    };
+    Some(match (text(0), text(1)) {
+        (Some(kind), Some(name)) if kind == "table" => Some((name, root_is_zero)),
+        _ => None,
+    })
 }
 
 /// How much of a cell's payload is on the page (file format, section 1.6).
@@ -277,5 +315,30 @@ mod tests {
             .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(read(&bytes, 4096), Some(names_by_sqlite(&path)));
+    }
+
+    #[test]
+    fn utf16_text_and_a_virtual_tables_shadow_tables_are_read_as_sqlite_lists_them() {
+        for encoding in ["UTF-16le", "UTF-16be", "UTF-8"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c.db");
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "PRAGMA encoding = '{encoding}';
+                 CREATE TABLE runs (x); CREATE TABLE Résumé (y);
+                 CREATE VIRTUAL TABLE docs USING fts5(body);
+                 CREATE VIRTUAL TABLE geo USING rtree(id, minx, maxx);"
+            ))
+            .unwrap();
+            drop(conn);
+            let expected = names_by_sqlite(&path);
+            let wanted: BTreeSet<String> = ["runs", "Résumé", "docs", "geo"]
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(expected, wanted, "{encoding}");
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(read(&bytes, u64::MAX), Some(expected), "{encoding}");
+        }
     }
 }
