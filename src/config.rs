@@ -557,7 +557,7 @@ fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
     if let Some((number, column)) = scan::unclosed_quote(&message) {
         let line = text.lines().nth(number.saturating_sub(1)).unwrap_or("");
         let quote = line.chars().nth(column.saturating_sub(1)).unwrap_or('"');
-        let shown: String = line.trim_end().chars().take(80).collect();
+        let shown = line_start(line.trim_end());
         return Bad::at(
             Some(number),
             format!(
@@ -575,7 +575,7 @@ fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
         } else {
             ('}', "map")
         };
-        let shown: String = line.trim_end().chars().take(80).collect();
+        let shown = line_start(line.trim_end());
         return Bad::at(
             Some(number),
             format!(
@@ -600,10 +600,20 @@ fn yaml_error(text: &str, error: &serde_norway::Error) -> Bad {
     // With its indentation: a misplaced indent is the mistake to see.
     let written = line.trim_end();
     if !written.trim_start().is_empty() {
-        let shown: String = written.chars().take(80).collect();
+        let shown = line_start(written);
         message.push_str(&format!(" (the line reads: {shown})"));
     }
     Bad::at(Some(at.line()), message)
+}
+
+/// A config line as an error quotes it: its first 80 characters, and `…`
+/// when there is more (T29b N6: a cut line read as the whole line).
+fn line_start(line: &str) -> String {
+    let mut shown: String = line.chars().take(80).collect();
+    if line.chars().nth(80).is_some() {
+        shown.push('…');
+    }
+    shown
 }
 
 /// Whether `text` is a valid configuration file (for tests and fuzzing): `Err`

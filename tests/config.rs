@@ -905,6 +905,8 @@ fn an_over_long_value_is_shortened_in_the_one_line_error() {
         "{}",
         run.stderr
     );
+    // The line quoted is cut, and says so (T29b N6).
+    assert!(run.stderr.trim_end().ends_with("99999…)"), "{}", run.stderr);
     let flag = env.run(&["--compression-level", &digits, "backup"]);
     assert_eq!(flag.code, 2);
     assert!(flag.stderr.len() < 600, "{}", flag.stderr);
