@@ -924,6 +924,7 @@ fn last_attempt(
             if newest.is_failed()
                 && let Some(restored) = restored.filter(|r| {
                     r.time > newest.created()
+                        && !r.forced
                         && set.restore_points.iter().any(|e| e.file_name == r.backup)
                 }) =>
         {
@@ -1060,6 +1061,7 @@ pub(crate) fn attempt(backup_dir: &Path, current: &crate::due::Current) -> Crite
             // (T29 F13, T29b N4).
             let restored = crate::restored::read(backup_dir, current.db()).filter(|restored| {
                 restored.time > last.time
+                    && !restored.forced
                     && restored_point(
                         &crate::store::BackupDir::new(backup_dir),
                         current.db(),

@@ -274,7 +274,13 @@ pub(crate) fn restore(
             Some(crate::restore::pre_restore::Saved::Existing(name)) => Some(name.as_str()),
             _ => None,
         };
-        record_restore(settings, dir, &target_id, &entry.file_name, undo);
+        record_restore(
+            settings,
+            dir,
+            &target_id,
+            (&entry.file_name, request.force),
+            undo,
+        );
     }
     // Only now may writers go on: they open the restored file by name. The guard
     // never checkpoints on close, so the restored file's new -wal is never touched.
@@ -358,7 +364,13 @@ fn held(entry: &Entry, target: &Path, target_id: &DbId, restored: Option<sqlite_
 /// Restored through another directory (`--backup-dir MIRROR`), the configured
 /// backup directory records it too: its `latest` after a rollback must be the
 /// point rolled back to, whichever copy was read (T22 F4).
-fn record_restore(settings: &Settings, dir: &BackupDir, db: &DbId, name: &str, undo: Option<&str>) {
+fn record_restore(
+    settings: &Settings,
+    dir: &BackupDir,
+    db: &DbId,
+    (name, forced): (&str, bool),
+    undo: Option<&str>,
+) {
     let mut others = settings.mirror_dirs.clone();
     others.extend(settings.other_configured_dir().map(Path::to_path_buf));
     let seq = match dir.next_number(&others) {
@@ -370,7 +382,7 @@ fn record_restore(settings: &Settings, dir: &BackupDir, db: &DbId, name: &str, u
     };
     let dirs = std::iter::once(dir.path()).chain(others.iter().map(PathBuf::as_path));
     for place in dirs.filter(|d| d.is_dir()) {
-        if let Err(e) = crate::restored::record(place, db, name, seq, undo) {
+        if let Err(e) = crate::restored::record(place, db, (name, forced), seq, undo) {
             tracing::warn!("the restore is not recorded for check's shrink criterion: {e}");
         }
     }

@@ -35,6 +35,11 @@ pub(crate) struct Restored {
     /// record to record: retention keeps them as it keeps pre-restore copies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub undo: Vec<Undo>,
+    /// Restored with `--force`: not known to be a restore point that passed
+    /// its check (another database's file, a failed snapshot), so `check`
+    /// does not take it for a repair (T29c N4).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
 }
 
 /// A backup standing in for a restore's pre-restore copy.
@@ -54,13 +59,14 @@ fn place(backup_dir: &Path, db: &DbId) -> std::path::PathBuf {
         .join(format!("restored-{}", db.key()))
 }
 
-/// Record that `backup` was restored into `db`, in `backup_dir` (whose
-/// publication numbers `seq` is of); `undo`: the existing backup that holds
-/// what it replaced, when no pre-restore copy was made.
+/// Record that `backup` was restored into `db` (`forced`: with `--force`),
+/// in `backup_dir` (whose publication numbers `seq` is of); `undo`: the
+/// existing backup that holds what it replaced, when no pre-restore copy
+/// was made.
 pub(crate) fn record(
     backup_dir: &Path,
     db: &DbId,
-    backup: &str,
+    (backup, forced): (&str, bool),
     seq: u64,
     undo: Option<&str>,
 ) -> Result<()> {
@@ -87,6 +93,7 @@ pub(crate) fn record(
         backup: backup.to_string(),
         seq,
         undo: kept,
+        forced,
     };
     let text = serde_json::to_vec(&restored)
         .map_err(|e| Error::failed(format!("cannot encode restore record: {e}")))?;

@@ -764,6 +764,7 @@ mod tests {
                 time: "2025-01-03T00:00:00Z".parse().unwrap(),
                 backup: undo.into(),
             }],
+            forced: false,
         };
         let mut entries: Vec<Entry> = ["20250105_000000", "20250104_000000", "20250102_000000"]
             .iter()

@@ -457,22 +457,27 @@ pub(crate) fn table_names(path: &Path) -> Option<std::collections::BTreeSet<Stri
 /// SQLite's own (`sqlite_*`) nor the shadow tables a virtual table keeps
 /// (`docs_content`, `docs_idx` of an FTS table `docs`; `geo_node` of an
 /// rtree), which two databases with one full-text index in common would
-/// otherwise share by the half dozen (T29b N1).
+/// otherwise share by the half dozen (T29b N1). Only those names: a table
+/// of the user's own called `docs_meta` stays (T29c C1).
 pub(crate) fn user_tables(tables: Vec<(String, bool)>) -> std::collections::BTreeSet<String> {
-    let virtual_prefixes: Vec<String> = tables
+    const SHADOW_SUFFIXES: [&str; 11] = [
+        "data", "idx", "content", "docsize", "config", "segments", "segdir", "stat", "node",
+        "rowid", "parent",
+    ];
+    let shadows: std::collections::BTreeSet<String> = tables
         .iter()
         .filter(|(_, is_virtual)| *is_virtual)
-        .map(|(name, _)| format!("{}_", name.to_ascii_lowercase()))
+        .flat_map(|(name, _)| {
+            let name = name.to_ascii_lowercase();
+            SHADOW_SUFFIXES.map(move |suffix| format!("{name}_{suffix}"))
+        })
         .collect();
     tables
         .into_iter()
         .map(|(name, _)| name)
-        .filter(|name| !name.to_ascii_lowercase().starts_with("sqlite_"))
         .filter(|name| {
             let lower = name.to_ascii_lowercase();
-            !virtual_prefixes
-                .iter()
-                .any(|prefix| lower.starts_with(prefix))
+            !lower.starts_with("sqlite_") && !shadows.contains(&lower)
         })
         .collect()
 }

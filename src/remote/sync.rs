@@ -1332,8 +1332,14 @@ mod tests {
         };
         assert_eq!(held(&points, rules), ["backup_20250101_020000.db.gz"]);
         let db = DbId::of(Path::new("/a.db"));
-        crate::restored::record(local.path(), &db, "backup_20250101_010000.db.gz", 2, None)
-            .unwrap();
+        crate::restored::record(
+            local.path(),
+            &db,
+            ("backup_20250101_010000.db.gz", false),
+            2,
+            None,
+        )
+        .unwrap();
         assert!(held(&points, rules).is_empty());
         // Grown since the restore, then shrunk: held again.
         let later = [

@@ -325,14 +325,14 @@ mod tests {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(&format!(
                 "PRAGMA encoding = '{encoding}';
-                 CREATE TABLE runs (x); CREATE TABLE Résumé (y);
+                 CREATE TABLE runs (x); CREATE TABLE Résumé (y); CREATE TABLE docs_meta (z);
                  CREATE VIRTUAL TABLE docs USING fts5(body);
                  CREATE VIRTUAL TABLE geo USING rtree(id, minx, maxx);"
             ))
             .unwrap();
             drop(conn);
             let expected = names_by_sqlite(&path);
-            let wanted: BTreeSet<String> = ["runs", "Résumé", "docs", "geo"]
+            let wanted: BTreeSet<String> = ["runs", "Résumé", "docs_meta", "docs", "geo"]
                 .iter()
                 .map(ToString::to_string)
                 .collect();

@@ -63,7 +63,7 @@ impl Unlike {
             // Its own backups are here, and none can be read to compare with.
             Err(Missing::OwnBackupsUnreadable(database)) => {
                 let why = format!(
-                    "cannot be compared with anything: {database}, and none of its own backups here can be read for its tables"
+                    "cannot be compared with anything: {database}, and its backups here give no tables to compare with (none can be read, or one's metadata cannot)"
                 );
                 for (entry, _) in &legacy {
                     unlike.insert(entry.file_name.clone(), why.clone());
@@ -71,15 +71,15 @@ impl Unlike {
             }
             Err(missing) => unlike = by_groups(&legacy, &missing.to_string()),
         }
-        // Another database's legacy files are here: one whose tables cannot be
-        // read (damaged, a name too long to read) may be its too (T29b N8, N12).
-        if !unlike.is_empty() {
-            for (entry, theirs) in &legacy {
-                if theirs.is_none() {
-                    unlike.entry(entry.file_name.clone()).or_insert_with(|| {
-                        "cannot be read for its tables, and other legacy backups here are another database's: whether it is this database's cannot be told".to_string()
-                    });
-                }
+        // Nothing says whose one is whose tables cannot be read (a damaged
+        // schema page, a name longer than a page holds, no table at all):
+        // never counted, chosen or deleted as this database's (T29b N8, N12).
+        for (entry, theirs) in &legacy {
+            // (One deleted since it was listed says nothing.)
+            if theirs.is_none() && std::fs::symlink_metadata(&entry.path).is_ok() {
+                unlike.entry(entry.file_name.clone()).or_insert_with(|| {
+                    "cannot be read for its tables (damaged, or none): whose it is cannot be told; `dbbackup verify NAME` reads it whole".to_string()
+                });
             }
         }
         Unlike(unlike)
@@ -178,7 +178,10 @@ fn reference(entries: &[Entry], db: &super::DbId) -> Result<(Tables, String), Mi
         })
         .collect();
     own.sort_by_key(|e| std::cmp::Reverse(e.order()));
-    if own.is_empty() {
+    // A backup whose metadata cannot be read may well be this database's
+    // (T29b N11): nothing then says the legacy files are.
+    let unreadable_metadata = entries.iter().any(|e| !e.legacy && e.meta.is_err());
+    if own.is_empty() && !unreadable_metadata {
         return Err(Missing::Database(database));
     }
     own.iter()
