@@ -603,10 +603,18 @@ fn cannot_save(dir: &BackupDir, target: &Path, error: Error) -> Error {
         other => {
             let read_only = matches!(&other, Error::Io { source, .. }
                 if matches!(source.raw_os_error(), Some(nix::libc::EROFS | nix::libc::EACCES | nix::libc::EPERM)));
+            // Damaged past what SQLite reads (T29c C2): the way through, said.
+            let corrupt = matches!(&other, Error::Sqlite { source, .. }
+                if matches!(source.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)));
             let hint = if read_only {
-                " (to read from a read-only backup directory, restore into a new file with --target)"
+                " (to read from a read-only backup directory, restore into a new file with --target)".to_string()
+            } else if corrupt {
+                format!(
+                    " (SQLite cannot read it to save it: move it aside, `mv {0} {0}.damaged`, then restore again into the missing database)",
+                    show(target)
+                )
             } else {
-                ""
+                String::new()
             };
             Error::failed(format!(
                 "cannot save {} in {} before replacing it: {other}; nothing was changed{hint}",
