@@ -756,7 +756,9 @@ class ApiTest(unittest.TestCase):
     def test_ctrl_c_lets_the_binary_clean_up_before_keyboardinterrupt(self) -> None:
         make_large_database(self.db)
         script = (
-            "import sys\n"
+            "import signal, sys\n"
+            "# A terminal's Ctrl-C, also when started where SIGINT is ignored (a background job).\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "sys.path.insert(0, sys.argv[3])  # the dbbackup under test, installed or not\n"
             "import dbbackup\n"
             "try:\n"
@@ -791,6 +793,7 @@ class ApiTest(unittest.TestCase):
         make_large_database(self.db)
         script = (
             "import glob, os, signal, subprocess, sys, time\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "sys.path.insert(0, sys.argv[3])\n"
             "import dbbackup\n"
             "def ctrl_c_as_popen_returns(frame, event, arg):\n"
