@@ -432,17 +432,19 @@ pub(crate) fn check_on(conn: &Connection, pragma: &str) -> Result<Integrity> {
 /// main file holds them, without touching it: a schema change still in the
 /// `-wal` is not seen), or `None` when it cannot be read.
 pub(crate) fn table_names(path: &Path) -> Option<std::collections::BTreeSet<String>> {
-    let read = |uri: String| -> Option<Vec<(String, bool)>> {
+    let read = |uri: String| -> Option<Vec<(String, Option<String>)>> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&uri, flags).ok()?;
         let mut statement = conn
-            .prepare("SELECT name, rootpage = 0 FROM sqlite_schema WHERE type = 'table'")
+            .prepare(
+                "SELECT name, CASE WHEN rootpage = 0 THEN coalesce(sql, '') END FROM sqlite_schema WHERE type = 'table'",
+            )
             .ok()?;
         statement
             .query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
+                Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
             })
             .ok()?
             .collect::<rusqlite::Result<_>>()
@@ -453,23 +455,24 @@ pub(crate) fn table_names(path: &Path) -> Option<std::collections::BTreeSet<Stri
     Some(user_tables(tables))
 }
 
-/// The tables a schema's user made, from (name, is virtual) pairs: not
-/// SQLite's own (`sqlite_*`) nor the shadow tables a virtual table keeps
-/// (`docs_content`, `docs_idx` of an FTS table `docs`; `geo_node` of an
-/// rtree), which two databases with one full-text index in common would
-/// otherwise share by the half dozen (T29b N1). Only those names: a table
-/// of the user's own called `docs_meta` stays (T29c C1).
-pub(crate) fn user_tables(tables: Vec<(String, bool)>) -> std::collections::BTreeSet<String> {
-    const SHADOW_SUFFIXES: [&str; 11] = [
-        "data", "idx", "content", "docsize", "config", "segments", "segdir", "stat", "node",
-        "rowid", "parent",
-    ];
+/// The tables a schema's user made, from (name, a virtual table's `CREATE
+/// VIRTUAL TABLE` statement) pairs: not SQLite's own (`sqlite_*`) nor the
+/// shadow tables a virtual table's module keeps (`docs_content`,
+/// `docs_segdir` of an fts4 `docs`; `geo_node` of an rtree), which two
+/// databases with one full-text index in common would otherwise share by the
+/// half dozen (T29b N1). Only its module's names: a user's `docs_meta`, or
+/// `docs_data` beside an fts4 `docs`, stays (T29c C1, T29d C1-b).
+pub(crate) fn user_tables(
+    tables: Vec<(String, Option<String>)>,
+) -> std::collections::BTreeSet<String> {
     let shadows: std::collections::BTreeSet<String> = tables
         .iter()
-        .filter(|(_, is_virtual)| *is_virtual)
-        .flat_map(|(name, _)| {
+        .filter_map(|(name, sql)| sql.as_deref().map(|sql| (name, sql)))
+        .flat_map(|(name, sql)| {
             let name = name.to_ascii_lowercase();
-            SHADOW_SUFFIXES.map(move |suffix| format!("{name}_{suffix}"))
+            shadow_suffixes(sql)
+                .into_iter()
+                .map(move |suffix| format!("{name}_{suffix}"))
         })
         .collect();
     tables
@@ -480,6 +483,33 @@ pub(crate) fn user_tables(tables: Vec<(String, bool)>) -> std::collections::BTre
             !lower.starts_with("sqlite_") && !shadows.contains(&lower)
         })
         .collect()
+}
+
+/// The shadow tables' suffixes of the virtual table `sql` creates, by its
+/// module (an external-content FTS table keeps no `_content`).
+fn shadow_suffixes(sql: &str) -> Vec<&'static str> {
+    let lower = sql.to_ascii_lowercase();
+    let module = lower
+        .split_once(" using ")
+        .map(|(_, rest)| {
+            rest.trim_start()
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let external = lower.replace(' ', "").contains("content=");
+    let mut suffixes = match module.as_str() {
+        "fts3" | "fts4" => vec!["content", "segments", "segdir", "docsize", "stat"],
+        "fts5" => vec!["data", "idx", "content", "docsize", "config"],
+        "rtree" | "rtree_i32" | "geopoly" => vec!["node", "rowid", "parent"],
+        _ => Vec::new(),
+    };
+    if external {
+        suffixes.retain(|s| *s != "content");
+    }
+    suffixes
 }
 
 pub(crate) fn uri_escape(path: &Path) -> String {

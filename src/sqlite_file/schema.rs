@@ -129,7 +129,7 @@ fn parse_page(
     page: &[u8],
     start: usize,
     (usable, encoding): (usize, Encoding),
-    names: &mut Vec<(String, bool)>,
+    names: &mut Vec<(String, Option<String>)>,
 ) -> Option<Parsed> {
     let kind = *page.get(start)?;
     let cells = usize::from(u16::from_be_bytes([
@@ -167,15 +167,17 @@ fn parse_page(
     }
 }
 
-/// The table a `sqlite_schema` row at `cell` names, if it is one, and
-/// whether it is virtual (its root page 0): its first columns (type, name,
-/// tbl_name, rootpage) must lie on the page, not in an overflow page.
+/// The table a `sqlite_schema` row at `cell` names, if it is one, and for a
+/// virtual table (its root page 0) the start of its `CREATE VIRTUAL TABLE`
+/// (which names its module): its first columns (type, name, tbl_name,
+/// rootpage) must lie on the page, not in an overflow page; of the `sql`
+/// after them, what the page holds is enough.
 fn table_of(
     page: &[u8],
     cell: usize,
     usable: usize,
     encoding: Encoding,
-) -> Option<Option<(String, bool)>> {
+) -> Option<Option<(String, Option<String>)>> {
     let (payload, n) = varint(page.get(cell..)?)?;
     let (_rowid, m) = varint(page.get(cell + n..)?)?;
     let local = local_payload(payload, usable);
@@ -183,16 +185,21 @@ fn table_of(
     let (header_len, mut at) = varint(record)?;
     let header_len = usize::try_from(header_len).ok()?;
     let mut types = Vec::new();
-    while at < header_len && types.len() < 4 {
+    while at < header_len && types.len() < 5 {
         let (serial, k) = varint(record.get(at..)?)?;
         types.push(serial);
         at += k;
     }
     let mut body = header_len;
     let mut values = Vec::new();
-    for serial in types {
+    for (column, serial) in types.into_iter().enumerate() {
         let len = serial_len(serial)?;
-        values.push((serial, record.get(body..body + len)?));
+        let value = match column {
+            // The sql: the page's part of it.
+            4 => record.get(body.min(record.len())..(body + len).min(record.len()))?,
+            _ => record.get(body..body + len)?,
+        };
+        values.push((serial, value));
         body += len;
     }
     // Text is an odd serial type of 13 or more.
@@ -207,8 +214,9 @@ fn table_of(
         Some((1..=6, bytes)) => bytes.iter().all(|b| *b == 0),
         _ => false,
     };
+    let virtual_sql = root_is_zero.then(|| text(4).unwrap_or_default());
     Some(match (text(0), text(1)) {
-        (Some(kind), Some(name)) if kind == "table" => Some((name, root_is_zero)),
+        (Some(kind), Some(name)) if kind == "table" => Some((name, virtual_sql)),
         _ => None,
     })
 }
@@ -327,15 +335,33 @@ mod tests {
                 "PRAGMA encoding = '{encoding}';
                  CREATE TABLE runs (x); CREATE TABLE Résumé (y); CREATE TABLE docs_meta (z);
                  CREATE VIRTUAL TABLE docs USING fts5(body);
-                 CREATE VIRTUAL TABLE geo USING rtree(id, minx, maxx);"
+                 CREATE VIRTUAL TABLE geo USING rtree(id, minx, maxx);
+                 CREATE TABLE geo_content (a);
+                 CREATE VIRTUAL TABLE notes USING fts4(body);
+                 CREATE TABLE notes_data (b); CREATE TABLE notes_idx (c);
+                 CREATE VIRTUAL TABLE bare USING fts5(body, content='');
+                 CREATE TABLE bare_content (d);"
             ))
             .unwrap();
             drop(conn);
             let expected = names_by_sqlite(&path);
-            let wanted: BTreeSet<String> = ["runs", "Résumé", "docs_meta", "docs", "geo"]
-                .iter()
-                .map(ToString::to_string)
-                .collect();
+            // Only each module's own shadow tables left out (T29d C1-b).
+            let wanted: BTreeSet<String> = [
+                "runs",
+                "Résumé",
+                "docs_meta",
+                "docs",
+                "geo",
+                "geo_content",
+                "notes",
+                "notes_data",
+                "notes_idx",
+                "bare",
+                "bare_content",
+            ]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
             assert_eq!(expected, wanted, "{encoding}");
             let bytes = std::fs::read(&path).unwrap();
             assert_eq!(read(&bytes, u64::MAX), Some(expected), "{encoding}");
