@@ -20,16 +20,14 @@ pub(crate) fn restore_points(
         Some(db) => Some(db.clone()),
         None => sole_database(dir, &entries, target)?,
     };
-    let (legacy, set) = match &owner {
-        Some(owner) => {
-            let legacy = super::Legacy::judge(&entries, owner);
-            (legacy.clone(), BackupSet::judged(entries, owner, &legacy))
-        }
+    let legacy = match &owner {
+        Some(owner) => super::Legacy::judge(&entries, owner),
+        None => super::Legacy::judge_whole_dir(&entries),
+    };
+    let set = match &owner {
+        Some(owner) => BackupSet::judged(entries, owner, &legacy),
         // Legacy files alone: the whole directory is the one database's.
-        None => (
-            super::Legacy::judge_whole_dir(&entries),
-            BackupSet::whole_dir(entries),
-        ),
+        None => BackupSet::whole_dir_judged(entries, &legacy),
     };
     warn_unlike_newer(&set, &legacy);
     if set.restore_points.is_empty() {

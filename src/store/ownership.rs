@@ -317,14 +317,19 @@ impl BackupSet {
 
     /// The whole directory as one database's (no database configured): every
     /// source counts, nothing is "other".
-    pub(crate) fn whole_dir(mut entries: Vec<Entry>) -> BackupSet {
-        super::place_unnumbered(&mut entries);
+    pub(crate) fn whole_dir(entries: Vec<Entry>) -> BackupSet {
         let legacy = Legacy::judge_whole_dir(&entries);
+        BackupSet::whole_dir_judged(entries, &legacy)
+    }
+
+    /// [`BackupSet::whole_dir`], the legacy files' owner judged already.
+    pub(crate) fn whole_dir_judged(mut entries: Vec<Entry>, legacy: &Legacy) -> BackupSet {
+        super::place_unnumbered(&mut entries);
         let mut set = BackupSet::default();
         for entry in entries {
             let source = entry.meta.as_ref().map(|m| m.source.clone()).ok();
             let db = DbId::of(Path::new(source.as_deref().unwrap_or("/")));
-            let list = match role(&entry, &db, &legacy) {
+            let list = match role(&entry, &db, legacy) {
                 Role::RestorePoint => &mut set.restore_points,
                 Role::PreRestore => &mut set.pre_restore,
                 Role::Failed => &mut set.failed,
