@@ -885,6 +885,51 @@ fn a_legacy_backup_whose_tables_cannot_be_read_is_never_counted_nor_deleted() {
     assert!(!files.contains(&ours), "{files:?}");
 }
 
+/// T29d: a table name longer than a page holds (its `sqlite_schema` row on
+/// overflow pages) made the database's own legacy backups unknown-owner, so
+/// `restore latest` found no restore point. The name is read whole.
+#[test]
+fn a_legacy_backup_with_a_table_name_longer_than_a_page_is_this_databases() {
+    let env = Env::empty();
+    make_results_db(&env.db, 0.3, false);
+    let long = "q".repeat(1500);
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TABLE \"{long}\" (x); INSERT INTO \"{long}\" VALUES (1);"
+        ))
+        .unwrap();
+    fs::create_dir_all(&env.backups).unwrap();
+    let older = hours_ago(5);
+    let newer = hours_ago(4);
+    seed_backup(&env.db, &env.backups, &older);
+    seed_backup(&env.db, &env.backups, &newer);
+    let digest = content_digest(&env.db);
+    let rows = listed_configured(&env);
+    assert_eq!(rows[&older]["role"], "restore-point", "{rows:?}");
+    assert_eq!(rows[&newer]["role"], "restore-point", "{rows:?}");
+    // What the reader before this one recorded: no tables, and no version.
+    for name in [&older, &newer] {
+        let record = env
+            .backups
+            .join(".dbbackup-pages")
+            .join(format!("{name}.tables"));
+        let mut stamped: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
+        assert!(stamped["tables"].is_array(), "{stamped}");
+        stamped["tables"] = serde_json::Value::Null;
+        stamped.as_object_mut().unwrap().remove("reader");
+        fs::write(&record, stamped.to_string()).unwrap();
+    }
+    let rows = listed_configured(&env);
+    assert_eq!(rows[&newer]["role"], "restore-point", "{rows:?}");
+    fs::remove_file(&env.db).unwrap();
+    let restore = env.run_configured(&["restore", "latest"]);
+    restore.ok();
+    assert!(restore.stdout.contains(&newer), "{}", restore.stdout);
+    assert_eq!(content_digest(&env.db), digest);
+}
+
 /// `list --format json` of the configured project, by name.
 fn listed_configured(env: &Env) -> std::collections::BTreeMap<String, serde_json::Value> {
     let list = env.run_configured(&["list", "--format", "json"]);

@@ -2,10 +2,11 @@
 //! stream past, without writing it out: `sqlite_schema` is the b-tree rooted
 //! at page 1, but a schema that grew after the database did has its pages at
 //! the end of the file, so the first pages alone do not hold it (T28b #2).
-//! Only the pages of that b-tree are kept; the stream is read at most to a
-//! limit, and again from the start for a page behind the one read (rare).
+//! Only the pages of that b-tree (and the overflow pages of a row too long
+//! for its page) are kept; the stream is read at most to a limit, and again
+//! from the start for a page behind the one read (rare).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 use crate::sqlite_file::SQLITE_MAGIC;
@@ -19,8 +20,11 @@ pub(crate) fn table_names<R: Read>(
 ) -> Option<BTreeSet<String>> {
     let mut names = Vec::new();
     let mut wanted = BTreeSet::from([1u32]);
-    // A b-tree of a few levels: a page behind the stream costs one more pass.
-    for _pass in 0..4 {
+    // Rows too long for their page, by the overflow page that continues them.
+    let mut spilled: BTreeMap<u32, Spilled> = BTreeMap::new();
+    // A b-tree of a few levels, an overflow chain or two: a page behind the
+    // stream costs one more pass.
+    for _pass in 0..8 {
         let mut stream = open()?;
         let mut page = Vec::new();
         let mut layout = None;
@@ -48,20 +52,36 @@ pub(crate) fn table_names<R: Read>(
             if !wanted.remove(&number) {
                 continue;
             }
-            match parse_page(&page, start, (usable, encoding), &mut names)? {
-                Children(children) => {
-                    for child in children {
-                        match child > number {
-                            true => wanted.insert(child),
-                            false => behind.insert(child),
-                        };
+            let mut follow = |next: u32| match next > number {
+                true => wanted.insert(next),
+                false => behind.insert(next),
+            };
+            if let Some(row) = spilled.remove(&number) {
+                match row.continued(&page[..usable])? {
+                    Continued::Whole(record) => names.extend(record_table(&record, encoding)?),
+                    Continued::Part(next, row) => {
+                        follow(next);
+                        spilled.insert(next, row);
                     }
                 }
-                Leaf => {}
+                continue;
+            }
+            match parse_page(&page, start, (usable, encoding), &mut names)? {
+                Children(children) => children.into_iter().for_each(|child| {
+                    follow(child);
+                }),
+                Leaf(rows) => {
+                    for (next, row) in rows {
+                        follow(next);
+                        spilled.insert(next, row);
+                    }
+                }
             }
         }
         if behind.is_empty() {
-            return Some(crate::sqlite_file::user_tables(names));
+            return spilled
+                .is_empty()
+                .then(|| crate::sqlite_file::user_tables(names));
         }
         wanted = behind;
     }
@@ -119,9 +139,45 @@ fn page_layout(stream: &mut impl Read) -> Option<(usize, usize, Encoding)> {
 
 enum Parsed {
     Children(Vec<u32>),
-    Leaf,
+    /// The rows too long for the page: each with its first overflow page.
+    Leaf(Vec<(u32, Spilled)>),
 }
 use Parsed::{Children, Leaf};
+
+/// A table's name, and for a virtual table its `CREATE VIRTUAL TABLE`.
+type Table = (String, Option<String>);
+
+/// The longest `sqlite_schema` row followed through its overflow pages; a
+/// longer one is not what a schema holds.
+const LONGEST_ROW: u64 = 16 << 20;
+
+/// A `sqlite_schema` row whose end lies on overflow pages (a table name of
+/// over a kilobyte or so, T29d): the part read so far.
+struct Spilled {
+    record: Vec<u8>,
+    remaining: usize,
+}
+
+enum Continued {
+    Whole(Vec<u8>),
+    Part(u32, Spilled),
+}
+
+impl Spilled {
+    /// The row with an overflow page's content added: whole, or still wanting
+    /// the page the overflow page names next.
+    fn continued(mut self, page: &[u8]) -> Option<Continued> {
+        let next = u32::from_be_bytes(page.get(..4)?.try_into().ok()?);
+        let take = self.remaining.min(page.len() - 4);
+        self.record.extend_from_slice(&page[4..4 + take]);
+        self.remaining -= take;
+        match (self.remaining, next) {
+            (0, _) => Some(Continued::Whole(self.record)),
+            (_, 0) => None,
+            (_, next) => Some(Continued::Part(next, self)),
+        }
+    }
+}
 
 /// One page of `sqlite_schema`'s b-tree (its header at `start`): an interior
 /// page's children, or a leaf's table names added to `names`.
@@ -129,7 +185,7 @@ fn parse_page(
     page: &[u8],
     start: usize,
     (usable, encoding): (usize, Encoding),
-    names: &mut Vec<(String, Option<String>)>,
+    names: &mut Vec<Table>,
 ) -> Option<Parsed> {
     let kind = *page.get(start)?;
     let cells = usize::from(u16::from_be_bytes([
@@ -156,32 +212,35 @@ fn parse_page(
             Some(Children(children))
         }
         0x0d => {
+            let mut spilled = Vec::new();
             for cell in pointers(8) {
-                if let Some(table) = table_of(page, cell?, usable, encoding)? {
-                    names.push(table);
+                let cell = cell?;
+                let (payload, n) = varint(page.get(cell..)?)?;
+                let (_rowid, m) = varint(page.get(cell + n..)?)?;
+                let local = local_payload(payload, usable);
+                let record = page.get(cell + n + m..cell + n + m + local)?;
+                if payload <= local as u64 {
+                    names.extend(record_table(record, encoding)?);
+                } else if payload <= LONGEST_ROW {
+                    let row = Spilled {
+                        record: record.to_vec(),
+                        remaining: usize::try_from(payload).ok()? - local,
+                    };
+                    spilled.push((be32(cell + n + m + local)?, row));
+                } else {
+                    return None;
                 }
             }
-            Some(Leaf)
+            Some(Leaf(spilled))
         }
         _ => None,
     }
 }
 
-/// The table a `sqlite_schema` row at `cell` names, if it is one, and for a
-/// virtual table (its root page 0) the start of its `CREATE VIRTUAL TABLE`
-/// (which names its module): its first columns (type, name, tbl_name,
-/// rootpage) must lie on the page, not in an overflow page; of the `sql`
-/// after them, what the page holds is enough.
-fn table_of(
-    page: &[u8],
-    cell: usize,
-    usable: usize,
-    encoding: Encoding,
-) -> Option<Option<(String, Option<String>)>> {
-    let (payload, n) = varint(page.get(cell..)?)?;
-    let (_rowid, m) = varint(page.get(cell + n..)?)?;
-    let local = local_payload(payload, usable);
-    let record = page.get(cell + n + m..cell + n + m + local)?;
+/// The table a whole `sqlite_schema` row names, if it is one, and for a
+/// virtual table (its root page 0) its `CREATE VIRTUAL TABLE` (which names
+/// its module).
+fn record_table(record: &[u8], encoding: Encoding) -> Option<Option<Table>> {
     let (header_len, mut at) = varint(record)?;
     let header_len = usize::try_from(header_len).ok()?;
     let mut types = Vec::new();
@@ -192,14 +251,9 @@ fn table_of(
     }
     let mut body = header_len;
     let mut values = Vec::new();
-    for (column, serial) in types.into_iter().enumerate() {
+    for serial in types {
         let len = serial_len(serial)?;
-        let value = match column {
-            // The sql: the page's part of it.
-            4 => record.get(body.min(record.len())..(body + len).min(record.len()))?,
-            _ => record.get(body..body + len)?,
-        };
-        values.push((serial, value));
+        values.push((serial, record.get(body..body + len)?));
         body += len;
     }
     // Text is an odd serial type of 13 or more.
@@ -323,6 +377,41 @@ mod tests {
             .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(read(&bytes, 4096), Some(names_by_sqlite(&path)));
+    }
+
+    #[test]
+    fn table_names_longer_than_a_page_are_read_through_their_overflow_pages() {
+        for page_size in [512, 1024, 4096] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("d.db");
+            let conn = Connection::open(&path).unwrap();
+            let long = "q".repeat(1500);
+            let longer = "r".repeat(5000);
+            let virtual_name = "v".repeat(1400);
+            conn.execute_batch(&format!(
+                "PRAGMA page_size = {page_size};
+                 CREATE TABLE runs (x);
+                 CREATE TABLE \"{long}\" (y);
+                 CREATE TABLE \"{longer}\" (z);
+                 CREATE VIRTUAL TABLE \"{virtual_name}\" USING fts5(body);
+                 CREATE TABLE metrics (w);"
+            ))
+            .unwrap();
+            drop(conn);
+            let expected = names_by_sqlite(&path);
+            let wanted: BTreeSet<String> = ["runs", "metrics", &long, &longer, &virtual_name]
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            // The fts5 table's shadow tables (long names too) left out.
+            assert_eq!(expected, wanted, "page size {page_size}");
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(
+                read(&bytes, u64::MAX),
+                Some(expected),
+                "page size {page_size}"
+            );
+        }
     }
 
     #[test]

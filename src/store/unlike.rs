@@ -72,13 +72,13 @@ impl Unlike {
             Err(missing) => unlike = by_groups(&legacy, &missing.to_string()),
         }
         // Nothing says whose one is whose tables cannot be read (a damaged
-        // schema page, a name longer than a page holds, no table at all):
+        // schema page, no table at all):
         // never counted, chosen or deleted as this database's (T29b N8, N12).
         for (entry, theirs) in &legacy {
             // (One deleted since it was listed says nothing.)
             if theirs.is_none() && std::fs::symlink_metadata(&entry.path).is_ok() {
                 unlike.entry(entry.file_name.clone()).or_insert_with(|| {
-                    "cannot be read for its tables (damaged, or none): whose it is cannot be told; `dbbackup verify NAME` reads it whole".to_string()
+                    "its tables cannot be read (a damaged schema, or no table): whose it is cannot be told; `dbbackup restore NAME --force` takes it if it is this database's".to_string()
                 });
             }
         }
@@ -236,15 +236,26 @@ pub(crate) fn head_tables(entry: &Entry) -> Option<Tables> {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Recorded {
     tables: Option<Tables>,
+    /// The reader that found none: an older one could not follow a row onto
+    /// overflow pages, so its "none" is read again (T29d).
+    #[serde(default)]
+    reader: u32,
 }
 
+/// The schema reader's version, recorded with a file it found no tables in.
+const READER: u32 = 2;
+
 fn recorded_or_read(entry: &Entry) -> Option<Tables> {
-    if let Some(Recorded { tables }) = super::stamped::recorded(&entry.path, "tables") {
-        return tables;
+    match super::stamped::recorded(&entry.path, "tables") {
+        Some(Recorded { tables, reader }) if tables.is_some() || reader >= READER => {
+            return tables;
+        }
+        _ => {}
     }
     let tables = read_tables(entry);
     let record = Recorded {
         tables: tables.clone(),
+        reader: READER,
     };
     super::stamped::record(&entry.path, "tables", record);
     tables
