@@ -4,8 +4,8 @@
 //! (or, the database missing or empty, with its newest backup or the other
 //! legacy files) is taken for another database's, so that `restore latest`
 //! never puts it over this one and retention and `check` neither count nor
-//! delete it (T28 F13, T28b #1, #2). Read from the first pages of each file
-//! (the schema is there), once per file per process.
+//! delete it (T28 F13, T28b #1, #2). Each file's schema is read wherever its
+//! pages lie, once per file (recorded beside it).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
