@@ -932,14 +932,7 @@ fn a_legacy_backup_with_a_table_name_longer_than_a_page_is_this_databases() {
 
 /// `list --format json` of the configured project, by name.
 fn listed_configured(env: &Env) -> std::collections::BTreeMap<String, serde_json::Value> {
-    let list = env.run_configured(&["list", "--format", "json"]);
-    list.ok();
-    list.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| (row["name"].as_str().unwrap().to_string(), row.clone()))
-        .collect()
+    crate::common::by_name(env.run_configured(&["list", "--format", "json"]))
 }
 
 /// T29c C2: a database whose first page SQLite cannot read could not be

@@ -535,7 +535,11 @@ pub(crate) fn gunzip_to(backup: &Path, out: &Path) -> PathBuf {
 
 /// `list --format json`, by name.
 pub(crate) fn listed(env: &Env) -> BTreeMap<String, serde_json::Value> {
-    let list = env.run(&["list", "--format", "json"]);
+    by_name(env.run(&["list", "--format", "json"]))
+}
+
+/// A successful `list --format json`'s rows, by name.
+pub(crate) fn by_name(list: Run) -> BTreeMap<String, serde_json::Value> {
     list.ok();
     list.json()
         .as_array()
