@@ -641,3 +641,42 @@ fn a_failed_completion_of_a_multipart_upload_is_named() {
         sync.stderr
     );
 }
+
+/// T31 R2: a store (or a gateway before it) that answered a record's upload
+/// with success and kept nothing made `sync` say "uploaded" and exit 0,
+/// `check` say the newest point was on the remote, and remote retention
+/// delete the one point the remote did hold.
+#[test]
+fn a_record_the_store_did_not_keep_is_no_upload_and_the_point_before_stays() {
+    let Some(server) = s3::shared() else { return };
+    let r = s3::Remote::new(server, "dropped");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let before = r.remote_names();
+    assert_eq!(before.len(), 1);
+    r.add_row();
+    r.run(&["backup"]).ok();
+    let proxy = s3::record_dropping_proxy(&r.endpoint);
+    let sync = Run::from(
+        s3::command(&r.env, &proxy, &r.url)
+            .env("DBBACKUP_REMOTE_MAX_BACKUPS", "1")
+            .arg("sync")
+            .output()
+            .unwrap(),
+    );
+    one_line(&sync, 1, &r.url);
+    assert!(
+        sync.stderr.contains("is not there when read back"),
+        "{}",
+        sync.stderr
+    );
+    assert!(!sync.stdout.contains("uploaded"), "{}", sync.stdout);
+    assert_eq!(r.remote_names(), before);
+    let check = r.run(&["check"]);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    assert!(
+        s3::remote_line(&check).starts_with("FAIL"),
+        "{}",
+        check.stdout
+    );
+}

@@ -659,7 +659,7 @@ impl Remote {
             PutOptions::from(mode),
         ));
         match put {
-            Ok(_) => {}
+            Ok(_) => self.confirm_record(&record)?,
             Err(object_store::Error::AlreadyExists { .. }) => match self.record(name)? {
                 // A sync of this same backup at the same time (cron and a
                 // manual one): its record describes these very bytes.
@@ -711,7 +711,25 @@ impl Remote {
                 PutPayload::from(json),
             ))
             .map_err(|e| self.fail(&format!("cannot write the record of {name} to"), e.into()))?;
-        Ok(())
+        self.confirm_record(record)
+    }
+
+    /// The record just written reads back as written: a store (or a gateway
+    /// before it) that answers a PUT with success and keeps nothing must not
+    /// make a point count, nor let retention delete the one before it (T31 R2).
+    fn confirm_record(&self, record: &Record) -> Result<()> {
+        let name = &record.name;
+        match self.record(name)? {
+            Some(there) if there == *record => Ok(()),
+            there => Err(Error::failed(format!(
+                "the record of {name} written to {} {}; {name} is not counted as a restore point there",
+                self.url,
+                match there {
+                    None => "is not there when read back",
+                    Some(_) => "reads back other than written",
+                }
+            ))),
+        }
     }
 
     /// The data object still has the ETag it had when read back as `got`.

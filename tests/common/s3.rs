@@ -729,6 +729,88 @@ pub(crate) fn cutting_proxy(endpoint: &str, records: usize) -> String {
     })
 }
 
+/// A pass-through proxy to `endpoint` that answers every restore-point
+/// record's upload (`PUT ….meta.json`) with success and keeps nothing: a
+/// faulty store or gateway. Its endpoint; runs until the test ends.
+pub(crate) fn record_dropping_proxy(endpoint: &str) -> String {
+    let upstream = endpoint.trim_start_matches("http://").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut from_server, to_client) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            let answer = std::sync::Arc::new(std::sync::Mutex::new(client.try_clone().unwrap()));
+            let answer_copy = answer.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = from_server.read(&mut buf) {
+                    if n == 0 || answer_copy.lock().unwrap().write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = to_client.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let (mut client, mut server) = (client, server);
+                let mut buf = vec![0u8; 1 << 16];
+                // Bytes of a swallowed request's body still to come.
+                let mut swallowing = 0usize;
+                let reply = || {
+                    let ok = "HTTP/1.1 200 OK\r\nETag: \"0\"\r\nContent-Length: 0\r\n\r\n";
+                    let _ = answer.lock().unwrap().write_all(ok.as_bytes());
+                };
+                while let Ok(n) = client.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = &buf[..n];
+                    if swallowing > 0 {
+                        swallowing = swallowing.saturating_sub(n);
+                        if swallowing == 0 {
+                            reply();
+                        }
+                    } else if let Some(body) = record_put_body(chunk) {
+                        swallowing = body.saturating_sub(n - header_end(chunk));
+                        if swallowing == 0 {
+                            reply();
+                        }
+                    } else if server.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+                let _ = server.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    proxy
+}
+
+/// The body length of a record's upload starting in `chunk`, if it is one.
+fn record_put_body(chunk: &[u8]) -> Option<usize> {
+    let head = String::from_utf8_lossy(&chunk[..header_end(chunk)]);
+    let first = head.lines().next()?;
+    if !(first.starts_with("PUT ") && first.contains(".meta.json")) {
+        return None;
+    }
+    head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
+/// Where `chunk`'s HTTP header ends (all of it when it holds no end).
+fn header_end(chunk: &[u8]) -> usize {
+    chunk
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(chunk.len(), |at| at + 4)
+}
+
 /// A pass-through proxy to `endpoint` that closes, unanswered, every request
 /// completing a multipart upload (`POST …?uploadId=`): its parts all went up,
 /// the store never assembles them. Its endpoint; runs until the test ends.
