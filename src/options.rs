@@ -200,7 +200,10 @@ pub struct Options {
         global = true, help_heading = REMOTE,
         hide_env_values = true,
         env = "DBBACKUP_REMOTE",
-        value_name = "URL"
+        value_name = "URL",
+        // `--remote ""` is refused as `--backup-dir ""` is, not taken for no
+        // remote over the file's (T31 R4).
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
     )]
     pub remote: Option<String>,
     #[arg(

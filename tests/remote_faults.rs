@@ -99,6 +99,17 @@ fn a_remote_that_is_not_s3_or_names_no_bucket_is_one_line_and_nothing_is_touched
     // Asked for without one: says how to set it.
     let run = env.run(&["list", "--from-remote"]);
     run.failed_with(2, "no remote configured");
+    // An empty --remote is no way to unset the configured one (T31 R4).
+    let run = s3::run(
+        &env,
+        "http://127.0.0.1:9",
+        "s3://b/p",
+        &["--remote", "", "sync"],
+    );
+    run.failed_with(2, "a value is required for '--remote <URL>'");
+    // s3:// alone names no bucket, said so (not "give s3:///PREFIX", T31 R1).
+    let run = s3::run(&env, "http://127.0.0.1:9", "s3://", &["sync"]);
+    run.failed_with(2, "remote 's3://' names no bucket: give s3://BUCKET/PREFIX");
 }
 
 #[test]
@@ -679,4 +690,34 @@ fn a_record_the_store_did_not_keep_is_no_upload_and_the_point_before_stays() {
         "{}",
         check.stdout
     );
+}
+
+/// T31 R3: a backup damaged in the backup directory before its upload was
+/// said to leave "older points kept in its place" with none on the remote.
+#[test]
+fn a_backup_damaged_before_its_upload_says_whether_an_older_point_is_there() {
+    let Some(server) = s3::shared() else { return };
+    let damage_newest = |r: &s3::Remote| {
+        let path = r.env.newest_backup();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+    };
+    let r = s3::Remote::new(server, "first-damaged");
+    r.run(&["backup"]).ok();
+    damage_newest(&r);
+    r.run(&["sync"])
+        .failed_with(1, "; no older point is there to take its place");
+    assert!(r.remote_names().is_empty());
+
+    let r = s3::Remote::new(server, "newest-damaged");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    r.add_row();
+    r.run(&["backup"]).ok();
+    damage_newest(&r);
+    r.run(&["sync"])
+        .failed_with(1, "; older points are kept in its place");
+    assert_eq!(r.remote_names().len(), 1);
 }

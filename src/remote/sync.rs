@@ -107,8 +107,12 @@ impl Synced {
             parts.push(self.damaged_problem(remote, list(&self.damaged)));
         }
         if !self.not_intact.is_empty() {
+            let older = match older_than(&self.on_remote, &self.not_intact) {
+                true => "older points are kept in its place",
+                false => "no older point is there to take its place",
+            };
             parts.push(format!(
-                "not uploaded to {}: damaged in the backup directory since it was made: {}; older points are kept in its place",
+                "not uploaded to {}: damaged in the backup directory since it was made: {}; {older}",
                 remote.url(),
                 list(&self.not_intact)
             ));
@@ -356,12 +360,7 @@ impl Synced {
             .filter(|name| !self.deleted.contains(name))
             .collect();
         self.on_remote.sort();
-        let order = |name: &str| crate::store::BackupName::parse(name).map(|n| n.order_key());
-        self.older_kept = self.on_remote.iter().any(|kept| {
-            self.damaged
-                .iter()
-                .any(|(bad, _)| order(kept).is_some() && order(kept) < order(bad))
-        });
+        self.older_kept = older_than(&self.on_remote, &self.damaged);
         // Every proved point of these databases this sync did not send: also
         // those only the remote holds (a purged backup directory, a longer
         // remote_max_backups), proved by this sync's read-back or a restore's.
@@ -371,6 +370,16 @@ impl Synced {
         self.present = self.on_remote.iter().filter(|n| !sent(n)).count();
         self
     }
+}
+
+/// Whether one of `kept` (names on the remote) is older than one of `points`.
+fn older_than(kept: &[String], points: &[(String, String)]) -> bool {
+    let order = |name: &str| crate::store::BackupName::parse(name).map(|n| n.order_key());
+    kept.iter().any(|kept| {
+        points
+            .iter()
+            .any(|(point, _)| order(kept).is_some() && order(kept) < order(point))
+    })
 }
 
 /// [`list`] by name, after giving the backup directory its identity if it

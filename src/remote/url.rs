@@ -27,16 +27,16 @@ impl RemoteUrl {
         // The bucket's top only when asked for with a trailing `/`: in a
         // bucket shared by a group, `s3://bucket` is more often a prefix
         // forgotten than a choice (docs/remote.md, "Bucket and prefix").
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(Error::usage(format!(
+                "remote '{text}' names no bucket: give s3://BUCKET/PREFIX"
+            )));
+        }
         let Some((bucket, prefix)) = rest.split_once('/') else {
             return Err(Error::usage(format!(
                 "remote '{text}' names no prefix: give s3://{rest}/PREFIX (one prefix per database), or s3://{rest}/ to use the bucket's top on purpose"
             )));
         };
-        if bucket.is_empty() {
-            return Err(Error::usage(format!(
-                "remote '{text}' names no bucket: give s3://BUCKET/PREFIX"
-            )));
-        }
         // Credentials in the URL would end up in logs; they belong in the
         // environment or the shared credentials file.
         if bucket.contains('@') || bucket.contains(':') {
@@ -173,8 +173,10 @@ mod tests {
         assert!(err.contains("bucket names"), "{err}");
         let err = RemoteUrl::parse("gs://bkt/x").unwrap_err().to_string();
         assert!(err.contains("gs:// is not supported"), "{err}");
-        let err = RemoteUrl::parse("s3:///x").unwrap_err().to_string();
-        assert!(err.contains("names no bucket"), "{err}");
+        for bad in ["s3:///x", "s3://", "s3:///"] {
+            let err = RemoteUrl::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("names no bucket"), "{bad}: {err}");
+        }
         assert!(RemoteUrl::parse("bkt/x").is_err());
         assert!(RemoteUrl::parse("s3://bkt/a//b").is_err());
         for bad in ["s3://bkt//p2", "s3://bkt//", "s3://bkt/p//"] {
