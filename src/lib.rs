@@ -191,8 +191,20 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
         return ExitCode::Usage.into();
     }
     if is_help {
-        let _ = error.print();
-        return ExitCode::Success.into();
+        // Through the one writer of stdout, so that help lost (`> /dev/full`,
+        // `>&-`) fails as every report does (T30 F1); a terminal keeps clap's
+        // colours.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            let _ = error.print();
+            return ExitCode::Success.into();
+        }
+        return match output::write_stdout(error.render().to_string().as_bytes()) {
+            Ok(()) => ExitCode::Success.into(),
+            Err(why) => {
+                to_stderr(format_args!("error: cannot write to stdout: {why}\n"));
+                ExitCode::Failure.into()
+            }
+        };
     }
     // One line per bad input, as every other error (`cli::one_line`).
     let line = cli::one_line(&error);

@@ -1456,6 +1456,41 @@ fn a_report_lost_to_a_full_stdout_is_one_error_and_exit_1() {
     assert_eq!((run.code, run.stderr.as_str()), (0, ""), "closed pipe");
 }
 
+/// Help and the version lost to a full stdout said nothing and exited 0
+/// (T30 F1): one line and exit 1, as every report; `| head -1` stays exit 0.
+#[test]
+fn help_and_version_lost_to_a_full_stdout_are_one_error_and_exit_1() {
+    let env = Env::new();
+    for args in [&["--help"][..], &["--version"][..], &["backup", "-h"][..]] {
+        let run: Run = env
+            .command()
+            .args(args)
+            .stdout(fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(
+            (run.code, run.stderr.as_str()),
+            (
+                1,
+                "error: cannot write to stdout: No space left on device (os error 28)\n"
+            ),
+            "{args:?}"
+        );
+        let shown = env.run(args);
+        assert_eq!((shown.code, shown.stderr.as_str()), (0, ""), "{args:?}");
+        assert!(
+            shown.stdout.starts_with(match args[0] {
+                "--version" => "dbbackup ",
+                "backup" => "Make a backup now",
+                _ => "Compressed, verified",
+            }),
+            "{args:?}: {}",
+            shown.stdout
+        );
+    }
+}
+
 /// The README's configuration table has a row for every key the configuration
 /// file takes (the binary's own list, from its unknown-key error), so that a
 /// new setting cannot be left out of it (`term_grace_seconds` was).
