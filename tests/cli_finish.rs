@@ -504,12 +504,13 @@ fn an_exported_config_or_database_read_instead_of_this_directorys_is_said() {
     // F5: not another name of the same file.
     std::os::unix::fs::symlink(&b.db, b.path("link.db")).unwrap();
     let mut config = fs::read_to_string(b.path("dbbackup.yaml")).unwrap();
-    config.push_str("max_backups: 10\ncheck:\n  max_age: 1d\n");
+    config.push_str("max_backups: 10\nmirror_dirs: [m1, m2]\ncheck:\n  max_age: 1d\n");
     fs::write(b.path("dbbackup.yaml"), config).unwrap();
     let run: Run = b
         .configured()
         .env("DBBACKUP_DB_PATH", b.path("link.db"))
         .env("DBBACKUP_MAX_BACKUPS", "1")
+        .env("DBBACKUP_MIRROR_DIRS", "m3:m4")
         .env("DBBACKUP_CHECK_MAX_AGE", "3h")
         .arg("check")
         .output()
@@ -527,6 +528,8 @@ fn an_exported_config_or_database_read_instead_of_this_directorys_is_said() {
         warnings,
         [
             "DBBACKUP_MAX_BACKUPS=1 is used, not 10 (max_backups in dbbackup.yaml)",
+            // As set, not as YAML (`- m3 - m4`, T30 F4).
+            "DBBACKUP_MIRROR_DIRS=m3:m4 is used, not [m1, m2] (mirror_dirs in dbbackup.yaml)",
             "DBBACKUP_CHECK_MAX_AGE=3h is used, not 1d (check: max_age in dbbackup.yaml)",
         ],
         "{}",

@@ -138,7 +138,7 @@ fn compare(ours: &Value, theirs: &Value, prefix: &str, found: &mut Vec<(String, 
             }
             (Value::String(a), Value::String(b)) if same_path(a, b) => {}
             _ if mine != other => {
-                found.push((format!("{prefix}{name}"), shown(mine), shown(other)));
+                found.push((format!("{prefix}{name}"), as_exported(mine), shown(other)));
             }
             _ => {}
         }
@@ -151,8 +151,24 @@ fn same_path(a: &str, b: &str) -> bool {
     a == b || matches!((real(a), real(b)), (Ok(a), Ok(b)) if a == b)
 }
 
+/// A file's value, one line: a list as `[a, b]`.
 fn shown(value: &Value) -> String {
-    serde_norway::to_string(value)
-        .map(|text| text.trim().replace('\n', " "))
-        .unwrap_or_default()
+    match value {
+        Value::Sequence(items) => format!(
+            "[{}]",
+            items.iter().map(shown).collect::<Vec<_>>().join(", ")
+        ),
+        value => serde_norway::to_string(value)
+            .map(|text| text.trim().replace('\n', " "))
+            .unwrap_or_default(),
+    }
+}
+
+/// A variable's value as the user set it: a list `a:b` (T30 F4: it showed
+/// the list as YAML, `- a - b`).
+fn as_exported(value: &Value) -> String {
+    match value {
+        Value::Sequence(items) => items.iter().map(shown).collect::<Vec<_>>().join(":"),
+        value => shown(value),
+    }
 }
