@@ -37,6 +37,31 @@ fn an_unverified_legacy_backup_alone_warns_until_verify_passes() {
         .reported(1, "FAIL count: 0 good backups (min 1)\n");
 }
 
+/// T30 F3: unverified legacy backups days old read "FAIL age: no good
+/// backup; not counting 3 ..." beside "WARN count: 3 good backups": the age
+/// that fails with them counted is said too.
+#[test]
+fn old_unverified_legacy_backups_fail_age_saying_how_old_they_are() {
+    let env = Env::new();
+    for days in [6, 5, 4] {
+        let at = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * days);
+        let name = seed_backup_name(at, &jiff::tz::TimeZone::system());
+        seed_backup(&env.db, &env.backups, &name);
+    }
+    let check = env.run_configured(&["check"]);
+    check.reported(
+        1,
+        "FAIL age: no good backup; counting 3 unverified legacy backups too: newest good backup backup_",
+    );
+    let age = check.stdout.lines().next().unwrap();
+    assert!(
+        age.contains(
+            " is 4d 0h old (max 1d 0h) (plain gzip, never read whole): run `dbbackup verify --all`"
+        ),
+        "{age}"
+    );
+}
+
 #[test]
 fn a_failing_warning_criterion_reads_warn_in_text() {
     let env = Env::empty();
