@@ -809,3 +809,29 @@ fn a_base_whose_page_hashes_cannot_be_saved_is_not_called_damaged() {
     assert!(!line.contains("failed its check"), "{line}");
     assert!(line.contains("INFO"), "an info, not a warning: {line}");
 }
+
+/// T30 F2: a base marked damaged, then put back intact from a copy: `verify
+/// --all` (newest first) failed its diffs on the old finding, then read the
+/// base and found it sound. The base is read again before its diffs are
+/// judged: every line ok, exit 0.
+#[test]
+fn verify_all_judges_diffs_on_a_base_put_back_intact_after_it_was_marked_damaged() {
+    let env = diff_env("3");
+    let points = full_then_diffs(&env, 1.0, 2);
+    let base = env.backups.join(&points[0].0);
+    let intact = fs::read(&base).unwrap();
+    damage(&base, Damage::FlipBit);
+    env.run(&["verify", &points[0].0]).failed_with(1, "FAILED");
+    fs::remove_file(&base).unwrap();
+    fs::write(&base, &intact).unwrap();
+    let verify = env.run(&["verify", "--all"]);
+    verify.ok();
+    for (name, _) in &points {
+        assert!(
+            verify.stdout.contains(&format!("{name}: ok (")),
+            "{name}: {}",
+            verify.stdout
+        );
+    }
+    assert!(!verify.stdout.contains("FAILED"), "{}", verify.stdout);
+}

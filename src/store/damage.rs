@@ -271,6 +271,21 @@ pub(crate) fn recorded(dir: &Path, name: &str, stat: &fs::Metadata) -> Option<St
     })
 }
 
+/// Whether backup `path` is marked damaged and its file changed since the
+/// marking (put back from a copy, say): a whole read would judge it anew.
+pub(crate) fn changed_since_marked(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return false;
+    };
+    let (Ok(stat), Ok(text)) = (
+        fs::symlink_metadata(path),
+        fs::read_to_string(marker_path(dir, name)),
+    ) else {
+        return false;
+    };
+    Marker::parse(&text).is_some_and(|marker| marker.file != Stamp::of(&stat))
+}
+
 /// What `integrity_check` found in backup `path` when it is recorded as
 /// holding, byte for byte as backed up, a database that fails that check.
 pub(crate) fn unsound_finding(path: &Path) -> Option<String> {
