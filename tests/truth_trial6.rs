@@ -954,3 +954,51 @@ fn a_database_sqlite_cannot_read_to_save_is_refused_saying_how_to_go_on() {
     env.run_configured(&["restore", "latest"]).ok();
     assert_eq!(content_digest(&env.db), digest);
 }
+
+/// T30 F12: an older backup copied over a newer one's name (a bad copy back
+/// from a mirror or tape) was listed, verified and restored as the newer
+/// one, `check` healthy, while `restore latest` wrote the older content. The
+/// copy is no backup of its own: damaged, FAILED, passed over.
+#[test]
+fn a_backup_copied_over_another_ones_name_is_no_backup_of_its_own() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let older_digest = content_digest(&env.db);
+    add_extra_row(&env.db);
+    env.run(&["backup"]).ok();
+    let files = env.backup_files();
+    let (older, newer) = (&files[0], &files[1]);
+    fs::copy(env.backups.join(older), env.backups.join(newer)).unwrap();
+    let why = format!("it holds the same backup as {older} (made at ");
+    let list = env.run(&["list"]);
+    list.ok();
+    assert!(list.stdout.contains(&why), "{}", list.stdout);
+    let check = env.run(&["check"]);
+    check.reported(
+        1,
+        &format!("FAIL restorable: newest restore point {newer} cannot be restored: {why}"),
+    );
+    let verify = env.run(&["verify", "--all"]);
+    verify.reported(1, &format!("{newer}: FAILED: {why}"));
+    assert!(
+        verify.stdout.contains(&format!("{older}: ok (")),
+        "{}",
+        verify.stdout
+    );
+    env.run(&["verify", newer])
+        .reported(1, &format!("{newer}: FAILED: {why}"));
+    fs::remove_file(&env.db).unwrap();
+    let restore = env.run(&["restore", "latest"]);
+    restore.ok();
+    assert!(
+        restore.stderr.contains(&format!("passing over {newer}")),
+        "{}",
+        restore.stderr
+    );
+    assert!(
+        restore.stdout.contains(&format!("restored {older}")),
+        "{}",
+        restore.stdout
+    );
+    assert_eq!(content_digest(&env.db), older_digest);
+}

@@ -81,6 +81,9 @@ fn run_attempt(ctx: &Ctx, args: &VerifyArgs, attempt: u32) -> Result<ExitCode> {
             dir.path().display()
         )));
     }
+    // A file holding another's backup under its own name reads back whole
+    // (its bytes are a backup), yet is no backup of its own (T30 F12).
+    let copies = crate::store::copies::of(&dir.entries()?);
     let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
     // Several backups: one per core at a time, at most `MAX_SIDE_BY_SIDE`,
     // each inflated on one thread (`integrity_check`, most of the work, uses
@@ -107,12 +110,15 @@ fn run_attempt(ctx: &Ctx, args: &VerifyArgs, attempt: u32) -> Result<ExitCode> {
     thread::scope(|scope| {
         for _ in 0..workers {
             let done_tx = done_tx.clone();
-            let (entries, next, stop, job) = (&entries, &next, &stop, &ctx.job);
+            let (entries, next, stop, job, copies) = (&entries, &next, &stop, &ctx.job, &copies);
             scope.spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(entry) = entries.get(i) else { return };
-                    let result = crate::verify::one(entry, show_progress, job, inner);
+                    let result = match copies.get(&entry.file_name) {
+                        Some(why) => Err(Error::failed(why.clone())),
+                        None => crate::verify::one(entry, show_progress, job, inner),
+                    };
                     if done_tx.send((i, result)).is_err() {
                         return;
                     }

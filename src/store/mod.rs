@@ -5,6 +5,7 @@ pub(crate) mod adopt;
 pub(crate) mod also_held;
 pub(crate) mod atomic;
 pub mod checksum;
+pub(crate) mod copies;
 pub(crate) mod damage;
 pub(crate) mod latest;
 pub(crate) mod legacy;
@@ -368,10 +369,13 @@ impl BackupDir {
 
     /// Every backup with its metadata, newest first.
     pub fn entries(&self) -> Result<Vec<Entry>> {
-        self.names()?
+        let mut entries: Vec<Entry> = self
+            .names()?
             .into_iter()
             .filter_map(|(name, file_name)| self.read_entry(name, file_name).transpose())
-            .collect()
+            .collect::<Result<_>>()?;
+        copies::mark(&mut entries);
+        Ok(entries)
     }
 
     /// This database's backups, sorted into restore points, pre-restore copies,

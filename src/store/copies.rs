@@ -1,0 +1,52 @@
+//! A backup copied over another's name (`cp` of an older backup onto a newer
+//! one, a copy put back from a mirror or tape under the wrong name): both
+//! files record one backup, made at one instant, so the later name holds no
+//! backup of its own. Listed, verified and restored as itself, it made
+//! `latest` the older content while every report said the newest backup was
+//! fine (T30 F12). The earliest name is the backup's own (a name is never
+//! earlier than its backup's creation); the others are damaged.
+
+use std::collections::HashMap;
+
+use super::Entry;
+use super::checksum::Checksum;
+
+/// Mark each entry that records the same backup as an earlier-named one.
+pub(super) fn mark(entries: &mut [Entry]) {
+    for (i, why) in copies(entries) {
+        entries[i].damage.get_or_insert(why);
+    }
+}
+
+/// The entries among `entries` that record the same backup as an
+/// earlier-named one, by file name, with why they are no backup of their own.
+pub(crate) fn of(entries: &[Entry]) -> HashMap<String, String> {
+    copies(entries)
+        .into_iter()
+        .map(|(i, why)| (entries[i].file_name.clone(), why))
+        .collect()
+}
+
+fn copies(entries: &[Entry]) -> Vec<(usize, String)> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| entries[i].name.order_key());
+    let mut first: HashMap<(jiff::Timestamp, Checksum), usize> = HashMap::new();
+    let mut found = Vec::new();
+    for i in order {
+        let Ok(meta) = &entries[i].meta else { continue };
+        let key = (meta.created, meta.checksum);
+        match first.get(&key) {
+            None => {
+                first.insert(key, i);
+            }
+            Some(&original) => found.push((
+                i,
+                format!(
+                    "it holds the same backup as {} (made at {}, same content): a copy under another name, not a backup of its own; delete it, or put the backup of this name back from a mirror",
+                    entries[original].file_name, meta.created
+                ),
+            )),
+        }
+    }
+    found
+}
