@@ -245,14 +245,31 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
             ),
         ),
         _ if stranded.is_some() => (false, stranded.unwrap_or_default()),
-        (Some(record), Ok(None)) if !record.on_remote.is_empty() => (
-            true,
-            format!(
-                "no restore point in the backup directory; the last sync ({}) proved {} on {url}",
-                record.time,
-                record.on_remote.len()
-            ),
-        ),
+        // Purged, the remote the only copy: one of its points read back
+        // damaged since by a restore, export or verify fails at once, as
+        // with the backup directory there (T31 R7).
+        (Some(record), Ok(None)) if !record.on_remote.is_empty() => {
+            let damaged = record
+                .on_remote
+                .iter()
+                .find_map(|name| Some((name, proofs.mismatch_at(name)?)));
+            match damaged {
+                Some((name, (at, why))) => (
+                    false,
+                    format!(
+                        "no restore point in the backup directory, and {name} on {url} was read back damaged at {at}: {why}; `dbbackup list --from-remote` shows what is left there"
+                    ),
+                ),
+                None => (
+                    true,
+                    format!(
+                        "no restore point in the backup directory; the last sync ({}) proved {} on {url}",
+                        record.time,
+                        record.on_remote.len()
+                    ),
+                ),
+            }
+        }
         // Purged: a failed sync cannot be recorded there, so nothing known
         // of the remote, the only copy now, can be trusted.
         (None, Ok(None)) if !settings.backup_dir.is_dir() => (
@@ -275,7 +292,19 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
                 ),
             )
         }
-        (_, Ok(None)) => (true, "no restore point to upload yet".to_string()),
+        // Backups of it were made, none is here and none reached the remote:
+        // nothing of it is anywhere (T31 R13), not "nothing to upload yet".
+        (_, Ok(None)) => match crate::attempts::newest(&settings.backup_dir, db)
+            .and_then(|attempt| Some((attempt.backup?, attempt.time)))
+        {
+            Some((backup, at)) => (
+                false,
+                format!(
+                    "no restore point in the backup directory and none recorded on {url}: its backup {backup} (attempt at {at}) is gone without reaching the remote; `dbbackup backup`, then `dbbackup sync`"
+                ),
+            ),
+            None => (true, "no restore point to upload yet".to_string()),
+        },
         (record, Ok(Some(newest))) => {
             let recorded = record
                 .as_ref()

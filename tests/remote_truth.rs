@@ -284,3 +284,61 @@ fn after_a_purge_list_and_check_name_the_remote_holding_the_points() {
         "shows them; `dbbackup backup` starts the backup directory again",
     );
 }
+
+/// T31 R13: the only backups lost before any reached the store: `check`'s
+/// remote line said "OK no restore point to upload yet", as for a database
+/// never backed up, while nothing of it was anywhere.
+#[test]
+fn backups_lost_before_reaching_the_remote_fail_the_remote_line() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "lost-first");
+    r.run(&["backup"]).ok();
+    let line = s3::remote_line(&r.run(&["check"]));
+    assert!(line.starts_with("WAIT remote:"), "{line}");
+    for name in r.env.backup_files() {
+        fs::remove_file(r.env.backups.join(name)).unwrap();
+    }
+    r.run(&["sync"]).ok();
+    let line = s3::remote_line(&r.run(&["check"]));
+    assert!(
+        line.starts_with(&format!(
+            "FAIL remote: no restore point in the backup directory and none recorded on {}: its backup backup_",
+            r.url
+        )),
+        "{line}"
+    );
+    // A database never backed up: nothing to upload, said so.
+    let fresh = Remote::new(server, "never");
+    fs::create_dir_all(&fresh.env.backups).unwrap();
+    let line = s3::remote_line(&fresh.run(&["check"]));
+    assert_eq!(line, "OK   remote: no restore point to upload yet");
+}
+
+/// T31 R7: purged, the remote the only copy, and its point read back cut by
+/// `verify --from-remote`: the remote line stayed OK ("the last sync proved
+/// 1") until the next sync.
+#[test]
+fn with_the_backup_directory_purged_a_remote_point_read_back_damaged_fails_at_once() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "purged-cut");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let name = r.env.backup_files()[0].clone();
+    fs::remove_file(r.env.backups.join(&name)).unwrap();
+    let line = s3::remote_line(&r.run(&["check"]));
+    assert!(
+        line.starts_with("OK   remote: no restore point in the backup directory; the last sync"),
+        "{line}"
+    );
+    let bytes = r.object(&name);
+    r.put(&name, &bytes[..bytes.len() / 2]);
+    r.run(&["verify", "--from-remote"]).reported(1, "FAILED");
+    let line = s3::remote_line(&r.run(&["check"]));
+    assert!(
+        line.starts_with(&format!(
+            "FAIL remote: no restore point in the backup directory, and {name} on {} was read back damaged at",
+            r.url
+        )),
+        "{line}"
+    );
+}
