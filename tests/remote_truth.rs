@@ -342,3 +342,30 @@ fn with_the_backup_directory_purged_a_remote_point_read_back_damaged_fails_at_on
         "{line}"
     );
 }
+
+/// T31 R22: `restore latest` whose only local point passed the cheap tests
+/// but failed as it was read: exit 1 naming the remote, and a second run
+/// fell back to it. The remote's newest is restored in the same run.
+#[test]
+fn restore_latest_falls_back_to_the_remote_in_the_run_that_finds_the_local_point_damaged() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "late-damage");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let digest = content_digest(&r.env.db);
+    let path = r.env.newest_backup();
+    let mut bytes = fs::read(&path).unwrap();
+    let near_end = bytes.len() - 200;
+    bytes[near_end] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    fs::remove_file(&r.env.db).unwrap();
+    let restore = r.run(&["restore", "latest"]);
+    restore.ok();
+    assert!(
+        restore.stderr.contains("is damaged")
+            && restore.stderr.contains("restoring the newest from"),
+        "{}",
+        restore.stderr
+    );
+    assert_eq!(content_digest(&r.env.db), digest);
+}
