@@ -2,7 +2,7 @@
 //! glue over the restore engine in [`crate::restore`].
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -42,18 +42,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     // /scratch/...`), as backup accepts: restore into the file it names, so the
     // temp file, the rename, the guard and the in-use checks all act on the real
     // file and the link stays. An explicit --target that is a link stays refused.
-    let (target, link) = match &args.target {
-        Some(target) => (target.clone(), None),
-        None => {
-            let db = ctx.settings.db_path()?;
-            match fs::symlink_metadata(db) {
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    (crate::store::link::end_of(db)?, Some(db))
-                }
-                _ => (db.to_path_buf(), None),
-            }
-        }
-    };
+    let (target, link) = target_of(ctx, args)?;
     // A pre-restore copy records the target's path as its source, as a backup does.
     crate::config::refuse_non_utf8_database(&target)?;
     let through = link.map_or(String::new(), |link| {
@@ -105,21 +94,8 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
     };
     let local = staged.is_none() && !args.if_db_missing;
     let mut result = restore_with(ctx, &request, local);
-    // `latest` whose local points the cheap tests passed all failed as they
-    // were read (now marked damaged): the remote's newest in this same run,
-    // as a second run would take it (T31 R22).
-    if let Err(error @ Error::Failed(_)) = &result
-        && latest
-        && staged.is_none()
-        && no_local_point(ctx).unwrap_or(false)
-    {
-        tracing::warn!("{error}");
-        staged = staged_from_remote(ctx, args, "latest", &target, &mut read_back)?;
-        if let Some(staged) = &staged {
-            request.name = staged.name.clone();
-            request.from = Some(staged.dir().to_path_buf());
-            result = restore_with(ctx, &request, false);
-        }
+    if latest && staged.is_none() {
+        staged = fall_back(ctx, args, &mut request, &mut result, &mut read_back)?;
     }
     // `latest` from the remote: the newer points passed over there.
     let passed_on_remote = staged
@@ -166,6 +142,45 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// The file the restore writes, and the configured database's symbolic link
+/// when that is what leads there.
+fn target_of<'a>(ctx: &'a Ctx, args: &RestoreArgs) -> Result<(PathBuf, Option<&'a Path>)> {
+    if let Some(target) = &args.target {
+        return Ok((target.clone(), None));
+    }
+    let db = ctx.settings.db_path()?;
+    Ok(match fs::symlink_metadata(db) {
+        Ok(meta) if meta.file_type().is_symlink() => (crate::store::link::end_of(db)?, Some(db)),
+        _ => (db.to_path_buf(), None),
+    })
+}
+
+/// `latest` whose local points the cheap tests passed all failed as they
+/// were read (now marked damaged): the remote's newest in this same run, as
+/// a second run would take it (T31 R22). What was staged, if anything.
+fn fall_back(
+    ctx: &Ctx,
+    args: &RestoreArgs,
+    request: &mut Request,
+    result: &mut Result<Outcome>,
+    read_back: &mut Option<(crate::remote::proof::Proofs, crate::remote::RemoteUrl)>,
+) -> Result<Option<crate::remote::fetch::Staged>> {
+    let Err(error @ Error::Failed(_)) = &*result else {
+        return Ok(None);
+    };
+    if !no_local_point(ctx).unwrap_or(false) {
+        return Ok(None);
+    }
+    tracing::warn!("{error}");
+    let staged = staged_from_remote(ctx, args, "latest", &request.target, read_back)?;
+    if let Some(staged) = &staged {
+        request.name = staged.name.clone();
+        request.from = Some(staged.dir().to_path_buf());
+        *result = restore_with(ctx, request, false);
+    }
+    Ok(staged)
 }
 
 /// `--target` naming another project's configured database (a `dbbackup.yaml`

@@ -83,7 +83,7 @@ fn run_attempt(ctx: &Ctx, args: &VerifyArgs, attempt: u32) -> Result<ExitCode> {
     }
     // A file holding another's backup under its own name reads back whole
     // (its bytes are a backup), yet is no backup of its own (T30 F12).
-    let copies = crate::store::copies::of(&dir.entries()?);
+    let copies = dir.copies()?;
     let threads = crate::archive::worker_threads(ctx.settings.threads, ctx.job.cpus_per_task);
     // Several backups: one per core at a time, at most `MAX_SIDE_BY_SIDE`,
     // each inflated on one thread (`integrity_check`, most of the work, uses

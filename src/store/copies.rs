@@ -20,7 +20,7 @@ pub(super) fn mark(entries: &mut [Entry]) {
 
 /// The entries among `entries` that record the same backup as an
 /// earlier-named one, by file name, with why they are no backup of their own.
-pub(crate) fn of(entries: &[Entry]) -> HashMap<String, String> {
+pub(super) fn of(entries: &[Entry]) -> HashMap<String, String> {
     copies(entries)
         .into_iter()
         .map(|(i, why)| (entries[i].file_name.clone(), why))
@@ -30,11 +30,21 @@ pub(crate) fn of(entries: &[Entry]) -> HashMap<String, String> {
 fn copies(entries: &[Entry]) -> Vec<(usize, String)> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| entries[i].name.order_key());
-    let mut first: HashMap<(jiff::Timestamp, Checksum), usize> = HashMap::new();
+    // Of one kind of name (a failed snapshot's copy is no restore point
+    // anyway); a file already known damaged says that instead.
+    let mut first: HashMap<(jiff::Timestamp, Checksum, bool, bool), usize> = HashMap::new();
     let mut found = Vec::new();
     for i in order {
-        let Ok(meta) = &entries[i].meta else { continue };
-        let key = (meta.created, meta.checksum);
+        let entry = &entries[i];
+        let (Ok(meta), None) = (&entry.meta, &entry.damage) else {
+            continue;
+        };
+        let key = (
+            meta.created,
+            meta.checksum,
+            entry.name.failed,
+            entry.name.diff,
+        );
         match first.get(&key) {
             None => {
                 first.insert(key, i);

@@ -5,7 +5,7 @@ pub(crate) mod adopt;
 pub(crate) mod also_held;
 pub(crate) mod atomic;
 pub mod checksum;
-pub(crate) mod copies;
+mod copies;
 pub(crate) mod damage;
 pub(crate) mod latest;
 pub(crate) mod legacy;
@@ -369,13 +369,22 @@ impl BackupDir {
 
     /// Every backup with its metadata, newest first.
     pub fn entries(&self) -> Result<Vec<Entry>> {
-        let mut entries: Vec<Entry> = self
-            .names()?
-            .into_iter()
-            .filter_map(|(name, file_name)| self.read_entry(name, file_name).transpose())
-            .collect::<Result<_>>()?;
+        let mut entries = self.entries_as_read()?;
         copies::mark(&mut entries);
         Ok(entries)
+    }
+
+    /// The backups that hold another's backup under their own name, by file
+    /// name, with why (`store::copies`).
+    pub(crate) fn copies(&self) -> Result<std::collections::HashMap<String, String>> {
+        Ok(copies::of(&self.entries_as_read()?))
+    }
+
+    fn entries_as_read(&self) -> Result<Vec<Entry>> {
+        self.names()?
+            .into_iter()
+            .filter_map(|(name, file_name)| self.read_entry(name, file_name).transpose())
+            .collect()
     }
 
     /// This database's backups, sorted into restore points, pre-restore copies,
