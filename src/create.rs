@@ -429,8 +429,10 @@ fn same_content(dir: &BackupDir, due: &Due, checked: &Checked) -> Option<String>
         .ok()?;
     let newest = points.first()?;
     let meta = newest.meta.as_ref().ok()?;
-    (meta.checksum == checked.checksum && meta.db_size == checked.db_size)
-        .then(|| newest.file_name.clone())
+    (meta.checksum == checked.checksum
+        && meta.db_size == checked.db_size
+        && !due::unsound_above(dir, due.id(), newest))
+    .then(|| newest.file_name.clone())
 }
 
 /// The plan after `plan` was given up: a full backup that says why. Only a

@@ -78,7 +78,7 @@ pub(crate) fn by_interval(dir: &BackupDir, db: &Path, interval: Duration) -> Res
     let db = sqlite_file::validate_database(db)?;
     let id = DbId::of(&db);
     let points = dir.restore_points(&id, restorable)?;
-    judge(db, id, &points, interval)
+    judge(dir, (db, id), &points, interval)
 }
 
 /// `by_interval` again, under the lock: the holder this process raced may have
@@ -90,7 +90,7 @@ pub(crate) fn recheck(dir: &BackupDir, due: Due, interval: Duration) -> Result<D
     if points.first().map(|n| &n.file_name) == due.judged_against.as_ref() {
         return Ok(Decision::Due(due));
     }
-    judge(due.db, due.id, &points, interval)
+    judge(dir, (due.db, due.id), &points, interval)
 }
 
 /// Due unless the newest restore point already holds the database's current
@@ -102,6 +102,7 @@ pub(crate) fn unless_unchanged(dir: &BackupDir, db: &Path, force: bool) -> Resul
     if !force
         && let Some(newest) = dir.restore_points(&id, restorable)?.first()
         && holds(newest, &id, &fingerprint)
+        && !unsound_above(dir, &id, newest)
     {
         return Ok(Changed::Unchanged(newest.file_name.clone()));
     }
@@ -166,7 +167,12 @@ fn dated(points: &[Entry]) -> Option<&Entry> {
     points.iter().find(|e| !e.future_dated())
 }
 
-fn judge(db: PathBuf, id: DbId, points: &[Entry], interval: Duration) -> Result<Decision> {
+fn judge(
+    dir: &BackupDir,
+    (db, id): (PathBuf, DbId),
+    points: &[Entry],
+    interval: Duration,
+) -> Result<Decision> {
     if let Some(why) = dated(points).and_then(|n| too_recent(n, interval)) {
         return Ok(Decision::NotDue(why));
     }
@@ -174,6 +180,7 @@ fn judge(db: PathBuf, id: DbId, points: &[Entry], interval: Duration) -> Result<
     let newest = points.first();
     if let Some(newest) = newest
         && holds(newest, &id, &fingerprint)
+        && !unsound_above(dir, &id, newest)
     {
         return Ok(Decision::NotDue(format!(
             "database unchanged since {}",
@@ -196,6 +203,29 @@ fn judge(db: PathBuf, id: DbId, points: &[Entry], interval: Duration) -> Result<
 /// backup wait (`dated`).
 fn restorable(entry: &Entry) -> bool {
     crate::diff::restore_problem(entry).is_none()
+}
+
+/// A file of `db` ranked above `point` (its newest sound restore point)
+/// that `check` fails on: a restore point that cannot be restored, a failed
+/// snapshot, a file whose metadata cannot be read. "Unchanged since `point`"
+/// would leave it the newest, and `check` unhealthy however often the
+/// advised backup runs (T30 F14): a new backup is made instead.
+pub(crate) fn unsound_above(dir: &BackupDir, db: &DbId, point: &Entry) -> bool {
+    let Ok(set) = dir.set(db) else {
+        return false;
+    };
+    let order = point.order();
+    // One whose metadata cannot be read is placed by its name, as `check`
+    // places it (`health::unreadable_newer`).
+    let above = |e: &Entry| match &e.meta {
+        Ok(_) => e.order() > order,
+        Err(_) => !e.legacy && e.name.order_key() > point.name.order_key(),
+    };
+    set.restore_points
+        .iter()
+        .chain(&set.failed)
+        .chain(&set.damaged)
+        .any(|e| e.file_name != point.file_name && above(e))
 }
 
 /// Why `newest` is too recent for another backup, or `None`.

@@ -1002,3 +1002,36 @@ fn a_backup_copied_over_another_ones_name_is_no_backup_of_its_own() {
     );
     assert_eq!(content_digest(&env.db), older_digest);
 }
+
+/// T30 F14: the newest restore point damaged (or a failed snapshot newest),
+/// the database set back to an older sound point: `backup` said "unchanged
+/// since" that point and made nothing, so `check` stayed CRITICAL however
+/// often the advised backup ran. A new backup is made: healthy again.
+#[test]
+fn a_database_equal_to_an_older_point_below_an_unsound_newest_is_backed_up_again() {
+    // The newest restore point rots; `restore latest` takes the older one.
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    add_extra_row(&env.db);
+    env.run(&["backup"]).ok();
+    flip_middle(&env.newest_backup());
+    env.run(&["restore", "latest"]).ok();
+    env.run(&["check"]).reported(1, "FAIL ");
+    env.run(&["backup"]).reported(0, "created backup_");
+    env.run(&["check"]).ok();
+    env.run(&["backup"]).reported(0, "unchanged");
+
+    // A failed snapshot newest; the good backup put back by hand (`zcat`).
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let good = env.newest_backup();
+    crate::backup::corrupt_index(&env.db);
+    env.run(&["backup"]).failed_with(1, "integrity");
+    let zcat = std::process::Command::new("zcat")
+        .arg(&good)
+        .output()
+        .unwrap();
+    fs::write(&env.db, zcat.stdout).unwrap();
+    env.run(&["backup"]).reported(0, "created backup_");
+    env.run(&["check"]).ok();
+}
