@@ -1035,3 +1035,44 @@ fn a_database_equal_to_an_older_point_below_an_unsound_newest_is_backed_up_again
     env.run(&["backup"]).reported(0, "created backup_");
     env.run(&["check"]).ok();
 }
+
+/// T30 F8: the README's undo of `restore latest --force` over a database
+/// whose header was destroyed: its pre-restore copy (a failed snapshot of a
+/// file that is no SQLite database) was refused even with `--force`, and
+/// called damaged. Given back byte for byte, as saved.
+#[test]
+fn the_pre_restore_copy_of_a_file_with_a_destroyed_header_is_given_back_as_saved() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    add_extra_row(&env.db);
+    let mut bytes = fs::read(&env.db).unwrap();
+    bytes[..100].fill(0);
+    fs::write(&env.db, &bytes).unwrap();
+    env.run(&["restore", "latest"])
+        .failed_with(1, "is not an SQLite database");
+    env.run(&["restore", "latest", "--force"]).ok();
+    let saved = env
+        .backup_files()
+        .into_iter()
+        .find(|name| name.ends_with(".failed.db.gz"))
+        .expect("a pre-restore copy");
+    let back = env.path("back.db");
+    env.run(&[
+        "restore",
+        &saved,
+        "--target",
+        back.to_str().unwrap(),
+        "--force",
+    ])
+    .ok();
+    assert_eq!(fs::read(&back).unwrap(), bytes);
+    env.run(&["restore", &saved, "--force"]).ok();
+    assert_eq!(fs::read(&env.db).unwrap(), bytes);
+    // Its bytes are the ones saved: not marked damaged by the reads.
+    let list = env.run(&["list"]);
+    assert!(
+        !list.stdout.contains("cannot be restored"),
+        "{}",
+        list.stdout
+    );
+}
