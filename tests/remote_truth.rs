@@ -369,3 +369,38 @@ fn restore_latest_falls_back_to_the_remote_in_the_run_that_finds_the_local_point
     );
     assert_eq!(content_digest(&r.env.db), digest);
 }
+
+/// T31 R8: purged, and the remote's newest point gone from the store (a
+/// lifecycle rule, another tool): `restore latest` restored the older point
+/// as "the newest", saying nothing, though the last sync recorded the newer.
+#[test]
+fn restore_latest_says_when_a_newer_point_the_last_sync_recorded_is_gone_from_the_store() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "gone-newest");
+    r.run(&["backup"]).ok();
+    let older_digest = content_digest(&r.env.db);
+    r.add_row();
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let files = r.env.backup_files();
+    let (older, newer) = (&files[0], &files[1]);
+    for name in &files {
+        fs::remove_file(r.env.backups.join(name)).unwrap();
+    }
+    r.delete(newer);
+    r.delete(&format!("{newer}.meta.json"));
+    fs::remove_file(&r.env.db).unwrap();
+    let restore = r.run(&["restore", "latest"]);
+    restore.ok();
+    assert!(
+        restore.stderr.contains(&format!(
+            "{newer} newer than {older}, on {} at the last sync (",
+            r.url
+        )) && restore.stderr.contains(
+            "), is gone from the store: the restored data is older than what was backed up"
+        ),
+        "{}",
+        restore.stderr
+    );
+    assert_eq!(content_digest(&r.env.db), older_digest);
+}

@@ -464,8 +464,43 @@ fn staged_from_remote(
     if name == "latest" {
         let so = format!("`restore latest` took {}", staged.name);
         crate::remote::unrecorded::warn_newer(&remote, Some(&staged.name), &so);
+        if let Some(db) = &db
+            && let Some(gone) = gone_newer(ctx, db, remote.url(), &points, &staged.name)
+        {
+            tracing::warn!("{gone}");
+        }
     }
     Ok(Some(staged))
+}
+
+/// The points newer than `taken` that the last sync recorded on `url` and
+/// the listing no longer shows: gone from the store (a lifecycle rule,
+/// another tool), so `latest` there is older than what was backed up; said,
+/// or a user resumes work on older data unknowing (T31 R8).
+fn gone_newer(
+    ctx: &Ctx,
+    db: &crate::store::DbId,
+    url: &crate::remote::RemoteUrl,
+    points: &[crate::remote::RemotePoint],
+    taken: &str,
+) -> Option<String> {
+    let record = crate::remote::state::read_for(&ctx.settings.backup_dir, db, &url.to_string())?;
+    let order = |name: &str| crate::store::BackupName::parse(name).map(|n| n.order_key());
+    let gone: Vec<&str> = record
+        .on_remote
+        .iter()
+        .filter(|name| order(name) > order(taken))
+        .filter(|name| !points.iter().any(|p| &p.record.name == *name))
+        .map(String::as_str)
+        .collect();
+    (!gone.is_empty()).then(|| {
+        format!(
+            "{} newer than {taken}, on {url} at the last sync ({}), {} gone from the store: the restored data is older than what was backed up",
+            gone.join(", "),
+            record.time,
+            if gone.len() == 1 { "is" } else { "are" }
+        )
+    })
 }
 
 /// The engine's restore. `local`: from the backup directory only (no remote
