@@ -404,3 +404,30 @@ fn restore_latest_says_when_a_newer_point_the_last_sync_recorded_is_gone_from_th
     );
     assert_eq!(content_digest(&r.env.db), older_digest);
 }
+
+/// T31 R20: without a database configured, `sync` of a backup directory
+/// holding two databases' backups uploaded both into one prefix (one prefix
+/// is one database's) while `check` refused the same directory.
+#[test]
+fn sync_without_a_database_refuses_a_directory_of_two_databases() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "two-dbs");
+    r.run(&["backup"]).ok();
+    let other = r.env.path("other.db");
+    crate::common::make_ledger_db(&other, 50, false);
+    r.command()
+        .env("DBBACKUP_DB_PATH", &other)
+        .arg("backup")
+        .output()
+        .unwrap();
+    assert_eq!(r.env.backup_files().len(), 2);
+    let sync: crate::common::Run = r
+        .command()
+        .env_remove("DBBACKUP_DB_PATH")
+        .arg("sync")
+        .output()
+        .unwrap()
+        .into();
+    sync.failed_with(2, "holds backups of 2 databases");
+    assert!(r.remote_names().is_empty());
+}

@@ -13,11 +13,22 @@ use crate::remote::sync::Synced;
 use crate::store::{BackupDir, BackupSet, Entry};
 use crate::units::human_bytes;
 
+/// The configured database. One prefix is one database's: without one, a
+/// directory holding several databases' backups is refused, as `check`
+/// refuses it, not uploaded into one prefix together (T31 R20).
+fn database(ctx: &Ctx) -> Result<Option<crate::store::DbId>> {
+    let db = ctx.db_id();
+    if db.is_none() {
+        crate::store::latest::sole_database_of(&ctx.backup_dir())?;
+    }
+    Ok(db)
+}
+
 pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let remote = crate::remote::configured(&ctx.settings)?;
     let url = remote.url().to_string();
-    let db = ctx.db_id();
+    let db = database(ctx)?;
     // Nowhere to record this sync for `check`, even when a mirror's points
     // go up (the directory is not made for it): no success either way.
     let gone = !ctx.settings.backup_dir.is_dir();
