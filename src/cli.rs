@@ -617,6 +617,7 @@ pub struct BackupArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// The restore points on the remote (`remote`), not in the backup directory
+    /// (`--remote URL` given on this command line means this too)
     #[arg(long, conflicts_with = "job")]
     pub from_remote: bool,
     /// Only what SLURM job JOBID made (`264`: the job or array and its tasks;
@@ -705,6 +706,7 @@ pub struct VerifyArgs {
     /// The restore points on the remote (`remote`) instead: the NAMEs given,
     /// else every one (`--all` says the same); each downloaded, size and
     /// SHA-256 against its record, then checked whole as a local one
+    /// (`--remote URL` given on this command line without NAMEs means this too)
     #[arg(long)]
     pub from_remote: bool,
     #[command(flatten)]
