@@ -617,7 +617,7 @@ pub struct BackupArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// The restore points on the remote (`remote`), not in the backup directory
-    /// (`--remote URL` given on this command line means this too)
+    /// (so does the `remote` setting given as a flag on this command line)
     #[arg(long, conflicts_with = "job")]
     pub from_remote: bool,
     /// Only what SLURM job JOBID made (`264`: the job or array and its tasks;
@@ -706,7 +706,7 @@ pub struct VerifyArgs {
     /// The restore points on the remote (`remote`) instead: the NAMEs given,
     /// else every one (`--all` says the same); each downloaded, size and
     /// SHA-256 against its record, then checked whole as a local one
-    /// (`--remote URL` given on this command line without NAMEs means this too)
+    /// (so does the `remote` setting given as a flag here, without NAMEs)
     #[arg(long)]
     pub from_remote: bool,
     #[command(flatten)]
