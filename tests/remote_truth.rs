@@ -431,3 +431,24 @@ fn sync_without_a_database_refuses_a_directory_of_two_databases() {
     sync.failed_with(2, "holds backups of 2 databases");
     assert!(r.remote_names().is_empty());
 }
+
+/// T31 R15: a point the last sync proved on the remote, its record
+/// overwritten at the store (no longer restorable from there), and its local
+/// copy pruned: `verify --from-remote` said ok for the rest and exit 0.
+#[test]
+fn verify_from_remote_fails_a_recorded_point_whose_record_the_store_lost() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "junk-record");
+    r.run(&["backup"]).ok();
+    r.add_row();
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let older = r.env.backup_files()[0].clone();
+    fs::remove_file(r.env.backups.join(&older)).unwrap();
+    r.put(&format!("{older}.meta.json"), b"{\"junk\": 1}");
+    let verify = r.run(&["verify", "--from-remote"]);
+    verify.reported(
+        1,
+        &format!("{older}: FAILED: recorded on {} by the last sync (", r.url),
+    );
+}

@@ -332,12 +332,13 @@ fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result
         say(out, &verdict);
         verdicts.push(verdict);
     }
-    if let (true, Some(verdict)) = (
-        names.is_empty(),
-        newest_unlisted(ctx, &remote, &points, &mut proofs),
-    ) {
-        say(out, &verdict);
-        verdicts.push(verdict);
+    if names.is_empty() {
+        let newest = newest_unlisted(ctx, &remote, &points, &mut proofs);
+        let others = recorded_unlisted(ctx, &remote, &points, newest.as_ref());
+        for verdict in newest.into_iter().chain(others) {
+            say(out, &verdict);
+            verdicts.push(verdict);
+        }
     }
     out.document(&verdicts);
     Ok(if verdicts.iter().all(|v| v.ok) {
@@ -390,6 +391,42 @@ fn newest_unlisted(
         other_database: None,
         deleted: false,
     })
+}
+
+/// The other points the last sync recorded on the remote that its listing
+/// no longer shows as restore points (a record overwritten or deleted at the
+/// store): not restorable from there, so failed verdicts, not a WARN beside
+/// an exit 0 (T31 R15).
+fn recorded_unlisted(
+    ctx: &Ctx,
+    remote: &crate::remote::Remote,
+    points: &[crate::remote::RemotePoint],
+    newest: Option<&Verdict>,
+) -> Vec<Verdict> {
+    let Some(db) = ctx.db_id() else {
+        return Vec::new();
+    };
+    let url = remote.url().to_string();
+    let Some(record) = crate::remote::state::read_for(&ctx.settings.backup_dir, &db, &url) else {
+        return Vec::new();
+    };
+    record
+        .on_remote
+        .iter()
+        .filter(|name| newest.is_none_or(|v| &v.name != *name))
+        .filter(|name| !points.iter().any(|p| &p.record.name == *name))
+        .map(|name| Verdict {
+            detail: format!(
+                "recorded on {url} by the last sync ({}), but no valid restore-point record of it is listed there (deleted or damaged at the store): it cannot be restored from there",
+                record.time
+            ),
+            name: name.clone(),
+            ok: false,
+            failed_snapshot: false,
+            other_database: None,
+            deleted: false,
+        })
+        .collect()
 }
 
 /// What `restore latest` would restore: the newest restore point not known to
