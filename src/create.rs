@@ -268,6 +268,10 @@ pub(crate) fn if_due(
 /// the busy timeout) must not leave an empty backup directory behind. An
 /// existing directory costs one `stat`.
 pub(crate) fn prepare_dir(settings: &Settings, dir: &BackupDir, db: &Path) -> Result<()> {
+    // A restore killed outright (SIGKILL, the OOM killer) leaves its checked
+    // copy, the database's size, beside it: gone with the next command that
+    // takes the lock for it, not only the next restore there (T30 F5).
+    crate::store::remove_dead_temps_in(crate::store::atomic::parent_or_dot(db));
     if !dir.path().exists() {
         sqlite_file::validate_database(db)?;
         Source::open(db, settings.busy_timeout)?.probe()?;

@@ -29,6 +29,9 @@ pub(crate) fn one(
         }));
     }
     reread_changed_base(entry, job, threads);
+    // A verify killed outright leaves its decompressed copy in TMPDIR (a
+    // login node's small /tmp): this host's dead ones go first (T31 R9).
+    crate::store::remove_dead_temps_in(&std::env::temp_dir());
     let mut temp = TempFile::create_in(&std::env::temp_dir(), 0o600)?;
     let total = entry.meta.as_ref().map_or(0, |m| m.db_size);
     let progress = crate::progress::Progress::bytes(total, "verify", show_progress, job);

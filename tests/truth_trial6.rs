@@ -1076,3 +1076,71 @@ fn the_pre_restore_copy_of_a_file_with_a_destroyed_header_is_given_back_as_saved
         list.stdout
     );
 }
+
+/// A `dbbackup` run with `args` (and `TMPDIR` at `tmp`), killed outright
+/// once one of its temp files appears in `watched`.
+fn killed_once_its_temp_file_is_in(env: &Env, args: &[&str], tmp: &Path, watched: &Path) {
+    let temps = || -> Vec<String> {
+        fs::read_dir(watched)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".dbbackup-tmp-"))
+            .collect()
+    };
+    let mut child = env
+        .command()
+        .env("TMPDIR", tmp)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while temps().is_empty() {
+        assert!(child.try_wait().unwrap().is_none(), "{args:?} ended first");
+        assert!(std::time::Instant::now() < deadline, "no temp file seen");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!temps().is_empty(), "{args:?}");
+}
+
+/// T31 R9, T30 F5: a verify killed outright left its decompressed copy in
+/// TMPDIR, and a restore its checked copy beside the database, each the
+/// database's size, removed by no later command (a restore into that
+/// directory only). The next verify, and the next backup, remove them.
+#[test]
+fn temp_copies_of_killed_verifies_and_restores_are_removed_by_the_next_run() {
+    let env = Env::empty();
+    make_results_db(&env.db, 40.0, false);
+    env.run(&["backup"]).ok();
+    let tmp = env.path("tmp");
+    fs::create_dir(&tmp).unwrap();
+    killed_once_its_temp_file_is_in(&env, &["verify"], &tmp, &tmp);
+    let verify: crate::common::Run = env
+        .command()
+        .env("TMPDIR", &tmp)
+        .arg("verify")
+        .output()
+        .unwrap()
+        .into();
+    verify.ok();
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "{}", verify.stderr);
+
+    add_extra_row(&env.db);
+    let beside = env.db.parent().unwrap().to_path_buf();
+    killed_once_its_temp_file_is_in(&env, &["restore", "latest", "--force"], &tmp, &beside);
+    env.run(&["backup"]).ok();
+    let left: Vec<_> = fs::read_dir(&beside)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".dbbackup-tmp-")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
