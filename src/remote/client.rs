@@ -655,11 +655,11 @@ impl Remote {
         };
         let put = self.rt.block_on(self.store.put_opts(
             &self.key(&format!("{name}{}", record::SUFFIX)),
-            PutPayload::from(json),
+            PutPayload::from(json.clone()),
             PutOptions::from(mode),
         ));
         match put {
-            Ok(_) => self.confirm_record(&record)?,
+            Ok(_) => self.confirm_record(name, &json)?,
             Err(object_store::Error::AlreadyExists { .. }) => match self.record(name)? {
                 // A sync of this same backup at the same time (cron and a
                 // manual one): its record describes these very bytes.
@@ -708,28 +708,35 @@ impl Remote {
         self.rt
             .block_on(self.store.put(
                 &self.key(&format!("{name}{}", record::SUFFIX)),
-                PutPayload::from(json),
+                PutPayload::from(json.clone()),
             ))
             .map_err(|e| self.fail(&format!("cannot write the record of {name} to"), e.into()))?;
-        self.confirm_record(record)
+        self.confirm_record(name, &json)
     }
 
     /// The record just written reads back as written: a store (or a gateway
     /// before it) that answers a PUT with success and keeps nothing must not
     /// make a point count, nor let retention delete the one before it (T31 R2).
-    fn confirm_record(&self, record: &Record) -> Result<()> {
-        let name = &record.name;
-        match self.record(name)? {
-            Some(there) if there == *record => Ok(()),
-            there => Err(Error::failed(format!(
-                "the record of {name} written to {} {}; {name} is not counted as a restore point there",
-                self.url,
-                match there {
-                    None => "is not there when read back",
-                    Some(_) => "reads back other than written",
-                }
-            ))),
-        }
+    fn confirm_record(&self, name: &str, written: &[u8]) -> Result<()> {
+        let key = self.key(&format!("{name}{}", record::SUFFIX));
+        let read = self
+            .rt
+            .block_on(async { self.store.get(&key).await?.bytes().await });
+        let there = match read {
+            Ok(bytes) if bytes.as_ref() == written => return Ok(()),
+            Ok(_) => "reads back other than written",
+            Err(object_store::Error::NotFound { .. }) => "is not there when read back",
+            Err(e) => {
+                return Err(self.fail(
+                    &format!("cannot read back the record of {name} from"),
+                    e.into(),
+                ));
+            }
+        };
+        Err(Error::failed(format!(
+            "the record of {name} written to {} {there}; {name} is not counted as a restore point there",
+            self.url
+        )))
     }
 
     /// The data object still has the ETag it had when read back as `got`.
