@@ -18,8 +18,11 @@ import sys
 
 def metadata(path):
     """The JSON in the FEXTRA field of the file's first gzip member."""
-    with open(path, "rb") as f:
-        head = f.read(8192)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except OSError as e:
+        sys.exit(f"{path}: {e.strerror}")
     if head[:3] != b"\x1f\x8b\x08" or not head[3] & 0x04 or head[12:14] != b"DB":
         sys.exit(f"{path}: no dbbackup metadata")
     length = struct.unpack("<H", head[14:16])[0]

@@ -342,6 +342,25 @@ fn the_stdlib_python_script_rebuilds_a_diff() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+    // A missing file is one line, not a traceback (T30 F11).
+    let missing = env.path("no-such-base.db.gz");
+    let gone = Command::new("python3")
+        .arg(&script)
+        .arg(&missing)
+        .arg(env.backups.join(&points[1].0))
+        .arg(env.path("gone.db"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        (
+            gone.status.code(),
+            String::from_utf8_lossy(&gone.stderr).into_owned()
+        ),
+        (
+            Some(1),
+            format!("{}: No such file or directory\n", missing.display())
+        )
+    );
 }
 
 /// `full` or `diff`, from the backup's name (what any build says).
