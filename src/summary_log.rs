@@ -127,6 +127,14 @@ pub fn escape(value: &str) -> String {
 pub fn append(path: &Path, line: &Line) -> Result<()> {
     crate::sqlite_file::refuse_special_file(path, "summary log")?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // Not "File exists" from mkdir (T30 F7).
+        if parent.exists() && !parent.is_dir() {
+            return Err(Error::failed(format!(
+                "cannot write summary log {}: {} is not a directory",
+                show(path),
+                show(parent)
+            )));
+        }
         crate::store::perms::create_dir_all(parent)
             .context(|| format!("cannot create directory for summary log {}", show(path)))?;
     }

@@ -448,6 +448,18 @@ fn man_out_says_when_it_created_the_directory() {
     let again = env.run(&["man", "--out", "share/man/mna1", "--overwrite"]);
     again.ok();
     assert!(again.stdout.starts_with("wrote "), "{}", again.stdout);
+    // A file where the directory goes: said so, not mkdir's "File exists"
+    // (T30 F7); likewise the summary log's directory.
+    fs::write(env.path("afile"), "x").unwrap();
+    env.run(&["man", "--out", "afile"]).failed_with(
+        2,
+        "--out afile is not a directory: give the directory the man pages go in",
+    );
+    env.run(&["--summary-log", "afile/x.log", "summary"])
+        .failed_with(
+            1,
+            "cannot write summary log afile/x.log: afile is not a directory",
+        );
 }
 
 /// T27 F-N: an exported `DBBACKUP_CONFIG` (another project's, from a profile)

@@ -26,6 +26,13 @@ pub(crate) fn man(ctx: &Ctx, args: &ManArgs) -> Result<ExitCode> {
         return write_stdout(&page);
     };
     let made = !dir.exists();
+    // Not "File exists" from mkdir (T30 F7).
+    if !made && !dir.is_dir() {
+        return Err(Error::usage(format!(
+            "--out {} is not a directory: give the directory the man pages go in",
+            show(dir)
+        )));
+    }
     fs::create_dir_all(dir).context(|| format!("cannot create {}", show(dir)))?;
     let out = ctx.output(crate::cli::Format::Text);
     if made {
