@@ -183,6 +183,24 @@ pub fn elide_long_words(line: &str) -> std::borrow::Cow<'_, str> {
 /// Longer than any path a user types; shorter than a pasted blob.
 const LONG_WORD: usize = 300;
 
+/// An error line with its control characters (from a name or value the user
+/// gave) written as escapes, `\u{1}`: never raw to the terminal or the log
+/// (T30 F9). Line breaks and tabs stay, for the few messages laid out so.
+pub fn escape_controls(line: &str) -> std::borrow::Cow<'_, str> {
+    let escaped = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !line.chars().any(escaped) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    std::borrow::Cow::Owned(
+        line.chars()
+            .map(|c| match escaped(c) {
+                true => c.escape_unicode().to_string(),
+                false => c.to_string(),
+            })
+            .collect(),
+    )
+}
+
 /// `path.display()` for messages, quoted when it has spaces or is empty.
 pub fn show(path: &Path) -> String {
     let text = path.display().to_string();
@@ -212,5 +230,15 @@ mod elide_tests {
         assert!(shown.contains("…(5001 characters in all)…"), "{shown}");
         let short = "a line with /a/normal/path.db and   spaces";
         assert_eq!(elide_long_words(short), short);
+    }
+
+    #[test]
+    fn control_characters_a_user_gave_are_escaped_in_an_error_line() {
+        assert_eq!(
+            escape_controls("no backup named 'b_\u{1b}[2J\u{1}\u{7f}.db.gz'"),
+            "no backup named 'b_\\u{1b}[2J\\u{1}\\u{7f}.db.gz'"
+        );
+        let plain = "a line\twith a tab\nand a break";
+        assert_eq!(escape_controls(plain), plain);
     }
 }

@@ -111,11 +111,11 @@ pub fn run(cli: cli::Cli) -> std::process::ExitCode {
             // A usage error (exit 2: the command line or the configuration) in
             // the one format of the command line's own, clap's; what went wrong
             // while working is a log line, with its time and job.
+            let line = error.to_string();
+            let line = error::escape_controls(&line);
             if error.exit_code() == ExitCode::Usage {
-                let line = error.to_string();
                 to_stderr(format_args!("error: {}\n", error::elide_long_words(&line)));
             } else {
-                let line = error.to_string();
                 tracing::error!("{}", error::elide_long_words(&line));
             }
             if nagios {
@@ -208,6 +208,7 @@ pub fn usage_error(error: clap::Error) -> std::process::ExitCode {
     }
     // One line per bad input, as every other error (`cli::one_line`).
     let line = cli::one_line(&error);
+    let line = error::escape_controls(&line);
     to_stderr(format_args!("error: {}\n", error::elide_long_words(&line)));
     ExitCode::Usage.into()
 }

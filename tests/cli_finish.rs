@@ -725,3 +725,18 @@ fn export_without_a_name_writes_the_newest_restore_point() {
     fs::write(&plain, zcat.stdout).unwrap();
     assert_eq!(content_digest(&plain), content_digest(&env.db));
 }
+
+/// T30 F9: ESC and a line break in a NAME were escaped in the error line,
+/// other control characters (`\x01`) reached the terminal raw.
+#[test]
+fn control_characters_in_a_name_reach_no_terminal_raw() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let run = env.run(&["verify", "backup_\u{1b}[2J\u{1}.db.gz"]);
+    run.failed_with(1, "no backup named 'backup_\\u{1b}[2J\\u{1}.db.gz'");
+    assert!(
+        !run.stderr.chars().any(|c| c.is_control() && c != '\n'),
+        "{:?}",
+        run.stderr
+    );
+}
