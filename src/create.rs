@@ -221,10 +221,45 @@ pub(crate) enum Attempt {
     /// No backup: why; mirrors that lacked the newest restore point were
     /// filled in (not when another process is making a backup: it copies).
     Skipped {
-        reason: String,
+        reason: Skip,
         filled: Option<Filled>,
     },
     Made(Outcome),
+}
+
+/// Why `if_due` made no backup.
+#[derive(Debug)]
+pub(crate) enum Skip {
+    NotDue(due::NotDue),
+    /// Another process is making one right now.
+    Busy,
+}
+
+impl Skip {
+    /// The JSON `reason`.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            Skip::NotDue(not_due) => not_due.code(),
+            Skip::Busy => "busy",
+        }
+    }
+
+    /// The newest restore point that holds the state, when that is why.
+    pub(crate) fn newest(&self) -> Option<&str> {
+        match self {
+            Skip::NotDue(not_due) => not_due.newest(),
+            Skip::Busy => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::NotDue(not_due) => not_due.fmt(f),
+            Skip::Busy => f.write_str("another process is making a backup right now"),
+        }
+    }
 }
 
 /// `auto`'s rule: back up `db` when the interval has passed since its newest
@@ -239,8 +274,8 @@ pub(crate) fn if_due(
     kind: Kind,
 ) -> Result<Attempt> {
     let interval = settings.min_interval;
-    let not_due = |reason| Attempt::Skipped {
-        reason,
+    let not_due = |why| Attempt::Skipped {
+        reason: Skip::NotDue(why),
         filled: fill_mirrors(settings, job, dir, db),
     };
     let due = match due::by_interval(dir, db, interval)? {
@@ -250,7 +285,7 @@ pub(crate) fn if_due(
     prepare_dir(settings, dir, db)?;
     let Some(lock) = DirLock::try_acquire(dir.path(), job)? else {
         return Ok(Attempt::Skipped {
-            reason: "another process is making a backup right now".to_string(),
+            reason: Skip::Busy,
             filled: None,
         });
     };

@@ -58,8 +58,44 @@ impl Due {
 #[derive(Debug)]
 pub(crate) enum Decision {
     Due(Due),
-    /// Why not, as `auto` says it.
-    NotDue(String),
+    NotDue(NotDue),
+}
+
+/// Why no backup is due: what `auto` says, and its JSON `reason` code (the
+/// same as `backup`'s for the same case, T30 F6).
+#[derive(Debug, Clone)]
+pub(crate) enum NotDue {
+    /// The newest restore point, named, already holds this state.
+    Unchanged(String),
+    /// The newest restore point is too recent: why, in words.
+    Interval(String),
+}
+
+impl NotDue {
+    /// The JSON `reason`.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            NotDue::Unchanged(_) => "unchanged",
+            NotDue::Interval(_) => "interval",
+        }
+    }
+
+    /// The newest restore point that holds the state, when that is why.
+    pub(crate) fn newest(&self) -> Option<&str> {
+        match self {
+            NotDue::Unchanged(newest) => Some(newest),
+            NotDue::Interval(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for NotDue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotDue::Unchanged(newest) => write!(f, "database unchanged since {newest}"),
+            NotDue::Interval(why) => f.write_str(why),
+        }
+    }
 }
 
 /// The change rule alone (`backup`, `pre-job`, `post-job`, `final`).
@@ -174,7 +210,7 @@ fn judge(
     interval: Duration,
 ) -> Result<Decision> {
     if let Some(why) = dated(points).and_then(|n| too_recent(n, interval)) {
-        return Ok(Decision::NotDue(why));
+        return Ok(Decision::NotDue(NotDue::Interval(why)));
     }
     let fingerprint = sqlite_file::fingerprint(&db)?;
     let newest = points.first();
@@ -182,9 +218,8 @@ fn judge(
         && holds(newest, &id, &fingerprint)
         && !unsound_above(dir, &id, newest)
     {
-        return Ok(Decision::NotDue(format!(
-            "database unchanged since {}",
-            newest.file_name
+        return Ok(Decision::NotDue(NotDue::Unchanged(
+            newest.file_name.clone(),
         )));
     }
     Ok(Decision::Due(Due {

@@ -740,3 +740,28 @@ fn control_characters_in_a_name_reach_no_terminal_raw() {
         run.stderr
     );
 }
+
+/// T30 F6: the same "unchanged" skip was `"reason": "unchanged"` with
+/// `newest` from `backup`, and a sentence without `newest` from `auto`.
+#[test]
+fn auto_and_backup_give_one_skip_reason_code() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    let newest = env.backup_files()[0].clone();
+    let backup = env.run(&["backup", "--format", "json"]).json();
+    let auto = env
+        .run(&["--min-interval-hours", "0", "auto", "--format", "json"])
+        .json();
+    for document in [&backup, &auto] {
+        assert_eq!(document["status"], "skipped", "{document}");
+        assert_eq!(document["reason"], "unchanged", "{document}");
+        assert_eq!(document["newest"], newest.as_str(), "{document}");
+    }
+    assert_eq!(
+        auto["detail"],
+        format!("database unchanged since {newest}").as_str()
+    );
+    let recent = env.run(&["auto", "--format", "json"]).json();
+    assert_eq!(recent["reason"], "interval", "{recent}");
+    assert!(recent.get("newest").is_none(), "{recent}");
+}

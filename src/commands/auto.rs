@@ -7,7 +7,7 @@ use serde_json::json;
 use super::Ctx;
 use super::report::report;
 use crate::cli::FormatArgs;
-use crate::create::{self, Attempt, Filled};
+use crate::create::{self, Attempt, Filled, Skip};
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::output::Output;
@@ -31,9 +31,14 @@ pub(crate) fn run(ctx: &Ctx, args: &FormatArgs) -> Result<ExitCode> {
     })
 }
 
-fn skip(out: &Output, reason: &str, filled: Option<&Filled>) -> ExitCode {
+fn skip(out: &Output, reason: &Skip, filled: Option<&Filled>) -> ExitCode {
     tracing::debug!("auto: {reason}");
     out.line(format!("skipped: {reason}"));
-    let mut document = json!({"status": "skipped", "reason": reason});
+    // The code `backup` gives for the same case, the words beside it.
+    let mut document =
+        json!({"status": "skipped", "reason": reason.code(), "detail": reason.to_string()});
+    if let (Some(newest), Some(fields)) = (reason.newest(), document.as_object_mut()) {
+        fields.insert("newest".into(), json!(newest));
+    }
     super::report::report_filled(out, filled, &mut document)
 }
