@@ -222,7 +222,7 @@ fn with_mirrors(ctx: &Ctx, mut set: BackupSet) -> BackupSet {
         }
         let names: Vec<&str> = lacking.iter().map(|e| e.file_name.as_str()).collect();
         tracing::warn!(
-            "the backup directory lacks {} restore point(s) that mirror {} holds: uploading them from the mirror: {}",
+            "the backup directory lacks {} restore point(s) that mirror {} holds, taken from the mirror (uploaded if not on the remote yet; the summary line counts what was): {}",
             lacking.len(),
             show(dir),
             names.join(", ")
