@@ -721,3 +721,29 @@ fn a_backup_damaged_before_its_upload_says_whether_an_older_point_is_there() {
         .failed_with(1, "; older points are kept in its place");
     assert_eq!(r.remote_names().len(), 1);
 }
+
+/// T31 R12: a sync whose read-back of its upload failed (interrupted, or the
+/// store gone) said "nothing half-done was kept" while the data object stayed
+/// on the store without a record. It is deleted again.
+#[test]
+fn a_sync_whose_read_back_fails_leaves_no_data_object_without_a_record() {
+    let Some(server) = s3::shared() else { return };
+    let r = s3::Remote::new(server, "readback-cut");
+    r.run(&["backup"]).ok();
+    let name = r.env.backup_files()[0].clone();
+    let proxy = s3::read_back_cutting_proxy(&r.endpoint);
+    let sync = Run::from(
+        s3::command(&r.env, &proxy, &r.url)
+            .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "3")
+            .arg("sync")
+            .output()
+            .unwrap(),
+    );
+    sync.failed_with(1, &format!("cannot read back {name} from"));
+    let head = s3::http(
+        &r.endpoint,
+        "HEAD",
+        &format!("/{}/{}", r.bucket, r.key(&name)),
+    );
+    assert!(head.contains(" 404 "), "{head}");
+}

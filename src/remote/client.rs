@@ -626,15 +626,24 @@ impl Remote {
             }
             return Ok(Uploaded::NotIntact(why));
         }
+        // Sent, but no point: the data object of a fresh name goes again
+        // (best effort), so that an interrupted or failed sync leaves nothing
+        // half-done on the store either (T31 R12).
+        let discard = |error: Error| -> Error {
+            if fresh {
+                let _ = self.rt.block_on(self.store.delete(&key));
+            }
+            error
+        };
         let got = self
             .rt
             .block_on(self.read_back(&key))
-            .map_err(|e| self.fail(&format!("cannot read back {name} from"), e))?;
+            .map_err(|e| discard(self.fail(&format!("cannot read back {name} from"), e)))?;
         if (got.size, &got.sha256) != (size, &sent) {
-            return Err(Error::failed(format!(
+            return Err(discard(Error::failed(format!(
                 "upload of {name} to {} does not read back as sent ({} bytes, {}; sent {size} bytes, {sent}); it is not counted as a restore point there",
                 self.url, got.size, got.sha256
-            )));
+            ))));
         }
         let mut record = Record {
             format: record::FORMAT,
@@ -659,7 +668,7 @@ impl Remote {
             PutOptions::from(mode),
         ));
         match put {
-            Ok(_) => self.confirm_record(name, &json)?,
+            Ok(_) => self.confirm_record(name, &json).map_err(discard)?,
             Err(object_store::Error::AlreadyExists { .. }) => match self.record(name)? {
                 // A sync of this same backup at the same time (cron and a
                 // manual one): its record describes these very bytes.
@@ -683,7 +692,9 @@ impl Remote {
                 }
             },
             Err(e) => {
-                return Err(self.fail(&format!("cannot write the record of {name} to"), e.into()));
+                return Err(discard(
+                    self.fail(&format!("cannot write the record of {name} to"), e.into()),
+                ));
             }
         }
         // Another sync's bytes may have replaced ours after the read-back and

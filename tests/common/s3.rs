@@ -820,6 +820,16 @@ pub(crate) fn completion_cutting_proxy(endpoint: &str) -> String {
     })
 }
 
+/// A pass-through proxy to `endpoint` that closes, unanswered, every request
+/// reading a backup's data object (`GET ….db.gz`): its upload goes up, its
+/// read-back fails. Its endpoint; runs until the test ends.
+pub(crate) fn read_back_cutting_proxy(endpoint: &str) -> String {
+    proxy(endpoint, |request| {
+        !(request.starts_with("GET ")
+            && (request.contains(".db.gz HTTP") || request.contains(".diff.gz HTTP")))
+    })
+}
+
 /// A pass-through proxy to `endpoint` that keeps the first line of every
 /// request (`GET /bucket/key HTTP/1.1`): what the store was asked. Its
 /// endpoint and the lines; runs until the test ends.
