@@ -1203,10 +1203,35 @@ fn check_target(target: &Path, force: bool) -> Result<Present> {
                     show(target)
                 )));
             }
+            // Its `-wal` may hold committed changes no backup has, and what
+            // cannot be opened is saved as bytes, the main file alone: the
+            // restore would delete the `-wal` for good (T32 G14).
+            if header != Header::Sqlite {
+                refuse_unreadable_with_wal(target)?;
+            }
             Ok(Present::Database)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Present::Missing),
         Err(e) => Err(e).context(|| format!("cannot access restore target {}", show(target))),
+    }
+}
+
+/// A target SQLite cannot open whose `-wal` is not empty: refused even with
+/// `--force`, saying how to keep both.
+fn refuse_unreadable_with_wal(target: &Path) -> Result<()> {
+    let mut wal = target.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    match fs::metadata(&wal) {
+        Ok(meta) if meta.len() > 0 => Err(Error::failed(format!(
+            "restore target {} is not an SQLite database and its {} ({} bytes) may hold committed changes no backup has; refusing to replace them, even with --force: move both aside (`mv {t} {t}.damaged && mv {w} {t}.damaged-wal`), then restore into the missing database",
+            show(target),
+            show(&wal),
+            meta.len(),
+            t = show(target),
+            w = show(&wal),
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -747,3 +747,26 @@ fn a_sync_whose_read_back_fails_leaves_no_data_object_without_a_record() {
     );
     assert!(head.contains(" 404 "), "{head}");
 }
+
+/// T31 R10: a store without conditional writes answered each record's
+/// upload 501; the error gave the store's words only, not that every sync
+/// would fail the same way, nor why.
+#[test]
+fn a_store_without_conditional_writes_is_named_as_such() {
+    let Some(server) = s3::shared() else { return };
+    let r = s3::Remote::new(server, "no-conditional");
+    r.run(&["backup"]).ok();
+    let proxy = s3::conditional_write_refusing_proxy(&r.endpoint);
+    let sync = Run::from(
+        s3::command(&r.env, &proxy, &r.url)
+            .arg("sync")
+            .output()
+            .unwrap(),
+    );
+    one_line(&sync, 1, &r.url);
+    sync.failed_with(
+        1,
+        "the store does not support conditional writes (`If-None-Match: *`",
+    );
+    assert!(r.remote_names().is_empty());
+}

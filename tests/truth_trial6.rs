@@ -1144,3 +1144,35 @@ fn temp_copies_of_killed_verifies_and_restores_are_removed_by_the_next_run() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// T32 G14: a WAL database whose header was destroyed, its `-wal` holding a
+/// committed row no backup has: `restore latest --force` saved the main file
+/// alone and deleted the `-wal`, the row lost for good. Refused, even with
+/// `--force`, saying how to keep both; that way works.
+#[test]
+fn a_forced_restore_never_deletes_the_wal_of_a_database_it_cannot_open() {
+    let env = Env::empty();
+    make_results_db(&env.db, 0.3, true);
+    env.run(&["backup"]).ok();
+    // A committed row left in the -wal (the writer exits without a checkpoint).
+    let script = "import sqlite3, os, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute(\"CREATE TABLE late (x)\")\nc.execute(\"INSERT INTO late VALUES ('only in the wal')\")\nc.commit()\nos._exit(0)";
+    let wrote = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&env.db)
+        .status()
+        .unwrap();
+    assert!(wrote.success());
+    let wal = env.path("results.db-wal");
+    let wal_bytes = fs::read(&wal).unwrap();
+    assert!(!wal_bytes.is_empty());
+    let mut bytes = fs::read(&env.db).unwrap();
+    bytes[..100].fill(0);
+    fs::write(&env.db, &bytes).unwrap();
+    let run = env.run(&["restore", "latest", "--force"]);
+    run.failed_with(1, "may hold committed changes no backup has; refusing to replace them, even with --force: move both aside");
+    assert_eq!(fs::read(&wal).unwrap(), wal_bytes);
+    assert_eq!(fs::read(&env.db).unwrap(), bytes);
+    fs::rename(&env.db, env.path("results.db.damaged")).unwrap();
+    fs::rename(&wal, env.path("results.db.damaged-wal")).unwrap();
+    env.run(&["restore", "latest"]).ok();
+}

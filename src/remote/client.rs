@@ -691,6 +691,14 @@ impl Remote {
                     )));
                 }
             },
+            // No conditional writes (`If-None-Match: *`): every sync would
+            // fail the same way, said once with why (T31 R10).
+            Err(e) if fresh && super::store_error::not_implemented(&e) => {
+                return Err(discard(Error::failed(format!(
+                    "cannot write the record of {name} to {}: the store does not support conditional writes (`If-None-Match: *`: it answered 501 Not Implemented), which dbbackup needs so that two syncs never record one name twice; ask the store's operators for a version that has them (docs/remote.md)",
+                    self.url
+                ))));
+            }
             Err(e) => {
                 return Err(discard(
                     self.fail(&format!("cannot write the record of {name} to"), e.into()),

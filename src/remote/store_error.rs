@@ -135,6 +135,20 @@ pub(super) fn keys_refused(e: &object_store::Error) -> bool {
     })
 }
 
+/// Whether the store answered 501 Not Implemented (display only: a hint
+/// that it lacks a feature, such as conditional writes).
+pub(super) fn not_implemented(e: &object_store::Error) -> bool {
+    if matches!(e, object_store::Error::NotImplemented { .. }) {
+        return true;
+    }
+    causes(e).last().is_some_and(|cause| {
+        cause
+            .to_string()
+            .strip_prefix("Server returned non-2xx status code: ")
+            .is_some_and(|rest| rest.starts_with("501"))
+    })
+}
+
 /// The store's XML error body (`<Error><Code>…`) as `Code: Message`: the
 /// words people read, not the document (display only; nothing decides on it).
 fn without_xml_body(text: &str) -> String {

@@ -733,6 +733,26 @@ pub(crate) fn cutting_proxy(endpoint: &str, records: usize) -> String {
 /// record's upload (`PUT ….meta.json`) with success and keeps nothing: a
 /// faulty store or gateway. Its endpoint; runs until the test ends.
 pub(crate) fn record_dropping_proxy(endpoint: &str) -> String {
+    record_answering_proxy(
+        endpoint,
+        "HTTP/1.1 200 OK\r\nETag: \"0\"\r\nContent-Length: 0\r\n\r\n",
+    )
+}
+
+/// A store without conditional writes (`If-None-Match: *`), as many centre
+/// stores still are: every record upload answered 501, nothing kept.
+pub(crate) fn conditional_write_refusing_proxy(endpoint: &str) -> String {
+    let body = "<Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>";
+    let reply = format!(
+        "HTTP/1.1 501 Not Implemented\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    record_answering_proxy(endpoint, Box::leak(reply.into_boxed_str()))
+}
+
+/// A pass-through proxy to `endpoint` that answers every restore-point
+/// record's upload (`PUT ….meta.json`) with `reply`, forwarding nothing of it.
+fn record_answering_proxy(endpoint: &str, reply: &'static str) -> String {
     let upstream = endpoint.trim_start_matches("http://").to_string();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy = format!("http://{}", listener.local_addr().unwrap());
@@ -760,8 +780,7 @@ pub(crate) fn record_dropping_proxy(endpoint: &str) -> String {
                 // Bytes of a swallowed request's body still to come.
                 let mut swallowing = 0usize;
                 let reply = || {
-                    let ok = "HTTP/1.1 200 OK\r\nETag: \"0\"\r\nContent-Length: 0\r\n\r\n";
-                    let _ = answer.lock().unwrap().write_all(ok.as_bytes());
+                    let _ = answer.lock().unwrap().write_all(reply.as_bytes());
                 };
                 while let Ok(n) = client.read(&mut buf) {
                     if n == 0 {
