@@ -253,14 +253,24 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
                 .on_remote
                 .iter()
                 .find_map(|name| Some((name, proofs.mismatch_at(name)?)));
-            match damaged {
-                Some((name, (at, why))) => (
+            // The newest backup an attempt made, never recorded there (T32 G10).
+            let unsynced = crate::attempts::newest(&settings.backup_dir, db)
+                .and_then(|attempt| Some((attempt.backup?, attempt.time)))
+                .filter(|(backup, _)| !record.on_remote.contains(backup));
+            match (damaged, unsynced) {
+                (Some((name, (at, why))), _) => (
                     false,
                     format!(
                         "no restore point in the backup directory, and {name} on {url} was read back damaged at {at}: {why}; `dbbackup list --from-remote` shows what is left there"
                     ),
                 ),
-                None => (
+                (None, Some((backup, at))) => (
+                    false,
+                    format!(
+                        "no restore point in the backup directory, and its newest backup {backup} (attempt at {at}) is gone without reaching {url}: the remote's newest is older; `dbbackup backup`, then `dbbackup sync`"
+                    ),
+                ),
+                (None, None) => (
                     true,
                     format!(
                         "no restore point in the backup directory; the last sync ({}) proved {} on {url}",

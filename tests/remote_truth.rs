@@ -452,3 +452,43 @@ fn verify_from_remote_fails_a_recorded_point_whose_record_the_store_lost() {
         &format!("{older}: FAILED: recorded on {} by the last sync (", r.url),
     );
 }
+
+/// T32 G10, G9: purged, the remote's point older than the newest backup
+/// (never synced), or its record gone at the store as `verify --from-remote`
+/// found: the remote line said "OK ... the last sync proved 1".
+#[test]
+fn purged_with_the_newest_never_synced_or_a_record_gone_the_remote_line_fails() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "unsynced-newest");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    r.add_row();
+    r.run(&["backup"]).ok();
+    let newest = r.env.backup_files()[1].clone();
+    for name in r.env.backup_files() {
+        fs::remove_file(r.env.backups.join(name)).unwrap();
+    }
+    let line = s3::remote_line(&r.run(&["check"]));
+    assert!(
+        line.starts_with(&format!(
+            "FAIL remote: no restore point in the backup directory, and its newest backup {newest} (attempt at "
+        )),
+        "{line}"
+    );
+
+    let r = Remote::new(server, "record-gone");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let name = r.env.backup_files()[0].clone();
+    fs::remove_file(r.env.backups.join(&name)).unwrap();
+    r.delete(&format!("{name}.meta.json"));
+    r.run(&["verify", "--from-remote"]).reported(1, "FAILED");
+    let line = s3::remote_line(&r.run(&["check"]));
+    assert!(
+        line.starts_with(&format!(
+            "FAIL remote: no restore point in the backup directory, and {name} on {} was read back damaged at",
+            r.url
+        )),
+        "{line}"
+    );
+}

@@ -284,7 +284,11 @@ fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result
         .iter()
         .filter_map(|p| p.entry(remote.url()))
         .collect();
-    if entries.is_empty() {
+    // Recorded there by the last sync, no longer listed: also the only
+    // ones (their records gone at the store), failed, not "none there".
+    if entries.is_empty()
+        && (!names.is_empty() || recorded_unlisted(ctx, &remote, &points, None).is_empty())
+    {
         return Err(Error::failed(format!(
             "no restore points on {}",
             remote.url()
@@ -335,6 +339,11 @@ fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result
     if names.is_empty() {
         let newest = newest_unlisted(ctx, &remote, &points, &mut proofs);
         let others = recorded_unlisted(ctx, &remote, &points, newest.as_ref());
+        // Noted, so that `check` fails on them too (T32 G7, G9).
+        for verdict in &others {
+            proofs.note_unlisted(&verdict.name, verdict.detail.clone());
+        }
+        proofs.save(remote.url());
         for verdict in newest.into_iter().chain(others) {
             say(out, &verdict);
             verdicts.push(verdict);
