@@ -256,10 +256,18 @@ pub(crate) fn unsound_above(dir: &BackupDir, db: &DbId, point: &Entry) -> bool {
         Ok(_) => e.order() > order,
         Err(_) => !e.legacy && e.name.order_key() > point.name.order_key(),
     };
+    // A failed snapshot the database was replaced since by a checked
+    // restore of `point` no longer fails `check` (`health::last_attempt`).
+    let restored = crate::restored::read(dir.path(), db);
+    let repaired = |e: &Entry| {
+        restored
+            .as_ref()
+            .is_some_and(|r| r.time > e.created() && !r.forced && r.backup == point.file_name)
+    };
     set.restore_points
         .iter()
-        .chain(&set.failed)
         .chain(&set.damaged)
+        .chain(set.failed.iter().filter(|e| !repaired(e)))
         .any(|e| e.file_name != point.file_name && above(e))
 }
 
