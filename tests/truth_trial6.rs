@@ -1001,6 +1001,24 @@ fn a_backup_copied_over_another_ones_name_is_no_backup_of_its_own() {
         restore.stdout
     );
     assert_eq!(content_digest(&env.db), older_digest);
+
+    // T32 G8: the newer copied over the older name: the copy is the file
+    // named before its backup was made, not the genuine newer one.
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    add_extra_row(&env.db);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.run(&["backup"]).ok();
+    let files = env.backup_files();
+    let (older, newer) = (&files[0], &files[1]);
+    fs::copy(env.backups.join(newer), env.backups.join(older)).unwrap();
+    let rows = crate::common::listed(&env);
+    assert_eq!(rows[newer]["check"], "ok", "{rows:?}");
+    assert_eq!(rows[older]["check"], "damaged", "{rows:?}");
+    env.run(&["verify", "--all"]).reported(
+        1,
+        &format!("{older}: FAILED: it holds the same backup as {newer}"),
+    );
 }
 
 /// T30 F14: the newest restore point damaged (or a failed snapshot newest),

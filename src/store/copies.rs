@@ -3,8 +3,9 @@
 //! files record one backup, made at one instant, so the later name holds no
 //! backup of its own. Listed, verified and restored as itself, it made
 //! `latest` the older content while every report said the newest backup was
-//! fine (T30 F12). The earliest name is the backup's own (a name is never
-//! earlier than its backup's creation); the others are damaged.
+//! fine (T30 F12). The earliest name not from before the backup was made is
+//! the backup's own (a name is never earlier than its backup's creation);
+//! the others are damaged.
 
 use std::collections::HashMap;
 
@@ -29,7 +30,9 @@ pub(super) fn of(entries: &[Entry]) -> HashMap<String, String> {
 
 fn copies(entries: &[Entry]) -> Vec<(usize, String)> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by_key(|&i| entries[i].name.order_key());
+    // The backup's own name first: one named before the backup was made is
+    // a copy whatever its place (`cp B A` of a newer B, T32 G8).
+    order.sort_by_key(|&i| (named_before_made(&entries[i]), entries[i].name.order_key()));
     // Of one kind of name (a failed snapshot's copy is no restore point
     // anyway); a file already known damaged says that instead.
     let mut first: HashMap<(jiff::Timestamp, Checksum, bool, bool), usize> = HashMap::new();
@@ -46,6 +49,17 @@ fn copies(entries: &[Entry]) -> Vec<(usize, String)> {
             entry.name.diff,
         );
         match first.get(&key) {
+            // Alone, under a name from before it was made: a copy too.
+            None if named_before_made(entry) => {
+                first.insert(key, i);
+                found.push((
+                    i,
+                    format!(
+                        "it holds a backup made at {}, after the time its name says: a copy under another name, not a backup of its own; delete it, or put the backup of this name back from a mirror",
+                        meta.created
+                    ),
+                ));
+            }
             None => {
                 first.insert(key, i);
             }
@@ -59,4 +73,18 @@ fn copies(entries: &[Entry]) -> Vec<(usize, String)> {
         }
     }
     found
+}
+
+/// Named for a second before its backup was made: never so when published
+/// (a name is the creation second, or a later one when the clock stepped
+/// back), so the file is a copy of a later backup.
+fn named_before_made(entry: &Entry) -> bool {
+    let Ok(meta) = &entry.meta else {
+        return false;
+    };
+    entry
+        .name
+        .stamp
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .is_ok_and(|named| named.timestamp() + jiff::SignedDuration::from_secs(1) <= meta.created)
 }
