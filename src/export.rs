@@ -80,7 +80,11 @@ fn candidates(dir: &BackupDir, name: &str, latest_of: Option<Vec<Entry>>) -> Res
             by_name: false,
         },
         None => Candidates {
-            entries: vec![dir.by_name(name)?],
+            entries: vec![{
+                let entry = dir.by_name(name)?;
+                dir.refuse_copy(&entry)?;
+                entry
+            }],
             by_name: true,
         },
     })

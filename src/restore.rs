@@ -648,6 +648,9 @@ fn choose(
         return crate::restored::latest_points(dir, db, Some(target));
     }
     let entry = dir.by_name(&request.name)?;
+    if !request.force {
+        dir.refuse_copy(&entry)?;
+    }
     let owner = db.unwrap_or(target);
     let legacy = if entry.legacy {
         Legacy::judge(&dir.entries()?, owner)

@@ -987,6 +987,13 @@ fn a_backup_copied_over_another_ones_name_is_no_backup_of_its_own() {
     );
     env.run(&["verify", newer])
         .reported(1, &format!("{newer}: FAILED: {why}"));
+    // By name too (T32 G1): never the older content under the newer's name.
+    let target = env.path("by-name.db");
+    env.run(&["restore", newer, "--target", target.to_str().unwrap()])
+        .failed_with(1, &format!("backup {newer} is damaged: {why}"));
+    assert!(!target.exists());
+    env.run(&["export", newer, "--out", "copy.db.gz"])
+        .failed_with(1, &format!("backup {newer} is damaged: {why}"));
     fs::remove_file(&env.db).unwrap();
     let restore = env.run(&["restore", "latest"]);
     restore.ok();

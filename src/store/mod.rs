@@ -380,6 +380,18 @@ impl BackupDir {
         Ok(copies::of(&self.entries_as_read()?))
     }
 
+    /// A backup asked for by name that holds another's backup ([`Self::copies`]):
+    /// refused, or its name would be reported over the other's content (T32 G1).
+    pub(crate) fn refuse_copy(&self, entry: &Entry) -> Result<()> {
+        match self.copies()?.remove(&entry.file_name) {
+            Some(why) => Err(Error::failed(format!(
+                "backup {} is damaged: {why}; refusing it (restore or export the backup it holds by that backup's own name)",
+                entry.file_name
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn entries_as_read(&self) -> Result<Vec<Entry>> {
         self.names()?
             .into_iter()
