@@ -41,6 +41,16 @@ pub(crate) fn plan(
             plan = retention::plan(&set, policy, &names(&pins), restored.as_ref());
         }
     }
+    // A file holding another backup under its name is no evidence to keep:
+    // its bytes are that backup's. Kept, it would pass for a backup of its
+    // own once retention deleted the original (T32 G6).
+    let copies = dir.copies()?;
+    plan.keep.retain(|name| !copies.contains_key(name));
+    for name in copies.keys() {
+        if set.own_files().any(|e| &e.file_name == name) && !plan.delete.contains(name) {
+            plan.delete.push(name.clone());
+        }
+    }
     Ok((plan, pins))
 }
 
