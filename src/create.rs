@@ -273,6 +273,9 @@ pub(crate) fn if_due(
     db: &Path,
     kind: Kind,
 ) -> Result<Attempt> {
+    // A killed restore's copy beside the database goes also when nothing
+    // is due (one directory read; `prepare_dir` does it when one is, T32 G13).
+    crate::store::remove_dead_temps_in(crate::store::atomic::parent_or_dot(db));
     let interval = settings.min_interval;
     let not_due = |why| Attempt::Skipped {
         reason: Skip::NotDue(why),

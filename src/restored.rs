@@ -129,7 +129,13 @@ pub(crate) fn rolled_back_first(
     if !points[..at].iter().all(before_restore) {
         return (points, Vec::new());
     }
-    let undone = points[..at].iter().map(|e| e.file_name.clone()).collect();
+    // Only points that can be restored hold what it undid: a damaged one
+    // (a copy of another backup, say) is no way back (T32 G2).
+    let undone = points[..at]
+        .iter()
+        .filter(|e| crate::diff::restore_problem(e).is_none())
+        .map(|e| e.file_name.clone())
+        .collect();
     let chosen = points.remove(at);
     points.insert(0, chosen);
     (points, undone)
