@@ -295,9 +295,7 @@ fn backups_lost_before_reaching_the_remote_fail_the_remote_line() {
     r.run(&["backup"]).ok();
     let line = s3::remote_line(&r.run(&["check"]));
     assert!(line.starts_with("WAIT remote:"), "{line}");
-    for name in r.env.backup_files() {
-        fs::remove_file(r.env.backups.join(name)).unwrap();
-    }
+    purge_backup_files(&r);
     r.run(&["sync"]).ok();
     let line = s3::remote_line(&r.run(&["check"]));
     assert!(
@@ -384,9 +382,7 @@ fn restore_latest_says_when_a_newer_point_the_last_sync_recorded_is_gone_from_th
     r.run(&["sync"]).ok();
     let files = r.env.backup_files();
     let (older, newer) = (&files[0], &files[1]);
-    for name in &files {
-        fs::remove_file(r.env.backups.join(name)).unwrap();
-    }
+    purge_backup_files(&r);
     r.delete(newer);
     r.delete(&format!("{newer}.meta.json"));
     fs::remove_file(&r.env.db).unwrap();
@@ -465,9 +461,7 @@ fn purged_with_the_newest_never_synced_or_a_record_gone_the_remote_line_fails() 
     r.add_row();
     r.run(&["backup"]).ok();
     let newest = r.env.backup_files()[1].clone();
-    for name in r.env.backup_files() {
-        fs::remove_file(r.env.backups.join(name)).unwrap();
-    }
+    purge_backup_files(&r);
     let line = s3::remote_line(&r.run(&["check"]));
     assert!(
         line.starts_with(&format!(
@@ -491,4 +485,12 @@ fn purged_with_the_newest_never_synced_or_a_record_gone_the_remote_line_fails() 
         )),
         "{line}"
     );
+}
+
+/// The backup directory's backup files deleted (a scratch purge; its state
+/// directory, with the last sync's record, stays).
+fn purge_backup_files(r: &Remote) {
+    for name in r.env.backup_files() {
+        fs::remove_file(r.env.backups.join(name)).unwrap();
+    }
 }
