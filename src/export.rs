@@ -126,6 +126,8 @@ fn first_exportable(
     // Said in the report, as `restore latest` says it: the export is older.
     let mut passed_over = Vec::new();
     for entry in candidates.entries {
+        // A base put back since it was found damaged: read again (T32 G12).
+        crate::verify::reread_changed_base(&entry, job, 1);
         // `latest`: one known not to restore is passed over without reading it.
         if !by_name && let Some(why) = crate::diff::restore_problem(&entry) {
             let error = Error::failed(format!("backup {} is damaged: {why}", entry.file_name));

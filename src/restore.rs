@@ -758,6 +758,9 @@ fn extract_first_intact(
     let mut first_error = None;
     let schemas = Schemas::new(target, present);
     for entry in candidates {
+        // A diff's base found damaged, then put back from a copy: read again
+        // first, as `verify` does, not refused on the old finding (T32 G12).
+        crate::verify::reread_changed_base(entry, job, 1);
         // `latest`: one known not to restore (cheap tests, or a failed whole read
         // remembered) is passed over without reading it, also the only one.
         if (request.name == "latest" || candidates.len() > 1)

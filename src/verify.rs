@@ -102,7 +102,7 @@ pub(crate) fn one(
 /// copy) is read whole first, as `verify BASE` does, so that the diff is
 /// judged on the base as it is now, not on the old finding (T30 F2: `verify
 /// --all` failed the diffs, then found their base sound).
-fn reread_changed_base(entry: &Entry, job: &JobContext, threads: usize) {
+pub(crate) fn reread_changed_base(entry: &Entry, job: &JobContext, threads: usize) {
     let Some(base) = entry.meta.as_ref().ok().and_then(|m| m.diff.as_ref()) else {
         return;
     };

@@ -854,3 +854,32 @@ fn verify_all_judges_diffs_on_a_base_put_back_intact_after_it_was_marked_damaged
     }
     assert!(!verify.stdout.contains("FAILED"), "{}", verify.stdout);
 }
+
+/// T32 G12: the base put back intact after it was found damaged, the
+/// database lost: `restore latest` refused "none of the restore points is
+/// intact" on the old finding until a `verify` read the base again. It reads
+/// the base again itself and restores the newest diff.
+#[test]
+fn restore_latest_reads_again_a_base_put_back_intact_after_it_was_marked_damaged() {
+    let env = diff_env("3");
+    let points = full_then_diffs(&env, 1.0, 2);
+    let base = env.backups.join(&points[0].0);
+    let intact = fs::read(&base).unwrap();
+    damage(&base, Damage::FlipBit);
+    env.run(&["verify", &points[0].0]).failed_with(1, "FAILED");
+    fs::remove_file(&base).unwrap();
+    fs::write(&base, &intact).unwrap();
+    env.run(&["export", "latest", "--out", "latest.db.gz"])
+        .reported(0, &format!("exported {}", points[2].0));
+    fs::remove_file(&env.db).unwrap();
+    let restore = env.run(&["restore", "latest"]);
+    restore.ok();
+    assert!(
+        restore
+            .stdout
+            .contains(&format!("restored {}", points[2].0)),
+        "{}",
+        restore.stdout
+    );
+    assert_eq!(content_digest(&env.db), content_digest(&points[2].1));
+}
