@@ -463,16 +463,17 @@ fn every_name_clash_on_a_shared_prefix_is_named_and_the_other_points_still_go_up
         let args = [&["--diff-backups", "0"][..], args].concat();
         s3::run(env, &server.endpoint, &url, &args)
     };
-    for _ in 0..2 {
-        add_row(&a.db);
-        run(&a, &["backup"]).ok();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-    }
     for _ in 0..3 {
         add_row(&b.db);
         run(&b, &["backup"]).ok();
     }
-    // b's two oldest made in the seconds of a's two: the same names.
+    for _ in 0..2 {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        add_row(&a.db);
+        run(&a, &["backup"]).ok();
+    }
+    // b's two oldest named as a's two (as if made in their seconds; a name
+    // is never earlier than its backup, `store::copies`): the same names.
     let taken = a.backup_files();
     let mine = b.backup_files();
     for (theirs, own) in taken.iter().zip(&mine) {
