@@ -17,11 +17,12 @@ fn two_databases_on_one_prefix_never_replace_each_others_point() {
     let run = |env: &Env, args: &[&str]| s3::run(env, &server.endpoint, &url, args);
     run(&a, &["backup"]).ok();
     run(&b, &["backup"]).ok();
-    // Both made in the same second: the same name.
-    let name = a.backup_files()[0].clone();
-    let b_file = b.backups.join(&b.backup_files()[0]);
-    if b_file.file_name().unwrap() != name.as_str() {
-        fs::rename(&b_file, b.backups.join(&name)).unwrap();
+    // Both made in the same second: the same name (b's, the later: a name
+    // is never earlier than its backup, `store::copies`).
+    let name = b.backup_files()[0].clone();
+    let a_file = a.backups.join(&a.backup_files()[0]);
+    if a_file.file_name().unwrap() != name.as_str() {
+        fs::rename(&a_file, a.backups.join(&name)).unwrap();
     }
     run(&a, &["sync"]).ok();
     let sync = run(&b, &["sync"]);
