@@ -287,11 +287,20 @@ fn a_point_of_the_same_directory_made_on_a_node_whose_clock_ran_ahead_is_no_othe
     let env = &r.env;
     let run = |args: &[&str]| r.run(args);
     run(&["backup"]).ok();
-    // Made by a node whose clock was an hour ahead; synced, then pruned here.
-    let ahead = env.backups.join(&env.backup_files()[0]);
-    crate::common::rewrite_meta(&ahead, |meta| {
+    // Made by a node whose clock was an hour ahead (named by that clock too,
+    // as every backup is); synced, then pruned here.
+    let made = env.backups.join(&env.backup_files()[0]);
+    let mut created = None;
+    crate::common::rewrite_meta(&made, |meta| {
         meta.created += jiff::SignedDuration::from_hours(1);
+        created = Some(meta.created);
     });
+    let second = created
+        .unwrap()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .strftime("%Y%m%d_%H%M%S");
+    let ahead = env.backups.join(format!("backup_{second}.db.gz"));
+    fs::rename(&made, &ahead).unwrap();
     run(&["sync"]).ok();
     fs::remove_file(&ahead).unwrap();
     next_second();
