@@ -494,3 +494,43 @@ fn purge_backup_files(r: &Remote) {
         fs::remove_file(r.env.backups.join(name)).unwrap();
     }
 }
+
+/// T31 R18: disaster recovery under another path: `restore latest
+/// --from-remote` said only "no restore point of X" though the prefix held
+/// the database's points under its old path. It names them and the way.
+#[test]
+fn restore_from_the_remote_under_another_path_names_the_databases_the_prefix_holds() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "elsewhere");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let digest = content_digest(&r.env.db);
+    let old = r.env.db.canonicalize().unwrap();
+    let target = r.env.path("recovered.db");
+    let elsewhere: crate::common::Run = r
+        .command()
+        .env("DBBACKUP_DB_PATH", r.env.path("new-home.db"))
+        .args(["restore", "latest", "--from-remote", "--target"])
+        .arg(&target)
+        .output()
+        .unwrap()
+        .into();
+    elsewhere.failed_with(
+        1,
+        &format!(
+            "; it holds restore points of {}: give `--db-path {}` (with `--target FILE` to restore it elsewhere)",
+            old.display(),
+            old.display()
+        ),
+    );
+    let taken: crate::common::Run = r
+        .command()
+        .env("DBBACKUP_DB_PATH", &old)
+        .args(["restore", "latest", "--from-remote", "--target"])
+        .arg(&target)
+        .output()
+        .unwrap()
+        .into();
+    taken.ok();
+    assert_eq!(content_digest(&target), digest);
+}

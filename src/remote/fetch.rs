@@ -457,8 +457,27 @@ fn newest_first<'a>(
         .filter_map(|e| points.iter().find(|p| p.record.name == e.file_name))
         .collect();
     if chosen.is_empty() {
+        // The day it matters is often on another machine or path: the
+        // databases the prefix does hold, and how to take one (T31 R18).
+        let mut sources: Vec<&str> = points
+            .iter()
+            .filter(|p| p.complete())
+            .map(|p| p.record.metadata.source.as_str())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        let held = match sources.as_slice() {
+            [] => String::new(),
+            [only] => format!(
+                "; it holds restore points of {only}: give `--db-path {only}` (with `--target FILE` to restore it elsewhere)"
+            ),
+            many => format!(
+                "; it holds restore points of {}: give the one meant with --db-path (with `--target FILE` to restore it elsewhere)",
+                many.join(", ")
+            ),
+        };
         return Err(Error::failed(format!(
-            "no restore point of {} on {}",
+            "no restore point of {} on {}{held}",
             show(owner.canonical()),
             remote.url()
         )));
