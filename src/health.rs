@@ -245,40 +245,9 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
             ),
         ),
         _ if stranded.is_some() => (false, stranded.unwrap_or_default()),
-        // Purged, the remote the only copy: one of its points read back
-        // damaged since by a restore, export or verify fails at once, as
-        // with the backup directory there (T31 R7).
+        // Purged, the remote the only copy.
         (Some(record), Ok(None)) if !record.on_remote.is_empty() => {
-            let damaged = record
-                .on_remote
-                .iter()
-                .find_map(|name| Some((name, proofs.mismatch_at(name)?)));
-            // The newest backup an attempt made, never recorded there (T32 G10).
-            let unsynced = crate::attempts::newest(&settings.backup_dir, db)
-                .and_then(|attempt| Some((attempt.backup?, attempt.time)))
-                .filter(|(backup, _)| !record.on_remote.contains(backup));
-            match (damaged, unsynced) {
-                (Some((name, (at, why))), _) => (
-                    false,
-                    format!(
-                        "no restore point in the backup directory, and {name} on {url} was read back damaged at {at}: {why}; `dbbackup list --from-remote` shows what is left there"
-                    ),
-                ),
-                (None, Some((backup, at))) => (
-                    false,
-                    format!(
-                        "no restore point in the backup directory, and its newest backup {backup} (attempt at {at}) is gone without reaching {url}: the remote's newest is older; `dbbackup backup`, then `dbbackup sync`"
-                    ),
-                ),
-                (None, None) => (
-                    true,
-                    format!(
-                        "no restore point in the backup directory; the last sync ({}) proved {} on {url}",
-                        record.time,
-                        record.on_remote.len()
-                    ),
-                ),
-            }
+            purged(settings, db, url, record, &proofs)
         }
         // Purged: a failed sync cannot be recorded there, so nothing known
         // of the remote, the only copy now, can be trusted.
@@ -315,6 +284,14 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
             ),
             None => (true, "no restore point to upload yet".to_string()),
         },
+        // Never uploaded: no sync helps, a dbbackup backup does (T31 R19).
+        (_, Ok(Some(newest))) if newest.legacy => (
+            false,
+            format!(
+                "the newest restore point {} is a legacy backup (plain gzip), which sync does not upload to {url}: `dbbackup backup` makes one that it does",
+                newest.file_name
+            ),
+        ),
         (record, Ok(Some(newest))) => {
             let recorded = record
                 .as_ref()
@@ -332,6 +309,50 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
         detail,
         perf: None,
         pending,
+    }
+}
+
+/// The remote line with no restore point in the backup directory and the
+/// last sync's `record` of what the remote holds: one of its points read back
+/// damaged since by a restore, export or verify fails at once, as with the
+/// backup directory there (T31 R7); so does a newer backup that never
+/// reached it (T32 G10).
+fn purged(
+    settings: &Settings,
+    db: &DbId,
+    url: &str,
+    record: &crate::remote::state::Uploaded,
+    proofs: &crate::remote::proof::Proofs,
+) -> (bool, String) {
+    let damaged = record
+        .on_remote
+        .iter()
+        .find_map(|name| Some((name, proofs.mismatch_at(name)?)));
+    // The newest backup an attempt made, never recorded there (T32 G10).
+    let unsynced = crate::attempts::newest(&settings.backup_dir, db)
+        .and_then(|attempt| Some((attempt.backup?, attempt.time)))
+        .filter(|(backup, _)| !record.on_remote.contains(backup));
+    match (damaged, unsynced) {
+        (Some((name, (at, why))), _) => (
+            false,
+            format!(
+                "no restore point in the backup directory, and {name} on {url} was read back damaged at {at}: {why}; `dbbackup list --from-remote` shows what is left there"
+            ),
+        ),
+        (None, Some((backup, at))) => (
+            false,
+            format!(
+                "no restore point in the backup directory, and its newest backup {backup} (attempt at {at}) is gone without reaching {url}: the remote's newest is older; `dbbackup backup`, then `dbbackup sync`"
+            ),
+        ),
+        (None, None) => (
+            true,
+            format!(
+                "no restore point in the backup directory; the last sync ({}) proved {} on {url}",
+                record.time,
+                record.on_remote.len()
+            ),
+        ),
     }
 }
 

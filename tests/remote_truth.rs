@@ -534,3 +534,50 @@ fn restore_from_the_remote_under_another_path_names_the_databases_the_prefix_hol
     taken.ok();
     assert_eq!(content_digest(&target), digest);
 }
+
+/// T31 R19: the seed's legacy backups are restore points, which `sync`
+/// never uploads: it said "0 uploaded" and `check` asked, then failed, for
+/// a sync that could never help. Both say what does.
+#[test]
+fn a_legacy_newest_restore_point_is_said_by_sync_and_check() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "legacy");
+    fs::create_dir_all(&r.env.backups).unwrap();
+    let name = crate::common::seed_backup_name(
+        jiff::Timestamp::now() - jiff::SignedDuration::from_mins(5),
+        &jiff::tz::TimeZone::system(),
+    );
+    crate::common::seed_backup(&r.env.db, &r.env.backups, &name);
+    // The project's own file (legacy files are only its there), and the store.
+    let run = |args: &[&str]| -> crate::common::Run {
+        let mut command = r.env.configured();
+        for (key, value) in s3::command(&r.env, &r.endpoint, &r.url).get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
+            .env_remove("DBBACKUP_DB_PATH")
+            .env_remove("DBBACKUP_BACKUP_DIR")
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let sync = run(&["sync"]);
+    sync.ok();
+    assert!(
+        sync.stderr
+            .contains(&format!("not uploaded: {name}: a legacy backup")),
+        "{}",
+        sync.stderr
+    );
+    let line = s3::remote_line(&run(&["check"]));
+    assert!(
+        line.starts_with(&format!(
+            "FAIL remote: the newest restore point {name} is a legacy backup (plain gzip), which sync does not upload"
+        )),
+        "{line}"
+    );
+}

@@ -235,7 +235,7 @@ pub(crate) fn sync(
     rules: Rules<'_>,
     proofs: &mut Proofs,
 ) -> Result<Synced> {
-    let mut done = Synced::default();
+    let mut done = Synced::of(set);
     let mut on_remote = by_name(remote, set, rules, proofs, &mut done)?;
     // Proved in this run, or recently enough: what retention may count on.
     let mut proved: HashSet<String> = HashSet::new();
@@ -380,6 +380,28 @@ fn older_than(kept: &[String], points: &[(String, String)]) -> bool {
             .iter()
             .any(|(point, _)| order(kept).is_some() && order(kept) < order(point))
     })
+}
+
+impl Synced {
+    /// Nothing done yet for `set`, but its newest restore point said when
+    /// it is a legacy file ([`legacy_newest`]).
+    fn of(set: &BackupSet) -> Synced {
+        Synced {
+            passed_over: legacy_newest(set).into_iter().collect(),
+            ..Synced::default()
+        }
+    }
+}
+
+/// The newest restore point when it is a legacy file, and why it is not
+/// uploaded: said, not passed silently, as `check` asks for the newest on
+/// the remote (T31 R19).
+fn legacy_newest(set: &BackupSet) -> Option<(String, String)> {
+    let newest = set.restore_points.first().filter(|e| e.legacy)?;
+    Some((
+        newest.file_name.clone(),
+        "a legacy backup (plain gzip, no recorded size or checksum to prove an upload by): sync uploads dbbackup's own backups; `dbbackup backup` makes one".into(),
+    ))
 }
 
 /// [`list`] by name, after giving the backup directory its identity if it
