@@ -835,14 +835,7 @@ fn a_base_whose_page_hashes_cannot_be_saved_is_not_called_damaged() {
 /// judged: every line ok, exit 0.
 #[test]
 fn verify_all_judges_diffs_on_a_base_put_back_intact_after_it_was_marked_damaged() {
-    let env = diff_env("3");
-    let points = full_then_diffs(&env, 1.0, 2);
-    let base = env.backups.join(&points[0].0);
-    let intact = fs::read(&base).unwrap();
-    damage(&base, Damage::FlipBit);
-    env.run(&["verify", &points[0].0]).failed_with(1, "FAILED");
-    fs::remove_file(&base).unwrap();
-    fs::write(&base, &intact).unwrap();
+    let (env, points) = diffs_on_a_base_put_back_after_it_was_found_damaged();
     let verify = env.run(&["verify", "--all"]);
     verify.ok();
     for (name, _) in &points {
@@ -861,14 +854,7 @@ fn verify_all_judges_diffs_on_a_base_put_back_intact_after_it_was_marked_damaged
 /// the base again itself and restores the newest diff.
 #[test]
 fn restore_latest_reads_again_a_base_put_back_intact_after_it_was_marked_damaged() {
-    let env = diff_env("3");
-    let points = full_then_diffs(&env, 1.0, 2);
-    let base = env.backups.join(&points[0].0);
-    let intact = fs::read(&base).unwrap();
-    damage(&base, Damage::FlipBit);
-    env.run(&["verify", &points[0].0]).failed_with(1, "FAILED");
-    fs::remove_file(&base).unwrap();
-    fs::write(&base, &intact).unwrap();
+    let (env, points) = diffs_on_a_base_put_back_after_it_was_found_damaged();
     env.run(&["export", "latest", "--out", "latest.db.gz"])
         .reported(0, &format!("exported {}", points[2].0));
     fs::remove_file(&env.db).unwrap();
@@ -882,4 +868,19 @@ fn restore_latest_reads_again_a_base_put_back_intact_after_it_was_marked_damaged
         restore.stdout
     );
     assert_eq!(content_digest(&env.db), content_digest(&points[2].1));
+}
+
+/// A full backup and two diffs on it; the base found damaged by `verify`,
+/// then put back intact from a copy.
+fn diffs_on_a_base_put_back_after_it_was_found_damaged() -> (Env, Vec<(String, std::path::PathBuf)>)
+{
+    let env = diff_env("3");
+    let points = full_then_diffs(&env, 1.0, 2);
+    let base = env.backups.join(&points[0].0);
+    let intact = fs::read(&base).unwrap();
+    damage(&base, Damage::FlipBit);
+    env.run(&["verify", &points[0].0]).failed_with(1, "FAILED");
+    fs::remove_file(&base).unwrap();
+    fs::write(&base, &intact).unwrap();
+    (env, points)
 }

@@ -486,11 +486,8 @@ fn gone_newer(
 ) -> Option<String> {
     let record = crate::remote::state::read_for(&ctx.settings.backup_dir, db, &url.to_string())?;
     let order = |name: &str| crate::store::BackupName::parse(name).map(|n| n.order_key());
-    let gone: Vec<&str> = record
-        .on_remote
-        .iter()
+    let gone: Vec<&str> = crate::remote::newest::unlisted(&record, points)
         .filter(|name| order(name) > order(taken))
-        .filter(|name| !points.iter().any(|p| &p.record.name == *name))
         .map(String::as_str)
         .collect();
     (!gone.is_empty()).then(|| {

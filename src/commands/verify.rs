@@ -419,11 +419,8 @@ fn recorded_unlisted(
     let Some(record) = crate::remote::state::read_for(&ctx.settings.backup_dir, &db, &url) else {
         return Vec::new();
     };
-    record
-        .on_remote
-        .iter()
+    crate::remote::newest::unlisted(&record, points)
         .filter(|name| newest.is_none_or(|v| &v.name != *name))
-        .filter(|name| !points.iter().any(|p| &p.record.name == *name))
         .map(|name| Verdict {
             detail: format!(
                 "recorded on {url} by the last sync ({}), but no valid restore-point record of it is listed there (deleted or damaged at the store): it cannot be restored from there",

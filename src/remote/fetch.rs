@@ -412,6 +412,14 @@ fn misplaced_newer(
     }
 }
 
+/// The databases `points` are of, each once, sorted.
+fn databases<'a>(points: impl Iterator<Item = &'a RemotePoint>) -> Vec<&'a str> {
+    let mut sources: Vec<&str> = points.map(|p| p.record.metadata.source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    sources
+}
+
 fn newest_first<'a>(
     remote: &Remote,
     points: &'a [RemotePoint],
@@ -424,13 +432,11 @@ fn newest_first<'a>(
     let owner = match db {
         Some(db) => db.clone(),
         None => {
-            let mut sources: Vec<&str> = points
-                .iter()
-                .filter(|p| p.record.metadata.kind != crate::store::Kind::PreRestore)
-                .map(|p| p.record.metadata.source.as_str())
-                .collect();
-            sources.sort_unstable();
-            sources.dedup();
+            let sources = databases(
+                points
+                    .iter()
+                    .filter(|p| p.record.metadata.kind != crate::store::Kind::PreRestore),
+            );
             match sources.as_slice() {
                 [only] => DbId::of(Path::new(only)),
                 [] => {
@@ -459,14 +465,7 @@ fn newest_first<'a>(
     if chosen.is_empty() {
         // The day it matters is often on another machine or path: the
         // databases the prefix does hold, and how to take one (T31 R18).
-        let mut sources: Vec<&str> = points
-            .iter()
-            .filter(|p| p.complete())
-            .map(|p| p.record.metadata.source.as_str())
-            .collect();
-        sources.sort_unstable();
-        sources.dedup();
-        let held = match sources.as_slice() {
+        let held = match databases(points.iter().filter(|p| p.complete())).as_slice() {
             [] => String::new(),
             [only] => format!(
                 "; it holds restore points of {only}: give `--db-path {only}` (with `--target FILE` to restore it elsewhere)"

@@ -26,11 +26,25 @@ pub(crate) fn note_if_unlisted(
         .ok()??;
     let record = super::state::read_for(backup_dir, db, &url.to_string())?;
     let name = newest.file_name;
-    if !record.on_remote.contains(&name) || points.iter().any(|p| p.record.name == name) {
+    if !record.on_remote.contains(&name) || listed(points, &name) {
         return None;
     }
     let why =
         "no valid restore-point record of it is listed there (deleted or damaged at the store)";
     proofs.note_unlisted(&name, why.to_string());
     Some((name, why.to_string()))
+}
+
+/// Of the points the last sync's `record` says are on the remote, those the
+/// listing `points` no longer shows as restore points (a record deleted or
+/// overwritten at the store, a point gone).
+pub(crate) fn unlisted<'a>(
+    record: &'a super::state::Uploaded,
+    points: &'a [RemotePoint],
+) -> impl Iterator<Item = &'a String> + 'a {
+    record.on_remote.iter().filter(|name| !listed(points, name))
+}
+
+fn listed(points: &[RemotePoint], name: &str) -> bool {
+    points.iter().any(|p| p.record.name == name)
 }

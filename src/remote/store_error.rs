@@ -124,15 +124,7 @@ pub(super) fn keys_refused(e: &object_store::Error) -> bool {
     ) {
         return true;
     }
-    let innermost = causes(e)
-        .last()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    ["401", "403"].iter().any(|code| {
-        innermost
-            .strip_prefix("Server returned non-2xx status code: ")
-            .is_some_and(|rest| rest.starts_with(code))
-    })
+    answered(e, &["401", "403"])
 }
 
 /// Whether the store answered 501 Not Implemented (display only: a hint
@@ -141,11 +133,20 @@ pub(super) fn not_implemented(e: &object_store::Error) -> bool {
     if matches!(e, object_store::Error::NotImplemented { .. }) {
         return true;
     }
-    causes(e).last().is_some_and(|cause| {
-        cause
-            .to_string()
+    answered(e, &["501"])
+}
+
+/// Whether the innermost cause is a status line with one of `codes` (what
+/// reaches us of an answer object_store does not type).
+fn answered(e: &object_store::Error, codes: &[&str]) -> bool {
+    let innermost = causes(e)
+        .last()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    codes.iter().any(|code| {
+        innermost
             .strip_prefix("Server returned non-2xx status code: ")
-            .is_some_and(|rest| rest.starts_with("501"))
+            .is_some_and(|rest| rest.starts_with(code))
     })
 }
 
