@@ -93,7 +93,12 @@ fn an_older_backup_directory_synced_first_stays_below_the_newer_one() {
     // B's next sync does not lift its older points above A's.
     run(&["--backup-dir", b_arg, "sync"]).ok();
     run(&["--backup-dir", b_arg, "--remote-max-backups", "1", "sync"]).ok();
-    assert_eq!(r.remote_names(), [a_name]);
+    // B's newest stays too (a sync never deletes its directory's newest
+    // point: T31 R5), below A's.
+    let b_newest = crate::common::backup_files_in(Path::new(&b)).pop().unwrap();
+    let mut want = vec![a_name, b_newest];
+    want.sort();
+    assert_eq!(r.remote_names(), want);
     assert_eq!(r.restored_latest(2), newest);
 }
 
@@ -409,4 +414,115 @@ fn a_copied_backup_directory_is_told_apart_from_its_original() {
     let sync = r.run(&["sync"]);
     assert_eq!(sync.code, 1, "{}{}", sync.stdout, sync.stderr);
     assert_eq!(r.restored_latest(1), newest);
+}
+
+/// T31 R17 (DATA LOSS): after the backup directory was lost, the next backup,
+/// made on a node whose clock is two minutes behind the one that made the
+/// points already on the remote, ranked below them by the clock; remote
+/// retention deleted it in the sync that uploaded it ("1 uploaded", exit 0,
+/// every sync), and `restore latest` gave the data from before the loss.
+/// The upload stays, and the sync fails naming the clocks.
+#[test]
+fn a_backup_made_after_a_purge_on_a_node_whose_clock_is_behind_stays_on_the_remote_and_is_named() {
+    if !crate::common::have_or_skip("faketime") {
+        return;
+    }
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "behind");
+    let env = &r.env;
+    let run = |args: &[&str]| r.run(args);
+    run(&["backup"]).ok();
+    next_second();
+    add_rows(&env.db, 1);
+    run(&["backup"]).ok();
+    run(&["--remote-max-backups", "2", "sync"]).ok();
+    let before_loss = r.remote_names();
+    fs::remove_dir_all(&env.backups).unwrap();
+    add_rows(&env.db, 3);
+    let newest = content_digest(&env.db);
+    let made: crate::common::Run = crate::common::under_faketime(&r.command(), "-120s")
+        .arg("backup")
+        .output()
+        .unwrap()
+        .into();
+    made.ok();
+    let new_name = env.backup_files().pop().unwrap();
+    for round in 0..2 {
+        let sync = run(&["--remote-max-backups", "2", "sync"]);
+        assert_eq!(
+            sync.code, 1,
+            "round {round}: {}{}",
+            sync.stdout, sync.stderr
+        );
+        assert!(
+            !sync.stdout.contains(&format!("deleted {new_name}")),
+            "{}",
+            sync.stdout
+        );
+        let said = format!("{new_name} ranks on {} below {}", r.url, before_loss[1]);
+        assert!(sync.stderr.contains(&said), "{}", sync.stderr);
+        assert!(sync.stderr.contains("clock"), "{}", sync.stderr);
+    }
+    let check = run(&["--remote-max-backups", "2", "check"]);
+    let line = s3::remote_line(&check);
+    assert!(
+        line.starts_with("FAIL") && line.contains(&new_name),
+        "{line}"
+    );
+    let mut want = before_loss.clone();
+    want.push(new_name.clone());
+    want.sort();
+    assert_eq!(r.remote_names(), want);
+    let target = env.path("after-the-loss.db");
+    r.restore_from_remote(&new_name, &target).ok();
+    assert_eq!(content_digest(&target), newest);
+    // The next backup, by a clock past the old points', is the newest again.
+    next_second();
+    add_rows(&env.db, 1);
+    run(&["backup", "--force"]).ok();
+    run(&["--remote-max-backups", "2", "sync"]).ok();
+    assert_eq!(r.restored_latest(1), content_digest(&env.db));
+}
+
+/// T31 R5: the backup directory's newest point older than the remote's
+/// newest (a newer one damaged here and deleted, as the WARN advises): each
+/// sync uploaded it and deleted it again (remote_max_backups: 1), and
+/// `check` asked for a sync that could never put it there. Retention keeps
+/// the backup directory's newest point, once proved there.
+#[test]
+fn the_backup_directorys_newest_point_is_not_deleted_by_the_sync_that_uploads_it() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "churn");
+    let env = &r.env;
+    let run = |args: &[&str]| r.run(args);
+    run(&["backup"]).ok();
+    next_second();
+    add_rows(&env.db, 1);
+    run(&["backup"]).ok();
+    run(&["--remote-max-backups", "2", "sync"]).ok();
+    let names = env.backup_files();
+    // Retention lets the older point go while the newer one is there.
+    let pruned = run(&["--remote-max-backups", "1", "sync"]);
+    assert!(
+        pruned.stdout.contains(&format!("deleted {}", names[0])),
+        "{}",
+        pruned.stdout
+    );
+    fs::remove_file(env.backups.join(&names[1])).unwrap();
+    let first = run(&["--remote-max-backups", "1", "sync"]);
+    first.ok();
+    assert!(
+        first.stdout.contains(&format!("uploaded {}", names[0])),
+        "{}",
+        first.stdout
+    );
+    assert!(!first.stdout.contains("deleted"), "{}", first.stdout);
+    let again = run(&["--remote-max-backups", "1", "sync"]);
+    again.ok();
+    assert!(!again.stdout.contains("uploaded "), "{}", again.stdout);
+    assert!(!again.stdout.contains("deleted"), "{}", again.stdout);
+    assert_eq!(r.remote_names(), names);
+    let check = run(&["--remote-max-backups", "1", "check"]);
+    let line = s3::remote_line(&check);
+    assert!(line.contains("OK"), "{line}");
 }

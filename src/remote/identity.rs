@@ -203,6 +203,46 @@ pub(crate) fn misranked(ours: &Record, other: &Record, url: &super::RemoteUrl) -
     )
 }
 
+/// Of `newest` (the backup directory's newest point of each database), those
+/// on the remote ranked below a point of their database that another backup
+/// directory uploaded from the same path (`here`): (the name, the highest
+/// such point). A directory made again under a path after a loss makes its
+/// backups after the old one's, and [`lifts`] ranks them above where the
+/// clocks agree; what is still below is dated after it by the clock: the
+/// node that made it runs behind (T31 R17), or two live directories share
+/// the prefix. Either way `restore latest` from the remote takes the other.
+pub(crate) fn below_other_set<'a>(
+    on_remote: impl IntoIterator<Item = &'a RemotePoint>,
+    newest: &[&Entry],
+    here: &Origin,
+) -> Vec<(String, String)> {
+    let points: Vec<&RemotePoint> = on_remote
+        .into_iter()
+        .filter(|p| p.misplaced.is_none())
+        .collect();
+    let here_dir = dir_of(&here.from);
+    newest
+        .iter()
+        .filter_map(|entry| {
+            let meta = entry.meta.as_ref().ok()?;
+            let ours = points.iter().find(|p| {
+                p.record.name == entry.file_name && p.record.metadata.checksum == meta.checksum
+            })?;
+            let above = points
+                .iter()
+                .filter(|other| {
+                    let r = &other.record;
+                    r.metadata.source == meta.source
+                        && other_identity(r.set.as_deref(), here.set.as_deref())
+                        && r.from.as_deref().and_then(dir_of) == here_dir
+                        && other.rank() > ours.rank()
+                })
+                .max_by_key(|other| other.rank())?;
+            Some((entry.file_name.clone(), above.record.name.clone()))
+        })
+        .collect()
+}
+
 /// `keep` (retention's choice among the remote's points `entries`, by
 /// their order), and every point made after the newest kept one of its
 /// database, by the clock, with its base: where an earlier version ordered

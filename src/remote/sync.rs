@@ -81,6 +81,10 @@ pub(crate) struct Synced {
     /// The newest restore point, numbered again above older points ranked
     /// above it (`lift_own`): (its name, the older point it was below).
     pub lifted: Vec<(String, String)>,
+    /// The backup directory's newest point of a database, ranked on the
+    /// remote below a point another backup directory uploaded from this path
+    /// (`identity::below_other_set`): (its name, that point).
+    pub below_other_set: Vec<(String, String)>,
     /// Deleted from the remote by retention.
     pub deleted: Vec<String>,
     /// Every restore point on the remote afterwards that is proved.
@@ -155,6 +159,12 @@ impl Synced {
                 names.join(", ")
             ));
         }
+        parts.extend(self.below_other_set.first().map(|(name, other)| {
+            format!(
+                "{name} ranks on {} below {other}, uploaded from this path by another backup directory and dated after it: the clock of the node that made {name} is behind the one that made {other} (a backup directory made again after a loss numbers its backups after the old one's), or two backup directories use this prefix; both are kept, and `restore latest --from-remote` takes {other}; make a backup on a node whose clock is right, or give each backup directory its own prefix",
+                remote.url()
+            )
+        }));
         (!parts.is_empty()).then(|| parts.join("; and "))
     }
 }
@@ -324,9 +334,7 @@ pub(crate) fn sync(
         on_remote.insert(entry.file_name.clone(), point);
     }
     without_base(set, rules, &on_remote, &mut done);
-    done.reordered = write_mended(remote, &mut on_remote)?;
-    done.reordered.extend(reorder(remote, &mut on_remote, set)?);
-    done.lifted = lift_own(remote, &mut on_remote, set)?;
+    mend_order(remote, &mut on_remote, set, &mut done)?;
     done.deleted = retain(
         remote,
         &on_remote,
@@ -602,6 +610,22 @@ fn below_newer(
         .min()
 }
 
+/// The remote's order made the backups' own again where records say
+/// otherwise (`write_mended`, `reorder`, `lift_own`), and what is still
+/// ranked against this directory's newest said (`below_other_set`).
+fn mend_order(
+    remote: &Remote,
+    on_remote: &mut HashMap<String, RemotePoint>,
+    set: &BackupSet,
+    done: &mut Synced,
+) -> Result<()> {
+    done.reordered = write_mended(remote, on_remote)?;
+    done.reordered.extend(reorder(remote, on_remote, set)?);
+    done.lifted = lift_own(remote, on_remote, set)?;
+    done.below_other_set = below_other_set(set, on_remote);
+    Ok(())
+}
+
 /// Points the listing read below a newer point of their own backup directory
 /// (`mend`): their records are written again with the number read, so that
 /// the store's order is the backups' own again (also for other readers).
@@ -708,6 +732,20 @@ fn lift_own(
         }
     }
     Ok(lifted)
+}
+
+/// [`identity::below_other_set`] of the backup directory's newest points.
+fn below_other_set(
+    set: &BackupSet,
+    on_remote: &HashMap<String, RemotePoint>,
+) -> Vec<(String, String)> {
+    set_dir(set).map_or_else(Vec::new, |dir| {
+        identity::below_other_set(
+            on_remote.values(),
+            &newest_here(set),
+            &identity::origin_of(dir),
+        )
+    })
 }
 
 /// The backup directory `set` was read from (any of its backups' parent).
@@ -1116,6 +1154,15 @@ fn held(points: &[Entry], rules: Rules<'_>) -> Vec<String> {
         .collect()
 }
 
+/// The backup directory's newest restore point of each database (one with
+/// metadata: a legacy file is never uploaded).
+fn newest_here(set: &BackupSet) -> Vec<&Entry> {
+    by_source(&set.restore_points)
+        .into_iter()
+        .filter_map(|list| list.first().copied())
+        .collect()
+}
+
 /// Names to keep among `points`: per database (`source`), the newest `keep`,
 /// the pre-shrink point (`held`), the pre-job points of running jobs (their
 /// local pins) and the base of each kept diff.
@@ -1256,7 +1303,21 @@ fn retain(
             crate::retention::shrink_advice(&name, is_base, " and its record there")
         );
     }
-    let keep = identity::made_after_kept(&entries, keep);
+    let mut keep = identity::made_after_kept(&entries, keep);
+    // The backup directory's newest point, once proved there, whatever ranks
+    // above it (a newer point whose local copy was deleted, T31 R5; another
+    // directory's by a clock that disagrees, R17): deleting it in the sync
+    // that uploads it leaves `check` asking for a sync that never helps.
+    for entry in newest_here(set) {
+        if proved.contains(&entry.file_name)
+            && entries.iter().any(|e| e.file_name == entry.file_name)
+        {
+            keep.insert(entry.file_name.clone());
+            if let Some(diff) = entry.meta.as_ref().ok().and_then(|m| m.diff.as_ref()) {
+                keep.insert(diff.base.clone());
+            }
+        }
+    }
     let mut deleted = Vec::new();
     for entry in entries.iter().filter(|e| !keep.contains(&e.file_name)) {
         remote.delete(&entry.file_name)?;
