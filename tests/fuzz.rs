@@ -197,6 +197,7 @@ fn sample(source: String, job: String) -> Metadata {
         members: None,
         diff: None,
         duration_seconds: None,
+        name: None,
         free_bytes: None,
         numbering_since: None,
     }

@@ -146,7 +146,7 @@ fn the_restore_note_never_sends_to_another_backup_of_the_same_name() {
     let names = env.backup_files();
     // B's point under the name of A's newest.
     let b_file = crate::common::backup_files_in(&b)[0].clone();
-    fs::rename(b.join(&b_file), b.join(&names[1])).unwrap();
+    crate::common::rename_backup(&b.join(&b_file), &b.join(&names[1]));
     let run = |args: &[&str]| r.run(args);
     run(&["--backup-dir", b_arg, "sync"]).ok();
     // A's newest cannot go up (the name is taken), but B's point is read back
@@ -305,7 +305,7 @@ fn a_point_of_the_same_directory_made_on_a_node_whose_clock_ran_ahead_is_no_othe
         .to_zoned_datetime(jiff::tz::TimeZone::UTC)
         .strftime("%Y%m%d_%H%M%S");
     let ahead = env.backups.join(format!("backup_{second}.db.gz"));
-    fs::rename(&made, &ahead).unwrap();
+    crate::common::rename_backup(&made, &ahead);
     run(&["sync"]).ok();
     fs::remove_file(&ahead).unwrap();
     next_second();

@@ -22,7 +22,7 @@ fn two_databases_on_one_prefix_never_replace_each_others_point() {
     let name = b.backup_files()[0].clone();
     let a_file = a.backups.join(&a.backup_files()[0]);
     if a_file.file_name().unwrap() != name.as_str() {
-        fs::rename(&a_file, a.backups.join(&name)).unwrap();
+        crate::common::rename_backup(&a_file, &a.backups.join(&name));
     }
     run(&a, &["sync"]).ok();
     let sync = run(&b, &["sync"]);
@@ -478,7 +478,7 @@ fn every_name_clash_on_a_shared_prefix_is_named_and_the_other_points_still_go_up
     let taken = a.backup_files();
     let mine = b.backup_files();
     for (theirs, own) in taken.iter().zip(&mine) {
-        fs::rename(b.backups.join(own), b.backups.join(theirs)).unwrap();
+        crate::common::rename_backup(&b.backups.join(own), &b.backups.join(theirs));
     }
     let free = mine[2].clone();
     assert!(!taken.contains(&free), "{taken:?} {free}");

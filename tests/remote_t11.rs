@@ -23,7 +23,7 @@ fn other_databases_point_under_our_name(r: &Remote) -> (String, String, String) 
     let as_other = ["--db-path", other_arg, "--backup-dir", b_arg];
     r.run(&[&as_other[..], &["backup"]].concat()).ok();
     let b_file = backup_files_in(&b)[0].clone();
-    fs::rename(b.join(&b_file), b.join(&name)).unwrap();
+    crate::common::rename_backup(&b.join(&b_file), &b.join(&name));
     r.run(&[&as_other[..], &["sync"]].concat()).ok();
     let source = fs::canonicalize(&other).unwrap();
     (

@@ -896,7 +896,7 @@ fn list_reads_well_for_tiny_databases_failed_names_and_time_zones() {
             .unwrap()
             .replace(".db.gz", ".failed.db.gz"),
     );
-    fs::copy(&good, &failed).unwrap();
+    copy_backup(&good, &failed);
     let text = run_in_zone(&env, "Europe/Berlin", &["list"]).stdout;
     let lines: Vec<&str> = text.lines().collect();
     // Rows from winter and summer alike: the zone's name, not one abbreviation.

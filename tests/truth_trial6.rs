@@ -969,7 +969,7 @@ fn a_backup_copied_over_another_ones_name_is_no_backup_of_its_own() {
     let files = env.backup_files();
     let (older, newer) = (&files[0], &files[1]);
     fs::copy(env.backups.join(older), env.backups.join(newer)).unwrap();
-    let why = format!("it holds the same backup as {older} (made at ");
+    let why = format!("its header says it was published as {older}: a copy");
     let list = env.run(&["list"]);
     list.ok();
     assert!(list.stdout.contains(&why), "{}", list.stdout);
@@ -1032,8 +1032,57 @@ fn a_backup_copied_over_another_ones_name_is_no_backup_of_its_own() {
     assert_eq!(rows[older]["check"], "damaged", "{rows:?}");
     env.run(&["verify", "--all"]).reported(
         1,
-        &format!("{older}: FAILED: it holds the same backup as {newer}"),
+        &format!("{older}: FAILED: its header says it was published as {newer}"),
     );
+}
+
+/// T32 G5: the original deleted after an older backup was copied over its
+/// name (`cp A B; rm A`), the copy named minutes after its backup was made:
+/// listed, verified, checked and restored as B. The header names the file
+/// each backup was published as: the copy is no backup of its own, also
+/// alone, for a full backup and for a diff.
+#[test]
+fn a_copy_whose_original_was_deleted_is_still_no_backup_of_its_own() {
+    for diff in [false, true] {
+        let env = Env::empty();
+        crate::common::make_results_db(&env.db, 1.0, false);
+        let run = |args: &[&str]| {
+            let mut all = vec!["--diff-backups", if diff { "2" } else { "0" }];
+            all.extend_from_slice(args);
+            env.run(&all)
+        };
+        run(&["backup"]).ok();
+        for seed in 0..2 {
+            crate::common::grow_results_db(&env.db, 1.01, 100 + seed);
+            run(&["backup"]).ok();
+        }
+        let files = env.backup_files();
+        let (older, newer) = (&files[1], &files[2]);
+        assert_eq!(newer.ends_with(".diff.gz"), diff, "{files:?}");
+        fs::copy(env.backups.join(older), env.backups.join(newer)).unwrap();
+        fs::remove_file(env.backups.join(older)).unwrap();
+        let why = format!("its header says it was published as {older}: a copy");
+        let rows = crate::common::listed(&env);
+        assert_eq!(
+            rows[newer.as_str()]["check"],
+            "damaged",
+            "diff {diff}: {rows:?}"
+        );
+        env.run(&["verify", "--all"])
+            .reported(1, &format!("{newer}: FAILED: {why}"));
+        env.run(&["check"]).reported(
+            1,
+            &format!("FAIL restorable: newest restore point {newer} cannot be restored: {why}"),
+        );
+        fs::remove_file(&env.db).unwrap();
+        let restore = env.run(&["restore", "latest"]);
+        assert!(
+            !restore.stdout.contains(&format!("restored {newer}")),
+            "diff {diff}: {}{}",
+            restore.stdout,
+            restore.stderr
+        );
+    }
 }
 
 /// T30 F14: the newest restore point damaged (or a failed snapshot newest),

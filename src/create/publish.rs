@@ -1,17 +1,16 @@
 //! The second stage of a backup: the checked temp file gets its metadata header
 //! and its backup name, under the backup directory's lock.
 
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::checked::Checked;
 use super::{Target, write_error};
 use crate::config::Settings;
-use crate::error::{Context, Result, show};
+use crate::error::{Result, show};
 use crate::lock::DirLock;
 use crate::sqlite_file::Integrity;
 use crate::store::Entry;
-use crate::store::metadata::{self, CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
+use crate::store::metadata::{CheckResult, FORMAT_VERSION, Fingerprint, Kind, Metadata};
 
 /// What the metadata records beside the content, and the names to avoid.
 pub(crate) struct Record<'a> {
@@ -94,20 +93,19 @@ pub(crate) fn publish(
         diff,
         // On this host's clock, as `created` was taken: no other node's.
         free_bytes,
+        // Written by `publish_as` with the name it takes.
+        name: None,
         duration_seconds: Some(
             std::time::Duration::try_from(jiff::Timestamp::now().duration_since(created))
                 .map_or(0.0, |d| (d.as_secs_f64() * 100.0).round() / 100.0),
         ),
     };
-    let header = metadata::encode(&meta)
-        .context(|| format!("cannot record metadata of {}", show(target.db)))?;
-    temp.file()
-        .write_all_at(&header, 0)
-        .map_err(write_error(dir))?;
-    temp.sync()?;
     crate::signals::stop_if_requested()?;
+    // The header, with the name, is written by `publish_as` before each name
+    // is tried.
+    let entry = dir.publish_as(temp, &meta, record.mirrors)?;
     let failed = meta.check != CheckResult::Ok;
-    let mut entry = dir.publish_as(temp, created, failed, meta.diff.is_some(), record.mirrors)?;
+    let meta = entry.meta.clone().unwrap_or(meta);
     if let Some(table) = hashes.filter(|_| !failed) {
         // A cache: a missing table is rebuilt from the backup when needed.
         if let Err(e) = table.save(dir, &entry.file_name, &meta.checksum) {
@@ -128,6 +126,5 @@ pub(crate) fn publish(
             d.base, d.changed_pages, d.page_count
         ))
     );
-    entry.meta = Ok(meta.clone());
     Ok(Published { entry, meta })
 }

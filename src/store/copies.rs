@@ -42,6 +42,18 @@ fn copies(entries: &[Entry]) -> Vec<(usize, String)> {
         let (Ok(meta), None) = (&entry.meta, &entry.damage) else {
             continue;
         };
+        // The name it was published under, in its header (since stop 41):
+        // any other name is a copy's, whatever the times (T32 G5: the
+        // original deleted, the copy named minutes after it was made).
+        if let Some(own) = meta.name.as_deref().filter(|own| *own != entry.file_name) {
+            found.push((
+                i,
+                format!(
+                    "its header says it was published as {own}: a copy of that backup under another name, not a backup of its own; delete it, or put the backup of this name back from a mirror"
+                ),
+            ));
+            continue;
+        }
         let key = (
             meta.created,
             meta.checksum,

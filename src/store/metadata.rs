@@ -136,6 +136,12 @@ pub struct Metadata {
     /// backups made before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free_bytes: Option<u64>,
+    /// The file name it was published under, written into the header just
+    /// before the name is taken (`BackupDir::publish_as`): a file of another
+    /// name holds a copy of that backup, not one of its own (`store::copies`).
+    /// Absent in backups made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Metadata {
@@ -318,6 +324,7 @@ pub(crate) mod tests {
             duration_seconds: Some(1.5),
             free_bytes: None,
             numbering_since: None,
+            name: None,
         }
     }
 

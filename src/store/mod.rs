@@ -662,14 +662,19 @@ impl BackupDir {
     /// only; another database sharing a mirror may have taken one there: its
     /// copy there is never replaced, so this one's copy would fail). A mirror
     /// that cannot be listed is passed over.
+    ///
+    /// `meta` is written as the file's header, with the name about to be
+    /// tried (`Metadata::name`), before each try: the file says its own name
+    /// from the moment it has one.
     pub(crate) fn publish_as(
         &self,
         mut temp: TempFile,
-        created: Timestamp,
-        failed: bool,
-        diff: bool,
+        meta: &Metadata,
         mirrors: &[PathBuf],
     ) -> Result<Entry> {
+        let created = meta.created;
+        let failed = meta.check != metadata::CheckResult::Ok;
+        let diff = meta.diff.is_some();
         let utc = created.to_zoned_datetime(TimeZone::UTC).datetime();
         let existing = self.names()?;
         let mut taken: Vec<BackupName> = existing.iter().map(|(name, _)| *name).collect();
@@ -720,6 +725,11 @@ impl BackupDir {
             let name = BackupName::new(stamp, seq, failed).as_diff(diff);
             let file_name = name.file_name();
             let path = self.path.join(&file_name);
+            let named = Metadata {
+                name: Some(file_name.clone()),
+                ..meta.clone()
+            };
+            write_header(&mut temp, &named, &self.path)?;
             match link_no_replace(temp.path(), &path) {
                 Ok(()) => {
                     temp.remove();
@@ -733,7 +743,7 @@ impl BackupDir {
                         file_name,
                         path,
                         size,
-                        meta: Err("not read".into()),
+                        meta: Ok(named),
                         legacy: false,
                         implausible: None,
                         damage: None,
@@ -749,6 +759,22 @@ impl BackupDir {
     }
 }
 
+/// Write `meta` as `temp`'s header (its fixed-length first member) and make
+/// it durable before the file is given a name.
+fn write_header(temp: &mut TempFile, meta: &Metadata, dir: &Path) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let header = metadata::encode(meta).context(|| {
+        format!(
+            "cannot record metadata of {}",
+            show(Path::new(&meta.source))
+        )
+    })?;
+    temp.file()
+        .write_all_at(&header, 0)
+        .context(|| format!("cannot write backup in {}", show(dir)))?;
+    temp.sync()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -756,9 +782,11 @@ mod tests {
     fn publish_at(dir: &BackupDir, when: &str) -> String {
         let created: Timestamp = when.parse().unwrap();
         let temp = dir.create_temp(0o600).unwrap();
-        dir.publish_as(temp, created, false, false, &[])
-            .unwrap()
-            .file_name
+        let meta = Metadata {
+            created,
+            ..metadata::tests::sample()
+        };
+        dir.publish_as(temp, &meta, &[]).unwrap().file_name
     }
 
     #[test]

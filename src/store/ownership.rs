@@ -403,6 +403,7 @@ pub(crate) mod tests {
             duration_seconds: None,
             free_bytes: None,
             numbering_since: None,
+            name: None,
         };
         Entry {
             name,

@@ -791,6 +791,26 @@ pub(crate) fn rewrite_meta(
         .unwrap();
 }
 
+/// Move backup `from` to `to` as if it had been published there: its header
+/// names the file it was published as (`Metadata::name`), and a file of
+/// another name is a copy. For tests that need a backup under a name of
+/// their choosing.
+pub(crate) fn rename_backup(from: &Path, to: &Path) {
+    fs::rename(from, to).unwrap();
+    name_in_header(to);
+}
+
+/// [`rename_backup`], keeping `from`.
+pub(crate) fn copy_backup(from: &Path, to: &Path) {
+    fs::copy(from, to).unwrap();
+    name_in_header(to);
+}
+
+fn name_in_header(path: &Path) {
+    let name = path.file_name().unwrap().to_str().unwrap().to_string();
+    rewrite_meta(path, |meta| meta.name = Some(name));
+}
+
 /// `dbbackup ARGS` run in `dir` with no setting from the environment: as a
 /// user's shell in that directory runs it.
 pub(crate) fn bare(dir: &Path, args: &[&str]) -> Run {
