@@ -185,8 +185,13 @@ fn mirror_holds_newest(primary: &Path, mirror: &Path, db: &DbId, label: &str) ->
             Some(why) => (
                 false,
                 format!(
-                    "the newest restore point {} is not in the mirror: {why}; the next backup, auto or periodic copies it",
-                    newest.file_name
+                    "the newest restore point {} is not in the mirror: {why}; {}the next backup, auto or periodic copies it",
+                    newest.file_name,
+                    // Never replaced (`mirror::occupied`): no run fills it in.
+                    match crate::mirror::occupied(mirror, &newest) {
+                        true => "move that file away, and ",
+                        false => "",
+                    }
                 ),
             ),
         },

@@ -203,6 +203,23 @@ fn other_content(mirror: &BackupDir, primary: &Entry) -> Option<String> {
     }
 }
 
+/// Whether the file of `primary`'s name in a mirror (`occupant`) records
+/// `primary`'s database.
+fn same_database(occupant: &Entry, primary: &Entry) -> bool {
+    matches!((&occupant.meta, &primary.meta), (Ok(a), Ok(b)) if a.source == b.source)
+}
+
+/// Whether `dir` holds a file of `entry`'s name that is another backup (of
+/// another database, or other content of this one): never replaced, so no
+/// later run copies `entry` there until it is moved away.
+pub(crate) fn occupied(dir: &Path, entry: &Entry) -> bool {
+    BackupDir::new(dir)
+        .entry(&entry.file_name)
+        .ok()
+        .flatten()
+        .is_some_and(|copy| not_a_copy(&copy, entry).is_some())
+}
+
 /// The same backup: the same database's same content.
 fn same_backup(a: &crate::store::Metadata, b: &crate::store::Metadata) -> bool {
     a.source == b.source && a.checksum == b.checksum
@@ -219,11 +236,16 @@ fn copy_problem(mirror: &BackupDir, primary: &Entry) -> Result<Option<Option<Str
         return Ok(Some(None));
     };
     if let Some(why) = not_a_copy(&copy, primary) {
+        // Another backup of this same database under this name (a copy put
+        // there by hand, T32 G3) is no name clash with another database.
+        let cause = if same_database(&copy, primary) {
+            "a copy of another backup of this database under this name: move it away, and the next backup, auto or periodic copies this one"
+        } else {
+            "another database sharing the mirror made a backup of the same name (this database's next backup gets a name free there), or move the file away"
+        };
         return Err(Error::failed(format!(
             "{} is already there and is not a copy of this backup ({why}); it was left \
-             as it is and this backup was not copied: another database sharing the \
-             mirror made a backup of the same name (this database's next backup gets \
-             a name free there), or move the file away",
+             as it is and this backup was not copied: {cause}",
             primary.file_name
         )));
     }
@@ -253,6 +275,10 @@ fn copy_problem(mirror: &BackupDir, primary: &Entry) -> Result<Option<Option<Str
 fn not_a_copy(copy: &Entry, primary: &Entry) -> Option<String> {
     match (&copy.meta, &primary.meta) {
         (Ok(mine), Ok(theirs)) if same_backup(mine, theirs) => None,
+        (Ok(mine), Ok(theirs)) if mine.source == theirs.source => Some(match &mine.name {
+            Some(own) if *own != copy.file_name => format!("it holds backup {own}"),
+            _ => format!("it holds the backup made at {}", mine.created),
+        }),
         (Ok(mine), _) => Some(format!("it is a backup of {}", mine.source)),
         // Not even gzip (zeros, say): no backup of anything (T26b #3).
         _ if copy.size == 0 || !starts_as_gzip(&copy.path) => None,

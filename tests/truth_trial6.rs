@@ -1263,3 +1263,50 @@ fn a_forced_restore_never_deletes_the_wal_of_a_database_it_cannot_open() {
     fs::rename(&wal, env.path("results.db.damaged-wal")).unwrap();
     env.run(&["restore", "latest"]).ok();
 }
+
+/// T32 G3: an older backup copied over the newest's name inside a mirror:
+/// `check` promised "the next backup, auto or periodic copies it", and every
+/// backup then failed blaming "another database sharing the mirror". The
+/// file is named as this database's other backup, and the way out (move it
+/// away) is said; after that the next backup fills the mirror in.
+#[test]
+fn a_copy_under_the_newest_name_in_a_mirror_is_named_as_this_databases_and_the_way_out_said() {
+    let env = Env::new();
+    let mirror = env.path("mirror");
+    env.configure_with_mirror(&mirror);
+    env.run_configured(&["backup"]).ok();
+    add_extra_row(&env.db);
+    env.run_configured(&["backup"]).ok();
+    let files = env.backup_files();
+    let (older, newer) = (&files[0], &files[1]);
+    fs::copy(mirror.join(older), mirror.join(newer)).unwrap();
+    let check = env.run_configured(&["check"]);
+    let line = check
+        .stdout
+        .lines()
+        .find(|l| l.contains(":newest:"))
+        .unwrap_or_else(|| panic!("{}", check.stdout))
+        .to_string();
+    assert!(
+        line.starts_with("FAIL") && line.contains("move that file away, and the next backup"),
+        "{line}"
+    );
+    let backup = env.run_configured(&["backup"]);
+    backup.failed_with(
+        1,
+        &format!(
+            "{newer} is already there and is not a copy of this backup (it holds backup {older})"
+        ),
+    );
+    assert!(
+        backup
+            .stderr
+            .contains("a copy of another backup of this database under this name")
+            && !backup.stderr.contains("another database sharing"),
+        "{}",
+        backup.stderr
+    );
+    fs::rename(mirror.join(newer), env.path("moved-away.db.gz")).unwrap();
+    env.run_configured(&["backup"]).ok();
+    env.run_configured(&["check"]).ok();
+}
