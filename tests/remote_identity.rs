@@ -416,6 +416,17 @@ fn a_copied_backup_directory_is_told_apart_from_its_original() {
     assert_eq!(r.restored_latest(1), newest);
 }
 
+/// Two backups a second apart, both synced (`--remote-max-backups 2`).
+fn two_points_synced(prefix: &str) -> Option<Remote> {
+    let r = Remote::new(s3::shared()?, prefix);
+    r.run(&["backup"]).ok();
+    next_second();
+    add_rows(&r.env.db, 1);
+    r.run(&["backup"]).ok();
+    r.run(&["--remote-max-backups", "2", "sync"]).ok();
+    Some(r)
+}
+
 /// T31 R17 (DATA LOSS): after the backup directory was lost, the next backup,
 /// made on a node whose clock is two minutes behind the one that made the
 /// points already on the remote, ranked below them by the clock; remote
@@ -427,15 +438,11 @@ fn a_backup_made_after_a_purge_on_a_node_whose_clock_is_behind_stays_on_the_remo
     if !crate::common::have_or_skip("faketime") {
         return;
     }
-    let Some(server) = s3::shared() else { return };
-    let r = Remote::new(server, "behind");
+    let Some(r) = two_points_synced("behind") else {
+        return;
+    };
     let env = &r.env;
     let run = |args: &[&str]| r.run(args);
-    run(&["backup"]).ok();
-    next_second();
-    add_rows(&env.db, 1);
-    run(&["backup"]).ok();
-    run(&["--remote-max-backups", "2", "sync"]).ok();
     let before_loss = r.remote_names();
     fs::remove_dir_all(&env.backups).unwrap();
     add_rows(&env.db, 3);
@@ -491,15 +498,11 @@ fn a_backup_made_after_a_purge_on_a_node_whose_clock_is_behind_stays_on_the_remo
 /// the backup directory's newest point, once proved there.
 #[test]
 fn the_backup_directorys_newest_point_is_not_deleted_by_the_sync_that_uploads_it() {
-    let Some(server) = s3::shared() else { return };
-    let r = Remote::new(server, "churn");
+    let Some(r) = two_points_synced("churn") else {
+        return;
+    };
     let env = &r.env;
     let run = |args: &[&str]| r.run(args);
-    run(&["backup"]).ok();
-    next_second();
-    add_rows(&env.db, 1);
-    run(&["backup"]).ok();
-    run(&["--remote-max-backups", "2", "sync"]).ok();
     let names = env.backup_files();
     // Retention lets the older point go while the newer one is there.
     let pruned = run(&["--remote-max-backups", "1", "sync"]);
