@@ -13,15 +13,17 @@ use crate::common::{backup_files_in, content_digest, make_ledger_db};
 /// Returns (the name, the other database's path, its content digest).
 fn other_databases_point_under_our_name(r: &Remote) -> (String, String, String) {
     let env = &r.env;
-    env.run(&["backup"]).ok();
-    let name = env.backup_files()[0].clone();
     let other = env.path("other.db");
     make_ledger_db(&other, 50, false);
     let other_arg = other.to_str().unwrap();
     let b = env.path("other-backups");
     let b_arg = b.to_str().unwrap();
     let as_other = ["--db-path", other_arg, "--backup-dir", b_arg];
+    // The other's first: a name is never earlier than its backup was made
+    // (`store::copies`), so ours, taken for it, is the later.
     r.run(&[&as_other[..], &["backup"]].concat()).ok();
+    env.run(&["backup"]).ok();
+    let name = env.backup_files()[0].clone();
     let b_file = backup_files_in(&b)[0].clone();
     crate::common::rename_backup(&b.join(&b_file), &b.join(&name));
     r.run(&[&as_other[..], &["sync"]].concat()).ok();
