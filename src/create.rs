@@ -500,15 +500,42 @@ fn full_instead(plan: &diff::Plan, fallback: Fallback) -> Result<diff::Plan> {
 /// The stages after the temp file: publish it, then retention and mirrors. The
 /// caller fills in `duration` and `full_because`, which only it knows.
 pub(crate) fn finish(
-    checked: Checked,
+    mut checked: Checked,
     target: &Target,
     lock: &DirLock,
     record: &Record,
     keep: &Keep,
 ) -> Result<Created> {
+    known_unsound(&mut checked, target.dir);
     let mut created = publish_only(checked, target, lock, record)?;
     retain(&mut created, target, lock, keep)?;
     Ok(created)
+}
+
+/// A database whose very content (its SHA-256) a whole read found failing
+/// `integrity_check` in another backup passes its `quick_check` again: that
+/// finding holds for it too, so it is a failed snapshot, never a restore
+/// point listed `ok` that `restore latest` would take (T34 N11).
+fn known_unsound(checked: &mut Checked, dir: &BackupDir) {
+    use crate::sqlite_file::Integrity;
+    if !matches!(checked.check, Integrity::Ok) {
+        return;
+    }
+    for (name, why) in crate::store::damage::unsound_in(dir.path()) {
+        let same = dir
+            .entry(&name)
+            .ok()
+            .flatten()
+            .and_then(|e| e.meta.ok())
+            .is_some_and(|m| m.checksum == checked.checksum);
+        if same {
+            // Said after "quick_check: " where a failed check is reported.
+            checked.check = Integrity::Failed(format!(
+                "ok, but it is the same database as {name}, which failed {why}"
+            ));
+            return;
+        }
+    }
 }
 
 /// Publish only, no retention nor mirror copies yet: for a pre-restore copy,

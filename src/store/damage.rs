@@ -286,6 +286,23 @@ pub(crate) fn changed_since_marked(path: &Path) -> bool {
     Marker::parse(&text).is_some_and(|marker| marker.file != Stamp::of(&stat))
 }
 
+/// The backups of `dir` recorded as holding, byte for byte, a database that
+/// fails `integrity_check` ([`unsound_finding`]): file name and finding.
+pub(crate) fn unsound_in(dir: &Path) -> Vec<(String, String)> {
+    let Ok(markers) = fs::read_dir(dir.join(PAGES_DIR)) else {
+        return Vec::new();
+    };
+    markers
+        .flatten()
+        .filter_map(|item| {
+            let file = item.file_name();
+            let name = file.to_str()?.strip_suffix(".damaged")?;
+            let why = unsound_finding(&dir.join(name))?;
+            Some((name.to_string(), why))
+        })
+        .collect()
+}
+
 /// What `integrity_check` found in backup `path` when it is recorded as
 /// holding, byte for byte as backed up, a database that fails that check.
 pub(crate) fn unsound_finding(path: &Path) -> Option<String> {
