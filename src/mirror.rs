@@ -472,7 +472,11 @@ mod tests {
         let other = not_a_copy(&entry_at(&path, "/p/b.db", "sha256:aa"), &primary);
         assert_eq!(other.as_deref(), Some("it is a backup of /p/b.db"));
         let changed = not_a_copy(&entry_at(&path, "/p/a.db", "sha256:bb"), &primary);
-        assert_eq!(changed.as_deref(), Some("it is a backup of /p/a.db"));
+        // This database's other backup under this name (T32 G3).
+        assert_eq!(
+            changed.as_deref(),
+            Some("it holds the backup made at 2025-01-01T00:00:00Z")
+        );
     }
 
     #[test]

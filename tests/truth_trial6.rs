@@ -1061,7 +1061,10 @@ fn a_copy_whose_original_was_deleted_is_still_no_backup_of_its_own() {
         assert_eq!(newer.ends_with(".diff.gz"), diff, "{files:?}");
         fs::copy(env.backups.join(older), env.backups.join(newer)).unwrap();
         fs::remove_file(env.backups.join(older)).unwrap();
-        let why = format!("its header says it was published as {older}: a copy");
+        // Its own name free: the backup renamed, to be renamed back (N10).
+        let why = format!(
+            "its header says it was published as {older}, and no file of that name is here"
+        );
         let rows = crate::common::listed(&env);
         assert_eq!(
             rows[newer.as_str()]["check"],
@@ -1309,4 +1312,31 @@ fn a_copy_under_the_newest_name_in_a_mirror_is_named_as_this_databases_and_the_w
     fs::rename(mirror.join(newer), env.path("moved-away.db.gz")).unwrap();
     env.run_configured(&["backup"]).ok();
     env.run_configured(&["check"]).ok();
+}
+
+/// T34 N10: the only file of the newest backup renamed (a tidy-up script):
+/// called "a copy under another name … delete it", with no word of the name
+/// to give it back. Its header names it: rename it back, and it is that
+/// restore point again.
+#[test]
+fn a_renamed_backup_whose_own_name_is_free_is_told_to_be_renamed_back_never_deleted() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    add_extra_row(&env.db);
+    env.run(&["backup"]).ok();
+    let newest_digest = content_digest(&env.db);
+    let own = env.backup_files().pop().unwrap();
+    let renamed = "backup_20200101_000000.db.gz";
+    fs::rename(env.backups.join(&own), env.backups.join(renamed)).unwrap();
+    let how = format!("`mv {renamed} {own}` in the backup directory");
+    let verify = env.run(&["verify", renamed]);
+    verify.reported(1, &how);
+    assert!(!verify.stdout.contains("delete it"), "{}", verify.stdout);
+    env.run(&["list"]).reported(0, &how);
+    fs::rename(env.backups.join(renamed), env.backups.join(&own)).unwrap();
+    env.run(&["verify", &own]).ok();
+    fs::remove_file(&env.db).unwrap();
+    env.run(&["restore", "latest"])
+        .reported(0, &format!("restored {own}"));
+    assert_eq!(content_digest(&env.db), newest_digest);
 }

@@ -46,12 +46,19 @@ fn copies(entries: &[Entry]) -> Vec<(usize, String)> {
         // any other name is a copy's, whatever the times (T32 G5: the
         // original deleted, the copy named minutes after it was made).
         if let Some(own) = meta.name.as_deref().filter(|own| *own != entry.file_name) {
-            found.push((
-                i,
+            let why = if entries.iter().any(|e| e.file_name == own) {
                 format!(
                     "its header says it was published as {own}: a copy of that backup under another name, not a backup of its own; delete it, or put the backup of this name back from a mirror"
-                ),
-            ));
+                )
+            } else {
+                // Renamed, its own name free: the only file of that backup
+                // (T34 N10). Never "delete it".
+                format!(
+                    "its header says it was published as {own}, and no file of that name is here: that backup renamed; rename it back (`mv {} {own}` in the backup directory) and it is that restore point again",
+                    entry.file_name
+                )
+            };
+            found.push((i, why));
             continue;
         }
         let key = (
@@ -67,8 +74,15 @@ fn copies(entries: &[Entry]) -> Vec<(usize, String)> {
                 found.push((
                     i,
                     format!(
-                        "it holds a backup made at {}, after the time its name says: a copy under another name, not a backup of its own; delete it, or put the backup of this name back from a mirror",
-                        meta.created
+                        "it holds a backup made at {}, after the time its name says: a copy or a renamed backup, not a backup of its own; if no other file holds that backup, rename this one to a name of that second ({}) and it is that restore point again, else delete it",
+                        meta.created,
+                        crate::store::BackupName::new(
+                            meta.created.to_zoned_datetime(jiff::tz::TimeZone::UTC).datetime(),
+                            0,
+                            entry.name.failed
+                        )
+                        .as_diff(entry.name.diff)
+                        .file_name()
                     ),
                 ));
             }

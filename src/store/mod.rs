@@ -385,7 +385,7 @@ impl BackupDir {
     pub(crate) fn refuse_copy(&self, entry: &Entry) -> Result<()> {
         match self.copies()?.remove(&entry.file_name) {
             Some(why) => Err(Error::failed(format!(
-                "backup {} is damaged: {why}; refusing it (restore or export the backup it holds by that backup's own name)",
+                "backup {} is damaged: {why}; refusing it",
                 entry.file_name
             ))),
             None => Ok(()),
