@@ -341,17 +341,32 @@ impl Attempted for Outcome {
                     failed_mirrors(&created.mirrors)
                 ),
             },
-            Outcome::Unchanged { newest, filled } => match filled {
-                Some(filled) => filled.verdict(format!("unchanged since {newest}"), false),
-                None => Verdict::unchanged(newest),
-            },
+            Outcome::Unchanged { newest, filled } => {
+                Outcome::unchanged_verdict(newest, filled.as_ref())
+            }
         })
+    }
+}
+
+impl Outcome {
+    /// The database found unchanged since `newest`, mirrors `filled` in.
+    fn unchanged_verdict(newest: &str, filled: Option<&Filled>) -> Verdict {
+        match filled {
+            Some(filled) => filled.verdict(format!("unchanged since {newest}"), false),
+            None => Verdict::unchanged(newest),
+        }
     }
 }
 
 impl Attempted for Attempt {
     fn verdict(&self) -> Option<Verdict> {
         match self {
+            // The database found unchanged since its newest restore point
+            // (the interval passed): a success, as for `backup`, or `auto`
+            // under cron never ends an earlier failure (T34 N7).
+            Attempt::Skipped { reason, filled } if let Some(newest) = reason.newest() => {
+                Some(Outcome::unchanged_verdict(newest, filled.as_ref()))
+            }
             // Nothing attempted, unless a mirror was filled in.
             Attempt::Skipped { reason, filled } => filled
                 .as_ref()

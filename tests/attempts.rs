@@ -66,6 +66,16 @@ fn a_lock_timeout_makes_check_critical_until_the_next_success() {
     drop(holder);
     env.run(&["auto"]).ok();
     env.run(&["check"]).reported(1, "FAIL attempt");
+    // `auto` (or `periodic`) finding it unchanged once the interval passed is
+    // a success, as for `backup`: cron ends the failure (T34 N7).
+    env.run(&["--min-interval-hours", "0", "auto"])
+        .reported(0, "unchanged");
+    env.run(&["check"])
+        .reported(0, "OK   attempt: newest attempt (auto");
+    let holder = hold_dir_lock(&env.lock_file(), "host=n9 pid=1 job=9");
+    env.run(&["backup", "--force", "--lock-timeout-seconds", "1"])
+        .failed_with(1, "still locked by");
+    drop(holder);
     // The next success, even "unchanged", makes it healthy again.
     env.run(&["backup"]).ok();
     let check = env.run(&["check"]);
