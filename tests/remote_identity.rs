@@ -348,7 +348,8 @@ fn remote_retention_never_deletes_a_point_made_after_the_one_an_earlier_version_
 /// backup, synced after the first's newer one, became the remote's newest
 /// (the path was the same, so the numbers were trusted): `restore latest`
 /// gave the older data, every command said OK. A backup directory's own
-/// identity, made by its first sync, tells them apart: that upload is refused.
+/// identity, made by its first sync, tells them apart: that upload ranks
+/// below the newer one by the clocks, and the sync fails naming both.
 #[test]
 fn a_backup_directory_made_again_under_the_same_path_does_not_outrank_the_newer_one() {
     let Some(server) = s3::shared() else { return };
@@ -367,8 +368,11 @@ fn a_backup_directory_made_again_under_the_same_path_does_not_outrank_the_newer_
     fs::rename(&aside, &env.backups).unwrap();
     let sync = r.run(&["sync"]);
     assert_eq!(sync.code, 1, "{}{}", sync.stdout, sync.stderr);
+    // Kept on the remote below the newer one (never refused: after a loss
+    // the same signs are a new directory's on a slow clock, T33 H1), and said.
     assert!(
-        sync.stderr.contains("once under this same path"),
+        sync.stderr
+            .contains("uploaded from this path by another backup directory and dated after it"),
         "{}",
         sync.stderr
     );
@@ -528,4 +532,56 @@ fn the_backup_directorys_newest_point_is_not_deleted_by_the_sync_that_uploads_it
     let check = run(&["--remote-max-backups", "1", "check"]);
     let line = s3::remote_line(&check);
     assert!(line.contains("OK"), "{line}");
+}
+
+/// T33 H1: the same with one point on the remote from before the loss: the
+/// new point, made by a node whose clock is behind, was refused as another
+/// backup directory's ("give each backup directory its own remote prefix"),
+/// and the diffs made on it after never went up either. It goes up, below
+/// the old point by the clocks, the sync fails naming them, and the next
+/// backup by a right clock is the remote's newest.
+#[test]
+fn after_a_loss_a_lone_old_point_never_keeps_a_new_one_from_a_slow_clock_off_the_remote() {
+    if !crate::common::have_or_skip("faketime") {
+        return;
+    }
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "lone");
+    let env = &r.env;
+    let run = |args: &[&str]| {
+        let mut all = vec!["--diff-backups", "2"];
+        all.extend_from_slice(args);
+        r.run(&all)
+    };
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    let old = r.remote_names();
+    fs::remove_dir_all(&env.backups).unwrap();
+    add_rows(&env.db, 3);
+    let after_loss = content_digest(&env.db);
+    let made: crate::common::Run = crate::common::under_faketime(&r.command(), "-120s")
+        .args(["--diff-backups", "2", "backup"])
+        .output()
+        .unwrap()
+        .into();
+    made.ok();
+    let new_name = env.backup_files().pop().unwrap();
+    let sync = run(&["sync"]);
+    assert_eq!(sync.code, 1, "{}{}", sync.stdout, sync.stderr);
+    let said = format!("{new_name} ranks on {} below {}", r.url, old[0]);
+    assert!(sync.stderr.contains(&said), "{}", sync.stderr);
+    assert!(
+        !sync.stderr.contains("its own remote prefix\n"),
+        "{}",
+        sync.stderr
+    );
+    let target = env.path("after-the-loss.db");
+    r.restore_from_remote(&new_name, &target).ok();
+    assert_eq!(content_digest(&target), after_loss);
+    next_second();
+    add_rows(&env.db, 1);
+    run(&["backup"]).ok();
+    run(&["sync"]).ok();
+    run(&["sync"]).ok();
+    assert_eq!(r.restored_latest(1), content_digest(&env.db));
 }

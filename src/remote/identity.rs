@@ -302,6 +302,13 @@ fn other_set(record: &Record, here: &Origin) -> bool {
     other_dir || other_identity(record.set.as_deref(), here.set.as_deref())
 }
 
+/// Whether `record` was uploaded from `here`'s path by another backup
+/// directory (both identities known): one there before it, made again since.
+pub(crate) fn earlier_here(record: &Record, here: &Origin) -> bool {
+    record.from.as_deref().and_then(dir_of) == dir_of(&here.from)
+        && other_identity(record.set.as_deref(), here.set.as_deref())
+}
+
 /// The directory of an upload's `HOST:DIR`: the directory, not the host, is
 /// the backup set's (sync may run on any login node).
 pub(crate) fn dir_of(from: &str) -> Option<String> {

@@ -576,6 +576,7 @@ fn below_newer(
         .iter()
         .map(|e| (e.file_name.as_str(), e))
         .collect();
+    let here = identity::origin(entry);
     let newer = |point: &RemotePoint| {
         let record = &point.record;
         if record.metadata.source != meta.source || record.name == entry.file_name {
@@ -593,21 +594,33 @@ fn below_newer(
             // Pruned here: newer only if made after it by both its
             // directory's number and the clock (not a point from before a
             // scratch purge, whose number is higher and whose date is older).
+            // One of another directory once under this path (made again
+            // after a loss) has numbers that say nothing about ours: the
+            // clocks alone place it (T33 H1: a node whose clock is behind
+            // then ranks its new point below; `below_other_set` says so,
+            // and the point is kept, never refused).
             _ => {
-                record
+                let by_number = record
                     .metadata
                     .seq
                     .zip(meta.seq)
-                    .is_some_and(|(r, m)| r > m)
+                    .is_some_and(|(r, m)| r > m);
+                (by_number || identity::earlier_here(record, &here))
                     && record.metadata.created > meta.created
             }
         }
     };
-    on_remote
+    let lowest = on_remote
         .values()
         .filter(|p| newer(p))
-        .filter_map(|p| p.record.remote_seq)
-        .min()
+        .filter_map(|p| Some((p.record.remote_seq?, p)))
+        .min_by_key(|(n, _)| *n)?;
+    // Ties are ordered by the local numbers, which say nothing against
+    // another directory's: strictly below it.
+    Some(match identity::earlier_here(&lowest.1.record, &here) {
+        true => lowest.0.saturating_sub(1),
+        false => lowest.0,
+    })
 }
 
 /// The remote's order made the backups' own again where records say
