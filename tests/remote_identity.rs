@@ -502,6 +502,12 @@ fn a_backup_made_after_a_purge_on_a_node_whose_clock_is_behind_stays_on_the_remo
 /// the backup directory's newest point, once proved there.
 #[test]
 fn the_backup_directorys_newest_point_is_not_deleted_by_the_sync_that_uploads_it() {
+    for damaged in [false, true] {
+        newest_here_kept(damaged);
+    }
+}
+
+fn newest_here_kept(damaged: bool) {
     let Some(r) = two_points_synced("churn") else {
         return;
     };
@@ -515,7 +521,19 @@ fn the_backup_directorys_newest_point_is_not_deleted_by_the_sync_that_uploads_it
         "{}",
         pruned.stdout
     );
-    fs::remove_file(env.backups.join(&names[1])).unwrap();
+    // Rotted here and found so (T33 H5), or deleted as the WARN advises.
+    if damaged {
+        // In the data, past the 8 KiB header: its metadata stays readable.
+        let path = env.backups.join(&names[1]);
+        let mut bytes = fs::read(&path).unwrap();
+        let at = bytes.len() * 3 / 4;
+        assert!(at > 8192, "{}", bytes.len());
+        bytes[at] ^= 0x01;
+        fs::write(&path, bytes).unwrap();
+        run(&["verify"]).reported(1, "FAILED");
+    } else {
+        fs::remove_file(env.backups.join(&names[1])).unwrap();
+    }
     let first = run(&["--remote-max-backups", "1", "sync"]);
     first.ok();
     assert!(

@@ -1167,12 +1167,16 @@ fn held(points: &[Entry], rules: Rules<'_>) -> Vec<String> {
         .collect()
 }
 
-/// The backup directory's newest restore point of each database (one with
-/// metadata: a legacy file is never uploaded).
+/// The backup directory's newest restore point of each database that can be
+/// restored (by cheap tests and what whole reads found: one found damaged is
+/// never uploaded, T33 H5), with metadata (a legacy file is never uploaded).
 fn newest_here(set: &BackupSet) -> Vec<&Entry> {
     by_source(&set.restore_points)
         .into_iter()
-        .filter_map(|list| list.first().copied())
+        .filter_map(|list| {
+            list.into_iter()
+                .find(|e| crate::diff::restore_problem(e).is_none())
+        })
         .collect()
 }
 
