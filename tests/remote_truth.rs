@@ -581,3 +581,33 @@ fn a_legacy_newest_restore_point_is_said_by_sync_and_check() {
         "{line}"
     );
 }
+
+/// T33 H7: `check` needs no store, so a monitoring cron runs it without
+/// `AWS_ENDPOINT_URL`: it judged by the findings kept for "no endpoint", of
+/// which there were none, and said WAIT "not on the remote yet" (nagios OK)
+/// while `verify --from-remote` had found the newest point's data object
+/// gone. Without an endpoint it judges by the one the last upload used.
+#[test]
+fn check_without_the_endpoint_in_its_environment_sees_what_verify_found() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "noendpoint");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let newest = r.env.backup_files().pop().unwrap();
+    let without_endpoint = || -> crate::common::Run {
+        r.command()
+            .env_remove("AWS_ENDPOINT_URL")
+            .args(["check"])
+            .output()
+            .unwrap()
+            .into()
+    };
+    let ok = without_endpoint();
+    assert!(s3::remote_line(&ok).starts_with("OK"), "{}", ok.stdout);
+    r.delete(&newest);
+    r.run(&["verify", "--from-remote"]).reported(1, "FAILED");
+    let check = without_endpoint();
+    let line = s3::remote_line(&check);
+    assert!(line.starts_with("FAIL") && line.contains(&newest), "{line}");
+    assert_eq!(check.code, 1, "{}", check.stdout);
+}

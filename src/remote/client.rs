@@ -247,10 +247,11 @@ pub(crate) fn endpoint_in_env() -> Option<String> {
         .filter(|e| !e.is_empty())
 }
 
-/// The key under which what is known of `url` is kept: the URL, and the
-/// endpoint when one is set (keys kept before it was: the URL alone).
-pub(crate) fn store_key(url: &str) -> String {
-    match endpoint_in_env() {
+/// The key under which what is known of `url` at `endpoint` is kept: the
+/// URL, and the endpoint when one is set (keys kept before it was: the URL
+/// alone).
+pub(crate) fn store_key_at(url: &str, endpoint: Option<&str>) -> String {
+    match endpoint {
         Some(endpoint) => format!("{url} at {endpoint}"),
         None => url.to_string(),
     }

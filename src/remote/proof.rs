@@ -87,20 +87,20 @@ struct OnDisk {
     points: BTreeMap<String, Proof>,
 }
 
-fn place(backup_dir: &Path, url: &RemoteUrl) -> PathBuf {
+fn place(backup_dir: &Path, url: &RemoteUrl, endpoint: Option<&str>) -> PathBuf {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(super::client::store_key(&url.to_string()).as_bytes());
+    let digest = Sha256::digest(super::client::store_key_at(&url.to_string(), endpoint).as_bytes());
     backup_dir.join(STATE_DIR).join(format!(
         "remote-proofs-{}",
         crate::sqlite_file::hex(&digest[..6])
     ))
 }
 
-fn read(place: &Path, url: &RemoteUrl) -> BTreeMap<String, Proof> {
+fn read(place: &Path, url: &RemoteUrl, endpoint: Option<&str>) -> BTreeMap<String, Proof> {
     std::fs::read(place)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<OnDisk>(&bytes).ok())
-        .filter(|d| d.remote == url.to_string() && d.endpoint == super::client::endpoint_in_env())
+        .filter(|d| d.remote == url.to_string() && d.endpoint.as_deref() == endpoint)
         .map(|d| d.points)
         .unwrap_or_default()
 }
@@ -108,9 +108,16 @@ fn read(place: &Path, url: &RemoteUrl) -> BTreeMap<String, Proof> {
 impl Proofs {
     /// The proofs of `url` kept in `backup_dir` (none when it has none).
     pub(crate) fn load(backup_dir: &Path, url: &RemoteUrl) -> Proofs {
-        let place = place(backup_dir, url);
+        Proofs::load_at(backup_dir, url, super::client::endpoint_in_env().as_deref())
+    }
+
+    /// The proofs of `url` at `endpoint` (`None`: the AWS default), for
+    /// `check`, which never reaches the store and may run without the
+    /// endpoint in its environment.
+    pub(crate) fn load_at(backup_dir: &Path, url: &RemoteUrl, endpoint: Option<&str>) -> Proofs {
+        let place = place(backup_dir, url, endpoint);
         Proofs {
-            points: read(&place, url),
+            points: read(&place, url, endpoint),
             place: Some(place),
             changed: BTreeSet::new(),
         }
@@ -307,7 +314,7 @@ impl Proofs {
         if !backup_dir.is_dir() {
             return Ok(());
         }
-        let mut points = read(place, url);
+        let mut points = read(place, url, super::client::endpoint_in_env().as_deref());
         for name in &self.changed {
             match self.points.get(name) {
                 Some(proof) => points.insert(name.clone(), proof.clone()),
