@@ -611,3 +611,33 @@ fn check_without_the_endpoint_in_its_environment_sees_what_verify_found() {
     assert!(line.starts_with("FAIL") && line.contains(&newest), "{line}");
     assert_eq!(check.code, 1, "{}", check.stdout);
 }
+
+/// T33 H15: the newest point's record changed at the store (junk, or one
+/// byte: its own checksum fails), the backup directory purged: `restore
+/// latest --from-remote` took the older point saying only that a record was
+/// "ignored", and `verify --from-remote` was green. The newest's data object
+/// is named with how to use it, and `verify` fails on the record.
+#[test]
+fn a_junk_record_of_the_newest_point_fails_verify_and_its_data_object_is_named() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "junkrecord");
+    r.run(&["backup"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    r.add_row();
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let newest = r.env.backup_files().pop().unwrap();
+    r.put(&format!("{newest}.meta.json"), b"{\"garbage\":1}");
+    fs::remove_dir_all(&r.env.backups).unwrap();
+    let target = r.env.path("g.db");
+    let restore = r.restore_from_remote("latest", &target);
+    restore.ok();
+    let named = format!("{newest} (");
+    assert!(
+        restore.stderr.contains(&named) && restore.stderr.contains("has no valid record beside it"),
+        "{}",
+        restore.stderr
+    );
+    let verify = r.run(&["verify", "--from-remote"]);
+    verify.reported(1, &format!("{newest}: FAILED: its record "));
+}

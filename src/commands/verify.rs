@@ -344,7 +344,7 @@ fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result
             proofs.note_unlisted(&verdict.name, verdict.detail.clone());
         }
         proofs.save(remote.url());
-        for verdict in newest.into_iter().chain(others) {
+        for verdict in newest.into_iter().chain(others).chain(invalid(&remote)) {
             say(out, &verdict);
             verdicts.push(verdict);
         }
@@ -355,6 +355,29 @@ fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result
     } else {
         ExitCode::Failure
     })
+}
+
+/// Record objects at the store that are not valid records (changed there):
+/// each a restore point no command can restore, failed (T33 H15: the
+/// newest's, on a purged machine, and `verify --from-remote` was green).
+fn invalid(remote: &crate::remote::Remote) -> Vec<Verdict> {
+    remote
+        .invalid_records()
+        .into_iter()
+        .map(|bad| Verdict {
+            name: bad.name,
+            ok: false,
+            detail: format!(
+                "its record {} is not a restore-point record ({}): it cannot be restored from {} (`dbbackup sync` from a backup directory holding it writes the record again)",
+                bad.key,
+                bad.why,
+                remote.url()
+            ),
+            failed_snapshot: false,
+            other_database: None,
+            deleted: false,
+        })
+        .collect()
 }
 
 /// A point of another database than the configured one, said in its verdict:

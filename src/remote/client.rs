@@ -51,6 +51,9 @@ pub(crate) struct Remote {
     /// Which keys requests are signed with, and where they came from: named
     /// when the store refuses them (never the secret).
     keys_from: String,
+    /// The record objects the last [`Remote::points`] passed over (not valid
+    /// records): `verify --from-remote` fails on them (T33 H15).
+    passed_over: std::sync::Mutex<Vec<InvalidRecord>>,
 }
 
 /// The publication number `entry` had in the backup directory it was made in
@@ -359,6 +362,7 @@ impl Remote {
             rt,
             timeout,
             keys_from,
+            passed_over: std::sync::Mutex::default(),
         })
     }
 
@@ -431,14 +435,25 @@ impl Remote {
     /// was stopped) do not count.
     pub(crate) fn points(&self) -> Result<Vec<RemotePoint>> {
         let (points, invalid) = self.listing()?;
-        for bad in invalid {
+        for bad in &invalid {
             tracing::warn!(
                 "{}: not a restore-point record ({}); ignored",
                 bad.key,
                 bad.why
             );
         }
+        if let Ok(mut passed_over) = self.passed_over.lock() {
+            *passed_over = invalid;
+        }
         Ok(points)
+    }
+
+    /// The record objects the last [`Remote::points`] passed over.
+    pub(crate) fn invalid_records(&self) -> Vec<InvalidRecord> {
+        self.passed_over
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
     }
 
     /// [`Remote::points`], and the record objects that are not valid

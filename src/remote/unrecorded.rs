@@ -28,12 +28,14 @@ pub(crate) struct Unrecorded {
 }
 
 /// The data objects under the prefix with a backup's name and no record
-/// object (valid or not) beside them, in name order.
-pub(crate) fn list(remote: &Remote) -> Result<Vec<Unrecorded>> {
+/// object beside them (valid or not, except those `invalid` names: records
+/// that are none), in name order.
+pub(crate) fn list(remote: &Remote, invalid: &HashSet<String>) -> Result<Vec<Unrecorded>> {
     let objects = remote.objects()?;
     let records: HashSet<&str> = objects
         .iter()
         .filter_map(|o| o.location.filename()?.strip_suffix(SUFFIX))
+        .filter(|name| !invalid.contains(*name))
         .collect();
     let mut found: Vec<Unrecorded> = objects
         .iter()
@@ -57,7 +59,14 @@ pub(crate) fn list(remote: &Remote) -> Result<Vec<Unrecorded>> {
 /// only logged).
 pub(crate) fn warn_newer(remote: &Remote, newest: Option<&str>, so: &str) {
     let newest_name = newest.and_then(BackupName::parse);
-    let found = match list(remote) {
+    // A record that is none (changed at the store) is no record: its data
+    // object, the newest backup maybe, is named too (T33 H15).
+    let invalid = remote
+        .invalid_records()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let found = match list(remote, &invalid) {
         Ok(found) => found,
         Err(error) => {
             tracing::debug!("cannot look for data objects without a record: {error}");
@@ -81,7 +90,7 @@ fn newer_note(remote: &Remote, object: &Unrecorded, newest: Option<&str>, so: &s
     let name = &object.name;
     let than = newest.unwrap_or("every restore point there");
     format!(
-        "{} ({} bytes), newer than {than}, has no record beside it (an upload stopped before its record was written or still running, or its record deleted at the store): not a restore point, so {so}; if it is a whole backup, `dbbackup sync` from a backup directory holding {name} records it again, or copy it into the backup directory with an S3 client (a diff needs its base beside it), then `dbbackup verify {name}` and `dbbackup restore {name}`",
+        "{} ({} bytes), newer than {than}, has no valid record beside it (an upload stopped before its record was written or still running, or its record deleted or changed at the store): not a restore point, so {so}; if it is a whole backup, `dbbackup sync` from a backup directory holding {name} records it again, or copy it into the backup directory with an S3 client (a diff needs its base beside it), then `dbbackup verify {name}` and `dbbackup restore {name}`",
         remote.url().object(name),
         object.size
     )
@@ -108,7 +117,7 @@ pub(crate) fn clean<'a>(
     let older = |name: &str| {
         BackupName::parse(name).is_some_and(|n| newest.is_some_and(|at| n.order_key() < at))
     };
-    let candidates: Vec<Unrecorded> = list(remote)?
+    let candidates: Vec<Unrecorded> = list(remote, &HashSet::new())?
         .into_iter()
         .filter(|o| !held.contains(o.name.as_str()) && older(&o.name))
         .collect();
