@@ -641,3 +641,31 @@ fn a_junk_record_of_the_newest_point_fails_verify_and_its_data_object_is_named()
     let verify = r.run(&["verify", "--from-remote"]);
     verify.reported(1, &format!("{newest}: FAILED: its record "));
 }
+
+/// T33 H13: a prefix holding only another database's points (a mistyped
+/// `db_path`, a prefix shared with a colleague): `verify --from-remote` said
+/// `ok` of each, exit 0, though the configured database has nothing there.
+#[test]
+fn verify_from_the_remote_fails_when_the_configured_database_has_no_point_there() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "othersonly");
+    let other = r.env.path("other.db");
+    crate::common::make_ledger_db(&other, 50, false);
+    let dir = r.env.path("other-backups");
+    let as_other = [
+        "--db-path",
+        other.to_str().unwrap(),
+        "--backup-dir",
+        dir.to_str().unwrap(),
+    ];
+    r.run(&[&as_other[..], &["backup"]].concat()).ok();
+    r.run(&[&as_other[..], &["sync"]].concat()).ok();
+    let verify = r.run(&["verify", "--from-remote"]);
+    verify.failed_with(1, "no restore point of ");
+    assert!(
+        verify.stderr.contains("it holds restore points of"),
+        "{}",
+        verify.stderr
+    );
+    assert!(!verify.stdout.contains(": ok ("), "{}", verify.stdout);
+}

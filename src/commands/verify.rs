@@ -280,6 +280,17 @@ fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result
     );
     let points =
         crate::remote::mend::points_here(&remote, &ctx.backup_dir(), ctx.db_id().as_ref())?;
+    // Only other databases' points: their `ok`s say nothing of this one's
+    // off-site copy (T33 H13).
+    if let Some(db) = ctx.db_id().filter(|_| names.is_empty())
+        && !points.is_empty()
+        && points
+            .iter()
+            .all(|p| crate::remote::whose::other_database(&points, &p.record.name, &db).is_some())
+        && recorded_unlisted(ctx, &remote, &points, None).is_empty()
+    {
+        return Err(crate::remote::fetch::none_of(&db, &remote, &points));
+    }
     let mut entries: Vec<Entry> = points
         .iter()
         .filter_map(|p| p.entry(remote.url()))

@@ -463,23 +463,28 @@ fn newest_first<'a>(
         .filter_map(|e| points.iter().find(|p| p.record.name == e.file_name))
         .collect();
     if chosen.is_empty() {
-        // The day it matters is often on another machine or path: the
-        // databases the prefix does hold, and how to take one (T31 R18).
-        let held = match databases(points.iter().filter(|p| p.complete())).as_slice() {
-            [] => String::new(),
-            [only] => format!(
-                "; it holds restore points of {only}: give `--db-path {only}` (with `--target FILE` to restore it elsewhere)"
-            ),
-            many => format!(
-                "; it holds restore points of {}: give the one meant with --db-path (with `--target FILE` to restore it elsewhere)",
-                many.join(", ")
-            ),
-        };
-        return Err(Error::failed(format!(
-            "no restore point of {} on {}{held}",
-            show(owner.canonical()),
-            remote.url()
-        )));
+        return Err(none_of(&owner, remote, points));
     }
     Ok(chosen)
+}
+
+/// No restore point of `owner` among `points`: the databases the prefix
+/// does hold, and how to take one (the day it matters is often on another
+/// machine or path, T31 R18).
+pub(crate) fn none_of(owner: &DbId, remote: &Remote, points: &[RemotePoint]) -> Error {
+    let held = match databases(points.iter().filter(|p| p.complete())).as_slice() {
+        [] => String::new(),
+        [only] => format!(
+            "; it holds restore points of {only}: give `--db-path {only}` (with `--target FILE` to restore it elsewhere)"
+        ),
+        many => format!(
+            "; it holds restore points of {}: give the one meant with --db-path (with `--target FILE` to restore it elsewhere)",
+            many.join(", ")
+        ),
+    };
+    Error::failed(format!(
+        "no restore point of {} on {}{held}",
+        show(owner.canonical()),
+        remote.url()
+    ))
 }
