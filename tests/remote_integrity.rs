@@ -761,3 +761,44 @@ fn a_flipped_header_bit_in_a_stored_point_never_makes_it_the_remotes_latest() {
     r.restore_from_remote("latest", &target).ok();
     assert_eq!(content_digest(&target), points[2].1);
 }
+
+/// T33 H3: the newest point damaged at the store and its local copy damaged
+/// too, the older point gone from the remote (remote_max_backups: 1): every
+/// sync left the local copy `ok`, said "no older point is there to take its
+/// place" and never sent the intact older backup the directory held. The
+/// local copy is marked damaged and the older point goes up in the same run.
+#[test]
+fn a_newest_point_damaged_at_the_store_and_here_has_the_older_intact_one_sent_in_its_place() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "bothkeep1");
+    let keep_one = ["--remote-max-backups", "1"];
+    let points = r.points(2, &[]);
+    let (older, newest) = (&points[0].0, &points[1].0);
+    r.run(&[&keep_one[..], &["sync"]].concat()).ok();
+    assert_eq!(r.remote_names(), [newest.clone()]);
+    r.corrupt(newest);
+    let local = r.env.backups.join(newest);
+    let mut bytes = fs::read(&local).unwrap();
+    let at = bytes.len() * 3 / 4;
+    bytes[at] ^= 0x55;
+    fs::write(&local, &bytes).unwrap();
+    let sync = r.run(&[&keep_one[..], &["sync"]].concat());
+    sync.failed_with(1, "does not match its record either");
+    assert!(
+        sync.stdout.contains(&format!("uploaded {older}")),
+        "{}",
+        sync.stdout
+    );
+    assert!(
+        sync.stderr.contains("older points are kept in its place"),
+        "{}",
+        sync.stderr
+    );
+    let checks = r.checks();
+    assert!(
+        checks.contains(&(older.clone(), "ok".to_string())),
+        "{checks:?}"
+    );
+    let rows = crate::common::listed(&r.env);
+    assert_eq!(rows[newest.as_str()]["check"], "damaged", "{rows:?}");
+}

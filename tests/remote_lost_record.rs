@@ -71,7 +71,7 @@ fn restore_latest_names_a_newer_data_object_whose_record_is_gone() {
         .find(|l| l.contains(&object))
         .unwrap_or_else(|| panic!("{}", restore.stderr));
     assert!(warned.contains("WARN"), "{warned}");
-    assert!(warned.contains("has no record"), "{warned}");
+    assert!(warned.contains("has no valid record"), "{warned}");
     assert!(
         warned.contains(&format!("dbbackup verify {}", newest.0)),
         "{warned}"

@@ -79,7 +79,12 @@ fn export_and_restore_by_name_refuse_another_databases_point_and_verify_names_it
     ])
     .ok();
     assert_eq!(content_digest(&target), other_digest);
-    let verify = r.run(&["verify", "--from-remote"]);
+    // Without a name: none of the prefix's points is this database's, and
+    // the other's `ok` says nothing of its off-site copy (T33 H13).
+    r.run(&["verify", "--from-remote"])
+        .failed_with(1, "no restore point of ");
+    // By name: read, and whose it is said.
+    let verify = r.run(&["verify", "--from-remote", &name]);
     verify.ok();
     let line = verify
         .stdout
@@ -94,7 +99,7 @@ fn export_and_restore_by_name_refuse_another_databases_point_and_verify_names_it
         )),
         "{line}"
     );
-    let json = r.run(&["verify", "--from-remote", "--format", "json"]);
+    let json = r.run(&["verify", "--from-remote", &name, "--format", "json"]);
     json.ok();
     let verdicts = json.json();
     let verdict = verdicts

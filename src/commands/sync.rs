@@ -24,6 +24,24 @@ fn database(ctx: &Ctx) -> Result<Option<crate::store::DbId>> {
     Ok(db)
 }
 
+/// One sync of `set`; again over the backup directory as it then is when
+/// it found backups there damaged too and marked them, so that an older
+/// intact point goes up in their place in this run (T33 H3).
+fn sync_set(
+    ctx: &Ctx,
+    (remote, rules): (&crate::remote::Remote, crate::remote::sync::Rules<'_>),
+    (set, db): (&crate::store::BackupSet, Option<&crate::store::DbId>),
+    proofs: &mut Proofs,
+) -> Result<crate::remote::sync::Synced> {
+    let first = crate::remote::sync::sync(remote, (set, db), rules, proofs)?;
+    if first.marked_here.is_empty() {
+        return Ok(first);
+    }
+    let set = with_mirrors(ctx, ctx.backup_set(&ctx.backup_dir())?);
+    let again = crate::remote::sync::sync(remote, (&set, db), rules, proofs)?;
+    Ok(again.after(first))
+}
+
 pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
     let out = ctx.output(args.output.format);
     let remote = crate::remote::configured(&ctx.settings)?;
@@ -46,7 +64,7 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
             forget_missing: args.forget_missing,
             ..crate::remote::sync::Rules::of(&ctx.settings)
         };
-        crate::remote::sync::sync(&remote, (&set, db.as_ref()), rules, &mut proofs)
+        sync_set(ctx, (&remote, rules), (&set, db.as_ref()), &mut proofs)
     });
     let mut unrecorded = proofs.save_checked(remote.url()).err();
     let problem = result.as_ref().ok().and_then(|done| {

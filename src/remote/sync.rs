@@ -87,6 +87,10 @@ pub(crate) struct Synced {
     pub below_other_set: Vec<(String, String)>,
     /// Deleted from the remote by retention.
     pub deleted: Vec<String>,
+    /// Backups of the backup directory this sync found damaged (their copy
+    /// at the store damaged too) and marked so: a sync of the directory as
+    /// it now is sends an older intact point in their place.
+    pub marked_here: Vec<String>,
     /// Every restore point on the remote afterwards that is proved.
     pub on_remote: Vec<String>,
     /// Data objects without a record deleted (`unrecorded::clean`), with
@@ -353,6 +357,22 @@ pub(crate) fn sync(
 }
 
 impl Synced {
+    /// What an earlier pass of the same sync (`first`) did that this one,
+    /// over the backup directory as that pass left it, would not say again:
+    /// its uploads, and why the points it found damaged are.
+    pub(crate) fn after(mut self, first: Synced) -> Synced {
+        let mut uploaded = first.uploaded;
+        uploaded.append(&mut self.uploaded);
+        self.uploaded = uploaded;
+        for (name, why) in first.damaged {
+            self.damaged.retain(|(n, _)| *n != name);
+            self.damaged.push((name, why));
+        }
+        self.damaged.sort();
+        self.older_kept = older_than(&self.on_remote, &self.damaged);
+        self
+    }
+
     /// The damaged points (`bad`) and the proved ones (`proved`) once
     /// retention is done.
     fn finish(mut self, bad: HashMap<String, String>, proved: HashSet<String>) -> Synced {
@@ -898,7 +918,12 @@ fn not_repaired(
     (bad, done): (&mut HashMap<String, String>, &mut Synced),
 ) -> Result<()> {
     let name = entry.file_name.clone();
-    if super::content::damage(entry)?.is_some() {
+    if let Some(here) = super::content::damage(entry)? {
+        // Remembered, as when an upload finds it (`list`, `check` and the
+        // next listing take it for damaged, and an older point goes up in
+        // its place: T33 H3).
+        crate::store::damage::mark(&here.path, &here.why);
+        done.marked_here.push(here.name);
         let why = format!("{why}; the backup directory's copy does not match its record either");
         bad.insert(name, why);
         return Ok(());
