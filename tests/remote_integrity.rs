@@ -775,7 +775,7 @@ fn a_newest_point_damaged_at_the_store_and_here_has_the_older_intact_one_sent_in
     let points = r.points(2, &[]);
     let (older, newest) = (&points[0].0, &points[1].0);
     r.run(&[&keep_one[..], &["sync"]].concat()).ok();
-    assert_eq!(r.remote_names(), [newest.clone()]);
+    assert_eq!(r.remote_names(), std::slice::from_ref(newest));
     r.corrupt(newest);
     let local = r.env.backups.join(newest);
     let mut bytes = fs::read(&local).unwrap();
