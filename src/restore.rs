@@ -732,6 +732,30 @@ fn choose(
     Ok(vec![entry])
 }
 
+/// The backup the database's last successful attempt made, newer than every
+/// candidate and gone from the backup directory (deleted by hand, purged):
+/// said, or `restore latest` would give older data without a word, though
+/// `check` names it (T34 N14).
+fn gone_newest(settings: &Settings, candidates: &[Entry]) -> Option<(String, String)> {
+    let db = crate::store::DbId::of(settings.db_path.as_deref()?);
+    let record = crate::attempts::newest(&settings.backup_dir, &db).filter(|r| r.ok)?;
+    let made = record.backup?;
+    let order = |name: &str| crate::store::BackupName::parse(name).map(|n| n.order_key());
+    let newer = candidates
+        .iter()
+        .all(|c| order(&made) > order(&c.file_name));
+    let gone = !settings.backup_dir.join(&made).exists();
+    (newer && gone && order(&made).is_some()).then(|| {
+        let why = format!(
+            "the last backup made (at {}), gone from {} since (deleted?): restoring the newest one left",
+            record.time,
+            show(&settings.backup_dir)
+        );
+        tracing::warn!("passing over {made}: {why}");
+        (made, why)
+    })
+}
+
 /// A checked copy beside the target, ready to be renamed over it.
 struct IntactCopy {
     entry: Entry,
@@ -755,6 +779,9 @@ fn extract_first_intact(
 ) -> Result<IntactCopy> {
     let target = &request.target;
     let mut passed_over = Vec::new();
+    if request.name == "latest" {
+        passed_over.extend(gone_newest(settings, candidates));
+    }
     let mut first_error = None;
     let schemas = Schemas::new(target, present);
     for entry in candidates {

@@ -1340,3 +1340,32 @@ fn a_renamed_backup_whose_own_name_is_free_is_told_to_be_renamed_back_never_dele
         .reported(0, &format!("restored {own}"));
     assert_eq!(content_digest(&env.db), newest_digest);
 }
+
+/// T34 N14: the newest backup deleted by hand (or a purge of that file):
+/// `restore latest` gave the older one without a word and an empty
+/// `passed_over`, though `check` names the lost backup. Said, and listed.
+#[test]
+fn restore_latest_names_the_last_backup_made_when_it_is_gone() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    add_extra_row(&env.db);
+    env.run(&["backup"]).ok();
+    let files = env.backup_files();
+    let (older, newest) = (&files[0], &files[1]);
+    fs::remove_file(env.backups.join(newest)).unwrap();
+    let restore = env.run(&["restore", "latest", "--force", "--format", "json"]);
+    restore.ok();
+    assert!(
+        restore
+            .stderr
+            .contains(&format!("passing over {newest}: the last backup made")),
+        "{}",
+        restore.stderr
+    );
+    let json = restore.json();
+    assert_eq!(json["name"], older.as_str(), "{json}");
+    assert!(
+        json["passed_over"].to_string().contains(newest.as_str()),
+        "{json}"
+    );
+}
