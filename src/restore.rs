@@ -741,13 +741,19 @@ fn gone_newest(settings: &Settings, candidates: &[Entry]) -> Option<(String, Str
     let record = crate::attempts::newest(&settings.backup_dir, &db).filter(|r| r.ok)?;
     let made = record.backup?;
     let order = |name: &str| crate::store::BackupName::parse(name).map(|n| n.order_key());
+    // Newer than every restore point but its own file (which holds another
+    // backup now: `cp A B`, T35 R1), or than all when that file is gone.
     let newer = candidates
         .iter()
+        .filter(|c| c.file_name != made || crate::diff::restore_problem(c).is_none())
         .all(|c| order(&made) > order(&c.file_name));
-    let gone = !settings.backup_dir.join(&made).exists();
-    (newer && gone && order(&made).is_some()).then(|| {
+    (newer && order(&made).is_some()).then(|| {
+        let how = match settings.backup_dir.join(&made).exists() {
+            true => "its file there no longer holds it (`dbbackup list` says what it holds)",
+            false => "gone from there since (deleted?)",
+        };
         let why = format!(
-            "the last backup made (at {}), gone from {} since (deleted?): restoring the newest one left",
+            "the last backup made (at {}) in {}, {how}: restoring the newest restore point left",
             record.time,
             show(&settings.backup_dir)
         );
@@ -794,6 +800,11 @@ fn extract_first_intact(
             && let Some(why) = crate::diff::restore_problem(entry)
         {
             let error = Error::failed(format!("backup {} is damaged: {why}", entry.file_name));
+            // Said already as the last backup made (`gone_newest`).
+            if passed_over.iter().any(|(name, _)| *name == entry.file_name) {
+                first_error.get_or_insert(error);
+                continue;
+            }
             tracing::warn!("passing over {}: {error}", entry.file_name);
             passed_over.push((entry.file_name.clone(), error.to_string()));
             first_error.get_or_insert(error);

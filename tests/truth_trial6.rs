@@ -1333,6 +1333,13 @@ fn a_renamed_backup_whose_own_name_is_free_is_told_to_be_renamed_back_never_dele
     verify.reported(1, &how);
     assert!(!verify.stdout.contains("delete it"), "{}", verify.stdout);
     env.run(&["list"]).reported(0, &how);
+    // Never deleted by retention: the only file of that backup (T35 R2).
+    env.run(&["--max-backups", "1", "prune"]).ok();
+    assert!(
+        env.backups.join(renamed).exists(),
+        "{:?}",
+        env.backup_files()
+    );
     fs::rename(env.backups.join(renamed), env.backups.join(&own)).unwrap();
     env.run(&["verify", &own]).ok();
     fs::remove_file(&env.db).unwrap();
@@ -1368,4 +1375,31 @@ fn restore_latest_names_the_last_backup_made_when_it_is_gone() {
         json["passed_over"].to_string().contains(newest.as_str()),
         "{json}"
     );
+}
+
+/// T35 R1: an older backup copied over the newest (`cp A N`, A still
+/// there): the copy carries A's time and sorts below the middle point, so
+/// `restore latest` restored that one without a word. N, the last backup
+/// made, is named as passed over.
+#[test]
+fn restore_latest_names_the_last_backup_made_when_its_file_holds_another() {
+    let env = Env::new();
+    for _ in 0..3 {
+        env.run(&["backup"]).ok();
+        add_extra_row(&env.db);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let files = env.backup_files();
+    let (oldest, newest) = (&files[0], &files[2]);
+    fs::copy(env.backups.join(oldest), env.backups.join(newest)).unwrap();
+    let restore = env.run(&["restore", "latest", "--force", "--format", "json"]);
+    restore.ok();
+    assert!(
+        restore.stderr.contains(&format!("passing over {newest}: the last backup made")),
+        "{}",
+        restore.stderr
+    );
+    let json = restore.json();
+    assert_eq!(json["name"], files[1].as_str(), "{json}");
+    assert_eq!(json["passed_over"].as_array().unwrap().len(), 1, "{json}");
 }

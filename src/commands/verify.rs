@@ -116,7 +116,7 @@ fn run_attempt(ctx: &Ctx, args: &VerifyArgs, attempt: u32) -> Result<ExitCode> {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(entry) = entries.get(i) else { return };
                     let result = match copies.get(&entry.file_name) {
-                        Some(why) => Err(Error::failed(why.clone())),
+                        Some(copy) => Err(Error::failed(copy.why.clone())),
                         None => crate::verify::one(entry, show_progress, job, inner),
                     };
                     if done_tx.send((i, result)).is_err() {

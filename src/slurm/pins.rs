@@ -41,13 +41,21 @@ pub(crate) fn plan(
             plan = retention::plan(&set, policy, &names(&pins), restored.as_ref());
         }
     }
-    // A file holding another backup under its name is no evidence to keep:
-    // its bytes are that backup's. Kept, it would pass for a backup of its
-    // own once retention deleted the original (T32 G6).
+    // A file holding another backup under its name, that backup here under
+    // its own, is no evidence to keep: its bytes are that backup's. Kept, it
+    // would pass for a backup of its own once retention deleted the original
+    // (T32 G6). One whose backup is not here (renamed) is the only file of
+    // it: never deleted (T35 R2, R9).
     let copies = dir.copies()?;
-    plan.keep.retain(|name| !copies.contains_key(name));
-    for name in copies.keys() {
-        if set.own_files().any(|e| &e.file_name == name) && !plan.delete.contains(name) {
+    plan.keep
+        .retain(|name| !copies.get(name).is_some_and(|c| c.deletable));
+    plan.delete
+        .retain(|name| copies.get(name).is_none_or(|c| c.deletable));
+    for (name, copy) in &copies {
+        if copy.deletable
+            && set.own_files().any(|e| &e.file_name == name)
+            && !plan.delete.contains(name)
+        {
             plan.delete.push(name.clone());
         }
     }

@@ -5,7 +5,7 @@ pub(crate) mod adopt;
 pub(crate) mod also_held;
 pub(crate) mod atomic;
 pub mod checksum;
-mod copies;
+pub(crate) mod copies;
 pub(crate) mod damage;
 pub(crate) mod latest;
 pub(crate) mod legacy;
@@ -376,7 +376,7 @@ impl BackupDir {
 
     /// The backups that hold another's backup under their own name, by file
     /// name, with why (`store::copies`).
-    pub(crate) fn copies(&self) -> Result<std::collections::HashMap<String, String>> {
+    pub(crate) fn copies(&self) -> Result<std::collections::HashMap<String, copies::Copy>> {
         Ok(copies::of(&self.entries_as_read()?))
     }
 
@@ -384,9 +384,9 @@ impl BackupDir {
     /// refused, or its name would be reported over the other's content (T32 G1).
     pub(crate) fn refuse_copy(&self, entry: &Entry) -> Result<()> {
         match self.copies()?.remove(&entry.file_name) {
-            Some(why) => Err(Error::failed(format!(
-                "backup {} is damaged: {why}; refusing it",
-                entry.file_name
+            Some(copy) => Err(Error::failed(format!(
+                "backup {} is damaged: {}; refusing it",
+                entry.file_name, copy.why
             ))),
             None => Ok(()),
         }
