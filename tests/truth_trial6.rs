@@ -1395,7 +1395,9 @@ fn restore_latest_names_the_last_backup_made_when_its_file_holds_another() {
     let restore = env.run(&["restore", "latest", "--force", "--format", "json"]);
     restore.ok();
     assert!(
-        restore.stderr.contains(&format!("passing over {newest}: the last backup made")),
+        restore
+            .stderr
+            .contains(&format!("passing over {newest}: the last backup made")),
         "{}",
         restore.stderr
     );

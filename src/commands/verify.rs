@@ -379,7 +379,7 @@ fn invalid(remote: &crate::remote::Remote) -> Vec<Verdict> {
             name: bad.name,
             ok: false,
             detail: format!(
-                "its record {} is not a restore-point record ({}): it cannot be restored from {} (`dbbackup sync` from a backup directory holding it writes the record again)",
+                "its record {} is not a restore-point record ({}): it cannot be restored from {}; put the original record back, or delete it and `dbbackup sync` from a backup directory holding this backup uploads it again",
                 bad.key,
                 bad.why,
                 remote.url()

@@ -165,7 +165,7 @@ impl Synced {
         }
         parts.extend(self.below_other_set.first().map(|(name, other)| {
             format!(
-                "{name} ranks on {} below {other}, uploaded from this path by another backup directory and dated after it: the clock of the node that made {name} is behind the one that made {other} (a backup directory made again after a loss numbers its backups after the old one's), or two backup directories use this prefix; both are kept, and `restore latest --from-remote` takes {other}; make a backup on a node whose clock is right, or give each backup directory its own prefix",
+                "{name} ranks on {} below {other}, uploaded from this path by another backup directory and dated after it: the clock of the node that made {name} is behind the one that made {other} (a backup directory made again after a loss numbers its backups after the old one's), or two backup directories use this prefix; both are kept, and `restore latest --from-remote` takes {other}; run `dbbackup backup --force` on a node whose clock is right (then `dbbackup sync`), or give each backup directory its own prefix",
                 remote.url()
             )
         }));

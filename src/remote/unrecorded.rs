@@ -90,7 +90,7 @@ fn newer_note(remote: &Remote, object: &Unrecorded, newest: Option<&str>, so: &s
     let name = &object.name;
     let than = newest.unwrap_or("every restore point there");
     format!(
-        "{} ({} bytes), newer than {than}, has no valid record beside it (an upload stopped before its record was written or still running, or its record deleted or changed at the store): not a restore point, so {so}; if it is a whole backup, `dbbackup sync` from a backup directory holding {name} records it again, or copy it into the backup directory with an S3 client (a diff needs its base beside it), then `dbbackup verify {name}` and `dbbackup restore {name}`",
+        "{} ({} bytes), newer than {than}, has no valid record beside it (an upload stopped before its record was written or still running, or its record deleted or changed at the store): not a restore point, so {so}; if it is a whole backup, `dbbackup sync` from a backup directory holding {name} records it again (a record changed at the store: delete that first), or copy it into the backup directory with an S3 client (a diff needs its base beside it), then `dbbackup verify {name}` and `dbbackup restore {name}`",
         remote.url().object(name),
         object.size
     )
