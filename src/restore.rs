@@ -733,31 +733,51 @@ fn choose(
 }
 
 /// The backup the database's last successful attempt made, newer than every
-/// candidate and gone from the backup directory (deleted by hand, purged):
-/// said, or `restore latest` would give older data without a word, though
-/// `check` names it (T34 N14).
+/// restore point of `candidates`, gone from the backup directory (deleted by
+/// hand, purged) or its file holding another backup now (`cp A B`): said,
+/// or `restore latest` would give older data without a word, though `check`
+/// names it (T34 N14, T35 R1).
 fn gone_newest(settings: &Settings, candidates: &[Entry]) -> Option<(String, String)> {
+    let (made, why) = last_made_missing(settings, candidates)?;
+    let why = format!("{why}: restoring the newest restore point left");
+    tracing::warn!("passing over {made}: {why}");
+    Some((made, why))
+}
+
+/// [`gone_newest`]'s finding: the name, and what became of it.
+pub(crate) fn last_made_missing(
+    settings: &Settings,
+    candidates: &[Entry],
+) -> Option<(String, String)> {
     let db = crate::store::DbId::of(settings.db_path.as_deref()?);
     let record = crate::attempts::newest(&settings.backup_dir, &db).filter(|r| r.ok)?;
     let made = record.backup?;
     let order = |name: &str| crate::store::BackupName::parse(name).map(|n| n.order_key());
-    // Newer than every restore point but its own file (which holds another
-    // backup now: `cp A B`, T35 R1), or than all when that file is gone.
+    // Its file holds another backup now: its header names another file.
+    let copy = |c: &Entry| {
+        c.file_name == made
+            && c.meta
+                .as_ref()
+                .is_ok_and(|m| m.name.as_ref().is_some_and(|own| *own != made))
+    };
+    let exists = settings.backup_dir.join(&made).exists();
+    // Newer than every restore point but its own file's copy, or than all
+    // when that file is gone. A file of its own, damaged, says so itself.
     let newer = candidates
         .iter()
-        .filter(|c| c.file_name != made || crate::diff::restore_problem(c).is_none())
+        .filter(|c| !copy(c))
         .all(|c| order(&made) > order(&c.file_name));
-    (newer && order(&made).is_some()).then(|| {
-        let how = match settings.backup_dir.join(&made).exists() {
+    let replaced = candidates.iter().any(copy);
+    (newer && order(&made).is_some() && (!exists || replaced)).then(|| {
+        let how = match exists {
             true => "its file there no longer holds it (`dbbackup list` says what it holds)",
             false => "gone from there since (deleted?)",
         };
         let why = format!(
-            "the last backup made (at {}) in {}, {how}: restoring the newest restore point left",
+            "the last backup made (at {}) in {}, {how}",
             record.time,
             show(&settings.backup_dir)
         );
-        tracing::warn!("passing over {made}: {why}");
         (made, why)
     })
 }

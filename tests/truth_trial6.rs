@@ -1392,6 +1392,11 @@ fn restore_latest_names_the_last_backup_made_when_its_file_holds_another() {
     let files = env.backup_files();
     let (oldest, newest) = (&files[0], &files[2]);
     fs::copy(env.backups.join(oldest), env.backups.join(newest)).unwrap();
+    // `verify` (the newest) and `verify latest` fail on it too (T35 R6).
+    for args in [&["verify"][..], &["verify", "latest"]] {
+        env.run(args)
+            .reported(1, &format!("{newest}: FAILED: the last backup made"));
+    }
     let restore = env.run(&["restore", "latest", "--force", "--format", "json"]);
     restore.ok();
     assert!(

@@ -507,6 +507,18 @@ fn latest(
             deleted: false,
         });
     }
+    // The last backup made, newer than all of them, gone or its file now
+    // holding another backup (T35 R6): `verify` said ok of an older one.
+    if let Some((name, why)) = crate::restore::last_made_missing(&ctx.settings, &points) {
+        passed_over.push(Verdict {
+            name,
+            ok: false,
+            detail: format!("{why} (`restore latest` passes over it)"),
+            failed_snapshot: false,
+            other_database: None,
+            deleted: false,
+        });
+    }
     Ok(points[chosen].clone())
 }
 
