@@ -669,3 +669,48 @@ fn verify_from_the_remote_fails_when_the_configured_database_has_no_point_there(
     );
     assert!(!verify.stdout.contains(": ok ("), "{}", verify.stdout);
 }
+
+/// T35 R8: the newest point holds a database whose index is corrupt
+/// (`quick_check` passes, `integrity_check` fails), found so by `verify`:
+/// locally `restore latest` passes over it, but from the remote it was
+/// restored, exit 0, `passed_over` empty. Passed over there too.
+#[test]
+fn restore_latest_from_the_remote_passes_over_a_database_verify_found_unsound() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::empty(server, "unsoundremote");
+    let env = &r.env;
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE keep(x); INSERT INTO keep VALUES (1);")
+        .unwrap();
+    r.run(&["backup"]).ok();
+    let sound = content_digest(&env.db);
+    let first = env.backup_files().pop().unwrap();
+    fs::remove_file(&env.db).unwrap();
+    crate::truth_trial5::make_index_corrupt_db(&env.db);
+    r.run(&["backup"]).ok();
+    let unsound = env.backup_files().pop().unwrap();
+    assert_ne!(first, unsound);
+    r.run(&["sync"]).ok();
+    r.run(&["verify"]).reported(1, "integrity_check");
+    let target = env.path("g.db");
+    let restore = r.run(&[
+        "restore",
+        "latest",
+        "--from-remote",
+        "--format",
+        "json",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    restore.ok();
+    let json = restore.json();
+    assert_eq!(json["name"], first.as_str(), "{json}");
+    assert!(json["passed_over"].to_string().contains(&unsound), "{json}");
+    assert_eq!(content_digest(&target), sound);
+    let checks = r.checks();
+    assert!(
+        checks.contains(&(unsound, "damaged".to_string())),
+        "{checks:?}"
+    );
+}

@@ -53,7 +53,7 @@ fn if_db_missing_with_the_backup_dir_lost_and_a_mirror_holding_points_fails() {
 
 /// A database whose index disagrees with its table (row 100 indexed as 101):
 /// `integrity_check` finds it, `quick_check` does not.
-fn make_index_corrupt_db(path: &std::path::Path) {
+pub(crate) fn make_index_corrupt_db(path: &std::path::Path) {
     rusqlite::Connection::open(path)
         .unwrap()
         .execute_batch(

@@ -134,7 +134,10 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         }
         refuse_missing_dir(ctx, db.as_ref())?;
     }
-    let (entries, legacy, standings, reused) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
+    let (mut entries, legacy, standings, reused) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
+    if remote.is_some() {
+        unsound_here(ctx, &mut entries);
+    }
     warn_if_missing(ctx, &entries, db.as_ref(), &legacy);
     // As SLURM reads it (`0805` is job 805), as the backups are tagged.
     let job_id = (args.job.as_deref())
@@ -483,6 +486,21 @@ fn unclaimed_note(unknown: usize) -> String {
         are = if unknown == 1 { "is" } else { "are" },
         they = if unknown == 1 { "it" } else { "they" },
     )
+}
+
+/// Remote points holding a database a whole read found failing
+/// `integrity_check` in the backup directory (the same SHA-256): damaged,
+/// as `restore latest --from-remote` passes over them (T35 R8).
+fn unsound_here(ctx: &Ctx, entries: &mut [Entry]) {
+    let unsound = crate::store::damage::unsound_by_checksum(&ctx.settings.backup_dir);
+    for entry in entries.iter_mut() {
+        let Ok(meta) = &entry.meta else { continue };
+        if let Some((here, finding)) = unsound.get(&meta.checksum) {
+            entry.damage.get_or_insert(format!(
+                "it holds the same database as {here} in the backup directory, which failed {finding}"
+            ));
+        }
+    }
 }
 
 /// On the remote, a point whose data object does not match its record

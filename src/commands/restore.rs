@@ -448,8 +448,15 @@ fn staged_from_remote(
         let dir = &ctx.settings.backup_dir;
         crate::remote::newest::note_if_unlisted(dir, db, remote.url(), &points, &mut proofs);
     }
-    let staged =
-        crate::remote::fetch::stage(&remote, &points, name, db.as_ref(), beside, &mut proofs);
+    let unsound = crate::store::damage::unsound_by_checksum(&ctx.settings.backup_dir);
+    let staged = crate::remote::fetch::stage(
+        &remote,
+        (&points, &unsound),
+        name,
+        db.as_ref(),
+        beside,
+        &mut proofs,
+    );
     proofs.save(remote.url());
     *read_back = Some((proofs, remote.url().clone()));
     let staged = staged?;

@@ -4,6 +4,7 @@
 //! read it there exactly as from the backup directory (SHA-256, integrity check,
 //! never a partial target).
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::proof::Proofs;
 use super::{Remote, RemotePoint};
 use crate::error::{Context, Error, Result, show};
-use crate::store::{BackupName, BackupSet, DbId, Entry};
+use crate::store::{BackupName, BackupSet, Checksum, DbId, Entry};
 
 /// The downloaded files; removed with this value.
 #[derive(Debug)]
@@ -108,9 +109,14 @@ fn check_beside(beside: &Path) -> Result<()> {
 /// `proofs`. `latest` passes over a point whose bytes do not match their
 /// SHA-256 (or whose base's do not), naming it, as over a missing one; a
 /// point asked for by name is refused (`Error::Damaged`).
+///
+/// `unsound`: databases (by SHA-256) a whole read found failing
+/// `integrity_check` in the backup directory (`damage::unsound_by_checksum`):
+/// `latest` passes over a point holding one, as a local `restore latest`
+/// does (T35 R8).
 pub(crate) fn stage(
     remote: &Remote,
-    points: &[RemotePoint],
+    (points, unsound): (&[RemotePoint], &HashMap<Checksum, (String, String)>),
     name: &str,
     db: Option<&DbId>,
     beside: &Path,
@@ -127,6 +133,18 @@ pub(crate) fn stage(
     let candidates = newest_first(remote, points, db)?;
     let mut staged = Staged::create(beside)?;
     for point in candidates {
+        if let Some((here, finding)) = unsound.get(&point.record.metadata.checksum) {
+            let why = format!(
+                "it holds the same database as {here} in the backup directory, which failed {finding}"
+            );
+            tracing::warn!(
+                "passed over newer {} on {}: {why}",
+                point.record.name,
+                remote.url()
+            );
+            staged.passed_over.push((point.record.name.clone(), why));
+            continue;
+        }
         let why = match fetch(remote, points, point, &staged.dir, proofs) {
             Ok(()) => {
                 staged.name = point.record.name.clone();

@@ -303,6 +303,22 @@ pub(crate) fn unsound_in(dir: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// [`unsound_in`] by the SHA-256 of the database each holds: the same
+/// database anywhere (a remote point of the same content) fails the same
+/// way. Checksum to (backup name, finding).
+pub(crate) fn unsound_by_checksum(
+    dir: &Path,
+) -> std::collections::HashMap<super::Checksum, (String, String)> {
+    let backups = super::BackupDir::new(dir);
+    unsound_in(dir)
+        .into_iter()
+        .filter_map(|(name, why)| {
+            let meta = backups.entry(&name).ok()??.meta.ok()?;
+            Some((meta.checksum, (name, why)))
+        })
+        .collect()
+}
+
 /// What `integrity_check` found in backup `path` when it is recorded as
 /// holding, byte for byte as backed up, a database that fails that check.
 pub(crate) fn unsound_finding(path: &Path) -> Option<String> {
