@@ -536,20 +536,12 @@ fn known_unsound(checked: &mut Checked, dir: &BackupDir) {
     if !matches!(checked.check, Integrity::Ok) {
         return;
     }
-    for (name, why) in crate::store::damage::unsound_in(dir.path()) {
-        let same = dir
-            .entry(&name)
-            .ok()
-            .flatten()
-            .and_then(|e| e.meta.ok())
-            .is_some_and(|m| m.checksum == checked.checksum);
-        if same {
-            // Said after "quick_check: " where a failed check is reported.
-            checked.check = Integrity::Failed(format!(
-                "ok, but it is the same database as {name}, which failed {why}"
-            ));
-            return;
-        }
+    let unsound = crate::store::damage::unsound_by_checksum(dir.path());
+    if let Some((name, why)) = unsound.get(&checked.checksum) {
+        // Said after "quick_check: " where a failed check is reported.
+        checked.check = Integrity::Failed(format!(
+            "ok, but it is the same database as {name}, which failed {why}"
+        ));
     }
 }
 

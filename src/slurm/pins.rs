@@ -47,12 +47,18 @@ pub(crate) fn plan(
     // (T32 G6). One whose backup is not here (renamed) is the only file of
     // it: never deleted (T35 R2, R9).
     let copies = dir.copies()?;
-    plan.keep
-        .retain(|name| !copies.get(name).is_some_and(|c| c.deletable));
-    plan.delete
-        .retain(|name| copies.get(name).is_none_or(|c| c.deletable));
+    plan.keep.retain(|name| {
+        !copies
+            .get(name)
+            .is_some_and(crate::store::copies::Copy::deletable)
+    });
+    plan.delete.retain(|name| {
+        copies
+            .get(name)
+            .is_none_or(crate::store::copies::Copy::deletable)
+    });
     for (name, copy) in &copies {
-        if copy.deletable
+        if copy.deletable()
             && set.own_files().any(|e| &e.file_name == name)
             && !plan.delete.contains(name)
         {

@@ -17,11 +17,28 @@ use super::checksum::Checksum;
 pub(crate) struct Copy {
     /// Why it is no backup of its own, and what to do.
     pub why: String,
-    /// The backup it holds is in the directory under that backup's own
-    /// name, so this file adds nothing and retention may delete it. When it
-    /// is not (renamed, its own name free or taken by another backup since),
-    /// this file is the only one of that backup: never deleted (T35 R2, R9).
-    pub deletable: bool,
+    pub kind: CopyKind,
+}
+
+/// What a [`Copy`] is to the backup it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CopyKind {
+    /// That backup is in the directory under its own name: this file adds
+    /// nothing, and retention may delete it.
+    Spare,
+    /// That backup renamed, the only file of it here (its own name free,
+    /// or taken by another backup since): never deleted (T35 R2, R9).
+    Renamed { name_free: bool },
+    /// Named before its backup was made, no header name to tell which
+    /// backup's file it was: possibly the only one, never deleted.
+    Unplaced,
+}
+
+impl Copy {
+    /// Whether retention may delete it ([`CopyKind::Spare`]).
+    pub(crate) fn deletable(&self) -> bool {
+        self.kind == CopyKind::Spare
+    }
 }
 
 /// Mark each entry that records the same backup as an earlier-named one.
@@ -93,7 +110,7 @@ fn copies(entries: &[Entry]) -> Vec<(usize, Copy)> {
                             .as_diff(entry.name.diff)
                             .file_name()
                         ),
-                        deletable: false,
+                        kind: CopyKind::Unplaced,
                     },
                 ));
             }
@@ -107,7 +124,7 @@ fn copies(entries: &[Entry]) -> Vec<(usize, Copy)> {
                         "it holds the same backup as {} (made at {}, same content): a copy under another name, not a backup of its own; delete it, or put the backup of this name back from a mirror",
                         entries[original].file_name, meta.created
                     ),
-                    deletable: true,
+                    kind: CopyKind::Spare,
                 },
             )),
         }
@@ -124,7 +141,7 @@ fn named_otherwise(entries: &[Entry], entry: &Entry, own: &str, key: Key) -> Cop
             why: format!(
                 "its header says it was published as {own}: a copy of that backup under another name, not a backup of its own; delete it, or put the backup of this name back from a mirror"
             ),
-            deletable: true,
+            kind: CopyKind::Spare,
         },
         // The only file of that backup: never "delete it" (T34 N10).
         Some(_) => Copy {
@@ -132,14 +149,14 @@ fn named_otherwise(entries: &[Entry], entry: &Entry, own: &str, key: Key) -> Cop
                 "its header says it was published as {own}, a name another backup has taken since: that backup renamed, the only file of it here; kept, and `dbbackup restore {} --force --target FILE` gives back what it holds",
                 entry.file_name
             ),
-            deletable: false,
+            kind: CopyKind::Renamed { name_free: false },
         },
         None => Copy {
             why: format!(
                 "its header says it was published as {own}, and no file of that name is here: that backup renamed; rename it back (`mv {} {own}` in the backup directory) and it is that restore point again",
                 entry.file_name
             ),
-            deletable: false,
+            kind: CopyKind::Renamed { name_free: true },
         },
     }
 }
@@ -182,18 +199,19 @@ mod tests {
         let mut spare = named("20250101_000001", own, b"a");
         spare.file_name = copy.to_string();
         let found = of(&[original.clone(), spare.clone()]);
-        assert!(found[copy].deletable, "{found:?}");
+        assert!(found[copy].deletable(), "{found:?}");
+        assert_eq!(found[copy].kind, CopyKind::Spare, "{found:?}");
         // Renamed, its own name free: the only file of that backup.
         let found = of(std::slice::from_ref(&spare));
         assert!(
-            !found[copy].deletable && found[copy].why.contains("`mv "),
+            !found[copy].deletable() && found[copy].kind == CopyKind::Renamed { name_free: true },
             "{found:?}"
         );
         // Its own name taken since by another backup (T35 R9).
         let other = named("20250101_000001", own, b"b");
         let found = of(&[other, spare]);
         assert!(
-            !found[copy].deletable && found[copy].why.contains("taken since"),
+            !found[copy].deletable() && found[copy].kind == CopyKind::Renamed { name_free: false },
             "{found:?}"
         );
         assert_eq!(found.len(), 1, "{found:?}");

@@ -288,7 +288,7 @@ pub(crate) fn changed_since_marked(path: &Path) -> bool {
 
 /// The backups of `dir` recorded as holding, byte for byte, a database that
 /// fails `integrity_check` ([`unsound_finding`]): file name and finding.
-pub(crate) fn unsound_in(dir: &Path) -> Vec<(String, String)> {
+fn unsound_in(dir: &Path) -> Vec<(String, String)> {
     let Ok(markers) = fs::read_dir(dir.join(PAGES_DIR)) else {
         return Vec::new();
     };
