@@ -436,7 +436,8 @@ pub(crate) fn run(
 ) -> Result<Outcome> {
     let started = Instant::now();
     lock.remove_stale_temps();
-    let reader = Reader::Sqlite(Source::open(due.db(), settings.busy_timeout)?);
+    let check = crate::due::check_for(dir, due.id());
+    let reader = Reader::Sqlite(Source::open(due.db(), settings.busy_timeout)?.checked_by(check));
     let mut plan = diff::plan(settings.diff_backups, dir, due.id(), kind);
     // Planning may read a base whole: a signal meanwhile ends the run here.
     crate::signals::stop_if_requested()?;
@@ -538,7 +539,8 @@ fn known_unsound(checked: &mut Checked, dir: &BackupDir) {
     }
     let unsound = crate::store::damage::unsound_by_checksum(dir.path());
     if let Some((name, why)) = unsound.get(&checked.checksum) {
-        // Said after "quick_check: " where a failed check is reported.
+        // Said after "quick_check: " where a failed check is reported (an
+        // integrity_check that passed would have found what the other did).
         checked.check = Integrity::Failed(format!(
             "ok, but it is the same database as {name}, which failed {why}"
         ));

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::sqlite_file;
-use crate::store::metadata::Fingerprint;
+use crate::store::metadata::{CheckKind, CheckResult, Fingerprint};
 use crate::store::{BackupDir, DbId, Entry};
 use crate::units::human_duration;
 
@@ -238,6 +238,39 @@ fn judge(
 /// backup wait (`dated`).
 fn restorable(entry: &Entry) -> bool {
     crate::diff::restore_problem(entry).is_none()
+}
+
+/// The check a new backup of `db` gets: the whole `integrity_check` while a
+/// backup of it is known to hold a database failing a check (a failed
+/// snapshot, or one a whole read found failing `integrity_check`) and none
+/// made since passed `integrity_check`. `quick_check` misses an index out of
+/// step with its table: after one more write the database it found unsound
+/// would pass it again, a restore point listed `ok` (T35 R3).
+pub(crate) fn check_for(dir: &BackupDir, db: &DbId) -> CheckKind {
+    let Ok(set) = dir.set(db) else {
+        return CheckKind::QuickCheck;
+    };
+    let passed_whole = |e: &&Entry| matches!(&e.meta, Ok(m) if m.check_kind == CheckKind::IntegrityCheck && m.check == CheckResult::Ok);
+    let cleared = set
+        .restore_points
+        .iter()
+        .filter(passed_whole)
+        .map(Entry::order)
+        .max();
+    let failing = set
+        .restore_points
+        .iter()
+        .chain(&set.damaged)
+        .chain(&set.failed)
+        .filter(|e| e.is_failed() || crate::store::damage::unsound_finding(&e.path).is_some())
+        .map(Entry::order)
+        .max();
+    match (failing, cleared) {
+        (Some(failing), cleared) if cleared.is_none_or(|cleared| failing > cleared) => {
+            CheckKind::IntegrityCheck
+        }
+        _ => CheckKind::QuickCheck,
+    }
 }
 
 /// A file of `db` ranked above `point` (its newest sound restore point)

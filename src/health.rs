@@ -1019,16 +1019,14 @@ fn last_attempt(
             }
         }
         Some(newest) if newest.is_failed() => {
-            let full = newest
-                .meta
-                .as_ref()
-                .ok()
-                .and_then(|m| m.check_detail.as_deref());
+            let meta = newest.meta.as_ref().ok();
+            let kind = meta.map(|m| m.check_kind).unwrap_or_default();
+            let full = meta.and_then(|m| m.check_detail.as_deref());
             if let Some(full) = full {
-                tracing::debug!("quick_check output of {}:\n{full}", newest.file_name);
+                tracing::debug!("{kind} output of {}:\n{full}", newest.file_name);
             }
             let detail = full.map_or_else(String::new, |d| {
-                format!(" (quick_check: {})", sqlite_file::one_line(d))
+                format!(" ({kind}: {})", sqlite_file::one_line(d))
             });
             Criterion {
                 pending: false,

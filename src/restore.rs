@@ -33,7 +33,7 @@ use crate::error::{Context, Error, Result, show};
 use crate::lock::{self, DirLock};
 use crate::slurm::job::JobContext;
 use crate::snapshot;
-use crate::sqlite_file::{self, Header, Integrity, sibling};
+use crate::sqlite_file::{self, CheckKind, Header, Integrity, sibling};
 use crate::store::unlike::Tables;
 use crate::store::{
     BackupDir, DbId, Entry, LOCK_FILE, Legacy, Role, TEMP_PREFIX, TempFile, copy_mode, ownership,
@@ -171,12 +171,12 @@ fn replaced_unsound(
         // Read through SQLite, which replays the WAL or rolls back the hot
         // journal left by a crashed writer; a failure to read says nothing.
         let conn = snapshot::connect(target, busy_timeout).ok()?;
-        return match sqlite_file::check_on(&conn, "quick_check") {
+        return match sqlite_file::check_on(&conn, CheckKind::QuickCheck) {
             Ok(Integrity::Failed(detail)) => Some(sqlite_file::one_line(&detail)),
             _ => None,
         };
     }
-    match sqlite_file::check_file(target, "quick_check") {
+    match sqlite_file::check_file(target, CheckKind::QuickCheck) {
         Ok(Integrity::Failed(detail)) => Some(sqlite_file::one_line(&detail)),
         Ok(_) => None,
         // Not a database SQLite can read (a damaged header).
@@ -927,7 +927,7 @@ fn extract_checked(
     // The one fsync of the restored data, before anyone can see it.
     temp.sync().map_err(writing)?;
     if entry.is_failed() && request.force && request.named {
-        let found = match sqlite_file::check_file(temp.path(), "quick_check") {
+        let found = match sqlite_file::check_file(temp.path(), CheckKind::QuickCheck) {
             Ok(Integrity::Ok) => None,
             Ok(Integrity::Failed(detail)) => Some(sqlite_file::one_line(&detail)),
             Err(error) => Some(error.to_string()),
@@ -942,12 +942,12 @@ fn extract_checked(
     }
     let full = needs_integrity_check(entry, request.full_check)
         || (bases == Bases::AlsoUnsound && crate::diff::rebuild::on_unsound_base(entry));
-    let pragma = if full {
-        "integrity_check"
+    let kind = if full {
+        CheckKind::IntegrityCheck
     } else {
-        "quick_check"
+        CheckKind::QuickCheck
     };
-    if let Integrity::Failed(detail) = sqlite_file::check_file(temp.path(), pragma)? {
+    if let Integrity::Failed(detail) = sqlite_file::check_file(temp.path(), kind)? {
         let detail = sqlite_file::one_line(&detail);
         // Its SHA-256 was found equal to the one recorded: the database was
         // like this when it was backed up (an index out of step with its
@@ -955,23 +955,23 @@ fn extract_checked(
         // rows may be all there, and no other copy may hold them (T26 #1).
         if !entry.records_checksum() {
             return Err(Error::failed(format!(
-                "backup {} fails {pragma} ({detail})",
+                "backup {} fails {kind} ({detail})",
                 entry.file_name
             )));
         }
         // Remembered, as `verify` does: `list`, `check` and `latest` then know
         // (a copy staged from the remote keeps no records).
         if request.from.is_none() {
-            crate::store::damage::mark_unsound(&entry.path, &format!("{pragma}: {detail}"), true);
+            crate::store::damage::mark_unsound(&entry.path, &format!("{kind}: {detail}"), true);
         }
         if !(request.force && request.named) {
             return Err(Error::failed(format!(
-                "backup {} fails {pragma} ({detail}), as the database did when it was backed up (its content is exactly what was backed up): `dbbackup restore {} --target FILE --force` gives it back to be repaired",
+                "backup {} fails {kind} ({detail}), as the database did when it was backed up (its content is exactly what was backed up): `dbbackup restore {} --target FILE --force` gives it back to be repaired",
                 entry.file_name, entry.file_name
             )));
         }
         tracing::warn!(
-            "backup {} fails {pragma} ({detail}), as the database did when it was backed up: restored because of --force; repair it (`sqlite3 {} 'REINDEX'` for an index, else `.recover`) before using it",
+            "backup {} fails {kind} ({detail}), as the database did when it was backed up: restored because of --force; repair it (`sqlite3 {} 'REINDEX'` for an index, else `.recover`) before using it",
             entry.file_name,
             show(target)
         );

@@ -20,7 +20,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::error::{Context, Error, Result, show};
 use crate::signals;
 use crate::snapshot_copy::{self, SnapshotCopy};
-use crate::sqlite_file::{Integrity, InterruptOnSignal, read_prefix, run_check, sibling};
+use crate::sqlite_file::{
+    CheckKind, Integrity, InterruptOnSignal, read_prefix, run_check, sibling,
+};
 
 /// How long to try for the write lock that lets the check overlap the copy. The
 /// overlap saves about the check's time; under writers that hold the lock almost
@@ -77,6 +79,7 @@ pub(crate) struct Source {
     path: PathBuf,
     conn: Connection,
     busy_timeout: Duration,
+    check: CheckKind,
 }
 
 impl Source {
@@ -89,7 +92,19 @@ impl Source {
             path: path.to_path_buf(),
             conn,
             busy_timeout,
+            check: CheckKind::QuickCheck,
         })
+    }
+
+    /// Check the snapshot with `kind` (`quick_check` unless told).
+    pub(crate) fn checked_by(mut self, kind: CheckKind) -> Source {
+        self.check = kind;
+        self
+    }
+
+    /// The check each snapshot gets.
+    pub(crate) fn check_kind(&self) -> CheckKind {
+        self.check
     }
 
     /// Start a read transaction and end it: the errors a snapshot meets first
@@ -139,7 +154,7 @@ impl Source {
         let Some(checker) = checker else {
             tracing::debug!("checking after the copy (no concurrent snapshot)");
             let pages = self.stream_pages(sink)?;
-            let check = run_check(&self.conn, "quick_check")?;
+            let check = run_check(&self.conn, self.check)?;
             return Ok(SnapshotInfo {
                 page_size,
                 pages,
@@ -147,10 +162,11 @@ impl Source {
             });
         };
         let stop = checker.get_interrupt_handle();
+        let kind = self.check;
         let check = RunningCheck {
             thread: Some(thread::spawn(move || {
                 let _watch = InterruptOnSignal::new(&checker);
-                let check = run_check(&checker, "quick_check");
+                let check = run_check(&checker, kind);
                 let _ = checker.execute_batch("ROLLBACK");
                 check
             })),
@@ -183,7 +199,7 @@ impl Source {
         let checker = copy.open()?;
         let check = {
             let _watch = InterruptOnSignal::new(&checker);
-            run_check(&checker, "quick_check")?
+            run_check(&checker, self.check)?
         };
         drop(checker);
         let pages = copy.stream(page_size, sink)?;

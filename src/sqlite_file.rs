@@ -32,6 +32,38 @@ pub(crate) enum Integrity {
     Failed(String),
 }
 
+/// Which of SQLite's checks ran: `quick_check` (every page and row, not whether
+/// each index agrees with its table) or the whole `integrity_check`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    #[default]
+    QuickCheck,
+    IntegrityCheck,
+}
+
+impl CheckKind {
+    /// The PRAGMA's name, as messages say it.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            CheckKind::QuickCheck => "quick_check",
+            CheckKind::IntegrityCheck => "integrity_check",
+        }
+    }
+
+    /// `quick_check`, which metadata leaves unsaid (as all backups before
+    /// the kind was recorded ran it).
+    pub fn is_quick(&self) -> bool {
+        *self == CheckKind::QuickCheck
+    }
+}
+
+impl std::fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.pragma())
+    }
+}
+
 /// Refuse a path that exists but is not a regular file once symlinks are followed:
 /// opening a FIFO blocks until a writer appears, and a device or socket is not a
 /// database. Only `stat`s, so it never blocks; a missing path passes (the caller
@@ -329,7 +361,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// Run `PRAGMA quick_check` or `integrity_check`; corruption is a result, not an error.
-pub(crate) fn run_check(conn: &Connection, pragma: &str) -> Result<Integrity> {
+pub(crate) fn run_check(conn: &Connection, kind: CheckKind) -> Result<Integrity> {
+    let pragma = kind.pragma();
     let lines: rusqlite::Result<Vec<String>> = conn
         .prepare(&format!("PRAGMA {pragma}"))
         .and_then(|mut stmt| stmt.query_map([], |row| row.get::<_, String>(0))?.collect());
@@ -404,26 +437,26 @@ pub(crate) fn one_line(detail: &str) -> String {
 /// `PRAGMA integrity_check` on a finished database file (a restored or verified
 /// copy), opened immutable so no `-wal`/`-shm` is created beside it.
 pub(crate) fn integrity_check_file(path: &Path) -> Result<Integrity> {
-    check_file(path, "integrity_check")
+    check_file(path, CheckKind::IntegrityCheck)
 }
 
-/// `PRAGMA quick_check` or `integrity_check` (`pragma`) on a finished database
+/// `PRAGMA quick_check` or `integrity_check` (`kind`) on a finished database
 /// file, as [`integrity_check_file`].
-pub(crate) fn check_file(path: &Path, pragma: &str) -> Result<Integrity> {
+pub(crate) fn check_file(path: &Path, kind: CheckKind) -> Result<Integrity> {
     let uri = format!("file:{}?immutable=1", uri_escape(path));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&uri, flags)
         .context(|| format!("cannot open {}", show(path)))?;
-    check_on(&conn, pragma)
+    check_on(&conn, kind)
 }
 
-/// `PRAGMA pragma` (`quick_check`, `integrity_check`) on an open connection,
+/// `PRAGMA quick_check` or `integrity_check` (`kind`) on an open connection,
 /// interrupted by a termination signal, which stops the run.
-pub(crate) fn check_on(conn: &Connection, pragma: &str) -> Result<Integrity> {
+pub(crate) fn check_on(conn: &Connection, kind: CheckKind) -> Result<Integrity> {
     let _watch = InterruptOnSignal::new(conn);
-    let check = run_check(conn, pragma);
+    let check = run_check(conn, kind);
     signals::stop_if_requested()?;
     check
 }

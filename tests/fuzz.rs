@@ -189,6 +189,7 @@ fn sample(source: String, job: String) -> Metadata {
         kind: Kind::PostJob,
         check: CheckResult::Ok,
         check_detail: None,
+        check_kind: Default::default(),
         fingerprint: Some(Fingerprint("f".into())),
         tool: "t".into(),
         adopted_from: None,

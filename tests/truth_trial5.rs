@@ -401,11 +401,12 @@ fn new_backup_of_known_unsound(found_by: &str) {
             .run(&["restore", &unsound, "--target", "look.db", "--full-check"])
             .failed_with(1, "integrity_check"),
     };
-    // Its quick_check passes, but the finding holds for the same content:
-    // a failed snapshot, never a restore point listed `ok` (T34 N11).
+    // Its quick_check passes, but the finding holds for it: a failed
+    // snapshot, never a restore point listed `ok` (T34 N11). The whole check
+    // runs (T35 R3) and says what it found.
     env.run(&["backup"]).reported(
         1,
-        &format!("INTEGRITY CHECK FAILED: quick_check: ok, but it is the same database as {unsound}, which failed integrity_check: row 100 missing from index i"),
+        "INTEGRITY CHECK FAILED: integrity_check: row 100 missing from index i",
     );
     let same = env.newest_backup();
     let same = same.file_name().unwrap().to_string_lossy().to_string();
@@ -428,6 +429,84 @@ fn new_backup_of_known_unsound(found_by: &str) {
         check.stdout.contains("OK   restorable: newest good backup"),
         "{}",
         check.stdout
+    );
+}
+
+/// T35 R3: one more write to a database `verify` found failing
+/// `integrity_check` (an index out of step with its table) and the next
+/// backup's `quick_check` passed: a restore point listed `ok`, `check`
+/// healthy, the database still corrupt. Until a backup passes the whole
+/// `integrity_check`, each new one runs it.
+#[test]
+fn after_a_write_to_a_database_found_unsound_the_next_backup_runs_the_whole_check() {
+    // Right after `verify`, and after the failed snapshot of the same content.
+    for same_content_first in [false, true] {
+        let env = Env::empty();
+        make_index_corrupt_db(&env.db);
+        env.run(&["backup"]).ok();
+        env.run(&["verify"]).reported(1, "integrity_check");
+        if same_content_first {
+            env.run(&["backup"]).reported(
+                1,
+                "INTEGRITY CHECK FAILED: integrity_check: row 100 missing from index i",
+            );
+        }
+        let write = |sql: &str| {
+            rusqlite::Connection::open(&env.db)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+        };
+        write("CREATE TABLE other(x); INSERT INTO other VALUES (1);");
+        env.run(&["backup"]).reported(
+            1,
+            "INTEGRITY CHECK FAILED: integrity_check: row 100 missing from index i",
+        );
+        let newest = env.newest_backup();
+        let newest = newest.file_name().unwrap().to_string_lossy().to_string();
+        assert!(newest.ends_with(".failed.db.gz"), "{newest}");
+        env.run(&["check"]).reported(
+            1,
+            &format!("FAIL last: newest snapshot {newest} failed its integrity check (integrity_check: row 100 missing from index i)"),
+        );
+        // `restore latest` does not take a point made after the finding.
+        let rows = crate::common::listed(&env);
+        let ok_points: Vec<_> = rows
+            .iter()
+            .filter(|(_, row)| row["status"] == "ok")
+            .map(|(name, _)| name.clone())
+            .collect();
+        assert!(ok_points.is_empty(), "{ok_points:?}");
+        // Repaired: the first backup passes the whole check and says so; the
+        // next one is back to quick_check.
+        write("REINDEX");
+        env.run(&["backup"]).reported(0, "integrity_check ok");
+        env.run(&["check"]).ok();
+        write("INSERT INTO other VALUES (2);");
+        env.run(&["backup"]).reported(0, "quick_check ok");
+    }
+}
+
+/// A backup passed `integrity_check` since the finding, so `quick_check` runs
+/// again; the database put back as it was when found unsound (a restore with
+/// `--force`) passes it, yet the finding holds for that very content (T34
+/// N11): a failed snapshot.
+#[test]
+fn the_content_found_unsound_put_back_after_a_repair_is_a_failed_snapshot() {
+    let env = Env::empty();
+    make_index_corrupt_db(&env.db);
+    env.run(&["backup"]).ok();
+    let unsound = env.backup_files()[0].clone();
+    env.run(&["verify"]).reported(1, "integrity_check");
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("REINDEX")
+        .unwrap();
+    env.run(&["backup"]).reported(0, "integrity_check ok");
+    env.run(&["restore", &unsound, "--force"]).ok();
+    env.run(&["backup"]).reported(
+        1,
+        &format!("INTEGRITY CHECK FAILED: quick_check: ok, but it is the same database as {unsound}, which failed integrity_check: row 100 missing from index i"),
     );
 }
 

@@ -46,6 +46,9 @@ pub(crate) struct Row {
     /// The failed check's whole output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_detail: Option<String>,
+    /// Which check the backup's `check` is the verdict of (with metadata).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_kind: Option<crate::store::metadata::CheckKind>,
     pub source: Option<String>,
     /// The source it was first recorded under, if `dbbackup adopt` moved it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,6 +108,7 @@ impl Row {
             check,
             restore_problem,
             check_detail: meta.and_then(|m| m.check_detail.clone()),
+            check_kind: meta.map(|m| m.check_kind),
             source: meta.map(|m| m.source.clone()),
             adopted_from: meta.and_then(|m| m.adopted_from.clone()),
             role: db.map(|db| ownership::role(entry, db, legacy).as_str()),

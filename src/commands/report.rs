@@ -123,6 +123,7 @@ pub(crate) fn report_with(
                 "full_because": created.full_because,
                 "check": created.meta.check,
                 "check_detail": created.meta.check_detail,
+                "check_kind": created.meta.check_kind,
                 "seconds": created.duration.as_secs_f64(),
                 "pruned": created.pruned,
                 "mirrors": mirrors_json(&created.mirrors),
@@ -188,10 +189,11 @@ fn mirrors_json(mirrors: &[crate::mirror::MirrorResult]) -> serde_json::Value {
 fn describe(created: &Created) -> String {
     let saved = saved_text(created.meta.db_size, created.entry.size)
         .map_or_else(|| "nothing saved".to_string(), |p| format!("{p} saved"));
+    let kind = created.meta.check_kind;
     let check = match &created.meta.check_detail {
-        None => "quick_check ok".to_string(),
+        None => format!("{kind} ok"),
         Some(detail) => format!(
-            "INTEGRITY CHECK FAILED: quick_check: {}",
+            "INTEGRITY CHECK FAILED: {kind}: {}",
             crate::sqlite_file::one_line(detail)
         ),
     };

@@ -16,7 +16,7 @@ use crate::error::{Context, Error, Result};
 use crate::progress::Progress;
 use crate::slurm::job::JobContext;
 use crate::snapshot::{Check, Source};
-use crate::sqlite_file::Integrity;
+use crate::sqlite_file::{CheckKind, Integrity};
 use crate::store::metadata::{self, DiffInfo, DiffType, Members};
 use crate::store::{Checksum, TempFile, copy_mode};
 
@@ -27,6 +27,17 @@ pub(crate) enum Reader {
     /// Raw bytes of a file SQLite cannot open (only for pre-restore copies of a
     /// damaged target, so that restoring never destroys the only copy of anything).
     RawFile(File, String),
+}
+
+impl Reader {
+    /// The check its snapshot gets (a raw file's verdict is SQLite's refusal
+    /// to open it; `quick_check` is what is said of it).
+    fn check_kind(&self) -> CheckKind {
+        match self {
+            Reader::Sqlite(source) => source.check_kind(),
+            Reader::RawFile(..) => CheckKind::QuickCheck,
+        }
+    }
 }
 
 /// How the payload is compressed, and whether a person sees its progress.
@@ -55,6 +66,7 @@ pub(crate) struct Checked {
     pub(super) temp: TempFile,
     pub(super) created: Timestamp,
     pub(crate) check: Integrity,
+    pub(super) check_kind: CheckKind,
     /// Size and `sha256:` of the database content (a diff: of what it rebuilds to).
     pub(crate) db_size: u64,
     pub(crate) checksum: Checksum,
@@ -182,6 +194,7 @@ pub(crate) fn write(
         temp,
         created,
         check,
+        check_kind: reader.check_kind(),
         db_size: content.db_size,
         checksum: content.checksum,
         free_bytes,

@@ -84,20 +84,21 @@ pub(crate) fn retain_and_copy(
     } else {
         let detail = meta.check_detail.as_deref().unwrap_or("");
         let (db, check) = (show(target.db), sqlite_file::one_line(detail));
+        let kind = meta.check_kind;
         if meta.kind == crate::store::metadata::Kind::PreRestore {
             // The corrupt database a restore replaces: the restore's point, no
             // error of it (T28b: an ERROR line beside exit 0).
             tracing::warn!(
-                "{db} failed its integrity check (quick_check: {check}); its content is kept as {}",
+                "{db} failed its integrity check ({kind}: {check}); its content is kept as {}",
                 entry.file_name
             );
         } else {
             tracing::error!(
-                "snapshot of {db} failed its integrity check (quick_check: {check}); kept as {}",
+                "snapshot of {db} failed its integrity check ({kind}: {check}); kept as {}",
                 entry.file_name
             );
         }
-        tracing::debug!("quick_check output:\n{detail}");
+        tracing::debug!("{kind} output:\n{detail}");
     }
     Ok(Kept { pruned, mirrors })
 }

@@ -498,7 +498,8 @@ fn found_in(outcome: Outcome, record: &mut PreJob) -> Result<Found> {
         Outcome::Created(created) => {
             record.failed = Some(created.entry.file_name.clone());
             Err(Error::failed(format!(
-                "pre-job snapshot failed its integrity check (quick_check: {}); kept as {}",
+                "pre-job snapshot failed its integrity check ({}: {}); kept as {}",
+                created.meta.check_kind,
                 crate::sqlite_file::one_line(
                     created.meta.check_detail.as_deref().unwrap_or_default()
                 ),

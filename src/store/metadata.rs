@@ -72,6 +72,8 @@ pub enum CheckResult {
 /// Computed from the database file (`sqlite_file::fingerprint`), recorded here.
 pub use crate::sqlite_file::Fingerprint;
 
+pub use crate::sqlite_file::CheckKind;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     pub format: u32,
@@ -87,6 +89,9 @@ pub struct Metadata {
     /// The integrity check's own words when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_detail: Option<String>,
+    /// Which check `check` is the verdict of; unsaid: `quick_check`.
+    #[serde(default, skip_serializing_if = "CheckKind::is_quick")]
+    pub check_kind: CheckKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
     pub tool: String,
@@ -310,6 +315,7 @@ pub(crate) mod tests {
             kind: Kind::PreJob,
             check: CheckResult::Ok,
             check_detail: None,
+            check_kind: CheckKind::QuickCheck,
             fingerprint: Some(Fingerprint("x".into())),
             tool: "dbbackup test".into(),
             adopted_from: None,

@@ -393,6 +393,7 @@ pub(crate) mod tests {
                 CheckResult::Ok
             },
             check_detail: None,
+            check_kind: Default::default(),
             fingerprint: None,
             tool: String::new(),
             adopted_from: None,
