@@ -714,3 +714,64 @@ fn restore_latest_from_the_remote_passes_over_a_database_verify_found_unsound() 
         "{checks:?}"
     );
 }
+
+/// T35 R8, the rest: the backup directory lost (a scratch purge), the
+/// newest point's database found failing `integrity_check` only by
+/// `verify --from-remote`: `list --from-remote` said `ok` and `restore
+/// latest --from-remote` took it. The finding is kept with the point's
+/// read-back: damaged, passed over, until the point's bytes change.
+#[test]
+fn a_point_verify_from_the_remote_found_unsound_is_passed_over_after_a_purge() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::empty(server, "unsoundpurged");
+    let env = &r.env;
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE keep(x); INSERT INTO keep VALUES (1);")
+        .unwrap();
+    r.run(&["backup"]).ok();
+    let sound = content_digest(&env.db);
+    let first = env.backup_files().pop().unwrap();
+    fs::remove_file(&env.db).unwrap();
+    crate::truth_trial5::make_index_corrupt_db(&env.db);
+    r.run(&["backup"]).ok();
+    let unsound = env.backup_files().pop().unwrap();
+    r.run(&["sync"]).ok();
+    fs::remove_dir_all(&env.backups).unwrap();
+    let verify = r.run(&["verify", "--from-remote"]);
+    verify.reported(1, "integrity_check");
+    assert!(
+        verify.stdout.contains(&format!("{first}: ok")),
+        "{}",
+        verify.stdout
+    );
+    let checks = r.checks();
+    assert!(
+        checks.contains(&(unsound.clone(), "damaged".to_string())),
+        "{checks:?}"
+    );
+    assert!(
+        checks.contains(&(first.clone(), "ok".to_string())),
+        "{checks:?}"
+    );
+    for _ in 0..2 {
+        let target = env.path("g.db");
+        let _ = fs::remove_file(&target);
+        let restore = r.run(&[
+            "restore",
+            "latest",
+            "--from-remote",
+            "--format",
+            "json",
+            "--target",
+            target.to_str().unwrap(),
+        ]);
+        restore.ok();
+        let json = restore.json();
+        assert_eq!(json["name"], first.as_str(), "{json}");
+        let passed = json["passed_over"].to_string();
+        assert!(passed.contains(&unsound), "{json}");
+        assert!(passed.contains("failing integrity_check"), "{json}");
+        assert_eq!(content_digest(&target), sound);
+    }
+}

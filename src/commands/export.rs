@@ -25,7 +25,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExitCode> {
         let mut proofs = Proofs::load(&ctx.settings.backup_dir, remote.url());
         let points = crate::remote::mend::points_here(&remote, &ctx.backup_dir(), db.as_ref())?;
         refuse_other_database(ctx, &remote, &points, args)?;
-        let unsound = crate::store::damage::unsound_by_checksum(&ctx.settings.backup_dir);
+        let unsound = crate::remote::fetch::unsound(&ctx.settings.backup_dir, &proofs);
         let staged = crate::remote::fetch::stage(
             &remote,
             (&points, &unsound),

@@ -138,10 +138,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ListArgs) -> Result<ExitCode> {
         }
         refuse_missing_dir(ctx, db.as_ref())?;
     }
-    let (mut entries, legacy, standings, reused) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
-    if remote.is_some() {
-        unsound_here(ctx, &mut entries);
-    }
+    let (entries, legacy, standings, reused) = listed(ctx, args, db.as_ref(), remote.as_ref())?;
     warn_if_missing(ctx, &entries, db.as_ref(), &legacy);
     // As SLURM reads it (`0805` is job 805), as the backups are tagged.
     let job_id = (args.job.as_deref())
@@ -267,10 +264,12 @@ fn listed(
             for point in &points {
                 standings.insert(point.record.name.clone(), proofs.standing(point));
             }
-            points
+            let mut entries: Vec<Entry> = points
                 .iter()
                 .filter_map(|p| p.entry(remote.url()))
-                .collect()
+                .collect();
+            unsound_there(&ctx.settings.backup_dir, &proofs, &mut entries);
+            entries
         }
         None => ctx.backup_dir().entries()?,
     };
@@ -493,16 +492,15 @@ fn unclaimed_note(unknown: usize) -> String {
 }
 
 /// Remote points holding a database a whole read found failing
-/// `integrity_check` in the backup directory (the same SHA-256): damaged,
-/// as `restore latest --from-remote` passes over them (T35 R8).
-fn unsound_here(ctx: &Ctx, entries: &mut [Entry]) {
-    let unsound = crate::store::damage::unsound_by_checksum(&ctx.settings.backup_dir);
+/// `integrity_check` (`remote::fetch::unsound`: in the backup directory, or
+/// on the remote): damaged, as `restore latest --from-remote` passes over
+/// them (T35 R8).
+fn unsound_there(backup_dir: &std::path::Path, proofs: &Proofs, entries: &mut [Entry]) {
+    let unsound = crate::remote::fetch::unsound(backup_dir, proofs);
     for entry in entries.iter_mut() {
         let Ok(meta) = &entry.meta else { continue };
-        if let Some((here, finding)) = unsound.get(&meta.checksum) {
-            entry.damage.get_or_insert(format!(
-                "it holds the same database as {here} in the backup directory, which failed {finding}"
-            ));
+        if let Some(why) = unsound.get(&meta.checksum) {
+            entry.damage.get_or_insert_with(|| why.clone());
         }
     }
 }

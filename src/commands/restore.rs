@@ -448,7 +448,7 @@ fn staged_from_remote(
         let dir = &ctx.settings.backup_dir;
         crate::remote::newest::note_if_unlisted(dir, db, remote.url(), &points, &mut proofs);
     }
-    let unsound = crate::store::damage::unsound_by_checksum(&ctx.settings.backup_dir);
+    let unsound = crate::remote::fetch::unsound(&ctx.settings.backup_dir, &proofs);
     let staged = crate::remote::fetch::stage(
         &remote,
         (&points, &unsound),

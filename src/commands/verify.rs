@@ -318,10 +318,20 @@ fn remote(ctx: &Ctx, out: &crate::output::Output, names: &[BackupRef]) -> Result
     let mut proofs = crate::remote::proof::Proofs::load(&ctx.settings.backup_dir, remote.url());
     for entry in &entries {
         let staged = downloads.stage(&remote, &points, &entry.file_name, &mut proofs);
+        let mut unsound = None;
         let result = staged.and_then(|staged| {
             let local = crate::store::BackupDir::new(staged.dir()).by_name(&entry.file_name)?;
-            crate::verify::one(&local, false, &ctx.job, threads)
+            let verdict = crate::verify::one(&local, false, &ctx.job, threads);
+            unsound = crate::store::damage::unsound_finding(&local.path);
+            verdict
         });
+        // Kept for `list` and `restore latest` from the remote, which would
+        // otherwise take the point (T35 R8); a passing check clears it.
+        if (result.is_ok() || unsound.is_some())
+            && let Some(point) = points.iter().find(|p| p.record.name == entry.file_name)
+        {
+            proofs.note_unsound(point, unsound);
+        }
         proofs.save(remote.url());
         downloads.read(&entry.file_name, result.is_ok());
         let mut verdict = match result {

@@ -103,6 +103,31 @@ fn check_beside(beside: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The databases (by SHA-256) a whole read found failing `integrity_check`,
+/// with why a remote point holding one cannot be restored: a backup in the
+/// backup directory (`damage::unsound_by_checksum`), or a point of the
+/// remote (`verify --from-remote`, [`Proofs::unsound_by_checksum`]).
+pub(crate) fn unsound(backup_dir: &Path, proofs: &Proofs) -> HashMap<Checksum, String> {
+    let remote = proofs
+        .unsound_by_checksum()
+        .into_iter()
+        .map(|(sum, (name, finding))| {
+            let why =
+                format!("a whole read of {name} there found the database in it failing {finding}");
+            (sum, why)
+        });
+    let here = crate::store::damage::unsound_by_checksum(backup_dir)
+        .into_iter()
+        .map(|(sum, (name, finding))| {
+            let why = format!(
+                "it holds the same database as {name} in the backup directory, which failed {finding}"
+            );
+            (sum, why)
+        });
+    // The backup directory's finding is said where both have one.
+    remote.chain(here).collect()
+}
+
 /// Download `name` (or the newest intact restore point of `db`, for
 /// `latest`) and, for a diff, its base into a new directory in `beside`.
 /// `points`: the remote's listing. What each download read is noted in
@@ -111,12 +136,11 @@ fn check_beside(beside: &Path) -> Result<()> {
 /// point asked for by name is refused (`Error::Damaged`).
 ///
 /// `unsound`: databases (by SHA-256) a whole read found failing
-/// `integrity_check` in the backup directory (`damage::unsound_by_checksum`):
-/// `latest` passes over a point holding one, as a local `restore latest`
-/// does (T35 R8).
+/// `integrity_check` ([`unsound`]): `latest` passes over a point holding
+/// one, as a local `restore latest` does (T35 R8).
 pub(crate) fn stage(
     remote: &Remote,
-    (points, unsound): (&[RemotePoint], &HashMap<Checksum, (String, String)>),
+    (points, unsound): (&[RemotePoint], &HashMap<Checksum, String>),
     name: &str,
     db: Option<&DbId>,
     beside: &Path,
@@ -133,10 +157,8 @@ pub(crate) fn stage(
     let candidates = newest_first(remote, points, db)?;
     let mut staged = Staged::create(beside)?;
     for point in candidates {
-        if let Some((here, finding)) = unsound.get(&point.record.metadata.checksum) {
-            let why = format!(
-                "it holds the same database as {here} in the backup directory, which failed {finding}"
-            );
+        if let Some(why) = unsound.get(&point.record.metadata.checksum) {
+            let why = why.clone();
             tracing::warn!(
                 "passed over newer {} on {}: {why}",
                 point.record.name,

@@ -7,7 +7,7 @@
 //! judges without reaching the store; a lost or stale file only costs a
 //! read-back, never a false "ok" (the ETag must still match).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -55,6 +55,13 @@ pub(crate) struct Proof {
     /// there. Forgotten by the next `sync`, which uploads it again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unlisted: bool,
+    /// Its bytes and content read back whole, the database in them fails
+    /// `integrity_check` (found by `verify --from-remote`): what it found.
+    /// Held while the bytes are these (a read-back of the same bytes keeps
+    /// it), as a damaged mark is locally; never read as byte damage, which
+    /// an upload could mend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsound: Option<String>,
 }
 
 /// What is known of a point's bytes on the remote.
@@ -196,6 +203,13 @@ impl Proofs {
         e_tag: Option<String>,
         mismatch: Option<String>,
     ) {
+        // The same bytes hold the same database: a finding of
+        // `integrity_check` about them stays.
+        let unsound = self
+            .points
+            .get(&point.record.name)
+            .filter(|p| p.sha256 == point.record.sha256 && mismatch.is_none())
+            .and_then(|p| p.unsound.clone());
         let proof = Proof {
             sha256: point.record.sha256.clone(),
             checksum: Some(point.record.metadata.checksum),
@@ -206,6 +220,7 @@ impl Proofs {
             detail: mismatch.unwrap_or_default(),
             content: false,
             unlisted: false,
+            unsound,
         };
         self.points.insert(point.record.name.clone(), proof);
         self.changed.insert(point.record.name.clone());
@@ -224,6 +239,7 @@ impl Proofs {
             detail: why,
             content: false,
             unlisted: true,
+            unsound: None,
         };
         self.points.insert(name.to_string(), proof);
         self.changed.insert(name.to_string());
@@ -257,6 +273,28 @@ impl Proofs {
             Standing::Mismatch(why) if proof.content => Some(why),
             _ => None,
         }
+    }
+
+    /// `point`, just read back whole (its bytes noted matching), holds a
+    /// database that fails `integrity_check`: `why`, what it found. A
+    /// whole check that passes on it clears that (`None`).
+    pub(crate) fn note_unsound(&mut self, point: &RemotePoint, why: Option<String>) {
+        if let Some(proof) = self.points.get_mut(&point.record.name)
+            && proof.sha256 == point.record.sha256
+        {
+            proof.unsound = why;
+            self.changed.insert(point.record.name.clone());
+        }
+    }
+
+    /// The databases (by SHA-256) of points a whole read found failing
+    /// `integrity_check` (`verify --from-remote`): point name and finding.
+    /// By the database, as any point holding the same one fails the same way.
+    pub(crate) fn unsound_by_checksum(&self) -> HashMap<Checksum, (String, String)> {
+        self.points
+            .iter()
+            .filter_map(|(name, p)| Some((p.checksum?, (name.clone(), p.unsound.clone()?))))
+            .collect()
     }
 
     /// The points read back whole that matched, by name, with their
@@ -310,8 +348,15 @@ impl Proofs {
         let Some(backup_dir) = place.parent().and_then(Path::parent) else {
             return Ok(());
         };
-        // A purged backup directory is not made again for this.
-        if !backup_dir.is_dir() {
+        // A purged backup directory is not made again for this, but for a
+        // finding no read of the bytes would make again: a database failing
+        // `integrity_check`, which `restore latest` (its `quick_check`) would
+        // take.
+        let unsound_found = self
+            .changed
+            .iter()
+            .any(|name| self.points.get(name).is_some_and(|p| p.unsound.is_some()));
+        if !backup_dir.is_dir() && !unsound_found {
             return Ok(());
         }
         let mut points = read(place, url, super::client::endpoint_in_env().as_deref());
