@@ -770,3 +770,66 @@ fn a_store_without_conditional_writes_is_named_as_such() {
     );
     assert!(r.remote_names().is_empty());
 }
+
+/// T33 H4: remote retention's DELETE failed after a good upload: `sync`
+/// printed no report (no "uploaded" line; `--format json` only `error`),
+/// and `check` said the last upload failed. The uploads are said, the sync
+/// fails with retention's error (exit 1), and the point it read back is
+/// proved there.
+#[test]
+fn a_failed_retention_delete_keeps_the_syncs_report() {
+    let Some(server) = s3::shared() else { return };
+    let r = s3::Remote::new(server, "delete-cut");
+    r.run(&["backup"]).ok();
+    r.run(&["--remote-max-backups", "1", "sync"]).ok();
+    let older = r.env.backup_files()[0].clone();
+    s3::add_row(&r.env.db);
+    r.run(&["backup"]).ok();
+    let newer = r.env.backup_files().pop().unwrap();
+    assert_ne!(older, newer);
+    let proxy = s3::delete_cutting_proxy(&r.endpoint);
+    let sync = Run::from(
+        s3::command(&r.env, &proxy, &r.url)
+            .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "3")
+            .args(["--remote-max-backups", "1", "sync", "--format", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(sync.code, 1, "{}\n{}", sync.stdout, sync.stderr);
+    assert!(
+        sync.stderr.contains(&format!("cannot delete {older}")),
+        "{}",
+        sync.stderr
+    );
+    let json = sync.json();
+    assert_eq!(json["status"], "failed", "{json}");
+    assert!(json["error"].as_str().unwrap().contains(&older), "{json}");
+    assert_eq!(json["uploaded"][0]["name"], newer.as_str(), "{json}");
+    assert!(json["deleted"].as_array().unwrap().is_empty(), "{json}");
+    // Its read-back counts: proved there (read-backs are kept per endpoint).
+    let listed = Run::from(
+        s3::command(&r.env, &proxy, &r.url)
+            .args(["list", "--from-remote", "--format", "json"])
+            .output()
+            .unwrap(),
+    );
+    let newest = &listed.json()[0];
+    assert_eq!(newest["name"], newer.as_str(), "{newest}");
+    assert_eq!(newest["check"], "ok", "{newest}");
+    let text = Run::from(
+        s3::command(&r.env, &proxy, &r.url)
+            .env("DBBACKUP_REMOTE_TIMEOUT_SECONDS", "3")
+            .args(["--remote-max-backups", "1", "sync"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(text.code, 1, "{}\n{}", text.stdout, text.stderr);
+    assert!(
+        text.stdout.contains("0 uploaded, 1 already there"),
+        "{}",
+        text.stdout
+    );
+    // Once the store deletes again, retention is done.
+    let pruned = r.run(&["--remote-max-backups", "1", "sync"]);
+    pruned.reported(0, &format!("deleted {older}"));
+}

@@ -34,7 +34,7 @@ fn sync_set(
     proofs: &mut Proofs,
 ) -> Result<crate::remote::sync::Synced> {
     let first = crate::remote::sync::sync(remote, (set, db), rules, proofs)?;
-    if first.marked_here.is_empty() {
+    if first.marked_here.is_empty() || first.stopped.is_some() {
         return Ok(first);
     }
     let set = with_mirrors(ctx, ctx.backup_set(&ctx.backup_dir())?);
@@ -67,14 +67,23 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
         sync_set(ctx, (&remote, rules), (&set, db.as_ref()), &mut proofs)
     });
     let mut unrecorded = proofs.save_checked(remote.url()).err();
+    let mut result = result;
+    // Stopped after its uploads: failed, and what it did still said.
+    let stopped = result.as_mut().ok().and_then(|done| done.stopped.take());
     let problem = result.as_ref().ok().and_then(|done| {
         done.problem(&remote)
             .or_else(|| gone.then(|| lost_dir(ctx, &url, from_mirrors)))
     });
     if let Some(db) = db {
-        let outcome = match (&result, &problem) {
+        let outcome = match (
+            &result,
+            stopped
+                .as_ref()
+                .map(ToString::to_string)
+                .or(problem.clone()),
+        ) {
             (Err(error), _) => Err(error.to_string()),
-            (Ok(_), Some(problem)) => Err(problem.clone()),
+            (Ok(_), Some(problem)) => Err(problem),
             (Ok(done), None) => Ok(done.on_remote.clone()),
         };
         let detail = result.as_ref().map(summary).unwrap_or_default();
@@ -89,7 +98,10 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
             "this sync's outcome is not recorded for `check`, which goes on judging by an older one: {why}; run sync as an account that can write there"
         )
     });
-    if let (Some(why), true) = (&unrecorded, result.is_err() || problem.is_some()) {
+    if let (Some(why), true) = (
+        &unrecorded,
+        result.is_err() || problem.is_some() || stopped.is_some(),
+    ) {
         tracing::error!("{why}");
     }
     let done: Synced = match result {
@@ -144,8 +156,17 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
         ));
     }
     out.line(format!("{url}: {}", summary(&done)));
-    let failed = problem.is_some() || unrecorded.is_some();
-    out.document(&document(&done, &url, failed));
+    let failed = problem.is_some() || unrecorded.is_some() || stopped.is_some();
+    let mut document = document(&done, &url, failed);
+    if let Some(error) = stopped {
+        document["error"] = json!(error.to_string());
+        out.document(&document);
+        if let Some(problem) = problem {
+            tracing::error!("{problem}");
+        }
+        return Err(error);
+    }
+    out.document(&document);
     match problem.or(unrecorded) {
         Some(problem) => Err(Error::failed(problem)),
         None => Ok(ExitCode::Success),

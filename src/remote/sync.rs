@@ -96,6 +96,10 @@ pub(crate) struct Synced {
     /// Data objects without a record deleted (`unrecorded::clean`), with
     /// their age in hours by the store's clock.
     pub orphans: Vec<(String, i64)>,
+    /// The error that stopped the work after the uploads (ordering,
+    /// retention, clean-up): the sync fails with it, what it did is still
+    /// said (T33 H4).
+    pub stopped: Option<crate::error::Error>,
 }
 
 impl Synced {
@@ -338,22 +342,47 @@ pub(crate) fn sync(
         on_remote.insert(entry.file_name.clone(), point);
     }
     without_base(set, rules, &on_remote, &mut done);
-    mend_order(remote, &mut on_remote, set, &mut done)?;
-    done.deleted = retain(
+    let after = after_uploads(
         remote,
-        &on_remote,
-        (set, db),
+        (&mut on_remote, set, db),
         rules,
         (proofs, &mut proved, &mut bad),
+        &mut done,
+    );
+    done.stopped = after.err();
+    Ok(done.finish(bad, proved))
+}
+
+/// What follows the uploads: the order mended, remote retention, the
+/// findings about what is there, the clean-up of data objects without a
+/// record. An error here stops them; the uploads stay said.
+fn after_uploads(
+    remote: &Remote,
+    (on_remote, set, db): (&mut HashMap<String, RemotePoint>, &BackupSet, Option<&DbId>),
+    rules: Rules<'_>,
+    (proofs, proved, bad): (
+        &mut Proofs,
+        &mut HashSet<String>,
+        &mut HashMap<String, String>,
+    ),
+    done: &mut Synced,
+) -> Result<()> {
+    mend_order(remote, on_remote, set, done)?;
+    done.deleted = retain(
+        remote,
+        on_remote,
+        (set, db),
+        rules,
+        (proofs, proved, bad),
         &mut done.read_back,
     )?;
     done.deleted.iter().for_each(|name| proofs.forget(name));
-    damaged_headers(remote, (set, db), (&on_remote, &proved), &mut done);
-    damaged_newest(set, &on_remote, &bad, &mut done);
-    misplaced(&on_remote, &mut bad, &done);
+    damaged_headers(remote, (set, db), (on_remote, proved), done);
+    damaged_newest(set, on_remote, bad, done);
+    misplaced(on_remote, bad, done);
     let recorded = on_remote.keys().filter(|name| !done.deleted.contains(name));
     done.orphans = super::unrecorded::clean(remote, set, recorded.map(String::as_str))?;
-    Ok(done.finish(bad, proved))
+    Ok(())
 }
 
 impl Synced {

@@ -849,6 +849,17 @@ pub(crate) fn read_back_cutting_proxy(endpoint: &str) -> String {
     })
 }
 
+/// A pass-through proxy to `endpoint` that closes, unanswered, every request
+/// deleting objects (`DELETE`, or the bulk `POST …?delete`): uploads and
+/// reads go through, remote retention fails. Its endpoint; runs until the
+/// test ends.
+pub(crate) fn delete_cutting_proxy(endpoint: &str) -> String {
+    proxy(endpoint, |request| {
+        !(request.starts_with("DELETE ")
+            || (request.starts_with("POST ") && request.contains("?delete")))
+    })
+}
+
 /// A pass-through proxy to `endpoint` that keeps the first line of every
 /// request (`GET /bucket/key HTTP/1.1`): what the store was asked. Its
 /// endpoint and the lines; runs until the test ends.
