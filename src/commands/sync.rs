@@ -116,6 +116,27 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
             return Err(error);
         }
     };
+    say_done(&out, &done, &url);
+    out.line(format!("{url}: {}", summary(&done)));
+    let failed = problem.is_some() || unrecorded.is_some() || stopped.is_some();
+    let mut document = document(&done, &url, failed);
+    if let Some(error) = stopped {
+        document["error"] = json!(error.to_string());
+        out.document(&document);
+        if let Some(problem) = problem {
+            tracing::error!("{problem}");
+        }
+        return Err(error);
+    }
+    out.document(&document);
+    match problem.or(unrecorded) {
+        Some(problem) => Err(Error::failed(problem)),
+        None => Ok(ExitCode::Success),
+    }
+}
+
+/// What the sync did, point by point (the summary line follows).
+fn say_done(out: &crate::output::Output, done: &Synced, url: &str) {
     for (name, size) in &done.uploaded {
         out.line(format!("uploaded {name} ({}) to {url}", human_bytes(*size)));
     }
@@ -154,22 +175,6 @@ pub(crate) fn run(ctx: &Ctx, args: &SyncArgs) -> Result<ExitCode> {
         out.line(format!(
             "deleted {name} from {url}: a data object without a record (an upload stopped before its record, or a record lost), written {hours} h ago by the store's clock, older than a restore point there, and not in the backup directory"
         ));
-    }
-    out.line(format!("{url}: {}", summary(&done)));
-    let failed = problem.is_some() || unrecorded.is_some() || stopped.is_some();
-    let mut document = document(&done, &url, failed);
-    if let Some(error) = stopped {
-        document["error"] = json!(error.to_string());
-        out.document(&document);
-        if let Some(problem) = problem {
-            tracing::error!("{problem}");
-        }
-        return Err(error);
-    }
-    out.document(&document);
-    match problem.or(unrecorded) {
-        Some(problem) => Err(Error::failed(problem)),
-        None => Ok(ExitCode::Success),
     }
 }
 
