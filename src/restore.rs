@@ -753,21 +753,26 @@ pub(crate) fn last_made_missing(
     let record = crate::attempts::newest(&settings.backup_dir, &db).filter(|r| r.ok)?;
     let made = record.backup?;
     let order = |name: &str| crate::store::BackupName::parse(name).map(|n| n.order_key());
-    // Its file holds another backup now: its header names another file.
+    // Its file holds another backup now: its header names another file, or
+    // it has none (a plain gzip: dbbackup made it with one, T36 N10).
     let copy = |c: &Entry| {
         c.file_name == made
-            && c.meta
-                .as_ref()
-                .is_ok_and(|m| m.name.as_ref().is_some_and(|own| *own != made))
+            && (c.legacy
+                || c.meta
+                    .as_ref()
+                    .is_ok_and(|m| m.name.as_ref().is_some_and(|own| *own != made)))
     };
     let exists = settings.backup_dir.join(&made).exists();
+    // Or no restore point of this database is under its name: another
+    // database's backup of the same name copied over it (T36 N9).
+    let foreign = exists && !candidates.iter().any(|c| c.file_name == made);
     // Newer than every restore point but its own file's copy, or than all
     // when that file is gone. A file of its own, damaged, says so itself.
     let newer = candidates
         .iter()
         .filter(|c| !copy(c))
         .all(|c| order(&made) > order(&c.file_name));
-    let replaced = candidates.iter().any(copy);
+    let replaced = foreign || candidates.iter().any(copy);
     (newer && order(&made).is_some() && (!exists || replaced)).then(|| {
         let how = match exists {
             true => "its file there no longer holds it (`dbbackup list` says what it holds)",

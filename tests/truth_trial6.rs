@@ -1410,3 +1410,63 @@ fn restore_latest_names_the_last_backup_made_when_its_file_holds_another() {
     assert_eq!(json["name"], files[1].as_str(), "{json}");
     assert_eq!(json["passed_over"].as_array().unwrap().len(), 1, "{json}");
 }
+
+/// T36 N9, N10: the newest backup's file overwritten by another database's
+/// backup (two backup directories merged), or by a plain gzip of an older
+/// state (the seed's script writing the same name): `restore latest` gave
+/// the older point without a word, `verify` said ok, and (for the plain
+/// gzip) `check` said the attempt succeeded with that file. The last backup
+/// made is named as passed over; `verify` and `check` fail on it.
+#[test]
+fn the_last_backup_made_overwritten_by_another_databases_or_a_plain_gzip_is_named() {
+    for by in ["another database", "plain gzip"] {
+        let env = Env::new();
+        let old_state = fs::read(&env.db).unwrap();
+        env.run(&["backup"]).ok();
+        add_extra_row(&env.db);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        env.run(&["backup"]).ok();
+        let files = env.backup_files();
+        let (older, newest) = (&files[0], &files[1]);
+        let replacement = match by {
+            "another database" => {
+                let other = Env::new();
+                other.run(&["backup"]).ok();
+                fs::read(other.newest_backup()).unwrap()
+            }
+            _ => {
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                std::io::Write::write_all(&mut gz, &old_state).unwrap();
+                gz.finish().unwrap()
+            }
+        };
+        fs::write(env.backups.join(newest), replacement).unwrap();
+        env.run(&["verify"])
+            .reported(1, &format!("{newest}: FAILED: the last backup made"));
+        let check = env.run(&["check"]);
+        assert_eq!(check.code, 1, "{by}: {}", check.stdout);
+        assert!(
+            check
+                .stdout
+                .contains(&format!("but that is no success now: its backup {newest}")),
+            "{by}: {}",
+            check.stdout
+        );
+        let restore = env.run(&["restore", "latest", "--force", "--format", "json"]);
+        restore.ok();
+        assert!(
+            restore
+                .stderr
+                .contains(&format!("passing over {newest}: the last backup made")),
+            "{by}: {}",
+            restore.stderr
+        );
+        let json = restore.json();
+        assert_eq!(json["name"], older.as_str(), "{by}: {json}");
+        assert!(
+            json["passed_over"].to_string().contains(newest.as_str()),
+            "{by}: {json}"
+        );
+    }
+}

@@ -376,12 +376,14 @@ pub(crate) fn last(backup_dir: &Path, current: &crate::due::Current) -> Option<R
     let points = dir
         .restore_points(db, |entry| crate::diff::restore_problem(entry).is_none())
         .unwrap_or_default();
+    // A plain gzip under its name is not the backup dbbackup made there
+    // (which had a header): replaced since (T36 N10).
     let rests_on = |record: &Record| {
         record.ok
             && record
                 .backup
                 .as_ref()
-                .is_none_or(|name| points.iter().any(|p| &p.file_name == name))
+                .is_none_or(|name| points.iter().any(|p| &p.file_name == name && !p.legacy))
     };
     if let Some(backup) = points.first()
         && !rests_on(&record)
