@@ -240,7 +240,7 @@ fn restorable(entry: &Entry) -> bool {
     crate::diff::restore_problem(entry).is_none()
 }
 
-/// The check a new backup of `db` gets: the whole `integrity_check` while a
+/// The check a new backup of `db` gets beside `quick_check`: the whole `integrity_check` while a
 /// backup of it is known to hold a database failing a check (a failed
 /// snapshot, or one a whole read found failing `integrity_check`) and none
 /// made since passed `integrity_check`. `quick_check` misses an index out of

@@ -21,7 +21,7 @@ use crate::error::{Context, Error, Result, show};
 use crate::signals;
 use crate::snapshot_copy::{self, SnapshotCopy};
 use crate::sqlite_file::{
-    CheckKind, Integrity, InterruptOnSignal, read_prefix, run_check, sibling,
+    CheckKind, Integrity, InterruptOnSignal, read_prefix, run_checks, sibling,
 };
 
 /// How long to try for the write lock that lets the check overlap the copy. The
@@ -41,18 +41,21 @@ pub(crate) struct SnapshotInfo {
 /// block's compression, the write) overlaps it. Dropped unfinished, it is
 /// interrupted and waited for.
 pub(crate) enum Check {
-    Done(Integrity),
+    Done(Verdict),
     Running(RunningCheck),
 }
 
+/// A check's verdict, and which check it is of.
+pub(crate) type Verdict = (Integrity, CheckKind);
+
 pub(crate) struct RunningCheck {
-    thread: Option<thread::JoinHandle<Result<Integrity>>>,
+    thread: Option<thread::JoinHandle<Result<Verdict>>>,
     stop: rusqlite::InterruptHandle,
 }
 
 impl Check {
     /// The verdict, waiting for the check to end.
-    pub(crate) fn wait(self) -> Result<Integrity> {
+    pub(crate) fn wait(self) -> Result<Verdict> {
         match self {
             Check::Done(check) => Ok(check),
             Check::Running(mut running) => {
@@ -96,15 +99,11 @@ impl Source {
         })
     }
 
-    /// Check the snapshot with `kind` (`quick_check` unless told).
+    /// Check the snapshot with `kind` too once `quick_check` passed
+    /// (`sqlite_file::run_checks`; `quick_check` alone unless told).
     pub(crate) fn checked_by(mut self, kind: CheckKind) -> Source {
         self.check = kind;
         self
-    }
-
-    /// The check each snapshot gets.
-    pub(crate) fn check_kind(&self) -> CheckKind {
-        self.check
     }
 
     /// Start a read transaction and end it: the errors a snapshot meets first
@@ -154,7 +153,7 @@ impl Source {
         let Some(checker) = checker else {
             tracing::debug!("checking after the copy (no concurrent snapshot)");
             let pages = self.stream_pages(sink)?;
-            let check = run_check(&self.conn, self.check)?;
+            let check = run_checks(&self.conn, self.check)?;
             return Ok(SnapshotInfo {
                 page_size,
                 pages,
@@ -166,7 +165,7 @@ impl Source {
         let check = RunningCheck {
             thread: Some(thread::spawn(move || {
                 let _watch = InterruptOnSignal::new(&checker);
-                let check = run_check(&checker, kind);
+                let check = run_checks(&checker, kind);
                 let _ = checker.execute_batch("ROLLBACK");
                 check
             })),
@@ -199,7 +198,7 @@ impl Source {
         let checker = copy.open()?;
         let check = {
             let _watch = InterruptOnSignal::new(&checker);
-            run_check(&checker, self.check)?
+            run_checks(&checker, self.check)?
         };
         drop(checker);
         let pages = copy.stream(page_size, sink)?;
@@ -385,7 +384,10 @@ mod tests {
             .unwrap();
         assert_eq!(bytes as u64, info.pages * u64::from(info.page_size));
         assert!(matches!(info.check, Check::Running(_)));
-        assert_eq!(info.check.wait().unwrap(), Integrity::Ok);
+        assert_eq!(
+            info.check.wait().unwrap(),
+            (Integrity::Ok, CheckKind::QuickCheck)
+        );
 
         let info = source.stream(dir.path(), |_| Ok(())).unwrap();
         drop(info);

@@ -384,6 +384,19 @@ pub(crate) fn run_check(conn: &Connection, kind: CheckKind) -> Result<Integrity>
     }
 }
 
+/// `quick_check`, and when `wanted` is the whole `integrity_check` and
+/// `quick_check` passed, that too (on the same connection, so the same
+/// snapshot): the verdict and the check it is of. `quick_check` first, as
+/// its report of a damaged file lists problems where `integrity_check` may
+/// stop at the first corrupt page.
+pub(crate) fn run_checks(conn: &Connection, wanted: CheckKind) -> Result<(Integrity, CheckKind)> {
+    let quick = run_check(conn, CheckKind::QuickCheck)?;
+    if quick != Integrity::Ok || wanted == CheckKind::QuickCheck {
+        return Ok((quick, CheckKind::QuickCheck));
+    }
+    Ok((run_check(conn, wanted)?, wanted))
+}
+
 /// The check's whole output, one problem per line (SQLite puts several lines in
 /// one row), cut to fit the metadata.
 fn summarize(rows: &[String]) -> String {

@@ -29,17 +29,6 @@ pub(crate) enum Reader {
     RawFile(File, String),
 }
 
-impl Reader {
-    /// The check its snapshot gets (a raw file's verdict is SQLite's refusal
-    /// to open it; `quick_check` is what is said of it).
-    fn check_kind(&self) -> CheckKind {
-        match self {
-            Reader::Sqlite(source) => source.check_kind(),
-            Reader::RawFile(..) => CheckKind::QuickCheck,
-        }
-    }
-}
-
 /// How the payload is compressed, and whether a person sees its progress.
 pub(crate) struct Encoding<'a> {
     pub level: u32,
@@ -178,7 +167,7 @@ pub(crate) fn write(
             base_damaged: true,
         }));
     }
-    let check = check.wait()?;
+    let (check, check_kind) = check.wait()?;
     let content = match (stream, base) {
         (Some(stream), Some(base)) => match finish_diff(base, stream, &check, &compressed)? {
             Ok(content) => content,
@@ -194,7 +183,7 @@ pub(crate) fn write(
         temp,
         created,
         check,
-        check_kind: reader.check_kind(),
+        check_kind,
         db_size: content.db_size,
         checksum: content.checksum,
         free_bytes,
@@ -314,7 +303,11 @@ fn snapshot(
         }
         Reader::RawFile(file, why) => {
             copy_raw(file, sink)?;
-            Ok(Check::Done(Integrity::Failed(why.clone())))
+            // SQLite's refusal to open it, said as `quick_check`'s verdict.
+            Ok(Check::Done((
+                Integrity::Failed(why.clone()),
+                CheckKind::QuickCheck,
+            )))
         }
     }
 }
