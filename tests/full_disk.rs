@@ -386,8 +386,9 @@ pub(crate) fn as_nobody(env: &Env, args: &[&str]) -> Option<Run> {
     // The binary too: a checkout in a 0700 directory (CI clones into `mktemp -d`)
     // is out of nobody's reach, so run a copy from the test's directory.
     let bin = env.root.path().join("dbbackup-bin");
-    fs::copy(BIN, &bin).unwrap();
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    if !bin.exists() {
+        copy_binary(&bin);
+    }
     let mut command = Command::new("runuser");
     command.current_dir(env.root.path());
     without_inherited_settings(&mut command);
@@ -886,8 +887,7 @@ fn a_hot_journal_in_a_directory_the_user_cannot_write_says_what_sqlite_needs() {
     fs::set_permissions(&env.backups, fs::Permissions::from_mode(0o777)).unwrap();
     // A copy of the binary that user can run (CI builds in a directory of mode 700).
     let binary = env.path("dbbackup");
-    fs::copy(BIN, &binary).unwrap();
-    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
+    copy_binary(&binary);
     let settings = env.command();
     let mut command = Command::new(&binary);
     command.current_dir(env.root.path());

@@ -15,7 +15,7 @@ fn release_tree(env: &Env) -> std::path::PathBuf {
     let tree = env.path("dbbackup-release");
     std::fs::create_dir_all(tree.join("bin")).unwrap();
     std::fs::create_dir_all(tree.join("share/doc/dbbackup")).unwrap();
-    std::fs::copy(BIN, tree.join("bin/dbbackup")).unwrap();
+    crate::common::copy_binary(&tree.join("bin/dbbackup"));
     std::fs::write(tree.join("share/doc/dbbackup/README.md"), "readme\n").unwrap();
     tree
 }

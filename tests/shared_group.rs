@@ -101,8 +101,7 @@ impl Project {
         let root = tempfile::tempdir().unwrap();
         chmod(root.path(), 0o755);
         let bin = root.path().join("dbbackup");
-        fs::copy(BIN, &bin).unwrap();
-        chmod(&bin, 0o755);
+        copy_binary(&bin);
         let dir = root.path().join("project");
         fs::create_dir(&dir).unwrap();
         chown(&dir, None, GROUP);

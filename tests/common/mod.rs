@@ -914,3 +914,14 @@ impl Drop for LockHolder {
         let _ = self.0.wait();
     }
 }
+
+/// A copy of the binary at `dest` (mode 755) that can be run at once. Written
+/// by `cp`, never by this process: a child another test thread forks while
+/// this process held the copy open for writing would keep it open until its
+/// own exec, and running the copy then fails with ETXTBSY ("Text file busy").
+pub(crate) fn copy_binary(dest: &Path) {
+    let status = Command::new("cp").arg(BIN).arg(dest).status().unwrap();
+    assert!(status.success(), "cp {BIN} {}", dest.display());
+    let status = Command::new("chmod").arg("755").arg(dest).status().unwrap();
+    assert!(status.success(), "chmod 755 {}", dest.display());
+}
