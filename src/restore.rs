@@ -142,9 +142,12 @@ fn escalated<'a>(
 }
 
 /// Why the database `latest` replaces fails `quick_check` (or is no
-/// database), when it does and no restore point holds it as it is: the
-/// reason to restore, and damage that the newest points, which passed only
-/// `quick_check`, may hold from before it showed (T27 F-M).
+/// database), when it does: the reason to restore, and damage that the
+/// newest points, which passed only `quick_check`, may hold from before it
+/// showed (T27 F-M). When the newest restore point holds it as it is, the
+/// restore would give that very content back: it is asked for as a repair,
+/// so the whole `integrity_check` judges it (T36 N1: an index out of step
+/// with its table, which `quick_check` does not see).
 fn replaced_unsound(
     dir: &BackupDir,
     request: &Request,
@@ -155,10 +158,10 @@ fn replaced_unsound(
         return None;
     }
     let target = &request.target;
-    if let Ok(crate::due::Changed::Unchanged(_)) = crate::due::unless_unchanged(dir, target, false)
-    {
-        return None;
-    }
+    let kind = match crate::due::unless_unchanged(dir, target, false) {
+        Ok(crate::due::Changed::Unchanged(_)) => CheckKind::IntegrityCheck,
+        _ => CheckKind::QuickCheck,
+    };
     // In use: the restore is refused further on, naming the user; a read of
     // the file alone (`immutable`) would see a live WAL database torn (T28 F4).
     if in_use(target).is_some() {
@@ -171,12 +174,12 @@ fn replaced_unsound(
         // Read through SQLite, which replays the WAL or rolls back the hot
         // journal left by a crashed writer; a failure to read says nothing.
         let conn = snapshot::connect(target, busy_timeout).ok()?;
-        return match sqlite_file::check_on(&conn, CheckKind::QuickCheck) {
+        return match sqlite_file::check_on(&conn, kind) {
             Ok(Integrity::Failed(detail)) => Some(sqlite_file::one_line(&detail)),
             _ => None,
         };
     }
-    match sqlite_file::check_file(target, CheckKind::QuickCheck) {
+    match sqlite_file::check_file(target, kind) {
         Ok(Integrity::Failed(detail)) => Some(sqlite_file::one_line(&detail)),
         Ok(_) => None,
         // Not a database SQLite can read (a damaged header).
