@@ -16,7 +16,9 @@ mod scan;
 
 pub(crate) use paths::path_arg;
 use paths::{drop_backup_dir_from_mirrors, expand_flags, refuse_backup_dir_as_mirror, relative_to};
-pub(crate) use paths::{map_paths, refuse_non_utf8, refuse_non_utf8_database};
+pub(crate) use paths::{
+    map_paths, refuse_non_utf8, refuse_non_utf8_database, refuse_precious_output,
+};
 
 /// Health thresholds for `check` (the `check:` map in the YAML file).
 #[derive(Debug, Clone, PartialEq)]

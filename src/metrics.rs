@@ -163,8 +163,30 @@ pub(crate) fn validate_path(path: &Path) -> Result<()> {
             "metrics file {} exists and is not a regular file; refusing to replace it",
             show(path)
         ))),
+        Ok(meta) if meta.len() > 0 => {
+            crate::config::refuse_precious_output("metrics file", path)?;
+            refuse_other_text(path)
+        }
         _ => Ok(()),
     }
+}
+
+/// A file there already is replaced only when it is a metrics file (what
+/// this writes starts so): any other is someone's, never overwritten.
+fn refuse_other_text(path: &Path) -> Result<()> {
+    let mut head = [0u8; 16];
+    let read = fs::File::open(path)
+        .and_then(|mut file| std::io::Read::read(&mut file, &mut head))
+        .unwrap_or(0);
+    if head[..read].starts_with(b"# HELP dbbackup_")
+        || b"# HELP dbbackup_".starts_with(&head[..read])
+    {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "metrics file {} exists and is not a metrics file dbbackup wrote; refusing to replace it (give a new path, or remove it first)",
+        show(path)
+    )))
 }
 
 fn parent_of(path: &Path) -> &Path {

@@ -471,3 +471,51 @@ fn periodic_that_cannot_judge_leaves_an_unhealthy_metrics_file() {
     let samples = parse_exposition(&fs::read_to_string(&file).unwrap());
     assert_eq!(value(&samples, "dbbackup_healthy", None), 0.0);
 }
+
+/// T36 N11, N12: `periodic --metrics-file` pointed at the database, a backup
+/// or the configuration replaced it with metrics text (exit 0; the database
+/// and its newest rows gone); `--summary-log` appended a line to it. Each is
+/// refused (exit 2, one line naming it), the file untouched.
+#[test]
+fn an_output_file_pointed_at_the_database_a_backup_or_the_config_is_refused_untouched() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    fs::write(env.path("dbbackup.yaml"), "max_backups: 5\n").unwrap();
+    fs::write(env.path("notes.txt"), "my notes\n").unwrap();
+    let backup = env.newest_backup();
+    let precious = [
+        (env.db.clone(), "is an SQLite database"),
+        (backup.clone(), "is gzip data (a backup?)"),
+        (
+            env.path("dbbackup.yaml"),
+            "is a YAML file (a configuration?)",
+        ),
+    ];
+    for (path, said) in &precious {
+        let before = fs::read(path).unwrap();
+        let shown = path.to_str().unwrap();
+        env.run(&["periodic", "--metrics-file", shown])
+            .failed_with(2, said);
+        env.run(&["--summary-log", shown, "summary"])
+            .failed_with(2, said);
+        env.run(&["--summary-log", shown, "backup", "--force"])
+            .failed_with(2, said);
+        assert_eq!(fs::read(path).unwrap(), before, "{shown} changed");
+    }
+    // Any other file there is someone's: a metrics file replaces only its own.
+    let notes = env.path("notes.txt");
+    env.run(&["periodic", "--metrics-file", notes.to_str().unwrap()])
+        .failed_with(2, "is not a metrics file dbbackup wrote");
+    assert_eq!(fs::read_to_string(&notes).unwrap(), "my notes\n");
+    let metrics = env.path("m.prom");
+    env.run(&["periodic", "--metrics-file", metrics.to_str().unwrap()])
+        .ok();
+    env.run(&["periodic", "--metrics-file", metrics.to_str().unwrap()])
+        .ok();
+    assert!(
+        fs::read_to_string(&metrics)
+            .unwrap()
+            .starts_with("# HELP dbbackup_")
+    );
+    env.run(&["list"]).ok();
+}

@@ -74,7 +74,39 @@ pub(crate) fn refuse_non_utf8_paths(settings: &Settings) -> Result<()> {
     for (what, path) in named {
         refuse_non_utf8(what, path)?;
     }
-    Ok(())
+    refuse_precious_output("summary log", &settings.summary_log)
+}
+
+/// Why an output file dbbackup writes over or appends to (`what`: the
+/// summary log, a metrics file) must not be `path`: it holds a database or
+/// a backup (by its first bytes), or it is a YAML file (a configuration). A
+/// mistyped flag must never damage either (T36 N11, N12).
+pub(crate) fn refuse_precious_output(what: &str, path: &Path) -> Result<()> {
+    let mut head = [0u8; 16];
+    // Only a regular file is read: opening a FIFO would wait for a writer
+    // (what else is there is refused where the file is written).
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    let read = regular
+        .then(|| std::fs::File::open(path).ok())
+        .flatten()
+        .and_then(|mut file| std::io::Read::read(&mut file, &mut head).ok())
+        .unwrap_or(0);
+    let is_yaml = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml"));
+    let holds = if read == 16 && head == *crate::sqlite_file::SQLITE_MAGIC {
+        "an SQLite database"
+    } else if read >= 2 && head[..2] == [0x1f, 0x8b] {
+        "gzip data (a backup?)"
+    } else if is_yaml {
+        "a YAML file (a configuration?)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::usage(format!(
+        "{what} {} is {holds}; refusing to write into it: give the {what} its own file",
+        crate::error::show(path)
+    )))
 }
 
 /// One path setting (`what` names it) must be valid UTF-8.
