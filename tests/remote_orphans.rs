@@ -23,10 +23,27 @@ fn sync_deletes_a_data_object_without_a_record_once_the_store_says_it_is_a_day_o
         r.run(&["backup"]).ok();
     }
     let local = r.env.backup_files();
+    let older_bytes = std::fs::read(r.env.backups.join(&local[0])).unwrap();
+    // Written before the restore point the sync uploads: a backup of this
+    // database (its header says so) whose record was lost.
+    let stale = "backup_20200101_000000.db.gz";
+    r.put(stale, &older_bytes);
+    // Kept (T37 S1): a file copied there by hand (no dbbackup header), and
+    // another database's backup whose record was lost (a shared prefix).
+    let by_hand = "backup_20200103_000000.db.gz";
+    r.put(by_hand, b"a plain file copied there by hand");
+    let other = crate::common::Env::new();
+    other.run(&["backup"]).ok();
+    let others = "backup_20200104_000000.db.gz";
+    r.put(others, &std::fs::read(other.newest_backup()).unwrap());
     // Only the newer is uploaded: the older is this directory's, not there.
     r.run(&["--remote-max-backups", "1", "sync"]).ok();
-    let stale = "backup_20200101_000000.db.gz";
-    r.put(stale, b"a stopped upload's bytes");
+    // Older by name, but written after that restore point (a node whose
+    // clock was behind made it): maybe the newest data there is. Kept.
+    let behind = "backup_20200105_000000.db.gz";
+    // In a later second than that upload (the store's times are to the second).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    r.put(behind, &older_bytes);
     r.put(
         &local[0],
         &std::fs::read(r.env.backups.join(&local[0])).unwrap(),
@@ -51,6 +68,9 @@ fn sync_deletes_a_data_object_without_a_record_once_the_store_says_it_is_a_day_o
     // Younger than a day by the store's clock, this directory's, or newer
     // than every restore point there: kept.
     assert!(there(&r, fresh) && there(&r, &local[0]) && there(&r, newest));
+    for kept in [by_hand, others, behind] {
+        assert!(there(&r, kept), "{kept} was deleted: {}", sync.stdout);
+    }
     assert!(
         !sync.stdout.contains(&format!("deleted {fresh}")),
         "{}",

@@ -557,6 +557,19 @@ impl Remote {
     }
 
     /// Delete the data object `name` only (none of its record).
+    /// The metadata in the header of `name`'s data object (its first
+    /// `HEADER_LEN` bytes, one ranged read): `None` when it holds none that
+    /// reads (a plain gzip copied there, junk) or cannot be read now.
+    pub(super) fn data_header(&self, name: &str) -> Option<Metadata> {
+        let len = crate::store::metadata::HEADER_LEN as u64;
+        let bytes = self
+            .rt
+            .block_on(self.store.get_range(&self.key(name), 0..len))
+            .inspect_err(|e| tracing::debug!("cannot read the header of {name}: {e}"))
+            .ok()?;
+        crate::store::metadata::decode(&mut &bytes[..]).ok()
+    }
+
     pub(super) fn delete_data(&self, name: &str) -> Result<()> {
         match self.rt.block_on(self.store.delete(&self.key(name))) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

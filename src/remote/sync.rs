@@ -380,8 +380,10 @@ fn after_uploads(
     damaged_headers(remote, (set, db), (on_remote, proved), done);
     damaged_newest(set, on_remote, bad, done);
     misplaced(on_remote, bad, done);
-    let recorded = on_remote.keys().filter(|name| !done.deleted.contains(name));
-    done.orphans = super::unrecorded::clean(remote, set, recorded.map(String::as_str))?;
+    let recorded = on_remote
+        .values()
+        .filter(|point| !done.deleted.contains(&point.record.name));
+    done.orphans = super::unrecorded::clean(remote, set, recorded)?;
     Ok(())
 }
 

@@ -5,10 +5,10 @@
 //! but `restore latest` taking an older point must not leave a newer one
 //! unmentioned (docs/remote.md, "Data objects without a record").
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use super::Remote;
 use super::record::SUFFIX;
+use super::{Remote, RemotePoint};
 use crate::error::Result;
 use crate::store::{BackupName, BackupSet};
 
@@ -100,22 +100,27 @@ fn newer_note(remote: &Remote, object: &Unrecorded, newest: Option<&str>, so: &s
 /// [`STALE_HOURS`] before now by the store's clock (`Remote::store_now`:
 /// this machine's clock may be anything), except those named like a backup
 /// the backup directory holds (`sync` uploads and records a restore point
-/// again; the others are left to the user) and those newer by name than
-/// every restore point on the remote (`recorded`): the newest backup data
-/// under the prefix is never deleted for lack of a record (`restore latest`
-/// names it). The deleted, with their age in hours.
+/// again; the others are left to the user), and unless a restore point with
+/// a record (`recorded`) is of the same database, as the object's own
+/// header says, and newer both by name and by when the store wrote its
+/// data (no earlier): the newest backup data of a database under the prefix is never
+/// deleted for lack of a record (`restore latest` names it), nor another
+/// database's, nor one from a node whose clock was behind (T37 S1), nor an
+/// object without a dbbackup header (a file copied there by hand). The
+/// deleted, with their age in hours.
 pub(crate) fn clean<'a>(
     remote: &Remote,
     set: &BackupSet,
-    recorded: impl IntoIterator<Item = &'a str>,
+    recorded: impl IntoIterator<Item = &'a RemotePoint>,
 ) -> Result<Vec<(String, i64)>> {
     let held: HashSet<&str> = set.own_files().map(|e| e.file_name.as_str()).collect();
-    let newest = recorded
-        .into_iter()
-        .filter_map(|name| Some(BackupName::parse(name)?.order_key()))
+    let recorded: Vec<&RemotePoint> = recorded.into_iter().collect();
+    let newest_name = recorded
+        .iter()
+        .filter_map(|p| Some(BackupName::parse(&p.record.name)?.order_key()))
         .max();
     let older = |name: &str| {
-        BackupName::parse(name).is_some_and(|n| newest.is_some_and(|at| n.order_key() < at))
+        BackupName::parse(name).is_some_and(|n| newest_name.is_some_and(|at| n.order_key() < at))
     };
     let candidates: Vec<Unrecorded> = list(remote, &HashSet::new())?
         .into_iter()
@@ -125,11 +130,37 @@ pub(crate) fn clean<'a>(
         return Ok(Vec::new());
     }
     let now = remote.store_now()?;
+    let written: HashMap<String, jiff::Timestamp> = remote
+        .objects()?
+        .iter()
+        .filter_map(|o| {
+            Some((
+                o.location.filename()?.to_string(),
+                super::client::timestamp_of(o),
+            ))
+        })
+        .collect();
     let mut deleted = Vec::new();
     for object in candidates {
         let hours = now.duration_since(object.written).as_hours();
+        if hours < STALE_HOURS {
+            continue;
+        }
+        let Some(meta) = remote.data_header(&object.name) else {
+            continue;
+        };
+        let name = BackupName::parse(&object.name).map(|n| n.order_key());
+        let superseded = recorded.iter().any(|point| {
+            point.record.metadata.source == meta.source
+                && BackupName::parse(&point.record.name).map(|n| n.order_key()) > name
+                && written
+                    .get(&point.record.name)
+                    // The listing's times are to the second (S3): a
+                    // tie is written together, not after.
+                    .is_some_and(|at| *at >= object.written)
+        });
         // A record written since the listing makes it a point again.
-        if hours < STALE_HOURS || remote.record(&object.name)?.is_some() {
+        if !superseded || remote.record(&object.name)?.is_some() {
             continue;
         }
         remote.delete_data(&object.name)?;
