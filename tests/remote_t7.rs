@@ -308,7 +308,7 @@ fn remote_shrink_advice_waits_for_a_full_backup_while_newer_points_are_diffs_of_
     sync.ok();
     assert!(
         sync.stderr.contains(&format!(
-            "delete {big} and its record there once a full backup newer than it exists"
+            "delete {big} from the backup directory (else `dbbackup sync` uploads it again) and from the store with its record (NAME.meta.json) once a full backup newer than it exists"
         )),
         "{}",
         sync.stderr

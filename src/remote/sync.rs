@@ -1369,11 +1369,23 @@ fn retain(
                 let kept = list.into_iter().filter(|e| keep.contains(&e.file_name));
                 crate::retention::only_diffs_since(kept, &name)
             });
+        // Deleted at the store only, the backup directory's copy goes up
+        // again; a diff's base is as large and would be kept next (T37 S3).
+        let base = entries
+            .iter()
+            .find(|e| e.file_name == name)
+            .and_then(|e| Some(e.meta.as_ref().ok()?.diff.as_ref()?.base.clone()));
+        let also = match base {
+            Some(base) => format!(
+                " and its base {base} from the backup directory (else `dbbackup sync` uploads them again) and from the store with their records (NAME.meta.json)"
+            ),
+            None => " from the backup directory (else `dbbackup sync` uploads it again) and from the store with its record (NAME.meta.json)".to_string(),
+        };
         tracing::warn!(
             "remote retention keeps {name} on {}: the database is smaller by more than {}% than in it (check.max_shrink); {}",
             remote.url(),
             rules.max_shrink_percent,
-            crate::retention::shrink_advice(&name, is_base, " and its record there")
+            crate::retention::shrink_advice(&name, is_base, &also)
         );
     }
     let mut keep = identity::made_after_kept(&entries, keep);
