@@ -603,3 +603,29 @@ fn after_a_loss_a_lone_old_point_never_keeps_a_new_one_from_a_slow_clock_off_the
     run(&["sync"]).ok();
     assert_eq!(r.restored_latest(1), content_digest(&env.db));
 }
+
+/// T37 S10: an older backup's header damaged in the backup directory, its
+/// point proved on the remote: the WARN advised `restore NAME
+/// --from-remote`, which set the live database back to that older point.
+/// The remedy is for the file: delete it, `export` gets it back.
+#[test]
+fn a_damaged_header_of_an_older_backup_is_advised_a_remedy_for_the_file_not_a_restore() {
+    let Some(r) = two_points_synced("oldheader") else {
+        return;
+    };
+    let older = r.env.backup_files()[0].clone();
+    let path = r.env.backups.join(&older);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[200] ^= 0xff;
+    fs::write(&path, bytes).unwrap();
+    let sync = r.run(&["--remote-max-backups", "2", "sync"]);
+    sync.ok();
+    assert!(
+        sync.stderr.contains(&format!(
+            "delete the local file (`dbbackup verify` names it); to have the backup here again, `dbbackup export {older} --from-remote --out FILE`"
+        )),
+        "{}",
+        sync.stderr
+    );
+    assert!(!sync.stderr.contains("restore"), "{}", sync.stderr);
+}

@@ -839,7 +839,7 @@ fn damaged_headers(
         });
         if there && proved.contains(name) {
             tracing::warn!(
-                "{name} is damaged in the backup directory ({why}); its copy on {} is intact and proved, so it counts as there: restore from it with `dbbackup restore {name} --from-remote`, and delete the local file (`dbbackup verify` names it)",
+                "{name} is damaged in the backup directory ({why}); its copy on {} is intact and proved, so it counts as there: delete the local file (`dbbackup verify` names it); to have the backup here again, `dbbackup export {name} --from-remote --out FILE` (the database itself is not affected)",
                 remote.url()
             );
             continue;
