@@ -4,8 +4,8 @@
 
 use std::fs;
 
-use crate::common::content_digest;
 use crate::common::s3::{self, Remote};
+use crate::common::{Run, content_digest};
 
 /// (a) A full and two diffs on it, never synced; the full deleted from the
 /// backup directory: the diffs cannot be uploaded (nothing to rebuild them on
@@ -774,4 +774,40 @@ fn a_point_verify_from_the_remote_found_unsound_is_passed_over_after_a_purge() {
         assert!(passed.contains("failing integrity_check"), "{json}");
         assert_eq!(content_digest(&target), sound);
     }
+}
+
+/// T37 S7: `AWS_ENDPOINT_URL_S3` (the AWS SDKs' S3-specific endpoint) sends
+/// the requests elsewhere than `AWS_ENDPOINT_URL`, but read-backs and
+/// upload records were kept and judged under `AWS_ENDPOINT_URL`: `check`
+/// pointed at an empty store said OK, and its endpoint was never checked.
+/// The endpoint requests go to is the one everything is kept under.
+#[test]
+fn the_s3_specific_endpoint_is_the_one_records_and_checks_go_by() {
+    let Some(server) = s3::shared() else { return };
+    let r = Remote::new(server, "s3specific");
+    r.run(&["backup"]).ok();
+    r.run(&["sync"]).ok();
+    let line = s3::remote_line(&r.run(&["check"]));
+    assert!(line.starts_with("OK"), "{line}");
+    // Another store (nothing listens there): nothing is known of it.
+    let elsewhere = |extra: &[(&str, &str)], args: &[&str]| -> Run {
+        let mut command = r.command();
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        Run::from(command.args(args).output().unwrap())
+    };
+    let check = elsewhere(&[("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")], &["check"]);
+    let line = s3::remote_line(&check);
+    assert!(!line.starts_with("OK"), "{line}");
+    assert!(line.contains("no upload recorded yet"), "{line}");
+    // Its endpoint is checked as AWS_ENDPOINT_URL's is.
+    elsewhere(
+        &[
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9"),
+            ("AWS_ALLOW_HTTP", "false"),
+        ],
+        &["sync"],
+    )
+    .failed_with(2, "AWS_ENDPOINT_URL_S3 http://127.0.0.1:9 is plain http");
 }

@@ -239,14 +239,13 @@ fn from_env(file_keys: bool) -> AmazonS3Builder {
     builder
 }
 
-/// The endpoint requests go to as configured (`AWS_ENDPOINT_URL`,
-/// `AWS_ENDPOINT`), without a trailing slash; `None` for the AWS default.
+/// The endpoint requests go to as configured (`AWS_ENDPOINT_URL_S3` over
+/// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT`), without a trailing slash; `None` for the AWS default.
 /// Read-backs and upload records are kept per endpoint: two stores may hold
 /// buckets of one name, and a proof made at one says nothing of the other.
 pub(crate) fn endpoint_in_env() -> Option<String> {
-    from_env(false)
-        .get_config_value(&AmazonS3ConfigKey::Endpoint)
-        .map(|e| e.trim_end_matches('/').to_string())
+    super::endpoint::effective(&from_env(false))
+        .map(|(_, e)| e.trim_end_matches('/').to_string())
         .filter(|e| !e.is_empty())
 }
 

@@ -17,21 +17,36 @@ use crate::error::{Error, Result};
 /// - is plain http without `AWS_ALLOW_HTTP` (object_store's own error, "URL
 ///   scheme is not allowed", does not say which setting is missing).
 pub(super) fn refuse_bad_endpoint(builder: &AmazonS3Builder) -> Result<()> {
-    let Some(endpoint) = builder.get_config_value(&AmazonS3ConfigKey::Endpoint) else {
+    let Some((var, endpoint)) = effective(builder) else {
         return Ok(());
     };
-    let url = parse(&endpoint)?;
-    refuse_path(&endpoint, &url)?;
+    let url = parse(var, &endpoint)?;
+    refuse_path(var, &endpoint, &url)?;
     if url.scheme() == "http" && !http_allowed(builder) {
         return Err(Error::usage(format!(
-            "AWS_ENDPOINT_URL {endpoint} is plain http: set AWS_ALLOW_HTTP=true to allow it (a store on 127.0.0.1 or a private network only), or give an https:// endpoint"
+            "{var} {endpoint} is plain http: set AWS_ALLOW_HTTP=true to allow it (a store on 127.0.0.1 or a private network only), or give an https:// endpoint"
         )));
     }
     Ok(())
 }
 
-/// The endpoint as an http(s) URL with a host and without credentials.
-fn parse(endpoint: &str) -> Result<reqwest::Url> {
+/// The endpoint requests go to, and the variable that set it: as
+/// object_store builds it, `AWS_ENDPOINT_URL_S3` (the AWS SDKs'
+/// S3-specific one) over `AWS_ENDPOINT_URL` (T37 S7).
+pub(crate) fn effective(builder: &AmazonS3Builder) -> Option<(&'static str, String)> {
+    let specific = builder
+        .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+        .map(|e| ("AWS_ENDPOINT_URL_S3", e));
+    specific.or_else(|| {
+        builder
+            .get_config_value(&AmazonS3ConfigKey::Endpoint)
+            .map(|e| ("AWS_ENDPOINT_URL", e))
+    })
+}
+
+/// The endpoint (set by `var`) as an http(s) URL with a host and without
+/// credentials.
+fn parse(var: &str, endpoint: &str) -> Result<reqwest::Url> {
     // `Url::parse` trims spaces that the request's URI refuses: checked first.
     let clean = !endpoint.is_empty() && endpoint.chars().all(|c| c.is_ascii_graphic());
     let parsed = reqwest::Url::parse(endpoint).ok().filter(|u| {
@@ -43,7 +58,7 @@ fn parse(endpoint: &str) -> Result<reqwest::Url> {
         // The scheme as given: an http-only store would fail TLS on https.
         let scheme = parsed.as_ref().map_or("https", |u| u.scheme());
         return Err(Error::usage(format!(
-            "AWS_ENDPOINT_URL holds a user name or password: give the endpoint without them ({scheme}://{host}) and the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or ~/.aws/credentials"
+            "{var} holds a user name or password: give the endpoint without them ({scheme}://{host}) and the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or ~/.aws/credentials"
         )));
     }
     match parsed {
@@ -56,7 +71,7 @@ fn parse(endpoint: &str) -> Result<reqwest::Url> {
                 format!("https://{example}")
             };
             Err(Error::usage(format!(
-                "AWS_ENDPOINT_URL {endpoint:?} is not an http(s) URL without spaces: give it as {example}"
+                "{var} {endpoint:?} is not an http(s) URL without spaces: give it as {example}"
             )))
         }
     }
@@ -64,7 +79,7 @@ fn parse(endpoint: &str) -> Result<reqwest::Url> {
 
 /// A path, query or fragment after the store's address (a trailing `/` is
 /// none): object_store would prefix every key's path with it.
-fn refuse_path(endpoint: &str, url: &reqwest::Url) -> Result<()> {
+fn refuse_path(var: &str, endpoint: &str, url: &reqwest::Url) -> Result<()> {
     let mut extra = url.path().to_string();
     if let Some(query) = url.query() {
         extra.push('?');
@@ -79,7 +94,7 @@ fn refuse_path(endpoint: &str, url: &reqwest::Url) -> Result<()> {
     }
     let address = &url.origin().ascii_serialization();
     Err(Error::usage(format!(
-        "AWS_ENDPOINT_URL {endpoint} holds a path ({extra}): give the store's address only ({address}); the bucket goes in remote: s3://BUCKET/PREFIX"
+        "{var} {endpoint} holds a path ({extra}): give the store's address only ({address}); the bucket goes in remote: s3://BUCKET/PREFIX"
     )))
 }
 

@@ -94,7 +94,7 @@ fn answer(e: &object_store::Error) -> String {
 /// the setting a refused or unresolved connection points at, not the remote
 /// URL. The endpoint holds no secret (a password in it is refused).
 fn at_endpoint() -> String {
-    ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
         .into_iter()
         .find_map(|name| {
             let value = std::env::var(name).ok().filter(|v| !v.is_empty())?;
