@@ -259,7 +259,9 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
         _ if stranded.is_some() => (false, stranded.unwrap_or_default()),
         // Purged, the remote the only copy.
         (Some(record), Ok(None)) if !record.on_remote.is_empty() => {
-            purged(settings, db, url, record, &proofs)
+            let (ok, wait, detail) = purged(settings, db, url, (record, &proofs), max_age);
+            pending = wait;
+            (ok, detail)
         }
         // Purged: a failed sync cannot be recorded there, so nothing known
         // of the remote, the only copy now, can be trusted.
@@ -275,9 +277,11 @@ fn remote(settings: &Settings, url: &str, db: &DbId, thresholds: &CheckThreshold
         // only the pre-restore copy; the remote's point is the newest.
         (None, Ok(None)) if proofs.newest_read_back().is_some() => {
             let (name, at) = proofs.newest_read_back().unwrap_or_default();
-            pending = true;
+            // Waiting for that sync, but not for ever (T37 S4).
+            let (ok, _) = read_back_age(at, max_age);
+            pending = ok;
             (
-                true,
+                ok,
                 format!(
                     "no restore point in the backup directory: the newest are on {url} ({name} read back whole there at {at}); no sync of {url} is recorded here: run `dbbackup sync`"
                 ),
@@ -333,9 +337,12 @@ fn purged(
     settings: &Settings,
     db: &DbId,
     url: &str,
-    record: &crate::remote::state::Uploaded,
-    proofs: &crate::remote::proof::Proofs,
-) -> (bool, String) {
+    (record, proofs): (
+        &crate::remote::state::Uploaded,
+        &crate::remote::proof::Proofs,
+    ),
+    max_age: std::time::Duration,
+) -> (bool, bool, String) {
     let damaged = record
         .on_remote
         .iter()
@@ -344,8 +351,18 @@ fn purged(
     let unsynced = crate::attempts::newest(&settings.backup_dir, db)
         .and_then(|attempt| Some((attempt.backup?, attempt.time)))
         .filter(|(backup, _)| !record.on_remote.contains(backup));
+    // The newest read-back of what it proved: as old as the proofs are,
+    // never the last sync's word for ever (T37 S4).
+    // (No proof kept of them: the sync that proved them, when it did.)
+    let read_back = record
+        .on_remote
+        .iter()
+        .filter_map(|name| proofs.proved_at(name))
+        .max()
+        .or(Some(record.time));
     match (damaged, unsynced) {
         (Some((name, (at, why))), _) => (
+            false,
             false,
             format!(
                 "no restore point in the backup directory, and {name} on {url} was read back damaged at {at}: {why}; `dbbackup list --from-remote` shows what is left there"
@@ -353,18 +370,45 @@ fn purged(
         ),
         (None, Some((backup, at))) => (
             false,
+            false,
             format!(
                 "no restore point in the backup directory, and its newest backup {backup} (attempt at {at}) is gone without reaching {url}: the remote's newest is older; `dbbackup backup`, then `dbbackup sync`"
             ),
         ),
-        (None, None) => (
-            true,
-            format!(
+        (None, None) => {
+            let (ok, wait) = read_back.map_or((false, false), |at| read_back_age(at, max_age));
+            let detail = format!(
                 "no restore point in the backup directory; the last sync ({}) proved {} on {url}",
                 record.time,
                 record.on_remote.len()
-            ),
-        ),
+            );
+            match read_back {
+                Some(at) if wait || !ok => (
+                    ok,
+                    wait,
+                    format!(
+                        "{detail}, last read back whole at {at}, more than {} ago (remote_max_age {}): run `dbbackup sync` where the store is reachable to read it back",
+                        human_duration(crate::remote::proof::REREAD_AFTER),
+                        human_duration(max_age)
+                    ),
+                ),
+                _ => (ok, wait, detail),
+            }
+        }
+    }
+}
+
+/// A read-back at `at`: good for [`REREAD_AFTER`](crate::remote::proof::REREAD_AFTER)
+/// (OK), then awaited for `max_age` more (OK, pending: the next sync reads it
+/// back), then failed.
+fn read_back_age(at: jiff::Timestamp, max_age: std::time::Duration) -> (bool, bool) {
+    let reread = crate::remote::proof::REREAD_AFTER;
+    let age = std::time::Duration::try_from(jiff::Timestamp::now().duration_since(at))
+        .unwrap_or_default();
+    match age {
+        age if age <= reread => (true, false),
+        age if age <= reread + max_age => (true, true),
+        _ => (false, false),
     }
 }
 

@@ -629,3 +629,38 @@ fn a_damaged_header_of_an_older_backup_is_advised_a_remedy_for_the_file_not_a_re
     );
     assert!(!sync.stderr.contains("restore"), "{}", sync.stderr);
 }
+
+/// T37 S4: the backup directory purged, the last sync's record the remote's
+/// only word: `check`'s remote line stayed OK however old its read-backs
+/// (a year later too). The same bound as with restore points there: OK for
+/// 7 days after the read-back, WAIT for remote_max_age more, then FAIL.
+#[test]
+fn after_a_purge_the_remote_line_ages_with_its_read_backs() {
+    if !crate::common::have_or_skip("faketime") {
+        return;
+    }
+    let Some(r) = two_points_synced("purgedage") else {
+        return;
+    };
+    for name in r.env.backup_files() {
+        fs::remove_file(r.env.backups.join(name)).unwrap();
+    }
+    let check_at = |offset: &str| {
+        let check: crate::common::Run = crate::common::under_faketime(&r.command(), offset)
+            .args(["check", "--remote-max-age", "3d"])
+            .output()
+            .unwrap()
+            .into();
+        s3::remote_line(&check)
+    };
+    let now = check_at("+0");
+    assert!(
+        now.starts_with("OK   remote: no restore point in the backup directory"),
+        "{now}"
+    );
+    let later = check_at("+8d");
+    assert!(later.starts_with("WAIT remote:"), "{later}");
+    assert!(later.contains("more than 7d 0h ago"), "{later}");
+    let much_later = check_at("+30d");
+    assert!(much_later.starts_with("FAIL remote:"), "{much_later}");
+}
