@@ -231,8 +231,10 @@ pub(crate) enum Attempt {
 #[derive(Debug)]
 pub(crate) enum Skip {
     NotDue(due::NotDue),
-    /// Another process is making one right now.
-    Busy,
+    /// Another dbbackup process holds the backup directory's lock (what it
+    /// recorded there, when readable): a backup, a restore, a prune, perhaps
+    /// of another database.
+    Busy(Option<String>),
 }
 
 impl Skip {
@@ -240,7 +242,7 @@ impl Skip {
     pub(crate) fn code(&self) -> &'static str {
         match self {
             Skip::NotDue(not_due) => not_due.code(),
-            Skip::Busy => "busy",
+            Skip::Busy(_) => "busy",
         }
     }
 
@@ -248,7 +250,7 @@ impl Skip {
     pub(crate) fn newest(&self) -> Option<&str> {
         match self {
             Skip::NotDue(not_due) => not_due.newest(),
-            Skip::Busy => None,
+            Skip::Busy(_) => None,
         }
     }
 }
@@ -257,7 +259,15 @@ impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Skip::NotDue(not_due) => not_due.fmt(f),
-            Skip::Busy => f.write_str("another process is making a backup right now"),
+            // Said as what is known: the holder may be no backup of this
+            // database at all (T36 N8).
+            Skip::Busy(holder) => write!(
+                f,
+                "the backup directory is busy: another dbbackup process holds its lock{} (a backup, restore or prune, perhaps of another database); not backed up this time",
+                holder
+                    .as_deref()
+                    .map_or(String::new(), |h| format!(" ({h})"))
+            ),
         }
     }
 }
@@ -287,8 +297,11 @@ pub(crate) fn if_due(
     };
     prepare_dir(settings, dir, db)?;
     let Some(lock) = DirLock::try_acquire(dir.path(), job)? else {
+        let holder = crate::lock::holder(dir.path(), &crate::store::atomic::this_host())
+            .ok()
+            .and_then(|holder| holder.recorded);
         return Ok(Attempt::Skipped {
-            reason: Skip::Busy,
+            reason: Skip::Busy(holder),
             filled: None,
         });
     };

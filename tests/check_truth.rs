@@ -588,3 +588,31 @@ fn a_run_that_died_holding_the_lock_stays_said_after_another_takes_it() {
     env.run(&["backup"]).ok();
     env.run(&["check"]).ok();
 }
+
+/// T36 N8: `auto` skipped for a busy backup directory said "another process
+/// is making a backup right now", though the holder was a restore into a
+/// scratch file (or another database's backup): nobody backed up the
+/// change. It says what is known: the lock's holder, and that this run did
+/// not back up.
+#[test]
+fn auto_on_a_busy_directory_names_the_lock_holder_and_claims_no_backup() {
+    let env = Env::new();
+    env.run(&["backup"]).ok();
+    add_row_ledger(&env.db);
+    let _lock = hold_dir_lock(
+        &env.backups.join(".dbbackup.lock"),
+        r#"{"host":"n9","pid":4242,"job":"77","since":"2026-01-01T00:00:00Z"}"#,
+    );
+    let auto = env.run(&["--min-interval-hours", "0", "auto", "--format", "json"]);
+    auto.ok();
+    let json = auto.json();
+    assert_eq!(json["status"], "skipped", "{json}");
+    assert_eq!(json["reason"], "busy", "{json}");
+    let detail = json["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("the backup directory is busy: another dbbackup process holds its lock (host=n9 pid=4242 job=77"),
+        "{detail}"
+    );
+    assert!(detail.ends_with("not backed up this time"), "{detail}");
+    assert!(!detail.contains("making a backup"), "{detail}");
+}

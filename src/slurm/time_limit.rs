@@ -35,8 +35,11 @@ pub(crate) fn back_up(settings: &Settings, job: &JobContext) -> Result<TimeLimit
     dir.ensure_exists()?;
     // Never waits: another task's backup (or any other) is as good as ours.
     let Some(lock) = DirLock::try_acquire(dir.path(), job)? else {
+        let holder = crate::lock::holder(dir.path(), &crate::store::atomic::this_host())
+            .ok()
+            .and_then(|holder| holder.recorded);
         return Ok(TimeLimit::Skipped(
-            "another process is making a backup right now".to_string(),
+            crate::create::Skip::Busy(holder).to_string(),
         ));
     };
     // Outside SLURM a run has no state to share; `run` serves a burst of USR1
