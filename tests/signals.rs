@@ -319,3 +319,35 @@ fn the_first_of_two_signals_decides_the_exit_and_the_reason() {
         assert!(env.stray_files().is_empty(), "{:?}", env.stray_files());
     }
 }
+
+/// T36 N2: SIGTERM while `restore latest` checked the database it replaces
+/// was said as "DB fails its check (interrupted by signal 15 …)" of a sound
+/// database. A check a signal stopped found nothing: only the stop is said.
+#[test]
+fn a_signal_during_the_replaced_databases_check_is_no_finding_about_it() {
+    let env = Env::empty();
+    make_large_db(&env.db, 120);
+    env.run(&["backup"]).ok();
+    let mut stopped = 0;
+    for delay_ms in [30, 60, 100, 150, 200, 300, 450] {
+        let child = env
+            .command()
+            .args(["restore", "latest"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        let run: Run = child.wait_with_output().unwrap().into();
+        if run.code != 0 {
+            stopped += 1;
+        }
+        assert!(
+            !run.stderr.contains("fails its check"),
+            "{delay_ms} ms: {}",
+            run.stderr
+        );
+    }
+    assert!(stopped > 0, "no restore was stopped by the signal");
+}
