@@ -138,7 +138,9 @@ fn a_newest_backup_with_a_damaged_header_that_is_proved_on_the_remote_passes_syn
             .find(|l| l.contains("WARN") && l.contains(newest.as_str()))
             .unwrap_or_else(|| panic!("{}", sync.stderr));
         assert!(
-            warn.contains(&format!("dbbackup restore {newest} --from-remote")),
+            warn.contains(&format!(
+                "dbbackup export {newest} --from-remote --out FILE"
+            )),
             "{warn}"
         );
     }
