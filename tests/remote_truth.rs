@@ -670,14 +670,18 @@ fn verify_from_the_remote_fails_when_the_configured_database_has_no_point_there(
     assert!(!verify.stdout.contains(": ok ("), "{}", verify.stdout);
 }
 
-/// T35 R8: the newest point holds a database whose index is corrupt
-/// (`quick_check` passes, `integrity_check` fails), found so by `verify`:
-/// locally `restore latest` passes over it, but from the remote it was
-/// restored, exit 0, `passed_over` empty. Passed over there too.
-#[test]
-fn restore_latest_from_the_remote_passes_over_a_database_verify_found_unsound() {
-    let Some(server) = s3::shared() else { return };
-    let r = Remote::empty(server, "unsoundremote");
+/// What [`unsound_newest_synced`] made: the sound database's digest, its
+/// backup, and the newer backup holding a database with a corrupt index.
+struct Synced {
+    sound: String,
+    first: String,
+    unsound: String,
+}
+
+/// A sound backup, then one of a database whose index is corrupt
+/// (`quick_check` passes, `integrity_check` fails), both synced.
+fn unsound_newest_synced(server: &s3::Server, prefix: &str) -> (Remote, Synced) {
+    let r = Remote::empty(server, prefix);
     let env = &r.env;
     rusqlite::Connection::open(&env.db)
         .unwrap()
@@ -692,6 +696,32 @@ fn restore_latest_from_the_remote_passes_over_a_database_verify_found_unsound() 
     let unsound = env.backup_files().pop().unwrap();
     assert_ne!(first, unsound);
     r.run(&["sync"]).ok();
+    (
+        r,
+        Synced {
+            sound,
+            first,
+            unsound,
+        },
+    )
+}
+
+/// T35 R8: the newest point holds a database whose index is corrupt
+/// (`quick_check` passes, `integrity_check` fails), found so by `verify`:
+/// locally `restore latest` passes over it, but from the remote it was
+/// restored, exit 0, `passed_over` empty. Passed over there too.
+#[test]
+fn restore_latest_from_the_remote_passes_over_a_database_verify_found_unsound() {
+    let Some(server) = s3::shared() else { return };
+    let (
+        r,
+        Synced {
+            sound,
+            first,
+            unsound,
+        },
+    ) = unsound_newest_synced(server, "unsoundremote");
+    let env = &r.env;
     r.run(&["verify"]).reported(1, "integrity_check");
     let target = env.path("g.db");
     let restore = r.run(&[
@@ -723,20 +753,15 @@ fn restore_latest_from_the_remote_passes_over_a_database_verify_found_unsound() 
 #[test]
 fn a_point_verify_from_the_remote_found_unsound_is_passed_over_after_a_purge() {
     let Some(server) = s3::shared() else { return };
-    let r = Remote::empty(server, "unsoundpurged");
+    let (
+        r,
+        Synced {
+            sound,
+            first,
+            unsound,
+        },
+    ) = unsound_newest_synced(server, "unsoundpurged");
     let env = &r.env;
-    rusqlite::Connection::open(&env.db)
-        .unwrap()
-        .execute_batch("CREATE TABLE keep(x); INSERT INTO keep VALUES (1);")
-        .unwrap();
-    r.run(&["backup"]).ok();
-    let sound = content_digest(&env.db);
-    let first = env.backup_files().pop().unwrap();
-    fs::remove_file(&env.db).unwrap();
-    crate::truth_trial5::make_index_corrupt_db(&env.db);
-    r.run(&["backup"]).ok();
-    let unsound = env.backup_files().pop().unwrap();
-    r.run(&["sync"]).ok();
     fs::remove_dir_all(&env.backups).unwrap();
     let verify = r.run(&["verify", "--from-remote"]);
     verify.reported(1, "integrity_check");
