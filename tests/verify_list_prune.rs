@@ -131,7 +131,9 @@ fn auto_does_not_wait_for_a_backup_in_progress() {
     drop(holder);
     run.ok();
     assert!(
-        run.stdout.contains("another process is making a backup"),
+        run.stdout.contains(
+            "skipped: the backup directory is busy: another dbbackup process holds its lock (host=elsewhere pid=1 job=77_1 since=now)"
+        ),
         "{}",
         run.stdout
     );
