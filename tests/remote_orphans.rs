@@ -78,3 +78,35 @@ fn sync_deletes_a_data_object_without_a_record_once_the_store_says_it_is_a_day_o
     );
     assert_eq!(r.remote_names(), [local[1].clone()]);
 }
+
+/// T38 V10 (DATA LOSS): after a purge, the base of a recorded diff whose
+/// own record was lost was deleted as a data object without a record
+/// "older than a restore point there": the diff, the newest point, could
+/// not be restored any more. A recorded diff's base is never deleted.
+#[test]
+fn the_base_of_a_recorded_diff_is_never_deleted_for_lack_of_its_record() {
+    let clock = tempfile::NamedTempFile::new().unwrap();
+    let Some(server) = s3::start_with_clock(clock.path()) else {
+        return;
+    };
+    let r = Remote::sizeable(&server, "orphanbase");
+    r.run(&["--diff-backups", "2", "backup"]).ok();
+    r.add_row();
+    r.run(&["--diff-backups", "2", "backup"]).ok();
+    let files = r.env.backup_files();
+    let (base, diff) = (&files[0], &files[1]);
+    assert!(diff.ends_with(".diff.gz"), "{files:?}");
+    r.run(&["sync"]).ok();
+    // The base's record lost at the store, the backup directory purged.
+    s3::delete_object(&r.endpoint, &r.bucket, &r.key(&format!("{base}.meta.json")));
+    std::fs::remove_dir_all(&r.env.backups).unwrap();
+    std::fs::create_dir_all(&r.env.backups).unwrap();
+    std::fs::write(clock.path(), "+25h\n").unwrap();
+    let sync = r.run(&["sync"]);
+    assert!(
+        !sync.stdout.contains(&format!("deleted {base}")),
+        "{}",
+        sync.stdout
+    );
+    assert!(there(&r, base), "{base} was deleted: {}", sync.stdout);
+}

@@ -383,7 +383,7 @@ fn after_uploads(
     let recorded = on_remote
         .values()
         .filter(|point| !done.deleted.contains(&point.record.name));
-    done.orphans = super::unrecorded::clean(remote, set, recorded)?;
+    done.orphans = super::unrecorded::clean(remote, set, recorded, proved)?;
     Ok(())
 }
 

@@ -101,7 +101,7 @@ fn newer_note(remote: &Remote, object: &Unrecorded, newest: Option<&str>, so: &s
 /// this machine's clock may be anything), except those named like a backup
 /// the backup directory holds (`sync` uploads and records a restore point
 /// again; the others are left to the user), and unless a restore point with
-/// a record (`recorded`) is of the same database, as the object's own
+/// a record (`recorded`), proved whole (`proved`), is of the same database, as the object's own
 /// header says, and newer both by name and by when the store wrote its
 /// data (no earlier): the newest backup data of a database under the prefix is never
 /// deleted for lack of a record (`restore latest` names it), nor another
@@ -112,6 +112,7 @@ pub(crate) fn clean<'a>(
     remote: &Remote,
     set: &BackupSet,
     recorded: impl IntoIterator<Item = &'a RemotePoint>,
+    proved: &HashSet<String>,
 ) -> Result<Vec<(String, i64)>> {
     let held: HashSet<&str> = set.own_files().map(|e| e.file_name.as_str()).collect();
     let recorded: Vec<&RemotePoint> = recorded.into_iter().collect();
@@ -122,9 +123,17 @@ pub(crate) fn clean<'a>(
     let older = |name: &str| {
         BackupName::parse(name).is_some_and(|n| newest_name.is_some_and(|at| n.order_key() < at))
     };
+    // A recorded diff's base is never deleted: the diff is restorable only
+    // with it, record or not (T38 V10).
+    let bases: HashSet<&str> = recorded
+        .iter()
+        .filter_map(|p| Some(p.record.metadata.diff.as_ref()?.base.as_str()))
+        .collect();
     let candidates: Vec<Unrecorded> = list(remote, &HashSet::new())?
         .into_iter()
-        .filter(|o| !held.contains(o.name.as_str()) && older(&o.name))
+        .filter(|o| {
+            !held.contains(o.name.as_str()) && !bases.contains(o.name.as_str()) && older(&o.name)
+        })
         .collect();
     if candidates.is_empty() {
         return Ok(Vec::new());
@@ -150,8 +159,11 @@ pub(crate) fn clean<'a>(
             continue;
         };
         let name = BackupName::parse(&object.name).map(|n| n.order_key());
+        // Only a point proved whole stands for an older object (T38 V10:
+        // one this very run found damaged did).
         let superseded = recorded.iter().any(|point| {
-            point.record.metadata.source == meta.source
+            proved.contains(&point.record.name)
+                && point.record.metadata.source == meta.source
                 && BackupName::parse(&point.record.name).map(|n| n.order_key()) > name
                 && written
                     .get(&point.record.name)
